@@ -1,0 +1,41 @@
+"""The backend seam: translate a `LinearProgram`, keep it in step with updates, solve it."""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+from solvers.lp import LinearProgram, LPSolution, LPUpdate
+
+__all__ = ["Backend"]
+
+
+class Backend(abc.ABC):
+    """One LP solver behind the neutral problem.
+
+    The formulation edits `lp` in place and then calls `apply` with the same edit, so a backend
+    that rebuilds from `lp` at every solve can ignore `apply`, while a persistent one forwards it.
+    """
+
+    name: ClassVar[str]
+    provides_duals: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.lp: LinearProgram | None = None
+
+    def load(self, lp: LinearProgram) -> None:
+        lp.validate()
+        self.lp = lp
+
+    def apply(self, update: LPUpdate) -> None:  # noqa: B027 - optional hook
+        """Forward an in-place edit of `lp` (already applied) to the solver's own model."""
+
+    def rows_appended(self, first_row: int) -> None:  # noqa: B027 - optional hook
+        """Rows `first_row..` were appended to `lp` (constraint generation)."""
+
+    @abc.abstractmethod
+    def solve(self) -> LPSolution:
+        """Solve the current `lp` to optimality or raise a `ModelStatusError`."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release solver resources."""

@@ -1,0 +1,279 @@
+"""Feasible joint outcomes of a candidate set as an integer system over 0/1 outcome variables.
+
+Contracts linked by a curated, risk-free equivalence settle together, so they share one outcome
+variable: contract c is the literal (v, parity) with z_c = z_v (parity 0) or 1 - z_v (parity 1).
+Every other relation becomes an integer row lo <= sum a_v z_v <= hi (optimization.md 2.4):
+
+    exactly one       sum z = 1                 implication A => B   z_B - z_A >= 0
+    at most one       sum z <= 1                risky equivalence    z_A - z_B = 0  (or z_A + z_B = 1)
+    conjunction C = AND(A_i):  z_C <= z_A_i,  z_C >= sum z_A_i - (n - 1)
+
+Two systems share the same variables: `Z` (all relations) and `Z_err` (risky equivalences dropped:
+the settlement-risk outcomes in which linked contracts disagree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvers.errors import DataError
+from solvers.problem import AtMostOne, Conjunction, Equivalent, ExactlyOne, Implies, Relation
+
+__all__ = ["OutcomeRow", "OutcomeSystem"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """lo <= sum(coef * z[var]) <= hi over integers; None means unbounded on that side."""
+
+    coefs: tuple[tuple[int, int], ...]
+    lo: int | None
+    hi: int | None
+
+    def holds(self, z: Sequence[int]) -> bool:
+        activity = sum(coef * z[var] for var, coef in self.coefs)
+        return (self.lo is None or activity >= self.lo) and (self.hi is None or activity <= self.hi)
+
+
+class _ParityUnionFind:
+    """Union-find whose elements carry a parity relative to their root (for inverted links)."""
+
+    def __init__(self, items: Iterable[str]) -> None:
+        self.parent = {item: item for item in items}
+        self.parity = {item: 0 for item in self.parent}
+
+    def find(self, item: str) -> tuple[str, int]:
+        """(root, parity of item relative to root), compressing the path."""
+        parent = self.parent[item]
+        if parent == item:
+            return item, 0
+        root, parent_parity = self.find(parent)
+        self.parent[item] = root
+        self.parity[item] ^= parent_parity
+        return root, self.parity[item]
+
+    def union(self, a: str, b: str, parity: int) -> bool:
+        """Record z_a = z_b XOR parity; False if that contradicts what is known."""
+        root_a, par_a = self.find(a)
+        root_b, par_b = self.find(b)
+        if root_a == root_b:
+            return (par_a ^ par_b) == parity
+        self.parent[root_b] = root_a
+        self.parity[root_b] = par_a ^ par_b ^ parity
+        return True
+
+
+class OutcomeSystem:
+    """The 0/1 outcome system of one candidate set.
+
+    variables: one per class of risk-free-equivalent contracts, named by a representative
+    literal[contract] = (variable, parity)
+    rows: integer rows over the variables (risky equivalences included iff `with_risky_links`)
+    """
+
+    def __init__(self, contracts: Sequence[str], relations: Sequence[Relation], *, with_risky_links: bool) -> None:
+        forest = _ParityUnionFind(contracts)
+        for relation in relations:
+            if isinstance(relation, Equivalent) and not relation.settlement_risk:
+                if not forest.union(relation.a, relation.b, int(relation.inverted)):
+                    raise DataError(f"equivalence {relation.a}~{relation.b} contradicts the other links")
+        roots: dict[str, int] = {}
+        self.literal: dict[str, tuple[int, int]] = {}
+        for contract in contracts:
+            root, parity = forest.find(contract)
+            var = roots.setdefault(root, len(roots))
+            self.literal[contract] = (var, parity)
+        self.names: tuple[str, ...] = tuple(roots)
+        self.n = len(roots)
+        rows: list[OutcomeRow] = []
+        for relation in relations:
+            rows.extend(self._rows_of(relation, with_risky_links))
+        unique: dict[tuple, OutcomeRow] = {}
+        for row in rows:
+            unique.setdefault((row.coefs, row.lo, row.hi), row)
+        self.rows: tuple[OutcomeRow, ...] = tuple(unique.values())
+        self.has_risky_links = any(isinstance(r, Equivalent) and r.settlement_risk for r in relations)
+
+    # -- building rows -----------------------------------------------------------------------
+    def _affine(self, terms: Iterable[tuple[str, int]]) -> tuple[dict[int, int], int]:
+        """sum coef * z_contract as (coefs over variables, constant)."""
+        coefs: dict[int, int] = {}
+        constant = 0
+        for contract, coef in terms:
+            var, parity = self.literal[contract]
+            if parity:
+                constant += coef
+                coefs[var] = coefs.get(var, 0) - coef
+            else:
+                coefs[var] = coefs.get(var, 0) + coef
+        return {v: c for v, c in coefs.items() if c}, constant
+
+    def _row(self, terms: Iterable[tuple[str, int]], lo: int | None, hi: int | None, relation: Relation) -> list[OutcomeRow]:
+        coefs, constant = self._affine(terms)
+        lo = None if lo is None else lo - constant
+        hi = None if hi is None else hi - constant
+        if not coefs:
+            if (lo is not None and lo > 0) or (hi is not None and hi < 0):
+                raise DataError(f"relation {relation} cannot hold given the equivalences")
+            return []
+        return [OutcomeRow(tuple(sorted(coefs.items())), lo, hi)]
+
+    def _rows_of(self, relation: Relation, with_risky_links: bool) -> list[OutcomeRow]:
+        match relation:
+            case ExactlyOne(contracts):
+                return self._row(((c, 1) for c in contracts), 1, 1, relation)
+            case AtMostOne(contracts):
+                return self._row(((c, 1) for c in contracts), None, 1, relation)
+            case Implies(antecedent, consequent):
+                return self._row(((consequent, 1), (antecedent, -1)), 0, None, relation)
+            case Equivalent(a, b, inverted, settlement_risk):
+                if not settlement_risk or not with_risky_links:
+                    return []
+                if inverted:
+                    return self._row(((a, 1), (b, 1)), 1, 1, relation)
+                return self._row(((a, 1), (b, -1)), 0, 0, relation)
+            case Conjunction(result, operands):
+                rows = []
+                for operand in operands:
+                    rows += self._row(((result, 1), (operand, -1)), None, 0, relation)
+                rows += self._row(((result, 1), *((o, -1) for o in operands)), 1 - len(operands), None, relation)
+                return rows
+            case _:
+                raise DataError(f"unknown relation type, was {type(relation).__name__}")
+
+    # -- queries -----------------------------------------------------------------------------
+    def contract_value(self, z: Sequence[int], contract: str) -> int:
+        var, parity = self.literal[contract]
+        return z[var] ^ parity
+
+    def is_feasible(self, z: Sequence[int]) -> bool:
+        return len(z) == self.n and all(v in (0, 1) for v in z) and all(row.holds(z) for row in self.rows)
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows as a dense float matrix with bounds (+-inf where open)."""
+        matrix = np.zeros((len(self.rows), self.n))
+        lo = np.full(len(self.rows), -np.inf)
+        hi = np.full(len(self.rows), np.inf)
+        for r, row in enumerate(self.rows):
+            for var, coef in row.coefs:
+                matrix[r, var] = coef
+            if row.lo is not None:
+                lo[r] = row.lo
+            if row.hi is not None:
+                hi[r] = row.hi
+        return matrix, lo, hi
+
+    def enumerate(self, limit: int) -> np.ndarray | None:
+        """All feasible outcomes as a (count, n) uint8 array, or None if there are more than
+        `limit` (or the search would be too long to tell). Depth-first with interval pruning."""
+        n = len(self.rows)
+        touching: list[list[tuple[int, int]]] = [[] for _ in range(self.n)]
+        for r, row in enumerate(self.rows):
+            for var, coef in row.coefs:
+                touching[var].append((r, coef))
+        lo = [row.lo for row in self.rows]
+        hi = [row.hi for row in self.rows]
+        current = [0] * n
+        pos_left = [sum(c for _, c in row.coefs if c > 0) for row in self.rows]
+        neg_left = [sum(c for _, c in row.coefs if c < 0) for row in self.rows]
+        z = [0] * self.n
+        found: list[list[int]] = []
+        budget = [max(20_000, 64 * limit * max(self.n, 1))]
+
+        def viable(r: int) -> bool:
+            low, high = current[r] + neg_left[r], current[r] + pos_left[r]
+            return (lo[r] is None or high >= lo[r]) and (hi[r] is None or low <= hi[r])
+
+        def visit(var: int) -> bool:
+            if var == self.n:
+                found.append(z.copy())
+                return len(found) <= limit
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            for value in (0, 1):
+                z[var] = value
+                for r, coef in touching[var]:
+                    current[r] += coef * value
+                    if coef > 0:
+                        pos_left[r] -= coef
+                    else:
+                        neg_left[r] -= coef
+                ok = all(viable(r) for r, _ in touching[var])
+                keep_going = visit(var + 1) if ok else True
+                for r, coef in touching[var]:
+                    current[r] -= coef * value
+                    if coef > 0:
+                        pos_left[r] += coef
+                    else:
+                        neg_left[r] += coef
+                if not keep_going:
+                    return False
+            return True
+
+        if not visit(0):
+            return None
+        if not found:
+            raise DataError("the relations admit no outcome at all")
+        return np.array(found, dtype=np.uint8).reshape(len(found), self.n)
+
+    def has_integral_relaxation(self) -> bool:
+        """True when {0 <= z <= 1, rows} is provably an integral polytope, so the compact LP dual
+        is exact. Recognised per connected component: (a) a single row with +-1 coefficients, or
+        (b) rows of two +-1 entries whose signed graph is balanced (a network matrix after
+        complementing some variables). Both are totally unimodular."""
+        component = list(range(self.n))
+
+        def root(v: int) -> int:
+            while component[v] != v:
+                component[v] = component[component[v]]
+                v = component[v]
+            return v
+
+        for row in self.rows:
+            first = row.coefs[0][0]
+            for var, _ in row.coefs[1:]:
+                component[root(var)] = root(first)
+        rows_by_component: dict[int, list[OutcomeRow]] = {}
+        for row in self.rows:
+            rows_by_component.setdefault(root(row.coefs[0][0]), []).append(row)
+        for rows in rows_by_component.values():
+            if any(abs(coef) != 1 for row in rows for _, coef in row.coefs):
+                return False
+            if len(rows) == 1:
+                continue
+            if any(len(row.coefs) != 2 for row in rows):
+                return False
+            if not _balanced(rows):
+                return False
+        return True
+
+
+def _balanced(rows: Sequence[OutcomeRow]) -> bool:
+    """Each row a*z_u + b*z_v with a, b in {+1, -1}: can variables be complemented so that every
+    row becomes a difference (opposite signs)? Same-sign rows need u, v in different flip classes."""
+    flip: dict[int, int] = {}
+    adjacency: dict[int, list[tuple[int, int]]] = {}
+    for row in rows:
+        (u, a), (v, b) = row.coefs
+        needs_differ = int(a == b)
+        adjacency.setdefault(u, []).append((v, needs_differ))
+        adjacency.setdefault(v, []).append((u, needs_differ))
+    for start in adjacency:
+        if start in flip:
+            continue
+        flip[start] = 0
+        stack = [start]
+        while stack:
+            u = stack.pop()
+            for v, differ in adjacency[u]:
+                want = flip[u] ^ differ
+                if v not in flip:
+                    flip[v] = want
+                    stack.append(v)
+                elif flip[v] != want:
+                    return False
+    return True

@@ -1,0 +1,100 @@
+"""What the allocator returns: verified plans with exact money, plus the LP's duals as prices."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from solvers.problem import Side
+
+__all__ = ["Action", "AllocationResult", "DroppedSet", "LevelTake", "Leg", "Outcome", "SetPlan"]
+
+
+class Action(enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+@dataclass(frozen=True, slots=True)
+class LevelTake:
+    """Planned take of `quantity` at one book level, at that level's `price`."""
+
+    price: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One order: `action` `quantity` of (venue, contract, side) sweeping `levels`, never beyond
+    `limit_price`. `cash_flow_usd` is exact: negative for a buy (cost plus fee), positive for a sell
+    (proceeds minus fee)."""
+
+    instrument_id: str
+    venue: str
+    contract: str
+    side: Side
+    action: Action
+    quantity: Decimal
+    limit_price: Decimal
+    levels: tuple[LevelTake, ...]
+    fee_usd: Decimal
+    cash_flow_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A joint outcome (contract id -> 1 if it resolves YES) and its dual weight."""
+
+    assignment: Mapping[str, int]
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetPlan:
+    """A verified plan for one candidate set.
+
+    guaranteed_profit_usd: exact worst-case gain over all feasible outcomes, after rounding and
+        exact fees, relative to holding the current inventory (with no inventory: the arbitrage)
+    lp_profit_usd: the LP's continuous figure with linear fees, before rounding
+    worst_outcome: the exact minimiser of the plan's payoff
+    settlement_worst_usd: worst value change over outcomes where risky links disagree (None when
+        the set has no risky links)
+    capital_by_venue_usd: cash committed per venue (buys minus sale proceeds, fees included)
+    binding_outcomes / coherent_prices: from the LP duals (the worst cases that price the plan,
+        and the outcome-probability vector at which no further trade pays)
+    """
+
+    set_id: str
+    legs: tuple[Leg, ...]
+    guaranteed_profit_usd: Decimal
+    lp_profit_usd: float
+    worst_outcome: Mapping[str, int]
+    settlement_worst_usd: Decimal | None
+    capital_by_venue_usd: Mapping[str, Decimal]
+    binding_outcomes: tuple[Outcome, ...]
+    coherent_prices: Mapping[str, float]
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedSet:
+    """A set the LP traded that produced no plan, and why (never a silent drop)."""
+
+    set_id: str
+    reason: str
+    lp_profit_usd: float
+    exact_profit_usd: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationResult:
+    plans: tuple[SetPlan, ...]
+    dropped: tuple[DroppedSet, ...]
+    lp_profit_usd: float
+    guaranteed_profit_usd: Decimal
+    capital_shadow_prices: Mapping[str, float] = field(default_factory=dict)
+    cg_rounds: int = 0
+    iterations: int = 0
+    used_mip: bool = False

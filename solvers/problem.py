@@ -1,0 +1,345 @@
+"""Solver-neutral inputs of the allocator: small frozen types holding exact (Decimal) money.
+
+A `CandidateSet` is one connected component of the market graph: its contracts, the instruments
+that trade them (venue, contract, side) with their ask ladders, the logical relations between
+contracts, and the set's limits. An `AllocationProblem` is every live candidate set plus the
+capital they share and the inventory held.
+
+Liquidity is modelled once. A binary market has two pools of resting orders: asks for YES and asks
+for NO (= YES bids at the complementary price on both venues). Selling held YES at a bid therefore
+*is* buying NO from the same pool: the allocator models one slot per resting order, credits the
+$1 released by each (held YES, bought NO) pair, and the plan emits that part as a SELL leg at the
+bid. Nothing is modelled twice (DESIGN.md, money model).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Literal
+
+from solvers.errors import DataError
+from solvers.fees import FeeRule
+
+__all__ = [
+    "AllocationProblem",
+    "AllocatorConfig",
+    "AtMostOne",
+    "CandidateSet",
+    "Capital",
+    "Conjunction",
+    "Contract",
+    "Equivalent",
+    "ExactlyOne",
+    "Implies",
+    "Instrument",
+    "Level",
+    "Relation",
+    "SetLimits",
+    "Side",
+    "check_money",
+]
+
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+
+
+def check_money(value: object, what: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
+    """Return `value` as a finite Decimal or raise DataError naming `what`."""
+    if not isinstance(value, Decimal):
+        raise DataError(f"{what} must be a Decimal, was {type(value).__name__} {value!r}")
+    if not value.is_finite():
+        raise DataError(f"{what} must be finite, was {value}")
+    if value < 0 or (positive and value == 0) or (not allow_zero and value == 0):
+        raise DataError(f"{what} must be {'positive' if positive else 'non-negative'}, was {value}")
+    return value
+
+
+class Side(enum.Enum):
+    """Which side of a binary contract an instrument pays on."""
+
+    YES = "yes"  # pays $1 if the contract's event happens
+    NO = "no"  # pays $1 if it does not
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One resting price level: `size` contracts offered at `price` dollars."""
+
+    price: Decimal
+    size: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A binary contract of the set. `max_position` caps each side's holdings summed over venues."""
+
+    id: str
+    max_position: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """(venue, contract, side) with its ask ladder (levels to buy from, best first after validation).
+
+    lot_size: quantity increment (Kalshi 1, or 0.01 with fractional trading; Polymarket 0.01)
+    tick_size: price increment; every level price must sit on it
+    min_order_size: smallest order the venue accepts (Polymarket `orderMinSize`, usually 5)
+    """
+
+    id: str
+    venue: str
+    contract: str
+    side: Side
+    asks: tuple[Level, ...]
+    fee: FeeRule
+    lot_size: Decimal = _ONE
+    tick_size: Decimal = Decimal("0.01")
+    min_order_size: Decimal = _ZERO
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.venue or not self.contract:
+            raise DataError(f"instrument needs id, venue and contract, was {self.id!r}/{self.venue!r}/{self.contract!r}")
+        if not isinstance(self.side, Side):
+            raise DataError(f"instrument {self.id} side must be a Side, was {self.side!r}")
+        if not isinstance(self.fee, FeeRule):
+            raise DataError(f"instrument {self.id} fee must be a FeeRule, was {type(self.fee).__name__}")
+        check_money(self.lot_size, f"instrument {self.id} lot_size", positive=True)
+        check_money(self.tick_size, f"instrument {self.id} tick_size", positive=True)
+        check_money(self.min_order_size, f"instrument {self.id} min_order_size")
+        levels = tuple(self.asks)
+        for k, level in enumerate(levels):
+            check_level(self, level.price, level.size, f"asks[{k}]")
+        object.__setattr__(self, "asks", tuple(sorted(levels, key=lambda lv: lv.price)))
+
+
+def check_level(instrument: Instrument, price: object, size: object, where: str) -> None:
+    """Validate one level of `instrument`: price strictly inside (0, 1) on the tick grid, size >= 0."""
+    what = f"instrument {instrument.id} {where}"
+    check_money(price, f"{what} price")
+    check_money(size, f"{what} size")
+    if not _ZERO < price < _ONE:  # type: ignore[operator]
+        raise DataError(f"{what} price must be inside (0, 1), was {price}")
+    if price % instrument.tick_size != 0:  # type: ignore[operator]
+        raise DataError(f"{what} price {price} is not on the tick grid {instrument.tick_size}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExactlyOne:
+    """Exactly one contract of the group resolves YES (Kalshi mutually_exclusive events, negRisk)."""
+
+    contracts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AtMostOne:
+    """At most one contract of the group resolves YES (exclusive but not exhaustive)."""
+
+    contracts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Implies:
+    """antecedent YES implies consequent YES (strike ladders, subset events)."""
+
+    antecedent: str
+    consequent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Equivalent:
+    """Two contracts settle the same way (or opposite ways when `inverted`).
+
+    settlement_risk: the link is curated but the venues' rules differ; the allocator then also
+    considers the outcomes in which the two disagree and bounds the loss there
+    (`SetLimits.settlement_loss_limit_usd`).
+    """
+
+    a: str
+    b: str
+    inverted: bool = False
+    settlement_risk: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Conjunction:
+    """result = AND of operands (parlays, combos)."""
+
+    result: str
+    operands: tuple[str, ...]
+
+
+Relation = ExactlyOne | AtMostOne | Implies | Equivalent | Conjunction
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimits:
+    """Per-candidate-set limits, in dollars and contracts.
+
+    max_cost_usd: capital the set may commit (buys minus sale proceeds), None = no cap
+    min_profit_usd: a set's plan is dropped unless its exact guaranteed profit reaches this
+    min_profit_per_contract_usd: guaranteed profit must be at least this per contract bought
+    settlement_loss_limit_usd: largest loss allowed in outcomes where risky links disagree
+    """
+
+    max_cost_usd: Decimal | None = None
+    min_profit_usd: Decimal = Decimal("0.01")
+    min_profit_per_contract_usd: Decimal = _ZERO
+    settlement_loss_limit_usd: Decimal = _ZERO
+
+    def __post_init__(self) -> None:
+        if self.max_cost_usd is not None:
+            check_money(self.max_cost_usd, "max_cost_usd")
+        check_money(self.min_profit_usd, "min_profit_usd", positive=True)
+        check_money(self.min_profit_per_contract_usd, "min_profit_per_contract_usd")
+        check_money(self.settlement_loss_limit_usd, "settlement_loss_limit_usd")
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSet:
+    """One connected component of the market graph, in solver-neutral form."""
+
+    id: str
+    contracts: tuple[Contract, ...]
+    instruments: tuple[Instrument, ...]
+    relations: tuple[Relation, ...] = ()
+    limits: SetLimits = field(default_factory=SetLimits)
+
+    def __post_init__(self) -> None:
+        contract_ids = [c.id for c in self.contracts]
+        if len(set(contract_ids)) != len(contract_ids):
+            raise DataError(f"set {self.id}: duplicate contract ids in {contract_ids}")
+        for contract in self.contracts:
+            if contract.max_position is not None:
+                check_money(contract.max_position, f"set {self.id} contract {contract.id} max_position")
+        known = set(contract_ids)
+        instrument_ids = [i.id for i in self.instruments]
+        if len(set(instrument_ids)) != len(instrument_ids):
+            raise DataError(f"set {self.id}: duplicate instrument ids in {instrument_ids}")
+        for instrument in self.instruments:
+            if instrument.contract not in known:
+                raise DataError(f"set {self.id}: instrument {instrument.id} trades unknown contract {instrument.contract!r}")
+        seen_listing: set[tuple[str, str, Side]] = set()
+        for instrument in self.instruments:
+            key = (instrument.venue, instrument.contract, instrument.side)
+            if key in seen_listing:
+                raise DataError(f"set {self.id}: two instruments for {key}; one pool must be modelled once")
+            seen_listing.add(key)
+        for relation in self.relations:
+            for cid in relation_contracts(relation):
+                if cid not in known:
+                    raise DataError(f"set {self.id}: relation {relation} names unknown contract {cid!r}")
+            if isinstance(relation, ExactlyOne | AtMostOne) and len(set(relation.contracts)) != len(relation.contracts):
+                raise DataError(f"set {self.id}: relation {relation} repeats a contract")
+            if isinstance(relation, Conjunction) and (not relation.operands or relation.result in relation.operands):
+                raise DataError(f"set {self.id}: conjunction {relation} needs operands distinct from its result")
+            if isinstance(relation, Implies | Equivalent) and len(set(relation_contracts(relation))) != 2:
+                raise DataError(f"set {self.id}: relation {relation} links a contract to itself")
+
+
+def relation_contracts(relation: Relation) -> tuple[str, ...]:
+    """Contract ids a relation mentions."""
+    match relation:
+        case ExactlyOne(contracts) | AtMostOne(contracts):
+            return tuple(contracts)
+        case Implies(antecedent, consequent):
+            return (antecedent, consequent)
+        case Equivalent(a, b, _, _):
+            return (a, b)
+        case Conjunction(result, operands):
+            return (result, *operands)
+        case _:
+            raise DataError(f"unknown relation type, was {type(relation).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class Capital:
+    """Cash available per venue and, optionally, a cap on total capital committed."""
+
+    cash_by_venue_usd: Mapping[str, Decimal]
+    total_usd: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        cash = {}
+        for venue, amount in dict(self.cash_by_venue_usd).items():
+            cash[venue] = check_money(amount, f"cash for venue {venue!r}")
+        object.__setattr__(self, "cash_by_venue_usd", MappingProxyType(cash))
+        if self.total_usd is not None:
+            check_money(self.total_usd, "total capital")
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationProblem:
+    """Every live candidate set, the capital they share and the inventory held (contracts per
+    instrument id)."""
+
+    sets: tuple[CandidateSet, ...]
+    capital: Capital
+    inventory: Mapping[str, Decimal] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        set_ids = [s.id for s in self.sets]
+        if len(set(set_ids)) != len(set_ids):
+            raise DataError(f"duplicate candidate set ids in {set_ids}")
+        owners: dict[str, str] = {}
+        for candidate in self.sets:
+            for instrument in candidate.instruments:
+                if instrument.id in owners:
+                    raise DataError(f"instrument {instrument.id} is in sets {owners[instrument.id]} and {candidate.id}")
+                owners[instrument.id] = candidate.id
+                if instrument.venue not in self.capital.cash_by_venue_usd:
+                    raise DataError(f"no cash given for venue {instrument.venue!r} of instrument {instrument.id}")
+        inventory = {}
+        for instrument_id, quantity in dict(self.inventory).items():
+            if instrument_id not in owners:
+                raise DataError(f"inventory names unknown instrument {instrument_id!r}")
+            inventory[instrument_id] = check_money(quantity, f"inventory of {instrument_id}")
+        object.__setattr__(self, "inventory", MappingProxyType(inventory))
+
+
+Method = Literal["auto", "enumerate", "compact", "cg"]
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatorConfig:
+    """Allocator settings (all with units in their names where they have units).
+
+    slots_per_side: level slots kept per ask ladder; deeper levels are ignored (conservative)
+    method: how outcome sets are handled: enumerate, compact LP dual, constraint generation (cg),
+        or auto (enumerate when small, compact when the structure is provably exact, else cg)
+    max_enumerated_outcomes: `auto` enumerates sets with at most this many feasible outcomes
+    cg_max_rounds: constraint-generation rounds before giving up with NumericalError
+    cg_tolerance_usd: a cut is added when it is violated by more than this
+    mip_fallback: solve a lot-integral MIP when rounding the LP loses more than
+        `rounding_loss_fraction` of a set's LP profit
+    mip_time_limit_ms: time limit of that MIP (the incumbent is taken)
+    max_redistribution_rounds: re-solves that hand capital of dropped sets to the others
+    """
+
+    slots_per_side: int = 5
+    method: Method = "auto"
+    max_enumerated_outcomes: int = 512
+    cg_max_rounds: int = 500
+    cg_tolerance_usd: float = 1e-7
+    mip_fallback: bool = True
+    mip_time_limit_ms: float = 50.0
+    rounding_loss_fraction: float = 0.05
+    max_redistribution_rounds: int = 3
+
+    def __post_init__(self) -> None:
+        if self.slots_per_side < 1:
+            raise DataError(f"slots_per_side must be >= 1, was {self.slots_per_side}")
+        if self.method not in ("auto", "enumerate", "compact", "cg"):
+            raise DataError(f"method must be auto, enumerate, compact or cg, was {self.method!r}")
+        if self.max_enumerated_outcomes < 1 or self.cg_max_rounds < 1:
+            raise DataError("max_enumerated_outcomes and cg_max_rounds must be >= 1")
+        for name in ("cg_tolerance_usd", "mip_time_limit_ms", "rounding_loss_fraction"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise DataError(f"{name} must be finite and non-negative, was {value}")
+        if self.max_redistribution_rounds < 0:
+            raise DataError(f"max_redistribution_rounds must be >= 0, was {self.max_redistribution_rounds}")

@@ -1,0 +1,114 @@
+"""Separation over the outcome set: min_z w.z for z in Z, with one persistent HiGHS MIP per system.
+
+Two uses:
+- constraint generation: float weights from the current LP point; the minimiser is the next cut;
+- the exact check of a plan: weights are exact Decimals, scaled to integers, the MIP is run with an
+  absolute gap below one unit (so, the objective being integral, the incumbent is the minimum), the
+  minimiser is re-checked against the relations in integer arithmetic and its value is recomputed
+  exactly. Anything short of that raises NumericalError and the plan is never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import highspy
+import numpy as np
+
+from solvers.backends.highs import checked_run, new_highs
+from solvers.errors import NumericalError
+from solvers.outcomes import OutcomeSystem
+
+__all__ = ["OutcomeOracle"]
+
+_EXACT_LIMIT = 2**50  # integer objective coefficients stay exact in float64 well past this sum
+
+
+class OutcomeOracle:
+    """min over the feasible outcomes of one `OutcomeSystem` of a linear function."""
+
+    def __init__(self, system: OutcomeSystem) -> None:
+        self.system = system
+        self.calls = 0
+        n = system.n
+        self._all = np.arange(n, dtype=np.int32)
+        self._h: highspy.Highs | None = None
+        if not system.rows:
+            return  # separable: solved in closed form
+        h = new_highs()
+        matrix, lo, hi = system.dense()
+        h.addVars(n, np.zeros(n), np.ones(n))
+        h.changeColsIntegrality(n, self._all, np.full(n, highspy.HighsVarType.kInteger))
+        for r in range(matrix.shape[0]):
+            cols = np.flatnonzero(matrix[r]).astype(np.int32)
+            h.addRow(lo[r], hi[r], len(cols), cols, matrix[r, cols])
+        self._h = h
+        self._mode = ""
+
+    def _set_mode(self, mode: str) -> None:
+        if self._mode == mode:
+            return
+        assert self._h is not None
+        if mode == "exact":
+            self._h.setOptionValue("mip_rel_gap", 0.0)
+            self._h.setOptionValue("mip_abs_gap", 0.5)
+        else:
+            self._h.setOptionValue("mip_rel_gap", 1e-9)
+            self._h.setOptionValue("mip_abs_gap", 1e-9)
+        self._mode = mode
+
+    def _run(self, weights: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self._h is None:
+            return (weights < 0).astype(np.int64)
+        h = self._h
+        h.changeColsCost(self.system.n, self._all, weights)
+        checked_run(h, "outcome-oracle")
+        return np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
+
+    def minimize(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """Float mode (constraint generation): (min value, minimiser)."""
+        if self._h is not None:
+            self._set_mode("float")
+        z = self._run(np.asarray(weights, dtype=float))
+        return float(np.dot(weights, z)), z
+
+    def minimize_exact(self, weights: Sequence[Decimal]) -> tuple[Decimal, tuple[int, ...]]:
+        """Exact mode: (min value as Decimal, minimiser). Raises NumericalError if exactness
+        cannot be certified."""
+        if len(weights) != self.system.n:
+            raise NumericalError(f"oracle expected {self.system.n} weights, was given {len(weights)}")
+        exponent = min((w.as_tuple().exponent for w in weights), default=0)
+        scale = Decimal(10) ** max(0, -int(exponent))
+        integers = [int(w * scale) for w in weights]
+        if sum(abs(i) for i in integers) >= _EXACT_LIMIT:
+            raise NumericalError("exact separation: weights too large to stay exact in float64")
+        if self._h is not None:
+            self._set_mode("exact")
+        z = self._run(np.array(integers, dtype=float))
+        z_tuple = tuple(int(v) for v in z)
+        if not self.system.is_feasible(z_tuple):
+            raise NumericalError(f"exact separation returned an outcome that breaks the relations: {z_tuple}")
+        value_units = sum(i * v for i, v in zip(integers, z_tuple))
+        if self._h is not None:
+            bound = self._h.getInfo().mip_dual_bound
+            if not value_units - bound < 1.0:
+                raise NumericalError(f"exact separation not certified: incumbent {value_units}, bound {bound}")
+        return Decimal(value_units) / scale, z_tuple
+
+    def seed_vertices(self) -> list[np.ndarray]:
+        """Outcomes with each variable at 0 and at 1 where possible (InitFW-style): a spread of
+        vertices to start constraint generation from."""
+        n = self.system.n
+        seen: dict[bytes, np.ndarray] = {}
+        for var in range(n):
+            for sign in (1.0, -1.0):
+                weights = np.zeros(n)
+                weights[var] = sign
+                _, z = self.minimize(weights)
+                seen.setdefault(z.astype(np.uint8).tobytes(), z.astype(np.uint8))
+        if not seen:
+            _, z = self.minimize(np.zeros(n))
+            seen[z.astype(np.uint8).tobytes()] = z.astype(np.uint8)
+        return list(seen.values())

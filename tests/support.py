@@ -1,0 +1,350 @@
+"""Test support: seeded random small instances and references that share no code with the allocator.
+
+- `semantic_outcomes` enumerates contract assignments and checks each relation by its meaning.
+- `reference_lp_profit` builds the scenario LP from scratch over contract-level quantities (one row
+  per enumerated outcome, dense) and solves it with scipy's linprog.
+- `replay_plan` re-derives a plan's exact money from its legs with the fee rules and checks every
+  outcome in Decimal arithmetic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from decimal import Decimal
+
+import numpy as np
+from scipy.optimize import linprog
+
+from solvers import (
+    Action,
+    AllocationProblem,
+    AtMostOne,
+    CandidateSet,
+    Capital,
+    Conjunction,
+    Contract,
+    Equivalent,
+    ExactlyOne,
+    Implies,
+    Instrument,
+    Level,
+    SetLimits,
+    SetPlan,
+    Side,
+    kalshi_fee,
+    polymarket_fee,
+)
+from solvers.formulation import Formulation
+
+D = Decimal
+KINDS_EXACT = ("group", "ladder", "equivalence")
+KINDS = (*KINDS_EXACT, "mixed")
+
+
+# -- random instances ---------------------------------------------------------------------------------
+def _price(value: float) -> Decimal:
+    return D(min(99, max(1, round(value * 100)))) / 100
+
+
+def _ladder(rng: random.Random, best: float, kalshi: bool, depth: int) -> tuple[Level, ...]:
+    levels = []
+    price = best
+    for _ in range(depth):
+        size = D(rng.randint(1, 40)) if kalshi else D(rng.randint(500, 4000)) / 100
+        levels.append(Level(_price(price), size))
+        price += rng.choice((0.01, 0.01, 0.02))
+    return tuple(levels)
+
+
+def _instruments(rng: random.Random, set_id: str, contract: str, truth: float, venues: Sequence[str], depth: int) -> list[Instrument]:
+    out = []
+    for venue in venues:
+        kalshi = venue == "kalshi"
+        fee = kalshi_fee(multiplier=rng.choice((D(1), D("0.5")))) if kalshi else polymarket_fee(rate=rng.choice((D(0), D("0.03"), D("0.04"))))
+        lot = D(1) if kalshi else D("0.01")
+        mid = min(0.95, max(0.05, truth + rng.gauss(0, 0.06)))
+        spread = rng.choice((0.0, 0.01, 0.02))
+        for side, fair in ((Side.YES, mid), (Side.NO, 1 - mid)):
+            out.append(
+                Instrument(
+                    id=f"{set_id}:{venue}:{contract}:{side.value}",
+                    venue=venue,
+                    contract=f"{contract}@{venue}",
+                    side=side,
+                    asks=_ladder(rng, fair + spread / 2, kalshi, depth),
+                    fee=fee,
+                    lot_size=lot,
+                    min_order_size=D(0) if kalshi else rng.choice((D(0), D(5))),
+                )
+            )
+    return out
+
+
+def random_set(rng: random.Random, kind: str, set_id: str = "s0") -> CandidateSet:
+    """A small candidate set of the given structural kind (contracts listed on 1 or 2 venues)."""
+    venues = rng.choice((("kalshi",), ("polymarket",), ("kalshi", "polymarket")))
+    depth = rng.randint(1, 3)
+    relations: list = []
+    names: list[str] = []
+    truths: dict[str, float] = {}
+    if kind == "group":
+        n = rng.randint(2, 4)
+        weights = [rng.random() + 0.1 for _ in range(n)]
+        names = [f"g{i}" for i in range(n)]
+        truths = {name: w / sum(weights) for name, w in zip(names, weights)}
+    elif kind == "ladder":
+        n = rng.randint(2, 4)
+        names = [f"t{i}" for i in range(n)]
+        level = 0.9
+        for name in names:
+            truths[name] = level
+            level *= rng.uniform(0.4, 0.9)
+    elif kind == "equivalence":
+        names = ["a"]
+        truths = {"a": rng.uniform(0.1, 0.9)}
+    else:
+        names = ["a", "b", "c", "d"]
+        truths = {name: rng.uniform(0.2, 0.8) for name in names}
+    contracts: list[Contract] = []
+    instruments: list[Instrument] = []
+    for name in names:
+        for venue in venues:
+            cap = D(rng.randint(5, 60)) if rng.random() < 0.15 else None
+            contracts.append(Contract(f"{name}@{venue}", cap))
+        instruments += _instruments(rng, set_id, name, truths[name], venues, depth)
+    risky = rng.random() < 0.3
+    if len(venues) == 2:
+        for name in names:
+            relations.append(Equivalent(f"{name}@kalshi", f"{name}@polymarket", settlement_risk=risky))
+    first = venues[0]
+    if kind == "group":
+        exhaustive = rng.random() < 0.8
+        members = tuple(f"{n}@{first}" for n in names)
+        relations.append(ExactlyOne(members) if exhaustive else AtMostOne(members))
+    elif kind == "ladder":
+        for hi, lo in zip(names[1:], names[:-1]):
+            relations.append(Implies(f"{hi}@{first}", f"{lo}@{first}"))
+    elif kind == "equivalence":
+        # an inverted cross-listing: contract "not a" on a third listing
+        contracts.append(Contract("na@kalshi"))
+        instruments += _instruments(rng, set_id, "na", 1 - truths["a"], ("kalshi",), depth)
+        relations.append(Equivalent(f"a@{first}", "na@kalshi", inverted=True, settlement_risk=rng.random() < 0.3))
+    else:
+        a, b, c, d = (f"{n}@{first}" for n in names)
+        choice = rng.randrange(3)
+        if choice == 0:
+            relations += [Conjunction(c, (a, b)), AtMostOne((c, d))]
+        elif choice == 1:
+            relations += [AtMostOne((a, b)), AtMostOne((b, c)), AtMostOne((a, c)), Implies(d, a)]
+        else:
+            relations += [ExactlyOne((a, b, c)), Implies(d, a), Implies(d, b)]
+    limits = SetLimits(
+        max_cost_usd=D(rng.randint(5, 80)) if rng.random() < 0.2 else None,
+        min_profit_usd=D("0.01"),
+        min_profit_per_contract_usd=D("0.002") if rng.random() < 0.2 else D(0),
+        settlement_loss_limit_usd=D(rng.randint(0, 20)),
+    )
+    return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(relations), limits)
+
+
+def random_problem(seed: int, kind: str | None = None, sets: int = 1) -> AllocationProblem:
+    rng = random.Random(seed)
+    candidates = tuple(random_set(rng, kind or rng.choice(KINDS), f"s{k}") for k in range(sets))
+    venues = sorted({i.venue for s in candidates for i in s.instruments})
+    tight = rng.random() < 0.4
+    cash = {v: D(rng.randint(3, 40)) if tight else D(10_000) for v in venues}
+    total = D(rng.randint(5, 60)) if rng.random() < 0.2 else None
+    inventory = {}
+    if rng.random() < 0.3:
+        for candidate in candidates:
+            for instrument in rng.sample(candidate.instruments, k=min(2, len(candidate.instruments))):
+                inventory[instrument.id] = D(rng.randint(1, 20)) if instrument.venue == "kalshi" else D(rng.randint(100, 2000)) / 100
+    return AllocationProblem(candidates, Capital(cash, total), inventory)
+
+
+# -- references -----------------------------------------------------------------------------------------
+def _holds(relation, value: dict[str, int], with_risky: bool) -> bool:
+    match relation:
+        case ExactlyOne(contracts):
+            return sum(value[c] for c in contracts) == 1
+        case AtMostOne(contracts):
+            return sum(value[c] for c in contracts) <= 1
+        case Implies(a, b):
+            return not value[a] or bool(value[b])
+        case Equivalent(a, b, inverted, risky):
+            if risky and not with_risky:
+                return True
+            return (value[a] != value[b]) if inverted else (value[a] == value[b])
+        case Conjunction(result, operands):
+            return value[result] == int(all(value[o] for o in operands))
+    raise AssertionError(relation)
+
+
+def semantic_outcomes(candidate: CandidateSet, *, with_risky: bool = True) -> list[dict[str, int]]:
+    ids = [c.id for c in candidate.contracts]
+    outcomes = []
+    for bits in itertools.product((0, 1), repeat=len(ids)):
+        value = dict(zip(ids, bits))
+        if all(_holds(r, value, with_risky) for r in candidate.relations):
+            outcomes.append(value)
+    return outcomes
+
+
+def pays(instrument: Instrument, outcome: dict[str, int]) -> int:
+    happened = outcome[instrument.contract]
+    return happened if instrument.side is Side.YES else 1 - happened
+
+
+def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: int) -> float:
+    """The allocator's LP written independently: contract quantities per level, dense scenario rows."""
+    venue_caps, total_cap, set_caps = form.capital_in_force()
+    columns: list[tuple] = []  # (kind, set index, payload)
+    for k, candidate in enumerate(problem.sets):
+        for instrument in candidate.instruments:
+            for level in sorted(instrument.asks, key=lambda lv: lv.price)[:slots]:
+                columns.append(("x", k, (instrument, level)))
+        columns.append(("t", k, None))
+        by_listing = {(i.venue, i.contract, i.side): i for i in candidate.instruments}
+        for (venue, contract, side), held in by_listing.items():
+            other = by_listing.get((venue, contract, Side.NO if side is Side.YES else Side.YES))
+            if other is not None:
+                columns.append(("s", k, (held, other)))
+    n = len(columns)
+    c = np.zeros(n)
+    bounds = []
+    unit = np.zeros(n)
+    for j, (kind, k, payload) in enumerate(columns):
+        if kind == "x":
+            instrument, level = payload
+            lots = int(level.size / instrument.lot_size)
+            bounds.append((0, float(lots * instrument.lot_size)))
+            unit[j] = float(level.price) + instrument.fee.unit_rate(float(level.price))
+            c[j] = unit[j]
+        elif kind == "t":
+            bounds.append((None, None))
+            c[j] = -1
+        else:
+            held, _ = payload
+            bounds.append((0, float(problem.inventory.get(held.id, D(0)))))
+    rows, rhs = [], []
+
+    def add(row, value):
+        rows.append(row)
+        rhs.append(value)
+
+    held = problem.inventory
+    baseline_total = 0.0
+    for k, candidate in enumerate(problem.sets):
+        xs = [j for j, col in enumerate(columns) if col[0] == "x" and col[1] == k]
+        t = next(j for j, col in enumerate(columns) if col[0] == "t" and col[1] == k)
+        sells = [j for j, col in enumerate(columns) if col[0] == "s" and col[1] == k]
+
+        def value_of(outcome):
+            return sum(float(held.get(i.id, D(0))) * pays(i, outcome) for i in candidate.instruments)
+
+        outcomes = semantic_outcomes(candidate)
+        baseline = min(value_of(o) for o in outcomes)
+        baseline_total += baseline
+        for outcome in outcomes:  # t <= held payoff + bought payoff
+            row = np.zeros(n)
+            row[t] = 1
+            for j in xs:
+                row[j] = -pays(columns[j][2][0], outcome)
+            add(row, value_of(outcome))
+        limits = candidate.limits
+        if any(isinstance(r, Equivalent) and r.settlement_risk for r in candidate.relations):
+            err_outcomes = semantic_outcomes(candidate, with_risky=False)
+            err_base = min(value_of(o) for o in err_outcomes)
+            for outcome in err_outcomes:  # cost - payoff <= L - (err baseline - held payoff)
+                row = np.zeros(n)
+                for j in xs:
+                    row[j] = unit[j] - pays(columns[j][2][0], outcome)
+                add(row, float(limits.settlement_loss_limit_usd) - err_base + value_of(outcome))
+        if limits.min_profit_per_contract_usd > 0:  # t - cost - rho * bought >= baseline
+            row = np.zeros(n)
+            row[t] = -1
+            for j in xs:
+                row[j] = unit[j] + float(limits.min_profit_per_contract_usd)
+            add(row, -baseline)
+        for j in sells:  # sold <= complement bought
+            _, other = columns[j][2]
+            row = np.zeros(n)
+            row[j] = 1
+            for i in xs:
+                if columns[i][2][0] is other:
+                    row[i] = -1
+            add(row, 0.0)
+        if candidate.id in set_caps:
+            row = np.zeros(n)
+            row[xs] = unit[xs]
+            row[sells] = -1
+            add(row, set_caps[candidate.id])
+        for contract in candidate.contracts:
+            if contract.max_position is None:
+                continue
+            for side in Side:
+                members = [i for i in candidate.instruments if i.contract == contract.id and i.side is side]
+                if not members:
+                    continue
+                row = np.zeros(n)
+                for j in xs:
+                    if columns[j][2][0] in members:
+                        row[j] = 1
+                already = sum(held.get(i.id, D(0)) for i in members)
+                add(row, float(max(contract.max_position - already, D(0))))
+    venues = sorted(venue_caps)
+    for venue in venues:
+        row = np.zeros(n)
+        for j, (kind, _, payload) in enumerate(columns):
+            if kind == "x" and payload[0].venue == venue:
+                row[j] = unit[j]
+            if kind == "s" and payload[0].venue == venue:
+                row[j] = -1
+        add(row, venue_caps[venue])
+    if np.isfinite(total_cap):
+        row = np.zeros(n)
+        for j, (kind, _, _) in enumerate(columns):
+            row[j] = unit[j] if kind == "x" else (-1 if kind == "s" else 0)
+        add(row, total_cap)
+    result = linprog(c, A_ub=np.array(rows), b_ub=np.array(rhs), bounds=bounds, method="highs")
+    assert result.status == 0, result.message
+    return -float(result.fun) - baseline_total
+
+
+def replay_plan(problem: AllocationProblem, plan: SetPlan) -> Decimal:
+    """Exact worst-case gain of a plan, re-derived from its legs; asserts leg-level invariants."""
+    candidate = next(s for s in problem.sets if s.id == plan.set_id)
+    instruments = {i.id: i for i in candidate.instruments}
+    holdings = {i: problem.inventory.get(i, D(0)) for i in instruments}
+    cash = D(0)
+    for leg in plan.legs:
+        instrument = instruments[leg.instrument_id]
+        assert leg.quantity > 0 and leg.quantity % instrument.lot_size == 0, leg
+        assert leg.quantity >= instrument.min_order_size
+        assert sum(t.quantity for t in leg.levels) == leg.quantity
+        fee = instrument.fee.order_fee((t.price, t.quantity) for t in leg.levels)
+        assert fee == leg.fee_usd
+        notional = sum(t.price * t.quantity for t in leg.levels)
+        for take in leg.levels:
+            assert take.price % instrument.tick_size == 0
+        if leg.action is Action.BUY:
+            assert leg.limit_price == max(t.price for t in leg.levels)
+            asks = {lv.price: lv.size for lv in instrument.asks}
+            for take in leg.levels:
+                assert take.quantity <= asks[take.price], "bought more than the level offers"
+            cash -= notional + fee
+            holdings[leg.instrument_id] += leg.quantity
+        else:
+            assert leg.quantity <= problem.inventory.get(leg.instrument_id, D(0)), "sold what is not held"
+            cash += notional - fee
+            holdings[leg.instrument_id] -= leg.quantity
+        assert leg.cash_flow_usd == (-(notional + fee) if leg.action is Action.BUY else notional - fee)
+    outcomes = semantic_outcomes(candidate)
+
+    def value(h, outcome):
+        return sum(q * pays(instruments[i], outcome) for i, q in h.items())
+
+    before = min(value({i: problem.inventory.get(i, D(0)) for i in instruments}, o) for o in outcomes)
+    return min(value(holdings, o) for o in outcomes) + cash - before
