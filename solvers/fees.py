@@ -103,12 +103,6 @@ class FeeRule:
         total = sum((self.fill_fee(price, quantity) for price, quantity in fills if quantity), _ZERO)
         return _quantize(total, self.order_increment_usd, self.order_rounding)
 
-    @property
-    def max_rounding_overshoot_usd(self) -> Decimal:
-        """Upper bound on what rounding can add to one order's fee over the linear estimate, per fill
-        increment (one per fill) and order increment; used to reserve capital."""
-        return (self.fill_increment_usd or _ZERO) + (self.order_increment_usd or _ZERO)
-
 
 ZERO_FEE = FeeRule(coefficient=_ZERO)
 

@@ -34,7 +34,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from solvers.errors import DataError, InfeasibleError
+from solvers.errors import DataError
 from solvers.lp import LinearProgram, LPSolution, LPUpdate, RowBlock
 from solvers.outcomes import OutcomeSystem
 from solvers.problem import (
@@ -45,6 +45,7 @@ from solvers.problem import (
     Instrument,
     Level,
     Side,
+    check_ladder,
     check_level,
     check_money,
 )
@@ -357,10 +358,7 @@ class Formulation:
         else:
             oracle = sm.oracle_err if err else sm.oracle
             assert oracle is not None
-            try:
-                vertices = oracle.seed_vertices()
-            except InfeasibleError as exc:
-                raise DataError(f"set {sm.id}: the relations admit no outcome at all") from exc
+            vertices = oracle.seed_vertices()
         for z in vertices:
             self._scenario_row(sm, z, rows.add, err=err)
 
@@ -437,12 +435,13 @@ class Formulation:
         instrument = self.instrument_by_id.get(instrument_id)
         if instrument is None:
             raise DataError(f"unknown instrument, was {instrument_id!r}")
-        for k, level in enumerate(asks):
-            check_level(instrument, level.price, level.size, f"asks[{k}]")
-        return self._write_levels(self.slot_columns(instrument_id), *self._ladder(instrument, asks))
+        ladder = check_ladder(instrument, tuple(asks))
+        return self._write_levels(self.slot_columns(instrument_id), *self._ladder(instrument, ladder))
 
     def update_levels(self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]) -> LPUpdate:
-        """Hot path: new (price, size) for individual slots named by their column handles."""
+        """Hot path: new (price, size) for individual slots named by their column handles. Each
+        level is validated; the ladder as a whole is not re-checked (two slots may briefly share a
+        price mid-update, which the LP and the plans handle)."""
         cols = np.asarray(cols, dtype=np.int32)
         if len(cols) != len(prices) or len(cols) != len(sizes):
             raise DataError("update_levels: cols, prices and sizes differ in length")

@@ -50,15 +50,15 @@ class PlanCheck:
 
 
 def _takes(form: Formulation, instrument: Instrument, cols: np.ndarray, lots: Mapping[int, int]) -> list[LevelTake]:
-    takes = []
+    """Takes per price, best first (slots sharing a price are one level to the venue)."""
+    by_price: dict[Decimal, Decimal] = {}
     for col in cols.tolist():
         count = lots.get(col, 0)
         if count:
             price = form.price[col]
             assert price is not None, "a slot with lots must have a price"
-            takes.append(LevelTake(price, instrument.lot_size * count))
-    takes.sort(key=lambda t: t.price)
-    return takes
+            by_price[price] = by_price.get(price, _ZERO) + instrument.lot_size * count
+    return [LevelTake(price, quantity) for price, quantity in sorted(by_price.items())]
 
 
 def _split(takes: list[LevelTake], quantity: Decimal) -> tuple[list[LevelTake], list[LevelTake]]:

@@ -41,6 +41,8 @@ __all__ = [
     "Relation",
     "SetLimits",
     "Side",
+    "check_ladder",
+    "check_level",
     "check_money",
 ]
 
@@ -111,10 +113,18 @@ class Instrument:
         check_money(self.lot_size, f"instrument {self.id} lot_size", positive=True)
         check_money(self.tick_size, f"instrument {self.id} tick_size", positive=True)
         check_money(self.min_order_size, f"instrument {self.id} min_order_size")
-        levels = tuple(self.asks)
-        for k, level in enumerate(levels):
-            check_level(self, level.price, level.size, f"asks[{k}]")
-        object.__setattr__(self, "asks", tuple(sorted(levels, key=lambda lv: lv.price)))
+        object.__setattr__(self, "asks", check_ladder(self, self.asks))
+
+
+def check_ladder(instrument: Instrument, levels: tuple[Level, ...] | list[Level]) -> tuple[Level, ...]:
+    """Validate an L2 ask ladder (one level per price) and return it best first."""
+    for k, level in enumerate(levels):
+        check_level(instrument, level.price, level.size, f"asks[{k}]")
+    ordered = tuple(sorted(levels, key=lambda lv: lv.price))
+    for before, after in zip(ordered, ordered[1:]):
+        if before.price == after.price:
+            raise DataError(f"instrument {instrument.id} asks list price {after.price} twice; an L2 ladder has one level per price")
+    return ordered
 
 
 def check_level(instrument: Instrument, price: object, size: object, where: str) -> None:

@@ -17,7 +17,7 @@ import highspy
 import numpy as np
 
 from solvers.backends.highs import checked_run, new_highs
-from solvers.errors import NumericalError
+from solvers.errors import DataError, InfeasibleError, NumericalError
 from solvers.outcomes import OutcomeSystem
 
 __all__ = ["OutcomeOracle"]
@@ -45,6 +45,10 @@ class OutcomeOracle:
             h.addRow(lo[r], hi[r], len(cols), cols, matrix[r, cols])
         self._h = h
         self._mode = ""
+        try:
+            self.minimize(np.zeros(n))
+        except InfeasibleError as exc:
+            raise DataError("the relations admit no outcome at all") from exc
 
     def _set_mode(self, mode: str) -> None:
         if self._mode == mode:

@@ -50,11 +50,13 @@ def _price(value: float) -> Decimal:
 
 def _ladder(rng: random.Random, best: float, kalshi: bool, depth: int) -> tuple[Level, ...]:
     levels = []
-    price = best
+    cents = int(_price(best) * 100)
     for _ in range(depth):
+        if cents > 99:
+            break
         size = D(rng.randint(1, 40)) if kalshi else D(rng.randint(500, 4000)) / 100
-        levels.append(Level(_price(price), size))
-        price += rng.choice((0.01, 0.01, 0.02))
+        levels.append(Level(D(cents) / 100, size))
+        cents += rng.choice((1, 1, 2))
     return tuple(levels)
 
 

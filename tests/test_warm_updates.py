@@ -1,0 +1,134 @@
+"""The warm update path (in-place edits of one persistent model) gives what a rebuild gives."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from solvers import AllocationProblem, Allocator, AllocatorConfig, CandidateSet, Capital, DataError, Instrument, Level
+from tests.support import random_problem, replay_plan
+
+D = Decimal
+SLOTS = 3
+
+
+def _current_problem(allocator: Allocator, original: AllocationProblem) -> AllocationProblem:
+    """The problem a fresh build would need to reproduce the allocator's current state."""
+    form = allocator.form
+    sets = []
+    for candidate in original.sets:
+        instruments = []
+        for instrument in candidate.instruments:
+            cols = form.slot_columns(instrument.id)
+            asks = tuple(Level(form.price[c], form.size[c]) for c in cols.tolist() if form.price[c] is not None)
+            instruments.append(_with_asks(instrument, asks))
+        sets.append(CandidateSet(candidate.id, candidate.contracts, tuple(instruments), candidate.relations, candidate.limits))
+    return AllocationProblem(tuple(sets), form.capital, dict(form.inventory))
+
+
+def _with_asks(instrument: Instrument, asks: tuple[Level, ...]) -> Instrument:
+    return Instrument(
+        instrument.id, instrument.venue, instrument.contract, instrument.side, asks, instrument.fee,
+        instrument.lot_size, instrument.tick_size, instrument.min_order_size,
+    )
+
+
+def _tick(rng: random.Random, allocator: Allocator, problem: AllocationProblem) -> None:
+    """Move ~20% of the non-empty slots by one tick or change their size, keeping ladders valid."""
+    form = allocator.form
+    cols, prices, sizes = [], [], []
+    for candidate in problem.sets:
+        for instrument in candidate.instruments:
+            slot_cols = form.slot_columns(instrument.id).tolist()
+            taken = {form.price[c] for c in slot_cols}
+            for col in slot_cols:
+                price = form.price[col]
+                if price is None or rng.random() > 0.2:
+                    continue
+                new_price = price + rng.choice((-1, 1)) * instrument.tick_size
+                if not D(0) < new_price < D(1) or new_price in taken:
+                    new_price = price
+                taken.add(new_price)
+                cols.append(col)
+                prices.append(new_price)
+                sizes.append(D(rng.randint(0, 40)) if instrument.lot_size == 1 else D(rng.randint(0, 4000)) / 100)
+    allocator.update_levels(np.array(cols), prices, sizes)
+
+
+@pytest.mark.parametrize("method", ["enumerate", "compact", "cg"])
+def test_warm_updates_match_a_fresh_build(method: str) -> None:
+    config = AllocatorConfig(slots_per_side=SLOTS, method=method)
+    checked = 0
+    for seed in range(30):
+        rng = random.Random(seed)
+        problem = random_problem(seed, sets=2)
+        warm = Allocator(problem, config=config)
+        warm.solve_lp()
+        for step in range(4):
+            if step == 1:  # replace a whole ladder
+                candidate = rng.choice(problem.sets)
+                instrument = rng.choice(candidate.instruments)
+                best = rng.randint(5, 90)
+                warm.set_book(instrument.id, [Level(D(best + k) / 100, D(7 + k)) for k in range(rng.randint(0, 4))])
+            elif step == 2:  # inventory moves (a fill, a partial fill)
+                instruments = [i for s in problem.sets for i in s.instruments]
+                holdings = {i.id: (D(rng.randint(0, 9)) if i.lot_size == 1 else D(rng.randint(0, 900)) / 100) for i in rng.sample(instruments, 3)}
+                warm.set_inventory(holdings)
+            elif step == 3:  # capital moves
+                venues = warm.form.capital.cash_by_venue_usd
+                warm.set_capital(Capital({v: D(rng.randint(2, 60)) for v in venues}, D(rng.randint(5, 90))))
+            else:
+                _tick(rng, warm, problem)
+            current = _current_problem(warm, problem)
+            fresh = Allocator(current, config=config)
+            warm_profit = warm.solve_lp().objective - sum(float(sm.baseline) for sm in warm.sets)
+            fresh_profit = fresh.solve_lp().objective - sum(float(sm.baseline) for sm in fresh.sets)
+            assert warm_profit == pytest.approx(fresh_profit, rel=1e-6, abs=1e-6), (seed, step)
+            for plan in warm.solve().plans:
+                assert replay_plan(current, plan) == plan.guaranteed_profit_usd
+            checked += 1
+    assert checked == 120
+
+
+def test_a_rejected_update_changes_nothing() -> None:
+    problem = random_problem(7, "group", sets=1)
+    allocator = Allocator(problem)
+    before = allocator.solve_lp().objective
+    instrument = problem.sets[0].instruments[0]
+    cols = allocator.slot_columns(instrument.id)
+    snapshot = (allocator.form.lp.value.copy(), allocator.form.lp.col_hi.copy(), list(allocator.form.price))
+    bad_inputs = [
+        (cols[:2], [D("0.40"), D("NaN")], [D(5), D(5)]),
+        (cols[:1], [D("0.40")], [D(-1)]),
+        (cols[:1], [D("1.00")], [D(5)]),
+        (cols[:1], [D("0.405")], [D(5)]),  # off the 0.01 tick
+        (cols[:1], [0.4], [D(5)]),  # a float is not money
+        (np.array([allocator.sets[0].t_col]), [D("0.40")], [D(5)]),  # not a level slot
+    ]
+    for handles, prices, sizes in bad_inputs:
+        with pytest.raises(DataError):
+            allocator.update_levels(handles, prices, sizes)
+    with pytest.raises(DataError, match="twice"):
+        allocator.set_book(instrument.id, [Level(D("0.30"), D(1)), Level(D("0.30"), D(2))])
+    with pytest.raises(DataError):
+        allocator.set_inventory({instrument.id: D(-3)})
+    with pytest.raises(DataError):
+        allocator.set_inventory({"nope": D(3)})
+    with pytest.raises(DataError, match="no cash"):
+        allocator.set_capital(Capital({"elsewhere": D(5)}))
+    assert np.array_equal(snapshot[0], allocator.form.lp.value)
+    assert np.array_equal(snapshot[1], allocator.form.lp.col_hi)
+    assert snapshot[2] == allocator.form.price
+    assert allocator.solve_lp().objective == pytest.approx(before)
+
+
+def test_deeper_levels_than_the_slots_are_ignored_conservatively() -> None:
+    problem = random_problem(3, "equivalence", sets=1)
+    instrument = problem.sets[0].instruments[0]
+    allocator = Allocator(problem, config=AllocatorConfig(slots_per_side=2))
+    allocator.set_book(instrument.id, [Level(D(c) / 100, D(3)) for c in range(10, 20)])
+    cols = allocator.slot_columns(instrument.id).tolist()
+    assert [allocator.form.price[c] for c in cols] == [D("0.10"), D("0.11")]
