@@ -1,0 +1,1 @@
+"""The arbitrage engine: venues, books, market graph, scanner, risk, executor, ledger, daemon."""

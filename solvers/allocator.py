@@ -15,7 +15,7 @@ import numpy as np
 
 from solvers.backends import Backend, make_backend
 from solvers.backends.highs import solve_mip
-from solvers.errors import NumericalError
+from solvers.errors import InfeasibleError, NumericalError
 from solvers.formulation import Formulation, SetModel
 from solvers.lp import LPSolution, LPUpdate
 from solvers.plan import AllocationResult, DroppedSet, SetPlan
@@ -65,6 +65,10 @@ class Allocator:
     def update_levels(self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]) -> None:
         self._apply(self.form.update_levels(cols, prices, sizes))
 
+    def update_levels_scaled(self, cols: Sequence[int] | np.ndarray, price_micros: np.ndarray, size_lots: np.ndarray) -> None:
+        """Hot path: prices in integer micro-dollars, sizes in whole lots (see Formulation)."""
+        self._apply(self.form.update_levels_scaled(cols, price_micros, size_lots))
+
     def set_book(self, instrument_id: str, asks: Sequence[Level]) -> None:
         self._apply(self.form.set_book(instrument_id, asks))
 
@@ -75,34 +79,36 @@ class Allocator:
         self._apply(self.form.set_capital(capital))
 
     def _apply(self, update: LPUpdate) -> None:
+        first = self.form.take_appended()
+        if first is not None:  # rows first: the update may bound them
+            self.backend.rows_appended(first)
         if not update.empty:
             self.backend.apply(update)
 
     # -- solving -------------------------------------------------------------------------------------------------
-    def solve_lp(self) -> LPRun:
-        """Solve the LP; for constraint-generation sets, add violated outcome rows until none is."""
+    def solve_lp(self, *, duals: bool = False) -> LPRun:
+        """Solve the LP; for constraint-generation sets, add violated outcome rows until none is.
+        Row duals (prices, binding outcomes) only when asked for."""
         rounds = iterations = 0
         while True:
-            solution = self.backend.solve()
+            solution = self.backend.solve(duals=duals)
             iterations += solution.iterations
-            block = self.form.cuts(solution.x)
-            if block is None:
+            if not self.form.add_cuts(solution.x):
                 return LPRun(solution, rounds, iterations)
             rounds += 1
             if rounds > self.config.cg_max_rounds:
                 raise NumericalError(f"constraint generation did not converge in {self.config.cg_max_rounds} rounds")
-            first = self.form.lp.append(block)
-            self.backend.rows_appended(first)
+            self._apply(LPUpdate())
 
     def solve(self) -> AllocationResult:
         """Solve, round to lots, verify every plan exactly; fall back to a MIP when rounding loses
         too much, and hand the capital of sets left without a plan to the others."""
-        run = self.solve_lp()
-        result = self._result(run, run.solution.x, with_duals=True)
+        run = self.solve_lp(duals=True)
+        result = self._result(run, self._rounded(run), with_duals=True)
         if self.config.mip_fallback and self._rounding_lost_too_much(result):
             x = solve_mip(self.form.lp, self._integer_mask(), time_limit_ms=self.config.mip_time_limit_ms)
             if x is not None:
-                alternative = self._result(run, x, with_duals=False, used_mip=True)
+                alternative = self._result(run, x, with_duals=True, used_mip=True)
                 if alternative.guaranteed_profit_usd > result.guaranteed_profit_usd:
                     result = alternative
         suppressed: set[int] = set()
@@ -113,8 +119,8 @@ class Allocator:
                 break
             suppressed |= idle
             self._apply(self.form.suppress(idle))
-            run = self.solve_lp()
-            candidate = self._result(run, run.solution.x, with_duals=True)
+            run = self.solve_lp(duals=True)
+            candidate = self._result(run, self._rounded(run), with_duals=True)
             if candidate.guaranteed_profit_usd <= result.guaranteed_profit_usd:
                 break
             kept = {d.set_id for d in candidate.dropped}
@@ -133,6 +139,38 @@ class Allocator:
             self._apply(self.form.restore())
         return result
 
+    def _rounded(self, run: LPRun) -> np.ndarray:
+        """The LP point after rounding passes: every level slot is capped at the floor of its
+        quantity and the LP re-solved warm, so hedges re-balance downwards instead of breaking.
+        Orders under a venue minimum are tried both at zero and raised to the minimum; the better
+        objective wins. Bounds are restored afterwards. Returns x for the final floor."""
+        x = run.solution.x
+        touched: list[np.ndarray] = []
+        try:
+            for _ in range(self.config.rounding_passes):
+                step = self.form.rounding_targets(x)
+                if step is None:
+                    break
+                touched.append(step.cols)
+                best: tuple[float, np.ndarray, int] | None = None
+                for k, (lower, upper) in enumerate(step.options):
+                    self._apply(self.form.bound_levels(step.cols, lower, upper))
+                    try:
+                        solution = self.solve_lp().solution
+                    except InfeasibleError:  # raising an order to the minimum may not fit the capital
+                        continue
+                    if best is None or solution.objective < best[0] - 1e-12:
+                        best = (solution.objective, solution.x, k)
+                assert best is not None, "the all-floors option is always feasible"
+                if best[2] != len(step.options) - 1:
+                    lower, upper = step.options[best[2]]
+                    self._apply(self.form.bound_levels(step.cols, lower, upper))
+                x = best[1]
+        finally:
+            if touched:
+                self._apply(self.form.release(np.unique(np.concatenate(touched))))
+        return x
+
     # -- helpers ---------------------------------------------------------------------------------------------------
     def _integer_mask(self) -> np.ndarray:
         mask = np.zeros(self.form.lp.num_col, dtype=bool)
@@ -145,7 +183,7 @@ class Allocator:
         x = run.solution.x
         idle = set()
         for sm in self.form.sets:
-            if sm.id not in planned and sum(float(x[c]) for c in sm.cost_cols.values()) > 1e-6:
+            if sm.id not in planned and self.form.spent(sm, x) > 1e-6:
                 idle.add(sm.index)
         return idle
 

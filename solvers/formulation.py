@@ -3,15 +3,17 @@
 Columns, per candidate set k:
   x[l, j]   lots bought at ask slot j of instrument l (0 <= x <= size // lot; 0 for an empty slot)
   T_k       guaranteed payoff of the set's holdings over its outcomes (free)
-  C_kv      cash spent on venue v, fees included (free; defined by one row whose coefficients are the
-            slot prices: the only price-dependent coefficients in the model)
+  C_kv      cash spent on venue v, fees included (free), defined by C_kv - sum c x = 0 where
+            c = (price + linear fee) x lot of each slot: the only price-dependent coefficients
   P_u, F_u  holdings that pay if outcome variable u is true / false (free, defined by rows)
   s         held contracts sold back: buying the complement of a held contract from the same pool and
             netting the pair releases $1 (the sale at the bid; see problem.py); 0 <= s <= held
   duals     lambda / kappa / nu of the compact dual, when that method is used
 
 Objective: maximise sum_k (T_k - sum_v C_kv). The guaranteed profit of set k is T_k - C_k - V0_k,
-V0_k = min_z payoff of the inventory alone (0 without inventory).
+V0_k = min_z payoff of the inventory alone (0 without inventory). A book tick is one coefficient
+change per moved level and no objective change. (Measured alternative: slot costs in the objective
+and capital rows refreshed only when they bind was not faster on HiGHS; see the closing notes.)
 
 Outcome rows (per set, by method):
   enumerate / cg   T_k <= sum_u z_u P_u + (1 - z_u) F_u       for each z in Z (cg: a working set)
@@ -30,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
@@ -43,6 +45,7 @@ from solvers.problem import (
     CandidateSet,
     Capital,
     Instrument,
+    PRICE_SCALE,
     Level,
     Side,
     check_ladder,
@@ -51,11 +54,24 @@ from solvers.problem import (
 )
 from solvers.separation import OutcomeOracle
 
-__all__ = ["Formulation", "SetModel"]
+__all__ = ["Formulation", "Netting", "RoundingStep", "SetModel"]
 
 _INF = math.inf
 _ZERO = Decimal(0)
 _ENUMERATION_HARD_LIMIT = 100_000
+
+
+@dataclass(eq=False)
+class Netting:
+    """Selling held `held` by buying `other` (its complement on the same venue and contract) from
+    the shared pool. The column is the quantity sold (<= held); its row (sold <= complement bought)
+    is appended the first time `held` holds inventory, so a book with no inventory keeps the model
+    lean."""
+
+    held: Instrument
+    other: Instrument
+    column: int
+    row: int = -1
 
 
 @dataclass(eq=False)
@@ -73,14 +89,13 @@ class SetModel:
     slot_cols: dict[str, np.ndarray]  # instrument id -> its slot columns
     level_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     t_col: int = -1
-    cost_cols: dict[str, int] = field(default_factory=dict)
+    cost_cols: dict[str, int] = field(default_factory=dict)  # C_kv per venue
     cost_rows: dict[str, int] = field(default_factory=dict)
     pay_true_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     pay_false_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     pay_true_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     pay_false_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    # netting: (held instrument, complement instrument, sell column, row)
-    netting: list[tuple[Instrument, Instrument, int, int]] = field(default_factory=list)
+    netting: list[Netting] = field(default_factory=list)
     position_rows: dict[tuple[str, Side], int] = field(default_factory=dict)
     cap_row: int | None = None
     per_contract_row: int | None = None
@@ -91,8 +106,12 @@ class SetModel:
     mu_rows: np.ndarray | None = None  # compact: per outcome variable
     t_row: int | None = None  # compact: the row bounding T_k
     outcomes: dict[bool, np.ndarray] = field(default_factory=dict)  # enumerated Z / Z_err by `err`
-    baseline: Decimal = _ZERO  # V0: guaranteed payoff of the inventory alone
-    baseline_err: Decimal = _ZERO  # B: same over the settlement-risk outcomes
+    baseline: Decimal = _ZERO  # V0: guaranteed payoff of the inventory alone (exact)
+    baseline_err: Decimal = _ZERO  # B: same over the settlement-risk outcomes (exact)
+    # the same minima as the LP can certify them (the relaxation's, for the compact dual); LP rows
+    # use these so that trading nothing is always feasible
+    baseline_lp: float = 0.0
+    baseline_err_lp: float = 0.0
 
     @property
     def id(self) -> str:
@@ -101,6 +120,14 @@ class SetModel:
     def pays_if_true(self, instrument: Instrument) -> bool:
         _, parity = self.system.literal[instrument.contract]
         return (instrument.side is Side.YES) != bool(parity)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundingStep:
+    """Alternative (lower, upper) bounds on the level columns for one rounding pass."""
+
+    cols: np.ndarray
+    options: list[tuple[np.ndarray, np.ndarray]]
 
 
 class _Rows:
@@ -129,7 +156,9 @@ class Formulation:
         self._col_hi: list[float] = []
         self.sets: list[SetModel] = [self._set_model(k, s) for k, s in enumerate(problem.sets)]
         self._suppressed: set[int] = set()
+        self._unsynced_from: int | None = None
         self._build()
+        self._unsynced_from = None  # the backend loads the LP as built
 
     # -- construction ----------------------------------------------------------------------------
     def _col(self, lo: float, hi: float, cost: float = 0.0) -> int:
@@ -145,14 +174,15 @@ class Formulation:
         if system.has_risky_links:
             system_err = OutcomeSystem(contracts, candidate.relations, with_risky_links=False)
         method, outcomes = self._choose_method(candidate, system, system_err)
-        oracle = OutcomeOracle(system)
+        limit = self.config.cg_oracle_enumeration_limit if method == "cg" else 0
+        oracle = OutcomeOracle(system, enumeration_limit=limit)
         model = SetModel(
             index=index,
             candidate=candidate,
             system=system,
             system_err=system_err,
             oracle=oracle,
-            oracle_err=OutcomeOracle(system_err) if system_err is not None else None,
+            oracle_err=OutcomeOracle(system_err, enumeration_limit=limit) if system_err is not None else None,
             method=method,
             instruments=candidate.instruments,
             slot_cols={},
@@ -182,8 +212,7 @@ class Formulation:
 
     def _build(self) -> None:
         rows = _Rows()
-        config = self.config
-        slots = config.slots_per_side
+        slots = self.config.slots_per_side
         level_cols: list[int] = []
         instrument_of_col: dict[int, Instrument] = {}
         for sm in self.sets:
@@ -204,34 +233,20 @@ class Formulation:
             for (venue, contract, side), held in by_listing.items():
                 other = by_listing.get((venue, contract, Side.NO if side is Side.YES else Side.YES))
                 if other is not None:
-                    sm.netting.append((held, other, self._col(0.0, 0.0), -1))
-
+                    sm.netting.append(Netting(held, other, self._col(0.0, 0.0)))
         self.level_cols = np.array(level_cols, dtype=np.int32)
-        cost_row_of: dict[int, int] = {}
-        cost_slot_of: dict[int, int] = {}
+
+        cost_slot: dict[int, tuple[int, int]] = {}  # level column -> (its cost row, index in the row)
         for sm in self.sets:
-            self._rows_of_set(sm, rows, cost_row_of, cost_slot_of)
+            self._rows_of_set(sm, rows, cost_slot)
         self._cash_rows: dict[str, int] = {}
         for venue in self.venues:
-            cols, values = [], []
-            for sm in self.sets:
-                if venue in sm.cost_cols:
-                    cols.append(sm.cost_cols[venue])
-                    values.append(1.0)
-                for held, _, sell_col, _ in sm.netting:
-                    if held.venue == venue:
-                        cols.append(sell_col)
-                        values.append(-1.0)
-            self._cash_rows[venue] = rows.add(cols, values, -_INF, 0.0)
-        cols, values = [], []
-        for sm in self.sets:
-            for venue in sm.cost_cols:
-                cols.append(sm.cost_cols[venue])
-                values.append(1.0)
-            for _, _, sell_col, _ in sm.netting:
-                cols.append(sell_col)
-                values.append(-1.0)
-        self._total_row = rows.add(cols, values, -_INF, _INF)
+            spend = [sm.cost_cols[venue] for sm in self.sets if venue in sm.cost_cols]
+            sells = [n.column for sm in self.sets for n in sm.netting if n.held.venue == venue]
+            self._cash_rows[venue] = rows.add(spend + sells, [1.0] * len(spend) + [-1.0] * len(sells), -_INF, 0.0)
+        spend = [c for sm in self.sets for c in sm.cost_cols.values()]
+        sells = [n.column for sm in self.sets for n in sm.netting]
+        self._total_row = rows.add(spend + sells, [1.0] * len(spend) + [-1.0] * len(sells), -_INF, _INF)
 
         # assemble CSR
         block = RowBlock.from_rows(rows.rows)
@@ -247,56 +262,57 @@ class Formulation:
             value=block.value,
         )
         # level metadata, indexed by column
+        self._cost_row = np.full(n, -1, dtype=np.int32)
+        self._cost_pos = np.full(n, -1, dtype=np.int32)
+        for col, (row, k) in cost_slot.items():
+            self._cost_row[col] = row
+            self._cost_pos[col] = block.start[row] + k
+        self.lp.param_positions = np.sort(self._cost_pos[self.level_cols]).astype(np.int32)
         self._is_level = np.zeros(n, dtype=bool)
         self._is_level[self.level_cols] = True
         self._lot_f = np.ones(n)
+        self._tick_u = np.ones(n, dtype=np.int64)
         self._fee_coef = np.zeros(n)
         self._fee_exp = np.ones(n)
         self._fee_flat = np.zeros(n)
-        self._cost_row = np.full(n, -1, dtype=np.int32)
-        self._cost_pos = np.full(n, -1, dtype=np.int32)
+        self._unit_cost = np.zeros(n)  # current (price + linear fee) x lot per level column
         self.col_instrument: dict[int, Instrument] = instrument_of_col
         self.col_slot = {}
         for col, instrument in instrument_of_col.items():
             self._lot_f[col] = float(instrument.lot_size)
+            self._tick_u[col] = int(instrument.tick_size * PRICE_SCALE)
             self._fee_coef[col] = float(instrument.fee.coefficient * instrument.fee.multiplier)
             self._fee_exp[col] = instrument.fee.exponent
             self._fee_flat[col] = float(instrument.fee.flat_per_contract_usd)
-            row = cost_row_of[col]
-            self._cost_row[col] = row
-            self._cost_pos[col] = block.start[row] + cost_slot_of[col]
-        self.lp.param_positions = np.sort(self._cost_pos[self.level_cols]).astype(np.int32)
-        self.price: list[Decimal | None] = [None] * n
-        self.size: list[Decimal] = [_ZERO] * n
-        self._size_lots = np.zeros(n)
+        # level data as exact scaled integers: price in micro-dollars (-1 = empty slot), size in lots
+        self._price_u = np.full(n, -1, dtype=np.int64)
+        self._lots = np.zeros(n, dtype=np.int64)
         for sm in self.sets:
             for instrument in sm.instruments:
                 cols = sm.slot_cols[instrument.id]
                 for j, col in enumerate(cols.tolist()):
                     self.col_slot[col] = j
-                self._write_levels(cols, *self._ladder(instrument, instrument.asks))
+                self._write_levels(cols, *self._scaled_ladder(instrument, instrument.asks))
         # inventory- and capital-dependent bounds
         self.set_capital(self.capital)
         for sm in self.sets:
             self._refresh_inventory(sm)
         self.lp.validate()
 
-    def _rows_of_set(self, sm: SetModel, rows: _Rows, cost_row_of: dict[int, int], cost_slot_of: dict[int, int]) -> None:
+    def _rows_of_set(self, sm: SetModel, rows: _Rows, cost_slot: dict[int, tuple[int, int]]) -> None:
         limits = sm.candidate.limits
         # cost definition per venue: C_kv - sum (price + fee) * lot * x = 0
         for venue, c_col in sm.cost_cols.items():
             cols, values = [c_col], [1.0]
             for instrument in sm.instruments:
-                if instrument.venue != venue:
-                    continue
-                for col in sm.slot_cols[instrument.id].tolist():
-                    cost_slot_of[col] = len(cols)
-                    cols.append(col)
-                    values.append(-1.0)  # rewritten from the slot's price
+                if instrument.venue == venue:
+                    for col in sm.slot_cols[instrument.id].tolist():
+                        cols.append(col)
+                        values.append(-1.0)  # rewritten from the slot's price
             row = rows.add(cols, values, 0.0, 0.0)
             sm.cost_rows[venue] = row
-            for col in cols[1:]:
-                cost_row_of[col] = row
+            for k, col in enumerate(cols[1:], start=1):
+                cost_slot[col] = (row, k)
         # payoff definition: P_u - sum lot * x(pays if true) = held; same for F_u
         true_rows, false_rows = [], []
         for u in range(sm.system.n):
@@ -313,12 +329,9 @@ class Formulation:
                 sink.append(rows.add(cols, values, 0.0, 0.0))
         sm.pay_true_rows = np.array(true_rows, dtype=np.int32)
         sm.pay_false_rows = np.array(false_rows, dtype=np.int32)
-        # netting: sold <= complement bought
-        for k, (held, other, sell_col, _) in enumerate(sm.netting):
-            lot = float(other.lot_size)
-            cols = [sell_col, *sm.slot_cols[other.id].tolist()]
-            values = [1.0] + [-lot] * len(sm.slot_cols[other.id])
-            sm.netting[k] = (held, other, sell_col, rows.add(cols, values, -_INF, 0.0))
+        for netting in sm.netting:
+            if self.held(netting.held.id):
+                netting.row = rows.add(*self._netting_row(sm, netting))
         # position limits per (contract, side), across venues
         for contract in sm.candidate.contracts:
             if contract.max_position is None:
@@ -331,11 +344,11 @@ class Formulation:
                         values += [float(instrument.lot_size)] * len(sm.slot_cols[instrument.id])
                 if cols:
                     sm.position_rows[(contract.id, side)] = rows.add(cols, values, -_INF, 0.0)
-        sells = [sell_col for _, _, sell_col, _ in sm.netting]
+        sells = [netting.column for netting in sm.netting]
         costs = list(sm.cost_cols.values())
         if limits.max_cost_usd is not None:
             sm.cap_row = rows.add(costs + sells, [1.0] * len(costs) + [-1.0] * len(sells), -_INF, 0.0)
-        if limits.min_profit_per_contract_usd > 0:
+        if limits.min_profit_per_contract_usd > 0:  # T - C - rho x contracts bought >= V0
             rho = float(limits.min_profit_per_contract_usd)
             cols, values = [sm.t_col, *costs], [1.0] + [-1.0] * len(costs)
             for instrument in sm.instruments:
@@ -346,6 +359,25 @@ class Formulation:
         self._outcome_rows(sm, rows, err=False)
         if sm.system_err is not None:
             self._outcome_rows(sm, rows, err=True)
+
+    def _netting_row(self, sm: SetModel, netting: Netting) -> tuple[list[int], list[float], float, float]:
+        """sold - lot x complement bought <= 0."""
+        slots = sm.slot_cols[netting.other.id].tolist()
+        return [netting.column, *slots], [1.0] + [-float(netting.other.lot_size)] * len(slots), -_INF, 0.0
+
+    def _append(self, rows: list[tuple[list[int], list[float], float, float]]) -> int:
+        """Append rows to the LP (constraint generation, netting); the allocator forwards them to
+        the backend before the next solve."""
+        block = RowBlock.from_rows([(np.asarray(c, np.int32), np.asarray(v, float), lo, hi) for c, v, lo, hi in rows])
+        first = self.lp.append(block)
+        if self._unsynced_from is None:
+            self._unsynced_from = first
+        return first
+
+    def take_appended(self) -> int | None:
+        """First row appended since the last call (None if none): for `Backend.rows_appended`."""
+        first, self._unsynced_from = self._unsynced_from, None
+        return first
 
     def _outcome_rows(self, sm: SetModel, rows: _Rows, *, err: bool) -> None:
         system = sm.system_err if err else sm.system
@@ -367,9 +399,7 @@ class Formulation:
         pay = np.where(z == 1, sm.pay_true_cols, sm.pay_false_cols)
         if err:
             costs = list(sm.cost_cols.values())
-            cols = [*costs, *pay.tolist()]
-            values = [1.0] * len(costs) + [-1.0] * len(pay)
-            row = add(cols, values, -_INF, 0.0)  # bound set by _refresh_inventory
+            row = add([*costs, *pay.tolist()], [1.0] * len(costs) + [-1.0] * len(pay), -_INF, 0.0)  # bound set by _refresh_inventory
             sm.err_rows.append(row)
             sm.err_z.append(z)
         else:
@@ -416,12 +446,15 @@ class Formulation:
             sm.mu_rows = np.array(mu_rows, dtype=np.int32)
 
     # -- books -------------------------------------------------------------------------------------
-    def _ladder(self, instrument: Instrument, levels: Iterable[Level]) -> tuple[list[Decimal | None], list[Decimal]]:
+    def _scaled_ladder(self, instrument: Instrument, levels: Iterable[Level]) -> tuple[np.ndarray, np.ndarray]:
+        """A validated ladder as (price micros, lots) per slot, best first, empty slots (-1, 0)."""
         ordered = sorted(levels, key=lambda lv: lv.price)[: self.config.slots_per_side]
-        prices: list[Decimal | None] = [lv.price for lv in ordered]
-        sizes = [lv.size for lv in ordered]
-        missing = self.config.slots_per_side - len(ordered)
-        return prices + [None] * missing, sizes + [_ZERO] * missing
+        price_u = np.full(self.config.slots_per_side, -1, dtype=np.int64)
+        lots = np.zeros(self.config.slots_per_side, dtype=np.int64)
+        for k, level in enumerate(ordered):
+            price_u[k] = int(level.price * PRICE_SCALE)
+            lots[k] = int((level.size / instrument.lot_size).to_integral_value(rounding=ROUND_FLOOR))
+        return price_u, lots
 
     def slot_columns(self, instrument_id: str) -> np.ndarray:
         """The columns of an instrument's ask slots (best first): handles for `update_levels`."""
@@ -430,57 +463,89 @@ class Formulation:
         except KeyError:
             raise DataError(f"unknown instrument, was {instrument_id!r}") from None
 
+    def price_at(self, col: int) -> Decimal | None:
+        """Exact price of a level slot (None when empty)."""
+        micros = int(self._price_u[col])
+        return None if micros < 0 else Decimal(micros) / PRICE_SCALE
+
+    def size_at(self, col: int) -> Decimal:
+        """Usable size of a level slot: its whole lots."""
+        return self.col_instrument[col].lot_size * int(self._lots[col])
+
     def set_book(self, instrument_id: str, asks: Sequence[Level]) -> LPUpdate:
         """Replace an instrument's ask ladder (validated; deeper than the slots is ignored)."""
         instrument = self.instrument_by_id.get(instrument_id)
         if instrument is None:
             raise DataError(f"unknown instrument, was {instrument_id!r}")
         ladder = check_ladder(instrument, tuple(asks))
-        return self._write_levels(self.slot_columns(instrument_id), *self._ladder(instrument, ladder))
+        return self._write_levels(self.slot_columns(instrument_id), *self._scaled_ladder(instrument, ladder))
 
-    def update_levels(self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]) -> LPUpdate:
-        """Hot path: new (price, size) for individual slots named by their column handles. Each
-        level is validated; the ladder as a whole is not re-checked (two slots may briefly share a
-        price mid-update, which the LP and the plans handle)."""
-        cols = np.asarray(cols, dtype=np.int32)
+    def scale_levels(self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact conversion of Decimal levels to (cols, price micros, lots), validating each level
+        (the venue boundary does this once per parsed level)."""
+        cols = self._check_cols(cols)
         if len(cols) != len(prices) or len(cols) != len(sizes):
             raise DataError("update_levels: cols, prices and sizes differ in length")
+        price_u = np.empty(len(cols), dtype=np.int64)
+        lots = np.empty(len(cols), dtype=np.int64)
+        for k, (col, price, size) in enumerate(zip(cols.tolist(), prices, sizes)):
+            instrument = self.col_instrument[col]
+            check_level(instrument, price, size, f"slot {self.col_slot[col]}")
+            price_u[k] = int(price * PRICE_SCALE)
+            lots[k] = int((size / instrument.lot_size).to_integral_value(rounding=ROUND_FLOOR))
+        return cols, price_u, lots
+
+    def update_levels(self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]) -> LPUpdate:
+        """New (price, size) for individual slots, as Decimals (exact; converted per level)."""
+        return self._write_levels(*self.scale_levels(cols, prices, sizes))
+
+    def update_levels_scaled(self, cols: Sequence[int] | np.ndarray, price_micros: np.ndarray, size_lots: np.ndarray) -> LPUpdate:
+        """Hot path: new levels as exact scaled integers (price in micro-dollars, size in whole
+        lots), validated and applied with vectorised integer arithmetic before anything changes.
+        The ladder as a whole is not re-checked (two slots may briefly share a price mid-update)."""
+        cols = self._check_cols(cols)
+        price_u = np.asarray(price_micros)
+        lots = np.asarray(size_lots)
+        if price_u.shape != cols.shape or lots.shape != cols.shape:
+            raise DataError("update_levels_scaled: cols, price_micros and size_lots differ in shape")
+        if price_u.dtype.kind not in "iu" or lots.dtype.kind not in "iu":
+            raise DataError(f"update_levels_scaled needs integer arrays, was {price_u.dtype} and {lots.dtype}")
+        bad = (price_u <= 0) | (price_u >= PRICE_SCALE) | (price_u % self._tick_u[cols] != 0) | (lots < 0)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            col = int(cols[k])
+            raise DataError(
+                f"instrument {self.col_instrument[col].id} slot {self.col_slot[col]}: price_micros {int(price_u[k])} must be "
+                f"inside (0, {PRICE_SCALE}) on the tick {int(self._tick_u[col])} and size_lots {int(lots[k])} non-negative"
+            )
+        return self._write_levels(cols, price_u.astype(np.int64), lots.astype(np.int64))
+
+    def _check_cols(self, cols: Sequence[int] | np.ndarray) -> np.ndarray:
+        cols = np.asarray(cols, dtype=np.int32)
         if len(cols) and (cols.min() < 0 or cols.max() >= len(self._is_level) or not self._is_level[cols].all()):
             raise DataError("update_levels: a handle is not a level slot column")
-        for col, price, size in zip(cols.tolist(), prices, sizes):
-            check_level(self.col_instrument[col], price, size, f"slot {self.col_slot[col]}")
-        return self._write_levels(cols, list(prices), list(sizes))
+        return cols
 
-    def _write_levels(self, cols: np.ndarray, prices: Sequence[Decimal | None], sizes: Sequence[Decimal]) -> LPUpdate:
-        price_f = np.empty(len(cols))
-        lots = np.empty(len(cols))
-        for k, (col, price, size) in enumerate(zip(cols.tolist(), prices, sizes)):
-            self.price[col] = price
-            self.size[col] = size
-            if price is None:
-                price_f[k], lots[k] = 1.0, 0.0
-            else:
-                price_f[k] = float(price)
-                lots[k] = float((size / self.col_instrument[col].lot_size).to_integral_value(rounding=ROUND_FLOOR))
-        self._size_lots[cols] = lots
-        unit = price_f + self._fee_coef[cols] * (price_f * (1.0 - price_f)) ** self._fee_exp[cols] + self._fee_flat[cols]
-        coef = -unit * self._lot_f[cols]
+    def _write_levels(self, cols: np.ndarray, price_u: np.ndarray, lots: np.ndarray) -> LPUpdate:
+        self._price_u[cols] = price_u
+        self._lots[cols] = lots
+        price_f = np.where(price_u > 0, price_u * (1.0 / PRICE_SCALE), 1.0)  # empty slots: any price, no size
+        curve = (price_f * (1.0 - price_f)) ** self._fee_exp[cols]
+        unit = (price_f + self._fee_coef[cols] * curve + self._fee_flat[cols]) * self._lot_f[cols]
+        self._unit_cost[cols] = unit
         positions = self._cost_pos[cols]
-        self.lp.value[positions] = coef
-        upper = lots.copy()
-        if self._suppressed:
-            for k, col in enumerate(cols.tolist()):
-                if self.set_of_instrument[self.col_instrument[col].id].index in self._suppressed:
-                    upper[k] = 0.0
+        self.lp.value[positions] = -unit
+        upper = self._book_upper(cols)
+        moved = upper != self.lp.col_hi[cols]  # a price-only tick changes no bound
         self.lp.col_hi[cols] = upper
         return LPUpdate(
-            bound_index=cols,
-            bound_lo=np.zeros(len(cols)),
-            bound_hi=upper,
+            bound_index=cols[moved],
+            bound_lo=np.zeros(int(moved.sum())),
+            bound_hi=upper[moved],
             coef_row=self._cost_row[cols],
             coef_col=cols,
             coef_position=positions,
-            coef_value=coef,
+            coef_value=-unit,
         )
 
     # -- inventory and capital -----------------------------------------------------------------------
@@ -524,24 +589,29 @@ class Formulation:
     def _refresh_inventory(self, sm: SetModel) -> LPUpdate:
         true, false = self.inventory_payoffs(sm)
         sm.baseline, _ = self.worst_case(sm, true, false)
+        sm.baseline_lp = self._certified(sm, true, false, sm.baseline, err=False)
         if sm.system_err is not None:
             sm.baseline_err, _ = self.worst_case(sm, true, false, err=True)
+            sm.baseline_err_lp = self._certified(sm, true, false, sm.baseline_err, err=True)
         rows: dict[int, tuple[float, float]] = {}
         for u in range(sm.system.n):
             rows[int(sm.pay_true_rows[u])] = (float(true[u]), float(true[u]))
             rows[int(sm.pay_false_rows[u])] = (float(false[u]), float(false[u]))
-        loss_bound = float(sm.candidate.limits.settlement_loss_limit_usd - sm.baseline_err)
+        loss_bound = float(sm.candidate.limits.settlement_loss_limit_usd) - sm.baseline_err_lp
         for row in sm.err_rows:
             rows[row] = (-_INF, loss_bound)
         if sm.per_contract_row is not None:
-            rows[sm.per_contract_row] = (float(sm.baseline), _INF)
+            rows[sm.per_contract_row] = (sm.baseline_lp, _INF)
         for (contract_id, side), row in sm.position_rows.items():
             contract = next(c for c in sm.candidate.contracts if c.id == contract_id)
             assert contract.max_position is not None
             held = sum((self.held(i.id) for i in sm.instruments if i.contract == contract_id and i.side is side), _ZERO)
             rows[row] = (-_INF, float(max(contract.max_position - held, _ZERO)))
-        bound_cols = np.array([sell_col for _, _, sell_col, _ in sm.netting], dtype=np.int32)
-        bound_hi = np.array([float(self.held(held.id)) for held, _, _, _ in sm.netting])
+        for netting in sm.netting:
+            if netting.row < 0 and self.held(netting.held.id):
+                netting.row = self._append([self._netting_row(sm, netting)])
+        bound_cols = np.array([netting.column for netting in sm.netting], dtype=np.int32)
+        bound_hi = np.array([float(self.held(netting.held.id)) for netting in sm.netting])
         self.lp.col_hi[bound_cols] = bound_hi
         update = self._row_update(rows)
         update.bound_index, update.bound_lo, update.bound_hi = bound_cols, np.zeros(len(bound_cols)), bound_hi
@@ -551,6 +621,16 @@ class Formulation:
             cap = float(sm.candidate.limits.max_cost_usd - reserve)
             update = _merge([update, self._row_update({sm.cap_row: (-_INF, cap)})])
         return update
+
+    def _certified(self, sm: SetModel, true: Sequence[Decimal], false: Sequence[Decimal], exact: Decimal, *, err: bool) -> float:
+        """The minimum payoff as the set's LP rows certify it: the relaxation's for the compact dual
+        (it can be below the exact minimum when the relaxation is not integral), else the exact one."""
+        if sm.method != "compact":
+            return float(exact)
+        oracle = sm.oracle_err if err else sm.oracle
+        assert oracle is not None
+        weights = np.array([float(t - f) for t, f in zip(true, false)])
+        return min(float(exact), float(sum(false, _ZERO)) + oracle.minimize_relaxed(weights))
 
     def _reserve(self, instruments: Iterable[Instrument]) -> Decimal:
         """Capital held back so a rounded plan's exact cost never exceeds what the LP allowed: fee
@@ -611,18 +691,89 @@ class Formulation:
     def restore(self) -> LPUpdate:
         cols = np.concatenate([self.sets[k].level_cols for k in sorted(self._suppressed)]) if self._suppressed else np.zeros(0, np.int32)
         self._suppressed.clear()
-        upper = self._size_lots[cols]
+        upper = self._book_upper(cols)
         self.lp.col_hi[cols] = upper
         return LPUpdate(bound_index=cols, bound_lo=np.zeros(len(cols)), bound_hi=upper.copy())
 
+    # -- rounding -----------------------------------------------------------------------------------------------
+    def bound_levels(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> LPUpdate:
+        """Temporary bounds on level columns within their book sizes (rounding passes); undone by
+        `release`."""
+        cols = np.asarray(cols, dtype=np.int32)
+        upper = np.minimum(np.asarray(upper, dtype=float), self._book_upper(cols))  # not the current, possibly tightened, bound
+        lower = np.minimum(np.asarray(lower, dtype=float), upper)
+        self.lp.col_lo[cols] = lower
+        self.lp.col_hi[cols] = upper
+        return LPUpdate(bound_index=cols, bound_lo=lower, bound_hi=upper)
+
+    def release(self, cols: np.ndarray) -> LPUpdate:
+        """Give level columns back their book sizes (zero for suppressed sets)."""
+        cols = np.asarray(cols, dtype=np.int32)
+        upper = self._book_upper(cols)
+        self.lp.col_lo[cols] = 0.0
+        self.lp.col_hi[cols] = upper
+        return LPUpdate(bound_index=cols, bound_lo=np.zeros(len(cols)), bound_hi=upper)
+
+    def _book_upper(self, cols: np.ndarray) -> np.ndarray:
+        """Upper bounds the book allows: whole lots per slot, zero for suppressed sets."""
+        upper = self._lots[cols].astype(float)
+        if self._suppressed:
+            for k, col in enumerate(cols.tolist()):
+                if self.set_of_instrument[self.col_instrument[col].id].index in self._suppressed:
+                    upper[k] = 0.0
+        return upper
+
+    def rounding_targets(self, x: np.ndarray) -> RoundingStep | None:
+        """Bounds for the next rounding pass, or None when `x` is already whole lots with no order
+        under a venue minimum. Every level slot is frozen at the floor of its quantity (so the
+        re-solve can only shrink orders and re-balance hedges, never chase a fraction into the next
+        slot). An instrument whose whole order is under its minimum gets two alternatives: zero,
+        or raised to the minimum on its best levels; the caller keeps the better."""
+        cols = self.level_cols
+        values = np.maximum(x[cols], 0.0)
+        upper = np.floor(values + 1e-7 * np.maximum(1.0, values))
+        done = not np.any(values - upper > 1e-7)
+        position = {int(c): k for k, c in enumerate(cols.tolist())}
+        zero = upper.copy()
+        raise_lo = np.zeros(len(cols))
+        raise_hi = upper.copy()
+        short = False
+        for sm in self.sets:
+            for instrument in sm.instruments:
+                if instrument.min_order_size <= 0:
+                    continue
+                slots = sm.slot_cols[instrument.id]
+                total = float(x[slots].sum()) * float(instrument.lot_size)
+                if not 1e-9 < total < float(instrument.min_order_size) - 1e-9:
+                    continue
+                short, done = True, False
+                needed = int((instrument.min_order_size / instrument.lot_size).to_integral_value(rounding=ROUND_CEILING))
+                order = sorted(slots.tolist(), key=lambda c: int(self._price_u[c]))  # best first
+                for col in order:
+                    k = position[col]
+                    zero[k] = 0.0
+                    take = min(int(self._lots[col]), needed)
+                    raise_lo[k] = raise_hi[k] = float(take)
+                    needed -= take
+                if needed > 0:  # the book cannot fill the minimum: zero is the only option
+                    for col in order:
+                        raise_lo[position[col]] = raise_hi[position[col]] = 0.0
+        if done:
+            return None
+        options = [(np.zeros(len(cols)), zero)]
+        if short:
+            options.append((raise_lo, raise_hi))
+        return RoundingStep(cols, options)
+
     # -- constraint generation -------------------------------------------------------------------------------
-    def cuts(self, x: np.ndarray) -> RowBlock | None:
-        """Violated outcome rows of every constraint-generation set at LP point `x`, or None."""
-        pending: list[tuple[np.ndarray, np.ndarray, float, float]] = []
+    def add_cuts(self, x: np.ndarray) -> int:
+        """Append the violated outcome rows of every constraint-generation set at LP point `x`;
+        returns how many were added."""
+        pending: list[tuple[list[int], list[float], float, float]] = []
         tolerance = self.config.cg_tolerance_usd
 
         def add(cols: list[int], values: list[float], lo: float, hi: float) -> int:
-            pending.append((np.asarray(cols, np.int32), np.asarray(values, float), lo, hi))
+            pending.append((cols, values, lo, hi))
             return self.lp.num_row + len(pending) - 1
 
         for sm in self.sets:
@@ -637,19 +788,31 @@ class Formulation:
             if sm.oracle_err is not None:
                 value, z = sm.oracle_err.minimize(weights)
                 spent = float(sum(x[c] for c in sm.cost_cols.values()))
-                bound = float(sm.candidate.limits.settlement_loss_limit_usd - sm.baseline_err)
+                bound = float(sm.candidate.limits.settlement_loss_limit_usd) - sm.baseline_err_lp
                 excess = spent - (float(false.sum()) + value) - bound
                 if excess > tolerance * max(1.0, abs(bound)):
                     self._scenario_row(sm, z, add, err=True)
-                    pending[-1] = (pending[-1][0], pending[-1][1], -_INF, bound)
-        if not pending:
-            return None
-        return RowBlock.from_rows(pending)
+                    cols, values, _, _ = pending[-1]
+                    pending[-1] = (cols, values, -_INF, bound)
+        if pending:
+            self._append(pending)
+        return len(pending)
 
     # -- reading a solution --------------------------------------------------------------------------------------
+    def spent(self, sm: SetModel, x: np.ndarray) -> float:
+        """Cash the LP point spends on the set at current prices (linear fees)."""
+        cols = sm.level_cols
+        return float(np.dot(self._unit_cost[cols], x[cols]))
+
+    def spent_by_venue(self, x: np.ndarray) -> dict[str, float]:
+        """Cash the LP point spends per venue at current prices (linear fees), before netting."""
+        out = dict.fromkeys(self.venues, 0.0)
+        for col, instrument in self.col_instrument.items():
+            out[instrument.venue] += float(self._unit_cost[col] * x[col])
+        return out
+
     def lp_profit(self, sm: SetModel, x: np.ndarray) -> float:
-        spent = sum(float(x[c]) for c in sm.cost_cols.values())
-        return float(x[sm.t_col]) - spent - float(sm.baseline)
+        return float(x[sm.t_col]) - self.spent(sm, x) - float(sm.baseline)
 
     def coherent_prices(self, sm: SetModel, solution: LPSolution) -> tuple[np.ndarray | None, list[tuple[np.ndarray, float]]]:
         """(outcome-variable marginals mu, binding outcomes with weights) from the duals."""
@@ -662,14 +825,15 @@ class Formulation:
             if abs(scale) < 1e-12:
                 return None, []
             return np.clip(duals[sm.mu_rows] / scale, 0.0, 1.0), []
-        weights = np.array([duals[r] for r in sm.scenario_rows])
+        known = [(r, z) for r, z in zip(sm.scenario_rows, sm.scenario_z) if r < len(duals)]  # rows cut later had no dual
+        weights = np.array([duals[r] for r, _ in known])
         total = weights.sum()
         if abs(total) < 1e-12:
             return None, []
         probabilities = weights / total
         mu = np.zeros(sm.system.n)
         binding = []
-        for z, p in zip(sm.scenario_z, probabilities):
+        for (_, z), p in zip(known, probabilities):
             if p > 1e-9:
                 mu += p * z
                 binding.append((z, float(p)))
@@ -694,6 +858,8 @@ def _merge(updates: Sequence[LPUpdate]) -> LPUpdate:
         return np.concatenate([np.asarray(getattr(u, name), dtype=dtype) for u in updates])
 
     return LPUpdate(
+        cost_index=cat("cost_index", np.int32),
+        cost_value=cat("cost_value", float),
         bound_index=cat("bound_index", np.int32),
         bound_lo=cat("bound_lo", float),
         bound_hi=cat("bound_hi", float),

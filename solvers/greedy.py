@@ -25,7 +25,7 @@ from solvers.formulation import Formulation, SetModel
 from solvers.plan import AllocationResult, DroppedSet, SetPlan
 from solvers.planning import build_plan
 
-__all__ = ["greedy_allocate"]
+__all__ = ["greedy_allocate", "greedy_quantities", "verify_greedy"]
 
 _ZERO = Decimal(0)
 
@@ -73,11 +73,14 @@ def _baskets(form: Formulation, sm: SetModel) -> list[_Basket]:
 
 def greedy_allocate(form: Formulation) -> AllocationResult:
     """Greedy plans for the formulation's current books, inventory and capital, verified exactly."""
+    return verify_greedy(form, *greedy_quantities(form))
+
+
+def greedy_quantities(form: Formulation) -> tuple[np.ndarray, dict[int, float]]:
+    """The greedy fill: contracts taken per column, and the linear-fee profit estimate per set."""
     lp = form.lp
-    unit_cost = -lp.value[form._cost_pos[form.level_cols]] / form._lot_f[form.level_cols]
-    cost = np.zeros(lp.num_col)
-    cost[form.level_cols] = unit_cost  # $ per contract incl. linear fee
-    left = form._size_lots.copy() * form._lot_f  # contracts left per level column
+    cost = form._unit_cost / form._lot_f  # $ per contract incl. linear fee, per level column
+    left = form._lots * form._lot_f  # contracts left per level column
     cash = {v: float(lp.row_hi[row]) for v, row in form._cash_rows.items()}
     total = float(lp.row_hi[form._total_row])
     set_cap = {sm.index: float(lp.row_hi[sm.cap_row]) if sm.cap_row is not None else np.inf for sm in form.sets}
@@ -145,12 +148,16 @@ def greedy_allocate(form: Formulation) -> AllocationResult:
         set_cap[basket.sm.index] -= quantity * per_unit_total
         estimate[basket.sm.index] += quantity * edge
         heapq.heappush(heap, (-edge, k))
+    return taken, estimate
 
+
+def verify_greedy(form: Formulation, taken: np.ndarray, estimate: dict[int, float]) -> AllocationResult:
+    """Round and verify the greedy fill exactly, like any plan."""
     plans: list[SetPlan] = []
     dropped: list[DroppedSet] = []
     for sm in form.sets:
         lots = np.rint(taken[sm.level_cols] / form._lot_f[sm.level_cols]).astype(np.int64)
-        lots = np.minimum(lots, form._size_lots[sm.level_cols].astype(np.int64))
+        lots = np.minimum(lots, form._lots[sm.level_cols])
         plan, drop = build_plan(form, sm, lots, lp_profit=estimate[sm.index])
         if plan is not None:
             plans.append(plan)

@@ -117,6 +117,8 @@ class LinearProgram:
 class LPUpdate:
     """One batch of in-place edits (already applied to the formulation's LinearProgram)."""
 
+    cost_index: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    cost_value: np.ndarray = field(default_factory=lambda: _EMPTY_F)
     bound_index: np.ndarray = field(default_factory=lambda: _EMPTY_I)
     bound_lo: np.ndarray = field(default_factory=lambda: _EMPTY_F)
     bound_hi: np.ndarray = field(default_factory=lambda: _EMPTY_F)
@@ -130,7 +132,7 @@ class LPUpdate:
 
     @property
     def empty(self) -> bool:
-        return not (len(self.bound_index) or len(self.coef_row) or len(self.row_index))
+        return not (len(self.cost_index) or len(self.bound_index) or len(self.coef_row) or len(self.row_index))
 
 
 @dataclass(frozen=True, slots=True)

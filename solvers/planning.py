@@ -34,7 +34,7 @@ def floor_lots(form: Formulation, sm: SetModel, x: np.ndarray) -> np.ndarray:
     cols = sm.level_cols
     values = np.maximum(x[cols], 0.0)
     lots = np.floor(values + 1e-7 * np.maximum(1.0, values))
-    return np.minimum(lots, form._size_lots[cols]).astype(np.int64)
+    return np.minimum(lots, form._lots[cols]).astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +53,9 @@ def _takes(form: Formulation, instrument: Instrument, cols: np.ndarray, lots: Ma
     """Takes per price, best first (slots sharing a price are one level to the venue)."""
     by_price: dict[Decimal, Decimal] = {}
     for col in cols.tolist():
-        count = lots.get(col, 0)
-        if count:
-            price = form.price[col]
+        count = min(lots.get(col, 0), int(form._lots[col]))  # never more than the level holds
+        if count > 0:
+            price = form.price_at(col)
             assert price is not None, "a slot with lots must have a price"
             by_price[price] = by_price.get(price, _ZERO) + instrument.lot_size * count
     return [LevelTake(price, quantity) for price, quantity in sorted(by_price.items())]
@@ -103,7 +103,8 @@ def _leg(instrument: Instrument, action: Action, takes: list[LevelTake]) -> Leg:
 def _legs(form: Formulation, sm: SetModel, lots: Mapping[int, int]) -> list[Leg]:
     buys = {i.id: _takes(form, i, sm.slot_cols[i.id], lots) for i in sm.instruments}
     sells: dict[str, list[LevelTake]] = {}
-    for held, other, _, _ in sm.netting:
+    for netting in sm.netting:
+        held, other = netting.held, netting.other
         holding = form.held(held.id)
         bought = sum((t.quantity for t in buys[other.id]), _ZERO)
         if not holding or not bought or held.lot_size != other.lot_size:
@@ -150,8 +151,16 @@ def evaluate(form: Formulation, sm: SetModel, lots: Mapping[int, int]) -> PlanCh
         settlement = worst_err + cash - sm.baseline_err
     failure = None
     contracts_bought = sum(bought.values(), _ZERO)
+    off_grid = [
+        (leg.instrument_id, take.price)
+        for leg in legs
+        for take in leg.levels
+        if take.price % form.instrument_by_id[leg.instrument_id].tick_size
+    ]
     if not legs:
         failure = "no order survives rounding"
+    elif off_grid:
+        failure = f"price {off_grid[0][1]} of {off_grid[0][0]} is not on its tick grid"
     elif profit < limits.min_profit_usd:
         failure = f"exact guaranteed profit {profit} below the minimum {limits.min_profit_usd}"
     elif profit < limits.min_profit_per_contract_usd * contracts_bought:

@@ -38,6 +38,7 @@ __all__ = [
     "Implies",
     "Instrument",
     "Level",
+    "PRICE_SCALE",
     "Relation",
     "SetLimits",
     "Side",
@@ -48,6 +49,7 @@ __all__ = [
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
+PRICE_SCALE = 1_000_000  # the allocator's hot path holds prices as integer micro-dollars
 
 
 def check_money(value: object, what: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
@@ -112,6 +114,8 @@ class Instrument:
             raise DataError(f"instrument {self.id} fee must be a FeeRule, was {type(self.fee).__name__}")
         check_money(self.lot_size, f"instrument {self.id} lot_size", positive=True)
         check_money(self.tick_size, f"instrument {self.id} tick_size", positive=True)
+        if (self.tick_size * PRICE_SCALE) % 1:
+            raise DataError(f"instrument {self.id} tick_size must be a multiple of 0.000001, was {self.tick_size}")
         check_money(self.min_order_size, f"instrument {self.id} min_order_size")
         object.__setattr__(self, "asks", check_ladder(self, self.asks))
 
@@ -323,7 +327,11 @@ class AllocatorConfig:
         or auto (enumerate when small, compact when the structure is provably exact, else cg)
     max_enumerated_outcomes: `auto` enumerates sets with at most this many feasible outcomes
     cg_max_rounds: constraint-generation rounds before giving up with NumericalError
+    cg_oracle_enumeration_limit: outcome sets up to this size are separated by a matrix product over
+        all outcomes instead of the HiGHS MIP (0: always the MIP); exact checks always use the MIP
     cg_tolerance_usd: a cut is added when it is violated by more than this
+    rounding_passes: re-solves that tighten fractional level slots to whole lots (and drop orders
+        under the venue minimum) so hedged legs stay balanced, before the final floor
     mip_fallback: solve a lot-integral MIP when rounding the LP loses more than
         `rounding_loss_fraction` of a set's LP profit
     mip_time_limit_ms: time limit of that MIP (the incumbent is taken)
@@ -334,9 +342,11 @@ class AllocatorConfig:
     method: Method = "auto"
     max_enumerated_outcomes: int = 512
     cg_max_rounds: int = 500
+    cg_oracle_enumeration_limit: int = 4096
     cg_tolerance_usd: float = 1e-7
     mip_fallback: bool = True
     mip_time_limit_ms: float = 50.0
+    rounding_passes: int = 4
     rounding_loss_fraction: float = 0.05
     max_redistribution_rounds: int = 3
 
@@ -351,5 +361,7 @@ class AllocatorConfig:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise DataError(f"{name} must be finite and non-negative, was {value}")
+        if self.cg_oracle_enumeration_limit < 0 or self.rounding_passes < 0:
+            raise DataError("cg_oracle_enumeration_limit and rounding_passes must be >= 0")
         if self.max_redistribution_rounds < 0:
             raise DataError(f"max_redistribution_rounds must be >= 0, was {self.max_redistribution_rounds}")

@@ -28,12 +28,15 @@ _EXACT_LIMIT = 2**50  # integer objective coefficients stay exact in float64 wel
 class OutcomeOracle:
     """min over the feasible outcomes of one `OutcomeSystem` of a linear function."""
 
-    def __init__(self, system: OutcomeSystem) -> None:
+    def __init__(self, system: OutcomeSystem, *, enumeration_limit: int = 0) -> None:
         self.system = system
         self.calls = 0
         n = system.n
         self._all = np.arange(n, dtype=np.int32)
         self._h: highspy.Highs | None = None
+        self._relaxed: highspy.Highs | None = None
+        # small outcome sets: the float oracle is one matrix-vector product over all of Z
+        self._outcomes = system.enumerate(enumeration_limit) if enumeration_limit and system.rows else None
         if not system.rows:
             return  # separable: solved in closed form
         h = new_highs()
@@ -73,9 +76,15 @@ class OutcomeOracle:
 
     def minimize(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
         """Float mode (constraint generation): (min value, minimiser)."""
+        weights = np.asarray(weights, dtype=float)
+        if self._outcomes is not None:
+            self.calls += 1
+            values = self._outcomes @ weights
+            best = int(np.argmin(values))
+            return float(values[best]), self._outcomes[best].astype(np.int64)
         if self._h is not None:
             self._set_mode("float")
-        z = self._run(np.asarray(weights, dtype=float))
+        z = self._run(weights)
         return float(np.dot(weights, z)), z
 
     def minimize_exact(self, weights: Sequence[Decimal]) -> tuple[Decimal, tuple[int, ...]]:
@@ -100,6 +109,25 @@ class OutcomeOracle:
             if not value_units - bound < 1.0:
                 raise NumericalError(f"exact separation not certified: incumbent {value_units}, bound {bound}")
         return Decimal(value_units) / scale, z_tuple
+
+    def minimize_relaxed(self, weights: np.ndarray) -> float:
+        """min of w.mu over the LP relaxation (0 <= mu <= 1, same rows): what a compact-dual model
+        can certify. Equal to `minimize` when the relaxation is integral."""
+        weights = np.asarray(weights, dtype=float)
+        if self._h is None:
+            return float(np.minimum(weights, 0.0).sum())
+        if self._relaxed is None:
+            n = self.system.n
+            h = new_highs()
+            matrix, lo, hi = self.system.dense()
+            h.addVars(n, np.zeros(n), np.ones(n))
+            for r in range(matrix.shape[0]):
+                cols = np.flatnonzero(matrix[r]).astype(np.int32)
+                h.addRow(lo[r], hi[r], len(cols), cols, matrix[r, cols])
+            self._relaxed = h
+        self._relaxed.changeColsCost(self.system.n, self._all, weights)
+        checked_run(self._relaxed, "outcome-relaxation")
+        return float(self._relaxed.getInfo().objective_function_value)
 
     def seed_vertices(self) -> list[np.ndarray]:
         """Outcomes with each variable at 0 and at 1 where possible (InitFW-style): a spread of

@@ -2,7 +2,8 @@
 
 For each of 240 seeded random small instances (groups, ladders, equivalences and non-TU mixtures,
 on one or two venues, with tight or loose capital, inventory, risky links and limits):
-- enumeration and constraint generation equal the reference within 1e-6 relative;
+- enumeration and constraint generation (with the HiGHS MIP oracle and with the enumerated
+  oracle) equal the reference within 1e-6 relative;
 - the compact dual equals it on groups, ladders and equivalences and never exceeds it elsewhere.
 The reference enumerates outcomes semantically and solves its own dense scenario LP (tests/support.py).
 """
@@ -34,16 +35,25 @@ def references() -> dict[int, tuple[str, float]]:
     return table
 
 
-@pytest.mark.parametrize("method", ["enumerate", "compact", "cg"])
+METHODS = {
+    "enumerate": AllocatorConfig(slots_per_side=SLOTS, method="enumerate"),
+    "compact": AllocatorConfig(slots_per_side=SLOTS, method="compact"),
+    "cg-mip-oracle": AllocatorConfig(slots_per_side=SLOTS, method="cg", cg_oracle_enumeration_limit=0),
+    "cg-enumerated-oracle": AllocatorConfig(slots_per_side=SLOTS, method="cg"),
+}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("backend", LP_BACKEND_NAMES)
 def test_guaranteed_profit_matches_brute_force(backend: str, method: str, references) -> None:
     failures = []
-    config = AllocatorConfig(slots_per_side=SLOTS, method=method)
+    config = METHODS[method]
     for seed in SEEDS:
         kind, expected = references[seed]
         problem = random_problem(seed, kind, sets=1 + seed % 3)
         allocator = Allocator(problem, backend=backend, config=config)
         allocator_profit = allocator.solve_lp().objective - sum(float(sm.baseline) for sm in allocator.sets)
+        assert all(sm.method == config.method for sm in allocator.sets)
         exact_expected = method != "compact" or kind in KINDS_EXACT
         if exact_expected and not _close(allocator_profit, expected):
             failures.append((seed, kind, allocator_profit, expected))

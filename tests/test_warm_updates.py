@@ -23,7 +23,7 @@ def _current_problem(allocator: Allocator, original: AllocationProblem) -> Alloc
         instruments = []
         for instrument in candidate.instruments:
             cols = form.slot_columns(instrument.id)
-            asks = tuple(Level(form.price[c], form.size[c]) for c in cols.tolist() if form.price[c] is not None)
+            asks = tuple(Level(form.price_at(c), form.size_at(c)) for c in cols.tolist() if form.price_at(c) is not None)
             instruments.append(_with_asks(instrument, asks))
         sets.append(CandidateSet(candidate.id, candidate.contracts, tuple(instruments), candidate.relations, candidate.limits))
     return AllocationProblem(tuple(sets), form.capital, dict(form.inventory))
@@ -43,9 +43,9 @@ def _tick(rng: random.Random, allocator: Allocator, problem: AllocationProblem) 
     for candidate in problem.sets:
         for instrument in candidate.instruments:
             slot_cols = form.slot_columns(instrument.id).tolist()
-            taken = {form.price[c] for c in slot_cols}
+            taken = {form.price_at(c) for c in slot_cols}
             for col in slot_cols:
-                price = form.price[col]
+                price = form.price_at(col)
                 if price is None or rng.random() > 0.2:
                     continue
                 new_price = price + rng.choice((-1, 1)) * instrument.tick_size
@@ -99,7 +99,7 @@ def test_a_rejected_update_changes_nothing() -> None:
     before = allocator.solve_lp().objective
     instrument = problem.sets[0].instruments[0]
     cols = allocator.slot_columns(instrument.id)
-    snapshot = (allocator.form.lp.value.copy(), allocator.form.lp.col_hi.copy(), list(allocator.form.price))
+    snapshot = (allocator.form.lp.value.copy(), allocator.form.lp.col_hi.copy(), allocator.form._price_u.copy())
     bad_inputs = [
         (cols[:2], [D("0.40"), D("NaN")], [D(5), D(5)]),
         (cols[:1], [D("0.40")], [D(-1)]),
@@ -121,7 +121,7 @@ def test_a_rejected_update_changes_nothing() -> None:
         allocator.set_capital(Capital({"elsewhere": D(5)}))
     assert np.array_equal(snapshot[0], allocator.form.lp.value)
     assert np.array_equal(snapshot[1], allocator.form.lp.col_hi)
-    assert snapshot[2] == allocator.form.price
+    assert np.array_equal(snapshot[2], allocator.form._price_u)
     assert allocator.solve_lp().objective == pytest.approx(before)
 
 
@@ -131,4 +131,4 @@ def test_deeper_levels_than_the_slots_are_ignored_conservatively() -> None:
     allocator = Allocator(problem, config=AllocatorConfig(slots_per_side=2))
     allocator.set_book(instrument.id, [Level(D(c) / 100, D(3)) for c in range(10, 20)])
     cols = allocator.slot_columns(instrument.id).tolist()
-    assert [allocator.form.price[c] for c in cols] == [D("0.10"), D("0.11")]
+    assert [allocator.form.price_at(c) for c in cols] == [D("0.10"), D("0.11")]

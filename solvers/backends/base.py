@@ -34,8 +34,9 @@ class Backend(abc.ABC):
         """Rows `first_row..` were appended to `lp` (constraint generation)."""
 
     @abc.abstractmethod
-    def solve(self) -> LPSolution:
-        """Solve the current `lp` to optimality or raise a `ModelStatusError`."""
+    def solve(self, *, duals: bool = True) -> LPSolution:
+        """Solve the current `lp` to optimality or raise a `ModelStatusError`; row duals are
+        returned when asked for and the backend provides them."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release solver resources."""

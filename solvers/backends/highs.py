@@ -64,11 +64,11 @@ def checked_run(h: highspy.Highs, backend: str, *, accept_time_limit: bool = Fal
     """run() and check both the call status and the model status (they are different things)."""
     run_status = h.run()
     model_status = h.getModelStatus()
+    if model_status == _MS.kOptimal and run_status != highspy.HighsStatus.kError:
+        return model_status
     text = h.modelStatusToString(model_status)
     if model_status == _MS.kOptimal:
-        if run_status == highspy.HighsStatus.kError:
-            raise NumericalError(f"{backend}: run() failed although the model reads optimal", backend=backend, status=text)
-        return model_status
+        raise NumericalError(f"{backend}: run() failed although the model reads optimal", backend=backend, status=text)
     if model_status == _MS.kInfeasible:
         raise InfeasibleError(f"{backend}: model infeasible; relax capital, limits or relations", backend=backend, status=text)
     if model_status in (_MS.kUnbounded, _MS.kUnboundedOrInfeasible):
@@ -80,21 +80,28 @@ def checked_run(h: highspy.Highs, backend: str, *, accept_time_limit: bool = Fal
     raise NumericalError(f"{backend}: solver stopped with {text} (run status {run_status})", backend=backend, status=text)
 
 
-def _solution(h: highspy.Highs, backend: str) -> LPSolution:
+def _solution(h: highspy.Highs, backend: str, duals: bool) -> LPSolution:
     solution = h.getSolution()
-    info = h.getInfo()
-    duals = np.asarray(solution.row_dual) if solution.dual_valid else None
     return LPSolution(
-        objective=float(info.objective_function_value),
-        x=np.asarray(solution.col_value),
-        row_dual=duals,
-        iterations=int(info.simplex_iteration_count),
+        objective=h.getObjectiveValue(),
+        x=np.array(solution.col_value),
+        row_dual=np.array(solution.row_dual) if duals and solution.dual_valid else None,
+        iterations=int(h.getInfoValue("simplex_iteration_count")[1]),
         backend=backend,
     )
 
 
+_DUAL_SIMPLEX, _PRIMAL_SIMPLEX = 1, 4
+
+
 class HighsWarmBackend(Backend):
-    """Persistent HiGHS model; updates are forwarded, `run()` hot-starts from the last basis."""
+    """Persistent HiGHS model; updates are forwarded, `run()` hot-starts from the last basis.
+
+    The simplex variant follows what changed since the last solve. A price tick only rewrites
+    coefficients of the cost-definition rows, whose row variable is free: the retained basis stays
+    primal feasible, so the primal simplex finishes it (about 20% faster here than the dual). Bound,
+    right-hand-side and row changes can break primal feasibility: the dual simplex takes those.
+    """
 
     name = "highs-warm"
     provides_duals = True
@@ -103,17 +110,23 @@ class HighsWarmBackend(Backend):
         super().load(lp)
         self.h = new_highs()
         pass_model(self.h, lp)
+        self._primal_feasible = False  # the first solve is cold
+        self._strategy = 0
 
     def apply(self, update: LPUpdate) -> None:
         h = self.h
+        if len(update.cost_index):
+            h.changeColsCost(len(update.cost_index), update.cost_index, update.cost_value)
         if len(update.bound_index):
             h.changeColsBounds(len(update.bound_index), update.bound_index, update.bound_lo, update.bound_hi)
+            self._primal_feasible = False
         if len(update.coef_row):
             change = h.changeCoeff
             for row, col, value in zip(update.coef_row.tolist(), update.coef_col.tolist(), update.coef_value.tolist()):
                 change(row, col, value)
         if len(update.row_index):
             h.changeRowsBounds(len(update.row_index), update.row_index, update.row_lo, update.row_hi)
+            self._primal_feasible = False
 
     def rows_appended(self, first_row: int) -> None:
         lp = self.lp
@@ -129,15 +142,22 @@ class HighsWarmBackend(Backend):
             lp.index[base:],
             lp.value[base:],
         )
+        self._primal_feasible = False
 
-    def solve(self) -> LPSolution:
+    def solve(self, *, duals: bool = True) -> LPSolution:
+        strategy = _PRIMAL_SIMPLEX if self._primal_feasible else _DUAL_SIMPLEX
+        if strategy != self._strategy:
+            self.h.setOptionValue("simplex_strategy", strategy)
+            self._strategy = strategy
         checked_run(self.h, self.name)
-        return _solution(self.h, self.name)
+        self._primal_feasible = True
+        return _solution(self.h, self.name, duals)
 
     def solve_cold(self) -> LPSolution:
         """Forget the basis and solve from scratch on the same object (periodic safety re-solve,
         and the mitigation for HiGHS issue #3194)."""
         self.h.clearSolver()
+        self._primal_feasible = False
         return self.solve()
 
 
@@ -147,12 +167,12 @@ class HighsColdBackend(Backend):
     name = "highs-cold"
     provides_duals = True
 
-    def solve(self) -> LPSolution:
+    def solve(self, *, duals: bool = True) -> LPSolution:
         assert self.lp is not None
         h = new_highs()
         pass_model(h, self.lp)
         checked_run(h, self.name)
-        return _solution(h, self.name)
+        return _solution(h, self.name, duals)
 
 
 def solve_mip(lp: LinearProgram, integer: np.ndarray, *, time_limit_ms: float) -> np.ndarray | None:

@@ -13,6 +13,8 @@ Libraries are imported lazily so the hot path never pays for them.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -26,7 +28,7 @@ __all__ = ["CvxpyBackend", "PulpCbcBackend", "ScipyBackend"]
 class ScipyBackend(Backend):
     name = "scipy"
 
-    def solve(self) -> LPSolution:
+    def solve(self, *, duals: bool = True) -> LPSolution:
         from scipy.optimize import Bounds, LinearConstraint, milp
 
         lp = self.lp
@@ -114,6 +116,8 @@ class CvxpyBackend(Backend):
         if len(update.bound_index):
             self._stale = True  # constant bounds: recompile (never happens on a price tick)
             return
+        if len(update.cost_index):
+            self.cost.value = lp.cost.copy()
         if len(update.coef_row):
             assert self.coefs is not None
             self.coefs.value = lp.value[lp.param_positions]
@@ -131,7 +135,7 @@ class CvxpyBackend(Backend):
     def rows_appended(self, first_row: int) -> None:
         self._stale = True
 
-    def solve(self) -> LPSolution:
+    def solve(self, *, duals: bool = True) -> LPSolution:
         import cvxpy as cp
 
         if self._stale:
@@ -161,7 +165,7 @@ class PulpCbcBackend(Backend):
 
         self._pulp = pulp
         # the CBC binary bundled with PuLP 3.x, driven through COIN_CMD (PULP_CBC_CMD is deprecated)
-        self._solver = pulp.COIN_CMD(msg=False, path=pulp_cbc_path)
+        self._solver = _cbc_command_class()(msg=False, path=pulp_cbc_path)
         if not self._solver.available():
             raise BackendUnavailableError(f"CBC binary not found at {pulp_cbc_path}")
         self.problem = pulp.LpProblem("allocation", pulp.LpMinimize)
@@ -194,6 +198,9 @@ class PulpCbcBackend(Backend):
             self.rows.append(constraints)
 
     def apply(self, update: LPUpdate) -> None:
+        objective = self.problem.objective
+        for j, cost in zip(update.cost_index.tolist(), update.cost_value.tolist()):
+            objective[self.vars[j]] = cost
         for j, lo, hi in zip(update.bound_index.tolist(), update.bound_lo.tolist(), update.bound_hi.tolist()):
             self.vars[j].lowBound, self.vars[j].upBound = _finite(lo), _finite(hi)
         for r, c, value in zip(update.coef_row.tolist(), update.coef_col.tolist(), update.coef_value.tolist()):
@@ -210,20 +217,41 @@ class PulpCbcBackend(Backend):
     def rows_appended(self, first_row: int) -> None:
         self._add_rows(first_row)
 
-    def solve(self) -> LPSolution:
+    def solve(self, *, duals: bool = True) -> LPSolution:
         pulp = self._pulp
         status = self.problem.solve(self._solver)
         text = pulp.LpStatus[status]
         if status == pulp.LpStatusOptimal:
             x = np.array([v.varValue if v.varValue is not None else 0.0 for v in self.vars])
             assert self.lp is not None
-            objective = float(self.lp.cost @ x) + self.lp.objective_offset
+            # CBC prints variable values to 8 significant digits but the objective to 8 decimals:
+            # c.x from the printed values would be off by ~1e-6, so take CBC's own objective
+            objective = self._solver.objective + self.lp.objective_offset
             return LPSolution(objective, x, None, 0, self.name)
         if status == pulp.LpStatusInfeasible:
             raise InfeasibleError(f"pulp-cbc: {text}", backend=self.name, status=text)
         if status == pulp.LpStatusUnbounded:
             raise UnboundedError(f"pulp-cbc: {text}", backend=self.name, status=text)
         raise NumericalError(f"pulp-cbc: {text}", backend=self.name, status=text)
+
+
+@functools.cache
+def _cbc_command_class() -> type:
+    """Built on first use so PuLP is only imported when this backend is."""
+    import pulp
+
+    class CbcWithObjective(pulp.COIN_CMD):
+        """COIN_CMD that also keeps the objective from the header of CBC's solution file."""
+
+        objective = float("nan")
+
+        def readsol_MPS(self, filename, *args, **kwargs):
+            with open(filename) as handle:
+                header = handle.readline()
+            self.objective = float(header.rsplit("objective value", 1)[1]) if "objective value" in header else float("nan")
+            return super().readsol_MPS(filename, *args, **kwargs)
+
+    return CbcWithObjective
 
 
 def _finite(value: float) -> float | None:

@@ -1,0 +1,255 @@
+"""Seeded benchmark instances: realistic two-venue books over the project's logical structures.
+
+Every contract has a coherent "true" probability; each venue quotes around it with its own noise
+and spread, so cross-venue and within-group mispricings appear at the rates they do in practice.
+Kalshi: integer contracts, 0.01 ticks, taker fee round_up(M x 0.07 x C x P(1-P)). Polymarket:
+2-decimal shares (minimum order 5), 0.01 ticks, category fee rate x P(1-P) floored to 1e-5. Each
+ask ladder has 5 levels (YES asks and NO asks = the two sides of a binary book).
+
+A tick moves ~20% of the levels by one tick, keeping ladders strictly increasing and every venue's
+book uncrossed (best YES ask + best NO ask >= 1 + tick).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+
+from solvers import (
+    AllocationProblem,
+    Allocator,
+    CandidateSet,
+    Capital,
+    Conjunction,
+    Contract,
+    Equivalent,
+    ExactlyOne,
+    Implies,
+    Instrument,
+    Level,
+    Side,
+    kalshi_fee,
+    polymarket_fee,
+)
+
+__all__ = ["Instance", "Tick", "FAMILIES", "build_family", "make_ticks", "warm_update_instance"]
+
+D = Decimal
+LEVELS = 5
+KALSHI, POLY = "kalshi", "polymarket"
+CENT = D("0.01")
+
+
+@dataclass(frozen=True)
+class Tick:
+    """New prices for some level slots: (instrument id, slot index, price, size)."""
+
+    changes: tuple[tuple[str, int, Decimal, Decimal], ...]
+
+
+@dataclass(frozen=True)
+class Instance:
+    family: str
+    name: str
+    problem: AllocationProblem
+    ticks: tuple[Tick, ...]
+    capital_binding: bool = False
+
+
+class _Books:
+    """Builds instruments for contracts listed on venues, quoting around a true probability."""
+
+    def __init__(self, rng: np.random.Generator, noise: float = 0.03) -> None:
+        self.rng = rng
+        self.noise = noise
+
+    def _ladder(self, best_cents: int, kalshi: bool) -> tuple[Level, ...]:
+        levels = []
+        cents = best_cents
+        for _ in range(LEVELS):
+            if cents > 99:
+                break
+            if kalshi:
+                size = D(int(np.clip(self.rng.lognormal(4.0, 0.8), 10, 500)))
+            else:
+                size = D(int(np.clip(self.rng.lognormal(4.0, 0.8), 5, 500) * 100)) / 100
+            levels.append(Level(D(cents) / 100, size))
+            cents += int(self.rng.choice((1, 1, 2)))
+        return tuple(levels)
+
+    def listing(self, prefix: str, contract: str, venue: str, truth: float) -> list[Instrument]:
+        kalshi = venue == KALSHI
+        mid = float(np.clip(truth + self.rng.normal(0, self.noise), 0.03, 0.97))
+        half_spread = int(self.rng.choice((0, 1, 1, 2)))
+        yes_best = int(np.clip(math.ceil(mid * 100) + half_spread, 1, 99))
+        no_best = int(np.clip(math.ceil((1 - mid) * 100) + half_spread, 1, 99))
+        if yes_best + no_best < 101:  # a venue's own book is never crossed
+            no_best = 101 - yes_best
+        if kalshi:
+            fee = kalshi_fee(multiplier=D(1) if self.rng.random() < 0.8 else D("0.5"))
+            lot, minimum = D(1), D(0)
+        else:
+            fee = polymarket_fee(rate=D(str(self.rng.choice(("0.03", "0.04", "0.05")))))
+            lot, minimum = CENT, D(5)
+        return [
+            Instrument(f"{prefix}{venue}:{contract}:{side.value}", venue, f"{contract}@{venue}", side,
+                       self._ladder(best, kalshi), fee, lot_size=lot, min_order_size=minimum)
+            for side, best in ((Side.YES, yes_best), (Side.NO, no_best))
+        ]
+
+
+def _listed(books: _Books, set_id: str, truths: dict[str, float], venues=(KALSHI, POLY)):
+    contracts, instruments, links = [], [], []
+    for name, truth in truths.items():
+        for venue in venues:
+            contracts.append(Contract(f"{name}@{venue}"))
+            instruments += books.listing(f"{set_id}/", name, venue, truth)
+        for a, b in zip(venues, venues[1:]):
+            links.append(Equivalent(f"{name}@{a}", f"{name}@{b}"))
+    return contracts, instruments, links
+
+
+def pair_set(books: _Books, set_id: str) -> CandidateSet:
+    truth = float(books.rng.uniform(0.08, 0.92))
+    contracts, instruments, links = _listed(books, set_id, {"x": truth})
+    return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(links))
+
+
+def group_set(books: _Books, set_id: str, n: int) -> CandidateSet:
+    weights = books.rng.dirichlet(np.full(n, 2.0))
+    truths = {f"o{k}": float(w) for k, w in enumerate(weights)}
+    contracts, instruments, links = _listed(books, set_id, truths)
+    groups = [ExactlyOne(tuple(f"{name}@{venue}" for name in truths)) for venue in (KALSHI, POLY)]
+    return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(links + groups[:1]))
+
+
+def ladder_set(books: _Books, set_id: str, n: int) -> CandidateSet:
+    level, truths = 0.95, {}
+    for k in range(n):
+        truths[f"above{k}"] = level
+        level *= float(books.rng.uniform(0.7, 0.95))
+    contracts, instruments, links = _listed(books, set_id, truths)
+    names = list(truths)
+    implications = [Implies(f"{hi}@{KALSHI}", f"{lo}@{KALSHI}") for lo, hi in zip(names, names[1:])]
+    return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(links + implications))
+
+
+def parlay_set(books: _Books, set_id: str, games: int) -> CandidateSet:
+    """Non-TU: independent games on both venues plus Kalshi two-leg parlays (conjunctions)."""
+    truths = {f"g{k}": float(books.rng.uniform(0.25, 0.75)) for k in range(games)}
+    contracts, instruments, links = _listed(books, set_id, truths)
+    relations = list(links)
+    order = books.rng.permutation(games)
+    for k in range(games):
+        a, b = f"g{order[k]}", f"g{order[(k + 1) % games]}"
+        name = f"{a}&{b}"
+        contracts.append(Contract(f"{name}@{KALSHI}"))
+        instruments += books.listing(f"{set_id}/", name, KALSHI, truths[a] * truths[b])
+        relations.append(Conjunction(f"{name}@{KALSHI}", (f"{a}@{KALSHI}", f"{b}@{KALSHI}")))
+    return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(relations))
+
+
+def _ample(sets: tuple[CandidateSet, ...]) -> AllocationProblem:
+    return AllocationProblem(sets, Capital({KALSHI: D(10**7), POLY: D(10**7)}))
+
+
+def _binding(sets: tuple[CandidateSet, ...], fraction: float) -> AllocationProblem:
+    """Cash set to `fraction` of what the unconstrained LP would deploy on each venue."""
+    allocator = Allocator(_ample(sets))
+    spent = allocator.form.spent_by_venue(allocator.solve_lp().solution.x)
+    cash = {v: D(max(10, int(spent[v] * fraction))) for v in spent}
+    return AllocationProblem(sets, Capital(cash))
+
+
+def make_ticks(problem: AllocationProblem, rng: np.random.Generator, count: int, share: float = 0.2) -> tuple[Tick, ...]:
+    """`count` ticks, each moving ~`share` of the levels by one tick (sizes unchanged)."""
+    ladders: dict[str, list[Level]] = {}
+    complement: dict[str, str] = {}
+    by_listing = {}
+    for candidate in problem.sets:
+        for instrument in candidate.instruments:
+            ladders[instrument.id] = list(instrument.asks)
+            by_listing[(instrument.venue, instrument.contract, instrument.side)] = instrument.id
+    for (venue, contract, side), instrument_id in by_listing.items():
+        other = by_listing.get((venue, contract, Side.NO if side is Side.YES else Side.YES))
+        if other:
+            complement[instrument_id] = other
+    tick_size = CENT
+    keys = [(i, k) for i, ladder in ladders.items() for k in range(len(ladder))]
+    ticks = []
+    for _ in range(count):
+        changes = []
+        chosen = rng.choice(len(keys), size=max(1, int(share * len(keys))), replace=False)
+        for index in sorted(chosen.tolist()):
+            instrument_id, slot = keys[index]
+            ladder = ladders[instrument_id]
+            level = ladder[slot]
+            for step in (int(rng.choice((-1, 1))),):
+                for direction in (step, -step):
+                    price = level.price + direction * tick_size
+                    below = ladder[slot - 1].price if slot else D(0)
+                    above = ladder[slot + 1].price if slot + 1 < len(ladder) else D(1)
+                    if not below < price < above:
+                        continue
+                    if slot == 0 and instrument_id in complement:
+                        other_best = ladders[complement[instrument_id]][0].price
+                        if price + other_best < 1 + tick_size:
+                            continue
+                    ladder[slot] = Level(price, level.size)
+                    changes.append((instrument_id, slot, price, level.size))
+                    break
+        ticks.append(Tick(tuple(changes)))
+    return tuple(ticks)
+
+
+def build_family(family: str, size: int, seed: int, ticks: int) -> Instance:
+    rng = np.random.default_rng(seed)
+    books = _Books(rng)
+    binding = False
+    if family == "pairs":
+        problem = _ample(tuple(pair_set(books, f"p{k}") for k in range(size)))
+        name = f"pairs-{size}"
+    elif family == "groups":
+        problem = _ample((group_set(books, "g", size),))
+        name = f"group-{size}"
+    elif family == "ladders":
+        problem = _ample((ladder_set(books, "l", size),))
+        name = f"ladder-{size}"
+    elif family == "combinatorial":
+        problem = _ample((parlay_set(books, "c", size),))
+        name = f"parlays-{size}"
+    elif family == "portfolio":
+        sets = []
+        for k in range(size):
+            roll = rng.random()
+            if roll < 0.6:
+                sets.append(pair_set(books, f"s{k}"))
+            elif roll < 0.8:
+                sets.append(group_set(books, f"s{k}", int(rng.integers(3, 7))))
+            else:
+                sets.append(ladder_set(books, f"s{k}", int(rng.integers(3, 6))))
+        problem = _binding(tuple(sets), fraction=0.3)
+        name, binding = f"portfolio-{size}", True
+    else:
+        raise ValueError(f"unknown family, was {family!r}")
+    return Instance(family, name, problem, make_ticks(problem, rng, ticks), binding)
+
+
+def warm_update_instance(seed: int, ticks: int) -> Instance:
+    """One ~300-column candidate set (an exactly-one group of 12 outcomes on both venues)."""
+    rng = np.random.default_rng(seed)
+    problem = _ample((group_set(_Books(rng), "g", 12),))
+    return Instance("warm-update", "group-12", problem, make_ticks(problem, rng, ticks))
+
+
+# family -> (full sizes, quick sizes)
+FAMILIES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "pairs": ((1, 10, 50), (12,)),
+    "groups": ((3, 10, 50), (3, 12)),
+    "ladders": ((5, 15, 40), (12,)),
+    "combinatorial": ((6, 10, 16), (10,)),
+    "portfolio": ((1, 20, 200), (20,)),
+}
