@@ -247,9 +247,9 @@ def warm_update_instance(seed: int, ticks: int) -> Instance:
 
 # family -> (full sizes, quick sizes)
 FAMILIES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "pairs": ((1, 10, 50), (12,)),
-    "groups": ((3, 10, 50), (3, 12)),
-    "ladders": ((5, 15, 40), (12,)),
+    "pairs": ((1, 12, 50), (12,)),
+    "groups": ((3, 12, 50), (3, 12)),
+    "ladders": ((5, 12, 40), (12,)),
     "combinatorial": ((6, 10, 16), (10,)),
     "portfolio": ((1, 20, 200), (20,)),
 }

@@ -263,9 +263,9 @@ def run_suite(
     ticks = 15 if quick else 60
     say(f"solver benchmark ({'quick' if quick else 'full'}): {ticks} ticks per instance, seed {seed}")
     for family, (full, quick_sizes) in FAMILIES.items():
-        for k, size in enumerate(quick_sizes if quick else full):
+        for size in quick_sizes if quick else full:
             family_ticks = ticks if size * (4 if family == "portfolio" else 1) < 400 else max(10, ticks // 3)
-            instance = build_family(family, size, seed + 1000 * k + zlib.crc32(family.encode()) % 997, family_ticks)
+            instance = build_family(family, size, seed + zlib.crc32(f"{family}-{size}".encode()) % 100_003, family_ticks)
             _bench_instance(instance, report, say)
     _bench_warm_update(seed, 200 if quick else 1000, report)
     _checks(report)

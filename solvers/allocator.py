@@ -90,10 +90,12 @@ class Allocator:
         """Solve the LP; for constraint-generation sets, add violated outcome rows until none is.
         Row duals (prices, binding outcomes) only when asked for."""
         rounds = iterations = 0
+        if self.backend.from_scratch:
+            self.form.reset_cuts()
         while True:
             solution = self.backend.solve(duals=duals)
             iterations += solution.iterations
-            if not self.form.add_cuts(solution.x):
+            if not self.form.add_cuts(solution):
                 return LPRun(solution, rounds, iterations)
             rounds += 1
             if rounds > self.config.cg_max_rounds:

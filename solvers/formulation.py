@@ -3,25 +3,31 @@
 Columns, per candidate set k:
   x[l, j]   lots bought at ask slot j of instrument l (0 <= x <= size // lot; 0 for an empty slot)
   T_k       guaranteed payoff of the set's holdings over its outcomes (free)
-  C_kv      cash spent on venue v, fees included (free), defined by C_kv - sum c x = 0 where
-            c = (price + linear fee) x lot of each slot: the only price-dependent coefficients
-  P_u, F_u  holdings that pay if outcome variable u is true / false (free, defined by rows)
+  C_k       cash the set spends, fees included (free), defined by C_k - sum c x = 0, where
+            c = (price + linear fee) x lot of each slot; only for sets whose rows need their spend
+            (settlement risk, a minimum profit per contract, a cost cap)
+  D_u, S    payoff differences and base: with P_u / F_u the holdings paying if outcome variable u
+            is true / false, D_u = P_u - F_u and S = sum F_u (free, defined by rows), so an
+            outcome's payoff is S + sum of D_u over the variables true in it
   s         held contracts sold back: buying the complement of a held contract from the same pool and
             netting the pair releases $1 (the sale at the bid; see problem.py); 0 <= s <= held
   duals     lambda / kappa / nu of the compact dual, when that method is used
 
-Objective: maximise sum_k (T_k - sum_v C_kv). The guaranteed profit of set k is T_k - C_k - V0_k,
-V0_k = min_z payoff of the inventory alone (0 without inventory). A book tick is one coefficient
-change per moved level and no objective change. (Measured alternative: slot costs in the objective
-and capital rows refreshed only when they bind was not faster on HiGHS; see the closing notes.)
+Objective: maximise sum_k (T_k - spend_k), spend_k = sum c x (or C_k). The guaranteed profit of set
+k is T_k - spend_k - V0_k, V0_k = min_z payoff of the inventory alone (0 without inventory).
+
+Prices appear in the objective, in C_k rows and in the capital rows. A book tick is one vectorised
+cost change plus the coefficient changes; capital-row coefficients are flagged lazy, so a persistent
+backend may defer them while the row cannot bind (backends/highs.py), which on HiGHS makes a tick
+about a third cheaper than keeping every price in the matrix.
 
 Outcome rows (per set, by method):
-  enumerate / cg   T_k <= sum_u z_u P_u + (1 - z_u) F_u       for each z in Z (cg: a working set)
+  enumerate / cg   T_k <= S + sum_{u: z_u = 1} D_u             for each z in Z (cg: a working set)
   compact          the LP dual of min over the relaxation of Z (exact when it is integral)
 Settlement risk (risky links): for z in Z_err the value may fall at most L_k below its current worst:
   C_k - payoff(z) <= L_k - B_k,  B_k = min over Z_err of the inventory's payoff.
 
-Capital rows: per venue and in total, sum C - sum s <= cash - reserve, where the reserve covers the
+Capital rows: per venue and in total, sum c x - sum s <= cash - reserve, where the reserve covers the
 most that per-fill and per-order fee rounding can add over the linear fee (so the exact check of a
 rounded plan never exceeds cash). Optional per-set cost caps, per-contract position limits and a
 minimum profit per contract bought.
@@ -89,12 +95,15 @@ class SetModel:
     slot_cols: dict[str, np.ndarray]  # instrument id -> its slot columns
     level_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     t_col: int = -1
-    cost_cols: dict[str, int] = field(default_factory=dict)  # C_kv per venue
-    cost_rows: dict[str, int] = field(default_factory=dict)
-    pay_true_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    pay_false_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    pay_true_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    pay_false_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    spend_col: int = -1  # C_k, when the set's rows need its spend
+    spend_row: int = -1
+    diff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # D_u
+    diff_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    base_col: int = -1  # S
+    base_row: int = -1
+    # small enumerated sets write payoffs straight into their few outcome rows (no P/F columns)
+    substituted: bool = False
+    payers: dict[tuple[int, bool], list[tuple[int, float]]] = field(default_factory=dict)  # (u, if true) -> (col, lot)
     netting: list[Netting] = field(default_factory=list)
     position_rows: dict[tuple[str, Side], int] = field(default_factory=dict)
     cap_row: int | None = None
@@ -155,8 +164,10 @@ class Formulation:
         self._col_lo: list[float] = []
         self._col_hi: list[float] = []
         self.sets: list[SetModel] = [self._set_model(k, s) for k, s in enumerate(problem.sets)]
+        self._cg_sets = [sm for sm in self.sets if sm.method == "cg"]
         self._suppressed: set[int] = set()
         self._unsynced_from: int | None = None
+        self._cut_rows: set[int] = set()  # rows added by constraint generation (after the build)
         self._build()
         self._unsynced_from = None  # the backend loads the LP as built
 
@@ -224,11 +235,19 @@ class Formulation:
                     instrument_of_col[col] = instrument
             sm.level_cols = np.concatenate(list(sm.slot_cols.values())) if sm.slot_cols else np.zeros(0, np.int32)
             sm.t_col = self._col(-_INF, _INF, cost=-1.0)
-            for venue in sorted({i.venue for i in sm.instruments}):
-                sm.cost_cols[venue] = self._col(-_INF, _INF, cost=1.0)
+            limits = sm.candidate.limits
+            if sm.system_err is not None or limits.min_profit_per_contract_usd > 0 or limits.max_cost_usd is not None:
+                sm.spend_col = self._col(-_INF, _INF, cost=1.0)
             n = sm.system.n
-            sm.pay_true_cols = np.array([self._col(-_INF, _INF) for _ in range(n)], dtype=np.int32)
-            sm.pay_false_cols = np.array([self._col(-_INF, _INF) for _ in range(n)], dtype=np.int32)
+            for instrument in sm.instruments:
+                var, _ = sm.system.literal[instrument.contract]
+                key = (var, sm.pays_if_true(instrument))
+                lot = float(instrument.lot_size)
+                sm.payers.setdefault(key, []).extend((col, lot) for col in sm.slot_cols[instrument.id].tolist())
+            sm.substituted = self._substitution_is_smaller(sm)
+            if not sm.substituted:
+                sm.diff_cols = np.array([self._col(-_INF, _INF) for _ in range(n)], dtype=np.int32)
+                sm.base_col = self._col(-_INF, _INF)
             by_listing = {(i.venue, i.contract, i.side): i for i in sm.instruments}
             for (venue, contract, side), held in by_listing.items():
                 other = by_listing.get((venue, contract, Side.NO if side is Side.YES else Side.YES))
@@ -236,17 +255,19 @@ class Formulation:
                     sm.netting.append(Netting(held, other, self._col(0.0, 0.0)))
         self.level_cols = np.array(level_cols, dtype=np.int32)
 
-        cost_slot: dict[int, tuple[int, int]] = {}  # level column -> (its cost row, index in the row)
+        spend_slot: dict[int, tuple[int, int]] = {}  # level column -> (its C_k row, index in the row)
         for sm in self.sets:
-            self._rows_of_set(sm, rows, cost_slot)
+            self._rows_of_set(sm, rows, spend_slot)
+        # capital rows: sum c x - sum s; their price coefficients are the lazy ones
         self._cash_rows: dict[str, int] = {}
+        cash_slot: dict[int, tuple[int, int]] = {}
         for venue in self.venues:
-            spend = [sm.cost_cols[venue] for sm in self.sets if venue in sm.cost_cols]
+            levels = [c for sm in self.sets for i in sm.instruments if i.venue == venue for c in sm.slot_cols[i.id].tolist()]
             sells = [n.column for sm in self.sets for n in sm.netting if n.held.venue == venue]
-            self._cash_rows[venue] = rows.add(spend + sells, [1.0] * len(spend) + [-1.0] * len(sells), -_INF, 0.0)
-        spend = [c for sm in self.sets for c in sm.cost_cols.values()]
-        sells = [n.column for sm in self.sets for n in sm.netting]
-        self._total_row = rows.add(spend + sells, [1.0] * len(spend) + [-1.0] * len(sells), -_INF, _INF)
+            row = rows.add(levels + sells, [1.0] * len(levels) + [-1.0] * len(sells), -_INF, 0.0)
+            self._cash_rows[venue] = row
+            cash_slot.update((col, (row, k)) for k, col in enumerate(levels))
+        self._total_row = -1  # appended the first time a total capital cap is set
 
         # assemble CSR
         block = RowBlock.from_rows(rows.rows)
@@ -261,29 +282,52 @@ class Formulation:
             index=block.index,
             value=block.value,
         )
-        # level metadata, indexed by column
-        self._cost_row = np.full(n, -1, dtype=np.int32)
-        self._cost_pos = np.full(n, -1, dtype=np.int32)
-        for col, (row, k) in cost_slot.items():
-            self._cost_row[col] = row
-            self._cost_pos[col] = block.start[row] + k
-        self.lp.param_positions = np.sort(self._cost_pos[self.level_cols]).astype(np.int32)
+        # where each level column's price sits: C_k row (eager), its venue's cash row and the total
+        # row (lazy); the objective for sets without C_k
+        self._spend_row = np.full(n, -1, dtype=np.int32)
+        self._spend_pos = np.full(n, -1, dtype=np.int32)
+        for col, (row, k) in spend_slot.items():
+            self._spend_row[col] = row
+            self._spend_pos[col] = block.start[row] + k
+        self._cash_row_of = np.full(n, -1, dtype=np.int32)
+        self._cash_pos = np.full(n, -1, dtype=np.int32)
+        for col, (row, k) in cash_slot.items():
+            self._cash_row_of[col] = row
+            self._cash_pos[col] = block.start[row] + k
+        self._total_pos = np.full(n, -1, dtype=np.int32)
+        self._in_objective = np.zeros(n, dtype=bool)
+        for sm in self.sets:
+            if sm.spend_col < 0:
+                self._in_objective[sm.level_cols] = True
+        self._any_spend_cols = any(sm.spend_col >= 0 for sm in self.sets)
+        self._all_lazy = np.ones(len(self.level_cols), dtype=bool)  # a shared read-only mask
+        levels = self.level_cols
+        self.lp.param_positions = np.sort(np.concatenate([self._spend_pos[levels][self._spend_pos[levels] >= 0], self._cash_pos[levels]])).astype(np.int32)
+        self.lp.lazy_rows = np.array(list(self._cash_rows.values()), dtype=np.int32)
+        self._venue_index = {venue: k for k, venue in enumerate(self.venues)}
+        self._venue_of_col = np.zeros(n, dtype=np.int64)
+        for col, instrument in instrument_of_col.items():
+            self._venue_of_col[col] = self._venue_index[instrument.venue]
+        self._writes = 0
         self._is_level = np.zeros(n, dtype=bool)
         self._is_level[self.level_cols] = True
         self._lot_f = np.ones(n)
         self._tick_u = np.ones(n, dtype=np.int64)
-        self._fee_coef = np.zeros(n)
-        self._fee_exp = np.ones(n)
-        self._fee_flat = np.zeros(n)
+        self._fee_params = np.zeros((n, 4))  # coefficient x multiplier, exponent, flat, lot
+        self._fee_params[:, 1] = 1.0
+        self._fee_params[:, 3] = 1.0
         self._unit_cost = np.zeros(n)  # current (price + linear fee) x lot per level column
         self.col_instrument: dict[int, Instrument] = instrument_of_col
         self.col_slot = {}
         for col, instrument in instrument_of_col.items():
             self._lot_f[col] = float(instrument.lot_size)
             self._tick_u[col] = int(instrument.tick_size * PRICE_SCALE)
-            self._fee_coef[col] = float(instrument.fee.coefficient * instrument.fee.multiplier)
-            self._fee_exp[col] = instrument.fee.exponent
-            self._fee_flat[col] = float(instrument.fee.flat_per_contract_usd)
+            fee = instrument.fee
+            self._fee_params[col] = (float(fee.coefficient * fee.multiplier), fee.exponent, float(fee.flat_per_contract_usd), float(instrument.lot_size))
+        self._linear_fees = bool(np.all(self._fee_params[:, 1] == 1.0))
+        a, flat, lot = self._fee_params[:, 0], self._fee_params[:, 2], self._fee_params[:, 3]
+        self._fee_abc = np.stack([lot * (1.0 + a), lot * a, lot * flat], axis=1)
+        self._max_unit = lot * (1.0 + a * 0.25 ** self._fee_params[:, 1] + flat)
         # level data as exact scaled integers: price in micro-dollars (-1 = empty slot), size in lots
         self._price_u = np.full(n, -1, dtype=np.int64)
         self._lots = np.zeros(n, dtype=np.int64)
@@ -299,36 +343,23 @@ class Formulation:
             self._refresh_inventory(sm)
         self.lp.validate()
 
-    def _rows_of_set(self, sm: SetModel, rows: _Rows, cost_slot: dict[int, tuple[int, int]]) -> None:
+    def _rows_of_set(self, sm: SetModel, rows: _Rows, spend_slot: dict[int, tuple[int, int]]) -> None:
         limits = sm.candidate.limits
-        # cost definition per venue: C_kv - sum (price + fee) * lot * x = 0
-        for venue, c_col in sm.cost_cols.items():
-            cols, values = [c_col], [1.0]
-            for instrument in sm.instruments:
-                if instrument.venue == venue:
-                    for col in sm.slot_cols[instrument.id].tolist():
-                        cols.append(col)
-                        values.append(-1.0)  # rewritten from the slot's price
-            row = rows.add(cols, values, 0.0, 0.0)
-            sm.cost_rows[venue] = row
-            for k, col in enumerate(cols[1:], start=1):
-                cost_slot[col] = (row, k)
-        # payoff definition: P_u - sum lot * x(pays if true) = held; same for F_u
-        true_rows, false_rows = [], []
-        for u in range(sm.system.n):
-            for target, sink in ((True, true_rows), (False, false_rows)):
-                aux = (sm.pay_true_cols if target else sm.pay_false_cols)[u]
-                cols, values = [aux], [1.0]
-                for instrument in sm.instruments:
-                    var, _ = sm.system.literal[instrument.contract]
-                    if var == u and sm.pays_if_true(instrument) == target:
-                        lot = float(instrument.lot_size)
-                        for col in sm.slot_cols[instrument.id].tolist():
-                            cols.append(col)
-                            values.append(-lot)
-                sink.append(rows.add(cols, values, 0.0, 0.0))
-        sm.pay_true_rows = np.array(true_rows, dtype=np.int32)
-        sm.pay_false_rows = np.array(false_rows, dtype=np.int32)
+        if sm.spend_col >= 0:  # C_k - sum (price + fee) * lot * x = 0
+            levels = sm.level_cols.tolist()
+            sm.spend_row = rows.add([sm.spend_col, *levels], [1.0] + [-1.0] * len(levels), 0.0, 0.0)
+            spend_slot.update((col, (sm.spend_row, k)) for k, col in enumerate(levels, start=1))
+        if not sm.substituted:  # D_u - (bought paying if u) + (bought paying if not u) = held difference
+            diff_rows = []
+            for u in range(sm.system.n):
+                true_side, false_side = sm.payers.get((u, True), []), sm.payers.get((u, False), [])
+                cols = [int(sm.diff_cols[u]), *(c for c, _ in true_side), *(c for c, _ in false_side)]
+                values = [1.0, *(-lot for _, lot in true_side), *(lot for _, lot in false_side)]
+                diff_rows.append(rows.add(cols, values, 0.0, 0.0))
+            sm.diff_rows = np.array(diff_rows, dtype=np.int32)
+            false_side = [entry for u in range(sm.system.n) for entry in sm.payers.get((u, False), [])]
+            cols = [sm.base_col, *(c for c, _ in false_side)]  # S - everything bought paying if false = held
+            sm.base_row = rows.add(cols, [1.0, *(-lot for _, lot in false_side)], 0.0, 0.0)
         for netting in sm.netting:
             if self.held(netting.held.id):
                 netting.row = rows.add(*self._netting_row(sm, netting))
@@ -345,12 +376,11 @@ class Formulation:
                 if cols:
                     sm.position_rows[(contract.id, side)] = rows.add(cols, values, -_INF, 0.0)
         sells = [netting.column for netting in sm.netting]
-        costs = list(sm.cost_cols.values())
         if limits.max_cost_usd is not None:
-            sm.cap_row = rows.add(costs + sells, [1.0] * len(costs) + [-1.0] * len(sells), -_INF, 0.0)
+            sm.cap_row = rows.add([sm.spend_col, *sells], [1.0] + [-1.0] * len(sells), -_INF, 0.0)
         if limits.min_profit_per_contract_usd > 0:  # T - C - rho x contracts bought >= V0
             rho = float(limits.min_profit_per_contract_usd)
-            cols, values = [sm.t_col, *costs], [1.0] + [-1.0] * len(costs)
+            cols, values = [sm.t_col, sm.spend_col], [1.0, -1.0]
             for instrument in sm.instruments:
                 lot = float(instrument.lot_size)
                 cols += sm.slot_cols[instrument.id].tolist()
@@ -395,18 +425,37 @@ class Formulation:
             self._scenario_row(sm, z, rows.add, err=err)
 
     def _scenario_row(self, sm: SetModel, z: np.ndarray, add, *, err: bool) -> int:
+        """T_k (or the set's spend, for a settlement-risk row) minus the payoff in outcome z <= 0;
+        bounds are set by `_refresh_inventory` where the payoff includes held inventory."""
         z = np.asarray(z, dtype=np.uint8)
-        pay = np.where(z == 1, sm.pay_true_cols, sm.pay_false_cols)
+        if sm.substituted:
+            paying = [entry for u, value in enumerate(z.tolist()) for entry in sm.payers.get((u, bool(value)), ())]
+            pay_cols, pay_values = [c for c, _ in paying], [-lot for _, lot in paying]
+        else:
+            pay_cols = [sm.base_col, *sm.diff_cols[z == 1].tolist()]
+            pay_values = [-1.0] * len(pay_cols)
         if err:
-            costs = list(sm.cost_cols.values())
-            row = add([*costs, *pay.tolist()], [1.0] * len(costs) + [-1.0] * len(pay), -_INF, 0.0)  # bound set by _refresh_inventory
+            row = add([sm.spend_col, *pay_cols], [1.0, *pay_values], -_INF, 0.0)
             sm.err_rows.append(row)
             sm.err_z.append(z)
         else:
-            row = add([sm.t_col, *pay.tolist()], [1.0] + [-1.0] * len(pay), -_INF, 0.0)
+            row = add([sm.t_col, *pay_cols], [1.0, *pay_values], -_INF, 0.0)
             sm.scenario_rows.append(row)
             sm.scenario_z.append(z)
         return row
+
+    def _substitution_is_smaller(self, sm: SetModel) -> bool:
+        """Write payoffs into the outcome rows directly when that needs no more nonzeros than the
+        P/F columns and their definition rows (cross-venue pairs, small groups; not wide ones)."""
+        if sm.method != "enumerate":
+            return False
+        count = {key: len(entries) for key, entries in sm.payers.items()}
+        n = sm.system.n
+        with_aux = sum(1 + count.get((u, True), 0) + count.get((u, False), 0) for u in range(n))
+        with_aux += 1 + sum(count.get((u, False), 0) for u in range(n))
+        with_aux += sum(2 + int(z.sum()) for z_all in sm.outcomes.values() for z in z_all)
+        direct = sum(1 + sum(count.get((u, bool(v)), 0) for u, v in enumerate(z)) for z_all in sm.outcomes.values() for z in z_all.tolist())
+        return direct <= with_aux
 
     def _compact_block(self, sm: SetModel, system: OutcomeSystem, rows: _Rows, *, err: bool) -> None:
         """Rows and columns of  max b.lambda + g.kappa - 1.nu  s.t.  A'lambda + G'kappa - nu <= P - F."""
@@ -433,14 +482,13 @@ class Formulation:
         nu = [self._col(0.0, _INF) for _ in range(n)]
         mu_rows = []
         for u in range(n):
-            cols = per_var[u][0] + [nu[u], int(sm.pay_true_cols[u]), int(sm.pay_false_cols[u])]
-            values = per_var[u][1] + [-1.0, -1.0, 1.0]
+            cols = per_var[u][0] + [nu[u], int(sm.diff_cols[u])]
+            values = per_var[u][1] + [-1.0, -1.0]
             mu_rows.append(rows.add(cols, values, -_INF, 0.0))
-        cols = bound_cols + nu + sm.pay_false_cols.tolist()
-        values = bound_values + [1.0] * n + [-1.0] * n
+        cols = [*bound_cols, *nu, sm.base_col]
+        values = [*bound_values, *([1.0] * n), -1.0]
         if err:
-            costs = list(sm.cost_cols.values())
-            sm.err_rows.append(rows.add(costs + cols, [1.0] * len(costs) + values, -_INF, 0.0))
+            sm.err_rows.append(rows.add([sm.spend_col, *cols], [1.0, *values], -_INF, 0.0))
         else:
             sm.t_row = rows.add([sm.t_col, *cols], [1.0, *values], -_INF, 0.0)
             sm.mu_rows = np.array(mu_rows, dtype=np.int32)
@@ -510,7 +558,8 @@ class Formulation:
             raise DataError("update_levels_scaled: cols, price_micros and size_lots differ in shape")
         if price_u.dtype.kind not in "iu" or lots.dtype.kind not in "iu":
             raise DataError(f"update_levels_scaled needs integer arrays, was {price_u.dtype} and {lots.dtype}")
-        bad = (price_u <= 0) | (price_u >= PRICE_SCALE) | (price_u % self._tick_u[cols] != 0) | (lots < 0)
+        # (price - 1) as unsigned catches price <= 0 and price >= PRICE_SCALE in one comparison
+        bad = ((price_u - 1).astype(np.uint64) >= PRICE_SCALE - 1) | (price_u % self._tick_u[cols] != 0) | (lots < 0)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             col = int(cols[k])
@@ -522,30 +571,74 @@ class Formulation:
 
     def _check_cols(self, cols: Sequence[int] | np.ndarray) -> np.ndarray:
         cols = np.asarray(cols, dtype=np.int32)
-        if len(cols) and (cols.min() < 0 or cols.max() >= len(self._is_level) or not self._is_level[cols].all()):
+        try:  # seen unsigned, a negative handle is out of range too
+            valid = bool(np.take(self._is_level, cols.view(np.uint32), mode="raise").all())
+        except IndexError:
+            valid = False
+        if not valid:
             raise DataError("update_levels: a handle is not a level slot column")
         return cols
 
     def _write_levels(self, cols: np.ndarray, price_u: np.ndarray, lots: np.ndarray) -> LPUpdate:
+        old_lots = self._lots[cols]
         self._price_u[cols] = price_u
         self._lots[cols] = lots
-        price_f = np.where(price_u > 0, price_u * (1.0 / PRICE_SCALE), 1.0)  # empty slots: any price, no size
-        curve = (price_f * (1.0 - price_f)) ** self._fee_exp[cols]
-        unit = (price_f + self._fee_coef[cols] * curve + self._fee_flat[cols]) * self._lot_f[cols]
+        price = price_u * (1.0 / PRICE_SCALE)
+        empty = price_u <= 0
+        if empty.any():
+            price[empty] = 1.0  # empty slots: any price will do, they have no size
+        if self._linear_fees:  # unit cost per lot = p(A - Bp) + C with A = lot(1 + a), B = lot a, C = lot flat
+            abc = self._fee_abc[cols]
+            unit = price * (abc[:, 0] - abc[:, 1] * price) + abc[:, 2]
+        else:
+            fee = self._fee_params[cols]  # coefficient x multiplier, exponent, flat per contract, lot
+            unit = (price + fee[:, 0] * (price * (1.0 - price)) ** fee[:, 1] + fee[:, 2]) * fee[:, 3]
         self._unit_cost[cols] = unit
-        positions = self._cost_pos[cols]
-        self.lp.value[positions] = -unit
-        upper = self._book_upper(cols)
-        moved = upper != self.lp.col_hi[cols]  # a price-only tick changes no bound
-        self.lp.col_hi[cols] = upper
+        if self._any_spend_cols:
+            direct = self._in_objective[cols]
+            cost_index, cost_value = cols[direct], unit[direct]
+            has_spend = ~direct
+            spend_cols = cols[has_spend]
+        else:
+            cost_index, cost_value = cols, unit
+            has_spend, spend_cols = np.zeros(len(cols), dtype=bool), cols[:0]
+        self.lp.cost[cost_index] = cost_value
+        if not self._any_spend_cols and self._total_row < 0:  # the common case: one capital entry per level
+            coef_row, coef_col, positions, coef = self._cash_row_of[cols], cols, self._cash_pos[cols], unit
+            lazy = self._all_lazy[: len(cols)] if len(cols) <= len(self._all_lazy) else np.ones(len(cols), dtype=bool)
+        else:
+            rows_part = [self._spend_row[spend_cols], self._cash_row_of[cols]]
+            cols_part = [spend_cols, cols]
+            pos_part = [self._spend_pos[spend_cols], self._cash_pos[cols]]
+            coef_part = [-unit[has_spend], unit]
+            if self._total_row >= 0:
+                rows_part.append(np.full(len(cols), self._total_row, np.int32))
+                cols_part.append(cols)
+                pos_part.append(self._total_pos[cols])
+                coef_part.append(unit)
+            coef_row, coef_col = np.concatenate(rows_part), np.concatenate(cols_part)
+            positions, coef = np.concatenate(pos_part), np.concatenate(coef_part)
+            lazy = np.zeros(len(coef), dtype=bool)
+            lazy[len(spend_cols) :] = True  # capital rows
+        self.lp.value[positions] = coef
+        moved = lots != old_lots
+        bounds = {}
+        if moved.any() or self._suppressed:  # a price-only tick changes no bound
+            self._track_reach(cols, (lots - old_lots) * self._max_unit[cols])
+            upper = self._book_upper(cols)
+            moved |= upper != self.lp.col_hi[cols]
+            self.lp.col_hi[cols] = upper
+            if moved.any():
+                bounds = {"bound_index": cols[moved], "bound_lo": np.zeros(int(moved.sum())), "bound_hi": upper[moved]}
         return LPUpdate(
-            bound_index=cols[moved],
-            bound_lo=np.zeros(int(moved.sum())),
-            bound_hi=upper[moved],
-            coef_row=self._cost_row[cols],
-            coef_col=cols,
+            cost_index=cost_index,
+            cost_value=cost_value,
+            coef_row=coef_row,
+            coef_col=coef_col,
             coef_position=positions,
-            coef_value=-unit,
+            coef_value=coef,
+            coef_lazy=lazy,
+            **bounds,
         )
 
     # -- inventory and capital -----------------------------------------------------------------------
@@ -594,12 +687,21 @@ class Formulation:
             sm.baseline_err, _ = self.worst_case(sm, true, false, err=True)
             sm.baseline_err_lp = self._certified(sm, true, false, sm.baseline_err, err=True)
         rows: dict[int, tuple[float, float]] = {}
-        for u in range(sm.system.n):
-            rows[int(sm.pay_true_rows[u])] = (float(true[u]), float(true[u]))
-            rows[int(sm.pay_false_rows[u])] = (float(false[u]), float(false[u]))
+        for u, row in enumerate(sm.diff_rows.tolist()):
+            rows[row] = (float(true[u] - false[u]), float(true[u] - false[u]))
+        if sm.base_row >= 0:
+            base = float(sum(false, _ZERO))
+            rows[sm.base_row] = (base, base)
         loss_bound = float(sm.candidate.limits.settlement_loss_limit_usd) - sm.baseline_err_lp
-        for row in sm.err_rows:
-            rows[row] = (-_INF, loss_bound)
+        if sm.substituted:  # the held payoff of each outcome moves into its row's bound
+            true_f, false_f = np.array([float(v) for v in true]), np.array([float(v) for v in false])
+            for row, z in zip(sm.scenario_rows, sm.scenario_z):
+                rows[row] = (-_INF, float(np.where(z == 1, true_f, false_f).sum()))
+            for row, z in zip(sm.err_rows, sm.err_z):
+                rows[row] = (-_INF, loss_bound + float(np.where(z == 1, true_f, false_f).sum()))
+        else:
+            for row in sm.err_rows:
+                rows[row] = (-_INF, loss_bound)
         if sm.per_contract_row is not None:
             rows[sm.per_contract_row] = (sm.baseline_lp, _INF)
         for (contract_id, side), row in sm.position_rows.items():
@@ -660,16 +762,55 @@ class Formulation:
             reserve = self._reserve(i for i in instruments if i.venue == venue)
             rows[row] = (-_INF, float(capital.cash_by_venue_usd[venue] - reserve))
         if capital.total_usd is not None:
+            if self._total_row < 0:
+                self._append_total_row()
             rows[self._total_row] = (-_INF, float(capital.total_usd - self._reserve(instruments)))
-        else:
+        elif self._total_row >= 0:
             rows[self._total_row] = (-_INF, _INF)
         return self._row_update(rows)
+
+    def _append_total_row(self) -> None:
+        """sum c x - sum s over everything: only needed once a total cap exists."""
+        levels = self.level_cols.tolist()
+        sells = [n.column for sm in self.sets for n in sm.netting]
+        values = [float(v) for v in self._unit_cost[self.level_cols]] + [-1.0] * len(sells)
+        self._total_row = self._append([(levels + sells, values, -_INF, _INF)])
+        self._total_pos[self.level_cols] = self.lp.start[self._total_row] + np.arange(len(levels))
+        self.lp.param_positions = np.sort(np.concatenate([self.lp.param_positions, self._total_pos[self.level_cols]])).astype(np.int32)
+        self.lp.lazy_rows = np.append(self.lp.lazy_rows, self._total_row).astype(np.int32)
+        self._recompute_reach()
+
+    def _track_reach(self, cols: np.ndarray, delta: np.ndarray) -> None:
+        """Keep, per capital row, the most it could ever spend: every level bought in full at the
+        highest unit cost any price allows (p + fee <= 1 + a / 4^e + flat per contract). An upper
+        bound on the row's activity that only moves when sizes do, valid while rounding tightens
+        bounds; backends use it to see that a row cannot bind without reading the solution.
+        Recomputed from scratch now and then so float drift never accumulates."""
+        self._writes += 1
+        if self._writes % 4096 == 0 or not self.lp.row_reach:
+            self._recompute_reach()
+            return
+        by_venue = np.bincount(self._venue_of_col[cols], weights=delta, minlength=len(self.venues))
+        reach = self.lp.row_reach
+        for venue, row in self._cash_rows.items():
+            reach[row] += float(by_venue[self._venue_index[venue]])
+        if self._total_row >= 0:
+            reach[self._total_row] += float(delta.sum())
+
+    def _recompute_reach(self) -> None:
+        spend = self._max_unit[self.level_cols] * self._lots[self.level_cols]
+        by_venue = np.bincount(self._venue_of_col[self.level_cols], weights=spend, minlength=len(self.venues))
+        reach = {row: float(by_venue[self._venue_index[venue]]) for venue, row in self._cash_rows.items()}
+        if self._total_row >= 0:
+            reach[self._total_row] = float(spend.sum())
+        self.lp.row_reach = reach
 
     def capital_in_force(self) -> tuple[dict[str, float], float, dict[str, float]]:
         """The capital the LP may commit after reserves: per venue, in total, per capped set."""
         venues = {venue: float(self.lp.row_hi[row]) for venue, row in self._cash_rows.items()}
         caps = {sm.id: float(self.lp.row_hi[sm.cap_row]) for sm in self.sets if sm.cap_row is not None}
-        return venues, float(self.lp.row_hi[self._total_row]), caps
+        total = float(self.lp.row_hi[self._total_row]) if self._total_row >= 0 else _INF
+        return venues, total, caps
 
     def _row_update(self, rows: Mapping[int, tuple[float, float]]) -> LPUpdate:
         index = np.fromiter(rows.keys(), dtype=np.int32, count=len(rows))
@@ -766,9 +907,12 @@ class Formulation:
         return RoundingStep(cols, options)
 
     # -- constraint generation -------------------------------------------------------------------------------
-    def add_cuts(self, x: np.ndarray) -> int:
-        """Append the violated outcome rows of every constraint-generation set at LP point `x`;
+    def add_cuts(self, solution: LPSolution) -> int:
+        """Append the violated outcome rows of every constraint-generation set at the LP point;
         returns how many were added."""
+        if not self._cg_sets:
+            return 0
+        x = solution.x
         pending: list[tuple[list[int], list[float], float, float]] = []
         tolerance = self.config.cg_tolerance_usd
 
@@ -776,27 +920,54 @@ class Formulation:
             pending.append((cols, values, lo, hi))
             return self.lp.num_row + len(pending) - 1
 
-        for sm in self.sets:
-            if sm.method != "cg":
-                continue
-            true, false = x[sm.pay_true_cols], x[sm.pay_false_cols]
-            weights = true - false
+        for sm in self._cg_sets:
+            weights, base = x[sm.diff_cols], float(x[sm.base_col])
             value, z = sm.oracle.minimize(weights)
-            worst = float(false.sum()) + value
-            if x[sm.t_col] - worst > tolerance * max(1.0, abs(worst)):
+            worst = base + value
+            # an outcome already in the working set cannot really be violated: a backend that
+            # reports rounded values (CBC prints 8 digits) would otherwise add it forever
+            if x[sm.t_col] - worst > tolerance * max(1.0, abs(worst)) and not _known(sm.scenario_z, z):
                 self._scenario_row(sm, z, add, err=False)
             if sm.oracle_err is not None:
                 value, z = sm.oracle_err.minimize(weights)
-                spent = float(sum(x[c] for c in sm.cost_cols.values()))
+                spent = float(x[sm.spend_col])
                 bound = float(sm.candidate.limits.settlement_loss_limit_usd) - sm.baseline_err_lp
-                excess = spent - (float(false.sum()) + value) - bound
-                if excess > tolerance * max(1.0, abs(bound)):
+                excess = spent - (base + value) - bound
+                if excess > tolerance * max(1.0, abs(bound)) and not _known(sm.err_z, z):
                     self._scenario_row(sm, z, add, err=True)
                     cols, values, _, _ = pending[-1]
                     pending[-1] = (cols, values, -_INF, bound)
         if pending:
-            self._append(pending)
+            first = self._append(pending)
+            self._cut_rows.update(range(first, first + len(pending)))
         return len(pending)
+
+    def reset_cuts(self) -> None:
+        """Drop every row constraint generation added, back to the seed working set: what a solve
+        from scratch starts from. Only for backends that rebuild from `lp` at every solve."""
+        if not self._cut_rows:
+            return
+        lp = self.lp
+        keep = np.ones(lp.num_row, dtype=bool)
+        keep[sorted(self._cut_rows)] = False
+        new_index = np.cumsum(keep) - 1
+        lengths = np.diff(lp.start)
+        entry_keep = np.repeat(keep, lengths)
+        lp.start = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int32)
+        lp.index = lp.index[entry_keep]
+        lp.value = lp.value[entry_keep]
+        lp.row_lo, lp.row_hi = lp.row_lo[keep], lp.row_hi[keep]
+        for sm in self.sets:
+            for rows_name, z_name in (("scenario_rows", "scenario_z"), ("err_rows", "err_z")):
+                rows, zs = getattr(sm, rows_name), getattr(sm, z_name)
+                kept = [(int(new_index[r]), z) for r, z in zip(rows, zs) if keep[r]]
+                setattr(sm, rows_name, [r for r, _ in kept])
+                setattr(sm, z_name, [z for _, z in kept])
+            for netting in sm.netting:
+                if netting.row >= 0:
+                    netting.row = int(new_index[netting.row])
+        self._cut_rows.clear()
+        self._unsynced_from = None
 
     # -- reading a solution --------------------------------------------------------------------------------------
     def spent(self, sm: SetModel, x: np.ndarray) -> float:
@@ -844,8 +1015,12 @@ class Formulation:
         if solution.row_dual is None:
             return {}
         prices = {venue: max(0.0, -float(solution.row_dual[row])) for venue, row in self._cash_rows.items()}
-        prices["total"] = max(0.0, -float(solution.row_dual[self._total_row]))
+        prices["total"] = max(0.0, -float(solution.row_dual[self._total_row])) if self._total_row >= 0 else 0.0
         return prices
+
+
+def _known(outcomes: Sequence[np.ndarray], z: np.ndarray) -> bool:
+    return any(np.array_equal(known, z) for known in outcomes)
 
 
 def _merge(updates: Sequence[LPUpdate]) -> LPUpdate:
@@ -867,6 +1042,7 @@ def _merge(updates: Sequence[LPUpdate]) -> LPUpdate:
         coef_col=cat("coef_col", np.int32),
         coef_position=cat("coef_position", np.int32),
         coef_value=cat("coef_value", float),
+        coef_lazy=cat("coef_lazy", bool),
         row_index=cat("row_index", np.int32),
         row_lo=cat("row_lo", float),
         row_hi=cat("row_hi", float),

@@ -82,7 +82,7 @@ def greedy_quantities(form: Formulation) -> tuple[np.ndarray, dict[int, float]]:
     cost = form._unit_cost / form._lot_f  # $ per contract incl. linear fee, per level column
     left = form._lots * form._lot_f  # contracts left per level column
     cash = {v: float(lp.row_hi[row]) for v, row in form._cash_rows.items()}
-    total = float(lp.row_hi[form._total_row])
+    total = form.capital_in_force()[1]
     set_cap = {sm.index: float(lp.row_hi[sm.cap_row]) if sm.cap_row is not None else np.inf for sm in form.sets}
     taken = np.zeros(lp.num_col)  # contracts taken per level column
     estimate = {sm.index: 0.0 for sm in form.sets}  # linear-fee guaranteed profit per set

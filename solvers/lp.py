@@ -12,6 +12,7 @@ valid and a coefficient update is a write into `value`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,9 @@ __all__ = ["LPSolution", "LPUpdate", "LinearProgram", "RowBlock"]
 
 _EMPTY_I = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0)
+_EMPTY_B = np.zeros(0, dtype=bool)
+for _array in (_EMPTY_I, _EMPTY_F, _EMPTY_B):
+    _array.setflags(write=False)  # shared defaults: never written
 
 
 @dataclass(slots=True)
@@ -65,6 +69,11 @@ class LinearProgram:
     integrality: np.ndarray | None = None
     # CSR positions of coefficients that book ticks rewrite (price-dependent rows)
     param_positions: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    # upper-bounded capital rows whose price coefficients a persistent backend may defer while the
+    # row cannot bind; `value` always holds their current coefficients
+    lazy_rows: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    # for lazy rows: an upper bound on the row's activity over the columns' book bounds
+    row_reach: dict[int, float] = field(default_factory=dict)
     objective_offset: float = 0.0
 
     @property
@@ -113,34 +122,74 @@ class LinearProgram:
             raise DataError("LP has a column bound at the wrong infinity")
 
 
+def _empty_i() -> np.ndarray:
+    return _EMPTY_I
+
+
+def _empty_f() -> np.ndarray:
+    return _EMPTY_F
+
+
+def _empty_b() -> np.ndarray:
+    return _EMPTY_B
+
+
 @dataclass(slots=True)
 class LPUpdate:
     """One batch of in-place edits (already applied to the formulation's LinearProgram)."""
 
-    cost_index: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    cost_value: np.ndarray = field(default_factory=lambda: _EMPTY_F)
-    bound_index: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    bound_lo: np.ndarray = field(default_factory=lambda: _EMPTY_F)
-    bound_hi: np.ndarray = field(default_factory=lambda: _EMPTY_F)
-    coef_row: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    coef_col: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    coef_position: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    coef_value: np.ndarray = field(default_factory=lambda: _EMPTY_F)
-    row_index: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    row_lo: np.ndarray = field(default_factory=lambda: _EMPTY_F)
-    row_hi: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+    cost_index: np.ndarray = field(default_factory=_empty_i)
+    cost_value: np.ndarray = field(default_factory=_empty_f)
+    bound_index: np.ndarray = field(default_factory=_empty_i)
+    bound_lo: np.ndarray = field(default_factory=_empty_f)
+    bound_hi: np.ndarray = field(default_factory=_empty_f)
+    coef_row: np.ndarray = field(default_factory=_empty_i)
+    coef_col: np.ndarray = field(default_factory=_empty_i)
+    coef_position: np.ndarray = field(default_factory=_empty_i)
+    coef_value: np.ndarray = field(default_factory=_empty_f)
+    coef_lazy: np.ndarray = field(default_factory=_empty_b)  # deferrable entries
+    row_index: np.ndarray = field(default_factory=_empty_i)
+    row_lo: np.ndarray = field(default_factory=_empty_f)
+    row_hi: np.ndarray = field(default_factory=_empty_f)
 
     @property
     def empty(self) -> bool:
         return not (len(self.cost_index) or len(self.bound_index) or len(self.coef_row) or len(self.row_index))
 
 
-@dataclass(frozen=True, slots=True)
 class LPSolution:
-    """What a backend returns for an optimal solve. Statuses other than optimal raise instead."""
+    """What a backend returns for an optimal solve (other statuses raise). Primal values and row
+    duals may be read lazily from a snapshot the backend took at solve time: a hot-path tick that
+    only needs the objective does not pay for converting them."""
 
-    objective: float
-    x: np.ndarray
-    row_dual: np.ndarray | None
-    iterations: int
-    backend: str
+    __slots__ = ("objective", "iterations", "backend", "_x", "_x_source", "_row_dual", "_dual_source")
+
+    def __init__(
+        self,
+        objective: float,
+        x: np.ndarray | None,
+        row_dual: np.ndarray | None,
+        iterations: int,
+        backend: str,
+        *,
+        x_source: Callable[[], Sequence[float]] | None = None,
+        dual_source: Callable[[], Sequence[float]] | None = None,
+    ) -> None:
+        self.objective = objective
+        self.iterations = iterations
+        self.backend = backend
+        self._x, self._x_source = x, x_source
+        self._row_dual, self._dual_source = row_dual, dual_source
+
+    @property
+    def x(self) -> np.ndarray:
+        if self._x is None:
+            assert self._x_source is not None
+            self._x, self._x_source = np.array(self._x_source()), None
+        return self._x
+
+    @property
+    def row_dual(self) -> np.ndarray | None:
+        if self._row_dual is None and self._dual_source is not None:
+            self._row_dual, self._dual_source = np.array(self._dual_source()), None
+        return self._row_dual

@@ -168,57 +168,58 @@ class OutcomeSystem:
 
     def enumerate(self, limit: int) -> np.ndarray | None:
         """All feasible outcomes as a (count, n) uint8 array, or None if there are more than
-        `limit` (or the search would be too long to tell). Depth-first with interval pruning."""
-        n = len(self.rows)
-        touching: list[list[tuple[int, int]]] = [[] for _ in range(self.n)]
+        `limit` (or the search front grows too wide to tell). Breadth-first over the variables with
+        exact integer interval pruning, vectorised: a partial assignment survives only while every
+        row can still reach its bounds with the variables not yet assigned."""
+        m = len(self.rows)
+        matrix = np.zeros((m, self.n), dtype=np.int64)
+        lo = np.full(m, np.iinfo(np.int64).min // 4, dtype=np.int64)
+        hi = np.full(m, np.iinfo(np.int64).max // 4, dtype=np.int64)
         for r, row in enumerate(self.rows):
             for var, coef in row.coefs:
-                touching[var].append((r, coef))
-        lo = [row.lo for row in self.rows]
-        hi = [row.hi for row in self.rows]
-        current = [0] * n
-        pos_left = [sum(c for _, c in row.coefs if c > 0) for row in self.rows]
-        neg_left = [sum(c for _, c in row.coefs if c < 0) for row in self.rows]
-        z = [0] * self.n
-        found: list[list[int]] = []
-        budget = [max(20_000, 64 * limit * max(self.n, 1))]
-
-        def viable(r: int) -> bool:
-            low, high = current[r] + neg_left[r], current[r] + pos_left[r]
-            return (lo[r] is None or high >= lo[r]) and (hi[r] is None or low <= hi[r])
-
-        def visit(var: int) -> bool:
-            if var == self.n:
-                found.append(z.copy())
-                return len(found) <= limit
-            budget[0] -= 1
-            if budget[0] < 0:
-                return False
-            for value in (0, 1):
-                z[var] = value
-                for r, coef in touching[var]:
-                    current[r] += coef * value
-                    if coef > 0:
-                        pos_left[r] -= coef
-                    else:
-                        neg_left[r] -= coef
-                ok = all(viable(r) for r, _ in touching[var])
-                keep_going = visit(var + 1) if ok else True
-                for r, coef in touching[var]:
-                    current[r] -= coef * value
-                    if coef > 0:
-                        pos_left[r] += coef
-                    else:
-                        neg_left[r] += coef
-                if not keep_going:
-                    return False
-            return True
-
-        if not visit(0):
+                matrix[r, var] = coef
+            if row.lo is not None:
+                lo[r] = row.lo
+            if row.hi is not None:
+                hi[r] = row.hi
+        pos_left = np.maximum(matrix, 0).sum(axis=1)
+        neg_left = np.minimum(matrix, 0).sum(axis=1)
+        front = np.zeros((1, self.n), dtype=np.uint8)
+        activity = np.zeros((1, m), dtype=np.int64)
+        width_limit = 16 * max(limit, 1024)
+        for var in self._assignment_order(matrix):
+            column = matrix[:, var]
+            pos_left = pos_left - np.maximum(column, 0)
+            neg_left = neg_left - np.minimum(column, 0)
+            with_one = front.copy()
+            with_one[:, var] = 1
+            front = np.concatenate([front, with_one])
+            activity = np.concatenate([activity, activity + column])
+            viable = np.all((activity + pos_left >= lo) & (activity + neg_left <= hi), axis=1)
+            front, activity = front[viable], activity[viable]
+            if len(front) > width_limit:
+                return None
+        if len(front) > limit:
             return None
-        if not found:
+        if not len(front):
             raise DataError("the relations admit no outcome at all")
-        return np.array(found, dtype=np.uint8).reshape(len(found), self.n)
+        order = np.lexsort(front.T[::-1])  # deterministic order: lexicographic by variable
+        return front[order]
+
+    def _assignment_order(self, matrix: np.ndarray) -> list[int]:
+        """Variables in an order that closes rows early (so pruning bites early): repeatedly the
+        variable sharing the most rows with those already assigned, ties by index."""
+        touching = matrix != 0
+        assigned = np.zeros(self.n, dtype=bool)
+        row_started = np.zeros(len(matrix), dtype=bool)
+        order = []
+        for _ in range(self.n):
+            score = np.where(assigned, -1, touching[row_started].sum(axis=0) if row_started.any() else 0)
+            var = int(np.argmax(score))
+            order.append(var)
+            assigned[var] = True
+            row_started |= touching[:, var]
+        return order
 
     def has_integral_relaxation(self) -> bool:
         """True when {0 <= z <= 1, rows} is provably an integral polytope, so the compact LP dual

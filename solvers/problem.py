@@ -342,7 +342,7 @@ class AllocatorConfig:
     method: Method = "auto"
     max_enumerated_outcomes: int = 512
     cg_max_rounds: int = 500
-    cg_oracle_enumeration_limit: int = 4096
+    cg_oracle_enumeration_limit: int = 65536
     cg_tolerance_usd: float = 1e-7
     mip_fallback: bool = True
     mip_time_limit_ms: float = 50.0

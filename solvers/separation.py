@@ -23,6 +23,7 @@ from solvers.outcomes import OutcomeSystem
 __all__ = ["OutcomeOracle"]
 
 _EXACT_LIMIT = 2**50  # integer objective coefficients stay exact in float64 well past this sum
+_ENUMERATION_BYTES = 32 * 2**20  # largest outcome matrix an oracle keeps
 
 
 class OutcomeOracle:
@@ -35,9 +36,17 @@ class OutcomeOracle:
         self._all = np.arange(n, dtype=np.int32)
         self._h: highspy.Highs | None = None
         self._relaxed: highspy.Highs | None = None
-        # small outcome sets: the float oracle is one matrix-vector product over all of Z
-        self._outcomes = system.enumerate(enumeration_limit) if enumeration_limit and system.rows else None
+        self._last: tuple[np.ndarray, float, np.ndarray] | None = None  # memo of the last float call
+        # small outcome sets: the float oracle is one matrix-vector product over all of Z (exact in
+        # float64; capped in memory)
+        self._outcomes: np.ndarray | None = None
+        limit = min(enumeration_limit, _ENUMERATION_BYTES // (4 * max(n, 1)))
+        if limit and system.rows:
+            outcomes = system.enumerate(limit)
+            # float32 holds 0/1 exactly and halves the memory traffic of each product
+            self._outcomes = None if outcomes is None else outcomes.astype(np.float32)
         if not system.rows:
+            self._feasible = np.zeros(n, dtype=np.int64)
             return  # separable: solved in closed form
         h = new_highs()
         matrix, lo, hi = system.dense()
@@ -49,7 +58,7 @@ class OutcomeOracle:
         self._h = h
         self._mode = ""
         try:
-            self.minimize(np.zeros(n))
+            self._feasible = self._run(np.zeros(n))  # any outcome: the minimiser of zero weights
         except InfeasibleError as exc:
             raise DataError("the relations admit no outcome at all") from exc
 
@@ -75,17 +84,37 @@ class OutcomeOracle:
         return np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
 
     def minimize(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
-        """Float mode (constraint generation): (min value, minimiser)."""
+        """Float mode (constraint generation): (min value, minimiser). Identical weights give the
+        identical answer, so the last call is remembered (between book ticks the LP point often
+        does not move)."""
         weights = np.asarray(weights, dtype=float)
-        if self._outcomes is not None:
+        if self._last is not None and np.array_equal(weights, self._last[0]):
+            return self._last[1], self._last[2]
+        if not weights.any():  # all zero: every outcome is worth 0
+            value, z = 0.0, self._feasible
+        elif self._outcomes is not None:
             self.calls += 1
-            values = self._outcomes @ weights
-            best = int(np.argmin(values))
-            return float(values[best]), self._outcomes[best].astype(np.int64)
-        if self._h is not None:
-            self._set_mode("float")
-        z = self._run(weights)
-        return float(np.dot(weights, z)), z
+            value, z = self._enumerated_minimum(weights)
+        else:
+            if self._h is not None:
+                self._set_mode("float")
+            z = self._run(weights)
+            value = float(np.dot(weights, z))
+        self._last = (weights.copy(), value, z)
+        return value, z
+
+    def _enumerated_minimum(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """Screen all outcomes in float32, then choose among those within the float32 rounding
+        margin of the best exactly in float64. Each screened value errs by at most
+        (n + 1) x 2^-24 x sum|w| (the weights' own rounding plus n additions), so the true
+        minimiser is within twice that of the screened minimum and is always a candidate."""
+        assert self._outcomes is not None
+        screened = self._outcomes @ weights.astype(np.float32)
+        margin = 2.0 * (self.system.n + 1) * 2.0**-24 * float(np.abs(weights).sum()) * 1.01
+        candidates = np.flatnonzero(screened <= screened.min() + margin)
+        exact = self._outcomes[candidates].astype(np.float64) @ weights
+        best = int(candidates[int(np.argmin(exact))])
+        return float(np.min(exact)), self._outcomes[best].astype(np.int64)
 
     def minimize_exact(self, weights: Sequence[Decimal]) -> tuple[Decimal, tuple[int, ...]]:
         """Exact mode: (min value as Decimal, minimiser). Raises NumericalError if exactness

@@ -81,13 +81,15 @@ def checked_run(h: highspy.Highs, backend: str, *, accept_time_limit: bool = Fal
 
 
 def _solution(h: highspy.Highs, backend: str, duals: bool) -> LPSolution:
-    solution = h.getSolution()
+    solution = h.getSolution()  # a copy: later runs do not change it, so values can be read lazily
     return LPSolution(
         objective=h.getObjectiveValue(),
-        x=np.array(solution.col_value),
-        row_dual=np.array(solution.row_dual) if duals and solution.dual_valid else None,
+        x=None,
+        row_dual=None,
         iterations=int(h.getInfoValue("simplex_iteration_count")[1]),
         backend=backend,
+        x_source=lambda: solution.col_value,
+        dual_source=(lambda: solution.row_dual) if duals and solution.dual_valid else None,
     )
 
 
@@ -97,10 +99,17 @@ _DUAL_SIMPLEX, _PRIMAL_SIMPLEX = 1, 4
 class HighsWarmBackend(Backend):
     """Persistent HiGHS model; updates are forwarded, `run()` hot-starts from the last basis.
 
-    The simplex variant follows what changed since the last solve. A price tick only rewrites
-    coefficients of the cost-definition rows, whose row variable is free: the retained basis stays
-    primal feasible, so the primal simplex finishes it (about 20% faster here than the dual). Bound,
-    right-hand-side and row changes can break primal feasibility: the dual simplex takes those.
+    Simplex variant: a price tick changes objective costs (and coefficients of free spend rows), so
+    the retained basis stays primal feasible and the primal simplex finishes it (about 20% faster
+    here than the dual). Bound, right-hand-side and row changes can break primal feasibility: the
+    dual simplex takes those.
+
+    Lazy capital rows: price coefficients of the rows in `lp.lazy_rows` are not sent while the row
+    cannot bind; the row is only marked stale. After each run every stale row with a finite bound is
+    checked exactly: if the optimum leaves HiGHS's (stale) row strictly slack, dropping the row would
+    not change the optimum, and if the point also satisfies the row with current prices it is
+    optimal for the current LP. Otherwise the whole row is sent and the model re-solved; a row that
+    binds is kept current until it stops binding.
     """
 
     name = "highs-warm"
@@ -112,6 +121,9 @@ class HighsWarmBackend(Backend):
         pass_model(self.h, lp)
         self._primal_feasible = False  # the first solve is cold
         self._strategy = 0
+        self._eager = np.zeros(lp.num_row, dtype=bool)  # capital rows kept current (they bind)
+        self._any_eager = False
+        self._stale: set[int] = set()  # capital rows whose HiGHS coefficients lag `lp.value`
 
     def apply(self, update: LPUpdate) -> None:
         h = self.h
@@ -121,11 +133,22 @@ class HighsWarmBackend(Backend):
             h.changeColsBounds(len(update.bound_index), update.bound_index, update.bound_lo, update.bound_hi)
             self._primal_feasible = False
         if len(update.coef_row):
-            change = h.changeCoeff
-            for row, col, value in zip(update.coef_row.tolist(), update.coef_col.tolist(), update.coef_value.tolist()):
-                change(row, col, value)
+            rows, cols, values = update.coef_row, update.coef_col, update.coef_value
+            if len(update.coef_lazy):
+                defer = update.coef_lazy & ~self._eager[rows] if self._any_eager else update.coef_lazy
+                if defer.any():
+                    self._stale.update(self.lp.lazy_rows.tolist())  # at most the capital rows: cheap to check all
+                    if defer.all():
+                        return self._bounds_and_rows(update)
+                    send = ~defer
+                    rows, cols, values = rows[send], cols[send], values[send]
+            if len(rows):  # HiGHS has no batch coefficient change; map keeps the loop in C
+                list(map(h.changeCoeff, rows.tolist(), cols.tolist(), values.tolist()))
+        self._bounds_and_rows(update)
+
+    def _bounds_and_rows(self, update: LPUpdate) -> None:
         if len(update.row_index):
-            h.changeRowsBounds(len(update.row_index), update.row_index, update.row_lo, update.row_hi)
+            self.h.changeRowsBounds(len(update.row_index), update.row_index, update.row_lo, update.row_hi)
             self._primal_feasible = False
 
     def rows_appended(self, first_row: int) -> None:
@@ -142,16 +165,69 @@ class HighsWarmBackend(Backend):
             lp.index[base:],
             lp.value[base:],
         )
+        self._eager = np.concatenate([self._eager, np.zeros(lp.num_row - len(self._eager), dtype=bool)])
+        self._primal_feasible = False  # (appended rows are sent with current coefficients)
+
+    def _send_row(self, row: int) -> None:
+        """Send a capital row's current coefficients and keep it current from now on."""
+        lp = self.lp
+        assert lp is not None
+        a, b = int(lp.start[row]), int(lp.start[row + 1])
+        list(map(self.h.changeCoeff, [row] * (b - a), lp.index[a:b].tolist(), lp.value[a:b].tolist()))
+        self._stale.discard(row)
+        self._eager[row] = True
+        self._any_eager = True
         self._primal_feasible = False
 
     def solve(self, *, duals: bool = True) -> LPSolution:
-        strategy = _PRIMAL_SIMPLEX if self._primal_feasible else _DUAL_SIMPLEX
-        if strategy != self._strategy:
-            self.h.setOptionValue("simplex_strategy", strategy)
-            self._strategy = strategy
-        checked_run(self.h, self.name)
-        self._primal_feasible = True
-        return _solution(self.h, self.name, duals)
+        lp = self.lp
+        assert lp is not None
+        h = self.h
+        x: np.ndarray | None = None
+        while True:
+            strategy = _PRIMAL_SIMPLEX if self._primal_feasible else _DUAL_SIMPLEX
+            if strategy != self._strategy:
+                h.setOptionValue("simplex_strategy", strategy)
+                self._strategy = strategy
+            checked_run(h, self.name)
+            self._primal_feasible = True
+            solution = h.getSolution()
+            x = None
+            checks = [r for r in self._stale if lp.row_hi[r] < np.inf]  # an unbounded row never binds
+            if not checks and not self._any_eager:
+                break
+            activity = solution.row_value
+            resend = []
+            for row in checks:
+                bound = lp.row_hi[row]
+                slack = 1e-9 * max(1.0, abs(bound))
+                if activity[row] >= bound - slack:
+                    resend.append(row)  # the stale row binds: it must be current
+                elif lp.row_reach.get(row, np.inf) > bound - slack:  # it might bind: check exactly
+                    if x is None:
+                        x = np.array(solution.col_value)
+                    a, b = lp.start[row], lp.start[row + 1]
+                    if float(np.dot(lp.value[a:b], x[lp.index[a:b]])) > bound + 1e-7 * max(1.0, abs(bound)):
+                        resend.append(row)
+            if resend:
+                for row in resend:
+                    self._send_row(row)
+                continue
+            if self._any_eager:
+                for row in np.flatnonzero(self._eager).tolist():  # rows that stopped binding may lag again
+                    if activity[row] < lp.row_hi[row] - 1e-6 * max(1.0, abs(lp.row_hi[row])):
+                        self._eager[row] = False
+                self._any_eager = bool(self._eager.any())
+            break
+        return LPSolution(
+            objective=h.getObjectiveValue(),
+            x=x,
+            row_dual=None,
+            iterations=int(h.getInfoValue("simplex_iteration_count")[1]),
+            backend=self.name,
+            x_source=lambda: solution.col_value,
+            dual_source=(lambda: solution.row_dual) if duals and solution.dual_valid else None,
+        )
 
     def solve_cold(self) -> LPSolution:
         """Forget the basis and solve from scratch on the same object (periodic safety re-solve,
@@ -166,6 +242,7 @@ class HighsColdBackend(Backend):
 
     name = "highs-cold"
     provides_duals = True
+    from_scratch = True
 
     def solve(self, *, duals: bool = True) -> LPSolution:
         assert self.lp is not None

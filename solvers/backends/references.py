@@ -165,7 +165,8 @@ class PulpCbcBackend(Backend):
 
         self._pulp = pulp
         # the CBC binary bundled with PuLP 3.x, driven through COIN_CMD (PULP_CBC_CMD is deprecated)
-        self._solver = _cbc_command_class()(msg=False, path=pulp_cbc_path)
+        # tight tolerances: a reference must not stop 1e-4 short of the optimum on large models
+        self._solver = _cbc_command_class()(msg=False, path=pulp_cbc_path, options=["primalTolerance 1e-9", "dualTolerance 1e-9"])
         if not self._solver.available():
             raise BackendUnavailableError(f"CBC binary not found at {pulp_cbc_path}")
         self.problem = pulp.LpProblem("allocation", pulp.LpMinimize)
