@@ -257,17 +257,22 @@ def run_suite(
     out_dir: Path = Path("benchmarks/results"),
     json_path: Path | None = None,
     say: Callable[[str], None] = print,
+    families: dict[str, tuple[int, ...]] | None = None,
+    ticks: int | None = None,
+    warm_update_ticks: int | None = None,
 ) -> SuiteReport:
+    """Run the suite; `families`, `ticks` and `warm_update_ticks` override the sizes (tests)."""
     started = time.perf_counter()
     report = SuiteReport()
-    ticks = 15 if quick else 60
+    ticks = ticks if ticks is not None else (15 if quick else 60)
+    chosen = families if families is not None else {f: (q if quick else full) for f, (full, q) in FAMILIES.items()}
     say(f"solver benchmark ({'quick' if quick else 'full'}): {ticks} ticks per instance, seed {seed}")
-    for family, (full, quick_sizes) in FAMILIES.items():
-        for size in quick_sizes if quick else full:
+    for family, sizes in chosen.items():
+        for size in sizes:
             family_ticks = ticks if size * (4 if family == "portfolio" else 1) < 400 else max(10, ticks // 3)
             instance = build_family(family, size, seed + zlib.crc32(f"{family}-{size}".encode()) % 100_003, family_ticks)
             _bench_instance(instance, report, say)
-    _bench_warm_update(seed, 200 if quick else 1000, report)
+    _bench_warm_update(seed, warm_update_ticks if warm_update_ticks is not None else (200 if quick else 1000), report)
     _checks(report)
     report.seconds = time.perf_counter() - started
     write_outputs(report, out_dir, json_path)

@@ -132,3 +132,94 @@ def test_deeper_levels_than_the_slots_are_ignored_conservatively() -> None:
     allocator.set_book(instrument.id, [Level(D(c) / 100, D(3)) for c in range(10, 20)])
     cols = allocator.slot_columns(instrument.id).tolist()
     assert [allocator.form.price_at(c) for c in cols] == [D("0.10"), D("0.11")]
+
+
+def _pairs(count: int, cash: Decimal, total: Decimal | None = None) -> AllocationProblem:
+    from solvers import Contract, Equivalent, Side, kalshi_fee
+
+    sets = []
+    for k in range(count):
+        a, b = f"a{k}", f"b{k}"
+        instruments = (
+            Instrument(f"y{k}", "kalshi", a, Side.YES, (Level(D("0.40"), D(50)), Level(D("0.42"), D(50))), kalshi_fee()),
+            Instrument(f"n{k}", "kalshi", b, Side.NO, (Level(D("0.50"), D(50)), Level(D("0.52"), D(50))), kalshi_fee()),
+        )
+        sets.append(CandidateSet(f"s{k}", (Contract(a), Contract(b)), instruments, (Equivalent(a, b),)))
+    return AllocationProblem(tuple(sets), Capital({"kalshi": cash}, total))
+
+
+def _profit(allocator: Allocator) -> float:
+    return allocator.solve_lp().objective - sum(float(sm.baseline) for sm in allocator.sets)
+
+
+def test_lazy_capital_rows_follow_prices_into_and_out_of_binding() -> None:
+    """Capital-row coefficients are deferred while the row cannot bind; when cheaper prices make
+    the cash bind (or dearer prices free it again), the warm model must still be exact."""
+    problem = _pairs(4, D(120))
+    warm = Allocator(problem)
+    baseline = _profit(warm)
+    for prices in ((D("0.30"), D("0.40")), (D("0.10"), D("0.20")), (D("0.45"), D("0.50")), (D("0.40"), D("0.50"))):
+        for k in range(4):
+            warm.set_book(f"y{k}", [Level(prices[0], D(50)), Level(prices[0] + D("0.02"), D(50))])
+            warm.set_book(f"n{k}", [Level(prices[1], D(50)), Level(prices[1] + D("0.02"), D(50))])
+        fresh = Allocator(_current_problem(warm, problem))
+        assert _profit(warm) == pytest.approx(_profit(fresh), rel=1e-9, abs=1e-9)
+        used = warm.form.spent_by_venue(warm.solve_lp().solution.x)["kalshi"]
+        cash = warm.form.capital_in_force()[0]["kalshi"]
+        assert used <= cash + 1e-7  # never over cash with current prices
+        if prices[0] == D("0.10"):  # cheap books: the cash binds and the row had to be refreshed
+            assert used == pytest.approx(cash, rel=1e-9)
+            assert warm.backend._eager.any()
+    assert _profit(warm) == pytest.approx(baseline, rel=1e-9)
+
+
+def test_a_total_cap_set_after_build_is_honoured() -> None:
+    problem = _pairs(3, D(10_000))
+    warm = Allocator(problem)
+    unconstrained = _profit(warm)
+    warm.set_capital(Capital({"kalshi": D(10_000)}, D(30)))
+    capped = _profit(warm)
+    fresh = Allocator(_pairs(3, D(10_000), D(30)))
+    assert capped == pytest.approx(_profit(fresh), rel=1e-9)
+    assert capped < unconstrained
+    warm.set_capital(Capital({"kalshi": D(10_000)}))  # and lifted again
+    assert _profit(warm) == pytest.approx(unconstrained, rel=1e-9)
+
+
+def test_cold_backend_restarts_constraint_generation_from_the_seeds() -> None:
+    problem = random_problem(11, "mixed", sets=2)
+    config = AllocatorConfig(method="cg", cg_oracle_enumeration_limit=0)
+    cold = Allocator(problem, backend="highs-cold", config=config)
+    warm = Allocator(problem, config=config)
+    seeds = cold.form.lp.num_row
+    for _ in range(3):
+        run = cold.solve_lp()
+        assert run.objective == pytest.approx(warm.solve_lp().objective, rel=1e-9, abs=1e-9)
+        # every solve starts from the seed rows again (any cuts were found within this solve)
+        assert cold.form.lp.num_row - seeds == run.cg_rounds and run.cg_rounds <= len(cold.form._cut_rows)
+        assert len(cold.form._cut_rows) == cold.form.lp.num_row - seeds
+
+
+def test_scaled_updates_validate_before_anything_changes() -> None:
+    problem = random_problem(5, "group", sets=1)
+    allocator = Allocator(problem)
+    cols = allocator.slot_columns(problem.sets[0].instruments[0].id)[:2]
+    before = allocator.form.lp.value.copy()
+    bad = [
+        (np.array([400_000, 0]), np.array([3, 3])),  # price 0
+        (np.array([400_000, 1_000_000]), np.array([3, 3])),  # price 1
+        (np.array([400_000, 405_000]), np.array([3, 3])),  # off the 0.01 tick
+        (np.array([400_000, 410_000]), np.array([3, -1])),  # negative size
+        (np.array([0.4, 0.41]), np.array([3, 3])),  # floats are not scaled integers
+        (np.array([400_000]), np.array([3])),  # shape mismatch
+    ]
+    for prices, lots in bad:
+        with pytest.raises(DataError):
+            allocator.update_levels_scaled(cols, prices, lots)
+    with pytest.raises(DataError, match="not a level slot"):
+        allocator.update_levels_scaled(np.array([-1]), np.array([400_000]), np.array([1]))
+    assert np.array_equal(before, allocator.form.lp.value)
+    good_cols, micros, lots = allocator.form.scale_levels(cols, [D("0.40"), D("0.41")], [D(3), D("3.7")])
+    assert micros.tolist() == [400_000, 410_000] and lots.tolist() == [3, 3]  # 3.7 contracts = 3 whole lots
+    allocator.update_levels_scaled(good_cols, micros, lots)
+    assert [allocator.form.price_at(c) for c in cols.tolist()] == [D("0.4"), D("0.41")]
