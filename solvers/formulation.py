@@ -720,7 +720,7 @@ class Formulation:
         if sm.cap_row is not None:
             assert sm.candidate.limits.max_cost_usd is not None
             reserve = self._reserve(sm.instruments)
-            cap = float(sm.candidate.limits.max_cost_usd - reserve)
+            cap = float(max(sm.candidate.limits.max_cost_usd - reserve, _ZERO))
             update = _merge([update, self._row_update({sm.cap_row: (-_INF, cap)})])
         return update
 
@@ -760,11 +760,13 @@ class Formulation:
         instruments = list(self.instrument_by_id.values())
         for venue, row in self._cash_rows.items():
             reserve = self._reserve(i for i in instruments if i.venue == venue)
-            rows[row] = (-_INF, float(capital.cash_by_venue_usd[venue] - reserve))
+            # never below zero: trading nothing must stay feasible even when the reserve exceeds
+            # the cash (the exact capital check still guards every plan)
+            rows[row] = (-_INF, float(max(capital.cash_by_venue_usd[venue] - reserve, _ZERO)))
         if capital.total_usd is not None:
             if self._total_row < 0:
                 self._append_total_row()
-            rows[self._total_row] = (-_INF, float(capital.total_usd - self._reserve(instruments)))
+            rows[self._total_row] = (-_INF, float(max(capital.total_usd - self._reserve(instruments), _ZERO)))
         elif self._total_row >= 0:
             rows[self._total_row] = (-_INF, _INF)
         return self._row_update(rows)

@@ -64,7 +64,12 @@ def _instruments(rng: random.Random, set_id: str, contract: str, truth: float, v
     out = []
     for venue in venues:
         kalshi = venue == "kalshi"
-        fee = kalshi_fee(multiplier=rng.choice((D(1), D("0.5")))) if kalshi else polymarket_fee(rate=rng.choice((D(0), D("0.03"), D("0.04"))))
+        if kalshi:
+            fee = kalshi_fee(multiplier=rng.choice((D(1), D("0.5"))))
+        elif rng.random() < 0.2:
+            fee = polymarket_fee(rate=D("0.25"), exponent=2)  # short-horizon crypto schedule
+        else:
+            fee = polymarket_fee(rate=rng.choice((D(0), D("0.03"), D("0.04"))))
         lot = D(1) if kalshi else D("0.01")
         mid = min(0.95, max(0.05, truth + rng.gauss(0, 0.06)))
         spread = rng.choice((0.0, 0.01, 0.02))

@@ -58,14 +58,26 @@ def _tick(rng: random.Random, allocator: Allocator, problem: AllocationProblem) 
     allocator.update_levels(np.array(cols), prices, sizes)
 
 
-@pytest.mark.parametrize("method", ["enumerate", "compact", "cg"])
-def test_warm_updates_match_a_fresh_build(method: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "backend", "seeds"),
+    [
+        ("enumerate", "highs-warm", 30),
+        ("compact", "highs-warm", 30),
+        ("cg", "highs-warm", 30),
+        # the references' in-place update paths (bounds, coefficients, right-hand sides, new rows)
+        ("cg", "cvxpy", 6),
+        ("cg", "pulp-cbc", 6),
+        ("enumerate", "scipy", 6),
+        ("cg", "highs-cold", 6),
+    ],
+)
+def test_warm_updates_match_a_fresh_build(method: str, backend: str, seeds: int) -> None:
     config = AllocatorConfig(slots_per_side=SLOTS, method=method)
     checked = 0
-    for seed in range(30):
+    for seed in range(seeds):
         rng = random.Random(seed)
         problem = random_problem(seed, sets=2)
-        warm = Allocator(problem, config=config)
+        warm = Allocator(problem, backend=backend, config=config)
         warm.solve_lp()
         for step in range(4):
             if step == 1:  # replace a whole ladder
@@ -90,7 +102,7 @@ def test_warm_updates_match_a_fresh_build(method: str) -> None:
             for plan in warm.solve().plans:
                 assert replay_plan(current, plan) == plan.guaranteed_profit_usd
             checked += 1
-    assert checked == 120
+    assert checked == 4 * seeds
 
 
 def test_a_rejected_update_changes_nothing() -> None:
@@ -173,6 +185,34 @@ def test_lazy_capital_rows_follow_prices_into_and_out_of_binding() -> None:
     assert _profit(warm) == pytest.approx(baseline, rel=1e-9)
 
 
+def test_a_stale_capital_row_that_current_prices_would_break_is_refreshed() -> None:
+    """HiGHS's capital row still holds old prices and looks slack, but at current prices the same
+    purchase would overspend: the exact check must catch it and re-solve."""
+    problem = _pairs(1, D(95))
+    warm = Allocator(problem)
+    warm.set_book("y0", [Level(D("0.40"), D(100))])
+    warm.set_book("n0", [Level(D("0.50"), D(100))])
+    x = warm.solve_lp().solution.x
+    assert warm.form.spent_by_venue(x)["kalshi"] == pytest.approx(100 * (0.90 + 0.07 * (0.24 + 0.25)))  # 93.43 < 95
+    assert not warm.backend._eager.any()
+    warm.set_book("n0", [Level(D("0.52"), D(100))])  # the same 100 pairs would now cost 95.43
+    run = warm.solve_lp()
+    cash = warm.form.capital_in_force()[0]["kalshi"]
+    assert warm.form.spent_by_venue(run.solution.x)["kalshi"] == pytest.approx(cash, rel=1e-9)  # now it binds
+    assert warm.backend._eager.any()
+    assert _profit(warm) == pytest.approx(_profit(Allocator(_current_problem(warm, problem))), rel=1e-9)
+
+
+def test_trading_nothing_stays_feasible_when_the_reserve_exceeds_the_cash() -> None:
+    problem = _pairs(3, D("0.50"))  # less cash than the fee-rounding and held-lot reserve
+    holdings = {"y0": D(5), "n1": D(5)}
+    allocator = Allocator(AllocationProblem(problem.sets, problem.capital, holdings))
+    assert allocator.form.capital_in_force()[0]["kalshi"] == 0.0
+    result = allocator.solve()  # no InfeasibleError, whatever the redistribution rounds try
+    for plan in result.plans:
+        assert sum(plan.capital_by_venue_usd.values()) <= D("0.50")
+
+
 def test_a_total_cap_set_after_build_is_honoured() -> None:
     problem = _pairs(3, D(10_000))
     warm = Allocator(problem)
@@ -188,6 +228,8 @@ def test_a_total_cap_set_after_build_is_honoured() -> None:
 
 def test_cold_backend_restarts_constraint_generation_from_the_seeds() -> None:
     problem = random_problem(11, "mixed", sets=2)
+    holdings = {problem.sets[0].instruments[0].id: D(4)}  # a netting row appended after the seeds
+    problem = AllocationProblem(problem.sets, problem.capital, holdings)
     config = AllocatorConfig(method="cg", cg_oracle_enumeration_limit=0)
     cold = Allocator(problem, backend="highs-cold", config=config)
     warm = Allocator(problem, config=config)

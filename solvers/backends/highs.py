@@ -229,13 +229,6 @@ class HighsWarmBackend(Backend):
             dual_source=(lambda: solution.row_dual) if duals and solution.dual_valid else None,
         )
 
-    def solve_cold(self) -> LPSolution:
-        """Forget the basis and solve from scratch on the same object (periodic safety re-solve,
-        and the mitigation for HiGHS issue #3194)."""
-        self.h.clearSolver()
-        self._primal_feasible = False
-        return self.solve()
-
 
 class HighsColdBackend(Backend):
     """A new HiGHS object, the whole model passed and solved from scratch at every solve."""
