@@ -145,7 +145,6 @@ class LPUpdate:
     bound_hi: np.ndarray = field(default_factory=_empty_f)
     coef_row: np.ndarray = field(default_factory=_empty_i)
     coef_col: np.ndarray = field(default_factory=_empty_i)
-    coef_position: np.ndarray = field(default_factory=_empty_i)
     coef_value: np.ndarray = field(default_factory=_empty_f)
     coef_lazy: np.ndarray = field(default_factory=_empty_b)  # deferrable entries
     row_index: np.ndarray = field(default_factory=_empty_i)

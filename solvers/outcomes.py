@@ -152,11 +152,16 @@ class OutcomeSystem:
     def is_feasible(self, z: Sequence[int]) -> bool:
         return len(z) == self.n and all(v in (0, 1) for v in z) and all(row.holds(z) for row in self.rows)
 
-    def dense(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows as a dense float matrix with bounds (+-inf where open)."""
-        matrix = np.zeros((len(self.rows), self.n))
-        lo = np.full(len(self.rows), -np.inf)
-        hi = np.full(len(self.rows), np.inf)
+    def dense(self, *, integer: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows as a dense matrix with bounds: floats with +-inf where open (for solvers), or exact
+        int64 with wide sentinels where open (for enumeration)."""
+        m = len(self.rows)
+        if integer:
+            matrix = np.zeros((m, self.n), dtype=np.int64)
+            lo = np.full(m, np.iinfo(np.int64).min // 4, dtype=np.int64)
+            hi = np.full(m, np.iinfo(np.int64).max // 4, dtype=np.int64)
+        else:
+            matrix, lo, hi = np.zeros((m, self.n)), np.full(m, -np.inf), np.full(m, np.inf)
         for r, row in enumerate(self.rows):
             for var, coef in row.coefs:
                 matrix[r, var] = coef
@@ -172,16 +177,7 @@ class OutcomeSystem:
         exact integer interval pruning, vectorised: a partial assignment survives only while every
         row can still reach its bounds with the variables not yet assigned."""
         m = len(self.rows)
-        matrix = np.zeros((m, self.n), dtype=np.int64)
-        lo = np.full(m, np.iinfo(np.int64).min // 4, dtype=np.int64)
-        hi = np.full(m, np.iinfo(np.int64).max // 4, dtype=np.int64)
-        for r, row in enumerate(self.rows):
-            for var, coef in row.coefs:
-                matrix[r, var] = coef
-            if row.lo is not None:
-                lo[r] = row.lo
-            if row.hi is not None:
-                hi[r] = row.hi
+        matrix, lo, hi = self.dense(integer=True)
         pos_left = np.maximum(matrix, 0).sum(axis=1)
         neg_left = np.minimum(matrix, 0).sum(axis=1)
         front = np.zeros((1, self.n), dtype=np.uint8)

@@ -18,7 +18,6 @@ class Backend(abc.ABC):
     """
 
     name: ClassVar[str]
-    provides_duals: ClassVar[bool] = False
     # solves each call from scratch: constraint generation restarts from its seed working set too
     from_scratch: ClassVar[bool] = False
 

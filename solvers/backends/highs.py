@@ -113,7 +113,6 @@ class HighsWarmBackend(Backend):
     """
 
     name = "highs-warm"
-    provides_duals = True
 
     def load(self, lp: LinearProgram) -> None:
         super().load(lp)
@@ -234,7 +233,6 @@ class HighsColdBackend(Backend):
     """A new HiGHS object, the whole model passed and solved from scratch at every solve."""
 
     name = "highs-cold"
-    provides_duals = True
     from_scratch = True
 
     def solve(self, *, duals: bool = True) -> LPSolution:
