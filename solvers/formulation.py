@@ -18,8 +18,9 @@ k is T_k - spend_k - V0_k, V0_k = min_z payoff of the inventory alone (0 without
 
 Prices appear in the objective, in C_k rows and in the capital rows. A book tick is one vectorised
 cost change plus the coefficient changes; capital-row coefficients are flagged lazy, so a persistent
-backend may defer them while the row cannot bind (backends/highs.py), which on HiGHS makes a tick
-about a third cheaper than keeping every price in the matrix.
+backend may defer them while the row cannot bind (backends/highs.py). Measured on the benchmark's
+1,250-column pairs instance this cut a warm tick from 0.69 to 0.46 ms against keeping every price in
+per-(set, venue) cost rows; on ~300-column sets the two are within noise.
 
 Outcome rows (per set, by method):
   enumerate / cg   T_k <= S + sum_{u: z_u = 1} D_u             for each z in Z (cg: a working set)
@@ -27,10 +28,11 @@ Outcome rows (per set, by method):
 Settlement risk (risky links): for z in Z_err the value may fall at most L_k below its current worst:
   C_k - payoff(z) <= L_k - B_k,  B_k = min over Z_err of the inventory's payoff.
 
-Capital rows: per venue and in total, sum c x - sum s <= cash - reserve, where the reserve covers the
-most that per-fill and per-order fee rounding can add over the linear fee (so the exact check of a
-rounded plan never exceeds cash). Optional per-set cost caps, per-contract position limits and a
-minimum profit per contract bought.
+Capital rows: per venue and (once a cap is set) in total, sum c x - sum s <= max(cash - reserve, 0),
+where the reserve covers the most that per-fill and per-order fee rounding can add over the linear
+fee and a lot per held instrument (so the exact check of a rounded plan never exceeds cash), and the
+floor at zero keeps trading nothing feasible. Optional per-set cost caps, per-contract position
+limits and a minimum profit per contract bought.
 """
 
 from __future__ import annotations
