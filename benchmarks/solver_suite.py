@@ -110,6 +110,7 @@ def _profit(allocator: Allocator, objective: float) -> float:
 
 def _bench_lp_backend(instance: Instance, backend: str) -> tuple[ResultRow, list[float], list[int], list[int]]:
     allocator = Allocator(instance.problem, backend=backend)
+    built = (allocator.form.lp.num_col, allocator.form.lp.num_row)  # as built, before any cuts
     ticks = _prepare(allocator, instance.ticks, _handles(allocator, instance))
     profits = [_profit(allocator, allocator.solve_lp().objective)]
     times, iterations, rounds = [], [], []
@@ -121,15 +122,15 @@ def _bench_lp_backend(instance: Instance, backend: str) -> tuple[ResultRow, list
         profits.append(_profit(allocator, run.objective))
         iterations.append(run.iterations)
         rounds.append(run.cg_rounds)
-    lp = allocator.form.lp
     median, p99 = _ms(times)
-    row = ResultRow(instance.family, instance.name, lp.num_col, lp.num_row, backend, median, p99, profits[0])
+    row = ResultRow(instance.family, instance.name, built[0], built[1], backend, median, p99, profits[0])
     allocator.backend.close()
     return row, profits, iterations, rounds
 
 
 def _bench_greedy(instance: Instance) -> tuple[ResultRow, list[float]]:
     allocator = Allocator(instance.problem)
+    built = (allocator.form.lp.num_col, allocator.form.lp.num_row)
     ticks = _prepare(allocator, instance.ticks, _handles(allocator, instance))
     profits = [float(verify_greedy(allocator.form, *greedy_quantities(allocator.form)).guaranteed_profit_usd)]
     times = []
@@ -139,9 +140,8 @@ def _bench_greedy(instance: Instance) -> tuple[ResultRow, list[float]]:
         fill = greedy_quantities(allocator.form)
         times.append(time.perf_counter() - start)
         profits.append(float(verify_greedy(allocator.form, *fill).guaranteed_profit_usd))
-    lp = allocator.form.lp
     median, p99 = _ms(times)
-    return ResultRow(instance.family, instance.name, lp.num_col, lp.num_row, "greedy", median, p99, profits[0]), profits
+    return ResultRow(instance.family, instance.name, built[0], built[1], "greedy", median, p99, profits[0]), profits
 
 
 def _compare_with_greedy(instance: Instance, greedy_profits: list[float]) -> dict[str, float | str]:
@@ -289,7 +289,7 @@ def render_table(report: SuiteReport) -> str:
     for row in report.rows:
         lines.append(
             f"{row.family:<13} {row.instance:<15} {row.columns:>6} {row.rows:>5}  {row.backend:<10} "
-            f"{row.median_ms:>10.3f} {row.p99_ms:>9.3f} {row.objective:>12.4f}"
+            f"{row.median_ms:>10.3f} {row.p99_ms:>9.3f} {_display(row.objective):>12.4f}"
         )
     lines.append("")
     lines.append("ratios to highs-warm (median), objective agreement, warm ticks:")
@@ -315,6 +315,11 @@ def render_table(report: SuiteReport) -> str:
     return "\n".join(lines)
 
 
+def _display(value: float) -> float:
+    """Solver noise around zero (e.g. -1e-12) prints as 0.0000, not -0.0000."""
+    return 0.0 if abs(value) < 5e-9 else value
+
+
 def write_outputs(report: SuiteReport, out_dir: Path, json_path: Path | None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = list(ResultRow.__dataclass_fields__)
@@ -333,7 +338,7 @@ def write_outputs(report: SuiteReport, out_dir: Path, json_path: Path | None) ->
 def _markdown(report: SuiteReport) -> str:
     lines = ["# Solver benchmark", "", "| family | instance | cols | rows | backend | median ms | p99 ms | objective $ |", "|---|---|---:|---:|---|---:|---:|---:|"]
     for r in report.rows:
-        lines.append(f"| {r.family} | {r.instance} | {r.columns} | {r.rows} | {r.backend} | {r.median_ms:.3f} | {r.p99_ms:.3f} | {r.objective:.4f} |")
+        lines.append(f"| {r.family} | {r.instance} | {r.columns} | {r.rows} | {r.backend} | {r.median_ms:.3f} | {r.p99_ms:.3f} | {_display(r.objective):.4f} |")
     lines += ["", "```", render_table(report), "```", ""]
     return "\n".join(lines)
 
