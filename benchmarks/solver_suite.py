@@ -2,9 +2,9 @@
 
 Per instance: each LP backend solves the base instance, then every tick (20% of the levels moved by
 one tick) is applied through the allocator's update API and re-solved, and the update + solve time
-is recorded. `highs-warm` re-solves its persistent model; `highs-cold` passes the whole current model
-to a new HiGHS object and solves it from scratch (for constraint-generation sets it even keeps the
-cuts found so far: a head start in its favour); `scipy` re-solves with `milp` (no warm start exists);
+is recorded. `highs-warm` re-solves its persistent model; `highs-cold` passes the tick's model to a
+new HiGHS object and solves it from scratch (constraint generation restarting from its seed
+outcomes); `scipy` re-solves with `milp` (no warm start exists);
 `cvxpy` sets DPP parameters and solves with warm_start=True; `pulp-cbc` edits its built model and
 re-runs CBC. `greedy` is timed on its fill and reports its exactly verified guaranteed profit.
 
