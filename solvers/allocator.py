@@ -191,14 +191,14 @@ class Allocator:
 
     def _rounding_lost_too_much(self, result: AllocationResult) -> bool:
         fraction = self.config.rounding_loss_fraction
-        exact = {p.set_id: p for p in result.plans}
+        lp_profits = {d.set_id: d.lp_profit_usd for d in result.dropped}
+        lp_profits.update((p.set_id, p.lp_profit_usd) for p in result.plans)
+        exact = {p.set_id: float(p.guaranteed_profit_usd) for p in result.plans}
         for sm in self.form.sets:
-            lp_profit = next((p.lp_profit_usd for p in result.plans if p.set_id == sm.id), None)
-            if lp_profit is None:
-                lp_profit = next((d.lp_profit_usd for d in result.dropped if d.set_id == sm.id), 0.0)
+            lp_profit = lp_profits.get(sm.id, 0.0)
             if lp_profit < float(sm.candidate.limits.min_profit_usd):
                 continue
-            got = float(exact[sm.id].guaranteed_profit_usd) if sm.id in exact else 0.0
+            got = exact.get(sm.id, 0.0)
             if lp_profit - got > fraction * lp_profit:
                 return True
         return False
