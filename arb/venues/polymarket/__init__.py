@@ -1,0 +1,1 @@
+"""Polymarket adapter (Gamma, CLOB REST, market and user WebSockets): `wire`, `session`, `client`."""
