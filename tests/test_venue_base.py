@@ -1,0 +1,66 @@
+"""Shared sans-I/O venue pieces: token buckets, jittered backoff, the silent-feed watchdog."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from arb.errors import ConfigError
+from arb.venues.base import Backoff, FeedWatchdog, TokenBucket
+
+S = 1_000_000_000
+
+
+def test_token_bucket_allows_a_burst_then_spaces_requests() -> None:
+    bucket = TokenBucket(rate_per_s=10, burst=2)
+    assert bucket.delay_ns(0) == 0 and bucket.delay_ns(0) == 0
+    third = bucket.delay_ns(0)
+    assert third == pytest.approx(S / 10, rel=1e-6)
+    fourth = bucket.delay_ns(0)  # reservations queue behind each other
+    assert fourth == pytest.approx(2 * S / 10, rel=1e-6)
+    assert bucket.delay_ns(10 * S) == 0  # refilled (capped at burst)
+
+
+def test_token_bucket_penalty_after_429_delays_the_next_request() -> None:
+    bucket = TokenBucket(rate_per_s=20)
+    bucket.penalise(0, seconds=1.5)
+    assert bucket.delay_ns(0) >= 1.5 * S
+
+
+@pytest.mark.parametrize("rate,burst", [(0, None), (-1, None), (5, 0.5)])
+def test_token_bucket_rejects_bad_config(rate, burst) -> None:
+    with pytest.raises(ConfigError):
+        TokenBucket(rate, burst)
+
+
+def test_backoff_is_jittered_exponential_and_capped() -> None:
+    backoff = Backoff(base_s=0.5, cap_s=4.0, rng=random.Random(7))
+    delays = [backoff.next_delay_s() for _ in range(8)]
+    ceilings = [min(4.0, 0.5 * 2**n) for n in range(8)]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings))
+    assert len(set(delays)) == len(delays)  # jittered: no two equal
+    assert backoff.next_delay_s(at_least_s=10.0) == 10.0  # a Retry-After hint wins
+    backoff.reset()
+    assert backoff.next_delay_s() <= 0.5
+    assert Backoff(rng=random.Random(7)).next_delay_s() == Backoff(rng=random.Random(7)).next_delay_s()
+
+
+def test_backoff_rejects_bad_config() -> None:
+    with pytest.raises(ConfigError):
+        Backoff(base_s=2.0, cap_s=1.0)
+
+
+def test_watchdog_trips_once_per_silence_even_while_pongs_arrive() -> None:
+    dog = FeedWatchdog(silence_ns=5 * S)
+    assert not dog.trip(100 * S)  # no data yet: not armed
+    dog.data(0)
+    for t in range(1, 6):
+        dog.pong(t * S)
+        assert not dog.trip(t * S)
+    dog.pong(6 * S)
+    assert dog.stale(6 * S) and dog.trip(6 * S)
+    assert not dog.trip(7 * S)  # once per silence
+    dog.data(8 * S)
+    assert not dog.stale(9 * S)
+    assert dog.trip(14 * S)
