@@ -1,0 +1,516 @@
+"""Kalshi WebSocket session: sans-I/O protocol state. No sockets, no sleeping; time is passed in.
+
+The client feeds every text frame to `receive(raw, now_ns)` and sends whatever `outgoing()`
+returns; the session owns the books and decides when to re-snapshot, resubscribe or reconnect.
+
+Protocol facts relied on (docs/venues.md 1.8):
+- One socket carries many subscriptions. `subscribe` names channels (and tickers); the server
+  answers `subscribed` with a subscription id (`sid`) per channel, echoing the command `id`. The
+  session sends one channel per subscribe command, so a command id maps to exactly one sid.
+- `seq` counts messages per sid, not per ticker: one `orderbook_delta` sid covering many tickers
+  shares one sequence. A gap (seq != last + 1) means some change was lost for an unknown ticker
+  of that sid, so every book of the sid becomes untrusted and an `update_subscription`
+  `get_snapshot` for those tickers is queued; each ticker's next snapshot re-trusts its book.
+- `ok` replies to update_subscription may carry the sid's seq; they advance the sequence only when
+  they continue it (never flag a gap), so either reading of that seq stays loop-free.
+- Error code 25 (subscription buffer overflow) and 10 (channel error) are terminal for the
+  subscription: the session unsubscribes it and subscribes again (fresh snapshots).
+- Silent feeds: when no data arrives for `silence_ns` (pings alone do not count) every book is
+  marked untrusted and the order book subscriptions are renewed; if the feed stays silent for
+  another `silence_ns` the session asks the client to reconnect.
+- Messages from a sid the session no longer tracks (an old subscription after a resubscribe) are
+  dropped, so no change is ever applied twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from arb.book import OrderBook
+from arb.domain import BookChange, BookSnapshot, Fill, VenueNotice, Venue
+from arb.errors import BookError, WireError
+from arb.venues.base import FeedWatchdog, TokenBucket
+from arb.venues.kalshi import wire
+
+__all__ = ["ErrorRecord", "KalshiSession", "SessionStats", "Subscription", "decode_and_apply"]
+
+_K = Venue.KALSHI
+ORDERBOOK = wire.ORDERBOOK_CHANNEL
+_TERMINAL_ERRORS = frozenset({10, 25})
+
+
+@dataclass(slots=True)
+class SessionStats:
+    messages: int = 0  # frames received
+    events: int = 0  # domain events returned
+    rejected: Counter[str] = field(default_factory=Counter)  # dropped frames by error type
+    snapshots: int = 0
+    changes: int = 0
+    gaps: int = 0
+    resnapshots: int = 0  # tickers asked for a fresh snapshot (get_snapshot)
+    resubscribes: int = 0
+    stale_sid: int = 0  # messages from a sid no longer tracked, dropped
+    unknown_book: int = 0  # book messages for tickers not subscribed, dropped
+    duplicate_fills: int = 0
+    venue_errors: Counter[int] = field(default_factory=Counter)  # WS error responses by code
+    pings: int = 0
+    watchdog_trips: int = 0
+    reconnect_requests: int = 0
+    connects: int = 0
+    disconnects: int = 0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    now_ns: int
+    error_type: str
+    message: str
+    field: str
+    frame: str  # the first bytes of the offending frame, for diagnosis
+
+
+@dataclass(slots=True)
+class Subscription:
+    channel: str
+    tickers: set[str]  # empty: every market (private channels)
+    sid: int | None = None
+    last_seq: int | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    cmd: str  # subscribe | update_subscription | unsubscribe
+    channel: str = ""
+    tickers: tuple[str, ...] = ()
+    sid: int | None = None
+    action: str = ""
+
+
+class KalshiSession:
+    """Protocol state of one multiplexed Kalshi socket (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        silence_ns: int = 30_000_000_000,
+        snapshot_timeout_ns: int = 10_000_000_000,
+        read_rate_per_s: float = 20.0,
+        write_rate_per_s: float = 10.0,
+        max_errors_kept: int = 50,
+        max_fill_ids_kept: int = 100_000,
+    ) -> None:
+        self.books: dict[str, OrderBook] = {}
+        self.stats = SessionStats()
+        self.recent_errors: deque[ErrorRecord] = deque(maxlen=max_errors_kept)
+        self.watchdog = FeedWatchdog(silence_ns)
+        self.snapshot_timeout_ns = snapshot_timeout_ns
+        self.read_bucket = TokenBucket(read_rate_per_s)
+        self.write_bucket = TokenBucket(write_rate_per_s)
+        self.connected = False
+        self._next_id = 1
+        self._wanted: dict[str, set[str]] = {}  # channel -> tickers; empty set: all markets
+        self._all_markets: set[str] = set()  # channels subscribed without a market filter
+        self._pending: dict[int, _Pending] = {}
+        self._subs: dict[int, Subscription] = {}
+        self._book_sid: dict[str, int] = {}  # orderbook ticker -> the sid whose messages apply
+        self._awaiting: dict[str, int] = {}  # ticker -> when its (re-)snapshot was requested
+        self._outbox: list[dict[str, Any]] = []
+        self._renewed_at_ns: int | None = None  # when the watchdog last renewed subscriptions
+        self._fill_ids: set[str] = set()
+        self._fill_order: deque[str] = deque()
+        self._max_fill_ids = max_fill_ids_kept
+
+    # -- commands out ----------------------------------------------------------------------------
+
+    def outgoing(self) -> list[dict[str, Any]]:
+        """Commands to send now, in order (JSON-able dicts; `wire.encode_command` makes bytes)."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def _request_id(self) -> int:
+        rid = self._next_id
+        self._next_id += 1
+        return rid
+
+    def _send_subscribe(self, channel: str, tickers: Iterable[str], now_ns: int | None = None) -> None:
+        ordered = tuple(sorted(tickers))
+        rid = self._request_id()
+        self._pending[rid] = _Pending("subscribe", channel, ordered)
+        self._outbox.append(wire.subscribe_command(rid, [channel], ordered or None))
+        if channel == ORDERBOOK and now_ns is not None:
+            for t in ordered:
+                self._awaiting[t] = now_ns
+
+    def _send_update(self, sub: Subscription, tickers: Sequence[str], action: str) -> None:
+        assert sub.sid is not None
+        rid = self._request_id()
+        self._pending[rid] = _Pending("update_subscription", sub.channel, tuple(tickers), sub.sid, action)
+        self._outbox.append(wire.update_subscription_command(rid, sub.sid, tickers, action))
+
+    def _send_unsubscribe(self, sids: Sequence[int]) -> None:
+        rid = self._request_id()
+        self._pending[rid] = _Pending("unsubscribe")
+        self._outbox.append(wire.unsubscribe_command(rid, sids))
+
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    def subscribe(self, tickers: Iterable[str], channels: Sequence[str] = (ORDERBOOK,), now_ns: int | None = None) -> None:
+        """Follow these tickers on these channels (books start untrusted until their snapshot).
+        Extends a live subscription of the channel with `add_markets` when there is one. Commands
+        queued before `on_connect` are replaced by the full set when the socket opens."""
+        wanted = list(dict.fromkeys(tickers))
+        for channel in channels:
+            if channel in self._all_markets:
+                continue  # already streams every market
+            have = self._wanted.setdefault(channel, set())
+            new = [t for t in wanted if t not in have]
+            if not new:
+                continue
+            have.update(new)
+            if channel == ORDERBOOK:
+                for t in new:
+                    if t not in self.books:
+                        self.books[t] = OrderBook(t, t, "kalshi")
+            live = self._live_sub(channel)
+            if live is not None and new and live.tickers:
+                live.tickers.update(new)
+                if channel == ORDERBOOK:
+                    for t in new:
+                        self._book_sid[t] = live.sid  # type: ignore[assignment]
+                        if now_ns is not None:
+                            self._awaiting[t] = now_ns
+                self._send_update(live, new, "add_markets")
+            else:
+                self._send_subscribe(channel, new, now_ns)
+
+    def subscribe_all(self, channels: Sequence[str], now_ns: int | None = None) -> None:
+        """Channels without a market filter (fill, user_orders, market_positions, lifecycle)."""
+        for channel in channels:
+            if channel in self._all_markets:
+                continue
+            self._all_markets.add(channel)
+            self._wanted[channel] = set()
+            self._send_subscribe(channel, (), now_ns)
+
+    def _live_sub(self, channel: str) -> Subscription | None:
+        for sub in self._subs.values():
+            if sub.channel == channel:
+                return sub
+        return None
+
+    def subscriptions(self) -> list[Subscription]:
+        return list(self._subs.values())
+
+    def _resubscribe(self, sub: Subscription, reason: str, now_ns: int | None) -> None:
+        """Drop a subscription (its late messages are ignored) and subscribe to it afresh."""
+        if sub.sid is not None:
+            self._subs.pop(sub.sid, None)
+            self._send_unsubscribe([sub.sid])
+        if sub.channel == ORDERBOOK:
+            for t in sub.tickers:
+                if self._book_sid.get(t) == sub.sid:
+                    del self._book_sid[t]
+                book = self.books.get(t)
+                if book is not None:
+                    book.mark_untrusted(reason)
+        self.stats.resubscribes += 1
+        self._send_subscribe(sub.channel, sub.tickers, now_ns)
+
+    def _resnapshot(self, sub: Subscription, now_ns: int | None) -> None:
+        tickers = sorted(sub.tickers)
+        if not tickers or sub.sid is None:
+            return
+        self._send_update(sub, tickers, "get_snapshot")
+        self.stats.resnapshots += len(tickers)
+        if now_ns is not None:
+            for t in tickers:
+                self._awaiting[t] = now_ns
+
+    # -- connection lifecycle --------------------------------------------------------------------
+
+    def on_connect(self, now_ns: int) -> None:
+        """A new socket is open: subscribe to everything wanted (every book re-snapshots)."""
+        self.connected = True
+        self.stats.connects += 1
+        self._subs.clear()
+        self._pending.clear()
+        self._book_sid.clear()
+        self._outbox.clear()
+        self._awaiting.clear()
+        self._renewed_at_ns = None
+        self.watchdog.data(now_ns)  # silence is measured from the connect
+        for channel, tickers in self._wanted.items():
+            if tickers or channel != ORDERBOOK:  # an order book subscription needs tickers
+                self._send_subscribe(channel, tickers, now_ns)
+
+    def on_disconnect(self, reason: str = "disconnected") -> None:
+        """The socket is gone: nothing streamed can be trusted until re-snapshotted."""
+        if self.connected:
+            self.stats.disconnects += 1
+        self.connected = False
+        self._subs.clear()
+        self._pending.clear()
+        self._book_sid.clear()
+        self._outbox.clear()
+        self._awaiting.clear()
+        for book in self.books.values():
+            book.mark_untrusted(reason)
+
+    def on_ping(self, now_ns: int) -> None:
+        """The server's keep-alive ping arrived (the client's socket library answers it)."""
+        self.stats.pings += 1
+        self.watchdog.pong(now_ns)
+
+    def check(self, now_ns: int) -> str | None:
+        """Periodic staleness check. Returns "resubscribe" when the feed went silent (books marked
+        untrusted, order book subscriptions renewed), "reconnect" when it stayed silent after that
+        (the client should drop the socket), else None. Also re-requests overdue snapshots."""
+        if not self.connected:
+            return None
+        if self.watchdog.trip(now_ns):
+            self.stats.watchdog_trips += 1
+            reason = f"feed silent for more than {self.watchdog.silence_ns / 1e9:g} s"
+            for book in self.books.values():
+                book.mark_untrusted(reason)
+            for sub in [s for s in self._subs.values() if s.channel == ORDERBOOK]:
+                self._resubscribe(sub, reason, now_ns)
+            self._renewed_at_ns = now_ns
+            return "resubscribe"
+        if self.watchdog.stale(now_ns):
+            if self._renewed_at_ns is not None and now_ns - self._renewed_at_ns > self.watchdog.silence_ns:
+                self._renewed_at_ns = None
+                self.stats.reconnect_requests += 1
+                return "reconnect"
+            return None
+        self._renewed_at_ns = None
+        overdue = {t for t, at in self._awaiting.items() if now_ns - at > self.snapshot_timeout_ns}
+        if overdue:
+            for t in overdue:
+                del self._awaiting[t]
+            covered: set[str] = set()
+            for sub in [s for s in self._subs.values() if s.channel == ORDERBOOK and s.tickers & overdue]:
+                covered |= sub.tickers
+                self._resubscribe(sub, "snapshot overdue", now_ns)
+            orphans = overdue - covered  # their subscribe was never answered: ask again
+            if orphans:
+                self._send_subscribe(ORDERBOOK, orphans, now_ns)
+        return None
+
+    # -- rate budget -----------------------------------------------------------------------------
+
+    def request_delay_ns(self, now_ns: int, *, write: bool, cost: float = 1.0) -> int:
+        """How long a REST request must wait for the read or write budget (0: send now)."""
+        return (self.write_bucket if write else self.read_bucket).delay_ns(now_ns, cost)
+
+    def rate_limited(self, now_ns: int, retry_after_s: float, *, write: bool) -> None:
+        """A 429 arrived: the budget is empty for at least `retry_after_s`."""
+        (self.write_bucket if write else self.read_bucket).penalise(now_ns, retry_after_s)
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def _reject(self, err: WireError, raw: Any, now_ns: int) -> None:
+        self.stats.rejected[type(err).__name__] += 1
+        try:
+            shown = raw[:200].decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else str(raw)[:200]
+        except Exception:  # noqa: BLE001 - diagnostics must never raise
+            shown = "<unprintable>"
+        self.recent_errors.append(ErrorRecord(now_ns, type(err).__name__, str(err), err.field, shown))
+
+    def receive(self, raw: bytes | str, now_ns: int) -> list[Any]:
+        """One text frame in; the domain events it yields out (book events already applied).
+        Never raises on bad input: the frame is counted in `stats.rejected` and dropped."""
+        self.stats.messages += 1
+        try:
+            obj = orjson.loads(raw)
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            self._reject(WireError(f"frame is not valid JSON ({exc})", venue="kalshi"), raw, now_ns)
+            return []
+        self.watchdog.data(now_ns)
+        try:
+            if type(obj) is dict and obj.get("type") == "orderbook_delta":
+                events: list[Any] = [wire.decode_orderbook_delta(obj)]
+            else:
+                events = wire.decode_ws_message(obj)
+        except WireError as err:
+            self._reject(err, raw, now_ns)
+            return []
+        out: list[Any] = []
+        for event in events:
+            self._handle(event, now_ns, out)
+        self.stats.events += len(out)
+        return out
+
+    def _handle(self, event: Any, now_ns: int, out: list[Any]) -> None:
+        kind = type(event)
+        if kind is BookChange:
+            self._on_change(event, now_ns, out)
+        elif kind is BookSnapshot:
+            self._on_snapshot(event, now_ns, out)
+        elif kind is VenueNotice:
+            self._on_notice(event, now_ns, out)
+        elif kind is Fill:
+            if event.fill_id in self._fill_ids:
+                self.stats.duplicate_fills += 1
+                return
+            self._remember_fill(event.fill_id)
+            out.append(event)
+        else:
+            seq = getattr(event, "seq", None)
+            sid = getattr(event, "sid", None)
+            if seq is not None and sid is not None and not self._sequence_ok(sid, seq, now_ns, out):
+                return
+            out.append(event)
+
+    def _remember_fill(self, fill_id: str) -> None:
+        self._fill_ids.add(fill_id)
+        self._fill_order.append(fill_id)
+        if len(self._fill_order) > self._max_fill_ids:
+            self._fill_ids.discard(self._fill_order.popleft())
+
+    def _sequence_ok(self, sid: int, seq: int, now_ns: int, out: list[Any]) -> bool:
+        """Track the sid's sequence. False: the message belongs to no tracked sid (drop it)."""
+        sub = self._subs.get(sid)
+        if sub is None:
+            self.stats.stale_sid += 1
+            return False
+        last = sub.last_seq
+        sub.last_seq = seq
+        if last is not None and seq != last + 1:
+            self._on_gap(sub, last, seq, now_ns, out)
+        return True
+
+    def _on_gap(self, sub: Subscription, last: int, seq: int, now_ns: int, out: list[Any]) -> None:
+        self.stats.gaps += 1
+        reason = f"sequence gap on sid {sub.sid}: expected {last + 1}, got {seq}"
+        out.append(VenueNotice(venue=_K, kind="sequence_gap", sid=sub.sid, seq=seq, message=reason))
+        if sub.channel != ORDERBOOK:
+            return  # trades/lifecycle: nothing to rebuild, the gap is only reported
+        for t in sub.tickers:
+            book = self.books.get(t)
+            if book is not None:
+                book.mark_untrusted(reason)
+        self._resnapshot(sub, now_ns)
+
+    def _on_change(self, change: BookChange, now_ns: int, out: list[Any]) -> None:
+        sid = change.sid
+        if sid is None or self._book_sid.get(change.book_id) != sid:
+            if sid is not None and sid in self._subs:
+                self._sequence_ok(sid, change.seq, now_ns, out)  # type: ignore[arg-type]
+            self._drop_book_message(change.book_id, sid)
+            return
+        if not self._sequence_ok(sid, change.seq, now_ns, out):  # type: ignore[arg-type]
+            return
+        book = self.books[change.book_id]
+        try:
+            book.apply_level(change.side, change.price_micro_usd, change.size_micro, change.mode, now_ns, change.exchange_ts_ms)
+        except BookError:
+            self.stats.rejected["BookError"] += 1
+            return
+        self.stats.changes += 1
+        out.append(change)
+
+    def _drop_book_message(self, ticker: str, sid: int | None) -> None:
+        if sid is None or sid not in self._subs:
+            self.stats.stale_sid += 1
+        else:
+            self.stats.unknown_book += 1
+
+    def _on_snapshot(self, snap: BookSnapshot, now_ns: int, out: list[Any]) -> None:
+        sid = snap.sid
+        if sid is None or sid not in self._subs:
+            self.stats.stale_sid += 1
+            return
+        if not self._sequence_ok(sid, snap.seq, now_ns, out):  # type: ignore[arg-type]
+            return
+        if self._book_sid.get(snap.book_id) != sid:
+            self.stats.unknown_book += 1
+            return
+        book = self.books[snap.book_id]
+        try:
+            book.apply_snapshot(snap, now_ns)
+        except BookError:
+            self.stats.rejected["BookError"] += 1
+            book.mark_untrusted("invalid snapshot")
+            return
+        self._awaiting.pop(snap.book_id, None)
+        self.stats.snapshots += 1
+        out.append(snap)
+
+    def _on_notice(self, notice: VenueNotice, now_ns: int, out: list[Any]) -> None:
+        kind = notice.kind
+        if kind == "subscribed":
+            self._on_subscribed(notice)
+        elif kind == "ok":
+            sub = self._subs.get(notice.sid) if notice.sid is not None else None
+            if sub is not None and notice.seq is not None and sub.last_seq is not None and notice.seq == sub.last_seq + 1:
+                sub.last_seq = notice.seq
+            if notice.request_id is not None:
+                self._pending.pop(notice.request_id, None)
+        elif kind == "unsubscribed":
+            if notice.request_id is not None:
+                self._pending.pop(notice.request_id, None)
+            if notice.sid is not None:
+                self._subs.pop(notice.sid, None)
+        elif kind == "error":
+            self._on_error(notice, now_ns)
+        elif notice.sid is not None and notice.seq is not None:
+            if not self._sequence_ok(notice.sid, notice.seq, now_ns, out):
+                return
+        out.append(notice)
+
+    def _on_subscribed(self, notice: VenueNotice) -> None:
+        pending = self._pending.pop(notice.request_id, None) if notice.request_id is not None else None
+        channel = dict(notice.detail).get("channel", "")
+        if pending is None or pending.cmd != "subscribe" or notice.sid is None:
+            return  # not ours (or a reply after a reconnect); nothing to track
+        sub = Subscription(channel=channel or pending.channel, tickers=set(pending.tickers), sid=notice.sid)
+        self._subs[notice.sid] = sub
+        if sub.channel == ORDERBOOK:
+            for t in sub.tickers:
+                self._book_sid[t] = notice.sid
+
+    def _on_error(self, notice: VenueNotice, now_ns: int) -> None:
+        self.stats.venue_errors[notice.code or 0] += 1
+        pending = self._pending.pop(notice.request_id, None) if notice.request_id is not None else None
+        if notice.code not in _TERMINAL_ERRORS:
+            return
+        # Terminal for a subscription: find which one, else renew every order book subscription.
+        targets: list[Subscription] = []
+        if notice.sid is not None and notice.sid in self._subs:
+            targets = [self._subs[notice.sid]]
+        elif pending is not None and pending.sid is not None and pending.sid in self._subs:
+            targets = [self._subs[pending.sid]]
+        else:
+            targets = [s for s in self._subs.values() if s.channel == ORDERBOOK]
+        for sub in targets:
+            self._resubscribe(sub, f"venue error {notice.code}: {wire.error_text(notice.code)}", now_ns)
+
+
+def decode_and_apply(target: KalshiSession | dict[str, OrderBook], raw: bytes | str, now_ns: int) -> list[Any]:
+    """Decode one frame and apply its book events: through the session (sequence checks included)
+    or, for a bare dict of books, straight onto the books (created on first sight)."""
+    if isinstance(target, KalshiSession):
+        return target.receive(raw, now_ns)
+    events = wire.decode_ws(raw)
+    for event in events:
+        kind = type(event)
+        if kind is BookChange:
+            book = target.get(event.book_id)
+            if book is None:
+                book = target[event.book_id] = OrderBook(event.book_id, event.market_id, "kalshi")
+            book.apply_level(event.side, event.price_micro_usd, event.size_micro, event.mode, now_ns, event.exchange_ts_ms)
+        elif kind is BookSnapshot:
+            book = target.get(event.book_id)
+            if book is None:
+                book = target[event.book_id] = OrderBook(event.book_id, event.market_id, "kalshi")
+            book.apply_snapshot(event, now_ns)
+    return events

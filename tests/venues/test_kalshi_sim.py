@@ -1,0 +1,422 @@
+"""The Kalshi client against the simulated Kalshi over loopback, one test per fault knob.
+
+Every test ends with the same checks: the client is still running, its books are trusted again and
+equal the venue's, and a full order round trip works (place, partial fill, cancel, fills query)
+with no fill duplicated or lost. Time is injected: reconnect and retry delays are recorded by the
+fake `sleep` (which advances the fake clock) instead of being waited for."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from arb.domain import Action, BookSide, Fill, OrderRequest, OrderStatus, Side, TimeInForce, VenueNotice
+from arb.errors import AuthError
+from arb.venues.base import VenueClient
+from arb.venues.kalshi.auth import KalshiSigner, signing_path
+from arb.venues.kalshi.client import KalshiClient, KalshiConfig
+from arb.venues.sim.faults import FaultInjector, FaultPlan
+from arb.venues.sim.kalshi import SimKalshi
+from arb.venues.sim.participants import MarketMaker
+
+KEY_ID = "sim-key-0001"
+TICKERS = ("KXSIM-26-A", "KXSIM-26-B")
+S = 1_000_000_000
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(scope="module")
+def private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class FakeTime:
+    """Injected clock and sleep: sleeping records the delay and moves the clock forward."""
+
+    def __init__(self) -> None:
+        self.now_ns = 1_000 * S
+        self.sleeps: list[float] = []
+        self.on_sleep: Callable[[float], None] | None = None
+
+    def clock(self) -> int:
+        return self.now_ns
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
+        self.now_ns += int(seconds * 1e9)
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.now_ns += int(seconds * 1e9)
+
+
+@dataclass
+class Harness:
+    sim: SimKalshi
+    client: KalshiClient
+    time: FakeTime
+    faults: FaultInjector
+    events: list[Any] = field(default_factory=list)
+    makers: dict[str, MarketMaker] = field(default_factory=dict)
+
+    def stream_fills(self) -> list[Fill]:
+        return [e for e in self.events if isinstance(e, Fill)]
+
+    def books_match(self, ticker: str) -> bool:
+        book = self.client.books[ticker]
+        engine = self.sim.engines[ticker]
+        return book.trusted and book.bids() == tuple(engine.levels(BookSide.BID)) and book.asks() == tuple(engine.levels(BookSide.ASK))
+
+    async def synced(self, timeout_s: float = 5.0) -> None:
+        await self.client.wait_until(lambda: all(self.books_match(t) for t in TICKERS), timeout_s)
+
+
+_client_ids = itertools.count(1)
+
+
+@asynccontextmanager
+async def running(
+    private_key: rsa.RSAPrivateKey,
+    plan: FaultPlan | None = None,
+    *,
+    wait_synced: bool = True,
+    fractional: bool = False,
+    **config: Any,
+) -> AsyncIterator[Harness]:
+    faults = FaultInjector(plan or FaultPlan(seed=11))
+    sim = SimKalshi(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5)
+    sim.add_series("KXSIM", "Sim series", "quadratic", 1.0)
+    sim.add_event("KXSIM-26", "KXSIM", "Which one", mutually_exclusive=True)
+    makers = {}
+    for i, ticker in enumerate(TICKERS):
+        engine = sim.add_market(ticker, "KXSIM-26", yes_sub_title=ticker[-1], fractional=fractional)
+        makers[ticker] = MarketMaker("mm", engine, random.Random(i), mid_micro=500_000, spread_ticks=2, levels=3, size_micro=10_000_000)
+        makers[ticker].requote()
+        sim.add_participant(makers[ticker])
+    await sim.start()
+    fake = FakeTime()
+    harness_events: list[Any] = []
+    settings = dict(rest_base_url=sim.rest_base_url, ws_url=sim.ws_url, watchdog_interval_s=None, ws_ping_interval_s=None, trust_env=False, request_timeout_s=5.0)
+    settings.update(config)
+    client = KalshiClient(
+        KalshiConfig(**settings),
+        clock=fake.clock,
+        sleep=fake.sleep,
+        rng=random.Random(3),
+        sink=harness_events.append,
+        signer=KalshiSigner(KEY_ID, private_key),
+    )
+    harness = Harness(sim, client, fake, faults, harness_events, makers)
+    try:
+        await client.start()
+        await client.subscribe(list(TICKERS))
+        if wait_synced:
+            await harness.synced()
+        yield harness
+    finally:
+        await client.close()
+        await sim.close()
+
+
+def _request(ticker: str, outcome: Side, action: Action, price: int, size: int, tif: TimeInForce = TimeInForce.GTC) -> OrderRequest:
+    return OrderRequest(f"cid-{next(_client_ids)}", ticker, outcome, action, price, size, tif)
+
+
+async def round_trip(h: Harness, ticker: str = TICKERS[0]) -> None:
+    """Place an order bigger than the best ask, see it partly fill, cancel the rest, and check the
+    fills three ways (stream, REST query, the venue's own record)."""
+    client = h.client
+    assert client._ws_task is not None and not client._ws_task.done(), "the socket loop died"
+    best_ask = h.sim.engines[ticker].best_ask()
+    assert best_ask is not None
+    request = _request(ticker, Side.YES, Action.BUY, best_ask[0], best_ask[1] + 5_000_000)
+    placed = await client.place_order(request)
+    assert placed.client_order_id == request.client_order_id and placed.order_id
+    assert placed.filled_size_micro is not None and 0 < placed.filled_size_micro < request.size_micro
+    if placed.status is OrderStatus.OPEN:
+        canceled = await client.cancel_order(placed.order_id, ticker)
+        assert canceled.status is OrderStatus.CANCELED and canceled.remaining_size_micro == 0
+        assert canceled.filled_size_micro == placed.filled_size_micro
+    else:  # a capped partial fill whose rest would have crossed is cancelled by the venue
+        assert placed.status is OrderStatus.CANCELED
+    assert (await client.open_orders(ticker)) == []
+    await client.wait_until(lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == placed.order_id) == placed.filled_size_micro)
+    queried = await client.fills(order_id=placed.order_id)
+    assert sum(f.size_micro for f in queried) == placed.filled_size_micro
+    assert all(f.price_micro_usd == best_ask[0] and f.outcome is Side.YES for f in queried)
+    check_fills(h, reconnected=False)
+    await h.synced()
+
+
+def check_fills(h: Harness, *, reconnected: bool) -> None:
+    """No fill duplicated on the stream; every venue fill is in the stream (or, when the socket
+    was down while it happened, at least in the REST query the caller made)."""
+    ids = [f.fill_id for f in h.stream_fills()]
+    assert len(ids) == len(set(ids)), "a fill was delivered twice"
+    venue_ids = {record["fill_id"] for record in h.sim.fills_of(KEY_ID)}
+    assert set(ids) <= venue_ids
+    if not reconnected:
+        assert set(ids) == venue_ids, "a fill never reached the stream"
+
+
+async def test_client_implements_the_venue_interface_and_metadata(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key) as h:
+        assert isinstance(h.client, VenueClient)
+        markets = await h.client.markets()
+        assert [m.market_id for m in markets] == list(TICKERS)
+        assert all(m.series_id == "KXSIM" and m.taker_fee.multiplier == 1 for m in markets)
+        [event] = await h.client.events()
+        assert event.group is not None and event.group.exhaustive and event.market_ids == TICKERS
+        snapshot = await h.client.orderbook(TICKERS[0])
+        assert snapshot.bids == tuple(sorted(h.sim.engines[TICKERS[0]].levels(BookSide.BID)))
+        balance = await h.client.balance()
+        assert balance.available_micro_usd == 10_000 * 1_000_000
+        await round_trip(h)
+        [position] = await h.client.positions()
+        assert position.market_id == TICKERS[0] and position.position_micro > 0
+        # Buying NO is the mirror order: it takes the YES bids.
+        best_bid = h.sim.engines[TICKERS[1]].best_bid()
+        assert best_bid is not None
+        no = await h.client.place_order(_request(TICKERS[1], Side.NO, Action.BUY, 1_000_000 - best_bid[0], 2_000_000, TimeInForce.IOC))
+        assert no.status is OrderStatus.FILLED and no.price_micro_usd == 1_000_000 - best_bid[0]
+        await h.client.wait_until(lambda: any(f.order_id == no.order_id for f in h.stream_fills()))
+        fill = next(f for f in h.stream_fills() if f.order_id == no.order_id)
+        assert fill.outcome is Side.NO and fill.price_micro_usd == 1_000_000 - best_bid[0] and fill.fee_micro_usd and fill.fee_micro_usd > 0
+        batch = await h.client.place_orders([_request(TICKERS[1], Side.YES, Action.BUY, 100_000, 1_000_000), _request(TICKERS[1], Side.YES, Action.BUY, 123_456, 1_000_000)])
+        assert batch[0].status is OrderStatus.OPEN and batch[1].status is OrderStatus.REJECTED and "tick" in batch[1].reason
+        await h.synced()
+        check_fills(h, reconnected=False)
+
+
+async def test_unsigned_or_wrongly_signed_requests_are_refused(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key) as h:
+        async with httpx.AsyncClient(trust_env=False) as raw:
+            answer = await raw.get(h.sim.rest_base_url + "/portfolio/balance")
+            assert answer.status_code == 401
+        impostor = KalshiClient(
+            KalshiConfig(rest_base_url=h.sim.rest_base_url, ws_url=h.sim.ws_url, watchdog_interval_s=None, trust_env=False, subscribe_private=False),
+            clock=h.time.clock,
+            sleep=h.time.sleep,
+            rng=random.Random(1),
+            signer=KalshiSigner(KEY_ID, rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        )
+        await impostor.start()
+        try:
+            with pytest.raises(AuthError):
+                await impostor.balance()
+            await impostor.wait_until(lambda: any("401" in e for e in impostor.connect_errors))
+            assert not impostor.connected
+        finally:
+            await impostor.close()
+        assert h.sim.auth_failures >= 2
+
+
+async def test_connection_drop_reconnects_with_growing_jittered_backoff(private_key: rsa.RSAPrivateKey) -> None:
+    plan = FaultPlan(seed=2, drop_connection_after_frames=4, drop_connection_limit=3)
+    async with running(private_key, plan, wait_synced=False) as h:
+        trusted_while_down: list[bool] = []
+        h.time.on_sleep = lambda _s: trusted_while_down.append(any(b.trusted for b in h.client.books.values()))
+        await h.synced()
+        assert h.sim.drops_injected == 3 and h.client.connects == 4
+        delays = h.client.reconnect_delays_s
+        assert len(delays) == 3 and delays == h.time.sleeps[:3]
+        base = h.client.config.backoff_base_s
+        for attempt, delay in enumerate(delays):  # equal jitter: within [0.5, 1] x base x 2^n
+            assert base * 2**attempt * 0.5 <= delay <= base * 2**attempt
+        assert delays == sorted(delays) and len(set(delays)) == 3
+        assert trusted_while_down and not any(trusted_while_down), "a book stayed trusted while disconnected"
+        assert h.client.session.stats.disconnects == 3
+        await round_trip(h)
+
+
+async def test_silent_freeze_is_caught_by_the_watchdog_then_recovers(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key, watchdog_silence_s=30.0) as h:
+        h.faults.freeze(h.sim.stream)
+        h.sim.step(5)  # the venue's books move, the frozen socket says nothing
+        assert await h.sim.ping_all() == 1
+        await h.client.wait_until(lambda: h.client.session.stats.pings >= 1)
+        h.time.advance(31)
+        assert await h.client.check_staleness() == "resubscribe"
+        assert not any(b.trusted for b in h.client.books.values())
+        h.time.advance(31)
+        assert await h.client.check_staleness() == "reconnect"
+        await h.synced()  # a fresh connection is not frozen: snapshots re-trust the books
+        assert h.client.connects == 2 and h.sim.frames_frozen > 0
+        await round_trip(h)
+
+
+async def test_sequence_gap_distrusts_then_resnapshots(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key) as h:
+        at_gap: list[dict[str, bool]] = []
+        sink_events = h.events
+
+        def watch(event: Any) -> None:
+            sink_events.append(event)
+            if isinstance(event, VenueNotice) and event.kind == "sequence_gap":
+                at_gap.append({t: h.client.books[t].trusted for t in TICKERS})
+
+        h.client._sink = watch
+        h.faults.gap_next(h.sim.stream)
+        h.sim.submit("mm", TICKERS[0], Side.YES, Action.BUY, 300_000, 4_000_000)  # this change is lost
+        h.sim.submit("mm", TICKERS[1], Side.YES, Action.BUY, 310_000, 2_000_000)  # the next seq reveals it
+        await h.client.wait_until(lambda: bool(at_gap))
+        assert at_gap[0] == {t: False for t in TICKERS}, "every book of the sid is distrusted"
+        assert h.sim.gaps_injected == 1 and h.client.session.stats.gaps == 1
+        await h.synced()
+        assert h.client.books[TICKERS[0]].bids()[-1] == (300_000, 4_000_000)  # the lost change is back
+        assert h.client.connects == 1 and h.client.session.stats.resnapshots == len(TICKERS)
+        await round_trip(h)
+
+
+async def test_http_429_honours_retry_after_then_succeeds(private_key: rsa.RSAPrivateKey) -> None:
+    plan = FaultPlan(seed=4, http_429_retry_after_s=1.5)
+    async with running(private_key, plan) as h:
+        h.faults.fail_next_http(429, 2)
+        before = len(h.time.sleeps)
+        markets = await h.client.markets(with_series_fees=False)
+        assert len(markets) == len(TICKERS)
+        waits = h.time.sleeps[before:]
+        assert len([w for w in waits if w >= 1.5]) >= 2, waits
+        assert h.faults.counts["http_429"] == 2
+        h.faults.fail_next_http(429, 1)  # a 429 means the order was not taken: it is sent again
+        placed = await h.client.place_order(_request(TICKERS[0], Side.YES, Action.BUY, 100_000, 1_000_000))
+        assert placed.status is OrderStatus.OPEN
+        assert len([m for m in h.sim.orders_of(KEY_ID) if m.order.client_order_id == placed.client_order_id]) == 1
+        await h.client.cancel_order(placed.order_id)
+        await round_trip(h)
+
+
+async def test_http_500_on_reads_is_retried(private_key: rsa.RSAPrivateKey) -> None:
+    plan = FaultPlan(seed=9, http_500_fraction=0.4, http_fault_path_prefixes=("/trade-api/v2/markets",))
+    async with running(private_key, plan) as h:
+        for ticker in TICKERS * 3:
+            snapshot = await h.client.orderbook(ticker)
+            assert snapshot.book_id == ticker
+        markets = await h.client.markets(with_series_fees=False)
+        assert len(markets) == len(TICKERS)
+        assert h.faults.counts["http_500"] >= 2
+        h.faults.fail_next_http(500, 2)
+        before = len(h.time.sleeps)
+        assert (await h.client.balance()).available_micro_usd > 0
+        retry_waits = h.time.sleeps[before:]
+        assert len(retry_waits) == 2 and retry_waits[0] < retry_waits[1]
+        await round_trip(h)
+
+
+async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key, request_timeout_s=0.3) as h:
+        ticker = TICKERS[0]
+        best_ask = h.sim.engines[ticker].best_ask()
+        assert best_ask is not None
+        # 1. The 500 came before the venue took the order: the query finds nothing.
+        h.faults.fail_next_http(500, 1)
+        lost = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, best_ask[0], 1_000_000))
+        assert lost.status is OrderStatus.UNKNOWN and lost.order_id == ""
+        assert await h.client.get_order(client_order_id=lost.client_order_id, market_id=ticker) is None
+        # 2. Processed, then answered 500: the order exists and has filled.
+        h.sim.fail_next_order_response("500")
+        ambiguous = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, best_ask[0], 1_000_000))
+        assert ambiguous.status is OrderStatus.UNKNOWN
+        settled = await h.client.get_order(client_order_id=ambiguous.client_order_id, market_id=ticker)
+        assert settled is not None and settled.status is OrderStatus.FILLED and settled.filled_size_micro == 1_000_000
+        # 3. Processed, never answered: the client times out, the query settles it.
+        h.sim.fail_next_order_response("timeout")
+        timed_out = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 200_000, 1_000_000))
+        assert timed_out.status is OrderStatus.UNKNOWN and "timed out" in timed_out.reason
+        settled = await h.client.get_order(client_order_id=timed_out.client_order_id, market_id=ticker)
+        assert settled is not None and settled.status is OrderStatus.OPEN
+        # Never sent twice: one venue order per client id, and a resend is settled through the 409.
+        for request_id in (ambiguous.client_order_id, timed_out.client_order_id):
+            assert len([m for m in h.sim.orders_of(KEY_ID) if m.order.client_order_id == request_id]) == 1
+        again = await h.client.place_order(OrderRequest(timed_out.client_order_id, ticker, Side.YES, Action.BUY, 200_000, 1_000_000, TimeInForce.GTC))
+        assert again.order_id == settled.order_id and again.status is OrderStatus.OPEN
+        await h.client.cancel_order(settled.order_id)
+        await h.client.wait_until(lambda: any(f.order_id == settled_order_id(h, ambiguous.client_order_id) for f in h.stream_fills()))
+        await round_trip(h)
+
+
+def settled_order_id(h: Harness, client_order_id: str) -> str:
+    return next(m.order.order_id for m in h.sim.orders_of(KEY_ID) if m.order.client_order_id == client_order_id)
+
+
+async def test_partial_fills_are_reported_exactly(private_key: rsa.RSAPrivateKey) -> None:
+    plan = FaultPlan(seed=6, partial_fill_fraction=1.0, partial_fill_ratio=0.5)
+    async with running(private_key, plan, fractional=True) as h:
+        ticker = TICKERS[1]
+        best_ask = h.sim.engines[ticker].best_ask()
+        assert best_ask is not None
+        ioc = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, best_ask[0], 3_330_000, TimeInForce.IOC))
+        assert ioc.status is OrderStatus.CANCELED and ioc.filled_size_micro == 1_660_000  # half, in whole lots of 0.01
+        await h.client.wait_until(lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == ioc.order_id) == 1_660_000)
+        assert h.faults.counts["partial_fill"] >= 1
+        await round_trip(h)
+
+
+async def test_latency_on_every_answer_and_frame(private_key: rsa.RSAPrivateKey) -> None:
+    plan = FaultPlan(seed=8, latency_s=0.02)
+    async with running(private_key, plan) as h:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await h.client.balance()
+        assert loop.time() - started >= 0.01  # latency x (1 - jitter) at least
+        h.sim.step(3)
+        await h.synced()
+        await round_trip(h)
+
+
+async def test_simulator_speaks_the_command_protocol(private_key: rsa.RSAPrivateKey) -> None:
+    """The simulator's own socket protocol, driven by hand: replies, error codes, per-sid seq."""
+    async with running(private_key) as h:
+        signer = KalshiSigner(KEY_ID, private_key)
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(h.sim.ws_url, proxy=None)
+        assert refused.value.response.status_code == 401
+        headers = signer.headers("GET", signing_path(h.sim.ws_url), 1)
+        async with connect(h.sim.ws_url, additional_headers=headers, proxy=None) as ws:
+
+            async def ask(command: dict[str, Any], replies: int = 1) -> list[dict[str, Any]]:
+                await ws.send(orjson.dumps(command).decode())
+                return [orjson.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(replies)]
+
+            assert (await ask({"id": 1, "cmd": "subscribe", "params": {}}))[0]["msg"]["code"] == 3
+            assert (await ask({"id": 2, "cmd": "explode"}))[0]["msg"]["code"] == 5
+            assert (await ask({"id": 3, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"]}}))[0]["msg"]["code"] == 14
+            subscribed, snapshot = await ask({"id": 4, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_ticker": TICKERS[0]}}, 2)
+            sid = subscribed["msg"]["sid"]
+            assert subscribed["type"] == "subscribed" and snapshot["type"] == "orderbook_snapshot" and snapshot["seq"] == 1
+            assert snapshot["msg"]["yes_dollars_fp"][-1] == ["0.4900", "10.00"] and snapshot["msg"]["no_dollars_fp"][-1] == ["0.4900", "10.00"]
+            ok, again = await ask({"id": 5, "cmd": "update_subscription", "params": {"sid": sid, "market_tickers": [TICKERS[0]], "action": "get_snapshot"}}, 2)
+            assert (ok["type"], ok["seq"], again["seq"]) == ("ok", 2, 3)
+            assert (await ask({"id": 6, "cmd": "update_subscription", "params": {"sids": [sid], "market_tickers": ["X"], "action": "shrink"}}))[0]["msg"]["code"] == 13
+            [listing] = await ask({"id": 7, "cmd": "list_subscriptions"})
+            assert listing["msg"] == [{"channel": "orderbook_delta", "sid": sid}]
+            [gone] = await ask({"id": 8, "cmd": "unsubscribe", "params": {"sids": [sid]}})
+            assert (gone["type"], gone["sid"], gone["seq"]) == ("unsubscribed", sid, 4)
+            assert (await ask({"id": 9, "cmd": "unsubscribe", "params": {"sids": [sid]}}))[0]["msg"]["code"] == 7
+
+
+async def test_rate_budget_spaces_requests_and_pages_follow_the_cursor(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key, read_rate_per_s=2.0, page_limit=1) as h:
+        before = len(h.time.sleeps)
+        markets = await h.client.markets(with_series_fees=False)  # two pages of one market
+        assert [m.market_id for m in markets] == list(TICKERS)
+        for _ in range(3):
+            await h.client.balance()
+        waits = h.time.sleeps[before:]
+        # Burst of 2, then one request per 0.5 s: the three later reads each waited about 0.5 s.
+        assert len(waits) == 3 and all(0.49 < w < 0.51 for w in waits), waits
+        await round_trip(h)
