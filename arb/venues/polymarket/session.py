@@ -1,0 +1,829 @@
+"""Sans-I/O Polymarket sessions: the market-data socket and the user (orders and fills) socket.
+
+Neither touches a socket or a clock. The client feeds each received frame with the current time
+(`receive(data, now_ns)`), asks for keep-alives (`due_ping`) and health (`check`), and performs the
+commands they return: `SendText` (write a text frame), `FetchBook` (GET `/book` for one token and
+hand the answer to `apply_rest_book`) and `Reconnect` (drop the socket; books stay untrusted until
+fresh snapshots arrive on the new one).
+
+Market socket (`MarketSession`), protocol facts (docs/venues.md 2.7):
+- After connecting, send one subscribe message with every asset (token) id; the server answers with
+  a `book` snapshot per asset. Books are untrusted from a disconnect until that snapshot.
+- There is no sequence number. Continuity is checked two ways: a `book` frame's hash is recomputed
+  (`wire.book_hash`, with the market's minimum order size and negRisk flag), and after each
+  `price_change` frame the venue's own `best_bid`/`best_ask` (of the last change per asset) must equal
+  our book's best levels. Either failure marks the book untrusted and starts a resync.
+- Resync = fetch `/book` over REST. Changes that arrive for that asset meanwhile are buffered and
+  replayed in order on top of the fetched snapshot (each change sets a level's new total, so
+  replaying every change received since the resync began is exact whatever the snapshot's moment).
+  A fresh WS `book` for the asset ends the resync too (the late REST answer is then ignored).
+- Keep-alive: the text `PING` every 10 s; the server answers `PONG`. A socket that still answers
+  PONG but sends no data for `silence_ns` is the known silent freeze: `check` marks every book
+  untrusted and asks to reconnect. No PONG for `pong_timeout_ns` also asks to reconnect.
+- A bad frame (undecodable, unknown event type, invalid field) never raises out of `receive`: it is
+  counted in `stats.rejected` and dropped, and a dropped book change untrusts its book (the ladder
+  may now miss that level) and starts a resync for it.
+
+Hot path: `price_change` frames are applied straight from the parsed JSON (cached string->int
+parses, no intermediate objects) unless a sink wants `BookChange` events.
+
+User socket (`UserSession`): see its docstring for how fills are counted once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from arb.book import OrderBook
+from arb.domain import (
+    BookChange,
+    BookSide,
+    ChangeMode,
+    Fill,
+    FillStatus,
+    MarketInfo,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+    TickSizeChange,
+    Trade,
+)
+from arb.errors import ArbError, BookError, FieldError, UnknownShapeError, WireError
+from arb.fixed import SCALE
+from arb.venues.base import FeedWatchdog
+from arb.venues.polymarket import wire
+from arb.venues.polymarket.wire import VENUE, BookHashContext, UserContext
+
+__all__ = [
+    "Command",
+    "FetchBook",
+    "MarketSession",
+    "MarketStats",
+    "PolymarketMarketSession",
+    "PolymarketUserSession",
+    "Reconnect",
+    "SendText",
+    "UserSession",
+    "UserStats",
+]
+
+_S = 1_000_000_000
+_V = "polymarket"
+_BID = BookSide.BID
+_ASK = BookSide.ASK
+_SET = ChangeMode.SET
+_NONE: tuple[Any, ...] = ()
+_PRICE_CACHE = wire.PRICE_CACHE  # shared with the wire decoders: one parse per distinct string
+_SIZE_CACHE = wire.SIZE_CACHE
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands the client performs
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """Write `text` as a text frame. `secret` texts (the user-channel auth) never show in repr."""
+
+    text: str
+    secret: bool = False
+
+    def __repr__(self) -> str:
+        return "SendText(<secret>)" if self.secret else f"SendText({self.text[:80]!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBook:
+    """GET `/book?token_id=asset_id` and pass the answer to `MarketSession.apply_rest_book`."""
+
+    asset_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Close this socket and open a new one (after the client's backoff)."""
+
+    reason: str
+
+
+Command = SendText | FetchBook | Reconnect
+Sink = Callable[[Any], None]
+
+
+@dataclass(slots=True)
+class MarketStats:
+    frames: int = 0
+    events: int = 0
+    snapshots: int = 0
+    changes: int = 0
+    trades: int = 0
+    notices: int = 0
+    pings: int = 0
+    pongs: int = 0
+    rejected: int = 0
+    unknown_asset: int = 0
+    hash_mismatches: int = 0
+    hash_unchecked: int = 0
+    best_mismatches: int = 0
+    resyncs: int = 0
+    rest_snapshots: int = 0
+    stale_rest_snapshots: int = 0
+    replayed_changes: int = 0
+    watchdog_trips: int = 0
+    pong_timeouts: int = 0
+    disconnects: int = 0
+    connects: int = 0
+    last_error: str = ""
+
+    @property
+    def rejected_total(self) -> int:
+        return self.rejected
+
+
+# ---------------------------------------------------------------------------------------------
+# Market socket
+
+
+class MarketSession:
+    """Books of every subscribed token (`books`, keyed by token id), kept from the market socket."""
+
+    def __init__(
+        self,
+        *,
+        ping_interval_ns: int = 10 * _S,
+        silence_ns: int = 60 * _S,
+        pong_timeout_ns: int = 30 * _S,
+        custom_feature_enabled: bool = True,
+        max_buffered_changes: int = 10_000,
+        sink: Sink | None = None,
+        adopt_unknown_books: bool = True,
+    ) -> None:
+        """`adopt_unknown_books`: a `book` frame for a token never added starts tracking its book
+        (replays and benchmarks feed raw frames; a venue snapshot is never wrong to keep). With
+        False such frames are only counted (`stats.unknown_asset`). Changes for a token without
+        a book are always counted and dropped: there is nothing to apply them to."""
+        if ping_interval_ns <= 0 or pong_timeout_ns <= 0 or max_buffered_changes <= 0:
+            raise ValueError("ping interval, pong timeout and buffer limit must be positive")
+        self.books: dict[str, OrderBook] = {}
+        self.markets: dict[str, MarketInfo] = {}  # condition id -> market
+        self.token_market: dict[str, str] = {}  # token id -> condition id
+        self.tick_sizes: dict[str, int] = {}  # token id -> current tick (micro-USD)
+        self.stats = MarketStats()
+        self.watchdog = FeedWatchdog(silence_ns)
+        self.connected = False
+        self.ping_interval_ns = ping_interval_ns
+        self.pong_timeout_ns = pong_timeout_ns
+        self.custom_feature_enabled = custom_feature_enabled
+        self.max_buffered_changes = max_buffered_changes
+        self.sink = sink
+        self.adopt_unknown_books = adopt_unknown_books
+        self._contexts: dict[str, BookHashContext] = {}
+        self._last_ping_ns: int | None = None
+        self._last_pong_ns: int | None = None
+        # token id -> changes received while its resync runs: (side, price, size, ts, best_bid, best_ask)
+        self._resyncing: dict[str, list[tuple[BookSide, int, int, int | None, Any, Any]]] = {}
+
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    @property
+    def asset_ids(self) -> list[str]:
+        return list(self.books)
+
+    def add_markets(self, markets: Iterable[MarketInfo]) -> list[Command]:
+        """Track these markets' token books (untrusted until their snapshots). While connected,
+        returns the message that adds the new tokens to the live subscription."""
+        new: list[str] = []
+        for market in markets:
+            if market.token_ids is None:
+                raise ValueError(f"{market.market_id}: market has no CLOB tokens to subscribe")
+            self.markets[market.market_id] = market
+            context = wire.hash_context_for(market)
+            tick = market.price_bands[0].step_micro_usd if market.price_bands else None
+            for token in market.token_ids:
+                self.token_market[token] = market.market_id
+                self._contexts[token] = context
+                if tick is not None:
+                    self.tick_sizes.setdefault(token, tick)
+                if token not in self.books:
+                    self.books[token] = OrderBook(token, market.market_id, _V)
+                    new.append(token)
+        if new and self.connected:
+            return [SendText(wire.market_subscribe_more_message(new, custom_feature_enabled=self.custom_feature_enabled))]
+        return []
+
+    def track_assets(self, asset_ids: Iterable[str], market_id: str = "", context: BookHashContext | None = None) -> list[Command]:
+        """Track tokens known only by id (no `MarketInfo`): books, but no tick or hash context
+        unless given (a current-scheme book hash is then left unchecked)."""
+        new = []
+        for token in asset_ids:
+            if context is not None:
+                self._contexts[token] = context
+            if token not in self.books:
+                self.books[token] = OrderBook(token, market_id or token, _V)
+                if market_id:
+                    self.token_market[token] = market_id
+                new.append(token)
+        if new and self.connected:
+            return [SendText(wire.market_subscribe_more_message(new, custom_feature_enabled=self.custom_feature_enabled))]
+        return []
+
+    def on_connect(self, now_ns: int) -> list[Command]:
+        """A new socket is open: subscribe to everything; books wait for their snapshots."""
+        self.connected = True
+        self.stats.connects += 1
+        self._untrust_all("awaiting snapshot after connect")
+        self._resyncing.clear()
+        self.watchdog.data(now_ns)  # arm it: a socket that never sends anything is stale too
+        self._last_ping_ns = now_ns
+        self._last_pong_ns = now_ns
+        if not self.books:
+            return []
+        return [SendText(wire.market_subscribe_message(self.books, custom_feature_enabled=self.custom_feature_enabled))]
+
+    def on_disconnect(self, now_ns: int, reason: str = "disconnected") -> None:
+        if self.connected:
+            self.stats.disconnects += 1
+        self.connected = False
+        self._untrust_all(reason)
+        self._resyncing.clear()
+
+    # -- keep-alive and health -------------------------------------------------------------------
+
+    def due_ping(self, now_ns: int) -> str | None:
+        """`"PING"` when one is due (every `ping_interval_ns` while connected), else None."""
+        if not self.connected:
+            return None
+        if self._last_ping_ns is None or now_ns - self._last_ping_ns >= self.ping_interval_ns:
+            self._last_ping_ns = now_ns
+            self.stats.pings += 1
+            return "PING"
+        return None
+
+    def check(self, now_ns: int) -> list[Command]:
+        """Health check: a silent feed (data stopped, PONGs or not) or missing PONGs -> reconnect."""
+        if not self.connected:
+            return []
+        if self.watchdog.trip(now_ns):
+            self.stats.watchdog_trips += 1
+            self._untrust_all("feed silent (no data while connected)")
+            return [Reconnect("feed silent")]
+        if self._last_pong_ns is not None and now_ns - self._last_pong_ns > self.pong_timeout_ns:
+            self.stats.pong_timeouts += 1
+            self._last_pong_ns = now_ns  # one request per timeout
+            self._untrust_all("no PONG")
+            return [Reconnect("no PONG")]
+        return []
+
+    def trusted(self, asset_id: str) -> bool:
+        book = self.books.get(asset_id)
+        return book is not None and book.trusted
+
+    @property
+    def resyncing(self) -> frozenset[str]:
+        return frozenset(self._resyncing)
+
+    # -- frames ------------------------------------------------------------------------------------
+
+    def receive(self, data: bytes | str, now_ns: int) -> Sequence[Command]:
+        """Decode and apply one frame; returns commands to perform (usually none). Never raises for
+        bad input: it is counted in `stats.rejected` (and `stats.last_error`)."""
+        if data == "PONG" or data == b"PONG":
+            self.stats.pongs += 1
+            self._last_pong_ns = now_ns
+            self.watchdog.pong(now_ns)
+            return _NONE
+        self.stats.frames += 1
+        try:
+            msg = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            shown = data[:60] if isinstance(data, (str, bytes)) else bytes(data[:60])
+            self._reject(FieldError("frame", "is not valid JSON", shown, venue=_V))
+            return _NONE
+        self.watchdog.data(now_ns)
+        if type(msg) is dict:
+            return self._event(msg, now_ns)
+        if type(msg) is list:
+            commands: list[Command] = []
+            for item in msg:
+                out = self._event(item, now_ns)
+                if out:
+                    commands.extend(out)
+            return commands
+        self._reject(UnknownShapeError("frame is neither a JSON object nor an array", venue=_V, field="frame"))
+        return _NONE
+
+    def _event(self, msg: Any, now_ns: int) -> Sequence[Command]:
+        if type(msg) is not dict:
+            self._reject(FieldError("frame[]", "must be a JSON object", msg, venue=_V))
+            return _NONE
+        kind = msg.get("event_type")
+        try:
+            if kind == "price_change":
+                return self._price_change(msg, now_ns)
+            if kind == "book":
+                return self._book(msg, now_ns)
+            events = wire.decode_market_event(msg, self._contexts)
+        except (WireError, BookError) as exc:
+            self._reject(exc)
+            if kind == "book":
+                return self._lost_book_data(msg, None, now_ns)
+            return _NONE
+        self.stats.events += len(events)
+        sink = self.sink
+        for event in events:
+            if type(event) is TickSizeChange:
+                book = self.books.get(event.book_id)
+                if book is None:
+                    self.stats.unknown_asset += 1
+                    continue
+                book.tick_size_micro_usd = event.new_tick_micro_usd
+                self.tick_sizes[event.book_id] = event.new_tick_micro_usd
+            elif type(event) is Trade:
+                self.stats.trades += 1
+            else:
+                self.stats.notices += 1
+            if sink is not None:
+                sink(event)
+        return _NONE
+
+    def _price_change(self, msg: dict[str, Any], now_ns: int) -> Sequence[Command]:
+        changes = msg.get("price_changes")
+        if changes is None:
+            return self._legacy_change(msg, now_ns)
+        if type(changes) is not list:
+            self._reject(FieldError("price_change.price_changes", "must be a JSON array", changes, venue=_V))
+            return self._lost_book_data(msg, None, now_ns)
+        raw_ts = msg.get("timestamp")
+        try:
+            ts = None if raw_ts is None else wire.parse_timestamp_ms(raw_ts, "price_change.timestamp")
+        except FieldError as exc:
+            self._reject(exc)
+            return self._lost_book_data(msg, changes, now_ns)
+        books = self.books
+        resyncing = self._resyncing
+        sink = self.sink
+        last: dict[str, dict[str, Any]] = {}
+        applied = 0
+        for i, ch in enumerate(changes):
+            if type(ch) is not dict:
+                self._reject(FieldError(f"price_change.price_changes[{i}]", "must be a JSON object", ch, venue=_V))
+                return self._lost_book_data(msg, changes[i:], now_ns, last)
+            asset = ch.get("asset_id")
+            book = books.get(asset) if type(asset) is str else None
+            if book is None:
+                if type(asset) is not str or not asset:
+                    self._reject(FieldError(f"price_change.price_changes[{i}].asset_id", "must be a token id string", asset, venue=_V))
+                    return self._lost_book_data(msg, changes[i:], now_ns, last)
+                self.stats.unknown_asset += 1
+                continue
+            s = ch.get("side")
+            side = _BID if s == "BUY" else _ASK if s == "SELL" else None
+            p = ch.get("price")
+            price = _PRICE_CACHE.get(p) if type(p) is str else None
+            z = ch.get("size")
+            size = _SIZE_CACHE.get(z) if type(z) is str else None
+            if side is None or price is None or size is None:
+                try:
+                    if side is None:
+                        side = wire.parse_book_side(s, f"price_change.price_changes[{i}].side")
+                    if price is None:
+                        price = wire.level_price(p, f"price_change.price_changes[{i}].price")
+                    if size is None:
+                        size = wire.level_size(z, f"price_change.price_changes[{i}].size")
+                except FieldError as exc:
+                    self._reject(exc)
+                    return self._lost_book_data(msg, changes[i:], now_ns, last)
+            buffer = resyncing.get(asset) if resyncing else None
+            if buffer is not None:
+                buffer.append((side, price, size, ts, ch.get("best_bid"), ch.get("best_ask")))
+                if len(buffer) > self.max_buffered_changes:
+                    del resyncing[asset]
+                    book.mark_untrusted("resync buffer overflow")
+                    return [Reconnect(f"resync buffer for {asset[:12]} overflowed")]
+                continue
+            book.apply_level(side, price, size, _SET, now_ns, ts)
+            applied += 1
+            last[asset] = ch
+            if sink is not None:
+                sink(
+                    BookChange(
+                        VENUE, asset, book.market_id, side, price, size, _SET, ts,
+                        best_bid_micro_usd=_best_or_none(ch.get("best_bid")),
+                        best_ask_micro_usd=_best_or_none(ch.get("best_ask")),
+                        hash=ch.get("hash") if type(ch.get("hash")) is str else None,
+                    )
+                )
+        self.stats.changes += applied
+        self.stats.events += applied
+        commands: Sequence[Command] = _NONE
+        for asset, ch in last.items():
+            out = self._check_best(asset, ch.get("best_bid"), ch.get("best_ask"))
+            if out:
+                commands = [*commands, *out]
+        return commands
+
+    def _legacy_change(self, msg: dict[str, Any], now_ns: int) -> Sequence[Command]:
+        """Pre-Sept-2025 `price_change`: one flat level per message, no best bid/ask."""
+        try:
+            change = wire.decode_price_change(msg)[0]
+        except FieldError as exc:
+            self._reject(exc)
+            return self._lost_book_data(msg, None, now_ns)
+        book = self.books.get(change.book_id)
+        if book is None:
+            self.stats.unknown_asset += 1
+            return _NONE
+        buffer = self._resyncing.get(change.book_id)
+        if buffer is not None:
+            buffer.append((change.side, change.price_micro_usd, change.size_micro, change.exchange_ts_ms, None, None))
+            return _NONE
+        book.apply_level(change.side, change.price_micro_usd, change.size_micro, _SET, now_ns, change.exchange_ts_ms)
+        self.stats.changes += 1
+        self.stats.events += 1
+        if self.sink is not None:
+            self.sink(change)
+        return _NONE
+
+    def _book(self, msg: dict[str, Any], now_ns: int) -> Sequence[Command]:
+        asset = msg.get("asset_id")
+        context = self._contexts.get(asset) if type(asset) is str else None
+        snapshot = wire.decode_book(msg, context)
+        book = self.books.get(snapshot.book_id)
+        if book is None:
+            if not self.adopt_unknown_books:
+                self.stats.unknown_asset += 1
+                return _NONE
+            self.track_assets([snapshot.book_id], snapshot.market_id)
+            book = self.books[snapshot.book_id]
+        self.stats.snapshots += 1
+        self.stats.events += 1
+        if snapshot.hash_ok is None:
+            self.stats.hash_unchecked += 1
+        book.apply_snapshot(snapshot, now_ns)
+        if snapshot.tick_size_micro_usd is not None:
+            self.tick_sizes[snapshot.book_id] = snapshot.tick_size_micro_usd
+        if self.sink is not None:
+            self.sink(snapshot)
+        if snapshot.hash_ok is False:
+            self.stats.hash_mismatches += 1
+            self._resyncing.pop(snapshot.book_id, None)
+            return self._start_resync(snapshot.book_id, "book hash mismatch")
+        # A good WS snapshot is ordered with the changes on this socket: it ends any resync.
+        self._resyncing.pop(snapshot.book_id, None)
+        return _NONE
+
+    # -- continuity --------------------------------------------------------------------------------
+
+    def _check_best(self, asset: str, venue_bid: Any, venue_ask: Any) -> Sequence[Command]:
+        """Compare our best levels with the venue's after a change (empty side: bid "0", ask "0"/"1")."""
+        book = self.books[asset]
+        if not book.trusted:
+            return _NONE
+        try:
+            bid = _best_or_none(venue_bid, strict=True)
+            ask = _best_or_none(venue_ask, strict=True)
+        except FieldError as exc:
+            self._reject(exc)
+            book.mark_untrusted("unreadable best bid/ask")
+            return self._start_resync(asset, "unreadable best bid/ask")
+        ok = True
+        if bid is not None:
+            ours = book.best_bid()
+            ok = (ours[0] if ours is not None else 0) == bid
+        if ok and ask is not None:
+            ours = book.best_ask()
+            ok = ours[0] == ask if ours is not None else ask in (0, SCALE)
+        if ok:
+            return _NONE
+        self.stats.best_mismatches += 1
+        book.mark_untrusted(f"best bid/ask differ from the venue's ({venue_bid!r}/{venue_ask!r})")
+        return self._start_resync(asset, "best bid/ask mismatch")
+
+    def _start_resync(self, asset: str, reason: str) -> Sequence[Command]:
+        if asset in self._resyncing or not self.connected:
+            return _NONE
+        self._resyncing[asset] = []
+        self.stats.resyncs += 1
+        return [FetchBook(asset, reason)]
+
+    def _lost_book_data(self, msg: dict[str, Any], rest: list[Any] | None, now_ns: int, last: dict[str, Any] | None = None) -> Sequence[Command]:
+        """A book-carrying event was dropped: untrust the books it names and resync them. When it
+        does not say which token (no readable asset id), its market's books, or every book when the
+        market is unknown too, are untrusted: never guess which ladder missed an update."""
+        assets: set[str] = set()
+        undetermined = False
+        named = rest if rest is not None else [msg]
+        for item in named:
+            a = item.get("asset_id") if type(item) is dict else None
+            if type(a) is str and a:
+                if a in self.books:
+                    assets.add(a)
+            else:
+                undetermined = True
+        if undetermined:
+            market = msg.get("market")
+            if type(market) is str and market in self.markets:
+                assets.update(t for t in self.markets[market].book_ids() if t in self.books)
+            else:
+                assets.update(self.books)
+        commands: list[Command] = []
+        for a in sorted(assets):
+            self.books[a].mark_untrusted("dropped a malformed book update")
+            commands.extend(self._start_resync(a, "dropped a malformed book update"))
+        # Assets fully applied earlier in the frame still get their best-level check.
+        for a, ch in (last or {}).items():
+            if a not in assets:
+                commands.extend(self._check_best(a, ch.get("best_bid"), ch.get("best_ask")))
+        return commands
+
+    def apply_rest_book(self, data: Any, now_ns: int) -> Sequence[Command]:
+        """The answer of a `FetchBook` (bytes or parsed JSON): apply it, replay the changes buffered
+        since the resync began, check the result. An answer for a token no longer resyncing (a WS
+        snapshot came first) is ignored."""
+        try:
+            obj = wire.loads(data, "book") if isinstance(data, (bytes, bytearray, str)) else data
+            asset = obj.get("asset_id") if type(obj) is dict else None
+            snapshot = wire.decode_book(obj, self._contexts.get(asset) if type(asset) is str else None)
+        except WireError as exc:
+            self._reject(exc)
+            return _NONE
+        asset = snapshot.book_id
+        buffer = self._resyncing.get(asset)
+        book = self.books.get(asset)
+        if buffer is None or book is None:
+            self.stats.stale_rest_snapshots += 1
+            return _NONE
+        del self._resyncing[asset]
+        self.stats.rest_snapshots += 1
+        # The REST book states the hash inputs the WS frame lacks; if our market metadata
+        # disagrees (say Gamma's minimum size is stale), learn the venue's so later WS books check.
+        min_size, neg_risk = obj.get("min_order_size"), obj.get("neg_risk")
+        if snapshot.hash_ok and type(min_size) is str and type(neg_risk) is bool:
+            self._contexts[asset] = BookHashContext(min_size, neg_risk)
+        try:
+            book.apply_snapshot(snapshot, now_ns)
+            for side, price, size, ts, _, _ in buffer:
+                book.apply_level(side, price, size, _SET, now_ns, ts)
+        except BookError as exc:
+            self._reject(exc)
+            book.mark_untrusted("resync snapshot unusable")
+            return [Reconnect("resync snapshot unusable")]
+        self.stats.replayed_changes += len(buffer)
+        if snapshot.tick_size_micro_usd is not None:
+            self.tick_sizes[asset] = snapshot.tick_size_micro_usd
+        if self.sink is not None:
+            self.sink(snapshot)
+        if snapshot.hash_ok is False:
+            self.stats.hash_mismatches += 1
+            return [Reconnect("REST book hash mismatch")]
+        last_best = next(((b, a) for *_, b, a in reversed(buffer) if b is not None or a is not None), None)
+        if last_best is not None:
+            return self._check_best(asset, *last_best)
+        return _NONE
+
+    def resync_failed(self, asset_id: str, reason: str) -> list[Command]:
+        """The `/book` fetch for `asset_id` failed for good: reconnect (which re-snapshots)."""
+        self._resyncing.pop(asset_id, None)
+        return [Reconnect(f"resync of {asset_id[:12]} failed: {reason}")]
+
+    def _untrust_all(self, reason: str) -> None:
+        for book in self.books.values():
+            book.mark_untrusted(reason)
+
+    def _reject(self, exc: ArbError) -> None:
+        self.stats.rejected += 1
+        self.stats.last_error = str(exc)[:200]
+
+
+_BEST_CACHE: dict[str, int] = {}
+
+
+def _best_or_none(value: Any, strict: bool = False) -> int | None:
+    """A venue best price text -> micro-USD; None when absent. Non-strict (for emitted events)
+    swallows bad values; strict raises `FieldError`."""
+    if type(value) is str:
+        cached = _BEST_CACHE.get(value)
+        if cached is not None:
+            return cached
+        if value == "":
+            return None
+        try:
+            micro = wire.parse_best(value, "price_change.best")
+        except FieldError:
+            if strict:
+                raise
+            return None
+        if len(_BEST_CACHE) < 10_000 and micro is not None:
+            _BEST_CACHE[value] = micro
+        return micro
+    if value is None:
+        return None
+    if strict:
+        raise FieldError("price_change.best", "must be a decimal string", value, venue=_V)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# User socket
+
+
+@dataclass(slots=True)
+class UserStats:
+    frames: int = 0
+    orders: int = 0
+    order_duplicates: int = 0
+    fills_new: int = 0
+    fill_status_changes: int = 0
+    fill_duplicates: int = 0
+    reversals: int = 0
+    anomalies: int = 0
+    rejected: int = 0
+    pings: int = 0
+    pongs: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    last_error: str = ""
+
+
+_TERMINAL_FILL = (FillStatus.CONFIRMED, FillStatus.FAILED)
+
+
+class UserSession:
+    """Our orders and fills from the user socket (and from REST queries, through `apply_fills` and
+    `apply_orders`), each counted once.
+
+    Fill events, defined: a `Fill` whose `fill_id` was never seen is a new execution (emitted once,
+    whatever its status). Later messages about the same match (MATCHED -> MINED -> CONFIRMED, or
+    RETRYING -> FAILED) emit the *same* fill (same id, size and price as first seen) with the new
+    status; repeats of a status emit nothing, and CONFIRMED/FAILED are final. A fill whose latest
+    status is FAILED did not happen: a consumer that counted it must reverse it
+    (`stats.reversals` counts FAILED arriving after the fill was seen in another status). So the
+    position from this session is the sum over fills whose latest status is not FAILED
+    (`net_filled_micro`)."""
+
+    def __init__(
+        self,
+        context: UserContext,
+        *,
+        auth: tuple[str, str, str] | None = None,
+        markets: Iterable[str] = (),
+        ping_interval_ns: int = 10 * _S,
+        sink: Sink | None = None,
+    ) -> None:
+        self.context = context
+        self._auth = auth
+        self.market_ids: list[str] = list(markets)
+        self.ping_interval_ns = ping_interval_ns
+        self.sink = sink
+        self.fills: dict[str, Fill] = {}
+        self.orders: dict[str, OrderUpdate] = {}
+        self.client_ids: dict[str, str] = {}
+        self.stats = UserStats()
+        self.connected = False
+        self._last_ping_ns: int | None = None
+
+    def __repr__(self) -> str:
+        return f"UserSession(api_key={'<set>' if self.context.api_key else '<none>'}, fills={len(self.fills)}, orders={len(self.orders)})"
+
+    def register_order(self, order_id: str, client_order_id: str) -> None:
+        """Name our client order id for a venue order id (events then carry it)."""
+        self.client_ids[order_id] = client_order_id
+
+    def add_markets(self, markets: Iterable[MarketInfo]) -> None:
+        """Learn these markets' tokens (so fills get their `Side`). The subscription's market
+        filter stays as constructed (empty: every market of the account)."""
+        tokens = dict(self.context.tokens or {})
+        for market in markets:
+            if market.token_ids is not None:
+                tokens[market.token_ids[0]] = (market.market_id, Side.YES)
+                tokens[market.token_ids[1]] = (market.market_id, Side.NO)
+        self.context = dataclasses.replace(self.context, tokens=tokens)
+
+    def on_connect(self, now_ns: int) -> list[Command]:
+        self.connected = True
+        self.stats.connects += 1
+        self._last_ping_ns = now_ns
+        if self._auth is None:
+            return []
+        api_key, secret, passphrase = self._auth
+        return [SendText(wire.user_subscribe_message(api_key, secret, passphrase, self.market_ids), secret=True)]
+
+    def on_disconnect(self, now_ns: int, reason: str = "disconnected") -> None:
+        if self.connected:
+            self.stats.disconnects += 1
+        self.connected = False
+
+    def due_ping(self, now_ns: int) -> str | None:
+        if self.connected and (self._last_ping_ns is None or now_ns - self._last_ping_ns >= self.ping_interval_ns):
+            self._last_ping_ns = now_ns
+            self.stats.pings += 1
+            return "PING"
+        return None
+
+    def receive(self, data: bytes | str, now_ns: int) -> list[Fill | OrderUpdate]:
+        """Decode one frame; returns the new or changed fills and orders (also sent to the sink).
+        Never raises for bad input (counted in `stats.rejected`)."""
+        if data == "PONG" or data == b"PONG":
+            self.stats.pongs += 1
+            return []
+        self.stats.frames += 1
+        try:
+            msg = wire.loads(data)
+        except WireError as exc:
+            self._reject(exc)
+            return []
+        items = msg if type(msg) is list else [msg]
+        out: list[Fill | OrderUpdate] = []
+        for i, item in enumerate(items):
+            try:
+                events = wire.decode_user_event(item, self.context, f"frame[{i}]" if type(msg) is list else "frame")
+            except WireError as exc:
+                self._reject(exc)
+                continue
+            for event in events:
+                changed = self._fill(event) if type(event) is Fill else self._order(event)
+                if changed is not None:
+                    out.append(changed)
+        return out
+
+    def apply_fills(self, fills: Iterable[Fill]) -> list[Fill]:
+        """Fills from a REST query, deduplicated against everything seen; returns the new/changed."""
+        out = []
+        for fill in fills:
+            changed = self._fill(fill)
+            if changed is not None:
+                out.append(changed)
+        return out
+
+    def apply_orders(self, updates: Iterable[OrderUpdate]) -> list[OrderUpdate]:
+        out = []
+        for update in updates:
+            changed = self._order(update)
+            if changed is not None:
+                out.append(changed)
+        return out
+
+    def net_filled_micro(self, order_id: str) -> int:
+        """How much of `order_id` executed, over fills not (yet) FAILED."""
+        return sum(f.size_micro for f in self.fills.values() if f.order_id == order_id and f.status is not FillStatus.FAILED)
+
+    def fills_of(self, order_id: str) -> list[Fill]:
+        return [f for f in self.fills.values() if f.order_id == order_id]
+
+    def _fill(self, fill: Fill) -> Fill | None:
+        client_id = self.client_ids.get(fill.order_id)
+        if client_id is not None and fill.client_order_id != client_id:
+            fill = dataclasses.replace(fill, client_order_id=client_id)
+        previous = self.fills.get(fill.fill_id)
+        if previous is None:
+            self.fills[fill.fill_id] = fill
+            self.stats.fills_new += 1
+            return self._emit(fill)
+        if previous.status is fill.status:
+            self.stats.fill_duplicates += 1
+            return None
+        if previous.status in _TERMINAL_FILL:
+            self.stats.anomalies += 1  # a final status never changes; keep it
+            return None
+        if (previous.size_micro, previous.price_micro_usd) != (fill.size_micro, fill.price_micro_usd):
+            self.stats.anomalies += 1  # the venue restated the match: keep the first terms
+        updated = dataclasses.replace(previous, status=fill.status, exchange_ts_ms=fill.exchange_ts_ms or previous.exchange_ts_ms)
+        self.fills[fill.fill_id] = updated
+        self.stats.fill_status_changes += 1
+        if fill.status is FillStatus.FAILED:
+            self.stats.reversals += 1
+        return self._emit(updated)
+
+    def _order(self, update: OrderUpdate) -> OrderUpdate | None:
+        client_id = self.client_ids.get(update.order_id)
+        if client_id is not None and update.client_order_id != client_id:
+            update = dataclasses.replace(update, client_order_id=client_id)
+        previous = self.orders.get(update.order_id)
+        if previous == update:
+            self.stats.order_duplicates += 1
+            return None
+        if previous is not None and previous.status in (OrderStatus.CANCELED, OrderStatus.FILLED) and update.status is OrderStatus.OPEN:
+            self.stats.anomalies += 1  # a stale "live" after the order ended
+            return None
+        self.orders[update.order_id] = update
+        self.stats.orders += 1
+        return self._emit(update)
+
+    def _emit(self, event: Any) -> Any:
+        if self.sink is not None:
+            self.sink(event)
+        return event
+
+    def _reject(self, exc: ArbError) -> None:
+        self.stats.rejected += 1
+        self.stats.last_error = str(exc)[:200]
+
+
+PolymarketMarketSession = MarketSession  # venue-qualified names for callers holding both venues
+PolymarketUserSession = UserSession

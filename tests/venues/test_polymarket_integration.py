@@ -1,0 +1,435 @@
+"""The Polymarket adapter against the simulated venue over loopback, one test per fault knob plus a
+full order round trip. Time is a fake clock the test advances; backoff sleeps are recorded, not
+waited; waiting for effects is on conditions with a timeout guard. Every test also checks that
+nothing crashed and that fills were neither duplicated nor lost."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from arb.domain import (
+    Action,
+    BookSide,
+    BookSnapshot,
+    FillStatus,
+    Liquidity,
+    MarketInfo,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    TimeInForce,
+    VenueNotice,
+)
+from arb.errors import AuthError, ConfigError
+from arb.venues.base import VenueClient
+from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
+from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials, serialize_body
+from arb.venues.sim.faults import FaultPlan
+from arb.venues.sim.polymarket import PolymarketSim, SimMarketSpec
+
+S = 1_000_000_000
+CONDITION = "0x" + "c0" * 32
+YES, NO = "7001", "7002"
+SPEC = SimMarketSpec(CONDITION, "Will the simulated event happen?", YES, NO, yes_mid_micro=500_000)
+KEY = "0x" + hashlib.sha256(b"arb polymarket integration throwaway key").hexdigest()
+SECRET = base64.urlsafe_b64encode(b"integration-secret-32-bytes-long").decode()
+CREDS = PolymarketCredentials(KEY, "api-key-int", SECRET, "pass-int")
+
+
+class FakeClock:
+    """Monotonic ns for the client and wall ms for both sides; moves only when the test says."""
+
+    def __init__(self) -> None:
+        self.ns = 1_000 * S
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def wall_ms(self) -> int:
+        return 1_767_225_600_000 + self.ns // 1_000_000
+
+    def advance(self, seconds: float) -> None:
+        self.ns += int(seconds * S)
+
+
+@dataclass
+class Harness:
+    sim: PolymarketSim
+    client: PolymarketClient
+    clock: FakeClock
+    events: list[Any]
+    sleeps: list[float]
+    changed: asyncio.Event
+    market: MarketInfo | None = None
+    observations: list[tuple[str, bool]] = field(default_factory=list)
+
+    async def until(self, predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+        """Wait (bounded) until `predicate()` holds; re-checked on every event and every 10 ms."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), 0.01)
+            except TimeoutError:
+                pass
+
+    def trusted(self) -> bool:
+        return all(book.trusted for book in self.client.books.values()) and len(self.client.books) == 2
+
+    async def ready(self) -> None:
+        markets = await self.client.markets()
+        assert [m.market_id for m in markets] == [CONDITION]
+        self.market = markets[0]
+        await self.client.subscribe(markets)
+        await self.until(self.trusted, "books trusted after subscribing")
+        await self.until(lambda: self.client.connected["user"].is_set(), "user socket")
+
+    def fills_of(self, order_id: str) -> list[Any]:
+        return self.client.user_session.fills_of(order_id)
+
+    def assert_healthy(self) -> None:
+        assert self.client.errors == []
+        assert self.sim._clob is not None and self.sim._clob.handler_errors == []
+        assert self.sim._gamma is not None and self.sim._gamma.handler_errors == []
+        fills = self.client.user_session.fills
+        assert len(fills) == self.client.user_session.stats.fills_new  # each fill counted once
+        assert len({f.fill_id for f in fills.values()}) == len(fills)
+
+
+@asynccontextmanager
+async def running(
+    plan: FaultPlan | None = None, *, register: bool = True, credentials: PolymarketCredentials = CREDS, auto_settle: bool = True, **config: Any
+) -> AsyncIterator[Harness]:
+    clock = FakeClock()
+    sim = PolymarketSim([SPEC], clock_ms=clock.wall_ms, faults=plan, seed=11, auto_settle=auto_settle)
+    await sim.start()
+    if register:
+        sim.add_account(CREDS.api_key, CREDS.api_secret, CREDS.api_passphrase, CREDS.signer_address, cash_micro=1_000 * 1_000_000)
+    changed = asyncio.Event()
+    events: list[Any] = []
+    sleeps: list[float] = []
+    harness_ref: list[Harness] = []
+
+    def sink(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, VenueNotice) and event.kind in ("connected", "disconnected") and harness_ref:
+            books = harness_ref[0].client.books.values()
+            harness_ref[0].observations.append((f"{event.kind}:{event.message}", all(b.trusted for b in books) and bool(books)))
+        changed.set()
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        changed.set()
+        await asyncio.sleep(0)
+
+    settings = dict(
+        gamma_base_url=sim.gamma_url, clob_base_url=sim.clob_url, data_api_base_url=sim.gamma_url,
+        market_ws_url=sim.market_ws_url, user_ws_url=sim.user_ws_url, tick_interval_s=0.005, feed_silence_s=25.0,
+        pong_timeout_s=30.0, reconnect_base_s=0.25, reconnect_cap_s=4.0, retry_base_s=0.1, retry_cap_s=1.0,
+    )
+    settings.update(config)
+    client = PolymarketClient(
+        PolymarketConfig(**settings), clock=clock, sleep=sleep, rng=random.Random(5), sink=sink, credentials=credentials,
+        wall_clock_ms=clock.wall_ms,
+    )
+    harness = Harness(sim, client, clock, events, sleeps, changed)
+    harness_ref.append(harness)
+    await client.start()
+    try:
+        yield harness
+    finally:
+        await client.close()
+        await sim.close()
+
+
+def order(cid: str, action: Action, price: int, size: int, tif: TimeInForce, outcome: Side = Side.YES, **kw: Any) -> OrderRequest:
+    return OrderRequest(cid, CONDITION, outcome, action, price, size, tif, **kw)
+
+
+# -- round trip --------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_order_round_trip_place_partial_fill_cancel_and_query() -> None:
+    async with running() as h:
+        assert isinstance(h.client, VenueClient) and h.client.capabilities.fills_can_fail
+        await h.ready()
+        off_tick = await h.client.place_order(order("rt-0", Action.BUY, 505_000, 10_000_000, TimeInForce.GTC))
+        assert off_tick.status is OrderStatus.REJECTED and off_tick.reason == "price off tick" and h.sim.stats["orders"] == 0
+        # A bid inside the spread (0.49 / 0.51) rests at the top of the book.
+        placed = await h.client.place_order(order("rt-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        assert placed.status is OrderStatus.OPEN and placed.client_order_id == "rt-1"
+        await h.until(lambda: h.client.books[YES].best_bid() == (500_000, 10_000_000), "our order on the feed")
+        assert h.trusted()
+        # Someone sells 4 shares into our bid: a maker fill for us.
+        h.sim.take(YES, BookSide.ASK, 500_000, 4_000_000, TimeInForce.IOC)
+        await h.until(lambda: [f.status for f in h.fills_of(placed.order_id)] == [FillStatus.CONFIRMED], "maker fill confirmed")
+        (fill,) = h.fills_of(placed.order_id)
+        assert (fill.size_micro, fill.price_micro_usd, fill.liquidity, fill.action, fill.outcome) == (4_000_000, 500_000, Liquidity.MAKER, Action.BUY, Side.YES)
+        assert fill.client_order_id == "rt-1"
+        await h.until(lambda: h.client.user_session.orders[placed.order_id].filled_size_micro == 4_000_000, "order update")
+        canceled = await h.client.cancel_order(placed.order_id)
+        assert canceled.status is OrderStatus.CANCELED and canceled.remaining_size_micro == 0
+        queried = await h.client.fills(order_id=placed.order_id)
+        assert [f.fill_id for f in queried] == [fill.fill_id] and h.client.user_session.stats.fills_new == 1
+        assert await h.client.open_orders() == []
+        (position,) = await h.client.positions()
+        assert (position.book_id, position.position_micro) == (YES, 4_000_000)
+        assert (await h.client.balance()).available_micro_usd == 1_000_000_000 - 2_000_000
+        assert h.trusted()
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_ioc_fill_and_fok_kill() -> None:
+    async with running() as h:
+        await h.ready()
+        fak = await h.client.place_order(order("ioc-1", Action.BUY, 520_000, 10_000_000, TimeInForce.IOC))
+        assert fak.status is OrderStatus.UNKNOWN  # "matched": how much is for the trade events to say
+        await h.until(lambda: h.client.user_session.net_filled_micro(fak.order_id) == 10_000_000, "FAK fill")
+        fok = await h.client.place_order(order("fok-1", Action.BUY, 520_000, 500_000_000, TimeInForce.FOK))
+        assert fok.status is OrderStatus.REJECTED and "fully filled" in fok.reason
+        assert h.fills_of(fok.order_id) == []
+        h.assert_healthy()
+
+
+# -- fault knobs ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_connection_drop_reconnects_with_jittered_backoff_and_resnapshots() -> None:
+    async with running(FaultPlan(seed=1, drop_connection_after_frames=3)) as h:
+        await h.ready()
+        h.sim.step(4)  # frame 3 on the market socket closes it instead of being sent
+        await h.until(lambda: bool(h.client.reconnect_delays), "a reconnect")
+        await h.until(lambda: h.client.market_session.stats.connects == 2 and h.trusted(), "books trusted on the new socket")
+        (stream, delay), *_ = h.client.reconnect_delays
+        assert stream == "market" and 0.125 <= delay <= 0.25 and delay in h.sleeps  # equal jitter on the 0.25 s base
+        assert ("disconnected:market", False) in h.observations  # untrusted while down
+        assert h.client.market_session.stats.disconnects == 1
+        # Trading after the reconnect. The user socket's frame 3 (this fill's CONFIRMED) is dropped
+        # too: the fill is seen once from the socket and its final status comes from the query.
+        fak = await h.client.place_order(order("after-drop", Action.BUY, 990_000, 5_000_000, TimeInForce.IOC))
+        await h.until(lambda: len(h.fills_of(fak.order_id)) == 1, "fill after reconnect")
+        await h.until(lambda: ("user", h.client.reconnect_delays[-1][1]) == h.client.reconnect_delays[-1], "user socket reconnect")
+        (settled,) = await h.client.fills(order_id=fak.order_id)
+        assert settled.status is FillStatus.CONFIRMED and h.client.user_session.stats.fills_new == 1
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_silent_freeze_is_caught_by_the_watchdog_while_pongs_flow() -> None:
+    async with running() as h:
+        await h.ready()
+        session = h.client.market_session
+        h.sim.faults.freeze("market")
+        h.sim.step(3)  # swallowed: the feed is silent from here
+        for n in (1, 2):
+            h.clock.advance(10.0)
+            await h.until(lambda: session.stats.pongs >= n, f"PONG #{n} while frozen")
+            assert h.trusted()  # 10 or 20 s of silence is below the 25 s limit
+        assert session.stats.watchdog_trips == 0
+        h.clock.advance(6.0)  # 26 s without data
+        await h.until(lambda: session.stats.watchdog_trips == 1, "watchdog trip")
+        await h.until(lambda: session.stats.connects == 2 and h.trusted(), "recovered on a fresh socket")
+        assert ("market", "feed silent") in h.client.reconnect_reasons
+        assert ("disconnected:market", False) in h.observations
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_hash_mismatch_untrusts_then_resyncs_over_rest() -> None:
+    async with running(FaultPlan(hash_mismatch_at_frames=(0,))) as h:
+        markets = await h.client.markets()
+        await h.client.subscribe(markets)
+        session = h.client.market_session
+        await h.until(lambda: session.stats.rest_snapshots == 1 and h.trusted(), "REST resync")
+        assert session.stats.hash_mismatches == 1 and session.stats.connects == 1  # fixed without reconnecting
+        snapshots = [e for e in h.events if isinstance(e, BookSnapshot)]
+        assert [s.hash_ok for s in snapshots[:3]] == [False, True, True]
+        # The resynced book equals the venue's.
+        for token in (YES, NO):
+            bids, asks = h.sim.engines[token].snapshot()
+            assert h.client.books[token].bids() == bids and h.client.books[token].asks() == asks
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_http_429_backoff_honours_retry_after() -> None:
+    async with running(FaultPlan(http_429_retry_after_s=1.5)) as h:
+        h.sim.faults.fail_next_http(429, 2)
+        markets = await h.client.markets()
+        assert len(markets) == 1
+        delays = [d for path, d in h.client.retry_delays if path == "/markets"]
+        assert len(delays) == 2 and all(d >= 1.5 for d in delays) and all(d in h.sleeps for d in delays)
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_http_500_retries_reads_and_makes_order_posts_unknown_until_settled() -> None:
+    async with running() as h:
+        await h.ready()
+        h.sim.faults.fail_next_http(500, 1)
+        book = await h.client.fetch_book(YES)
+        assert book["asset_id"] == YES and [p for p, _ in h.client.retry_delays] == ["/book"]
+        # A 500 before the venue processed the order: unknown, then the query says it never existed.
+        h.sim.faults.fail_next_http(500, 1)
+        lost = await h.client.place_order(order("u-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
+        assert lost.status is OrderStatus.UNKNOWN and lost.order_id.startswith("0x")
+        assert [p for p, _ in h.client.retry_delays].count("/order") == 0  # never resent blindly
+        settled = await h.client.reconcile_order(lost.order_id)
+        assert settled.status is OrderStatus.REJECTED and settled.client_order_id == "u-1"
+        # A 500 after the venue processed it: unknown, then the user channel and a query settle it.
+        h.sim.answer_500_after_processing = 1
+        ghost = await h.client.place_order(order("u-2", Action.BUY, 520_000, 5_000_000, TimeInForce.IOC))
+        assert ghost.status is OrderStatus.UNKNOWN
+        await h.until(lambda: h.client.user_session.net_filled_micro(ghost.order_id) == 5_000_000, "fill of the ambiguous order")
+        assert (await h.client.reconcile_order(ghost.order_id)).status is OrderStatus.FILLED
+        assert len(h.fills_of(ghost.order_id)) == 1
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_fak_acknowledged_live_fills_later_and_counts_once() -> None:
+    async with running(FaultPlan(ack_then_fill=True)) as h:
+        await h.ready()
+        ack = await h.client.place_order(order("fak-live", Action.BUY, 520_000, 8_000_000, TimeInForce.IOC))
+        assert ack.status is OrderStatus.UNKNOWN and ack.filled_size_micro is None  # "live" is not a fill
+        assert h.fills_of(ack.order_id) == []
+        assert h.sim.release_delayed() == 1
+        await h.until(lambda: [f.status for f in h.fills_of(ack.order_id)] == [FillStatus.CONFIRMED], "late fill")
+        (fill,) = h.fills_of(ack.order_id)
+        assert fill.size_micro == 8_000_000 and fill.client_order_id == "fak-live"
+        assert [f.fill_id for f in await h.client.fills()] == [fill.fill_id]
+        assert h.client.user_session.stats.fill_status_changes == 2  # MINED and CONFIRMED, same fill
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_partial_fill_of_an_ioc_order() -> None:
+    async with running(FaultPlan(partial_fill_fraction=1.0, partial_fill_ratio=0.5)) as h:
+        await h.ready()
+        fak = await h.client.place_order(order("part-1", Action.BUY, 520_000, 10_000_000, TimeInForce.IOC))
+        await h.until(
+            lambda: h.client.user_session.orders.get(fak.order_id) is not None and h.client.user_session.orders[fak.order_id].status is OrderStatus.CANCELED,
+            "the unfilled rest cancelled",
+        )
+        update = h.client.user_session.orders[fak.order_id]
+        assert update.filled_size_micro == 5_000_000
+        await h.until(lambda: h.client.user_session.net_filled_micro(fak.order_id) == 5_000_000, "half filled")
+        assert len(await h.client.fills(order_id=fak.order_id)) == 1
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_latency_times_out_the_post_and_the_user_channel_settles_it() -> None:
+    async with running(FaultPlan(latency_s=0.2), order_timeout_s=0.05) as h:
+        await h.ready()
+        slow = await h.client.place_order(order("slow-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
+        assert slow.status is OrderStatus.UNKNOWN and "timed out" in slow.reason
+        await h.until(lambda: slow.order_id in h.client.user_session.orders, "placement on the user channel", timeout=10)
+        placed = h.client.user_session.orders[slow.order_id]
+        assert placed.status is OrderStatus.OPEN and placed.client_order_id == "slow-1"
+        assert h.trusted()
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_failed_settlement_reverses_the_fill() -> None:
+    async with running(auto_settle=False) as h:  # trades stay MATCHED until the test moves them
+        await h.ready()
+        fak = await h.client.place_order(order("fail-1", Action.BUY, 520_000, 5_000_000, TimeInForce.IOC))
+        await h.until(lambda: h.client.user_session.net_filled_micro(fak.order_id) == 5_000_000, "fill")
+        (trade_id,) = [t for t, trade in h.sim.trades.items() if trade.fill.taker_order_id == fak.order_id]
+        h.sim.fail_trade(trade_id)  # RETRYING, then FAILED
+        await h.until(lambda: h.client.user_session.net_filled_micro(fak.order_id) == 0, "reversal")
+        (fill,) = h.fills_of(fak.order_id)
+        assert fill.status is FillStatus.FAILED and h.client.user_session.stats.reversals == 1
+        (after,) = await h.client.fills(order_id=fak.order_id)  # the query agrees, nothing new counted
+        assert after.status is FillStatus.FAILED and h.client.user_session.stats.fills_new == 1
+        assert await h.client.positions() == []
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_bad_credentials_are_refused() -> None:
+    async with running(register=False, user_socket=False) as h:  # the venue does not know this api key
+        await h.client.subscribe(await h.client.markets())
+        with pytest.raises(AuthError):
+            await h.client.place_order(order("auth-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
+        assert h.sim.stats["rejected_auth"] == 1 and h.sim.stats["orders"] == 0
+    wrong_secret = PolymarketCredentials(KEY, CREDS.api_key, base64.urlsafe_b64encode(b"another secret").decode(), CREDS.api_passphrase)
+    async with running(credentials=wrong_secret, user_socket=False) as h:  # HMAC does not verify
+        await h.client.subscribe(await h.client.markets())
+        with pytest.raises(AuthError):
+            await h.client.open_orders()
+        assert h.sim.stats["rejected_auth"] == 1
+    foreign_funder = PolymarketCredentials(KEY, CREDS.api_key, SECRET, CREDS.api_passphrase, funder="0x" + "ab" * 20)
+    async with running(credentials=foreign_funder, user_socket=False) as h:  # signed, but not for this account's wallet
+        await h.client.subscribe(await h.client.markets())
+        refused = await h.client.place_order(order("auth-2", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
+        assert refused.status is OrderStatus.REJECTED and "maker address" in refused.reason
+        assert h.sim.stats["bad_signature"] == 1 and h.client.user_session.orders == {}
+
+def test_config_defaults_point_at_polymarket_and_bad_settings_are_refused() -> None:
+    config = PolymarketConfig()
+    assert config.clob_base_url == "https://clob.polymarket.com" and config.gamma_base_url == "https://gamma-api.polymarket.com"
+    assert config.market_ws_url == "wss://ws-subscriptions-clob.polymarket.com/ws/market" and config.ping_interval_s == 10.0
+    for bad in ({"ping_interval_s": 0}, {"clob_base_url": "ftp://x"}, {"user_ws_url": "http://x"}, {"read_retries": -1},
+                {"reconnect_base_s": 5.0, "reconnect_cap_s": 1.0}, {"feed_silence_s": float("nan")}):
+        with pytest.raises(ConfigError):
+            PolymarketConfig(**bad)
+    client = PolymarketClient(config, clock=FakeClock(), sleep=asyncio.sleep, rng=random.Random(0), credentials=CREDS)
+    shown = repr(client) + repr(client.user_session) + repr(CREDS)
+    assert SECRET not in shown and KEY[2:] not in shown and CREDS.api_passphrase not in shown
+
+
+@pytest.mark.asyncio
+async def test_sim_refuses_orders_whose_signature_does_not_recover() -> None:
+    clock = FakeClock()
+    async with PolymarketSim([SPEC], clock_ms=clock.wall_ms, seed=3) as sim:
+        sim.add_account(CREDS.api_key, CREDS.api_secret, CREDS.api_passphrase, CREDS.signer_address)
+        signer = OrderSigner(CREDS, rng=random.Random(1))
+        async with httpx.AsyncClient(base_url=sim.clob_url) as http:
+
+            async def post(body_text: str) -> httpx.Response:
+                headers = signer.headers("POST", "/order", body_text, clock.wall_ms() // 1000)
+                return await http.post("/order", content=body_text.encode(), headers=headers)
+
+            good = signer.prepare(order("sig-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC), token_id=YES, tick_micro=10_000, neg_risk=False, now_ms=clock.wall_ms())
+            tampered = json.loads(good.body_text)
+            tampered["order"]["takerAmount"] = "50000000"  # ten times the shares for the same money
+            answer = await post(serialize_body(tampered))
+            assert answer.status_code == 400 and answer.json()["errorMsg"] == "invalid signature"
+            wrong_exchange = signer.prepare(order("sig-2", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC), token_id=YES, tick_micro=10_000, neg_risk=True, now_ms=clock.wall_ms())
+            assert (await post(wrong_exchange.body_text)).json()["errorMsg"] == "invalid signature"
+            accepted = await post(good.body_text)
+            assert accepted.status_code == 200 and accepted.json() == {
+                "success": True, "errorMsg": "", "orderID": good.order_hash, "status": "live", "takingAmount": "", "makingAmount": "",
+            }
+            assert sim.stats["bad_signature"] == 2
+
+
+def test_sim_is_deterministic_under_a_seed() -> None:
+    def run(seed: int) -> tuple[Any, ...]:
+        clock = FakeClock()
+        sim = PolymarketSim([SPEC], clock_ms=clock.wall_ms, seed=seed)
+        sim.step(30)
+        return tuple(sim.engines[t].snapshot() for t in (YES, NO)) + tuple(sorted(sim.trades))
+
+    assert run(4) == run(4)
+    assert run(4) != run(5)

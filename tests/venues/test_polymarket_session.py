@@ -1,0 +1,373 @@
+"""Sans-I/O Polymarket sessions: book continuity (hash, best bid/ask, resync with replay), keep-alive
+and the silent-freeze watchdog on an injected clock, bad frames counted, and fills counted once."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arb.domain import (
+    BookChange,
+    BookSnapshot,
+    FillStatus,
+    MarketInfo,
+    MarketStatus,
+    PriceBand,
+    Venue,
+)
+from arb.venues.polymarket import wire
+from arb.venues.polymarket.session import FetchBook, MarketSession, Reconnect, SendText, UserSession
+from arb.venues.polymarket.wire import UserContext
+from solvers.fees import polymarket_fee
+from tests.venues.golden import fixture_path
+
+S = 1_000_000_000
+YES, NO = "1001", "1002"
+
+
+def market(tokens: tuple[str, str] = (YES, NO), market_id: str = "0xm", tick: int = 10_000) -> MarketInfo:
+    return MarketInfo(
+        Venue.POLYMARKET, market_id, "", "Will it?", "", "", MarketStatus.OPEN, None, None, None,
+        (PriceBand(tick, 1_000_000 - tick, tick),), 5_000_000, True, 10_000,
+        polymarket_fee(rate=Decimal(0)), polymarket_fee(rate=Decimal(0), maker=True), token_ids=tokens,
+    )
+
+
+def book_bytes(asset: str, bids: dict[int, int], asks: dict[int, int], *, ts: int = 1, market_id: str = "0xm", rest: bool = False) -> bytes:
+    frame = wire.book_frame(
+        market=market_id, asset_id=asset, timestamp_ms=ts, bids=bids.items(), asks=asks.items(), tick_size_micro=10_000,
+        last_trade_price_micro=500_000, context=wire.BookHashContext("5", False), event_type=None if rest else "book",
+    )
+    return orjson.dumps(frame)
+
+
+def change_bytes(asset: str, side: str, price: int, size: int, best: tuple[int, int] | None, ts: int = 2) -> bytes:
+    entry: dict[str, Any] = {"asset_id": asset, "price": wire.decimal_text(price), "size": wire.decimal_text(size), "side": side, "hash": "0" * 40}
+    if best is not None:
+        entry["best_bid"], entry["best_ask"] = wire.decimal_text(best[0]), wire.decimal_text(best[1])
+    return orjson.dumps({"market": "0xm", "price_changes": [entry], "event_type": "price_change", "timestamp": str(ts)})
+
+
+def connected_session(**kwargs: Any) -> MarketSession:
+    session = MarketSession(**kwargs)
+    session.add_markets([market()])
+    session.on_connect(0)
+    for token in (YES, NO):
+        session.receive(book_bytes(token, {490_000: 10 * S // 1000}, {510_000: 10 * S // 1000}), 1)
+    return session
+
+
+# -- books ----------------------------------------------------------------------------------------
+
+
+def test_subscribe_on_connect_lists_every_token_and_books_wait_for_snapshots() -> None:
+    session = MarketSession()
+    assert session.add_markets([market()]) == []  # not connected: nothing to send yet
+    (command,) = session.on_connect(0)
+    assert isinstance(command, SendText) and orjson.loads(command.text)["assets_ids"] == [YES, NO]
+    assert not session.trusted(YES)
+    session.receive(book_bytes(YES, {490_000: 1}, {510_000: 1}), 1)
+    assert session.trusted(YES) and not session.trusted(NO)
+
+
+def test_adding_markets_while_connected_extends_the_subscription() -> None:
+    session = connected_session()
+    (command,) = session.add_markets([market(("2001", "2002"), "0xn")])
+    assert orjson.loads(command.text) | {} == {
+        "operation": "subscribe", "assets_ids": ["2001", "2002"], "level": 2, "initial_dump": True, "custom_feature_enabled": True,
+    }
+
+
+def test_real_2024_book_and_legacy_change_apply() -> None:
+    trump = market(
+        ("21742633143463906290569050155826241533067272736897614950488156847949938836455",
+         "48331043336612883890938759509493159234755048973500640148014422747788308965732"),
+        "0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917",
+    )
+    session = MarketSession()
+    session.add_markets([trump])
+    session.on_connect(0)
+    no_token = trump.token_ids[1]  # type: ignore[index]
+    assert session.receive(fixture_path("polymarket/ws/nautilus_book.json").read_bytes(), 1) == ()
+    book = session.books[no_token]
+    assert book.trusted and book.best_bid() == (511_000, 1_304_720_000) and book.best_ask() == (514_000, 20_230_870_000)
+    session.receive(fixture_path("polymarket/ws/nautilus_price_change.json").read_bytes(), 2)
+    assert book.best_ask() == (514_000, 21_574_080_000) and book.trusted
+
+
+def test_price_change_matching_the_venue_best_keeps_the_book_trusted() -> None:
+    session = connected_session()
+    assert session.receive(change_bytes(YES, "BUY", 500_000, 7 * S // 1000, (500_000, 510_000)), 2) == ()
+    assert session.trusted(YES) and session.books[YES].best_bid() == (500_000, 7 * S // 1000)
+    session.receive(change_bytes(YES, "BUY", 500_000, 0, (490_000, 510_000)), 3)
+    assert session.trusted(YES) and session.books[YES].best_bid() == (490_000, 10 * S // 1000)
+    assert session.stats.changes == 2 and session.stats.best_mismatches == 0
+
+
+def test_best_mismatch_untrusts_buffers_and_replays_after_the_rest_snapshot() -> None:
+    session = connected_session()
+    # The venue says the best bid is 0.50 but our ladder has 0.49: we missed an update.
+    (command,) = session.receive(change_bytes(YES, "SELL", 520_000, 3_000_000, (500_000, 510_000)), 2)
+    assert command == FetchBook(YES, "best bid/ask mismatch") and not session.trusted(YES)
+    # Changes during the fetch are held, not applied.
+    session.receive(change_bytes(YES, "BUY", 495_000, 4_000_000, (500_000, 510_000)), 3)
+    assert session.books[YES].best_bid() == (490_000, 10_000_000)
+    # The REST snapshot (taken mid-stream) plus the replayed change gives the venue's book.
+    rest = book_bytes(YES, {500_000: 2_000_000, 490_000: 1_000_000}, {510_000: 1_000_000, 520_000: 3_000_000}, rest=True)
+    assert session.apply_rest_book(rest, 4) == ()
+    book = session.books[YES]
+    assert book.trusted and book.bids() == ((500_000, 2_000_000), (495_000, 4_000_000), (490_000, 1_000_000))
+    assert session.stats.replayed_changes == 1 and session.stats.resyncs == 1
+    # A late second answer for the same token is ignored.
+    assert session.apply_rest_book(rest, 5) == () and session.stats.stale_rest_snapshots == 1
+
+
+def test_book_hash_mismatch_untrusts_and_a_fresh_ws_book_ends_the_resync() -> None:
+    session = connected_session()
+    bad = orjson.loads(book_bytes(YES, {480_000: 1_000_000}, {520_000: 1_000_000}))
+    bad["hash"] = "f" * 40
+    (command,) = session.receive(orjson.dumps(bad), 2)
+    assert isinstance(command, FetchBook) and not session.trusted(YES) and session.stats.hash_mismatches == 1
+    session.receive(book_bytes(YES, {480_000: 1_000_000}, {520_000: 1_000_000}, ts=3), 3)
+    assert session.trusted(YES) and YES not in session.resyncing
+    assert session.apply_rest_book(book_bytes(YES, {1_000: 1}, {999_000: 1}, rest=True), 4) == ()
+    assert session.books[YES].best_bid() == (480_000, 1_000_000)
+
+
+def test_rest_snapshot_teaches_the_hash_inputs_when_market_metadata_is_stale() -> None:
+    session = MarketSession()
+    session.add_markets([dataclasses.replace(market(), min_order_size_micro=15_000_000)])  # venue says 5
+    session.on_connect(0)
+    (command,) = session.receive(book_bytes(YES, {490_000: 1}, {510_000: 1}), 1)
+    assert isinstance(command, FetchBook) and session.stats.hash_mismatches == 1
+    session.apply_rest_book(book_bytes(YES, {490_000: 1}, {510_000: 1}, rest=True), 2)
+    assert session.trusted(YES)
+    assert session.receive(book_bytes(YES, {480_000: 1}, {510_000: 1}, ts=3), 3) == ()
+    assert session.trusted(YES) and session.stats.hash_mismatches == 1
+
+
+def test_rest_snapshot_with_a_bad_hash_asks_to_reconnect() -> None:
+    session = connected_session()
+    session.receive(change_bytes(YES, "SELL", 520_000, 3_000_000, (500_000, 510_000)), 2)
+    rest = orjson.loads(book_bytes(YES, {500_000: 1}, {510_000: 1}, rest=True))
+    rest["hash"] = "0" * 40
+    (command,) = session.apply_rest_book(rest, 3)
+    assert isinstance(command, Reconnect) and not session.trusted(YES)
+
+
+def test_malformed_change_is_counted_and_untrusts_its_book() -> None:
+    session = connected_session()
+    bad = orjson.loads(change_bytes(YES, "BUY", 500_000, 1, None))
+    bad["price_changes"][0]["price"] = "NaN"
+    commands = session.receive(orjson.dumps(bad), 2)
+    assert commands == [FetchBook(YES, "dropped a malformed book update")]
+    assert session.stats.rejected == 1 and "price" in session.stats.last_error
+    assert not session.trusted(YES) and session.trusted(NO)
+
+
+def test_change_without_asset_untrusts_its_whole_market() -> None:
+    session = connected_session()
+    bad = orjson.loads(change_bytes(YES, "BUY", 500_000, 1, None))
+    del bad["price_changes"][0]["asset_id"]
+    session.receive(orjson.dumps(bad), 2)
+    assert not session.trusted(YES) and not session.trusted(NO)
+
+
+def test_garbage_and_unknown_events_are_counted_not_raised() -> None:
+    session = connected_session()
+    for frame in (b"\xff\xfe", b"[1, 2", b'{"event_type":"mystery"}', b"42", b'[{"event_type":"tick_size_change"}]', "PONG"):
+        session.receive(frame, 2)
+    assert session.stats.rejected == 5 and session.stats.pongs == 1
+    assert session.trusted(YES) and session.trusted(NO)  # none of them carried book data
+
+
+def test_unknown_assets_are_ignored() -> None:
+    session = connected_session()
+    session.receive(change_bytes("999", "BUY", 500_000, 1, (500_000, 510_000)), 2)
+    assert session.stats.unknown_asset == 1 and session.stats.changes == 0
+
+
+def test_array_frames_and_tick_size_changes() -> None:
+    session = MarketSession()
+    session.add_markets([market()])
+    session.on_connect(0)
+    dump = b"[" + book_bytes(YES, {490_000: 1}, {510_000: 1}) + b"," + book_bytes(NO, {490_000: 1}, {510_000: 1}) + b"]"
+    session.receive(dump, 1)
+    assert session.trusted(YES) and session.trusted(NO)
+    tick = {"event_type": "tick_size_change", "asset_id": YES, "market": "0xm", "old_tick_size": "0.01", "new_tick_size": "0.001", "timestamp": "5"}
+    session.receive(orjson.dumps(tick), 2)
+    assert session.tick_sizes[YES] == 1_000 and session.books[YES].tick_size_micro_usd == 1_000
+
+
+def test_sink_receives_events_with_books_applied() -> None:
+    seen: list[Any] = []
+    session = MarketSession(sink=seen.append)
+    session.add_markets([market()])
+    session.on_connect(0)
+    session.receive(book_bytes(YES, {490_000: 1}, {510_000: 1}), 1)
+    session.receive(change_bytes(YES, "BUY", 500_000, 2, (500_000, 510_000)), 2)
+    assert [type(e) for e in seen] == [BookSnapshot, BookChange]
+    assert seen[1].best_bid_micro_usd == 500_000
+
+
+# -- keep-alive, watchdog, reconnect ----------------------------------------------------------------
+
+
+def test_ping_every_ten_seconds_while_connected() -> None:
+    session = MarketSession()
+    assert session.due_ping(0) is None  # not connected
+    session.on_connect(0)
+    assert session.due_ping(9 * S) is None
+    assert session.due_ping(10 * S) == "PING"
+    assert session.due_ping(11 * S) is None
+    assert session.due_ping(20 * S) == "PING" and session.stats.pings == 2
+
+
+def test_silent_freeze_trips_the_watchdog_once_even_with_pongs() -> None:
+    session = connected_session(silence_ns=60 * S, pong_timeout_ns=30 * S)
+    for t in range(10, 70, 10):
+        assert session.due_ping(t * S) == "PING"
+        session.receive("PONG", t * S)  # keep-alive answered: not data
+        if t < 60:
+            assert session.check(t * S) == [] and session.trusted(YES)
+    (command,) = session.check(62 * S)
+    assert isinstance(command, Reconnect) and command.reason == "feed silent"
+    assert not session.trusted(YES) and not session.trusted(NO)
+    assert session.check(63 * S) == [] and session.stats.watchdog_trips == 1
+
+
+def test_missing_pongs_ask_to_reconnect() -> None:
+    session = connected_session(silence_ns=600 * S, pong_timeout_ns=30 * S)
+    session.receive(change_bytes(YES, "BUY", 500_000, 1, (500_000, 510_000)), 20 * S)  # data, but no PONG
+    assert session.check(30 * S) == []
+    (command,) = session.check(31 * S)
+    assert command == Reconnect("no PONG")
+
+
+def test_disconnect_untrusts_and_reconnect_resubscribes() -> None:
+    session = connected_session()
+    assert session.trusted(YES)
+    session.on_disconnect(5, "socket closed")
+    assert not session.trusted(YES) and session.books[YES].untrusted_reason == "socket closed"
+    assert session.due_ping(100 * S) is None and session.check(100 * S) == []
+    (command,) = session.on_connect(6)
+    assert orjson.loads(command.text)["assets_ids"] == [YES, NO]
+    session.receive(book_bytes(YES, {490_000: 1}, {510_000: 1}), 7)
+    assert session.trusted(YES)
+
+
+# -- property: a stream consistent with the venue keeps an exact, trusted copy ------------------------
+
+levels = st.integers(1, 99).map(lambda i: i * 10_000)
+ops = st.lists(st.tuples(st.booleans(), st.integers(1, 99), st.integers(0, 5)), min_size=1, max_size=60)
+
+
+@given(ops)
+@settings(max_examples=150, deadline=None)
+def test_consistent_stream_keeps_an_exact_trusted_copy(changes: list[tuple[bool, int, int]]) -> None:
+    session = MarketSession()
+    session.add_markets([market()])
+    session.on_connect(0)
+    bids: dict[int, int] = {100_000: 1_000_000}
+    asks: dict[int, int] = {900_000: 1_000_000}
+    session.receive(book_bytes(YES, bids, asks), 1)
+    for is_bid, tick, lots in changes:
+        price = tick * 10_000
+        book, other = (bids, asks) if is_bid else (asks, bids)
+        if (is_bid and asks and price >= min(asks)) or (not is_bid and bids and price <= max(bids)):
+            continue  # the venue never publishes a crossed ladder
+        if lots:
+            book[price] = lots * 1_000_000
+        else:
+            book.pop(price, None)
+        best = (max(bids) if bids else 0, min(asks) if asks else 1_000_000)
+        session.receive(change_bytes(YES, "BUY" if is_bid else "SELL", price, lots * 1_000_000, best), 2)
+    ours = session.books[YES]
+    assert ours.trusted and session.stats.best_mismatches == 0
+    assert dict(ours.bids()) == bids and dict(ours.asks()) == asks
+
+
+# -- user channel -------------------------------------------------------------------------------------
+
+ME = UserContext.of("3e2c94ca-8124-c4c1-c7ea-be1ea21b71fe", ["0xa3D82Ed56F4c68d2328Fb8c29e568Ba2cAF7d7c8"])
+TRADES = [fixture_path(f"polymarket/ws/nautilus_user_trade{i}.json").read_bytes() for i in (1, 2, 3, 4)]
+
+
+def with_status(raw: bytes, status: str) -> bytes:
+    return orjson.dumps(dict(orjson.loads(raw), status=status))
+
+
+def test_capture_fills_are_counted_once_across_messages_and_replays() -> None:
+    session = UserSession(ME)
+    emitted = [e for raw in TRADES for e in session.receive(raw, 0)]
+    # trade1 (MINED) and trade3/trade4 (CONFIRMED) are one match id; trade4 repeats trade3's fill.
+    assert len(session.fills) == 4 and session.stats.fills_new == 4
+    assert [e.fill_id.split(":")[1][:10] for e in emitted] == ["0xab679e56", "0x5b605a0e", "0x3ad09f22", "0x67b598ca"]
+    assert session.stats.fill_duplicates == 1
+    for raw in TRADES:  # the socket replays everything after a reconnect
+        assert session.receive(raw, 1) == []
+    assert session.stats.fills_new == 4
+
+
+def test_status_progression_emits_the_same_fill_and_failed_reverses_it() -> None:
+    session = UserSession(ME)
+    raw = TRADES[1]  # our taker fill, MATCHED
+    (first,) = session.receive(raw, 0)
+    assert first.status is FillStatus.MATCHED and session.net_filled_micro(first.order_id) == 5_000_000
+    (retrying,) = session.receive(with_status(raw, "RETRYING"), 1)
+    (failed,) = session.receive(with_status(raw, "FAILED"), 2)
+    assert retrying.fill_id == failed.fill_id == first.fill_id and failed.size_micro == first.size_micro
+    assert failed.status is FillStatus.FAILED and session.stats.reversals == 1
+    assert session.net_filled_micro(first.order_id) == 0
+    assert session.receive(with_status(raw, "CONFIRMED"), 3) == [] and session.stats.anomalies == 1  # FAILED is final
+
+
+def test_matched_mined_confirmed_counts_once() -> None:
+    seen: list[Any] = []
+    session = UserSession(ME, sink=seen.append)
+    for status in ("MATCHED", "MINED", "MINED", "CONFIRMED", "MATCHED"):
+        session.receive(with_status(TRADES[1], status), 0)
+    assert [f.status for f in seen] == [FillStatus.MATCHED, FillStatus.MINED, FillStatus.CONFIRMED]
+    assert session.stats.fills_new == 1 and len(session.fills) == 1
+
+
+def test_rest_fills_merge_with_socket_fills_and_client_ids_attach() -> None:
+    session = UserSession(ME)
+    fill = wire.decode_trade_fills(orjson.loads(TRADES[1]), ME)[0]
+    session.register_order(fill.order_id, "cid-7")
+    (seen,) = session.receive(TRADES[1], 0)
+    assert seen.client_order_id == "cid-7"
+    assert session.apply_fills([fill]) == []
+    confirmed = dataclasses.replace(fill, status=FillStatus.CONFIRMED)
+    (changed,) = session.apply_fills([confirmed])
+    assert changed.status is FillStatus.CONFIRMED and changed.client_order_id == "cid-7"
+
+
+def test_user_orders_and_bad_frames() -> None:
+    session = UserSession(ME)
+    placement = fixture_path("polymarket/ws/nautilus_order_placement.json").read_bytes()
+    assert len(session.receive(placement, 0)) == 1
+    assert session.receive(placement, 1) == [] and session.stats.order_duplicates == 1
+    for frame in (b"nope", b'{"event_type":"order"}', b'{"event_type":"other"}', b"[{}, 3]"):
+        assert session.receive(frame, 2) == []
+    assert session.stats.rejected == 5
+
+
+def test_user_subscribe_is_secret() -> None:
+    session = UserSession(ME, auth=("key", "very-secret", "pass"))
+    (command,) = session.on_connect(0)
+    assert "very-secret" in command.text and "very-secret" not in repr(command)
+
+
+def test_untracked_tokens_books_are_adopted_unless_disabled() -> None:
+    adopting = MarketSession()
+    adopting.receive(book_bytes("3001", {490_000: 1}, {510_000: 1}), 1)
+    assert adopting.trusted("3001") and adopting.books["3001"].market_id == "0xm"
+    strict = MarketSession(adopt_unknown_books=False)
+    strict.receive(book_bytes("3001", {490_000: 1}, {510_000: 1}), 1)
+    assert strict.books == {} and strict.stats.unknown_asset == 1
