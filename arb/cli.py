@@ -20,6 +20,17 @@ def _bench_solvers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_venues(args: argparse.Namespace) -> int:
+    from benchmarks.venue_bench import run_venue_bench
+
+    results = run_venue_bench(changes=args.messages, seed=args.seed, json_path=args.json, repeats=args.repeats)
+    failed = [r.venue for r in results if not r.ok]
+    if failed and args.strict:
+        print(f"below target or inconsistent: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arb", description="Optimization-centric prediction-market arbitrage engine")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -31,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     solvers.add_argument("--seed", type=int, default=20261121, help="instance seed")
     solvers.add_argument("--strict", action="store_true", help="exit 1 if a target check fails")
     solvers.set_defaults(handler=_bench_solvers)
+    venues = bench.add_parser("venues", help="decode + apply throughput of book-change messages per venue")
+    venues.add_argument("--json", type=Path, metavar="FILE", help="write {results: [{venue, messages, seconds, messages_per_second}]}")
+    venues.add_argument("--messages", type=int, default=100_000, help="book-change messages per venue")
+    venues.add_argument("--repeats", type=int, default=3, help="timed passes per venue (best is reported)")
+    venues.add_argument("--seed", type=int, default=1, help="feed seed")
+    venues.add_argument("--strict", action="store_true", help="exit 1 below 50,000 msg/s or on any rejected frame")
+    venues.set_defaults(handler=_bench_venues)
     return parser
 
 

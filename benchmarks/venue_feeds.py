@@ -87,6 +87,23 @@ def _price(micro: int) -> str:
     return text if not text.endswith(".") else text[:-1]
 
 
+# Polymarket's current book hash also covers the market's minimum order size and negRisk flag,
+# which a WS `book` frame does not carry; the benchmark's markets use these values.
+POLYMARKET_MIN_ORDER_SIZE = "5"
+POLYMARKET_NEG_RISK = False
+
+
+def _book_hash(frame: dict) -> str:
+    """SHA-1 of the compact JSON of the book summary with `hash` blank, in the venue's key order
+    (py_clob_client_v2.utilities.generate_orderbook_summary_hash)."""
+    payload = {
+        "market": frame["market"], "asset_id": frame["asset_id"], "timestamp": frame["timestamp"], "hash": "",
+        "bids": frame["bids"], "asks": frame["asks"], "min_order_size": POLYMARKET_MIN_ORDER_SIZE,
+        "tick_size": frame["tick_size"], "neg_risk": POLYMARKET_NEG_RISK, "last_trade_price": frame["last_trade_price"],
+    }
+    return hashlib.sha1(orjson.dumps(payload)).hexdigest()
+
+
 def polymarket_feed(*, markets: int = 25, changes: int = 100_000, seed: int = 1) -> Feed:
     """Market-channel frames for `markets` conditions (two tokens each), 0.001 ticks; each
     `price_change` frame carries one level change with the book's resulting best bid and ask."""
@@ -104,10 +121,13 @@ def polymarket_feed(*, markets: int = 25, changes: int = 100_000, seed: int = 1)
             asks = {p: rng.randint(5, 5000) for p in range(mid + 4, mid + 44, 4)}
             books[token] = {"BUY": bids, "SELL": asks}
             owner[token] = condition
-            snapshots.append(orjson.dumps([{
-                "event_type": "book", "market": condition, "asset_id": token, "timestamp": str(ts_ms), "hash": "",
+            frame = {
+                "market": condition, "asset_id": token, "timestamp": str(ts_ms), "hash": "",
                 "bids": [{"price": _price(p * 1000), "size": str(s)} for p, s in sorted(bids.items())],
-                "asks": [{"price": _price(p * 1000), "size": str(s)} for p, s in sorted(asks.items(), reverse=True)]}]))
+                "asks": [{"price": _price(p * 1000), "size": str(s)} for p, s in sorted(asks.items(), reverse=True)],
+                "tick_size": "0.001", "last_trade_price": _price(mid * 1000)}
+            frame["hash"] = _book_hash(frame)
+            snapshots.append(orjson.dumps([{"event_type": "book", **frame}]))
     tokens = list(books)
     frames = []
     for _ in range(changes):

@@ -39,3 +39,37 @@ def test_public_surface_is_pinned() -> None:
         ]
     )
     assert all(hasattr(solvers, name) for name in solvers.__all__)
+
+
+def _module_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+IO_MODULES = {"asyncio", "websockets", "httpx", "uvloop", "socket", "time"}
+
+
+def test_wire_and_session_layers_are_pure() -> None:
+    """Sans-I/O: venue `wire` and `session` modules, books and domain never touch sockets or clocks."""
+    pure = [ROOT / "arb" / name for name in ("domain.py", "book.py", "fixed.py", "errors.py")]
+    for venue in ("kalshi", "polymarket"):
+        pure += sorted((ROOT / "arb" / "venues" / venue).glob("wire*.py"))
+        pure += sorted((ROOT / "arb" / "venues" / venue).glob("session*.py"))
+    assert len(pure) >= 8, "expected both venues' wire and session modules"
+    for path in pure:
+        imported = {name.split(".")[0] for name in _module_imports(path)}
+        assert not imported & IO_MODULES, f"{path.relative_to(ROOT)} imports {imported & IO_MODULES}"
+
+
+def test_wire_formats_stay_inside_the_venue_packages() -> None:
+    """Only `arb/venues/*` may import a venue's wire module; the engine sees domain types."""
+    for path in (ROOT / "arb").rglob("*.py"):
+        if "venues" in path.relative_to(ROOT / "arb").parts:
+            continue
+        leaked = {name for name in _module_imports(path) if ".wire" in name}
+        assert not leaked, f"{path.relative_to(ROOT)} imports {leaked}"
