@@ -20,6 +20,7 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/arb bench solvers --json benchmarks/results/solvers.json
+	$(BIN)/arb bench venues --json benchmarks/results/venues.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
