@@ -1,0 +1,556 @@
+"""KL (Bregman) projection of quoted prices onto the marginal polytope (optimization.md section 4).
+
+    M = conv{z in {0,1}^n : z satisfies the candidate set's relations}   (contract coordinates)
+    mu* = argmin_{mu in M} D(mu || theta),
+    D(mu || theta) = sum_i mu_i ln(mu_i/theta_i) + (1 - mu_i) ln((1 - mu_i)/(1 - theta_i))
+
+the sum of Bernoulli KLs (independent binary books, optimization.md 4.1), with gradient
+logit(mu) - logit(theta). `mu*` are coherent prices, `D(mu*||theta)` an incoherence score.
+
+Two paths:
+
+* Closed form (`stop_reason == "closed_form"`): the relations are disjoint ExactlyOne / AtMostOne
+  groups of at least two contracts (in particular one exactly-one market), every other contract is
+  unconstrained. D is separable over the blocks. A free contract projects onto itself. For a group G
+  the KKT conditions of min sum_G kl(mu_i, theta_i) s.t. sum_G mu_i = 1 are
+      logit mu_i - logit theta_i + lambda = 0   =>   mu_i = sigmoid(logit theta_i - lambda),
+  a common log-odds shift, with lambda the unique root of h(lambda) = sum_G sigmoid(logit theta_i -
+  lambda) - 1 (h is strictly decreasing from |G| - 1 > 0 to -1). The root is bracketed by
+  [min_i logit theta_i + ln(|G|-1), max_i logit theta_i + ln(|G|-1)] (at the lower end every term is
+  >= 1/|G|, at the upper end <= 1/|G|) and found by Brent's method. For AtMostOne the constraint is
+  sum <= 1 with multiplier lambda >= 0: lambda = 0 (mu = theta) if sum theta <= 1, else the same root.
+  The result's vertices are a convex decomposition of mu built by aligning each block's distribution
+  on [0, 1) and cutting at every breakpoint (at most sum of block sizes + 1 vertices).
+
+* Fully-corrective Frank-Wolfe with adaptive contraction (Kroer et al. 2016, Krishnan et al. 2015),
+  `optimization.md` 4.2:
+  - InitFW: for every outcome variable not yet seen at both values, the MIP oracle is asked for an
+    outcome with it at 1 and one with it at 0. Variables that cannot take both values are *settled*
+    (fixed in every feasible outcome); their contracts are fixed at 0/1 and dropped from the log
+    terms. u = mean of the distinct vertices found (relative interior on the free coordinates).
+  - The iterate lives in M_eps = (1 - eps) M + eps u: mu = (1 - eps) sum_k w_k v_k + eps u, so every
+    free coordinate stays in [eps u_i, 1 - eps (1 - u_i)] and gradients stay bounded. eps starts at
+    0.1 and shrinks by the Krishnan rule: with g_u = grad.(mu - u), if g_u < 0 and
+    gap / (-4 g_u) < eps then eps = min(gap / (-4 g_u), eps / 2).
+  - LMO: z = argmin_{z in Z} grad.z by `OutcomeOracle` (one persistent HiGHS MIP; each call only
+    changes the objective with changeColsCost). Gap = grad.(mu - z) >= D(mu) - D(mu*) (a valid
+    certificate over M at every iteration, since mu is in M).
+  - Each iteration: an exact line-search FW step towards (1 - eps) z + eps u, then the fully-corrective
+    phase: the weights over the active vertices are re-optimised (SLSQP over the simplex with the
+    analytic gradient, vectorised in numpy, warm-started); vertices whose weight reaches 0 are dropped.
+  - Stops: gap <= tol ("gap"); alpha-extraction gap <= (1 - alpha) D(mu) ("alpha_extraction": the
+    guaranteed-profit bound D - gap of Kroer Prop. 4.1 is at least alpha D); the time budget on the
+    injected clock ("time_budget"); `max_iterations` ("iterations"). Early stops are safe for marks:
+    mu is always in M.
+
+The reported active set merges the contraction into plain convex weights: mu = sum_k weight_k
+vertex_k exactly, weights >= 0 summing to 1, vertices 0/1 outcome vectors in contract order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, logit, xlogy
+
+from solvers.errors import DataError
+from solvers.outcomes import OutcomeSystem
+from solvers.problem import CandidateSet
+from solvers.separation import OutcomeOracle
+
+__all__ = ["ProjectionResult", "StopReason", "binary_kl", "project_prices"]
+
+StopReason = Literal["gap", "alpha_extraction", "time_budget", "closed_form", "iterations"]
+
+_INITIAL_EPSILON = 0.1
+_DROP_WEIGHT = 1e-13
+_NEWTON_STEPS = 50  # cap of the corrective phase per FW iteration  # active vertices lighter than this (after the corrective phase) are dropped
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionResult:
+    """KL projection of `prices` (theta) onto the marginal polytope of one candidate set.
+
+    contracts: contract ids, the order of every vector below
+    prices: the quoted prices theta
+    mu: coherent prices, in M
+    divergence: D(mu || theta) (binary KL, optimization.md 4.1)
+    gap: Frank-Wolfe gap at mu: D(mu||theta) - gap <= D(mu*||theta) <= D(mu||theta)
+    vertices: (k, n) uint8 feasible outcome vectors with `weights` (k,) >= 0, sum 1, mu = weights @ vertices
+    iterations: FW iterations (LMO calls after InitFW); 0 for the closed form
+    oracle_calls: LMO invocations, InitFW included
+    oracle_time_s, total_time_s: on the injected clock
+    stop_reason: "gap" | "alpha_extraction" | "time_budget" | "closed_form" | "iterations"
+    settled: contract -> 0/1 for contracts fixed in every feasible outcome (found by InitFW)
+    epsilon: final contraction parameter (0 for the closed form)
+    """
+
+    contracts: tuple[str, ...]
+    prices: np.ndarray
+    mu: np.ndarray
+    divergence: float
+    gap: float
+    vertices: np.ndarray
+    weights: np.ndarray
+    iterations: int
+    oracle_calls: int
+    oracle_time_s: float
+    total_time_s: float
+    stop_reason: StopReason
+    settled: Mapping[str, int]
+    epsilon: float
+
+    @property
+    def profit_bound(self) -> float:
+        """Kroer Prop. 4.1 guaranteed-profit bound D(mu||theta) - gap (LMSR terms; may be < 0)."""
+        return self.divergence - self.gap
+
+    def price(self, contract: str) -> float:
+        return float(self.mu[self.contracts.index(contract)])
+
+
+def binary_kl(mu: np.ndarray, theta: np.ndarray) -> float:
+    """sum_i mu_i ln(mu_i/theta_i) + (1-mu_i) ln((1-mu_i)/(1-theta_i)), with 0 ln 0 = 0."""
+    mu = np.asarray(mu, dtype=float)
+    theta = np.asarray(theta, dtype=float)
+    return float(np.sum(xlogy(mu, mu) - xlogy(mu, theta) + xlogy(1 - mu, 1 - mu) - xlogy(1 - mu, 1 - theta)))
+
+
+# -- input handling ---------------------------------------------------------------------------------
+def _system_of(source: CandidateSet | OutcomeSystem) -> tuple[OutcomeSystem, tuple[str, ...], CandidateSet | None]:
+    if isinstance(source, CandidateSet):
+        ids = tuple(c.id for c in source.contracts)
+        return OutcomeSystem(ids, source.relations, with_risky_links=True), ids, source
+    if isinstance(source, OutcomeSystem):
+        return source, tuple(source.literal), None
+    raise DataError(f"source must be a CandidateSet or an OutcomeSystem, was {type(source).__name__}")
+
+
+def _prices(prices: object, contracts: tuple[str, ...]) -> np.ndarray:
+    if isinstance(prices, Mapping):
+        missing = [c for c in contracts if c not in prices]
+        extra = [c for c in prices if c not in contracts]
+        if missing or extra:
+            raise DataError(f"prices must name exactly the contracts {contracts}; missing {missing}, unknown {extra}")
+        values = [prices[c] for c in contracts]
+    else:
+        values = prices  # type: ignore[assignment]
+    try:
+        theta = np.array(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"prices must be numbers, was {prices!r}") from exc
+    if theta.ndim != 1 or theta.shape[0] != len(contracts):
+        raise DataError(f"prices must have one entry per contract ({len(contracts)}), had shape {theta.shape}")
+    for i, value in enumerate(theta):
+        if not math.isfinite(value):
+            raise DataError(f"prices[{i}] (contract {contracts[i]}) must be finite, was {value}")
+        if not 0.0 < value < 1.0:
+            raise DataError(f"prices[{i}] (contract {contracts[i]}) must be inside (0, 1), was {value}")
+    return theta
+
+
+def _check_options(tol: float, alpha: float | None, time_budget_s: float | None, max_iterations: int) -> None:
+    if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):
+        raise DataError(f"tol must be a positive finite number, was {tol!r}")
+    if alpha is not None and not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
+        raise DataError(f"alpha must be inside (0, 1) or None, was {alpha!r}")
+    if time_budget_s is not None and not (isinstance(time_budget_s, int | float) and time_budget_s >= 0 and not math.isnan(time_budget_s)):
+        raise DataError(f"time_budget_s must be a non-negative number or None, was {time_budget_s!r}")
+    if not isinstance(max_iterations, int) or max_iterations < 0:
+        raise DataError(f"max_iterations must be a non-negative int, was {max_iterations!r}")
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+# -- public entry point ----------------------------------------------------------------------------
+def project_prices(
+    source: CandidateSet | OutcomeSystem,
+    prices: Sequence[float] | np.ndarray | Mapping[str, float],
+    *,
+    tol: float = 1e-6,
+    alpha: float | None = None,
+    time_budget_s: float | None = None,
+    max_iterations: int = 1000,
+    method: Literal["auto", "frank_wolfe"] = "auto",
+    clock: Callable[[], float] = time.perf_counter,
+) -> ProjectionResult:
+    """KL projection of `prices` onto the marginal polytope of `source`'s relations.
+
+    prices: one per contract, in the order of `source.contracts` (or `source.literal` for an
+        OutcomeSystem), or a mapping contract id -> price; each strictly inside (0, 1)
+    tol: stop when the FW gap is at most this
+    alpha: if given (0 < alpha < 1), stop as soon as gap <= (1 - alpha) D(mu||theta)
+    time_budget_s: stop (with a coherent mu) once this much time has passed on `clock`; InitFW always
+        completes first
+    method: "auto" uses the closed form when it applies; "frank_wolfe" forces the FW path
+    """
+    start = clock()
+    system, contracts, _ = _system_of(source)
+    theta = _prices(prices, contracts)
+    _check_options(tol, alpha, time_budget_s, max_iterations)
+    if method not in ("auto", "frank_wolfe"):
+        raise DataError(f"method must be 'auto' or 'frank_wolfe', was {method!r}")
+    if method == "auto":
+        groups = _closed_form_groups(system, contracts)
+        if groups is not None:
+            return _closed_form(theta, contracts, groups, start, clock)
+    return _FrankWolfe(system, contracts, theta, clock, start).run(tol, alpha, time_budget_s, max_iterations)
+
+
+# -- closed form ------------------------------------------------------------------------------------
+def _closed_form_groups(system: OutcomeSystem, contracts: tuple[str, ...]) -> list[tuple[list[int], bool]] | None:
+    """[(contract indices, exactly)] when every row is a disjoint ExactlyOne (exactly=True) or
+    AtMostOne group of >= 2 contracts over distinct, un-negated variables; else None."""
+    var_to_contract: dict[int, int] = {}
+    for index, contract in enumerate(contracts):
+        var, parity = system.literal[contract]
+        if parity or var in var_to_contract:
+            return None  # equivalences present
+        var_to_contract[var] = index
+    if not system.rows:
+        return None  # nothing to project (mu = theta); FW handles it trivially
+    used: set[int] = set()
+    groups = []
+    for row in system.rows:
+        if any(coef != 1 for _, coef in row.coefs) or len(row.coefs) < 2 or (row.lo, row.hi) not in ((1, 1), (None, 1)):
+            return None
+        members = [var for var, _ in row.coefs]
+        if used & set(members):
+            return None
+        used |= set(members)
+        groups.append(([var_to_contract[v] for v in members], row.lo == 1))
+    return groups
+
+
+def _shift_root(a: np.ndarray) -> float:
+    """lambda with sum sigmoid(a - lambda) = 1 (len(a) >= 2)."""
+    k = len(a)
+    offset = math.log(k - 1)
+    lo, hi = float(a.min()) + offset, float(a.max()) + offset
+    if hi - lo < 1e-15:
+        return lo
+    return brentq(lambda lam: float(expit(a - lam).sum()) - 1.0, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+
+
+def _closed_form(theta: np.ndarray, contracts: tuple[str, ...], groups: list[tuple[list[int], bool]], start: float, clock: Callable[[], float]) -> ProjectionResult:
+    n = len(theta)
+    mu = theta.copy()
+    grad = np.zeros(n)
+    lmo_value = 0.0  # min over Z of grad . z (the blocks are independent)
+    for members, exactly in groups:
+        idx = np.array(members)
+        a = logit(theta[idx])
+        if exactly or theta[idx].sum() > 1.0:
+            lam = _shift_root(a)
+            mu[idx] = expit(a - lam)
+            grad[idx] = -lam
+            lmo_value += -lam if exactly else min(0.0, -lam)
+    gap = max(0.0, float(grad @ mu) - lmo_value)
+    # convex decomposition: each block's distribution laid out on [0, 1), cut at every breakpoint
+    cuts = {0.0, 1.0}
+    layouts = []
+    covered = set()
+    for members, exactly in groups:
+        ends = np.cumsum(mu[members])
+        if exactly:
+            ends[-1] = 1.0  # sum mu = 1 up to rounding: no gap left for an infeasible empty outcome
+        cuts.update(float(e) for e in ends if e < 1.0)
+        layouts.append((members, ends))
+        covered.update(members)
+    free = [i for i in range(n) if i not in covered]
+    cuts.update(float(mu[i]) for i in free)
+    points = np.array(sorted(c for c in cuts if 0.0 <= c <= 1.0))
+    vertices, weights = [], []
+    for left, right in zip(points[:-1], points[1:]):
+        if right - left <= 0:
+            continue
+        mid = 0.5 * (left + right)
+        z = np.zeros(n, dtype=np.uint8)
+        for members, ends in layouts:
+            pos = int(np.searchsorted(ends, mid, side="right"))
+            if pos < len(members):
+                z[members[pos]] = 1
+        for i in free:
+            z[i] = int(mid < mu[i])
+        vertices.append(z)
+        weights.append(right - left)
+    w = np.array(weights)
+    w = w / w.sum()
+    total = clock() - start
+    return ProjectionResult(
+        contracts=contracts,
+        prices=_frozen(theta.copy()),
+        mu=_frozen(mu),
+        divergence=binary_kl(mu, theta),
+        gap=gap,
+        vertices=_frozen(np.array(vertices, dtype=np.uint8).reshape(len(vertices), n)),
+        weights=_frozen(w),
+        iterations=0,
+        oracle_calls=0,
+        oracle_time_s=0.0,
+        total_time_s=total,
+        stop_reason="closed_form",
+        settled=MappingProxyType({}),
+        epsilon=0.0,
+    )
+
+
+# -- Frank-Wolfe --------------------------------------------------------------------------------------
+class _FrankWolfe:
+    def __init__(self, system: OutcomeSystem, contracts: tuple[str, ...], theta: np.ndarray, clock: Callable[[], float], start: float) -> None:
+        self.system = system
+        self.contracts = contracts
+        self.theta = theta
+        self.clock = clock
+        self.start = start
+        self.n = len(contracts)
+        literals = [system.literal[c] for c in contracts]
+        self.var = np.array([v for v, _ in literals], dtype=np.int64)
+        self.parity = np.array([p for _, p in literals], dtype=np.int64)
+        self.oracle = OutcomeOracle(system)  # persistent HiGHS MIP; only costs change per call
+        self.oracle_calls = 0
+        self.oracle_time = 0.0
+
+    # contract-space LMO ------------------------------------------------------------------------
+    def _to_contracts(self, z_vars: np.ndarray) -> np.ndarray:
+        return (np.asarray(z_vars, dtype=np.int64)[self.var] ^ self.parity).astype(np.uint8)
+
+    def _lmo_vars(self, weights: np.ndarray) -> np.ndarray:
+        t0 = self.clock()
+        _, z = self.oracle.minimize(weights)
+        self.oracle_time += self.clock() - t0
+        self.oracle_calls += 1
+        return z
+
+    def lmo(self, grad: np.ndarray) -> np.ndarray:
+        """argmin over Z of grad . z, z in contract coordinates (z_c = z_var(c) XOR parity(c))."""
+        signed = grad * (1 - 2 * self.parity)
+        weights = np.bincount(self.var, weights=signed, minlength=self.system.n).astype(float)
+        return self._to_contracts(self._lmo_vars(weights))
+
+    # InitFW -------------------------------------------------------------------------------------
+    def init_fw(self) -> tuple[list[np.ndarray], dict[int, int]]:
+        nv = self.system.n
+        seen = np.zeros((nv, 2), dtype=bool)
+        found: dict[bytes, np.ndarray] = {}
+        for v in range(nv):
+            for value, sign in ((1, -1.0), (0, 1.0)):
+                if seen[v, value]:
+                    continue
+                weights = np.zeros(nv)
+                weights[v] = sign
+                z = np.asarray(self._lmo_vars(weights), dtype=np.int64)
+                seen[np.arange(nv), z] = True
+                found.setdefault(z.astype(np.uint8).tobytes(), z)
+        settled_vars = {v: int(seen[v, 1]) for v in range(nv) if not (seen[v, 0] and seen[v, 1])}
+        vertices = [self._to_contracts(z) for z in found.values()]
+        return vertices, settled_vars
+
+    # objective on the free coordinates ------------------------------------------------------------
+    def run(self, tol: float, alpha: float | None, budget: float | None, max_iterations: int) -> ProjectionResult:
+        vertices, settled_vars = self.init_fw()
+        V0 = np.array(vertices, dtype=np.uint8)
+        settled_mask = np.isin(self.var, list(settled_vars)) if settled_vars else np.zeros(self.n, dtype=bool)
+        settled = {c: int(V0[0, i]) for i, c in enumerate(self.contracts) if settled_mask[i]}
+        free = ~settled_mask
+        theta = self.theta
+        th_f = theta[free]
+        logit_th = logit(th_f)
+        u = V0.mean(axis=0)
+        uf = u[free]
+
+        def objective(mu_f: np.ndarray) -> float:
+            return float(np.sum(xlogy(mu_f, mu_f / th_f) + xlogy(1 - mu_f, (1 - mu_f) / (1 - th_f))))
+
+        def gradient(mu_f: np.ndarray) -> np.ndarray:
+            return logit(mu_f) - logit_th
+
+        base = np.where(settled_mask, V0[0].astype(float), 0.0)
+        settled_divergence = binary_kl(base[settled_mask], theta[settled_mask])
+
+        active = V0.astype(float)  # (k, n) active vertices
+        weights = np.full(len(active), 1.0 / len(active))
+        eps = _INITIAL_EPSILON
+        iterations = 0
+        stop: StopReason
+        if not free.any():
+            mu = base.copy()
+            gap, eps = 0.0, 0.0
+            stop = "gap"
+            active, weights = V0[:1].astype(float), np.ones(1)
+        else:
+            weights = self._corrective(active[:, free], weights, eps, uf, objective, gradient)
+            active, weights = _drop_light(active, weights)
+            while True:
+                x = weights @ active
+                mu_f = (1 - eps) * x[free] + eps * uf
+                grad = np.zeros(self.n)
+                grad[free] = gradient(mu_f)
+                z = self.lmo(grad).astype(float)
+                gap = max(0.0, float(grad[free] @ (mu_f - z[free])))
+                value = objective(mu_f) + settled_divergence
+                if gap <= tol:
+                    stop = "gap"
+                    break
+                if alpha is not None and gap <= (1.0 - alpha) * value:
+                    stop = "alpha_extraction"
+                    break
+                if budget is not None and self.clock() - self.start >= budget:
+                    stop = "time_budget"
+                    break
+                if iterations >= max_iterations:
+                    stop = "iterations"
+                    break
+                iterations += 1
+                g_u = float(grad[free] @ (mu_f - uf))
+                if g_u < 0 and gap / (-4.0 * g_u) < eps:
+                    eps = min(gap / (-4.0 * g_u), eps / 2.0)
+                matches = np.flatnonzero(np.all(active == z, axis=1))
+                if len(matches):
+                    j = int(matches[0])
+                else:
+                    active = np.vstack([active, z])
+                    weights = np.append(weights, 0.0)
+                    j = len(active) - 1
+                weights = self._line_search(active[:, free], weights, j, eps, uf, gradient)
+                weights = self._corrective(active[:, free], weights, eps, uf, objective, gradient)
+                active, weights = _drop_light(active, weights)
+            mu = base.copy()
+            mu[free] = mu_f
+
+        # merge the contraction into the vertex list: mu = (1-eps) w.A + eps mean(V0)
+        all_vertices = np.vstack([active, V0.astype(float)])
+        all_weights = np.concatenate([(1 - eps) * weights, np.full(len(V0), eps / len(V0))])
+        merged: dict[bytes, list] = {}
+        for vertex, weight in zip(all_vertices.astype(np.uint8), all_weights):
+            if weight <= 0:
+                continue
+            entry = merged.setdefault(vertex.tobytes(), [vertex, 0.0])
+            entry[1] += float(weight)
+        out_vertices = np.array([e[0] for e in merged.values()], dtype=np.uint8).reshape(len(merged), self.n)
+        out_weights = np.array([e[1] for e in merged.values()])
+        out_weights = out_weights / out_weights.sum()
+        mu = out_weights @ out_vertices  # identical to the iterate up to rounding; exactly in M
+        total = self.clock() - self.start
+        return ProjectionResult(
+            contracts=self.contracts,
+            prices=_frozen(theta.copy()),
+            mu=_frozen(mu),
+            divergence=binary_kl(mu, theta),
+            gap=float(gap),
+            vertices=_frozen(out_vertices),
+            weights=_frozen(out_weights),
+            iterations=iterations,
+            oracle_calls=self.oracle_calls,
+            oracle_time_s=self.oracle_time,
+            total_time_s=total,
+            stop_reason=stop,
+            settled=MappingProxyType(settled),
+            epsilon=float(eps),
+        )
+
+    @staticmethod
+    def _line_search(A: np.ndarray, w: np.ndarray, j: int, eps: float, uf: np.ndarray, gradient: Callable) -> np.ndarray:
+        """Exact line search from w towards vertex j (bisection on the derivative)."""
+        mu0 = (1 - eps) * (w @ A) + eps * uf
+        d = (1 - eps) * (A[j] - w @ A)
+
+        def slope(gamma: float) -> float:
+            return float(gradient(mu0 + gamma * d) @ d)
+
+        if slope(0.0) >= 0:
+            return w
+        lo, hi = 0.0, 1.0
+        if slope(1.0) <= 0:
+            lo = 1.0
+        else:
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                if slope(mid) > 0:
+                    hi = mid
+                else:
+                    lo = mid
+        out = (1 - lo) * w
+        out[j] += lo
+        return out
+
+    @staticmethod
+    def _corrective(A: np.ndarray, w0: np.ndarray, eps: float, uf: np.ndarray, objective: Callable, gradient: Callable) -> np.ndarray:
+        """min over the simplex of Phi(w) = F((1-eps) w.A + eps u), warm-started at w0 (fully corrective).
+
+        A primal active-set Newton method, vectorised: on the support S = {w > 0} solve the
+        equality-constrained Newton system [H_SS 1; 1' 0][d; nu] = [-grad_S; 0] (least squares, since
+        H = B diag(1/(mu(1-mu))) B' is singular when the vertices are affinely dependent), take an
+        exact line search along d capped where a weight reaches 0 (that vertex leaves S), and repeat
+        until the Newton decrement vanishes. Weights at 0 stay out; the outer FW loop re-adds any
+        vertex the LMO still wants. Never increases Phi."""
+        B = (1 - eps) * A
+        shift = eps * uf
+        w = w0.copy()
+        for _ in range(_NEWTON_STEPS):
+            support = np.flatnonzero(w > 0)
+            if len(support) <= 1:
+                break
+            Bs = B[support]
+            mu = w @ B + shift
+            g = Bs @ gradient(mu)
+            h = 1.0 / (mu * (1.0 - mu))
+            H = (Bs * h) @ Bs.T
+            m = len(support)
+            kkt = np.zeros((m + 1, m + 1))
+            kkt[:m, :m] = H
+            kkt[:m, m] = 1.0
+            kkt[m, :m] = 1.0
+            rhs = np.concatenate([-g, [0.0]])
+            d = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:m]
+            d -= d.mean()  # stay on sum w = 1 exactly
+            slope0 = float(g @ d)
+            if not slope0 < -1e-18:
+                break
+            shrinking = d < 0
+            cap = float(np.min(-w[support][shrinking] / d[shrinking])) if shrinking.any() else np.inf
+            top = min(cap, 1.0)
+            dmu = d @ Bs
+
+            def slope(gamma: float) -> float:
+                return float(gradient(mu + gamma * dmu) @ dmu)
+
+            if slope(top) <= 0:
+                gamma = top
+            else:
+                lo, hi = 0.0, top
+                for _ in range(60):
+                    mid = 0.5 * (lo + hi)
+                    if slope(mid) > 0:
+                        hi = mid
+                    else:
+                        lo = mid
+                gamma = lo
+            if gamma <= 0:
+                break
+            step = w[support] + gamma * d
+            if gamma == cap:
+                step[np.argmin(np.where(shrinking, -w[support] / np.where(shrinking, d, -1.0), np.inf))] = 0.0
+            w[support] = np.clip(step, 0.0, None)
+            w /= w.sum()
+            if -slope0 < 1e-16:
+                break
+        return w if objective(w @ B + shift) <= objective(w0 @ B + shift) else w0
+
+
+def _drop_light(active: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = weights > _DROP_WEIGHT
+    if not keep.any():
+        keep[int(np.argmax(weights))] = True
+    w = weights[keep]
+    return active[keep], w / w.sum()
