@@ -24,6 +24,7 @@ Errors from libraries (orjson, httpx, websockets, cryptography) are translated a
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
@@ -40,6 +41,20 @@ __all__ = [
     "VenueUnavailableError",
     "WireError",
 ]
+
+
+_REPR = reprlib.Repr()  # Python 3.11: limits are attributes, not constructor arguments
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 6, 6
+
+
+def _short_repr(value: Any) -> str:
+    """A bounded repr of a bad value: venue input can be huge or nested a thousand levels deep,
+    and describing it must never fail (or recurse) itself."""
+    try:
+        shown = _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ or RecursionError: name the type only
+        shown = f"<{type(value).__name__}>"
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 class ArbError(Exception):
@@ -64,9 +79,7 @@ class FieldError(WireError):
     """A named field is missing or invalid."""
 
     def __init__(self, field: str, problem: str, value: Any = None, *, venue: str = "") -> None:
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = _short_repr(value)
         super().__init__(f"field {field!r} {problem} (got {shown})", venue=venue, field=field)
         self.value = value
         self.problem = problem

@@ -31,6 +31,8 @@ from arb.venues.sim.faults import FaultInjector, FaultPlan
 from arb.venues.sim.kalshi import SimKalshi
 from arb.venues.sim.participants import MarketMaker
 
+WAIT_S = 15.0  # generous: conditions are awaited, never slept for, so only a failure waits this long
+
 KEY_ID = "sim-key-0001"
 TICKERS = ("KXSIM-26-A", "KXSIM-26-B")
 S = 1_000_000_000
@@ -81,7 +83,7 @@ class Harness:
         engine = self.sim.engines[ticker]
         return book.trusted and book.bids() == tuple(engine.levels(BookSide.BID)) and book.asks() == tuple(engine.levels(BookSide.ASK))
 
-    async def synced(self, timeout_s: float = 5.0) -> None:
+    async def synced(self, timeout_s: float = WAIT_S) -> None:
         await self.client.wait_until(lambda: all(self.books_match(t) for t in TICKERS), timeout_s)
 
 
@@ -154,7 +156,7 @@ async def round_trip(h: Harness, ticker: str = TICKERS[0]) -> None:
     else:  # a capped partial fill whose rest would have crossed is cancelled by the venue
         assert placed.status is OrderStatus.CANCELED
     assert (await client.open_orders(ticker)) == []
-    await client.wait_until(lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == placed.order_id) == placed.filled_size_micro)
+    await client.wait_until(lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == placed.order_id) == placed.filled_size_micro, WAIT_S)
     queried = await client.fills(order_id=placed.order_id)
     assert sum(f.size_micro for f in queried) == placed.filled_size_micro
     assert all(f.price_micro_usd == best_ask[0] and f.outcome is Side.YES for f in queried)
@@ -193,7 +195,7 @@ async def test_client_implements_the_venue_interface_and_metadata(private_key: r
         assert best_bid is not None
         no = await h.client.place_order(_request(TICKERS[1], Side.NO, Action.BUY, 1_000_000 - best_bid[0], 2_000_000, TimeInForce.IOC))
         assert no.status is OrderStatus.FILLED and no.price_micro_usd == 1_000_000 - best_bid[0]
-        await h.client.wait_until(lambda: any(f.order_id == no.order_id for f in h.stream_fills()))
+        await h.client.wait_until(lambda: any(f.order_id == no.order_id for f in h.stream_fills()), WAIT_S)
         fill = next(f for f in h.stream_fills() if f.order_id == no.order_id)
         assert fill.outcome is Side.NO and fill.price_micro_usd == 1_000_000 - best_bid[0] and fill.fee_micro_usd and fill.fee_micro_usd > 0
         batch = await h.client.place_orders([_request(TICKERS[1], Side.YES, Action.BUY, 100_000, 1_000_000), _request(TICKERS[1], Side.YES, Action.BUY, 123_456, 1_000_000)])
@@ -218,7 +220,7 @@ async def test_unsigned_or_wrongly_signed_requests_are_refused(private_key: rsa.
         try:
             with pytest.raises(AuthError):
                 await impostor.balance()
-            await impostor.wait_until(lambda: any("401" in e for e in impostor.connect_errors))
+            await impostor.wait_until(lambda: any("401" in e for e in impostor.connect_errors), WAIT_S)
             assert not impostor.connected
         finally:
             await impostor.close()
@@ -248,7 +250,7 @@ async def test_silent_freeze_is_caught_by_the_watchdog_then_recovers(private_key
         h.faults.freeze(h.sim.stream)
         h.sim.step(5)  # the venue's books move, the frozen socket says nothing
         assert await h.sim.ping_all() == 1
-        await h.client.wait_until(lambda: h.client.session.stats.pings >= 1)
+        await h.client.wait_until(lambda: h.client.session.stats.pings >= 1, WAIT_S)
         h.time.advance(31)
         assert await h.client.check_staleness() == "resubscribe"
         assert not any(b.trusted for b in h.client.books.values())
@@ -273,7 +275,7 @@ async def test_sequence_gap_distrusts_then_resnapshots(private_key: rsa.RSAPriva
         h.faults.gap_next(h.sim.stream)
         h.sim.submit("mm", TICKERS[0], Side.YES, Action.BUY, 300_000, 4_000_000)  # this change is lost
         h.sim.submit("mm", TICKERS[1], Side.YES, Action.BUY, 310_000, 2_000_000)  # the next seq reveals it
-        await h.client.wait_until(lambda: bool(at_gap))
+        await h.client.wait_until(lambda: bool(at_gap), WAIT_S)
         assert at_gap[0] == {t: False for t in TICKERS}, "every book of the sid is distrusted"
         assert h.sim.gaps_injected == 1 and h.client.session.stats.gaps == 1
         await h.synced()
@@ -318,7 +320,7 @@ async def test_http_500_on_reads_is_retried(private_key: rsa.RSAPrivateKey) -> N
 
 
 async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(private_key: rsa.RSAPrivateKey) -> None:
-    async with running(private_key, request_timeout_s=0.3) as h:
+    async with running(private_key, request_timeout_s=1.0) as h:  # the "timeout" case waits this long; shorter flakes under load
         ticker = TICKERS[0]
         best_ask = h.sim.engines[ticker].best_ask()
         assert best_ask is not None
@@ -345,7 +347,7 @@ async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(pri
         again = await h.client.place_order(OrderRequest(timed_out.client_order_id, ticker, Side.YES, Action.BUY, 200_000, 1_000_000, TimeInForce.GTC))
         assert again.order_id == settled.order_id and again.status is OrderStatus.OPEN
         await h.client.cancel_order(settled.order_id)
-        await h.client.wait_until(lambda: any(f.order_id == settled_order_id(h, ambiguous.client_order_id) for f in h.stream_fills()))
+        await h.client.wait_until(lambda: any(f.order_id == settled_order_id(h, ambiguous.client_order_id) for f in h.stream_fills()), WAIT_S)
         await round_trip(h)
 
 
@@ -361,7 +363,7 @@ async def test_partial_fills_are_reported_exactly(private_key: rsa.RSAPrivateKey
         assert best_ask is not None
         ioc = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, best_ask[0], 3_330_000, TimeInForce.IOC))
         assert ioc.status is OrderStatus.CANCELED and ioc.filled_size_micro == 1_660_000  # half, in whole lots of 0.01
-        await h.client.wait_until(lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == ioc.order_id) == 1_660_000)
+        await h.client.wait_until(lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == ioc.order_id) == 1_660_000, WAIT_S)
         assert h.faults.counts["partial_fill"] >= 1
         await round_trip(h)
 

@@ -74,7 +74,7 @@ class Harness:
     market: MarketInfo | None = None
     observations: list[tuple[str, bool]] = field(default_factory=list)
 
-    async def until(self, predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    async def until(self, predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
         """Wait (bounded) until `predicate()` holds; re-checked on every event and every 10 ms."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -341,7 +341,7 @@ async def test_latency_times_out_the_post_and_the_user_channel_settles_it() -> N
         await h.ready()
         slow = await h.client.place_order(order("slow-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
         assert slow.status is OrderStatus.UNKNOWN and "timed out" in slow.reason
-        await h.until(lambda: slow.order_id in h.client.user_session.orders, "placement on the user channel", timeout=10)
+        await h.until(lambda: slow.order_id in h.client.user_session.orders, "placement on the user channel", timeout=20)
         placed = h.client.user_session.orders[slow.order_id]
         assert placed.status is OrderStatus.OPEN and placed.client_order_id == "slow-1"
         assert h.trusted()

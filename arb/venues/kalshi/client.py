@@ -196,6 +196,17 @@ def _retry_after_s(response: httpx.Response) -> float | None:
     return max(0.0, seconds) if seconds == seconds else None
 
 
+def _text_of(value: Any) -> str:
+    """A venue-supplied error detail as short text. Never str() a container: one nested ~1000
+    deep overflows the stack."""
+    if isinstance(value, str):
+        return value[:200]
+    try:
+        return orjson.dumps(value).decode()[:200]
+    except TypeError:  # orjson.JSONEncodeError: nested too deeply
+        return f"<{type(value).__name__}>"
+
+
 def _error_reason(response: httpx.Response) -> str:
     """Kalshi's ErrorResponse {code, message} (also nested under "error"), else the raw text."""
     try:
@@ -205,7 +216,7 @@ def _error_reason(response: httpx.Response) -> str:
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict):
-            parts = [str(inner.get(k)) for k in ("code", "message", "details") if inner.get(k)]
+            parts = [_text_of(inner.get(k)) for k in ("code", "message", "details") if inner.get(k)]
             if parts:
                 return ": ".join(parts)
         elif isinstance(inner, str):
@@ -425,9 +436,11 @@ class KalshiClient:
         await self._sleep(delay)
 
     async def _watchdog_loop(self) -> None:
-        assert self.config.watchdog_interval_s is not None
+        interval_s = self.config.watchdog_interval_s
+        if interval_s is None:
+            return
         while not self._closing:
-            await self._sleep(self.config.watchdog_interval_s)
+            await self._sleep(interval_s)
             await self.check_staleness()
 
     async def check_staleness(self, now_ns: int | None = None) -> str | None:
@@ -489,7 +502,7 @@ class KalshiClient:
                 response = await http.request(method, self.config.rest_base_url.rstrip("/") + path, params=params, content=content, headers=headers)
             except httpx.TimeoutException as exc:
                 error = VenueUnavailableError(f"{method} {path} timed out ({type(exc).__name__})", venue=_VENUE)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # transport, undecodable content, redirect loops
                 error = VenueUnavailableError(f"{method} {path} failed: {type(exc).__name__}: {exc}", venue=_VENUE)
             else:
                 status = response.status_code
@@ -639,7 +652,7 @@ class KalshiClient:
             return self._rejected(request, exc.reason)
         try:
             answer = await self._request("POST", "/portfolio/orders", body=body, write=True, retry_unavailable=False)
-        except VenueUnavailableError as exc:
+        except (VenueUnavailableError, WireError) as exc:  # WireError: a 2xx that is not JSON (taken?)
             return self._unknown(request, str(exc))
         except RateLimitedError as exc:
             return self._rejected(request, f"rate limited: {exc}")  # retries exhausted; not placed
@@ -652,7 +665,7 @@ class KalshiClient:
             return self._rejected(request, exc.reason)
         try:
             return wire.decode_order_response(answer)
-        except WireError as exc:
+        except (WireError, RecursionError) as exc:
             return self._unknown(request, f"order accepted but the answer did not decode: {exc}")
 
     async def _find_order_quietly(self, request: OrderRequest) -> OrderUpdate | None:
@@ -676,7 +689,7 @@ class KalshiClient:
         if bodies:
             try:
                 answer = await self._request("POST", "/portfolio/orders/batched", body={"orders": bodies}, write=True, retry_unavailable=False, cost=len(bodies))
-            except VenueUnavailableError as exc:
+            except (VenueUnavailableError, WireError) as exc:
                 return [results.get(r.client_order_id) or self._unknown(r, str(exc)) for r in requests]
             except (OrderRejectedError, RateLimitedError) as exc:
                 return [results.get(r.client_order_id) or self._rejected(r, str(exc)) for r in requests]
@@ -689,13 +702,13 @@ class KalshiClient:
                 if item.get("order"):
                     try:
                         update = wire.decode_order(item["order"], "order")
-                    except WireError as exc:
+                    except (WireError, RecursionError) as exc:
                         if request is not None:
                             results[request.client_order_id] = self._unknown(request, str(exc))
                         continue
                     results[update.client_order_id or cid or ""] = update
                 elif request is not None:
-                    results[request.client_order_id] = self._rejected(request, str(item.get("error") or "refused"))
+                    results[request.client_order_id] = self._rejected(request, _text_of(item.get("error") or "refused"))
         return [results.get(r.client_order_id) or self._unknown(r, "no answer for this order in the batch") for r in requests]
 
     async def cancel_order(self, order_id: str, market_id: str = "") -> OrderUpdate:

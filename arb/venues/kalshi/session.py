@@ -151,7 +151,8 @@ class KalshiSession:
                 self._awaiting[t] = now_ns
 
     def _send_update(self, sub: Subscription, tickers: Sequence[str], action: str) -> None:
-        assert sub.sid is not None
+        if sub.sid is None:  # not yet confirmed: its subscribe reply will cover these tickers
+            return
         rid = self._request_id()
         self._pending[rid] = _Pending("update_subscription", sub.channel, tuple(tickers), sub.sid, action)
         self._outbox.append(wire.update_subscription_command(rid, sub.sid, tickers, action))
@@ -342,6 +343,9 @@ class KalshiSession:
                 events = wire.decode_ws_message(obj)
         except WireError as err:
             self._reject(err, raw, now_ns)
+            return []
+        except RecursionError:  # a value nested ~1000 deep: reporting it (repr) overflows the stack
+            self._reject(WireError("frame nests too deeply", venue="kalshi"), raw, now_ns)
             return []
         out: list[Any] = []
         for event in events:

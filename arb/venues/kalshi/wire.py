@@ -577,9 +577,11 @@ def _ws_ticker(obj: dict[str, Any]) -> list[Any]:
 def _trade(d: dict[str, Any], path: str, *, ts_ms: int | None, seq: int | None = None, sid: int | None = None) -> Trade:
     ticker = _ticker(d, path)
     price = _price(d, ("yes_price_dollars",), "yes_price", path)
-    assert price is not None
+    if price is None:
+        raise _fe(f"{path}.yes_price_dollars", "is missing")
     size = _count(d, "count_fp", "count", path)
-    assert size is not None
+    if size is None:
+        raise _fe(f"{path}.count_fp", "is missing")
     taker_raw = d.get("taker_outcome_side", d.get("taker_side"))
     taker = _side(taker_raw, f"{path}.taker_side") if taker_raw is not None else None
     return Trade(
@@ -629,9 +631,11 @@ def decode_fill(d: dict[str, Any], path: str = "fill", *, seq: int | None = None
         yes_cents="yes_price",
         no_cents="no_price",
     )
-    assert price is not None
+    if price is None:
+        raise _fe(f"{path}.yes_price_dollars", "is missing")
     size = _count(d, "count_fp", "count", path)
-    assert size is not None
+    if size is None:
+        raise _fe(f"{path}.count_fp", "is missing")
     fee = d.get("fee_cost")
     fee_micro = parse_micro(fee, f"{path}.fee_cost", venue=VENUE) if fee is not None else None
     taker = _bool(d, "is_taker", path)
@@ -746,7 +750,8 @@ def _position(d: dict[str, Any], path: str) -> Position:
     d = _obj(d, path)
     ticker = _ticker(d, path)
     position = _count(d, "position_fp", "position", path, signed=True)
-    assert position is not None
+    if position is None:
+        raise _fe(f"{path}.position_fp", "is missing")
     cost = _money(d, "position_cost_dollars", None, path)
     if cost is None:
         cost = _money(d, "market_exposure_dollars", "market_exposure", path)
@@ -1016,7 +1021,10 @@ def _strike(d: dict[str, Any], path: str) -> StrikeInfo | None:
     custom: tuple[tuple[str, str], ...] = ()
     if custom_raw is not None:
         custom_obj = _obj(custom_raw, f"{path}.custom_strike")
-        custom = tuple(sorted((str(k), v if type(v) is str else orjson.dumps(v).decode()) for k, v in custom_obj.items()))
+        try:
+            custom = tuple(sorted((str(k), v if type(v) is str else orjson.dumps(v).decode()) for k, v in custom_obj.items()))
+        except TypeError:  # orjson.JSONEncodeError: nested too deeply (or an int beyond 64 bits)
+            raise _fe(f"{path}.custom_strike", "holds a value that cannot be kept as JSON text") from None
     return StrikeInfo(
         strike_type=strike_type,
         floor=None if floor is None else _decimal(floor, f"{path}.floor_strike"),
@@ -1272,7 +1280,8 @@ def decode_candlesticks(obj: Any, ticker: str = "") -> list[Candlestick]:
         path = f"candlesticks[{i}]"
         c = _obj(c, path)
         end = _int(c, "end_period_ts", path, required=True)
-        assert end is not None
+        if end is None:
+            raise _fe(f"{path}.end_period_ts", "is missing")
         out.append(
             Candlestick(
                 market_id=ticker,
@@ -1411,7 +1420,8 @@ def parse_order_body(body: dict[str, Any], path: str = "order") -> dict[str, Any
         if price is None:
             yes = _price(body, ("yes_price_dollars",), "yes_price", path)
             price = SCALE - yes if yes is not None else None
-    assert price is not None
+    if price is None:
+        raise _fe(f"{path}.yes_price_dollars", "is missing")
     if not 0 < price < SCALE:
         raise _fe(f"{path}.{side.value}_price_dollars", "must be strictly within (0, 1)", price)
     tif_raw = body.get("time_in_force")

@@ -322,9 +322,11 @@ class PolymarketClient:
             return dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=f"outcome unknown: {exc}")
         except OrderRejectedError as exc:
             return dataclasses.replace(base, status=OrderStatus.REJECTED, reason=exc.reason or str(exc))
+        except WireError as exc:  # a 2xx whose body is not JSON: the venue may well have taken it
+            return dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=f"unreadable order answer: {exc}")
         try:
             ack = wire.decode_order_response(body, time_in_force=request.time_in_force, request_market_id=request.market_id, book_id=token)
-        except WireError as exc:
+        except (WireError, RecursionError) as exc:
             return dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=f"unreadable order answer: {exc}")
         order_id = ack.update.order_id or prepared.order_hash
         if order_id != prepared.order_hash:
@@ -410,7 +412,8 @@ class PolymarketClient:
 
     def _require_signer(self) -> OrderSigner:
         self._require_credentials()
-        assert self._signer is not None
+        if self._signer is None:  # credentials were set after construction
+            raise AuthError("polymarket client was constructed without credentials", venue=_V)
         return self._signer
 
     def _refused(self, request: OrderRequest, reason: str, token: str = "") -> OrderUpdate:
@@ -516,7 +519,8 @@ class PolymarketClient:
         """One REST call with budget, auth and retries; returns parsed JSON or raises a VenueError
         (`RateLimitedError`, `VenueUnavailableError` for 5xx/timeouts/transport, `AuthError`,
         `OrderRejectedError` for a refused order, `VenueError` otherwise)."""
-        assert self._http is not None, "start() the client first"
+        if self._http is None:
+            raise VenueUnavailableError("client not started", venue=_V)
         retries = self.config.read_retries if retries is None else retries
         backoff = Backoff(self.config.retry_base_s, self.config.retry_cap_s, rng=self._rng)
         attempt = 0
@@ -579,7 +583,9 @@ class PolymarketClient:
         try:
             parsed = orjson.loads(response.content)
             if type(parsed) is dict:
-                reason = str(parsed.get("errorMsg") or parsed.get("error") or text)
+                found = parsed.get("errorMsg") or parsed.get("error")
+                if type(found) is str:  # never str() a container: a deeply nested one overflows the stack
+                    reason = found
         except orjson.JSONDecodeError:
             pass
         if order or path in ("/order", "/orders"):
@@ -680,6 +686,11 @@ class PolymarketClient:
             commands: Sequence[Command] = self.market_session.resync_failed(asset_id, type(exc).__name__)
         else:
             commands = self.market_session.apply_rest_book(body, self._clock())
+            restarted = any(type(c) is FetchBook and c.asset_id == asset_id for c in commands)
+            if asset_id in self.market_session.resyncing and not restarted:
+                # The answer was unusable (undecodable, or another token's): without this the book
+                # would wait, untrusted, until its change buffer overflowed.
+                commands = [*commands, *self.market_session.resync_failed(asset_id, "unusable /book answer")]
         ws = self._sockets["market"]
         if commands and ws is not None:
             try:

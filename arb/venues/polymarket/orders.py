@@ -90,6 +90,11 @@ class PolymarketCredentials:
     signer_address: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
+        for name in ("private_key", "api_key", "api_secret", "api_passphrase"):
+            if not isinstance(getattr(self, name), str):  # a key file may hold a number; never echo it
+                raise ConfigError(f"polymarket {name} must be a string")
+        if self.funder is not None and not isinstance(self.funder, str):
+            raise ConfigError("polymarket funder must be a 0x-prefixed 20-byte address")
         key = self.private_key[2:] if self.private_key.startswith("0x") else self.private_key
         if len(key) != 64:
             raise ConfigError("polymarket private_key must be 32 bytes of hex")

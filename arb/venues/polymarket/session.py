@@ -306,17 +306,31 @@ class MarketSession:
             self._reject(FieldError("frame", "is not valid JSON", shown, venue=_V))
             return _NONE
         self.watchdog.data(now_ns)
-        if type(msg) is dict:
-            return self._event(msg, now_ns)
-        if type(msg) is list:
-            commands: list[Command] = []
-            for item in msg:
-                out = self._event(item, now_ns)
-                if out:
-                    commands.extend(out)
-            return commands
+        try:
+            if type(msg) is dict:
+                return self._event(msg, now_ns)
+            if type(msg) is list:
+                commands: list[Command] = []
+                for item in msg:
+                    out = self._event(item, now_ns)
+                    if out:
+                        commands.extend(out)
+                return commands
+        except RecursionError:
+            # A value nested ~1000 deep (orjson accepts 1024 levels): describing it in a FieldError
+            # overflows the stack. Drop the frame like any bad one; its books may have lost data.
+            return self._too_deep(msg, now_ns)
         self._reject(UnknownShapeError("frame is neither a JSON object nor an array", venue=_V, field="frame"))
         return _NONE
+
+    def _too_deep(self, msg: Any, now_ns: int) -> Sequence[Command]:
+        self._reject(WireError("frame nests too deeply", venue=_V, field="frame"))
+        commands: list[Command] = []
+        for item in msg if type(msg) is list else [msg]:
+            if type(item) is dict and item.get("event_type") in ("price_change", "book"):
+                changes = item.get("price_changes")
+                commands.extend(self._lost_book_data(item, changes if type(changes) is list else None, now_ns))
+        return commands
 
     def _event(self, msg: Any, now_ns: int) -> Sequence[Command]:
         if type(msg) is not dict:
@@ -553,6 +567,9 @@ class MarketSession:
         except WireError as exc:
             self._reject(exc)
             return _NONE
+        except RecursionError:  # nested too deeply to describe; the resync fails like any bad answer
+            self._reject(WireError("REST book nests too deeply", venue=_V, field="book"))
+            return _NONE
         asset = snapshot.book_id
         buffer = self._resyncing.get(asset)
         book = self.books.get(asset)
@@ -745,6 +762,9 @@ class UserSession:
                 events = wire.decode_user_event(item, self.context, f"frame[{i}]" if type(msg) is list else "frame")
             except WireError as exc:
                 self._reject(exc)
+                continue
+            except RecursionError:  # a value nested ~1000 deep: describing it overflows the stack
+                self._reject(WireError("event nests too deeply", venue=_V, field=f"frame[{i}]"))
                 continue
             for event in events:
                 changed = self._fill(event) if type(event) is Fill else self._order(event)
