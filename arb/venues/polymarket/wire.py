@@ -1115,26 +1115,28 @@ def decode_trade_fills(obj: Any, ctx: UserContext, path: str = "trade") -> list[
         ts = _opt_ms(d, "timestamp", path)
     role = d.get("trader_side")
     makers = _list(d.get("maker_orders", []), f"{path}.maker_orders")
+
+    def fill(order_id: str, book_id: str, src: dict[str, Any], src_path: str, action: Action, size_key: str, liquidity: Liquidity) -> Fill:
+        # one fill per (trade, our order): the id stays the same through every status update
+        return Fill(
+            venue=VENUE,
+            fill_id=f"{trade_id}:{order_id}",
+            order_id=order_id,
+            client_order_id=None,
+            market_id=market,
+            book_id=book_id,
+            outcome=_outcome(ctx, book_id, _opt_str(src, "outcome", src_path)),
+            action=action,
+            price_micro_usd=level_price(src.get("price"), f"{src_path}.price"),
+            size_micro=level_size(src.get(size_key), f"{src_path}.{size_key}"),
+            fee_micro_usd=None,
+            liquidity=liquidity,
+            status=status,
+            exchange_ts_ms=ts,
+        )
+
     if role == "TAKER":
-        order_id = _id(d, "taker_order_id", path)
-        return [
-            Fill(
-                venue=VENUE,
-                fill_id=f"{trade_id}:{order_id}",
-                order_id=order_id,
-                client_order_id=None,
-                market_id=market,
-                book_id=asset,
-                outcome=_outcome(ctx, asset, _opt_str(d, "outcome", path)),
-                action=taker_action,
-                price_micro_usd=level_price(d.get("price"), f"{path}.price"),
-                size_micro=level_size(d.get("size"), f"{path}.size"),
-                fee_micro_usd=None,
-                liquidity=Liquidity.TAKER,
-                status=status,
-                exchange_ts_ms=ts,
-            )
-        ]
+        return [fill(_id(d, "taker_order_id", path), asset, d, path, taker_action, "size", Liquidity.TAKER)]
     if role != "MAKER":
         raise FieldError(f"{path}.trader_side", "must be TAKER or MAKER", role, venue=_V)
     fills = []
@@ -1151,24 +1153,7 @@ def decode_trade_fills(obj: Any, ctx: UserContext, path: str = "trade") -> list[
             action = Action.SELL if taker_action is Action.BUY else Action.BUY
         else:
             action = taker_action
-        fills.append(
-            Fill(
-                venue=VENUE,
-                fill_id=f"{trade_id}:{order_id}",
-                order_id=order_id,
-                client_order_id=None,
-                market_id=market,
-                book_id=maker_asset,
-                outcome=_outcome(ctx, maker_asset, _opt_str(md, "outcome", mpath)),
-                action=action,
-                price_micro_usd=level_price(md.get("price"), f"{mpath}.price"),
-                size_micro=level_size(md.get("matched_amount"), f"{mpath}.matched_amount"),
-                fee_micro_usd=None,
-                liquidity=Liquidity.MAKER,
-                status=status,
-                exchange_ts_ms=ts,
-            )
-        )
+        fills.append(fill(order_id, maker_asset, md, mpath, action, "matched_amount", Liquidity.MAKER))
     return fills
 
 
