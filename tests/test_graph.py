@@ -1,0 +1,771 @@
+"""The market graph: exclusive groups from real and venue-shaped fixtures (acceptance 1), their
+degradation rules, strike and title ladders (checked against the values they describe),
+conjunctions from the real Kalshi multivariate capture, curated links, listings, component
+stability and the partition property."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from arb.domain import EventInfo, GroupInfo, GroupKind, MarketInfo, MarketStatus, PriceBand, StrikeInfo, Venue
+from arb.graph import (
+    Component,
+    ExclusionKind,
+    GraphConfig,
+    MarketGraph,
+    build_graph,
+    component_id,
+    contract_id,
+    parse_threshold_title,
+)
+from arb.links import CuratedLink, Orientation, SettlementRisk, rules_fingerprint
+from arb.venues.kalshi import wire as kalshi_wire
+from arb.venues.polymarket import wire as polymarket_wire
+from solvers import AtMostOne, CandidateSet, Conjunction, Contract, Equivalent, ExactlyOne, Implies, Side, kalshi_fee, polymarket_fee
+from solvers.problem import relation_contracts
+
+ROOT = Path(__file__).resolve().parent.parent
+VENUES = ROOT / "tests" / "fixtures" / "venues"
+FOMC = ROOT / "tests" / "fixtures" / "cross_venue" / "fomc_2024"
+NAUTILUS_EVENT = VENUES / "polymarket" / "rest" / "nautilus_gamma_event.json"
+MVE = VENUES / "kalshi" / "rest" / "drmanhattan_markets_mve_2026-06.json"
+
+CLOSE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+K, P = Venue.KALSHI, Venue.POLYMARKET
+
+
+def market(
+    market_id: str,
+    *,
+    venue: Venue = K,
+    event_id: str = "EV",
+    title: str = "",
+    subtitle: str = "",
+    status: MarketStatus = MarketStatus.OPEN,
+    close_time_ms: int | None = CLOSE_MS,
+    group: GroupInfo | None = None,
+    strike: StrikeInfo | None = None,
+    series_id: str = "",
+    venue_market_id: str = "",
+    rules_text: str = "Resolves Yes if it happens.",
+) -> MarketInfo:
+    kalshi = venue is K
+    return MarketInfo(
+        venue=venue,
+        market_id=market_id,
+        event_id=event_id,
+        title=title or market_id,
+        subtitle=subtitle,
+        rules_text=rules_text,
+        status=status,
+        open_time_ms=None,
+        close_time_ms=close_time_ms,
+        expiration_time_ms=None,
+        price_bands=(PriceBand(0, 1_000_000, 10_000),) if kalshi else (PriceBand(1_000, 999_000, 1_000),),
+        min_order_size_micro=1_000_000 if kalshi else 5_000_000,
+        fractional=not kalshi,
+        lot_size_micro=1_000_000 if kalshi else 10_000,
+        taker_fee=kalshi_fee() if kalshi else polymarket_fee(rate=Decimal("0.04")),
+        maker_fee=kalshi_fee(maker=True) if kalshi else polymarket_fee(rate=Decimal("0.04"), maker=True),
+        series_id=series_id,
+        group=group,
+        strike=strike,
+        token_ids=None if kalshi else (f"{market_id}-yes", f"{market_id}-no"),
+        accepting_orders=status is MarketStatus.OPEN,
+        venue_market_id=venue_market_id,
+    )
+
+
+def kalshi_event(event_id: str, markets: list[MarketInfo], *, exclusive: bool = True, market_ids: tuple[str, ...] | None = None) -> EventInfo:
+    group = GroupInfo(event_id, GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True) if exclusive else None
+    return EventInfo(K, event_id, event_id, "SER", group, market_ids if market_ids is not None else tuple(m.market_id for m in markets), tuple(markets))
+
+
+def exclusive_members(event_id: str, n: int, **kwargs: object) -> list[MarketInfo]:
+    group = GroupInfo(event_id, GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
+    return [market(f"{event_id}-{i}", event_id=event_id, group=dataclasses.replace(group, label=f"outcome {i}"), **kwargs) for i in range(n)]
+
+
+def kinds(graph: MarketGraph) -> set[ExclusionKind]:
+    return {e.kind for e in graph.excluded}
+
+
+def group_relations(graph: MarketGraph) -> list[ExactlyOne | AtMostOne]:
+    return [r for r in graph.relations if isinstance(r, ExactlyOne | AtMostOne)]
+
+
+def cid(market_id: str, venue: Venue = K) -> str:
+    return contract_id(venue, market_id)
+
+
+# -- acceptance 1: real and venue-shaped fixtures ------------------------------------------------------
+
+
+def test_augmented_negrisk_capture_is_at_most_one_never_exactly_one() -> None:
+    raw = json.loads(NAUTILUS_EVENT.read_bytes())
+    (event,) = polymarket_wire.decode_gamma_events(raw)
+    assert event.group is not None and event.group.augmented
+    graph = build_graph((), [event])
+    (relation,) = graph.relations
+    assert isinstance(relation, AtMostOne) and not isinstance(relation, ExactlyOne)
+    assert sorted(relation.contracts) == sorted(cid(m, P) for m in event.market_ids) and len(relation.contracts) == 2
+    assert ExclusionKind.GROUP_AUGMENTED in kinds(graph)
+    (component,) = graph.components
+    assert component.relations == (relation,) and len(component.listings) == 4
+
+
+def test_the_same_capture_with_augmentation_off_is_exactly_one() -> None:
+    raw = json.loads(NAUTILUS_EVENT.read_bytes())
+    assert raw[0]["negRiskAugmented"] is True
+    raw[0]["negRiskAugmented"] = False  # the only change to the captured bytes
+    (event,) = polymarket_wire.decode_gamma_events(raw)
+    graph = build_graph((), [event])
+    (relation,) = graph.relations
+    assert isinstance(relation, ExactlyOne) and len(relation.contracts) == 2
+    assert graph.excluded == ()
+
+
+def test_negrisk_other_member_makes_the_group_at_most_one() -> None:
+    raw = json.loads(NAUTILUS_EVENT.read_bytes())
+    raw[0]["negRiskAugmented"] = False
+    raw[0]["markets"][1]["negRiskOther"] = True  # the placeholder flag on one market
+    (event,) = polymarket_wire.decode_gamma_events(raw)
+    graph = build_graph((), [event])
+    assert [type(r) for r in graph.relations] == [AtMostOne]
+    assert ExclusionKind.GROUP_AUGMENTED in kinds(graph)
+
+
+def test_polymarket_markets_without_their_event_are_at_most_one() -> None:
+    raw = json.loads(NAUTILUS_EVENT.read_bytes())
+    raw[0]["negRiskAugmented"] = False
+    markets = [polymarket_wire.decode_gamma_market(m, event=raw[0]) for m in raw[0]["markets"]]
+    assert all(m.group is not None and m.group.exhaustive for m in markets)
+    graph = build_graph(markets)
+    assert [type(r) for r in graph.relations] == [AtMostOne]
+    assert ExclusionKind.GROUP_MEMBERSHIP_UNKNOWN in kinds(graph)
+    trusting = build_graph(markets, config=GraphConfig(require_known_membership=False))
+    assert [type(r) for r in trusting.relations] == [ExactlyOne]
+
+
+def _fomc_events() -> tuple[list[EventInfo], list[EventInfo]]:
+    kalshi, _ = kalshi_wire.decode_events_page(json.loads((FOMC / "kalshi_events.json").read_bytes()))
+    polymarket = polymarket_wire.decode_gamma_events(json.loads((FOMC / "polymarket_events.json").read_bytes()))
+    return kalshi, polymarket
+
+
+def test_fomc_meetings_are_exactly_one_groups_on_both_venues() -> None:
+    kalshi, polymarket = _fomc_events()
+    assert len(kalshi) == 6 and len(polymarket) == 6
+    graph = build_graph((), [*kalshi, *polymarket])
+    groups = group_relations(graph)
+    assert all(isinstance(r, ExactlyOne) for r in groups)
+    by_event = {frozenset(r.contracts): r for r in groups}
+    for event in kalshi:
+        assert frozenset(cid(m) for m in event.market_ids) in by_event and len(event.market_ids) == 5
+    for event in polymarket:
+        assert frozenset(cid(m, P) for m in event.market_ids) in by_event and len(event.market_ids) == 4
+    assert sorted(len(c.contracts) for c in graph.components) == [4] * 6 + [5] * 6
+    assert graph.excluded == ()
+    for component in graph.components:
+        assert len(component.listings) == 2 * len(component.contracts)
+
+
+def _fomc_links(settlement_risk: SettlementRisk = SettlementRisk.MINOR_DIFFERENCES) -> list[CuratedLink]:
+    kalshi, polymarket = _fomc_events()
+    k_markets = {m.market_id: m for e in kalshi for m in e.markets}
+    p_markets = {m.venue_market_id: m for e in polymarket for m in e.markets}
+    links = []
+    for pair in json.loads((FOMC / "expected_pairs.json").read_bytes())["pairs"]:
+        k, p = k_markets[pair["kalshi"]], p_markets[pair["polymarket"]]
+        links.append(_link(k, p, orientation=Orientation(pair["orientation"]), settlement_risk=settlement_risk))
+    return links
+
+
+def _link(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
+    link = CuratedLink(
+        kalshi_ticker=k.market_id,
+        polymarket_market_id=p.venue_market_id,
+        orientation=Orientation.SAME,
+        settlement_risk=SettlementRisk.IDENTICAL_RULES,
+        kalshi_rules_sha256=rules_fingerprint(k.rules_text),
+        polymarket_rules_sha256=rules_fingerprint(p.rules_text),
+        kalshi_close_time_ms=k.close_time_ms,
+        polymarket_close_time_ms=p.close_time_ms,
+        approved_by="reviewer",
+        approved_at=dt.date(2024, 4, 30),
+        polymarket_condition_id=p.market_id,
+    )
+    return dataclasses.replace(link, **overrides)
+
+
+def test_fomc_links_join_each_meeting_into_one_candidate_set() -> None:
+    kalshi, polymarket = _fomc_events()
+    links = _fomc_links()
+    graph = build_graph((), [*kalshi, *polymarket], links)
+    assert len(graph.components) == 6
+    for component in graph.components:
+        assert len(component.contracts) == 9
+        assert sorted(type(r).__name__ for r in component.relations) == ["Equivalent"] * 3 + ["ExactlyOne"] * 2
+        assert all(r.settlement_risk and not r.inverted for r in component.relations if isinstance(r, Equivalent))
+    # every Kalshi and Polymarket market of one meeting shares a component id
+    for event in kalshi:
+        assert len({graph.component_of(K, m) for m in event.market_ids}) == 1
+    # and the components convert to solver candidate sets
+    for component in graph.components:
+        CandidateSet(component.id, tuple(Contract(c) for c in component.contracts), (), component.relations)
+
+
+# -- groups: degradation -----------------------------------------------------------------------------
+
+
+def test_kalshi_exclusive_event_is_exactly_one_when_complete_and_open() -> None:
+    members = exclusive_members("E1", 3)
+    graph = build_graph(members, [kalshi_event("E1", members)])
+    assert graph.relations == (ExactlyOne(tuple(cid(m.market_id) for m in members)),)
+
+
+def test_a_missing_member_degrades_to_at_most_one_over_the_present() -> None:
+    members = exclusive_members("E1", 4)
+    event = kalshi_event("E1", [])  # no nested markets, only the list of ids
+    event = dataclasses.replace(event, market_ids=tuple(m.market_id for m in members))
+    graph = build_graph(members[:3], [event])
+    assert graph.relations == (AtMostOne(tuple(cid(m.market_id) for m in members[:3])),)
+    (exclusion,) = graph.exclusions(ExclusionKind.GROUP_INCOMPLETE)
+    assert exclusion.subject == "kalshi:group:E1" and "absent kalshi:E1-3" in exclusion.reason
+
+
+def test_a_closed_member_is_not_a_node_and_degrades_the_group() -> None:
+    members = exclusive_members("E1", 3)
+    members[1] = dataclasses.replace(members[1], status=MarketStatus.SETTLED, accepting_orders=False)
+    graph = build_graph(members, [kalshi_event("E1", members)])
+    assert cid("E1-1") not in graph.graph and graph.component_of(K, "E1-1") is None
+    assert graph.relations == (AtMostOne((cid("E1-0"), cid("E1-2"))),)
+    assert {ExclusionKind.MARKET_CLOSED, ExclusionKind.GROUP_INCOMPLETE} <= kinds(graph)
+    assert "closed/dropped kalshi:E1-1" in graph.exclusions(ExclusionKind.GROUP_INCOMPLETE)[0].reason
+
+
+def test_a_paused_member_stays_a_node_without_listings() -> None:
+    members = exclusive_members("E1", 3)
+    members[2] = dataclasses.replace(members[2], status=MarketStatus.PAUSED, accepting_orders=False)
+    graph = build_graph(members, [kalshi_event("E1", members)])
+    (component,) = graph.components
+    assert component.relations == (ExactlyOne(tuple(cid(m.market_id) for m in members)),)
+    assert {listing.contract for listing in component.listings} == {cid("E1-0"), cid("E1-1")}
+    assert graph.exclusions(ExclusionKind.MARKET_NOT_TRADABLE)[0].subject == cid("E1-2")
+
+
+@pytest.mark.parametrize("label", ["Other", "others", "Any other", "Someone else", "None of the above", "Field", "Person B"])
+def test_a_placeholder_member_makes_the_group_at_most_one(label: str) -> None:
+    members = exclusive_members("E1", 3)
+    members[2] = dataclasses.replace(members[2], subtitle=label)
+    graph = build_graph(members, [kalshi_event("E1", members)])
+    assert [type(r) for r in graph.relations] == [AtMostOne]
+    assert ExclusionKind.GROUP_PLACEHOLDER in kinds(graph)
+
+
+@pytest.mark.parametrize("label", ["Otherton", "Gretchen Whitmer", "Hike 25bps", "Other party nominee wins"])
+def test_ordinary_labels_are_not_placeholders(label: str) -> None:
+    members = exclusive_members("E1", 3)
+    members[2] = dataclasses.replace(members[2], subtitle=label, group=dataclasses.replace(members[2].group, label=label))
+    graph = build_graph(members, [kalshi_event("E1", members)])
+    assert [type(r) for r in graph.relations] == [ExactlyOne]
+
+
+def test_a_market_claiming_a_group_its_event_does_not_list_degrades_it() -> None:
+    members = exclusive_members("E1", 3)
+    event = kalshi_event("E1", members[:2], market_ids=tuple(m.market_id for m in members[:2]))
+    graph = build_graph(members, [event])
+    assert graph.relations == (AtMostOne(tuple(cid(m.market_id) for m in members)),)
+    assert ExclusionKind.GROUP_MEMBERSHIP_MISMATCH in kinds(graph)
+
+
+def test_a_group_with_one_member_left_has_no_relation() -> None:
+    members = exclusive_members("E1", 2)
+    members[0] = dataclasses.replace(members[0], status=MarketStatus.CLOSED, accepting_orders=False)
+    graph = build_graph(members, [kalshi_event("E1", members)])
+    assert graph.relations == () and ExclusionKind.GROUP_TOO_SMALL in kinds(graph)
+    assert [c.contracts for c in graph.components] == [(cid("E1-1"),)]
+
+
+def test_strict_kalshi_mode_needs_an_exhaustive_series_or_strike_cover() -> None:
+    members = exclusive_members("E1", 3, series_id="KXFEDDECISION")
+    event = kalshi_event("E1", members)
+    strict = GraphConfig(kalshi_exclusive_is_exhaustive=False)
+    graph = build_graph(members, [event], config=strict)
+    assert [type(r) for r in graph.relations] == [AtMostOne] and ExclusionKind.GROUP_UNPROVEN in kinds(graph)
+    listed = dataclasses.replace(strict, exhaustive_kalshi_series=frozenset({"KXFEDDECISION"}))
+    assert [type(r) for r in build_graph(members, [event], config=listed).relations] == [ExactlyOne]
+    covered = _bucket_event("E2", tails=True)
+    assert [type(r) for r in group_relations(build_graph(covered, [kalshi_event("E2", covered)], config=strict))] == [ExactlyOne]
+
+
+def _bucket_event(event_id: str, *, tails: bool) -> list[MarketInfo]:
+    group = GroupInfo(event_id, GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
+    strikes = [StrikeInfo("between", Decimal(lo), Decimal(lo + 9)) for lo in (10, 20, 30)]
+    if tails:
+        strikes = [StrikeInfo("less", cap=Decimal(10)), *strikes, StrikeInfo("greater", floor=Decimal(39))]
+    return [market(f"{event_id}-{i}", event_id=event_id, group=group, strike=s) for i, s in enumerate(strikes)]
+
+
+def test_strike_buckets_without_tails_are_not_exhaustive() -> None:
+    buckets = _bucket_event("E1", tails=False)
+    graph = build_graph(buckets, [kalshi_event("E1", buckets)])
+    assert [type(r) for r in group_relations(graph)] == [AtMostOne]
+    assert ExclusionKind.GROUP_STRIKES_UNCOVERED in kinds(graph)
+    covered = _bucket_event("E2", tails=True)
+    assert [type(r) for r in group_relations(build_graph(covered, [kalshi_event("E2", covered)]))] == [ExactlyOne]
+
+
+def test_members_whose_strikes_overlap_drop_the_group() -> None:
+    group = GroupInfo("E1", GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
+    members = [market(f"E1-{k}", event_id="E1", group=group, strike=StrikeInfo("greater", floor=Decimal(k))) for k in (1, 2, 3)]
+    graph = build_graph(members, [kalshi_event("E1", members)])
+    assert graph.relations == ()  # neither the group nor the ladder: the metadata contradicts itself
+    assert ExclusionKind.GROUP_CONFLICT in kinds(graph)
+
+
+# -- ladders -------------------------------------------------------------------------------------------
+
+
+def test_greater_strikes_chain_from_the_highest_floor_down() -> None:
+    markets = [market(f"T{k}", strike=StrikeInfo("greater", floor=Decimal(k))) for k in (300, 100, 200)]
+    graph = build_graph(markets)
+    assert graph.relations == (Implies(cid("T200"), cid("T100")), Implies(cid("T300"), cid("T200")))
+    assert len(graph.components) == 1
+
+
+def test_less_strikes_chain_from_the_lowest_cap_up() -> None:
+    markets = [market(f"L{k}", strike=StrikeInfo("less_or_equal", cap=Decimal(k))) for k in (5, 1, 3)]
+    graph = build_graph(markets)
+    assert graph.relations == (Implies(cid("L1"), cid("L3")), Implies(cid("L3"), cid("L5")))
+
+
+def test_open_and_closed_thresholds_at_one_strike_order_correctly() -> None:
+    markets = [market("GT", strike=StrikeInfo("greater", floor=Decimal(100))), market("GE", strike=StrikeInfo("greater_or_equal", floor=Decimal(100)))]
+    assert build_graph(markets).relations == (Implies(cid("GT"), cid("GE")),)
+    same = [market("A", strike=StrikeInfo("greater", floor=Decimal(7))), market("B", strike=StrikeInfo("greater", floor=Decimal(7)))]
+    assert set(build_graph(same).relations) == {Implies(cid("A"), cid("B")), Implies(cid("B"), cid("A"))}
+
+
+def test_between_buckets_are_at_most_one_and_imply_the_thresholds_around_them() -> None:
+    buckets = [market(f"B{lo}", strike=StrikeInfo("between", Decimal(lo), Decimal(lo + 9))) for lo in (10, 20, 30)]
+    thresholds = [market("GT15", strike=StrikeInfo("greater", floor=Decimal(15))), market("LT40", strike=StrikeInfo("less", cap=Decimal(40)))]
+    graph = build_graph([*buckets, *thresholds])
+    relations = set(graph.relations)
+    assert AtMostOne((cid("B10"), cid("B20"), cid("B30"))) in relations
+    assert {Implies(cid("B20"), cid("GT15")), Implies(cid("B30"), cid("GT15"))} <= relations
+    assert Implies(cid("B10"), cid("GT15")) not in relations  # 10..19 is not above 15
+    assert {Implies(cid(f"B{lo}"), cid("LT40")) for lo in (10, 20, 30)} <= relations
+
+
+def test_overlapping_or_touching_buckets_get_no_exclusivity() -> None:
+    for lo, hi in ((20, 30), (15, 25)):  # touching at 20 (both YES if bounds are closed), overlapping
+        buckets = [market("B1", strike=StrikeInfo("between", Decimal(10), Decimal(20))), market("B2", strike=StrikeInfo("between", Decimal(lo), Decimal(hi)))]
+        graph = build_graph(buckets)
+        assert graph.relations == () and ExclusionKind.LADDER_OVERLAP in kinds(graph)
+
+
+def test_ladders_need_one_event_and_one_close_time() -> None:
+    a = market("A", strike=StrikeInfo("greater", floor=Decimal(1)))
+    assert build_graph([a, market("B", strike=StrikeInfo("greater", floor=Decimal(2)), close_time_ms=CLOSE_MS + 3_600_000)]).relations == ()
+    assert build_graph([a, market("B", event_id="OTHER", strike=StrikeInfo("greater", floor=Decimal(2)))]).relations == ()
+    assert build_graph([a, market("B", strike=StrikeInfo("custom"))]).relations == ()
+
+
+_STRIKE_TYPES = ("greater", "greater_or_equal", "less", "less_or_equal", "between")
+
+
+@st.composite
+def strike_markets(draw: st.DrawFn) -> list[MarketInfo]:
+    out = []
+    for i in range(draw(st.integers(2, 7))):
+        kind = draw(st.sampled_from(_STRIKE_TYPES))
+        a, b = sorted(draw(st.lists(st.integers(0, 6), min_size=2, max_size=2)))  # a small range: bounds often touch
+        strike = StrikeInfo(kind, floor=Decimal(a), cap=Decimal(b) if kind == "between" else None) if kind.startswith("greater") or kind == "between" else StrikeInfo(kind, cap=Decimal(b))
+        out.append(market(f"S{i}", strike=strike))
+    return out
+
+
+def _yes(strike: StrikeInfo, x: Decimal, bucket_reading: str) -> bool:
+    match strike.strike_type:
+        case "greater":
+            return x > strike.floor
+        case "greater_or_equal":
+            return x >= strike.floor
+        case "less":
+            return x < strike.cap
+        case "less_or_equal":
+            return x <= strike.cap
+    lo_ok = x >= strike.floor if bucket_reading in ("closed", "right-open") else x > strike.floor
+    hi_ok = x <= strike.cap if bucket_reading in ("closed", "left-open") else x < strike.cap
+    return lo_ok and hi_ok
+
+
+def _holds(relation, z: dict[str, bool]) -> bool:
+    match relation:
+        case ExactlyOne(contracts):
+            return sum(z[c] for c in contracts) == 1
+        case AtMostOne(contracts):
+            return sum(z[c] for c in contracts) <= 1
+        case Implies(a, b):
+            return not z[a] or z[b]
+        case Equivalent(a, b, inverted, _):
+            return z[a] != z[b] if inverted else z[a] == z[b]
+        case Conjunction(result, operands):
+            return z[result] == all(z[o] for o in operands)
+    raise AssertionError(relation)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(strike_markets())
+def test_strike_relations_hold_for_every_value_and_every_bucket_reading(markets: list[MarketInfo]) -> None:
+    """Whatever the underlying value, and whether the venue's bucket bounds are closed or open,
+    every relation the graph derives from strikes is true."""
+    graph = build_graph(markets)
+    points = [Decimal(n) / 2 for n in range(-2, 15)]
+    for reading in ("closed", "open", "left-open", "right-open"):
+        for x in points:
+            z = {cid(m.market_id): _yes(m.strike, x, reading) for m in markets}
+            for relation in graph.relations:
+                assert _holds(relation, z), (relation, x, reading)
+
+
+# -- title ladders -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Bitcoin above 64,000 on March 11?", ("bitcoin <lower> on march 11?", "", Decimal(64000), True, False)),
+        ("Will Bitcoin be above $64,000 on March 11, 2026?", ("will bitcoin be <lower> on march 11, 2026?", "$", Decimal(64000), True, False)),
+        ("Will ETH reach $3.5k or more by Friday?", ("will eth reach <lower> by friday?", "$k", Decimal(3500), True, True)),
+        ("Inflation below 2.5% in 2025?", ("inflation <upper> in 2025?", "%", Decimal("2.5"), False, False)),
+        ("At least 10 named storms?", ("<lower> named storms?", "", Decimal(10), True, True)),
+        ("Fed decreases interest rates by 50+ bps after May 2024 meeting?", ("fed decreases interest rates by <lower> bps after may 2024 meeting?", "", Decimal(50), True, True)),
+        ("Fed decreases interest rates by 25 bps after May 2024 meeting?", None),  # a number without a direction
+        ("Bitcoin between 60,000 and 62,000?", None),
+        ("Above 5 and below 9?", None),  # two thresholds
+        ("Over 3 goals in game 7?", None),  # another number
+        ("Will Trump win?", None),
+        ("Low of -5 or below in Chicago?", None),  # a negative threshold is never read without its sign
+    ],
+)
+def test_threshold_titles_parse_only_when_unambiguous(title: str, expected: object) -> None:
+    assert parse_threshold_title(title) == expected
+
+
+def _btc(market_id: str, title: str, **kwargs: object) -> MarketInfo:
+    return market(market_id, venue=P, event_id="BTC-MAR11", title=title, **kwargs)
+
+
+def test_title_thresholds_in_one_event_form_a_ladder() -> None:
+    markets = [_btc(f"0x{k}", f"Bitcoin above {k},000 on March 11?") for k in (66, 62, 64)]
+    graph = build_graph(markets)
+    assert graph.relations == (Implies(cid("0x64", P), cid("0x62", P)), Implies(cid("0x66", P), cid("0x64", P)))
+
+
+def test_title_ladders_stay_conservative() -> None:
+    mixed_units = [_btc("0xa", "Bitcoin above 64,000 on March 11?"), _btc("0xb", "Bitcoin above $66,000 on March 11?")]
+    assert build_graph(mixed_units).relations == ()
+    mixed_scale = [_btc("0xa", "Bitcoin above $640k on March 11?"), _btc("0xb", "Bitcoin above $1m on March 11?")]
+    assert build_graph(mixed_scale).relations == ()
+    other_words = [_btc("0xa", "Bitcoin above 64,000 on March 11?"), _btc("0xb", "Ethereum above 66,000 on March 11?")]
+    assert build_graph(other_words).relations == ()
+    repeated = [_btc("0xa", "Bitcoin above 64,000 on March 11?"), _btc("0xb", "Bitcoin above 64,000 on March 11?")]
+    assert build_graph(repeated).relations == ()
+    other_day = [_btc("0xa", "Bitcoin above 64,000 on March 11?"), _btc("0xb", "Bitcoin above 66,000 on March 11?", close_time_ms=CLOSE_MS + 1)]
+    assert build_graph(other_day).relations == ()
+    ladder = [_btc("0xa", "Bitcoin above 64,000 on March 11?"), _btc("0xb", "Bitcoin above 66,000 on March 11?")]
+    assert len(build_graph(ladder).relations) == 1
+    assert build_graph(ladder, config=GraphConfig(title_ladders=False)).relations == ()
+
+
+# -- conjunctions (the real Kalshi multivariate capture) -----------------------------------------------
+
+
+def _mve() -> tuple[list[MarketInfo], list[MarketInfo]]:
+    combos, _ = kalshi_wire.decode_markets_page(json.loads(MVE.read_bytes()))
+    legs = sorted({leg for combo in combos for leg in dict(combo.strike.custom)["Associated Markets"].split(",")})
+    return combos, [market(leg, event_id=leg.rsplit("-", 1)[0]) for leg in legs]
+
+
+def test_multivariate_combos_become_conjunctions_of_their_legs() -> None:
+    combos, legs = _mve()
+    graph = build_graph([*combos, *legs])
+    conjunctions = [r for r in graph.relations if isinstance(r, Conjunction)]
+    assert len(conjunctions) == 5
+    raw = {m["ticker"]: m for m in json.loads(MVE.read_bytes())}
+    for conjunction in conjunctions:
+        ticker = conjunction.result.removeprefix("kalshi:")
+        assert sorted(conjunction.operands) == sorted(cid(leg["market_ticker"]) for leg in raw[ticker]["mve_selected_legs"])
+    for component in graph.components:
+        CandidateSet(component.id, tuple(Contract(c) for c in component.contracts), (), component.relations)
+
+
+def test_combos_with_a_missing_or_no_leg_are_skipped_with_a_reason() -> None:
+    combos, legs = _mve()
+    graph = build_graph([*combos, *legs[1:]])
+    assert len([r for r in graph.relations if isinstance(r, Conjunction)]) == 4
+    assert len(graph.exclusions(ExclusionKind.CONJUNCTION_MISSING_LEG)) == 1
+    raw = json.loads(MVE.read_bytes())
+    sides = raw[0]["custom_strike"]["Associated Market Sides"].split(",")
+    raw[0]["custom_strike"]["Associated Market Sides"] = ",".join(["no", *sides[1:]])
+    with_no, _ = kalshi_wire.decode_markets_page(raw)
+    graph = build_graph([*with_no, *legs])
+    assert len([r for r in graph.relations if isinstance(r, Conjunction)]) == 4
+    (skipped,) = graph.exclusions(ExclusionKind.CONJUNCTION_NO_LEG)
+    assert skipped.subject == cid(raw[0]["ticker"])
+    raw[1]["custom_strike"]["Associated Market Sides"] = "yes"
+    malformed, _ = kalshi_wire.decode_markets_page(raw)
+    assert len(build_graph([*malformed, *legs]).exclusions(ExclusionKind.CONJUNCTION_MALFORMED)) == 1
+
+
+# -- curated links ---------------------------------------------------------------------------------------
+
+
+def _pair(**k_changes: object) -> tuple[MarketInfo, MarketInfo]:
+    k = market("KX-A", rules_text="Kalshi rules.", **k_changes)
+    p = market("0xa", venue=P, event_id="9", venue_market_id="123", rules_text="Polymarket rules.")
+    return k, p
+
+
+@pytest.mark.parametrize(
+    ("risk", "orientation", "expected"),
+    [
+        (SettlementRisk.IDENTICAL_RULES, Orientation.SAME, Equivalent("kalshi:KX-A", "polymarket:0xa", False, False)),
+        (SettlementRisk.MINOR_DIFFERENCES, Orientation.SAME, Equivalent("kalshi:KX-A", "polymarket:0xa", False, True)),
+        (SettlementRisk.IDENTICAL_RULES, Orientation.INVERTED, Equivalent("kalshi:KX-A", "polymarket:0xa", True, False)),
+    ],
+)
+def test_a_current_link_is_an_equivalence(risk: SettlementRisk, orientation: Orientation, expected: Equivalent) -> None:
+    k, p = _pair()
+    graph = build_graph([k, p], links=[_link(k, p, settlement_risk=risk, orientation=orientation)])
+    assert graph.relations == (expected,) and len(graph.components) == 1
+
+
+def test_a_link_by_gamma_id_only_resolves_through_the_market() -> None:
+    k, p = _pair()
+    graph = build_graph([k, p], links=[_link(k, p, polymarket_condition_id="")])
+    assert graph.relations == (Equivalent(cid("KX-A"), cid("0xa", P)),)
+
+
+def test_different_resolution_source_links_are_excluded_unless_allowed() -> None:
+    k, p = _pair()
+    link = _link(k, p, settlement_risk=SettlementRisk.DIFFERENT_RESOLUTION_SOURCE)
+    graph = build_graph([k, p], links=[link])
+    assert graph.relations == () and len(graph.components) == 2
+    assert graph.exclusions(ExclusionKind.LINK_DIFFERENT_SOURCE)[0].subject == "link:KX-A~123"
+    allowed = build_graph([k, p], links=[link], config=GraphConfig(allow_different_resolution_source=True))
+    assert allowed.relations == (Equivalent(cid("KX-A"), cid("0xa", P), False, True),)
+
+
+def test_stale_links_are_excluded_until_approved_again() -> None:
+    k, p = _pair()
+    link = _link(k, p)
+    for changed_k, changed_p, reason in (
+        (dataclasses.replace(k, rules_text="Kalshi rules, amended."), p, "rules changed: kalshi"),
+        (k, dataclasses.replace(p, close_time_ms=CLOSE_MS + 86_400_000), "close time changed: polymarket"),
+    ):
+        graph = build_graph([changed_k, changed_p], links=[link])
+        assert graph.relations == ()
+        (stale,) = graph.exclusions(ExclusionKind.LINK_STALE)
+        assert stale.reason.startswith(reason) and "until approved again" in stale.reason
+
+
+def test_links_to_unknown_or_closed_markets_are_ignored_with_a_reason() -> None:
+    k, p = _pair()
+    graph = build_graph([k], links=[_link(k, p)])
+    assert graph.relations == () and "polymarket market not in the input" in graph.exclusions(ExclusionKind.LINK_UNKNOWN_MARKET)[0].reason
+    closed_k = dataclasses.replace(k, status=MarketStatus.CLOSED, accepting_orders=False)
+    graph = build_graph([closed_k, p], links=[_link(closed_k, p)])
+    assert graph.relations == () and "is not a node" in graph.exclusions(ExclusionKind.LINK_UNKNOWN_MARKET)[0].reason
+
+
+def test_an_odd_cycle_of_inversions_excludes_the_whole_class() -> None:
+    k1, p1 = market("K1", rules_text="r"), market("0x1", venue=P, venue_market_id="1", rules_text="r")
+    k2, p2 = market("K2", rules_text="r"), market("0x2", venue=P, venue_market_id="2", rules_text="r")
+    unrelated_k, unrelated_p = _pair()
+    links = [_link(k1, p1), _link(k2, p1), _link(k2, p2), _link(k1, p2, orientation=Orientation.INVERTED), _link(unrelated_k, unrelated_p)]
+    graph = build_graph([k1, p1, k2, p2, unrelated_k, unrelated_p], links=links)
+    assert graph.relations == (Equivalent(cid("KX-A"), cid("0xa", P)),)
+    assert len(graph.exclusions(ExclusionKind.LINK_ORIENTATION_CONFLICT)) == 4
+    consistent = [_link(k1, p1), _link(k2, p1), _link(k2, p2), _link(k1, p2)]
+    assert len(build_graph([k1, p1, k2, p2], links=consistent).relations) == 4
+
+
+# -- listings, markets, determinism -------------------------------------------------------------------
+
+
+def test_listings_carry_fees_lots_and_the_finest_tick() -> None:
+    (k,) = kalshi_wire.decode_markets_page({"markets": [json.loads(MVE.read_bytes())[0]]})[0]
+    tapered = dataclasses.replace(k, price_bands=kalshi_wire._STRUCTURES["tapered_deci_cent"])
+    p = polymarket_wire.decode_gamma_events(json.loads(NAUTILUS_EVENT.read_bytes()))[0].markets[0]
+    graph = build_graph([tapered, p])
+    listings = {listing.instrument_id: listing for c in graph.components for listing in c.listings}
+    yes = listings[f"{cid(k.market_id)}:yes"]
+    assert (yes.side, yes.tick_size_micro, yes.lot_size_micro, yes.min_order_size_micro) == (Side.YES, 1_000, 10_000, 10_000)
+    assert yes.taker_fee == k.taker_fee and yes.venue is K and yes.market_id == k.market_id
+    no = listings[f"{cid(p.market_id, P)}:no"]
+    assert (no.side, no.tick_size_micro, no.lot_size_micro, no.min_order_size_micro) == (Side.NO, 1_000, 10_000, 5_000_000)
+    assert len(listings) == 4
+
+
+def test_a_market_listed_twice_with_different_content_is_dropped() -> None:
+    a = market("A")
+    graph = build_graph([a, dataclasses.replace(a, title="changed"), market("B")])
+    assert list(graph.markets) == [cid("B")]
+    assert graph.exclusions(ExclusionKind.MARKET_DUPLICATE)[0].subject == cid("A")
+    assert list(build_graph([a, a]).markets) == [cid("A")]
+
+
+def test_a_market_without_relations_is_its_own_component() -> None:
+    graph = build_graph([market("SOLO")])
+    (component,) = graph.components
+    assert component == Component(component_id([cid("SOLO")]), (cid("SOLO"),), (), component.listings)
+    assert [listing.side for listing in component.listings] == [Side.YES, Side.NO]
+    assert graph.component_of(K, "SOLO") == component.id and graph.component_of(P, "SOLO") is None
+
+
+def test_the_graph_edges_name_their_relations() -> None:
+    members = exclusive_members("E1", 3)
+    ladder = [market(f"T{k}", event_id="E2", strike=StrikeInfo("greater", floor=Decimal(k))) for k in (1, 2)]
+    graph = build_graph([*members, *ladder], [kalshi_event("E1", members)])
+    labels = sorted(data["relation"] for _, _, data in graph.graph.edges(data=True))
+    assert labels == ["exactly_one", "exactly_one", "implies"]
+
+
+def _fomc_inputs() -> tuple[list[MarketInfo], list[EventInfo], list[CuratedLink]]:
+    kalshi, polymarket = _fomc_events()
+    extra = [market(f"T{k}", event_id="E2", strike=StrikeInfo("greater", floor=Decimal(k))) for k in (1, 2, 3)]
+    return extra, [*kalshi, *polymarket], _fomc_links()
+
+
+def test_rebuilds_are_deterministic_whatever_the_input_order() -> None:
+    markets, events, links = _fomc_inputs()
+    first = build_graph(markets, events, links)
+    rng = random.Random(7)
+    for _ in range(3):
+        shuffled = [list(x) for x in (markets, events, links)]
+        for x in shuffled:
+            rng.shuffle(x)
+        again = build_graph(*shuffled)
+        assert again.relations == first.relations
+        assert again.components == first.components
+        assert again.excluded == first.excluded
+
+
+def test_component_ids_are_stable_while_membership_is_unchanged() -> None:
+    markets, events, links = _fomc_inputs()
+    before = build_graph(markets, events, links)
+    meeting = links[0].kalshi_ticker.rsplit("-", 1)[0]
+    meeting_links = [link for link in links if link.kalshi_ticker.startswith(meeting + "-")]
+    assert len(meeting_links) == 3
+    # one link fewer: the meeting is still connected, so nothing changes id (relations may differ)
+    fewer = build_graph(markets, events, links[1:] if links[0] in meeting_links else links)
+    assert {c.id for c in fewer.components} == {c.id for c in before.components}
+    # no links for that meeting and an unrelated new market: only that meeting's component changes
+    after = build_graph([*markets, market("NEW")], events, [link for link in links if link not in meeting_links])
+    split = before.component_of(K, meeting_links[0].kalshi_ticker)
+    assert {c.id for c in before.components} - {split} <= {c.id for c in after.components}
+    assert split not in {c.id for c in after.components}
+    assert len(after.components) == len(before.components) + 2  # the meeting split in two, plus NEW
+    # a paused market keeps its component (and id), only its listings go
+    paused = [dataclasses.replace(m, status=MarketStatus.PAUSED, accepting_orders=False) if m.market_id == "T2" else m for m in markets]
+    assert before.component_of(K, "T2") == build_graph(paused, events, links).component_of(K, "T2")
+
+
+# -- the partition property -----------------------------------------------------------------------------
+
+
+@st.composite
+def random_inputs(draw: st.DrawFn) -> tuple[list[MarketInfo], list[EventInfo], list[CuratedLink]]:
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    markets: list[MarketInfo] = []
+    events: list[EventInfo] = []
+    for e in range(rng.randint(0, 4)):  # Kalshi exclusive events, some incomplete or with closed members
+        members = exclusive_members(f"G{e}", rng.randint(2, 5))
+        members = [dataclasses.replace(m, status=MarketStatus.CLOSED, accepting_orders=False) if rng.random() < 0.15 else m for m in members]
+        events.append(kalshi_event(f"G{e}", [], market_ids=tuple(m.market_id for m in members)))
+        markets += [m for m in members if rng.random() < 0.9]
+    for e in range(rng.randint(0, 3)):  # strike ladders
+        for i in range(rng.randint(1, 5)):
+            kind = rng.choice(_STRIKE_TYPES)
+            lo = Decimal(rng.randint(0, 20))
+            strike = StrikeInfo(kind, floor=lo, cap=lo + rng.randint(0, 5))
+            markets.append(market(f"S{e}-{i}", event_id=f"S{e}", strike=strike))
+    polymarket = [market(f"0x{i}", venue=P, event_id="PM", venue_market_id=str(i), title=f"Bitcoin above {60 + i},000 on March 11?") for i in range(rng.randint(0, 5))]
+    markets += polymarket
+    singles = [market(f"K{i}") for i in range(rng.randint(0, 4))]
+    markets += singles
+    links = []
+    kalshi_nodes = [m for m in markets if m.venue is K]
+    for p in polymarket:
+        if kalshi_nodes and rng.random() < 0.6:
+            k = rng.choice(kalshi_nodes)
+            links.append(_link(k, p, orientation=rng.choice(list(Orientation)), settlement_risk=rng.choice(list(SettlementRisk))))
+    return markets, events, links
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(random_inputs())
+def test_components_partition_the_contracts_and_hold_their_relations(inputs) -> None:
+    markets, events, links = inputs
+    graph = build_graph(markets, events, links)
+    seen: list[str] = []
+    for component in graph.components:
+        seen += component.contracts
+        assert component.id == component_id(component.contracts)
+        assert list(component.contracts) == sorted(component.contracts)
+        assert all(listing.contract in component.contracts for listing in component.listings)
+        for relation in component.relations:
+            assert set(relation_contracts(relation)) <= set(component.contracts)
+        CandidateSet(component.id, tuple(Contract(c) for c in component.contracts), (), component.relations)
+    assert sorted(seen) == sorted(graph.markets) and len(seen) == len(set(seen))
+    for relation in graph.relations:
+        homes = {graph.component_of(*_split(c)) for c in relation_contracts(relation)}
+        assert len(homes) == 1 and None not in homes
+    assert sum(len(c.relations) for c in graph.components) == len(graph.relations)
+
+
+def _split(contract: str) -> tuple[Venue, str]:
+    venue, market_id = contract.split(":", 1)
+    return Venue(venue), market_id
+
+
+def test_threshold_titles_inside_an_exclusive_group_form_no_ladder() -> None:
+    group = GroupInfo("neg", GroupKind.NEG_RISK, exhaustive=True)
+    markets = [_btc(f"0x{k}", f"Bitcoin above {k},000 on March 11?", group=group) for k in (62, 64)]
+    event = EventInfo(P, "BTC-MAR11", "", "", group, tuple(m.market_id for m in markets), tuple(markets))
+    graph = build_graph(markets, [event])
+    assert [type(r) for r in graph.relations] == [ExactlyOne]  # the venue's claim stands alone
+    assert ExclusionKind.LADDER_IN_GROUP in kinds(graph)
+
+
+def test_touching_buckets_inside_an_exclusive_event_keep_the_group() -> None:
+    """Kalshi-style buckets that share an endpoint cannot be proven disjoint by their strikes, but the
+    venue's exclusive group still stands (their interiors do not overlap) and says the rest."""
+    group = GroupInfo("E1", GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
+    strikes = [StrikeInfo("less", cap=Decimal(10)), StrikeInfo("between", Decimal(10), Decimal(20)), StrikeInfo("between", Decimal(20), Decimal(30)), StrikeInfo("greater", floor=Decimal(30))]
+    members = [market(f"E1-{i}", event_id="E1", group=group, strike=s) for i, s in enumerate(strikes)]
+    graph = build_graph(members, [kalshi_event("E1", members)])
+    assert graph.relations == (ExactlyOne(tuple(cid(m.market_id) for m in members)),)
+    assert graph.excluded == ()
+
+
+def test_one_pair_linked_twice_is_one_relation_risky_if_either_link_is() -> None:
+    k, p = _pair()
+    by_condition = _link(k, p)
+    by_gamma = _link(k, p, polymarket_condition_id="", settlement_risk=SettlementRisk.MINOR_DIFFERENCES)
+    graph = build_graph([k, p], links=[by_condition, by_gamma])
+    assert graph.relations == (Equivalent(cid("KX-A"), cid("0xa", P), False, True),)
+    flipped = build_graph([k, p], links=[by_condition, dataclasses.replace(by_gamma, orientation=Orientation.INVERTED)])
+    assert flipped.relations == () and len(flipped.exclusions(ExclusionKind.LINK_ORIENTATION_CONFLICT)) == 2
