@@ -1,0 +1,116 @@
+"""End to end on the FOMC 2024 fixtures: suggest links, approve them through the CLI, build the market
+graph, feed books to the scanner, and size the one forwarded component with the allocator. Checks
+the pieces agree with each other: the scanner forwards exactly the meeting whose books hold a
+cross-venue arbitrage, and the allocator's plan on it is riskless in every joint outcome, checked
+here by brute force in exact arithmetic."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from arb.book import BinaryBook, OrderBook
+from arb.cli import main
+from arb.domain import BookSnapshot, Venue
+from arb.graph import build_graph
+from arb.links import load_links
+from arb.scanner import Scanner
+from arb.venues.kalshi import wire as kalshi_wire
+from arb.venues.polymarket import wire as polymarket_wire
+from solvers import AllocationProblem, Allocator, Capital, Side
+from solvers.outcomes import OutcomeSystem
+
+FOMC = Path(__file__).parent / "fixtures" / "cross_venue" / "fomc_2024"
+K, P = Venue.KALSHI, Venue.POLYMARKET
+CENT, CONTRACT = 10_000, 1_000_000
+
+# Coherent YES prices in cents per bucket (Kalshi's five, Polymarket's four: "25+ increase" is
+# Kalshi's H25 + H26). Asks sit one cent above, bids one cent below.
+KALSHI_CENTS = {"C26": 3, "C25": 20, "H0": 70, "H25": 5, "H26": 2}
+POLY_CENTS = {"50+ bps decrease": 3, "25 bps decrease": 20, "No change": 70, "25+ bps increase": 7}
+ARB_MEETING = "FEDDECISION-24JUL"
+
+
+def _kalshi_book(market: str, cents: int) -> BinaryBook:
+    ladder = OrderBook(market, market, "kalshi")
+    ladder.apply_snapshot(BookSnapshot(K, market, market, (((cents - 1) * CENT, 500 * CONTRACT),), (((cents + 1) * CENT, 500 * CONTRACT),)), 0)
+    return BinaryBook(market, ladder)
+
+
+def _poly_book(market: str, yes_ask_cents: int, no_ask_cents: int) -> BinaryBook:
+    yes, no = OrderBook(f"{market}-yes", market, "polymarket"), OrderBook(f"{market}-no", market, "polymarket")
+    yes.apply_snapshot(BookSnapshot(P, f"{market}-yes", market, (), ((yes_ask_cents * CENT, 500 * CONTRACT),)), 0)
+    no.apply_snapshot(BookSnapshot(P, f"{market}-no", market, (), ((no_ask_cents * CENT, 500 * CONTRACT),)), 0)
+    return BinaryBook(market, yes, no)
+
+
+def _books(kalshi_events, poly_events) -> dict:
+    books = {}
+    for event in kalshi_events:
+        for market in event.markets:
+            cents = KALSHI_CENTS[market.market_id.rsplit("-", 1)[1]]
+            if event.event_id == ARB_MEETING and market.market_id.endswith("-H0"):
+                cents = 70  # Kalshi still prices a hold at 69/71 ...
+            books[(K, market.market_id)] = _kalshi_book(market.market_id, cents)
+    for event in poly_events:
+        july = "july" in event.markets[0].slug
+        for market in event.markets:
+            cents = POLY_CENTS[market.subtitle]
+            yes_ask, no_ask = cents + 1, 100 - cents + 1
+            if july and market.subtitle == "No change":
+                yes_ask, no_ask = 61, 41  # ... while Polymarket sells it at 61: YES here + NO there < $1
+            if july and market.subtitle == "50+ bps decrease":
+                yes_ask = 12  # keeps Polymarket's own group coherent (YES asks sum to $1.02)
+            books[(P, market.market_id)] = _poly_book(market.market_id, yes_ask, no_ask)
+    return books
+
+
+def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> None:
+    kalshi_file, poly_file = FOMC / "kalshi_markets.json", FOMC / "polymarket_markets.json"
+    suggested_path, links_path = tmp_path / "pairs.json", tmp_path / "links.toml"
+    assert main(["links", "suggest", "--kalshi", str(kalshi_file), "--polymarket", str(poly_file), "--json", str(suggested_path)]) == 0
+    suggested = [p for p in json.loads(suggested_path.read_text())["pairs"] if p["suggested"]]
+    assert len(suggested) == 18
+    for pair in suggested:
+        argv = ["links", "approve", "--kalshi", pair["kalshi"], "--polymarket", pair["polymarket"], "--kalshi-file", str(kalshi_file),
+                "--polymarket-file", str(poly_file), "--orientation", pair["orientation"], "--settlement-risk", "identical_rules",
+                "--approved-by", "pipeline-test", "--date", "2024-04-30", "--links", str(links_path)]
+        assert main(argv) == 0
+    capsys.readouterr()
+    links = load_links(links_path)
+    assert len(links) == 18
+
+    kalshi_events, _ = kalshi_wire.decode_events_page(json.loads((FOMC / "kalshi_events.json").read_bytes()))
+    poly_events = polymarket_wire.decode_gamma_events(json.loads((FOMC / "polymarket_events.json").read_bytes()))
+    graph = build_graph((), [*kalshi_events, *poly_events], links)
+    assert graph.excluded == ()
+    assert sorted(len(c.contracts) for c in graph.components) == [9] * 6  # one candidate set per meeting
+
+    now = [0]
+    scanner = Scanner(graph.components, _books(kalshi_events, poly_events), now_ns=lambda: now[0])
+    forwarded = scanner.drain()
+    arb_component = graph.component_of(K, f"{ARB_MEETING}-H0")
+    assert [c.component_id for c in forwarded] == [arb_component]
+    assert scanner.stats.evaluations == 6 and forwarded[0].score_micro_usd > 0
+
+    candidate = forwarded[0].candidate_set
+    result = Allocator(AllocationProblem((candidate,), Capital({"kalshi": Decimal(1000), "polymarket": Decimal(1000)}))).solve()
+    assert len(result.plans) == 1
+    plan = result.plans[0]
+    assert plan.guaranteed_profit_usd > 0
+    assert {leg.venue for leg in plan.legs} == {"kalshi", "polymarket"}
+
+    # Brute force over every joint outcome the relations allow: the plan's payoff minus its cost
+    # (fees included) never falls below the guaranteed profit it claims.
+    system = OutcomeSystem([c.id for c in candidate.contracts], candidate.relations, with_risky_links=True)
+    cost = -sum(leg.cash_flow_usd for leg in plan.legs)
+    outcomes = [z for z in itertools.product((0, 1), repeat=system.n) if system.is_feasible(z)]
+    assert 0 < len(outcomes) <= 5 * 4
+    for z in outcomes:
+        payoff = sum(
+            leg.quantity for leg in plan.legs
+            if system.contract_value(z, leg.contract) == (1 if leg.side is Side.YES else 0)
+        )
+        assert payoff - cost >= plan.guaranteed_profit_usd
