@@ -21,6 +21,7 @@ run: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/arb bench solvers --json benchmarks/results/solvers.json
 	$(BIN)/arb bench venues --json benchmarks/results/venues.json
+	$(BIN)/arb bench scanner --json benchmarks/results/scanner.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
