@@ -27,6 +27,9 @@ Groups (optimization.md 2.4: exactly-one sum z = 1, exclusive-not-exhaustive sum
   * not augmented and no member is a placeholder ("Other", "Someone else", "Field", ...);
   * membership is known (`EventInfo.market_ids`, unless `GraphConfig.require_known_membership` is
     off) and every expected member is present and not closed, and no extra member claims the group;
+  * the membership is consistent: every copy of the event lists the same markets (otherwise every
+    market any copy names is expected), and no member is named by another group too (such a
+    market is left out of both groups' relations: a wrong member makes even at-most-one false);
   * for members with numeric strikes: some member is unbounded below and some unbounded above
     (buckets with no tails cannot cover every value).
 - Kalshi rule. Kalshi's API defines `mutually_exclusive` as "only one market in this event can
@@ -37,6 +40,8 @@ Groups (optimization.md 2.4: exactly-one sum z = 1, exclusive-not-exhaustive sum
   (DESIGN.md: exactly-one from Kalshi `mutually_exclusive` events) subject to every check above.
   With it False, a Kalshi group is exactly-one only with evidence: its series is listed in
   `GraphConfig.exhaustive_kalshi_series`, or every member has numeric strikes with both tails.
+- A group without an id (a negRisk market with neither `negRiskMarketID` nor its event) gets no
+  relation: markets of unrelated events would share the empty id.
 - Members whose strikes provably overlap (both can resolve YES) contradict exclusivity: the group
   relation and the strike relations of those markets are dropped (GROUP_CONFLICT).
 
@@ -50,7 +55,8 @@ Implication ladders (z_A <= z_B when A's YES set is inside B's)
 - Titles, when a market has no strike metadata: within one event and close time, markets whose
   titles are identical except for one number with one direction word ("above", "below", "at least",
   "or more", "+", ...) and the same unit form a threshold ladder. Anything ambiguous (two numbers,
-  a number without a direction, a repeated threshold) is left alone.
+  a number without a direction, a repeated threshold, a negation: "NOT above k" is "at most k") is
+  left alone.
 
 Conjunctions (Kalshi multivariate combos): the legs come from the decoded custom strike
 ("Associated Markets" / "Associated Market Sides", which mirrors `mve_selected_legs`). When every
@@ -61,7 +67,8 @@ Curated links (arb.links): Equivalent(kalshi, polymarket, inverted, settlement_r
 identical_rules). Excluded with a reason: a market not in the input or not a node, a stale link
 (rules text or close time changed), class different_resolution_source (unless
 `allow_different_resolution_source`), and every link of an equivalence class whose orientations
-contradict each other around a cycle (fail closed: which link is wrong is unknown).
+contradict each other around a cycle, or that makes two members of one exclusive group equal (they
+could then never resolve YES; fail closed: which link is wrong is unknown).
 """
 
 from __future__ import annotations
@@ -304,7 +311,7 @@ def _disjoint(a: _Interval, b: _Interval) -> bool:
 _NUM = r"(?P<cur>\$)?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<mult>[kKmMbB]n?\b|%|(?:\s?bps\b))?"
 _PRE = {
     "above": (True, False), "over": (True, False), "more than": (True, False), "greater than": (True, False),
-    "higher than": (True, False), "at least": (True, True), "below": (False, False), "under": (False, False),
+    "higher than": (True, False), "at least": (True, True), "at or above": (True, True), "at or below": (False, True), "below": (False, False), "under": (False, False),
     "less than": (False, False), "fewer than": (False, False), "lower than": (False, False), "at most": (False, True),
 }
 _POST = {
@@ -314,6 +321,7 @@ _POST = {
 _PRE_RE = "|".join(sorted((re.escape(w) for w in _PRE), key=len, reverse=True))
 _POST_RE = "|".join(sorted((re.escape(w) for w in _POST), key=len, reverse=True))
 _THRESHOLD = re.compile(rf"\b(?P<pre>{_PRE_RE})\s+{_NUM}|{_NUM.replace('?P<', '?P<p_')}\s*(?P<post>{_POST_RE})(?![\w])", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|never|no|none|nor|without|fail(?:s|ed|ing)?\s+to)\b|n[\'\u2019]t\b", re.IGNORECASE)
 _MULTIPLIER = {"k": Decimal(1_000), "m": Decimal(1_000_000), "b": Decimal(1_000_000_000), "bn": Decimal(1_000_000_000)}
 
 
@@ -321,6 +329,8 @@ def parse_threshold_title(title: str) -> tuple[str, str, Decimal, bool, bool] | 
     """(template, unit, value, is_lower_bound, closed) for a title with exactly one number that
     carries a direction ("Bitcoin above $64,000 on March 11?" -> lower bound 64000, open), or None.
     `template` is the title with the threshold replaced by a marker; titles of one ladder share it."""
+    if _NEGATION.search(title):
+        return None  # "NOT above k" is "at most k": the direction word alone reads it backwards
     matches = list(_THRESHOLD.finditer(title))
     if len(matches) != 1:
         return None
@@ -391,6 +401,7 @@ class _Builder:
     seen: set[object] = field(default_factory=set)
     excluded: list[Exclusion] = field(default_factory=list)
     group_members: dict[str, frozenset[str]] = field(default_factory=dict)  # contract -> its group's members
+    group_names: dict[str, set[str]] = field(default_factory=dict)  # contract -> every group naming it
     dropped_strikes: set[str] = field(default_factory=set)
 
     def exclude(self, kind: ExclusionKind, subject: str, reason: str) -> None:
@@ -451,19 +462,23 @@ class _Group:
     venue: Venue
     group_id: str
     info: list[GroupInfo] = field(default_factory=list)
-    event: EventInfo | None = None
+    events: list[EventInfo] = field(default_factory=list)  # every event naming the group (copies too)
     members: set[str] = field(default_factory=set)  # contract ids of markets claiming the group
+
+    @property
+    def event(self) -> EventInfo | None:
+        return self.events[0] if self.events else None
 
 
 def _collect_groups(b: _Builder, events: Iterable[EventInfo]) -> dict[tuple[Venue, str], _Group]:
     groups: dict[tuple[Venue, str], _Group] = {}
-    for event in sorted(events, key=lambda e: (e.venue.value, e.event_id)):
+    for event in sorted(events, key=lambda e: (e.venue.value, e.event_id, e.series_id, e.market_ids, e.title)):
         if event.group is None:
             continue
         key = (event.venue, event.group.group_id)
         group = groups.setdefault(key, _Group(event.venue, event.group.group_id))
         group.info.append(event.group)
-        group.event = event if group.event is None else group.event
+        group.events.append(event)
     for cid, market in sorted(b.known.items()):
         if market.group is None:
             continue
@@ -471,18 +486,37 @@ def _collect_groups(b: _Builder, events: Iterable[EventInfo]) -> dict[tuple[Venu
         group = groups.setdefault(key, _Group(market.venue, market.group.group_id))
         group.info.append(market.group)
         group.members.add(cid)
+    for (venue, group_id), group in groups.items():
+        named = group.members | {contract_id(venue, m) for event in group.events for m in event.market_ids}
+        for cid in named:
+            b.group_names.setdefault(cid, set()).add(f"{venue.value}:group:{group_id}")
     return groups
 
 
 def _group_relation(b: _Builder, group: _Group, intervals: Mapping[str, _Interval]) -> None:
     config = b.config
     subject = f"{group.venue.value}:group:{group.group_id}"
-    expected: set[str] | None = None
-    if group.event is not None and group.event.market_ids:
-        expected = {contract_id(group.venue, m) for m in group.event.market_ids}
-    claimed = group.members | (expected or set())
-    present = sorted(cid for cid in claimed if cid in b.markets)
+    if not group.group_id.strip():
+        reason = f"no group id on {len(group.members | {m for e in group.events for m in e.market_ids})} market(s): unrelated events could share it, no relation"
+        b.exclude(ExclusionKind.GROUP_MEMBERSHIP_UNKNOWN, subject, reason)
+        return
     degraded: list[tuple[ExclusionKind, str]] = []
+    expected: set[str] | None = None
+    lists = {frozenset(contract_id(group.venue, m) for m in event.market_ids) for event in group.events if event.market_ids}
+    if lists:
+        # Two copies of an event (or two events of one group) that list different markets: which
+        # list is current is unknown, so every market either names is expected (fail closed).
+        expected = set().union(*lists)
+        if len(lists) > 1:
+            degraded.append((ExclusionKind.GROUP_MEMBERSHIP_MISMATCH, f"{len(group.events)} event copies list different markets"))
+    claimed = group.members | (expected or set())
+    # A market that another group also names (its own group field or another event's list): which
+    # group it is in is unknown, and a wrong member makes even at-most-one false. Left out.
+    contested = sorted(cid for cid in claimed if len(b.group_names.get(cid, ())) > 1)
+    if contested:
+        others = "; ".join(f"{cid} also in {', '.join(g for g in sorted(b.group_names[cid]) if g != subject)}" for cid in contested)
+        degraded.append((ExclusionKind.GROUP_MEMBERSHIP_MISMATCH, f"named by another group too, left out: {others}"))
+    present = sorted(cid for cid in claimed if cid in b.markets and cid not in contested)
 
     if any(info.augmented for info in group.info):
         degraded.append((ExclusionKind.GROUP_AUGMENTED, "negRiskAugmented: placeholder outcomes, not exhaustive"))
@@ -669,19 +703,33 @@ def _links(b: _Builder, links: Iterable[CuratedLink]) -> None:
         else:
             parity_graph.add_edge(eq.a, eq.b, subjects=[(subject, eq.inverted)])
     conflicted: set[str] = set()
+    why: dict[str, str] = {}
+    groups = [set(r.contracts) for r in b.relations if isinstance(r, ExactlyOne | AtMostOne)]
     for nodes in nx.connected_components(parity_graph):
-        if not _parity_consistent(parity_graph.subgraph(nodes)):
+        parity = _parities(parity_graph.subgraph(nodes))
+        if parity is None:
             conflicted |= set(nodes)
+            continue
+        # Two members of one exclusive group made equal by links would both be NO forever: a linked
+        # market that can never resolve YES means a link is wrong (which one is unknown).
+        for members in groups:
+            inside = sorted(n for n in nodes if n in members)
+            if any(parity[a] == parity[c] for i, a in enumerate(inside) for c in inside[i + 1 :]):
+                conflicted |= set(nodes)
+                why.update(dict.fromkeys(nodes, f"its links make members of one exclusive group equal ({', '.join(inside)}): every link in it is excluded"))
+                break
     # The same pair linked twice (by Gamma id and by condition id) is one relation, risky if either is.
     risky_pairs = {(eq.a, eq.b) for _, eq in accepted if eq.settlement_risk}
     for subject, eq in accepted:
         if eq.a in conflicted:
-            b.exclude(ExclusionKind.LINK_ORIENTATION_CONFLICT, subject, "its equivalence class has contradictory orientations: every link in it is excluded")
+            reason = why.get(eq.a, "its equivalence class has contradictory orientations: every link in it is excluded")
+            b.exclude(ExclusionKind.LINK_ORIENTATION_CONFLICT, subject, reason)
         else:
             b.add(Equivalent(eq.a, eq.b, eq.inverted, (eq.a, eq.b) in risky_pairs))
 
 
-def _parity_consistent(graph: nx.Graph) -> bool:
+def _parities(graph: nx.Graph) -> dict[str, bool] | None:
+    """Each contract's orientation relative to the class's first node, None on an odd cycle."""
     parity: dict[str, bool] = {}
     for root in sorted(graph.nodes):
         if root in parity:
@@ -693,14 +741,14 @@ def _parity_consistent(graph: nx.Graph) -> bool:
             for other in sorted(graph.neighbors(node)):
                 flips = {inv for _, inv in graph.edges[node, other]["subjects"]}
                 if len(flips) > 1:
-                    return False
+                    return None
                 want = parity[node] ^ flips.pop()
                 if other not in parity:
                     parity[other] = want
                     stack.append(other)
                 elif parity[other] != want:
-                    return False
-    return True
+                    return None
+    return parity
 
 
 def _listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:

@@ -13,8 +13,10 @@ The schema is documented at the top of `config/links.toml` (`SCHEMA_HEADER`, wri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import enum
+import fcntl
 import hashlib
 import os
 import re
@@ -22,7 +24,7 @@ import sys
 import tempfile
 import tomllib
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,8 +210,8 @@ def _link(raw: Any, where: str) -> CuratedLink:
     if isinstance(approved_at, dt.datetime) or not isinstance(approved_at, dt.date):
         raise fail("approved_at", f"must be a TOML date like 2024-04-30, was {approved_at!r}")
     approved_by = text("approved_by")
-    if not approved_by.strip():
-        raise fail("approved_by", "must name who reviewed the pair")
+    if not any(ch.isalnum() for ch in approved_by) or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in approved_by):
+        raise fail("approved_by", f"must name who reviewed the pair in visible characters, was {approved_by!r}")
     return CuratedLink(
         kalshi_ticker=text("kalshi", _TICKER, "a Kalshi ticker"),
         polymarket_market_id=text("polymarket", _GAMMA_ID, 'a Gamma market id (digits, as a string: "500358")'),
@@ -265,6 +267,8 @@ def parse_links(text: str, source: str = "<links>") -> tuple[CuratedLink, ...]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from exc
+    except RecursionError:  # tomllib recurses once per nesting level of arrays and inline tables
+        raise ConfigError(f"{source}: not a links file (arrays or inline tables nested too deeply)") from None
     unknown = sorted(set(doc) - {"version", "link"})
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key {unknown[0]!r} (known: version, link)")
@@ -340,44 +344,83 @@ def _link_table(link: CuratedLink) -> tomlkit.items.Table:
     return table
 
 
+_NEW_FILE_MODE = 0o644  # a config file others (the daemon's user) read
+
+
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Replace `path` (through a symlink: the link's target) with `text` in one rename, keeping the
+    old file's permission bits (mkstemp makes 0600). ConfigError when it cannot be written."""
+    target = path.resolve()
+    tmp = ""
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = target.stat().st_mode & 0o7777 if target.exists() else _NEW_FILE_MODE
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
+            os.fchmod(out.fileno(), mode)
             os.fsync(out.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+    except OSError as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write the links file ({exc.strerror or exc})") from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def approve_link(path: Path | str, link: CuratedLink) -> str:
     """Append `link` to the links file (created with the schema header if missing), keeping every
     existing comment; refuses duplicates and contradictions (ConfigError) and writes atomically.
-    Returns the TOML text of the appended table."""
+    The read-check-write runs under an exclusive lock on the file's directory, so two approvals at
+    once cannot drop each other's link (the second is refused; run it again). Returns the TOML text
+    of the appended table."""
     path = Path(path)
-    if path.exists():
-        try:
-            original = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read the links file ({exc})") from exc
-        parse_links(original, str(path))  # never append to a file that is already invalid
-    else:
-        original = f"{SCHEMA_HEADER}\nversion = {LINKS_VERSION}\n"
-    document = tomlkit.parse(original)
-    links = document.get("link")
-    if links is None:
-        links = tomlkit.aot()
-        document.add(tomlkit.nl())  # a blank line between the header and the first link
-        document.append("link", links)
-    links.append(_link_table(link))
-    updated = tomlkit.dumps(document)
-    parse_links(updated, str(path))  # the new entry must not duplicate or contradict an old one
-    _atomic_write(path, updated)
+    with _directory_lock(path):
+        if path.exists():
+            try:
+                original = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: cannot read the links file ({exc})") from exc
+            parse_links(original, str(path))  # never append to a file that is already invalid
+        else:
+            original = f"{SCHEMA_HEADER}\nversion = {LINKS_VERSION}\n"
+        document = tomlkit.parse(original)
+        links = document.get("link")
+        if links is not None and not isinstance(links, tomlkit.items.AoT):
+            raise ConfigError(f"{path}: link is written as an inline array; approve appends [[link]] tables, rewrite the file that way first")
+        if links is None:
+            links = tomlkit.aot()
+            document.add(tomlkit.nl())  # a blank line between the header and the first link
+            document.append("link", links)
+        links.append(_link_table(link))
+        updated = tomlkit.dumps(document)
+        parse_links(updated, str(path))  # the new entry must not duplicate or contradict an old one
+        _atomic_write(path, updated)
     return _table_text(link)
+
+
+@contextlib.contextmanager
+def _directory_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on the directory holding `path` (created if missing); ConfigError when
+    another approval holds it. The directory, not the file: the file is replaced by a rename."""
+    try:
+        directory = path.resolve().parent
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise ConfigError(f"{path}: cannot write the links file ({getattr(exc, 'strerror', None) or exc})") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{path}: another approval is writing the links file; run this one again") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _table_text(link: CuratedLink) -> str:
@@ -452,4 +495,7 @@ def run_approve(args: argparse.Namespace, *, today: Callable[[], dt.date] = _utc
         return refuse(str(exc))
     print(f"appended to {args.links}:\n{written}", end="")
     print(f"# kalshi:     {kalshi.title}\n# polymarket: {polymarket.title}")
+    yes, no = polymarket.outcome_labels
+    if (yes.strip().lower(), no.strip().lower()) != ("yes", "no"):  # orientation is about the first token
+        print(f"# polymarket outcomes: YES token = {yes!r}, NO token = {no!r} (check the orientation against these)")
     return 0

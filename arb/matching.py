@@ -18,9 +18,16 @@ Only deterministic features, read from the domain `MarketInfo` of both venues:
   contradict the title.
 
 Orientation comes from the claims: equal sets are "same"; one set equal to the other's complement
-is "inverted" ("No change" vs "Any change", "stay above k" vs "fall below k"). Fail closed: a pair
-whose dates, entities or claims conflict gets a low score whatever its token overlap, and a pair
-with an unreadable or ambiguous claim is `blocked` (never suggested, whatever the threshold). A
+is "inverted" ("No change" vs "Any change", "stay above k" vs "fall to k or below"). Fail closed: a
+pair whose dates, entities or claims conflict gets a low score whatever its token overlap, and a
+pair with an unreadable or ambiguous claim is `blocked` (never suggested, whatever the threshold).
+Token similarity cannot see what makes look-alikes different, so these block a pair too:
+opposite wording ("win"/"lose", "rise"/"fall", "pass"/"fail", "before"/"after"; direction words
+are fine when the claims are complements), identifiers with digits or ordinals ("Q1"/"Q2",
+"GPT-5", "2nd round", "first half", "Jr."), the compared parties in another order ("A beat B"
+vs "B beat A"), claims equal only up to the threshold point (">" vs ">=": the value can land on
+it), "on" a date vs "by" a date, two negations, placeholder outcomes ("Other", "Someone else",
+"Person A") and Polymarket outcomes other than Yes/No (which token is YES is not in the title). A
 market is suggested in at most one pair; conflicts are resolved by score and exact ties suggest
 neither. A pluggable `Verifier` (a model-based checker, later) may veto or re-score a pair; it can
 never lift a deterministic block.
@@ -280,7 +287,8 @@ class Claim:
     """What a market says YES to: `values` of one quantity.
 
     axis: "change" (a move by an amount: rate decisions, "up 5%") or "level" (a threshold on a value)
-    unit: "bps", "pct", "usd", "deg" or "" (unknown: compatible with any unit, at a discount)
+    unit: "bps", "pct", "usd", "degf", "degc", "deg" (scale not stated) or "" (unknown: compatible
+        with any unit, at a discount)
     grid_step: set for policy-rate changes, whose values are compared on this grid (in `unit`)
     """
 
@@ -299,11 +307,14 @@ class Claim:
 class ClaimMatch:
     """How two claims relate: `relation` is "same", "inverted" or "conflict"; `factor` in (0, 1]
     discounts matches that hold only on the rate grid, up to a boundary point, or with a unit
-    missing on one side; `detail` says why."""
+    missing on one side; `detail` says why. `exact` is False when the sets differ at a threshold
+    point (">" vs ">="): the markets then settle differently when the value lands on it, which for
+    counts, degrees, prints in 0.1% and prices in cents is an outcome that happens."""
 
     relation: str
     factor: float
     detail: str
+    exact: bool = True
 
 
 _UNIT_SCALE = {("pct", "bps"): Decimal(100)}
@@ -312,6 +323,8 @@ _UNIT_SCALE = {("pct", "bps"): Decimal(100)}
 def _comparable(a: Claim, b: Claim) -> tuple[Claim, Claim] | None:
     """The two claims in one unit, or None when their units cannot be compared."""
     if a.unit == b.unit or not a.unit or not b.unit:
+        return a, b
+    if {a.unit, b.unit} in ({"deg", "degf"}, {"deg", "degc"}):  # the scale is stated on one side only
         return a, b
     if (a.unit, b.unit) in _UNIT_SCALE:
         k = _UNIT_SCALE[(a.unit, b.unit)]
@@ -333,6 +346,8 @@ def compare_claims(a: Claim, b: Claim) -> ClaimMatch:
     factor, notes = 1.0, []
     if bool(a.unit) != bool(b.unit):
         factor, notes = 0.9, [f"unit stated on one side only ({a.unit or b.unit})"]
+    elif a.unit != b.unit:
+        factor, notes = 0.9, [f"temperature scale stated on one side only ({a.unit} vs {b.unit})"]
     step = a.grid_step or b.grid_step
     if step is not None:
         ga, gb = _on_grid(a.values, step), _on_grid(b.values, step)
@@ -352,9 +367,11 @@ def compare_claims(a: Claim, b: Claim) -> ClaimMatch:
     # Equal up to finitely many boundary points (">" vs ">="): same event except at the exact threshold.
     comp_a = _complement(a.values)
     if _closure(a.values) == _closure(b.values) and _closure(comp_a) == _closure(comp_b):
-        return ClaimMatch("same", factor * 0.9, "; ".join([f"{a.describe()} vs {b.describe()}: equal except at the boundary (check settlement at the threshold)", *notes]))
+        detail = f"{a.describe()} vs {b.describe()}: equal except at the boundary (check settlement at the threshold)"
+        return ClaimMatch("same", factor * 0.9, "; ".join([detail, *notes]), exact=False)
     if _closure(a.values) == _closure(comp_b) and _closure(comp_a) == _closure(b.values):
-        return ClaimMatch("inverted", factor * 0.9, "; ".join([f"{a.describe()} vs {b.describe()}: complements except at the boundary (check settlement at the threshold)", *notes]))
+        detail = f"{a.describe()} vs {b.describe()}: complements except at the boundary (check settlement at the threshold)"
+        return ClaimMatch("inverted", factor * 0.9, "; ".join([detail, *notes]), exact=False)
     return ClaimMatch("conflict", 0.0, f"different thresholds or buckets: {a.describe()} vs {b.describe()}")
 
 
@@ -547,9 +564,9 @@ _QUANTITY = re.compile(
 _UNIT_AFTER = re.compile(rf"^\s*(?P<unit>{_UNIT})(?![A-Za-z])", re.IGNORECASE)
 _SUFFIX = {"k": 10**3, "thousand": 10**3, "m": 10**6, "mm": 10**6, "million": 10**6, "b": 10**9, "bn": 10**9, "billion": 10**9, "t": 10**12, "trillion": 10**12}
 _LOWER_STRICT = r"more than|greater than|higher than|larger than|over|above|exceeds?|exceeding|exceeded|surpass(?:es)?|>"
-_LOWER_CLOSED = r"at least|no less than|not less than|minimum of|reach(?:es)?|hits?|>="
+_LOWER_CLOSED = r"at least|at or above|at or over|at or higher than|no less than|not less than|minimum of|reach(?:es)?|hits?|>="
 _UPPER_STRICT = r"less than|fewer than|lower than|smaller than|below|under|<"
-_UPPER_CLOSED = r"at most|no more than|not more than|up to|maximum of|<="
+_UPPER_CLOSED = r"at most|at or below|at or under|at or lower than|no more than|not more than|up to|maximum of|<="
 _PRE = re.compile(rf"(?<![A-Za-z])(?:(?P<lc>{_LOWER_CLOSED})|(?P<uc>{_UPPER_CLOSED})|(?P<ls>{_LOWER_STRICT})|(?P<us>{_UPPER_STRICT})|(?P<eq>exactly|=))\s*$", re.IGNORECASE)
 _POST = re.compile(r"^\s*(?:(?P<lc>or more|or higher|or above|or greater|or over|and (?:above|over|up|higher))|(?P<uc>or less|or lower|or below|or fewer|or under|and (?:below|under|lower)))\b", re.IGNORECASE)
 _BY_BEFORE = re.compile(rf"\bby\s+(?:(?:{_LOWER_CLOSED}|{_UPPER_CLOSED}|{_LOWER_STRICT}|{_UPPER_STRICT}|exactly)\s*)?$", re.IGNORECASE)
@@ -570,7 +587,39 @@ _NEGATION = re.compile(r"\b(?:not|never|fail(?:s|ed)? to|won't|doesn't|don't|did
 _RATE_CONTEXT = re.compile(r"\b(?:FED|ECB|BOE|BOJ|central bank|interest rates?|policy rate|funds rate|basis points?|bps)\b", re.IGNORECASE)
 _DEADLINE = re.compile(r"\b(?:by|before|prior to|no later than)\s+(?:the\s+)?(?:end of\s+)?DATEMARK", re.IGNORECASE)
 _ON_DATE = re.compile(r"\b(?:on|at|as of)\s+(?:the\s+)?(?:close of\s+)?DATEMARK", re.IGNORECASE)
-_OTHER_OUTCOME = re.compile(r"^\s*(?:other|others|another|none of the above|any other\b.*)\s*$", re.IGNORECASE)
+_OTHER_OUTCOME = re.compile(
+    r"^\s*(?:other|others|another|none of the above|any other\b.*|(?:some|any|no)(?:one|body|thing)\s+else|no\s*one|nobody|"
+    r"(?:the\s+)?field|(?:person|player|candidate|team|option|party|country|company)\s+[a-z0-9]{1,2})\s*[.!?]?\s*$",
+    re.IGNORECASE,
+)
+
+# Opposite words around one subject ("win"/"lose", "rise"/"fall"): pairs (class, side A, side B).
+# A title naming one side and its counterpart naming only the other never settle the same way.
+_POLARITY: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (name, re.compile(rf"\b(?:{a})\b", re.IGNORECASE), re.compile(rf"\b(?:{b})\b", re.IGNORECASE))
+    for name, a, b in (
+        ("up/down", r"rise[sn]?|rising|rose|increase[sd]?|increasing|gain(?:s|ed)?|climb(?:s|ed)?|hike[sd]?|hiking|raise[sd]?|raising|up|surge[sd]?|jump(?:s|ed)?",
+         r"fall(?:s|en)?|fell|falling|drop(?:s|ped)?|decline[sd]?|declining|decrease[sd]?|decreasing|down|lower(?:s|ed|ing)?|cut(?:s|ting)?|reduce[sd]?|reducing|dip(?:s|ped)?|plunge[sd]?|crash(?:es|ed)?|tumble[sd]?"),
+        ("above/below", r"above|exceed(?:s|ed|ing)?", r"below"),
+        ("win/lose", r"win|wins|won|winning|beat(?:s|en)?|defeat(?:s|ed)?", r"lose|loses|lost|losing"),
+        ("pass/fail", r"pass(?:es|ed)?|approve[sd]?|confirm(?:s|ed)?|accept(?:s|ed)?|ratif(?:y|ies|ied)",
+         r"fail(?:s|ed)?|reject(?:s|ed)?|den(?:y|ies|ied)|veto(?:es|ed)?"),
+        ("before/after", r"before|prior to|earlier than", r"after|later than"),
+        ("guilty/acquitted", r"guilty|convict(?:s|ed)?", r"acquit(?:s|ted)?|innocent"),
+    )
+)  # fmt: skip
+# Comparison phrases hold direction words that are not the event's direction ("up to", "lower than").
+_COMPARISON_PHRASE = re.compile(r"\b(?:no |not )?(?:more|less|fewer|lower|higher|greater|earlier|later) than\b|\bup to\b", re.IGNORECASE)
+# Identifiers whose digits or ordinals token similarity cannot see: "Q1"/"Q2", "GPT-5", "2nd round",
+# "first half", "Jr.". Differing ones mean different markets.
+_IDENTIFIER = re.compile(r"(?<![\w$.])([A-Za-z]{1,8})-?(\d{1,4}[A-Za-z]?)(?![\w.%])")
+_ORDINAL = re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\b", re.IGNORECASE)
+_ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10}
+_ORDINAL_WORD = re.compile(rf"\b({'|'.join(_ORDINAL_WORDS)})\b", re.IGNORECASE)
+_NAME_SUFFIX = re.compile(r"\b(jr|sr|ii|iii|iv)\b", re.IGNORECASE)
+_YES_NO = ("yes", "no")
+# Words that make the order of two named parties matter ("A beat B", "more votes than").
+_VERSUS = re.compile(r"\b(?:vs\.?|versus|against|beat(?:s|en)?|defeat(?:s|ed)?|ahead of|than|outperform(?:s|ed)?|before)\b", re.IGNORECASE)
 
 
 _LOOKBEHIND_CHARS = 40  # comparison words sit right next to their number; bounded so parsing stays linear
@@ -601,7 +650,12 @@ def _unit(raw: str | None, currency: str | None) -> tuple[str, Decimal]:
         return "usd", Decimal("0.01")
     if raw.startswith(("dollar", "usd")):
         return "usd", Decimal(1)
-    return "deg", Decimal(1)
+    scale = raw.removeprefix("\u00b0").removeprefix("degrees").removeprefix("degree")
+    if scale in {"f", "fahrenheit"}:
+        return "degf", Decimal(1)
+    if scale in {"c", "celsius"}:
+        return "degc", Decimal(1)
+    return "deg", Decimal(1)  # a degree without its scale: compatible with either, at a discount
 
 
 def _quantities(text: str) -> list[_Quantity]:
@@ -675,7 +729,10 @@ def parse_claim(text: str, *, rate_context: bool, rate_step_bps: int = 25) -> Cl
     quantities = _quantities(rest)
     # comparison phrases are not negations ("no more than") nor directions ("lower than")
     bare = re.sub(r"\b(?:no|not) (?:more|less|fewer) than\b|\b(?:lower|higher) than\b", " ", rest, flags=re.IGNORECASE)
-    negated = bool(_NEGATION.search(bare))
+    negations = len(_NEGATION.findall(bare))
+    negated = negations > 0
+    if negations > 1:  # "not fail to", "never not": which way the title points is unclear
+        return ClaimParse(None, f"{negations} negations", negated)
     step = Decimal(rate_step_bps)
 
     def finish(values: ValueSet, axis: str, unit: str, grid: bool) -> ClaimParse:
@@ -789,6 +846,39 @@ class MarketFeatures:
     close_time_ms: int | None
     timing: str = ""  # "by": a deadline ("by March 15"); "on": at a date ("on March 15"); "" unknown
     notes: tuple[str, ...] = ()
+    polarity: frozenset[str] = frozenset()  # "<class>:a" / "<class>:b" sides of _POLARITY named
+    identifiers: frozenset[str] = frozenset()  # "q1", "gpt5", "#2" (ordinals), "jr"
+    entity_order: tuple[str, ...] = ()  # entities in title order (who beats whom)
+
+
+def _polarity(text: str) -> frozenset[str]:
+    """The sides of each opposite-word class the text names; a class named on both sides is
+    neutral ("cut or hike", "fail to pass") and left out."""
+    bare = _COMPARISON_PHRASE.sub(" ", text)
+    out = set()
+    for name, side_a, side_b in _POLARITY:
+        a, b = bool(side_a.search(bare)), bool(side_b.search(bare))
+        if a != b:
+            out.add(f"{name}:{'a' if a else 'b'}")
+    return frozenset(out)
+
+
+def _identifiers(text: str) -> frozenset[str]:
+    out = {f"{m.group(1)}{m.group(2)}".lower() for m in _IDENTIFIER.finditer(text)}
+    out |= {f"#{int(m.group(1))}" for m in _ORDINAL.finditer(text)}
+    out |= {f"#{_ORDINAL_WORDS[m.group(1).lower()]}" for m in _ORDINAL_WORD.finditer(text)}
+    out |= {m.group(1).lower() for m in _NAME_SUFFIX.finditer(text)}
+    return frozenset(out)
+
+
+def _entity_order(text: str, entities: frozenset[str]) -> tuple[str, ...]:
+    low = text.lower()
+    found = []
+    for entity in entities:
+        m = re.search(rf"(?<![a-z]){re.escape(entity)}(?![a-z])", low)
+        if m:
+            found.append((m.start(), entity))
+    return tuple(e for _, e in sorted(found))
 
 
 def _entities(original: str, synonyms: set[str]) -> set[str]:
@@ -876,18 +966,24 @@ def market_features(market: MarketInfo, *, rate_step_bps: int = 25) -> MarketFea
             if compare_claims(claim, ruled).relation != "same":
                 problem = f"title says {claim.describe()}, rules say {ruled.describe()}"
                 claim = None
-    if market.group is not None and _OTHER_OUTCOME.match(label or title):
-        problem = problem or "an 'Other' outcome: its meaning depends on the rest of the group"
+    placeholder = next((text for text in (label, title) if text and _OTHER_OUTCOME.match(text)), "")
+    if placeholder:  # grouped or not: a Kalshi market from GET /markets carries no group
+        problem = f"a placeholder outcome ({placeholder!r}, an 'Other'): its meaning depends on the rest of the group"
+        claim = None
+    if market.venue is Venue.POLYMARKET and tuple(o.strip().lower() for o in market.outcome_labels) != _YES_NO:
+        shown = "/".join(repr(o) for o in market.outcome_labels)
+        problem = problem or f"outcomes are {shown}, not Yes/No: which one is YES cannot be read from the title"
         claim = None
     if market.group is not None and market.group.augmented:
         notes.append("augmented negRisk event (not exhaustive)")
+    entities = frozenset(_entities(f"{syn_title} . {syn_label}", found_title | found_label))
     return MarketFeatures(
         key=key,
         venue=market.venue,
         title=title,
         label=label,
         tokens=tuple(sorted(_tokens(f"{masked_title} {masked_label}"))),
-        entities=frozenset(_entities(f"{syn_title} . {syn_label}", found_title | found_label)),
+        entities=entities,
         dates=tuple(dict.fromkeys(dates_title + dates_label)),
         claim=claim,
         claim_problem=problem,
@@ -896,6 +992,9 @@ def market_features(market: MarketInfo, *, rate_step_bps: int = 25) -> MarketFea
         close_time_ms=market.close_time_ms,
         timing="by" if _DEADLINE.search(masked_title) else "on" if _ON_DATE.search(masked_title) else "",
         notes=tuple(notes),
+        polarity=_polarity(f"{masked_title} . {masked_label}"),
+        identifiers=_identifiers(f"{masked_title} . {masked_label}"),
+        entity_order=_entity_order(syn_title, entities),
     )
 
 
@@ -1034,6 +1133,9 @@ def score_pair(k: MarketFeatures, p: MarketFeatures, corpus: Corpus, config: Sug
             orientation = Orientation(match.relation)
             claim_factor = match.factor
             reasons.append(f"claim {match.relation}: {match.detail}")
+            if not match.exact:
+                blocked = True
+                reasons.append("ambiguous: the claims differ at the threshold itself, where one settles YES and the other NO")
     elif k.claim is not None or p.claim is not None:
         blocked = True
         claim_factor = 0.6
@@ -1049,7 +1151,31 @@ def score_pair(k: MarketFeatures, p: MarketFeatures, corpus: Corpus, config: Sug
             reasons.append("no claim on either side")
     if k.timing and p.timing and k.timing != p.timing:
         claim_factor *= 0.95
-        reasons.append(f"timing differs: Kalshi '{k.timing}' a date, Polymarket '{p.timing}' a date (check whether a touch before the date counts)")
+        blocked = True  # a value at a date is not the value touching the level before it
+        reasons.append(f"ambiguous: timing differs: Kalshi '{k.timing}' a date, Polymarket '{p.timing}' a date (check whether a touch before the date counts)")
+    # Opposite direction words agree with complementary claims ("rise above k" vs "fall to k or
+    # below"), or with equal claims when exactly one side is negated ("not below k" vs "k or above").
+    both_claims = k.claim is not None and p.claim is not None and not conflict
+    words_agree = both_claims and (orientation is Orientation.INVERTED) != (k.negated != p.negated)
+    for name, _, _ in _POLARITY:
+        sides = {side for side in ("a", "b") if f"{name}:{side}" in k.polarity}, {side for side in ("a", "b") if f"{name}:{side}" in p.polarity}
+        if sides[0] and sides[1] and sides[0] != sides[1]:
+            if words_agree and name in ("up/down", "above/below"):
+                continue
+            conflict = True
+            reasons.append(f"conflict: opposite wording ({name}): Kalshi '{name.split('/')[sides[0] == {'b'}]}', Polymarket '{name.split('/')[sides[1] == {'b'}]}'")
+    if k.identifiers != p.identifiers:
+        if k.identifiers and p.identifiers:
+            conflict = True
+            reasons.append(f"conflict: different identifiers ({', '.join(sorted(k.identifiers))} vs {', '.join(sorted(p.identifiers))})")
+        else:
+            blocked = True
+            side, named = ("Kalshi", k.identifiers) if k.identifiers else ("Polymarket", p.identifiers)
+            reasons.append(f"ambiguous: only {side} names {', '.join(sorted(named))}")
+    shared_order = [e for e in k.entity_order if e in shared_entities], [e for e in p.entity_order if e in shared_entities]
+    if len(shared_order[0]) >= 2 and shared_order[0] != shared_order[1] and (_VERSUS.search(k.title) or _VERSUS.search(p.title)):
+        conflict = True
+        reasons.append(f"conflict: who is compared with whom differs ({' / '.join(shared_order[0])} vs {' / '.join(shared_order[1])})")
     for f in (k, p):
         reasons.extend(f.notes)
 
@@ -1081,7 +1207,8 @@ def candidate_pairs(kalshi: Sequence[MarketFeatures], polymarket: Sequence[Marke
     cap = max(config.block_key_min_cap, int(config.block_key_max_share * len(polymarket)))
     out: list[tuple[int, int]] = []
     for i, f in enumerate(kalshi):
-        lists = sorted((index[key] for key in _blocking_keys(f) if key in index), key=len)
+        # sorted by size, then key: equal-sized fallbacks must not depend on set iteration order
+        lists = [index[key] for key in sorted(_blocking_keys(f), key=lambda key: (len(index.get(key, ())), key)) if key in index]
         usable = [lst for lst in lists if len(lst) <= cap] or lists[:1]
         if not usable:
             continue
@@ -1276,10 +1403,12 @@ def format_report(report: SuggestReport, limit: int) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o644  # mkstemp would leave 0600
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
+            os.fchmod(out.fileno(), mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -769,3 +769,83 @@ def test_one_pair_linked_twice_is_one_relation_risky_if_either_link_is() -> None
     assert graph.relations == (Equivalent(cid("KX-A"), cid("0xa", P), False, True),)
     flipped = build_graph([k, p], links=[by_condition, dataclasses.replace(by_gamma, orientation=Orientation.INVERTED)])
     assert flipped.relations == () and len(flipped.exclusions(ExclusionKind.LINK_ORIENTATION_CONFLICT)) == 2
+
+
+# -- adversarial review: soundness of groups and ladders ---------------------------------------------------
+
+
+def test_a_market_named_by_two_groups_is_in_neither_relation() -> None:
+    """A market in two groups: event B lists m1, but m1 itself claims group A (whose event lists it
+    too). Which group it belongs to is unknown, and a wrong member makes even at-most-one false, so
+    m1 is left out of both relations and both degrade to at-most-one over the rest."""
+    group_a = GroupInfo("A", GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
+    group_b = GroupInfo("B", GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
+    in_a = [market(m, event_id="A", group=group_a) for m in ("m1", "m2", "m4")]
+    in_b = [market(m, event_id="B", group=group_b) for m in ("m3", "m5")]
+    graph = build_graph((), [kalshi_event("A", in_a), kalshi_event("B", in_b, market_ids=("m1", "m3", "m5"))])
+    assert group_relations(graph) == [AtMostOne((cid("m2"), cid("m4"))), AtMostOne((cid("m3"), cid("m5")))]
+    mismatches = {e.subject: e.reason for e in graph.exclusions(ExclusionKind.GROUP_MEMBERSHIP_MISMATCH)}
+    assert set(mismatches) == {"kalshi:group:A", "kalshi:group:B"}
+    assert all("kalshi:m1" in reason and "another group" in reason for reason in mismatches.values())
+
+
+def test_conflicting_copies_of_one_event_degrade_the_group_in_any_order() -> None:
+    """Two snapshots of one event with different market lists (a market was added): the older list
+    must not make the group exactly-one, whichever copy comes first."""
+    members = exclusive_members("E1", 2)
+    old = kalshi_event("E1", members)
+    new = dataclasses.replace(old, market_ids=(*old.market_ids, "E1-new"))
+    results = {build_graph((), events).relations for events in ([old, new], [new, old])}
+    assert results == {(AtMostOne((cid("E1-0"), cid("E1-1"))),)}
+    for events in ([old, new], [new, old]):
+        graph = build_graph((), events)
+        assert ExclusionKind.GROUP_MEMBERSHIP_MISMATCH in kinds(graph) and ExclusionKind.GROUP_INCOMPLETE in kinds(graph)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Will Bitcoin NOT close above ${} on March 11?",
+        "Will Bitcoin never dip below ${} by March 11?",
+        "Will Bitcoin fail to stay above ${} on March 11?",
+        "Won't Bitcoin be above ${} on March 11?",
+        "Will there be no more than {} storms on March 11?",
+        "Will there be not less than {} storms on March 11?",
+    ],
+)
+def test_negated_threshold_titles_form_no_ladder(template: str) -> None:
+    """A negation flips the YES set ("NOT above k" is "at most k"): reading the direction word alone
+    would chain the ladder the wrong way round. Such titles are left alone."""
+    assert parse_threshold_title(template.format("64,000")) is None
+    markets = [_btc(f"0x{k}", template.format(f"{k},000")) for k in (62, 64, 66)]
+    assert build_graph(markets).relations == ()
+
+
+def test_markets_whose_group_has_no_id_are_never_grouped() -> None:
+    """A negRisk market without negRiskMarketID or event decodes with group id "": markets of
+    unrelated events would share that id, and at-most-one over them is false (both can be YES)."""
+    nameless = GroupInfo("", GroupKind.NEG_RISK, exhaustive=False)
+    markets = [market(f"0x{i}", venue=P, event_id="", group=nameless, title=f"Unrelated question {i}?") for i in range(3)]
+    graph = build_graph(markets)
+    assert group_relations(graph) == []
+    (exclusion,) = graph.exclusions(ExclusionKind.GROUP_MEMBERSHIP_UNKNOWN)
+    assert exclusion.subject == "polymarket:group:" and "no group id" in exclusion.reason
+
+
+def test_links_that_make_two_members_of_an_exclusive_group_equal_are_excluded() -> None:
+    """K1 = P1 and K1 = P2 with P1, P2 in one exclusive group forces P1 = P2 = 0: no linked market
+    could ever resolve YES, so the graph would enumerate a false outcome set. Every link of that
+    class is excluded; an unrelated link stays."""
+    group = GroupInfo("0xneg", GroupKind.NEG_RISK, exhaustive=True, label="")
+    p1, p2, p3 = (market(f"0x{i}", venue=P, event_id="9", venue_market_id=str(i), rules_text="r", group=group) for i in (1, 2, 3))
+    event = EventInfo(P, "9", "event", "", group, ("0x1", "0x2", "0x3"), (p1, p2, p3))
+    k1 = market("K1", rules_text="r")
+    unrelated_k, unrelated_p = _pair()
+    graph = build_graph([k1, unrelated_k, unrelated_p], [event], [_link(k1, p1), _link(k1, p2), _link(unrelated_k, unrelated_p)])
+    assert [r for r in graph.relations if isinstance(r, Equivalent)] == [Equivalent(cid("KX-A"), cid("0xa", P))]
+    conflicts = graph.exclusions(ExclusionKind.LINK_ORIENTATION_CONFLICT)
+    assert len(conflicts) == 2 and all("exclusive group" in e.reason for e in conflicts)
+    assert ExactlyOne((cid("0x1", P), cid("0x2", P), cid("0x3", P))) in graph.relations  # the group itself stays
+    # one link into the group is fine
+    single = build_graph([k1], [event], [_link(k1, p1)])
+    assert Equivalent(cid("K1"), cid("0x1", P)) in single.relations

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -437,3 +439,115 @@ def test_cli_approve_refuses_markets_without_rules_or_close_time(tmp_path: Path,
     argv[argv.index("--kalshi-file") + 1] = str(kalshi)
     assert main(argv) == 2
     assert "has no rules text to review" in capsys.readouterr().err
+
+
+# -- adversarial review -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def default_recursion_limit() -> Iterator[None]:
+    """py_ecc (imported by the Polymarket client) raises the interpreter's limit to 100000 at
+    import; a process without it has Python's 1000, where tomllib overflows on these files."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "x = " + "[" * 3000 + "]" * 3000,  # tomllib recurses per nesting level
+        "x = " + "{a = " * 3000 + "1" + "}" * 3000,
+    ],
+)
+def test_deeply_nested_toml_is_a_config_error_not_a_crash(tmp_path: Path, extra: str, default_recursion_limit: None) -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_links(f"version = 1\n{extra}\n", "deep.toml")
+    path = tmp_path / "links.toml"
+    path.write_text(f"version = 1\n{extra}\n")
+    k, p = _fomc_pair()
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        approve_link(path, _link_for(k, p))
+
+
+@pytest.mark.parametrize("who", ["\u200b", "\u200b\u200b ", "\x07"])
+def test_approved_by_must_name_someone_visibly(who: str) -> None:
+    with pytest.raises(ConfigError, match=r"link\[0\]\.approved_by"):
+        parse_links(_toml(_valid_link(approved_by=who)), "f.toml")
+
+
+def test_approve_keeps_the_file_mode_and_writes_through_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real.toml"
+    real.write_text("version = 1\n")
+    real.chmod(0o644)
+    alias = tmp_path / "links.toml"
+    alias.symlink_to(real)
+    k, p = _fomc_pair()
+    approve_link(alias, _link_for(k, p))
+    assert alias.is_symlink() and len(load_links(real)) == 1
+    assert real.stat().st_mode & 0o777 == 0o644  # mkstemp's 0600 would lock out other readers
+
+
+def test_approve_into_an_unwritable_place_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    k, p = _fomc_pair()
+    with pytest.raises(ConfigError, match="cannot write"):
+        approve_link(blocker / "links.toml", _link_for(k, p))  # a parent that is a file
+    loop_a, loop_b = tmp_path / "a.toml", tmp_path / "b.toml"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    with pytest.raises(ConfigError, match="cannot write"):
+        approve_link(loop_a, _link_for(k, p))  # a symlink loop
+
+
+def test_approve_refuses_an_inline_link_array_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "links.toml"
+    path.write_text("version = 1\nlink = []\n")
+    k, p = _fomc_pair()
+    with pytest.raises(ConfigError, match=r"\[\[link\]\] tables"):
+        approve_link(path, _link_for(k, p))
+    assert path.read_text() == "version = 1\nlink = []\n"
+
+
+def test_cli_approve_with_a_broken_links_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], default_recursion_limit: None) -> None:
+    links = tmp_path / "links.toml"
+    links.write_text("version = 1\nx = " + "[" * 3000 + "]" * 3000 + "\n")
+    assert main(_approve_argv(links, "--date", "2024-04-30")) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
+def test_a_concurrent_approval_is_refused_not_lost(tmp_path: Path) -> None:
+    """Two approvals that both read the file and then both replace it would drop one link; the
+    second one is refused while the first holds the directory lock."""
+    import fcntl
+    import os
+
+    path = tmp_path / "links.toml"
+    k, p = _fomc_pair()
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another approval in progress
+        with pytest.raises(ConfigError, match="another approval"):
+            approve_link(path, _link_for(k, p))
+        assert not path.exists()
+    finally:
+        os.close(fd)
+    approve_link(path, _link_for(k, p))  # released: it goes through
+    assert len(load_links(path)) == 1
+
+
+def test_cli_approve_shows_polymarket_outcomes_that_are_not_yes_no(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Orientation is relative to the first Polymarket token; when it is not called "Yes" the
+    reviewer is shown which outcome it is."""
+    markets = json.loads(POLY_FILE.read_text())
+    next(m for m in markets if str(m["id"]) == HOLD_P)["outcomes"] = json.dumps(["Down", "Up"])
+    poly = tmp_path / "poly.json"
+    poly.write_text(json.dumps(markets))
+    argv = _approve_argv(tmp_path / "links.toml", "--date", "2024-04-30")
+    argv[argv.index("--polymarket-file") + 1] = str(poly)
+    assert main(argv) == 0
+    assert "YES token = 'Down', NO token = 'Up'" in capsys.readouterr().out

@@ -131,3 +131,12 @@ def test_failed_run_keeps_a_previous_output(tmp_path: Path, capsys: pytest.Captu
     assert _suggest(KALSHI, Path(broken), out) == 2
     assert out.read_text() == before and not [p for p in tmp_path.iterdir() if p.name.startswith(".pairs")]
     capsys.readouterr()
+
+
+def test_the_pairs_file_is_readable_like_any_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pairs.json"
+    assert _suggest(KALSHI, POLYMARKET, out, "--limit", "0") == 0
+    assert out.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    out.chmod(0o640)
+    assert _suggest(KALSHI, POLYMARKET, out, "--limit", "0") == 0
+    assert out.stat().st_mode & 0o777 == 0o640  # a rewrite keeps the mode it had

@@ -270,24 +270,31 @@ BTC_POLY_RULES = (
 
 def test_bitcoin_pair_same(mk: Markets) -> None:
     k = mk.kalshi("Bitcoin above $100,000 on March 15?", rules=BTC_KALSHI_RULES)
-    p = mk.polymarket("Will BTC exceed $100k by March 15, 2025?", rules=BTC_POLY_RULES)
+    p = mk.polymarket("Will BTC exceed $100k on March 15, 2025?", rules=BTC_POLY_RULES)
     pair = _only(suggest_links([k], [p]))
     assert pair.suggested and pair.orientation is Orientation.SAME
-    assert any("timing differs" in r for r in pair.reasons)  # "on" vs "by" is flagged for review
+    # "by" a date (touching the level before it) is another market: reported for review, never suggested
+    by = mk.polymarket("Will BTC exceed $100k by March 15, 2025?", rules=BTC_POLY_RULES)
+    pair = _only(suggest_links([k], [by], config=SuggestConfig(threshold=0.0)))
+    assert not pair.suggested and any("timing differs" in r for r in pair.reasons)
 
 
 def test_bitcoin_below_is_inverted(mk: Markets) -> None:
-    k = mk.kalshi("Bitcoin below $100,000 on March 15?", rules=BTC_KALSHI_RULES.replace("above", "below"))
-    p = mk.polymarket("Will BTC exceed $100k by March 15, 2025?", rules=BTC_POLY_RULES)
+    k = mk.kalshi("Bitcoin at or below $100,000 on March 15?", rules=BTC_KALSHI_RULES.replace("above", "at or below"))
+    p = mk.polymarket("Will BTC exceed $100k on March 15, 2025?", rules=BTC_POLY_RULES)
     pair = _only(suggest_links([k], [p]))
     assert pair.suggested and pair.orientation is Orientation.INVERTED
+    # strictly below is no complement of strictly above: both settle NO at exactly $100,000
+    strict = mk.kalshi("Bitcoin below $100,000 on March 15?", rules=BTC_KALSHI_RULES.replace("above", "below"))
+    pair = _only(suggest_links([strict], [p], config=SuggestConfig(threshold=0.0)))
+    assert pair.orientation is Orientation.INVERTED and not pair.suggested
 
 
 def test_bitcoin_distractors_rejected(mk: Markets) -> None:
     k = mk.kalshi("Bitcoin above $100,000 on March 15?", rules=BTC_KALSHI_RULES)
-    true = mk.polymarket("Will BTC exceed $100k by March 15, 2025?", rules=BTC_POLY_RULES)
-    other_threshold = mk.polymarket("Will BTC exceed $90k by March 15, 2025?", rules=BTC_POLY_RULES.replace("100,000", "90,000"))
-    other_date = mk.polymarket("Will BTC exceed $100k by March 22, 2025?", rules=BTC_POLY_RULES.replace("15", "22"), close="2025-03-22T00:00:00")
+    true = mk.polymarket("Will BTC exceed $100k on March 15, 2025?", rules=BTC_POLY_RULES)
+    other_threshold = mk.polymarket("Will BTC exceed $90k on March 15, 2025?", rules=BTC_POLY_RULES.replace("100,000", "90,000"))
+    other_date = mk.polymarket("Will BTC exceed $100k on March 22, 2025?", rules=BTC_POLY_RULES.replace("15", "22"), close="2025-03-22T00:00:00")
     report = suggest_links([k], [other_threshold, true, other_date])
     by_id = {p.polymarket: p for p in report.pairs}
     assert by_id[true.venue_market_id].suggested
@@ -297,11 +304,15 @@ def test_bitcoin_distractors_rejected(mk: Markets) -> None:
 
 def test_stay_above_vs_fall_below_is_inverted(mk: Markets) -> None:
     rules_k = "If the S&P 500 closes above 5,000 on every trading day through June 30, 2025, then the market resolves to Yes."
-    rules_p = 'This market will resolve to "Yes" if the S&P 500 closes below 5000 on any trading day by June 30, 2025. Otherwise "No".'
+    rules_p = 'This market will resolve to "Yes" if the S&P 500 closes at or below 5000 on any trading day by June 30, 2025. Otherwise "No".'
     k = mk.kalshi("Will the S&P 500 stay above 5,000 through June 30, 2025?", rules=rules_k, close="2025-06-30T20:00:00")
-    p = mk.polymarket("S&P 500 falls below 5000 by June 30, 2025?", rules=rules_p, close="2025-06-30T00:00:00")
+    p = mk.polymarket("S&P 500 falls to 5000 or below by June 30, 2025?", rules=rules_p, close="2025-06-30T00:00:00")
     pair = _only(suggest_links([k], [p]))
     assert pair.suggested and pair.orientation is Orientation.INVERTED
+    # "falls below 5000" is not the complement of "stays above 5,000": a close at exactly 5000 is neither
+    strict = mk.polymarket("S&P 500 falls below 5000 by June 30, 2025?", rules=rules_p.replace("at or below", "below"), close="2025-06-30T00:00:00")
+    pair = _only(suggest_links([k], [strict], config=SuggestConfig(threshold=0.0)))
+    assert pair.orientation is Orientation.INVERTED and not pair.suggested and any("threshold itself" in r for r in pair.reasons)
 
 
 def test_no_change_vs_any_change_is_inverted(mk: Markets) -> None:
@@ -368,15 +379,15 @@ def test_kalshi_strike_metadata_is_a_claim(mk: Markets) -> None:
 # -- one-to-one and ties -----------------------------------------------------------------------------------
 def test_exact_tie_suggests_neither(mk: Markets) -> None:
     k = mk.kalshi("Bitcoin above $100,000 on March 15?", rules=BTC_KALSHI_RULES)
-    twins = [mk.polymarket("Will BTC exceed $100k by March 15, 2025?", rules=BTC_POLY_RULES) for _ in range(2)]
+    twins = [mk.polymarket("Will BTC exceed $100k on March 15, 2025?", rules=BTC_POLY_RULES) for _ in range(2)]
     report = suggest_links([k], twins)
     assert report.suggested == 0 and all(any("tie" in r for r in p.reasons) for p in report.pairs)
 
 
 def test_one_market_one_link_best_score_wins(mk: Markets) -> None:
     k = mk.kalshi("Bitcoin above $100,000 on March 15?", rules=BTC_KALSHI_RULES)
-    best = mk.polymarket("Will BTC exceed $100k by March 15, 2025?", rules=BTC_POLY_RULES)
-    weaker = mk.polymarket("Will BTC exceed $100k by March 15, 2025?", rules="")  # no rules text: lower score
+    best = mk.polymarket("Will BTC exceed $100k on March 15, 2025?", rules=BTC_POLY_RULES)
+    weaker = mk.polymarket("Will BTC exceed $100k on March 15, 2025?", rules="")  # no rules text: lower score
     report = suggest_links([k], [weaker, best])
     top, second = report.pairs
     assert top.polymarket == best.venue_market_id and top.suggested
@@ -478,3 +489,92 @@ def test_arbitrary_texts_never_crash(templates, title: str, label: str, rules: s
     for pair in report.pairs:
         assert 0.0 <= pair.score <= 1.0
         assert not pair.suggested or all(not r.startswith(("conflict", "ambiguous")) and "unreadable" not in r for r in pair.reasons)
+
+
+# -- adversarial review: pairs that read alike but settle differently --------------------------------------
+_ELECTION = {"kc": "2024-11-05T20:00:00", "pc": "2024-11-06T00:00:00"}
+ADVERSARIAL = [
+    # opposite wording around the same subject: never "same" (and not a clean inversion either)
+    ("Will Bitcoin rise more than 5% in March 2025?", "Will Bitcoin fall more than 5% in March 2025?", {}),
+    ("Will US unemployment increase in March 2025?", "Will US unemployment decrease in March 2025?", {}),
+    ("Will the Senate pass the SAVE Act in 2025?", "Will the SAVE Act fail in the Senate in 2025?", {}),
+    ("Will Trump win the 2024 presidential election?", "Will Trump lose the 2024 presidential election?", _ELECTION),
+    ("Will Biden drop out before July 2024?", "Will Biden drop out after July 2024?", {}),
+    # periods, ordinals, versions and name suffixes that token similarity cannot see
+    ("Will US GDP grow more than 2% in Q1 2025?", "Will US GDP grow more than 2% in Q2 2025?", {}),
+    ("Will Apple release a foldable iPhone in the first half of 2025?", "Will Apple release a foldable iPhone in the second half of 2025?", {}),
+    ("Will the Lakers reach the 2nd round in 2025?", "Will the Lakers reach the 3rd round in 2025?", {}),
+    ("Will OpenAI release GPT-5 in 2025?", "Will OpenAI release GPT-6 in 2025?", {}),
+    ("Will Donald Trump Jr. run for president in 2028?", "Will Donald Trump run for president in 2028?", {"kc": "2028-11-05T20:00:00", "pc": "2028-11-06T00:00:00"}),
+    # a price at a date versus touching it before the date
+    ("Will Bitcoin be above $100,000 on March 15, 2025?", "Will Bitcoin reach $100,000 by March 15, 2025?", {}),
+    # units and boundaries
+    ("Will the high in NYC be above 30 degrees F on March 15, 2025?", "Will the high in NYC be above 30 degrees C on March 15, 2025?", {}),
+    ("Will Tesla deliver at least 500,000 cars on March 15, 2025?", "Will Tesla deliver more than 500,000 cars on March 15, 2025?", {}),
+    ("Will the high temp in NYC be 80° or above on March 15, 2025?", "Will the high temp in NYC be above 80°F on March 15, 2025?", {}),
+    # the same parties, compared the other way round
+    ("Will the Lakers beat the Celtics on March 15, 2025?", "Will the Celtics beat the Lakers on March 15, 2025?", {}),
+    ("Will Trump get more votes than Harris in 2024?", "Will Harris get more votes than Trump in 2024?", _ELECTION),
+    # two negations are not one
+    ("Will Biden not fail to finish his term in 2025?", "Will Biden finish his term in 2025?", {}),
+]
+
+
+@pytest.mark.parametrize(("k_title", "p_title", "close"), ADVERSARIAL, ids=[a[0][:40] for a in ADVERSARIAL])
+def test_adversarial_look_alikes_are_never_suggested(mk: Markets, k_title: str, p_title: str, close: dict[str, str]) -> None:
+    k = mk.kalshi(k_title, close=close.get("kc", "2025-03-15T17:00:00"))
+    p = mk.polymarket(p_title, close=close.get("pc", "2025-03-15T00:00:00"))
+    for kalshi, polymarket in ((k, p), (replace(k, title=p_title), replace(p, title=k_title))):
+        report = suggest_links([kalshi], [polymarket], config=SuggestConfig(threshold=0.0))
+        assert report.suggested == 0, report.pairs  # blocked: no threshold lets it through
+
+
+@pytest.mark.parametrize(("k_label", "p_label"), [("Someone else", "Someone else"), ("Person A", "Person B"), ("Any other candidate", "Field")])
+def test_placeholder_outcomes_are_never_suggested(mk: Markets, k_label: str, p_label: str) -> None:
+    """Their meaning depends on which names the rest of each venue's group lists, group or not."""
+    k = mk.kalshi("Zorbian presidential election 2025 winner?", k_label)
+    p = mk.polymarket("Zorbian presidential election 2025 winner?", p_label)
+    report = suggest_links([k], [p], config=SuggestConfig(threshold=0.0))
+    assert report.suggested == 0 and any("placeholder" in r or "Other" in r for r in report.pairs[0].reasons)
+
+
+def test_polymarket_outcomes_other_than_yes_no_block_the_pair(mk: Markets) -> None:
+    """The YES token is the first outcome ("Celtics" here): orientation cannot be read from titles."""
+    k = mk.kalshi("Will the Lakers beat the Celtics on March 15, 2025?")
+    p = mk.polymarket("Will the Lakers beat the Celtics on March 15, 2025?", outcome_labels=("Celtics", "Lakers"))
+    report = suggest_links([k], [p], config=SuggestConfig(threshold=0.0))
+    assert report.suggested == 0 and any("outcomes" in r for r in report.pairs[0].reasons)
+    yes_no = mk.polymarket("Will the Lakers beat the Celtics on March 15, 2025?", outcome_labels=("YES", "NO"))
+    assert suggest_links([k], [yes_no]).suggested == 1
+
+
+def test_true_pairs_with_opposite_words_keep_their_inversion(mk: Markets) -> None:
+    """Opposite direction words are consistent with complementary claims ("rise above" vs "fall to
+    or below"), so exact inversions are still found."""
+    k = mk.kalshi("Will Bitcoin rise above $100,000 on March 15, 2025?")
+    p = mk.polymarket("Will Bitcoin fall to $100,000 or below on March 15, 2025?")
+    pair = _only(suggest_links([k], [p]))
+    assert pair.suggested and pair.orientation is Orientation.INVERTED
+
+
+def test_candidate_fallback_key_is_chosen_deterministically(mk: Markets) -> None:
+    """When every blocking key of a market is too common, the fallback must not depend on set
+    iteration order (string hashing differs from run to run)."""
+    config = SuggestConfig(block_key_min_cap=1, block_key_max_share=0.01)
+    words = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel", "India", "Juliet", "Kilo", "Lima"]
+    for a, b in zip(words[::2], words[1::2], strict=True):
+        polymarket = [mk.polymarket(f"{a} {i}x story?") for i in range(3)] + [mk.polymarket(f"{b} {i}x story?") for i in range(3)]
+        kalshi = [mk.kalshi(f"{a} {b} tale?")]
+        kf, pf = [market_features(m) for m in kalshi], [market_features(m) for m in polymarket]
+        chosen = {pf[j].title.split()[0] for _, j in candidate_pairs(kf, pf, config)}
+        assert chosen == {min(a, b)}, (a, b, chosen)  # equal-sized lists: the key that sorts first
+
+
+def test_a_negated_direction_word_agrees_with_an_equal_claim(mk: Markets) -> None:
+    k = mk.kalshi("Will Bitcoin not be below $100,000 on March 15, 2025?")
+    p = mk.polymarket("Will Bitcoin be at or above $100,000 on March 15, 2025?")
+    pair = _only(suggest_links([k], [p]))
+    assert pair.suggested and pair.orientation is Orientation.SAME
+    rising = mk.polymarket("Will Bitcoin not rise more than 5% in March 2025?")
+    falling = mk.kalshi("Will Bitcoin fall more than 5% in March 2025?")  # not the complement of "not rise more than 5%"
+    assert suggest_links([falling], [rising], config=SuggestConfig(threshold=0.0)).suggested == 0
