@@ -1,5 +1,6 @@
 """Optimization layer: solver-neutral allocation problems, the HiGHS allocator with warm start,
-reference backends, the greedy baseline and exact plan verification. Knows nothing of venues."""
+reference backends, the greedy baseline, exact plan verification and the KL projection of prices
+onto the marginal polytope. Knows nothing of venues."""
 
 from solvers.allocator import Allocator, LPRun
 from solvers.errors import (
@@ -31,6 +32,7 @@ from solvers.problem import (
     SetLimits,
     Side,
 )
+from solvers.projection import ProjectionResult, project_prices
 
 __all__ = [
     "Action",
@@ -59,6 +61,7 @@ __all__ = [
     "ModelStatusError",
     "NumericalError",
     "Outcome",
+    "ProjectionResult",
     "Relation",
     "Rounding",
     "SetLimits",
@@ -70,4 +73,5 @@ __all__ = [
     "ZERO_FEE",
     "kalshi_fee",
     "polymarket_fee",
+    "project_prices",
 ]

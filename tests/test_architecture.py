@@ -33,9 +33,9 @@ def test_public_surface_is_pinned() -> None:
             "Action", "AllocationProblem", "AllocationResult", "Allocator", "AllocatorConfig", "AtMostOne",
             "BackendUnavailableError", "CandidateSet", "Capital", "Conjunction", "Contract", "DataError",
             "DroppedSet", "Equivalent", "ExactlyOne", "FeeRule", "Implies", "InfeasibleError", "Instrument",
-            "LPRun", "Leg", "Level", "LevelTake", "ModelStatusError", "NumericalError", "Outcome", "Relation",
-            "Rounding", "SetLimits", "SetPlan", "Side", "SolveTimeLimitError", "SolverError", "UnboundedError",
-            "ZERO_FEE", "kalshi_fee", "polymarket_fee",
+            "LPRun", "Leg", "Level", "LevelTake", "ModelStatusError", "NumericalError", "Outcome",
+            "ProjectionResult", "Relation", "Rounding", "SetLimits", "SetPlan", "Side", "SolveTimeLimitError",
+            "SolverError", "UnboundedError", "ZERO_FEE", "kalshi_fee", "polymarket_fee", "project_prices",
         ]
     )
     assert all(hasattr(solvers, name) for name in solvers.__all__)
