@@ -47,9 +47,16 @@ class Allocator:
         *,
         backend: str | Backend = "highs-warm",
         config: AllocatorConfig | None = None,
+        outcome_hints: Mapping[str, Sequence[Sequence[int]] | np.ndarray] | None = None,
     ) -> None:
+        """outcome_hints: set id -> feasible outcomes as 0/1 vectors over the set's contracts (in
+        `candidate.contracts` order), e.g. `ProjectionResult.vertices` of `project_prices` on the
+        set's mid prices. For constraint-generation sets they are the master's starting working set
+        instead of the default spread of seed outcomes; the optimum is still certified by the exact
+        oracle, so hints change the number of rounds, never the result (settlement-risk outcomes
+        keep their default seeds; other methods ignore hints). Infeasible hints raise DataError."""
         self.config = config or AllocatorConfig()
-        self.form = Formulation(problem, self.config)
+        self.form = Formulation(problem, self.config, outcome_hints)
         self.backend = make_backend(backend) if isinstance(backend, str) else backend
         self.backend.load(self.form.lp)
 

@@ -155,7 +155,12 @@ class _Rows:
 class Formulation:
     """Builds the LP once and turns every later change into an in-place `LPUpdate`."""
 
-    def __init__(self, problem: AllocationProblem, config: AllocatorConfig) -> None:
+    def __init__(
+        self,
+        problem: AllocationProblem,
+        config: AllocatorConfig,
+        outcome_hints: Mapping[str, Sequence[Sequence[int]] | np.ndarray] | None = None,
+    ) -> None:
         self.config = config
         self.capital: Capital = problem.capital
         self.inventory: dict[str, Decimal] = dict(problem.inventory)
@@ -166,6 +171,7 @@ class Formulation:
         self._col_lo: list[float] = []
         self._col_hi: list[float] = []
         self.sets: list[SetModel] = [self._set_model(k, s) for k, s in enumerate(problem.sets)]
+        self._hints = self._outcome_hints(outcome_hints or {})
         self._cg_sets = [sm for sm in self.sets if sm.method == "cg"]
         self._suppressed: set[int] = set()
         self._unsynced_from: int | None = None
@@ -205,6 +211,45 @@ class Formulation:
             self.instrument_by_id[instrument.id] = instrument
             self.set_of_instrument[instrument.id] = model
         return model
+
+    def _outcome_hints(self, hints: Mapping[str, Sequence[Sequence[int]] | np.ndarray]) -> dict[int, list[np.ndarray]]:
+        """Validated seed outcomes per set index, in outcome-variable space. A hint is a 0/1 vector
+        over the set's contracts in `candidate.contracts` order (as `ProjectionResult.vertices`);
+        contracts sharing an outcome variable (risk-free equivalences) must agree, and the outcome
+        must satisfy every relation, or the hint is a DataError."""
+        by_id = {sm.id: sm for sm in self.sets}
+        unknown = sorted(set(hints) - set(by_id))
+        if unknown:
+            raise DataError(f"outcome hints name unknown sets {unknown}")
+        seeds: dict[int, list[np.ndarray]] = {}
+        for set_id, vertices in hints.items():
+            sm = by_id[set_id]
+            contracts = [c.id for c in sm.candidate.contracts]
+            try:
+                rows = np.asarray(vertices, dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts") from exc
+            if rows.size == 0:
+                continue  # no hint: the default seeds
+            if rows.ndim != 2 or rows.shape[1] != len(contracts):
+                raise DataError(f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts, had shape {rows.shape}")
+            if not np.isin(rows, (0.0, 1.0)).all():
+                raise DataError(f"set {set_id}: outcome hints must hold only 0 and 1")
+            literals = [sm.system.literal[c] for c in contracts]
+            var = np.array([v for v, _ in literals], dtype=np.int64)
+            parity = np.array([p for _, p in literals], dtype=np.int64)
+            unique: dict[bytes, np.ndarray] = {}
+            for k, row in enumerate(rows.astype(np.int64)):
+                values = row ^ parity  # each contract's claim on its variable
+                z = np.zeros(sm.system.n, dtype=np.int64)
+                z[var] = values
+                if not np.array_equal(z[var], values):
+                    raise DataError(f"set {set_id}: outcome hint {k} settles equivalent contracts differently")
+                if not sm.system.is_feasible(tuple(int(v) for v in z)):
+                    raise DataError(f"set {set_id}: outcome hint {k} breaks the set's relations")
+                unique.setdefault(z.astype(np.uint8).tobytes(), z.astype(np.uint8))
+            seeds[sm.index] = list(unique.values())
+        return seeds
 
     def _choose_method(
         self, candidate: CandidateSet, system: OutcomeSystem, system_err: OutcomeSystem | None
@@ -419,6 +464,10 @@ class Formulation:
             return
         if sm.method == "enumerate":
             vertices = list(sm.outcomes[err])
+        elif not err and self._hints.get(sm.index):
+            # the caller's outcomes (e.g. a projection's active vertices) replace the spread of
+            # seed outcomes; constraint generation still certifies the optimum with the oracle
+            vertices = self._hints[sm.index]
         else:
             oracle = sm.oracle_err if err else sm.oracle
             assert oracle is not None
