@@ -25,6 +25,7 @@ from solvers import (
     Capital,
     Conjunction,
     Contract,
+    DataError,
     Equivalent,
     ExactlyOne,
     Implies,
@@ -34,8 +35,22 @@ from solvers import (
     kalshi_fee,
     polymarket_fee,
 )
+from solvers.outcomes import OutcomeSystem
+from solvers.separation import OutcomeOracle
 
-__all__ = ["Instance", "Tick", "FAMILIES", "build_family", "make_ticks", "warm_update_instance"]
+__all__ = [
+    "FAMILIES",
+    "PROJECTION_SIZES",
+    "SEEDING_SIZES",
+    "Instance",
+    "ProjectionInstance",
+    "Tick",
+    "build_family",
+    "make_ticks",
+    "mid_prices",
+    "projection_instance",
+    "warm_update_instance",
+]
 
 D = Decimal
 LEVELS = 5
@@ -245,6 +260,71 @@ def warm_update_instance(seed: int, ticks: int) -> Instance:
     return Instance("warm-update", "group-12", problem, make_ticks(problem, rng, ticks))
 
 
+@dataclass(frozen=True)
+class ProjectionInstance:
+    """A candidate set (contracts and relations only) with noisy prices to project (optimization.md 4.3)."""
+
+    name: str
+    candidate: CandidateSet
+    prices: np.ndarray  # one per contract, in (0, 1)
+    coherent: np.ndarray  # the marginals the noise was added to (a point of M)
+
+
+def projection_instance(n: int, seed: int, *, noise: float = 0.05, mixture: int = 12) -> ProjectionInstance:
+    """optimization.md 4.3: blocks of 5 contracts, alternately an exactly-one group and a ladder
+    (b_{k+1} => b_k), plus n/5 random cross-block implications z_a <= z_c. Prices are coherent
+    marginals (a Dirichlet mixture of `mixture` feasible outcomes, found by the MIP oracle with
+    random costs) plus N(0, noise), clipped into [0.005, 0.995]. Seeded; a draw whose relations
+    admit no outcome is redrawn from the next sub-seed."""
+    if n < 10 or n % 5:
+        raise ValueError(f"n must be a multiple of 5, at least 10, was {n}")
+    ids = [f"c{i:03d}" for i in range(n)]
+    blocks = [ids[k : k + 5] for k in range(0, n, 5)]
+    structure: list = []
+    for b, block in enumerate(blocks):
+        if b % 2 == 0:
+            structure.append(ExactlyOne(tuple(block)))
+        else:
+            structure += [Implies(block[j + 1], block[j]) for j in range(4)]
+    for attempt in range(100):
+        rng = np.random.default_rng([seed, attempt])
+        cross = []
+        while len(cross) < n // 5:
+            a, c = (int(v) for v in rng.choice(n, size=2, replace=False))
+            if a // 5 != c // 5:
+                cross.append(Implies(ids[a], ids[c]))
+        relations = tuple(structure + cross)
+        system = OutcomeSystem(ids, relations, with_risky_links=True)
+        try:
+            oracle = OutcomeOracle(system)
+        except DataError:
+            continue  # the cross implications emptied a group
+        outcomes = np.array([oracle.minimize(rng.normal(size=n))[1] for _ in range(mixture)], dtype=float)
+        coherent = rng.dirichlet(np.ones(mixture)) @ outcomes
+        prices = np.clip(coherent + rng.normal(0.0, noise, n), 0.005, 0.995)
+        candidate = CandidateSet(f"projection-{n}", tuple(Contract(i) for i in ids), (), relations)
+        return ProjectionInstance(f"projection-{n}", candidate, prices, coherent)
+    raise ValueError(f"no feasible projection instance for n={n}, seed={seed}")  # pragma: no cover
+
+
+def mid_prices(candidate: CandidateSet) -> dict[str, float]:
+    """Per contract, the mid of its own venue's book: (best YES ask + 1 - best NO ask) / 2 (the
+    best bid of YES is 1 - the best NO ask), clipped into [0.005, 0.995] for the projection."""
+    best: dict[tuple[str, Side], Decimal] = {}
+    for instrument in candidate.instruments:
+        if instrument.asks:
+            price = min(level.price for level in instrument.asks)
+            key = (instrument.contract, instrument.side)
+            best[key] = min(best.get(key, price), price)
+    mids = {}
+    for contract in candidate.contracts:
+        yes, no = best.get((contract.id, Side.YES)), best.get((contract.id, Side.NO))
+        if yes is None or no is None:
+            raise ValueError(f"contract {contract.id} needs YES and NO asks for a mid")
+        mids[contract.id] = min(max(float(yes + 1 - no) / 2, 0.005), 0.995)
+    return mids
+
+
 # family -> (full sizes, quick sizes)
 FAMILIES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "pairs": ((1, 12, 50), (12,)),
@@ -253,3 +333,8 @@ FAMILIES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "combinatorial": ((6, 10, 16), (10,)),
     "portfolio": ((1, 20, 200), (20,)),
 }
+
+# projection family: (full sizes, quick sizes)
+PROJECTION_SIZES: tuple[tuple[int, ...], tuple[int, ...]] = ((50, 200, 500), (50,))
+# constraint-generation seeding on the combinatorial family: (full sizes, quick sizes)
+SEEDING_SIZES: tuple[tuple[int, ...], tuple[int, ...]] = (FAMILIES["combinatorial"][0], FAMILIES["combinatorial"][1])

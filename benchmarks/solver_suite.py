@@ -11,32 +11,67 @@ re-runs CBC. `greedy` is timed on its fill and reports its exactly verified guar
 The objective reported is the guaranteed profit of the base instance (LP backends: the LP optimum;
 greedy: its verified plans). Every tick's objective is compared across the five LP backends.
 Absolute times depend on the machine; the ratios are measured side by side in one run.
+
+Two more families measure issue 4's projection (optimization.md 4):
+- projection: `project_prices` (Frank-Wolfe with the HiGHS MIP oracle, tolerance 1e-6) on
+  `projection_instance(n)` (groups and ladders of 5 plus n/5 cross implications): oracle calls (of
+  which InitFW), median oracle time, oracle and total time, and the ratio total / (oracle calls x
+  median oracle time), which must stay at most 3 (the corrective phase must not dominate). Small
+  sizes are repeated and the run with the median total time is reported.
+- cg-seeding: constraint generation (method "cg") on the combinatorial family's parlay sets, from
+  the allocator's default seed outcomes ("unseeded": each outcome variable at 0 and at 1, InitFW
+  style) and from the active vertices of `project_prices` on the set's mid prices ("seeded";
+  mid = (best YES ask + 1 - best NO ask) / 2 per contract). Rounds, working-set sizes, build and
+  solve times and objectives of both, side by side; seeded rounds must not exceed unseeded.
+
+numpy's OpenBLAS is pinned to one thread before numpy loads (unless OPENBLAS_NUM_THREADS is already
+set), as HiGHS is: the engine solves on one core, and on a shared two-core box a second spinning
+BLAS thread made the projection's corrective phase 3-10x slower, at random.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import statistics
+import sys
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads; see the module docstring
+# what the run's BLAS uses: the setting, unless numpy was loaded before this module (then unknown)
+BLAS_THREADS = "unknown (numpy loaded first)" if "numpy" in sys.modules else os.environ["OPENBLAS_NUM_THREADS"]
 
-from benchmarks.instances import FAMILIES, Instance, Tick, build_family, warm_update_instance
-from solvers import Allocator
-from solvers.backends import LP_BACKEND_NAMES
-from solvers.greedy import greedy_quantities, verify_greedy
+import numpy as np  # noqa: E402
 
-__all__ = ["SuiteReport", "ResultRow", "run_suite"]
+from benchmarks.instances import (  # noqa: E402
+    FAMILIES,
+    PROJECTION_SIZES,
+    SEEDING_SIZES,
+    Instance,
+    Tick,
+    build_family,
+    mid_prices,
+    projection_instance,
+    warm_update_instance,
+)
+from solvers import Allocator, AllocatorConfig, project_prices  # noqa: E402
+from solvers.backends import LP_BACKEND_NAMES  # noqa: E402
+from solvers.greedy import greedy_quantities, verify_greedy  # noqa: E402
+
+__all__ = ["ProjectionRow", "ResultRow", "SeedingRow", "SuiteReport", "run_suite"]
 
 BACKENDS = (*LP_BACKEND_NAMES, "greedy")
 RATIO_TARGETS = {"highs-cold": 5.0, "cvxpy": 5.0, "pulp-cbc": 10.0}
 RATIO_MIN_COLUMNS = 300
 AGREEMENT = ("highs-warm", "highs-cold", "scipy", "cvxpy", "pulp-cbc")
+PROJECTION_TOL = 1e-6
+PROJECTION_RATIO_TARGET = 3.0  # total time <= this x (oracle calls x median oracle time)
+SEEDING_REPEATS = 3  # builds and base solves per variant (median time)
 
 
 @dataclass
@@ -64,11 +99,60 @@ class InstanceSummary:
 
 
 @dataclass
+class ProjectionRow:
+    """One `project_prices` run on a projection instance (the median-time run of `repeats`)."""
+
+    instance: str
+    contracts: int
+    relations: int
+    repeats: int
+    oracle_calls: int  # real MIP solves, InitFW included
+    init_oracle_calls: int
+    median_oracle_ms: float
+    oracle_ms: float
+    total_ms: float
+    ratio: float  # total / (oracle calls x median oracle time)
+    iterations: int
+    gap: float
+    stop_reason: str
+    divergence: float
+    settled: int
+    active_vertices: int
+
+
+@dataclass
+class SeedingRow:
+    """Constraint generation on one parlay set, unseeded (default seeds) vs seeded (projection's
+    active vertices of the mid prices). Times are medians of SEEDING_REPEATS builds / solves."""
+
+    instance: str
+    contracts: int
+    outcome_variables: int
+    price_basis: str
+    projection_ms: float
+    active_vertices: int
+    unseeded_seeds: int
+    seeded_seeds: int
+    unseeded_rounds: int
+    seeded_rounds: int
+    unseeded_tick_rounds: int  # summed over the warm ticks after the base solve
+    seeded_tick_rounds: int
+    unseeded_build_ms: float
+    seeded_build_ms: float
+    unseeded_solve_ms: float
+    seeded_solve_ms: float
+    unseeded_objective: float
+    seeded_objective: float
+
+
+@dataclass
 class SuiteReport:
     rows: list[ResultRow] = field(default_factory=list)
     summaries: list[InstanceSummary] = field(default_factory=list)
     warm_update: dict[str, float] = field(default_factory=dict)
     greedy_comparison: list[dict[str, float | str]] = field(default_factory=list)
+    projection: list[ProjectionRow] = field(default_factory=list)
+    seeding: list[SeedingRow] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -228,6 +312,113 @@ def _bench_warm_update(seed: int, ticks: int, report: SuiteReport) -> None:
     report.rows.append(ResultRow("warm-update", instance.name, lp.num_col, lp.num_row, "highs-warm", p50, p99, objective))
 
 
+def _projection_repeats(n: int) -> int:
+    return 5 if n <= 100 else 3 if n <= 250 else 1
+
+
+def _bench_projection(n: int, seed: int, say: Callable[[str], None]) -> ProjectionRow:
+    instance = projection_instance(n, seed)
+    repeats = _projection_repeats(n)
+    runs = [project_prices(instance.candidate, instance.prices, tol=PROJECTION_TOL) for _ in range(repeats)]
+    paths = {(r.oracle_calls, r.iterations, r.stop_reason) for r in runs}
+    if len(paths) != 1:  # the solve is deterministic; a different path would make the median meaningless
+        raise RuntimeError(f"{instance.name}: repeated projections took different paths {sorted(paths)}")
+    run = sorted(runs, key=lambda r: r.total_time_s)[len(runs) // 2]
+    median_oracle = run.median_oracle_time_s
+    row = ProjectionRow(
+        instance=instance.name,
+        contracts=len(run.contracts),
+        relations=len(instance.candidate.relations),
+        repeats=repeats,
+        oracle_calls=run.oracle_calls,
+        init_oracle_calls=run.init_oracle_calls,
+        median_oracle_ms=median_oracle * 1e3,
+        oracle_ms=run.oracle_time_s * 1e3,
+        total_ms=run.total_time_s * 1e3,
+        ratio=run.total_time_s / (run.oracle_calls * median_oracle) if run.oracle_calls and median_oracle > 0 else float("nan"),
+        iterations=run.iterations,
+        gap=run.gap,
+        stop_reason=run.stop_reason,
+        divergence=run.divergence,
+        settled=len(run.settled),
+        active_vertices=len(run.vertices),
+    )
+    say(
+        f"  {row.instance:<16} {row.oracle_calls:>5} oracle calls ({row.init_oracle_calls} InitFW) x {row.median_oracle_ms:.2f} ms  "
+        f"total {row.total_ms:.0f} ms  ratio {row.ratio:.2f}  gap {row.gap:.1e} ({row.stop_reason})"
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class _CGRun:
+    seeds: int  # scenario rows the master starts from
+    rounds: int  # on the base solve
+    tick_rounds: int  # summed over the warm ticks
+    build_s: float
+    solve_s: float
+    objective: float
+    outcome_variables: int
+
+
+def _cg_run(instance: Instance, hints: dict[str, np.ndarray] | None) -> _CGRun:
+    start = time.perf_counter()
+    allocator = Allocator(instance.problem, config=AllocatorConfig(method="cg"), outcome_hints=hints)
+    built = time.perf_counter()
+    seeds = sum(len(sm.scenario_z) for sm in allocator.sets)
+    run = allocator.solve_lp()
+    solved = time.perf_counter()
+    tick_rounds = 0
+    for tick in _prepare(allocator, instance.ticks, _handles(allocator, instance)):
+        _apply(allocator, tick)
+        tick_rounds += allocator.solve_lp().cg_rounds
+    allocator.backend.close()
+    variables = sum(sm.system.n for sm in allocator.sets)
+    return _CGRun(seeds, run.cg_rounds, tick_rounds, built - start, solved - built, _profit(allocator, run.objective), variables)
+
+
+def _bench_seeding(instance: Instance, say: Callable[[str], None]) -> SeedingRow:
+    """Acceptance 5: CG from the default seeds vs from the projection's active vertices."""
+    (candidate,) = instance.problem.sets
+    start = time.perf_counter()
+    projection = project_prices(candidate, mid_prices(candidate), tol=PROJECTION_TOL)
+    projection_s = time.perf_counter() - start
+    runs = {
+        name: [_cg_run(instance, hints) for _ in range(SEEDING_REPEATS)]
+        for name, hints in (("unseeded", None), ("seeded", {candidate.id: projection.vertices}))
+    }
+    unseeded, seeded = runs["unseeded"][0], runs["seeded"][0]  # counts are deterministic; times are medians
+
+    def median_ms(name: str, attribute: str) -> float:
+        return statistics.median(getattr(r, attribute) for r in runs[name]) * 1e3
+
+    row = SeedingRow(
+        instance=instance.name,
+        contracts=len(candidate.contracts),
+        outcome_variables=unseeded.outcome_variables,
+        price_basis="mid",
+        projection_ms=projection_s * 1e3,
+        active_vertices=len(projection.vertices),
+        unseeded_seeds=unseeded.seeds,
+        seeded_seeds=seeded.seeds,
+        unseeded_rounds=unseeded.rounds,
+        seeded_rounds=seeded.rounds,
+        unseeded_tick_rounds=unseeded.tick_rounds,
+        seeded_tick_rounds=seeded.tick_rounds,
+        unseeded_build_ms=median_ms("unseeded", "build_s"),
+        seeded_build_ms=median_ms("seeded", "build_s"),
+        unseeded_solve_ms=median_ms("unseeded", "solve_s"),
+        seeded_solve_ms=median_ms("seeded", "solve_s"),
+        unseeded_objective=unseeded.objective,
+        seeded_objective=seeded.objective,
+    )
+    say(
+        f"  {row.instance:<16} CG rounds unseeded {row.unseeded_rounds} ({row.unseeded_seeds} seeds) vs seeded {row.seeded_rounds} "
+        f"({row.seeded_seeds} active vertices); base solve {row.unseeded_solve_ms:.1f} vs {row.seeded_solve_ms:.1f} ms"
+    )
+    return row
+
+
 def _checks(report: SuiteReport) -> None:
     for summary in report.summaries:
         report.checks.append(
@@ -248,6 +439,18 @@ def _checks(report: SuiteReport) -> None:
     if uplifts:
         mean = statistics.fmean(uplifts)  # type: ignore[arg-type]
         report.checks.append(("capital-bound portfolios: LP >= 10% above greedy on average", mean >= 0.10, f"+{100 * mean:.1f}%"))
+    for p in report.projection:
+        report.checks.append((f"{p.instance}: projection gap <= {PROJECTION_TOL:g}", p.stop_reason == "gap" and p.gap <= PROJECTION_TOL, f"{p.gap:.1e}, {p.stop_reason}"))
+        report.checks.append(
+            (f"{p.instance}: total time <= {PROJECTION_RATIO_TARGET:g}x oracle calls x median oracle time", p.ratio <= PROJECTION_RATIO_TARGET, f"x{p.ratio:.2f}")
+        )
+    for r in report.seeding:
+        report.checks.append(
+            (f"{r.instance}: CG seeded with the projection's active vertices needs no more rounds than unseeded", r.seeded_rounds <= r.unseeded_rounds,
+             f"{r.seeded_rounds} vs {r.unseeded_rounds}")
+        )
+        deviation = abs(r.seeded_objective - r.unseeded_objective) / max(1.0, abs(r.unseeded_objective))
+        report.checks.append((f"{r.instance}: seeded and unseeded CG optima agree within 1e-6", deviation <= 1e-6, f"{deviation:.1e}"))
 
 
 def run_suite(
@@ -260,8 +463,11 @@ def run_suite(
     families: dict[str, tuple[int, ...]] | None = None,
     ticks: int | None = None,
     warm_update_ticks: int | None = None,
+    projection_sizes: tuple[int, ...] | None = None,
+    seeding_sizes: tuple[int, ...] | None = None,
 ) -> SuiteReport:
-    """Run the suite; `families`, `ticks` and `warm_update_ticks` override the sizes (tests)."""
+    """Run the suite; `families`, `ticks`, `warm_update_ticks`, `projection_sizes` and
+    `seeding_sizes` override the sizes (tests)."""
     started = time.perf_counter()
     report = SuiteReport()
     ticks = ticks if ticks is not None else (15 if quick else 60)
@@ -273,6 +479,14 @@ def run_suite(
             instance = build_family(family, size, seed + zlib.crc32(f"{family}-{size}".encode()) % 100_003, family_ticks)
             _bench_instance(instance, report, say)
     _bench_warm_update(seed, warm_update_ticks if warm_update_ticks is not None else (200 if quick else 1000), report)
+    say(f"projection (KL onto the marginal polytope, tolerance {PROJECTION_TOL:g}; OpenBLAS threads: {BLAS_THREADS}):")
+    for n in projection_sizes if projection_sizes is not None else PROJECTION_SIZES[1 if quick else 0]:
+        report.projection.append(_bench_projection(n, seed + zlib.crc32(f"projection-{n}".encode()) % 100_003, say))
+    say("constraint generation seeded with the projection's active vertices (combinatorial family, mid prices):")
+    for size in seeding_sizes if seeding_sizes is not None else SEEDING_SIZES[1 if quick else 0]:
+        # the combinatorial family's own instance and ticks (same seed as above)
+        instance = build_family("combinatorial", size, seed + zlib.crc32(f"combinatorial-{size}".encode()) % 100_003, ticks if size < 400 else max(10, ticks // 3))
+        report.seeding.append(_bench_seeding(instance, say))
     _checks(report)
     report.seconds = time.perf_counter() - started
     write_outputs(report, out_dir, json_path)
@@ -307,6 +521,35 @@ def render_table(report: SuiteReport) -> str:
             f"LP vs greedy, {c['instance']} ({c['states']} states): LP ${c['lp_mean_usd']:.2f} vs greedy ${c['greedy_mean_usd']:.2f} "
             f"mean uplift +{100 * c['mean_uplift']:.1f}%  worst LP-greedy ${c['min_lp_minus_greedy_usd']:.4f}"  # type: ignore[operator]
         )
+    if report.projection:
+        lines.append("")
+        lines.append(
+            f"projection (Frank-Wolfe + HiGHS MIP oracle, tolerance {PROJECTION_TOL:g}; ratio = total / (oracle calls x median oracle time); "
+            f"OpenBLAS threads: {BLAS_THREADS}):"
+        )
+        lines.append(
+            f"  {'instance':<16} {'calls':>5} {'InitFW':>6} {'median ms':>9} {'oracle ms':>9} {'total ms':>9} {'ratio':>6} {'iters':>5} "
+            f"{'gap':>8} {'stop':<16} {'divergence':>10} {'settled':>7} {'vertices':>8}"
+        )
+        for p in report.projection:
+            lines.append(
+                f"  {p.instance:<16} {p.oracle_calls:>5} {p.init_oracle_calls:>6} {p.median_oracle_ms:>9.3f} {p.oracle_ms:>9.1f} {p.total_ms:>9.1f} "
+                f"{p.ratio:>6.2f} {p.iterations:>5} {p.gap:>8.1e} {p.stop_reason:<16} {p.divergence:>10.6f} {p.settled:>7} {p.active_vertices:>8}"
+            )
+    if report.seeding:
+        lines.append("")
+        lines.append("constraint generation: unseeded (default seed outcomes) vs seeded (projection's active vertices of the mid prices):")
+        lines.append(
+            f"  {'instance':<16} {'vars':>4} {'proj ms':>7} {'seeds u/s':>9} {'rounds u/s':>10} {'tick rounds u/s':>15} "
+            f"{'build ms u/s':>15} {'solve ms u/s':>13} {'objective u/s':>21}"
+        )
+        for r in report.seeding:
+            lines.append(
+                f"  {r.instance:<16} {r.outcome_variables:>4} {r.projection_ms:>7.1f} {f'{r.unseeded_seeds}/{r.seeded_seeds}':>9} "
+                f"{f'{r.unseeded_rounds}/{r.seeded_rounds}':>10} {f'{r.unseeded_tick_rounds}/{r.seeded_tick_rounds}':>15} "
+                f"{f'{r.unseeded_build_ms:.1f}/{r.seeded_build_ms:.1f}':>15} {f'{r.unseeded_solve_ms:.1f}/{r.seeded_solve_ms:.1f}':>13} "
+                f"{f'{r.unseeded_objective:.4f}/{r.seeded_objective:.4f}':>21}"
+            )
     lines.append("")
     lines.append("checks:")
     for name, ok, detail in report.checks:
@@ -327,10 +570,20 @@ def write_outputs(report: SuiteReport, out_dir: Path, json_path: Path | None) ->
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(asdict(row) for row in report.rows)
+    for name, records, kind in (("projection.csv", report.projection, ProjectionRow), ("cg_seeding.csv", report.seeding, SeedingRow)):
+        if records:
+            with open(out_dir / name, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(kind.__dataclass_fields__))
+                writer.writeheader()
+                writer.writerows(asdict(record) for record in records)
     (out_dir / "solvers.md").write_text(_markdown(report))
     _plot(report, out_dir / "solvers.png")
     if json_path is not None:
-        payload = {"results": [asdict(row) for row in report.rows]}
+        payload: dict[str, list] = {"results": [asdict(row) for row in report.rows]}
+        if report.projection:
+            payload["projection"] = [asdict(p) for p in report.projection]
+        if report.seeding:
+            payload["cg_seeding"] = [asdict(r) for r in report.seeding]
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(payload, indent=2))
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import csv
+import math
+
 from arb.cli import build_parser, main
-from benchmarks.solver_suite import BACKENDS, run_suite
+from benchmarks.instances import FAMILIES, PROJECTION_SIZES, SEEDING_SIZES
+from benchmarks.solver_suite import BACKENDS, PROJECTION_RATIO_TARGET, ProjectionRow, SeedingRow, SuiteReport, _checks, run_suite
 
 
 def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
@@ -18,10 +22,12 @@ def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
         families={"pairs": (2,), "combinatorial": (5,), "portfolio": (3,)},
         ticks=3,
         warm_update_ticks=5,
+        projection_sizes=(20,),
+        seeding_sizes=(4,),
     )
     payload = json.loads((tmp_path / "solvers.json").read_text())
     rows = payload["results"]
-    assert set(payload) == {"results"}
+    assert set(payload) == {"results", "projection", "cg_seeding"}
     assert all(set(r) == {"family", "instance", "columns", "rows", "backend", "median_ms", "p99_ms", "objective"} for r in rows)
     for instance in {r["instance"] for r in rows if r["family"] != "warm-update"}:
         assert {r["backend"] for r in rows if r["instance"] == instance} == set(BACKENDS)
@@ -31,6 +37,61 @@ def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
     assert any("checks:" in line for line in lines)
     assert all(s.max_rel_deviation <= 1e-6 for s in report.summaries)  # backends agree on every tick
     assert report.greedy_comparison and report.greedy_comparison[0]["states"] == 4
+    # projection family: one row per size with every reported figure, in the table, CSV and JSON
+    (projection,) = payload["projection"]
+    assert set(projection) == set(ProjectionRow.__dataclass_fields__)
+    assert projection["instance"] == "projection-20" and projection["contracts"] == 20
+    assert projection["stop_reason"] == "gap" and projection["gap"] <= 1e-6
+    assert projection["oracle_calls"] >= projection["init_oracle_calls"] > 0
+    assert projection["total_ms"] > projection["oracle_ms"] > 0
+    assert math.isclose(projection["ratio"], projection["total_ms"] / (projection["oracle_calls"] * projection["median_oracle_ms"]), rel_tol=1e-9)
+    with open(out / "projection.csv") as handle:
+        assert [r["instance"] for r in csv.DictReader(handle)] == ["projection-20"]
+    # constraint-generation seeding: both variants side by side
+    (seeding,) = payload["cg_seeding"]
+    assert set(seeding) == set(SeedingRow.__dataclass_fields__)
+    assert seeding["instance"] == "parlays-4" and seeding["price_basis"] == "mid"
+    assert seeding["seeded_seeds"] <= seeding["active_vertices"]
+    assert math.isclose(seeding["seeded_objective"], seeding["unseeded_objective"], rel_tol=1e-9, abs_tol=1e-9)
+    with open(out / "cg_seeding.csv") as handle:
+        assert [r["instance"] for r in csv.DictReader(handle)] == ["parlays-4"]
+    table = "\n".join(lines)
+    assert "projection (Frank-Wolfe" in table and "unseeded (default seed outcomes) vs seeded" in table
+    names = [name for name, _, _ in report.checks]
+    assert f"projection-20: total time <= {PROJECTION_RATIO_TARGET:g}x oracle calls x median oracle time" in names
+    assert "parlays-4: CG seeded with the projection's active vertices needs no more rounds than unseeded" in names
+    assert (out / "solvers.md").read_text().count("projection-20") >= 2
+
+
+def test_projection_and_seeding_sizes() -> None:
+    """Full runs: n = 50, 200, 500 and the combinatorial family's sizes; quick runs (make run) keep
+    n = 50 and the quick combinatorial size."""
+    assert PROJECTION_SIZES == ((50, 200, 500), (50,))
+    assert SEEDING_SIZES == FAMILIES["combinatorial"] == ((6, 10, 16), (10,))
+
+
+def _projection_row(ratio: float, stop: str = "gap", gap: float = 1e-7) -> ProjectionRow:
+    return ProjectionRow("projection-50", 50, 60, 5, 60, 6, 0.5, 35.0, ratio * 30.0, ratio, 53, gap, stop, 0.05, 0, 40)
+
+
+def _seeding_row(unseeded: int, seeded: int, objective: float = 1.0) -> SeedingRow:
+    return SeedingRow("parlays-6", 18, 12, "mid", 15.0, 12, 13, 12, unseeded, seeded, 0, 0, 7.0, 6.0, 4.0, 1.0, 1.0, objective)
+
+
+def test_checks_fail_when_the_projection_ratio_or_the_seeded_rounds_miss_their_targets() -> None:
+    """`arb bench solvers --strict` exits 1 on any failed check: these are the ones it adds."""
+    report = SuiteReport(projection=[_projection_row(2.0), _projection_row(3.4), _projection_row(1.5, "time_budget", 0.01)],
+                         seeding=[_seeding_row(7, 0), _seeding_row(3, 4), _seeding_row(3, 3, objective=1.1)])
+    _checks(report)
+    outcomes = [(name.split(": ", 1)[1], ok) for name, ok, _ in report.checks]
+    ratio = [ok for name, ok in outcomes if name.startswith("total time <=")]
+    gap = [ok for name, ok in outcomes if name.startswith("projection gap")]
+    rounds = [ok for name, ok in outcomes if name.startswith("CG seeded")]
+    optimum = [ok for name, ok in outcomes if name.startswith("seeded and unseeded")]
+    assert ratio == [True, False, True]
+    assert gap == [True, True, False]
+    assert rounds == [True, False, True]
+    assert optimum == [True, True, False]
 
 
 def test_cli_parses_the_bench_command() -> None:
