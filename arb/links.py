@@ -43,6 +43,7 @@ __all__ = [
     "SettlementRisk",
     "approve_link",
     "format_close_time",
+    "link_from_markets",
     "link_is_current",
     "load_kalshi_markets_file",
     "load_links",
@@ -144,6 +145,35 @@ def rules_fingerprint(text: str) -> str:
     re-indented text keeps its fingerprint while any change of words changes it."""
     normalised = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+def link_from_markets(
+    kalshi: MarketInfo,
+    polymarket: MarketInfo,
+    *,
+    orientation: Orientation,
+    settlement_risk: SettlementRisk,
+    approved_by: str,
+    approved_at: dt.date,
+    note: str = "",
+) -> CuratedLink:
+    """A link pinning both markets' current rules texts and close times (what a reviewer saw)."""
+    if kalshi.close_time_ms is None or polymarket.close_time_ms is None:
+        raise ConfigError(f"cannot link {kalshi.market_id} and {polymarket.market_id}: a close time is missing")
+    return CuratedLink(
+        kalshi_ticker=kalshi.market_id,
+        polymarket_market_id=polymarket.venue_market_id,
+        orientation=orientation,
+        settlement_risk=settlement_risk,
+        kalshi_rules_sha256=rules_fingerprint(kalshi.rules_text),
+        polymarket_rules_sha256=rules_fingerprint(polymarket.rules_text),
+        kalshi_close_time_ms=kalshi.close_time_ms,
+        polymarket_close_time_ms=polymarket.close_time_ms,
+        approved_by=approved_by,
+        approved_at=approved_at,
+        polymarket_condition_id=polymarket.market_id,
+        note=note,
+    )
 
 
 def format_close_time(ms: int) -> str:
@@ -475,18 +505,13 @@ def run_approve(args: argparse.Namespace, *, today: Callable[[], dt.date] = _utc
     approved_by = args.approved_by.strip()
     if not approved_by:
         return refuse("--approved-by must name who reviewed the pair")
-    link = CuratedLink(
-        kalshi_ticker=kalshi.market_id,
-        polymarket_market_id=polymarket.venue_market_id,
+    link = link_from_markets(
+        kalshi,
+        polymarket,
         orientation=Orientation(args.orientation),
         settlement_risk=SettlementRisk(args.settlement_risk),
-        kalshi_rules_sha256=rules_fingerprint(kalshi.rules_text),
-        polymarket_rules_sha256=rules_fingerprint(polymarket.rules_text),
-        kalshi_close_time_ms=kalshi.close_time_ms,
-        polymarket_close_time_ms=polymarket.close_time_ms,
         approved_by=approved_by,
         approved_at=approved_at,
-        polymarket_condition_id=polymarket.market_id,
         note=args.note or "",
     )
     try:

@@ -27,7 +27,7 @@ from arb.graph import (
     contract_id,
     parse_threshold_title,
 )
-from arb.links import CuratedLink, Orientation, SettlementRisk, rules_fingerprint
+from arb.links import CuratedLink, Orientation, SettlementRisk, link_from_markets, rules_fingerprint
 from arb.venues.kalshi import wire as kalshi_wire
 from arb.venues.polymarket import wire as polymarket_wire
 from solvers import AtMostOne, CandidateSet, Conjunction, Contract, Equivalent, ExactlyOne, Implies, Side, kalshi_fee, polymarket_fee
@@ -191,19 +191,7 @@ def _fomc_links(settlement_risk: SettlementRisk = SettlementRisk.MINOR_DIFFERENC
 
 
 def _link(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
-    link = CuratedLink(
-        kalshi_ticker=k.market_id,
-        polymarket_market_id=p.venue_market_id,
-        orientation=Orientation.SAME,
-        settlement_risk=SettlementRisk.IDENTICAL_RULES,
-        kalshi_rules_sha256=rules_fingerprint(k.rules_text),
-        polymarket_rules_sha256=rules_fingerprint(p.rules_text),
-        kalshi_close_time_ms=k.close_time_ms,
-        polymarket_close_time_ms=p.close_time_ms,
-        approved_by="reviewer",
-        approved_at=dt.date(2024, 4, 30),
-        polymarket_condition_id=p.market_id,
-    )
+    link = link_from_markets(k, p, orientation=Orientation.SAME, settlement_risk=SettlementRisk.IDENTICAL_RULES, approved_by="reviewer", approved_at=dt.date(2024, 4, 30))
     return dataclasses.replace(link, **overrides)
 
 

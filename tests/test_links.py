@@ -26,6 +26,7 @@ from arb.links import (
     SettlementRisk,
     approve_link,
     format_close_time,
+    link_from_markets,
     link_is_current,
     load_kalshi_markets_file,
     load_links,
@@ -199,20 +200,8 @@ def _fomc_pair(kalshi: str = HOLD_K, polymarket: str = HOLD_P):
     return k, p
 
 
-def _link_for(k, p, **overrides: object) -> CuratedLink:
-    link = CuratedLink(
-        kalshi_ticker=k.market_id,
-        polymarket_market_id=p.venue_market_id,
-        orientation=Orientation.SAME,
-        settlement_risk=SettlementRisk.MINOR_DIFFERENCES,
-        kalshi_rules_sha256=rules_fingerprint(k.rules_text),
-        polymarket_rules_sha256=rules_fingerprint(p.rules_text),
-        kalshi_close_time_ms=k.close_time_ms,
-        polymarket_close_time_ms=p.close_time_ms,
-        approved_by="reviewer",
-        approved_at=dt.date(2024, 4, 30),
-        polymarket_condition_id=p.market_id,
-    )
+def _link_for(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
+    link = link_from_markets(k, p, orientation=Orientation.SAME, settlement_risk=SettlementRisk.MINOR_DIFFERENCES, approved_by="reviewer", approved_at=dt.date(2024, 4, 30))
     return dataclasses.replace(link, **overrides)
 
 
