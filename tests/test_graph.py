@@ -27,7 +27,7 @@ from arb.graph import (
     contract_id,
     parse_threshold_title,
 )
-from arb.links import CuratedLink, Orientation, SettlementRisk, link_from_markets, rules_fingerprint
+from arb.links import CuratedLink, Orientation, SettlementRisk, link_from_markets
 from arb.venues.kalshi import wire as kalshi_wire
 from arb.venues.polymarket import wire as polymarket_wire
 from solvers import AtMostOne, CandidateSet, Conjunction, Contract, Equivalent, ExactlyOne, Implies, Side, kalshi_fee, polymarket_fee

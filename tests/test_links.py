@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from arb.cli import main
-from arb.domain import MarketStatus, Venue
+from arb.domain import MarketInfo, MarketStatus, Venue
 from arb.errors import ConfigError, FieldError, WireError
 from arb.links import (
     SCHEMA_HEADER,
