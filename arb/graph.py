@@ -87,6 +87,7 @@ from arb.domain import EventInfo, GroupInfo, MarketInfo, MarketStatus, Venue
 from arb.links import CuratedLink, SettlementRisk, link_is_current
 from solvers.fees import FeeRule
 from solvers.problem import AtMostOne, Conjunction, Equivalent, ExactlyOne, Implies, Relation, Side, relation_contracts
+from solvers.outcomes import signed_parity
 
 __all__ = [
     "Component",
@@ -729,26 +730,18 @@ def _links(b: _Builder, links: Iterable[CuratedLink]) -> None:
 
 
 def _parities(graph: nx.Graph) -> dict[str, bool] | None:
-    """Each contract's orientation relative to the class's first node, None on an odd cycle."""
-    parity: dict[str, bool] = {}
-    for root in sorted(graph.nodes):
-        if root in parity:
-            continue
-        parity[root] = False
-        stack = [root]
-        while stack:
-            node = stack.pop()
-            for other in sorted(graph.neighbors(node)):
-                flips = {inv for _, inv in graph.edges[node, other]["subjects"]}
-                if len(flips) > 1:
-                    return None
-                want = parity[node] ^ flips.pop()
-                if other not in parity:
-                    parity[other] = want
-                    stack.append(other)
-                elif parity[other] != want:
-                    return None
-    return parity
+    """Each contract's orientation relative to its class's first node (sorted), None on an odd cycle
+    or a pair linked both ways."""
+    edges = (
+        (node, other, int(inverted))
+        for node in sorted(graph.nodes)
+        for other in sorted(graph.neighbors(node))
+        for _, inverted in sorted(graph.edges[node, other]["subjects"])
+    )
+    parity = signed_parity(edges)
+    if parity is None:
+        return None
+    return {node: bool(parity.get(node, 0)) for node in graph.nodes}
 
 
 def _listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:

@@ -14,7 +14,7 @@ the settlement-risk outcomes in which linked contracts disagree).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,7 @@ import numpy as np
 from solvers.errors import DataError
 from solvers.problem import AtMostOne, Conjunction, Equivalent, ExactlyOne, Implies, Relation
 
-__all__ = ["OutcomeRow", "OutcomeSystem"]
+__all__ = ["OutcomeRow", "OutcomeSystem", "signed_parity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,25 +252,30 @@ class OutcomeSystem:
 def _balanced(rows: Sequence[OutcomeRow]) -> bool:
     """Each row a*z_u + b*z_v with a, b in {+1, -1}: can variables be complemented so that every
     row becomes a difference (opposite signs)? Same-sign rows need u, v in different flip classes."""
-    flip: dict[int, int] = {}
-    adjacency: dict[int, list[tuple[int, int]]] = {}
-    for row in rows:
-        (u, a), (v, b) = row.coefs
-        needs_differ = int(a == b)
-        adjacency.setdefault(u, []).append((v, needs_differ))
-        adjacency.setdefault(v, []).append((u, needs_differ))
+    return signed_parity((u, v, int(a == b)) for (u, a), (v, b) in (row.coefs for row in rows)) is not None
+
+
+def signed_parity(edges: Iterable[tuple[Hashable, Hashable, int]]) -> dict[Hashable, int] | None:
+    """Two-colour a signed graph: parity[v] == parity[u] ^ differ for every edge (u, v, differ), the
+    first node of each connected part (in edge order) getting 0; None when some cycle is odd.
+    Used for complement flips of difference systems and for link orientations."""
+    adjacency: dict[Hashable, list[tuple[Hashable, int]]] = {}
+    for u, v, differ in edges:
+        adjacency.setdefault(u, []).append((v, differ))
+        adjacency.setdefault(v, []).append((u, differ))
+    parity: dict[Hashable, int] = {}
     for start in adjacency:
-        if start in flip:
+        if start in parity:
             continue
-        flip[start] = 0
+        parity[start] = 0
         stack = [start]
         while stack:
             u = stack.pop()
             for v, differ in adjacency[u]:
-                want = flip[u] ^ differ
-                if v not in flip:
-                    flip[v] = want
+                want = parity[u] ^ differ
+                if v not in parity:
+                    parity[v] = want
                     stack.append(v)
-                elif flip[v] != want:
-                    return False
-    return True
+                elif parity[v] != want:
+                    return None
+    return parity
