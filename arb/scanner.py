@@ -17,8 +17,9 @@ allocator's guaranteed profit) prices every instrument at or below its cost:
 So the scanner CLEARS a component only with a witness: an exact point of M inside that box. Because
 the witness is checked in exact integers against lower-bound costs, clearing is sound: the exact
 allocator (real fees, lots, depth, limits) can never find a profit there (with `min_edge_micro_usd`
-0; tests/test_scanner.py checks this against the allocator's LP). Everything else is forwarded, so
-the filter may be conservative but never wrong.
+0, or up to the allocator's per-contract minimum; tests/test_scanner.py checks this against the
+allocator's LP). Everything else is forwarded, so the filter may be conservative but never wrong;
+that includes a component whose evaluation raised (stage "error", counted in `stats.errors`).
 
 The box is kept per outcome variable (contracts linked by a risk-free equivalence share one, as in
 `solvers.outcomes`). The relations split the variables into independent blocks (M is their
@@ -34,20 +35,31 @@ product); each block is decided by the cheapest exact method, in cost order:
    shortest paths (all-pairs closure, computed once per shape), whose distances are the witness;
 5. anything else (conjunctions, groups with ladders): an LP over the enumerated feasible outcomes
    finding a convex combination inside the box with the largest uniform slack; its weights are
-   rounded to integers and the witness re-checked exactly. Blocks too large to enumerate get a KL
-   projection (solvers.projection) of the box midpoint instead; its active vertices and weights
-   give the candidate witness. When no witness verifies, the component is forwarded.
+   rounded to integers (or, when the box only touches M, read back as the exact rationals they
+   approximate) and the witness re-checked exactly. Blocks too large to enumerate: the first time,
+   a KL projection (solvers.projection) of the box midpoint, whose active vertices and weights may
+   give the witness and seed a pool of outcomes; then column generation, the same LP over the
+   pool priced by the block's MIP outcome oracle (solvers.separation), every added outcome checked
+   against the relations exactly; the pool persists, so later evaluations start warm. Both stop at
+   `projection_time_budget_ms` (injected clock) or `projection_max_iterations` rounds. When no
+   witness verifies and no proof of incoherence was reached, the component is forwarded.
 
 Incoherence score (ranking): delta = the smallest uniform rise of every best ask (YES and NO, fees
 included, in dollars per contract) that would leave no riskless buy-only basket, equivalently the
-largest guaranteed profit per contract bought at the best asks (LP duality again). Computed by the
-first failing stage: exact for steps 3 and 4 and the LP of step 5 (up to the [0, 1] clipping of
-prices), a lower bound when step 1 already fails, 0 when forwarded only for lack of a witness.
-Reported in micro-dollars; drain returns the highest first.
+largest guaranteed profit per contract bought at the best asks (LP duality again). A bound with no
+ask behind it (0 or $1) does not move, and a rising bound stops at 0 or $1. Computed by the failing
+stages: exact (rounded up to a micro-dollar) for steps 3 and 4 and the LPs of step 5; a lower bound
+when step 1 already fails, or when an LP block was skipped because a cheaper block had already
+failed; 0 when forwarded only for lack of a witness (or after an error). Reported in
+micro-dollars; drain returns the highest first, ties by component id.
 
 Books that are missing, untrusted or stale (no update for `max_book_age_ms` on the injected clock),
-or whose best ask is off the listing's tick grid, exclude their listings from both the bound and
-the candidate set handed on, so the two always describe the same instruments.
+or whose best ask is off the tick grid (the ladder's live tick when the feed reported one, else the
+listing's), exclude their listings from both the bound and the candidate set handed on, so the two
+always describe the same instruments. Staleness changes without a book change event (a silent
+feed; a revived feed that only `touch`es its book), so `Scanner.sweep()`, called periodically,
+re-marks the components whose exclusions changed since their last evaluation; `take_withdrawn()`
+names the forwarded components cleared since, whose sets the consumer should drop.
 """
 
 from __future__ import annotations
@@ -69,7 +81,8 @@ from arb.fixed import SCALE, from_micro
 from arb.graph import Component, Listing
 from solvers.errors import DataError, SolverError
 from solvers.fees import FeeRule
-from solvers.outcomes import OutcomeSystem
+from solvers.outcomes import OutcomeRow, OutcomeSystem
+from solvers.separation import OutcomeOracle
 from solvers.problem import CandidateSet, Contract, Instrument, Level, SetLimits, Side, relation_contracts
 from solvers.projection import project_prices
 
@@ -88,6 +101,7 @@ BookLookup = Mapping[tuple[Venue, str], BinaryBook] | Callable[[Venue, str], "Bi
 
 _UNREACHABLE = 1 << 62  # "no path" in the difference closure; far above any micro-dollar sum
 _WEIGHT_DENOMINATOR = 1 << 40  # integer weights of LP/projection witnesses
+_RATIONAL_DENOMINATOR = 10**9  # largest denominator tried when reading LP weights back as rationals
 _LP_INFEASIBLE_SLACK = -1e-9  # below this the vertex LP proves the box misses M
 _MAX_DIFFERENCE_VARIABLES = 64  # larger difference blocks go to the general path (closure is cubic)
 
@@ -98,12 +112,14 @@ class ScannerConfig:
 
     max_book_age_ms: a book with no update for longer than this is stale and excluded
     slots_per_side: ask levels per listing put into a forwarded candidate set
-    min_edge_micro_usd: clear components whose incoherence score delta is at most this many
-        micro-dollars per contract (0: clear only when no riskless profit exists at all; keep it
-        at most the allocator's `min_profit_per_contract_usd` so clearing stays sound)
+    min_edge_micro_usd: clear components whose incoherence score delta is below this many
+        micro-dollars per contract (0: clear only when no riskless profit exists at all); sound
+        up to and including the allocator's `min_profit_per_contract_usd`, which accepts a plan
+        earning exactly that much
     max_enumerated_outcomes: blocks with at most this many feasible outcomes use the vertex LP
-    projection_time_budget_ms / projection_max_iterations: limits of the KL projection used for
-        blocks too large to enumerate (time on the injected clock)
+    projection_time_budget_ms / projection_max_iterations: limits of the search for blocks too large
+        to enumerate: the KL projection's time and iterations, and the column generation's time
+        and rounds (time on the injected clock, so on a frozen replay clock only the counts bind)
     set_limits: limits put on every forwarded candidate set
     """
 
@@ -142,8 +158,8 @@ class ScanCandidate:
     """A component that may hold a riskless profit, with the candidate set built from current books.
 
     score_micro_usd: incoherence delta in micro-dollars per contract (see the module docstring)
-    stage: what forwarded it: crossed | row | difference | vertex_lp (proofs that the box misses
-        M) or undecided (no witness found)
+    stage: what forwarded it: crossed | row | difference | vertex_lp | column_lp (proofs that the
+        box misses M), undecided (no witness found) or error (the evaluation raised; see reasons)
     reasons: what failed, human-readable
     excluded: listings left out (missing, untrusted, stale or off-tick books)
     evaluated_ns: the injected clock's time of the evaluation
@@ -161,8 +177,8 @@ class ScanCandidate:
 @dataclass(slots=True)
 class ScannerStats:
     """Counters since construction. `cleared_by` and `forward_reasons` count by the deciding stage:
-    no_listings | cached_point | structure | vertex_lp | projection, and crossed | row | difference
-    | vertex_lp | undecided."""
+    no_listings | cached_point | structure | vertex_lp | projection | column_lp, and crossed | row
+    | difference | vertex_lp | column_lp | undecided | error."""
 
     book_changes: int = 0  # on_book_change calls for known markets
     coalesced: int = 0  # of those, changes to a component already dirty (absorbed, no evaluation)
@@ -174,6 +190,7 @@ class ScannerStats:
     cleared_by: Counter[str] = field(default_factory=Counter)
     forward_reasons: Counter[str] = field(default_factory=Counter)
     excluded_listings: Counter[str] = field(default_factory=Counter)  # per evaluation, by reason
+    errors: Counter[str] = field(default_factory=Counter)  # "<evaluate|build|sweep>:<exception type>"
 
 
 # -- exact unit costs --------------------------------------------------------------------------------
@@ -231,18 +248,27 @@ def _best_ask_price(book: BinaryBook, side: Side) -> int | None:
     return None if best is None else best[0]
 
 
-_InstrumentCache = dict[str, tuple[tuple[tuple[int, int], ...], Instrument]]
+def _tick_micro(book: BinaryBook, side: Side, listing_tick_micro: int) -> int:
+    """The tick of the ladder `side` is bought from: the venue's live value when the feed reported
+    one (Polymarket's tick_size_change moves a market to $0.001 near 0 and 1), else the listing's
+    tick from the market metadata."""
+    ladder = book.no if side is Side.NO and book.no is not None else book.yes
+    return ladder.tick_size_micro_usd or listing_tick_micro
+
+
+_InstrumentCache = dict[str, tuple[tuple[tuple[int, int], ...], int, Instrument]]
 
 
 def _instrument(listing: Listing, book: BinaryBook, slots: int, cache: _InstrumentCache | None = None) -> Instrument:
     ladder = book.asks(listing.side, slots)
+    tick = _tick_micro(book, listing.side, listing.tick_size_micro)
     if cache is not None:
         hit = cache.get(listing.instrument_id)
-        if hit is not None and hit[0] == ladder:
-            return hit[1]  # this listing's book did not move: the validated instrument still holds
+        if hit is not None and hit[0] == ladder and hit[1] == tick:
+            return hit[2]  # this listing's book did not move: the validated instrument still holds
     levels = []
     for price, size in ladder:
-        if price % listing.tick_size_micro:
+        if price % tick:
             break  # an off-grid level and everything deeper stay out (fewer levels: conservative)
         levels.append(Level(from_micro(price), from_micro(size)))
     instrument = Instrument(
@@ -253,11 +279,11 @@ def _instrument(listing: Listing, book: BinaryBook, slots: int, cache: _Instrume
         asks=tuple(levels),
         fee=listing.taker_fee,
         lot_size=from_micro(listing.lot_size_micro),
-        tick_size=from_micro(listing.tick_size_micro),
+        tick_size=from_micro(tick),
         min_order_size=from_micro(listing.min_order_size_micro),
     )
     if cache is not None:
-        cache[listing.instrument_id] = (ladder, instrument)
+        cache[listing.instrument_id] = (ladder, tick, instrument)
     return instrument
 
 
@@ -282,7 +308,7 @@ def build_candidate_set(
         reason = _exclusion_reason(book, now_ns, max_age_ns)
         if reason is None:
             best = _best_ask_price(book, listing.side)  # type: ignore[arg-type]
-            if best is not None and best % listing.tick_size_micro:
+            if best is not None and best % _tick_micro(book, listing.side, listing.tick_size_micro):  # type: ignore[arg-type]
                 reason = "off_tick"
         if reason is not None:
             excluded.append(Exclusion(listing.instrument_id, reason))
@@ -362,7 +388,7 @@ class _Outcome:
 class _Block:
     """Variables coupled by relations, with the data of the method that decides them exactly."""
 
-    __slots__ = ("variables", "names", "kind", "row", "flips", "closure", "vertices", "system", "sub_contracts", "witness")
+    __slots__ = ("variables", "names", "kind", "row", "flips", "closure", "vertices", "system", "sub_contracts", "witness", "to_block", "offset", "oracle", "columns")
 
     def __init__(self, variables: tuple[int, ...], names: tuple[str, ...], kind: str) -> None:
         self.variables = variables
@@ -375,6 +401,13 @@ class _Block:
         self.system: OutcomeSystem | None = None
         self.sub_contracts: tuple[tuple[str, int, int], ...] = ()  # (contract, local variable, parity)
         self.witness: _Witness | None = None
+        # kind "projection": z_block = z_sub @ to_block + offset; the outcome oracle of `system`
+        # (built at first use) and the pool of verified outcomes (block coordinates) kept across
+        # evaluations, so column generation restarts warm
+        self.to_block: np.ndarray | None = None
+        self.offset: np.ndarray | None = None
+        self.oracle: OutcomeOracle | None = None
+        self.columns: dict[bytes, np.ndarray] = {}
 
 
 _KIND_COST = {"row": 0, "difference": 1, "vertices": 2, "projection": 3}
@@ -444,7 +477,7 @@ def _blocks(component: Component, system: OutcomeSystem, config: ScannerConfig) 
             [row] = rows
             block.row = (tuple((local[v], coef) for v, coef in row.coefs), row.lo, row.hi)
         elif unit and all(len(row.coefs) == 2 for row in rows) and len(variables) <= _MAX_DIFFERENCE_VARIABLES and (
-            system_of_differences := _difference_system(len(variables), tuple(sorted((tuple((local[v], c) for v, c in row.coefs), row.lo, row.hi) for row in rows)))
+            system_of_differences := _difference_system(len(variables), _canonical_rows(rows, local))
         ) is not None:
             block = _Block(variables, names, "difference")
             block.flips, block.closure = system_of_differences
@@ -458,6 +491,15 @@ def _blocks(component: Component, system: OutcomeSystem, config: ScannerConfig) 
 
 
 _LocalRows = tuple[tuple[tuple[tuple[int, int], ...], int | None, int | None], ...]  # (coefs, lo, hi) over local variables
+
+
+def _canonical_rows(rows: Sequence[OutcomeRow], local: Mapping[int, int]) -> _LocalRows:
+    """Rows over local variables in a canonical order (the memo key). Two rows may share their
+    coefficients with one bound open (None) where the other is closed, so None sorts first."""
+    def key(row: tuple[tuple[tuple[int, int], ...], int | None, int | None]) -> tuple:
+        coefs, lo, hi = row
+        return coefs, lo is not None, lo or 0, hi is not None, hi or 0
+    return tuple(sorted(((tuple((local[v], c) for v, c in row.coefs), row.lo, row.hi) for row in rows), key=key))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -563,6 +605,7 @@ def _general_block(component: Component, system: OutcomeSystem, variables: tuple
     else:
         block = _Block(variables, names, "projection")
         block.system = sub
+        block.to_block, block.offset = to_block, offset
     block.sub_contracts = tuple(sub_contracts)
     return block
 
@@ -579,13 +622,16 @@ def _decide_row(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
     point = [lo[variables[j]] if a > 0 else hi[variables[j]] for j, a in coefs]
     low = sum(a * x for (_, a), x in zip(coefs, point))
     high = sum(a * (hi[variables[j]] if a > 0 else lo[variables[j]]) for j, a in coefs)
-    m = len(coefs)
     if row_hi is not None and low > row_hi * SCALE:
         excess = low - row_hi * SCALE
-        return _Outcome(None, _ceil_div(excess, m), "row", f"{_members(block)}: the NO basket costs {from_micro(excess)} less than it surely pays")
+        # a rise of every ask by delta lowers each bound of the minimum-activity corner by delta,
+        # until it reaches 0 or $1
+        room = [x if a > 0 else SCALE - x for (_, a), x in zip(coefs, point)]
+        return _Outcome(None, _uniform_rise(room, excess), "row", f"{_members(block)}: the NO basket costs {from_micro(excess)} less than it surely pays")
     if row_lo is not None and high < row_lo * SCALE:
         deficit = row_lo * SCALE - high
-        return _Outcome(None, _ceil_div(deficit, m), "row", f"{_members(block)}: the YES basket costs {from_micro(deficit)} less than it surely pays")
+        room = [SCALE - hi[variables[j]] if a > 0 else lo[variables[j]] for j, a in coefs]
+        return _Outcome(None, _uniform_rise(room, deficit), "row", f"{_members(block)}: the YES basket costs {from_micro(deficit)} less than it surely pays")
     need = 0 if row_lo is None else max(0, row_lo * SCALE - low)
     numerators = [lo[v] for v in variables]  # a block variable outside the row: anything in its box
     for k, (j, a) in enumerate(coefs):
@@ -616,9 +662,41 @@ def _decide_difference(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
         x[u] = best
     if worst > 0:
         v, u = worst_pair
-        return _Outcome(None, _ceil_div(worst, 2), "difference", f"{block.names[v]} vs {block.names[u]}: a hedged basket costs {from_micro(worst)} less than it surely pays")
+        return _Outcome(None, _difference_delta(closure, xlo, xhi), "difference", f"{block.names[v]} vs {block.names[u]}: a hedged basket costs {from_micro(worst)} less than it surely pays")
     numerators = [SCALE - xj if f else xj for xj, f in zip(x, flips)]
     return _Outcome(_Witness(numerators, SCALE), 0, "structure")
+
+
+def _uniform_rise(room: list[int], need: int) -> int:
+    """Smallest integer delta with sum(min(delta, r) for r in room) >= need: how far every ask must
+    rise to close a row's shortfall when each bound can only move by its room before reaching 0
+    or $1 (water-filling over the rooms, smallest first)."""
+    rooms = sorted(room)
+    filled = 0
+    for i, r in enumerate(rooms):
+        left = len(rooms) - i
+        if need - filled <= r * left:
+            return max(1, _ceil_div(need - filled, left))
+        filled += r
+    return max(1, need - filled)  # unreachable for satisfiable relations (at delta = $1 the box is [0, 1])
+
+
+def _difference_delta(closure: tuple[tuple[int, ...], ...], xlo: list[int], xhi: list[int]) -> int:
+    """The smallest uniform rise delta of the asks after which max(0, xlo_u - delta) <=
+    min(1, xhi_v + delta) + closure[v][u] for every pair, which is when the difference system
+    meets the box: per pair, half the gap while both bounds can move, else the gap against the
+    bound that reached 0 or $1. Only called once a violation is known."""
+    k = len(xlo)
+    delta = 0
+    for u in range(k):
+        for v in range(k):
+            d = closure[v][u]
+            if d >= _UNREACHABLE or v == u or xlo[u] - xhi[v] - d <= 0:
+                continue
+            need = max(_ceil_div(xlo[u] - xhi[v] - d, 2), xlo[u] - SCALE - d, -xhi[v] - d)
+            if need > delta:
+                delta = need
+    return delta
 
 
 def _integer_witness(vertices: np.ndarray, weights: np.ndarray) -> _Witness:
@@ -630,9 +708,22 @@ def _integer_witness(vertices: np.ndarray, weights: np.ndarray) -> _Witness:
     return _Witness(numerators, _WEIGHT_DENOMINATOR)
 
 
-def _decide_vertices(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
+def _rational_witness(vertices: np.ndarray, weights: np.ndarray) -> _Witness | None:
+    """The LP's weights read back as the small-denominator rationals they approximate (a basic
+    solution over micro-dollar bounds and 0/1 vertices has such weights): when the box only
+    touches M, the float weights land a hair outside it, but their exact values do not. None
+    unless the rationals are non-negative and sum to exactly 1 (so the point is exactly in M)."""
+    fractions = [Fraction(float(w)).limit_denominator(_RATIONAL_DENOMINATOR) for w in weights]
+    if any(f < 0 for f in fractions) or sum(fractions) != 1:
+        return None
+    denominator = math.lcm(*(f.denominator for f in fractions))
+    scaled = [f.numerator * (denominator // f.denominator) for f in fractions]
+    numerators = [sum(w * int(z) for w, z in zip(scaled, column) if w) for column in vertices.T]
+    return _Witness(numerators, denominator)
+
+
+def _box_lp(block: _Block, vertices: np.ndarray, lo: list[int], hi: list[int]):  # -> scipy OptimizeResult
     """max s s.t. lo + s <= V^T lam <= hi - s, sum lam = 1, lam >= 0 (prices in dollars)."""
-    vertices: np.ndarray = block.vertices  # type: ignore[assignment]  # set for kind "vertices"
     k, n = vertices.shape
     lo_usd = np.array([lo[v] for v in block.variables], dtype=float) / SCALE
     hi_usd = np.array([hi[v] for v in block.variables], dtype=float) / SCALE
@@ -643,21 +734,128 @@ def _decide_vertices(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
     cost = np.zeros(k + 1)
     cost[-1] = -1.0
     bounds = [(0.0, None)] * k + [(-1.0, 1.0)]
-    result = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=bounds, method="highs")
+    return linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=bounds, method="highs")
+
+
+def _verified_witness(block: _Block, vertices: np.ndarray, weights: np.ndarray, lo: list[int], hi: list[int]) -> _Witness | None:
+    """A convex combination of `vertices` (feasible outcomes) inside the box, exactly: the float
+    weights rounded to integers, else read back as exact rationals (when the box only touches M
+    the rounded point lands a hair outside it; the LP's exact basic solution does not)."""
+    witness = _integer_witness(vertices, weights)
+    if witness.inside(block.variables, lo, hi):
+        return witness
+    witness = _rational_witness(vertices, weights)
+    if witness is not None and witness.inside(block.variables, lo, hi):
+        return witness
+    return None
+
+
+def _infeasible(block: _Block, slack: float, stage: str) -> _Outcome:
+    delta = max(1, math.ceil(-slack * SCALE - 1e-6))
+    return _Outcome(None, delta, stage, f"{_members(block)}: no coherent prices within the asks (short by {delta / SCALE:.6f} per contract)")
+
+
+def _decide_vertices(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
+    vertices: np.ndarray = block.vertices  # type: ignore[assignment]  # set for kind "vertices"
+    result = _box_lp(block, vertices, lo, hi)
     if result.status != 0:
         return _Outcome(None, 0, "undecided", f"{_members(block)}: vertex LP status {result.status} ({result.message})")
     slack = -float(result.fun)
     if slack < _LP_INFEASIBLE_SLACK:
-        delta = max(1, math.ceil(-slack * SCALE - 1e-6))
-        return _Outcome(None, delta, "vertex_lp", f"{_members(block)}: no coherent prices within the asks (short by {delta / SCALE:.6f} per contract)")
-    witness = _integer_witness(vertices, result.x[:k])
-    if witness.inside(block.variables, lo, hi):
+        return _infeasible(block, slack, "vertex_lp")
+    witness = _verified_witness(block, vertices, result.x[: len(vertices)], lo, hi)
+    if witness is not None:
         return _Outcome(witness, 0, "vertex_lp")
     return _Outcome(None, 0, "undecided", f"{_members(block)}: coherent prices only at the edge of the asks")
 
 
-def _decide_projection(block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float]) -> _Outcome:
-    """KL-project the box midpoint; accept the projection's active vertices if they verify."""
+def _decide_large(block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float]) -> _Outcome:
+    """A block too large to enumerate. The first time (empty outcome pool) KL-project the box
+    midpoint: its active vertices may already give a witness, and they seed the pool. Then column
+    generation: the vertex LP over the pool, priced by the block's MIP outcome oracle, exact in
+    both directions (a witness is checked exactly; "no coherent prices" only once no outcome
+    prices out). Both share the time budget and the round limit."""
+    budget_s = config.projection_time_budget_ms / 1000.0
+    deadline = clock_s() + budget_s
+    if not block.columns:  # half the budget at most, so column generation gets the rest
+        outcome, vertices = _decide_projection(block, lo, hi, config, clock_s, budget_s / 2)
+        for z in vertices:
+            block.columns.setdefault(z.astype(np.uint8).tobytes(), z)
+        if outcome.witness is not None or clock_s() >= deadline:
+            return outcome
+    return _decide_columns(block, lo, hi, config, clock_s, deadline)
+
+
+_MAX_COLUMNS_PER_VARIABLE = 4  # pool cap (times the block's variables + 1); the LP support is kept
+
+
+def _decide_columns(block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float], deadline: float) -> _Outcome:
+    system: OutcomeSystem = block.system  # type: ignore[assignment]
+    to_block: np.ndarray = block.to_block  # type: ignore[assignment]
+    try:
+        if block.oracle is None:
+            block.oracle = OutcomeOracle(system)
+            z = _to_block_outcome(block, block.oracle.minimize(np.zeros(system.n))[1])
+            if z is not None:
+                block.columns.setdefault(z.astype(np.uint8).tobytes(), z)
+        oracle = block.oracle
+        n = len(block.variables)
+        for _ in range(max(1, config.projection_max_iterations)):
+            vertices = np.array(list(block.columns.values()), dtype=np.int64).reshape(-1, n)
+            result = _box_lp(block, vertices, lo, hi)
+            if result.status != 0:
+                return _Outcome(None, 0, "undecided", f"{_members(block)}: column LP status {result.status} ({result.message})")
+            weights = result.x[: len(vertices)]
+            if -float(result.fun) >= 0.0:  # the pool already holds a point of M in the box
+                witness = _verified_witness(block, vertices, weights, lo, hi)
+                if witness is not None:
+                    _trim_pool(block, vertices, weights)
+                    return _Outcome(witness, 0, "column_lp")
+            # reduced cost of an outcome z: (u_lo - u_hi).z - u_eq, with the LP's marginals
+            marginals = np.asarray(result.ineqlin.marginals, dtype=float)
+            reduced = marginals[:n] - marginals[n:]
+            _, z_sub = oracle.minimize(to_block @ reduced)  # min over Z of reduced . z (block coordinates)
+            z = _to_block_outcome(block, z_sub)
+            if z is None:
+                return _Outcome(None, 0, "undecided", f"{_members(block)}: the outcome oracle returned an infeasible outcome")
+            price = float(reduced @ z) - float(result.eqlin.marginals[0])
+            key = z.astype(np.uint8).tobytes()
+            if price >= -1e-9 or key in block.columns:  # no outcome improves the LP: it is exact
+                slack = -float(result.fun)
+                _trim_pool(block, vertices, weights)
+                if slack < _LP_INFEASIBLE_SLACK:
+                    return _infeasible(block, slack, "column_lp")
+                return _Outcome(None, 0, "undecided", f"{_members(block)}: coherent prices only at the edge of the asks")
+            block.columns[key] = z
+            if clock_s() >= deadline:
+                break
+    except SolverError as exc:  # the oracle failed: no witness, so the allocator decides
+        return _Outcome(None, 0, "undecided", f"{_members(block)}: outcome oracle failed ({exc})")
+    return _Outcome(None, 0, "undecided", f"{_members(block)}: column generation stopped at its budget")
+
+
+def _to_block_outcome(block: _Block, z_sub: np.ndarray) -> np.ndarray | None:
+    """An oracle outcome in block coordinates, or None unless it satisfies every relation exactly."""
+    system: OutcomeSystem = block.system  # type: ignore[assignment]
+    z_sub = np.asarray(z_sub, dtype=np.int64)
+    if not system.is_feasible(tuple(int(v) for v in z_sub)):
+        return None
+    return z_sub @ block.to_block + block.offset  # type: ignore[operator]
+
+
+def _trim_pool(block: _Block, vertices: np.ndarray, weights: np.ndarray) -> None:
+    """Bound the pool: past the cap keep the LP's support and the newest outcomes."""
+    cap = _MAX_COLUMNS_PER_VARIABLE * (len(block.variables) + 1)
+    if len(block.columns) <= cap:
+        return
+    keys = list(block.columns)
+    keep = {keys[i] for i in np.flatnonzero(weights > 0)} | set(keys[-(cap // 2):])
+    block.columns = {key: block.columns[key] for key in keys if key in keep}
+
+
+def _decide_projection(block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float], budget_s: float) -> tuple[_Outcome, list[np.ndarray]]:
+    """KL-project the box midpoint; accept the projection's active vertices if they verify.
+    Returns the verdict and the active vertices that satisfy the relations (block coordinates)."""
     system: OutcomeSystem = block.system  # type: ignore[assignment]  # set for kind "projection"
     prices = []
     for _, j, parity in block.sub_contracts:
@@ -666,18 +864,33 @@ def _decide_projection(block: _Block, lo: list[int], hi: list[int], config: Scan
         prices.append(min(0.999, max(0.001, (a + b) / (2 * SCALE))))
     try:
         result = project_prices(
-            system, prices, time_budget_s=config.projection_time_budget_ms / 1000.0,
+            system, prices, time_budget_s=budget_s,
             max_iterations=config.projection_max_iterations, clock=clock_s,
         )
     except SolverError as exc:  # the oracle failed: no witness, so the allocator decides
-        return _Outcome(None, 0, "undecided", f"{_members(block)}: projection failed ({exc})")
+        return _Outcome(None, 0, "undecided", f"{_members(block)}: projection failed ({exc})"), []
     vertices = np.zeros((len(result.vertices), len(block.variables)), dtype=np.int64)
     for column, (_, j, parity) in enumerate(block.sub_contracts):
         vertices[:, j] = np.asarray(result.vertices[:, column], dtype=np.int64) ^ parity
-    witness = _integer_witness(vertices, np.asarray(result.weights, dtype=float))
-    if witness.inside(block.variables, lo, hi):
-        return _Outcome(witness, 0, "projection")
-    return _Outcome(None, 0, "undecided", f"{_members(block)}: projection of the ask midpoints is not within the asks (D={result.divergence:.3g})")
+    # the witness is only as good as its vertices: keep those that satisfy every relation
+    feasible = np.array([_to_block_outcome(block, _to_sub_outcome(block, z)) is not None for z in vertices], dtype=bool)
+    weights = np.where(feasible, np.asarray(result.weights, dtype=float), 0.0)
+    kept = [z for z, ok in zip(vertices, feasible) if ok]
+    if feasible.any():
+        witness = _integer_witness(vertices[feasible], weights[feasible])
+        if witness.inside(block.variables, lo, hi):
+            return _Outcome(witness, 0, "projection"), kept
+    return _Outcome(None, 0, "undecided", f"{_members(block)}: projection of the ask midpoints is not within the asks (D={result.divergence:.3g})"), kept
+
+
+def _to_sub_outcome(block: _Block, z_block: np.ndarray) -> np.ndarray:
+    """Block coordinates back to the block's own system's variables (z_sv = z_v ^ sp ^ p)."""
+    system: OutcomeSystem = block.system  # type: ignore[assignment]
+    z_sub = np.zeros(system.n, dtype=np.int64)
+    for contract, j, parity in block.sub_contracts:
+        sv, sp = system.literal[contract]
+        z_sub[sv] = int(z_block[j]) ^ parity ^ sp
+    return z_sub
 
 
 def _members(block: _Block) -> str:
@@ -700,7 +913,9 @@ class Scanner:
 
     books: (venue, market_id) -> BinaryBook | None, as a mapping or a callable; read at drain time
     now_ns: injected clock (staleness, projection budget, candidate timestamps)
-    Not thread-safe: one owner calls on_book_change and drain.
+    Use: on_book_change per book event; drain when ready to solve; sweep periodically (staleness
+    has no events); take_withdrawn after a drain to drop sets that are no longer candidates.
+    Not thread-safe: one owner calls all of them.
     """
 
     def __init__(self, components: Sequence[Component], books: BookLookup, *, now_ns: Callable[[], int], config: ScannerConfig = ScannerConfig()) -> None:
@@ -715,6 +930,11 @@ class Scanner:
         self._plans: dict[str, _ComponentPlan] = {}
         self._by_market: dict[tuple[Venue, str], tuple[str, ...]] = {}
         self._dirty: dict[str, None] = {}  # insertion-ordered set
+        # component -> its stale/untrusted/missing exclusions at the last evaluation, for every
+        # forwarded or partly excluded component (what sweep() re-checks)
+        self._watch: dict[str, tuple[Exclusion, ...]] = {}
+        self._live: set[str] = set()  # returned by a drain and not cleared since
+        self._withdrawn: dict[str, None] = {}  # live components cleared since, for take_withdrawn
         self._instruments: _InstrumentCache = {}  # instruments of forwarded sets, by ladder
         self._cost_tables: dict[FeeRule, dict[int, int]] = {}  # fee rule -> price -> unit cost floor
         self.replace_components(components)
@@ -742,6 +962,10 @@ class Scanner:
                 members = by_market.setdefault((slot.venue, slot.market_id), [])
                 if cid not in members:
                     members.append(cid)
+        for cid in self._live - plans.keys():  # vanished: the consumer must drop their sets
+            self._withdrawn[cid] = None
+        self._live &= plans.keys()
+        self._watch = {cid: sig for cid, sig in self._watch.items() if cid in plans and plans[cid] is self._plans.get(cid)}
         self._plans = plans
         self._dirty = dirty
         self._instruments = {}  # listings may have changed metadata
@@ -780,6 +1004,43 @@ class Scanner:
         for cid in self._plans:
             self._dirty.setdefault(cid, None)
 
+    def sweep(self) -> int:
+        """Mark dirty the components whose book exclusions changed without a book change event,
+        and return how many: a book that went stale (a silent feed sends nothing) under a
+        forwarded component, so its set is re-issued without it or withdrawn; and a book excluded
+        as stale, untrusted or missing at the last evaluation that is usable again (a revived feed
+        may only `touch` its book). Cleared components with every book usable are not looked at:
+        losing a book only removes buys, so they stay cleared. Cost: the listings of the forwarded
+        and of the partly excluded components, never the whole graph; call it periodically (say
+        every `max_book_age_ms` / 2 on the injected clock)."""
+        now = self._now_ns()
+        lookup, max_age, dirty = self._lookup, self._max_age_ns, self._dirty
+        marked = 0
+        for cid, excluded in self._watch.items():
+            if cid in dirty:
+                continue
+            current = []
+            try:
+                for slot in self._plans[cid].slots:
+                    reason = _exclusion_reason(lookup(slot.venue, slot.market_id), now, max_age)
+                    if reason is not None:
+                        current.append(Exclusion(slot.listing.instrument_id, reason))
+            except Exception as exc:  # a failing book lookup: let the drain evaluate (and count) it
+                self.stats.errors[f"sweep:{type(exc).__name__}"] += 1
+                current = [None]  # type: ignore[list-item]  # differs from any recorded exclusions
+            if tuple(current) != excluded:
+                dirty[cid] = None
+                marked += 1
+        return marked
+
+    def take_withdrawn(self) -> tuple[str, ...]:
+        """Ids of components returned by an earlier drain that a later drain cleared (or dropped,
+        or that left the graph), oldest first, and forget them: the consumer should drop their
+        candidate sets. A component forwarded again leaves this list."""
+        withdrawn = tuple(self._withdrawn)
+        self._withdrawn.clear()
+        return withdrawn
+
     def drain(self, max_components: int | None = None) -> list[ScanCandidate]:
         """Evaluate every dirty component at the current books; return the forwarded ones, highest
         score first (ties by id), at most `max_components` of them. Cleared and returned components
@@ -790,11 +1051,26 @@ class Scanner:
             return []
         now = self._now_ns()
         forwarded: list[tuple[int, str, _Verdict]] = []
+        watch = self._watch
         for cid in list(self._dirty):
-            verdict = self._evaluate(self._plans[cid], now)
+            try:
+                verdict = self._evaluate(self._plans[cid], now)
+            except Exception as exc:  # a bug in one component's bound: forward it, keep scanning
+                self.stats.errors[f"evaluate:{type(exc).__name__}"] += 1
+                verdict = _Verdict(False, "error", 0, (f"evaluation failed: {type(exc).__name__}: {exc}",), ())
+            # what sweep() compares against: exclusions that can change without a book event
+            stale_sensitive = tuple(e for e in verdict.excluded if e.reason != "off_tick") if verdict.excluded else ()
             if verdict.cleared:
                 del self._dirty[cid]
+                if stale_sensitive:
+                    watch[cid] = stale_sensitive
+                elif cid in watch:
+                    del watch[cid]
+                if cid in self._live:
+                    self._live.discard(cid)
+                    self._withdrawn[cid] = None
             else:
+                watch[cid] = stale_sensitive
                 forwarded.append((-verdict.score_micro_usd, cid, verdict))
         if not forwarded:
             return []
@@ -806,12 +1082,18 @@ class Scanner:
             del self._dirty[cid]
             try:
                 candidate, _ = build_candidate_set(self._plans[cid].component, self._books, now_ns=now, config=self.config, instrument_cache=self._instruments)
-            except DataError:
+            except Exception as exc:
                 # Books hold only validated levels, so this is a bug; one set must not stop the scan.
                 self.stats.build_errors += 1
+                self.stats.errors[f"build:{type(exc).__name__}"] += 1
+                if cid in self._live:  # the consumer's copy is outdated and there is no new one
+                    self._live.discard(cid)
+                    self._withdrawn[cid] = None
                 continue
             out.append(ScanCandidate(cid, verdict.score_micro_usd, verdict.stage, verdict.reasons, candidate, verdict.excluded, now))
             self.stats.forward_reasons[verdict.stage] += 1
+            self._live.add(cid)
+            self._withdrawn.pop(cid, None)
         self.stats.forwarded += len(out)
         return out
 
@@ -828,7 +1110,9 @@ class Scanner:
         stats.evaluations += 1
         lookup = self._lookup
         max_age = self._max_age_ns
-        edge = self.config.min_edge_micro_usd
+        # Clear only when delta < min_edge (the allocator accepts a plan earning exactly its
+        # per-contract minimum): test delta <= min_edge - 1 micro-dollar.
+        edge = max(0, self.config.min_edge_micro_usd - 1)
         lo = [0] * plan.n_vars
         hi = [SCALE] * plan.n_vars
         excluded: list[Exclusion] = []
@@ -840,12 +1124,23 @@ class Scanner:
                 excluded.append(Exclusion(slot.listing.instrument_id, reason))  # type: ignore[arg-type]
                 stats.excluded_listings[reason] += 1  # type: ignore[index]
                 continue
-            if slot.monotone:
-                price = _best_ask_price(book, slot.side)
-                if price is None:
+            if slot.monotone:  # _best_ask_price and _tick_micro inlined: this is the hot loop
+                if slot.side is Side.YES:
+                    ladder = book.yes
+                    best = ladder.best_ask()
+                elif book.no is not None:
+                    ladder = book.no
+                    best = ladder.best_ask()
+                else:  # Kalshi: NO asks are the mirrored YES bids
+                    ladder = book.yes
+                    best = ladder.best_bid()
+                    if best is not None:
+                        best = (SCALE - best[0], best[1])
+                if best is None:
                     usable += 1
                     continue
-                if price % slot.tick_micro:
+                price = best[0]
+                if price % (ladder.tick_size_micro_usd or slot.tick_micro):
                     excluded.append(Exclusion(slot.listing.instrument_id, "off_tick"))
                     stats.excluded_listings["off_tick"] += 1
                     continue
@@ -855,7 +1150,7 @@ class Scanner:
                 if not levels:
                     usable += 1
                     continue
-                if levels[0][0] % slot.tick_micro:
+                if levels[0][0] % _tick_micro(book, slot.side, slot.tick_micro):
                     excluded.append(Exclusion(slot.listing.instrument_id, "off_tick"))
                     stats.excluded_listings["off_tick"] += 1
                     continue
@@ -906,7 +1201,7 @@ class Scanner:
             return _decide_difference(block, lo, hi)
         if block.kind == "vertices":
             return _decide_vertices(block, lo, hi)
-        return _decide_projection(block, lo, hi, self.config, lambda: self._now_ns() / 1e9)
+        return _decide_large(block, lo, hi, self.config, lambda: self._now_ns() / 1e9)
 
     def _cleared(self, stage: str, excluded: tuple[Exclusion, ...]) -> _Verdict:
         self.stats.cleared_by_bound += 1
@@ -914,4 +1209,4 @@ class Scanner:
         return _Verdict(True, stage, 0, (), excluded)
 
 
-_STAGE_COST = {"cached_point": 0, "structure": 1, "vertex_lp": 2, "projection": 3}
+_STAGE_COST = {"cached_point": 0, "structure": 1, "vertex_lp": 2, "projection": 3, "column_lp": 4}

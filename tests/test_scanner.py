@@ -33,6 +33,7 @@ from solvers import (
     Rounding,
     SetLimits,
     Side,
+    SolverError,
     kalshi_fee,
     polymarket_fee,
 )
@@ -288,9 +289,20 @@ def test_cached_witness_clears_without_solving_again() -> None:
 def test_min_edge_clears_thin_incoherence_only() -> None:
     books = poly_group_books(["m1", "m2"], [49, 50])  # $0.01 under: delta = 0.005 per contract
     comp = group("G", P, ["m1", "m2"])
-    assert Scanner([comp], books, now_ns=Clock(), config=ScannerConfig(min_edge_micro_usd=5_000)).drain() == []
-    [candidate] = Scanner([comp], books, now_ns=Clock(), config=ScannerConfig(min_edge_micro_usd=4_999)).drain()
+    assert Scanner([comp], books, now_ns=Clock(), config=ScannerConfig(min_edge_micro_usd=5_001)).drain() == []
+    [candidate] = Scanner([comp], books, now_ns=Clock(), config=ScannerConfig(min_edge_micro_usd=5_000)).drain()
     assert candidate.score_micro_usd == 5_000
+
+
+def test_min_edge_equal_to_the_allocators_per_contract_minimum_stays_sound() -> None:
+    """The allocator accepts a plan earning exactly min_profit_per_contract_usd per contract, so a
+    component whose delta equals min_edge must be forwarded, not cleared."""
+    books = poly_group_books(["m1", "m2"], [49, 50])  # buy both YES: $0.01 on 2 contracts
+    comp = group("G", P, ["m1", "m2"])
+    limits = SetLimits(min_profit_per_contract_usd=D("0.005"))
+    [candidate] = Scanner([comp], books, now_ns=Clock(), config=ScannerConfig(min_edge_micro_usd=5_000, set_limits=limits)).drain()
+    result = Allocator(AllocationProblem((candidate.candidate_set,), Capital({"polymarket": D(1000)}))).solve()
+    assert [plan.guaranteed_profit_usd for plan in result.plans] == [D(1)]
 
 
 def test_obvious_arbitrages_are_forwarded_with_a_positive_score() -> None:
@@ -475,7 +487,7 @@ def _check_case(seed: int) -> str:
         return f"cleared:{stage}"
     [forwarded] = out
     assert forwarded.candidate_set == candidate
-    if forwarded.stage in ("crossed", "row", "difference", "vertex_lp") and forwarded.score_micro_usd >= 2:
+    if forwarded.stage in ("crossed", "row", "difference", "vertex_lp", "column_lp") and forwarded.score_micro_usd >= 2:
         # an exact proof that the best asks admit a basket: every best level holds at least a lot
         assert profit > 1e-8, f"seed {seed}: forwarded by {forwarded.stage} (score {forwarded.score_micro_usd}) but LP profit {profit}"
     return f"forwarded:{forwarded.stage}"
@@ -491,6 +503,176 @@ def test_soundness_sweep_reaches_every_stage() -> None:
     """The same check on a fixed sweep, which must exercise every clearing and forwarding path
     (else the property above could pass vacuously)."""
     seen = Counter(_check_case(seed) for seed in range(240))
-    for stage in ("cleared:structure", "cleared:vertex_lp", "cleared:projection", "cleared:no_listings",
-                  "forwarded:crossed", "forwarded:row", "forwarded:difference", "forwarded:vertex_lp"):
+    for stage in ("cleared:structure", "cleared:vertex_lp", "cleared:projection", "cleared:column_lp", "cleared:no_listings",
+                  "forwarded:crossed", "forwarded:row", "forwarded:difference", "forwarded:vertex_lp", "forwarded:column_lp"):
         assert seen[stage] > 0, (stage, seen)
+
+
+# -- review regressions ---------------------------------------------------------------------------------------------
+def test_rows_over_the_same_pair_with_open_and_closed_bounds_build() -> None:
+    """A two-outcome Kalshi event that is only at-most-one, linked risk-free to a two-outcome
+    Polymarket negRisk event: both groups become rows over the same two variables, one with an
+    open lower bound (sum <= 1) and one closed (sum = 1). Building the scanner must not crash
+    comparing None with an int, and the stricter row must decide."""
+    k1, k2, p1, p2 = contract_id(K, "k1"), contract_id(K, "k2"), contract_id(P, "p1"), contract_id(P, "p2")
+    relations = (AtMostOne((k1, k2)), ExactlyOne((p1, p2)), Equivalent(k1, p1), Equivalent(k2, p2))
+    component = Component("two", (k1, k2, p1, p2), relations, listings(K, "k1") + listings(K, "k2") + listings(P, "p1") + listings(P, "p2"))
+    coherent = {(K, "k1"): kalshi_book("k1", [(62, 10)], [(58, 10)]), (K, "k2"): kalshi_book("k2", [(42, 10)], [(38, 10)]),
+                (P, "p1"): poly_book("p1", [(61, 100)], [(41, 100)]), (P, "p2"): poly_book("p2", [(41, 100)], [(61, 100)])}
+    assert Scanner([component], coherent, now_ns=Clock()).drain() == []
+    cheap = dict(coherent)
+    cheap[(P, "p2")] = poly_book("p2", [(30, 100)], [(71, 100)])  # YES k1-or-p1 at 0.61 + YES p2 at 0.30 < $1
+    [candidate] = Scanner([component], cheap, now_ns=Clock()).drain()
+    assert candidate.score_micro_usd > 0 and lp_profit(candidate.candidate_set) > 0
+
+
+def test_a_failing_evaluation_is_forwarded_and_counted_without_stopping_the_drain(monkeypatch) -> None:
+    """An exception inside one component's evaluation (here the vertex LP of a conjunction) must not
+    stop the drain, lose the other components, or poison the next drain: that component is
+    forwarded undecided (the allocator decides), with the error counted by type."""
+    a, b, c = (contract_id(P, m) for m in ("A", "B", "C"))
+    conj = Component("conj", (a, b, c), (Conjunction(c, (a, b)),), listings(P, "A") + listings(P, "B") + listings(P, "C"))
+    books = {(P, "A"): poly_book("A", [(60, 50)], [(42, 50)]), (P, "B"): poly_book("B", [(70, 50)], [(32, 50)]), (P, "C"): poly_book("C", [(40, 50)], [(62, 50)])}
+    books.update(poly_group_books(["g1", "g2"], [40, 45]))
+    scanner = Scanner([conj, group("G", P, ["g1", "g2"])], books, now_ns=Clock())
+
+    def broken(*args, **kwargs):
+        raise ValueError("solver blew up")
+
+    monkeypatch.setattr("arb.scanner.linprog", broken)
+    out = scanner.drain()
+    assert [(o.component_id, o.stage) for o in out] == [("G", "row"), ("conj", "error")]
+    assert "ValueError: solver blew up" in out[1].reasons[0] and out[1].candidate_set.instruments
+    assert scanner.stats.errors == Counter({"evaluate:ValueError": 1}) and scanner.dirty_ids == ()
+    scanner.on_book_change(P, "A")
+    assert [o.stage for o in scanner.drain()] == ["error"]  # every drain still completes
+    monkeypatch.undo()
+    scanner.on_book_change(P, "A")
+    assert scanner.drain() == [] and scanner.stats.cleared_by["vertex_lp"] == 1  # healthy again
+
+
+def test_sweep_re_evaluates_components_whose_books_revive_or_go_stale_without_a_change() -> None:
+    """Staleness changes with no book change event: a feed that comes back with an unchanged
+    snapshot only touches its book, and a silent feed sends nothing. `sweep` marks dirty the
+    components whose exclusions differ from their last evaluation, so an arbitrage that needs the
+    revived book is not lost and a forwarded set is re-issued without the stale book."""
+    component, books = _cross_venue_pair(kalshi_yes=40, poly_no=50)
+    other_books = poly_group_books(["q1", "q2"], [50, 52])
+    clock = Clock(0)
+    scanner = Scanner([component, group("Q", P, ["q1", "q2"])], {**books, **other_books}, now_ns=clock, config=ScannerConfig(max_book_age_ms=1_000))
+    assert [c.component_id for c in scanner.drain()] == ["pair"]
+    clock.now_ns = 2_000_000_000  # the Polymarket feed of the pair fell silent; Kalshi still ticks
+    books[(K, "KX")].yes.touch(clock.now_ns)
+    for book in other_books.values():
+        book.yes.touch(clock.now_ns)
+        book.no.touch(clock.now_ns)
+    assert scanner.sweep() == 1 and scanner.dirty_ids == ("pair",)  # forwarded set has a stale book
+    assert scanner.drain() == [] and scanner.stats.excluded_listings == Counter({"stale": 2})
+    assert scanner.take_withdrawn() == ("pair",) and scanner.take_withdrawn() == ()  # drop its set
+    assert scanner.sweep() == 0  # nothing changed since
+    clock.now_ns = 2_500_000_000  # the feed is back with an unchanged snapshot: a touch, no event
+    books[(K, "KX")].yes.touch(clock.now_ns)
+    books[(P, "pm")].yes.touch(clock.now_ns)
+    books[(P, "pm")].no.touch(clock.now_ns)
+    assert scanner.sweep() == 1
+    [candidate] = scanner.drain()
+    assert candidate.component_id == "pair" and candidate.excluded == ()
+    scanner.replace_components([group("Q", P, ["q1", "q2"])])  # the pair left the graph
+    assert scanner.take_withdrawn() == ("pair",)
+
+
+def test_a_box_that_only_touches_the_polytope_is_cleared_with_an_exact_witness() -> None:
+    """Zero-fee asks that pin C = A and B to the single coherent point (0.6, 0.5, 0.1): the vertex
+    LP's float weights round to a point a hair outside the box, their exact rationals do not."""
+    a, b, c = (contract_id(P, m) for m in ("A", "B", "C"))
+    conj = Component("conj", (a, b, c), (Conjunction(c, (a, b)),), listings(P, "A") + listings(P, "B") + listings(P, "C"))
+    books = {(P, "A"): poly_book("A", [(60, 50)], [(40, 50)]), (P, "B"): poly_book("B", [(50, 50)], [(50, 50)]), (P, "C"): poly_book("C", [(10, 50)], [(90, 50)])}
+    scanner = Scanner([conj], books, now_ns=Clock())
+    assert scanner.drain() == [] and scanner.stats.cleared_by == Counter({"vertex_lp": 1})
+    assert lp_profit(scanner.candidate_set("conj")[0]) <= 1e-7
+    books[(P, "C")] = poly_book("C", [(9, 50)], [(91, 50)])  # C below A + B - 1: a riskless basket
+    scanner.on_book_change(P, "C")
+    [candidate] = scanner.drain()
+    assert candidate.stage == "vertex_lp" and candidate.score_micro_usd > 0 and lp_profit(candidate.candidate_set) > 0
+
+
+def test_blocks_too_large_to_enumerate_are_decided_exactly_by_column_generation(monkeypatch) -> None:
+    """With enumeration ruled out and the projection failing (so no seed outcomes), column
+    generation over the MIP outcome oracle reaches the same verdicts and scores as the LP over
+    every enumerated outcome: coherent books clear, incoherent ones forward with the same delta."""
+    a, b, c, d = (contract_id(K, m) for m in "abcd")
+    relations = (ExactlyOne((a, b, c)), Implies(d, a), AtMostOne((d, b)))
+    component = Component("mix", (a, b, c, d), relations, listings(K, "a") + listings(K, "b") + listings(K, "c") + listings(K, "d"))
+
+    def books(d_yes_ask: int, d_yes_bid: int) -> dict:
+        quotes = {"a": (33, 29), "b": (28, 24), "c": (46, 42), "d": (d_yes_ask, d_yes_bid)}
+        return {(K, m): kalshi_book(m, [(ask, 20)], [(bid, 20)]) for m, (ask, bid) in quotes.items()}
+
+    def failing_projection(*args, **kwargs):
+        raise SolverError("no projection today")
+
+    exact = ScannerConfig()
+    large = ScannerConfig(max_enumerated_outcomes=1)
+    for d_quotes, cleared in (((12, 8), True), ((50, 45), False)):  # d bid 0.45 > a ask 0.33: buy a, buy NO d
+        reference = Scanner([component], books(*d_quotes), now_ns=Clock(), config=exact).drain()
+        monkeypatch.setattr("arb.scanner.project_prices", failing_projection)
+        scanner = Scanner([component], books(*d_quotes), now_ns=Clock(), config=large)
+        assert [b.kind for b in scanner._plans["mix"].blocks] == ["projection"]
+        out = scanner.drain()
+        monkeypatch.undo()
+        assert (out == []) == (reference == []) == cleared
+        if cleared:
+            assert scanner.stats.cleared_by == Counter({"column_lp": 1})
+        else:
+            assert [(o.stage, o.score_micro_usd) for o in out] == [("column_lp", reference[0].score_micro_usd)]
+            assert reference[0].stage == "vertex_lp" and reference[0].score_micro_usd > 0
+
+
+def test_scores_count_only_the_bounds_that_an_ask_rise_can_move() -> None:
+    """delta is the smallest uniform rise of the asks that leaves no riskless basket. A bound with
+    no ask behind it, or one that reaches 0 or $1, does not move, so dividing a shortfall by every
+    member of the row or pair understates it."""
+    a, b, c = (contract_id(P, m) for m in "abc")
+    at_most = Component("amo", (a, b, c), (AtMostOne((a, b, c)),), listings(P, "a") + listings(P, "b") + listings(P, "c"))
+    books = {(P, "a"): poly_book("a", [(62, 50)], [(40, 50)]), (P, "b"): poly_book("b", [(57, 50)], [(45, 50)]), (P, "c"): poly_book("c", [(10, 50)], [])}
+    [candidate] = Scanner([at_most], books, now_ns=Clock()).drain()
+    assert (candidate.stage, candidate.score_micro_usd) == ("row", 75_000)  # NO a + NO b: $0.15 on 2 contracts
+
+    # b and c inverted (risk-free) turn the group into z_a + z_d <= 0: NO a alone pays $1 surely,
+    # $0.05 on one contract (the NO d bound reaches 0 after $0.01)
+    d, e = contract_id(P, "d"), contract_id(P, "e")
+    relations = (AtMostOne((a, d, b, c)), Equivalent(b, c, inverted=True))
+    books = {(P, "a"): poly_book("a", [(6, 50)], [(95, 50)]), (P, "d"): poly_book("d", [(2, 50)], [(99, 50)]), (P, "e"): poly_book("e", [(2, 50)], [(99, 50)]),
+             (P, "b"): poly_book("b", [(50, 50)], [(52, 50)]), (P, "c"): poly_book("c", [(50, 50)], [(52, 50)])}
+    for extra, stage in (((), "row"), ((Implies(e, a),), "difference")):
+        contracts = (a, d, b, c, e) if extra else (a, d, b, c)
+        forced = Component("forced", contracts, relations + extra, tuple(li for m in contracts for li in listings(P, m.split(":")[1])))
+        [candidate] = Scanner([forced], books, now_ns=Clock()).drain()
+        assert (candidate.stage, candidate.score_micro_usd) == (stage, 50_000)
+        assert lp_profit(candidate.candidate_set) > 0
+
+
+def test_a_live_tick_size_change_overrides_the_listing_tick() -> None:
+    """Polymarket moves a market to a $0.001 tick near 0 and 1 (tick_size_change; the session sets
+    the ladder's tick_size_micro_usd). Asks on the new grid are real liquidity: the listing's
+    metadata tick ($0.01, from when the graph was built) must not exclude them, else a negRisk
+    group with a long-shot member could never be forwarded."""
+    markets = ["m1", "m2", "m3"]
+    books = poly_group_books(markets, [30, 65, 1])
+    long_shot = books[(P, "m3")]
+    for ladder in (long_shot.yes, long_shot.no):
+        ladder.tick_size_micro_usd = 1_000  # TickSizeChange 0.01 -> 0.001
+    long_shot.yes.apply_level(BookSide.ASK, 4_000, 500 * CONTRACT, ChangeMode.SET, 0)  # $0.004 < $0.01
+    long_shot.yes.apply_level(BookSide.ASK, CENT, 0, ChangeMode.SET, 0)
+    long_shot.no.apply_level(BookSide.ASK, 997_000, 500 * CONTRACT, ChangeMode.SET, 0)
+    long_shot.no.apply_level(BookSide.ASK, 99 * CENT, 0, ChangeMode.SET, 0)
+    scanner = Scanner([group("G", P, markets)], books, now_ns=Clock())
+    [candidate] = scanner.drain()  # 0.30 + 0.65 + 0.004 < $1
+    assert candidate.excluded == () and candidate.stage == "row" and candidate.score_micro_usd == 15_334  # $0.046 over 3, rounded up
+    instrument = next(i for i in candidate.candidate_set.instruments if i.id == "polymarket:m3:yes")
+    assert instrument.tick_size == D("0.001") and instrument.asks[0].price == D("0.004")
+    assert lp_profit(candidate.candidate_set) > 0
+    long_shot.yes.apply_level(BookSide.ASK, 4_500, 10 * CONTRACT, ChangeMode.SET, 0)  # off even the new grid
+    long_shot.yes.apply_level(BookSide.ASK, 4_000, 0, ChangeMode.SET, 0)
+    scanner.on_book_change(P, "m3")
+    assert scanner.drain() == [] and scanner.stats.excluded_listings == Counter({"off_tick": 1})
