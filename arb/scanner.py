@@ -81,7 +81,7 @@ from arb.fixed import SCALE, from_micro
 from arb.graph import Component, Listing
 from solvers.errors import DataError, SolverError
 from solvers.fees import FeeRule
-from solvers.outcomes import OutcomeRow, OutcomeSystem
+from solvers.outcomes import OutcomeRow, OutcomeSystem, signed_parity
 from solvers.separation import OutcomeOracle
 from solvers.problem import CandidateSet, Contract, Instrument, Level, SetLimits, Side, relation_contracts
 from solvers.projection import project_prices
@@ -514,28 +514,9 @@ def _difference_system(k: int, rows: _LocalRows) -> tuple[tuple[int, ...], tuple
 
 def _balance(k: int, rows: _LocalRows) -> list[int] | None:
     """Complement flags making every two-variable row a difference (opposite signs), or None."""
-    flips: dict[int, int] = {}
-    adjacency: dict[int, list[tuple[int, int]]] = {}
-    for coefs, _, _ in rows:
-        (u, a), (v, b) = coefs
-        differ = int(a == b)  # same signs: exactly one of the two must be complemented
-        adjacency.setdefault(u, []).append((v, differ))
-        adjacency.setdefault(v, []).append((u, differ))
-    for start in sorted(adjacency):
-        if start in flips:
-            continue
-        flips[start] = 0
-        stack = [start]
-        while stack:
-            u = stack.pop()
-            for v, differ in adjacency[u]:
-                want = flips[u] ^ differ
-                if v not in flips:
-                    flips[v] = want
-                    stack.append(v)
-                elif flips[v] != want:
-                    return None
-    return [flips.get(j, 0) for j in range(k)]
+    # same signs: exactly one of the two must be complemented
+    flips = signed_parity((u, v, int(a == b)) for ((u, a), (v, b)), _, _ in rows)
+    return None if flips is None else [flips.get(j, 0) for j in range(k)]
 
 
 def _difference_closure(k: int, rows: _LocalRows, flips: list[int]) -> list[list[int]]:
