@@ -34,9 +34,13 @@ Two paths:
     free coordinate stays in [eps u_i, 1 - eps (1 - u_i)] and gradients stay bounded. eps starts at
     0.1 and shrinks by the Krishnan rule: with g_u = grad.(mu - u), if g_u < 0 and
     gap / (-4 g_u) < eps then eps = min(gap / (-4 g_u), eps / 2).
-  - LMO: z = argmin_{z in Z} grad.z by `OutcomeOracle` (one persistent HiGHS MIP; each call only
-    changes the objective with changeColsCost). Gap = grad.(mu - z) >= D(mu) - D(mu*) (a valid
-    certificate over M at every iteration, since mu is in M).
+  - LMO: z = argmin_{z in Z} grad.z by `OutcomeOracle.minimize_bounded` (one persistent HiGHS
+    MIP; each call only changes the objective with changeColsCost), which also proves a lower bound
+    grad.z - slack on the minimum: the gradient is rounded onto an integer grid (~2^-48 of sum
+    |grad|) and that integer problem solved exactly. Gap = grad.(mu - z) + slack >= D(mu) - D(mu*)
+    (a valid certificate over M at every iteration, since mu is in M). A float MIP answer alone did
+    not certify: HiGHS ignores cost components below its tolerances (1e-7), and the gap built on it
+    undercut D(mu) - D(mu*) (by 2e-10 at tol 1e-6 on a 15-contract set; tests pin it).
   - Each iteration: an exact line-search FW step towards (1 - eps) z + eps u, then the fully-corrective
     phase: the weights over the active vertices are re-optimised without oracle calls by a
     vectorised active-set Newton method over the simplex (one Cholesky factorisation of a k x k
@@ -56,9 +60,11 @@ vertex_k exactly, weights >= 0 summing to 1, vertices 0/1 outcome vectors in con
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Literal
 
@@ -76,6 +82,7 @@ __all__ = ["ProjectionResult", "StopReason", "binary_kl", "project_prices"]
 StopReason = Literal["gap", "alpha_extraction", "time_budget", "closed_form", "iterations"]
 
 _INITIAL_EPSILON = 0.1
+_SMALLEST_PRICE = float(np.finfo(float).tiny)  # ~2.2e-308; mu / theta stays finite for mu <= 1
 _DROP_WEIGHT = 1e-13  # active vertices lighter than this (after the corrective phase) are dropped
 _NEWTON_STEPS = 50  # cap of the corrective phase per FW iteration
 _LINE_STEPS = 100  # cap of the safeguarded Newton line searches (they take ~5)
@@ -162,6 +169,12 @@ def _prices(prices: object, contracts: tuple[str, ...]) -> np.ndarray:
         values = [prices[c] for c in contracts]
     else:
         values = prices  # type: ignore[assignment]
+    # real numbers only: numpy would read "0.5" as 0.5, and 0.5+1j as 0.5 (with a warning)
+    raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if raw.dtype.kind not in "fiu" and not all(
+        isinstance(v, numbers.Real | Decimal) and not isinstance(v, bool | np.bool_) for v in np.ravel(raw)
+    ):
+        raise DataError(f"prices must be real numbers, was {prices!r}")
     try:
         theta = np.array(values, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -173,6 +186,8 @@ def _prices(prices: object, contracts: tuple[str, ...]) -> np.ndarray:
             raise DataError(f"prices[{i}] (contract {contracts[i]}) must be finite, was {value}")
         if not 0.0 < value < 1.0:
             raise DataError(f"prices[{i}] (contract {contracts[i]}) must be inside (0, 1), was {value}")
+        if value < _SMALLEST_PRICE:  # subnormal: mu / theta overflows in the objective
+            raise DataError(f"prices[{i}] (contract {contracts[i]}) must be at least {_SMALLEST_PRICE:.3g} (a normal float), was {value}")
     return theta
 
 
@@ -207,7 +222,8 @@ def project_prices(
     """KL projection of `prices` onto the marginal polytope of `source`'s relations.
 
     prices: one per contract, in the order of `source.contracts` (or `source.literal` for an
-        OutcomeSystem), or a mapping contract id -> price; each strictly inside (0, 1)
+        OutcomeSystem), or a mapping contract id -> price; each a real number (float, int, Decimal)
+        strictly inside (0, 1) and not subnormal
     tol: stop when the FW gap is at most this
     alpha: if given (0 < alpha < 1), stop as soon as gap <= (1 - alpha) D(mu||theta)
     time_budget_s: stop (with a coherent mu) once this much time has passed on `clock`; checked after
@@ -308,6 +324,8 @@ def _closed_form(theta: np.ndarray, contracts: tuple[str, ...], groups: list[tup
         weights.append(right - left)
     w = np.array(weights)
     w = w / w.sum()
+    vertex_array = np.array(vertices, dtype=np.uint8).reshape(len(vertices), n)
+    mu = w @ vertex_array  # the root's point up to rounding; exactly the combination reported
     total = clock() - start
     return ProjectionResult(
         contracts=contracts,
@@ -315,7 +333,7 @@ def _closed_form(theta: np.ndarray, contracts: tuple[str, ...], groups: list[tup
         mu=_frozen(mu),
         divergence=binary_kl(mu, theta),
         gap=gap,
-        vertices=_frozen(np.array(vertices, dtype=np.uint8).reshape(len(vertices), n)),
+        vertices=_frozen(vertex_array),
         weights=_frozen(w),
         iterations=0,
         oracle_calls=0,
@@ -371,20 +389,29 @@ class _FrankWolfe:
     def _to_contracts(self, z_vars: np.ndarray) -> np.ndarray:
         return (np.asarray(z_vars, dtype=np.int64)[self.var] ^ self.parity).astype(np.uint8)
 
-    def _lmo_vars(self, weights: np.ndarray) -> np.ndarray:
+    def _timed(self, call: Callable[[], tuple]) -> tuple:
         solves = self.oracle.calls
         t0 = self.clock()
-        _, z = self.oracle.minimize(weights)
+        answer = call()
         elapsed = self.clock() - t0
         if self.oracle.calls > solves:  # a remembered or trivial answer is not an oracle call
             self.call_times.append(elapsed)
-        return z
+        return answer
 
-    def lmo(self, grad: np.ndarray) -> np.ndarray:
-        """argmin over Z of grad . z, z in contract coordinates (z_c = z_var(c) XOR parity(c))."""
+    def _lmo_vars(self, weights: np.ndarray) -> np.ndarray:
+        """A float-mode minimiser: exact for InitFW's integer weights (integral objective, MIP gap < 1)."""
+        return self._timed(lambda: self.oracle.minimize(weights))[1]
+
+    def lmo(self, grad: np.ndarray) -> tuple[np.ndarray, float]:
+        """(z, slack): z in Z (contract coordinates, z_c = z_var(c) XOR parity(c)) nearly minimising
+        grad . z, and slack >= 0 with min over Z of grad . z >= grad . z - slack (proven by the
+        oracle's bounded mode; ~1e-13 relative). A float MIP would not do: below its tolerances
+        HiGHS ignores cost components, and the gap built on its answer would not certify."""
         signed = grad * (1 - 2 * self.parity)
         weights = np.bincount(self.var, weights=signed, minlength=self.system.n).astype(float)
-        return self._to_contracts(self._lmo_vars(weights))
+        z_vars, bound = self._timed(lambda: self.oracle.minimize_bounded(weights))
+        slack = max(0.0, float(weights @ z_vars) - bound)
+        return self._to_contracts(z_vars), slack
 
     # InitFW -------------------------------------------------------------------------------------
     def init_fw(self, deadline: _Deadline) -> tuple[list[np.ndarray], dict[int, int], bool]:
@@ -456,8 +483,9 @@ class _FrankWolfe:
                 mu_f = (1 - eps) * x[free] + eps * uf
                 grad = np.zeros(self.n)
                 grad[free] = gradient(mu_f)
-                z = self.lmo(grad).astype(float)
-                gap = max(0.0, float(grad[free] @ (mu_f - z[free])))
+                z, slack = self.lmo(grad)
+                z = z.astype(float)
+                gap = max(0.0, float(grad[free] @ (mu_f - z[free])) + slack)
                 certified = _Certified(active, weights, eps, gap)
                 if gap <= tol:
                     stop = "gap"

@@ -1,7 +1,12 @@
 """Separation over the outcome set: min_z w.z for z in Z, with one persistent HiGHS MIP per system.
 
-Two uses:
+Three uses:
 - constraint generation: float weights from the current LP point; the minimiser is the next cut;
+- a certified lower bound (`minimize_bounded`, the projection's linear-minimisation oracle): float
+  weights rounded onto a power-of-two integer grid and solved exactly as below, the rounding
+  residual's worst case subtracted. A float MIP is not enough there: HiGHS treats cost components
+  below its tolerances (dual feasibility 1e-7, MIP gaps 1e-9) as zero, so its minimiser can miss
+  the minimum by ~1e-8 per such component while reporting itself optimal;
 - the exact check of a plan: weights are exact Decimals, scaled to integers, the MIP is run with an
   absolute gap below one unit (so, the objective being integral, the incumbent is the minimum), the
   minimiser is re-checked against the relations in integer arithmetic and its value is recomputed
@@ -10,6 +15,7 @@ Two uses:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -23,6 +29,7 @@ from solvers.outcomes import OutcomeSystem
 __all__ = ["OutcomeOracle"]
 
 _EXACT_LIMIT = 2**50  # integer objective coefficients stay exact in float64 well past this sum
+_GRID_EXPONENT = 48  # minimize_bounded scales sum |w| to at most 2**48 (plus rounding, < _EXACT_LIMIT)
 _ENUMERATION_BYTES = 32 * 2**20  # largest outcome matrix an oracle keeps
 
 
@@ -37,6 +44,7 @@ class OutcomeOracle:
         self._h: highspy.Highs | None = None
         self._relaxed: highspy.Highs | None = None
         self._last: tuple[np.ndarray, float, np.ndarray] | None = None  # memo of the last float call
+        self._last_bounded: tuple[np.ndarray, np.ndarray, float] | None = None  # ... of minimize_bounded
         # small outcome sets: the float oracle is one matrix-vector product over all of Z (exact in
         # float64; capped in memory)
         self._outcomes: np.ndarray | None = None
@@ -55,6 +63,7 @@ class OutcomeOracle:
         # It can only find incumbents, never change the optimum or its bound.
         h = new_highs(mip_heuristic_run_feasibility_jump=False)
         matrix, lo, hi = system.dense()
+        self._rows = (matrix, lo, hi)  # for the vectorised feasibility check of minimize_bounded
         h.addVars(n, np.zeros(n), np.ones(n))
         h.changeColsIntegrality(n, self._all, np.full(n, highspy.HighsVarType.kInteger))
         for r in range(matrix.shape[0]):
@@ -120,6 +129,44 @@ class OutcomeOracle:
         exact = self._outcomes[candidates].astype(np.float64) @ weights
         best = int(candidates[int(np.argmin(exact))])
         return float(np.min(exact)), self._outcomes[best].astype(np.int64)
+
+    def minimize_bounded(self, weights: np.ndarray) -> tuple[np.ndarray, float]:
+        """(z, bound): a feasible outcome z and a proven lower bound on min over Z of weights.z (up
+        to the float rounding of the two sums below, ~1e-16 sum |w|), with weights.z - bound at most
+        sum_i |residual_i| <= n 2**-(48 + 1) sum |w|. The weights are scaled by a power of two so that
+        sum |w| <= 2**48 and rounded to integers w'; the integer problem is solved exactly (MIP gap
+        below one unit, minimiser checked against the rows, incumbent checked against the dual
+        bound, else NumericalError), so min w'.z is known exactly; the residual r = w - w'/scale
+        adds at least sum_i min(r_i, 0) to any outcome's value. The last call is remembered."""
+        weights = np.asarray(weights, dtype=float)
+        if self._last_bounded is not None and np.array_equal(weights, self._last_bounded[0]):
+            return self._last_bounded[1], self._last_bounded[2]
+        total = float(np.abs(weights).sum())
+        if not math.isfinite(total):
+            raise NumericalError(f"bounded separation: weights must be finite, sum |w| was {total}")
+        if total == 0.0:
+            z, bound = self._feasible, 0.0
+        elif self._h is None:  # no rows: separable, exact per variable
+            self.calls += 1
+            z = (weights < 0).astype(np.int64)
+            bound = float(np.minimum(weights, 0.0).sum())
+        else:
+            exponent = _GRID_EXPONENT - math.frexp(total)[1]  # sum |w| 2**exponent <= 2**48
+            units = np.rint(np.ldexp(weights, exponent))
+            self._set_mode("exact")
+            z = self._run(units)
+            matrix, lo, hi = self._rows
+            activity = matrix @ z
+            if not (np.all(activity >= lo) and np.all(activity <= hi) and np.all((z == 0) | (z == 1))):
+                raise NumericalError(f"bounded separation returned an outcome that breaks the relations: {z.tolist()}")
+            value_units = float(units @ z)  # integers below 2**50: exact
+            dual_bound = self._h.getInfo().mip_dual_bound
+            if not value_units - dual_bound < 1.0:
+                raise NumericalError(f"bounded separation not certified: incumbent {value_units}, bound {dual_bound}")
+            residual = weights - np.ldexp(units, -exponent)
+            bound = math.ldexp(value_units, -exponent) + float(np.minimum(residual, 0.0).sum())
+        self._last_bounded = (weights.copy(), z, bound)
+        return z, bound
 
     def minimize_exact(self, weights: Sequence[Decimal]) -> tuple[Decimal, tuple[int, ...]]:
         """Exact mode: (min value as Decimal, minimiser). Raises NumericalError if exactness

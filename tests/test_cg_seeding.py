@@ -12,6 +12,7 @@ here at small sizes, and the `arb bench solvers` cg-seeding rows and check at si
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
 
 import numpy as np
@@ -20,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.instances import build_family, mid_prices
+from benchmarks.solver_suite import _apply, _handles, _prepare
 from solvers import (
     AllocationProblem,
     Allocator,
@@ -179,3 +181,48 @@ def test_hints_in_contract_order_map_onto_the_outcome_variables() -> None:
 def test_infeasible_or_malformed_hints_are_data_errors(hints, message: str) -> None:
     with pytest.raises(DataError, match=message):
         Allocator(_linked_problem(), config=CG, outcome_hints=hints)
+
+
+# -- review: risky links, cold re-solves and ticks ------------------------------------------------------
+def test_hints_seed_the_risk_free_system_and_survive_cold_resets_and_ticks() -> None:
+    """With settlement-risk links the set has two outcome systems; the projection's vertices (all
+    relations, risky links included) seed the main one only, the settlement-risk rows keep their
+    default seeds. A from-scratch backend resets to the seeded working set before every solve
+    (the hint rows are part of the build, not cuts), and every tick's optimum equals the unseeded
+    one."""
+    instance = build_family("combinatorial", 4, 11, 3)
+    (candidate,) = instance.problem.sets
+    relations = tuple(
+        dataclasses.replace(r, settlement_risk=True) if isinstance(r, Equivalent) and k % 2 == 0 else r for k, r in enumerate(candidate.relations)
+    )
+    risky = dataclasses.replace(candidate, relations=relations, limits=dataclasses.replace(candidate.limits, settlement_loss_limit_usd=D(5)))
+    problem = dataclasses.replace(instance.problem, sets=(risky,))
+    vertices = project_prices(risky, mid_prices(risky)).vertices
+    objectives = {}
+    for name, hints in (("unseeded", None), ("seeded", {risky.id: vertices})):
+        allocator = Allocator(problem, backend="highs-cold", config=CG, outcome_hints=hints)
+        sm = allocator.sets[0]
+        assert sm.system_err is not None and sm.method == "cg"
+        seeds = [z.tobytes() for z in sm.scenario_z]
+        assert [z.tobytes() for z in sm.err_z] == [z.tobytes() for z in sm.oracle_err.seed_vertices()]
+        if hints:
+            assert sorted(seeds) == sorted({z.tobytes() for z in _variable_vectors(sm, vertices)})
+        runs = [allocator.solve_lp().objective]
+        for tick in _prepare(allocator, instance.ticks, _handles(allocator, instance)):
+            _apply(allocator, tick)
+            runs.append(allocator.solve_lp().objective)
+            assert [z.tobytes() for z in sm.scenario_z[: len(seeds)]] == seeds  # the seeds survive every reset
+        objectives[name] = runs
+    np.testing.assert_allclose(objectives["seeded"], objectives["unseeded"], rtol=1e-9, atol=1e-9)
+
+
+def _variable_vectors(sm, vertices: np.ndarray) -> list[np.ndarray]:
+    ids = [c.id for c in sm.candidate.contracts]
+    out = []
+    for row in vertices:
+        z = np.zeros(sm.system.n, dtype=np.uint8)
+        for c, value in zip(ids, row):
+            var, parity = sm.system.literal[c]
+            z[var] = int(value) ^ parity
+        out.append(z)
+    return out

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from decimal import Decimal
 
 import cvxpy as cp
 import numpy as np
@@ -35,7 +36,7 @@ from hypothesis import strategies as st
 
 import solvers.projection as projection_module
 from benchmarks.instances import projection_instance
-from solvers import AtMostOne, CandidateSet, Conjunction, Contract, DataError, ExactlyOne, Implies, ProjectionResult, project_prices
+from solvers import AtMostOne, CandidateSet, Conjunction, Contract, DataError, Equivalent, ExactlyOne, Implies, ProjectionResult, project_prices
 from solvers.projection import binary_kl
 from solvers.separation import OutcomeOracle
 from tests.support import semantic_outcomes
@@ -490,8 +491,8 @@ def test_remembered_oracle_answers_are_not_oracle_calls() -> None:
         tuple(c.id for c in candidate.contracts), theta, itertools.count().__next__, 0.0,
     )
     grad = np.linspace(-1.0, 1.0, 6)
-    first = frank_wolfe.lmo(grad)
-    again = frank_wolfe.lmo(grad)  # the oracle remembers its last answer
+    first, _ = frank_wolfe.lmo(grad)
+    again, _ = frank_wolfe.lmo(grad)  # the oracle remembers its last answer
     np.testing.assert_array_equal(first, again)
     assert len(frank_wolfe.call_times) == 1
 
@@ -501,6 +502,89 @@ def test_iteration_cap_stop() -> None:
     result = project_prices(candidate, theta, tol=1e-14, max_iterations=1)
     assert result.stop_reason in ("iterations", "gap")
     assert result.iterations <= 1
+
+
+# -- the certificate (review) ---------------------------------------------------------------------------
+def _frank_wolfe(candidate: CandidateSet, theta: np.ndarray) -> projection_module._FrankWolfe:
+    ids = tuple(c.id for c in candidate.contracts)
+    system = projection_module.OutcomeSystem(list(ids), candidate.relations, with_risky_links=True)
+    return projection_module._FrankWolfe(system, ids, np.asarray(theta, dtype=float), itertools.count().__next__, 0.0)
+
+
+def test_lmo_bound_holds_for_gradient_components_below_highs_tolerances() -> None:
+    """Cost components below HiGHS's tolerances (dual feasibility 1e-7, MIP gaps 1e-9) are noise to
+    a float MIP, whose answer then misses the minimum by ~1e-8 (here: z_c2 = 1 with z_c3 = 1 is
+    worth -3e-8, a float solve leaves both at 0). The LMO's answer must come with a proven lower
+    bound on the true minimum (min <= grad.z - slack is what the gap needs), tight to ~1e-12."""
+    ids = [f"c{i}" for i in range(8)]
+    candidate = _set(ids, [ExactlyOne(("c0", "c1")), Implies("c2", "c3")])
+    frank_wolfe = _frank_wolfe(candidate, np.full(8, 0.5))
+    grad = np.array([-1.0, 0.5, -1e-8, -2e-8, -3e-8, -1e-9, 4e-8, -5e-8])
+    z, slack = frank_wolfe.lmo(grad)
+    true_minimum = float(np.min(_vertices(candidate) @ grad))
+    assert slack >= 0
+    assert grad @ z - slack <= true_minimum + 1e-15
+    assert grad @ z - true_minimum < 1e-12 or slack >= grad @ z - true_minimum
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(case=_small_sets(), magnitudes=st.lists(st.sampled_from([1.0, 1e-3, 1e-8, 1e-12, 0.0]), min_size=8, max_size=8), seed=st.integers(0, 2**16))
+def test_bounded_separation_brackets_the_minimum(case, magnitudes: list[float], seed: int) -> None:
+    """OutcomeOracle.minimize_bounded against enumeration, weights of mixed magnitudes (those
+    HiGHS's tolerances would ignore included): bound <= min over Z of w.z <= w.z, within ~1e-13."""
+    candidate, _ = case
+    vertices = _vertices(candidate)
+    assume(len(vertices) > 0)
+    ids = [c.id for c in candidate.contracts]
+    system = projection_module.OutcomeSystem(ids, candidate.relations, with_risky_links=True)
+    oracle = OutcomeOracle(system)
+    rng = np.random.default_rng(seed)
+    weights = rng.uniform(-1.0, 1.0, system.n) * np.array(magnitudes[: system.n])
+    z, bound = oracle.minimize_bounded(weights)
+    assert system.is_feasible(tuple(int(v) for v in z))
+    outcomes = np.array([[o[names] for names in system.names] for o in semantic_outcomes(candidate)], dtype=float)
+    minimum = float(np.min(outcomes @ weights))
+    scale = max(float(np.abs(weights).sum()), 1e-300)
+    assert bound <= minimum + 1e-15 * scale
+    assert float(weights @ z) - bound <= 1e-13 * scale
+
+
+def test_closed_form_weights_reproduce_mu_exactly() -> None:
+    """mu is the convex combination it reports, bit for bit, on both paths (a caller recomputing
+    weights @ vertices gets the same point)."""
+    ids = [f"c{i}" for i in range(9)]
+    candidate = _set(ids, [ExactlyOne(tuple(ids[:4])), AtMostOne(tuple(ids[4:7]))])
+    theta = np.array([0.31, 0.27, 0.2, 0.41, 0.5, 0.45, 0.3, 0.123456789, 0.987654321])
+    for method in ("auto", "frank_wolfe"):
+        result = project_prices(candidate, theta, method=method)
+        np.testing.assert_array_equal(result.weights @ result.vertices, result.mu)
+
+
+@pytest.mark.parametrize(
+    ("relations", "theta", "tol"),
+    [
+        # moderate prices, default tolerance: the float-MIP gap undercut the optimum by 2e-10
+        (
+            [Implies("c13", "c2"), ExactlyOne(("c5", "c13", "c3", "c12")), ExactlyOne(("c7", "c10")), AtMostOne(("c10", "c0", "c11")),
+             ExactlyOne(("c8", "c1", "c13")), ExactlyOne(("c9", "c14"))],
+            [0.5116573751606333, 0.16902204880567373, 0.7786669777961637, 0.9164494316411216, 0.32859127587186826, 0.9479521145900395,
+             0.6602422499449346, 0.7398984910510062, 0.7775992440650175, 0.9440424417432665, 0.6619294846722376, 0.6700615668535193,
+             0.2660057597668313, 0.9086415180707815, 0.7622613211683454],
+            1e-6,
+        ),
+        # extreme prices and a risky link: undercut by 5e-10
+        ([Equivalent("c3", "c4", settlement_risk=True), Implies("c1", "c0")], [0.3, 1e-9, 1 - 1e-12, 1e-9, 0.9], 1e-9),
+    ],
+)
+def test_gap_certifies_the_optimum(relations, theta, tol: float) -> None:
+    """D(mu) - gap <= D(mu*): checked against a tighter run's divergence, which is D at a point of
+    M (its vertices are checked feasible) and so an upper bound on D(mu*) whatever its own gap."""
+    candidate = _set([f"c{i}" for i in range(len(theta))], relations)
+    tight = project_prices(candidate, theta, tol=1e-11, max_iterations=300)
+    _assert_consistent(tight, candidate)
+    result = project_prices(candidate, theta, tol=tol)
+    assert result.stop_reason == "gap"
+    assert result.divergence - result.gap <= tight.divergence + 1e-13
 
 
 # -- settled contracts --------------------------------------------------------------------------------
@@ -545,6 +629,13 @@ def test_coherent_prices_project_onto_themselves() -> None:
         ([0.0, 0.5, 0.3], "prices[0]"),
         ([0.2, 0.5], "one entry per contract"),
         ({"a": 0.2, "b": 0.3}, "missing"),
+        ([0.2, float("inf"), 0.3], "prices[1]"),
+        ([-0.1, 0.5, 0.3], "prices[0]"),
+        ([0.2, 0.5 + 1j, 0.3], "real numbers"),  # numpy would drop the imaginary part
+        (np.array([0.2, 0.5, 0.3], dtype=complex), "real numbers"),
+        ([0.2, "0.5", 0.3], "real numbers"),
+        ([0.2, True, 0.3], "real numbers"),
+        ([5e-324, 0.5, 0.3], "prices[0]"),  # subnormal: mu / theta overflowed in the objective
     ],
 )
 def test_invalid_prices_raise_data_error(prices, field: str) -> None:
@@ -558,6 +649,13 @@ def test_invalid_options_raise_data_error(option: str, value: float) -> None:
     candidate = _set(("a", "b"), [Implies("a", "b")])
     with pytest.raises(DataError, match=option):
         project_prices(candidate, [0.3, 0.4], **{option: value})
+
+
+def test_decimal_and_numpy_prices_are_accepted() -> None:
+    candidate = _set(("a", "b", "c"), [ExactlyOne(("a", "b", "c"))])
+    exact = project_prices(candidate, [0.4, 0.35, 0.2])
+    np.testing.assert_array_equal(project_prices(candidate, [Decimal("0.4"), Decimal("0.35"), Decimal("0.2")]).mu, exact.mu)
+    np.testing.assert_array_equal(project_prices(candidate, [np.float64(0.4), 0.35, 0.2]).mu, exact.mu)
 
 
 def test_mapping_prices_and_result_is_frozen() -> None:
