@@ -110,3 +110,12 @@ def test_enumerated_oracle_screen_is_exact_with_ties() -> None:
     mip = OutcomeOracle(system)  # the HiGHS MIP answers the same
     weights = rng.normal(0, 3, system.n)
     assert mip.minimize(weights)[0] == pytest.approx(oracle.minimize(weights)[0], abs=1e-9)
+
+
+def test_a_misspelt_highs_option_is_an_error_not_ignored() -> None:
+    from solvers.backends.highs import new_highs
+    from solvers.errors import ModelStatusError
+
+    new_highs(mip_heuristic_run_feasibility_jump=False)  # a real option passes
+    with pytest.raises(ModelStatusError, match="mip_heuristic_run_feasibility_jmp"):
+        new_highs(mip_heuristic_run_feasibility_jmp=False)

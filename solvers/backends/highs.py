@@ -14,6 +14,7 @@ import numpy as np
 from solvers.backends.base import Backend
 from solvers.errors import (
     InfeasibleError,
+    ModelStatusError,
     NumericalError,
     SolveTimeLimitError,
     UnboundedError,
@@ -31,7 +32,8 @@ def new_highs(**options: object) -> highspy.Highs:
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     for key, value in options.items():
-        h.setOptionValue(key, value)
+        if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
+            raise ModelStatusError(f"HiGHS rejected option {key}={value!r}")  # a misspelt option must not pass silently
     return h
 
 
