@@ -23,7 +23,6 @@ so a busy machine slows every size alike.
 
 from __future__ import annotations
 
-import gc
 import json
 import random
 import time
@@ -37,6 +36,7 @@ from arb.domain import BookSide, BookSnapshot, ChangeMode, Venue
 from arb.errors import ConfigError
 from arb.graph import Component, Listing, contract_id
 from arb.scanner import Scanner, ScannerConfig
+from benchmarks.timing import gc_paused
 from solvers.fees import kalshi_fee, polymarket_fee
 from solvers.problem import Equivalent, ExactlyOne, Implies, Side
 
@@ -313,10 +313,7 @@ def _timed_pass(scanner: Scanner, clock: _Clock, stream: list[Update], drain_eve
     apply_set = ChangeMode.SET
     on_change = scanner.on_book_change
     drain = scanner.drain
-    gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()  # a collection pause in the middle is noise, not scanner cost
-    try:
+    with gc_paused():
         start = time.perf_counter_ns()
         now = clock.now_ns
         if drain_every == 1:
@@ -336,9 +333,6 @@ def _timed_pass(scanner: Scanner, clock: _Clock, stream: list[Update], drain_eve
                     drain()
             drain()
         return time.perf_counter_ns() - start
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(slots=True)

@@ -9,7 +9,6 @@ must be accepted and every book must still be trusted at the end, otherwise the 
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks.timing import gc_paused
 from benchmarks.venue_feeds import POLYMARKET_MIN_ORDER_SIZE, POLYMARKET_NEG_RISK, Feed, kalshi_feed, polymarket_feed
 
 __all__ = ["VenueResult", "run_venue_bench", "TARGET_MESSAGES_PER_SECOND"]
@@ -45,17 +45,11 @@ def _time_feed(feed: Feed, receive: Callable[[bytes, int], object]) -> float:
     """One timed pass over the change frames (deltas only make sense on the state they were
     generated against, so every pass starts from a fresh session prepared by the caller)."""
     clock = time.perf_counter_ns
-    gc.collect()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # a collection pause in the middle is noise, not decode cost
-    try:
+    with gc_paused():
         start = time.perf_counter()
         for raw in feed.changes:
             receive(raw, clock())
         return time.perf_counter() - start
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def bench_kalshi(changes: int, seed: int, repeats: int = 3) -> VenueResult:
