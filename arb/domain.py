@@ -15,6 +15,7 @@ Book identity: a *book* is one price ladder with bids and asks, keyed by `book_i
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -43,6 +44,7 @@ __all__ = [
     "OrderStatus",
     "OrderUpdate",
     "Position",
+    "PLACEHOLDER_OUTCOME_LABEL",
     "PriceBand",
     "SeriesInfo",
     "Side",
@@ -127,6 +129,17 @@ class PriceBand:
     start_micro_usd: int
     end_micro_usd: int
     step_micro_usd: int
+
+
+# An outcome label that stands for "everyone else" ("Other", "Someone else", "Person B", "the field"):
+# its meaning depends on the rest of its group, so a group holding one is never taken as exhaustive
+# by the graph and such a market is never paired by the link suggester. Use with `fullmatch`.
+PLACEHOLDER_OUTCOME_LABEL = re.compile(
+    r"\s*(?:(?:any\s+)?others?|another|other\s+\w+|any\s+other\b.*|(?:some|any|no)(?:one|body|thing)\s+else|"
+    r"none\s+of\s+the\s+above|no\s*one|nobody|(?:the\s+)?field|"
+    r"(?:person|player|candidate|team|option|party|country|company)\s+[a-z0-9]{1,2})\s*[.!?]?\s*",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)

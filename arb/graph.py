@@ -83,7 +83,7 @@ from decimal import Decimal, InvalidOperation
 
 import networkx as nx
 
-from arb.domain import EventInfo, GroupInfo, MarketInfo, MarketStatus, Venue
+from arb.domain import PLACEHOLDER_OUTCOME_LABEL, EventInfo, GroupInfo, MarketInfo, MarketStatus, Venue
 from arb.links import CuratedLink, SettlementRisk, link_is_current
 from solvers.fees import FeeRule
 from solvers.problem import AtMostOne, Conjunction, Equivalent, ExactlyOne, Implies, Relation, Side, relation_contracts
@@ -177,11 +177,6 @@ class Exclusion:
     reason: str
 
 
-_PLACEHOLDER_LABEL = re.compile(
-    r"(?:any\s+)?others?|other\s+\w+|someone\s+else|somebody\s+else|anyone\s+else|something\s+else|"
-    r"none\s+of\s+the\s+above|no\s+one|nobody|field|the\s+field|(?:person|player|candidate|team|option)\s+[a-z0-9]{1,2}",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +197,7 @@ class GraphConfig:
     exhaustive_kalshi_series: frozenset[str] = frozenset()
     require_known_membership: bool = True
     title_ladders: bool = True
-    placeholder_label_pattern: re.Pattern[str] = field(default=_PLACEHOLDER_LABEL)
+    placeholder_label_pattern: re.Pattern[str] = field(default=PLACEHOLDER_OUTCOME_LABEL)
 
 
 def component_id(contracts: Iterable[str]) -> str:

@@ -51,7 +51,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Protocol
 
-from arb.domain import MarketInfo, Venue
+from arb.domain import PLACEHOLDER_OUTCOME_LABEL, MarketInfo, Venue
 from arb.errors import ArbError, ConfigError
 from arb.links import Orientation, load_kalshi_markets_file, load_polymarket_markets_file
 
@@ -587,11 +587,6 @@ _NEGATION = re.compile(r"\b(?:not|never|fail(?:s|ed)? to|won't|doesn't|don't|did
 _RATE_CONTEXT = re.compile(r"\b(?:FED|ECB|BOE|BOJ|central bank|interest rates?|policy rate|funds rate|basis points?|bps)\b", re.IGNORECASE)
 _DEADLINE = re.compile(r"\b(?:by|before|prior to|no later than)\s+(?:the\s+)?(?:end of\s+)?DATEMARK", re.IGNORECASE)
 _ON_DATE = re.compile(r"\b(?:on|at|as of)\s+(?:the\s+)?(?:close of\s+)?DATEMARK", re.IGNORECASE)
-_OTHER_OUTCOME = re.compile(
-    r"^\s*(?:other|others|another|none of the above|any other\b.*|(?:some|any|no)(?:one|body|thing)\s+else|no\s*one|nobody|"
-    r"(?:the\s+)?field|(?:person|player|candidate|team|option|party|country|company)\s+[a-z0-9]{1,2})\s*[.!?]?\s*$",
-    re.IGNORECASE,
-)
 
 # Opposite words around one subject ("win"/"lose", "rise"/"fall"): pairs (class, side A, side B).
 # A title naming one side and its counterpart naming only the other never settle the same way.
@@ -966,7 +961,7 @@ def market_features(market: MarketInfo, *, rate_step_bps: int = 25) -> MarketFea
             if compare_claims(claim, ruled).relation != "same":
                 problem = f"title says {claim.describe()}, rules say {ruled.describe()}"
                 claim = None
-    placeholder = next((text for text in (label, title) if text and _OTHER_OUTCOME.match(text)), "")
+    placeholder = next((text for text in (label, title) if text and PLACEHOLDER_OUTCOME_LABEL.fullmatch(text)), "")
     if placeholder:  # grouped or not: a Kalshi market from GET /markets carries no group
         problem = f"a placeholder outcome ({placeholder!r}, an 'Other'): its meaning depends on the rest of the group"
         claim = None
