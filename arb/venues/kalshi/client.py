@@ -611,38 +611,12 @@ class KalshiClient:
     # -- orders ----------------------------------------------------------------------------------
 
     def _unknown(self, request: OrderRequest, reason: str) -> OrderUpdate:
-        return OrderUpdate(
-            venue=Venue.KALSHI,
-            order_id="",
-            client_order_id=request.client_order_id,
-            market_id=request.market_id,
-            book_id=request.market_id,
-            outcome=request.outcome,
-            action=request.action,
-            status=OrderStatus.UNKNOWN,
-            price_micro_usd=request.price_micro_usd,
-            initial_size_micro=request.size_micro,
-            filled_size_micro=None,
-            remaining_size_micro=None,
-            reason=reason,
-        )
+        """Sent but the outcome is not known: fills are not claimed either way (reconcile first)."""
+        return _local_update(request, OrderStatus.UNKNOWN, None, reason)
 
     def _rejected(self, request: OrderRequest, reason: str) -> OrderUpdate:
-        return OrderUpdate(
-            venue=Venue.KALSHI,
-            order_id="",
-            client_order_id=request.client_order_id,
-            market_id=request.market_id,
-            book_id=request.market_id,
-            outcome=request.outcome,
-            action=request.action,
-            status=OrderStatus.REJECTED,
-            price_micro_usd=request.price_micro_usd,
-            initial_size_micro=request.size_micro,
-            filled_size_micro=0,
-            remaining_size_micro=0,
-            reason=reason,
-        )
+        """Refused (or never sent): nothing rests and nothing filled."""
+        return _local_update(request, OrderStatus.REJECTED, 0, reason)
 
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
         """POST /portfolio/orders. UNKNOWN on timeout/5xx (never retried), REJECTED on a refusal."""
@@ -744,3 +718,22 @@ class KalshiClient:
 
     async def balance(self) -> Balance:
         return wire.decode_balance(await self._request("GET", "/portfolio/balance"))
+
+
+def _local_update(request: OrderRequest, status: OrderStatus, filled_micro: int | None, reason: str) -> OrderUpdate:
+    """An order update the client states itself, when the venue gave no order to decode."""
+    return OrderUpdate(
+        venue=Venue.KALSHI,
+        order_id="",
+        client_order_id=request.client_order_id,
+        market_id=request.market_id,
+        book_id=request.market_id,
+        outcome=request.outcome,
+        action=request.action,
+        status=status,
+        price_micro_usd=request.price_micro_usd,
+        initial_size_micro=request.size_micro,
+        filled_size_micro=filled_micro,
+        remaining_size_micro=filled_micro,
+        reason=reason,
+    )

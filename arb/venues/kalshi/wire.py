@@ -616,6 +616,14 @@ def _outcome_price(d: dict[str, Any], side: Side, path: str, *, yes_keys: Sequen
     return None if yes_price is None else SCALE - yes_price
 
 
+def _client_order_id(d: dict[str, Any], path: str) -> str | None:
+    """The optional echo of our client_order_id ("" or absent: None)."""
+    value = d.get("client_order_id")
+    if value is not None and type(value) is not str:
+        raise _fe(f"{path}.client_order_id", "must be a string", value)
+    return value or None
+
+
 def decode_fill(d: dict[str, Any], path: str = "fill", *, seq: int | None = None, ts_ms: int | None = None) -> Fill:
     """A fill from REST `/portfolio/fills` or the WS `fill` channel (same fields, older names
     tolerated: `trade_id` for `fill_id`, `market_ticker` for `ticker`, cents and `_fixed` prices)."""
@@ -647,14 +655,12 @@ def decode_fill(d: dict[str, Any], path: str = "fill", *, seq: int | None = None
             ts_ms = _time_ms(d, "created_time", path)
             if ts_ms is None and d.get("ts") is not None:
                 ts_ms = _ws_ts_ms(d, path)
-    client_order_id = d.get("client_order_id")
-    if client_order_id is not None and type(client_order_id) is not str:
-        raise _fe(f"{path}.client_order_id", "must be a string", client_order_id)
+    client_order_id = _client_order_id(d, path)
     return Fill(
         venue=_K,
         fill_id=_first_str(d, ("fill_id", "trade_id"), path),
         order_id=_str(d, "order_id", path, nonempty=True),
-        client_order_id=client_order_id or None,
+        client_order_id=client_order_id,
         market_id=ticker,
         book_id=ticker,
         outcome=side,
@@ -720,13 +726,11 @@ def decode_order(d: dict[str, Any], path: str = "order") -> OrderUpdate:
             break
     if ts_ms is None:
         ts_ms = _time_ms(d, "last_update_time", path) or _time_ms(d, "created_time", path)
-    client_order_id = d.get("client_order_id")
-    if client_order_id is not None and type(client_order_id) is not str:
-        raise _fe(f"{path}.client_order_id", "must be a string", client_order_id)
+    client_order_id = _client_order_id(d, path)
     return OrderUpdate(
         venue=_K,
         order_id=_str(d, "order_id", path, nonempty=True),
-        client_order_id=client_order_id or None,
+        client_order_id=client_order_id,
         market_id=ticker,
         book_id=ticker,
         outcome=side,
