@@ -56,20 +56,20 @@ class OrderBook:
     """One price ladder. Not thread-safe; one owner (the session) applies messages in order."""
 
     __slots__ = (
-        "book_id",
-        "market_id",
-        "venue",
-        "_bids",
+        "_ask_prices",
         "_asks",
         "_bid_prices",
-        "_ask_prices",
-        "continuity",
-        "untrusted_reason",
-        "last_update_ns",
-        "exchange_ts_ms",
-        "snapshots",
+        "_bids",
+        "book_id",
         "changes",
+        "continuity",
+        "exchange_ts_ms",
+        "last_update_ns",
+        "market_id",
+        "snapshots",
         "tick_size_micro_usd",
+        "untrusted_reason",
+        "venue",
     )
 
     def __init__(self, book_id: str, market_id: str = "", venue: str = "") -> None:
@@ -118,7 +118,9 @@ class OrderBook:
             for price, size in levels:
                 self._check_price(price, name)
                 if size < 0:
-                    raise BookError(f"{self.book_id}: negative size {size} at {price} in snapshot {name}", book_id=self.book_id)
+                    raise BookError(
+                        f"{self.book_id}: negative size {size} at {price} in snapshot {name}", book_id=self.book_id
+                    )
                 if size:
                     # Duplicate prices in one snapshot: the venue listed a level twice; add them.
                     target[price] = target.get(price, 0) + size
@@ -144,9 +146,13 @@ class OrderBook:
 
     def apply_change(self, change: BookChange, now_ns: int) -> bool:
         """Apply one level change. Returns whether the book is trusted afterwards."""
-        return self.apply_level(change.side, change.price_micro_usd, change.size_micro, change.mode, now_ns, change.exchange_ts_ms)
+        return self.apply_level(
+            change.side, change.price_micro_usd, change.size_micro, change.mode, now_ns, change.exchange_ts_ms
+        )
 
-    def apply_level(self, side: BookSide, price: int, size: int, mode: ChangeMode, now_ns: int, exchange_ts_ms: int | None = None) -> bool:
+    def apply_level(
+        self, side: BookSide, price: int, size: int, mode: ChangeMode, now_ns: int, exchange_ts_ms: int | None = None
+    ) -> bool:
         if not 0 < price < SCALE:
             self.mark_untrusted(f"change at price {price} outside (0, 1)")
             raise BookError(f"{self.book_id}: change price {price} micro-USD is outside (0, 1)", book_id=self.book_id)
@@ -239,7 +245,7 @@ def walk_levels(levels: LevelList | Iterator[tuple[int, int]], quantity_micro: i
     for price, size in levels:
         if remaining <= 0:
             break
-        take = size if size < remaining else remaining
+        take = min(remaining, size)
         cost_micro2 += price * take
         remaining -= take
         worst = price
@@ -258,7 +264,7 @@ class BinaryBook:
     """Both instruments (YES, NO) of one binary market, over one mirrored ladder (Kalshi) or two
     token ladders (Polymarket)."""
 
-    __slots__ = ("market_id", "yes", "no")
+    __slots__ = ("market_id", "no", "yes")
 
     def __init__(self, market_id: str, yes: OrderBook, no: OrderBook | None = None) -> None:
         self.market_id = market_id

@@ -34,7 +34,9 @@ def _bench_venues(args: argparse.Namespace) -> int:
 def _bench_scanner(args: argparse.Namespace) -> int:
     from benchmarks.scanner_bench import run_scanner_bench
 
-    report = run_scanner_bench(sizes=tuple(args.components), updates=args.updates, seed=args.seed, json_path=args.json, repeats=args.repeats)
+    report = run_scanner_bench(
+        sizes=tuple(args.components), updates=args.updates, seed=args.seed, json_path=args.json, repeats=args.repeats
+    )
     if not report.ok and args.strict:
         print("per-update cost grows with the number of components (ratio above 2x)", file=sys.stderr)
         return 1
@@ -44,7 +46,13 @@ def _bench_scanner(args: argparse.Namespace) -> int:
 def _links_suggest(args: argparse.Namespace) -> int:
     from arb.matching import run_suggest
 
-    return run_suggest(kalshi_path=args.kalshi, polymarket_path=args.polymarket, json_path=args.json, threshold=args.threshold, limit=args.limit)
+    return run_suggest(
+        kalshi_path=args.kalshi,
+        polymarket_path=args.polymarket,
+        json_path=args.json,
+        threshold=args.threshold,
+        limit=args.limit,
+    )
 
 
 def _links_approve(args: argparse.Namespace) -> int:
@@ -60,12 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     solvers = bench.add_parser("solvers", help="solver backends on seeded allocation instances and tick sequences")
     solvers.add_argument("--quick", action="store_true", help="fewer and smaller instances, 15 ticks each")
     solvers.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
-    solvers.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="directory for CSV, markdown and PNG")
+    solvers.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results"), help="directory for CSV, markdown and PNG"
+    )
     solvers.add_argument("--seed", type=int, default=20261121, help="instance seed")
     solvers.add_argument("--strict", action="store_true", help="exit 1 if a target check fails")
     solvers.set_defaults(handler=_bench_solvers)
     venues = bench.add_parser("venues", help="decode + apply throughput of book-change messages per venue")
-    venues.add_argument("--json", type=Path, metavar="FILE", help="write {results: [{venue, messages, seconds, messages_per_second}]}")
+    venues.add_argument(
+        "--json", type=Path, metavar="FILE", help="write {results: [{venue, messages, seconds, messages_per_second}]}"
+    )
     venues.add_argument("--messages", type=int, default=100_000, help="book-change messages per venue")
     venues.add_argument("--repeats", type=int, default=3, help="timed passes per venue (best is reported)")
     venues.add_argument("--seed", type=int, default=1, help="feed seed")
@@ -77,28 +89,68 @@ def build_parser() -> argparse.ArgumentParser:
     scanner.add_argument("--repeats", type=int, default=3, help="timed passes per size (best is reported)")
     scanner.add_argument("--seed", type=int, default=1, help="instance seed")
     scanner.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
-    scanner.add_argument("--strict", action="store_true", help="exit 1 when the largest/smallest per-update cost exceeds 2x")
+    scanner.add_argument(
+        "--strict", action="store_true", help="exit 1 when the largest/smallest per-update cost exceeds 2x"
+    )
     scanner.set_defaults(handler=_bench_scanner)
 
-    links = commands.add_parser("links", help="cross-venue links: suggest candidates, approve reviewed pairs").add_subparsers(dest="links_command", required=True)
+    links = commands.add_parser(
+        "links", help="cross-venue links: suggest candidates, approve reviewed pairs"
+    ).add_subparsers(dest="links_command", required=True)
     suggest = links.add_parser("suggest", help="rank Kalshi/Polymarket pairs from the venues' market metadata")
-    suggest.add_argument("--kalshi", type=Path, required=True, metavar="FILE", help="Kalshi GET /markets response(s): {markets: [...]} or a JSON array of them")
-    suggest.add_argument("--polymarket", type=Path, required=True, metavar="FILE", help="Polymarket Gamma GET /markets array")
-    suggest.add_argument("--json", type=Path, metavar="OUT", help="write {pairs: [{kalshi, polymarket, orientation, score, suggested}]}")
-    suggest.add_argument("--threshold", type=float, default=None, help="approval threshold on the score (default: the suggester's calibrated one)")
+    suggest.add_argument(
+        "--kalshi",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="Kalshi GET /markets response(s): {markets: [...]} or a JSON array of them",
+    )
+    suggest.add_argument(
+        "--polymarket", type=Path, required=True, metavar="FILE", help="Polymarket Gamma GET /markets array"
+    )
+    suggest.add_argument(
+        "--json", type=Path, metavar="OUT", help="write {pairs: [{kalshi, polymarket, orientation, score, suggested}]}"
+    )
+    suggest.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="approval threshold on the score (default: the suggester's calibrated one)",
+    )
     suggest.add_argument("--limit", type=int, default=50, help="rows printed to the terminal")
     suggest.set_defaults(handler=_links_suggest)
-    approve = links.add_parser("approve", help="append a reviewed pair to the links file, with fingerprints of both rules texts and close times")
+    approve = links.add_parser(
+        "approve",
+        help="append a reviewed pair to the links file, with fingerprints of both rules texts and close times",
+    )
     approve.add_argument("--kalshi", required=True, metavar="TICKER", help="Kalshi market ticker")
     approve.add_argument("--polymarket", required=True, metavar="ID", help="Polymarket Gamma market id")
-    approve.add_argument("--kalshi-file", type=Path, required=True, metavar="FILE", help="Kalshi markets file holding the ticker (for its rules text and close time)")
-    approve.add_argument("--polymarket-file", type=Path, required=True, metavar="FILE", help="Polymarket Gamma markets file holding the market")
+    approve.add_argument(
+        "--kalshi-file",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="Kalshi markets file holding the ticker (for its rules text and close time)",
+    )
+    approve.add_argument(
+        "--polymarket-file",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="Polymarket Gamma markets file holding the market",
+    )
     approve.add_argument("--orientation", choices=("same", "inverted"), required=True)
-    approve.add_argument("--settlement-risk", choices=("identical_rules", "minor_differences", "different_resolution_source"), required=True)
+    approve.add_argument(
+        "--settlement-risk",
+        choices=("identical_rules", "minor_differences", "different_resolution_source"),
+        required=True,
+    )
     approve.add_argument("--approved-by", required=True, metavar="NAME", help="who reviewed the pair")
     approve.add_argument("--date", metavar="YYYY-MM-DD", help="approval date (default: today, UTC)")
     approve.add_argument("--note", default="", help="free-text review note")
-    approve.add_argument("--links", type=Path, default=Path("config/links.toml"), metavar="FILE", help="links file to append to")
+    approve.add_argument(
+        "--links", type=Path, default=Path("config/links.toml"), metavar="FILE", help="links file to append to"
+    )
     approve.set_defaults(handler=_links_approve)
     return parser
 

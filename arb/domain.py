@@ -24,6 +24,7 @@ from solvers.plan import Action
 from solvers.problem import Side
 
 __all__ = [
+    "PLACEHOLDER_OUTCOME_LABEL",
     "Action",
     "Balance",
     "BookChange",
@@ -38,13 +39,13 @@ __all__ = [
     "LevelList",
     "Liquidity",
     "MarketInfo",
+    "MarketLifecycle",
     "MarketStatus",
     "OrderRequest",
     "OrderState",
     "OrderStatus",
     "OrderUpdate",
     "Position",
-    "PLACEHOLDER_OUTCOME_LABEL",
     "PriceBand",
     "SeriesInfo",
     "Side",
@@ -54,7 +55,6 @@ __all__ = [
     "Trade",
     "Venue",
     "VenueNotice",
-    "MarketLifecycle",
 ]
 
 

@@ -126,7 +126,9 @@ class AuthError(VenueError):
 class OrderRejectedError(VenueError):
     """The venue refused an order; `reason` is the venue's own text."""
 
-    def __init__(self, message: str, *, venue: str = "", status: int | None = None, reason: str = "", body: str = "") -> None:
+    def __init__(
+        self, message: str, *, venue: str = "", status: int | None = None, reason: str = "", body: str = ""
+    ) -> None:
         super().__init__(message, venue=venue, status=status, body=body)
         self.reason = reason
 

@@ -20,8 +20,8 @@ from decimal import Decimal
 from arb.errors import FieldError
 
 __all__ = [
-    "SCALE",
     "ONE_USD_MICRO",
+    "SCALE",
     "from_micro",
     "micro_to_str",
     "parse_cents",
@@ -78,7 +78,11 @@ def to_micro(value: object, field: str, *, venue: str = "", allow_number: bool =
         if type(value) is float:
             if value != value or value in (float("inf"), float("-inf")):
                 raise FieldError(field, "is not finite", value, venue=venue)
-            return _parse_str(repr(value), field, venue) if "e" not in repr(value) else _from_decimal(Decimal(repr(value)), field, venue)
+            return (
+                _parse_str(repr(value), field, venue)
+                if "e" not in repr(value)
+                else _from_decimal(Decimal(repr(value)), field, venue)
+            )
     if value is None:
         raise FieldError(field, "is missing", value, venue=venue)
     raise FieldError(field, "must be a decimal string" + (" or number" if allow_number else ""), value, venue=venue)
@@ -107,7 +111,9 @@ def parse_signed_micro(value: object, field: str, *, venue: str = "", allow_numb
     return to_micro(value, field, venue=venue, allow_number=allow_number)
 
 
-def parse_price(value: object, field: str, *, venue: str = "", allow_number: bool = False, inclusive: bool = True) -> int:
+def parse_price(
+    value: object, field: str, *, venue: str = "", allow_number: bool = False, inclusive: bool = True
+) -> int:
     """A probability price in dollars: within [0, 1] (inclusive) or (0, 1) when `inclusive` is False."""
     micro = to_micro(value, field, venue=venue, allow_number=allow_number)
     if inclusive:

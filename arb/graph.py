@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -86,8 +87,8 @@ import networkx as nx
 from arb.domain import PLACEHOLDER_OUTCOME_LABEL, EventInfo, GroupInfo, MarketInfo, MarketStatus, Venue
 from arb.links import CuratedLink, SettlementRisk, link_is_current
 from solvers.fees import FeeRule
-from solvers.problem import AtMostOne, Conjunction, Equivalent, ExactlyOne, Implies, Relation, Side, relation_contracts
 from solvers.outcomes import signed_parity
+from solvers.problem import AtMostOne, Conjunction, Equivalent, ExactlyOne, Implies, Relation, Side, relation_contracts
 
 __all__ = [
     "Component",
@@ -175,8 +176,6 @@ class Exclusion:
     kind: ExclusionKind
     subject: str
     reason: str
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,24 +298,46 @@ def _interiors_overlap(a: _Interval, b: _Interval) -> bool:
 
 def _disjoint(a: _Interval, b: _Interval) -> bool:
     """Provably never both YES, even with every bound read as closed."""
-    return (a.hi is not None and b.lo is not None and a.hi < b.lo) or (b.hi is not None and a.lo is not None and b.hi < a.lo)
+    return (a.hi is not None and b.lo is not None and a.hi < b.lo) or (
+        b.hi is not None and a.lo is not None and b.hi < a.lo
+    )
 
 
 # -- threshold titles ---------------------------------------------------------------------------------
 
 _NUM = r"(?P<cur>\$)?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<mult>[kKmMbB]n?\b|%|(?:\s?bps\b))?"
 _PRE = {
-    "above": (True, False), "over": (True, False), "more than": (True, False), "greater than": (True, False),
-    "higher than": (True, False), "at least": (True, True), "at or above": (True, True), "at or below": (False, True), "below": (False, False), "under": (False, False),
-    "less than": (False, False), "fewer than": (False, False), "lower than": (False, False), "at most": (False, True),
+    "above": (True, False),
+    "over": (True, False),
+    "more than": (True, False),
+    "greater than": (True, False),
+    "higher than": (True, False),
+    "at least": (True, True),
+    "at or above": (True, True),
+    "at or below": (False, True),
+    "below": (False, False),
+    "under": (False, False),
+    "less than": (False, False),
+    "fewer than": (False, False),
+    "lower than": (False, False),
+    "at most": (False, True),
 }
 _POST = {
-    "or more": (True, True), "or higher": (True, True), "or above": (True, True), "or greater": (True, True),
-    "+": (True, True), "or less": (False, True), "or lower": (False, True), "or below": (False, True), "or fewer": (False, True),
+    "or more": (True, True),
+    "or higher": (True, True),
+    "or above": (True, True),
+    "or greater": (True, True),
+    "+": (True, True),
+    "or less": (False, True),
+    "or lower": (False, True),
+    "or below": (False, True),
+    "or fewer": (False, True),
 }
 _PRE_RE = "|".join(sorted((re.escape(w) for w in _PRE), key=len, reverse=True))
 _POST_RE = "|".join(sorted((re.escape(w) for w in _POST), key=len, reverse=True))
-_THRESHOLD = re.compile(rf"\b(?P<pre>{_PRE_RE})\s+{_NUM}|{_NUM.replace('?P<', '?P<p_')}\s*(?P<post>{_POST_RE})(?![\w])", re.IGNORECASE)
+_THRESHOLD = re.compile(
+    rf"\b(?P<pre>{_PRE_RE})\s+{_NUM}|{_NUM.replace('?P<', '?P<p_')}\s*(?P<post>{_POST_RE})(?![\w])", re.IGNORECASE
+)
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|without|fail(?:s|ed|ing)?\s+to)\b|n[\'\u2019]t\b", re.IGNORECASE)
 _MULTIPLIER = {"k": Decimal(1_000), "m": Decimal(1_000_000), "b": Decimal(1_000_000_000), "bn": Decimal(1_000_000_000)}
 
@@ -333,7 +354,11 @@ def parse_threshold_title(title: str) -> tuple[str, str, Decimal, bool, bool] | 
     m = matches[0]
     groups = {k.removeprefix("p_"): v for k, v in m.groupdict().items() if v is not None}
     direction = _PRE[groups["pre"].lower()] if "pre" in groups else _POST[groups["post"].lower()]
-    number_start = m.start("cur") if m.group("cur") or m.group("p_cur") else (m.start("num") if m.group("num") else m.start("p_num"))
+    number_start = (
+        m.start("cur")
+        if m.group("cur") or m.group("p_cur")
+        else (m.start("num") if m.group("num") else m.start("p_num"))
+    )
     if number_start > 0 and title[number_start - 1] in "-\u2212":
         return None  # a negative threshold: the sign is not part of the pattern, never drop it
     if _has_other_number(title, m):
@@ -361,9 +386,7 @@ def _has_other_number(title: str, match: re.Match[str]) -> bool:
     return any(not _is_date_part(outside, token) for token in _NUMBER_TOKEN.finditer(outside))
 
 
-_MONTH = re.compile(
-    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s*$", re.IGNORECASE
-)
+_MONTH = re.compile(r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s*$", re.IGNORECASE)
 
 
 def _is_date_part(text: str, token: re.Match[str]) -> bool:
@@ -422,8 +445,11 @@ def _relation_key(relation: Relation) -> object:
 
 
 def _tradable(market: MarketInfo) -> bool:
-    return market.status is MarketStatus.OPEN and market.accepting_orders and bool(market.price_bands) and (
-        market.venue is not Venue.POLYMARKET or market.token_ids is not None
+    return (
+        market.status is MarketStatus.OPEN
+        and market.accepting_orders
+        and bool(market.price_bands)
+        and (market.venue is not Venue.POLYMARKET or market.token_ids is not None)
     )
 
 
@@ -449,7 +475,9 @@ def _collect_markets(b: _Builder, markets: Iterable[MarketInfo], events: Iterabl
             continue
         b.markets[cid] = market
         if not _tradable(market):
-            reason = f"status {market.status.value}, accepting orders {market.accepting_orders}: a node without listings"
+            reason = (
+                f"status {market.status.value}, accepting orders {market.accepting_orders}: a node without listings"
+            )
             b.exclude(ExclusionKind.MARKET_NOT_TRADABLE, cid, reason)
 
 
@@ -498,64 +526,95 @@ def _group_relation(b: _Builder, group: _Group, intervals: Mapping[str, _Interva
         return
     degraded: list[tuple[ExclusionKind, str]] = []
     expected: set[str] | None = None
-    lists = {frozenset(contract_id(group.venue, m) for m in event.market_ids) for event in group.events if event.market_ids}
+    lists = {
+        frozenset(contract_id(group.venue, m) for m in event.market_ids) for event in group.events if event.market_ids
+    }
     if lists:
         # Two copies of an event (or two events of one group) that list different markets: which
         # list is current is unknown, so every market either names is expected (fail closed).
         expected = set().union(*lists)
         if len(lists) > 1:
-            degraded.append((ExclusionKind.GROUP_MEMBERSHIP_MISMATCH, f"{len(group.events)} event copies list different markets"))
+            degraded.append(
+                (ExclusionKind.GROUP_MEMBERSHIP_MISMATCH, f"{len(group.events)} event copies list different markets")
+            )
     claimed = group.members | (expected or set())
     # A market that another group also names (its own group field or another event's list): which
     # group it is in is unknown, and a wrong member makes even at-most-one false. Left out.
     contested = sorted(cid for cid in claimed if len(b.group_names.get(cid, ())) > 1)
     if contested:
-        others = "; ".join(f"{cid} also in {', '.join(g for g in sorted(b.group_names[cid]) if g != subject)}" for cid in contested)
+        others = "; ".join(
+            f"{cid} also in {', '.join(g for g in sorted(b.group_names[cid]) if g != subject)}" for cid in contested
+        )
         degraded.append((ExclusionKind.GROUP_MEMBERSHIP_MISMATCH, f"named by another group too, left out: {others}"))
     present = sorted(cid for cid in claimed if cid in b.markets and cid not in contested)
 
     if any(info.augmented for info in group.info):
         degraded.append((ExclusionKind.GROUP_AUGMENTED, "negRiskAugmented: placeholder outcomes, not exhaustive"))
-    placeholders = sorted(
-        cid for cid in claimed if cid in b.known and _is_placeholder(b.known[cid], config)
-    )
+    placeholders = sorted(cid for cid in claimed if cid in b.known and _is_placeholder(b.known[cid], config))
     if placeholders:
         degraded.append((ExclusionKind.GROUP_PLACEHOLDER, f"placeholder member(s) {', '.join(placeholders)}"))
     if not all(info.exhaustive for info in group.info):
         degraded.append((ExclusionKind.GROUP_NOT_EXHAUSTIVE, "the venue does not mark the group exhaustive"))
     if expected is None:
         if config.require_known_membership:
-            degraded.append((ExclusionKind.GROUP_MEMBERSHIP_UNKNOWN, "no event market list to check completeness against"))
+            degraded.append(
+                (ExclusionKind.GROUP_MEMBERSHIP_UNKNOWN, "no event market list to check completeness against")
+            )
     else:
         missing = sorted(m for m in expected if m not in b.markets)
         if missing:
             closed = [m for m in missing if m in b.known]
             absent = [m for m in missing if m not in b.known]
-            parts = ([f"closed/dropped {', '.join(closed)}"] if closed else []) + ([f"absent {', '.join(absent)}"] if absent else [])
+            parts = ([f"closed/dropped {', '.join(closed)}"] if closed else []) + (
+                [f"absent {', '.join(absent)}"] if absent else []
+            )
             degraded.append((ExclusionKind.GROUP_INCOMPLETE, "; ".join(parts)))
         extra = sorted(group.members - expected)
         if extra:
-            degraded.append((ExclusionKind.GROUP_MEMBERSHIP_MISMATCH, f"{', '.join(extra)} claim the group but the event does not list them"))
+            degraded.append(
+                (
+                    ExclusionKind.GROUP_MEMBERSHIP_MISMATCH,
+                    f"{', '.join(extra)} claim the group but the event does not list them",
+                )
+            )
     member_intervals = [intervals[cid] for cid in present if cid in intervals]
     if member_intervals and len(member_intervals) == len(present):
         has_lower_tail = any(i.lo is None for i in member_intervals)
         has_upper_tail = any(i.hi is None for i in member_intervals)
         if not (has_lower_tail and has_upper_tail):
-            degraded.append((ExclusionKind.GROUP_STRIKES_UNCOVERED, "strike buckets lack a tail, values beyond them are not covered"))
+            degraded.append(
+                (
+                    ExclusionKind.GROUP_STRIKES_UNCOVERED,
+                    "strike buckets lack a tail, values beyond them are not covered",
+                )
+            )
         strikes_cover = has_lower_tail and has_upper_tail
     else:
         strikes_cover = False
     if group.venue is Venue.KALSHI and not config.kalshi_exclusive_is_exhaustive:
-        series = {b.known[cid].series_id for cid in claimed if cid in b.known} | ({group.event.series_id} if group.event else set())
+        series = {b.known[cid].series_id for cid in claimed if cid in b.known} | (
+            {group.event.series_id} if group.event else set()
+        )
         if not strikes_cover and not (series & config.exhaustive_kalshi_series):
-            degraded.append((ExclusionKind.GROUP_UNPROVEN, "Kalshi mutually_exclusive without strike cover or an exhaustive-series entry"))
+            degraded.append(
+                (
+                    ExclusionKind.GROUP_UNPROVEN,
+                    "Kalshi mutually_exclusive without strike cover or an exhaustive-series entry",
+                )
+            )
 
     overlapping = sorted(
-        f"{a}/{c}" for i, a in enumerate(present) for c in present[i + 1 :]
+        f"{a}/{c}"
+        for i, a in enumerate(present)
+        for c in present[i + 1 :]
         if a in intervals and c in intervals and _interiors_overlap(intervals[a], intervals[c])
     )
     if overlapping:
-        b.exclude(ExclusionKind.GROUP_CONFLICT, subject, f"members can both resolve YES by their strikes ({', '.join(overlapping)}): no group relation")
+        b.exclude(
+            ExclusionKind.GROUP_CONFLICT,
+            subject,
+            f"members can both resolve YES by their strikes ({', '.join(overlapping)}): no group relation",
+        )
         b.dropped_strikes.update(cid for pair in overlapping for cid in pair.split("/"))
         return
     if len(present) < 2:
@@ -581,7 +640,7 @@ def _ladder_relations(b: _Builder, members: list[tuple[str, _Interval]], subject
     uppers = sorted((i.upper_key(), cid) for cid, i in members if i.kind == "upper")
     # A chain from the smallest YES set to the largest; equal sets imply each other.
     for chain in (lowers, uppers):
-        for (key_a, a), (key_b, c) in zip(chain, chain[1:], strict=False):
+        for (key_a, a), (key_b, c) in itertools.pairwise(chain):
             b.add(Implies(a, c))
             if key_a == key_b:
                 b.add(Implies(c, a))
@@ -590,10 +649,14 @@ def _ladder_relations(b: _Builder, members: list[tuple[str, _Interval]], subject
     for cid in buckets:
         bucket = by_id[cid]
         assert bucket.lo is not None and bucket.hi is not None
-        inside_lower = [(key, t) for key, t in lowers if _above(bucket.lo, bucket.lo_closed, key[0], by_id[t].lo_closed)]
+        inside_lower = [
+            (key, t) for key, t in lowers if _above(bucket.lo, bucket.lo_closed, key[0], by_id[t].lo_closed)
+        ]
         if inside_lower:
             b.add(Implies(cid, inside_lower[0][1]))  # lowers are sorted smallest set first
-        inside_upper = [(key, t) for key, t in uppers if _below(bucket.hi, bucket.hi_closed, key[0], by_id[t].hi_closed)]
+        inside_upper = [
+            (key, t) for key, t in uppers if _below(bucket.hi, bucket.hi_closed, key[0], by_id[t].hi_closed)
+        ]
         if inside_upper:
             b.add(Implies(cid, inside_upper[0][1]))
     covered = b.group_members.get(buckets[0]) if buckets else None
@@ -601,7 +664,11 @@ def _ladder_relations(b: _Builder, members: list[tuple[str, _Interval]], subject
         if all(_disjoint(by_id[a], by_id[c]) for i, a in enumerate(buckets) for c in buckets[i + 1 :]):
             b.add(AtMostOne(tuple(buckets)))
         else:
-            b.exclude(ExclusionKind.LADDER_OVERLAP, subject, "between buckets are not provably disjoint: no at-most-one among them")
+            b.exclude(
+                ExclusionKind.LADDER_OVERLAP,
+                subject,
+                "between buckets are not provably disjoint: no at-most-one among them",
+            )
 
 
 def _ladders(b: _Builder, intervals: Mapping[str, _Interval]) -> None:
@@ -621,7 +688,9 @@ def _ladders(b: _Builder, intervals: Mapping[str, _Interval]) -> None:
             parsed = _title_interval(market)
             if parsed is not None:
                 (template, unit), interval = parsed
-                lines[("title", market.venue, market.event_id, market.close_time_ms, template, unit)].append((cid, interval))
+                lines[("title", market.venue, market.event_id, market.close_time_ms, template, unit)].append(
+                    (cid, interval)
+                )
     for key in sorted(lines, key=repr):
         members = sorted(lines[key], key=lambda item: item[0])
         if key[0] == "title":
@@ -629,7 +698,9 @@ def _ladders(b: _Builder, intervals: Mapping[str, _Interval]) -> None:
             if len(members) < 2 or len(set(values)) != len(values):
                 continue  # a single market, or a repeated threshold: ambiguous, left alone
             grouped = sorted(cid for cid, _ in members if cid in b.group_members)
-            if grouped:  # nested thresholds cannot share an exclusive group: the venue's group wins over a title reading
+            if (
+                grouped
+            ):  # nested thresholds cannot share an exclusive group: the venue's group wins over a title reading
                 reason = f"threshold titles of group members {', '.join(grouped)}: no ladder"
                 b.exclude(ExclusionKind.LADDER_IN_GROUP, f"{key[1].value}:ladder:{key[2]}", reason)
                 continue
@@ -648,33 +719,56 @@ def _conjunctions(b: _Builder) -> None:
             continue
         legs = [leg.strip() for leg in custom[_LEGS_KEY].split(",") if leg.strip()]
         sides = [side.strip().lower() for side in custom.get(_SIDES_KEY, "").split(",") if side.strip()]
-        if not legs or len(legs) != len(sides) or any(side not in ("yes", "no") for side in sides) or len(set(legs)) != len(legs):
+        if (
+            not legs
+            or len(legs) != len(sides)
+            or any(side not in ("yes", "no") for side in sides)
+            or len(set(legs)) != len(legs)
+        ):
             b.exclude(ExclusionKind.CONJUNCTION_MALFORMED, cid, f"{len(legs)} legs with sides {sides}: not read")
             continue
         no_legs = [leg for leg, side in zip(legs, sides, strict=True) if side == "no"]
         if no_legs:
-            b.exclude(ExclusionKind.CONJUNCTION_NO_LEG, cid, f"NO leg(s) {', '.join(no_legs)} need complement contracts: skipped")
+            b.exclude(
+                ExclusionKind.CONJUNCTION_NO_LEG,
+                cid,
+                f"NO leg(s) {', '.join(no_legs)} need complement contracts: skipped",
+            )
             continue
         operands = tuple(contract_id(market.venue, leg) for leg in legs)
         missing = [leg for leg in operands if leg not in b.markets]
         if missing or cid in operands:
-            b.exclude(ExclusionKind.CONJUNCTION_MISSING_LEG, cid, f"leg(s) not in the graph: {', '.join(missing) or cid}")
+            b.exclude(
+                ExclusionKind.CONJUNCTION_MISSING_LEG, cid, f"leg(s) not in the graph: {', '.join(missing) or cid}"
+            )
             continue
         b.add(Conjunction(cid, operands))
 
 
 def _links(b: _Builder, links: Iterable[CuratedLink]) -> None:
-    by_gamma = {m.venue_market_id: cid for cid, m in b.known.items() if m.venue is Venue.POLYMARKET and m.venue_market_id}
+    by_gamma = {
+        m.venue_market_id: cid for cid, m in b.known.items() if m.venue is Venue.POLYMARKET and m.venue_market_id
+    }
     accepted: list[tuple[str, Equivalent]] = []
-    for link in sorted(links, key=lambda link: (link.kalshi_ticker, link.polymarket_market_id, link.polymarket_condition_id)):
+    for link in sorted(
+        links, key=lambda link: (link.kalshi_ticker, link.polymarket_market_id, link.polymarket_condition_id)
+    ):
         subject = f"link:{link.kalshi_ticker}~{link.polymarket_market_id}"
         kalshi_cid = contract_id(Venue.KALSHI, link.kalshi_ticker)
         poly_cid = (
-            contract_id(Venue.POLYMARKET, link.polymarket_condition_id) if link.polymarket_condition_id else by_gamma.get(link.polymarket_market_id)
+            contract_id(Venue.POLYMARKET, link.polymarket_condition_id)
+            if link.polymarket_condition_id
+            else by_gamma.get(link.polymarket_market_id)
         )
-        unknown = [name for name, cid in (("kalshi", kalshi_cid), ("polymarket", poly_cid)) if cid is None or cid not in b.known]
+        unknown = [
+            name
+            for name, cid in (("kalshi", kalshi_cid), ("polymarket", poly_cid))
+            if cid is None or cid not in b.known
+        ]
         if unknown:
-            b.exclude(ExclusionKind.LINK_UNKNOWN_MARKET, subject, f"{' and '.join(unknown)} market not in the input: ignored")
+            b.exclude(
+                ExclusionKind.LINK_UNKNOWN_MARKET, subject, f"{' and '.join(unknown)} market not in the input: ignored"
+            )
             continue
         assert poly_cid is not None
         stale = link_is_current(link, b.known[kalshi_cid], b.known[poly_cid])
@@ -683,9 +777,16 @@ def _links(b: _Builder, links: Iterable[CuratedLink]) -> None:
             continue
         inactive = [cid for cid in (kalshi_cid, poly_cid) if cid not in b.markets]
         if inactive:
-            b.exclude(ExclusionKind.LINK_UNKNOWN_MARKET, subject, f"{', '.join(inactive)} is not a node (closed or dropped): ignored")
+            b.exclude(
+                ExclusionKind.LINK_UNKNOWN_MARKET,
+                subject,
+                f"{', '.join(inactive)} is not a node (closed or dropped): ignored",
+            )
             continue
-        if link.settlement_risk is SettlementRisk.DIFFERENT_RESOLUTION_SOURCE and not b.config.allow_different_resolution_source:
+        if (
+            link.settlement_risk is SettlementRisk.DIFFERENT_RESOLUTION_SOURCE
+            and not b.config.allow_different_resolution_source
+        ):
             reason = "different resolution source: excluded (GraphConfig.allow_different_resolution_source is off)"
             b.exclude(ExclusionKind.LINK_DIFFERENT_SOURCE, subject, reason)
             continue
@@ -712,7 +813,12 @@ def _links(b: _Builder, links: Iterable[CuratedLink]) -> None:
             inside = sorted(n for n in nodes if n in members)
             if any(parity[a] == parity[c] for i, a in enumerate(inside) for c in inside[i + 1 :]):
                 conflicted |= set(nodes)
-                why.update(dict.fromkeys(nodes, f"its links make members of one exclusive group equal ({', '.join(inside)}): every link in it is excluded"))
+                why.update(
+                    dict.fromkeys(
+                        nodes,
+                        f"its links make members of one exclusive group equal ({', '.join(inside)}): every link in it is excluded",
+                    )
+                )
                 break
     # The same pair linked twice (by Gamma id and by condition id) is one relation, risky if either is.
     risky_pairs = {(eq.a, eq.b) for _, eq in accepted if eq.settlement_risk}
@@ -760,7 +866,13 @@ def _listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:
 
 
 _ORDER = {"ExactlyOne": 0, "AtMostOne": 1, "Implies": 2, "Equivalent": 3, "Conjunction": 4}
-_EDGE_LABEL = {"ExactlyOne": "exactly_one", "AtMostOne": "at_most_one", "Implies": "implies", "Equivalent": "equivalent", "Conjunction": "conjunction"}
+_EDGE_LABEL = {
+    "ExactlyOne": "exactly_one",
+    "AtMostOne": "at_most_one",
+    "Implies": "implies",
+    "Equivalent": "equivalent",
+    "Conjunction": "conjunction",
+}
 
 
 def _relation_sort_key(relation: Relation) -> tuple[int, tuple[str, ...], str]:
@@ -794,7 +906,7 @@ def build_graph(
         if isinstance(relation, ExactlyOne | AtMostOne):
             members = tuple(sorted(members))
         label = _EDGE_LABEL[type(relation).__name__]
-        for a, c in zip(members, members[1:], strict=False):
+        for a, c in itertools.pairwise(members):
             graph.add_edge(a, c, relation=label, index=index)
 
     relations_of: dict[str, list[Relation]] = defaultdict(list)

@@ -36,10 +36,10 @@ from arb.errors import ConfigError, WireError
 from arb.venues.metadata_files import load_kalshi_markets_file, load_polymarket_markets_file
 
 __all__ = [
-    "CuratedLink",
     "LINKS_VERSION",
-    "Orientation",
     "SCHEMA_HEADER",
+    "CuratedLink",
+    "Orientation",
     "SettlementRisk",
     "approve_link",
     "format_close_time",
@@ -240,7 +240,9 @@ def _link(raw: Any, where: str) -> CuratedLink:
     if isinstance(approved_at, dt.datetime) or not isinstance(approved_at, dt.date):
         raise fail("approved_at", f"must be a TOML date like 2024-04-30, was {approved_at!r}")
     approved_by = text("approved_by")
-    if not any(ch.isalnum() for ch in approved_by) or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in approved_by):
+    if not any(ch.isalnum() for ch in approved_by) or any(
+        unicodedata.category(ch) in ("Cc", "Cf") for ch in approved_by
+    ):
         raise fail("approved_by", f"must name who reviewed the pair in visible characters, was {approved_by!r}")
     return CuratedLink(
         kalshi_ticker=text("kalshi", _TICKER, "a Kalshi ticker"),
@@ -253,7 +255,9 @@ def _link(raw: Any, where: str) -> CuratedLink:
         polymarket_close_time_ms=close_time("polymarket_close_time"),
         approved_by=approved_by,
         approved_at=approved_at,
-        polymarket_condition_id=text("polymarket_condition", _CONDITION_ID, "a condition id (0x + 64 lowercase hex digits)"),
+        polymarket_condition_id=text(
+            "polymarket_condition", _CONDITION_ID, "a condition id (0x + 64 lowercase hex digits)"
+        ),
         note=text("note"),
     )
 
@@ -278,7 +282,9 @@ def _check_consistent(links: tuple[CuratedLink, ...], source: str) -> None:
         for key in keys:
             first = pairs.get((link.kalshi_ticker, key[1]))
             if first is not None:
-                raise ConfigError(f"{source}: link[{i}]: duplicate of link[{first}] (kalshi {link.kalshi_ticker} with polymarket {key[1]})")
+                raise ConfigError(
+                    f"{source}: link[{i}]: duplicate of link[{first}] (kalshi {link.kalshi_ticker} with polymarket {key[1]})"
+                )
         for key in keys:
             pairs[(link.kalshi_ticker, key[1])] = i
         for market in (("kalshi", link.kalshi_ticker), ("polymarket", link.polymarket_market_id)):
@@ -332,19 +338,29 @@ def load_links(path: Path | str) -> tuple[CuratedLink, ...]:
 def link_is_current(link: CuratedLink, kalshi: MarketInfo, polymarket: MarketInfo) -> str | None:
     """None when both markets still match what was reviewed, else why not."""
     if kalshi.venue is not Venue.KALSHI or kalshi.market_id != link.kalshi_ticker:
-        return f"ids mismatch: link names kalshi {link.kalshi_ticker}, market is {kalshi.venue.value}:{kalshi.market_id}"
+        return (
+            f"ids mismatch: link names kalshi {link.kalshi_ticker}, market is {kalshi.venue.value}:{kalshi.market_id}"
+        )
     if polymarket.venue is not Venue.POLYMARKET:
         return f"ids mismatch: link names polymarket {link.polymarket_market_id}, market is on {polymarket.venue.value}"
     if link.polymarket_condition_id and polymarket.market_id != link.polymarket_condition_id:
         return f"ids mismatch: link names polymarket condition {link.polymarket_condition_id}, market is {polymarket.market_id}"
     if polymarket.venue_market_id and polymarket.venue_market_id != link.polymarket_market_id:
-        return f"ids mismatch: link names Gamma market {link.polymarket_market_id}, market is {polymarket.venue_market_id}"
+        return (
+            f"ids mismatch: link names Gamma market {link.polymarket_market_id}, market is {polymarket.venue_market_id}"
+        )
     if not link.polymarket_condition_id and not polymarket.venue_market_id:
         return f"ids mismatch: polymarket market {polymarket.market_id} carries no Gamma id to match {link.polymarket_market_id}"
-    for venue, market, recorded in (("kalshi", kalshi, link.kalshi_rules_sha256), ("polymarket", polymarket, link.polymarket_rules_sha256)):
+    for venue, market, recorded in (
+        ("kalshi", kalshi, link.kalshi_rules_sha256),
+        ("polymarket", polymarket, link.polymarket_rules_sha256),
+    ):
         if rules_fingerprint(market.rules_text) != recorded:
             return f"rules changed: {venue} {market.market_id} rules text no longer matches the approved fingerprint"
-    for venue, market, recorded_ms in (("kalshi", kalshi, link.kalshi_close_time_ms), ("polymarket", polymarket, link.polymarket_close_time_ms)):
+    for venue, market, recorded_ms in (
+        ("kalshi", kalshi, link.kalshi_close_time_ms),
+        ("polymarket", polymarket, link.polymarket_close_time_ms),
+    ):
         if market.close_time_ms != recorded_ms:
             now = "none" if market.close_time_ms is None else format_close_time(market.close_time_ms)
             return f"close time changed: {venue} {market.market_id} closes {now}, approved {format_close_time(recorded_ms)}"
@@ -421,7 +437,9 @@ def approve_link(path: Path | str, link: CuratedLink) -> str:
         document = tomlkit.parse(original)
         links = document.get("link")
         if links is not None and not isinstance(links, tomlkit.items.AoT):
-            raise ConfigError(f"{path}: link is written as an inline array; approve appends [[link]] tables, rewrite the file that way first")
+            raise ConfigError(
+                f"{path}: link is written as an inline array; approve appends [[link]] tables, rewrite the file that way first"
+            )
         if links is None:
             links = tomlkit.aot()
             document.add(tomlkit.nl())  # a blank line between the header and the first link
@@ -494,7 +512,9 @@ def run_approve(args: argparse.Namespace, *, today: Callable[[], dt.date] = _utc
         return refuse(f"Kalshi market {args.kalshi!r} is not in {args.kalshi_file} ({len(kalshi_markets)} markets)")
     polymarket = _find(polymarket_markets, args.polymarket, polymarket=True)
     if polymarket is None:
-        return refuse(f"Polymarket market {args.polymarket!r} is not in {args.polymarket_file} ({len(polymarket_markets)} markets)")
+        return refuse(
+            f"Polymarket market {args.polymarket!r} is not in {args.polymarket_file} ({len(polymarket_markets)} markets)"
+        )
     if not polymarket.venue_market_id:
         return refuse(f"Polymarket market {polymarket.market_id} has no Gamma id in {args.polymarket_file}")
     for market in (kalshi, polymarket):

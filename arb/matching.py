@@ -111,12 +111,21 @@ class SuggestConfig:
     weight_dates: float = 0.15
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold) and 0.0 <= self.threshold < 1.0):
+        if not (
+            isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold) and 0.0 <= self.threshold < 1.0
+        ):
             raise ConfigError(f"threshold must be a number in [0, 1), was {self.threshold!r}")
         if self.rate_step_bps <= 0:
             raise ConfigError(f"rate_step_bps must be positive, was {self.rate_step_bps!r}")
-        if not self.max_close_gap_days > 0 or not 0 < self.block_key_max_share <= 1 or self.block_key_min_cap < 1 or self.pairs_per_market < 1:
-            raise ConfigError("max_close_gap_days, block_key_max_share, block_key_min_cap and pairs_per_market must be positive")
+        if (
+            not self.max_close_gap_days > 0
+            or not 0 < self.block_key_max_share <= 1
+            or self.block_key_min_cap < 1
+            or self.pairs_per_market < 1
+        ):
+            raise ConfigError(
+                "max_close_gap_days, block_key_max_share, block_key_min_cap and pairs_per_market must be positive"
+            )
         weights = (self.weight_title, self.weight_entities, self.weight_rules, self.weight_dates)
         if any(w < 0 for w in weights) or abs(sum(weights) - 1.0) > 1e-9:
             raise ConfigError(f"score weights must be >= 0 and sum to 1, were {weights}")
@@ -150,13 +159,22 @@ def _empty(iv: Interval) -> bool:
 def _normalise(intervals: Iterable[Interval]) -> ValueSet:
     """Sort, drop empties and merge overlapping or touching intervals (the canonical form that makes
     equal sets compare equal)."""
-    items = [Interval(i.lower, i.upper, i.lower_closed and i.lower is not None, i.upper_closed and i.upper is not None) for i in intervals if not _empty(i)]
+    items = [
+        Interval(i.lower, i.upper, i.lower_closed and i.lower is not None, i.upper_closed and i.upper is not None)
+        for i in intervals
+        if not _empty(i)
+    ]
     items.sort(key=lambda i: (i.lower is not None, i.lower if i.lower is not None else Decimal(0), not i.lower_closed))
     merged: list[Interval] = []
     for iv in items:
         if merged:
             last = merged[-1]
-            touches = last.upper is None or iv.lower is None or iv.lower < last.upper or (iv.lower == last.upper and (iv.lower_closed or last.upper_closed))
+            touches = (
+                last.upper is None
+                or iv.lower is None
+                or iv.lower < last.upper
+                or (iv.lower == last.upper and (iv.lower_closed or last.upper_closed))
+            )
             if touches:
                 upper = max(last, iv, key=_upper_key)
                 merged[-1] = Interval(last.lower, upper.upper, last.lower_closed, upper.upper_closed)
@@ -223,10 +241,18 @@ def _on_grid(values: ValueSet, step: Decimal) -> GridSet:
         hi: int | None = None
         if iv.lower is not None:
             q = iv.lower / step
-            lo = int(q.to_integral_value(ROUND_CEILING)) if iv.lower_closed else int(q.to_integral_value(ROUND_FLOOR)) + 1
+            lo = (
+                int(q.to_integral_value(ROUND_CEILING))
+                if iv.lower_closed
+                else int(q.to_integral_value(ROUND_FLOOR)) + 1
+            )
         if iv.upper is not None:
             q = iv.upper / step
-            hi = int(q.to_integral_value(ROUND_FLOOR)) if iv.upper_closed else int(q.to_integral_value(ROUND_CEILING)) - 1
+            hi = (
+                int(q.to_integral_value(ROUND_FLOOR))
+                if iv.upper_closed
+                else int(q.to_integral_value(ROUND_CEILING)) - 1
+            )
         if lo is not None and hi is not None and lo > hi:
             continue
         if ranges and (ranges[-1][1] is None or lo is None or lo <= ranges[-1][1] + 1):
@@ -247,7 +273,9 @@ def _describe_interval(iv: Interval, unit: str) -> str:
     if iv.lower is not None and iv.upper is not None:
         if iv.lower == iv.upper:
             return f"{_num(iv.lower)}{u}"
-        return f"{'[' if iv.lower_closed else '('}{_num(iv.lower)}, {_num(iv.upper)}{']' if iv.upper_closed else ')'}{u}"
+        return (
+            f"{'[' if iv.lower_closed else '('}{_num(iv.lower)}, {_num(iv.upper)}{']' if iv.upper_closed else ')'}{u}"
+        )
     if iv.lower is not None:
         return f"{'>=' if iv.lower_closed else '>'} {_num(iv.lower)}{u}"
     if iv.upper is not None:
@@ -258,9 +286,18 @@ def _describe_interval(iv: Interval, unit: str) -> str:
 def _describe_values(values: ValueSet, unit: str) -> str:
     if not values:
         return "nothing"
-    if len(values) == 2 and values[0].lower is None and values[1].upper is None and values[0].upper == values[1].lower and values[0].upper is not None:
-        if not values[0].upper_closed and not values[1].lower_closed:
-            return f"!= {_num(values[0].upper)}{' ' + unit if unit else ''}"
+    if (
+        (
+            len(values) == 2
+            and values[0].lower is None
+            and values[1].upper is None
+            and values[0].upper == values[1].lower
+            and values[0].upper is not None
+        )
+        and not values[0].upper_closed
+        and not values[1].lower_closed
+    ):
+        return f"!= {_num(values[0].upper)}{' ' + unit if unit else ''}"
     return " or ".join(_describe_interval(iv, unit) for iv in values)
 
 
@@ -276,7 +313,13 @@ def _describe_grid(grid: GridSet, step: Decimal, unit: str) -> str:
             parts.append(f"<= {_num(hi * step)}{u}")
         else:
             parts.append("any value")
-    if len(grid) == 2 and grid[0][0] is None and grid[1][1] is None and grid[0][1] is not None and grid[1][0] == grid[0][1] + 2:
+    if (
+        len(grid) == 2
+        and grid[0][0] is None
+        and grid[1][1] is None
+        and grid[0][1] is not None
+        and grid[1][0] == grid[0][1] + 2
+    ):
         return f"!= {_num((grid[0][1] + 1) * step)}{u}"
     return " or ".join(parts) if parts else "nothing"
 
@@ -338,7 +381,9 @@ def _comparable(a: Claim, b: Claim) -> tuple[Claim, Claim] | None:
 def compare_claims(a: Claim, b: Claim) -> ClaimMatch:
     """Relate two claims about the same subject: same set, complementary sets, or anything else."""
     if a.axis != b.axis:
-        return ClaimMatch("conflict", 0.0, f"one claims a {a.axis}, the other a {b.axis}: {a.describe()} vs {b.describe()}")
+        return ClaimMatch(
+            "conflict", 0.0, f"one claims a {a.axis}, the other a {b.axis}: {a.describe()} vs {b.describe()}"
+        )
     both = _comparable(a, b)
     if both is None:
         return ClaimMatch("conflict", 0.0, f"units differ: {a.describe()} vs {b.describe()}")
@@ -351,12 +396,19 @@ def compare_claims(a: Claim, b: Claim) -> ClaimMatch:
     step = a.grid_step or b.grid_step
     if step is not None:
         ga, gb = _on_grid(a.values, step), _on_grid(b.values, step)
-        for relation, other, exact_other in (("same", gb, b.values), ("inverted", _on_grid(_complement(b.values), step), _complement(b.values))):
+        for relation, other, exact_other in (
+            ("same", gb, b.values),
+            ("inverted", _on_grid(_complement(b.values), step), _complement(b.values)),
+        ):
             if ga == other:
                 if a.values != exact_other:
                     factor *= 0.97
                     notes.append(f"equal on the {_num(step)} {a.unit or b.unit} step grid")
-                shown = f"{a.describe()} on both" if relation == "same" else f"{a.describe()} vs {b.describe()} (complements)"
+                shown = (
+                    f"{a.describe()} on both"
+                    if relation == "same"
+                    else f"{a.describe()} vs {b.describe()} (complements)"
+                )
                 return ClaimMatch(relation, factor, "; ".join([shown, *notes]))
         return ClaimMatch("conflict", 0.0, f"different buckets: {a.describe()} vs {b.describe()}")
     comp_b = _complement(b.values)
@@ -370,7 +422,9 @@ def compare_claims(a: Claim, b: Claim) -> ClaimMatch:
         detail = f"{a.describe()} vs {b.describe()}: equal except at the boundary (check settlement at the threshold)"
         return ClaimMatch("same", factor * 0.9, "; ".join([detail, *notes]), exact=False)
     if _closure(a.values) == _closure(comp_b) and _closure(comp_a) == _closure(b.values):
-        detail = f"{a.describe()} vs {b.describe()}: complements except at the boundary (check settlement at the threshold)"
+        detail = (
+            f"{a.describe()} vs {b.describe()}: complements except at the boundary (check settlement at the threshold)"
+        )
         return ClaimMatch("inverted", factor * 0.9, "; ".join([detail, *notes]), exact=False)
     return ClaimMatch("conflict", 0.0, f"different thresholds or buckets: {a.describe()} vs {b.describe()}")
 
@@ -404,32 +458,283 @@ _SYNONYMS: tuple[tuple[str, str, bool], ...] = (
     (r"united kingdom|great britain|britain|u\.k\.", "uk", False),
     (r"UK", "uk", True),
 )  # fmt: skip
-_SYNONYM_RES = tuple((re.compile(rf"(?<![\w&])(?:{pattern})(?![\w&])", 0 if case else re.IGNORECASE), canon) for pattern, canon, case in _SYNONYMS)
+_SYNONYM_RES = tuple(
+    (re.compile(rf"(?<![\w&])(?:{pattern})(?![\w&])", 0 if case else re.IGNORECASE), canon)
+    for pattern, canon, case in _SYNONYMS
+)
 
 _STOPWORDS = frozenset(
-    """a an the of to in on at by for from with and or as is are be been being was were will would
-    shall should can could may might must do does did has have had this that these those it its their
-    his her they them he she we you i what which who whom whose when where why how than then there
-    if into about after before during over under between through per vs versus via any each""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "with",
+        "and",
+        "or",
+        "as",
+        "is",
+        "are",
+        "be",
+        "been",
+        "being",
+        "was",
+        "were",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "can",
+        "could",
+        "may",
+        "might",
+        "must",
+        "do",
+        "does",
+        "did",
+        "has",
+        "have",
+        "had",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "their",
+        "his",
+        "her",
+        "they",
+        "them",
+        "he",
+        "she",
+        "we",
+        "you",
+        "i",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "than",
+        "then",
+        "there",
+        "if",
+        "into",
+        "about",
+        "after",
+        "before",
+        "during",
+        "over",
+        "under",
+        "between",
+        "through",
+        "per",
+        "vs",
+        "versus",
+        "via",
+        "any",
+        "each",
+    ]
 )
 # Words that never establish a shared subject on their own (the "next" false-pair trap and kin).
 _GENERIC = frozenset(
-    """next new win wins winner won first last top most least best worst happen happens market markets
-    price prices value level end ends close closes open opens day days week weeks month months year
-    years today tomorrow tonight date time times number total official officially announce announced
-    say says said become becomes remain remains stay stays still yes no other others another meeting
-    meet reach hit get gets make makes take takes big large small high low""".split()
+    [
+        "next",
+        "new",
+        "win",
+        "wins",
+        "winner",
+        "won",
+        "first",
+        "last",
+        "top",
+        "most",
+        "least",
+        "best",
+        "worst",
+        "happen",
+        "happens",
+        "market",
+        "markets",
+        "price",
+        "prices",
+        "value",
+        "level",
+        "end",
+        "ends",
+        "close",
+        "closes",
+        "open",
+        "opens",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "month",
+        "months",
+        "year",
+        "years",
+        "today",
+        "tomorrow",
+        "tonight",
+        "date",
+        "time",
+        "times",
+        "number",
+        "total",
+        "official",
+        "officially",
+        "announce",
+        "announced",
+        "say",
+        "says",
+        "said",
+        "become",
+        "becomes",
+        "remain",
+        "remains",
+        "stay",
+        "stays",
+        "still",
+        "yes",
+        "no",
+        "other",
+        "others",
+        "another",
+        "meeting",
+        "meet",
+        "reach",
+        "hit",
+        "get",
+        "gets",
+        "make",
+        "makes",
+        "take",
+        "takes",
+        "big",
+        "large",
+        "small",
+        "high",
+        "low",
+    ]
 )
 _CLAIM_WORDS = frozenset(
-    """cut cuts cutting decrease decreases decreased decreasing lower lowers lowered lowering reduce
-    reduces reduced reduction ease eases easing hike hikes hiked hiking raise raises raised raising
-    increase increases increased increasing rise rises rising fall falls falling drop drops dropping
-    decline declines gain gains up down hold holds holding unchanged change changes pause steady
-    above below over under exceed exceeds exceeded exceeding more less greater fewer higher least most
-    exactly between bps bp basis point points percent percentage pct dollar dollars usd cent cents
-    degree degrees fahrenheit celsius not never fail fails no yes""".split()
+    [
+        "cut",
+        "cuts",
+        "cutting",
+        "decrease",
+        "decreases",
+        "decreased",
+        "decreasing",
+        "lower",
+        "lowers",
+        "lowered",
+        "lowering",
+        "reduce",
+        "reduces",
+        "reduced",
+        "reduction",
+        "ease",
+        "eases",
+        "easing",
+        "hike",
+        "hikes",
+        "hiked",
+        "hiking",
+        "raise",
+        "raises",
+        "raised",
+        "raising",
+        "increase",
+        "increases",
+        "increased",
+        "increasing",
+        "rise",
+        "rises",
+        "rising",
+        "fall",
+        "falls",
+        "falling",
+        "drop",
+        "drops",
+        "dropping",
+        "decline",
+        "declines",
+        "gain",
+        "gains",
+        "up",
+        "down",
+        "hold",
+        "holds",
+        "holding",
+        "unchanged",
+        "change",
+        "changes",
+        "pause",
+        "steady",
+        "above",
+        "below",
+        "over",
+        "under",
+        "exceed",
+        "exceeds",
+        "exceeded",
+        "exceeding",
+        "more",
+        "less",
+        "greater",
+        "fewer",
+        "higher",
+        "least",
+        "most",
+        "exactly",
+        "between",
+        "bps",
+        "bp",
+        "basis",
+        "point",
+        "points",
+        "percent",
+        "percentage",
+        "pct",
+        "dollar",
+        "dollars",
+        "usd",
+        "cent",
+        "cents",
+        "degree",
+        "degrees",
+        "fahrenheit",
+        "celsius",
+        "not",
+        "never",
+        "fail",
+        "fails",
+        "no",
+        "yes",
+    ]
 )
-_NON_ENTITY = _STOPWORDS | _GENERIC | _CLAIM_WORDS | frozenset(_MONTHS) | _WEEKDAYS | {"will", "who", "what", "which", "yes", "no", "rate", "rates", "interest"}
+_NON_ENTITY = (
+    _STOPWORDS
+    | _GENERIC
+    | _CLAIM_WORDS
+    | frozenset(_MONTHS)
+    | _WEEKDAYS
+    | {"will", "who", "what", "which", "yes", "no", "rate", "rates", "interest"}
+)
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'&\-]*")
 
@@ -437,7 +742,17 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'&\-]*")
 def _fold(text: str) -> str:
     """Unicode-normalised text with the symbols the parsers key on spelled one way."""
     text = unicodedata.normalize("NFKC", text)
-    for old, new in (("\u2265", ">="), ("\u2264", "<="), ("\u2212", "-"), ("\u2013", "-"), ("\u2014", "-"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u00a0", " ")):
+    for old, new in (
+        ("\u2265", ">="),
+        ("\u2264", "<="),
+        ("\u2212", "-"),
+        ("\u2013", "-"),
+        ("\u2014", "-"),
+        ("\u2019", "'"),
+        ("\u201c", '"'),
+        ("\u201d", '"'),
+        ("\u00a0", " "),
+    ):
         text = text.replace(old, new)
     return text
 
@@ -461,6 +776,7 @@ _GENERIC_STEMS = _GENERIC | frozenset(_stem(w) for w in _GENERIC)
 def _apply_synonyms(text: str) -> tuple[str, set[str]]:
     found: set[str] = set()
     for regex, canon in _SYNONYM_RES:
+
         def sub(_m: re.Match[str], canon: str = canon) -> str:
             found.add(canon)
             return f" {canon.upper()} "
@@ -479,7 +795,10 @@ class DateMention:
     day: int | None
 
     def compatible(self, other: DateMention) -> bool:
-        return all(a is None or b is None or a == b for a, b in ((self.year, other.year), (self.month, other.month), (self.day, other.day)))
+        return all(
+            a is None or b is None or a == b
+            for a, b in ((self.year, other.year), (self.month, other.month), (self.day, other.day))
+        )
 
     def describe(self) -> str:
         parts = [f"{self.year:04d}" if self.year is not None else "????"]
@@ -498,11 +817,19 @@ _DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"\b{_DAY}\s+({_MONTH_RE}),?\s+{_YEAR}\b", re.IGNORECASE), "dmy"),
     (re.compile(rf"\b({_MONTH_RE}),?\s+{_YEAR}\b", re.IGNORECASE), "my"),
     (re.compile(rf"\b{_YEAR}\s+({_MONTH_RE})", re.IGNORECASE), "ym"),
-    (re.compile(rf"\b({_MONTH_RE})\s+{_DAY}\b(?!\s*(?:[.,]\d|%|bps?\b|k\b|m\b|basis|percent|,\s*\d))", re.IGNORECASE), "md"),
+    (
+        re.compile(
+            rf"\b({_MONTH_RE})\s+{_DAY}\b(?!\s*(?:[.,]\d|%|bps?\b|k\b|m\b|basis|percent|,\s*\d))", re.IGNORECASE
+        ),
+        "md",
+    ),
     (re.compile(rf"\b{_DAY}\s+({_MONTH_RE})", re.IGNORECASE), "dm"),
     (re.compile(r"(?<![\w$.,])((?:19|20)\d{2})(?![\w%]|\s*(?:bps?|basis|percent|dollars?)\b|,\d)"), "y"),
 )
-_TIME_RE = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?(?:\s*(?:et|est|edt|utc|gmt|pt|pst|pdt|ct|cst))?\b|\b\d{1,2}\s*[ap]\.?m\.?\b", re.IGNORECASE)
+_TIME_RE = re.compile(
+    r"\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?(?:\s*(?:et|est|edt|utc|gmt|pt|pst|pdt|ct|cst))?\b|\b\d{1,2}\s*[ap]\.?m\.?\b",
+    re.IGNORECASE,
+)
 _BARE_MONTH_RE = re.compile(r"\b(January|February|March|April|June|July|August|September|October|November|December)\b")
 
 
@@ -516,6 +843,7 @@ def extract_dates(text: str, default_year: int | None) -> tuple[tuple[DateMentio
     found: list[DateMention] = []
     text = _TIME_RE.sub(" ", text)
     for regex, kind in _DATE_PATTERNS:
+
         def sub(m: re.Match[str], kind: str = kind) -> str:
             g = m.groups()
             try:
@@ -539,7 +867,9 @@ def extract_dates(text: str, default_year: int | None) -> tuple[tuple[DateMentio
                     mention = DateMention(int(g[0]), None, None)
             except (KeyError, ValueError):
                 return m.group(0)
-            if mention.month is not None and not 1 <= mention.month <= 12 or mention.day is not None and not 1 <= mention.day <= 31:
+            if (mention.month is not None and not 1 <= mention.month <= 12) or (
+                mention.day is not None and not 1 <= mention.day <= 31
+            ):
                 return m.group(0)
             found.append(mention)
             return " DATEMARK "
@@ -562,14 +892,37 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _UNIT_AFTER = re.compile(rf"^\s*(?P<unit>{_UNIT})(?![A-Za-z])", re.IGNORECASE)
-_SUFFIX = {"k": 10**3, "thousand": 10**3, "m": 10**6, "mm": 10**6, "million": 10**6, "b": 10**9, "bn": 10**9, "billion": 10**9, "t": 10**12, "trillion": 10**12}
-_LOWER_STRICT = r"more than|greater than|higher than|larger than|over|above|exceeds?|exceeding|exceeded|surpass(?:es)?|>"
-_LOWER_CLOSED = r"at least|at or above|at or over|at or higher than|no less than|not less than|minimum of|reach(?:es)?|hits?|>="
+_SUFFIX = {
+    "k": 10**3,
+    "thousand": 10**3,
+    "m": 10**6,
+    "mm": 10**6,
+    "million": 10**6,
+    "b": 10**9,
+    "bn": 10**9,
+    "billion": 10**9,
+    "t": 10**12,
+    "trillion": 10**12,
+}
+_LOWER_STRICT = (
+    r"more than|greater than|higher than|larger than|over|above|exceeds?|exceeding|exceeded|surpass(?:es)?|>"
+)
+_LOWER_CLOSED = (
+    r"at least|at or above|at or over|at or higher than|no less than|not less than|minimum of|reach(?:es)?|hits?|>="
+)
 _UPPER_STRICT = r"less than|fewer than|lower than|smaller than|below|under|<"
 _UPPER_CLOSED = r"at most|at or below|at or under|at or lower than|no more than|not more than|up to|maximum of|<="
-_PRE = re.compile(rf"(?<![A-Za-z])(?:(?P<lc>{_LOWER_CLOSED})|(?P<uc>{_UPPER_CLOSED})|(?P<ls>{_LOWER_STRICT})|(?P<us>{_UPPER_STRICT})|(?P<eq>exactly|=))\s*$", re.IGNORECASE)
-_POST = re.compile(r"^\s*(?:(?P<lc>or more|or higher|or above|or greater|or over|and (?:above|over|up|higher))|(?P<uc>or less|or lower|or below|or fewer|or under|and (?:below|under|lower)))\b", re.IGNORECASE)
-_BY_BEFORE = re.compile(rf"\bby\s+(?:(?:{_LOWER_CLOSED}|{_UPPER_CLOSED}|{_LOWER_STRICT}|{_UPPER_STRICT}|exactly)\s*)?$", re.IGNORECASE)
+_PRE = re.compile(
+    rf"(?<![A-Za-z])(?:(?P<lc>{_LOWER_CLOSED})|(?P<uc>{_UPPER_CLOSED})|(?P<ls>{_LOWER_STRICT})|(?P<us>{_UPPER_STRICT})|(?P<eq>exactly|=))\s*$",
+    re.IGNORECASE,
+)
+_POST = re.compile(
+    r"^\s*(?:(?P<lc>or more|or higher|or above|or greater|or over|and (?:above|over|up|higher))|(?P<uc>or less|or lower|or below|or fewer|or under|and (?:below|under|lower)))\b",
+    re.IGNORECASE,
+)
+_BY_BEFORE = re.compile(
+    rf"\bby\s+(?:(?:{_LOWER_CLOSED}|{_UPPER_CLOSED}|{_LOWER_STRICT}|{_UPPER_STRICT}|exactly)\s*)?$", re.IGNORECASE
+)
 _RANGE_JOIN = re.compile(r"^\s*(?:-|to|and)\s*$", re.IGNORECASE)
 _BETWEEN_BEFORE = re.compile(r"\b(?:between|from)\s*$", re.IGNORECASE)
 
@@ -579,12 +932,22 @@ _HOLD = re.compile(
 )
 _NO_CHANGE = re.compile(r"\b(?:no change|unchanged)\b", re.IGNORECASE)  # outside rate decisions
 _ANY_CHANGE = re.compile(r"\bany (?:rate )?change\b|\b(?:cut|hike) or (?:cut|hike)\b", re.IGNORECASE)
-_RATE_CUT = re.compile(r"\b(?:cut|cuts|cutting|decrease[sd]?|decreasing|lower(?:s|ed|ing)?(?!\s+than)|reduce[sd]?|reducing|reduction|ease[sd]?|easing)\b", re.IGNORECASE)
+_RATE_CUT = re.compile(
+    r"\b(?:cut|cuts|cutting|decrease[sd]?|decreasing|lower(?:s|ed|ing)?(?!\s+than)|reduce[sd]?|reducing|reduction|ease[sd]?|easing)\b",
+    re.IGNORECASE,
+)
 _RATE_HIKE = re.compile(r"\b(?:hike[sd]?|hiking|raise[sd]?|raising|increase[sd]?|increasing)\b", re.IGNORECASE)
-_MOVE_UP = re.compile(r"\b(?:rise[sn]?|rising|rose|gain(?:s|ed)?|up|climb(?:s|ed)?|increase[sd]?|increasing)\b", re.IGNORECASE)
-_MOVE_DOWN = re.compile(r"\b(?:fall(?:s|en)?|fell|falling|drop(?:s|ped)?|decline[sd]?|down|decrease[sd]?|decreasing|lose|loses|lost)\b", re.IGNORECASE)
+_MOVE_UP = re.compile(
+    r"\b(?:rise[sn]?|rising|rose|gain(?:s|ed)?|up|climb(?:s|ed)?|increase[sd]?|increasing)\b", re.IGNORECASE
+)
+_MOVE_DOWN = re.compile(
+    r"\b(?:fall(?:s|en)?|fell|falling|drop(?:s|ped)?|decline[sd]?|down|decrease[sd]?|decreasing|lose|loses|lost)\b",
+    re.IGNORECASE,
+)
 _NEGATION = re.compile(r"\b(?:not|never|fail(?:s|ed)? to|won't|doesn't|don't|didn't|isn't|no)\b|n't\b", re.IGNORECASE)
-_RATE_CONTEXT = re.compile(r"\b(?:FED|ECB|BOE|BOJ|central bank|interest rates?|policy rate|funds rate|basis points?|bps)\b", re.IGNORECASE)
+_RATE_CONTEXT = re.compile(
+    r"\b(?:FED|ECB|BOE|BOJ|central bank|interest rates?|policy rate|funds rate|basis points?|bps)\b", re.IGNORECASE
+)
 _DEADLINE = re.compile(r"\b(?:by|before|prior to|no later than)\s+(?:the\s+)?(?:end of\s+)?DATEMARK", re.IGNORECASE)
 _ON_DATE = re.compile(r"\b(?:on|at|as of)\s+(?:the\s+)?(?:close of\s+)?DATEMARK", re.IGNORECASE)
 
@@ -604,17 +967,33 @@ _POLARITY: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tuple(
     )
 )  # fmt: skip
 # Comparison phrases hold direction words that are not the event's direction ("up to", "lower than").
-_COMPARISON_PHRASE = re.compile(r"\b(?:no |not )?(?:more|less|fewer|lower|higher|greater|earlier|later) than\b|\bup to\b", re.IGNORECASE)
+_COMPARISON_PHRASE = re.compile(
+    r"\b(?:no |not )?(?:more|less|fewer|lower|higher|greater|earlier|later) than\b|\bup to\b", re.IGNORECASE
+)
 # Identifiers whose digits or ordinals token similarity cannot see: "Q1"/"Q2", "GPT-5", "2nd round",
 # "first half", "Jr.". Differing ones mean different markets.
 _IDENTIFIER = re.compile(r"(?<![\w$.])([A-Za-z]{1,8})-?(\d{1,4}[A-Za-z]?)(?![\w.%])")
 _ORDINAL = re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\b", re.IGNORECASE)
-_ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10}
+_ORDINAL_WORDS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+}
 _ORDINAL_WORD = re.compile(rf"\b({'|'.join(_ORDINAL_WORDS)})\b", re.IGNORECASE)
 _NAME_SUFFIX = re.compile(r"\b(jr|sr|ii|iii|iv)\b", re.IGNORECASE)
 _YES_NO = ("yes", "no")
 # Words that make the order of two named parties matter ("A beat B", "more votes than").
-_VERSUS = re.compile(r"\b(?:vs\.?|versus|against|beat(?:s|en)?|defeat(?:s|ed)?|ahead of|than|outperform(?:s|ed)?|before)\b", re.IGNORECASE)
+_VERSUS = re.compile(
+    r"\b(?:vs\.?|versus|against|beat(?:s|en)?|defeat(?:s|ed)?|ahead of|than|outperform(?:s|ed)?|before)\b",
+    re.IGNORECASE,
+)
 
 
 _LOOKBEHIND_CHARS = 40  # comparison words sit right next to their number; bounded so parsing stays linear
@@ -695,7 +1074,9 @@ def _quantities(text: str) -> list[_Quantity]:
             joiner = text[first.end : q.start].strip().lower()
             if joiner != "and" or _BETWEEN_BEFORE.search(text[max(0, first.start - _LOOKBEHIND_CHARS) : first.start]):
                 unit = first.unit or q.unit
-                merged[-1] = _Quantity(first.start, q.end, first.value, unit, (Interval(first.value, q.value, True, True),), True, first.by)
+                merged[-1] = _Quantity(
+                    first.start, q.end, first.value, unit, (Interval(first.value, q.value, True, True),), True, first.by
+                )
                 continue
         merged.append(q)
     return merged
@@ -752,7 +1133,14 @@ def parse_claim(text: str, *, rate_context: bool, rate_step_bps: int = 25) -> Cl
             if len(quantities) > 1:
                 return ClaimParse(None, f"{len(quantities)} amounts for one rate move", negated)
             if not quantities:
-                return finish((Interval(Decimal(0), None, False, False),) if hike else (Interval(None, Decimal(0), False, False),), "change", "bps", True)
+                return finish(
+                    (Interval(Decimal(0), None, False, False),)
+                    if hike
+                    else (Interval(None, Decimal(0), False, False),),
+                    "change",
+                    "bps",
+                    True,
+                )
             q = quantities[0]
             unit = q.unit
             magnitude = _intersect_nonnegative(q.values)
@@ -811,7 +1199,11 @@ def _rules_clause(rules: str) -> str:
     """The sentence of a rules text that says when the market resolves Yes, without its
     "resolves to Yes" words ("" when there is none)."""
     for sentence in re.split(r"(?<=[.!?])\s+|\n+", rules):
-        if _RESOLVE_YES.search(sentence) and re.search(r"\bif\b", sentence, re.IGNORECASE) and not re.search(r"\botherwise\b", sentence, re.IGNORECASE):
+        if (
+            _RESOLVE_YES.search(sentence)
+            and re.search(r"\bif\b", sentence, re.IGNORECASE)
+            and not re.search(r"\botherwise\b", sentence, re.IGNORECASE)
+        ):
             return _RESOLVE_YES.sub(" ", sentence)
     return ""
 
@@ -885,8 +1277,7 @@ def _entities(original: str, synonyms: set[str]) -> set[str]:
         if not word or not word[0].isupper():
             continue
         low = word.lower()
-        if low.endswith("'s"):
-            low = low[:-2]
+        low = low.removesuffix("'s")
         if low in _NON_ENTITY or low == "datemark":
             continue
         out.add(low)
@@ -897,8 +1288,7 @@ def _tokens(text: str) -> list[str]:
     words = []
     for m in _WORD.finditer(text.lower()):
         word = m.group(0).strip("'-&")
-        if word.endswith("'s"):
-            word = word[:-2]
+        word = word.removesuffix("'s")
         if not word or word in _STOPWORDS or word in _CLAIM_WORDS or word == "datemark" or len(word) < 2:
             continue
         words.append(_stem(word))
@@ -927,7 +1317,7 @@ def market_features(market: MarketInfo, *, rate_step_bps: int = 25) -> MarketFea
     folded_title, folded_label, folded_rules = _fold(title), _fold(label), _fold(market.rules_text[:_MAX_RULES_CHARS])
     syn_title, found_title = _apply_synonyms(folded_title)
     syn_label, found_label = _apply_synonyms(folded_label)
-    syn_rules, found_rules = _apply_synonyms(folded_rules)
+    syn_rules, _found_rules = _apply_synonyms(folded_rules)
     dates_title, masked_title = extract_dates(syn_title, default_year)
     dates_label, masked_label = extract_dates(syn_label, default_year)
     rate_context = bool(_RATE_CONTEXT.search(f"{syn_title} {syn_label} {syn_rules}"))
@@ -957,10 +1347,15 @@ def market_features(market: MarketInfo, *, rate_step_bps: int = 25) -> MarketFea
         if ruled is not None and claim is None and not claims:
             claim = ruled  # the title names no amount: the rules do
             notes.append(f"claim from the rules: {ruled.describe()}")
-        elif ruled is not None and claim is not None and ruled.axis == claim.axis and ruled.unit and ruled.unit == claim.unit:
-            if compare_claims(claim, ruled).relation != "same":
-                problem = f"title says {claim.describe()}, rules say {ruled.describe()}"
-                claim = None
+        elif (
+            ruled is not None
+            and claim is not None
+            and ruled.axis == claim.axis
+            and ruled.unit
+            and ruled.unit == claim.unit
+        ) and compare_claims(claim, ruled).relation != "same":
+            problem = f"title says {claim.describe()}, rules say {ruled.describe()}"
+            claim = None
     placeholder = next((text for text in (label, title) if text and PLACEHOLDER_OUTCOME_LABEL.fullmatch(text)), "")
     if placeholder:  # grouped or not: a Kalshi market from GET /markets carries no group
         problem = f"a placeholder outcome ({placeholder!r}, an 'Other'): its meaning depends on the rest of the group"
@@ -1072,7 +1467,9 @@ def score_pair(k: MarketFeatures, p: MarketFeatures, corpus: Corpus, config: Sug
             reasons.append(f"entities shared: {', '.join(sorted(shared_entities))}")
         else:
             conflict = True
-            reasons.append(f"conflict: no shared entity ({', '.join(sorted(k.entities))} vs {', '.join(sorted(p.entities))})")
+            reasons.append(
+                f"conflict: no shared entity ({', '.join(sorted(k.entities))} vs {', '.join(sorted(p.entities))})"
+            )
     else:
         entity_sim = 0.5
         reasons.append("entities: none named on one side")
@@ -1099,14 +1496,18 @@ def score_pair(k: MarketFeatures, p: MarketFeatures, corpus: Corpus, config: Sug
             reasons.append(f"dates agree: {a.describe()} / {b.describe()}")
         else:
             conflict = True
-            reasons.append(f"conflict: dates differ ({', '.join(d.describe() for d in k.dates)} vs {', '.join(d.describe() for d in p.dates)})")
+            reasons.append(
+                f"conflict: dates differ ({', '.join(d.describe() for d in k.dates)} vs {', '.join(d.describe() for d in p.dates)})"
+            )
     gap_factor = 1.0
     if k.close_time_ms is not None and p.close_time_ms is not None:
         gap_days = abs(k.close_time_ms - p.close_time_ms) / DAY_MS
         gap_factor = _gap_factor(gap_days)
         if dates_agree:
             gap_factor = max(gap_factor, 0.8)  # the titles name the same date: the listing's close matters less
-        reasons.append(f"close times {gap_days * 24:.1f} h apart" if gap_days < 2 else f"close times {gap_days:.1f} days apart")
+        reasons.append(
+            f"close times {gap_days * 24:.1f} h apart" if gap_days < 2 else f"close times {gap_days:.1f} days apart"
+        )
         if not k.dates and not p.dates:
             date_score = 1.0 if gap_days <= 2 else 0.5
     else:
@@ -1114,7 +1515,11 @@ def score_pair(k: MarketFeatures, p: MarketFeatures, corpus: Corpus, config: Sug
 
     orientation = Orientation.SAME
     claim_factor = 1.0
-    problems = [f"{side} claim unreadable ({f.claim_problem})" for side, f in (("Kalshi", k), ("Polymarket", p)) if f.claim_problem]
+    problems = [
+        f"{side} claim unreadable ({f.claim_problem})"
+        for side, f in (("Kalshi", k), ("Polymarket", p))
+        if f.claim_problem
+    ]
     if problems:
         blocked = True
         claim_factor = 0.6
@@ -1130,7 +1535,9 @@ def score_pair(k: MarketFeatures, p: MarketFeatures, corpus: Corpus, config: Sug
             reasons.append(f"claim {match.relation}: {match.detail}")
             if not match.exact:
                 blocked = True
-                reasons.append("ambiguous: the claims differ at the threshold itself, where one settles YES and the other NO")
+                reasons.append(
+                    "ambiguous: the claims differ at the threshold itself, where one settles YES and the other NO"
+                )
     elif k.claim is not None or p.claim is not None:
         blocked = True
         claim_factor = 0.6
@@ -1147,34 +1554,57 @@ def score_pair(k: MarketFeatures, p: MarketFeatures, corpus: Corpus, config: Sug
     if k.timing and p.timing and k.timing != p.timing:
         claim_factor *= 0.95
         blocked = True  # a value at a date is not the value touching the level before it
-        reasons.append(f"ambiguous: timing differs: Kalshi '{k.timing}' a date, Polymarket '{p.timing}' a date (check whether a touch before the date counts)")
+        reasons.append(
+            f"ambiguous: timing differs: Kalshi '{k.timing}' a date, Polymarket '{p.timing}' a date (check whether a touch before the date counts)"
+        )
     # Opposite direction words agree with complementary claims ("rise above k" vs "fall to k or
     # below"), or with equal claims when exactly one side is negated ("not below k" vs "k or above").
     both_claims = k.claim is not None and p.claim is not None and not conflict
     words_agree = both_claims and (orientation is Orientation.INVERTED) != (k.negated != p.negated)
     for name, _, _ in _POLARITY:
-        sides = {side for side in ("a", "b") if f"{name}:{side}" in k.polarity}, {side for side in ("a", "b") if f"{name}:{side}" in p.polarity}
+        sides = (
+            {side for side in ("a", "b") if f"{name}:{side}" in k.polarity},
+            {side for side in ("a", "b") if f"{name}:{side}" in p.polarity},
+        )
         if sides[0] and sides[1] and sides[0] != sides[1]:
             if words_agree and name in ("up/down", "above/below"):
                 continue
             conflict = True
-            reasons.append(f"conflict: opposite wording ({name}): Kalshi '{name.split('/')[sides[0] == {'b'}]}', Polymarket '{name.split('/')[sides[1] == {'b'}]}'")
+            reasons.append(
+                f"conflict: opposite wording ({name}): Kalshi '{name.split('/')[sides[0] == {'b'}]}', Polymarket '{name.split('/')[sides[1] == {'b'}]}'"
+            )
     if k.identifiers != p.identifiers:
         if k.identifiers and p.identifiers:
             conflict = True
-            reasons.append(f"conflict: different identifiers ({', '.join(sorted(k.identifiers))} vs {', '.join(sorted(p.identifiers))})")
+            reasons.append(
+                f"conflict: different identifiers ({', '.join(sorted(k.identifiers))} vs {', '.join(sorted(p.identifiers))})"
+            )
         else:
             blocked = True
             side, named = ("Kalshi", k.identifiers) if k.identifiers else ("Polymarket", p.identifiers)
             reasons.append(f"ambiguous: only {side} names {', '.join(sorted(named))}")
-    shared_order = [e for e in k.entity_order if e in shared_entities], [e for e in p.entity_order if e in shared_entities]
-    if len(shared_order[0]) >= 2 and shared_order[0] != shared_order[1] and (_VERSUS.search(k.title) or _VERSUS.search(p.title)):
+    shared_order = (
+        [e for e in k.entity_order if e in shared_entities],
+        [e for e in p.entity_order if e in shared_entities],
+    )
+    if (
+        len(shared_order[0]) >= 2
+        and shared_order[0] != shared_order[1]
+        and (_VERSUS.search(k.title) or _VERSUS.search(p.title))
+    ):
         conflict = True
-        reasons.append(f"conflict: who is compared with whom differs ({' / '.join(shared_order[0])} vs {' / '.join(shared_order[1])})")
+        reasons.append(
+            f"conflict: who is compared with whom differs ({' / '.join(shared_order[0])} vs {' / '.join(shared_order[1])})"
+        )
     for f in (k, p):
         reasons.extend(f.notes)
 
-    base = config.weight_title * title_sim + config.weight_entities * entity_sim + config.weight_rules * rules_sim + config.weight_dates * date_score
+    base = (
+        config.weight_title * title_sim
+        + config.weight_entities * entity_sim
+        + config.weight_rules * rules_sim
+        + config.weight_dates * date_score
+    )
     score = base * claim_factor * gap_factor
     if conflict:
         blocked = True
@@ -1187,7 +1617,9 @@ def _blocking_keys(f: MarketFeatures) -> set[str]:
     return {f"e:{e}" for e in f.entities} | {f"t:{t}" for t in f.tokens if t not in _GENERIC_STEMS}
 
 
-def candidate_pairs(kalshi: Sequence[MarketFeatures], polymarket: Sequence[MarketFeatures], config: SuggestConfig) -> list[tuple[int, int]]:
+def candidate_pairs(
+    kalshi: Sequence[MarketFeatures], polymarket: Sequence[MarketFeatures], config: SuggestConfig
+) -> list[tuple[int, int]]:
     """Index pairs worth scoring: sharing an entity or a non-generic title token, with close times
     within `max_close_gap_days`. Keys listed by too many markets (see `SuggestConfig`) are skipped
     unless a market has no other, so the cost grows with the candidates, not with K x P."""
@@ -1203,7 +1635,11 @@ def candidate_pairs(kalshi: Sequence[MarketFeatures], polymarket: Sequence[Marke
     out: list[tuple[int, int]] = []
     for i, f in enumerate(kalshi):
         # sorted by size, then key: equal-sized fallbacks must not depend on set iteration order
-        lists = [index[key] for key in sorted(_blocking_keys(f), key=lambda key: (len(index.get(key, ())), key)) if key in index]
+        lists = [
+            index[key]
+            for key in sorted(_blocking_keys(f), key=lambda key: (len(index.get(key, ())), key))
+            if key in index
+        ]
         usable = [lst for lst in lists if len(lst) <= cap] or lists[:1]
         if not usable:
             continue
@@ -1291,7 +1727,10 @@ def _check_inputs(kalshi: Sequence[MarketInfo], polymarket: Sequence[MarketInfo]
 def _resolve_one_to_one(assessments: list[PairAssessment], threshold: float) -> dict[tuple[str, str], str]:
     """Which eligible pairs lose their market to a better (or an equally good) pair, with why.
     Pairs absent from the result and above the threshold are suggested."""
-    eligible = sorted((a for a in assessments if not a.blocked and a.score > threshold), key=lambda a: (-a.score, a.kalshi, a.polymarket))
+    eligible = sorted(
+        (a for a in assessments if not a.blocked and a.score > threshold),
+        key=lambda a: (-a.score, a.kalshi, a.polymarket),
+    )
     taken: dict[str, str] = {}
     lost: dict[tuple[str, str], str] = {}
     i = 0
@@ -1309,7 +1748,9 @@ def _resolve_one_to_one(assessments: list[PairAssessment], threshold: float) -> 
         for a in alive:
             rivals = [b for b in alive if b is not a and (b.kalshi == a.kalshi or b.polymarket == a.polymarket)]
             if rivals:
-                lost[(a.kalshi, a.polymarket)] = f"not suggested: tie at {a.score:.4f} with {rivals[0].kalshi} / {rivals[0].polymarket} (ambiguous)"
+                lost[(a.kalshi, a.polymarket)] = (
+                    f"not suggested: tie at {a.score:.4f} with {rivals[0].kalshi} / {rivals[0].polymarket} (ambiguous)"
+                )
         for a in alive:  # winners and ties consume their markets: a tied market stays unpaired (fail closed)
             taken.setdefault(f"k:{a.kalshi}", f"{a.kalshi} / {a.polymarket} at {a.score:.4f}")
             taken.setdefault(f"p:{a.polymarket}", f"{a.kalshi} / {a.polymarket} at {a.score:.4f}")
@@ -1341,9 +1782,16 @@ def suggest_links(
         if reviewed != scored:
             score = float(reviewed.score)
             if not math.isfinite(score):  # a broken verifier fails closed
-                reviewed = replace(reviewed, score=0.0, blocked=True, reasons=(*reviewed.reasons, "verifier returned a non-finite score"))
+                reviewed = replace(
+                    reviewed,
+                    score=0.0,
+                    blocked=True,
+                    reasons=(*reviewed.reasons, "verifier returned a non-finite score"),
+                )
             else:
-                reviewed = replace(reviewed, score=round(min(max(score, 0.0), 1.0), 4), blocked=reviewed.blocked or scored.blocked)
+                reviewed = replace(
+                    reviewed, score=round(min(max(score, 0.0), 1.0), 4), blocked=reviewed.blocked or scored.blocked
+                )
         assessments.append(reviewed)
     lost = _resolve_one_to_one(assessments, config.threshold)
 
@@ -1365,8 +1813,21 @@ def suggest_links(
             continue
         suggested = not a.blocked and a.score > config.threshold and pair not in lost
         reasons = a.reasons + ((lost[pair],) if pair in lost else ())
-        pairs.append(LinkSuggestion(a.kalshi, a.polymarket, a.orientation, a.score, suggested, reasons, titles[a.kalshi], titles[a.polymarket]))
-    return SuggestReport(tuple(pairs), len(kalshi), len(polymarket), len(candidates), config.threshold, sum(p.suggested for p in pairs))
+        pairs.append(
+            LinkSuggestion(
+                a.kalshi,
+                a.polymarket,
+                a.orientation,
+                a.score,
+                suggested,
+                reasons,
+                titles[a.kalshi],
+                titles[a.polymarket],
+            )
+        )
+    return SuggestReport(
+        tuple(pairs), len(kalshi), len(polymarket), len(candidates), config.threshold, sum(p.suggested for p in pairs)
+    )
 
 
 # -- output --------------------------------------------------------------------------------------------
@@ -1386,9 +1847,13 @@ def format_report(report: SuggestReport, limit: int) -> str:
     if shown:
         width_k = max(len("kalshi"), *(len(p.kalshi) for p in shown))
         width_p = max(len("polymarket"), *(len(p.polymarket) for p in shown))
-        lines.append(f"{'#':>4}  {'score':>6}  {'orient':<8}  {'sugg':<4}  {'kalshi':<{width_k}}  {'polymarket':<{width_p}}")
+        lines.append(
+            f"{'#':>4}  {'score':>6}  {'orient':<8}  {'sugg':<4}  {'kalshi':<{width_k}}  {'polymarket':<{width_p}}"
+        )
         for n, p in enumerate(shown, 1):
-            lines.append(f"{n:>4}  {p.score:>6.3f}  {p.orientation.value:<8}  {'yes' if p.suggested else 'no':<4}  {p.kalshi:<{width_k}}  {p.polymarket:<{width_p}}")
+            lines.append(
+                f"{n:>4}  {p.score:>6.3f}  {p.orientation.value:<8}  {'yes' if p.suggested else 'no':<4}  {p.kalshi:<{width_k}}  {p.polymarket:<{width_p}}"
+            )
             lines.append(f"{'':8}K: {p.kalshi_title}")
             lines.append(f"{'':8}P: {p.polymarket_title}")
             lines.append(f"{'':8}why: {'; '.join(p.reasons)}")
@@ -1410,7 +1875,9 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def run_suggest(kalshi_path: Path, polymarket_path: Path, json_path: Path | None, threshold: float | None, limit: int) -> int:
+def run_suggest(
+    kalshi_path: Path, polymarket_path: Path, json_path: Path | None, threshold: float | None, limit: int
+) -> int:
     """`arb links suggest`: 0 on success; 2 on bad input (message on stderr, nothing written)."""
     try:
         if limit < 0:

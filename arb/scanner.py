@@ -82,9 +82,9 @@ from arb.graph import Component, Listing
 from solvers.errors import DataError, SolverError
 from solvers.fees import FeeRule
 from solvers.outcomes import OutcomeRow, OutcomeSystem, signed_parity
-from solvers.separation import OutcomeOracle
 from solvers.problem import CandidateSet, Contract, Instrument, Level, SetLimits, Side, relation_contracts
 from solvers.projection import project_prices
+from solvers.separation import OutcomeOracle
 
 __all__ = [
     "BookLookup",
@@ -129,10 +129,16 @@ class ScannerConfig:
     max_enumerated_outcomes: int = 512
     projection_time_budget_ms: float = 50.0
     projection_max_iterations: int = 200
-    set_limits: SetLimits = SetLimits()
+    set_limits: SetLimits = field(default_factory=SetLimits)
 
     def __post_init__(self) -> None:
-        for name in ("max_book_age_ms", "slots_per_side", "min_edge_micro_usd", "max_enumerated_outcomes", "projection_max_iterations"):
+        for name in (
+            "max_book_age_ms",
+            "slots_per_side",
+            "min_edge_micro_usd",
+            "max_enumerated_outcomes",
+            "projection_max_iterations",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"scanner {name} must be a non-negative int, was {value!r}")
@@ -223,7 +229,9 @@ def _lookup_function(books: BookLookup) -> Callable[[Venue, str], BinaryBook | N
         return lambda venue, market_id: get((venue, market_id))
     if callable(books):
         return books
-    raise ConfigError(f"books must be a mapping (venue, market_id) -> BinaryBook or a callable, was {type(books).__name__}")
+    raise ConfigError(
+        f"books must be a mapping (venue, market_id) -> BinaryBook or a callable, was {type(books).__name__}"
+    )
 
 
 def _exclusion_reason(book: BinaryBook | None, now_ns: int, max_age_ns: int) -> str | None:
@@ -329,7 +337,7 @@ class _ListingSlot:
     """One listing and how its unit cost bounds its outcome variable: `upper` z_v <= cost, else
     z_v >= 1 - cost (YES of a contract bounds it from above, NO from below; parity swaps)."""
 
-    __slots__ = ("listing", "venue", "market_id", "side", "var", "upper", "fee", "tick_micro", "monotone", "costs")
+    __slots__ = ("costs", "fee", "listing", "market_id", "monotone", "side", "tick_micro", "upper", "var", "venue")
 
     def __init__(self, listing: Listing, var: int, parity: int, cost_tables: dict[FeeRule, dict[int, int]]) -> None:
         self.listing = listing
@@ -388,7 +396,22 @@ class _Outcome:
 class _Block:
     """Variables coupled by relations, with the data of the method that decides them exactly."""
 
-    __slots__ = ("variables", "names", "kind", "row", "flips", "closure", "vertices", "system", "sub_contracts", "witness", "to_block", "offset", "oracle", "columns")
+    __slots__ = (
+        "closure",
+        "columns",
+        "flips",
+        "kind",
+        "names",
+        "offset",
+        "oracle",
+        "row",
+        "sub_contracts",
+        "system",
+        "to_block",
+        "variables",
+        "vertices",
+        "witness",
+    )
 
     def __init__(self, variables: tuple[int, ...], names: tuple[str, ...], kind: str) -> None:
         self.variables = variables
@@ -414,13 +437,18 @@ _KIND_COST = {"row": 0, "difference": 1, "vertices": 2, "projection": 3}
 
 
 class _ComponentPlan:
-    __slots__ = ("component", "slots", "n_vars", "var_names", "blocks")
+    __slots__ = ("blocks", "component", "n_vars", "slots", "var_names")
 
     def __init__(self, component: Component, config: ScannerConfig, cost_tables: dict[FeeRule, dict[int, int]]) -> None:
         self.component = component
         try:
             # Validates ids, listings (one per venue/contract/side), relation members.
-            CandidateSet(component.id, tuple(Contract(c) for c in component.contracts), tuple(_instrument_shell(li) for li in component.listings), tuple(component.relations))
+            CandidateSet(
+                component.id,
+                tuple(Contract(c) for c in component.contracts),
+                tuple(_instrument_shell(li) for li in component.listings),
+                tuple(component.relations),
+            )
             system = OutcomeSystem(component.contracts, component.relations, with_risky_links=True)
         except DataError as exc:
             raise ConfigError(f"component {component.id}: {exc}") from exc
@@ -438,12 +466,20 @@ def _instrument_shell(listing: Listing) -> Instrument:
         if not isinstance(value, int) or value <= 0:
             raise DataError(f"listing {listing.instrument_id} {name} must be a positive int, was {value!r}")
     if not isinstance(listing.min_order_size_micro, int) or listing.min_order_size_micro < 0:
-        raise DataError(f"listing {listing.instrument_id} min_order_size_micro must be a non-negative int, was {listing.min_order_size_micro!r}")
+        raise DataError(
+            f"listing {listing.instrument_id} min_order_size_micro must be a non-negative int, was {listing.min_order_size_micro!r}"
+        )
     if not isinstance(listing.venue, Venue):
         raise DataError(f"listing {listing.instrument_id} venue must be a Venue, was {listing.venue!r}")
     return Instrument(
-        listing.instrument_id, listing.venue.value, listing.contract, listing.side, (), listing.taker_fee,
-        lot_size=from_micro(listing.lot_size_micro), tick_size=from_micro(listing.tick_size_micro),
+        listing.instrument_id,
+        listing.venue.value,
+        listing.contract,
+        listing.side,
+        (),
+        listing.taker_fee,
+        lot_size=from_micro(listing.lot_size_micro),
+        tick_size=from_micro(listing.tick_size_micro),
         min_order_size=from_micro(listing.min_order_size_micro),
     )
 
@@ -476,9 +512,12 @@ def _blocks(component: Component, system: OutcomeSystem, config: ScannerConfig) 
             block = _Block(variables, names, "row")
             [row] = rows
             block.row = (tuple((local[v], coef) for v, coef in row.coefs), row.lo, row.hi)
-        elif unit and all(len(row.coefs) == 2 for row in rows) and len(variables) <= _MAX_DIFFERENCE_VARIABLES and (
-            system_of_differences := _difference_system(len(variables), _canonical_rows(rows, local))
-        ) is not None:
+        elif (
+            unit
+            and all(len(row.coefs) == 2 for row in rows)
+            and len(variables) <= _MAX_DIFFERENCE_VARIABLES
+            and (system_of_differences := _difference_system(len(variables), _canonical_rows(rows, local))) is not None
+        ):
             block = _Block(variables, names, "difference")
             block.flips, block.closure = system_of_differences
             if any(block.closure[j][j] < 0 for j in range(len(variables))):
@@ -490,15 +529,19 @@ def _blocks(component: Component, system: OutcomeSystem, config: ScannerConfig) 
     return tuple(blocks)
 
 
-_LocalRows = tuple[tuple[tuple[tuple[int, int], ...], int | None, int | None], ...]  # (coefs, lo, hi) over local variables
+_LocalRows = tuple[
+    tuple[tuple[tuple[int, int], ...], int | None, int | None], ...
+]  # (coefs, lo, hi) over local variables
 
 
 def _canonical_rows(rows: Sequence[OutcomeRow], local: Mapping[int, int]) -> _LocalRows:
     """Rows over local variables in a canonical order (the memo key). Two rows may share their
     coefficients with one bound open (None) where the other is closed, so None sorts first."""
+
     def key(row: tuple[tuple[tuple[int, int], ...], int | None, int | None]) -> tuple:
         coefs, lo, hi = row
         return coefs, lo is not None, lo or 0, hi is not None, hi or 0
+
     return tuple(sorted(((tuple((local[v], c) for v, c in row.coefs), row.lo, row.hi) for row in rows), key=key))
 
 
@@ -559,7 +602,15 @@ def _difference_closure(k: int, rows: _LocalRows, flips: list[int]) -> list[list
     return dist
 
 
-def _general_block(component: Component, system: OutcomeSystem, variables: tuple[int, ...], names: tuple[str, ...], block_root: int, root: Callable[[int], int], config: ScannerConfig) -> _Block:
+def _general_block(
+    component: Component,
+    system: OutcomeSystem,
+    variables: tuple[int, ...],
+    names: tuple[str, ...],
+    block_root: int,
+    root: Callable[[int], int],
+    config: ScannerConfig,
+) -> _Block:
     """Enumerate the block's own outcome system (its contracts and relations only); keep the
     vertices in the block's variable order when there are few enough, else plan a projection."""
     contracts = tuple(c for c in component.contracts if root(system.literal[c][0]) == block_root)
@@ -608,17 +659,27 @@ def _decide_row(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
         # a rise of every ask by delta lowers each bound of the minimum-activity corner by delta,
         # until it reaches 0 or $1
         room = [x if a > 0 else SCALE - x for (_, a), x in zip(coefs, point)]
-        return _Outcome(None, _uniform_rise(room, excess), "row", f"{_members(block)}: the NO basket costs {from_micro(excess)} less than it surely pays")
+        return _Outcome(
+            None,
+            _uniform_rise(room, excess),
+            "row",
+            f"{_members(block)}: the NO basket costs {from_micro(excess)} less than it surely pays",
+        )
     if row_lo is not None and high < row_lo * SCALE:
         deficit = row_lo * SCALE - high
         room = [SCALE - hi[variables[j]] if a > 0 else lo[variables[j]] for j, a in coefs]
-        return _Outcome(None, _uniform_rise(room, deficit), "row", f"{_members(block)}: the YES basket costs {from_micro(deficit)} less than it surely pays")
+        return _Outcome(
+            None,
+            _uniform_rise(room, deficit),
+            "row",
+            f"{_members(block)}: the YES basket costs {from_micro(deficit)} less than it surely pays",
+        )
     need = 0 if row_lo is None else max(0, row_lo * SCALE - low)
     numerators = [lo[v] for v in variables]  # a block variable outside the row: anything in its box
     for k, (j, a) in enumerate(coefs):
         v = variables[j]
         room = hi[v] - lo[v]
-        step = room if room < need else need
+        step = min(need, room)
         need -= step
         numerators[j] = point[k] + step if a > 0 else point[k] - step
     return _Outcome(_Witness(numerators, SCALE), 0, "structure")
@@ -643,7 +704,12 @@ def _decide_difference(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
         x[u] = best
     if worst > 0:
         v, u = worst_pair
-        return _Outcome(None, _difference_delta(closure, xlo, xhi), "difference", f"{block.names[v]} vs {block.names[u]}: a hedged basket costs {from_micro(worst)} less than it surely pays")
+        return _Outcome(
+            None,
+            _difference_delta(closure, xlo, xhi),
+            "difference",
+            f"{block.names[v]} vs {block.names[u]}: a hedged basket costs {from_micro(worst)} less than it surely pays",
+        )
     numerators = [SCALE - xj if f else xj for xj, f in zip(x, flips)]
     return _Outcome(_Witness(numerators, SCALE), 0, "structure")
 
@@ -718,7 +784,9 @@ def _box_lp(block: _Block, vertices: np.ndarray, lo: list[int], hi: list[int]): 
     return linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=bounds, method="highs")
 
 
-def _verified_witness(block: _Block, vertices: np.ndarray, weights: np.ndarray, lo: list[int], hi: list[int]) -> _Witness | None:
+def _verified_witness(
+    block: _Block, vertices: np.ndarray, weights: np.ndarray, lo: list[int], hi: list[int]
+) -> _Witness | None:
     """A convex combination of `vertices` (feasible outcomes) inside the box, exactly: the float
     weights rounded to integers, else read back as exact rationals (when the box only touches M
     the rounded point lands a hair outside it; the LP's exact basic solution does not)."""
@@ -733,7 +801,12 @@ def _verified_witness(block: _Block, vertices: np.ndarray, weights: np.ndarray, 
 
 def _infeasible(block: _Block, slack: float, stage: str) -> _Outcome:
     delta = max(1, math.ceil(-slack * SCALE - 1e-6))
-    return _Outcome(None, delta, stage, f"{_members(block)}: no coherent prices within the asks (short by {delta / SCALE:.6f} per contract)")
+    return _Outcome(
+        None,
+        delta,
+        stage,
+        f"{_members(block)}: no coherent prices within the asks (short by {delta / SCALE:.6f} per contract)",
+    )
 
 
 def _decide_vertices(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
@@ -750,7 +823,9 @@ def _decide_vertices(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
     return _Outcome(None, 0, "undecided", f"{_members(block)}: coherent prices only at the edge of the asks")
 
 
-def _decide_large(block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float]) -> _Outcome:
+def _decide_large(
+    block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float]
+) -> _Outcome:
     """A block too large to enumerate. The first time (empty outcome pool) KL-project the box
     midpoint: its active vertices may already give a witness, and they seed the pool. Then column
     generation: the vertex LP over the pool, priced by the block's MIP outcome oracle, exact in
@@ -770,7 +845,9 @@ def _decide_large(block: _Block, lo: list[int], hi: list[int], config: ScannerCo
 _MAX_COLUMNS_PER_VARIABLE = 4  # pool cap (times the block's variables + 1); the LP support is kept
 
 
-def _decide_columns(block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float], deadline: float) -> _Outcome:
+def _decide_columns(
+    block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float], deadline: float
+) -> _Outcome:
     system: OutcomeSystem = block.system  # type: ignore[assignment]
     to_block: np.ndarray = block.to_block  # type: ignore[assignment]
     try:
@@ -785,7 +862,9 @@ def _decide_columns(block: _Block, lo: list[int], hi: list[int], config: Scanner
             vertices = np.array(list(block.columns.values()), dtype=np.int64).reshape(-1, n)
             result = _box_lp(block, vertices, lo, hi)
             if result.status != 0:
-                return _Outcome(None, 0, "undecided", f"{_members(block)}: column LP status {result.status} ({result.message})")
+                return _Outcome(
+                    None, 0, "undecided", f"{_members(block)}: column LP status {result.status} ({result.message})"
+                )
             weights = result.x[: len(vertices)]
             if -float(result.fun) >= 0.0:  # the pool already holds a point of M in the box
                 witness = _verified_witness(block, vertices, weights, lo, hi)
@@ -798,7 +877,9 @@ def _decide_columns(block: _Block, lo: list[int], hi: list[int], config: Scanner
             _, z_sub = oracle.minimize(to_block @ reduced)  # min over Z of reduced . z (block coordinates)
             z = _to_block_outcome(block, z_sub)
             if z is None:
-                return _Outcome(None, 0, "undecided", f"{_members(block)}: the outcome oracle returned an infeasible outcome")
+                return _Outcome(
+                    None, 0, "undecided", f"{_members(block)}: the outcome oracle returned an infeasible outcome"
+                )
             price = float(reduced @ z) - float(result.eqlin.marginals[0])
             key = z.astype(np.uint8).tobytes()
             if price >= -1e-9 or key in block.columns:  # no outcome improves the LP: it is exact
@@ -806,7 +887,9 @@ def _decide_columns(block: _Block, lo: list[int], hi: list[int], config: Scanner
                 _trim_pool(block, vertices, weights)
                 if slack < _LP_INFEASIBLE_SLACK:
                     return _infeasible(block, slack, "column_lp")
-                return _Outcome(None, 0, "undecided", f"{_members(block)}: coherent prices only at the edge of the asks")
+                return _Outcome(
+                    None, 0, "undecided", f"{_members(block)}: coherent prices only at the edge of the asks"
+                )
             block.columns[key] = z
             if clock_s() >= deadline:
                 break
@@ -830,11 +913,13 @@ def _trim_pool(block: _Block, vertices: np.ndarray, weights: np.ndarray) -> None
     if len(block.columns) <= cap:
         return
     keys = list(block.columns)
-    keep = {keys[i] for i in np.flatnonzero(weights > 0)} | set(keys[-(cap // 2):])
+    keep = {keys[i] for i in np.flatnonzero(weights > 0)} | set(keys[-(cap // 2) :])
     block.columns = {key: block.columns[key] for key in keys if key in keep}
 
 
-def _decide_projection(block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float], budget_s: float) -> tuple[_Outcome, list[np.ndarray]]:
+def _decide_projection(
+    block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float], budget_s: float
+) -> tuple[_Outcome, list[np.ndarray]]:
     """KL-project the box midpoint; accept the projection's active vertices if they verify.
     Returns the verdict and the active vertices that satisfy the relations (block coordinates)."""
     system: OutcomeSystem = block.system  # type: ignore[assignment]  # set for kind "projection"
@@ -845,8 +930,11 @@ def _decide_projection(block: _Block, lo: list[int], hi: list[int], config: Scan
         prices.append(min(0.999, max(0.001, (a + b) / (2 * SCALE))))
     try:
         result = project_prices(
-            system, prices, time_budget_s=budget_s,
-            max_iterations=config.projection_max_iterations, clock=clock_s,
+            system,
+            prices,
+            time_budget_s=budget_s,
+            max_iterations=config.projection_max_iterations,
+            clock=clock_s,
         )
     except SolverError as exc:  # the oracle failed: no witness, so the allocator decides
         return _Outcome(None, 0, "undecided", f"{_members(block)}: projection failed ({exc})"), []
@@ -861,7 +949,12 @@ def _decide_projection(block: _Block, lo: list[int], hi: list[int], config: Scan
         witness = _integer_witness(vertices[feasible], weights[feasible])
         if witness.inside(block.variables, lo, hi):
             return _Outcome(witness, 0, "projection"), kept
-    return _Outcome(None, 0, "undecided", f"{_members(block)}: projection of the ask midpoints is not within the asks (D={result.divergence:.3g})"), kept
+    return _Outcome(
+        None,
+        0,
+        "undecided",
+        f"{_members(block)}: projection of the ask midpoints is not within the asks (D={result.divergence:.3g})",
+    ), kept
 
 
 def _to_sub_outcome(block: _Block, z_block: np.ndarray) -> np.ndarray:
@@ -899,7 +992,14 @@ class Scanner:
     Not thread-safe: one owner calls all of them.
     """
 
-    def __init__(self, components: Sequence[Component], books: BookLookup, *, now_ns: Callable[[], int], config: ScannerConfig = ScannerConfig()) -> None:
+    def __init__(
+        self,
+        components: Sequence[Component],
+        books: BookLookup,
+        *,
+        now_ns: Callable[[], int],
+        config: ScannerConfig = ScannerConfig(),
+    ) -> None:
         if not isinstance(config, ScannerConfig):
             raise ConfigError(f"config must be a ScannerConfig, was {type(config).__name__}")
         self.config = config
@@ -932,7 +1032,11 @@ class Scanner:
             if component.id in plans:
                 raise ConfigError(f"component id {component.id!r} appears twice")
             old = self._plans.get(component.id)
-            plans[component.id] = old if old is not None and old.component == component else _ComponentPlan(component, self.config, self._cost_tables)
+            plans[component.id] = (
+                old
+                if old is not None and old.component == component
+                else _ComponentPlan(component, self.config, self._cost_tables)
+            )
         dirty = {cid: None for cid in self._dirty if cid in plans and plans[cid] is self._plans.get(cid)}
         for cid, plan in plans.items():
             if plan is not self._plans.get(cid):
@@ -946,7 +1050,9 @@ class Scanner:
         for cid in self._live - plans.keys():  # vanished: the consumer must drop their sets
             self._withdrawn[cid] = None
         self._live &= plans.keys()
-        self._watch = {cid: sig for cid, sig in self._watch.items() if cid in plans and plans[cid] is self._plans.get(cid)}
+        self._watch = {
+            cid: sig for cid, sig in self._watch.items() if cid in plans and plans[cid] is self._plans.get(cid)
+        }
         self._plans = plans
         self._dirty = dirty
         self._instruments = {}  # listings may have changed metadata
@@ -1006,7 +1112,7 @@ class Scanner:
                     reason = _exclusion_reason(lookup(slot.venue, slot.market_id), now, max_age)
                     if reason is not None:
                         current.append(Exclusion(slot.listing.instrument_id, reason))
-            except Exception as exc:  # a failing book lookup: let the drain evaluate (and count) it
+            except Exception as exc:  # noqa: BLE001 - a failing book lookup: let the drain evaluate (and count) it
                 self.stats.errors[f"sweep:{type(exc).__name__}"] += 1
                 current = [None]  # type: ignore[list-item]  # differs from any recorded exclusions
             if tuple(current) != excluded:
@@ -1036,7 +1142,7 @@ class Scanner:
         for cid in list(self._dirty):
             try:
                 verdict = self._evaluate(self._plans[cid], now)
-            except Exception as exc:  # a bug in one component's bound: forward it, keep scanning
+            except Exception as exc:  # noqa: BLE001 - a bug in one component's bound: forward it, keep scanning
                 self.stats.errors[f"evaluate:{type(exc).__name__}"] += 1
                 verdict = _Verdict(False, "error", 0, (f"evaluation failed: {type(exc).__name__}: {exc}",), ())
             # what sweep() compares against: exclusions that can change without a book event
@@ -1062,8 +1168,14 @@ class Scanner:
         for _, cid, verdict in forwarded:
             del self._dirty[cid]
             try:
-                candidate, _ = build_candidate_set(self._plans[cid].component, self._books, now_ns=now, config=self.config, instrument_cache=self._instruments)
-            except Exception as exc:
+                candidate, _ = build_candidate_set(
+                    self._plans[cid].component,
+                    self._books,
+                    now_ns=now,
+                    config=self.config,
+                    instrument_cache=self._instruments,
+                )
+            except Exception as exc:  # noqa: BLE001 - see below
                 # Books hold only validated levels, so this is a bug; one set must not stop the scan.
                 self.stats.build_errors += 1
                 self.stats.errors[f"build:{type(exc).__name__}"] += 1
@@ -1071,7 +1183,11 @@ class Scanner:
                     self._live.discard(cid)
                     self._withdrawn[cid] = None
                 continue
-            out.append(ScanCandidate(cid, verdict.score_micro_usd, verdict.stage, verdict.reasons, candidate, verdict.excluded, now))
+            out.append(
+                ScanCandidate(
+                    cid, verdict.score_micro_usd, verdict.stage, verdict.reasons, candidate, verdict.excluded, now
+                )
+            )
             self.stats.forward_reasons[verdict.stage] += 1
             self._live.add(cid)
             self._withdrawn.pop(cid, None)

@@ -12,6 +12,7 @@ book uncrossed (best YES ask + best NO ask >= 1 + tick).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -110,8 +111,16 @@ class _Books:
             fee = polymarket_fee(rate=D(str(self.rng.choice(("0.03", "0.04", "0.05")))))
             lot, minimum = CENT, D(5)
         return [
-            Instrument(f"{prefix}{venue}:{contract}:{side.value}", venue, f"{contract}@{venue}", side,
-                       self._ladder(best, kalshi), fee, lot_size=lot, min_order_size=minimum)
+            Instrument(
+                f"{prefix}{venue}:{contract}:{side.value}",
+                venue,
+                f"{contract}@{venue}",
+                side,
+                self._ladder(best, kalshi),
+                fee,
+                lot_size=lot,
+                min_order_size=minimum,
+            )
             for side, best in ((Side.YES, yes_best), (Side.NO, no_best))
         ]
 
@@ -122,7 +131,7 @@ def _listed(books: _Books, set_id: str, truths: dict[str, float], venues=(KALSHI
         for venue in venues:
             contracts.append(Contract(f"{name}@{venue}"))
             instruments += books.listing(f"{set_id}/", name, venue, truth)
-        for a, b in zip(venues, venues[1:]):
+        for a, b in itertools.pairwise(venues):
             links.append(Equivalent(f"{name}@{a}", f"{name}@{b}"))
     return contracts, instruments, links
 
@@ -148,7 +157,7 @@ def ladder_set(books: _Books, set_id: str, n: int) -> CandidateSet:
         level *= float(books.rng.uniform(0.7, 0.95))
     contracts, instruments, links = _listed(books, set_id, truths)
     names = list(truths)
-    implications = [Implies(f"{hi}@{KALSHI}", f"{lo}@{KALSHI}") for lo, hi in zip(names, names[1:])]
+    implications = [Implies(f"{hi}@{KALSHI}", f"{lo}@{KALSHI}") for lo, hi in itertools.pairwise(names)]
     return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(links + implications))
 
 
@@ -179,7 +188,9 @@ def _binding(sets: tuple[CandidateSet, ...], fraction: float) -> AllocationProbl
     return AllocationProblem(sets, Capital(cash))
 
 
-def make_ticks(problem: AllocationProblem, rng: np.random.Generator, count: int, share: float = 0.2) -> tuple[Tick, ...]:
+def make_ticks(
+    problem: AllocationProblem, rng: np.random.Generator, count: int, share: float = 0.2
+) -> tuple[Tick, ...]:
     """`count` ticks, each moving ~`share` of the levels by one tick (sizes unchanged)."""
     ladders: dict[str, list[Level]] = {}
     complement: dict[str, str] = {}

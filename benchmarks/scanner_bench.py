@@ -40,7 +40,17 @@ from benchmarks.timing import gc_paused
 from solvers.fees import kalshi_fee, polymarket_fee
 from solvers.problem import Equivalent, ExactlyOne, Implies, Side
 
-__all__ = ["COALESCED_BATCH", "MAX_RATIO", "Instance", "ScannerBenchReport", "ScannerBenchRow", "build_instance", "generate_stream", "reset_books", "run_scanner_bench"]
+__all__ = [
+    "COALESCED_BATCH",
+    "MAX_RATIO",
+    "Instance",
+    "ScannerBenchReport",
+    "ScannerBenchRow",
+    "build_instance",
+    "generate_stream",
+    "reset_books",
+    "run_scanner_bench",
+]
 
 MAX_RATIO = 2.0
 CENT = 10_000
@@ -52,7 +62,18 @@ _JUMP_SHARE = 0.05  # of requotes: a jump of 8-20 cents that makes the component
 _JUMP_EVENTS = 8  # stream events until a jumped market is requoted back to its fair price
 _STEP_NS = 1_000  # injected clock advance per update
 # One row per component, cycled: 4 pairs, 3 groups, 1 linked group, 2 ladders.
-_SHAPES = (("pair", 0), ("pair", 1), ("pair", 2), ("pair", 3), ("group", 3), ("group", 4), ("group", 5), ("linked_group", 3), ("ladder", 3), ("ladder", 4))
+_SHAPES = (
+    ("pair", 0),
+    ("pair", 1),
+    ("pair", 2),
+    ("pair", 3),
+    ("group", 3),
+    ("group", 4),
+    ("group", 5),
+    ("linked_group", 3),
+    ("ladder", 3),
+    ("ladder", 4),
+)
 _K_FEE = kalshi_fee()
 _P_FEES = (polymarket_fee(rate=Decimal(0)), polymarket_fee(rate=Decimal("0.02")))
 
@@ -168,7 +189,13 @@ def build_instance(n_components: int, seed: int) -> Instance:
             bid_prices, ask_prices = _quote(anchor, complement)
             bids = {p: _size(rng, pools, venue) for p in bid_prices}
             asks = {p: _size(rng, pools, venue) for p in ask_prices}
-            snapshot = BookSnapshot(venue, book.book_id, market_id, tuple((p * CENT, s) for p, s in bids.items()), tuple((p * CENT, s) for p, s in asks.items()))
+            snapshot = BookSnapshot(
+                venue,
+                book.book_id,
+                market_id,
+                tuple((p * CENT, s) for p, s in bids.items()),
+                tuple((p * CENT, s) for p, s in asks.items()),
+            )
             ids.append(len(ladders))
             ladders.append(_Ladder(book, venue, market_id, complement, bids, asks, snapshot))
         yes = ladders[ids[0]].book
@@ -179,7 +206,10 @@ def build_instance(n_components: int, seed: int) -> Instance:
             fee, lot, minimum = _K_FEE, 1_000_000, 0
         else:
             fee, lot, minimum = _P_FEES[fee_index % len(_P_FEES)], CENT, 5_000_000
-        listings = tuple(Listing(f"{cid}:{side.value}", venue, market_id, cid, side, fee, lot, CENT, minimum) for side in (Side.YES, Side.NO))
+        listings = tuple(
+            Listing(f"{cid}:{side.value}", venue, market_id, cid, side, fee, lot, CENT, minimum)
+            for side in (Side.YES, Side.NO)
+        )
         return cid, listings
 
     for k in range(n_components):
@@ -259,7 +289,11 @@ def generate_stream(instance: Instance, updates: int, seed: int) -> list[Update]
         new_bids, new_asks = _quote(center, ladder.complement)
         old_best_bid = max(bids[index], default=0)
         moving_down = (new_bids[0] if new_bids else 0) < old_best_bid
-        order = ((BookSide.BID, new_bids), (BookSide.ASK, new_asks)) if moving_down else ((BookSide.ASK, new_asks), (BookSide.BID, new_bids))
+        order = (
+            ((BookSide.BID, new_bids), (BookSide.ASK, new_asks))
+            if moving_down
+            else ((BookSide.ASK, new_asks), (BookSide.BID, new_bids))
+        )
         for side, wanted in order:  # the side moving away from the other goes first
             levels = bids[index] if side is BookSide.BID else asks[index]
             for cents in wanted:
@@ -383,15 +417,20 @@ def _row(n_components: int, setup: _Setup, drain_every: int) -> ScannerBenchRow:
         coalesced=counts["coalesced"],
         cleared_by_bound=counts["cleared_by_bound"],
         forwarded=counts["forwarded"],
-        cleared_by={k[len("cleared:"):]: v for k, v in counts.items() if k.startswith("cleared:") and v},
-        forward_reasons={k[len("forward:"):]: v for k, v in counts.items() if k.startswith("forward:") and v},
+        cleared_by={k[len("cleared:") :]: v for k, v in counts.items() if k.startswith("cleared:") and v},
+        forward_reasons={k[len("forward:") :]: v for k, v in counts.items() if k.startswith("forward:") and v},
         untrusted_books=setup.untrusted,
     )
 
 
 def _counters(scanner: Scanner) -> Counter[str]:
     stats = scanner.stats
-    out: Counter[str] = Counter(evaluations=stats.evaluations, coalesced=stats.coalesced, cleared_by_bound=stats.cleared_by_bound, forwarded=stats.forwarded)
+    out: Counter[str] = Counter(
+        evaluations=stats.evaluations,
+        coalesced=stats.coalesced,
+        cleared_by_bound=stats.cleared_by_bound,
+        forwarded=stats.forwarded,
+    )
     for key, value in stats.cleared_by.items():
         out[f"cleared:{key}"] = value
     for key, value in stats.forward_reasons.items():
@@ -408,7 +447,14 @@ def _ratio(rows: list[ScannerBenchRow], drain_every: int) -> float:
     return max(costs) / min(costs) if costs else 1.0
 
 
-def run_scanner_bench(*, sizes: tuple[int, ...] = (10, 10_000), updates: int = 20_000, seed: int = 1, json_path: Path | None = None, repeats: int = 3) -> ScannerBenchReport:
+def run_scanner_bench(
+    *,
+    sizes: tuple[int, ...] = (10, 10_000),
+    updates: int = 20_000,
+    seed: int = 1,
+    json_path: Path | None = None,
+    repeats: int = 3,
+) -> ScannerBenchReport:
     """Time the scanner at every size in one run; print the side-by-side table; optionally write JSON."""
     if not sizes or any(not isinstance(n, int) or n < 1 for n in sizes):
         raise ConfigError(f"sizes must be positive component counts, was {sizes!r}")
@@ -421,26 +467,42 @@ def run_scanner_bench(*, sizes: tuple[int, ...] = (10, 10_000), updates: int = 2
             for setup in setups.values():
                 _one_pass(setup, drain_every)
     rows = [_row(n, setup, drain_every) for n, setup in setups.items() for drain_every in drain_modes]
-    report = ScannerBenchReport(tuple(rows), _ratio(rows, 1), _ratio(rows, COALESCED_BATCH), valid=all(r.untrusted_books == 0 for r in rows))
+    report = ScannerBenchReport(
+        tuple(rows), _ratio(rows, 1), _ratio(rows, COALESCED_BATCH), valid=all(r.untrusted_books == 0 for r in rows)
+    )
     _print(report, repeats)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"results": [asdict(r) for r in rows], "ratio": report.ratio, "ratio_coalesced": report.ratio_coalesced, "max_ratio": MAX_RATIO, "ok": report.ok}
+        payload = {
+            "results": [asdict(r) for r in rows],
+            "ratio": report.ratio,
+            "ratio_coalesced": report.ratio_coalesced,
+            "max_ratio": MAX_RATIO,
+            "ok": report.ok,
+        }
         json_path.write_text(json.dumps(payload, indent=1) + "\n")
     return report
 
 
 def _print(report: ScannerBenchReport, repeats: int) -> None:
-    print("scanner: cost per book change = apply to book + on_book_change + drain (one core, best of", repeats, "passes)")
-    print(f"{'components':>10} {'markets':>8} {'drain':>6} {'updates':>8} {'us/update':>10} {'evals':>7} {'coalesced':>9} {'cleared':>8} {'forwarded':>9}  cleared by / forwarded by")
+    print(
+        "scanner: cost per book change = apply to book + on_book_change + drain (one core, best of", repeats, "passes)"
+    )
+    print(
+        f"{'components':>10} {'markets':>8} {'drain':>6} {'updates':>8} {'us/update':>10} {'evals':>7} {'coalesced':>9} {'cleared':>8} {'forwarded':>9}  cleared by / forwarded by"
+    )
     for r in report.rows:
         drain = "every" if r.drain_every == 1 else f"/{r.drain_every}"
         cleared = " ".join(f"{k}={v}" for k, v in sorted(r.cleared_by.items()))
         forwarded = " ".join(f"{k}={v}" for k, v in sorted(r.forward_reasons.items()))
-        print(f"{r.components:>10,} {r.markets:>8,} {drain:>6} {r.updates:>8,} {r.per_update_us:>10.2f} {r.evaluations:>7,} {r.coalesced:>9,} {r.cleared_by_bound:>8,} {r.forwarded:>9,}  {cleared} / {forwarded or '-'}")
+        print(
+            f"{r.components:>10,} {r.markets:>8,} {drain:>6} {r.updates:>8,} {r.per_update_us:>10.2f} {r.evaluations:>7,} {r.coalesced:>9,} {r.cleared_by_bound:>8,} {r.forwarded:>9,}  {cleared} / {forwarded or '-'}"
+        )
     sizes = sorted({r.components for r in report.rows})
     verdict = "PASS" if report.ok else "FAIL"
-    print(f"per-update cost, {sizes[-1]:,} vs {sizes[0]:,} components: drain every update {report.ratio:.2f}x (target <= {MAX_RATIO:.1f}x: {verdict}); "
-          f"drain every {COALESCED_BATCH}: {report.ratio_coalesced:.2f}x (coalescing helps small graphs more; reported only)")
+    print(
+        f"per-update cost, {sizes[-1]:,} vs {sizes[0]:,} components: drain every update {report.ratio:.2f}x (target <= {MAX_RATIO:.1f}x: {verdict}); "
+        f"drain every {COALESCED_BATCH}: {report.ratio_coalesced:.2f}x (coalescing helps small graphs more; reported only)"
+    )
     if not report.valid:
         print("INVALID RUN: some books ended untrusted (the stream crossed a ladder)")

@@ -265,12 +265,17 @@ def _bench_instance(instance: Instance, report: SuiteReport, say: Callable[[str]
     report.rows.extend(rows[b] for b in BACKENDS)
     deviation = 0.0
     for values in zip(*(profits[b] for b in AGREEMENT)):
-        scale = max(1.0, max(abs(v) for v in values))
+        scale = max(1.0, *(abs(v) for v in values))
         deviation = max(deviation, (max(values) - min(values)) / scale)
     warm = rows["highs-warm"].median_ms
     ratios = {b: rows[b].median_ms / warm for b in LP_BACKEND_NAMES if b != "highs-warm"}
     summary = InstanceSummary(
-        instance.family, instance.name, rows["highs-warm"].columns, len(instance.ticks), deviation, ratios,
+        instance.family,
+        instance.name,
+        rows["highs-warm"].columns,
+        len(instance.ticks),
+        deviation,
+        ratios,
         float(np.median(warm_iterations)) if warm_iterations else 0.0,
         float(np.median(warm_rounds)) if warm_rounds else 0.0,
     )
@@ -312,7 +317,9 @@ def _bench_warm_update(seed: int, ticks: int, report: SuiteReport) -> None:
         "update_p50_ms": _ms(update_s)[0],
         "solve_p50_ms": _ms(solve_s)[0],
     }
-    report.rows.append(ResultRow("warm-update", instance.name, lp.num_col, lp.num_row, "highs-warm", p50, p99, objective))
+    report.rows.append(
+        ResultRow("warm-update", instance.name, lp.num_col, lp.num_row, "highs-warm", p50, p99, objective)
+    )
 
 
 def _projection_repeats(n: int) -> int:
@@ -338,7 +345,9 @@ def _bench_projection(n: int, seed: int, say: Callable[[str], None]) -> Projecti
         median_oracle_ms=median_oracle * 1e3,
         oracle_ms=run.oracle_time_s * 1e3,
         total_ms=run.total_time_s * 1e3,
-        ratio=run.total_time_s / (run.oracle_calls * median_oracle) if run.oracle_calls and median_oracle > 0 else float("nan"),
+        ratio=run.total_time_s / (run.oracle_calls * median_oracle)
+        if run.oracle_calls and median_oracle > 0
+        else float("nan"),
         iterations=run.iterations,
         gap=run.gap,
         stop_reason=run.stop_reason,
@@ -377,7 +386,9 @@ def _cg_run(instance: Instance, hints: dict[str, np.ndarray] | None) -> _CGRun:
         tick_rounds += allocator.solve_lp().cg_rounds
     allocator.backend.close()
     variables = sum(sm.system.n for sm in allocator.sets)
-    return _CGRun(seeds, run.cg_rounds, tick_rounds, built - start, solved - built, _profit(allocator, run.objective), variables)
+    return _CGRun(
+        seeds, run.cg_rounds, tick_rounds, built - start, solved - built, _profit(allocator, run.objective), variables
+    )
 
 
 def _bench_seeding(instance: Instance, say: Callable[[str], None]) -> SeedingRow:
@@ -425,35 +436,68 @@ def _bench_seeding(instance: Instance, say: Callable[[str], None]) -> SeedingRow
 def _checks(report: SuiteReport) -> None:
     for summary in report.summaries:
         report.checks.append(
-            (f"{summary.instance}: objectives agree within 1e-6", summary.max_rel_deviation <= 1e-6, f"{summary.max_rel_deviation:.1e}")
+            (
+                f"{summary.instance}: objectives agree within 1e-6",
+                summary.max_rel_deviation <= 1e-6,
+                f"{summary.max_rel_deviation:.1e}",
+            )
         )
         if summary.columns < RATIO_MIN_COLUMNS:
             continue
         for backend, target in RATIO_TARGETS.items():
             ratio = summary.ratios[backend]
-            report.checks.append((f"{summary.instance}: highs-warm >= {target:g}x faster than {backend}", ratio >= target, f"x{ratio:.1f}"))
+            report.checks.append(
+                (
+                    f"{summary.instance}: highs-warm >= {target:g}x faster than {backend}",
+                    ratio >= target,
+                    f"x{ratio:.1f}",
+                )
+            )
     if report.warm_update:
         p50 = report.warm_update["p50_ms"]
         report.checks.append(("warm update + re-solve of ~300 columns: median <= 1 ms", p50 <= 1.0, f"{p50:.3f} ms"))
     for comparison in report.greedy_comparison:
         never_below = comparison["min_lp_minus_greedy_usd"] >= 0  # type: ignore[operator]
-        report.checks.append((f"{comparison['instance']}: LP never below greedy", never_below, f"min diff ${comparison['min_lp_minus_greedy_usd']:.4f}"))
+        report.checks.append(
+            (
+                f"{comparison['instance']}: LP never below greedy",
+                never_below,
+                f"min diff ${comparison['min_lp_minus_greedy_usd']:.4f}",
+            )
+        )
     uplifts = [c["mean_uplift"] for c in report.greedy_comparison if c["mean_uplift"] == c["mean_uplift"]]
     if uplifts:
         mean = statistics.fmean(uplifts)  # type: ignore[arg-type]
-        report.checks.append(("capital-bound portfolios: LP >= 10% above greedy on average", mean >= 0.10, f"+{100 * mean:.1f}%"))
-    for p in report.projection:
-        report.checks.append((f"{p.instance}: projection gap <= {PROJECTION_TOL:g}", p.stop_reason == "gap" and p.gap <= PROJECTION_TOL, f"{p.gap:.1e}, {p.stop_reason}"))
         report.checks.append(
-            (f"{p.instance}: total time <= {PROJECTION_RATIO_TARGET:g}x oracle calls x median oracle time", p.ratio <= PROJECTION_RATIO_TARGET, f"x{p.ratio:.2f}")
+            ("capital-bound portfolios: LP >= 10% above greedy on average", mean >= 0.10, f"+{100 * mean:.1f}%")
+        )
+    for p in report.projection:
+        report.checks.append(
+            (
+                f"{p.instance}: projection gap <= {PROJECTION_TOL:g}",
+                p.stop_reason == "gap" and p.gap <= PROJECTION_TOL,
+                f"{p.gap:.1e}, {p.stop_reason}",
+            )
+        )
+        report.checks.append(
+            (
+                f"{p.instance}: total time <= {PROJECTION_RATIO_TARGET:g}x oracle calls x median oracle time",
+                p.ratio <= PROJECTION_RATIO_TARGET,
+                f"x{p.ratio:.2f}",
+            )
         )
     for r in report.seeding:
         report.checks.append(
-            (f"{r.instance}: CG seeded with the projection's active vertices needs no more rounds than unseeded", r.seeded_rounds <= r.unseeded_rounds,
-             f"{r.seeded_rounds} vs {r.unseeded_rounds}")
+            (
+                f"{r.instance}: CG seeded with the projection's active vertices needs no more rounds than unseeded",
+                r.seeded_rounds <= r.unseeded_rounds,
+                f"{r.seeded_rounds} vs {r.unseeded_rounds}",
+            )
         )
         deviation = abs(r.seeded_objective - r.unseeded_objective) / max(1.0, abs(r.unseeded_objective))
-        report.checks.append((f"{r.instance}: seeded and unseeded CG optima agree within 1e-6", deviation <= 1e-6, f"{deviation:.1e}"))
+        report.checks.append(
+            (f"{r.instance}: seeded and unseeded CG optima agree within 1e-6", deviation <= 1e-6, f"{deviation:.1e}")
+        )
 
 
 def run_suite(
@@ -479,7 +523,9 @@ def run_suite(
     for family, sizes in chosen.items():
         for size in sizes:
             family_ticks = ticks if size * (4 if family == "portfolio" else 1) < 400 else max(10, ticks // 3)
-            instance = build_family(family, size, seed + zlib.crc32(f"{family}-{size}".encode()) % 100_003, family_ticks)
+            instance = build_family(
+                family, size, seed + zlib.crc32(f"{family}-{size}".encode()) % 100_003, family_ticks
+            )
             _bench_instance(instance, report, say)
     _bench_warm_update(seed, warm_update_ticks if warm_update_ticks is not None else (200 if quick else 1000), report)
     say(f"projection (KL onto the marginal polytope, tolerance {PROJECTION_TOL:g}; OpenBLAS threads: {BLAS_THREADS}):")
@@ -488,7 +534,12 @@ def run_suite(
     say("constraint generation seeded with the projection's active vertices (combinatorial family, mid prices):")
     for size in seeding_sizes if seeding_sizes is not None else SEEDING_SIZES[1 if quick else 0]:
         # the combinatorial family's own instance and ticks (same seed as above)
-        instance = build_family("combinatorial", size, seed + zlib.crc32(f"combinatorial-{size}".encode()) % 100_003, ticks if size < 400 else max(10, ticks // 3))
+        instance = build_family(
+            "combinatorial",
+            size,
+            seed + zlib.crc32(f"combinatorial-{size}".encode()) % 100_003,
+            ticks if size < 400 else max(10, ticks // 3),
+        )
         report.seeding.append(_bench_seeding(instance, say))
     _checks(report)
     report.seconds = time.perf_counter() - started
@@ -512,7 +563,9 @@ def render_table(report: SuiteReport) -> str:
     lines.append("ratios to highs-warm (median), objective agreement, warm ticks:")
     for s in report.summaries:
         ratios = "  ".join(f"{b} x{r:.1f}" for b, r in s.ratios.items())
-        lines.append(f"  {s.instance:<15} {s.columns:>6} cols  {ratios}  max dev {s.max_rel_deviation:.1e}  iters {s.warm_iterations:.0f}  cg rounds {s.cg_rounds:.0f}")
+        lines.append(
+            f"  {s.instance:<15} {s.columns:>6} cols  {ratios}  max dev {s.max_rel_deviation:.1e}  iters {s.warm_iterations:.0f}  cg rounds {s.cg_rounds:.0f}"
+        )
     if report.warm_update:
         w = report.warm_update
         lines.append(
@@ -541,7 +594,9 @@ def render_table(report: SuiteReport) -> str:
             )
     if report.seeding:
         lines.append("")
-        lines.append("constraint generation: unseeded (default seed outcomes) vs seeded (projection's active vertices of the mid prices):")
+        lines.append(
+            "constraint generation: unseeded (default seed outcomes) vs seeded (projection's active vertices of the mid prices):"
+        )
         lines.append(
             f"  {'instance':<16} {'vars':>4} {'proj ms':>7} {'seeds u/s':>9} {'rounds u/s':>10} {'tick rounds u/s':>15} "
             f"{'build ms u/s':>15} {'solve ms u/s':>13} {'objective u/s':>21}"
@@ -573,7 +628,10 @@ def write_outputs(report: SuiteReport, out_dir: Path, json_path: Path | None) ->
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(asdict(row) for row in report.rows)
-    for name, records, kind in (("projection.csv", report.projection, ProjectionRow), ("cg_seeding.csv", report.seeding, SeedingRow)):
+    for name, records, kind in (
+        ("projection.csv", report.projection, ProjectionRow),
+        ("cg_seeding.csv", report.seeding, SeedingRow),
+    ):
         if records:
             with open(out_dir / name, "w", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(kind.__dataclass_fields__))
@@ -592,9 +650,16 @@ def write_outputs(report: SuiteReport, out_dir: Path, json_path: Path | None) ->
 
 
 def _markdown(report: SuiteReport) -> str:
-    lines = ["# Solver benchmark", "", "| family | instance | cols | rows | backend | median ms | p99 ms | objective $ |", "|---|---|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        "# Solver benchmark",
+        "",
+        "| family | instance | cols | rows | backend | median ms | p99 ms | objective $ |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
+    ]
     for r in report.rows:
-        lines.append(f"| {r.family} | {r.instance} | {r.columns} | {r.rows} | {r.backend} | {r.median_ms:.3f} | {r.p99_ms:.3f} | {_display(r.objective):.4f} |")
+        lines.append(
+            f"| {r.family} | {r.instance} | {r.columns} | {r.rows} | {r.backend} | {r.median_ms:.3f} | {r.p99_ms:.3f} | {_display(r.objective):.4f} |"
+        )
     lines += ["", "```", render_table(report), "```", ""]
     return "\n".join(lines)
 
@@ -611,7 +676,9 @@ def _plot(report: SuiteReport, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(instances)), 5))
     width = 0.8 / len(BACKENDS)
     for k, backend in enumerate(BACKENDS):
-        medians = [next(r.median_ms for r in report.rows if r.instance == name and r.backend == backend) for name in instances]
+        medians = [
+            next(r.median_ms for r in report.rows if r.instance == name and r.backend == backend) for name in instances
+        ]
         ax.bar(np.arange(len(instances)) + k * width, medians, width, label=backend)
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(instances)) + 0.4 - width / 2)
@@ -622,4 +689,3 @@ def _plot(report: SuiteReport, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-

@@ -20,7 +20,7 @@ import orjson
 from benchmarks.timing import gc_paused
 from benchmarks.venue_feeds import POLYMARKET_MIN_ORDER_SIZE, POLYMARKET_NEG_RISK, Feed, kalshi_feed, polymarket_feed
 
-__all__ = ["VenueResult", "run_venue_bench", "TARGET_MESSAGES_PER_SECOND"]
+__all__ = ["TARGET_MESSAGES_PER_SECOND", "VenueResult", "run_venue_bench"]
 
 TARGET_MESSAGES_PER_SECOND = 50_000
 
@@ -38,7 +38,12 @@ class VenueResult:
     @property
     def ok(self) -> bool:
         """Fast enough, and the run was valid: books exist, no frame rejected, all still trusted."""
-        return self.messages_per_second >= TARGET_MESSAGES_PER_SECOND and self.books > 0 and not self.rejected and not self.untrusted_books
+        return (
+            self.messages_per_second >= TARGET_MESSAGES_PER_SECOND
+            and self.books > 0
+            and not self.rejected
+            and not self.untrusted_books
+        )
 
 
 def _time_feed(feed: Feed, receive: Callable[[bytes, int], object]) -> float:
@@ -62,13 +67,20 @@ def bench_kalshi(changes: int, seed: int, repeats: int = 3) -> VenueResult:
         tickers = sorted({json.loads(s)["msg"]["market_ticker"] for s in feed.snapshots})
         session.subscribe(tickers, now_ns=0)
         [command] = session.outgoing()
-        session.receive(json.dumps({"id": command["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 1}}), 0)
+        session.receive(
+            json.dumps({"id": command["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 1}}), 0
+        )
         for raw in feed.snapshots:
             session.receive(raw, 0)
         seconds = _time_feed(feed, session.receive)
         result = VenueResult(
-            "kalshi", len(feed.changes), seconds, len(feed.changes) / seconds, len(session.books),
-            session.stats.rejected_total, sum(not b.trusted for b in session.books.values()),
+            "kalshi",
+            len(feed.changes),
+            seconds,
+            len(feed.changes) / seconds,
+            len(session.books),
+            session.stats.rejected_total,
+            sum(not b.trusted for b in session.books.values()),
         )
         if best is None or result.seconds < best.seconds:
             best = result
@@ -94,8 +106,13 @@ def bench_polymarket(changes: int, seed: int, repeats: int = 3) -> VenueResult:
             raise AssertionError(f"polymarket snapshots not all verified: {session.stats}")
         seconds = _time_feed(feed, session.receive)
         result = VenueResult(
-            "polymarket", len(feed.changes), seconds, len(feed.changes) / seconds, len(session.books),
-            session.stats.rejected_total, sum(not b.trusted for b in session.books.values()),
+            "polymarket",
+            len(feed.changes),
+            seconds,
+            len(feed.changes) / seconds,
+            len(session.books),
+            session.stats.rejected_total,
+            sum(not b.trusted for b in session.books.values()),
         )
         if best is None or result.seconds < best.seconds:
             best = result
@@ -103,15 +120,21 @@ def bench_polymarket(changes: int, seed: int, repeats: int = 3) -> VenueResult:
     return best
 
 
-def run_venue_bench(*, changes: int = 100_000, seed: int = 1, json_path: Path | None = None, repeats: int = 3) -> list[VenueResult]:
+def run_venue_bench(
+    *, changes: int = 100_000, seed: int = 1, json_path: Path | None = None, repeats: int = 3
+) -> list[VenueResult]:
     results = [bench_kalshi(changes, seed, repeats), bench_polymarket(changes, seed, repeats)]
-    print(f"{'venue':<11} {'messages':>9} {'seconds':>8} {'msg/s':>10} {'books':>6} {'rejected':>8} {'untrusted':>9}  target >= {TARGET_MESSAGES_PER_SECOND:,}/s")
+    print(
+        f"{'venue':<11} {'messages':>9} {'seconds':>8} {'msg/s':>10} {'books':>6} {'rejected':>8} {'untrusted':>9}  target >= {TARGET_MESSAGES_PER_SECOND:,}/s"
+    )
     for r in results:
         verdict = "PASS" if r.ok else "FAIL"
-        print(f"{r.venue:<11} {r.messages:>9,} {r.seconds:>8.3f} {r.messages_per_second:>10,.0f} {r.books:>6} {r.rejected:>8} {r.untrusted_books:>9}  {verdict}")
+        print(
+            f"{r.venue:<11} {r.messages:>9,} {r.seconds:>8.3f} {r.messages_per_second:>10,.0f} {r.books:>6} {r.rejected:>8} {r.untrusted_books:>9}  {verdict}"
+        )
     print("one core, best of", repeats, "passes each on fresh sessions; absolute rates depend on the machine")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"results": [{k: v for k, v in asdict(r).items()} for r in results]}
+        payload = {"results": [dict(asdict(r).items()) for r in results]}
         json_path.write_text(json.dumps(payload, indent=1) + "\n")
     return results

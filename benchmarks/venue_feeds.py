@@ -50,10 +50,21 @@ def kalshi_feed(*, markets: int = 50, changes: int = 100_000, seed: int = 1) -> 
         no = {c: rng.randint(1, 500) for c in range(100 - mid - 10, 100 - mid)}  # NO bids below 1 - mid
         ladders[ticker] = {"yes": yes, "no": no}
         seq += 1
-        snapshots.append(orjson.dumps({"type": "orderbook_snapshot", "sid": 1, "seq": seq, "msg": {
-            "market_ticker": ticker, "market_id": f"00000000-0000-0000-0000-{seq:012d}",
-            "yes_dollars_fp": [[_dollars(c * 10_000), _fp(s)] for c, s in sorted(yes.items())],
-            "no_dollars_fp": [[_dollars(c * 10_000), _fp(s)] for c, s in sorted(no.items())]}}))
+        snapshots.append(
+            orjson.dumps(
+                {
+                    "type": "orderbook_snapshot",
+                    "sid": 1,
+                    "seq": seq,
+                    "msg": {
+                        "market_ticker": ticker,
+                        "market_id": f"00000000-0000-0000-0000-{seq:012d}",
+                        "yes_dollars_fp": [[_dollars(c * 10_000), _fp(s)] for c, s in sorted(yes.items())],
+                        "no_dollars_fp": [[_dollars(c * 10_000), _fp(s)] for c, s in sorted(no.items())],
+                    },
+                }
+            )
+        )
     frames = []
     ts_ms = 1_763_700_000_000
     for _ in range(changes):
@@ -76,9 +87,23 @@ def kalshi_feed(*, markets: int = 50, changes: int = 100_000, seed: int = 1) -> 
             ladder.pop(cents, None)
         seq += 1
         ts_ms += rng.randint(0, 3)
-        frames.append(orjson.dumps({"type": "orderbook_delta", "sid": 1, "seq": seq, "msg": {
-            "market_ticker": ticker, "market_id": "00000000-0000-0000-0000-000000000001",
-            "price_dollars": _dollars(cents * 10_000), "delta_fp": f"{delta}.00", "side": side, "ts_ms": ts_ms}}))
+        frames.append(
+            orjson.dumps(
+                {
+                    "type": "orderbook_delta",
+                    "sid": 1,
+                    "seq": seq,
+                    "msg": {
+                        "market_ticker": ticker,
+                        "market_id": "00000000-0000-0000-0000-000000000001",
+                        "price_dollars": _dollars(cents * 10_000),
+                        "delta_fp": f"{delta}.00",
+                        "side": side,
+                        "ts_ms": ts_ms,
+                    },
+                }
+            )
+        )
     return Feed("kalshi", tuple(snapshots), tuple(frames), markets)
 
 
@@ -97,9 +122,16 @@ def _book_hash(frame: dict) -> str:
     """SHA-1 of the compact JSON of the book summary with `hash` blank, in the venue's key order
     (py_clob_client_v2.utilities.generate_orderbook_summary_hash)."""
     payload = {
-        "market": frame["market"], "asset_id": frame["asset_id"], "timestamp": frame["timestamp"], "hash": "",
-        "bids": frame["bids"], "asks": frame["asks"], "min_order_size": POLYMARKET_MIN_ORDER_SIZE,
-        "tick_size": frame["tick_size"], "neg_risk": POLYMARKET_NEG_RISK, "last_trade_price": frame["last_trade_price"],
+        "market": frame["market"],
+        "asset_id": frame["asset_id"],
+        "timestamp": frame["timestamp"],
+        "hash": "",
+        "bids": frame["bids"],
+        "asks": frame["asks"],
+        "min_order_size": POLYMARKET_MIN_ORDER_SIZE,
+        "tick_size": frame["tick_size"],
+        "neg_risk": POLYMARKET_NEG_RISK,
+        "last_trade_price": frame["last_trade_price"],
     }
     return hashlib.sha1(orjson.dumps(payload)).hexdigest()
 
@@ -122,10 +154,15 @@ def polymarket_feed(*, markets: int = 25, changes: int = 100_000, seed: int = 1)
             books[token] = {"BUY": bids, "SELL": asks}
             owner[token] = condition
             frame = {
-                "market": condition, "asset_id": token, "timestamp": str(ts_ms), "hash": "",
+                "market": condition,
+                "asset_id": token,
+                "timestamp": str(ts_ms),
+                "hash": "",
                 "bids": [{"price": _price(p * 1000), "size": str(s)} for p, s in sorted(bids.items())],
                 "asks": [{"price": _price(p * 1000), "size": str(s)} for p, s in sorted(asks.items(), reverse=True)],
-                "tick_size": "0.001", "last_trade_price": _price(mid * 1000)}
+                "tick_size": "0.001",
+                "last_trade_price": _price(mid * 1000),
+            }
             frame["hash"] = _book_hash(frame)
             snapshots.append(orjson.dumps([{"event_type": "book", **frame}]))
     tokens = list(books)
@@ -155,9 +192,24 @@ def polymarket_feed(*, markets: int = 25, changes: int = 100_000, seed: int = 1)
         ts_ms += rng.randint(0, 3)
         best_bid = max(bids, default=0)
         best_ask = min(asks, default=1000)
-        frames.append(orjson.dumps({"market": owner[token], "price_changes": [{
-            "asset_id": token, "price": _price(price * 1000), "size": str(size), "side": side,
-            "hash": hashlib.sha1(f"{token}{ts_ms}".encode()).hexdigest(),
-            "best_bid": _price(best_bid * 1000) if bids else "0", "best_ask": _price(best_ask * 1000) if asks else "1"}],
-            "event_type": "price_change", "timestamp": str(ts_ms)}))
+        frames.append(
+            orjson.dumps(
+                {
+                    "market": owner[token],
+                    "price_changes": [
+                        {
+                            "asset_id": token,
+                            "price": _price(price * 1000),
+                            "size": str(size),
+                            "side": side,
+                            "hash": hashlib.sha1(f"{token}{ts_ms}".encode()).hexdigest(),
+                            "best_bid": _price(best_bid * 1000) if bids else "0",
+                            "best_ask": _price(best_ask * 1000) if asks else "1",
+                        }
+                    ],
+                    "event_type": "price_change",
+                    "timestamp": str(ts_ms),
+                }
+            )
+        )
     return Feed("polymarket", tuple(snapshots), tuple(frames), len(tokens))

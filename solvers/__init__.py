@@ -14,7 +14,7 @@ from solvers.errors import (
     UnboundedError,
 )
 from solvers.fees import ZERO_FEE, FeeRule, Rounding, kalshi_fee, polymarket_fee
-from solvers.plan import Action, AllocationResult, DroppedSet, LevelTake, Leg, Outcome, SetPlan
+from solvers.plan import Action, AllocationResult, DroppedSet, Leg, LevelTake, Outcome, SetPlan
 from solvers.problem import (
     AllocationProblem,
     AllocatorConfig,
@@ -35,6 +35,7 @@ from solvers.problem import (
 from solvers.projection import ProjectionResult, project_prices
 
 __all__ = [
+    "ZERO_FEE",
     "Action",
     "AllocationProblem",
     "AllocationResult",
@@ -70,7 +71,6 @@ __all__ = [
     "SolveTimeLimitError",
     "SolverError",
     "UnboundedError",
-    "ZERO_FEE",
     "kalshi_fee",
     "polymarket_fee",
     "project_prices",

@@ -69,10 +69,14 @@ class Allocator:
         """Handles of an instrument's ask slots, best first, for `update_levels`."""
         return self.form.slot_columns(instrument_id)
 
-    def update_levels(self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]) -> None:
+    def update_levels(
+        self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]
+    ) -> None:
         self._apply(self.form.update_levels(cols, prices, sizes))
 
-    def update_levels_scaled(self, cols: Sequence[int] | np.ndarray, price_micros: np.ndarray, size_lots: np.ndarray) -> None:
+    def update_levels_scaled(
+        self, cols: Sequence[int] | np.ndarray, price_micros: np.ndarray, size_lots: np.ndarray
+    ) -> None:
         """Hot path: prices in integer micro-dollars, sizes in whole lots (see Formulation)."""
         self._apply(self.form.update_levels_scaled(cols, price_micros, size_lots))
 
@@ -253,7 +257,14 @@ class Allocator:
             if not (over_venue or over_total):
                 break
             worst = kept.pop()
-            dropped.append(DroppedSet(worst.set_id, "shared capital exceeded after exact fees", worst.lp_profit_usd, worst.guaranteed_profit_usd))
+            dropped.append(
+                DroppedSet(
+                    worst.set_id,
+                    "shared capital exceeded after exact fees",
+                    worst.lp_profit_usd,
+                    worst.guaranteed_profit_usd,
+                )
+            )
         order = {sm.id: sm.index for sm in self.form.sets}
         kept.sort(key=lambda p: order[p.set_id])
         return kept, dropped

@@ -28,11 +28,11 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from solvers.errors import DataError
 
 __all__ = [
+    "ZERO_FEE",
     "FeeRule",
     "Rounding",
     "kalshi_fee",
     "polymarket_fee",
-    "ZERO_FEE",
 ]
 
 _ZERO = Decimal(0)

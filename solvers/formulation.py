@@ -48,12 +48,12 @@ from solvers.errors import DataError
 from solvers.lp import LinearProgram, LPSolution, LPUpdate, RowBlock
 from solvers.outcomes import OutcomeSystem
 from solvers.problem import (
+    PRICE_SCALE,
     AllocationProblem,
     AllocatorConfig,
     CandidateSet,
     Capital,
     Instrument,
-    PRICE_SCALE,
     Level,
     Side,
     check_ladder,
@@ -228,11 +228,15 @@ class Formulation:
             try:
                 rows = np.asarray(vertices, dtype=float)
             except (TypeError, ValueError) as exc:
-                raise DataError(f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts") from exc
+                raise DataError(
+                    f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts"
+                ) from exc
             if rows.size == 0:
                 continue  # no hint: the default seeds
             if rows.ndim != 2 or rows.shape[1] != len(contracts):
-                raise DataError(f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts, had shape {rows.shape}")
+                raise DataError(
+                    f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts, had shape {rows.shape}"
+                )
             if not np.isin(rows, (0.0, 1.0)).all():
                 raise DataError(f"set {set_id}: outcome hints must hold only 0 and 1")
             literals = [sm.system.literal[c] for c in contracts]
@@ -309,7 +313,9 @@ class Formulation:
         self._cash_rows: dict[str, int] = {}
         cash_slot: dict[int, tuple[int, int]] = {}
         for venue in self.venues:
-            levels = [c for sm in self.sets for i in sm.instruments if i.venue == venue for c in sm.slot_cols[i.id].tolist()]
+            levels = [
+                c for sm in self.sets for i in sm.instruments if i.venue == venue for c in sm.slot_cols[i.id].tolist()
+            ]
             sells = [n.column for sm in self.sets for n in sm.netting if n.held.venue == venue]
             row = rows.add(levels + sells, [1.0] * len(levels) + [-1.0] * len(sells), -_INF, 0.0)
             self._cash_rows[venue] = row
@@ -349,7 +355,9 @@ class Formulation:
         self._any_spend_cols = any(sm.spend_col >= 0 for sm in self.sets)
         self._all_lazy = np.ones(len(self.level_cols), dtype=bool)  # a shared read-only mask
         levels = self.level_cols
-        self.lp.param_positions = np.sort(np.concatenate([self._spend_pos[levels][self._spend_pos[levels] >= 0], self._cash_pos[levels]])).astype(np.int32)
+        self.lp.param_positions = np.sort(
+            np.concatenate([self._spend_pos[levels][self._spend_pos[levels] >= 0], self._cash_pos[levels]])
+        ).astype(np.int32)
         self.lp.lazy_rows = np.array(list(self._cash_rows.values()), dtype=np.int32)
         self._venue_index = {venue: k for k, venue in enumerate(self.venues)}
         self._venue_of_col = np.zeros(n, dtype=np.int64)
@@ -370,7 +378,12 @@ class Formulation:
             self._lot_f[col] = float(instrument.lot_size)
             self._tick_u[col] = int(instrument.tick_size * PRICE_SCALE)
             fee = instrument.fee
-            self._fee_params[col] = (float(fee.coefficient * fee.multiplier), fee.exponent, float(fee.flat_per_contract_usd), float(instrument.lot_size))
+            self._fee_params[col] = (
+                float(fee.coefficient * fee.multiplier),
+                fee.exponent,
+                float(fee.flat_per_contract_usd),
+                float(instrument.lot_size),
+            )
         self._linear_fees = bool(np.all(self._fee_params[:, 1] == 1.0))
         a, flat, lot = self._fee_params[:, 0], self._fee_params[:, 2], self._fee_params[:, 3]
         self._fee_abc = np.stack([lot * (1.0 + a), lot * a, lot * flat], axis=1)
@@ -505,7 +518,11 @@ class Formulation:
         with_aux = sum(1 + count.get((u, True), 0) + count.get((u, False), 0) for u in range(n))
         with_aux += 1 + sum(count.get((u, False), 0) for u in range(n))
         with_aux += sum(2 + int(z.sum()) for z_all in sm.outcomes.values() for z in z_all)
-        direct = sum(1 + sum(count.get((u, bool(v)), 0) for u, v in enumerate(z)) for z_all in sm.outcomes.values() for z in z_all.tolist())
+        direct = sum(
+            1 + sum(count.get((u, bool(v)), 0) for u, v in enumerate(z))
+            for z_all in sm.outcomes.values()
+            for z in z_all.tolist()
+        )
         return direct <= with_aux
 
     def _compact_block(self, sm: SetModel, system: OutcomeSystem, rows: _Rows, *, err: bool) -> None:
@@ -579,7 +596,9 @@ class Formulation:
         ladder = check_ladder(instrument, tuple(asks))
         return self._write_levels(self.slot_columns(instrument_id), *self._scaled_ladder(instrument, ladder))
 
-    def scale_levels(self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def scale_levels(
+        self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact conversion of Decimal levels to (cols, price micros, lots), validating each level
         (the venue boundary does this once per parsed level)."""
         cols = self._check_cols(cols)
@@ -594,11 +613,15 @@ class Formulation:
             lots[k] = int((size / instrument.lot_size).to_integral_value(rounding=ROUND_FLOOR))
         return cols, price_u, lots
 
-    def update_levels(self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]) -> LPUpdate:
+    def update_levels(
+        self, cols: Sequence[int] | np.ndarray, prices: Sequence[Decimal], sizes: Sequence[Decimal]
+    ) -> LPUpdate:
         """New (price, size) for individual slots, as Decimals (exact; converted per level)."""
         return self._write_levels(*self.scale_levels(cols, prices, sizes))
 
-    def update_levels_scaled(self, cols: Sequence[int] | np.ndarray, price_micros: np.ndarray, size_lots: np.ndarray) -> LPUpdate:
+    def update_levels_scaled(
+        self, cols: Sequence[int] | np.ndarray, price_micros: np.ndarray, size_lots: np.ndarray
+    ) -> LPUpdate:
         """Hot path: new levels as exact scaled integers (price in micro-dollars, size in whole
         lots), validated and applied with vectorised integer arithmetic before anything changes.
         The ladder as a whole is not re-checked (two slots may briefly share a price mid-update)."""
@@ -707,7 +730,9 @@ class Formulation:
     def held(self, instrument_id: str) -> Decimal:
         return self.inventory.get(instrument_id, _ZERO)
 
-    def inventory_payoffs(self, sm: SetModel, holdings: Mapping[str, Decimal] | None = None) -> tuple[list[Decimal], list[Decimal]]:
+    def inventory_payoffs(
+        self, sm: SetModel, holdings: Mapping[str, Decimal] | None = None
+    ) -> tuple[list[Decimal], list[Decimal]]:
         """Exact (pays-if-true, pays-if-false) totals per outcome variable for given holdings."""
         holdings = self.inventory if holdings is None else holdings
         true = [_ZERO] * sm.system.n
@@ -722,7 +747,9 @@ class Formulation:
                     false[var] += quantity
         return true, false
 
-    def worst_case(self, sm: SetModel, true: Sequence[Decimal], false: Sequence[Decimal], *, err: bool = False) -> tuple[Decimal, tuple[int, ...]]:
+    def worst_case(
+        self, sm: SetModel, true: Sequence[Decimal], false: Sequence[Decimal], *, err: bool = False
+    ) -> tuple[Decimal, tuple[int, ...]]:
         """Exact min over outcomes of sum_u z_u true_u + (1 - z_u) false_u (one exact MIP call)."""
         oracle = sm.oracle_err if err else sm.oracle
         assert oracle is not None
@@ -774,7 +801,9 @@ class Formulation:
             update = _merge([update, self._row_update({sm.cap_row: (-_INF, cap)})])
         return update
 
-    def _certified(self, sm: SetModel, true: Sequence[Decimal], false: Sequence[Decimal], exact: Decimal, *, err: bool) -> float:
+    def _certified(
+        self, sm: SetModel, true: Sequence[Decimal], false: Sequence[Decimal], exact: Decimal, *, err: bool
+    ) -> float:
         """The minimum payoff as the set's LP rows certify it: the relaxation's for the compact dual
         (it can be below the exact minimum when the relaxation is not integral), else the exact one."""
         if sm.method != "compact":
@@ -828,7 +857,9 @@ class Formulation:
         values = [float(v) for v in self._unit_cost[self.level_cols]] + [-1.0] * len(sells)
         self._total_row = self._append([(levels + sells, values, -_INF, _INF)])
         self._total_pos[self.level_cols] = self.lp.start[self._total_row] + np.arange(len(levels))
-        self.lp.param_positions = np.sort(np.concatenate([self.lp.param_positions, self._total_pos[self.level_cols]])).astype(np.int32)
+        self.lp.param_positions = np.sort(
+            np.concatenate([self.lp.param_positions, self._total_pos[self.level_cols]])
+        ).astype(np.int32)
         self.lp.lazy_rows = np.append(self.lp.lazy_rows, self._total_row).astype(np.int32)
         self._recompute_reach()
 
@@ -882,7 +913,11 @@ class Formulation:
         return LPUpdate(bound_index=cols, bound_lo=np.zeros(len(cols)), bound_hi=np.zeros(len(cols)))
 
     def restore(self) -> LPUpdate:
-        cols = np.concatenate([self.sets[k].level_cols for k in sorted(self._suppressed)]) if self._suppressed else np.zeros(0, np.int32)
+        cols = (
+            np.concatenate([self.sets[k].level_cols for k in sorted(self._suppressed)])
+            if self._suppressed
+            else np.zeros(0, np.int32)
+        )
         self._suppressed.clear()
         upper = self._book_upper(cols)
         self.lp.col_hi[cols] = upper
@@ -893,7 +928,9 @@ class Formulation:
         """Temporary bounds on level columns within their book sizes (rounding passes); undone by
         `release`."""
         cols = np.asarray(cols, dtype=np.int32)
-        upper = np.minimum(np.asarray(upper, dtype=float), self._book_upper(cols))  # not the current, possibly tightened, bound
+        upper = np.minimum(
+            np.asarray(upper, dtype=float), self._book_upper(cols)
+        )  # not the current, possibly tightened, bound
         lower = np.minimum(np.asarray(lower, dtype=float), upper)
         self.lp.col_lo[cols] = lower
         self.lp.col_hi[cols] = upper
@@ -940,7 +977,9 @@ class Formulation:
                 if not 1e-9 < total < float(instrument.min_order_size) - 1e-9:
                     continue
                 short, done = True, False
-                needed = int((instrument.min_order_size / instrument.lot_size).to_integral_value(rounding=ROUND_CEILING))
+                needed = int(
+                    (instrument.min_order_size / instrument.lot_size).to_integral_value(rounding=ROUND_CEILING)
+                )
                 order = sorted(slots.tolist(), key=lambda c: int(self._price_u[c]))  # best first
                 for col in order:
                     k = position[col]
@@ -1037,7 +1076,9 @@ class Formulation:
     def lp_profit(self, sm: SetModel, x: np.ndarray) -> float:
         return float(x[sm.t_col]) - self.spent(sm, x) - float(sm.baseline)
 
-    def coherent_prices(self, sm: SetModel, solution: LPSolution) -> tuple[np.ndarray | None, list[tuple[np.ndarray, float]]]:
+    def coherent_prices(
+        self, sm: SetModel, solution: LPSolution
+    ) -> tuple[np.ndarray | None, list[tuple[np.ndarray, float]]]:
         """(outcome-variable marginals mu, binding outcomes with weights) from the duals."""
         duals = solution.row_dual
         if duals is None:
@@ -1048,7 +1089,9 @@ class Formulation:
             if abs(scale) < 1e-12:
                 return None, []
             return np.clip(duals[sm.mu_rows] / scale, 0.0, 1.0), []
-        known = [(r, z) for r, z in zip(sm.scenario_rows, sm.scenario_z) if r < len(duals)]  # rows cut later had no dual
+        known = [
+            (r, z) for r, z in zip(sm.scenario_rows, sm.scenario_z) if r < len(duals)
+        ]  # rows cut later had no dual
         weights = np.array([duals[r] for r, _ in known])
         total = weights.sum()
         if abs(total) < 1e-12:

@@ -161,7 +161,7 @@ class LPSolution:
     duals may be read lazily from a snapshot the backend took at solve time: a hot-path tick that
     only needs the objective does not pay for converting them."""
 
-    __slots__ = ("objective", "iterations", "backend", "_x", "_x_source", "_row_dual", "_dual_source")
+    __slots__ = ("_dual_source", "_row_dual", "_x", "_x_source", "backend", "iterations", "objective")
 
     def __init__(
         self,

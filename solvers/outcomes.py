@@ -43,7 +43,7 @@ class _ParityUnionFind:
 
     def __init__(self, items: Iterable[str]) -> None:
         self.parent = {item: item for item in items}
-        self.parity = {item: 0 for item in self.parent}
+        self.parity = dict.fromkeys(self.parent, 0)
 
     def find(self, item: str) -> tuple[str, int]:
         """(root, parity of item relative to root), compressing the path."""
@@ -77,9 +77,9 @@ class OutcomeSystem:
     def __init__(self, contracts: Sequence[str], relations: Sequence[Relation], *, with_risky_links: bool) -> None:
         forest = _ParityUnionFind(contracts)
         for relation in relations:
-            if isinstance(relation, Equivalent) and not relation.settlement_risk:
-                if not forest.union(relation.a, relation.b, int(relation.inverted)):
-                    raise DataError(f"equivalence {relation.a}~{relation.b} contradicts the other links")
+            risk_free_link = isinstance(relation, Equivalent) and not relation.settlement_risk
+            if risk_free_link and not forest.union(relation.a, relation.b, int(relation.inverted)):
+                raise DataError(f"equivalence {relation.a}~{relation.b} contradicts the other links")
         roots: dict[str, int] = {}
         self.literal: dict[str, tuple[int, int]] = {}
         for contract in contracts:
@@ -111,7 +111,9 @@ class OutcomeSystem:
                 coefs[var] = coefs.get(var, 0) + coef
         return {v: c for v, c in coefs.items() if c}, constant
 
-    def _row(self, terms: Iterable[tuple[str, int]], lo: int | None, hi: int | None, relation: Relation) -> list[OutcomeRow]:
+    def _row(
+        self, terms: Iterable[tuple[str, int]], lo: int | None, hi: int | None, relation: Relation
+    ) -> list[OutcomeRow]:
         coefs, constant = self._affine(terms)
         lo = None if lo is None else lo - constant
         hi = None if hi is None else hi - constant

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from solvers.problem import Side
 
-__all__ = ["Action", "AllocationResult", "DroppedSet", "LevelTake", "Leg", "Outcome", "SetPlan"]
+__all__ = ["Action", "AllocationResult", "DroppedSet", "Leg", "LevelTake", "Outcome", "SetPlan"]
 
 
 class Action(enum.Enum):

@@ -20,7 +20,7 @@ from decimal import ROUND_FLOOR, Decimal
 import numpy as np
 
 from solvers.formulation import Formulation, SetModel
-from solvers.plan import Action, DroppedSet, LevelTake, Leg, Outcome, SetPlan
+from solvers.plan import Action, DroppedSet, Leg, LevelTake, Outcome, SetPlan
 from solvers.problem import Instrument
 
 __all__ = ["PlanCheck", "build_plan", "floor_lots"]
@@ -164,7 +164,9 @@ def evaluate(form: Formulation, sm: SetModel, lots: Mapping[int, int]) -> PlanCh
     elif profit < limits.min_profit_usd:
         failure = f"exact guaranteed profit {profit} below the minimum {limits.min_profit_usd}"
     elif profit < limits.min_profit_per_contract_usd * contracts_bought:
-        failure = f"profit {profit} below {limits.min_profit_per_contract_usd} per contract on {contracts_bought} contracts"
+        failure = (
+            f"profit {profit} below {limits.min_profit_per_contract_usd} per contract on {contracts_bought} contracts"
+        )
     elif settlement is not None and settlement < -limits.settlement_loss_limit_usd:
         failure = f"settlement-risk loss {-settlement} exceeds {limits.settlement_loss_limit_usd}"
     elif limits.max_cost_usd is not None and sum(capital.values(), _ZERO) > limits.max_cost_usd:

@@ -15,6 +15,7 @@ bid. Nothing is modelled twice (DESIGN.md, money model).
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from solvers.errors import DataError
 from solvers.fees import FeeRule
 
 __all__ = [
+    "PRICE_SCALE",
     "AllocationProblem",
     "AllocatorConfig",
     "AtMostOne",
@@ -38,7 +40,6 @@ __all__ = [
     "Implies",
     "Instrument",
     "Level",
-    "PRICE_SCALE",
     "Relation",
     "SetLimits",
     "Side",
@@ -107,7 +108,9 @@ class Instrument:
 
     def __post_init__(self) -> None:
         if not self.id or not self.venue or not self.contract:
-            raise DataError(f"instrument needs id, venue and contract, was {self.id!r}/{self.venue!r}/{self.contract!r}")
+            raise DataError(
+                f"instrument needs id, venue and contract, was {self.id!r}/{self.venue!r}/{self.contract!r}"
+            )
         if not isinstance(self.side, Side):
             raise DataError(f"instrument {self.id} side must be a Side, was {self.side!r}")
         if not isinstance(self.fee, FeeRule):
@@ -125,9 +128,11 @@ def check_ladder(instrument: Instrument, levels: tuple[Level, ...] | list[Level]
     for k, level in enumerate(levels):
         check_level(instrument, level.price, level.size, f"asks[{k}]")
     ordered = tuple(sorted(levels, key=lambda lv: lv.price))
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in itertools.pairwise(ordered):
         if before.price == after.price:
-            raise DataError(f"instrument {instrument.id} asks list price {after.price} twice; an L2 ladder has one level per price")
+            raise DataError(
+                f"instrument {instrument.id} asks list price {after.price} twice; an L2 ladder has one level per price"
+            )
     return ordered
 
 
@@ -236,7 +241,9 @@ class CandidateSet:
             raise DataError(f"set {self.id}: duplicate instrument ids in {instrument_ids}")
         for instrument in self.instruments:
             if instrument.contract not in known:
-                raise DataError(f"set {self.id}: instrument {instrument.id} trades unknown contract {instrument.contract!r}")
+                raise DataError(
+                    f"set {self.id}: instrument {instrument.id} trades unknown contract {instrument.contract!r}"
+                )
         seen_listing: set[tuple[str, str, Side]] = set()
         for instrument in self.instruments:
             key = (instrument.venue, instrument.contract, instrument.side)

@@ -59,6 +59,7 @@ vertex_k exactly, weights >= 0 summing to 1, vertices 0/1 outcome vectors in con
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import time
@@ -187,7 +188,9 @@ def _prices(prices: object, contracts: tuple[str, ...]) -> np.ndarray:
         if not 0.0 < value < 1.0:
             raise DataError(f"prices[{i}] (contract {contracts[i]}) must be inside (0, 1), was {value}")
         if value < _SMALLEST_PRICE:  # subnormal: mu / theta overflows in the objective
-            raise DataError(f"prices[{i}] (contract {contracts[i]}) must be at least {_SMALLEST_PRICE:.3g} (a normal float), was {value}")
+            raise DataError(
+                f"prices[{i}] (contract {contracts[i]}) must be at least {_SMALLEST_PRICE:.3g} (a normal float), was {value}"
+            )
     return theta
 
 
@@ -196,7 +199,9 @@ def _check_options(tol: float, alpha: float | None, time_budget_s: float | None,
         raise DataError(f"tol must be a positive finite number, was {tol!r}")
     if alpha is not None and not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
         raise DataError(f"alpha must be inside (0, 1) or None, was {alpha!r}")
-    if time_budget_s is not None and not (isinstance(time_budget_s, int | float) and time_budget_s >= 0 and not math.isnan(time_budget_s)):
+    if time_budget_s is not None and not (
+        isinstance(time_budget_s, int | float) and time_budget_s >= 0 and not math.isnan(time_budget_s)
+    ):
         raise DataError(f"time_budget_s must be a non-negative number or None, was {time_budget_s!r}")
     if not isinstance(max_iterations, int) or max_iterations < 0:
         raise DataError(f"max_iterations must be a non-negative int, was {max_iterations!r}")
@@ -277,10 +282,18 @@ def _shift_root(a: np.ndarray) -> float:
     lo, hi = float(a.min()) + offset, float(a.max()) + offset
     if hi - lo < 1e-15:
         return lo
-    return brentq(lambda lam: float(expit(a - lam).sum()) - 1.0, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+    return brentq(
+        lambda lam: float(expit(a - lam).sum()) - 1.0, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500
+    )
 
 
-def _closed_form(theta: np.ndarray, contracts: tuple[str, ...], groups: list[tuple[list[int], bool]], start: float, clock: Callable[[], float]) -> ProjectionResult:
+def _closed_form(
+    theta: np.ndarray,
+    contracts: tuple[str, ...],
+    groups: list[tuple[list[int], bool]],
+    start: float,
+    clock: Callable[[], float],
+) -> ProjectionResult:
     n = len(theta)
     mu = theta.copy()
     grad = np.zeros(n)
@@ -309,7 +322,7 @@ def _closed_form(theta: np.ndarray, contracts: tuple[str, ...], groups: list[tup
     cuts.update(float(mu[i]) for i in free)
     points = np.array(sorted(c for c in cuts if 0.0 <= c <= 1.0))
     vertices, weights = [], []
-    for left, right in zip(points[:-1], points[1:]):
+    for left, right in itertools.pairwise(points):
         if right - left <= 0:
             continue
         mid = 0.5 * (left + right)
@@ -372,7 +385,14 @@ class _Certified:
 
 
 class _FrankWolfe:
-    def __init__(self, system: OutcomeSystem, contracts: tuple[str, ...], theta: np.ndarray, clock: Callable[[], float], start: float) -> None:
+    def __init__(
+        self,
+        system: OutcomeSystem,
+        contracts: tuple[str, ...],
+        theta: np.ndarray,
+        clock: Callable[[], float],
+        start: float,
+    ) -> None:
         self.system = system
         self.contracts = contracts
         self.theta = theta
@@ -559,7 +579,9 @@ class _FrankWolfe:
         )
 
     @staticmethod
-    def _line_search(A: np.ndarray, w: np.ndarray, j: int, eps: float, uf: np.ndarray, logit_th: np.ndarray) -> np.ndarray:
+    def _line_search(
+        A: np.ndarray, w: np.ndarray, j: int, eps: float, uf: np.ndarray, logit_th: np.ndarray
+    ) -> np.ndarray:
         """Exact line search from w towards vertex j."""
         x = w @ A
         mu0 = (1 - eps) * x + eps * uf
@@ -633,7 +655,14 @@ class _FrankWolfe:
 
 
 def _exact_step(
-    mu: np.ndarray, direction: np.ndarray, residual: np.ndarray, logit_th: np.ndarray, top: float, slope0: float, *, first_newton: bool = False
+    mu: np.ndarray,
+    direction: np.ndarray,
+    residual: np.ndarray,
+    logit_th: np.ndarray,
+    top: float,
+    slope0: float,
+    *,
+    first_newton: bool = False,
 ) -> float:
     """argmin over [0, top] of phi(t) = F(mu + t direction), given residual = logit(mu) - logit_th
     and phi'(0) = slope0 < 0 (phi is convex): Newton on phi' (phi'' = sum direction^2 /

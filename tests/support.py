@@ -60,7 +60,9 @@ def _ladder(rng: random.Random, best: float, kalshi: bool, depth: int) -> tuple[
     return tuple(levels)
 
 
-def _instruments(rng: random.Random, set_id: str, contract: str, truth: float, venues: Sequence[str], depth: int) -> list[Instrument]:
+def _instruments(
+    rng: random.Random, set_id: str, contract: str, truth: float, venues: Sequence[str], depth: int
+) -> list[Instrument]:
     out = []
     for venue in venues:
         kalshi = venue == "kalshi"
@@ -167,7 +169,9 @@ def random_problem(seed: int, kind: str | None = None, sets: int = 1) -> Allocat
     if rng.random() < 0.3:
         for candidate in candidates:
             for instrument in rng.sample(candidate.instruments, k=min(2, len(candidate.instruments))):
-                inventory[instrument.id] = D(rng.randint(1, 20)) if instrument.venue == "kalshi" else D(rng.randint(100, 2000)) / 100
+                inventory[instrument.id] = (
+                    D(rng.randint(1, 20)) if instrument.venue == "kalshi" else D(rng.randint(100, 2000)) / 100
+                )
     return AllocationProblem(candidates, Capital(cash, total), inventory)
 
 
@@ -222,7 +226,7 @@ def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: in
     c = np.zeros(n)
     bounds = []
     unit = np.zeros(n)
-    for j, (kind, k, payload) in enumerate(columns):
+    for j, (kind, _, payload) in enumerate(columns):
         if kind == "x":
             instrument, level = payload
             lots = int(level.size / instrument.lot_size)
@@ -248,7 +252,7 @@ def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: in
         t = next(j for j, col in enumerate(columns) if col[0] == "t" and col[1] == k)
         sells = [j for j, col in enumerate(columns) if col[0] == "s" and col[1] == k]
 
-        def value_of(outcome):
+        def value_of(outcome, candidate=candidate):
             return sum(float(held.get(i.id, D(0))) * pays(i, outcome) for i in candidate.instruments)
 
         outcomes = semantic_outcomes(candidate)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
-
 import csv
+import json
 import math
 
 from arb.cli import build_parser, main
 from benchmarks.instances import FAMILIES, PROJECTION_SIZES, SEEDING_SIZES
-from benchmarks.solver_suite import BACKENDS, PROJECTION_RATIO_TARGET, ProjectionRow, SeedingRow, SuiteReport, _checks, run_suite
+from benchmarks.solver_suite import (
+    BACKENDS,
+    PROJECTION_RATIO_TARGET,
+    ProjectionRow,
+    SeedingRow,
+    SuiteReport,
+    _checks,
+    run_suite,
+)
 
 
 def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
@@ -28,7 +35,9 @@ def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
     payload = json.loads((tmp_path / "solvers.json").read_text())
     rows = payload["results"]
     assert set(payload) == {"results", "projection", "cg_seeding"}
-    assert all(set(r) == {"family", "instance", "columns", "rows", "backend", "median_ms", "p99_ms", "objective"} for r in rows)
+    assert all(
+        set(r) == {"family", "instance", "columns", "rows", "backend", "median_ms", "p99_ms", "objective"} for r in rows
+    )
     for instance in {r["instance"] for r in rows if r["family"] != "warm-update"}:
         assert {r["backend"] for r in rows if r["instance"] == instance} == set(BACKENDS)
     assert {r["backend"] for r in rows if r["family"] == "warm-update"} == {"highs-warm"}
@@ -44,7 +53,11 @@ def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
     assert projection["stop_reason"] == "gap" and projection["gap"] <= 1e-6
     assert projection["oracle_calls"] >= projection["init_oracle_calls"] > 0
     assert projection["total_ms"] > projection["oracle_ms"] > 0
-    assert math.isclose(projection["ratio"], projection["total_ms"] / (projection["oracle_calls"] * projection["median_oracle_ms"]), rel_tol=1e-9)
+    assert math.isclose(
+        projection["ratio"],
+        projection["total_ms"] / (projection["oracle_calls"] * projection["median_oracle_ms"]),
+        rel_tol=1e-9,
+    )
     with open(out / "projection.csv") as handle:
         assert [r["instance"] for r in csv.DictReader(handle)] == ["projection-20"]
     # constraint-generation seeding: both variants side by side
@@ -75,13 +88,17 @@ def _projection_row(ratio: float, stop: str = "gap", gap: float = 1e-7) -> Proje
 
 
 def _seeding_row(unseeded: int, seeded: int, objective: float = 1.0) -> SeedingRow:
-    return SeedingRow("parlays-6", 18, 12, "mid", 15.0, 12, 13, 12, unseeded, seeded, 0, 0, 7.0, 6.0, 4.0, 1.0, 1.0, objective)
+    return SeedingRow(
+        "parlays-6", 18, 12, "mid", 15.0, 12, 13, 12, unseeded, seeded, 0, 0, 7.0, 6.0, 4.0, 1.0, 1.0, objective
+    )
 
 
 def test_checks_fail_when_the_projection_ratio_or_the_seeded_rounds_miss_their_targets() -> None:
     """`arb bench solvers --strict` exits 1 on any failed check: these are the ones it adds."""
-    report = SuiteReport(projection=[_projection_row(2.0), _projection_row(3.4), _projection_row(1.5, "time_budget", 0.01)],
-                         seeding=[_seeding_row(7, 0), _seeding_row(3, 4), _seeding_row(3, 3, objective=1.1)])
+    report = SuiteReport(
+        projection=[_projection_row(2.0), _projection_row(3.4), _projection_row(1.5, "time_budget", 0.01)],
+        seeding=[_seeding_row(7, 0), _seeding_row(3, 4), _seeding_row(3, 3, objective=1.1)],
+    )
     _checks(report)
     outcomes = [(name.split(": ", 1)[1], ok) for name, ok, _ in report.checks]
     ratio = [ok for name, ok in outcomes if name.startswith("total time <=")]

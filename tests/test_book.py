@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from arb.book import BinaryBook, Continuity, OrderBook, walk_levels
 from arb.domain import BookChange, BookSide, BookSnapshot, ChangeMode, Side, Venue
 from arb.errors import BookError, FieldError
-from arb.fixed import SCALE, from_micro, micro_to_str, parse_cents, parse_micro, parse_price, parse_signed_micro, to_micro
+from arb.fixed import (
+    SCALE,
+    from_micro,
+    micro_to_str,
+    parse_cents,
+    parse_micro,
+    parse_price,
+    parse_signed_micro,
+    to_micro,
+)
 
 
 def snap(bids, asks, **kw) -> BookSnapshot:
@@ -126,7 +135,11 @@ levels = st.dictionaries(st.integers(1, SCALE - 1), st.integers(1, 10**9), max_s
 
 
 @settings(max_examples=150, deadline=None)
-@given(bids=levels, asks=levels, ops=st.lists(st.tuples(st.booleans(), st.integers(1, SCALE - 1), st.integers(-(10**9), 10**9)), max_size=60))
+@given(
+    bids=levels,
+    asks=levels,
+    ops=st.lists(st.tuples(st.booleans(), st.integers(1, SCALE - 1), st.integers(-(10**9), 10**9)), max_size=60),
+)
 def test_set_changes_match_a_plain_dict_model(bids, asks, ops) -> None:
     book = OrderBook("T")
     book.apply_snapshot(snap(bids.items(), asks.items()), 0)
@@ -167,8 +180,17 @@ def test_fixed_point_parsing_is_exact_and_strict() -> None:
 
 @pytest.mark.parametrize(
     "text,problem",
-    [("nan", "plain decimal"), ("inf", "plain decimal"), ("1e5", "plain decimal"), (" 1", "plain decimal"),
-     ("1_0", "plain decimal"), ("0.1234567", "6 decimals"), ("-0.1", "within [0, 1]"), ("1.01", "within [0, 1]"), ("", "plain decimal")],
+    [
+        ("nan", "plain decimal"),
+        ("inf", "plain decimal"),
+        ("1e5", "plain decimal"),
+        (" 1", "plain decimal"),
+        ("1_0", "plain decimal"),
+        ("0.1234567", "6 decimals"),
+        ("-0.1", "within [0, 1]"),
+        ("1.01", "within [0, 1]"),
+        ("", "plain decimal"),
+    ],
 )
 def test_bad_prices_name_the_field(text: str, problem: str) -> None:
     with pytest.raises(FieldError) as info:

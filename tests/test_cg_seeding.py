@@ -84,7 +84,9 @@ def test_seeding_with_the_optimal_active_vertices_reaches_the_same_objective() -
     _, binding = allocator.form.coherent_prices(sm, unseeded.solution)
     assert binding
     ids = [c.id for c in candidate.contracts]
-    vertices = np.array([[sm.system.contract_value(tuple(int(v) for v in z), c) for c in ids] for z, _ in binding], dtype=np.uint8)
+    vertices = np.array(
+        [[sm.system.contract_value(tuple(int(v) for v in z), c) for c in ids] for z, _ in binding], dtype=np.uint8
+    )
     _, seeds, seeded = _solve(problem, {candidate.id: vertices})
     assert len(seeds) == len(binding)
     assert seeded.objective == pytest.approx(unseeded.objective, rel=1e-9, abs=1e-9)
@@ -130,7 +132,9 @@ def test_hints_are_ignored_by_enumerated_sets_but_still_validated() -> None:
     allocator = Allocator(problem, outcome_hints={candidate.id: _FEASIBLE[:1]})  # auto: small, enumerated
     assert allocator.sets[0].method == "enumerate"
     assert len(allocator.sets[0].scenario_z) == len(_FEASIBLE)
-    parlay_without_legs = np.array([[int("&" in c.id and c.id == candidate.contracts[-1].id) for c in candidate.contracts]])
+    parlay_without_legs = np.array(
+        [[int("&" in c.id and c.id == candidate.contracts[-1].id) for c in candidate.contracts]]
+    )
     with pytest.raises(DataError, match="breaks the set's relations"):
         Allocator(problem, outcome_hints={candidate.id: parlay_without_legs})
 
@@ -141,9 +145,16 @@ def _linked_set() -> CandidateSet:
     b implies a; exactly one of a, c."""
     contracts = tuple(Contract(c) for c in ("k:a", "p:a", "p:not-a", "b", "c"))
     instruments = tuple(
-        Instrument(f"{c}:{side.value}", "kalshi", c, side, (Level(D("0.40"), D(10)),), kalshi_fee()) for c in ("k:a", "b", "c") for side in Side
+        Instrument(f"{c}:{side.value}", "kalshi", c, side, (Level(D("0.40"), D(10)),), kalshi_fee())
+        for c in ("k:a", "b", "c")
+        for side in Side
     )
-    relations = (Equivalent("k:a", "p:a"), Equivalent("k:a", "p:not-a", inverted=True), Implies("b", "k:a"), ExactlyOne(("k:a", "c")))
+    relations = (
+        Equivalent("k:a", "p:a"),
+        Equivalent("k:a", "p:not-a", inverted=True),
+        Implies("b", "k:a"),
+        ExactlyOne(("k:a", "c")),
+    )
     return CandidateSet("linked", contracts, instruments, relations)
 
 
@@ -193,9 +204,12 @@ def test_hints_seed_the_risk_free_system_and_survive_cold_resets_and_ticks() -> 
     instance = build_family("combinatorial", 4, 11, 3)
     (candidate,) = instance.problem.sets
     relations = tuple(
-        dataclasses.replace(r, settlement_risk=True) if isinstance(r, Equivalent) and k % 2 == 0 else r for k, r in enumerate(candidate.relations)
+        dataclasses.replace(r, settlement_risk=True) if isinstance(r, Equivalent) and k % 2 == 0 else r
+        for k, r in enumerate(candidate.relations)
     )
-    risky = dataclasses.replace(candidate, relations=relations, limits=dataclasses.replace(candidate.limits, settlement_loss_limit_usd=D(5)))
+    risky = dataclasses.replace(
+        candidate, relations=relations, limits=dataclasses.replace(candidate.limits, settlement_loss_limit_usd=D(5))
+    )
     problem = dataclasses.replace(instance.problem, sets=(risky,))
     vertices = project_prices(risky, mid_prices(risky)).vertices
     objectives = {}

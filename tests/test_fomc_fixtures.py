@@ -25,11 +25,16 @@ def test_csv_is_the_unchanged_copy() -> None:
 def test_every_true_pair_names_markets_present_on_both_venues() -> None:
     pages = json.loads((HERE / "kalshi_markets.json").read_bytes())
     kalshi = {m.market_id for page in pages for m in kalshi_wire.decode_markets_page(page)[0]}
-    gamma = {m.venue_market_id for m in polymarket_wire.decode_gamma_markets(json.loads((HERE / "polymarket_markets.json").read_bytes()))}
+    gamma = {
+        m.venue_market_id
+        for m in polymarket_wire.decode_gamma_markets(json.loads((HERE / "polymarket_markets.json").read_bytes()))
+    }
     pairs = json.loads((HERE / "expected_pairs.json").read_bytes())["pairs"]
     rows = list(csv.DictReader((HERE / "hussmart_fomc_pairs.csv").open(newline="")))
     assert len(kalshi) == 30 and len(gamma) == 24
-    assert {(p["kalshi"], p["polymarket"]) for p in pairs if p["source"] != "synthesized"} == {(r["kalshi_ticker"], r["poly_market_id"]) for r in rows}
+    assert {(p["kalshi"], p["polymarket"]) for p in pairs if p["source"] != "synthesized"} == {
+        (r["kalshi_ticker"], r["poly_market_id"]) for r in rows
+    }
     for pair in pairs:
         assert pair["kalshi"] in kalshi and pair["polymarket"] in gamma
     assert len({p["kalshi"] for p in pairs}) == len({p["polymarket"] for p in pairs}) == len(pairs) == 18

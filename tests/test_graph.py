@@ -30,7 +30,18 @@ from arb.graph import (
 from arb.links import CuratedLink, Orientation, SettlementRisk, link_from_markets
 from arb.venues.kalshi import wire as kalshi_wire
 from arb.venues.polymarket import wire as polymarket_wire
-from solvers import AtMostOne, CandidateSet, Conjunction, Contract, Equivalent, ExactlyOne, Implies, Side, kalshi_fee, polymarket_fee
+from solvers import (
+    AtMostOne,
+    CandidateSet,
+    Conjunction,
+    Contract,
+    Equivalent,
+    ExactlyOne,
+    Implies,
+    Side,
+    kalshi_fee,
+    polymarket_fee,
+)
 from solvers.problem import relation_contracts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,14 +96,27 @@ def market(
     )
 
 
-def kalshi_event(event_id: str, markets: list[MarketInfo], *, exclusive: bool = True, market_ids: tuple[str, ...] | None = None) -> EventInfo:
+def kalshi_event(
+    event_id: str, markets: list[MarketInfo], *, exclusive: bool = True, market_ids: tuple[str, ...] | None = None
+) -> EventInfo:
     group = GroupInfo(event_id, GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True) if exclusive else None
-    return EventInfo(K, event_id, event_id, "SER", group, market_ids if market_ids is not None else tuple(m.market_id for m in markets), tuple(markets))
+    return EventInfo(
+        K,
+        event_id,
+        event_id,
+        "SER",
+        group,
+        market_ids if market_ids is not None else tuple(m.market_id for m in markets),
+        tuple(markets),
+    )
 
 
 def exclusive_members(event_id: str, n: int, **kwargs: object) -> list[MarketInfo]:
     group = GroupInfo(event_id, GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
-    return [market(f"{event_id}-{i}", event_id=event_id, group=dataclasses.replace(group, label=f"outcome {i}"), **kwargs) for i in range(n)]
+    return [
+        market(f"{event_id}-{i}", event_id=event_id, group=dataclasses.replace(group, label=f"outcome {i}"), **kwargs)
+        for i in range(n)
+    ]
 
 
 def kinds(graph: MarketGraph) -> set[ExclusionKind]:
@@ -191,7 +215,14 @@ def _fomc_links(settlement_risk: SettlementRisk = SettlementRisk.MINOR_DIFFERENC
 
 
 def _link(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
-    link = link_from_markets(k, p, orientation=Orientation.SAME, settlement_risk=SettlementRisk.IDENTICAL_RULES, approved_by="reviewer", approved_at=dt.date(2024, 4, 30))
+    link = link_from_markets(
+        k,
+        p,
+        orientation=Orientation.SAME,
+        settlement_risk=SettlementRisk.IDENTICAL_RULES,
+        approved_by="reviewer",
+        approved_at=dt.date(2024, 4, 30),
+    )
     return dataclasses.replace(link, **overrides)
 
 
@@ -251,7 +282,9 @@ def test_a_paused_member_stays_a_node_without_listings() -> None:
     assert graph.exclusions(ExclusionKind.MARKET_NOT_TRADABLE)[0].subject == cid("E1-2")
 
 
-@pytest.mark.parametrize("label", ["Other", "others", "Any other", "Someone else", "None of the above", "Field", "Person B"])
+@pytest.mark.parametrize(
+    "label", ["Other", "others", "Any other", "Someone else", "None of the above", "Field", "Person B"]
+)
 def test_a_placeholder_member_makes_the_group_at_most_one(label: str) -> None:
     members = exclusive_members("E1", 3)
     members[2] = dataclasses.replace(members[2], subtitle=label)
@@ -263,7 +296,9 @@ def test_a_placeholder_member_makes_the_group_at_most_one(label: str) -> None:
 @pytest.mark.parametrize("label", ["Otherton", "Gretchen Whitmer", "Hike 25bps", "Other party nominee wins"])
 def test_ordinary_labels_are_not_placeholders(label: str) -> None:
     members = exclusive_members("E1", 3)
-    members[2] = dataclasses.replace(members[2], subtitle=label, group=dataclasses.replace(members[2].group, label=label))
+    members[2] = dataclasses.replace(
+        members[2], subtitle=label, group=dataclasses.replace(members[2].group, label=label)
+    )
     graph = build_graph(members, [kalshi_event("E1", members)])
     assert [type(r) for r in graph.relations] == [ExactlyOne]
 
@@ -293,7 +328,9 @@ def test_strict_kalshi_mode_needs_an_exhaustive_series_or_strike_cover() -> None
     listed = dataclasses.replace(strict, exhaustive_kalshi_series=frozenset({"KXFEDDECISION"}))
     assert [type(r) for r in build_graph(members, [event], config=listed).relations] == [ExactlyOne]
     covered = _bucket_event("E2", tails=True)
-    assert [type(r) for r in group_relations(build_graph(covered, [kalshi_event("E2", covered)], config=strict))] == [ExactlyOne]
+    assert [type(r) for r in group_relations(build_graph(covered, [kalshi_event("E2", covered)], config=strict))] == [
+        ExactlyOne
+    ]
 
 
 def _bucket_event(event_id: str, *, tails: bool) -> list[MarketInfo]:
@@ -315,7 +352,9 @@ def test_strike_buckets_without_tails_are_not_exhaustive() -> None:
 
 def test_members_whose_strikes_overlap_drop_the_group() -> None:
     group = GroupInfo("E1", GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
-    members = [market(f"E1-{k}", event_id="E1", group=group, strike=StrikeInfo("greater", floor=Decimal(k))) for k in (1, 2, 3)]
+    members = [
+        market(f"E1-{k}", event_id="E1", group=group, strike=StrikeInfo("greater", floor=Decimal(k))) for k in (1, 2, 3)
+    ]
     graph = build_graph(members, [kalshi_event("E1", members)])
     assert graph.relations == ()  # neither the group nor the ladder: the metadata contradicts itself
     assert ExclusionKind.GROUP_CONFLICT in kinds(graph)
@@ -338,15 +377,24 @@ def test_less_strikes_chain_from_the_lowest_cap_up() -> None:
 
 
 def test_open_and_closed_thresholds_at_one_strike_order_correctly() -> None:
-    markets = [market("GT", strike=StrikeInfo("greater", floor=Decimal(100))), market("GE", strike=StrikeInfo("greater_or_equal", floor=Decimal(100)))]
+    markets = [
+        market("GT", strike=StrikeInfo("greater", floor=Decimal(100))),
+        market("GE", strike=StrikeInfo("greater_or_equal", floor=Decimal(100))),
+    ]
     assert build_graph(markets).relations == (Implies(cid("GT"), cid("GE")),)
-    same = [market("A", strike=StrikeInfo("greater", floor=Decimal(7))), market("B", strike=StrikeInfo("greater", floor=Decimal(7)))]
+    same = [
+        market("A", strike=StrikeInfo("greater", floor=Decimal(7))),
+        market("B", strike=StrikeInfo("greater", floor=Decimal(7))),
+    ]
     assert set(build_graph(same).relations) == {Implies(cid("A"), cid("B")), Implies(cid("B"), cid("A"))}
 
 
 def test_between_buckets_are_at_most_one_and_imply_the_thresholds_around_them() -> None:
     buckets = [market(f"B{lo}", strike=StrikeInfo("between", Decimal(lo), Decimal(lo + 9))) for lo in (10, 20, 30)]
-    thresholds = [market("GT15", strike=StrikeInfo("greater", floor=Decimal(15))), market("LT40", strike=StrikeInfo("less", cap=Decimal(40)))]
+    thresholds = [
+        market("GT15", strike=StrikeInfo("greater", floor=Decimal(15))),
+        market("LT40", strike=StrikeInfo("less", cap=Decimal(40))),
+    ]
     graph = build_graph([*buckets, *thresholds])
     relations = set(graph.relations)
     assert AtMostOne((cid("B10"), cid("B20"), cid("B30"))) in relations
@@ -357,15 +405,25 @@ def test_between_buckets_are_at_most_one_and_imply_the_thresholds_around_them() 
 
 def test_overlapping_or_touching_buckets_get_no_exclusivity() -> None:
     for lo, hi in ((20, 30), (15, 25)):  # touching at 20 (both YES if bounds are closed), overlapping
-        buckets = [market("B1", strike=StrikeInfo("between", Decimal(10), Decimal(20))), market("B2", strike=StrikeInfo("between", Decimal(lo), Decimal(hi)))]
+        buckets = [
+            market("B1", strike=StrikeInfo("between", Decimal(10), Decimal(20))),
+            market("B2", strike=StrikeInfo("between", Decimal(lo), Decimal(hi))),
+        ]
         graph = build_graph(buckets)
         assert graph.relations == () and ExclusionKind.LADDER_OVERLAP in kinds(graph)
 
 
 def test_ladders_need_one_event_and_one_close_time() -> None:
     a = market("A", strike=StrikeInfo("greater", floor=Decimal(1)))
-    assert build_graph([a, market("B", strike=StrikeInfo("greater", floor=Decimal(2)), close_time_ms=CLOSE_MS + 3_600_000)]).relations == ()
-    assert build_graph([a, market("B", event_id="OTHER", strike=StrikeInfo("greater", floor=Decimal(2)))]).relations == ()
+    assert (
+        build_graph(
+            [a, market("B", strike=StrikeInfo("greater", floor=Decimal(2)), close_time_ms=CLOSE_MS + 3_600_000)]
+        ).relations
+        == ()
+    )
+    assert (
+        build_graph([a, market("B", event_id="OTHER", strike=StrikeInfo("greater", floor=Decimal(2)))]).relations == ()
+    )
     assert build_graph([a, market("B", strike=StrikeInfo("custom"))]).relations == ()
 
 
@@ -378,7 +436,11 @@ def strike_markets(draw: st.DrawFn) -> list[MarketInfo]:
     for i in range(draw(st.integers(2, 7))):
         kind = draw(st.sampled_from(_STRIKE_TYPES))
         a, b = sorted(draw(st.lists(st.integers(0, 6), min_size=2, max_size=2)))  # a small range: bounds often touch
-        strike = StrikeInfo(kind, floor=Decimal(a), cap=Decimal(b) if kind == "between" else None) if kind.startswith("greater") or kind == "between" else StrikeInfo(kind, cap=Decimal(b))
+        strike = (
+            StrikeInfo(kind, floor=Decimal(a), cap=Decimal(b) if kind == "between" else None)
+            if kind.startswith("greater") or kind == "between"
+            else StrikeInfo(kind, cap=Decimal(b))
+        )
         out.append(market(f"S{i}", strike=strike))
     return out
 
@@ -434,11 +496,20 @@ def test_strike_relations_hold_for_every_value_and_every_bucket_reading(markets:
     ("title", "expected"),
     [
         ("Bitcoin above 64,000 on March 11?", ("bitcoin <lower> on march 11?", "", Decimal(64000), True, False)),
-        ("Will Bitcoin be above $64,000 on March 11, 2026?", ("will bitcoin be <lower> on march 11, 2026?", "$", Decimal(64000), True, False)),
-        ("Will ETH reach $3.5k or more by Friday?", ("will eth reach <lower> by friday?", "$k", Decimal(3500), True, True)),
+        (
+            "Will Bitcoin be above $64,000 on March 11, 2026?",
+            ("will bitcoin be <lower> on march 11, 2026?", "$", Decimal(64000), True, False),
+        ),
+        (
+            "Will ETH reach $3.5k or more by Friday?",
+            ("will eth reach <lower> by friday?", "$k", Decimal(3500), True, True),
+        ),
         ("Inflation below 2.5% in 2025?", ("inflation <upper> in 2025?", "%", Decimal("2.5"), False, False)),
         ("At least 10 named storms?", ("<lower> named storms?", "", Decimal(10), True, True)),
-        ("Fed decreases interest rates by 50+ bps after May 2024 meeting?", ("fed decreases interest rates by <lower> bps after may 2024 meeting?", "", Decimal(50), True, True)),
+        (
+            "Fed decreases interest rates by 50+ bps after May 2024 meeting?",
+            ("fed decreases interest rates by <lower> bps after may 2024 meeting?", "", Decimal(50), True, True),
+        ),
         ("Fed decreases interest rates by 25 bps after May 2024 meeting?", None),  # a number without a direction
         ("Bitcoin between 60,000 and 62,000?", None),
         ("Above 5 and below 9?", None),  # two thresholds
@@ -470,7 +541,10 @@ def test_title_ladders_stay_conservative() -> None:
     assert build_graph(other_words).relations == ()
     repeated = [_btc("0xa", "Bitcoin above 64,000 on March 11?"), _btc("0xb", "Bitcoin above 64,000 on March 11?")]
     assert build_graph(repeated).relations == ()
-    other_day = [_btc("0xa", "Bitcoin above 64,000 on March 11?"), _btc("0xb", "Bitcoin above 66,000 on March 11?", close_time_ms=CLOSE_MS + 1)]
+    other_day = [
+        _btc("0xa", "Bitcoin above 64,000 on March 11?"),
+        _btc("0xb", "Bitcoin above 66,000 on March 11?", close_time_ms=CLOSE_MS + 1),
+    ]
     assert build_graph(other_day).relations == ()
     ladder = [_btc("0xa", "Bitcoin above 64,000 on March 11?"), _btc("0xb", "Bitcoin above 66,000 on March 11?")]
     assert len(build_graph(ladder).relations) == 1
@@ -494,7 +568,9 @@ def test_multivariate_combos_become_conjunctions_of_their_legs() -> None:
     raw = {m["ticker"]: m for m in json.loads(MVE.read_bytes())}
     for conjunction in conjunctions:
         ticker = conjunction.result.removeprefix("kalshi:")
-        assert sorted(conjunction.operands) == sorted(cid(leg["market_ticker"]) for leg in raw[ticker]["mve_selected_legs"])
+        assert sorted(conjunction.operands) == sorted(
+            cid(leg["market_ticker"]) for leg in raw[ticker]["mve_selected_legs"]
+        )
     for component in graph.components:
         CandidateSet(component.id, tuple(Contract(c) for c in component.contracts), (), component.relations)
 
@@ -531,7 +607,11 @@ def _pair(**k_changes: object) -> tuple[MarketInfo, MarketInfo]:
     [
         (SettlementRisk.IDENTICAL_RULES, Orientation.SAME, Equivalent("kalshi:KX-A", "polymarket:0xa", False, False)),
         (SettlementRisk.MINOR_DIFFERENCES, Orientation.SAME, Equivalent("kalshi:KX-A", "polymarket:0xa", False, True)),
-        (SettlementRisk.IDENTICAL_RULES, Orientation.INVERTED, Equivalent("kalshi:KX-A", "polymarket:0xa", True, False)),
+        (
+            SettlementRisk.IDENTICAL_RULES,
+            Orientation.INVERTED,
+            Equivalent("kalshi:KX-A", "polymarket:0xa", True, False),
+        ),
     ],
 )
 def test_a_current_link_is_an_equivalence(risk: SettlementRisk, orientation: Orientation, expected: Equivalent) -> None:
@@ -572,7 +652,10 @@ def test_stale_links_are_excluded_until_approved_again() -> None:
 def test_links_to_unknown_or_closed_markets_are_ignored_with_a_reason() -> None:
     k, p = _pair()
     graph = build_graph([k], links=[_link(k, p)])
-    assert graph.relations == () and "polymarket market not in the input" in graph.exclusions(ExclusionKind.LINK_UNKNOWN_MARKET)[0].reason
+    assert (
+        graph.relations == ()
+        and "polymarket market not in the input" in graph.exclusions(ExclusionKind.LINK_UNKNOWN_MARKET)[0].reason
+    )
     closed_k = dataclasses.replace(k, status=MarketStatus.CLOSED, accepting_orders=False)
     graph = build_graph([closed_k, p], links=[_link(closed_k, p)])
     assert graph.relations == () and "is not a node" in graph.exclusions(ExclusionKind.LINK_UNKNOWN_MARKET)[0].reason
@@ -582,7 +665,13 @@ def test_an_odd_cycle_of_inversions_excludes_the_whole_class() -> None:
     k1, p1 = market("K1", rules_text="r"), market("0x1", venue=P, venue_market_id="1", rules_text="r")
     k2, p2 = market("K2", rules_text="r"), market("0x2", venue=P, venue_market_id="2", rules_text="r")
     unrelated_k, unrelated_p = _pair()
-    links = [_link(k1, p1), _link(k2, p1), _link(k2, p2), _link(k1, p2, orientation=Orientation.INVERTED), _link(unrelated_k, unrelated_p)]
+    links = [
+        _link(k1, p1),
+        _link(k2, p1),
+        _link(k2, p2),
+        _link(k1, p2, orientation=Orientation.INVERTED),
+        _link(unrelated_k, unrelated_p),
+    ]
     graph = build_graph([k1, p1, k2, p2, unrelated_k, unrelated_p], links=links)
     assert graph.relations == (Equivalent(cid("KX-A"), cid("0xa", P)),)
     assert len(graph.exclusions(ExclusionKind.LINK_ORIENTATION_CONFLICT)) == 4
@@ -600,10 +689,20 @@ def test_listings_carry_fees_lots_and_the_finest_tick() -> None:
     graph = build_graph([tapered, p])
     listings = {listing.instrument_id: listing for c in graph.components for listing in c.listings}
     yes = listings[f"{cid(k.market_id)}:yes"]
-    assert (yes.side, yes.tick_size_micro, yes.lot_size_micro, yes.min_order_size_micro) == (Side.YES, 1_000, 10_000, 10_000)
+    assert (yes.side, yes.tick_size_micro, yes.lot_size_micro, yes.min_order_size_micro) == (
+        Side.YES,
+        1_000,
+        10_000,
+        10_000,
+    )
     assert yes.taker_fee == k.taker_fee and yes.venue is K and yes.market_id == k.market_id
     no = listings[f"{cid(p.market_id, P)}:no"]
-    assert (no.side, no.tick_size_micro, no.lot_size_micro, no.min_order_size_micro) == (Side.NO, 1_000, 10_000, 5_000_000)
+    assert (no.side, no.tick_size_micro, no.lot_size_micro, no.min_order_size_micro) == (
+        Side.NO,
+        1_000,
+        10_000,
+        5_000_000,
+    )
     assert len(listings) == 4
 
 
@@ -667,7 +766,10 @@ def test_component_ids_are_stable_while_membership_is_unchanged() -> None:
     assert split not in {c.id for c in after.components}
     assert len(after.components) == len(before.components) + 2  # the meeting split in two, plus NEW
     # a paused market keeps its component (and id), only its listings go
-    paused = [dataclasses.replace(m, status=MarketStatus.PAUSED, accepting_orders=False) if m.market_id == "T2" else m for m in markets]
+    paused = [
+        dataclasses.replace(m, status=MarketStatus.PAUSED, accepting_orders=False) if m.market_id == "T2" else m
+        for m in markets
+    ]
     assert before.component_of(K, "T2") == build_graph(paused, events, links).component_of(K, "T2")
 
 
@@ -681,7 +783,10 @@ def random_inputs(draw: st.DrawFn) -> tuple[list[MarketInfo], list[EventInfo], l
     events: list[EventInfo] = []
     for e in range(rng.randint(0, 4)):  # Kalshi exclusive events, some incomplete or with closed members
         members = exclusive_members(f"G{e}", rng.randint(2, 5))
-        members = [dataclasses.replace(m, status=MarketStatus.CLOSED, accepting_orders=False) if rng.random() < 0.15 else m for m in members]
+        members = [
+            dataclasses.replace(m, status=MarketStatus.CLOSED, accepting_orders=False) if rng.random() < 0.15 else m
+            for m in members
+        ]
         events.append(kalshi_event(f"G{e}", [], market_ids=tuple(m.market_id for m in members)))
         markets += [m for m in members if rng.random() < 0.9]
     for e in range(rng.randint(0, 3)):  # strike ladders
@@ -690,7 +795,12 @@ def random_inputs(draw: st.DrawFn) -> tuple[list[MarketInfo], list[EventInfo], l
             lo = Decimal(rng.randint(0, 20))
             strike = StrikeInfo(kind, floor=lo, cap=lo + rng.randint(0, 5))
             markets.append(market(f"S{e}-{i}", event_id=f"S{e}", strike=strike))
-    polymarket = [market(f"0x{i}", venue=P, event_id="PM", venue_market_id=str(i), title=f"Bitcoin above {60 + i},000 on March 11?") for i in range(rng.randint(0, 5))]
+    polymarket = [
+        market(
+            f"0x{i}", venue=P, event_id="PM", venue_market_id=str(i), title=f"Bitcoin above {60 + i},000 on March 11?"
+        )
+        for i in range(rng.randint(0, 5))
+    ]
     markets += polymarket
     singles = [market(f"K{i}") for i in range(rng.randint(0, 4))]
     markets += singles
@@ -699,7 +809,9 @@ def random_inputs(draw: st.DrawFn) -> tuple[list[MarketInfo], list[EventInfo], l
     for p in polymarket:
         if kalshi_nodes and rng.random() < 0.6:
             k = rng.choice(kalshi_nodes)
-            links.append(_link(k, p, orientation=rng.choice(list(Orientation)), settlement_risk=rng.choice(list(SettlementRisk))))
+            links.append(
+                _link(k, p, orientation=rng.choice(list(Orientation)), settlement_risk=rng.choice(list(SettlementRisk)))
+            )
     return markets, events, links
 
 
@@ -742,7 +854,12 @@ def test_touching_buckets_inside_an_exclusive_event_keep_the_group() -> None:
     """Kalshi-style buckets that share an endpoint cannot be proven disjoint by their strikes, but the
     venue's exclusive group still stands (their interiors do not overlap) and says the rest."""
     group = GroupInfo("E1", GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
-    strikes = [StrikeInfo("less", cap=Decimal(10)), StrikeInfo("between", Decimal(10), Decimal(20)), StrikeInfo("between", Decimal(20), Decimal(30)), StrikeInfo("greater", floor=Decimal(30))]
+    strikes = [
+        StrikeInfo("less", cap=Decimal(10)),
+        StrikeInfo("between", Decimal(10), Decimal(20)),
+        StrikeInfo("between", Decimal(20), Decimal(30)),
+        StrikeInfo("greater", floor=Decimal(30)),
+    ]
     members = [market(f"E1-{i}", event_id="E1", group=group, strike=s) for i, s in enumerate(strikes)]
     graph = build_graph(members, [kalshi_event("E1", members)])
     assert graph.relations == (ExactlyOne(tuple(cid(m.market_id) for m in members)),)
@@ -787,7 +904,9 @@ def test_conflicting_copies_of_one_event_degrade_the_group_in_any_order() -> Non
     assert results == {(AtMostOne((cid("E1-0"), cid("E1-1"))),)}
     for events in ([old, new], [new, old]):
         graph = build_graph((), events)
-        assert ExclusionKind.GROUP_MEMBERSHIP_MISMATCH in kinds(graph) and ExclusionKind.GROUP_INCOMPLETE in kinds(graph)
+        assert ExclusionKind.GROUP_MEMBERSHIP_MISMATCH in kinds(graph) and ExclusionKind.GROUP_INCOMPLETE in kinds(
+            graph
+        )
 
 
 @pytest.mark.parametrize(
@@ -813,7 +932,9 @@ def test_markets_whose_group_has_no_id_are_never_grouped() -> None:
     """A negRisk market without negRiskMarketID or event decodes with group id "": markets of
     unrelated events would share that id, and at-most-one over them is false (both can be YES)."""
     nameless = GroupInfo("", GroupKind.NEG_RISK, exhaustive=False)
-    markets = [market(f"0x{i}", venue=P, event_id="", group=nameless, title=f"Unrelated question {i}?") for i in range(3)]
+    markets = [
+        market(f"0x{i}", venue=P, event_id="", group=nameless, title=f"Unrelated question {i}?") for i in range(3)
+    ]
     graph = build_graph(markets)
     assert group_relations(graph) == []
     (exclusion,) = graph.exclusions(ExclusionKind.GROUP_MEMBERSHIP_UNKNOWN)
@@ -825,11 +946,15 @@ def test_links_that_make_two_members_of_an_exclusive_group_equal_are_excluded() 
     could ever resolve YES, so the graph would enumerate a false outcome set. Every link of that
     class is excluded; an unrelated link stays."""
     group = GroupInfo("0xneg", GroupKind.NEG_RISK, exhaustive=True, label="")
-    p1, p2, p3 = (market(f"0x{i}", venue=P, event_id="9", venue_market_id=str(i), rules_text="r", group=group) for i in (1, 2, 3))
+    p1, p2, p3 = (
+        market(f"0x{i}", venue=P, event_id="9", venue_market_id=str(i), rules_text="r", group=group) for i in (1, 2, 3)
+    )
     event = EventInfo(P, "9", "event", "", group, ("0x1", "0x2", "0x3"), (p1, p2, p3))
     k1 = market("K1", rules_text="r")
     unrelated_k, unrelated_p = _pair()
-    graph = build_graph([k1, unrelated_k, unrelated_p], [event], [_link(k1, p1), _link(k1, p2), _link(unrelated_k, unrelated_p)])
+    graph = build_graph(
+        [k1, unrelated_k, unrelated_p], [event], [_link(k1, p1), _link(k1, p2), _link(unrelated_k, unrelated_p)]
+    )
     assert [r for r in graph.relations if isinstance(r, Equivalent)] == [Equivalent(cid("KX-A"), cid("0xa", P))]
     conflicts = graph.exclusions(ExclusionKind.LINK_ORIENTATION_CONFLICT)
     assert len(conflicts) == 2 and all("exclusive group" in e.reason for e in conflicts)

@@ -56,7 +56,14 @@ def _pair(set_id: str, yes: str, no: str, size: int) -> CandidateSet:
 def _group(set_id: str, no: str, size: int) -> CandidateSet:
     names = [f"{set_id}-{k}" for k in range(3)]
     instruments = tuple(
-        Instrument(f"{name}-{side.value}", "kalshi", name, side, (Level(D(no) if side is Side.NO else D("0.45"), D(size)),), ZERO_FEE)
+        Instrument(
+            f"{name}-{side.value}",
+            "kalshi",
+            name,
+            side,
+            (Level(D(no) if side is Side.NO else D("0.45"), D(size)),),
+            ZERO_FEE,
+        )
         for name in names
         for side in Side
     )
@@ -67,7 +74,9 @@ def test_lp_puts_scarce_capital_where_it_earns_most_per_dollar() -> None:
     # group: buying all three NOs costs $1.80 and pays $2: edge $0.20 per basket, 11% on capital.
     # pair: YES + NO costs $0.85 and pays $1: edge $0.15 per basket, 17.6% on capital.
     # With $85, greedy takes the bigger edge first (47 group baskets, $9.40); the LP fills the pair ($15).
-    problem = AllocationProblem((_group("group", "0.60", 100), _pair("pair", "0.40", "0.45", 100)), Capital({"kalshi": D(85)}))
+    problem = AllocationProblem(
+        (_group("group", "0.60", 100), _pair("pair", "0.40", "0.45", 100)), Capital({"kalshi": D(85)})
+    )
     allocator = Allocator(problem)
     result = allocator.solve()
     greedy = greedy_allocate(allocator.form)

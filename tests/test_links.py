@@ -113,7 +113,12 @@ def test_close_time_text_round_trips() -> None:
 
 def test_a_valid_file_loads_every_field(tmp_path: Path) -> None:
     path = tmp_path / "links.toml"
-    path.write_text(_toml(_valid_link(), _valid_link(kalshi=CUT_K, polymarket=CUT_P, polymarket_condition=_DROP, orientation="inverted", note=_DROP)))
+    path.write_text(
+        _toml(
+            _valid_link(),
+            _valid_link(kalshi=CUT_K, polymarket=CUT_P, polymarket_condition=_DROP, orientation="inverted", note=_DROP),
+        )
+    )
     first, second = load_links(path)
     assert first == CuratedLink(
         kalshi_ticker=HOLD_K,
@@ -149,11 +154,20 @@ def test_the_shipped_links_file_is_valid_and_empty() -> None:
         (_toml(_valid_link(settlement_risk="none")), "link[0].settlement_risk: must be one of"),
         (_toml(_valid_link(kalshi_rules_sha256="A" * 64)), "link[0].kalshi_rules_sha256: must be a sha256"),
         (_toml(_valid_link(polymarket_rules_sha256="ab" * 31)), "link[0].polymarket_rules_sha256: must be a sha256"),
-        (_toml(_valid_link(kalshi_close_time="2024-05-01 17:55")), "link[0].kalshi_close_time: must be an RFC 3339 UTC time"),
-        (_toml(_valid_link(polymarket_close_time="2024-05-01T17:55:00+02:00")), "link[0].polymarket_close_time: must be an RFC 3339 UTC"),
+        (
+            _toml(_valid_link(kalshi_close_time="2024-05-01 17:55")),
+            "link[0].kalshi_close_time: must be an RFC 3339 UTC time",
+        ),
+        (
+            _toml(_valid_link(polymarket_close_time="2024-05-01T17:55:00+02:00")),
+            "link[0].polymarket_close_time: must be an RFC 3339 UTC",
+        ),
         (_toml(_valid_link(kalshi_close_time="2024-02-30T00:00:00Z")), "link[0].kalshi_close_time"),
         (_toml(_valid_link(approved_at="2024-04-30")), "link[0].approved_at: must be a TOML date"),
-        (_toml(_valid_link()).replace("approved_at = 2024-04-30", "approved_at = 2024-04-30T10:00:00Z"), "link[0].approved_at: must be a TOML date"),
+        (
+            _toml(_valid_link()).replace("approved_at = 2024-04-30", "approved_at = 2024-04-30T10:00:00Z"),
+            "link[0].approved_at: must be a TOML date",
+        ),
         (_toml(_valid_link(approved_by="  ")), "link[0].approved_by: must name"),
         (_toml(_valid_link(polymarket=500358)), "link[0].polymarket: must be a string"),
         (_toml(_valid_link(polymarket="0xabc")), "link[0].polymarket: must be a Gamma market id"),
@@ -161,9 +175,18 @@ def test_the_shipped_links_file_is_valid_and_empty() -> None:
         (_toml(_valid_link(kalshi="bad ticker")), "link[0].kalshi: must be a Kalshi ticker"),
         (_toml(_valid_link(), _valid_link(note="again")), "link[1]: duplicate of link[0]"),
         (_toml(_valid_link(), _valid_link(polymarket_condition=_DROP)), "link[1]: duplicate of link[0]"),
-        (_toml(_valid_link(), _valid_link(polymarket="999", polymarket_condition=_DROP, orientation="inverted")), "link[1].orientation: kalshi market FEDDECISION-24MAY-H0 is linked inverted here but same in link[0]"),
-        (_toml(_valid_link(), _valid_link(kalshi=CUT_K, polymarket_condition=_DROP, orientation="inverted")), "link[1].orientation: polymarket market 500358 is linked inverted"),
-        (_toml(_valid_link(), _valid_link(kalshi=CUT_K, polymarket_condition="0x" + "d" * 64)), "Gamma market 500358 has condition"),
+        (
+            _toml(_valid_link(), _valid_link(polymarket="999", polymarket_condition=_DROP, orientation="inverted")),
+            "link[1].orientation: kalshi market FEDDECISION-24MAY-H0 is linked inverted here but same in link[0]",
+        ),
+        (
+            _toml(_valid_link(), _valid_link(kalshi=CUT_K, polymarket_condition=_DROP, orientation="inverted")),
+            "link[1].orientation: polymarket market 500358 is linked inverted",
+        ),
+        (
+            _toml(_valid_link(), _valid_link(kalshi=CUT_K, polymarket_condition="0x" + "d" * 64)),
+            "Gamma market 500358 has condition",
+        ),
         (_toml(_valid_link(), version=2), "version: must be 1"),
         (_toml(_valid_link(), version=_DROP), "version: is missing"),
         (_toml(_valid_link(), extra="owner = 'me'"), "unknown top-level key 'owner'"),
@@ -201,7 +224,14 @@ def _fomc_pair(kalshi: str = HOLD_K, polymarket: str = HOLD_P):
 
 
 def _link_for(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
-    link = link_from_markets(k, p, orientation=Orientation.SAME, settlement_risk=SettlementRisk.MINOR_DIFFERENCES, approved_by="reviewer", approved_at=dt.date(2024, 4, 30))
+    link = link_from_markets(
+        k,
+        p,
+        orientation=Orientation.SAME,
+        settlement_risk=SettlementRisk.MINOR_DIFFERENCES,
+        approved_by="reviewer",
+        approved_at=dt.date(2024, 4, 30),
+    )
     return dataclasses.replace(link, **overrides)
 
 
@@ -209,9 +239,15 @@ def test_a_link_is_current_until_rules_or_close_times_change() -> None:
     k, p = _fomc_pair()
     link = _link_for(k, p)
     assert link_is_current(link, k, p) is None
-    assert link_is_current(link, dataclasses.replace(k, rules_text=" " + k.rules_text.replace(" ", "\n") + " "), p) is None
-    assert link_is_current(link, dataclasses.replace(k, rules_text=k.rules_text + " Amended."), p).startswith("rules changed: kalshi")
-    assert link_is_current(link, k, dataclasses.replace(p, rules_text="new text")).startswith("rules changed: polymarket")
+    assert (
+        link_is_current(link, dataclasses.replace(k, rules_text=" " + k.rules_text.replace(" ", "\n") + " "), p) is None
+    )
+    assert link_is_current(link, dataclasses.replace(k, rules_text=k.rules_text + " Amended."), p).startswith(
+        "rules changed: kalshi"
+    )
+    assert link_is_current(link, k, dataclasses.replace(p, rules_text="new text")).startswith(
+        "rules changed: polymarket"
+    )
     moved = dataclasses.replace(p, close_time_ms=p.close_time_ms + 86_400_000)
     assert link_is_current(link, k, moved) == (
         f"close time changed: polymarket {p.market_id} closes 2024-05-02T00:00:00Z, approved 2024-05-01T00:00:00Z"
@@ -248,7 +284,7 @@ def test_approve_creates_the_file_with_the_schema_and_round_trips(tmp_path: Path
 
 def test_approve_appends_and_keeps_existing_comments(tmp_path: Path) -> None:
     path = tmp_path / "links.toml"
-    k, p = _fomc_pair()
+    _k, _p = _fomc_pair()
     k2, p2 = _fomc_pair(CUT_K, CUT_P)
     path.write_text(
         "# our own header comment\nversion = 1 # trailing comment\n\n# the May hold pair\n"
@@ -276,7 +312,10 @@ def test_approve_refuses_duplicates_and_contradictions_without_touching_the_file
     with pytest.raises(ConfigError, match="duplicate of link"):
         approve_link(path, _link_for(k, p, orientation=Orientation.INVERTED))
     with pytest.raises(ConfigError, match="conflicting orientation"):
-        approve_link(path, _link_for(k, p, polymarket_market_id="7", polymarket_condition_id="", orientation=Orientation.INVERTED))
+        approve_link(
+            path,
+            _link_for(k, p, polymarket_market_id="7", polymarket_condition_id="", orientation=Orientation.INVERTED),
+        )
     assert path.read_bytes() == before
 
 
@@ -307,7 +346,9 @@ def test_kalshi_loader_accepts_concatenated_pages_and_drops_identical_repeats(tm
     pages = [{"markets": every[:17], "cursor": "c1"}, {"markets": every[15:], "cursor": ""}]  # two repeated
     path = tmp_path / "pages.json"
     path.write_text(json.dumps(pages))
-    assert sorted(m.market_id for m in load_kalshi_markets_file(path)) == sorted(m.market_id for m in load_kalshi_markets_file(KALSHI_FILE))
+    assert sorted(m.market_id for m in load_kalshi_markets_file(path)) == sorted(
+        m.market_id for m in load_kalshi_markets_file(KALSHI_FILE)
+    )
     pages[1]["markets"][0] = dict(pages[1]["markets"][0], title="changed")  # a repeated market
     path.write_text(json.dumps(pages))
     with pytest.raises(ConfigError, match="listed twice with different content"):
@@ -323,7 +364,9 @@ def test_polymarket_loader_reads_markets_pages_and_events(tmp_path: Path) -> Non
     path = tmp_path / "pages.json"
     path.write_text(json.dumps([raw[:10], raw[10:]]))
     assert [m.market_id for m in load_polymarket_markets_file(path)] == [m.market_id for m in markets]
-    captured = load_polymarket_markets_file(VENUES / "polymarket" / "rest" / "drmanhattan_gamma_markets_feeSchedule_2026.json")
+    captured = load_polymarket_markets_file(
+        VENUES / "polymarket" / "rest" / "drmanhattan_gamma_markets_feeSchedule_2026.json"
+    )
     assert len(captured) == 5 and all(m.status is MarketStatus.OPEN for m in captured)
 
 
@@ -334,15 +377,32 @@ def test_polymarket_loader_reads_markets_pages_and_events(tmp_path: Path) -> Non
         (load_kalshi_markets_file, b"42", ConfigError, "holds a JSON object or array"),
         (load_kalshi_markets_file, b'[{"markets": []}, {"ticker": "X", "status": "active"}]', ConfigError, "mixes"),
         (load_kalshi_markets_file, b'{"markets": [{"ticker": "X"}]}', FieldError, "markets[0].status"),
-        (load_kalshi_markets_file, b'[{"markets": []}, {"markets": [{"ticker": "X", "status": "nope"}]}]', FieldError, "[1].markets[0].status"),
+        (
+            load_kalshi_markets_file,
+            b'[{"markets": []}, {"markets": [{"ticker": "X", "status": "nope"}]}]',
+            FieldError,
+            "[1].markets[0].status",
+        ),
         (load_polymarket_markets_file, b"{}", ConfigError, "holds a JSON array"),
         (load_polymarket_markets_file, b"[1, 2", WireError, "not valid JSON"),
         (load_polymarket_markets_file, b'[{"question": "no condition id"}]', FieldError, "conditionId"),
-        (load_polymarket_markets_file, b'[{"conditionId": "0x1", "clobTokenIds": "[\\"1\\"]"}]', FieldError, "clobTokenIds"),
-        (load_polymarket_markets_file, b'[{"conditionId": "0x1"}, {"id": "9", "markets": []}]', ConfigError, "mixes Gamma events"),
+        (
+            load_polymarket_markets_file,
+            b'[{"conditionId": "0x1", "clobTokenIds": "[\\"1\\"]"}]',
+            FieldError,
+            "clobTokenIds",
+        ),
+        (
+            load_polymarket_markets_file,
+            b'[{"conditionId": "0x1"}, {"id": "9", "markets": []}]',
+            ConfigError,
+            "mixes Gamma events",
+        ),
     ],
 )
-def test_loaders_fail_closed_naming_the_file(tmp_path: Path, loader, content: bytes, error: type[Exception], message: str) -> None:
+def test_loaders_fail_closed_naming_the_file(
+    tmp_path: Path, loader, content: bytes, error: type[Exception], message: str
+) -> None:
     path = tmp_path / "venue.json"
     path.write_bytes(content)
     with pytest.raises(error) as info:
@@ -370,7 +430,9 @@ def _approve_argv(links: Path, *extra: str, kalshi: str = HOLD_K, polymarket: st
     ]  # fmt: skip
 
 
-def test_cli_approve_writes_fingerprints_of_the_current_metadata(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_approve_writes_fingerprints_of_the_current_metadata(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     links = tmp_path / "links.toml"
     assert main(_approve_argv(links, "--date", "2024-04-30", "--note", "hold = no change")) == 0
     out = capsys.readouterr().out
@@ -380,7 +442,7 @@ def test_cli_approve_writes_fingerprints_of_the_current_metadata(tmp_path: Path,
     assert link == _link_for(k, p, note="hold = no change")
     assert link_is_current(link, k, p) is None
     # a second pair by condition id; the date defaults to today (UTC)
-    k2, p2 = _fomc_pair(CUT_K, CUT_P)
+    _k2, p2 = _fomc_pair(CUT_K, CUT_P)
     assert main(_approve_argv(links, kalshi=CUT_K, polymarket=p2.market_id)) == 0
     second = load_links(links)[1]
     assert second.polymarket_market_id == CUT_P and second.polymarket_condition_id == p2.market_id
@@ -395,15 +457,25 @@ def test_cli_approve_writes_fingerprints_of_the_current_metadata(tmp_path: Path,
         ({"date": "30/04/2024"}, "--date must be YYYY-MM-DD"),
     ],
 )
-def test_cli_approve_refuses_bad_input_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv_change: dict[str, str], message: str) -> None:
+def test_cli_approve_refuses_bad_input_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv_change: dict[str, str], message: str
+) -> None:
     links = tmp_path / "links.toml"
-    argv = _approve_argv(links, "--date", argv_change.get("date", "2024-04-30"), kalshi=argv_change.get("kalshi", HOLD_K), polymarket=argv_change.get("polymarket", HOLD_P))
+    argv = _approve_argv(
+        links,
+        "--date",
+        argv_change.get("date", "2024-04-30"),
+        kalshi=argv_change.get("kalshi", HOLD_K),
+        polymarket=argv_change.get("polymarket", HOLD_P),
+    )
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not links.exists()
 
 
-def test_cli_approve_refuses_a_duplicate_and_a_broken_venue_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_approve_refuses_a_duplicate_and_a_broken_venue_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     links = tmp_path / "links.toml"
     assert main(_approve_argv(links, "--date", "2024-04-30")) == 0
     before = links.read_text()
@@ -418,7 +490,9 @@ def test_cli_approve_refuses_a_duplicate_and_a_broken_venue_file(tmp_path: Path,
     assert links.read_text() == before
 
 
-def test_cli_approve_refuses_markets_without_rules_or_close_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_approve_refuses_markets_without_rules_or_close_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pages = json.loads(KALSHI_FILE.read_text())
     for market in (market for page in pages for market in page["markets"]):
         market["rules_primary"] = market["rules_secondary"] = ""
@@ -452,7 +526,9 @@ def default_recursion_limit() -> Iterator[None]:
         "x = " + "{a = " * 3000 + "1" + "}" * 3000,
     ],
 )
-def test_deeply_nested_toml_is_a_config_error_not_a_crash(tmp_path: Path, extra: str, default_recursion_limit: None) -> None:
+def test_deeply_nested_toml_is_a_config_error_not_a_crash(
+    tmp_path: Path, extra: str, default_recursion_limit: None
+) -> None:
     with pytest.raises(ConfigError, match="nested too deeply"):
         parse_links(f"version = 1\n{extra}\n", "deep.toml")
     path = tmp_path / "links.toml"
@@ -502,7 +578,9 @@ def test_approve_refuses_an_inline_link_array_with_a_clear_message(tmp_path: Pat
     assert path.read_text() == "version = 1\nlink = []\n"
 
 
-def test_cli_approve_with_a_broken_links_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], default_recursion_limit: None) -> None:
+def test_cli_approve_with_a_broken_links_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], default_recursion_limit: None
+) -> None:
     links = tmp_path / "links.toml"
     links.write_text("version = 1\nx = " + "[" * 3000 + "]" * 3000 + "\n")
     assert main(_approve_argv(links, "--date", "2024-04-30")) == 2
@@ -529,7 +607,9 @@ def test_a_concurrent_approval_is_refused_not_lost(tmp_path: Path) -> None:
     assert len(load_links(path)) == 1
 
 
-def test_cli_approve_shows_polymarket_outcomes_that_are_not_yes_no(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_approve_shows_polymarket_outcomes_that_are_not_yes_no(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Orientation is relative to the first Polymarket token; when it is not called "Yes" the
     reviewer is shown which outcome it is."""
     markets = json.loads(POLY_FILE.read_text())

@@ -17,7 +17,9 @@ POLYMARKET = FIXTURES / "polymarket_markets.json"
 
 
 def _suggest(kalshi: Path, polymarket: Path, out: Path, *extra: str) -> int:
-    return main(["links", "suggest", "--kalshi", str(kalshi), "--polymarket", str(polymarket), "--json", str(out), *extra])
+    return main(
+        ["links", "suggest", "--kalshi", str(kalshi), "--polymarket", str(polymarket), "--json", str(out), *extra]
+    )
 
 
 def test_fomc_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,7 +44,9 @@ def test_fomc_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert len(found & truth.keys()) / len(truth) >= 0.9  # recall, all 18
     assert len(found & csv_truth) / len(csv_truth) >= 0.9  # recall, the 16 hand-verified
     assert all(p["orientation"] == truth[(p["kalshi"], p["polymarket"])] for p in suggested)
-    assert all(p["score"] > 0.6 for p in suggested) and all(not p["suggested"] for p in doc["pairs"] if p["score"] <= 0.6)
+    assert all(p["score"] > 0.6 for p in suggested) and all(
+        not p["suggested"] for p in doc["pairs"] if p["score"] <= 0.6
+    )
 
     printed = capsys.readouterr().out
     assert "30 Kalshi x 24 Polymarket markets" in printed and f"{len(suggested)} suggested" in printed
@@ -84,7 +88,9 @@ def _write(path: Path, text: str) -> Path:
         ("duplicate_ticker", "fixture", "listed twice"),
     ],
 )
-def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], kalshi: str, polymarket: str, message: str) -> None:
+def test_bad_inputs_exit_2_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kalshi: str, polymarket: str, message: str
+) -> None:
     gamma = json.loads(POLYMARKET.read_text())
     pages = json.loads(KALSHI.read_text())
     twin = dict(gamma[1], id=gamma[0]["id"])
@@ -98,7 +104,9 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.Capt
         "empty": _write(tmp_path / "empty.json", '{"markets": [], "cursor": ""}'),
         "empty_array": _write(tmp_path / "empty_array.json", "[]"),
         "duplicate_gamma_id": _write(tmp_path / "dup_gamma.json", json.dumps([*gamma, twin])),
-        "duplicate_ticker": _write(tmp_path / "dup_ticker.json", json.dumps([{"markets": [*pages[0]["markets"], changed], "cursor": ""}])),
+        "duplicate_ticker": _write(
+            tmp_path / "dup_ticker.json", json.dumps([{"markets": [*pages[0]["markets"], changed], "cursor": ""}])
+        ),
     }
     k = files[kalshi] or KALSHI
     p = files[polymarket] or POLYMARKET
@@ -109,8 +117,13 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.Capt
     assert captured.out == "" and not out.exists()
 
 
-@pytest.mark.parametrize(("option", "value", "message"), [("--threshold", "1.5", "threshold"), ("--threshold", "nan", "threshold"), ("--limit", "-1", "--limit")])
-def test_bad_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--threshold", "1.5", "threshold"), ("--threshold", "nan", "threshold"), ("--limit", "-1", "--limit")],
+)
+def test_bad_options_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
     out = tmp_path / "pairs.json"
     assert _suggest(KALSHI, POLYMARKET, out, option, value) == 2
     assert message in capsys.readouterr().err and not out.exists()

@@ -17,12 +17,15 @@ from hypothesis import strategies as st
 from arb.domain import GroupInfo, GroupKind, MarketInfo, StrikeInfo, Venue
 from arb.errors import ConfigError
 from arb.links import Orientation, load_kalshi_markets_file, load_polymarket_markets_file
-from arb.matching import (
+from arb.matching import (  # value-set algebra, checked directly
     Claim,
     Corpus,
     Interval,
     PairAssessment,
     SuggestConfig,
+    _complement,
+    _normalise,
+    _on_grid,
     candidate_pairs,
     compare_claims,
     extract_dates,
@@ -32,7 +35,6 @@ from arb.matching import (
     score_pair,
     suggest_links,
 )
-from arb.matching import _complement, _normalise, _on_grid  # value-set algebra, checked directly
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cross_venue" / "fomc_2024"
 
@@ -63,15 +65,38 @@ class Markets:
         self.k0, self.p0 = templates
         self.n = 0
 
-    def kalshi(self, title: str, label: str = "", rules: str = "", close: str = "2025-03-15T17:00:00", **kw) -> MarketInfo:
+    def kalshi(
+        self, title: str, label: str = "", rules: str = "", close: str = "2025-03-15T17:00:00", **kw
+    ) -> MarketInfo:
         self.n += 1
-        return replace(self.k0, market_id=kw.pop("ticker", f"KXSYN-{self.n}"), event_id="KXSYN", title=title, subtitle=label, rules_text=rules, close_time_ms=_ms(close), **kw)
+        return replace(
+            self.k0,
+            market_id=kw.pop("ticker", f"KXSYN-{self.n}"),
+            event_id="KXSYN",
+            title=title,
+            subtitle=label,
+            rules_text=rules,
+            close_time_ms=_ms(close),
+            **kw,
+        )
 
-    def polymarket(self, title: str, label: str = "", rules: str = "", close: str = "2025-03-15T00:00:00", **kw) -> MarketInfo:
+    def polymarket(
+        self, title: str, label: str = "", rules: str = "", close: str = "2025-03-15T00:00:00", **kw
+    ) -> MarketInfo:
         self.n += 1
         gamma = kw.pop("gamma", str(700_000 + self.n))
         fields = {"group": None, **kw}
-        return replace(self.p0, market_id=f"0x{self.n:064x}", venue_market_id=gamma, event_id="9", title=title, subtitle=label, rules_text=rules, close_time_ms=_ms(close), **fields)
+        return replace(
+            self.p0,
+            market_id=f"0x{self.n:064x}",
+            venue_market_id=gamma,
+            event_id="9",
+            title=title,
+            subtitle=label,
+            rules_text=rules,
+            close_time_ms=_ms(close),
+            **fields,
+        )
 
 
 @pytest.fixture()
@@ -89,7 +114,11 @@ def test_fomc_precision_recall_and_orientation(fomc) -> None:
     kalshi, polymarket, expected = fomc
     report = suggest_links(kalshi, polymarket)
     truth = {(p["kalshi"], p["polymarket"]): p["orientation"] for p in expected}
-    csv_truth = {pair for pair, _ in truth.items() if next(p for p in expected if (p["kalshi"], p["polymarket"]) == pair)["source"] != "synthesized"}
+    csv_truth = {
+        pair
+        for pair, _ in truth.items()
+        if next(p for p in expected if (p["kalshi"], p["polymarket"]) == pair)["source"] != "synthesized"
+    }
     suggested = [p for p in report.pairs if p.suggested]
     found = {(p.kalshi, p.polymarket) for p in suggested}
 
@@ -104,14 +133,19 @@ def test_fomc_precision_recall_and_orientation(fomc) -> None:
     assert len({p.kalshi for p in suggested}) == len({p.polymarket for p in suggested}) == len(suggested)
     # every distractor that was scored failed closed: blocked by a conflict, low score
     rejected = [p for p in report.pairs if (p.kalshi, p.polymarket) not in truth]
-    assert rejected and all(not p.suggested and p.score <= 0.2 and any(r.startswith("conflict:") for r in p.reasons) for p in rejected)
+    assert rejected and all(
+        not p.suggested and p.score <= 0.2 and any(r.startswith("conflict:") for r in p.reasons) for p in rejected
+    )
     assert min(p.score for p in suggested) - max(p.score for p in rejected) > 0.3
 
 
 def test_fomc_distractor_buckets_are_told_apart(fomc) -> None:
-    """"25+ bps increase" is neither "Hike 25bps" nor "Hike >25bps"; "Cut >25bps" is "50+ bps decrease"."""
+    """ "25+ bps increase" is neither "Hike 25bps" nor "Hike >25bps"; "Cut >25bps" is "50+ bps decrease"."""
     kalshi, polymarket, _ = fomc
-    by_key = {(p.kalshi, p.polymarket): p for p in suggest_links(kalshi, polymarket, config=SuggestConfig(pairs_per_market=30)).pairs}
+    by_key = {
+        (p.kalshi, p.polymarket): p
+        for p in suggest_links(kalshi, polymarket, config=SuggestConfig(pairs_per_market=30)).pairs
+    }
     hike_plus = next(m for m in polymarket if m.subtitle == "25+ bps increase" and "September" in m.title)
     for suffix in ("H25", "H26"):
         pair = by_key[(f"FEDDECISION-24SEP-{suffix}", hike_plus.venue_market_id)]
@@ -151,7 +185,17 @@ def _claim(text: str, rate: bool = True) -> Claim:
     return parsed.claim
 
 
-HOLD = ["Hike 0bps", "No change", "No cut/hike", "Hold", "unchanged", "0bps", "Cut 0 bps", "Will the Fed hold rates steady?", "no cut or hike"]
+HOLD = [
+    "Hike 0bps",
+    "No change",
+    "No cut/hike",
+    "Hold",
+    "unchanged",
+    "0bps",
+    "Cut 0 bps",
+    "Will the Fed hold rates steady?",
+    "no cut or hike",
+]
 
 
 @pytest.mark.parametrize("text", HOLD)
@@ -244,7 +288,12 @@ def _contains(values, x: D) -> bool:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_interval, max_size=4))
 def test_value_sets_normalise_and_complement(intervals: list[Interval]) -> None:
-    fixed = [Interval(i.lower, i.upper, i.lower_closed, i.upper_closed) if i.lower is None or i.upper is None or i.lower <= i.upper else Interval(i.upper, i.lower, i.upper_closed, i.lower_closed) for i in intervals]
+    fixed = [
+        Interval(i.lower, i.upper, i.lower_closed, i.upper_closed)
+        if i.lower is None or i.upper is None or i.lower <= i.upper
+        else Interval(i.upper, i.lower, i.upper_closed, i.lower_closed)
+        for i in intervals
+    ]
     values = _normalise(fixed)
     assert _normalise(values) == values
     assert _complement(_complement(values)) == values
@@ -261,7 +310,9 @@ def test_value_sets_normalise_and_complement(intervals: list[Interval]) -> None:
 
 
 # -- generalisation beyond the FOMC: synthetic pairs --------------------------------------------------------
-BTC_KALSHI_RULES = "If the price of Bitcoin is above $100,000 at 12:00 PM ET on March 15, 2025, then the market resolves to Yes."
+BTC_KALSHI_RULES = (
+    "If the price of Bitcoin is above $100,000 at 12:00 PM ET on March 15, 2025, then the market resolves to Yes."
+)
 BTC_POLY_RULES = (
     'This market will resolve to "Yes" if the Binance BTC/USDT 1 minute candle for 12:00 ET on March 15, 2025 has a final '
     'close price higher than $100,000. Otherwise, this market will resolve to "No".'
@@ -293,8 +344,14 @@ def test_bitcoin_below_is_inverted(mk: Markets) -> None:
 def test_bitcoin_distractors_rejected(mk: Markets) -> None:
     k = mk.kalshi("Bitcoin above $100,000 on March 15?", rules=BTC_KALSHI_RULES)
     true = mk.polymarket("Will BTC exceed $100k on March 15, 2025?", rules=BTC_POLY_RULES)
-    other_threshold = mk.polymarket("Will BTC exceed $90k on March 15, 2025?", rules=BTC_POLY_RULES.replace("100,000", "90,000"))
-    other_date = mk.polymarket("Will BTC exceed $100k on March 22, 2025?", rules=BTC_POLY_RULES.replace("15", "22"), close="2025-03-22T00:00:00")
+    other_threshold = mk.polymarket(
+        "Will BTC exceed $90k on March 15, 2025?", rules=BTC_POLY_RULES.replace("100,000", "90,000")
+    )
+    other_date = mk.polymarket(
+        "Will BTC exceed $100k on March 22, 2025?",
+        rules=BTC_POLY_RULES.replace("15", "22"),
+        close="2025-03-22T00:00:00",
+    )
     report = suggest_links([k], [other_threshold, true, other_date])
     by_id = {p.polymarket: p for p in report.pairs}
     assert by_id[true.venue_market_id].suggested
@@ -303,16 +360,28 @@ def test_bitcoin_distractors_rejected(mk: Markets) -> None:
 
 
 def test_stay_above_vs_fall_below_is_inverted(mk: Markets) -> None:
-    rules_k = "If the S&P 500 closes above 5,000 on every trading day through June 30, 2025, then the market resolves to Yes."
+    rules_k = (
+        "If the S&P 500 closes above 5,000 on every trading day through June 30, 2025, then the market resolves to Yes."
+    )
     rules_p = 'This market will resolve to "Yes" if the S&P 500 closes at or below 5000 on any trading day by June 30, 2025. Otherwise "No".'
-    k = mk.kalshi("Will the S&P 500 stay above 5,000 through June 30, 2025?", rules=rules_k, close="2025-06-30T20:00:00")
+    k = mk.kalshi(
+        "Will the S&P 500 stay above 5,000 through June 30, 2025?", rules=rules_k, close="2025-06-30T20:00:00"
+    )
     p = mk.polymarket("S&P 500 falls to 5000 or below by June 30, 2025?", rules=rules_p, close="2025-06-30T00:00:00")
     pair = _only(suggest_links([k], [p]))
     assert pair.suggested and pair.orientation is Orientation.INVERTED
     # "falls below 5000" is not the complement of "stays above 5,000": a close at exactly 5000 is neither
-    strict = mk.polymarket("S&P 500 falls below 5000 by June 30, 2025?", rules=rules_p.replace("at or below", "below"), close="2025-06-30T00:00:00")
+    strict = mk.polymarket(
+        "S&P 500 falls below 5000 by June 30, 2025?",
+        rules=rules_p.replace("at or below", "below"),
+        close="2025-06-30T00:00:00",
+    )
     pair = _only(suggest_links([k], [strict], config=SuggestConfig(threshold=0.0)))
-    assert pair.orientation is Orientation.INVERTED and not pair.suggested and any("threshold itself" in r for r in pair.reasons)
+    assert (
+        pair.orientation is Orientation.INVERTED
+        and not pair.suggested
+        and any("threshold itself" in r for r in pair.reasons)
+    )
 
 
 def test_no_change_vs_any_change_is_inverted(mk: Markets) -> None:
@@ -391,7 +460,9 @@ def test_one_market_one_link_best_score_wins(mk: Markets) -> None:
     report = suggest_links([k], [weaker, best])
     top, second = report.pairs
     assert top.polymarket == best.venue_market_id and top.suggested
-    assert second.score > report.threshold and not second.suggested and any("already paired" in r for r in second.reasons)
+    assert (
+        second.score > report.threshold and not second.suggested and any("already paired" in r for r in second.reasons)
+    )
 
 
 # -- verifier seam -------------------------------------------------------------------------------------
@@ -452,7 +523,7 @@ def test_bad_inputs_raise_config_errors(fomc) -> None:
         suggest_links(kalshi, [])
     with pytest.raises(ConfigError, match="listed twice"):
         suggest_links([kalshi[0], replace(kalshi[1], market_id=kalshi[0].market_id)], polymarket)
-    with pytest.raises(ConfigError, match="Gamma id .* listed twice"):
+    with pytest.raises(ConfigError, match=r"Gamma id .* listed twice"):
         suggest_links(kalshi, [polymarket[0], replace(polymarket[1], venue_market_id=polymarket[0].venue_market_id)])
     with pytest.raises(ConfigError, match="no Gamma id"):
         suggest_links(kalshi, [replace(polymarket[0], venue_market_id="")])
@@ -476,19 +547,33 @@ def test_broken_verifier_fails_closed(fomc) -> None:
 
 
 # -- robustness: any venue text is read without crashing ------------------------------------------------------
-_venue_text = st.text(alphabet=st.sampled_from(list("0123456789$%+<>=.,-/: bpsBPSkmKM°FCabove belowcut hike No change MayMarch2024Fed?\"'")), max_size=80)
+_venue_text = st.text(
+    alphabet=st.sampled_from(
+        list("0123456789$%+<>=.,-/: bpsBPSkmKM°FCabove belowcut hike No change MayMarch2024Fed?\"'")
+    ),
+    max_size=80,
+)
 
 
 @settings(max_examples=80, deadline=None)
-@given(title=_venue_text, label=_venue_text, rules=st.one_of(_venue_text, st.text(max_size=120)), other=st.text(max_size=60))
+@given(
+    title=_venue_text,
+    label=_venue_text,
+    rules=st.one_of(_venue_text, st.text(max_size=120)),
+    other=st.text(max_size=60),
+)
 def test_arbitrary_texts_never_crash(templates, title: str, label: str, rules: str, other: str) -> None:
     k0, p0 = templates
     k = replace(k0, title=title, subtitle=label, rules_text=rules)
-    p = replace(p0, title=other or title, subtitle=label, rules_text=f"If {title}, then the market resolves to Yes.", group=None)
+    p = replace(
+        p0, title=other or title, subtitle=label, rules_text=f"If {title}, then the market resolves to Yes.", group=None
+    )
     report = suggest_links([k], [p], config=SuggestConfig(threshold=0.0))
     for pair in report.pairs:
         assert 0.0 <= pair.score <= 1.0
-        assert not pair.suggested or all(not r.startswith(("conflict", "ambiguous")) and "unreadable" not in r for r in pair.reasons)
+        assert not pair.suggested or all(
+            not r.startswith(("conflict", "ambiguous")) and "unreadable" not in r for r in pair.reasons
+        )
 
 
 # -- adversarial review: pairs that read alike but settle differently --------------------------------------
@@ -502,16 +587,36 @@ ADVERSARIAL = [
     ("Will Biden drop out before July 2024?", "Will Biden drop out after July 2024?", {}),
     # periods, ordinals, versions and name suffixes that token similarity cannot see
     ("Will US GDP grow more than 2% in Q1 2025?", "Will US GDP grow more than 2% in Q2 2025?", {}),
-    ("Will Apple release a foldable iPhone in the first half of 2025?", "Will Apple release a foldable iPhone in the second half of 2025?", {}),
+    (
+        "Will Apple release a foldable iPhone in the first half of 2025?",
+        "Will Apple release a foldable iPhone in the second half of 2025?",
+        {},
+    ),
     ("Will the Lakers reach the 2nd round in 2025?", "Will the Lakers reach the 3rd round in 2025?", {}),
     ("Will OpenAI release GPT-5 in 2025?", "Will OpenAI release GPT-6 in 2025?", {}),
-    ("Will Donald Trump Jr. run for president in 2028?", "Will Donald Trump run for president in 2028?", {"kc": "2028-11-05T20:00:00", "pc": "2028-11-06T00:00:00"}),
+    (
+        "Will Donald Trump Jr. run for president in 2028?",
+        "Will Donald Trump run for president in 2028?",
+        {"kc": "2028-11-05T20:00:00", "pc": "2028-11-06T00:00:00"},
+    ),
     # a price at a date versus touching it before the date
     ("Will Bitcoin be above $100,000 on March 15, 2025?", "Will Bitcoin reach $100,000 by March 15, 2025?", {}),
     # units and boundaries
-    ("Will the high in NYC be above 30 degrees F on March 15, 2025?", "Will the high in NYC be above 30 degrees C on March 15, 2025?", {}),
-    ("Will Tesla deliver at least 500,000 cars on March 15, 2025?", "Will Tesla deliver more than 500,000 cars on March 15, 2025?", {}),
-    ("Will the high temp in NYC be 80° or above on March 15, 2025?", "Will the high temp in NYC be above 80°F on March 15, 2025?", {}),
+    (
+        "Will the high in NYC be above 30 degrees F on March 15, 2025?",
+        "Will the high in NYC be above 30 degrees C on March 15, 2025?",
+        {},
+    ),
+    (
+        "Will Tesla deliver at least 500,000 cars on March 15, 2025?",
+        "Will Tesla deliver more than 500,000 cars on March 15, 2025?",
+        {},
+    ),
+    (
+        "Will the high temp in NYC be 80° or above on March 15, 2025?",
+        "Will the high temp in NYC be above 80°F on March 15, 2025?",
+        {},
+    ),
     # the same parties, compared the other way round
     ("Will the Lakers beat the Celtics on March 15, 2025?", "Will the Celtics beat the Lakers on March 15, 2025?", {}),
     ("Will Trump get more votes than Harris in 2024?", "Will Harris get more votes than Trump in 2024?", _ELECTION),
@@ -521,7 +626,9 @@ ADVERSARIAL = [
 
 
 @pytest.mark.parametrize(("k_title", "p_title", "close"), ADVERSARIAL, ids=[a[0][:40] for a in ADVERSARIAL])
-def test_adversarial_look_alikes_are_never_suggested(mk: Markets, k_title: str, p_title: str, close: dict[str, str]) -> None:
+def test_adversarial_look_alikes_are_never_suggested(
+    mk: Markets, k_title: str, p_title: str, close: dict[str, str]
+) -> None:
     k = mk.kalshi(k_title, close=close.get("kc", "2025-03-15T17:00:00"))
     p = mk.polymarket(p_title, close=close.get("pc", "2025-03-15T00:00:00"))
     for kalshi, polymarket in ((k, p), (replace(k, title=p_title), replace(p, title=k_title))):
@@ -529,7 +636,10 @@ def test_adversarial_look_alikes_are_never_suggested(mk: Markets, k_title: str, 
         assert report.suggested == 0, report.pairs  # blocked: no threshold lets it through
 
 
-@pytest.mark.parametrize(("k_label", "p_label"), [("Someone else", "Someone else"), ("Person A", "Person B"), ("Any other candidate", "Field")])
+@pytest.mark.parametrize(
+    ("k_label", "p_label"),
+    [("Someone else", "Someone else"), ("Person A", "Person B"), ("Any other candidate", "Field")],
+)
 def test_placeholder_outcomes_are_never_suggested(mk: Markets, k_label: str, p_label: str) -> None:
     """Their meaning depends on which names the rest of each venue's group lists, group or not."""
     k = mk.kalshi("Zorbian presidential election 2025 winner?", k_label)
@@ -561,9 +671,24 @@ def test_candidate_fallback_key_is_chosen_deterministically(mk: Markets) -> None
     """When every blocking key of a market is too common, the fallback must not depend on set
     iteration order (string hashing differs from run to run)."""
     config = SuggestConfig(block_key_min_cap=1, block_key_max_share=0.01)
-    words = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel", "India", "Juliet", "Kilo", "Lima"]
+    words = [
+        "Alpha",
+        "Bravo",
+        "Charlie",
+        "Delta",
+        "Echo",
+        "Foxtrot",
+        "Golf",
+        "Hotel",
+        "India",
+        "Juliet",
+        "Kilo",
+        "Lima",
+    ]
     for a, b in zip(words[::2], words[1::2], strict=True):
-        polymarket = [mk.polymarket(f"{a} {i}x story?") for i in range(3)] + [mk.polymarket(f"{b} {i}x story?") for i in range(3)]
+        polymarket = [mk.polymarket(f"{a} {i}x story?") for i in range(3)] + [
+            mk.polymarket(f"{b} {i}x story?") for i in range(3)
+        ]
         kalshi = [mk.kalshi(f"{a} {b} tale?")]
         kf, pf = [market_features(m) for m in kalshi], [market_features(m) for m in polymarket]
         chosen = {pf[j].title.split()[0] for _, j in candidate_pairs(kf, pf, config)}
@@ -576,5 +701,7 @@ def test_a_negated_direction_word_agrees_with_an_equal_claim(mk: Markets) -> Non
     pair = _only(suggest_links([k], [p]))
     assert pair.suggested and pair.orientation is Orientation.SAME
     rising = mk.polymarket("Will Bitcoin not rise more than 5% in March 2025?")
-    falling = mk.kalshi("Will Bitcoin fall more than 5% in March 2025?")  # not the complement of "not rise more than 5%"
+    falling = mk.kalshi(
+        "Will Bitcoin fall more than 5% in March 2025?"
+    )  # not the complement of "not rise more than 5%"
     assert suggest_links([falling], [rising], config=SuggestConfig(threshold=0.0)).suggested == 0

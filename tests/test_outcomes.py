@@ -39,7 +39,9 @@ def test_enumeration_limit_and_empty_sets() -> None:
     assert free.enumerate(100) is None  # 3 x 2^10 outcomes
     assert free.enumerate(4096).shape == (3 * 2**10, 12)
     with pytest.raises(DataError, match="no outcome"):
-        OutcomeSystem(["a", "b"], [ExactlyOne(("a", "b")), Implies("a", "b"), Implies("b", "a")], with_risky_links=True).enumerate(10)
+        OutcomeSystem(
+            ["a", "b"], [ExactlyOne(("a", "b")), Implies("a", "b"), Implies("b", "a")], with_risky_links=True
+        ).enumerate(10)
 
 
 @pytest.mark.parametrize(

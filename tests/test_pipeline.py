@@ -35,7 +35,12 @@ ARB_MEETING = "FEDDECISION-24JUL"
 
 def _kalshi_book(market: str, cents: int) -> BinaryBook:
     ladder = OrderBook(market, market, "kalshi")
-    ladder.apply_snapshot(BookSnapshot(K, market, market, (((cents - 1) * CENT, 500 * CONTRACT),), (((cents + 1) * CENT, 500 * CONTRACT),)), 0)
+    ladder.apply_snapshot(
+        BookSnapshot(
+            K, market, market, (((cents - 1) * CENT, 500 * CONTRACT),), (((cents + 1) * CENT, 500 * CONTRACT),)
+        ),
+        0,
+    )
     return BinaryBook(market, ladder)
 
 
@@ -70,13 +75,46 @@ def _books(kalshi_events, poly_events) -> dict:
 def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> None:
     kalshi_file, poly_file = FOMC / "kalshi_markets.json", FOMC / "polymarket_markets.json"
     suggested_path, links_path = tmp_path / "pairs.json", tmp_path / "links.toml"
-    assert main(["links", "suggest", "--kalshi", str(kalshi_file), "--polymarket", str(poly_file), "--json", str(suggested_path)]) == 0
+    assert (
+        main(
+            [
+                "links",
+                "suggest",
+                "--kalshi",
+                str(kalshi_file),
+                "--polymarket",
+                str(poly_file),
+                "--json",
+                str(suggested_path),
+            ]
+        )
+        == 0
+    )
     suggested = [p for p in json.loads(suggested_path.read_text())["pairs"] if p["suggested"]]
     assert len(suggested) == 18
     for pair in suggested:
-        argv = ["links", "approve", "--kalshi", pair["kalshi"], "--polymarket", pair["polymarket"], "--kalshi-file", str(kalshi_file),
-                "--polymarket-file", str(poly_file), "--orientation", pair["orientation"], "--settlement-risk", "identical_rules",
-                "--approved-by", "pipeline-test", "--date", "2024-04-30", "--links", str(links_path)]
+        argv = [
+            "links",
+            "approve",
+            "--kalshi",
+            pair["kalshi"],
+            "--polymarket",
+            pair["polymarket"],
+            "--kalshi-file",
+            str(kalshi_file),
+            "--polymarket-file",
+            str(poly_file),
+            "--orientation",
+            pair["orientation"],
+            "--settlement-risk",
+            "identical_rules",
+            "--approved-by",
+            "pipeline-test",
+            "--date",
+            "2024-04-30",
+            "--links",
+            str(links_path),
+        ]
         assert main(argv) == 0
     capsys.readouterr()
     links = load_links(links_path)
@@ -96,7 +134,9 @@ def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> Non
     assert scanner.stats.evaluations == 6 and forwarded[0].score_micro_usd > 0
 
     candidate = forwarded[0].candidate_set
-    result = Allocator(AllocationProblem((candidate,), Capital({"kalshi": Decimal(1000), "polymarket": Decimal(1000)}))).solve()
+    result = Allocator(
+        AllocationProblem((candidate,), Capital({"kalshi": Decimal(1000), "polymarket": Decimal(1000)}))
+    ).solve()
     assert len(result.plans) == 1
     plan = result.plans[0]
     assert plan.guaranteed_profit_usd > 0
@@ -110,7 +150,8 @@ def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> Non
     assert 0 < len(outcomes) <= 5 * 4
     for z in outcomes:
         payoff = sum(
-            leg.quantity for leg in plan.legs
+            leg.quantity
+            for leg in plan.legs
             if system.contract_value(z, leg.contract) == (1 if leg.side is Side.YES else 0)
         )
         assert payoff - cost >= plan.guaranteed_profit_usd

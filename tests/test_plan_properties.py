@@ -30,7 +30,12 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 @SETTINGS
-@given(seed=st.integers(0, 10**9), kind=st.sampled_from(KINDS), sets=st.integers(1, 3), method=st.sampled_from(["auto", "cg", "compact"]))
+@given(
+    seed=st.integers(0, 10**9),
+    kind=st.sampled_from(KINDS),
+    sets=st.integers(1, 3),
+    method=st.sampled_from(["auto", "cg", "compact"]),
+)
 def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, sets: int, method: str) -> None:
     problem = random_problem(seed, kind, sets=sets)
     result = Allocator(problem, config=AllocatorConfig(method=method)).solve()
@@ -103,7 +108,11 @@ def test_rounding_that_breaks_the_minimum_profit_drops_the_plan_with_a_reason() 
         Instrument("k2-no", "kalshi", "K2", Side.NO, (Level(D("0.54"), D(1)),), kalshi),
     )
     candidate = CandidateSet(
-        "pair", (Contract("K"), Contract("K2")), instruments, (Equivalent("K", "K2"),), SetLimits(min_profit_usd=D("0.025"))
+        "pair",
+        (Contract("K"), Contract("K2")),
+        instruments,
+        (Equivalent("K", "K2"),),
+        SetLimits(min_profit_usd=D("0.025")),
     )
     problem = AllocationProblem((candidate,), Capital({"kalshi": D(100)}))
     result = Allocator(problem, config=AllocatorConfig(mip_fallback=False)).solve()

@@ -36,7 +36,18 @@ from hypothesis import strategies as st
 
 import solvers.projection as projection_module
 from benchmarks.instances import projection_instance
-from solvers import AtMostOne, CandidateSet, Conjunction, Contract, DataError, Equivalent, ExactlyOne, Implies, ProjectionResult, project_prices
+from solvers import (
+    AtMostOne,
+    CandidateSet,
+    Conjunction,
+    Contract,
+    DataError,
+    Equivalent,
+    ExactlyOne,
+    Implies,
+    ProjectionResult,
+    project_prices,
+)
 from solvers.projection import binary_kl
 from solvers.separation import OutcomeOracle
 from tests.support import semantic_outcomes
@@ -186,7 +197,8 @@ _NON_TU_SEED = 0
 
 
 @pytest.mark.parametrize(
-    ("kind", "seed"), [("group", 0), ("group", 1), ("ladder", 0), ("ladder", 1), *(("benchmark", s) for s in (*_TU_SEEDS, _NON_TU_SEED))]
+    ("kind", "seed"),
+    [("group", 0), ("group", 1), ("ladder", 0), ("ladder", 1), *(("benchmark", s) for s in (*_TU_SEEDS, _NON_TU_SEED))],
 )
 def test_acceptance4_gap_at_most_1e6_on_n50_group_ladder_instances(kind: str, seed: int) -> None:
     if kind == "benchmark":
@@ -378,7 +390,11 @@ def test_acceptance4_time_budget_stop_at_the_iteration_check() -> None:
     runs = []
     for _ in range(2):
         ticks = itertools.count()
-        runs.append(project_prices(candidate, theta, tol=1e-12, time_budget_s=budget, clock=lambda: float(next(ticks))))
+        runs.append(
+            project_prices(
+                candidate, theta, tol=1e-12, time_budget_s=budget, clock=lambda ticks=ticks: float(next(ticks))
+            )
+        )
     result = runs[0]
     assert result.stop_reason == "time_budget"
     assert 0 < result.iterations < full.iterations
@@ -443,7 +459,11 @@ def test_acceptance4_time_budget_inside_the_corrective_phase_returns_the_certifi
     monkeypatch.setattr(projection_module._FrankWolfe, "lmo", counted_lmo)
     project_prices(candidate, theta, tol=1e-12)  # unhurried: where do corrective phases take 2+ steps?
     newtons = [k for k, event in enumerate(events) if event == "newton"]
-    followed = [n for n, k in enumerate(newtons, start=1) if k + 1 < len(events) and events[k + 1] == "newton" and events[:k].count("lmo") > 3]
+    followed = [
+        n
+        for n, k in enumerate(newtons, start=1)
+        if k + 1 < len(events) and events[k + 1] == "newton" and events[:k].count("lmo") > 3
+    ]
     assert followed
     trigger["at"] = followed[0]
     events.clear()
@@ -487,8 +507,13 @@ def test_oracle_calls_count_real_solves_with_their_times(monkeypatch) -> None:
 def test_remembered_oracle_answers_are_not_oracle_calls() -> None:
     candidate, theta = _incoherent_ladder(6)
     frank_wolfe = projection_module._FrankWolfe(
-        projection_module.OutcomeSystem([c.id for c in candidate.contracts], candidate.relations, with_risky_links=True),
-        tuple(c.id for c in candidate.contracts), theta, itertools.count().__next__, 0.0,
+        projection_module.OutcomeSystem(
+            [c.id for c in candidate.contracts], candidate.relations, with_risky_links=True
+        ),
+        tuple(c.id for c in candidate.contracts),
+        theta,
+        itertools.count().__next__,
+        0.0,
     )
     grad = np.linspace(-1.0, 1.0, 6)
     first, _ = frank_wolfe.lmo(grad)
@@ -528,7 +553,11 @@ def test_lmo_bound_holds_for_gradient_components_below_highs_tolerances() -> Non
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
-@given(case=_small_sets(), magnitudes=st.lists(st.sampled_from([1.0, 1e-3, 1e-8, 1e-12, 0.0]), min_size=8, max_size=8), seed=st.integers(0, 2**16))
+@given(
+    case=_small_sets(),
+    magnitudes=st.lists(st.sampled_from([1.0, 1e-3, 1e-8, 1e-12, 0.0]), min_size=8, max_size=8),
+    seed=st.integers(0, 2**16),
+)
 def test_bounded_separation_brackets_the_minimum(case, magnitudes: list[float], seed: int) -> None:
     """OutcomeOracle.minimize_bounded against enumeration, weights of mixed magnitudes (those
     HiGHS's tolerances would ignore included): bound <= min over Z of w.z <= w.z, within ~1e-13."""
@@ -565,11 +594,31 @@ def test_closed_form_weights_reproduce_mu_exactly() -> None:
     [
         # moderate prices, default tolerance: the float-MIP gap undercut the optimum by 2e-10
         (
-            [Implies("c13", "c2"), ExactlyOne(("c5", "c13", "c3", "c12")), ExactlyOne(("c7", "c10")), AtMostOne(("c10", "c0", "c11")),
-             ExactlyOne(("c8", "c1", "c13")), ExactlyOne(("c9", "c14"))],
-            [0.5116573751606333, 0.16902204880567373, 0.7786669777961637, 0.9164494316411216, 0.32859127587186826, 0.9479521145900395,
-             0.6602422499449346, 0.7398984910510062, 0.7775992440650175, 0.9440424417432665, 0.6619294846722376, 0.6700615668535193,
-             0.2660057597668313, 0.9086415180707815, 0.7622613211683454],
+            [
+                Implies("c13", "c2"),
+                ExactlyOne(("c5", "c13", "c3", "c12")),
+                ExactlyOne(("c7", "c10")),
+                AtMostOne(("c10", "c0", "c11")),
+                ExactlyOne(("c8", "c1", "c13")),
+                ExactlyOne(("c9", "c14")),
+            ],
+            [
+                0.5116573751606333,
+                0.16902204880567373,
+                0.7786669777961637,
+                0.9164494316411216,
+                0.32859127587186826,
+                0.9479521145900395,
+                0.6602422499449346,
+                0.7398984910510062,
+                0.7775992440650175,
+                0.9440424417432665,
+                0.6619294846722376,
+                0.6700615668535193,
+                0.2660057597668313,
+                0.9086415180707815,
+                0.7622613211683454,
+            ],
             1e-6,
         ),
         # extreme prices and a risky link: undercut by 5e-10
@@ -644,7 +693,9 @@ def test_invalid_prices_raise_data_error(prices, field: str) -> None:
         project_prices(candidate, prices)
 
 
-@pytest.mark.parametrize(("option", "value"), [("tol", 0.0), ("alpha", 1.0), ("time_budget_s", -1.0), ("max_iterations", -1)])
+@pytest.mark.parametrize(
+    ("option", "value"), [("tol", 0.0), ("alpha", 1.0), ("time_budget_s", -1.0), ("max_iterations", -1)]
+)
 def test_invalid_options_raise_data_error(option: str, value: float) -> None:
     candidate = _set(("a", "b"), [Implies("a", "b")])
     with pytest.raises(DataError, match=option):
@@ -654,7 +705,9 @@ def test_invalid_options_raise_data_error(option: str, value: float) -> None:
 def test_decimal_and_numpy_prices_are_accepted() -> None:
     candidate = _set(("a", "b", "c"), [ExactlyOne(("a", "b", "c"))])
     exact = project_prices(candidate, [0.4, 0.35, 0.2])
-    np.testing.assert_array_equal(project_prices(candidate, [Decimal("0.4"), Decimal("0.35"), Decimal("0.2")]).mu, exact.mu)
+    np.testing.assert_array_equal(
+        project_prices(candidate, [Decimal("0.4"), Decimal("0.35"), Decimal("0.2")]).mu, exact.mu
+    )
     np.testing.assert_array_equal(project_prices(candidate, [np.float64(0.4), 0.35, 0.2]).mu, exact.mu)
 
 

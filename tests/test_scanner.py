@@ -3,6 +3,7 @@ cheap bounds against the exact allocator (a cleared component never holds a risk
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections import Counter
@@ -46,18 +47,35 @@ ZERO_FEE_POLY = polymarket_fee(rate=D(0))
 
 
 # -- builders -------------------------------------------------------------------------------------------
-def kalshi_book(market: str, yes_asks: list[tuple[int, int]], yes_bids: list[tuple[int, int]], now_ns: int = 0) -> BinaryBook:
+def kalshi_book(
+    market: str, yes_asks: list[tuple[int, int]], yes_bids: list[tuple[int, int]], now_ns: int = 0
+) -> BinaryBook:
     """Prices in cents, sizes in contracts; NO asks are the mirrored YES bids."""
     ladder = OrderBook(market, market, "kalshi")
-    ladder.apply_snapshot(BookSnapshot(K, market, market, tuple((c * CENT, s * CONTRACT) for c, s in yes_bids), tuple((c * CENT, s * CONTRACT) for c, s in yes_asks)), now_ns)
+    ladder.apply_snapshot(
+        BookSnapshot(
+            K,
+            market,
+            market,
+            tuple((c * CENT, s * CONTRACT) for c, s in yes_bids),
+            tuple((c * CENT, s * CONTRACT) for c, s in yes_asks),
+        ),
+        now_ns,
+    )
     return BinaryBook(market, ladder)
 
 
-def poly_book(market: str, yes_asks: list[tuple[int, int]], no_asks: list[tuple[int, int]], now_ns: int = 0) -> BinaryBook:
+def poly_book(
+    market: str, yes_asks: list[tuple[int, int]], no_asks: list[tuple[int, int]], now_ns: int = 0
+) -> BinaryBook:
     """Two token ladders (asks only), prices in cents, sizes in shares."""
     yes, no = OrderBook(f"{market}-yes", market, "polymarket"), OrderBook(f"{market}-no", market, "polymarket")
-    yes.apply_snapshot(BookSnapshot(P, f"{market}-yes", market, (), tuple((c * CENT, s * CONTRACT) for c, s in yes_asks)), now_ns)
-    no.apply_snapshot(BookSnapshot(P, f"{market}-no", market, (), tuple((c * CENT, s * CONTRACT) for c, s in no_asks)), now_ns)
+    yes.apply_snapshot(
+        BookSnapshot(P, f"{market}-yes", market, (), tuple((c * CENT, s * CONTRACT) for c, s in yes_asks)), now_ns
+    )
+    no.apply_snapshot(
+        BookSnapshot(P, f"{market}-no", market, (), tuple((c * CENT, s * CONTRACT) for c, s in no_asks)), now_ns
+    )
     return BinaryBook(market, yes, no)
 
 
@@ -69,10 +87,15 @@ def listings(venue: Venue, market: str, fee: FeeRule | None = None) -> tuple[Lis
     else:
         fee = fee or ZERO_FEE_POLY
         lot, minimum = CENT, 5 * CONTRACT
-    return tuple(Listing(f"{cid}:{side.value}", venue, market, cid, side, fee, lot, CENT, minimum) for side in (Side.YES, Side.NO))
+    return tuple(
+        Listing(f"{cid}:{side.value}", venue, market, cid, side, fee, lot, CENT, minimum)
+        for side in (Side.YES, Side.NO)
+    )
 
 
-def group(component_id: str, venue: Venue, markets: list[str], exactly: bool = True, fee: FeeRule | None = None) -> Component:
+def group(
+    component_id: str, venue: Venue, markets: list[str], exactly: bool = True, fee: FeeRule | None = None
+) -> Component:
     contracts = tuple(contract_id(venue, m) for m in markets)
     relation = ExactlyOne(contracts) if exactly else AtMostOne(contracts)
     return Component(component_id, contracts, (relation,), tuple(li for m in markets for li in listings(venue, m, fee)))
@@ -168,7 +191,10 @@ def test_ranking_is_by_score_then_id() -> None:
 def _cross_venue_pair(kalshi_yes: int, poly_no: int) -> tuple[Component, dict]:
     a, b = contract_id(K, "KX"), contract_id(P, "pm")
     component = Component("pair", (a, b), (Equivalent(a, b),), listings(K, "KX") + listings(P, "pm"))
-    books = {(K, "KX"): kalshi_book("KX", [(kalshi_yes, 50)], [(kalshi_yes - 3, 50)]), (P, "pm"): poly_book("pm", [(100 - poly_no + 2, 50)], [(poly_no, 50)])}
+    books = {
+        (K, "KX"): kalshi_book("KX", [(kalshi_yes, 50)], [(kalshi_yes - 3, 50)]),
+        (P, "pm"): poly_book("pm", [(100 - poly_no + 2, 50)], [(poly_no, 50)]),
+    }
     return component, books
 
 
@@ -187,7 +213,10 @@ def test_untrusted_book_excludes_its_listings() -> None:
     assert scanner.stats.excluded_listings == Counter({"untrusted": 2})
     candidate, excluded = scanner.candidate_set("pair")
     assert {i.id for i in candidate.instruments} == {"kalshi:KX:yes", "kalshi:KX:no"}
-    assert {(e.instrument_id, e.reason) for e in excluded} == {("polymarket:pm:yes", "untrusted"), ("polymarket:pm:no", "untrusted")}
+    assert {(e.instrument_id, e.reason) for e in excluded} == {
+        ("polymarket:pm:yes", "untrusted"),
+        ("polymarket:pm:no", "untrusted"),
+    }
 
 
 def test_stale_books_are_excluded_on_the_injected_clock() -> None:
@@ -258,7 +287,11 @@ def test_invalid_components_raise_config_errors() -> None:
 
 
 def test_replace_components_keeps_state_of_unchanged_components() -> None:
-    books = {**poly_group_books(["a1", "a2"], [50, 52]), **poly_group_books(["b1", "b2"], [50, 52]), **poly_group_books(["c1", "c2"], [50, 52])}
+    books = {
+        **poly_group_books(["a1", "a2"], [50, 52]),
+        **poly_group_books(["b1", "b2"], [50, 52]),
+        **poly_group_books(["c1", "c2"], [50, 52]),
+    }
     a, b = group("A", P, ["a1", "a2"]), group("B", P, ["b1", "b2"])
     scanner = Scanner([a, b], books, now_ns=Clock())
     scanner.drain()
@@ -300,7 +333,9 @@ def test_min_edge_equal_to_the_allocators_per_contract_minimum_stays_sound() -> 
     books = poly_group_books(["m1", "m2"], [49, 50])  # buy both YES: $0.01 on 2 contracts
     comp = group("G", P, ["m1", "m2"])
     limits = SetLimits(min_profit_per_contract_usd=D("0.005"))
-    [candidate] = Scanner([comp], books, now_ns=Clock(), config=ScannerConfig(min_edge_micro_usd=5_000, set_limits=limits)).drain()
+    [candidate] = Scanner(
+        [comp], books, now_ns=Clock(), config=ScannerConfig(min_edge_micro_usd=5_000, set_limits=limits)
+    ).drain()
     result = Allocator(AllocationProblem((candidate.candidate_set,), Capital({"polymarket": D(1000)}))).solve()
     assert [plan.guaranteed_profit_usd for plan in result.plans] == [D(1)]
 
@@ -315,7 +350,12 @@ def test_obvious_arbitrages_are_forwarded_with_a_positive_score() -> None:
     assert lp_profit(candidate.candidate_set) > 0
     # ladder 50 <= 60 <= 70: "above 70" priced above "above 50" -> buy YES above 50 and NO above 70
     t50, t60, t70 = (contract_id(K, m) for m in ("T50", "T60", "T70"))
-    ladder = Component("L", (t50, t60, t70), (Implies(t70, t60), Implies(t60, t50)), listings(K, "T50") + listings(K, "T60") + listings(K, "T70"))
+    ladder = Component(
+        "L",
+        (t50, t60, t70),
+        (Implies(t70, t60), Implies(t60, t50)),
+        listings(K, "T50") + listings(K, "T60") + listings(K, "T70"),
+    )
     books = {
         (K, "T50"): kalshi_book("T50", [(40, 10)], [(38, 10)]),
         (K, "T60"): kalshi_book("T60", [(47, 10)], [(30, 10)]),
@@ -328,7 +368,11 @@ def test_obvious_arbitrages_are_forwarded_with_a_positive_score() -> None:
     # conjunction C = A and B priced above A: not TU-simple, decided by the vertex LP
     a, b, c = (contract_id(P, m) for m in ("A", "B", "C"))
     conj = Component("C", (a, b, c), (Conjunction(c, (a, b)),), listings(P, "A") + listings(P, "B") + listings(P, "C"))
-    books = {(P, "A"): poly_book("A", [(60, 50)], [(42, 50)]), (P, "B"): poly_book("B", [(70, 50)], [(32, 50)]), (P, "C"): poly_book("C", [(80, 50)], [(22, 50)])}
+    books = {
+        (P, "A"): poly_book("A", [(60, 50)], [(42, 50)]),
+        (P, "B"): poly_book("B", [(70, 50)], [(32, 50)]),
+        (P, "C"): poly_book("C", [(80, 50)], [(22, 50)]),
+    }
     [candidate] = Scanner([conj], books, now_ns=clock).drain()
     assert candidate.stage == "vertex_lp" and candidate.score_micro_usd > 0
     assert lp_profit(candidate.candidate_set) > 0
@@ -350,7 +394,9 @@ def test_real_graph_components_from_the_fomc_fixtures() -> None:
             else:
                 books[(P, listing.market_id)] = poly_book(listing.market_id, [(fair + 2, 100)], [(100 - fair + 2, 100)])
     scanner = Scanner(graph.components, books, now_ns=Clock())
-    assert scanner.drain() == [] and scanner.stats.cleared_by == Counter({"structure": len(graph.components)}) == Counter({"structure": 12})
+    assert scanner.drain() == [] and scanner.stats.cleared_by == Counter(
+        {"structure": len(graph.components)}
+    ) == Counter({"structure": 12})
     target = graph.components[0].listings[0]
     fair = 100 // len(graph.components[0].contracts)
     book = books[(target.venue, target.market_id)]
@@ -359,7 +405,9 @@ def test_real_graph_components_from_the_fomc_fixtures() -> None:
     else:
         book.no.apply_level(BookSide.ASK, 99 * CENT, 100 * CONTRACT, ChangeMode.SET, 0)
         book.no.apply_level(BookSide.ASK, (100 - fair + 2) * CENT, 0, ChangeMode.SET, 0)
-    book.yes.apply_level(BookSide.ASK, (fair - 10) * CENT, 100 * CONTRACT, ChangeMode.SET, 0)  # the YES basket now costs < $1
+    book.yes.apply_level(
+        BookSide.ASK, (fair - 10) * CENT, 100 * CONTRACT, ChangeMode.SET, 0
+    )  # the YES basket now costs < $1
     assert book.trusted and scanner.on_book_change(target.venue, target.market_id)
     [candidate] = scanner.drain()
     assert candidate.component_id == graph.components[0].id and candidate.stage == "row"
@@ -367,12 +415,25 @@ def test_real_graph_components_from_the_fomc_fixtures() -> None:
 
 # -- exact unit costs ---------------------------------------------------------------------------------------------
 @settings(max_examples=200, deadline=None, derandomize=True)
-@given(price=st.integers(1, 999_999), rule=st.sampled_from([kalshi_fee(), kalshi_fee(multiplier=D("0.5")), polymarket_fee(rate=D("0.04")), polymarket_fee(rate=D("0.25"), exponent=2), FeeRule(coefficient=D("0.013"), flat_per_contract_usd=D("0.0001234"))]))
+@given(
+    price=st.integers(1, 999_999),
+    rule=st.sampled_from(
+        [
+            kalshi_fee(),
+            kalshi_fee(multiplier=D("0.5")),
+            polymarket_fee(rate=D("0.04")),
+            polymarket_fee(rate=D("0.25"), exponent=2),
+            FeeRule(coefficient=D("0.013"), flat_per_contract_usd=D("0.0001234")),
+        ]
+    ),
+)
 def test_unit_cost_is_a_tight_lower_bound_of_the_fee(price: int, rule: FeeRule) -> None:
     floor = unit_cost_floor_micro_usd(rule, price)
     assert 0 <= price + rule.unit_rate(price / 1e6) * 1e6 - floor < 1.0 + 1e-6  # the LP's unit cost, floored
     quantity = D(3)
-    exact_per_contract = Decimal(price) / 1_000_000 + rule.order_fee([(Decimal(price) / 1_000_000, quantity)]) / quantity
+    exact_per_contract = (
+        Decimal(price) / 1_000_000 + rule.order_fee([(Decimal(price) / 1_000_000, quantity)]) / quantity
+    )
     credit = rule.fill_increment_usd / quantity if rule.fill_rounding is Rounding.DOWN else D(0)  # Polymarket floors
     assert floor <= (exact_per_contract + credit) * 1_000_000
 
@@ -415,7 +476,7 @@ def _random_case(seed: int) -> tuple[Component, dict, ScannerConfig, str]:
         for name in names:
             truth[name] = level
             level *= rng.uniform(0.4, 0.9)
-        relations += [Implies(cid(venue, hi), cid(venue, lo)) for lo, hi in zip(names, names[1:])]
+        relations += [Implies(cid(venue, hi), cid(venue, lo)) for lo, hi in itertools.pairwise(names)]
     elif kind == "conjunction":
         names = ["a", "b", "c"]
         pa, pb = rng.uniform(0.3, 0.9), rng.uniform(0.3, 0.9)
@@ -426,7 +487,11 @@ def _random_case(seed: int) -> tuple[Component, dict, ScannerConfig, str]:
         pa = rng.uniform(0.2, 0.5)
         truth = {"a": pa, "b": rng.uniform(0.1, 0.4), "d": pa * rng.uniform(0.2, 0.9)}
         truth["c"] = max(0.05, 1 - truth["a"] - truth["b"])
-        relations += [ExactlyOne(tuple(cid(venue, m) for m in "abc")), Implies(cid(venue, "d"), cid(venue, "a")), AtMostOne((cid(venue, "d"), cid(venue, "b")))]
+        relations += [
+            ExactlyOne(tuple(cid(venue, m) for m in "abc")),
+            Implies(cid(venue, "d"), cid(venue, "a")),
+            AtMostOne((cid(venue, "d"), cid(venue, "b"))),
+        ]
     contracts = [cid(venue, name) for name in names]
     linked = kind in ("pair", "linked_group", "linked_ladder")
     markets = [(venue, name, truth[name]) for name in names]
@@ -436,7 +501,9 @@ def _random_case(seed: int) -> tuple[Component, dict, ScannerConfig, str]:
             twin = f"{name}_twin"
             contracts.append(cid(other, twin))
             markets.append((other, twin, 1 - truth[name] if inverted else truth[name]))
-            relations.append(Equivalent(cid(venue, name), cid(other, twin), inverted=inverted, settlement_risk=rng.random() < 0.4))
+            relations.append(
+                Equivalent(cid(venue, name), cid(other, twin), inverted=inverted, settlement_risk=rng.random() < 0.4)
+            )
     books: dict = {}
     all_listings: list[Listing] = []
     noise = rng.choice((0.0, 0.03, 0.08))
@@ -489,7 +556,9 @@ def _check_case(seed: int) -> str:
     assert forwarded.candidate_set == candidate
     if forwarded.stage in ("crossed", "row", "difference", "vertex_lp", "column_lp") and forwarded.score_micro_usd >= 2:
         # an exact proof that the best asks admit a basket: every best level holds at least a lot
-        assert profit > 1e-8, f"seed {seed}: forwarded by {forwarded.stage} (score {forwarded.score_micro_usd}) but LP profit {profit}"
+        assert profit > 1e-8, (
+            f"seed {seed}: forwarded by {forwarded.stage} (score {forwarded.score_micro_usd}) but LP profit {profit}"
+        )
     return f"forwarded:{forwarded.stage}"
 
 
@@ -503,8 +572,18 @@ def test_soundness_sweep_reaches_every_stage() -> None:
     """The same check on a fixed sweep, which must exercise every clearing and forwarding path
     (else the property above could pass vacuously)."""
     seen = Counter(_check_case(seed) for seed in range(240))
-    for stage in ("cleared:structure", "cleared:vertex_lp", "cleared:projection", "cleared:column_lp", "cleared:no_listings",
-                  "forwarded:crossed", "forwarded:row", "forwarded:difference", "forwarded:vertex_lp", "forwarded:column_lp"):
+    for stage in (
+        "cleared:structure",
+        "cleared:vertex_lp",
+        "cleared:projection",
+        "cleared:column_lp",
+        "cleared:no_listings",
+        "forwarded:crossed",
+        "forwarded:row",
+        "forwarded:difference",
+        "forwarded:vertex_lp",
+        "forwarded:column_lp",
+    ):
         assert seen[stage] > 0, (stage, seen)
 
 
@@ -516,9 +595,18 @@ def test_rows_over_the_same_pair_with_open_and_closed_bounds_build() -> None:
     comparing None with an int, and the stricter row must decide."""
     k1, k2, p1, p2 = contract_id(K, "k1"), contract_id(K, "k2"), contract_id(P, "p1"), contract_id(P, "p2")
     relations = (AtMostOne((k1, k2)), ExactlyOne((p1, p2)), Equivalent(k1, p1), Equivalent(k2, p2))
-    component = Component("two", (k1, k2, p1, p2), relations, listings(K, "k1") + listings(K, "k2") + listings(P, "p1") + listings(P, "p2"))
-    coherent = {(K, "k1"): kalshi_book("k1", [(62, 10)], [(58, 10)]), (K, "k2"): kalshi_book("k2", [(42, 10)], [(38, 10)]),
-                (P, "p1"): poly_book("p1", [(61, 100)], [(41, 100)]), (P, "p2"): poly_book("p2", [(41, 100)], [(61, 100)])}
+    component = Component(
+        "two",
+        (k1, k2, p1, p2),
+        relations,
+        listings(K, "k1") + listings(K, "k2") + listings(P, "p1") + listings(P, "p2"),
+    )
+    coherent = {
+        (K, "k1"): kalshi_book("k1", [(62, 10)], [(58, 10)]),
+        (K, "k2"): kalshi_book("k2", [(42, 10)], [(38, 10)]),
+        (P, "p1"): poly_book("p1", [(61, 100)], [(41, 100)]),
+        (P, "p2"): poly_book("p2", [(41, 100)], [(61, 100)]),
+    }
     assert Scanner([component], coherent, now_ns=Clock()).drain() == []
     cheap = dict(coherent)
     cheap[(P, "p2")] = poly_book("p2", [(30, 100)], [(71, 100)])  # YES k1-or-p1 at 0.61 + YES p2 at 0.30 < $1
@@ -531,8 +619,14 @@ def test_a_failing_evaluation_is_forwarded_and_counted_without_stopping_the_drai
     stop the drain, lose the other components, or poison the next drain: that component is
     forwarded undecided (the allocator decides), with the error counted by type."""
     a, b, c = (contract_id(P, m) for m in ("A", "B", "C"))
-    conj = Component("conj", (a, b, c), (Conjunction(c, (a, b)),), listings(P, "A") + listings(P, "B") + listings(P, "C"))
-    books = {(P, "A"): poly_book("A", [(60, 50)], [(42, 50)]), (P, "B"): poly_book("B", [(70, 50)], [(32, 50)]), (P, "C"): poly_book("C", [(40, 50)], [(62, 50)])}
+    conj = Component(
+        "conj", (a, b, c), (Conjunction(c, (a, b)),), listings(P, "A") + listings(P, "B") + listings(P, "C")
+    )
+    books = {
+        (P, "A"): poly_book("A", [(60, 50)], [(42, 50)]),
+        (P, "B"): poly_book("B", [(70, 50)], [(32, 50)]),
+        (P, "C"): poly_book("C", [(40, 50)], [(62, 50)]),
+    }
     books.update(poly_group_books(["g1", "g2"], [40, 45]))
     scanner = Scanner([conj, group("G", P, ["g1", "g2"])], books, now_ns=Clock())
 
@@ -559,7 +653,12 @@ def test_sweep_re_evaluates_components_whose_books_revive_or_go_stale_without_a_
     component, books = _cross_venue_pair(kalshi_yes=40, poly_no=50)
     other_books = poly_group_books(["q1", "q2"], [50, 52])
     clock = Clock(0)
-    scanner = Scanner([component, group("Q", P, ["q1", "q2"])], {**books, **other_books}, now_ns=clock, config=ScannerConfig(max_book_age_ms=1_000))
+    scanner = Scanner(
+        [component, group("Q", P, ["q1", "q2"])],
+        {**books, **other_books},
+        now_ns=clock,
+        config=ScannerConfig(max_book_age_ms=1_000),
+    )
     assert [c.component_id for c in scanner.drain()] == ["pair"]
     clock.now_ns = 2_000_000_000  # the Polymarket feed of the pair fell silent; Kalshi still ticks
     books[(K, "KX")].yes.touch(clock.now_ns)
@@ -585,8 +684,14 @@ def test_a_box_that_only_touches_the_polytope_is_cleared_with_an_exact_witness()
     """Zero-fee asks that pin C = A and B to the single coherent point (0.6, 0.5, 0.1): the vertex
     LP's float weights round to a point a hair outside the box, their exact rationals do not."""
     a, b, c = (contract_id(P, m) for m in ("A", "B", "C"))
-    conj = Component("conj", (a, b, c), (Conjunction(c, (a, b)),), listings(P, "A") + listings(P, "B") + listings(P, "C"))
-    books = {(P, "A"): poly_book("A", [(60, 50)], [(40, 50)]), (P, "B"): poly_book("B", [(50, 50)], [(50, 50)]), (P, "C"): poly_book("C", [(10, 50)], [(90, 50)])}
+    conj = Component(
+        "conj", (a, b, c), (Conjunction(c, (a, b)),), listings(P, "A") + listings(P, "B") + listings(P, "C")
+    )
+    books = {
+        (P, "A"): poly_book("A", [(60, 50)], [(40, 50)]),
+        (P, "B"): poly_book("B", [(50, 50)], [(50, 50)]),
+        (P, "C"): poly_book("C", [(10, 50)], [(90, 50)]),
+    }
     scanner = Scanner([conj], books, now_ns=Clock())
     assert scanner.drain() == [] and scanner.stats.cleared_by == Counter({"vertex_lp": 1})
     assert lp_profit(scanner.candidate_set("conj")[0]) <= 1e-7
@@ -602,7 +707,9 @@ def test_blocks_too_large_to_enumerate_are_decided_exactly_by_column_generation(
     every enumerated outcome: coherent books clear, incoherent ones forward with the same delta."""
     a, b, c, d = (contract_id(K, m) for m in "abcd")
     relations = (ExactlyOne((a, b, c)), Implies(d, a), AtMostOne((d, b)))
-    component = Component("mix", (a, b, c, d), relations, listings(K, "a") + listings(K, "b") + listings(K, "c") + listings(K, "d"))
+    component = Component(
+        "mix", (a, b, c, d), relations, listings(K, "a") + listings(K, "b") + listings(K, "c") + listings(K, "d")
+    )
 
     def books(d_yes_ask: int, d_yes_bid: int) -> dict:
         quotes = {"a": (33, 29), "b": (28, 24), "c": (46, 42), "d": (d_yes_ask, d_yes_bid)}
@@ -633,8 +740,14 @@ def test_scores_count_only_the_bounds_that_an_ask_rise_can_move() -> None:
     no ask behind it, or one that reaches 0 or $1, does not move, so dividing a shortfall by every
     member of the row or pair understates it."""
     a, b, c = (contract_id(P, m) for m in "abc")
-    at_most = Component("amo", (a, b, c), (AtMostOne((a, b, c)),), listings(P, "a") + listings(P, "b") + listings(P, "c"))
-    books = {(P, "a"): poly_book("a", [(62, 50)], [(40, 50)]), (P, "b"): poly_book("b", [(57, 50)], [(45, 50)]), (P, "c"): poly_book("c", [(10, 50)], [])}
+    at_most = Component(
+        "amo", (a, b, c), (AtMostOne((a, b, c)),), listings(P, "a") + listings(P, "b") + listings(P, "c")
+    )
+    books = {
+        (P, "a"): poly_book("a", [(62, 50)], [(40, 50)]),
+        (P, "b"): poly_book("b", [(57, 50)], [(45, 50)]),
+        (P, "c"): poly_book("c", [(10, 50)], []),
+    }
     [candidate] = Scanner([at_most], books, now_ns=Clock()).drain()
     assert (candidate.stage, candidate.score_micro_usd) == ("row", 75_000)  # NO a + NO b: $0.15 on 2 contracts
 
@@ -642,11 +755,18 @@ def test_scores_count_only_the_bounds_that_an_ask_rise_can_move() -> None:
     # $0.05 on one contract (the NO d bound reaches 0 after $0.01)
     d, e = contract_id(P, "d"), contract_id(P, "e")
     relations = (AtMostOne((a, d, b, c)), Equivalent(b, c, inverted=True))
-    books = {(P, "a"): poly_book("a", [(6, 50)], [(95, 50)]), (P, "d"): poly_book("d", [(2, 50)], [(99, 50)]), (P, "e"): poly_book("e", [(2, 50)], [(99, 50)]),
-             (P, "b"): poly_book("b", [(50, 50)], [(52, 50)]), (P, "c"): poly_book("c", [(50, 50)], [(52, 50)])}
+    books = {
+        (P, "a"): poly_book("a", [(6, 50)], [(95, 50)]),
+        (P, "d"): poly_book("d", [(2, 50)], [(99, 50)]),
+        (P, "e"): poly_book("e", [(2, 50)], [(99, 50)]),
+        (P, "b"): poly_book("b", [(50, 50)], [(52, 50)]),
+        (P, "c"): poly_book("c", [(50, 50)], [(52, 50)]),
+    }
     for extra, stage in (((), "row"), ((Implies(e, a),), "difference")):
         contracts = (a, d, b, c, e) if extra else (a, d, b, c)
-        forced = Component("forced", contracts, relations + extra, tuple(li for m in contracts for li in listings(P, m.split(":")[1])))
+        forced = Component(
+            "forced", contracts, relations + extra, tuple(li for m in contracts for li in listings(P, m.split(":")[1]))
+        )
         [candidate] = Scanner([forced], books, now_ns=Clock()).drain()
         assert (candidate.stage, candidate.score_micro_usd) == (stage, 50_000)
         assert lp_profit(candidate.candidate_set) > 0
@@ -668,7 +788,9 @@ def test_a_live_tick_size_change_overrides_the_listing_tick() -> None:
     long_shot.no.apply_level(BookSide.ASK, 99 * CENT, 0, ChangeMode.SET, 0)
     scanner = Scanner([group("G", P, markets)], books, now_ns=Clock())
     [candidate] = scanner.drain()  # 0.30 + 0.65 + 0.004 < $1
-    assert candidate.excluded == () and candidate.stage == "row" and candidate.score_micro_usd == 15_334  # $0.046 over 3, rounded up
+    assert (
+        candidate.excluded == () and candidate.stage == "row" and candidate.score_micro_usd == 15_334
+    )  # $0.046 over 3, rounded up
     instrument = next(i for i in candidate.candidate_set.instruments if i.id == "polymarket:m3:yes")
     assert instrument.tick_size == D("0.001") and instrument.asks[0].price == D("0.004")
     assert lp_profit(candidate.candidate_set) > 0

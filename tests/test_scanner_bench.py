@@ -57,12 +57,19 @@ def test_counters_add_up_and_json_has_the_documented_shape(tmp_path, capsys) -> 
     out = tmp_path / "scanner.json"
     report = run_scanner_bench(sizes=(10, 40), updates=3_000, seed=1, json_path=out, repeats=1)
     assert isinstance(report, ScannerBenchReport) and report.valid
-    assert [(r.components, r.drain_every) for r in report.rows] == [(10, 1), (10, COALESCED_BATCH), (40, 1), (40, COALESCED_BATCH)]
+    assert [(r.components, r.drain_every) for r in report.rows] == [
+        (10, 1),
+        (10, COALESCED_BATCH),
+        (40, 1),
+        (40, COALESCED_BATCH),
+    ]
     for row in report.rows:
         assert row.updates == 3_000 and row.untrusted_books == 0 and row.per_update_us > 0
         assert row.evaluations + row.coalesced == row.updates  # each change is evaluated once or absorbed
         assert row.cleared_by_bound + row.forwarded == row.evaluations
-        assert sum(row.cleared_by.values()) == row.cleared_by_bound and sum(row.forward_reasons.values()) == row.forwarded
+        assert (
+            sum(row.cleared_by.values()) == row.cleared_by_bound and sum(row.forward_reasons.values()) == row.forwarded
+        )
         if row.drain_every == 1:
             assert row.coalesced == 0
         else:
@@ -74,7 +81,21 @@ def test_counters_add_up_and_json_has_the_documented_shape(tmp_path, capsys) -> 
     assert report.ok == (report.ratio <= 2.0)
     payload = json.loads(out.read_text())
     assert set(payload) == {"results", "ratio", "ratio_coalesced", "max_ratio", "ok"}
-    assert all({"components", "markets", "drain_every", "updates", "per_update_us", "evaluations", "coalesced", "cleared_by_bound", "forwarded"} <= set(r) for r in payload["results"])
+    assert all(
+        {
+            "components",
+            "markets",
+            "drain_every",
+            "updates",
+            "per_update_us",
+            "evaluations",
+            "coalesced",
+            "cleared_by_bound",
+            "forwarded",
+        }
+        <= set(r)
+        for r in payload["results"]
+    )
     printed = capsys.readouterr().out
     assert "us/update" in printed and "coalesced" in printed and "40 vs 10 components" in printed
 
@@ -87,5 +108,7 @@ def test_ok_needs_a_valid_run_within_the_ratio() -> None:
 
 def test_cli_runs_the_scanner_bench(tmp_path) -> None:
     out = tmp_path / "s.json"
-    assert main(["bench", "scanner", "--components", "5", "--updates", "200", "--repeats", "1", "--json", str(out)]) == 0
+    assert (
+        main(["bench", "scanner", "--components", "5", "--updates", "200", "--repeats", "1", "--json", str(out)]) == 0
+    )
     assert [r["components"] for r in json.loads(out.read_text())["results"]] == [5, 5]

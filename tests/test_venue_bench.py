@@ -22,7 +22,10 @@ def test_every_frame_is_accepted_and_every_book_stays_trusted(tmp_path, capsys) 
     for r in results:
         assert r.messages == 3_000 and r.books == 50 and r.rejected == 0 and r.untrusted_books == 0
     payload = json.loads(out.read_text())
-    assert [set(row) >= {"venue", "messages", "seconds", "messages_per_second"} for row in payload["results"]] == [True, True]
+    assert [set(row) >= {"venue", "messages", "seconds", "messages_per_second"} for row in payload["results"]] == [
+        True,
+        True,
+    ]
     assert "msg/s" in capsys.readouterr().out
 
 

@@ -23,16 +23,27 @@ def _current_problem(allocator: Allocator, original: AllocationProblem) -> Alloc
         instruments = []
         for instrument in candidate.instruments:
             cols = form.slot_columns(instrument.id)
-            asks = tuple(Level(form.price_at(c), form.size_at(c)) for c in cols.tolist() if form.price_at(c) is not None)
+            asks = tuple(
+                Level(form.price_at(c), form.size_at(c)) for c in cols.tolist() if form.price_at(c) is not None
+            )
             instruments.append(_with_asks(instrument, asks))
-        sets.append(CandidateSet(candidate.id, candidate.contracts, tuple(instruments), candidate.relations, candidate.limits))
+        sets.append(
+            CandidateSet(candidate.id, candidate.contracts, tuple(instruments), candidate.relations, candidate.limits)
+        )
     return AllocationProblem(tuple(sets), form.capital, dict(form.inventory))
 
 
 def _with_asks(instrument: Instrument, asks: tuple[Level, ...]) -> Instrument:
     return Instrument(
-        instrument.id, instrument.venue, instrument.contract, instrument.side, asks, instrument.fee,
-        instrument.lot_size, instrument.tick_size, instrument.min_order_size,
+        instrument.id,
+        instrument.venue,
+        instrument.contract,
+        instrument.side,
+        asks,
+        instrument.fee,
+        instrument.lot_size,
+        instrument.tick_size,
+        instrument.min_order_size,
     )
 
 
@@ -87,7 +98,10 @@ def test_warm_updates_match_a_fresh_build(method: str, backend: str, seeds: int)
                 warm.set_book(instrument.id, [Level(D(best + k) / 100, D(7 + k)) for k in range(rng.randint(0, 4))])
             elif step == 2:  # inventory moves (a fill, a partial fill)
                 instruments = [i for s in problem.sets for i in s.instruments]
-                holdings = {i.id: (D(rng.randint(0, 9)) if i.lot_size == 1 else D(rng.randint(0, 900)) / 100) for i in rng.sample(instruments, 3)}
+                holdings = {
+                    i.id: (D(rng.randint(0, 9)) if i.lot_size == 1 else D(rng.randint(0, 900)) / 100)
+                    for i in rng.sample(instruments, 3)
+                }
                 warm.set_inventory(holdings)
             elif step == 3:  # capital moves
                 venues = warm.form.capital.cash_by_venue_usd
@@ -153,7 +167,9 @@ def _pairs(count: int, cash: Decimal, total: Decimal | None = None) -> Allocatio
     for k in range(count):
         a, b = f"a{k}", f"b{k}"
         instruments = (
-            Instrument(f"y{k}", "kalshi", a, Side.YES, (Level(D("0.40"), D(50)), Level(D("0.42"), D(50))), kalshi_fee()),
+            Instrument(
+                f"y{k}", "kalshi", a, Side.YES, (Level(D("0.40"), D(50)), Level(D("0.42"), D(50))), kalshi_fee()
+            ),
             Instrument(f"n{k}", "kalshi", b, Side.NO, (Level(D("0.50"), D(50)), Level(D("0.52"), D(50))), kalshi_fee()),
         )
         sets.append(CandidateSet(f"s{k}", (Contract(a), Contract(b)), instruments, (Equivalent(a, b),)))

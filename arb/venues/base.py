@@ -90,7 +90,7 @@ class VenueClient(Protocol):
 class TokenBucket:
     """`rate_per_s` tokens per second up to `burst`. Pure: the caller sleeps for `delay_ns`."""
 
-    __slots__ = ("rate_per_s", "burst", "_tokens", "_last_ns")
+    __slots__ = ("_last_ns", "_tokens", "burst", "rate_per_s")
 
     def __init__(self, rate_per_s: float, burst: float | None = None) -> None:
         if not rate_per_s > 0:
@@ -150,7 +150,7 @@ class FeedWatchdog:
     """Tracks data and keep-alive arrivals of one feed. `stale(now_ns)` is True when no data came
     for `silence_ns` (pings alone do not count as life: that is exactly the silent-freeze failure)."""
 
-    __slots__ = ("silence_ns", "last_data_ns", "last_pong_ns", "_tripped")
+    __slots__ = ("_tripped", "last_data_ns", "last_pong_ns", "silence_ns")
 
     def __init__(self, silence_ns: int) -> None:
         if silence_ns <= 0:

@@ -98,7 +98,10 @@ def _polymarket_items(obj: Any, path: Path) -> list[MarketInfo]:
         raise ConfigError(f"{path}: a Gamma markets file holds a JSON array, was {type(obj).__name__}")
     if obj and all(type(item) is list for item in obj):  # pages saved one after another
         return [m for page in obj for m in _polymarket_items(page, path)]
-    kinds = {"event" if type(item) is dict and "conditionId" not in item and type(item.get("markets")) is list else "market" for item in obj}
+    kinds = {
+        "event" if type(item) is dict and "conditionId" not in item and type(item.get("markets")) is list else "market"
+        for item in obj
+    }
     if kinds == {"event"}:
         return [m for event in polymarket_wire.decode_gamma_events(obj) for m in event.markets]
     if kinds == {"event", "market"}:

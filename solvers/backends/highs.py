@@ -72,14 +72,20 @@ def checked_run(h: highspy.Highs, backend: str, *, accept_time_limit: bool = Fal
     if model_status == _MS.kOptimal:
         raise NumericalError(f"{backend}: run() failed although the model reads optimal", backend=backend, status=text)
     if model_status == _MS.kInfeasible:
-        raise InfeasibleError(f"{backend}: model infeasible; relax capital, limits or relations", backend=backend, status=text)
+        raise InfeasibleError(
+            f"{backend}: model infeasible; relax capital, limits or relations", backend=backend, status=text
+        )
     if model_status in (_MS.kUnbounded, _MS.kUnboundedOrInfeasible):
-        raise UnboundedError(f"{backend}: model unbounded ({text}); a guaranteed profit cannot be", backend=backend, status=text)
+        raise UnboundedError(
+            f"{backend}: model unbounded ({text}); a guaranteed profit cannot be", backend=backend, status=text
+        )
     if model_status in (_MS.kTimeLimit, _MS.kInterrupt):
         if accept_time_limit:
             return model_status
         raise SolveTimeLimitError(f"{backend}: time limit before optimality ({text})")
-    raise NumericalError(f"{backend}: solver stopped with {text} (run status {run_status})", backend=backend, status=text)
+    raise NumericalError(
+        f"{backend}: solver stopped with {text} (run status {run_status})", backend=backend, status=text
+    )
 
 
 def _solution(h: highspy.Highs, backend: str, duals: bool) -> LPSolution:

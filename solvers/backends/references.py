@@ -84,7 +84,9 @@ class CvxpyBackend(Backend):
         if len(positions):
             rows = lp.row_of_position()[positions]
             self.coefs = cp.Parameter(len(positions), value=lp.value[positions])
-            spread = sp.csr_array((np.ones(len(positions)), (rows, np.arange(len(positions)))), shape=(m, len(positions)))
+            spread = sp.csr_array(
+                (np.ones(len(positions)), (rows, np.arange(len(positions)))), shape=(m, len(positions))
+            )
             expression = expression + spread @ cp.multiply(self.coefs, x[lp.index[positions]])
         else:
             self.coefs = None
@@ -104,7 +106,9 @@ class CvxpyBackend(Backend):
             source = lp.row_hi if group == "hi" else lp.row_lo
             parameter = self.bounds[group] = cp.Parameter(len(rows), value=source[rows])
             part = expression[rows]
-            constraints.append(part == parameter if group == "eq" else part >= parameter if group == "lo" else part <= parameter)
+            constraints.append(
+                part == parameter if group == "eq" else part >= parameter if group == "lo" else part <= parameter
+            )
         self.problem = cp.Problem(cp.Minimize(self.cost @ x), constraints)
         self._stale = False
 
@@ -125,7 +129,11 @@ class CvxpyBackend(Backend):
             lo_finite, hi_finite = np.isfinite(lp.row_lo), np.isfinite(lp.row_hi)
             equal = lo_finite & hi_finite & (lp.row_lo == lp.row_hi)
             old = self._pattern
-            if not (np.array_equal(lo_finite, old[0]) and np.array_equal(hi_finite, old[1]) and np.array_equal(equal, old[2])):
+            if not (
+                np.array_equal(lo_finite, old[0])
+                and np.array_equal(hi_finite, old[1])
+                and np.array_equal(equal, old[2])
+            ):
                 self._stale = True
                 return
             for group, parameter in self.bounds.items():
@@ -147,7 +155,9 @@ class CvxpyBackend(Backend):
         status = self.problem.status
         if status == cp.OPTIMAL:
             assert self.lp is not None
-            return LPSolution(float(self.problem.value) + self.lp.objective_offset, np.asarray(self.x.value), None, 0, self.name)
+            return LPSolution(
+                float(self.problem.value) + self.lp.objective_offset, np.asarray(self.x.value), None, 0, self.name
+            )
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
             raise InfeasibleError(f"cvxpy: {status}", backend=self.name, status=status)
         if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
@@ -166,13 +176,14 @@ class PulpCbcBackend(Backend):
         self._pulp = pulp
         # the CBC binary bundled with PuLP 3.x, driven through COIN_CMD (PULP_CBC_CMD is deprecated)
         # tight tolerances: a reference must not stop 1e-4 short of the optimum on large models
-        self._solver = _cbc_command_class()(msg=False, path=pulp_cbc_path, options=["primalTolerance 1e-9", "dualTolerance 1e-9"])
+        self._solver = _cbc_command_class()(
+            msg=False, path=pulp_cbc_path, options=["primalTolerance 1e-9", "dualTolerance 1e-9"]
+        )
         if not self._solver.available():
             raise BackendUnavailableError(f"CBC binary not found at {pulp_cbc_path}")
         self.problem = pulp.LpProblem("allocation", pulp.LpMinimize)
         self.vars = [
-            self.problem.add_variable(f"x{j}", _finite(lp.col_lo[j]), _finite(lp.col_hi[j]))
-            for j in range(lp.num_col)
+            self.problem.add_variable(f"x{j}", _finite(lp.col_lo[j]), _finite(lp.col_hi[j])) for j in range(lp.num_col)
         ]
         self.problem.setObjective(pulp.LpAffineExpression([(self.vars[j], c) for j, c in enumerate(lp.cost) if c]))
         self.rows: list[list] = []
@@ -191,9 +202,13 @@ class PulpCbcBackend(Backend):
                 constraints.append(pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintEQ, f"e{r}", lo))
             else:
                 if np.isfinite(lo):
-                    constraints.append(pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintGE, f"l{r}", lo))
+                    constraints.append(
+                        pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintGE, f"l{r}", lo)
+                    )
                 if np.isfinite(hi):
-                    constraints.append(pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintLE, f"u{r}", hi))
+                    constraints.append(
+                        pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintLE, f"u{r}", hi)
+                    )
             for constraint in constraints:
                 self.problem.addConstraint(constraint)
             self.rows.append(constraints)
@@ -249,7 +264,9 @@ def _cbc_command_class() -> type:
         def readsol_MPS(self, filename, *args, **kwargs):
             with open(filename) as handle:
                 header = handle.readline()
-            self.objective = float(header.rsplit("objective value", 1)[1]) if "objective value" in header else float("nan")
+            self.objective = (
+                float(header.rsplit("objective value", 1)[1]) if "objective value" in header else float("nan")
+            )
             return super().readsol_MPS(filename, *args, **kwargs)
 
     return CbcWithObjective

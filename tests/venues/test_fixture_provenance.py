@@ -19,11 +19,7 @@ def _manifest() -> dict[str, str]:
 
 def test_every_fixture_matches_the_recorded_sha256() -> None:
     manifest = _manifest()
-    on_disk = {
-        str(path.relative_to(FIXTURES))
-        for folder in CAPTURE_DIRS
-        for path in (FIXTURES / folder).iterdir()
-    }
+    on_disk = {str(path.relative_to(FIXTURES)) for folder in CAPTURE_DIRS for path in (FIXTURES / folder).iterdir()}
     assert on_disk == set(manifest), "fixtures and SHA256SUMS list different files"
     for name, digest in manifest.items():
         assert hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest() == digest, name

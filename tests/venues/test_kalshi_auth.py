@@ -33,7 +33,11 @@ def private_key() -> rsa.RSAPrivateKey:
 @pytest.fixture()
 def key_file(tmp_path: Path, private_key: rsa.RSAPrivateKey) -> Path:
     path = tmp_path / "kalshi.pem"
-    path.write_bytes(private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    path.write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
     return path
 
 
@@ -49,7 +53,9 @@ def test_signature_verifies_with_the_public_key_over_timestamp_method_path(priva
         padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
         hashes.SHA256(),
     )
-    verify_signature(private_key.public_key(), headers, "GET", "/trade-api/v2/portfolio/orders", expected_key_id="key-id-123456")
+    verify_signature(
+        private_key.public_key(), headers, "GET", "/trade-api/v2/portfolio/orders", expected_key_id="key-id-123456"
+    )
 
 
 def test_query_string_is_not_signed(private_key: rsa.RSAPrivateKey) -> None:
@@ -68,7 +74,12 @@ def test_websocket_handshake_signs_the_socket_path(private_key: rsa.RSAPrivateKe
     signer = KalshiSigner("k", private_key)
     headers = signer.headers("GET", signing_path("wss://api.elections.kalshi.com/trade-api/ws/v2"), 42)
     raw = base64.b64decode(headers[ACCESS_SIGNATURE])
-    private_key.public_key().verify(raw, b"42GET/trade-api/ws/v2", padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH), hashes.SHA256())
+    private_key.public_key().verify(
+        raw,
+        b"42GET/trade-api/ws/v2",
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+        hashes.SHA256(),
+    )
 
 
 def test_tampering_and_missing_headers_are_auth_errors(private_key: rsa.RSAPrivateKey) -> None:
@@ -114,17 +125,29 @@ def test_bad_key_files_are_config_errors_without_echoing_content(tmp_path: Path)
         KalshiSigner.from_path("k", garbage)
     assert "SECRETSTUFF" not in str(caught.value)
     ec_file = tmp_path / "ec.pem"
-    ec_file.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ec_file.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     with pytest.raises(ConfigError, match="not an RSA key"):
         KalshiSigner.from_path("k", ec_file)
 
 
 def test_config_hides_credentials_and_validates(key_file: Path) -> None:
-    config = KalshiConfig.from_env({ENV_KEY_ID: "very-secret-key-id", ENV_KEY_PATH: str(key_file)}, read_rate_per_s=30.0)
+    config = KalshiConfig.from_env(
+        {ENV_KEY_ID: "very-secret-key-id", ENV_KEY_PATH: str(key_file)}, read_rate_per_s=30.0
+    )
     shown = repr(config)
     assert "very-secret-key-id" not in shown and str(key_file) not in shown and "credentials=<set>" in shown
     assert config.has_credentials and config.read_rate_per_s == 30.0
     assert "credentials=<none>" in repr(KalshiConfig.from_env({}))
-    for bad in ({"ws_url": "https://x"}, {"read_rate_per_s": 0}, {"backoff_base_s": 2.0, "backoff_cap_s": 1.0}, {"api_key_id": "only-half"}, {"watchdog_interval_s": -1.0}):
+    for bad in (
+        {"ws_url": "https://x"},
+        {"read_rate_per_s": 0},
+        {"backoff_base_s": 2.0, "backoff_cap_s": 1.0},
+        {"api_key_id": "only-half"},
+        {"watchdog_interval_s": -1.0},
+    ):
         with pytest.raises(ConfigError):
             KalshiConfig(**bad)

@@ -23,18 +23,159 @@ SEED = 20260303
 
 # One frame of every WS message type the decoder knows, in current and legacy shapes.
 _SYNTHETIC: list[dict[str, Any]] = [
-    {"type": "orderbook_snapshot", "sid": 1, "seq": 1, "msg": {"market_ticker": "A", "yes_dollars_fp": [["0.0800", "300.00"], ["0.2200", "333.00"]], "no_dollars_fp": [["0.5400", "20.00"]]}},
-    {"type": "orderbook_snapshot", "sid": 1, "seq": 2, "msg": {"market_ticker": "B", "yes": [[8, 300]], "no": [[54, 20]], "yes_dollars": [["0.0800", 300]], "no_dollars": [["0.5400", 20]]}},
-    {"type": "orderbook_delta", "sid": 1, "seq": 3, "msg": {"market_ticker": "A", "price_dollars": "0.9600", "delta_fp": "-54.00", "side": "yes", "ts": "2022-11-22T20:44:01Z", "ts_ms": 1669149841000}},
-    {"type": "orderbook_delta", "sid": 1, "seq": 4, "msg": {"market_ticker": "B", "price": 42, "delta": 7, "side": "no"}},
-    {"type": "trade", "sid": 2, "seq": 2, "msg": {"trade_id": "t", "market_ticker": "A", "yes_price_dollars": "0.36", "no_price_dollars": "0.64", "count_fp": "136.00", "taker_side": "no", "taker_outcome_side": "no", "ts": 1669149841, "ts_ms": 1669149841000}},
-    {"type": "fill", "sid": 13, "msg": {"trade_id": "t", "order_id": "o", "client_order_id": "c", "market_ticker": "A", "is_taker": True, "side": "yes", "yes_price_dollars": "0.75", "count_fp": "278.00", "fee_cost": "0.010000", "action": "buy", "ts": 1671899397, "outcome_side": "yes", "book_side": "bid"}},
-    {"type": "user_order", "sid": 22, "msg": {"order_id": "o", "ticker": "A", "status": "resting", "side": "yes", "outcome_side": "yes", "book_side": "bid", "yes_price_dollars": "0.35", "fill_count_fp": "0.00", "remaining_count_fp": "10.00", "initial_count_fp": "10.00", "taker_fees_dollars": "0.000000", "maker_fees_dollars": "0.000000", "client_order_id": "c", "created_ts_ms": 1733047200000}},
-    {"type": "market_position", "sid": 14, "msg": {"market_ticker": "A", "position_fp": "100.00", "position_cost_dollars": "50.0000", "realized_pnl_dollars": "10.0000", "fees_paid_dollars": "1.0000", "volume_fp": "15.00"}},
-    {"type": "market_lifecycle_v2", "sid": 13, "seq": 3, "msg": {"market_ticker": "A", "open_ts": 1694635200, "close_ts": 1694721600, "additional_metadata": {"title": "t", "floor_strike": 4487, "event_ticker": "E"}, "event_type": "created", "price_level_structure": "linear_cent", "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0100"}]}},
-    {"type": "market_lifecycle_v2", "sid": 13, "seq": 4, "msg": {"market_ticker": "A", "event_type": "determined", "determination_ts": 1, "result": "yes", "settlement_value": "1.0000"}},
-    {"type": "event_lifecycle", "sid": 5, "seq": 8, "msg": {"event_ticker": "E", "title": "T", "subtitle": "S", "collateral_return_type": "MECNET", "series_ticker": "KX", "strike_date": 5}},
-    {"type": "event_fee_update", "sid": 5, "seq": 9, "msg": {"event_ticker": "E", "fee_type_override": "quadratic", "fee_multiplier_override": 1}},
+    {
+        "type": "orderbook_snapshot",
+        "sid": 1,
+        "seq": 1,
+        "msg": {
+            "market_ticker": "A",
+            "yes_dollars_fp": [["0.0800", "300.00"], ["0.2200", "333.00"]],
+            "no_dollars_fp": [["0.5400", "20.00"]],
+        },
+    },
+    {
+        "type": "orderbook_snapshot",
+        "sid": 1,
+        "seq": 2,
+        "msg": {
+            "market_ticker": "B",
+            "yes": [[8, 300]],
+            "no": [[54, 20]],
+            "yes_dollars": [["0.0800", 300]],
+            "no_dollars": [["0.5400", 20]],
+        },
+    },
+    {
+        "type": "orderbook_delta",
+        "sid": 1,
+        "seq": 3,
+        "msg": {
+            "market_ticker": "A",
+            "price_dollars": "0.9600",
+            "delta_fp": "-54.00",
+            "side": "yes",
+            "ts": "2022-11-22T20:44:01Z",
+            "ts_ms": 1669149841000,
+        },
+    },
+    {
+        "type": "orderbook_delta",
+        "sid": 1,
+        "seq": 4,
+        "msg": {"market_ticker": "B", "price": 42, "delta": 7, "side": "no"},
+    },
+    {
+        "type": "trade",
+        "sid": 2,
+        "seq": 2,
+        "msg": {
+            "trade_id": "t",
+            "market_ticker": "A",
+            "yes_price_dollars": "0.36",
+            "no_price_dollars": "0.64",
+            "count_fp": "136.00",
+            "taker_side": "no",
+            "taker_outcome_side": "no",
+            "ts": 1669149841,
+            "ts_ms": 1669149841000,
+        },
+    },
+    {
+        "type": "fill",
+        "sid": 13,
+        "msg": {
+            "trade_id": "t",
+            "order_id": "o",
+            "client_order_id": "c",
+            "market_ticker": "A",
+            "is_taker": True,
+            "side": "yes",
+            "yes_price_dollars": "0.75",
+            "count_fp": "278.00",
+            "fee_cost": "0.010000",
+            "action": "buy",
+            "ts": 1671899397,
+            "outcome_side": "yes",
+            "book_side": "bid",
+        },
+    },
+    {
+        "type": "user_order",
+        "sid": 22,
+        "msg": {
+            "order_id": "o",
+            "ticker": "A",
+            "status": "resting",
+            "side": "yes",
+            "outcome_side": "yes",
+            "book_side": "bid",
+            "yes_price_dollars": "0.35",
+            "fill_count_fp": "0.00",
+            "remaining_count_fp": "10.00",
+            "initial_count_fp": "10.00",
+            "taker_fees_dollars": "0.000000",
+            "maker_fees_dollars": "0.000000",
+            "client_order_id": "c",
+            "created_ts_ms": 1733047200000,
+        },
+    },
+    {
+        "type": "market_position",
+        "sid": 14,
+        "msg": {
+            "market_ticker": "A",
+            "position_fp": "100.00",
+            "position_cost_dollars": "50.0000",
+            "realized_pnl_dollars": "10.0000",
+            "fees_paid_dollars": "1.0000",
+            "volume_fp": "15.00",
+        },
+    },
+    {
+        "type": "market_lifecycle_v2",
+        "sid": 13,
+        "seq": 3,
+        "msg": {
+            "market_ticker": "A",
+            "open_ts": 1694635200,
+            "close_ts": 1694721600,
+            "additional_metadata": {"title": "t", "floor_strike": 4487, "event_ticker": "E"},
+            "event_type": "created",
+            "price_level_structure": "linear_cent",
+            "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0100"}],
+        },
+    },
+    {
+        "type": "market_lifecycle_v2",
+        "sid": 13,
+        "seq": 4,
+        "msg": {
+            "market_ticker": "A",
+            "event_type": "determined",
+            "determination_ts": 1,
+            "result": "yes",
+            "settlement_value": "1.0000",
+        },
+    },
+    {
+        "type": "event_lifecycle",
+        "sid": 5,
+        "seq": 8,
+        "msg": {
+            "event_ticker": "E",
+            "title": "T",
+            "subtitle": "S",
+            "collateral_return_type": "MECNET",
+            "series_ticker": "KX",
+            "strike_date": 5,
+        },
+    },
+    {
+        "type": "event_fee_update",
+        "sid": 5,
+        "seq": 9,
+        "msg": {"event_ticker": "E", "fee_type_override": "quadratic", "fee_multiplier_override": 1},
+    },
     {"id": 1, "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 1}},
     {"id": 123, "sid": 456, "seq": 222, "type": "ok", "msg": {"market_tickers": ["A", "B"]}},
     {"id": 3, "type": "ok", "msg": [{"channel": "ticker", "sid": 2}]},
@@ -52,17 +193,40 @@ def _corpus() -> list[dict[str, Any]]:
     return frames
 
 
-_WEIRD: list[Any] = [None, True, False, 0, -1, 1.5, -0.0, 2**63, -(2**70), "", "NaN", "-1", "1e9", "0.0000001", "99999999999999999999", "abc", [], {}, [1, 2], {"x": None}, "\x00", "0.5" * 50]
+_WEIRD: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    -0.0,
+    2**63,
+    -(2**70),
+    "",
+    "NaN",
+    "-1",
+    "1e9",
+    "0.0000001",
+    "99999999999999999999",
+    "abc",
+    [],
+    {},
+    [1, 2],
+    {"x": None},
+    "\x00",
+    "0.5" * 50,
+]
 
 
 def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
     out = [prefix]
     if isinstance(node, dict):
         for k, v in node.items():
-            out += _paths(v, prefix + (k,))
+            out += _paths(v, (*prefix, k))
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            out += _paths(v, prefix + (i,))
+            out += _paths(v, (*prefix, i))
     return out
 
 
@@ -112,7 +276,19 @@ def _random_json(rng: random.Random, depth: int = 0) -> Any:
         return None
     if kind == 5:
         return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 3))]
-    keys = ["type", "sid", "seq", "msg", "market_ticker", "price_dollars", "delta_fp", "side", "yes_dollars_fp", "id", "code"]
+    keys = [
+        "type",
+        "sid",
+        "seq",
+        "msg",
+        "market_ticker",
+        "price_dollars",
+        "delta_fp",
+        "side",
+        "yes_dollars_fp",
+        "id",
+        "code",
+    ]
     return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 5))}
 
 
@@ -162,7 +338,9 @@ def test_session_survives_every_frame() -> None:
     session.subscribe(["A", "B", "KXBTC-25MAR15-B100000"], now_ns=0)
     session.on_connect(0)
     [cmd] = session.outgoing()
-    session.receive(orjson.dumps({"id": cmd["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 1}}), 0)
+    session.receive(
+        orjson.dumps({"id": cmd["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 1}}), 0
+    )
     frames = _frames()
     for i, raw in enumerate(frames):
         session.receive(raw, i)  # must never raise

@@ -27,7 +27,9 @@ def _connected(tickers: list[str], *, sid: int = 1, **kwargs: Any) -> KalshiSess
     session.on_connect(0)
     [cmd] = session.outgoing()
     assert cmd["cmd"] == "subscribe" and cmd["params"]["market_tickers"] == sorted(tickers)
-    session.receive(_frame({"id": cmd["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": sid}}), 0)
+    session.receive(
+        _frame({"id": cmd["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": sid}}), 0
+    )
     return session
 
 
@@ -44,7 +46,19 @@ def _snapshot(ticker: str, yes: dict[int, int], no: dict[int, int], *, sid: int,
 
 
 def _delta(ticker: str, side: str, cents: int, delta: int, *, sid: int, seq: int) -> bytes:
-    return _frame({"type": "orderbook_delta", "sid": sid, "seq": seq, "msg": {"market_ticker": ticker, "price_dollars": f"0.{cents:02d}00", "delta_fp": f"{delta}.00", "side": side}})
+    return _frame(
+        {
+            "type": "orderbook_delta",
+            "sid": sid,
+            "seq": seq,
+            "msg": {
+                "market_ticker": ticker,
+                "price_dollars": f"0.{cents:02d}00",
+                "delta_fp": f"{delta}.00",
+                "side": side,
+            },
+        }
+    )
 
 
 # Bid prices below 50 cents on both sides keep the YES ladder uncrossed (asks are 1 - NO bids > 0.5).
@@ -69,7 +83,9 @@ def _book_walk(draw: st.DrawFn) -> tuple[dict[int, int], dict[int, int], list[tu
 
 @settings(max_examples=150, deadline=None)
 @given(_book_walk())
-def test_snapshot_plus_deltas_equals_a_fresh_snapshot(walk: tuple[dict[int, int], dict[int, int], list[tuple[str, int, int]]]) -> None:
+def test_snapshot_plus_deltas_equals_a_fresh_snapshot(
+    walk: tuple[dict[int, int], dict[int, int], list[tuple[str, int, int]]],
+) -> None:
     yes, no, deltas = walk
     live = _connected(["M"])
     live.receive(_snapshot("M", yes, no, sid=1, seq=1), 1)
@@ -82,13 +98,17 @@ def test_snapshot_plus_deltas_equals_a_fresh_snapshot(walk: tuple[dict[int, int]
     fresh.receive(_snapshot("M", state["yes"], state["no"], sid=1, seq=1), 1)
     assert live.books["M"] == fresh.books["M"]
     assert live.books["M"].trusted and fresh.books["M"].trusted
-    assert live.books["M"].bids() == tuple(sorted(((c * 10_000, s * 1_000_000) for c, s in state["yes"].items() if s > 0), reverse=True))
+    assert live.books["M"].bids() == tuple(
+        sorted(((c * 10_000, s * 1_000_000) for c, s in state["yes"].items() if s > 0), reverse=True)
+    )
     assert live.stats.gaps == 0 and live.stats.rejected_total == 0
 
 
 @settings(max_examples=80, deadline=None)
 @given(st.integers(1, 6), st.integers(2, 20), st.integers(1, 5))
-def test_a_gap_distrusts_every_book_of_the_sid_and_asks_for_snapshots(n_tickers: int, gap_at: int, skipped: int) -> None:
+def test_a_gap_distrusts_every_book_of_the_sid_and_asks_for_snapshots(
+    n_tickers: int, gap_at: int, skipped: int
+) -> None:
     tickers = [f"T{i}" for i in range(n_tickers)]
     session = _connected(tickers, sid=9)
     other = "OTHER"
@@ -136,7 +156,9 @@ def test_ok_replies_never_create_gaps_and_unknown_sids_are_dropped() -> None:
     session.subscribe(["B"], now_ns=1)
     [add] = session.outgoing()
     assert add["params"]["action"] == "add_markets" and add["params"]["sids"] == [1]
-    session.receive(_frame({"id": add["id"], "sid": 1, "seq": 2, "type": "ok", "msg": {"market_tickers": ["A", "B"]}}), 2)
+    session.receive(
+        _frame({"id": add["id"], "sid": 1, "seq": 2, "type": "ok", "msg": {"market_tickers": ["A", "B"]}}), 2
+    )
     session.receive(_snapshot("B", {12: 1}, {}, sid=1, seq=3), 3)
     assert session.books["B"].trusted and session.stats.gaps == 0
     assert session.receive(_delta("A", "yes", 11, 1, sid=77, seq=1), 4) == []
@@ -146,7 +168,9 @@ def test_ok_replies_never_create_gaps_and_unknown_sids_are_dropped() -> None:
 def test_buffer_overflow_error_resubscribes_and_old_sid_is_ignored() -> None:
     session = _connected(["A", "B"], sid=3)
     session.receive(_snapshot("A", {10: 1}, {}, sid=3, seq=1), 1)
-    events = session.receive(_frame({"id": 99, "type": "error", "sid": 3, "msg": {"code": 25, "msg": "Subscription buffer overflow"}}), 2)
+    events = session.receive(
+        _frame({"id": 99, "type": "error", "sid": 3, "msg": {"code": 25, "msg": "Subscription buffer overflow"}}), 2
+    )
     assert events[0].kind == "error" and session.stats.venue_errors[25] == 1
     assert not session.books["A"].trusted
     unsub, sub = session.outgoing()
@@ -187,14 +211,25 @@ def test_disconnect_distrusts_and_connect_resubscribes_everything() -> None:
     session.on_connect(10)
     cmds = session.outgoing()
     assert sorted((c["params"]["channels"][0], tuple(c["params"].get("market_tickers", ()))) for c in cmds) == [
-        ("fill", ()), ("orderbook_delta", ("A", "B")), ("user_orders", ())
+        ("fill", ()),
+        ("orderbook_delta", ("A", "B")),
+        ("user_orders", ()),
     ]
     assert len({c["id"] for c in cmds}) == 3
 
 
 def test_bad_frames_are_counted_never_raised() -> None:
     session = _connected(["A"], max_errors_kept=3)
-    for raw in (b"", b"\xff\xfe", b"{", b"[]", b'{"type":"nope"}', b'{"type":"orderbook_delta","sid":1,"seq":1,"msg":{"market_ticker":"A","price_dollars":"2","delta_fp":"1","side":"yes"}}', "not json", None):
+    for raw in (
+        b"",
+        b"\xff\xfe",
+        b"{",
+        b"[]",
+        b'{"type":"nope"}',
+        b'{"type":"orderbook_delta","sid":1,"seq":1,"msg":{"market_ticker":"A","price_dollars":"2","delta_fp":"1","side":"yes"}}',
+        "not json",
+        None,
+    ):
         assert session.receive(raw, 1) == []  # type: ignore[arg-type]
     assert session.stats.rejected["WireError"] == 5
     assert session.stats.rejected["UnknownShapeError"] == 2
@@ -206,7 +241,24 @@ def test_bad_frames_are_counted_never_raised() -> None:
 
 def test_duplicate_fills_are_dropped() -> None:
     session = _connected(["A"])
-    fill = _frame({"type": "fill", "sid": 5, "msg": {"trade_id": "t1", "order_id": "o", "market_ticker": "A", "is_taker": True, "side": "yes", "action": "buy", "yes_price_dollars": "0.5", "count_fp": "1.00", "fee_cost": "0.02", "ts": 1}})
+    fill = _frame(
+        {
+            "type": "fill",
+            "sid": 5,
+            "msg": {
+                "trade_id": "t1",
+                "order_id": "o",
+                "market_ticker": "A",
+                "is_taker": True,
+                "side": "yes",
+                "action": "buy",
+                "yes_price_dollars": "0.5",
+                "count_fp": "1.00",
+                "fee_cost": "0.02",
+                "ts": 1,
+            },
+        }
+    )
     assert [type(e) for e in session.receive(fill, 1)] == [Fill]
     assert session.receive(fill, 2) == []
     assert session.stats.duplicate_fills == 1
@@ -225,6 +277,8 @@ def test_decode_and_apply_on_bare_books() -> None:
     books: dict = {}
     decode_and_apply(books, _snapshot("A", {10: 2}, {30: 1}, sid=1, seq=1), 1)
     events = decode_and_apply(books, _delta("A", "no", 30, -1, sid=1, seq=2), 2)
-    assert isinstance(events[0], BookChange) and books["A"].asks() == () and books["A"].bids() == ((100_000, 2_000_000),)
+    assert (
+        isinstance(events[0], BookChange) and books["A"].asks() == () and books["A"].bids() == ((100_000, 2_000_000),)
+    )
     session = _connected(["A"])
     assert isinstance(decode_and_apply(session, _snapshot("A", {10: 2}, {}, sid=1, seq=1), 1)[0], BookSnapshot)

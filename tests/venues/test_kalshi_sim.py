@@ -81,7 +81,11 @@ class Harness:
     def books_match(self, ticker: str) -> bool:
         book = self.client.books[ticker]
         engine = self.sim.engines[ticker]
-        return book.trusted and book.bids() == tuple(engine.levels(BookSide.BID)) and book.asks() == tuple(engine.levels(BookSide.ASK))
+        return (
+            book.trusted
+            and book.bids() == tuple(engine.levels(BookSide.BID))
+            and book.asks() == tuple(engine.levels(BookSide.ASK))
+        )
 
     async def synced(self, timeout_s: float = WAIT_S) -> None:
         await self.client.wait_until(lambda: all(self.books_match(t) for t in TICKERS), timeout_s)
@@ -106,13 +110,22 @@ async def running(
     makers = {}
     for i, ticker in enumerate(TICKERS):
         engine = sim.add_market(ticker, "KXSIM-26", yes_sub_title=ticker[-1], fractional=fractional)
-        makers[ticker] = MarketMaker("mm", engine, random.Random(i), mid_micro=500_000, spread_ticks=2, levels=3, size_micro=10_000_000)
+        makers[ticker] = MarketMaker(
+            "mm", engine, random.Random(i), mid_micro=500_000, spread_ticks=2, levels=3, size_micro=10_000_000
+        )
         makers[ticker].requote()
         sim.add_participant(makers[ticker])
     await sim.start()
     fake = FakeTime()
     harness_events: list[Any] = []
-    settings = dict(rest_base_url=sim.rest_base_url, ws_url=sim.ws_url, watchdog_interval_s=None, ws_ping_interval_s=None, trust_env=False, request_timeout_s=5.0)
+    settings = {
+        "rest_base_url": sim.rest_base_url,
+        "ws_url": sim.ws_url,
+        "watchdog_interval_s": None,
+        "ws_ping_interval_s": None,
+        "trust_env": False,
+        "request_timeout_s": 5.0,
+    }
     settings.update(config)
     client = KalshiClient(
         KalshiConfig(**settings),
@@ -134,7 +147,9 @@ async def running(
         await sim.close()
 
 
-def _request(ticker: str, outcome: Side, action: Action, price: int, size: int, tif: TimeInForce = TimeInForce.GTC) -> OrderRequest:
+def _request(
+    ticker: str, outcome: Side, action: Action, price: int, size: int, tif: TimeInForce = TimeInForce.GTC
+) -> OrderRequest:
     return OrderRequest(f"cid-{next(_client_ids)}", ticker, outcome, action, price, size, tif)
 
 
@@ -156,7 +171,12 @@ async def round_trip(h: Harness, ticker: str = TICKERS[0]) -> None:
     else:  # a capped partial fill whose rest would have crossed is cancelled by the venue
         assert placed.status is OrderStatus.CANCELED
     assert (await client.open_orders(ticker)) == []
-    await client.wait_until(lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == placed.order_id) == placed.filled_size_micro, WAIT_S)
+    await client.wait_until(
+        lambda: (
+            sum(f.size_micro for f in h.stream_fills() if f.order_id == placed.order_id) == placed.filled_size_micro
+        ),
+        WAIT_S,
+    )
     queried = await client.fills(order_id=placed.order_id)
     assert sum(f.size_micro for f in queried) == placed.filled_size_micro
     assert all(f.price_micro_usd == best_ask[0] and f.outcome is Side.YES for f in queried)
@@ -193,13 +213,29 @@ async def test_client_implements_the_venue_interface_and_metadata(private_key: r
         # Buying NO is the mirror order: it takes the YES bids.
         best_bid = h.sim.engines[TICKERS[1]].best_bid()
         assert best_bid is not None
-        no = await h.client.place_order(_request(TICKERS[1], Side.NO, Action.BUY, 1_000_000 - best_bid[0], 2_000_000, TimeInForce.IOC))
+        no = await h.client.place_order(
+            _request(TICKERS[1], Side.NO, Action.BUY, 1_000_000 - best_bid[0], 2_000_000, TimeInForce.IOC)
+        )
         assert no.status is OrderStatus.FILLED and no.price_micro_usd == 1_000_000 - best_bid[0]
         await h.client.wait_until(lambda: any(f.order_id == no.order_id for f in h.stream_fills()), WAIT_S)
         fill = next(f for f in h.stream_fills() if f.order_id == no.order_id)
-        assert fill.outcome is Side.NO and fill.price_micro_usd == 1_000_000 - best_bid[0] and fill.fee_micro_usd and fill.fee_micro_usd > 0
-        batch = await h.client.place_orders([_request(TICKERS[1], Side.YES, Action.BUY, 100_000, 1_000_000), _request(TICKERS[1], Side.YES, Action.BUY, 123_456, 1_000_000)])
-        assert batch[0].status is OrderStatus.OPEN and batch[1].status is OrderStatus.REJECTED and "tick" in batch[1].reason
+        assert (
+            fill.outcome is Side.NO
+            and fill.price_micro_usd == 1_000_000 - best_bid[0]
+            and fill.fee_micro_usd
+            and fill.fee_micro_usd > 0
+        )
+        batch = await h.client.place_orders(
+            [
+                _request(TICKERS[1], Side.YES, Action.BUY, 100_000, 1_000_000),
+                _request(TICKERS[1], Side.YES, Action.BUY, 123_456, 1_000_000),
+            ]
+        )
+        assert (
+            batch[0].status is OrderStatus.OPEN
+            and batch[1].status is OrderStatus.REJECTED
+            and "tick" in batch[1].reason
+        )
         await h.synced()
         check_fills(h, reconnected=False)
 
@@ -210,7 +246,13 @@ async def test_unsigned_or_wrongly_signed_requests_are_refused(private_key: rsa.
             answer = await raw.get(h.sim.rest_base_url + "/portfolio/balance")
             assert answer.status_code == 401
         impostor = KalshiClient(
-            KalshiConfig(rest_base_url=h.sim.rest_base_url, ws_url=h.sim.ws_url, watchdog_interval_s=None, trust_env=False, subscribe_private=False),
+            KalshiConfig(
+                rest_base_url=h.sim.rest_base_url,
+                ws_url=h.sim.ws_url,
+                watchdog_interval_s=None,
+                trust_env=False,
+                subscribe_private=False,
+            ),
             clock=h.time.clock,
             sleep=h.time.sleep,
             rng=random.Random(1),
@@ -276,7 +318,7 @@ async def test_sequence_gap_distrusts_then_resnapshots(private_key: rsa.RSAPriva
         h.sim.submit("mm", TICKERS[0], Side.YES, Action.BUY, 300_000, 4_000_000)  # this change is lost
         h.sim.submit("mm", TICKERS[1], Side.YES, Action.BUY, 310_000, 2_000_000)  # the next seq reveals it
         await h.client.wait_until(lambda: bool(at_gap), WAIT_S)
-        assert at_gap[0] == {t: False for t in TICKERS}, "every book of the sid is distrusted"
+        assert at_gap[0] == dict.fromkeys(TICKERS, False), "every book of the sid is distrusted"
         assert h.sim.gaps_injected == 1 and h.client.session.stats.gaps == 1
         await h.synced()
         assert h.client.books[TICKERS[0]].bids()[-1] == (300_000, 4_000_000)  # the lost change is back
@@ -320,7 +362,9 @@ async def test_http_500_on_reads_is_retried(private_key: rsa.RSAPrivateKey) -> N
 
 
 async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(private_key: rsa.RSAPrivateKey) -> None:
-    async with running(private_key, request_timeout_s=1.0) as h:  # the "timeout" case waits this long; shorter flakes under load
+    async with running(
+        private_key, request_timeout_s=1.0
+    ) as h:  # the "timeout" case waits this long; shorter flakes under load
         ticker = TICKERS[0]
         best_ask = h.sim.engines[ticker].best_ask()
         assert best_ask is not None
@@ -344,10 +388,14 @@ async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(pri
         # Never sent twice: one venue order per client id, and a resend is settled through the 409.
         for request_id in (ambiguous.client_order_id, timed_out.client_order_id):
             assert len([m for m in h.sim.orders_of(KEY_ID) if m.order.client_order_id == request_id]) == 1
-        again = await h.client.place_order(OrderRequest(timed_out.client_order_id, ticker, Side.YES, Action.BUY, 200_000, 1_000_000, TimeInForce.GTC))
+        again = await h.client.place_order(
+            OrderRequest(timed_out.client_order_id, ticker, Side.YES, Action.BUY, 200_000, 1_000_000, TimeInForce.GTC)
+        )
         assert again.order_id == settled.order_id and again.status is OrderStatus.OPEN
         await h.client.cancel_order(settled.order_id)
-        await h.client.wait_until(lambda: any(f.order_id == settled_order_id(h, ambiguous.client_order_id) for f in h.stream_fills()), WAIT_S)
+        await h.client.wait_until(
+            lambda: any(f.order_id == settled_order_id(h, ambiguous.client_order_id) for f in h.stream_fills()), WAIT_S
+        )
         await round_trip(h)
 
 
@@ -361,9 +409,13 @@ async def test_partial_fills_are_reported_exactly(private_key: rsa.RSAPrivateKey
         ticker = TICKERS[1]
         best_ask = h.sim.engines[ticker].best_ask()
         assert best_ask is not None
-        ioc = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, best_ask[0], 3_330_000, TimeInForce.IOC))
+        ioc = await h.client.place_order(
+            _request(ticker, Side.YES, Action.BUY, best_ask[0], 3_330_000, TimeInForce.IOC)
+        )
         assert ioc.status is OrderStatus.CANCELED and ioc.filled_size_micro == 1_660_000  # half, in whole lots of 0.01
-        await h.client.wait_until(lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == ioc.order_id) == 1_660_000, WAIT_S)
+        await h.client.wait_until(
+            lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == ioc.order_id) == 1_660_000, WAIT_S
+        )
         assert h.faults.counts["partial_fill"] >= 1
         await round_trip(h)
 
@@ -396,14 +448,38 @@ async def test_simulator_speaks_the_command_protocol(private_key: rsa.RSAPrivate
 
             assert (await ask({"id": 1, "cmd": "subscribe", "params": {}}))[0]["msg"]["code"] == 3
             assert (await ask({"id": 2, "cmd": "explode"}))[0]["msg"]["code"] == 5
-            assert (await ask({"id": 3, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"]}}))[0]["msg"]["code"] == 14
-            subscribed, snapshot = await ask({"id": 4, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_ticker": TICKERS[0]}}, 2)
+            assert (await ask({"id": 3, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"]}}))[0]["msg"][
+                "code"
+            ] == 14
+            subscribed, snapshot = await ask(
+                {"id": 4, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_ticker": TICKERS[0]}},
+                2,
+            )
             sid = subscribed["msg"]["sid"]
-            assert subscribed["type"] == "subscribed" and snapshot["type"] == "orderbook_snapshot" and snapshot["seq"] == 1
-            assert snapshot["msg"]["yes_dollars_fp"][-1] == ["0.4900", "10.00"] and snapshot["msg"]["no_dollars_fp"][-1] == ["0.4900", "10.00"]
-            ok, again = await ask({"id": 5, "cmd": "update_subscription", "params": {"sid": sid, "market_tickers": [TICKERS[0]], "action": "get_snapshot"}}, 2)
+            assert (
+                subscribed["type"] == "subscribed" and snapshot["type"] == "orderbook_snapshot" and snapshot["seq"] == 1
+            )
+            assert snapshot["msg"]["yes_dollars_fp"][-1] == ["0.4900", "10.00"] and snapshot["msg"]["no_dollars_fp"][
+                -1
+            ] == ["0.4900", "10.00"]
+            ok, again = await ask(
+                {
+                    "id": 5,
+                    "cmd": "update_subscription",
+                    "params": {"sid": sid, "market_tickers": [TICKERS[0]], "action": "get_snapshot"},
+                },
+                2,
+            )
             assert (ok["type"], ok["seq"], again["seq"]) == ("ok", 2, 3)
-            assert (await ask({"id": 6, "cmd": "update_subscription", "params": {"sids": [sid], "market_tickers": ["X"], "action": "shrink"}}))[0]["msg"]["code"] == 13
+            assert (
+                await ask(
+                    {
+                        "id": 6,
+                        "cmd": "update_subscription",
+                        "params": {"sids": [sid], "market_tickers": ["X"], "action": "shrink"},
+                    }
+                )
+            )[0]["msg"]["code"] == 13
             [listing] = await ask({"id": 7, "cmd": "list_subscriptions"})
             assert listing["msg"] == [{"channel": "orderbook_delta", "sid": sid}]
             [gone] = await ask({"id": 8, "cmd": "unsubscribe", "params": {"sids": [sid]}})

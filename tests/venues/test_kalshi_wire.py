@@ -81,7 +81,13 @@ def test_ws_capture_lines_become_the_expected_event_types() -> None:
     assert all(len(e) == 1 and isinstance(e[0], VenueNotice) and e[0].kind == "ticker" for e in tickers)
     assert all(len(e) == 1 and isinstance(e[0], Trade) for e in trades)
     first = trades[0][0]
-    assert (first.price_micro_usd, first.size_micro, first.taker_outcome, first.seq, first.sid) == (770_000, 75_000_000, Side.YES, 10, 2)
+    assert (first.price_micro_usd, first.size_micro, first.taker_outcome, first.seq, first.sid) == (
+        770_000,
+        75_000_000,
+        Side.YES,
+        10,
+        2,
+    )
     assert first.exchange_ts_ms == 1770897981000
     detail = dict(tickers[0][0].detail)
     assert detail["yes_bid_micro_usd"] == "40000" and detail["yes_ask_micro_usd"] == "950000"
@@ -97,27 +103,93 @@ def test_snapshot_normalises_no_bids_to_yes_asks() -> None:
 
 
 def test_delta_sides_map_to_bid_and_mirrored_ask() -> None:
-    yes = {"type": "orderbook_delta", "sid": 2, "seq": 3, "msg": {"market_ticker": "M", "price_dollars": "0.9600", "delta_fp": "-54.00", "side": "yes", "ts_ms": 5}}
-    no = {"type": "orderbook_delta", "sid": 2, "seq": 4, "msg": {"market_ticker": "M", "price_dollars": "0.9600", "delta_fp": "2.50", "side": "no", "ts": "2022-11-22T20:44:01Z"}}
+    yes = {
+        "type": "orderbook_delta",
+        "sid": 2,
+        "seq": 3,
+        "msg": {"market_ticker": "M", "price_dollars": "0.9600", "delta_fp": "-54.00", "side": "yes", "ts_ms": 5},
+    }
+    no = {
+        "type": "orderbook_delta",
+        "sid": 2,
+        "seq": 4,
+        "msg": {
+            "market_ticker": "M",
+            "price_dollars": "0.9600",
+            "delta_fp": "2.50",
+            "side": "no",
+            "ts": "2022-11-22T20:44:01Z",
+        },
+    }
     [a] = wire.decode_ws(orjson.dumps(yes))
     [b] = wire.decode_ws(orjson.dumps(no))
-    assert (a.side, a.price_micro_usd, a.size_micro, a.mode, a.exchange_ts_ms) == (BookSide.BID, 960_000, -54_000_000, ChangeMode.ADD, 5)
-    assert (b.side, b.price_micro_usd, b.size_micro, b.exchange_ts_ms) == (BookSide.ASK, 40_000, 2_500_000, 1669149841000)
+    assert (a.side, a.price_micro_usd, a.size_micro, a.mode, a.exchange_ts_ms) == (
+        BookSide.BID,
+        960_000,
+        -54_000_000,
+        ChangeMode.ADD,
+        5,
+    )
+    assert (b.side, b.price_micro_usd, b.size_micro, b.exchange_ts_ms) == (
+        BookSide.ASK,
+        40_000,
+        2_500_000,
+        1669149841000,
+    )
 
 
 def test_legacy_and_current_snapshots_decode_identically() -> None:
-    current = {"type": "orderbook_snapshot", "sid": 1, "seq": 1, "msg": {"market_ticker": "M", "yes_dollars_fp": [["0.0800", "300.00"], ["0.2200", "333.00"]], "no_dollars_fp": [["0.5400", "20.00"]]}}
-    cents = {"type": "orderbook_snapshot", "sid": 1, "seq": 1, "msg": {"market_ticker": "M", "yes": [[8, 300], [22, 333]], "no": [[54, 20]]}}
-    dollars_int = {"type": "orderbook_snapshot", "sid": 1, "seq": 1, "msg": {"market_ticker": "M", "yes_dollars": [["0.0800", 300], ["0.2200", 333]], "no_dollars": [["0.5400", 20]], "yes": [[8, 300], [22, 333]], "no": None}}
+    current = {
+        "type": "orderbook_snapshot",
+        "sid": 1,
+        "seq": 1,
+        "msg": {
+            "market_ticker": "M",
+            "yes_dollars_fp": [["0.0800", "300.00"], ["0.2200", "333.00"]],
+            "no_dollars_fp": [["0.5400", "20.00"]],
+        },
+    }
+    cents = {
+        "type": "orderbook_snapshot",
+        "sid": 1,
+        "seq": 1,
+        "msg": {"market_ticker": "M", "yes": [[8, 300], [22, 333]], "no": [[54, 20]]},
+    }
+    dollars_int = {
+        "type": "orderbook_snapshot",
+        "sid": 1,
+        "seq": 1,
+        "msg": {
+            "market_ticker": "M",
+            "yes_dollars": [["0.0800", 300], ["0.2200", 333]],
+            "no_dollars": [["0.5400", 20]],
+            "yes": [[8, 300], [22, 333]],
+            "no": None,
+        },
+    }
     decoded = [wire.decode_ws(orjson.dumps(m)) for m in (current, cents, dollars_int)]
     assert decoded[0] == decoded[1] == decoded[2]
-    empty = wire.decode_ws(orjson.dumps({"type": "orderbook_snapshot", "sid": 1, "seq": 1, "msg": {"market_ticker": "M", "no_dollars_fp": None}}))
+    empty = wire.decode_ws(
+        orjson.dumps(
+            {"type": "orderbook_snapshot", "sid": 1, "seq": 1, "msg": {"market_ticker": "M", "no_dollars_fp": None}}
+        )
+    )
     assert empty[0].bids == () and empty[0].asks == ()
 
 
 def test_legacy_delta_equals_current_delta() -> None:
-    current = {"type": "orderbook_delta", "sid": 1, "seq": 2, "msg": {"market_ticker": "M", "price_dollars": "0.4200", "delta_fp": "-7.00", "side": "no"}}
-    legacy = {"type": "orderbook_delta", "sid": 1, "seq": 2, "msg": {"market_ticker": "M", "price": 42, "delta": -7, "side": "no"}}
+    current = {
+        "type": "orderbook_delta",
+        "sid": 1,
+        "seq": 2,
+        "msg": {"market_ticker": "M", "price_dollars": "0.4200", "delta_fp": "-7.00", "side": "no"},
+    }
+    legacy = {
+        "type": "orderbook_delta",
+        "sid": 1,
+        "seq": 2,
+        "msg": {"market_ticker": "M", "price": 42, "delta": -7, "side": "no"},
+    }
     assert wire.decode_ws(orjson.dumps(current)) == wire.decode_ws(orjson.dumps(legacy))
 
 
@@ -158,7 +230,21 @@ def test_unknown_type_and_bad_frames_are_typed() -> None:
 
 
 def test_extra_fields_are_tolerated() -> None:
-    frame = {"type": "trade", "sid": 2, "seq": 1, "msg": {"trade_id": "t", "market_ticker": "M", "yes_price_dollars": "0.36", "count_fp": "1.00", "taker_side": "no", "ts": 1, "brand_new": {"x": 1}}, "also_new": True}
+    frame = {
+        "type": "trade",
+        "sid": 2,
+        "seq": 1,
+        "msg": {
+            "trade_id": "t",
+            "market_ticker": "M",
+            "yes_price_dollars": "0.36",
+            "count_fp": "1.00",
+            "taker_side": "no",
+            "ts": 1,
+            "brand_new": {"x": 1},
+        },
+        "also_new": True,
+    }
     [trade] = wire.decode_ws(orjson.dumps(frame))
     assert trade.price_micro_usd == 360_000 and trade.taker_outcome is Side.NO
 
@@ -180,43 +266,141 @@ def test_control_messages_become_notices_with_error_text() -> None:
 
 
 def test_fill_and_user_order_messages() -> None:
-    fill = {"type": "fill", "sid": 13, "msg": {"trade_id": "t1", "order_id": "o1", "client_order_id": "c1", "market_ticker": "M", "is_taker": True, "side": "no", "yes_price_dollars": "0.7500", "count_fp": "278.00", "fee_cost": "0.010000", "action": "buy", "ts": 1671899397, "ts_ms": 1671899397000}}
+    fill = {
+        "type": "fill",
+        "sid": 13,
+        "msg": {
+            "trade_id": "t1",
+            "order_id": "o1",
+            "client_order_id": "c1",
+            "market_ticker": "M",
+            "is_taker": True,
+            "side": "no",
+            "yes_price_dollars": "0.7500",
+            "count_fp": "278.00",
+            "fee_cost": "0.010000",
+            "action": "buy",
+            "ts": 1671899397,
+            "ts_ms": 1671899397000,
+        },
+    }
     [f] = wire.decode_ws(orjson.dumps(fill))
     assert isinstance(f, Fill)
     assert (f.fill_id, f.order_id, f.client_order_id, f.outcome, f.action) == ("t1", "o1", "c1", Side.NO, Action.BUY)
     assert f.price_micro_usd == 250_000  # NO bought at 1 - 0.75
-    assert (f.size_micro, f.fee_micro_usd, f.liquidity, f.exchange_ts_ms) == (278_000_000, 10_000, Liquidity.TAKER, 1671899397000)
-    order = {"type": "user_order", "sid": 22, "msg": {"order_id": "o1", "ticker": "M", "status": "resting", "side": "yes", "outcome_side": "no", "yes_price_dollars": "0.3500", "fill_count_fp": "4.00", "remaining_count_fp": "6.00", "initial_count_fp": "10.00", "taker_fees_dollars": "0.010000", "maker_fees_dollars": "0.000000", "client_order_id": "c1", "created_ts_ms": 1733047200000}}
+    assert (f.size_micro, f.fee_micro_usd, f.liquidity, f.exchange_ts_ms) == (
+        278_000_000,
+        10_000,
+        Liquidity.TAKER,
+        1671899397000,
+    )
+    order = {
+        "type": "user_order",
+        "sid": 22,
+        "msg": {
+            "order_id": "o1",
+            "ticker": "M",
+            "status": "resting",
+            "side": "yes",
+            "outcome_side": "no",
+            "yes_price_dollars": "0.3500",
+            "fill_count_fp": "4.00",
+            "remaining_count_fp": "6.00",
+            "initial_count_fp": "10.00",
+            "taker_fees_dollars": "0.010000",
+            "maker_fees_dollars": "0.000000",
+            "client_order_id": "c1",
+            "created_ts_ms": 1733047200000,
+        },
+    }
     [o] = wire.decode_ws(orjson.dumps(order))
     assert isinstance(o, OrderUpdate)
     assert (o.status, o.outcome, o.action, o.price_micro_usd) == (OrderStatus.OPEN, Side.YES, Action.SELL, 350_000)
-    assert (o.initial_size_micro, o.filled_size_micro, o.remaining_size_micro, o.fees_micro_usd) == (10_000_000, 4_000_000, 6_000_000, 10_000)
-    [pos] = wire.decode_ws(b'{"type":"market_position","sid":14,"msg":{"market_ticker":"M","position_fp":"-100.00","position_cost_dollars":"50.0000","realized_pnl_dollars":"-10.0000","fees_paid_dollars":"1.0000"}}')
-    assert (pos.position_micro, pos.cost_micro_usd, pos.realized_pnl_micro_usd, pos.fees_paid_micro_usd) == (-100_000_000, 50_000_000, -10_000_000, 1_000_000)
+    assert (o.initial_size_micro, o.filled_size_micro, o.remaining_size_micro, o.fees_micro_usd) == (
+        10_000_000,
+        4_000_000,
+        6_000_000,
+        10_000,
+    )
+    [pos] = wire.decode_ws(
+        b'{"type":"market_position","sid":14,"msg":{"market_ticker":"M","position_fp":"-100.00","position_cost_dollars":"50.0000","realized_pnl_dollars":"-10.0000","fees_paid_dollars":"1.0000"}}'
+    )
+    assert (pos.position_micro, pos.cost_micro_usd, pos.realized_pnl_micro_usd, pos.fees_paid_micro_usd) == (
+        -100_000_000,
+        50_000_000,
+        -10_000_000,
+        1_000_000,
+    )
 
 
 def test_lifecycle_messages() -> None:
-    created = {"type": "market_lifecycle_v2", "sid": 13, "seq": 3, "msg": {"market_ticker": "INX", "open_ts": 1694635200, "close_ts": 1694721600, "additional_metadata": {"event_ticker": "INXD", "title": "t", "floor_strike": 4487}, "event_type": "created", "price_level_structure": "linear_cent"}}
+    created = {
+        "type": "market_lifecycle_v2",
+        "sid": 13,
+        "seq": 3,
+        "msg": {
+            "market_ticker": "INX",
+            "open_ts": 1694635200,
+            "close_ts": 1694721600,
+            "additional_metadata": {"event_ticker": "INXD", "title": "t", "floor_strike": 4487},
+            "event_type": "created",
+            "price_level_structure": "linear_cent",
+        },
+    }
     [c] = wire.decode_ws(orjson.dumps(created))
     assert isinstance(c, MarketLifecycle) and c.kind == "created" and dict(c.detail)["floor_strike"] == "4487"
-    tick = {"type": "market_lifecycle_v2", "sid": 13, "seq": 4, "msg": {"market_ticker": "INX", "event_type": "price_level_structure_updated", "price_level_structure": "deci_cent", "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0010"}]}}
+    tick = {
+        "type": "market_lifecycle_v2",
+        "sid": 13,
+        "seq": 4,
+        "msg": {
+            "market_ticker": "INX",
+            "event_type": "price_level_structure_updated",
+            "price_level_structure": "deci_cent",
+            "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0010"}],
+        },
+    }
     [t] = wire.decode_ws(orjson.dumps(tick))
     assert dict(t.detail)["price_bands"] == "0:1000000:1000"
-    determined = {"type": "market_lifecycle_v2", "sid": 13, "seq": 5, "msg": {"market_ticker": "INX", "event_type": "determined", "determination_ts": 1700000000, "result": "yes", "settlement_value": "1.0000"}}
+    determined = {
+        "type": "market_lifecycle_v2",
+        "sid": 13,
+        "seq": 5,
+        "msg": {
+            "market_ticker": "INX",
+            "event_type": "determined",
+            "determination_ts": 1700000000,
+            "result": "yes",
+            "settlement_value": "1.0000",
+        },
+    }
     [d] = wire.decode_ws(orjson.dumps(determined))
     assert (d.result, d.exchange_ts_ms) == ("yes", 1700000000000)
-    [e] = wire.decode_ws(b'{"type":"event_lifecycle","sid":5,"seq":8,"msg":{"event_ticker":"E","title":"T","subtitle":"S","collateral_return_type":"MECNET","series_ticker":"KX"}}')
+    [e] = wire.decode_ws(
+        b'{"type":"event_lifecycle","sid":5,"seq":8,"msg":{"event_ticker":"E","title":"T","subtitle":"S","collateral_return_type":"MECNET","series_ticker":"KX"}}'
+    )
     assert (e.market_id, e.kind, dict(e.detail)["series_ticker"]) == ("E", "event_created", "KX")
-    [fee] = wire.decode_ws(b'{"type":"event_fee_update","sid":5,"seq":9,"msg":{"event_ticker":"E","fee_type_override":"quadratic","fee_multiplier_override":0.5}}')
+    [fee] = wire.decode_ws(
+        b'{"type":"event_fee_update","sid":5,"seq":9,"msg":{"event_ticker":"E","fee_type_override":"quadratic","fee_multiplier_override":0.5}}'
+    )
     assert dict(fee.detail) == {"fee_type_override": "quadratic", "fee_multiplier_override": "0.5"}
 
 
 def _market(**overrides) -> dict:
     base = {
-        "ticker": "KXFED-25DEC-H0", "event_ticker": "KXFED-25DEC", "market_type": "binary", "yes_sub_title": "Hold",
-        "no_sub_title": "No hold", "open_time": "2025-01-01T00:00:00Z", "close_time": "2025-12-10T19:00:00Z",
-        "latest_expiration_time": "2025-12-11T00:00:00Z", "status": "active", "rules_primary": "Primary.",
-        "rules_secondary": "Secondary.", "fractional_trading_enabled": False, "price_level_structure": "tapered_deci_cent",
+        "ticker": "KXFED-25DEC-H0",
+        "event_ticker": "KXFED-25DEC",
+        "market_type": "binary",
+        "yes_sub_title": "Hold",
+        "no_sub_title": "No hold",
+        "open_time": "2025-01-01T00:00:00Z",
+        "close_time": "2025-12-10T19:00:00Z",
+        "latest_expiration_time": "2025-12-11T00:00:00Z",
+        "status": "active",
+        "rules_primary": "Primary.",
+        "rules_secondary": "Secondary.",
+        "fractional_trading_enabled": False,
+        "price_level_structure": "tapered_deci_cent",
     }
     base.update(overrides)
     return base
@@ -225,13 +409,30 @@ def _market(**overrides) -> dict:
 def test_market_metadata_ticks_lots_rules_and_status() -> None:
     [m], cursor = wire.decode_markets_page({"markets": [_market()], "cursor": "abc"})
     assert cursor == "abc"
-    assert m.price_bands == (PriceBand(0, 100_000, 1_000), PriceBand(100_000, 900_000, 10_000), PriceBand(900_000, 1_000_000, 1_000))
+    assert m.price_bands == (
+        PriceBand(0, 100_000, 1_000),
+        PriceBand(100_000, 900_000, 10_000),
+        PriceBand(900_000, 1_000_000, 1_000),
+    )
     assert m.tick_at(50_000) == 1_000 and m.tick_at(500_000) == 10_000 and m.tick_at(950_000) == 1_000
     assert (m.lot_size_micro, m.min_order_size_micro, m.fractional) == (1_000_000, 1_000_000, False)
     assert m.rules_text == "Primary.\n\nSecondary."
     assert (m.status, m.accepting_orders) == (MarketStatus.OPEN, True)
     assert m.expiration_time_ms == 1765411200000
-    [f], _ = wire.decode_markets_page({"markets": [_market(fractional_trading_enabled=True, status="finalized", price_level_structure="linear_cent", strike_type="between", floor_strike=95000, cap_strike=95250.5)]})
+    [f], _ = wire.decode_markets_page(
+        {
+            "markets": [
+                _market(
+                    fractional_trading_enabled=True,
+                    status="finalized",
+                    price_level_structure="linear_cent",
+                    strike_type="between",
+                    floor_strike=95000,
+                    cap_strike=95250.5,
+                )
+            ]
+        }
+    )
     assert (f.lot_size_micro, f.status, f.accepting_orders) == (10_000, MarketStatus.SETTLED, False)
     assert f.price_bands == (PriceBand(0, 1_000_000, 10_000),)
     assert f.strike is not None and (f.strike.floor, f.strike.cap) == (Decimal(95000), Decimal("95250.5"))
@@ -244,16 +445,33 @@ def test_market_metadata_ticks_lots_rules_and_status() -> None:
 
 
 def test_series_fees_and_exclusive_events() -> None:
-    [series] = wire.decode_series({"series": {"ticker": "KXFED", "title": "Fed", "fee_type": "quadratic_with_maker_fees", "fee_multiplier": 0.5}})
+    [series] = wire.decode_series(
+        {"series": {"ticker": "KXFED", "title": "Fed", "fee_type": "quadratic_with_maker_fees", "fee_multiplier": 0.5}}
+    )
     assert series == SeriesInfo("KXFED", "Fed", "quadratic_with_maker_fees", Decimal("0.5"))
     [m], _ = wire.decode_markets_page({"markets": [_market()]})
     priced = wire.apply_series(m, series)
     assert priced.series_id == "KXFED"
-    assert priced.taker_fee.multiplier == Decimal("0.5") and priced.taker_fee.order_fee([(Decimal("0.5"), Decimal(1))]) == Decimal("0.01")
+    assert priced.taker_fee.multiplier == Decimal("0.5") and priced.taker_fee.order_fee(
+        [(Decimal("0.5"), Decimal(1))]
+    ) == Decimal("0.01")
     assert priced.maker_fee.coefficient > 0 and m.maker_fee.coefficient == 0  # maker fees only on that fee type
     flat = wire.apply_series(m, SeriesInfo("X", "", "flat", Decimal(2)))
     assert flat.taker_fee.multiplier == Decimal(2)  # documented fallback: quadratic x multiplier
-    events, _ = wire.decode_events_page({"events": [{"event_ticker": "KXFED-25DEC", "series_ticker": "KXFED", "title": "Fed", "mutually_exclusive": True, "markets": [_market(), _market(ticker="KXFED-25DEC-C25", yes_sub_title="Cut 25")]}], "cursor": ""})
+    events, _ = wire.decode_events_page(
+        {
+            "events": [
+                {
+                    "event_ticker": "KXFED-25DEC",
+                    "series_ticker": "KXFED",
+                    "title": "Fed",
+                    "mutually_exclusive": True,
+                    "markets": [_market(), _market(ticker="KXFED-25DEC-C25", yes_sub_title="Cut 25")],
+                }
+            ],
+            "cursor": "",
+        }
+    )
     [event] = events
     assert event.group is not None and event.group.kind is GroupKind.MUTUALLY_EXCLUSIVE and event.group.exhaustive
     assert event.market_ids == ("KXFED-25DEC-H0", "KXFED-25DEC-C25")
@@ -263,12 +481,26 @@ def test_series_fees_and_exclusive_events() -> None:
 
 def test_rest_orderbook_current_legacy_and_batch() -> None:
     current = {"orderbook_fp": {"yes_dollars": [["0.3500", "200.00"]], "no_dollars": [["0.5400", "400.00"]]}}
-    legacy = {"orderbook": {"yes": [[35, 200]], "no": [[54, 400]], "yes_dollars": [["0.3500", 200]], "no_dollars": [["0.5400", 400]]}}
+    legacy = {
+        "orderbook": {
+            "yes": [[35, 200]],
+            "no": [[54, 400]],
+            "yes_dollars": [["0.3500", 200]],
+            "no_dollars": [["0.5400", 400]],
+        }
+    }
     a, b = wire.decode_orderbook(current, "M"), wire.decode_orderbook(legacy, "M")
     assert a == b and a.bids == ((350_000, 200_000_000),) and a.asks == ((460_000, 400_000_000),)
     empty = wire.decode_orderbook({"orderbook_fp": {"yes_dollars": None}}, "M")
     assert empty.bids == empty.asks == ()
-    batch = wire.decode_orderbooks({"orderbooks": [{"ticker": "A", **current}, {"ticker": "B", "orderbook_fp": {"yes_dollars": [], "no_dollars": []}}]})
+    batch = wire.decode_orderbooks(
+        {
+            "orderbooks": [
+                {"ticker": "A", **current},
+                {"ticker": "B", "orderbook_fp": {"yes_dollars": [], "no_dollars": []}},
+            ]
+        }
+    )
     assert [s.book_id for s in batch] == ["A", "B"]
     with pytest.raises(FieldError) as caught:
         wire.decode_orderbooks({"orderbooks": [{"ticker": "A", "orderbook_fp": {"yes_dollars": [["0.35"]]}}]})
@@ -276,18 +508,90 @@ def test_rest_orderbook_current_legacy_and_batch() -> None:
 
 
 def test_rest_orders_fills_positions_balance() -> None:
-    order = {"order_id": "o1", "client_order_id": "c1", "ticker": "M", "side": "no", "action": "buy", "type": "limit", "status": "executed", "yes_price_dollars": "0.4000", "no_price_dollars": "0.6000", "fill_count_fp": "5.00", "remaining_count_fp": "0.00", "initial_count_fp": "5.00", "taker_fees_dollars": "0.0800", "maker_fees_dollars": "0.0000", "created_time": "2025-01-01T00:00:00Z"}
+    order = {
+        "order_id": "o1",
+        "client_order_id": "c1",
+        "ticker": "M",
+        "side": "no",
+        "action": "buy",
+        "type": "limit",
+        "status": "executed",
+        "yes_price_dollars": "0.4000",
+        "no_price_dollars": "0.6000",
+        "fill_count_fp": "5.00",
+        "remaining_count_fp": "0.00",
+        "initial_count_fp": "5.00",
+        "taker_fees_dollars": "0.0800",
+        "maker_fees_dollars": "0.0000",
+        "created_time": "2025-01-01T00:00:00Z",
+    }
     o = wire.decode_order_response({"order": order})
-    assert (o.status, o.outcome, o.action, o.price_micro_usd, o.filled_size_micro, o.fees_micro_usd) == (OrderStatus.FILLED, Side.NO, Action.BUY, 600_000, 5_000_000, 80_000)
-    orders, cursor = wire.decode_orders_page({"orders": [order, {**order, "status": "canceled"}, {**order, "status": "resting"}], "cursor": "n"})
+    assert (o.status, o.outcome, o.action, o.price_micro_usd, o.filled_size_micro, o.fees_micro_usd) == (
+        OrderStatus.FILLED,
+        Side.NO,
+        Action.BUY,
+        600_000,
+        5_000_000,
+        80_000,
+    )
+    orders, cursor = wire.decode_orders_page(
+        {"orders": [order, {**order, "status": "canceled"}, {**order, "status": "resting"}], "cursor": "n"}
+    )
     assert [x.status for x in orders] == [OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.OPEN] and cursor == "n"
-    current = {"fill_id": "f1", "trade_id": "f1", "order_id": "o1", "ticker": "M", "side": "yes", "action": "sell", "count_fp": "3.00", "yes_price_dollars": "0.4100", "no_price_dollars": "0.5900", "is_taker": False, "fee_cost": "0.0000", "created_time": "2025-01-01T00:00:01.250Z"}
-    legacy = {"trade_id": "f1", "order_id": "o1", "market_ticker": "M", "side": "yes", "action": "sell", "count": 3, "yes_price": 41, "no_price": 59, "yes_price_fixed": "0.4100", "is_taker": False, "fee_cost": "0.0000", "created_time": "2025-01-01T00:00:01.250Z"}
+    current = {
+        "fill_id": "f1",
+        "trade_id": "f1",
+        "order_id": "o1",
+        "ticker": "M",
+        "side": "yes",
+        "action": "sell",
+        "count_fp": "3.00",
+        "yes_price_dollars": "0.4100",
+        "no_price_dollars": "0.5900",
+        "is_taker": False,
+        "fee_cost": "0.0000",
+        "created_time": "2025-01-01T00:00:01.250Z",
+    }
+    legacy = {
+        "trade_id": "f1",
+        "order_id": "o1",
+        "market_ticker": "M",
+        "side": "yes",
+        "action": "sell",
+        "count": 3,
+        "yes_price": 41,
+        "no_price": 59,
+        "yes_price_fixed": "0.4100",
+        "is_taker": False,
+        "fee_cost": "0.0000",
+        "created_time": "2025-01-01T00:00:01.250Z",
+    }
     fills, _ = wire.decode_fills_page({"fills": [current, legacy], "cursor": ""})
     assert fills[0] == fills[1]
-    assert (fills[0].price_micro_usd, fills[0].liquidity, fills[0].exchange_ts_ms) == (410_000, Liquidity.MAKER, 1735689601250)
-    positions, _ = wire.decode_positions_page({"market_positions": [{"ticker": "M", "position_fp": "-3.00", "market_exposure_dollars": "1.2300", "realized_pnl_dollars": "0.0000", "fees_paid_dollars": "0.0100"}, {"ticker": "N", "position": 4, "market_exposure": 100, "realized_pnl": -5, "fees_paid": 1}], "event_positions": []})
-    assert [(p.market_id, p.position_micro, p.cost_micro_usd) for p in positions] == [("M", -3_000_000, 1_230_000), ("N", 4_000_000, 1_000_000)]
+    assert (fills[0].price_micro_usd, fills[0].liquidity, fills[0].exchange_ts_ms) == (
+        410_000,
+        Liquidity.MAKER,
+        1735689601250,
+    )
+    positions, _ = wire.decode_positions_page(
+        {
+            "market_positions": [
+                {
+                    "ticker": "M",
+                    "position_fp": "-3.00",
+                    "market_exposure_dollars": "1.2300",
+                    "realized_pnl_dollars": "0.0000",
+                    "fees_paid_dollars": "0.0100",
+                },
+                {"ticker": "N", "position": 4, "market_exposure": 100, "realized_pnl": -5, "fees_paid": 1},
+            ],
+            "event_positions": [],
+        }
+    )
+    assert [(p.market_id, p.position_micro, p.cost_micro_usd) for p in positions] == [
+        ("M", -3_000_000, 1_230_000),
+        ("N", 4_000_000, 1_000_000),
+    ]
     assert positions[1].realized_pnl_micro_usd == -50_000
     assert wire.decode_balance({"balance": 12345, "portfolio_value": 100}).available_micro_usd == 123_450_000
     assert wire.decode_balance({"balance": 12345, "balance_dollars": "123.4567"}).available_micro_usd == 123_456_700
@@ -297,18 +601,56 @@ def test_rest_orders_fills_positions_balance() -> None:
 
 
 def test_commands_and_order_body() -> None:
-    assert wire.subscribe_command(1, ["orderbook_delta"], ["A", "B"]) == {"id": 1, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_tickers": ["A", "B"]}}
-    assert wire.update_subscription_command(5, 456, ["C"], "get_snapshot") == {"id": 5, "cmd": "update_subscription", "params": {"sids": [456], "market_tickers": ["C"], "action": "get_snapshot"}}
+    assert wire.subscribe_command(1, ["orderbook_delta"], ["A", "B"]) == {
+        "id": 1,
+        "cmd": "subscribe",
+        "params": {"channels": ["orderbook_delta"], "market_tickers": ["A", "B"]},
+    }
+    assert wire.update_subscription_command(5, 456, ["C"], "get_snapshot") == {
+        "id": 5,
+        "cmd": "update_subscription",
+        "params": {"sids": [456], "market_tickers": ["C"], "action": "get_snapshot"},
+    }
     assert wire.unsubscribe_command(3, [1, 2]) == {"id": 3, "cmd": "unsubscribe", "params": {"sids": [1, 2]}}
     with pytest.raises(ValueError):
         wire.update_subscription_command(5, 456, ["C"], "explode")
     req = OrderRequest("cid-1", "M", Side.NO, Action.BUY, 425_000, 12_340_000, TimeInForce.IOC, post_only=False)
     body = wire.create_order_body(req)
-    assert body == {"ticker": "M", "side": "no", "action": "buy", "count_fp": "12.34", "no_price_dollars": "0.4250", "client_order_id": "cid-1", "time_in_force": "immediate_or_cancel"}
-    gtd = wire.create_order_body(OrderRequest("cid-2", "M", Side.YES, Action.SELL, 123_456, 1_000_000, TimeInForce.GTD, expiration_ms=1_700_000_000_001, post_only=True))
-    assert gtd["yes_price_dollars"] == "0.123456" and gtd["expiration_ts"] == 1_700_000_001 and gtd["post_only"] is True and "time_in_force" not in gtd
+    assert body == {
+        "ticker": "M",
+        "side": "no",
+        "action": "buy",
+        "count_fp": "12.34",
+        "no_price_dollars": "0.4250",
+        "client_order_id": "cid-1",
+        "time_in_force": "immediate_or_cancel",
+    }
+    gtd = wire.create_order_body(
+        OrderRequest(
+            "cid-2",
+            "M",
+            Side.YES,
+            Action.SELL,
+            123_456,
+            1_000_000,
+            TimeInForce.GTD,
+            expiration_ms=1_700_000_000_001,
+            post_only=True,
+        )
+    )
+    assert (
+        gtd["yes_price_dollars"] == "0.123456"
+        and gtd["expiration_ts"] == 1_700_000_001
+        and gtd["post_only"] is True
+        and "time_in_force" not in gtd
+    )
     parsed = wire.parse_order_body(body)
-    assert (parsed["outcome"], parsed["price_micro_usd"], parsed["size_micro"], parsed["tif"]) == (Side.NO, 425_000, 12_340_000, TimeInForce.IOC)
+    assert (parsed["outcome"], parsed["price_micro_usd"], parsed["size_micro"], parsed["tif"]) == (
+        Side.NO,
+        425_000,
+        12_340_000,
+        TimeInForce.IOC,
+    )
     with pytest.raises(OrderRejectedError):
         wire.create_order_body(OrderRequest("c", "M", Side.YES, Action.BUY, 500_000, 1_234, TimeInForce.GTC))
     with pytest.raises(OrderRejectedError):
@@ -318,5 +660,7 @@ def test_commands_and_order_body() -> None:
 
 def test_event_types_are_exact_dataclasses() -> None:
     """Books rely on exact types on the hot path (no subclasses sneak in)."""
-    [c] = wire.decode_ws(b'{"type":"orderbook_delta","sid":1,"seq":1,"msg":{"market_ticker":"M","price":5,"delta":1,"side":"yes"}}')
+    [c] = wire.decode_ws(
+        b'{"type":"orderbook_delta","sid":1,"seq":1,"msg":{"market_ticker":"M","price":5,"delta":1,"side":"yes"}}'
+    )
     assert type(c) is BookChange and c.price_micro_usd == 50_000

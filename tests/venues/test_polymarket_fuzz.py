@@ -28,9 +28,51 @@ SEED = 20260903
 FRAMES = 12_000
 
 WEIRD: list[Any] = [
-    None, True, False, 0, -1, 1, 10**30, -(10**30), 1.5, -0.5, 1e300, "", "NaN", "nan", "Infinity", "-1", "-0.5", "1.5",
-    "2", "0", "1", "0.0000001", "1e3", "0x10", " 0.5", "0.5 ", "１", "٣", "9" * 40, "0." + "9" * 30, [], {}, [1, 2], {"a": 1},
-    "BUY", "SELL", "book", "price_change", "MATCHED", "FAILED", "TAKER", "MAKER", "x" * 300, "\u0000", "é",
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    10**30,
+    -(10**30),
+    1.5,
+    -0.5,
+    1e300,
+    "",
+    "NaN",
+    "nan",
+    "Infinity",
+    "-1",
+    "-0.5",
+    "1.5",
+    "2",
+    "0",
+    "1",
+    "0.0000001",
+    "1e3",
+    "0x10",
+    " 0.5",
+    "0.5 ",
+    "１",
+    "٣",
+    "9" * 40,
+    "0." + "9" * 30,
+    [],
+    {},
+    [1, 2],
+    {"a": 1},
+    "BUY",
+    "SELL",
+    "book",
+    "price_change",
+    "MATCHED",
+    "FAILED",
+    "TAKER",
+    "MAKER",
+    "x" * 300,
+    "\u0000",
+    "é",
 ]
 
 
@@ -138,11 +180,15 @@ def test_sessions_survive_every_frame_and_keep_valid_books() -> None:
     rng = random.Random(SEED + 1)
     frames = _frames(rng)
     trump = market(
-        ("21742633143463906290569050155826241533067272736897614950488156847949938836455",
-         "48331043336612883890938759509493159234755048973500640148014422747788308965732"),
+        (
+            "21742633143463906290569050155826241533067272736897614950488156847949938836455",
+            "48331043336612883890938759509493159234755048973500640148014422747788308965732",
+        ),
         "0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917",
     )
-    ssmd_assets = [orjson.loads(line)["asset_id"] for line in (PM / "ws" / "ssmd_book_2026-02-12.jsonl").read_bytes().splitlines()]
+    ssmd_assets = [
+        orjson.loads(line)["asset_id"] for line in (PM / "ws" / "ssmd_book_2026-02-12.jsonl").read_bytes().splitlines()
+    ]
     others = [market((asset, f"other-{i}"), f"0xo{i}") for i, asset in enumerate(ssmd_assets)]
     session = MarketSession()
     session.add_markets([trump, *others])
@@ -171,7 +217,7 @@ def test_random_bytes_never_escape_as_other_errors() -> None:
     session.add_markets([market()])
     for _ in range(2_000):
         data = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))
-        for decode in (lambda d: wire.decode_market_frame(d), lambda d: wire.decode_user_frame(d, USER)):
+        for decode in (wire.decode_market_frame, lambda d: wire.decode_user_frame(d, USER)):
             try:
                 decode(data)
             except Exception as exc:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import random
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,10 +82,8 @@ class Harness:
             if loop.time() > deadline:
                 raise AssertionError(f"timed out waiting for {what}")
             self.changed.clear()
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), 0.01)
-            except TimeoutError:
-                pass
 
     def trusted(self) -> bool:
         return all(book.trusted for book in self.client.books.values()) and len(self.client.books) == 2
@@ -96,7 +94,7 @@ class Harness:
         self.market = markets[0]
         await self.client.subscribe(markets)
         await self.until(self.trusted, "books trusted after subscribing")
-        await self.until(lambda: self.client.connected["user"].is_set(), "user socket")
+        await self.until(self.client.connected["user"].is_set, "user socket")
 
     def fills_of(self, order_id: str) -> list[Any]:
         return self.client.user_session.fills_of(order_id)
@@ -112,13 +110,20 @@ class Harness:
 
 @asynccontextmanager
 async def running(
-    plan: FaultPlan | None = None, *, register: bool = True, credentials: PolymarketCredentials = CREDS, auto_settle: bool = True, **config: Any
+    plan: FaultPlan | None = None,
+    *,
+    register: bool = True,
+    credentials: PolymarketCredentials = CREDS,
+    auto_settle: bool = True,
+    **config: Any,
 ) -> AsyncIterator[Harness]:
     clock = FakeClock()
     sim = PolymarketSim([SPEC], clock_ms=clock.wall_ms, faults=plan, seed=11, auto_settle=auto_settle)
     await sim.start()
     if register:
-        sim.add_account(CREDS.api_key, CREDS.api_secret, CREDS.api_passphrase, CREDS.signer_address, cash_micro=1_000 * 1_000_000)
+        sim.add_account(
+            CREDS.api_key, CREDS.api_secret, CREDS.api_passphrase, CREDS.signer_address, cash_micro=1_000 * 1_000_000
+        )
     changed = asyncio.Event()
     events: list[Any] = []
     sleeps: list[float] = []
@@ -128,7 +133,9 @@ async def running(
         events.append(event)
         if isinstance(event, VenueNotice) and event.kind in ("connected", "disconnected") and harness_ref:
             books = harness_ref[0].client.books.values()
-            harness_ref[0].observations.append((f"{event.kind}:{event.message}", all(b.trusted for b in books) and bool(books)))
+            harness_ref[0].observations.append(
+                (f"{event.kind}:{event.message}", all(b.trusted for b in books) and bool(books))
+            )
         changed.set()
 
     async def sleep(seconds: float) -> None:
@@ -136,14 +143,28 @@ async def running(
         changed.set()
         await asyncio.sleep(0)
 
-    settings = dict(
-        gamma_base_url=sim.gamma_url, clob_base_url=sim.clob_url, data_api_base_url=sim.gamma_url,
-        market_ws_url=sim.market_ws_url, user_ws_url=sim.user_ws_url, tick_interval_s=0.005, feed_silence_s=25.0,
-        pong_timeout_s=30.0, reconnect_base_s=0.25, reconnect_cap_s=4.0, retry_base_s=0.1, retry_cap_s=1.0,
-    )
+    settings = {
+        "gamma_base_url": sim.gamma_url,
+        "clob_base_url": sim.clob_url,
+        "data_api_base_url": sim.gamma_url,
+        "market_ws_url": sim.market_ws_url,
+        "user_ws_url": sim.user_ws_url,
+        "tick_interval_s": 0.005,
+        "feed_silence_s": 25.0,
+        "pong_timeout_s": 30.0,
+        "reconnect_base_s": 0.25,
+        "reconnect_cap_s": 4.0,
+        "retry_base_s": 0.1,
+        "retry_cap_s": 1.0,
+    }
     settings.update(config)
     client = PolymarketClient(
-        PolymarketConfig(**settings), clock=clock, sleep=sleep, rng=random.Random(5), sink=sink, credentials=credentials,
+        PolymarketConfig(**settings),
+        clock=clock,
+        sleep=sleep,
+        rng=random.Random(5),
+        sink=sink,
+        credentials=credentials,
         wall_clock_ms=clock.wall_ms,
     )
     harness = Harness(sim, client, clock, events, sleeps, changed)
@@ -156,7 +177,9 @@ async def running(
         await sim.close()
 
 
-def order(cid: str, action: Action, price: int, size: int, tif: TimeInForce, outcome: Side = Side.YES, **kw: Any) -> OrderRequest:
+def order(
+    cid: str, action: Action, price: int, size: int, tif: TimeInForce, outcome: Side = Side.YES, **kw: Any
+) -> OrderRequest:
     return OrderRequest(cid, CONDITION, outcome, action, price, size, tif, **kw)
 
 
@@ -169,7 +192,11 @@ async def test_order_round_trip_place_partial_fill_cancel_and_query() -> None:
         assert isinstance(h.client, VenueClient) and h.client.capabilities.fills_can_fail
         await h.ready()
         off_tick = await h.client.place_order(order("rt-0", Action.BUY, 505_000, 10_000_000, TimeInForce.GTC))
-        assert off_tick.status is OrderStatus.REJECTED and off_tick.reason == "price off tick" and h.sim.stats["orders"] == 0
+        assert (
+            off_tick.status is OrderStatus.REJECTED
+            and off_tick.reason == "price off tick"
+            and h.sim.stats["orders"] == 0
+        )
         # A bid inside the spread (0.49 / 0.51) rests at the top of the book.
         placed = await h.client.place_order(order("rt-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
         assert placed.status is OrderStatus.OPEN and placed.client_order_id == "rt-1"
@@ -177,11 +204,21 @@ async def test_order_round_trip_place_partial_fill_cancel_and_query() -> None:
         assert h.trusted()
         # Someone sells 4 shares into our bid: a maker fill for us.
         h.sim.take(YES, BookSide.ASK, 500_000, 4_000_000, TimeInForce.IOC)
-        await h.until(lambda: [f.status for f in h.fills_of(placed.order_id)] == [FillStatus.CONFIRMED], "maker fill confirmed")
+        await h.until(
+            lambda: [f.status for f in h.fills_of(placed.order_id)] == [FillStatus.CONFIRMED], "maker fill confirmed"
+        )
         (fill,) = h.fills_of(placed.order_id)
-        assert (fill.size_micro, fill.price_micro_usd, fill.liquidity, fill.action, fill.outcome) == (4_000_000, 500_000, Liquidity.MAKER, Action.BUY, Side.YES)
+        assert (fill.size_micro, fill.price_micro_usd, fill.liquidity, fill.action, fill.outcome) == (
+            4_000_000,
+            500_000,
+            Liquidity.MAKER,
+            Action.BUY,
+            Side.YES,
+        )
         assert fill.client_order_id == "rt-1"
-        await h.until(lambda: h.client.user_session.orders[placed.order_id].filled_size_micro == 4_000_000, "order update")
+        await h.until(
+            lambda: h.client.user_session.orders[placed.order_id].filled_size_micro == 4_000_000, "order update"
+        )
         canceled = await h.client.cancel_order(placed.order_id)
         assert canceled.status is OrderStatus.CANCELED and canceled.remaining_size_micro == 0
         queried = await h.client.fills(order_id=placed.order_id)
@@ -216,7 +253,9 @@ async def test_connection_drop_reconnects_with_jittered_backoff_and_resnapshots(
         await h.ready()
         h.sim.step(4)  # frame 3 on the market socket closes it instead of being sent
         await h.until(lambda: bool(h.client.reconnect_delays), "a reconnect")
-        await h.until(lambda: h.client.market_session.stats.connects == 2 and h.trusted(), "books trusted on the new socket")
+        await h.until(
+            lambda: h.client.market_session.stats.connects == 2 and h.trusted(), "books trusted on the new socket"
+        )
         (stream, delay), *_ = h.client.reconnect_delays
         assert stream == "market" and 0.125 <= delay <= 0.25 and delay in h.sleeps  # equal jitter on the 0.25 s base
         assert ("disconnected:market", False) in h.observations  # untrusted while down
@@ -225,7 +264,9 @@ async def test_connection_drop_reconnects_with_jittered_backoff_and_resnapshots(
         # too: the fill is seen once from the socket and its final status comes from the query.
         fak = await h.client.place_order(order("after-drop", Action.BUY, 990_000, 5_000_000, TimeInForce.IOC))
         await h.until(lambda: len(h.fills_of(fak.order_id)) == 1, "fill after reconnect")
-        await h.until(lambda: ("user", h.client.reconnect_delays[-1][1]) == h.client.reconnect_delays[-1], "user socket reconnect")
+        await h.until(
+            lambda: ("user", h.client.reconnect_delays[-1][1]) == h.client.reconnect_delays[-1], "user socket reconnect"
+        )
         (settled,) = await h.client.fills(order_id=fak.order_id)
         assert settled.status is FillStatus.CONFIRMED and h.client.user_session.stats.fills_new == 1
         h.assert_healthy()
@@ -240,7 +281,7 @@ async def test_silent_freeze_is_caught_by_the_watchdog_while_pongs_flow() -> Non
         h.sim.step(3)  # swallowed: the feed is silent from here
         for n in (1, 2):
             h.clock.advance(10.0)
-            await h.until(lambda: session.stats.pongs >= n, f"PONG #{n} while frozen")
+            await h.until(lambda n=n: session.stats.pongs >= n, f"PONG #{n} while frozen")
             assert h.trusted()  # 10 or 20 s of silence is below the 25 s limit
         assert session.stats.watchdog_trips == 0
         h.clock.advance(6.0)  # 26 s without data
@@ -297,7 +338,9 @@ async def test_http_500_retries_reads_and_makes_order_posts_unknown_until_settle
         h.sim.answer_500_after_processing = 1
         ghost = await h.client.place_order(order("u-2", Action.BUY, 520_000, 5_000_000, TimeInForce.IOC))
         assert ghost.status is OrderStatus.UNKNOWN
-        await h.until(lambda: h.client.user_session.net_filled_micro(ghost.order_id) == 5_000_000, "fill of the ambiguous order")
+        await h.until(
+            lambda: h.client.user_session.net_filled_micro(ghost.order_id) == 5_000_000, "fill of the ambiguous order"
+        )
         assert (await h.client.reconcile_order(ghost.order_id)).status is OrderStatus.FILLED
         assert len(h.fills_of(ghost.order_id)) == 1
         h.assert_healthy()
@@ -325,7 +368,10 @@ async def test_partial_fill_of_an_ioc_order() -> None:
         await h.ready()
         fak = await h.client.place_order(order("part-1", Action.BUY, 520_000, 10_000_000, TimeInForce.IOC))
         await h.until(
-            lambda: h.client.user_session.orders.get(fak.order_id) is not None and h.client.user_session.orders[fak.order_id].status is OrderStatus.CANCELED,
+            lambda: (
+                h.client.user_session.orders.get(fak.order_id) is not None
+                and h.client.user_session.orders[fak.order_id].status is OrderStatus.CANCELED
+            ),
             "the unfilled rest cancelled",
         )
         update = h.client.user_session.orders[fak.order_id]
@@ -341,7 +387,9 @@ async def test_latency_times_out_the_post_and_the_user_channel_settles_it() -> N
         await h.ready()
         slow = await h.client.place_order(order("slow-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
         assert slow.status is OrderStatus.UNKNOWN and "timed out" in slow.reason
-        await h.until(lambda: slow.order_id in h.client.user_session.orders, "placement on the user channel", timeout=20)
+        await h.until(
+            lambda: slow.order_id in h.client.user_session.orders, "placement on the user channel", timeout=20
+        )
         placed = h.client.user_session.orders[slow.order_id]
         assert placed.status is OrderStatus.OPEN and placed.client_order_id == "slow-1"
         assert h.trusted()
@@ -372,7 +420,9 @@ async def test_bad_credentials_are_refused() -> None:
         with pytest.raises(AuthError):
             await h.client.place_order(order("auth-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
         assert h.sim.stats["rejected_auth"] == 1 and h.sim.stats["orders"] == 0
-    wrong_secret = PolymarketCredentials(KEY, CREDS.api_key, base64.urlsafe_b64encode(b"another secret").decode(), CREDS.api_passphrase)
+    wrong_secret = PolymarketCredentials(
+        KEY, CREDS.api_key, base64.urlsafe_b64encode(b"another secret").decode(), CREDS.api_passphrase
+    )
     async with running(credentials=wrong_secret, user_socket=False) as h:  # HMAC does not verify
         await h.client.subscribe(await h.client.markets())
         with pytest.raises(AuthError):
@@ -385,12 +435,25 @@ async def test_bad_credentials_are_refused() -> None:
         assert refused.status is OrderStatus.REJECTED and "maker address" in refused.reason
         assert h.sim.stats["bad_signature"] == 1 and h.client.user_session.orders == {}
 
+
 def test_config_defaults_point_at_polymarket_and_bad_settings_are_refused() -> None:
     config = PolymarketConfig()
-    assert config.clob_base_url == "https://clob.polymarket.com" and config.gamma_base_url == "https://gamma-api.polymarket.com"
-    assert config.market_ws_url == "wss://ws-subscriptions-clob.polymarket.com/ws/market" and config.ping_interval_s == 10.0
-    for bad in ({"ping_interval_s": 0}, {"clob_base_url": "ftp://x"}, {"user_ws_url": "http://x"}, {"read_retries": -1},
-                {"reconnect_base_s": 5.0, "reconnect_cap_s": 1.0}, {"feed_silence_s": float("nan")}):
+    assert (
+        config.clob_base_url == "https://clob.polymarket.com"
+        and config.gamma_base_url == "https://gamma-api.polymarket.com"
+    )
+    assert (
+        config.market_ws_url == "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+        and config.ping_interval_s == 10.0
+    )
+    for bad in (
+        {"ping_interval_s": 0},
+        {"clob_base_url": "ftp://x"},
+        {"user_ws_url": "http://x"},
+        {"read_retries": -1},
+        {"reconnect_base_s": 5.0, "reconnect_cap_s": 1.0},
+        {"feed_silence_s": float("nan")},
+    ):
         with pytest.raises(ConfigError):
             PolymarketConfig(**bad)
     client = PolymarketClient(config, clock=FakeClock(), sleep=asyncio.sleep, rng=random.Random(0), credentials=CREDS)
@@ -410,16 +473,33 @@ async def test_sim_refuses_orders_whose_signature_does_not_recover() -> None:
                 headers = signer.headers("POST", "/order", body_text, clock.wall_ms() // 1000)
                 return await http.post("/order", content=body_text.encode(), headers=headers)
 
-            good = signer.prepare(order("sig-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC), token_id=YES, tick_micro=10_000, neg_risk=False, now_ms=clock.wall_ms())
+            good = signer.prepare(
+                order("sig-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC),
+                token_id=YES,
+                tick_micro=10_000,
+                neg_risk=False,
+                now_ms=clock.wall_ms(),
+            )
             tampered = json.loads(good.body_text)
             tampered["order"]["takerAmount"] = "50000000"  # ten times the shares for the same money
             answer = await post(serialize_body(tampered))
             assert answer.status_code == 400 and answer.json()["errorMsg"] == "invalid signature"
-            wrong_exchange = signer.prepare(order("sig-2", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC), token_id=YES, tick_micro=10_000, neg_risk=True, now_ms=clock.wall_ms())
+            wrong_exchange = signer.prepare(
+                order("sig-2", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC),
+                token_id=YES,
+                tick_micro=10_000,
+                neg_risk=True,
+                now_ms=clock.wall_ms(),
+            )
             assert (await post(wrong_exchange.body_text)).json()["errorMsg"] == "invalid signature"
             accepted = await post(good.body_text)
             assert accepted.status_code == 200 and accepted.json() == {
-                "success": True, "errorMsg": "", "orderID": good.order_hash, "status": "live", "takingAmount": "", "makingAmount": "",
+                "success": True,
+                "errorMsg": "",
+                "orderID": good.order_hash,
+                "status": "live",
+                "takingAmount": "",
+                "makingAmount": "",
             }
             assert sim.stats["bad_signature"] == 2
 

@@ -32,22 +32,51 @@ YES, NO = "1001", "1002"
 
 def market(tokens: tuple[str, str] = (YES, NO), market_id: str = "0xm", tick: int = 10_000) -> MarketInfo:
     return MarketInfo(
-        Venue.POLYMARKET, market_id, "", "Will it?", "", "", MarketStatus.OPEN, None, None, None,
-        (PriceBand(tick, 1_000_000 - tick, tick),), 5_000_000, True, 10_000,
-        polymarket_fee(rate=Decimal(0)), polymarket_fee(rate=Decimal(0), maker=True), token_ids=tokens,
+        Venue.POLYMARKET,
+        market_id,
+        "",
+        "Will it?",
+        "",
+        "",
+        MarketStatus.OPEN,
+        None,
+        None,
+        None,
+        (PriceBand(tick, 1_000_000 - tick, tick),),
+        5_000_000,
+        True,
+        10_000,
+        polymarket_fee(rate=Decimal(0)),
+        polymarket_fee(rate=Decimal(0), maker=True),
+        token_ids=tokens,
     )
 
 
-def book_bytes(asset: str, bids: dict[int, int], asks: dict[int, int], *, ts: int = 1, market_id: str = "0xm", rest: bool = False) -> bytes:
+def book_bytes(
+    asset: str, bids: dict[int, int], asks: dict[int, int], *, ts: int = 1, market_id: str = "0xm", rest: bool = False
+) -> bytes:
     frame = wire.book_frame(
-        market=market_id, asset_id=asset, timestamp_ms=ts, bids=bids.items(), asks=asks.items(), tick_size_micro=10_000,
-        last_trade_price_micro=500_000, context=wire.BookHashContext("5", False), event_type=None if rest else "book",
+        market=market_id,
+        asset_id=asset,
+        timestamp_ms=ts,
+        bids=bids.items(),
+        asks=asks.items(),
+        tick_size_micro=10_000,
+        last_trade_price_micro=500_000,
+        context=wire.BookHashContext("5", False),
+        event_type=None if rest else "book",
     )
     return orjson.dumps(frame)
 
 
 def change_bytes(asset: str, side: str, price: int, size: int, best: tuple[int, int] | None, ts: int = 2) -> bytes:
-    entry: dict[str, Any] = {"asset_id": asset, "price": wire.decimal_text(price), "size": wire.decimal_text(size), "side": side, "hash": "0" * 40}
+    entry: dict[str, Any] = {
+        "asset_id": asset,
+        "price": wire.decimal_text(price),
+        "size": wire.decimal_text(size),
+        "side": side,
+        "hash": "0" * 40,
+    }
     if best is not None:
         entry["best_bid"], entry["best_ask"] = wire.decimal_text(best[0]), wire.decimal_text(best[1])
     return orjson.dumps({"market": "0xm", "price_changes": [entry], "event_type": "price_change", "timestamp": str(ts)})
@@ -79,14 +108,20 @@ def test_adding_markets_while_connected_extends_the_subscription() -> None:
     session = connected_session()
     (command,) = session.add_markets([market(("2001", "2002"), "0xn")])
     assert orjson.loads(command.text) | {} == {
-        "operation": "subscribe", "assets_ids": ["2001", "2002"], "level": 2, "initial_dump": True, "custom_feature_enabled": True,
+        "operation": "subscribe",
+        "assets_ids": ["2001", "2002"],
+        "level": 2,
+        "initial_dump": True,
+        "custom_feature_enabled": True,
     }
 
 
 def test_real_2024_book_and_legacy_change_apply() -> None:
     trump = market(
-        ("21742633143463906290569050155826241533067272736897614950488156847949938836455",
-         "48331043336612883890938759509493159234755048973500640148014422747788308965732"),
+        (
+            "21742633143463906290569050155826241533067272736897614950488156847949938836455",
+            "48331043336612883890938759509493159234755048973500640148014422747788308965732",
+        ),
         "0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917",
     )
     session = MarketSession()
@@ -118,7 +153,9 @@ def test_best_mismatch_untrusts_buffers_and_replays_after_the_rest_snapshot() ->
     session.receive(change_bytes(YES, "BUY", 495_000, 4_000_000, (500_000, 510_000)), 3)
     assert session.books[YES].best_bid() == (490_000, 10_000_000)
     # The REST snapshot (taken mid-stream) plus the replayed change gives the venue's book.
-    rest = book_bytes(YES, {500_000: 2_000_000, 490_000: 1_000_000}, {510_000: 1_000_000, 520_000: 3_000_000}, rest=True)
+    rest = book_bytes(
+        YES, {500_000: 2_000_000, 490_000: 1_000_000}, {510_000: 1_000_000, 520_000: 3_000_000}, rest=True
+    )
     assert session.apply_rest_book(rest, 4) == ()
     book = session.books[YES]
     assert book.trusted and book.bids() == ((500_000, 2_000_000), (495_000, 4_000_000), (490_000, 1_000_000))
@@ -180,7 +217,14 @@ def test_change_without_asset_untrusts_its_whole_market() -> None:
 
 def test_garbage_and_unknown_events_are_counted_not_raised() -> None:
     session = connected_session()
-    for frame in (b"\xff\xfe", b"[1, 2", b'{"event_type":"mystery"}', b"42", b'[{"event_type":"tick_size_change"}]', "PONG"):
+    for frame in (
+        b"\xff\xfe",
+        b"[1, 2",
+        b'{"event_type":"mystery"}',
+        b"42",
+        b'[{"event_type":"tick_size_change"}]',
+        "PONG",
+    ):
         session.receive(frame, 2)
     assert session.stats.rejected == 5 and session.stats.pongs == 1
     assert session.trusted(YES) and session.trusted(NO)  # none of them carried book data
@@ -199,7 +243,14 @@ def test_array_frames_and_tick_size_changes() -> None:
     dump = b"[" + book_bytes(YES, {490_000: 1}, {510_000: 1}) + b"," + book_bytes(NO, {490_000: 1}, {510_000: 1}) + b"]"
     session.receive(dump, 1)
     assert session.trusted(YES) and session.trusted(NO)
-    tick = {"event_type": "tick_size_change", "asset_id": YES, "market": "0xm", "old_tick_size": "0.01", "new_tick_size": "0.001", "timestamp": "5"}
+    tick = {
+        "event_type": "tick_size_change",
+        "asset_id": YES,
+        "market": "0xm",
+        "old_tick_size": "0.01",
+        "new_tick_size": "0.001",
+        "timestamp": "5",
+    }
     session.receive(orjson.dumps(tick), 2)
     assert session.tick_sizes[YES] == 1_000 and session.books[YES].tick_size_micro_usd == 1_000
 
@@ -278,7 +329,7 @@ def test_consistent_stream_keeps_an_exact_trusted_copy(changes: list[tuple[bool,
     session.receive(book_bytes(YES, bids, asks), 1)
     for is_bid, tick, lots in changes:
         price = tick * 10_000
-        book, other = (bids, asks) if is_bid else (asks, bids)
+        book, _other = (bids, asks) if is_bid else (asks, bids)
         if (is_bid and asks and price >= min(asks)) or (not is_bid and bids and price <= max(bids)):
             continue  # the venue never publishes a crossed ladder
         if lots:

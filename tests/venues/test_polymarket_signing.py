@@ -35,7 +35,9 @@ NOW_MS = 1_767_225_600_000
 CONTRACTS = get_contract_config(137)
 
 
-def request(tif: TimeInForce, action: Action = Action.BUY, price: int = 520_000, size: int = 10_000_000, **kw: object) -> OrderRequest:
+def request(
+    tif: TimeInForce, action: Action = Action.BUY, price: int = 520_000, size: int = 10_000_000, **kw: object
+) -> OrderRequest:
     return OrderRequest("cid-1", "0xm", Side.YES, action, price, size, tif, **kw)  # type: ignore[arg-type]
 
 
@@ -47,21 +49,32 @@ def recover(body: dict, exchange: str) -> str:
     """The address that signed the order in a POST body, for a given exchange contract."""
     o = body["order"]
     order = OrderV2(
-        salt=str(o["salt"]), maker=o["maker"], signer=o["signer"], tokenId=o["tokenId"], makerAmount=o["makerAmount"],
-        takerAmount=o["takerAmount"], side=ClobSide.BUY if o["side"] == "BUY" else ClobSide.SELL,
-        signatureType=SignatureTypeV2(o["signatureType"]), timestamp=o["timestamp"], metadata=o["metadata"], builder=o["builder"],
+        salt=str(o["salt"]),
+        maker=o["maker"],
+        signer=o["signer"],
+        tokenId=o["tokenId"],
+        makerAmount=o["makerAmount"],
+        takerAmount=o["takerAmount"],
+        side=ClobSide.BUY if o["side"] == "BUY" else ClobSide.SELL,
+        signatureType=SignatureTypeV2(o["signatureType"]),
+        timestamp=o["timestamp"],
+        metadata=o["metadata"],
+        builder=o["builder"],
     )
     typed = ExchangeOrderBuilderV2(exchange, 137, None).build_order_typed_data(order)  # type: ignore[arg-type]
     return Account.recover_message(encode_typed_data(full_message=typed), signature=o["signature"])
 
 
 @pytest.mark.parametrize(
-    ("tif", "wire_type"), [(TimeInForce.GTC, "GTC"), (TimeInForce.GTD, "GTD"), (TimeInForce.FOK, "FOK"), (TimeInForce.IOC, "FAK")]
+    ("tif", "wire_type"),
+    [(TimeInForce.GTC, "GTC"), (TimeInForce.GTD, "GTD"), (TimeInForce.FOK, "FOK"), (TimeInForce.IOC, "FAK")],
 )
 @pytest.mark.parametrize("neg_risk", [False, True])
 def test_each_order_type_is_signed_for_the_right_exchange(tif: TimeInForce, wire_type: str, neg_risk: bool) -> None:
     expiration = NOW_MS + 90_000 if tif is TimeInForce.GTD else None
-    prepared = signer().prepare(request(tif, expiration_ms=expiration), token_id=TOKEN, tick_micro=10_000, neg_risk=neg_risk, now_ms=NOW_MS)
+    prepared = signer().prepare(
+        request(tif, expiration_ms=expiration), token_id=TOKEN, tick_micro=10_000, neg_risk=neg_risk, now_ms=NOW_MS
+    )
     body = json.loads(prepared.body_text)
     assert body["orderType"] == wire_type and body["owner"] == "api-key-1" and body["postOnly"] is False
     order = body["order"]
@@ -74,7 +87,11 @@ def test_each_order_type_is_signed_for_the_right_exchange(tif: TimeInForce, wire
     assert recover(body, right) == CREDS.signer_address
     assert recover(body, wrong) != CREDS.signer_address
     # The body is exactly the library's serialisation of its own JSON form.
-    assert prepared.body_text == json.dumps(order_to_json_v2(prepared.signed, "api-key-1", wire_type, False, False), separators=(",", ":"), ensure_ascii=False)
+    assert prepared.body_text == json.dumps(
+        order_to_json_v2(prepared.signed, "api-key-1", wire_type, False, False),
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     # The order id is the EIP-712 hash, as the library computes it.
     builder = ExchangeOrderBuilderV2(right, 137, Signer(TEST_KEY, 137))
     assert prepared.order_hash == builder.build_order_hash(builder.build_order_typed_data(prepared.signed))
@@ -89,12 +106,28 @@ def test_signing_is_deterministic_under_the_injected_rng_and_time() -> None:
 
 
 def test_fok_and_fak_buys_are_dollar_amounts_like_the_library_market_orders() -> None:
-    prepared = signer().prepare(request(TimeInForce.FOK, price=333_000, size=7_770_000), token_id=TOKEN, tick_micro=1_000, neg_risk=False, now_ms=NOW_MS)
+    prepared = signer().prepare(
+        request(TimeInForce.FOK, price=333_000, size=7_770_000),
+        token_id=TOKEN,
+        tick_micro=1_000,
+        neg_risk=False,
+        now_ms=NOW_MS,
+    )
     # 7.77 x 0.333 = 2.58741 -> $2.58; 2.58 / 0.333 = 7.747747... -> 7.74774 shares (5 decimals at tick 0.001)
-    assert (prepared.maker_amount_micro, prepared.taker_amount_micro, prepared.shares_micro) == (2_580_000, 7_747_740, 7_747_740)
+    assert (prepared.maker_amount_micro, prepared.taker_amount_micro, prepared.shares_micro) == (
+        2_580_000,
+        7_747_740,
+        7_747_740,
+    )
     library = OrderBuilder(Signer(TEST_KEY, 137)).get_market_order_amounts("BUY", 2.58, 0.333, ROUNDING_CONFIG["0.001"])
     assert (library[1], library[2]) == (2_580_000, 7_747_740)
-    sell = signer().prepare(request(TimeInForce.IOC, Action.SELL, 333_000, 7_770_000), token_id=TOKEN, tick_micro=1_000, neg_risk=False, now_ms=NOW_MS)
+    sell = signer().prepare(
+        request(TimeInForce.IOC, Action.SELL, 333_000, 7_770_000),
+        token_id=TOKEN,
+        tick_micro=1_000,
+        neg_risk=False,
+        now_ms=NOW_MS,
+    )
     assert (sell.maker_amount_micro, sell.taker_amount_micro) == (7_770_000, 2_587_410)
 
 
@@ -102,12 +135,14 @@ def test_fok_and_fak_buys_are_dollar_amounts_like_the_library_market_orders() ->
 @settings(max_examples=200, deadline=None)
 def test_limit_amounts_equal_the_library_on_whole_share_sizes(price_cents: int, shares: int, action: Action) -> None:
     ours = order_amounts(action, TimeInForce.GTC, price_cents * 10_000, shares * 1_000_000, 10_000)
-    _, maker, taker = OrderBuilder(Signer(TEST_KEY, 137)).get_order_amounts(action.name, float(shares), price_cents / 100, ROUNDING_CONFIG["0.01"])
+    _, maker, taker = OrderBuilder(Signer(TEST_KEY, 137)).get_order_amounts(
+        action.name, float(shares), price_cents / 100, ROUNDING_CONFIG["0.01"]
+    )
     assert ours[:2] == (maker, taker)
 
 
 def test_amounts_are_exact_where_the_library_float_rounding_loses_a_unit() -> None:
-    _, maker, taker = OrderBuilder(Signer(TEST_KEY, 137)).get_order_amounts("BUY", 0.29, 0.5, ROUNDING_CONFIG["0.01"])
+    _, _maker, taker = OrderBuilder(Signer(TEST_KEY, 137)).get_order_amounts("BUY", 0.29, 0.5, ROUNDING_CONFIG["0.01"])
     assert taker == 280_000  # the library's round_down(0.29, 2) is 0.28
     assert order_amounts(Action.BUY, TimeInForce.GTC, 500_000, 290_000, 10_000) == (145_000, 290_000, 290_000)
 
@@ -138,16 +173,25 @@ def test_round_to_tick_is_conservative() -> None:
 
 
 def test_l2_hmac_matches_an_independent_recomputation() -> None:
-    prepared = signer().prepare(request(TimeInForce.GTC), token_id=TOKEN, tick_micro=10_000, neg_risk=False, now_ms=NOW_MS)
+    prepared = signer().prepare(
+        request(TimeInForce.GTC), token_id=TOKEN, tick_micro=10_000, neg_risk=False, now_ms=NOW_MS
+    )
     headers = l2_headers(CREDS, "POST", "/order", prepared.body_text, 1_767_225_600)
     message = f"1767225600POST/order{prepared.body_text}".encode()
-    expected = base64.urlsafe_b64encode(hmac.new(base64.urlsafe_b64decode(SECRET), message, hashlib.sha256).digest()).decode()
+    expected = base64.urlsafe_b64encode(
+        hmac.new(base64.urlsafe_b64decode(SECRET), message, hashlib.sha256).digest()
+    ).decode()
     assert headers == {
-        "POLY_ADDRESS": CREDS.signer_address, "POLY_SIGNATURE": expected, "POLY_TIMESTAMP": "1767225600",
-        "POLY_API_KEY": "api-key-1", "POLY_PASSPHRASE": "passphrase-1",
+        "POLY_ADDRESS": CREDS.signer_address,
+        "POLY_SIGNATURE": expected,
+        "POLY_TIMESTAMP": "1767225600",
+        "POLY_API_KEY": "api-key-1",
+        "POLY_PASSPHRASE": "passphrase-1",
     }
     no_body = l2_headers(CREDS, "GET", "/data/orders", None, 1_767_225_600)
-    plain = base64.urlsafe_b64encode(hmac.new(base64.urlsafe_b64decode(SECRET), b"1767225600GET/data/orders", hashlib.sha256).digest()).decode()
+    plain = base64.urlsafe_b64encode(
+        hmac.new(base64.urlsafe_b64decode(SECRET), b"1767225600GET/data/orders", hashlib.sha256).digest()
+    ).decode()
     assert no_body["POLY_SIGNATURE"] == plain
 
 
@@ -156,11 +200,20 @@ def test_credentials_never_show_secrets(tmp_path: Path) -> None:
     for secret in (TEST_KEY, TEST_KEY[2:], SECRET, "passphrase-1", "api-key-1"):
         assert secret not in shown
     assert CREDS.signer_address in shown
-    env = {"POLYMARKET_PRIVATE_KEY": TEST_KEY, "POLYMARKET_API_KEY": "k", "POLYMARKET_API_SECRET": SECRET, "POLYMARKET_API_PASSPHRASE": "p", "POLYMARKET_SIGNATURE_TYPE": "1", "POLYMARKET_FUNDER": "0x" + "12" * 20}
+    env = {
+        "POLYMARKET_PRIVATE_KEY": TEST_KEY,
+        "POLYMARKET_API_KEY": "k",
+        "POLYMARKET_API_SECRET": SECRET,
+        "POLYMARKET_API_PASSPHRASE": "p",
+        "POLYMARKET_SIGNATURE_TYPE": "1",
+        "POLYMARKET_FUNDER": "0x" + "12" * 20,
+    }
     from_env = PolymarketCredentials.from_env(env)
     assert from_env.signature_type == 1 and from_env.funder_address == "0x" + "12" * 20
     key_file = tmp_path / "poly.json"
-    key_file.write_text(json.dumps({"private_key": TEST_KEY, "api_key": "k", "api_secret": SECRET, "api_passphrase": "p"}))
+    key_file.write_text(
+        json.dumps({"private_key": TEST_KEY, "api_key": "k", "api_secret": SECRET, "api_passphrase": "p"})
+    )
     assert PolymarketCredentials.from_env({"POLYMARKET_KEY_FILE": str(key_file)}).signer_address == CREDS.signer_address
 
 
@@ -168,9 +221,25 @@ def test_credentials_never_show_secrets(tmp_path: Path) -> None:
     "env",
     [
         {},
-        {"POLYMARKET_PRIVATE_KEY": "0x1234", "POLYMARKET_API_KEY": "k", "POLYMARKET_API_SECRET": SECRET, "POLYMARKET_API_PASSPHRASE": "p"},
-        {"POLYMARKET_PRIVATE_KEY": TEST_KEY, "POLYMARKET_API_KEY": "k", "POLYMARKET_API_SECRET": "%%%", "POLYMARKET_API_PASSPHRASE": "p"},
-        {"POLYMARKET_PRIVATE_KEY": TEST_KEY, "POLYMARKET_API_KEY": "k", "POLYMARKET_API_SECRET": SECRET, "POLYMARKET_API_PASSPHRASE": "p", "POLYMARKET_SIGNATURE_TYPE": "9"},
+        {
+            "POLYMARKET_PRIVATE_KEY": "0x1234",
+            "POLYMARKET_API_KEY": "k",
+            "POLYMARKET_API_SECRET": SECRET,
+            "POLYMARKET_API_PASSPHRASE": "p",
+        },
+        {
+            "POLYMARKET_PRIVATE_KEY": TEST_KEY,
+            "POLYMARKET_API_KEY": "k",
+            "POLYMARKET_API_SECRET": "%%%",
+            "POLYMARKET_API_PASSPHRASE": "p",
+        },
+        {
+            "POLYMARKET_PRIVATE_KEY": TEST_KEY,
+            "POLYMARKET_API_KEY": "k",
+            "POLYMARKET_API_SECRET": SECRET,
+            "POLYMARKET_API_PASSPHRASE": "p",
+            "POLYMARKET_SIGNATURE_TYPE": "9",
+        },
         {"POLYMARKET_KEY_FILE": "/nonexistent/poly.json"},
     ],
 )

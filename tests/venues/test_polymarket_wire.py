@@ -151,8 +151,14 @@ def test_book_hash_agrees_with_py_clob_client_v2() -> None:
 def test_book_frame_encoder_round_trips_through_the_decoder() -> None:
     context = BookHashContext("15", True)
     frame = wire.book_frame(
-        market="0xm", asset_id="1", timestamp_ms=1770000000000, bids=[(490_000, 10_000_000), (480_000, 5_500_000)],
-        asks=[(510_000, 1_000_000)], tick_size_micro=10_000, last_trade_price_micro=500_000, context=context,
+        market="0xm",
+        asset_id="1",
+        timestamp_ms=1770000000000,
+        bids=[(490_000, 10_000_000), (480_000, 5_500_000)],
+        asks=[(510_000, 1_000_000)],
+        tick_size_micro=10_000,
+        last_trade_price_micro=500_000,
+        context=context,
     )
     assert [lv["price"] for lv in frame["bids"]] == ["0.48", "0.49"]  # venue order: best bid last
     snapshot = wire.decode_book(frame, context)
@@ -165,7 +171,9 @@ def test_book_frame_encoder_round_trips_through_the_decoder() -> None:
 
 
 def test_gamma_market_decodes_double_encoded_lists_fees_and_status() -> None:
-    markets = wire.decode_gamma_markets(_json(fixture_path("polymarket/rest/drmanhattan_gamma_markets_feeSchedule_2026.json")))
+    markets = wire.decode_gamma_markets(
+        _json(fixture_path("polymarket/rest/drmanhattan_gamma_markets_feeSchedule_2026.json"))
+    )
     m = markets[0]
     assert m.market_id.startswith("0x") and m.venue_market_id == "540817"
     assert m.token_ids is not None and all(t.isdigit() for t in m.token_ids)
@@ -174,7 +182,7 @@ def test_gamma_market_decodes_double_encoded_lists_fees_and_status() -> None:
     assert m.min_order_size_micro == 5_000_000 and m.lot_size_micro == 10_000
     assert m.taker_fee.coefficient == Decimal("0.05") and m.taker_fee.exponent == 1
     assert m.maker_fee.coefficient == 0  # takerOnly
-    assert m.taker_fee.fill_fee(Decimal("0.5"), Decimal("100")) == Decimal("1.25")
+    assert m.taker_fee.fill_fee(Decimal("0.5"), Decimal(100)) == Decimal("1.25")
 
 
 def test_sports_market_keeps_team_labels_in_token_order() -> None:
@@ -186,7 +194,10 @@ def test_sports_market_keeps_team_labels_in_token_order() -> None:
 
 
 def test_legacy_amm_markets_map_to_closed_markets_without_a_clob() -> None:
-    for name in ("nautilus_gamma_market_closed_nonbinary_legacy.json", "nautilus_gamma_market_closed_zero_zero_legacy.json"):
+    for name in (
+        "nautilus_gamma_market_closed_nonbinary_legacy.json",
+        "nautilus_gamma_market_closed_zero_zero_legacy.json",
+    ):
         m = wire.decode_gamma_market(_json(fixture_path(f"polymarket/rest/{name}")))
         assert m.status is MarketStatus.CLOSED and not m.accepting_orders
         assert m.price_bands == () and m.min_order_size_micro == 0
@@ -367,7 +378,11 @@ def test_cancel_answer() -> None:
 
 def test_subscribe_messages() -> None:
     assert orjson.loads(wire.market_subscribe_message(["1", "2"])) == {
-        "assets_ids": ["1", "2"], "type": "market", "initial_dump": True, "level": 2, "custom_feature_enabled": True,
+        "assets_ids": ["1", "2"],
+        "type": "market",
+        "initial_dump": True,
+        "level": 2,
+        "custom_feature_enabled": True,
     }
     auth = orjson.loads(wire.user_subscribe_message("k", "s", "p", []))
     assert auth == {"auth": {"apiKey": "k", "secret": "s", "passphrase": "p"}, "markets": [], "type": "user"}

@@ -290,7 +290,9 @@ class ReferenceMatcher:
     def _crosses(self, side: BookSide, limit: int, maker: _RefOrder) -> bool:
         return maker.side is not side and (maker.price <= limit if side is BID else maker.price >= limit)
 
-    def submit(self, order_id: str, owner: str, side: BookSide, price: int, size: int, tif: TimeInForce, fill_limit: int | None) -> list[tuple]:
+    def submit(
+        self, order_id: str, owner: str, side: BookSide, price: int, size: int, tif: TimeInForce, fill_limit: int | None
+    ) -> list[tuple]:
         order = _RefOrder(order_id, owner, side, price, size)
         self.orders[order_id] = order
         candidates = [m for m in self.resting if self._crosses(side, price, m)]
@@ -396,7 +398,10 @@ def test_engine_matches_the_reference_and_its_deltas_replay_its_book(ops: list[t
         order, expected = e.order(order_id), ref.orders[order_id]
         assert order is not None
         assert (order.status, order.filled_micro, order.remaining_micro, order.canceled_micro) == (
-            expected.status, expected.filled, expected.remaining, expected.canceled,
+            expected.status,
+            expected.filled,
+            expected.remaining,
+            expected.canceled,
         )
         assert order.size_micro == order.filled_micro + order.remaining_micro + order.canceled_micro
         size_total += order.size_micro
@@ -454,7 +459,9 @@ def test_http_faults_are_seeded_and_restricted_to_path_prefixes() -> None:
 
 
 def test_planned_frame_faults_fire_at_their_frames_within_their_limits() -> None:
-    inj = FaultInjector(FaultPlan(drop_connection_after_frames=3, sequence_gap_at_frames=(1,), hash_mismatch_at_frames=(2,)))
+    inj = FaultInjector(
+        FaultPlan(drop_connection_after_frames=3, sequence_gap_at_frames=(1,), hash_mismatch_at_frames=(2,))
+    )
     first = [inj.frame_fault("market", i) for i in range(5)]
     assert first == [None, Fault.SEQUENCE_GAP, Fault.HASH_MISMATCH, Fault.DROP_CONNECTION, None]
     # The client reconnects and the server counts frames from 0 again: nothing repeats.

@@ -53,7 +53,9 @@ async def raw_exchange(server: LoopbackHttpServer, data: bytes) -> bytes:
 async def test_get_with_percent_encoded_path_and_query() -> None:
     async with LoopbackHttpServer(echo) as server, httpx.AsyncClient(base_url=server.base_url) as client:
         assert server.base_url == f"http://127.0.0.1:{server.port}" and server.port > 0
-        response = await client.get("/markets/a%20b", params=[("status", "open now"), ("tickers", "A"), ("tickers", "B%C")])
+        response = await client.get(
+            "/markets/a%20b", params=[("status", "open now"), ("tickers", "A"), ("tickers", "B%C")]
+        )
         assert response.status_code == 200
         assert response.headers["x-served-by"] == "sim" and response.headers["content-type"] == "application/json"
         got = response.json()
@@ -85,7 +87,10 @@ async def test_connection_close_is_honoured_and_http10_closes_by_default() -> No
         assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close" in head
         assert orjson.loads(body)["path"] == "/x"
         reply = await raw_exchange(server, b"GET /y HTTP/1.0\r\n\r\n")
-        assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and orjson.loads(reply.partition(b"\r\n\r\n")[2])["version"] == "HTTP/1.0"
+        assert (
+            reply.startswith(b"HTTP/1.1 200 OK\r\n")
+            and orjson.loads(reply.partition(b"\r\n\r\n")[2])["version"] == "HTTP/1.0"
+        )
 
 
 @pytest.mark.asyncio
@@ -186,11 +191,13 @@ async def test_latency_goes_through_the_injected_sleep_and_faults_answer_first()
     faults = FaultInjector(FaultPlan(latency_s=0.25, http_429_retry_after_s=2.0))
     faults.fail_next_http(429)
     faults.fail_next_http(500)
-    async with LoopbackHttpServer(echo, latency_s=0.5, sleep=record_sleep, faults=faults) as server:
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
-            limited = await client.get("/orders")
-            failed = await client.get("/orders")
-            served = await client.get("/orders")
+    async with (
+        LoopbackHttpServer(echo, latency_s=0.5, sleep=record_sleep, faults=faults) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
+        limited = await client.get("/orders")
+        failed = await client.get("/orders")
+        served = await client.get("/orders")
     assert (limited.status_code, limited.headers["retry-after"]) == (429, "2")
     assert limited.json()["injected"] is True
     assert failed.status_code == 500 and "retry-after" not in failed.headers

@@ -63,7 +63,12 @@ def test_deeply_nested_values_are_rejected_not_raised_by_every_session(default_r
 
     books = connected_session()
     assert books.trusted(YES) and books.trusted(NO)
-    change = _deep_frames(b'{"event_type":"price_change","market":"0xm","price_changes":[{"asset_id":"' + YES.encode() + b'","side":"BUY","size":"1","price":', b"}]}")
+    change = _deep_frames(
+        b'{"event_type":"price_change","market":"0xm","price_changes":[{"asset_id":"'
+        + YES.encode()
+        + b'","side":"BUY","size":"1","price":',
+        b"}]}",
+    )
     commands = books.receive(change, 2)
     assert books.stats.rejected == 1
     assert not books.trusted(YES), "a dropped book change must untrust its book"
@@ -103,8 +108,12 @@ async def test_kalshi_order_answers_that_are_not_json_leave_the_order_unknown() 
         posted.append(request.url.path)
         return answers.pop(0)
 
-    config = KalshiConfig(ws_url="ws://127.0.0.1:9/trade-api/ws/v2", watchdog_interval_s=None, ws_ping_interval_s=None, trust_env=False)
-    client = KalshiClient(config, clock=lambda: 0, sleep=_block_forever, rng=random.Random(1), transport=httpx.MockTransport(handler))
+    config = KalshiConfig(
+        ws_url="ws://127.0.0.1:9/trade-api/ws/v2", watchdog_interval_s=None, ws_ping_interval_s=None, trust_env=False
+    )
+    client = KalshiClient(
+        config, clock=lambda: 0, sleep=_block_forever, rng=random.Random(1), transport=httpx.MockTransport(handler)
+    )
     await client.start()
     try:
         single = await client.place_order(_order("c-1", "KX-A"))
@@ -115,13 +124,22 @@ async def test_kalshi_order_answers_that_are_not_json_leave_the_order_unknown() 
         assert refused.status is OrderStatus.REJECTED and refused.reason.startswith("bad")
     finally:
         await client.close()
-    assert posted == ["/trade-api/v2/portfolio/orders", "/trade-api/v2/portfolio/orders/batched", "/trade-api/v2/portfolio/orders"]
+    assert posted == [
+        "/trade-api/v2/portfolio/orders",
+        "/trade-api/v2/portfolio/orders/batched",
+        "/trade-api/v2/portfolio/orders",
+    ]
 
 
 def _pm_client(handler: Any) -> tuple[PolymarketClient, httpx.AsyncClient]:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     client = PolymarketClient(
-        PolymarketConfig(), clock=lambda: 0, sleep=_block_forever, rng=random.Random(2), credentials=CREDS, http=http,
+        PolymarketConfig(),
+        clock=lambda: 0,
+        sleep=_block_forever,
+        rng=random.Random(2),
+        credentials=CREDS,
+        http=http,
         wall_clock_ms=lambda: 1_700_000_000_000,
     )
     return client, http
@@ -153,7 +171,12 @@ async def test_polymarket_unusable_rest_book_during_a_resync_fails_the_resync() 
         await client.subscribe([market()])
         session: MarketSession = client.market_session
         session.on_connect(0)
-        commands = session.receive(b'{"event_type":"price_change","market":"0xm","price_changes":[{"asset_id":"' + YES.encode() + b'","side":"BUY","price":"2","size":"1"}]}', 1)
+        commands = session.receive(
+            b'{"event_type":"price_change","market":"0xm","price_changes":[{"asset_id":"'
+            + YES.encode()
+            + b'","side":"BUY","price":"2","size":"1"}]}',
+            1,
+        )
         assert [type(c) for c in commands] == [FetchBook] and YES in session.resyncing
         await client._resync(YES)
     assert YES not in session.resyncing, "an unusable answer must end the resync (reconnect), not leave it pending"

@@ -93,7 +93,7 @@ def load_public_key(pem: bytes) -> rsa.RSAPublicKey:
 class KalshiSigner:
     """Signs requests for one API key. Construct with `from_env`, `from_path` or a loaded key."""
 
-    __slots__ = ("_key_id", "_key")
+    __slots__ = ("_key", "_key_id")
 
     def __init__(self, key_id: str, private_key: rsa.RSAPrivateKey) -> None:
         if not key_id or not isinstance(key_id, str):
@@ -122,11 +122,15 @@ class KalshiSigner:
         return self._key_id
 
     def public_key_pem(self) -> bytes:
-        return self._key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     def sign(self, timestamp_ms: int, method: str, path: str) -> str:
         """base64 RSA-PSS signature of timestamp + METHOD + path (query string stripped)."""
-        return base64.b64encode(self._key.sign(_message(timestamp_ms, method, path), _PSS, hashes.SHA256())).decode("ascii")
+        return base64.b64encode(self._key.sign(_message(timestamp_ms, method, path), _PSS, hashes.SHA256())).decode(
+            "ascii"
+        )
 
     def headers(self, method: str, path: str, timestamp_ms: int) -> dict[str, str]:
         """The three authentication headers for one request."""
@@ -141,7 +145,14 @@ class KalshiSigner:
         return f"KalshiSigner(key_id={shown!r}, key=<RSA {self._key.key_size} bits, hidden>)"
 
 
-def verify_signature(public_key: rsa.RSAPublicKey, headers: Mapping[str, str], method: str, path: str, *, expected_key_id: str | None = None) -> None:
+def verify_signature(
+    public_key: rsa.RSAPublicKey,
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    *,
+    expected_key_id: str | None = None,
+) -> None:
     """Check a request's Kalshi headers (header names case-insensitive). Raises AuthError when a
     header is missing, the key id is not `expected_key_id`, or the signature does not verify."""
     lowered = {k.lower(): v for k, v in headers.items()}

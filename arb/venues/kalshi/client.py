@@ -19,6 +19,7 @@ Behaviour relied on by the engine:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -131,7 +132,16 @@ class KalshiConfig:
             allowed = ("http", "https") if name == "rest_base_url" else ("ws", "wss")
             if scheme not in allowed:
                 raise ConfigError(f"kalshi {name} must be an {'/'.join(allowed)} URL, was {value!r}")
-        positive = ("read_rate_per_s", "write_rate_per_s", "backoff_base_s", "backoff_cap_s", "watchdog_silence_s", "snapshot_timeout_s", "request_timeout_s", "ws_open_timeout_s")
+        positive = (
+            "read_rate_per_s",
+            "write_rate_per_s",
+            "backoff_base_s",
+            "backoff_cap_s",
+            "watchdog_silence_s",
+            "snapshot_timeout_s",
+            "request_timeout_s",
+            "ws_open_timeout_s",
+        )
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -147,7 +157,9 @@ class KalshiConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "read_retries" else 1):
                 raise ConfigError(f"kalshi {name} must be a non-negative integer, was {value!r}")
         if (self.api_key_id is None) != (self.private_key_path is None):
-            raise ConfigError(f"kalshi credentials need both api_key_id and private_key_path ({ENV_KEY_ID}, {ENV_KEY_PATH})")
+            raise ConfigError(
+                f"kalshi credentials need both api_key_id and private_key_path ({ENV_KEY_ID}, {ENV_KEY_PATH})"
+            )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> KalshiConfig:
@@ -313,10 +325,8 @@ class KalshiClient:
                 task.cancel()
         for task in (self._ws_task, self._watchdog_task):
             if task is not None:
-                try:
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down: any end will do
                     await task
-                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                    pass
         self._ws_task = self._watchdog_task = None
         if self._http is not None:
             await self._http.aclose()
@@ -456,7 +466,9 @@ class KalshiClient:
         self._updated.set()
         return verdict
 
-    async def subscribe(self, markets: Sequence[MarketInfo | str], channels: Sequence[str] = (wire.ORDERBOOK_CHANNEL,)) -> None:
+    async def subscribe(
+        self, markets: Sequence[MarketInfo | str], channels: Sequence[str] = (wire.ORDERBOOK_CHANNEL,)
+    ) -> None:
         """Stream these markets' books (MarketInfo or tickers); untrusted until their snapshots."""
         tickers = [m.market_id if isinstance(m, MarketInfo) else m for m in markets]
         self.session.subscribe(tickers, channels, now_ns=self._clock())
@@ -499,7 +511,13 @@ class KalshiClient:
             error: VenueError
             retry_after: float | None = None
             try:
-                response = await http.request(method, self.config.rest_base_url.rstrip("/") + path, params=params, content=content, headers=headers)
+                response = await http.request(
+                    method,
+                    self.config.rest_base_url.rstrip("/") + path,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                )
             except httpx.TimeoutException as exc:
                 error = VenueUnavailableError(f"{method} {path} timed out ({type(exc).__name__})", venue=_VENUE)
             except httpx.RequestError as exc:  # transport, undecodable content, redirect loops
@@ -516,23 +534,41 @@ class KalshiClient:
                 reason = _error_reason(response)
                 if status == 429:
                     retry_after = _retry_after_s(response)
-                    self.session.rate_limited(self._clock(), retry_after if retry_after is not None else self.config.backoff_base_s, write=write)
-                    error = RateLimitedError(f"{method} {path} rate limited", venue=_VENUE, retry_after_s=retry_after, body=reason)
+                    self.session.rate_limited(
+                        self._clock(),
+                        retry_after if retry_after is not None else self.config.backoff_base_s,
+                        write=write,
+                    )
+                    error = RateLimitedError(
+                        f"{method} {path} rate limited", venue=_VENUE, retry_after_s=retry_after, body=reason
+                    )
                 elif status >= 500:
-                    error = VenueUnavailableError(f"{method} {path} answered {status}", venue=_VENUE, status=status, body=reason)
+                    error = VenueUnavailableError(
+                        f"{method} {path} answered {status}", venue=_VENUE, status=status, body=reason
+                    )
                 elif status in (401, 403):
                     raise AuthError(f"{method} {path} refused: {reason}", venue=_VENUE, status=status, body=reason)
                 elif write:
-                    raise OrderRejectedError(f"{method} {path} refused ({status}): {reason}", venue=_VENUE, status=status, reason=reason, body=reason)
+                    raise OrderRejectedError(
+                        f"{method} {path} refused ({status}): {reason}",
+                        venue=_VENUE,
+                        status=status,
+                        reason=reason,
+                        body=reason,
+                    )
                 else:
-                    raise VenueError(f"{method} {path} answered {status}: {reason}", venue=_VENUE, status=status, body=reason)
+                    raise VenueError(
+                        f"{method} {path} answered {status}: {reason}", venue=_VENUE, status=status, body=reason
+                    )
             retryable = isinstance(error, RateLimitedError) or retry_unavailable
             if not retryable or attempt >= self.config.read_retries:
                 raise error
             attempt += 1
             await self._sleep(backoff.next_delay_s(at_least_s=retry_after or 0.0))
 
-    async def _paged(self, path: str, key_decoder: Callable[[Any], tuple[list[Any], str]], params: dict[str, Any]) -> list[Any]:
+    async def _paged(
+        self, path: str, key_decoder: Callable[[Any], tuple[list[Any], str]], params: dict[str, Any]
+    ) -> list[Any]:
         out: list[Any] = []
         cursor = ""
         seen: set[str] = set()
@@ -600,7 +636,9 @@ class KalshiClient:
             series = await self._series_info(event.series_id) if event.series_id else None
             if series is not None:
                 markets = tuple(wire.apply_series(m, series) for m in event.markets)
-                event = EventInfo(event.venue, event.event_id, event.title, event.series_id, event.group, event.market_ids, markets)
+                event = EventInfo(
+                    event.venue, event.event_id, event.title, event.series_id, event.group, event.market_ids, markets
+                )
             out.append(event)
         return out
 
@@ -662,7 +700,14 @@ class KalshiClient:
                 results[request.client_order_id] = self._rejected(request, exc.reason)
         if bodies:
             try:
-                answer = await self._request("POST", "/portfolio/orders/batched", body={"orders": bodies}, write=True, retry_unavailable=False, cost=len(bodies))
+                answer = await self._request(
+                    "POST",
+                    "/portfolio/orders/batched",
+                    body={"orders": bodies},
+                    write=True,
+                    retry_unavailable=False,
+                    cost=len(bodies),
+                )
             except (VenueUnavailableError, WireError) as exc:
                 return [results.get(r.client_order_id) or self._unknown(r, str(exc)) for r in requests]
             except (OrderRejectedError, RateLimitedError) as exc:
@@ -683,14 +728,19 @@ class KalshiClient:
                     results[update.client_order_id or cid or ""] = update
                 elif request is not None:
                     results[request.client_order_id] = self._rejected(request, _text_of(item.get("error") or "refused"))
-        return [results.get(r.client_order_id) or self._unknown(r, "no answer for this order in the batch") for r in requests]
+        return [
+            results.get(r.client_order_id) or self._unknown(r, "no answer for this order in the batch")
+            for r in requests
+        ]
 
     async def cancel_order(self, order_id: str, market_id: str = "") -> OrderUpdate:
         """DELETE /portfolio/orders/{id}: zeroes the remaining size (idempotent, so retried)."""
         answer = await self._request("DELETE", f"/portfolio/orders/{order_id}", write=True, retry_unavailable=True)
         return wire.decode_order_response(answer)
 
-    async def get_order(self, order_id: str | None = None, *, client_order_id: str | None = None, market_id: str | None = None) -> OrderUpdate | None:
+    async def get_order(
+        self, order_id: str | None = None, *, client_order_id: str | None = None, market_id: str | None = None
+    ) -> OrderUpdate | None:
         """One order by venue id, or by our client_order_id (searched in the market's orders).
         None when no order with that client_order_id exists."""
         if order_id:

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from arb.book import OrderBook
-from arb.domain import BookChange, BookSnapshot, Fill, VenueNotice, Venue
+from arb.domain import BookChange, BookSnapshot, Fill, Venue, VenueNotice
 from arb.errors import BookError, WireError
 from arb.venues.base import FeedWatchdog, TokenBucket
 from arb.venues.kalshi import wire
@@ -164,7 +164,9 @@ class KalshiSession:
 
     # -- subscriptions ---------------------------------------------------------------------------
 
-    def subscribe(self, tickers: Iterable[str], channels: Sequence[str] = (ORDERBOOK,), now_ns: int | None = None) -> None:
+    def subscribe(
+        self, tickers: Iterable[str], channels: Sequence[str] = (ORDERBOOK,), now_ns: int | None = None
+    ) -> None:
         """Follow these tickers on these channels (books start untrusted until their snapshot).
         Extends a live subscription of the channel with `add_markets` when there is one. Commands
         queued before `on_connect` are replaced by the full set when the socket opens."""
@@ -415,7 +417,9 @@ class KalshiSession:
             return
         book = self.books[change.book_id]
         try:
-            book.apply_level(change.side, change.price_micro_usd, change.size_micro, change.mode, now_ns, change.exchange_ts_ms)
+            book.apply_level(
+                change.side, change.price_micro_usd, change.size_micro, change.mode, now_ns, change.exchange_ts_ms
+            )
         except BookError:
             self.stats.rejected["BookError"] += 1
             return
@@ -455,7 +459,12 @@ class KalshiSession:
             self._on_subscribed(notice)
         elif kind == "ok":
             sub = self._subs.get(notice.sid) if notice.sid is not None else None
-            if sub is not None and notice.seq is not None and sub.last_seq is not None and notice.seq == sub.last_seq + 1:
+            if (
+                sub is not None
+                and notice.seq is not None
+                and sub.last_seq is not None
+                and notice.seq == sub.last_seq + 1
+            ):
                 sub.last_seq = notice.seq
             if notice.request_id is not None:
                 self._pending.pop(notice.request_id, None)
@@ -466,9 +475,12 @@ class KalshiSession:
                 self._subs.pop(notice.sid, None)
         elif kind == "error":
             self._on_error(notice, now_ns)
-        elif notice.sid is not None and notice.seq is not None:
-            if not self._sequence_ok(notice.sid, notice.seq, now_ns, out):
-                return
+        elif (
+            notice.sid is not None
+            and notice.seq is not None
+            and not self._sequence_ok(notice.sid, notice.seq, now_ns, out)
+        ):
+            return
         out.append(notice)
 
     def _on_subscribed(self, notice: VenueNotice) -> None:
@@ -511,7 +523,9 @@ def decode_and_apply(target: KalshiSession | dict[str, OrderBook], raw: bytes | 
             book = target.get(event.book_id)
             if book is None:
                 book = target[event.book_id] = OrderBook(event.book_id, event.market_id, "kalshi")
-            book.apply_level(event.side, event.price_micro_usd, event.size_micro, event.mode, now_ns, event.exchange_ts_ms)
+            book.apply_level(
+                event.side, event.price_micro_usd, event.size_micro, event.mode, now_ns, event.exchange_ts_ms
+            )
         elif kind is BookSnapshot:
             book = target.get(event.book_id)
             if book is None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -74,10 +74,10 @@ from solvers.fees import FeeRule, kalshi_fee
 
 __all__ = [
     "ERROR_CODES",
-    "Candle",
-    "Candlestick",
     "ORDERBOOK_CHANNEL",
     "VENUE",
+    "Candle",
+    "Candlestick",
     "apply_series",
     "create_order_body",
     "decode_balance",
@@ -209,7 +209,7 @@ def _int(d: dict[str, Any], key: str, path: str, *, required: bool = False, mini
     return value
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso_ms(value: Any, field: str) -> int:
@@ -220,7 +220,7 @@ def _iso_ms(value: Any, field: str) -> int:
     except ValueError:
         raise _fe(field, "is not an ISO-8601 time", value) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)  # Kalshi times are UTC
+        parsed = parsed.replace(tzinfo=UTC)  # Kalshi times are UTC
     try:
         delta = parsed - _EPOCH
     except OverflowError:
@@ -260,7 +260,9 @@ def _ws_ts_ms(msg: dict[str, Any], path: str) -> int | None:
     raise _fe(f"{path}.ts", "must be epoch seconds or an ISO-8601 string", ts)
 
 
-def _count(d: dict[str, Any], fp_key: str, legacy_key: str | None, path: str, *, required: bool = True, signed: bool = False) -> int | None:
+def _count(
+    d: dict[str, Any], fp_key: str, legacy_key: str | None, path: str, *, required: bool = True, signed: bool = False
+) -> int | None:
     """A contract count: `*_fp` string first, legacy integer count second."""
     value = d.get(fp_key)
     if value is not None:
@@ -292,7 +294,9 @@ def _cents(value: Any, field: str, *, signed: bool = False) -> int:
     return value * 10_000
 
 
-def _money(d: dict[str, Any], dollars_key: str, cents_key: str | None, path: str, *, signed: bool = False) -> int | None:
+def _money(
+    d: dict[str, Any], dollars_key: str, cents_key: str | None, path: str, *, signed: bool = False
+) -> int | None:
     """An optional dollar amount: `*_dollars` string first, legacy integer cents second."""
     value = d.get(dollars_key)
     if value is not None:
@@ -303,7 +307,9 @@ def _money(d: dict[str, Any], dollars_key: str, cents_key: str | None, path: str
     return None
 
 
-def _price(d: dict[str, Any], keys: Sequence[str], legacy_cents_key: str | None, path: str, *, required: bool = True) -> int | None:
+def _price(
+    d: dict[str, Any], keys: Sequence[str], legacy_cents_key: str | None, path: str, *, required: bool = True
+) -> int | None:
     """A price in [0, 1]: the first present dollar-string key, then legacy cents."""
     for key in keys:
         value = d.get(key)
@@ -500,7 +506,16 @@ def _book_side(book: dict[str, Any], side: str, path: str, current_keys: Sequenc
     return []
 
 
-def _snapshot(book: dict[str, Any], ticker: str, path: str, keys: tuple[Sequence[str], Sequence[str]], *, ts_ms: int | None = None, seq: int | None = None, sid: int | None = None) -> BookSnapshot:
+def _snapshot(
+    book: dict[str, Any],
+    ticker: str,
+    path: str,
+    keys: tuple[Sequence[str], Sequence[str]],
+    *,
+    ts_ms: int | None = None,
+    seq: int | None = None,
+    sid: int | None = None,
+) -> BookSnapshot:
     yes = _book_side(book, "yes", path, keys[0])
     no = _book_side(book, "no", path, keys[1])
     return BookSnapshot(
@@ -601,10 +616,28 @@ def _trade(d: dict[str, Any], path: str, *, ts_ms: int | None, seq: int | None =
 
 def _ws_trade(obj: dict[str, Any]) -> list[Any]:
     msg = _obj(obj.get("msg"), "msg")
-    return [_trade(msg, "msg", ts_ms=_ws_ts_ms(msg, "msg"), seq=_envelope_int(obj, "seq", required=False), sid=_envelope_int(obj, "sid", required=False))]
+    return [
+        _trade(
+            msg,
+            "msg",
+            ts_ms=_ws_ts_ms(msg, "msg"),
+            seq=_envelope_int(obj, "seq", required=False),
+            sid=_envelope_int(obj, "sid", required=False),
+        )
+    ]
 
 
-def _outcome_price(d: dict[str, Any], side: Side, path: str, *, yes_keys: Sequence[str], no_keys: Sequence[str], yes_cents: str, no_cents: str, required: bool = True) -> int | None:
+def _outcome_price(
+    d: dict[str, Any],
+    side: Side,
+    path: str,
+    *,
+    yes_keys: Sequence[str],
+    no_keys: Sequence[str],
+    yes_cents: str,
+    no_cents: str,
+    required: bool = True,
+) -> int | None:
     """Price of the contract bought/sold: the YES price for side yes, the NO price for side no
     (sent, or 1 - YES price when only the YES price is sent)."""
     if side is Side.YES:
@@ -697,7 +730,9 @@ def decode_order(d: dict[str, Any], path: str = "order") -> OrderUpdate:
     status_raw = d.get("status")
     status = _ORDER_STATUS.get(status_raw) if type(status_raw) is str else None
     if status is None:
-        raise _fe(f"{path}.status", "is not a known order status" if status_raw is not None else "is missing", status_raw)
+        raise _fe(
+            f"{path}.status", "is not a known order status" if status_raw is not None else "is missing", status_raw
+        )
     side, action = _direction(d, path)
     price = _outcome_price(
         d,
@@ -804,7 +839,15 @@ def _ws_market_lifecycle(obj: dict[str, Any]) -> list[Any]:
         if seconds is not None:
             detail.append((f"{key}_ms", str(seconds * 1_000)))
             ts_ms = seconds * 1_000  # the last of these present is the event's own time
-    for key in ("price_level_structure", "settlement_value", "is_deactivated", "strike_type", "floor_strike", "cap_strike", "yes_sub_title"):
+    for key in (
+        "price_level_structure",
+        "settlement_value",
+        "is_deactivated",
+        "strike_type",
+        "floor_strike",
+        "cap_strike",
+        "yes_sub_title",
+    ):
         if msg.get(key) is not None:
             detail.append((key, _plain(msg[key], f"msg.{key}")))
     if msg.get("settlement_value") is not None:
@@ -816,13 +859,27 @@ def _ws_market_lifecycle(obj: dict[str, Any]) -> list[Any]:
     meta = msg.get("additional_metadata")
     if meta is not None:
         meta = _obj(meta, "msg.additional_metadata")
-        for key in ("event_ticker", "title", "yes_sub_title", "rules_primary", "rules_secondary", "expected_expiration_ts", "strike_type", "floor_strike", "cap_strike"):
+        for key in (
+            "event_ticker",
+            "title",
+            "yes_sub_title",
+            "rules_primary",
+            "rules_secondary",
+            "expected_expiration_ts",
+            "strike_type",
+            "floor_strike",
+            "cap_strike",
+        ):
             if meta.get(key) is not None:
                 detail.append((key, _plain(meta[key], f"msg.additional_metadata.{key}")))
     result = msg.get("result")
     if result is not None and type(result) is not str:
         raise _fe("msg.result", "must be a string", result)
-    return [MarketLifecycle(venue=_K, market_id=ticker, kind=kind, exchange_ts_ms=ts_ms, result=result or "", detail=tuple(detail))]
+    return [
+        MarketLifecycle(
+            venue=_K, market_id=ticker, kind=kind, exchange_ts_ms=ts_ms, result=result or "", detail=tuple(detail)
+        )
+    ]
 
 
 def _ws_event_lifecycle(obj: dict[str, Any]) -> list[Any]:
@@ -846,7 +903,12 @@ def _ws_event_fee_update(obj: dict[str, Any]) -> list[Any]:
         raise _fe("msg.fee_type_override", "must be a string or null", fee_type)
     multiplier = msg.get("fee_multiplier_override")
     detail = [("fee_type_override", fee_type or "")]
-    detail.append(("fee_multiplier_override", "" if multiplier is None else str(_decimal(multiplier, "msg.fee_multiplier_override"))))
+    detail.append(
+        (
+            "fee_multiplier_override",
+            "" if multiplier is None else str(_decimal(multiplier, "msg.fee_multiplier_override")),
+        )
+    )
     return [MarketLifecycle(venue=_K, market_id=event, kind="event_fee_update", detail=tuple(detail))]
 
 
@@ -854,7 +916,15 @@ def _ws_subscribed(obj: dict[str, Any]) -> list[Any]:
     msg = _obj(obj.get("msg"), "msg")
     sid = _envelope_int(msg, "sid", required=True)
     channel = _str(msg, "channel", "msg", nonempty=True)
-    return [VenueNotice(venue=_K, kind="subscribed", sid=sid, request_id=_envelope_int(obj, "id", required=False), detail=(("channel", channel),))]
+    return [
+        VenueNotice(
+            venue=_K,
+            kind="subscribed",
+            sid=sid,
+            request_id=_envelope_int(obj, "id", required=False),
+            detail=(("channel", channel),),
+        )
+    ]
 
 
 def _ws_ok(obj: dict[str, Any]) -> list[Any]:
@@ -1026,7 +1096,9 @@ def _strike(d: dict[str, Any], path: str) -> StrikeInfo | None:
     if custom_raw is not None:
         custom_obj = _obj(custom_raw, f"{path}.custom_strike")
         try:
-            custom = tuple(sorted((str(k), v if type(v) is str else orjson.dumps(v).decode()) for k, v in custom_obj.items()))
+            custom = tuple(
+                sorted((str(k), v if type(v) is str else orjson.dumps(v).decode()) for k, v in custom_obj.items())
+            )
         except TypeError:  # orjson.JSONEncodeError: nested too deeply (or an int beyond 64 bits)
             raise _fe(f"{path}.custom_strike", "holds a value that cannot be kept as JSON text") from None
     return StrikeInfo(
@@ -1041,7 +1113,9 @@ def fee_rules(fee_type: str, multiplier: Decimal) -> tuple[FeeRule, FeeRule]:
     """(taker, maker) rules for a series fee type; `flat` and unknown types fall back to the
     general quadratic schedule with the same multiplier (documented estimate)."""
     try:
-        return kalshi_fee(multiplier=multiplier, fee_type=fee_type), kalshi_fee(multiplier=multiplier, fee_type=fee_type, maker=True)
+        return kalshi_fee(multiplier=multiplier, fee_type=fee_type), kalshi_fee(
+            multiplier=multiplier, fee_type=fee_type, maker=True
+        )
     except DataError:
         return kalshi_fee(multiplier=multiplier), kalshi_fee(multiplier=multiplier, maker=True)
 
@@ -1050,7 +1124,9 @@ def fee_rules(fee_type: str, multiplier: Decimal) -> tuple[FeeRule, FeeRule]:
 _DEFAULT_FEES = (kalshi_fee(), kalshi_fee(maker=True))
 
 
-def decode_market(d: dict[str, Any], path: str = "market", *, series: SeriesInfo | None = None, group: GroupInfo | None = None) -> MarketInfo:
+def decode_market(
+    d: dict[str, Any], path: str = "market", *, series: SeriesInfo | None = None, group: GroupInfo | None = None
+) -> MarketInfo:
     """One Market object. Fees come from `series` when given, else quadratic x1 (`apply_series`
     fixes them later)."""
     d = _obj(d, path)
@@ -1058,7 +1134,9 @@ def decode_market(d: dict[str, Any], path: str = "market", *, series: SeriesInfo
     status_raw = d.get("status")
     status = _STATUS.get(status_raw) if type(status_raw) is str else None
     if status is None:
-        raise _fe(f"{path}.status", "is not a known market status" if status_raw is not None else "is missing", status_raw)
+        raise _fe(
+            f"{path}.status", "is not a known market status" if status_raw is not None else "is missing", status_raw
+        )
     bands = _price_bands(d, path)
     if not bands:
         bands = _STRUCTURES["linear_cent"]  # neither field sent: the historical one-cent grid
@@ -1129,7 +1207,9 @@ def decode_markets_page(obj: Any, *, series: SeriesInfo | None = None) -> tuple[
     return [decode_market(m, f"markets[{i}]", series=series) for i, m in enumerate(markets)], _cursor(obj)
 
 
-def decode_event(d: dict[str, Any], path: str = "event", *, series: SeriesInfo | None = None, markets: Sequence[Any] | None = None) -> EventInfo:
+def decode_event(
+    d: dict[str, Any], path: str = "event", *, series: SeriesInfo | None = None, markets: Sequence[Any] | None = None
+) -> EventInfo:
     """An EventData object; `mutually_exclusive` events are exhaustive exclusive groups (exactly one
     market resolves YES). Nested `markets` (with_nested_markets=true) are decoded with the group."""
     d = _obj(d, path)
@@ -1141,7 +1221,8 @@ def decode_event(d: dict[str, Any], path: str = "event", *, series: SeriesInfo |
     if raw_markets is None and markets is not None:
         raw_markets, market_path = list(markets), "markets"
     decoded = tuple(
-        decode_market(m, f"{market_path}[{i}]", series=series, group=group) for i, m in enumerate(_list(raw_markets, market_path, required=False))
+        decode_market(m, f"{market_path}[{i}]", series=series, group=group)
+        for i, m in enumerate(_list(raw_markets, market_path, required=False))
     )
     series_id = _str(d, "series_ticker", path, required=False)
     if series is None and series_id:
@@ -1162,7 +1243,9 @@ def decode_events_page(obj: Any, *, series: SeriesInfo | None = None) -> tuple[l
     obj = _obj(obj, "body")
     if "event" in obj and "events" not in obj:
         markets = obj.get("markets")
-        return [decode_event(obj["event"], "event", series=series, markets=markets if type(markets) is list else None)], ""
+        return [
+            decode_event(obj["event"], "event", series=series, markets=markets if type(markets) is list else None)
+        ], ""
     events = _list(obj.get("events"), "events")
     return [decode_event(e, f"events[{i}]", series=series) for i, e in enumerate(events)], _cursor(obj)
 
@@ -1174,7 +1257,12 @@ def _series_one(d: Any, path: str) -> SeriesInfo:
     multiplier = Decimal(1) if multiplier_raw is None else _decimal(multiplier_raw, f"{path}.fee_multiplier")
     if multiplier < 0:
         raise _fe(f"{path}.fee_multiplier", "must not be negative", multiplier_raw)
-    return SeriesInfo(series_id=_str(d, "ticker", path, nonempty=True), title=_str(d, "title", path, required=False), fee_type=fee_type, fee_multiplier=multiplier)
+    return SeriesInfo(
+        series_id=_str(d, "ticker", path, nonempty=True),
+        title=_str(d, "title", path, required=False),
+        fee_type=fee_type,
+        fee_multiplier=multiplier,
+    )
 
 
 def decode_series(obj: Any) -> list[SeriesInfo]:
@@ -1209,7 +1297,9 @@ def decode_orderbooks(obj: Any) -> list[BookSnapshot]:
     out = []
     for i, item in enumerate(_list(obj.get("orderbooks"), "orderbooks")):
         item = _obj(item, f"orderbooks[{i}]")
-        out.append(decode_orderbook(item, _str(item, "ticker", f"orderbooks[{i}]", nonempty=True), path=f"orderbooks[{i}]"))
+        out.append(
+            decode_orderbook(item, _str(item, "ticker", f"orderbooks[{i}]", nonempty=True), path=f"orderbooks[{i}]")
+        )
     return out
 
 
@@ -1332,13 +1422,23 @@ def decode_balance(obj: Any) -> Balance:
     available = _money(obj, "balance_dollars", "balance", "body")
     if available is None:
         raise _fe("balance", "is missing")
-    return Balance(venue=_K, available_micro_usd=available, portfolio_value_micro_usd=_money(obj, "portfolio_value_dollars", "portfolio_value", "body"))
+    return Balance(
+        venue=_K,
+        available_micro_usd=available,
+        portfolio_value_micro_usd=_money(obj, "portfolio_value_dollars", "portfolio_value", "body"),
+    )
 
 
 # -- encoders --------------------------------------------------------------------------------------
 
 
-def subscribe_command(request_id: int, channels: Sequence[str], tickers: Sequence[str] | None = None, *, send_initial_snapshot: bool | None = None) -> dict[str, Any]:
+def subscribe_command(
+    request_id: int,
+    channels: Sequence[str],
+    tickers: Sequence[str] | None = None,
+    *,
+    send_initial_snapshot: bool | None = None,
+) -> dict[str, Any]:
     params: dict[str, Any] = {"channels": list(channels)}
     if tickers:
         params["market_tickers"] = list(tickers)
@@ -1353,7 +1453,11 @@ _UPDATE_ACTIONS = frozenset({"add_markets", "delete_markets", "get_snapshot"})
 def update_subscription_command(request_id: int, sid: int, tickers: Sequence[str], action: str) -> dict[str, Any]:
     if action not in _UPDATE_ACTIONS:
         raise ValueError(f"update_subscription action must be one of {sorted(_UPDATE_ACTIONS)}, was {action!r}")
-    return {"id": request_id, "cmd": "update_subscription", "params": {"sids": [sid], "market_tickers": list(tickers), "action": action}}
+    return {
+        "id": request_id,
+        "cmd": "update_subscription",
+        "params": {"sids": [sid], "market_tickers": list(tickers), "action": action},
+    }
 
 
 def unsubscribe_command(request_id: int, sids: Sequence[int]) -> dict[str, Any]:
@@ -1390,7 +1494,9 @@ def create_order_body(request: OrderRequest) -> dict[str, Any]:
         "side": request.outcome.value,
         "action": request.action.value,
         "count_fp": micro_to_str(request.size_micro, 2),
-        ("yes_price_dollars" if request.outcome is Side.YES else "no_price_dollars"): _price_text(request.price_micro_usd),
+        ("yes_price_dollars" if request.outcome is Side.YES else "no_price_dollars"): _price_text(
+            request.price_micro_usd
+        ),
         "client_order_id": request.client_order_id,
     }
     if request.time_in_force is TimeInForce.GTD:

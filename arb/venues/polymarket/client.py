@@ -24,6 +24,7 @@ message=stream)` when a socket opens or closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import time
@@ -147,17 +148,40 @@ class PolymarketConfig:
             if not getattr(self, name).startswith(("ws://", "wss://")):
                 raise ConfigError(f"polymarket {name} must be a ws(s) URL, was {getattr(self, name)!r}")
         for name in (
-            "ping_interval_s", "pong_timeout_s", "feed_silence_s", "tick_interval_s", "http_timeout_s", "order_timeout_s",
-            "ws_open_timeout_s", "reconnect_base_s", "reconnect_cap_s", "retry_base_s", "retry_cap_s", "clob_rate_per_s",
-            "clob_burst", "order_rate_per_s", "order_burst", "gamma_rate_per_s", "gamma_burst",
+            "ping_interval_s",
+            "pong_timeout_s",
+            "feed_silence_s",
+            "tick_interval_s",
+            "http_timeout_s",
+            "order_timeout_s",
+            "ws_open_timeout_s",
+            "reconnect_base_s",
+            "reconnect_cap_s",
+            "retry_base_s",
+            "retry_cap_s",
+            "clob_rate_per_s",
+            "clob_burst",
+            "order_rate_per_s",
+            "order_burst",
+            "gamma_rate_per_s",
+            "gamma_burst",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ConfigError(f"polymarket {name} must be a positive number, was {value!r}")
-        for name in ("read_retries", "order_429_retries", "gamma_page_size", "gamma_max_pages", "clob_max_pages", "max_buffered_changes"):
+        for name in (
+            "read_retries",
+            "order_429_retries",
+            "gamma_page_size",
+            "gamma_max_pages",
+            "clob_max_pages",
+            "max_buffered_changes",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if "retries" in name else 1):
-                raise ConfigError(f"polymarket {name} must be a {'non-negative' if 'retries' in name else 'positive'} integer, was {value!r}")
+                raise ConfigError(
+                    f"polymarket {name} must be a {'non-negative' if 'retries' in name else 'positive'} integer, was {value!r}"
+                )
         if self.reconnect_cap_s < self.reconnect_base_s or self.retry_cap_s < self.retry_base_s:
             raise ConfigError("polymarket backoff caps must be at least their bases")
 
@@ -227,7 +251,9 @@ class PolymarketClient:
         self.errors: list[BaseException] = []  # unexpected exceptions the loops survived
 
     def __repr__(self) -> str:
-        return f"PolymarketClient(clob={self.config.clob_base_url!r}, credentials={'yes' if self.credentials else 'no'})"
+        return (
+            f"PolymarketClient(clob={self.config.clob_base_url!r}, credentials={'yes' if self.credentials else 'no'})"
+        )
 
     # -- VenueClient -----------------------------------------------------------------------------
 
@@ -284,12 +310,16 @@ class PolymarketClient:
         return out
 
     async def clob_market(self, condition_id: str) -> MarketInfo:
-        body = await self._request("GET", self.config.clob_base_url, f"/markets/{condition_id}", bucket=self._clob_bucket)
+        body = await self._request(
+            "GET", self.config.clob_base_url, f"/markets/{condition_id}", bucket=self._clob_bucket
+        )
         return wire.decode_clob_market(body)
 
     async def fetch_book(self, token_id: str) -> Any:
         """GET `/book` (raw JSON, so the session can check its hash and replay buffered changes)."""
-        return await self._request("GET", self.config.clob_base_url, "/book", params={"token_id": token_id}, bucket=self._clob_bucket)
+        return await self._request(
+            "GET", self.config.clob_base_url, "/book", params={"token_id": token_id}, bucket=self._clob_bucket
+        )
 
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
         """Sign and POST one order. What this side refuses before sending (unknown market, price
@@ -300,21 +330,33 @@ class PolymarketClient:
         if market is None or market.token_ids is None:
             return self._refused(request, "unknown market (load it with markets() or subscribe() first)")
         token = market.token_ids[0 if request.outcome is Side.YES else 1]
-        tick = self.market_session.tick_sizes.get(token) or (market.price_bands[0].step_micro_usd if market.price_bands else None)
+        tick = self.market_session.tick_sizes.get(token) or (
+            market.price_bands[0].step_micro_usd if market.price_bands else None
+        )
         if tick is None:
             return self._refused(request, "market has no tick size (no CLOB order book)")
         neg_risk = market.group is not None and market.group.kind is GroupKind.NEG_RISK
         try:
-            prepared = signer.prepare(request, token_id=token, tick_micro=tick, neg_risk=neg_risk, now_ms=self._wall_ms())
+            prepared = signer.prepare(
+                request, token_id=token, tick_micro=tick, neg_risk=neg_risk, now_ms=self._wall_ms()
+            )
         except OrderRejectedError as exc:
             return self._refused(request, exc.reason or str(exc), token)
         self.user_session.register_order(prepared.order_hash, request.client_order_id)
         base = self._update_from(prepared, request)
         try:
             body = await self._request(
-                "POST", self.config.clob_base_url, "/order", body_text=prepared.body_text, auth=True, bucket=self._order_bucket,
-                retries=self.config.order_429_retries, retry_statuses=(429,), retry_transport=False,
-                timeout_s=self.config.order_timeout_s, order=True,
+                "POST",
+                self.config.clob_base_url,
+                "/order",
+                body_text=prepared.body_text,
+                auth=True,
+                bucket=self._order_bucket,
+                retries=self.config.order_429_retries,
+                retry_statuses=(429,),
+                retry_transport=False,
+                timeout_s=self.config.order_timeout_s,
+                order=True,
             )
         except RateLimitedError as exc:
             return dataclasses.replace(base, status=OrderStatus.REJECTED, reason=f"rate limited: {exc}")
@@ -325,7 +367,9 @@ class PolymarketClient:
         except WireError as exc:  # a 2xx whose body is not JSON: the venue may well have taken it
             return dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=f"unreadable order answer: {exc}")
         try:
-            ack = wire.decode_order_response(body, time_in_force=request.time_in_force, request_market_id=request.market_id, book_id=token)
+            ack = wire.decode_order_response(
+                body, time_in_force=request.time_in_force, request_market_id=request.market_id, book_id=token
+            )
         except (WireError, RecursionError) as exc:
             return dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=f"unreadable order answer: {exc}")
         order_id = ack.update.order_id or prepared.order_hash
@@ -356,7 +400,9 @@ class PolymarketClient:
         return [self.user_session.orders.get(o.order_id, o) for o in orders]
 
     async def order(self, order_id: str) -> OrderUpdate:
-        body = await self._request("GET", self.config.clob_base_url, f"/data/order/{order_id}", auth=True, bucket=self._clob_bucket)
+        body = await self._request(
+            "GET", self.config.clob_base_url, f"/data/order/{order_id}", auth=True, bucket=self._clob_bucket
+        )
         update = wire.decode_order(body, self.user_session.context)
         self.user_session.apply_orders([update])
         return self.user_session.orders.get(update.order_id, update)
@@ -373,8 +419,19 @@ class PolymarketClient:
         if known is not None:  # the user channel saw it after all
             return known
         return OrderUpdate(
-            Venue.POLYMARKET, order_id, self.user_session.client_ids.get(order_id), "", "", None, None, OrderStatus.REJECTED,
-            None, None, 0, 0, reason="unknown to the venue",
+            Venue.POLYMARKET,
+            order_id,
+            self.user_session.client_ids.get(order_id),
+            "",
+            "",
+            None,
+            None,
+            OrderStatus.REJECTED,
+            None,
+            None,
+            0,
+            0,
+            reason="unknown to the venue",
         )
 
     async def fills(self, market_id: str | None = None, order_id: str | None = None) -> list[Fill]:
@@ -391,15 +448,23 @@ class PolymarketClient:
     async def positions(self) -> list[Position]:
         credentials = self._require_credentials()
         body = await self._request(
-            "GET", self.config.data_api_base_url, "/positions", params={"user": credentials.funder_address}, bucket=self._gamma_bucket
+            "GET",
+            self.config.data_api_base_url,
+            "/positions",
+            params={"user": credentials.funder_address},
+            bucket=self._gamma_bucket,
         )
         return wire.decode_positions(body)
 
     async def balance(self) -> Balance:
         credentials = self._require_credentials()
         body = await self._request(
-            "GET", self.config.clob_base_url, "/balance-allowance",
-            params={"asset_type": "COLLATERAL", "signature_type": str(credentials.signature_type)}, auth=True, bucket=self._clob_bucket,
+            "GET",
+            self.config.clob_base_url,
+            "/balance-allowance",
+            params={"asset_type": "COLLATERAL", "signature_type": str(credentials.signature_type)},
+            auth=True,
+            bucket=self._clob_bucket,
         )
         return wire.decode_balance(body)
 
@@ -418,8 +483,19 @@ class PolymarketClient:
 
     def _refused(self, request: OrderRequest, reason: str, token: str = "") -> OrderUpdate:
         return OrderUpdate(
-            Venue.POLYMARKET, "", request.client_order_id, request.market_id, token, request.outcome, request.action,
-            OrderStatus.REJECTED, request.price_micro_usd, request.size_micro, 0, 0, reason=reason,
+            Venue.POLYMARKET,
+            "",
+            request.client_order_id,
+            request.market_id,
+            token,
+            request.outcome,
+            request.action,
+            OrderStatus.REJECTED,
+            request.price_micro_usd,
+            request.size_micro,
+            0,
+            0,
+            reason=reason,
         )
 
     def _update_from(self, prepared: PreparedOrder, request: OrderRequest) -> OrderUpdate:
@@ -438,22 +514,36 @@ class PolymarketClient:
             remaining_size_micro=None,
         )
 
-    async def _cancel(self, path: str, body_text: str | None, order_ids: list[str], market_id: str) -> list[OrderUpdate]:
+    async def _cancel(
+        self, path: str, body_text: str | None, order_ids: list[str], market_id: str
+    ) -> list[OrderUpdate]:
         try:
             body = await self._request(
-                "DELETE", self.config.clob_base_url, path, body_text=body_text, auth=True, bucket=self._order_bucket,
-                retries=self.config.order_429_retries, retry_statuses=(429,), retry_transport=False,
+                "DELETE",
+                self.config.clob_base_url,
+                path,
+                body_text=body_text,
+                auth=True,
+                bucket=self._order_bucket,
+                retries=self.config.order_429_retries,
+                retry_statuses=(429,),
+                retry_transport=False,
                 timeout_s=self.config.order_timeout_s,
             )
             result = wire.decode_cancel_response(body)
         except (VenueUnavailableError, WireError) as exc:
-            return [self._cancel_update(i, market_id, OrderStatus.UNKNOWN, f"cancel outcome unknown: {exc}") for i in order_ids]
+            return [
+                self._cancel_update(i, market_id, OrderStatus.UNKNOWN, f"cancel outcome unknown: {exc}")
+                for i in order_ids
+            ]
         reasons = dict(result.not_canceled)
         out = [self._cancel_update(i, market_id, OrderStatus.CANCELED, "") for i in result.canceled]
         for order_id in order_ids:
             if order_id not in result.canceled:
                 # Not cancelled: already filled, already cancelled or unknown - the venue's state decides.
-                out.append(self._cancel_update(order_id, market_id, OrderStatus.UNKNOWN, reasons.get(order_id, "not canceled")))
+                out.append(
+                    self._cancel_update(order_id, market_id, OrderStatus.UNKNOWN, reasons.get(order_id, "not canceled"))
+                )
         return out
 
     def _cancel_update(self, order_id: str, market_id: str, status: OrderStatus, reason: str) -> OrderUpdate:
@@ -462,8 +552,19 @@ class PolymarketClient:
             remaining = 0 if status is OrderStatus.CANCELED else known.remaining_size_micro
             return dataclasses.replace(known, status=status, reason=reason, remaining_size_micro=remaining)
         return OrderUpdate(
-            Venue.POLYMARKET, order_id, self.user_session.client_ids.get(order_id), market_id, "", None, None, status,
-            None, None, None, 0 if status is OrderStatus.CANCELED else None, reason=reason,
+            Venue.POLYMARKET,
+            order_id,
+            self.user_session.client_ids.get(order_id),
+            market_id,
+            "",
+            None,
+            None,
+            status,
+            None,
+            None,
+            None,
+            0 if status is OrderStatus.CANCELED else None,
+            reason=reason,
         )
 
     # -- HTTP ------------------------------------------------------------------------------------
@@ -475,7 +576,11 @@ class PolymarketClient:
         offset = int(params.pop("offset", 0))
         for _ in range(self.config.gamma_max_pages):
             body = await self._request(
-                "GET", self.config.gamma_base_url, path, params={**params, "limit": limit, "offset": offset}, bucket=self._gamma_bucket
+                "GET",
+                self.config.gamma_base_url,
+                path,
+                params={**params, "limit": limit, "offset": offset},
+                bucket=self._gamma_bucket,
             )
             items = body.get("events", body.get("data")) if type(body) is dict else body
             if type(items) is not list:
@@ -491,7 +596,12 @@ class PolymarketClient:
         cursor = "MA=="
         for _ in range(self.config.clob_max_pages):
             body = await self._request(
-                "GET", self.config.clob_base_url, path, params={**params, "next_cursor": cursor}, auth=True, bucket=self._clob_bucket
+                "GET",
+                self.config.clob_base_url,
+                path,
+                params={**params, "next_cursor": cursor},
+                auth=True,
+                bucket=self._clob_bucket,
             )
             pages.append(body)
             next_cursor = body.get("next_cursor") if type(body) is dict else None
@@ -534,8 +644,12 @@ class PolymarketClient:
             error: VenueError
             try:
                 response = await self._http.request(
-                    method, base + path, params=params, content=body_text.encode() if body_text is not None else None,
-                    headers=headers, timeout=timeout_s or self.config.http_timeout_s,
+                    method,
+                    base + path,
+                    params=params,
+                    content=body_text.encode() if body_text is not None else None,
+                    headers=headers,
+                    timeout=timeout_s or self.config.http_timeout_s,
                 )
             except httpx.TimeoutException as exc:
                 error = VenueUnavailableError(f"{method} {path} timed out ({type(exc).__name__})", venue=_V)
@@ -551,7 +665,9 @@ class PolymarketClient:
             if error.status is None:
                 retryable = retry_transport
             else:
-                retryable = isinstance(error, (RateLimitedError, VenueUnavailableError)) and error.status in retry_statuses
+                retryable = (
+                    isinstance(error, (RateLimitedError, VenueUnavailableError)) and error.status in retry_statuses
+                )
             if not retryable or attempt >= retries:
                 raise error
             attempt += 1
@@ -589,7 +705,9 @@ class PolymarketClient:
         except orjson.JSONDecodeError:
             pass
         if order or path in ("/order", "/orders"):
-            return OrderRejectedError(f"{method} {path} answered {status}: {reason}", venue=_V, status=status, reason=reason, body=text)
+            return OrderRejectedError(
+                f"{method} {path} answered {status}: {reason}", venue=_V, status=status, reason=reason, body=text
+            )
         return VenueError(f"{method} {path} answered {status}: {reason}", venue=_V, status=status, body=text)
 
     # -- sockets ---------------------------------------------------------------------------------
@@ -612,7 +730,12 @@ class PolymarketClient:
             reason = "closed"
             try:
                 async with connect(
-                    url, open_timeout=self.config.ws_open_timeout_s, ping_interval=None, close_timeout=1.0, max_size=2**24, compression=None
+                    url,
+                    open_timeout=self.config.ws_open_timeout_s,
+                    ping_interval=None,
+                    close_timeout=1.0,
+                    max_size=2**24,
+                    compression=None,
                 ) as ws:
                     self._sockets[stream] = ws
                     self.connected[stream].set()
@@ -636,7 +759,7 @@ class PolymarketClient:
                 raise
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 reason = type(exc).__name__
-            except Exception as exc:  # the loop outlives a bug in a handler; tests read `errors`
+            except Exception as exc:  # noqa: BLE001 - the loop outlives a bug in a handler; tests read `errors`
                 self.errors.append(exc)
                 reason = f"internal error ({type(exc).__name__})"
             finally:
@@ -666,7 +789,7 @@ class PolymarketClient:
             raise
         except websockets.exceptions.ConnectionClosed:
             return
-        except Exception as exc:  # keep the socket; record the bug
+        except Exception as exc:  # noqa: BLE001 - keep the socket; record the bug
             self.errors.append(exc)
 
     async def _perform(self, stream: str, ws: ClientConnection, commands: Sequence[Command]) -> None:
@@ -693,7 +816,5 @@ class PolymarketClient:
                 commands = [*commands, *self.market_session.resync_failed(asset_id, "unusable /book answer")]
         ws = self._sockets["market"]
         if commands and ws is not None:
-            try:
+            with contextlib.suppress(websockets.exceptions.ConnectionClosed):
                 await self._perform("market", ws, commands)
-            except websockets.exceptions.ConnectionClosed:
-                pass

@@ -47,7 +47,8 @@ from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.constants import BYTES32_ZERO
 from py_clob_client_v2.headers.headers import create_level_2_headers
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG
-from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, OrderDataV2, Side as ClobSide, SignatureTypeV2, SignedOrderV2
+from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, OrderDataV2, SignatureTypeV2, SignedOrderV2
+from py_clob_client_v2.order_utils import Side as ClobSide
 from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
 from py_clob_client_v2.signer import Signer
 
@@ -58,8 +59,8 @@ from arb.fixed import SCALE
 __all__ = [
     "GTD_SECURITY_THRESHOLD_S",
     "ORDER_TYPES",
-    "PolymarketCredentials",
     "OrderSigner",
+    "PolymarketCredentials",
     "PreparedOrder",
     "l2_headers",
     "order_amounts",
@@ -95,7 +96,7 @@ class PolymarketCredentials:
                 raise ConfigError(f"polymarket {name} must be a string")
         if self.funder is not None and not isinstance(self.funder, str):
             raise ConfigError("polymarket funder must be a 0x-prefixed 20-byte address")
-        key = self.private_key[2:] if self.private_key.startswith("0x") else self.private_key
+        key = self.private_key.removeprefix("0x")
         if len(key) != 64:
             raise ConfigError("polymarket private_key must be 32 bytes of hex")
         try:
@@ -117,7 +118,7 @@ class PolymarketCredentials:
         try:
             address = Signer("0x" + key, self.chain_id).address()
             get_contract_config(self.chain_id)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the library raises bare exceptions for bad keys and chains
             raise ConfigError(f"polymarket chain_id {self.chain_id!r} is not supported") from None
         object.__setattr__(self, "signer_address", address)
 
@@ -145,7 +146,9 @@ class PolymarketCredentials:
             return cls.from_file(key_file)
         missing = [n for n in ("PRIVATE_KEY", "API_KEY", "API_SECRET", "API_PASSPHRASE") if not env.get(prefix + n)]
         if missing:
-            raise ConfigError(f"polymarket credentials missing from the environment: {', '.join(prefix + n for n in missing)}")
+            raise ConfigError(
+                f"polymarket credentials missing from the environment: {', '.join(prefix + n for n in missing)}"
+            )
         return cls(
             private_key=env[prefix + "PRIVATE_KEY"],
             api_key=env[prefix + "API_KEY"],
@@ -163,7 +166,9 @@ class PolymarketCredentials:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"polymarket key file {str(path)!r} cannot be read as JSON ({type(exc).__name__})") from None
+            raise ConfigError(
+                f"polymarket key file {str(path)!r} cannot be read as JSON ({type(exc).__name__})"
+            ) from None
         if not isinstance(data, dict):
             raise ConfigError(f"polymarket key file {str(path)!r} must hold a JSON object")
         known = {"private_key", "api_key", "api_secret", "api_passphrase", "funder", "signature_type", "chain_id"}
@@ -220,20 +225,28 @@ def _floor_to(value_micro: int, decimals: int) -> int:
     return value_micro // unit * unit
 
 
-def order_amounts(action: Action, time_in_force: TimeInForce, price_micro: int, size_micro: int, tick_micro: int) -> tuple[int, int, int]:
+def order_amounts(
+    action: Action, time_in_force: TimeInForce, price_micro: int, size_micro: int, tick_micro: int
+) -> tuple[int, int, int]:
     """(maker amount, taker amount, shares) in 6-decimal units, exactly, per the library's rules."""
     tick_key = _TICK_KEYS.get(tick_micro)
     if tick_key is None:
-        raise OrderRejectedError(f"tick size {tick_micro} micro-USD is not a Polymarket tick", venue=_V, reason="bad tick size")
+        raise OrderRejectedError(
+            f"tick size {tick_micro} micro-USD is not a Polymarket tick", venue=_V, reason="bad tick size"
+        )
     config = ROUNDING_CONFIG[tick_key]
     amount_decimals = int(config.amount)
     size_decimals = int(config.size)
     if price_micro % tick_micro or not tick_micro <= price_micro <= SCALE - tick_micro:
         raise OrderRejectedError(
-            f"price {price_micro} micro-USD is not on the {tick_key} tick within [tick, 1 - tick]", venue=_V, reason="price off tick"
+            f"price {price_micro} micro-USD is not on the {tick_key} tick within [tick, 1 - tick]",
+            venue=_V,
+            reason="price off tick",
         )
     if size_micro <= 0 or _floor_to(size_micro, size_decimals) != size_micro:
-        raise OrderRejectedError(f"size {size_micro} micro-shares is not a positive multiple of 0.01", venue=_V, reason="size off lot")
+        raise OrderRejectedError(
+            f"size {size_micro} micro-shares is not a positive multiple of 0.01", venue=_V, reason="size off lot"
+        )
     notional = size_micro * price_micro // SCALE  # exact: 2-decimal size x <=4-decimal price
     if time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
         notional = _floor_to(notional, amount_decimals)
@@ -280,7 +293,14 @@ class OrderSigner:
         return str(self._rng.randrange(1, 2**40))
 
     def prepare(
-        self, request: OrderRequest, *, token_id: str, tick_micro: int, neg_risk: bool, now_ms: int, defer_exec: bool = False
+        self,
+        request: OrderRequest,
+        *,
+        token_id: str,
+        tick_micro: int,
+        neg_risk: bool,
+        now_ms: int,
+        defer_exec: bool = False,
     ) -> PreparedOrder:
         """Sign `request` for `token_id` and serialise the POST body. Refuses (without signing)
         what the venue would reject: off-tick prices, off-lot sizes, postOnly on FOK/FAK, a GTD
@@ -293,7 +313,9 @@ class OrderSigner:
             if request.expiration_ms is None or request.expiration_ms <= now_ms:
                 raise OrderRejectedError("a GTD order needs an expiration in the future", venue=_V, reason="expiration")
             expiration = str(-(-request.expiration_ms // 1000) + GTD_SECURITY_THRESHOLD_S)
-        maker, taker, shares = order_amounts(request.action, request.time_in_force, request.price_micro_usd, request.size_micro, tick_micro)
+        maker, taker, shares = order_amounts(
+            request.action, request.time_in_force, request.price_micro_usd, request.size_micro, tick_micro
+        )
         funder = self.credentials.funder_address
         signer_address = funder if self._signature_type is SignatureTypeV2.POLY_1271 else self._signer.address()
         data = OrderDataV2(
@@ -346,7 +368,13 @@ def serialize_body(body: Any) -> str:
 
 
 def l2_headers(
-    credentials: PolymarketCredentials, method: str, request_path: str, body_text: str | None, timestamp_s: int, *, signer: Signer | None = None
+    credentials: PolymarketCredentials,
+    method: str,
+    request_path: str,
+    body_text: str | None,
+    timestamp_s: int,
+    *,
+    signer: Signer | None = None,
 ) -> dict[str, str]:
     """L2 authentication headers for one request (`request_path` without the query string)."""
     signer = signer or _signer_of(credentials)

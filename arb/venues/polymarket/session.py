@@ -214,10 +214,14 @@ class MarketSession:
                     self.books[token] = OrderBook(token, market.market_id, _V)
                     new.append(token)
         if new and self.connected:
-            return [SendText(wire.market_subscribe_more_message(new, custom_feature_enabled=self.custom_feature_enabled))]
+            return [
+                SendText(wire.market_subscribe_more_message(new, custom_feature_enabled=self.custom_feature_enabled))
+            ]
         return []
 
-    def track_assets(self, asset_ids: Iterable[str], market_id: str = "", context: BookHashContext | None = None) -> list[Command]:
+    def track_assets(
+        self, asset_ids: Iterable[str], market_id: str = "", context: BookHashContext | None = None
+    ) -> list[Command]:
         """Track tokens known only by id (no `MarketInfo`): books, but no tick or hash context
         unless given (a current-scheme book hash is then left unchecked)."""
         new = []
@@ -230,7 +234,9 @@ class MarketSession:
                     self.token_market[token] = market_id
                 new.append(token)
         if new and self.connected:
-            return [SendText(wire.market_subscribe_more_message(new, custom_feature_enabled=self.custom_feature_enabled))]
+            return [
+                SendText(wire.market_subscribe_more_message(new, custom_feature_enabled=self.custom_feature_enabled))
+            ]
         return []
 
     def on_connect(self, now_ns: int) -> list[Command]:
@@ -392,7 +398,11 @@ class MarketSession:
             book = books.get(asset) if type(asset) is str else None
             if book is None:
                 if type(asset) is not str or not asset:
-                    self._reject(FieldError(f"price_change.price_changes[{i}].asset_id", "must be a token id string", asset, venue=_V))
+                    self._reject(
+                        FieldError(
+                            f"price_change.price_changes[{i}].asset_id", "must be a token id string", asset, venue=_V
+                        )
+                    )
                     return self._lost_book_data(msg, changes[i:], now_ns, last)
                 self.stats.unknown_asset += 1
                 continue
@@ -427,7 +437,14 @@ class MarketSession:
             if sink is not None:
                 sink(
                     BookChange(
-                        VENUE, asset, book.market_id, side, price, size, _SET, ts,
+                        VENUE,
+                        asset,
+                        book.market_id,
+                        side,
+                        price,
+                        size,
+                        _SET,
+                        ts,
                         best_bid_micro_usd=_best_or_none(ch.get("best_bid")),
                         best_ask_micro_usd=_best_or_none(ch.get("best_ask")),
                         hash=ch.get("hash") if type(ch.get("hash")) is str else None,
@@ -526,7 +543,9 @@ class MarketSession:
         self.stats.resyncs += 1
         return [FetchBook(asset, reason)]
 
-    def _lost_book_data(self, msg: dict[str, Any], rest: list[Any] | None, now_ns: int, last: dict[str, Any] | None = None) -> Sequence[Command]:
+    def _lost_book_data(
+        self, msg: dict[str, Any], rest: list[Any] | None, now_ns: int, last: dict[str, Any] | None = None
+    ) -> Sequence[Command]:
         """A book-carrying event was dropped: untrust the books it names and resync them. When it
         does not say which token (no readable asset id), its market's books, or every book when the
         market is unknown too, are untrusted: never guess which ladder missed an update."""
@@ -791,7 +810,9 @@ class UserSession:
 
     def net_filled_micro(self, order_id: str) -> int:
         """How much of `order_id` executed, over fills not (yet) FAILED."""
-        return sum(f.size_micro for f in self.fills.values() if f.order_id == order_id and f.status is not FillStatus.FAILED)
+        return sum(
+            f.size_micro for f in self.fills.values() if f.order_id == order_id and f.status is not FillStatus.FAILED
+        )
 
     def fills_of(self, order_id: str) -> list[Fill]:
         return [f for f in self.fills.values() if f.order_id == order_id]
@@ -813,7 +834,9 @@ class UserSession:
             return None
         if (previous.size_micro, previous.price_micro_usd) != (fill.size_micro, fill.price_micro_usd):
             self.stats.anomalies += 1  # the venue restated the match: keep the first terms
-        updated = dataclasses.replace(previous, status=fill.status, exchange_ts_ms=fill.exchange_ts_ms or previous.exchange_ts_ms)
+        updated = dataclasses.replace(
+            previous, status=fill.status, exchange_ts_ms=fill.exchange_ts_ms or previous.exchange_ts_ms
+        )
         self.fills[fill.fill_id] = updated
         self.stats.fill_status_changes += 1
         if fill.status is FillStatus.FAILED:
@@ -828,7 +851,11 @@ class UserSession:
         if previous == update:
             self.stats.order_duplicates += 1
             return None
-        if previous is not None and previous.status in (OrderStatus.CANCELED, OrderStatus.FILLED) and update.status is OrderStatus.OPEN:
+        if (
+            previous is not None
+            and previous.status in (OrderStatus.CANCELED, OrderStatus.FILLED)
+            and update.status is OrderStatus.OPEN
+        ):
             self.stats.anomalies += 1  # a stale "live" after the order ended
             return None
         self.orders[update.order_id] = update

@@ -77,7 +77,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -116,14 +116,16 @@ from solvers.errors import DataError
 from solvers.fees import FeeRule, polymarket_fee
 
 __all__ = [
+    "LOT_SIZE_MICRO",
+    "PRICE_CACHE",
+    "SIZE_CACHE",
+    "VENUE",
     "BookHashContext",
     "CancelResult",
     "GammaTag",
-    "LOT_SIZE_MICRO",
     "OrderAck",
     "Page",
     "UserContext",
-    "VENUE",
     "book_frame",
     "book_hash",
     "decimal_text",
@@ -152,8 +154,6 @@ __all__ = [
     "hash_context_for",
     "level_price",
     "level_size",
-    "PRICE_CACHE",
-    "SIZE_CACHE",
     "loads",
     "market_subscribe_message",
     "market_subscribe_more_message",
@@ -346,7 +346,7 @@ def _iso_ms(d: dict[str, Any], key: str, path: str) -> int | None:
     except ValueError:
         raise FieldError(f"{path}.{key}", "is not an ISO-8601 time", value, venue=_V) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     try:
         return int(moment.timestamp() * 1000)
     except (OverflowError, ValueError, OSError):
@@ -539,7 +539,9 @@ def _neg_risk_group(
         return None
     augmented = bool(augmented_flag) or other
     exhaustive = augmented_flag is False and not other
-    return GroupInfo(group_id=group_id, kind=GroupKind.NEG_RISK, exhaustive=exhaustive, augmented=augmented, label=label)
+    return GroupInfo(
+        group_id=group_id, kind=GroupKind.NEG_RISK, exhaustive=exhaustive, augmented=augmented, label=label
+    )
 
 
 def decode_gamma_market(obj: Any, *, event: dict[str, Any] | None = None, path: str = "market") -> MarketInfo:
@@ -565,9 +567,11 @@ def decode_gamma_market(obj: Any, *, event: dict[str, Any] | None = None, path: 
         series_id = _opt_str(event, "seriesSlug", f"{path}.events[0]")
         augmented_flag = _opt_bool(event, "negRiskAugmented", f"{path}.events[0]")
     neg_risk = _opt_bool(d, "negRisk", path, False)
-    group_id = _opt_str(d, "negRiskMarketID", path) or (
-        _opt_str(event, "negRiskMarketID", f"{path}.events[0]") if event is not None else ""
-    ) or event_id
+    group_id = (
+        _opt_str(d, "negRiskMarketID", path)
+        or (_opt_str(event, "negRiskMarketID", f"{path}.events[0]") if event is not None else "")
+        or event_id
+    )
     group = _neg_risk_group(neg_risk, group_id, label, augmented_flag, bool(_opt_bool(d, "negRiskOther", path, False)))
     venue_id = d.get("id")
     if venue_id is not None and type(venue_id) not in (str, int):
@@ -750,12 +754,20 @@ def book_hash(d: dict[str, Any], context: BookHashContext | None = None) -> str 
     it cannot be computed (a current-scheme frame without `min_order_size`/`neg_risk` context)."""
     levels = []
     for key in ("bids", "asks"):
-        levels.append([{"price": lv.get("price"), "size": lv.get("size")} for lv in d.get(key) or () if type(lv) is dict])
+        levels.append(
+            [{"price": lv.get("price"), "size": lv.get("size")} for lv in d.get(key) or () if type(lv) is dict]
+        )
     if not any(key in d for key in _CURRENT_ONLY):
-        payload: dict[str, Any] = {"market": d.get("market"), "asset_id": d.get("asset_id"), "hash": "", "bids": levels[0], "asks": levels[1]}
+        payload: dict[str, Any] = {
+            "market": d.get("market"),
+            "asset_id": d.get("asset_id"),
+            "hash": "",
+            "bids": levels[0],
+            "asks": levels[1],
+        }
     else:
-        min_size = d["min_order_size"] if "min_order_size" in d else (context.min_order_size if context else None)
-        neg_risk = d["neg_risk"] if "neg_risk" in d else (context.neg_risk if context else None)
+        min_size = d.get("min_order_size", context.min_order_size if context else None)
+        neg_risk = d.get("neg_risk", context.neg_risk if context else None)
         if min_size is None or neg_risk is None:
             return None
         payload = {
@@ -782,7 +794,9 @@ def _levels(value: Any, path: str) -> tuple[tuple[int, int], ...]:
     for i, lv in enumerate(_list(value, path)):
         if type(lv) is not dict:
             raise FieldError(f"{path}[{i}]", "must be a {price, size} object", lv, venue=_V)
-        out.append((level_price(lv.get("price"), f"{path}[{i}].price"), level_size(lv.get("size"), f"{path}[{i}].size")))
+        out.append(
+            (level_price(lv.get("price"), f"{path}[{i}].price"), level_size(lv.get("size"), f"{path}[{i}].size"))
+        )
     return tuple(out)
 
 
@@ -843,7 +857,9 @@ def book_frame(
         "bids": [{"price": text(p), "size": text(s)} for p, s in sorted(bids)],
         "asks": [{"price": text(p), "size": text(s)} for p, s in sorted(asks, reverse=True)],
         "tick_size": text(tick_size_micro),
-        "last_trade_price": "" if last_trade_price_micro is None else micro_to_str(last_trade_price_micro, price_decimals),
+        "last_trade_price": ""
+        if last_trade_price_micro is None
+        else micro_to_str(last_trade_price_micro, price_decimals),
     }
     if event_type is None:
         d["min_order_size"] = context.min_order_size
@@ -902,7 +918,9 @@ def _tick_size_change(d: dict[str, Any], path: str) -> TickSizeChange:
         if not 0 < micro < SCALE // 2 or SCALE % micro:
             raise FieldError(f"{path}.{key}", "must be a tick size dividing 1", d.get(key), venue=_V)
         ticks.append(micro)
-    return TickSizeChange(VENUE, _id(d, "asset_id", path), _opt_str(d, "market", path), ticks[0], ticks[1], _opt_ms(d, "timestamp", path))
+    return TickSizeChange(
+        VENUE, _id(d, "asset_id", path), _opt_str(d, "market", path), ticks[0], ticks[1], _opt_ms(d, "timestamp", path)
+    )
 
 
 def _last_trade(d: dict[str, Any], path: str) -> Trade:
@@ -931,7 +949,13 @@ def _best_bid_ask(d: dict[str, Any], path: str) -> VenueNotice:
         detail.append((key, "" if micro is None else micro_to_str(micro)))
     ts = _opt_ms(d, "timestamp", path)
     detail.append(("timestamp_ms", "" if ts is None else str(ts)))
-    return VenueNotice(VENUE, "best_bid_ask", market_id=_opt_str(d, "market", path), book_id=_id(d, "asset_id", path), detail=tuple(detail))
+    return VenueNotice(
+        VENUE,
+        "best_bid_ask",
+        market_id=_opt_str(d, "market", path),
+        book_id=_id(d, "asset_id", path),
+        detail=tuple(detail),
+    )
 
 
 def _string_list(d: dict[str, Any], key: str, path: str) -> list[str]:
@@ -958,7 +982,12 @@ def _new_market(d: dict[str, Any], path: str) -> MarketLifecycle:
     ]
     tick = d.get("order_price_min_tick_size")
     if tick:
-        detail.append(("tick_size", micro_to_str(to_micro(tick, f"{path}.order_price_min_tick_size", venue=_V, allow_number=True))))
+        detail.append(
+            (
+                "tick_size",
+                micro_to_str(to_micro(tick, f"{path}.order_price_min_tick_size", venue=_V, allow_number=True)),
+            )
+        )
     group = _opt_str(d, "group_item_title", path)
     if group:
         detail.append(("group_item_title", group))
@@ -972,10 +1001,14 @@ def _market_resolved(d: dict[str, Any], path: str) -> MarketLifecycle:
         ("winning_asset_id", _opt_str(d, "winning_asset_id", path)),
         ("assets_ids", ",".join(_string_list(d, "assets_ids", path))),
     )
-    return MarketLifecycle(VENUE, market, "market_resolved", _opt_ms(d, "timestamp", path), _opt_str(d, "winning_outcome", path), detail)
+    return MarketLifecycle(
+        VENUE, market, "market_resolved", _opt_ms(d, "timestamp", path), _opt_str(d, "winning_outcome", path), detail
+    )
 
 
-def decode_market_event(obj: Any, contexts: Mapping[str, BookHashContext] | None = None, path: str = "event") -> list[MarketEvent]:
+def decode_market_event(
+    obj: Any, contexts: Mapping[str, BookHashContext] | None = None, path: str = "event"
+) -> list[MarketEvent]:
     """One market-channel event object -> domain events (a price_change gives one per level)."""
     d = _obj(obj, path)
     kind = d.get("event_type")
@@ -1026,8 +1059,7 @@ def _status_word(value: Any, field: str) -> str:
         raise FieldError(field, "is missing" if value is None else "must be a status string", value, venue=_V)
     word = value.upper()
     for prefix in ("ORDER_STATUS_", "TRADE_STATUS_"):
-        if word.startswith(prefix):
-            word = word[len(prefix):]
+        word = word.removeprefix(prefix)
     return word
 
 
@@ -1085,7 +1117,9 @@ def decode_order(obj: Any, ctx: UserContext | None = None, path: str = "order") 
         price_micro_usd=level_price(d.get("price"), f"{path}.price"),
         initial_size_micro=initial,
         filled_size_micro=matched,
-        remaining_size_micro=0 if status in (OrderStatus.CANCELED, OrderStatus.FILLED, OrderStatus.REJECTED) else initial - matched,
+        remaining_size_micro=0
+        if status in (OrderStatus.CANCELED, OrderStatus.FILLED, OrderStatus.REJECTED)
+        else initial - matched,
         exchange_ts_ms=ts,
         reason=reason,
     )
@@ -1116,7 +1150,15 @@ def decode_trade_fills(obj: Any, ctx: UserContext, path: str = "trade") -> list[
     role = d.get("trader_side")
     makers = _list(d.get("maker_orders", []), f"{path}.maker_orders")
 
-    def fill(order_id: str, book_id: str, src: dict[str, Any], src_path: str, action: Action, size_key: str, liquidity: Liquidity) -> Fill:
+    def fill(
+        order_id: str,
+        book_id: str,
+        src: dict[str, Any],
+        src_path: str,
+        action: Action,
+        size_key: str,
+        liquidity: Liquidity,
+    ) -> Fill:
         # one fill per (trade, our order): the id stays the same through every status update
         return Fill(
             venue=VENUE,
@@ -1213,7 +1255,9 @@ def decode_data_api_trades(obj: Any, path: str = "trades") -> list[Trade]:
         asset = _id(d, "asset", tpath)
         ts = _opt_ms(d, "timestamp", tpath)
         tx = _opt_str(d, "transactionHash", tpath)
-        out.append(Trade(VENUE, asset, _opt_str(d, "conditionId", tpath), tx or f"{asset}:{ts}", price, size, None, None, ts))
+        out.append(
+            Trade(VENUE, asset, _opt_str(d, "conditionId", tpath), tx or f"{asset}:{ts}", price, size, None, None, ts)
+        )
     return out
 
 
@@ -1277,8 +1321,12 @@ def decode_order_response(
         success=bool(success),
         venue_status=word,
         error=error,
-        making_amount_micro=None if making in (None, "") else parse_micro(making, f"{path}.makingAmount", venue=_V, allow_number=True),
-        taking_amount_micro=None if taking in (None, "") else parse_micro(taking, f"{path}.takingAmount", venue=_V, allow_number=True),
+        making_amount_micro=None
+        if making in (None, "")
+        else parse_micro(making, f"{path}.makingAmount", venue=_V, allow_number=True),
+        taking_amount_micro=None
+        if taking in (None, "")
+        else parse_micro(taking, f"{path}.takingAmount", venue=_V, allow_number=True),
         trade_ids=tuple(trade_ids),
     )
 
@@ -1318,7 +1366,9 @@ def decode_positions(obj: Any, path: str = "positions") -> list[Position]:
                 position_micro=size,
                 book_id=_id(d, "asset", ppath),
                 cost_micro_usd=cost,
-                realized_pnl_micro_usd=None if realized is None else to_micro(realized, f"{ppath}.realizedPnl", venue=_V, allow_number=True),
+                realized_pnl_micro_usd=None
+                if realized is None
+                else to_micro(realized, f"{ppath}.realizedPnl", venue=_V, allow_number=True),
             )
         )
     return out
@@ -1342,17 +1392,35 @@ def decode_balance(obj: Any, path: str = "balance") -> Balance:
 def market_subscribe_message(asset_ids: Iterable[str], *, custom_feature_enabled: bool = True) -> str:
     """First message on the market socket: subscribe with an initial book dump for every asset."""
     return orjson.dumps(
-        {"assets_ids": list(asset_ids), "type": "market", "initial_dump": True, "level": 2, "custom_feature_enabled": custom_feature_enabled}
+        {
+            "assets_ids": list(asset_ids),
+            "type": "market",
+            "initial_dump": True,
+            "level": 2,
+            "custom_feature_enabled": custom_feature_enabled,
+        }
     ).decode()
 
 
 def market_subscribe_more_message(asset_ids: Iterable[str], *, custom_feature_enabled: bool = True) -> str:
     """Add assets to a live market socket (the server dumps their books)."""
     return orjson.dumps(
-        {"operation": "subscribe", "assets_ids": list(asset_ids), "level": 2, "initial_dump": True, "custom_feature_enabled": custom_feature_enabled}
+        {
+            "operation": "subscribe",
+            "assets_ids": list(asset_ids),
+            "level": 2,
+            "initial_dump": True,
+            "custom_feature_enabled": custom_feature_enabled,
+        }
     ).decode()
 
 
 def user_subscribe_message(api_key: str, secret: str, passphrase: str, markets: Iterable[str]) -> str:
     """First message on the user socket. It holds the API secret: never log it."""
-    return orjson.dumps({"auth": {"apiKey": api_key, "secret": secret, "passphrase": passphrase}, "markets": list(markets), "type": "user"}).decode()
+    return orjson.dumps(
+        {
+            "auth": {"apiKey": api_key, "secret": secret, "passphrase": passphrase},
+            "markets": list(markets),
+            "type": "user",
+        }
+    ).decode()

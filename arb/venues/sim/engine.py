@@ -165,7 +165,7 @@ def sequential_ids(separator: str = "-") -> Callable[[str], str]:
 class _Ladder:
     """One side: FIFO queues per price (resting orders only), aggregate sizes, ascending prices."""
 
-    __slots__ = ("queues", "totals", "prices")
+    __slots__ = ("prices", "queues", "totals")
 
     def __init__(self) -> None:
         self.queues: dict[int, deque[SimOrder]] = {}
@@ -201,18 +201,18 @@ class MatchingEngine:
     """Price-time-priority book for one instrument. Single-threaded; one owner calls it in order."""
 
     __slots__ = (
+        "_asks",
+        "_bids",
+        "_by_client_id",
+        "_fill_seq",
+        "_next_id",
+        "_open_by_owner",
+        "_order_seq",
+        "_orders",
+        "_terminal",
         "book_id",
         "self_trade",
         "terminal_retention",
-        "_next_id",
-        "_bids",
-        "_asks",
-        "_orders",
-        "_terminal",
-        "_open_by_owner",
-        "_by_client_id",
-        "_order_seq",
-        "_fill_seq",
         "volume_micro",
     )
 
@@ -269,8 +269,18 @@ class MatchingEngine:
 
         self._order_seq += 1
         order = SimOrder(
-            self._next_id("order"), owner, self.book_id, side, price_micro_usd, size_micro,
-            0, 0, tif, _OPEN, client_order_id, self._order_seq,
+            self._next_id("order"),
+            owner,
+            self.book_id,
+            side,
+            price_micro_usd,
+            size_micro,
+            0,
+            0,
+            tif,
+            _OPEN,
+            client_order_id,
+            self._order_seq,
         )
         self._orders[order.order_id] = order
         if client_order_id is not None:
@@ -428,7 +438,7 @@ class MatchingEngine:
                 if check_self and maker.owner == taker.owner:
                     stopped = True
                     break
-                size = maker.remaining_micro if maker.remaining_micro < left else left
+                size = min(left, maker.remaining_micro)
                 left -= size
                 taken += size
                 maker.filled_micro += size
@@ -436,8 +446,16 @@ class MatchingEngine:
                 self._fill_seq += 1
                 fills.append(
                     SimFill(
-                        self._next_id("fill"), book_id, price, size, taker.order_id, maker.order_id,
-                        taker.owner, maker.owner, taker.side, self._fill_seq,
+                        self._next_id("fill"),
+                        book_id,
+                        price,
+                        size,
+                        taker.order_id,
+                        maker.order_id,
+                        taker.owner,
+                        maker.owner,
+                        taker.side,
+                        self._fill_seq,
                     )
                 )
                 if maker.remaining_micro == 0:

@@ -120,7 +120,9 @@ class FaultPlan:
         if not isinstance(self.http_fault_path_prefixes, tuple) or not all(
             isinstance(p, str) and p.startswith("/") for p in self.http_fault_path_prefixes
         ):
-            raise ConfigError(f"fault plan http_fault_path_prefixes must be a tuple of '/...' paths, was {self.http_fault_path_prefixes!r}")
+            raise ConfigError(
+                f"fault plan http_fault_path_prefixes must be a tuple of '/...' paths, was {self.http_fault_path_prefixes!r}"
+            )
         if self.http_429_retry_after_s is not None:
             _check_seconds("http_429_retry_after_s", self.http_429_retry_after_s)
         if not isinstance(self.ack_then_fill, bool):
@@ -220,7 +222,10 @@ class FaultInjector:
             self._freezes[stream] += 1
             self._frozen.add(stream)
             return self._count(Fault.FREEZE)
-        for fault, frames in ((Fault.SEQUENCE_GAP, plan.sequence_gap_at_frames), (Fault.HASH_MISMATCH, plan.hash_mismatch_at_frames)):
+        for fault, frames in (
+            (Fault.SEQUENCE_GAP, plan.sequence_gap_at_frames),
+            (Fault.HASH_MISMATCH, plan.hash_mismatch_at_frames),
+        ):
             if frame_index in frames:
                 key = (stream, fault, frame_index)
                 if key not in self._fired:

@@ -24,6 +24,7 @@ answer; an attached injector can also answer 429/500 before the handler runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -203,10 +204,8 @@ class LoopbackHttpServer:
         finally:
             self._tasks.discard(task)
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
 
     async def _read_request(self, reader: asyncio.StreamReader) -> tuple[HttpRequest, bool] | None:
         """The next request and whether to keep the connection, or None at a clean end of stream."""
@@ -229,7 +228,7 @@ class LoopbackHttpServer:
             target = target_b.decode("ascii")
         except UnicodeDecodeError:
             raise _BadRequest(400, "request target is not ASCII") from None
-        if not (target.startswith("/") or target.startswith(("http://", "https://"))):
+        if not (target.startswith(("/", "http://", "https://"))):
             raise _BadRequest(400, "request target must be a path")
 
         headers: dict[str, str] = {}
@@ -304,7 +303,7 @@ class LoopbackHttpServer:
                 result = await result
         except WireError as exc:
             return HttpResponse.json(400, {"error": str(exc), "field": exc.field})
-        except Exception as exc:  # the server outlives any handler bug; tests read handler_errors
+        except Exception as exc:  # noqa: BLE001 - the server outlives any handler bug; tests read handler_errors
             self.handler_errors.append(exc)
             return HttpResponse.json(500, {"error": "internal error"})
         if not isinstance(result, HttpResponse):
@@ -320,7 +319,11 @@ class LoopbackHttpServer:
         except ValueError:
             reason = "Status"
         lines = [f"HTTP/1.1 {status} {reason}"]
-        lines.extend(f"{name}: {value}" for name, value in response.headers.items() if name.lower() not in ("content-length", "connection"))
+        lines.extend(
+            f"{name}: {value}"
+            for name, value in response.headers.items()
+            if name.lower() not in ("content-length", "connection")
+        )
         body = response.body
         if status in _NO_BODY_STATUSES or status < 200:
             body = b""

@@ -29,12 +29,13 @@ the injected `wall_clock_ms`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -54,17 +55,23 @@ from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from solvers.errors import DataError
 from solvers.fees import kalshi_fee
 
-__all__ = ["SimKalshi", "SimMarket", "SimEvent", "SimSeries", "REST_PREFIX", "WS_PATH"]
+__all__ = ["REST_PREFIX", "WS_PATH", "SimEvent", "SimKalshi", "SimMarket", "SimSeries"]
 
 REST_PREFIX = "/trade-api/v2"
 WS_PATH = "/trade-api/ws/v2"
 _BANDS = {
     "linear_cent": [("0.0000", "1.0000", "0.0100")],
     "deci_cent": [("0.0000", "1.0000", "0.0010")],
-    "tapered_deci_cent": [("0.0000", "0.1000", "0.0010"), ("0.1000", "0.9000", "0.0100"), ("0.9000", "1.0000", "0.0010")],
+    "tapered_deci_cent": [
+        ("0.0000", "0.1000", "0.0010"),
+        ("0.1000", "0.9000", "0.0100"),
+        ("0.9000", "1.0000", "0.0010"),
+    ],
 }
 _STATUS_TEXT = {OrderStatus.OPEN: "resting", OrderStatus.FILLED: "executed", OrderStatus.CANCELED: "canceled"}
-_DATA_CHANNELS = frozenset({"orderbook_delta", "trade", "ticker", "fill", "user_orders", "market_positions", "market_lifecycle_v2"})
+_DATA_CHANNELS = frozenset(
+    {"orderbook_delta", "trade", "ticker", "fill", "user_orders", "market_positions", "market_lifecycle_v2"}
+)
 
 
 def _dollars(micro: int) -> str:
@@ -82,7 +89,7 @@ def _count(micro: int) -> str:
 def _iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 @dataclass(slots=True)
@@ -221,11 +228,15 @@ class SimKalshi:
     def next_id(self, prefix: str = "") -> str:
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
-    def add_series(self, ticker: str, title: str = "", fee_type: str = "quadratic", fee_multiplier: float = 1.0) -> SimSeries:
+    def add_series(
+        self, ticker: str, title: str = "", fee_type: str = "quadratic", fee_multiplier: float = 1.0
+    ) -> SimSeries:
         self.series[ticker] = SimSeries(ticker, title or ticker, fee_type, fee_multiplier)
         return self.series[ticker]
 
-    def add_event(self, event_ticker: str, series_ticker: str, title: str = "", mutually_exclusive: bool = False) -> SimEvent:
+    def add_event(
+        self, event_ticker: str, series_ticker: str, title: str = "", mutually_exclusive: bool = False
+    ) -> SimEvent:
         if series_ticker not in self.series:
             self.add_series(series_ticker)
         self.events[event_ticker] = SimEvent(event_ticker, series_ticker, title or event_ticker, mutually_exclusive)
@@ -336,7 +347,9 @@ class SimKalshi:
             lo, hi, tick = (int(Decimal(v) * SCALE) for v in (start, end, step))
             if lo <= yes_price <= hi and yes_price % tick == 0:
                 return
-        raise WireError(f"price {_dollars(yes_price)} is not on the tick grid of {market.ticker}", venue="kalshi", field="price")
+        raise WireError(
+            f"price {_dollars(yes_price)} is not on the tick grid of {market.ticker}", venue="kalshi", field="price"
+        )
 
     def submit(
         self,
@@ -368,7 +381,9 @@ class SimKalshi:
         engine = self.engines[ticker]
         if post_only:
             best = engine.best_ask() if side is BookSide.BID else engine.best_bid()
-            if best is not None and ((side is BookSide.BID and best[0] <= yes_price) or (side is BookSide.ASK and best[0] >= yes_price)):
+            if best is not None and (
+                (side is BookSide.BID and best[0] <= yes_price) or (side is BookSide.ASK and best[0] >= yes_price)
+            ):
                 raise WireError("post-only order would cross", venue="kalshi", field="post_only")
         if client_order_id is not None and engine.order_by_client_id(owner, client_order_id) is not None:
             raise _Conflict(f"order with client_order_id {client_order_id} already exists")
@@ -423,9 +438,19 @@ class SimKalshi:
 
     def _publish_delta(self, delta: LevelDelta) -> None:
         if delta.side is BookSide.BID:
-            msg = {"market_ticker": delta.book_id, "price_dollars": _dollars(delta.price_micro_usd), "delta_fp": _count(delta.delta_micro), "side": "yes"}
+            msg = {
+                "market_ticker": delta.book_id,
+                "price_dollars": _dollars(delta.price_micro_usd),
+                "delta_fp": _count(delta.delta_micro),
+                "side": "yes",
+            }
         else:
-            msg = {"market_ticker": delta.book_id, "price_dollars": _dollars(SCALE - delta.price_micro_usd), "delta_fp": _count(delta.delta_micro), "side": "no"}
+            msg = {
+                "market_ticker": delta.book_id,
+                "price_dollars": _dollars(SCALE - delta.price_micro_usd),
+                "delta_fp": _count(delta.delta_micro),
+                "side": "no",
+            }
         now = self._now_ms()
         msg["ts_ms"] = now
         msg["ts"] = _iso(now)
@@ -601,7 +626,10 @@ class SimKalshi:
 
     def _snapshot_msg(self, ticker: str) -> dict[str, Any]:
         yes, no = self.book(ticker)
-        msg: dict[str, Any] = {"market_ticker": ticker, "market_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}"))}
+        msg: dict[str, Any] = {
+            "market_ticker": ticker,
+            "market_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}")),
+        }
         if yes:
             msg["yes_dollars_fp"] = [[_dollars(p), _count(s)] for p, s in sorted(yes)]
         if no:
@@ -649,10 +677,8 @@ class SimKalshi:
         finally:
             self._conns.discard(conn)
             conn.writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await conn.writer
-            except (asyncio.CancelledError, ConnectionClosed):
-                pass
 
     async def _writer(self, conn: _Conn) -> None:
         faults = self.faults
@@ -704,7 +730,9 @@ class SimKalshi:
         cmd = command.get("cmd")
         params = command.get("params")
         if cmd == "list_subscriptions":
-            conn.send({"id": rid, "type": "ok", "msg": [{"channel": s.channel, "sid": sid} for sid, s in conn.subs.items()]})
+            conn.send(
+                {"id": rid, "type": "ok", "msg": [{"channel": s.channel, "sid": sid} for sid, s in conn.subs.items()]}
+            )
             return
         if cmd not in ("subscribe", "unsubscribe", "update_subscription"):
             self._error(conn, rid, 5)
@@ -793,7 +821,9 @@ class SimKalshi:
             self._error(conn, rid, 13)
             return
         sub.seq += 1
-        conn.send({"id": rid, "sid": sid, "seq": sub.seq, "type": "ok", "msg": {"market_tickers": sorted(sub.tickers or ())}})
+        conn.send(
+            {"id": rid, "sid": sid, "seq": sub.seq, "type": "ok", "msg": {"market_tickers": sorted(sub.tickers or ())}}
+        )
         if sub.channel == "orderbook_delta" and action in ("add_markets", "get_snapshot"):
             for ticker in tickers:
                 self._send_snapshot(conn, sid, sub, ticker)
@@ -834,7 +864,9 @@ class SimKalshi:
             return self._error_response(400, "invalid_parameters", str(exc))
         return self._error_response(404, "not_found", f"no route for {method} {route}")
 
-    def _page(self, items: list[Any], request: HttpRequest, key: str, extra: dict[str, Any] | None = None) -> HttpResponse:
+    def _page(
+        self, items: list[Any], request: HttpRequest, key: str, extra: dict[str, Any] | None = None
+    ) -> HttpResponse:
         try:
             limit = min(int(request.query.get("limit", "100")), self.page_size_cap)
             start = int(request.query.get("cursor") or 0)
@@ -887,7 +919,10 @@ class SimKalshi:
             "rules_primary": market.rules_primary,
             "rules_secondary": market.rules_secondary,
             "price_level_structure": market.price_level_structure,
-            "price_ranges": [{"start": a, "end": b, "step": c} for a, b, c in _BANDS.get(market.price_level_structure, _BANDS["linear_cent"])],
+            "price_ranges": [
+                {"start": a, "end": b, "step": c}
+                for a, b, c in _BANDS.get(market.price_level_structure, _BANDS["linear_cent"])
+            ],
             "strike_type": "custom",
             "custom_strike": {"Event": event.title},
         }
@@ -904,14 +939,24 @@ class SimKalshi:
             "product_metadata": None,
         }
         if nested:
-            out["markets"] = [self._market_json(m) for m in self.markets.values() if m.event_ticker == event.event_ticker]
+            out["markets"] = [
+                self._market_json(m) for m in self.markets.values() if m.event_ticker == event.event_ticker
+            ]
         return out
 
     def _series_json(self, series: SimSeries) -> dict[str, Any]:
         return {
-            "ticker": series.ticker, "frequency": "custom", "title": series.title, "category": "sim", "tags": [],
-            "settlement_sources": [], "contract_url": "", "contract_terms_url": "", "fee_type": series.fee_type,
-            "fee_multiplier": series.fee_multiplier, "additional_prohibitions": [],
+            "ticker": series.ticker,
+            "frequency": "custom",
+            "title": series.title,
+            "category": "sim",
+            "tags": [],
+            "settlement_sources": [],
+            "contract_url": "",
+            "contract_terms_url": "",
+            "fee_type": series.fee_type,
+            "fee_multiplier": series.fee_multiplier,
+            "additional_prohibitions": [],
         }
 
     def _get(self, owner: str, parts: list[str], request: HttpRequest) -> HttpResponse:
@@ -952,7 +997,15 @@ class SimKalshi:
             event = self.events.get(parts[1])
             if event is None:
                 return self._error_response(404, "not_found", "event not found")
-            return HttpResponse.json(200, {"event": self._event_json(event, True), "markets": [self._market_json(m) for m in self.markets.values() if m.event_ticker == event.event_ticker]})
+            return HttpResponse.json(
+                200,
+                {
+                    "event": self._event_json(event, True),
+                    "markets": [
+                        self._market_json(m) for m in self.markets.values() if m.event_ticker == event.event_ticker
+                    ],
+                },
+            )
         if parts == ["series"]:
             return HttpResponse.json(200, {"series": [self._series_json(s) for s in self.series.values()]})
         if len(parts) == 2 and parts[0] == "series":
@@ -996,14 +1049,25 @@ class SimKalshi:
             return self._page(positions, request, "market_positions", {"event_positions": []})
         if parts == ["portfolio", "balance"]:
             cash = self._cash.get(owner, self.starting_balance_micro_usd)
-            return HttpResponse.json(200, {"balance": cash // 10_000, "balance_dollars": _fee_text(cash), "portfolio_value": cash // 10_000, "updated_ts": self._now_ms() // 1000})
+            return HttpResponse.json(
+                200,
+                {
+                    "balance": cash // 10_000,
+                    "balance_dollars": _fee_text(cash),
+                    "portfolio_value": cash // 10_000,
+                    "updated_ts": self._now_ms() // 1000,
+                },
+            )
         return self._error_response(404, "not_found", "no such endpoint")
 
     def _rest_book(self, ticker: str, depth: int = 0) -> dict[str, Any]:
         yes, no = self.book(ticker)
         if depth > 0:
             yes, no = yes[:depth], no[:depth]
-        return {"yes_dollars": [[_dollars(p), _count(s)] for p, s in sorted(yes)], "no_dollars": [[_dollars(p), _count(s)] for p, s in sorted(no)]}
+        return {
+            "yes_dollars": [[_dollars(p), _count(s)] for p, s in sorted(yes)],
+            "no_dollars": [[_dollars(p), _count(s)] for p, s in sorted(no)],
+        }
 
     def _place(self, owner: str, body: Any) -> _OrderMeta:
         order = wire.parse_order_body(body)
@@ -1042,10 +1106,11 @@ class SimKalshi:
                 meta = self._place(owner, item)
                 out.append({"client_order_id": cid, "order": self._order_json(meta), "error": None})
             except (WireError, _Conflict) as exc:
-                out.append({"client_order_id": cid, "order": None, "error": {"code": "invalid_order", "message": str(exc)}})
+                out.append(
+                    {"client_order_id": cid, "order": None, "error": {"code": "invalid_order", "message": str(exc)}}
+                )
         return HttpResponse.json(201, {"orders": out})
 
 
 class _Conflict(Exception):
     """An order with this client_order_id exists (HTTP 409)."""
-

@@ -154,6 +154,7 @@ class PolymarketSim:
         self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
         self._clock_ms = clock_ms
         self._sleep = sleep
+        self._release_tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random(f"{seed}:ids")
         self.chain_id = chain_id
         self.auto_settle = auto_settle
@@ -184,10 +185,14 @@ class PolymarketSim:
                 if participants:
                     mid = spec.yes_mid_micro if i == 0 else SCALE - spec.yes_mid_micro
                     mid = max(spec.tick_micro, min(SCALE - spec.tick_micro, mid // spec.tick_micro * spec.tick_micro))
-                    maker = MarketMaker(f"mm:{token[:8]}", engine, participant_rng, mid, 2, spec.tick_micro, 3, maker_size_micro)
+                    maker = MarketMaker(
+                        f"mm:{token[:8]}", engine, participant_rng, mid, 2, spec.tick_micro, 3, maker_size_micro
+                    )
                     maker.requote()
                     self.participants.append(maker)
-                    self.participants.append(Taker(f"taker:{token[:8]}", engine, participant_rng, 3, SCALE, spec.tick_micro))
+                    self.participants.append(
+                        Taker(f"taker:{token[:8]}", engine, participant_rng, 3, SCALE, spec.tick_micro)
+                    )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -243,7 +248,12 @@ class PolymarketSim:
         return f"ws://127.0.0.1:{self._ws_port}/ws/user"
 
     def add_account(
-        self, api_key: str, secret: str, passphrase: str, signer_address: str, funder_address: str | None = None,
+        self,
+        api_key: str,
+        secret: str,
+        passphrase: str,
+        signer_address: str,
+        funder_address: str | None = None,
         cash_micro: int = 1_000_000 * SCALE,
     ) -> SimAccount:
         account = SimAccount(api_key, secret, passphrase, signer_address, funder_address or signer_address, cash_micro)
@@ -277,7 +287,13 @@ class PolymarketSim:
                 self._publish(participant.engine.book_id, result.fills, result.deltas)
 
     def take(
-        self, token: str, side: BookSide, price_micro: int, size_micro: int, tif: TimeInForce = TimeInForce.IOC, owner: str = "external"
+        self,
+        token: str,
+        side: BookSide,
+        price_micro: int,
+        size_micro: int,
+        tif: TimeInForce = TimeInForce.IOC,
+        owner: str = "external",
     ) -> SimOrder:
         """Trade as an outside participant (e.g. to fill one of the adapter's resting orders)."""
         result = self.engines[token].submit(owner, side, price_micro, size_micro, tif)
@@ -299,12 +315,19 @@ class PolymarketSim:
                         "price": decimal_text(delta.price_micro_usd),
                         "size": decimal_text(delta.size_micro),
                         "side": "BUY" if delta.side is _BID else "SELL",
-                        "hash": hashlib.sha1(f"{token}:{now}:{len(self.trades)}:{delta.price_micro_usd}:{delta.size_micro}".encode()).hexdigest(),
+                        "hash": hashlib.sha1(
+                            f"{token}:{now}:{len(self.trades)}:{delta.price_micro_usd}:{delta.size_micro}".encode()
+                        ).hexdigest(),
                         "best_bid": decimal_text(best_bid[0]) if best_bid else "0",
                         "best_ask": decimal_text(best_ask[0]) if best_ask else "1",
                     }
                 )
-            frame = {"market": spec.condition_id, "price_changes": changes, "event_type": "price_change", "timestamp": str(now)}
+            frame = {
+                "market": spec.condition_id,
+                "price_changes": changes,
+                "event_type": "price_change",
+                "timestamp": str(now),
+            }
             self._broadcast_market(token, frame)
         for fill in fills:
             self.last_trade[token] = fill.price_micro_usd
@@ -347,9 +370,19 @@ class PolymarketSim:
     def _record_trade(self, token: str, fill: SimFill) -> None:
         spec = self.token_spec[token]
         trade_id = self._next_id("trade")
-        trade = _Trade(trade_id, fill, spec.condition_id, "MATCHED", self._now_ms() // 1000, "0x" + hashlib.sha256(trade_id.encode()).hexdigest())
+        trade = _Trade(
+            trade_id,
+            fill,
+            spec.condition_id,
+            "MATCHED",
+            self._now_ms() // 1000,
+            "0x" + hashlib.sha256(trade_id.encode()).hexdigest(),
+        )
         self.trades[trade_id] = trade
-        for owner, side in ((fill.taker_owner, fill.taker_side), (fill.maker_owner, _ASK if fill.taker_side is _BID else _BID)):
+        for owner, side in (
+            (fill.taker_owner, fill.taker_side),
+            (fill.maker_owner, _ASK if fill.taker_side is _BID else _BID),
+        ):
             account = self.accounts.get(owner)
             if account is None:
                 continue
@@ -369,7 +402,10 @@ class PolymarketSim:
         for status in ("RETRYING", "FAILED"):
             trade.status = status
             self._send_trade(trade)
-        for owner, side in ((fill.taker_owner, fill.taker_side), (fill.maker_owner, _ASK if fill.taker_side is _BID else _BID)):
+        for owner, side in (
+            (fill.taker_owner, fill.taker_side),
+            (fill.maker_owner, _ASK if fill.taker_side is _BID else _BID),
+        ):
             account = self.accounts.get(owner)
             if account is None:
                 continue
@@ -427,7 +463,9 @@ class PolymarketSim:
         for owner in dict.fromkeys((trade.fill.taker_owner, trade.fill.maker_owner)):
             if owner in self.accounts:
                 event = self.trade_json(trade, owner)
-                event.update({"event_type": "trade", "type": "TRADE", "timestamp": str(self._now_ms()), "trade_owner": owner})
+                event.update(
+                    {"event_type": "trade", "type": "TRADE", "timestamp": str(self._now_ms()), "trade_owner": owner}
+                )
                 self._broadcast_user(owner, event)
 
     def order_json(self, order: SimOrder, kind: str | None = None) -> dict[str, Any]:
@@ -453,18 +491,26 @@ class PolymarketSim:
             "outcome": "Yes" if order.book_id == spec.yes_token else "No",
             "expiration": "0",
             "order_type": self.order_types.get(order.order_id, "GTC"),
-            "associate_trades": [t.trade_id for t in self.trades.values() if order.order_id in (t.fill.taker_order_id, t.fill.maker_order_id)],
+            "associate_trades": [
+                t.trade_id
+                for t in self.trades.values()
+                if order.order_id in (t.fill.taker_order_id, t.fill.maker_order_id)
+            ],
             "created_at": str(self._now_ms() // 1000),
         }
         if kind is not None:
-            d.update({"event_type": "order", "type": kind, "order_owner": order.owner, "timestamp": str(self._now_ms())})
+            d.update(
+                {"event_type": "order", "type": kind, "order_owner": order.owner, "timestamp": str(self._now_ms())}
+            )
         return d
 
     def _after_submit(self, order: SimOrder, fills: list[SimFill]) -> None:
         """User `order` events for the submitted order and every account's maker order it hit."""
         if order.owner in self.accounts:
             if order.status is OrderStatus.OPEN:
-                self._broadcast_user(order.owner, self.order_json(order, "PLACEMENT" if not order.filled_micro else "UPDATE"))
+                self._broadcast_user(
+                    order.owner, self.order_json(order, "PLACEMENT" if not order.filled_micro else "UPDATE")
+                )
             elif order.status is OrderStatus.FILLED:
                 self._broadcast_user(order.owner, self.order_json(order, "UPDATE"))
             else:
@@ -606,7 +652,9 @@ class PolymarketSim:
             "startDate": "2026-01-01T00:00:00Z",
             "endDate": "2026-12-31T00:00:00Z",
             "feesEnabled": spec.fee_rate is not None,
-            "feeSchedule": None if spec.fee_rate is None else {"rate": float(spec.fee_rate), "exponent": 1, "takerOnly": True, "rebateRate": 0.25},
+            "feeSchedule": None
+            if spec.fee_rate is None
+            else {"rate": float(spec.fee_rate), "exponent": 1, "takerOnly": True, "rebateRate": 0.25},
         }
         if spec.neg_risk:
             d["negRiskMarketID"] = "0x" + hashlib.sha256(spec.event_id.encode()).hexdigest()
@@ -627,7 +675,7 @@ class PolymarketSim:
                 markets = []
             return HttpResponse.json(200, _window(markets, request.query))
         if path.startswith("/markets/"):
-            key = path[len("/markets/"):]
+            key = path[len("/markets/") :]
             for spec in self.specs.values():
                 if key in (spec.gamma_id, spec.condition_id):
                     return HttpResponse.json(200, self.gamma_market_json(spec))
@@ -640,16 +688,21 @@ class PolymarketSim:
             for event_id, specs in events.items():
                 neg_risk = any(s.neg_risk for s in specs)
                 event = {
-                    "id": event_id, "title": f"Event {event_id}", "negRisk": neg_risk, "negRiskAugmented": False,
+                    "id": event_id,
+                    "title": f"Event {event_id}",
+                    "negRisk": neg_risk,
+                    "negRiskAugmented": False,
                     "markets": [self.gamma_market_json(s) for s in specs],
                 }
                 if neg_risk:
                     event["negRiskMarketID"] = "0x" + hashlib.sha256(event_id.encode()).hexdigest()
                 listing.append(event)
             if path.startswith("/events/"):
-                wanted = path[len("/events/"):]
+                wanted = path[len("/events/") :]
                 found = [e for e in listing if e["id"] == wanted]
-                return HttpResponse.json(200, found[0]) if found else HttpResponse.json(404, {"error": "event not found"})
+                return (
+                    HttpResponse.json(200, found[0]) if found else HttpResponse.json(404, {"error": "event not found"})
+                )
             return HttpResponse.json(200, _window(listing, request.query))
         if path == "/positions":
             user = (request.query.get("user") or "").lower()
@@ -660,10 +713,15 @@ class PolymarketSim:
                 for token, size in account.positions.items():
                     if size:
                         spec = self.token_spec[token]
-                        out.append({
-                            "proxyWallet": account.funder_address, "asset": token, "conditionId": spec.condition_id,
-                            "size": size / SCALE, "outcome": "Yes" if token == spec.yes_token else "No",
-                        })
+                        out.append(
+                            {
+                                "proxyWallet": account.funder_address,
+                                "asset": token,
+                                "conditionId": spec.condition_id,
+                                "size": size / SCALE,
+                                "outcome": "Yes" if token == spec.yes_token else "No",
+                            }
+                        )
             return HttpResponse.json(200, out)
         return HttpResponse.json(404, {"error": "not found"})
 
@@ -714,8 +772,12 @@ class PolymarketSim:
                 return HttpResponse.json(404, {"error": "No orderbook exists for the requested token id"})
             return HttpResponse.json(200, self.book_json(token, rest=True))
         if method == "GET" and path.startswith("/markets/"):
-            spec = self.specs.get(path[len("/markets/"):])
-            return HttpResponse.json(200, self.clob_market_json(spec)) if spec else HttpResponse.json(404, {"error": "market not found"})
+            spec = self.specs.get(path[len("/markets/") :])
+            return (
+                HttpResponse.json(200, self.clob_market_json(spec))
+                if spec
+                else HttpResponse.json(404, {"error": "market not found"})
+            )
         if (method, path) not in _PRIVATE and not (method == "GET" and path.startswith("/data/order/")):
             return HttpResponse.json(404, {"error": "not found"})
         account = self._authenticate(request)
@@ -731,9 +793,11 @@ class PolymarketSim:
             market = request.query.get("market")
             if market:
                 orders = [o for o in orders if self.token_spec[o.book_id].condition_id == market]
-            return HttpResponse.json(200, self._cursor_page([self.order_json(o) for o in orders], request.query.get("next_cursor")))
+            return HttpResponse.json(
+                200, self._cursor_page([self.order_json(o) for o in orders], request.query.get("next_cursor"))
+            )
         if path.startswith("/data/order/"):
-            order_id = path[len("/data/order/"):]
+            order_id = path[len("/data/order/") :]
             for engine in self.engines.values():
                 order = engine.order(order_id)
                 if order is not None and order.owner == account.api_key:
@@ -744,7 +808,12 @@ class PolymarketSim:
             market = request.query.get("market")
             if market:
                 mine = [t for t in mine if t.market == market]
-            return HttpResponse.json(200, self._cursor_page([self.trade_json(t, account.api_key) for t in mine], request.query.get("next_cursor")))
+            return HttpResponse.json(
+                200,
+                self._cursor_page(
+                    [self.trade_json(t, account.api_key) for t in mine], request.query.get("next_cursor")
+                ),
+            )
         return HttpResponse.json(200, {"balance": str(account.cash_micro), "allowances": {}})
 
     def _cursor_page(self, items: list[Any], cursor: str | None) -> dict[str, Any]:
@@ -791,7 +860,9 @@ class PolymarketSim:
             token = order["tokenId"]
             spec = self.token_spec[token]
             if body.get("owner") != account.api_key:
-                return HttpResponse.json(400, {"success": False, "errorMsg": "the order owner has to be the owner of the API KEY"})
+                return HttpResponse.json(
+                    400, {"success": False, "errorMsg": "the order owner has to be the owner of the API KEY"}
+                )
             order_id = self._verify_order(account, order, spec.neg_risk)
             maker, taker = int(order["makerAmount"]), int(order["takerAmount"])
             buying = order["side"] == "BUY"
@@ -813,18 +884,24 @@ class PolymarketSim:
             problem = f"invalid order: price {decimal_text(price)} or size {decimal_text(size)} out of range"
             return HttpResponse.json(400, {"success": False, "errorMsg": problem})
         side = _BID if buying else _ASK
-        tif = {"GTC": TimeInForce.GTC, "GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}[order_type]
+        tif = {"GTC": TimeInForce.GTC, "GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}[
+            order_type
+        ]
         engine = self.engines[token]
         if body.get("postOnly"):
             opposite = engine.best_ask() if buying else engine.best_bid()
             if opposite is not None and (opposite[0] <= price if buying else opposite[0] >= price):
-                return HttpResponse.json(400, {"success": False, "errorMsg": "invalid post-only order: order crosses book"})
+                return HttpResponse.json(
+                    400, {"success": False, "errorMsg": "invalid post-only order: order crosses book"}
+                )
         self.order_types[order_id] = order_type
         fill_limit = self.faults.partial_fill_limit(size, _LOT)
         if tif is TimeInForce.IOC and self.faults.ack_then_fill:
             self.delayed.append((order_id, account.api_key, token, side, price, size, tif, fill_limit))
             if self.faults.fill_later_s > 0:
-                asyncio.ensure_future(self._release_later(self.faults.fill_later_s))
+                task = asyncio.ensure_future(self._release_later(self.faults.fill_later_s))
+                self._release_tasks.add(task)  # a reference keeps the task alive until it runs
+                task.add_done_callback(self._release_tasks.discard)
             return HttpResponse.json(200, _answer(order_id, "live"))
         answer = self._execute(order_id, account.api_key, token, side, price, size, tif, fill_limit)
         if self.answer_500_after_processing > 0:
@@ -833,7 +910,15 @@ class PolymarketSim:
         return answer
 
     def _execute(
-        self, order_id: str, owner: str, token: str, side: BookSide, price: int, size: int, tif: TimeInForce, fill_limit: int | None
+        self,
+        order_id: str,
+        owner: str,
+        token: str,
+        side: BookSide,
+        price: int,
+        size: int,
+        tif: TimeInForce,
+        fill_limit: int | None,
     ) -> HttpResponse:
         engine = self.engines[token]
         self._forced_id = order_id
@@ -844,7 +929,9 @@ class PolymarketSim:
         order = result.order
         if order.cancel_reason is CancelReason.FOK_NOT_FILLABLE:
             killed = "order couldn't be fully filled. FOK orders are fully filled or killed."
-            return HttpResponse.json(200, {"success": False, "errorMsg": killed, "orderID": order_id, "status": "unmatched"})
+            return HttpResponse.json(
+                200, {"success": False, "errorMsg": killed, "orderID": order_id, "status": "unmatched"}
+            )
         if order.filled_micro:
             trade_ids = [t.trade_id for t in self.trades.values() if t.fill.taker_order_id == order_id]
             spent = sum(f.size_micro * f.price_micro_usd // SCALE for f in result.fills)
@@ -852,8 +939,13 @@ class PolymarketSim:
             return HttpResponse.json(
                 200,
                 {
-                    "success": True, "errorMsg": "", "orderID": order_id, "status": "matched", "tradeIDs": trade_ids,
-                    "makingAmount": decimal_text(making), "takingAmount": decimal_text(taking),
+                    "success": True,
+                    "errorMsg": "",
+                    "orderID": order_id,
+                    "status": "matched",
+                    "tradeIDs": trade_ids,
+                    "makingAmount": decimal_text(making),
+                    "takingAmount": decimal_text(taking),
                     "transactionsHashes": [self.trades[t].tx_hash for t in trade_ids],
                 },
             )
@@ -905,8 +997,13 @@ class PolymarketSim:
 
 
 _PRIVATE = {
-    ("POST", "/order"), ("DELETE", "/order"), ("DELETE", "/orders"), ("DELETE", "/cancel-all"),
-    ("GET", "/data/orders"), ("GET", "/data/trades"), ("GET", "/balance-allowance"),
+    ("POST", "/order"),
+    ("DELETE", "/order"),
+    ("DELETE", "/orders"),
+    ("DELETE", "/cancel-all"),
+    ("GET", "/data/orders"),
+    ("GET", "/data/trades"),
+    ("GET", "/balance-allowance"),
 }
 
 
@@ -916,7 +1013,14 @@ class _Refused(Exception):
 
 def _answer(order_id: str, status: str) -> dict[str, Any]:
     """An order post answer with nothing matched yet."""
-    return {"success": True, "errorMsg": "", "orderID": order_id, "status": status, "takingAmount": "", "makingAmount": ""}
+    return {
+        "success": True,
+        "errorMsg": "",
+        "orderID": order_id,
+        "status": status,
+        "takingAmount": "",
+        "makingAmount": "",
+    }
 
 
 def _window(items: list[Any], query: dict[str, str]) -> list[Any]:
