@@ -192,6 +192,10 @@ class MarketInfo:
     accepting_orders: bool = True
     venue_market_id: str = ""  # Polymarket Gamma numeric id
     slug: str = ""
+    # a BUY (SELL) order of q at limit price p signs the cash amount q x p, which the venue accepts
+    # only on this increment (Polymarket FOK/FAK: buys whole cents, sells 0.0001); 0 = no constraint
+    buy_amount_increment_micro_usd: int = 0
+    sell_amount_increment_micro_usd: int = 0
 
     def book_ids(self) -> tuple[str, ...]:
         """The ladders this market's books are keyed by (see the module docstring)."""

@@ -94,6 +94,9 @@ class Instrument:
     lot_size: quantity increment (Kalshi 1, or 0.01 with fractional trading; Polymarket 0.01)
     tick_size: price increment; every level price must sit on it
     min_order_size: smallest order the venue accepts (Polymarket `orderMinSize`, usually 5)
+    buy_amount_increment_usd / sell_amount_increment_usd: a BUY (SELL) order of quantity q at limit
+        price p signs the cash amount q x p, which the venue only accepts on this increment
+        (Polymarket FOK/FAK: buys whole cents, sells $0.0001); None = any quantity on the lot grid
     """
 
     id: str
@@ -105,6 +108,8 @@ class Instrument:
     lot_size: Decimal = _ONE
     tick_size: Decimal = Decimal("0.01")
     min_order_size: Decimal = _ZERO
+    buy_amount_increment_usd: Decimal | None = None
+    sell_amount_increment_usd: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.id or not self.venue or not self.contract:
@@ -120,6 +125,10 @@ class Instrument:
         if (self.tick_size * PRICE_SCALE) % 1:
             raise DataError(f"instrument {self.id} tick_size must be a multiple of 0.000001, was {self.tick_size}")
         check_money(self.min_order_size, f"instrument {self.id} min_order_size")
+        for name in ("buy_amount_increment_usd", "sell_amount_increment_usd"):
+            increment = getattr(self, name)
+            if increment is not None:
+                check_money(increment, f"instrument {self.id} {name}", positive=True)
         object.__setattr__(self, "asks", check_ladder(self, self.asks))
 
 
