@@ -114,8 +114,8 @@ class ScannerConfig:
     slots_per_side: ask levels per listing put into a forwarded candidate set
     min_edge_micro_usd: clear components whose incoherence score delta is below this many
         micro-dollars per contract (0: clear only when no riskless profit exists at all); sound
-        up to and including the allocator's `min_profit_per_contract_usd`, which accepts a plan
-        earning exactly that much
+        up to and including an allocator `min_profit_per_payout_usd` of this edge times the
+        contracts a basket buys per $1 of payout (a plan earning exactly that much is accepted)
     max_enumerated_outcomes: blocks with at most this many feasible outcomes use the vertex LP
     projection_time_budget_ms / projection_max_iterations: limits of the search for blocks too large
         to enumerate: the KL projection's time and iterations, and the column generation's time

@@ -1,43 +1,76 @@
 """The allocator: one LP over every candidate set, solved warm, rounded and verified exactly.
 
-Lifecycle (style-anchors lesson 13): build once from an `AllocationProblem`, then per tick
-`update_levels` / `set_book` / `set_inventory` / `set_capital` (in-place edits forwarded to the
-persistent backend) and `solve()`. The same object runs in the daemon, replays and benchmarks.
+Lifecycle (docs/architecture.md#lifecycle): build once from an `AllocationProblem`, then per tick
+`update_levels` / `set_book` / `set_inventory` / `set_capital` / `set_objective` (in-place edits
+forwarded to the persistent backend) and `solve()`. The same object runs in the daemon, replays and
+benchmarks.
+
+`solve()`:
+1. LP (warm; constraint generation where the set needs it), with every reserve at zero.
+2. Whole lots (solvers/rounding.py): floor passes that re-balance hedges by warm re-solves, then
+   whole baskets topped up while they still pay.
+3. Exact check of every set's plan (solvers/planning.py), worst-case fee rounding included. Where
+   exact money overshoots a row only by the venue's fee rounding, that row's reserve is raised by the
+   overshoot (cash per venue, total, a set's cap; a per-contract margin for a settlement-loss limit);
+   a plan that misses a profit limit is tried at slightly smaller sizes; a set that still fails is
+   dropped and the LP re-solved without it, so the capital it held (or its sales funded) goes to the
+   others. Repeated up to `max_repair_rounds`.
+4. The lot-integral MIP (solvers/mip.py) for the sets whose rounding still lost more than
+   `rounding_loss_fraction` of their LP profit, under a wall-clock limit; kept only when it verifies
+   better.
+Reserves and suppressions are undone before returning, so every `solve()` starts from the exact
+LP and the same inputs give the same plan, warm or fresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 
 from solvers.backends import Backend, make_backend
-from solvers.backends.highs import solve_mip
-from solvers.errors import InfeasibleError, NumericalError
+from solvers.errors import NumericalError
 from solvers.formulation import Formulation, SetModel
 from solvers.lp import LPSolution, LPUpdate
+from solvers.mip import lot_integral_mip
 from solvers.plan import AllocationResult, DroppedSet, SetPlan
-from solvers.planning import build_plan, floor_lots
-from solvers.problem import AllocationProblem, AllocatorConfig, Capital, Level
+from solvers.planning import PlanCheck, dropped_from_check, plan_from_check, verify_lots
+from solvers.problem import AllocationProblem, AllocatorConfig, Capital, Level, Objective
+from solvers.rounding import TopUp, best_first, integer_caps, lots_of, shrunk
 
 __all__ = ["Allocator", "LPRun"]
 
 _ZERO = Decimal(0)
+_RESERVE_SLACK = Decimal("0.0001")  # added to every measured overshoot, so a repair clears it
 
 
 @dataclass(frozen=True, slots=True)
 class LPRun:
-    """An optimal LP solution after constraint generation converged."""
+    """An optimal LP solution after constraint generation converged.
+
+    objective: the LP's guaranteed profit summed over sets (before subtracting the worst_case
+        baselines), without the tie-breaking cost
+    """
 
     solution: LPSolution
     cg_rounds: int
     iterations: int
+    tie_break_usd: float = 0.0
 
     @property
     def objective(self) -> float:
-        return -self.solution.objective
+        return -self.solution.objective + self.tie_break_usd
+
+
+@dataclass(slots=True, eq=False)
+class _SetOutcome:
+    """One set's exact check in a round: its lots and the check (None: nothing to trade)."""
+
+    lots: np.ndarray
+    check: PlanCheck | None
 
 
 class Allocator:
@@ -48,17 +81,21 @@ class Allocator:
         backend: str | Backend = "highs-warm",
         config: AllocatorConfig | None = None,
         outcome_hints: Mapping[str, Sequence[Sequence[int]] | np.ndarray] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """outcome_hints: set id -> feasible outcomes as 0/1 vectors over the set's contracts (in
         `candidate.contracts` order), e.g. `ProjectionResult.vertices` of `project_prices` on the
         set's mid prices. For constraint-generation sets they are the master's starting working set
         instead of the default spread of seed outcomes; the optimum is still certified by the exact
         oracle, so hints change the number of rounds, never the result (settlement-risk outcomes
-        keep their default seeds; other methods ignore hints). Infeasible hints raise DataError."""
+        keep their default seeds; other methods ignore hints). Infeasible hints raise DataError.
+        clock: seconds, for the MIP fallback's wall-clock limit (injectable for tests)."""
         self.config = config or AllocatorConfig()
         self.form = Formulation(problem, self.config, outcome_hints)
         self.backend = make_backend(backend) if isinstance(backend, str) else backend
         self.backend.load(self.form.lp)
+        self._top_up = TopUp(self.form)
+        self._clock = clock
 
     # -- inputs ------------------------------------------------------------------------------------------------
     @property
@@ -89,6 +126,10 @@ class Allocator:
     def set_capital(self, capital: Capital) -> None:
         self._apply(self.form.set_capital(capital))
 
+    def set_objective(self, objective: Objective) -> None:
+        """`riskless` (new entries) or `worst_case` (repairs, rebalancing); an in-place update."""
+        self._apply(self.form.set_objective(objective))
+
     def _apply(self, update: LPUpdate) -> None:
         first = self.form.take_appended()
         if first is not None:  # rows first: the update may bound them
@@ -107,145 +148,276 @@ class Allocator:
             solution = self.backend.solve(duals=duals)
             iterations += solution.iterations
             if not self.form.add_cuts(solution):
-                return LPRun(solution, rounds, iterations)
+                return LPRun(solution, rounds, iterations, self._tie_break(solution))
             rounds += 1
             if rounds > self.config.cg_max_rounds:
                 raise NumericalError(f"constraint generation did not converge in {self.config.cg_max_rounds} rounds")
             self._apply(LPUpdate())
 
-    def solve(self) -> AllocationResult:
-        """Solve, round to lots, verify every plan exactly; fall back to a MIP when rounding loses
-        too much, and hand the capital of sets left without a plan to the others."""
-        run = self.solve_lp(duals=True)
-        result = self._result(run, self._rounded(run), with_duals=True)
-        if self.config.mip_fallback and self._rounding_lost_too_much(result):
-            x = solve_mip(self.form.lp, self._integer_mask(), time_limit_ms=self.config.mip_time_limit_ms)
-            if x is not None:
-                alternative = self._result(run, x, with_duals=True, used_mip=True)
-                if alternative.guaranteed_profit_usd > result.guaranteed_profit_usd:
-                    result = alternative
-        suppressed: set[int] = set()
-        for _ in range(self.config.max_redistribution_rounds):
-            idle = self._idle_sets(run, result) - suppressed
-            shadow = max(result.capital_shadow_prices.values(), default=1.0)
-            if not idle or shadow <= 1e-9:
-                break
-            suppressed |= idle
-            self._apply(self.form.suppress(idle))
-            run = self.solve_lp(duals=True)
-            candidate = self._result(run, self._rounded(run), with_duals=True)
-            if candidate.guaranteed_profit_usd <= result.guaranteed_profit_usd:
-                break
-            kept = {d.set_id for d in candidate.dropped}
-            earlier = tuple(d for d in result.dropped if d.set_id not in kept)
-            result = AllocationResult(
-                plans=candidate.plans,
-                dropped=candidate.dropped + earlier,
-                lp_profit_usd=candidate.lp_profit_usd,
-                guaranteed_profit_usd=candidate.guaranteed_profit_usd,
-                capital_shadow_prices=candidate.capital_shadow_prices,
-                cg_rounds=result.cg_rounds + candidate.cg_rounds,
-                iterations=result.iterations + candidate.iterations,
-                used_mip=result.used_mip,
-            )
-        if suppressed:
-            self._apply(self.form.restore())
-        return result
+    def _tie_break(self, solution: LPSolution) -> float:
+        if not self.config.tie_break_usd_per_contract:
+            return 0.0
+        cols = self.form.level_cols
+        return float(np.dot(self.form._tie[cols], solution.x[cols]))
 
-    def _rounded(self, run: LPRun) -> np.ndarray:
-        """The LP point after rounding passes: every level slot is capped at the floor of its
-        quantity and the LP re-solved warm, so hedges re-balance downwards instead of breaking.
-        Orders under a venue minimum are tried both at zero and raised to the minimum; the better
-        objective wins. Bounds are restored afterwards. Returns x for the final floor."""
+    def solve(self) -> AllocationResult:
+        """Solve, round to lots, verify every plan exactly, repair what exact money broke, and fall
+        back to the MIP where rounding lost too much (module docstring)."""
+        form = self.form
+        self._apply(form.clear_reserves())
+        self._margin_repeats: dict[int, int] = {}
+        dropped: dict[int, DroppedSet] = {}
+        repairs = cg_rounds = iterations = 0
+        try:
+            while True:
+                run = self.solve_lp(duals=True)
+                cg_rounds += run.cg_rounds
+                iterations += run.iterations
+                outcomes = self._round_and_check(run)
+                if repairs >= self.config.max_repair_rounds or not self._repair(outcomes, run, dropped):
+                    break
+                repairs += 1
+            result = self._result(run, outcomes, dropped, repairs, cg_rounds, iterations)
+            if self.config.mip_fallback:
+                result = self._mip_fallback(run, outcomes, dropped, result)
+            return result
+        finally:
+            self._apply(form.restore())
+            self._apply(form.clear_reserves())
+
+    # -- rounding and checking ------------------------------------------------------------------------------
+    def _integral(self, run: LPRun) -> np.ndarray:
+        """Contracts per column: floor passes with warm re-solves, then baskets topped up."""
+        form = self.form
+        cols = form.level_cols
         x = run.solution.x
-        touched: list[np.ndarray] = []
+        bounded = False
         try:
             for _ in range(self.config.rounding_passes):
-                step = self.form.rounding_targets(x)
-                if step is None:
+                caps = integer_caps(form, x)
+                if np.all(np.abs(caps[cols] - x[cols]) <= 1e-7 * np.maximum(1.0, np.abs(x[cols]))):
                     break
-                touched.append(step.cols)
-                best: tuple[float, np.ndarray, int] | None = None
-                for k, (lower, upper) in enumerate(step.options):
-                    self._apply(self.form.bound_levels(step.cols, lower, upper))
-                    try:
-                        solution = self.solve_lp().solution
-                    except InfeasibleError:  # raising an order to the minimum may not fit the capital
-                        continue
-                    if best is None or solution.objective < best[0] - 1e-12:
-                        best = (solution.objective, solution.x, k)
-                assert best is not None, "the all-floors option is always feasible"
-                if best[2] != len(step.options) - 1:
-                    lower, upper = step.options[best[2]]
-                    self._apply(self.form.bound_levels(step.cols, lower, upper))
-                x = best[1]
+                self._apply(form.bound_levels(cols, np.zeros(len(cols)), caps[cols]))
+                bounded = True
+                x = self.solve_lp().solution.x
+            caps = integer_caps(form, x)
         finally:
-            if touched:
-                self._apply(self.form.release(np.unique(np.concatenate(touched))))
-        return x
+            if bounded:
+                self._apply(form.release(cols))
+        return self._top_up.run(caps, form._suppressed)
 
-    # -- helpers ---------------------------------------------------------------------------------------------------
-    def _integer_mask(self) -> np.ndarray:
-        mask = np.zeros(self.form.lp.num_col, dtype=bool)
-        mask[self.form.level_cols] = True
-        return mask
-
-    def _idle_sets(self, run: LPRun, result: AllocationResult) -> set[int]:
-        """Sets that consume capital in the LP but end without a verified plan."""
-        planned = {p.set_id for p in result.plans}
-        x = run.solution.x
-        idle = set()
-        for sm in self.form.sets:
-            if sm.id not in planned and self.form.spent(sm, x) > 1e-6:
-                idle.add(sm.index)
-        return idle
-
-    def _rounding_lost_too_much(self, result: AllocationResult) -> bool:
-        fraction = self.config.rounding_loss_fraction
-        lp_profits = {d.set_id: d.lp_profit_usd for d in result.dropped}
-        lp_profits.update((p.set_id, p.lp_profit_usd) for p in result.plans)
-        exact = {p.set_id: float(p.guaranteed_profit_usd) for p in result.plans}
-        for sm in self.form.sets:
-            lp_profit = lp_profits.get(sm.id, 0.0)
-            if lp_profit < float(sm.candidate.limits.min_profit_usd):
-                continue
-            got = exact.get(sm.id, 0.0)
-            if lp_profit - got > fraction * lp_profit:
-                return True
-        return False
-
-    def _result(self, run: LPRun, x: np.ndarray, *, with_duals: bool, used_mip: bool = False) -> AllocationResult:
+    def _round_and_check(self, run: LPRun) -> dict[int, _SetOutcome]:
         form = self.form
-        plans: list[SetPlan] = []
-        dropped: list[DroppedSet] = []
-        lp_total = 0.0
+        lots = lots_of(form, self._integral(run))
+        outcomes: dict[int, _SetOutcome] = {}
         for sm in form.sets:
-            lp_profit = form.lp_profit(sm, run.solution.x)
-            lp_total += lp_profit
-            mu, binding = form.coherent_prices(sm, run.solution) if with_duals else (None, [])
-            plan, drop = build_plan(form, sm, floor_lots(form, sm, x), lp_profit=lp_profit, mu=mu, binding=binding)
-            if plan is not None:
-                plans.append(plan)
-            elif drop is not None:
-                dropped.append(drop)
+            if sm.index in form._suppressed:
+                continue
+            mine = lots[sm.level_cols]
+            if not mine.any():
+                outcomes[sm.index] = _SetOutcome(lots, None)
+                continue
+            check = self._check(sm, lots)
+            if check.failure_kind == "profit" or (check.failure is None and self._fee_rounding_waste(check) > 0):
+                check, lots = self._nearby(sm, lots, check)
+            outcomes[sm.index] = _SetOutcome(lots, check)
+        for outcome in outcomes.values():
+            outcome.lots = lots
+        return outcomes
+
+    def _check(self, sm: SetModel, lots: np.ndarray) -> PlanCheck:
+        cols = sm.level_cols
+        lots_by_col = {int(c): int(n) for c, n in zip(cols.tolist(), lots[cols].tolist()) if n > 0}
+        return verify_lots(self.form, sm, lots_by_col)
+
+    def _fee_rounding_waste(self, check: PlanCheck) -> Decimal:
+        """Dollars the venues' per-order fee rounding adds to a plan above its per-lot fees (what the
+        LP priced): Kalshi's rounding of each order up to the cent. A smaller size can waste less."""
+        waste = _ZERO
+        for leg in check.legs:
+            instrument = self.form.instrument_by_id[leg.instrument_id]
+            rule = instrument.fee
+            if rule.order_increment_usd is None:
+                continue
+            lot = instrument.lot_size
+            per_lot = sum((rule.fill_fee(t.price, lot) * (t.quantity / lot) for t in leg.levels), _ZERO)
+            waste += max(leg.fee_usd - per_lot, _ZERO)
+        return waste
+
+    def _nearby(self, sm: SetModel, lots: np.ndarray, check: PlanCheck) -> tuple[PlanCheck, np.ndarray]:
+        """The best of the plan and up to `nearby_sizes` smaller versions of it (fee rounding can
+        make a smaller plan earn more, or clear a limit the full size misses)."""
+        best_check, best_lots = check, lots
+        for candidate in shrunk(self.form, sm, lots, self.config.nearby_sizes):
+            trial = lots.copy()
+            trial[sm.level_cols] = candidate[sm.level_cols]
+            result = self._check(sm, trial)
+            better = result.failure is None and (best_check.failure is not None or result.profit > best_check.profit)
+            if better:
+                best_check, best_lots = result, trial
+        return best_check, best_lots
+
+    def _repair(self, outcomes: dict[int, _SetOutcome], run: LPRun, dropped: dict[int, DroppedSet]) -> bool:
+        """Apply the LP edits that repair this round's failures; False when nothing needed one. Sets
+        that fail for good are recorded in `dropped` and suppressed."""
+        form = self.form
+        updates: list[LPUpdate] = []
+        suppress: set[int] = set()
+        caps: dict[int, Decimal] = {}
+        for index, outcome in outcomes.items():
+            check = outcome.check
+            if check is None or check.failure is None:
+                continue
+            sm = form.sets[index]
+            if check.failure_kind == "cap":
+                caps[index] = check.excess + _RESERVE_SLACK
+            elif check.failure_kind == "settlement":
+                # a margin per contract that would have covered the overshoot; quadrupled each time
+                # the same set overshoots again (the re-solve can land on the same whole lots)
+                contracts = sum((leg.quantity for leg in check.legs), _ZERO)
+                margin = float((check.excess + _RESERVE_SLACK) / contracts) if contracts else 0.0
+                repeat = self._margin_repeats.get(index, 0)
+                self._margin_repeats[index] = repeat + 1
+                updates.append(form.add_spend_margin(index, max(margin, 1e-6) * 4**repeat))
+            else:
+                suppress.add(index)
+                dropped[index] = dropped_from_check(sm, check, form.lp_profit(sm, run.solution.x))
+        if caps:
+            updates.append(form.add_reserve(cap=caps))
+        if suppress:  # re-solve without the failed sets before measuring shared capital: their sales
+            updates.append(form.suppress(suppress))  # may have funded the others' purchases
+            for update in updates:
+                self._apply(update)
+            return True
+        passing = [o.check for o in outcomes.values() if o.check is not None and o.check.failure is None]
+        used: dict[str, Decimal] = {}
+        for check in passing:
+            for venue, amount in check.capital_by_venue.items():
+                used[venue] = used.get(venue, _ZERO) + amount
+        for venue, amount in used.items():
+            over = amount - form.capital.cash_by_venue_usd[venue]
+            if over > 0:
+                updates.append(form.add_reserve(venue=venue, total=over + _RESERVE_SLACK))
+        if form.capital.total_usd is not None:
+            over = sum(used.values(), _ZERO) - form.capital.total_usd
+            if over > 0:
+                updates.append(form.add_reserve(total=over + _RESERVE_SLACK))
+        for update in updates:
+            self._apply(update)
+        return bool(updates)
+
+    # -- results -----------------------------------------------------------------------------------------------
+    def _result(
+        self,
+        run: LPRun,
+        outcomes: dict[int, _SetOutcome],
+        dropped: dict[int, DroppedSet],
+        repairs: int,
+        cg_rounds: int,
+        iterations: int,
+        *,
+        used_mip: bool = False,
+    ) -> AllocationResult:
+        form = self.form
+        x = run.solution.x
+        plans: list[SetPlan] = []
+        failed = dict(dropped)
+        for sm in form.sets:
+            outcome = outcomes.get(sm.index)
+            if outcome is None or outcome.check is None:
+                lp_profit = form.lp_profit(sm, x)
+                if (
+                    outcome is not None
+                    and sm.index not in failed
+                    and lp_profit >= float(sm.candidate.limits.min_profit_usd)
+                ):
+                    failed[sm.index] = DroppedSet(sm.id, "no whole lot survives rounding", lp_profit, None)
+                continue
+            lp_profit = form.lp_profit(sm, x)
+            if outcome.check.failure is not None:
+                failed[sm.index] = dropped_from_check(sm, outcome.check, lp_profit)
+                continue
+            mu, binding = form.coherent_prices(sm, run.solution)
+            plans.append(
+                plan_from_check(
+                    sm, outcome.check, objective=form.objective, lp_profit=lp_profit, mu=mu, binding=binding
+                )
+            )
         plans, over = self._within_capital(plans)
-        dropped += over
+        ordered_drops = [failed[k] for k in sorted(failed)] + over
         return AllocationResult(
             plans=tuple(plans),
-            dropped=tuple(dropped),
-            lp_profit_usd=lp_total,
+            dropped=tuple(ordered_drops),
+            lp_profit_usd=sum(form.lp_profit(sm, x) for sm in form.sets),
             guaranteed_profit_usd=sum((p.guaranteed_profit_usd for p in plans), _ZERO),
-            capital_shadow_prices=form.capital_shadow_prices(run.solution) if with_duals else {},
-            cg_rounds=run.cg_rounds,
-            iterations=run.iterations,
+            capital_shadow_prices=form.capital_shadow_prices(run.solution),
+            cg_rounds=cg_rounds,
+            iterations=iterations,
             used_mip=used_mip,
+            objective=form.objective,
+            repair_rounds=repairs,
         )
+
+    def _mip_fallback(
+        self, run: LPRun, outcomes: dict[int, _SetOutcome], dropped: dict[int, DroppedSet], result: AllocationResult
+    ) -> AllocationResult:
+        """The lot-integral MIP for sets whose verified profit lost more than the configured fraction
+        of their LP profit; kept where it verifies better, within the MIP's wall-clock limit."""
+        form = self.form
+        x = run.solution.x
+        profit = {p.set_id: p.guaranteed_profit_usd for p in result.plans}
+        targets = set()
+        for sm in form.sets:
+            lp_profit = form.lp_profit(sm, x)
+            if sm.index in dropped or lp_profit < float(sm.candidate.limits.min_profit_usd):
+                continue
+            if lp_profit - float(profit.get(sm.id, _ZERO)) > self.config.rounding_loss_fraction * lp_profit:
+                targets.add(sm.index)
+        if not targets:
+            return result
+        fixed = np.zeros(form.lp.num_col)
+        current = next(iter(outcomes.values())).lots if outcomes else np.zeros(form.lp.num_col, dtype=np.int64)
+        fixed[form.level_cols] = current[form.level_cols] * form._lot_f[form.level_cols]
+        for sm in form.sets:  # sets without a passing plan trade nothing
+            outcome = outcomes.get(sm.index)
+            if outcome is None or outcome.check is None or outcome.check.failure is not None:
+                fixed[sm.level_cols] = 0.0
+        mip_x = lot_integral_mip(form, targets, fixed, time_limit_ms=self.config.mip_time_limit_ms, clock=self._clock)
+        if mip_x is None:
+            return result
+        matrix = form.slot_matrix
+        totals = np.maximum(mip_x[matrix], 0.0).sum(axis=1)
+        totals = np.round(totals / form.rounding_lot) * form.rounding_lot
+        contracts = np.zeros(form.lp.num_col)
+        contracts[matrix] = best_first(form, totals, form._lots[matrix] * form._lot_f[matrix])
+        lots = lots_of(form, contracts)
+        improved = dict(outcomes)
+        changed = False
+        for index in targets:
+            sm = form.sets[index]
+            mine = lots[sm.level_cols]
+            if not mine.any():
+                continue
+            check = self._check(sm, lots)
+            old = outcomes.get(index)
+            old_profit = (
+                old.check.profit if old is not None and old.check is not None and old.check.failure is None else None
+            )
+            if check.failure is None and (old_profit is None or check.profit > old_profit):
+                improved[index] = _SetOutcome(lots, check)
+                changed = True
+        if not changed:
+            return result
+        alternative = self._result(
+            run, improved, dropped, result.repair_rounds, result.cg_rounds, result.iterations, used_mip=True
+        )
+        return alternative if alternative.guaranteed_profit_usd > result.guaranteed_profit_usd else result
 
     def _within_capital(self, plans: list[SetPlan]) -> tuple[list[SetPlan], list[DroppedSet]]:
         """Exact check of the shared capital; drops the least profitable plans if it is exceeded
-        (the LP's reserve makes this a guard that should never fire)."""
+        (the repair rounds make this a guard that should never fire)."""
         capital = self.form.capital
-        kept = sorted(plans, key=lambda p: p.guaranteed_profit_usd, reverse=True)
+        kept = sorted(plans, key=lambda p: (p.guaranteed_profit_usd, p.set_id), reverse=True)
         dropped: list[DroppedSet] = []
         while kept:
             used: dict[str, Decimal] = {}

@@ -103,6 +103,27 @@ class FeeRule:
         total = sum((self.fill_fee(price, quantity) for price, quantity in fills if quantity), _ZERO)
         return _quantize(total, self.order_increment_usd, self.order_rounding)
 
+    def worst_order_fee(self, levels: Iterable[tuple[Decimal, Decimal]], lot: Decimal) -> Decimal:
+        """The most the venue can charge an order that takes (price, quantity) per level, over every
+        way the levels can fill in pieces of whole lots. Per-fill rounding up is subadditive
+        (ceil(a) + ceil(b) >= ceil(a + b)), so the finest split, one lot per fill, is the worst;
+        rounding down only shrinks with splitting, so one fill per level is the worst there. A plan
+        priced this way is never overstated by how the venue happens to fill it."""
+        levels = [(price, quantity) for price, quantity in levels if quantity]
+        if self.fill_increment_usd is None or self.fill_rounding is Rounding.DOWN:
+            return self.order_fee(levels)
+        if lot <= 0:
+            raise DataError(f"worst_order_fee needs a positive lot, was {lot}")
+        by_lots = _ZERO
+        for price, quantity in levels:
+            pieces = quantity / lot
+            if pieces != pieces.to_integral_value():
+                raise DataError(f"worst_order_fee: quantity {quantity} is not a whole number of lots of {lot}")
+            by_lots += self.fill_fee(price, lot) * pieces
+        if self.fill_rounding is Rounding.NEAREST:  # either extreme split can be the larger
+            by_lots = max(by_lots, sum((self.fill_fee(price, quantity) for price, quantity in levels), _ZERO))
+        return _quantize(by_lots, self.order_increment_usd, self.order_rounding)
+
 
 ZERO_FEE = FeeRule(coefficient=_ZERO)
 

@@ -1,20 +1,35 @@
-"""The worst-case-profit LP over every candidate set (optimization.md 2.2-2.4), with fixed level slots.
+"""The worst-case-profit LP over every candidate set (docs/optimization.md#the-allocation-lp), with fixed
+level slots.
 
 Columns, per candidate set k:
-  x[l, j]   lots bought at ask slot j of instrument l (0 <= x <= size // lot; 0 for an empty slot)
-  T_k       guaranteed payoff of the set's holdings over its outcomes (free)
+  x[l, j]   contracts bought at ask slot j of instrument l (0 <= x <= its whole lots x lot size; 0 for
+            an empty slot). Columns are in contracts, not lots, so that every column is scaled alike
+            and the solver's absolute tolerances mean the same thing on both venues
+  T_k       guaranteed payoff over the set's outcomes (free): of the new trades alone under the
+            `riskless` objective, of holdings plus new trades under `worst_case`
   C_k       cash the set spends, fees included (free), defined by C_k - sum c x = 0, where
-            c = (price + linear fee) x lot of each slot; only for sets whose rows need their spend
-            (settlement risk, a minimum profit per contract, a cost cap)
-  D_u, S    payoff differences and base: with P_u / F_u the holdings paying if outcome variable u
+            c = price + linear fee per contract; only for sets whose rows need their spend
+            (settlement risk, profit-per-payout or return-on-capital limits, a cost cap)
+  D_u, S    payoff differences and base: with P_u / F_u the contracts paying if outcome variable u
             is true / false, D_u = P_u - F_u and S = sum F_u (free, defined by rows), so an
             outcome's payoff is S + sum of D_u over the variables true in it
   s         held contracts sold back: buying the complement of a held contract from the same pool and
             netting the pair releases $1 (the sale at the bid; see problem.py); 0 <= s <= held
   duals     lambda / kappa / nu of the compact dual, when that method is used
 
-Objective: maximise sum_k (T_k - spend_k), spend_k = sum c x (or C_k). The guaranteed profit of set
-k is T_k - spend_k - V0_k, V0_k = min_z payoff of the inventory alone (0 without inventory).
+Objectives (AllocatorConfig.objective, switchable in place with `set_objective`):
+  riskless    maximise sum_k (T_k - spend_k) where T_k counts only what the new trades pay: in every
+              outcome the trades pay at least the reported profit on top of whatever is held. Held
+              inventory only lends its netting credit (a sale at the bid is the purchase of the
+              complement from the same pool, which is payoff-neutral against holding) and uses up
+              position limits.
+  worst_case  maximise the rise of the portfolio's worst-case value: T_k counts holdings plus new
+              trades and the set's profit is T_k - spend_k - V0_k, V0_k = min_z payoff of the
+              holdings alone. For repairs after partial fills and for rebalancing.
+Every level column also carries a tie-breaking cost of about `tie_break_usd_per_contract` (scaled
+by a fixed hash of its instrument id): trades that earn nothing are never taken, and otherwise
+equally good optima are ordered, so that the optimum is unique and a warm model and a fresh one
+reach the same point (and the same rounded plan). Reported LP profits leave it out.
 
 Prices appear in the objective, in C_k rows and in the capital rows. A book tick is one vectorised
 cost change plus the coefficient changes; capital-row coefficients are flagged lazy, so a persistent
@@ -26,28 +41,35 @@ Outcome rows (per set, by method):
   enumerate / cg   T_k <= S + sum_{u: z_u = 1} D_u             for each z in Z (cg: a working set)
   compact          the LP dual of min over the relaxation of Z (exact when it is integral)
 Settlement risk (risky links): for z in Z_err the value may fall at most L_k below its current worst:
-  C_k - payoff(z) <= L_k - B_k,  B_k = min over Z_err of the inventory's payoff.
+  C_k - payoff(z) <= L_k - B_k - r_k,  B_k = min over Z_err of the (objective's) inventory payoff.
 
-Capital rows: per venue and (once a cap is set) in total, sum c x - sum s <= max(cash - reserve, 0),
-where the reserve covers the most that per-fill and per-order fee rounding can add over the linear
-fee and a lot per held instrument (so the exact check of a rounded plan never exceeds cash), and the
-floor at zero keeps trading nothing feasible. Optional per-set cost caps, per-contract position
-limits and a minimum profit per contract bought.
+Capital rows: per venue and (once a cap is set) in total, sum c x - sum s <= max(cash - r, 0), and
+per capped set C_k - sum s <= max(cap - r_k, 0). The reserves r start at zero: the LP is the exact
+continuous problem. Exact fees can only exceed the linear ones by the venue's rounding, so when a
+rounded plan's exact money overshoots a row, the allocator raises that row's reserve by the
+overshoot and solves again (`add_reserve`, `clear_reserves`): capital is held back only where a
+plan actually needs it, never per instrument or per position. The floor at zero keeps trading
+nothing feasible. Optional per-contract position limits, a minimum profit per $1 of payout
+(riskless: T_k - C_k >= rho T_k) and a minimum return on capital (T_k - C_k - V0_k >= r C_k).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 
 from solvers.errors import DataError
+from solvers.fees import FeeRule, Rounding
 from solvers.lp import LinearProgram, LPSolution, LPUpdate, RowBlock
 from solvers.outcomes import OutcomeSystem
 from solvers.problem import (
+    OBJECTIVES,
     PRICE_SCALE,
     AllocationProblem,
     AllocatorConfig,
@@ -55,14 +77,16 @@ from solvers.problem import (
     Capital,
     Instrument,
     Level,
+    Objective,
     Side,
     check_ladder,
     check_level,
     check_money,
+    representable_step,
 )
 from solvers.separation import OutcomeOracle
 
-__all__ = ["Formulation", "Netting", "RoundingStep", "SetModel"]
+__all__ = ["Formulation", "Netting", "SetModel", "tie_break_weights"]
 
 _INF = math.inf
 _ZERO = Decimal(0)
@@ -105,11 +129,12 @@ class SetModel:
     base_row: int = -1
     # small enumerated sets write payoffs straight into their few outcome rows (no P/F columns)
     substituted: bool = False
-    payers: dict[tuple[int, bool], list[tuple[int, float]]] = field(default_factory=dict)  # (u, if true) -> (col, lot)
+    payers: dict[tuple[int, bool], list[int]] = field(default_factory=dict)  # (u, pays if true) -> columns
     netting: list[Netting] = field(default_factory=list)
     position_rows: dict[tuple[str, Side], int] = field(default_factory=dict)
     cap_row: int | None = None
-    per_contract_row: int | None = None
+    payout_row: int | None = None  # riskless: (1 - rho) T_k - C_k >= 0
+    roc_row: int | None = None  # T_k - (1 + r) C_k >= V0_k
     scenario_rows: list[int] = field(default_factory=list)  # main family scenario rows
     scenario_z: list[np.ndarray] = field(default_factory=list)
     err_rows: list[int] = field(default_factory=list)  # rows whose bound is L - B_err
@@ -123,6 +148,9 @@ class SetModel:
     # use these so that trading nothing is always feasible
     baseline_lp: float = 0.0
     baseline_err_lp: float = 0.0
+    # reserve (see the module docstring): the set's cost cap is lowered by this when a rounded
+    # plan's exact fees overshot it
+    cap_reserve: Decimal = _ZERO
 
     @property
     def id(self) -> str:
@@ -131,14 +159,6 @@ class SetModel:
     def pays_if_true(self, instrument: Instrument) -> bool:
         _, parity = self.system.literal[instrument.contract]
         return (instrument.side is Side.YES) != bool(parity)
-
-
-@dataclass(frozen=True, slots=True)
-class RoundingStep:
-    """Alternative (lower, upper) bounds on the level columns for one rounding pass."""
-
-    cols: np.ndarray
-    options: list[tuple[np.ndarray, np.ndarray]]
 
 
 class _Rows:
@@ -162,8 +182,13 @@ class Formulation:
         outcome_hints: Mapping[str, Sequence[Sequence[int]] | np.ndarray] | None = None,
     ) -> None:
         self.config = config
+        self.objective: Objective = config.objective
         self.capital: Capital = problem.capital
         self.inventory: dict[str, Decimal] = dict(problem.inventory)
+        # capital held back per venue and in total (see the module docstring); zero until a
+        # rounded plan's exact money needs it
+        self.cash_reserve: dict[str, Decimal] = {}
+        self.total_reserve = _ZERO
         self.venues = tuple(sorted(problem.capital.cash_by_venue_usd))
         self.instrument_by_id: dict[str, Instrument] = {}
         self.set_of_instrument: dict[str, SetModel] = {}
@@ -194,14 +219,18 @@ class Formulation:
             system_err = OutcomeSystem(contracts, candidate.relations, with_risky_links=False)
         method, outcomes = self._choose_method(candidate, system, system_err)
         limit = self.config.cg_oracle_enumeration_limit if method == "cg" else 0
-        oracle = OutcomeOracle(system, enumeration_limit=limit)
+        oracle = OutcomeOracle(system, enumeration_limit=limit, exact_outcomes=outcomes.get(False))
         model = SetModel(
             index=index,
             candidate=candidate,
             system=system,
             system_err=system_err,
             oracle=oracle,
-            oracle_err=OutcomeOracle(system_err, enumeration_limit=limit) if system_err is not None else None,
+            oracle_err=(
+                OutcomeOracle(system_err, enumeration_limit=limit, exact_outcomes=outcomes.get(True))
+                if system_err is not None
+                else None
+            ),
             method=method,
             instruments=candidate.instruments,
             slot_cols={},
@@ -287,14 +316,18 @@ class Formulation:
             sm.level_cols = np.concatenate(list(sm.slot_cols.values())) if sm.slot_cols else np.zeros(0, np.int32)
             sm.t_col = self._col(-_INF, _INF, cost=-1.0)
             limits = sm.candidate.limits
-            if sm.system_err is not None or limits.min_profit_per_contract_usd > 0 or limits.max_cost_usd is not None:
+            if (
+                sm.system_err is not None
+                or limits.min_profit_per_payout_usd > 0
+                or limits.min_return_on_capital > 0
+                or limits.max_cost_usd is not None
+            ):
                 sm.spend_col = self._col(-_INF, _INF, cost=1.0)
             n = sm.system.n
             for instrument in sm.instruments:
                 var, _ = sm.system.literal[instrument.contract]
                 key = (var, sm.pays_if_true(instrument))
-                lot = float(instrument.lot_size)
-                sm.payers.setdefault(key, []).extend((col, lot) for col in sm.slot_cols[instrument.id].tolist())
+                sm.payers.setdefault(key, []).extend(sm.slot_cols[instrument.id].tolist())
             sm.substituted = self._substitution_is_smaller(sm)
             if not sm.substituted:
                 sm.diff_cols = np.array([self._col(-_INF, _INF) for _ in range(n)], dtype=np.int32)
@@ -368,26 +401,48 @@ class Formulation:
         self._is_level[self.level_cols] = True
         self._lot_f = np.ones(n)
         self._tick_u = np.ones(n, dtype=np.int64)
-        self._fee_params = np.zeros((n, 4))  # coefficient x multiplier, exponent, flat, lot
-        self._fee_params[:, 1] = 1.0
-        self._fee_params[:, 3] = 1.0
-        self._unit_cost = np.zeros(n)  # current (price + linear fee) x lot per level column
+        self._unit_cost = np.zeros(n)  # current price + fee per contract (see unit_cost_table), per level column
+        # per level column: where its instrument's unit-cost table starts in one flat array, indexed
+        # by price / tick; and the highest unit cost any price allows (for the capital rows' reach)
+        self._table_start = np.zeros(n, dtype=np.int64)
+        self._max_unit = np.zeros(n)
+        tables: dict[tuple[FeeRule, Decimal, Decimal], tuple[int, np.ndarray]] = {}
+        flat_parts: list[np.ndarray] = []
         self.col_instrument: dict[int, Instrument] = instrument_of_col
         self.col_slot = {}
         for col, instrument in instrument_of_col.items():
             self._lot_f[col] = float(instrument.lot_size)
             self._tick_u[col] = int(instrument.tick_size * PRICE_SCALE)
-            fee = instrument.fee
-            self._fee_params[col] = (
-                float(fee.coefficient * fee.multiplier),
-                fee.exponent,
-                float(fee.flat_per_contract_usd),
-                float(instrument.lot_size),
-            )
-        self._linear_fees = bool(np.all(self._fee_params[:, 1] == 1.0))
-        a, flat, lot = self._fee_params[:, 0], self._fee_params[:, 2], self._fee_params[:, 3]
-        self._fee_abc = np.stack([lot * (1.0 + a), lot * a, lot * flat], axis=1)
-        self._max_unit = lot * (1.0 + a * 0.25 ** self._fee_params[:, 1] + flat)
+            key = (instrument.fee, instrument.lot_size, instrument.tick_size)
+            if key not in tables:
+                table = unit_cost_table(*key)
+                tables[key] = (sum(len(part) for part in flat_parts), table)
+                flat_parts.append(table)
+            start, table = tables[key]
+            self._table_start[col] = start
+            self._max_unit[col] = float(table.max())
+        self._unit_table = np.concatenate(flat_parts) if flat_parts else np.zeros(1)
+        # extra cost per contract in a set's spend row, raised for a set whose rounded plan's exact fees
+        # overshot its settlement-loss limit (see add_spend_margin)
+        self._spend_margin = np.zeros(n)
+        # the tie-breaking cost per contract (module docstring): constant, so set once
+        self._tie = np.zeros(n)
+        self._tie[self.level_cols] = tie_break_weights(
+            [instrument_of_col[c].id for c in self.level_cols.tolist()], self.config.tie_break_usd_per_contract
+        )
+        self.lp.cost[self.level_cols] = self._tie[self.level_cols]
+        # one row per instrument over its slot columns (slots of an instrument are consecutive), for
+        # the vectorised rounding: the quantity step every price on its grid can sign, its minimum
+        self.slot_matrix = self.level_cols.reshape(-1, self.config.slots_per_side)
+        self.row_instruments: list[Instrument] = [instrument_of_col[int(c)] for c in self.slot_matrix[:, 0]]
+        self.row_set = np.array([self.set_of_instrument[i.id].index for i in self.row_instruments], dtype=np.int64)
+        self.rounding_lot = np.array(
+            [
+                float(representable_step(i.tick_size, i.lot_size, i.buy_amount_increment_usd))
+                for i in self.row_instruments
+            ]
+        )
+        self.min_order = np.array([float(i.min_order_size) for i in self.row_instruments])
         # level data as exact scaled integers: price in micro-dollars (-1 = empty slot), size in lots
         self._price_u = np.full(n, -1, dtype=np.int64)
         self._lots = np.zeros(n, dtype=np.int64)
@@ -413,13 +468,13 @@ class Formulation:
             diff_rows = []
             for u in range(sm.system.n):
                 true_side, false_side = sm.payers.get((u, True), []), sm.payers.get((u, False), [])
-                cols = [int(sm.diff_cols[u]), *(c for c, _ in true_side), *(c for c, _ in false_side)]
-                values = [1.0, *(-lot for _, lot in true_side), *(lot for _, lot in false_side)]
+                cols = [int(sm.diff_cols[u]), *true_side, *false_side]
+                values = [1.0, *([-1.0] * len(true_side)), *([1.0] * len(false_side))]
                 diff_rows.append(rows.add(cols, values, 0.0, 0.0))
             sm.diff_rows = np.array(diff_rows, dtype=np.int32)
-            false_side = [entry for u in range(sm.system.n) for entry in sm.payers.get((u, False), [])]
-            cols = [sm.base_col, *(c for c, _ in false_side)]  # S - everything bought paying if false = held
-            sm.base_row = rows.add(cols, [1.0, *(-lot for _, lot in false_side)], 0.0, 0.0)
+            false_side = [col for u in range(sm.system.n) for col in sm.payers.get((u, False), [])]
+            cols = [sm.base_col, *false_side]  # S - everything bought paying if false = held
+            sm.base_row = rows.add(cols, [1.0, *([-1.0] * len(false_side))], 0.0, 0.0)
         for netting in sm.netting:
             if self.held(netting.held.id):
                 netting.row = rows.add(*self._netting_row(sm, netting))
@@ -432,28 +487,26 @@ class Formulation:
                 for instrument in sm.instruments:
                     if instrument.contract == contract.id and instrument.side is side:
                         cols += sm.slot_cols[instrument.id].tolist()
-                        values += [float(instrument.lot_size)] * len(sm.slot_cols[instrument.id])
+                        values += [1.0] * len(sm.slot_cols[instrument.id])
                 if cols:
                     sm.position_rows[(contract.id, side)] = rows.add(cols, values, -_INF, 0.0)
         sells = [netting.column for netting in sm.netting]
         if limits.max_cost_usd is not None:
             sm.cap_row = rows.add([sm.spend_col, *sells], [1.0] + [-1.0] * len(sells), -_INF, 0.0)
-        if limits.min_profit_per_contract_usd > 0:  # T - C - rho x contracts bought >= V0
-            rho = float(limits.min_profit_per_contract_usd)
-            cols, values = [sm.t_col, sm.spend_col], [1.0, -1.0]
-            for instrument in sm.instruments:
-                lot = float(instrument.lot_size)
-                cols += sm.slot_cols[instrument.id].tolist()
-                values += [-rho * lot] * len(sm.slot_cols[instrument.id])
-            sm.per_contract_row = rows.add(cols, values, 0.0, _INF)
+        if limits.min_profit_per_payout_usd > 0:  # riskless: (1 - rho) T - C >= 0 (worst_case: free)
+            rho = float(limits.min_profit_per_payout_usd)
+            sm.payout_row = rows.add([sm.t_col, sm.spend_col], [1.0 - rho, -1.0], 0.0, _INF)
+        if limits.min_return_on_capital > 0:  # T - (1 + r) C >= V0
+            r = float(limits.min_return_on_capital)
+            sm.roc_row = rows.add([sm.t_col, sm.spend_col], [1.0, -(1.0 + r)], 0.0, _INF)
         self._outcome_rows(sm, rows, err=False)
         if sm.system_err is not None:
             self._outcome_rows(sm, rows, err=True)
 
     def _netting_row(self, sm: SetModel, netting: Netting) -> tuple[list[int], list[float], float, float]:
-        """sold - lot x complement bought <= 0."""
+        """sold - complement bought <= 0."""
         slots = sm.slot_cols[netting.other.id].tolist()
-        return [netting.column, *slots], [1.0] + [-float(netting.other.lot_size)] * len(slots), -_INF, 0.0
+        return [netting.column, *slots], [1.0] + [-1.0] * len(slots), -_INF, 0.0
 
     def _append(self, rows: list[tuple[list[int], list[float], float, float]]) -> int:
         """Append rows to the LP (constraint generation, netting); the allocator forwards them to
@@ -493,8 +546,8 @@ class Formulation:
         bounds are set by `_refresh_inventory` where the payoff includes held inventory."""
         z = np.asarray(z, dtype=np.uint8)
         if sm.substituted:
-            paying = [entry for u, value in enumerate(z.tolist()) for entry in sm.payers.get((u, bool(value)), ())]
-            pay_cols, pay_values = [c for c, _ in paying], [-lot for _, lot in paying]
+            pay_cols = [col for u, value in enumerate(z.tolist()) for col in sm.payers.get((u, bool(value)), ())]
+            pay_values = [-1.0] * len(pay_cols)
         else:
             pay_cols = [sm.base_col, *sm.diff_cols[z == 1].tolist()]
             pay_values = [-1.0] * len(pay_cols)
@@ -657,24 +710,19 @@ class Formulation:
         old_lots = self._lots[cols]
         self._price_u[cols] = price_u
         self._lots[cols] = lots
-        price = price_u * (1.0 / PRICE_SCALE)
         empty = price_u <= 0
-        if empty.any():
-            price[empty] = 1.0  # empty slots: any price will do, they have no size
-        if self._linear_fees:  # unit cost per lot = p(A - Bp) + C with A = lot(1 + a), B = lot a, C = lot flat
-            abc = self._fee_abc[cols]
-            unit = price * (abc[:, 0] - abc[:, 1] * price) + abc[:, 2]
-        else:
-            fee = self._fee_params[cols]  # coefficient x multiplier, exponent, flat per contract, lot
-            unit = (price + fee[:, 0] * (price * (1.0 - price)) ** fee[:, 1] + fee[:, 2]) * fee[:, 3]
+        # empty slots: any cost will do, they have no size (1.0: the most a contract can cost)
+        unit = np.where(
+            empty, 1.0, self._unit_table[self._table_start[cols] + np.maximum(price_u, 0) // self._tick_u[cols]]
+        )
         self._unit_cost[cols] = unit
         if self._any_spend_cols:
             direct = self._in_objective[cols]
-            cost_index, cost_value = cols[direct], unit[direct]
+            cost_index, cost_value = cols[direct], unit[direct] + self._tie[cols[direct]]
             has_spend = ~direct
             spend_cols = cols[has_spend]
         else:
-            cost_index, cost_value = cols, unit
+            cost_index, cost_value = cols, unit + self._tie[cols]
             has_spend, spend_cols = np.zeros(len(cols), dtype=bool), cols[:0]
         self.lp.cost[cost_index] = cost_value
         if not self._any_spend_cols and self._total_row < 0:  # the common case: one capital entry per level
@@ -684,7 +732,7 @@ class Formulation:
             rows_part = [self._spend_row[spend_cols], self._cash_row_of[cols]]
             cols_part = [spend_cols, cols]
             pos_part = [self._spend_pos[spend_cols], self._cash_pos[cols]]
-            coef_part = [-unit[has_spend], unit]
+            coef_part = [-(unit[has_spend] + self._spend_margin[spend_cols]), unit]
             if self._total_row >= 0:
                 rows_part.append(np.full(len(cols), self._total_row, np.int32))
                 cols_part.append(cols)
@@ -698,7 +746,7 @@ class Formulation:
         moved = lots != old_lots
         bounds = {}
         if moved.any() or self._suppressed:  # a price-only tick changes no bound
-            self._track_reach(cols, (lots - old_lots) * self._max_unit[cols])
+            self._track_reach(cols, (lots - old_lots) * self._lot_f[cols] * self._max_unit[cols])
             upper = self._book_upper(cols)
             moved |= upper != self.lp.col_hi[cols]
             self.lp.col_hi[cols] = upper
@@ -756,8 +804,23 @@ class Formulation:
         value, z = oracle.minimize_exact([t - f for t, f in zip(true, false)])
         return sum(false, _ZERO) + value, z
 
+    def payoff_holdings(self) -> Mapping[str, Decimal]:
+        """Holdings that count in the outcome rows and the baselines: the inventory under the
+        `worst_case` objective, nothing under `riskless` (whose profit is what the new trades pay on
+        top of holding)."""
+        return self.inventory if self.objective == "worst_case" else {}
+
+    def set_objective(self, objective: Objective) -> LPUpdate:
+        """Switch between the `riskless` and `worst_case` objectives in place (row bounds only)."""
+        if objective not in OBJECTIVES:
+            raise DataError(f"objective must be one of {OBJECTIVES}, was {objective!r}")
+        if objective == self.objective:
+            return LPUpdate()
+        self.objective = objective
+        return _merge([self._refresh_inventory(sm) for sm in self.sets])
+
     def _refresh_inventory(self, sm: SetModel) -> LPUpdate:
-        true, false = self.inventory_payoffs(sm)
+        true, false = self.inventory_payoffs(sm, self.payoff_holdings())
         sm.baseline, _ = self.worst_case(sm, true, false)
         sm.baseline_lp = self._certified(sm, true, false, sm.baseline, err=False)
         if sm.system_err is not None:
@@ -779,8 +842,10 @@ class Formulation:
         else:
             for row in sm.err_rows:
                 rows[row] = (-_INF, loss_bound)
-        if sm.per_contract_row is not None:
-            rows[sm.per_contract_row] = (sm.baseline_lp, _INF)
+        if sm.payout_row is not None:  # a payout-based edge is meaningful for new entries only
+            rows[sm.payout_row] = (0.0, _INF) if self.objective == "riskless" else (-_INF, _INF)
+        if sm.roc_row is not None:
+            rows[sm.roc_row] = (sm.baseline_lp, _INF)
         for (contract_id, side), row in sm.position_rows.items():
             contract = next(c for c in sm.candidate.contracts if c.id == contract_id)
             assert contract.max_position is not None
@@ -796,8 +861,7 @@ class Formulation:
         update.bound_index, update.bound_lo, update.bound_hi = bound_cols, np.zeros(len(bound_cols)), bound_hi
         if sm.cap_row is not None:
             assert sm.candidate.limits.max_cost_usd is not None
-            reserve = self._reserve(sm.instruments)
-            cap = float(max(sm.candidate.limits.max_cost_usd - reserve, _ZERO))
+            cap = float(max(sm.candidate.limits.max_cost_usd - sm.cap_reserve, _ZERO))
             update = _merge([update, self._row_update({sm.cap_row: (-_INF, cap)})])
         return update
 
@@ -813,18 +877,71 @@ class Formulation:
         weights = np.array([float(t - f) for t, f in zip(true, false)])
         return min(float(exact), float(sum(false, _ZERO)) + oracle.minimize_relaxed(weights))
 
-    def _reserve(self, instruments: Iterable[Instrument]) -> Decimal:
-        """Capital held back so a rounded plan's exact cost never exceeds what the LP allowed: fee
-        rounding (a buy and a sell order per instrument, one rounding per fill and per order), and
-        one lot per held instrument whose sale can round down a lot below the LP's netting credit."""
-        slots = self.config.slots_per_side
-        total = _ZERO
-        for instrument in instruments:
-            fee = instrument.fee
-            total += 2 * (slots * (fee.fill_increment_usd or _ZERO) + (fee.order_increment_usd or _ZERO))
-            if self.held(instrument.id):
-                total += instrument.lot_size
-        return total
+    # -- reserves (module docstring): raised where a rounded plan's exact money overshot a row -----------
+    def add_reserve(
+        self,
+        *,
+        venue: str | None = None,
+        total: Decimal = _ZERO,
+        cap: Mapping[int, Decimal] | None = None,
+    ) -> LPUpdate:
+        """Raise reserves by exact amounts: one venue's cash (`venue` with `total`), else the total
+        capital (`total`), and per set index its cost cap (`cap`). Returns the row-bound update.
+        (A settlement-loss limit gets a per-contract margin instead: `add_spend_margin`.)"""
+        if venue is not None:
+            self.cash_reserve[venue] = self.cash_reserve.get(venue, _ZERO) + total
+        else:
+            self.total_reserve += total
+        updates = [self._capital_update()]
+        for index, amount in sorted((cap or {}).items()):
+            self.sets[index].cap_reserve += amount
+            updates.append(self._refresh_inventory(self.sets[index]))
+        return _merge(updates)
+
+    def clear_reserves(self) -> LPUpdate:
+        """Back to the exact continuous LP: every reserve zero."""
+        touched = [sm for sm in self.sets if sm.cap_reserve]
+        margins = [sm for sm in self.sets if sm.spend_col >= 0 and self._spend_margin[sm.level_cols].any()]
+        if not (touched or margins or self.total_reserve or any(self.cash_reserve.values())):
+            return LPUpdate()
+        self.cash_reserve.clear()
+        self.total_reserve = _ZERO
+        for sm in touched:
+            sm.cap_reserve = _ZERO
+        updates = [self._capital_update(), *(self._refresh_inventory(sm) for sm in touched)]
+        for sm in margins:
+            margin = float(self._spend_margin[sm.level_cols].max())
+            updates.append(self.add_spend_margin(sm.index, -margin))
+            self._spend_margin[sm.level_cols] = 0.0  # exactly, not up to float cancellation
+        return _merge(updates)
+
+    def add_spend_margin(self, set_index: int, usd_per_contract: float) -> LPUpdate:
+        """Count `usd_per_contract` more per contract bought in a set's spend C_k (and so in its
+        settlement-loss rows, cost cap and profit limits): the reserve for a set whose plan's exact
+        fees overshot its settlement-loss limit. Unlike a constant it vanishes when nothing is
+        traded, so a zero limit stays feasible. Cleared by `clear_reserves`."""
+        sm = self.sets[set_index]
+        if sm.spend_col < 0:
+            return LPUpdate()
+        cols = sm.level_cols
+        self._spend_margin[cols] += usd_per_contract
+        positions = self._spend_pos[cols]
+        values = -(self._unit_cost[cols] + self._spend_margin[cols])
+        self.lp.value[positions] = values
+        return LPUpdate(
+            coef_row=np.full(len(cols), sm.spend_row, dtype=np.int32),
+            coef_col=cols.astype(np.int32),
+            coef_value=values,
+            coef_lazy=np.zeros(len(cols), dtype=bool),
+        )
+
+    def reserves_in_force(self) -> bool:
+        return bool(
+            self.total_reserve
+            or any(self.cash_reserve.values())
+            or any(sm.cap_reserve for sm in self.sets)
+            or self._spend_margin.any()
+        )
 
     def set_capital(self, capital: Capital) -> LPUpdate:
         missing = {i.venue for i in self.instrument_by_id.values()} - set(capital.cash_by_venue_usd)
@@ -836,16 +953,15 @@ class Formulation:
     def _capital_update(self) -> LPUpdate:
         capital = self.capital
         rows = {}
-        instruments = list(self.instrument_by_id.values())
         for venue, row in self._cash_rows.items():
-            reserve = self._reserve(i for i in instruments if i.venue == venue)
+            reserve = self.cash_reserve.get(venue, _ZERO)
             # never below zero: trading nothing must stay feasible even when the reserve exceeds
             # the cash (the exact capital check still guards every plan)
             rows[row] = (-_INF, float(max(capital.cash_by_venue_usd[venue] - reserve, _ZERO)))
         if capital.total_usd is not None:
             if self._total_row < 0:
                 self._append_total_row()
-            rows[self._total_row] = (-_INF, float(max(capital.total_usd - self._reserve(instruments), _ZERO)))
+            rows[self._total_row] = (-_INF, float(max(capital.total_usd - self.total_reserve, _ZERO)))
         elif self._total_row >= 0:
             rows[self._total_row] = (-_INF, _INF)
         return self._row_update(rows)
@@ -881,7 +997,7 @@ class Formulation:
             reach[self._total_row] += float(delta.sum())
 
     def _recompute_reach(self) -> None:
-        spend = self._max_unit[self.level_cols] * self._lots[self.level_cols]
+        spend = self._max_unit[self.level_cols] * self._lots[self.level_cols] * self._lot_f[self.level_cols]
         by_venue = np.bincount(self._venue_of_col[self.level_cols], weights=spend, minlength=len(self.venues))
         reach = {row: float(by_venue[self._venue_index[venue]]) for venue, row in self._cash_rows.items()}
         if self._total_row >= 0:
@@ -945,57 +1061,13 @@ class Formulation:
         return LPUpdate(bound_index=cols, bound_lo=np.zeros(len(cols)), bound_hi=upper)
 
     def _book_upper(self, cols: np.ndarray) -> np.ndarray:
-        """Upper bounds the book allows: whole lots per slot, zero for suppressed sets."""
-        upper = self._lots[cols].astype(float)
+        """Upper bounds the book allows: whole lots per slot (in contracts), zero for suppressed sets."""
+        upper = self._lots[cols] * self._lot_f[cols]
         if self._suppressed:
             for k, col in enumerate(cols.tolist()):
                 if self.set_of_instrument[self.col_instrument[col].id].index in self._suppressed:
                     upper[k] = 0.0
         return upper
-
-    def rounding_targets(self, x: np.ndarray) -> RoundingStep | None:
-        """Bounds for the next rounding pass, or None when `x` is already whole lots with no order
-        under a venue minimum. Every level slot is frozen at the floor of its quantity (so the
-        re-solve can only shrink orders and re-balance hedges, never chase a fraction into the next
-        slot). An instrument whose whole order is under its minimum gets two alternatives: zero,
-        or raised to the minimum on its best levels; the caller keeps the better."""
-        cols = self.level_cols
-        values = np.maximum(x[cols], 0.0)
-        upper = np.floor(values + 1e-7 * np.maximum(1.0, values))
-        done = not np.any(values - upper > 1e-7)
-        position = {int(c): k for k, c in enumerate(cols.tolist())}
-        zero = upper.copy()
-        raise_lo = np.zeros(len(cols))
-        raise_hi = upper.copy()
-        short = False
-        for sm in self.sets:
-            for instrument in sm.instruments:
-                if instrument.min_order_size <= 0:
-                    continue
-                slots = sm.slot_cols[instrument.id]
-                total = float(x[slots].sum()) * float(instrument.lot_size)
-                if not 1e-9 < total < float(instrument.min_order_size) - 1e-9:
-                    continue
-                short, done = True, False
-                needed = int(
-                    (instrument.min_order_size / instrument.lot_size).to_integral_value(rounding=ROUND_CEILING)
-                )
-                order = sorted(slots.tolist(), key=lambda c: int(self._price_u[c]))  # best first
-                for col in order:
-                    k = position[col]
-                    zero[k] = 0.0
-                    take = min(int(self._lots[col]), needed)
-                    raise_lo[k] = raise_hi[k] = float(take)
-                    needed -= take
-                if needed > 0:  # the book cannot fill the minimum: zero is the only option
-                    for col in order:
-                        raise_lo[position[col]] = raise_hi[position[col]] = 0.0
-        if done:
-            return None
-        options = [(np.zeros(len(cols)), zero)]
-        if short:
-            options.append((raise_lo, raise_hi))
-        return RoundingStep(cols, options)
 
     # -- constraint generation -------------------------------------------------------------------------------
     def add_cuts(self, solution: LPSolution) -> int:
@@ -1112,6 +1184,35 @@ class Formulation:
         prices = {venue: max(0.0, -float(solution.row_dual[row])) for venue, row in self._cash_rows.items()}
         prices["total"] = max(0.0, -float(solution.row_dual[self._total_row])) if self._total_row >= 0 else 0.0
         return prices
+
+
+@functools.lru_cache(maxsize=256)
+def unit_cost_table(fee: FeeRule, lot: Decimal, tick: Decimal) -> np.ndarray:
+    """Cost per contract (price + fee) at every price on the tick grid, index = price / tick: the
+    LP's coefficient. Exact up to float conversion and linear in quantity at a fixed price: where the
+    venue rounds each fill up (Kalshi, to $0.0001), it is the fee of a one-lot fill after that
+    rounding, divided by the lot - the worst way a level can fill (`FeeRule.worst_order_fee`); where
+    it rounds fills down (Polymarket), the unrounded rate, which is never below the exact fee. Only
+    the per-order rounding (Kalshi: up to the cent) is left to the exact check of each plan."""
+    steps = int(PRICE_SCALE // int(tick * PRICE_SCALE))
+    table = np.ones(steps + 1)  # price 0 and 1 never trade
+    curve_rate = fee.coefficient * fee.multiplier
+    for k in range(1, steps):
+        price = tick * k
+        linear = curve_rate * (price * (1 - price)) ** fee.exponent + fee.flat_per_contract_usd
+        if fee.fill_increment_usd is not None and fee.fill_rounding is not Rounding.DOWN:
+            linear = max(linear, fee.fill_fee(price, lot) / lot)
+        table[k] = float(price + linear)
+    table.setflags(write=False)
+    return table
+
+
+def tie_break_weights(instrument_ids: Sequence[str], usd_per_contract: float) -> np.ndarray:
+    """The tie-breaking cost per contract of each level column: `usd_per_contract` x (1 + a fixed
+    fraction in [0, 1) from a CRC-32 of the instrument id). A pure function of the ids, so every
+    model built from the same problem (warm or fresh, in any process) orders ties the same way."""
+    jitter = np.array([zlib.crc32(i.encode()) % 4096 for i in instrument_ids], dtype=float) / 4096.0
+    return usd_per_contract * (1.0 + jitter)
 
 
 def _known(outcomes: Sequence[np.ndarray], z: np.ndarray) -> bool:

@@ -79,7 +79,7 @@ def greedy_allocate(form: Formulation) -> AllocationResult:
 def greedy_quantities(form: Formulation) -> tuple[np.ndarray, dict[int, float]]:
     """The greedy fill: contracts taken per column, and the linear-fee profit estimate per set."""
     lp = form.lp
-    cost = form._unit_cost / form._lot_f  # $ per contract incl. linear fee, per level column
+    cost = form._unit_cost  # $ per contract incl. fee, per level column
     left = form._lots * form._lot_f  # contracts left per level column
     cash = {v: float(lp.row_hi[row]) for v, row in form._cash_rows.items()}
     total = form.capital_in_force()[1]
@@ -119,7 +119,7 @@ def greedy_quantities(form: Formulation) -> tuple[np.ndarray, dict[int, float]]:
             heapq.heappush(heap, (-edge, k))  # stale: someone else is now better
             continue
         limits = basket.sm.candidate.limits
-        if edge < float(limits.min_profit_per_contract_usd) * len(legs):
+        if edge < float(limits.min_return_on_capital) * sum(cost[c] for c in legs):
             continue
         lot = max(form._lot_f[c] for c in legs)
         quantity = min(left[c] for c in legs)

@@ -55,8 +55,12 @@ class Outcome:
 class SetPlan:
     """A verified plan for one candidate set.
 
-    guaranteed_profit_usd: exact worst-case gain over all feasible outcomes, after rounding and
-        exact fees, relative to holding the current inventory (with no inventory: the arbitrage)
+    guaranteed_profit_usd: exact guaranteed gain after rounding and worst-case exact fees, in the
+        plan's objective: `riskless`, the least the new trades pay in any feasible outcome plus their
+        cash flow (on top of whatever is held); `worst_case`, the rise of the portfolio's worst-case
+        value
+    guaranteed_payout_usd: the new trades' least payoff over the outcomes (riskless; worst_case:
+        the rise of the holdings' least payoff), the "$1 of payout" that per-payout limits refer to
     lp_profit_usd: the LP's continuous figure with linear fees, before rounding
     worst_outcome: the exact minimiser of the plan's payoff
     settlement_worst_usd: worst value change over outcomes where risky links disagree (None when
@@ -76,6 +80,19 @@ class SetPlan:
     binding_outcomes: tuple[Outcome, ...]
     coherent_prices: Mapping[str, float]
     method: str
+    objective: str = "riskless"
+    guaranteed_payout_usd: Decimal = Decimal(0)
+
+    @property
+    def capital_usd(self) -> Decimal:
+        """Cash committed over all venues (buys minus sale proceeds, fees included)."""
+        return sum(self.capital_by_venue_usd.values(), Decimal(0))
+
+    @property
+    def return_on_capital(self) -> Decimal | None:
+        """Guaranteed profit per dollar committed (None when the plan commits no capital)."""
+        capital = self.capital_usd
+        return self.guaranteed_profit_usd / capital if capital > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +115,5 @@ class AllocationResult:
     cg_rounds: int = 0
     iterations: int = 0
     used_mip: bool = False
+    objective: str = "riskless"
+    repair_rounds: int = 0  # re-solves after exact checks (reserves raised, failed sets dropped)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Literal
 
@@ -46,6 +47,7 @@ __all__ = [
     "check_ladder",
     "check_level",
     "check_money",
+    "representable_step",
 ]
 
 _ZERO = Decimal(0)
@@ -132,6 +134,18 @@ class Instrument:
         object.__setattr__(self, "asks", check_ladder(self, self.asks))
 
 
+def representable_step(price: Decimal, lot: Decimal, increment: Decimal | None) -> Decimal:
+    """The smallest positive quantity on the lot grid whose amount at `price` is a whole number of
+    `increment`s; the representable quantities are exactly its multiples. With q = k x lot, q x price
+    / increment = k x a for a = lot x price / increment, an integer iff the denominator of a divides
+    k. (Polymarket FOK/FAK buy at a cent price, 0.01 lot, whole-cent amounts: 1 share at $0.53,
+    0.02 at $0.50.)"""
+    if increment is None:
+        return lot
+    a = Fraction(lot) * Fraction(price) / Fraction(increment)
+    return lot * a.denominator
+
+
 def check_ladder(instrument: Instrument, levels: tuple[Level, ...] | list[Level]) -> tuple[Level, ...]:
     """Validate an L2 ask ladder (one level per price) and return it best first."""
     for k, level in enumerate(levels):
@@ -206,24 +220,31 @@ Relation = ExactlyOne | AtMostOne | Implies | Equivalent | Conjunction
 
 @dataclass(frozen=True, slots=True)
 class SetLimits:
-    """Per-candidate-set limits, in dollars and contracts.
+    """Per-candidate-set limits, in the units a trader reads.
 
-    max_cost_usd: capital the set may commit (buys minus sale proceeds), None = no cap
+    max_cost_usd: capital the set may commit (buys minus sale proceeds, fees included), None = no cap
     min_profit_usd: a set's plan is dropped unless its exact guaranteed profit reaches this
-    min_profit_per_contract_usd: guaranteed profit must be at least this per contract bought
+    min_profit_per_payout_usd: guaranteed profit per $1 of guaranteed payout (an edge in cents per
+        hedged dollar: a YES + NO basket bought for $0.97 earns $0.03 per $1 of payout). Applies to
+        the `riskless` objective, whose guaranteed payout is the new trades' worst-case payoff
+    min_return_on_capital: guaranteed profit per dollar of capital committed (0.01 = 1%)
     settlement_loss_limit_usd: largest loss allowed in outcomes where risky links disagree
     """
 
     max_cost_usd: Decimal | None = None
     min_profit_usd: Decimal = Decimal("0.01")
-    min_profit_per_contract_usd: Decimal = _ZERO
+    min_profit_per_payout_usd: Decimal = _ZERO
+    min_return_on_capital: Decimal = _ZERO
     settlement_loss_limit_usd: Decimal = _ZERO
 
     def __post_init__(self) -> None:
         if self.max_cost_usd is not None:
             check_money(self.max_cost_usd, "max_cost_usd")
         check_money(self.min_profit_usd, "min_profit_usd", positive=True)
-        check_money(self.min_profit_per_contract_usd, "min_profit_per_contract_usd")
+        check_money(self.min_profit_per_payout_usd, "min_profit_per_payout_usd")
+        if self.min_profit_per_payout_usd >= _ONE:
+            raise DataError(f"min_profit_per_payout_usd must be below 1, was {self.min_profit_per_payout_usd}")
+        check_money(self.min_return_on_capital, "min_return_on_capital")
         check_money(self.settlement_loss_limit_usd, "settlement_loss_limit_usd")
 
 
@@ -259,6 +280,25 @@ class CandidateSet:
             if key in seen_listing:
                 raise DataError(f"set {self.id}: two instruments for {key}; one pool must be modelled once")
             seen_listing.add(key)
+        by_listing = {(i.venue, i.contract, i.side): i for i in self.instruments}
+        for (venue, contract, side), yes in by_listing.items():
+            no = by_listing.get((venue, contract, Side.NO)) if side is Side.YES else None
+            if no is None:
+                continue
+            # one book on the venue: a sale of one side is a purchase of the other from the same pool,
+            # so both must share its grid, lot and minimum (else a netted sale could fall off it)
+            for name in (
+                "lot_size",
+                "tick_size",
+                "min_order_size",
+                "buy_amount_increment_usd",
+                "sell_amount_increment_usd",
+            ):
+                if getattr(yes, name) != getattr(no, name):
+                    raise DataError(
+                        f"set {self.id}: YES and NO of {contract} on {venue} must agree on {name}, "
+                        f"were {getattr(yes, name)} ({yes.id}) and {getattr(no, name)} ({no.id})"
+                    )
         for relation in self.relations:
             for cid in relation_contracts(relation):
                 if cid not in known:
@@ -332,12 +372,17 @@ class AllocationProblem:
 
 
 Method = Literal["auto", "enumerate", "compact", "cg"]
+Objective = Literal["riskless", "worst_case"]
+OBJECTIVES: tuple[Objective, ...] = ("riskless", "worst_case")
 
 
 @dataclass(frozen=True, slots=True)
 class AllocatorConfig:
     """Allocator settings (all with units in their names where they have units).
 
+    objective: `riskless` (default, for new entries: in every outcome the new trades pay at least the
+        reported profit on top of whatever is held) or `worst_case` (raise the portfolio's
+        worst-case value: repairs after partial fills, rebalancing)
     slots_per_side: level slots kept per ask ladder; deeper levels are ignored (conservative)
     method: how outcome sets are handled: enumerate, compact LP dual, constraint generation (cg),
         or auto (enumerate when small, compact when the structure is provably exact, else cg)
@@ -346,38 +391,50 @@ class AllocatorConfig:
     cg_oracle_enumeration_limit: outcome sets up to this size are separated by a matrix product over
         all outcomes instead of the HiGHS MIP (0: always the MIP); exact checks always use the MIP
     cg_tolerance_usd: a cut is added when it is violated by more than this
-    rounding_passes: re-solves that tighten fractional level slots to whole lots (and drop orders
-        under the venue minimum) so hedged legs stay balanced, before the final floor
-    mip_fallback: solve a lot-integral MIP when rounding the LP loses more than
-        `rounding_loss_fraction` of a set's LP profit
-    mip_time_limit_ms: time limit of that MIP (the incumbent is taken)
-    max_redistribution_rounds: re-solves that hand capital of dropped sets to the others
+    tie_break_usd_per_contract: a cost per contract (times a fixed per-instrument factor in [1, 2))
+        that makes the LP optimum unique: zero-edge trades are never taken and warm and fresh
+        models reach the same plan; far below any real edge, left out of reported profits
+    rounding_passes: LP re-solves that cap fractional level slots at whole lots (and zero orders
+        under the venue minimum) so hedged legs re-balance, before baskets are topped up
+    nearby_sizes: when exact fee rounding alone pushes a set's profit under a limit, this many
+        smaller sizes of its plan are tried
+    mip_fallback: solve a lot-integral MIP (minimum orders as semi-continuous quantities) for the
+        sets whose rounding lost more than `rounding_loss_fraction` of their LP profit
+    mip_time_limit_ms: wall-clock limit of that MIP, model building included (the incumbent or the
+        heuristic plan is kept when it expires)
+    max_repair_rounds: re-solves after exact checks: reserves raised where exact fees overshot a
+        row, sets whose plan failed dropped and the capital they used handed to the rest
     """
 
+    objective: Objective = "riskless"
     slots_per_side: int = 5
     method: Method = "auto"
     max_enumerated_outcomes: int = 512
     cg_max_rounds: int = 500
     cg_oracle_enumeration_limit: int = 65536
     cg_tolerance_usd: float = 1e-7
+    tie_break_usd_per_contract: float = 1e-6
     mip_fallback: bool = True
     mip_time_limit_ms: float = 50.0
     rounding_passes: int = 4
+    nearby_sizes: int = 8
     rounding_loss_fraction: float = 0.05
-    max_redistribution_rounds: int = 3
+    max_repair_rounds: int = 4
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise DataError(f"objective must be one of {OBJECTIVES}, was {self.objective!r}")
         if self.slots_per_side < 1:
             raise DataError(f"slots_per_side must be >= 1, was {self.slots_per_side}")
         if self.method not in ("auto", "enumerate", "compact", "cg"):
             raise DataError(f"method must be auto, enumerate, compact or cg, was {self.method!r}")
         if self.max_enumerated_outcomes < 1 or self.cg_max_rounds < 1:
             raise DataError("max_enumerated_outcomes and cg_max_rounds must be >= 1")
-        for name in ("cg_tolerance_usd", "mip_time_limit_ms", "rounding_loss_fraction"):
+        for name in ("cg_tolerance_usd", "mip_time_limit_ms", "rounding_loss_fraction", "tie_break_usd_per_contract"):
             value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise DataError(f"{name} must be finite and non-negative, was {value}")
-        if self.cg_oracle_enumeration_limit < 0 or self.rounding_passes < 0:
-            raise DataError("cg_oracle_enumeration_limit and rounding_passes must be >= 0")
-        if self.max_redistribution_rounds < 0:
-            raise DataError(f"max_redistribution_rounds must be >= 0, was {self.max_redistribution_rounds}")
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise DataError(f"{name} must be finite and non-negative, was {value!r}")
+        for name in ("cg_oracle_enumeration_limit", "rounding_passes", "nearby_sizes", "max_repair_rounds"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise DataError(f"{name} must be a non-negative integer, was {value!r}")

@@ -36,10 +36,16 @@ _ENUMERATION_BYTES = 32 * 2**20  # largest outcome matrix an oracle keeps
 class OutcomeOracle:
     """min over the feasible outcomes of one `OutcomeSystem` of a linear function."""
 
-    def __init__(self, system: OutcomeSystem, *, enumeration_limit: int = 0) -> None:
+    def __init__(
+        self, system: OutcomeSystem, *, enumeration_limit: int = 0, exact_outcomes: np.ndarray | None = None
+    ) -> None:
+        """enumeration_limit: enumerate up to this many outcomes for the float oracle;
+        exact_outcomes: the system's feasible outcomes when the caller has enumerated them already:
+        exact minimisation is then an integer matrix product over them (no MIP)."""
         self.system = system
         self.calls = 0
         n = system.n
+        self._exact = None if exact_outcomes is None else np.asarray(exact_outcomes, dtype=np.int64)
         self._all = np.arange(n, dtype=np.int32)
         self._h: highspy.Highs | None = None
         self._relaxed: highspy.Highs | None = None
@@ -178,6 +184,11 @@ class OutcomeOracle:
         integers = [int(w * scale) for w in weights]
         if sum(abs(i) for i in integers) >= _EXACT_LIMIT:
             raise NumericalError("exact separation: weights too large to stay exact in float64")
+        if self._exact is not None and len(self._exact):  # enumerated: exact in int64 (|sum| < 2**50)
+            self.calls += 1
+            values = self._exact @ np.array(integers, dtype=np.int64)
+            best = int(np.argmin(values))  # the first minimiser in the enumeration's fixed order
+            return Decimal(int(values[best])) / scale, tuple(int(v) for v in self._exact[best])
         if self._h is not None:
             self._set_mode("exact")
         z = self._run(np.array(integers, dtype=float))

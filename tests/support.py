@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 from scipy.optimize import linprog
@@ -36,7 +36,6 @@ from solvers import (
     kalshi_fee,
     polymarket_fee,
 )
-from solvers.formulation import Formulation
 
 D = Decimal
 KINDS_EXACT = ("group", "ladder", "equivalence")
@@ -73,7 +72,10 @@ def _instruments(
         else:
             fee = polymarket_fee(rate=rng.choice((D(0), D("0.03"), D("0.04"))))
         lot = D(1) if kalshi else D("0.01")
+        # Polymarket FOK/FAK orders sign buys in whole cents and sales in $0.0001
+        increments = (None, None) if kalshi else (D("0.01"), D("0.0001"))
         mid = min(0.95, max(0.05, truth + rng.gauss(0, 0.06)))
+        minimum = D(0) if kalshi else rng.choice((D(0), D(5)))
         spread = rng.choice((0.0, 0.01, 0.02))
         for side, fair in ((Side.YES, mid), (Side.NO, 1 - mid)):
             out.append(
@@ -85,7 +87,9 @@ def _instruments(
                     asks=_ladder(rng, fair + spread / 2, kalshi, depth),
                     fee=fee,
                     lot_size=lot,
-                    min_order_size=D(0) if kalshi else rng.choice((D(0), D(5))),
+                    min_order_size=minimum,
+                    buy_amount_increment_usd=increments[0],
+                    sell_amount_increment_usd=increments[1],
                 )
             )
     return out
@@ -152,7 +156,8 @@ def random_set(rng: random.Random, kind: str, set_id: str = "s0") -> CandidateSe
     limits = SetLimits(
         max_cost_usd=D(rng.randint(5, 80)) if rng.random() < 0.2 else None,
         min_profit_usd=D("0.01"),
-        min_profit_per_contract_usd=D("0.002") if rng.random() < 0.2 else D(0),
+        min_profit_per_payout_usd=D("0.004") if rng.random() < 0.15 else D(0),
+        min_return_on_capital=D("0.005") if rng.random() < 0.15 else D(0),
         settlement_loss_limit_usd=D(rng.randint(0, 20)),
     )
     return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(relations), limits)
@@ -208,9 +213,26 @@ def pays(instrument: Instrument, outcome: dict[str, int]) -> int:
     return happened if instrument.side is Side.YES else 1 - happened
 
 
-def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: int) -> float:
-    """The allocator's LP written independently: contract quantities per level, dense scenario rows."""
-    venue_caps, total_cap, set_caps = form.capital_in_force()
+def reference_unit_cost(instrument: Instrument, price: Decimal) -> Decimal:
+    """Price plus fee per contract written from the venues' rules, sharing no code with solvers.fees:
+    Kalshi rounds each fill's fee up to $0.0001, and the worst a level can fill is one lot per fill,
+    so its cost per contract is ceil4(fee of one lot) / lot; Polymarket floors fills, so its linear
+    rate (never below the exact fee) is what a plan can be charged at most before per-order rounding."""
+    rule = instrument.fee
+    lot = instrument.lot_size
+    rate = rule.coefficient * rule.multiplier
+    one_lot = rate * lot * (price * (1 - price)) ** rule.exponent + rule.flat_per_contract_usd * lot
+    if rule.fill_increment_usd is not None and rule.fill_rounding.name == "UP":
+        one_lot = _ceiling(one_lot, rule.fill_increment_usd)
+    return price + one_lot / lot
+
+
+def reference_lp_profit(problem: AllocationProblem, slots: int, objective: str = "riskless") -> float:
+    """The allocator's LP written independently from the problem alone: contract quantities per
+    level, dense scenario rows over semantically enumerated outcomes, capital exactly as given (the
+    allocator's LP holds no reserve), fees from `reference_unit_cost`. `riskless`: only the new
+    trades count in the payoff (holdings just lend their netting credit); `worst_case`: the rise of
+    the holdings' worst-case value."""
     columns: list[tuple] = []  # (kind, set index, payload)
     for k, candidate in enumerate(problem.sets):
         for instrument in candidate.instruments:
@@ -231,7 +253,7 @@ def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: in
             instrument, level = payload
             lots = int(level.size / instrument.lot_size)
             bounds.append((0, float(lots * instrument.lot_size)))
-            unit[j] = float(level.price) + instrument.fee.unit_rate(float(level.price))
+            unit[j] = float(reference_unit_cost(instrument, level.price))
             c[j] = unit[j]
         elif kind == "t":
             bounds.append((None, None))
@@ -245,7 +267,7 @@ def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: in
         rows.append(row)
         rhs.append(value)
 
-    held = problem.inventory
+    held = problem.inventory if objective == "worst_case" else {}
     baseline_total = 0.0
     for k, candidate in enumerate(problem.sets):
         xs = [j for j, col in enumerate(columns) if col[0] == "x" and col[1] == k]
@@ -273,11 +295,15 @@ def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: in
                 for j in xs:
                     row[j] = unit[j] - pays(columns[j][2][0], outcome)
                 add(row, float(limits.settlement_loss_limit_usd) - err_base + value_of(outcome))
-        if limits.min_profit_per_contract_usd > 0:  # t - cost - rho * bought >= baseline
+        if limits.min_profit_per_payout_usd > 0 and objective == "riskless":  # t - cost >= rho t
+            row = np.zeros(n)
+            row[t] = -(1 - float(limits.min_profit_per_payout_usd))
+            row[xs] = unit[xs]
+            add(row, 0.0)
+        if limits.min_return_on_capital > 0:  # t - cost - baseline >= r cost
             row = np.zeros(n)
             row[t] = -1
-            for j in xs:
-                row[j] = unit[j] + float(limits.min_profit_per_contract_usd)
+            row[xs] = unit[xs] * (1 + float(limits.min_return_on_capital))
             add(row, -baseline)
         for j in sells:  # sold <= complement bought
             _, other = columns[j][2]
@@ -287,11 +313,11 @@ def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: in
                 if columns[i][2][0] is other:
                     row[i] = -1
             add(row, 0.0)
-        if candidate.id in set_caps:
+        if limits.max_cost_usd is not None:  # cost - sales credit <= cap
             row = np.zeros(n)
             row[xs] = unit[xs]
             row[sells] = -1
-            add(row, set_caps[candidate.id])
+            add(row, float(limits.max_cost_usd))
         for contract in candidate.contracts:
             if contract.max_position is None:
                 continue
@@ -303,29 +329,56 @@ def reference_lp_profit(problem: AllocationProblem, form: Formulation, slots: in
                 for j in xs:
                     if columns[j][2][0] in members:
                         row[j] = 1
-                already = sum(held.get(i.id, D(0)) for i in members)
+                already = sum(problem.inventory.get(i.id, D(0)) for i in members)
                 add(row, float(max(contract.max_position - already, D(0))))
-    venues = sorted(venue_caps)
-    for venue in venues:
+    for venue, cash in sorted(problem.capital.cash_by_venue_usd.items()):
         row = np.zeros(n)
         for j, (kind, _, payload) in enumerate(columns):
             if kind == "x" and payload[0].venue == venue:
                 row[j] = unit[j]
             if kind == "s" and payload[0].venue == venue:
                 row[j] = -1
-        add(row, venue_caps[venue])
-    if np.isfinite(total_cap):
+        add(row, float(cash))
+    if problem.capital.total_usd is not None:
         row = np.zeros(n)
         for j, (kind, _, _) in enumerate(columns):
             row[j] = unit[j] if kind == "x" else (-1 if kind == "s" else 0)
-        add(row, total_cap)
+        add(row, float(problem.capital.total_usd))
     result = linprog(c, A_ub=np.array(rows), b_ub=np.array(rhs), bounds=bounds, method="highs")
     assert result.status == 0, result.message
     return -float(result.fun) - baseline_total
 
 
-def replay_plan(problem: AllocationProblem, plan: SetPlan) -> Decimal:
-    """Exact worst-case gain of a plan, re-derived from its legs; asserts leg-level invariants."""
+def reference_order_fee(instrument: Instrument, levels: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
+    """The most a venue can charge one order taking (price, quantity) per level, from the rules and
+    not from solvers.fees: Kalshi one-lot fills each rounded up to $0.0001, the order up to the
+    member's precision; Polymarket one fill per level floored to 5 decimals."""
+    rule = instrument.fee
+    lot = instrument.lot_size
+    rate = rule.coefficient * rule.multiplier
+    total = D(0)
+    for price, quantity in levels:
+        curve = (price * (1 - price)) ** rule.exponent
+        if rule.fill_rounding.name == "UP" and rule.fill_increment_usd is not None:
+            one_lot = rate * lot * curve + rule.flat_per_contract_usd * lot
+            total += _ceiling(one_lot, rule.fill_increment_usd) * (quantity / lot)
+        else:
+            fill = rate * quantity * curve + rule.flat_per_contract_usd * quantity
+            if rule.fill_increment_usd is not None:
+                fill = (fill // rule.fill_increment_usd) * rule.fill_increment_usd
+            total += fill
+    if rule.order_increment_usd is not None:
+        total = _ceiling(total, rule.order_increment_usd)
+    return total
+
+
+def _ceiling(amount: Decimal, increment: Decimal) -> Decimal:
+    return (amount / increment).to_integral_value(rounding=ROUND_CEILING) * increment
+
+
+def replay_plan(problem: AllocationProblem, plan: SetPlan, objective: str = "riskless") -> Decimal:
+    """Exact guaranteed profit of a plan in `objective`, re-derived from its legs; asserts leg-level
+    invariants (lots, minimums, signable amounts, fees, levels, holdings)."""
     candidate = next(s for s in problem.sets if s.id == plan.set_id)
     instruments = {i.id: i for i in candidate.instruments}
     holdings = {i: problem.inventory.get(i, D(0)) for i in instruments}
@@ -335,8 +388,13 @@ def replay_plan(problem: AllocationProblem, plan: SetPlan) -> Decimal:
         assert leg.quantity > 0 and leg.quantity % instrument.lot_size == 0, leg
         assert leg.quantity >= instrument.min_order_size
         assert sum(t.quantity for t in leg.levels) == leg.quantity
-        fee = instrument.fee.order_fee((t.price, t.quantity) for t in leg.levels)
-        assert fee == leg.fee_usd
+        fee = reference_order_fee(instrument, [(t.price, t.quantity) for t in leg.levels])
+        assert fee == leg.fee_usd, (fee, leg)
+        increment = (
+            instrument.buy_amount_increment_usd if leg.action is Action.BUY else instrument.sell_amount_increment_usd
+        )
+        if increment is not None:
+            assert (leg.quantity * leg.limit_price) % increment == 0, f"{leg} cannot be signed"
         notional = sum(t.price * t.quantity for t in leg.levels)
         for take in leg.levels:
             assert take.price % instrument.tick_size == 0
@@ -357,5 +415,8 @@ def replay_plan(problem: AllocationProblem, plan: SetPlan) -> Decimal:
     def value(h, outcome):
         return sum(q * pays(instruments[i], outcome) for i, q in h.items())
 
+    if objective == "riskless":  # what the trades alone pay at worst, plus their cash flow
+        delta = {i: holdings[i] - problem.inventory.get(i, D(0)) for i in instruments}
+        return min(value(delta, o) for o in outcomes) + cash
     before = min(value({i: problem.inventory.get(i, D(0)) for i in instruments}, o) for o in outcomes)
     return min(value(holdings, o) for o in outcomes) + cash - before

@@ -45,11 +45,15 @@ def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, s
         assert replayed == plan.guaranteed_profit_usd
         candidate = next(s for s in problem.sets if s.id == plan.set_id)
         assert replayed >= candidate.limits.min_profit_usd > 0
-        bought = sum(leg.quantity for leg in plan.legs if leg.action.value == "buy")
-        assert replayed >= candidate.limits.min_profit_per_contract_usd * bought
+        capital = sum(plan.capital_by_venue_usd.values(), D(0))
+        assert capital == -sum(leg.cash_flow_usd for leg in plan.legs)
+        assert replayed >= candidate.limits.min_return_on_capital * capital
+        payout = replayed - sum(leg.cash_flow_usd for leg in plan.legs)  # what the trades pay at worst
+        assert plan.guaranteed_payout_usd == payout
+        assert replayed >= candidate.limits.min_profit_per_payout_usd * payout
         if plan.settlement_worst_usd is not None:
             assert plan.settlement_worst_usd >= -candidate.limits.settlement_loss_limit_usd
-            assert plan.settlement_worst_usd == _settlement_worst(problem, candidate, plan)
+            assert plan.settlement_worst_usd == _settlement_worst(candidate, plan)
         for venue, amount in plan.capital_by_venue_usd.items():
             used[venue] = used.get(venue, D(0)) + amount
     for venue, amount in used.items():
@@ -59,21 +63,17 @@ def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, s
     assert result.guaranteed_profit_usd == sum((p.guaranteed_profit_usd for p in result.plans), D(0))
 
 
-def _settlement_worst(problem: AllocationProblem, candidate: CandidateSet, plan) -> Decimal:
-    """Worst value change over the outcomes where risky links may disagree, from the legs alone."""
+def _settlement_worst(candidate: CandidateSet, plan) -> Decimal:
+    """Worst gain of the trades over the outcomes where risky links may disagree (riskless: the
+    trades alone, on top of holding), from the legs alone."""
     instruments = {i.id: i for i in candidate.instruments}
-    before = {i: problem.inventory.get(i, D(0)) for i in instruments}
-    after = dict(before)
+    delta = dict.fromkeys(instruments, D(0))
     cash = D(0)
     for leg in plan.legs:
-        after[leg.instrument_id] += leg.quantity if leg.action.value == "buy" else -leg.quantity
+        delta[leg.instrument_id] += leg.quantity if leg.action.value == "buy" else -leg.quantity
         cash += leg.cash_flow_usd
     outcomes = semantic_outcomes(candidate, with_risky=False)
-
-    def value(h, o):
-        return sum(q * pays(instruments[i], o) for i, q in h.items())
-
-    return min(value(after, o) for o in outcomes) + cash - min(value(before, o) for o in outcomes)
+    return min(sum(q * pays(instruments[i], o) for i, q in delta.items()) for o in outcomes) + cash
 
 
 def _pair(yes_price: Decimal, no_price: Decimal, *, fees: bool) -> AllocationProblem:
@@ -100,8 +100,8 @@ def test_an_edge_eaten_by_fees_yields_no_plan(yes_cents: int) -> None:
 
 
 def test_rounding_that_breaks_the_minimum_profit_drops_the_plan_with_a_reason() -> None:
-    # one contract of 6 cents gross edge: linear fees 0.0168 + 0.017388 leave the LP $0.025812 >= $0.025,
-    # but each order's fee rounds up to a cent, leaving exactly $0.02 < $0.025
+    # one contract of 6 cents gross edge: one-lot fees 0.0168 + 0.0174 (0.017388 up to $0.0001) leave the
+    # LP $0.0258 >= $0.025, but each order's fee rounds up to a cent, leaving exactly $0.02 < $0.025
     kalshi = kalshi_fee()
     instruments = (
         Instrument("k-yes", "kalshi", "K", Side.YES, (Level(D("0.40"), D(1)),), kalshi),
@@ -118,6 +118,6 @@ def test_rounding_that_breaks_the_minimum_profit_drops_the_plan_with_a_reason() 
     result = Allocator(problem, config=AllocatorConfig(mip_fallback=False)).solve()
     assert result.plans == ()
     (dropped,) = result.dropped
-    assert abs(dropped.lp_profit_usd - (0.06 - 0.07 * 0.4 * 0.6 - 0.07 * 0.54 * 0.46)) < 1e-12
+    assert abs(dropped.lp_profit_usd - 0.0258) < 1e-12
     assert dropped.exact_profit_usd == D("0.02")
     assert "below the minimum" in dropped.reason

@@ -327,12 +327,13 @@ def test_min_edge_clears_thin_incoherence_only() -> None:
     assert candidate.score_micro_usd == 5_000
 
 
-def test_min_edge_equal_to_the_allocators_per_contract_minimum_stays_sound() -> None:
-    """The allocator accepts a plan earning exactly min_profit_per_contract_usd per contract, so a
-    component whose delta equals min_edge must be forwarded, not cleared."""
-    books = poly_group_books(["m1", "m2"], [49, 50])  # buy both YES: $0.01 on 2 contracts
+def test_min_edge_equal_to_the_allocators_per_payout_minimum_stays_sound() -> None:
+    """The allocator accepts a plan earning exactly min_profit_per_payout_usd per $1 of payout: a
+    component whose delta (per contract) times the basket's contracts per $1 of payout equals it
+    must be forwarded, not cleared."""
+    books = poly_group_books(["m1", "m2"], [49, 50])  # buy both YES: $0.01 per $1 of payout, 2 contracts
     comp = group("G", P, ["m1", "m2"])
-    limits = SetLimits(min_profit_per_contract_usd=D("0.005"))
+    limits = SetLimits(min_profit_per_payout_usd=D("0.01"))
     [candidate] = Scanner(
         [comp], books, now_ns=Clock(), config=ScannerConfig(min_edge_micro_usd=5_000, set_limits=limits)
     ).drain()

@@ -220,11 +220,15 @@ def test_a_stale_capital_row_that_current_prices_would_break_is_refreshed() -> N
 
 
 def test_trading_nothing_stays_feasible_when_the_reserve_exceeds_the_cash() -> None:
-    problem = _pairs(3, D("0.50"))  # less cash than the fee-rounding and held-lot reserve
+    problem = _pairs(3, D("0.50"))
     holdings = {"y0": D(5), "n1": D(5)}
     allocator = Allocator(AllocationProblem(problem.sets, problem.capital, holdings))
+    assert allocator.form.capital_in_force()[0]["kalshi"] == 0.5  # the exact LP holds nothing back
+    allocator._apply(allocator.form.add_reserve(venue="kalshi", total=D(1)))  # a repair's reserve above the cash
     assert allocator.form.capital_in_force()[0]["kalshi"] == 0.0
-    result = allocator.solve()  # no InfeasibleError, whatever the redistribution rounds try
+    assert allocator.solve_lp().objective == pytest.approx(0.0, abs=1e-9)  # feasible: nothing is traded
+    allocator._apply(allocator.form.clear_reserves())
+    result = allocator.solve()  # no InfeasibleError, whatever the repair rounds try
     for plan in result.plans:
         assert sum(plan.capital_by_venue_usd.values()) <= D("0.50")
 
