@@ -164,6 +164,7 @@ class Allocator:
         """Solve, round to lots, verify every plan exactly, repair what exact money broke, and fall
         back to the MIP where rounding lost too much (module docstring)."""
         form = self.form
+        started = self._clock()
         self._apply(form.clear_reserves())
         self._margin_repeats: dict[int, int] = {}
         dropped: dict[int, DroppedSet] = {}
@@ -179,7 +180,7 @@ class Allocator:
                 repairs += 1
             result = self._result(run, outcomes, dropped, repairs, cg_rounds, iterations)
             if self.config.mip_fallback:
-                result = self._mip_fallback(run, outcomes, dropped, result)
+                result = self._mip_fallback(run, outcomes, dropped, result, started)
             return result
         finally:
             self._apply(form.restore())
@@ -187,23 +188,43 @@ class Allocator:
 
     # -- rounding and checking ------------------------------------------------------------------------------
     def _integral(self, run: LPRun) -> np.ndarray:
-        """Contracts per column: floor passes with warm re-solves, then baskets topped up."""
+        """Contracts per column (solvers/rounding.py). Each pass fixes something and re-solves the LP
+        warm, so the other legs re-balance their hedges around it: first every order under its venue
+        minimum is fixed at zero (its hedge must shrink with it, not stay naked); then the
+        instruments of the coarsest rounding lot still fractional (a Kalshi contract before a 0.01
+        share) are fixed at their floors. The finest class is floored without a re-solve (a lot per
+        leg at most), then baskets are topped up."""
         form = self.form
-        cols = form.level_cols
         x = run.solution.x
-        bounded = False
+        matrix = form.slot_matrix
+        classes = sorted(set(form.rounding_lot.tolist()), reverse=True)
+        fixed = np.zeros(len(form.row_instruments), dtype=bool)
+        touched: list[np.ndarray] = []
         try:
-            for _ in range(self.config.rounding_passes):
-                caps = integer_caps(form, x)
-                if np.all(np.abs(caps[cols] - x[cols]) <= 1e-7 * np.maximum(1.0, np.abs(x[cols]))):
-                    break
-                self._apply(form.bound_levels(cols, np.zeros(len(cols)), caps[cols]))
-                bounded = True
+            for _ in range(self.config.rounding_passes + 1):
+                totals = np.maximum(x[matrix], 0.0).sum(axis=1)
+                under = ~fixed & (totals > 1e-9) & (totals < form.min_order - 1e-9)
+                if under.any():
+                    rows = np.flatnonzero(under)
+                    lower = upper = np.zeros(rows.size * matrix.shape[1])
+                else:
+                    caps = integer_caps(form, x)
+                    units = totals / form.rounding_lot
+                    fractional = ~fixed & (np.abs(units - np.rint(units)) > 1e-7 * np.maximum(1.0, units))
+                    coarse = [lot for lot in classes[:-1] if (fractional & (form.rounding_lot == lot)).any()]
+                    if not coarse:
+                        break  # only the finest class is left: floored below
+                    rows = np.flatnonzero(~fixed & (form.rounding_lot == coarse[0]))
+                    lower = upper = caps[matrix[rows].ravel()]
+                fixed[rows] = True
+                class_cols = matrix[rows].ravel()
+                self._apply(form.bound_levels(class_cols, lower, upper))
+                touched.append(class_cols)
                 x = self.solve_lp().solution.x
             caps = integer_caps(form, x)
         finally:
-            if bounded:
-                self._apply(form.release(cols))
+            if touched:
+                self._apply(form.release(np.concatenate(touched)))
         return self._top_up.run(caps, form._suppressed)
 
     def _round_and_check(self, run: LPRun) -> dict[int, _SetOutcome]:
@@ -218,7 +239,11 @@ class Allocator:
                 outcomes[sm.index] = _SetOutcome(lots, None)
                 continue
             check = self._check(sm, lots)
-            if check.failure_kind == "profit" or (check.failure is None and self._fee_rounding_waste(check) > 0):
+            # smaller sizes when fee rounding decides: a profit limit missed, or a plan whose
+            # per-order rounding costs more than a twentieth of its profit
+            if check.failure_kind == "profit" or (
+                check.failure is None and self._fee_rounding_waste(check) * 20 > check.profit
+            ):
                 check, lots = self._nearby(sm, lots, check)
             outcomes[sm.index] = _SetOutcome(lots, check)
         for outcome in outcomes.values():
@@ -284,11 +309,19 @@ class Allocator:
                 dropped[index] = dropped_from_check(sm, check, form.lp_profit(sm, run.solution.x))
         if caps:
             updates.append(form.add_reserve(cap=caps))
-        if suppress:  # re-solve without the failed sets before measuring shared capital: their sales
-            updates.append(form.suppress(suppress))  # may have funded the others' purchases
-            for update in updates:
-                self._apply(update)
-            return True
+        if suppress:
+            updates.append(form.suppress(suppress))
+            shadow = form.capital_shadow_prices(run.solution)
+            if updates[:-1] or any(price > 1e-9 for price in shadow.values()):
+                # re-solve without the failed sets before measuring shared capital: the capital they
+                # held, or their sales released, changes what the others can buy
+                for update in updates:
+                    self._apply(update)
+                return True
+            self._apply(updates[-1])  # no capital binds: dropping them changes no other set's plan
+            for index in suppress:
+                outcomes[index].check = None
+            updates = []
         passing = [o.check for o in outcomes.values() if o.check is not None and o.check.failure is None]
         used: dict[str, Decimal] = {}
         for check in passing:
@@ -359,21 +392,36 @@ class Allocator:
         )
 
     def _mip_fallback(
-        self, run: LPRun, outcomes: dict[int, _SetOutcome], dropped: dict[int, DroppedSet], result: AllocationResult
+        self,
+        run: LPRun,
+        outcomes: dict[int, _SetOutcome],
+        dropped: dict[int, DroppedSet],
+        result: AllocationResult,
+        started: float,
     ) -> AllocationResult:
-        """The lot-integral MIP for sets whose verified profit lost more than the configured fraction
-        of their LP profit; kept where it verifies better, within the MIP's wall-clock limit."""
+        """The lot-integral MIP for sets whose rounding to whole lots lost more than the configured
+        fraction of their LP profit; kept where it verifies better. Its wall-clock limit counts from
+        the start of `solve()`, so a solve that falls back ends within the limit plus the final
+        check; the venues' per-order fee rounding is not counted as a loss (the MIP prices fees per
+        lot, as the LP does, and cannot win it back)."""
         form = self.form
         x = run.solution.x
-        profit = {p.set_id: p.guaranteed_profit_usd for p in result.plans}
+        kept = {p.set_id: p.guaranteed_profit_usd for p in result.plans}
+        waste = {
+            index: self._fee_rounding_waste(o.check)
+            for index, o in outcomes.items()
+            if o.check is not None and o.check.failure is None
+        }
         targets = set()
         for sm in form.sets:
             lp_profit = form.lp_profit(sm, x)
             if sm.index in dropped or lp_profit < float(sm.candidate.limits.min_profit_usd):
                 continue
-            if lp_profit - float(profit.get(sm.id, _ZERO)) > self.config.rounding_loss_fraction * lp_profit:
+            got = float(kept.get(sm.id, _ZERO) + waste.get(sm.index, _ZERO))
+            if lp_profit - got > self.config.rounding_loss_fraction * lp_profit:
                 targets.add(sm.index)
-        if not targets:
+        left_ms = self.config.mip_time_limit_ms - (self._clock() - started) * 1000.0
+        if not targets or left_ms <= 0:
             return result
         fixed = np.zeros(form.lp.num_col)
         current = next(iter(outcomes.values())).lots if outcomes else np.zeros(form.lp.num_col, dtype=np.int64)
@@ -382,7 +430,7 @@ class Allocator:
             outcome = outcomes.get(sm.index)
             if outcome is None or outcome.check is None or outcome.check.failure is not None:
                 fixed[sm.level_cols] = 0.0
-        mip_x = lot_integral_mip(form, targets, fixed, time_limit_ms=self.config.mip_time_limit_ms, clock=self._clock)
+        mip_x = lot_integral_mip(form, targets, fixed, time_limit_ms=left_ms, clock=self._clock)
         if mip_x is None:
             return result
         matrix = form.slot_matrix

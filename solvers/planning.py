@@ -275,16 +275,20 @@ def plan_from_check(
     if check.failure is not None:
         raise ValueError(f"set {sm.id}: a failing check has no plan ({check.failure})")
     contracts = [c.id for c in sm.candidate.contracts]
-    worst = {c: sm.system.contract_value(check.worst_outcome, c) for c in contracts}
+    literals = [sm.system.literal[c] for c in contracts]
+    var = np.array([v for v, _ in literals], dtype=np.int64)
+    parity = np.array([p for _, p in literals], dtype=np.int64)
+
+    def assignment(z: np.ndarray | tuple[int, ...]) -> dict[str, int]:
+        values = (np.asarray(z, dtype=np.int64)[var] ^ parity).tolist()
+        return dict(zip(contracts, values))
+
+    worst = assignment(check.worst_outcome)
     coherent = {}
     if mu is not None:
-        for c in contracts:
-            var, parity = sm.system.literal[c]
-            coherent[c] = float(1.0 - mu[var] if parity else mu[var])
-    outcomes = tuple(
-        Outcome({c: sm.system.contract_value(tuple(int(v) for v in z), c) for c in contracts}, weight)
-        for z, weight in (binding or [])
-    )
+        for c, (v, p) in zip(contracts, literals):
+            coherent[c] = float(1.0 - mu[v] if p else mu[v])
+    outcomes = tuple(Outcome(assignment(z), weight) for z, weight in (binding or []))
     return SetPlan(
         set_id=sm.id,
         legs=check.legs,

@@ -400,8 +400,10 @@ class AllocatorConfig:
         smaller sizes of its plan are tried
     mip_fallback: solve a lot-integral MIP (minimum orders as semi-continuous quantities) for the
         sets whose rounding lost more than `rounding_loss_fraction` of their LP profit
-    mip_time_limit_ms: wall-clock limit of that MIP, model building included (the incumbent or the
-        heuristic plan is kept when it expires)
+    mip_time_limit_ms: wall-clock budget of that fallback, counted from the start of `solve()` with
+        the model build included: a solve that falls back ends within it plus the final exact check
+        (the MIP's incumbent, or the heuristic plan, is kept when it expires; a large problem whose
+        LP and rounding use up the budget skips the MIP)
     max_repair_rounds: re-solves after exact checks: reserves raised where exact fees overshot a
         row, sets whose plan failed dropped and the capital they used handed to the rest
     """

@@ -80,11 +80,13 @@ def lots_of(form: Formulation, contracts: np.ndarray) -> np.ndarray:
 class Basket:
     """Instruments paying on each literal of a hedge; one contract of any of them per literal pays
     at least `payoff` in every outcome the set allows (for sets with risky links: also in the
-    outcomes where those links disagree)."""
+    outcomes where those links disagree). `unit`: the smallest size every leg can trade (the least
+    common multiple of the legs' rounding lots)."""
 
     set_index: int
     legs: tuple[tuple[int, ...], ...]  # per literal: instrument rows that pay on it
     payoff: float
+    unit: float = 1.0
 
 
 def set_baskets(form: Formulation, sm: SetModel) -> list[Basket]:
@@ -98,7 +100,8 @@ def set_baskets(form: Formulation, sm: SetModel) -> list[Basket]:
     def add(groups: list[list[int] | None], payoff: float) -> None:
         if payoff >= 1 and all(groups):
             legs = tuple(sorted(tuple(sorted(g)) for g in groups if g))
-            found.setdefault((legs, payoff), Basket(sm.index, legs, payoff))
+            unit = _lcm([float(form.rounding_lot[r]) for leg in legs for r in leg])
+            found.setdefault((legs, payoff), Basket(sm.index, legs, payoff, unit))
 
     for u in range(sm.system.n):
         add([payers.get((u, True)), payers.get((u, False))], 1.0)
@@ -137,107 +140,153 @@ class TopUp:
     def __init__(self, form: Formulation) -> None:
         self.form = form
         self.baskets = [b for sm in form.sets for b in set_baskets(form, sm)]
-        matrix = form.slot_matrix
         self._venue_of_row = [i.venue for i in form.row_instruments]
         self._position_key = [(i.contract, i.side) for i in form.row_instruments]
-        self._limited = {
-            (c.id, side): c.max_position
-            for sm in form.sets
-            for c in sm.candidate.contracts
-            if c.max_position is not None
-            for side in Side
+        row_of = {inst.id: r for r, inst in enumerate(form.row_instruments)}
+        self._rows_of_set = {sm.index: np.flatnonzero(form.row_set == sm.index) for sm in form.sets}
+        # netting pairs (held instrument row, complement row) per set, for the capital credit
+        self._netting = {
+            sm.index: [(netting.held, row_of[netting.other.id]) for netting in sm.netting] for sm in form.sets
         }
-        self._matrix = matrix
+        self._limited: dict[tuple[str, Side], tuple[Decimal, list[int]]] = {}
+        for sm in form.sets:
+            for contract in sm.candidate.contracts:
+                if contract.max_position is None:
+                    continue
+                for side in Side:
+                    rows = [r for r, key in enumerate(self._position_key) if key == (contract.id, side)]
+                    self._limited[(contract.id, side)] = (contract.max_position, rows)
+        # the baskets flattened for a vectorised screen: every basket's legs, every leg's rows
+        leg_rows: list[int] = []
+        leg_starts: list[int] = []
+        basket_starts: list[int] = []
+        for basket in self.baskets:
+            basket_starts.append(len(leg_starts))
+            for leg in basket.legs:
+                leg_starts.append(len(leg_rows))
+                leg_rows.extend(leg)
+        self._leg_rows = np.array(leg_rows, dtype=np.int64)
+        self._leg_starts = np.array(leg_starts, dtype=np.int64)
+        self._basket_starts = np.array(basket_starts, dtype=np.int64)
+        self._payoff = np.array([b.payoff for b in self.baskets])
+        self._legs = np.array([len(b.legs) for b in self.baskets], dtype=np.int64)
+        self._basket_set = np.array([b.set_index for b in self.baskets], dtype=np.int64)
+        # what the venue's per-order rounding can add to an order on top of its per-lot fees
+        # (Kalshi: up to a cent), held back from the cash the baskets may use
+        self._order_rounding = [
+            float(i.fee.order_increment_usd) if i.fee.order_increment_usd is not None else 0.0
+            for i in form.row_instruments
+        ]
 
     def run(self, contracts: np.ndarray, suppressed: set[int]) -> np.ndarray:
         """`contracts` per column (integral per instrument) plus whatever baskets still pay."""
         form = self.form
-        matrix = self._matrix
-        book = form._lots[matrix] * form._lot_f[matrix]
+        matrix = form.slot_matrix
         price = form._price_u[matrix]
-        book = np.where(price > 0, book, 0.0)
-        filled = np.maximum(contracts[matrix], 0.0).copy()
+        live = price > 0
+        book = np.where(live, form._lots[matrix] * form._lot_f[matrix], 0.0)
+        filled = np.maximum(contracts[matrix], 0.0)
         unit = form._unit_cost[matrix]
-        total = filled.sum(axis=1)
-        order = np.argsort(np.where(price > 0, price, np.iinfo(np.int64).max), axis=1, kind="stable")
+        tie = form.config.tie_break_usd_per_contract
+        # screen: the cheapest remaining contract per row bounds every further unit's cost from
+        # below, so a basket whose legs' cheapest contracts already cost its payoff never pays
+        marginal = np.where(book - filled > 1e-9, unit, np.inf).min(axis=1)
+        if not len(self.baskets):
+            return contracts
+        leg_min = np.minimum.reduceat(marginal[self._leg_rows], self._leg_starts)
+        estimate = self._payoff - np.add.reduceat(leg_min, self._basket_starts) - 2.0 * tie * self._legs
+        promising = np.flatnonzero(estimate > 1e-9)
+        if suppressed:
+            promising = promising[~np.isin(self._basket_set[promising], sorted(suppressed))]
+        if not len(promising):
+            return contracts
+        order = np.argsort(np.where(live, price, np.iinfo(np.int64).max), axis=1, kind="stable").tolist()
+        book_l, filled_l, unit_l = book.tolist(), filled.tolist(), unit.tolist()
+        total = filled.sum(axis=1).tolist()
         spend_row = (filled * unit).sum(axis=1)
         cash = {
             venue: float(form.capital.cash_by_venue_usd[venue] - form.cash_reserve.get(venue, _ZERO))
             for venue in form.venues
         }
-        for row, venue in enumerate(self._venue_of_row):
-            cash[venue] -= spend_row[row]
-        credit = self._netting_credit(total)
-        for venue, amount in credit.items():
-            cash[venue] += amount
+        for venue, amount, rounding, bought in zip(self._venue_of_row, spend_row.tolist(), self._order_rounding, total):
+            cash[venue] -= amount + (rounding if bought > 1e-9 else 0.0)
+        credit_total = 0.0
+        set_credit: dict[int, float] = {}
+        for index, pairs in self._netting.items():
+            for held, other_row in pairs:
+                holding = float(form.held(held.id))
+                sold = min(holding, total[other_row])
+                if holding > 0 and sold >= float(held.min_order_size):  # an estimate: the exact plan decides
+                    cash[held.venue] += sold
+                    credit_total += sold
+                    set_credit[index] = set_credit.get(index, 0.0) + sold
         total_left = math.inf
         if form.capital.total_usd is not None:
-            total_left = (
-                float(form.capital.total_usd - form.total_reserve) - float(spend_row.sum()) + sum(credit.values())
-            )
+            total_left = float(form.capital.total_usd - form.total_reserve) - float(spend_row.sum()) + credit_total
         set_left: dict[int, float] = {}
         for sm in form.sets:
             cap = sm.candidate.limits.max_cost_usd
             if cap is not None:
-                rows = np.flatnonzero(form.row_set == sm.index)
+                rows = self._rows_of_set[sm.index]
                 set_left[sm.index] = (
-                    float(cap - sm.cap_reserve)
-                    - float(spend_row[rows].sum())
-                    + sum(self._netting_credit_of_set(sm, total).values())
+                    float(cap - sm.cap_reserve) - float(spend_row[rows].sum()) + set_credit.get(sm.index, 0.0)
                 )
         position_left: dict[tuple[str, Side], float] = {}
-        for key, limit in self._limited.items():
-            held = sum(float(form.held(i.id)) for i in form.row_instruments if (i.contract, i.side) == key)
-            bought = sum(total[r] for r, k in enumerate(self._position_key) if k == key)
-            position_left[key] = float(limit) - held - bought
-        tie = self.form.config.tie_break_usd_per_contract
+        for key, (limit, rows) in self._limited.items():
+            held = sum(float(form.held(form.row_instruments[r].id)) for r in rows)
+            position_left[key] = float(limit) - held - sum(total[r] for r in rows)
+        rounding_lot = form.rounding_lot.tolist()
+        min_order = form.min_order.tolist()
+        best_unit = [
+            min((unit_l[r][s] for s in order[r] if book_l[r][s] > 0), default=math.inf) for r in range(len(total))
+        ]
 
         def cost_of(row: int, quantity: float) -> float:
             """Cost of `quantity` more contracts of instrument row `row` at its remaining depth."""
-            need = quantity
-            cost = 0.0
+            need, cost = quantity, 0.0
+            books, fills, units = book_l[row], filled_l[row], unit_l[row]
             for slot in order[row]:
-                room = book[row, slot] - filled[row, slot]
+                room = books[slot] - fills[slot]
                 if room <= 1e-9:
                     continue
-                take = min(room, need)
-                cost += take * unit[row, slot]
-                need -= take
+                amount = min(need, room)
+                cost += amount * units[slot]
+                need -= amount
                 if need <= 1e-9:
                     return cost
             return math.inf
 
         def take(row: int, quantity: float) -> None:
             need = quantity
+            books, fills = book_l[row], filled_l[row]
             for slot in order[row]:
-                room = book[row, slot] - filled[row, slot]
+                room = books[slot] - fills[slot]
                 if room <= 1e-9:
                     continue
-                amount = min(room, need)
-                filled[row, slot] += amount
+                amount = min(need, room)
+                fills[slot] += amount
                 need -= amount
                 if need <= 1e-9:
                     break
             total[row] += quantity
 
         def eligible(row: int, quantity: float) -> bool:
-            lot = form.rounding_lot[row]
-            if abs(quantity / lot - round(quantity / lot)) > 1e-7:
+            units = quantity / rounding_lot[row]
+            if abs(units - round(units)) > 1e-7:
                 return False
-            if total[row] <= 1e-9 and quantity < form.min_order[row] - 1e-9:
+            if total[row] <= 1e-9 and quantity < min_order[row] - 1e-9:
                 return False
             key = self._position_key[row]
             return key not in position_left or position_left[key] >= quantity - 1e-9
 
         def quote(basket: Basket) -> tuple[float, float, list[tuple[int, float]]] | None:
             """(edge, size, [(row, cost)]) of the best size to add, or None."""
-            steps = [float(form.rounding_lot[r]) for leg in basket.legs for r in leg]
-            base = _lcm(steps)
+            base = basket.unit
             sizes = [base]
             for leg in basket.legs:  # an untraded instrument must start at its minimum
-                best = min(leg, key=lambda r: unit[r, order[r][0]] if book[r].any() else math.inf)
-                if total[best] <= 1e-9 and form.min_order[best] > base:
-                    sizes.append(math.ceil(form.min_order[best] / base - 1e-9) * base)
+                best = min(leg, key=best_unit.__getitem__)
+                if total[best] <= 1e-9 and min_order[best] > base:
+                    sizes.append(math.ceil(min_order[best] / base - 1e-9) * base)
             best_quote = None
             for size in sorted(set(sizes)):
                 legs = []
@@ -256,10 +305,8 @@ class TopUp:
             return best_quote
 
         heap: list[tuple[float, int]] = []
-        for k, basket in enumerate(self.baskets):
-            if basket.set_index in suppressed:
-                continue
-            quoted = quote(basket)
+        for k in promising.tolist():
+            quoted = quote(self.baskets[k])
             if quoted is not None:
                 heap.append((-quoted[0] / quoted[1], k))
         heapq.heapify(heap)
@@ -282,7 +329,8 @@ class TopUp:
                 continue
             by_venue: dict[str, float] = {}
             for row, cost in legs:
-                by_venue[self._venue_of_row[row]] = by_venue.get(self._venue_of_row[row], 0.0) + cost
+                new_order = self._order_rounding[row] if total[row] <= 1e-9 else 0.0
+                by_venue[self._venue_of_row[row]] = by_venue.get(self._venue_of_row[row], 0.0) + cost + new_order
             if any(cash[v] < amount - 1e-9 for v, amount in by_venue.items()):
                 continue
             if cost_total > total_left + 1e-9 or cost_total > set_left.get(sm.index, math.inf) + 1e-9:
@@ -299,30 +347,8 @@ class TopUp:
                 set_left[sm.index] -= cost_total
             heapq.heappush(heap, (-edge / size, k))
         out = contracts.copy()
-        out[matrix] = filled
+        out[matrix] = np.array(filled_l)
         return out
-
-    def _netting_credit(self, total: np.ndarray) -> dict[str, float]:
-        credit: dict[str, float] = {}
-        for sm in self.form.sets:
-            for venue, amount in self._netting_credit_of_set(sm, total).items():
-                credit[venue] = credit.get(venue, 0.0) + amount
-        return credit
-
-    def _netting_credit_of_set(self, sm: SetModel, total: np.ndarray) -> dict[str, float]:
-        """$1 per held contract the plan nets against a purchase of its complement (an estimate:
-        the exact plan decides, and the exact capital check guards)."""
-        form = self.form
-        credit: dict[str, float] = {}
-        row_of = {inst.id: r for r, inst in enumerate(form.row_instruments)}
-        for netting in sm.netting:
-            held = float(form.held(netting.held.id))
-            if held <= 0:
-                continue
-            sold = min(held, float(total[row_of[netting.other.id]]))
-            if sold >= float(netting.held.min_order_size):
-                credit[netting.held.venue] = credit.get(netting.held.venue, 0.0) + sold
-        return credit
 
 
 def shrunk(form: Formulation, sm: SetModel, lots: np.ndarray, steps: int) -> list[np.ndarray]:
@@ -331,25 +357,28 @@ def shrunk(form: Formulation, sm: SetModel, lots: np.ndarray, steps: int) -> lis
     its rounding lot (zero under the minimum) and spread best first."""
     rows = np.flatnonzero(form.row_set == sm.index)
     matrix = form.slot_matrix[rows]
-    totals = (lots[matrix] * form._lot_f[matrix]).sum(axis=1)
+    lot_f = form._lot_f[matrix]
+    totals = (lots[matrix] * lot_f).sum(axis=1)
     units = totals / form.rounding_lot[rows]
     size = int(np.rint(units.max())) if len(units) else 0
     if size <= 1:
         return []
-    book = np.zeros((len(form.row_instruments), matrix.shape[1]))
-    book[rows] = form._lots[matrix] * form._lot_f[matrix]
+    book = form._lots[matrix] * lot_f
+    price = form._price_u[matrix]
+    order = np.argsort(np.where(price > 0, price, np.iinfo(np.int64).max), axis=1, kind="stable")
+    ordered_book = np.take_along_axis(book, order, axis=1)
+    before = np.cumsum(ordered_book, axis=1) - ordered_book
     out = []
     previous = totals
     for d in range(1, min(steps, size - 1) + 1):
         scaled = np.floor(units * (size - d) / size + 1e-9) * form.rounding_lot[rows]
         scaled = np.where(scaled < form.min_order[rows] - 1e-9, 0.0, scaled)
-        if np.allclose(scaled, previous):
+        if np.array_equal(scaled, previous):
             continue
         previous = scaled
-        full = np.zeros(len(form.row_instruments))
-        full[rows] = scaled
-        spread = best_first(form, full, book)
-        contracts = np.zeros(form.lp.num_col)
-        contracts[form.slot_matrix[rows]] = spread[rows]
-        out.append(lots_of(form, contracts))
+        spread = np.empty_like(ordered_book)
+        np.put_along_axis(spread, order, np.clip(scaled[:, None] - before, 0.0, ordered_book), axis=1)
+        candidate = lots.copy()
+        candidate[matrix] = np.minimum(np.rint(spread / lot_f), form._lots[matrix])
+        out.append(candidate)
     return out
