@@ -11,6 +11,7 @@ import itertools
 import random
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from solvers import (
@@ -429,3 +430,64 @@ def test_2_7_a_smaller_size_clears_the_minimum_that_fee_rounding_broke() -> None
     (plan,) = result.plans
     assert plan.guaranteed_profit_usd == D("0.01370") and {leg.quantity for leg in plan.legs} == {D(35)}
     _replayed(problem, result)
+
+
+class _SteppingClock:
+    """Seconds that advance by `step` at every read after the first `still` reads."""
+
+    def __init__(self, step: float, still: int = 1) -> None:
+        self.now, self.step, self.still, self.reads = 0.0, step, still, 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        if self.reads > self.still:
+            self.now += self.step
+        return self.now
+
+
+def _group_across_venues(size: int = 3) -> AllocationProblem:
+    names = [f"o{k}" for k in range(size)]
+    instruments = []
+    for name in names:
+        instruments.append(_kalshi(f"k-{name}", f"{name}@k", Side.YES, ("0.30", 37)))
+        instruments.append(_poly(f"p-{name}", f"{name}@p", Side.YES, ("0.29", "41.37"), minimum=5))
+    relations = [ExactlyOne(tuple(f"{n}@k" for n in names)), *(Equivalent(f"{n}@k", f"{n}@p") for n in names)]
+    contracts = tuple(Contract(f"{n}@{v}") for n in names for v in ("k", "p"))
+    return AllocationProblem((CandidateSet("g", contracts, tuple(instruments), tuple(relations)),), _cash(30, 30))
+
+
+def test_2_10_the_mip_limit_counts_the_model_build() -> None:
+    """A build that used up the budget leaves no time for HiGHS: the fallback returns without solving."""
+    from solvers.mip import lot_integral_mip
+
+    allocator = Allocator(_group_across_venues(), config=AllocatorConfig(mip_fallback=False))
+    allocator.solve_lp()
+    clock = _SteppingClock(step=1.0)  # every read after the start is a second later
+    form = allocator.form
+    assert lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), time_limit_ms=50, clock=clock) is None
+    assert clock.reads == 2  # the start, and the check after the build: HiGHS never ran
+
+
+def test_2_10_the_mip_is_interrupted_at_its_deadline() -> None:
+    """HiGHS is stopped from its own loops once the (injected) clock passes the deadline; without the
+    deadline the same MIP runs to its optimum."""
+    from solvers.mip import lot_integral_mip
+
+    allocator = Allocator(_group_across_venues(12), config=AllocatorConfig(mip_fallback=False))
+    allocator.solve_lp()
+    form = allocator.form
+    finished = lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), time_limit_ms=60_000)
+    assert finished is not None
+    clock = _SteppingClock(step=0.03, still=2)  # start and build take no time, then 30 ms per read
+    lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), time_limit_ms=50, clock=clock)
+    assert 3 <= clock.reads <= 6  # interrupted at the first callback reads after the deadline
+
+
+def test_2_10_a_solve_that_used_its_budget_skips_the_mip() -> None:
+    """The budget counts from the start of solve(): LP and rounding that used it up leave the MIP out
+    (the control shows the MIP would have improved this problem)."""
+    problem = random_problem(15, sets=2)  # the LP's minimum-order split: only the MIP finds $0.24 more
+    config = AllocatorConfig(mip_time_limit_ms=60_000)
+    assert Allocator(problem, config=config).solve().used_mip
+    spent = Allocator(problem, config=config, clock=_SteppingClock(step=120.0)).solve()  # 2 minutes per read
+    assert not spent.used_mip
