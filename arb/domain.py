@@ -144,8 +144,11 @@ PLACEHOLDER_OUTCOME_LABEL = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class GroupInfo:
-    """Membership in a multi-outcome group. `exhaustive` is False for Polymarket
-    `negRiskAugmented` events (an implicit "Other" outcome), so sum of YES < 1 is not an arb."""
+    """Membership in a multi-outcome group: at most one member resolves YES. `exhaustive` says the
+    venue itself states that exactly one does: True only for Polymarket negRisk events sent with
+    `negRiskAugmented: false`. It is False for augmented events (an implicit "Other" outcome) and for
+    every Kalshi `mutually_exclusive` event, which states exclusivity only (when an unlisted outcome
+    happens every market resolves NO); the graph proves Kalshi exhaustiveness itself."""
 
     group_id: str
     kind: GroupKind
@@ -182,8 +185,11 @@ class MarketInfo:
     min_order_size_micro: int
     fractional: bool  # sizes below one whole contract allowed
     lot_size_micro: int  # size increment
-    taker_fee: FeeRule
-    maker_fee: FeeRule
+    # None: the venue's fee schedule for this market is not known (a Polymarket market with fees
+    # enabled and no feeSchedule, or read from the CLOB alone; a Kalshi market whose series fee type is
+    # unknown or not yet read). Never priced as some default: the graph gives it no listings.
+    taker_fee: FeeRule | None
+    maker_fee: FeeRule | None
     series_id: str = ""
     group: GroupInfo | None = None
     strike: StrikeInfo | None = None

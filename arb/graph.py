@@ -17,13 +17,17 @@ Markets
   listings: their relations stay, so a pause does not change component ids, and an exactly-one
   group with an untradable member is, on the tradable members, the same constraint as
   at-most-one.
+- A market whose taker fee is unknown (`MarketInfo.taker_fee` None: a Polymarket market with fees
+  enabled and no schedule or read from the CLOB alone, a Kalshi market whose series fee type is not
+  known) is, for the same reasons, a node without listings (MARKET_FEE_UNKNOWN) until its schedule is
+  known: an unknown fee is never priced as zero or as some default.
 
 Groups (optimization.md 2.4: exactly-one sum z = 1, exclusive-not-exhaustive sum z <= 1)
 - Members come from `MarketInfo.group` and from `EventInfo` (its `market_ids` are the expected
   membership). A group is exactly-one only when all of these hold, otherwise at-most-one over the
   present members, with the reason recorded:
-  * the venue says exhaustive (`GroupInfo.exhaustive`): Polymarket negRisk events with
-    `negRiskAugmented: false`; Kalshi `mutually_exclusive` events (see the Kalshi rule below);
+  * exhaustiveness is known: for Polymarket the venue says so (`GroupInfo.exhaustive`: negRisk
+    events with `negRiskAugmented: false`); for Kalshi it is proven (see the Kalshi rule below);
   * not augmented and no member is a placeholder ("Other", "Someone else", "Field", ...);
   * membership is known (`EventInfo.market_ids`, unless `GraphConfig.require_known_membership` is
     off) and every expected member is present and not closed, and no extra member claims the group;
@@ -33,16 +37,26 @@ Groups (optimization.md 2.4: exactly-one sum z = 1, exclusive-not-exhaustive sum
   * for members with numeric strikes: some member is unbounded below and some unbounded above
     (buckets with no tails cannot cover every value).
 - Kalshi rule. Kalshi's API defines `mutually_exclusive` as "only one market in this event can
-  resolve to yes" - exclusivity. Exhaustiveness is not a separate flag: events whose market list is
-  open-ended (people, with markets added over time) are also `mutually_exclusive`, and when an
-  unlisted outcome happens every market resolves No. The decoder follows venues.md and marks these
-  groups exhaustive; with the default `kalshi_exclusive_is_exhaustive=True` the graph trusts that
-  (DESIGN.md: exactly-one from Kalshi `mutually_exclusive` events) subject to every check above.
-  With it False, a Kalshi group is exactly-one only with evidence: its series is listed in
-  `GraphConfig.exhaustive_kalshi_series`, or every member has numeric strikes with both tails.
+  resolve to yes" - exclusivity only. Events whose market list is open-ended (people, with markets
+  added over time) are also `mutually_exclusive`, and when an unlisted outcome happens every market
+  resolves NO: buying every YES of such an event is not riskless. So a Kalshi group is exactly-one
+  only when exhaustiveness is proven, by one of:
+  * its series is on the curated, reviewed list `GraphConfig.exhaustive_kalshi_series` (every series
+    the event and its markets name; `arb.exhaustive_series`, `config/exhaustive_series.toml`);
+  * the members' strikes partition the whole line: every member has a numeric strike, one is
+    unbounded below, one unbounded above, and each bucket ends exactly where the next begins with
+    the boundary value in exactly one of the two. Boundaries are read as the strike type states
+    them ("greater" excludes its floor, "greater_or_equal" includes it, "less"/"less_or_equal"
+    likewise). Kalshi does not say whether a "between" bucket includes its floor and cap, so a
+    junction at a "between" bound is never proven (the value could be in neither bucket); the
+    proof then covers threshold pairs such as "below k" / "k or above". Bucket events whose buckets
+    leave resolution-sized gaps on the real line (whole degrees, cents) need a curated entry.
+  Otherwise the group is at-most-one, the reason recorded (GROUP_UNPROVEN without strike metadata,
+  GROUP_STRIKES_UNCOVERED when the strikes leave a gap, an overlap or a doubtful boundary).
 - A group without an id (a negRisk market with neither `negRiskMarketID` nor its event) gets no
   relation: markets of unrelated events would share the empty id.
-- Members whose strikes provably overlap (both can resolve YES) contradict exclusivity: the group
+- Members whose strikes provably overlap (both can resolve YES: their interiors meet, or both surely
+  include one boundary value, "at most k" with "at least k") contradict exclusivity: the group
   relation and the strike relations of those markets are dropped (GROUP_CONFLICT).
 
 Implication ladders (z_A <= z_B when A's YES set is inside B's)
@@ -84,7 +98,9 @@ from decimal import Decimal, InvalidOperation
 
 import networkx as nx
 
-from arb.domain import PLACEHOLDER_OUTCOME_LABEL, EventInfo, GroupInfo, MarketInfo, MarketStatus, Venue
+from arb.domain import PLACEHOLDER_OUTCOME_LABEL, EventInfo, GroupInfo, MarketInfo, MarketStatus, StrikeInfo, Venue
+from arb.errors import ConfigError
+from arb.exhaustive_series import ExhaustiveSeries
 from arb.links import CuratedLink, SettlementRisk, link_is_current
 from solvers.fees import FeeRule
 from solvers.outcomes import signed_parity
@@ -114,6 +130,10 @@ class Listing:
     """Buying `side` of market `market_id` on `venue` (its `BinaryBook` is keyed by (venue, market_id)).
 
     instrument_id: `"<contract id>:<yes|no>"`, unique across the graph
+    taker_fee: always known (a market with an unknown fee has no listings)
+    buy_amount_increment_micro_usd / sell_amount_increment_micro_usd: the cash amount (quantity x
+        limit price) of a BUY (SELL) order must be a multiple of this; 0 = no constraint
+        (`MarketInfo` fields of the same names)
     """
 
     instrument_id: str
@@ -125,6 +145,8 @@ class Listing:
     lot_size_micro: int
     tick_size_micro: int
     min_order_size_micro: int
+    buy_amount_increment_micro_usd: int = 0
+    sell_amount_increment_micro_usd: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +170,15 @@ class ExclusionKind(str, enum.Enum):
     MARKET_DUPLICATE = "market_duplicate"  # listed twice with different content: dropped
     MARKET_CLOSED = "market_closed"  # closed or settled: not a node
     MARKET_NOT_TRADABLE = "market_not_tradable"  # paused/unopened/no book: a node without listings
+    MARKET_FEE_UNKNOWN = "market_fee_unknown"  # fee schedule not known: a node without listings
     GROUP_AUGMENTED = "group_augmented"  # negRiskAugmented: at-most-one
     GROUP_PLACEHOLDER = "group_placeholder"  # an "Other"-like member: at-most-one
-    GROUP_NOT_EXHAUSTIVE = "group_not_exhaustive"  # the venue does not say exhaustive: at-most-one
+    GROUP_NOT_EXHAUSTIVE = "group_not_exhaustive"  # Polymarket: the venue does not say exhaustive
     GROUP_MEMBERSHIP_UNKNOWN = "group_membership_unknown"  # no EventInfo: at-most-one
     GROUP_INCOMPLETE = "group_incomplete"  # expected members missing or closed: at-most-one
     GROUP_MEMBERSHIP_MISMATCH = "group_membership_mismatch"  # a market claims a group its event does not list
-    GROUP_STRIKES_UNCOVERED = "group_strikes_uncovered"  # strike buckets without both tails: at-most-one
-    GROUP_UNPROVEN = "group_unproven"  # Kalshi exclusive event without evidence (strict mode)
+    GROUP_STRIKES_UNCOVERED = "group_strikes_uncovered"  # strikes leave values uncovered (or may): at-most-one
+    GROUP_UNPROVEN = "group_unproven"  # Kalshi exclusive event: no strike proof, series not curated
     GROUP_CONFLICT = "group_conflict"  # members' strikes overlap: group dropped
     GROUP_TOO_SMALL = "group_too_small"  # fewer than two members left: no relation
     LADDER_OVERLAP = "ladder_overlap"  # "between" buckets overlap: no at-most-one among them
@@ -183,20 +206,27 @@ class GraphConfig:
     """How much the graph trusts the venues' metadata.
 
     allow_different_resolution_source: use links of that class (as settlement-risk links)
-    kalshi_exclusive_is_exhaustive: read Kalshi `mutually_exclusive` as exactly-one (module docstring)
-    exhaustive_kalshi_series: Kalshi series whose events list every outcome (used when the flag
-        above is off)
+    exhaustive_kalshi_series: the curated Kalshi series whose `mutually_exclusive` events list every
+        outcome (`arb.exhaustive_series.load_exhaustive_series("config/exhaustive_series.toml")`);
+        other Kalshi groups are exactly-one only when their strikes prove it (module docstring)
     require_known_membership: exactly-one needs the event's market list (`EventInfo.market_ids`)
     title_ladders: infer threshold ladders from titles when strikes are absent
     placeholder_label_pattern: a member label matching it (fully) makes its group at-most-one
     """
 
     allow_different_resolution_source: bool = False
-    kalshi_exclusive_is_exhaustive: bool = True
-    exhaustive_kalshi_series: frozenset[str] = frozenset()
+    exhaustive_kalshi_series: tuple[ExhaustiveSeries, ...] = ()
     require_known_membership: bool = True
     title_ladders: bool = True
     placeholder_label_pattern: re.Pattern[str] = field(default=PLACEHOLDER_OUTCOME_LABEL)
+
+    def __post_init__(self) -> None:
+        entries = self.exhaustive_kalshi_series
+        if not isinstance(entries, tuple) or not all(isinstance(e, ExhaustiveSeries) for e in entries):
+            raise ConfigError(
+                "GraphConfig.exhaustive_kalshi_series must be a tuple of ExhaustiveSeries "
+                f"(arb.exhaustive_series.load_exhaustive_series), was {entries!r}"
+            )
 
 
 def component_id(contracts: Iterable[str]) -> str:
@@ -301,6 +331,77 @@ def _disjoint(a: _Interval, b: _Interval) -> bool:
     return (a.hi is not None and b.lo is not None and a.hi < b.lo) or (
         b.hi is not None and a.lo is not None and b.hi < a.lo
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """A strike market's YES set for the exhaustiveness proof. A closedness is True or False when
+    the strike type fixes it and None when the venue leaves it unstated ("between" bounds)."""
+
+    lo: Decimal | None
+    lo_closed: bool | None
+    hi: Decimal | None
+    hi_closed: bool | None
+
+
+def _strike_range(strike: StrikeInfo) -> _Range | None:
+    """The YES set of a numeric strike; None for other types or unexpected bounds (doubt)."""
+    floor, cap = strike.floor, strike.cap
+    match strike.strike_type:
+        case "greater" | "greater_or_equal" if floor is not None and cap is None:
+            return _Range(floor, strike.strike_type == "greater_or_equal", None, None)
+        case "less" | "less_or_equal" if cap is not None and floor is None:
+            return _Range(None, None, cap, strike.strike_type == "less_or_equal")
+        case "between" if floor is not None and cap is not None and floor < cap:
+            return _Range(floor, None, cap, None)
+    return None
+
+
+def _share_a_point(a: MarketInfo, c: MarketInfo) -> bool:
+    """Both strikes surely include one common boundary value ("at most k" and "at least k")."""
+    if a.strike is None or c.strike is None:
+        return False
+    ra, rc = _strike_range(a.strike), _strike_range(c.strike)
+    if ra is None or rc is None:
+        return False
+    return (ra.hi is not None and ra.hi == rc.lo and bool(ra.hi_closed) and bool(rc.lo_closed)) or (
+        rc.hi is not None and rc.hi == ra.lo and bool(rc.hi_closed) and bool(ra.lo_closed)
+    )
+
+
+def _partition_gap(strikes: list[tuple[str, StrikeInfo | None]]) -> str | None:
+    """None when the strikes' YES sets provably partition the real line (every value in exactly
+    one), else the first doubt found: a member without a numeric strike, a missing tail, a gap, an
+    overlap, or a junction whose boundary value may be in neither or both members."""
+    ranges: list[tuple[str, _Range]] = []
+    for cid, strike in strikes:
+        if strike is None:
+            return f"{cid} has no strike"
+        found = _strike_range(strike)
+        if found is None:
+            return f"{cid} has strike type {strike.strike_type!r} with floor {strike.floor}, cap {strike.cap}: not a numeric range"
+        ranges.append((cid, found))
+    lower = [cid for cid, r in ranges if r.lo is None]
+    upper = [cid for cid, r in ranges if r.hi is None]
+    if len(lower) != 1 or len(upper) != 1:
+        missing = [side for side, tails in (("below", lower), ("above", upper)) if not tails]
+        if missing:
+            return f"no member is unbounded {' or '.join(missing)}: values beyond every strike are not covered"
+        return f"members {', '.join(lower if len(lower) > 1 else upper)} are unbounded on one side: they overlap"
+    ordered = sorted(ranges, key=lambda item: (item[1].lo is not None, item[1].lo or Decimal(0), item[0]))
+    for (a, ra), (c, rc) in itertools.pairwise(ordered):
+        if ra.hi is None or rc.lo is None:
+            return f"{a} and {c} overlap"
+        if ra.hi < rc.lo:
+            return f"gap between {a} (up to {ra.hi}) and {c} (from {rc.lo})"
+        if ra.hi > rc.lo:
+            return f"{a} (up to {ra.hi}) and {c} (from {rc.lo}) overlap"
+        if ra.hi_closed is None or rc.lo_closed is None:
+            unstated = a if ra.hi_closed is None else c
+            return f"at {ra.hi}, where {a} meets {c}, whether {unstated} includes {ra.hi} is not stated"
+        if ra.hi_closed == rc.lo_closed:
+            return f"{ra.hi} is in {'both' if ra.hi_closed else 'neither of'} {a} and {c}"
+    return None
 
 
 # -- threshold titles ---------------------------------------------------------------------------------
@@ -479,6 +580,14 @@ def _collect_markets(b: _Builder, markets: Iterable[MarketInfo], events: Iterabl
                 f"status {market.status.value}, accepting orders {market.accepting_orders}: a node without listings"
             )
             b.exclude(ExclusionKind.MARKET_NOT_TRADABLE, cid, reason)
+        if market.taker_fee is None:
+            b.exclude(ExclusionKind.MARKET_FEE_UNKNOWN, cid, f"{_FEE_UNKNOWN[market.venue]}: a node without listings")
+
+
+_FEE_UNKNOWN = {
+    Venue.POLYMARKET: "taker fee unknown (fees enabled without a feeSchedule, or no Gamma fee metadata)",
+    Venue.KALSHI: "taker fee unknown (series fee type not read, or one without a machine-readable schedule)",
+}
 
 
 @dataclass(slots=True)
@@ -553,7 +662,14 @@ def _group_relation(b: _Builder, group: _Group, intervals: Mapping[str, _Interva
     placeholders = sorted(cid for cid in claimed if cid in b.known and _is_placeholder(b.known[cid], config))
     if placeholders:
         degraded.append((ExclusionKind.GROUP_PLACEHOLDER, f"placeholder member(s) {', '.join(placeholders)}"))
-    if not all(info.exhaustive for info in group.info):
+    kalshi_unproven: tuple[ExclusionKind, str] | None = None
+    if group.venue is Venue.KALSHI:
+        # The venue's flag says exclusive only: exhaustive by a curated entry or a strike proof.
+        if _curated(b, group, claimed) is None:
+            kalshi_unproven = _unproven_reason(b, group, claimed, present)
+            if kalshi_unproven is not None:
+                degraded.append(kalshi_unproven)
+    elif not all(info.exhaustive for info in group.info):
         degraded.append((ExclusionKind.GROUP_NOT_EXHAUSTIVE, "the venue does not mark the group exhaustive"))
     if expected is None:
         if config.require_known_membership:
@@ -578,7 +694,8 @@ def _group_relation(b: _Builder, group: _Group, intervals: Mapping[str, _Interva
                 )
             )
     member_intervals = [intervals[cid] for cid in present if cid in intervals]
-    if member_intervals and len(member_intervals) == len(present):
+    if member_intervals and len(member_intervals) == len(present) and kalshi_unproven is None:
+        # (an unproven Kalshi group already says why its strikes do not cover the line)
         has_lower_tail = any(i.lo is None for i in member_intervals)
         has_upper_tail = any(i.hi is None for i in member_intervals)
         if not (has_lower_tail and has_upper_tail):
@@ -588,26 +705,14 @@ def _group_relation(b: _Builder, group: _Group, intervals: Mapping[str, _Interva
                     "strike buckets lack a tail, values beyond them are not covered",
                 )
             )
-        strikes_cover = has_lower_tail and has_upper_tail
-    else:
-        strikes_cover = False
-    if group.venue is Venue.KALSHI and not config.kalshi_exclusive_is_exhaustive:
-        series = {b.known[cid].series_id for cid in claimed if cid in b.known} | (
-            {group.event.series_id} if group.event else set()
-        )
-        if not strikes_cover and not (series & config.exhaustive_kalshi_series):
-            degraded.append(
-                (
-                    ExclusionKind.GROUP_UNPROVEN,
-                    "Kalshi mutually_exclusive without strike cover or an exhaustive-series entry",
-                )
-            )
 
     overlapping = sorted(
         f"{a}/{c}"
         for i, a in enumerate(present)
         for c in present[i + 1 :]
-        if a in intervals and c in intervals and _interiors_overlap(intervals[a], intervals[c])
+        if a in intervals
+        and c in intervals
+        and (_interiors_overlap(intervals[a], intervals[c]) or _share_a_point(b.markets[a], b.markets[c]))
     )
     if overlapping:
         b.exclude(
@@ -627,6 +732,38 @@ def _group_relation(b: _Builder, group: _Group, intervals: Mapping[str, _Interva
     members = frozenset(present)
     for cid in present:
         b.group_members[cid] = members
+
+
+def _group_series(b: _Builder, group: _Group, claimed: Iterable[str]) -> list[str]:
+    """Every series the group's events and claimed markets name (sorted)."""
+    named = {b.known[cid].series_id for cid in claimed if cid in b.known} | {e.series_id for e in group.events}
+    return sorted(s for s in named if s)
+
+
+def _curated(b: _Builder, group: _Group, claimed: Iterable[str]) -> ExhaustiveSeries | None:
+    """The curated entry making a Kalshi group exhaustive: every series it names is listed."""
+    series = _group_series(b, group, claimed)
+    curated = {entry.ticker: entry for entry in b.config.exhaustive_kalshi_series}
+    if not series or any(s not in curated for s in series):
+        return None
+    return curated[series[0]]
+
+
+def _unproven_reason(
+    b: _Builder, group: _Group, claimed: Iterable[str], present: list[str]
+) -> tuple[ExclusionKind, str] | None:
+    """Why a Kalshi group not on the curated list is not proven exhaustive, None when its strikes
+    partition the line."""
+    series = _group_series(b, group, claimed)
+    listed = f"series {', '.join(series)} not on the curated exhaustive list" if series else "no series to look up"
+    strikes = [(cid, b.markets[cid].strike) for cid in present]
+    if all(strike is None for _, strike in strikes):
+        reason = f"Kalshi mutually_exclusive states exclusivity only: no strike metadata proves coverage, {listed}"
+        return ExclusionKind.GROUP_UNPROVEN, reason
+    gap = _partition_gap(strikes)
+    if gap is None:
+        return None
+    return ExclusionKind.GROUP_STRIKES_UNCOVERED, f"strikes do not provably partition the line ({gap}), {listed}"
 
 
 def _is_placeholder(market: MarketInfo, config: GraphConfig) -> bool:
@@ -693,6 +830,9 @@ def _ladders(b: _Builder, intervals: Mapping[str, _Interval]) -> None:
                 )
     for key in sorted(lines, key=repr):
         members = sorted(lines[key], key=lambda item: item[0])
+        venue = key[1]
+        assert isinstance(venue, Venue)
+        subject = f"{venue.value}:ladder:{key[2]}"
         if key[0] == "title":
             values = [i.lo if i.lo is not None else i.hi for _, i in members]
             if len(members) < 2 or len(set(values)) != len(values):
@@ -702,10 +842,10 @@ def _ladders(b: _Builder, intervals: Mapping[str, _Interval]) -> None:
                 grouped
             ):  # nested thresholds cannot share an exclusive group: the venue's group wins over a title reading
                 reason = f"threshold titles of group members {', '.join(grouped)}: no ladder"
-                b.exclude(ExclusionKind.LADDER_IN_GROUP, f"{key[1].value}:ladder:{key[2]}", reason)
+                b.exclude(ExclusionKind.LADDER_IN_GROUP, subject, reason)
                 continue
         if len(members) >= 2:
-            _ladder_relations(b, members, f"{key[1].value}:ladder:{key[2]}")
+            _ladder_relations(b, members, subject)
 
 
 _LEGS_KEY = "Associated Markets"
@@ -846,7 +986,8 @@ def _parities(graph: nx.Graph) -> dict[str, bool] | None:
 
 
 def _listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:
-    if not _tradable(market):
+    fee = market.taker_fee
+    if not _tradable(market) or fee is None:
         return ()
     tick = min(band.step_micro_usd for band in market.price_bands)
     return tuple(
@@ -856,10 +997,12 @@ def _listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:
             market_id=market.market_id,
             contract=cid,
             side=side,
-            taker_fee=market.taker_fee,
+            taker_fee=fee,
             lot_size_micro=market.lot_size_micro,
             tick_size_micro=tick,
             min_order_size_micro=market.min_order_size_micro,
+            buy_amount_increment_micro_usd=market.buy_amount_increment_micro_usd,
+            sell_amount_increment_micro_usd=market.sell_amount_increment_micro_usd,
         )
         for side in (Side.YES, Side.NO)
     )

@@ -69,6 +69,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -289,10 +290,17 @@ def _instrument(listing: Listing, book: BinaryBook, slots: int, cache: _Instrume
         lot_size=from_micro(listing.lot_size_micro),
         tick_size=from_micro(tick),
         min_order_size=from_micro(listing.min_order_size_micro),
+        buy_amount_increment_usd=_increment_usd(listing.buy_amount_increment_micro_usd),
+        sell_amount_increment_usd=_increment_usd(listing.sell_amount_increment_micro_usd),
     )
     if cache is not None:
         cache[listing.instrument_id] = (ladder, tick, instrument)
     return instrument
+
+
+def _increment_usd(micro_usd: int) -> Decimal | None:
+    """A listing's order-amount increment as the instrument states it (0: no constraint, None)."""
+    return from_micro(micro_usd) if micro_usd else None
 
 
 def build_candidate_set(
@@ -465,10 +473,10 @@ def _instrument_shell(listing: Listing) -> Instrument:
         value = getattr(listing, name)
         if not isinstance(value, int) or value <= 0:
             raise DataError(f"listing {listing.instrument_id} {name} must be a positive int, was {value!r}")
-    if not isinstance(listing.min_order_size_micro, int) or listing.min_order_size_micro < 0:
-        raise DataError(
-            f"listing {listing.instrument_id} min_order_size_micro must be a non-negative int, was {listing.min_order_size_micro!r}"
-        )
+    for name in ("min_order_size_micro", "buy_amount_increment_micro_usd", "sell_amount_increment_micro_usd"):
+        value = getattr(listing, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DataError(f"listing {listing.instrument_id} {name} must be a non-negative int, was {value!r}")
     if not isinstance(listing.venue, Venue):
         raise DataError(f"listing {listing.instrument_id} venue must be a Venue, was {listing.venue!r}")
     return Instrument(
@@ -481,6 +489,8 @@ def _instrument_shell(listing: Listing) -> Instrument:
         lot_size=from_micro(listing.lot_size_micro),
         tick_size=from_micro(listing.tick_size_micro),
         min_order_size=from_micro(listing.min_order_size_micro),
+        buy_amount_increment_usd=_increment_usd(listing.buy_amount_increment_micro_usd),
+        sell_amount_increment_usd=_increment_usd(listing.sell_amount_increment_micro_usd),
     )
 
 

@@ -7,16 +7,30 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import random
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arb.domain import EventInfo, GroupInfo, GroupKind, MarketInfo, MarketStatus, PriceBand, StrikeInfo, Venue
+from arb.domain import (
+    EventInfo,
+    GroupInfo,
+    GroupKind,
+    MarketInfo,
+    MarketStatus,
+    PriceBand,
+    SeriesInfo,
+    StrikeInfo,
+    Venue,
+)
+from arb.errors import ConfigError
+from arb.exhaustive_series import ExhaustiveSeries, load_exhaustive_series
 from arb.graph import (
     Component,
     ExclusionKind,
@@ -43,6 +57,7 @@ from solvers import (
     polymarket_fee,
 )
 from solvers.problem import relation_contracts
+from tests.fixtures.cross_venue import fomc_2024
 
 ROOT = Path(__file__).resolve().parent.parent
 VENUES = ROOT / "tests" / "fixtures" / "venues"
@@ -52,6 +67,11 @@ MVE = VENUES / "kalshi" / "rest" / "drmanhattan_markets_mve_2026-06.json"
 
 CLOSE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 K, P = Venue.KALSHI, Venue.POLYMARKET
+# The repository's curated list, as a deployment loads it; and one naming the test events' series.
+REPO_CONFIG = GraphConfig(exhaustive_kalshi_series=load_exhaustive_series(ROOT / "config" / "exhaustive_series.toml"))
+CURATED = GraphConfig(
+    exhaustive_kalshi_series=(ExhaustiveSeries("SER", "test events list every outcome", "tests", dt.date(2026, 12, 6)),)
+)
 
 
 def market(
@@ -181,15 +201,16 @@ def test_polymarket_markets_without_their_event_are_at_most_one() -> None:
 
 
 def _fomc_events() -> tuple[list[EventInfo], list[EventInfo]]:
-    kalshi, _ = kalshi_wire.decode_events_page(json.loads((FOMC / "kalshi_events.json").read_bytes()))
-    polymarket = polymarket_wire.decode_gamma_events(json.loads((FOMC / "polymarket_events.json").read_bytes()))
-    return kalshi, polymarket
+    return fomc_2024.kalshi_events(), fomc_2024.polymarket_events()
 
 
 def test_fomc_meetings_are_exactly_one_groups_on_both_venues() -> None:
+    """Kalshi's Fed decision events by the curated list (their markets carry no strikes to prove it
+    from), Polymarket's by the venue's own `negRiskAugmented: false`."""
     kalshi, polymarket = _fomc_events()
     assert len(kalshi) == 6 and len(polymarket) == 6
-    graph = build_graph((), [*kalshi, *polymarket])
+    assert all(m.strike is None for e in kalshi for m in e.markets)
+    graph = build_graph((), [*kalshi, *polymarket], config=REPO_CONFIG)
     groups = group_relations(graph)
     assert all(isinstance(r, ExactlyOne) for r in groups)
     by_event = {frozenset(r.contracts): r for r in groups}
@@ -229,7 +250,7 @@ def _link(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
 def test_fomc_links_join_each_meeting_into_one_candidate_set() -> None:
     kalshi, polymarket = _fomc_events()
     links = _fomc_links()
-    graph = build_graph((), [*kalshi, *polymarket], links)
+    graph = build_graph((), [*kalshi, *polymarket], links, config=REPO_CONFIG)
     assert len(graph.components) == 6
     for component in graph.components:
         assert len(component.contracts) == 9
@@ -246,9 +267,9 @@ def test_fomc_links_join_each_meeting_into_one_candidate_set() -> None:
 # -- groups: degradation -----------------------------------------------------------------------------
 
 
-def test_kalshi_exclusive_event_is_exactly_one_when_complete_and_open() -> None:
+def test_kalshi_exclusive_event_is_exactly_one_when_complete_open_and_curated() -> None:
     members = exclusive_members("E1", 3)
-    graph = build_graph(members, [kalshi_event("E1", members)])
+    graph = build_graph(members, [kalshi_event("E1", members)], config=CURATED)
     assert graph.relations == (ExactlyOne(tuple(cid(m.market_id) for m in members)),)
 
 
@@ -275,7 +296,7 @@ def test_a_closed_member_is_not_a_node_and_degrades_the_group() -> None:
 def test_a_paused_member_stays_a_node_without_listings() -> None:
     members = exclusive_members("E1", 3)
     members[2] = dataclasses.replace(members[2], status=MarketStatus.PAUSED, accepting_orders=False)
-    graph = build_graph(members, [kalshi_event("E1", members)])
+    graph = build_graph(members, [kalshi_event("E1", members)], config=CURATED)
     (component,) = graph.components
     assert component.relations == (ExactlyOne(tuple(cid(m.market_id) for m in members)),)
     assert {listing.contract for listing in component.listings} == {cid("E1-0"), cid("E1-1")}
@@ -288,7 +309,7 @@ def test_a_paused_member_stays_a_node_without_listings() -> None:
 def test_a_placeholder_member_makes_the_group_at_most_one(label: str) -> None:
     members = exclusive_members("E1", 3)
     members[2] = dataclasses.replace(members[2], subtitle=label)
-    graph = build_graph(members, [kalshi_event("E1", members)])
+    graph = build_graph(members, [kalshi_event("E1", members)], config=CURATED)
     assert [type(r) for r in graph.relations] == [AtMostOne]
     assert ExclusionKind.GROUP_PLACEHOLDER in kinds(graph)
 
@@ -299,7 +320,7 @@ def test_ordinary_labels_are_not_placeholders(label: str) -> None:
     members[2] = dataclasses.replace(
         members[2], subtitle=label, group=dataclasses.replace(members[2].group, label=label)
     )
-    graph = build_graph(members, [kalshi_event("E1", members)])
+    graph = build_graph(members, [kalshi_event("E1", members)], config=CURATED)
     assert [type(r) for r in graph.relations] == [ExactlyOne]
 
 
@@ -319,35 +340,226 @@ def test_a_group_with_one_member_left_has_no_relation() -> None:
     assert [c.contracts for c in graph.components] == [(cid("E1-1"),)]
 
 
-def test_strict_kalshi_mode_needs_an_exhaustive_series_or_strike_cover() -> None:
-    members = exclusive_members("E1", 3, series_id="KXFEDDECISION")
-    event = kalshi_event("E1", members)
-    strict = GraphConfig(kalshi_exclusive_is_exhaustive=False)
-    graph = build_graph(members, [event], config=strict)
-    assert [type(r) for r in graph.relations] == [AtMostOne] and ExclusionKind.GROUP_UNPROVEN in kinds(graph)
-    listed = dataclasses.replace(strict, exhaustive_kalshi_series=frozenset({"KXFEDDECISION"}))
-    assert [type(r) for r in build_graph(members, [event], config=listed).relations] == [ExactlyOne]
-    covered = _bucket_event("E2", tails=True)
-    assert [type(r) for r in group_relations(build_graph(covered, [kalshi_event("E2", covered)], config=strict))] == [
-        ExactlyOne
+# -- Kalshi exhaustiveness: proven by a strike partition or a curated series, else at-most-one ---------
+
+
+def _names_event(series: str = "KXAWARD") -> list[MarketInfo]:
+    """Eight person-name markets of one `mutually_exclusive` event, no "Other", decoded from the
+    venue's event shape: exclusive, but an unlisted winner resolves every market NO."""
+    names = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra"]
+    names += ["Barbara Liskov", "Donald Knuth", "Frances Allen", "John Backus"]
+    markets = [
+        {
+            "ticker": f"{series}-26-{i}",
+            "event_ticker": f"{series}-26",
+            "title": "Who will win the X award?",
+            "yes_sub_title": name,
+            "status": "active",
+            "close_time": "2026-12-31T00:00:00Z",
+        }
+        for i, name in enumerate(names)
     ]
+    body = {"event_ticker": f"{series}-26", "series_ticker": series, "mutually_exclusive": True, "markets": markets}
+    fees = SeriesInfo(series, "X award", "quadratic", Decimal(1))
+    return list(kalshi_wire.decode_event(body, series=fees).markets)
 
 
-def _bucket_event(event_id: str, *, tails: bool) -> list[MarketInfo]:
-    group = GroupInfo(event_id, GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
-    strikes = [StrikeInfo("between", Decimal(lo), Decimal(lo + 9)) for lo in (10, 20, 30)]
-    if tails:
-        strikes = [StrikeInfo("less", cap=Decimal(10)), *strikes, StrikeInfo("greater", floor=Decimal(39))]
-    return [market(f"{event_id}-{i}", event_id=event_id, group=group, strike=s) for i, s in enumerate(strikes)]
+def _names_graph(config: GraphConfig | None = None) -> MarketGraph:
+    markets = _names_event()
+    event = kalshi_event("KXAWARD-26", markets)
+    return build_graph(markets, [dataclasses.replace(event, series_id="KXAWARD")], config=config or GraphConfig())
 
 
-def test_strike_buckets_without_tails_are_not_exhaustive() -> None:
-    buckets = _bucket_event("E1", tails=False)
-    graph = build_graph(buckets, [kalshi_event("E1", buckets)])
+def test_a_kalshi_exclusive_event_of_names_is_at_most_one_with_the_reason() -> None:
+    markets = _names_event()
+    assert markets[0].group is not None and not markets[0].group.exhaustive  # the venue says exclusive only
+    graph = _names_graph()
+    assert [type(r) for r in graph.relations] == [AtMostOne] and len(graph.relations[0].contracts) == 8
+    (unproven,) = graph.exclusions(ExclusionKind.GROUP_UNPROVEN)
+    assert unproven.subject == "kalshi:group:KXAWARD-26"
+    assert "no strike metadata" in unproven.reason and "KXAWARD not on the curated exhaustive list" in unproven.reason
+
+
+def test_a_curated_series_is_exactly_one() -> None:
+    entry = ExhaustiveSeries("KXAWARD", "the award always goes to a listed nominee", "reviewer", dt.date(2026, 12, 6))
+    graph = _names_graph(GraphConfig(exhaustive_kalshi_series=(entry,)))
+    assert [type(r) for r in graph.relations] == [ExactlyOne] and graph.excluded == ()
+    other = ExhaustiveSeries("KXOTHER", "another series", "reviewer", dt.date(2026, 12, 6))
+    assert [type(r) for r in _names_graph(GraphConfig(exhaustive_kalshi_series=(other,))).relations] == [AtMostOne]
+
+
+def test_a_group_naming_a_series_off_the_list_is_not_curated() -> None:
+    members = exclusive_members("E1", 3)
+    members[0] = dataclasses.replace(members[0], series_id="UNLISTED")  # the event says SER, one market another
+    graph = build_graph(members, [kalshi_event("E1", members)], config=CURATED)
+    assert [type(r) for r in graph.relations] == [AtMostOne]
+    assert "SER, UNLISTED not on the curated" in graph.exclusions(ExclusionKind.GROUP_UNPROVEN)[0].reason
+
+
+def test_graph_config_rejects_a_curated_list_that_is_not_entries() -> None:
+    with pytest.raises(ConfigError, match="exhaustive_kalshi_series"):
+        GraphConfig(exhaustive_kalshi_series=frozenset({"KXFEDDECISION"}))  # type: ignore[arg-type]
+
+
+def _strike_event(event_id: str, strikes: list[StrikeInfo]) -> tuple[list[MarketInfo], EventInfo]:
+    group = GroupInfo(event_id, GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=False)
+    members = [market(f"{event_id}-{i}", event_id=event_id, group=group, strike=s) for i, s in enumerate(strikes)]
+    return members, kalshi_event(event_id, members)
+
+
+D = Decimal
+
+
+def test_a_strike_partition_is_exactly_one() -> None:
+    """Decoded from Kalshi market objects: "below 3%" with "3% or above", and "at most 3%" with
+    "above 3%": every value in exactly one, whatever it is."""
+    for low, high in (("less", "greater_or_equal"), ("less_or_equal", "greater")):
+        raw = [
+            {"ticker": "KXRATE-26-LO", "strike_type": low, "cap_strike": 3},
+            {"ticker": "KXRATE-26-HI", "strike_type": high, "floor_strike": 3.0},
+        ]
+        body = {
+            "event_ticker": "KXRATE-26",
+            "series_ticker": "KXRATE",
+            "mutually_exclusive": True,
+            "markets": [{**m, "event_ticker": "KXRATE-26", "status": "active"} for m in raw],
+        }
+        event = kalshi_wire.decode_event(body, series=SeriesInfo("KXRATE", "Rate", "quadratic", D(1)))
+        graph = build_graph((), [event])
+        assert graph.relations == (ExactlyOne((cid("KXRATE-26-HI"), cid("KXRATE-26-LO"))),), (low, high)
+        assert graph.excluded == ()
+
+
+@pytest.mark.parametrize(
+    ("strikes", "words"),
+    [
+        # a gap: (10, 11) is in no market
+        ([StrikeInfo("less", cap=D(10)), StrikeInfo("greater_or_equal", floor=D(11))], "gap between"),
+        # a gap of one point: 10 is in neither
+        ([StrikeInfo("less", cap=D(10)), StrikeInfo("greater", floor=D(10))], "10 is in neither of"),
+        # no lower tail: values under 10 are in no market
+        (
+            [StrikeInfo("between", D(10), D(20)), StrikeInfo("greater", floor=D(20))],
+            "no member is unbounded below",
+        ),
+        # no upper tail
+        (
+            [StrikeInfo("less", cap=D(10)), StrikeInfo("between", D(10), D(20))],
+            "no member is unbounded above",
+        ),
+        # whole buckets, touching: whether a "between" bound includes its value is not stated by Kalshi
+        (
+            [
+                StrikeInfo("less", cap=D(10)),
+                StrikeInfo("between", D(10), D(20)),
+                StrikeInfo("greater", floor=D(20)),
+            ],
+            "is not stated",
+        ),
+        # buckets in whole units (Kalshi's temperature and index style): gaps on the real line
+        (
+            [
+                StrikeInfo("less", cap=D(10)),
+                StrikeInfo("between", D(10), D(19)),
+                StrikeInfo("between", D(20), D(29)),
+                StrikeInfo("greater", floor=D(29)),
+            ],
+            "kalshi:E1-1 includes 10 is not stated",  # the first doubt found; (19, 20) is a gap too
+        ),
+        # a type the proof does not read
+        ([StrikeInfo("less", cap=D(10)), StrikeInfo("custom")], "not a numeric range"),
+    ],
+)
+def test_strikes_with_a_gap_doubt_or_missing_tail_are_at_most_one_with_the_reason(
+    strikes: list[StrikeInfo], words: str
+) -> None:
+    members, event = _strike_event("E1", strikes)
+    graph = build_graph(members, [event])
     assert [type(r) for r in group_relations(graph)] == [AtMostOne]
-    assert ExclusionKind.GROUP_STRIKES_UNCOVERED in kinds(graph)
-    covered = _bucket_event("E2", tails=True)
-    assert [type(r) for r in group_relations(build_graph(covered, [kalshi_event("E2", covered)]))] == [ExactlyOne]
+    (uncovered,) = graph.exclusions(ExclusionKind.GROUP_STRIKES_UNCOVERED)
+    assert uncovered.subject == "kalshi:group:E1" and words in uncovered.reason
+    assert "SER not on the curated exhaustive list" in uncovered.reason
+
+
+@pytest.mark.parametrize(
+    "strikes",
+    [
+        [StrikeInfo("less_or_equal", cap=D(10)), StrikeInfo("greater_or_equal", floor=D(10))],  # both hold at 10
+        [StrikeInfo("less", cap=D(20)), StrikeInfo("greater", floor=D(10))],  # both hold on (10, 20)
+    ],
+)
+def test_overlapping_strikes_drop_the_group_even_at_a_single_point(strikes: list[StrikeInfo]) -> None:
+    """Overlap is stronger than a missing proof: two members can both resolve YES, so even
+    at-most-one would be false. No group relation at all."""
+    members, event = _strike_event("E1", strikes)
+    graph = build_graph(members, [event], config=CURATED)
+    assert group_relations(graph) == [] and ExclusionKind.GROUP_CONFLICT in kinds(graph)
+
+
+def test_a_curated_series_does_not_excuse_a_missing_tail() -> None:
+    members, event = _strike_event("E1", [StrikeInfo("between", D(lo), D(lo + 9)) for lo in (10, 20, 30)])
+    graph = build_graph(members, [event], config=CURATED)
+    assert [type(r) for r in group_relations(graph)] == [AtMostOne]
+    assert "lack a tail" in graph.exclusions(ExclusionKind.GROUP_STRIKES_UNCOVERED)[0].reason
+
+
+def _yes(strike: StrikeInfo, value: Fraction, between_closed: tuple[bool, bool]) -> bool:
+    """Independent reading of a strike: does `value` resolve it YES? `between_closed` picks one
+    reading of a "between" bucket's unstated bounds."""
+    floor = None if strike.floor is None else Fraction(strike.floor)
+    cap = None if strike.cap is None else Fraction(strike.cap)
+    if strike.strike_type == "greater":
+        return floor is not None and value > floor
+    if strike.strike_type == "greater_or_equal":
+        return floor is not None and value >= floor
+    if strike.strike_type == "less":
+        return cap is not None and value < cap
+    if strike.strike_type == "less_or_equal":
+        return cap is not None and value <= cap
+    assert strike.strike_type == "between" and floor is not None and cap is not None
+    above = value >= floor if between_closed[0] else value > floor
+    below = value <= cap if between_closed[1] else value < cap
+    return above and below
+
+
+_STRIKE = st.one_of(
+    st.builds(lambda k: StrikeInfo("greater", floor=D(k)), st.integers(0, 6)),
+    st.builds(lambda k: StrikeInfo("greater_or_equal", floor=D(k)), st.integers(0, 6)),
+    st.builds(lambda k: StrikeInfo("less", cap=D(k)), st.integers(0, 6)),
+    st.builds(lambda k: StrikeInfo("less_or_equal", cap=D(k)), st.integers(0, 6)),
+    st.builds(lambda a, w: StrikeInfo("between", D(a), D(a + w)), st.integers(0, 5), st.integers(1, 2)),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_STRIKE, min_size=2, max_size=5))
+def test_exactly_one_from_strikes_holds_at_every_value_under_every_reading(strikes: list[StrikeInfo]) -> None:
+    """Whenever the graph calls an uncurated Kalshi strike group exactly-one, every value of the line
+    (each strike, each midpoint, beyond both ends) resolves exactly one member YES, for every reading
+    of "between" bounds Kalshi leaves unstated. Checked by the independent `_yes` above."""
+    members, event = _strike_event("E1", strikes)
+    relations = group_relations(build_graph(members, [event]))
+    if not relations or not isinstance(relations[0], ExactlyOne):
+        return
+    points = sorted({Fraction(b) for s in strikes for b in (s.floor, s.cap) if b is not None})
+    values = [points[0] - 1, points[-1] + 1, *points] + [(x + y) / 2 for x, y in itertools.pairwise(points)]
+    for reading in ((False, False), (False, True), (True, False), (True, True)):
+        for value in values:
+            assert sum(_yes(s, value, reading) for s in strikes) == 1, (strikes, value, reading)
+
+
+def test_some_random_strike_sets_are_proven() -> None:
+    """The property above is not vacuous: the generator reaches proven partitions."""
+    proven = 0
+    rng = random.Random(3)
+    for _ in range(300):
+        k = rng.randrange(7)
+        low = rng.choice([StrikeInfo("less", cap=D(k)), StrikeInfo("less_or_equal", cap=D(k))])
+        high = rng.choice([StrikeInfo("greater", floor=D(k)), StrikeInfo("greater_or_equal", floor=D(k))])
+        members, event = _strike_event("E1", [low, high])
+        relations = group_relations(build_graph(members, [event]))
+        proven += isinstance(relations[0], ExactlyOne) if relations else 0
+    assert 50 < proven < 300
 
 
 def test_members_whose_strikes_overlap_drop_the_group() -> None:
@@ -682,8 +894,9 @@ def test_an_odd_cycle_of_inversions_excludes_the_whole_class() -> None:
 # -- listings, markets, determinism -------------------------------------------------------------------
 
 
-def test_listings_carry_fees_lots_and_the_finest_tick() -> None:
+def test_listings_carry_fees_lots_increments_and_the_finest_tick() -> None:
     (k,) = kalshi_wire.decode_markets_page({"markets": [json.loads(MVE.read_bytes())[0]]})[0]
+    k = kalshi_wire.apply_series(k, SeriesInfo(k.series_id or "KXMVE", "combos", "quadratic", Decimal(1)))
     tapered = dataclasses.replace(k, price_bands=kalshi_wire._STRUCTURES["tapered_deci_cent"])
     p = polymarket_wire.decode_gamma_events(json.loads(NAUTILUS_EVENT.read_bytes()))[0].markets[0]
     graph = build_graph([tapered, p])
@@ -696,6 +909,7 @@ def test_listings_carry_fees_lots_and_the_finest_tick() -> None:
         10_000,
     )
     assert yes.taker_fee == k.taker_fee and yes.venue is K and yes.market_id == k.market_id
+    assert (yes.buy_amount_increment_micro_usd, yes.sell_amount_increment_micro_usd) == (0, 0)  # Kalshi: none
     no = listings[f"{cid(p.market_id, P)}:no"]
     assert (no.side, no.tick_size_micro, no.lot_size_micro, no.min_order_size_micro) == (
         Side.NO,
@@ -703,7 +917,43 @@ def test_listings_carry_fees_lots_and_the_finest_tick() -> None:
         10_000,
         5_000_000,
     )
+    # Polymarket FOK/FAK: buys sign whole cents, sells 0.0001
+    assert (no.buy_amount_increment_micro_usd, no.sell_amount_increment_micro_usd) == (10_000, 100)
     assert len(listings) == 4
+
+
+def test_a_polymarket_market_with_an_unknown_fee_is_a_node_without_listings() -> None:
+    """Real captures: the 2026 crypto market (fees enabled, no feeSchedule) and a CLOB market (no
+    Gamma fee metadata). Neither is priced fee-free: both are kept out of trading with the reason."""
+    gamma = polymarket_wire.decode_gamma_market(
+        json.loads((VENUES / "polymarket/rest/nautilus_gamma_market.json").read_bytes())
+    )
+    clob = polymarket_wire.decode_clob_market(
+        json.loads((VENUES / "polymarket/rest/nautilus_market.json").read_bytes())
+    )
+    graph = build_graph([gamma, clob])
+    for m in (gamma, clob):
+        assert m.status is MarketStatus.OPEN and m.accepting_orders  # tradable but for the fee
+        assert cid(m.market_id, P) in graph.markets and graph.component_of(P, m.market_id) is not None
+    assert all(c.listings == () for c in graph.components)
+    unknown = {e.subject: e.reason for e in graph.exclusions(ExclusionKind.MARKET_FEE_UNKNOWN)}
+    assert set(unknown) == {cid(gamma.market_id, P), cid(clob.market_id, P)}
+    assert "feeSchedule" in unknown[cid(gamma.market_id, P)]
+    with_schedule = dataclasses.replace(gamma, taker_fee=polymarket_fee(rate=Decimal("0.25"), exponent=2))
+    assert len(build_graph([with_schedule]).components[0].listings) == 2  # listed once the schedule is known
+
+
+def test_a_kalshi_market_without_a_known_series_fee_is_a_node_without_listings() -> None:
+    (k,) = kalshi_wire.decode_markets_page({"markets": [json.loads(MVE.read_bytes())[0]]})[0]
+    k = dataclasses.replace(k, status=MarketStatus.OPEN, accepting_orders=True)
+    flat = kalshi_wire.apply_series(k, SeriesInfo(k.series_id, "", "flat", Decimal(1)))
+    priced = kalshi_wire.apply_series(k, SeriesInfo(k.series_id, "", "quadratic", Decimal(2)))
+    for unknown in (k, flat):  # series not read; a fee table that is not machine-readable
+        graph = build_graph([unknown])
+        assert graph.components[0].listings == ()
+        assert [e.subject for e in graph.exclusions(ExclusionKind.MARKET_FEE_UNKNOWN)] == [cid(k.market_id)]
+    (component,) = build_graph([priced]).components
+    assert [listing.taker_fee.multiplier for listing in component.listings] == [Decimal(2)] * 2
 
 
 def test_a_market_listed_twice_with_different_content_is_dropped() -> None:
@@ -725,7 +975,7 @@ def test_a_market_without_relations_is_its_own_component() -> None:
 def test_the_graph_edges_name_their_relations() -> None:
     members = exclusive_members("E1", 3)
     ladder = [market(f"T{k}", event_id="E2", strike=StrikeInfo("greater", floor=Decimal(k))) for k in (1, 2)]
-    graph = build_graph([*members, *ladder], [kalshi_event("E1", members)])
+    graph = build_graph([*members, *ladder], [kalshi_event("E1", members)], config=CURATED)
     labels = sorted(data["relation"] for _, _, data in graph.graph.edges(data=True))
     assert labels == ["exactly_one", "exactly_one", "implies"]
 
@@ -852,8 +1102,9 @@ def test_threshold_titles_inside_an_exclusive_group_form_no_ladder() -> None:
 
 def test_touching_buckets_inside_an_exclusive_event_keep_the_group() -> None:
     """Kalshi-style buckets that share an endpoint cannot be proven disjoint by their strikes, but the
-    venue's exclusive group still stands (their interiors do not overlap) and says the rest."""
-    group = GroupInfo("E1", GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
+    venue's exclusive group still stands (their interiors do not overlap): at-most-one, since whether
+    the shared endpoints belong to a bucket is not stated; exactly-one once the series is curated."""
+    group = GroupInfo("E1", GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=False)
     strikes = [
         StrikeInfo("less", cap=Decimal(10)),
         StrikeInfo("between", Decimal(10), Decimal(20)),
@@ -862,8 +1113,11 @@ def test_touching_buckets_inside_an_exclusive_event_keep_the_group() -> None:
     ]
     members = [market(f"E1-{i}", event_id="E1", group=group, strike=s) for i, s in enumerate(strikes)]
     graph = build_graph(members, [kalshi_event("E1", members)])
-    assert graph.relations == (ExactlyOne(tuple(cid(m.market_id) for m in members)),)
-    assert graph.excluded == ()
+    assert graph.relations == (AtMostOne(tuple(cid(m.market_id) for m in members)),)
+    assert kinds(graph) == {ExclusionKind.GROUP_STRIKES_UNCOVERED}
+    curated = build_graph(members, [kalshi_event("E1", members)], config=CURATED)
+    assert curated.relations == (ExactlyOne(tuple(cid(m.market_id) for m in members)),)
+    assert curated.excluded == ()
 
 
 def test_one_pair_linked_twice_is_one_relation_risky_if_either_link_is() -> None:

@@ -2,7 +2,8 @@
 graph, feed books to the scanner, and size the one forwarded component with the allocator. Checks
 the pieces agree with each other: the scanner forwards exactly the meeting whose books hold a
 cross-venue arbitrage, and the allocator's plan on it is riskless in every joint outcome, checked
-here by brute force in exact arithmetic."""
+here by brute force in exact arithmetic. And the same path on a Kalshi event of names with no
+"Other": exclusive but not exhaustive, so buying every YES is never offered as riskless."""
 
 from __future__ import annotations
 
@@ -13,16 +14,20 @@ from pathlib import Path
 
 from arb.book import BinaryBook, OrderBook
 from arb.cli import main
-from arb.domain import BookSnapshot, Venue
-from arb.graph import build_graph
+from arb.domain import BookSnapshot, SeriesInfo, Venue
+from arb.exhaustive_series import load_exhaustive_series
+from arb.graph import ExclusionKind, GraphConfig, build_graph, contract_id
 from arb.links import load_links
 from arb.scanner import Scanner
 from arb.venues.kalshi import wire as kalshi_wire
-from arb.venues.polymarket import wire as polymarket_wire
-from solvers import AllocationProblem, Allocator, Capital, Side
+from solvers import AllocationProblem, Allocator, AtMostOne, Capital, Side
 from solvers.outcomes import OutcomeSystem
+from tests.fixtures.cross_venue import fomc_2024
 
 FOMC = Path(__file__).parent / "fixtures" / "cross_venue" / "fomc_2024"
+CURATED = GraphConfig(
+    exhaustive_kalshi_series=load_exhaustive_series(Path(__file__).parent.parent / "config" / "exhaustive_series.toml")
+)
 K, P = Venue.KALSHI, Venue.POLYMARKET
 CENT, CONTRACT = 10_000, 1_000_000
 
@@ -120,9 +125,8 @@ def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> Non
     links = load_links(links_path)
     assert len(links) == 18
 
-    kalshi_events, _ = kalshi_wire.decode_events_page(json.loads((FOMC / "kalshi_events.json").read_bytes()))
-    poly_events = polymarket_wire.decode_gamma_events(json.loads((FOMC / "polymarket_events.json").read_bytes()))
-    graph = build_graph((), [*kalshi_events, *poly_events], links)
+    kalshi_events, poly_events = fomc_2024.kalshi_events(), fomc_2024.polymarket_events()
+    graph = build_graph((), [*kalshi_events, *poly_events], links, config=CURATED)
     assert graph.excluded == ()
     assert sorted(len(c.contracts) for c in graph.components) == [9] * 6  # one candidate set per meeting
 
@@ -155,3 +159,71 @@ def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> Non
             if system.contract_value(z, leg.contract) == (1 if leg.side is Side.YES else 0)
         )
         assert payoff - cost >= plan.guaranteed_profit_usd
+
+
+AWARD_NOMINEES = [
+    "Ada Lovelace",
+    "Grace Hopper",
+    "Alan Turing",
+    "Edsger Dijkstra",
+    "Barbara Liskov",
+    "Donald Knuth",
+    "Frances Allen",
+    "John Backus",
+]
+
+
+def test_a_kalshi_event_of_names_without_other_never_yields_a_buy_every_yes_plan() -> None:
+    """Issue 9, 1.1: "Who will win the X award?", 8 named markets, no "Other", every YES ask $0.11.
+    Kalshi resolves every market NO when an unlisted candidate wins, so the 8 x $0.11 = $0.88 basket
+    (plus fees) can lose it all: the graph must not call the event exactly-one, and neither the
+    scanner nor the allocator may offer buying every YES as riskless."""
+    ticker = "KXXAWARD-26"
+    body = {
+        "event_ticker": ticker,
+        "series_ticker": "KXXAWARD",
+        "title": "Who will win the X award?",
+        "mutually_exclusive": True,
+        "markets": [
+            {
+                "ticker": f"{ticker}-{i}",
+                "event_ticker": ticker,
+                "title": "Who will win the X award?",
+                "yes_sub_title": name,
+                "status": "active",
+                "close_time": "2026-12-31T00:00:00Z",
+                "rules_primary": f"If {name} wins the X award, the market resolves to Yes.",
+            }
+            for i, name in enumerate(AWARD_NOMINEES)
+        ],
+    }
+    event = kalshi_wire.decode_event(body, series=SeriesInfo("KXXAWARD", "X award", "quadratic", Decimal(1)))
+    graph = build_graph((), [event], config=CURATED)  # the repository's curated list does not name it
+    (group,) = graph.relations
+    assert isinstance(group, AtMostOne) and len(group.contracts) == 8
+    assert graph.exclusions(ExclusionKind.GROUP_UNPROVEN)
+
+    # YES asks $0.11 (NO bids $0.89), YES bids $0.10 (NO asks $0.90), 500 contracts each side
+    books = {
+        (K, m): _kalshi_book_at(m, yes_bid_cents=10, yes_ask_cents=11) for m in (mk.market_id for mk in event.markets)
+    }
+    scanner = Scanner(graph.components, books, now_ns=lambda: 0)
+    assert scanner.drain() == []  # cleared: no riskless basket at these prices
+    (component,) = graph.components
+    candidate, excluded = scanner.candidate_set(component.id)
+    assert excluded == () and len(candidate.instruments) == 16
+    result = Allocator(AllocationProblem((candidate,), Capital({"kalshi": Decimal(1000)}))).solve()
+    every_yes = {contract_id(K, m.market_id) for m in event.markets}
+    for plan in result.plans:
+        bought_yes = {leg.contract for leg in plan.legs if leg.side is Side.YES and leg.quantity > 0}
+        assert bought_yes != every_yes
+    assert result.plans == ()
+
+
+def _kalshi_book_at(market: str, *, yes_bid_cents: int, yes_ask_cents: int) -> BinaryBook:
+    ladder = OrderBook(market, market, "kalshi")
+    snapshot = BookSnapshot(
+        K, market, market, ((yes_bid_cents * CENT, 500 * CONTRACT),), ((yes_ask_cents * CENT, 500 * CONTRACT),)
+    )
+    ladder.apply_snapshot(snapshot, 0)
+    return BinaryBook(market, ladder)

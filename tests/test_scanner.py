@@ -3,6 +3,7 @@ cheap bounds against the exact allocator (a cleared component never holds a risk
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -15,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arb.book import BinaryBook, OrderBook
-from arb.domain import BookSide, BookSnapshot, ChangeMode, Venue
+from arb.domain import BookSide, BookSnapshot, ChangeMode, MarketStatus, SeriesInfo, Venue
 from arb.errors import ConfigError
-from arb.graph import Component, Listing, build_graph, contract_id
+from arb.exhaustive_series import load_exhaustive_series
+from arb.graph import Component, GraphConfig, Listing, build_graph, contract_id
 from arb.scanner import Scanner, ScannerConfig, build_candidate_set, unit_cost_floor_micro_usd
 from arb.venues.kalshi import wire as kalshi_wire
 from arb.venues.polymarket import wire as polymarket_wire
@@ -38,6 +40,7 @@ from solvers import (
     kalshi_fee,
     polymarket_fee,
 )
+from tests.fixtures.cross_venue import fomc_2024
 
 D = Decimal
 K, P = Venue.KALSHI, Venue.POLYMARKET
@@ -382,10 +385,12 @@ def test_obvious_arbitrages_are_forwarded_with_a_positive_score() -> None:
 def test_real_graph_components_from_the_fomc_fixtures() -> None:
     """The graph builder's components (one exactly-one group per meeting and venue) register as they
     are; coherent books clear every one, a cheap YES ask forwards exactly its meeting."""
-    root = Path(__file__).resolve().parent / "fixtures" / "cross_venue" / "fomc_2024"
-    kalshi, _ = kalshi_wire.decode_events_page(json.loads((root / "kalshi_events.json").read_bytes()))
-    polymarket = polymarket_wire.decode_gamma_events(json.loads((root / "polymarket_events.json").read_bytes()))
-    graph = build_graph((), [*kalshi, *polymarket])
+    curated = load_exhaustive_series(Path(__file__).resolve().parent.parent / "config" / "exhaustive_series.toml")
+    graph = build_graph(
+        (),
+        [*fomc_2024.kalshi_events(), *fomc_2024.polymarket_events()],
+        config=GraphConfig(exhaustive_kalshi_series=curated),
+    )
     books = {}
     for component in graph.components:
         fair = 100 // len(component.contracts)
@@ -412,6 +417,43 @@ def test_real_graph_components_from_the_fomc_fixtures() -> None:
     assert book.trusted and scanner.on_book_change(target.venue, target.market_id)
     [candidate] = scanner.drain()
     assert candidate.component_id == graph.components[0].id and candidate.stage == "row"
+
+
+def test_scanner_built_instruments_carry_the_venues_order_amount_increments() -> None:
+    """From real Gamma and Kalshi market objects through the graph: a Polymarket instrument states that
+    its FOK/FAK buys sign whole cents and its sells 0.0001 of USDC; a Kalshi one has no such constraint."""
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "venues"
+    raw = json.loads(
+        (fixtures / "polymarket" / "rest" / "drmanhattan_gamma_markets_feeSchedule_2026.json").read_bytes()
+    )
+    poly = polymarket_wire.decode_gamma_markets(raw)[0]
+    [kalshi], _ = kalshi_wire.decode_markets_page(
+        {
+            "markets": [
+                json.loads((fixtures / "kalshi" / "rest" / "drmanhattan_markets_mve_2026-06.json").read_bytes())[0]
+            ]
+        }
+    )
+    kalshi = kalshi_wire.apply_series(kalshi, SeriesInfo(kalshi.series_id, "", "quadratic", D(1)))
+    kalshi = dataclasses.replace(kalshi, status=MarketStatus.OPEN, accepting_orders=True)
+    graph = build_graph([poly, kalshi])
+    books = {
+        (P, poly.market_id): poly_book(poly.market_id, [(40, 100)], [(62, 100)]),
+        (K, kalshi.market_id): kalshi_book(kalshi.market_id, [(40, 100)], [(38, 100)]),
+    }
+    instruments = {}
+    for component in graph.components:
+        candidate, excluded = build_candidate_set(component, books, now_ns=0)
+        assert excluded == ()
+        instruments.update({i.id: i for i in candidate.instruments})
+    for side in (Side.YES, Side.NO):
+        p = instruments[f"{contract_id(P, poly.market_id)}:{side.value}"]
+        assert (p.buy_amount_increment_usd, p.sell_amount_increment_usd) == (D("0.01"), D("0.0001"))
+        k = instruments[f"{contract_id(K, kalshi.market_id)}:{side.value}"]
+        assert (k.buy_amount_increment_usd, k.sell_amount_increment_usd) == (None, None)
+    scanner = Scanner(graph.components, books, now_ns=Clock())
+    candidate, _ = scanner.candidate_set(graph.component_of(P, poly.market_id))
+    assert {i.buy_amount_increment_usd for i in candidate.instruments} == {D("0.01")}
 
 
 # -- exact unit costs ---------------------------------------------------------------------------------------------

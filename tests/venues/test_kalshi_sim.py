@@ -202,7 +202,7 @@ async def test_client_implements_the_venue_interface_and_metadata(private_key: r
         assert [m.market_id for m in markets] == list(TICKERS)
         assert all(m.series_id == "KXSIM" and m.taker_fee.multiplier == 1 for m in markets)
         [event] = await h.client.events()
-        assert event.group is not None and event.group.exhaustive and event.market_ids == TICKERS
+        assert event.group is not None and not event.group.exhaustive and event.market_ids == TICKERS
         snapshot = await h.client.orderbook(TICKERS[0])
         assert snapshot.bids == tuple(sorted(h.sim.engines[TICKERS[0]].levels(BookSide.BID)))
         balance = await h.client.balance()

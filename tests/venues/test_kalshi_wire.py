@@ -450,14 +450,20 @@ def test_series_fees_and_exclusive_events() -> None:
     )
     assert series == SeriesInfo("KXFED", "Fed", "quadratic_with_maker_fees", Decimal("0.5"))
     [m], _ = wire.decode_markets_page({"markets": [_market()]})
+    assert m.taker_fee is None and m.maker_fee is None  # a market alone does not name its fee: unknown
     priced = wire.apply_series(m, series)
     assert priced.series_id == "KXFED"
+    assert priced.taker_fee is not None and priced.maker_fee is not None
     assert priced.taker_fee.multiplier == Decimal("0.5") and priced.taker_fee.order_fee(
         [(Decimal("0.5"), Decimal(1))]
     ) == Decimal("0.01")
-    assert priced.maker_fee.coefficient > 0 and m.maker_fee.coefficient == 0  # maker fees only on that fee type
-    flat = wire.apply_series(m, SeriesInfo("X", "", "flat", Decimal(2)))
-    assert flat.taker_fee.multiplier == Decimal(2)  # documented fallback: quadratic x multiplier
+    assert priced.maker_fee.coefficient > 0  # maker fees on that fee type
+    general = wire.apply_series(m, SeriesInfo("X", "", "quadratic", Decimal(1))).maker_fee
+    assert general is not None and general.coefficient == 0  # and only there
+    for fee_type in ("flat", "some_future_type"):  # no machine-readable schedule: unknown, no default
+        unknown = wire.apply_series(m, SeriesInfo("X", "", fee_type, Decimal(2)))
+        assert unknown.taker_fee is None and unknown.maker_fee is None
+    assert (m.buy_amount_increment_micro_usd, m.sell_amount_increment_micro_usd) == (0, 0)  # no amount constraint
     events, _ = wire.decode_events_page(
         {
             "events": [
@@ -473,7 +479,8 @@ def test_series_fees_and_exclusive_events() -> None:
         }
     )
     [event] = events
-    assert event.group is not None and event.group.kind is GroupKind.MUTUALLY_EXCLUSIVE and event.group.exhaustive
+    # exclusive only: Kalshi's flag does not say every outcome is listed (arb.graph proves that)
+    assert event.group is not None and event.group.kind is GroupKind.MUTUALLY_EXCLUSIVE and not event.group.exhaustive
     assert event.market_ids == ("KXFED-25DEC-H0", "KXFED-25DEC-C25")
     assert [mk.group.label for mk in event.markets] == ["Hold", "Cut 25"]
     assert all(mk.series_id == "KXFED" for mk in event.markets)

@@ -180,9 +180,13 @@ def test_gamma_market_decodes_double_encoded_lists_fees_and_status() -> None:
     assert m.status is MarketStatus.OPEN and m.accepting_orders
     assert m.price_bands[0].step_micro_usd == 10_000 and m.tick_at(500_000) == 10_000
     assert m.min_order_size_micro == 5_000_000 and m.lot_size_micro == 10_000
+    assert m.taker_fee is not None and m.maker_fee is not None
     assert m.taker_fee.coefficient == Decimal("0.05") and m.taker_fee.exponent == 1
     assert m.maker_fee.coefficient == 0  # takerOnly
     assert m.taker_fee.fill_fee(Decimal("0.5"), Decimal(100)) == Decimal("1.25")
+    # FOK/FAK amounts: a buy signs whole cents of USDC, a sell 0.0001
+    assert (m.buy_amount_increment_micro_usd, m.sell_amount_increment_micro_usd) == (10_000, 100)
+    assert (wire.BUY_AMOUNT_INCREMENT_MICRO_USD, wire.SELL_AMOUNT_INCREMENT_MICRO_USD) == (10_000, 100)
 
 
 def test_sports_market_keeps_team_labels_in_token_order() -> None:
@@ -190,7 +194,7 @@ def test_sports_market_keeps_team_labels_in_token_order() -> None:
     m = wire.decode_gamma_market(raw)
     assert m.outcome_labels == ("FaZe", "illwill")
     assert m.token_ids == tuple(json.loads(raw["clobTokenIds"]))
-    assert m.status is MarketStatus.SETTLED and m.taker_fee.coefficient == Decimal("0.03")
+    assert m.status is MarketStatus.SETTLED and m.taker_fee is not None and m.taker_fee.coefficient == Decimal("0.03")
 
 
 def test_legacy_amm_markets_map_to_closed_markets_without_a_clob() -> None:
@@ -204,9 +208,24 @@ def test_legacy_amm_markets_map_to_closed_markets_without_a_clob() -> None:
         assert m.token_ids is not None
 
 
-def test_fee_enabled_market_without_schedule_gets_the_zero_rule() -> None:
-    m = wire.decode_gamma_market(_json(fixture_path("polymarket/rest/nautilus_gamma_market.json")))
-    assert m.taker_fee.coefficient == 0 and m.outcome_labels == ("Up", "Down")
+def test_fee_enabled_market_without_schedule_has_an_unknown_fee() -> None:
+    """The 2026 crypto capture: `feesEnabled: true`, no `feeSchedule`. Its fee is not zero, it is unknown."""
+    raw = _json(fixture_path("polymarket/rest/nautilus_gamma_market.json"))
+    assert raw["feesEnabled"] is True and raw.get("feeSchedule") is None
+    m = wire.decode_gamma_market(raw)
+    assert m.taker_fee is None and m.maker_fee is None and m.outcome_labels == ("Up", "Down")
+    assert wire.decode_gamma_market({**raw, "feeSchedule": None}).taker_fee is None
+    silent = {k: v for k, v in raw.items() if k != "feesEnabled"}  # a payload that does not say
+    assert wire.decode_gamma_market(silent).taker_fee is None
+    free = wire.decode_gamma_market({**raw, "feesEnabled": False})
+    assert free.taker_fee is not None and free.taker_fee.coefficient == 0
+
+
+def test_clob_markets_carry_no_fee_schedule_so_their_fee_is_unknown() -> None:
+    raw = _json(fixture_path("polymarket/rest/nautilus_market.json"))
+    m = wire.decode_clob_market(raw)
+    assert m.status is MarketStatus.OPEN and m.taker_fee is None and m.maker_fee is None
+    assert (m.buy_amount_increment_micro_usd, m.sell_amount_increment_micro_usd) == (10_000, 100)
 
 
 def test_neg_risk_event_groups_are_augmented_and_not_exhaustive() -> None:

@@ -20,9 +20,16 @@ Protocol facts relied on (docs/venues.md Part 1):
   `outcome_side` (buy-yes and sell-no give "yes") and `book_side` (bid = yes); `user_order` may omit
   `action`, which then follows from side vs outcome_side.
 - Fees: a series declares `fee_type` and `fee_multiplier`; `solvers.fees.kalshi_fee` turns them into
-  rules. A market alone does not name its series' fee, so `decode_market` uses the general quadratic
-  schedule with multiplier 1 until `apply_series` supplies the series. `flat` series (the "Specific
-  Trading Fees Table", not machine-readable) also fall back to quadratic x multiplier.
+  rules. A market alone does not name its series' fee, so `decode_market` leaves the fee unknown
+  (`taker_fee`/`maker_fee` None) until `apply_series` supplies the series. `flat` series (the
+  "Specific Trading Fees Table", not machine-readable) and fee types this code does not know stay
+  unknown too: an unknown fee is never priced as some default schedule (the multiplier alone can
+  make a default understate it), and the graph does not trade such a market.
+- Groups: `mutually_exclusive` states that at most one market of the event resolves YES, not that
+  one must: open-ended events (people, markets added over time) are exclusive too, and resolve every
+  market NO when an unlisted outcome happens. The decoded group is therefore not exhaustive
+  (`GroupInfo.exhaustive` False); `arb.graph` decides exhaustiveness from strike metadata or a
+  curated list.
 
 Every rejection is a `FieldError` naming the dotted field path (`msg.yes_dollars_fp[2][0]`) or an
 `UnknownShapeError` for an unknown message type; unknown extra fields are ignored.
@@ -1109,26 +1116,22 @@ def _strike(d: dict[str, Any], path: str) -> StrikeInfo | None:
     )
 
 
-def fee_rules(fee_type: str, multiplier: Decimal) -> tuple[FeeRule, FeeRule]:
-    """(taker, maker) rules for a series fee type; `flat` and unknown types fall back to the
-    general quadratic schedule with the same multiplier (documented estimate)."""
+def fee_rules(fee_type: str, multiplier: Decimal) -> tuple[FeeRule | None, FeeRule | None]:
+    """(taker, maker) rules for a series fee type; (None, None), the fee unknown, for `flat` (its
+    table is not machine-readable) and for types this code does not know."""
     try:
         return kalshi_fee(multiplier=multiplier, fee_type=fee_type), kalshi_fee(
             multiplier=multiplier, fee_type=fee_type, maker=True
         )
     except DataError:
-        return kalshi_fee(multiplier=multiplier), kalshi_fee(multiplier=multiplier, maker=True)
-
-
-# Quadratic x1: the general schedule, used until the market's series is known.
-_DEFAULT_FEES = (kalshi_fee(), kalshi_fee(maker=True))
+        return None, None
 
 
 def decode_market(
     d: dict[str, Any], path: str = "market", *, series: SeriesInfo | None = None, group: GroupInfo | None = None
 ) -> MarketInfo:
-    """One Market object. Fees come from `series` when given, else quadratic x1 (`apply_series`
-    fixes them later)."""
+    """One Market object. Fees come from `series` when given, else they are unknown (None) until
+    `apply_series` supplies them."""
     d = _obj(d, path)
     ticker = _str(d, "ticker", path, nonempty=True)
     status_raw = d.get("status")
@@ -1153,7 +1156,7 @@ def decode_market(
         expiration = _time_ms(d, key, path)
         if expiration is not None:
             break
-    taker, maker = fee_rules(series.fee_type, series.fee_multiplier) if series is not None else _DEFAULT_FEES
+    taker, maker = fee_rules(series.fee_type, series.fee_multiplier) if series is not None else (None, None)
     if group is not None and yes_sub and not group.label:
         group = replace(group, label=yes_sub)
     return MarketInfo(
@@ -1210,12 +1213,13 @@ def decode_markets_page(obj: Any, *, series: SeriesInfo | None = None) -> tuple[
 def decode_event(
     d: dict[str, Any], path: str = "event", *, series: SeriesInfo | None = None, markets: Sequence[Any] | None = None
 ) -> EventInfo:
-    """An EventData object; `mutually_exclusive` events are exhaustive exclusive groups (exactly one
-    market resolves YES). Nested `markets` (with_nested_markets=true) are decoded with the group."""
+    """An EventData object; `mutually_exclusive` events are exclusive groups (at most one market
+    resolves YES; not exhaustive, see the module docstring). Nested `markets`
+    (with_nested_markets=true) are decoded with the group."""
     d = _obj(d, path)
     event_id = _str(d, "event_ticker", path, nonempty=True)
     exclusive = _bool(d, "mutually_exclusive", path, default=False)
-    group = GroupInfo(group_id=event_id, kind=GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True) if exclusive else None
+    group = GroupInfo(group_id=event_id, kind=GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=False) if exclusive else None
     raw_markets = d.get("markets")
     market_path = f"{path}.markets"
     if raw_markets is None and markets is not None:

@@ -13,10 +13,12 @@ Gamma REST (metadata)
   Sizes go in steps of 0.01 share (the client rounds sizes to 2 decimals), so `lot_size_micro` is 10_000.
 - Fees: `feesEnabled` with `feeSchedule {rate, exponent, takerOnly, rebateRate}` ->
   `solvers.fees.polymarket_fee`. Makers pay nothing when `takerOnly` (their rebate is income paid
-  later, not modelled). `feesEnabled` false, or a market that sends no schedule (`feeSchedule`
-  missing or null, e.g. the 2026 crypto market capture), gets the zero fee rule: the schedule is
-  the only exact source, so a fee-enabled market without one is priced as fee-free here and the
-  engine must load such markets through a path that carries the schedule before trusting its edge.
+  later, not modelled). `feesEnabled: false` is the zero fee rule. The schedule is the only exact
+  source, so a fee-enabled market that sends none (`feeSchedule` missing or null, e.g. the 2026
+  crypto market capture) or a payload without `feesEnabled` decodes with an unknown fee
+  (`taker_fee`/`maker_fee` None), which the graph never trades, never as fee-free.
+- Order amounts: FOK/FAK buys sign whole cents of USDC, sells 0.0001 (`BUY_AMOUNT_INCREMENT_MICRO_USD`,
+  `SELL_AMOUNT_INCREMENT_MICRO_USD`), set on every decoded market.
 - Times: `startDate` -> open, `endDate` (the listed resolution date) -> close, `closedTime` (when
   the market actually closed, absent while open) -> expiration; ISO strings in several spellings.
 - Status: `closed` -> CLOSED (SETTLED once `umaResolutionStatus` is "resolved"); otherwise
@@ -33,7 +35,8 @@ Gamma REST (metadata)
 
 CLOB REST
 - `/markets/{condition_id}` (snake_case: `tokens[{token_id, outcome}]`, `minimum_tick_size`,
-  `minimum_order_size`, `neg_risk`, ...) -> `MarketInfo`; it carries no fee schedule (zero fee).
+  `minimum_order_size`, `neg_risk`, ...) -> `MarketInfo`; it carries no fee schedule (fee unknown:
+  its `taker_base_fee` is not the schedule).
   Old markets list tokens with empty ids [D]: no CLOB tokens, so `token_ids` is None.
 - `/book` and WS `book`: `bids`/`asks` arrays of {price, size} strings, `timestamp` (ms string),
   `hash`. Book hash = SHA-1 of compact JSON with `hash` set to "" (see `book_hash`). Two schemes
@@ -116,8 +119,10 @@ from solvers.errors import DataError
 from solvers.fees import FeeRule, polymarket_fee
 
 __all__ = [
+    "BUY_AMOUNT_INCREMENT_MICRO_USD",
     "LOT_SIZE_MICRO",
     "PRICE_CACHE",
+    "SELL_AMOUNT_INCREMENT_MICRO_USD",
     "SIZE_CACHE",
     "VENUE",
     "BookHashContext",
@@ -167,6 +172,12 @@ __all__ = [
 VENUE = Venue.POLYMARKET
 _V = "polymarket"
 LOT_SIZE_MICRO = 10_000  # sizes in steps of 0.01 share
+# FOK/FAK ("market") orders: the venue accepts a BUY only when its maker amount (USDC paid =
+# quantity x limit price) has at most 2 decimals, and a SELL only when its taker amount (USDC
+# received) has at most 4 ("invalid amounts, the market buy orders maker amount supports a max
+# accuracy of 2 decimals, taker amount a max of 4 decimals"). `MarketInfo.*_amount_increment_micro_usd`.
+BUY_AMOUNT_INCREMENT_MICRO_USD = 10_000  # $0.01
+SELL_AMOUNT_INCREMENT_MICRO_USD = 100  # $0.0001
 _ZERO_FEE = polymarket_fee(rate=Decimal(0))
 _ZERO_MAKER_FEE = polymarket_fee(rate=Decimal(0), maker=True)
 
@@ -474,11 +485,17 @@ def _tick_bands(tick_micro: int | None, field: str) -> tuple[PriceBand, ...]:
     return (PriceBand(tick_micro, SCALE - tick_micro, tick_micro),)
 
 
-def _fee_rules(d: dict[str, Any], path: str) -> tuple[FeeRule, FeeRule]:
-    enabled = _opt_bool(d, "feesEnabled", path, False)
-    schedule = d.get("feeSchedule")
-    if not enabled or schedule is None:
+def _fee_rules(d: dict[str, Any], path: str) -> tuple[FeeRule | None, FeeRule | None]:
+    """(taker, maker) from `feesEnabled` and `feeSchedule`; (None, None) when the fee is unknown:
+    fees enabled without a schedule, or a payload that does not say whether fees are enabled."""
+    enabled = _opt_bool(d, "feesEnabled", path)
+    if enabled is None:
+        return None, None
+    if not enabled:
         return _ZERO_FEE, _ZERO_MAKER_FEE
+    schedule = d.get("feeSchedule")
+    if schedule is None:
+        return None, None
     schedule = _obj(schedule, f"{path}.feeSchedule")
     rate_micro = to_micro(schedule.get("rate"), f"{path}.feeSchedule.rate", venue=_V, allow_number=True)
     if not 0 <= rate_micro <= SCALE:
@@ -600,6 +617,8 @@ def decode_gamma_market(obj: Any, *, event: dict[str, Any] | None = None, path: 
         accepting_orders=accepting and token_ids is not None,
         venue_market_id="" if venue_id is None else str(venue_id),
         slug=_opt_str(d, "slug", path),
+        buy_amount_increment_micro_usd=BUY_AMOUNT_INCREMENT_MICRO_USD,
+        sell_amount_increment_micro_usd=SELL_AMOUNT_INCREMENT_MICRO_USD,
     )
 
 
@@ -711,13 +730,15 @@ def decode_clob_market(obj: Any, path: str = "market") -> MarketInfo:
         min_order_size_micro=_number_micro(d, "minimum_order_size", path) or 0,
         fractional=True,
         lot_size_micro=LOT_SIZE_MICRO,
-        taker_fee=_ZERO_FEE,
-        maker_fee=_ZERO_MAKER_FEE,
+        taker_fee=None,  # the CLOB market carries no fee schedule: unknown until Gamma's is read
+        maker_fee=None,
         group=group,
         token_ids=token_ids,
         outcome_labels=(labels[0], labels[1]),
         accepting_orders=accepting,
         slug=_opt_str(d, "market_slug", path),
+        buy_amount_increment_micro_usd=BUY_AMOUNT_INCREMENT_MICRO_USD,
+        sell_amount_increment_micro_usd=SELL_AMOUNT_INCREMENT_MICRO_USD,
     )
 
 
