@@ -1,6 +1,6 @@
 """The allocator: one LP over every candidate set, solved warm, rounded and verified exactly.
 
-Lifecycle (docs/architecture.md#lifecycle): build once from an `AllocationProblem`, then per tick
+Lifecycle (docs/architecture.md#allocator): build once from an `AllocationProblem`, then per tick
 `update_levels` / `set_book` / `set_inventory` / `set_capital` / `set_objective` (in-place edits
 forwarded to the persistent backend) and `solve()`. The same object runs in the daemon, replays and
 benchmarks.

@@ -6,12 +6,12 @@ A fill of C contracts at price P costs
                             + flat_per_contract x C )
     fee_order = round_order( sum of fee_fill over the order's fills )
 
-Kalshi (docs/venues.md 1.9): coefficient 0.07 for takers (0.0175 maker on series with maker fees),
+Kalshi (docs/venues.md#kalshi-fees, docs/money-model.md#kalshi-fees): coefficient 0.07 for takers (0.0175 maker on series with maker fees),
 the series/event `fee_multiplier`, each fill rounded up to $0.0001, and the order total rounded up
 to the member's precision ($0.01 for most API users, $0.0001 for direct members). For a single
 fill this is the familiar round_up(0.07 x C x P x (1 - P)) to the cent.
 
-Polymarket (docs/venues.md 2.9): coefficient = the market's `feeSchedule.rate`, `exponent` from the
+Polymarket (docs/venues.md#polymarket-fees, docs/money-model.md#polymarket-fees): coefficient = the market's `feeSchedule.rate`, `exponent` from the
 same schedule, takers only, floored to 5 decimals of collateral.
 
 At a fixed price the fee is linear in quantity, so `unit_rate` (no rounding) is what the LP uses;

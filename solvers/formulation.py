@@ -1,4 +1,4 @@
-"""The worst-case-profit LP over every candidate set (docs/optimization.md#the-allocation-lp), with fixed
+"""The worst-case-profit LP over every candidate set (docs/optimization.md#worst-case-lp), with fixed
 level slots.
 
 Columns, per candidate set k:

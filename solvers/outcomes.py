@@ -2,7 +2,7 @@
 
 Contracts linked by a curated, risk-free equivalence settle together, so they share one outcome
 variable: contract c is the literal (v, parity) with z_c = z_v (parity 0) or 1 - z_v (parity 1).
-Every other relation becomes an integer row lo <= sum a_v z_v <= hi (optimization.md 2.4):
+Every other relation becomes an integer row lo <= sum a_v z_v <= hi (docs/optimization.md#outcome-sets):
 
     exactly one       sum z = 1                 implication A => B   z_B - z_A >= 0
     at most one       sum z <= 1                risky equivalence    z_A - z_B = 0  (or z_A + z_B = 1)

@@ -9,7 +9,7 @@ Liquidity is modelled once. A binary market has two pools of resting orders: ask
 for NO (= YES bids at the complementary price on both venues). Selling held YES at a bid therefore
 *is* buying NO from the same pool: the allocator models one slot per resting order, credits the
 $1 released by each (held YES, bought NO) pair, and the plan emits that part as a SELL leg at the
-bid. Nothing is modelled twice (DESIGN.md, money model).
+bid. Nothing is modelled twice (docs/money-model.md#liquidity-modelled-once).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""KL (Bregman) projection of quoted prices onto the marginal polytope (optimization.md section 4).
+"""KL (Bregman) projection of quoted prices onto the marginal polytope (docs/optimization.md#projection).
 
     M = conv{z in {0,1}^n : z satisfies the candidate set's relations}   (contract coordinates)
     mu* = argmin_{mu in M} D(mu || theta),
     D(mu || theta) = sum_i mu_i ln(mu_i/theta_i) + (1 - mu_i) ln((1 - mu_i)/(1 - theta_i))
 
-the sum of Bernoulli KLs (independent binary books, optimization.md 4.1), with gradient
+the sum of Bernoulli KLs (independent binary books, docs/optimization.md#projection), with gradient
 logit(mu) - logit(theta). `mu*` are coherent prices, `D(mu*||theta)` an incoherence score.
 
 Two paths:
@@ -23,7 +23,7 @@ Two paths:
   on [0, 1) and cutting at every breakpoint (at most sum of block sizes + 1 vertices).
 
 * Fully-corrective Frank-Wolfe with adaptive contraction (Kroer et al. 2016, Krishnan et al. 2015),
-  `optimization.md` 4.2:
+  docs/optimization.md#projection:
   - InitFW (covering): the MIP oracle is asked, again and again, for the outcome showing the most
     (variable, value) pairs not seen yet, until a call shows none; the pairs left are impossible.
     Variables that cannot take both values are *settled* (fixed in every feasible outcome); their
@@ -98,7 +98,7 @@ class ProjectionResult:
     contracts: contract ids, the order of every vector below
     prices: the quoted prices theta
     mu: coherent prices, in M
-    divergence: D(mu || theta) (binary KL, optimization.md 4.1)
+    divergence: D(mu || theta) (binary KL, docs/optimization.md#projection)
     gap: Frank-Wolfe gap at mu: D(mu||theta) - gap <= D(mu*||theta) <= D(mu||theta); inf when a
         time budget ran out inside InitFW (mu is then the mean of the outcomes found: in M, uncertified)
     vertices: (k, n) uint8 feasible outcome vectors with `weights` (k,) >= 0, sum 1, mu = weights @ vertices

@@ -1,4 +1,4 @@
-"""Money defects of issue 9, sections 1.3-1.5 and 2: one named test per defect, each checked against
+"""Money defects, one named test per defect (numbered as in the hardening list: 1.3-1.5, 2.1-2.10), each checked against
 an independent brute force or hand-computed value, and each failing on the allocator before its fix.
 
 Plans are replayed with tests.support.replay_plan, which re-derives fees from the venues' rules and

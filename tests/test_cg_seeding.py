@@ -1,4 +1,4 @@
-"""Constraint generation seeded with outcome vertices (issue 4, acceptance 5).
+"""Constraint generation seeded with outcome vertices (docs/optimization.md#projection-uses).
 
 `Allocator(..., outcome_hints={set id: vertices})` starts a constraint-generation set's master from
 the given outcomes (0/1 vectors over the set's contracts, e.g. a projection's active vertices)

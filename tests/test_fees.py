@@ -1,4 +1,4 @@
-"""Fee rules reproduce the venues' worked examples and rounding rules (docs/venues.md 1.9, 2.9)."""
+"""Fee rules reproduce the venues' worked examples and rounding rules (docs/venues.md#kalshi-fees, docs/venues.md#polymarket-fees)."""
 
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ AWARD_NOMINEES = [
 
 
 def test_a_kalshi_event_of_names_without_other_never_yields_a_buy_every_yes_plan() -> None:
-    """Issue 9, 1.1: "Who will win the X award?", 8 named markets, no "Other", every YES ask $0.11.
+    """A Kalshi exclusive event is not exhaustive: "Who will win the X award?", 8 named markets, no "Other", every YES ask $0.11.
     Kalshi resolves every market NO when an unlisted candidate wins, so the 8 x $0.11 = $0.88 basket
     (plus fees) can lose it all: the graph must not call the event exactly-one, and neither the
     scanner nor the allocator may offer buying every YES as riskless."""

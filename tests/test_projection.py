@@ -6,7 +6,7 @@ solved by cvxpy with Clarabel (exponential cone: rel_entr terms of the binary KL
 benchmark instances, whose outcomes are too many to list, Clarabel solves over the relations'
 LP relaxation written here from their meaning (exact exactly when that relaxation is integral).
 
-Issue 4, acceptance 4, item by item:
+What the projection promises, item by item (docs/optimization.md#projection):
 - "gap at most 1e-6 on n = 50 group/ladder instances":
   test_acceptance4_gap_at_most_1e6_on_n50_group_ladder_instances
 - "equal to an exponential-cone reference (cvxpy with Clarabel) within 1e-6":
@@ -142,7 +142,9 @@ def test_closed_form_matches_doc_example_and_reference_and_frank_wolfe() -> None
     theta = np.array([0.40, 0.35, 0.20])
     closed = project_prices(candidate, theta)
     assert closed.stop_reason == "closed_form" and closed.oracle_calls == 0
-    np.testing.assert_allclose(closed.mu, [0.419, 0.368, 0.213], atol=5e-4)  # optimization.md 4.1
+    np.testing.assert_allclose(
+        closed.mu, [0.419, 0.368, 0.213], atol=5e-4
+    )  # docs/optimization.md#projection (worked example)
     # a common log-odds shift
     shift = np.log(theta / (1 - theta)) - np.log(closed.mu / (1 - closed.mu))
     assert np.ptp(shift) < 1e-12
@@ -251,8 +253,7 @@ def test_acceptance4_n50_benchmark_instances_equal_clarabel_reference(seed: int)
 
 def test_relaxation_reference_is_loose_where_cross_implications_settle_contracts() -> None:
     """Why the oracle is a MIP: on this benchmark instance the LP relaxation leaves the settled
-    contracts fractional, and its projection is far below the true one (optimization.md 4.3,
-    n = 200 row). The certificate's lower bound D - gap sits above the relaxation's optimum."""
+    contracts fractional, and its projection is far below the true one (docs/optimization.md#projection). The certificate's lower bound D - gap sits above the relaxation's optimum."""
     instance = projection_instance(50, _NON_TU_SEED)
     _, value_relaxed = _relaxed_reference(instance.candidate, instance.prices)
     result = project_prices(instance.candidate, instance.prices, tol=1e-9)

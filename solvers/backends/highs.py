@@ -2,7 +2,7 @@
 
 `highs-warm` keeps one `Highs` object for the life of the model. A book tick becomes
 changeColsBounds / changeCoeff / changeRowsBounds and `run()`, which hot-starts from the retained
-basis without presolve (optimization.md 3.1). `highs-cold` builds a new object, passes the whole
+basis without presolve (docs/optimization.md#warm-start). `highs-cold` builds a new object, passes the whole
 model and solves from scratch, as a freshly started process would.
 """
 

@@ -1,6 +1,6 @@
 """Reference backends for conformance and benchmarks: scipy, cvxpy and PuLP with CBC.
 
-Each re-solves in its own fastest documented form (optimization.md 3.3-3.4):
+Each re-solves in its own fastest documented form (docs/optimization.md#backends):
 - scipy: `scipy.optimize.milp` on the current arrays (no warm start exists; it runs bundled HiGHS).
 - cvxpy: compiled once with DPP Parameters for the price-dependent coefficients, the row bounds
   and the costs; a tick sets parameter values and solves with `warm_start=True` (solver HIGHS).
