@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections import Counter
+from decimal import Decimal
+
+import pytest
 
 from arb.cli import build_parser, main
-from benchmarks.instances import FAMILIES, PROJECTION_SIZES, SEEDING_SIZES
+from benchmarks.instances import FAMILIES, PROJECTION_SIZES, SEEDING_SIZES, apply_ticks, build_family
 from benchmarks.solver_suite import (
     BACKENDS,
     PROJECTION_RATIO_TARGET,
@@ -17,6 +21,7 @@ from benchmarks.solver_suite import (
     _checks,
     run_suite,
 )
+from solvers import Allocator, Side
 
 
 def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
@@ -74,6 +79,48 @@ def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
     assert f"projection-20: total time <= {PROJECTION_RATIO_TARGET:g}x oracle calls x median oracle time" in names
     assert "parlays-4: CG seeded with the projection's active vertices needs no more rounds than unseeded" in names
     assert (out / "solvers.md").read_text().count("projection-20") >= 2
+
+
+def test_ticks_change_sizes_prices_or_both_and_keep_books_valid() -> None:
+    """Every tick leaves valid books (ladders on the grid and strictly increasing, checked by
+    rebuilding the instruments; no venue's book crossed; sizes whole lots of at least one lot); the
+    changes mix size-only, price-only and both; the warm allocator fed the ticks agrees with a fresh
+    one built on the ticked books."""
+    instance = build_family("portfolio", 6, 5, 40)
+    problem = instance.problem
+    allocator = Allocator(problem)
+    handles = {
+        (i.id, k): int(col)
+        for s in problem.sets
+        for i in s.instruments
+        for k, col in enumerate(allocator.slot_columns(i.id).tolist())
+    }
+    kinds: Counter[str] = Counter()
+    compared = 0
+    for number, tick in enumerate(instance.ticks, start=1):
+        before = {i.id: i.asks for s in problem.sets for i in s.instruments}
+        problem = apply_ticks(problem, [tick])  # raises DataError on an invalid ladder
+        for instrument_id, slot, price, size in tick.changes:
+            old = before[instrument_id][slot]
+            kinds[("price" if price != old.price else "") + ("size" if size != old.size else "")] += 1
+        best: dict[tuple[str, str, Side], Decimal] = {}
+        for candidate in problem.sets:
+            for instrument in candidate.instruments:
+                best[(instrument.venue, instrument.contract, instrument.side)] = instrument.asks[0].price
+                for level in instrument.asks:
+                    assert level.size >= instrument.lot_size and level.size % instrument.lot_size == 0
+        for (venue, contract, side), price in best.items():
+            if side is Side.YES and (venue, contract, Side.NO) in best:
+                assert price + best[(venue, contract, Side.NO)] >= Decimal("1.01")
+        cols = [handles[(i, k)] for i, k, _, _ in tick.changes]
+        allocator.update_levels(cols, [c[2] for c in tick.changes], [c[3] for c in tick.changes])
+        if number % 10 == 0:
+            warm, fresh = allocator.solve_lp().objective, Allocator(problem).solve_lp().objective
+            assert warm == pytest.approx(fresh, rel=1e-9, abs=1e-9)
+            compared += 1
+    assert compared == 4
+    assert set(kinds) == {"price", "size", "pricesize"}
+    assert min(kinds.values()) >= 0.2 * sum(kinds.values()), kinds
 
 
 def test_projection_and_seeding_sizes() -> None:
