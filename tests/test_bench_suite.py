@@ -132,9 +132,10 @@ def test_ticks_change_sizes_prices_or_both_and_keep_books_valid() -> None:
                 best[(instrument.venue, instrument.contract, instrument.side)] = instrument.asks[0].price
                 for level in instrument.asks:
                     assert level.size >= instrument.lot_size and level.size % instrument.lot_size == 0
-        for (venue, contract, side), price in best.items():
-            if side is Side.YES and (venue, contract, Side.NO) in best:
-                assert price + best[(venue, contract, Side.NO)] >= Decimal("1.01")
+        books = [(venue, contract) for venue, contract, side in best if side is Side.YES]
+        for venue, contract in books:
+            assert best[(venue, contract, Side.YES)] + best[(venue, contract, Side.NO)] >= Decimal("1.01")
+        assert len(books) == len(best) // 2  # every listing has both sides: each book was checked
         cols = [handles[(i, k)] for i, k, _, _ in tick.changes]
         allocator.update_levels(cols, [c[2] for c in tick.changes], [c[3] for c in tick.changes])
         if number % 10 == 0:

@@ -6,7 +6,6 @@ here by brute force in exact arithmetic."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +18,8 @@ from arb.links import load_links
 from arb.scanner import Scanner
 from arb.venues.kalshi import wire as kalshi_wire
 from arb.venues.polymarket import wire as polymarket_wire
-from solvers import AllocationProblem, Allocator, Capital, Side
-from solvers.outcomes import OutcomeSystem
+from solvers import Action, AllocationProblem, Allocator, Capital, Side
+from tests.support import semantic_outcomes
 
 FOMC = Path(__file__).parent / "fixtures" / "cross_venue" / "fomc_2024"
 K, P = Venue.KALSHI, Venue.POLYMARKET
@@ -142,16 +141,18 @@ def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> Non
     assert plan.guaranteed_profit_usd > 0
     assert {leg.venue for leg in plan.legs} == {"kalshi", "polymarket"}
 
-    # Brute force over every joint outcome the relations allow: the plan's payoff minus its cost
-    # (fees included) never falls below the guaranteed profit it claims.
-    system = OutcomeSystem([c.id for c in candidate.contracts], candidate.relations, with_risky_links=True)
+    # Brute force over every joint outcome the relations allow (enumerated from the relations'
+    # meaning, independently of the allocator's outcome system): the plan's payoff minus its cost
+    # (fees included) never falls below the guaranteed profit it claims, and reaches it in one.
+    assert all(leg.action is Action.BUY for leg in plan.legs)  # no inventory: nothing to sell
     cost = -sum(leg.cash_flow_usd for leg in plan.legs)
-    outcomes = [z for z in itertools.product((0, 1), repeat=system.n) if system.is_feasible(z)]
-    assert 0 < len(outcomes) <= 5 * 4
-    for z in outcomes:
+    outcomes = semantic_outcomes(candidate)
+    assert len(outcomes) == 5  # one per FOMC decision bucket (Polymarket's "25+" is Kalshi's H25 or H26)
+    values = []
+    for outcome in outcomes:
         payoff = sum(
-            leg.quantity
-            for leg in plan.legs
-            if system.contract_value(z, leg.contract) == (1 if leg.side is Side.YES else 0)
+            (leg.quantity for leg in plan.legs if outcome[leg.contract] == (1 if leg.side is Side.YES else 0)),
+            Decimal(0),
         )
-        assert payoff - cost >= plan.guaranteed_profit_usd
+        values.append(payoff - cost)
+    assert min(values) == plan.guaranteed_profit_usd

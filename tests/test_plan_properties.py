@@ -37,9 +37,31 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     method=st.sampled_from(["auto", "cg", "compact"]),
 )
 def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, sets: int, method: str) -> None:
+    _check_riskless(seed, kind, sets, method)
+
+
+def test_the_riskless_checks_run_on_plans_of_every_kind() -> None:
+    """The property above checks each returned plan; a draw without plans checks little. Counted on
+    fixed draws of the same generator: plans of every kind and method, some with settlement risk."""
+    plans: dict[tuple[str, str], int] = {}
+    settlement = 0
+    for seed in range(36):
+        for kind in KINDS:
+            method = ("auto", "cg", "compact")[seed % 3]
+            checked, risky = _check_riskless(seed, kind, 1 + seed % 3, method)
+            plans[(kind, method)] = plans.get((kind, method), 0) + checked
+            settlement += risky
+    assert len(plans) == 12 and min(plans.values()) >= 3, plans
+    assert settlement >= 20, settlement
+
+
+def _check_riskless(seed: int, kind: str, sets: int, method: str) -> tuple[int, int]:
+    """Solve a random problem and check every returned plan; (plans checked, of which with
+    settlement risk)."""
     problem = random_problem(seed, kind, sets=sets)
     result = Allocator(problem, config=AllocatorConfig(method=method)).solve()
     used: dict[str, Decimal] = {}
+    settlement = 0
     for plan in result.plans:
         replayed = replay_plan(problem, plan)
         assert replayed == plan.guaranteed_profit_usd
@@ -50,6 +72,7 @@ def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, s
         if plan.settlement_worst_usd is not None:
             assert plan.settlement_worst_usd >= -candidate.limits.settlement_loss_limit_usd
             assert plan.settlement_worst_usd == _settlement_worst(problem, candidate, plan)
+            settlement += 1
         for venue, amount in plan.capital_by_venue_usd.items():
             used[venue] = used.get(venue, D(0)) + amount
     for venue, amount in used.items():
@@ -57,6 +80,7 @@ def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, s
     if problem.capital.total_usd is not None:
         assert sum(used.values(), D(0)) <= problem.capital.total_usd
     assert result.guaranteed_profit_usd == sum((p.guaranteed_profit_usd for p in result.plans), D(0))
+    return len(result.plans), settlement
 
 
 def _settlement_worst(problem: AllocationProblem, candidate: CandidateSet, plan) -> Decimal:
