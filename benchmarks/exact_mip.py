@@ -36,8 +36,8 @@ flat_per_contract_usd (no rounding), and
 
 Sets with at most `row_limit` feasible outcomes get every outcome row up front; larger sets start
 from a spread of outcomes and add the violated ones (checked against the full enumeration by a matrix
-product) until none is violated, re-solving the MIP each round. When the time limit stops the
-search, the dual bound is an upper bound on the optimum (a model with fewer outcome rows can only
+product), first on the LP relaxation, then re-solving the MIP until none is violated. When the time
+limit (or a node limit) stops the search, the dual bound is an upper bound on the optimum (a model with fewer outcome rows can only
 bound it from above), and `optimum_usd` returns it: a ratio against it is conservative.
 
 Not modelled (each only shrinks the feasible plans, so the optimum here is an upper bound on what a
@@ -66,6 +66,11 @@ __all__ = ["ExactResult", "exact_fee_usd", "linear_fee_rate", "solve_exact"]
 _ZERO = Decimal(0)
 _INF = math.inf
 _TOL = 1e-7  # violation tolerance of an outcome row in the cut loop ($)
+_FINISHED = (  # statuses with a valid dual bound: optimal, or stopped by the time or node limit
+    highspy.HighsModelStatus.kOptimal,
+    highspy.HighsModelStatus.kTimeLimit,
+    highspy.HighsModelStatus.kSolutionLimit,
+)
 
 
 def linear_fee_rate(instrument: Instrument, price: Decimal) -> Decimal:
@@ -159,7 +164,9 @@ class _Model:
         self.row_hi.append(hi)
         return index
 
-    def highs(self, time_limit_s: float, mip_rel_gap: float, *, relaxed: bool = False) -> highspy.Highs:
+    def highs(
+        self, time_limit_s: float, mip_rel_gap: float, *, relaxed: bool = False, node_limit: int | None = None
+    ) -> highspy.Highs:
         n, m = len(self.lo), len(self.row_lo)
         order = np.lexsort((np.array(self.r, dtype=np.int64), np.array(self.c, dtype=np.int64)))
         columns = np.array(self.c, dtype=np.int64)[order]
@@ -191,6 +198,7 @@ class _Model:
             ("mip_abs_gap", 1e-9),
             # restarts re-run the root's sub-MIP heuristics, which dominated on the 50-outcome groups
             ("mip_allow_restart", False),
+            *((("mip_max_nodes", node_limit),) if node_limit is not None else ()),
         ):
             if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
                 raise RuntimeError(f"HiGHS rejected option {key}={value!r}")
@@ -440,8 +448,10 @@ def solve_exact(
     mip_rel_gap: float = 1e-9,
     outcome_limit: int = 1 << 16,
     row_limit: int = 4096,
+    node_limit: int | None = None,
 ) -> ExactResult:
     """The exact lot-integral optimum of `problem` with linear fees (see the module docstring).
+    `node_limit` stops the branch and bound like the time limit does, deterministically (tests).
     Raises OutcomeLimitError when a set has more than `outcome_limit` feasible outcomes."""
     started = time.perf_counter()
     builder = _Builder(problem, outcome_limit)
@@ -458,14 +468,14 @@ def solve_exact(
         rounds += _relaxed_rounds(builder, started + time_limit_s)
     while True:
         remaining = time_limit_s - (time.perf_counter() - started)
-        h = builder.model.highs(remaining, mip_rel_gap)
+        h = builder.model.highs(remaining, mip_rel_gap, node_limit=node_limit)
         h.run()
         status = h.getModelStatus()
         info = h.getInfo()
         solution = np.array(h.getSolution().col_value) if info.primal_solution_status else None
         bound = float(info.mip_dual_bound)
         optimal = status == highspy.HighsModelStatus.kOptimal
-        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
+        if status not in _FINISHED:
             raise RuntimeError(f"exact MIP ended {h.modelStatusToString(status)}")
         if solution is None:  # the time limit struck before any incumbent: trading nothing
             solution = np.zeros(len(builder.model.lo))
