@@ -7,6 +7,7 @@ import json
 import math
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,7 @@ from benchmarks.solver_suite import (
 from solvers import Allocator, Side
 
 
-def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path) -> None:
+def test_suite_writes_table_csv_markdown_plot_and_json(tmp_path: Path) -> None:
     lines: list[str] = []
     out = tmp_path / "results"
     report = run_suite(
@@ -215,9 +216,7 @@ def test_cli_parses_the_bench_command() -> None:
     assert args.quick and str(args.json) == "x.json" and not args.strict
 
 
-def test_cli_rejects_unknown_commands(capsys) -> None:
-    import pytest
-
+def test_cli_rejects_unknown_commands(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "nothing"])
     assert exit_info.value.code == 2

@@ -10,9 +10,11 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from arb.book import BinaryBook, OrderBook
 from arb.cli import main
-from arb.domain import BookSnapshot, Venue
+from arb.domain import BookSnapshot, EventInfo, Venue
 from arb.graph import build_graph
 from arb.links import load_links
 from arb.scanner import Scanner
@@ -50,8 +52,8 @@ def _poly_book(market: str, yes_ask_cents: int, no_ask_cents: int) -> BinaryBook
     return BinaryBook(market, yes, no)
 
 
-def _books(kalshi_events, poly_events) -> dict:
-    books = {}
+def _books(kalshi_events: list[EventInfo], poly_events: list[EventInfo]) -> dict[tuple[Venue, str], BinaryBook]:
+    books: dict[tuple[Venue, str], BinaryBook] = {}
     for event in kalshi_events:
         for market in event.markets:
             cents = KALSHI_CENTS[market.market_id.rsplit("-", 1)[1]]
@@ -71,7 +73,7 @@ def _books(kalshi_events, poly_events) -> dict:
     return books
 
 
-def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> None:
+def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kalshi_file, poly_file = FOMC / "kalshi_markets.json", FOMC / "polymarket_markets.json"
     suggested_path, links_path = tmp_path / "pairs.json", tmp_path / "links.toml"
     assert (

@@ -19,10 +19,12 @@ from solvers import (
     Instrument,
     Level,
     SetLimits,
+    SetPlan,
     Side,
     kalshi_fee,
     polymarket_fee,
 )
+from solvers.problem import Method
 from tests.support import KINDS, pays, random_problem, replay_plan, semantic_outcomes
 
 D = Decimal
@@ -36,7 +38,7 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     sets=st.integers(1, 3),
     method=st.sampled_from(["auto", "cg", "compact"]),
 )
-def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, sets: int, method: str) -> None:
+def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, sets: int, method: Method) -> None:
     _check_riskless(seed, kind, sets, method)
 
 
@@ -47,7 +49,7 @@ def test_the_riskless_checks_run_on_plans_of_every_kind() -> None:
     settlement = 0
     for seed in range(36):
         for kind in KINDS:
-            method = ("auto", "cg", "compact")[seed % 3]
+            method: Method = ("auto", "cg", "compact")[seed % 3]
             checked, risky = _check_riskless(seed, kind, 1 + seed % 3, method)
             plans[(kind, method)] = plans.get((kind, method), 0) + checked
             settlement += risky
@@ -55,7 +57,7 @@ def test_the_riskless_checks_run_on_plans_of_every_kind() -> None:
     assert settlement >= 20, settlement
 
 
-def _check_riskless(seed: int, kind: str, sets: int, method: str) -> tuple[int, int]:
+def _check_riskless(seed: int, kind: str, sets: int, method: Method) -> tuple[int, int]:
     """Solve a random problem and check every returned plan; (plans checked, of which with
     settlement risk)."""
     problem = random_problem(seed, kind, sets=sets)
@@ -83,7 +85,7 @@ def _check_riskless(seed: int, kind: str, sets: int, method: str) -> tuple[int, 
     return len(result.plans), settlement
 
 
-def _settlement_worst(problem: AllocationProblem, candidate: CandidateSet, plan) -> Decimal:
+def _settlement_worst(problem: AllocationProblem, candidate: CandidateSet, plan: SetPlan) -> Decimal:
     """Worst value change over the outcomes where risky links may disagree, from the legs alone."""
     instruments = {i.id: i for i in candidate.instruments}
     before = {i: problem.inventory.get(i, D(0)) for i in instruments}
@@ -94,8 +96,8 @@ def _settlement_worst(problem: AllocationProblem, candidate: CandidateSet, plan)
         cash += leg.cash_flow_usd
     outcomes = semantic_outcomes(candidate, with_risky=False)
 
-    def value(h, o):
-        return sum(q * pays(instruments[i], o) for i, q in h.items())
+    def value(h: dict[str, Decimal], o: dict[str, int]) -> Decimal:
+        return sum((q * pays(instruments[i], o) for i, q in h.items()), D(0))
 
     return min(value(after, o) for o in outcomes) + cash - min(value(before, o) for o in outcomes)
 
