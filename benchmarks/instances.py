@@ -6,14 +6,17 @@ Kalshi: integer contracts, 0.01 ticks, taker fee round_up(M x 0.07 x C x P(1-P))
 2-decimal shares (minimum order 5), 0.01 ticks, category fee rate x P(1-P) floored to 1e-5. Each
 ask ladder has 5 levels (YES asks and NO asks = the two sides of a binary book).
 
-A tick moves ~20% of the levels by one tick, keeping ladders strictly increasing and every venue's
-book uncrossed (best YES ask + best NO ask >= 1 + tick).
+A tick changes ~20% of the levels: a third only in size, a third only in price (one tick), a third in
+both, keeping ladders strictly increasing, sizes whole lots and every venue's book uncrossed (best YES
+ask + best NO ask >= 1 + tick).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,6 +35,7 @@ from solvers import (
     Implies,
     Instrument,
     Level,
+    Relation,
     Side,
     kalshi_fee,
     polymarket_fee,
@@ -43,9 +47,11 @@ __all__ = [
     "FAMILIES",
     "PROJECTION_SIZES",
     "SEEDING_SIZES",
+    "TICK_KINDS",
     "Instance",
     "ProjectionInstance",
     "Tick",
+    "apply_ticks",
     "build_family",
     "make_ticks",
     "mid_prices",
@@ -125,8 +131,12 @@ class _Books:
         ]
 
 
-def _listed(books: _Books, set_id: str, truths: dict[str, float], venues=(KALSHI, POLY)):
-    contracts, instruments, links = [], [], []
+def _listed(
+    books: _Books, set_id: str, truths: dict[str, float], venues: tuple[str, ...] = (KALSHI, POLY)
+) -> tuple[list[Contract], list[Instrument], list[Relation]]:
+    contracts: list[Contract] = []
+    instruments: list[Instrument] = []
+    links: list[Relation] = []
     for name, truth in truths.items():
         for venue in venues:
             contracts.append(Contract(f"{name}@{venue}"))
@@ -147,7 +157,7 @@ def group_set(books: _Books, set_id: str, n: int) -> CandidateSet:
     truths = {f"o{k}": float(w) for k, w in enumerate(weights)}
     contracts, instruments, links = _listed(books, set_id, truths)
     groups = [ExactlyOne(tuple(f"{name}@{venue}" for name in truths)) for venue in (KALSHI, POLY)]
-    return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(links + groups[:1]))
+    return CandidateSet(set_id, tuple(contracts), tuple(instruments), (*links, groups[0]))
 
 
 def ladder_set(books: _Books, set_id: str, n: int) -> CandidateSet:
@@ -158,7 +168,7 @@ def ladder_set(books: _Books, set_id: str, n: int) -> CandidateSet:
     contracts, instruments, links = _listed(books, set_id, truths)
     names = list(truths)
     implications = [Implies(f"{hi}@{KALSHI}", f"{lo}@{KALSHI}") for lo, hi in itertools.pairwise(names)]
-    return CandidateSet(set_id, tuple(contracts), tuple(instruments), tuple(links + implications))
+    return CandidateSet(set_id, tuple(contracts), tuple(instruments), (*links, *implications))
 
 
 def parlay_set(books: _Books, set_id: str, games: int) -> CandidateSet:
@@ -188,22 +198,29 @@ def _binding(sets: tuple[CandidateSet, ...], fraction: float) -> AllocationProbl
     return AllocationProblem(sets, Capital(cash))
 
 
+TICK_KINDS = ("price", "size", "both")  # what a changed level changes, drawn uniformly
+
+
 def make_ticks(
     problem: AllocationProblem, rng: np.random.Generator, count: int, share: float = 0.2
 ) -> tuple[Tick, ...]:
-    """`count` ticks, each moving ~`share` of the levels by one tick (sizes unchanged)."""
+    """`count` ticks, each changing ~`share` of the levels: a third of them only in size, a third
+    only in price (one tick up or down), a third in both. Books stay valid: ladders strictly
+    increasing, every venue's book uncrossed, sizes whole lots of at least one lot (a price move
+    that would break the book is skipped, so a "both" change may become a size change)."""
     ladders: dict[str, list[Level]] = {}
+    lots: dict[str, Decimal] = {}
     complement: dict[str, str] = {}
     by_listing = {}
     for candidate in problem.sets:
         for instrument in candidate.instruments:
             ladders[instrument.id] = list(instrument.asks)
+            lots[instrument.id] = instrument.lot_size
             by_listing[(instrument.venue, instrument.contract, instrument.side)] = instrument.id
     for (venue, contract, side), instrument_id in by_listing.items():
         other = by_listing.get((venue, contract, Side.NO if side is Side.YES else Side.YES))
         if other:
             complement[instrument_id] = other
-    tick_size = CENT
     keys = [(i, k) for i, ladder in ladders.items() for k in range(len(ladder))]
     ticks = []
     for _ in range(count):
@@ -213,22 +230,54 @@ def make_ticks(
             instrument_id, slot = keys[index]
             ladder = ladders[instrument_id]
             level = ladder[slot]
-            for step in (int(rng.choice((-1, 1))),):
-                for direction in (step, -step):
-                    price = level.price + direction * tick_size
-                    below = ladder[slot - 1].price if slot else D(0)
-                    above = ladder[slot + 1].price if slot + 1 < len(ladder) else D(1)
-                    if not below < price < above:
-                        continue
-                    if slot == 0 and instrument_id in complement:
-                        other_best = ladders[complement[instrument_id]][0].price
-                        if price + other_best < 1 + tick_size:
-                            continue
-                    ladder[slot] = Level(price, level.size)
-                    changes.append((instrument_id, slot, price, level.size))
-                    break
+            kind = TICK_KINDS[int(rng.integers(len(TICK_KINDS)))]
+            price, size = level.price, level.size
+            if kind != "price":
+                lot = lots[instrument_id]
+                scaled = float(level.size) * float(rng.lognormal(0.0, 0.5))
+                size = max(lot, D(int(min(scaled, 2000.0) / float(lot))) * lot)
+            if kind != "size":
+                price = _moved_price(ladder, slot, int(rng.choice((-1, 1))), ladders, complement.get(instrument_id))
+            if (price, size) == (level.price, level.size):
+                continue
+            ladder[slot] = Level(price, size)
+            changes.append((instrument_id, slot, price, size))
         ticks.append(Tick(tuple(changes)))
     return tuple(ticks)
+
+
+def apply_ticks(problem: AllocationProblem, ticks: Iterable[Tick]) -> AllocationProblem:
+    """The problem with its books after `ticks` (slot k = the k-th best level), rebuilt from scratch
+    (what a freshly started allocator sees)."""
+    ladders = {i.id: list(i.asks) for s in problem.sets for i in s.instruments}
+    for tick in ticks:
+        for instrument_id, slot, price, size in tick.changes:
+            ladders[instrument_id][slot] = Level(price, size)
+    sets = tuple(
+        dataclasses.replace(
+            s, instruments=tuple(dataclasses.replace(i, asks=tuple(ladders[i.id])) for i in s.instruments)
+        )
+        for s in problem.sets
+    )
+    return AllocationProblem(sets, problem.capital, problem.inventory)
+
+
+def _moved_price(
+    ladder: list[Level], slot: int, step: int, ladders: dict[str, list[Level]], complement: str | None
+) -> Decimal:
+    """The level's price moved one tick in `step`'s direction, else the other way, else unchanged:
+    strictly between its neighbours and, for a best level, not crossing the complement's best ask."""
+    level = ladder[slot]
+    for direction in (step, -step):
+        price = level.price + direction * CENT
+        below = ladder[slot - 1].price if slot else D(0)
+        above = ladder[slot + 1].price if slot + 1 < len(ladder) else D(1)
+        if not below < price < above:
+            continue
+        if slot == 0 and complement is not None and price + ladders[complement][0].price < 1 + CENT:
+            continue
+        return price
+    return level.price
 
 
 def build_family(family: str, size: int, seed: int, ticks: int) -> Instance:
@@ -291,7 +340,7 @@ def projection_instance(n: int, seed: int, *, noise: float = 0.05, mixture: int 
         raise ValueError(f"n must be a multiple of 5, at least 10, was {n}")
     ids = [f"c{i:03d}" for i in range(n)]
     blocks = [ids[k : k + 5] for k in range(0, n, 5)]
-    structure: list = []
+    structure: list[Relation] = []
     for b, block in enumerate(blocks):
         if b % 2 == 0:
             structure.append(ExactlyOne(tuple(block)))
@@ -299,7 +348,7 @@ def projection_instance(n: int, seed: int, *, noise: float = 0.05, mixture: int 
             structure += [Implies(block[j + 1], block[j]) for j in range(4)]
     for attempt in range(100):
         rng = np.random.default_rng([seed, attempt])
-        cross = []
+        cross: list[Relation] = []
         while len(cross) < n // 5:
             a, c = (int(v) for v in rng.choice(n, size=2, replace=False))
             if a // 5 != c // 5:

@@ -1,16 +1,28 @@
 """`arb bench solvers`: every backend on the same instances and the same tick sequences, in one run.
 
-Per instance: each LP backend solves the base instance, then every tick (20% of the levels moved by
-one tick) is applied through the allocator's update API and re-solved, and the update + solve time
-is recorded. `highs-warm` re-solves its persistent model; `highs-cold` passes the tick's model to a
-new HiGHS object and solves it from scratch (constraint generation restarting from its seed
-outcomes); `scipy` re-solves with `milp` (no warm start exists);
+Per instance: each LP backend solves the base instance, then every tick (20% of the levels changed
+in size, price or both) is applied through the allocator's update API and re-solved, and the
+update + solve time is recorded. `highs-warm` re-solves its persistent model; `highs-cold` passes
+the tick's model to a new HiGHS object and solves it from scratch (constraint generation restarting
+from its seed outcomes); `scipy` re-solves with `milp` (no warm start exists);
 `cvxpy` sets DPP parameters and solves with warm_start=True; `pulp-cbc` edits its built model and
-re-runs CBC. `greedy` is timed on its fill and reports its exactly verified guaranteed profit.
+re-runs CBC. The greedy baselines, `greedy` (baskets by edge) and `greedy-roc` (by edge per dollar
+of basket cost), are timed on their fill and report their exactly verified guaranteed profit.
 
 The objective reported is the guaranteed profit of the base instance (LP backends: the LP optimum;
 greedy: its verified plans). Every tick's objective is compared across the five LP backends.
 Absolute times depend on the machine; the ratios are measured side by side in one run.
+
+Per instance also:
+- full solve: the warm allocator's `solve()` (tick applied, LP, rounding passes, MIP fallback,
+  exact verification) per tick, median / p99 / max; p99 must stay within the MIP fallback's time
+  limit + 5 ms. On capital-bound portfolios its verified profits are compared with both greedy
+  baselines' state by state (LP never below either; mean uplift reported).
+- rounding: in the base state and after the last tick, a fresh `Allocator(problem).solve()`'s
+  verified profit over the exact lot-integral optimum (benchmarks/exact_mip.py: an independent MIP
+  with the same linear fees, minimum orders and capital, solved to a 1e-9 gap or, past its time
+  limit, replaced by its dual bound). Every instance of the suite qualifies (outcome enumeration
+  is feasible: the largest set, parlays-16, has 2^16 outcomes). Mean ratio >= 0.999, min >= 0.99.
 
 Two more families measure issue 4's projection (optimization.md 4):
 - projection: `project_prices` (Frank-Wolfe with the HiGHS MIP oracle, tolerance 1e-6) on
@@ -36,6 +48,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import statistics
 import sys
@@ -51,30 +64,38 @@ BLAS_THREADS = "unknown (numpy loaded first)" if "numpy" in sys.modules else os.
 
 import numpy as np  # noqa: E402
 
+from benchmarks.exact_mip import solve_exact  # noqa: E402
 from benchmarks.instances import (  # noqa: E402
     FAMILIES,
     PROJECTION_SIZES,
     SEEDING_SIZES,
     Instance,
     Tick,
+    apply_ticks,
     build_family,
     mid_prices,
     projection_instance,
     warm_update_instance,
 )
+from benchmarks.timing import gc_paused  # noqa: E402
 from solvers import Allocator, AllocatorConfig, project_prices  # noqa: E402
 from solvers.backends import LP_BACKEND_NAMES  # noqa: E402
-from solvers.greedy import greedy_quantities, verify_greedy  # noqa: E402
+from solvers.greedy import Ranking, greedy_quantities, verify_greedy  # noqa: E402
 
-__all__ = ["ProjectionRow", "ResultRow", "SeedingRow", "SuiteReport", "run_suite"]
+__all__ = ["FullSolveRow", "ProjectionRow", "ResultRow", "RoundingRow", "SeedingRow", "SuiteReport", "run_suite"]
 
-BACKENDS = (*LP_BACKEND_NAMES, "greedy")
+GREEDY_BACKENDS: dict[str, Ranking] = {"greedy": "edge", "greedy-roc": "return"}
+BACKENDS = (*LP_BACKEND_NAMES, *GREEDY_BACKENDS)
 RATIO_TARGETS = {"highs-cold": 5.0, "cvxpy": 5.0, "pulp-cbc": 10.0}
 RATIO_MIN_COLUMNS = 300
 AGREEMENT = ("highs-warm", "highs-cold", "scipy", "cvxpy", "pulp-cbc")
 PROJECTION_TOL = 1e-6
 PROJECTION_RATIO_TARGET = 3.0  # total time <= this x (oracle calls x median oracle time)
 SEEDING_REPEATS = 3  # builds and base solves per variant (median time)
+ROUNDING_MEAN_TARGET = 0.999  # verified profit / exact lot-integral optimum, mean over states
+ROUNDING_MIN_TARGET = 0.99  # ... and in every state
+FULL_SOLVE_SLACK_MS = 5.0  # a full solve's p99 may exceed the MIP fallback's time limit by this
+EXACT_TIME_LIMIT_S = (60.0, 20.0)  # the exact MIP's time limit per state: (full, quick)
 
 
 @dataclass
@@ -149,11 +170,53 @@ class SeedingRow:
 
 
 @dataclass
+class FullSolveRow:
+    """`Allocator.solve()` (LP, rounding, MIP fallback, exact verification) per tick, warm."""
+
+    instance: str
+    columns: int
+    ticks: int
+    median_ms: float
+    p99_ms: float
+    max_ms: float
+    mip_fallbacks: int  # ticks whose result came from the MIP fallback
+
+
+@dataclass
+class RoundingRow:
+    """The verified plan of a fresh `Allocator(problem).solve()` against the exact lot-integral
+    optimum (benchmarks/exact_mip.py, same linear fees, minimum orders and capital) in one state.
+
+    ratio: verified_profit / integer_optimum (1 when both are 0); integer_optimum is the MIP's
+        optimum, or its dual bound when the time limit struck first (conservative)
+    mip_exact_fee_profit: the MIP's own plan re-priced with exact fees (rounded fills and orders)
+    warm_verified_profit: the warm allocator's verified profit after the same ticks (issue: the same
+        inputs must give the same plan)
+    """
+
+    instance: str
+    state: int  # ticks applied to the base instance
+    verified_profit: float
+    integer_optimum: float
+    ratio: float
+    mip_objective: float
+    mip_bound: float
+    mip_optimal: bool
+    mip_exact_fee_profit: float
+    warm_verified_profit: float
+    allocator_ms: float
+    mip_seconds: float
+    outcome_rows: int
+
+
+@dataclass
 class SuiteReport:
     rows: list[ResultRow] = field(default_factory=list)
     summaries: list[InstanceSummary] = field(default_factory=list)
     warm_update: dict[str, float] = field(default_factory=dict)
     greedy_comparison: list[dict[str, float | str]] = field(default_factory=list)
+    full_solve: list[FullSolveRow] = field(default_factory=list)
+    rounding: list[RoundingRow] = field(default_factory=list)
     projection: list[ProjectionRow] = field(default_factory=list)
     seeding: list[SeedingRow] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
@@ -215,34 +278,56 @@ def _bench_lp_backend(instance: Instance, backend: str) -> tuple[ResultRow, list
     return row, profits, iterations, rounds
 
 
-def _bench_greedy(instance: Instance) -> tuple[ResultRow, list[float]]:
+def _bench_greedy(instance: Instance, backend: str) -> tuple[ResultRow, list[float]]:
+    ranking = GREEDY_BACKENDS[backend]
     allocator = Allocator(instance.problem)
     built = (allocator.form.lp.num_col, allocator.form.lp.num_row)
     ticks = _prepare(allocator, instance.ticks, _handles(allocator, instance))
-    profits = [float(verify_greedy(allocator.form, *greedy_quantities(allocator.form)).guaranteed_profit_usd)]
+    fill = greedy_quantities(allocator.form, ranking)
+    profits = [float(verify_greedy(allocator.form, *fill).guaranteed_profit_usd)]
     times = []
     for tick in ticks:
         _apply(allocator, tick)
         start = time.perf_counter()
-        fill = greedy_quantities(allocator.form)
+        fill = greedy_quantities(allocator.form, ranking)
         times.append(time.perf_counter() - start)
         profits.append(float(verify_greedy(allocator.form, *fill).guaranteed_profit_usd))
     median, p99 = _ms(times)
-    return ResultRow(instance.family, instance.name, built[0], built[1], "greedy", median, p99, profits[0]), profits
+    return ResultRow(instance.family, instance.name, built[0], built[1], backend, median, p99, profits[0]), profits
 
 
-def _compare_with_greedy(instance: Instance, greedy_profits: list[float]) -> dict[str, float | str]:
-    """Verified (rounded, exact) LP plans against verified greedy plans, base + every tick."""
+def _bench_full_solve(instance: Instance) -> tuple[FullSolveRow, list[float]]:
+    """Warm `Allocator.solve()` per tick (tick applied, LP, rounding, MIP fallback, exact
+    verification), timed; verified profits of the base and of every tick."""
     allocator = Allocator(instance.problem)
     ticks = _prepare(allocator, instance.ticks, _handles(allocator, instance))
-    lp_profits = [float(allocator.solve().guaranteed_profit_usd)]
-    for tick in ticks:
-        _apply(allocator, tick)
-        lp_profits.append(float(allocator.solve().guaranteed_profit_usd))
-    pairs = list(zip(lp_profits, greedy_profits))
+    profits = [float(allocator.solve().guaranteed_profit_usd)]
+    times, fallbacks = [], 0
+    with gc_paused():
+        for tick in ticks:
+            start = time.perf_counter()
+            _apply(allocator, tick)
+            result = allocator.solve()
+            times.append(time.perf_counter() - start)
+            profits.append(float(result.guaranteed_profit_usd))
+            fallbacks += result.used_mip
+    median, p99 = _ms(times)
+    row = FullSolveRow(
+        instance.name, allocator.form.lp.num_col, len(times), median, p99, max(times, default=0.0) * 1e3, fallbacks
+    )
+    allocator.backend.close()
+    return row, profits
+
+
+def _compare_with_greedy(
+    instance: Instance, baseline: str, lp_profits: list[float], greedy_profits: list[float]
+) -> dict[str, float | str]:
+    """Verified (rounded, exact) LP plans against verified greedy plans, base + every tick."""
+    pairs = list(zip(lp_profits, greedy_profits, strict=True))
     uplifts = [(lp / g - 1.0) for lp, g in pairs if g > 0]
     return {
         "instance": instance.name,
+        "baseline": baseline,
         "states": len(pairs),
         "lp_mean_usd": statistics.fmean(lp_profits),
         "greedy_mean_usd": statistics.fmean(greedy_profits),
@@ -251,7 +336,47 @@ def _compare_with_greedy(instance: Instance, greedy_profits: list[float]) -> dic
     }
 
 
-def _bench_instance(instance: Instance, report: SuiteReport, say: Callable[[str], None]) -> None:
+def _ratio(verified: float, optimum: float) -> float:
+    """verified / optimum, 1 when both are 0 (a cent's thousandth is 0 here: solver noise)."""
+    if abs(optimum) <= 1e-9:
+        return 1.0 if abs(verified) <= 1e-9 else math.copysign(math.inf, verified)
+    return verified / optimum
+
+
+def _bench_rounding(
+    instance: Instance, states: tuple[int, ...], warm_profits: list[float], time_limit_s: float
+) -> list[RoundingRow]:
+    """Acceptance: a fresh allocator's verified profit over the exact lot-integral optimum, per state."""
+    rows = []
+    for state in states:
+        problem = apply_ticks(instance.problem, instance.ticks[:state])
+        start = time.perf_counter()
+        verified = float(Allocator(problem).solve().guaranteed_profit_usd)
+        allocator_ms = (time.perf_counter() - start) * 1e3
+        exact = solve_exact(problem, time_limit_s=time_limit_s)
+        rows.append(
+            RoundingRow(
+                instance=instance.name,
+                state=state,
+                verified_profit=verified,
+                integer_optimum=exact.optimum_usd,
+                ratio=_ratio(verified, exact.optimum_usd),
+                mip_objective=exact.objective_usd,
+                mip_bound=exact.bound_usd,
+                mip_optimal=exact.optimal,
+                mip_exact_fee_profit=float(exact.exact_profit_usd),
+                warm_verified_profit=warm_profits[state],
+                allocator_ms=allocator_ms,
+                mip_seconds=exact.seconds,
+                outcome_rows=exact.outcome_rows,
+            )
+        )
+    return rows
+
+
+def _bench_instance(
+    instance: Instance, report: SuiteReport, say: Callable[[str], None], exact_time_limit_s: float
+) -> None:
     profits: dict[str, list[float]] = {}
     rows: dict[str, ResultRow] = {}
     warm_iterations: list[int] = []
@@ -261,7 +386,9 @@ def _bench_instance(instance: Instance, report: SuiteReport, say: Callable[[str]
         rows[backend], profits[backend] = row, backend_profits
         if backend == "highs-warm":
             warm_iterations, warm_rounds = iterations, rounds
-    rows["greedy"], greedy_profits = _bench_greedy(instance)
+    greedy_profits: dict[str, list[float]] = {}
+    for backend in GREEDY_BACKENDS:
+        rows[backend], greedy_profits[backend] = _bench_greedy(instance, backend)
     report.rows.extend(rows[b] for b in BACKENDS)
     deviation = 0.0
     for values in zip(*(profits[b] for b in AGREEMENT)):
@@ -285,18 +412,28 @@ def _bench_instance(instance: Instance, report: SuiteReport, say: Callable[[str]
         + "  ".join(f"{b} x{r:.1f}" for b, r in ratios.items())
         + f"  max dev {deviation:.1e}"
     )
+    full, verified = _bench_full_solve(instance)
+    report.full_solve.append(full)
     if instance.capital_binding:
-        report.greedy_comparison.append(_compare_with_greedy(instance, greedy_profits))
+        for backend in GREEDY_BACKENDS:
+            report.greedy_comparison.append(_compare_with_greedy(instance, backend, verified, greedy_profits[backend]))
+    states = (0, len(instance.ticks)) if instance.ticks else (0,)
+    rounding = _bench_rounding(instance, states, verified, exact_time_limit_s)
+    report.rounding.extend(rounding)
+    say(
+        f"  {'':<16} full solve p50 {full.median_ms:.1f} ms p99 {full.p99_ms:.1f} ms; verified / exact optimum "
+        + "  ".join(f"tick {r.state}: {r.verified_profit:.4f}/{r.integer_optimum:.4f}" for r in rounding)
+    )
 
 
 def _bench_warm_update(seed: int, ticks: int, report: SuiteReport) -> None:
     """Acceptance: update of ~20% of the levels plus warm re-solve of a ~300-column set."""
     instance = warm_update_instance(seed, ticks)
     allocator = Allocator(instance.problem)
-    ticks = _prepare(allocator, instance.ticks, _handles(allocator, instance))
+    prepared = _prepare(allocator, instance.ticks, _handles(allocator, instance))
     objective = _profit(allocator, allocator.solve_lp().objective)
     update_s, solve_s, total_s = [], [], []
-    for tick in ticks:
+    for tick in prepared:
         start = time.perf_counter()
         _apply(allocator, tick)
         middle = time.perf_counter()
@@ -404,7 +541,7 @@ def _bench_seeding(instance: Instance, say: Callable[[str], None]) -> SeedingRow
     unseeded, seeded = runs["unseeded"][0], runs["seeded"][0]  # counts are deterministic; times are medians
 
     def median_ms(name: str, attribute: str) -> float:
-        return statistics.median(getattr(r, attribute) for r in runs[name]) * 1e3
+        return float(statistics.median(getattr(r, attribute) for r in runs[name])) * 1e3
 
     row = SeedingRow(
         instance=instance.name,
@@ -456,16 +593,47 @@ def _checks(report: SuiteReport) -> None:
     if report.warm_update:
         p50 = report.warm_update["p50_ms"]
         report.checks.append(("warm update + re-solve of ~300 columns: median <= 1 ms", p50 <= 1.0, f"{p50:.3f} ms"))
+    limit_ms = AllocatorConfig().mip_time_limit_ms + FULL_SOLVE_SLACK_MS
+    for full in report.full_solve:
+        report.checks.append(
+            (
+                f"{full.instance}: full solve p99 <= MIP limit + {FULL_SOLVE_SLACK_MS:g} ms ({limit_ms:g} ms)",
+                full.p99_ms <= limit_ms,
+                f"{full.p99_ms:.1f} ms",
+            )
+        )
+    if report.rounding:
+        ratios = [r.ratio for r in report.rounding]
+        mean, worst = statistics.fmean(ratios), min(ratios)
+        report.checks.append(
+            (
+                f"verified profit / exact lot-integral optimum: mean >= {ROUNDING_MEAN_TARGET:g}",
+                mean >= ROUNDING_MEAN_TARGET,
+                f"{mean:.4f} over {len(ratios)} states",
+            )
+        )
+        where = min(report.rounding, key=lambda r: r.ratio)
+        report.checks.append(
+            (
+                f"verified profit / exact lot-integral optimum: min >= {ROUNDING_MIN_TARGET:g}",
+                worst >= ROUNDING_MIN_TARGET,
+                f"{worst:.4f} at {where.instance} tick {where.state}",
+            )
+        )
     for comparison in report.greedy_comparison:
         never_below = comparison["min_lp_minus_greedy_usd"] >= 0  # type: ignore[operator]
         report.checks.append(
             (
-                f"{comparison['instance']}: LP never below greedy",
+                f"{comparison['instance']}: LP never below {comparison['baseline']}",
                 never_below,
                 f"min diff ${comparison['min_lp_minus_greedy_usd']:.4f}",
             )
         )
-    uplifts = [c["mean_uplift"] for c in report.greedy_comparison if c["mean_uplift"] == c["mean_uplift"]]
+    uplifts = [
+        c["mean_uplift"]
+        for c in report.greedy_comparison
+        if c["baseline"] == "greedy" and c["mean_uplift"] == c["mean_uplift"]
+    ]
     if uplifts:
         mean = statistics.fmean(uplifts)  # type: ignore[arg-type]
         report.checks.append(
@@ -526,7 +694,7 @@ def run_suite(
             instance = build_family(
                 family, size, seed + zlib.crc32(f"{family}-{size}".encode()) % 100_003, family_ticks
             )
-            _bench_instance(instance, report, say)
+            _bench_instance(instance, report, say, EXACT_TIME_LIMIT_S[1 if quick else 0])
     _bench_warm_update(seed, warm_update_ticks if warm_update_ticks is not None else (200 if quick else 1000), report)
     say(f"projection (KL onto the marginal polytope, tolerance {PROJECTION_TOL:g}; OpenBLAS threads: {BLAS_THREADS}):")
     for n in projection_sizes if projection_sizes is not None else PROJECTION_SIZES[1 if quick else 0]:
@@ -574,9 +742,35 @@ def render_table(report: SuiteReport) -> str:
         )
     for c in report.greedy_comparison:
         lines.append(
-            f"LP vs greedy, {c['instance']} ({c['states']} states): LP ${c['lp_mean_usd']:.2f} vs greedy ${c['greedy_mean_usd']:.2f} "
-            f"mean uplift +{100 * c['mean_uplift']:.1f}%  worst LP-greedy ${c['min_lp_minus_greedy_usd']:.4f}"  # type: ignore[operator]
+            f"LP vs {c['baseline']}, {c['instance']} ({c['states']} states): LP ${c['lp_mean_usd']:.2f} vs ${c['greedy_mean_usd']:.2f} "
+            f"mean uplift {100 * c['mean_uplift']:+.1f}%  worst LP-greedy ${c['min_lp_minus_greedy_usd']:.4f}"
         )
+    if report.full_solve:
+        lines.append("")
+        lines.append("full solve per tick (warm: tick, LP, rounding, MIP fallback, exact verification):")
+        lines.append(
+            f"  {'instance':<16} {'cols':>6} {'ticks':>5} {'median ms':>9} {'p99 ms':>8} {'max ms':>8} {'MIP used':>8}"
+        )
+        for f in report.full_solve:
+            lines.append(
+                f"  {f.instance:<16} {f.columns:>6} {f.ticks:>5} {f.median_ms:>9.2f} {f.p99_ms:>8.2f} {f.max_ms:>8.2f} {f.mip_fallbacks:>8}"
+            )
+    if report.rounding:
+        lines.append("")
+        lines.append(
+            "verified plan vs exact lot-integral optimum (fresh Allocator(problem).solve(); exact MIP with the same linear fees, "
+            "minimum orders and capital; optimum = dual bound when the MIP hit its time limit):"
+        )
+        lines.append(
+            f"  {'instance':<16} {'tick':>4} {'verified $':>11} {'optimum $':>11} {'ratio':>7} {'MIP exact-fee $':>15} "
+            f"{'warm $':>11} {'alloc ms':>8} {'MIP s':>6} {'proven':>6}"
+        )
+        for g in report.rounding:
+            lines.append(
+                f"  {g.instance:<16} {g.state:>4} {g.verified_profit:>11.4f} {g.integer_optimum:>11.4f} {g.ratio:>7.4f} "
+                f"{g.mip_exact_fee_profit:>15.4f} {g.warm_verified_profit:>11.4f} {g.allocator_ms:>8.1f} {g.mip_seconds:>6.1f} "
+                f"{'yes' if g.mip_optimal else 'bound':>6}"
+            )
     if report.projection:
         lines.append("")
         lines.append(
@@ -631,6 +825,8 @@ def write_outputs(report: SuiteReport, out_dir: Path, json_path: Path | None) ->
     for name, records, kind in (
         ("projection.csv", report.projection, ProjectionRow),
         ("cg_seeding.csv", report.seeding, SeedingRow),
+        ("rounding.csv", report.rounding, RoundingRow),
+        ("full_solve.csv", report.full_solve, FullSolveRow),
     ):
         if records:
             with open(out_dir / name, "w", newline="") as handle:
@@ -640,11 +836,17 @@ def write_outputs(report: SuiteReport, out_dir: Path, json_path: Path | None) ->
     (out_dir / "solvers.md").write_text(_markdown(report))
     _plot(report, out_dir / "solvers.png")
     if json_path is not None:
-        payload: dict[str, list] = {"results": [asdict(row) for row in report.rows]}
+        payload: dict[str, list[dict[str, object]]] = {"results": [asdict(row) for row in report.rows]}
         if report.projection:
             payload["projection"] = [asdict(p) for p in report.projection]
         if report.seeding:
             payload["cg_seeding"] = [asdict(r) for r in report.seeding]
+        if report.rounding:
+            payload["rounding"] = [asdict(r) for r in report.rounding]
+        if report.full_solve:
+            payload["full_solve"] = [asdict(f) for f in report.full_solve]
+        if report.greedy_comparison:
+            payload["greedy_comparison"] = [dict(c) for c in report.greedy_comparison]
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(payload, indent=2))
 

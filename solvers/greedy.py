@@ -6,8 +6,14 @@ baskets with a guaranteed payoff per unit:
   sum l <= H   buy one contract paying against each literal -> pays at least (n - H)
 plus, per outcome variable, the YES/NO (or cross-venue) pair that pays exactly 1. A basket's edge is
 its payoff minus the cheapest remaining level (price + linear fee) of each leg. Baskets are filled in
-descending edge order, best levels first, until capital or limits bind. Taking liquidity only makes
-prices worse, so edges never rise and a lazy max-heap finds the best basket.
+descending order of their rank, best levels first, until capital or limits bind:
+
+  ranking "edge"    edge per basket (what the open-source bots do)
+  ranking "return"  edge per dollar of capital, edge / basket cost (the stronger baseline when
+                    capital binds: a dollar goes where it earns most)
+
+Taking liquidity only makes prices worse, so both ranks never rise and a lazy max-heap finds the
+best basket.
 
 Risky links are not used (their payoff guarantee fails when the venues disagree). The resulting
 quantities go through the same rounding-free exact verification as the LP's plans.
@@ -18,6 +24,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
 import numpy as np
 
@@ -25,9 +32,11 @@ from solvers.formulation import Formulation, SetModel
 from solvers.plan import AllocationResult, DroppedSet, SetPlan
 from solvers.planning import build_plan
 
-__all__ = ["greedy_allocate", "greedy_quantities", "verify_greedy"]
+__all__ = ["RANKINGS", "Ranking", "greedy_allocate", "greedy_quantities", "verify_greedy"]
 
 _ZERO = Decimal(0)
+Ranking = Literal["edge", "return"]
+RANKINGS: tuple[Ranking, ...] = ("edge", "return")
 
 
 @dataclass(slots=True)
@@ -71,13 +80,24 @@ def _baskets(form: Formulation, sm: SetModel) -> list[_Basket]:
     return baskets
 
 
-def greedy_allocate(form: Formulation) -> AllocationResult:
+def _clears_limits(basket: _Basket, edge: float, spend: float) -> bool:
+    """A basket's edge against the set's profit limits per $1 of payout and per dollar of capital."""
+    limits = basket.sm.candidate.limits
+    per_payout = float(limits.min_profit_per_payout_usd)
+    on_capital = float(limits.min_return_on_capital)
+    return edge >= per_payout * basket.payoff and edge >= on_capital * spend
+
+
+def greedy_allocate(form: Formulation, ranking: Ranking = "edge") -> AllocationResult:
     """Greedy plans for the formulation's current books, inventory and capital, verified exactly."""
-    return verify_greedy(form, *greedy_quantities(form))
+    return verify_greedy(form, *greedy_quantities(form, ranking))
 
 
-def greedy_quantities(form: Formulation) -> tuple[np.ndarray, dict[int, float]]:
-    """The greedy fill: contracts taken per column, and the linear-fee profit estimate per set."""
+def greedy_quantities(form: Formulation, ranking: Ranking = "edge") -> tuple[np.ndarray, dict[int, float]]:
+    """The greedy fill: contracts taken per column, and the linear-fee profit estimate per set.
+    `ranking`: fill baskets by edge ("edge") or by edge per dollar of basket cost ("return")."""
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking must be one of {RANKINGS}, was {ranking!r}")
     lp = form.lp
     cost = form._unit_cost  # $ per contract incl. fee, per level column
     left = form._lots * form._lot_f  # contracts left per level column
@@ -92,34 +112,36 @@ def greedy_quantities(form: Formulation) -> tuple[np.ndarray, dict[int, float]]:
         live = [c for c in group if left[c] >= form._lot_f[c] - 1e-12]
         return min(live, key=lambda c: cost[c]) if live else None
 
-    def quote(basket: _Basket) -> tuple[float, list[int]] | None:
+    def quote(basket: _Basket) -> tuple[float, float, list[int]] | None:
+        """(rank, edge, legs) at the basket's best remaining levels."""
         legs = []
         for group in basket.groups:
             col = best_level(group)
             if col is None:
                 return None
             legs.append(col)
-        return basket.payoff - sum(cost[c] for c in legs), legs
+        spend = sum(cost[c] for c in legs)
+        edge = basket.payoff - spend
+        return (edge / spend if ranking == "return" and spend > 0 else edge), edge, legs
 
     heap: list[tuple[float, int]] = []
     baskets = [b for sm in form.sets for b in _baskets(form, sm)]
     for k, basket in enumerate(baskets):
         quoted = quote(basket)
-        if quoted is not None and quoted[0] > 0:
+        if quoted is not None and quoted[1] > 0:
             heap.append((-quoted[0], k))
     heapq.heapify(heap)
     while heap:
         _, k = heapq.heappop(heap)
         basket = baskets[k]
         quoted = quote(basket)
-        if quoted is None or quoted[0] <= 0:
+        if quoted is None or quoted[1] <= 0:
             continue
-        edge, legs = quoted
-        if heap and edge < -heap[0][0] - 1e-12:
-            heapq.heappush(heap, (-edge, k))  # stale: someone else is now better
+        rank, edge, legs = quoted
+        if heap and rank < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-rank, k))  # stale: someone else is now better
             continue
-        limits = basket.sm.candidate.limits
-        if edge < float(limits.min_return_on_capital) * sum(cost[c] for c in legs):
+        if not _clears_limits(basket, edge, basket.payoff - edge):
             continue
         lot = max(form._lot_f[c] for c in legs)
         quantity = min(left[c] for c in legs)
@@ -137,7 +159,7 @@ def greedy_quantities(form: Formulation) -> tuple[np.ndarray, dict[int, float]]:
             for c in legs:  # a dust level no lot fits into: retire it
                 if left[c] < lot:
                     left[c] = 0.0
-            heapq.heappush(heap, (-edge, k))
+            heapq.heappush(heap, (-rank, k))
             continue
         for c in legs:
             left[c] -= quantity
@@ -147,7 +169,7 @@ def greedy_quantities(form: Formulation) -> tuple[np.ndarray, dict[int, float]]:
         total -= quantity * per_unit_total
         set_cap[basket.sm.index] -= quantity * per_unit_total
         estimate[basket.sm.index] += quantity * edge
-        heapq.heappush(heap, (-edge, k))
+        heapq.heappush(heap, (-rank, k))
     return taken, estimate
 
 

@@ -7,22 +7,23 @@ here by brute force in exact arithmetic. And the same path on a Kalshi event of 
 
 from __future__ import annotations
 
-import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from arb.book import BinaryBook, OrderBook
 from arb.cli import main
-from arb.domain import BookSnapshot, SeriesInfo, Venue
+from arb.domain import BookSnapshot, EventInfo, SeriesInfo, Venue
 from arb.exhaustive_series import load_exhaustive_series
 from arb.graph import ExclusionKind, GraphConfig, build_graph, contract_id
 from arb.links import load_links
 from arb.scanner import Scanner
 from arb.venues.kalshi import wire as kalshi_wire
-from solvers import AllocationProblem, Allocator, AtMostOne, Capital, Side
-from solvers.outcomes import OutcomeSystem
+from solvers import Action, AllocationProblem, Allocator, AtMostOne, Capital, Side
 from tests.fixtures.cross_venue import fomc_2024
+from tests.support import semantic_outcomes
 
 FOMC = Path(__file__).parent / "fixtures" / "cross_venue" / "fomc_2024"
 CURATED = GraphConfig(
@@ -56,8 +57,8 @@ def _poly_book(market: str, yes_ask_cents: int, no_ask_cents: int) -> BinaryBook
     return BinaryBook(market, yes, no)
 
 
-def _books(kalshi_events, poly_events) -> dict:
-    books = {}
+def _books(kalshi_events: list[EventInfo], poly_events: list[EventInfo]) -> dict[tuple[Venue, str], BinaryBook]:
+    books: dict[tuple[Venue, str], BinaryBook] = {}
     for event in kalshi_events:
         for market in event.markets:
             cents = KALSHI_CENTS[market.market_id.rsplit("-", 1)[1]]
@@ -77,7 +78,7 @@ def _books(kalshi_events, poly_events) -> dict:
     return books
 
 
-def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> None:
+def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kalshi_file, poly_file = FOMC / "kalshi_markets.json", FOMC / "polymarket_markets.json"
     suggested_path, links_path = tmp_path / "pairs.json", tmp_path / "links.toml"
     assert (
@@ -146,19 +147,21 @@ def test_fomc_suggest_approve_graph_scan_allocate(tmp_path: Path, capsys) -> Non
     assert plan.guaranteed_profit_usd > 0
     assert {leg.venue for leg in plan.legs} == {"kalshi", "polymarket"}
 
-    # Brute force over every joint outcome the relations allow: the plan's payoff minus its cost
-    # (fees included) never falls below the guaranteed profit it claims.
-    system = OutcomeSystem([c.id for c in candidate.contracts], candidate.relations, with_risky_links=True)
+    # Brute force over every joint outcome the relations allow (enumerated from the relations'
+    # meaning, independently of the allocator's outcome system): the plan's payoff minus its cost
+    # (fees included) never falls below the guaranteed profit it claims, and reaches it in one.
+    assert all(leg.action is Action.BUY for leg in plan.legs)  # no inventory: nothing to sell
     cost = -sum(leg.cash_flow_usd for leg in plan.legs)
-    outcomes = [z for z in itertools.product((0, 1), repeat=system.n) if system.is_feasible(z)]
-    assert 0 < len(outcomes) <= 5 * 4
-    for z in outcomes:
+    outcomes = semantic_outcomes(candidate)
+    assert len(outcomes) == 5  # one per FOMC decision bucket (Polymarket's "25+" is Kalshi's H25 or H26)
+    values = []
+    for outcome in outcomes:
         payoff = sum(
-            leg.quantity
-            for leg in plan.legs
-            if system.contract_value(z, leg.contract) == (1 if leg.side is Side.YES else 0)
+            (leg.quantity for leg in plan.legs if outcome[leg.contract] == (1 if leg.side is Side.YES else 0)),
+            Decimal(0),
         )
-        assert payoff - cost >= plan.guaranteed_profit_usd
+        values.append(payoff - cost)
+    assert min(values) == plan.guaranteed_profit_usd
 
 
 AWARD_NOMINEES = [

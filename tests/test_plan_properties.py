@@ -19,10 +19,12 @@ from solvers import (
     Instrument,
     Level,
     SetLimits,
+    SetPlan,
     Side,
     kalshi_fee,
     polymarket_fee,
 )
+from solvers.problem import Method
 from tests.support import KINDS, pays, random_problem, replay_plan, semantic_outcomes
 
 D = Decimal
@@ -36,10 +38,32 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     sets=st.integers(1, 3),
     method=st.sampled_from(["auto", "cg", "compact"]),
 )
-def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, sets: int, method: str) -> None:
+def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, sets: int, method: Method) -> None:
+    _check_riskless(seed, kind, sets, method)
+
+
+def test_the_riskless_checks_run_on_plans_of_every_kind() -> None:
+    """The property above checks each returned plan; a draw without plans checks little. Counted on
+    fixed draws of the same generator: plans of every kind and method, some with settlement risk."""
+    plans: dict[tuple[str, str], int] = {}
+    settlement = 0
+    for seed in range(36):
+        for kind in KINDS:
+            method: Method = ("auto", "cg", "compact")[seed % 3]
+            checked, risky = _check_riskless(seed, kind, 1 + seed % 3, method)
+            plans[(kind, method)] = plans.get((kind, method), 0) + checked
+            settlement += risky
+    assert len(plans) == 12 and min(plans.values()) >= 3, plans
+    assert settlement >= 20, settlement
+
+
+def _check_riskless(seed: int, kind: str, sets: int, method: Method) -> tuple[int, int]:
+    """Solve a random problem and check every returned plan; (plans checked, of which with
+    settlement risk)."""
     problem = random_problem(seed, kind, sets=sets)
     result = Allocator(problem, config=AllocatorConfig(method=method)).solve()
     used: dict[str, Decimal] = {}
+    settlement = 0
     for plan in result.plans:
         replayed = replay_plan(problem, plan)
         assert replayed == plan.guaranteed_profit_usd
@@ -54,6 +78,7 @@ def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, s
         if plan.settlement_worst_usd is not None:
             assert plan.settlement_worst_usd >= -candidate.limits.settlement_loss_limit_usd
             assert plan.settlement_worst_usd == _settlement_worst(candidate, plan)
+            settlement += 1
         for venue, amount in plan.capital_by_venue_usd.items():
             used[venue] = used.get(venue, D(0)) + amount
     for venue, amount in used.items():
@@ -61,9 +86,10 @@ def test_returned_plans_are_riskless_in_exact_arithmetic(seed: int, kind: str, s
     if problem.capital.total_usd is not None:
         assert sum(used.values(), D(0)) <= problem.capital.total_usd
     assert result.guaranteed_profit_usd == sum((p.guaranteed_profit_usd for p in result.plans), D(0))
+    return len(result.plans), settlement
 
 
-def _settlement_worst(candidate: CandidateSet, plan) -> Decimal:
+def _settlement_worst(candidate: CandidateSet, plan: SetPlan) -> Decimal:
     """Worst gain of the trades over the outcomes where risky links may disagree (riskless: the
     trades alone, on top of holding), from the legs alone."""
     instruments = {i.id: i for i in candidate.instruments}
@@ -73,7 +99,7 @@ def _settlement_worst(candidate: CandidateSet, plan) -> Decimal:
         delta[leg.instrument_id] += leg.quantity if leg.action.value == "buy" else -leg.quantity
         cash += leg.cash_flow_usd
     outcomes = semantic_outcomes(candidate, with_risky=False)
-    return min(sum(q * pays(instruments[i], o) for i, q in delta.items()) for o in outcomes) + cash
+    return min(sum((q * pays(instruments[i], o) for i, q in delta.items()), D(0)) for o in outcomes) + cash
 
 
 def _pair(yes_price: Decimal, no_price: Decimal, *, fees: bool) -> AllocationProblem:
