@@ -3,8 +3,8 @@
 Built from the problem's data alone: it shares no code with the allocator (no formulation, planning,
 outcome system, separation oracle or fee function of `solvers`; only the problem's frozen input types
 are read). Feasible outcomes come from `benchmarks.outcomes_enum` (relations checked by their
-meaning), linear fee rates from each `FeeRule`'s data fields, and the MIP is solved by HiGHS through
-highspy to a relative gap of 1e-9.
+meaning), fees from each `FeeRule`'s data fields with this module's own arithmetic, and the MIP is
+solved by HiGHS through highspy to a relative gap of 1e-9.
 
 The model (objective `riskless`: the new trades alone pay the profit in every outcome; inventory
 only allows netting):
@@ -16,11 +16,18 @@ only allows netting):
             lot_h m_h <= q_o; each unit sold nets a (held, bought) pair into $1 of cash now, so it
             changes no payoff and releases $1 of capital
   t_k       guaranteed payoff of set k's purchases: t_k <= sum_i pays_i(z) q_i for every feasible z
-  spend_k   = sum (price + linear fee) x lot x x[i, j] over set k's levels
+  spend_k   = sum (price x lot + fee of a one-lot fill) x x[i, j] over set k's levels, plus each
+            buy order's rounding: c_i x increment - sum of its one-lot fees, with c_i an integer
+            number of the fee rule's order increments (a Kalshi cent) at least the sum
   profit_k  = t_k - spend_k; the objective maximises sum_k profit_k
 
-with linear fee per contract at price p: coefficient x multiplier x (p (1 - p)) ** exponent +
-flat_per_contract_usd (no rounding), and
+Fees are priced exactly as the venue can charge at worst (the figure a verified plan carries): the
+fee of a one-lot fill is coefficient x multiplier x lot x (p (1 - p)) ** exponent + flat x lot,
+rounded to the fill increment where the rule rounds fills up (Kalshi: $0.0001; one lot per fill is
+the worst split); where fills round down (Polymarket) the unrounded rate, an upper bound; and each
+buy order's total rounded up to the order increment by the integer c_i. So the optimum is the best
+exact profit any lot-integral plan has, and a verified plan's ratio to it says what the allocator's
+rounding left. And
 
   settlement risk   spend_k - sum_i pays_i(z) q_i <= settlement_loss_limit_usd for every z feasible
                     when the risky equivalences may disagree (only for sets that have them)
@@ -40,11 +47,11 @@ product), first on the LP relaxation, then re-solving the MIP until none is viol
 limit (or a node limit) stops the search, the dual bound is an upper bound on the optimum (a model with fewer outcome rows can only
 bound it from above), and `optimum_usd` returns it: a ratio against it is conservative.
 
-Not modelled (each only shrinks the feasible plans, so the optimum here is an upper bound on what a
-plan honouring them could earn): the amount increments a venue accepts for a quantity at a price
-(`buy_amount_increment_usd` / `sell_amount_increment_usd`) and the rounding of exact fees.
-`exact_profit_usd` re-prices the MIP's own plan with exact fees (each fill and order rounded as the
-fee rule says, implemented here independently) to show what the rounding costs that plan.
+Not modelled (each only shrinks the feasible plans or raises their cost, so the optimum here is an
+upper bound on what a plan honouring them could earn): the amount increments a venue accepts for a
+quantity at a price (`buy_amount_increment_usd` / `sell_amount_increment_usd`), and the per-order
+rounding of a netted sale's fee. `exact_profit_usd` re-prices the MIP's own plan order by order
+(each fill and order rounded as the fee rule says, implemented here independently).
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ import numpy as np
 from benchmarks.outcomes_enum import set_outcomes
 from solvers.problem import AllocationProblem, CandidateSet, Equivalent, Instrument, Side
 
-__all__ = ["ExactResult", "exact_fee_usd", "linear_fee_rate", "solve_exact"]
+__all__ = ["ExactResult", "exact_fee_usd", "linear_fee_rate", "one_lot_fee_usd", "solve_exact"]
 
 _ZERO = Decimal(0)
 _INF = math.inf
@@ -78,6 +85,17 @@ def linear_fee_rate(instrument: Instrument, price: Decimal) -> Decimal:
     rule = instrument.fee
     curve = (price * (1 - price)) ** rule.exponent
     return rule.coefficient * rule.multiplier * curve + rule.flat_per_contract_usd
+
+
+def one_lot_fee_usd(instrument: Instrument, price: Decimal) -> Decimal:
+    """The fee of a one-lot fill at `price` as the venue can charge it at worst: rounded to the fill
+    increment where the rule rounds fills up; where fills round down, the unrounded rate (splitting
+    a level into fills can only lower that fee)."""
+    rule = instrument.fee
+    raw = linear_fee_rate(instrument, price) * instrument.lot_size
+    if rule.fill_increment_usd is not None and rule.fill_rounding.name == "UP":
+        return _quantize(raw, rule.fill_increment_usd, rule.fill_rounding.value)
+    return raw
 
 
 def _quantize(amount: Decimal, increment: Decimal | None, rounding: object) -> Decimal:
@@ -100,10 +118,10 @@ def exact_fee_usd(instrument: Instrument, fills: Iterable[tuple[Decimal, Decimal
 
 @dataclass(frozen=True)
 class ExactResult:
-    """The exact lot-integral optimum (linear fees) and how it was reached.
+    """The exact lot-integral optimum (fees as the venue can charge them at worst) and how it was reached.
 
     objective_usd: profit of the best integer plan found, recomputed from its rounded lots over every
-        feasible outcome (linear fees)
+        feasible outcome (one-lot fill fees, each buy order rounded to its increment)
     bound_usd: the solver's dual bound (an upper bound on the optimum)
     optimal: the search closed the gap (relative 1e-9); else it hit the time limit
     exact_profit_usd: that plan re-priced with exact fees (rounded fills and orders), in Decimal
@@ -155,7 +173,10 @@ class _Model:
 
     def row(self, terms: Iterable[tuple[int, float]], lo: float, hi: float) -> int:
         index = len(self.row_lo)
-        for col, value in terms:
+        merged: dict[int, float] = {}
+        for col, value in terms:  # a column named twice in one row is one coefficient
+            merged[col] = merged.get(col, 0.0) + value
+        for col, value in merged.items():
             if value:
                 self.r.append(index)
                 self.c.append(col)
@@ -215,8 +236,9 @@ class _Level:
 
     price: Decimal
     lots: int  # most lots the level offers
-    unit: float  # $ per lot, linear fee included
+    unit: float  # $ per lot: price x lot plus the fee of a one-lot fill
     parts: list[tuple[int, int]]  # (column, lots per unit of the column)
+    fee: float = 0.0  # the one-lot fill fee alone (the part the order's rounding replaces)
 
     def terms(self, scale: float) -> list[tuple[int, float]]:
         return [(col, scale * mult) for col, mult in self.parts]
@@ -233,13 +255,15 @@ class _Order:
     levels: list[_Level]
     lot: float
     sale: _Level | None = None  # lots of this held instrument sold (netted), when its complement is in the set
+    rounding: list[tuple[int, float]] = field(default_factory=list)  # the order's fee rounding, as terms
 
     def quantity_terms(self, scale: float = 1.0) -> list[tuple[int, float]]:
         """Contracts bought (times `scale`) as terms over the level columns."""
         return [t for level in self.levels for t in level.terms(scale * self.lot)]
 
     def spend_terms(self, scale: float = 1.0) -> list[tuple[int, float]]:
-        return [t for level in self.levels for t in level.terms(scale * level.unit)]
+        levels = [t for level in self.levels for t in level.terms(scale * level.unit)]
+        return levels + [(col, scale * value) for col, value in self.rounding]
 
     def sale_terms(self, scale: float = 1.0) -> list[tuple[int, float]]:
         return self.sale.terms(scale * self.lot) if self.sale is not None else []
@@ -319,9 +343,20 @@ class _Builder:
                 lots = _lots(level.size, lot)
                 if lots <= 0:
                     continue
-                unit = float((level.price + linear_fee_rate(instrument, level.price)) * lot)
-                levels.append(_Level(level.price, lots, unit, _integer(model, lots, -unit)))
-            orders.append(_Order(instrument, levels, float(lot)))
+                fee = one_lot_fee_usd(instrument, level.price)
+                unit = float(level.price * lot + fee)
+                levels.append(_Level(level.price, lots, unit, _integer(model, lots, 0.0), float(fee)))
+            order = _Order(instrument, levels, float(lot))
+            increment = instrument.fee.order_increment_usd
+            if increment is not None and levels and instrument.fee.order_rounding.name == "UP":
+                # the order's fee is c x increment >= sum of its one-lot fees (c an integer): spend
+                # counts c x increment in place of that sum
+                per_lot = [t for level in levels for t in level.terms(level.fee)]
+                most = math.ceil(sum(level.fee * level.lots for level in levels) / float(increment)) + 1
+                c_col = model.col(0.0, float(most), integer=True)
+                model.row([(c_col, float(increment)), *((col, -v) for col, v in per_lot)], 0.0, _INF)
+                order.rounding = [(c_col, float(increment)), *((col, -v) for col, v in per_lot)]
+            orders.append(order)
         by_listing = {(o.instrument.venue, o.instrument.contract, o.instrument.side): o for o in orders}
         complement: dict[int, _Order] = {}  # id(bought order) -> held order it nets against
         for order in orders:
@@ -336,8 +371,8 @@ class _Builder:
             order.sale = _Level(_ZERO, cap, 0.0, _integer(model, cap, 0.0))
             complement[id(other)] = order
         t_col = model.col(-_INF, _INF, 1.0)
-        spend_col = model.col(0.0, _INF)
-        # spend_k = sum unit cost x lots (the objective carries -unit on each level column already)
+        spend_col = model.col(0.0, _INF, -1.0)
+        # spend_k = sum unit cost x lots + each order's fee rounding; the objective is t_k - spend_k
         model.row([(spend_col, 1.0)] + [t for o in orders for t in o.spend_terms(-1.0)], 0.0, 0.0)
         # payoff(z) = base + sum_c z_c diff_c
         contract_ids = [c.id for c in candidate.contracts]
@@ -550,6 +585,10 @@ def _result(builder: _Builder, x: np.ndarray, bound: float, optimal: bool, secon
                     taken.append((level.price, n))
                     spend += n * level.unit
             bought[o.instrument.id] = taken
+            if o.rounding and taken:  # the order's fee rounded up to its increment, exactly
+                per_lot = sum((one_lot_fee_usd(o.instrument, price) * n for price, n in taken), _ZERO)
+                rule = o.instrument.fee
+                spend += float(_quantize(per_lot, rule.order_increment_usd, rule.order_rounding.value) - per_lot)
             quantity[id(o)] = o.lot * sum(n for _, n in taken)
             if o.sale is not None:
                 m = o.sale.value(x)

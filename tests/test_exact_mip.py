@@ -33,7 +33,7 @@ from solvers import (
     kalshi_fee,
     polymarket_fee,
 )
-from tests.support import KINDS, random_problem, random_set, semantic_outcomes
+from tests.support import KINDS, random_problem, random_set, reference_order_fee, semantic_outcomes
 
 D = Decimal
 
@@ -165,8 +165,27 @@ def _tiny(seed: int) -> AllocationProblem:
     return AllocationProblem((candidate,), Capital(cash, total), inventory)
 
 
+def _order_fee(instrument: Instrument, takes: list[tuple[Decimal, int]]) -> float:
+    """A buy order's fee as the venue can charge it at worst (written here from the rules): Kalshi one
+    lot per fill rounded up to $0.0001, the order up to its increment (tests.support); Polymarket the
+    unrounded rate (fills round down, so that is an upper bound, as the MIP prices it)."""
+    rule = instrument.fee
+    if rule.fill_increment_usd is not None and rule.fill_rounding.name == "UP":
+        return float(reference_order_fee(instrument, [(p, n * instrument.lot_size) for p, n in takes if n]))
+    rate = rule.coefficient * rule.multiplier
+    return float(
+        sum(
+            (
+                (rate * (p * (1 - p)) ** rule.exponent + rule.flat_per_contract_usd) * n * instrument.lot_size
+                for p, n in takes
+            ),
+            D(0),
+        )
+    )
+
+
 def _brute_force(problem: AllocationProblem, *, netting: bool = True, minimums: bool = True) -> float:
-    """Best linear-fee riskless profit over every integer lot vector (and every netted quantity);
+    """Best exact-fee riskless profit over every integer lot vector (and every netted quantity);
     `netting` / `minimums` False: as if held inventory could not be sold / venues had no minimum."""
     (candidate,) = problem.sets
     limits = candidate.limits
@@ -182,12 +201,18 @@ def _brute_force(problem: AllocationProblem, *, netting: bool = True, minimums: 
         quantity = {i.id: 0.0 for i in instruments}
         spend = 0.0
         by_venue: dict[str, float] = {}
+        takes: dict[str, list[tuple[Decimal, int]]] = {i.id: [] for i in instruments}
         for (instrument, level), n in zip(slots, lots):
             q = n * float(instrument.lot_size)
-            cost = q * (float(level.price) + instrument.fee.unit_rate(float(level.price)))
+            cost = q * float(level.price)
+            takes[instrument.id].append((level.price, n))
             quantity[instrument.id] += q
             spend += cost
             by_venue[instrument.venue] = by_venue.get(instrument.venue, 0.0) + cost
+        for instrument in instruments:
+            fee = _order_fee(instrument, takes[instrument.id])
+            spend += fee
+            by_venue[instrument.venue] = by_venue.get(instrument.venue, 0.0) + fee
 
         def pays(instrument: Instrument, outcome: dict[str, int]) -> int:
             return outcome[instrument.contract] if instrument.side is Side.YES else 1 - outcome[instrument.contract]
@@ -198,11 +223,9 @@ def _brute_force(problem: AllocationProblem, *, netting: bool = True, minimums: 
         if traded:
             if profit < float(limits.min_profit_usd) - 1e-9:
                 continue
-            if profit < float(limits.min_profit_per_payout_usd) * t - 1e-9:  # type: ignore[attr-defined]
+            if profit < float(limits.min_profit_per_payout_usd) * t - 1e-9:
                 continue
-            if profit < float(limits.min_return_on_capital) * spend - 1e-9:  # type: ignore[attr-defined]
-                continue
-            if profit < float(limits.min_profit_per_contract_usd) * sum(quantity.values()) - 1e-9:
+            if profit < float(limits.min_return_on_capital) * spend - 1e-9:
                 continue
         if risky and any(
             spend - sum(quantity[i.id] * pays(i, o) for i in instruments)
