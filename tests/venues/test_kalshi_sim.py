@@ -28,7 +28,7 @@ from arb.venues.base import VenueClient
 from arb.venues.kalshi.auth import KalshiSigner, signing_path
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
 from arb.venues.sim.faults import FaultInjector, FaultPlan
-from arb.venues.sim.kalshi import SimKalshi
+from arb.venues.sim.kalshi import KalshiSimulator
 from arb.venues.sim.participants import MarketMaker
 
 WAIT_S = 15.0  # generous: conditions are awaited, never slept for, so only a failure waits this long
@@ -68,7 +68,7 @@ class FakeTime:
 
 @dataclass
 class Harness:
-    sim: SimKalshi
+    sim: KalshiSimulator
     client: KalshiClient
     time: FakeTime
     faults: FaultInjector
@@ -104,7 +104,7 @@ async def running(
     **config: Any,
 ) -> AsyncIterator[Harness]:
     faults = FaultInjector(plan or FaultPlan(seed=11))
-    sim = SimKalshi(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5)
+    sim = KalshiSimulator(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5)
     sim.add_series("KXSIM", "Sim series", "quadratic", 1.0)
     sim.add_event("KXSIM-26", "KXSIM", "Which one", mutually_exclusive=True)
     makers = {}

@@ -36,12 +36,12 @@ from arb.venues.base import VenueClient
 from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
 from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials, serialize_body
 from arb.venues.sim.faults import FaultPlan
-from arb.venues.sim.polymarket import PolymarketSim, SimMarketSpec
+from arb.venues.sim.polymarket import PolymarketMarketSpec, PolymarketSimulator
 
 S = 1_000_000_000
 CONDITION = "0x" + "c0" * 32
 YES, NO = "7001", "7002"
-SPEC = SimMarketSpec(CONDITION, "Will the simulated event happen?", YES, NO, yes_mid_micro=500_000)
+SPEC = PolymarketMarketSpec(CONDITION, "Will the simulated event happen?", YES, NO, yes_mid_micro=500_000)
 KEY = "0x" + hashlib.sha256(b"arb polymarket integration throwaway key").hexdigest()
 SECRET = base64.urlsafe_b64encode(b"integration-secret-32-bytes-long").decode()
 CREDS = PolymarketCredentials(KEY, "api-key-int", SECRET, "pass-int")
@@ -65,7 +65,7 @@ class FakeClock:
 
 @dataclass
 class Harness:
-    sim: PolymarketSim
+    sim: PolymarketSimulator
     client: PolymarketClient
     clock: FakeClock
     events: list[Any]
@@ -118,7 +118,7 @@ async def running(
     **config: Any,
 ) -> AsyncIterator[Harness]:
     clock = FakeClock()
-    sim = PolymarketSim([SPEC], clock_ms=clock.wall_ms, faults=plan, seed=11, auto_settle=auto_settle)
+    sim = PolymarketSimulator([SPEC], clock_ms=clock.wall_ms, faults=plan, seed=11, auto_settle=auto_settle)
     await sim.start()
     if register:
         sim.add_account(
@@ -464,7 +464,7 @@ def test_config_defaults_point_at_polymarket_and_bad_settings_are_refused() -> N
 @pytest.mark.asyncio
 async def test_sim_refuses_orders_whose_signature_does_not_recover() -> None:
     clock = FakeClock()
-    async with PolymarketSim([SPEC], clock_ms=clock.wall_ms, seed=3) as sim:
+    async with PolymarketSimulator([SPEC], clock_ms=clock.wall_ms, seed=3) as sim:
         sim.add_account(CREDS.api_key, CREDS.api_secret, CREDS.api_passphrase, CREDS.signer_address)
         signer = OrderSigner(CREDS, rng=random.Random(1))
         async with httpx.AsyncClient(base_url=sim.clob_url) as http:
@@ -507,7 +507,7 @@ async def test_sim_refuses_orders_whose_signature_does_not_recover() -> None:
 def test_sim_is_deterministic_under_a_seed() -> None:
     def run(seed: int) -> tuple[Any, ...]:
         clock = FakeClock()
-        sim = PolymarketSim([SPEC], clock_ms=clock.wall_ms, seed=seed)
+        sim = PolymarketSimulator([SPEC], clock_ms=clock.wall_ms, seed=seed)
         sim.step(30)
         return tuple(sim.engines[t].snapshot() for t in (YES, NO)) + tuple(sorted(sim.trades))
 
