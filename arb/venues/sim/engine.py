@@ -368,6 +368,23 @@ class MatchingEngine:
         delta = LevelDelta(self.book_id, order.side, order.price_micro_usd, total, -amount_micro)
         return CancelResult(order, [delta], True)
 
+    def grow(self, order_id: str, amount_micro: int) -> LevelDelta:
+        """Add `amount_micro` to a resting order that is the last in its level's queue: the same as
+        a new order behind it, without a second order (how house liquidity grows a level)."""
+        if type(amount_micro) is not int or amount_micro <= 0:
+            raise FieldError("amount_micro", "must be a positive int", amount_micro)
+        order = self._orders.get(order_id)
+        if order is None or order.status is not _OPEN:
+            raise FieldError("order_id", "must name a resting order", order_id)
+        ladder = self._bids if order.side is _BID else self._asks
+        if ladder.queues[order.price_micro_usd][-1] is not order:
+            raise FieldError("order_id", "must be the last order in its level's queue", order_id)
+        order.size_micro += amount_micro
+        order.remaining_micro += amount_micro
+        total = ladder.totals[order.price_micro_usd] + amount_micro
+        ladder.totals[order.price_micro_usd] = total
+        return LevelDelta(self.book_id, order.side, order.price_micro_usd, total, amount_micro)
+
     def cancel_all(self, owner: str) -> list[CancelResult]:
         """Cancel every resting order of `owner`, oldest first."""
         return [self.cancel(order_id) for order_id in list(self._open_by_owner.get(owner, ()))]
@@ -389,6 +406,18 @@ class MatchingEngine:
         """`owner`'s resting orders at one level, oldest first (a scan of that level only)."""
         queue = (self._bids if side is _BID else self._asks).queues.get(price_micro_usd)
         return [o for o in queue if o.owner == owner] if queue else []
+
+    def owner_size_at(self, owner: str, side: BookSide, price_micro_usd: int) -> int:
+        """What `owner` rests at one level (a scan of that level only)."""
+        queue = (self._bids if side is _BID else self._asks).queues.get(price_micro_usd)
+        if not queue:
+            return 0
+        return sum(o.remaining_micro for o in queue if o.owner == owner)
+
+    def last_at(self, side: BookSide, price_micro_usd: int) -> SimOrder | None:
+        """The newest resting order at a level (None: no such level)."""
+        queue = (self._bids if side is _BID else self._asks).queues.get(price_micro_usd)
+        return queue[-1] if queue else None
 
     def open_orders(self) -> list[SimOrder]:
         """Every resting order, oldest first."""

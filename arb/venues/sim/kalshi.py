@@ -67,6 +67,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import heapq
 import random
 import re
@@ -93,7 +94,8 @@ from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder,
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from arb.venues.sim.liquidity import BookChanges, set_book, set_level
-from arb.venues.sim.spec import KalshiSpec, kalshi_on_tick, kalshi_tick_bands
+from arb.venues.sim.spec import KalshiSpec, kalshi_tick_bands
+from arb.venues.sim.wsout import send_texts
 
 __all__ = [
     "REST_PREFIX",
@@ -139,10 +141,13 @@ _TIF_NAMES = {
 _COUNT_TEXT = re.compile(r"\d{1,12}(\.\d{1,2})?")
 _DOLLARS_TEXT = re.compile(r"\d{1,6}(\.\d{1,6})?")
 _RESULTS = frozenset({"yes", "no", "void"})
+_WRITE_BATCH = 256  # frames coalesced into one socket write at most
 
 
 def _dollars(micro: int) -> str:
-    return micro_to_str(micro, 4) if micro % 100 == 0 else micro_to_str(micro, 6)
+    """A non-negative price as Kalshi writes it: 4 decimals, 6 when it has sub-0.0001 digits."""
+    whole, frac = divmod(micro, SCALE)
+    return f"{whole}.{frac // 100:04d}" if frac % 100 == 0 else f"{whole}.{frac:06d}"
 
 
 def _money(micro: int) -> str:
@@ -150,13 +155,20 @@ def _money(micro: int) -> str:
 
 
 def _count(micro: int) -> str:
-    return micro_to_str(micro, 2) if micro >= 0 else "-" + micro_to_str(-micro, 2)
+    """A signed count with 2 decimals (a count off the 0.01 grid is a bug, not a rounding)."""
+    whole, frac = divmod(-micro if micro < 0 else micro, SCALE)
+    if frac % 10_000:
+        raise ValueError(f"count {micro} micro is not a multiple of 0.01")
+    return f"{'-' if micro < 0 else ''}{whole}.{frac // 10_000:02d}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return None if ms is None else _iso_ms(ms)
 
 
 class KalshiRefusal(OrderRejectedError):
@@ -205,6 +217,10 @@ class SimMarket:
     settlement_value_micro: int | None = None
     settlement_ms: int | None = None
     market_id: str = ""
+    bands: tuple[tuple[int, int, int], ...] = ()  # (start, end, step) of its tick structure
+
+    def on_tick(self, yes_price_micro: int) -> bool:
+        return any(lo <= yes_price_micro <= hi and yes_price_micro % step == 0 for lo, hi, step in self.bands)
 
 
 @dataclass(slots=True, eq=False)
@@ -458,7 +474,7 @@ class KalshiSimulator:
         if event_ticker not in self.events:
             self.add_event(event_ticker, event_ticker.split("-", 1)[0])
         market = SimMarket(ticker, event_ticker, **fields)
-        kalshi_tick_bands(market.price_level_structure)  # refuses an unknown structure
+        market.bands = kalshi_tick_bands(market.price_level_structure)  # refuses an unknown structure
         market.market_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}"))
         self.markets[ticker] = market
         self._markets_by_event[event_ticker].append(ticker)
@@ -518,6 +534,11 @@ class KalshiSimulator:
     @property
     def connections(self) -> int:
         return len(self._conns)
+
+    @property
+    def queued_frames(self) -> int:
+        """Frames waiting in every connection's writer queue (for flow control and stress runs)."""
+        return sum(len(conn.queue) for conn in self._conns)
 
     async def ping_all(self) -> int:
         """Send Kalshi's keep-alive ping ("heartbeat") on every open socket; returns how many."""
@@ -609,7 +630,7 @@ class KalshiSimulator:
         if market.status in ("determined", "finalized"):
             raise ConfigError(f"market {ticker} is {market.status}: its book cannot be set")
         for price, _ in levels:
-            if type(price) is not int or not kalshi_on_tick(market.price_level_structure, price):
+            if type(price) is not int or not market.on_tick(price):
                 raise ConfigError(f"price {price!r} is off the tick grid of {ticker}")
 
     def _publish_changes(self, ticker: str, changes: BookChanges) -> None:
@@ -656,7 +677,7 @@ class KalshiSimulator:
             raise _invalid("price", "must be strictly between 0 and 1")
         side = self._engine_side(outcome, action)
         yes_price = price_micro_usd if outcome is Side.YES else SCALE - price_micro_usd
-        if not kalshi_on_tick(market.price_level_structure, yes_price):
+        if not market.on_tick(yes_price):
             raise _invalid("price", f"{_dollars(yes_price)} is not on the tick grid of {ticker}")
         engine = self.engines[ticker]
         if post_only:
@@ -952,21 +973,27 @@ class KalshiSimulator:
             self._on_fill(fill)
 
     def _publish_delta(self, delta: LevelDelta) -> None:
-        subs = self._subs_for("orderbook_delta", delta.book_id)
-        if not subs:
+        ticker = delta.book_id
+        subs = self._sub_index.get(("orderbook_delta", ticker))
+        every = self._sub_index.get(("orderbook_delta", None))
+        if not subs and not every:
             return
         now = self._now_ms()
         yes = delta.side is BookSide.BID
         msg = {
-            "market_ticker": delta.book_id,
-            "market_id": self.markets[delta.book_id].market_id,
+            "market_ticker": ticker,
+            "market_id": self.markets[ticker].market_id,
             "price_dollars": _dollars(delta.price_micro_usd if yes else SCALE - delta.price_micro_usd),
             "delta_fp": _count(delta.delta_micro),
             "side": "yes" if yes else "no",
             "ts_ms": now,
-            "ts": _iso(now),
+            "ts": _iso_ms(now),
         }
-        self._send_to(subs, "orderbook_delta", msg)
+        for found in (subs, every):
+            if found:
+                for (conn, sid), sub in list(found.items()):
+                    sub.seq += 1
+                    self._enqueue(conn, sid, {"type": "orderbook_delta", "sid": sid, "seq": sub.seq, "msg": msg})
 
     def _subs_for(
         self, channel: str, ticker: str
@@ -1259,40 +1286,51 @@ class KalshiSimulator:
         self._error(conn, None, 25, sid)
 
     async def _writer(self, conn: _Conn) -> None:
+        """Send queued frames in order, through the fault injector; frames ready together go out in
+        one socket write (`send_texts`), each still its own message."""
         faults = self.faults
-        queue_wait = conn.wake
-        while True:
-            if not conn.queue:
-                queue_wait.clear()
-                await queue_wait.wait()
-                continue
-            _, frame = conn.queue.popleft()
-            if faults is not None:
-                latency = faults.jittered_latency_s()
-                if latency > 0:
-                    await self._sleep(latency)
-                fault = faults.frame_fault(self.stream, conn.frame_index)
-                conn.frame_index += 1
-                if fault is Fault.DROP_CONNECTION:
-                    self.drops_injected += 1
-                    transport = conn.ws.transport
-                    if transport is not None:
-                        transport.abort()
-                    return
-                if fault is Fault.FREEZE:
-                    self.frames_frozen += 1
+        batch: list[str] = []
+        try:
+            while True:
+                if not conn.queue:
+                    conn.wake.clear()
+                    await conn.wake.wait()
                     continue
-                if fault is Fault.SEQUENCE_GAP:
-                    conn.pending_gaps += 1
-                if conn.pending_gaps and frame.get("type") == "orderbook_delta":
-                    conn.pending_gaps -= 1
-                    self.gaps_injected += 1
-                    continue  # lost: its seq number is used, its change never arrives
-            try:
-                await conn.ws.send(orjson.dumps(frame).decode())
-            except ConnectionClosed:
-                return
-            self.frames_sent += 1
+                while conn.queue and len(batch) < _WRITE_BATCH:
+                    _, frame = conn.queue.popleft()
+                    if faults is not None:
+                        latency = faults.jittered_latency_s()
+                        if latency > 0:
+                            await self._flush(conn, batch)
+                            await self._sleep(latency)
+                        fault = faults.frame_fault(self.stream, conn.frame_index)
+                        conn.frame_index += 1
+                        if fault is Fault.DROP_CONNECTION:
+                            await self._flush(conn, batch)
+                            self.drops_injected += 1
+                            transport = conn.ws.transport
+                            if transport is not None:
+                                transport.abort()
+                            return
+                        if fault is Fault.FREEZE:
+                            self.frames_frozen += 1
+                            continue
+                        if fault is Fault.SEQUENCE_GAP:
+                            conn.pending_gaps += 1
+                        if conn.pending_gaps and frame.get("type") == "orderbook_delta":
+                            conn.pending_gaps -= 1
+                            self.gaps_injected += 1
+                            continue  # lost: its seq number is used, its change never arrives
+                    batch.append(orjson.dumps(frame).decode())
+                await self._flush(conn, batch)
+        except ConnectionClosed:
+            return
+
+    async def _flush(self, conn: _Conn, batch: list[str]) -> None:
+        if batch:
+            await send_texts(conn.ws, batch)
+            self.frames_sent += len(batch)
+            batch.clear()
 
     def _error(self, conn: _Conn, request_id: Any, code: int, sid: int | None = None) -> None:
         frame: dict[str, Any] = {"id": request_id, "type": "error", "msg": {"code": code, "msg": _WS_ERRORS[code]}}

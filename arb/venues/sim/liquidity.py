@@ -8,16 +8,18 @@ other owners (accounts, scripted participants) are never touched: the visible bo
 levels plus theirs.
 
 - Less size at a level: house orders there are decreased newest first, keeping the older ones'
-  places in the queue (like a venue "decrease").
-- More size: one new house order for the difference, at the back of the queue.
+  places in the queue (like a venue "decrease"); one delta for the level.
+- More size: the house's order grows when it is the last in the level's queue (nobody is behind
+  it, so this is the same as a new order behind it), else one new house order for the difference
+  joins the back of the queue. A level the house alone quotes is therefore one order.
 - House orders are submitted with `keep=False`, so replaying millions of book changes keeps the
   engine's memory flat.
 - House liquidity never trades with itself: a level that would cross the house's own opposite
   liquidity is refused (`set_book` removes stale levels before adding new ones, so a moving book is
   fine).
 
-Cost: `set_level` touches one level (plus the crossing levels, if any); `set_book` walks the house's
-resting orders once.
+Cost: `set_level` touches one level's queue (plus the crossing levels, if any); `set_book` walks
+the house's resting orders once.
 """
 
 from __future__ import annotations
@@ -64,10 +66,6 @@ def check_levels(
     return wanted_bids, wanted_asks
 
 
-def _house_size(engine: MatchingEngine, side: BookSide, price: int, owner: str) -> int:
-    return sum(o.remaining_micro for o in engine.orders_at(owner, side, price))
-
-
 def set_level(
     engine: MatchingEngine, side: BookSide, price: int, size: int, *, owner: str = HOUSE, lot_micro: int = 1
 ) -> BookChanges:
@@ -77,16 +75,24 @@ def set_level(
         raise ConfigError(f"set_level: size must be a non-negative multiple of {lot_micro} micro-units, was {size!r}")
     fills: list[SimFill] = []
     deltas: list[LevelDelta] = []
-    current = _house_size(engine, side, price, owner)
+    current = engine.owner_size_at(owner, side, price)
     if size < current:
         excess = current - size
+        removed: list[LevelDelta] = []
         for order in reversed(engine.orders_at(owner, side, price)):
             take = min(excess, order.remaining_micro)
-            deltas.extend(engine.decrease(order.order_id, take).deltas)
+            removed.extend(engine.decrease(order.order_id, take).deltas)
             excess -= take
             if not excess:
                 break
+        # One level change is one delta, however many house orders it shrank.
+        last = removed[-1]
+        deltas.append(LevelDelta(last.book_id, side, price, last.size_micro, size - current))
     elif size > current:
+        newest = engine.last_at(side, price)
+        if newest is not None and newest.owner == owner:
+            deltas.append(engine.grow(newest.order_id, size - current))  # nobody queued behind it
+            return fills, deltas
         opposite = BookSide.ASK if side is BookSide.BID else BookSide.BID
         best = engine.best_ask() if side is BookSide.BID else engine.best_bid()
         crossing = best is not None and (best[0] <= price if side is BookSide.BID else best[0] >= price)

@@ -74,6 +74,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -104,6 +105,7 @@ from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from arb.venues.sim.liquidity import set_book, set_level
 from arb.venues.sim.participants import MarketMaker, Taker
 from arb.venues.sim.spec import FeeScheduleSpec, PolymarketMarketSpec, PolymarketSpec
+from arb.venues.sim.wsout import send_texts
 
 __all__ = ["PolymarketAccount", "PolymarketMarketSpec", "PolymarketSimulator", "book_hash"]
 
@@ -113,13 +115,16 @@ _LOT = 10_000
 _NO_BALANCE = "not enough balance / allowance"
 _ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _RESULTS = frozenset({"yes", "no", "void"})
+_WRITE_BATCH = 256  # frames coalesced into one socket write at most
 Sleep = Callable[[float], Awaitable[None]]
 
 
+@functools.lru_cache(maxsize=65_536)
 def _text(micro: int) -> str:
-    """Shortest decimal text, as the venue writes prices and sizes: "5", "0.52"."""
-    text = micro_to_str(micro, 6).rstrip("0").rstrip(".")
-    return text or "0"
+    """Shortest decimal text of a non-negative micro amount, as the venue writes prices and sizes:
+    "5", "0.52"."""
+    whole, frac = divmod(micro, SCALE)
+    return f"{whole}.{frac:06d}".rstrip("0") if frac else str(whole)
 
 
 def book_hash(book: dict[str, Any], min_order_size: str, neg_risk: bool) -> str:
@@ -294,6 +299,7 @@ class PolymarketSimulator:
             "slow_consumer_disconnects": 0,
         }
         self._forced_id: str | None = None
+        self._changes = 0
         self._conns: dict[_Conn, None] = {}
         self._market_subs: dict[str, dict[_Conn, None]] = {}  # token -> connections
         self._user_conns: dict[str, dict[_Conn, None]] = {}  # api key -> connections
@@ -454,6 +460,11 @@ class PolymarketSimulator:
     def connections(self, stream: str) -> int:
         return sum(1 for c in self._conns if c.stream == stream and not c.closed)
 
+    @property
+    def queued_frames(self) -> int:
+        """Frames waiting in every connection's writer queue (for flow control and stress runs)."""
+        return sum(len(conn.queue) for conn in self._conns)
+
     # -- ids and time ----------------------------------------------------------------------------
 
     def _next_id(self, prefix: str) -> str:
@@ -574,9 +585,7 @@ class PolymarketSimulator:
                         "price": _text(delta.price_micro_usd),
                         "size": _text(delta.size_micro),
                         "side": "BUY" if delta.side is _BID else "SELL",
-                        "hash": hashlib.sha1(
-                            f"{token}:{now}:{delta.price_micro_usd}:{delta.size_micro}".encode()
-                        ).hexdigest(),
+                        "hash": self._change_hash(),
                         "best_bid": bid_text,
                         "best_ask": ask_text,
                     }
@@ -609,6 +618,12 @@ class PolymarketSimulator:
                 )
             if fill.taker_owner in self.accounts or fill.maker_owner in self.accounts:
                 self._record_trade(token, fill)
+
+    def _change_hash(self) -> str:
+        """A unique 40-hex tag per change: clients check book hashes on `book` frames (and the
+        best prices on `price_change`), so a change's tag only has to look like the venue's."""
+        self._changes += 1
+        return f"{self._changes:040x}"
 
     def book_json(self, token: str, *, rest: bool = False) -> dict[str, Any]:
         """A `book` frame (or, with `rest`, the REST `/book` body) with its hash. Levels as the venue
@@ -1015,32 +1030,43 @@ class PolymarketSimulator:
         return True
 
     async def _writer(self, conn: _Conn) -> None:
-        """Send queued frames through the fault injector: drop, freeze, corrupt, delay."""
+        """Send queued frames through the fault injector (drop, freeze, corrupt, delay); frames ready
+        together go out in one socket write (`send_texts`), each still its own message."""
+        batch: list[str] = []
         try:
             while not conn.closed:
                 if not conn.queue:
                     conn.wake.clear()
                     await conn.wake.wait()
                     continue
-                frame = conn.queue.popleft()
-                fault = self.faults.frame_fault(conn.stream, conn.frame_index)
-                conn.frame_index += 1
-                if fault is Fault.DROP_CONNECTION:
-                    self._abort(conn)
-                    return
-                if fault is Fault.FREEZE:
-                    continue
-                if fault is Fault.HASH_MISMATCH:
-                    conn.corrupt_next_book = True
-                if conn.corrupt_next_book:
-                    frame = self._corrupt(conn, frame)
-                delay = self.faults.jittered_latency_s()
-                if delay > 0:
-                    await self._sleep(delay)
-                self.stats["frames"] += 1
-                await conn.ws.send(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
+                while conn.queue and len(batch) < _WRITE_BATCH:
+                    frame = conn.queue.popleft()
+                    fault = self.faults.frame_fault(conn.stream, conn.frame_index)
+                    conn.frame_index += 1
+                    if fault is Fault.DROP_CONNECTION:
+                        await self._flush(conn, batch)
+                        self._abort(conn)
+                        return
+                    if fault is Fault.FREEZE:
+                        continue
+                    if fault is Fault.HASH_MISMATCH:
+                        conn.corrupt_next_book = True
+                    if conn.corrupt_next_book:
+                        frame = self._corrupt(conn, frame)
+                    delay = self.faults.jittered_latency_s()
+                    if delay > 0:
+                        await self._flush(conn, batch)
+                        await self._sleep(delay)
+                    batch.append(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
+                await self._flush(conn, batch)
         except (ConnectionClosed, asyncio.CancelledError):
             return
+
+    async def _flush(self, conn: _Conn, batch: list[str]) -> None:
+        if batch:
+            await send_texts(conn.ws, batch)
+            self.stats["frames"] += len(batch)
+            batch.clear()
 
     @staticmethod
     def _corrupt(conn: _Conn, frame: Any) -> Any:
