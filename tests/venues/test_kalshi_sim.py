@@ -101,10 +101,11 @@ async def running(
     *,
     wait_synced: bool = True,
     fractional: bool = False,
+    sim_options: dict[str, Any] | None = None,
     **config: Any,
 ) -> AsyncIterator[Harness]:
     faults = FaultInjector(plan or FaultPlan(seed=11))
-    sim = KalshiSimulator(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5)
+    sim = KalshiSimulator(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5, **(sim_options or {}))
     sim.add_series("KXSIM", "Sim series", "quadratic", 1.0)
     sim.add_event("KXSIM-26", "KXSIM", "Which one", mutually_exclusive=True)
     makers = {}

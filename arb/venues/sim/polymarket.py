@@ -96,7 +96,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from arb.domain import BookSide, OrderStatus, TimeInForce
-from arb.errors import ConfigError
+from arb.errors import ConfigError, OrderRejectedError
 from arb.fixed import SCALE, micro_to_str
 from arb.venues.sim import fees as sim_fees
 from arb.venues.sim.engine import CancelReason, LevelDelta, MatchingEngine, SimFill, SimOrder
@@ -107,7 +107,7 @@ from arb.venues.sim.participants import MarketMaker, Taker
 from arb.venues.sim.spec import FeeScheduleSpec, PolymarketMarketSpec, PolymarketSpec
 from arb.venues.sim.wsout import send_texts
 
-__all__ = ["PolymarketAccount", "PolymarketMarketSpec", "PolymarketSimulator", "book_hash"]
+__all__ = ["PolymarketAccount", "PolymarketMarketSpec", "PolymarketRefusal", "PolymarketSimulator", "book_hash"]
 
 _BID = BookSide.BID
 _ASK = BookSide.ASK
@@ -115,6 +115,7 @@ _LOT = 10_000
 _NO_BALANCE = "not enough balance / allowance"
 _ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _RESULTS = frozenset({"yes", "no", "void"})
+_TIF = {"GTC": TimeInForce.GTC, "GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}
 _WRITE_BATCH = 256  # frames coalesced into one socket write at most
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -224,17 +225,19 @@ class _Conn:
     closed: bool = False
 
 
-class _Refused(Exception):
-    """A well-formed order the venue refuses (bad signature, foreign maker, no balance)."""
+class PolymarketRefusal(OrderRejectedError):
+    """The simulated venue refuses an order (bad signature, foreign maker, closed market, off the
+    tick or below the minimum, crossing post-only, no balance). `shape` is how the venue answers:
+    "errorMsg" -> 400 `{"success": false, "errorMsg": ...}`, "error" -> 400 `{"error": ...}`."""
 
     def __init__(self, message: str, *, shape: str = "errorMsg") -> None:
-        super().__init__(message)
-        self.shape = shape  # "errorMsg": {"success": false, "errorMsg"}; "error": {"error"}
+        super().__init__(message, venue="polymarket", status=400, reason=message, body=message)
+        self.shape = shape
 
     def response(self) -> HttpResponse:
         if self.shape == "error":
-            return HttpResponse.json(400, {"error": str(self)})
-        return HttpResponse.json(400, {"success": False, "errorMsg": str(self)})
+            return HttpResponse.json(400, {"error": self.reason})
+        return HttpResponse.json(400, {"success": False, "errorMsg": self.reason})
 
 
 class PolymarketSimulator:
@@ -1324,9 +1327,9 @@ class PolymarketSimulator:
         typed = builder.build_order_typed_data(signed)
         recovered = Account.recover_message(encode_typed_data(full_message=typed), signature=order["signature"])
         if recovered.lower() != str(order["signer"]).lower() or recovered.lower() != account.signer_address.lower():
-            raise _Refused("invalid signature")
+            raise PolymarketRefusal("invalid signature")
         if str(order["maker"]).lower() != account.funder_address.lower():
-            raise _Refused("maker address not allowed, please use the deposit wallet flow")
+            raise PolymarketRefusal("maker address not allowed, please use the deposit wallet flow")
         return str(builder.build_order_hash(typed))
 
     async def _post_order(self, account: PolymarketAccount, request: HttpRequest) -> HttpResponse:
@@ -1346,40 +1349,33 @@ class PolymarketSimulator:
             buying = order["side"] == "BUY"
             if maker <= 0 or taker <= 0 or order_type not in ("GTC", "GTD", "FOK", "FAK"):
                 raise ValueError("invalid amounts or order type")
-        except _Refused as exc:
+        except PolymarketRefusal as exc:
             self.stats["bad_signature"] += 1
             return exc.response()
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
             return HttpResponse.json(400, {"success": False, "errorMsg": "invalid order payload"})
-        state = self.market_state[spec.condition_id]
-        if state.closed:
-            return HttpResponse.json(400, {"success": False, "errorMsg": "market is closed, not accepting orders"})
-        tick = state.tick_micro
+        tick = self.market_state[spec.condition_id].tick_micro
         if buying:
             price = maker * SCALE // taker // tick * tick
             size = taker
         else:
             price = -(-(taker * SCALE // maker) // tick) * tick
             size = maker
-        if not tick <= price <= SCALE - tick or size < spec.min_order_size_micro:
-            problem = f"invalid order: price {_text(price)} or size {_text(size)} out of range"
-            return HttpResponse.json(400, {"success": False, "errorMsg": problem})
-        side = _BID if buying else _ASK
-        tif = {"GTC": TimeInForce.GTC, "GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}[
-            order_type
-        ]
-        engine = self.engines[token]
-        if body.get("postOnly"):
-            opposite = engine.best_ask() if buying else engine.best_bid()
-            if opposite is not None and (opposite[0] <= price if buying else opposite[0] >= price):
-                return HttpResponse.json(
-                    400, {"success": False, "errorMsg": "invalid post-only order: order crosses book"}
-                )
         try:
-            meta = self._accept(account, order_id, token, side, price, size, order_type, maker if buying else None)
-        except _Refused as exc:
-            self.stats["no_balance"] += 1
+            meta = self._accept(
+                account,
+                order_id,
+                token,
+                _BID if buying else _ASK,
+                price,
+                size,
+                order_type,
+                post_only=bool(body.get("postOnly")),
+                spend_limit=maker if buying else None,
+            )
+        except PolymarketRefusal as exc:
             return exc.response()
+        tif = _TIF[order_type]
         fill_limit = self.faults.partial_fill_limit(size, _LOT)
         if tif is TimeInForce.IOC and self.faults.ack_then_fill:
             self.delayed.append((meta, tif, fill_limit))
@@ -1394,6 +1390,33 @@ class PolymarketSimulator:
             return HttpResponse.json(500, {"error": "could not run the execution"})
         return answer
 
+    def place(
+        self,
+        api_key: str,
+        token: str,
+        side: BookSide,
+        price_micro: int,
+        size_micro: int,
+        order_type: str = "GTC",
+        *,
+        post_only: bool = False,
+    ) -> SimOrder:
+        """An account's order without the signed envelope (tests, scenario replays): the same checks,
+        reservations, matching and messages as `POST /order`; a refusal raises `PolymarketRefusal`.
+        The order id is drawn like the venue's order hashes."""
+        account = self.accounts.get(api_key)
+        if account is None:
+            raise ConfigError(f"unknown polymarket account {api_key!r}")
+        if token not in self.engines:
+            raise PolymarketRefusal(f"unknown token {token}")
+        if order_type not in _TIF:
+            raise PolymarketRefusal(f"unknown order type {order_type}")
+        order_id = "0x" + f"{self._rng.getrandbits(256):064x}"
+        meta = self._accept(account, order_id, token, side, price_micro, size_micro, order_type, post_only=post_only)
+        self._execute(meta, _TIF[order_type], None)
+        assert meta.order is not None
+        return meta.order
+
     def _accept(
         self,
         account: PolymarketAccount,
@@ -1403,22 +1426,40 @@ class PolymarketSimulator:
         price: int,
         size: int,
         order_type: str,
-        spend_limit: int | None,
+        *,
+        post_only: bool = False,
+        spend_limit: int | None = None,
     ) -> _OrderMeta:
-        """Check and reserve the order's cash (BUY: its signed spend plus the worst taker fee) or
-        tokens (SELL); refuse with the venue's balance error when they are not there."""
+        """Check an order as the venue does and reserve its cash (BUY: its signed spend, at least
+        price x size, plus the worst taker fee) or tokens (SELL); refusals raise `PolymarketRefusal`
+        (no balance with the venue's `{"error": "not enough balance / allowance"}`)."""
+        spec = self.token_spec[token]
+        state = self.market_state[spec.condition_id]
+        if state.closed:
+            raise PolymarketRefusal("market is closed, not accepting orders")
+        tick = state.tick_micro
+        if price % tick or not tick <= price <= SCALE - tick or size < spec.min_order_size_micro:
+            raise PolymarketRefusal(f"invalid order: price {_text(price)} or size {_text(size)} out of range")
+        if post_only:
+            if order_type not in ("GTC", "GTD"):
+                raise PolymarketRefusal("invalid post-only order: only GTC and GTD orders can be post-only")
+            engine = self.engines[token]
+            opposite = engine.best_ask() if side is _BID else engine.best_bid()
+            if opposite is not None and (opposite[0] <= price if side is _BID else opposite[0] >= price):
+                raise PolymarketRefusal("invalid post-only order: order crosses book")
         meta = _OrderMeta(order_id, account.api_key, token, side, price, size, order_type)
         if side is _BID:
-            state = self.market_state[self.token_spec[token].condition_id]
             cash = size * price // SCALE if spend_limit is None else max(spend_limit, size * price // SCALE)
             fee = sim_fees.polymarket_worst_fee_micro(state.fee_rate, state.fee_exponent, price, size, buying=True)
             if cash + fee > account.available_cash_micro:
-                raise _Refused(_NO_BALANCE, shape="error")
+                self.stats["no_balance"] += 1
+                raise PolymarketRefusal(_NO_BALANCE, shape="error")
             meta.cash_left, meta.fee_left = cash, fee
             account.reserved_cash_micro += cash + fee
         else:
             if size > account.available_tokens(token):
-                raise _Refused(_NO_BALANCE, shape="error")
+                self.stats["no_balance"] += 1
+                raise PolymarketRefusal(_NO_BALANCE, shape="error")
             meta.tokens_left = size
             account.reserved_tokens[token] = account.reserved_tokens.get(token, 0) + size
         self._metas[order_id] = meta
