@@ -177,6 +177,7 @@ class KalshiRefusal(OrderRejectedError):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message, venue="kalshi", status=status, reason=code, body=message)
         self.code = code
+        self.message = message  # the venue's own text, without the error tree's venue prefix
 
 
 def _invalid(field_name: str, problem: str) -> KalshiRefusal:
@@ -1495,7 +1496,7 @@ class KalshiSimulator:
                 self.cancel(parts[2])
                 return HttpResponse.json(200, {"order": self._order_json(meta), "reduced_by_fp": _count(before)})
         except KalshiRefusal as exc:
-            return self._error_response(exc.status or 400, exc.code, str(exc))
+            return self._error_response(exc.status or 400, exc.code, exc.message)
         return self._error_response(404, "not_found", f"no route for {method} {route}")
 
     def _page(
@@ -1780,7 +1781,7 @@ class KalshiSimulator:
                 meta = self._place(owner, item)
                 out.append({"client_order_id": cid, "order": self._order_json(meta), "error": None})
             except KalshiRefusal as exc:
-                out.append({"client_order_id": cid, "order": None, "error": {"code": exc.code, "message": str(exc)}})
+                out.append({"client_order_id": cid, "order": None, "error": {"code": exc.code, "message": exc.message}})
         return HttpResponse.json(201, {"orders": out})
 
 
