@@ -573,6 +573,8 @@ async def test_settlement_reaches_the_client_as_lifecycle_messages_and_pays_out(
         assert (await h.client.get_order(resting.order_id)).status is OrderStatus.CANCELED  # type: ignore[union-attr]
         [market] = [m for m in await h.client.markets(with_series_fees=False) if m.market_id == ticker]
         assert market.status is MarketStatus.SETTLED
+        h.sim.step(3)  # the market maker of a settled market quotes no more
+        assert h.sim.engines[ticker].snapshot() == ((), ())
         await h.synced()  # every resting order left the book, and the client saw it go
 
 

@@ -891,6 +891,7 @@ class KalshiSimulator:
         if market.status in ("determined", "finalized"):
             raise ConfigError(f"market {ticker} is already {market.status}")
         engine = self.engines[ticker]
+        self.participants = [p for p in self.participants if p.engine is not engine]  # trading is over
         for order in engine.open_orders():
             meta = self._orders.get(order.order_id)
             if meta is not None:
