@@ -5,7 +5,7 @@ handshake (401 otherwise). Orders are parsed and signatures verified by this mod
 the adapter's: a reference must not share code with what it checks.
 
 Books: one `MatchingEngine` per ticker holding the YES ladder. An order on the NO contract is the
-mirror order on that ladder (docs/venues.md 1.5): buy YES at p = BID p, sell YES at p = ASK p,
+mirror order on that ladder (docs/venues.md#kalshi-book): buy YES at p = BID p, sell YES at p = ASK p,
 buy NO at p = ASK 1 - p, sell NO at p = BID 1 - p. The feed publishes Kalshi's bid-only view:
 `yes_dollars_fp` = the bids, `no_dollars_fp` = (1 - p) for every ask. `set_book`/`set_level` set
 the "house" liquidity directly (see `liquidity.py`) and publish the changes as deltas (or, with
@@ -118,7 +118,7 @@ _STATUS_TEXT = {OrderStatus.OPEN: "resting", OrderStatus.FILLED: "executed", Ord
 _MARKET_CHANNELS = frozenset({"orderbook_delta", "trade", "ticker", "market_lifecycle_v2"})
 _PRIVATE_CHANNELS = frozenset({"fill", "user_orders", "market_positions"})
 _DATA_CHANNELS = _MARKET_CHANNELS | _PRIVATE_CHANNELS
-# WebSocket error texts (docs/venues.md 1.8), written here rather than taken from the adapter.
+# WebSocket error texts (docs/venues.md#kalshi-ws-errors), written here rather than taken from the adapter.
 _WS_ERRORS = {
     1: "Unable to process message",
     2: "Params required",
@@ -1180,7 +1180,7 @@ class KalshiSimulator:
 
     def _verify(self, headers: Mapping[str, str], method: str, path: str) -> str:
         """The key id of a correctly signed request: RSA-PSS (SHA-256, MGF1, salt = digest length)
-        over timestamp + METHOD + path without the query (docs/venues.md 1.2)."""
+        over timestamp + METHOD + path without the query (docs/venues.md#kalshi-auth)."""
         lowered = {k.lower(): v for k, v in headers.items()}
         key_id = lowered.get(_ACCESS_KEY, "")
         timestamp = lowered.get(_ACCESS_TIMESTAMP, "")
@@ -1842,7 +1842,7 @@ def _price_micro(body: dict[str, Any], outcome: str) -> int | None:
 
 
 def parse_create_order(body: object) -> CreateOrder:
-    """A Kalshi CreateOrderRequest (docs/venues.md 1.7) as the venue reads it; refusals are
+    """A Kalshi CreateOrderRequest (docs/venues.md#kalshi-orders) as the venue reads it; refusals are
     `KalshiRefusal(400, "invalid_parameters")` naming the field."""
     if not isinstance(body, dict):
         raise _invalid("body", "must be a JSON object")

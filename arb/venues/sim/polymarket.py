@@ -1,5 +1,5 @@
 """A simulated Polymarket on loopback: Gamma + CLOB REST and the market and user WebSockets, in
-the same JSON shapes as the real venue (docs/venues.md part 2). Requests are checked and books
+the same JSON shapes as the real venue (docs/venues.md#polymarket). Requests are checked and books
 hashed by this module's own code (the EIP-712 order hash comes from the venue's official
 py-clob-client-v2, which defines it), not the adapter's.
 
@@ -1223,7 +1223,7 @@ class PolymarketSimulator:
 
     def _authenticate(self, request: HttpRequest) -> PolymarketAccount | None:
         """The account whose L2 headers sign this request: HMAC-SHA256 with the url-safe base64
-        secret over timestamp + METHOD + path + body, url-safe base64 encoded (docs/venues.md 2.4)."""
+        secret over timestamp + METHOD + path + body, url-safe base64 encoded (docs/venues.md#polymarket-auth)."""
         h = request.headers
         account = self.accounts.get(h.get("poly_api_key", ""))
         if account is None or h.get("poly_passphrase") != account.passphrase:
