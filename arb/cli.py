@@ -31,6 +31,19 @@ def _bench_venues(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_sim(args: argparse.Namespace) -> int:
+    from benchmarks.sim_bench import run_sim_bench
+
+    results = run_sim_bench(
+        duration_s=args.duration, rate=args.rate, seed=args.seed, json_path=args.json, venues=tuple(args.venue)
+    )
+    failed = [r.venue for r in results if not r.ok]
+    if failed and args.strict:
+        print(f"below target, lossy or growing: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _bench_scanner(args: argparse.Namespace) -> int:
     from benchmarks.scanner_bench import run_scanner_bench
 
@@ -83,6 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
     venues.add_argument("--seed", type=int, default=1, help="feed seed")
     venues.add_argument("--strict", action="store_true", help="exit 1 below 50,000 msg/s or on any rejected frame")
     venues.set_defaults(handler=_bench_venues)
+    sim = bench.add_parser("sim", help="each simulated venue's sustained publish rate of book changes to one client")
+    sim.add_argument("--duration", type=float, default=60.0, metavar="S", help="seconds of publishing per venue")
+    sim.add_argument(
+        "--rate", type=float, metavar="R", help="target changes/s (default: as fast as the client keeps up)"
+    )
+    sim.add_argument(
+        "--venue", choices=("kalshi", "polymarket"), nargs="+", default=["kalshi", "polymarket"], help="venues to run"
+    )
+    sim.add_argument("--seed", type=int, default=1, help="change-stream seed")
+    sim.add_argument(
+        "--json", type=Path, metavar="OUT", help="also write the results (with per-window figures) as JSON"
+    )
+    sim.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 below 10,000 changes/s, under 60 s, on any loss, or when per-change cost or memory grow",
+    )
+    sim.set_defaults(handler=_bench_sim)
     scanner = bench.add_parser("scanner", help="scanner cost per book change with few and many components")
     scanner.add_argument("--components", type=int, nargs="+", default=[10, 10_000], help="component counts to compare")
     scanner.add_argument("--updates", type=int, default=20_000, help="book changes per run")

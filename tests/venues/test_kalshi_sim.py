@@ -22,13 +22,25 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from arb.domain import Action, BookSide, Fill, OrderRequest, OrderStatus, Side, TimeInForce, VenueNotice
-from arb.errors import AuthError
+from arb.domain import (
+    Action,
+    BookSide,
+    Fill,
+    MarketLifecycle,
+    MarketStatus,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    TimeInForce,
+    VenueNotice,
+)
+from arb.errors import AuthError, ConfigError
 from arb.venues.base import VenueClient
 from arb.venues.kalshi.auth import KalshiSigner, signing_path
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
+from arb.venues.kalshi.wire import create_order_body
 from arb.venues.sim.faults import FaultInjector, FaultPlan
-from arb.venues.sim.kalshi import SimKalshi
+from arb.venues.sim.kalshi import CreateOrder, KalshiRefusal, KalshiSimulator, parse_create_order
 from arb.venues.sim.participants import MarketMaker
 
 WAIT_S = 15.0  # generous: conditions are awaited, never slept for, so only a failure waits this long
@@ -68,7 +80,7 @@ class FakeTime:
 
 @dataclass
 class Harness:
-    sim: SimKalshi
+    sim: KalshiSimulator
     client: KalshiClient
     time: FakeTime
     faults: FaultInjector
@@ -101,10 +113,11 @@ async def running(
     *,
     wait_synced: bool = True,
     fractional: bool = False,
+    sim_options: dict[str, Any] | None = None,
     **config: Any,
 ) -> AsyncIterator[Harness]:
     faults = FaultInjector(plan or FaultPlan(seed=11))
-    sim = SimKalshi(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5)
+    sim = KalshiSimulator(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5, **(sim_options or {}))
     sim.add_series("KXSIM", "Sim series", "quadratic", 1.0)
     sim.add_event("KXSIM-26", "KXSIM", "Which one", mutually_exclusive=True)
     makers = {}
@@ -498,3 +511,183 @@ async def test_rate_budget_spaces_requests_and_pages_follow_the_cursor(private_k
         # Burst of 2, then one request per 0.5 s: the three later reads each waited about 0.5 s.
         assert len(waits) == 3 and all(0.49 < w < 0.51 for w in waits), waits
         await round_trip(h)
+
+
+# -- accounts, settlement, set_book, slow consumers, the simulator's own order reader ----------------
+
+
+async def _signed_post(h: Harness, private_key: rsa.RSAPrivateKey, path: str, body: Any) -> httpx.Response:
+    full = "/trade-api/v2" + path
+    headers = KalshiSigner(KEY_ID, private_key).headers("POST", full, 1_767_225_600_000)
+    async with httpx.AsyncClient(trust_env=False) as http:
+        return await http.post(h.sim.http.base_url + full, content=orjson.dumps(body), headers=headers)
+
+
+async def test_order_beyond_the_balance_is_refused_with_kalshi_error_and_the_balance_reflects_reservations(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    async with running(private_key, sim_options={"default_balance_micro_usd": 5_000_000}) as h:
+        ticker = TICKERS[0]
+        refused = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 400_000, 20_000_000))
+        assert refused.status is OrderStatus.REJECTED and "insufficient_balance" in refused.reason
+        body = {
+            "ticker": ticker,
+            "side": "yes",
+            "action": "buy",
+            "count_fp": "20.00",
+            "yes_price_dollars": "0.4000",
+            "client_order_id": "raw-1",
+        }
+        answer = await _signed_post(h, private_key, "/portfolio/orders", body)
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "insufficient_balance"
+        placed = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 400_000, 5_000_000))
+        assert placed.status is OrderStatus.OPEN
+        # 2.00 for the contracts and ceil_cent(0.07 x 5 x 0.4 x 0.6) = 0.09 for the fee are reserved.
+        assert (await h.client.balance()).available_micro_usd == 5_000_000 - 2_090_000
+        await h.client.cancel_order(placed.order_id)
+        assert (await h.client.balance()).available_micro_usd == 5_000_000
+        assert h.sim.http.handler_errors == []
+
+
+async def test_settlement_reaches_the_client_as_lifecycle_messages_and_pays_out(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key) as h:
+        await h.client.subscribe(list(TICKERS), channels=("market_lifecycle_v2",))
+        ticker = TICKERS[0]
+        best_ask = h.sim.engines[ticker].best_ask()
+        assert best_ask is not None
+        bought = await h.client.place_order(
+            _request(ticker, Side.YES, Action.BUY, best_ask[0], 3_000_000, TimeInForce.IOC)
+        )
+        assert bought.status is OrderStatus.FILLED
+        resting = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 100_000, 2_000_000))
+        before = (await h.client.balance()).available_micro_usd
+        h.sim.settle(ticker, "yes")
+
+        def lifecycle() -> list[tuple[str, str]]:
+            return [(e.kind, e.result) for e in h.events if isinstance(e, MarketLifecycle) and e.market_id == ticker]
+
+        await h.client.wait_until(lambda: lifecycle() == [("determined", "yes"), ("settled", "yes")], WAIT_S)
+        # Paid $1 per contract; the resting order was cancelled, so its reservation came back too.
+        assert (await h.client.balance()).available_micro_usd == before + 3_000_000 + 200_000 + 20_000
+        assert [p.market_id for p in await h.client.positions()] == []
+        assert (await h.client.get_order(resting.order_id)).status is OrderStatus.CANCELED  # type: ignore[union-attr]
+        [market] = [m for m in await h.client.markets(with_series_fees=False) if m.market_id == ticker]
+        assert market.status is MarketStatus.SETTLED
+        h.sim.step(3)  # the market maker of a settled market quotes no more
+        assert h.sim.engines[ticker].snapshot() == ((), ())
+        await h.synced()  # every resting order left the book, and the client saw it go
+
+
+async def test_set_book_keeps_subscribed_clients_consistent(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key) as h:
+        ticker = TICKERS[0]
+        h.sim.set_book(ticker, [(300_000, 5_000_000), (320_000, 2_000_000)], [(700_000, 4_000_000)])
+        await h.synced()
+        assert (300_000, 5_000_000) in h.client.books[ticker].bids()
+        h.sim.set_book(ticker, [(310_000, 1_000_000)], [], publish="snapshot")
+        await h.synced()
+        assert (300_000, 5_000_000) not in h.client.books[ticker].bids()
+        # New house liquidity that crosses an account's resting order fills it, as on the venue.
+        placed = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 500_000, 2_000_000))
+        assert placed.status is OrderStatus.OPEN
+        h.sim.set_book(ticker, [], [(500_000, 1_000_000)])
+        await h.client.wait_until(
+            lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == placed.order_id) == 1_000_000, WAIT_S
+        )
+        await h.synced()
+        with pytest.raises(ConfigError, match="tick grid"):
+            h.sim.set_book(ticker, [(305_000, 1_000_000)], [])
+        await h.client.cancel_order(placed.order_id)
+        await round_trip(h)
+
+
+async def test_slow_consumer_gets_error_25_and_its_subscription_is_dropped(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key, sim_options={"max_queued_frames": 12}) as h:
+        ticker = TICKERS[1]
+        headers = KalshiSigner(KEY_ID, private_key).headers("GET", signing_path(h.sim.ws_url), 1)
+        async with connect(h.sim.ws_url, additional_headers=headers, proxy=None) as ws:
+
+            async def ask(command: dict[str, Any], replies: int = 1) -> list[dict[str, Any]]:
+                await ws.send(orjson.dumps(command).decode())
+                return [orjson.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(replies)]
+
+            subscribe = {
+                "id": 1,
+                "cmd": "subscribe",
+                "params": {"channels": ["orderbook_delta"], "market_ticker": ticker},
+            }
+            subscribed, _ = await ask(subscribe, 2)
+            sid = subscribed["msg"]["sid"]
+            for i in range(40):  # published in one go: far more than the writer queue holds
+                h.sim.set_level(ticker, BookSide.BID, 200_000 + (i % 10) * 10_000, (i + 1) * 1_000_000)
+            overflow = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert overflow["type"] == "error" and overflow["msg"]["code"] == 25 and overflow["sid"] == sid
+            [listing] = await ask({"id": 2, "cmd": "list_subscriptions"})
+            assert listing["msg"] == []
+            _, snapshot = await ask(subscribe | {"id": 3}, 2)  # resubscribing gives a fresh snapshot
+            yes, _ = h.sim.book(ticker)
+            assert snapshot["msg"]["yes_dollars_fp"] == [[f"{p / 1e6:.4f}", f"{s / 1e6:.2f}"] for p, s in sorted(yes)]
+        assert h.sim.overflows == 2  # the adapter's subscription overflowed as well...
+        await h.synced()  # ...and it resubscribed by itself
+        assert h.client.session.stats.venue_errors[25] == 1
+        await round_trip(h)
+
+
+@pytest.mark.parametrize(
+    ("change", "field_name"),
+    [
+        ({"ticker": ""}, "ticker"),
+        ({"side": "maybe"}, "side"),
+        ({"action": "hold"}, "action"),
+        ({"count_fp": "1.234"}, "count_fp"),
+        ({"count": 3}, "count"),
+        ({"count_fp": "0.00"}, "count_fp"),
+        ({"no_price_dollars": "0.5000"}, "no_price_dollars"),
+        ({"yes_price_dollars": "1.0000"}, "yes_price_dollars"),
+        ({"yes_price_dollars": 0.4}, "yes_price_dollars"),
+        ({"time_in_force": "good_till_date"}, "time_in_force"),
+        ({"post_only": "yes"}, "post_only"),
+        ({"type": "market"}, "type"),
+        ({"expiration_ts": -5}, "expiration_ts"),
+    ],
+)
+async def test_the_simulator_reads_create_order_requests_with_its_own_parser(
+    change: dict[str, Any], field_name: str
+) -> None:
+    body = {"ticker": "T", "side": "yes", "action": "buy", "count_fp": "2.00", "yes_price_dollars": "0.4000"}
+    assert parse_create_order(body) == CreateOrder(
+        "T", Side.YES, Action.BUY, 400_000, 2_000_000, TimeInForce.GTC, None, None, False, False
+    )
+    with pytest.raises(KalshiRefusal) as refused:
+        parse_create_order(body | change)
+    assert refused.value.code == "invalid_parameters" and refused.value.message.startswith(field_name)
+
+
+async def test_the_simulator_reads_what_the_adapter_writes() -> None:
+    for request in (
+        OrderRequest("c-1", "T", Side.NO, Action.SELL, 370_000, 1_250_000, TimeInForce.IOC),
+        OrderRequest(
+            "c-2", "T", Side.YES, Action.BUY, 4_500, 3_000_000, TimeInForce.GTD, expiration_ms=1_800_000_000_500
+        ),
+        OrderRequest("c-3", "T", Side.YES, Action.BUY, 990_000, 1_000_000, TimeInForce.FOK, post_only=False),
+    ):
+        order = parse_create_order(create_order_body(request))
+        assert (order.ticker, order.outcome, order.action, order.price_micro_usd, order.size_micro, order.tif) == (
+            request.market_id,
+            request.outcome,
+            request.action,
+            request.price_micro_usd,
+            request.size_micro,
+            request.time_in_force,
+        )
+        assert order.client_order_id == request.client_order_id
+    assert (
+        parse_create_order(
+            create_order_body(
+                OrderRequest(
+                    "c-2", "T", Side.YES, Action.BUY, 4_500, 1_000_000, TimeInForce.GTD, expiration_ms=1_800_000_000_500
+                )
+            )
+        ).expiration_ms
+        == 1_800_000_001_000
+    )

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect as websockets_connect
 
 from arb.domain import (
     Action,
@@ -25,6 +26,7 @@ from arb.domain import (
     FillStatus,
     Liquidity,
     MarketInfo,
+    MarketLifecycle,
     OrderRequest,
     OrderStatus,
     Side,
@@ -36,12 +38,12 @@ from arb.venues.base import VenueClient
 from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
 from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials, serialize_body
 from arb.venues.sim.faults import FaultPlan
-from arb.venues.sim.polymarket import PolymarketSim, SimMarketSpec
+from arb.venues.sim.polymarket import PolymarketMarketSpec, PolymarketSimulator
 
 S = 1_000_000_000
 CONDITION = "0x" + "c0" * 32
 YES, NO = "7001", "7002"
-SPEC = SimMarketSpec(CONDITION, "Will the simulated event happen?", YES, NO, yes_mid_micro=500_000)
+SPEC = PolymarketMarketSpec(CONDITION, "Will the simulated event happen?", YES, NO, yes_mid_micro=500_000)
 KEY = "0x" + hashlib.sha256(b"arb polymarket integration throwaway key").hexdigest()
 SECRET = base64.urlsafe_b64encode(b"integration-secret-32-bytes-long").decode()
 CREDS = PolymarketCredentials(KEY, "api-key-int", SECRET, "pass-int")
@@ -65,7 +67,7 @@ class FakeClock:
 
 @dataclass
 class Harness:
-    sim: PolymarketSim
+    sim: PolymarketSimulator
     client: PolymarketClient
     clock: FakeClock
     events: list[Any]
@@ -115,14 +117,25 @@ async def running(
     register: bool = True,
     credentials: PolymarketCredentials = CREDS,
     auto_settle: bool = True,
+    specs: tuple[PolymarketMarketSpec, ...] = (SPEC,),
+    cash_micro: int = 1_000 * 1_000_000,
+    positions: dict[str, int] | None = None,
+    sim_options: dict[str, Any] | None = None,
     **config: Any,
 ) -> AsyncIterator[Harness]:
     clock = FakeClock()
-    sim = PolymarketSim([SPEC], clock_ms=clock.wall_ms, faults=plan, seed=11, auto_settle=auto_settle)
+    sim = PolymarketSimulator(
+        list(specs), clock_ms=clock.wall_ms, faults=plan, seed=11, auto_settle=auto_settle, **(sim_options or {})
+    )
     await sim.start()
     if register:
         sim.add_account(
-            CREDS.api_key, CREDS.api_secret, CREDS.api_passphrase, CREDS.signer_address, cash_micro=1_000 * 1_000_000
+            CREDS.api_key,
+            CREDS.api_secret,
+            CREDS.api_passphrase,
+            CREDS.signer_address,
+            cash_micro=cash_micro,
+            positions=positions,
         )
     changed = asyncio.Event()
     events: list[Any] = []
@@ -464,7 +477,7 @@ def test_config_defaults_point_at_polymarket_and_bad_settings_are_refused() -> N
 @pytest.mark.asyncio
 async def test_sim_refuses_orders_whose_signature_does_not_recover() -> None:
     clock = FakeClock()
-    async with PolymarketSim([SPEC], clock_ms=clock.wall_ms, seed=3) as sim:
+    async with PolymarketSimulator([SPEC], clock_ms=clock.wall_ms, seed=3) as sim:
         sim.add_account(CREDS.api_key, CREDS.api_secret, CREDS.api_passphrase, CREDS.signer_address)
         signer = OrderSigner(CREDS, rng=random.Random(1))
         async with httpx.AsyncClient(base_url=sim.clob_url) as http:
@@ -507,9 +520,129 @@ async def test_sim_refuses_orders_whose_signature_does_not_recover() -> None:
 def test_sim_is_deterministic_under_a_seed() -> None:
     def run(seed: int) -> tuple[Any, ...]:
         clock = FakeClock()
-        sim = PolymarketSim([SPEC], clock_ms=clock.wall_ms, seed=seed)
+        sim = PolymarketSimulator([SPEC], clock_ms=clock.wall_ms, seed=seed)
         sim.step(30)
         return tuple(sim.engines[t].snapshot() for t in (YES, NO)) + tuple(sorted(sim.trades))
 
     assert run(4) == run(4)
     assert run(4) != run(5)
+
+
+# -- accounts, resolution, set_book, slow consumers, per-message work ---------------------------------
+
+
+def books_equal(h: Harness) -> bool:
+    return all(
+        h.client.books[t].trusted
+        and (h.client.books[t].bids(), h.client.books[t].asks()) == h.sim.engines[t].snapshot()
+        for t in (YES, NO)
+    )
+
+
+@pytest.mark.asyncio
+async def test_buy_beyond_the_cash_and_a_sale_of_tokens_not_held_are_refused_with_the_venue_error() -> None:
+    async with running(cash_micro=10_000_000, positions={YES: 6_000_000}) as h:
+        await h.ready()
+        too_big = await h.client.place_order(order("bal-1", Action.BUY, 400_000, 30_000_000, TimeInForce.GTC))
+        assert too_big.status is OrderStatus.REJECTED and too_big.reason == "not enough balance / allowance"
+        resting = await h.client.place_order(order("bal-2", Action.BUY, 400_000, 20_000_000, TimeInForce.GTC))
+        assert resting.status is OrderStatus.OPEN
+        # The resting order holds 8.00 of the 10: a 2.40 order no longer fits, though the wallet
+        # balance (what /balance-allowance reports, as on the venue) is still 10.
+        again = await h.client.place_order(order("bal-3", Action.BUY, 400_000, 6_000_000, TimeInForce.GTC, Side.NO))
+        assert again.status is OrderStatus.REJECTED and "not enough balance" in again.reason
+        assert (await h.client.balance()).available_micro_usd == 10_000_000
+        not_held = await h.client.place_order(order("bal-4", Action.SELL, 600_000, 5_000_000, TimeInForce.GTC, Side.NO))
+        assert not_held.status is OrderStatus.REJECTED and "not enough balance" in not_held.reason
+        held = await h.client.place_order(order("bal-5", Action.SELL, 600_000, 6_000_000, TimeInForce.GTC))
+        assert held.status is OrderStatus.OPEN
+        # The raw answer has the venue's shape.
+        signer = OrderSigner(CREDS, rng=random.Random(9))
+        prepared = signer.prepare(
+            order("bal-6", Action.SELL, 600_000, 5_000_000, TimeInForce.GTC),
+            token_id=YES,
+            tick_micro=10_000,
+            neg_risk=False,
+            now_ms=h.clock.wall_ms(),
+        )
+        headers = signer.headers("POST", "/order", prepared.body_text, h.clock.wall_ms() // 1000)
+        async with httpx.AsyncClient(base_url=h.sim.clob_url) as http:
+            answer = await http.post("/order", content=prepared.body_text.encode(), headers=headers)
+        assert answer.status_code == 400 and answer.json() == {"error": "not enough balance / allowance"}
+        assert h.sim.stats["no_balance"] == 4
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_resolution_reaches_the_client_and_redeems_the_winning_tokens() -> None:
+    async with running(positions={YES: 7_000_000, NO: 2_000_000}) as h:
+        await h.ready()
+        resting = await h.client.place_order(order("res-1", Action.BUY, 300_000, 10_000_000, TimeInForce.GTC))
+        assert resting.status is OrderStatus.OPEN
+        before = (await h.client.balance()).available_micro_usd
+        h.sim.settle(CONDITION, "yes")
+
+        def resolved() -> list[MarketLifecycle]:
+            return [e for e in h.events if isinstance(e, MarketLifecycle) and e.kind == "market_resolved"]
+
+        await h.until(lambda: len(resolved()) == 1, "market_resolved on the market socket")
+        (event,) = resolved()
+        assert event.market_id == CONDITION and event.result == "Yes" and ("winning_asset_id", YES) in event.detail
+        assert (await h.client.balance()).available_micro_usd == before + 7_000_000
+        assert await h.client.positions() == [] and await h.client.open_orders() == []
+        await h.until(lambda: books_equal(h), "books emptied on the feed")
+        assert h.sim.engines[YES].snapshot() == ((), ())
+        refused = await h.client.place_order(order("res-2", Action.BUY, 300_000, 5_000_000, TimeInForce.GTC))
+        assert refused.status is OrderStatus.REJECTED and "closed" in refused.reason
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_set_book_keeps_subscribed_clients_consistent() -> None:
+    async with running() as h:
+        await h.ready()
+        h.sim.set_book(YES, [(300_000, 5_000_000), (320_000, 2_000_000)], [(700_000, 4_000_000)])
+        await h.until(lambda: books_equal(h) and (300_000, 5_000_000) in h.client.books[YES].bids(), "deltas")
+        h.sim.set_book(YES, [(310_000, 1_000_000)], [], publish="snapshot")
+        await h.until(lambda: books_equal(h) and (310_000, 1_000_000) in h.client.books[YES].bids(), "snapshot")
+        assert h.client.market_session.stats.hash_mismatches == 0
+        with pytest.raises(ConfigError, match="tick grid"):
+            h.sim.set_book(YES, [(305_000, 1_000_000)], [])
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_a_trade_publishes_price_changes_and_no_book_frame() -> None:
+    """The venue sends `price_change` (and `last_trade_price`) for a trade; a full `book` frame
+    after every trade would make each message cost as much as the whole book."""
+    clock = FakeClock()
+    sim = PolymarketSimulator([SPEC], clock_ms=clock.wall_ms, seed=3)
+    async with sim, websockets_connect(sim.market_ws_url) as ws:
+        await ws.send(json.dumps({"assets_ids": [YES], "type": "market"}))
+        dump = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert [b["event_type"] for b in dump] == ["book"]
+        best_ask = sim.engines[YES].best_ask()
+        assert best_ask is not None
+        sim.take(YES, BookSide.BID, best_ask[0], 3_000_000)
+        sim.set_level(YES, BookSide.BID, 100_000, 1_000_000)  # a marker after the trade's frames
+        kinds = []
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            kinds.append(frame["event_type"])
+            if frame["event_type"] == "price_change" and frame["price_changes"][0]["price"] == "0.1":
+                break
+        assert kinds == ["price_change", "last_trade_price", "price_change"]
+
+
+@pytest.mark.asyncio
+async def test_slow_consumer_is_disconnected_and_the_client_recovers() -> None:
+    async with running(sim_options={"max_queued_frames": 10}) as h:
+        await h.ready()
+        connects = h.client.market_session.stats.connects
+        for i in range(40):  # published in one go: far more than the writer queue holds
+            h.sim.set_level(YES, BookSide.BID, 100_000 + (i % 10) * 10_000, (i + 1) * 1_000_000)
+        assert h.sim.stats["slow_consumer_disconnects"] == 1
+        await h.until(
+            lambda: h.client.market_session.stats.connects == connects + 1 and books_equal(h), "reconnected and equal"
+        )
+        h.assert_healthy()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +23,7 @@ from arb.venues.sim.engine import (
     sequential_ids,
 )
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
+from arb.venues.sim.liquidity import HOUSE, set_book, set_level
 from arb.venues.sim.participants import MarketMaker, Taker
 
 BID, ASK = BookSide.BID, BookSide.ASK
@@ -580,3 +583,102 @@ def test_market_maker_quotes_a_ladder_and_keeps_queue_position_when_unchanged() 
     edge = MarketMaker("edge", engine(), random.Random(0), C, spread_ticks=2, tick_micro=C, levels=3, size_micro=U)
     edge.requote()
     assert edge.engine.snapshot() == ((), ((2 * C, U), (3 * C, U), (4 * C, U)))
+
+
+# -- decrease, grow, forgetting, house liquidity ----------------------------------------------------
+
+
+def test_decrease_keeps_the_queue_place_and_a_decrease_to_nothing_cancels() -> None:
+    e = engine()
+    first = e.submit("m1", ASK, 50 * C, 5 * U, GTC).order
+    second = e.submit("m2", ASK, 50 * C, 5 * U, GTC).order
+    result = e.decrease(first.order_id, 3 * U)
+    assert result.canceled and result.deltas == [LevelDelta("BOOK", ASK, 50 * C, 7 * U, -3 * U)]
+    fills = e.submit("t", BID, 50 * C, 3 * U, IOC).fills
+    # The decreased order kept its place: it fills first, and its rest (2) is matched before m2's.
+    assert fill_tuples(fills)[0][1:] == (first.order_id, 50 * C, 2 * U) and fills[1].maker_order_id == second.order_id
+    assert first.status is OrderStatus.FILLED and (first.filled_micro, first.canceled_micro) == (2 * U, 3 * U)
+    assert first.size_micro == first.filled_micro + first.remaining_micro + first.canceled_micro
+    gone = e.decrease(second.order_id, 10 * U)  # more than rests: the order is cancelled
+    assert gone.order is not None and gone.order.status is OrderStatus.CANCELED and e.levels(ASK) == []
+    with pytest.raises(FieldError):
+        e.decrease(second.order_id, 0)
+
+
+def test_grow_adds_to_the_last_order_of_a_level_only() -> None:
+    e = engine()
+    first = e.submit("house", BID, 40 * C, 1 * U, GTC).order
+    delta = e.grow(first.order_id, 2 * U)
+    assert delta == LevelDelta("BOOK", BID, 40 * C, 3 * U, 2 * U) and first.size_micro == 3 * U
+    e.submit("other", BID, 40 * C, 1 * U, GTC)
+    with pytest.raises(FieldError, match="last order"):
+        e.grow(first.order_id, U)  # someone queued behind it: growing would jump the queue
+
+
+def test_orders_submitted_without_keep_are_forgotten_once_terminal() -> None:
+    e = engine()
+    kept = e.submit("a", ASK, 50 * C, U, GTC).order
+    house = e.submit("house", ASK, 51 * C, U, GTC, client_order_id="h1", keep=False).order
+    assert e.order(house.order_id) is house  # resting: still found
+    e.submit("t", BID, 51 * C, 2 * U, IOC)
+    assert e.order(house.order_id) is None and e.order_by_client_id("house", "h1") is None
+    assert e.order(kept.order_id) is kept  # terminal, but kept for queries
+
+
+def test_set_level_and_set_book_move_only_house_liquidity() -> None:
+    e = engine()
+    mine = e.submit("acct", BID, 45 * C, 2 * U, GTC).order
+    fills, deltas = set_level(e, BID, 45 * C, 3 * U)
+    assert fills == [] and deltas == [LevelDelta("BOOK", BID, 45 * C, 5 * U, 3 * U)]
+    fills, deltas = set_level(e, BID, 45 * C, 7 * U)  # the house order is last: it grows in place
+    assert deltas == [LevelDelta("BOOK", BID, 45 * C, 9 * U, 4 * U)] and len(e.orders_of(HOUSE)) == 1
+    fills, deltas = set_level(e, BID, 45 * C, 1 * U)
+    assert deltas == [LevelDelta("BOOK", BID, 45 * C, 3 * U, -6 * U)] and mine.remaining_micro == 2 * U
+    fills, deltas = set_book(e, [(44 * C, U), (43 * C, 2 * U)], [(47 * C, 5 * U)])
+    assert e.snapshot() == (((45 * C, 2 * U), (44 * C, U), (43 * C, 2 * U)), ((47 * C, 5 * U),))
+    assert set_book(e, [(44 * C, U), (43 * C, 2 * U)], [(47 * C, 5 * U)]) == ([], [])  # nothing to change
+    # New house liquidity that crosses an account's order trades with it, like any order.
+    fills, deltas = set_book(e, [], [(45 * C, U)])
+    assert [(f.maker_order_id, f.price_micro_usd, f.size_micro) for f in fills] == [(mine.order_id, 45 * C, U)]
+    assert e.snapshot() == (((45 * C, U),), ())
+    # ...but the house never trades with itself.
+    set_book(e, [(40 * C, U)], [])
+    with pytest.raises(ConfigError, match="house's own"):
+        set_level(e, ASK, 40 * C, U)
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks", "message"),
+    [
+        ([(50 * C, U)], [(50 * C, U)], "crossed"),
+        ([(0, U)], [], "strictly within"),
+        ([(40 * C, -U)], [], "non-negative"),
+        ([(40 * C, U), (40 * C, U)], [], "twice"),
+        ([(40 * C, 1.5)], [], "non-negative int"),
+    ],
+)
+def test_set_book_refuses_bad_ladders_and_changes_nothing(bids: list, asks: list, message: str) -> None:
+    e = engine()
+    set_book(e, [(30 * C, U)], [(70 * C, U)])
+    before = e.snapshot()
+    with pytest.raises(ConfigError, match=message):
+        set_book(e, bids, asks)
+    assert e.snapshot() == before
+
+
+def test_simulators_share_no_code_with_what_they_check() -> None:
+    """A reference that checks the adapters and the allocator must not reuse their code: the
+    simulators never import the venue adapters or the solver package."""
+    sim_dir = Path(__file__).resolve().parents[2] / "arb" / "venues" / "sim"
+    for path in sorted(sim_dir.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("arb.venues.kalshi", "arb.venues.polymarket", "solvers")), (
+                    f"{path.name} imports {name}"
+                )

@@ -33,6 +33,13 @@ Invariant for every order: size = filled + remaining + canceled.
 
 Ids come from the injected `next_id(prefix)` with prefixes "order" and "fill", so tests and venue
 servers choose the format (Kalshi UUIDs, Polymarket hex hashes) deterministically.
+
+Bounded work and memory: every operation costs O(log levels + what it touches) - orders are found by
+id in a dict, levels by price in a sorted list, resting orders of an owner in a per-owner dict, a
+level's orders of one owner by scanning that one level. Nothing scans the history. Terminal orders
+stay queryable up to `terminal_retention` (oldest forgotten first); an order submitted with
+`keep=False` (the simulated venues' own "house" liquidity) is forgotten as soon as it is terminal,
+so a feed driven for hours runs in flat memory.
 """
 
 from __future__ import annotations
@@ -99,6 +106,7 @@ class SimOrder:
     created_seq: int  # engine-wide arrival number (time priority)
     canceled_micro: int = 0  # size removed by cancellation (size = filled + remaining + canceled)
     cancel_reason: CancelReason | None = None
+    keep: bool = True  # False: forgotten by the engine once terminal (house liquidity)
 
     @property
     def is_open(self) -> bool:
@@ -253,9 +261,12 @@ class MatchingEngine:
         tif: TimeInForce,
         client_order_id: str | None = None,
         fill_limit_micro: int | None = None,
+        *,
+        keep: bool = True,
     ) -> SubmitResult:
         """Match a new limit order, rest or cancel its remainder per `tif`. Invalid input raises
-        `FieldError` naming the argument, before anything changes."""
+        `FieldError` naming the argument, before anything changes. `keep=False`: forget the order
+        (by id and client id) as soon as it is filled or cancelled."""
         if type(side) is not BookSide:
             raise FieldError("side", "must be a BookSide", side)
         if type(price_micro_usd) is not int or not 0 < price_micro_usd < SCALE:
@@ -281,6 +292,7 @@ class MatchingEngine:
             _OPEN,
             client_order_id,
             self._order_seq,
+            keep=keep,
         )
         self._orders[order.order_id] = order
         if client_order_id is not None:
@@ -333,8 +345,45 @@ class MatchingEngine:
         total = ladder.reduce(order.price_micro_usd, amount)
         order.remaining_micro = 0
         self._close_open(order)
-        self._finish(order, CancelReason.REQUESTED, amount)
+        self._finish(order, CancelReason.REQUESTED, order.canceled_micro + amount)
         return CancelResult(order, [LevelDelta(self.book_id, order.side, order.price_micro_usd, total, -amount)], True)
+
+    def decrease(self, order_id: str, amount_micro: int) -> CancelResult:
+        """Take `amount_micro` off a resting order's remaining size, keeping its place in the queue
+        (Kalshi's "decrease"); an order decreased to nothing is cancelled. `canceled` is True when
+        anything was removed; an amount above what rests removes what rests."""
+        if type(amount_micro) is not int or amount_micro <= 0:
+            raise FieldError("amount_micro", "must be a positive int", amount_micro)
+        order = self._orders.get(order_id)
+        if order is None:
+            return CancelResult(None)
+        if order.status is not _OPEN:
+            return CancelResult(order)
+        if amount_micro >= order.remaining_micro:
+            return self.cancel(order_id)
+        ladder = self._bids if order.side is _BID else self._asks
+        order.remaining_micro -= amount_micro
+        order.canceled_micro += amount_micro
+        total = ladder.reduce(order.price_micro_usd, amount_micro)
+        delta = LevelDelta(self.book_id, order.side, order.price_micro_usd, total, -amount_micro)
+        return CancelResult(order, [delta], True)
+
+    def grow(self, order_id: str, amount_micro: int) -> LevelDelta:
+        """Add `amount_micro` to a resting order that is the last in its level's queue: the same as
+        a new order behind it, without a second order (how house liquidity grows a level)."""
+        if type(amount_micro) is not int or amount_micro <= 0:
+            raise FieldError("amount_micro", "must be a positive int", amount_micro)
+        order = self._orders.get(order_id)
+        if order is None or order.status is not _OPEN:
+            raise FieldError("order_id", "must name a resting order", order_id)
+        ladder = self._bids if order.side is _BID else self._asks
+        if ladder.queues[order.price_micro_usd][-1] is not order:
+            raise FieldError("order_id", "must be the last order in its level's queue", order_id)
+        order.size_micro += amount_micro
+        order.remaining_micro += amount_micro
+        total = ladder.totals[order.price_micro_usd] + amount_micro
+        ladder.totals[order.price_micro_usd] = total
+        return LevelDelta(self.book_id, order.side, order.price_micro_usd, total, amount_micro)
 
     def cancel_all(self, owner: str) -> list[CancelResult]:
         """Cancel every resting order of `owner`, oldest first."""
@@ -352,6 +401,23 @@ class MatchingEngine:
     def orders_of(self, owner: str) -> list[SimOrder]:
         """`owner`'s resting orders, oldest first."""
         return list(self._open_by_owner.get(owner, {}).values())
+
+    def orders_at(self, owner: str, side: BookSide, price_micro_usd: int) -> list[SimOrder]:
+        """`owner`'s resting orders at one level, oldest first (a scan of that level only)."""
+        queue = (self._bids if side is _BID else self._asks).queues.get(price_micro_usd)
+        return [o for o in queue if o.owner == owner] if queue else []
+
+    def owner_size_at(self, owner: str, side: BookSide, price_micro_usd: int) -> int:
+        """What `owner` rests at one level (a scan of that level only)."""
+        queue = (self._bids if side is _BID else self._asks).queues.get(price_micro_usd)
+        if not queue:
+            return 0
+        return sum(o.remaining_micro for o in queue if o.owner == owner)
+
+    def last_at(self, side: BookSide, price_micro_usd: int) -> SimOrder | None:
+        """The newest resting order at a level (None: no such level)."""
+        queue = (self._bids if side is _BID else self._asks).queues.get(price_micro_usd)
+        return queue[-1] if queue else None
 
     def open_orders(self) -> list[SimOrder]:
         """Every resting order, oldest first."""
@@ -484,20 +550,30 @@ class MatchingEngine:
                 del self._open_by_owner[order.owner]
 
     def _finish(self, order: SimOrder, reason: CancelReason | None, canceled: int | None = None) -> None:
-        """Make an order terminal: FILLED when nothing is left, else CANCELED with `reason`."""
+        """Make an order terminal: FILLED when its rest was matched (`reason` None; a decreased
+        order keeps its `canceled_micro`), else CANCELED with `reason`."""
         if canceled is None:
             canceled = order.size_micro - order.filled_micro - order.remaining_micro
         order.remaining_micro = 0
-        if order.filled_micro == order.size_micro:
+        if reason is None:
             order.status = _FILLED
         else:
             order.status = _CANCELED
             order.canceled_micro = canceled
             order.cancel_reason = reason
+        if not order.keep:
+            self._forget(order)
+            return
         self._terminal.append(order.order_id)
         if len(self._terminal) > self.terminal_retention:
-            forgotten = self._orders.pop(self._terminal.popleft(), None)
-            if forgotten is not None and forgotten.client_order_id is not None:
-                key = (forgotten.owner, forgotten.client_order_id)
-                if self._by_client_id.get(key) == forgotten.order_id:
-                    del self._by_client_id[key]
+            forgotten = self._orders.get(self._terminal.popleft())
+            if forgotten is not None:
+                self._forget(forgotten)
+
+    def _forget(self, order: SimOrder) -> None:
+        if self._orders.get(order.order_id) is order:
+            del self._orders[order.order_id]
+        if order.client_order_id is not None:
+            key = (order.owner, order.client_order_id)
+            if self._by_client_id.get(key) == order.order_id:
+                del self._by_client_id[key]

@@ -197,8 +197,12 @@ class FaultInjector:
         if frame_index is None:
             if not isinstance(stream, int):
                 raise TypeError("frame_fault needs a frame index")
-            stream, frame_index = "default", stream
-        assert isinstance(stream, str)
+            return self._frame_fault("default", stream)
+        if not isinstance(stream, str):
+            raise TypeError("frame_fault needs a stream name")
+        return self._frame_fault(stream, frame_index)
+
+    def _frame_fault(self, stream: str, frame_index: int) -> Fault | None:
         scripted = self._one_shot.get(stream) or self._one_shot.get(ANY_STREAM)
         # A scripted drop closes even a frozen socket; other scripted faults wait for the thaw.
         if scripted and scripted[0] is Fault.DROP_CONNECTION:

@@ -211,9 +211,10 @@ class LoopbackHttpServer:
         """The next request and whether to keep the connection, or None at a clean end of stream."""
         line = b""
         for _ in range(4):  # tolerate stray empty lines between requests (RFC 9112 section 2.2)
-            line = await self._read_line(reader, at_start=True)
-            if line is None:
+            read = await self._read_line(reader, at_start=True)
+            if read is None:
                 return None
+            line = read
             if line:
                 break
         parts = line.split(b" ")

@@ -1,19 +1,52 @@
 """A simulated Kalshi on loopback: REST (`LoopbackHttpServer`) and WebSocket (websockets) servers that
 speak the subset of the Trade API v2 the adapter uses, in the current wire shapes (`*_dollars`
 prices, `*_fp` counts), with RSA-PSS signatures checked on every REST request and on the socket
-handshake (401 otherwise).
+handshake (401 otherwise). Orders are parsed and signatures verified by this module's own code, not
+the adapter's: a reference must not share code with what it checks.
 
 Books: one `MatchingEngine` per ticker holding the YES ladder. An order on the NO contract is the
-mirror order on that ladder (docs/venues.md 1.5): buy YES at p = BID p, sell YES at p = ASK p,
+mirror order on that ladder (docs/venues.md#kalshi-book): buy YES at p = BID p, sell YES at p = ASK p,
 buy NO at p = ASK 1 - p, sell NO at p = BID 1 - p. The feed publishes Kalshi's bid-only view:
-`yes_dollars_fp` = the bids, `no_dollars_fp` = (1 - p) for every ask.
+`yes_dollars_fp` = the bids, `no_dollars_fp` = (1 - p) for every ask. `set_book`/`set_level` set
+the "house" liquidity directly (see `liquidity.py`) and publish the changes as deltas (or, with
+`publish="snapshot"`, as a fresh `orderbook_snapshot` on every subscription).
+
+Accounts (one per API key id; other owners - scripted participants, the house - are unconstrained):
+- A position per market is one signed count, YES positive and NO negative: Kalshi nets, so an order
+  toward YES first closes held NO contracts (each closed pair pays back $1 - the YES price) and only
+  the rest opens YES at its price, and the other way round. A "sale" of contracts not held is
+  therefore not refused as such: selling YES beyond the YES held opens NO (the deprecated
+  `sell_position_floor` flag existed to stop exactly this flip), and needs the cash for it;
+  `reduce_only` orders that would open anything are refused.
+- Cash is reserved when an order is accepted, as the venue reserves buying power: the opening part
+  at its limit cost plus the most its taker fee can be at any price the limit allows; the closing
+  part commits held contracts instead (two resting orders cannot close the same contracts). An order
+  whose reservation exceeds the available balance (cash minus what resting orders hold) is refused
+  with HTTP 400 `{"error": {"code": "insufficient_balance", ...}}`. Reservations are released as
+  the order fills (its real cost and fee are charged instead) and when it ends; if another order's
+  fill netted the contracts an order had committed, that order's commitment becomes a cash
+  reservation at its own limit (the freed cash always covers it).
+- `GET /portfolio/balance`: `balance` (cents) and `balance_dollars` are the available balance;
+  `portfolio_value` adds reserved cash and the positions at cost.
+- Fees are charged per fill by the rule in `fees.py` (per fill up to $0.0001, per order to the cent
+  through an accumulator per order and role) and reported on the fill (`fee_cost`, the balance
+  change) and the order (`taker_fees_dollars`, `maker_fees_dollars`).
+- `settle(ticker, "yes" | "no" | "void")`: resting orders are cancelled, the market is `determined`
+  (lifecycle `determined` with `result` and `settlement_value`), winning contracts pay $1 (void: every
+  position is returned at its cost basis, as the venue describes a voided market), positions are
+  cleared (`market_position` with 0), a settlement record is kept for `GET /portfolio/settlements`,
+  and the market is `finalized` (lifecycle `settled`).
 
 Socket: `subscribe` (one sid per channel), `unsubscribe`, `update_subscription` (add_markets,
 delete_markets, get_snapshot), `list_subscriptions`; it publishes `orderbook_snapshot`/
-`orderbook_delta`, `trade`, `fill`, `user_order` and `market_position` (the `ticker` and lifecycle
-channels can be subscribed but stay quiet). `seq` counts per sid (snapshots, deltas, trades,
-ok/unsubscribed replies); `fill`, `user_order` and `market_position` go only to their owner's
-connections and carry no seq, as on Kalshi. Each connection has one writer task, so frames leave in the order they were made.
+`orderbook_delta`, `trade`, `fill`, `user_order`, `market_position` and `market_lifecycle_v2`
+(the `ticker` channel can be subscribed but stays quiet). `seq` counts per sid (snapshots, deltas,
+trades, lifecycle, ok/unsubscribed replies); `fill`, `user_order` and `market_position` go only to
+their owner's connections and carry no seq, as on Kalshi. Each connection has one writer task, so
+frames leave in the order they were made, from a bounded queue (`max_queued_frames`): a client too
+slow to keep up overflows it, and the venue's slow-consumer answer follows - error code 25
+("subscription buffer overflow", terminal) for the subscription whose frame did not fit, that
+subscription dropped and its queued frames discarded; the client resubscribes.
 
 Faults (`FaultInjector`, stream name `stream`): DROP_CONNECTION aborts the socket instead of sending
 a frame, FREEZE swallows frames (websockets still answers pings; `ping_all` sends the server's
@@ -22,74 +55,133 @@ change never arrives), 429/500 answers come from the HTTP server, `partial_fill_
 much of an API order matches at once, latency delays every answer and frame. Order POSTs can also be
 processed and then answered 500 or never (`fail_next_order_response`), the ambiguous case.
 
-Deterministic under `seed`: order, fill and sid numbering come from seeded generators and time from
-the injected `wall_clock_ms`.
+Bounded work: orders, fills and client order ids are found through indexes, GTD expiry pops a heap,
+publishing walks only the subscriptions of the market concerned; terminal orders are kept per account
+up to `order_retention`. Deterministic under `seed`: order, fill and sid numbering come from seeded
+generators and time from the injected `clock_ms`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import functools
+import heapq
 import random
+import re
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from arb.domain import Action, BookSide, OrderStatus, Side, TimeInForce
-from arb.errors import AuthError, WireError
-from arb.fixed import SCALE, from_micro, micro_to_str
-from arb.venues.kalshi import wire
-from arb.venues.kalshi.auth import ACCESS_KEY, signing_path, verify_signature
+from arb.errors import AuthError, ConfigError, OrderRejectedError
+from arb.fixed import SCALE, micro_to_str
+from arb.venues.sim import fees as sim_fees
 from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder, SubmitResult
-from arb.venues.sim.faults import Fault, FaultInjector
+from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
-from solvers.errors import DataError
-from solvers.fees import kalshi_fee
+from arb.venues.sim.liquidity import BookChanges, set_book, set_level
+from arb.venues.sim.spec import KalshiSpec, kalshi_tick_bands
+from arb.venues.sim.wsout import send_texts
 
-__all__ = ["REST_PREFIX", "WS_PATH", "SimEvent", "SimKalshi", "SimMarket", "SimSeries"]
+__all__ = [
+    "REST_PREFIX",
+    "WS_PATH",
+    "KalshiAccount",
+    "KalshiPosition",
+    "KalshiRefusal",
+    "KalshiSimulator",
+    "SimEvent",
+    "SimMarket",
+    "SimSeries",
+]
 
 REST_PREFIX = "/trade-api/v2"
 WS_PATH = "/trade-api/ws/v2"
-_BANDS = {
-    "linear_cent": [("0.0000", "1.0000", "0.0100")],
-    "deci_cent": [("0.0000", "1.0000", "0.0010")],
-    "tapered_deci_cent": [
-        ("0.0000", "0.1000", "0.0010"),
-        ("0.1000", "0.9000", "0.0100"),
-        ("0.9000", "1.0000", "0.0010"),
-    ],
-}
+_ACCESS_KEY = "kalshi-access-key"
+_ACCESS_TIMESTAMP = "kalshi-access-timestamp"
+_ACCESS_SIGNATURE = "kalshi-access-signature"
 _STATUS_TEXT = {OrderStatus.OPEN: "resting", OrderStatus.FILLED: "executed", OrderStatus.CANCELED: "canceled"}
-_DATA_CHANNELS = frozenset(
-    {"orderbook_delta", "trade", "ticker", "fill", "user_orders", "market_positions", "market_lifecycle_v2"}
-)
+_MARKET_CHANNELS = frozenset({"orderbook_delta", "trade", "ticker", "market_lifecycle_v2"})
+_PRIVATE_CHANNELS = frozenset({"fill", "user_orders", "market_positions"})
+_DATA_CHANNELS = _MARKET_CHANNELS | _PRIVATE_CHANNELS
+# WebSocket error texts (docs/venues.md#kalshi-ws-errors), written here rather than taken from the adapter.
+_WS_ERRORS = {
+    1: "Unable to process message",
+    2: "Params required",
+    3: "Channels required",
+    4: "Subscription IDs required",
+    5: "Unknown command",
+    7: "Unknown subscription ID",
+    8: "Unknown channel name",
+    12: "Exactly one subscription ID is required",
+    13: "Unsupported action",
+    14: "Market Ticker required",
+    15: "Action required",
+    25: "Subscription buffer overflow",
+}
+_TIF_NAMES = {
+    "fill_or_kill": TimeInForce.FOK,
+    "good_till_canceled": TimeInForce.GTC,
+    "immediate_or_cancel": TimeInForce.IOC,
+}
+_COUNT_TEXT = re.compile(r"\d{1,12}(\.\d{1,2})?")
+_DOLLARS_TEXT = re.compile(r"\d{1,6}(\.\d{1,6})?")
+_RESULTS = frozenset({"yes", "no", "void"})
+_WRITE_BATCH = 256  # frames coalesced into one socket write at most
 
 
 def _dollars(micro: int) -> str:
-    return micro_to_str(micro, 4) if micro % 100 == 0 else micro_to_str(micro, 6)
+    """A non-negative price as Kalshi writes it: 4 decimals, 6 when it has sub-0.0001 digits."""
+    whole, frac = divmod(micro, SCALE)
+    return f"{whole}.{frac // 100:04d}" if frac % 100 == 0 else f"{whole}.{frac:06d}"
 
 
-def _fee_text(micro: int) -> str:
-    return micro_to_str(micro, 6)
+def _money(micro: int) -> str:
+    return micro_to_str(micro, 6) if micro >= 0 else "-" + micro_to_str(-micro, 6)
 
 
 def _count(micro: int) -> str:
-    return micro_to_str(micro, 2)
+    """A signed count with 2 decimals (a count off the 0.01 grid is a bug, not a rounding)."""
+    whole, frac = divmod(-micro if micro < 0 else micro, SCALE)
+    if frac % 10_000:
+        raise ValueError(f"count {micro} micro is not a multiple of 0.01")
+    return f"{'-' if micro < 0 else ''}{whole}.{frac // 10_000:02d}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return None if ms is None else _iso_ms(ms)
+
+
+class KalshiRefusal(OrderRejectedError):
+    """The simulated venue refuses a request: HTTP `status` with Kalshi's error `code` (`reason`)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message, venue="kalshi", status=status, reason=code, body=message)
+        self.code = code
+        self.message = message  # the venue's own text, without the error tree's venue prefix
+
+
+def _invalid(field_name: str, problem: str) -> KalshiRefusal:
+    return KalshiRefusal(400, "invalid_parameters", f"{field_name} {problem}")
 
 
 @dataclass(slots=True)
@@ -97,7 +189,7 @@ class SimSeries:
     ticker: str
     title: str = ""
     fee_type: str = "quadratic"
-    fee_multiplier: float = 1.0
+    fee_multiplier: str = "1"  # decimal text, exact
 
 
 @dataclass(slots=True)
@@ -122,9 +214,17 @@ class SimMarket:
     open_time_ms: int = 1_700_000_000_000
     close_time_ms: int = 1_900_000_000_000
     last_price_micro: int = 0
+    result: str = ""
+    settlement_value_micro: int | None = None
+    settlement_ms: int | None = None
+    market_id: str = ""
+    bands: tuple[tuple[int, int, int], ...] = ()  # (start, end, step) of its tick structure
+
+    def on_tick(self, yes_price_micro: int) -> bool:
+        return any(lo <= yes_price_micro <= hi and yes_price_micro % step == 0 for lo, hi, step in self.bands)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _OrderMeta:
     order: SimOrder
     ticker: str
@@ -134,18 +234,53 @@ class _OrderMeta:
     created_ms: int
     expiration_ms: int | None = None
     updated_ms: int = 0
-    taker_fees_micro: int = 0
-    maker_fees_micro: int = 0
     taker_cost_micro: int = 0
     maker_cost_micro: int = 0
+    # What the account set aside for the unfilled rest (accounts only).
+    closing_left: int = 0  # held contracts committed to this order
+    opening_left: int = 0  # contracts that would open a position, paid from reserved cash
+    unit_cost_micro: int = 0  # cash reserved per opening contract (the limit price of the side bought)
+    fee_left_micro: int = 0  # fee reserve still held
+    taker_fees: sim_fees.KalshiFeeAccumulator = field(default_factory=sim_fees.KalshiFeeAccumulator)
+    maker_fees: sim_fees.KalshiFeeAccumulator = field(default_factory=sim_fees.KalshiFeeAccumulator)
+    released: bool = False
+
+    @property
+    def side(self) -> BookSide:
+        return self.order.side
 
 
 @dataclass(slots=True)
-class _Position:
-    position_micro: int = 0
-    cost_micro: int = 0
+class KalshiPosition:
+    position_micro: int = 0  # signed: YES positive, NO negative
+    cost_micro: int = 0  # what the contracts held now cost
+    realized_pnl_micro: int = 0
     fees_micro: int = 0
     volume_micro: int = 0
+    traded_micro: int = 0  # total dollars traded
+
+
+@dataclass(slots=True, eq=False)
+class KalshiAccount:
+    """One API key's money. `cash_micro` includes what resting orders reserve."""
+
+    key_id: str
+    cash_micro: int
+    reserved_micro: int = 0
+    positions: dict[str, KalshiPosition] = field(default_factory=dict)
+    committed: dict[tuple[str, BookSide], int] = field(default_factory=dict)  # held contracts set aside
+    orders: dict[str, _OrderMeta] = field(default_factory=dict)  # by order id, oldest first (retained)
+    resting: dict[str, _OrderMeta] = field(default_factory=dict)  # open orders, oldest first
+    terminal: deque[str] = field(default_factory=deque)
+    by_client_id: dict[str, str] = field(default_factory=dict)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    fills_by_order: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    fills_by_ticker: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    settlements: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def available_micro(self) -> int:
+        return self.cash_micro - self.reserved_micro
 
 
 @dataclass(slots=True)
@@ -159,79 +294,172 @@ class _Sub:
 class _Conn:
     ws: ServerConnection
     owner: str
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    max_queued: int
+    queue: deque[tuple[int | None, dict[str, Any]]] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     subs: dict[int, _Sub] = field(default_factory=dict)
     next_sid: int = 1
     frame_index: int = 0
     pending_gaps: int = 0
     writer: asyncio.Task[None] | None = None
-
-    def send(self, frame: dict[str, Any]) -> None:
-        self.queue.put_nowait(frame)
+    overflows: int = 0
 
 
-class SimKalshi:
+class KalshiSimulator:
     """The simulated venue. `api_keys` maps API key ids to their public keys (the owner of every
-    signed request is its key id). `await start()`, then point a client at `rest_base_url` and
-    `ws_url`; drive markets with `submit`, participants and `step`."""
+    signed request is its key id; each key has an account). `await start()`, then point a client at
+    `rest_base_url` and `ws_url`; drive markets with `submit`, `set_book`, participants and `step`;
+    end them with `settle`."""
 
     def __init__(
         self,
         *,
-        api_keys: Mapping[str, rsa.RSAPublicKey],
-        faults: FaultInjector | None = None,
+        api_keys: Mapping[str, rsa.RSAPublicKey] | None = None,
+        faults: FaultPlan | FaultInjector | None = None,
         seed: int = 0,
         sleep: Callable[[float], Any] = asyncio.sleep,
-        wall_clock_ms: Callable[[], int] | None = None,
+        clock_ms: Callable[[], int] | None = None,
         ws_ping_interval_s: float | None = None,
         stream: str = "market",
-        starting_balance_micro_usd: int = 10_000 * SCALE,
+        default_balance_micro_usd: int = 10_000 * SCALE,
         page_size_cap: int = 1000,
+        max_queued_frames: int = 50_000,
+        order_retention: int = 100_000,
     ) -> None:
-        self.api_keys = dict(api_keys)
-        self.faults = faults
+        if max_queued_frames < 1 or order_retention < 0:
+            raise ConfigError("max_queued_frames must be >= 1 and order_retention >= 0")
+        self.faults = faults if isinstance(faults, FaultInjector) or faults is None else FaultInjector(faults)
         self.seed = seed
         self._sleep = sleep
         self._ids = random.Random(f"{seed}:kalshi-ids")
-        if wall_clock_ms is None:
+        if clock_ms is None:
             ticks = iter(range(1_767_225_600_000, 1 << 62))  # deterministic: 1 ms per reading
-            wall_clock_ms = lambda: next(ticks)  # noqa: E731
-        self._now_ms = wall_clock_ms
+            clock_ms = lambda: next(ticks)  # noqa: E731
+        self._now_ms: Callable[[], int] = clock_ms
         self.ws_ping_interval_s = ws_ping_interval_s
         self.stream = stream
-        self.starting_balance_micro_usd = starting_balance_micro_usd
+        self.default_balance_micro_usd = default_balance_micro_usd
         self.page_size_cap = page_size_cap
+        self.max_queued_frames = max_queued_frames
+        self.order_retention = order_retention
+        self.api_keys: dict[str, rsa.RSAPublicKey] = {}
+        self.accounts: dict[str, KalshiAccount] = {}
         self.series: dict[str, SimSeries] = {}
+        self._fee_rules: dict[str, tuple[str, Fraction]] = {}  # series -> (fee type, exact multiplier)
         self.events: dict[str, SimEvent] = {}
         self.markets: dict[str, SimMarket] = {}
         self.engines: dict[str, MatchingEngine] = {}
+        self._markets_by_event: dict[str, list[str]] = {}
         self.participants: list[Any] = []
-        self._orders: dict[str, _OrderMeta] = {}
-        self._order_list: list[_OrderMeta] = []
-        self._fills: dict[str, list[dict[str, Any]]] = {}
-        self._positions: dict[str, dict[str, _Position]] = {}
-        self._cash: dict[str, int] = {}
-        self._conns: set[_Conn] = set()
+        self._orders: dict[str, _OrderMeta] = {}  # account orders by id (retained ones)
+        self._expiry: list[tuple[int, int, str]] = []  # (expiration_ms, order seq, order id) heap
+        self._conns: dict[_Conn, None] = {}  # insertion-ordered set
+        self._conns_by_owner: dict[str, dict[_Conn, None]] = {}
+        # (channel, ticker or None for every market) -> {(conn, sid): sub}
+        self._sub_index: dict[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]] = {}
         self._order_response_faults: deque[str] = deque()
         self._hang = asyncio.Event()
-        self.http = LoopbackHttpServer(self._handle_http, sleep=sleep, faults=faults)
+        self.http = LoopbackHttpServer(self._handle_http, sleep=sleep, faults=self.faults)
         self._ws_server: Server | None = None
         self.ws_connections_accepted = 0
         self.auth_failures = 0
         self.gaps_injected = 0
         self.drops_injected = 0
         self.frames_frozen = 0
-        self.commands_received: list[dict[str, Any]] = []
+        self.frames_sent = 0
+        self.overflows = 0
+        self.commands_received = 0
+        for key_id, public_key in (api_keys or {}).items():
+            self.add_account(key_id, public_key)
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: KalshiSpec,
+        *,
+        seed: int = 0,
+        api_keys: Mapping[str, rsa.RSAPublicKey] | None = None,
+        **options: Any,
+    ) -> KalshiSimulator:
+        """A simulator built from a declarative `KalshiSpec` (see `spec.py`): series, events,
+        markets with their initial books, accounts with balances and positions, faults. Public keys
+        come from `api_keys` or the account's `public_key_pem`; an account with neither is refused."""
+        keys = dict(api_keys or {})
+        sim = cls(faults=spec.faults, seed=seed, default_balance_micro_usd=spec.default_balance_micro_usd, **options)
+        for s in spec.series:
+            sim.add_series(s.ticker, s.title, s.fee_type, s.fee_multiplier)
+        for e in spec.events:
+            sim.add_event(e.event_ticker, e.series_ticker, e.title, e.mutually_exclusive)
+        for m in spec.markets:
+            sim.add_market(
+                m.ticker,
+                m.event_ticker,
+                title=m.title,
+                yes_sub_title=m.yes_sub_title,
+                status=m.status,
+                price_level_structure=m.price_level_structure,
+                fractional=m.fractional,
+                rules_primary=m.rules_primary,
+                rules_secondary=m.rules_secondary,
+                open_time_ms=m.open_time_ms,
+                close_time_ms=m.close_time_ms,
+            )
+            if m.book.bids or m.book.asks:
+                sim.set_book(m.ticker, m.book.bids, m.book.asks)
+        for a in spec.accounts:
+            key = keys.pop(a.key_id, None)
+            if key is None and a.public_key_pem is not None:
+                loaded = serialization.load_pem_public_key(a.public_key_pem.encode())
+                if not isinstance(loaded, rsa.RSAPublicKey):
+                    raise ConfigError(f"kalshi account {a.key_id!r}: public_key_pem is not an RSA public key")
+                key = loaded
+            if key is None:
+                raise ConfigError(f"kalshi account {a.key_id!r} has no public key (api_keys or public_key_pem)")
+            sim.add_account(
+                a.key_id,
+                key,
+                balance_micro_usd=a.balance_micro_usd,
+                positions={t: (p.count_micro, p.cost_micro_usd) for t, p in a.positions},
+            )
+        for key_id, key in keys.items():
+            sim.add_account(key_id, key)
+        return sim
 
     # -- setup -----------------------------------------------------------------------------------
 
     def next_id(self, prefix: str = "") -> str:
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
+    def add_account(
+        self,
+        key_id: str,
+        public_key: rsa.RSAPublicKey,
+        *,
+        balance_micro_usd: int | None = None,
+        positions: Mapping[str, tuple[int, int]] | None = None,
+    ) -> KalshiAccount:
+        """An API key and its account: cash, and positions as {ticker: (signed count, cost)}."""
+        if key_id in self.accounts:
+            raise ConfigError(f"kalshi account {key_id!r} exists")
+        self.api_keys[key_id] = public_key
+        account = KalshiAccount(
+            key_id, self.default_balance_micro_usd if balance_micro_usd is None else balance_micro_usd
+        )
+        for ticker, (count, cost) in (positions or {}).items():
+            if ticker not in self.markets:
+                raise ConfigError(f"kalshi account {key_id!r}: unknown market {ticker!r}")
+            account.positions[ticker] = KalshiPosition(count, cost)
+        self.accounts[key_id] = account
+        return account
+
     def add_series(
-        self, ticker: str, title: str = "", fee_type: str = "quadratic", fee_multiplier: float = 1.0
+        self, ticker: str, title: str = "", fee_type: str = "quadratic", fee_multiplier: str | float = "1"
     ) -> SimSeries:
-        self.series[ticker] = SimSeries(ticker, title or ticker, fee_type, fee_multiplier)
+        multiplier = repr(fee_multiplier) if isinstance(fee_multiplier, float) else str(fee_multiplier)
+        exact = sim_fees.exact_fraction(multiplier, "fee_multiplier")
+        sim_fees.kalshi_coefficient(fee_type, exact, maker=False)  # refuses an unknown fee type
+        self.series[ticker] = SimSeries(ticker, title or ticker, fee_type, multiplier)
+        self._fee_rules[ticker] = (fee_type, exact)
         return self.series[ticker]
 
     def add_event(
@@ -240,12 +468,17 @@ class SimKalshi:
         if series_ticker not in self.series:
             self.add_series(series_ticker)
         self.events[event_ticker] = SimEvent(event_ticker, series_ticker, title or event_ticker, mutually_exclusive)
+        self._markets_by_event.setdefault(event_ticker, [])
         return self.events[event_ticker]
 
     def add_market(self, ticker: str, event_ticker: str, **fields: Any) -> MatchingEngine:
         if event_ticker not in self.events:
             self.add_event(event_ticker, event_ticker.split("-", 1)[0])
-        self.markets[ticker] = SimMarket(ticker, event_ticker, **fields)
+        market = SimMarket(ticker, event_ticker, **fields)
+        market.bands = kalshi_tick_bands(market.price_level_structure)  # refuses an unknown structure
+        market.market_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}"))
+        self.markets[ticker] = market
+        self._markets_by_event[event_ticker].append(ticker)
         engine = MatchingEngine(ticker, self.next_id)
         self.engines[ticker] = engine
         return engine
@@ -282,7 +515,7 @@ class SimKalshi:
             self._ws_server = None
         await self.http.close()
 
-    async def __aenter__(self) -> SimKalshi:
+    async def __aenter__(self) -> KalshiSimulator:
         await self.start()
         return self
 
@@ -303,6 +536,11 @@ class SimKalshi:
     def connections(self) -> int:
         return len(self._conns)
 
+    @property
+    def queued_frames(self) -> int:
+        """Frames waiting in every connection's writer queue (for flow control and stress runs)."""
+        return sum(len(conn.queue) for conn in self._conns)
+
     async def ping_all(self) -> int:
         """Send Kalshi's keep-alive ping ("heartbeat") on every open socket; returns how many."""
         sent = 0
@@ -321,35 +559,94 @@ class SimKalshi:
             if transport is not None:
                 transport.abort()
 
-    # -- books and orders ------------------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------------------------
 
     def book(self, ticker: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Kalshi's view of a ticker: (YES bids, NO bids), each (price, size) best first."""
         engine = self.engines[ticker]
         return engine.levels(BookSide.BID), [(SCALE - p, s) for p, s in engine.levels(BookSide.ASK)]
 
+    def account(self, key_id: str) -> KalshiAccount:
+        return self.accounts[key_id]
+
     def fills_of(self, owner: str) -> list[dict[str, Any]]:
-        return list(self._fills.get(owner, ()))
+        account = self.accounts.get(owner)
+        return list(account.fills) if account is not None else []
 
     def order_meta(self, order_id: str) -> _OrderMeta | None:
         return self._orders.get(order_id)
 
     def orders_of(self, owner: str) -> list[_OrderMeta]:
-        return [m for m in self._order_list if m.owner == owner]
+        """The account's retained orders, oldest first."""
+        account = self.accounts.get(owner)
+        return list(account.orders.values()) if account is not None else []
+
+    def position(self, owner: str, ticker: str) -> KalshiPosition:
+        account = self.accounts[owner]
+        return account.positions.get(ticker) or KalshiPosition()
+
+    # -- books -----------------------------------------------------------------------------------
+
+    def _lot(self, ticker: str) -> int:
+        return 10_000 if self.markets[ticker].fractional else SCALE
+
+    def set_level(self, ticker: str, side: BookSide, yes_price_micro: int, size_micro: int) -> None:
+        """Make the house's size at one YES level (BID: YES bid; ASK: YES ask = NO bid at 1 - p)
+        what is given, and publish the change."""
+        self._check_book_prices(ticker, [(yes_price_micro, size_micro)])
+        self._publish_changes(
+            ticker, set_level(self.engines[ticker], side, yes_price_micro, size_micro, lot_micro=self._lot(ticker))
+        )
+
+    def set_book(
+        self,
+        ticker: str,
+        bids: Iterable[tuple[int, int]],
+        asks: Iterable[tuple[int, int]],
+        *,
+        publish: str = "deltas",
+    ) -> None:
+        """Make the house's YES ladder exactly `bids`/`asks` ((price, size) micro pairs); other
+        owners' orders stay. `publish`: "deltas" (one `orderbook_delta` per level change) or
+        "snapshot" (a fresh `orderbook_snapshot` on every subscription of the ticker instead)."""
+        if publish not in ("deltas", "snapshot"):
+            raise ConfigError(f"publish must be 'deltas' or 'snapshot', was {publish!r}")
+        bids, asks = list(bids), list(asks)
+        self._check_book_prices(ticker, bids + asks)
+        changes = set_book(self.engines[ticker], bids, asks, lot_micro=self._lot(ticker))
+        if publish == "deltas":
+            self._publish_changes(ticker, changes)
+            return
+        fills, _ = changes
+        for _key, subs in self._subs_for("orderbook_delta", ticker):
+            for (conn, sid), sub in list(subs.items()):
+                self._send_snapshot(conn, sid, sub, ticker)
+        for fill in fills:
+            self._on_fill(fill)
+
+    def _check_book_prices(self, ticker: str, levels: Sequence[tuple[int, int]]) -> None:
+        market = self.markets.get(ticker)
+        if market is None:
+            raise ConfigError(f"unknown market {ticker!r}")
+        if market.status in ("determined", "finalized"):
+            raise ConfigError(f"market {ticker} is {market.status}: its book cannot be set")
+        for price, _ in levels:
+            if type(price) is not int or not market.on_tick(price):
+                raise ConfigError(f"price {price!r} is off the tick grid of {ticker}")
+
+    def _publish_changes(self, ticker: str, changes: BookChanges) -> None:
+        fills, deltas = changes
+        self._publish_result(ticker, deltas, fills)
+
+    # -- orders ----------------------------------------------------------------------------------
 
     @staticmethod
     def _engine_side(outcome: Side, action: Action) -> BookSide:
         buys_yes = (outcome is Side.YES) is (action is Action.BUY)  # buy YES or sell NO
         return BookSide.BID if buys_yes else BookSide.ASK
 
-    def _check_tick(self, market: SimMarket, yes_price: int) -> None:
-        for start, end, step in _BANDS.get(market.price_level_structure, _BANDS["linear_cent"]):
-            lo, hi, tick = (int(Decimal(v) * SCALE) for v in (start, end, step))
-            if lo <= yes_price <= hi and yes_price % tick == 0:
-                return
-        raise WireError(
-            f"price {_dollars(yes_price)} is not on the tick grid of {market.ticker}", venue="kalshi", field="price"
-        )
+    def _fee_terms(self, ticker: str) -> tuple[str, Fraction]:
+        return self._fee_rules[self.events[self.markets[ticker].event_ticker].series_ticker]
 
     def submit(
         self,
@@ -364,39 +661,91 @@ class SimKalshi:
         *,
         expiration_ms: int | None = None,
         post_only: bool = False,
+        reduce_only: bool = False,
         fill_limit_micro: int | None = None,
     ) -> tuple[_OrderMeta, SubmitResult]:
-        """Place an order for `owner` (price of the outcome bought/sold) and publish its effects."""
+        """Place an order for `owner` (price of the outcome bought/sold) and publish its effects.
+        A refusal raises `KalshiRefusal` with the venue's status and error code."""
         market = self.markets.get(ticker)
         if market is None:
-            raise WireError(f"unknown market {ticker}", venue="kalshi", field="ticker")
+            raise KalshiRefusal(404, "market_not_found", f"market {ticker} not found")
         if market.status != "active":
-            raise WireError(f"market {ticker} is not open", venue="kalshi", field="ticker")
-        lot = 10_000 if market.fractional else SCALE
+            raise KalshiRefusal(400, "market_closed", f"market {ticker} is not open for trading")
+        lot = self._lot(ticker)
         if size_micro <= 0 or size_micro % lot:
-            raise WireError(f"count must be a positive multiple of {_count(lot)}", venue="kalshi", field="count_fp")
+            raise _invalid("count_fp", f"must be a positive multiple of {_count(lot)}")
+        if not 0 < price_micro_usd < SCALE:
+            raise _invalid("price", "must be strictly between 0 and 1")
         side = self._engine_side(outcome, action)
         yes_price = price_micro_usd if outcome is Side.YES else SCALE - price_micro_usd
-        self._check_tick(market, yes_price)
+        if not market.on_tick(yes_price):
+            raise _invalid("price", f"{_dollars(yes_price)} is not on the tick grid of {ticker}")
         engine = self.engines[ticker]
         if post_only:
             best = engine.best_ask() if side is BookSide.BID else engine.best_bid()
-            if best is not None and (
-                (side is BookSide.BID and best[0] <= yes_price) or (side is BookSide.ASK and best[0] >= yes_price)
-            ):
-                raise WireError("post-only order would cross", venue="kalshi", field="post_only")
-        if client_order_id is not None and engine.order_by_client_id(owner, client_order_id) is not None:
-            raise _Conflict(f"order with client_order_id {client_order_id} already exists")
-        if fill_limit_micro is None and self.faults is not None and owner in self.api_keys:
+            if best is not None and (best[0] <= yes_price if side is BookSide.BID else best[0] >= yes_price):
+                raise KalshiRefusal(400, "post_only_cross", "post-only order would cross the book")
+        account = self.accounts.get(owner)
+        if account is not None and client_order_id is not None and client_order_id in account.by_client_id:
+            raise KalshiRefusal(409, "order_already_exists", f"order with client_order_id {client_order_id} exists")
+        reservation = None
+        if account is not None:
+            reservation = self._reservation(account, ticker, side, yes_price, size_micro)
+            closing, opening, unit_cost, fee_reserve = reservation
+            if reduce_only and opening:
+                raise KalshiRefusal(400, "reduce_only_violation", "a reduce-only order may not increase the position")
+            need = opening * unit_cost // SCALE + fee_reserve
+            if need > account.available_micro:
+                raise KalshiRefusal(
+                    400,
+                    "insufficient_balance",
+                    f"insufficient balance: order needs {_money(need)}, available {_money(account.available_micro)}",
+                )
+        if fill_limit_micro is None and self.faults is not None and account is not None:
             fill_limit_micro = self.faults.partial_fill_limit(size_micro, lot)
-        result = engine.submit(owner, side, yes_price, size_micro, tif, client_order_id, fill_limit_micro)
+        self._expire_due()
+        result = engine.submit(
+            owner, side, yes_price, size_micro, tif, client_order_id, fill_limit_micro, keep=account is not None
+        )
         now = self._now_ms()
         meta = _OrderMeta(result.order, ticker, owner, outcome, action, now, expiration_ms, now)
-        self._orders[result.order.order_id] = meta
-        self._order_list.append(meta)
+        if account is not None and reservation is not None:
+            closing, opening, unit_cost, fee_reserve = reservation
+            meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro = reservation
+            account.reserved_micro += opening * unit_cost // SCALE + fee_reserve
+            key = (ticker, side)
+            account.committed[key] = account.committed.get(key, 0) + closing
+            self._orders[result.order.order_id] = meta
+            account.orders[result.order.order_id] = meta
+            account.resting[result.order.order_id] = meta
+            if client_order_id is not None:
+                account.by_client_id[client_order_id] = result.order.order_id
+            if expiration_ms is not None and result.order.is_open:
+                heapq.heappush(self._expiry, (expiration_ms, result.order.created_seq, result.order.order_id))
         self._publish_result(ticker, result.deltas, result.fills)
-        self._publish_order(meta)
+        if account is not None:
+            self._after_change(meta)
+            self._publish_order(meta)
         return meta, result
+
+    def _reservation(
+        self, account: KalshiAccount, ticker: str, side: BookSide, yes_price: int, size: int
+    ) -> tuple[int, int, int, int]:
+        """(closing, opening, unit cost, fee reserve) of a new order: how many contracts it would
+        close from what is held and not yet committed, how many it would open at what cost each."""
+        position = account.positions.get(ticker)
+        held = 0 if position is None else position.position_micro
+        held_opposite = max(-held, 0) if side is BookSide.BID else max(held, 0)
+        free = held_opposite - account.committed.get((ticker, side), 0)
+        closing = max(0, min(size, free))
+        opening = size - closing
+        unit_cost = yes_price if side is BookSide.BID else SCALE - yes_price
+        fee_type, multiplier = self._fee_terms(ticker)
+        coefficient = sim_fees.kalshi_coefficient(fee_type, multiplier, maker=False)
+        fee_reserve = sim_fees.kalshi_worst_order_fee_micro(
+            coefficient, yes_price, size, buying_yes=side is BookSide.BID
+        )
+        return closing, opening, unit_cost, fee_reserve
 
     def cancel(self, order_id: str) -> _OrderMeta | None:
         """Cancel an order placed through `submit` (None for an unknown id)."""
@@ -407,26 +756,215 @@ class SimKalshi:
         meta.updated_ms = self._now_ms()
         self._publish_result(meta.ticker, result.deltas, [])
         if result.canceled:
+            self._after_change(meta)
             self._publish_order(meta)
         return meta
 
     def step(self, rounds: int = 1) -> None:
         """Let every participant act `rounds` times (and expire due GTD orders)."""
         for _ in range(rounds):
-            self.expire_orders()
+            self._expire_due()
             for participant in self.participants:
                 result = participant.step()
                 if result.deltas or result.fills:
                     self._publish_result(participant.engine.book_id, result.deltas, result.fills)
 
     def expire_orders(self, now_ms: int | None = None) -> int:
+        """Cancel every GTD order whose expiration time has come; returns how many."""
+        return self._expire_due(now_ms)
+
+    def _expire_due(self, now_ms: int | None = None) -> int:
+        if not self._expiry:
+            return 0
         now = self._now_ms() if now_ms is None else now_ms
         expired = 0
-        for meta in self._order_list:
-            if meta.expiration_ms is not None and meta.order.is_open and meta.expiration_ms <= now:
-                self.cancel(meta.order.order_id)
+        while self._expiry and self._expiry[0][0] <= now:
+            _, _, order_id = heapq.heappop(self._expiry)
+            meta = self._orders.get(order_id)
+            if meta is not None and meta.order.is_open:
+                self.cancel(order_id)
                 expired += 1
         return expired
+
+    # -- money -----------------------------------------------------------------------------------
+
+    def _after_change(self, meta: _OrderMeta) -> None:
+        """Release what a terminal order still holds and retire it from the resting set."""
+        if meta.order.is_open or meta.released:
+            return
+        account = self.accounts[meta.owner]
+        meta.released = True
+        account.reserved_micro -= meta.opening_left * meta.unit_cost_micro // SCALE + meta.fee_left_micro
+        key = (meta.ticker, meta.side)
+        account.committed[key] = account.committed.get(key, 0) - meta.closing_left
+        meta.closing_left = meta.opening_left = meta.fee_left_micro = 0
+        account.resting.pop(meta.order.order_id, None)
+        account.terminal.append(meta.order.order_id)
+        while len(account.terminal) > self.order_retention:
+            old = account.orders.pop(account.terminal.popleft(), None)
+            if old is not None:
+                self._orders.pop(old.order.order_id, None)
+                cid = old.order.client_order_id
+                if cid is not None and account.by_client_id.get(cid) == old.order.order_id:
+                    del account.by_client_id[cid]
+
+    def _apply_fill(self, meta: _OrderMeta, fill: SimFill, is_taker: bool, now: int) -> tuple[int, KalshiPosition]:
+        """Charge one fill to the account: netting, cash, fee, reservations. Returns (fee, position)."""
+        account = self.accounts[meta.owner]
+        ticker, side, size = meta.ticker, meta.side, fill.size_micro
+        position = account.positions.setdefault(ticker, KalshiPosition())
+        unit_price = fill.price_micro_usd if side is BookSide.BID else SCALE - fill.price_micro_usd
+        held_opposite = max(-position.position_micro, 0) if side is BookSide.BID else max(position.position_micro, 0)
+        closing = min(size, held_opposite)
+        opening = size - closing
+        # Reservations: committed contracts first, the rest from the opening allowance.
+        from_commitment = min(closing, meta.closing_left)
+        meta.closing_left -= from_commitment
+        key = (ticker, side)
+        account.committed[key] = account.committed.get(key, 0) - from_commitment
+        from_opening = size - from_commitment
+        meta.opening_left -= from_opening
+        account.reserved_micro -= from_opening * meta.unit_cost_micro // SCALE
+        # Fee: the rise of this order's cent-rounded accumulator.
+        fee_type, multiplier = self._fee_terms(ticker)
+        coefficient = sim_fees.kalshi_coefficient(fee_type, multiplier, maker=not is_taker)
+        trade_fee = sim_fees.kalshi_trade_fee_micro(coefficient, fill.price_micro_usd, size)
+        fee = (meta.taker_fees if is_taker else meta.maker_fees).charge(trade_fee)
+        covered = min(fee, meta.fee_left_micro)
+        meta.fee_left_micro -= covered
+        account.reserved_micro -= covered
+        # Cash and position: each closed pair pays back $1 - the price; opened contracts cost the price.
+        proceeds = closing * (SCALE - unit_price) // SCALE
+        cost = opening * unit_price // SCALE
+        account.cash_micro += proceeds - cost - fee
+        if closing:
+            removed = (
+                position.cost_micro if closing == held_opposite else position.cost_micro * closing // held_opposite
+            )
+            position.cost_micro -= removed
+            position.realized_pnl_micro += proceeds - removed
+        position.cost_micro += cost
+        position.position_micro += size if side is BookSide.BID else -size
+        position.fees_micro += fee
+        position.volume_micro += size
+        position.traded_micro += size * unit_price // SCALE
+        if is_taker:
+            meta.taker_cost_micro += size * unit_price // SCALE
+        else:
+            meta.maker_cost_micro += size * unit_price // SCALE
+        meta.updated_ms = now
+        if closing > from_commitment:
+            self._recommit(account, ticker, side)
+        return fee, position
+
+    def _recommit(self, account: KalshiAccount, ticker: str, side: BookSide) -> None:
+        """A fill netted contracts other resting orders had committed: turn the commitments that no
+        longer fit into cash reservations at those orders' own limits (newest orders first)."""
+        position = account.positions[ticker]
+        held = max(-position.position_micro, 0) if side is BookSide.BID else max(position.position_micro, 0)
+        key = (ticker, side)
+        excess = account.committed.get(key, 0) - held
+        if excess <= 0:
+            return
+        for meta in reversed(list(account.resting.values())):
+            if excess <= 0:
+                break
+            if meta.ticker != ticker or meta.side is not side or not meta.closing_left:
+                continue
+            moved = min(excess, meta.closing_left)
+            meta.closing_left -= moved
+            meta.opening_left += moved
+            account.reserved_micro += moved * meta.unit_cost_micro // SCALE
+            account.committed[key] -= moved
+            excess -= moved
+
+    # -- settlement ------------------------------------------------------------------------------
+
+    def determine(self, ticker: str, result: str) -> None:
+        """The outcome is known ("yes", "no" or "void"): resting orders are cancelled, trading
+        stops, and `market_lifecycle_v2` says `determined`."""
+        if result not in _RESULTS:
+            raise ConfigError(f"result must be one of {sorted(_RESULTS)}, was {result!r}")
+        market = self.markets.get(ticker)
+        if market is None:
+            raise ConfigError(f"unknown market {ticker!r}")
+        if market.status in ("determined", "finalized"):
+            raise ConfigError(f"market {ticker} is already {market.status}")
+        engine = self.engines[ticker]
+        self.participants = [p for p in self.participants if p.engine is not engine]  # trading is over
+        for order in engine.open_orders():
+            meta = self._orders.get(order.order_id)
+            if meta is not None:
+                self.cancel(order.order_id)
+            else:
+                self._publish_result(ticker, engine.cancel(order.order_id).deltas, [])
+        now = self._now_ms()
+        market.status = "determined"
+        market.result = result
+        market.settlement_value_micro = {"yes": SCALE, "no": 0, "void": None}[result]
+        msg: dict[str, Any] = {
+            "market_ticker": ticker,
+            "event_type": "determined",
+            "result": result,
+            "determination_ts": now // 1000,
+        }
+        if market.settlement_value_micro is not None:
+            msg["settlement_value"] = _dollars(market.settlement_value_micro)
+        self._publish("market_lifecycle_v2", ticker, "market_lifecycle_v2", msg)
+
+    def settle(self, ticker: str, result: str | None = None) -> None:
+        """Pay out and finalize: `determine` first (with `result`) unless already determined; every
+        account's position pays $1 per winning contract (void: its cost), positions are cleared and
+        `market_lifecycle_v2` says `settled`."""
+        market = self.markets.get(ticker)
+        if market is None:
+            raise ConfigError(f"unknown market {ticker!r}")
+        if market.status != "determined":
+            if result is None:
+                raise ConfigError(f"market {ticker} is not determined: give the result")
+            self.determine(ticker, result)
+        elif result is not None and result != market.result:
+            raise ConfigError(f"market {ticker} was determined {market.result!r}, not {result!r}")
+        now = self._now_ms()
+        for account in self.accounts.values():
+            position = account.positions.get(ticker)
+            if position is None or (position.position_micro == 0 and position.cost_micro == 0):
+                continue
+            q = position.position_micro
+            if market.result == "void":
+                payout = position.cost_micro
+            elif market.result == "yes":
+                payout = max(q, 0)
+            else:
+                payout = max(-q, 0)
+            account.cash_micro += payout
+            position.realized_pnl_micro += payout - position.cost_micro
+            account.settlements.append(
+                {
+                    "ticker": ticker,
+                    "event_ticker": market.event_ticker,
+                    "market_result": market.result,
+                    "yes_count_fp": _count(max(q, 0)),
+                    "yes_total_cost_dollars": _money(position.cost_micro if q > 0 else 0),
+                    "no_count_fp": _count(max(-q, 0)),
+                    "no_total_cost_dollars": _money(position.cost_micro if q < 0 else 0),
+                    "revenue": payout // 10_000,
+                    "value": _money(payout),
+                    "settled_time": _iso(now),
+                    "fee_cost": _money(position.fees_micro),
+                }
+            )
+            position.position_micro = 0
+            position.cost_micro = 0
+            self._publish_position(account.key_id, ticker, position)
+        market.status = "finalized"
+        market.settlement_ms = now
+        self._publish(
+            "market_lifecycle_v2",
+            ticker,
+            "market_lifecycle_v2",
+            {"market_ticker": ticker, "event_type": "settled", "result": market.result, "settled_ts": now // 1000},
+        )
 
     # -- effects ---------------------------------------------------------------------------------
 
@@ -437,88 +975,86 @@ class SimKalshi:
             self._on_fill(fill)
 
     def _publish_delta(self, delta: LevelDelta) -> None:
-        if delta.side is BookSide.BID:
-            msg = {
-                "market_ticker": delta.book_id,
-                "price_dollars": _dollars(delta.price_micro_usd),
-                "delta_fp": _count(delta.delta_micro),
-                "side": "yes",
-            }
-        else:
-            msg = {
-                "market_ticker": delta.book_id,
-                "price_dollars": _dollars(SCALE - delta.price_micro_usd),
-                "delta_fp": _count(delta.delta_micro),
-                "side": "no",
-            }
+        ticker = delta.book_id
+        subs = self._sub_index.get(("orderbook_delta", ticker))
+        every = self._sub_index.get(("orderbook_delta", None))
+        if not subs and not every:
+            return
         now = self._now_ms()
-        msg["ts_ms"] = now
-        msg["ts"] = _iso(now)
-        self._publish("orderbook_delta", delta.book_id, "orderbook_delta", msg)
+        yes = delta.side is BookSide.BID
+        msg = {
+            "market_ticker": ticker,
+            "market_id": self.markets[ticker].market_id,
+            "price_dollars": _dollars(delta.price_micro_usd if yes else SCALE - delta.price_micro_usd),
+            "delta_fp": _count(delta.delta_micro),
+            "side": "yes" if yes else "no",
+            "ts_ms": now,
+            "ts": _iso_ms(now),
+        }
+        for found in (subs, every):
+            if found:
+                for (conn, sid), sub in list(found.items()):
+                    sub.seq += 1
+                    self._enqueue(conn, sid, {"type": "orderbook_delta", "sid": sid, "seq": sub.seq, "msg": msg})
+
+    def _subs_for(
+        self, channel: str, ticker: str
+    ) -> list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]]:
+        found: list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]] = []
+        for key in ((channel, ticker), (channel, None)):
+            subs = self._sub_index.get(key)
+            if subs:
+                found.append((key, subs))
+        return found
+
+    def _send_to(
+        self, found: list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]], kind: str, msg: dict[str, Any]
+    ) -> None:
+        for _, subs in found:
+            for (conn, sid), sub in list(subs.items()):
+                sub.seq += 1
+                self._enqueue(conn, sid, {"type": kind, "sid": sid, "seq": sub.seq, "msg": msg})
 
     def _publish(self, channel: str, ticker: str, kind: str, msg: dict[str, Any]) -> None:
-        for conn in self._conns:
-            for sid, sub in conn.subs.items():
-                if sub.channel == channel and (sub.tickers is None or ticker in sub.tickers):
-                    sub.seq += 1
-                    conn.send({"type": kind, "sid": sid, "seq": sub.seq, "msg": msg})
+        found = self._subs_for(channel, ticker)
+        if found:
+            self._send_to(found, kind, msg)
 
     def _publish_private(self, owner: str, channel: str, ticker: str, kind: str, msg: dict[str, Any]) -> None:
-        for conn in self._conns:
-            if conn.owner != owner:
-                continue
-            for sid, sub in conn.subs.items():
+        for conn in self._conns_by_owner.get(owner, ()):
+            for sid, sub in list(conn.subs.items()):
                 if sub.channel == channel and (sub.tickers is None or ticker in sub.tickers):
-                    conn.send({"type": kind, "sid": sid, "msg": msg})
-
-    def _fee_micro(self, ticker: str, yes_price: int, size: int, *, maker: bool) -> int:
-        series = self.series[self.events[self.markets[ticker].event_ticker].series_ticker]
-        try:
-            rule = kalshi_fee(multiplier=Decimal(repr(series.fee_multiplier)), fee_type=series.fee_type, maker=maker)
-        except DataError:  # "flat": charged like the general schedule here
-            rule = kalshi_fee(multiplier=Decimal(repr(series.fee_multiplier)), maker=maker)
-        fee = rule.fill_fee(from_micro(yes_price), from_micro(size))
-        return int(fee * SCALE)
+                    self._enqueue(conn, sid, {"type": kind, "sid": sid, "msg": msg})
 
     def _on_fill(self, fill: SimFill) -> None:
         ticker = fill.book_id
         now = self._now_ms()
         self.markets[ticker].last_price_micro = fill.price_micro_usd
-        trade = {
-            "trade_id": fill.fill_id,
-            "market_ticker": ticker,
-            "yes_price_dollars": _dollars(fill.price_micro_usd),
-            "no_price_dollars": _dollars(SCALE - fill.price_micro_usd),
-            "count_fp": _count(fill.size_micro),
-            "taker_side": "yes" if fill.taker_side is BookSide.BID else "no",
-            "ts": now // 1000,
-            "ts_ms": now,
-        }
-        self._publish("trade", ticker, "trade", trade)
+        trade_subs = self._subs_for("trade", ticker)
+        if trade_subs:
+            taker_yes = fill.taker_side is BookSide.BID
+            trade = {
+                "trade_id": fill.fill_id,
+                "market_ticker": ticker,
+                "yes_price_dollars": _dollars(fill.price_micro_usd),
+                "no_price_dollars": _dollars(SCALE - fill.price_micro_usd),
+                "count_fp": _count(fill.size_micro),
+                "taker_side": "yes" if taker_yes else "no",
+                "taker_outcome_side": "yes" if taker_yes else "no",
+                "taker_book_side": "bid" if taker_yes else "ask",
+                "ts": now // 1000,
+                "ts_ms": now,
+            }
+            self._send_to(trade_subs, "trade", trade)
         for order_id, is_taker in ((fill.taker_order_id, True), (fill.maker_order_id, False)):
             meta = self._orders.get(order_id)
-            if meta is not None and meta.owner in self.api_keys:
+            if meta is not None:
                 self._record_fill(meta, fill, is_taker, now)
 
     def _record_fill(self, meta: _OrderMeta, fill: SimFill, is_taker: bool, now: int) -> None:
-        fee = self._fee_micro(meta.ticker, fill.price_micro_usd, fill.size_micro, maker=not is_taker)
-        outcome_price = fill.price_micro_usd if meta.outcome is Side.YES else SCALE - fill.price_micro_usd
-        cost = outcome_price * fill.size_micro // SCALE
-        if is_taker:
-            meta.taker_fees_micro += fee
-            meta.taker_cost_micro += cost
-        else:
-            meta.maker_fees_micro += fee
-            meta.maker_cost_micro += cost
-        meta.updated_ms = now
-        position = self._positions.setdefault(meta.owner, {}).setdefault(meta.ticker, _Position())
-        long_yes = self._engine_side(meta.outcome, meta.action) is BookSide.BID
-        position.position_micro += fill.size_micro if long_yes else -fill.size_micro
-        position.cost_micro += cost if meta.action is Action.BUY else -cost
-        position.fees_micro += fee
-        position.volume_micro += fill.size_micro
-        cash = self._cash.setdefault(meta.owner, self.starting_balance_micro_usd)
-        self._cash[meta.owner] = cash - fee + (-cost if meta.action is Action.BUY else cost)
+        fee, position = self._apply_fill(meta, fill, is_taker, now)
+        account = self.accounts[meta.owner]
+        long_yes = meta.side is BookSide.BID
         fill_id = self.next_id("fill")
         record = {
             "fill_id": fill_id,
@@ -528,16 +1064,19 @@ class SimKalshi:
             "market_ticker": meta.ticker,
             "side": meta.outcome.value,
             "action": meta.action.value,
+            "outcome_side": "yes" if long_yes else "no",
+            "book_side": "bid" if long_yes else "ask",
             "count_fp": _count(fill.size_micro),
             "yes_price_dollars": _dollars(fill.price_micro_usd),
             "no_price_dollars": _dollars(SCALE - fill.price_micro_usd),
             "is_taker": is_taker,
-            "fee_cost": _fee_text(fee),
+            "fee_cost": _money(fee),
             "created_time": _iso(now),
             "ts": now // 1000,
         }
-        self._fills.setdefault(meta.owner, []).append(record)
-        outcome_side = "yes" if long_yes else "no"
+        account.fills.append(record)
+        account.fills_by_order.setdefault(meta.order.order_id, []).append(record)
+        account.fills_by_ticker.setdefault(meta.ticker, []).append(record)
         self._publish_private(
             meta.owner,
             "fill",
@@ -552,36 +1091,41 @@ class SimKalshi:
                 "side": meta.outcome.value,
                 "yes_price_dollars": _dollars(fill.price_micro_usd),
                 "count_fp": _count(fill.size_micro),
-                "fee_cost": _fee_text(fee),
+                "fee_cost": _money(fee),
                 "action": meta.action.value,
                 "ts": now // 1000,
                 "ts_ms": now,
                 "post_position_fp": _count(position.position_micro),
                 "purchased_side": meta.outcome.value,
-                "outcome_side": outcome_side,
+                "outcome_side": "yes" if long_yes else "no",
                 "book_side": "bid" if long_yes else "ask",
             },
         )
+        self._publish_position(meta.owner, meta.ticker, position)
+        if not is_taker:
+            self._after_change(meta)
+            self._publish_order(meta)  # the taker's own update follows its submit
+
+    def _publish_position(self, owner: str, ticker: str, position: KalshiPosition) -> None:
         self._publish_private(
-            meta.owner,
+            owner,
             "market_positions",
-            meta.ticker,
+            ticker,
             "market_position",
             {
-                "user_id": meta.owner,
-                "market_ticker": meta.ticker,
+                "user_id": owner,
+                "market_ticker": ticker,
                 "position_fp": _count(position.position_micro),
-                "position_cost_dollars": _fee_text(position.cost_micro),
-                "realized_pnl_dollars": "0.000000",
-                "fees_paid_dollars": _fee_text(position.fees_micro),
+                "position_cost_dollars": _money(position.cost_micro),
+                "realized_pnl_dollars": _money(position.realized_pnl_micro),
+                "fees_paid_dollars": _money(position.fees_micro),
                 "volume_fp": _count(position.volume_micro),
             },
         )
-        if not is_taker:
-            self._publish_order(meta)  # the taker's own update follows its submit
 
     def _order_json(self, meta: _OrderMeta) -> dict[str, Any]:
         order = meta.order
+        long_yes = meta.side is BookSide.BID
         return {
             "order_id": order.order_id,
             "user_id": meta.owner,
@@ -589,6 +1133,8 @@ class SimKalshi:
             "ticker": meta.ticker,
             "side": meta.outcome.value,
             "action": meta.action.value,
+            "outcome_side": "yes" if long_yes else "no",
+            "book_side": "bid" if long_yes else "ask",
             "type": "limit",
             "status": _STATUS_TEXT[order.status],
             "yes_price_dollars": _dollars(order.price_micro_usd),
@@ -596,10 +1142,10 @@ class SimKalshi:
             "fill_count_fp": _count(order.filled_micro),
             "remaining_count_fp": _count(order.remaining_micro),
             "initial_count_fp": _count(order.size_micro),
-            "taker_fill_cost_dollars": _fee_text(meta.taker_cost_micro),
-            "maker_fill_cost_dollars": _fee_text(meta.maker_cost_micro),
-            "taker_fees_dollars": _fee_text(meta.taker_fees_micro),
-            "maker_fees_dollars": _fee_text(meta.maker_fees_micro),
+            "taker_fill_cost_dollars": _money(meta.taker_cost_micro),
+            "maker_fill_cost_dollars": _money(meta.maker_cost_micro),
+            "taker_fees_dollars": _money(meta.taker_fees.charged_micro),
+            "maker_fees_dollars": _money(meta.maker_fees.charged_micro),
             "expiration_time": _iso(meta.expiration_ms),
             "created_time": _iso(meta.created_ms),
             "last_update_time": _iso(meta.updated_ms),
@@ -607,16 +1153,13 @@ class SimKalshi:
         }
 
     def _publish_order(self, meta: _OrderMeta) -> None:
-        if meta.owner not in self.api_keys:
+        if meta.owner not in self._conns_by_owner:
             return
-        long_yes = self._engine_side(meta.outcome, meta.action) is BookSide.BID
         msg = self._order_json(meta)
         # The 2026 user_order message: direction as outcome_side/book_side, no `action`.
         del msg["action"], msg["no_price_dollars"], msg["type"]
         msg.update(
             {
-                "outcome_side": "yes" if long_yes else "no",
-                "book_side": "bid" if long_yes else "ask",
                 "is_yes": meta.outcome is Side.YES,
                 "created_ts_ms": meta.created_ms,
                 "last_updated_ts_ms": meta.updated_ms,
@@ -626,34 +1169,49 @@ class SimKalshi:
 
     def _snapshot_msg(self, ticker: str) -> dict[str, Any]:
         yes, no = self.book(ticker)
-        msg: dict[str, Any] = {
-            "market_ticker": ticker,
-            "market_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}")),
-        }
+        msg: dict[str, Any] = {"market_ticker": ticker, "market_id": self.markets[ticker].market_id}
         if yes:
             msg["yes_dollars_fp"] = [[_dollars(p), _count(s)] for p, s in sorted(yes)]
         if no:
             msg["no_dollars_fp"] = [[_dollars(p), _count(s)] for p, s in sorted(no)]
         return msg
 
-    # -- WebSocket -------------------------------------------------------------------------------
+    # -- authentication --------------------------------------------------------------------------
 
     def _verify(self, headers: Mapping[str, str], method: str, path: str) -> str:
+        """The key id of a correctly signed request: RSA-PSS (SHA-256, MGF1, salt = digest length)
+        over timestamp + METHOD + path without the query (docs/venues.md#kalshi-auth)."""
         lowered = {k.lower(): v for k, v in headers.items()}
-        key_id = lowered.get(ACCESS_KEY.lower(), "")
+        key_id = lowered.get(_ACCESS_KEY, "")
+        timestamp = lowered.get(_ACCESS_TIMESTAMP, "")
+        signature = lowered.get(_ACCESS_SIGNATURE, "")
         public = self.api_keys.get(key_id)
-        if public is None:
-            self.auth_failures += 1
-            raise AuthError("unknown API key id", venue="kalshi", status=401)
         try:
-            verify_signature(public, lowered, method, path, expected_key_id=key_id)
+            if public is None:
+                raise AuthError("unknown API key id", venue="kalshi", status=401)
+            if not timestamp.isdigit():
+                raise AuthError("timestamp header must be integer milliseconds", venue="kalshi", status=401)
+            try:
+                raw = base64.b64decode(signature, validate=True)
+            except (binascii.Error, ValueError):
+                raise AuthError("signature header is not base64", venue="kalshi", status=401) from None
+            message = f"{timestamp}{method.upper()}{path.split('?', 1)[0]}".encode()
+            try:
+                public.verify(
+                    raw,
+                    message,
+                    padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+                    hashes.SHA256(),
+                )
+            except InvalidSignature:
+                raise AuthError("signature does not verify", venue="kalshi", status=401) from None
         except AuthError:
             self.auth_failures += 1
             raise
         return key_id
 
     def _check_ws_auth(self, connection: ServerConnection, request: Any) -> Any:
-        if signing_path(request.path) != WS_PATH:
+        if request.path.split("?", 1)[0] != WS_PATH:
             return connection.respond(404, "not found\n")
         try:
             self._verify(dict(request.headers.raw_items()), "GET", request.path)
@@ -661,10 +1219,13 @@ class SimKalshi:
             return connection.respond(401, f"{exc}\n")
         return None
 
+    # -- WebSocket -------------------------------------------------------------------------------
+
     async def _handle_ws(self, ws: ServerConnection) -> None:
         headers = {k.lower(): v for k, v in ws.request.headers.raw_items()} if ws.request is not None else {}
-        conn = _Conn(ws, headers.get(ACCESS_KEY.lower(), ""))
-        self._conns.add(conn)
+        conn = _Conn(ws, headers.get(_ACCESS_KEY, ""), self.max_queued_frames)
+        self._conns[conn] = None
+        self._conns_by_owner.setdefault(conn.owner, {})[conn] = None
         self.ws_connections_accepted += 1
         if self.faults is not None:
             self.faults.connection_opened(self.stream)
@@ -675,46 +1236,114 @@ class SimKalshi:
         except ConnectionClosed:
             pass
         finally:
-            self._conns.discard(conn)
+            self._drop_conn(conn)
             conn.writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await conn.writer
 
+    def _drop_conn(self, conn: _Conn) -> None:
+        self._conns.pop(conn, None)
+        owned = self._conns_by_owner.get(conn.owner)
+        if owned is not None:
+            owned.pop(conn, None)
+            if not owned:
+                del self._conns_by_owner[conn.owner]
+        for sid, sub in list(conn.subs.items()):
+            self._unindex(conn, sid, sub)
+        conn.subs.clear()
+
+    def _index(self, conn: _Conn, sid: int, sub: _Sub) -> None:
+        if sub.channel not in _MARKET_CHANNELS:
+            return
+        for ticker in sub.tickers if sub.tickers is not None else (None,):
+            self._sub_index.setdefault((sub.channel, ticker), {})[(conn, sid)] = sub
+
+    def _unindex(self, conn: _Conn, sid: int, sub: _Sub) -> None:
+        if sub.channel not in _MARKET_CHANNELS:
+            return
+        for ticker in sub.tickers if sub.tickers is not None else (None,):
+            subs = self._sub_index.get((sub.channel, ticker))
+            if subs is not None:
+                subs.pop((conn, sid), None)
+                if not subs:
+                    del self._sub_index[(sub.channel, ticker)]
+
+    def _enqueue(self, conn: _Conn, sid: int | None, frame: dict[str, Any]) -> None:
+        """Queue a frame for the connection's writer. A data frame that does not fit overflows
+        its subscription: error 25, the subscription dropped with its queued frames."""
+        if sid is not None and len(conn.queue) >= conn.max_queued:
+            self._overflow(conn, sid)
+            return
+        conn.queue.append((sid, frame))
+        conn.wake.set()
+
+    def _overflow(self, conn: _Conn, sid: int) -> None:
+        sub = conn.subs.pop(sid, None)
+        if sub is None:
+            return
+        self._unindex(conn, sid, sub)
+        self.overflows += 1
+        conn.overflows += 1
+        conn.queue = deque(item for item in conn.queue if item[0] != sid)
+        self._error(conn, None, 25, sid)
+
     async def _writer(self, conn: _Conn) -> None:
+        """Send queued frames in order, through the fault injector; frames ready together go out in
+        one socket write (`send_texts`), each still its own message."""
         faults = self.faults
-        while True:
-            frame = await conn.queue.get()
-            if faults is not None:
-                latency = faults.jittered_latency_s()
-                if latency > 0:
-                    await self._sleep(latency)
-                fault = faults.frame_fault(self.stream, conn.frame_index)
-                conn.frame_index += 1
-                if fault is Fault.DROP_CONNECTION:
-                    self.drops_injected += 1
-                    transport = conn.ws.transport
-                    if transport is not None:
-                        transport.abort()
-                    return
-                if fault is Fault.FREEZE:
-                    self.frames_frozen += 1
+        batch: list[str] = []
+        try:
+            while True:
+                if not conn.queue:
+                    conn.wake.clear()
+                    await conn.wake.wait()
                     continue
-                if fault is Fault.SEQUENCE_GAP:
-                    conn.pending_gaps += 1
-                if conn.pending_gaps and frame.get("type") == "orderbook_delta":
-                    conn.pending_gaps -= 1
-                    self.gaps_injected += 1
-                    continue  # lost: its seq number is used, its change never arrives
-            try:
-                await conn.ws.send(orjson.dumps(frame).decode())
-            except ConnectionClosed:
-                return
+                while conn.queue and len(batch) < _WRITE_BATCH:
+                    _, frame = conn.queue.popleft()
+                    if faults is not None:
+                        latency = faults.jittered_latency_s()
+                        if latency > 0:
+                            await self._flush(conn, batch)
+                            await self._sleep(latency)
+                        fault = faults.frame_fault(self.stream, conn.frame_index)
+                        conn.frame_index += 1
+                        if fault is Fault.DROP_CONNECTION:
+                            await self._flush(conn, batch)
+                            self.drops_injected += 1
+                            transport = conn.ws.transport
+                            if transport is not None:
+                                transport.abort()
+                            return
+                        if fault is Fault.FREEZE:
+                            self.frames_frozen += 1
+                            continue
+                        if fault is Fault.SEQUENCE_GAP:
+                            conn.pending_gaps += 1
+                        if conn.pending_gaps and frame.get("type") == "orderbook_delta":
+                            conn.pending_gaps -= 1
+                            self.gaps_injected += 1
+                            continue  # lost: its seq number is used, its change never arrives
+                    batch.append(orjson.dumps(frame).decode())
+                await self._flush(conn, batch)
+        except ConnectionClosed:
+            return
+
+    async def _flush(self, conn: _Conn, batch: list[str]) -> None:
+        if batch:
+            await send_texts(conn.ws, batch)
+            self.frames_sent += len(batch)
+            batch.clear()
 
     def _error(self, conn: _Conn, request_id: Any, code: int, sid: int | None = None) -> None:
-        frame: dict[str, Any] = {"id": request_id, "type": "error", "msg": {"code": code, "msg": wire.error_text(code)}}
+        frame: dict[str, Any] = {"id": request_id, "type": "error", "msg": {"code": code, "msg": _WS_ERRORS[code]}}
         if sid is not None:
             frame["sid"] = sid
-        conn.send(frame)
+        conn.queue.append((None, frame))
+        conn.wake.set()
+
+    def _reply(self, conn: _Conn, frame: dict[str, Any]) -> None:
+        conn.queue.append((None, frame))
+        conn.wake.set()
 
     def _on_command(self, conn: _Conn, message: str | bytes) -> None:
         try:
@@ -725,13 +1354,14 @@ class SimKalshi:
         if not isinstance(command, dict):
             self._error(conn, None, 1)
             return
-        self.commands_received.append(command)
+        self.commands_received += 1
         rid = command.get("id")
         cmd = command.get("cmd")
         params = command.get("params")
         if cmd == "list_subscriptions":
-            conn.send(
-                {"id": rid, "type": "ok", "msg": [{"channel": s.channel, "sid": sid} for sid, s in conn.subs.items()]}
+            self._reply(
+                conn,
+                {"id": rid, "type": "ok", "msg": [{"channel": s.channel, "sid": sid} for sid, s in conn.subs.items()]},
             )
             return
         if cmd not in ("subscribe", "unsubscribe", "update_subscription"):
@@ -752,8 +1382,9 @@ class SimKalshi:
                 if sub is None:
                     self._error(conn, rid, 7)
                     continue
+                self._unindex(conn, sid, sub)
                 sub.seq += 1
-                conn.send({"id": rid, "sid": sid, "seq": sub.seq, "type": "unsubscribed"})
+                self._reply(conn, {"id": rid, "sid": sid, "seq": sub.seq, "type": "unsubscribed"})
         else:
             self._update(conn, rid, params)
 
@@ -782,7 +1413,8 @@ class SimKalshi:
             conn.next_sid += 1
             sub = _Sub(channel, set(tickers) if tickers else None)
             conn.subs[sid] = sub
-            conn.send({"id": rid, "type": "subscribed", "msg": {"channel": channel, "sid": sid}})
+            self._index(conn, sid, sub)
+            self._reply(conn, {"id": rid, "type": "subscribed", "msg": {"channel": channel, "sid": sid}})
             if channel == "orderbook_delta":
                 for ticker in tickers or ():
                     self._send_snapshot(conn, sid, sub, ticker)
@@ -791,7 +1423,9 @@ class SimKalshi:
         if ticker not in self.engines:
             return
         sub.seq += 1
-        conn.send({"type": "orderbook_snapshot", "sid": sid, "seq": sub.seq, "msg": self._snapshot_msg(ticker)})
+        self._enqueue(
+            conn, sid, {"type": "orderbook_snapshot", "sid": sid, "seq": sub.seq, "msg": self._snapshot_msg(ticker)}
+        )
 
     def _update(self, conn: _Conn, rid: Any, params: dict[str, Any]) -> None:
         sids = params.get("sids")
@@ -813,16 +1447,19 @@ class SimKalshi:
         if not tickers:
             self._error(conn, rid, 14)
             return
+        if action not in ("add_markets", "delete_markets", "get_snapshot"):
+            self._error(conn, rid, 13)
+            return
+        self._unindex(conn, sid, sub)
         if action == "add_markets":
             sub.tickers = (sub.tickers or set()) | set(tickers)
         elif action == "delete_markets":
             sub.tickers = (sub.tickers or set()) - set(tickers)
-        elif action != "get_snapshot":
-            self._error(conn, rid, 13)
-            return
+        self._index(conn, sid, sub)
         sub.seq += 1
-        conn.send(
-            {"id": rid, "sid": sid, "seq": sub.seq, "type": "ok", "msg": {"market_tickers": sorted(sub.tickers or ())}}
+        self._reply(
+            conn,
+            {"id": rid, "sid": sid, "seq": sub.seq, "type": "ok", "msg": {"market_tickers": sorted(sub.tickers or ())}},
         )
         if sub.channel == "orderbook_delta" and action in ("add_markets", "get_snapshot"):
             for ticker in tickers:
@@ -832,7 +1469,7 @@ class SimKalshi:
 
     @staticmethod
     def _error_response(status: int, code: str, message: str) -> HttpResponse:
-        return HttpResponse.json(status, {"code": code, "message": message, "service": "sim"})
+        return HttpResponse.json(status, {"error": {"code": code, "message": message, "service": "exchange"}})
 
     async def _handle_http(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(REST_PREFIX + "/"):
@@ -841,6 +1478,7 @@ class SimKalshi:
             owner = self._verify(request.headers, request.method, request.raw_path)
         except AuthError as exc:
             return self._error_response(401, "unauthorized", str(exc))
+        self._expire_due()
         route = request.path[len(REST_PREFIX) :]
         parts = [p for p in route.split("/") if p]
         method = request.method
@@ -858,23 +1496,22 @@ class SimKalshi:
                 before = meta.order.remaining_micro
                 self.cancel(parts[2])
                 return HttpResponse.json(200, {"order": self._order_json(meta), "reduced_by_fp": _count(before)})
-        except _Conflict as exc:
-            return self._error_response(409, "order_already_exists", str(exc))
-        except WireError as exc:
-            return self._error_response(400, "invalid_parameters", str(exc))
+        except KalshiRefusal as exc:
+            return self._error_response(exc.status or 400, exc.code, exc.message)
         return self._error_response(404, "not_found", f"no route for {method} {route}")
 
     def _page(
-        self, items: list[Any], request: HttpRequest, key: str, extra: dict[str, Any] | None = None
+        self, items: Sequence[Any], request: HttpRequest, key: str, extra: dict[str, Any] | None = None
     ) -> HttpResponse:
+        """One page of `items` (already filtered; rendered by the caller only for the page)."""
         try:
             limit = min(int(request.query.get("limit", "100")), self.page_size_cap)
             start = int(request.query.get("cursor") or 0)
         except ValueError:
             return self._error_response(400, "invalid_parameters", "bad limit or cursor")
-        if limit <= 0:
+        if limit <= 0 or start < 0:
             return self._error_response(400, "invalid_parameters", "limit must be positive")
-        chunk = items[start : start + limit]
+        chunk = list(items[start : start + limit])
         cursor = str(start + limit) if start + limit < len(items) else ""
         return HttpResponse.json(200, {key: chunk, "cursor": cursor, **(extra or {})})
 
@@ -882,7 +1519,7 @@ class SimKalshi:
         engine = self.engines[market.ticker]
         bid, ask = engine.best_bid(), engine.best_ask()
         event = self.events[market.event_ticker]
-        return {
+        out = {
             "ticker": market.ticker,
             "event_ticker": market.event_ticker,
             "market_type": "binary",
@@ -912,7 +1549,7 @@ class SimKalshi:
             "volume_24h_fp": _count(engine.volume_micro),
             "liquidity_dollars": "0.0000",
             "open_interest_fp": "0.00",
-            "result": "",
+            "result": market.result,
             "can_close_early": True,
             "fractional_trading_enabled": market.fractional,
             "expiration_value": "",
@@ -920,12 +1557,17 @@ class SimKalshi:
             "rules_secondary": market.rules_secondary,
             "price_level_structure": market.price_level_structure,
             "price_ranges": [
-                {"start": a, "end": b, "step": c}
-                for a, b, c in _BANDS.get(market.price_level_structure, _BANDS["linear_cent"])
+                {"start": _dollars(a), "end": _dollars(b), "step": _dollars(c)}
+                for a, b, c in kalshi_tick_bands(market.price_level_structure)
             ],
             "strike_type": "custom",
             "custom_strike": {"Event": event.title},
         }
+        if market.settlement_value_micro is not None:
+            out["settlement_value_dollars"] = _dollars(market.settlement_value_micro)
+        if market.settlement_ms is not None:
+            out["settlement_ts"] = _iso(market.settlement_ms)
+        return out
 
     def _event_json(self, event: SimEvent, nested: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -939,9 +1581,7 @@ class SimKalshi:
             "product_metadata": None,
         }
         if nested:
-            out["markets"] = [
-                self._market_json(m) for m in self.markets.values() if m.event_ticker == event.event_ticker
-            ]
+            out["markets"] = [self._market_json(self.markets[t]) for t in self._markets_by_event[event.event_ticker]]
         return out
 
     def _series_json(self, series: SimSeries) -> dict[str, Any]:
@@ -955,24 +1595,28 @@ class SimKalshi:
             "contract_url": "",
             "contract_terms_url": "",
             "fee_type": series.fee_type,
-            "fee_multiplier": series.fee_multiplier,
+            "fee_multiplier": float(series.fee_multiplier),
             "additional_prohibitions": [],
         }
 
     def _get(self, owner: str, parts: list[str], request: HttpRequest) -> HttpResponse:
         q = request.query
+        account = self.accounts[owner]
         if parts == ["markets"]:
-            markets = list(self.markets.values())
-            if q.get("event_ticker"):
-                markets = [m for m in markets if m.event_ticker == q["event_ticker"]]
+            markets: Iterable[SimMarket]
+            if q.get("tickers"):
+                markets = [self.markets[t] for t in q["tickers"].split(",") if t in self.markets]
+            elif q.get("event_ticker"):
+                markets = [self.markets[t] for t in self._markets_by_event.get(q["event_ticker"], ())]
+            else:
+                markets = list(self.markets.values())
             if q.get("series_ticker"):
                 markets = [m for m in markets if self.events[m.event_ticker].series_ticker == q["series_ticker"]]
-            if q.get("tickers"):
-                wanted = set(q["tickers"].split(","))
-                markets = [m for m in markets if m.ticker in wanted]
             if q.get("status"):
-                open_ = q["status"] == "open"
-                markets = [m for m in markets if (m.status == "active") == open_]
+                wanted = {"open": ("active",), "closed": ("closed", "determined"), "settled": ("finalized",)}.get(
+                    q["status"], (q["status"],)
+                )
+                markets = [m for m in markets if m.status in wanted]
             return self._page([self._market_json(m) for m in markets], request, "markets")
         if parts == ["markets", "orderbooks"]:
             tickers = request.query_values("tickers")
@@ -1001,9 +1645,7 @@ class SimKalshi:
                 200,
                 {
                     "event": self._event_json(event, True),
-                    "markets": [
-                        self._market_json(m) for m in self.markets.values() if m.event_ticker == event.event_ticker
-                    ],
+                    "markets": [self._market_json(self.markets[t]) for t in self._markets_by_event[event.event_ticker]],
                 },
             )
         if parts == ["series"]:
@@ -1014,51 +1656,77 @@ class SimKalshi:
                 return self._error_response(404, "not_found", "series not found")
             return HttpResponse.json(200, {"series": self._series_json(series)})
         if parts == ["portfolio", "orders"]:
-            metas = self.orders_of(owner)
+            metas: Iterable[_OrderMeta] = (
+                account.resting.values() if q.get("status") == "resting" else account.orders.values()
+            )
             if q.get("ticker"):
                 metas = [m for m in metas if m.ticker == q["ticker"]]
             if q.get("status"):
                 metas = [m for m in metas if _STATUS_TEXT[m.order.status] == q["status"]]
-            return self._page([self._order_json(m) for m in metas], request, "orders")
+            return self._paged_json(list(metas), request, "orders", self._order_json)
         if len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
-            meta = self._orders.get(parts[2])
-            if meta is None or meta.owner != owner:
+            meta = account.orders.get(parts[2])
+            if meta is None:
                 return self._error_response(404, "not_found", "order not found")
             return HttpResponse.json(200, {"order": self._order_json(meta)})
         if parts == ["portfolio", "fills"]:
-            fills = self.fills_of(owner)
-            if q.get("ticker"):
-                fills = [f for f in fills if f["ticker"] == q["ticker"]]
+            fills: list[dict[str, Any]] = account.fills
             if q.get("order_id"):
-                fills = [f for f in fills if f["order_id"] == q["order_id"]]
+                fills = account.fills_by_order.get(q["order_id"], [])
+                if q.get("ticker"):
+                    fills = [f for f in fills if f["ticker"] == q["ticker"]]
+            elif q.get("ticker"):
+                fills = account.fills_by_ticker.get(q["ticker"], [])
             return self._page(fills, request, "fills")
         if parts == ["portfolio", "positions"]:
+            now = _iso(self._now_ms())
             positions = [
                 {
                     "ticker": ticker,
-                    "total_traded_dollars": _fee_text(abs(p.cost_micro)),
+                    "total_traded_dollars": _money(p.traded_micro),
                     "position_fp": _count(p.position_micro),
-                    "market_exposure_dollars": _fee_text(abs(p.cost_micro)),
-                    "realized_pnl_dollars": "0.000000",
+                    "market_exposure_dollars": _money(p.cost_micro),
+                    "realized_pnl_dollars": _money(p.realized_pnl_micro),
                     "resting_orders_count": 0,
-                    "fees_paid_dollars": _fee_text(p.fees_micro),
-                    "last_updated_ts": _iso(self._now_ms()),
+                    "fees_paid_dollars": _money(p.fees_micro),
+                    "last_updated_ts": now,
                 }
-                for ticker, p in sorted(self._positions.get(owner, {}).items())
+                for ticker, p in sorted(account.positions.items())
+                if p.position_micro
             ]
             return self._page(positions, request, "market_positions", {"event_positions": []})
+        if parts == ["portfolio", "settlements"]:
+            return self._page(account.settlements, request, "settlements")
         if parts == ["portfolio", "balance"]:
-            cash = self._cash.get(owner, self.starting_balance_micro_usd)
+            available = account.available_micro
+            exposure = sum(p.cost_micro for p in account.positions.values())
+            value = account.cash_micro + exposure
             return HttpResponse.json(
                 200,
                 {
-                    "balance": cash // 10_000,
-                    "balance_dollars": _fee_text(cash),
-                    "portfolio_value": cash // 10_000,
+                    "balance": available // 10_000,
+                    "balance_dollars": _money(available),
+                    "portfolio_value": value // 10_000,
+                    "portfolio_value_dollars": _money(value),
                     "updated_ts": self._now_ms() // 1000,
                 },
             )
         return self._error_response(404, "not_found", "no such endpoint")
+
+    def _paged_json(
+        self, items: Sequence[_OrderMeta], request: HttpRequest, key: str, render: Callable[[_OrderMeta], Any]
+    ) -> HttpResponse:
+        """`_page` that renders only the page's items."""
+        try:
+            limit = min(int(request.query.get("limit", "100")), self.page_size_cap)
+            start = int(request.query.get("cursor") or 0)
+        except ValueError:
+            return self._error_response(400, "invalid_parameters", "bad limit or cursor")
+        if limit <= 0 or start < 0:
+            return self._error_response(400, "invalid_parameters", "limit must be positive")
+        chunk = [render(m) for m in items[start : start + limit]]
+        cursor = str(start + limit) if start + limit < len(items) else ""
+        return HttpResponse.json(200, {key: chunk, "cursor": cursor})
 
     def _rest_book(self, ticker: str, depth: int = 0) -> dict[str, Any]:
         yes, no = self.book(ticker)
@@ -1070,23 +1738,28 @@ class SimKalshi:
         }
 
     def _place(self, owner: str, body: Any) -> _OrderMeta:
-        order = wire.parse_order_body(body)
+        order = parse_create_order(body)
         meta, _ = self.submit(
             owner,
-            order["ticker"],
-            order["outcome"],
-            order["action"],
-            order["price_micro_usd"],
-            order["size_micro"],
-            order["tif"],
-            order["client_order_id"],
-            expiration_ms=order["expiration_ms"],
-            post_only=order["post_only"],
+            order.ticker,
+            order.outcome,
+            order.action,
+            order.price_micro_usd,
+            order.size_micro,
+            order.tif,
+            order.client_order_id,
+            expiration_ms=order.expiration_ms,
+            post_only=order.post_only,
+            reduce_only=order.reduce_only,
         )
         return meta
 
     async def _post_order(self, owner: str, request: HttpRequest) -> HttpResponse:
-        meta = self._place(owner, request.json())
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            raise _invalid("body", "is not valid JSON") from None
+        meta = self._place(owner, body)
         if self._order_response_faults:
             mode = self._order_response_faults.popleft()
             if mode == "timeout":
@@ -1095,22 +1768,139 @@ class SimKalshi:
         return HttpResponse.json(201, {"order": self._order_json(meta)})
 
     def _post_batch(self, owner: str, request: HttpRequest) -> HttpResponse:
-        body = request.json()
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            raise _invalid("body", "is not valid JSON") from None
         orders = body.get("orders") if isinstance(body, dict) else None
         if not isinstance(orders, list) or not 0 < len(orders) <= 20:
-            raise WireError("orders must be a list of 1 to 20 orders", venue="kalshi", field="orders")
+            raise _invalid("orders", "must be a list of 1 to 20 orders")
         out = []
         for item in orders:
             cid = item.get("client_order_id") if isinstance(item, dict) else None
             try:
                 meta = self._place(owner, item)
                 out.append({"client_order_id": cid, "order": self._order_json(meta), "error": None})
-            except (WireError, _Conflict) as exc:
-                out.append(
-                    {"client_order_id": cid, "order": None, "error": {"code": "invalid_order", "message": str(exc)}}
-                )
+            except KalshiRefusal as exc:
+                out.append({"client_order_id": cid, "order": None, "error": {"code": exc.code, "message": exc.message}})
         return HttpResponse.json(201, {"orders": out})
 
 
-class _Conflict(Exception):
-    """An order with this client_order_id exists (HTTP 409)."""
+# -- CreateOrderRequest, parsed by the simulator's own code -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrder:
+    ticker: str
+    outcome: Side
+    action: Action
+    price_micro_usd: int  # of the outcome bought or sold
+    size_micro: int
+    tif: TimeInForce
+    client_order_id: str | None
+    expiration_ms: int | None
+    post_only: bool
+    reduce_only: bool
+
+
+def _count_micro(body: dict[str, Any]) -> int:
+    fp, legacy = body.get("count_fp"), body.get("count")
+    size = None
+    if fp is not None:
+        if not isinstance(fp, str) or not _COUNT_TEXT.fullmatch(fp):
+            raise _invalid("count_fp", "must be a count string with at most 2 decimals")
+        whole, _, frac = fp.partition(".")
+        size = int(whole) * SCALE + int((frac + "00")[:2]) * 10_000
+    if legacy is not None:
+        if isinstance(legacy, bool) or not isinstance(legacy, int):
+            raise _invalid("count", "must be an integer")
+        if size is not None and size != legacy * SCALE:
+            raise _invalid("count", "and count_fp disagree")
+        size = legacy * SCALE
+    if size is None:
+        raise _invalid("count_fp", "is required")
+    if size <= 0:
+        raise _invalid("count_fp", "must be positive")
+    return size
+
+
+def _price_micro(body: dict[str, Any], outcome: str) -> int | None:
+    dollars, cents = body.get(f"{outcome}_price_dollars"), body.get(f"{outcome}_price")
+    price = None
+    if dollars is not None:
+        if not isinstance(dollars, str) or not _DOLLARS_TEXT.fullmatch(dollars):
+            raise _invalid(f"{outcome}_price_dollars", "must be a dollar string")
+        whole, _, frac = dollars.partition(".")
+        price = int(whole) * SCALE + int((frac + "000000")[:6])
+    if cents is not None:
+        if isinstance(cents, bool) or not isinstance(cents, int):
+            raise _invalid(f"{outcome}_price", "must be integer cents")
+        if price is not None and price != cents * 10_000:
+            raise _invalid(f"{outcome}_price", f"and {outcome}_price_dollars disagree")
+        price = cents * 10_000
+    return price
+
+
+def parse_create_order(body: object) -> CreateOrder:
+    """A Kalshi CreateOrderRequest (docs/venues.md#kalshi-orders) as the venue reads it; refusals are
+    `KalshiRefusal(400, "invalid_parameters")` naming the field."""
+    if not isinstance(body, dict):
+        raise _invalid("body", "must be a JSON object")
+    ticker = body.get("ticker")
+    if not isinstance(ticker, str) or not ticker:
+        raise _invalid("ticker", "is required")
+    side = body.get("side")
+    if side not in ("yes", "no"):
+        raise _invalid("side", "must be 'yes' or 'no'")
+    action = body.get("action")
+    if action not in ("buy", "sell"):
+        raise _invalid("action", "must be 'buy' or 'sell'")
+    size = _count_micro(body)
+    yes, no = _price_micro(body, "yes"), _price_micro(body, "no")
+    if yes is not None and no is not None and yes + no != SCALE:
+        raise _invalid("no_price_dollars", "and yes_price_dollars must sum to 1")
+    if yes is None and no is None:
+        raise _invalid("yes_price_dollars", "or no_price_dollars is required")
+    outcome = Side.YES if side == "yes" else Side.NO
+    if outcome is Side.YES:
+        price = yes if yes is not None else SCALE - (no or 0)
+    else:
+        price = no if no is not None else SCALE - (yes or 0)
+    if not 0 < price < SCALE:
+        raise _invalid(f"{side}_price_dollars", "must be strictly between 0 and 1")
+    expiration = body.get("expiration_ts")
+    if expiration is not None and (isinstance(expiration, bool) or not isinstance(expiration, int) or expiration <= 0):
+        raise _invalid("expiration_ts", "must be positive epoch seconds")
+    tif_text = body.get("time_in_force")
+    if tif_text is None:
+        tif = TimeInForce.GTD if expiration is not None else TimeInForce.GTC
+    elif tif_text in _TIF_NAMES:
+        tif = _TIF_NAMES[tif_text]
+    else:
+        raise _invalid("time_in_force", f"must be one of {sorted(_TIF_NAMES)}")
+    if body.get("buy_max_cost") is not None:
+        tif = TimeInForce.FOK  # the venue makes a buy_max_cost order fill-or-kill
+    flags = {}
+    for name in ("post_only", "reduce_only"):
+        value = body.get(name, False)
+        if not isinstance(value, bool):
+            raise _invalid(name, "must be a boolean")
+        flags[name] = value
+    client_order_id = body.get("client_order_id")
+    if client_order_id is not None and not isinstance(client_order_id, str):
+        raise _invalid("client_order_id", "must be a string")
+    order_type = body.get("type", "limit")
+    if order_type != "limit":
+        raise _invalid("type", "must be 'limit'")
+    return CreateOrder(
+        ticker,
+        outcome,
+        Action.BUY if action == "buy" else Action.SELL,
+        price,
+        size,
+        tif,
+        client_order_id or None,
+        None if expiration is None else expiration * 1_000,
+        flags["post_only"],
+        flags["reduce_only"],
+    )

@@ -102,7 +102,7 @@ class MarketMaker:
                 continue
             if side is BookSide.ASK and best_bid is not None and price <= best_bid[0]:
                 continue
-            submitted = self.engine.submit(self.owner, side, price, size, TimeInForce.GTC)
+            submitted = self.engine.submit(self.owner, side, price, size, TimeInForce.GTC, keep=False)
             result.extend(submitted.fills, submitted.deltas)
         return result
 
@@ -146,6 +146,6 @@ class Taker:
             if best is None:
                 return result
             price = min(best[0], max(self.tick_micro, best[0] - self.through_ticks * self.tick_micro))
-        submitted = self.engine.submit(self.owner, side, price, size, TimeInForce.IOC)
+        submitted = self.engine.submit(self.owner, side, price, size, TimeInForce.IOC, keep=False)
         result.extend(submitted.fills, submitted.deltas)
         return result

@@ -1,5 +1,7 @@
 """A simulated Polymarket on loopback: Gamma + CLOB REST and the market and user WebSockets, in
-the same JSON shapes as the real venue (see `arb/venues/polymarket/wire.py` for the protocol).
+the same JSON shapes as the real venue (docs/venues.md#polymarket). Requests are checked and books
+hashed by this module's own code (the EIP-712 order hash comes from the venue's official
+py-clob-client-v2, which defines it), not the adapter's.
 
 What it serves:
 - Gamma (its own `LoopbackHttpServer`): `GET /markets` (limit/offset, `condition_ids`, `slug`,
@@ -7,15 +9,18 @@ What it serves:
   `/positions?user=` (so one base URL serves both in tests).
 - CLOB (a second server): `GET /book` (with the current-scheme hash), `/markets/{condition_id}`,
   `POST /order`, `DELETE /order`, `/orders`, `/cancel-all`, `GET /data/orders`, `/data/order/{id}`,
-  `/data/trades` (cursor-paged), `/balance-allowance`. Every private call checks the L2 headers
-  (HMAC of timestamp + method + path + body with the account's secret, api key, passphrase, address)
-  and answers 401 otherwise. A posted order's EIP-712 signature must recover to its `signer`
-  (eth_account, with the exchange contract of the market's negRisk flag), the signer must be the
-  account's address and `maker` its funder; its order id is the order hash, as on the venue.
+  `/data/trades` (cursor-paged), `/balance-allowance` (COLLATERAL, or CONDITIONAL with `token_id`).
+  Every private call checks the L2 headers (HMAC of timestamp + method + path + body with the
+  account's secret, api key, passphrase, address) and answers 401 otherwise. A posted order's
+  EIP-712 signature must recover to its `signer` (eth_account, with the exchange contract of the
+  market's negRisk flag), the signer must be the account's address and `maker` its funder; its order
+  id is the order hash, as on the venue.
 - Market socket (`/ws/market`): subscribe (`assets_ids`, or `operation: subscribe|unsubscribe`)
-  -> an array frame of `book` snapshots; then `price_change` (current format: new totals,
-  BUY = bid, best_bid/best_ask after the change), `last_trade_price` per fill and a fresh `book`
-  after trades; text `PING` -> `PONG` (answered even while the feed is frozen).
+  -> an array frame of `book` snapshots; then `price_change` (current format: new totals, BUY =
+  bid, best_bid/best_ask after the change) for every book change, trades included, and
+  `last_trade_price` per fill; with `custom_feature_enabled`, `market_resolved` when a market
+  resolves; `tick_size_change` when `change_tick_size` is called; text `PING` -> `PONG` (answered even
+  while the feed is frozen).
 - User socket (`/ws/user`): auth subscribe with the account's key/secret/passphrase; `order`
   events (PLACEMENT, UPDATE, CANCELLATION) and `trade` events per fill for taker and maker,
   MATCHED then (with `auto_settle`) MINED and CONFIRMED; `fail_trade` sends RETRYING and FAILED
@@ -25,7 +30,31 @@ Matching: one `MatchingEngine` per token. There is no complementary matching or 
 market's two tokens (a YES buy never matches a NO buy): each token is its own book, which is what
 the adapter sees anyway. A posted order's limit price is its signed amounts' ratio (rounded onto
 the tick: down for buys, up for sells) and its size the shares it signs for (a FOK/FAK buy's
-`takerAmount`). GTD orders rest like GTC (the sim does not expire them).
+`takerAmount`). GTD orders rest like GTC (the sim does not expire them). `set_book`/`set_level`
+set the "house" liquidity of a token directly (see `liquidity.py`) and publish it as `price_change`
+(or, with `publish="snapshot"`, a `book` frame).
+
+Accounts (other owners - scripted participants, the house, `take` - are unconstrained):
+- Cash (pUSD, micro) and tokens per account. A BUY reserves its signed `makerAmount` (the most it can
+  spend) plus the most its taker fee can be at any price its limit allows; a SELL reserves the
+  tokens it sells. An order whose reservation exceeds the cash or tokens not already reserved by the
+  account's resting orders is refused with HTTP 400 `{"error": "not enough balance / allowance"}`,
+  so a sale of tokens not held is refused. Reservations are released as the order fills (the real
+  cost and fee are charged instead) and when it ends.
+- Fees by the market's `feeSchedule` (`fees.py`): takers pay C x rate x (P(1-P))^exponent, floored
+  to $0.00001, in collateral on both sides (a BUY pays it on top, a SELL receives its proceeds less
+  it); makers pay nothing. Trade messages carry `fee_rate_bps` (the schedule's rate) for the taker.
+- `GET /balance-allowance` answers the account's whole collateral (on-chain balance: open orders do
+  not lower it, as on the venue) or, for CONDITIONAL, the token balance.
+- `settle(condition_id, "yes" | "no" | "void")`: resting orders on both tokens are cancelled, the
+  market closes (Gamma `closed`, CLOB `accepting_orders: false`, token `winner` flags), subscribers
+  with custom features get `market_resolved` (winning asset and outcome; a void - the venue's
+  50-50 resolution - names no winning asset and the outcome "50-50"), and every account's tokens are
+  redeemed at once: $1 per winning share, $0.50 per share of either token when void.
+
+Slow consumers: each socket has one writer task fed by a bounded queue (`max_queued_frames`); a
+client that falls so far behind that a frame does not fit is disconnected (the venue closes slow
+market-data connections), and reconnects for fresh snapshots.
 
 Faults (`FaultInjector`, `arb/venues/sim/faults.py`) on stream "market" and "user": connection
 drop, silent freeze (PING still answered), hash mismatch (the next `book` frame's hash corrupted),
@@ -34,73 +63,120 @@ HTTP 429/500 (before the handler runs), partial fills (`partial_fill_limit`), FA
 frame. `answer_500_after_processing` makes the next order POSTs be processed but answered 500 (the
 ambiguous case). Scripted participants (`MarketMaker`, `Taker`) move prices on `step()`.
 
-Deterministic under `seed` (ids, participants, faults) and the injected `clock_ms`.
+Bounded work: orders, trades and accounts are found through indexes (order id -> order, order id
+-> trade ids, token -> subscribed connections); trades among non-accounts are not stored; terminal
+account orders and trades are kept up to `retention` each. Deterministic under `seed` (ids,
+participants, faults) and the injected `clock_ms`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import functools
 import hashlib
 import hmac
 import json
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import orjson
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from py_clob_client_v2.config import get_contract_config
-from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, SignatureTypeV2
-from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2
-from py_clob_client_v2.order_utils.model.side import Side as ClobSide
-from py_clob_client_v2.signing.hmac import build_hmac_signature
+from py_clob_client_v2.config import get_contract_config  # type: ignore[import-untyped]
+from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, SignatureTypeV2  # type: ignore[import-untyped]
+from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2  # type: ignore[import-untyped]
+from py_clob_client_v2.order_utils.model.side import Side as ClobSide  # type: ignore[import-untyped]
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from arb.domain import BookSide, OrderStatus, TimeInForce
-from arb.fixed import SCALE
-from arb.venues.polymarket.wire import BookHashContext, book_frame, decimal_text
+from arb.errors import ConfigError, OrderRejectedError
+from arb.fixed import SCALE, micro_to_str
+from arb.venues.sim import fees as sim_fees
 from arb.venues.sim.engine import CancelReason, LevelDelta, MatchingEngine, SimFill, SimOrder
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
+from arb.venues.sim.liquidity import set_book, set_level
 from arb.venues.sim.participants import MarketMaker, Taker
+from arb.venues.sim.spec import FeeScheduleSpec, PolymarketMarketSpec, PolymarketSpec
+from arb.venues.sim.wsout import send_texts
 
-__all__ = ["PolymarketSim", "SimAccount", "SimMarketSpec"]
+__all__ = ["PolymarketAccount", "PolymarketMarketSpec", "PolymarketRefusal", "PolymarketSimulator", "book_hash"]
 
 _BID = BookSide.BID
 _ASK = BookSide.ASK
 _LOT = 10_000
+_NO_BALANCE = "not enough balance / allowance"
+_ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+_RESULTS = frozenset({"yes", "no", "void"})
+_TIF = {"GTC": TimeInForce.GTC, "GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}
+_WRITE_BATCH = 256  # frames coalesced into one socket write at most
 Sleep = Callable[[float], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class SimMarketSpec:
-    """One simulated binary market (two tokens)."""
+@functools.lru_cache(maxsize=65_536)
+def _text(micro: int) -> str:
+    """Shortest decimal text of a non-negative micro amount, as the venue writes prices and sizes:
+    "5", "0.52"."""
+    whole, frac = divmod(micro, SCALE)
+    return f"{whole}.{frac:06d}".rstrip("0") if frac else str(whole)
 
-    condition_id: str
-    question: str
-    yes_token: str
-    no_token: str
-    tick_micro: int = 10_000
-    min_order_size_micro: int = 5_000_000
-    neg_risk: bool = False
-    fee_rate: str | None = None  # "0.05": feesEnabled with feeSchedule {rate, exponent 1, takerOnly}
-    event_id: str = "1"
-    gamma_id: str = "1"
-    group_item_title: str = ""
-    yes_mid_micro: int = 500_000
-    slug: str = ""
 
-    @property
-    def tokens(self) -> tuple[str, str]:
-        return (self.yes_token, self.no_token)
+def book_hash(book: dict[str, Any], min_order_size: str, neg_risk: bool) -> str:
+    """The venue's current book hash: SHA-1 of the compact JSON of market, asset_id, timestamp,
+    hash "", bids, asks, min_order_size, tick_size, neg_risk, last_trade_price (in that order)."""
+    payload = {
+        "market": book["market"],
+        "asset_id": book["asset_id"],
+        "timestamp": book["timestamp"],
+        "hash": "",
+        "bids": book["bids"],
+        "asks": book["asks"],
+        "min_order_size": min_order_size,
+        "tick_size": book["tick_size"],
+        "neg_risk": neg_risk,
+        "last_trade_price": book["last_trade_price"],
+    }
+    return hashlib.sha1(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
 
 
 @dataclass(slots=True)
-class SimAccount:
+class _MarketState:
+    """What changes about a market after it is listed."""
+
+    spec: PolymarketMarketSpec
+    tick_micro: int
+    fee_rate: Fraction
+    fee_exponent: int
+    fee_rate_bps: str
+    closed: bool = False
+    winner: str = ""  # "yes", "no", "void" once resolved
+
+
+@dataclass(slots=True, eq=False)
+class _OrderMeta:
+    order_id: str
+    owner: str
+    token: str
+    side: BookSide
+    price_micro: int
+    size_micro: int
+    order_type: str
+    order: SimOrder | None = None  # None until matched (an acknowledged-then-filled FAK)
+    cash_left: int = 0  # reserved collateral still held (BUY)
+    fee_left: int = 0  # reserved fee still held (BUY)
+    tokens_left: int = 0  # reserved tokens still held (SELL)
+    released: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class PolymarketAccount:
     api_key: str
     secret: str
     passphrase: str
@@ -108,6 +184,19 @@ class SimAccount:
     funder_address: str
     cash_micro: int = 1_000_000 * SCALE
     positions: dict[str, int] = field(default_factory=dict)  # token -> shares (micro)
+    reserved_cash_micro: int = 0
+    reserved_tokens: dict[str, int] = field(default_factory=dict)
+    orders: dict[str, _OrderMeta] = field(default_factory=dict)  # retained, oldest first
+    resting: dict[str, _OrderMeta] = field(default_factory=dict)
+    terminal: deque[str] = field(default_factory=deque)
+    trade_ids: list[str] = field(default_factory=list)
+
+    @property
+    def available_cash_micro(self) -> int:
+        return self.cash_micro - self.reserved_cash_micro
+
+    def available_tokens(self, token: str) -> int:
+        return self.positions.get(token, 0) - self.reserved_tokens.get(token, 0)
 
 
 @dataclass(slots=True)
@@ -118,29 +207,49 @@ class _Trade:
     status: str
     match_time_s: int
     tx_hash: str
+    taker_fee_micro: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Conn:
     ws: ServerConnection
     stream: str
+    max_queued: int
     assets: set[str] = field(default_factory=set)
     owner: str = ""
-    queue: asyncio.Queue[str | list[Any] | dict[str, Any]] = field(default_factory=asyncio.Queue)
+    custom_features: bool = False
+    queue: deque[str | list[Any] | dict[str, Any]] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     frame_index: int = 0
     corrupt_next_book: bool = False
     closed: bool = False
 
 
-class PolymarketSim:
+class PolymarketRefusal(OrderRejectedError):
+    """The simulated venue refuses an order (bad signature, foreign maker, closed market, off the
+    tick or below the minimum, crossing post-only, no balance). `shape` is how the venue answers:
+    "errorMsg" -> 400 `{"success": false, "errorMsg": ...}`, "error" -> 400 `{"error": ...}`."""
+
+    def __init__(self, message: str, *, shape: str = "errorMsg") -> None:
+        super().__init__(message, venue="polymarket", status=400, reason=message, body=message)
+        self.shape = shape
+
+    def response(self) -> HttpResponse:
+        if self.shape == "error":
+            return HttpResponse.json(400, {"error": self.reason})
+        return HttpResponse.json(400, {"success": False, "errorMsg": self.reason})
+
+
+class PolymarketSimulator:
     """`await start()`; point the adapter at `gamma_url`, `clob_url`, `market_ws_url`,
-    `user_ws_url`; drive with `step()`, `take(...)`, `release_delayed()`, `fail_trade(...)`."""
+    `user_ws_url`; drive with `step()`, `take(...)`, `set_book(...)`, `release_delayed()`,
+    `fail_trade(...)`; end markets with `settle(...)`."""
 
     def __init__(
         self,
-        markets: Sequence[SimMarketSpec],
+        markets: Sequence[PolymarketMarketSpec] = (),
         *,
-        clock_ms: Callable[[], int],
+        clock_ms: Callable[[], int] | None = None,
         faults: FaultPlan | FaultInjector | None = None,
         seed: int = 0,
         sleep: Sleep = asyncio.sleep,
@@ -149,50 +258,84 @@ class PolymarketSim:
         participants: bool = True,
         maker_size_micro: int = 50 * SCALE,
         page_size: int = 100,
+        max_queued_frames: int = 50_000,
+        retention: int = 100_000,
     ) -> None:
-        self.specs = {m.condition_id: m for m in markets}
+        if max_queued_frames < 1 or retention < 0:
+            raise ConfigError("max_queued_frames must be >= 1 and retention >= 0")
         self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
-        self._clock_ms = clock_ms
+        if clock_ms is None:
+            ticks = iter(range(1_767_225_600_000, 1 << 62))  # deterministic: 1 ms per reading
+            clock_ms = lambda: next(ticks)  # noqa: E731
+        self._clock_ms: Callable[[], int] = clock_ms
         self._sleep = sleep
         self._release_tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random(f"{seed}:ids")
+        self._participant_rng = random.Random(f"{seed}:participants")
         self.chain_id = chain_id
         self.auto_settle = auto_settle
         self.page_size = page_size
-        self.accounts: dict[str, SimAccount] = {}
-        self.token_spec: dict[str, SimMarketSpec] = {}
+        self.max_queued_frames = max_queued_frames
+        self.retention = retention
+        self.with_participants = participants
+        self.maker_size_micro = maker_size_micro
+        self.specs: dict[str, PolymarketMarketSpec] = {}
+        self.market_state: dict[str, _MarketState] = {}
+        self.accounts: dict[str, PolymarketAccount] = {}
+        self._accounts_by_funder: dict[str, PolymarketAccount] = {}
+        self.token_spec: dict[str, PolymarketMarketSpec] = {}
         self.engines: dict[str, MatchingEngine] = {}
         self.last_trade: dict[str, int] = {}
-        self.trades: dict[str, _Trade] = {}
-        self.order_types: dict[str, str] = {}  # order id -> GTC/GTD/FOK/FAK
-        self.delayed: list[tuple[str, str, str, BookSide, int, int, TimeInForce, int | None]] = []
+        self.trades: dict[str, _Trade] = {}  # trades with an account on either side (retained)
+        self._trade_order: deque[str] = deque()
+        self._trades_by_order: dict[str, list[str]] = {}
+        self._metas: dict[str, _OrderMeta] = {}  # account orders by id (retained)
+        self.delayed: list[tuple[_OrderMeta, TimeInForce, int | None]] = []
         self.answer_500_after_processing = 0
-        self.stats: dict[str, int] = {"orders": 0, "rejected_auth": 0, "bad_signature": 0, "frames": 0, "pings": 0}
+        self.stats: dict[str, int] = {
+            "orders": 0,
+            "rejected_auth": 0,
+            "bad_signature": 0,
+            "no_balance": 0,
+            "frames": 0,
+            "pings": 0,
+            "slow_consumer_disconnects": 0,
+        }
         self._forced_id: str | None = None
-        self._conns: list[_Conn] = []
+        self._changes = 0
+        self._conns: dict[_Conn, None] = {}
+        self._market_subs: dict[str, dict[_Conn, None]] = {}  # token -> connections
+        self._user_conns: dict[str, dict[_Conn, None]] = {}  # api key -> connections
         self._writers: set[asyncio.Task[Any]] = set()
         self._gamma: LoopbackHttpServer | None = None
         self._clob: LoopbackHttpServer | None = None
         self._ws: Server | None = None
         self._contracts = get_contract_config(chain_id)
         self.participants: list[MarketMaker | Taker] = []
-        participant_rng = random.Random(f"{seed}:participants")
         for spec in markets:
-            for i, token in enumerate(spec.tokens):
-                self.token_spec[token] = spec
-                engine = MatchingEngine(token, self._next_id)
-                self.engines[token] = engine
-                if participants:
-                    mid = spec.yes_mid_micro if i == 0 else SCALE - spec.yes_mid_micro
-                    mid = max(spec.tick_micro, min(SCALE - spec.tick_micro, mid // spec.tick_micro * spec.tick_micro))
-                    maker = MarketMaker(
-                        f"mm:{token[:8]}", engine, participant_rng, mid, 2, spec.tick_micro, 3, maker_size_micro
-                    )
-                    maker.requote()
-                    self.participants.append(maker)
-                    self.participants.append(
-                        Taker(f"taker:{token[:8]}", engine, participant_rng, 3, SCALE, spec.tick_micro)
-                    )
+            self.add_market(spec)
+
+    @classmethod
+    def from_spec(cls, spec: PolymarketSpec, *, seed: int = 0, **options: Any) -> PolymarketSimulator:
+        """A simulator built from a declarative `PolymarketSpec` (see `spec.py`): markets with fee
+        schedules and initial books, accounts with cash and tokens, faults, participants."""
+        options.setdefault("participants", spec.participants)
+        sim = cls(spec.markets, faults=spec.faults, seed=seed, **options)
+        for market in spec.markets:
+            for token, book in ((market.yes_token, market.yes_book), (market.no_token, market.no_book)):
+                if book.bids or book.asks:
+                    sim.set_book(token, book.bids, book.asks)
+        for a in spec.accounts:
+            sim.add_account(
+                a.api_key,
+                a.secret,
+                a.passphrase,
+                a.signer_address,
+                a.funder_address or None,
+                cash_micro=a.cash_micro_usd,
+                positions=dict(a.positions),
+            )
+        return sim
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -205,8 +348,7 @@ class PolymarketSim:
 
     async def close(self) -> None:
         for conn in list(self._conns):
-            conn.closed = True
-            conn.ws.transport.abort()
+            self._abort(conn)
         for task in list(self._writers):
             task.cancel()
         await asyncio.gather(*self._writers, return_exceptions=True)
@@ -217,7 +359,7 @@ class PolymarketSim:
             if server is not None:
                 await server.close()
 
-    async def __aenter__(self) -> PolymarketSim:
+    async def __aenter__(self) -> PolymarketSimulator:
         await self.start()
         return self
 
@@ -237,7 +379,7 @@ class PolymarketSim:
     @property
     def _ws_port(self) -> int:
         assert self._ws is not None
-        return next(iter(self._ws.sockets)).getsockname()[1]
+        return int(next(iter(self._ws.sockets)).getsockname()[1])
 
     @property
     def market_ws_url(self) -> str:
@@ -247,6 +389,49 @@ class PolymarketSim:
     def user_ws_url(self) -> str:
         return f"ws://127.0.0.1:{self._ws_port}/ws/user"
 
+    # -- setup -----------------------------------------------------------------------------------
+
+    def add_market(self, spec: PolymarketMarketSpec) -> None:
+        """List a binary market: two token books (with participants quoting, when enabled)."""
+        if spec.condition_id in self.specs:
+            raise ConfigError(f"polymarket market {spec.condition_id!r} exists")
+        for token in spec.tokens:
+            if token in self.token_spec:
+                raise ConfigError(f"polymarket token {token!r} is listed twice")
+        schedule = spec.fee_schedule
+        rate = Fraction(0) if schedule is None else sim_fees.exact_fraction(schedule.rate, "fee_schedule.rate")
+        bps = rate * 10_000
+        self.specs[spec.condition_id] = spec
+        self.market_state[spec.condition_id] = _MarketState(
+            spec,
+            spec.tick_micro,
+            rate,
+            1 if schedule is None else schedule.exponent,
+            str(bps.numerator // bps.denominator),
+        )
+        for i, token in enumerate(spec.tokens):
+            self.token_spec[token] = spec
+            engine = MatchingEngine(token, self._next_id)
+            self.engines[token] = engine
+            if self.with_participants:
+                mid = spec.yes_mid_micro if i == 0 else SCALE - spec.yes_mid_micro
+                mid = max(spec.tick_micro, min(SCALE - spec.tick_micro, mid // spec.tick_micro * spec.tick_micro))
+                maker = MarketMaker(
+                    f"mm:{token[:8]}",
+                    engine,
+                    self._participant_rng,
+                    mid,
+                    2,
+                    spec.tick_micro,
+                    3,
+                    self.maker_size_micro,
+                )
+                maker.requote()
+                self.participants.append(maker)
+                self.participants.append(
+                    Taker(f"taker:{token[:8]}", engine, self._participant_rng, 3, SCALE, spec.tick_micro)
+                )
+
     def add_account(
         self,
         api_key: str,
@@ -255,13 +440,33 @@ class PolymarketSim:
         signer_address: str,
         funder_address: str | None = None,
         cash_micro: int = 1_000_000 * SCALE,
-    ) -> SimAccount:
-        account = SimAccount(api_key, secret, passphrase, signer_address, funder_address or signer_address, cash_micro)
+        positions: dict[str, int] | None = None,
+    ) -> PolymarketAccount:
+        if api_key in self.accounts:
+            raise ConfigError(f"polymarket account {api_key!r} exists")
+        for token, shares in (positions or {}).items():
+            if token not in self.engines or shares < 0:
+                raise ConfigError(f"polymarket account {api_key!r}: bad position {token!r} = {shares}")
+        account = PolymarketAccount(
+            api_key,
+            secret,
+            passphrase,
+            signer_address,
+            funder_address or signer_address,
+            cash_micro,
+            dict(positions or {}),
+        )
         self.accounts[api_key] = account
+        self._accounts_by_funder[account.funder_address.lower()] = account
         return account
 
     def connections(self, stream: str) -> int:
         return sum(1 for c in self._conns if c.stream == stream and not c.closed)
+
+    @property
+    def queued_frames(self) -> int:
+        """Frames waiting in every connection's writer queue (for flow control and stress runs)."""
+        return sum(len(conn.queue) for conn in self._conns)
 
     # -- ids and time ----------------------------------------------------------------------------
 
@@ -285,6 +490,8 @@ class PolymarketSim:
             for participant in self.participants:
                 result = participant.step()
                 self._publish(participant.engine.book_id, result.fills, result.deltas)
+                if result.fills:
+                    self._after_maker_fills(result.fills)
 
     def take(
         self,
@@ -296,80 +503,217 @@ class PolymarketSim:
         owner: str = "external",
     ) -> SimOrder:
         """Trade as an outside participant (e.g. to fill one of the adapter's resting orders)."""
-        result = self.engines[token].submit(owner, side, price_micro, size_micro, tif)
+        result = self.engines[token].submit(owner, side, price_micro, size_micro, tif, keep=False)
         self._publish(token, result.fills, result.deltas)
         self._after_submit(result.order, result.fills)
         return result.order
 
+    def set_level(self, token: str, side: BookSide, price_micro: int, size_micro: int) -> None:
+        """Make the house's size at one level of a token's book what is given, and publish it."""
+        self._check_prices(token, [(price_micro, size_micro)])
+        fills, deltas = set_level(self.engines[token], side, price_micro, size_micro, lot_micro=_LOT)
+        self._publish(token, fills, deltas)
+        if fills:
+            self._after_maker_fills(fills)
+
+    def set_book(
+        self,
+        token: str,
+        bids: Iterable[tuple[int, int]],
+        asks: Iterable[tuple[int, int]],
+        *,
+        publish: str = "deltas",
+    ) -> None:
+        """Make the house's ladder of a token exactly `bids`/`asks` ((price, size) micro pairs);
+        other owners' orders stay. `publish`: "deltas" (one `price_change` frame with every level
+        change) or "snapshot" (a `book` frame instead)."""
+        if publish not in ("deltas", "snapshot"):
+            raise ConfigError(f"publish must be 'deltas' or 'snapshot', was {publish!r}")
+        bids, asks = list(bids), list(asks)
+        self._check_prices(token, bids + asks)
+        fills, deltas = set_book(self.engines[token], bids, asks, lot_micro=_LOT)
+        if publish == "deltas":
+            self._publish(token, fills, deltas)
+        else:
+            self._publish(token, fills, [])
+            self._broadcast_market(token, self.book_json(token))
+        if fills:
+            self._after_maker_fills(fills)
+
+    def _check_prices(self, token: str, levels: Sequence[tuple[int, int]]) -> None:
+        spec = self.token_spec.get(token)
+        if spec is None:
+            raise ConfigError(f"unknown token {token!r}")
+        state = self.market_state[spec.condition_id]
+        if state.closed:
+            raise ConfigError(f"market {spec.condition_id} is resolved: its books cannot be set")
+        for price, _ in levels:
+            if type(price) is not int or price % state.tick_micro or not 0 < price < SCALE:
+                raise ConfigError(f"price {price!r} is off the tick grid of token {token}")
+
+    def change_tick_size(self, condition_id: str, tick_micro: int) -> None:
+        """The venue changes a market's tick (e.g. 0.01 -> 0.001 near the ends): `tick_size_change`
+        on both tokens; later orders must be on the new grid."""
+        state = self.market_state[condition_id]
+        if tick_micro not in (100, 1_000, 10_000, 100_000):
+            raise ConfigError(f"tick must be 0.1, 0.01, 0.001 or 0.0001, was {tick_micro}")
+        old, state.tick_micro = state.tick_micro, tick_micro
+        for token in state.spec.tokens:
+            self._broadcast_market(
+                token,
+                {
+                    "event_type": "tick_size_change",
+                    "asset_id": token,
+                    "market": condition_id,
+                    "old_tick_size": _text(old),
+                    "new_tick_size": _text(tick_micro),
+                    "timestamp": str(self._now_ms()),
+                },
+            )
+
     def _publish(self, token: str, fills: list[SimFill], deltas: list[LevelDelta]) -> None:
         spec = self.token_spec[token]
-        engine = self.engines[token]
+        subscribed = bool(self._market_subs.get(token))
         now = self._now_ms()
-        if deltas:
+        if deltas and subscribed:
+            engine = self.engines[token]
             best_bid, best_ask = engine.best_bid(), engine.best_ask()
+            bid_text = _text(best_bid[0]) if best_bid else "0"
+            ask_text = _text(best_ask[0]) if best_ask else "1"
             changes = []
             for delta in deltas:
                 changes.append(
                     {
                         "asset_id": token,
-                        "price": decimal_text(delta.price_micro_usd),
-                        "size": decimal_text(delta.size_micro),
+                        "price": _text(delta.price_micro_usd),
+                        "size": _text(delta.size_micro),
                         "side": "BUY" if delta.side is _BID else "SELL",
-                        "hash": hashlib.sha1(
-                            f"{token}:{now}:{len(self.trades)}:{delta.price_micro_usd}:{delta.size_micro}".encode()
-                        ).hexdigest(),
-                        "best_bid": decimal_text(best_bid[0]) if best_bid else "0",
-                        "best_ask": decimal_text(best_ask[0]) if best_ask else "1",
+                        "hash": self._change_hash(),
+                        "best_bid": bid_text,
+                        "best_ask": ask_text,
                     }
                 )
-            frame = {
-                "market": spec.condition_id,
-                "price_changes": changes,
-                "event_type": "price_change",
-                "timestamp": str(now),
-            }
-            self._broadcast_market(token, frame)
-        for fill in fills:
-            self.last_trade[token] = fill.price_micro_usd
             self._broadcast_market(
                 token,
                 {
-                    "asset_id": token,
-                    "event_type": "last_trade_price",
-                    "fee_rate_bps": "0",
                     "market": spec.condition_id,
-                    "price": decimal_text(fill.price_micro_usd),
-                    "side": "BUY" if fill.taker_side is _BID else "SELL",
-                    "size": decimal_text(fill.size_micro),
+                    "price_changes": changes,
+                    "event_type": "price_change",
                     "timestamp": str(now),
-                    "transaction_hash": "0x" + hashlib.sha256(fill.fill_id.encode()).hexdigest(),
                 },
             )
-            self._record_trade(token, fill)
-        if fills:
-            self._broadcast_market(token, self.book_json(token))
+        for fill in fills:
+            self.last_trade[token] = fill.price_micro_usd
+            if subscribed:
+                self._broadcast_market(
+                    token,
+                    {
+                        "asset_id": token,
+                        "event_type": "last_trade_price",
+                        "fee_rate_bps": self.market_state[spec.condition_id].fee_rate_bps,
+                        "market": spec.condition_id,
+                        "price": _text(fill.price_micro_usd),
+                        "side": "BUY" if fill.taker_side is _BID else "SELL",
+                        "size": _text(fill.size_micro),
+                        "timestamp": str(now),
+                        "transaction_hash": "0x" + hashlib.sha256(fill.fill_id.encode()).hexdigest(),
+                    },
+                )
+            if fill.taker_owner in self.accounts or fill.maker_owner in self.accounts:
+                self._record_trade(token, fill)
+
+    def _change_hash(self) -> str:
+        """A unique 40-hex tag per change: clients check book hashes on `book` frames (and the
+        best prices on `price_change`), so a change's tag only has to look like the venue's."""
+        self._changes += 1
+        return f"{self._changes:040x}"
 
     def book_json(self, token: str, *, rest: bool = False) -> dict[str, Any]:
+        """A `book` frame (or, with `rest`, the REST `/book` body) with its hash. Levels as the venue
+        lists them: bids ascending, asks descending (best last)."""
         spec = self.token_spec[token]
-        engine = self.engines[token]
-        bids, asks = engine.snapshot()
-        return book_frame(
-            market=spec.condition_id,
-            asset_id=token,
-            timestamp_ms=self._now_ms(),
-            bids=bids,
-            asks=asks,
-            tick_size_micro=spec.tick_micro,
-            last_trade_price_micro=self.last_trade.get(token),
-            context=BookHashContext(decimal_text(spec.min_order_size_micro), spec.neg_risk),
-            event_type=None if rest else "book",
-        )
+        state = self.market_state[spec.condition_id]
+        bids, asks = self.engines[token].snapshot()
+        last = self.last_trade.get(token)
+        book: dict[str, Any] = {
+            "market": spec.condition_id,
+            "asset_id": token,
+            "timestamp": str(self._now_ms()),
+            "hash": "",
+            "bids": [{"price": _text(p), "size": _text(s)} for p, s in sorted(bids)],
+            "asks": [{"price": _text(p), "size": _text(s)} for p, s in sorted(asks, reverse=True)],
+            "tick_size": _text(state.tick_micro),
+            "last_trade_price": "" if last is None else micro_to_str(last, 3),
+        }
+        min_size = _text(spec.min_order_size_micro)
+        book["hash"] = book_hash(book, min_size, spec.neg_risk)
+        if rest:
+            book["min_order_size"] = min_size
+            book["neg_risk"] = spec.neg_risk
+        else:
+            book["event_type"] = "book"
+        return book
+
+    # -- settlement ------------------------------------------------------------------------------
+
+    def settle(self, condition_id: str, result: str) -> None:
+        """Resolve a market "yes", "no" or "void" (50-50) and redeem every account's tokens."""
+        if result not in _RESULTS:
+            raise ConfigError(f"result must be one of {sorted(_RESULTS)}, was {result!r}")
+        state = self.market_state.get(condition_id)
+        if state is None:
+            raise ConfigError(f"unknown market {condition_id!r}")
+        if state.closed:
+            raise ConfigError(f"market {condition_id} is already resolved")
+        spec = state.spec
+        for token in spec.tokens:
+            engine = self.engines[token]
+            for order in engine.open_orders():
+                meta = self._metas.get(order.order_id)
+                result_ = engine.cancel(order.order_id)
+                self._publish(token, [], result_.deltas)
+                if meta is not None and result_.canceled:
+                    self._release(meta)
+                    self._broadcast_user(meta.owner, self.order_json(order, "CANCELLATION"))
+        self.participants = [p for p in self.participants if p.engine.book_id not in spec.tokens]
+        state.closed = True
+        state.winner = result
+        winning = {"yes": spec.yes_token, "no": spec.no_token, "void": ""}[result]
+        message = {
+            "event_type": "market_resolved",
+            "id": spec.gamma_id,
+            "market": condition_id,
+            "assets_ids": list(spec.tokens),
+            "winning_asset_id": winning,
+            "winning_outcome": {"yes": "Yes", "no": "No", "void": "50-50"}[result],
+            "timestamp": str(self._now_ms()),
+            "tags": [],
+        }
+        sent: set[_Conn] = set()
+        for token in spec.tokens:
+            for conn in list(self._market_subs.get(token, ())):
+                if conn.custom_features and conn not in sent:
+                    sent.add(conn)
+                    self._enqueue(conn, message)
+        for account in self.accounts.values():
+            for token in spec.tokens:
+                shares = account.positions.pop(token, 0)
+                if not shares:
+                    continue
+                if result == "void":
+                    account.cash_micro += shares // 2
+                elif token == winning:
+                    account.cash_micro += shares
 
     # -- trades, orders and the ledger -----------------------------------------------------------
 
     def _record_trade(self, token: str, fill: SimFill) -> None:
         spec = self.token_spec[token]
+        state = self.market_state[spec.condition_id]
         trade_id = self._next_id("trade")
+        taker_fee = sim_fees.polymarket_fee_micro(
+            state.fee_rate, state.fee_exponent, fill.price_micro_usd, fill.size_micro
+        )
         trade = _Trade(
             trade_id,
             fill,
@@ -377,23 +721,78 @@ class PolymarketSim:
             "MATCHED",
             self._now_ms() // 1000,
             "0x" + hashlib.sha256(trade_id.encode()).hexdigest(),
+            taker_fee,
         )
         self.trades[trade_id] = trade
-        for owner, side in (
-            (fill.taker_owner, fill.taker_side),
-            (fill.maker_owner, _ASK if fill.taker_side is _BID else _BID),
+        self._trade_order.append(trade_id)
+        for order_id in (fill.taker_order_id, fill.maker_order_id):
+            self._trades_by_order.setdefault(order_id, []).append(trade_id)
+        for owner, side, is_taker, order_id in (
+            (fill.taker_owner, fill.taker_side, True, fill.taker_order_id),
+            (fill.maker_owner, _ASK if fill.taker_side is _BID else _BID, False, fill.maker_order_id),
         ):
             account = self.accounts.get(owner)
             if account is None:
                 continue
-            sign = 1 if side is _BID else -1
-            account.positions[token] = account.positions.get(token, 0) + sign * fill.size_micro
-            account.cash_micro -= sign * fill.size_micro * fill.price_micro_usd // SCALE
+            if not account.trade_ids or account.trade_ids[-1] != trade_id:
+                account.trade_ids.append(trade_id)
+            self._apply_fill(account, self._metas.get(order_id), token, side, fill, taker_fee if is_taker else 0)
         self._send_trade(trade)
         if self.auto_settle:
             for status in ("MINED", "CONFIRMED"):
                 trade.status = status
                 self._send_trade(trade)
+        while len(self._trade_order) > self.retention:
+            old = self.trades.pop(self._trade_order.popleft(), None)
+            if old is not None:
+                for order_id in (old.fill.taker_order_id, old.fill.maker_order_id):
+                    ids = self._trades_by_order.get(order_id)
+                    if ids and ids[0] == old.trade_id:
+                        ids.pop(0)
+                        if not ids:
+                            del self._trades_by_order[order_id]
+
+    def _apply_fill(
+        self, account: PolymarketAccount, meta: _OrderMeta | None, token: str, side: BookSide, fill: SimFill, fee: int
+    ) -> None:
+        """Charge one fill to an account: tokens, cash, fee, and the order's reservation."""
+        size, price = fill.size_micro, fill.price_micro_usd
+        notional = size * price // SCALE
+        if side is _BID:
+            account.positions[token] = account.positions.get(token, 0) + size
+            account.cash_micro -= notional + fee
+            if meta is not None:
+                release = min(meta.cash_left, size * meta.price_micro // SCALE)
+                meta.cash_left -= release
+                fee_release = min(meta.fee_left, fee)
+                meta.fee_left -= fee_release
+                account.reserved_cash_micro -= release + fee_release
+        else:
+            account.positions[token] = account.positions.get(token, 0) - size
+            account.cash_micro += notional - fee
+            if meta is not None:
+                release = min(meta.tokens_left, size)
+                meta.tokens_left -= release
+                account.reserved_tokens[token] = account.reserved_tokens.get(token, 0) - release
+        if not account.positions[token]:
+            del account.positions[token]
+
+    def _release(self, meta: _OrderMeta) -> None:
+        """An order ended: give back what it still reserves; keep it queryable up to `retention`."""
+        if meta.released:
+            return
+        meta.released = True
+        account = self.accounts[meta.owner]
+        account.reserved_cash_micro -= meta.cash_left + meta.fee_left
+        if meta.tokens_left:
+            account.reserved_tokens[meta.token] -= meta.tokens_left
+        meta.cash_left = meta.fee_left = meta.tokens_left = 0
+        account.resting.pop(meta.order_id, None)
+        account.terminal.append(meta.order_id)
+        while len(account.terminal) > self.retention:
+            old = account.orders.pop(account.terminal.popleft(), None)
+            if old is not None:
+                self._metas.pop(old.order_id, None)
 
     def fail_trade(self, trade_id: str) -> None:
         """Settlement failed on chain: RETRYING then FAILED to both parties; the ledger is reversed."""
@@ -402,16 +801,19 @@ class PolymarketSim:
         for status in ("RETRYING", "FAILED"):
             trade.status = status
             self._send_trade(trade)
-        for owner, side in (
-            (fill.taker_owner, fill.taker_side),
-            (fill.maker_owner, _ASK if fill.taker_side is _BID else _BID),
+        for owner, side, fee in (
+            (fill.taker_owner, fill.taker_side, trade.taker_fee_micro),
+            (fill.maker_owner, _ASK if fill.taker_side is _BID else _BID, 0),
         ):
             account = self.accounts.get(owner)
             if account is None:
                 continue
             sign = 1 if side is _BID else -1
-            account.positions[fill.book_id] = account.positions.get(fill.book_id, 0) - sign * fill.size_micro
-            account.cash_micro += sign * fill.size_micro * fill.price_micro_usd // SCALE
+            token = fill.book_id
+            account.positions[token] = account.positions.get(token, 0) - sign * fill.size_micro
+            if not account.positions[token]:
+                del account.positions[token]
+            account.cash_micro += sign * (fill.size_micro * fill.price_micro_usd // SCALE) + fee
 
     def advance_trade(self, trade_id: str, status: str) -> None:
         trade = self.trades[trade_id]
@@ -423,6 +825,7 @@ class PolymarketSim:
         fill = trade.fill
         token = fill.book_id
         spec = self.token_spec[token]
+        bps = self.market_state[spec.condition_id].fee_rate_bps
         outcome = "Yes" if token == spec.yes_token else "No"
         taker = self.accounts.get(fill.taker_owner)
         maker = self.accounts.get(fill.maker_owner)
@@ -432,24 +835,24 @@ class PolymarketSim:
             "market": spec.condition_id,
             "asset_id": token,
             "side": "BUY" if fill.taker_side is _BID else "SELL",
-            "size": decimal_text(fill.size_micro),
-            "fee_rate_bps": "0",
-            "price": decimal_text(fill.price_micro_usd),
+            "size": _text(fill.size_micro),
+            "fee_rate_bps": bps,
+            "price": _text(fill.price_micro_usd),
             "status": trade.status,
             "match_time": str(trade.match_time_s),
             "last_update": str(self._now_ms() // 1000),
             "outcome": outcome,
             "bucket_index": 0,
             "owner": owner,
-            "maker_address": taker.funder_address if taker else "0x0000000000000000000000000000000000000000",
+            "maker_address": taker.funder_address if taker else _ZERO_ADDRESS,
             "transaction_hash": trade.tx_hash,
             "maker_orders": [
                 {
                     "order_id": fill.maker_order_id,
                     "owner": fill.maker_owner,
-                    "maker_address": maker.funder_address if maker else "0x0000000000000000000000000000000000000000",
-                    "matched_amount": decimal_text(fill.size_micro),
-                    "price": decimal_text(fill.price_micro_usd),
+                    "maker_address": maker.funder_address if maker else _ZERO_ADDRESS,
+                    "matched_amount": _text(fill.size_micro),
+                    "price": _text(fill.price_micro_usd),
                     "fee_rate_bps": "0",
                     "asset_id": token,
                     "outcome": outcome,
@@ -461,7 +864,7 @@ class PolymarketSim:
 
     def _send_trade(self, trade: _Trade) -> None:
         for owner in dict.fromkeys((trade.fill.taker_owner, trade.fill.maker_owner)):
-            if owner in self.accounts:
+            if owner in self._user_conns:
                 event = self.trade_json(trade, owner)
                 event.update(
                     {"event_type": "trade", "type": "TRADE", "timestamp": str(self._now_ms()), "trade_owner": owner}
@@ -471,6 +874,7 @@ class PolymarketSim:
     def order_json(self, order: SimOrder, kind: str | None = None) -> dict[str, Any]:
         spec = self.token_spec[order.book_id]
         account = self.accounts.get(order.owner)
+        meta = self._metas.get(order.order_id)
         if order.status is OrderStatus.OPEN:
             status = "LIVE"
         elif order.status is OrderStatus.FILLED:
@@ -485,17 +889,13 @@ class PolymarketSim:
             "market": spec.condition_id,
             "asset_id": order.book_id,
             "side": "BUY" if order.side is _BID else "SELL",
-            "original_size": decimal_text(order.size_micro),
-            "size_matched": decimal_text(order.filled_micro),
-            "price": decimal_text(order.price_micro_usd),
+            "original_size": _text(order.size_micro),
+            "size_matched": _text(order.filled_micro),
+            "price": _text(order.price_micro_usd),
             "outcome": "Yes" if order.book_id == spec.yes_token else "No",
             "expiration": "0",
-            "order_type": self.order_types.get(order.order_id, "GTC"),
-            "associate_trades": [
-                t.trade_id
-                for t in self.trades.values()
-                if order.order_id in (t.fill.taker_order_id, t.fill.maker_order_id)
-            ],
+            "order_type": meta.order_type if meta is not None else "GTC",
+            "associate_trades": list(self._trades_by_order.get(order.order_id, ())),
             "created_at": str(self._now_ms() // 1000),
         }
         if kind is not None:
@@ -507,6 +907,9 @@ class PolymarketSim:
     def _after_submit(self, order: SimOrder, fills: list[SimFill]) -> None:
         """User `order` events for the submitted order and every account's maker order it hit."""
         if order.owner in self.accounts:
+            meta = self._metas.get(order.order_id)
+            if meta is not None and not order.is_open:
+                self._release(meta)
             if order.status is OrderStatus.OPEN:
                 self._broadcast_user(
                     order.owner, self.order_json(order, "PLACEMENT" if not order.filled_micro else "UPDATE")
@@ -515,23 +918,46 @@ class PolymarketSim:
                 self._broadcast_user(order.owner, self.order_json(order, "UPDATE"))
             else:
                 self._broadcast_user(order.owner, self.order_json(order, "CANCELLATION"))
+        self._after_maker_fills(fills)
+
+    def _after_maker_fills(self, fills: list[SimFill]) -> None:
         for fill in fills:
-            if fill.maker_owner in self.accounts:
-                maker = self.engines[fill.book_id].order(fill.maker_order_id)
-                if maker is not None:
-                    self._broadcast_user(maker.owner, self.order_json(maker, "UPDATE"))
+            meta = self._metas.get(fill.maker_order_id)
+            if meta is None or meta.order is None:
+                continue
+            if not meta.order.is_open:
+                self._release(meta)
+            self._broadcast_user(meta.owner, self.order_json(meta.order, "UPDATE"))
 
     # -- sockets -----------------------------------------------------------------------------------
 
+    def _enqueue(self, conn: _Conn, frame: str | list[Any] | dict[str, Any]) -> None:
+        """Queue a frame for the connection's writer; a client too slow for the bounded queue is
+        disconnected (the venue's answer to a slow consumer)."""
+        if conn.closed:
+            return
+        if len(conn.queue) >= conn.max_queued:
+            self.stats["slow_consumer_disconnects"] += 1
+            self._abort(conn)
+            return
+        conn.queue.append(frame)
+        conn.wake.set()
+
+    def _abort(self, conn: _Conn) -> None:
+        conn.closed = True
+        conn.queue.clear()
+        conn.wake.set()
+        transport = conn.ws.transport
+        if transport is not None:
+            transport.abort()
+
     def _broadcast_market(self, token: str, frame: dict[str, Any] | list[Any]) -> None:
-        for conn in self._conns:
-            if conn.stream == "market" and token in conn.assets and not conn.closed:
-                conn.queue.put_nowait(frame)
+        for conn in list(self._market_subs.get(token, ())):
+            self._enqueue(conn, frame)
 
     def _broadcast_user(self, owner: str, frame: dict[str, Any]) -> None:
-        for conn in self._conns:
-            if conn.stream == "user" and conn.owner == owner and not conn.closed:
-                conn.queue.put_nowait(frame)
+        for conn in list(self._user_conns.get(owner, ())):
+            self._enqueue(conn, frame)
 
     async def _ws_handler(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request is not None else ""
@@ -539,9 +965,9 @@ class PolymarketSim:
         if not stream:
             await ws.close(1008, "unknown path")
             return
-        conn = _Conn(ws, stream)
+        conn = _Conn(ws, stream, self.max_queued_frames)
         self.faults.connection_opened(stream)
-        self._conns.append(conn)
+        self._conns[conn] = None
         writer = asyncio.ensure_future(self._writer(conn))
         self._writers.add(writer)
         writer.add_done_callback(self._writers.discard)
@@ -567,54 +993,83 @@ class PolymarketSim:
         finally:
             conn.closed = True
             writer.cancel()
-            if conn in self._conns:
-                self._conns.remove(conn)
+            self._conns.pop(conn, None)
+            for token in conn.assets:
+                subs = self._market_subs.get(token)
+                if subs is not None:
+                    subs.pop(conn, None)
+            owned = self._user_conns.get(conn.owner)
+            if owned is not None:
+                owned.pop(conn, None)
+                if not owned:
+                    del self._user_conns[conn.owner]
 
     def _market_subscription(self, conn: _Conn, msg: dict[str, Any]) -> None:
         assets = [a for a in msg.get("assets_ids") or () if isinstance(a, str) and a in self.engines]
+        if isinstance(msg.get("custom_feature_enabled"), bool):
+            conn.custom_features = msg["custom_feature_enabled"]
         if msg.get("operation") == "unsubscribe":
-            conn.assets.difference_update(assets)
+            for token in assets:
+                conn.assets.discard(token)
+                self._market_subs.get(token, {}).pop(conn, None)
             return
         new = [a for a in assets if a not in conn.assets]
         conn.assets.update(assets)
+        for token in new:
+            self._market_subs.setdefault(token, {})[conn] = None
         if new and msg.get("initial_dump", True):
-            conn.queue.put_nowait([self.book_json(a) for a in new])
+            self._enqueue(conn, [self.book_json(a) for a in new])
 
     def _user_subscription(self, conn: _Conn, msg: dict[str, Any]) -> bool:
         auth = msg.get("auth")
         if not isinstance(auth, dict):
             return False
-        account = self.accounts.get(auth.get("apiKey"))
+        account = self.accounts.get(auth.get("apiKey", ""))
         if account is None or auth.get("secret") != account.secret or auth.get("passphrase") != account.passphrase:
             self.stats["rejected_auth"] += 1
             return False
         conn.owner = account.api_key
+        self._user_conns.setdefault(account.api_key, {})[conn] = None
         return True
 
     async def _writer(self, conn: _Conn) -> None:
-        """Send queued frames through the fault injector: drop, freeze, corrupt, delay."""
+        """Send queued frames through the fault injector (drop, freeze, corrupt, delay); frames ready
+        together go out in one socket write (`send_texts`), each still its own message."""
+        batch: list[str] = []
         try:
-            while True:
-                frame = await conn.queue.get()
-                fault = self.faults.frame_fault(conn.stream, conn.frame_index)
-                conn.frame_index += 1
-                if fault is Fault.DROP_CONNECTION:
-                    conn.closed = True
-                    conn.ws.transport.abort()
-                    return
-                if fault is Fault.FREEZE:
+            while not conn.closed:
+                if not conn.queue:
+                    conn.wake.clear()
+                    await conn.wake.wait()
                     continue
-                if fault is Fault.HASH_MISMATCH:
-                    conn.corrupt_next_book = True
-                if conn.corrupt_next_book:
-                    frame = self._corrupt(conn, frame)
-                delay = self.faults.jittered_latency_s()
-                if delay > 0:
-                    await self._sleep(delay)
-                self.stats["frames"] += 1
-                await conn.ws.send(orjson.dumps(frame).decode())
+                while conn.queue and len(batch) < _WRITE_BATCH:
+                    frame = conn.queue.popleft()
+                    fault = self.faults.frame_fault(conn.stream, conn.frame_index)
+                    conn.frame_index += 1
+                    if fault is Fault.DROP_CONNECTION:
+                        await self._flush(conn, batch)
+                        self._abort(conn)
+                        return
+                    if fault is Fault.FREEZE:
+                        continue
+                    if fault is Fault.HASH_MISMATCH:
+                        conn.corrupt_next_book = True
+                    if conn.corrupt_next_book:
+                        frame = self._corrupt(conn, frame)
+                    delay = self.faults.jittered_latency_s()
+                    if delay > 0:
+                        await self._flush(conn, batch)
+                        await self._sleep(delay)
+                    batch.append(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
+                await self._flush(conn, batch)
         except (ConnectionClosed, asyncio.CancelledError):
             return
+
+    async def _flush(self, conn: _Conn, batch: list[str]) -> None:
+        if batch:
+            await send_texts(conn.ws, batch)
+            self.stats["frames"] += len(batch)
+            batch.clear()
 
     @staticmethod
     def _corrupt(conn: _Conn, frame: Any) -> Any:
@@ -630,7 +1085,13 @@ class PolymarketSim:
 
     # -- REST: Gamma and Data API ----------------------------------------------------------------
 
-    def gamma_market_json(self, spec: SimMarketSpec) -> dict[str, Any]:
+    def gamma_market_json(self, spec: PolymarketMarketSpec) -> dict[str, Any]:
+        state = self.market_state[spec.condition_id]
+        schedule: FeeScheduleSpec | None = spec.fee_schedule
+        if state.winner:
+            prices = {"yes": ["1", "0"], "no": ["0", "1"], "void": ["0.5", "0.5"]}[state.winner]
+        else:
+            prices = [_text(spec.yes_mid_micro), _text(SCALE - spec.yes_mid_micro)]
         d: dict[str, Any] = {
             "id": spec.gamma_id,
             "question": spec.question,
@@ -638,24 +1099,31 @@ class PolymarketSim:
             "slug": spec.slug or spec.condition_id[:12],
             "description": f"Simulated market: {spec.question}",
             "outcomes": json.dumps(["Yes", "No"]),
-            "outcomePrices": json.dumps([decimal_text(spec.yes_mid_micro), decimal_text(SCALE - spec.yes_mid_micro)]),
+            "outcomePrices": json.dumps(prices),
             "clobTokenIds": json.dumps([spec.yes_token, spec.no_token]),
             "active": True,
-            "closed": False,
-            "acceptingOrders": True,
+            "closed": state.closed,
+            "acceptingOrders": not state.closed,
             "enableOrderBook": True,
-            "orderPriceMinTickSize": spec.tick_micro / SCALE,
+            "orderPriceMinTickSize": state.tick_micro / SCALE,
             "orderMinSize": spec.min_order_size_micro / SCALE,
             "negRisk": spec.neg_risk,
             "negRiskOther": False,
             "groupItemTitle": spec.group_item_title,
             "startDate": "2026-01-01T00:00:00Z",
             "endDate": "2026-12-31T00:00:00Z",
-            "feesEnabled": spec.fee_rate is not None,
+            "feesEnabled": schedule is not None,
             "feeSchedule": None
-            if spec.fee_rate is None
-            else {"rate": float(spec.fee_rate), "exponent": 1, "takerOnly": True, "rebateRate": 0.25},
+            if schedule is None
+            else {
+                "rate": float(schedule.rate),
+                "exponent": schedule.exponent,
+                "takerOnly": schedule.taker_only,
+                "rebateRate": float(schedule.rebate_rate),
+            },
         }
+        if state.winner:
+            d["umaResolutionStatus"] = "resolved"
         if spec.neg_risk:
             d["negRiskMarketID"] = "0x" + hashlib.sha256(spec.event_id.encode()).hexdigest()
         return d
@@ -665,15 +1133,16 @@ class PolymarketSim:
             return HttpResponse.json(405, {"error": "method not allowed"})
         path = request.path
         if path == "/markets":
-            markets = [self.gamma_market_json(s) for s in self.specs.values()]
+            specs = list(self.specs.values())
             ids = request.query_values("condition_ids")
             if ids:
-                markets = [m for m in markets if m["conditionId"] in ids]
+                specs = [s for s in specs if s.condition_id in ids]
             if "slug" in request.query:
-                markets = [m for m in markets if m["slug"] == request.query["slug"]]
-            if request.query.get("closed") == "true":
-                markets = []
-            return HttpResponse.json(200, _window(markets, request.query))
+                specs = [s for s in specs if (s.slug or s.condition_id[:12]) == request.query["slug"]]
+            closed = request.query.get("closed")
+            if closed in ("true", "false"):
+                specs = [s for s in specs if self.market_state[s.condition_id].closed == (closed == "true")]
+            return HttpResponse.json(200, [self.gamma_market_json(s) for s in _window(specs, request.query)])
         if path.startswith("/markets/"):
             key = path[len("/markets/") :]
             for spec in self.specs.values():
@@ -681,7 +1150,7 @@ class PolymarketSim:
                     return HttpResponse.json(200, self.gamma_market_json(spec))
             return HttpResponse.json(404, {"error": "market not found"})
         if path == "/events" or path.startswith("/events/"):
-            events: dict[str, list[SimMarketSpec]] = {}
+            events: dict[str, list[PolymarketMarketSpec]] = {}
             for spec in self.specs.values():
                 events.setdefault(spec.event_id, []).append(spec)
             listing = []
@@ -705,11 +1174,9 @@ class PolymarketSim:
                 )
             return HttpResponse.json(200, _window(listing, request.query))
         if path == "/positions":
-            user = (request.query.get("user") or "").lower()
+            account = self._accounts_by_funder.get((request.query.get("user") or "").lower())
             out = []
-            for account in self.accounts.values():
-                if account.funder_address.lower() != user:
-                    continue
+            if account is not None:
                 for token, size in account.positions.items():
                     if size:
                         spec = self.token_spec[token]
@@ -727,28 +1194,36 @@ class PolymarketSim:
 
     # -- REST: CLOB --------------------------------------------------------------------------------
 
-    def clob_market_json(self, spec: SimMarketSpec) -> dict[str, Any]:
+    def clob_market_json(self, spec: PolymarketMarketSpec) -> dict[str, Any]:
+        state = self.market_state[spec.condition_id]
         return {
             "condition_id": spec.condition_id,
             "question": spec.question,
             "description": f"Simulated market: {spec.question}",
             "market_slug": spec.slug or spec.condition_id[:12],
             "active": True,
-            "closed": False,
-            "accepting_orders": True,
+            "closed": state.closed,
+            "accepting_orders": not state.closed,
             "enable_order_book": True,
             "minimum_order_size": spec.min_order_size_micro / SCALE,
-            "minimum_tick_size": spec.tick_micro / SCALE,
+            "minimum_tick_size": state.tick_micro / SCALE,
             "neg_risk": spec.neg_risk,
             "neg_risk_market_id": ("0x" + hashlib.sha256(spec.event_id.encode()).hexdigest()) if spec.neg_risk else "",
             "end_date_iso": "2026-12-31T00:00:00Z",
             "tokens": [
-                {"token_id": spec.yes_token, "outcome": "Yes", "price": 0.5, "winner": False},
-                {"token_id": spec.no_token, "outcome": "No", "price": 0.5, "winner": False},
+                {
+                    "token_id": token,
+                    "outcome": outcome,
+                    "price": 0.5 if state.winner in ("", "void") else float(state.winner == side),
+                    "winner": state.winner == side,
+                }
+                for token, outcome, side in ((spec.yes_token, "Yes", "yes"), (spec.no_token, "No", "no"))
             ],
         }
 
-    def _authenticate(self, request: HttpRequest) -> SimAccount | None:
+    def _authenticate(self, request: HttpRequest) -> PolymarketAccount | None:
+        """The account whose L2 headers sign this request: HMAC-SHA256 with the url-safe base64
+        secret over timestamp + METHOD + path + body, url-safe base64 encoded (docs/venues.md#polymarket-auth)."""
         h = request.headers
         account = self.accounts.get(h.get("poly_api_key", ""))
         if account is None or h.get("poly_passphrase") != account.passphrase:
@@ -758,8 +1233,14 @@ class PolymarketSim:
         timestamp = h.get("poly_timestamp") or ""
         if not timestamp.isdigit():
             return None
-        body = request.body.decode() if request.body else None
-        expected = build_hmac_signature(account.secret, timestamp, request.method, request.path, body)
+        message = f"{timestamp}{request.method}{request.path}"
+        if request.body:
+            message += request.body.decode(errors="replace").replace("'", '"')
+        try:
+            key = base64.urlsafe_b64decode(account.secret)
+        except (binascii.Error, ValueError):
+            return None
+        expected = base64.urlsafe_b64encode(hmac.new(key, message.encode(), hashlib.sha256).digest()).decode()
         if not hmac.compare_digest(expected, h.get("poly_signature") or ""):
             return None
         return account
@@ -789,22 +1270,19 @@ class PolymarketSim:
         if method == "DELETE":
             return self._cancel(account, path, request)
         if path == "/data/orders":
-            orders = [o for e in self.engines.values() for o in e.orders_of(account.api_key)]
+            metas = [m for m in account.resting.values() if m.order is not None]
             market = request.query.get("market")
             if market:
-                orders = [o for o in orders if self.token_spec[o.book_id].condition_id == market]
-            return HttpResponse.json(
-                200, self._cursor_page([self.order_json(o) for o in orders], request.query.get("next_cursor"))
-            )
+                metas = [m for m in metas if self.token_spec[m.token].condition_id == market]
+            orders = [self.order_json(m.order) for m in metas if m.order is not None]
+            return HttpResponse.json(200, self._cursor_page(orders, request.query.get("next_cursor")))
         if path.startswith("/data/order/"):
-            order_id = path[len("/data/order/") :]
-            for engine in self.engines.values():
-                order = engine.order(order_id)
-                if order is not None and order.owner == account.api_key:
-                    return HttpResponse.json(200, self.order_json(order))
-            return HttpResponse.json(404, {"error": "order not found"})
+            meta = account.orders.get(path[len("/data/order/") :])
+            if meta is None or meta.order is None:
+                return HttpResponse.json(404, {"error": "order not found"})
+            return HttpResponse.json(200, self.order_json(meta.order))
         if path == "/data/trades":
-            mine = [t for t in self.trades.values() if account.api_key in (t.fill.taker_owner, t.fill.maker_owner)]
+            mine = [self.trades[t] for t in account.trade_ids if t in self.trades]
             market = request.query.get("market")
             if market:
                 mine = [t for t in mine if t.market == market]
@@ -814,6 +1292,9 @@ class PolymarketSim:
                     [self.trade_json(t, account.api_key) for t in mine], request.query.get("next_cursor")
                 ),
             )
+        if request.query.get("asset_type") == "CONDITIONAL":
+            token = request.query.get("token_id", "")
+            return HttpResponse.json(200, {"balance": str(account.positions.get(token, 0)), "allowances": {}})
         return HttpResponse.json(200, {"balance": str(account.cash_micro), "allowances": {}})
 
     def _cursor_page(self, items: list[Any], cursor: str | None) -> dict[str, Any]:
@@ -825,7 +1306,7 @@ class PolymarketSim:
         next_cursor = "LTE=" if end >= len(items) else base64.b64encode(str(end).encode()).decode()
         return {"data": page, "next_cursor": next_cursor, "limit": self.page_size, "count": len(page)}
 
-    def _verify_order(self, account: SimAccount, order: dict[str, Any], neg_risk: bool) -> str:
+    def _verify_order(self, account: PolymarketAccount, order: dict[str, Any], neg_risk: bool) -> str:
         """The order hash (its id) if the EIP-712 signature recovers to the account's signer."""
         signed = OrderV2(
             salt=str(order["salt"]),
@@ -842,16 +1323,16 @@ class PolymarketSim:
             expiration=order.get("expiration", "0"),
         )
         exchange = self._contracts.neg_risk_exchange_v2 if neg_risk else self._contracts.exchange_v2
-        builder = ExchangeOrderBuilderV2(exchange, self.chain_id, None)  # type: ignore[arg-type]
+        builder = ExchangeOrderBuilderV2(exchange, self.chain_id, None)
         typed = builder.build_order_typed_data(signed)
         recovered = Account.recover_message(encode_typed_data(full_message=typed), signature=order["signature"])
         if recovered.lower() != str(order["signer"]).lower() or recovered.lower() != account.signer_address.lower():
-            raise _Refused("invalid signature")
+            raise PolymarketRefusal("invalid signature")
         if str(order["maker"]).lower() != account.funder_address.lower():
-            raise _Refused("maker address not allowed, please use the deposit wallet flow")
-        return builder.build_order_hash(typed)
+            raise PolymarketRefusal("maker address not allowed, please use the deposit wallet flow")
+        return str(builder.build_order_hash(typed))
 
-    async def _post_order(self, account: SimAccount, request: HttpRequest) -> HttpResponse:
+    async def _post_order(self, account: PolymarketAccount, request: HttpRequest) -> HttpResponse:
         self.stats["orders"] += 1
         try:
             body = orjson.loads(request.body)
@@ -868,74 +1349,147 @@ class PolymarketSim:
             buying = order["side"] == "BUY"
             if maker <= 0 or taker <= 0 or order_type not in ("GTC", "GTD", "FOK", "FAK"):
                 raise ValueError("invalid amounts or order type")
-        except _Refused as exc:
+        except PolymarketRefusal as exc:
             self.stats["bad_signature"] += 1
-            return HttpResponse.json(400, {"success": False, "errorMsg": str(exc)})
+            return exc.response()
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
             return HttpResponse.json(400, {"success": False, "errorMsg": "invalid order payload"})
-        tick = spec.tick_micro
+        tick = self.market_state[spec.condition_id].tick_micro
         if buying:
             price = maker * SCALE // taker // tick * tick
             size = taker
         else:
             price = -(-(taker * SCALE // maker) // tick) * tick
             size = maker
-        if not tick <= price <= SCALE - tick or size < spec.min_order_size_micro:
-            problem = f"invalid order: price {decimal_text(price)} or size {decimal_text(size)} out of range"
-            return HttpResponse.json(400, {"success": False, "errorMsg": problem})
-        side = _BID if buying else _ASK
-        tif = {"GTC": TimeInForce.GTC, "GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}[
-            order_type
-        ]
-        engine = self.engines[token]
-        if body.get("postOnly"):
-            opposite = engine.best_ask() if buying else engine.best_bid()
-            if opposite is not None and (opposite[0] <= price if buying else opposite[0] >= price):
-                return HttpResponse.json(
-                    400, {"success": False, "errorMsg": "invalid post-only order: order crosses book"}
-                )
-        self.order_types[order_id] = order_type
+        try:
+            meta = self._accept(
+                account,
+                order_id,
+                token,
+                _BID if buying else _ASK,
+                price,
+                size,
+                order_type,
+                post_only=bool(body.get("postOnly")),
+                spend_limit=maker if buying else None,
+            )
+        except PolymarketRefusal as exc:
+            return exc.response()
+        tif = _TIF[order_type]
         fill_limit = self.faults.partial_fill_limit(size, _LOT)
         if tif is TimeInForce.IOC and self.faults.ack_then_fill:
-            self.delayed.append((order_id, account.api_key, token, side, price, size, tif, fill_limit))
+            self.delayed.append((meta, tif, fill_limit))
             if self.faults.fill_later_s > 0:
                 task = asyncio.ensure_future(self._release_later(self.faults.fill_later_s))
                 self._release_tasks.add(task)  # a reference keeps the task alive until it runs
                 task.add_done_callback(self._release_tasks.discard)
             return HttpResponse.json(200, _answer(order_id, "live"))
-        answer = self._execute(order_id, account.api_key, token, side, price, size, tif, fill_limit)
+        answer = self._execute(meta, tif, fill_limit)
         if self.answer_500_after_processing > 0:
             self.answer_500_after_processing -= 1
             return HttpResponse.json(500, {"error": "could not run the execution"})
         return answer
 
-    def _execute(
+    def place(
         self,
+        api_key: str,
+        token: str,
+        side: BookSide,
+        price_micro: int,
+        size_micro: int,
+        order_type: str = "GTC",
+        *,
+        post_only: bool = False,
+    ) -> SimOrder:
+        """An account's order without the signed envelope (tests, scenario replays): the same checks,
+        reservations, matching and messages as `POST /order`; a refusal raises `PolymarketRefusal`.
+        The order id is drawn like the venue's order hashes."""
+        account = self.accounts.get(api_key)
+        if account is None:
+            raise ConfigError(f"unknown polymarket account {api_key!r}")
+        if token not in self.engines:
+            raise PolymarketRefusal(f"unknown token {token}")
+        if order_type not in _TIF:
+            raise PolymarketRefusal(f"unknown order type {order_type}")
+        order_id = "0x" + f"{self._rng.getrandbits(256):064x}"
+        meta = self._accept(account, order_id, token, side, price_micro, size_micro, order_type, post_only=post_only)
+        self._execute(meta, _TIF[order_type], None)
+        assert meta.order is not None
+        return meta.order
+
+    def _accept(
+        self,
+        account: PolymarketAccount,
         order_id: str,
-        owner: str,
         token: str,
         side: BookSide,
         price: int,
         size: int,
-        tif: TimeInForce,
-        fill_limit: int | None,
-    ) -> HttpResponse:
-        engine = self.engines[token]
-        self._forced_id = order_id
-        result = engine.submit(owner, side, price, size, tif, fill_limit_micro=fill_limit)
+        order_type: str,
+        *,
+        post_only: bool = False,
+        spend_limit: int | None = None,
+    ) -> _OrderMeta:
+        """Check an order as the venue does and reserve its cash (BUY: its signed spend, at least
+        price x size, plus the worst taker fee) or tokens (SELL); refusals raise `PolymarketRefusal`
+        (no balance with the venue's `{"error": "not enough balance / allowance"}`)."""
+        spec = self.token_spec[token]
+        state = self.market_state[spec.condition_id]
+        if state.closed:
+            raise PolymarketRefusal("market is closed, not accepting orders")
+        tick = state.tick_micro
+        if price % tick or not tick <= price <= SCALE - tick or size < spec.min_order_size_micro:
+            raise PolymarketRefusal(f"invalid order: price {_text(price)} or size {_text(size)} out of range")
+        if post_only:
+            if order_type not in ("GTC", "GTD"):
+                raise PolymarketRefusal("invalid post-only order: only GTC and GTD orders can be post-only")
+            engine = self.engines[token]
+            opposite = engine.best_ask() if side is _BID else engine.best_bid()
+            if opposite is not None and (opposite[0] <= price if side is _BID else opposite[0] >= price):
+                raise PolymarketRefusal("invalid post-only order: order crosses book")
+        meta = _OrderMeta(order_id, account.api_key, token, side, price, size, order_type)
+        if side is _BID:
+            cash = size * price // SCALE if spend_limit is None else max(spend_limit, size * price // SCALE)
+            fee = sim_fees.polymarket_worst_fee_micro(state.fee_rate, state.fee_exponent, price, size, buying=True)
+            if cash + fee > account.available_cash_micro:
+                self.stats["no_balance"] += 1
+                raise PolymarketRefusal(_NO_BALANCE, shape="error")
+            meta.cash_left, meta.fee_left = cash, fee
+            account.reserved_cash_micro += cash + fee
+        else:
+            if size > account.available_tokens(token):
+                self.stats["no_balance"] += 1
+                raise PolymarketRefusal(_NO_BALANCE, shape="error")
+            meta.tokens_left = size
+            account.reserved_tokens[token] = account.reserved_tokens.get(token, 0) + size
+        self._metas[order_id] = meta
+        account.orders[order_id] = meta
+        account.resting[order_id] = meta
+        return meta
+
+    def _execute(self, meta: _OrderMeta, tif: TimeInForce, fill_limit: int | None) -> HttpResponse:
+        engine = self.engines[meta.token]
+        self._forced_id = meta.order_id
+        result = engine.submit(
+            meta.owner, meta.side, meta.price_micro, meta.size_micro, tif, fill_limit_micro=fill_limit
+        )
         self._forced_id = None
-        self._publish(token, result.fills, result.deltas)
+        meta.order = result.order
+        self._publish(meta.token, result.fills, result.deltas)
         self._after_submit(result.order, result.fills)
         order = result.order
+        order_id = meta.order_id
         if order.cancel_reason is CancelReason.FOK_NOT_FILLABLE:
             killed = "order couldn't be fully filled. FOK orders are fully filled or killed."
             return HttpResponse.json(
                 200, {"success": False, "errorMsg": killed, "orderID": order_id, "status": "unmatched"}
             )
         if order.filled_micro:
-            trade_ids = [t.trade_id for t in self.trades.values() if t.fill.taker_order_id == order_id]
+            trade_ids = [
+                t for t in self._trades_by_order.get(order_id, ()) if self.trades[t].fill.taker_order_id == order_id
+            ]
             spent = sum(f.size_micro * f.price_micro_usd // SCALE for f in result.fills)
-            making, taking = (spent, order.filled_micro) if side is _BID else (order.filled_micro, spent)
+            making, taking = (spent, order.filled_micro) if meta.side is _BID else (order.filled_micro, spent)
             return HttpResponse.json(
                 200,
                 {
@@ -944,8 +1498,8 @@ class PolymarketSim:
                     "orderID": order_id,
                     "status": "matched",
                     "tradeIDs": trade_ids,
-                    "makingAmount": decimal_text(making),
-                    "takingAmount": decimal_text(taking),
+                    "makingAmount": _text(making),
+                    "takingAmount": _text(taking),
                     "transactionsHashes": [self.trades[t].tx_hash for t in trade_ids],
                 },
             )
@@ -959,13 +1513,13 @@ class PolymarketSim:
     def release_delayed(self) -> int:
         """Match the FAK orders that were acknowledged "live" (the ack-then-fill fault)."""
         pending, self.delayed = self.delayed, []
-        for order_id, owner, token, side, price, size, tif, fill_limit in pending:
-            self._execute(order_id, owner, token, side, price, size, tif, fill_limit)
+        for meta, tif, fill_limit in pending:
+            self._execute(meta, tif, fill_limit)
         return len(pending)
 
-    def _cancel(self, account: SimAccount, path: str, request: HttpRequest) -> HttpResponse:
+    def _cancel(self, account: PolymarketAccount, path: str, request: HttpRequest) -> HttpResponse:
         if path == "/cancel-all":
-            ids = [o.order_id for e in self.engines.values() for o in e.orders_of(account.api_key)]
+            ids = list(account.resting)
         else:
             try:
                 body = orjson.loads(request.body)
@@ -977,22 +1531,18 @@ class PolymarketSim:
         canceled: list[str] = []
         not_canceled: dict[str, str] = {}
         for order_id in ids:
-            found = False
-            for token, engine in self.engines.items():
-                order = engine.order(order_id)
-                if order is None or order.owner != account.api_key:
-                    continue
-                found = True
-                result = engine.cancel(order_id)
-                if result.canceled:
-                    canceled.append(order_id)
-                    self._publish(token, [], result.deltas)
-                    self._broadcast_user(account.api_key, self.order_json(order, "CANCELLATION"))
-                else:
-                    not_canceled[order_id] = "order can't be found - already canceled or matched"
-                break
-            if not found:
+            meta = account.orders.get(order_id)
+            if meta is None or meta.order is None:
                 not_canceled[order_id] = "order not found"
+                continue
+            result = self.engines[meta.token].cancel(order_id)
+            if result.canceled:
+                canceled.append(order_id)
+                self._release(meta)
+                self._publish(meta.token, [], result.deltas)
+                self._broadcast_user(account.api_key, self.order_json(meta.order, "CANCELLATION"))
+            else:
+                not_canceled[order_id] = "order can't be found - already canceled or matched"
         return HttpResponse.json(200, {"canceled": canceled, "not_canceled": not_canceled})
 
 
@@ -1005,10 +1555,6 @@ _PRIVATE = {
     ("GET", "/data/trades"),
     ("GET", "/balance-allowance"),
 }
-
-
-class _Refused(Exception):
-    """A well-formed order the venue refuses (bad signature, foreign maker)."""
 
 
 def _answer(order_id: str, status: str) -> dict[str, Any]:
