@@ -39,7 +39,7 @@ from solvers.mip import lot_integral_mip
 from solvers.plan import AllocationResult, DroppedSet, SetPlan
 from solvers.planning import PlanCheck, dropped_from_check, plan_from_check, verify_lots
 from solvers.problem import AllocationProblem, AllocatorConfig, Capital, Level, Objective
-from solvers.rounding import TopUp, best_first, integer_caps, lots_of, shrunk
+from solvers.rounding import TopUp, best_first, fee_swaps, integer_caps, lots_of, shrunk
 
 __all__ = ["Allocator", "LPRun"]
 
@@ -246,9 +246,41 @@ class Allocator:
             ):
                 check, lots = self._nearby(sm, lots, check)
             outcomes[sm.index] = _SetOutcome(lots, check)
+        lots = self._swap_fee_rounding(outcomes, lots)
         for outcome in outcomes.values():
             outcome.lots = lots
         return outcomes
+
+    def _swap_fee_rounding(self, outcomes: dict[int, _SetOutcome], lots: np.ndarray) -> np.ndarray:
+        """Shed per-order fee rounding by moving units between instruments that pay alike
+        (`solvers.rounding.fee_swaps`), within the cash the passing plans leave; kept per set only
+        when the exact check agrees it earns more."""
+        form = self.form
+        passing = {i: o.check for i, o in outcomes.items() if o.check is not None and o.check.failure is None}
+        if not passing:
+            return lots
+        slack = {
+            venue: form.capital.cash_by_venue_usd[venue] - form.cash_reserve.get(venue, _ZERO) for venue in form.venues
+        }
+        for check in passing.values():
+            for venue, amount in check.capital_by_venue.items():
+                slack[venue] -= amount
+        if form.capital.total_usd is not None:  # keep it simple: no moves across venues near a total cap
+            slack = dict.fromkeys(slack, _ZERO)
+        for index, check in passing.items():
+            if self._fee_rounding_waste(check) <= 0:
+                continue
+            sm = form.sets[index]
+            trial, _ = fee_swaps(form, sm, lots, slack)
+            if np.array_equal(trial[sm.level_cols], lots[sm.level_cols]):
+                continue
+            result = self._check(sm, trial)
+            if result.failure is None and result.profit > check.profit:
+                for venue in set(result.capital_by_venue) | set(check.capital_by_venue):
+                    slack[venue] -= result.capital_by_venue.get(venue, _ZERO) - check.capital_by_venue.get(venue, _ZERO)
+                lots = trial
+                outcomes[index].check = result
+        return lots
 
     def _check(self, sm: SetModel, lots: np.ndarray) -> PlanCheck:
         cols = sm.level_cols

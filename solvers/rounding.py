@@ -20,6 +20,9 @@ the venue minimum. Three steps, all deterministic given the LP point:
 3. `shrunk`: when the exact check of a plan fails a profit limit only because of the venue's
    per-order fee rounding (a Kalshi order rounds up to the cent), slightly smaller sizes of the same
    plan are tried (37 lots may round to $0.0075 of profit where 34 lots clear $0.015).
+4. `fee_swaps`: a few units moved between instruments paying on the same literal (the same
+   contract on two venues) where the exact cost falls - the payoff is unchanged in every outcome,
+   so the profit rises by what the per-order rounding no longer takes.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import numpy as np
 from solvers.formulation import Formulation, SetModel
 from solvers.problem import Side
 
-__all__ = ["Basket", "TopUp", "integer_caps", "shrunk"]
+__all__ = ["Basket", "TopUp", "fee_swaps", "integer_caps", "shrunk"]
 
 _TOLERANCE = 1e-7
 _ZERO = Decimal(0)
@@ -353,14 +356,17 @@ class TopUp:
 
 def shrunk(form: Formulation, sm: SetModel, lots: np.ndarray, steps: int) -> list[np.ndarray]:
     """Up to `steps` smaller versions of the set's plan (lots per column): every instrument's total
-    scaled down by d/N for d = 1.., N the plan's size in its largest rounding-lot count, floored to
+    scaled down by d/N for d = 1.., N the plan's size in baskets (its largest total over the
+    coarsest rounding lot it trades: a whole Kalshi contract beside 0.01-share legs), floored to
     its rounding lot (zero under the minimum) and spread best first."""
     rows = np.flatnonzero(form.row_set == sm.index)
     matrix = form.slot_matrix[rows]
     lot_f = form._lot_f[matrix]
     totals = (lots[matrix] * lot_f).sum(axis=1)
     units = totals / form.rounding_lot[rows]
-    size = int(np.rint(units.max())) if len(units) else 0
+    traded = totals > 0
+    coarse = float(form.rounding_lot[rows][traded].max()) if traded.any() else 1.0
+    size = int(np.rint(totals.max() / coarse)) if len(units) else 0
     if size <= 1:
         return []
     book = form._lots[matrix] * lot_f
@@ -371,7 +377,7 @@ def shrunk(form: Formulation, sm: SetModel, lots: np.ndarray, steps: int) -> lis
     out = []
     previous = totals
     for d in range(1, min(steps, size - 1) + 1):
-        scaled = np.floor(units * (size - d) / size + 1e-9) * form.rounding_lot[rows]
+        scaled = np.floor(units * (size - d) / size + 1e-7) * form.rounding_lot[rows]
         scaled = np.where(scaled < form.min_order[rows] - 1e-9, 0.0, scaled)
         if np.array_equal(scaled, previous):
             continue
@@ -382,3 +388,125 @@ def shrunk(form: Formulation, sm: SetModel, lots: np.ndarray, steps: int) -> lis
         candidate[matrix] = np.minimum(np.rint(spread / lot_f), form._lots[matrix])
         out.append(candidate)
     return out
+
+
+def fee_swaps(
+    form: Formulation, sm: SetModel, lots: np.ndarray, slack_by_venue: dict[str, Decimal], *, max_units: int = 3
+) -> tuple[np.ndarray, dict[str, Decimal]]:
+    """Move a few units between instruments that pay on the same literal (the same contract on two
+    venues, say) where that lowers the exact cost: the payoff in every outcome is unchanged, so the
+    guaranteed profit rises by exactly what is saved. This is how a plan sheds the venues' per-order
+    fee rounding (a Kalshi order rounds up to the cent: one contract fewer there and one more on the
+    other venue can save most of a cent). Each move keeps every order whole in rounding lots, at zero
+    or at least its minimum, within its book and within the receiving venue's cash slack. Returns the
+    new lots and the slack left."""
+    rows = np.flatnonzero(form.row_set == sm.index)
+    if len(rows) < 2:
+        return lots, slack_by_venue
+    held_rows = {
+        inst_row
+        for netting in sm.netting
+        if form.held(netting.held.id)
+        for inst_row in (int(r) for r in rows if form.row_instruments[r].id in (netting.held.id, netting.other.id))
+    }
+    groups: dict[tuple[int, bool], list[int]] = {}
+    for r in rows.tolist():
+        instrument = form.row_instruments[r]
+        if r in held_rows or any(
+            c.id == instrument.contract and c.max_position is not None for c in sm.candidate.contracts
+        ):
+            continue
+        var, _ = sm.system.literal[instrument.contract]
+        groups.setdefault((var, sm.pays_if_true(instrument)), []).append(r)
+    groups = {key: members for key, members in groups.items() if len(members) > 1}
+    if not groups:
+        return lots, slack_by_venue
+    matrix = form.slot_matrix
+    totals = {r: int((lots[matrix[r]] * 1).sum()) for r in rows.tolist()}  # in lots
+    costs: dict[tuple[int, int], Decimal | None] = {}
+
+    def cost(r: int, count: int) -> Decimal | None:
+        """Exact cost of buying `count` lots of row r best first (None: not a valid order)."""
+        key = (r, count)
+        if key in costs:
+            return costs[key]
+        instrument = form.row_instruments[r]
+        quantity = instrument.lot_size * count
+        value: Decimal | None = None
+        step = Decimal(str(form.rounding_lot[r]))
+        if count == 0:
+            value = _ZERO
+        elif quantity >= instrument.min_order_size and (quantity / step) == (quantity / step).to_integral_value():
+            cols = matrix[r]
+            ladder = sorted(
+                (int(form._price_u[c]), int(form._lots[c]))
+                for c in cols.tolist()
+                if form._price_u[c] > 0 and form._lots[c] > 0
+            )
+            left, takes = count, []
+            for price_u, size in ladder:
+                if left <= 0:
+                    break
+                take = min(size, left)
+                takes.append((Decimal(price_u) / 1_000_000, instrument.lot_size * take))
+                left -= take
+            if left <= 0:
+                notional = sum((p * q for p, q in takes), _ZERO)
+                value = notional + instrument.fee.worst_order_fee(takes, instrument.lot_size)
+        costs[key] = value
+        return value
+
+    slack = dict(slack_by_venue)
+    for _ in range(4 * len(groups)):
+        best: tuple[Decimal, int, int, int] | None = None
+        for members in groups.values():
+            for a in members:
+                for b in members:
+                    if a == b or totals[a] == 0:
+                        continue
+                    inst_a, inst_b = form.row_instruments[a], form.row_instruments[b]
+                    unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
+                    for k in range(1, max_units + 1):
+                        moved = unit * k
+                        da = moved / Fraction(inst_a.lot_size)
+                        db = moved / Fraction(inst_b.lot_size)
+                        if da.denominator != 1 or db.denominator != 1 or int(da) > totals[a]:
+                            continue
+                        before_a, before_b = cost(a, totals[a]), cost(b, totals[b])
+                        after_a, after_b = cost(a, totals[a] - int(da)), cost(b, totals[b] + int(db))
+                        if None in (before_a, before_b, after_a, after_b):
+                            continue
+                        assert (
+                            before_a is not None
+                            and before_b is not None
+                            and after_a is not None
+                            and after_b is not None
+                        )
+                        change_b = after_b - before_b
+                        if inst_a.venue != inst_b.venue and change_b > slack.get(inst_b.venue, _ZERO):
+                            continue
+                        saving = before_a + before_b - after_a - after_b
+                        if saving > 0 and (best is None or saving > best[0]):
+                            best = (saving, a, b, k)
+        if best is None:
+            break
+        _, a, b, k = best
+        inst_a, inst_b = form.row_instruments[a], form.row_instruments[b]
+        unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
+        da, db = int(unit * k / Fraction(inst_a.lot_size)), int(unit * k / Fraction(inst_b.lot_size))
+        change_a = cost(a, totals[a] - da) - cost(a, totals[a])  # type: ignore[operator]
+        change_b = cost(b, totals[b] + db) - cost(b, totals[b])  # type: ignore[operator]
+        slack[inst_a.venue] = slack.get(inst_a.venue, _ZERO) - change_a
+        slack[inst_b.venue] = slack.get(inst_b.venue, _ZERO) - change_b
+        totals[a] -= da
+        totals[b] += db
+    out = lots.copy()
+    for r in rows.tolist():
+        cols = matrix[r]
+        order = sorted(cols.tolist(), key=lambda c: (form._price_u[c] <= 0, int(form._price_u[c])))
+        left = totals[r]
+        for c in order:
+            take = min(int(form._lots[c]), left) if form._price_u[c] > 0 else 0
+            out[c] = take
+            left -= take
+    return out, slack
