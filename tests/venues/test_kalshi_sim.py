@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 
 from arb.domain import Action, BookSide, Fill, OrderRequest, OrderStatus, Side, TimeInForce, VenueNotice
 from arb.errors import AuthError
-from arb.venues.base import VenueClient
+from arb.venues.base import Reconnect, SendText, VenueClient
 from arb.venues.kalshi.auth import KalshiSigner, signing_path
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
 from arb.venues.sim.faults import FaultInjector, FaultPlan
@@ -51,6 +51,10 @@ class FakeTime:
         self.now_ns = 1_000 * S
         self.sleeps: list[float] = []
         self.on_sleep: Callable[[float], None] | None = None
+        self._wall = itertools.count(1_767_225_600_000)  # one wall clock for venue and client
+
+    def wall_ms(self) -> int:
+        return next(self._wall)  # 1 ms per reading, like the simulator's own default
 
     def clock(self) -> int:
         return self.now_ns
@@ -104,7 +108,8 @@ async def running(
     **config: Any,
 ) -> AsyncIterator[Harness]:
     faults = FaultInjector(plan or FaultPlan(seed=11))
-    sim = SimKalshi(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5)
+    fake = FakeTime()
+    sim = SimKalshi(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5, wall_clock_ms=fake.wall_ms)
     sim.add_series("KXSIM", "Sim series", "quadratic", 1.0)
     sim.add_event("KXSIM-26", "KXSIM", "Which one", mutually_exclusive=True)
     makers = {}
@@ -116,13 +121,12 @@ async def running(
         makers[ticker].requote()
         sim.add_participant(makers[ticker])
     await sim.start()
-    fake = FakeTime()
     harness_events: list[Any] = []
     settings = {
         "rest_base_url": sim.rest_base_url,
         "ws_url": sim.ws_url,
-        "watchdog_interval_s": None,
-        "ws_ping_interval_s": None,
+        "check_interval_s": None,
+        "ping_interval_s": None,
         "trust_env": False,
         "request_timeout_s": 5.0,
     }
@@ -134,6 +138,7 @@ async def running(
         rng=random.Random(3),
         sink=harness_events.append,
         signer=KalshiSigner(KEY_ID, private_key),
+        wall_clock_ms=fake.wall_ms,
     )
     harness = Harness(sim, client, fake, faults, harness_events, makers)
     try:
@@ -249,9 +254,9 @@ async def test_unsigned_or_wrongly_signed_requests_are_refused(private_key: rsa.
             KalshiConfig(
                 rest_base_url=h.sim.rest_base_url,
                 ws_url=h.sim.ws_url,
-                watchdog_interval_s=None,
+                check_interval_s=None,
                 trust_env=False,
-                subscribe_private=False,
+                private_stream=False,
             ),
             clock=h.time.clock,
             sleep=h.time.sleep,
@@ -262,7 +267,9 @@ async def test_unsigned_or_wrongly_signed_requests_are_refused(private_key: rsa.
         try:
             with pytest.raises(AuthError):
                 await impostor.balance()
-            await impostor.wait_until(lambda: any("401" in e for e in impostor.connect_errors), WAIT_S)
+            await impostor.wait_until(
+                lambda: any("401" in reason for _, reason in impostor.diagnostics.disconnect_reasons), WAIT_S
+            )
             assert not impostor.connected
         finally:
             await impostor.close()
@@ -276,9 +283,9 @@ async def test_connection_drop_reconnects_with_growing_jittered_backoff(private_
         h.time.on_sleep = lambda _s: trusted_while_down.append(any(b.trusted for b in h.client.books.values()))
         await h.synced()
         assert h.sim.drops_injected == 3 and h.client.connects == 4
-        delays = h.client.reconnect_delays_s
+        delays = [d for _, d in h.client.diagnostics.reconnect_delays]
         assert len(delays) == 3 and delays == h.time.sleeps[:3]
-        base = h.client.config.backoff_base_s
+        base = h.client.config.reconnect_base_s
         for attempt, delay in enumerate(delays):  # equal jitter: within [0.5, 1] x base x 2^n
             assert base * 2**attempt * 0.5 <= delay <= base * 2**attempt
         assert delays == sorted(delays) and len(set(delays)) == 3
@@ -288,16 +295,17 @@ async def test_connection_drop_reconnects_with_growing_jittered_backoff(private_
 
 
 async def test_silent_freeze_is_caught_by_the_watchdog_then_recovers(private_key: rsa.RSAPrivateKey) -> None:
-    async with running(private_key, watchdog_silence_s=30.0) as h:
+    async with running(private_key, feed_silence_s=30.0) as h:
         h.faults.freeze(h.sim.stream)
         h.sim.step(5)  # the venue's books move, the frozen socket says nothing
         assert await h.sim.ping_all() == 1
         await h.client.wait_until(lambda: h.client.session.stats.pings >= 1, WAIT_S)
         h.time.advance(31)
-        assert await h.client.check_staleness() == "resubscribe"
+        renewed = await h.client.check_staleness()  # the order book subscription is renewed
+        assert [c.json()["cmd"] for c in renewed if isinstance(c, SendText)] == ["unsubscribe", "subscribe"]
         assert not any(b.trusted for b in h.client.books.values())
         h.time.advance(31)
-        assert await h.client.check_staleness() == "reconnect"
+        assert any(isinstance(c, Reconnect) for c in await h.client.check_staleness())
         await h.synced()  # a fresh connection is not frozen: snapshots re-trust the books
         assert h.client.connects == 2 and h.sim.frames_frozen > 0
         await round_trip(h)
@@ -313,7 +321,7 @@ async def test_sequence_gap_distrusts_then_resnapshots(private_key: rsa.RSAPriva
             if isinstance(event, VenueNotice) and event.kind == "sequence_gap":
                 at_gap.append({t: h.client.books[t].trusted for t in TICKERS})
 
-        h.client._sink = watch
+        h.client.sink = watch
         h.faults.gap_next(h.sim.stream)
         h.sim.submit("mm", TICKERS[0], Side.YES, Action.BUY, 300_000, 4_000_000)  # this change is lost
         h.sim.submit("mm", TICKERS[1], Side.YES, Action.BUY, 310_000, 2_000_000)  # the next seq reveals it
@@ -488,7 +496,7 @@ async def test_simulator_speaks_the_command_protocol(private_key: rsa.RSAPrivate
 
 
 async def test_rate_budget_spaces_requests_and_pages_follow_the_cursor(private_key: rsa.RSAPrivateKey) -> None:
-    async with running(private_key, read_rate_per_s=2.0, page_limit=1) as h:
+    async with running(private_key, read_rate_per_s=2.0, page_size=1) as h:
         before = len(h.time.sleeps)
         markets = await h.client.markets(with_series_fees=False)  # two pages of one market
         assert [m.market_id for m in markets] == list(TICKERS)

@@ -853,7 +853,9 @@ class SimKalshi:
                 return self._post_batch(owner, request)
             if method == "DELETE" and len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
                 meta = self._orders.get(parts[2])
-                if meta is None or meta.owner != owner:
+                if meta is None or meta.owner != owner or meta.order.status is not OrderStatus.OPEN:
+                    # as the venue: only a resting order can be cancelled; a filled, cancelled or
+                    # expired one is "not found" here (GET /portfolio/orders/{id} still shows it)
                     return self._error_response(404, "not_found", "order not found")
                 before = meta.order.remaining_micro
                 self.cancel(parts[2])
@@ -1019,6 +1021,8 @@ class SimKalshi:
                 metas = [m for m in metas if m.ticker == q["ticker"]]
             if q.get("status"):
                 metas = [m for m in metas if _STATUS_TEXT[m.order.status] == q["status"]]
+            if q.get("min_ts"):
+                metas = [m for m in metas if m.created_ms >= int(q["min_ts"]) * 1000]
             return self._page([self._order_json(m) for m in metas], request, "orders")
         if len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
             meta = self._orders.get(parts[2])
@@ -1031,6 +1035,8 @@ class SimKalshi:
                 fills = [f for f in fills if f["ticker"] == q["ticker"]]
             if q.get("order_id"):
                 fills = [f for f in fills if f["order_id"] == q["order_id"]]
+            if q.get("min_ts"):
+                fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
             return self._page(fills, request, "fills")
         if parts == ["portfolio", "positions"]:
             positions = [
@@ -1106,9 +1112,8 @@ class SimKalshi:
                 meta = self._place(owner, item)
                 out.append({"client_order_id": cid, "order": self._order_json(meta), "error": None})
             except (WireError, _Conflict) as exc:
-                out.append(
-                    {"client_order_id": cid, "order": None, "error": {"code": "invalid_order", "message": str(exc)}}
-                )
+                code = "order_already_exists" if isinstance(exc, _Conflict) else "invalid_order"
+                out.append({"client_order_id": cid, "order": None, "error": {"code": code, "message": str(exc)}})
         return HttpResponse.json(201, {"orders": out})
 
 
