@@ -286,3 +286,50 @@ def test_decode_and_apply_on_bare_books() -> None:
     )
     session = _connected(["A"])
     assert isinstance(decode_and_apply(session, _snapshot("A", {10: 2}, {}, sid=1, seq=1), 1)[0], BookSnapshot)
+
+
+def test_3_4_a_live_tick_change_moves_the_book_onto_the_new_grid() -> None:
+    """`price_level_structure_updated` to a deci-cent grid: the book's tick follows (the finest
+    step of the new ranges), so a level at $0.945 is on the grid downstream instead of off-tick."""
+    session = _connected(["INX"])
+    session.subscribe_all(["market_lifecycle_v2"])
+    [lifecycle] = sent(session)
+    session.receive(
+        _frame({"id": lifecycle["id"], "type": "subscribed", "msg": {"channel": "market_lifecycle_v2", "sid": 13}}), 0
+    )
+    session.receive(_snapshot("INX", {45: 3}, {50: 2}, sid=1, seq=1), 1)
+    book = session.books["INX"]
+    assert book.trusted and book.tick_size_micro_usd is None  # the listing's cent tick applies
+    [event] = session.receive(
+        _frame(
+            {
+                "type": "market_lifecycle_v2",
+                "sid": 13,
+                "seq": 1,
+                "msg": {
+                    "market_ticker": "INX",
+                    "event_type": "price_level_structure_updated",
+                    "price_level_structure": "tapered_deci_cent",
+                    "price_ranges": [
+                        {"start": "0.0000", "end": "0.1000", "step": "0.0010"},
+                        {"start": "0.1000", "end": "0.9000", "step": "0.0100"},
+                        {"start": "0.9000", "end": "1.0000", "step": "0.0010"},
+                    ],
+                },
+            }
+        ),
+        2,
+    )
+    assert event.kind == "price_level_structure_updated"
+    assert book.tick_size_micro_usd == 1_000 and session.stats.tick_changes == 1
+    delta = _frame(
+        {
+            "type": "orderbook_delta",
+            "sid": 1,
+            "seq": 2,
+            "msg": {"market_ticker": "INX", "price_dollars": "0.0550", "delta_fp": "4.00", "side": "no"},
+        }
+    )
+    session.receive(delta, 3)
+    assert book.trusted and book.asks()[-1] == (945_000, 4_000_000)  # a NO bid at 0.055
+    assert all(price % book.tick_size_micro_usd == 0 for price, _ in book.asks())

@@ -23,7 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from arb.domain import Action, BookSide, Fill, OrderRequest, OrderStatus, Side, TimeInForce, VenueNotice
-from arb.errors import AuthError
+from arb.errors import AuthError, OrderRejectedError
 from arb.venues.base import Reconnect, SendText, VenueClient
 from arb.venues.kalshi.auth import KalshiSigner, signing_path
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
@@ -45,13 +45,15 @@ def private_key() -> rsa.RSAPrivateKey:
 
 
 class FakeTime:
-    """Injected clock and sleep: sleeping records the delay and moves the clock forward."""
+    """Injected clock, sleep and request deadline: sleeping records the delay and moves the clock
+    forward; a deadline expires when the clock is moved past it (by `advance`), never by itself."""
 
     def __init__(self) -> None:
         self.now_ns = 1_000 * S
         self.sleeps: list[float] = []
         self.on_sleep: Callable[[float], None] | None = None
         self._wall = itertools.count(1_767_225_600_000)  # one wall clock for venue and client
+        self._deadlines: list[tuple[int, asyncio.Timeout]] = []
 
     def wall_ms(self) -> int:
         return next(self._wall)  # 1 ms per reading, like the simulator's own default
@@ -68,6 +70,20 @@ class FakeTime:
 
     def advance(self, seconds: float) -> None:
         self.now_ns += int(seconds * 1e9)
+        loop_now = asyncio.get_running_loop().time()
+        for expires_ns, timeout in self._deadlines:
+            if expires_ns <= self.now_ns:
+                timeout.reschedule(loop_now)  # due: the request it guards times out now
+
+    @asynccontextmanager
+    async def deadline(self, seconds: float) -> AsyncIterator[None]:
+        async with asyncio.timeout(None) as timeout:
+            entry = (self.now_ns + int(seconds * 1e9), timeout)
+            self._deadlines.append(entry)
+            try:
+                yield
+            finally:
+                self._deadlines.remove(entry)
 
 
 @dataclass
@@ -105,6 +121,7 @@ async def running(
     *,
     wait_synced: bool = True,
     fractional: bool = False,
+    fake_deadlines: bool = False,
     **config: Any,
 ) -> AsyncIterator[Harness]:
     faults = FaultInjector(plan or FaultPlan(seed=11))
@@ -139,6 +156,7 @@ async def running(
         sink=harness_events.append,
         signer=KalshiSigner(KEY_ID, private_key),
         wall_clock_ms=fake.wall_ms,
+        **({"deadline": fake.deadline} if fake_deadlines else {}),
     )
     harness = Harness(sim, client, fake, faults, harness_events, makers)
     try:
@@ -370,9 +388,9 @@ async def test_http_500_on_reads_is_retried(private_key: rsa.RSAPrivateKey) -> N
 
 
 async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(private_key: rsa.RSAPrivateKey) -> None:
-    async with running(
-        private_key, request_timeout_s=1.0
-    ) as h:  # the "timeout" case waits this long; shorter flakes under load
+    """The timeout is injected: the request deadline runs on the fake clock, so the order POST the
+    venue never answers times out exactly when the test moves the clock, with no real waiting."""
+    async with running(private_key, fake_deadlines=True) as h:
         ticker = TICKERS[0]
         best_ask = h.sim.engines[ticker].best_ask()
         assert best_ask is not None
@@ -389,7 +407,14 @@ async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(pri
         assert settled is not None and settled.status is OrderStatus.FILLED and settled.filled_size_micro == 1_000_000
         # 3. Processed, never answered: the client times out, the query settles it.
         h.sim.fail_next_order_response("timeout")
-        timed_out = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 200_000, 1_000_000))
+        hung = _request(ticker, Side.YES, Action.BUY, 200_000, 1_000_000)
+        send = asyncio.create_task(h.client.place_order(hung))
+        await h.client.wait_until(
+            lambda: any(m.order.client_order_id == hung.client_order_id for m in h.sim.orders_of(KEY_ID)), WAIT_S
+        )
+        assert not send.done()  # the venue has the order; the answer never comes
+        h.time.advance(h.client.config.order_timeout_s)
+        timed_out = await send
         assert timed_out.status is OrderStatus.UNKNOWN and "timed out" in timed_out.reason
         settled = await h.client.get_order(client_order_id=timed_out.client_order_id, market_id=ticker)
         assert settled is not None and settled.status is OrderStatus.OPEN
@@ -505,4 +530,75 @@ async def test_rate_budget_spaces_requests_and_pages_follow_the_cursor(private_k
         waits = h.time.sleeps[before:]
         # Burst of 2, then one request per 0.5 s: the three later reads each waited about 0.5 s.
         assert len(waits) == 3 and all(0.49 < w < 0.51 for w in waits), waits
+        await round_trip(h)
+
+
+async def test_3_1_cancelling_a_filled_or_cancelled_order_returns_its_final_state(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    """The venue answers 404 to a cancel of an order that no longer rests; the client looks the
+    order up and returns its final state (before: the 404 was raised as a refused order)."""
+    async with running(private_key) as h:
+        ticker = TICKERS[0]
+        best_ask = h.sim.engines[ticker].best_ask()
+        assert best_ask is not None
+        filled = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, best_ask[0], 1_000_000))
+        assert filled.status is OrderStatus.FILLED
+        again = await h.client.cancel_order(filled.order_id, ticker)
+        assert again.status is OrderStatus.FILLED and again.filled_size_micro == 1_000_000
+        resting = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 100_000, 1_000_000))
+        first = await h.client.cancel_order(resting.order_id, ticker)
+        second = await h.client.cancel_order(resting.order_id, ticker)
+        assert first.status is second.status is OrderStatus.CANCELED and second.order_id == resting.order_id
+        with pytest.raises(OrderRejectedError, match="no such order"):
+            await h.client.cancel_order("no-such-order", ticker)
+        await round_trip(h)
+
+
+async def test_3_2_a_duplicate_client_order_id_in_a_batch_is_settled_by_a_lookup(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    """A resend (after an UNKNOWN) of an order the venue already has, inside a batch: the item's
+    "already exists" error is settled by a lookup into that order, not reported REJECTED."""
+    async with running(private_key) as h:
+        ticker = TICKERS[1]
+        first = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 100_000, 1_000_000))
+        assert first.status is OrderStatus.OPEN
+        resend = OrderRequest(first.client_order_id, ticker, Side.YES, Action.BUY, 100_000, 1_000_000, TimeInForce.GTC)
+        fresh = _request(ticker, Side.YES, Action.BUY, 110_000, 1_000_000)
+        settled, placed = await h.client.place_orders([resend, fresh])
+        assert settled.status is OrderStatus.OPEN and settled.order_id == first.order_id
+        assert placed.status is OrderStatus.OPEN and placed.order_id != first.order_id
+        assert len([m for m in h.sim.orders_of(KEY_ID) if m.order.client_order_id == first.client_order_id]) == 1
+        for order_id in (first.order_id, placed.order_id):
+            await h.client.cancel_order(order_id, ticker)
+        await round_trip(h)
+
+
+async def test_3_2_fills_missed_while_disconnected_are_caught_up_exactly_once(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    """Our resting order fills while the socket is down (the fill frame is lost with the old
+    connection). After reconnecting, the client asks for the fills since the newest it saw: the
+    missed fill reaches the sink exactly once, and later queries do not repeat it."""
+    async with running(private_key) as h:
+        ticker = TICKERS[0]
+        resting = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 500_000, 2_000_000))
+        assert resting.status is OrderStatus.OPEN
+        taken: list[bool] = []
+
+        def fill_while_down(_seconds: float) -> None:
+            if not taken:  # the reconnect pause: nothing is connected now
+                taken.append(True)
+                h.sim.submit("taker", ticker, Side.YES, Action.SELL, 500_000, 2_000_000, TimeInForce.IOC)
+
+        h.time.on_sleep = fill_while_down
+        await h.sim.drop_all()
+        await h.client.wait_until(lambda: any(f.order_id == resting.order_id for f in h.stream_fills()), WAIT_S)
+        h.time.on_sleep = None
+        assert taken and h.client.connects == 2 and h.client.fill_catch_ups == 1
+        await h.client.fills()  # a later query finds it again: still one
+        assert [f.order_id for f in h.stream_fills()].count(resting.order_id) == 1
+        check_fills(h, reconnected=False)  # every venue fill reached the sink, none twice
+        await h.synced()
         await round_trip(h)

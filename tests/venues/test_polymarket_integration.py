@@ -22,6 +22,7 @@ from arb.domain import (
     Action,
     BookSide,
     BookSnapshot,
+    Fill,
     FillStatus,
     Liquidity,
     MarketInfo,
@@ -521,3 +522,50 @@ def test_sim_is_deterministic_under_a_seed() -> None:
 
     assert run(4) == run(4)
     assert run(4) != run(5)
+
+
+@pytest.mark.asyncio
+async def test_3_1_cancelling_a_filled_or_cancelled_order_returns_its_final_state() -> None:
+    """The venue answers `not_canceled` for an order that already filled or was cancelled; the
+    client looks it up and returns that final state (before: UNKNOWN)."""
+    async with running() as h:
+        await h.ready()
+        filled = await h.client.place_order(order("fc-1", Action.BUY, 510_000, 10_000_000, TimeInForce.FOK))
+        assert filled.order_id and filled.status is not OrderStatus.REJECTED, filled.reason
+        await h.until(lambda: h.client.user_session.net_filled_micro(filled.order_id) == 10_000_000, "FOK fill")
+        after = await h.client.cancel_order(filled.order_id)
+        assert after.status is OrderStatus.FILLED and after.order_id == filled.order_id
+        resting = await h.client.place_order(order("fc-2", Action.BUY, 450_000, 5_000_000, TimeInForce.GTC))
+        first = await h.client.cancel_order(resting.order_id)
+        second = await h.client.cancel_order(resting.order_id)
+        assert first.status is second.status is OrderStatus.CANCELED and second.order_id == resting.order_id
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_3_3_a_sink_exception_never_drops_the_socket_nor_loses_a_fill() -> None:
+    """The engine's sink raises on every fill: the exception is recorded, the user socket stays up
+    (before: the loop caught it as an internal error and reconnected), the fill is stored, and the
+    events after it still arrive."""
+    async with running() as h:
+        await h.ready()
+        delivered = h.client.sink
+        assert delivered is not None
+
+        def buggy(event: Any) -> None:
+            delivered(event)
+            if isinstance(event, Fill):
+                raise RuntimeError("consumer bug")
+
+        h.client.sink = buggy
+        connects = h.client.diagnostics.connects
+        fak = await h.client.place_order(order("sx-1", Action.BUY, 520_000, 10_000_000, TimeInForce.IOC))
+        await h.until(lambda: h.client.user_session.net_filled_micro(fak.order_id) == 10_000_000, "fill stored")
+        await h.until(
+            lambda: {f.status for f in h.fills_of(fak.order_id)} == {FillStatus.CONFIRMED}, "later status updates"
+        )
+        assert h.client.diagnostics.sink_error_count >= 2  # the new fill and its later statuses
+        assert h.client.diagnostics.connects == connects and h.client.connected["user"].is_set()
+        assert list(h.client.diagnostics.disconnect_reasons) == []
+        assert any(isinstance(e, Fill) and e.status is FillStatus.CONFIRMED for e in h.events)
+        h.assert_healthy()

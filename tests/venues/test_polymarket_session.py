@@ -12,12 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arb.domain import (
+    Action,
     BookChange,
     BookSnapshot,
+    Fill,
     FillStatus,
     MarketInfo,
     MarketStatus,
+    OrderStatus,
+    OrderUpdate,
     PriceBand,
+    Side,
     Venue,
 )
 from arb.venues.base import Reconnect, SendText
@@ -410,6 +415,74 @@ def test_user_orders_and_bad_frames() -> None:
     assert session.stats.rejected_total == 5
 
 
+def _fill(i: int, order: int, status: FillStatus = FillStatus.CONFIRMED, size: int = 1_000_000) -> Fill:
+    return Fill(
+        Venue.POLYMARKET,
+        f"t{i}:o{order}",
+        f"o{order}",
+        None,
+        "0xm",
+        YES,
+        Side.YES,
+        Action.BUY,
+        500_000,
+        size,
+        0,
+        None,
+        status,
+    )
+
+
+def _order(i: int, status: OrderStatus) -> OrderUpdate:
+    return OrderUpdate(Venue.POLYMARKET, f"o{i}", None, "0xm", YES, Side.YES, Action.BUY, status, 500_000, 1, 1, 0)
+
+
+def test_3_3_user_session_maps_are_bounded_and_still_count_each_fill_once() -> None:
+    """Finished fills and orders beyond the bound are evicted (oldest first); a late repeat about
+    an evicted one is still a repeat, and per-order totals survive the eviction."""
+    seen: list[Any] = []
+    session = PolymarketUserSession(ME, sink=seen.append, max_fills_kept=10, max_orders_kept=10, max_ids_kept=1_000)
+    fills = [_fill(i, i % 7) for i in range(100)]
+    session.apply_fills(fills)
+    session.apply_orders([_order(i, OrderStatus.FILLED) for i in range(100)])
+    assert len(session.fills) == 10 and len(session.orders) == 10
+    assert session.stats.evicted_fills == 90 and session.stats.evicted_orders == 90
+    emitted = len(seen)
+    assert session.apply_fills(fills) == [] and len(seen) == emitted  # every one a repeat, none counted again
+    assert session.apply_orders([_order(3, OrderStatus.OPEN)]) == []  # a stale "live" after the order ended
+    assert sum(session.net_filled_micro(f"o{k}") for k in range(7)) == 100 * 1_000_000
+    assert session.net_filled_micro("o3") == len([f for f in fills if f.order_id == "o3"]) * 1_000_000
+    # live (unfinished) fills are never evicted: their status may still change
+    live = PolymarketUserSession(ME, max_fills_kept=2)
+    live.apply_fills([_fill(i, 1, FillStatus.MATCHED) for i in range(5)])
+    assert len(live.fills) == 5
+    (failed,) = live.apply_fills([_fill(0, 1, FillStatus.FAILED)])
+    assert failed.status is FillStatus.FAILED and live.net_filled_micro("o1") == 4_000_000
+
+
+class _NoScan(dict[str, Fill]):
+    """A fill map that fails the test when anyone walks through it."""
+
+    def values(self) -> Any:
+        raise AssertionError("walked every fill")
+
+    def __iter__(self) -> Any:
+        raise AssertionError("walked every fill")
+
+    def items(self) -> Any:
+        raise AssertionError("walked every fill")
+
+
+def test_3_3_per_order_fill_totals_are_running_totals() -> None:
+    """`net_filled_micro` reads a running total: it never walks the fill history (which grows)."""
+    session = PolymarketUserSession(ME)
+    session.apply_fills([_fill(i, i % 3, FillStatus.MATCHED) for i in range(30)])
+    session.fills = _NoScan(session.fills)
+    assert session.net_filled_micro("o0") == 10 * 1_000_000
+    session.apply_fills([_fill(0, 0, FillStatus.FAILED)])  # a reversal lowers the total
+    assert session.net_filled_micro("o0") == 9 * 1_000_000 and session.net_filled_micro("nope") == 0
+
+
 def test_user_subscribe_is_secret() -> None:
     session = PolymarketUserSession(ME, auth=("key", "very-secret", "pass"))
     (command,) = session.on_connect(0)
@@ -423,3 +496,24 @@ def test_untracked_tokens_books_are_adopted_unless_disabled() -> None:
     strict = PolymarketMarketSession(adopt_unknown_books=False)
     strict.receive(book_bytes("3001", {490_000: 1}, {510_000: 1}), 1)
     assert strict.books == {} and strict.stats.unknown_book == 1
+
+
+def test_3_4_a_live_tick_size_change_moves_book_and_listing_onto_the_new_grid() -> None:
+    """`tick_size_change` 0.01 -> 0.001: the book, the order checks (`tick_sizes`) and the market's
+    listing all follow, and a change at $0.505 is applied and kept trusted, not rejected."""
+    session = connected_session()
+    frame = {
+        "event_type": "tick_size_change",
+        "asset_id": YES,
+        "market": "0xm",
+        "old_tick_size": "0.01",
+        "new_tick_size": "0.001",
+        "timestamp": "3",
+    }
+    assert session.receive(orjson.dumps(frame), 3) == ()
+    assert session.books[YES].tick_size_micro_usd == 1_000 and session.tick_sizes[YES] == 1_000
+    [band] = session.markets["0xm"].price_bands
+    assert (band.start_micro_usd, band.end_micro_usd, band.step_micro_usd) == (1_000, 999_000, 1_000)
+    assert session.stats.tick_changes == 1 and session.stats.rejected_total == 0
+    session.receive(change_bytes(YES, "SELL", 505_000, 2 * S // 1000, (490_000, 505_000), ts=4), 4)
+    assert session.trusted(YES) and session.books[YES].best_ask() == (505_000, 2 * S // 1000)
