@@ -302,13 +302,6 @@ class BinaryBook:
         levels = self.bids(outcome, 1)
         return levels[0] if levels else None
 
-    def cost_to_buy(self, outcome: Side, quantity_micro: int) -> DepthWalk:
-        """Exact cost (before fees) of buying `quantity_micro` of `outcome` by walking the asks."""
-        return walk_levels(self.asks(outcome), quantity_micro)
-
-    def proceeds_to_sell(self, outcome: Side, quantity_micro: int) -> DepthWalk:
-        return walk_levels(self.bids(outcome), quantity_micro)
-
     def tick_micro(self, outcome: Side) -> int | None:
         """The live tick of the ladder `outcome` is bought from (a venue tick change moves it), or
         None when the feed never stated one (then the listing's tick applies)."""

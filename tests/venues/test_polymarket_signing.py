@@ -308,3 +308,11 @@ def test_bad_credentials_are_config_errors_without_the_secret(env: dict[str, str
     with pytest.raises(ConfigError) as info:
         PolymarketCredentials.from_env(env)
     assert TEST_KEY[2:] not in str(info.value) and SECRET not in str(info.value)
+
+
+def test_library_errors_while_signing_become_the_projects_refusal() -> None:
+    with pytest.raises(OrderRejectedError) as info:
+        signer().prepare(
+            request(TimeInForce.GTC), token_id="not-a-number", tick_micro=10_000, neg_risk=False, now_ms=NOW_MS
+        )
+    assert info.value.reason == "cannot sign"

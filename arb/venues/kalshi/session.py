@@ -305,16 +305,6 @@ class KalshiSession:
                 self._send_subscribe(ORDERBOOK, orphans, now_ns)
         return list(self.outgoing())
 
-    # -- rate budget -----------------------------------------------------------------------------
-
-    def request_delay_ns(self, now_ns: int, *, write: bool, cost: float = 1.0) -> int:
-        """How long a REST request must wait for the read or write budget (0: send now)."""
-        return (self.write_bucket if write else self.read_bucket).delay_ns(now_ns, cost)
-
-    def rate_limited(self, now_ns: int, retry_after_s: float, *, write: bool) -> None:
-        """A 429 arrived: the budget is empty for at least `retry_after_s`."""
-        (self.write_bucket if write else self.read_bucket).penalise(now_ns, retry_after_s)
-
     # -- receiving -------------------------------------------------------------------------------
 
     def _reject(self, err: WireError, raw: Any, now_ns: int) -> None:

@@ -66,7 +66,7 @@ from arb.domain import (
     Venue,
     VenueNotice,
 )
-from arb.errors import FieldError, OrderRejectedError, UnknownShapeError
+from arb.errors import ConfigError, FieldError, OrderRejectedError, UnknownShapeError
 from arb.fixed import SCALE, micro_to_str, parse_micro, parse_price, parse_signed_micro
 from arb.venues import fields
 from solvers.errors import DataError
@@ -1425,7 +1425,7 @@ _UPDATE_ACTIONS = frozenset({"add_markets", "delete_markets", "get_snapshot"})
 
 def update_subscription_command(request_id: int, sid: int, tickers: Sequence[str], action: str) -> dict[str, Any]:
     if action not in _UPDATE_ACTIONS:
-        raise ValueError(f"update_subscription action must be one of {sorted(_UPDATE_ACTIONS)}, was {action!r}")
+        raise ConfigError(f"update_subscription action must be one of {sorted(_UPDATE_ACTIONS)}, was {action!r}")
     return {
         "id": request_id,
         "cmd": "update_subscription",

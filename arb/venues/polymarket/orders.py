@@ -223,7 +223,7 @@ def round_to_tick(price_micro_usd: int, tick_micro_usd: int, action: Action) -> 
     """Conservative rounding onto the tick: a buy limit rounds down, a sell limit up; then clamped
     into [tick, 1 - tick]."""
     if tick_micro_usd <= 0:
-        raise ValueError("tick must be positive")
+        raise ConfigError(f"tick must be positive, was {tick_micro_usd}")
     down = price_micro_usd // tick_micro_usd * tick_micro_usd
     price = down if action is Action.BUY or down == price_micro_usd else down + tick_micro_usd
     return min(max(price, tick_micro_usd), SCALE - tick_micro_usd)
@@ -356,9 +356,16 @@ class OrderSigner:
             expiration=expiration,
         )
         builder = self._builder(neg_risk)
-        signed = builder.build_signed_order(data)
-        typed = builder.build_order_typed_data(signed)
-        order_hash = builder.build_order_hash(typed)
+        try:
+            signed = builder.build_signed_order(data)
+            typed = builder.build_order_typed_data(signed)
+            order_hash = builder.build_order_hash(typed)
+        except (ValueError, TypeError, OverflowError) as exc:  # the library's own: e.g. a token id not a number
+            raise OrderRejectedError(
+                f"order {request.client_order_id} cannot be signed: {type(exc).__name__}: {exc}",
+                venue=_V,
+                reason="cannot sign",
+            ) from exc
         body = order_to_json_v2(signed, self.credentials.api_key, order_type, request.post_only, defer_exec)
         return PreparedOrder(
             client_order_id=request.client_order_id,
