@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from arb.domain import BookChange, BookSide, BookSnapshot, ChangeMode, LevelList, Side
-from arb.errors import BookError
+from arb.errors import BookError, ConfigError
 from arb.fixed import SCALE, from_micro
 
 __all__ = ["BinaryBook", "Continuity", "DepthWalk", "OrderBook"]
@@ -237,7 +237,7 @@ class OrderBook:
 def walk_levels(levels: LevelList | Iterator[tuple[int, int]], quantity_micro: int) -> DepthWalk:
     """Take `quantity_micro` from `levels` (best first): exact cost and average price."""
     if quantity_micro < 0:
-        raise ValueError(f"quantity must not be negative, was {quantity_micro}")
+        raise BookError(f"a depth walk needs a quantity of at least 0, was {quantity_micro}")
     remaining = quantity_micro
     cost_micro2 = 0  # price micro-USD x size micro-units: exact
     used = 0
@@ -302,24 +302,33 @@ class BinaryBook:
         levels = self.bids(outcome, 1)
         return levels[0] if levels else None
 
-    def cost_to_buy(self, outcome: Side, quantity_micro: int) -> DepthWalk:
-        """Exact cost (before fees) of buying `quantity_micro` of `outcome` by walking the asks."""
-        return walk_levels(self.asks(outcome), quantity_micro)
+    def tick_micro(self, outcome: Side) -> int | None:
+        """The live tick of the ladder `outcome` is bought from (a venue tick change moves it), or
+        None when the feed never stated one (then the listing's tick applies)."""
+        ladder = self.no if outcome is Side.NO and self.no is not None else self.yes
+        return ladder.tick_size_micro_usd
 
-    def proceeds_to_sell(self, outcome: Side, quantity_micro: int) -> DepthWalk:
-        return walk_levels(self.bids(outcome), quantity_micro)
-
-    def ask_slots(self, outcome: Side, slots: int, lot_micro: int) -> tuple[list[int], list[int]]:
+    def ask_slots(
+        self, outcome: Side, slots: int, lot_micro: int, tick_micro: int | None = None
+    ) -> tuple[list[int], list[int]]:
         """The best `slots` ask levels as (price micro-USD, size in whole lots), padded to exactly
-        `slots` entries with empty levels (size 0 at $1), the allocator's fixed slot layout."""
+        `slots` entries, the allocator's fixed slot layout, in the form its in-place update
+        (`solvers.Allocator.update_levels_scaled`) accepts: an empty slot is 0 lots at the highest
+        price on the tick grid (1 - tick). A shorter ladder thus updates the slots in place.
+
+        `tick_micro`: the grid of the allocator's instrument; default the ladder's live tick."""
+        tick = tick_micro if tick_micro is not None else self.tick_micro(outcome)
         if slots <= 0 or lot_micro <= 0:
-            raise ValueError("slots and lot size must be positive")
+            raise ConfigError(f"slots and lot size must be positive, was {slots} and {lot_micro}")
+        if tick is None or not 0 < tick < SCALE or SCALE % tick:
+            raise ConfigError(f"{self.market_id}: ask slots need a tick dividing $1, was {tick!r}")
         prices: list[int] = []
         sizes: list[int] = []
         for price, size in self.asks(outcome, slots):
             prices.append(price)
             sizes.append(size // lot_micro)
+        empty_price = SCALE - tick
         while len(prices) < slots:
-            prices.append(SCALE)
+            prices.append(empty_price)
             sizes.append(0)
         return prices, sizes

@@ -8,15 +8,13 @@
     │                                 value (NaN, negative, out of (0, 1), too many decimals)
     ├── BookError                     a book invariant broke (crossed, unknown book, bad change);
     │                                 the book is marked untrusted until re-synced
-    ├── SessionError                  protocol state went wrong (sequence gap, hash mismatch, stale
-    │                                 feed, handshake failure): re-snapshot or reconnect
     ├── VenueError                    the venue answered, and the answer is "no" or "not now"
     │   ├── RateLimitedError          HTTP 429: back off (honour retry_after_s), then retry
     │   ├── VenueUnavailableError     5xx, connection refused/reset, timeout: retry with backoff;
     │   │                             for order sends the outcome is UNKNOWN until reconciled
     │   ├── AuthError                 401/403 or a bad signature: fix credentials, never retried
     │   └── OrderRejectedError        the venue refused an order (tick, size, balance): not retried
-    └── ConfigError (ValueError)      configuration or credentials are invalid: fix and restart
+    └── ConfigError (ValueError)      configuration, credentials or a call's arguments are invalid: fix and restart
 
 Errors from libraries (orjson, httpx, websockets, cryptography) are translated at the boundary with
 `raise OurError(...) from exc`, so callers only ever catch these types.
@@ -35,7 +33,6 @@ __all__ = [
     "FieldError",
     "OrderRejectedError",
     "RateLimitedError",
-    "SessionError",
     "UnknownShapeError",
     "VenueError",
     "VenueUnavailableError",
@@ -91,10 +88,6 @@ class BookError(ArbError):
     def __init__(self, message: str, *, book_id: str = "") -> None:
         super().__init__(message)
         self.book_id = book_id
-
-
-class SessionError(ArbError):
-    """Protocol state went wrong; the session re-snapshots or reconnects."""
 
 
 class VenueError(ArbError):

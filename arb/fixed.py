@@ -17,15 +17,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from arb.errors import FieldError
+from arb.errors import ConfigError, FieldError
 
 __all__ = [
-    "ONE_USD_MICRO",
     "SCALE",
     "from_micro",
     "micro_to_str",
     "parse_cents",
-    "parse_count",
     "parse_micro",
     "parse_price",
     "parse_signed_micro",
@@ -33,7 +31,6 @@ __all__ = [
 ]
 
 SCALE = 1_000_000
-ONE_USD_MICRO = SCALE
 _DECIMALS = 6
 _PLAIN = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 # Price and size strings repeat endlessly on a feed; caching the parse keeps the hot path to one
@@ -103,9 +100,6 @@ def parse_micro(value: object, field: str, *, venue: str = "", allow_number: boo
     return micro
 
 
-parse_count = parse_micro
-
-
 def parse_signed_micro(value: object, field: str, *, venue: str = "", allow_number: bool = False) -> int:
     """A signed change (Kalshi `delta_fp`)."""
     return to_micro(value, field, venue=venue, allow_number=allow_number)
@@ -138,13 +132,13 @@ def from_micro(micro: int) -> Decimal:
     return Decimal(micro).scaleb(-_DECIMALS)
 
 
-def micro_to_str(micro: int, decimals: int = 6) -> str:
-    """Fixed-point text with exactly `decimals` decimals; refuses to lose digits."""
+def micro_to_str(micro: int, decimals: int = 6, *, field: str = "value") -> str:
+    """Fixed-point text with exactly `decimals` decimals; refuses to lose digits (`FieldError`)."""
     if decimals > _DECIMALS or decimals < 0:
-        raise ValueError(f"decimals must be within [0, {_DECIMALS}], was {decimals}")
+        raise ConfigError(f"decimals must be within [0, {_DECIMALS}], was {decimals}")
     unit = 10 ** (_DECIMALS - decimals)
     if micro % unit:
-        raise ValueError(f"{micro} micro units do not fit {decimals} decimals")
+        raise FieldError(field, f"does not fit {decimals} decimals", micro)
     sign = "-" if micro < 0 else ""
     whole, frac = divmod(abs(micro), SCALE)
     if decimals == 0:

@@ -21,7 +21,6 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,6 +32,7 @@ import tomlkit
 
 from arb.domain import MarketInfo, Venue
 from arb.errors import ConfigError, WireError
+from arb.files import write_text_atomically
 from arb.venues.metadata_files import load_kalshi_markets_file, load_polymarket_markets_file
 
 __all__ = [
@@ -390,34 +390,6 @@ def _link_table(link: CuratedLink) -> tomlkit.items.Table:
     return table
 
 
-_NEW_FILE_MODE = 0o644  # a config file others (the daemon's user) read
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Replace `path` (through a symlink: the link's target) with `text` in one rename, keeping the
-    old file's permission bits (mkstemp makes 0600). ConfigError when it cannot be written."""
-    target = path.resolve()
-    tmp = ""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        mode = target.stat().st_mode & 0o7777 if target.exists() else _NEW_FILE_MODE
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write the links file ({exc.strerror or exc})") from exc
-    except BaseException:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def approve_link(path: Path | str, link: CuratedLink) -> str:
     """Append `link` to the links file (created with the schema header if missing), keeping every
     existing comment; refuses duplicates and contradictions (ConfigError) and writes atomically.
@@ -447,7 +419,7 @@ def approve_link(path: Path | str, link: CuratedLink) -> str:
         links.append(_link_table(link))
         updated = tomlkit.dumps(document)
         parse_links(updated, str(path))  # the new entry must not duplicate or contradict an old one
-        _atomic_write(path, updated)
+        write_text_atomically(path, updated, what="the links file", create_parents=True)
     return _table_text(link)
 
 

@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
@@ -53,6 +51,7 @@ from typing import Protocol
 
 from arb.domain import PLACEHOLDER_OUTCOME_LABEL, MarketInfo, Venue
 from arb.errors import ArbError, ConfigError
+from arb.files import write_text_atomically
 from arb.links import Orientation, load_kalshi_markets_file, load_polymarket_markets_file
 
 __all__ = [
@@ -1862,19 +1861,6 @@ def format_report(report: SuggestReport, limit: int) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o644  # mkstemp would leave 0600
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            os.fchmod(out.fileno(), mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_suggest(
     kalshi_path: Path, polymarket_path: Path, json_path: Path | None, threshold: float | None, limit: int
 ) -> int:
@@ -1889,10 +1875,7 @@ def run_suggest(
         polymarket = load_polymarket_markets_file(polymarket_path)
         report = suggest_links(kalshi, polymarket, config=config)
         if json_path is not None:
-            try:
-                _write_atomically(Path(json_path), report_json(report))
-            except OSError as exc:
-                raise ConfigError(f"{json_path}: cannot write the pairs ({exc.strerror or exc})") from exc
+            write_text_atomically(json_path, report_json(report), what="the pairs")
     except ArbError as exc:
         print(f"arb links suggest: {exc}", file=sys.stderr)
         return 2

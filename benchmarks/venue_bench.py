@@ -66,7 +66,7 @@ def bench_kalshi(changes: int, seed: int, repeats: int = 3) -> VenueResult:
         session = KalshiSession()
         tickers = sorted({json.loads(s)["msg"]["market_ticker"] for s in feed.snapshots})
         session.subscribe(tickers, now_ns=0)
-        [command] = session.outgoing()
+        [command] = [c.json() for c in session.outgoing()]
         session.receive(
             json.dumps({"id": command["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 1}}), 0
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import solvers
@@ -90,6 +92,7 @@ IO_MODULES = {"asyncio", "websockets", "httpx", "uvloop", "socket", "time"}
 def test_wire_and_session_layers_are_pure() -> None:
     """Sans-I/O: venue `wire` and `session` modules, books and domain never touch sockets or clocks."""
     pure = [ROOT / "arb" / name for name in ("domain.py", "book.py", "fixed.py", "errors.py")]
+    pure += [ROOT / "arb" / "venues" / name for name in ("base.py", "fields.py")]
     for venue in ("kalshi", "polymarket"):
         pure += sorted((ROOT / "arb" / "venues" / venue).glob("wire*.py"))
         pure += sorted((ROOT / "arb" / "venues" / venue).glob("session*.py"))
@@ -106,3 +109,28 @@ def test_wire_formats_stay_inside_the_venue_packages() -> None:
             continue
         leaked = {name for name in _module_imports(path) if ".wire" in name}
         assert not leaked, f"{path.relative_to(ROOT)} imports {leaked}"
+
+
+def test_the_engine_does_not_import_benchmarks() -> None:
+    """`benchmarks` is imported only lazily, inside the `arb bench` commands: importing every
+    module of the engine leaves it unloaded (a fresh interpreter, so nothing else loaded it)."""
+    script = (
+        "import importlib, pkgutil, sys, arb\n"
+        "for info in pkgutil.walk_packages(arb.__path__, 'arb.'):\n"
+        "    importlib.import_module(info.name)\n"
+        "loaded = sorted(m for m in sys.modules if m == 'benchmarks' or m.startswith('benchmarks.'))\n"
+        "print(len([m for m in sys.modules if m.startswith('arb.')]), loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    count, loaded = out.stdout.split(" ", 1)
+    assert int(count) >= 20 and loaded.strip() == "[]", out.stdout
+    for path in (ROOT / "arb").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        top_level = {n for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for n in _names(node)}
+        assert not any(n.split(".")[0] == "benchmarks" for n in top_level), f"{path.relative_to(ROOT)}"
+
+
+def _names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.ImportFrom):
+        return [node.module or ""]
+    return [alias.name for alias in node.names]

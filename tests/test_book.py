@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arb.book import BinaryBook, Continuity, OrderBook, walk_levels
 from arb.domain import BookChange, BookSide, BookSnapshot, ChangeMode, Side, Venue
-from arb.errors import BookError, FieldError
+from arb.errors import BookError, ConfigError, FieldError
 from arb.fixed import (
     SCALE,
     from_micro,
@@ -21,6 +22,23 @@ from arb.fixed import (
     parse_signed_micro,
     to_micro,
 )
+from solvers import (
+    AllocationProblem,
+    Allocator,
+    AllocatorConfig,
+    CandidateSet,
+    Capital,
+    Contract,
+    Equivalent,
+    Instrument,
+    Level,
+    SetLimits,
+    kalshi_fee,
+    polymarket_fee,
+)
+from solvers import Side as SolverSide
+
+D = Decimal
 
 
 def snap(bids, asks, **kw) -> BookSnapshot:
@@ -127,8 +145,61 @@ def test_depth_walk_is_exact() -> None:
 def test_allocator_slots_are_fixed_width_whole_lots() -> None:
     yes = OrderBook("T")
     yes.apply_snapshot(snap([], [(440_000, 2_500_000), (450_000, 1_000_000)]), 0)
-    prices, sizes = BinaryBook("T", yes).ask_slots(Side.YES, 4, lot_micro=SCALE)
-    assert prices == [440_000, 450_000, SCALE, SCALE] and sizes == [2, 1, 0, 0]
+    prices, sizes = BinaryBook("T", yes).ask_slots(Side.YES, 4, lot_micro=SCALE, tick_micro=10_000)
+    assert prices == [440_000, 450_000, 990_000, 990_000] and sizes == [2, 1, 0, 0]  # empty: 0 lots at 1 - tick
+    with pytest.raises(ConfigError, match="tick"):
+        BinaryBook("T", yes).ask_slots(Side.YES, 4, lot_micro=SCALE)  # no live tick and none given
+
+
+def _pair_problem(kalshi_asks: tuple[Level, ...], poly_asks: tuple[Level, ...]) -> AllocationProblem:
+    """YES on Kalshi and NO of the same event on Polymarket: a riskless pair when the asks sum < $1."""
+    kalshi = Instrument("k:yes", "kalshi", "e@kalshi", SolverSide.YES, kalshi_asks, kalshi_fee())
+    poly = Instrument(
+        "p:no", "polymarket", "e@polymarket", SolverSide.NO, poly_asks, polymarket_fee(rate=D(0)), lot_size=D("0.01")
+    )
+    candidate = CandidateSet(
+        "pair",
+        (Contract("e@kalshi"), Contract("e@polymarket")),
+        (kalshi, poly),
+        (Equivalent("e@kalshi", "e@polymarket"),),
+        SetLimits(),
+    )
+    return AllocationProblem((candidate,), Capital({"kalshi": D(1_000), "polymarket": D(1_000)}))
+
+
+def test_3_4_a_short_ladder_updates_the_allocator_in_place() -> None:
+    """Book -> allocator end to end: a ladder that shrinks below the slot count goes through the
+    allocator's fast path (`update_levels_scaled`) instead of being refused (the padding used to
+    be price $1, which the fast path rejects), and the result equals a fresh model of that ladder."""
+    config = AllocatorConfig(slots_per_side=4)
+    deep = (Level(D("0.40"), D(10)), Level(D("0.41"), D(10)), Level(D("0.42"), D(10)))
+    poly_asks = (Level(D("0.55"), D(30)),)
+    allocator = Allocator(_pair_problem(deep, poly_asks), config=config)
+    # The Kalshi YES ladder shrinks to two levels (Kalshi YES asks are the mirrored NO bids).
+    kalshi_book = OrderBook("KX", "KX", "kalshi")
+    kalshi_book.apply_snapshot(
+        BookSnapshot(Venue.KALSHI, "KX", "KX", ((100_000, SCALE),), ((400_000, 4 * SCALE), (410_000, 6 * SCALE))), 0
+    )
+    prices, lots = BinaryBook("KX", kalshi_book).ask_slots(Side.YES, 4, lot_micro=SCALE, tick_micro=10_000)
+    allocator.update_levels_scaled(allocator.slot_columns("k:yes"), np.array(prices), np.array(lots))
+    fresh = Allocator(_pair_problem((Level(D("0.40"), D(4)), Level(D("0.41"), D(6))), poly_asks), config=config)
+    warm_plan, fresh_plan = allocator.solve(), fresh.solve()
+    assert warm_plan.guaranteed_profit_usd == fresh_plan.guaranteed_profit_usd > 0
+    # ... and the ladder can grow back into the emptied slots in place too.
+    prices, lots = BinaryBook("KX", kalshi_book).ask_slots(Side.YES, 1, lot_micro=SCALE, tick_micro=10_000)
+    assert prices == [400_000] and lots == [4]
+
+
+def test_3_4_ask_slots_follow_a_live_tick_change() -> None:
+    """After the venue moves a market to the 0.001 grid, slots come on that grid (the ladder's live
+    tick is the default), so an allocator instrument built on it accepts them."""
+    book = OrderBook("PM", "PM", "polymarket")
+    book.apply_snapshot(snap([], [(995_000, 3 * SCALE)], tick_size_micro_usd=10_000), 0)
+    book.tick_size_micro_usd = 1_000  # tick_size_change 0.01 -> 0.001
+    book.apply_change(change(BookSide.ASK, 994_000, 2 * SCALE, ChangeMode.SET), 1)
+    prices, lots = BinaryBook("PM", book, OrderBook("PM-NO")).ask_slots(Side.YES, 3, lot_micro=10_000)
+    assert prices == [994_000, 995_000, 999_000] and lots == [200, 300, 0]
+    assert all(p % 1_000 == 0 for p in prices)
 
 
 levels = st.dictionaries(st.integers(1, SCALE - 1), st.integers(1, 10**9), max_size=30)

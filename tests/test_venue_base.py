@@ -64,3 +64,24 @@ def test_watchdog_trips_once_per_silence_even_while_pongs_arrive() -> None:
     dog.data(8 * S)
     assert not dog.stale(9 * S)
     assert dog.trip(14 * S)
+
+
+def test_order_sends_stay_in_flight_until_answered_or_settled() -> None:
+    from arb.domain import OrderStatus, OrderUpdate, Venue
+    from arb.venues.base import OrderSends
+
+    sends = OrderSends(settle_ns=30, max_kept=3)
+    sends.begin("a", "M", now_ns=0, wall_ms=5)
+    assert sends.in_flight("a", 10)  # sent, no answer yet: in flight however long it takes
+    unknown = OrderUpdate(Venue.KALSHI, "", "a", "M", "M", None, None, OrderStatus.UNKNOWN, None, None, None, None)
+    sends.unanswered("a", 100, unknown)  # timed out: may still reach the venue for settle_ns
+    assert sends.in_flight("a", 130) and not sends.in_flight("a", 131) and sends.unknown() == [unknown]
+    sends.begin("a", "M", now_ns=200, wall_ms=9)  # a resend keeps the first send time
+    assert sends.get("a").sent_wall_ms == 5 and sends.in_flight("a", 10_000)  # type: ignore[union-attr]
+    sends.found("a", "venue-id")
+    assert not sends.in_flight("a", 200) and sends.unknown() == [] and sends.get("a").order_id == "venue-id"  # type: ignore[union-attr]
+    for key in "bcd":
+        sends.begin(key, "M", now_ns=0, wall_ms=0)
+    assert len(sends) == 3 and sends.get("a") is None  # the oldest is forgotten
+    with pytest.raises(ConfigError):
+        OrderSends(settle_ns=-1)

@@ -8,25 +8,45 @@ Shared, pure helpers (no sockets, no sleeping; time is always passed in):
 - `Backoff`: jittered exponential reconnect/retry delays from an injected `random.Random`.
 - `FeedWatchdog`: a feed that still answers pings but sends no data for `silence_ns` is stale: the
   books it feeds are marked untrusted (Polymarket's socket is known to freeze that way for hours).
+- `SendText`, `Reconnect`: the typed commands every session returns for its client to perform.
+- `FeedStats`, `ErrorRecord`: the diagnostics every session keeps under the same names.
+- `ClientDiagnostics`, `GuardedSink`: bounded records of what a client's loops survived; a sink
+  that raises is recorded, never allowed to drop a socket or lose the events after it.
+- `OrderSends`: order sends whose outcome the venue has not told yet (in flight, or unanswered
+  after a timeout or cancellation), so a lookup that does not find such an order says UNKNOWN.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+import orjson
 
 from arb.book import OrderBook
 from arb.domain import Balance, Fill, MarketInfo, OrderRequest, OrderUpdate, Position, TimeInForce, Venue
 from arb.errors import ConfigError
 
 __all__ = [
+    "DIAGNOSTICS_KEPT",
     "Backoff",
     "Capabilities",
+    "ClientDiagnostics",
     "Clock",
+    "Deadline",
+    "ErrorRecord",
     "EventSink",
+    "FeedStats",
     "FeedWatchdog",
+    "GuardedSink",
+    "OrderSends",
+    "Reconnect",
+    "SendText",
+    "Sleep",
     "TokenBucket",
     "VenueClient",
 ]
@@ -36,6 +56,17 @@ Clock = Callable[[], int]
 
 EventSink = Callable[[Any], None]
 """Receives every decoded domain event (books already applied) in arrival order."""
+
+Sleep = Callable[[float], Awaitable[None]]
+"""`asyncio.sleep` live; tests inject a recorder so backoff is asserted without waiting."""
+
+Deadline = Callable[[float], AbstractAsyncContextManager[Any]]
+"""`asyncio.timeout` live: `async with deadline(seconds)` raises TimeoutError when the block runs
+longer. Tests inject one driven by their fake clock, so a timeout happens without waiting for it."""
+
+DIAGNOSTICS_KEPT = 100
+"""How many recent errors, delays and reasons a client or session keeps (older ones are counted
+only): a feed that fails for weeks must not grow a list without bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +169,7 @@ class Backoff:
             raise ConfigError(f"backoff needs 0 < base_s <= cap_s, was {self.base_s!r}, {self.cap_s!r}")
 
     def next_delay_s(self, at_least_s: float = 0.0) -> float:
-        ceiling = min(self.cap_s, self.base_s * (2 ** min(self.attempt, 30)))
+        ceiling = min(self.cap_s, self.base_s * float(1 << min(self.attempt, 30)))
         self.attempt += 1
         return max(at_least_s, ceiling * (0.5 + 0.5 * self.rng.random()))
 
@@ -178,5 +209,195 @@ class FeedWatchdog:
         return False
 
 
-Sleeper = Callable[[float], Awaitable[None]]
-"""`asyncio.sleep` live; tests inject a recorder so backoff is asserted without waiting."""
+# ---------------------------------------------------------------------------------------------
+# Commands sessions return for their clients to perform
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """Write `text` as a text frame. `secret` texts (credentials inside) never show in repr."""
+
+    text: str
+    secret: bool = False
+
+    def __repr__(self) -> str:
+        return "SendText(<secret>)" if self.secret else f"SendText({self.text[:80]!r})"
+
+    def json(self) -> Any:
+        """The frame's JSON value (for inspection; the text is what goes out)."""
+        return orjson.loads(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Close this socket and open a new one (after the client's backoff)."""
+
+    reason: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnostics with the same names on both venues
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """One rejected frame or event: when, what, which field, and its first bytes."""
+
+    now_ns: int
+    error_type: str
+    message: str
+    field: str
+    frame: str
+
+
+def error_record(error: BaseException, raw: Any, now_ns: int) -> ErrorRecord:
+    """Describe a rejected input without ever raising (inputs can be huge or hostile)."""
+    try:
+        if isinstance(raw, (bytes, bytearray, memoryview)):
+            shown = bytes(raw[:200]).decode("utf-8", "replace")
+        else:
+            shown = str(raw)[:200] if isinstance(raw, str) else f"<{type(raw).__name__}>"
+    except Exception:  # noqa: BLE001 - diagnostics must never raise
+        shown = "<unprintable>"
+    return ErrorRecord(now_ns, type(error).__name__, str(error)[:300], getattr(error, "field", ""), shown)
+
+
+@dataclass(slots=True)
+class FeedStats:
+    """Counters every feed session keeps (venue sessions add their own). `rejected` counts dropped
+    frames or events by error type; `recent_errors` of the session holds the last few in full."""
+
+    frames: int = 0  # frames received (keep-alive answers excluded)
+    events: int = 0  # domain events produced
+    rejected: Counter[str] = field(default_factory=Counter)
+    snapshots: int = 0
+    changes: int = 0
+    unknown_book: int = 0  # book data for a book not tracked, dropped
+    pings: int = 0
+    pongs: int = 0
+    watchdog_trips: int = 0
+    connects: int = 0
+    disconnects: int = 0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+@dataclass(slots=True)
+class ClientDiagnostics:
+    """What a client's loops did and survived, newest last, each bounded to `DIAGNOSTICS_KEPT`.
+
+    reconnect_delays: (stream, seconds) slept before each reconnect.
+    retry_delays: (path, seconds) slept before each REST retry.
+    disconnect_reasons: (stream, reason) for every socket that closed or failed to open.
+    loop_errors: unexpected exceptions a socket loop survived (a bug; the loop reconnects).
+    sink_errors: exceptions the event sink raised (recorded, the feed goes on).
+    """
+
+    connects: int = 0
+    sink_error_count: int = 0
+    reconnect_delays: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=DIAGNOSTICS_KEPT))
+    retry_delays: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=DIAGNOSTICS_KEPT))
+    disconnect_reasons: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=DIAGNOSTICS_KEPT))
+    loop_errors: deque[BaseException] = field(default_factory=lambda: deque(maxlen=DIAGNOSTICS_KEPT))
+    sink_errors: deque[BaseException] = field(default_factory=lambda: deque(maxlen=DIAGNOSTICS_KEPT))
+
+
+class GuardedSink:
+    """Calls the engine's sink and records (never propagates) what it raises: a consumer bug must
+    not drop a socket, abort the rest of a frame, or lose an event already stored."""
+
+    __slots__ = ("_diagnostics", "sink")
+
+    def __init__(self, sink: EventSink | None, diagnostics: ClientDiagnostics) -> None:
+        self.sink = sink
+        self._diagnostics = diagnostics
+
+    def __call__(self, event: Any) -> None:
+        sink = self.sink
+        if sink is None:
+            return
+        try:
+            sink(event)
+        except Exception as exc:  # noqa: BLE001 - recorded for the operator; the feed goes on
+            self._diagnostics.sink_error_count += 1
+            self._diagnostics.sink_errors.append(exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Order sends whose outcome is not known yet
+
+
+@dataclass(slots=True)
+class SentOrder:
+    """One order send we made: by our key (Kalshi: client order id; Polymarket: order hash)."""
+
+    key: str
+    market_id: str
+    sent_wall_ms: int  # when it was first sent (venue time filters use it)
+    started_ns: int
+    ended_ns: int | None = None  # when the send ended without a definite answer
+    answered: bool = False  # the venue answered 2xx/4xx: it has taken or refused it
+    order_id: str = ""
+    unknown: OrderUpdate | None = None  # the UNKNOWN update recorded when the send ended unanswered
+
+
+class OrderSends:
+    """The orders we sent, bounded to the newest `max_kept`, for reconciliation.
+
+    A send is in flight from `begin` until the venue answers it (`answered`: 2xx or 4xx). A send
+    that ended without an answer (timeout, 5xx, transport failure, cancelled by a kill switch or
+    shutdown: `unanswered`) may still reach the venue's matching engine, so it counts as in flight
+    for `settle_ns` more; a lookup that does not find it meanwhile must say UNKNOWN, not REJECTED.
+    Sans-I/O: time is passed in."""
+
+    def __init__(self, settle_ns: int, max_kept: int = 10_000) -> None:
+        if settle_ns < 0 or max_kept <= 0:
+            raise ConfigError(f"order sends need settle_ns >= 0 and max_kept > 0, was {settle_ns}, {max_kept}")
+        self.settle_ns = settle_ns
+        self.max_kept = max_kept
+        self._sends: OrderedDict[str, SentOrder] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._sends)
+
+    def get(self, key: str) -> SentOrder | None:
+        return self._sends.get(key)
+
+    def begin(self, key: str, market_id: str, *, now_ns: int, wall_ms: int) -> SentOrder:
+        """A send starts (again, for a resend of the same key: the first send time is kept)."""
+        sent = self._sends.get(key)
+        if sent is None:
+            sent = self._sends[key] = SentOrder(key, market_id, wall_ms, now_ns)
+            while len(self._sends) > self.max_kept:
+                self._sends.popitem(last=False)
+        else:
+            sent.started_ns, sent.ended_ns, sent.answered = now_ns, None, False
+        return sent
+
+    def answered(self, key: str, order_id: str = "") -> None:
+        sent = self._sends.get(key)
+        if sent is not None:
+            sent.answered, sent.ended_ns, sent.unknown = True, None, None
+            if order_id:
+                sent.order_id = order_id
+
+    def unanswered(self, key: str, now_ns: int, update: OrderUpdate) -> None:
+        sent = self._sends.get(key)
+        if sent is not None:
+            sent.ended_ns, sent.unknown = now_ns, update
+
+    def found(self, key: str, order_id: str) -> None:
+        """A lookup found the order at the venue: its outcome is known from now on."""
+        self.answered(key, order_id)
+
+    def in_flight(self, key: str, now_ns: int) -> bool:
+        sent = self._sends.get(key)
+        if sent is None or sent.answered:
+            return False
+        return sent.ended_ns is None or now_ns - sent.ended_ns <= self.settle_ns
+
+    def unknown(self) -> list[OrderUpdate]:
+        """The sends recorded UNKNOWN and not settled since (oldest first): reconcile these."""
+        return [s.unknown for s in self._sends.values() if s.unknown is not None]

@@ -145,9 +145,9 @@ def test_config_hides_credentials_and_validates(key_file: Path) -> None:
     for bad in (
         {"ws_url": "https://x"},
         {"read_rate_per_s": 0},
-        {"backoff_base_s": 2.0, "backoff_cap_s": 1.0},
+        {"reconnect_base_s": 2.0, "reconnect_cap_s": 1.0},
         {"api_key_id": "only-half"},
-        {"watchdog_interval_s": -1.0},
+        {"check_interval_s": -1.0},
     ):
         with pytest.raises(ConfigError):
             KalshiConfig(**bad)

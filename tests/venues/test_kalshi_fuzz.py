@@ -337,7 +337,7 @@ def test_session_survives_every_frame() -> None:
     session = KalshiSession()
     session.subscribe(["A", "B", "KXBTC-25MAR15-B100000"], now_ns=0)
     session.on_connect(0)
-    [cmd] = session.outgoing()
+    [cmd] = [command.json() for command in session.outgoing()]
     session.receive(
         orjson.dumps({"id": cmd["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 1}}), 0
     )
@@ -346,7 +346,7 @@ def test_session_survives_every_frame() -> None:
         session.receive(raw, i)  # must never raise
         session.outgoing()
     stats = session.stats
-    assert stats.messages == len(frames) + 1
+    assert stats.frames == len(frames) + 1
     assert stats.rejected_total > 1_000
     assert set(stats.rejected) <= {"WireError", "UnknownShapeError", "FieldError", "BookError"}
     assert all(e.field for e in session.recent_errors if e.error_type == "FieldError")

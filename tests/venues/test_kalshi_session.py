@@ -11,9 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arb.domain import BookChange, BookSnapshot, Fill, VenueNotice
+from arb.venues.base import Reconnect, SendText
 from arb.venues.kalshi.session import KalshiSession, decode_and_apply
 
 S = 1_000_000_000  # ns per second
+
+
+def sent(session: KalshiSession) -> list[Any]:
+    """The command frames the session wants sent, as JSON values."""
+    return [command.json() for command in session.outgoing()]
 
 
 def _frame(obj: dict[str, Any]) -> bytes:
@@ -25,7 +31,7 @@ def _connected(tickers: list[str], *, sid: int = 1, **kwargs: Any) -> KalshiSess
     session = KalshiSession(**kwargs)
     session.subscribe(tickers, now_ns=0)
     session.on_connect(0)
-    [cmd] = session.outgoing()
+    [cmd] = sent(session)
     assert cmd["cmd"] == "subscribe" and cmd["params"]["market_tickers"] == sorted(tickers)
     session.receive(
         _frame({"id": cmd["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": sid}}), 0
@@ -113,7 +119,7 @@ def test_a_gap_distrusts_every_book_of_the_sid_and_asks_for_snapshots(
     session = _connected(tickers, sid=9)
     other = "OTHER"
     session.subscribe([other], channels=("trade",), now_ns=0)
-    session.outgoing()
+    sent(session)
     seq = 0
     for t in tickers:
         seq += 1
@@ -122,13 +128,13 @@ def test_a_gap_distrusts_every_book_of_the_sid_and_asks_for_snapshots(
     for i in range(gap_at):
         seq += 1
         session.receive(_delta(tickers[i % n_tickers], "yes", 11, 1, sid=9, seq=seq), seq)
-    assert all(session.books[t].trusted for t in tickers) and session.outgoing() == []
+    assert all(session.books[t].trusted for t in tickers) and sent(session) == []
     seq += 1 + skipped  # the venue lost `skipped` messages of this sid
     events = session.receive(_delta(tickers[0], "no", 21, 3, sid=9, seq=seq), seq)
     assert any(isinstance(e, VenueNotice) and e.kind == "sequence_gap" for e in events)
     assert not any(session.books[t].trusted for t in tickers)
     assert session.stats.gaps == 1
-    [cmd] = session.outgoing()
+    [cmd] = sent(session)
     assert cmd["cmd"] == "update_subscription"
     assert cmd["params"] == {"sids": [9], "market_tickers": sorted(tickers), "action": "get_snapshot"}
     # Each fresh snapshot re-trusts exactly its own book.
@@ -154,7 +160,7 @@ def test_ok_replies_never_create_gaps_and_unknown_sids_are_dropped() -> None:
     session = _connected(["A"])
     session.receive(_snapshot("A", {10: 1}, {}, sid=1, seq=1), 1)
     session.subscribe(["B"], now_ns=1)
-    [add] = session.outgoing()
+    [add] = sent(session)
     assert add["params"]["action"] == "add_markets" and add["params"]["sids"] == [1]
     session.receive(
         _frame({"id": add["id"], "sid": 1, "seq": 2, "type": "ok", "msg": {"market_tickers": ["A", "B"]}}), 2
@@ -173,7 +179,7 @@ def test_buffer_overflow_error_resubscribes_and_old_sid_is_ignored() -> None:
     )
     assert events[0].kind == "error" and session.stats.venue_errors[25] == 1
     assert not session.books["A"].trusted
-    unsub, sub = session.outgoing()
+    unsub, sub = sent(session)
     assert unsub == {"id": unsub["id"], "cmd": "unsubscribe", "params": {"sids": [3]}}
     assert sub["cmd"] == "subscribe" and sub["params"]["market_tickers"] == ["A", "B"]
     # Late messages of the dropped subscription change nothing.
@@ -188,15 +194,15 @@ def test_buffer_overflow_error_resubscribes_and_old_sid_is_ignored() -> None:
 def test_watchdog_distrusts_silent_feed_then_asks_to_reconnect() -> None:
     session = _connected(["A"], silence_ns=30 * S)
     session.receive(_snapshot("A", {10: 1}, {}, sid=1, seq=1), 1 * S)
-    assert session.check(20 * S) is None
+    assert session.check(20 * S) == []
     session.on_ping(25 * S)  # pings alone are not data
     session.on_ping(31 * S)
-    assert session.check(32 * S) == "resubscribe"
+    renewed = session.check(32 * S)  # the order book subscription is renewed
+    assert all(type(c) is SendText for c in renewed)
     assert not session.books["A"].trusted and "silent" in session.books["A"].untrusted_reason
-    cmds = session.outgoing()
-    assert [c["cmd"] for c in cmds] == ["unsubscribe", "subscribe"]
-    assert session.check(40 * S) is None  # one trip per silence
-    assert session.check(63 * S) == "reconnect"
+    assert [c.json()["cmd"] for c in renewed] == ["unsubscribe", "subscribe"]
+    assert session.check(40 * S) == []  # one trip per silence
+    assert [type(c) for c in session.check(63 * S)] == [Reconnect]
     assert session.stats.watchdog_trips == 1 and session.stats.reconnect_requests == 1 and session.stats.pings == 2
 
 
@@ -204,12 +210,12 @@ def test_disconnect_distrusts_and_connect_resubscribes_everything() -> None:
     session = _connected(["A", "B"])
     session.subscribe_all(["fill", "user_orders"])
     session.receive(_snapshot("A", {10: 1}, {}, sid=1, seq=1), 1)
-    session.outgoing()
+    sent(session)
     session.on_disconnect("socket closed")
     assert not session.books["A"].trusted and session.books["A"].untrusted_reason == "socket closed"
-    assert session.outgoing() == []
+    assert sent(session) == []
     session.on_connect(10)
-    cmds = session.outgoing()
+    cmds = sent(session)
     assert sorted((c["params"]["channels"][0], tuple(c["params"].get("market_tickers", ()))) for c in cmds) == [
         ("fill", ()),
         ("orderbook_delta", ("A", "B")),
@@ -231,10 +237,9 @@ def test_bad_frames_are_counted_never_raised() -> None:
         None,
     ):
         assert session.receive(raw, 1) == []  # type: ignore[arg-type]
-    assert session.stats.rejected["WireError"] == 5
+    assert session.stats.rejected["FieldError"] == 6  # 5 frames that are not JSON (as on Polymarket), 1 bad field
     assert session.stats.rejected["UnknownShapeError"] == 2
-    assert session.stats.rejected["FieldError"] == 1
-    assert len(session.recent_errors) == 3 and session.recent_errors[-1].error_type == "WireError"
+    assert len(session.recent_errors) == 3 and session.recent_errors[-1].error_type == "FieldError"
     fe = [e for e in session.recent_errors if e.error_type == "FieldError"]
     assert not fe or fe[0].field
 
@@ -267,10 +272,9 @@ def test_duplicate_fills_are_dropped() -> None:
 def test_overdue_snapshot_is_requested_again() -> None:
     session = _connected(["A"], snapshot_timeout_ns=5 * S)
     session.receive(_delta("A", "yes", 11, 1, sid=1, seq=1), 1 * S)  # data flows, but no snapshot for A
-    assert session.check(4 * S) is None and session.outgoing() == []
+    assert session.check(4 * S) == [] and sent(session) == []
     session.receive(_delta("A", "yes", 11, 1, sid=1, seq=2), 5 * S)
-    assert session.check(6 * S) is None
-    assert [c["cmd"] for c in session.outgoing()] == ["unsubscribe", "subscribe"]
+    assert [c.json()["cmd"] for c in session.check(6 * S)] == ["unsubscribe", "subscribe"]
 
 
 def test_decode_and_apply_on_bare_books() -> None:
@@ -282,3 +286,50 @@ def test_decode_and_apply_on_bare_books() -> None:
     )
     session = _connected(["A"])
     assert isinstance(decode_and_apply(session, _snapshot("A", {10: 2}, {}, sid=1, seq=1), 1)[0], BookSnapshot)
+
+
+def test_3_4_a_live_tick_change_moves_the_book_onto_the_new_grid() -> None:
+    """`price_level_structure_updated` to a deci-cent grid: the book's tick follows (the finest
+    step of the new ranges), so a level at $0.945 is on the grid downstream instead of off-tick."""
+    session = _connected(["INX"])
+    session.subscribe_all(["market_lifecycle_v2"])
+    [lifecycle] = sent(session)
+    session.receive(
+        _frame({"id": lifecycle["id"], "type": "subscribed", "msg": {"channel": "market_lifecycle_v2", "sid": 13}}), 0
+    )
+    session.receive(_snapshot("INX", {45: 3}, {50: 2}, sid=1, seq=1), 1)
+    book = session.books["INX"]
+    assert book.trusted and book.tick_size_micro_usd is None  # the listing's cent tick applies
+    [event] = session.receive(
+        _frame(
+            {
+                "type": "market_lifecycle_v2",
+                "sid": 13,
+                "seq": 1,
+                "msg": {
+                    "market_ticker": "INX",
+                    "event_type": "price_level_structure_updated",
+                    "price_level_structure": "tapered_deci_cent",
+                    "price_ranges": [
+                        {"start": "0.0000", "end": "0.1000", "step": "0.0010"},
+                        {"start": "0.1000", "end": "0.9000", "step": "0.0100"},
+                        {"start": "0.9000", "end": "1.0000", "step": "0.0010"},
+                    ],
+                },
+            }
+        ),
+        2,
+    )
+    assert event.kind == "price_level_structure_updated"
+    assert book.tick_size_micro_usd == 1_000 and session.stats.tick_changes == 1
+    delta = _frame(
+        {
+            "type": "orderbook_delta",
+            "sid": 1,
+            "seq": 2,
+            "msg": {"market_ticker": "INX", "price_dollars": "0.0550", "delta_fp": "4.00", "side": "no"},
+        }
+    )
+    session.receive(delta, 3)
+    assert book.trusted and book.asks()[-1] == (945_000, 4_000_000)  # a NO bid at 0.055
+    assert all(price % book.tick_size_micro_usd == 0 for price, _ in book.asks())

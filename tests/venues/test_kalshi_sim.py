@@ -34,8 +34,8 @@ from arb.domain import (
     TimeInForce,
     VenueNotice,
 )
-from arb.errors import AuthError, ConfigError
-from arb.venues.base import VenueClient
+from arb.errors import AuthError, ConfigError, OrderRejectedError
+from arb.venues.base import Reconnect, SendText, VenueClient
 from arb.venues.kalshi.auth import KalshiSigner, signing_path
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
 from arb.venues.kalshi.wire import create_order_body
@@ -57,12 +57,18 @@ def private_key() -> rsa.RSAPrivateKey:
 
 
 class FakeTime:
-    """Injected clock and sleep: sleeping records the delay and moves the clock forward."""
+    """Injected clock, sleep and request deadline: sleeping records the delay and moves the clock
+    forward; a deadline expires when the clock is moved past it (by `advance`), never by itself."""
 
     def __init__(self) -> None:
         self.now_ns = 1_000 * S
         self.sleeps: list[float] = []
         self.on_sleep: Callable[[float], None] | None = None
+        self._wall = itertools.count(1_767_225_600_000)  # one wall clock for venue and client
+        self._deadlines: list[tuple[int, asyncio.Timeout]] = []
+
+    def wall_ms(self) -> int:
+        return next(self._wall)  # 1 ms per reading, like the simulator's own default
 
     def clock(self) -> int:
         return self.now_ns
@@ -76,6 +82,20 @@ class FakeTime:
 
     def advance(self, seconds: float) -> None:
         self.now_ns += int(seconds * 1e9)
+        loop_now = asyncio.get_running_loop().time()
+        for expires_ns, timeout in self._deadlines:
+            if expires_ns <= self.now_ns:
+                timeout.reschedule(loop_now)  # due: the request it guards times out now
+
+    @asynccontextmanager
+    async def deadline(self, seconds: float) -> AsyncIterator[None]:
+        async with asyncio.timeout(None) as timeout:
+            entry = (self.now_ns + int(seconds * 1e9), timeout)
+            self._deadlines.append(entry)
+            try:
+                yield
+            finally:
+                self._deadlines.remove(entry)
 
 
 @dataclass
@@ -114,10 +134,14 @@ async def running(
     wait_synced: bool = True,
     fractional: bool = False,
     sim_options: dict[str, Any] | None = None,
+    fake_deadlines: bool = False,
     **config: Any,
 ) -> AsyncIterator[Harness]:
     faults = FaultInjector(plan or FaultPlan(seed=11))
-    sim = KalshiSimulator(api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5, **(sim_options or {}))
+    fake = FakeTime()
+    sim = KalshiSimulator(
+        api_keys={KEY_ID: private_key.public_key()}, faults=faults, seed=5, clock_ms=fake.wall_ms, **(sim_options or {})
+    )
     sim.add_series("KXSIM", "Sim series", "quadratic", 1.0)
     sim.add_event("KXSIM-26", "KXSIM", "Which one", mutually_exclusive=True)
     makers = {}
@@ -129,13 +153,12 @@ async def running(
         makers[ticker].requote()
         sim.add_participant(makers[ticker])
     await sim.start()
-    fake = FakeTime()
     harness_events: list[Any] = []
     settings = {
         "rest_base_url": sim.rest_base_url,
         "ws_url": sim.ws_url,
-        "watchdog_interval_s": None,
-        "ws_ping_interval_s": None,
+        "check_interval_s": None,
+        "ping_interval_s": None,
         "trust_env": False,
         "request_timeout_s": 5.0,
     }
@@ -147,6 +170,8 @@ async def running(
         rng=random.Random(3),
         sink=harness_events.append,
         signer=KalshiSigner(KEY_ID, private_key),
+        wall_clock_ms=fake.wall_ms,
+        **({"deadline": fake.deadline} if fake_deadlines else {}),
     )
     harness = Harness(sim, client, fake, faults, harness_events, makers)
     try:
@@ -262,9 +287,9 @@ async def test_unsigned_or_wrongly_signed_requests_are_refused(private_key: rsa.
             KalshiConfig(
                 rest_base_url=h.sim.rest_base_url,
                 ws_url=h.sim.ws_url,
-                watchdog_interval_s=None,
+                check_interval_s=None,
                 trust_env=False,
-                subscribe_private=False,
+                private_stream=False,
             ),
             clock=h.time.clock,
             sleep=h.time.sleep,
@@ -275,7 +300,9 @@ async def test_unsigned_or_wrongly_signed_requests_are_refused(private_key: rsa.
         try:
             with pytest.raises(AuthError):
                 await impostor.balance()
-            await impostor.wait_until(lambda: any("401" in e for e in impostor.connect_errors), WAIT_S)
+            await impostor.wait_until(
+                lambda: any("401" in reason for _, reason in impostor.diagnostics.disconnect_reasons), WAIT_S
+            )
             assert not impostor.connected
         finally:
             await impostor.close()
@@ -289,9 +316,9 @@ async def test_connection_drop_reconnects_with_growing_jittered_backoff(private_
         h.time.on_sleep = lambda _s: trusted_while_down.append(any(b.trusted for b in h.client.books.values()))
         await h.synced()
         assert h.sim.drops_injected == 3 and h.client.connects == 4
-        delays = h.client.reconnect_delays_s
+        delays = [d for _, d in h.client.diagnostics.reconnect_delays]
         assert len(delays) == 3 and delays == h.time.sleeps[:3]
-        base = h.client.config.backoff_base_s
+        base = h.client.config.reconnect_base_s
         for attempt, delay in enumerate(delays):  # equal jitter: within [0.5, 1] x base x 2^n
             assert base * 2**attempt * 0.5 <= delay <= base * 2**attempt
         assert delays == sorted(delays) and len(set(delays)) == 3
@@ -301,16 +328,17 @@ async def test_connection_drop_reconnects_with_growing_jittered_backoff(private_
 
 
 async def test_silent_freeze_is_caught_by_the_watchdog_then_recovers(private_key: rsa.RSAPrivateKey) -> None:
-    async with running(private_key, watchdog_silence_s=30.0) as h:
+    async with running(private_key, feed_silence_s=30.0) as h:
         h.faults.freeze(h.sim.stream)
         h.sim.step(5)  # the venue's books move, the frozen socket says nothing
         assert await h.sim.ping_all() == 1
         await h.client.wait_until(lambda: h.client.session.stats.pings >= 1, WAIT_S)
         h.time.advance(31)
-        assert await h.client.check_staleness() == "resubscribe"
+        renewed = await h.client.check_staleness()  # the order book subscription is renewed
+        assert [c.json()["cmd"] for c in renewed if isinstance(c, SendText)] == ["unsubscribe", "subscribe"]
         assert not any(b.trusted for b in h.client.books.values())
         h.time.advance(31)
-        assert await h.client.check_staleness() == "reconnect"
+        assert any(isinstance(c, Reconnect) for c in await h.client.check_staleness())
         await h.synced()  # a fresh connection is not frozen: snapshots re-trust the books
         assert h.client.connects == 2 and h.sim.frames_frozen > 0
         await round_trip(h)
@@ -326,7 +354,7 @@ async def test_sequence_gap_distrusts_then_resnapshots(private_key: rsa.RSAPriva
             if isinstance(event, VenueNotice) and event.kind == "sequence_gap":
                 at_gap.append({t: h.client.books[t].trusted for t in TICKERS})
 
-        h.client._sink = watch
+        h.client.sink = watch
         h.faults.gap_next(h.sim.stream)
         h.sim.submit("mm", TICKERS[0], Side.YES, Action.BUY, 300_000, 4_000_000)  # this change is lost
         h.sim.submit("mm", TICKERS[1], Side.YES, Action.BUY, 310_000, 2_000_000)  # the next seq reveals it
@@ -375,9 +403,9 @@ async def test_http_500_on_reads_is_retried(private_key: rsa.RSAPrivateKey) -> N
 
 
 async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(private_key: rsa.RSAPrivateKey) -> None:
-    async with running(
-        private_key, request_timeout_s=1.0
-    ) as h:  # the "timeout" case waits this long; shorter flakes under load
+    """The timeout is injected: the request deadline runs on the fake clock, so the order POST the
+    venue never answers times out exactly when the test moves the clock, with no real waiting."""
+    async with running(private_key, fake_deadlines=True) as h:
         ticker = TICKERS[0]
         best_ask = h.sim.engines[ticker].best_ask()
         assert best_ask is not None
@@ -394,7 +422,14 @@ async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(pri
         assert settled is not None and settled.status is OrderStatus.FILLED and settled.filled_size_micro == 1_000_000
         # 3. Processed, never answered: the client times out, the query settles it.
         h.sim.fail_next_order_response("timeout")
-        timed_out = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 200_000, 1_000_000))
+        hung = _request(ticker, Side.YES, Action.BUY, 200_000, 1_000_000)
+        send = asyncio.create_task(h.client.place_order(hung))
+        await h.client.wait_until(
+            lambda: any(m.order.client_order_id == hung.client_order_id for m in h.sim.orders_of(KEY_ID)), WAIT_S
+        )
+        assert not send.done()  # the venue has the order; the answer never comes
+        h.time.advance(h.client.config.order_timeout_s)
+        timed_out = await send
         assert timed_out.status is OrderStatus.UNKNOWN and "timed out" in timed_out.reason
         settled = await h.client.get_order(client_order_id=timed_out.client_order_id, market_id=ticker)
         assert settled is not None and settled.status is OrderStatus.OPEN
@@ -501,7 +536,7 @@ async def test_simulator_speaks_the_command_protocol(private_key: rsa.RSAPrivate
 
 
 async def test_rate_budget_spaces_requests_and_pages_follow_the_cursor(private_key: rsa.RSAPrivateKey) -> None:
-    async with running(private_key, read_rate_per_s=2.0, page_limit=1) as h:
+    async with running(private_key, read_rate_per_s=2.0, page_size=1) as h:
         before = len(h.time.sleeps)
         markets = await h.client.markets(with_series_fees=False)  # two pages of one market
         assert [m.market_id for m in markets] == list(TICKERS)
@@ -691,3 +726,74 @@ async def test_the_simulator_reads_what_the_adapter_writes() -> None:
         ).expiration_ms
         == 1_800_000_001_000
     )
+
+
+async def test_3_1_cancelling_a_filled_or_cancelled_order_returns_its_final_state(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    """The venue answers 404 to a cancel of an order that no longer rests; the client looks the
+    order up and returns its final state (before: the 404 was raised as a refused order)."""
+    async with running(private_key) as h:
+        ticker = TICKERS[0]
+        best_ask = h.sim.engines[ticker].best_ask()
+        assert best_ask is not None
+        filled = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, best_ask[0], 1_000_000))
+        assert filled.status is OrderStatus.FILLED
+        again = await h.client.cancel_order(filled.order_id, ticker)
+        assert again.status is OrderStatus.FILLED and again.filled_size_micro == 1_000_000
+        resting = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 100_000, 1_000_000))
+        first = await h.client.cancel_order(resting.order_id, ticker)
+        second = await h.client.cancel_order(resting.order_id, ticker)
+        assert first.status is second.status is OrderStatus.CANCELED and second.order_id == resting.order_id
+        with pytest.raises(OrderRejectedError, match="no such order"):
+            await h.client.cancel_order("no-such-order", ticker)
+        await round_trip(h)
+
+
+async def test_3_2_a_duplicate_client_order_id_in_a_batch_is_settled_by_a_lookup(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    """A resend (after an UNKNOWN) of an order the venue already has, inside a batch: the item's
+    "already exists" error is settled by a lookup into that order, not reported REJECTED."""
+    async with running(private_key) as h:
+        ticker = TICKERS[1]
+        first = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 100_000, 1_000_000))
+        assert first.status is OrderStatus.OPEN
+        resend = OrderRequest(first.client_order_id, ticker, Side.YES, Action.BUY, 100_000, 1_000_000, TimeInForce.GTC)
+        fresh = _request(ticker, Side.YES, Action.BUY, 110_000, 1_000_000)
+        settled, placed = await h.client.place_orders([resend, fresh])
+        assert settled.status is OrderStatus.OPEN and settled.order_id == first.order_id
+        assert placed.status is OrderStatus.OPEN and placed.order_id != first.order_id
+        assert len([m for m in h.sim.orders_of(KEY_ID) if m.order.client_order_id == first.client_order_id]) == 1
+        for order_id in (first.order_id, placed.order_id):
+            await h.client.cancel_order(order_id, ticker)
+        await round_trip(h)
+
+
+async def test_3_2_fills_missed_while_disconnected_are_caught_up_exactly_once(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    """Our resting order fills while the socket is down (the fill frame is lost with the old
+    connection). After reconnecting, the client asks for the fills since the newest it saw: the
+    missed fill reaches the sink exactly once, and later queries do not repeat it."""
+    async with running(private_key) as h:
+        ticker = TICKERS[0]
+        resting = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 500_000, 2_000_000))
+        assert resting.status is OrderStatus.OPEN
+        taken: list[bool] = []
+
+        def fill_while_down(_seconds: float) -> None:
+            if not taken:  # the reconnect pause: nothing is connected now
+                taken.append(True)
+                h.sim.submit("taker", ticker, Side.YES, Action.SELL, 500_000, 2_000_000, TimeInForce.IOC)
+
+        h.time.on_sleep = fill_while_down
+        await h.sim.drop_all()
+        await h.client.wait_until(lambda: any(f.order_id == resting.order_id for f in h.stream_fills()), WAIT_S)
+        h.time.on_sleep = None
+        assert taken and h.client.connects == 2 and h.client.fill_catch_ups == 1
+        await h.client.fills()  # a later query finds it again: still one
+        assert [f.order_id for f in h.stream_fills()].count(resting.order_id) == 1
+        check_fills(h, reconnected=False)  # every venue fill reached the sink, none twice
+        await h.synced()
+        await round_trip(h)

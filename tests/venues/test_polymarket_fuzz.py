@@ -18,7 +18,7 @@ import orjson
 from arb.errors import FieldError, WireError
 from arb.fixed import SCALE
 from arb.venues.polymarket import wire
-from arb.venues.polymarket.session import MarketSession, UserSession
+from arb.venues.polymarket.session import PolymarketMarketSession, PolymarketUserSession
 from tests.venues.golden import FIXTURES
 from tests.venues.test_polymarket_session import market
 from tests.venues.test_polymarket_wire import REST_DECODERS, USER
@@ -190,10 +190,10 @@ def test_sessions_survive_every_frame_and_keep_valid_books() -> None:
         orjson.loads(line)["asset_id"] for line in (PM / "ws" / "ssmd_book_2026-02-12.jsonl").read_bytes().splitlines()
     ]
     others = [market((asset, f"other-{i}"), f"0xo{i}") for i, asset in enumerate(ssmd_assets)]
-    session = MarketSession()
+    session = PolymarketMarketSession()
     session.add_markets([trump, *others])
     session.on_connect(0)
-    user = UserSession(USER)
+    user = PolymarketUserSession(USER)
     for i, (kind, data) in enumerate(frames):
         session.receive(data, i)
         user.receive(data, i)
@@ -202,8 +202,8 @@ def test_sessions_survive_every_frame_and_keep_valid_books() -> None:
         if i % 500 == 0:
             session.check(i)
             session.due_ping(i)
-    assert session.stats.rejected > 1_000 and user.stats.rejected > 1_000
-    assert session.stats.snapshots > 0 and session.stats.changes > 0 and user.stats.fills_new > 0
+    assert session.stats.rejected_total > 1_000 and user.stats.rejected_total > 1_000
+    assert session.stats.snapshots > 0 and session.stats.changes > 0 and user.stats.new_fills > 0
     for book in session.books.values():
         for price, size in (*book.bids(), *book.asks()):
             assert 0 < price < SCALE and size > 0
@@ -213,7 +213,7 @@ def test_sessions_survive_every_frame_and_keep_valid_books() -> None:
 
 def test_random_bytes_never_escape_as_other_errors() -> None:
     rng = random.Random(SEED + 2)
-    session = MarketSession()
+    session = PolymarketMarketSession()
     session.add_markets([market()])
     for _ in range(2_000):
         data = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))
@@ -223,4 +223,4 @@ def test_random_bytes_never_escape_as_other_errors() -> None:
             except Exception as exc:
                 _check_rejection(exc)
         session.receive(data, 0)
-    assert session.stats.rejected >= 1_900
+    assert session.stats.rejected_total >= 1_900

@@ -23,6 +23,7 @@ from arb.domain import (
     Action,
     BookSide,
     BookSnapshot,
+    Fill,
     FillStatus,
     Liquidity,
     MarketInfo,
@@ -102,11 +103,11 @@ class Harness:
         return self.client.user_session.fills_of(order_id)
 
     def assert_healthy(self) -> None:
-        assert self.client.errors == []
+        assert list(self.client.diagnostics.loop_errors) == []
         assert self.sim._clob is not None and self.sim._clob.handler_errors == []
         assert self.sim._gamma is not None and self.sim._gamma.handler_errors == []
         fills = self.client.user_session.fills
-        assert len(fills) == self.client.user_session.stats.fills_new  # each fill counted once
+        assert len(fills) == self.client.user_session.stats.new_fills  # each fill counted once
         assert len({f.fill_id for f in fills.values()}) == len(fills)
 
 
@@ -162,7 +163,7 @@ async def running(
         "data_api_base_url": sim.gamma_url,
         "market_ws_url": sim.market_ws_url,
         "user_ws_url": sim.user_ws_url,
-        "tick_interval_s": 0.005,
+        "check_interval_s": 0.005,
         "feed_silence_s": 25.0,
         "pong_timeout_s": 30.0,
         "reconnect_base_s": 0.25,
@@ -235,7 +236,7 @@ async def test_order_round_trip_place_partial_fill_cancel_and_query() -> None:
         canceled = await h.client.cancel_order(placed.order_id)
         assert canceled.status is OrderStatus.CANCELED and canceled.remaining_size_micro == 0
         queried = await h.client.fills(order_id=placed.order_id)
-        assert [f.fill_id for f in queried] == [fill.fill_id] and h.client.user_session.stats.fills_new == 1
+        assert [f.fill_id for f in queried] == [fill.fill_id] and h.client.user_session.stats.new_fills == 1
         assert await h.client.open_orders() == []
         (position,) = await h.client.positions()
         assert (position.book_id, position.position_micro) == (YES, 4_000_000)
@@ -265,11 +266,11 @@ async def test_connection_drop_reconnects_with_jittered_backoff_and_resnapshots(
     async with running(FaultPlan(seed=1, drop_connection_after_frames=3)) as h:
         await h.ready()
         h.sim.step(4)  # frame 3 on the market socket closes it instead of being sent
-        await h.until(lambda: bool(h.client.reconnect_delays), "a reconnect")
+        await h.until(lambda: bool(h.client.diagnostics.reconnect_delays), "a reconnect")
         await h.until(
             lambda: h.client.market_session.stats.connects == 2 and h.trusted(), "books trusted on the new socket"
         )
-        (stream, delay), *_ = h.client.reconnect_delays
+        (stream, delay), *_ = h.client.diagnostics.reconnect_delays
         assert stream == "market" and 0.125 <= delay <= 0.25 and delay in h.sleeps  # equal jitter on the 0.25 s base
         assert ("disconnected:market", False) in h.observations  # untrusted while down
         assert h.client.market_session.stats.disconnects == 1
@@ -278,10 +279,11 @@ async def test_connection_drop_reconnects_with_jittered_backoff_and_resnapshots(
         fak = await h.client.place_order(order("after-drop", Action.BUY, 990_000, 5_000_000, TimeInForce.IOC))
         await h.until(lambda: len(h.fills_of(fak.order_id)) == 1, "fill after reconnect")
         await h.until(
-            lambda: ("user", h.client.reconnect_delays[-1][1]) == h.client.reconnect_delays[-1], "user socket reconnect"
+            lambda: ("user", h.client.diagnostics.reconnect_delays[-1][1]) == h.client.diagnostics.reconnect_delays[-1],
+            "user socket reconnect",
         )
         (settled,) = await h.client.fills(order_id=fak.order_id)
-        assert settled.status is FillStatus.CONFIRMED and h.client.user_session.stats.fills_new == 1
+        assert settled.status is FillStatus.CONFIRMED and h.client.user_session.stats.new_fills == 1
         h.assert_healthy()
 
 
@@ -300,7 +302,7 @@ async def test_silent_freeze_is_caught_by_the_watchdog_while_pongs_flow() -> Non
         h.clock.advance(6.0)  # 26 s without data
         await h.until(lambda: session.stats.watchdog_trips == 1, "watchdog trip")
         await h.until(lambda: session.stats.connects == 2 and h.trusted(), "recovered on a fresh socket")
-        assert ("market", "feed silent") in h.client.reconnect_reasons
+        assert ("market", "feed silent") in h.client.diagnostics.disconnect_reasons
         assert ("disconnected:market", False) in h.observations
         h.assert_healthy()
 
@@ -328,7 +330,7 @@ async def test_http_429_backoff_honours_retry_after() -> None:
         h.sim.faults.fail_next_http(429, 2)
         markets = await h.client.markets()
         assert len(markets) == 1
-        delays = [d for path, d in h.client.retry_delays if path == "/markets"]
+        delays = [d for path, d in h.client.diagnostics.retry_delays if path == "/markets"]
         assert len(delays) == 2 and all(d >= 1.5 for d in delays) and all(d in h.sleeps for d in delays)
         h.assert_healthy()
 
@@ -339,12 +341,17 @@ async def test_http_500_retries_reads_and_makes_order_posts_unknown_until_settle
         await h.ready()
         h.sim.faults.fail_next_http(500, 1)
         book = await h.client.fetch_book(YES)
-        assert book["asset_id"] == YES and [p for p, _ in h.client.retry_delays] == ["/book"]
+        assert book["asset_id"] == YES and [p for p, _ in h.client.diagnostics.retry_delays] == ["/book"]
         # A 500 before the venue processed the order: unknown, then the query says it never existed.
         h.sim.faults.fail_next_http(500, 1)
         lost = await h.client.place_order(order("u-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
         assert lost.status is OrderStatus.UNKNOWN and lost.order_id.startswith("0x")
-        assert [p for p, _ in h.client.retry_delays].count("/order") == 0  # never resent blindly
+        assert [p for p, _ in h.client.diagnostics.retry_delays].count("/order") == 0  # never resent blindly
+        # A 5xx may come from a gateway while the venue still processes the order: a 404 now is
+        # not proof, so the order stays UNKNOWN until `order_settle_s` after the send ended.
+        pending = await h.client.reconcile_order(lost.order_id)
+        assert pending.status is OrderStatus.UNKNOWN and "in flight" in pending.reason
+        h.clock.advance(h.client.config.order_settle_s + 1)
         settled = await h.client.reconcile_order(lost.order_id)
         assert settled.status is OrderStatus.REJECTED and settled.client_order_id == "u-1"
         # A 500 after the venue processed it: unknown, then the user channel and a query settle it.
@@ -421,14 +428,14 @@ async def test_failed_settlement_reverses_the_fill() -> None:
         (fill,) = h.fills_of(fak.order_id)
         assert fill.status is FillStatus.FAILED and h.client.user_session.stats.reversals == 1
         (after,) = await h.client.fills(order_id=fak.order_id)  # the query agrees, nothing new counted
-        assert after.status is FillStatus.FAILED and h.client.user_session.stats.fills_new == 1
+        assert after.status is FillStatus.FAILED and h.client.user_session.stats.new_fills == 1
         assert await h.client.positions() == []
         h.assert_healthy()
 
 
 @pytest.mark.asyncio
 async def test_bad_credentials_are_refused() -> None:
-    async with running(register=False, user_socket=False) as h:  # the venue does not know this api key
+    async with running(register=False, private_stream=False) as h:  # the venue does not know this api key
         await h.client.subscribe(await h.client.markets())
         with pytest.raises(AuthError):
             await h.client.place_order(order("auth-1", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
@@ -436,13 +443,15 @@ async def test_bad_credentials_are_refused() -> None:
     wrong_secret = PolymarketCredentials(
         KEY, CREDS.api_key, base64.urlsafe_b64encode(b"another secret").decode(), CREDS.api_passphrase
     )
-    async with running(credentials=wrong_secret, user_socket=False) as h:  # HMAC does not verify
+    async with running(credentials=wrong_secret, private_stream=False) as h:  # HMAC does not verify
         await h.client.subscribe(await h.client.markets())
         with pytest.raises(AuthError):
             await h.client.open_orders()
         assert h.sim.stats["rejected_auth"] == 1
     foreign_funder = PolymarketCredentials(KEY, CREDS.api_key, SECRET, CREDS.api_passphrase, funder="0x" + "ab" * 20)
-    async with running(credentials=foreign_funder, user_socket=False) as h:  # signed, but not for this account's wallet
+    async with running(
+        credentials=foreign_funder, private_stream=False
+    ) as h:  # signed, but not for this account's wallet
         await h.client.subscribe(await h.client.markets())
         refused = await h.client.place_order(order("auth-2", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC))
         assert refused.status is OrderStatus.REJECTED and "maker address" in refused.reason
@@ -612,6 +621,24 @@ async def test_set_book_keeps_subscribed_clients_consistent() -> None:
 
 
 @pytest.mark.asyncio
+async def test_3_1_cancelling_a_filled_or_cancelled_order_returns_its_final_state() -> None:
+    """The venue answers `not_canceled` for an order that already filled or was cancelled; the
+    client looks it up and returns that final state (before: UNKNOWN)."""
+    async with running() as h:
+        await h.ready()
+        filled = await h.client.place_order(order("fc-1", Action.BUY, 510_000, 10_000_000, TimeInForce.FOK))
+        assert filled.order_id and filled.status is not OrderStatus.REJECTED, filled.reason
+        await h.until(lambda: h.client.user_session.net_filled_micro(filled.order_id) == 10_000_000, "FOK fill")
+        after = await h.client.cancel_order(filled.order_id)
+        assert after.status is OrderStatus.FILLED and after.order_id == filled.order_id
+        resting = await h.client.place_order(order("fc-2", Action.BUY, 450_000, 5_000_000, TimeInForce.GTC))
+        first = await h.client.cancel_order(resting.order_id)
+        second = await h.client.cancel_order(resting.order_id)
+        assert first.status is second.status is OrderStatus.CANCELED and second.order_id == resting.order_id
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
 async def test_a_trade_publishes_price_changes_and_no_book_frame() -> None:
     """The venue sends `price_change` (and `last_trade_price`) for a trade; a full `book` frame
     after every trade would make each message cost as much as the whole book."""
@@ -645,4 +672,33 @@ async def test_slow_consumer_is_disconnected_and_the_client_recovers() -> None:
         await h.until(
             lambda: h.client.market_session.stats.connects == connects + 1 and books_equal(h), "reconnected and equal"
         )
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_3_3_a_sink_exception_never_drops_the_socket_nor_loses_a_fill() -> None:
+    """The engine's sink raises on every fill: the exception is recorded, the user socket stays up
+    (before: the loop caught it as an internal error and reconnected), the fill is stored, and the
+    events after it still arrive."""
+    async with running() as h:
+        await h.ready()
+        delivered = h.client.sink
+        assert delivered is not None
+
+        def buggy(event: Any) -> None:
+            delivered(event)
+            if isinstance(event, Fill):
+                raise RuntimeError("consumer bug")
+
+        h.client.sink = buggy
+        connects = h.client.diagnostics.connects
+        fak = await h.client.place_order(order("sx-1", Action.BUY, 520_000, 10_000_000, TimeInForce.IOC))
+        await h.until(lambda: h.client.user_session.net_filled_micro(fak.order_id) == 10_000_000, "fill stored")
+        await h.until(
+            lambda: {f.status for f in h.fills_of(fak.order_id)} == {FillStatus.CONFIRMED}, "later status updates"
+        )
+        assert h.client.diagnostics.sink_error_count >= 2  # the new fill and its later statuses
+        assert h.client.diagnostics.connects == connects and h.client.connected["user"].is_set()
+        assert list(h.client.diagnostics.disconnect_reasons) == []
+        assert any(isinstance(e, Fill) and e.status is FillStatus.CONFIRMED for e in h.events)
         h.assert_healthy()

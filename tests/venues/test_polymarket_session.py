@@ -12,16 +12,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arb.domain import (
+    Action,
     BookChange,
     BookSnapshot,
+    Fill,
     FillStatus,
     MarketInfo,
     MarketStatus,
+    OrderStatus,
+    OrderUpdate,
     PriceBand,
+    Side,
     Venue,
 )
+from arb.venues.base import Reconnect, SendText
 from arb.venues.polymarket import wire
-from arb.venues.polymarket.session import FetchBook, MarketSession, Reconnect, SendText, UserSession
+from arb.venues.polymarket.session import FetchBook, PolymarketMarketSession, PolymarketUserSession
 from arb.venues.polymarket.wire import UserContext
 from solvers.fees import polymarket_fee
 from tests.venues.golden import fixture_path
@@ -82,8 +88,8 @@ def change_bytes(asset: str, side: str, price: int, size: int, best: tuple[int, 
     return orjson.dumps({"market": "0xm", "price_changes": [entry], "event_type": "price_change", "timestamp": str(ts)})
 
 
-def connected_session(**kwargs: Any) -> MarketSession:
-    session = MarketSession(**kwargs)
+def connected_session(**kwargs: Any) -> PolymarketMarketSession:
+    session = PolymarketMarketSession(**kwargs)
     session.add_markets([market()])
     session.on_connect(0)
     for token in (YES, NO):
@@ -95,7 +101,7 @@ def connected_session(**kwargs: Any) -> MarketSession:
 
 
 def test_subscribe_on_connect_lists_every_token_and_books_wait_for_snapshots() -> None:
-    session = MarketSession()
+    session = PolymarketMarketSession()
     assert session.add_markets([market()]) == []  # not connected: nothing to send yet
     (command,) = session.on_connect(0)
     assert isinstance(command, SendText) and orjson.loads(command.text)["assets_ids"] == [YES, NO]
@@ -124,7 +130,7 @@ def test_real_2024_book_and_legacy_change_apply() -> None:
         ),
         "0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917",
     )
-    session = MarketSession()
+    session = PolymarketMarketSession()
     session.add_markets([trump])
     session.on_connect(0)
     no_token = trump.token_ids[1]  # type: ignore[index]
@@ -177,7 +183,7 @@ def test_book_hash_mismatch_untrusts_and_a_fresh_ws_book_ends_the_resync() -> No
 
 
 def test_rest_snapshot_teaches_the_hash_inputs_when_market_metadata_is_stale() -> None:
-    session = MarketSession()
+    session = PolymarketMarketSession()
     session.add_markets([dataclasses.replace(market(), min_order_size_micro=15_000_000)])  # venue says 5
     session.on_connect(0)
     (command,) = session.receive(book_bytes(YES, {490_000: 1}, {510_000: 1}), 1)
@@ -203,7 +209,7 @@ def test_malformed_change_is_counted_and_untrusts_its_book() -> None:
     bad["price_changes"][0]["price"] = "NaN"
     commands = session.receive(orjson.dumps(bad), 2)
     assert commands == [FetchBook(YES, "dropped a malformed book update")]
-    assert session.stats.rejected == 1 and "price" in session.stats.last_error
+    assert session.stats.rejected_total == 1 and "price" in session.recent_errors[-1].message
     assert not session.trusted(YES) and session.trusted(NO)
 
 
@@ -226,18 +232,18 @@ def test_garbage_and_unknown_events_are_counted_not_raised() -> None:
         "PONG",
     ):
         session.receive(frame, 2)
-    assert session.stats.rejected == 5 and session.stats.pongs == 1
+    assert session.stats.rejected_total == 5 and session.stats.pongs == 1
     assert session.trusted(YES) and session.trusted(NO)  # none of them carried book data
 
 
 def test_unknown_assets_are_ignored() -> None:
     session = connected_session()
     session.receive(change_bytes("999", "BUY", 500_000, 1, (500_000, 510_000)), 2)
-    assert session.stats.unknown_asset == 1 and session.stats.changes == 0
+    assert session.stats.unknown_book == 1 and session.stats.changes == 0
 
 
 def test_array_frames_and_tick_size_changes() -> None:
-    session = MarketSession()
+    session = PolymarketMarketSession()
     session.add_markets([market()])
     session.on_connect(0)
     dump = b"[" + book_bytes(YES, {490_000: 1}, {510_000: 1}) + b"," + book_bytes(NO, {490_000: 1}, {510_000: 1}) + b"]"
@@ -257,7 +263,7 @@ def test_array_frames_and_tick_size_changes() -> None:
 
 def test_sink_receives_events_with_books_applied() -> None:
     seen: list[Any] = []
-    session = MarketSession(sink=seen.append)
+    session = PolymarketMarketSession(sink=seen.append)
     session.add_markets([market()])
     session.on_connect(0)
     session.receive(book_bytes(YES, {490_000: 1}, {510_000: 1}), 1)
@@ -270,7 +276,7 @@ def test_sink_receives_events_with_books_applied() -> None:
 
 
 def test_ping_every_ten_seconds_while_connected() -> None:
-    session = MarketSession()
+    session = PolymarketMarketSession()
     assert session.due_ping(0) is None  # not connected
     session.on_connect(0)
     assert session.due_ping(9 * S) is None
@@ -321,7 +327,7 @@ ops = st.lists(st.tuples(st.booleans(), st.integers(1, 99), st.integers(0, 5)), 
 @given(ops)
 @settings(max_examples=150, deadline=None)
 def test_consistent_stream_keeps_an_exact_trusted_copy(changes: list[tuple[bool, int, int]]) -> None:
-    session = MarketSession()
+    session = PolymarketMarketSession()
     session.add_markets([market()])
     session.on_connect(0)
     bids: dict[int, int] = {100_000: 1_000_000}
@@ -354,19 +360,19 @@ def with_status(raw: bytes, status: str) -> bytes:
 
 
 def test_capture_fills_are_counted_once_across_messages_and_replays() -> None:
-    session = UserSession(ME)
+    session = PolymarketUserSession(ME)
     emitted = [e for raw in TRADES for e in session.receive(raw, 0)]
     # trade1 (MINED) and trade3/trade4 (CONFIRMED) are one match id; trade4 repeats trade3's fill.
-    assert len(session.fills) == 4 and session.stats.fills_new == 4
+    assert len(session.fills) == 4 and session.stats.new_fills == 4
     assert [e.fill_id.split(":")[1][:10] for e in emitted] == ["0xab679e56", "0x5b605a0e", "0x3ad09f22", "0x67b598ca"]
-    assert session.stats.fill_duplicates == 1
+    assert session.stats.duplicate_fills == 1
     for raw in TRADES:  # the socket replays everything after a reconnect
         assert session.receive(raw, 1) == []
-    assert session.stats.fills_new == 4
+    assert session.stats.new_fills == 4
 
 
 def test_status_progression_emits_the_same_fill_and_failed_reverses_it() -> None:
-    session = UserSession(ME)
+    session = PolymarketUserSession(ME)
     raw = TRADES[1]  # our taker fill, MATCHED
     (first,) = session.receive(raw, 0)
     assert first.status is FillStatus.MATCHED and session.net_filled_micro(first.order_id) == 5_000_000
@@ -380,15 +386,15 @@ def test_status_progression_emits_the_same_fill_and_failed_reverses_it() -> None
 
 def test_matched_mined_confirmed_counts_once() -> None:
     seen: list[Any] = []
-    session = UserSession(ME, sink=seen.append)
+    session = PolymarketUserSession(ME, sink=seen.append)
     for status in ("MATCHED", "MINED", "MINED", "CONFIRMED", "MATCHED"):
         session.receive(with_status(TRADES[1], status), 0)
     assert [f.status for f in seen] == [FillStatus.MATCHED, FillStatus.MINED, FillStatus.CONFIRMED]
-    assert session.stats.fills_new == 1 and len(session.fills) == 1
+    assert session.stats.new_fills == 1 and len(session.fills) == 1
 
 
 def test_rest_fills_merge_with_socket_fills_and_client_ids_attach() -> None:
-    session = UserSession(ME)
+    session = PolymarketUserSession(ME)
     fill = wire.decode_trade_fills(orjson.loads(TRADES[1]), ME)[0]
     session.register_order(fill.order_id, "cid-7")
     (seen,) = session.receive(TRADES[1], 0)
@@ -400,25 +406,114 @@ def test_rest_fills_merge_with_socket_fills_and_client_ids_attach() -> None:
 
 
 def test_user_orders_and_bad_frames() -> None:
-    session = UserSession(ME)
+    session = PolymarketUserSession(ME)
     placement = fixture_path("polymarket/ws/nautilus_order_placement.json").read_bytes()
     assert len(session.receive(placement, 0)) == 1
-    assert session.receive(placement, 1) == [] and session.stats.order_duplicates == 1
+    assert session.receive(placement, 1) == [] and session.stats.duplicate_orders == 1
     for frame in (b"nope", b'{"event_type":"order"}', b'{"event_type":"other"}', b"[{}, 3]"):
         assert session.receive(frame, 2) == []
-    assert session.stats.rejected == 5
+    assert session.stats.rejected_total == 5
+
+
+def _fill(i: int, order: int, status: FillStatus = FillStatus.CONFIRMED, size: int = 1_000_000) -> Fill:
+    return Fill(
+        Venue.POLYMARKET,
+        f"t{i}:o{order}",
+        f"o{order}",
+        None,
+        "0xm",
+        YES,
+        Side.YES,
+        Action.BUY,
+        500_000,
+        size,
+        0,
+        None,
+        status,
+    )
+
+
+def _order(i: int, status: OrderStatus) -> OrderUpdate:
+    return OrderUpdate(Venue.POLYMARKET, f"o{i}", None, "0xm", YES, Side.YES, Action.BUY, status, 500_000, 1, 1, 0)
+
+
+def test_3_3_user_session_maps_are_bounded_and_still_count_each_fill_once() -> None:
+    """Finished fills and orders beyond the bound are evicted (oldest first); a late repeat about
+    an evicted one is still a repeat, and per-order totals survive the eviction."""
+    seen: list[Any] = []
+    session = PolymarketUserSession(ME, sink=seen.append, max_fills_kept=10, max_orders_kept=10, max_ids_kept=1_000)
+    fills = [_fill(i, i % 7) for i in range(100)]
+    session.apply_fills(fills)
+    session.apply_orders([_order(i, OrderStatus.FILLED) for i in range(100)])
+    assert len(session.fills) == 10 and len(session.orders) == 10
+    assert session.stats.evicted_fills == 90 and session.stats.evicted_orders == 90
+    emitted = len(seen)
+    assert session.apply_fills(fills) == [] and len(seen) == emitted  # every one a repeat, none counted again
+    assert session.apply_orders([_order(3, OrderStatus.OPEN)]) == []  # a stale "live" after the order ended
+    assert sum(session.net_filled_micro(f"o{k}") for k in range(7)) == 100 * 1_000_000
+    assert session.net_filled_micro("o3") == len([f for f in fills if f.order_id == "o3"]) * 1_000_000
+    # live (unfinished) fills are never evicted: their status may still change
+    live = PolymarketUserSession(ME, max_fills_kept=2)
+    live.apply_fills([_fill(i, 1, FillStatus.MATCHED) for i in range(5)])
+    assert len(live.fills) == 5
+    (failed,) = live.apply_fills([_fill(0, 1, FillStatus.FAILED)])
+    assert failed.status is FillStatus.FAILED and live.net_filled_micro("o1") == 4_000_000
+
+
+class _NoScan(dict[str, Fill]):
+    """A fill map that fails the test when anyone walks through it."""
+
+    def values(self) -> Any:
+        raise AssertionError("walked every fill")
+
+    def __iter__(self) -> Any:
+        raise AssertionError("walked every fill")
+
+    def items(self) -> Any:
+        raise AssertionError("walked every fill")
+
+
+def test_3_3_per_order_fill_totals_are_running_totals() -> None:
+    """`net_filled_micro` reads a running total: it never walks the fill history (which grows)."""
+    session = PolymarketUserSession(ME)
+    session.apply_fills([_fill(i, i % 3, FillStatus.MATCHED) for i in range(30)])
+    session.fills = _NoScan(session.fills)
+    assert session.net_filled_micro("o0") == 10 * 1_000_000
+    session.apply_fills([_fill(0, 0, FillStatus.FAILED)])  # a reversal lowers the total
+    assert session.net_filled_micro("o0") == 9 * 1_000_000 and session.net_filled_micro("nope") == 0
 
 
 def test_user_subscribe_is_secret() -> None:
-    session = UserSession(ME, auth=("key", "very-secret", "pass"))
+    session = PolymarketUserSession(ME, auth=("key", "very-secret", "pass"))
     (command,) = session.on_connect(0)
     assert "very-secret" in command.text and "very-secret" not in repr(command)
 
 
 def test_untracked_tokens_books_are_adopted_unless_disabled() -> None:
-    adopting = MarketSession()
+    adopting = PolymarketMarketSession()
     adopting.receive(book_bytes("3001", {490_000: 1}, {510_000: 1}), 1)
     assert adopting.trusted("3001") and adopting.books["3001"].market_id == "0xm"
-    strict = MarketSession(adopt_unknown_books=False)
+    strict = PolymarketMarketSession(adopt_unknown_books=False)
     strict.receive(book_bytes("3001", {490_000: 1}, {510_000: 1}), 1)
-    assert strict.books == {} and strict.stats.unknown_asset == 1
+    assert strict.books == {} and strict.stats.unknown_book == 1
+
+
+def test_3_4_a_live_tick_size_change_moves_book_and_listing_onto_the_new_grid() -> None:
+    """`tick_size_change` 0.01 -> 0.001: the book, the order checks (`tick_sizes`) and the market's
+    listing all follow, and a change at $0.505 is applied and kept trusted, not rejected."""
+    session = connected_session()
+    frame = {
+        "event_type": "tick_size_change",
+        "asset_id": YES,
+        "market": "0xm",
+        "old_tick_size": "0.01",
+        "new_tick_size": "0.001",
+        "timestamp": "3",
+    }
+    assert session.receive(orjson.dumps(frame), 3) == ()
+    assert session.books[YES].tick_size_micro_usd == 1_000 and session.tick_sizes[YES] == 1_000
+    [band] = session.markets["0xm"].price_bands
+    assert (band.start_micro_usd, band.end_micro_usd, band.step_micro_usd) == (1_000, 999_000, 1_000)
+    assert session.stats.tick_changes == 1 and session.stats.rejected_total == 0
+    session.receive(change_bytes(YES, "SELL", 505_000, 2 * S // 1000, (490_000, 505_000), ts=4), 4)
+    assert session.trusted(YES) and session.books[YES].best_ask() == (505_000, 2 * S // 1000)

@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 import random
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -105,30 +107,89 @@ def test_signing_is_deterministic_under_the_injected_rng_and_time() -> None:
     assert c.order_hash != a.order_hash
 
 
-def test_fok_and_fak_buys_are_dollar_amounts_like_the_library_market_orders() -> None:
-    prepared = signer().prepare(
-        request(TimeInForce.FOK, price=333_000, size=7_770_000),
-        token_id=TOKEN,
-        tick_micro=1_000,
-        neg_risk=False,
-        now_ms=NOW_MS,
+def test_1_3_a_fok_buy_signs_exactly_the_planned_shares_or_is_refused() -> None:
+    """The issue's case: a FOK buy of 10.37 at 0.53 signed 10.3584 shares (the notional floored to
+    $5.49), short of the plan and off the 0.01 lot. $5.4961 is not whole cents, so the venue cannot
+    take that order as asked: it is refused, naming the amounts. 10.00 at 0.53 signs exactly."""
+    with pytest.raises(OrderRejectedError) as refused:
+        signer().prepare(
+            request(TimeInForce.FOK, price=530_000, size=10_370_000),
+            token_id=TOKEN,
+            tick_micro=10_000,
+            neg_risk=False,
+            now_ms=NOW_MS,
+        )
+    assert refused.value.reason == "amount not representable"
+    assert "10.37 shares at 0.53" in str(refused.value) and "5.4961 USDC" in str(refused.value)
+    for tif in (TimeInForce.FOK, TimeInForce.IOC):
+        prepared = signer().prepare(
+            request(tif, price=530_000, size=10_000_000),
+            token_id=TOKEN,
+            tick_micro=10_000,
+            neg_risk=False,
+            now_ms=NOW_MS,
+        )
+        signed = prepared.signed
+        assert (int(signed.makerAmount), int(signed.takerAmount)) == (5_300_000, 10_000_000)
+        assert prepared.shares_micro == 10_000_000
+    # 10.37 x 0.531 = 5.50647: a market SELL's USDC has at most 4 decimals; 10.37 x 0.53 fits
+    with pytest.raises(OrderRejectedError, match=r"5\.50647 USDC"):
+        order_amounts(Action.SELL, TimeInForce.IOC, 531_000, 10_370_000, 1_000)
+    assert order_amounts(Action.SELL, TimeInForce.IOC, 530_000, 10_370_000, 1_000) == (
+        10_370_000,
+        5_496_100,
+        10_370_000,
     )
-    # 7.77 x 0.333 = 2.58741 -> $2.58; 2.58 / 0.333 = 7.747747... -> 7.74774 shares (5 decimals at tick 0.001)
-    assert (prepared.maker_amount_micro, prepared.taker_amount_micro, prepared.shares_micro) == (
-        2_580_000,
-        7_747_740,
-        7_747_740,
+    # as a resting limit order (GTC) the same 10.37 at 0.53 is fine: limit amounts have 4 decimals
+    assert order_amounts(Action.BUY, TimeInForce.GTC, 530_000, 10_370_000, 10_000) == (
+        5_496_100,
+        10_370_000,
+        10_370_000,
     )
-    library = OrderBuilder(Signer(TEST_KEY, 137)).get_market_order_amounts("BUY", 2.58, 0.333, ROUNDING_CONFIG["0.001"])
-    assert (library[1], library[2]) == (2_580_000, 7_747_740)
-    sell = signer().prepare(
-        request(TimeInForce.IOC, Action.SELL, 333_000, 7_770_000),
-        token_id=TOKEN,
-        tick_micro=1_000,
-        neg_risk=False,
-        now_ms=NOW_MS,
-    )
-    assert (sell.maker_amount_micro, sell.taker_amount_micro) == (7_770_000, 2_587_410)
+
+
+TICK_KEYS = {100_000: "0.1", 10_000: "0.01", 5_000: "0.005", 2_500: "0.0025", 1_000: "0.001", 100: "0.0001"}
+TICKS = tuple(TICK_KEYS)
+SIZES = (10_000, 50_000, 1_000_000, 7_770_000, 10_370_000, 123_450_000)
+
+
+@pytest.mark.parametrize("tick", TICKS)
+def test_1_3_every_tick_price_signs_the_planned_size_at_the_limit_price(tick: int) -> None:
+    """Over every price on the tick grid and sizes on the 0.01 lot: what is signed is exactly the
+    planned size at exactly the limit price, and an order is refused exactly when the venue's amount
+    precision cannot hold its notional (reference: Decimal arithmetic, not the module's integers)."""
+    limit_decimals = ROUNDING_CONFIG[TICK_KEYS[tick]].amount
+    places = {
+        (TimeInForce.GTC, Action.BUY): limit_decimals,
+        (TimeInForce.GTC, Action.SELL): limit_decimals,
+        (TimeInForce.FOK, Action.BUY): 2,
+        (TimeInForce.FOK, Action.SELL): 4,
+        (TimeInForce.IOC, Action.BUY): 2,
+        (TimeInForce.IOC, Action.SELL): 4,
+    }
+    checked = refused = 0
+    sizes = SIZES if tick >= 1_000 else (10_000, 10_370_000)  # 9,999 prices at 0.0001: two sizes suffice
+    for price in range(tick, 1_000_000, tick):
+        limit = Decimal(price).scaleb(-6)
+        for size in sizes:
+            shares = Decimal(size).scaleb(-6)
+            cash = shares * limit
+            for (tif, action), decimals in places.items():
+                representable = cash == cash.quantize(Decimal(1).scaleb(-decimals))
+                if not representable:
+                    with pytest.raises(OrderRejectedError) as info:
+                        order_amounts(action, tif, price, size, tick)
+                    assert info.value.reason == "amount not representable"
+                    refused += 1
+                    continue
+                maker, taker, signed_shares = order_amounts(action, tif, price, size, tick)
+                paid, got = (maker, taker) if action is Action.BUY else (taker, maker)
+                assert signed_shares == size and got == size, "signed shares differ from the plan"
+                assert Decimal(paid).scaleb(-6) == cash
+                assert Fraction(paid, got) == Fraction(price, 1_000_000), "signed price differs from the limit"
+                checked += 1
+    # every grid has representable orders and, for FOK/FAK buys at sizes like 10.37, refused ones
+    assert checked > 0 and refused > 0
 
 
 @given(st.integers(1, 99), st.integers(1, 5_000), st.sampled_from([Action.BUY, Action.SELL]))
@@ -247,3 +308,11 @@ def test_bad_credentials_are_config_errors_without_the_secret(env: dict[str, str
     with pytest.raises(ConfigError) as info:
         PolymarketCredentials.from_env(env)
     assert TEST_KEY[2:] not in str(info.value) and SECRET not in str(info.value)
+
+
+def test_library_errors_while_signing_become_the_projects_refusal() -> None:
+    with pytest.raises(OrderRejectedError) as info:
+        signer().prepare(
+            request(TimeInForce.GTC), token_id="not-a-number", tick_micro=10_000, neg_risk=False, now_ms=NOW_MS
+        )
+    assert info.value.reason == "cannot sign"

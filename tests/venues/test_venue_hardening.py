@@ -21,7 +21,7 @@ from arb.venues.kalshi import wire as kalshi_wire
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
 from arb.venues.kalshi.session import KalshiSession
 from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
-from arb.venues.polymarket.session import FetchBook, MarketSession, UserSession
+from arb.venues.polymarket.session import FetchBook, PolymarketMarketSession, PolymarketUserSession
 from tests.venues.test_polymarket_integration import CREDS
 from tests.venues.test_polymarket_session import NO, YES, connected_session, market
 from tests.venues.test_polymarket_wire import USER
@@ -56,10 +56,10 @@ def test_deeply_nested_values_are_rejected_not_raised_by_every_session(default_r
         assert kalshi.receive(raw, 1) == []
     assert kalshi.stats.rejected_total == 3
 
-    user = UserSession(USER)
+    user = PolymarketUserSession(USER)
     for raw in (_deep_frames(b'{"event_type":'), _deep_frames(b'{"event_type":"trade","id":'), b"[" + DEEP + b"]"):
         assert user.receive(raw, 1) == []
-    assert user.stats.rejected == 3 and user.fills == {}
+    assert user.stats.rejected_total == 3 and user.fills == {}
 
     books = connected_session()
     assert books.trusted(YES) and books.trusted(NO)
@@ -70,14 +70,14 @@ def test_deeply_nested_values_are_rejected_not_raised_by_every_session(default_r
         b"}]}",
     )
     commands = books.receive(change, 2)
-    assert books.stats.rejected == 1
+    assert books.stats.rejected_total == 1
     assert not books.trusted(YES), "a dropped book change must untrust its book"
     assert FetchBook in {type(c) for c in commands}
     books.receive(_deep_frames(b'{"event_type":"book","asset_id":'), 3)
     books.receive(b"[" + DEEP + b"]", 4)
-    assert books.stats.rejected == 3
+    assert books.stats.rejected_total == 3
     assert books.apply_rest_book(_deep_frames(b'{"asset_id":'), 5) == ()
-    assert books.stats.rejected == 4
+    assert books.stats.rejected_total == 4
 
 
 def test_kalshi_custom_strike_too_deep_to_keep_is_a_field_error() -> None:
@@ -109,7 +109,7 @@ async def test_kalshi_order_answers_that_are_not_json_leave_the_order_unknown() 
         return answers.pop(0)
 
     config = KalshiConfig(
-        ws_url="ws://127.0.0.1:9/trade-api/ws/v2", watchdog_interval_s=None, ws_ping_interval_s=None, trust_env=False
+        ws_url="ws://127.0.0.1:9/trade-api/ws/v2", check_interval_s=None, ping_interval_s=None, trust_env=False
     )
     client = KalshiClient(
         config, clock=lambda: 0, sleep=_block_forever, rng=random.Random(1), transport=httpx.MockTransport(handler)
@@ -169,7 +169,7 @@ async def test_polymarket_unusable_rest_book_during_a_resync_fails_the_resync() 
     client, http = _pm_client(handler)
     async with http:
         await client.subscribe([market()])
-        session: MarketSession = client.market_session
+        session: PolymarketMarketSession = client.market_session
         session.on_connect(0)
         commands = session.receive(
             b'{"event_type":"price_change","market":"0xm","price_changes":[{"asset_id":"'
@@ -180,4 +180,4 @@ async def test_polymarket_unusable_rest_book_during_a_resync_fails_the_resync() 
         assert [type(c) for c in commands] == [FetchBook] and YES in session.resyncing
         await client._resync(YES)
     assert YES not in session.resyncing, "an unusable answer must end the resync (reconnect), not leave it pending"
-    assert session.stats.rejected == 2
+    assert session.stats.rejected_total == 2

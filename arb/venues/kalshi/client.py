@@ -1,17 +1,27 @@
 """Thin asyncio client for Kalshi: one multiplexed WebSocket (books, fills, orders) plus REST.
 
-It only moves bytes: frames go to `KalshiSession.receive`, the commands the session queues go out,
+It only moves bytes: frames go to `KalshiSession.receive`, the commands the session returns go out,
 the events it returns go to the `sink`. Everything that takes time goes through injected pieces:
-`clock` (monotonic ns: rate budget, staleness), `sleep` (backoff and rate waits: tests record the
-delays instead of waiting), `rng` (backoff jitter) and `wall_clock_ms` (signature timestamps).
+`clock` (monotonic ns: rate budget, staleness, order settling), `sleep` (backoff and rate waits:
+tests record the delays instead of waiting), `deadline` (request timeouts: `asyncio.timeout`
+live, a fake-clock one in tests), `rng` (backoff jitter) and `wall_clock_ms` (signature
+timestamps, venue time filters).
 
 Behaviour relied on by the engine:
 - Reconnects forever with jittered exponential backoff (`Backoff`); the backoff resets only after a
-  connection stayed up `backoff_reset_s`, so a socket that keeps dropping backs off further.
-- REST reads are retried on 429 (honouring Retry-After), 5xx and transport errors. Order POSTs are
-  never retried blindly: a timeout or 5xx returns OrderStatus.UNKNOWN; `get_order(client_order_id=)`
-  settles it later (a 409 "already exists" is settled the same way). A 429 means Kalshi did not take
-  the order, so it is retried after the wait.
+  connection stayed up `reconnect_reset_s`, so a socket that keeps dropping backs off further.
+- REST goes through `arb.venues.rest.RestCaller` (the same path as Polymarket's): reads and cancels
+  are retried on 429 (honouring Retry-After), 5xx and transport errors. Order POSTs are never
+  retried blindly: a timeout, a 5xx or a cancelled send returns (or, when cancelled, records)
+  OrderStatus.UNKNOWN, and `reconcile_order` settles it later; a 409 "already exists" is settled
+  by a lookup, in a batch as for a single order. A 429 means Kalshi did not take the order, so it
+  is retried after the wait.
+- Lookups by client order id never page through history: the client remembers what it sent (market,
+  send time, venue id) and asks for that market's orders since then (`min_ts`).
+- Fills are counted once by id, whichever path brings them (socket, `fills()`, the catch-up after a
+  reconnect, which asks for the fills since the newest one seen): each reaches the sink once.
+- Cancelling an order that already filled or was cancelled returns its final state (the venue
+  answers 404; the order is looked up).
 - Venue refusals of an order (4xx) come back as an OrderUpdate with status REJECTED and the
   venue's reason; auth failures raise AuthError.
 """
@@ -23,9 +33,8 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,10 +58,10 @@ from arb.domain import (
     SeriesInfo,
     TimeInForce,
     Venue,
+    VenueNotice,
 )
 from arb.errors import (
     ArbError,
-    AuthError,
     ConfigError,
     OrderRejectedError,
     RateLimitedError,
@@ -60,10 +69,23 @@ from arb.errors import (
     VenueUnavailableError,
     WireError,
 )
-from arb.venues.base import Backoff, Capabilities, Clock, EventSink
+from arb.venues.base import (
+    Backoff,
+    Capabilities,
+    ClientDiagnostics,
+    Clock,
+    Deadline,
+    EventSink,
+    GuardedSink,
+    OrderSends,
+    Reconnect,
+    SendText,
+    Sleep,
+)
 from arb.venues.kalshi import wire
 from arb.venues.kalshi.auth import ENV_KEY_ID, ENV_KEY_PATH, KalshiSigner, signing_path
-from arb.venues.kalshi.session import KalshiSession
+from arb.venues.kalshi.session import Command, KalshiSession
+from arb.venues.rest import RestCaller
 
 __all__ = ["CAPABILITIES", "KalshiClient", "KalshiConfig"]
 
@@ -71,6 +93,8 @@ DEFAULT_REST_URL = "https://api.elections.kalshi.com/trade-api/v2"
 DEFAULT_WS_URL = "wss://api.elections.kalshi.com/trade-api/ws/v2"
 PRIVATE_CHANNELS = ("fill", "user_orders")
 _VENUE = "kalshi"
+_STREAM = "ws"  # the one socket's name in diagnostics
+_CLOCK_SKEW_S = 60  # venue time filters start this much earlier than our own clock says
 
 CAPABILITIES = Capabilities(
     order_types=frozenset({TimeInForce.FOK, TimeInForce.IOC, TimeInForce.GTC, TimeInForce.GTD}),
@@ -88,20 +112,27 @@ CAPABILITIES = Capabilities(
 
 @dataclass(frozen=True, slots=True)
 class KalshiConfig:
-    """Kalshi connection settings (units in the names). Credentials: `api_key_id` and
-    `private_key_path`, or the KALSHI_API_KEY_ID / KALSHI_PRIVATE_KEY_PATH environment via
-    `from_env`; without them only unauthenticated REST market data works.
+    """Kalshi connection settings (units in the names; the names shared with `PolymarketConfig`
+    mean the same there). Credentials: `api_key_id` and `private_key_path`, or the
+    KALSHI_API_KEY_ID / KALSHI_PRIVATE_KEY_PATH environment via `from_env`; without them only
+    unauthenticated REST market data works.
 
     rest_base_url, ws_url: point them at the simulator in tests.
     read_rate_per_s, write_rate_per_s: the account tier's budget (Basic: 20 and 10).
-    backoff_base_s, backoff_cap_s: reconnect/retry backoff; backoff_reset_s: uptime that resets it.
-    watchdog_silence_s: no data for this long marks books untrusted; watchdog_interval_s: how often
-      the watchdog task checks (None: no task, call `check_staleness` yourself).
+    reconnect_base_s, reconnect_cap_s: socket reconnect backoff; reconnect_reset_s: uptime that resets it.
+    retry_base_s, retry_cap_s: REST retry backoff.
+    feed_silence_s: no data for this long marks books untrusted; check_interval_s: how often the
+      health check runs (None: no task, call `check_staleness` yourself).
     snapshot_timeout_s: a requested snapshot not received by then is requested again.
-    request_timeout_s: per REST request; read_retries: retries of reads (and idempotent writes).
-    ws_open_timeout_s, ws_ping_interval_s: handshake timeout, client keep-alive pings (None: off).
-    page_limit: page size for paginated listings; max_pages: a guard against endless cursors.
-    trust_env: use proxies from the environment. subscribe_private: stream fills and order updates.
+    request_timeout_s: per REST request; order_timeout_s: per order POST.
+    read_retries: retries of reads and cancels; order_429_retries: of an order POST answered 429.
+    order_settle_s: how long after an unanswered order send (timeout, 5xx, cancelled) a lookup that
+      does not find the order still says UNKNOWN (the request may be queued at the venue).
+    lookup_window_s: how far back a lookup by client order id searches for an order this client
+      did not send itself.
+    ws_open_timeout_s, ping_interval_s: handshake timeout, client keep-alive pings (None: off).
+    page_size: page size for paginated listings; max_pages: a guard against endless cursors.
+    trust_env: use proxies from the environment. private_stream: stream fills and order updates.
     """
 
     rest_base_url: str = DEFAULT_REST_URL
@@ -110,20 +141,26 @@ class KalshiConfig:
     private_key_path: str | None = field(default=None, repr=False)
     read_rate_per_s: float = 20.0
     write_rate_per_s: float = 10.0
-    backoff_base_s: float = 0.25
-    backoff_cap_s: float = 30.0
-    backoff_reset_s: float = 30.0
-    watchdog_silence_s: float = 30.0
-    watchdog_interval_s: float | None = 1.0
+    reconnect_base_s: float = 0.25
+    reconnect_cap_s: float = 30.0
+    reconnect_reset_s: float = 30.0
+    retry_base_s: float = 0.25
+    retry_cap_s: float = 5.0
+    feed_silence_s: float = 30.0
+    check_interval_s: float | None = 1.0
     snapshot_timeout_s: float = 10.0
     request_timeout_s: float = 10.0
+    order_timeout_s: float = 10.0
     read_retries: int = 4
+    order_429_retries: int = 2
+    order_settle_s: float = 30.0
+    lookup_window_s: float = 86_400.0
     ws_open_timeout_s: float = 10.0
-    ws_ping_interval_s: float | None = 20.0
-    page_limit: int = 200
+    ping_interval_s: float | None = 20.0
+    page_size: int = 200
     max_pages: int = 1_000
     trust_env: bool = True
-    subscribe_private: bool = True
+    private_stream: bool = True
 
     def __post_init__(self) -> None:
         for name in ("rest_base_url", "ws_url"):
@@ -135,27 +172,36 @@ class KalshiConfig:
         positive = (
             "read_rate_per_s",
             "write_rate_per_s",
-            "backoff_base_s",
-            "backoff_cap_s",
-            "watchdog_silence_s",
+            "reconnect_base_s",
+            "reconnect_cap_s",
+            "retry_base_s",
+            "retry_cap_s",
+            "feed_silence_s",
             "snapshot_timeout_s",
             "request_timeout_s",
+            "order_timeout_s",
+            "lookup_window_s",
             "ws_open_timeout_s",
         )
         for name in positive:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ConfigError(f"kalshi {name} must be a positive number, was {value!r}")
-        for name in ("watchdog_interval_s", "ws_ping_interval_s"):
+        for name in ("reconnect_reset_s", "order_settle_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ConfigError(f"kalshi {name} must be a non-negative number, was {value!r}")
+        for name in ("check_interval_s", "ping_interval_s"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
                 raise ConfigError(f"kalshi {name} must be positive or None, was {value!r}")
-        if self.backoff_cap_s < self.backoff_base_s:
-            raise ConfigError("kalshi backoff_cap_s must be at least backoff_base_s")
-        for name in ("read_retries", "page_limit", "max_pages"):
+        if self.reconnect_cap_s < self.reconnect_base_s or self.retry_cap_s < self.retry_base_s:
+            raise ConfigError("kalshi backoff caps must be at least their bases")
+        for name in ("read_retries", "order_429_retries", "page_size", "max_pages"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "read_retries" else 1):
-                raise ConfigError(f"kalshi {name} must be a non-negative integer, was {value!r}")
+            least = 0 if "retries" in name else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"kalshi {name} must be an integer of at least {least}, was {value!r}")
         if (self.api_key_id is None) != (self.private_key_path is None):
             raise ConfigError(
                 f"kalshi credentials need both api_key_id and private_key_path ({ENV_KEY_ID}, {ENV_KEY_PATH})"
@@ -178,9 +224,6 @@ class KalshiConfig:
         return f"KalshiConfig({', '.join(shown)})"
 
 
-Sleep = Callable[[float], Awaitable[None]]
-
-
 def _ping_aware_connection(on_ping: Callable[[], None]) -> type[ClientConnection]:
     """A ClientConnection that reports the server's keep-alive pings (websockets answers them)."""
 
@@ -191,21 +234,6 @@ def _ping_aware_connection(on_ping: Callable[[], None]) -> type[ClientConnection
             super().process_event(event)
 
     return PingAwareConnection
-
-
-def _retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if seconds == seconds else None
 
 
 def _text_of(value: Any) -> str:
@@ -219,6 +247,16 @@ def _text_of(value: Any) -> str:
         return f"<{type(value).__name__}>"
 
 
+def _error_text(inner: Any) -> str:
+    """Kalshi's ErrorResponse {code, message, details} as one line."""
+    if isinstance(inner, dict):
+        parts = [_text_of(inner.get(k)) for k in ("code", "message", "details") if inner.get(k)]
+        if parts:
+            return ": ".join(parts)
+        return ""
+    return inner[:200] if isinstance(inner, str) else ""
+
+
 def _error_reason(response: httpx.Response) -> str:
     """Kalshi's ErrorResponse {code, message} (also nested under "error"), else the raw text."""
     try:
@@ -226,14 +264,16 @@ def _error_reason(response: httpx.Response) -> str:
     except orjson.JSONDecodeError:
         return response.text[:200]
     if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            parts = [_text_of(inner.get(k)) for k in ("code", "message", "details") if inner.get(k)]
-            if parts:
-                return ": ".join(parts)
-        elif isinstance(inner, str):
-            return inner
+        found = _error_text(body.get("error", body))
+        if found:
+            return found
     return response.text[:200]
+
+
+def _is_duplicate(error: Any) -> bool:
+    """A batch item refused because its client_order_id exists (the 409 of a single create)."""
+    text = _error_text(error).lower()
+    return "already" in text or "duplicate" in text or "exist" in text
 
 
 class KalshiClient:
@@ -253,44 +293,71 @@ class KalshiClient:
         transport: httpx.AsyncBaseTransport | None = None,
         signer: KalshiSigner | None = None,
         wall_clock_ms: Callable[[], int] | None = None,
+        deadline: Deadline = asyncio.timeout,
     ) -> None:
         self.config = config
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
-        self._sink = sink
         self._transport = transport
-        if signer is None and config.has_credentials:
-            signer = KalshiSigner.from_path(config.api_key_id, config.private_key_path)  # type: ignore[arg-type]
+        if signer is None and config.api_key_id is not None and config.private_key_path is not None:
+            signer = KalshiSigner.from_path(config.api_key_id, config.private_key_path)
         self._signer = signer
         self._wall_ms = wall_clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.diagnostics = ClientDiagnostics()
+        self._sink = GuardedSink(sink, self.diagnostics)
         self.session = KalshiSession(
-            silence_ns=int(config.watchdog_silence_s * 1e9),
+            silence_ns=int(config.feed_silence_s * 1e9),
             snapshot_timeout_ns=int(config.snapshot_timeout_s * 1e9),
             read_rate_per_s=config.read_rate_per_s,
             write_rate_per_s=config.write_rate_per_s,
         )
+        self.sends = OrderSends(int(config.order_settle_s * 1e9))
         self.books: dict[str, OrderBook] = self.session.books
-        self._backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, rng)
+        self._backoff = Backoff(config.reconnect_base_s, config.reconnect_cap_s, rng)
+        self._rest = RestCaller(
+            _VENUE,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+            deadline=deadline,
+            wall_clock_ms=self._wall_ms,
+            retry_base_s=config.retry_base_s,
+            retry_cap_s=config.retry_cap_s,
+            diagnostics=self.diagnostics,
+            reason_of=_error_reason,
+        )
         self._rest_prefix = urlsplit(config.rest_base_url).path.rstrip("/")
         self._ws_path = signing_path(config.ws_url)
         self._http: httpx.AsyncClient | None = None
         self._ws: ClientConnection | None = None
         self._ws_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._send_lock = asyncio.Lock()
         self._updated = asyncio.Event()
         self._connection_class = _ping_aware_connection(self._on_ping)
         self._series: dict[str, SeriesInfo | None] = {}
         self._event_series: dict[str, str] = {}
-        self.connects = 0
-        self.reconnect_delays_s: list[float] = []
-        self.connect_errors: list[str] = []
-        self.sink_errors: list[BaseException] = []
+        self._started_wall_ms: int | None = None
+        self._catch_up_due = False
+        self.fill_catch_ups = 0  # completed catch-up queries after reconnects
 
     def __repr__(self) -> str:
         return f"KalshiClient({self.config!r}, connected={self.connected})"
+
+    @property
+    def sink(self) -> EventSink | None:
+        return self._sink.sink
+
+    @sink.setter
+    def sink(self, sink: EventSink | None) -> None:
+        self._sink.sink = sink
+
+    @property
+    def connects(self) -> int:
+        return self.diagnostics.connects
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -303,16 +370,18 @@ class KalshiClient:
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=self.config.rest_base_url,
-                timeout=self.config.request_timeout_s,
+                timeout=None,  # the injected deadline times requests (one clock)
                 transport=self._transport,
                 trust_env=self.config.trust_env,
             )
-        if self.config.subscribe_private and self._signer is not None:
+        if self._started_wall_ms is None:
+            self._started_wall_ms = self._wall_ms()
+        if self.config.private_stream and self._signer is not None:
             self.session.subscribe_all(PRIVATE_CHANNELS, now_ns=self._clock())
         self._closing = False
         if self._ws_task is None:
             self._ws_task = asyncio.create_task(self._ws_loop(), name="kalshi-ws")
-        if self._watchdog_task is None and self.config.watchdog_interval_s is not None:
+        if self._watchdog_task is None and self.config.check_interval_s is not None:
             self._watchdog_task = asyncio.create_task(self._watchdog_loop(), name="kalshi-watchdog")
 
     async def close(self) -> None:
@@ -320,13 +389,12 @@ class KalshiClient:
         ws = self._ws
         if ws is not None:
             await ws.close()
-        for task in (self._ws_task, self._watchdog_task):
-            if task is not None:
-                task.cancel()
-        for task in (self._ws_task, self._watchdog_task):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down: any end will do
-                    await task
+        tasks = [t for t in (self._ws_task, self._watchdog_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down: any end will do
+                await task
         self._ws_task = self._watchdog_task = None
         if self._http is not None:
             await self._http.aclose()
@@ -357,6 +425,11 @@ class KalshiClient:
                 if not predicate():
                     raise TimeoutError("condition not reached in time") from None
 
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # -- socket ----------------------------------------------------------------------------------
 
     def _on_ping(self) -> None:
@@ -364,26 +437,37 @@ class KalshiClient:
         self._updated.set()
 
     def _emit(self, events: list[Any]) -> None:
-        if self._sink is None:
-            return
         for event in events:
-            try:
-                self._sink(event)
-            except Exception as exc:  # noqa: BLE001 - a consumer bug must not kill the feed
-                self.sink_errors.append(exc)
+            self._sink(event)
+            if (
+                self._catch_up_due
+                and type(event) is VenueNotice
+                and event.kind == "subscribed"
+                and dict(event.detail).get("channel") == "fill"
+            ):
+                # The fill channel streams again: ask for what it missed while we were away.
+                self._catch_up_due = False
+                self._spawn(self._catch_up_fills(), "kalshi-fill-catch-up")
 
-    async def _flush(self) -> None:
-        """Send what the session queued (serialised: one writer at a time)."""
+    async def _perform(self, commands: Sequence[Command]) -> None:
+        """Send the session's frames (serialised: one writer at a time); act on a Reconnect."""
         async with self._send_lock:
             ws = self._ws
-            commands = self.session.outgoing()
             if ws is None:
                 return
             try:
                 for command in commands:
-                    await ws.send(wire.encode_command(command).decode())
+                    if type(command) is SendText:
+                        await ws.send(command.text)
+                    elif type(command) is Reconnect:
+                        self.diagnostics.disconnect_reasons.append((_STREAM, command.reason))
+                        await ws.close(code=1011, reason=command.reason[:100])
+                        return
             except ConnectionClosed:
                 pass  # the socket loop notices, resets the session and resubscribes on reconnect
+
+    async def _flush(self) -> None:
+        await self._perform(self.session.outgoing())
 
     async def _ws_loop(self) -> None:
         while not self._closing:
@@ -395,26 +479,31 @@ class KalshiClient:
                     create_connection=self._connection_class,
                     proxy=True if self.config.trust_env else None,
                     open_timeout=self.config.ws_open_timeout_s,
-                    ping_interval=self.config.ws_ping_interval_s,
+                    ping_interval=self.config.ping_interval_s,
                     max_size=2**24,
                     max_queue=None,
                 )
             except InvalidStatus as exc:
                 status = exc.response.status_code
-                self.connect_errors.append(f"handshake refused: HTTP {status}")
+                self.diagnostics.disconnect_reasons.append((_STREAM, f"handshake refused: HTTP {status}"))
                 if status in (401, 403):
                     self.session.on_disconnect("authentication refused")
+                self._updated.set()
                 await self._pause_before_reconnect()
                 continue
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-                self.connect_errors.append(f"{type(exc).__name__}: {exc}")
+                self.diagnostics.disconnect_reasons.append((_STREAM, f"connect failed: {type(exc).__name__}: {exc}"))
+                self._updated.set()
                 await self._pause_before_reconnect()
                 continue
             connected_at = self._clock()
             self._ws = ws
-            self.connects += 1
+            self.diagnostics.connects += 1
+            if self.diagnostics.connects > 1 and self.config.private_stream and self._signer is not None:
+                self._catch_up_due = True
             self.session.on_connect(connected_at)
             self._updated.set()
+            reason = "closed"
             try:
                 await self._flush()
                 async for message in ws:
@@ -423,18 +512,21 @@ class KalshiClient:
                         self._emit(events)
                     await self._flush()
                     self._updated.set()
-            except ConnectionClosed:
-                pass
+                reason = f"closed ({ws.close_code})"
+            except ConnectionClosed as exc:
+                reason = f"closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
             except Exception as exc:  # noqa: BLE001 - the feed outlives a bug: drop the socket, reconnect
-                self.connect_errors.append(f"socket loop error: {type(exc).__name__}: {exc}")
+                self.diagnostics.loop_errors.append(exc)
+                reason = f"socket loop error: {type(exc).__name__}"
                 await ws.close()
             finally:
                 self._ws = None
                 self.session.on_disconnect("socket closed")
                 self._updated.set()
+            self.diagnostics.disconnect_reasons.append((_STREAM, reason))
             if self._closing:
                 break
-            if self._clock() - connected_at >= self.config.backoff_reset_s * 1e9:
+            if self._clock() - connected_at >= self.config.reconnect_reset_s * 1e9:
                 self._backoff.reset()
             await self._pause_before_reconnect()
 
@@ -442,29 +534,37 @@ class KalshiClient:
         if self._closing:
             return
         delay = self._backoff.next_delay_s()
-        self.reconnect_delays_s.append(delay)
+        self.diagnostics.reconnect_delays.append((_STREAM, delay))
         await self._sleep(delay)
 
     async def _watchdog_loop(self) -> None:
-        interval_s = self.config.watchdog_interval_s
+        interval_s = self.config.check_interval_s
         if interval_s is None:
             return
         while not self._closing:
             await self._sleep(interval_s)
             await self.check_staleness()
 
-    async def check_staleness(self, now_ns: int | None = None) -> str | None:
-        """Run the session's staleness check and act on it: send the renewed subscriptions, or drop
-        the socket so the loop reconnects. Returns the session's verdict."""
-        verdict = self.session.check(self._clock() if now_ns is None else now_ns)
-        if verdict == "reconnect":
-            ws = self._ws
-            if ws is not None:
-                await ws.close(code=1011, reason="feed silent")
-        else:
-            await self._flush()
+    async def check_staleness(self, now_ns: int | None = None) -> list[Command]:
+        """Run the session's health check and perform what it returns (renewed subscriptions, or
+        a `Reconnect` that drops the socket so the loop reconnects). Returns those commands."""
+        commands = self.session.check(self._clock() if now_ns is None else now_ns)
+        await self._perform(commands)
         self._updated.set()
-        return verdict
+        return commands
+
+    async def _catch_up_fills(self) -> None:
+        """After a reconnect: the fills since the newest one seen (or since start), each emitted
+        once through the session's dedupe (the socket may deliver some of them too)."""
+        since_ms = self.session.last_fill_ts_ms or self._started_wall_ms or self._wall_ms()
+        try:
+            await self.fills(since_ms=since_ms)
+        except ArbError as exc:  # the next reconnect or an explicit fills() query catches up instead
+            self.diagnostics.loop_errors.append(exc)
+            self._catch_up_due = True
+        else:
+            self.fill_catch_ups += 1
+        self._updated.set()
 
     async def subscribe(
         self, markets: Sequence[MarketInfo | str], channels: Sequence[str] = (wire.ORDERBOOK_CHANNEL,)
@@ -481,11 +581,6 @@ class KalshiClient:
             raise VenueUnavailableError("client not started", venue=_VENUE)
         return self._http
 
-    async def _rate_wait(self, write: bool, cost: float = 1.0) -> None:
-        delay_ns = self.session.request_delay_ns(self._clock(), write=write, cost=cost)
-        if delay_ns > 0:
-            await self._sleep(delay_ns / 1e9)
-
     async def _request(
         self,
         method: str,
@@ -496,75 +591,28 @@ class KalshiClient:
         write: bool = False,
         retry_unavailable: bool = True,
         cost: float = 1.0,
+        order_post: bool = False,
     ) -> Any:
-        """One signed REST call with rate budget and retries; returns the decoded JSON body."""
+        """One signed REST call through the shared retry path; returns the decoded JSON body."""
         http = self._require_http()
         full_path = self._rest_prefix + path
-        content = orjson.dumps(body) if body is not None else None
-        backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
-        attempt = 0
-        while True:
-            await self._rate_wait(write, cost)
-            headers = {"content-type": "application/json"} if content is not None else {}
-            if self._signer is not None:
-                headers.update(self._signer.headers(method, full_path, self._wall_ms()))
-            error: VenueError
-            retry_after: float | None = None
-            try:
-                response = await http.request(
-                    method,
-                    self.config.rest_base_url.rstrip("/") + path,
-                    params=params,
-                    content=content,
-                    headers=headers,
-                )
-            except httpx.TimeoutException as exc:
-                error = VenueUnavailableError(f"{method} {path} timed out ({type(exc).__name__})", venue=_VENUE)
-            except httpx.RequestError as exc:  # transport, undecodable content, redirect loops
-                error = VenueUnavailableError(f"{method} {path} failed: {type(exc).__name__}: {exc}", venue=_VENUE)
-            else:
-                status = response.status_code
-                if status < 300:
-                    if not response.content:
-                        return {}
-                    try:
-                        return orjson.loads(response.content)
-                    except orjson.JSONDecodeError as exc:
-                        raise WireError(f"{method} {path}: response is not JSON", venue=_VENUE) from exc
-                reason = _error_reason(response)
-                if status == 429:
-                    retry_after = _retry_after_s(response)
-                    self.session.rate_limited(
-                        self._clock(),
-                        retry_after if retry_after is not None else self.config.backoff_base_s,
-                        write=write,
-                    )
-                    error = RateLimitedError(
-                        f"{method} {path} rate limited", venue=_VENUE, retry_after_s=retry_after, body=reason
-                    )
-                elif status >= 500:
-                    error = VenueUnavailableError(
-                        f"{method} {path} answered {status}", venue=_VENUE, status=status, body=reason
-                    )
-                elif status in (401, 403):
-                    raise AuthError(f"{method} {path} refused: {reason}", venue=_VENUE, status=status, body=reason)
-                elif write:
-                    raise OrderRejectedError(
-                        f"{method} {path} refused ({status}): {reason}",
-                        venue=_VENUE,
-                        status=status,
-                        reason=reason,
-                        body=reason,
-                    )
-                else:
-                    raise VenueError(
-                        f"{method} {path} answered {status}: {reason}", venue=_VENUE, status=status, body=reason
-                    )
-            retryable = isinstance(error, RateLimitedError) or retry_unavailable
-            if not retryable or attempt >= self.config.read_retries:
-                raise error
-            attempt += 1
-            await self._sleep(backoff.next_delay_s(at_least_s=retry_after or 0.0))
+        signer = self._signer
+        headers = (lambda: signer.headers(method, full_path, self._wall_ms())) if signer is not None else None
+        return await self._rest.request(
+            http,
+            method,
+            self.config.rest_base_url.rstrip("/") + path,
+            path=path,
+            bucket=self.session.write_bucket if write else self.session.read_bucket,
+            timeout_s=self.config.order_timeout_s if order_post else self.config.request_timeout_s,
+            retries=self.config.order_429_retries if order_post else self.config.read_retries,
+            retry_unavailable=retry_unavailable,
+            params=params,
+            content=orjson.dumps(body) if body is not None else None,
+            headers=headers,
+            cost=cost,
+            order=write,
+        )
 
     async def _paged(
         self, path: str, key_decoder: Callable[[Any], tuple[list[Any], str]], params: dict[str, Any]
@@ -573,7 +621,7 @@ class KalshiClient:
         cursor = ""
         seen: set[str] = set()
         for _ in range(self.config.max_pages):
-            query = {**params, "limit": self.config.page_limit}
+            query = {**params, "limit": self.config.page_size}
             if cursor:
                 query["cursor"] = cursor
             items, cursor = key_decoder(await self._request("GET", path, params=query))
@@ -649,56 +697,99 @@ class KalshiClient:
     # -- orders ----------------------------------------------------------------------------------
 
     def _unknown(self, request: OrderRequest, reason: str) -> OrderUpdate:
-        """Sent but the outcome is not known: fills are not claimed either way (reconcile first)."""
-        return _local_update(request, OrderStatus.UNKNOWN, None, reason)
+        """Sent but the outcome is not known: fills are not claimed either way (reconcile first).
+        The send stays in flight for `order_settle_s`, so a lookup that misses it says UNKNOWN."""
+        update = _local_update(request, OrderStatus.UNKNOWN, None, reason)
+        self.sends.unanswered(request.client_order_id, self._clock(), update)
+        return update
 
     def _rejected(self, request: OrderRequest, reason: str) -> OrderUpdate:
         """Refused (or never sent): nothing rests and nothing filled."""
+        self.sends.answered(request.client_order_id)
         return _local_update(request, OrderStatus.REJECTED, 0, reason)
 
+    def _accepted(self, update: OrderUpdate) -> OrderUpdate:
+        if update.client_order_id:
+            self.sends.answered(update.client_order_id, update.order_id)
+        return update
+
+    def _cancelled_send(self, requests: Sequence[OrderRequest]) -> None:
+        """The caller's task was cancelled (a timeout around the call, the kill switch, shutdown)
+        while the POST was out: the venue may have the orders. Record them UNKNOWN, tell the sink
+        (the caller will never see a return value), and let the cancellation propagate."""
+        for request in requests:
+            self._sink(self._unknown(request, "send cancelled before the venue answered"))
+
+    def _begin(self, requests: Sequence[OrderRequest]) -> None:
+        now_ns, wall_ms = self._clock(), self._wall_ms()
+        for request in requests:
+            self.sends.begin(request.client_order_id, request.market_id, now_ns=now_ns, wall_ms=wall_ms)
+
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
-        """POST /portfolio/orders. UNKNOWN on timeout/5xx (never retried), REJECTED on a refusal."""
+        """POST /portfolio/orders. UNKNOWN on timeout/5xx/unreadable answer (never retried),
+        REJECTED on a refusal, the existing order on a 409 (an earlier send arrived)."""
         try:
             body = wire.create_order_body(request)
         except OrderRejectedError as exc:
             return self._rejected(request, exc.reason)
+        self._begin([request])
         try:
-            answer = await self._request("POST", "/portfolio/orders", body=body, write=True, retry_unavailable=False)
-        except (VenueUnavailableError, WireError) as exc:  # WireError: a 2xx that is not JSON (taken?)
+            answer = await self._request(
+                "POST", "/portfolio/orders", body=body, write=True, retry_unavailable=False, order_post=True
+            )
+        except asyncio.CancelledError:
+            self._cancelled_send([request])
+            raise
+        except VenueUnavailableError as exc:
             return self._unknown(request, str(exc))
+        except WireError as exc:  # a 2xx that is not JSON: taken, state unknown
+            self.sends.answered(request.client_order_id)
+            return self._unknown(request, f"order answer unreadable: {exc}")
         except RateLimitedError as exc:
             return self._rejected(request, f"rate limited: {exc}")  # retries exhausted; not placed
         except OrderRejectedError as exc:
             if exc.status == 409:  # the client_order_id exists: an earlier send did arrive
-                found = await self._find_order_quietly(request)
-                if found is not None:
-                    return found
-                return self._unknown(request, f"venue reports a duplicate client_order_id: {exc.reason}")
+                return await self._settle_duplicate(request, exc.reason)
             return self._rejected(request, exc.reason)
         try:
-            return wire.decode_order_response(answer)
+            return self._accepted(wire.decode_order_response(answer))
         except (WireError, RecursionError) as exc:
+            self.sends.answered(request.client_order_id)
             return self._unknown(request, f"order accepted but the answer did not decode: {exc}")
 
-    async def _find_order_quietly(self, request: OrderRequest) -> OrderUpdate | None:
+    async def _settle_duplicate(self, request: OrderRequest, reason: str) -> OrderUpdate:
+        """The venue says this client_order_id exists: the order is whatever a lookup finds."""
+        self.sends.answered(request.client_order_id)
         try:
-            return await self.get_order(client_order_id=request.client_order_id, market_id=request.market_id)
-        except ArbError:
-            return None
+            found = await self.get_order(client_order_id=request.client_order_id, market_id=request.market_id)
+        except ArbError as exc:
+            return self._unknown(request, f"duplicate client_order_id ({reason}); lookup failed: {exc}")
+        if found is not None:
+            return found
+        return self._unknown(request, f"venue reports a duplicate client_order_id but no such order: {reason}")
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[OrderUpdate]:
         """POST /portfolio/orders/batched (at most 20 per call; each item costs one write token).
-        Answers in request order; the whole batch is UNKNOWN on timeout/5xx."""
+        Answers in request order; the whole batch is UNKNOWN on timeout/5xx; an item refused as a
+        duplicate client_order_id (or a resend of an earlier send) is settled by a lookup."""
         if len(requests) > CAPABILITIES.max_batch_size:
-            raise ValueError(f"at most {CAPABILITIES.max_batch_size} orders per batch, was {len(requests)}")
+            raise OrderRejectedError(
+                f"at most {CAPABILITIES.max_batch_size} orders per batch, was {len(requests)}",
+                venue=_VENUE,
+                reason="batch too large",
+            )
         bodies: list[dict[str, Any]] = []
         results: dict[str, OrderUpdate] = {}
+        sent: list[OrderRequest] = []
         for request in requests:
             try:
                 bodies.append(wire.create_order_body(request))
+                sent.append(request)
             except OrderRejectedError as exc:
                 results[request.client_order_id] = self._rejected(request, exc.reason)
+        resends = {r.client_order_id for r in sent if self.sends.get(r.client_order_id) is not None}
         if bodies:
+            self._begin(sent)
             try:
                 answer = await self._request(
                     "POST",
@@ -707,51 +798,128 @@ class KalshiClient:
                     write=True,
                     retry_unavailable=False,
                     cost=len(bodies),
+                    order_post=True,
                 )
+            except asyncio.CancelledError:
+                self._cancelled_send(sent)
+                raise
             except (VenueUnavailableError, WireError) as exc:
                 return [results.get(r.client_order_id) or self._unknown(r, str(exc)) for r in requests]
             except (OrderRejectedError, RateLimitedError) as exc:
                 return [results.get(r.client_order_id) or self._rejected(r, str(exc)) for r in requests]
-            by_client = {r.client_order_id: r for r in requests}
+            by_client = {r.client_order_id: r for r in sent}
+            duplicates: list[tuple[OrderRequest, str]] = []
             for item in (answer.get("orders") or []) if isinstance(answer, dict) else []:
                 if not isinstance(item, dict):
                     continue
                 cid = item.get("client_order_id")
-                request = by_client.get(cid) if isinstance(cid, str) else None
+                asked = by_client.get(cid) if isinstance(cid, str) else None
                 if item.get("order"):
                     try:
                         update = wire.decode_order(item["order"], "order")
                     except (WireError, RecursionError) as exc:
-                        if request is not None:
-                            results[request.client_order_id] = self._unknown(request, str(exc))
+                        if asked is not None:
+                            self.sends.answered(asked.client_order_id)
+                            results[asked.client_order_id] = self._unknown(asked, str(exc))
                         continue
-                    results[update.client_order_id or cid or ""] = update
-                elif request is not None:
-                    results[request.client_order_id] = self._rejected(request, _text_of(item.get("error") or "refused"))
+                    results[update.client_order_id or cid or ""] = self._accepted(update)
+                elif asked is not None:
+                    error = item.get("error")
+                    if _is_duplicate(error) or asked.client_order_id in resends:
+                        duplicates.append((asked, _error_text(error) or "refused"))
+                    else:
+                        results[asked.client_order_id] = self._rejected(
+                            asked, _error_text(error) or _text_of(error or "refused")
+                        )
+            for request, reason in duplicates:
+                results[request.client_order_id] = await self._settle_duplicate(request, reason)
         return [
             results.get(r.client_order_id) or self._unknown(r, "no answer for this order in the batch")
             for r in requests
         ]
 
     async def cancel_order(self, order_id: str, market_id: str = "") -> OrderUpdate:
-        """DELETE /portfolio/orders/{id}: zeroes the remaining size (idempotent, so retried)."""
-        answer = await self._request("DELETE", f"/portfolio/orders/{order_id}", write=True, retry_unavailable=True)
+        """DELETE /portfolio/orders/{id}: zeroes the remaining size (idempotent, so retried). An
+        order that already filled or was cancelled cannot be cancelled (the venue answers 404):
+        its final state, looked up, is the answer. An id the venue never had raises."""
+        try:
+            answer = await self._request("DELETE", f"/portfolio/orders/{order_id}", write=True, retry_unavailable=True)
+        except OrderRejectedError as refused:
+            try:
+                found = await self.get_order(order_id)
+            except VenueError as exc:
+                if exc.status == 404:
+                    raise OrderRejectedError(
+                        f"cancel {order_id}: no such order", venue=_VENUE, status=404, reason="unknown order"
+                    ) from refused
+                raise
+            if found is None or found.status is OrderStatus.OPEN:
+                raise refused  # still resting and yet refused: the venue's reason stands
+            return found
         return wire.decode_order_response(answer)
 
     async def get_order(
-        self, order_id: str | None = None, *, client_order_id: str | None = None, market_id: str | None = None
+        self,
+        order_id: str | None = None,
+        *,
+        client_order_id: str | None = None,
+        market_id: str | None = None,
+        since_ms: int | None = None,
     ) -> OrderUpdate | None:
-        """One order by venue id, or by our client_order_id (searched in the market's orders).
-        None when no order with that client_order_id exists."""
+        """One order by venue id, or by our client_order_id. A client-id lookup never pages
+        through history: it asks for the market's orders created since the send (remembered for
+        orders this client sent; else `since_ms`, else the last `lookup_window_s`), or goes
+        straight to the venue id once known. None when no order with that client_order_id exists."""
         if order_id:
             return wire.decode_order_response(await self._request("GET", f"/portfolio/orders/{order_id}"))
         if not client_order_id:
-            raise ValueError("get_order needs order_id or client_order_id")
-        params = {"ticker": market_id} if market_id else {}
-        for order in await self._paged("/portfolio/orders", wire.decode_orders_page, params):
+            raise ConfigError("get_order needs order_id or client_order_id")
+        sent = self.sends.get(client_order_id)
+        if sent is not None and sent.order_id:
+            return await self.get_order(sent.order_id)
+        ticker = market_id or (sent.market_id if sent is not None else "")
+        if not ticker:
+            raise ConfigError(f"get_order({client_order_id!r}) needs market_id: this client did not send it")
+        if sent is not None:
+            start_ms = sent.sent_wall_ms
+        elif since_ms is not None:
+            start_ms = since_ms
+        else:
+            start_ms = self._wall_ms() - int(self.config.lookup_window_s * 1000)
+        params = {"ticker": ticker, "min_ts": max(0, start_ms // 1000 - _CLOCK_SKEW_S)}
+        orders: list[OrderUpdate] = await self._paged("/portfolio/orders", wire.decode_orders_page, params)
+        for order in orders:
             if order.client_order_id == client_order_id:
+                self.sends.found(client_order_id, order.order_id)
                 return order
         return None
+
+    async def reconcile_order(self, client_order_id: str, market_id: str | None = None) -> OrderUpdate:
+        """Settle an order whose send was UNKNOWN: the venue's state when it has the order;
+        UNKNOWN while the send may still be in flight (not answered, or unanswered less than
+        `order_settle_s` ago); REJECTED ("unknown to the venue") after that."""
+        found = await self.get_order(client_order_id=client_order_id, market_id=market_id)
+        if found is not None:
+            return found
+        sent = self.sends.get(client_order_id)
+        recorded = sent.unknown if sent is not None else None
+        template = recorded or OrderUpdate(
+            Venue.KALSHI,
+            "",
+            client_order_id,
+            market_id or (sent.market_id if sent else ""),
+            market_id or (sent.market_id if sent else ""),
+            None,
+            None,
+            OrderStatus.UNKNOWN,
+            None,
+            None,
+            None,
+            None,
+        )
+        if self.sends.in_flight(client_order_id, self._clock()):
+            return _with_status(template, OrderStatus.UNKNOWN, None, "not found yet: the send may still be in flight")
+        return _with_status(template, OrderStatus.REJECTED, 0, "unknown to the venue")
 
     async def open_orders(self, market_id: str | None = None) -> list[OrderUpdate]:
         params: dict[str, Any] = {"status": "resting"}
@@ -759,15 +927,47 @@ class KalshiClient:
             params["ticker"] = market_id
         return await self._paged("/portfolio/orders", wire.decode_orders_page, params)
 
-    async def fills(self, market_id: str | None = None, order_id: str | None = None) -> list[Fill]:
-        params = {k: v for k, v in (("ticker", market_id), ("order_id", order_id)) if v}
-        return await self._paged("/portfolio/fills", wire.decode_fills_page, params)
+    async def fills(
+        self, market_id: str | None = None, order_id: str | None = None, *, since_ms: int | None = None
+    ) -> list[Fill]:
+        """GET /portfolio/fills (optionally since `since_ms`). Every fill the query finds is
+        returned; the ones the socket has not delivered are also sent to the sink, so each fill
+        reaches the sink once whichever path saw it first."""
+        params: dict[str, Any] = {k: v for k, v in (("ticker", market_id), ("order_id", order_id)) if v}
+        if since_ms is not None:
+            params["min_ts"] = max(0, since_ms // 1000 - 1)  # whole seconds, from just before
+        found: list[Fill] = await self._paged("/portfolio/fills", wire.decode_fills_page, params)
+        for fill in found:
+            if self.session.admit_fill(fill):
+                self._sink(fill)
+        self._updated.set()
+        return found
 
     async def positions(self) -> list[Position]:
         return await self._paged("/portfolio/positions", wire.decode_positions_page, {})
 
     async def balance(self) -> Balance:
         return wire.decode_balance(await self._request("GET", "/portfolio/balance"))
+
+
+def _with_status(update: OrderUpdate, status: OrderStatus, filled: int | None, reason: str) -> OrderUpdate:
+    return OrderUpdate(
+        update.venue,
+        update.order_id,
+        update.client_order_id,
+        update.market_id,
+        update.book_id,
+        update.outcome,
+        update.action,
+        status,
+        update.price_micro_usd,
+        update.initial_size_micro,
+        filled,
+        filled,
+        update.exchange_ts_ms,
+        reason,
+        update.fees_micro_usd,
+    )
 
 
 def _local_update(request: OrderRequest, status: OrderStatus, filled_micro: int | None, reason: str) -> OrderUpdate:

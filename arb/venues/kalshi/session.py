@@ -20,6 +20,13 @@ Protocol facts relied on (docs/venues.md 1.8):
   another `silence_ns` the session asks the client to reconnect.
 - Messages from a sid the session no longer tracks (an old subscription after a resubscribe) are
   dropped, so no change is ever applied twice.
+- Fills are counted once by `fill_id`, whichever path brings them (the `fill` channel or a REST
+  query through `admit_fill`), within the last `max_fill_ids_kept` ids.
+- A live tick change (`market_lifecycle_v2` `price_level_structure_updated`, new `price_ranges`)
+  moves the market's book onto the new grid (`OrderBook.tick_size_micro_usd` = its finest step), so
+  levels at the new prices are accepted downstream instead of looking off-tick.
+
+Commands out are typed like Polymarket's: `SendText` (a command frame) and `Reconnect`.
 """
 
 from __future__ import annotations
@@ -29,15 +36,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from arb.book import OrderBook
-from arb.domain import BookChange, BookSnapshot, Fill, Venue, VenueNotice
+from arb.domain import BookChange, BookSnapshot, Fill, MarketLifecycle, Venue, VenueNotice
 from arb.errors import BookError, WireError
-from arb.venues.base import FeedWatchdog, TokenBucket
+from arb.venues.base import (
+    DIAGNOSTICS_KEPT,
+    ErrorRecord,
+    FeedStats,
+    FeedWatchdog,
+    Reconnect,
+    SendText,
+    TokenBucket,
+    error_record,
+)
 from arb.venues.kalshi import wire
 
-__all__ = ["ErrorRecord", "KalshiSession", "SessionStats", "Subscription", "decode_and_apply"]
+__all__ = ["Command", "KalshiSession", "KalshiStats", "Subscription", "decode_and_apply"]
+
+Command = SendText | Reconnect
 
 _K = Venue.KALSHI
 ORDERBOOK = wire.ORDERBOOK_CHANNEL
@@ -45,37 +61,15 @@ _TERMINAL_ERRORS = frozenset({10, 25})
 
 
 @dataclass(slots=True)
-class SessionStats:
-    messages: int = 0  # frames received
-    events: int = 0  # domain events returned
-    rejected: Counter[str] = field(default_factory=Counter)  # dropped frames by error type
-    snapshots: int = 0
-    changes: int = 0
+class KalshiStats(FeedStats):
     gaps: int = 0
     resnapshots: int = 0  # tickers asked for a fresh snapshot (get_snapshot)
     resubscribes: int = 0
     stale_sid: int = 0  # messages from a sid no longer tracked, dropped
-    unknown_book: int = 0  # book messages for tickers not subscribed, dropped
     duplicate_fills: int = 0
     venue_errors: Counter[int] = field(default_factory=Counter)  # WS error responses by code
-    pings: int = 0
-    watchdog_trips: int = 0
     reconnect_requests: int = 0
-    connects: int = 0
-    disconnects: int = 0
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorRecord:
-    now_ns: int
-    error_type: str
-    message: str
-    field: str
-    frame: str  # the first bytes of the offending frame, for diagnosis
+    tick_changes: int = 0
 
 
 @dataclass(slots=True)
@@ -105,11 +99,11 @@ class KalshiSession:
         snapshot_timeout_ns: int = 10_000_000_000,
         read_rate_per_s: float = 20.0,
         write_rate_per_s: float = 10.0,
-        max_errors_kept: int = 50,
+        max_errors_kept: int = DIAGNOSTICS_KEPT,
         max_fill_ids_kept: int = 100_000,
     ) -> None:
         self.books: dict[str, OrderBook] = {}
-        self.stats = SessionStats()
+        self.stats = KalshiStats()
         self.recent_errors: deque[ErrorRecord] = deque(maxlen=max_errors_kept)
         self.watchdog = FeedWatchdog(silence_ns)
         self.snapshot_timeout_ns = snapshot_timeout_ns
@@ -128,13 +122,14 @@ class KalshiSession:
         self._fill_ids: set[str] = set()
         self._fill_order: deque[str] = deque()
         self._max_fill_ids = max_fill_ids_kept
+        self.last_fill_ts_ms: int | None = None  # the newest fill's exchange time (catch-up starts there)
 
     # -- commands out ----------------------------------------------------------------------------
 
-    def outgoing(self) -> list[dict[str, Any]]:
-        """Commands to send now, in order (JSON-able dicts; `wire.encode_command` makes bytes)."""
+    def outgoing(self) -> list[SendText]:
+        """Command frames to send now, in order."""
         out, self._outbox = self._outbox, []
-        return out
+        return [SendText(wire.encode_command(command).decode()) for command in out]
 
     def _request_id(self) -> int:
         rid = self._next_id
@@ -273,12 +268,14 @@ class KalshiSession:
         self.stats.pings += 1
         self.watchdog.pong(now_ns)
 
-    def check(self, now_ns: int) -> str | None:
-        """Periodic staleness check. Returns "resubscribe" when the feed went silent (books marked
-        untrusted, order book subscriptions renewed), "reconnect" when it stayed silent after that
-        (the client should drop the socket), else None. Also re-requests overdue snapshots."""
+    def check(self, now_ns: int) -> list[Command]:
+        """Periodic health check; returns the commands to perform now (everything queued, like
+        `outgoing`). A silent feed (no data for `silence_ns`; pings alone do not count) marks every
+        book untrusted and renews the order book subscriptions (their unsubscribe/subscribe
+        frames); if it stays silent for another `silence_ns`, a `Reconnect`. Overdue snapshots
+        are requested again."""
         if not self.connected:
-            return None
+            return []
         if self.watchdog.trip(now_ns):
             self.stats.watchdog_trips += 1
             reason = f"feed silent for more than {self.watchdog.silence_ns / 1e9:g} s"
@@ -287,13 +284,13 @@ class KalshiSession:
             for sub in [s for s in self._subs.values() if s.channel == ORDERBOOK]:
                 self._resubscribe(sub, reason, now_ns)
             self._renewed_at_ns = now_ns
-            return "resubscribe"
+            return list(self.outgoing())
         if self.watchdog.stale(now_ns):
             if self._renewed_at_ns is not None and now_ns - self._renewed_at_ns > self.watchdog.silence_ns:
                 self._renewed_at_ns = None
                 self.stats.reconnect_requests += 1
-                return "reconnect"
-            return None
+                return [*self.outgoing(), Reconnect("feed silent after renewing the subscriptions")]
+            return list(self.outgoing())
         self._renewed_at_ns = None
         overdue = {t for t, at in self._awaiting.items() if now_ns - at > self.snapshot_timeout_ns}
         if overdue:
@@ -306,36 +303,22 @@ class KalshiSession:
             orphans = overdue - covered  # their subscribe was never answered: ask again
             if orphans:
                 self._send_subscribe(ORDERBOOK, orphans, now_ns)
-        return None
-
-    # -- rate budget -----------------------------------------------------------------------------
-
-    def request_delay_ns(self, now_ns: int, *, write: bool, cost: float = 1.0) -> int:
-        """How long a REST request must wait for the read or write budget (0: send now)."""
-        return (self.write_bucket if write else self.read_bucket).delay_ns(now_ns, cost)
-
-    def rate_limited(self, now_ns: int, retry_after_s: float, *, write: bool) -> None:
-        """A 429 arrived: the budget is empty for at least `retry_after_s`."""
-        (self.write_bucket if write else self.read_bucket).penalise(now_ns, retry_after_s)
+        return list(self.outgoing())
 
     # -- receiving -------------------------------------------------------------------------------
 
     def _reject(self, err: WireError, raw: Any, now_ns: int) -> None:
         self.stats.rejected[type(err).__name__] += 1
-        try:
-            shown = raw[:200].decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else str(raw)[:200]
-        except Exception:  # noqa: BLE001 - diagnostics must never raise
-            shown = "<unprintable>"
-        self.recent_errors.append(ErrorRecord(now_ns, type(err).__name__, str(err), err.field, shown))
+        self.recent_errors.append(error_record(err, raw, now_ns))
 
     def receive(self, raw: bytes | str, now_ns: int) -> list[Any]:
         """One text frame in; the domain events it yields out (book events already applied).
         Never raises on bad input: the frame is counted in `stats.rejected` and dropped."""
-        self.stats.messages += 1
+        self.stats.frames += 1
         try:
-            obj = orjson.loads(raw)
-        except (orjson.JSONDecodeError, TypeError) as exc:
-            self._reject(WireError(f"frame is not valid JSON ({exc})", venue="kalshi"), raw, now_ns)
+            obj = wire.loads(raw)
+        except WireError as err:
+            self._reject(err, raw, now_ns)
             return []
         self.watchdog.data(now_ns)
         try:
@@ -355,6 +338,18 @@ class KalshiSession:
         self.stats.events += len(out)
         return out
 
+    def admit_fill(self, fill: Fill) -> bool:
+        """True the first time a fill id is seen (socket or REST), False for a repeat."""
+        if fill.fill_id in self._fill_ids:
+            self.stats.duplicate_fills += 1
+            return False
+        self._remember_fill(fill.fill_id)
+        if fill.exchange_ts_ms is not None and (
+            self.last_fill_ts_ms is None or fill.exchange_ts_ms > self.last_fill_ts_ms
+        ):
+            self.last_fill_ts_ms = fill.exchange_ts_ms
+        return True
+
     def _handle(self, event: Any, now_ns: int, out: list[Any]) -> None:
         kind = type(event)
         if kind is BookChange:
@@ -364,17 +359,24 @@ class KalshiSession:
         elif kind is VenueNotice:
             self._on_notice(event, now_ns, out)
         elif kind is Fill:
-            if event.fill_id in self._fill_ids:
-                self.stats.duplicate_fills += 1
-                return
-            self._remember_fill(event.fill_id)
-            out.append(event)
+            if self.admit_fill(event):
+                out.append(event)
         else:
             seq = getattr(event, "seq", None)
             sid = getattr(event, "sid", None)
             if seq is not None and sid is not None and not self._sequence_ok(sid, seq, now_ns, out):
                 return
+            if kind is MarketLifecycle and event.kind == "price_level_structure_updated":
+                self._on_tick_change(event)
             out.append(event)
+
+    def _on_tick_change(self, event: MarketLifecycle) -> None:
+        bands = dict(event.detail).get("price_bands", "")
+        steps = [int(band.split(":")[2]) for band in bands.split(";") if band.count(":") == 2]
+        book = self.books.get(event.market_id)
+        if book is not None and steps:
+            book.tick_size_micro_usd = min(steps)  # every band's prices lie on the finest step's grid
+            self.stats.tick_changes += 1
 
     def _remember_fill(self, fill_id: str) -> None:
         self._fill_ids.add(fill_id)

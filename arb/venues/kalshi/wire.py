@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -74,8 +73,9 @@ from arb.domain import (
     Venue,
     VenueNotice,
 )
-from arb.errors import FieldError, OrderRejectedError, UnknownShapeError, WireError
+from arb.errors import ConfigError, FieldError, OrderRejectedError, UnknownShapeError
 from arb.fixed import SCALE, micro_to_str, parse_micro, parse_price, parse_signed_micro
+from arb.venues import fields
 from solvers.errors import DataError
 from solvers.fees import FeeRule, kalshi_fee
 
@@ -156,17 +156,13 @@ def _fe(field: str, problem: str, value: Any = None) -> FieldError:
 
 
 def _obj(value: Any, path: str) -> dict[str, Any]:
-    if type(value) is not dict:
-        raise _fe(path, "is missing" if value is None else "must be an object", value)
-    return value
+    return fields.json_object(value, path, venue=VENUE)
 
 
 def _list(value: Any, path: str, *, required: bool = True) -> list[Any]:
     if value is None and not required:
         return []
-    if type(value) is not list:
-        raise _fe(path, "is missing" if value is None else "must be a list", value)
-    return value
+    return fields.json_array(value, path, venue=VENUE)
 
 
 def _str(d: dict[str, Any], key: str, path: str, *, required: bool = True, nonempty: bool = False) -> str:
@@ -216,31 +212,13 @@ def _int(d: dict[str, Any], key: str, path: str, *, required: bool = False, mini
     return value
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _iso_ms(value: Any, field: str) -> int:
-    if type(value) is not str:
-        raise _fe(field, "must be an ISO-8601 time string", value)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _fe(field, "is not an ISO-8601 time", value) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # Kalshi times are UTC
-    try:
-        delta = parsed - _EPOCH
-    except OverflowError:
-        raise _fe(field, "is out of range", value) from None
-    return (delta.days * 86_400 + delta.seconds) * 1_000 + delta.microseconds // 1_000
+    return fields.iso_ms(value, field, venue=VENUE)
 
 
 def _time_ms(d: dict[str, Any], key: str, path: str) -> int | None:
     """An optional ISO time field as epoch ms (None when absent, null or empty)."""
-    value = d.get(key)
-    if value is None or value == "":
-        return None
-    return _iso_ms(value, f"{path}.{key}")
+    return fields.optional_iso_ms(d.get(key), f"{path}.{key}", venue=VENUE)
 
 
 def _seconds_ms(d: dict[str, Any], key: str, path: str) -> int | None:
@@ -383,14 +361,9 @@ def _ticker(d: dict[str, Any], path: str) -> str:
 # -- WebSocket -------------------------------------------------------------------------------------
 
 
-def loads(raw: bytes | bytearray | memoryview | str) -> Any:
-    """orjson.loads with decode errors as WireError."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise WireError(f"frame is not valid JSON ({exc})", venue=VENUE) from exc
-    except TypeError as exc:
-        raise WireError(f"frame must be bytes or str, was {type(raw).__name__}", venue=VENUE) from exc
+def loads(raw: bytes | bytearray | memoryview | str, field: str = "frame") -> Any:
+    """JSON text -> Python values; undecodable input is a `FieldError` (as on Polymarket)."""
+    return fields.loads(raw, field, venue=VENUE)
 
 
 def decode_ws(raw: bytes | bytearray | memoryview | str) -> list[Any]:
@@ -1456,7 +1429,7 @@ _UPDATE_ACTIONS = frozenset({"add_markets", "delete_markets", "get_snapshot"})
 
 def update_subscription_command(request_id: int, sid: int, tickers: Sequence[str], action: str) -> dict[str, Any]:
     if action not in _UPDATE_ACTIONS:
-        raise ValueError(f"update_subscription action must be one of {sorted(_UPDATE_ACTIONS)}, was {action!r}")
+        raise ConfigError(f"update_subscription action must be one of {sorted(_UPDATE_ACTIONS)}, was {action!r}")
     return {
         "id": request_id,
         "cmd": "update_subscription",

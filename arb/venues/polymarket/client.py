@@ -1,21 +1,30 @@
 """Thin async Polymarket client: sockets and HTTP around the sans-I/O sessions.
 
 What it does, and nothing more:
-- one multiplexed market socket (`websockets.asyncio.client`) feeding `MarketSession`, and a user
-  socket feeding `UserSession` when credentials exist; each has a reader (frame -> session ->
-  commands) and a ticker (text `PING` every `ping_interval_s`, the session's health `check`).
-  Timers read the injected `clock`; the ticker itself wakes every `tick_interval_s` of real time.
+- one multiplexed market socket (`websockets.asyncio.client`) feeding `PolymarketMarketSession`,
+  and a user socket feeding `PolymarketUserSession` when credentials exist; each has a reader
+  (frame -> session -> commands) and a ticker (text `PING` every `ping_interval_s`, the session's
+  health `check`). Timers read the injected `clock`; the ticker itself wakes every
+  `check_interval_s` of real time.
 - reconnects with jittered exponential `Backoff` (seeded `rng`), waiting through the injected
-  `sleep`; every delay is appended to `reconnect_delays` (tests assert them instead of waiting).
-- REST through one `httpx.AsyncClient`: Gamma metadata (offset-paged), CLOB books, orders, cancels,
-  open orders and trades (cursor-paged), Data API positions. Requests wait on `TokenBucket` budgets
-  (per-10-s venue limits / 10); reads retry 429/5xx/transport errors with backoff, honouring
-  `Retry-After`; an order POST retries only a 429 (the venue did not take it).
+  `sleep`; every delay is recorded in `diagnostics.reconnect_delays` (tests assert them instead of
+  waiting). The diagnostics (`arb.venues.base.ClientDiagnostics`) are bounded and named as Kalshi's.
+- REST through `arb.venues.rest.RestCaller` (the same path as Kalshi's): Gamma metadata
+  (offset-paged), CLOB books, orders, cancels, open orders and trades (cursor-paged), Data API
+  positions. Requests wait on `TokenBucket` budgets (per-10-s venue limits / 10) and the injected
+  `deadline`; reads retry 429/5xx/timeouts/transport errors with backoff, honouring `Retry-After`;
+  an order POST retries only a 429 (the venue did not take it).
 - Orders are signed by `OrderSigner` (py-clob-client-v2) and sent as the exact serialised body the
   L2 HMAC covers. A POST that times out, fails in transport, answers 5xx or answers unreadably
-  returns `OrderStatus.UNKNOWN` (the order id is known: it is the order hash) until the user
-  channel or a query settles it. Fills come only from trade events and trade queries, never from
-  the acknowledgement (a FAK can be acknowledged "live" and fill later).
+  returns `OrderStatus.UNKNOWN` (the order id is known: it is the order hash), and a POST cancelled
+  by its caller (timeout, kill switch, shutdown) is recorded UNKNOWN (`sends`, and the sink) before
+  the cancellation propagates, until the user channel or `reconcile_order` settles it. A lookup that
+  does not find an order whose send may still be in flight says UNKNOWN, not REJECTED. Fills come
+  only from trade events and trade queries, never from the acknowledgement (a FAK can be
+  acknowledged "live" and fill later).
+- Cancelling an order that already filled or was cancelled returns its final state (looked up).
+- The sink is guarded (`GuardedSink`): an exception in it is recorded in
+  `diagnostics.sink_errors`, never drops a socket or loses the events after it.
 
 Events (books already applied) go to `sink`, plus `VenueNotice(kind="connected"/"disconnected",
 message=stream)` when a socket opens or closes.
@@ -28,7 +37,7 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +63,7 @@ from arb.domain import (
     VenueNotice,
 )
 from arb.errors import (
+    ArbError,
     AuthError,
     ConfigError,
     FieldError,
@@ -63,11 +73,25 @@ from arb.errors import (
     VenueUnavailableError,
     WireError,
 )
-from arb.venues.base import Backoff, Capabilities, Clock, EventSink, TokenBucket
+from arb.venues.base import (
+    Backoff,
+    Capabilities,
+    ClientDiagnostics,
+    Clock,
+    Deadline,
+    EventSink,
+    GuardedSink,
+    OrderSends,
+    Reconnect,
+    SendText,
+    Sleep,
+    TokenBucket,
+)
 from arb.venues.polymarket import wire
 from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials, PreparedOrder, serialize_body
-from arb.venues.polymarket.session import Command, FetchBook, MarketSession, Reconnect, SendText, UserSession
+from arb.venues.polymarket.session import Command, FetchBook, PolymarketMarketSession, PolymarketUserSession
 from arb.venues.polymarket.wire import UserContext
+from arb.venues.rest import RestCaller
 
 __all__ = ["CAPABILITIES", "PolymarketClient", "PolymarketConfig"]
 
@@ -90,20 +114,23 @@ CAPABILITIES = Capabilities(
 
 @dataclass(frozen=True, slots=True)
 class PolymarketConfig:
-    """Polymarket adapter settings. URLs default to production; tests point them at the simulator.
+    """Polymarket adapter settings (the names shared with `KalshiConfig` mean the same there).
+    URLs default to production; tests point them at the simulator.
 
     gamma_base_url / clob_base_url / data_api_base_url: REST bases.
     market_ws_url / user_ws_url: WebSocket endpoints.
     chain_id: 137 (Polygon) for production.
     ping_interval_s: text PING period (venue: 10 s). pong_timeout_s: reconnect when no PONG for this long.
     feed_silence_s: reconnect (books untrusted) when the market socket sends no data for this long.
-    tick_interval_s: how often (real time) the ticker checks pings and health.
-    http_timeout_s / order_timeout_s / ws_open_timeout_s: request, order POST and handshake limits.
+    check_interval_s: how often (real time) the ticker checks pings and health.
+    request_timeout_s / order_timeout_s / ws_open_timeout_s: request, order POST and handshake limits.
     reconnect_base_s / reconnect_cap_s: socket reconnect backoff. retry_base_s / retry_cap_s: REST retries.
     read_retries: extra attempts for reads on 429/5xx/transport errors. order_429_retries: for order POSTs.
+    order_settle_s: how long after an unanswered order send (timeout, 5xx, cancelled) a lookup that
+      does not find the order still says UNKNOWN (the request may be queued at the venue).
     *_rate_per_s / *_burst: request budgets (venue limits are per 10 s; defaults are a tenth).
     custom_feature_enabled: ask for best_bid_ask / new_market / market_resolved events.
-    user_socket: open the user socket when credentials exist.
+    private_stream: open the user socket (orders and fills) when credentials exist.
     gamma_page_size / gamma_max_pages, clob_max_pages: listing pagination limits.
     max_buffered_changes: changes held per token while its book resyncs over REST.
     """
@@ -117,8 +144,8 @@ class PolymarketConfig:
     ping_interval_s: float = 10.0
     pong_timeout_s: float = 30.0
     feed_silence_s: float = 60.0
-    tick_interval_s: float = 0.5
-    http_timeout_s: float = 10.0
+    check_interval_s: float = 0.5
+    request_timeout_s: float = 10.0
     order_timeout_s: float = 5.0
     ws_open_timeout_s: float = 10.0
     reconnect_base_s: float = 0.25
@@ -127,6 +154,7 @@ class PolymarketConfig:
     retry_cap_s: float = 5.0
     read_retries: int = 3
     order_429_retries: int = 2
+    order_settle_s: float = 30.0
     clob_rate_per_s: float = 900.0
     clob_burst: float = 900.0
     order_rate_per_s: float = 350.0
@@ -134,7 +162,7 @@ class PolymarketConfig:
     gamma_rate_per_s: float = 30.0
     gamma_burst: float = 30.0
     custom_feature_enabled: bool = True
-    user_socket: bool = True
+    private_stream: bool = True
     gamma_page_size: int = 100
     gamma_max_pages: int = 1000
     clob_max_pages: int = 1000
@@ -151,8 +179,8 @@ class PolymarketConfig:
             "ping_interval_s",
             "pong_timeout_s",
             "feed_silence_s",
-            "tick_interval_s",
-            "http_timeout_s",
+            "check_interval_s",
+            "request_timeout_s",
             "order_timeout_s",
             "ws_open_timeout_s",
             "reconnect_base_s",
@@ -184,13 +212,28 @@ class PolymarketConfig:
                 )
         if self.reconnect_cap_s < self.reconnect_base_s or self.retry_cap_s < self.retry_base_s:
             raise ConfigError("polymarket backoff caps must be at least their bases")
-
-
-Sleeper = Callable[[float], Awaitable[None]]
+        value = self.order_settle_s
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ConfigError(f"polymarket order_settle_s must be a non-negative number, was {value!r}")
 
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _error_reason(response: httpx.Response) -> str:
+    """The CLOB's `{"errorMsg": ...}` or `{"error": ...}` text, else the raw body. Never str() a
+    container: one nested ~1000 deep overflows the stack."""
+    text = response.text[:300]
+    try:
+        parsed = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return text
+    if type(parsed) is dict:
+        found = parsed.get("errorMsg") or parsed.get("error")
+        if type(found) is str:
+            return found
+    return text
 
 
 class PolymarketClient:
@@ -204,37 +247,53 @@ class PolymarketClient:
         config: PolymarketConfig,
         *,
         clock: Clock,
-        sleep: Sleeper,
+        sleep: Sleep,
         rng: random.Random,
         sink: EventSink | None = None,
         credentials: PolymarketCredentials | None = None,
         http: httpx.AsyncClient | None = None,
         wall_clock_ms: Callable[[], int] = _wall_ms,
+        deadline: Deadline = asyncio.timeout,
     ) -> None:
         self.config = config
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
         self._wall_ms = wall_clock_ms
-        self.sink = sink
+        self.diagnostics = ClientDiagnostics()
+        self._sink = GuardedSink(sink, self.diagnostics)
+        guarded = self._sink if sink is not None else None  # no sink: the sessions skip building events
         self.credentials = credentials
         self._http = http
         self._own_http = http is None
-        self.market_session = MarketSession(
+        self._rest = RestCaller(
+            _V,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+            deadline=deadline,
+            wall_clock_ms=wall_clock_ms,
+            retry_base_s=config.retry_base_s,
+            retry_cap_s=config.retry_cap_s,
+            diagnostics=self.diagnostics,
+            reason_of=_error_reason,
+        )
+        self.sends = OrderSends(int(config.order_settle_s * _S))
+        self.market_session = PolymarketMarketSession(
             ping_interval_ns=int(config.ping_interval_s * _S),
             silence_ns=int(config.feed_silence_s * _S),
             pong_timeout_ns=int(config.pong_timeout_s * _S),
             custom_feature_enabled=config.custom_feature_enabled,
             max_buffered_changes=config.max_buffered_changes,
-            sink=sink,
+            sink=guarded,
         )
         addresses = (credentials.funder_address, credentials.signer_address) if credentials else ()
         context = UserContext.of(credentials.api_key if credentials else "", addresses)
-        self.user_session = UserSession(
+        self.user_session = PolymarketUserSession(
             context,
             auth=(credentials.api_key, credentials.api_secret, credentials.api_passphrase) if credentials else None,
             ping_interval_ns=int(config.ping_interval_s * _S),
-            sink=sink,
+            sink=guarded,
         )
         self._signer = OrderSigner(credentials, rng=random.Random(rng.getrandbits(64))) if credentials else None
         self._markets: dict[str, MarketInfo] = {}
@@ -245,10 +304,6 @@ class PolymarketClient:
         self._sockets: dict[str, ClientConnection | None] = {"market": None, "user": None}
         self._closing = False
         self.connected = {"market": asyncio.Event(), "user": asyncio.Event()}
-        self.reconnect_delays: list[tuple[str, float]] = []  # (stream, seconds) in request order
-        self.retry_delays: list[tuple[str, float]] = []  # (path, seconds)
-        self.reconnect_reasons: list[tuple[str, str]] = []
-        self.errors: list[BaseException] = []  # unexpected exceptions the loops survived
 
     def __repr__(self) -> str:
         return (
@@ -261,11 +316,22 @@ class PolymarketClient:
     def books(self) -> dict[str, OrderBook]:
         return self.market_session.books
 
+    @property
+    def sink(self) -> EventSink | None:
+        return self._sink.sink
+
+    @sink.setter
+    def sink(self, sink: EventSink | None) -> None:
+        self._sink.sink = sink
+        guarded = self._sink if sink is not None else None
+        self.market_session.sink = guarded
+        self.user_session.sink = guarded
+
     async def start(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.config.http_timeout_s)
+            self._http = httpx.AsyncClient(timeout=None)  # the injected deadline times requests
         self._spawn(self._socket_loop("market"))
-        if self.credentials is not None and self.config.user_socket:
+        if self.credentials is not None and self.config.private_stream:
             self._spawn(self._socket_loop("user"))
 
     async def close(self) -> None:
@@ -323,8 +389,9 @@ class PolymarketClient:
 
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
         """Sign and POST one order. What this side refuses before sending (unknown market, price
-        off the current tick, size off the lot, postOnly with FOK/FAK, GTD without expiry) comes
-        back REJECTED with the reason; only missing credentials raise (`AuthError`)."""
+        off the current tick, size off the lot, an amount the venue cannot represent, postOnly
+        with FOK/FAK, GTD without expiry) comes back REJECTED with the reason; only missing
+        credentials raise (`AuthError`)."""
         signer = self._require_signer()
         market = self._markets.get(request.market_id)
         if market is None or market.token_ids is None:
@@ -342,8 +409,10 @@ class PolymarketClient:
             )
         except OrderRejectedError as exc:
             return self._refused(request, exc.reason or str(exc), token)
-        self.user_session.register_order(prepared.order_hash, request.client_order_id)
+        order_hash = prepared.order_hash
+        self.user_session.register_order(order_hash, request.client_order_id)
         base = self._update_from(prepared, request)
+        self.sends.begin(order_hash, request.market_id, now_ns=self._clock(), wall_ms=self._wall_ms())
         try:
             body = await self._request(
                 "POST",
@@ -353,29 +422,44 @@ class PolymarketClient:
                 auth=True,
                 bucket=self._order_bucket,
                 retries=self.config.order_429_retries,
-                retry_statuses=(429,),
-                retry_transport=False,
+                retry_unavailable=False,
                 timeout_s=self.config.order_timeout_s,
                 order=True,
             )
+        except asyncio.CancelledError:
+            # The caller gave up (a timeout around the call, the kill switch, shutdown) while the
+            # POST was out: the venue may have the order. Record it UNKNOWN, tell the sink (the
+            # caller never sees a return value), and let the cancellation propagate.
+            self._sink(self._unanswered(base, "send cancelled before the venue answered"))
+            raise
         except RateLimitedError as exc:
+            self.sends.answered(order_hash)
             return dataclasses.replace(base, status=OrderStatus.REJECTED, reason=f"rate limited: {exc}")
         except VenueUnavailableError as exc:
-            return dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=f"outcome unknown: {exc}")
+            return self._unanswered(base, f"outcome unknown: {exc}")
         except OrderRejectedError as exc:
+            self.sends.answered(order_hash)
             return dataclasses.replace(base, status=OrderStatus.REJECTED, reason=exc.reason or str(exc))
         except WireError as exc:  # a 2xx whose body is not JSON: the venue may well have taken it
+            self.sends.answered(order_hash)
             return dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=f"unreadable order answer: {exc}")
+        self.sends.answered(order_hash)
         try:
             ack = wire.decode_order_response(
                 body, time_in_force=request.time_in_force, request_market_id=request.market_id, book_id=token
             )
         except (WireError, RecursionError) as exc:
             return dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=f"unreadable order answer: {exc}")
-        order_id = ack.update.order_id or prepared.order_hash
-        if order_id != prepared.order_hash:
+        order_id = ack.update.order_id or order_hash
+        if order_id != order_hash:
             self.user_session.register_order(order_id, request.client_order_id)
         return dataclasses.replace(base, order_id=order_id, status=ack.update.status, reason=ack.error)
+
+    def _unanswered(self, base: OrderUpdate, reason: str) -> OrderUpdate:
+        """The POST ended without an answer: UNKNOWN, and in flight for `order_settle_s` more."""
+        update = dataclasses.replace(base, status=OrderStatus.UNKNOWN, reason=reason)
+        self.sends.unanswered(base.order_id, self._clock(), update)
+        return update
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[OrderUpdate]:
         """Concurrent single posts (each with its own ambiguity handling)."""
@@ -405,11 +489,13 @@ class PolymarketClient:
         )
         update = wire.decode_order(body, self.user_session.context)
         self.user_session.apply_orders([update])
+        self.sends.found(order_id, update.order_id)
         return self.user_session.orders.get(update.order_id, update)
 
     async def reconcile_order(self, order_id: str) -> OrderUpdate:
-        """Settle an UNKNOWN order by asking the venue: its state, or REJECTED when the venue has
-        never heard of it (the POST did not get through)."""
+        """Settle an UNKNOWN order by asking the venue: its state when it has the order; when it
+        answers 404, UNKNOWN while our send may still be in flight (not answered yet, or
+        unanswered less than `order_settle_s` ago), REJECTED after that (it never got through)."""
         try:
             return await self.order(order_id)
         except VenueError as exc:
@@ -418,19 +504,30 @@ class PolymarketClient:
         known = self.user_session.orders.get(order_id)
         if known is not None:  # the user channel saw it after all
             return known
-        return OrderUpdate(
+        sent = self.sends.get(order_id)
+        base = (sent.unknown if sent is not None else None) or OrderUpdate(
             Venue.POLYMARKET,
             order_id,
             self.user_session.client_ids.get(order_id),
+            sent.market_id if sent is not None else "",
             "",
-            "",
             None,
             None,
-            OrderStatus.REJECTED,
+            OrderStatus.UNKNOWN,
             None,
             None,
-            0,
-            0,
+            None,
+            None,
+        )
+        if self.sends.in_flight(order_id, self._clock()):
+            return dataclasses.replace(
+                base, status=OrderStatus.UNKNOWN, reason="not found yet: the send may still be in flight"
+            )
+        return dataclasses.replace(
+            base,
+            status=OrderStatus.REJECTED,
+            filled_size_micro=0,
+            remaining_size_micro=0,
             reason="unknown to the venue",
         )
 
@@ -526,8 +623,7 @@ class PolymarketClient:
                 auth=True,
                 bucket=self._order_bucket,
                 retries=self.config.order_429_retries,
-                retry_statuses=(429,),
-                retry_transport=False,
+                retry_unavailable=False,
                 timeout_s=self.config.order_timeout_s,
             )
             result = wire.decode_cancel_response(body)
@@ -540,11 +636,19 @@ class PolymarketClient:
         out = [self._cancel_update(i, market_id, OrderStatus.CANCELED, "") for i in result.canceled]
         for order_id in order_ids:
             if order_id not in result.canceled:
-                # Not cancelled: already filled, already cancelled or unknown - the venue's state decides.
-                out.append(
-                    self._cancel_update(order_id, market_id, OrderStatus.UNKNOWN, reasons.get(order_id, "not canceled"))
-                )
+                # Not cancelled: already filled, already cancelled, or unknown. The venue's state of
+                # the order says which: that is the answer (a final state is final).
+                out.append(await self._final_state(order_id, market_id, reasons.get(order_id, "not canceled")))
         return out
+
+    async def _final_state(self, order_id: str, market_id: str, reason: str) -> OrderUpdate:
+        try:
+            found = await self.reconcile_order(order_id)
+        except ArbError as exc:
+            return self._cancel_update(order_id, market_id, OrderStatus.UNKNOWN, f"{reason}; lookup failed: {exc}")
+        if found.status is OrderStatus.OPEN:  # still resting, yet not cancelled: say why
+            return dataclasses.replace(found, reason=reason)
+        return found
 
     def _cancel_update(self, order_id: str, market_id: str, status: OrderStatus, reason: str) -> OrderUpdate:
         known = self.user_session.orders.get(order_id)
@@ -621,110 +725,50 @@ class PolymarketClient:
         auth: bool = False,
         bucket: TokenBucket,
         retries: int | None = None,
-        retry_statuses: tuple[int, ...] = (429, 500, 502, 503, 504),
-        retry_transport: bool = True,
+        retry_unavailable: bool = True,
         timeout_s: float | None = None,
         order: bool = False,
     ) -> Any:
-        """One REST call with budget, auth and retries; returns parsed JSON or raises a VenueError
-        (`RateLimitedError`, `VenueUnavailableError` for 5xx/timeouts/transport, `AuthError`,
-        `OrderRejectedError` for a refused order, `VenueError` otherwise)."""
+        """One REST call through the shared retry path (`RestCaller`); returns parsed JSON or
+        raises `RateLimitedError`, `VenueUnavailableError` (5xx, timeouts, transport), `AuthError`,
+        `OrderRejectedError` (a refused order or order call) or `VenueError`."""
         if self._http is None:
             raise VenueUnavailableError("client not started", venue=_V)
-        retries = self.config.read_retries if retries is None else retries
-        backoff = Backoff(self.config.retry_base_s, self.config.retry_cap_s, rng=self._rng)
-        attempt = 0
-        while True:
-            wait_ns = bucket.delay_ns(self._clock())
-            if wait_ns:
-                await self._sleep(wait_ns / _S)
-            headers = {"Content-Type": "application/json"} if body_text is not None else {}
-            if auth:
-                headers.update(self._require_signer().headers(method, path, body_text, self._wall_ms() // 1000))
-            error: VenueError
-            try:
-                response = await self._http.request(
-                    method,
-                    base + path,
-                    params=params,
-                    content=body_text.encode() if body_text is not None else None,
-                    headers=headers,
-                    timeout=timeout_s or self.config.http_timeout_s,
-                )
-            except httpx.TimeoutException as exc:
-                error = VenueUnavailableError(f"{method} {path} timed out ({type(exc).__name__})", venue=_V)
-            except httpx.HTTPError as exc:
-                error = VenueUnavailableError(f"{method} {path} failed ({type(exc).__name__})", venue=_V)
-            else:
-                if 200 <= response.status_code < 300:
-                    try:
-                        return orjson.loads(response.content)
-                    except orjson.JSONDecodeError as exc:
-                        raise FieldError(f"{path} body", "is not valid JSON", response.content[:60], venue=_V) from exc
-                error = self._status_error(method, path, response, order)
-            if error.status is None:
-                retryable = retry_transport
-            else:
-                retryable = (
-                    isinstance(error, (RateLimitedError, VenueUnavailableError)) and error.status in retry_statuses
-                )
-            if not retryable or attempt >= retries:
-                raise error
-            attempt += 1
-            retry_after = error.retry_after_s if isinstance(error, RateLimitedError) else None
-            delay = backoff.next_delay_s(at_least_s=retry_after or 0.0)
-            if isinstance(error, RateLimitedError):
-                bucket.penalise(self._clock(), delay)
-            self.retry_delays.append((path, delay))
-            await self._sleep(delay)
-
-    @staticmethod
-    def _status_error(method: str, path: str, response: httpx.Response, order: bool) -> VenueError:
-        status = response.status_code
-        text = response.text[:300]
-        if status == 429:
-            retry_after = None
-            header = response.headers.get("retry-after")
-            if header:
-                try:
-                    retry_after = max(0.0, float(header))
-                except ValueError:
-                    retry_after = None
-            return RateLimitedError(f"{method} {path} rate limited", venue=_V, retry_after_s=retry_after, body=text)
-        if status >= 500:
-            return VenueUnavailableError(f"{method} {path} answered {status}", venue=_V, status=status, body=text)
-        if status in (401, 403):
-            return AuthError(f"{method} {path} answered {status}", venue=_V, status=status, body=text)
-        reason = text
-        try:
-            parsed = orjson.loads(response.content)
-            if type(parsed) is dict:
-                found = parsed.get("errorMsg") or parsed.get("error")
-                if type(found) is str:  # never str() a container: a deeply nested one overflows the stack
-                    reason = found
-        except orjson.JSONDecodeError:
-            pass
-        if order or path in ("/order", "/orders"):
-            return OrderRejectedError(
-                f"{method} {path} answered {status}: {reason}", venue=_V, status=status, reason=reason, body=text
-            )
-        return VenueError(f"{method} {path} answered {status}: {reason}", venue=_V, status=status, body=text)
+        signer = self._require_signer() if auth else None
+        headers = (
+            (lambda: signer.headers(method, path, body_text, self._wall_ms() // 1000)) if signer is not None else None
+        )
+        return await self._rest.request(
+            self._http,
+            method,
+            base + path,
+            path=path,
+            bucket=bucket,
+            timeout_s=timeout_s or self.config.request_timeout_s,
+            retries=self.config.read_retries if retries is None else retries,
+            retry_unavailable=retry_unavailable,
+            params=params,
+            content=body_text.encode() if body_text is not None else None,
+            headers=headers,
+            order=order or path in ("/order", "/orders"),
+        )
 
     # -- sockets ---------------------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
     def _emit(self, event: Any) -> None:
-        if self.sink is not None:
-            self.sink(event)
+        self._sink(event)
 
     async def _socket_loop(self, stream: str) -> None:
         url = self.config.market_ws_url if stream == "market" else self.config.user_ws_url
-        session: MarketSession | UserSession = self.market_session if stream == "market" else self.user_session
+        session: PolymarketMarketSession | PolymarketUserSession = (
+            self.market_session if stream == "market" else self.user_session
+        )
         backoff = Backoff(self.config.reconnect_base_s, self.config.reconnect_cap_s, rng=self._rng)
         while not self._closing:
             reason = "closed"
@@ -739,6 +783,7 @@ class PolymarketClient:
                 ) as ws:
                     self._sockets[stream] = ws
                     self.connected[stream].set()
+                    self.diagnostics.connects += 1
                     await self._perform(stream, ws, session.on_connect(self._clock()))
                     self._emit(VenueNotice(Venue.POLYMARKET, "connected", message=stream))
                     ticker = self._spawn(self._ticker(stream, ws, session))
@@ -759,8 +804,8 @@ class PolymarketClient:
                 raise
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 reason = type(exc).__name__
-            except Exception as exc:  # noqa: BLE001 - the loop outlives a bug in a handler; tests read `errors`
-                self.errors.append(exc)
+            except Exception as exc:  # noqa: BLE001 - the loop outlives a bug in a handler (recorded)
+                self.diagnostics.loop_errors.append(exc)
                 reason = f"internal error ({type(exc).__name__})"
             finally:
                 self._sockets[stream] = None
@@ -768,15 +813,18 @@ class PolymarketClient:
                 session.on_disconnect(self._clock(), f"{stream} socket {reason}")
             if self._closing:
                 break
+            self.diagnostics.disconnect_reasons.append((stream, reason))
             self._emit(VenueNotice(Venue.POLYMARKET, "disconnected", message=stream))
             delay = backoff.next_delay_s()
-            self.reconnect_delays.append((stream, delay))
+            self.diagnostics.reconnect_delays.append((stream, delay))
             await self._sleep(delay)
 
-    async def _ticker(self, stream: str, ws: ClientConnection, session: MarketSession | UserSession) -> None:
+    async def _ticker(
+        self, stream: str, ws: ClientConnection, session: PolymarketMarketSession | PolymarketUserSession
+    ) -> None:
         try:
             while True:
-                await asyncio.sleep(self.config.tick_interval_s)
+                await asyncio.sleep(self.config.check_interval_s)
                 now = self._clock()
                 ping = session.due_ping(now)
                 if ping is not None:
@@ -790,7 +838,7 @@ class PolymarketClient:
         except websockets.exceptions.ConnectionClosed:
             return
         except Exception as exc:  # noqa: BLE001 - keep the socket; record the bug
-            self.errors.append(exc)
+            self.diagnostics.loop_errors.append(exc)
 
     async def _perform(self, stream: str, ws: ClientConnection, commands: Sequence[Command]) -> None:
         for command in commands:
@@ -799,7 +847,7 @@ class PolymarketClient:
             elif type(command) is FetchBook:
                 self._spawn(self._resync(command.asset_id))
             elif type(command) is Reconnect:
-                self.reconnect_reasons.append((stream, command.reason))
+                self.diagnostics.disconnect_reasons.append((stream, command.reason))
                 await ws.close(1000, command.reason[:100])
 
     async def _resync(self, asset_id: str) -> None:

@@ -8,13 +8,15 @@ Protocol facts (docs/venues.md 2.4-2.6, py-clob-client-v2 1.2.1):
   done by the library's `ExchangeOrderBuilderV2`; the body is the library's `order_to_json_v2`,
   serialised as the library does (`json.dumps(..., separators=(",", ":"), ensure_ascii=False)`),
   and those exact bytes are sent, because the L2 HMAC covers them.
-- Amounts are integers with 6 decimals. GTC/GTD are limit orders: BUY pays `size x price` USDC for
-  `size` shares, SELL the reverse. FOK and FAK (our IOC) are built like the library's market
-  orders: a BUY spends `size x price` rounded down to whole cents and asks at least that amount /
-  price shares (so it may receive slightly fewer shares than requested, or more at better prices);
-  a SELL sells `size` shares for at least `size x price`. The decimals come from the library's
-  `ROUNDING_CONFIG` for the market's tick size; the arithmetic is done here in exact integers,
-  because the library's float helpers can lose a unit (`round_down(0.29, 2)` gives 0.28).
+- Amounts are integers with 6 decimals. Every order signs exactly `size` shares at exactly the
+  limit price: a BUY pays `size x price` USDC (maker) for `size` shares (taker), a SELL the reverse.
+  GTC/GTD are limit orders, whose cash amount may carry the tick's `ROUNDING_CONFIG.amount`
+  decimals. FOK and FAK (our IOC) are the venue's "market" orders, with coarser amounts: a BUY's
+  USDC in whole cents (its shares up to 4 decimals), a SELL's USDC in steps of 0.0001. A size
+  whose notional misses that step at the price is refused, never rounded (the library's market
+  order helpers round the notional down, which signs fewer shares than asked, off the 0.01 lot).
+  The arithmetic is exact integers, because the library's float helpers can lose a unit
+  (`round_down(0.29, 2)` gives 0.28).
 - Prices must sit on the tick and within [tick, 1 - tick]; sizes are whole hundredths of a share.
   This module refuses anything else (`OrderRejectedError`) rather than rounding an engine price;
   `round_to_tick` is there for callers that want the conservative rounding (buys down, sells up).
@@ -39,6 +41,7 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +58,11 @@ from py_clob_client_v2.signer import Signer
 from arb.domain import Action, OrderRequest, TimeInForce
 from arb.errors import ConfigError, OrderRejectedError
 from arb.fixed import SCALE
+from arb.venues.polymarket.wire import decimal_text
 
 __all__ = [
+    "FOK_BUY_AMOUNT_INCREMENT_MICRO_USD",
+    "FOK_SELL_AMOUNT_INCREMENT_MICRO_USD",
     "GTD_SECURITY_THRESHOLD_S",
     "ORDER_TYPES",
     "OrderSigner",
@@ -72,7 +78,11 @@ _V = "polymarket"
 GTD_SECURITY_THRESHOLD_S = 60
 ORDER_TYPES = {TimeInForce.GTC: "GTC", TimeInForce.GTD: "GTD", TimeInForce.FOK: "FOK", TimeInForce.IOC: "FAK"}
 _TICK_KEYS = {100_000: "0.1", 10_000: "0.01", 5_000: "0.005", 2_500: "0.0025", 1_000: "0.001", 100: "0.0001"}
-_LOT_MICRO = 10_000  # sizes in hundredths of a share (the library's size rounding: 2 decimals)
+# FOK/FAK ("market") orders: the CLOB accepts a BUY's maker (USDC) amount with at most 2 decimals
+# and its taker (shares) with 4, a SELL's maker (shares) with 2 and its taker (USDC) with 4 ("invalid
+# amounts, the market buy orders maker amount supports a max accuracy of 2 decimals, ...").
+FOK_BUY_AMOUNT_INCREMENT_MICRO_USD = 10_000
+FOK_SELL_AMOUNT_INCREMENT_MICRO_USD = 100
 
 
 @dataclass(frozen=True)
@@ -191,8 +201,7 @@ def _int_setting(text: str, name: str) -> int:
 @dataclass(frozen=True, slots=True)
 class PreparedOrder:
     """A signed order and the exact body to POST. `maker_amount_micro`/`taker_amount_micro` are
-    the signed amounts; `shares_micro` the share quantity they stand for (for a FOK/FAK BUY: the
-    least it accepts)."""
+    the signed amounts; `shares_micro` the share quantity they stand for (always the request's size)."""
 
     client_order_id: str
     market_id: str
@@ -214,52 +223,66 @@ def round_to_tick(price_micro_usd: int, tick_micro_usd: int, action: Action) -> 
     """Conservative rounding onto the tick: a buy limit rounds down, a sell limit up; then clamped
     into [tick, 1 - tick]."""
     if tick_micro_usd <= 0:
-        raise ValueError("tick must be positive")
+        raise ConfigError(f"tick must be positive, was {tick_micro_usd}")
     down = price_micro_usd // tick_micro_usd * tick_micro_usd
     price = down if action is Action.BUY or down == price_micro_usd else down + tick_micro_usd
     return min(max(price, tick_micro_usd), SCALE - tick_micro_usd)
 
 
-def _floor_to(value_micro: int, decimals: int) -> int:
-    unit = 10 ** (6 - decimals)
-    return value_micro // unit * unit
+def _decimals_unit(decimals: int) -> int:
+    """The smallest step, in 6-decimal units, of an amount with `decimals` decimals."""
+    unit: int = 10 ** (6 - decimals)
+    return unit
 
 
 def order_amounts(
     action: Action, time_in_force: TimeInForce, price_micro: int, size_micro: int, tick_micro: int
 ) -> tuple[int, int, int]:
-    """(maker amount, taker amount, shares) in 6-decimal units, exactly, per the library's rules."""
+    """(maker amount, taker amount, shares) in 6-decimal units: exactly `size` shares at exactly the
+    limit price, for every order type. What the venue cannot represent is refused
+    (`OrderRejectedError` naming the amounts), never rounded: a rounded amount would sign a quantity
+    or a price the plan does not hold.
+
+    GTC/GTD (limit orders): the cash side has the tick's `ROUNDING_CONFIG.amount` decimals, which
+    any on-lot size at an on-tick price meets. FOK/FAK ("market" orders): a BUY's cash (maker)
+    amount must be whole cents and a SELL's cash (taker) amount whole 0.0001s, so only sizes
+    whose notional lands on that increment are representable at a price (the allocator chooses
+    such sizes, `MarketInfo.buy_amount_increment_micro_usd` / `sell_amount_increment_micro_usd`)."""
     tick_key = _TICK_KEYS.get(tick_micro)
     if tick_key is None:
         raise OrderRejectedError(
             f"tick size {tick_micro} micro-USD is not a Polymarket tick", venue=_V, reason="bad tick size"
         )
     config = ROUNDING_CONFIG[tick_key]
-    amount_decimals = int(config.amount)
-    size_decimals = int(config.size)
     if price_micro % tick_micro or not tick_micro <= price_micro <= SCALE - tick_micro:
         raise OrderRejectedError(
             f"price {price_micro} micro-USD is not on the {tick_key} tick within [tick, 1 - tick]",
             venue=_V,
             reason="price off tick",
         )
-    if size_micro <= 0 or _floor_to(size_micro, size_decimals) != size_micro:
+    if size_micro <= 0 or size_micro % _decimals_unit(int(config.size)):
         raise OrderRejectedError(
             f"size {size_micro} micro-shares is not a positive multiple of 0.01", venue=_V, reason="size off lot"
         )
-    notional = size_micro * price_micro // SCALE  # exact: 2-decimal size x <=4-decimal price
+    notional, remainder = divmod(size_micro * price_micro, SCALE)
     if time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
-        notional = _floor_to(notional, amount_decimals)
-        if action is Action.BUY:
-            return notional, size_micro, size_micro
-        return size_micro, notional, size_micro
+        cash_unit = _decimals_unit(int(config.amount))
+        kind = "limit"
+    elif action is Action.BUY:
+        cash_unit, kind = FOK_BUY_AMOUNT_INCREMENT_MICRO_USD, "FOK/FAK buy"
+    else:
+        cash_unit, kind = FOK_SELL_AMOUNT_INCREMENT_MICRO_USD, "FOK/FAK sell"
+    if remainder or notional % cash_unit or notional <= 0:
+        cash = Decimal(size_micro * price_micro).scaleb(-12).normalize()
+        raise OrderRejectedError(
+            f"a {kind} order of {decimal_text(size_micro)} shares at {decimal_text(price_micro)} signs "
+            f"{cash:f} USDC, which the venue accepts only in steps of {decimal_text(cash_unit)}",
+            venue=_V,
+            reason="amount not representable",
+        )
     if action is Action.BUY:
-        maker = _floor_to(notional, size_decimals)  # dollars, whole cents
-        if maker <= 0:
-            raise OrderRejectedError("a FOK/FAK buy must spend at least one cent", venue=_V, reason="amount too small")
-        taker = _floor_to(maker * SCALE // price_micro, amount_decimals)
-        return maker, taker, taker
-    return size_micro, _floor_to(notional, amount_decimals), size_micro
+        return notional, size_micro, size_micro
+    return size_micro, notional, size_micro
 
 
 class OrderSigner:
@@ -278,7 +301,8 @@ class OrderSigner:
         return f"OrderSigner({self.credentials!r})"
 
     def exchange_address(self, neg_risk: bool) -> str:
-        return self._contracts.neg_risk_exchange_v2 if neg_risk else self._contracts.exchange_v2
+        address: str = self._contracts.neg_risk_exchange_v2 if neg_risk else self._contracts.exchange_v2
+        return address
 
     def _builder(self, neg_risk: bool) -> ExchangeOrderBuilderV2:
         builder = self._builders.get(neg_risk)
@@ -332,9 +356,16 @@ class OrderSigner:
             expiration=expiration,
         )
         builder = self._builder(neg_risk)
-        signed = builder.build_signed_order(data)
-        typed = builder.build_order_typed_data(signed)
-        order_hash = builder.build_order_hash(typed)
+        try:
+            signed = builder.build_signed_order(data)
+            typed = builder.build_order_typed_data(signed)
+            order_hash = builder.build_order_hash(typed)
+        except (ValueError, TypeError, OverflowError) as exc:  # the library's own: e.g. a token id not a number
+            raise OrderRejectedError(
+                f"order {request.client_order_id} cannot be signed: {type(exc).__name__}: {exc}",
+                venue=_V,
+                reason="cannot sign",
+            ) from exc
         body = order_to_json_v2(signed, self.credentials.api_key, order_type, request.post_only, defer_exec)
         return PreparedOrder(
             client_order_id=request.client_order_id,
@@ -378,9 +409,10 @@ def l2_headers(
 ) -> dict[str, str]:
     """L2 authentication headers for one request (`request_path` without the query string)."""
     signer = signer or _signer_of(credentials)
-    return create_level_2_headers(
+    headers: dict[str, str] = create_level_2_headers(
         signer,
         credentials.api_creds,
         RequestArgs(method=method, request_path=request_path, body=None, serialized_body=body_text),
         timestamp=timestamp_s,
     )
+    return headers

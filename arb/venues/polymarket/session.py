@@ -6,7 +6,7 @@ commands they return: `SendText` (write a text frame), `FetchBook` (GET `/book` 
 hand the answer to `apply_rest_book`) and `Reconnect` (drop the socket; books stay untrusted until
 fresh snapshots arrive on the new one).
 
-Market socket (`MarketSession`), protocol facts (docs/venues.md 2.7):
+Market socket (`PolymarketMarketSession`), protocol facts (docs/venues.md 2.7):
 - After connecting, send one subscribe message with every asset (token) id; the server answers with
   a `book` snapshot per asset. Books are untrusted from a disconnect until that snapshot.
 - There is no sequence number. Continuity is checked two ways: a `book` frame's hash is recomputed
@@ -21,21 +21,29 @@ Market socket (`MarketSession`), protocol facts (docs/venues.md 2.7):
   PONG but sends no data for `silence_ns` is the known silent freeze: `check` marks every book
   untrusted and asks to reconnect. No PONG for `pong_timeout_ns` also asks to reconnect.
 - A bad frame (undecodable, unknown event type, invalid field) never raises out of `receive`: it is
-  counted in `stats.rejected` and dropped, and a dropped book change untrusts its book (the ladder
-  may now miss that level) and starts a resync for it.
+  counted in `stats.rejected` (by error type, the last few in `recent_errors`) and dropped, and a
+  dropped book change untrusts its book (the ladder may now miss that level) and starts a resync.
+- `tick_size_change` moves the token's book onto the new grid (`OrderBook.tick_size_micro_usd`,
+  `tick_sizes`, and the market's listing `price_bands`), so orders and levels on the new grid are
+  accepted; the hash context is unchanged (the venue's book hash covers the tick it sends).
 
 Hot path: `price_change` frames are applied straight from the parsed JSON (cached string->int
 parses, no intermediate objects) unless a sink wants `BookChange` events.
 
-User socket (`UserSession`): see its docstring for how fills are counted once.
+User socket (`PolymarketUserSession`): see its docstring for how fills are counted once and how
+its maps stay bounded.
+
+The commands (`SendText`, `Reconnect`) and the stats base (`FeedStats`) are the ones the Kalshi
+session uses too (`arb.venues.base`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -49,27 +57,34 @@ from arb.domain import (
     MarketInfo,
     OrderStatus,
     OrderUpdate,
+    PriceBand,
     Side,
     TickSizeChange,
     Trade,
 )
-from arb.errors import ArbError, BookError, FieldError, UnknownShapeError, WireError
+from arb.errors import ArbError, BookError, ConfigError, FieldError, UnknownShapeError, WireError
 from arb.fixed import SCALE
-from arb.venues.base import FeedWatchdog
+from arb.venues.base import (
+    DIAGNOSTICS_KEPT,
+    ErrorRecord,
+    FeedStats,
+    FeedWatchdog,
+    Reconnect,
+    SendText,
+    error_record,
+)
 from arb.venues.polymarket import wire
 from arb.venues.polymarket.wire import VENUE, BookHashContext, UserContext
 
 __all__ = [
     "Command",
     "FetchBook",
-    "MarketSession",
-    "MarketStats",
     "PolymarketMarketSession",
+    "PolymarketMarketStats",
     "PolymarketUserSession",
+    "PolymarketUserStats",
     "Reconnect",
     "SendText",
-    "UserSession",
-    "UserStats",
 ]
 
 _S = 1_000_000_000
@@ -87,28 +102,10 @@ _SIZE_CACHE = wire.SIZE_CACHE
 
 
 @dataclass(frozen=True, slots=True)
-class SendText:
-    """Write `text` as a text frame. `secret` texts (the user-channel auth) never show in repr."""
-
-    text: str
-    secret: bool = False
-
-    def __repr__(self) -> str:
-        return "SendText(<secret>)" if self.secret else f"SendText({self.text[:80]!r})"
-
-
-@dataclass(frozen=True, slots=True)
 class FetchBook:
-    """GET `/book?token_id=asset_id` and pass the answer to `MarketSession.apply_rest_book`."""
+    """GET `/book?token_id=asset_id` and pass the answer to `PolymarketMarketSession.apply_rest_book`."""
 
     asset_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnect:
-    """Close this socket and open a new one (after the client's backoff)."""
-
     reason: str
 
 
@@ -117,17 +114,9 @@ Sink = Callable[[Any], None]
 
 
 @dataclass(slots=True)
-class MarketStats:
-    frames: int = 0
-    events: int = 0
-    snapshots: int = 0
-    changes: int = 0
+class PolymarketMarketStats(FeedStats):
     trades: int = 0
     notices: int = 0
-    pings: int = 0
-    pongs: int = 0
-    rejected: int = 0
-    unknown_asset: int = 0
     hash_mismatches: int = 0
     hash_unchecked: int = 0
     best_mismatches: int = 0
@@ -135,22 +124,15 @@ class MarketStats:
     rest_snapshots: int = 0
     stale_rest_snapshots: int = 0
     replayed_changes: int = 0
-    watchdog_trips: int = 0
     pong_timeouts: int = 0
-    disconnects: int = 0
-    connects: int = 0
-    last_error: str = ""
-
-    @property
-    def rejected_total(self) -> int:
-        return self.rejected
+    tick_changes: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
 # Market socket
 
 
-class MarketSession:
+class PolymarketMarketSession:
     """Books of every subscribed token (`books`, keyed by token id), kept from the market socket."""
 
     def __init__(
@@ -163,18 +145,22 @@ class MarketSession:
         max_buffered_changes: int = 10_000,
         sink: Sink | None = None,
         adopt_unknown_books: bool = True,
+        max_errors_kept: int = DIAGNOSTICS_KEPT,
     ) -> None:
         """`adopt_unknown_books`: a `book` frame for a token never added starts tracking its book
         (replays and benchmarks feed raw frames; a venue snapshot is never wrong to keep). With
-        False such frames are only counted (`stats.unknown_asset`). Changes for a token without
+        False such frames are only counted (`stats.unknown_book`). Changes for a token without
         a book are always counted and dropped: there is nothing to apply them to."""
         if ping_interval_ns <= 0 or pong_timeout_ns <= 0 or max_buffered_changes <= 0:
-            raise ValueError("ping interval, pong timeout and buffer limit must be positive")
+            raise ConfigError("ping interval, pong timeout and buffer limit must be positive")
         self.books: dict[str, OrderBook] = {}
         self.markets: dict[str, MarketInfo] = {}  # condition id -> market
         self.token_market: dict[str, str] = {}  # token id -> condition id
         self.tick_sizes: dict[str, int] = {}  # token id -> current tick (micro-USD)
-        self.stats = MarketStats()
+        self.stats = PolymarketMarketStats()
+        self.recent_errors: deque[ErrorRecord] = deque(maxlen=max_errors_kept)
+        self._now_ns = 0  # the time of the frame being handled (for error records)
+        self._frame: Any = b""
         self.watchdog = FeedWatchdog(silence_ns)
         self.connected = False
         self.ping_interval_ns = ping_interval_ns
@@ -201,7 +187,7 @@ class MarketSession:
         new: list[str] = []
         for market in markets:
             if market.token_ids is None:
-                raise ValueError(f"{market.market_id}: market has no CLOB tokens to subscribe")
+                raise ConfigError(f"{market.market_id}: market has no CLOB tokens to subscribe")
             self.markets[market.market_id] = market
             context = wire.hash_context_for(market)
             tick = market.price_bands[0].step_micro_usd if market.price_bands else None
@@ -298,18 +284,21 @@ class MarketSession:
 
     def receive(self, data: bytes | str, now_ns: int) -> Sequence[Command]:
         """Decode and apply one frame; returns commands to perform (usually none). Never raises for
-        bad input: it is counted in `stats.rejected` (and `stats.last_error`)."""
+        bad input: it is counted in `stats.rejected` (and `recent_errors`)."""
         if data == "PONG" or data == b"PONG":
             self.stats.pongs += 1
             self._last_pong_ns = now_ns
             self.watchdog.pong(now_ns)
             return _NONE
         self.stats.frames += 1
+        self._now_ns, self._frame = now_ns, data
         try:
             msg = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            shown = data[:60] if isinstance(data, (str, bytes)) else bytes(data[:60])
-            self._reject(FieldError("frame", "is not valid JSON", shown, venue=_V))
+        except (orjson.JSONDecodeError, TypeError):
+            try:
+                wire.loads(data)  # the shared reader names the problem the same way for both venues
+            except WireError as exc:
+                self._reject(exc)
             return _NONE
         self.watchdog.data(now_ns)
         try:
@@ -360,10 +349,9 @@ class MarketSession:
             if type(event) is TickSizeChange:
                 book = self.books.get(event.book_id)
                 if book is None:
-                    self.stats.unknown_asset += 1
+                    self.stats.unknown_book += 1
                     continue
-                book.tick_size_micro_usd = event.new_tick_micro_usd
-                self.tick_sizes[event.book_id] = event.new_tick_micro_usd
+                self._on_tick_change(event)
             elif type(event) is Trade:
                 self.stats.trades += 1
             else:
@@ -404,8 +392,9 @@ class MarketSession:
                         )
                     )
                     return self._lost_book_data(msg, changes[i:], now_ns, last)
-                self.stats.unknown_asset += 1
+                self.stats.unknown_book += 1
                 continue
+            asset_id = cast(str, asset)  # a tracked book's id: a string
             s = ch.get("side")
             side = _BID if s == "BUY" else _ASK if s == "SELL" else None
             p = ch.get("price")
@@ -423,22 +412,22 @@ class MarketSession:
                 except FieldError as exc:
                     self._reject(exc)
                     return self._lost_book_data(msg, changes[i:], now_ns, last)
-            buffer = resyncing.get(asset) if resyncing else None
+            buffer = resyncing.get(asset_id) if resyncing else None
             if buffer is not None:
                 buffer.append((side, price, size, ts, ch.get("best_bid"), ch.get("best_ask")))
                 if len(buffer) > self.max_buffered_changes:
-                    del resyncing[asset]
+                    del resyncing[asset_id]
                     book.mark_untrusted("resync buffer overflow")
-                    return [Reconnect(f"resync buffer for {asset[:12]} overflowed")]
+                    return [Reconnect(f"resync buffer for {asset_id[:12]} overflowed")]
                 continue
             book.apply_level(side, price, size, _SET, now_ns, ts)
             applied += 1
-            last[asset] = ch
+            last[asset_id] = ch
             if sink is not None:
                 sink(
                     BookChange(
                         VENUE,
-                        asset,
+                        asset_id,
                         book.market_id,
                         side,
                         price,
@@ -468,7 +457,7 @@ class MarketSession:
             return self._lost_book_data(msg, None, now_ns)
         book = self.books.get(change.book_id)
         if book is None:
-            self.stats.unknown_asset += 1
+            self.stats.unknown_book += 1
             return _NONE
         buffer = self._resyncing.get(change.book_id)
         if buffer is not None:
@@ -488,7 +477,7 @@ class MarketSession:
         book = self.books.get(snapshot.book_id)
         if book is None:
             if not self.adopt_unknown_books:
-                self.stats.unknown_asset += 1
+                self.stats.unknown_book += 1
                 return _NONE
             self.track_assets([snapshot.book_id], snapshot.market_id)
             book = self.books[snapshot.book_id]
@@ -632,9 +621,23 @@ class MarketSession:
         for book in self.books.values():
             book.mark_untrusted(reason)
 
+    def _on_tick_change(self, event: TickSizeChange) -> None:
+        """The venue moved this token to a new tick (0.01 -> 0.001 near 0 and 1, and back): the
+        book, the client's order checks and the listing follow the new grid."""
+        tick = event.new_tick_micro_usd
+        self.books[event.book_id].tick_size_micro_usd = tick
+        self.tick_sizes[event.book_id] = tick
+        self.stats.tick_changes += 1
+        market_id = self.token_market.get(event.book_id)
+        market = self.markets.get(market_id) if market_id is not None else None
+        if market is not None:
+            self.markets[market.market_id] = dataclasses.replace(
+                market, price_bands=(PriceBand(tick, SCALE - tick, tick),)
+            )
+
     def _reject(self, exc: ArbError) -> None:
-        self.stats.rejected += 1
-        self.stats.last_error = str(exc)[:200]
+        self.stats.rejected[type(exc).__name__] += 1
+        self.recent_errors.append(error_record(exc, self._frame, self._now_ns))
 
 
 _BEST_CACHE: dict[str, int] = {}
@@ -670,27 +673,46 @@ def _best_or_none(value: Any, strict: bool = False) -> int | None:
 
 
 @dataclass(slots=True)
-class UserStats:
-    frames: int = 0
+class PolymarketUserStats(FeedStats):
     orders: int = 0
-    order_duplicates: int = 0
-    fills_new: int = 0
+    duplicate_orders: int = 0
+    new_fills: int = 0
     fill_status_changes: int = 0
-    fill_duplicates: int = 0
+    duplicate_fills: int = 0
     reversals: int = 0
     anomalies: int = 0
-    rejected: int = 0
-    pings: int = 0
-    pongs: int = 0
-    connects: int = 0
-    disconnects: int = 0
-    last_error: str = ""
+    evicted_orders: int = 0
+    evicted_fills: int = 0
 
 
 _TERMINAL_FILL = (FillStatus.CONFIRMED, FillStatus.FAILED)
+_E = TypeVar("_E", Fill, OrderUpdate)
+_TERMINAL_ORDER = (OrderStatus.CANCELED, OrderStatus.FILLED, OrderStatus.REJECTED)
 
 
-class UserSession:
+class _RecentIds:
+    """The newest `limit` ids, O(1) membership (dedupe memory for evicted entries)."""
+
+    __slots__ = ("_ids", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, key: str) -> None:
+        self._ids[key] = None
+        self._ids.move_to_end(key)
+        if len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+
+class PolymarketUserSession:
     """Our orders and fills from the user socket (and from REST queries, through `apply_fills` and
     `apply_orders`), each counted once.
 
@@ -701,7 +723,14 @@ class UserSession:
     status is FAILED did not happen: a consumer that counted it must reverse it
     (`stats.reversals` counts FAILED arriving after the fill was seen in another status). So the
     position from this session is the sum over fills whose latest status is not FAILED
-    (`net_filled_micro`)."""
+    (`net_filled_micro`, a running total per order: O(1)).
+
+    Bounded: `fills` and `orders` keep every live entry, and finished ones (fills CONFIRMED or
+    FAILED, orders CANCELED, FILLED or REJECTED) up to `max_fills_kept` / `max_orders_kept`, oldest
+    finished evicted first. An evicted entry's id is remembered (the newest `max_ids_kept` of them),
+    so a late repeat about it is still recognised as a repeat (never counted again) within that
+    retention window; per-order totals and client ids are kept for the newest `max_ids_kept`
+    orders."""
 
     def __init__(
         self,
@@ -711,7 +740,13 @@ class UserSession:
         markets: Iterable[str] = (),
         ping_interval_ns: int = 10 * _S,
         sink: Sink | None = None,
+        max_fills_kept: int = 10_000,
+        max_orders_kept: int = 10_000,
+        max_ids_kept: int = 100_000,
+        max_errors_kept: int = DIAGNOSTICS_KEPT,
     ) -> None:
+        if min(max_fills_kept, max_orders_kept, max_ids_kept) <= 0:
+            raise ConfigError("user session bounds must be positive")
         self.context = context
         self._auth = auth
         self.market_ids: list[str] = list(markets)
@@ -719,17 +754,35 @@ class UserSession:
         self.sink = sink
         self.fills: dict[str, Fill] = {}
         self.orders: dict[str, OrderUpdate] = {}
-        self.client_ids: dict[str, str] = {}
-        self.stats = UserStats()
+        self.client_ids: OrderedDict[str, str] = OrderedDict()
+        self.stats = PolymarketUserStats()
+        self.recent_errors: deque[ErrorRecord] = deque(maxlen=max_errors_kept)
         self.connected = False
+        self.max_fills_kept = max_fills_kept
+        self.max_orders_kept = max_orders_kept
+        self.max_ids_kept = max_ids_kept
         self._last_ping_ns: int | None = None
+        self._now_ns = 0
+        self._frame: Any = b""
+        self._net_filled: OrderedDict[str, int] = OrderedDict()  # order id -> size over fills not FAILED
+        self._fills_by_order: dict[str, list[str]] = {}
+        self._finished_fills: deque[str] = deque()  # fill ids in the order they became final
+        self._finished_orders: deque[str] = deque()
+        self._evicted_fills = _RecentIds(max_ids_kept)
+        self._evicted_orders = _RecentIds(max_ids_kept)
 
     def __repr__(self) -> str:
-        return f"UserSession(api_key={'<set>' if self.context.api_key else '<none>'}, fills={len(self.fills)}, orders={len(self.orders)})"
+        return (
+            f"PolymarketUserSession(api_key={'<set>' if self.context.api_key else '<none>'}, "
+            f"fills={len(self.fills)}, orders={len(self.orders)})"
+        )
 
     def register_order(self, order_id: str, client_order_id: str) -> None:
         """Name our client order id for a venue order id (events then carry it)."""
         self.client_ids[order_id] = client_order_id
+        self.client_ids.move_to_end(order_id)
+        if len(self.client_ids) > self.max_ids_kept:
+            self.client_ids.popitem(last=False)
 
     def add_markets(self, markets: Iterable[MarketInfo]) -> None:
         """Learn these markets' tokens (so fills get their `Side`). The subscription's market
@@ -769,6 +822,7 @@ class UserSession:
             self.stats.pongs += 1
             return []
         self.stats.frames += 1
+        self._now_ns, self._frame = now_ns, data
         try:
             msg = wire.loads(data)
         except WireError as exc:
@@ -786,9 +840,10 @@ class UserSession:
                 self._reject(WireError("event nests too deeply", venue=_V, field=f"frame[{i}]"))
                 continue
             for event in events:
-                changed = self._fill(event) if type(event) is Fill else self._order(event)
+                changed = self._fill(event) if isinstance(event, Fill) else self._order(event)
                 if changed is not None:
                     out.append(changed)
+        self.stats.events += len(out)
         return out
 
     def apply_fills(self, fills: Iterable[Fill]) -> list[Fill]:
@@ -809,13 +864,19 @@ class UserSession:
         return out
 
     def net_filled_micro(self, order_id: str) -> int:
-        """How much of `order_id` executed, over fills not (yet) FAILED."""
-        return sum(
-            f.size_micro for f in self.fills.values() if f.order_id == order_id and f.status is not FillStatus.FAILED
-        )
+        """How much of `order_id` executed, over fills not (yet) FAILED (a running total)."""
+        return self._net_filled.get(order_id, 0)
 
     def fills_of(self, order_id: str) -> list[Fill]:
-        return [f for f in self.fills.values() if f.order_id == order_id]
+        """The fills of `order_id` still kept (evicted finished ones are counted in the total only)."""
+        return [self.fills[i] for i in self._fills_by_order.get(order_id, ()) if i in self.fills]
+
+    def _add_net(self, order_id: str, size: int) -> None:
+        net = self._net_filled
+        net[order_id] = net.get(order_id, 0) + size
+        net.move_to_end(order_id)
+        if len(net) > self.max_ids_kept:
+            net.popitem(last=False)
 
     def _fill(self, fill: Fill) -> Fill | None:
         client_id = self.client_ids.get(fill.order_id)
@@ -823,11 +884,19 @@ class UserSession:
             fill = dataclasses.replace(fill, client_order_id=client_id)
         previous = self.fills.get(fill.fill_id)
         if previous is None:
+            if fill.fill_id in self._evicted_fills:
+                self.stats.duplicate_fills += 1  # about a finished fill we no longer hold
+                return None
             self.fills[fill.fill_id] = fill
-            self.stats.fills_new += 1
+            self._fills_by_order.setdefault(fill.order_id, []).append(fill.fill_id)
+            if fill.status is not FillStatus.FAILED:
+                self._add_net(fill.order_id, fill.size_micro)
+            self.stats.new_fills += 1
+            if fill.status in _TERMINAL_FILL:
+                self._finished(fill.fill_id)
             return self._emit(fill)
         if previous.status is fill.status:
-            self.stats.fill_duplicates += 1
+            self.stats.duplicate_fills += 1
             return None
         if previous.status in _TERMINAL_FILL:
             self.stats.anomalies += 1  # a final status never changes; keep it
@@ -841,7 +910,25 @@ class UserSession:
         self.stats.fill_status_changes += 1
         if fill.status is FillStatus.FAILED:
             self.stats.reversals += 1
+            self._add_net(previous.order_id, -previous.size_micro)
+        if fill.status in _TERMINAL_FILL:
+            self._finished(fill.fill_id)
         return self._emit(updated)
+
+    def _finished(self, fill_id: str) -> None:
+        self._finished_fills.append(fill_id)
+        while len(self.fills) > self.max_fills_kept and self._finished_fills:
+            old_id = self._finished_fills.popleft()
+            old = self.fills.pop(old_id, None)
+            if old is None:
+                continue
+            self._evicted_fills.add(old_id)
+            self.stats.evicted_fills += 1
+            siblings = self._fills_by_order.get(old.order_id)
+            if siblings is not None:
+                siblings.remove(old_id)
+                if not siblings:
+                    del self._fills_by_order[old.order_id]
 
     def _order(self, update: OrderUpdate) -> OrderUpdate | None:
         client_id = self.client_ids.get(update.order_id)
@@ -849,28 +936,36 @@ class UserSession:
             update = dataclasses.replace(update, client_order_id=client_id)
         previous = self.orders.get(update.order_id)
         if previous == update:
-            self.stats.order_duplicates += 1
+            self.stats.duplicate_orders += 1
+            return None
+        if previous is None and update.order_id in self._evicted_orders:
+            self.stats.anomalies += 1  # news about an order that ended and was evicted: stale
             return None
         if (
             previous is not None
             and previous.status in (OrderStatus.CANCELED, OrderStatus.FILLED)
-            and update.status is OrderStatus.OPEN
+            and (update.status is OrderStatus.OPEN)
         ):
             self.stats.anomalies += 1  # a stale "live" after the order ended
             return None
         self.orders[update.order_id] = update
         self.stats.orders += 1
+        if update.status in _TERMINAL_ORDER and (previous is None or previous.status not in _TERMINAL_ORDER):
+            self._finished_orders.append(update.order_id)
+            while len(self.orders) > self.max_orders_kept and self._finished_orders:
+                old_id = self._finished_orders.popleft()
+                old = self.orders.get(old_id)
+                if old is not None and old.status in _TERMINAL_ORDER:
+                    del self.orders[old_id]
+                    self._evicted_orders.add(old_id)
+                    self.stats.evicted_orders += 1
         return self._emit(update)
 
-    def _emit(self, event: Any) -> Any:
+    def _emit(self, event: _E) -> _E:
         if self.sink is not None:
             self.sink(event)
         return event
 
     def _reject(self, exc: ArbError) -> None:
-        self.stats.rejected += 1
-        self.stats.last_error = str(exc)[:200]
-
-
-PolymarketMarketSession = MarketSession  # venue-qualified names for callers holding both venues
-PolymarketUserSession = UserSession
+        self.stats.rejected[type(exc).__name__] += 1
+        self.recent_errors.append(error_record(exc, self._frame, self._now_ns))

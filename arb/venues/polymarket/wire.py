@@ -80,7 +80,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -115,6 +114,7 @@ from arb.domain import (
 )
 from arb.errors import FieldError, UnknownShapeError
 from arb.fixed import SCALE, micro_to_str, parse_micro, parse_price, to_micro
+from arb.venues import fields
 from solvers.errors import DataError
 from solvers.fees import FeeRule, polymarket_fee
 
@@ -271,24 +271,16 @@ class Page:
 
 
 def loads(data: bytes | bytearray | memoryview | str, field: str = "frame") -> Any:
-    """JSON text -> Python values; undecodable input is a `FieldError`."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        shown = bytes(data[:60]) if not isinstance(data, str) else data[:60]
-        raise FieldError(field, "is not valid JSON", shown, venue=_V) from exc
+    """JSON text -> Python values; undecodable input is a `FieldError` (as on Kalshi)."""
+    return fields.loads(data, field, venue=_V)
 
 
 def _obj(value: Any, path: str) -> dict[str, Any]:
-    if type(value) is not dict:
-        raise FieldError(path, "must be a JSON object", value, venue=_V)
-    return value
+    return fields.json_object(value, path, venue=_V)
 
 
 def _list(value: Any, path: str) -> list[Any]:
-    if type(value) is not list:
-        raise FieldError(path, "must be a JSON array", value, venue=_V)
-    return value
+    return fields.json_array(value, path, venue=_V)
 
 
 def _str(d: dict[str, Any], key: str, path: str) -> str:
@@ -347,21 +339,7 @@ def _opt_ms(d: dict[str, Any], key: str, path: str) -> int | None:
 
 def _iso_ms(d: dict[str, Any], key: str, path: str) -> int | None:
     """An ISO-8601 time (Gamma sends several spellings: `Z`, `+00`, date only) as ms, or None."""
-    value = d.get(key)
-    if value is None or value == "":
-        return None
-    if type(value) is not str or len(value) > 40:
-        raise FieldError(f"{path}.{key}", "must be an ISO-8601 time string", value, venue=_V)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise FieldError(f"{path}.{key}", "is not an ISO-8601 time", value, venue=_V) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return int(moment.timestamp() * 1000)
-    except (OverflowError, ValueError, OSError):
-        raise FieldError(f"{path}.{key}", "is out of range", value, venue=_V) from None
+    return fields.optional_iso_ms(d.get(key), f"{path}.{key}", venue=_V)
 
 
 def _json_list(d: dict[str, Any], key: str, path: str) -> list[Any] | None:

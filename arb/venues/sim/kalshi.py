@@ -319,7 +319,7 @@ class KalshiSimulator:
         seed: int = 0,
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock_ms: Callable[[], int] | None = None,
-        ws_ping_interval_s: float | None = None,
+        ping_interval_s: float | None = None,
         stream: str = "market",
         default_balance_micro_usd: int = 10_000 * SCALE,
         page_size_cap: int = 1000,
@@ -336,7 +336,7 @@ class KalshiSimulator:
             ticks = iter(range(1_767_225_600_000, 1 << 62))  # deterministic: 1 ms per reading
             clock_ms = lambda: next(ticks)  # noqa: E731
         self._now_ms: Callable[[], int] = clock_ms
-        self.ws_ping_interval_s = ws_ping_interval_s
+        self.ping_interval_s = ping_interval_s
         self.stream = stream
         self.default_balance_micro_usd = default_balance_micro_usd
         self.page_size_cap = page_size_cap
@@ -503,7 +503,7 @@ class KalshiSimulator:
                 "127.0.0.1",
                 0,
                 process_request=self._check_ws_auth,
-                ping_interval=self.ws_ping_interval_s,
+                ping_interval=self.ping_interval_s,
                 compression=None,
             )
 
@@ -1491,7 +1491,9 @@ class KalshiSimulator:
                 return self._post_batch(owner, request)
             if method == "DELETE" and len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
                 meta = self._orders.get(parts[2])
-                if meta is None or meta.owner != owner:
+                if meta is None or meta.owner != owner or meta.order.status is not OrderStatus.OPEN:
+                    # as the venue: only a resting order can be cancelled; a filled, cancelled or
+                    # expired one is "not found" here (GET /portfolio/orders/{id} still shows it)
                     return self._error_response(404, "not_found", "order not found")
                 before = meta.order.remaining_micro
                 self.cancel(parts[2])
@@ -1663,6 +1665,8 @@ class KalshiSimulator:
                 metas = [m for m in metas if m.ticker == q["ticker"]]
             if q.get("status"):
                 metas = [m for m in metas if _STATUS_TEXT[m.order.status] == q["status"]]
+            if q.get("min_ts"):
+                metas = [m for m in metas if m.created_ms >= int(q["min_ts"]) * 1000]
             return self._paged_json(list(metas), request, "orders", self._order_json)
         if len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
             meta = account.orders.get(parts[2])
@@ -1677,6 +1681,8 @@ class KalshiSimulator:
                     fills = [f for f in fills if f["ticker"] == q["ticker"]]
             elif q.get("ticker"):
                 fills = account.fills_by_ticker.get(q["ticker"], [])
+            if q.get("min_ts"):
+                fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
             return self._page(fills, request, "fills")
         if parts == ["portfolio", "positions"]:
             now = _iso(self._now_ms())
