@@ -210,7 +210,7 @@ class _Model:
             lp.integrality_ = [
                 highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in self.integer
             ]
-        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h = highspy.Highs()
         for key, value in (
             ("output_flag", False),
             ("threads", 1),

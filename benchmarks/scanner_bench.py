@@ -38,7 +38,7 @@ from arb.graph import Component, Listing, contract_id
 from arb.scanner import Scanner, ScannerConfig
 from benchmarks.timing import gc_paused
 from solvers.fees import kalshi_fee, polymarket_fee
-from solvers.problem import Equivalent, ExactlyOne, Implies, Side
+from solvers.problem import Equivalent, ExactlyOne, Implies, Relation, Side
 
 __all__ = [
     "COALESCED_BATCH",
@@ -218,7 +218,7 @@ def build_instance(n_components: int, seed: int) -> Instance:
         other = Venue.POLYMARKET if venue is Venue.KALSHI else Venue.KALSHI
         contracts: list[str] = []
         listings: list[Listing] = []
-        relations: list = []
+        relations: list[Relation] = []
         if shape == "pair":
             anchor = rng.randint(10, 90)
             inverted = size == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -118,7 +119,7 @@ POLYMARKET_MIN_ORDER_SIZE = "5"
 POLYMARKET_NEG_RISK = False
 
 
-def _book_hash(frame: dict) -> str:
+def _book_hash(frame: dict[str, Any]) -> str:
     """SHA-1 of the compact JSON of the book summary with `hash` blank, in the venue's key order
     (py_clob_client_v2.utilities.generate_orderbook_summary_hash)."""
     payload = {

@@ -58,7 +58,7 @@ from __future__ import annotations
 import functools
 import math
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
@@ -387,9 +387,9 @@ class Formulation:
                 self._in_objective[sm.level_cols] = True
         self._any_spend_cols = any(sm.spend_col >= 0 for sm in self.sets)
         self._all_lazy = np.ones(len(self.level_cols), dtype=bool)  # a shared read-only mask
-        levels = self.level_cols
+        all_levels = self.level_cols
         self.lp.param_positions = np.sort(
-            np.concatenate([self._spend_pos[levels][self._spend_pos[levels] >= 0], self._cash_pos[levels]])
+            np.concatenate([self._spend_pos[all_levels][self._spend_pos[all_levels] >= 0], self._cash_pos[all_levels]])
         ).astype(np.int32)
         self.lp.lazy_rows = np.array(list(self._cash_rows.values()), dtype=np.int32)
         self._venue_index = {venue: k for k, venue in enumerate(self.venues)}
@@ -413,12 +413,12 @@ class Formulation:
         for col, instrument in instrument_of_col.items():
             self._lot_f[col] = float(instrument.lot_size)
             self._tick_u[col] = int(instrument.tick_size * PRICE_SCALE)
-            key = (instrument.fee, instrument.lot_size, instrument.tick_size)
-            if key not in tables:
-                table = unit_cost_table(*key)
-                tables[key] = (sum(len(part) for part in flat_parts), table)
+            fee_key = (instrument.fee, instrument.lot_size, instrument.tick_size)
+            if fee_key not in tables:
+                table = unit_cost_table(*fee_key)
+                tables[fee_key] = (sum(len(part) for part in flat_parts), table)
                 flat_parts.append(table)
-            start, table = tables[key]
+            start, table = tables[fee_key]
             self._table_start[col] = start
             self._max_unit[col] = float(table.max())
         self._unit_table = np.concatenate(flat_parts) if flat_parts else np.zeros(1)
@@ -541,7 +541,9 @@ class Formulation:
         for z in vertices:
             self._scenario_row(sm, z, rows.add, err=err)
 
-    def _scenario_row(self, sm: SetModel, z: np.ndarray, add, *, err: bool) -> int:
+    def _scenario_row(
+        self, sm: SetModel, z: np.ndarray, add: Callable[[list[int], list[float], float, float], int], *, err: bool
+    ) -> int:
         """T_k (or the set's spend, for a settlement-risk row) minus the payoff in outcome z <= 0;
         bounds are set by `_refresh_inventory` where the payoff includes held inventory."""
         z = np.asarray(z, dtype=np.uint8)

@@ -77,8 +77,9 @@ class OutcomeSystem:
     def __init__(self, contracts: Sequence[str], relations: Sequence[Relation], *, with_risky_links: bool) -> None:
         forest = _ParityUnionFind(contracts)
         for relation in relations:
-            risk_free_link = isinstance(relation, Equivalent) and not relation.settlement_risk
-            if risk_free_link and not forest.union(relation.a, relation.b, int(relation.inverted)):
+            if not isinstance(relation, Equivalent) or relation.settlement_risk:
+                continue  # only curated risk-free links merge outcome variables
+            if not forest.union(relation.a, relation.b, int(relation.inverted)):
                 raise DataError(f"equivalence {relation.a}~{relation.b} contradicts the other links")
         roots: dict[str, int] = {}
         self.literal: dict[str, tuple[int, int]] = {}
@@ -91,7 +92,7 @@ class OutcomeSystem:
         rows: list[OutcomeRow] = []
         for relation in relations:
             rows.extend(self._rows_of(relation, with_risky_links))
-        unique: dict[tuple, OutcomeRow] = {}
+        unique: dict[tuple[tuple[tuple[int, int], ...], int | None, int | None], OutcomeRow] = {}
         for row in rows:
             unique.setdefault((row.coefs, row.lo, row.hi), row)
         self.rows: tuple[OutcomeRow, ...] = tuple(unique.values())
@@ -158,6 +159,9 @@ class OutcomeSystem:
         """Rows as a dense matrix with bounds: floats with +-inf where open (for solvers), or exact
         int64 with wide sentinels where open (for enumeration)."""
         m = len(self.rows)
+        matrix: np.ndarray
+        lo: np.ndarray
+        hi: np.ndarray
         if integer:
             matrix = np.zeros((m, self.n), dtype=np.int64)
             lo = np.full(m, np.iinfo(np.int64).min // 4, dtype=np.int64)

@@ -281,8 +281,8 @@ class CandidateSet:
                 raise DataError(f"set {self.id}: two instruments for {key}; one pool must be modelled once")
             seen_listing.add(key)
         by_listing = {(i.venue, i.contract, i.side): i for i in self.instruments}
-        for (venue, contract, side), yes in by_listing.items():
-            no = by_listing.get((venue, contract, Side.NO)) if side is Side.YES else None
+        for (venue, contract_id, side), yes in by_listing.items():
+            no = by_listing.get((venue, contract_id, Side.NO)) if side is Side.YES else None
             if no is None:
                 continue
             # one book on the venue: a sale of one side is a purchase of the other from the same pool,
@@ -296,7 +296,7 @@ class CandidateSet:
             ):
                 if getattr(yes, name) != getattr(no, name):
                     raise DataError(
-                        f"set {self.id}: YES and NO of {contract} on {venue} must agree on {name}, "
+                        f"set {self.id}: YES and NO of {contract_id} on {venue} must agree on {name}, "
                         f"were {getattr(yes, name)} ({yes.id}) and {getattr(no, name)} ({no.id})"
                     )
         for relation in self.relations:

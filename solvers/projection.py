@@ -67,7 +67,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import brentq
@@ -167,9 +167,9 @@ def _prices(prices: object, contracts: tuple[str, ...]) -> np.ndarray:
         extra = [c for c in prices if c not in contracts]
         if missing or extra:
             raise DataError(f"prices must name exactly the contracts {contracts}; missing {missing}, unknown {extra}")
-        values = [prices[c] for c in contracts]
+        values: object = [prices[c] for c in contracts]
     else:
-        values = prices  # type: ignore[assignment]
+        values = prices
     # real numbers only: numpy would read "0.5" as 0.5, and 0.5+1j as 0.5 (with a warning)
     raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     if raw.dtype.kind not in "fiu" and not all(
@@ -409,7 +409,7 @@ class _FrankWolfe:
     def _to_contracts(self, z_vars: np.ndarray) -> np.ndarray:
         return (np.asarray(z_vars, dtype=np.int64)[self.var] ^ self.parity).astype(np.uint8)
 
-    def _timed(self, call: Callable[[], tuple]) -> tuple:
+    def _timed(self, call: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
         solves = self.oracle.calls
         t0 = self.clock()
         answer = call()
@@ -548,7 +548,7 @@ class _FrankWolfe:
         all_weights = np.concatenate([(1 - eps) * weights, np.full(len(V0), eps / len(V0))])
         if not completed:
             all_vertices, all_weights = V0.astype(float), np.full(len(V0), 1.0 / len(V0))
-        merged: dict[bytes, list] = {}
+        merged: dict[bytes, list[Any]] = {}
         for vertex, weight in zip(all_vertices.astype(np.uint8), all_weights):
             if weight <= 0:
                 continue

@@ -230,14 +230,14 @@ class TopUp:
         for sm in form.sets:
             cap = sm.candidate.limits.max_cost_usd
             if cap is not None:
-                rows = self._rows_of_set[sm.index]
+                set_rows = self._rows_of_set[sm.index]
                 set_left[sm.index] = (
-                    float(cap - sm.cap_reserve) - float(spend_row[rows].sum()) + set_credit.get(sm.index, 0.0)
+                    float(cap - sm.cap_reserve) - float(spend_row[set_rows].sum()) + set_credit.get(sm.index, 0.0)
                 )
         position_left: dict[tuple[str, Side], float] = {}
-        for key, (limit, rows) in self._limited.items():
-            held = sum(float(form.held(form.row_instruments[r].id)) for r in rows)
-            position_left[key] = float(limit) - held - sum(total[r] for r in rows)
+        for position, (limit, member_rows) in self._limited.items():
+            held_units = sum(float(form.held(form.row_instruments[r].id)) for r in member_rows)
+            position_left[position] = float(limit) - held_units - sum(total[r] for r in member_rows)
         rounding_lot = form.rounding_lot.tolist()
         min_order = form.min_order.tolist()
         best_unit = [
@@ -468,20 +468,14 @@ def fee_swaps(
                     unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
                     for k in range(1, max_units + 1):
                         moved = unit * k
-                        da = moved / Fraction(inst_a.lot_size)
-                        db = moved / Fraction(inst_b.lot_size)
-                        if da.denominator != 1 or db.denominator != 1 or int(da) > totals[a]:
+                        lots_a = moved / Fraction(inst_a.lot_size)
+                        lots_b = moved / Fraction(inst_b.lot_size)
+                        if lots_a.denominator != 1 or lots_b.denominator != 1 or int(lots_a) > totals[a]:
                             continue
                         before_a, before_b = cost(a, totals[a]), cost(b, totals[b])
-                        after_a, after_b = cost(a, totals[a] - int(da)), cost(b, totals[b] + int(db))
-                        if None in (before_a, before_b, after_a, after_b):
+                        after_a, after_b = cost(a, totals[a] - int(lots_a)), cost(b, totals[b] + int(lots_b))
+                        if before_a is None or before_b is None or after_a is None or after_b is None:
                             continue
-                        assert (
-                            before_a is not None
-                            and before_b is not None
-                            and after_a is not None
-                            and after_b is not None
-                        )
                         change_b = after_b - before_b
                         if inst_a.venue != inst_b.venue and change_b > slack.get(inst_b.venue, _ZERO):
                             continue
@@ -494,10 +488,10 @@ def fee_swaps(
         inst_a, inst_b = form.row_instruments[a], form.row_instruments[b]
         unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
         da, db = int(unit * k / Fraction(inst_a.lot_size)), int(unit * k / Fraction(inst_b.lot_size))
-        change_a = cost(a, totals[a] - da) - cost(a, totals[a])  # type: ignore[operator]
-        change_b = cost(b, totals[b] + db) - cost(b, totals[b])  # type: ignore[operator]
-        slack[inst_a.venue] = slack.get(inst_a.venue, _ZERO) - change_a
-        slack[inst_b.venue] = slack.get(inst_b.venue, _ZERO) - change_b
+        costs_now = [cost(a, totals[a] - da), cost(a, totals[a]), cost(b, totals[b] + db), cost(b, totals[b])]
+        after_a, before_a, after_b, before_b = (c if c is not None else _ZERO for c in costs_now)  # valid: chosen above
+        slack[inst_a.venue] = slack.get(inst_a.venue, _ZERO) - (after_a - before_a)
+        slack[inst_b.venue] = slack.get(inst_b.venue, _ZERO) - (after_b - before_b)
         totals[a] -= da
         totals[b] += db
     out = lots.copy()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linprog
@@ -30,6 +31,7 @@ from solvers import (
     Implies,
     Instrument,
     Level,
+    Relation,
     SetLimits,
     SetPlan,
     Side,
@@ -99,7 +101,7 @@ def random_set(rng: random.Random, kind: str, set_id: str = "s0") -> CandidateSe
     """A small candidate set of the given structural kind (contracts listed on 1 or 2 venues)."""
     venues = rng.choice((("kalshi",), ("polymarket",), ("kalshi", "polymarket")))
     depth = rng.randint(1, 3)
-    relations: list = []
+    relations: list[Relation] = []
     names: list[str] = []
     truths: dict[str, float] = {}
     if kind == "group":
@@ -233,20 +235,20 @@ def reference_lp_profit(problem: AllocationProblem, slots: int, objective: str =
     allocator's LP holds no reserve), fees from `reference_unit_cost`. `riskless`: only the new
     trades count in the payoff (holdings just lend their netting credit); `worst_case`: the rise of
     the holdings' worst-case value."""
-    columns: list[tuple] = []  # (kind, set index, payload)
+    columns: list[tuple[str, int, Any]] = []  # (kind, set index, payload)
     for k, candidate in enumerate(problem.sets):
         for instrument in candidate.instruments:
             for level in sorted(instrument.asks, key=lambda lv: lv.price)[:slots]:
                 columns.append(("x", k, (instrument, level)))
         columns.append(("t", k, None))
         by_listing = {(i.venue, i.contract, i.side): i for i in candidate.instruments}
-        for (venue, contract, side), held in by_listing.items():
+        for (venue, contract, side), listed in by_listing.items():
             other = by_listing.get((venue, contract, Side.NO if side is Side.YES else Side.YES))
             if other is not None:
-                columns.append(("s", k, (held, other)))
+                columns.append(("s", k, (listed, other)))
     n = len(columns)
     c = np.zeros(n)
-    bounds = []
+    bounds: list[tuple[float | None, float | None]] = []
     unit = np.zeros(n)
     for j, (kind, _, payload) in enumerate(columns):
         if kind == "x":
@@ -259,15 +261,16 @@ def reference_lp_profit(problem: AllocationProblem, slots: int, objective: str =
             bounds.append((None, None))
             c[j] = -1
         else:
-            held, _ = payload
-            bounds.append((0, float(problem.inventory.get(held.id, D(0)))))
-    rows, rhs = [], []
+            held_instrument, _ = payload
+            bounds.append((0, float(problem.inventory.get(held_instrument.id, D(0)))))
+    rows: list[np.ndarray] = []
+    rhs: list[float] = []
 
-    def add(row, value):
+    def add(row: np.ndarray, value: float) -> None:
         rows.append(row)
         rhs.append(value)
 
-    held = problem.inventory if objective == "worst_case" else {}
+    held: Mapping[str, Decimal] = problem.inventory if objective == "worst_case" else {}
     baseline_total = 0.0
     for k, candidate in enumerate(problem.sets):
         xs = [j for j, col in enumerate(columns) if col[0] == "x" and col[1] == k]
@@ -318,19 +321,19 @@ def reference_lp_profit(problem: AllocationProblem, slots: int, objective: str =
             row[xs] = unit[xs]
             row[sells] = -1
             add(row, float(limits.max_cost_usd))
-        for contract in candidate.contracts:
-            if contract.max_position is None:
+        for limited in candidate.contracts:
+            if limited.max_position is None:
                 continue
             for side in Side:
-                members = [i for i in candidate.instruments if i.contract == contract.id and i.side is side]
+                members = [i for i in candidate.instruments if i.contract == limited.id and i.side is side]
                 if not members:
                     continue
                 row = np.zeros(n)
                 for j in xs:
                     if columns[j][2][0] in members:
                         row[j] = 1
-                already = sum(problem.inventory.get(i.id, D(0)) for i in members)
-                add(row, float(max(contract.max_position - already, D(0))))
+                already = sum((problem.inventory.get(i.id, D(0)) for i in members), D(0))
+                add(row, float(max(limited.max_position - already, D(0))))
     for venue, cash in sorted(problem.capital.cash_by_venue_usd.items()):
         row = np.zeros(n)
         for j, (kind, _, payload) in enumerate(columns):

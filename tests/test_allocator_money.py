@@ -27,6 +27,7 @@ from solvers import (
     ExactlyOne,
     Instrument,
     Level,
+    Relation,
     SetLimits,
     Side,
     kalshi_fee,
@@ -451,7 +452,10 @@ def _group_across_venues(size: int = 3) -> AllocationProblem:
     for name in names:
         instruments.append(_kalshi(f"k-{name}", f"{name}@k", Side.YES, ("0.30", 37)))
         instruments.append(_poly(f"p-{name}", f"{name}@p", Side.YES, ("0.29", "41.37"), minimum=5))
-    relations = [ExactlyOne(tuple(f"{n}@k" for n in names)), *(Equivalent(f"{n}@k", f"{n}@p") for n in names)]
+    relations: list[Relation] = [
+        ExactlyOne(tuple(f"{n}@k" for n in names)),
+        *(Equivalent(f"{n}@k", f"{n}@p") for n in names),
+    ]
     contracts = tuple(Contract(f"{n}@{v}") for n in names for v in ("k", "p"))
     return AllocationProblem((CandidateSet("g", contracts, tuple(instruments), tuple(relations)),), _cash(30, 30))
 

@@ -218,6 +218,7 @@ def test_hints_seed_the_risk_free_system_and_survive_cold_resets_and_ticks() -> 
         sm = allocator.sets[0]
         assert sm.system_err is not None and sm.method == "cg"
         seeds = [z.tobytes() for z in sm.scenario_z]
+        assert sm.oracle_err is not None
         assert [z.tobytes() for z in sm.err_z] == [z.tobytes() for z in sm.oracle_err.seed_vertices()]
         if hints:
             assert sorted(seeds) == sorted({z.tobytes() for z in _variable_vectors(sm, vertices)})

@@ -15,6 +15,7 @@ when the allocator holds back capital it should not.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -50,8 +51,8 @@ def _allocator_profit(allocator: Allocator) -> float:
     return allocator.solve_lp().objective - sum(float(sm.baseline) for sm in allocator.sets)
 
 
-def _mismatches(references, config: AllocatorConfig, backend: str = "highs-warm") -> list[tuple]:
-    failures = []
+def _mismatches(references, config: AllocatorConfig, backend: str = "highs-warm") -> list[tuple[object, ...]]:
+    failures: list[tuple[object, ...]] = []
     for seed in SEEDS:
         kind, expected = references[(seed, config.objective)]
         allocator = Allocator(_problem(seed), backend=backend, config=config)
@@ -64,7 +65,7 @@ def _mismatches(references, config: AllocatorConfig, backend: str = "highs-warm"
     return failures
 
 
-METHODS = {
+METHODS: dict[str, dict[str, Any]] = {
     "enumerate": {"method": "enumerate"},
     "compact": {"method": "compact"},
     "cg-mip-oracle": {"method": "cg", "cg_oracle_enumeration_limit": 0},

@@ -30,6 +30,7 @@ from solvers import (
 )
 from solvers.backends import LP_BACKEND_NAMES, make_backend
 from solvers.lp import LinearProgram
+from solvers.problem import Method
 
 D = Decimal
 FEE = kalshi_fee()
@@ -106,7 +107,7 @@ def test_bad_problems() -> None:
 
 
 @pytest.mark.parametrize("method", ["auto", "enumerate", "compact", "cg"])
-def test_contradictory_relations_are_data_errors(method: str) -> None:
+def test_contradictory_relations_are_data_errors(method: Method) -> None:
     relations = [ExactlyOne(("A", "B")), Equivalent("A", "B")]  # 2 z_A = 1 has no 0/1 solution
     problem = AllocationProblem((_set(relations),), Capital({"kalshi": D(10)}))
     with pytest.raises(DataError, match=r"no outcome|cannot hold"):

@@ -24,6 +24,7 @@ from solvers import (
     Contract,
     Equivalent,
     ExactlyOne,
+    FeeRule,
     Implies,
     Instrument,
     Level,
@@ -104,7 +105,7 @@ def _tiny(seed: int) -> AllocationProblem:
         venues[1] = venues[0]
     lot = {v: rng.choice((D(1), D("0.5"))) for v in venues}
 
-    def fee(venue: str):  # type: ignore[no-untyped-def]
+    def fee(venue: str) -> FeeRule:
         return kalshi_fee() if venue == "kalshi" else polymarket_fee(rate=rng.choice((D(0), D("0.04"))))
 
     total_cents = rng.randint(86, 100)  # best asks of the two legs sum to about $1

@@ -103,6 +103,7 @@ def test_rounded_fee_brackets_the_linear_fee(price: Decimal, quantity: Decimal) 
     rule = kalshi_fee()
     exact = D("0.07") * quantity * price * (1 - price)
     fee = rule.order_fee([(price, quantity)])
+    assert rule.fill_increment_usd is not None and rule.order_increment_usd is not None
     assert exact <= fee < exact + rule.fill_increment_usd + rule.order_increment_usd
     floor = FeeRule(coefficient=D("0.04"), fill_increment_usd=D("0.00001"), fill_rounding=Rounding.DOWN)
     exact_poly = D("0.04") * quantity * price * (1 - price)

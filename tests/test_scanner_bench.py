@@ -45,7 +45,7 @@ def test_stream_is_seeded_and_never_crosses_a_book() -> None:
     again = generate_stream(build_instance(20, seed=2), 3_000, seed=2)
     assert [(s[1], s[2], s[3], s[5]) for s in stream] == [(s[1], s[2], s[3], s[5]) for s in again]
     reset_books(instance)
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for now, (book, side, price, size, _, _) in enumerate(stream, 1):
         resting = dict(book.bids() if side is BookSide.BID else book.asks())
         kinds["size" if price in resting and size else "move"] += 1

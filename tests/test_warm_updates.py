@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pytest
 
 from solvers import AllocationProblem, Allocator, AllocatorConfig, CandidateSet, Capital, DataError, Instrument, Level
+from solvers.backends.highs import HighsWarmBackend
+from solvers.problem import Method
 from tests.support import random_problem, replay_plan
 
 D = Decimal
@@ -23,9 +26,8 @@ def _current_problem(allocator: Allocator, original: AllocationProblem) -> Alloc
         instruments = []
         for instrument in candidate.instruments:
             cols = form.slot_columns(instrument.id)
-            asks = tuple(
-                Level(form.price_at(c), form.size_at(c)) for c in cols.tolist() if form.price_at(c) is not None
-            )
+            priced = [(form.price_at(c), form.size_at(c)) for c in cols.tolist()]
+            asks = tuple(Level(price, size) for price, size in priced if price is not None)
             instruments.append(_with_asks(instrument, asks))
         sets.append(
             CandidateSet(candidate.id, candidate.contracts, tuple(instruments), candidate.relations, candidate.limits)
@@ -45,6 +47,12 @@ def _with_asks(instrument: Instrument, asks: tuple[Level, ...]) -> Instrument:
         instrument.tick_size,
         instrument.min_order_size,
     )
+
+
+def _eager(allocator: Allocator) -> np.ndarray:
+    """The persistent HiGHS backend's capital rows kept current (they bind)."""
+    assert isinstance(allocator.backend, HighsWarmBackend)
+    return allocator.backend._eager
 
 
 def _tick(rng: random.Random, allocator: Allocator, problem: AllocationProblem) -> None:
@@ -82,7 +90,7 @@ def _tick(rng: random.Random, allocator: Allocator, problem: AllocationProblem) 
         ("cg", "highs-cold", 6),
     ],
 )
-def test_warm_updates_match_a_fresh_build(method: str, backend: str, seeds: int) -> None:
+def test_warm_updates_match_a_fresh_build(method: Method, backend: str, seeds: int) -> None:
     config = AllocatorConfig(slots_per_side=SLOTS, method=method)
     checked = replayed = 0
     for seed in range(seeds):
@@ -128,7 +136,7 @@ def test_a_rejected_update_changes_nothing() -> None:
     instrument = problem.sets[0].instruments[0]
     cols = allocator.slot_columns(instrument.id)
     snapshot = (allocator.form.lp.value.copy(), allocator.form.lp.col_hi.copy(), allocator.form._price_u.copy())
-    bad_inputs = [
+    bad_inputs: list[tuple[Any, Any, Any]] = [  # deliberately ill-typed inputs too
         (cols[:2], [D("0.40"), D("NaN")], [D(5), D(5)]),
         (cols[:1], [D("0.40")], [D(-1)]),
         (cols[:1], [D("1.00")], [D(5)]),
@@ -199,7 +207,7 @@ def test_lazy_capital_rows_follow_prices_into_and_out_of_binding() -> None:
         assert used <= cash + 1e-7  # never over cash with current prices
         if prices[0] == D("0.10"):  # cheap books: the cash binds and the row had to be refreshed
             assert used == pytest.approx(cash, rel=1e-9)
-            assert warm.backend._eager.any()
+            assert _eager(warm).any()
     assert _profit(warm) == pytest.approx(baseline, rel=1e-9)
 
 
@@ -212,12 +220,12 @@ def test_a_stale_capital_row_that_current_prices_would_break_is_refreshed() -> N
     warm.set_book("n0", [Level(D("0.50"), D(100))])
     x = warm.solve_lp().solution.x
     assert warm.form.spent_by_venue(x)["kalshi"] == pytest.approx(100 * (0.90 + 0.07 * (0.24 + 0.25)))  # 93.43 < 95
-    assert not warm.backend._eager.any()
+    assert not _eager(warm).any()
     warm.set_book("n0", [Level(D("0.52"), D(100))])  # the same 100 pairs would now cost 95.43
     run = warm.solve_lp()
     cash = warm.form.capital_in_force()[0]["kalshi"]
     assert warm.form.spent_by_venue(run.solution.x)["kalshi"] == pytest.approx(cash, rel=1e-9)  # now it binds
-    assert warm.backend._eager.any()
+    assert _eager(warm).any()
     assert _profit(warm) == pytest.approx(_profit(Allocator(_current_problem(warm, problem))), rel=1e-9)
 
 

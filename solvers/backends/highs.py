@@ -144,6 +144,7 @@ class HighsWarmBackend(Backend):
             if len(update.coef_lazy):
                 defer = update.coef_lazy & ~self._eager[rows] if self._any_eager else update.coef_lazy
                 if defer.any():
+                    assert self.lp is not None  # loaded before any update
                     self._stale.update(self.lp.lazy_rows.tolist())  # at most the capital rows: cheap to check all
                     if defer.all():
                         return self._bounds_and_rows(update)

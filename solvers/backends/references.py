@@ -14,6 +14,7 @@ Libraries are imported lazily so the hot path never pays for them.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -186,7 +187,7 @@ class PulpCbcBackend(Backend):
             self.problem.add_variable(f"x{j}", _finite(lp.col_lo[j]), _finite(lp.col_hi[j])) for j in range(lp.num_col)
         ]
         self.problem.setObjective(pulp.LpAffineExpression([(self.vars[j], c) for j, c in enumerate(lp.cost) if c]))
-        self.rows: list[list] = []
+        self.rows: list[list[Any]] = []
         self._add_rows(0)
 
     def _add_rows(self, first_row: int) -> None:
@@ -256,12 +257,12 @@ def _cbc_command_class() -> type:
     """Built on first use so PuLP is only imported when this backend is."""
     import pulp
 
-    class CbcWithObjective(pulp.COIN_CMD):
+    class CbcWithObjective(pulp.COIN_CMD):  # type: ignore[misc]  # PuLP is read untyped (pyproject)
         """COIN_CMD that also keeps the objective from the header of CBC's solution file."""
 
         objective = float("nan")
 
-        def readsol_MPS(self, filename, *args, **kwargs):
+        def readsol_MPS(self, filename: str, *args: Any, **kwargs: Any) -> Any:
             with open(filename) as handle:
                 header = handle.readline()
             self.objective = (
