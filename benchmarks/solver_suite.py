@@ -20,7 +20,7 @@ Per instance also:
   baselines' state by state (LP never below either; mean uplift reported).
 - rounding: in the base state and after the last tick, a fresh `Allocator(problem).solve()`'s
   verified profit over the exact lot-integral optimum (benchmarks/exact_mip.py: an independent MIP
-  with the same linear fees, minimum orders and capital, solved to a 1e-9 gap or, past its time
+  with fees as the venue can charge them at worst, minimum orders and capital, solved to a 1e-9 gap or, past its time
   limit, replaced by its dual bound). Every instance of the suite qualifies (outcome enumeration
   is feasible: the largest set, parlays-16, has 2^16 outcomes). Mean ratio >= 0.999, min >= 0.99.
 
@@ -185,7 +185,7 @@ class FullSolveRow:
 @dataclass
 class RoundingRow:
     """The verified plan of a fresh `Allocator(problem).solve()` against the exact lot-integral
-    optimum (benchmarks/exact_mip.py, same linear fees, minimum orders and capital) in one state.
+    optimum (benchmarks/exact_mip.py: exact worst-case fees, minimum orders and capital) in one state.
 
     ratio: verified_profit / integer_optimum (1 when both are 0); integer_optimum is the MIP's
         optimum, or its dual bound when the time limit struck first (conservative)
@@ -758,7 +758,7 @@ def render_table(report: SuiteReport) -> str:
     if report.rounding:
         lines.append("")
         lines.append(
-            "verified plan vs exact lot-integral optimum (fresh Allocator(problem).solve(); exact MIP with the same linear fees, "
+            "verified plan vs exact lot-integral optimum (fresh Allocator(problem).solve(); exact MIP with worst-case exact fees, "
             "minimum orders and capital; optimum = dual bound when the MIP hit its time limit):"
         )
         lines.append(

@@ -12,4 +12,4 @@ def test_readme_python_example_runs(capsys) -> None:
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("fed-dec-hold ")  # a plan was found and printed
-    assert len(printed) == 2
+    assert len(printed) == 3  # the plan, then the profit riskless and worst_case after the tick
