@@ -322,7 +322,7 @@ def warm_update_instance(seed: int, ticks: int) -> Instance:
 
 @dataclass(frozen=True)
 class ProjectionInstance:
-    """A candidate set (contracts and relations only) with noisy prices to project (optimization.md 4.3)."""
+    """A candidate set (contracts and relations only) with noisy prices to project (docs/optimization.md#measured-timings)."""
 
     name: str
     candidate: CandidateSet
@@ -331,7 +331,7 @@ class ProjectionInstance:
 
 
 def projection_instance(n: int, seed: int, *, noise: float = 0.05, mixture: int = 12) -> ProjectionInstance:
-    """optimization.md 4.3: blocks of 5 contracts, alternately an exactly-one group and a ladder
+    """The projection benchmark family (docs/optimization.md#measured-timings): blocks of 5 contracts, alternately an exactly-one group and a ladder
     (b_{k+1} => b_k), plus n/5 random cross-block implications z_a <= z_c. Prices are coherent
     marginals (a Dirichlet mixture of `mixture` feasible outcomes, found by the MIP oracle with
     random costs) plus N(0, noise), clipped into [0.005, 0.995]. Seeded; a draw whose relations

@@ -1,5 +1,5 @@
-"""`arb bench scanner`: scanner cost per book change with few and with many components (issue 4,
-acceptance 3: per-update cost must not grow with the number of components).
+"""`arb bench scanner`: scanner cost per book change with few and with many components: the cost per
+update must not grow with the number of components.
 
 Instances: seeded components cycling through one fixed shape table (cross-venue pairs, some inverted
 and some with settlement risk; exactly-one groups of 3-5 outcomes, one of them linked to a twin group

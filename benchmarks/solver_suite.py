@@ -24,7 +24,7 @@ Per instance also:
   limit, replaced by its dual bound). Every instance of the suite qualifies (outcome enumeration
   is feasible: the largest set, parlays-16, has 2^16 outcomes). Mean ratio >= 0.999, min >= 0.99.
 
-Two more families measure issue 4's projection (optimization.md 4):
+Two more families measure the projection (docs/optimization.md#projection):
 - projection: `project_prices` (Frank-Wolfe with the HiGHS MIP oracle, tolerance 1e-6) on
   `projection_instance(n)` (groups and ladders of 5 plus n/5 cross implications): oracle calls (of
   which InitFW), median oracle time, oracle and total time, and the ratio total / (oracle calls x
