@@ -268,8 +268,8 @@ class Allocator:
         if form.capital.total_usd is not None:  # keep it simple: no moves across venues near a total cap
             slack = dict.fromkeys(slack, _ZERO)
         for index, check in passing.items():
-            if self._fee_rounding_waste(check) <= 0:
-                continue
+            if self._fee_rounding_waste(check) * 200 <= check.profit:
+                continue  # under half a percent of the profit: not worth the exact re-pricing
             sm = form.sets[index]
             trial, _ = fee_swaps(form, sm, lots, slack)
             if np.array_equal(trial[sm.level_cols], lots[sm.level_cols]):

@@ -27,6 +27,7 @@ the venue minimum. Three steps, all deterministic given the LP point:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from dataclasses import dataclass
@@ -125,6 +126,12 @@ def set_baskets(form: Formulation, sm: SetModel) -> list[Basket]:
 
 
 def _lcm(steps: list[float]) -> float:
+    return _lcm_of(tuple(sorted(set(steps))))
+
+
+@functools.lru_cache(maxsize=1024)
+def _lcm_of(steps: tuple[float, ...]) -> float:
+    """Least common multiple of lot sizes given as floats (read back as decimal fractions)."""
     value = Fraction(0)
     for step in steps:
         fraction = Fraction(step).limit_denominator(10**6)
@@ -422,7 +429,16 @@ def fee_swaps(
     if not groups:
         return lots, slack_by_venue
     matrix = form.slot_matrix
-    totals = {r: int((lots[matrix[r]] * 1).sum()) for r in rows.tolist()}  # in lots
+    members_all = sorted({r for members in groups.values() for r in members})
+    totals = {r: int(lots[matrix[r]].sum()) for r in members_all}  # in lots
+    # per row: its levels best first as (price, lots), and the step (in lots) every order keeps
+    ladders: dict[int, list[tuple[Decimal, int]]] = {}
+    steps: dict[int, int] = {}
+    for r in members_all:
+        instrument = form.row_instruments[r]
+        levels = sorted((int(form._price_u[c]), int(form._lots[c])) for c in matrix[r].tolist() if form._price_u[c] > 0)
+        ladders[r] = [(Decimal(price_u) / 1_000_000, size) for price_u, size in levels if size > 0]
+        steps[r] = int(Decimal(str(form.rounding_lot[r])) / instrument.lot_size)
     costs: dict[tuple[int, int], Decimal | None] = {}
 
     def cost(r: int, count: int) -> Decimal | None:
@@ -431,71 +447,65 @@ def fee_swaps(
         if key in costs:
             return costs[key]
         instrument = form.row_instruments[r]
-        quantity = instrument.lot_size * count
         value: Decimal | None = None
-        step = Decimal(str(form.rounding_lot[r]))
         if count == 0:
             value = _ZERO
-        elif quantity >= instrument.min_order_size and (quantity / step) == (quantity / step).to_integral_value():
-            cols = matrix[r]
-            ladder = sorted(
-                (int(form._price_u[c]), int(form._lots[c]))
-                for c in cols.tolist()
-                if form._price_u[c] > 0 and form._lots[c] > 0
-            )
+        elif count % steps[r] == 0 and instrument.lot_size * count >= instrument.min_order_size:
             left, takes = count, []
-            for price_u, size in ladder:
+            for price, size in ladders[r]:
+                take = min(size, left)
+                takes.append((price, instrument.lot_size * take))
+                left -= take
                 if left <= 0:
                     break
-                take = min(size, left)
-                takes.append((Decimal(price_u) / 1_000_000, instrument.lot_size * take))
-                left -= take
             if left <= 0:
-                notional = sum((p * q for p, q in takes), _ZERO)
+                notional = sum((price * quantity for price, quantity in takes), _ZERO)
                 value = notional + instrument.fee.worst_order_fee(takes, instrument.lot_size)
         costs[key] = value
         return value
 
+    # per ordered pair of instruments paying alike: the lots of each side one unit moves
+    moves: list[tuple[int, int, int, int]] = []
+    for members in groups.values():
+        for a in members:
+            for b in members:
+                if a == b:
+                    continue
+                inst_a, inst_b = form.row_instruments[a], form.row_instruments[b]
+                unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
+                lots_a, lots_b = unit / Fraction(inst_a.lot_size), unit / Fraction(inst_b.lot_size)
+                if lots_a.denominator == 1 and lots_b.denominator == 1:
+                    moves.append((a, b, int(lots_a), int(lots_b)))
     slack = dict(slack_by_venue)
     for _ in range(4 * len(groups)):
-        best: tuple[Decimal, int, int, int] | None = None
-        for members in groups.values():
-            for a in members:
-                for b in members:
-                    if a == b or totals[a] == 0:
-                        continue
-                    inst_a, inst_b = form.row_instruments[a], form.row_instruments[b]
-                    unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
-                    for k in range(1, max_units + 1):
-                        moved = unit * k
-                        lots_a = moved / Fraction(inst_a.lot_size)
-                        lots_b = moved / Fraction(inst_b.lot_size)
-                        if lots_a.denominator != 1 or lots_b.denominator != 1 or int(lots_a) > totals[a]:
-                            continue
-                        before_a, before_b = cost(a, totals[a]), cost(b, totals[b])
-                        after_a, after_b = cost(a, totals[a] - int(lots_a)), cost(b, totals[b] + int(lots_b))
-                        if before_a is None or before_b is None or after_a is None or after_b is None:
-                            continue
-                        change_b = after_b - before_b
-                        if inst_a.venue != inst_b.venue and change_b > slack.get(inst_b.venue, _ZERO):
-                            continue
-                        saving = before_a + before_b - after_a - after_b
-                        if saving > 0 and (best is None or saving > best[0]):
-                            best = (saving, a, b, k)
+        best: tuple[Decimal, int, int, int, int, Decimal, Decimal] | None = None
+        for a, b, unit_a, unit_b in moves:
+            if totals[a] == 0:
+                continue
+            before_a, before_b = cost(a, totals[a]), cost(b, totals[b])
+            if before_a is None or before_b is None:
+                continue
+            venue_a, venue_b = form.row_instruments[a].venue, form.row_instruments[b].venue
+            for k in range(1, max_units + 1):
+                if unit_a * k > totals[a]:
+                    break
+                after_a, after_b = cost(a, totals[a] - unit_a * k), cost(b, totals[b] + unit_b * k)
+                if after_a is None or after_b is None:
+                    continue
+                if venue_a != venue_b and after_b - before_b > slack.get(venue_b, _ZERO):
+                    continue
+                saving = before_a + before_b - after_a - after_b
+                if saving > 0 and (best is None or saving > best[0]):
+                    best = (saving, a, b, unit_a * k, unit_b * k, after_a - before_a, after_b - before_b)
         if best is None:
             break
-        _, a, b, k = best
-        inst_a, inst_b = form.row_instruments[a], form.row_instruments[b]
-        unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
-        da, db = int(unit * k / Fraction(inst_a.lot_size)), int(unit * k / Fraction(inst_b.lot_size))
-        costs_now = [cost(a, totals[a] - da), cost(a, totals[a]), cost(b, totals[b] + db), cost(b, totals[b])]
-        after_a, before_a, after_b, before_b = (c if c is not None else _ZERO for c in costs_now)  # valid: chosen above
-        slack[inst_a.venue] = slack.get(inst_a.venue, _ZERO) - (after_a - before_a)
-        slack[inst_b.venue] = slack.get(inst_b.venue, _ZERO) - (after_b - before_b)
+        _, a, b, da, db, change_a, change_b = best
+        slack[form.row_instruments[a].venue] = slack.get(form.row_instruments[a].venue, _ZERO) - change_a
+        slack[form.row_instruments[b].venue] = slack.get(form.row_instruments[b].venue, _ZERO) - change_b
         totals[a] -= da
         totals[b] += db
     out = lots.copy()
-    for r in rows.tolist():
+    for r in members_all:
         cols = matrix[r]
         order = sorted(cols.tolist(), key=lambda c: (form._price_u[c] <= 0, int(form._price_u[c])))
         left = totals[r]

@@ -102,6 +102,7 @@ def _solution(h: highspy.Highs, backend: str, duals: bool) -> LPSolution:
 
 
 _DUAL_SIMPLEX, _PRIMAL_SIMPLEX = 1, 4
+_SLACK_SOLVES = 16
 
 
 class HighsWarmBackend(Backend):
@@ -117,7 +118,9 @@ class HighsWarmBackend(Backend):
     checked exactly: if the optimum leaves HiGHS's (stale) row strictly slack, dropping the row would
     not change the optimum, and if the point also satisfies the row with current prices it is
     optimal for the current LP. Otherwise the whole row is sent and the model re-solved; a row that
-    binds is kept current until it stops binding.
+    binds is kept current until it has been slack for `_SLACK_SOLVES` solves in a row (sending a
+    12,000-entry row costs ~12 ms, and a capital-bound portfolio's rows go slack only briefly, e.g.
+    while the allocator's rounding passes shrink its plan).
     """
 
     name = "highs-warm"
@@ -129,6 +132,7 @@ class HighsWarmBackend(Backend):
         self._primal_feasible = False  # the first solve is cold
         self._strategy = 0
         self._eager = np.zeros(lp.num_row, dtype=bool)  # capital rows kept current (they bind)
+        self._slack_solves = np.zeros(lp.num_row, dtype=np.int64)  # eager rows: solves slack in a row
         self._any_eager = False
         self._stale: set[int] = set()  # capital rows whose HiGHS coefficients lag `lp.value`
 
@@ -174,6 +178,9 @@ class HighsWarmBackend(Backend):
             lp.value[base:],
         )
         self._eager = np.concatenate([self._eager, np.zeros(lp.num_row - len(self._eager), dtype=bool)])
+        self._slack_solves = np.concatenate(
+            [self._slack_solves, np.zeros(lp.num_row - len(self._slack_solves), dtype=np.int64)]
+        )
         self._primal_feasible = False  # (appended rows are sent with current coefficients)
 
     def _send_row(self, row: int) -> None:
@@ -184,6 +191,7 @@ class HighsWarmBackend(Backend):
         list(map(self.h.changeCoeff, [row] * (b - a), lp.index[a:b].tolist(), lp.value[a:b].tolist()))
         self._stale.discard(row)
         self._eager[row] = True
+        self._slack_solves[row] = 0
         self._any_eager = True
         self._primal_feasible = False
 
@@ -224,7 +232,11 @@ class HighsWarmBackend(Backend):
             if self._any_eager:
                 for row in np.flatnonzero(self._eager).tolist():  # rows that stopped binding may lag again
                     if activity[row] < lp.row_hi[row] - 1e-6 * max(1.0, abs(lp.row_hi[row])):
-                        self._eager[row] = False
+                        self._slack_solves[row] += 1
+                        if self._slack_solves[row] >= _SLACK_SOLVES:
+                            self._eager[row] = False
+                    else:
+                        self._slack_solves[row] = 0
                 self._any_eager = bool(self._eager.any())
             break
         return LPSolution(
