@@ -464,9 +464,10 @@ def fee_swaps(
         costs[key] = value
         return value
 
-    # per ordered pair of instruments paying alike: the lots of each side one unit moves
-    moves: list[tuple[int, int, int, int]] = []
+    # per group, per ordered pair of instruments paying alike: the lots of each side one unit moves
+    moves: list[list[tuple[int, int, int, int]]] = []
     for members in groups.values():
+        group_moves = []
         for a in members:
             for b in members:
                 if a == b:
@@ -475,35 +476,45 @@ def fee_swaps(
                 unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
                 lots_a, lots_b = unit / Fraction(inst_a.lot_size), unit / Fraction(inst_b.lot_size)
                 if lots_a.denominator == 1 and lots_b.denominator == 1:
-                    moves.append((a, b, int(lots_a), int(lots_b)))
+                    group_moves.append((a, b, int(lots_a), int(lots_b)))
+        moves.append(group_moves)
     slack = dict(slack_by_venue)
-    for _ in range(4 * len(groups)):
-        best: tuple[Decimal, int, int, int, int, Decimal, Decimal] | None = None
-        for a, b, unit_a, unit_b in moves:
-            if totals[a] == 0:
+    # groups share no instrument, so each round takes the best move of every group at once
+    for _ in range(4 * max_units):
+        moved = False
+        for group_moves in moves:
+            best: tuple[Decimal, int, int, int, int, Decimal, Decimal] | None = None
+            for a, b, unit_a, unit_b in group_moves:
+                if totals[a] == 0:
+                    continue
+                before_a, before_b = cost(a, totals[a]), cost(b, totals[b])
+                if before_a is None or before_b is None:
+                    continue
+                venue_a, venue_b = form.row_instruments[a].venue, form.row_instruments[b].venue
+                for k in range(1, max_units + 1):
+                    if unit_a * k > totals[a]:
+                        break
+                    after_a, after_b = cost(a, totals[a] - unit_a * k), cost(b, totals[b] + unit_b * k)
+                    if after_a is None or after_b is None:
+                        continue
+                    if venue_a != venue_b and after_b - before_b > slack.get(venue_b, _ZERO):
+                        continue
+                    saving = before_a + before_b - after_a - after_b
+                    if saving > 0 and (best is None or saving > best[0]):
+                        best = (saving, a, b, unit_a * k, unit_b * k, after_a - before_a, after_b - before_b)
+            if best is None:
                 continue
-            before_a, before_b = cost(a, totals[a]), cost(b, totals[b])
-            if before_a is None or before_b is None:
-                continue
+            _, a, b, da, db, change_a, change_b = best
             venue_a, venue_b = form.row_instruments[a].venue, form.row_instruments[b].venue
-            for k in range(1, max_units + 1):
-                if unit_a * k > totals[a]:
-                    break
-                after_a, after_b = cost(a, totals[a] - unit_a * k), cost(b, totals[b] + unit_b * k)
-                if after_a is None or after_b is None:
-                    continue
-                if venue_a != venue_b and after_b - before_b > slack.get(venue_b, _ZERO):
-                    continue
-                saving = before_a + before_b - after_a - after_b
-                if saving > 0 and (best is None or saving > best[0]):
-                    best = (saving, a, b, unit_a * k, unit_b * k, after_a - before_a, after_b - before_b)
-        if best is None:
+            if venue_a != venue_b and change_b > slack.get(venue_b, _ZERO):
+                continue  # another group's move used the slack this round
+            slack[venue_a] = slack.get(venue_a, _ZERO) - change_a
+            slack[venue_b] = slack.get(venue_b, _ZERO) - change_b
+            totals[a] -= da
+            totals[b] += db
+            moved = True
+        if not moved:
             break
-        _, a, b, da, db, change_a, change_b = best
-        slack[form.row_instruments[a].venue] = slack.get(form.row_instruments[a].venue, _ZERO) - change_a
-        slack[form.row_instruments[b].venue] = slack.get(form.row_instruments[b].venue, _ZERO) - change_b
-        totals[a] -= da
-        totals[b] += db
     out = lots.copy()
     for r in members_all:
         cols = matrix[r]
