@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,8 +22,10 @@ from arb.matching import (  # value-set algebra, checked directly
     Claim,
     Corpus,
     Interval,
+    LinkSuggestion,
     PairAssessment,
     SuggestConfig,
+    SuggestReport,
     _complement,
     _normalise,
     _on_grid,
@@ -41,7 +44,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "cross_venue" / "fomc_2024"
 
 # -- fixtures and builders ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def fomc() -> tuple[list[MarketInfo], list[MarketInfo], list[dict]]:
+def fomc() -> tuple[list[MarketInfo], list[MarketInfo], list[dict[str, Any]]]:
     kalshi = load_kalshi_markets_file(FIXTURES / "kalshi_markets.json")
     polymarket = load_polymarket_markets_file(FIXTURES / "polymarket_markets.json")
     expected = json.loads((FIXTURES / "expected_pairs.json").read_text())["pairs"]
@@ -104,7 +107,7 @@ def mk(templates) -> Markets:
     return Markets(templates)
 
 
-def _only(report) -> object:
+def _only(report: SuggestReport) -> LinkSuggestion:
     assert len(report.pairs) == 1, report.pairs
     return report.pairs[0]
 
