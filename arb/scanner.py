@@ -1,5 +1,5 @@
 """The incremental scanner: a book change marks its graph component dirty; cheap bounds first
-(DESIGN.md, data flow). Only components that may hold a riskless profit reach the allocator.
+(docs/architecture.md#data-flow). Only components that may hold a riskless profit reach the allocator.
 
 Per component the scanner works on *unit costs at the best asks*: for each listing, best ask price
 plus the unrounded taker fee per contract floored to a micro-dollar, i.e. at most the allocator's
@@ -7,7 +7,7 @@ linear fee (`FeeRule.unit_rate`). Kalshi's rounding only adds to it; Polymarket 
 fee to $0.00001, so an exact fee can undercut it by less than one such increment per order, far
 below any `min_profit_usd`, and invisible to the allocator's LP, which prices fees the same way.
 Buy-only arbitrage at some size exists iff it exists at the best asks (cost per unit rises with
-depth, and guaranteed profit is concave with value 0 at 0), and by LP duality (optimization.md 2.3)
+depth, and guaranteed profit is concave with value 0 at 0), and by LP duality (docs/optimization.md#scanner-bounds)
 no portfolio of buys is riskless-profitable iff some coherent price vector mu in the marginal
 polytope M = conv(Z) (Z: the outcomes allowed by every relation, risky links included, as in the
 allocator's guaranteed profit) prices every instrument at or below its cost:

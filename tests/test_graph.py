@@ -1,4 +1,4 @@
-"""The market graph: exclusive groups from real and venue-shaped fixtures (acceptance 1), their
+"""The market graph: exclusive groups from real and venue-shaped fixtures, their
 degradation rules, strike and title ladders (checked against the values they describe),
 conjunctions from the real Kalshi multivariate capture, curated links, listings, component
 stability and the partition property."""
@@ -152,7 +152,7 @@ def cid(market_id: str, venue: Venue = K) -> str:
     return contract_id(venue, market_id)
 
 
-# -- acceptance 1: real and venue-shaped fixtures ------------------------------------------------------
+# -- real and venue-shaped fixtures -------------------------------------------------------------------
 
 
 def test_augmented_negrisk_capture_is_at_most_one_never_exactly_one() -> None:

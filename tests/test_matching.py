@@ -1,4 +1,4 @@
-"""Cross-venue link suggestion (arb.matching): acceptance 2 on the FOMC 2024 fixtures, bucket and
+"""Cross-venue link suggestion (arb.matching): the FOMC 2024 fixtures, bucket and
 threshold semantics, orientation, fail-closed behaviour and generalisation to non-FOMC pairs."""
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _only(report: SuggestReport) -> LinkSuggestion:
     return report.pairs[0]
 
 
-# -- acceptance 2: the FOMC 2024 meetings ---------------------------------------------------------------
+# -- the FOMC 2024 meetings ----------------------------------------------------------------------------
 def test_fomc_precision_recall_and_orientation(fomc) -> None:
     kalshi, polymarket, expected = fomc
     report = suggest_links(kalshi, polymarket)

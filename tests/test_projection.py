@@ -7,17 +7,16 @@ benchmark instances, whose outcomes are too many to list, Clarabel solves over t
 LP relaxation written here from their meaning (exact exactly when that relaxation is integral).
 
 What the projection promises, item by item (docs/optimization.md#projection):
-- "gap at most 1e-6 on n = 50 group/ladder instances":
-  test_acceptance4_gap_at_most_1e6_on_n50_group_ladder_instances
-- "equal to an exponential-cone reference (cvxpy with Clarabel) within 1e-6":
-  test_acceptance4_n50_group_and_ladder_equal_clarabel_reference,
-  test_acceptance4_n50_benchmark_instances_equal_clarabel_reference
-- "equal to brute-force enumeration on small non-TU instances":
-  test_acceptance4_non_tu_parlays_equal_brute_force_enumeration (and
+- a Frank-Wolfe gap of at most 1e-6 on n = 50 group/ladder instances:
+  test_gap_at_most_1e6_on_n50_group_ladder_instances
+- equal to an exponential-cone reference (cvxpy with Clarabel) within 1e-6:
+  test_n50_group_and_ladder_equal_clarabel_reference,
+  test_n50_benchmark_instances_equal_clarabel_reference
+- equal to brute-force enumeration on small non-TU instances:
+  test_non_tu_parlays_equal_brute_force_enumeration (and
   test_parlay_instances_are_really_not_totally_unimodular, so that this is not vacuous)
-- "alpha-extraction and time-budget stops tested": test_acceptance4_alpha_extraction_stop,
-  test_acceptance4_time_budget_*
-- "total time at most 3x (oracle calls x median oracle time) on the benchmark family": a benchmark
+- the alpha-extraction and time-budget stops: test_alpha_extraction_stop, test_time_budget_*
+- total time at most 3x (oracle calls x median oracle time) on the benchmark family: a benchmark
   figure (`arb bench solvers`, projection family, with a --strict check), not a timed unit test;
   test_oracle_calls_count_real_solves_with_their_times checks the numbers it is computed from.
 """
@@ -150,9 +149,8 @@ def test_closed_form_matches_doc_example_and_reference_and_frank_wolfe() -> None
     theta = np.array([0.40, 0.35, 0.20])
     closed = project_prices(candidate, theta)
     assert closed.stop_reason == "closed_form" and closed.oracle_calls == 0
-    np.testing.assert_allclose(
-        closed.mu, [0.419, 0.368, 0.213], atol=5e-4
-    )  # docs/optimization.md#projection (worked example)
+    # the worked example of docs/optimization.md#projection
+    np.testing.assert_allclose(closed.mu, [0.419, 0.368, 0.213], atol=5e-4)
     # a common log-odds shift
     shift = np.log(theta / (1 - theta)) - np.log(closed.mu / (1 - closed.mu))
     assert np.ptp(shift) < 1e-12
@@ -187,7 +185,7 @@ def test_closed_form_random_groups_with_at_most_one_and_free_contracts(seed: int
     _assert_consistent(fw, candidate)
 
 
-# -- Frank-Wolfe at n = 50 (acceptance 4) ------------------------------------------------------------
+# -- Frank-Wolfe at n = 50 -----------------------------------------------------------------------------
 def _n50(structure: str, seed: int) -> tuple[CandidateSet, np.ndarray, np.ndarray]:
     n = 50
     rng = np.random.default_rng(100 + seed)
@@ -210,7 +208,7 @@ _NON_TU_SEED = 0
     ("kind", "seed"),
     [("group", 0), ("group", 1), ("ladder", 0), ("ladder", 1), *(("benchmark", s) for s in (*_TU_SEEDS, _NON_TU_SEED))],
 )
-def test_acceptance4_gap_at_most_1e6_on_n50_group_ladder_instances(kind: str, seed: int) -> None:
+def test_gap_at_most_1e6_on_n50_group_ladder_instances(kind: str, seed: int) -> None:
     if kind == "benchmark":
         instance = projection_instance(50, seed)
         candidate, theta = instance.candidate, instance.prices
@@ -225,7 +223,7 @@ def test_acceptance4_gap_at_most_1e6_on_n50_group_ladder_instances(kind: str, se
 
 @pytest.mark.parametrize("structure", ["group", "ladder"])
 @pytest.mark.parametrize("seed", range(2))
-def test_acceptance4_n50_group_and_ladder_equal_clarabel_reference(structure: str, seed: int) -> None:
+def test_n50_group_and_ladder_equal_clarabel_reference(structure: str, seed: int) -> None:
     """Divergence within 1e-6 at the default tolerance; mu within 1e-6 once the gap is 1e-12 (mu
     errs like sqrt(gap / curvature), so a gap of 1e-6 alone does not pin mu to 1e-6)."""
     candidate, theta, vertices = _n50(structure, seed)
@@ -247,7 +245,7 @@ def test_acceptance4_n50_group_and_ladder_equal_clarabel_reference(structure: st
 
 
 @pytest.mark.parametrize("seed", _TU_SEEDS)
-def test_acceptance4_n50_benchmark_instances_equal_clarabel_reference(seed: int) -> None:
+def test_n50_benchmark_instances_equal_clarabel_reference(seed: int) -> None:
     instance = projection_instance(50, seed)
     mu_ref, value_ref = _relaxed_reference(instance.candidate, instance.prices)
     loose = project_prices(instance.candidate, instance.prices, tol=1e-6)
@@ -260,8 +258,9 @@ def test_acceptance4_n50_benchmark_instances_equal_clarabel_reference(seed: int)
 
 
 def test_relaxation_reference_is_loose_where_cross_implications_settle_contracts() -> None:
-    """Why the oracle is a MIP: on this benchmark instance the LP relaxation leaves the settled
-    contracts fractional, and its projection is far below the true one (docs/optimization.md#projection). The certificate's lower bound D - gap sits above the relaxation's optimum."""
+    """Why the oracle is a MIP (docs/optimization.md#projection): on this benchmark instance the LP
+    relaxation leaves the settled contracts fractional, and its projection is far below the true
+    one. The certificate's lower bound D - gap sits above the relaxation's optimum."""
     instance = projection_instance(50, _NON_TU_SEED)
     _, value_relaxed = _relaxed_reference(instance.candidate, instance.prices)
     result = project_prices(instance.candidate, instance.prices, tol=1e-9)
@@ -291,7 +290,7 @@ def _parlay_case(seed: int) -> tuple[CandidateSet, np.ndarray]:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_acceptance4_non_tu_parlays_equal_brute_force_enumeration(seed: int) -> None:
+def test_non_tu_parlays_equal_brute_force_enumeration(seed: int) -> None:
     """The reference enumerates all 2^9 assignments, keeps those satisfying the relations by their
     meaning, and projects onto their convex hull with Clarabel."""
     candidate, theta = _parlay_case(seed)
@@ -364,7 +363,7 @@ def _incoherent_ladder(n: int = 30) -> tuple[CandidateSet, np.ndarray]:
     return _set(ids, [Implies(ids[i + 1], ids[i]) for i in range(n - 1)]), theta
 
 
-def test_acceptance4_alpha_extraction_stop() -> None:
+def test_alpha_extraction_stop() -> None:
     candidate, theta = _incoherent_ladder()
     full = project_prices(candidate, theta, tol=1e-12)
     alpha = 0.5
@@ -389,7 +388,7 @@ class _FakeClock:
         return self.now
 
 
-def test_acceptance4_time_budget_stop_at_the_iteration_check() -> None:
+def test_time_budget_stop_at_the_iteration_check() -> None:
     """A clock that ticks one second per reading: the budget runs out after a known number of
     readings, deterministically, and the stop comes at the check after an LMO call."""
     candidate, theta = _incoherent_ladder()
@@ -410,7 +409,7 @@ def test_acceptance4_time_budget_stop_at_the_iteration_check() -> None:
     _assert_consistent(result, candidate)
 
 
-def test_acceptance4_time_budget_inside_init_fw_returns_an_uncertified_point_of_m(monkeypatch) -> None:
+def test_time_budget_inside_init_fw_returns_an_uncertified_point_of_m(monkeypatch) -> None:
     """The budget runs out during InitFW (each MIP run takes 'one second'): the projection stops
     right after the oracle call that used it up, with the mean of the outcomes found (in M), no
     certificate (gap = inf) and no settled contract claimed."""
@@ -434,7 +433,7 @@ def test_acceptance4_time_budget_inside_init_fw_returns_an_uncertified_point_of_
     _assert_consistent(result, candidate)
 
 
-def test_acceptance4_time_budget_inside_the_corrective_phase_returns_the_certified_iterate(monkeypatch) -> None:
+def test_time_budget_inside_the_corrective_phase_returns_the_certified_iterate(monkeypatch) -> None:
     """The budget runs out in the middle of a corrective phase (a Newton step that, unhurried, would
     be followed by another): no further Newton step, line search or oracle call happens, and the
     result is the last iterate the LMO certified (finite gap whose bound holds), not the

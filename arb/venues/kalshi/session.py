@@ -3,7 +3,7 @@
 The client feeds every text frame to `receive(raw, now_ns)` and sends whatever `outgoing()`
 returns; the session owns the books and decides when to re-snapshot, resubscribe or reconnect.
 
-Protocol facts relied on (docs/venues.md 1.8):
+Protocol facts relied on (docs/venues.md#kalshi-websocket, docs/venues.md#kalshi-sequencing):
 - One socket carries many subscriptions. `subscribe` names channels (and tickers); the server
   answers `subscribed` with a subscription id (`sid`) per channel, echoing the command `id`. The
   session sends one channel per subscribe command, so a command id maps to exactly one sid.

@@ -1,6 +1,7 @@
 """Polymarket order signing and request authentication, through py-clob-client-v2.
 
-Protocol facts (docs/venues.md 2.4-2.6, py-clob-client-v2 1.2.1):
+Protocol facts (docs/venues.md#polymarket-auth, docs/venues.md#polymarket-orders,
+docs/venues.md#polymarket-order-amounts; py-clob-client-v2 1.2.1):
 - An order is an EIP-712 signed struct for the CTF Exchange v2 (`salt, maker, signer, tokenId,
   makerAmount, takerAmount, side, signatureType, timestamp, metadata, builder`; `expiration` travels
   in the JSON but is not signed). The exchange contract is the Neg Risk CTF Exchange for negRisk
