@@ -661,7 +661,9 @@ class KalshiClient:
                 [event], _ = wire.decode_events_page(body)
                 self._event_series[event_ticker] = event.series_id
             except (VenueError, WireError, ValueError):
-                self._event_series[event_ticker] = ""  # unknown: default fees stay
+                # no series: the market keeps its unknown fee (taker_fee None), never a default,
+                # so the graph gives it no listings
+                self._event_series[event_ticker] = ""
         return self._event_series[event_ticker]
 
     async def _series_info(self, series_ticker: str) -> SeriesInfo | None:
