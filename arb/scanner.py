@@ -1152,7 +1152,7 @@ class Scanner:
         score first (ties by id), at most `max_components` of them. Cleared and returned components
         become clean; forwarded ones beyond the limit stay dirty."""
         if max_components is not None and (not isinstance(max_components, int) or max_components < 0):
-            raise ValueError(f"max_components must be a non-negative int or None, was {max_components!r}")
+            raise ConfigError(f"max_components must be a non-negative int or None, was {max_components!r}")
         if not self._dirty:
             return []
         now = self._now_ns()
@@ -1214,10 +1214,11 @@ class Scanner:
         return out
 
     def candidate_set(self, component_id: str) -> tuple[CandidateSet, tuple[Exclusion, ...]]:
-        """The candidate set of a component at the current books (whatever its verdict)."""
+        """The candidate set of a component at the current books (whatever its verdict); an unknown
+        id is a ConfigError."""
         plan = self._plans.get(component_id)
         if plan is None:
-            raise KeyError(f"unknown component {component_id!r}")
+            raise ConfigError(f"unknown component {component_id!r}")
         return build_candidate_set(plan.component, self._books, now_ns=self._now_ns(), config=self.config)
 
     # -- evaluation ------------------------------------------------------------------------------

@@ -294,6 +294,14 @@ def test_a_closed_member_is_not_a_node_and_degrades_the_group() -> None:
     assert "closed/dropped kalshi:E1-1" in graph.exclusions(ExclusionKind.GROUP_INCOMPLETE)[0].reason
 
 
+def test_a_price_outside_every_band_has_no_tick_and_raises_a_config_error() -> None:
+    polymarket = market("0xa", venue=P)  # one band, $0.001 to $0.999
+    assert polymarket.tick_at(1_000) == polymarket.tick_at(999_000) == 1_000
+    for price in (0, 999_001):
+        with pytest.raises(ConfigError, match=f"0xa: price {price} is outside every price band"):
+            polymarket.tick_at(price)
+
+
 def test_a_paused_member_stays_a_node_without_listings() -> None:
     members = exclusive_members("E1", 3)
     members[2] = dataclasses.replace(members[2], status=MarketStatus.PAUSED, accepting_orders=False)

@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -182,8 +183,12 @@ def test_max_components_returns_the_best_and_keeps_the_rest_dirty() -> None:
     assert [c.component_id for c in rest] == ["mid", "low"]  # sums 0.90 > 0.95 missing 0.10, 0.05
     assert rest[0].score_micro_usd > rest[1].score_micro_usd > 0
     assert scanner.dirty_ids == () and scanner.stats.forwarded == 3
-    with pytest.raises(ValueError):
-        scanner.drain(max_components=-1)
+    bad_limits: tuple[Any, ...] = (-1, 1.5, "2")
+    for bad in bad_limits:
+        with pytest.raises(ConfigError, match="max_components must be a non-negative int or None"):
+            scanner.drain(max_components=bad)
+    with pytest.raises(ConfigError, match="unknown component 'nope'"):
+        scanner.candidate_set("nope")
 
 
 def test_ranking_is_by_score_then_id() -> None:

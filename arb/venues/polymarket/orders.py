@@ -111,10 +111,11 @@ class PolymarketCredentials:
             if not getattr(self, name):
                 raise ConfigError(f"polymarket {name} must not be empty")
         try:
-            if not base64.urlsafe_b64decode(self.api_secret):
-                raise ValueError
+            secret = base64.urlsafe_b64decode(self.api_secret)
         except (ValueError, binascii.Error):
-            raise ConfigError("polymarket api_secret must be base64url") from None
+            secret = b""
+        if not secret:
+            raise ConfigError("polymarket api_secret must be base64url")
         if self.signature_type not in (0, 1, 2, 3):
             raise ConfigError(f"polymarket signature_type must be 0, 1, 2 or 3, was {self.signature_type!r}")
         if self.funder is not None and not (self.funder.startswith("0x") and len(self.funder) == 42):
