@@ -408,7 +408,7 @@ def test_a_group_naming_a_series_off_the_list_is_not_curated() -> None:
 
 def test_graph_config_rejects_a_curated_list_that_is_not_entries() -> None:
     with pytest.raises(ConfigError, match="exhaustive_kalshi_series"):
-        GraphConfig(exhaustive_kalshi_series=frozenset({"KXFEDDECISION"}))  # type: ignore[arg-type]
+        GraphConfig(exhaustive_kalshi_series=frozenset({"KXFEDDECISION"}))  # type: ignore[arg-type]  # the misuse under test
 
 
 def _strike_event(event_id: str, strikes: list[StrikeInfo]) -> tuple[list[MarketInfo], EventInfo]:

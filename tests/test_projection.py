@@ -721,4 +721,4 @@ def test_mapping_prices_and_result_is_frozen() -> None:
     with pytest.raises(ValueError):
         result.mu[0] = 0.5
     with pytest.raises(AttributeError):
-        result.gap = 1.0  # type: ignore[misc]
+        result.gap = 1.0  # type: ignore[misc]  # the write to a frozen result under test
