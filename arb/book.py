@@ -228,7 +228,7 @@ class OrderBook:
             return NotImplemented
         return self._bids == other._bids and self._asks == other._asks
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable (typeshed types __hash__ as always callable)
 
     def __repr__(self) -> str:
         return f"OrderBook({self.book_id!r}, {self.continuity.value}, bid={self.best_bid()}, ask={self.best_ask()})"

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from arb.errors import ConfigError
 from solvers.fees import FeeRule
 from solvers.plan import Action
 from solvers.problem import Side
@@ -208,10 +209,11 @@ class MarketInfo:
         return self.token_ids if self.token_ids is not None else (self.market_id,)
 
     def tick_at(self, price_micro_usd: int) -> int:
-        """Tick size at a price, from the price bands (the finest band that contains it)."""
+        """Tick size at a price, from the price bands (the finest band that contains it); a price
+        outside every band is a ConfigError."""
         steps = [b.step_micro_usd for b in self.price_bands if b.start_micro_usd <= price_micro_usd <= b.end_micro_usd]
         if not steps:
-            raise ValueError(f"{self.market_id}: price {price_micro_usd} is outside every price band")
+            raise ConfigError(f"{self.market_id}: price {price_micro_usd} is outside every price band")
         return min(steps)
 
 

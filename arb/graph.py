@@ -1,5 +1,6 @@
-"""The market graph: contracts as nodes, logical relations as edges and groups (DESIGN.md, "The
-market graph"); its connected components are the candidate sets handed to `solvers`.
+"""The market graph: contracts as nodes, logical relations as edges and groups
+(docs/architecture.md#market-graph-and-scanner); its connected components are the candidate sets
+handed to `solvers`.
 
 Contract ids are `"<venue>:<market_id>"` (Kalshi ticker, Polymarket condition id), so ids from the
 two venues never collide. A *listing* is one buyable instrument: one side of one contract on one
@@ -22,7 +23,7 @@ Markets
   known) is, for the same reasons, a node without listings (MARKET_FEE_UNKNOWN) until its schedule is
   known: an unknown fee is never priced as zero or as some default.
 
-Groups (optimization.md 2.4: exactly-one sum z = 1, exclusive-not-exhaustive sum z <= 1)
+Groups (docs/optimization.md#outcome-sets: exactly-one sum z = 1, exclusive-not-exhaustive sum z <= 1)
 - Members come from `MarketInfo.group` and from `EventInfo` (its `market_ids` are the expected
   membership). A group is exactly-one only when all of these hold, otherwise at-most-one over the
   present members, with the reason recorded:
@@ -37,10 +38,10 @@ Groups (optimization.md 2.4: exactly-one sum z = 1, exclusive-not-exhaustive sum
   * for members with numeric strikes: some member is unbounded below and some unbounded above
     (buckets with no tails cannot cover every value).
 - Kalshi rule. Kalshi's API defines `mutually_exclusive` as "only one market in this event can
-  resolve to yes" - exclusivity only. Events whose market list is open-ended (people, with markets
-  added over time) are also `mutually_exclusive`, and when an unlisted outcome happens every market
-  resolves NO: buying every YES of such an event is not riskless. So a Kalshi group is exactly-one
-  only when exhaustiveness is proven, by one of:
+  resolve to yes" - exclusivity only (docs/venues.md#kalshi-metadata). Events whose market list is
+  open-ended (people, with markets added over time) are also `mutually_exclusive`, and when an
+  unlisted outcome happens every market resolves NO: buying every YES of such an event is not
+  riskless. So a Kalshi group is exactly-one only when exhaustiveness is proven, by one of:
   * its series is on the curated, reviewed list `GraphConfig.exhaustive_kalshi_series` (every series
     the event and its markets name; `arb.exhaustive_series`, `config/exhaustive_series.toml`);
   * the members' strikes partition the whole line: every member has a numeric strike, one is

@@ -1580,8 +1580,8 @@ def score_pair(k: MarketFeatures, p: MarketFeatures, corpus: Corpus, config: Sug
             )
         else:
             blocked = True
-            side, named = ("Kalshi", k.identifiers) if k.identifiers else ("Polymarket", p.identifiers)
-            reasons.append(f"ambiguous: only {side} names {', '.join(sorted(named))}")
+            side, identifiers = ("Kalshi", k.identifiers) if k.identifiers else ("Polymarket", p.identifiers)
+            reasons.append(f"ambiguous: only {side} names {', '.join(sorted(identifiers))}")
     shared_order = (
         [e for e in k.entity_order if e in shared_entities],
         [e for e in p.entity_order if e in shared_entities],

@@ -1,5 +1,5 @@
 """The incremental scanner: a book change marks its graph component dirty; cheap bounds first
-(DESIGN.md, data flow). Only components that may hold a riskless profit reach the allocator.
+(docs/architecture.md#data-flow). Only components that may hold a riskless profit reach the allocator.
 
 Per component the scanner works on *unit costs at the best asks*: for each listing, best ask price
 plus the unrounded taker fee per contract floored to a micro-dollar, i.e. at most the allocator's
@@ -7,7 +7,7 @@ linear fee (`FeeRule.unit_rate`). Kalshi's rounding only adds to it; Polymarket 
 fee to $0.00001, so an exact fee can undercut it by less than one such increment per order, far
 below any `min_profit_usd`, and invisible to the allocator's LP, which prices fees the same way.
 Buy-only arbitrage at some size exists iff it exists at the best asks (cost per unit rises with
-depth, and guaranteed profit is concave with value 0 at 0), and by LP duality (optimization.md 2.3)
+depth, and guaranteed profit is concave with value 0 at 0), and by LP duality (docs/optimization.md#scanner-bounds)
 no portfolio of buys is riskless-profitable iff some coherent price vector mu in the marginal
 polytope M = conv(Z) (Z: the outcomes allowed by every relation, risky links included, as in the
 allocator's guaranteed profit) prices every instrument at or below its cost:
@@ -73,7 +73,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import OptimizeResult, linprog
 
 from arb.book import BinaryBook
 from arb.domain import Venue
@@ -322,14 +322,15 @@ def build_candidate_set(
     for listing in component.listings:
         book = lookup(listing.venue, listing.market_id)
         reason = _exclusion_reason(book, now_ns, max_age_ns)
-        if reason is None:
-            best = _best_ask_price(book, listing.side)  # type: ignore[arg-type]
-            if best is not None and best % _tick_micro(book, listing.side, listing.tick_size_micro):  # type: ignore[arg-type]
-                reason = "off_tick"
         if reason is not None:
             excluded.append(Exclusion(listing.instrument_id, reason))
             continue
-        instruments.append(_instrument(listing, book, config.slots_per_side, instrument_cache))  # type: ignore[arg-type]
+        assert book is not None  # a missing book has an exclusion reason
+        best = _best_ask_price(book, listing.side)
+        if best is not None and best % _tick_micro(book, listing.side, listing.tick_size_micro):
+            excluded.append(Exclusion(listing.instrument_id, "off_tick"))
+            continue
+        instruments.append(_instrument(listing, book, config.slots_per_side, instrument_cache))
     candidate = CandidateSet(
         component.id,
         tuple(Contract(c) for c in component.contracts),
@@ -444,6 +445,13 @@ class _Block:
 _KIND_COST = {"row": 0, "difference": 1, "vertices": 2, "projection": 3}
 
 
+def _projection_parts(block: _Block) -> tuple[OutcomeSystem, np.ndarray, np.ndarray]:
+    """(system, to_block, offset) of a block of kind "projection", where `_general_block` sets them."""
+    system, to_block, offset = block.system, block.to_block, block.offset
+    assert system is not None and to_block is not None and offset is not None, block.kind
+    return system, to_block, offset
+
+
 class _ComponentPlan:
     __slots__ = ("blocks", "component", "n_vars", "slots", "var_names")
 
@@ -506,13 +514,13 @@ def _blocks(component: Component, system: OutcomeSystem, config: ScannerConfig) 
         return v
 
     for relation in component.relations:
-        variables = [system.literal[c][0] for c in relation_contracts(relation)]
-        for v in variables[1:]:
-            parent[root(v)] = root(variables[0])
-    rows_by_root: dict[int, list] = {}
+        linked = [system.literal[c][0] for c in relation_contracts(relation)]
+        for v in linked[1:]:
+            parent[root(v)] = root(linked[0])
+    rows_by_root: dict[int, list[OutcomeRow]] = {}
     for row in system.rows:
         rows_by_root.setdefault(root(row.coefs[0][0]), []).append(row)
-    blocks = []
+    blocks: list[_Block] = []
     for block_root, rows in rows_by_root.items():
         variables = tuple(v for v in range(system.n) if root(v) == block_root)
         local = {v: j for j, v in enumerate(variables)}
@@ -548,7 +556,7 @@ def _canonical_rows(rows: Sequence[OutcomeRow], local: Mapping[int, int]) -> _Lo
     """Rows over local variables in a canonical order (the memo key). Two rows may share their
     coefficients with one bound open (None) where the other is closed, so None sorts first."""
 
-    def key(row: tuple[tuple[tuple[int, int], ...], int | None, int | None]) -> tuple:
+    def key(row: tuple[tuple[tuple[int, int], ...], int | None, int | None]) -> tuple[object, ...]:
         coefs, lo, hi = row
         return coefs, lo is not None, lo or 0, hi is not None, hi or 0
 
@@ -658,7 +666,8 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def _decide_row(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
-    coefs, row_lo, row_hi = block.row  # type: ignore[misc]
+    assert block.row is not None  # set for kind "row"
+    coefs, row_lo, row_hi = block.row
     variables = block.variables
     # start at the minimum-activity corner, then raise greedily towards the row's lower bound
     point = [lo[variables[j]] if a > 0 else hi[variables[j]] for j, a in coefs]
@@ -688,8 +697,8 @@ def _decide_row(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
     numerators = [lo[v] for v in variables]  # a block variable outside the row: anything in its box
     for k, (j, a) in enumerate(coefs):
         v = variables[j]
-        room = hi[v] - lo[v]
-        step = min(need, room)
+        spare = hi[v] - lo[v]
+        step = min(need, spare)
         need -= step
         numerators[j] = point[k] + step if a > 0 else point[k] - step
     return _Outcome(_Witness(numerators, SCALE), 0, "structure")
@@ -779,7 +788,7 @@ def _rational_witness(vertices: np.ndarray, weights: np.ndarray) -> _Witness | N
     return _Witness(numerators, denominator)
 
 
-def _box_lp(block: _Block, vertices: np.ndarray, lo: list[int], hi: list[int]):  # -> scipy OptimizeResult
+def _box_lp(block: _Block, vertices: np.ndarray, lo: list[int], hi: list[int]) -> OptimizeResult:
     """max s s.t. lo + s <= V^T lam <= hi - s, sum lam = 1, lam >= 0 (prices in dollars)."""
     k, n = vertices.shape
     lo_usd = np.array([lo[v] for v in block.variables], dtype=float) / SCALE
@@ -803,9 +812,9 @@ def _verified_witness(
     witness = _integer_witness(vertices, weights)
     if witness.inside(block.variables, lo, hi):
         return witness
-    witness = _rational_witness(vertices, weights)
-    if witness is not None and witness.inside(block.variables, lo, hi):
-        return witness
+    rational = _rational_witness(vertices, weights)
+    if rational is not None and rational.inside(block.variables, lo, hi):
+        return rational
     return None
 
 
@@ -820,7 +829,8 @@ def _infeasible(block: _Block, slack: float, stage: str) -> _Outcome:
 
 
 def _decide_vertices(block: _Block, lo: list[int], hi: list[int]) -> _Outcome:
-    vertices: np.ndarray = block.vertices  # type: ignore[assignment]  # set for kind "vertices"
+    vertices = block.vertices
+    assert vertices is not None  # set for kind "vertices"
     result = _box_lp(block, vertices, lo, hi)
     if result.status != 0:
         return _Outcome(None, 0, "undecided", f"{_members(block)}: vertex LP status {result.status} ({result.message})")
@@ -858,8 +868,7 @@ _MAX_COLUMNS_PER_VARIABLE = 4  # pool cap (times the block's variables + 1); the
 def _decide_columns(
     block: _Block, lo: list[int], hi: list[int], config: ScannerConfig, clock_s: Callable[[], float], deadline: float
 ) -> _Outcome:
-    system: OutcomeSystem = block.system  # type: ignore[assignment]
-    to_block: np.ndarray = block.to_block  # type: ignore[assignment]
+    system, to_block, _ = _projection_parts(block)
     try:
         if block.oracle is None:
             block.oracle = OutcomeOracle(system)
@@ -910,11 +919,11 @@ def _decide_columns(
 
 def _to_block_outcome(block: _Block, z_sub: np.ndarray) -> np.ndarray | None:
     """An oracle outcome in block coordinates, or None unless it satisfies every relation exactly."""
-    system: OutcomeSystem = block.system  # type: ignore[assignment]
+    system, to_block, offset = _projection_parts(block)
     z_sub = np.asarray(z_sub, dtype=np.int64)
     if not system.is_feasible(tuple(int(v) for v in z_sub)):
         return None
-    return z_sub @ block.to_block + block.offset  # type: ignore[operator]
+    return z_sub @ to_block + offset
 
 
 def _trim_pool(block: _Block, vertices: np.ndarray, weights: np.ndarray) -> None:
@@ -932,7 +941,7 @@ def _decide_projection(
 ) -> tuple[_Outcome, list[np.ndarray]]:
     """KL-project the box midpoint; accept the projection's active vertices if they verify.
     Returns the verdict and the active vertices that satisfy the relations (block coordinates)."""
-    system: OutcomeSystem = block.system  # type: ignore[assignment]  # set for kind "projection"
+    system, _, _ = _projection_parts(block)
     prices = []
     for _, j, parity in block.sub_contracts:
         v = block.variables[j]
@@ -969,7 +978,7 @@ def _decide_projection(
 
 def _to_sub_outcome(block: _Block, z_block: np.ndarray) -> np.ndarray:
     """Block coordinates back to the block's own system's variables (z_sv = z_v ^ sp ^ p)."""
-    system: OutcomeSystem = block.system  # type: ignore[assignment]
+    system, _, _ = _projection_parts(block)
     z_sub = np.zeros(system.n, dtype=np.int64)
     for contract, j, parity in block.sub_contracts:
         sv, sp = system.literal[contract]
@@ -1116,7 +1125,7 @@ class Scanner:
         for cid, excluded in self._watch.items():
             if cid in dirty:
                 continue
-            current = []
+            current: list[Exclusion | None] = []
             try:
                 for slot in self._plans[cid].slots:
                     reason = _exclusion_reason(lookup(slot.venue, slot.market_id), now, max_age)
@@ -1124,7 +1133,7 @@ class Scanner:
                         current.append(Exclusion(slot.listing.instrument_id, reason))
             except Exception as exc:  # noqa: BLE001 - a failing book lookup: let the drain evaluate (and count) it
                 self.stats.errors[f"sweep:{type(exc).__name__}"] += 1
-                current = [None]  # type: ignore[list-item]  # differs from any recorded exclusions
+                current = [None]  # differs from any recorded exclusions
             if tuple(current) != excluded:
                 dirty[cid] = None
                 marked += 1
@@ -1143,7 +1152,7 @@ class Scanner:
         score first (ties by id), at most `max_components` of them. Cleared and returned components
         become clean; forwarded ones beyond the limit stay dirty."""
         if max_components is not None and (not isinstance(max_components, int) or max_components < 0):
-            raise ValueError(f"max_components must be a non-negative int or None, was {max_components!r}")
+            raise ConfigError(f"max_components must be a non-negative int or None, was {max_components!r}")
         if not self._dirty:
             return []
         now = self._now_ns()
@@ -1205,10 +1214,11 @@ class Scanner:
         return out
 
     def candidate_set(self, component_id: str) -> tuple[CandidateSet, tuple[Exclusion, ...]]:
-        """The candidate set of a component at the current books (whatever its verdict)."""
+        """The candidate set of a component at the current books (whatever its verdict); an unknown
+        id is a ConfigError."""
         plan = self._plans.get(component_id)
         if plan is None:
-            raise KeyError(f"unknown component {component_id!r}")
+            raise ConfigError(f"unknown component {component_id!r}")
         return build_candidate_set(plan.component, self._books, now_ns=self._now_ns(), config=self.config)
 
     # -- evaluation ------------------------------------------------------------------------------
@@ -1228,8 +1238,9 @@ class Scanner:
             book = lookup(slot.venue, slot.market_id)
             if book is None or not book.trusted or book.is_stale(now, max_age):
                 reason = _exclusion_reason(book, now, max_age)
-                excluded.append(Exclusion(slot.listing.instrument_id, reason))  # type: ignore[arg-type]
-                stats.excluded_listings[reason] += 1  # type: ignore[index]
+                assert reason is not None  # the test above is the one `_exclusion_reason` makes
+                excluded.append(Exclusion(slot.listing.instrument_id, reason))
+                stats.excluded_listings[reason] += 1
                 continue
             if slot.monotone:  # _best_ask_price and _tick_micro inlined: this is the hot loop
                 if slot.side is Side.YES:

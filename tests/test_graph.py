@@ -1,4 +1,4 @@
-"""The market graph: exclusive groups from real and venue-shaped fixtures (acceptance 1), their
+"""The market graph: exclusive groups from real and venue-shaped fixtures, their
 degradation rules, strike and title ladders (checked against the values they describe),
 conjunctions from the real Kalshi multivariate capture, curated links, listings, component
 stability and the partition property."""
@@ -13,6 +13,7 @@ import random
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -131,7 +132,7 @@ def kalshi_event(
     )
 
 
-def exclusive_members(event_id: str, n: int, **kwargs: object) -> list[MarketInfo]:
+def exclusive_members(event_id: str, n: int, **kwargs: Any) -> list[MarketInfo]:
     group = GroupInfo(event_id, GroupKind.MUTUALLY_EXCLUSIVE, exhaustive=True)
     return [
         market(f"{event_id}-{i}", event_id=event_id, group=dataclasses.replace(group, label=f"outcome {i}"), **kwargs)
@@ -151,7 +152,7 @@ def cid(market_id: str, venue: Venue = K) -> str:
     return contract_id(venue, market_id)
 
 
-# -- acceptance 1: real and venue-shaped fixtures ------------------------------------------------------
+# -- real and venue-shaped fixtures -------------------------------------------------------------------
 
 
 def test_augmented_negrisk_capture_is_at_most_one_never_exactly_one() -> None:
@@ -160,7 +161,7 @@ def test_augmented_negrisk_capture_is_at_most_one_never_exactly_one() -> None:
     assert event.group is not None and event.group.augmented
     graph = build_graph((), [event])
     (relation,) = graph.relations
-    assert isinstance(relation, AtMostOne) and not isinstance(relation, ExactlyOne)
+    assert type(relation) is AtMostOne  # not its exactly-one sibling
     assert sorted(relation.contracts) == sorted(cid(m, P) for m in event.market_ids) and len(relation.contracts) == 2
     assert ExclusionKind.GROUP_AUGMENTED in kinds(graph)
     (component,) = graph.components
@@ -235,7 +236,7 @@ def _fomc_links(settlement_risk: SettlementRisk = SettlementRisk.MINOR_DIFFERENC
     return links
 
 
-def _link(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
+def _link(k: MarketInfo, p: MarketInfo, **overrides: Any) -> CuratedLink:
     link = link_from_markets(
         k,
         p,
@@ -293,6 +294,14 @@ def test_a_closed_member_is_not_a_node_and_degrades_the_group() -> None:
     assert "closed/dropped kalshi:E1-1" in graph.exclusions(ExclusionKind.GROUP_INCOMPLETE)[0].reason
 
 
+def test_a_price_outside_every_band_has_no_tick_and_raises_a_config_error() -> None:
+    polymarket = market("0xa", venue=P)  # one band, $0.001 to $0.999
+    assert polymarket.tick_at(1_000) == polymarket.tick_at(999_000) == 1_000
+    for price in (0, 999_001):
+        with pytest.raises(ConfigError, match=f"0xa: price {price} is outside every price band"):
+            polymarket.tick_at(price)
+
+
 def test_a_paused_member_stays_a_node_without_listings() -> None:
     members = exclusive_members("E1", 3)
     members[2] = dataclasses.replace(members[2], status=MarketStatus.PAUSED, accepting_orders=False)
@@ -317,9 +326,9 @@ def test_a_placeholder_member_makes_the_group_at_most_one(label: str) -> None:
 @pytest.mark.parametrize("label", ["Otherton", "Gretchen Whitmer", "Hike 25bps", "Other party nominee wins"])
 def test_ordinary_labels_are_not_placeholders(label: str) -> None:
     members = exclusive_members("E1", 3)
-    members[2] = dataclasses.replace(
-        members[2], subtitle=label, group=dataclasses.replace(members[2].group, label=label)
-    )
+    group = members[2].group
+    assert group is not None
+    members[2] = dataclasses.replace(members[2], subtitle=label, group=dataclasses.replace(group, label=label))
     graph = build_graph(members, [kalshi_event("E1", members)], config=CURATED)
     assert [type(r) for r in graph.relations] == [ExactlyOne]
 
@@ -374,7 +383,8 @@ def test_a_kalshi_exclusive_event_of_names_is_at_most_one_with_the_reason() -> N
     markets = _names_event()
     assert markets[0].group is not None and not markets[0].group.exhaustive  # the venue says exclusive only
     graph = _names_graph()
-    assert [type(r) for r in graph.relations] == [AtMostOne] and len(graph.relations[0].contracts) == 8
+    (relation,) = graph.relations
+    assert type(relation) is AtMostOne and len(relation.contracts) == 8
     (unproven,) = graph.exclusions(ExclusionKind.GROUP_UNPROVEN)
     assert unproven.subject == "kalshi:group:KXAWARD-26"
     assert "no strike metadata" in unproven.reason and "KXAWARD not on the curated exhaustive list" in unproven.reason
@@ -398,7 +408,7 @@ def test_a_group_naming_a_series_off_the_list_is_not_curated() -> None:
 
 def test_graph_config_rejects_a_curated_list_that_is_not_entries() -> None:
     with pytest.raises(ConfigError, match="exhaustive_kalshi_series"):
-        GraphConfig(exhaustive_kalshi_series=frozenset({"KXFEDDECISION"}))  # type: ignore[arg-type]
+        GraphConfig(exhaustive_kalshi_series=frozenset({"KXFEDDECISION"}))  # type: ignore[arg-type]  # the misuse under test
 
 
 def _strike_event(event_id: str, strikes: list[StrikeInfo]) -> tuple[list[MarketInfo], EventInfo]:
@@ -657,18 +667,22 @@ def strike_markets(draw: st.DrawFn) -> list[MarketInfo]:
     return out
 
 
-def _yes(strike: StrikeInfo, x: Decimal, bucket_reading: str) -> bool:
+def _strike_yes(strike: StrikeInfo | None, x: Decimal, bucket_reading: str) -> bool:
+    """Does `x` resolve the strike YES under one reading of a "between" bucket's bounds?"""
+    assert strike is not None
+    floor, cap = strike.floor, strike.cap
     match strike.strike_type:
         case "greater":
-            return x > strike.floor
+            return floor is not None and x > floor
         case "greater_or_equal":
-            return x >= strike.floor
+            return floor is not None and x >= floor
         case "less":
-            return x < strike.cap
+            return cap is not None and x < cap
         case "less_or_equal":
-            return x <= strike.cap
-    lo_ok = x >= strike.floor if bucket_reading in ("closed", "right-open") else x > strike.floor
-    hi_ok = x <= strike.cap if bucket_reading in ("closed", "left-open") else x < strike.cap
+            return cap is not None and x <= cap
+    assert floor is not None and cap is not None
+    lo_ok = x >= floor if bucket_reading in ("closed", "right-open") else x > floor
+    hi_ok = x <= cap if bucket_reading in ("closed", "left-open") else x < cap
     return lo_ok and hi_ok
 
 
@@ -696,7 +710,7 @@ def test_strike_relations_hold_for_every_value_and_every_bucket_reading(markets:
     points = [Decimal(n) / 2 for n in range(-2, 15)]
     for reading in ("closed", "open", "left-open", "right-open"):
         for x in points:
-            z = {cid(m.market_id): _yes(m.strike, x, reading) for m in markets}
+            z = {cid(m.market_id): _strike_yes(m.strike, x, reading) for m in markets}
             for relation in graph.relations:
                 assert _holds(relation, z), (relation, x, reading)
 
@@ -734,7 +748,7 @@ def test_threshold_titles_parse_only_when_unambiguous(title: str, expected: obje
     assert parse_threshold_title(title) == expected
 
 
-def _btc(market_id: str, title: str, **kwargs: object) -> MarketInfo:
+def _btc(market_id: str, title: str, **kwargs: Any) -> MarketInfo:
     return market(market_id, venue=P, event_id="BTC-MAR11", title=title, **kwargs)
 
 
@@ -766,9 +780,14 @@ def test_title_ladders_stay_conservative() -> None:
 # -- conjunctions (the real Kalshi multivariate capture) -----------------------------------------------
 
 
+def _custom(m: MarketInfo) -> dict[str, str]:
+    assert m.strike is not None
+    return dict(m.strike.custom)
+
+
 def _mve() -> tuple[list[MarketInfo], list[MarketInfo]]:
     combos, _ = kalshi_wire.decode_markets_page(json.loads(MVE.read_bytes()))
-    legs = sorted({leg for combo in combos for leg in dict(combo.strike.custom)["Associated Markets"].split(",")})
+    legs = sorted({leg for combo in combos for leg in _custom(combo)["Associated Markets"].split(",")})
     return combos, [market(leg, event_id=leg.rsplit("-", 1)[0]) for leg in legs]
 
 
@@ -808,7 +827,7 @@ def test_combos_with_a_missing_or_no_leg_are_skipped_with_a_reason() -> None:
 # -- curated links ---------------------------------------------------------------------------------------
 
 
-def _pair(**k_changes: object) -> tuple[MarketInfo, MarketInfo]:
+def _pair(**k_changes: Any) -> tuple[MarketInfo, MarketInfo]:
     k = market("KX-A", rules_text="Kalshi rules.", **k_changes)
     p = market("0xa", venue=P, event_id="9", venue_market_id="123", rules_text="Polymarket rules.")
     return k, p
@@ -991,10 +1010,11 @@ def test_rebuilds_are_deterministic_whatever_the_input_order() -> None:
     first = build_graph(markets, events, links)
     rng = random.Random(7)
     for _ in range(3):
-        shuffled = [list(x) for x in (markets, events, links)]
-        for x in shuffled:
-            rng.shuffle(x)
-        again = build_graph(*shuffled)
+        shuffled_markets, shuffled_events, shuffled_links = list(markets), list(events), list(links)
+        rng.shuffle(shuffled_markets)
+        rng.shuffle(shuffled_events)
+        rng.shuffle(shuffled_links)
+        again = build_graph(shuffled_markets, shuffled_events, shuffled_links)
         assert again.relations == first.relations
         assert again.components == first.components
         assert again.excluded == first.excluded

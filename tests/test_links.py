@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,7 +224,7 @@ def _fomc_pair(kalshi: str = HOLD_K, polymarket: str = HOLD_P):
     return k, p
 
 
-def _link_for(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
+def _link_for(k: MarketInfo, p: MarketInfo, **overrides: Any) -> CuratedLink:
     link = link_from_markets(
         k,
         p,
@@ -235,6 +236,12 @@ def _link_for(k: MarketInfo, p: MarketInfo, **overrides: object) -> CuratedLink:
     return dataclasses.replace(link, **overrides)
 
 
+def _stale_reason(link: CuratedLink, kalshi: MarketInfo, polymarket: MarketInfo) -> str:
+    reason = link_is_current(link, kalshi, polymarket)
+    assert reason is not None, "the link is current"
+    return reason
+
+
 def test_a_link_is_current_until_rules_or_close_times_change() -> None:
     k, p = _fomc_pair()
     link = _link_for(k, p)
@@ -242,29 +249,27 @@ def test_a_link_is_current_until_rules_or_close_times_change() -> None:
     assert (
         link_is_current(link, dataclasses.replace(k, rules_text=" " + k.rules_text.replace(" ", "\n") + " "), p) is None
     )
-    assert link_is_current(link, dataclasses.replace(k, rules_text=k.rules_text + " Amended."), p).startswith(
+    assert _stale_reason(link, dataclasses.replace(k, rules_text=k.rules_text + " Amended."), p).startswith(
         "rules changed: kalshi"
     )
-    assert link_is_current(link, k, dataclasses.replace(p, rules_text="new text")).startswith(
-        "rules changed: polymarket"
-    )
+    assert _stale_reason(link, k, dataclasses.replace(p, rules_text="new text")).startswith("rules changed: polymarket")
     moved = dataclasses.replace(p, close_time_ms=p.close_time_ms + 86_400_000)
     assert link_is_current(link, k, moved) == (
         f"close time changed: polymarket {p.market_id} closes 2024-05-02T00:00:00Z, approved 2024-05-01T00:00:00Z"
     )
-    assert link_is_current(link, dataclasses.replace(k, close_time_ms=None), p).startswith("close time changed: kalshi")
+    assert _stale_reason(link, dataclasses.replace(k, close_time_ms=None), p).startswith("close time changed: kalshi")
 
 
 def test_a_link_naming_other_markets_is_not_current() -> None:
     k, p = _fomc_pair()
     other_k, other_p = _fomc_pair(CUT_K, CUT_P)
     link = _link_for(k, p)
-    assert link_is_current(link, other_k, p).startswith("ids mismatch")
-    assert link_is_current(link, k, other_p).startswith("ids mismatch")
-    assert link_is_current(link, p, k).startswith("ids mismatch")  # venues swapped
+    assert _stale_reason(link, other_k, p).startswith("ids mismatch")
+    assert _stale_reason(link, k, other_p).startswith("ids mismatch")
+    assert _stale_reason(link, p, k).startswith("ids mismatch")  # venues swapped
     by_gamma_only = dataclasses.replace(link, polymarket_condition_id="")
     assert link_is_current(by_gamma_only, k, p) is None
-    assert link_is_current(by_gamma_only, k, dataclasses.replace(p, venue_market_id="")).startswith("ids mismatch")
+    assert _stale_reason(by_gamma_only, k, dataclasses.replace(p, venue_market_id="")).startswith("ids mismatch")
 
 
 # -- approving ---------------------------------------------------------------------------------------
@@ -343,7 +348,10 @@ def test_kalshi_loader_reads_markets_pages_arrays_and_events() -> None:
 
 def test_kalshi_loader_accepts_concatenated_pages_and_drops_identical_repeats(tmp_path: Path) -> None:
     every = [market for page in json.loads(KALSHI_FILE.read_text()) for market in page["markets"]]
-    pages = [{"markets": every[:17], "cursor": "c1"}, {"markets": every[15:], "cursor": ""}]  # two repeated
+    pages: list[dict[str, Any]] = [
+        {"markets": every[:17], "cursor": "c1"},
+        {"markets": every[15:], "cursor": ""},
+    ]  # two repeated
     path = tmp_path / "pages.json"
     path.write_text(json.dumps(pages))
     assert sorted(m.market_id for m in load_kalshi_markets_file(path)) == sorted(

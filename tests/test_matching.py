@@ -1,4 +1,4 @@
-"""Cross-venue link suggestion (arb.matching): acceptance 2 on the FOMC 2024 fixtures, bucket and
+"""Cross-venue link suggestion (arb.matching): the FOMC 2024 fixtures, bucket and
 threshold semantics, orientation, fail-closed behaviour and generalisation to non-FOMC pairs."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,8 +22,10 @@ from arb.matching import (  # value-set algebra, checked directly
     Claim,
     Corpus,
     Interval,
+    LinkSuggestion,
     PairAssessment,
     SuggestConfig,
+    SuggestReport,
     _complement,
     _normalise,
     _on_grid,
@@ -41,7 +44,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "cross_venue" / "fomc_2024"
 
 # -- fixtures and builders ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def fomc() -> tuple[list[MarketInfo], list[MarketInfo], list[dict]]:
+def fomc() -> tuple[list[MarketInfo], list[MarketInfo], list[dict[str, Any]]]:
     kalshi = load_kalshi_markets_file(FIXTURES / "kalshi_markets.json")
     polymarket = load_polymarket_markets_file(FIXTURES / "polymarket_markets.json")
     expected = json.loads((FIXTURES / "expected_pairs.json").read_text())["pairs"]
@@ -104,12 +107,12 @@ def mk(templates) -> Markets:
     return Markets(templates)
 
 
-def _only(report) -> object:
+def _only(report: SuggestReport) -> LinkSuggestion:
     assert len(report.pairs) == 1, report.pairs
     return report.pairs[0]
 
 
-# -- acceptance 2: the FOMC 2024 meetings ---------------------------------------------------------------
+# -- the FOMC 2024 meetings ----------------------------------------------------------------------------
 def test_fomc_precision_recall_and_orientation(fomc) -> None:
     kalshi, polymarket, expected = fomc
     report = suggest_links(kalshi, polymarket)

@@ -7,17 +7,16 @@ benchmark instances, whose outcomes are too many to list, Clarabel solves over t
 LP relaxation written here from their meaning (exact exactly when that relaxation is integral).
 
 What the projection promises, item by item (docs/optimization.md#projection):
-- "gap at most 1e-6 on n = 50 group/ladder instances":
-  test_acceptance4_gap_at_most_1e6_on_n50_group_ladder_instances
-- "equal to an exponential-cone reference (cvxpy with Clarabel) within 1e-6":
-  test_acceptance4_n50_group_and_ladder_equal_clarabel_reference,
-  test_acceptance4_n50_benchmark_instances_equal_clarabel_reference
-- "equal to brute-force enumeration on small non-TU instances":
-  test_acceptance4_non_tu_parlays_equal_brute_force_enumeration (and
+- a Frank-Wolfe gap of at most 1e-6 on n = 50 group/ladder instances:
+  test_gap_at_most_1e6_on_n50_group_ladder_instances
+- equal to an exponential-cone reference (cvxpy with Clarabel) within 1e-6:
+  test_n50_group_and_ladder_equal_clarabel_reference,
+  test_n50_benchmark_instances_equal_clarabel_reference
+- equal to brute-force enumeration on small non-TU instances:
+  test_non_tu_parlays_equal_brute_force_enumeration (and
   test_parlay_instances_are_really_not_totally_unimodular, so that this is not vacuous)
-- "alpha-extraction and time-budget stops tested": test_acceptance4_alpha_extraction_stop,
-  test_acceptance4_time_budget_*
-- "total time at most 3x (oracle calls x median oracle time) on the benchmark family": a benchmark
+- the alpha-extraction and time-budget stops: test_alpha_extraction_stop, test_time_budget_*
+- total time at most 3x (oracle calls x median oracle time) on the benchmark family: a benchmark
   figure (`arb bench solvers`, projection family, with a --strict check), not a timed unit test;
   test_oracle_calls_count_real_solves_with_their_times checks the numbers it is computed from.
 """
@@ -27,10 +26,16 @@ from __future__ import annotations
 import itertools
 import warnings
 from decimal import Decimal
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
 import pytest
+
+# cvxpy re-exports its atoms by star import, which its typed package does not export to a type
+# checker: the two atoms used here come from their own modules
+from cvxpy.atoms.affine.sum import sum as cvx_sum
+from cvxpy.atoms.elementwise.rel_entr import rel_entr
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -46,8 +51,10 @@ from solvers import (
     ExactlyOne,
     Implies,
     ProjectionResult,
+    Relation,
     project_prices,
 )
+from solvers.outcomes import OutcomeSystem
 from solvers.projection import binary_kl
 from solvers.separation import OutcomeOracle
 from tests.support import semantic_outcomes
@@ -71,8 +78,8 @@ def _reference(vertices: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, flo
     """cvxpy/Clarabel: min binary KL(mu||theta) over mu = V' w, w in the simplex."""
     w = cp.Variable(len(vertices), nonneg=True)
     mu = vertices.T @ w
-    objective = cp.sum(cp.rel_entr(mu, theta) + cp.rel_entr(1 - mu, 1 - theta))
-    problem = cp.Problem(cp.Minimize(objective), [cp.sum(w) == 1])
+    objective = cvx_sum(rel_entr(mu, theta) + rel_entr(1 - mu, 1 - theta))
+    problem = cp.Problem(cp.Minimize(objective), [cvx_sum(w) == 1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "Solution may be inaccurate"
         problem.solve(solver=cp.CLARABEL, **_CLARABEL)
@@ -100,12 +107,12 @@ def _relaxed_reference(candidate: CandidateSet, theta: np.ndarray) -> tuple[np.n
             constraints.append(result >= sum(operands) - (len(operands) - 1))
         else:  # pragma: no cover - the instances here use only the relations above
             raise TypeError(relation)
-    objective = cp.sum(cp.rel_entr(mu, theta) + cp.rel_entr(1 - mu, 1 - theta))
+    objective = cvx_sum(rel_entr(mu, theta) + rel_entr(1 - mu, 1 - theta))
     problem = cp.Problem(cp.Minimize(objective), constraints)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         problem.solve(solver=cp.CLARABEL, **_CLARABEL)
-    assert problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+    assert problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and mu.value is not None
     return np.clip(mu.value, 0.0, 1.0), float(problem.value)
 
 
@@ -142,9 +149,8 @@ def test_closed_form_matches_doc_example_and_reference_and_frank_wolfe() -> None
     theta = np.array([0.40, 0.35, 0.20])
     closed = project_prices(candidate, theta)
     assert closed.stop_reason == "closed_form" and closed.oracle_calls == 0
-    np.testing.assert_allclose(
-        closed.mu, [0.419, 0.368, 0.213], atol=5e-4
-    )  # docs/optimization.md#projection (worked example)
+    # the worked example of docs/optimization.md#projection
+    np.testing.assert_allclose(closed.mu, [0.419, 0.368, 0.213], atol=5e-4)
     # a common log-odds shift
     shift = np.log(theta / (1 - theta)) - np.log(closed.mu / (1 - closed.mu))
     assert np.ptp(shift) < 1e-12
@@ -179,7 +185,7 @@ def test_closed_form_random_groups_with_at_most_one_and_free_contracts(seed: int
     _assert_consistent(fw, candidate)
 
 
-# -- Frank-Wolfe at n = 50 (acceptance 4) ------------------------------------------------------------
+# -- Frank-Wolfe at n = 50 -----------------------------------------------------------------------------
 def _n50(structure: str, seed: int) -> tuple[CandidateSet, np.ndarray, np.ndarray]:
     n = 50
     rng = np.random.default_rng(100 + seed)
@@ -202,7 +208,7 @@ _NON_TU_SEED = 0
     ("kind", "seed"),
     [("group", 0), ("group", 1), ("ladder", 0), ("ladder", 1), *(("benchmark", s) for s in (*_TU_SEEDS, _NON_TU_SEED))],
 )
-def test_acceptance4_gap_at_most_1e6_on_n50_group_ladder_instances(kind: str, seed: int) -> None:
+def test_gap_at_most_1e6_on_n50_group_ladder_instances(kind: str, seed: int) -> None:
     if kind == "benchmark":
         instance = projection_instance(50, seed)
         candidate, theta = instance.candidate, instance.prices
@@ -217,7 +223,7 @@ def test_acceptance4_gap_at_most_1e6_on_n50_group_ladder_instances(kind: str, se
 
 @pytest.mark.parametrize("structure", ["group", "ladder"])
 @pytest.mark.parametrize("seed", range(2))
-def test_acceptance4_n50_group_and_ladder_equal_clarabel_reference(structure: str, seed: int) -> None:
+def test_n50_group_and_ladder_equal_clarabel_reference(structure: str, seed: int) -> None:
     """Divergence within 1e-6 at the default tolerance; mu within 1e-6 once the gap is 1e-12 (mu
     errs like sqrt(gap / curvature), so a gap of 1e-6 alone does not pin mu to 1e-6)."""
     candidate, theta, vertices = _n50(structure, seed)
@@ -239,7 +245,7 @@ def test_acceptance4_n50_group_and_ladder_equal_clarabel_reference(structure: st
 
 
 @pytest.mark.parametrize("seed", _TU_SEEDS)
-def test_acceptance4_n50_benchmark_instances_equal_clarabel_reference(seed: int) -> None:
+def test_n50_benchmark_instances_equal_clarabel_reference(seed: int) -> None:
     instance = projection_instance(50, seed)
     mu_ref, value_ref = _relaxed_reference(instance.candidate, instance.prices)
     loose = project_prices(instance.candidate, instance.prices, tol=1e-6)
@@ -252,8 +258,9 @@ def test_acceptance4_n50_benchmark_instances_equal_clarabel_reference(seed: int)
 
 
 def test_relaxation_reference_is_loose_where_cross_implications_settle_contracts() -> None:
-    """Why the oracle is a MIP: on this benchmark instance the LP relaxation leaves the settled
-    contracts fractional, and its projection is far below the true one (docs/optimization.md#projection). The certificate's lower bound D - gap sits above the relaxation's optimum."""
+    """Why the oracle is a MIP (docs/optimization.md#projection): on this benchmark instance the LP
+    relaxation leaves the settled contracts fractional, and its projection is far below the true
+    one. The certificate's lower bound D - gap sits above the relaxation's optimum."""
     instance = projection_instance(50, _NON_TU_SEED)
     _, value_relaxed = _relaxed_reference(instance.candidate, instance.prices)
     result = project_prices(instance.candidate, instance.prices, tol=1e-9)
@@ -264,7 +271,7 @@ def test_relaxation_reference_is_loose_where_cross_implications_settle_contracts
 # -- non-TU instances (parlays) vs brute force -------------------------------------------------------
 def _parlay_set(rng: np.random.Generator, games: int, parlays: int, exclusive: bool) -> CandidateSet:
     ids = [f"g{i}" for i in range(games)] + [f"p{k}" for k in range(parlays)]
-    relations = []
+    relations: list[Relation] = []
     pairs = list(itertools.combinations(range(games), 2))
     for k in range(parlays):
         size = 2 if k % 2 == 0 else 3
@@ -283,7 +290,7 @@ def _parlay_case(seed: int) -> tuple[CandidateSet, np.ndarray]:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_acceptance4_non_tu_parlays_equal_brute_force_enumeration(seed: int) -> None:
+def test_non_tu_parlays_equal_brute_force_enumeration(seed: int) -> None:
     """The reference enumerates all 2^9 assignments, keeps those satisfying the relations by their
     meaning, and projects onto their convex hull with Clarabel."""
     candidate, theta = _parlay_case(seed)
@@ -314,7 +321,7 @@ def _small_sets(draw) -> tuple[CandidateSet, np.ndarray]:
     with prices anywhere in (0.02, 0.98)."""
     n = draw(st.integers(3, 8))
     ids = [f"c{i}" for i in range(n)]
-    relations: list = []
+    relations: list[Relation] = []
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["exactly", "at_most", "implies", "and"]))
         members = draw(st.lists(st.sampled_from(ids), min_size=2, max_size=min(4, n), unique=True))
@@ -356,7 +363,7 @@ def _incoherent_ladder(n: int = 30) -> tuple[CandidateSet, np.ndarray]:
     return _set(ids, [Implies(ids[i + 1], ids[i]) for i in range(n - 1)]), theta
 
 
-def test_acceptance4_alpha_extraction_stop() -> None:
+def test_alpha_extraction_stop() -> None:
     candidate, theta = _incoherent_ladder()
     full = project_prices(candidate, theta, tol=1e-12)
     alpha = 0.5
@@ -381,7 +388,7 @@ class _FakeClock:
         return self.now
 
 
-def test_acceptance4_time_budget_stop_at_the_iteration_check() -> None:
+def test_time_budget_stop_at_the_iteration_check() -> None:
     """A clock that ticks one second per reading: the budget runs out after a known number of
     readings, deterministically, and the stop comes at the check after an LMO call."""
     candidate, theta = _incoherent_ladder()
@@ -390,12 +397,7 @@ def test_acceptance4_time_budget_stop_at_the_iteration_check() -> None:
     budget = next(readings) / 2  # half the clock readings of the complete run
     runs = []
     for _ in range(2):
-        ticks = itertools.count()
-        runs.append(
-            project_prices(
-                candidate, theta, tol=1e-12, time_budget_s=budget, clock=lambda ticks=ticks: float(next(ticks))
-            )
-        )
+        runs.append(project_prices(candidate, theta, tol=1e-12, time_budget_s=budget, clock=itertools.count().__next__))
     result = runs[0]
     assert result.stop_reason == "time_budget"
     assert 0 < result.iterations < full.iterations
@@ -407,7 +409,7 @@ def test_acceptance4_time_budget_stop_at_the_iteration_check() -> None:
     _assert_consistent(result, candidate)
 
 
-def test_acceptance4_time_budget_inside_init_fw_returns_an_uncertified_point_of_m(monkeypatch) -> None:
+def test_time_budget_inside_init_fw_returns_an_uncertified_point_of_m(monkeypatch) -> None:
     """The budget runs out during InitFW (each MIP run takes 'one second'): the projection stops
     right after the oracle call that used it up, with the mean of the outcomes found (in M), no
     certificate (gap = inf) and no settled contract claimed."""
@@ -431,7 +433,7 @@ def test_acceptance4_time_budget_inside_init_fw_returns_an_uncertified_point_of_
     _assert_consistent(result, candidate)
 
 
-def test_acceptance4_time_budget_inside_the_corrective_phase_returns_the_certified_iterate(monkeypatch) -> None:
+def test_time_budget_inside_the_corrective_phase_returns_the_certified_iterate(monkeypatch) -> None:
     """The budget runs out in the middle of a corrective phase (a Newton step that, unhurried, would
     be followed by another): no further Newton step, line search or oracle call happens, and the
     result is the last iterate the LMO certified (finite gap whose bound holds), not the
@@ -508,9 +510,7 @@ def test_oracle_calls_count_real_solves_with_their_times(monkeypatch) -> None:
 def test_remembered_oracle_answers_are_not_oracle_calls() -> None:
     candidate, theta = _incoherent_ladder(6)
     frank_wolfe = projection_module._FrankWolfe(
-        projection_module.OutcomeSystem(
-            [c.id for c in candidate.contracts], candidate.relations, with_risky_links=True
-        ),
+        OutcomeSystem([c.id for c in candidate.contracts], candidate.relations, with_risky_links=True),
         tuple(c.id for c in candidate.contracts),
         theta,
         itertools.count().__next__,
@@ -533,7 +533,7 @@ def test_iteration_cap_stop() -> None:
 # -- the certificate (review) ---------------------------------------------------------------------------
 def _frank_wolfe(candidate: CandidateSet, theta: np.ndarray) -> projection_module._FrankWolfe:
     ids = tuple(c.id for c in candidate.contracts)
-    system = projection_module.OutcomeSystem(list(ids), candidate.relations, with_risky_links=True)
+    system = OutcomeSystem(list(ids), candidate.relations, with_risky_links=True)
     return projection_module._FrankWolfe(system, ids, np.asarray(theta, dtype=float), itertools.count().__next__, 0.0)
 
 
@@ -566,7 +566,7 @@ def test_bounded_separation_brackets_the_minimum(case, magnitudes: list[float], 
     vertices = _vertices(candidate)
     assume(len(vertices) > 0)
     ids = [c.id for c in candidate.contracts]
-    system = projection_module.OutcomeSystem(ids, candidate.relations, with_risky_links=True)
+    system = OutcomeSystem(ids, candidate.relations, with_risky_links=True)
     oracle = OutcomeOracle(system)
     rng = np.random.default_rng(seed)
     weights = rng.uniform(-1.0, 1.0, system.n) * np.array(magnitudes[: system.n])
@@ -699,16 +699,17 @@ def test_invalid_prices_raise_data_error(prices, field: str) -> None:
 )
 def test_invalid_options_raise_data_error(option: str, value: float) -> None:
     candidate = _set(("a", "b"), [Implies("a", "b")])
+    options: dict[str, Any] = {option: value}
     with pytest.raises(DataError, match=option):
-        project_prices(candidate, [0.3, 0.4], **{option: value})
+        project_prices(candidate, [0.3, 0.4], **options)
 
 
 def test_decimal_and_numpy_prices_are_accepted() -> None:
     candidate = _set(("a", "b", "c"), [ExactlyOne(("a", "b", "c"))])
     exact = project_prices(candidate, [0.4, 0.35, 0.2])
-    np.testing.assert_array_equal(
-        project_prices(candidate, [Decimal("0.4"), Decimal("0.35"), Decimal("0.2")]).mu, exact.mu
-    )
+    # documented as accepted, though project_prices' annotation names floats only
+    decimals: list[Any] = [Decimal("0.4"), Decimal("0.35"), Decimal("0.2")]
+    np.testing.assert_array_equal(project_prices(candidate, decimals).mu, exact.mu)
     np.testing.assert_array_equal(project_prices(candidate, [np.float64(0.4), 0.35, 0.2]).mu, exact.mu)
 
 
@@ -720,4 +721,4 @@ def test_mapping_prices_and_result_is_frozen() -> None:
     with pytest.raises(ValueError):
         result.mu[0] = 0.5
     with pytest.raises(AttributeError):
-        result.gap = 1.0  # type: ignore[misc]
+        result.gap = 1.0  # type: ignore[misc]  # the write to a frozen result under test

@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,6 +34,7 @@ from solvers import (
     ExactlyOne,
     FeeRule,
     Implies,
+    Relation,
     Rounding,
     SetLimits,
     Side,
@@ -43,6 +45,7 @@ from solvers import (
 from tests.fixtures.cross_venue import fomc_2024
 
 D = Decimal
+Books = dict[tuple[Venue, str], BinaryBook]
 K, P = Venue.KALSHI, Venue.POLYMARKET
 CENT = 10_000
 CONTRACT = 1_000_000
@@ -82,6 +85,12 @@ def poly_book(
     return BinaryBook(market, yes, no)
 
 
+def no_ladder(book: BinaryBook) -> OrderBook:
+    """The NO token ladder of a Polymarket book (Kalshi books have none)."""
+    assert book.no is not None
+    return book.no
+
+
 def listings(venue: Venue, market: str, fee: FeeRule | None = None) -> tuple[Listing, ...]:
     cid = contract_id(venue, market)
     if venue is K:
@@ -104,7 +113,7 @@ def group(
     return Component(component_id, contracts, (relation,), tuple(li for m in markets for li in listings(venue, m, fee)))
 
 
-def poly_group_books(markets: list[str], yes_cents: list[int], no_cents: list[int] | None = None) -> dict:
+def poly_group_books(markets: list[str], yes_cents: list[int], no_cents: list[int] | None = None) -> Books:
     no_cents = no_cents or [99] * len(markets)
     return {(P, m): poly_book(m, [(y, 100)], [(n, 100)]) for m, y, n in zip(markets, yes_cents, no_cents)}
 
@@ -129,11 +138,12 @@ def lp_profit(candidate) -> float:
 def test_a_book_change_marks_only_its_component_dirty() -> None:
     books = {**poly_group_books(["a1", "a2"], [50, 52]), **poly_group_books(["b1", "b2"], [40, 62])}
     scanner = Scanner([group("A", P, ["a1", "a2"]), group("B", P, ["b1", "b2"])], books, now_ns=Clock())
-    assert scanner.dirty_ids == ("A", "B")  # never evaluated yet
+    # (as lists: a type checker would keep an asserted tuple's length across the drains)
+    assert list(scanner.dirty_ids) == ["A", "B"]  # never evaluated yet
     assert scanner.drain() == []
-    assert scanner.dirty_ids == () and scanner.stats.evaluations == 2
+    assert list(scanner.dirty_ids) == [] and scanner.stats.evaluations == 2
     assert scanner.on_book_change(P, "b2") is True
-    assert scanner.dirty_ids == ("B",)
+    assert list(scanner.dirty_ids) == ["B"]
     assert not scanner.is_dirty("A")
     scanner.drain()
     assert scanner.stats.evaluations == 3  # only B was looked at again
@@ -173,8 +183,12 @@ def test_max_components_returns_the_best_and_keeps_the_rest_dirty() -> None:
     assert [c.component_id for c in rest] == ["mid", "low"]  # sums 0.90 > 0.95 missing 0.10, 0.05
     assert rest[0].score_micro_usd > rest[1].score_micro_usd > 0
     assert scanner.dirty_ids == () and scanner.stats.forwarded == 3
-    with pytest.raises(ValueError):
-        scanner.drain(max_components=-1)
+    bad_limits: tuple[Any, ...] = (-1, 1.5, "2")
+    for bad in bad_limits:
+        with pytest.raises(ConfigError, match="max_components must be a non-negative int or None"):
+            scanner.drain(max_components=bad)
+    with pytest.raises(ConfigError, match="unknown component 'nope'"):
+        scanner.candidate_set("nope")
 
 
 def test_ranking_is_by_score_then_id() -> None:
@@ -191,7 +205,7 @@ def test_ranking_is_by_score_then_id() -> None:
 
 
 # -- exclusions and bad input ---------------------------------------------------------------------------------
-def _cross_venue_pair(kalshi_yes: int, poly_no: int) -> tuple[Component, dict]:
+def _cross_venue_pair(kalshi_yes: int, poly_no: int) -> tuple[Component, Books]:
     a, b = contract_id(K, "KX"), contract_id(P, "pm")
     component = Component("pair", (a, b), (Equivalent(a, b),), listings(K, "KX") + listings(P, "pm"))
     books = {
@@ -210,7 +224,7 @@ def test_cross_venue_pair_arbitrage_is_forwarded() -> None:
 
 def test_untrusted_book_excludes_its_listings() -> None:
     component, books = _cross_venue_pair(kalshi_yes=40, poly_no=50)
-    books[(P, "pm")].no.mark_untrusted("sequence gap")
+    no_ladder(books[(P, "pm")]).mark_untrusted("sequence gap")
     scanner = Scanner([component], books, now_ns=Clock())
     assert scanner.drain() == []  # the arbitrage needs the untrusted NO: nothing left to trade on
     assert scanner.stats.excluded_listings == Counter({"untrusted": 2})
@@ -234,7 +248,7 @@ def test_stale_books_are_excluded_on_the_injected_clock() -> None:
     assert scanner.drain() == []
     assert scanner.stats.excluded_listings == Counter({"stale": 2})
     books[(P, "pm")].yes.touch(clock.now_ns)
-    books[(P, "pm")].no.touch(clock.now_ns)
+    no_ladder(books[(P, "pm")]).touch(clock.now_ns)
     scanner.on_book_change(P, "pm")
     [candidate] = scanner.drain()
     assert candidate.excluded == ()
@@ -243,7 +257,7 @@ def test_stale_books_are_excluded_on_the_injected_clock() -> None:
 def test_missing_book_and_off_tick_best_ask_are_excluded() -> None:
     component, books = _cross_venue_pair(kalshi_yes=40, poly_no=50)
     del books[(K, "KX")]
-    books[(P, "pm")].no.apply_level(BookSide.ASK, 495_000, 10 * CONTRACT, ChangeMode.SET, 0)  # half a cent
+    no_ladder(books[(P, "pm")]).apply_level(BookSide.ASK, 495_000, 10 * CONTRACT, ChangeMode.SET, 0)  # half a cent
     scanner = Scanner([component], books, now_ns=Clock())
     assert scanner.drain() == []
     assert scanner.stats.excluded_listings == Counter({"missing": 2, "off_tick": 1})
@@ -409,8 +423,8 @@ def test_real_graph_components_from_the_fomc_fixtures() -> None:
     if book.no is None:  # Kalshi: NO asks mirror the YES bids; pull the bid before the ask moves down
         book.yes.apply_level(BookSide.BID, (fair - 2) * CENT, 0, ChangeMode.SET, 0)
     else:
-        book.no.apply_level(BookSide.ASK, 99 * CENT, 100 * CONTRACT, ChangeMode.SET, 0)
-        book.no.apply_level(BookSide.ASK, (100 - fair + 2) * CENT, 0, ChangeMode.SET, 0)
+        no_ladder(book).apply_level(BookSide.ASK, 99 * CENT, 100 * CONTRACT, ChangeMode.SET, 0)
+        no_ladder(book).apply_level(BookSide.ASK, (100 - fair + 2) * CENT, 0, ChangeMode.SET, 0)
     book.yes.apply_level(
         BookSide.ASK, (fair - 10) * CENT, 100 * CONTRACT, ChangeMode.SET, 0
     )  # the YES basket now costs < $1
@@ -452,7 +466,9 @@ def test_scanner_built_instruments_carry_the_venues_order_amount_increments() ->
         k = instruments[f"{contract_id(K, kalshi.market_id)}:{side.value}"]
         assert (k.buy_amount_increment_usd, k.sell_amount_increment_usd) == (None, None)
     scanner = Scanner(graph.components, books, now_ns=Clock())
-    candidate, _ = scanner.candidate_set(graph.component_of(P, poly.market_id))
+    component_id = graph.component_of(P, poly.market_id)
+    assert component_id is not None
+    candidate, _ = scanner.candidate_set(component_id)
     assert {i.buy_amount_increment_usd for i in candidate.instruments} == {D("0.01")}
 
 
@@ -477,7 +493,10 @@ def test_unit_cost_is_a_tight_lower_bound_of_the_fee(price: int, rule: FeeRule) 
     exact_per_contract = (
         Decimal(price) / 1_000_000 + rule.order_fee([(Decimal(price) / 1_000_000, quantity)]) / quantity
     )
-    credit = rule.fill_increment_usd / quantity if rule.fill_rounding is Rounding.DOWN else D(0)  # Polymarket floors
+    credit = D(0)
+    if rule.fill_rounding is Rounding.DOWN:  # Polymarket floors
+        assert rule.fill_increment_usd is not None
+        credit = rule.fill_increment_usd / quantity
     assert floor <= (exact_per_contract + credit) * 1_000_000
 
 
@@ -487,7 +506,7 @@ _FEES_P = (ZERO_FEE_POLY, polymarket_fee(rate=D("0.04")), polymarket_fee(rate=D(
 KINDS = ("single", "pair", "group", "linked_group", "ladder", "linked_ladder", "conjunction", "mixed")
 
 
-def _random_case(seed: int) -> tuple[Component, dict, ScannerConfig, str]:
+def _random_case(seed: int) -> tuple[Component, Books, ScannerConfig, str]:
     """A small component of a random kind with coherent 'truth' prices, noisy books on one or two
     venues (sometimes missing, untrusted, empty or deep), and a scanner configuration."""
     rng = random.Random(seed)
@@ -496,7 +515,7 @@ def _random_case(seed: int) -> tuple[Component, dict, ScannerConfig, str]:
     other = P if venue is K else K
     names: list[str] = []
     truth: dict[str, float] = {}
-    relations: list = []
+    relations: list[Relation] = []
 
     def cid(v: Venue, name: str) -> str:
         return contract_id(v, name)
@@ -547,7 +566,7 @@ def _random_case(seed: int) -> tuple[Component, dict, ScannerConfig, str]:
             relations.append(
                 Equivalent(cid(venue, name), cid(other, twin), inverted=inverted, settlement_risk=rng.random() < 0.4)
             )
-    books: dict = {}
+    books: Books = {}
     all_listings: list[Listing] = []
     noise = rng.choice((0.0, 0.03, 0.08))
     for v, name, fair in markets:
@@ -707,7 +726,7 @@ def test_sweep_re_evaluates_components_whose_books_revive_or_go_stale_without_a_
     books[(K, "KX")].yes.touch(clock.now_ns)
     for book in other_books.values():
         book.yes.touch(clock.now_ns)
-        book.no.touch(clock.now_ns)
+        no_ladder(book).touch(clock.now_ns)
     assert scanner.sweep() == 1 and scanner.dirty_ids == ("pair",)  # forwarded set has a stale book
     assert scanner.drain() == [] and scanner.stats.excluded_listings == Counter({"stale": 2})
     assert scanner.take_withdrawn() == ("pair",) and scanner.take_withdrawn() == ()  # drop its set
@@ -715,7 +734,7 @@ def test_sweep_re_evaluates_components_whose_books_revive_or_go_stale_without_a_
     clock.now_ns = 2_500_000_000  # the feed is back with an unchanged snapshot: a touch, no event
     books[(K, "KX")].yes.touch(clock.now_ns)
     books[(P, "pm")].yes.touch(clock.now_ns)
-    books[(P, "pm")].no.touch(clock.now_ns)
+    no_ladder(books[(P, "pm")]).touch(clock.now_ns)
     assert scanner.sweep() == 1
     [candidate] = scanner.drain()
     assert candidate.component_id == "pair" and candidate.excluded == ()
@@ -754,7 +773,7 @@ def test_blocks_too_large_to_enumerate_are_decided_exactly_by_column_generation(
         "mix", (a, b, c, d), relations, listings(K, "a") + listings(K, "b") + listings(K, "c") + listings(K, "d")
     )
 
-    def books(d_yes_ask: int, d_yes_bid: int) -> dict:
+    def books(d_yes_ask: int, d_yes_bid: int) -> Books:
         quotes = {"a": (33, 29), "b": (28, 24), "c": (46, 42), "d": (d_yes_ask, d_yes_bid)}
         return {(K, m): kalshi_book(m, [(ask, 20)], [(bid, 20)]) for m, (ask, bid) in quotes.items()}
 
@@ -823,12 +842,12 @@ def test_a_live_tick_size_change_overrides_the_listing_tick() -> None:
     markets = ["m1", "m2", "m3"]
     books = poly_group_books(markets, [30, 65, 1])
     long_shot = books[(P, "m3")]
-    for ladder in (long_shot.yes, long_shot.no):
+    for ladder in (long_shot.yes, no_ladder(long_shot)):
         ladder.tick_size_micro_usd = 1_000  # TickSizeChange 0.01 -> 0.001
     long_shot.yes.apply_level(BookSide.ASK, 4_000, 500 * CONTRACT, ChangeMode.SET, 0)  # $0.004 < $0.01
     long_shot.yes.apply_level(BookSide.ASK, CENT, 0, ChangeMode.SET, 0)
-    long_shot.no.apply_level(BookSide.ASK, 997_000, 500 * CONTRACT, ChangeMode.SET, 0)
-    long_shot.no.apply_level(BookSide.ASK, 99 * CENT, 0, ChangeMode.SET, 0)
+    no_ladder(long_shot).apply_level(BookSide.ASK, 997_000, 500 * CONTRACT, ChangeMode.SET, 0)
+    no_ladder(long_shot).apply_level(BookSide.ASK, 99 * CENT, 0, ChangeMode.SET, 0)
     scanner = Scanner([group("G", P, markets)], books, now_ns=Clock())
     [candidate] = scanner.drain()  # 0.30 + 0.65 + 0.004 < $1
     assert (

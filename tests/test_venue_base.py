@@ -77,9 +77,13 @@ def test_order_sends_stay_in_flight_until_answered_or_settled() -> None:
     sends.unanswered("a", 100, unknown)  # timed out: may still reach the venue for settle_ns
     assert sends.in_flight("a", 130) and not sends.in_flight("a", 131) and sends.unknown() == [unknown]
     sends.begin("a", "M", now_ns=200, wall_ms=9)  # a resend keeps the first send time
-    assert sends.get("a").sent_wall_ms == 5 and sends.in_flight("a", 10_000)  # type: ignore[union-attr]
+    first = sends.get("a")
+    assert first is not None and first.sent_wall_ms == 5 and sends.in_flight("a", 10_000)
     sends.found("a", "venue-id")
-    assert not sends.in_flight("a", 200) and sends.unknown() == [] and sends.get("a").order_id == "venue-id"  # type: ignore[union-attr]
+    found = sends.get("a")
+    assert (
+        not sends.in_flight("a", 200) and sends.unknown() == [] and found is not None and found.order_id == "venue-id"
+    )
     for key in "bcd":
         sends.begin(key, "M", now_ns=0, wall_ms=0)
     assert len(sends) == 3 and sends.get("a") is None  # the oldest is forgotten

@@ -20,16 +20,16 @@ MAX_ISO_LENGTH = 40  # longer "times" are garbage; refuse before parsing
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def loads(data: bytes | bytearray | memoryview | str, field: str = "frame", *, venue: str) -> Any:
-    """JSON text -> Python values. Undecodable input (or a value that is not text at all) is a
-    `FieldError(field, "is not valid JSON")` on both venues."""
+def loads(data: object, field: str = "frame", *, venue: str) -> Any:
+    """JSON text -> Python values. Undecodable input (or a value that is not text at all: a
+    socket library may hand over anything) is a `FieldError(field, "is not valid JSON")` on both
+    venues."""
+    if not isinstance(data, (bytes, bytearray, memoryview, str)):
+        raise FieldError(field, "is not valid JSON", f"<{type(data).__name__}>", venue=venue)
     try:
         return orjson.loads(data)
     except (orjson.JSONDecodeError, TypeError) as exc:
-        if isinstance(data, (bytes, bytearray, memoryview, str)):
-            shown: Any = data[:60] if isinstance(data, str) else bytes(data[:60])
-        else:
-            shown = f"<{type(data).__name__}>"
+        shown = data[:60] if isinstance(data, str) else bytes(data[:60])
         raise FieldError(field, "is not valid JSON", shown, venue=venue) from exc
 
 

@@ -1,4 +1,4 @@
-"""Kalshi request signing (docs/venues.md 1.2).
+"""Kalshi request signing (docs/venues.md#kalshi-auth).
 
 Every REST request and the WebSocket handshake carry three headers:
 

@@ -384,6 +384,11 @@ class KalshiClient:
         if self._watchdog_task is None and self.config.check_interval_s is not None:
             self._watchdog_task = asyncio.create_task(self._watchdog_loop(), name="kalshi-watchdog")
 
+    def _is_closing(self) -> bool:
+        """The flag read through a call: `close()` sets it while a loop awaits, which narrowing
+        `self._closing` across the loop's awaits would hide from the type checker."""
+        return self._closing
+
     async def close(self) -> None:
         self._closing = True
         ws = self._ws
@@ -470,7 +475,7 @@ class KalshiClient:
         await self._perform(self.session.outgoing())
 
     async def _ws_loop(self) -> None:
-        while not self._closing:
+        while not self._is_closing():
             headers = self._signer.headers("GET", self._ws_path, self._wall_ms()) if self._signer is not None else None
             try:
                 ws = await connect(
@@ -524,14 +529,14 @@ class KalshiClient:
                 self.session.on_disconnect("socket closed")
                 self._updated.set()
             self.diagnostics.disconnect_reasons.append((_STREAM, reason))
-            if self._closing:
+            if self._is_closing():
                 break
             if self._clock() - connected_at >= self.config.reconnect_reset_s * 1e9:
                 self._backoff.reset()
             await self._pause_before_reconnect()
 
     async def _pause_before_reconnect(self) -> None:
-        if self._closing:
+        if self._is_closing():
             return
         delay = self._backoff.next_delay_s()
         self.diagnostics.reconnect_delays.append((_STREAM, delay))
@@ -541,7 +546,7 @@ class KalshiClient:
         interval_s = self.config.check_interval_s
         if interval_s is None:
             return
-        while not self._closing:
+        while not self._is_closing():
             await self._sleep(interval_s)
             await self.check_staleness()
 
@@ -656,7 +661,9 @@ class KalshiClient:
                 [event], _ = wire.decode_events_page(body)
                 self._event_series[event_ticker] = event.series_id
             except (VenueError, WireError, ValueError):
-                self._event_series[event_ticker] = ""  # unknown: default fees stay
+                # no series: the market keeps its unknown fee (taker_fee None), never a default,
+                # so the graph gives it no listings
+                self._event_series[event_ticker] = ""
         return self._event_series[event_ticker]
 
     async def _series_info(self, series_ticker: str) -> SeriesInfo | None:

@@ -3,7 +3,7 @@
 The client feeds every text frame to `receive(raw, now_ns)` and sends whatever `outgoing()`
 returns; the session owns the books and decides when to re-snapshot, resubscribe or reconnect.
 
-Protocol facts relied on (docs/venues.md 1.8):
+Protocol facts relied on (docs/venues.md#kalshi-websocket, docs/venues.md#kalshi-sequencing):
 - One socket carries many subscriptions. `subscribe` names channels (and tickers); the server
   answers `subscribed` with a subscription id (`sid`) per channel, echoing the command `id`. The
   session sends one channel per subscribe command, so a command id maps to exactly one sid.
@@ -178,12 +178,12 @@ class KalshiSession:
                 for t in new:
                     if t not in self.books:
                         self.books[t] = OrderBook(t, t, "kalshi")
-            live = self._live_sub(channel)
+            live_sid, live = self._live_sub(channel)
             if live is not None and new and live.tickers:
                 live.tickers.update(new)
                 if channel == ORDERBOOK:
                     for t in new:
-                        self._book_sid[t] = live.sid  # type: ignore[assignment]
+                        self._book_sid[t] = live_sid
                         if now_ns is not None:
                             self._awaiting[t] = now_ns
                 self._send_update(live, new, "add_markets")
@@ -199,11 +199,12 @@ class KalshiSession:
             self._wanted[channel] = set()
             self._send_subscribe(channel, (), now_ns)
 
-    def _live_sub(self, channel: str) -> Subscription | None:
-        for sub in self._subs.values():
+    def _live_sub(self, channel: str) -> tuple[int, Subscription | None]:
+        """(sid, subscription) of the channel's live subscription, or (0, None) without one."""
+        for sid, sub in self._subs.items():
             if sub.channel == channel:
-                return sub
-        return None
+                return sid, sub
+        return 0, None
 
     def subscriptions(self) -> list[Subscription]:
         return list(self._subs.values())
@@ -384,7 +385,7 @@ class KalshiSession:
         if len(self._fill_order) > self._max_fill_ids:
             self._fill_ids.discard(self._fill_order.popleft())
 
-    def _sequence_ok(self, sid: int, seq: int, now_ns: int, out: list[Any]) -> bool:
+    def _sequence_ok(self, sid: int, seq: int | None, now_ns: int, out: list[Any]) -> bool:
         """Track the sid's sequence. False: the message belongs to no tracked sid (drop it)."""
         sub = self._subs.get(sid)
         if sub is None:
@@ -396,7 +397,7 @@ class KalshiSession:
             self._on_gap(sub, last, seq, now_ns, out)
         return True
 
-    def _on_gap(self, sub: Subscription, last: int, seq: int, now_ns: int, out: list[Any]) -> None:
+    def _on_gap(self, sub: Subscription, last: int, seq: int | None, now_ns: int, out: list[Any]) -> None:
         self.stats.gaps += 1
         reason = f"sequence gap on sid {sub.sid}: expected {last + 1}, got {seq}"
         out.append(VenueNotice(venue=_K, kind="sequence_gap", sid=sub.sid, seq=seq, message=reason))
@@ -412,10 +413,10 @@ class KalshiSession:
         sid = change.sid
         if sid is None or self._book_sid.get(change.book_id) != sid:
             if sid is not None and sid in self._subs:
-                self._sequence_ok(sid, change.seq, now_ns, out)  # type: ignore[arg-type]
+                self._sequence_ok(sid, change.seq, now_ns, out)
             self._drop_book_message(change.book_id, sid)
             return
-        if not self._sequence_ok(sid, change.seq, now_ns, out):  # type: ignore[arg-type]
+        if not self._sequence_ok(sid, change.seq, now_ns, out):
             return
         book = self.books[change.book_id]
         try:
@@ -439,7 +440,7 @@ class KalshiSession:
         if sid is None or sid not in self._subs:
             self.stats.stale_sid += 1
             return
-        if not self._sequence_ok(sid, snap.seq, now_ns, out):  # type: ignore[arg-type]
+        if not self._sequence_ok(sid, snap.seq, now_ns, out):
             return
         if self._book_sid.get(snap.book_id) != sid:
             self.stats.unknown_book += 1

@@ -1,7 +1,7 @@
 """Kalshi wire format: pure decoding of WebSocket frames and REST bodies into `arb.domain` values,
 and encoding of commands and order requests. No I/O, no state.
 
-Protocol facts relied on (docs/venues.md Part 1):
+Protocol facts relied on (docs/venues.md#kalshi):
 
 - Prices are `*_dollars` fixed-point strings (up to 6 decimals), counts `*_fp` strings (2 decimals).
   Older payloads carry integer cents (`price`, `yes_price`, orderbook `yes`/`no`) and integer counts
@@ -120,7 +120,7 @@ VENUE = "kalshi"
 _K = Venue.KALSHI
 ORDERBOOK_CHANNEL = "orderbook_delta"
 
-# WebSocket error codes (venues.md 1.8). 10 and 25 are terminal for the subscription: resubscribe.
+# WebSocket error codes (docs/venues.md#kalshi-ws-errors). 10 and 25 are terminal for the subscription: resubscribe.
 ERROR_CODES: dict[int, str] = {
     1: "processing error",
     2: "params required",
@@ -1008,7 +1008,7 @@ _STATUS = {
 
 _CENT = 10_000
 _DECI_CENT = 1_000
-# Tick structures named by `price_level_structure` when `price_ranges` is absent (venues.md 1.3).
+# Tick structures named by `price_level_structure` when `price_ranges` is absent (docs/venues.md#kalshi-ticks).
 _STRUCTURES: dict[str, tuple[PriceBand, ...]] = {
     "linear_cent": (PriceBand(0, SCALE, _CENT),),
     "deci_cent": (PriceBand(0, SCALE, _DECI_CENT),),

@@ -334,6 +334,11 @@ class PolymarketClient:
         if self.credentials is not None and self.config.private_stream:
             self._spawn(self._socket_loop("user"))
 
+    def _is_closing(self) -> bool:
+        """The flag read through a call: `close()` sets it while a loop awaits, which narrowing
+        `self._closing` across the loop's awaits would hide from the type checker."""
+        return self._closing
+
     async def close(self) -> None:
         self._closing = True
         for ws in self._sockets.values():
@@ -770,7 +775,7 @@ class PolymarketClient:
             self.market_session if stream == "market" else self.user_session
         )
         backoff = Backoff(self.config.reconnect_base_s, self.config.reconnect_cap_s, rng=self._rng)
-        while not self._closing:
+        while not self._is_closing():
             reason = "closed"
             try:
                 async with connect(
@@ -811,7 +816,7 @@ class PolymarketClient:
                 self._sockets[stream] = None
                 self.connected[stream].clear()
                 session.on_disconnect(self._clock(), f"{stream} socket {reason}")
-            if self._closing:
+            if self._is_closing():
                 break
             self.diagnostics.disconnect_reasons.append((stream, reason))
             self._emit(VenueNotice(Venue.POLYMARKET, "disconnected", message=stream))

@@ -1,6 +1,7 @@
 """Polymarket order signing and request authentication, through py-clob-client-v2.
 
-Protocol facts (docs/venues.md 2.4-2.6, py-clob-client-v2 1.2.1):
+Protocol facts (docs/venues.md#polymarket-auth, docs/venues.md#polymarket-orders,
+docs/venues.md#polymarket-order-amounts; py-clob-client-v2 1.2.1):
 - An order is an EIP-712 signed struct for the CTF Exchange v2 (`salt, maker, signer, tokenId,
   makerAmount, takerAmount, side, signatureType, timestamp, metadata, builder`; `expiration` travels
   in the JSON but is not signed). The exchange contract is the Neg Risk CTF Exchange for negRisk
@@ -58,11 +59,9 @@ from py_clob_client_v2.signer import Signer
 from arb.domain import Action, OrderRequest, TimeInForce
 from arb.errors import ConfigError, OrderRejectedError
 from arb.fixed import SCALE
-from arb.venues.polymarket.wire import decimal_text
+from arb.venues.polymarket.wire import BUY_AMOUNT_INCREMENT_MICRO_USD, SELL_AMOUNT_INCREMENT_MICRO_USD, decimal_text
 
 __all__ = [
-    "FOK_BUY_AMOUNT_INCREMENT_MICRO_USD",
-    "FOK_SELL_AMOUNT_INCREMENT_MICRO_USD",
     "GTD_SECURITY_THRESHOLD_S",
     "ORDER_TYPES",
     "OrderSigner",
@@ -78,11 +77,6 @@ _V = "polymarket"
 GTD_SECURITY_THRESHOLD_S = 60
 ORDER_TYPES = {TimeInForce.GTC: "GTC", TimeInForce.GTD: "GTD", TimeInForce.FOK: "FOK", TimeInForce.IOC: "FAK"}
 _TICK_KEYS = {100_000: "0.1", 10_000: "0.01", 5_000: "0.005", 2_500: "0.0025", 1_000: "0.001", 100: "0.0001"}
-# FOK/FAK ("market") orders: the CLOB accepts a BUY's maker (USDC) amount with at most 2 decimals
-# and its taker (shares) with 4, a SELL's maker (shares) with 2 and its taker (USDC) with 4 ("invalid
-# amounts, the market buy orders maker amount supports a max accuracy of 2 decimals, ...").
-FOK_BUY_AMOUNT_INCREMENT_MICRO_USD = 10_000
-FOK_SELL_AMOUNT_INCREMENT_MICRO_USD = 100
 
 
 @dataclass(frozen=True)
@@ -117,10 +111,11 @@ class PolymarketCredentials:
             if not getattr(self, name):
                 raise ConfigError(f"polymarket {name} must not be empty")
         try:
-            if not base64.urlsafe_b64decode(self.api_secret):
-                raise ValueError
+            secret = base64.urlsafe_b64decode(self.api_secret)
         except (ValueError, binascii.Error):
-            raise ConfigError("polymarket api_secret must be base64url") from None
+            secret = b""
+        if not secret:
+            raise ConfigError("polymarket api_secret must be base64url")
         if self.signature_type not in (0, 1, 2, 3):
             raise ConfigError(f"polymarket signature_type must be 0, 1, 2 or 3, was {self.signature_type!r}")
         if self.funder is not None and not (self.funder.startswith("0x") and len(self.funder) == 42):
@@ -268,10 +263,10 @@ def order_amounts(
     if time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
         cash_unit = _decimals_unit(int(config.amount))
         kind = "limit"
-    elif action is Action.BUY:
-        cash_unit, kind = FOK_BUY_AMOUNT_INCREMENT_MICRO_USD, "FOK/FAK buy"
+    elif action is Action.BUY:  # FOK/FAK: the cash amount's increment (see `wire`)
+        cash_unit, kind = BUY_AMOUNT_INCREMENT_MICRO_USD, "FOK/FAK buy"
     else:
-        cash_unit, kind = FOK_SELL_AMOUNT_INCREMENT_MICRO_USD, "FOK/FAK sell"
+        cash_unit, kind = SELL_AMOUNT_INCREMENT_MICRO_USD, "FOK/FAK sell"
     if remainder or notional % cash_unit or notional <= 0:
         cash = Decimal(size_micro * price_micro).scaleb(-12).normalize()
         raise OrderRejectedError(

@@ -6,7 +6,7 @@ commands they return: `SendText` (write a text frame), `FetchBook` (GET `/book` 
 hand the answer to `apply_rest_book`) and `Reconnect` (drop the socket; books stay untrusted until
 fresh snapshots arrive on the new one).
 
-Market socket (`PolymarketMarketSession`), protocol facts (docs/venues.md 2.7):
+Market socket (`PolymarketMarketSession`), protocol facts (docs/venues.md#polymarket-market-websocket):
 - After connecting, send one subscribe message with every asset (token) id; the server answers with
   a `book` snapshot per asset. Books are untrusted from a disconnect until that snapshot.
 - There is no sequence number. Continuity is checked two ways: a `book` frame's hash is recomputed

@@ -1,6 +1,6 @@
 """Polymarket wire formats: pure decoders (JSON -> `arb.domain`) and encoders (domain -> JSON).
 
-Protocol facts relied on (docs/venues.md Part 2; [D] = seen in the captures under
+Protocol facts relied on (docs/venues.md#polymarket; [D] = seen in the captures under
 tests/fixtures/venues/polymarket):
 
 Gamma REST (metadata)
