@@ -215,7 +215,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 # -- public entry point ----------------------------------------------------------------------------
 def project_prices(
     source: CandidateSet | OutcomeSystem,
-    prices: Sequence[float] | np.ndarray | Mapping[str, float],
+    prices: Sequence[float | Decimal] | np.ndarray | Mapping[str, float | Decimal],
     *,
     tol: float = 1e-6,
     alpha: float | None = None,

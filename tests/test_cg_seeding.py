@@ -5,8 +5,8 @@ the given outcomes (0/1 vectors over the set's contracts, e.g. a projection's ac
 instead of the default spread of seed outcomes. Certification still goes through the exact oracle,
 so hints may change the number of rounds, never the optimum.
 
-Acceptance 5 ("constraint generation seeded with the active vertices needs no more rounds than
-unseeded on the benchmark's combinatorial family"): test_acceptance5_seeded_cg_needs_no_more_rounds
+Constraint generation seeded with the active vertices needs no more rounds than unseeded on the
+benchmark's combinatorial family: test_seeded_cg_needs_no_more_rounds
 here at small sizes, and the `arb bench solvers` cg-seeding rows and check at sizes 6, 10, 16.
 """
 
@@ -62,9 +62,9 @@ def _solve(problem: AllocationProblem, hints=None):
     return allocator, seeds, run
 
 
-# -- acceptance 5 -----------------------------------------------------------------------------------
+# -- seeded rounds -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(("size", "seed"), [(4, 11), (5, 12), (6, 13)])
-def test_acceptance5_seeded_cg_needs_no_more_rounds(size: int, seed: int) -> None:
+def test_seeded_cg_needs_no_more_rounds(size: int, seed: int) -> None:
     problem, candidate = _parlays(size, seed)
     projection = project_prices(candidate, mid_prices(candidate))
     _, _, unseeded = _solve(problem)
