@@ -88,10 +88,10 @@ from typing import Any
 import orjson
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from py_clob_client_v2.config import get_contract_config  # type: ignore[import-untyped]
-from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, SignatureTypeV2  # type: ignore[import-untyped]
-from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2  # type: ignore[import-untyped]
-from py_clob_client_v2.order_utils.model.side import Side as ClobSide  # type: ignore[import-untyped]
+from py_clob_client_v2.config import get_contract_config
+from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, SignatureTypeV2
+from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2
+from py_clob_client_v2.order_utils.model.side import Side as ClobSide
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
