@@ -219,7 +219,7 @@ _WEIRD: list[Any] = [
 ]
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+def _paths(node: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
     out = [prefix]
     if isinstance(node, dict):
         for k, v in node.items():
@@ -237,7 +237,7 @@ def _mutate(frame: dict[str, Any], rng: random.Random) -> bytes:
     paths = [p for p in _paths(obj) if p]
     if choice <= 3 and paths:
         path = rng.choice(paths)
-        parent = obj
+        parent: Any = obj  # a dict or list inside the frame
         for key in path[:-1]:
             parent = parent[key]
         last = path[-1]

@@ -4,15 +4,17 @@ reconnects distrust books, bad frames are counted and never raised."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arb.book import OrderBook
 from arb.domain import BookChange, BookSnapshot, Fill, VenueNotice
 from arb.venues.base import Reconnect, SendText
-from arb.venues.kalshi.session import KalshiSession, decode_and_apply
+from arb.venues.kalshi.session import Command, KalshiSession, decode_and_apply
 
 S = 1_000_000_000  # ns per second
 
@@ -20,6 +22,17 @@ S = 1_000_000_000  # ns per second
 def sent(session: KalshiSession) -> list[Any]:
     """The command frames the session wants sent, as JSON values."""
     return [command.json() for command in session.outgoing()]
+
+
+def _texts(commands: Sequence[Command]) -> list[SendText]:
+    """The commands, each checked to be a frame to send."""
+    assert all(isinstance(c, SendText) for c in commands), commands
+    return [c for c in commands if isinstance(c, SendText)]
+
+
+def _trusted(session: KalshiSession, ticker: str) -> bool:
+    """Read afresh after each step (a plain attribute read would stay narrowed by earlier asserts)."""
+    return session.books[ticker].trusted
 
 
 def _frame(obj: dict[str, Any]) -> bytes:
@@ -178,7 +191,7 @@ def test_buffer_overflow_error_resubscribes_and_old_sid_is_ignored() -> None:
         _frame({"id": 99, "type": "error", "sid": 3, "msg": {"code": 25, "msg": "Subscription buffer overflow"}}), 2
     )
     assert events[0].kind == "error" and session.stats.venue_errors[25] == 1
-    assert not session.books["A"].trusted
+    assert not _trusted(session, "A")
     unsub, sub = sent(session)
     assert unsub == {"id": unsub["id"], "cmd": "unsubscribe", "params": {"sids": [3]}}
     assert sub["cmd"] == "subscribe" and sub["params"]["market_tickers"] == ["A", "B"]
@@ -187,7 +200,7 @@ def test_buffer_overflow_error_resubscribes_and_old_sid_is_ignored() -> None:
     assert session.books["A"].bids() == ((100_000, 1_000_000),)
     session.receive(_frame({"id": sub["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 4}}), 4)
     session.receive(_snapshot("A", {15: 2}, {}, sid=4, seq=1), 5)
-    assert session.books["A"].trusted and session.books["A"].bids() == ((150_000, 2_000_000),)
+    assert _trusted(session, "A") and session.books["A"].bids() == ((150_000, 2_000_000),)
     assert session.stats.resubscribes == 1
 
 
@@ -197,8 +210,7 @@ def test_watchdog_distrusts_silent_feed_then_asks_to_reconnect() -> None:
     assert session.check(20 * S) == []
     session.on_ping(25 * S)  # pings alone are not data
     session.on_ping(31 * S)
-    renewed = session.check(32 * S)  # the order book subscription is renewed
-    assert all(type(c) is SendText for c in renewed)
+    renewed = _texts(session.check(32 * S))  # the order book subscription is renewed
     assert not session.books["A"].trusted and "silent" in session.books["A"].untrusted_reason
     assert [c.json()["cmd"] for c in renewed] == ["unsubscribe", "subscribe"]
     assert session.check(40 * S) == []  # one trip per silence
@@ -274,11 +286,11 @@ def test_overdue_snapshot_is_requested_again() -> None:
     session.receive(_delta("A", "yes", 11, 1, sid=1, seq=1), 1 * S)  # data flows, but no snapshot for A
     assert session.check(4 * S) == [] and sent(session) == []
     session.receive(_delta("A", "yes", 11, 1, sid=1, seq=2), 5 * S)
-    assert [c.json()["cmd"] for c in session.check(6 * S)] == ["unsubscribe", "subscribe"]
+    assert [c.json()["cmd"] for c in _texts(session.check(6 * S))] == ["unsubscribe", "subscribe"]
 
 
 def test_decode_and_apply_on_bare_books() -> None:
-    books: dict = {}
+    books: dict[str, OrderBook] = {}
     decode_and_apply(books, _snapshot("A", {10: 2}, {30: 1}, sid=1, seq=1), 1)
     events = decode_and_apply(books, _delta("A", "no", 30, -1, sid=1, seq=2), 2)
     assert (
@@ -299,7 +311,8 @@ def test_3_4_a_live_tick_change_moves_the_book_onto_the_new_grid() -> None:
     )
     session.receive(_snapshot("INX", {45: 3}, {50: 2}, sid=1, seq=1), 1)
     book = session.books["INX"]
-    assert book.trusted and book.tick_size_micro_usd is None  # the listing's cent tick applies
+    listing_tick = book.tick_size_micro_usd
+    assert book.trusted and listing_tick is None  # the listing's cent tick applies
     [event] = session.receive(
         _frame(
             {

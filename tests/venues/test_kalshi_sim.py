@@ -154,7 +154,7 @@ async def running(
         sim.add_participant(makers[ticker])
     await sim.start()
     harness_events: list[Any] = []
-    settings = {
+    settings: dict[str, Any] = {
         "rest_base_url": sim.rest_base_url,
         "ws_url": sim.ws_url,
         "check_interval_s": None,
@@ -163,6 +163,7 @@ async def running(
         "request_timeout_s": 5.0,
     }
     settings.update(config)
+    deadline: dict[str, Any] = {"deadline": fake.deadline} if fake_deadlines else {}
     client = KalshiClient(
         KalshiConfig(**settings),
         clock=fake.clock,
@@ -171,7 +172,7 @@ async def running(
         sink=harness_events.append,
         signer=KalshiSigner(KEY_ID, private_key),
         wall_clock_ms=fake.wall_ms,
-        **({"deadline": fake.deadline} if fake_deadlines else {}),
+        **deadline,
     )
     harness = Harness(sim, client, fake, faults, harness_events, makers)
     try:
@@ -238,7 +239,7 @@ async def test_client_implements_the_venue_interface_and_metadata(private_key: r
         assert isinstance(h.client, VenueClient)
         markets = await h.client.markets()
         assert [m.market_id for m in markets] == list(TICKERS)
-        assert all(m.series_id == "KXSIM" and m.taker_fee.multiplier == 1 for m in markets)
+        assert all(m.series_id == "KXSIM" and m.taker_fee and m.taker_fee.multiplier == 1 for m in markets)
         [event] = await h.client.events()
         assert event.group is not None and not event.group.exhaustive and event.market_ids == TICKERS
         snapshot = await h.client.orderbook(TICKERS[0])
@@ -431,18 +432,20 @@ async def test_order_post_500_or_timeout_is_unknown_until_a_query_settles_it(pri
         h.time.advance(h.client.config.order_timeout_s)
         timed_out = await send
         assert timed_out.status is OrderStatus.UNKNOWN and "timed out" in timed_out.reason
+        timed_out_id, ambiguous_id = timed_out.client_order_id, ambiguous.client_order_id
+        assert timed_out_id is not None and ambiguous_id is not None
         settled = await h.client.get_order(client_order_id=timed_out.client_order_id, market_id=ticker)
         assert settled is not None and settled.status is OrderStatus.OPEN
         # Never sent twice: one venue order per client id, and a resend is settled through the 409.
-        for request_id in (ambiguous.client_order_id, timed_out.client_order_id):
+        for request_id in (ambiguous_id, timed_out_id):
             assert len([m for m in h.sim.orders_of(KEY_ID) if m.order.client_order_id == request_id]) == 1
         again = await h.client.place_order(
-            OrderRequest(timed_out.client_order_id, ticker, Side.YES, Action.BUY, 200_000, 1_000_000, TimeInForce.GTC)
+            OrderRequest(timed_out_id, ticker, Side.YES, Action.BUY, 200_000, 1_000_000, TimeInForce.GTC)
         )
         assert again.order_id == settled.order_id and again.status is OrderStatus.OPEN
         await h.client.cancel_order(settled.order_id)
         await h.client.wait_until(
-            lambda: any(f.order_id == settled_order_id(h, ambiguous.client_order_id) for f in h.stream_fills()), WAIT_S
+            lambda: any(f.order_id == settled_order_id(h, ambiguous_id) for f in h.stream_fills()), WAIT_S
         )
         await round_trip(h)
 
@@ -758,7 +761,7 @@ async def test_3_2_a_duplicate_client_order_id_in_a_batch_is_settled_by_a_lookup
     async with running(private_key) as h:
         ticker = TICKERS[1]
         first = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 100_000, 1_000_000))
-        assert first.status is OrderStatus.OPEN
+        assert first.status is OrderStatus.OPEN and first.client_order_id is not None
         resend = OrderRequest(first.client_order_id, ticker, Side.YES, Action.BUY, 100_000, 1_000_000, TimeInForce.GTC)
         fresh = _request(ticker, Side.YES, Action.BUY, 110_000, 1_000_000)
         settled, placed = await h.client.place_orders([resend, fresh])

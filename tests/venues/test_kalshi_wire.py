@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -38,11 +39,11 @@ KALSHI = FIXTURES / "kalshi"
 ORDERBOOK_FIXTURE_TICKER = "KXBTC-25MAR15-B100000"  # the REST orderbook body does not name its market
 
 
-def _json(path: Path):
+def _json(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
 
 
-def _decode_fixture(path: Path) -> list:
+def _decode_fixture(path: Path) -> list[Any]:
     """The production decoder for each captured file, chosen by what the file holds."""
     name = path.name
     if path.suffix == ".jsonl":
@@ -207,7 +208,7 @@ def test_legacy_delta_equals_current_delta() -> None:
         ({"market_ticker": "M", "price_dollars": "0.42", "delta_fp": "1.00", "side": "yes", "ts": [1]}, "msg.ts"),
     ],
 )
-def test_bad_delta_fields_are_named(msg: dict, field: str) -> None:
+def test_bad_delta_fields_are_named(msg: dict[str, Any], field: str) -> None:
     with pytest.raises(FieldError) as caught:
         wire.decode_ws(orjson.dumps({"type": "orderbook_delta", "sid": 1, "seq": 1, "msg": msg}))
     assert caught.value.field == field
@@ -386,7 +387,7 @@ def test_lifecycle_messages() -> None:
     assert dict(fee.detail) == {"fee_type_override": "quadratic", "fee_multiplier_override": "0.5"}
 
 
-def _market(**overrides) -> dict:
+def _market(**overrides: Any) -> dict[str, Any]:
     base = {
         "ticker": "KXFED-25DEC-H0",
         "event_ticker": "KXFED-25DEC",
@@ -482,7 +483,7 @@ def test_series_fees_and_exclusive_events() -> None:
     # exclusive only: Kalshi's flag does not say every outcome is listed (arb.graph proves that)
     assert event.group is not None and event.group.kind is GroupKind.MUTUALLY_EXCLUSIVE and not event.group.exhaustive
     assert event.market_ids == ("KXFED-25DEC-H0", "KXFED-25DEC-C25")
-    assert [mk.group.label for mk in event.markets] == ["Hold", "Cut 25"]
+    assert [mk.group.label if mk.group else None for mk in event.markets] == ["Hold", "Cut 25"]
     assert all(mk.series_id == "KXFED" for mk in event.markets)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from tests.venues.test_polymarket_session import market
 
 pytestmark = pytest.mark.asyncio
 S = 1_000_000_000
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], Coroutine[Any, Any, httpx.Response]]
 
 
 async def _park(_seconds: float) -> None:
@@ -112,7 +112,8 @@ def _kalshi_fill(fill_id: str = "f-1") -> dict[str, Any]:
 
 
 async def test_3_1_kalshi_lookup_during_a_send_in_flight_is_unknown_not_rejected() -> None:
-    clock, events = Clock(), []
+    clock = Clock()
+    events: list[Any] = []
     posted, release = asyncio.Event(), asyncio.Event()
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -143,7 +144,8 @@ async def test_3_1_kalshi_lookup_during_a_send_in_flight_is_unknown_not_rejected
 
 
 async def test_3_1_polymarket_404_during_a_send_in_flight_is_unknown_not_rejected() -> None:
-    clock, events = Clock(), []
+    clock = Clock()
+    events: list[Any] = []
     posted, release = asyncio.Event(), asyncio.Event()
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -169,7 +171,7 @@ async def test_3_1_polymarket_404_during_a_send_in_flight_is_unknown_not_rejecte
         assert after.status is OrderStatus.REJECTED and after.client_order_id == "p-1"
 
 
-async def _cancel_mid_send(place: Awaitable[OrderUpdate], posted: asyncio.Event) -> None:
+async def _cancel_mid_send(place: Awaitable[object], posted: asyncio.Event) -> None:
     send = asyncio.ensure_future(place)
     await posted.wait()
     send.cancel()  # the kill switch, a shutdown, or asyncio.wait_for around the call
@@ -178,7 +180,8 @@ async def _cancel_mid_send(place: Awaitable[OrderUpdate], posted: asyncio.Event)
 
 
 async def test_3_1_a_cancelled_send_is_recorded_unknown_and_the_cancellation_propagates() -> None:
-    clock, events = Clock(), []
+    clock = Clock()
+    events: list[Any] = []
     posted = asyncio.Event()
 
     async def hang(request: httpx.Request) -> httpx.Response:
@@ -220,7 +223,8 @@ async def test_3_1_a_cancelled_send_is_recorded_unknown_and_the_cancellation_pro
 async def test_3_2_kalshi_rest_fills_go_through_the_stream_dedupe() -> None:
     """A fill first seen by a REST query reaches the sink once, and the same fill arriving later on
     the socket is a duplicate (before: REST fills bypassed the stream's dedupe set entirely)."""
-    clock, events = Clock(), []
+    clock = Clock()
+    events: list[Any] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"fills": [_kalshi_fill()], "cursor": ""})
@@ -240,7 +244,8 @@ async def test_3_2_kalshi_rest_fills_go_through_the_stream_dedupe() -> None:
 
 
 async def test_3_2_lookup_by_client_order_id_does_not_page_through_history() -> None:
-    clock, events = Clock(), []
+    clock = Clock()
+    events: list[Any] = []
     gets: list[dict[str, str]] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:

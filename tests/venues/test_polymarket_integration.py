@@ -157,7 +157,7 @@ async def running(
         changed.set()
         await asyncio.sleep(0)
 
-    settings = {
+    settings: dict[str, Any] = {
         "gamma_base_url": sim.gamma_url,
         "clob_base_url": sim.clob_url,
         "data_api_base_url": sim.gamma_url,
@@ -296,7 +296,11 @@ async def test_silent_freeze_is_caught_by_the_watchdog_while_pongs_flow() -> Non
         h.sim.step(3)  # swallowed: the feed is silent from here
         for n in (1, 2):
             h.clock.advance(10.0)
-            await h.until(lambda n=n: session.stats.pongs >= n, f"PONG #{n} while frozen")
+
+            def answered(count: int = n) -> bool:
+                return session.stats.pongs >= count
+
+            await h.until(answered, f"PONG #{n} while frozen")
             assert h.trusted()  # 10 or 20 s of silence is below the 25 s limit
         assert session.stats.watchdog_trips == 0
         h.clock.advance(6.0)  # 26 s without data

@@ -4,6 +4,7 @@ and the silent-freeze watchdog on an injected clock, bad frames counted, and fil
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -113,6 +114,7 @@ def test_subscribe_on_connect_lists_every_token_and_books_wait_for_snapshots() -
 def test_adding_markets_while_connected_extends_the_subscription() -> None:
     session = connected_session()
     (command,) = session.add_markets([market(("2001", "2002"), "0xn")])
+    assert isinstance(command, SendText)
     assert orjson.loads(command.text) | {} == {
         "operation": "subscribe",
         "assets_ids": ["2001", "2002"],
@@ -313,7 +315,7 @@ def test_disconnect_untrusts_and_reconnect_resubscribes() -> None:
     assert not session.trusted(YES) and session.books[YES].untrusted_reason == "socket closed"
     assert session.due_ping(100 * S) is None and session.check(100 * S) == []
     (command,) = session.on_connect(6)
-    assert orjson.loads(command.text)["assets_ids"] == [YES, NO]
+    assert isinstance(command, SendText) and orjson.loads(command.text)["assets_ids"] == [YES, NO]
     session.receive(book_bytes(YES, {490_000: 1}, {510_000: 1}), 7)
     assert session.trusted(YES)
 
@@ -355,13 +357,19 @@ ME = UserContext.of("3e2c94ca-8124-c4c1-c7ea-be1ea21b71fe", ["0xa3D82Ed56F4c68d2
 TRADES = [fixture_path(f"polymarket/ws/nautilus_user_trade{i}.json").read_bytes() for i in (1, 2, 3, 4)]
 
 
+def only_fills(events: Sequence[Fill | OrderUpdate]) -> list[Fill]:
+    """The events, each checked to be a fill."""
+    assert all(isinstance(e, Fill) for e in events), events
+    return [e for e in events if isinstance(e, Fill)]
+
+
 def with_status(raw: bytes, status: str) -> bytes:
     return orjson.dumps(dict(orjson.loads(raw), status=status))
 
 
 def test_capture_fills_are_counted_once_across_messages_and_replays() -> None:
     session = PolymarketUserSession(ME)
-    emitted = [e for raw in TRADES for e in session.receive(raw, 0)]
+    emitted = [e for raw in TRADES for e in only_fills(session.receive(raw, 0))]
     # trade1 (MINED) and trade3/trade4 (CONFIRMED) are one match id; trade4 repeats trade3's fill.
     assert len(session.fills) == 4 and session.stats.new_fills == 4
     assert [e.fill_id.split(":")[1][:10] for e in emitted] == ["0xab679e56", "0x5b605a0e", "0x3ad09f22", "0x67b598ca"]
@@ -374,10 +382,10 @@ def test_capture_fills_are_counted_once_across_messages_and_replays() -> None:
 def test_status_progression_emits_the_same_fill_and_failed_reverses_it() -> None:
     session = PolymarketUserSession(ME)
     raw = TRADES[1]  # our taker fill, MATCHED
-    (first,) = session.receive(raw, 0)
+    (first,) = only_fills(session.receive(raw, 0))
     assert first.status is FillStatus.MATCHED and session.net_filled_micro(first.order_id) == 5_000_000
-    (retrying,) = session.receive(with_status(raw, "RETRYING"), 1)
-    (failed,) = session.receive(with_status(raw, "FAILED"), 2)
+    (retrying,) = only_fills(session.receive(with_status(raw, "RETRYING"), 1))
+    (failed,) = only_fills(session.receive(with_status(raw, "FAILED"), 2))
     assert retrying.fill_id == failed.fill_id == first.fill_id and failed.size_micro == first.size_micro
     assert failed.status is FillStatus.FAILED and session.stats.reversals == 1
     assert session.net_filled_micro(first.order_id) == 0
@@ -486,6 +494,7 @@ def test_3_3_per_order_fill_totals_are_running_totals() -> None:
 def test_user_subscribe_is_secret() -> None:
     session = PolymarketUserSession(ME, auth=("key", "very-secret", "pass"))
     (command,) = session.on_connect(0)
+    assert isinstance(command, SendText)
     assert "very-secret" in command.text and "very-secret" not in repr(command)
 
 

@@ -12,6 +12,7 @@ import random
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -47,7 +48,7 @@ def signer(seed: int = 7) -> OrderSigner:
     return OrderSigner(CREDS, rng=random.Random(seed))
 
 
-def recover(body: dict, exchange: str) -> str:
+def recover(body: dict[str, Any], exchange: str) -> str:
     """The address that signed the order in a POST body, for a given exchange contract."""
     o = body["order"]
     order = OrderV2(
@@ -63,7 +64,7 @@ def recover(body: dict, exchange: str) -> str:
         metadata=o["metadata"],
         builder=o["builder"],
     )
-    typed = ExchangeOrderBuilderV2(exchange, 137, None).build_order_typed_data(order)  # type: ignore[arg-type]
+    typed = ExchangeOrderBuilderV2(exchange, 137, None).build_order_typed_data(order)
     return Account.recover_message(encode_typed_data(full_message=typed), signature=o["signature"])
 
 

@@ -4,9 +4,10 @@ and the decoders' contracts: exact numbers, typed rejections naming the field, s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pytest
@@ -17,12 +18,14 @@ from arb.domain import (
     BookSide,
     BookSnapshot,
     ChangeMode,
+    Fill,
     FillStatus,
     GroupKind,
     Liquidity,
     MarketLifecycle,
     MarketStatus,
     OrderStatus,
+    OrderUpdate,
     Side,
     TickSizeChange,
     TimeInForce,
@@ -43,10 +46,17 @@ USER = UserContext.of(OUR_API_KEY, [OUR_ADDRESS])
 # The 2026 WS `book` captures hash with the market's min order size and negRisk flag, which the
 # frame does not carry; these markets are standard ones (5 shares, not negRisk).
 SSMD_CONTEXT = BookHashContext("5", False)
+_Event = TypeVar("_Event")
 
 
 def _json(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
+
+
+def _all(kind: type[_Event], events: Sequence[object]) -> list[_Event]:
+    """The decoded events, each checked to be a `kind`."""
+    assert all(isinstance(e, kind) for e in events), [type(e).__name__ for e in events]
+    return [e for e in events if isinstance(e, kind)]
 
 
 def _frames(path: Path) -> list[bytes]:
@@ -68,7 +78,7 @@ def decode_ws_capture(path: Path) -> list[Any]:
     return events
 
 
-REST_DECODERS = {
+REST_DECODERS: dict[str, Callable[[Any], object]] = {
     "drmanhattan_gamma_markets_feeSchedule_2026.json": wire.decode_gamma_markets,
     "nautilus_book.json": wire.decode_book,
     "nautilus_clob_data_trades_item.json": lambda d: wire.decode_trade_fills(d, USER),
@@ -261,8 +271,9 @@ def test_clob_market_without_token_ids_has_none() -> None:
 
 
 def test_current_price_change_is_new_totals_with_venue_best_levels() -> None:
-    changes = wire.decode_market_frame(fixture_path("polymarket/ws/nautilus_price_change_v2.json").read_bytes())
-    assert [type(c) for c in changes] == [BookChange] * 3
+    frame = fixture_path("polymarket/ws/nautilus_price_change_v2.json").read_bytes()
+    changes = _all(BookChange, wire.decode_market_frame(frame))
+    assert len(changes) == 3
     first = changes[0]
     assert first.side is BookSide.BID and first.mode is ChangeMode.SET
     assert (first.price_micro_usd, first.size_micro) == (600_000, 3_300_000_000)
@@ -271,7 +282,8 @@ def test_current_price_change_is_new_totals_with_venue_best_levels() -> None:
 
 
 def test_legacy_price_change_is_one_level() -> None:
-    (change,) = wire.decode_market_frame(fixture_path("polymarket/ws/nautilus_price_change.json").read_bytes())
+    frame = fixture_path("polymarket/ws/nautilus_price_change.json").read_bytes()
+    (change,) = _all(BookChange, wire.decode_market_frame(frame))
     assert change.side is BookSide.ASK and change.size_micro == 21_574_080_000 and change.best_bid_micro_usd is None
 
 
@@ -337,7 +349,9 @@ def test_not_json_is_a_wire_error() -> None:
 
 
 def test_taker_trade_is_one_fill_of_our_taker_order() -> None:
-    (fill,) = wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade2.json").read_bytes(), USER)
+    (fill,) = _all(
+        Fill, wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade2.json").read_bytes(), USER)
+    )
     assert fill.liquidity is Liquidity.TAKER and fill.action is Action.BUY
     assert fill.order_id == "0x5b605a0e8e40f3402d3cb3bc19edad6733ed23fbc079d2a09ee399c3487ace81"
     assert fill.fill_id == f"f50e8ab2-652d-4dc8-9c82-8e46197fe98d:{fill.order_id}"
@@ -345,26 +359,34 @@ def test_taker_trade_is_one_fill_of_our_taker_order() -> None:
 
 
 def test_maker_trade_yields_only_our_maker_orders() -> None:
-    fills = wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade1.json").read_bytes(), USER)
+    fills = _all(
+        Fill, wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade1.json").read_bytes(), USER)
+    )
     assert [(f.order_id[:10], f.price_micro_usd, f.size_micro) for f in fills] == [("0xab679e56", 518_000, 5_000_000)]
     (fill,) = fills
     assert fill.liquidity is Liquidity.MAKER and fill.action is Action.SELL and fill.outcome is Side.YES
     # Someone else's view of the same trade: the No maker at 0.482 minted against a Yes buy.
     other = UserContext.of("78132bc3-22af-6aa2-79ae-11929f821cae")
-    (no_fill,) = wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade1.json").read_bytes(), other)
+    (no_fill,) = _all(
+        Fill, wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade1.json").read_bytes(), other)
+    )
     assert no_fill.outcome is Side.NO and no_fill.action is Action.BUY and no_fill.price_micro_usd == 482_000
 
 
 def test_one_trade_can_fill_several_of_our_orders() -> None:
-    fills = wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade4.json").read_bytes(), USER)
+    fills = _all(
+        Fill, wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade4.json").read_bytes(), USER)
+    )
     assert [(f.price_micro_usd, f.size_micro) for f in fills] == [(400_000, 5_000_000), (300_000, 5_000_000)]
     assert len({f.fill_id for f in fills}) == 2
 
 
 def test_order_events_map_statuses() -> None:
-    (placed,) = wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_order_placement.json").read_bytes(), USER)
+    placement = fixture_path("polymarket/ws/nautilus_order_placement.json").read_bytes()
+    (placed,) = _all(OrderUpdate, wire.decode_user_frame(placement, USER))
     assert placed.status is OrderStatus.OPEN and placed.remaining_size_micro == 5_000_000
-    (canceled,) = wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_order_cancel.json").read_bytes(), USER)
+    cancel = fixture_path("polymarket/ws/nautilus_order_cancel.json").read_bytes()
+    (canceled,) = _all(OrderUpdate, wire.decode_user_frame(cancel, USER))
     assert canceled.status is OrderStatus.CANCELED and canceled.remaining_size_micro == 0
     assert canceled.exchange_ts_ms == 1725841743272
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -118,7 +118,8 @@ async def _polymarket_read(answer: Answer, recorder: Recorder) -> tuple[Any, Pol
         return await client.fetch_book(YES), client
 
 
-READS = {"kalshi": _kalshi_read, "polymarket": _polymarket_read}
+Read = Callable[[Answer, Recorder], Awaitable[tuple[Any, KalshiClient | PolymarketClient]]]
+READS: dict[str, Read] = {"kalshi": _kalshi_read, "polymarket": _polymarket_read}
 BODY = b'{"balance": 100, "balance_dollars": "1.00", "asset_id": "1001"}'
 
 

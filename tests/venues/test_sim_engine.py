@@ -6,13 +6,14 @@ import ast
 import dataclasses
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arb.book import OrderBook
-from arb.domain import BookSide, ChangeMode, OrderStatus, TimeInForce
+from arb.domain import BookSide, ChangeMode, LevelList, OrderStatus, TimeInForce
 from arb.errors import ConfigError, FieldError
 from arb.venues.sim.engine import (
     CancelReason,
@@ -36,7 +37,10 @@ def engine(policy: SelfTradePolicy = SelfTradePolicy.ALLOW) -> MatchingEngine:
     return MatchingEngine("BOOK", sequential_ids(), self_trade=policy)
 
 
-def fill_tuples(fills: list[SimFill]) -> list[tuple[str, str, int, int]]:
+RefFill = tuple[str, str, int, int]  # taker order id, maker order id, price, size
+
+
+def fill_tuples(fills: list[SimFill]) -> list[RefFill]:
     return [(f.taker_order_id, f.maker_order_id, f.price_micro_usd, f.size_micro) for f in fills]
 
 
@@ -224,10 +228,16 @@ def test_gtd_rests_like_gtc() -> None:
         ("fill_limit_micro", {"fill_limit_micro": -1}),
     ],
 )
-def test_invalid_orders_are_rejected_naming_the_field_and_change_nothing(field: str, kwargs: dict) -> None:
+def test_invalid_orders_are_rejected_naming_the_field_and_change_nothing(field: str, kwargs: dict[str, Any]) -> None:
     e = engine()
     e.submit("m", ASK, 50 * C, 1 * U, GTC)
-    args = {"owner": "t", "side": BID, "price_micro_usd": 50 * C, "size_micro": 1 * U, "tif": GTC} | kwargs
+    args: dict[str, Any] = {
+        "owner": "t",
+        "side": BID,
+        "price_micro_usd": 50 * C,
+        "size_micro": 1 * U,
+        "tif": GTC,
+    } | kwargs
     with pytest.raises(FieldError) as info:
         e.submit(**args)
     assert info.value.field == field
@@ -295,7 +305,7 @@ class ReferenceMatcher:
 
     def submit(
         self, order_id: str, owner: str, side: BookSide, price: int, size: int, tif: TimeInForce, fill_limit: int | None
-    ) -> list[tuple]:
+    ) -> list[RefFill]:
         order = _RefOrder(order_id, owner, side, price, size)
         self.orders[order_id] = order
         candidates = [m for m in self.resting if self._crosses(side, price, m)]
@@ -308,7 +318,7 @@ class ReferenceMatcher:
                     candidates, stopped = candidates[:i], True
                     break
         budget = size if fill_limit is None else min(size, fill_limit)
-        fills = []
+        fills: list[RefFill] = []
         if tif is FOK and (budget < size or sum(m.remaining for m in candidates) < size):
             order.canceled, order.status = size, OrderStatus.CANCELED
             return fills
@@ -364,7 +374,9 @@ _cancel = st.tuples(st.just("cancel"), st.integers(0, 10_000))
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(_submit | _cancel, max_size=60), cancel_taker=st.booleans())
-def test_engine_matches_the_reference_and_its_deltas_replay_its_book(ops: list[tuple], cancel_taker: bool) -> None:
+def test_engine_matches_the_reference_and_its_deltas_replay_its_book(
+    ops: list[tuple[Any, ...]], cancel_taker: bool
+) -> None:
     e = engine(SelfTradePolicy.CANCEL_TAKER if cancel_taker else SelfTradePolicy.ALLOW)
     ref = ReferenceMatcher(cancel_taker)
     added, totals = OrderBook("BOOK"), OrderBook("BOOK")
@@ -398,13 +410,13 @@ def test_engine_matches_the_reference_and_its_deltas_replay_its_book(ops: list[t
     assert seqs == list(range(1, len(seqs) + 1))
     size_total = filled_total = remaining_total = canceled_total = 0
     for order_id in submitted:
-        order, expected = e.order(order_id), ref.orders[order_id]
+        order, ref_order = e.order(order_id), ref.orders[order_id]
         assert order is not None
         assert (order.status, order.filled_micro, order.remaining_micro, order.canceled_micro) == (
-            expected.status,
-            expected.filled,
-            expected.remaining,
-            expected.canceled,
+            ref_order.status,
+            ref_order.filled,
+            ref_order.remaining,
+            ref_order.canceled,
         )
         assert order.size_micro == order.filled_micro + order.remaining_micro + order.canceled_micro
         size_total += order.size_micro
@@ -439,7 +451,7 @@ def test_engine_matches_the_reference_and_its_deltas_replay_its_book(ops: list[t
         {"ack_then_fill": 1},
     ],
 )
-def test_fault_plan_rejects_bad_knobs(kwargs: dict) -> None:
+def test_fault_plan_rejects_bad_knobs(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         FaultPlan(**kwargs)
 
@@ -538,7 +550,9 @@ def test_latency_and_ack_then_fill_knobs() -> None:
 # -- participants ---------------------------------------------------------------------------------
 
 
-def _run_market(seed: int, steps: int) -> tuple[list[tuple], list[tuple], tuple]:
+def _run_market(
+    seed: int, steps: int
+) -> tuple[list[tuple[str, str, int, int, int]], list[tuple[str, int, int, int]], tuple[LevelList, LevelList]]:
     rng = random.Random(seed)
     e = engine()
     makers = [
@@ -547,9 +561,11 @@ def _run_market(seed: int, steps: int) -> tuple[list[tuple], list[tuple], tuple]
     ]
     taker = Taker("taker", e, random.Random(rng.random()), max_lots=8, through_ticks=2)
     book = OrderBook("BOOK")
-    fills, deltas = [], []
+    participants: list[MarketMaker | Taker] = [*makers, taker]
+    fills: list[tuple[str, str, int, int, int]] = []
+    deltas: list[tuple[str, int, int, int]] = []
     for _ in range(steps):
-        for participant in (*makers, taker):
+        for participant in participants:
             result = participant.step()
             fills.extend((f.maker_owner, f.taker_owner, f.price_micro_usd, f.size_micro, f.seq) for f in result.fills)
             for d in result.deltas:
@@ -657,7 +673,9 @@ def test_set_level_and_set_book_move_only_house_liquidity() -> None:
         ([(40 * C, 1.5)], [], "non-negative int"),
     ],
 )
-def test_set_book_refuses_bad_ladders_and_changes_nothing(bids: list, asks: list, message: str) -> None:
+def test_set_book_refuses_bad_ladders_and_changes_nothing(
+    bids: list[tuple[int, Any]], asks: list[tuple[int, Any]], message: str
+) -> None:
     e = engine()
     set_book(e, [(30 * C, U)], [(70 * C, U)])
     before = e.snapshot()

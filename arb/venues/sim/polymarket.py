@@ -30,9 +30,12 @@ Matching: one `MatchingEngine` per token. There is no complementary matching or 
 market's two tokens (a YES buy never matches a NO buy): each token is its own book, which is what
 the adapter sees anyway. A posted order's limit price is its signed amounts' ratio (rounded onto
 the tick: down for buys, up for sells) and its size the shares it signs for (a FOK/FAK buy's
-`takerAmount`). GTD orders rest like GTC (the sim does not expire them). `set_book`/`set_level`
-set the "house" liquidity of a token directly (see `liquidity.py`) and publish it as `price_change`
-(or, with `publish="snapshot"`, a `book` frame).
+`takerAmount`). A FOK/FAK ("market") order's maker amount may carry at most 2 decimals and its
+taker amount 4, buys and sells alike, or it is refused with HTTP 400 `{"error": "invalid amounts, the
+market buy orders maker amount supports a max accuracy of 2 decimals, taker amount a max of 4
+decimals"}` ("market sell orders" for a sale). GTD orders rest like GTC (the sim does not expire
+them). `set_book`/`set_level` set the "house" liquidity of a token directly (see `liquidity.py`) and
+publish it as `price_change` (or, with `publish="snapshot"`, a `book` frame).
 
 Accounts (other owners - scripted participants, the house, `take` - are unconstrained):
 - Cash (pUSD, micro) and tokens per account. A BUY reserves its signed `makerAmount` (the most it can
@@ -88,10 +91,10 @@ from typing import Any
 import orjson
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from py_clob_client_v2.config import get_contract_config  # type: ignore[import-untyped]
-from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, SignatureTypeV2  # type: ignore[import-untyped]
-from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2  # type: ignore[import-untyped]
-from py_clob_client_v2.order_utils.model.side import Side as ClobSide  # type: ignore[import-untyped]
+from py_clob_client_v2.config import get_contract_config
+from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, SignatureTypeV2
+from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2
+from py_clob_client_v2.order_utils.model.side import Side as ClobSide
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -117,6 +120,11 @@ _ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _RESULTS = frozenset({"yes", "no", "void"})
 _TIF = {"GTC": TimeInForce.GTC, "GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}
 _WRITE_BATCH = 256  # frames coalesced into one socket write at most
+# FOK/FAK ("market") orders: the CLOB holds the maker amount to 2 decimals and the taker amount to 4,
+# for buys and sells alike; in 6-decimal base units, steps of 10_000 and 100.
+_MARKET_ORDER_TYPES = frozenset({"FOK", "FAK"})
+_MARKET_MAKER_STEP = 10_000
+_MARKET_TAKER_STEP = 100
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -1362,6 +1370,8 @@ class PolymarketSimulator:
             price = -(-(taker * SCALE // maker) // tick) * tick
             size = maker
         try:
+            if order_type in _MARKET_ORDER_TYPES:
+                _check_market_order_amounts(buying, maker, taker)
             meta = self._accept(
                 account,
                 order_id,
@@ -1402,8 +1412,9 @@ class PolymarketSimulator:
         post_only: bool = False,
     ) -> SimOrder:
         """An account's order without the signed envelope (tests, scenario replays): the same checks,
-        reservations, matching and messages as `POST /order`; a refusal raises `PolymarketRefusal`.
-        The order id is drawn like the venue's order hashes."""
+        reservations, matching and messages as `POST /order` (a FOK/FAK order's amounts are the ones
+        it would sign: `size x price` and `size`); a refusal raises `PolymarketRefusal`. The order
+        id is drawn like the venue's order hashes."""
         account = self.accounts.get(api_key)
         if account is None:
             raise ConfigError(f"unknown polymarket account {api_key!r}")
@@ -1411,6 +1422,10 @@ class PolymarketSimulator:
             raise PolymarketRefusal(f"unknown token {token}")
         if order_type not in _TIF:
             raise PolymarketRefusal(f"unknown order type {order_type}")
+        if order_type in _MARKET_ORDER_TYPES:  # the amounts this order would sign
+            cash = Fraction(size_micro * price_micro, SCALE)
+            buying = side is _BID
+            _check_market_order_amounts(buying, cash if buying else size_micro, size_micro if buying else cash)
         order_id = "0x" + f"{self._rng.getrandbits(256):064x}"
         meta = self._accept(account, order_id, token, side, price_micro, size_micro, order_type, post_only=post_only)
         self._execute(meta, _TIF[order_type], None)
@@ -1555,6 +1570,18 @@ _PRIVATE = {
     ("GET", "/data/trades"),
     ("GET", "/balance-allowance"),
 }
+
+
+def _check_market_order_amounts(buying: bool, maker: int | Fraction, taker: int | Fraction) -> None:
+    """Refuse a FOK/FAK order whose signed amounts carry more decimals than the venue takes for
+    market orders, with the venue's 400 `{"error": ...}`."""
+    if maker % _MARKET_MAKER_STEP or taker % _MARKET_TAKER_STEP:
+        kind = "buy" if buying else "sell"
+        raise PolymarketRefusal(
+            f"invalid amounts, the market {kind} orders maker amount supports a max accuracy of 2 decimals, "
+            "taker amount a max of 4 decimals",
+            shape="error",
+        )
 
 
 def _answer(order_id: str, status: str) -> dict[str, Any]:
