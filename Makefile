@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
 
 run: $(STAMP)
@@ -22,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/arb bench solvers --json benchmarks/results/solvers.json
 	$(BIN)/arb bench venues --json benchmarks/results/venues.json
 	$(BIN)/arb bench scanner --json benchmarks/results/scanner.json
+	$(BIN)/arb bench sim --json benchmarks/results/sim.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
