@@ -39,7 +39,7 @@ rounding left. And
                     held h (lot_h m_h) are each semi-continuous (a binary per order)
   minimum profit    a set trades nothing (binary y_k = 0) or profit_k >= min_profit_usd; also
                     profit_k >= min_profit_per_payout_usd x t_k, profit_k >= min_return_on_capital x
-                    spend_k, and (older `SetLimits`) profit_k >= min_profit_per_contract_usd x bought
+                    spend_k
 
 Sets with at most `row_limit` feasible outcomes get every outcome row up front; larger sets start
 from a spread of outcomes and add the violated ones (checked against the full enumeration by a matrix
@@ -314,10 +314,6 @@ def _held(problem: AllocationProblem, instrument_id: str) -> Decimal:
     return problem.inventory.get(instrument_id, _ZERO)
 
 
-def _limit(limits: object, name: str) -> float:
-    return float(getattr(limits, name, _ZERO) or _ZERO)
-
-
 class _Builder:
     def __init__(self, problem: AllocationProblem, outcome_limit: int) -> None:
         self.problem = problem
@@ -395,16 +391,12 @@ class _Builder:
             if o.levels:
                 model.row([*o.quantity_terms(), (y_col, -o.max_quantity)], -_INF, 0.0)
         model.row([(t_col, 1.0), (spend_col, -1.0), (y_col, -float(limits.min_profit_usd))], 0.0, _INF)
-        rho = _limit(limits, "min_profit_per_payout_usd")
+        rho = float(limits.min_profit_per_payout_usd)
         if rho > 0:  # t - spend >= rho t
             model.row([(t_col, 1.0 - rho), (spend_col, -1.0)], 0.0, _INF)
-        roc = _limit(limits, "min_return_on_capital")
+        roc = float(limits.min_return_on_capital)
         if roc > 0:  # t - spend >= r spend
             model.row([(t_col, 1.0), (spend_col, -(1.0 + roc))], 0.0, _INF)
-        per_contract = _limit(limits, "min_profit_per_contract_usd")
-        if per_contract > 0:  # t - spend >= rho_c x contracts bought (SetLimits before issue 9)
-            bought = [t for o in orders for t in o.quantity_terms(-per_contract)]
-            model.row([(t_col, 1.0), (spend_col, -1.0), *bought], 0.0, _INF)
         # netting: sold <= complement bought; minimum orders on the buy and the sale separately
         for o in orders:
             held_order = complement.get(id(o))

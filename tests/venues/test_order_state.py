@@ -1,7 +1,7 @@
 """Order state at the client boundary, both venues, with scripted HTTP answers (no network, no
 waiting): a lookup during a send in flight, a send cancelled by its caller, REST fills counted with
-the stream's, lookups by client order id that never page through history, bounded diagnostics.
-Issue 9, section 3 (items 3.1, 3.2, 3.3, 3.5)."""
+the stream's, lookups by client order id that never page through history, bounded diagnostics
+(the order-state defects 3.1, 3.2, 3.3 and 3.5 of the hardening list)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One vocabulary for both venues (issue 9, section 5): the same error for bad JSON, the same ISO
+"""One vocabulary for both venues: the same error for bad JSON, the same ISO
 time reading, and one request path that treats 429 (with Retry-After in either form), 5xx,
 timeouts and empty 2xx bodies alike on both clients. Scripted HTTP answers, no network."""
 
