@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
@@ -58,7 +58,15 @@ class LPRun:
     solution: LPSolution
     cg_rounds: int
     iterations: int
-    tie_break_usd: float = 0.0
+    # per column, the tie-breaking cost (None: none): applied only when the objective is read, so a
+    # hot-path tick does not pay for reading the primal values
+    tie_costs: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def tie_break_usd(self) -> float:
+        if self.tie_costs is None:
+            return 0.0
+        return float(np.dot(self.tie_costs, self.solution.x[: len(self.tie_costs)]))
 
     @property
     def objective(self) -> float:
@@ -148,17 +156,14 @@ class Allocator:
             solution = self.backend.solve(duals=duals)
             iterations += solution.iterations
             if not self.form.add_cuts(solution):
-                return LPRun(solution, rounds, iterations, self._tie_break(solution))
+                return LPRun(solution, rounds, iterations, self._tie_costs())
             rounds += 1
             if rounds > self.config.cg_max_rounds:
                 raise NumericalError(f"constraint generation did not converge in {self.config.cg_max_rounds} rounds")
             self._apply(LPUpdate())
 
-    def _tie_break(self, solution: LPSolution) -> float:
-        if not self.config.tie_break_usd_per_contract:
-            return 0.0
-        cols = self.form.level_cols
-        return float(np.dot(self.form._tie[cols], solution.x[cols]))
+    def _tie_costs(self) -> np.ndarray | None:
+        return self.form.tie_costs if self.config.tie_break_usd_per_contract else None
 
     def solve(self) -> AllocationResult:
         """Solve, round to lots, verify every plan exactly, repair what exact money broke, and fall

@@ -777,6 +777,11 @@ class Formulation:
         updates = [self._refresh_inventory(sm) for sm in self.sets if any(i in changed for i in sm.slot_cols)]
         return _merge([*updates, self._capital_update()])
 
+    @property
+    def tie_costs(self) -> np.ndarray:
+        """The tie-breaking cost per column (zero off the level columns), as built."""
+        return self._tie
+
     def held(self, instrument_id: str) -> Decimal:
         return self.inventory.get(instrument_id, _ZERO)
 
