@@ -467,7 +467,7 @@ class Allocator:
             outcome = outcomes.get(sm.index)
             if outcome is None or outcome.check is None or outcome.check.failure is not None:
                 fixed[sm.level_cols] = 0.0
-        mip_x = lot_integral_mip(form, targets, fixed, time_limit_ms=left_ms, clock=self._clock)
+        mip_x = lot_integral_mip(form, targets, fixed, x, time_limit_ms=left_ms, clock=self._clock)
         if mip_x is None:
             return result
         matrix = form.slot_matrix

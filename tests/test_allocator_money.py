@@ -7,6 +7,7 @@ the guaranteed profit over semantically enumerated outcomes, sharing no code wit
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from decimal import Decimal
@@ -465,10 +466,10 @@ def test_2_10_the_mip_limit_counts_the_model_build() -> None:
     from solvers.mip import lot_integral_mip
 
     allocator = Allocator(_group_across_venues(), config=AllocatorConfig(mip_fallback=False))
-    allocator.solve_lp()
+    center = allocator.solve_lp().solution.x
     clock = _SteppingClock(step=1.0)  # every read after the start is a second later
     form = allocator.form
-    assert lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), time_limit_ms=50, clock=clock) is None
+    assert lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), center, time_limit_ms=50, clock=clock) is None
     assert clock.reads == 2  # the start, and the check after the build: HiGHS never ran
 
 
@@ -478,13 +479,55 @@ def test_2_10_the_mip_is_interrupted_at_its_deadline() -> None:
     from solvers.mip import lot_integral_mip
 
     allocator = Allocator(_group_across_venues(12), config=AllocatorConfig(mip_fallback=False))
-    allocator.solve_lp()
+    center = allocator.solve_lp().solution.x
     form = allocator.form
-    finished = lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), time_limit_ms=60_000)
+    finished = lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), center, time_limit_ms=60_000)
     assert finished is not None
     clock = _SteppingClock(step=0.03, still=2)  # start and build take no time, then 30 ms per read
-    lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), time_limit_ms=50, clock=clock)
+    lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), center, time_limit_ms=50, clock=clock)
     assert 3 <= clock.reads <= 6  # interrupted at the first callback reads after the deadline
+
+
+def test_2_10_mip_counts_stay_whole_and_near_the_lp_on_deep_fine_legs() -> None:
+    """Deep 0.01-share legs (thousands of rounding lots) get integer counts in a window around the LP
+    quantity: every target total is whole lots and within the window, and the semi-continuous
+    minimum still allows zero (the window is what bounds HiGHS's root work on wide integer ranges)."""
+    from solvers.mip import _WINDOW_LOTS, lot_integral_mip
+
+    names = [f"o{k}" for k in range(3)]
+    instruments = []
+    for name in names:
+        instruments.append(_kalshi(f"k-{name}", f"{name}@k", Side.YES, ("0.30", 900)))
+        # no amount increment: 0.01-share rounding lots, over a hundred thousand of them deep
+        poly = _poly(f"p-{name}", f"{name}@p", Side.YES, ("0.25", "731.37"), ("0.50", "402.11"))
+        instruments.append(dataclasses.replace(poly, buy_amount_increment_usd=None))
+    relations: list[Relation] = [
+        ExactlyOne(tuple(f"{n}@k" for n in names)),
+        *(Equivalent(f"{n}@k", f"{n}@p") for n in names),
+    ]
+    contracts = tuple(Contract(f"{n}@{v}") for n in names for v in ("k", "p"))
+    problem = AllocationProblem(
+        (CandidateSet("g", contracts, tuple(instruments), tuple(relations)),), _cash("123.45", "97.13")
+    )
+    allocator = Allocator(problem, config=AllocatorConfig(mip_fallback=False))
+    center = allocator.solve_lp().solution.x
+    form = allocator.form
+    mip_x = lot_integral_mip(form, {0}, np.zeros(form.lp.num_col), center, time_limit_ms=60_000)
+    assert mip_x is not None
+    matrix = form.slot_matrix
+    totals = np.maximum(mip_x[matrix], 0.0).sum(axis=1)
+    middles = np.maximum(center[matrix], 0.0).sum(axis=1)
+    checked = 0
+    for row, instrument in enumerate(form.row_instruments):
+        lot = float(form.rounding_lot[row])
+        units = totals[row] / lot
+        assert abs(units - round(units)) < 1e-6, instrument.id
+        assert abs(units - middles[row] / lot) <= _WINDOW_LOTS + 1, instrument.id
+        checked += 1
+    assert checked == len(instruments)
+    on_polymarket = np.array([i.venue == "polymarket" for i in form.row_instruments])
+    depth_lots = form._lots[matrix].astype(float) * form._lot_f[matrix] / form.rounding_lot[:, None]
+    assert (depth_lots.sum(axis=1)[on_polymarket] > 5_000).all()  # ranges far wider than the window
 
 
 def test_2_10_a_solve_that_used_its_budget_skips_the_mip() -> None:
