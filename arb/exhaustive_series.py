@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from arb.errors import ConfigError
+from arb.files import versioned_tables
 
 __all__ = [
     "EXHAUSTIVE_SERIES_VERSION",
@@ -98,25 +98,9 @@ def _entry(raw: Any, where: str) -> ExhaustiveSeries:
 
 def parse_exhaustive_series(text: str, source: str = "<exhaustive series>") -> tuple[ExhaustiveSeries, ...]:
     """Entries from TOML text; `source` names the file in errors."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML ({exc})") from exc
-    except RecursionError:  # tomllib recurses once per nesting level of arrays and inline tables
-        raise ConfigError(f"{source}: not an exhaustive-series file (nested too deeply)") from None
-    unknown = sorted(set(doc) - {"version", "series"})
-    if unknown:
-        raise ConfigError(f"{source}: unknown top-level key {unknown[0]!r} (known: version, series)")
-    version = doc.get("version")
-    if version is None:
-        raise ConfigError(f"{source}: version: is missing (expected version = {EXHAUSTIVE_SERIES_VERSION})")
-    if type(version) is not int or version != EXHAUSTIVE_SERIES_VERSION:
-        raise ConfigError(f"{source}: version: must be {EXHAUSTIVE_SERIES_VERSION}, was {version!r}")
-    raw_entries = doc.get("series", [])
-    if not isinstance(raw_entries, list):
-        raise ConfigError(
-            f"{source}: series: must be an array of tables ([[series]]), was {type(raw_entries).__name__}"
-        )
+    raw_entries = versioned_tables(
+        text, source, kind="an exhaustive-series file", table="series", version=EXHAUSTIVE_SERIES_VERSION
+    )
     entries = tuple(_entry(raw, f"{source}: series[{i}]") for i, raw in enumerate(raw_entries))
     first: dict[str, int] = {}
     for i, entry in enumerate(entries):

@@ -1,5 +1,5 @@
 """The one way the engine replaces a file it owns (links.toml, suggestion outputs): atomically and
-durably.
+durably; and the one way it reads the envelope of its versioned TOML files.
 
 `write_text_atomically` writes a temporary file beside the target, fsyncs it, renames it over the
 target in one step and fsyncs the directory, so after a crash or power loss the file is either the
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from arb.errors import ConfigError
 
-__all__ = ["NEW_FILE_MODE", "write_text_atomically"]
+__all__ = ["NEW_FILE_MODE", "versioned_tables", "write_text_atomically"]
 
 NEW_FILE_MODE = 0o644  # files others (the daemon's user) read; mkstemp alone would make 0600
 
@@ -53,3 +55,28 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def versioned_tables(text: str, source: str, *, kind: str, table: str, version: int) -> list[Any]:
+    """The raw `[[table]]` entries of a TOML file whose only top-level keys are `version` (which must
+    equal `version`) and `table`. `kind` ("a links file") and `source` (the file) name it in the
+    `ConfigError` for invalid TOML, unknown keys or a wrong version; entries are validated by the
+    caller."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from exc
+    except RecursionError:  # tomllib recurses once per nesting level of arrays and inline tables
+        raise ConfigError(f"{source}: not {kind} (arrays or inline tables nested too deeply)") from None
+    unknown = sorted(set(doc) - {"version", table})
+    if unknown:
+        raise ConfigError(f"{source}: unknown top-level key {unknown[0]!r} (known: version, {table})")
+    found = doc.get("version")
+    if found is None:
+        raise ConfigError(f"{source}: version: is missing (expected version = {version})")
+    if type(found) is not int or found != version:
+        raise ConfigError(f"{source}: version: must be {version}, was {found!r}")
+    entries = doc.get(table, [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: {table}: must be an array of tables ([[{table}]]), was {type(entries).__name__}")
+    return entries

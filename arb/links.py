@@ -21,7 +21,6 @@ import hashlib
 import os
 import re
 import sys
-import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import tomlkit
 
 from arb.domain import MarketInfo, Venue
 from arb.errors import ConfigError, WireError
-from arb.files import write_text_atomically
+from arb.files import versioned_tables, write_text_atomically
 from arb.venues.metadata_files import load_kalshi_markets_file, load_polymarket_markets_file
 
 __all__ = [
@@ -299,23 +298,7 @@ def _check_consistent(links: tuple[CuratedLink, ...], source: str) -> None:
 
 def parse_links(text: str, source: str = "<links>") -> tuple[CuratedLink, ...]:
     """Links from TOML text; `source` names the file in errors."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML ({exc})") from exc
-    except RecursionError:  # tomllib recurses once per nesting level of arrays and inline tables
-        raise ConfigError(f"{source}: not a links file (arrays or inline tables nested too deeply)") from None
-    unknown = sorted(set(doc) - {"version", "link"})
-    if unknown:
-        raise ConfigError(f"{source}: unknown top-level key {unknown[0]!r} (known: version, link)")
-    version = doc.get("version")
-    if version is None:
-        raise ConfigError(f"{source}: version: is missing (expected version = {LINKS_VERSION})")
-    if type(version) is not int or version != LINKS_VERSION:
-        raise ConfigError(f"{source}: version: must be {LINKS_VERSION}, was {version!r}")
-    raw_links = doc.get("link", [])
-    if not isinstance(raw_links, list):
-        raise ConfigError(f"{source}: link: must be an array of tables ([[link]]), was {type(raw_links).__name__}")
+    raw_links = versioned_tables(text, source, kind="a links file", table="link", version=LINKS_VERSION)
     links = tuple(_link(raw, f"{source}: link[{i}]") for i, raw in enumerate(raw_links))
     _check_consistent(links, source)
     return links
