@@ -1503,9 +1503,15 @@ class KalshiSimulator:
         return self._error_response(404, "not_found", f"no route for {method} {route}")
 
     def _page(
-        self, items: Sequence[Any], request: HttpRequest, key: str, extra: dict[str, Any] | None = None
+        self,
+        items: Sequence[Any],
+        request: HttpRequest,
+        key: str,
+        extra: dict[str, Any] | None = None,
+        render: Callable[[Any], Any] | None = None,
     ) -> HttpResponse:
-        """One page of `items` (already filtered; rendered by the caller only for the page)."""
+        """One page of `items` (already filtered); `render`, when given, turns only the page's items
+        into JSON (order histories are long)."""
         try:
             limit = min(int(request.query.get("limit", "100")), self.page_size_cap)
             start = int(request.query.get("cursor") or 0)
@@ -1513,7 +1519,8 @@ class KalshiSimulator:
             return self._error_response(400, "invalid_parameters", "bad limit or cursor")
         if limit <= 0 or start < 0:
             return self._error_response(400, "invalid_parameters", "limit must be positive")
-        chunk = list(items[start : start + limit])
+        page = items[start : start + limit]
+        chunk = [render(item) for item in page] if render is not None else list(page)
         cursor = str(start + limit) if start + limit < len(items) else ""
         return HttpResponse.json(200, {key: chunk, "cursor": cursor, **(extra or {})})
 
@@ -1667,7 +1674,7 @@ class KalshiSimulator:
                 metas = [m for m in metas if _STATUS_TEXT[m.order.status] == q["status"]]
             if q.get("min_ts"):
                 metas = [m for m in metas if m.created_ms >= int(q["min_ts"]) * 1000]
-            return self._paged_json(list(metas), request, "orders", self._order_json)
+            return self._page(list(metas), request, "orders", render=self._order_json)
         if len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
             meta = account.orders.get(parts[2])
             if meta is None:
@@ -1718,21 +1725,6 @@ class KalshiSimulator:
                 },
             )
         return self._error_response(404, "not_found", "no such endpoint")
-
-    def _paged_json(
-        self, items: Sequence[_OrderMeta], request: HttpRequest, key: str, render: Callable[[_OrderMeta], Any]
-    ) -> HttpResponse:
-        """`_page` that renders only the page's items."""
-        try:
-            limit = min(int(request.query.get("limit", "100")), self.page_size_cap)
-            start = int(request.query.get("cursor") or 0)
-        except ValueError:
-            return self._error_response(400, "invalid_parameters", "bad limit or cursor")
-        if limit <= 0 or start < 0:
-            return self._error_response(400, "invalid_parameters", "limit must be positive")
-        chunk = [render(m) for m in items[start : start + limit]]
-        cursor = str(start + limit) if start + limit < len(items) else ""
-        return HttpResponse.json(200, {key: chunk, "cursor": cursor})
 
     def _rest_book(self, ticker: str, depth: int = 0) -> dict[str, Any]:
         yes, no = self.book(ticker)
