@@ -34,6 +34,7 @@ from solvers import (
     kalshi_fee,
     polymarket_fee,
 )
+from solvers.planning import PlanCheck
 from solvers.problem import representable_step
 from tests.support import random_problem, reference_order_fee, replay_plan
 
@@ -538,3 +539,46 @@ def test_2_10_a_solve_that_used_its_budget_skips_the_mip() -> None:
     assert Allocator(problem, config=config).solve().used_mip
     spent = Allocator(problem, config=config, clock=_SteppingClock(step=120.0)).solve()  # 2 minutes per read
     assert not spent.used_mip
+
+
+def test_2_10_the_mip_leaves_time_for_checking_its_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MIP's plan is checked exactly after it, so the MIP gets the budget minus the time this
+    solve's own checks of the same sets took: with checks that take 20 ms of (injected) time and
+    15 ms left before them, the MIP is skipped rather than run into an overrun; with 25 ms left
+    after them, it runs."""
+    from solvers.mip import lot_integral_mip as real_mip
+    from solvers.planning import verify_lots as real_verify
+
+    problem = random_problem(15, sets=2)  # the LP's minimum-order split: only the MIP finds $0.24 more
+    now = [0.0]
+    checks = [0]
+
+    def slow_verify(*args: object, **kwargs: object) -> PlanCheck:
+        now[0] += 0.020  # every exact check takes 20 ms of the injected clock; nothing else does
+        checks[0] += 1
+        return real_verify(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("solvers.allocator.verify_lots", slow_verify)
+
+    def clock() -> float:
+        return now[0]
+
+    at_mip: list[int] = []
+
+    def counted_mip(*args: object, **kwargs: object) -> np.ndarray | None:
+        at_mip.append(checks[0])
+        return real_mip(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("solvers.allocator.lot_integral_mip", counted_mip)
+
+    def solve(limit_ms: float) -> bool:
+        now[0], checks[0] = 0.0, 0
+        at_mip.clear()
+        return Allocator(problem, config=AllocatorConfig(mip_time_limit_ms=limit_ms), clock=clock).solve().used_mip
+
+    assert solve(60_000)
+    assert len(at_mip) == 1
+    spent_ms = at_mip[0] * 20  # the checks before the MIP, one of them of the MIP's target set
+    assert not solve(spent_ms + 15)  # 15 ms left: not enough to check a plan that takes 20 ms
+    assert not at_mip  # skipped before building the model
+    assert solve(spent_ms + 45)  # 45 ms left: 25 ms for the MIP after reserving the check
