@@ -31,6 +31,10 @@ __all__ = ["OutcomeOracle"]
 _EXACT_LIMIT = 2**50  # integer objective coefficients stay exact in float64 well past this sum
 _GRID_EXPONENT = 48  # minimize_bounded scales sum |w| to at most 2**48 (plus rounding, < _EXACT_LIMIT)
 _ENUMERATION_BYTES = 32 * 2**20  # largest outcome matrix an oracle keeps
+# an enumerated outcome set this small (outcomes x variables) also answers exact calls: an int64
+# product over it takes ~0.04 ms for 1,024 x 20 against ~1 ms for the MIP (65,536 x 32 takes 3 ms
+# and stays with the MIP)
+_EXACT_ENUMERATION_ENTRIES = 2**18
 
 
 class OutcomeOracle:
@@ -59,6 +63,8 @@ class OutcomeOracle:
             outcomes = system.enumerate(limit)
             # float32 holds 0/1 exactly and halves the memory traffic of each product
             self._outcomes = None if outcomes is None else outcomes.astype(np.float32)
+            if self._exact is None and outcomes is not None and outcomes.size <= _EXACT_ENUMERATION_ENTRIES:
+                self._exact = np.asarray(outcomes, dtype=np.int64)
         if not system.rows:
             self._feasible = np.zeros(n, dtype=np.int64)
             return  # separable: solved in closed form

@@ -95,12 +95,17 @@ def test_recognised_structures_really_have_integral_relaxations(kind: str) -> No
     assert systems == 80 and checked >= 10 * _RECOGNISED_AT_LEAST[kind], (kind, checked)
 
 
+@pytest.mark.parametrize("enumeration_limit", [0, 100_000], ids=["mip", "enumerated"])
 @pytest.mark.parametrize("seed", range(60))
-def test_exact_separation_equals_enumeration(seed: int) -> None:
+def test_exact_separation_equals_enumeration(seed: int, enumeration_limit: int) -> None:
+    """Exact minima against a Decimal brute force, from the HiGHS MIP and, for outcome sets small
+    enough to enumerate, from the oracle's int64 product over its own enumeration."""
     candidate = random_set(random.Random(seed), KINDS[seed % len(KINDS)])
     system = _system(candidate)
     outcomes = _enumerated(system, 100_000)
-    oracle = OutcomeOracle(system)
+    oracle = OutcomeOracle(system, enumeration_limit=enumeration_limit)
+    if enumeration_limit and system.rows:
+        assert oracle._exact is not None  # the enumerated path is the one under test
     rng = random.Random(seed)
     for _ in range(5):
         weights = [D(rng.randint(-50_000, 50_000)) / D(rng.choice((1, 100))) for _ in range(system.n)]
