@@ -942,14 +942,6 @@ class Formulation:
             coef_lazy=np.zeros(len(cols), dtype=bool),
         )
 
-    def reserves_in_force(self) -> bool:
-        return bool(
-            self.total_reserve
-            or any(self.cash_reserve.values())
-            or any(sm.cap_reserve for sm in self.sets)
-            or self._spend_margin.any()
-        )
-
     def set_capital(self, capital: Capital) -> LPUpdate:
         missing = {i.venue for i in self.instrument_by_id.values()} - set(capital.cash_by_venue_usd)
         if missing:

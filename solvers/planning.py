@@ -28,26 +28,10 @@ from solvers.formulation import Formulation, SetModel
 from solvers.plan import Action, DroppedSet, Leg, LevelTake, Outcome, SetPlan
 from solvers.problem import Instrument, Side, representable_step
 
-__all__ = [
-    "PlanCheck",
-    "build_plan",
-    "dropped_from_check",
-    "floor_lots",
-    "plan_from_check",
-    "representable_step",
-    "verify_lots",
-]
+__all__ = ["PlanCheck", "build_plan", "dropped_from_check", "plan_from_check", "verify_lots"]
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
-
-
-def floor_lots(form: Formulation, sm: SetModel, x: np.ndarray) -> np.ndarray:
-    """Whole lots per level column of the set (aligned with `sm.level_cols`) from contracts `x`."""
-    cols = sm.level_cols
-    values = np.maximum(x[cols], 0.0) / form._lot_f[cols]
-    lots = np.floor(values + 1e-7 * np.maximum(1.0, values))
-    return np.minimum(lots, form._lots[cols]).astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
