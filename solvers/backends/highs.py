@@ -21,7 +21,7 @@ from solvers.errors import (
 )
 from solvers.lp import LinearProgram, LPSolution, LPUpdate
 
-__all__ = ["HighsColdBackend", "HighsWarmBackend", "checked_run", "new_highs", "pass_model", "solve_mip"]
+__all__ = ["HighsColdBackend", "HighsWarmBackend", "checked_run", "new_highs", "pass_model"]
 
 _MS = highspy.HighsModelStatus
 
@@ -62,7 +62,7 @@ def pass_model(h: highspy.Highs, lp: LinearProgram, *, integer: np.ndarray | Non
         raise NumericalError("HiGHS rejected the model", backend="highs", status=str(status))
 
 
-def checked_run(h: highspy.Highs, backend: str, *, accept_time_limit: bool = False) -> highspy.HighsModelStatus:
+def checked_run(h: highspy.Highs, backend: str) -> highspy.HighsModelStatus:
     """run() and check both the call status and the model status (they are different things)."""
     run_status = h.run()
     model_status = h.getModelStatus()
@@ -80,8 +80,6 @@ def checked_run(h: highspy.Highs, backend: str, *, accept_time_limit: bool = Fal
             f"{backend}: model unbounded ({text}); a guaranteed profit cannot be", backend=backend, status=text
         )
     if model_status in (_MS.kTimeLimit, _MS.kInterrupt):
-        if accept_time_limit:
-            return model_status
         raise SolveTimeLimitError(f"{backend}: time limit before optimality ({text})")
     raise NumericalError(
         f"{backend}: solver stopped with {text} (run status {run_status})", backend=backend, status=text
@@ -262,14 +260,3 @@ class HighsColdBackend(Backend):
         pass_model(h, self.lp)
         checked_run(h, self.name)
         return _solution(h, self.name, duals)
-
-
-def solve_mip(lp: LinearProgram, integer: np.ndarray, *, time_limit_ms: float) -> np.ndarray | None:
-    """Solve `lp` with the flagged columns integral under a time limit; the incumbent's x, or None
-    when no feasible point was found in time (a fallback may fail; it never raises on the limit)."""
-    h = new_highs(time_limit=max(time_limit_ms, 1.0) / 1000.0, mip_rel_gap=1e-6)
-    pass_model(h, lp, integer=integer)
-    status = checked_run(h, "highs-mip", accept_time_limit=True)
-    if status != _MS.kOptimal and h.getInfo().primal_solution_status != 2:  # 2 = feasible
-        return None
-    return np.asarray(h.getSolution().col_value)
