@@ -279,7 +279,7 @@ class Allocator:
             if self._fee_rounding_waste(check) * 200 <= check.profit:
                 continue  # under half a percent of the profit: not worth the exact re-pricing
             sm = form.sets[index]
-            trial, _ = fee_swaps(form, sm, lots, slack)
+            trial = fee_swaps(form, sm, lots, slack)
             if np.array_equal(trial[sm.level_cols], lots[sm.level_cols]):
                 continue
             result = self._check(sm, trial)

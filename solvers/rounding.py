@@ -399,17 +399,17 @@ def shrunk(form: Formulation, sm: SetModel, lots: np.ndarray, steps: int) -> lis
 
 def fee_swaps(
     form: Formulation, sm: SetModel, lots: np.ndarray, slack_by_venue: dict[str, Decimal], *, max_units: int = 3
-) -> tuple[np.ndarray, dict[str, Decimal]]:
+) -> np.ndarray:
     """Move a few units between instruments that pay on the same literal (the same contract on two
     venues, say) where that lowers the exact cost: the payoff in every outcome is unchanged, so the
     guaranteed profit rises by exactly what is saved. This is how a plan sheds the venues' per-order
     fee rounding (a Kalshi order rounds up to the cent: one contract fewer there and one more on the
     other venue can save most of a cent). Each move keeps every order whole in rounding lots, at zero
     or at least its minimum, within its book and within the receiving venue's cash slack. Returns the
-    new lots and the slack left."""
+    new lots."""
     rows = np.flatnonzero(form.row_set == sm.index)
     if len(rows) < 2:
-        return lots, slack_by_venue
+        return lots
     held_rows = {
         inst_row
         for netting in sm.netting
@@ -427,7 +427,7 @@ def fee_swaps(
         groups.setdefault((var, sm.pays_if_true(instrument)), []).append(r)
     groups = {key: members for key, members in groups.items() if len(members) > 1}
     if not groups:
-        return lots, slack_by_venue
+        return lots
     matrix = form.slot_matrix
     members_all = sorted({r for members in groups.values() for r in members})
     totals = {r: int(lots[matrix[r]].sum()) for r in members_all}  # in lots
@@ -524,4 +524,4 @@ def fee_swaps(
             take = min(int(form._lots[c]), left) if form._price_u[c] > 0 else 0
             out[c] = take
             left -= take
-    return out, slack
+    return out
