@@ -31,6 +31,7 @@ import numpy as np
 from solvers.formulation import Formulation, SetModel
 from solvers.plan import AllocationResult, DroppedSet, SetPlan
 from solvers.planning import build_plan
+from solvers.rounding import hedges
 
 __all__ = ["RANKINGS", "Ranking", "greedy_allocate", "greedy_quantities", "verify_greedy"]
 
@@ -58,25 +59,10 @@ def _literal_payers(form: Formulation, sm: SetModel) -> dict[tuple[int, bool], l
 def _baskets(form: Formulation, sm: SetModel) -> list[_Basket]:
     payers = _literal_payers(form, sm)
     baskets = []
-    for u in range(sm.system.n):
-        yes, no = payers.get((u, True)), payers.get((u, False))
-        if yes and no:
-            baskets.append(_Basket(sm, [yes, no], 1.0))
-    safe_rows = sm.system_err.rows if sm.system_err is not None else sm.system.rows
-    for row in safe_rows:
-        if any(abs(c) != 1 for _, c in row.coefs):
-            continue
-        negatives = sum(1 for _, c in row.coefs if c < 0)
-        literals = [(var, coef > 0) for var, coef in row.coefs]  # (var, literal is z itself)
-        n = len(literals)
-        if row.lo is not None and row.lo + negatives >= 1:
-            groups = [payers.get((var, positive)) for var, positive in literals]
-            if all(groups):
-                baskets.append(_Basket(sm, groups, float(row.lo + negatives)))  # type: ignore[arg-type]
-        if row.hi is not None and n - (row.hi + negatives) >= 1:
-            groups = [payers.get((var, not positive)) for var, positive in literals]
-            if all(groups):
-                baskets.append(_Basket(sm, groups, float(n - (row.hi + negatives))))  # type: ignore[arg-type]
+    for literals, payoff in hedges(sm):
+        groups = [payers.get(literal) for literal in literals]
+        if all(groups):
+            baskets.append(_Basket(sm, groups, payoff))  # type: ignore[arg-type]
     return baskets
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import heapq
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -39,7 +40,7 @@ import numpy as np
 from solvers.formulation import Formulation, SetModel
 from solvers.problem import Side
 
-__all__ = ["Basket", "TopUp", "fee_swaps", "integer_caps", "shrunk"]
+__all__ = ["Basket", "TopUp", "fee_swaps", "hedges", "integer_caps", "shrunk"]
 
 _TOLERANCE = 1e-7
 _ZERO = Decimal(0)
@@ -93,6 +94,27 @@ class Basket:
     unit: float = 1.0
 
 
+def hedges(sm: SetModel) -> Iterator[tuple[list[tuple[int, bool]], float]]:
+    """The set's hedged combinations of literals, as ([(outcome variable, pays if true)], payoff):
+    one contract paying on each literal pays at least `payoff` (>= 1) in every outcome the set allows
+    (for sets with risky links: also in the outcomes where those links disagree). Per variable its
+    YES/NO pair (pays 1); per relation row with unit coefficients, over its literals l:
+      sum l >= L   one contract on each literal pays at least L
+      sum l <= H   one contract against each literal pays at least (n - H)"""
+    for u in range(sm.system.n):
+        yield [(u, True), (u, False)], 1.0
+    safe_rows = sm.system_err.rows if sm.system_err is not None else sm.system.rows
+    for row in safe_rows:
+        if any(abs(c) != 1 for _, c in row.coefs):
+            continue
+        negatives = sum(1 for _, c in row.coefs if c < 0)
+        literals = [(var, coef > 0) for var, coef in row.coefs]  # (var, literal is z itself)
+        if row.lo is not None and row.lo + negatives >= 1:
+            yield literals, float(row.lo + negatives)
+        if row.hi is not None and len(literals) - (row.hi + negatives) >= 1:
+            yield [(var, not positive) for var, positive in literals], float(len(literals) - (row.hi + negatives))
+
+
 def set_baskets(form: Formulation, sm: SetModel) -> list[Basket]:
     row_of = {inst.id: r for r, inst in enumerate(form.row_instruments)}
     payers: dict[tuple[int, bool], list[int]] = {}
@@ -100,28 +122,12 @@ def set_baskets(form: Formulation, sm: SetModel) -> list[Basket]:
         var, _ = sm.system.literal[instrument.contract]
         payers.setdefault((var, sm.pays_if_true(instrument)), []).append(row_of[instrument.id])
     found: dict[tuple[tuple[tuple[int, ...], ...], float], Basket] = {}
-
-    def add(groups: list[list[int] | None], payoff: float) -> None:
-        if payoff >= 1 and all(groups):
+    for literals, payoff in hedges(sm):
+        groups = [payers.get(literal) for literal in literals]
+        if all(groups):
             legs = tuple(sorted(tuple(sorted(g)) for g in groups if g))
             unit = _lcm([float(form.rounding_lot[r]) for leg in legs for r in leg])
             found.setdefault((legs, payoff), Basket(sm.index, legs, payoff, unit))
-
-    for u in range(sm.system.n):
-        add([payers.get((u, True)), payers.get((u, False))], 1.0)
-    safe_rows = sm.system_err.rows if sm.system_err is not None else sm.system.rows
-    for row in safe_rows:
-        if any(abs(c) != 1 for _, c in row.coefs):
-            continue
-        negatives = sum(1 for _, c in row.coefs if c < 0)
-        literals = [(var, coef > 0) for var, coef in row.coefs]
-        if row.lo is not None:  # sum of literals >= lo + negatives: one contract on each pays that much
-            add([payers.get((var, positive)) for var, positive in literals], float(row.lo + negatives))
-        if row.hi is not None:  # at most hi + negatives literals hold: one against each pays the rest
-            add(
-                [payers.get((var, not positive)) for var, positive in literals],
-                float(len(literals) - row.hi - negatives),
-            )
     return sorted(found.values(), key=lambda b: (b.legs, b.payoff))
 
 
