@@ -73,14 +73,6 @@ class LPRun:
         return -self.solution.objective + self.tie_break_usd
 
 
-@dataclass(slots=True, eq=False)
-class _SetOutcome:
-    """One set's exact check in a round: its lots and the check (None: nothing to trade)."""
-
-    lots: np.ndarray
-    check: PlanCheck | None
-
-
 class Allocator:
     def __init__(
         self,
@@ -182,13 +174,13 @@ class Allocator:
                 run = self.solve_lp(duals=True)
                 cg_rounds += run.cg_rounds
                 iterations += run.iterations
-                outcomes = self._round_and_check(run)
-                if repairs >= self.config.max_repair_rounds or not self._repair(outcomes, run, dropped):
+                checks, lots = self._round_and_check(run)
+                if repairs >= self.config.max_repair_rounds or not self._repair(checks, run, dropped):
                     break
                 repairs += 1
-            result = self._result(run, outcomes, dropped, repairs, cg_rounds, iterations)
+            result = self._result(run, checks, dropped, repairs, cg_rounds, iterations)
             if self.config.mip_fallback:
-                result = self._mip_fallback(run, outcomes, dropped, result, started)
+                result = self._mip_fallback(run, checks, lots, dropped, result, started)
             return result
         finally:
             self._apply(form.restore())
@@ -235,16 +227,18 @@ class Allocator:
                 self._apply(form.release(np.concatenate(touched)))
         return self._top_up.run(caps, form._suppressed)
 
-    def _round_and_check(self, run: LPRun) -> dict[int, _SetOutcome]:
+    def _round_and_check(self, run: LPRun) -> tuple[dict[int, PlanCheck | None], np.ndarray]:
+        """Per set not suppressed, the exact check of its rounded plan (None: nothing to trade),
+        and the whole lots per column all those plans share."""
         form = self.form
         lots = lots_of(form, self._integral(run))
-        outcomes: dict[int, _SetOutcome] = {}
+        checks: dict[int, PlanCheck | None] = {}
         for sm in form.sets:
             if sm.index in form._suppressed:
                 continue
             mine = lots[sm.level_cols]
             if not mine.any():
-                outcomes[sm.index] = _SetOutcome(lots, None)
+                checks[sm.index] = None
                 continue
             check = self._check(sm, lots)
             # smaller sizes when fee rounding decides: a profit limit missed, or a plan whose
@@ -253,18 +247,15 @@ class Allocator:
                 check.failure is None and self._fee_rounding_waste(check) * 20 > check.profit
             ):
                 check, lots = self._nearby(sm, lots, check)
-            outcomes[sm.index] = _SetOutcome(lots, check)
-        lots = self._swap_fee_rounding(outcomes, lots)
-        for outcome in outcomes.values():
-            outcome.lots = lots
-        return outcomes
+            checks[sm.index] = check
+        return checks, self._swap_fee_rounding(checks, lots)
 
-    def _swap_fee_rounding(self, outcomes: dict[int, _SetOutcome], lots: np.ndarray) -> np.ndarray:
+    def _swap_fee_rounding(self, checks: dict[int, PlanCheck | None], lots: np.ndarray) -> np.ndarray:
         """Shed per-order fee rounding by moving units between instruments that pay alike
         (`solvers.rounding.fee_swaps`), within the cash the passing plans leave; kept per set only
         when the exact check agrees it earns more."""
         form = self.form
-        passing = {i: o.check for i, o in outcomes.items() if o.check is not None and o.check.failure is None}
+        passing = {i: c for i, c in checks.items() if c is not None and c.failure is None}
         if not passing:
             return lots
         slack = {
@@ -287,7 +278,7 @@ class Allocator:
                 for venue in set(result.capital_by_venue) | set(check.capital_by_venue):
                     slack[venue] -= result.capital_by_venue.get(venue, _ZERO) - check.capital_by_venue.get(venue, _ZERO)
                 lots = trial
-                outcomes[index].check = result
+                checks[index] = result
         return lots
 
     def _check(self, sm: SetModel, lots: np.ndarray) -> PlanCheck:
@@ -325,15 +316,14 @@ class Allocator:
                 best_check, best_lots = result, trial
         return best_check, best_lots
 
-    def _repair(self, outcomes: dict[int, _SetOutcome], run: LPRun, dropped: dict[int, DroppedSet]) -> bool:
+    def _repair(self, checks: dict[int, PlanCheck | None], run: LPRun, dropped: dict[int, DroppedSet]) -> bool:
         """Apply the LP edits that repair this round's failures; False when nothing needed one. Sets
         that fail for good are recorded in `dropped` and suppressed."""
         form = self.form
         updates: list[LPUpdate] = []
         suppress: set[int] = set()
         caps: dict[int, Decimal] = {}
-        for index, outcome in outcomes.items():
-            check = outcome.check
+        for index, check in checks.items():
             if check is None or check.failure is None:
                 continue
             sm = form.sets[index]
@@ -363,9 +353,9 @@ class Allocator:
                 return True
             self._apply(updates[-1])  # no capital binds: dropping them changes no other set's plan
             for index in suppress:
-                outcomes[index].check = None
+                checks[index] = None
             updates = []
-        passing = [o.check for o in outcomes.values() if o.check is not None and o.check.failure is None]
+        passing = [c for c in checks.values() if c is not None and c.failure is None]
         used: dict[str, Decimal] = {}
         for check in passing:
             for venue, amount in check.capital_by_venue.items():
@@ -386,7 +376,7 @@ class Allocator:
     def _result(
         self,
         run: LPRun,
-        outcomes: dict[int, _SetOutcome],
+        checks: dict[int, PlanCheck | None],
         dropped: dict[int, DroppedSet],
         repairs: int,
         cg_rounds: int,
@@ -399,25 +389,23 @@ class Allocator:
         plans: list[SetPlan] = []
         failed = dict(dropped)
         for sm in form.sets:
-            outcome = outcomes.get(sm.index)
-            if outcome is None or outcome.check is None:
+            check = checks.get(sm.index)
+            if check is None:
                 lp_profit = form.lp_profit(sm, x)
                 if (
-                    outcome is not None
+                    sm.index in checks
                     and sm.index not in failed
                     and lp_profit >= float(sm.candidate.limits.min_profit_usd)
                 ):
                     failed[sm.index] = DroppedSet(sm.id, "no whole lot survives rounding", lp_profit, None)
                 continue
             lp_profit = form.lp_profit(sm, x)
-            if outcome.check.failure is not None:
-                failed[sm.index] = dropped_from_check(sm, outcome.check, lp_profit)
+            if check.failure is not None:
+                failed[sm.index] = dropped_from_check(sm, check, lp_profit)
                 continue
             mu, binding = form.coherent_prices(sm, run.solution)
             plans.append(
-                plan_from_check(
-                    sm, outcome.check, objective=form.objective, lp_profit=lp_profit, mu=mu, binding=binding
-                )
+                plan_from_check(sm, check, objective=form.objective, lp_profit=lp_profit, mu=mu, binding=binding)
             )
         plans, over = self._within_capital(plans)
         ordered_drops = [failed[k] for k in sorted(failed)] + over
@@ -437,7 +425,8 @@ class Allocator:
     def _mip_fallback(
         self,
         run: LPRun,
-        outcomes: dict[int, _SetOutcome],
+        checks: dict[int, PlanCheck | None],
+        lots: np.ndarray,
         dropped: dict[int, DroppedSet],
         result: AllocationResult,
         started: float,
@@ -452,9 +441,9 @@ class Allocator:
         x = run.solution.x
         kept = {p.set_id: p.guaranteed_profit_usd for p in result.plans}
         waste = {
-            index: self._fee_rounding_waste(o.check)
-            for index, o in outcomes.items()
-            if o.check is not None and o.check.failure is None
+            index: self._fee_rounding_waste(check)
+            for index, check in checks.items()
+            if check is not None and check.failure is None
         }
         targets = set()
         for sm in form.sets:
@@ -473,11 +462,10 @@ class Allocator:
         if not targets or left_ms <= 0:
             return result
         fixed = np.zeros(form.lp.num_col)
-        current = next(iter(outcomes.values())).lots if outcomes else np.zeros(form.lp.num_col, dtype=np.int64)
-        fixed[form.level_cols] = current[form.level_cols] * form._lot_f[form.level_cols]
+        fixed[form.level_cols] = lots[form.level_cols] * form._lot_f[form.level_cols]
         for sm in form.sets:  # sets without a passing plan trade nothing
-            outcome = outcomes.get(sm.index)
-            if outcome is None or outcome.check is None or outcome.check.failure is not None:
+            check = checks.get(sm.index)
+            if check is None or check.failure is not None:
                 fixed[sm.level_cols] = 0.0
         mip_x = lot_integral_mip(form, targets, fixed, x, time_limit_ms=left_ms, clock=self._clock)
         if mip_x is None:
@@ -487,21 +475,18 @@ class Allocator:
         totals = np.round(totals / form.rounding_lot) * form.rounding_lot
         contracts = np.zeros(form.lp.num_col)
         contracts[matrix] = best_first(form, totals, form._lots[matrix] * form._lot_f[matrix])
-        lots = lots_of(form, contracts)
-        improved = dict(outcomes)
+        mip_lots = lots_of(form, contracts)
+        improved = dict(checks)
         changed = False
         for index in targets:
             sm = form.sets[index]
-            mine = lots[sm.level_cols]
-            if not mine.any():
+            if not mip_lots[sm.level_cols].any():
                 continue
-            check = self._check(sm, lots)
-            old = outcomes.get(index)
-            old_profit = (
-                old.check.profit if old is not None and old.check is not None and old.check.failure is None else None
-            )
-            if check.failure is None and (old_profit is None or check.profit > old_profit):
-                improved[index] = _SetOutcome(lots, check)
+            mip_check = self._check(sm, mip_lots)
+            old = checks.get(index)
+            old_profit = old.profit if old is not None and old.failure is None else None
+            if mip_check.failure is None and (old_profit is None or mip_check.profit > old_profit):
+                improved[index] = mip_check
                 changed = True
         if not changed:
             return result
