@@ -89,3 +89,23 @@ def test_order_sends_stay_in_flight_until_answered_or_settled() -> None:
     assert len(sends) == 3 and sends.get("a") is None  # the oldest is forgotten
     with pytest.raises(ConfigError):
         OrderSends(settle_ns=-1)
+
+
+def test_a_send_the_venue_does_not_have_is_unknown_until_it_settles_then_rejected() -> None:
+    from arb.domain import OrderStatus, OrderUpdate, Venue
+    from arb.venues.base import OrderSends
+
+    sends = OrderSends(settle_ns=30)
+    template = OrderUpdate(Venue.KALSHI, "", "a", "M", "M", None, None, OrderStatus.UNKNOWN, None, None, None, None)
+    never_sent = sends.not_found("a", 0, template)
+    assert never_sent.status is OrderStatus.REJECTED and never_sent.reason == "unknown to the venue"
+    assert (never_sent.filled_size_micro, never_sent.remaining_size_micro) == (0, 0)
+    sends.begin("a", "M", now_ns=0, wall_ms=0)
+    assert sends.not_found("a", 10**12, template).status is OrderStatus.UNKNOWN  # no answer yet
+    recorded = OrderUpdate(Venue.KALSHI, "", "a", "M", "M", None, None, OrderStatus.UNKNOWN, 1, 2, None, None)
+    sends.unanswered("a", 100, recorded)
+    during = sends.not_found("a", 130, template)
+    assert during.status is OrderStatus.UNKNOWN and "in flight" in during.reason
+    assert during.price_micro_usd == 1  # built on the update recorded for the send
+    after = sends.not_found("a", 131, template)
+    assert after.status is OrderStatus.REJECTED and after.initial_size_micro == 2

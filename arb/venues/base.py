@@ -13,7 +13,8 @@ Shared, pure helpers (no sockets, no sleeping; time is always passed in):
 - `ClientDiagnostics`, `GuardedSink`: bounded records of what a client's loops survived; a sink
   that raises is recorded, never allowed to drop a socket or lose the events after it.
 - `OrderSends`: order sends whose outcome the venue has not told yet (in flight, or unanswered
-  after a timeout or cancellation), so a lookup that does not find such an order says UNKNOWN.
+  after a timeout or cancellation), so a lookup that does not find such an order says UNKNOWN
+  (`not_found`: the one verdict both clients' `reconcile_order` give for a miss).
 """
 
 from __future__ import annotations
@@ -22,13 +23,23 @@ import random
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
 from arb.book import OrderBook
-from arb.domain import Balance, Fill, MarketInfo, OrderRequest, OrderUpdate, Position, TimeInForce, Venue
+from arb.domain import (
+    Balance,
+    Fill,
+    MarketInfo,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    TimeInForce,
+    Venue,
+)
 from arb.errors import ConfigError
 
 __all__ = [
@@ -401,3 +412,19 @@ class OrderSends:
     def unknown(self) -> list[OrderUpdate]:
         """The sends recorded UNKNOWN and not settled since (oldest first): reconcile these."""
         return [s.unknown for s in self._sends.values() if s.unknown is not None]
+
+    def not_found(self, key: str, now_ns: int, template: OrderUpdate) -> OrderUpdate:
+        """The venue has no order for `key`: UNKNOWN while the send may still be in flight (not
+        answered, or unanswered less than `settle_ns` ago), REJECTED with nothing filled after
+        that. Built on the UNKNOWN update recorded for the send, else on `template`."""
+        sent = self._sends.get(key)
+        base = (sent.unknown if sent is not None else None) or template
+        if self.in_flight(key, now_ns):
+            return replace(base, status=OrderStatus.UNKNOWN, reason="not found yet: the send may still be in flight")
+        return replace(
+            base,
+            status=OrderStatus.REJECTED,
+            filled_size_micro=0,
+            remaining_size_micro=0,
+            reason="unknown to the venue",
+        )

@@ -909,24 +909,11 @@ class KalshiClient:
         if found is not None:
             return found
         sent = self.sends.get(client_order_id)
-        recorded = sent.unknown if sent is not None else None
-        template = recorded or OrderUpdate(
-            Venue.KALSHI,
-            "",
-            client_order_id,
-            market_id or (sent.market_id if sent else ""),
-            market_id or (sent.market_id if sent else ""),
-            None,
-            None,
-            OrderStatus.UNKNOWN,
-            None,
-            None,
-            None,
-            None,
+        market = market_id or (sent.market_id if sent is not None else "")
+        template = OrderUpdate(
+            Venue.KALSHI, "", client_order_id, market, market, None, None, OrderStatus.UNKNOWN, None, None, None, None
         )
-        if self.sends.in_flight(client_order_id, self._clock()):
-            return _with_status(template, OrderStatus.UNKNOWN, None, "not found yet: the send may still be in flight")
-        return _with_status(template, OrderStatus.REJECTED, 0, "unknown to the venue")
+        return self.sends.not_found(client_order_id, self._clock(), template)
 
     async def open_orders(self, market_id: str | None = None) -> list[OrderUpdate]:
         params: dict[str, Any] = {"status": "resting"}
@@ -955,26 +942,6 @@ class KalshiClient:
 
     async def balance(self) -> Balance:
         return wire.decode_balance(await self._request("GET", "/portfolio/balance"))
-
-
-def _with_status(update: OrderUpdate, status: OrderStatus, filled: int | None, reason: str) -> OrderUpdate:
-    return OrderUpdate(
-        update.venue,
-        update.order_id,
-        update.client_order_id,
-        update.market_id,
-        update.book_id,
-        update.outcome,
-        update.action,
-        status,
-        update.price_micro_usd,
-        update.initial_size_micro,
-        filled,
-        filled,
-        update.exchange_ts_ms,
-        reason,
-        update.fees_micro_usd,
-    )
 
 
 def _local_update(request: OrderRequest, status: OrderStatus, filled_micro: int | None, reason: str) -> OrderUpdate:

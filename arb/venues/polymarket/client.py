@@ -510,7 +510,7 @@ class PolymarketClient:
         if known is not None:  # the user channel saw it after all
             return known
         sent = self.sends.get(order_id)
-        base = (sent.unknown if sent is not None else None) or OrderUpdate(
+        template = OrderUpdate(
             Venue.POLYMARKET,
             order_id,
             self.user_session.client_ids.get(order_id),
@@ -524,17 +524,7 @@ class PolymarketClient:
             None,
             None,
         )
-        if self.sends.in_flight(order_id, self._clock()):
-            return dataclasses.replace(
-                base, status=OrderStatus.UNKNOWN, reason="not found yet: the send may still be in flight"
-            )
-        return dataclasses.replace(
-            base,
-            status=OrderStatus.REJECTED,
-            filled_size_micro=0,
-            remaining_size_micro=0,
-            reason="unknown to the venue",
-        )
+        return self.sends.not_found(order_id, self._clock(), template)
 
     async def fills(self, market_id: str | None = None, order_id: str | None = None) -> list[Fill]:
         """Our fills from `/data/trades`, merged into the user session (counted once with the
