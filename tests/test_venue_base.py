@@ -109,3 +109,12 @@ def test_a_send_the_venue_does_not_have_is_unknown_until_it_settles_then_rejecte
     assert during.price_micro_usd == 1  # built on the update recorded for the send
     after = sends.not_found("a", 131, template)
     assert after.status is OrderStatus.REJECTED and after.initial_size_micro == 2
+
+
+def test_recent_ids_remember_the_newest_limit_ids() -> None:
+    from arb.venues.base import RecentIds
+
+    ids = RecentIds(2)
+    for key in ("a", "b", "a", "c"):  # re-adding "a" makes it the newest again
+        ids.add(key)
+    assert "a" in ids and "c" in ids and "b" not in ids and len(ids) == 2

@@ -12,6 +12,7 @@ Shared, pure helpers (no sockets, no sleeping; time is always passed in):
 - `FeedStats`, `ErrorRecord`: the diagnostics every session keeps under the same names.
 - `ClientDiagnostics`, `GuardedSink`: bounded records of what a client's loops survived; a sink
   that raises is recorded, never allowed to drop a socket or lose the events after it.
+- `RecentIds`: the newest ids seen, bounded (dedupe memory for fills and evicted entries).
 - `OrderSends`: order sends whose outcome the venue has not told yet (in flight, or unanswered
   after a timeout or cancellation), so a lookup that does not find such an order says UNKNOWN
   (`not_found`: the one verdict both clients' `reconcile_order` give for a miss).
@@ -55,6 +56,7 @@ __all__ = [
     "FeedWatchdog",
     "GuardedSink",
     "OrderSends",
+    "RecentIds",
     "Reconnect",
     "SendText",
     "Sleep",
@@ -334,6 +336,29 @@ class GuardedSink:
         except Exception as exc:  # noqa: BLE001 - recorded for the operator; the feed goes on
             self._diagnostics.sink_error_count += 1
             self._diagnostics.sink_errors.append(exc)
+
+
+class RecentIds:
+    """The newest `limit` ids, O(1) membership: dedupe memory that stays bounded on a feed that
+    runs for weeks (an id older than the newest `limit` is forgotten)."""
+
+    __slots__ = ("_ids", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, key: str) -> None:
+        self._ids[key] = None
+        self._ids.move_to_end(key)
+        if len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
 
 
 # ---------------------------------------------------------------------------------------------
