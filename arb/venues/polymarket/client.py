@@ -429,7 +429,6 @@ class PolymarketClient:
                 retries=self.config.order_429_retries,
                 retry_unavailable=False,
                 timeout_s=self.config.order_timeout_s,
-                order=True,
             )
         except asyncio.CancelledError:
             # The caller gave up (a timeout around the call, the kill switch, shutdown) while the
@@ -722,7 +721,6 @@ class PolymarketClient:
         retries: int | None = None,
         retry_unavailable: bool = True,
         timeout_s: float | None = None,
-        order: bool = False,
     ) -> Any:
         """One REST call through the shared retry path (`RestCaller`); returns parsed JSON or
         raises `RateLimitedError`, `VenueUnavailableError` (5xx, timeouts, transport), `AuthError`,
@@ -745,7 +743,7 @@ class PolymarketClient:
             params=params,
             content=body_text.encode() if body_text is not None else None,
             headers=headers,
-            order=order or path in ("/order", "/orders"),
+            order=path in ("/order", "/orders"),  # order calls: a 4xx is an OrderRejectedError
         )
 
     # -- sockets ---------------------------------------------------------------------------------
