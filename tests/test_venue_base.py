@@ -118,3 +118,19 @@ def test_recent_ids_remember_the_newest_limit_ids() -> None:
     for key in ("a", "b", "a", "c"):  # re-adding "a" makes it the newest again
         ids.add(key)
     assert "a" in ids and "c" in ids and "b" not in ids and len(ids) == 2
+
+
+@pytest.mark.parametrize("venue", ["kalshi", "polymarket"])
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "1"])
+def test_client_configs_refuse_a_bad_timeout_or_settle_time(venue: str, bad: object) -> None:
+    from arb.venues.kalshi.client import KalshiConfig
+    from arb.venues.polymarket.client import PolymarketConfig
+
+    config = KalshiConfig if venue == "kalshi" else PolymarketConfig
+    with pytest.raises(ConfigError, match=f"^{venue} request_timeout_s must be a positive number"):
+        config(request_timeout_s=bad)  # type: ignore[arg-type]
+    if bad == 0:
+        assert config(order_settle_s=0).order_settle_s == 0  # settling may be immediate
+    else:
+        with pytest.raises(ConfigError, match=f"^{venue} order_settle_s must be a non-negative number"):
+            config(order_settle_s=bad)  # type: ignore[arg-type]

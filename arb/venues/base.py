@@ -62,6 +62,7 @@ __all__ = [
     "Sleep",
     "TokenBucket",
     "VenueClient",
+    "check_numbers",
 ]
 
 Clock = Callable[[], int]
@@ -80,6 +81,23 @@ longer. Tests inject one driven by their fake clock, so a timeout happens withou
 DIAGNOSTICS_KEPT = 100
 """How many recent errors, delays and reasons a client or session keeps (older ones are counted
 only): a feed that fails for weeks must not grow a list without bound."""
+
+
+def check_numbers(
+    venue: str, config: object, *, positive: Sequence[str] = (), non_negative: Sequence[str] = ()
+) -> None:
+    """The client configs' shared check: each named field is a finite number (not a bool), above
+    zero (`positive`) or at least zero (`non_negative`); else a `ConfigError` naming the field."""
+    for names, kind, lowest_ok in ((positive, "positive", False), (non_negative, "non-negative", True)):
+        for name in names:
+            value = getattr(config, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (value >= 0 if lowest_ok else value > 0)
+                or not value < float("inf")
+            ):
+                raise ConfigError(f"{venue} {name} must be a {kind} number, was {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,7 @@ from arb.venues.base import (
     Reconnect,
     SendText,
     Sleep,
+    check_numbers,
 )
 from arb.venues.kalshi import wire
 from arb.venues.kalshi.auth import ENV_KEY_ID, ENV_KEY_PATH, KalshiSigner, signing_path
@@ -169,28 +170,25 @@ class KalshiConfig:
             allowed = ("http", "https") if name == "rest_base_url" else ("ws", "wss")
             if scheme not in allowed:
                 raise ConfigError(f"kalshi {name} must be an {'/'.join(allowed)} URL, was {value!r}")
-        positive = (
-            "read_rate_per_s",
-            "write_rate_per_s",
-            "reconnect_base_s",
-            "reconnect_cap_s",
-            "retry_base_s",
-            "retry_cap_s",
-            "feed_silence_s",
-            "snapshot_timeout_s",
-            "request_timeout_s",
-            "order_timeout_s",
-            "lookup_window_s",
-            "ws_open_timeout_s",
+        check_numbers(
+            "kalshi",
+            self,
+            positive=(
+                "read_rate_per_s",
+                "write_rate_per_s",
+                "reconnect_base_s",
+                "reconnect_cap_s",
+                "retry_base_s",
+                "retry_cap_s",
+                "feed_silence_s",
+                "snapshot_timeout_s",
+                "request_timeout_s",
+                "order_timeout_s",
+                "lookup_window_s",
+                "ws_open_timeout_s",
+            ),
+            non_negative=("reconnect_reset_s", "order_settle_s"),
         )
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ConfigError(f"kalshi {name} must be a positive number, was {value!r}")
-        for name in ("reconnect_reset_s", "order_settle_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ConfigError(f"kalshi {name} must be a non-negative number, was {value!r}")
         for name in ("check_interval_s", "ping_interval_s"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):

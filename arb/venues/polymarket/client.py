@@ -86,6 +86,7 @@ from arb.venues.base import (
     SendText,
     Sleep,
     TokenBucket,
+    check_numbers,
 )
 from arb.venues.polymarket import wire
 from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials, PreparedOrder, serialize_body
@@ -175,28 +176,29 @@ class PolymarketConfig:
         for name in ("market_ws_url", "user_ws_url"):
             if not getattr(self, name).startswith(("ws://", "wss://")):
                 raise ConfigError(f"polymarket {name} must be a ws(s) URL, was {getattr(self, name)!r}")
-        for name in (
-            "ping_interval_s",
-            "pong_timeout_s",
-            "feed_silence_s",
-            "check_interval_s",
-            "request_timeout_s",
-            "order_timeout_s",
-            "ws_open_timeout_s",
-            "reconnect_base_s",
-            "reconnect_cap_s",
-            "retry_base_s",
-            "retry_cap_s",
-            "clob_rate_per_s",
-            "clob_burst",
-            "order_rate_per_s",
-            "order_burst",
-            "gamma_rate_per_s",
-            "gamma_burst",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ConfigError(f"polymarket {name} must be a positive number, was {value!r}")
+        check_numbers(
+            "polymarket",
+            self,
+            positive=(
+                "ping_interval_s",
+                "pong_timeout_s",
+                "feed_silence_s",
+                "check_interval_s",
+                "request_timeout_s",
+                "order_timeout_s",
+                "ws_open_timeout_s",
+                "reconnect_base_s",
+                "reconnect_cap_s",
+                "retry_base_s",
+                "retry_cap_s",
+                "clob_rate_per_s",
+                "clob_burst",
+                "order_rate_per_s",
+                "order_burst",
+                "gamma_rate_per_s",
+                "gamma_burst",
+            ),
+        )
         for name in (
             "read_retries",
             "order_429_retries",
@@ -212,9 +214,7 @@ class PolymarketConfig:
                 )
         if self.reconnect_cap_s < self.reconnect_base_s or self.retry_cap_s < self.retry_base_s:
             raise ConfigError("polymarket backoff caps must be at least their bases")
-        value = self.order_settle_s
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-            raise ConfigError(f"polymarket order_settle_s must be a non-negative number, was {value!r}")
+        check_numbers("polymarket", self, non_negative=("order_settle_s",))
 
 
 def _wall_ms() -> int:
