@@ -89,3 +89,48 @@ def test_order_sends_stay_in_flight_until_answered_or_settled() -> None:
     assert len(sends) == 3 and sends.get("a") is None  # the oldest is forgotten
     with pytest.raises(ConfigError):
         OrderSends(settle_ns=-1)
+
+
+def test_a_send_the_venue_does_not_have_is_unknown_until_it_settles_then_rejected() -> None:
+    from arb.domain import OrderStatus, OrderUpdate, Venue
+    from arb.venues.base import OrderSends
+
+    sends = OrderSends(settle_ns=30)
+    template = OrderUpdate(Venue.KALSHI, "", "a", "M", "M", None, None, OrderStatus.UNKNOWN, None, None, None, None)
+    never_sent = sends.not_found("a", 0, template)
+    assert never_sent.status is OrderStatus.REJECTED and never_sent.reason == "unknown to the venue"
+    assert (never_sent.filled_size_micro, never_sent.remaining_size_micro) == (0, 0)
+    sends.begin("a", "M", now_ns=0, wall_ms=0)
+    assert sends.not_found("a", 10**12, template).status is OrderStatus.UNKNOWN  # no answer yet
+    recorded = OrderUpdate(Venue.KALSHI, "", "a", "M", "M", None, None, OrderStatus.UNKNOWN, 1, 2, None, None)
+    sends.unanswered("a", 100, recorded)
+    during = sends.not_found("a", 130, template)
+    assert during.status is OrderStatus.UNKNOWN and "in flight" in during.reason
+    assert during.price_micro_usd == 1  # built on the update recorded for the send
+    after = sends.not_found("a", 131, template)
+    assert after.status is OrderStatus.REJECTED and after.initial_size_micro == 2
+
+
+def test_recent_ids_remember_the_newest_limit_ids() -> None:
+    from arb.venues.base import RecentIds
+
+    ids = RecentIds(2)
+    for key in ("a", "b", "a", "c"):  # re-adding "a" makes it the newest again
+        ids.add(key)
+    assert "a" in ids and "c" in ids and "b" not in ids and len(ids) == 2
+
+
+@pytest.mark.parametrize("venue", ["kalshi", "polymarket"])
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "1"])
+def test_client_configs_refuse_a_bad_timeout_or_settle_time(venue: str, bad: object) -> None:
+    from arb.venues.kalshi.client import KalshiConfig
+    from arb.venues.polymarket.client import PolymarketConfig
+
+    config = KalshiConfig if venue == "kalshi" else PolymarketConfig
+    with pytest.raises(ConfigError, match=f"^{venue} request_timeout_s must be a positive number"):
+        config(request_timeout_s=bad)  # type: ignore[arg-type]
+    if bad == 0:
+        assert config(order_settle_s=0).order_settle_s == 0  # settling may be immediate
+    else:
+        with pytest.raises(ConfigError, match=f"^{venue} order_settle_s must be a non-negative number"):
+            config(order_settle_s=bad)  # type: ignore[arg-type]

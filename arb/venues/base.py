@@ -12,8 +12,10 @@ Shared, pure helpers (no sockets, no sleeping; time is always passed in):
 - `FeedStats`, `ErrorRecord`: the diagnostics every session keeps under the same names.
 - `ClientDiagnostics`, `GuardedSink`: bounded records of what a client's loops survived; a sink
   that raises is recorded, never allowed to drop a socket or lose the events after it.
+- `RecentIds`: the newest ids seen, bounded (dedupe memory for fills and evicted entries).
 - `OrderSends`: order sends whose outcome the venue has not told yet (in flight, or unanswered
-  after a timeout or cancellation), so a lookup that does not find such an order says UNKNOWN.
+  after a timeout or cancellation), so a lookup that does not find such an order says UNKNOWN
+  (`not_found`: the one verdict both clients' `reconcile_order` give for a miss).
 """
 
 from __future__ import annotations
@@ -22,13 +24,23 @@ import random
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
 from arb.book import OrderBook
-from arb.domain import Balance, Fill, MarketInfo, OrderRequest, OrderUpdate, Position, TimeInForce, Venue
+from arb.domain import (
+    Balance,
+    Fill,
+    MarketInfo,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    TimeInForce,
+    Venue,
+)
 from arb.errors import ConfigError
 
 __all__ = [
@@ -44,11 +56,13 @@ __all__ = [
     "FeedWatchdog",
     "GuardedSink",
     "OrderSends",
+    "RecentIds",
     "Reconnect",
     "SendText",
     "Sleep",
     "TokenBucket",
     "VenueClient",
+    "check_numbers",
 ]
 
 Clock = Callable[[], int]
@@ -67,6 +81,23 @@ longer. Tests inject one driven by their fake clock, so a timeout happens withou
 DIAGNOSTICS_KEPT = 100
 """How many recent errors, delays and reasons a client or session keeps (older ones are counted
 only): a feed that fails for weeks must not grow a list without bound."""
+
+
+def check_numbers(
+    venue: str, config: object, *, positive: Sequence[str] = (), non_negative: Sequence[str] = ()
+) -> None:
+    """The client configs' shared check: each named field is a finite number (not a bool), above
+    zero (`positive`) or at least zero (`non_negative`); else a `ConfigError` naming the field."""
+    for names, kind, lowest_ok in ((positive, "positive", False), (non_negative, "non-negative", True)):
+        for name in names:
+            value = getattr(config, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (value >= 0 if lowest_ok else value > 0)
+                or not value < float("inf")
+            ):
+                raise ConfigError(f"{venue} {name} must be a {kind} number, was {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +356,29 @@ class GuardedSink:
             self._diagnostics.sink_errors.append(exc)
 
 
+class RecentIds:
+    """The newest `limit` ids, O(1) membership: dedupe memory that stays bounded on a feed that
+    runs for weeks (an id older than the newest `limit` is forgotten)."""
+
+    __slots__ = ("_ids", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, key: str) -> None:
+        self._ids[key] = None
+        self._ids.move_to_end(key)
+        if len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+
 # ---------------------------------------------------------------------------------------------
 # Order sends whose outcome is not known yet
 
@@ -401,3 +455,19 @@ class OrderSends:
     def unknown(self) -> list[OrderUpdate]:
         """The sends recorded UNKNOWN and not settled since (oldest first): reconcile these."""
         return [s.unknown for s in self._sends.values() if s.unknown is not None]
+
+    def not_found(self, key: str, now_ns: int, template: OrderUpdate) -> OrderUpdate:
+        """The venue has no order for `key`: UNKNOWN while the send may still be in flight (not
+        answered, or unanswered less than `settle_ns` ago), REJECTED with nothing filled after
+        that. Built on the UNKNOWN update recorded for the send, else on `template`."""
+        sent = self._sends.get(key)
+        base = (sent.unknown if sent is not None else None) or template
+        if self.in_flight(key, now_ns):
+            return replace(base, status=OrderStatus.UNKNOWN, reason="not found yet: the send may still be in flight")
+        return replace(
+            base,
+            status=OrderStatus.REJECTED,
+            filled_size_micro=0,
+            remaining_size_micro=0,
+            reason="unknown to the venue",
+        )

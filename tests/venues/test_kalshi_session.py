@@ -281,6 +281,29 @@ def test_duplicate_fills_are_dropped() -> None:
     assert session.stats.duplicate_fills == 1
 
 
+def test_fill_id_memory_keeps_the_newest_ids_only() -> None:
+    session = _connected(["A"], max_fill_ids_kept=2)
+
+    def fill(trade_id: str) -> bytes:
+        msg = {
+            "trade_id": trade_id,
+            "order_id": "o",
+            "market_ticker": "A",
+            "is_taker": True,
+            "side": "yes",
+            "action": "buy",
+            "yes_price_dollars": "0.5",
+            "count_fp": "1.00",
+            "ts": 1,
+        }
+        return _frame({"type": "fill", "sid": 5, "msg": msg})
+
+    for trade_id in ("t1", "t2", "t3"):
+        assert [type(e) for e in session.receive(fill(trade_id), 1)] == [Fill]
+    assert session.receive(fill("t3"), 2) == [] and session.stats.duplicate_fills == 1
+    assert [type(e) for e in session.receive(fill("t1"), 3)] == [Fill]  # forgotten: beyond the newest 2
+
+
 def test_overdue_snapshot_is_requested_again() -> None:
     session = _connected(["A"], snapshot_timeout_ns=5 * S)
     session.receive(_delta("A", "yes", 11, 1, sid=1, seq=1), 1 * S)  # data flows, but no snapshot for A

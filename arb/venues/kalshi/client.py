@@ -81,6 +81,7 @@ from arb.venues.base import (
     Reconnect,
     SendText,
     Sleep,
+    check_numbers,
 )
 from arb.venues.kalshi import wire
 from arb.venues.kalshi.auth import ENV_KEY_ID, ENV_KEY_PATH, KalshiSigner, signing_path
@@ -169,28 +170,25 @@ class KalshiConfig:
             allowed = ("http", "https") if name == "rest_base_url" else ("ws", "wss")
             if scheme not in allowed:
                 raise ConfigError(f"kalshi {name} must be an {'/'.join(allowed)} URL, was {value!r}")
-        positive = (
-            "read_rate_per_s",
-            "write_rate_per_s",
-            "reconnect_base_s",
-            "reconnect_cap_s",
-            "retry_base_s",
-            "retry_cap_s",
-            "feed_silence_s",
-            "snapshot_timeout_s",
-            "request_timeout_s",
-            "order_timeout_s",
-            "lookup_window_s",
-            "ws_open_timeout_s",
+        check_numbers(
+            "kalshi",
+            self,
+            positive=(
+                "read_rate_per_s",
+                "write_rate_per_s",
+                "reconnect_base_s",
+                "reconnect_cap_s",
+                "retry_base_s",
+                "retry_cap_s",
+                "feed_silence_s",
+                "snapshot_timeout_s",
+                "request_timeout_s",
+                "order_timeout_s",
+                "lookup_window_s",
+                "ws_open_timeout_s",
+            ),
+            non_negative=("reconnect_reset_s", "order_settle_s"),
         )
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ConfigError(f"kalshi {name} must be a positive number, was {value!r}")
-        for name in ("reconnect_reset_s", "order_settle_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ConfigError(f"kalshi {name} must be a non-negative number, was {value!r}")
         for name in ("check_interval_s", "ping_interval_s"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
@@ -909,24 +907,11 @@ class KalshiClient:
         if found is not None:
             return found
         sent = self.sends.get(client_order_id)
-        recorded = sent.unknown if sent is not None else None
-        template = recorded or OrderUpdate(
-            Venue.KALSHI,
-            "",
-            client_order_id,
-            market_id or (sent.market_id if sent else ""),
-            market_id or (sent.market_id if sent else ""),
-            None,
-            None,
-            OrderStatus.UNKNOWN,
-            None,
-            None,
-            None,
-            None,
+        market = market_id or (sent.market_id if sent is not None else "")
+        template = OrderUpdate(
+            Venue.KALSHI, "", client_order_id, market, market, None, None, OrderStatus.UNKNOWN, None, None, None, None
         )
-        if self.sends.in_flight(client_order_id, self._clock()):
-            return _with_status(template, OrderStatus.UNKNOWN, None, "not found yet: the send may still be in flight")
-        return _with_status(template, OrderStatus.REJECTED, 0, "unknown to the venue")
+        return self.sends.not_found(client_order_id, self._clock(), template)
 
     async def open_orders(self, market_id: str | None = None) -> list[OrderUpdate]:
         params: dict[str, Any] = {"status": "resting"}
@@ -955,26 +940,6 @@ class KalshiClient:
 
     async def balance(self) -> Balance:
         return wire.decode_balance(await self._request("GET", "/portfolio/balance"))
-
-
-def _with_status(update: OrderUpdate, status: OrderStatus, filled: int | None, reason: str) -> OrderUpdate:
-    return OrderUpdate(
-        update.venue,
-        update.order_id,
-        update.client_order_id,
-        update.market_id,
-        update.book_id,
-        update.outcome,
-        update.action,
-        status,
-        update.price_micro_usd,
-        update.initial_size_micro,
-        filled,
-        filled,
-        update.exchange_ts_ms,
-        reason,
-        update.fees_micro_usd,
-    )
 
 
 def _local_update(request: OrderRequest, status: OrderStatus, filled_micro: int | None, reason: str) -> OrderUpdate:

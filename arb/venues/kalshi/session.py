@@ -44,6 +44,7 @@ from arb.venues.base import (
     ErrorRecord,
     FeedStats,
     FeedWatchdog,
+    RecentIds,
     Reconnect,
     SendText,
     TokenBucket,
@@ -119,9 +120,7 @@ class KalshiSession:
         self._awaiting: dict[str, int] = {}  # ticker -> when its (re-)snapshot was requested
         self._outbox: list[dict[str, Any]] = []
         self._renewed_at_ns: int | None = None  # when the watchdog last renewed subscriptions
-        self._fill_ids: set[str] = set()
-        self._fill_order: deque[str] = deque()
-        self._max_fill_ids = max_fill_ids_kept
+        self._fill_ids = RecentIds(max_fill_ids_kept)
         self.last_fill_ts_ms: int | None = None  # the newest fill's exchange time (catch-up starts there)
 
     # -- commands out ----------------------------------------------------------------------------
@@ -344,7 +343,7 @@ class KalshiSession:
         if fill.fill_id in self._fill_ids:
             self.stats.duplicate_fills += 1
             return False
-        self._remember_fill(fill.fill_id)
+        self._fill_ids.add(fill.fill_id)
         if fill.exchange_ts_ms is not None and (
             self.last_fill_ts_ms is None or fill.exchange_ts_ms > self.last_fill_ts_ms
         ):
@@ -378,12 +377,6 @@ class KalshiSession:
         if book is not None and steps:
             book.tick_size_micro_usd = min(steps)  # every band's prices lie on the finest step's grid
             self.stats.tick_changes += 1
-
-    def _remember_fill(self, fill_id: str) -> None:
-        self._fill_ids.add(fill_id)
-        self._fill_order.append(fill_id)
-        if len(self._fill_order) > self._max_fill_ids:
-            self._fill_ids.discard(self._fill_order.popleft())
 
     def _sequence_ok(self, sid: int, seq: int | None, now_ns: int, out: list[Any]) -> bool:
         """Track the sid's sequence. False: the message belongs to no tracked sid (drop it)."""

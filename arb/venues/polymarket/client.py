@@ -86,6 +86,7 @@ from arb.venues.base import (
     SendText,
     Sleep,
     TokenBucket,
+    check_numbers,
 )
 from arb.venues.polymarket import wire
 from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials, PreparedOrder, serialize_body
@@ -175,28 +176,29 @@ class PolymarketConfig:
         for name in ("market_ws_url", "user_ws_url"):
             if not getattr(self, name).startswith(("ws://", "wss://")):
                 raise ConfigError(f"polymarket {name} must be a ws(s) URL, was {getattr(self, name)!r}")
-        for name in (
-            "ping_interval_s",
-            "pong_timeout_s",
-            "feed_silence_s",
-            "check_interval_s",
-            "request_timeout_s",
-            "order_timeout_s",
-            "ws_open_timeout_s",
-            "reconnect_base_s",
-            "reconnect_cap_s",
-            "retry_base_s",
-            "retry_cap_s",
-            "clob_rate_per_s",
-            "clob_burst",
-            "order_rate_per_s",
-            "order_burst",
-            "gamma_rate_per_s",
-            "gamma_burst",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ConfigError(f"polymarket {name} must be a positive number, was {value!r}")
+        check_numbers(
+            "polymarket",
+            self,
+            positive=(
+                "ping_interval_s",
+                "pong_timeout_s",
+                "feed_silence_s",
+                "check_interval_s",
+                "request_timeout_s",
+                "order_timeout_s",
+                "ws_open_timeout_s",
+                "reconnect_base_s",
+                "reconnect_cap_s",
+                "retry_base_s",
+                "retry_cap_s",
+                "clob_rate_per_s",
+                "clob_burst",
+                "order_rate_per_s",
+                "order_burst",
+                "gamma_rate_per_s",
+                "gamma_burst",
+            ),
+        )
         for name in (
             "read_retries",
             "order_429_retries",
@@ -212,9 +214,7 @@ class PolymarketConfig:
                 )
         if self.reconnect_cap_s < self.reconnect_base_s or self.retry_cap_s < self.retry_base_s:
             raise ConfigError("polymarket backoff caps must be at least their bases")
-        value = self.order_settle_s
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-            raise ConfigError(f"polymarket order_settle_s must be a non-negative number, was {value!r}")
+        check_numbers("polymarket", self, non_negative=("order_settle_s",))
 
 
 def _wall_ms() -> int:
@@ -429,7 +429,6 @@ class PolymarketClient:
                 retries=self.config.order_429_retries,
                 retry_unavailable=False,
                 timeout_s=self.config.order_timeout_s,
-                order=True,
             )
         except asyncio.CancelledError:
             # The caller gave up (a timeout around the call, the kill switch, shutdown) while the
@@ -510,7 +509,7 @@ class PolymarketClient:
         if known is not None:  # the user channel saw it after all
             return known
         sent = self.sends.get(order_id)
-        base = (sent.unknown if sent is not None else None) or OrderUpdate(
+        template = OrderUpdate(
             Venue.POLYMARKET,
             order_id,
             self.user_session.client_ids.get(order_id),
@@ -524,17 +523,7 @@ class PolymarketClient:
             None,
             None,
         )
-        if self.sends.in_flight(order_id, self._clock()):
-            return dataclasses.replace(
-                base, status=OrderStatus.UNKNOWN, reason="not found yet: the send may still be in flight"
-            )
-        return dataclasses.replace(
-            base,
-            status=OrderStatus.REJECTED,
-            filled_size_micro=0,
-            remaining_size_micro=0,
-            reason="unknown to the venue",
-        )
+        return self.sends.not_found(order_id, self._clock(), template)
 
     async def fills(self, market_id: str | None = None, order_id: str | None = None) -> list[Fill]:
         """Our fills from `/data/trades`, merged into the user session (counted once with the
@@ -732,7 +721,6 @@ class PolymarketClient:
         retries: int | None = None,
         retry_unavailable: bool = True,
         timeout_s: float | None = None,
-        order: bool = False,
     ) -> Any:
         """One REST call through the shared retry path (`RestCaller`); returns parsed JSON or
         raises `RateLimitedError`, `VenueUnavailableError` (5xx, timeouts, transport), `AuthError`,
@@ -755,7 +743,7 @@ class PolymarketClient:
             params=params,
             content=body_text.encode() if body_text is not None else None,
             headers=headers,
-            order=order or path in ("/order", "/orders"),
+            order=path in ("/order", "/orders"),  # order calls: a 4xx is an OrderRejectedError
         )
 
     # -- sockets ---------------------------------------------------------------------------------

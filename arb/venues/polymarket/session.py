@@ -69,6 +69,7 @@ from arb.venues.base import (
     ErrorRecord,
     FeedStats,
     FeedWatchdog,
+    RecentIds,
     Reconnect,
     SendText,
     error_record,
@@ -690,28 +691,6 @@ _E = TypeVar("_E", Fill, OrderUpdate)
 _TERMINAL_ORDER = (OrderStatus.CANCELED, OrderStatus.FILLED, OrderStatus.REJECTED)
 
 
-class _RecentIds:
-    """The newest `limit` ids, O(1) membership (dedupe memory for evicted entries)."""
-
-    __slots__ = ("_ids", "_limit")
-
-    def __init__(self, limit: int) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._limit = limit
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def add(self, key: str) -> None:
-        self._ids[key] = None
-        self._ids.move_to_end(key)
-        if len(self._ids) > self._limit:
-            self._ids.popitem(last=False)
-
-
 class PolymarketUserSession:
     """Our orders and fills from the user socket (and from REST queries, through `apply_fills` and
     `apply_orders`), each counted once.
@@ -768,8 +747,8 @@ class PolymarketUserSession:
         self._fills_by_order: dict[str, list[str]] = {}
         self._finished_fills: deque[str] = deque()  # fill ids in the order they became final
         self._finished_orders: deque[str] = deque()
-        self._evicted_fills = _RecentIds(max_ids_kept)
-        self._evicted_orders = _RecentIds(max_ids_kept)
+        self._evicted_fills = RecentIds(max_ids_kept)
+        self._evicted_orders = RecentIds(max_ids_kept)
 
     def __repr__(self) -> str:
         return (
