@@ -315,7 +315,7 @@ class MatchingEngine:
             self._finish(order, CancelReason.IOC_REMAINDER)
         elif tif is TimeInForce.FOK:  # only reachable if matching fell short of the checked liquidity
             raise AssertionError("FOK passed its liquidity check but did not fill")
-        elif self._crosses(order):
+        elif self.crosses(side, price_micro_usd):
             self._finish(order, CancelReason.FILL_LIMIT)
         else:
             order.remaining_micro = rest
@@ -447,6 +447,13 @@ class MatchingEngine:
         prices = self._asks.prices
         return (prices[0], self._asks.totals[prices[0]]) if prices else None
 
+    def crosses(self, side: BookSide, price_micro_usd: int) -> bool:
+        """Whether an order on `side` at this price would meet the opposite best now (a bid at or
+        above the best ask, an ask at or below the best bid), whoever owns it."""
+        if side is _BID:
+            return bool(self._asks.prices) and self._asks.prices[0] <= price_micro_usd
+        return bool(self._bids.prices) and self._bids.prices[-1] >= price_micro_usd
+
     def size_at(self, side: BookSide, price_micro_usd: int) -> int:
         return (self._bids if side is _BID else self._asks).totals.get(price_micro_usd, 0)
 
@@ -536,11 +543,6 @@ class MatchingEngine:
             if stopped:
                 break
         return stopped
-
-    def _crosses(self, order: SimOrder) -> bool:
-        if order.side is _BID:
-            return bool(self._asks.prices) and self._asks.prices[0] <= order.price_micro_usd
-        return bool(self._bids.prices) and self._bids.prices[-1] >= order.price_micro_usd
 
     def _close_open(self, order: SimOrder) -> None:
         by_owner = self._open_by_owner.get(order.owner)

@@ -681,10 +681,8 @@ class KalshiSimulator:
         if not market.on_tick(yes_price):
             raise _invalid("price", f"{_dollars(yes_price)} is not on the tick grid of {ticker}")
         engine = self.engines[ticker]
-        if post_only:
-            best = engine.best_ask() if side is BookSide.BID else engine.best_bid()
-            if best is not None and (best[0] <= yes_price if side is BookSide.BID else best[0] >= yes_price):
-                raise KalshiRefusal(400, "post_only_cross", "post-only order would cross the book")
+        if post_only and engine.crosses(side, yes_price):
+            raise KalshiRefusal(400, "post_only_cross", "post-only order would cross the book")
         account = self.accounts.get(owner)
         if account is not None and client_order_id is not None and client_order_id in account.by_client_id:
             raise KalshiRefusal(409, "order_already_exists", f"order with client_order_id {client_order_id} exists")

@@ -1458,9 +1458,7 @@ class PolymarketSimulator:
         if post_only:
             if order_type not in ("GTC", "GTD"):
                 raise PolymarketRefusal("invalid post-only order: only GTC and GTD orders can be post-only")
-            engine = self.engines[token]
-            opposite = engine.best_ask() if side is _BID else engine.best_bid()
-            if opposite is not None and (opposite[0] <= price if side is _BID else opposite[0] >= price):
+            if self.engines[token].crosses(side, price):
                 raise PolymarketRefusal("invalid post-only order: order crosses book")
         meta = _OrderMeta(order_id, account.api_key, token, side, price, size, order_type)
         if side is _BID:
