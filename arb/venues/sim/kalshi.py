@@ -94,7 +94,7 @@ from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder,
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from arb.venues.sim.liquidity import BookChanges, set_book, set_level
-from arb.venues.sim.spec import KalshiSpec, kalshi_tick_bands
+from arb.venues.sim.spec import KalshiSpec, kalshi_on_tick, kalshi_tick_bands
 from arb.venues.sim.wsout import send_texts
 
 __all__ = [
@@ -218,10 +218,9 @@ class SimMarket:
     settlement_value_micro: int | None = None
     settlement_ms: int | None = None
     market_id: str = ""
-    bands: tuple[tuple[int, int, int], ...] = ()  # (start, end, step) of its tick structure
 
     def on_tick(self, yes_price_micro: int) -> bool:
-        return any(lo <= yes_price_micro <= hi and yes_price_micro % step == 0 for lo, hi, step in self.bands)
+        return kalshi_on_tick(self.price_level_structure, yes_price_micro)
 
 
 @dataclass(slots=True, eq=False)
@@ -475,7 +474,7 @@ class KalshiSimulator:
         if event_ticker not in self.events:
             self.add_event(event_ticker, event_ticker.split("-", 1)[0])
         market = SimMarket(ticker, event_ticker, **fields)
-        market.bands = kalshi_tick_bands(market.price_level_structure)  # refuses an unknown structure
+        kalshi_tick_bands(market.price_level_structure)  # refuses an unknown structure
         market.market_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}"))
         self.markets[ticker] = market
         self._markets_by_event[event_ticker].append(ticker)
