@@ -93,7 +93,7 @@ from arb.venues.sim import fees as sim_fees
 from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder, SubmitResult
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
-from arb.venues.sim.liquidity import BookChanges, set_book, set_level
+from arb.venues.sim.liquidity import set_book, set_level
 from arb.venues.sim.spec import KalshiSpec, kalshi_on_tick, kalshi_tick_bands
 from arb.venues.sim.wsout import send_texts
 
@@ -304,6 +304,9 @@ class _Conn:
     overflows: int = 0
 
 
+_SubsIndexed = dict[tuple[_Conn, int], _Sub]  # one (channel, ticker) entry of the subscription index
+
+
 class KalshiSimulator:
     """The simulated venue. `api_keys` maps API key ids to their public keys (the owner of every
     signed request is its key id; each key has an account). `await start()`, then point a client at
@@ -355,7 +358,7 @@ class KalshiSimulator:
         self._conns: dict[_Conn, None] = {}  # insertion-ordered set
         self._conns_by_owner: dict[str, dict[_Conn, None]] = {}
         # (channel, ticker or None for every market) -> {(conn, sid): sub}
-        self._sub_index: dict[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]] = {}
+        self._sub_index: dict[tuple[str, str | None], _SubsIndexed] = {}
         self._order_response_faults: deque[str] = deque()
         self._hang = asyncio.Event()
         self.http = LoopbackHttpServer(self._handle_http, sleep=sleep, faults=self.faults)
@@ -593,9 +596,8 @@ class KalshiSimulator:
         """Make the house's size at one YES level (BID: YES bid; ASK: YES ask = NO bid at 1 - p)
         what is given, and publish the change."""
         self._check_book_prices(ticker, [(yes_price_micro, size_micro)])
-        self._publish_changes(
-            ticker, set_level(self.engines[ticker], side, yes_price_micro, size_micro, lot_micro=self._lot(ticker))
-        )
+        fills, deltas = set_level(self.engines[ticker], side, yes_price_micro, size_micro, lot_micro=self._lot(ticker))
+        self._publish_result(deltas, fills)
 
     def set_book(
         self,
@@ -612,12 +614,11 @@ class KalshiSimulator:
             raise ConfigError(f"publish must be 'deltas' or 'snapshot', was {publish!r}")
         bids, asks = list(bids), list(asks)
         self._check_book_prices(ticker, bids + asks)
-        changes = set_book(self.engines[ticker], bids, asks, lot_micro=self._lot(ticker))
+        fills, deltas = set_book(self.engines[ticker], bids, asks, lot_micro=self._lot(ticker))
         if publish == "deltas":
-            self._publish_changes(ticker, changes)
+            self._publish_result(deltas, fills)
             return
-        fills, _ = changes
-        for _key, subs in self._subs_for("orderbook_delta", ticker):
+        for subs in self._subs_for("orderbook_delta", ticker):
             for (conn, sid), sub in list(subs.items()):
                 self._send_snapshot(conn, sid, sub, ticker)
         for fill in fills:
@@ -632,10 +633,6 @@ class KalshiSimulator:
         for price, _ in levels:
             if type(price) is not int or not market.on_tick(price):
                 raise ConfigError(f"price {price!r} is off the tick grid of {ticker}")
-
-    def _publish_changes(self, ticker: str, changes: BookChanges) -> None:
-        fills, deltas = changes
-        self._publish_result(ticker, deltas, fills)
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -719,7 +716,7 @@ class KalshiSimulator:
                 account.by_client_id[client_order_id] = result.order.order_id
             if expiration_ms is not None and result.order.is_open:
                 heapq.heappush(self._expiry, (expiration_ms, result.order.created_seq, result.order.order_id))
-        self._publish_result(ticker, result.deltas, result.fills)
+        self._publish_result(result.deltas, result.fills)
         if account is not None:
             self._after_change(meta)
             self._publish_order(meta)
@@ -751,7 +748,7 @@ class KalshiSimulator:
             return None
         result = self.engines[meta.ticker].cancel(order_id)
         meta.updated_ms = self._now_ms()
-        self._publish_result(meta.ticker, result.deltas, [])
+        self._publish_result(result.deltas, [])
         if result.canceled:
             self._after_change(meta)
             self._publish_order(meta)
@@ -764,7 +761,7 @@ class KalshiSimulator:
             for participant in self.participants:
                 result = participant.step()
                 if result.deltas or result.fills:
-                    self._publish_result(participant.engine.book_id, result.deltas, result.fills)
+                    self._publish_result(result.deltas, result.fills)
 
     def expire_orders(self, now_ms: int | None = None) -> int:
         """Cancel every GTD order whose expiration time has come; returns how many."""
@@ -894,7 +891,7 @@ class KalshiSimulator:
             if meta is not None:
                 self.cancel(order.order_id)
             else:
-                self._publish_result(ticker, engine.cancel(order.order_id).deltas, [])
+                self._publish_result(engine.cancel(order.order_id).deltas, [])
         now = self._now_ms()
         market.status = "determined"
         market.result = result
@@ -965,7 +962,7 @@ class KalshiSimulator:
 
     # -- effects ---------------------------------------------------------------------------------
 
-    def _publish_result(self, ticker: str, deltas: Sequence[LevelDelta], fills: Sequence[SimFill]) -> None:
+    def _publish_result(self, deltas: Sequence[LevelDelta], fills: Sequence[SimFill]) -> None:
         for delta in deltas:
             self._publish_delta(delta)
         for fill in fills:
@@ -973,9 +970,8 @@ class KalshiSimulator:
 
     def _publish_delta(self, delta: LevelDelta) -> None:
         ticker = delta.book_id
-        subs = self._sub_index.get(("orderbook_delta", ticker))
-        every = self._sub_index.get(("orderbook_delta", None))
-        if not subs and not every:
+        found = self._subs_for("orderbook_delta", ticker)
+        if not found:
             return
         now = self._now_ms()
         yes = delta.side is BookSide.BID
@@ -988,34 +984,26 @@ class KalshiSimulator:
             "ts_ms": now,
             "ts": _iso_ms(now),
         }
-        for found in (subs, every):
-            if found:
-                for (conn, sid), sub in list(found.items()):
-                    sub.seq += 1
-                    self._enqueue(conn, sid, {"type": "orderbook_delta", "sid": sid, "seq": sub.seq, "msg": msg})
+        self._send_to(found, "orderbook_delta", msg)
 
-    def _subs_for(
-        self, channel: str, ticker: str
-    ) -> list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]]:
-        found: list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]] = []
+    def _subs_for(self, channel: str, ticker: str) -> list[_SubsIndexed]:
+        """The non-empty subscription sets of `channel` that follow `ticker`: those naming it, then
+        those on every market."""
+        found: list[_SubsIndexed] = []
         for key in ((channel, ticker), (channel, None)):
             subs = self._sub_index.get(key)
             if subs:
-                found.append((key, subs))
+                found.append(subs)
         return found
 
-    def _send_to(
-        self, found: list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]], kind: str, msg: dict[str, Any]
-    ) -> None:
-        for _, subs in found:
+    def _send_to(self, found: list[_SubsIndexed], kind: str, msg: dict[str, Any]) -> None:
+        for subs in found:
             for (conn, sid), sub in list(subs.items()):
                 sub.seq += 1
                 self._enqueue(conn, sid, {"type": kind, "sid": sid, "seq": sub.seq, "msg": msg})
 
     def _publish(self, channel: str, ticker: str, kind: str, msg: dict[str, Any]) -> None:
-        found = self._subs_for(channel, ticker)
-        if found:
-            self._send_to(found, kind, msg)
+        self._send_to(self._subs_for(channel, ticker), kind, msg)
 
     def _publish_private(self, owner: str, channel: str, ticker: str, kind: str, msg: dict[str, Any]) -> None:
         for conn in self._conns_by_owner.get(owner, ()):
