@@ -1323,10 +1323,10 @@ class KalshiSimulator:
         frame: dict[str, Any] = {"id": request_id, "type": "error", "msg": {"code": code, "msg": _WS_ERRORS[code]}}
         if sid is not None:
             frame["sid"] = sid
-        conn.queue.append((None, frame))
-        conn.wake.set()
+        self._reply(conn, frame)
 
     def _reply(self, conn: _Conn, frame: dict[str, Any]) -> None:
+        """Queue a command answer: never refused for a full queue (only data frames overflow)."""
         conn.queue.append((None, frame))
         conn.wake.set()
 
