@@ -184,6 +184,13 @@ def _invalid(field_name: str, problem: str) -> KalshiRefusal:
     return KalshiRefusal(400, "invalid_parameters", f"{field_name} {problem}")
 
 
+def _json_body(request: HttpRequest) -> Any:
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        raise _invalid("body", "is not valid JSON") from None
+
+
 @dataclass(slots=True)
 class SimSeries:
     ticker: str
@@ -1738,10 +1745,7 @@ class KalshiSimulator:
         return meta
 
     async def _post_order(self, owner: str, request: HttpRequest) -> HttpResponse:
-        try:
-            body = orjson.loads(request.body)
-        except orjson.JSONDecodeError:
-            raise _invalid("body", "is not valid JSON") from None
+        body = _json_body(request)
         meta = self._place(owner, body)
         if self._order_response_faults:
             mode = self._order_response_faults.popleft()
@@ -1751,10 +1755,7 @@ class KalshiSimulator:
         return HttpResponse.json(201, {"order": self._order_json(meta)})
 
     def _post_batch(self, owner: str, request: HttpRequest) -> HttpResponse:
-        try:
-            body = orjson.loads(request.body)
-        except orjson.JSONDecodeError:
-            raise _invalid("body", "is not valid JSON") from None
+        body = _json_body(request)
         orders = body.get("orders") if isinstance(body, dict) else None
         if not isinstance(orders, list) or not 0 < len(orders) <= 20:
             raise _invalid("orders", "must be a list of 1 to 20 orders")
