@@ -689,10 +689,11 @@ class KalshiSimulator:
         account = self.accounts.get(owner)
         if account is not None and client_order_id is not None and client_order_id in account.by_client_id:
             raise KalshiRefusal(409, "order_already_exists", f"order with client_order_id {client_order_id} exists")
-        reservation = None
+        reservation = (0, 0, 0, 0)  # (closing, opening, unit cost, fee reserve): accounts only
+        need = 0  # the cash the order reserves
         if account is not None:
             reservation = self._reservation(account, ticker, side, yes_price, size_micro)
-            closing, opening, unit_cost, fee_reserve = reservation
+            _, opening, unit_cost, fee_reserve = reservation
             if reduce_only and opening:
                 raise KalshiRefusal(400, "reduce_only_violation", "a reduce-only order may not increase the position")
             need = opening * unit_cost // SCALE + fee_reserve
@@ -710,12 +711,11 @@ class KalshiSimulator:
         )
         now = self._now_ms()
         meta = _OrderMeta(result.order, ticker, owner, outcome, action, now, expiration_ms, now)
-        if account is not None and reservation is not None:
-            closing, opening, unit_cost, fee_reserve = reservation
+        if account is not None:
             meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro = reservation
-            account.reserved_micro += opening * unit_cost // SCALE + fee_reserve
+            account.reserved_micro += need
             key = (ticker, side)
-            account.committed[key] = account.committed.get(key, 0) + closing
+            account.committed[key] = account.committed.get(key, 0) + meta.closing_left
             self._orders[result.order.order_id] = meta
             account.orders[result.order.order_id] = meta
             account.resting[result.order.order_id] = meta
