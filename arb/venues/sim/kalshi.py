@@ -184,6 +184,12 @@ def _invalid(field_name: str, problem: str) -> KalshiRefusal:
     return KalshiRefusal(400, "invalid_parameters", f"{field_name} {problem}")
 
 
+def _closable(position_micro: int, side: BookSide) -> int:
+    """How many held contracts an order on `side` of the YES ladder nets away: the NO held for a
+    bid (buy YES, sell NO), the YES held for an ask."""
+    return max(-position_micro, 0) if side is BookSide.BID else max(position_micro, 0)
+
+
 def _json_body(request: HttpRequest) -> Any:
     try:
         return orjson.loads(request.body)
@@ -735,8 +741,7 @@ class KalshiSimulator:
         """(closing, opening, unit cost, fee reserve) of a new order: how many contracts it would
         close from what is held and not yet committed, how many it would open at what cost each."""
         position = account.positions.get(ticker)
-        held = 0 if position is None else position.position_micro
-        held_opposite = max(-held, 0) if side is BookSide.BID else max(held, 0)
+        held_opposite = 0 if position is None else _closable(position.position_micro, side)
         free = held_opposite - account.committed.get((ticker, side), 0)
         closing = max(0, min(size, free))
         opening = size - closing
@@ -815,7 +820,7 @@ class KalshiSimulator:
         ticker, side, size = meta.ticker, meta.side, fill.size_micro
         position = account.positions.setdefault(ticker, KalshiPosition())
         unit_price = fill.price_micro_usd if side is BookSide.BID else SCALE - fill.price_micro_usd
-        held_opposite = max(-position.position_micro, 0) if side is BookSide.BID else max(position.position_micro, 0)
+        held_opposite = _closable(position.position_micro, side)
         closing = min(size, held_opposite)
         opening = size - closing
         # Reservations: committed contracts first, the rest from the opening allowance.
@@ -862,7 +867,7 @@ class KalshiSimulator:
         """A fill netted contracts other resting orders had committed: turn the commitments that no
         longer fit into cash reservations at those orders' own limits (newest orders first)."""
         position = account.positions[ticker]
-        held = max(-position.position_micro, 0) if side is BookSide.BID else max(position.position_micro, 0)
+        held = _closable(position.position_micro, side)
         key = (ticker, side)
         excess = account.committed.get(key, 0) - held
         if excess <= 0:
