@@ -1623,7 +1623,7 @@ class KalshiSimulator:
                     q["status"], (q["status"],)
                 )
                 markets = [m for m in markets if m.status in wanted]
-            return self._page([self._market_json(m) for m in markets], request, "markets")
+            return self._page(list(markets), request, "markets", render=self._market_json)
         if parts == ["markets", "orderbooks"]:
             tickers = request.query_values("tickers")
             books = [{"ticker": t, "orderbook_fp": self._rest_book(t)} for t in tickers if t in self.engines]
@@ -1642,7 +1642,9 @@ class KalshiSimulator:
             if q.get("series_ticker"):
                 events = [e for e in events if e.series_ticker == q["series_ticker"]]
             nested = q.get("with_nested_markets") == "true"
-            return self._page([self._event_json(e, nested) for e in events], request, "events", {"milestones": []})
+            return self._page(
+                events, request, "events", {"milestones": []}, render=lambda e: self._event_json(e, nested)
+            )
         if len(parts) == 2 and parts[0] == "events":
             event = self.events.get(parts[1])
             if event is None:
