@@ -45,6 +45,7 @@ so a feed driven for hours runs in flat memory.
 from __future__ import annotations
 
 import enum
+import itertools
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
@@ -63,6 +64,7 @@ __all__ = [
     "SimFill",
     "SimOrder",
     "SubmitResult",
+    "counting_clock_ms",
     "sequential_ids",
 ]
 
@@ -168,6 +170,12 @@ def sequential_ids(separator: str = "-") -> Callable[[str], str]:
         return f"{prefix}{separator}{n}"
 
     return next_id
+
+
+def counting_clock_ms(start_ms: int = 1_767_225_600_000) -> Callable[[], int]:
+    """A deterministic clock for a simulator given none: `start_ms`, then 1 ms more per reading."""
+    ticks = itertools.count(start_ms)
+    return lambda: next(ticks)
 
 
 class _Ladder:

@@ -90,7 +90,7 @@ from arb.domain import Action, BookSide, OrderStatus, Side, TimeInForce
 from arb.errors import AuthError, ConfigError, OrderRejectedError
 from arb.fixed import SCALE, micro_to_str
 from arb.venues.sim import fees as sim_fees
-from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder, SubmitResult
+from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder, SubmitResult, counting_clock_ms
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from arb.venues.sim.liquidity import set_book, set_level
@@ -348,8 +348,7 @@ class KalshiSimulator:
         self._sleep = sleep
         self._ids = random.Random(f"{seed}:kalshi-ids")
         if clock_ms is None:
-            ticks = iter(range(1_767_225_600_000, 1 << 62))  # deterministic: 1 ms per reading
-            clock_ms = lambda: next(ticks)  # noqa: E731
+            clock_ms = counting_clock_ms()
         self._now_ms: Callable[[], int] = clock_ms
         self.ping_interval_s = ping_interval_s
         self.stream = stream

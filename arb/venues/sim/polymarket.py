@@ -102,7 +102,7 @@ from arb.domain import BookSide, OrderStatus, TimeInForce
 from arb.errors import ConfigError, OrderRejectedError
 from arb.fixed import SCALE, micro_to_str
 from arb.venues.sim import fees as sim_fees
-from arb.venues.sim.engine import CancelReason, LevelDelta, MatchingEngine, SimFill, SimOrder
+from arb.venues.sim.engine import CancelReason, LevelDelta, MatchingEngine, SimFill, SimOrder, counting_clock_ms
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from arb.venues.sim.liquidity import set_book, set_level
@@ -273,8 +273,7 @@ class PolymarketSimulator:
             raise ConfigError("max_queued_frames must be >= 1 and retention >= 0")
         self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
         if clock_ms is None:
-            ticks = iter(range(1_767_225_600_000, 1 << 62))  # deterministic: 1 ms per reading
-            clock_ms = lambda: next(ticks)  # noqa: E731
+            clock_ms = counting_clock_ms()
         self._clock_ms: Callable[[], int] = clock_ms
         self._sleep = sleep
         self._release_tasks: set[asyncio.Task[None]] = set()
