@@ -45,6 +45,7 @@ so a feed driven for hours runs in flat memory.
 from __future__ import annotations
 
 import enum
+import itertools
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
@@ -63,6 +64,7 @@ __all__ = [
     "SimFill",
     "SimOrder",
     "SubmitResult",
+    "counting_clock_ms",
     "sequential_ids",
 ]
 
@@ -168,6 +170,12 @@ def sequential_ids(separator: str = "-") -> Callable[[str], str]:
         return f"{prefix}{separator}{n}"
 
     return next_id
+
+
+def counting_clock_ms(start_ms: int = 1_767_225_600_000) -> Callable[[], int]:
+    """A deterministic clock for a simulator given none: `start_ms`, then 1 ms more per reading."""
+    ticks = itertools.count(start_ms)
+    return lambda: next(ticks)
 
 
 class _Ladder:
@@ -315,7 +323,7 @@ class MatchingEngine:
             self._finish(order, CancelReason.IOC_REMAINDER)
         elif tif is TimeInForce.FOK:  # only reachable if matching fell short of the checked liquidity
             raise AssertionError("FOK passed its liquidity check but did not fill")
-        elif self._crosses(order):
+        elif self.crosses(side, price_micro_usd):
             self._finish(order, CancelReason.FILL_LIMIT)
         else:
             order.remaining_micro = rest
@@ -447,6 +455,13 @@ class MatchingEngine:
         prices = self._asks.prices
         return (prices[0], self._asks.totals[prices[0]]) if prices else None
 
+    def crosses(self, side: BookSide, price_micro_usd: int) -> bool:
+        """Whether an order on `side` at this price would meet the opposite best now (a bid at or
+        above the best ask, an ask at or below the best bid), whoever owns it."""
+        if side is _BID:
+            return bool(self._asks.prices) and self._asks.prices[0] <= price_micro_usd
+        return bool(self._bids.prices) and self._bids.prices[-1] >= price_micro_usd
+
     def size_at(self, side: BookSide, price_micro_usd: int) -> int:
         return (self._bids if side is _BID else self._asks).totals.get(price_micro_usd, 0)
 
@@ -536,11 +551,6 @@ class MatchingEngine:
             if stopped:
                 break
         return stopped
-
-    def _crosses(self, order: SimOrder) -> bool:
-        if order.side is _BID:
-            return bool(self._asks.prices) and self._asks.prices[0] <= order.price_micro_usd
-        return bool(self._bids.prices) and self._bids.prices[-1] >= order.price_micro_usd
 
     def _close_open(self, order: SimOrder) -> None:
         by_owner = self._open_by_owner.get(order.owner)

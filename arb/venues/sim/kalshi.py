@@ -90,11 +90,11 @@ from arb.domain import Action, BookSide, OrderStatus, Side, TimeInForce
 from arb.errors import AuthError, ConfigError, OrderRejectedError
 from arb.fixed import SCALE, micro_to_str
 from arb.venues.sim import fees as sim_fees
-from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder, SubmitResult
+from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder, SubmitResult, counting_clock_ms
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
-from arb.venues.sim.liquidity import BookChanges, set_book, set_level
-from arb.venues.sim.spec import KalshiSpec, kalshi_tick_bands
+from arb.venues.sim.liquidity import set_book, set_level
+from arb.venues.sim.spec import KalshiSpec, kalshi_on_tick, kalshi_tick_bands
 from arb.venues.sim.wsout import send_texts
 
 __all__ = [
@@ -184,6 +184,19 @@ def _invalid(field_name: str, problem: str) -> KalshiRefusal:
     return KalshiRefusal(400, "invalid_parameters", f"{field_name} {problem}")
 
 
+def _closable(position_micro: int, side: BookSide) -> int:
+    """How many held contracts an order on `side` of the YES ladder nets away: the NO held for a
+    bid (buy YES, sell NO), the YES held for an ask."""
+    return max(-position_micro, 0) if side is BookSide.BID else max(position_micro, 0)
+
+
+def _json_body(request: HttpRequest) -> Any:
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        raise _invalid("body", "is not valid JSON") from None
+
+
 @dataclass(slots=True)
 class SimSeries:
     ticker: str
@@ -218,10 +231,9 @@ class SimMarket:
     settlement_value_micro: int | None = None
     settlement_ms: int | None = None
     market_id: str = ""
-    bands: tuple[tuple[int, int, int], ...] = ()  # (start, end, step) of its tick structure
 
     def on_tick(self, yes_price_micro: int) -> bool:
-        return any(lo <= yes_price_micro <= hi and yes_price_micro % step == 0 for lo, hi, step in self.bands)
+        return kalshi_on_tick(self.price_level_structure, yes_price_micro)
 
 
 @dataclass(slots=True, eq=False)
@@ -305,6 +317,9 @@ class _Conn:
     overflows: int = 0
 
 
+_SubsIndexed = dict[tuple[_Conn, int], _Sub]  # one (channel, ticker) entry of the subscription index
+
+
 class KalshiSimulator:
     """The simulated venue. `api_keys` maps API key ids to their public keys (the owner of every
     signed request is its key id; each key has an account). `await start()`, then point a client at
@@ -333,8 +348,7 @@ class KalshiSimulator:
         self._sleep = sleep
         self._ids = random.Random(f"{seed}:kalshi-ids")
         if clock_ms is None:
-            ticks = iter(range(1_767_225_600_000, 1 << 62))  # deterministic: 1 ms per reading
-            clock_ms = lambda: next(ticks)  # noqa: E731
+            clock_ms = counting_clock_ms()
         self._now_ms: Callable[[], int] = clock_ms
         self.ping_interval_s = ping_interval_s
         self.stream = stream
@@ -356,7 +370,7 @@ class KalshiSimulator:
         self._conns: dict[_Conn, None] = {}  # insertion-ordered set
         self._conns_by_owner: dict[str, dict[_Conn, None]] = {}
         # (channel, ticker or None for every market) -> {(conn, sid): sub}
-        self._sub_index: dict[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]] = {}
+        self._sub_index: dict[tuple[str, str | None], _SubsIndexed] = {}
         self._order_response_faults: deque[str] = deque()
         self._hang = asyncio.Event()
         self.http = LoopbackHttpServer(self._handle_http, sleep=sleep, faults=self.faults)
@@ -475,7 +489,7 @@ class KalshiSimulator:
         if event_ticker not in self.events:
             self.add_event(event_ticker, event_ticker.split("-", 1)[0])
         market = SimMarket(ticker, event_ticker, **fields)
-        market.bands = kalshi_tick_bands(market.price_level_structure)  # refuses an unknown structure
+        kalshi_tick_bands(market.price_level_structure)  # refuses an unknown structure
         market.market_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}"))
         self.markets[ticker] = market
         self._markets_by_event[event_ticker].append(ticker)
@@ -594,9 +608,8 @@ class KalshiSimulator:
         """Make the house's size at one YES level (BID: YES bid; ASK: YES ask = NO bid at 1 - p)
         what is given, and publish the change."""
         self._check_book_prices(ticker, [(yes_price_micro, size_micro)])
-        self._publish_changes(
-            ticker, set_level(self.engines[ticker], side, yes_price_micro, size_micro, lot_micro=self._lot(ticker))
-        )
+        fills, deltas = set_level(self.engines[ticker], side, yes_price_micro, size_micro, lot_micro=self._lot(ticker))
+        self._publish_result(deltas, fills)
 
     def set_book(
         self,
@@ -613,12 +626,11 @@ class KalshiSimulator:
             raise ConfigError(f"publish must be 'deltas' or 'snapshot', was {publish!r}")
         bids, asks = list(bids), list(asks)
         self._check_book_prices(ticker, bids + asks)
-        changes = set_book(self.engines[ticker], bids, asks, lot_micro=self._lot(ticker))
+        fills, deltas = set_book(self.engines[ticker], bids, asks, lot_micro=self._lot(ticker))
         if publish == "deltas":
-            self._publish_changes(ticker, changes)
+            self._publish_result(deltas, fills)
             return
-        fills, _ = changes
-        for _key, subs in self._subs_for("orderbook_delta", ticker):
+        for subs in self._subs_for("orderbook_delta", ticker):
             for (conn, sid), sub in list(subs.items()):
                 self._send_snapshot(conn, sid, sub, ticker)
         for fill in fills:
@@ -633,10 +645,6 @@ class KalshiSimulator:
         for price, _ in levels:
             if type(price) is not int or not market.on_tick(price):
                 raise ConfigError(f"price {price!r} is off the tick grid of {ticker}")
-
-    def _publish_changes(self, ticker: str, changes: BookChanges) -> None:
-        fills, deltas = changes
-        self._publish_result(ticker, deltas, fills)
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -681,17 +689,16 @@ class KalshiSimulator:
         if not market.on_tick(yes_price):
             raise _invalid("price", f"{_dollars(yes_price)} is not on the tick grid of {ticker}")
         engine = self.engines[ticker]
-        if post_only:
-            best = engine.best_ask() if side is BookSide.BID else engine.best_bid()
-            if best is not None and (best[0] <= yes_price if side is BookSide.BID else best[0] >= yes_price):
-                raise KalshiRefusal(400, "post_only_cross", "post-only order would cross the book")
+        if post_only and engine.crosses(side, yes_price):
+            raise KalshiRefusal(400, "post_only_cross", "post-only order would cross the book")
         account = self.accounts.get(owner)
         if account is not None and client_order_id is not None and client_order_id in account.by_client_id:
             raise KalshiRefusal(409, "order_already_exists", f"order with client_order_id {client_order_id} exists")
-        reservation = None
+        reservation = (0, 0, 0, 0)  # (closing, opening, unit cost, fee reserve): accounts only
+        need = 0  # the cash the order reserves
         if account is not None:
             reservation = self._reservation(account, ticker, side, yes_price, size_micro)
-            closing, opening, unit_cost, fee_reserve = reservation
+            _, opening, unit_cost, fee_reserve = reservation
             if reduce_only and opening:
                 raise KalshiRefusal(400, "reduce_only_violation", "a reduce-only order may not increase the position")
             need = opening * unit_cost // SCALE + fee_reserve
@@ -709,12 +716,11 @@ class KalshiSimulator:
         )
         now = self._now_ms()
         meta = _OrderMeta(result.order, ticker, owner, outcome, action, now, expiration_ms, now)
-        if account is not None and reservation is not None:
-            closing, opening, unit_cost, fee_reserve = reservation
+        if account is not None:
             meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro = reservation
-            account.reserved_micro += opening * unit_cost // SCALE + fee_reserve
+            account.reserved_micro += need
             key = (ticker, side)
-            account.committed[key] = account.committed.get(key, 0) + closing
+            account.committed[key] = account.committed.get(key, 0) + meta.closing_left
             self._orders[result.order.order_id] = meta
             account.orders[result.order.order_id] = meta
             account.resting[result.order.order_id] = meta
@@ -722,7 +728,7 @@ class KalshiSimulator:
                 account.by_client_id[client_order_id] = result.order.order_id
             if expiration_ms is not None and result.order.is_open:
                 heapq.heappush(self._expiry, (expiration_ms, result.order.created_seq, result.order.order_id))
-        self._publish_result(ticker, result.deltas, result.fills)
+        self._publish_result(result.deltas, result.fills)
         if account is not None:
             self._after_change(meta)
             self._publish_order(meta)
@@ -734,8 +740,7 @@ class KalshiSimulator:
         """(closing, opening, unit cost, fee reserve) of a new order: how many contracts it would
         close from what is held and not yet committed, how many it would open at what cost each."""
         position = account.positions.get(ticker)
-        held = 0 if position is None else position.position_micro
-        held_opposite = max(-held, 0) if side is BookSide.BID else max(held, 0)
+        held_opposite = 0 if position is None else _closable(position.position_micro, side)
         free = held_opposite - account.committed.get((ticker, side), 0)
         closing = max(0, min(size, free))
         opening = size - closing
@@ -754,7 +759,7 @@ class KalshiSimulator:
             return None
         result = self.engines[meta.ticker].cancel(order_id)
         meta.updated_ms = self._now_ms()
-        self._publish_result(meta.ticker, result.deltas, [])
+        self._publish_result(result.deltas, [])
         if result.canceled:
             self._after_change(meta)
             self._publish_order(meta)
@@ -767,7 +772,7 @@ class KalshiSimulator:
             for participant in self.participants:
                 result = participant.step()
                 if result.deltas or result.fills:
-                    self._publish_result(participant.engine.book_id, result.deltas, result.fills)
+                    self._publish_result(result.deltas, result.fills)
 
     def expire_orders(self, now_ms: int | None = None) -> int:
         """Cancel every GTD order whose expiration time has come; returns how many."""
@@ -814,7 +819,7 @@ class KalshiSimulator:
         ticker, side, size = meta.ticker, meta.side, fill.size_micro
         position = account.positions.setdefault(ticker, KalshiPosition())
         unit_price = fill.price_micro_usd if side is BookSide.BID else SCALE - fill.price_micro_usd
-        held_opposite = max(-position.position_micro, 0) if side is BookSide.BID else max(position.position_micro, 0)
+        held_opposite = _closable(position.position_micro, side)
         closing = min(size, held_opposite)
         opening = size - closing
         # Reservations: committed contracts first, the rest from the opening allowance.
@@ -861,7 +866,7 @@ class KalshiSimulator:
         """A fill netted contracts other resting orders had committed: turn the commitments that no
         longer fit into cash reservations at those orders' own limits (newest orders first)."""
         position = account.positions[ticker]
-        held = max(-position.position_micro, 0) if side is BookSide.BID else max(position.position_micro, 0)
+        held = _closable(position.position_micro, side)
         key = (ticker, side)
         excess = account.committed.get(key, 0) - held
         if excess <= 0:
@@ -897,7 +902,7 @@ class KalshiSimulator:
             if meta is not None:
                 self.cancel(order.order_id)
             else:
-                self._publish_result(ticker, engine.cancel(order.order_id).deltas, [])
+                self._publish_result(engine.cancel(order.order_id).deltas, [])
         now = self._now_ms()
         market.status = "determined"
         market.result = result
@@ -968,7 +973,7 @@ class KalshiSimulator:
 
     # -- effects ---------------------------------------------------------------------------------
 
-    def _publish_result(self, ticker: str, deltas: Sequence[LevelDelta], fills: Sequence[SimFill]) -> None:
+    def _publish_result(self, deltas: Sequence[LevelDelta], fills: Sequence[SimFill]) -> None:
         for delta in deltas:
             self._publish_delta(delta)
         for fill in fills:
@@ -976,9 +981,8 @@ class KalshiSimulator:
 
     def _publish_delta(self, delta: LevelDelta) -> None:
         ticker = delta.book_id
-        subs = self._sub_index.get(("orderbook_delta", ticker))
-        every = self._sub_index.get(("orderbook_delta", None))
-        if not subs and not every:
+        found = self._subs_for("orderbook_delta", ticker)
+        if not found:
             return
         now = self._now_ms()
         yes = delta.side is BookSide.BID
@@ -991,34 +995,26 @@ class KalshiSimulator:
             "ts_ms": now,
             "ts": _iso_ms(now),
         }
-        for found in (subs, every):
-            if found:
-                for (conn, sid), sub in list(found.items()):
-                    sub.seq += 1
-                    self._enqueue(conn, sid, {"type": "orderbook_delta", "sid": sid, "seq": sub.seq, "msg": msg})
+        self._send_to(found, "orderbook_delta", msg)
 
-    def _subs_for(
-        self, channel: str, ticker: str
-    ) -> list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]]:
-        found: list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]] = []
+    def _subs_for(self, channel: str, ticker: str) -> list[_SubsIndexed]:
+        """The non-empty subscription sets of `channel` that follow `ticker`: those naming it, then
+        those on every market."""
+        found: list[_SubsIndexed] = []
         for key in ((channel, ticker), (channel, None)):
             subs = self._sub_index.get(key)
             if subs:
-                found.append((key, subs))
+                found.append(subs)
         return found
 
-    def _send_to(
-        self, found: list[tuple[tuple[str, str | None], dict[tuple[_Conn, int], _Sub]]], kind: str, msg: dict[str, Any]
-    ) -> None:
-        for _, subs in found:
+    def _send_to(self, found: list[_SubsIndexed], kind: str, msg: dict[str, Any]) -> None:
+        for subs in found:
             for (conn, sid), sub in list(subs.items()):
                 sub.seq += 1
                 self._enqueue(conn, sid, {"type": kind, "sid": sid, "seq": sub.seq, "msg": msg})
 
     def _publish(self, channel: str, ticker: str, kind: str, msg: dict[str, Any]) -> None:
-        found = self._subs_for(channel, ticker)
-        if found:
-            self._send_to(found, kind, msg)
+        self._send_to(self._subs_for(channel, ticker), kind, msg)
 
     def _publish_private(self, owner: str, channel: str, ticker: str, kind: str, msg: dict[str, Any]) -> None:
         for conn in self._conns_by_owner.get(owner, ()):
@@ -1338,10 +1334,10 @@ class KalshiSimulator:
         frame: dict[str, Any] = {"id": request_id, "type": "error", "msg": {"code": code, "msg": _WS_ERRORS[code]}}
         if sid is not None:
             frame["sid"] = sid
-        conn.queue.append((None, frame))
-        conn.wake.set()
+        self._reply(conn, frame)
 
     def _reply(self, conn: _Conn, frame: dict[str, Any]) -> None:
+        """Queue a command answer: never refused for a full queue (only data frames overflow)."""
         conn.queue.append((None, frame))
         conn.wake.set()
 
@@ -1626,7 +1622,7 @@ class KalshiSimulator:
                     q["status"], (q["status"],)
                 )
                 markets = [m for m in markets if m.status in wanted]
-            return self._page([self._market_json(m) for m in markets], request, "markets")
+            return self._page(list(markets), request, "markets", render=self._market_json)
         if parts == ["markets", "orderbooks"]:
             tickers = request.query_values("tickers")
             books = [{"ticker": t, "orderbook_fp": self._rest_book(t)} for t in tickers if t in self.engines]
@@ -1645,7 +1641,9 @@ class KalshiSimulator:
             if q.get("series_ticker"):
                 events = [e for e in events if e.series_ticker == q["series_ticker"]]
             nested = q.get("with_nested_markets") == "true"
-            return self._page([self._event_json(e, nested) for e in events], request, "events", {"milestones": []})
+            return self._page(
+                events, request, "events", {"milestones": []}, render=lambda e: self._event_json(e, nested)
+            )
         if len(parts) == 2 and parts[0] == "events":
             event = self.events.get(parts[1])
             if event is None:
@@ -1753,10 +1751,7 @@ class KalshiSimulator:
         return meta
 
     async def _post_order(self, owner: str, request: HttpRequest) -> HttpResponse:
-        try:
-            body = orjson.loads(request.body)
-        except orjson.JSONDecodeError:
-            raise _invalid("body", "is not valid JSON") from None
+        body = _json_body(request)
         meta = self._place(owner, body)
         if self._order_response_faults:
             mode = self._order_response_faults.popleft()
@@ -1766,10 +1761,7 @@ class KalshiSimulator:
         return HttpResponse.json(201, {"order": self._order_json(meta)})
 
     def _post_batch(self, owner: str, request: HttpRequest) -> HttpResponse:
-        try:
-            body = orjson.loads(request.body)
-        except orjson.JSONDecodeError:
-            raise _invalid("body", "is not valid JSON") from None
+        body = _json_body(request)
         orders = body.get("orders") if isinstance(body, dict) else None
         if not isinstance(orders, list) or not 0 < len(orders) <= 20:
             raise _invalid("orders", "must be a list of 1 to 20 orders")

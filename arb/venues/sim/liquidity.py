@@ -94,9 +94,7 @@ def set_level(
             deltas.append(engine.grow(newest.order_id, size - current))  # nobody queued behind it
             return fills, deltas
         opposite = BookSide.ASK if side is BookSide.BID else BookSide.BID
-        best = engine.best_ask() if side is BookSide.BID else engine.best_bid()
-        crossing = best is not None and (best[0] <= price if side is BookSide.BID else best[0] >= price)
-        for level_price, _ in engine.levels(opposite) if crossing else ():
+        for level_price, _ in engine.levels(opposite) if engine.crosses(side, price) else ():
             if (level_price > price) if side is BookSide.BID else (level_price < price):
                 break
             if engine.orders_at(owner, opposite, level_price):

@@ -102,7 +102,7 @@ from arb.domain import BookSide, OrderStatus, TimeInForce
 from arb.errors import ConfigError, OrderRejectedError
 from arb.fixed import SCALE, micro_to_str
 from arb.venues.sim import fees as sim_fees
-from arb.venues.sim.engine import CancelReason, LevelDelta, MatchingEngine, SimFill, SimOrder
+from arb.venues.sim.engine import CancelReason, LevelDelta, MatchingEngine, SimFill, SimOrder, counting_clock_ms
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from arb.venues.sim.liquidity import set_book, set_level
@@ -273,8 +273,7 @@ class PolymarketSimulator:
             raise ConfigError("max_queued_frames must be >= 1 and retention >= 0")
         self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
         if clock_ms is None:
-            ticks = iter(range(1_767_225_600_000, 1 << 62))  # deterministic: 1 ms per reading
-            clock_ms = lambda: next(ticks)  # noqa: E731
+            clock_ms = counting_clock_ms()
         self._clock_ms: Callable[[], int] = clock_ms
         self._sleep = sleep
         self._release_tasks: set[asyncio.Task[None]] = set()
@@ -1458,9 +1457,7 @@ class PolymarketSimulator:
         if post_only:
             if order_type not in ("GTC", "GTD"):
                 raise PolymarketRefusal("invalid post-only order: only GTC and GTD orders can be post-only")
-            engine = self.engines[token]
-            opposite = engine.best_ask() if side is _BID else engine.best_bid()
-            if opposite is not None and (opposite[0] <= price if side is _BID else opposite[0] >= price):
+            if self.engines[token].crosses(side, price):
                 raise PolymarketRefusal("invalid post-only order: order crosses book")
         meta = _OrderMeta(order_id, account.api_key, token, side, price, size, order_type)
         if side is _BID:

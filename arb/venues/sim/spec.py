@@ -80,6 +80,7 @@ __all__ = [
     "PolymarketMarketSpec",
     "PolymarketSpec",
     "SimSpec",
+    "kalshi_on_tick",
     "kalshi_tick_bands",
     "load_sim_spec",
 ]
