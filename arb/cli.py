@@ -140,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--polymarket", type=Path, required=True, metavar="FILE", help="Polymarket Gamma GET /markets array"
     )
     suggest.add_argument(
-        "--json", type=Path, metavar="OUT", help="write {pairs: [{kalshi, polymarket, orientation, score, suggested}]}"
+        "--json",
+        type=Path,
+        metavar="OUT",
+        help="write {pairs: [{kalshi, polymarket, orientation, score, suggested, reasons}]}",
     )
     suggest.add_argument(
         "--threshold",

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from arb.errors import ConfigError
-from arb.files import versioned_tables
+from arb.files import read_text, versioned_tables, visible_text
 
 __all__ = [
     "EXHAUSTIVE_SERIES_VERSION",
@@ -64,10 +63,6 @@ class ExhaustiveSeries:
     reviewed_at: dt.date
 
 
-def _visible(text: str) -> bool:
-    return any(ch.isalnum() for ch in text) and not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
-
-
 def _entry(raw: Any, where: str) -> ExhaustiveSeries:
     def fail(field: str, problem: str) -> ConfigError:
         return ConfigError(f"{where}.{field}: {problem}" if field else f"{where}: {problem}")
@@ -86,9 +81,9 @@ def _entry(raw: Any, where: str) -> ExhaustiveSeries:
     ticker, reason, reviewed_by = raw["ticker"], raw["reason"], raw["reviewed_by"]
     if not _TICKER.fullmatch(ticker):
         raise fail("ticker", f"must be a Kalshi series ticker, was {ticker!r}")
-    if not _visible(reason):
+    if not visible_text(reason):
         raise fail("reason", f"must say why every outcome is covered, in visible characters, was {reason!r}")
-    if not _visible(reviewed_by):
+    if not visible_text(reviewed_by):
         raise fail("reviewed_by", f"must name who reviewed the series in visible characters, was {reviewed_by!r}")
     reviewed_at = raw["reviewed_at"]
     if isinstance(reviewed_at, dt.datetime) or not isinstance(reviewed_at, dt.date):
@@ -115,9 +110,4 @@ def parse_exhaustive_series(text: str, source: str = "<exhaustive series>") -> t
 def load_exhaustive_series(path: Path | str) -> tuple[ExhaustiveSeries, ...]:
     """Every entry of an exhaustive-series file, validated, for `GraphConfig.exhaustive_kalshi_series`.
     A missing file is an error (an empty list is `version = 1` alone)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the exhaustive-series file ({exc})") from exc
-    return parse_exhaustive_series(text, str(path))
+    return parse_exhaustive_series(read_text(path, what="the exhaustive-series file"), str(path))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import tempfile
 import tomllib
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from arb.errors import ConfigError
 
-__all__ = ["NEW_FILE_MODE", "versioned_tables", "write_text_atomically"]
+__all__ = ["NEW_FILE_MODE", "read_text", "versioned_tables", "visible_text", "write_text_atomically"]
 
 NEW_FILE_MODE = 0o644  # files others (the daemon's user) read; mkstemp alone would make 0600
 
@@ -55,6 +56,20 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_text(path: Path | str, *, what: str) -> str:
+    """The UTF-8 text of `path`; `ConfigError` naming `what` ("the links file") when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc})") from exc
+
+
+def visible_text(text: str) -> bool:
+    """A curated entry's free text (who reviewed it, why) says something: some letter or digit, and no
+    control or format characters (a zero-width space is not a name)."""
+    return any(ch.isalnum() for ch in text) and not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 def versioned_tables(text: str, source: str, *, kind: str, table: str, version: int) -> list[Any]:

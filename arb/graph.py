@@ -599,10 +599,6 @@ class _Group:
     events: list[EventInfo] = field(default_factory=list)  # every event naming the group (copies too)
     members: set[str] = field(default_factory=set)  # contract ids of markets claiming the group
 
-    @property
-    def event(self) -> EventInfo | None:
-        return self.events[0] if self.events else None
-
 
 def _collect_groups(b: _Builder, events: Iterable[EventInfo]) -> dict[tuple[Venue, str], _Group]:
     groups: dict[tuple[Venue, str], _Group] = {}
@@ -666,8 +662,9 @@ def _group_relation(b: _Builder, group: _Group, intervals: Mapping[str, _Interva
     kalshi_unproven: tuple[ExclusionKind, str] | None = None
     if group.venue is Venue.KALSHI:
         # The venue's flag says exclusive only: exhaustive by a curated entry or a strike proof.
-        if _curated(b, group, claimed) is None:
-            kalshi_unproven = _unproven_reason(b, group, claimed, present)
+        series = _group_series(b, group, claimed)
+        if not _curated(b, series):
+            kalshi_unproven = _unproven_reason(b, series, present)
             if kalshi_unproven is not None:
                 degraded.append(kalshi_unproven)
     elif not all(info.exhaustive for info in group.info):
@@ -741,21 +738,15 @@ def _group_series(b: _Builder, group: _Group, claimed: Iterable[str]) -> list[st
     return sorted(s for s in named if s)
 
 
-def _curated(b: _Builder, group: _Group, claimed: Iterable[str]) -> ExhaustiveSeries | None:
-    """The curated entry making a Kalshi group exhaustive: every series it names is listed."""
-    series = _group_series(b, group, claimed)
-    curated = {entry.ticker: entry for entry in b.config.exhaustive_kalshi_series}
-    if not series or any(s not in curated for s in series):
-        return None
-    return curated[series[0]]
+def _curated(b: _Builder, series: list[str]) -> bool:
+    """A Kalshi group naming `series` is exhaustive by the curated list: every series it names is listed."""
+    curated = {entry.ticker for entry in b.config.exhaustive_kalshi_series}
+    return bool(series) and all(s in curated for s in series)
 
 
-def _unproven_reason(
-    b: _Builder, group: _Group, claimed: Iterable[str], present: list[str]
-) -> tuple[ExclusionKind, str] | None:
-    """Why a Kalshi group not on the curated list is not proven exhaustive, None when its strikes
-    partition the line."""
-    series = _group_series(b, group, claimed)
+def _unproven_reason(b: _Builder, series: list[str], present: list[str]) -> tuple[ExclusionKind, str] | None:
+    """Why a Kalshi group naming `series`, not on the curated list, is not proven exhaustive, None
+    when its strikes partition the line."""
     listed = f"series {', '.join(series)} not on the curated exhaustive list" if series else "no series to look up"
     strikes = [(cid, b.markets[cid].strike) for cid in present]
     if all(strike is None for _, strike in strikes):

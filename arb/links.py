@@ -31,7 +31,7 @@ import tomlkit
 
 from arb.domain import MarketInfo, Venue
 from arb.errors import ConfigError, WireError
-from arb.files import versioned_tables, write_text_atomically
+from arb.files import read_text, versioned_tables, visible_text, write_text_atomically
 from arb.venues.metadata_files import load_kalshi_markets_file, load_polymarket_markets_file
 
 __all__ = [
@@ -239,9 +239,7 @@ def _link(raw: Any, where: str) -> CuratedLink:
     if isinstance(approved_at, dt.datetime) or not isinstance(approved_at, dt.date):
         raise fail("approved_at", f"must be a TOML date like 2024-04-30, was {approved_at!r}")
     approved_by = text("approved_by")
-    if not any(ch.isalnum() for ch in approved_by) or any(
-        unicodedata.category(ch) in ("Cc", "Cf") for ch in approved_by
-    ):
+    if not visible_text(approved_by):
         raise fail("approved_by", f"must name who reviewed the pair in visible characters, was {approved_by!r}")
     return CuratedLink(
         kalshi_ticker=text("kalshi", _TICKER, "a Kalshi ticker"),
@@ -307,12 +305,7 @@ def parse_links(text: str, source: str = "<links>") -> tuple[CuratedLink, ...]:
 def load_links(path: Path | str) -> tuple[CuratedLink, ...]:
     """Every link in a links file, validated. A missing file is an error (pass an empty file with
     `version = 1` for no links)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the links file ({exc})") from exc
-    return parse_links(text, str(path))
+    return parse_links(read_text(path, what="the links file"), str(path))
 
 
 # -- currency of a link -------------------------------------------------------------------------------
@@ -382,10 +375,7 @@ def approve_link(path: Path | str, link: CuratedLink) -> str:
     path = Path(path)
     with _directory_lock(path):
         if path.exists():
-            try:
-                original = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{path}: cannot read the links file ({exc})") from exc
+            original = read_text(path, what="the links file")
             parse_links(original, str(path))  # never append to a file that is already invalid
         else:
             original = f"{SCHEMA_HEADER}\nversion = {LINKS_VERSION}\n"

@@ -280,22 +280,27 @@ def _instrument(listing: Listing, book: BinaryBook, slots: int, cache: _Instrume
         if price % tick:
             break  # an off-grid level and everything deeper stay out (fewer levels: conservative)
         levels.append(Level(from_micro(price), from_micro(size)))
-    instrument = Instrument(
+    instrument = _listing_instrument(listing, tuple(levels), tick)
+    if cache is not None:
+        cache[listing.instrument_id] = (ladder, tick, instrument)
+    return instrument
+
+
+def _listing_instrument(listing: Listing, asks: tuple[Level, ...], tick_micro: int) -> Instrument:
+    """The allocator's instrument for a listing with these asks and tick."""
+    return Instrument(
         id=listing.instrument_id,
         venue=listing.venue.value,
         contract=listing.contract,
         side=listing.side,
-        asks=tuple(levels),
+        asks=asks,
         fee=listing.taker_fee,
         lot_size=from_micro(listing.lot_size_micro),
-        tick_size=from_micro(tick),
+        tick_size=from_micro(tick_micro),
         min_order_size=from_micro(listing.min_order_size_micro),
         buy_amount_increment_usd=_increment_usd(listing.buy_amount_increment_micro_usd),
         sell_amount_increment_usd=_increment_usd(listing.sell_amount_increment_micro_usd),
     )
-    if cache is not None:
-        cache[listing.instrument_id] = (ladder, tick, instrument)
-    return instrument
 
 
 def _increment_usd(micro_usd: int) -> Decimal | None:
@@ -487,19 +492,7 @@ def _instrument_shell(listing: Listing) -> Instrument:
             raise DataError(f"listing {listing.instrument_id} {name} must be a non-negative int, was {value!r}")
     if not isinstance(listing.venue, Venue):
         raise DataError(f"listing {listing.instrument_id} venue must be a Venue, was {listing.venue!r}")
-    return Instrument(
-        listing.instrument_id,
-        listing.venue.value,
-        listing.contract,
-        listing.side,
-        (),
-        listing.taker_fee,
-        lot_size=from_micro(listing.lot_size_micro),
-        tick_size=from_micro(listing.tick_size_micro),
-        min_order_size=from_micro(listing.min_order_size_micro),
-        buy_amount_increment_usd=_increment_usd(listing.buy_amount_increment_micro_usd),
-        sell_amount_increment_usd=_increment_usd(listing.sell_amount_increment_micro_usd),
-    )
+    return _listing_instrument(listing, (), listing.tick_size_micro)
 
 
 def _blocks(component: Component, system: OutcomeSystem, config: ScannerConfig) -> tuple[_Block, ...]:
