@@ -401,10 +401,15 @@ def _directory_lock(path: Path) -> Iterator[None]:
     """An exclusive flock on the directory holding `path` (created if missing); ConfigError when
     another approval holds it. The directory, not the file: the file is replaced by a rename."""
     try:
-        directory = path.resolve().parent
+        try:
+            # strict, so that a symlink loop is an error on every Python (3.13's lenient resolve
+            # no longer raises on one); a file that does not exist yet is the ordinary case
+            directory = path.resolve(strict=True).parent
+        except FileNotFoundError:
+            directory = path.resolve().parent
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory, os.O_RDONLY)
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+    except (OSError, RuntimeError) as exc:  # OSError (ELOOP) or, before 3.13, RuntimeError: a symlink loop
         raise ConfigError(f"{path}: cannot write the links file ({getattr(exc, 'strerror', None) or exc})") from exc
     try:
         try:
