@@ -288,6 +288,15 @@ def _is_duplicate(refusal: wire.VenueRefusal | None) -> bool:
     return "already" in text or "duplicate" in text or "exist" in text
 
 
+def _names_duplicate(refused: OrderRejectedError) -> bool:
+    """A 409 that says the client_order_id exists (`order_already_exists`). A 409 with another
+    code is a refusal of its own (a killed FOK answers 409 `fill_or_kill_insufficient_resting_volume`);
+    a bare 409 is taken as a duplicate and settled by a lookup, which never guesses."""
+    if refused.status != 409:
+        return False
+    return not refused.code or _is_duplicate(wire.VenueRefusal(refused.code, refused.reason))
+
+
 class KalshiClient:
     """Kalshi venue client (implements `arb.venues.base.VenueClient`)."""
 
@@ -812,9 +821,9 @@ class KalshiClient:
         except RateLimitedError as exc:
             return self._rejected(request, f"rate limited: {exc}")  # retries exhausted; not placed
         except OrderRejectedError as exc:
-            if exc.status == 409:  # the client_order_id exists: an earlier send did arrive
+            if _names_duplicate(exc):  # the client_order_id exists: an earlier send did arrive
                 return await self._settle_duplicate(request, exc.reason)
-            return self._rejected(request, exc.reason, exc.code)
+            return self._rejected(request, exc.reason, exc.code)  # a killed FOK is a 409 too
         try:
             ack = wire.decode_order_ack(answer, "create")
         except (WireError, RecursionError) as exc:
