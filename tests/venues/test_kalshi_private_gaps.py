@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arb.domain import Action, BookSide, OrderStatus, Side, TimeInForce
 from arb.errors import VenueUnavailableError
+from arb.venues.kalshi.session import KalshiSession
 from tests.venues.test_kalshi_sim import KEY_ID, TICKERS, WAIT_S, Harness, _request, check_fills, running
 
-pytestmark = pytest.mark.asyncio
+S = 1_000_000_000
 TICKER = TICKERS[0]
 
 
@@ -54,6 +56,7 @@ async def _all_venue_fills_delivered_once(h: Harness, order_id: str, count: int)
     check_fills(h, reconnected=False)  # every venue fill reached the sink, none twice
 
 
+@pytest.mark.asyncio
 async def test_fills_missed_during_a_drop_are_delivered_once_even_when_the_first_catch_up_fails(
     private_key: rsa.RSAPrivateKey,
 ) -> None:
@@ -82,6 +85,7 @@ async def test_fills_missed_during_a_drop_are_delivered_once_even_when_the_first
         assert h.client.session.stats.private_gaps["disconnect"] == 1
 
 
+@pytest.mark.asyncio
 async def test_fills_missed_during_a_freeze_are_delivered_once_when_the_stream_resumes(
     private_key: rsa.RSAPrivateKey,
 ) -> None:
@@ -101,6 +105,7 @@ async def test_fills_missed_during_a_freeze_are_delivered_once_when_the_stream_r
         assert h.client.session.stats.private_gaps["silence"] == 1
 
 
+@pytest.mark.asyncio
 async def test_fills_missed_in_a_private_sequence_gap_are_fetched_once(private_key: rsa.RSAPrivateKey) -> None:
     """The venue numbers its private messages per subscription; one fill frame is lost (its number
     used). The next private message shows the gap, and the lost fill is fetched, once."""
@@ -129,6 +134,7 @@ async def test_fills_missed_in_a_private_sequence_gap_are_fetched_once(private_k
         assert h.client.session.stats.private_gaps["sequence gap"] == 1
 
 
+@pytest.mark.asyncio
 async def test_fills_missed_while_the_fill_channel_is_resubscribed_are_fetched_once(
     private_key: rsa.RSAPrivateKey,
 ) -> None:
@@ -146,6 +152,7 @@ async def test_fills_missed_while_the_fill_channel_is_resubscribed_are_fetched_o
         assert h.client.session.stats.venue_errors[25] == 1
 
 
+@pytest.mark.asyncio
 async def test_fills_query_goes_through_the_dedupe_and_the_sink(private_key: rsa.RSAPrivateKey) -> None:
     """Without the private stream, `fills()` is the only path: every fill it finds goes to the sink
     once, and the same fill found again (another query, or the socket) is not delivered twice."""
@@ -159,3 +166,82 @@ async def test_fills_query_goes_through_the_dedupe_and_the_sink(private_key: rsa
         assert len(again) == 2
         assert sorted(_fills_of(h, order_id)) == sorted(f.fill_id for f in again)
         assert h.client.session.stats.duplicate_fills >= 2
+
+
+# -- the session's side of it (sans-I/O): when a gap is recorded and when it is handed out ---------
+
+
+def _private_session() -> tuple[KalshiSession, int]:
+    """A connected session with a confirmed `fill` subscription (sid 7) and one fill seen."""
+    session = KalshiSession(silence_ns=5 * S)
+    session.subscribe_all(["fill"], now_ns=0)
+    session.on_connect(0)
+    [cmd] = [c.json() for c in session.outgoing()]
+    session.receive(orjson.dumps({"id": cmd["id"], "type": "subscribed", "msg": {"channel": "fill", "sid": 7}}), 0)
+    session.receive(_fill_frame("f-1", 1, ts_ms=1_000_000), 0)
+    assert session.last_fill_ts_ms == 1_000_000 and session.take_private_gap() is None
+    return session, cmd["id"]
+
+
+def _fill_frame(fill_id: str, seq: int | None, *, ts_ms: int) -> bytes:
+    frame: dict[str, Any] = {
+        "type": "fill",
+        "sid": 7,
+        "msg": {
+            "trade_id": fill_id,
+            "order_id": "o1",
+            "market_ticker": "M",
+            "outcome_side": "yes",
+            "book_side": "bid",
+            "yes_price_dollars": "0.5000",
+            "count_fp": "1.00",
+            "is_taker": False,
+            "ts_ms": ts_ms,
+        },
+    }
+    if seq is not None:
+        frame["seq"] = seq
+    return orjson.dumps(frame)
+
+
+def test_a_private_sequence_gap_is_handed_out_at_once_from_the_last_fill_before_it() -> None:
+    session, _ = _private_session()
+    events = session.receive(_fill_frame("f-3", 3, ts_ms=3_000_000), 1)
+    assert [type(e).__name__ for e in events] == ["VenueNotice", "Fill"]  # the gap, and the fill kept
+    gap = session.take_private_gap()
+    assert gap is not None and gap.since_ms == 1_000_000 and gap.reasons == ("sequence gap",)
+    assert session.take_private_gap() is None  # handed out once
+
+
+def test_silence_and_disconnect_wait_until_the_stream_delivers_again_and_merge() -> None:
+    session, _ = _private_session()
+    session.check(6 * S)  # silent: the watchdog trips
+    assert session.private_gap is not None and session.take_private_gap() is None  # nothing flows yet
+    session.on_disconnect("dropped")
+    session.on_connect(7 * S)
+    [cmd] = [c.json() for c in session.outgoing()]
+    assert session.take_private_gap() is None  # connected, but the fill channel is not confirmed
+    session.receive(orjson.dumps({"id": cmd["id"], "type": "subscribed", "msg": {"channel": "fill", "sid": 9}}), 7 * S)
+    gap = session.take_private_gap()
+    assert gap is not None and gap.reasons == ("silence", "disconnect") and gap.since_ms == 1_000_000
+    assert session.streams_fills
+
+
+def test_a_terminal_error_on_the_fill_channel_is_a_gap_until_resubscribed() -> None:
+    session, _ = _private_session()
+    session.receive(orjson.dumps({"type": "error", "sid": 7, "msg": {"code": 25, "msg": "overflow"}}), 1)
+    frames = [c.json() for c in session.outgoing()]
+    assert [f["cmd"] for f in frames] == ["unsubscribe", "subscribe"]
+    assert not session.streams_fills and session.take_private_gap() is None
+    rid = frames[1]["id"]
+    session.receive(orjson.dumps({"id": rid, "type": "subscribed", "msg": {"channel": "fill", "sid": 8}}), 2)
+    gap = session.take_private_gap()
+    assert gap is not None and gap.reasons == ("resubscribe",)
+
+
+def test_a_failed_catch_up_is_marked_again_from_the_same_start() -> None:
+    session, _ = _private_session()
+    session.mark_private_gap("catch-up failed", live=True, since_ms=500_000)
+    session.receive(_fill_frame("f-2", None, ts_ms=2_000_000), 1)  # a newer fill does not move the start
+    gap = session.take_private_gap()
+    assert gap is not None and gap.since_ms == 500_000
