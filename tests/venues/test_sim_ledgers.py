@@ -8,10 +8,14 @@ simulators' own integer arithmetic."""
 
 from __future__ import annotations
 
+import contextlib
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from arb.domain import Action, BookSide, OrderStatus, Side, TimeInForce
 from arb.errors import ConfigError
@@ -31,9 +35,12 @@ def usd(text: str) -> int:
     return int(Decimal(text) * U)
 
 
+_PUBLIC_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+
+
 @pytest.fixture(scope="module")
 def public_key() -> rsa.RSAPublicKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    return _PUBLIC_KEY
 
 
 def kalshi(
@@ -288,6 +295,54 @@ def test_kalshi_self_trade_prevention_taker_at_cross_and_maker(public_key: rsa.R
     assert [(f.price_micro_usd, f.size_micro) for f in result.fills] == [(470_000, 3 * U)]
     assert maker.order.status is OrderStatus.FILLED
     assert sim.accounts[KEY].reserved_micro == 0
+
+
+_PRICES = st.sampled_from(["0.30", "0.45", "0.50", "0.55", "0.70"])
+_V2_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("place"), st.sampled_from(["bid", "ask"]), st.integers(1, 6), _PRICES),
+        st.tuples(st.just("amend"), st.integers(0, 99), st.integers(1, 6), _PRICES),
+        st.tuples(st.just("decrease"), st.integers(0, 99), st.integers(1, 6), _PRICES),
+        st.tuples(st.just("cancel"), st.integers(0, 99), st.integers(1, 6), _PRICES),
+        st.tuples(st.just("house"), st.sampled_from(["bid", "ask"]), st.integers(1, 6), _PRICES),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_V2_OPS)
+def test_kalshi_reservations_always_equal_what_resting_orders_hold(ops: list[tuple[str, Any, int, str]]) -> None:
+    """Any sequence of V2 places, amends, decreases, cancels and house orders crossing them: the
+    account's reserved cash and committed contracts are exactly what its resting orders hold, never
+    beyond its cash, and all of it is free again once nothing rests."""
+    sim = kalshi(_PUBLIC_KEY, "20", positions={"KXL-1-A": (4 * U, usd("1.60"))})
+    account = sim.accounts[KEY]
+    placed: list[str] = []
+    for kind, which, count, price in ops:
+        micro = usd(price)
+        with contextlib.suppress(KalshiRefusal):
+            if kind == "place":
+                meta, _ = sim.place_v2(KEY, v2("KXL-1-A", which, str(count), price))
+                placed.append(meta.order.order_id)
+            elif kind == "house":
+                sim.submit("house", "KXL-1-A", YES, BUY if which == "bid" else SELL, micro, count * U, IOC)
+            elif placed:
+                order_id = placed[which % len(placed)]
+                if kind == "amend":
+                    sim.amend(order_id, micro, count * U)
+                elif kind == "decrease":
+                    sim.decrease(order_id, count * U)
+                else:
+                    sim.cancel(order_id)
+        holds = list(account.resting.values())
+        assert account.reserved_micro == sum(m.opening_left * m.unit_cost_micro // U + m.fee_left_micro for m in holds)
+        for key, committed in account.committed.items():
+            assert committed == sum(m.closing_left for m in holds if (m.ticker, m.side) == key)
+        assert 0 <= account.reserved_micro <= account.cash_micro
+    for order_id in placed:
+        sim.cancel(order_id)
+    assert account.reserved_micro == 0 and not any(account.committed.values())
 
 
 # -- Polymarket ----------------------------------------------------------------------------------------
