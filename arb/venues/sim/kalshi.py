@@ -1,8 +1,15 @@
 """A simulated Kalshi on loopback: REST (`LoopbackHttpServer`) and WebSocket (websockets) servers that
-speak the subset of the Trade API v2 the adapter uses, in the current wire shapes (`*_dollars`
-prices, `*_fp` counts), with RSA-PSS signatures checked on every REST request and on the socket
-handshake (401 otherwise). Orders are parsed and signatures verified by this module's own code, not
-the adapter's: a reference must not share code with what it checks.
+speak the subset of the Trade API v2 the adapter and the official SDK (kalshi-python-sync 3.34) use,
+in the current wire shapes (`*_dollars` prices, `*_fp` counts), with RSA-PSS signatures checked on
+every REST request and on the socket handshake (401 otherwise). Orders are parsed and signatures
+verified by this module's own code, not the adapter's: a reference must not share code with what it
+checks.
+
+Orders arrive through the legacy routes (`/portfolio/orders`: side yes|no plus action) or the V2
+event-order routes (`/portfolio/events/orders`: create, batched create and cancel, cancel, cancel
+all, amend, decrease; side bid|ask on the YES book, the YES price, required time in force and
+self-trade prevention), both placed through `submit`; the V2 wire, its refusals ({"error": {"code",
+"message", "details"}}) and the 409 of a killed FOK are in docs/venues.md#kalshi-v2-orders.
 
 Books: one `MatchingEngine` per ticker holding the YES ladder. An order on the NO contract is the
 mirror order on that ladder (docs/venues.md#kalshi-book): buy YES at p = BID p, sell YES at p = ASK p,
@@ -524,7 +531,8 @@ class KalshiSimulator:
         self.participants.append(participant)
 
     def fail_next_order_response(self, mode: str = "500") -> None:
-        """Process the next order POST, then answer it with a 500 ("500") or never ("timeout")."""
+        """Process the next single-order POST (legacy or V2 create), then answer it with a 500 ("500")
+        or never ("timeout")."""
         if mode not in ("500", "timeout"):
             raise ValueError(f"mode must be '500' or 'timeout', was {mode!r}")
         self._order_response_faults.append(mode)
