@@ -210,6 +210,13 @@ def _closable(position_micro: int, side: BookSide) -> int:
     return max(-position_micro, 0) if side is BookSide.BID else max(position_micro, 0)
 
 
+def _query_int(query: Mapping[str, str], name: str) -> int:
+    try:
+        return int(query[name])
+    except ValueError:
+        raise _invalid(name, "must be an integer") from None
+
+
 def _json_body(request: HttpRequest) -> Any:
     try:
         return orjson.loads(request.body)
@@ -1844,8 +1851,14 @@ class KalshiSimulator:
                 metas = [m for m in metas if m.ticker == q["ticker"]]
             if q.get("status"):
                 metas = [m for m in metas if _STATUS_TEXT[m.order.status] == q["status"]]
+            if q.get("event_ticker"):
+                metas = [m for m in metas if self.markets[m.ticker].event_ticker == q["event_ticker"]]
             if q.get("min_ts"):
-                metas = [m for m in metas if m.created_ms >= int(q["min_ts"]) * 1000]
+                low_ms = _query_int(q, "min_ts") * 1000
+                metas = [m for m in metas if m.created_ms >= low_ms]
+            if q.get("max_ts"):
+                high_ms = (_query_int(q, "max_ts") + 1) * 1000
+                metas = [m for m in metas if m.created_ms < high_ms]
             return self._page(list(metas), request, "orders", render=self._order_json)
         if len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
             meta = account.orders.get(parts[2])
@@ -1861,7 +1874,11 @@ class KalshiSimulator:
             elif q.get("ticker"):
                 fills = account.fills_by_ticker.get(q["ticker"], [])
             if q.get("min_ts"):
-                fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
+                low_s = _query_int(q, "min_ts")
+                fills = [f for f in fills if f["ts"] >= low_s]
+            if q.get("max_ts"):
+                high_s = _query_int(q, "max_ts")
+                fills = [f for f in fills if f["ts"] <= high_s]
             return self._page(fills, request, "fills")
         if parts == ["portfolio", "positions"]:
             return self._positions(account, request)
@@ -1929,11 +1946,8 @@ class KalshiSimulator:
         """`GET /markets/trades`: every market's trades (or one `ticker`'s), newest first, within
         `min_ts`/`max_ts` (epoch seconds, inclusive); block trades are never simulated."""
         q = request.query
-        try:
-            min_ms = int(q["min_ts"]) * 1000 if q.get("min_ts") else None
-            max_ms = int(q["max_ts"]) * 1000 + 999 if q.get("max_ts") else None
-        except ValueError:
-            return self._error_response(400, "invalid_parameters", "min_ts and max_ts must be epoch seconds")
+        min_ms = _query_int(q, "min_ts") * 1000 if q.get("min_ts") else None
+        max_ms = _query_int(q, "max_ts") * 1000 + 999 if q.get("max_ts") else None
         if q.get("is_block_trade") == "true":
             return self._page([], request, "trades")
         source = self._trades_by_ticker.get(q["ticker"], ()) if q.get("ticker") else self._trades
