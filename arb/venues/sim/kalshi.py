@@ -285,6 +285,7 @@ class _OrderMeta:
     released: bool = False
     self_trade_prevention: str | None = None  # as sent on the V2 routes (legacy orders: None)
     cancel_order_on_pause: bool = False
+    post_only: bool = False
 
     @property
     def side(self) -> BookSide:
@@ -771,6 +772,7 @@ class KalshiSimulator:
         meta = _OrderMeta(result.order, ticker, owner, outcome, action, now, expiration_ms, now)
         meta.self_trade_prevention = self_trade_prevention
         meta.cancel_order_on_pause = cancel_order_on_pause
+        meta.post_only = post_only
         if account is not None:
             meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro = reservation
             account.reserved_micro += need
@@ -2098,6 +2100,8 @@ class KalshiSimulator:
             return SubmitResult(order, [], [])
         account = self.accounts[meta.owner]
         engine = self.engines[meta.ticker]
+        if meta.post_only and engine.crosses(meta.side, yes_price_micro):
+            raise KalshiRefusal(400, "post_only_cross", "post-only order would cross the book")
         old = (meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro)
         self._release_holds(account, meta)
         reservation = self._reservation(account, meta.ticker, meta.side, yes_price_micro, remaining_micro)
