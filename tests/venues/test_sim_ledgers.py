@@ -307,6 +307,12 @@ def test_kalshi_self_trade_prevention_taker_at_cross_and_maker(public_key: rsa.R
     assert [(f.price_micro_usd, f.size_micro) for f in result.fills] == [(470_000, 3 * U)]
     assert maker.order.status is OrderStatus.FILLED
     assert sim.accounts[KEY].reserved_micro == 0
+    # A FOK that others' orders cannot fill is killed and cancels none of the owner's own.
+    kept, _ = sim.place_v2(KEY, v2("KXL-1-A", "ask", "2", "0.48"))
+    sim.submit("house", "KXL-1-A", YES, SELL, 490_000, 1 * U)
+    with pytest.raises(KalshiRefusal) as killed:
+        sim.place_v2(KEY, v2("KXL-1-A", "bid", "3", "0.49", "fill_or_kill", self_trade_prevention_type="maker"))
+    assert killed.value.status == 409 and kept.order.is_open
 
 
 _PRICES = st.sampled_from(["0.30", "0.45", "0.50", "0.55", "0.70"])

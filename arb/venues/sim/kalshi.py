@@ -757,8 +757,13 @@ class KalshiSimulator:
             fill_limit_micro = self.faults.partial_fill_limit(size_micro, lot)
         self._expire_due()
         if self_trade_prevention == "maker":
-            for victim in self._self_trade_victims(engine, owner, side, yes_price, size_micro):
-                self.cancel(victim)
+            budget = size_micro if fill_limit_micro is None else min(size_micro, fill_limit_micro)
+            victims, unmatched = self._self_trade_victims(engine, owner, side, yes_price, budget)
+            if tif is TimeInForce.FOK and not unmatched == 0 == size_micro - budget:
+                fill_limit_micro = 0  # others' orders cannot fill it all: killed, cancelling nothing
+            else:
+                for victim in victims:
+                    self.cancel(victim)
         policy = engine.self_trade
         if self_trade_prevention == "taker_at_cross":
             engine.self_trade = SelfTradePolicy.CANCEL_TAKER
@@ -792,10 +797,13 @@ class KalshiSimulator:
         return meta, result
 
     @staticmethod
-    def _self_trade_victims(engine: MatchingEngine, owner: str, side: BookSide, yes_price: int, size: int) -> list[str]:
+    def _self_trade_victims(
+        engine: MatchingEngine, owner: str, side: BookSide, yes_price: int, size: int
+    ) -> tuple[list[str], int]:
         """The owner's resting orders an incoming order would reach, walking the opposite ladder in
         priority order as matching does (others' orders use up its size; the owner's own are skipped,
-        since "maker" prevention cancels them and matching continues past them)."""
+        since "maker" prevention cancels them and matching continues past them), and the size that
+        others' orders leave unmatched."""
         opposite = BookSide.ASK if side is BookSide.BID else BookSide.BID
         victims: list[str] = []
         left = size
@@ -809,7 +817,7 @@ class KalshiSimulator:
                     victims.append(maker.order_id)
                 else:
                     left -= maker.remaining_micro
-        return victims
+        return victims, max(left, 0)
 
     def _reservation(
         self, account: KalshiAccount, ticker: str, side: BookSide, yes_price: int, size: int
@@ -2116,7 +2124,8 @@ class KalshiSimulator:
             )
         self._hold(account, meta, reservation)
         if meta.self_trade_prevention == "maker":
-            for victim in self._self_trade_victims(engine, meta.owner, meta.side, yes_price_micro, remaining_micro):
+            victims, _ = self._self_trade_victims(engine, meta.owner, meta.side, yes_price_micro, remaining_micro)
+            for victim in victims:
                 self.cancel(victim)
         policy = engine.self_trade
         if meta.self_trade_prevention == "taker_at_cross":
