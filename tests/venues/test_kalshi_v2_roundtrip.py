@@ -27,15 +27,14 @@ def private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _record_writes(h: Harness) -> list[tuple[str, str]]:
-    """Every non-GET request the simulator serves, as (method, path)."""
+def _record_requests(h: Harness) -> list[tuple[str, str]]:
+    """Every request the simulator serves from now on, as (method, path)."""
     seen: list[tuple[str, str]] = []
     http: Any = h.sim.http
     handler: Callable[[HttpRequest], Awaitable[Any] | Any] = http._handler
 
     async def recording(request: HttpRequest) -> Any:
-        if request.method != "GET":
-            seen.append((request.method, request.path.removeprefix("/trade-api/v2")))
+        seen.append((request.method, request.path.removeprefix("/trade-api/v2")))
         result = handler(request)
         return await result if isinstance(result, Awaitable) else result
 
@@ -53,7 +52,7 @@ def _venue_filled(h: Harness, order_id: str) -> int:
 
 async def test_v2_round_trip_on_the_simulator(private_key: rsa.RSAPrivateKey) -> None:
     async with running(private_key) as h:
-        writes = _record_writes(h)
+        requests = _record_requests(h)
         client = h.client
 
         # IOC partial: more than the best ask holds; the answer's fill_count is only a hint
@@ -144,8 +143,11 @@ async def test_v2_round_trip_on_the_simulator(private_key: rsa.RSAPrivateKey) ->
         assert (unknown.status, unknown.error_code) == (OrderStatus.REJECTED, "not_found")
         assert await client.open_orders() == []
 
+        writes = [(method, path) for method, path in requests if method != "GET"]
         assert writes and all(path.startswith("/portfolio/events/orders") for _, path in writes), writes
         assert {m for m, _ in writes} == {"POST", "DELETE"}
+        # the socket delivered every fill: no answer's fill count set off a fill query
+        assert ("GET", "/portfolio/fills") not in requests
         check_fills(h, reconnected=False)  # every venue fill reached the sink once
         assert all(isinstance(f, Fill) for f in h.stream_fills())
         await h.synced()
