@@ -321,8 +321,8 @@ def test_public_reads_agree_with_the_simulator() -> None:
         assert [(t["t"], t["o"]) for t in info["t"]] == [(PLAIN.yes_token, "Yes"), (PLAIN.no_token, "No")]
         assert "nr" not in info and c.get_clob_market_info(NEG_RISK.condition_id)["nr"] is True
         assert c.get_midpoint(PLAIN.yes_token) == {"mid": "0.5"}
-        assert c.get_price(PLAIN.yes_token, "BUY") == {"price": "0.55"}  # a buyer pays the best ask
-        assert c.get_price(PLAIN.yes_token, "SELL") == {"price": "0.45"}  # a seller gets the best bid
+        assert c.get_price(PLAIN.yes_token, "BUY") == {"price": "0.45"}  # the best bid, as documented
+        assert c.get_price(PLAIN.yes_token, "SELL") == {"price": "0.55"}  # the best ask
         assert c.get_spread(PLAIN.yes_token) == {"spread": "0.1"}
         assert c.get_last_trade_price(PLAIN.yes_token) == {"price": "0", "side": ""}
         assert rejection(lambda: c.get_midpoint(PLAIN.no_token)) == (
