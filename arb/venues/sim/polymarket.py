@@ -286,6 +286,9 @@ class PolymarketRefusal(OrderRejectedError):
     def body_json(self) -> dict[str, Any]:
         return {"error": self.reason or ""}
 
+    def response(self) -> HttpResponse:
+        return HttpResponse.json(400, self.body_json())
+
 
 class PolymarketSimulator:
     """`await start()`; point the adapter at `gamma_url`, `clob_url`, `market_ws_url`,
@@ -1418,7 +1421,10 @@ class PolymarketSimulator:
         if path == "/data/orders":
             metas = [m for m in account.resting.values() if self._order_matches(m, request.query)]
             orders = [self.meta_json(m) for m in metas]
-            return HttpResponse.json(200, self._cursor_page(orders, request.query.get("next_cursor")))
+            try:
+                return HttpResponse.json(200, self._cursor_page(orders, request.query.get("next_cursor")))
+            except ValueError:
+                return HttpResponse.json(400, {"error": "invalid order params payload"})
         if path.startswith("/data/order/"):
             meta = account.orders.get(path[len("/data/order/") :])
             if meta is None:
@@ -1427,9 +1433,9 @@ class PolymarketSimulator:
         if path == "/data/trades":
             try:
                 items = self._trades_of(account, request.query)
+                return HttpResponse.json(200, self._cursor_page(items, request.query.get("next_cursor")))
             except ValueError:
                 return HttpResponse.json(400, {"error": "Invalid trade params payload"})
-            return HttpResponse.json(200, self._cursor_page(items, request.query.get("next_cursor")))
         return self._balance_allowance(account, request.query)
 
     def _public_get(self, request: HttpRequest) -> HttpResponse | None:
@@ -1443,7 +1449,10 @@ class PolymarketSimulator:
             return HttpResponse.json(200, {"version": 2})
         if path == "/markets":
             listing = [self.clob_market_json(s) for s in self.specs.values()]
-            return HttpResponse.json(200, self._cursor_page(listing, query.get("next_cursor")))
+            try:
+                return HttpResponse.json(200, self._cursor_page(listing, query.get("next_cursor")))
+            except ValueError:
+                return HttpResponse.json(400, {"error": "Invalid next_cursor"})
         for prefix, view in (("/markets/", self.clob_market_json), ("/clob-markets/", self.clob_market_info_json)):
             if path.startswith(prefix):
                 spec = self.specs.get(path[len(prefix) :])
@@ -1593,9 +1602,16 @@ class PolymarketSimulator:
         return expired
 
     def _cursor_page(self, items: list[Any], cursor: str | None) -> dict[str, Any]:
+        """One page from `cursor` (base64 of the start offset; "MA==" the first page); a cursor
+        that is not one of ours raises ValueError (answered 400)."""
         start = 0
         if cursor and cursor not in ("MA==", "LTE="):
-            start = int(base64.b64decode(cursor).decode())
+            try:
+                start = int(base64.b64decode(cursor, validate=True).decode("ascii"))
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise ValueError(f"bad cursor {cursor!r}") from exc
+            if start < 0:
+                raise ValueError(f"bad cursor {cursor!r}")
         page = items[start : start + self.page_size]
         end = start + len(page)
         next_cursor = "LTE=" if end >= len(items) else base64.b64encode(str(end).encode()).decode()
