@@ -50,10 +50,10 @@ Matching: one `MatchingEngine` per token. An account's order may trade against i
 order (the CLOB has no self-trade prevention; sources at `add_market`): the trade is reported once,
 from the taker side (`trader_side` TAKER), with our resting order in its `maker_orders` (owner = our
 api key, `side` the maker's side, `matched_amount`), in `/data/trades` and on the user channel.
-There is no complementary matching or minting across a market's two tokens (a YES buy never matches a NO buy): each token is its own book, which is what
-the adapter sees anyway. A posted order's limit price is its signed amounts' ratio (rounded onto
-the tick: down for buys, up for sells) and its size the shares it signs for (a FOK/FAK buy's
-`takerAmount`). A FOK/FAK ("market") order's maker amount may carry at most 2 decimals and its
+There is no complementary matching or minting across a market's two tokens (a YES buy never
+matches a NO buy): each token is its own book, which is what the adapter sees anyway. A posted
+order's limit price is its signed amounts' ratio (rounded onto the tick: down for buys, up for
+sells) and its size the shares it signs for (a FOK/FAK buy's `takerAmount`). A FOK/FAK ("market") order's maker amount may carry at most 2 decimals and its
 taker amount 4, buys and sells alike, or it is refused with HTTP 400 `{"error": "invalid amounts, the
 market buy orders maker amount supports a max accuracy of 2 decimals, taker amount a max of 4
 decimals"}` ("market sell orders" for a sale). GTD orders rest like GTC (the sim does not expire
@@ -469,7 +469,9 @@ class PolymarketSimulator:
             # (docs.polymarket.com/perps/learn-about-trading/self-trade-prevention), none for the
             # CLOB; the settlement contract checks no maker != taker (Polymarket/ctf-exchange,
             # src/exchange/mixins/Trading.sol, _matchOrders / _validateTakerAndMaker); and fills
-            # with maker == taker address do appear on chain. So the match happens and is reported
+            # with maker == taker address do appear on chain (rarely: a public on-chain wash-trade
+            # survey, jdellavedova.com/data/surveillance_wash_latest.json, counts ~900 in 712M
+            # trades). So the match happens and is reported
             # as one trade seen from the taker side (trader_side TAKER) whose `maker_orders` holds
             # our own resting order (owner = our key): that maker leg is a fill of ours too.
             engine = MatchingEngine(token, self._next_id, self_trade=SelfTradePolicy.ALLOW)
