@@ -427,3 +427,41 @@ def test_subscribe_messages() -> None:
     }
     auth = orjson.loads(wire.user_subscribe_message("k", "s", "p", []))
     assert auth == {"auth": {"apiKey": "k", "secret": "s", "passphrase": "p"}, "markets": [], "type": "user"}
+
+
+# -- rejections in the venue's shapes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # The CLOB's 4xx shape (what py-clob-client-v2 surfaces as the exception's error message).
+        (b'{"error": "invalid post-only order: order crosses book"}', "invalid post-only order: order crosses book"),
+        (b'{"error": "not enough balance / allowance"}', "not enough balance / allowance"),
+        (
+            b'{"error": "order couldn\'t be fully filled. FOK orders are fully filled or killed."}',
+            "order couldn't be fully filled. FOK orders are fully filled or killed.",
+        ),
+        # The older shape, in a 4xx or a 200.
+        (b'{"success": false, "errorMsg": "invalid order min size"}', "invalid order min size"),
+        (b'{"success": false, "errorMsg": "", "error": "market closed"}', "market closed"),
+        # No message: the caller shows the raw text.
+        (b"Bad Request", None),
+        (b'{"error": {"code": 3}}', None),
+        (b'["error"]', None),
+        (b"[" * 5000 + b"]" * 5000, None),
+    ],
+)
+def test_error_message_reads_the_venues_error_and_the_older_error_msg(body: bytes, message: str | None) -> None:
+    assert wire.error_message(body) == message
+
+
+def test_a_refusal_in_a_200_answer_is_still_rejected_with_the_venues_text() -> None:
+    ack = wire.decode_order_response(
+        {"success": False, "errorMsg": "order couldn't be fully filled. FOK orders are fully filled or killed."},
+        time_in_force=TimeInForce.FOK,
+    )
+    assert ack.update.status is OrderStatus.REJECTED and not ack.success
+    assert ack.error == ack.update.reason == "order couldn't be fully filled. FOK orders are fully filled or killed."
+    error_only = wire.decode_order_response({"error": "not enough balance / allowance"}, time_in_force=TimeInForce.GTC)
+    assert error_only.update.status is OrderStatus.REJECTED and error_only.error == "not enough balance / allowance"

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -222,18 +221,8 @@ def _wall_ms() -> int:
 
 
 def _error_reason(response: httpx.Response) -> str:
-    """The CLOB's `{"errorMsg": ...}` or `{"error": ...}` text, else the raw body. Never str() a
-    container: one nested ~1000 deep overflows the stack."""
-    text = response.text[:300]
-    try:
-        parsed = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return text
-    if type(parsed) is dict:
-        found = parsed.get("errorMsg") or parsed.get("error")
-        if type(found) is str:
-            return found
-    return text
+    """The CLOB's `{"error": ...}` or `{"errorMsg": ...}` text (`wire.error_message`), else the raw body."""
+    return wire.error_message(response.content) or response.text[:300]
 
 
 class PolymarketClient:

@@ -1330,6 +1330,25 @@ def decode_order_response(
     )
 
 
+def error_message(body: bytes | bytearray | str) -> str | None:
+    """The venue's own text in an error answer: the CLOB's `{"error": "..."}` (its 4xx shape: "order
+    ... crosses the book", "not enough balance / allowance", a FOK that cannot fill) or the older
+    `{"success": false, "errorMsg": "..."}`; `errorMsg` first when both are non-empty. None when the
+    body is not JSON or names no message (the caller shows the raw text). Never raises: a body
+    nested too deeply to parse, or a non-string message, is simply not a message."""
+    try:
+        parsed = orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    if type(parsed) is not dict:
+        return None
+    for key in ("errorMsg", "error"):
+        found = parsed.get(key)
+        if type(found) is str and found:
+            return found
+    return None
+
+
 def decode_cancel_response(obj: Any, path: str = "response") -> CancelResult:
     d = _obj(obj, path)
     canceled = d.get("canceled") or []
