@@ -706,3 +706,43 @@ async def test_3_3_a_sink_exception_never_drops_the_socket_nor_loses_a_fill() ->
         assert list(h.client.diagnostics.disconnect_reasons) == []
         assert any(isinstance(e, Fill) and e.status is FillStatus.CONFIRMED for e in h.events)
         h.assert_healthy()
+
+
+# -- combined faults -----------------------------------------------------------------------------------
+
+
+def sink_fills(h: Harness, order_id: str) -> dict[str, Fill]:
+    """The fills the sink was given for `order_id`, by id (latest status)."""
+    return {e.fill_id: e for e in h.events if isinstance(e, Fill) and e.order_id == order_id}
+
+
+@pytest.mark.asyncio
+async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
+    """Our BUY takes our own resting SELL: the venue's position is unchanged (+6 -6), and the client
+    gets both legs, each once (before: only the taker leg, +6 at the client against 0 at the venue)."""
+    async with running(positions={YES: 6_000_000}) as h:
+        await h.ready()
+        ask = await h.client.place_order(order("sm-ask", Action.SELL, 500_000, 6_000_000, TimeInForce.GTC))
+        assert ask.status is OrderStatus.OPEN
+        await h.until(lambda: h.client.books[YES].best_ask() == (500_000, 6_000_000), "our ask on the feed")
+        take = await h.client.place_order(order("sm-bid", Action.BUY, 500_000, 6_000_000, TimeInForce.IOC))
+        assert take.status is not OrderStatus.REJECTED, take.reason
+        assert [(t.fill.taker_order_id, t.fill.maker_order_id) for t in h.sim.trades.values()] == [
+            (take.order_id, ask.order_id)
+        ]
+        net = h.client.user_session.net_filled_micro
+
+        def legs_confirmed() -> bool:
+            fills = [*sink_fills(h, take.order_id).values(), *sink_fills(h, ask.order_id).values()]
+            return len(fills) == 2 and all(f.status is FillStatus.CONFIRMED for f in fills)
+
+        await h.until(legs_confirmed, "both legs of the self-match, confirmed")
+        assert net(take.order_id) == net(ask.order_id) == 6_000_000
+        (maker,) = sink_fills(h, ask.order_id).values()
+        assert (maker.liquidity, maker.action, maker.client_order_id) == (Liquidity.MAKER, Action.SELL, "sm-ask")
+        queried = await h.client.fills()
+        assert sorted(f.order_id for f in queried) == sorted([take.order_id, ask.order_id])
+        assert h.client.user_session.stats.new_fills == 2
+        (position,) = await h.client.positions()
+        assert position.position_micro == 6_000_000  # the venue: as before the self-match
+        h.assert_healthy()

@@ -526,3 +526,37 @@ def test_3_4_a_live_tick_size_change_moves_book_and_listing_onto_the_new_grid() 
     assert session.stats.tick_changes == 1 and session.stats.rejected_total == 0
     session.receive(change_bytes(YES, "SELL", 505_000, 2 * S // 1000, (490_000, 505_000), ts=4), 4)
     assert session.trusted(YES) and session.books[YES].best_ask() == (505_000, 2 * S // 1000)
+
+
+# -- combined faults ---------------------------------------------------------------------------------
+
+
+def self_match(trader_side: str, status: str = "MATCHED") -> bytes:
+    """The real TAKER capture with its maker order made ours: our BUY took our own resting SELL."""
+    trade = orjson.loads(TRADES[1])
+    trade["maker_orders"][0].update(owner=ME.api_key, maker_address=next(iter(ME.addresses)))
+    return orjson.dumps(dict(trade, trader_side=trader_side, status=status))
+
+
+def test_combined_faults_self_match_delivers_both_legs_exactly_once() -> None:
+    """Our order traded against our own resting order: the taker leg and the maker leg each reach
+    the sink once, whether the venue reports the trade as TAKER, as MAKER, or both, through every
+    status and a REST replay (before: the maker leg of the TAKER report was never delivered)."""
+    seen: list[Any] = []
+    session = PolymarketUserSession(ME, sink=seen.append)
+    session.receive(self_match("TAKER"), 0)
+    session.receive(self_match("MAKER"), 1)  # the same match seen from the maker side
+    for status in ("MINED", "CONFIRMED"):
+        session.receive(self_match("TAKER", status), 2)
+        session.receive(self_match("MAKER", status), 2)
+    session.apply_fills(wire.decode_trade_fills(orjson.loads(self_match("TAKER", "CONFIRMED")), ME))
+    new = {f.fill_id: f for f in seen}
+    assert len(new) == 2 and session.stats.new_fills == 2
+    assert sorted((f.liquidity.name, f.action.name, f.size_micro) for f in new.values()) == [
+        ("MAKER", "SELL", 5_000_000),
+        ("TAKER", "BUY", 5_000_000),
+    ]
+    assert [f.status for f in seen] == [FillStatus.MATCHED] * 2 + [FillStatus.MINED] * 2 + [FillStatus.CONFIRMED] * 2
+    # Net position from the fills: +5 bought, -5 sold, as at the venue.
+    taker, maker = sorted(new.values(), key=lambda f: f.liquidity.name, reverse=True)
+    assert session.net_filled_micro(taker.order_id) == session.net_filled_micro(maker.order_id) == 5_000_000
