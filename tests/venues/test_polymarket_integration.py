@@ -717,6 +717,38 @@ def sink_fills(h: Harness, order_id: str) -> dict[str, Fill]:
 
 
 @pytest.mark.asyncio
+async def test_combined_faults_cancel_after_a_missed_partial_fill_reports_the_venues_fill() -> None:
+    """A resting order fills 3 of 10 while the user socket is frozen, then is cancelled: the answer
+    and the order table carry the venue's final state (CANCELED, 3 filled), and the missed fill
+    reaches the sink once (before: CANCELED with the cached 0 filled, and the table stayed OPEN)."""
+    async with running() as h:
+        await h.ready()
+        resting = await h.client.place_order(order("cx-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        assert resting.status is OrderStatus.OPEN
+        table = h.client.user_session.orders
+        await h.until(lambda: resting.order_id in table, "the placement on the user channel")
+        assert (table[resting.order_id].status, table[resting.order_id].filled_size_micro) == (OrderStatus.OPEN, 0)
+        h.sim.faults.freeze("user")
+        h.sim.take(YES, BookSide.ASK, 500_000, 3_000_000, TimeInForce.IOC)
+        assert h.sim.accounts[CREDS.api_key].positions == {YES: 3_000_000}
+        canceled = await h.client.cancel_order(resting.order_id)
+        assert (canceled.status, canceled.filled_size_micro, canceled.remaining_size_micro) == (
+            OrderStatus.CANCELED,
+            3_000_000,
+            0,
+        )
+        recorded = table[resting.order_id]
+        assert (recorded.status, recorded.filled_size_micro) == (OrderStatus.CANCELED, 3_000_000)
+        assert recorded.client_order_id == "cx-1"
+        (fill,) = sink_fills(h, resting.order_id).values()
+        assert (fill.size_micro, fill.liquidity) == (3_000_000, Liquidity.MAKER)
+        assert h.client.user_session.net_filled_micro(resting.order_id) == 3_000_000
+        h.sim.faults.thaw("user")
+        assert await h.client.open_orders() == []
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
 async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
     """Our BUY takes our own resting SELL: the venue's position is unchanged (+6 -6), and the client
     gets both legs, each once (before: only the taker leg, +6 at the client against 0 at the venue)."""
@@ -745,4 +777,24 @@ async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
         assert h.client.user_session.stats.new_fills == 2
         (position,) = await h.client.positions()
         assert position.position_micro == 6_000_000  # the venue: as before the self-match
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_an_acknowledged_fak_the_venue_cannot_find_yet_is_unknown_not_rejected() -> None:
+    """A FAK acknowledged "live" (fills later): a lookup that does not find it must not call it
+    REJECTED (the venue took it); once it fills, the lookup reports the venue's fill and the fill
+    reaches the sink once."""
+    async with running(FaultPlan(ack_then_fill=True)) as h:
+        await h.ready()
+        ack = await h.client.place_order(order("fl-1", Action.BUY, 520_000, 8_000_000, TimeInForce.IOC))
+        assert ack.status is OrderStatus.UNKNOWN
+        h.clock.advance(h.client.config.order_settle_s + 1)  # long past any in-flight window
+        early = await h.client.reconcile_order(ack.order_id)
+        assert early.status is not OrderStatus.REJECTED and early.filled_size_micro != 0, early
+        assert h.sim.release_delayed() == 1
+        later = await h.client.reconcile_order(ack.order_id)
+        assert later.filled_size_micro == 8_000_000, later
+        await h.until(lambda: h.client.user_session.net_filled_micro(ack.order_id) == 8_000_000, "the late fill")
+        assert h.client.user_session.stats.new_fills == 1
         h.assert_healthy()

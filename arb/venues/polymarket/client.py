@@ -81,6 +81,7 @@ from arb.venues.base import (
     EventSink,
     GuardedSink,
     OrderSends,
+    RecentIds,
     Reconnect,
     SendText,
     Sleep,
@@ -286,6 +287,7 @@ class PolymarketClient:
         )
         self._signer = OrderSigner(credentials, rng=random.Random(rng.getrandbits(64))) if credentials else None
         self._markets: dict[str, MarketInfo] = {}
+        self._acknowledged = RecentIds(10 * self.sends.max_kept)  # order ids the venue answered as taken
         self._clob_bucket = TokenBucket(config.clob_rate_per_s, config.clob_burst)
         self._order_bucket = TokenBucket(config.order_rate_per_s, config.order_burst)
         self._gamma_bucket = TokenBucket(config.gamma_rate_per_s, config.gamma_burst)
@@ -446,6 +448,8 @@ class PolymarketClient:
         order_id = ack.update.order_id or order_hash
         if order_id != order_hash:
             self.user_session.register_order(order_id, request.client_order_id)
+        if ack.update.status is not OrderStatus.REJECTED:
+            self._acknowledged.add(order_id)
         return dataclasses.replace(base, order_id=order_id, status=ack.update.status, reason=ack.error)
 
     def _unanswered(self, base: OrderUpdate, reason: str) -> OrderUpdate:
@@ -483,12 +487,20 @@ class PolymarketClient:
         update = wire.decode_order(body, self.user_session.context)
         self.user_session.apply_orders([update])
         self.sends.found(order_id, update.order_id)
-        return self.user_session.orders.get(update.order_id, update)
+        recorded = self.user_session.orders.get(update.order_id, update)
+        if (update.filled_size_micro or 0) > self.user_session.net_filled_micro(update.order_id):
+            # The venue filled more than the fills we have (events still on the way, or missed
+            # while a socket was down): fetch them, so each reaches the sink once, now.
+            with contextlib.suppress(ArbError):  # the order's state stands; the next lookup tries again
+                await self.fills(update.market_id or None)
+        return recorded
 
     async def reconcile_order(self, order_id: str) -> OrderUpdate:
         """Settle an UNKNOWN order by asking the venue: its state when it has the order; when it
         answers 404, UNKNOWN while our send may still be in flight (not answered yet, or
-        unanswered less than `order_settle_s` ago), REJECTED after that (it never got through)."""
+        unanswered less than `order_settle_s` ago), REJECTED after that (it never got through).
+        An order the venue acknowledged (a FAK answered "live" fills later) is never REJECTED by
+        a 404: the venue took it, so it stays UNKNOWN until a lookup or the user channel finds it."""
         try:
             return await self.order(order_id)
         except VenueError as exc:
@@ -498,6 +510,13 @@ class PolymarketClient:
         if known is not None:  # the user channel saw it after all
             return known
         sent = self.sends.get(order_id)
+        if order_id in self._acknowledged:
+            return self._cancel_update(
+                order_id,
+                sent.market_id if sent is not None else "",
+                OrderStatus.UNKNOWN,
+                "acknowledged by the venue, not found by its lookup yet",
+            )
         template = OrderUpdate(
             Venue.POLYMARKET,
             order_id,
@@ -616,13 +635,34 @@ class PolymarketClient:
                 for i in order_ids
             ]
         reasons = dict(result.not_canceled)
-        out = [self._cancel_update(i, market_id, OrderStatus.CANCELED, "") for i in result.canceled]
+        out = list(await asyncio.gather(*(self._canceled(i, market_id) for i in result.canceled)))
         for order_id in order_ids:
             if order_id not in result.canceled:
                 # Not cancelled: already filled, already cancelled, or unknown. The venue's state of
                 # the order says which: that is the answer (a final state is final).
                 out.append(await self._final_state(order_id, market_id, reasons.get(order_id, "not canceled")))
         return out
+
+    async def _canceled(self, order_id: str, market_id: str) -> OrderUpdate:
+        """The venue cancelled `order_id`. How much filled before the cancel is the venue's to say
+        (our cached copy may predate fills whose events are still on the way, or were missed): its
+        record, looked up, is the answer and goes into the order table. When the lookup fails or
+        still shows the order live, the answer is CANCELED with the fill unknown (None), never a
+        guess from the cache."""
+        try:
+            found = await self.order(order_id)
+        except ArbError as exc:
+            why = f"lookup failed: {exc}"
+        else:
+            if found.status in (OrderStatus.CANCELED, OrderStatus.FILLED):
+                return found
+            why = f"the venue's record still says {found.status.name}"
+        update = dataclasses.replace(
+            self._cancel_update(order_id, market_id, OrderStatus.CANCELED, f"canceled; fill not known yet ({why})"),
+            filled_size_micro=None,
+        )
+        self.user_session.apply_orders([update])
+        return self.user_session.orders.get(order_id, update)
 
     async def _final_state(self, order_id: str, market_id: str, reason: str) -> OrderUpdate:
         try:
