@@ -867,23 +867,22 @@ class PolymarketClient:
             if type(command) is SendText:
                 await ws.send(command.text)
             elif type(command) is FetchBook:
-                self._spawn(self._resync(command.asset_id))
+                self._spawn(self._resync(command))
             elif type(command) is Reconnect:
                 self.diagnostics.disconnect_reasons.append((stream, command.reason))
                 await ws.close(1000, command.reason[:100])
 
-    async def _resync(self, asset_id: str) -> None:
+    async def _resync(self, request: FetchBook) -> None:
+        """Fetch `/book` for one resync; the session matches the answer to its request (an answer
+        to a request it no longer waits for, or an unusable one, is its to judge)."""
         try:
-            body = await self.fetch_book(asset_id)
+            body = await self.fetch_book(request.asset_id)
         except (VenueError, WireError) as exc:
-            commands: Sequence[Command] = self.market_session.resync_failed(asset_id, type(exc).__name__)
+            commands: Sequence[Command] = self.market_session.resync_failed(
+                request.asset_id, type(exc).__name__, request
+            )
         else:
-            commands = self.market_session.apply_rest_book(body, self._clock())
-            restarted = any(type(c) is FetchBook and c.asset_id == asset_id for c in commands)
-            if asset_id in self.market_session.resyncing and not restarted:
-                # The answer was unusable (undecodable, or another token's): without this the book
-                # would wait, untrusted, until its change buffer overflowed.
-                commands = [*commands, *self.market_session.resync_failed(asset_id, "unusable /book answer")]
+            commands = self.market_session.apply_rest_book(body, self._clock(), request)
         ws = self._sockets["market"]
         if commands and ws is not None:
             with contextlib.suppress(websockets.exceptions.ConnectionClosed):
