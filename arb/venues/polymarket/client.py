@@ -22,7 +22,12 @@ What it does, and nothing more:
   does not find an order whose send may still be in flight says UNKNOWN, not REJECTED. Fills come
   only from trade events and trade queries, never from the acknowledgement (a FAK can be
   acknowledged "live" and fill later).
-- Cancelling an order that already filled or was cancelled returns its final state (looked up).
+- A cancel returns the venue's record of the order, looked up and recorded in the order table
+  (`user_session.orders`): a confirmed cancel carries the fill the venue made before it, and an
+  order that already filled or was cancelled returns its final state. A lookup that shows more
+  filled than the fills we hold fetches the missing fills (each delivered once).
+- Refusals: the venue's 400 `{"error": ...}` (or older `{"success": false, "errorMsg": ...}`)
+  comes back REJECTED with the venue's message (`wire.error_message`).
 - The sink is guarded (`GuardedSink`): an exception in it is recorded in
   `diagnostics.sink_errors`, never drops a socket or loses the events after it.
 
