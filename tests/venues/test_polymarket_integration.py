@@ -38,8 +38,12 @@ from arb.errors import AuthError, ConfigError
 from arb.venues.base import VenueClient
 from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
 from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials, serialize_body
+from arb.venues.polymarket.session import FetchBook
 from arb.venues.sim.faults import FaultPlan
 from arb.venues.sim.polymarket import PolymarketMarketSpec, PolymarketSimulator
+from tests.venues.test_polymarket_session import YES as TOKEN
+from tests.venues.test_polymarket_session import book_bytes, change_bytes, hash_mismatch_book
+from tests.venues.test_polymarket_session import market as session_market
 
 S = 1_000_000_000
 CONDITION = "0x" + "c0" * 32
@@ -798,3 +802,59 @@ async def test_an_acknowledged_fak_the_venue_cannot_find_yet_is_unknown_not_reje
         await h.until(lambda: h.client.user_session.net_filled_micro(ack.order_id) == 8_000_000, "the late fill")
         assert h.client.user_session.stats.new_fills == 1
         h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_combined_faults_slow_book_answers_complete_only_their_own_resync() -> None:
+    """The client with scripted, slow `/book` answers: the first resync's answer arrives after a
+    second hash mismatch restarted the resync; it is ignored, and the second answer (plus the
+    changes buffered since it was asked for) makes the book the venue's (before: the old answer
+    completed the new resync, the book was trusted without the level added in between)."""
+    gates = [asyncio.Event(), asyncio.Event()]
+    answers = [
+        book_bytes(TOKEN, {490_000: 1_000_000}, {510_000: 1_000_000}, ts=11, rest=True),
+        book_bytes(TOKEN, {490_000: 1_000_000, 480_000: 2_000_000}, {510_000: 1_000_000}, ts=13, rest=True),
+    ]
+    asked: list[int] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/book" and request.url.params["token_id"] == TOKEN
+        n = len(asked)
+        asked.append(n)
+        await gates[n].wait()
+        return httpx.Response(200, content=answers[n])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = PolymarketClient(
+            PolymarketConfig(), clock=lambda: 0, sleep=asyncio.sleep, rng=random.Random(3), http=http
+        )
+        await client.subscribe([session_market()])
+        session = client.market_session
+        session.on_connect(0)
+        for token in session_market().book_ids():
+            session.receive(book_bytes(token, {490_000: 10_000_000}, {510_000: 10_000_000}, ts=1), 1)
+        (first,) = session.receive(hash_mismatch_book(TOKEN, {490_000: 1_000_000}, {510_000: 1_000_000}, ts=10), 10)
+        assert isinstance(first, FetchBook)
+        slow = asyncio.create_task(client._resync(first))
+        session.receive(change_bytes(TOKEN, "BUY", 480_000, 2_000_000, (490_000, 510_000), ts=12), 12)
+        (second,) = session.receive(
+            hash_mismatch_book(TOKEN, {490_000: 1_000_000, 480_000: 2_000_000}, {510_000: 1_000_000}, ts=13), 13
+        )
+        assert isinstance(second, FetchBook)
+        fast = asyncio.create_task(client._resync(second))
+        for _ in range(1_000):  # both requests reach the venue (a bounded wait on the condition)
+            if len(asked) == 2:
+                break
+            await asyncio.sleep(0)
+        assert asked == [0, 1]
+        gates[0].set()
+        await slow
+        assert not session.trusted(TOKEN) and TOKEN in session.resyncing
+        session.receive(change_bytes(TOKEN, "SELL", 520_000, 4_000_000, (490_000, 510_000), ts=14), 14)
+        gates[1].set()
+        await fast
+        book = session.books[TOKEN]
+        assert book.trusted and book.bids() == ((490_000, 1_000_000), (480_000, 2_000_000))
+        assert book.asks() == ((510_000, 1_000_000), (520_000, 4_000_000))
+        assert session.stats.stale_rest_snapshots == 1 and session.stats.rest_snapshots == 1
+        await client.close()
