@@ -262,6 +262,46 @@ async def test_ioc_fill_and_fok_kill() -> None:
         h.assert_healthy()
 
 
+@pytest.mark.asyncio
+async def test_refusals_in_the_venues_400_error_shape_come_back_rejected_with_its_message() -> None:
+    """The simulator refuses as the venue does, 400 `{"error": ...}` (a FOK that cannot fill and a
+    FAK with nothing to match included, not 200 success:false): each order comes back REJECTED with
+    the venue's own text, nothing filled, and later orders trade normally."""
+    async with running() as h:
+        await h.ready()
+        refused = {
+            "fok": order("rj-fok", Action.BUY, 520_000, 500_000_000, TimeInForce.FOK),
+            "fak": order("rj-fak", Action.BUY, 300_000, 5_000_000, TimeInForce.IOC),
+            "post-only": order("rj-po", Action.BUY, 510_000, 5_000_000, TimeInForce.GTC, post_only=True),
+            "balance": order("rj-bal", Action.BUY, 400_000, 5_000_000_000, TimeInForce.GTC),
+        }
+        reasons = {}
+        for name, request in refused.items():
+            update = await h.client.place_order(request)
+            assert update.status is OrderStatus.REJECTED and update.client_order_id == request.client_order_id
+            assert update.order_id and h.fills_of(update.order_id) == []
+            reasons[name] = update.reason
+        assert reasons == {
+            "fok": "order couldn't be fully filled. FOK orders are fully filled or killed.",
+            "fak": "no orders found to match with FAK order. FAK orders are partially filled or killed if no match "
+            "is found.",
+            "post-only": "invalid post-only order: order crosses book",
+            "balance": "not enough balance / allowance",
+        }
+        # The raw FOK answer is the venue's shape.
+        signer = OrderSigner(CREDS, rng=random.Random(9))
+        prepared = signer.prepare(
+            refused["fok"], token_id=YES, tick_micro=10_000, neg_risk=False, now_ms=h.clock.wall_ms()
+        )
+        headers = signer.headers("POST", "/order", prepared.body_text, h.clock.wall_ms() // 1000)
+        async with httpx.AsyncClient(base_url=h.sim.clob_url) as http:
+            answer = await http.post("/order", content=prepared.body_text.encode(), headers=headers)
+        assert answer.status_code == 400 and answer.json()["error"] == reasons["fok"]
+        ok = await h.client.place_order(order("rj-ok", Action.BUY, 520_000, 5_000_000, TimeInForce.FOK))
+        assert ok.status is OrderStatus.FILLED
+        h.assert_healthy()
+
+
 # -- fault knobs ---------------------------------------------------------------------------------------
 
 
@@ -785,23 +825,62 @@ async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
 
 
 @pytest.mark.asyncio
-async def test_an_acknowledged_fak_the_venue_cannot_find_yet_is_unknown_not_rejected() -> None:
-    """A FAK acknowledged "live" (fills later): a lookup that does not find it must not call it
-    REJECTED (the venue took it); once it fills, the lookup reports the venue's fill and the fill
-    reaches the sink once."""
+async def test_an_acknowledged_fak_is_looked_up_as_the_venue_has_it_then_filled() -> None:
+    """A FAK acknowledged "live" fills later: each lookup reports the venue's record (live, then
+    filled), never REJECTED, and the fill reaches the sink once."""
     async with running(FaultPlan(ack_then_fill=True)) as h:
         await h.ready()
         ack = await h.client.place_order(order("fl-1", Action.BUY, 520_000, 8_000_000, TimeInForce.IOC))
         assert ack.status is OrderStatus.UNKNOWN
         h.clock.advance(h.client.config.order_settle_s + 1)  # long past any in-flight window
         early = await h.client.reconcile_order(ack.order_id)
-        assert early.status is not OrderStatus.REJECTED and early.filled_size_micro != 0, early
+        assert early.status is not OrderStatus.REJECTED, early
         assert h.sim.release_delayed() == 1
         later = await h.client.reconcile_order(ack.order_id)
-        assert later.filled_size_micro == 8_000_000, later
+        assert (later.status, later.filled_size_micro) == (OrderStatus.FILLED, 8_000_000), later
         await h.until(lambda: h.client.user_session.net_filled_micro(ack.order_id) == 8_000_000, "the late fill")
         assert h.client.user_session.stats.new_fills == 1
         h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_an_acknowledged_order_the_venue_cannot_find_yet_is_unknown_not_rejected() -> None:
+    """A venue that acknowledged a FAK as "live" and then answers 404 to its lookup (a lagging read,
+    as the simulator once did): the order is UNKNOWN, not REJECTED, however long after the send
+    (before: REJECTED with 0 filled once the send was answered)."""
+    posted: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/order":
+            order_id = "0x" + "ab" * 32
+            posted.append(order_id)
+            return httpx.Response(200, json={"success": True, "errorMsg": "", "orderID": order_id, "status": "live"})
+        if request.url.path.startswith("/data/order/"):
+            return httpx.Response(404, json={"error": "order not found"})
+        return httpx.Response(500)
+
+    clock = FakeClock()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = PolymarketClient(
+            PolymarketConfig(),
+            clock=clock,
+            sleep=asyncio.sleep,
+            rng=random.Random(4),
+            credentials=CREDS,
+            http=http,
+            wall_clock_ms=clock.wall_ms,
+        )
+        await client.subscribe([session_market()])
+        request = OrderRequest("ak-1", "0xm", Side.YES, Action.BUY, 520_000, 8_000_000, TimeInForce.IOC)
+        ack = await client.place_order(request)
+        assert ack.status is OrderStatus.UNKNOWN and posted == [ack.order_id]
+        clock.advance(client.config.order_settle_s + 1)
+        found = await client.reconcile_order(ack.order_id)
+        assert found.status is OrderStatus.UNKNOWN and found.filled_size_micro is None, found
+        assert found.client_order_id == "ak-1"
+        # An order id the venue never acknowledged is still settled as REJECTED.
+        assert (await client.reconcile_order("0x" + "cd" * 32)).status is OrderStatus.REJECTED
+        await client.close()
 
 
 @pytest.mark.asyncio
