@@ -793,6 +793,32 @@ async def test_combined_faults_cancel_after_a_missed_partial_fill_reports_the_ve
 
 
 @pytest.mark.asyncio
+async def test_fills_and_order_ends_missed_while_the_user_socket_was_down_are_caught_up_once() -> None:
+    """The user socket drops on the first frame about a fill (the venue does not replay): after
+    the reconnect the client fetches the trades and order states it missed, so the partial fill of
+    one order and the complete fill of another each reach the sink once and the order table holds
+    the venue's states (before: neither fill was delivered and the filled order stayed OPEN)."""
+    async with running() as h:
+        await h.ready()
+        whole = await h.client.place_order(order("gap-1", Action.BUY, 500_000, 6_000_000, TimeInForce.GTC))
+        partial = await h.client.place_order(order("gap-2", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        assert whole.status is partial.status is OrderStatus.OPEN
+        table = h.client.user_session.orders
+        await h.until(lambda: partial.order_id in table and whole.order_id in table, "both placements")
+        h.sim.faults.drop_next("user")
+        h.sim.take(YES, BookSide.ASK, 500_000, 9_000_000, TimeInForce.IOC)  # 6 of the first, 3 of the second
+        await h.until(lambda: h.client.user_session.stats.connects == 2, "the user socket back")
+        net = h.client.user_session.net_filled_micro
+        await h.until(lambda: (net(whole.order_id), net(partial.order_id)) == (6_000_000, 3_000_000), "missed fills")
+        await h.until(lambda: table[whole.order_id].status is OrderStatus.FILLED, "the filled order's final state")
+        await h.until(lambda: table[partial.order_id].filled_size_micro == 3_000_000, "the partial order's state")
+        assert table[partial.order_id].status is OrderStatus.OPEN
+        assert len(sink_fills(h, partial.order_id)) == len(sink_fills(h, whole.order_id)) == 1
+        assert h.client.user_session.stats.new_fills == len(h.client.user_session.fills) == 2
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
 async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
     """Our BUY takes our own resting SELL: the venue's position is unchanged (+6 -6), and the client
     gets both legs, each once (before: only the taker leg, +6 at the client against 0 at the venue)."""

@@ -26,6 +26,9 @@ What it does, and nothing more:
   (`user_session.orders`): a confirmed cancel carries the fill the venue made before it, and an
   order that already filled or was cancelled returns its final state. A lookup that shows more
   filled than the fills we hold fetches the missing fills (each delivered once).
+- After a user-socket gap (the venue does not replay it) the client catches up over REST: trades
+  matched since shortly before the gap (each missed fill reaches the sink once) and the final state
+  of every order its table holds OPEN that the venue no longer lists as open.
 - Refusals: the venue's 400 `{"error": ...}` (or older `{"success": false, "errorMsg": ...}`)
   comes back REJECTED with the venue's message (`wire.error_message`).
 - The sink is guarded (`GuardedSink`): an exception in it is recorded in
@@ -103,6 +106,7 @@ __all__ = ["CAPABILITIES", "PolymarketClient", "PolymarketConfig"]
 
 _V = "polymarket"
 _S = 1_000_000_000
+_CATCH_UP_MARGIN_S = 60  # trades matched this long before a user-socket gap are fetched again (clocks, seconds)
 
 CAPABILITIES = Capabilities(
     order_types=frozenset({TimeInForce.GTC, TimeInForce.GTD, TimeInForce.FOK, TimeInForce.IOC}),
@@ -293,6 +297,7 @@ class PolymarketClient:
         self._signer = OrderSigner(credentials, rng=random.Random(rng.getrandbits(64))) if credentials else None
         self._markets: dict[str, MarketInfo] = {}
         self._acknowledged = RecentIds(10 * self.sends.max_kept)  # order ids the venue answered as taken
+        self._user_gap_ms: int | None = None  # wall time the user socket went down, until caught up
         self._clob_bucket = TokenBucket(config.clob_rate_per_s, config.clob_burst)
         self._order_bucket = TokenBucket(config.order_rate_per_s, config.order_burst)
         self._gamma_bucket = TokenBucket(config.gamma_rate_per_s, config.gamma_burst)
@@ -540,14 +545,17 @@ class PolymarketClient:
 
     async def fills(self, market_id: str | None = None, order_id: str | None = None) -> list[Fill]:
         """Our fills from `/data/trades`, merged into the user session (counted once with the
-        socket's); returns the session's view of each, filtered by order when asked."""
-        params = {"market": market_id} if market_id else {}
+        socket's; new ones go to the sink); returns the session's view of each, filtered by order
+        when asked."""
+        out = await self._query_fills({"market": market_id} if market_id else {})
+        return [f for f in out if order_id is None or f.order_id == order_id]
+
+    async def _query_fills(self, params: dict[str, Any]) -> list[Fill]:
         fills: list[Fill] = []
         for page in await self._clob_pages("/data/trades", params):
             fills.extend(wire.decode_trades_page(page, self.user_session.context).items)
         self.user_session.apply_fills(fills)
-        out = [self.user_session.fills.get(f.fill_id, f) for f in fills]
-        return [f for f in out if order_id is None or f.order_id == order_id]
+        return [self.user_session.fills.get(f.fill_id, f) for f in fills]
 
     async def positions(self) -> list[Position]:
         credentials = self._require_credentials()
@@ -812,6 +820,9 @@ class PolymarketClient:
                     self.connected[stream].set()
                     self.diagnostics.connects += 1
                     await self._perform(stream, ws, session.on_connect(self._clock()))
+                    if stream == "user" and self._user_gap_ms is not None:
+                        gap_ms, self._user_gap_ms = self._user_gap_ms, None
+                        self._spawn(self._catch_up_user(gap_ms))
                     self._emit(VenueNotice(Venue.POLYMARKET, "connected", message=stream))
                     ticker = self._spawn(self._ticker(stream, ws, session))
                     try:
@@ -838,6 +849,8 @@ class PolymarketClient:
                 self._sockets[stream] = None
                 self.connected[stream].clear()
                 session.on_disconnect(self._clock(), f"{stream} socket {reason}")
+                if stream == "user" and self._user_gap_ms is None:
+                    self._user_gap_ms = self._wall_ms()
             if self._is_closing():
                 break
             self.diagnostics.disconnect_reasons.append((stream, reason))
@@ -845,6 +858,33 @@ class PolymarketClient:
             delay = backoff.next_delay_s()
             self.diagnostics.reconnect_delays.append((stream, delay))
             await self._sleep(delay)
+
+    async def _catch_up_user(self, gap_ms: int) -> None:
+        """The user socket is back after a gap (the venue does not replay it): fetch the trades
+        matched since shortly before it went down, so each missed fill reaches the sink once, and
+        look up every order our table holds OPEN that the venue no longer lists as open (filled or
+        cancelled during the gap), so the table records its final state. Tried `read_retries`
+        more times after a failure (each recorded in `diagnostics.loop_errors`); if it still fails,
+        the gap stays marked and the next reconnect covers it from its start."""
+        backoff = Backoff(self.config.retry_base_s, self.config.retry_cap_s, rng=self._rng)
+        for attempt in range(self.config.read_retries + 1):
+            try:
+                await self._query_fills({"after": str(gap_ms // 1000 - _CATCH_UP_MARGIN_S)})
+                still_open = {o.order_id for o in await self.open_orders()}
+                ended = [
+                    order_id
+                    for order_id, known in list(self.user_session.orders.items())
+                    if known.status is OrderStatus.OPEN and order_id not in still_open
+                ]
+                for order_id in ended:
+                    await self.order(order_id)
+            except ArbError as exc:
+                self.diagnostics.loop_errors.append(exc)
+                if attempt < self.config.read_retries:
+                    await self._sleep(backoff.next_delay_s())
+            else:
+                return
+        self._user_gap_ms = gap_ms if self._user_gap_ms is None else min(gap_ms, self._user_gap_ms)
 
     async def _ticker(
         self, stream: str, ws: ClientConnection, session: PolymarketMarketSession | PolymarketUserSession
