@@ -819,6 +819,30 @@ async def test_fills_and_order_ends_missed_while_the_user_socket_was_down_are_ca
 
 
 @pytest.mark.asyncio
+async def test_open_orders_showing_more_filled_than_the_fills_held_fetch_the_missing_fills() -> None:
+    """A resting order fills 3 while the user socket is frozen: listing open orders reports the
+    venue's 3 filled and delivers that fill once (before: the order said 3 filled, the fills 0)."""
+    async with running() as h:
+        await h.ready()
+        resting = await h.client.place_order(order("oo-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        await h.until(lambda: resting.order_id in h.client.user_session.orders, "the placement")
+        h.sim.faults.freeze("user")
+        h.sim.take(YES, BookSide.ASK, 500_000, 3_000_000, TimeInForce.IOC)
+        (listed,) = await h.client.open_orders()
+        assert (listed.order_id, listed.status, listed.filled_size_micro) == (
+            resting.order_id,
+            OrderStatus.OPEN,
+            3_000_000,
+        )
+        (fill,) = sink_fills(h, resting.order_id).values()
+        assert fill.size_micro == 3_000_000 and h.client.user_session.net_filled_micro(resting.order_id) == 3_000_000
+        await h.client.open_orders()
+        assert h.client.user_session.stats.new_fills == 1
+        h.sim.faults.thaw("user")
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
 async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
     """Our BUY takes our own resting SELL: the venue's position is unchanged (+6 -6), and the client
     gets both legs, each once (before: only the taker leg, +6 at the client against 0 at the venue)."""

@@ -488,7 +488,19 @@ class PolymarketClient:
         for page in await self._clob_pages("/data/orders", params):
             orders.extend(wire.decode_orders_page(page, self.user_session.context).items)
         self.user_session.apply_orders(orders)
+        await self._fetch_missing_fills(orders)
         return [self.user_session.orders.get(o.order_id, o) for o in orders]
+
+    async def _fetch_missing_fills(self, orders: Sequence[OrderUpdate]) -> None:
+        """The venue reports more filled on some of these orders than the fills we hold (events
+        still on the way, or missed while a socket was down): fetch their markets' trades, so each
+        missing fill reaches the sink once, now. A failed fetch leaves the orders' states as they
+        are (the next lookup tries again)."""
+        net = self.user_session.net_filled_micro
+        markets = sorted({o.market_id for o in orders if (o.filled_size_micro or 0) > net(o.order_id)})
+        for market_id in markets:
+            with contextlib.suppress(ArbError):
+                await self._query_fills({"market": market_id} if market_id else {})
 
     async def order(self, order_id: str) -> OrderUpdate:
         body = await self._request(
@@ -497,13 +509,8 @@ class PolymarketClient:
         update = wire.decode_order(body, self.user_session.context)
         self.user_session.apply_orders([update])
         self.sends.found(order_id, update.order_id)
-        recorded = self.user_session.orders.get(update.order_id, update)
-        if (update.filled_size_micro or 0) > self.user_session.net_filled_micro(update.order_id):
-            # The venue filled more than the fills we have (events still on the way, or missed
-            # while a socket was down): fetch them, so each reaches the sink once, now.
-            with contextlib.suppress(ArbError):  # the order's state stands; the next lookup tries again
-                await self.fills(update.market_id or None)
-        return recorded
+        await self._fetch_missing_fills([update])
+        return self.user_session.orders.get(update.order_id, update)
 
     async def reconcile_order(self, order_id: str) -> OrderUpdate:
         """Settle an UNKNOWN order by asking the venue: its state when it has the order; when it
