@@ -7,14 +7,34 @@ What it serves:
 - Gamma (its own `LoopbackHttpServer`): `GET /markets` (limit/offset, `condition_ids`, `slug`,
   `active`, `closed`), `/markets/{id}`, `/events`, `/events/{id}`, and the Data API's
   `/positions?user=` (so one base URL serves both in tests).
-- CLOB (a second server): `GET /book` (with the current-scheme hash), `/markets/{condition_id}`,
-  `POST /order`, `DELETE /order`, `/orders`, `/cancel-all`, `GET /data/orders`, `/data/order/{id}`,
-  `/data/trades` (cursor-paged), `/balance-allowance` (COLLATERAL, or CONDITIONAL with `token_id`).
-  Every private call checks the L2 headers (HMAC of timestamp + method + path + body with the
-  account's secret, api key, passphrase, address) and answers 401 otherwise. A posted order's
-  EIP-712 signature must recover to its `signer` (eth_account, with the exchange contract of the
-  market's negRisk flag), the signer must be the account's address and `maker` its funder; its order
-  id is the order hash, as on the venue.
+- CLOB (a second server), everything the official py-clob-client-v2 calls in ordinary flows.
+  Public: `GET /book` (with the current-scheme hash), `/tick-size`, `/neg-risk`, `/fee-rate`,
+  `/midpoint`, `/price` (BUY: best bid, SELL: best ask, as documented), `/spread`,
+  `/last-trade-price` (all by `token_id`), `/markets` (cursor-paged) and `/markets/{condition_id}`
+  (the key set of the captured answer), `/clob-markets/{condition_id}` (the compact form the client
+  caches tick, neg risk and fee details from), `/markets-by-token/{token_id}`, `/time`, `/version`
+  (2), `/ok`. Private: `POST /order`, `POST /orders` (a batch of at most 15, one answer each),
+  `DELETE /order`, `/orders`, `/cancel-all`, `/cancel-market-orders` (`market` and/or `asset_id`),
+  `POST /v1/heartbeats` (the dead-man switch: once started, `heartbeat_timeout_ms` without one
+  cancels the account's orders), `GET /data/orders` (`id`, `market`, `asset_id`), `/data/order/{id}`
+  (also an order acknowledged "live" but not matched yet), `/data/trades` (`id`, `market`,
+  `asset_id`, `maker_address`, `before`/`after` exclusive on the match time; cursor-paged),
+  `/balance-allowance` and `/balance-allowance/update` (`asset_type` COLLATERAL, or CONDITIONAL
+  with `token_id`). Every private call checks the L2 headers (HMAC of timestamp + method + path +
+  body with the account's secret, api key, passphrase, address) and answers 401 otherwise. A posted
+  order's EIP-712 signature must recover to its `signer` (eth_account, with the exchange contract of
+  the market's negRisk flag), the signer must be the account's address and `maker` its funder; its
+  order id is the order hash, as on the venue (posting it again: "order {id} is invalid.
+  Duplicated.").
+- Errors are the venue's: HTTP 400 `{"error": <text>}` with the texts of its error reference
+  ("not enough balance / allowance", "invalid post-only order: order crosses book", "order {id} is
+  invalid. Price (p) breaks minimum tick size rule: t", "... Size (s) lower than the minimum: m",
+  "invalid signature", "Invalid order payload", ...). A FOK that cannot fill in full is
+  `{"error": "order couldn't be fully filled. FOK orders are fully filled or killed.", "orderID"}`
+  and a FAK that matches nothing `{"error": "no orders found to match with FAK order. FAK orders
+  are partially filled or killed if no match is found.", "orderID"}` (the order is then queryable
+  as CANCELED). In a batch a refused order is `{"success": false, "errorMsg": <text>, ...}` in the
+  200 answer list.
 - Market socket (`/ws/market`): subscribe (`assets_ids`, or `operation: subscribe|unsubscribe`)
   -> an array frame of `book` snapshots; then `price_change` (current format: new totals, BUY =
   bid, best_bid/best_ask after the change) for every book change, trades included, and
@@ -26,8 +46,11 @@ What it serves:
   MATCHED then (with `auto_settle`) MINED and CONFIRMED; `fail_trade` sends RETRYING and FAILED
   and reverses the ledger.
 
-Matching: one `MatchingEngine` per token. There is no complementary matching or minting across a
-market's two tokens (a YES buy never matches a NO buy): each token is its own book, which is what
+Matching: one `MatchingEngine` per token. An account's order may trade against its own resting
+order (the CLOB has no self-trade prevention; sources at `add_market`): the trade is reported once,
+from the taker side (`trader_side` TAKER), with our resting order in its `maker_orders` (owner = our
+api key, `side` the maker's side, `matched_amount`), in `/data/trades` and on the user channel.
+There is no complementary matching or minting across a market's two tokens (a YES buy never matches a NO buy): each token is its own book, which is what
 the adapter sees anyway. A posted order's limit price is its signed amounts' ratio (rounded onto
 the tick: down for buys, up for sells) and its size the shares it signs for (a FOK/FAK buy's
 `takerAmount`). A FOK/FAK ("market") order's maker amount may carry at most 2 decimals and its
@@ -262,6 +285,9 @@ class PolymarketRefusal(OrderRejectedError):
 
     def body_json(self) -> dict[str, Any]:
         return {"error": self.reason or ""}
+
+    def response(self) -> HttpResponse:
+        return HttpResponse.json(400, self.body_json())
 
 
 class PolymarketSimulator:
@@ -1395,7 +1421,10 @@ class PolymarketSimulator:
         if path == "/data/orders":
             metas = [m for m in account.resting.values() if self._order_matches(m, request.query)]
             orders = [self.meta_json(m) for m in metas]
-            return HttpResponse.json(200, self._cursor_page(orders, request.query.get("next_cursor")))
+            try:
+                return HttpResponse.json(200, self._cursor_page(orders, request.query.get("next_cursor")))
+            except ValueError:
+                return HttpResponse.json(400, {"error": "invalid order params payload"})
         if path.startswith("/data/order/"):
             meta = account.orders.get(path[len("/data/order/") :])
             if meta is None:
@@ -1404,9 +1433,9 @@ class PolymarketSimulator:
         if path == "/data/trades":
             try:
                 items = self._trades_of(account, request.query)
+                return HttpResponse.json(200, self._cursor_page(items, request.query.get("next_cursor")))
             except ValueError:
                 return HttpResponse.json(400, {"error": "Invalid trade params payload"})
-            return HttpResponse.json(200, self._cursor_page(items, request.query.get("next_cursor")))
         return self._balance_allowance(account, request.query)
 
     def _public_get(self, request: HttpRequest) -> HttpResponse | None:
@@ -1420,7 +1449,10 @@ class PolymarketSimulator:
             return HttpResponse.json(200, {"version": 2})
         if path == "/markets":
             listing = [self.clob_market_json(s) for s in self.specs.values()]
-            return HttpResponse.json(200, self._cursor_page(listing, query.get("next_cursor")))
+            try:
+                return HttpResponse.json(200, self._cursor_page(listing, query.get("next_cursor")))
+            except ValueError:
+                return HttpResponse.json(400, {"error": "Invalid next_cursor"})
         for prefix, view in (("/markets/", self.clob_market_json), ("/clob-markets/", self.clob_market_info_json)):
             if path.startswith(prefix):
                 spec = self.specs.get(path[len(prefix) :])
@@ -1467,8 +1499,8 @@ class PolymarketSimulator:
             side = query.get("side", "")
             if side not in ("BUY", "SELL"):
                 return HttpResponse.json(400, {"error": "Invalid side"})
-            # BUY: what a buyer pays (the best ask); SELL: what a seller gets (the best bid).
-            best = best_ask if side == "BUY" else best_bid
+            # As the venue documents it: the best bid for BUY, the best ask for SELL.
+            best = best_bid if side == "BUY" else best_ask
             if best is None:
                 return HttpResponse.json(404, {"error": _NO_BOOK})
             return HttpResponse.json(200, {"price": _text(best[0])})
@@ -1570,9 +1602,16 @@ class PolymarketSimulator:
         return expired
 
     def _cursor_page(self, items: list[Any], cursor: str | None) -> dict[str, Any]:
+        """One page from `cursor` (base64 of the start offset; "MA==" the first page); a cursor
+        that is not one of ours raises ValueError (answered 400)."""
         start = 0
         if cursor and cursor not in ("MA==", "LTE="):
-            start = int(base64.b64decode(cursor).decode())
+            try:
+                start = int(base64.b64decode(cursor, validate=True).decode("ascii"))
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise ValueError(f"bad cursor {cursor!r}") from exc
+            if start < 0:
+                raise ValueError(f"bad cursor {cursor!r}")
         page = items[start : start + self.page_size]
         end = start + len(page)
         next_cursor = "LTE=" if end >= len(items) else base64.b64encode(str(end).encode()).decode()
