@@ -161,6 +161,7 @@ class EpisodeResult:
     orders: int = 0
     waits_timed_out: Counter[str] = field(default_factory=Counter)  # bounded waits that ran out, by what
     sabotaged: str = ""  # what a `Sabotage` did, when it did anything
+    timeline: list[str] = field(default_factory=list)  # the actions and faults in order, for diagnosis
 
     def check(self, invariant: str, ok: bool, detail: str = "") -> bool:
         """Count one check of `invariant`; record a violation when it failed."""
@@ -208,6 +209,7 @@ class ChaosReport:
                     "faults": dict(e.faults),
                     "venue_fills": e.venue_fills,
                     "orders": e.orders,
+                    "timeline": e.timeline,
                 }
                 for e in self.episodes
             ],
@@ -582,6 +584,7 @@ class _Episode:
         for _ in range(self.config.steps):
             action = self.rng.choices(names, weights)[0]
             self.result.actions[action] += 1
+            self.result.timeline.append(action)
             await self._act(action)
             if self._latency_steps:
                 self._latency_steps -= 1
@@ -621,7 +624,9 @@ class _Episode:
         elif action == "timeout":
             self.time.advance(self.order_timeout_s + 0.5)  # every answer still outstanding is now too late
         else:
-            self.result.actions[f"fault:{await self._fault()}"] += 1
+            fault = await self._fault()
+            self.result.actions[f"fault:{fault}"] += 1
+            self.result.timeline[-1] = f"fault:{fault}"
 
     order_timeout_s = 2.0
     request_timeout_s = 2.0
@@ -1004,6 +1009,7 @@ class _KalshiEpisode(_Episode):
             # did not send meanwhile, fills included, is gone from the socket for good).
             self.faults.thaw(self.sim.stream)
             self.result.faults["stall_ended_by_resubscribe"] += 1
+            self.result.timeline.append("stall ended by the resubscribe")
 
     def stop_venue_faults(self) -> None:
         return None
@@ -1189,6 +1195,7 @@ class _PolymarketEpisode(_Episode):
         meta = self.rng.choice(resting)
         if self.rng.random() < 0.3:
             self.faults.drop_next("user")  # the fill's messages are lost with the socket
+            self.result.timeline.append("fault:drop_user")
         side = BookSide.ASK if meta.side is BookSide.BID else BookSide.BID
         self.sim.take(meta.token, side, meta.price_micro, self.rng.randint(1, 6) * SCALE)
         return meta.order_id
