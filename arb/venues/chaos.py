@@ -1206,7 +1206,9 @@ class _PolymarketEpisode(_Episode):
 
     async def venue_fault(self) -> str:
         rng = self.rng
-        kind = rng.choice(("freeze", "drop_market", "drop_user", "hash", "hash_twice", "slow_book", "ack_then_fill"))
+        kind = rng.choice(
+            ("freeze", "drop_market", "drop_user", "hash", "hash_twice", "hash_twice", "slow_book", "ack_then_fill")
+        )
         token = rng.choice((_PM_YES, _PM_NO))
         if kind == "freeze":
             self.faults.freeze("market")
@@ -1221,9 +1223,11 @@ class _PolymarketEpisode(_Episode):
             # A second mismatch while the first resync's (slow) /book answer is outstanding, the
             # book moving in between; then a quiet check of what the resyncs left.
             self.faults.slow_answers(("/book",), rng.uniform(0.005, 0.03))
+            held = self.faults.counts["slow_answer"]
             self.faults.corrupt_next_hash("market")
             self._republish_book(token)
-            await self.pass_turns(rng.randint(2, 16))
+            # the first resync's /book answer is computed (and held) before the book moves
+            await self.until("first /book answer computed", lambda: self.faults.counts["slow_answer"] > held, 0.3)
             self.sim.step()
             self.faults.corrupt_next_hash("market")
             self._republish_book(token)
