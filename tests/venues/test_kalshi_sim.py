@@ -800,3 +800,168 @@ async def test_3_2_fills_missed_while_disconnected_are_caught_up_exactly_once(
         check_fills(h, reconnected=False)  # every venue fill reached the sink, none twice
         await h.synced()
         await round_trip(h)
+
+
+# -- the V2 event-order routes on the wire ------------------------------------------------------------
+
+
+async def _signed(
+    h: Harness, private_key: rsa.RSAPrivateKey, method: str, path: str, body: Any = None, raw: bytes | None = None
+) -> httpx.Response:
+    full = "/trade-api/v2" + path
+    headers = KalshiSigner(KEY_ID, private_key).headers(method, full, 1_767_225_600_000)
+    content = raw if raw is not None else (None if body is None else orjson.dumps(body))
+    async with httpx.AsyncClient(trust_env=False) as http:
+        return await http.request(method, h.sim.http.base_url + full, content=content, headers=headers)
+
+
+def _v2_body(
+    ticker: str, side: str, count: str, price: str, tif: str = "good_till_canceled", **extra: Any
+) -> dict[str, Any]:
+    body = {"ticker": ticker, "side": side, "count": count, "price": price, "time_in_force": tif}
+    return {"self_trade_prevention_type": "taker_at_cross", **body, **extra}
+
+
+@pytest.mark.parametrize("fractional", [True, False])
+async def test_v2_fractional_counts_are_accepted_only_on_fractional_markets(
+    private_key: rsa.RSAPrivateKey, fractional: bool
+) -> None:
+    async with running(private_key, fractional=fractional, wait_synced=False) as h:
+        ticker = TICKERS[0]
+        answer = await _signed(
+            h, private_key, "POST", "/portfolio/events/orders", _v2_body(ticker, "bid", "1.5", "0.10")
+        )
+        if fractional:
+            assert answer.status_code == 201 and answer.json()["remaining_count"] == "1.50"
+            assert h.sim.order_meta(answer.json()["order_id"]) is not None
+        else:
+            assert answer.status_code == 400
+            assert answer.json() == {
+                "error": {
+                    "code": "invalid_order",
+                    "message": "invalid order",
+                    "details": f"fractional contracts are not enabled on market {ticker}",
+                }
+            }
+            assert h.sim.orders_of(KEY_ID) == []
+        assert h.sim.http.handler_errors == []
+
+
+async def test_v2_fok_that_cannot_fill_is_killed_with_a_409_in_the_venues_payload(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    async with running(private_key) as h:
+        ticker = TICKERS[0]
+        before = h.sim.book(ticker)
+        available = h.sim.accounts[KEY_ID].available_micro
+        body = _v2_body(ticker, "bid", "500", "0.99", "fill_or_kill", client_order_id="fok-1")
+        answer = await _signed(h, private_key, "POST", "/portfolio/events/orders", body)
+        assert answer.status_code == 409
+        assert answer.json() == {
+            "error": {
+                "code": "fill_or_kill_insufficient_resting_volume",
+                "message": "fill or kill insufficient resting volume",
+            }
+        }
+        assert h.sim.book(ticker) == before and h.sim.accounts[KEY_ID].available_micro == available
+        (killed,) = h.sim.orders_of(KEY_ID)  # on record, cancelled, holding its client order id
+        assert killed.order.status is OrderStatus.CANCELED and killed.order.filled_micro == 0
+        again = await _signed(h, private_key, "POST", "/portfolio/events/orders", body)
+        assert again.status_code == 409 and again.json()["error"]["code"] == "order_already_exists"
+        await round_trip(h)
+
+
+async def test_v2_batch_answers_each_item_with_its_own_error(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key) as h:
+        ticker = TICKERS[1]
+        orders = [
+            _v2_body(ticker, "bid", "1", "0.10", client_order_id="b-1"),
+            _v2_body(ticker, "bid", "1", "0.105", client_order_id="b-2"),  # off the cent grid
+            _v2_body(ticker, "sideways", "1", "0.10", client_order_id="b-3"),
+            _v2_body(ticker, "ask", "2", "0.95", client_order_id="b-4"),
+        ]
+        answer = await _signed(h, private_key, "POST", "/portfolio/events/orders/batched", {"orders": orders})
+        assert answer.status_code == 201
+        first, off_tick, bad_side, last = answer.json()["orders"]
+        assert first["error"] is None and first["remaining_count"] == "1.00" and first["client_order_id"] == "b-1"
+        assert last["error"] is None and last["remaining_count"] == "2.00"
+        assert off_tick == {
+            "client_order_id": "b-2",
+            "error": {"code": "invalid_order", "message": "invalid order", "details": off_tick["error"]["details"]},
+        }
+        assert "tick grid" in off_tick["error"]["details"]
+        assert bad_side["error"] == {
+            "code": "invalid_order",
+            "message": "invalid order",
+            "details": "side must be 'bid' or 'ask'",
+        }
+        assert sorted(m.order.client_order_id or "" for m in h.sim.orders_of(KEY_ID)) == ["b-1", "b-4"]
+        cancel = {"orders": [{"order_id": first["order_id"]}, {"order_id": "no-such-order"}]}
+        canceled = await _signed(h, private_key, "DELETE", "/portfolio/events/orders/batched", cancel)
+        ok, missing = canceled.json()["orders"]
+        assert (ok["reduced_by"], ok["error"]) == ("1.00", None)
+        assert missing == {
+            "order_id": "no-such-order",
+            "reduced_by": "0.00",
+            "error": {"code": "not_found", "message": "not found", "details": "order not found"},
+        }
+        everything = await _signed(h, private_key, "DELETE", "/portfolio/events/orders")
+        assert everything.status_code == 204 and everything.content == b""
+        assert all(not m.order.is_open for m in h.sim.orders_of(KEY_ID))
+        await round_trip(h)
+
+
+async def test_v2_unparsable_bodies_answer_at_the_top_level(private_key: rsa.RSAPrivateKey) -> None:
+    async with running(private_key, wait_synced=False) as h:
+        path = "/portfolio/events/orders"
+        malformed = await _signed(h, private_key, "POST", path, raw=b"{not json")
+        wrong_type = await _signed(
+            h, private_key, "POST", path, _v2_body(TICKERS[0], "bid", "1", "0.10") | {"count": 1}
+        )
+        missing = await _signed(h, private_key, "POST", path, {"side": "bid"})
+        assert malformed.status_code == wrong_type.status_code == missing.status_code == 400
+        assert malformed.json() == {
+            "code": "bad_request",
+            "message": "bad request",
+            "details": "request body is not valid JSON",
+        }
+        assert wrong_type.json() == {
+            "code": "bad_request",
+            "message": "bad request",
+            "details": "count must be of type str",
+        }
+        assert missing.json()["error"] == {
+            "code": "missing_parameters",
+            "message": "missing parameters",
+            "details": "ticker is required",
+        }
+
+
+async def test_v2_orders_trade_through_the_same_books_fills_and_socket_as_legacy_ones(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    async with running(private_key) as h:
+        ticker = TICKERS[0]
+        best_ask = h.sim.engines[ticker].best_ask()
+        assert best_ask is not None
+        price = f"{best_ask[0] / 1_000_000:.4f}"
+        body = _v2_body(ticker, "bid", "2", price, "immediate_or_cancel", client_order_id="v2-ioc")
+        answer = (await _signed(h, private_key, "POST", "/portfolio/events/orders", body)).json()
+        assert answer["fill_count"] == "2.00" and answer["average_fill_price"] == price
+        order_id = answer["order_id"]
+        await h.client.wait_until(
+            lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == order_id) == 2_000_000, WAIT_S
+        )
+        rest = await h.client.fills()
+        assert sum(f.size_micro for f in rest if f.order_id == order_id) == 2_000_000
+        assert h.sim.position(KEY_ID, ticker).position_micro == 2_000_000
+        trades = await _signed(h, private_key, "GET", f"/markets/trades?ticker={ticker}&limit=1")
+        (trade,) = trades.json()["trades"]  # a route of its own, not the market "trades"
+        assert (trade["ticker"], trade["taker_book_side"], trade["count_fp"]) == (ticker, "bid", "2.00")
+        legacy = await h.client.place_order(_request(ticker, Side.YES, Action.BUY, 100_000, 1_000_000))
+        batch = await _signed(h, private_key, "DELETE", "/portfolio/orders/batched", {"ids": [legacy.order_id, "nope"]})
+        done, unknown = batch.json()["orders"]
+        assert done["order"]["status"] == "canceled" and done["reduced_by_fp"] == "1.00"
+        assert unknown["error"]["code"] == "not_found"
+        await h.synced()
+        await round_trip(h)

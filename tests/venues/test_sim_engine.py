@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from arb.book import OrderBook
@@ -427,6 +427,84 @@ def test_engine_matches_the_reference_and_its_deltas_replay_its_book(
     assert size_total == filled_total + remaining_total + canceled_total
     assert remaining_total == resting_in_book
     assert filled_total == 2 * e.volume_micro  # every fill fills a taker and a maker
+
+
+_FEW_PRICES = st.sampled_from([45 * C, 50 * C, 55 * C])  # few levels: amended orders share queues
+_submit_few = st.tuples(
+    st.just("submit"),
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from([BID, ASK]),
+    _FEW_PRICES,
+    st.integers(1, 8),
+    st.sampled_from([GTC, GTC, IOC, FOK]),
+    st.none(),
+)
+_amend = st.tuples(st.just("amend"), st.integers(0, 10_000), _FEW_PRICES, st.integers(1, 8))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(_submit_few | _cancel | _amend, max_size=50), cancel_taker=st.booleans())
+@example(  # an amended order goes behind the order already at its new level
+    ops=[
+        ("submit", "a", BID, 50 * C, 2, GTC, None),
+        ("submit", "b", BID, 55 * C, 2, GTC, None),
+        ("amend", 0, 55 * C, 2),
+        ("submit", "c", ASK, 55 * C, 1, IOC, None),
+    ],
+    cancel_taker=False,
+)
+def test_amend_trades_like_cancel_and_resubmit_but_keeps_the_order(
+    ops: list[tuple[Any, ...]], cancel_taker: bool
+) -> None:
+    """`amend` against a second engine where the amendment is a cancel plus a fresh GTC order at
+    the new terms: the same fills (prices, sizes, makers) and the same book after every step; the
+    amended order keeps its id and what it filled, with size = filled + remaining + canceled."""
+    policy = SelfTradePolicy.CANCEL_TAKER if cancel_taker else SelfTradePolicy.ALLOW
+    amending, replacing = engine(policy), engine(policy)
+    ids: list[str] = []  # orders of the amending engine
+    twin: dict[str, str] = {}  # amending engine's id -> the replacing engine's current order
+    replay = OrderBook("BOOK")
+    for op in ops:
+        if op[0] == "submit":
+            _, owner, side, price, size, tif, _ = op
+            result = amending.submit(owner, side, price, size, tif)
+            other = replacing.submit(owner, side, price, size, tif)
+            ids.append(result.order.order_id)
+            twin[result.order.order_id] = other.order.order_id
+            fills, other_fills, deltas = result.fills, other.fills, result.deltas
+        elif not ids:
+            continue
+        elif op[0] == "cancel":
+            order_id = ids[op[1] % len(ids)]
+            fills, other_fills, deltas = [], [], amending.cancel(order_id).deltas
+            replacing.cancel(twin[order_id])
+        else:
+            order_id = ids[op[1] % len(ids)]
+            order = amending.order(order_id)
+            assert order is not None
+            if not order.is_open:
+                continue
+            filled_before = order.filled_micro
+            result = amending.amend(order_id, op[2], op[3] * C)
+            replacing.cancel(twin[order_id])
+            other = replacing.submit(order.owner, order.side, op[2], op[3] * C, GTC)
+            twin[order_id] = other.order.order_id
+            assert result.order is order and order.filled_micro == filled_before + sum(
+                f.size_micro for f in result.fills
+            )
+            fills, other_fills, deltas = result.fills, other.fills, result.deltas
+        back = {v: k for k, v in twin.items()}
+        assert [(back.get(f.maker_order_id), f.price_micro_usd, f.size_micro) for f in other_fills] == [
+            (f.maker_order_id, f.price_micro_usd, f.size_micro) for f in fills
+        ]
+        for d in deltas:
+            replay.apply_level(d.side, d.price_micro_usd, d.delta_micro, ChangeMode.ADD, 0)
+        assert amending.snapshot() == replacing.snapshot() == replay.snapshot_levels()
+    for order_id in ids:
+        order = amending.order(order_id)
+        assert (
+            order is not None and order.size_micro == order.filled_micro + order.remaining_micro + order.canceled_micro
+        )
 
 
 # -- faults ---------------------------------------------------------------------------------------

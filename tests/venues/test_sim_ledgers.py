@@ -8,14 +8,18 @@ simulators' own integer arithmetic."""
 
 from __future__ import annotations
 
+import contextlib
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from arb.domain import Action, BookSide, OrderStatus, Side, TimeInForce
 from arb.errors import ConfigError
-from arb.venues.sim.kalshi import KalshiRefusal, KalshiSimulator
+from arb.venues.sim.kalshi import CreateOrderV2, KalshiRefusal, KalshiSimulator, parse_create_order_v2
 from arb.venues.sim.polymarket import PolymarketRefusal, PolymarketSimulator
 from arb.venues.sim.spec import FeeScheduleSpec, PolymarketMarketSpec
 
@@ -31,9 +35,12 @@ def usd(text: str) -> int:
     return int(Decimal(text) * U)
 
 
+_PUBLIC_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+
+
 @pytest.fixture(scope="module")
 def public_key() -> rsa.RSAPublicKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    return _PUBLIC_KEY
 
 
 def kalshi(
@@ -209,6 +216,133 @@ def test_kalshi_settlement_pays_yes_no_and_void_and_clears_positions(public_key:
     assert refused.value.code == "market_closed"
     with pytest.raises(ConfigError, match="already finalized"):
         sim.determine("KXL-1-A", "no")
+
+
+# -- Kalshi: V2 amend, decrease, reduce-only and self-trade prevention ----------------------------------
+
+
+def v2(
+    ticker: str, side: str, count: str, price: str, tif: str = "good_till_canceled", **extra: object
+) -> CreateOrderV2:
+    body = {"ticker": ticker, "side": side, "count": count, "price": price, "time_in_force": tif}
+    return parse_create_order_v2({"self_trade_prevention_type": "taker_at_cross", **body, **extra})
+
+
+def test_kalshi_amend_and_decrease_take_and_release_the_reservation(public_key: rsa.RSAPublicKey) -> None:
+    sim = kalshi(public_key, "10")
+    account = sim.accounts[KEY]
+    meta, _ = sim.place_v2(KEY, v2("KXL-1-A", "bid", "5", "0.40"))
+    # 5 x 0.40 and the worst fee ceil_cent(0.07 x 5 x 0.4 x 0.6) = 0.09.
+    assert account.reserved_micro == usd("2.09")
+    sim.amend(meta.order.order_id, 500_000, 8 * U)  # 8 x 0.50 + ceil_cent(0.07 x 8 x 0.25) = 0.14
+    assert account.reserved_micro == usd("4.14") and meta.order.remaining_micro == 8 * U
+    with pytest.raises(KalshiRefusal) as refused:
+        sim.amend(meta.order.order_id, 900_000, 20 * U)  # 18.00 + fee: beyond the 10.00
+    assert refused.value.code == "insufficient_balance"
+    assert account.reserved_micro == usd("4.14") and meta.order.price_micro_usd == 500_000  # nothing changed
+    sim.decrease(meta.order.order_id, 3 * U)  # 5 x 0.50 + min(0.14, ceil_cent(0.07 x 5 x 0.25) = 0.09)
+    assert account.reserved_micro == usd("2.59") and meta.order.remaining_micro == 5 * U
+    sim.decrease(meta.order.order_id, 5 * U)
+    assert meta.order.status is OrderStatus.CANCELED and account.reserved_micro == 0
+    assert account.available_micro == usd("10")
+
+
+def test_kalshi_amend_keeps_the_order_id_and_loses_priority_only_when_it_must(public_key: rsa.RSAPublicKey) -> None:
+    sim = kalshi(public_key, "100")
+    sim.add_account("other", public_key)
+    first, _ = sim.place_v2(KEY, v2("KXL-1-A", "bid", "5", "0.40"))
+    second, _ = sim.place_v2("other", v2("KXL-1-A", "bid", "5", "0.40"))
+    engine = sim.engines["KXL-1-A"]
+    order_id = first.order.order_id
+    sim.amend(order_id, 400_000, 3 * U)  # smaller at the same price: a decrease, first in line still
+    assert [o.order_id for o in engine.queue(BID, 400_000)] == [order_id, second.order.order_id]
+    sim.amend(order_id, 400_000, 4 * U)  # larger: to the back of the queue, same id
+    assert [o.order_id for o in engine.queue(BID, 400_000)] == [second.order.order_id, order_id]
+    sim.submit("house", "KXL-1-A", YES, SELL, 450_000, 2 * U)
+    result = sim.amend(order_id, 450_000, 4 * U)  # crosses the 0.45 ask: a taker fill
+    assert [(f.size_micro, f.taker_order_id) for f in result.fills] == [(2 * U, order_id)]
+    assert (first.order.filled_micro, first.order.remaining_micro) == (2 * U, 2 * U)
+    assert sim.position(KEY, "KXL-1-A").position_micro == 2 * U
+    assert sim.fills_of(KEY)[-1]["is_taker"] is True
+
+
+def test_kalshi_reduce_only_v2_order_is_capped_at_the_position(public_key: rsa.RSAPublicKey) -> None:
+    sim = kalshi(public_key, "10", positions={"KXL-1-A": (3 * U, usd("1.20"))})
+    sim.submit("house", "KXL-1-A", YES, BUY, 500_000, 10 * U)
+    meta, _ = sim.place_v2(KEY, v2("KXL-1-A", "ask", "5", "0.50", "immediate_or_cancel", reduce_only=True))
+    assert (meta.order.size_micro, meta.order.filled_micro) == (3 * U, 3 * U)
+    assert sim.position(KEY, "KXL-1-A").position_micro == 0
+    with pytest.raises(KalshiRefusal) as nothing_to_reduce:
+        sim.place_v2(KEY, v2("KXL-1-A", "ask", "1", "0.50", "immediate_or_cancel", reduce_only=True))
+    assert nothing_to_reduce.value.code == "invalid_order"
+    with pytest.raises(KalshiRefusal) as not_ioc:
+        v2("KXL-1-A", "ask", "1", "0.50", reduce_only=True)
+    assert not_ioc.value.details == "reduce_only requires immediate_or_cancel"
+
+
+def test_kalshi_self_trade_prevention_taker_at_cross_and_maker(public_key: rsa.RSAPublicKey) -> None:
+    sim = kalshi(public_key, "100")
+    sim.submit("house", "KXL-1-A", YES, SELL, 450_000, 2 * U)
+    own_ask, _ = sim.place_v2(KEY, v2("KXL-1-A", "ask", "3", "0.46"))
+    sim.submit("house", "KXL-1-A", YES, SELL, 470_000, 4 * U)
+    # taker_at_cross: fills the house's 2 at 0.45, stops at its own 0.46 ask and cancels its rest.
+    taker, result = sim.place_v2(KEY, v2("KXL-1-A", "bid", "6", "0.47"))
+    assert [f.size_micro for f in result.fills] == [2 * U]
+    assert taker.order.status is OrderStatus.CANCELED and own_ask.order.is_open
+    # maker: cancels its own 0.46 ask and matches on into the house's 0.47.
+    maker, result = sim.place_v2(KEY, v2("KXL-1-A", "bid", "3", "0.47", self_trade_prevention_type="maker"))
+    assert own_ask.order.status is OrderStatus.CANCELED and own_ask.order.filled_micro == 0
+    assert [(f.price_micro_usd, f.size_micro) for f in result.fills] == [(470_000, 3 * U)]
+    assert maker.order.status is OrderStatus.FILLED
+    assert sim.accounts[KEY].reserved_micro == 0
+
+
+_PRICES = st.sampled_from(["0.30", "0.45", "0.50", "0.55", "0.70"])
+_V2_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("place"), st.sampled_from(["bid", "ask"]), st.integers(1, 6), _PRICES),
+        st.tuples(st.just("amend"), st.integers(0, 99), st.integers(1, 6), _PRICES),
+        st.tuples(st.just("decrease"), st.integers(0, 99), st.integers(1, 6), _PRICES),
+        st.tuples(st.just("cancel"), st.integers(0, 99), st.integers(1, 6), _PRICES),
+        st.tuples(st.just("house"), st.sampled_from(["bid", "ask"]), st.integers(1, 6), _PRICES),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_V2_OPS)
+def test_kalshi_reservations_always_equal_what_resting_orders_hold(ops: list[tuple[str, Any, int, str]]) -> None:
+    """Any sequence of V2 places, amends, decreases, cancels and house orders crossing them: the
+    account's reserved cash and committed contracts are exactly what its resting orders hold, never
+    beyond its cash, and all of it is free again once nothing rests."""
+    sim = kalshi(_PUBLIC_KEY, "20", positions={"KXL-1-A": (4 * U, usd("1.60"))})
+    account = sim.accounts[KEY]
+    placed: list[str] = []
+    for kind, which, count, price in ops:
+        micro = usd(price)
+        with contextlib.suppress(KalshiRefusal):
+            if kind == "place":
+                meta, _ = sim.place_v2(KEY, v2("KXL-1-A", which, str(count), price))
+                placed.append(meta.order.order_id)
+            elif kind == "house":
+                sim.submit("house", "KXL-1-A", YES, BUY if which == "bid" else SELL, micro, count * U, IOC)
+            elif placed:
+                order_id = placed[which % len(placed)]
+                if kind == "amend":
+                    sim.amend(order_id, micro, count * U)
+                elif kind == "decrease":
+                    sim.decrease(order_id, count * U)
+                else:
+                    sim.cancel(order_id)
+        holds = list(account.resting.values())
+        assert account.reserved_micro == sum(m.opening_left * m.unit_cost_micro // U + m.fee_left_micro for m in holds)
+        for key, committed in account.committed.items():
+            assert committed == sum(m.closing_left for m in holds if (m.ticker, m.side) == key)
+        assert 0 <= account.reserved_micro <= account.cash_micro
+    for order_id in placed:
+        sim.cancel(order_id)
+    assert account.reserved_micro == 0 and not any(account.committed.values())
 
 
 # -- Polymarket ----------------------------------------------------------------------------------------

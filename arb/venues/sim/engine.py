@@ -340,21 +340,42 @@ class MatchingEngine:
             return CancelResult(None)
         if order.status is not _OPEN:
             return CancelResult(order)
-        ladder = self._bids if order.side is _BID else self._asks
-        queue = ladder.queues[order.price_micro_usd]
-        # Re-quoting participants mostly cancel their newest (last) or oldest (first) order.
-        if queue[-1] is order:
-            queue.pop()
-        elif queue[0] is order:
-            queue.popleft()
-        else:
-            queue.remove(order)  # identity comparison (eq=False): a C-speed scan of one level
         amount = order.remaining_micro
-        total = ladder.reduce(order.price_micro_usd, amount)
-        order.remaining_micro = 0
+        delta = self._unlink(order)
         self._close_open(order)
         self._finish(order, CancelReason.REQUESTED, order.canceled_micro + amount)
-        return CancelResult(order, [LevelDelta(self.book_id, order.side, order.price_micro_usd, total, -amount)], True)
+        return CancelResult(order, [delta], True)
+
+    def amend(self, order_id: str, price_micro_usd: int, remaining_micro: int) -> SubmitResult:
+        """Give a resting order a new price and remaining size, keeping its id and what it has
+        filled (Kalshi's amend). The order leaves its queue, matches at the new price as an
+        incoming order would (those fills are taker fills) and rests what is left at the back of
+        its level: an amended order loses its time priority. Invalid input raises `FieldError`
+        before anything changes."""
+        if type(price_micro_usd) is not int or not 0 < price_micro_usd < SCALE:
+            raise FieldError("price_micro_usd", "must be an int strictly within (0, 1_000_000)", price_micro_usd)
+        if type(remaining_micro) is not int or remaining_micro <= 0:
+            raise FieldError("remaining_micro", "must be a positive int", remaining_micro)
+        order = self._orders.get(order_id)
+        if order is None or order.status is not _OPEN:
+            raise FieldError("order_id", "must name a resting order", order_id)
+        deltas = [self._unlink(order)]
+        fills: list[SimFill] = []
+        order.size_micro = order.filled_micro + order.canceled_micro + remaining_micro
+        order.price_micro_usd = price_micro_usd
+        self._order_seq += 1
+        order.created_seq = self._order_seq
+        filled_before = order.filled_micro
+        stopped = self._match(order, remaining_micro, fills, deltas)
+        rest = remaining_micro - (order.filled_micro - filled_before)
+        if rest == 0 or stopped:
+            self._close_open(order)
+            self._finish(order, None if rest == 0 else CancelReason.SELF_TRADE)
+        else:
+            order.remaining_micro = rest
+            total = (self._bids if order.side is _BID else self._asks).add(order)
+            deltas.append(LevelDelta(self.book_id, order.side, price_micro_usd, total, rest))
+        return SubmitResult(order, fills, deltas)
 
     def decrease(self, order_id: str, amount_micro: int) -> CancelResult:
         """Take `amount_micro` off a resting order's remaining size, keeping its place in the queue
@@ -421,6 +442,11 @@ class MatchingEngine:
         if not queue:
             return 0
         return sum(o.remaining_micro for o in queue if o.owner == owner)
+
+    def queue(self, side: BookSide, price_micro_usd: int) -> tuple[SimOrder, ...]:
+        """The resting orders at one level in time priority (a copy; empty: no such level)."""
+        found = (self._bids if side is _BID else self._asks).queues.get(price_micro_usd)
+        return tuple(found) if found else ()
 
     def last_at(self, side: BookSide, price_micro_usd: int) -> SimOrder | None:
         """The newest resting order at a level (None: no such level)."""
@@ -551,6 +577,22 @@ class MatchingEngine:
             if stopped:
                 break
         return stopped
+
+    def _unlink(self, order: SimOrder) -> LevelDelta:
+        """Take a resting order off its level (it stays open: the caller finishes or re-rests it)."""
+        ladder = self._bids if order.side is _BID else self._asks
+        queue = ladder.queues[order.price_micro_usd]
+        # Re-quoting participants mostly cancel their newest (last) or oldest (first) order.
+        if queue[-1] is order:
+            queue.pop()
+        elif queue[0] is order:
+            queue.popleft()
+        else:
+            queue.remove(order)  # identity comparison (eq=False): a C-speed scan of one level
+        amount = order.remaining_micro
+        total = ladder.reduce(order.price_micro_usd, amount)
+        order.remaining_micro = 0
+        return LevelDelta(self.book_id, order.side, order.price_micro_usd, total, -amount)
 
     def _close_open(self, order: SimOrder) -> None:
         by_owner = self._open_by_owner.get(order.owner)

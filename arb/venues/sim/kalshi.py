@@ -1,8 +1,15 @@
 """A simulated Kalshi on loopback: REST (`LoopbackHttpServer`) and WebSocket (websockets) servers that
-speak the subset of the Trade API v2 the adapter uses, in the current wire shapes (`*_dollars`
-prices, `*_fp` counts), with RSA-PSS signatures checked on every REST request and on the socket
-handshake (401 otherwise). Orders are parsed and signatures verified by this module's own code, not
-the adapter's: a reference must not share code with what it checks.
+speak the subset of the Trade API v2 the adapter and the official SDK (kalshi-python-sync 3.34) use,
+in the current wire shapes (`*_dollars` prices, `*_fp` counts), with RSA-PSS signatures checked on
+every REST request and on the socket handshake (401 otherwise). Orders are parsed and signatures
+verified by this module's own code, not the adapter's: a reference must not share code with what it
+checks.
+
+Orders arrive through the legacy routes (`/portfolio/orders`: side yes|no plus action) or the V2
+event-order routes (`/portfolio/events/orders`: create, batched create and cancel, cancel, cancel
+all, amend, decrease; side bid|ask on the YES book, the YES price, required time in force and
+self-trade prevention), both placed through `submit`; the V2 wire, its refusals ({"error": {"code",
+"message", "details"}}) and the 409 of a killed FOK are in docs/venues.md#kalshi-v2-orders.
 
 Books: one `MatchingEngine` per ticker holding the YES ladder. An order on the NO contract is the
 mirror order on that ladder (docs/venues.md#kalshi-book): buy YES at p = BID p, sell YES at p = ASK p,
@@ -90,7 +97,16 @@ from arb.domain import Action, BookSide, OrderStatus, Side, TimeInForce
 from arb.errors import AuthError, ConfigError, OrderRejectedError
 from arb.fixed import SCALE, micro_to_str
 from arb.venues.sim import fees as sim_fees
-from arb.venues.sim.engine import LevelDelta, MatchingEngine, SimFill, SimOrder, SubmitResult, counting_clock_ms
+from arb.venues.sim.engine import (
+    CancelReason,
+    LevelDelta,
+    MatchingEngine,
+    SelfTradePolicy,
+    SimFill,
+    SimOrder,
+    SubmitResult,
+    counting_clock_ms,
+)
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from arb.venues.sim.liquidity import set_book, set_level
@@ -172,12 +188,16 @@ def _iso(ms: int | None) -> str | None:
 
 
 class KalshiRefusal(OrderRejectedError):
-    """The simulated venue refuses a request: HTTP `status` with Kalshi's error `code` (`reason`)."""
+    """The simulated venue refuses a request: HTTP `status` with Kalshi's error `code` (`reason`),
+    its `message` and, where there is more to say, `details`. `flat`: a body the venue could not
+    parse, answered with code/message/details at the top level instead of under "error"."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message, venue="kalshi", status=status, reason=code, body=message)
+    def __init__(self, status: int, code: str, message: str, details: str | None = None, *, flat: bool = False) -> None:
+        super().__init__(message, venue="kalshi", status=status, reason=code, body=details or message)
         self.code = code
         self.message = message  # the venue's own text, without the error tree's venue prefix
+        self.details = details
+        self.flat = flat
 
 
 def _invalid(field_name: str, problem: str) -> KalshiRefusal:
@@ -256,6 +276,8 @@ class _OrderMeta:
     taker_fees: sim_fees.KalshiFeeAccumulator = field(default_factory=sim_fees.KalshiFeeAccumulator)
     maker_fees: sim_fees.KalshiFeeAccumulator = field(default_factory=sim_fees.KalshiFeeAccumulator)
     released: bool = False
+    self_trade_prevention: str | None = None  # as sent on the V2 routes (legacy orders: None)
+    cancel_order_on_pause: bool = False
 
     @property
     def side(self) -> BookSide:
@@ -340,9 +362,10 @@ class KalshiSimulator:
         page_size_cap: int = 1000,
         max_queued_frames: int = 50_000,
         order_retention: int = 100_000,
+        trade_retention: int = 100_000,
     ) -> None:
-        if max_queued_frames < 1 or order_retention < 0:
-            raise ConfigError("max_queued_frames must be >= 1 and order_retention >= 0")
+        if max_queued_frames < 1 or order_retention < 0 or trade_retention < 0:
+            raise ConfigError("max_queued_frames must be >= 1, order_retention and trade_retention >= 0")
         self.faults = faults if isinstance(faults, FaultInjector) or faults is None else FaultInjector(faults)
         self.seed = seed
         self._sleep = sleep
@@ -356,6 +379,12 @@ class KalshiSimulator:
         self.page_size_cap = page_size_cap
         self.max_queued_frames = max_queued_frames
         self.order_retention = order_retention
+        self.trade_retention = trade_retention
+        # Public trades for GET /markets/trades as (ts_ms, JSON), oldest first, the newest kept.
+        self._trades: deque[tuple[int, dict[str, Any]]] = deque(maxlen=trade_retention)
+        self._trades_by_ticker: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
+        self.exchange_active = True  # reported by GET /exchange/status
+        self.trading_active = True
         self.api_keys: dict[str, rsa.RSAPublicKey] = {}
         self.accounts: dict[str, KalshiAccount] = {}
         self.series: dict[str, SimSeries] = {}
@@ -502,7 +531,8 @@ class KalshiSimulator:
         self.participants.append(participant)
 
     def fail_next_order_response(self, mode: str = "500") -> None:
-        """Process the next order POST, then answer it with a 500 ("500") or never ("timeout")."""
+        """Process the next single-order POST (legacy or V2 create), then answer it with a 500 ("500")
+        or never ("timeout")."""
         if mode not in ("500", "timeout"):
             raise ValueError(f"mode must be '500' or 'timeout', was {mode!r}")
         self._order_response_faults.append(mode)
@@ -671,9 +701,16 @@ class KalshiSimulator:
         post_only: bool = False,
         reduce_only: bool = False,
         fill_limit_micro: int | None = None,
+        self_trade_prevention: str | None = None,
+        cancel_order_on_pause: bool = False,
     ) -> tuple[_OrderMeta, SubmitResult]:
         """Place an order for `owner` (price of the outcome bought/sold) and publish its effects.
-        A refusal raises `KalshiRefusal` with the venue's status and error code."""
+        A refusal raises `KalshiRefusal` with the venue's status and error code.
+
+        `self_trade_prevention` (V2 orders): "taker_at_cross" stops matching at the owner's own
+        resting order and cancels the rest of the incoming order (fills made before it stand);
+        "maker" cancels the owner's resting orders the incoming order reaches and matches on. None
+        (legacy orders): the owner's orders match each other like anyone's."""
         market = self.markets.get(ticker)
         if market is None:
             raise KalshiRefusal(404, "market_not_found", f"market {ticker} not found")
@@ -711,11 +748,22 @@ class KalshiSimulator:
         if fill_limit_micro is None and self.faults is not None and account is not None:
             fill_limit_micro = self.faults.partial_fill_limit(size_micro, lot)
         self._expire_due()
-        result = engine.submit(
-            owner, side, yes_price, size_micro, tif, client_order_id, fill_limit_micro, keep=account is not None
-        )
+        if self_trade_prevention == "maker":
+            for victim in self._self_trade_victims(engine, owner, side, yes_price, size_micro):
+                self.cancel(victim)
+        policy = engine.self_trade
+        if self_trade_prevention == "taker_at_cross":
+            engine.self_trade = SelfTradePolicy.CANCEL_TAKER
+        try:
+            result = engine.submit(
+                owner, side, yes_price, size_micro, tif, client_order_id, fill_limit_micro, keep=account is not None
+            )
+        finally:
+            engine.self_trade = policy
         now = self._now_ms()
         meta = _OrderMeta(result.order, ticker, owner, outcome, action, now, expiration_ms, now)
+        meta.self_trade_prevention = self_trade_prevention
+        meta.cancel_order_on_pause = cancel_order_on_pause
         if account is not None:
             meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro = reservation
             account.reserved_micro += need
@@ -733,6 +781,26 @@ class KalshiSimulator:
             self._after_change(meta)
             self._publish_order(meta)
         return meta, result
+
+    @staticmethod
+    def _self_trade_victims(engine: MatchingEngine, owner: str, side: BookSide, yes_price: int, size: int) -> list[str]:
+        """The owner's resting orders an incoming order would reach, walking the opposite ladder in
+        priority order as matching does (others' orders use up its size; the owner's own are skipped,
+        since "maker" prevention cancels them and matching continues past them)."""
+        opposite = BookSide.ASK if side is BookSide.BID else BookSide.BID
+        victims: list[str] = []
+        left = size
+        for price, _ in engine.levels(opposite):
+            if left <= 0 or ((price > yes_price) if side is BookSide.BID else (price < yes_price)):
+                break
+            for maker in engine.queue(opposite, price):
+                if left <= 0:
+                    break
+                if maker.owner == owner:
+                    victims.append(maker.order_id)
+                else:
+                    left -= maker.remaining_micro
+        return victims
 
     def _reservation(
         self, account: KalshiAccount, ticker: str, side: BookSide, yes_price: int, size: int
@@ -784,9 +852,10 @@ class KalshiSimulator:
         now = self._now_ms() if now_ms is None else now_ms
         expired = 0
         while self._expiry and self._expiry[0][0] <= now:
-            _, _, order_id = heapq.heappop(self._expiry)
+            due, _, order_id = heapq.heappop(self._expiry)
             meta = self._orders.get(order_id)
-            if meta is not None and meta.order.is_open:
+            # an amend may have moved or removed the expiry since this entry was pushed
+            if meta is not None and meta.order.is_open and meta.expiration_ms == due:
                 self.cancel(order_id)
                 expired += 1
         return expired
@@ -1026,9 +1095,29 @@ class KalshiSimulator:
         ticker = fill.book_id
         now = self._now_ms()
         self.markets[ticker].last_price_micro = fill.price_micro_usd
+        taker_yes = fill.taker_side is BookSide.BID
+        record = (
+            now,
+            {
+                "trade_id": fill.fill_id,
+                "ticker": ticker,
+                "count_fp": _count(fill.size_micro),
+                "yes_price_dollars": _dollars(fill.price_micro_usd),
+                "no_price_dollars": _dollars(SCALE - fill.price_micro_usd),
+                "taker_side": "yes" if taker_yes else "no",
+                "taker_outcome_side": "yes" if taker_yes else "no",
+                "taker_book_side": "bid" if taker_yes else "ask",
+                "created_time": _iso_ms(now),
+                "is_block_trade": False,
+            },
+        )
+        self._trades.append(record)
+        by_ticker = self._trades_by_ticker.get(ticker)
+        if by_ticker is None:
+            by_ticker = self._trades_by_ticker[ticker] = deque(maxlen=self.trade_retention)
+        by_ticker.append(record)
         trade_subs = self._subs_for("trade", ticker)
         if trade_subs:
-            taker_yes = fill.taker_side is BookSide.BID
             trade = {
                 "trade_id": fill.fill_id,
                 "market_ticker": ticker,
@@ -1069,6 +1158,8 @@ class KalshiSimulator:
             "fee_cost": _money(fee),
             "created_time": _iso(now),
             "ts": now // 1000,
+            "exchange_index": 0,  # the simulator is one shard
+            "subaccount_number": 0,
         }
         account.fills.append(record)
         account.fills_by_order.setdefault(meta.order.order_id, []).append(record)
@@ -1083,6 +1174,7 @@ class KalshiSimulator:
                 "order_id": meta.order.order_id,
                 "client_order_id": meta.order.client_order_id or "",
                 "market_ticker": meta.ticker,
+                "exchange_index": 0,
                 "is_taker": is_taker,
                 "side": meta.outcome.value,
                 "yes_price_dollars": _dollars(fill.price_micro_usd),
@@ -1145,7 +1237,10 @@ class KalshiSimulator:
             "expiration_time": _iso(meta.expiration_ms),
             "created_time": _iso(meta.created_ms),
             "last_update_time": _iso(meta.updated_ms),
-            "self_trade_prevention_type": None,
+            "self_trade_prevention_type": meta.self_trade_prevention,
+            "cancel_order_on_pause": meta.cancel_order_on_pause,
+            "subaccount_number": 0,
+            "exchange_index": 0,
         }
 
     def _publish_order(self, meta: _OrderMeta) -> None:
@@ -1464,8 +1559,18 @@ class KalshiSimulator:
     # -- REST ------------------------------------------------------------------------------------
 
     @staticmethod
-    def _error_response(status: int, code: str, message: str) -> HttpResponse:
-        return HttpResponse.json(status, {"error": {"code": code, "message": message, "service": "exchange"}})
+    def _error_response(status: int, code: str, message: str, details: str | None = None) -> HttpResponse:
+        error = {"code": code, "message": message, "service": "exchange"}
+        if details is not None:
+            error["details"] = details
+        return HttpResponse.json(status, {"error": error})
+
+    @staticmethod
+    def _v2_error_response(exc: KalshiRefusal) -> HttpResponse:
+        status = exc.status or 400
+        if exc.flat:
+            return HttpResponse.json(status, {"code": exc.code, "message": exc.message, "details": exc.details or ""})
+        return HttpResponse.json(status, {"error": _v2_error(exc)})
 
     async def _handle_http(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(REST_PREFIX + "/"):
@@ -1478,6 +1583,11 @@ class KalshiSimulator:
         route = request.path[len(REST_PREFIX) :]
         parts = [p for p in route.split("/") if p]
         method = request.method
+        if parts[:3] == ["portfolio", "events", "orders"]:
+            try:
+                return await self._route_v2(owner, method, parts[3:], request)
+            except KalshiRefusal as exc:
+                return self._v2_error_response(exc)
         try:
             if method == "GET":
                 return self._get(owner, parts, request)
@@ -1485,6 +1595,8 @@ class KalshiSimulator:
                 return await self._post_order(owner, request)
             if method == "POST" and parts == ["portfolio", "orders", "batched"]:
                 return self._post_batch(owner, request)
+            if method == "DELETE" and parts == ["portfolio", "orders", "batched"]:
+                return self._batch_cancel(owner, request)
             if method == "DELETE" and len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
                 meta = self._orders.get(parts[2])
                 if meta is None or meta.owner != owner or meta.order.status is not OrderStatus.OPEN:
@@ -1495,8 +1607,60 @@ class KalshiSimulator:
                 self.cancel(parts[2])
                 return HttpResponse.json(200, {"order": self._order_json(meta), "reduced_by_fp": _count(before)})
         except KalshiRefusal as exc:
-            return self._error_response(exc.status or 400, exc.code, exc.message)
+            return self._error_response(exc.status or 400, exc.code, exc.message, exc.details)
         return self._error_response(404, "not_found", f"no route for {method} {route}")
+
+    async def _route_v2(self, owner: str, method: str, rest: list[str], request: HttpRequest) -> HttpResponse:
+        """/portfolio/events/orders[/...]: the V2 event-order routes."""
+        if rest == [] and method == "POST":
+            return await self._post_order_v2(owner, request)
+        if rest == [] and method == "DELETE":
+            return self._cancel_all_v2(owner)
+        if rest == ["batched"] and method == "POST":
+            return self._post_batch_v2(owner, request)
+        if rest == ["batched"] and method == "DELETE":
+            return self._batch_cancel_v2(owner, request)
+        if len(rest) == 1 and method == "DELETE":
+            q = request.query
+            routing: dict[str, Any] = {}
+            for name in ("exchange_index", "subaccount"):
+                if q.get(name):
+                    try:
+                        routing[name] = int(q[name])
+                    except ValueError:
+                        raise _bad_request(f"{name} must be an integer") from None
+            _v2_routing(routing)
+            return HttpResponse.json(200, self._cancel_v2(owner, rest[0], q.get("market_ticker") or None))
+        if len(rest) == 2 and method == "POST" and rest[1] == "amend":
+            return self._amend_v2(owner, rest[0], request)
+        if len(rest) == 2 and method == "POST" and rest[1] == "decrease":
+            return self._decrease_v2(owner, rest[0], request)
+        raise KalshiRefusal(404, "not_found", f"no route for {method} {request.path[len(REST_PREFIX) :]}")
+
+    def _batch_cancel(self, owner: str, request: HttpRequest) -> HttpResponse:
+        """Legacy `DELETE /portfolio/orders/batched`: {"ids": [...]} or {"orders": [{"order_id"}]};
+        each answer carries the order, `reduced_by_fp` and, when it failed, its own error."""
+        body = _json_body(request)
+        ids: Any = body.get("ids") if isinstance(body, dict) else None
+        if ids is None and isinstance(body, dict) and isinstance(body.get("orders"), list):
+            ids = [item.get("order_id") if isinstance(item, dict) else None for item in body["orders"]]
+        if not isinstance(ids, list) or not 0 < len(ids) <= _BATCH_MAX:
+            raise _invalid("ids", f"must be a list of 1 to {_BATCH_MAX} order ids")
+        out = []
+        for order_id in ids:
+            meta = self._orders.get(order_id) if isinstance(order_id, str) else None
+            if meta is None or meta.owner != owner or not meta.order.is_open:
+                error = {"code": "not_found", "message": "order not found", "service": "exchange"}
+                out.append(
+                    {"order_id": order_id if isinstance(order_id, str) else "", "reduced_by_fp": "0.00", "error": error}
+                )
+                continue
+            before = meta.order.remaining_micro
+            self.cancel(meta.order.order_id)
+            out.append(
+                {"order_id": meta.order.order_id, "order": self._order_json(meta), "reduced_by_fp": _count(before)}
+            )
+        return HttpResponse.json(200, {"orders": out})
 
     def _page(
         self,
@@ -1567,6 +1731,8 @@ class KalshiSimulator:
             ],
             "strike_type": "custom",
             "custom_strike": {"Event": event.title},
+            "settlement_bounds_type": "default",  # no settlement bounds
+            "exchange_index": 0,
         }
         if market.settlement_value_micro is not None:
             out["settlement_value_dollars"] = _dollars(market.settlement_value_micro)
@@ -1584,6 +1750,9 @@ class KalshiSimulator:
             "mutually_exclusive": event.mutually_exclusive,
             "available_on_brokers": False,
             "product_metadata": None,
+            "category": "sim",
+            "settlement_sources": [],
+            "exchange_index": 0,
         }
         if nested:
             out["markets"] = [self._market_json(self.markets[t]) for t in self._markets_by_event[event.event_ticker]]
@@ -1595,6 +1764,7 @@ class KalshiSimulator:
             "frequency": "custom",
             "title": series.title,
             "category": "sim",
+            "categories": ["sim"],
             "tags": [],
             "settlement_sources": [],
             "contract_url": "",
@@ -1623,6 +1793,8 @@ class KalshiSimulator:
                 )
                 markets = [m for m in markets if m.status in wanted]
             return self._page(list(markets), request, "markets", render=self._market_json)
+        if parts == ["markets", "trades"]:
+            return self._trades_page(request)
         if parts == ["markets", "orderbooks"]:
             tickers = request.query_values("tickers")
             books = [{"ticker": t, "orderbook_fp": self._rest_book(t)} for t in tickers if t in self.engines]
@@ -1636,6 +1808,8 @@ class KalshiSimulator:
             if parts[1] not in self.engines:
                 return self._error_response(404, "not_found", "market not found")
             return HttpResponse.json(200, {"orderbook_fp": self._rest_book(parts[1], int(q.get("depth") or 0))})
+        if parts == ["exchange", "status"]:
+            return HttpResponse.json(200, self._exchange_status())
         if parts == ["events"]:
             events = list(self.events.values())
             if q.get("series_ticker"):
@@ -1690,22 +1864,7 @@ class KalshiSimulator:
                 fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
             return self._page(fills, request, "fills")
         if parts == ["portfolio", "positions"]:
-            now = _iso(self._now_ms())
-            positions = [
-                {
-                    "ticker": ticker,
-                    "total_traded_dollars": _money(p.traded_micro),
-                    "position_fp": _count(p.position_micro),
-                    "market_exposure_dollars": _money(p.cost_micro),
-                    "realized_pnl_dollars": _money(p.realized_pnl_micro),
-                    "resting_orders_count": 0,
-                    "fees_paid_dollars": _money(p.fees_micro),
-                    "last_updated_ts": now,
-                }
-                for ticker, p in sorted(account.positions.items())
-                if p.position_micro
-            ]
-            return self._page(positions, request, "market_positions", {"event_positions": []})
+            return self._positions(account, request)
         if parts == ["portfolio", "settlements"]:
             return self._page(account.settlements, request, "settlements")
         if parts == ["portfolio", "balance"]:
@@ -1724,7 +1883,86 @@ class KalshiSimulator:
             )
         return self._error_response(404, "not_found", "no such endpoint")
 
+    def _positions(self, account: KalshiAccount, request: HttpRequest) -> HttpResponse:
+        """`GET /portfolio/positions`: open market positions (filters `ticker`, `event_ticker`) and
+        their sums per event."""
+        q = request.query
+        now = _iso(self._now_ms())
+        held = [
+            (ticker, p)
+            for ticker, p in sorted(account.positions.items())
+            if p.position_micro
+            and (not q.get("ticker") or ticker == q["ticker"])
+            and (not q.get("event_ticker") or self.markets[ticker].event_ticker == q["event_ticker"])
+        ]
+        positions = [
+            {
+                "ticker": ticker,
+                "total_traded_dollars": _money(p.traded_micro),
+                "position_fp": _count(p.position_micro),
+                "market_exposure_dollars": _money(p.cost_micro),
+                "realized_pnl_dollars": _money(p.realized_pnl_micro),
+                "resting_orders_count": 0,
+                "fees_paid_dollars": _money(p.fees_micro),
+                "last_updated_ts": now,
+                "exchange_index": 0,
+            }
+            for ticker, p in held
+        ]
+        by_event: dict[str, list[KalshiPosition]] = {}
+        for ticker, p in held:
+            by_event.setdefault(self.markets[ticker].event_ticker, []).append(p)
+        events = [
+            {
+                "event_ticker": event,
+                "total_cost_dollars": _money(sum(p.cost_micro for p in group)),
+                "total_cost_shares_fp": _count(sum(abs(p.position_micro) for p in group)),
+                "event_exposure_dollars": _money(sum(p.cost_micro for p in group)),
+                "realized_pnl_dollars": _money(sum(p.realized_pnl_micro for p in group)),
+                "fees_paid_dollars": _money(sum(p.fees_micro for p in group)),
+            }
+            for event, group in by_event.items()
+        ]
+        return self._page(positions, request, "market_positions", {"event_positions": events})
+
+    def _trades_page(self, request: HttpRequest) -> HttpResponse:
+        """`GET /markets/trades`: every market's trades (or one `ticker`'s), newest first, within
+        `min_ts`/`max_ts` (epoch seconds, inclusive); block trades are never simulated."""
+        q = request.query
+        try:
+            min_ms = int(q["min_ts"]) * 1000 if q.get("min_ts") else None
+            max_ms = int(q["max_ts"]) * 1000 + 999 if q.get("max_ts") else None
+        except ValueError:
+            return self._error_response(400, "invalid_parameters", "min_ts and max_ts must be epoch seconds")
+        if q.get("is_block_trade") == "true":
+            return self._page([], request, "trades")
+        source = self._trades_by_ticker.get(q["ticker"], ()) if q.get("ticker") else self._trades
+        trades = [
+            record
+            for ts_ms, record in reversed(source)
+            if (min_ms is None or ts_ms >= min_ms) and (max_ms is None or ts_ms <= max_ms)
+        ]
+        return self._page(trades, request, "trades")
+
+    def _exchange_status(self) -> dict[str, Any]:
+        return {
+            "exchange_active": self.exchange_active,
+            "trading_active": self.trading_active,
+            "intra_exchange_transfers_active": False,
+            "exchange_estimated_resume_time": None,
+            "exchange_index_statuses": [
+                {
+                    "exchange_index": 0,
+                    "description": "simulated exchange",
+                    "exchange_active": self.exchange_active,
+                    "trading_active": self.trading_active,
+                    "intra_exchange_transfers_active": False,
+                }
+            ],
+        }
+
     def _rest_book(self, ticker: str, depth: int = 0) -> dict[str, Any]:
+
         yes, no = self.book(ticker)
         if depth > 0:
             yes, no = yes[:depth], no[:depth]
@@ -1774,6 +2012,339 @@ class KalshiSimulator:
             except KalshiRefusal as exc:
                 out.append({"client_order_id": cid, "order": None, "error": {"code": exc.code, "message": exc.message}})
         return HttpResponse.json(201, {"orders": out})
+
+    # -- V2 event-order routes ---------------------------------------------------------------------
+
+    def place_v2(self, owner: str, order: CreateOrderV2) -> tuple[_OrderMeta, SubmitResult]:
+        """Place a parsed V2 order through `submit` - the same books, ledgers, fills and socket
+        events as the legacy route. BID is recorded as buy YES and ASK as sell YES (the deprecated
+        side/action of the REST Order); outcome_side/book_side follow the book side.
+
+        A reduce-only order (IOC only) is capped at what it can reduce, as the venue caps it. A FOK
+        that cannot fill completely is killed and answered 409
+        `fill_or_kill_insufficient_resting_volume` ("fill or kill insufficient resting volume"):
+        the create-order operation lists 409 among its ErrorResponse answers, and that is the code
+        and text the live venue returns for a killed FOK, as recorded in several independent
+        public trading clients' logs and tests (2026); one of them notes that the killed order
+        still holds its client_order_id (a retry with it gets 409 order_already_exists), so the
+        killed order stays on record here as a cancelled order."""
+        market = self.markets.get(order.ticker)
+        if market is not None and order.size_micro % self._lot(order.ticker):
+            raise _invalid_order(f"fractional contracts are not enabled on market {order.ticker}")
+        if order.expiration_ms is not None and order.expiration_ms <= self._now_ms():
+            raise _invalid_order("expiration_time must be in the future")
+        size = order.size_micro
+        account = self.accounts.get(owner)
+        if order.reduce_only and account is not None and market is not None:
+            position = account.positions.get(order.ticker)
+            held = 0 if position is None else _closable(position.position_micro, order.side)
+            lot = self._lot(order.ticker)
+            free = held - account.committed.get((order.ticker, order.side), 0)
+            size = min(size, max(free, 0) // lot * lot)
+            if size <= 0:
+                raise _invalid_order("reduce only order would not reduce the position")
+        meta, result = self.submit(
+            owner,
+            order.ticker,
+            Side.YES,
+            Action.BUY if order.side is BookSide.BID else Action.SELL,
+            order.yes_price_micro,
+            size,
+            order.tif,
+            order.client_order_id,
+            expiration_ms=order.expiration_ms,
+            post_only=order.post_only,
+            reduce_only=order.reduce_only,
+            self_trade_prevention=order.self_trade_prevention,
+            cancel_order_on_pause=order.cancel_order_on_pause,
+        )
+        if meta.order.cancel_reason is CancelReason.FOK_NOT_FILLABLE:
+            raise KalshiRefusal(409, _FOK_KILLED, "fill or kill insufficient resting volume")
+        return meta, result
+
+    def amend(self, order_id: str, yes_price_micro: int, remaining_micro: int) -> SubmitResult:
+        """Give a resting account order a new YES price and remaining size (same id, same fills so
+        far). Only a smaller size at the same price keeps the order's place in the queue (a
+        decrease); otherwise it matches at the new price as an incoming order and rests at the back.
+        Its reservation is taken again for the new terms: refused (nothing changes) when the balance
+        cannot cover them."""
+        meta = self._orders.get(order_id)
+        if meta is None or not meta.order.is_open:
+            raise KalshiRefusal(404, "not_found", "order not found")
+        market = self.markets[meta.ticker]
+        lot = self._lot(meta.ticker)
+        if remaining_micro <= 0 or remaining_micro % lot:
+            raise _invalid("count", f"must leave a positive multiple of {_count(lot)} to rest")
+        if not 0 < yes_price_micro < SCALE or not market.on_tick(yes_price_micro):
+            raise _invalid("price", f"{_dollars(yes_price_micro)} is not on the tick grid of {meta.ticker}")
+        order = meta.order
+        if yes_price_micro == order.price_micro_usd and remaining_micro <= order.remaining_micro:
+            if remaining_micro < order.remaining_micro:
+                self.decrease(order_id, order.remaining_micro - remaining_micro)
+            return SubmitResult(order, [], [])
+        account = self.accounts[meta.owner]
+        engine = self.engines[meta.ticker]
+        old = (meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro)
+        self._release_holds(account, meta)
+        reservation = self._reservation(account, meta.ticker, meta.side, yes_price_micro, remaining_micro)
+        _, opening, unit_cost, fee_reserve = reservation
+        need = opening * unit_cost // SCALE + fee_reserve
+        if need > account.available_micro:
+            self._hold(account, meta, old)
+            raise KalshiRefusal(
+                400,
+                "insufficient_balance",
+                f"insufficient balance: amended order needs {_money(need)}, available {_money(account.available_micro)}",
+            )
+        self._hold(account, meta, reservation)
+        if meta.self_trade_prevention == "maker":
+            for victim in self._self_trade_victims(engine, meta.owner, meta.side, yes_price_micro, remaining_micro):
+                self.cancel(victim)
+        policy = engine.self_trade
+        if meta.self_trade_prevention == "taker_at_cross":
+            engine.self_trade = SelfTradePolicy.CANCEL_TAKER
+        try:
+            result = engine.amend(order_id, yes_price_micro, remaining_micro)
+        finally:
+            engine.self_trade = policy
+        meta.updated_ms = self._now_ms()
+        self._publish_result(result.deltas, result.fills)
+        self._after_change(meta)
+        self._publish_order(meta)
+        return result
+
+    def decrease(self, order_id: str, amount_micro: int) -> _OrderMeta | None:
+        """Take `amount_micro` off a resting order, keeping its queue place (all of it: cancelled);
+        what the order no longer needs is released. None for an unknown id."""
+        meta = self._orders.get(order_id)
+        if meta is None:
+            return None
+        result = self.engines[meta.ticker].decrease(order_id, amount_micro)
+        if not result.canceled:
+            return meta
+        meta.updated_ms = self._now_ms()
+        account = self.accounts.get(meta.owner)
+        if account is not None and meta.order.is_open:
+            closing, opening, unit_cost, fee_left = (
+                meta.closing_left,
+                meta.opening_left,
+                meta.unit_cost_micro,
+                meta.fee_left_micro,
+            )
+            from_opening = min(amount_micro, opening)  # fills use committed contracts first, so drop cash first
+            self._release_holds(account, meta)
+            fee_type, multiplier = self._fee_terms(meta.ticker)
+            worst_fee = sim_fees.kalshi_worst_order_fee_micro(
+                sim_fees.kalshi_coefficient(fee_type, multiplier, maker=False),
+                meta.order.price_micro_usd,
+                meta.order.remaining_micro,
+                buying_yes=meta.side is BookSide.BID,
+            )
+            hold = (
+                closing - (amount_micro - from_opening),
+                opening - from_opening,
+                unit_cost,
+                min(fee_left, worst_fee),
+            )
+            self._hold(account, meta, hold)
+        self._publish_result(result.deltas, [])
+        if account is not None:
+            self._after_change(meta)
+            self._publish_order(meta)
+        return meta
+
+    def _release_holds(self, account: KalshiAccount, meta: _OrderMeta) -> None:
+        account.reserved_micro -= meta.opening_left * meta.unit_cost_micro // SCALE + meta.fee_left_micro
+        key = (meta.ticker, meta.side)
+        account.committed[key] = account.committed.get(key, 0) - meta.closing_left
+        meta.closing_left = meta.opening_left = meta.fee_left_micro = 0
+
+    def _hold(self, account: KalshiAccount, meta: _OrderMeta, reservation: tuple[int, int, int, int]) -> None:
+        closing, opening, unit_cost, fee_reserve = reservation
+        meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro = reservation
+        account.reserved_micro += opening * unit_cost // SCALE + fee_reserve
+        key = (meta.ticker, meta.side)
+        account.committed[key] = account.committed.get(key, 0) + closing
+
+    def _v2_fill_answer(self, meta: _OrderMeta, fills: Sequence[SimFill], fee_micro: int) -> dict[str, Any]:
+        """The immediate-execution part of a V2 create/amend answer: counts, and the average YES
+        price and fee per contract of this call's taker fills, each rounded to the nearest
+        $0.000001 (absent when nothing filled: there is no average)."""
+        order = meta.order
+        out: dict[str, Any] = {"order_id": order.order_id}
+        if order.client_order_id is not None:
+            out["client_order_id"] = order.client_order_id
+        out["fill_count"] = _count(order.filled_micro)
+        out["remaining_count"] = _count(order.remaining_micro)
+        mine = [f for f in fills if f.taker_order_id == order.order_id]
+        filled = sum(f.size_micro for f in mine)
+        if filled:
+            notional = sum(f.size_micro * f.price_micro_usd for f in mine)
+            out["average_fill_price"] = _dollars((2 * notional + filled) // (2 * filled))
+            out["average_fee_paid"] = _dollars((2 * fee_micro * SCALE + filled) // (2 * filled))
+        out["ts_ms"] = self._now_ms()
+        return out
+
+    async def _post_order_v2(self, owner: str, request: HttpRequest) -> HttpResponse:
+        order = parse_create_order_v2(_v2_json(request))
+        killed: KalshiRefusal | None = None
+        try:
+            meta, result = self.place_v2(owner, order)
+        except KalshiRefusal as exc:
+            if exc.code != _FOK_KILLED:
+                raise  # refused before it reached the book: nothing was processed
+            killed = exc
+        if self._order_response_faults:
+            mode = self._order_response_faults.popleft()
+            if mode == "timeout":
+                await self._hang.wait()  # processed, never answered (until the server closes)
+            return self._error_response(500, "internal_error", "simulated failure after processing")
+        if killed is not None:
+            raise killed
+        return HttpResponse.json(201, self._v2_fill_answer(meta, result.fills, meta.taker_fees.charged_micro))
+
+    def _post_batch_v2(self, owner: str, request: HttpRequest) -> HttpResponse:
+        body = _v2_json(request)
+        orders = body.get("orders") if isinstance(body, dict) else None
+        if not isinstance(orders, list) or not 0 < len(orders) <= _BATCH_MAX:
+            raise _invalid_order(f"orders must be a list of 1 to {_BATCH_MAX} orders")
+        out = []
+        for item in orders:
+            cid = item.get("client_order_id") if isinstance(item, dict) else None
+            try:
+                meta, result = self.place_v2(owner, parse_create_order_v2(item))
+            except KalshiRefusal as exc:
+                entry: dict[str, Any] = {"error": _v2_error(exc, in_batch=True)}
+                if isinstance(cid, str):
+                    entry["client_order_id"] = cid
+                out.append(entry)
+                continue
+            answer = self._v2_fill_answer(meta, result.fills, meta.taker_fees.charged_micro)
+            answer["error"] = None
+            out.append(answer)
+        return HttpResponse.json(201, {"orders": out})
+
+    def _cancel_v2(self, owner: str, order_id: str, market_ticker: str | None) -> dict[str, Any]:
+        """Cancel one resting order: {order_id, client_order_id, reduced_by, ts_ms}. Only a resting
+        order of the caller can be cancelled; anything else is 404 not_found."""
+        meta = self._orders.get(order_id)
+        if (
+            meta is None
+            or meta.owner != owner
+            or not meta.order.is_open
+            or (market_ticker is not None and market_ticker != meta.ticker)
+        ):
+            raise KalshiRefusal(404, "not_found", "order not found")
+        before = meta.order.remaining_micro
+        self.cancel(order_id)
+        out: dict[str, Any] = {"order_id": order_id}
+        if meta.order.client_order_id is not None:
+            out["client_order_id"] = meta.order.client_order_id
+        out["reduced_by"] = _count(before)
+        out["ts_ms"] = self._now_ms()
+        return out
+
+    def _batch_cancel_v2(self, owner: str, request: HttpRequest) -> HttpResponse:
+        body = _v2_json(request)
+        items = body.get("orders") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not 0 < len(items) <= _BATCH_MAX:
+            raise _invalid_order(f"orders must be a list of 1 to {_BATCH_MAX} cancellations")
+        out = []
+        for item in items:
+            order_id = item.get("order_id") if isinstance(item, dict) else None
+            try:
+                fields = _v2_object(item)
+                if not order_id:
+                    raise KalshiRefusal(400, "missing_parameters", "missing parameters", "order_id is required")
+                _v2_routing(fields)
+                entry = self._cancel_v2(owner, order_id, fields.get("market_ticker"))
+            except KalshiRefusal as exc:
+                entry = {"order_id": order_id if isinstance(order_id, str) else "", "reduced_by": "0.00"}
+                entry["error"] = _v2_error(exc, in_batch=True)
+            else:
+                entry["error"] = None
+            out.append(entry)
+        return HttpResponse.json(200, {"orders": out})
+
+    def _cancel_all_v2(self, owner: str) -> HttpResponse:
+        account = self.accounts[owner]
+        for order_id in list(account.resting):
+            self.cancel(order_id)
+        return HttpResponse(204)
+
+    def _decrease_v2(self, owner: str, order_id: str, request: HttpRequest) -> HttpResponse:
+        fields = _v2_object(_v2_json(request))
+        _v2_routing(fields)
+        meta = self._orders.get(order_id)
+        if meta is None or meta.owner != owner or not meta.order.is_open:
+            raise KalshiRefusal(404, "not_found", "order not found")
+        by, to = fields.get("reduce_by"), fields.get("reduce_to")
+        if (by is None) == (to is None):
+            raise _invalid_order("exactly one of reduce_by or reduce_to is required")
+        remaining = meta.order.remaining_micro
+        if by is not None:
+            amount = _v2_count(by, "reduce_by")
+        else:
+            target = _v2_count(to or "", "reduce_to", allow_zero=True)
+            if target >= remaining:
+                raise _invalid_order("reduce_to must be below the remaining count")
+            amount = remaining - target
+        if amount % self._lot(meta.ticker):
+            raise _invalid_order(f"fractional contracts are not enabled on market {meta.ticker}")
+        self.decrease(order_id, amount)
+        out: dict[str, Any] = {"order_id": order_id}
+        if meta.order.client_order_id is not None:
+            out["client_order_id"] = meta.order.client_order_id
+        out["remaining_count"] = _count(meta.order.remaining_micro)
+        out["ts_ms"] = self._now_ms()
+        return HttpResponse.json(200, out)
+
+    def _amend_v2(self, owner: str, order_id: str, request: HttpRequest) -> HttpResponse:
+        """`count` is the new total the order may fill (filled so far + what should rest); ticker
+        and side must be the order's own; `expiration_time` 0 removes the expiry, omitted keeps it."""
+        fields = _v2_object(_v2_json(request))
+        _v2_routing(fields)
+        meta = self._orders.get(order_id)
+        if meta is None or meta.owner != owner or not meta.order.is_open:
+            raise KalshiRefusal(404, "not_found", "order not found")
+        if not fields.get("ticker"):
+            raise KalshiRefusal(400, "missing_parameters", "missing parameters", "ticker is required")
+        if fields["ticker"] != meta.ticker:
+            raise _invalid_order("ticker does not match the order")
+        if _v2_book_side(fields.get("side")) is not meta.side:
+            raise _invalid_order("side does not match the order")
+        if fields.get("price") is None or fields.get("count") is None:
+            raise _invalid_order("price and count are required")
+        price = _v2_price(fields["price"])
+        total = _v2_count(fields["count"], "count")
+        cid, new_cid = fields.get("client_order_id"), fields.get("updated_client_order_id")
+        if cid is not None and cid != meta.order.client_order_id:
+            raise _invalid_order("client_order_id does not match the order")
+        account = self.accounts[owner]
+        if new_cid is not None and new_cid != meta.order.client_order_id and new_cid in account.by_client_id:
+            raise KalshiRefusal(409, "order_already_exists", f"order with client_order_id {new_cid} exists")
+        expiration = fields.get("expiration_time")
+        if expiration is not None and expiration < 0:
+            raise _invalid_order("expiration_time must not be negative")
+        if expiration and expiration * 1_000 <= self._now_ms():
+            raise _invalid_order("expiration_time must be in the future")
+        order = meta.order
+        done = order.filled_micro
+        if total <= done:
+            raise _invalid_order("count must exceed the filled count")
+        fees_before = meta.taker_fees.charged_micro
+        result = self.amend(order_id, price, total - done)
+        if new_cid is not None and new_cid != order.client_order_id:
+            if order.client_order_id is not None:
+                account.by_client_id.pop(order.client_order_id, None)
+            order.client_order_id = new_cid
+            account.by_client_id[new_cid] = order_id
+        if expiration is not None:
+            meta.expiration_ms = expiration * 1_000 or None
+            if meta.expiration_ms is not None and order.is_open:
+                heapq.heappush(self._expiry, (meta.expiration_ms, order.created_seq, order_id))
+        answer = self._v2_fill_answer(meta, result.fills, meta.taker_fees.charged_micro - fees_before)
+        return HttpResponse.json(200, answer)
 
 
 # -- CreateOrderRequest, parsed by the simulator's own code -------------------------------------------
@@ -1893,4 +2464,201 @@ def parse_create_order(body: object) -> CreateOrder:
         None if expiration is None else expiration * 1_000,
         flags["post_only"],
         flags["reduce_only"],
+    )
+
+
+# -- V2 event-order requests, parsed by the simulator's own code ---------------------------------------
+#
+# Refusals follow the venue's order-error page for /portfolio/events/orders (docs.kalshi.com,
+# "Order Errors"): {"error": {"code", "message", "details"}} - `invalid_order` with the reason in
+# `details` (e.g. "post only cross"), `missing_parameters` for a missing ticker - and a body the API
+# cannot parse (malformed JSON, a field of the wrong JSON type) answered 400 with code, message and
+# details at the top level.
+
+_V2_PRICE_TEXT = re.compile(r"\d(\.\d{1,4})?")  # requests: 0-4 decimals ("0.56", "0.5600")
+_STP_TYPES = frozenset({"taker_at_cross", "maker"})
+_V2_TYPES: dict[str, tuple[type, ...]] = {
+    "ticker": (str,),
+    "client_order_id": (str,),
+    "side": (str,),
+    "count": (str,),
+    "price": (str,),
+    "expiration_time": (int,),
+    "time_in_force": (str,),
+    "post_only": (bool,),
+    "self_trade_prevention_type": (str,),
+    "cancel_order_on_pause": (bool,),
+    "reduce_only": (bool,),
+    "subaccount": (int,),
+    "order_group_id": (str,),
+    "exchange_index": (int,),
+    "updated_client_order_id": (str,),
+    "reduce_by": (str,),
+    "reduce_to": (str,),
+    "market_ticker": (str,),
+    "order_id": (str,),
+}
+
+
+_FOK_KILLED = "fill_or_kill_insufficient_resting_volume"
+_BATCH_MAX = 20  # orders per batch (the venue scales it with the account's write budget)
+# Legacy-route refusal codes and the V2 code they become (the reason moves to `details`).
+_V2_CODES = {
+    "invalid_parameters": "invalid_order",
+    "post_only_cross": "invalid_order",
+    "reduce_only_violation": "invalid_order",
+}
+
+
+def _v2_json(request: HttpRequest) -> Any:
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        raise _bad_request("request body is not valid JSON") from None
+
+
+def _v2_error(exc: KalshiRefusal, *, in_batch: bool = False) -> dict[str, Any]:
+    """A refusal as the V2 routes write it: {"code", "message", "details"} (details always present
+    inside a batch answer, "" when there is nothing to add; else only when there is)."""
+    code = _V2_CODES.get(exc.code, exc.code)
+    if code != exc.code:
+        message = "invalid order"
+        details: str | None = "post only cross" if exc.code == "post_only_cross" else exc.message
+    else:
+        message = exc.message if exc.details is not None else exc.code.replace("_", " ")
+        details = exc.details if exc.details is not None else exc.message
+    if details == message:
+        details = None
+    out = {"code": code, "message": message}
+    if details or in_batch:
+        out["details"] = details or ""
+    return out
+
+
+def _bad_request(details: str) -> KalshiRefusal:
+    return KalshiRefusal(400, "bad_request", "bad request", details, flat=True)
+
+
+def _invalid_order(details: str) -> KalshiRefusal:
+    return KalshiRefusal(400, "invalid_order", "invalid order", details)
+
+
+def _v2_object(body: object) -> dict[str, Any]:
+    """A V2 request object with every known field of the right JSON type (bool is not an int)."""
+    if not isinstance(body, dict):
+        raise _bad_request("request body must be a JSON object")
+    for name, value in body.items():
+        kinds = _V2_TYPES.get(name)
+        if value is None or kinds is None:
+            continue
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise _bad_request(f"{name} must be of type {kinds[0].__name__}")
+    return body
+
+
+def _v2_count(text: str, name: str, *, allow_zero: bool = False) -> int:
+    """A fixed-point count ("10", "10.5", "10.00": 0-2 decimals) in micro-contracts, positive
+    (or zero, where `allow_zero`)."""
+    if not _COUNT_TEXT.fullmatch(text):
+        raise _invalid_order(f"{name} must be a count with at most 2 decimals")
+    whole, _, frac = text.partition(".")
+    size = int(whole) * SCALE + int((frac + "00")[:2]) * 10_000
+    if size < 0 or (size == 0 and not allow_zero):
+        raise _invalid_order(f"{name} must be positive")
+    return size
+
+
+def _v2_price(text: str) -> int:
+    """A YES price in fixed-point dollars (0-4 decimals) in micro-USD, strictly within (0, 1)."""
+    if not _V2_PRICE_TEXT.fullmatch(text):
+        raise _invalid_order("price must be a dollar string with at most 4 decimals")
+    whole, _, frac = text.partition(".")
+    price = int(whole) * SCALE + int((frac + "000000")[:6])
+    if not 0 < price < SCALE:
+        raise _invalid_order("price must be strictly between 0 and 1")
+    return price
+
+
+def _v2_book_side(value: object) -> BookSide:
+    if value is None:
+        raise _invalid_order("side is required")
+    if value not in ("bid", "ask"):
+        raise _invalid_order("side must be 'bid' or 'ask'")
+    return BookSide.BID if value == "bid" else BookSide.ASK
+
+
+def _v2_routing(body: Mapping[str, Any]) -> None:
+    """The simulator is one exchange shard (index 0) with one subaccount (0)."""
+    index = body.get("exchange_index")
+    if index is not None and index not in (-1, 0):
+        raise _invalid_order(f"exchange_index {index} does not exist")
+    subaccount = body.get("subaccount")
+    if subaccount is not None and subaccount != 0:
+        raise _invalid_order(f"subaccount {subaccount} does not exist")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrderV2:
+    ticker: str
+    side: BookSide  # on the YES book: BID buys YES, ASK sells YES (= buys NO at 1 - price)
+    yes_price_micro: int
+    size_micro: int
+    tif: TimeInForce
+    self_trade_prevention: str
+    client_order_id: str | None
+    expiration_ms: int | None
+    post_only: bool
+    reduce_only: bool
+    cancel_order_on_pause: bool
+
+
+def parse_create_order_v2(body: object) -> CreateOrderV2:
+    """A Kalshi CreateOrderV2Request (docs/venues.md#kalshi-v2-orders) as the venue reads it."""
+    fields = _v2_object(body)
+    ticker = fields.get("ticker")
+    if not ticker:
+        raise KalshiRefusal(400, "missing_parameters", "missing parameters", "ticker is required")
+    side = _v2_book_side(fields.get("side"))
+    if fields.get("count") is None:
+        raise _invalid_order("count is required")
+    size = _v2_count(fields["count"], "count")
+    if fields.get("price") is None:
+        raise _invalid_order("price is required")
+    price = _v2_price(fields["price"])
+    tif_text = fields.get("time_in_force")
+    if tif_text is None:
+        raise _invalid_order("time_in_force is required")
+    if tif_text not in _TIF_NAMES:
+        raise _invalid_order(f"time_in_force must be one of {sorted(_TIF_NAMES)}")
+    tif = _TIF_NAMES[tif_text]
+    stp = fields.get("self_trade_prevention_type")
+    if stp is None:
+        raise _invalid_order("self_trade_prevention_type is required")
+    if stp not in _STP_TYPES:
+        raise _invalid_order(f"self_trade_prevention_type must be one of {sorted(_STP_TYPES)}")
+    expiration = fields.get("expiration_time")
+    if expiration is not None:
+        if tif is not TimeInForce.GTC:
+            raise _invalid_order("expiration_time is allowed only with good_till_canceled")
+        if expiration <= 0:
+            raise _invalid_order("expiration_time must be positive epoch seconds")
+        tif = TimeInForce.GTD
+    reduce_only = bool(fields.get("reduce_only"))
+    if reduce_only and tif is not TimeInForce.IOC:
+        raise _invalid_order("reduce_only requires immediate_or_cancel")
+    if fields.get("order_group_id") is not None:
+        raise _invalid_order("order groups are not simulated")
+    _v2_routing(fields)
+    return CreateOrderV2(
+        ticker,
+        side,
+        price,
+        size,
+        tif,
+        stp,
+        fields.get("client_order_id") or None,
+        None if expiration is None else expiration * 1_000,
+        bool(fields.get("post_only")),
+        reduce_only,
+        bool(fields.get("cancel_order_on_pause")),
     )
