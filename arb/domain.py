@@ -337,6 +337,11 @@ class OrderUpdate:
     exchange_ts_ms: int | None = None
     reason: str = ""
     fees_micro_usd: int | None = None
+    # How much the venue said matched at once in its answer to the order (Kalshi V2 `fill_count`):
+    # a hint only, never a fill record; fills count only from Fill events or fill queries.
+    fill_hint_micro: int | None = None
+    error_code: str = ""  # the venue's machine-readable refusal code (Kalshi ErrorResponse.code), if any
+    exchange_index: int | None = None  # Kalshi exchange shard holding the order, when sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +372,7 @@ class Fill:
     status: FillStatus = FillStatus.CONFIRMED
     exchange_ts_ms: int | None = None
     seq: int | None = None
+    exchange_index: int | None = None  # Kalshi exchange shard, when sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +384,7 @@ class Position:
     cost_micro_usd: int | None = None
     realized_pnl_micro_usd: int | None = None
     fees_paid_micro_usd: int | None = None
+    exchange_index: int | None = None  # Kalshi exchange shard, when sent
 
 
 @dataclass(frozen=True, slots=True)

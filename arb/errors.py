@@ -117,13 +117,22 @@ class AuthError(VenueError):
 
 
 class OrderRejectedError(VenueError):
-    """The venue refused an order; `reason` is the venue's own text."""
+    """The venue refused an order; `reason` is the venue's own text, `code` its machine-readable
+    error code when it sends one (Kalshi ErrorResponse.code), else ""."""
 
     def __init__(
-        self, message: str, *, venue: str = "", status: int | None = None, reason: str = "", body: str = ""
+        self,
+        message: str,
+        *,
+        venue: str = "",
+        status: int | None = None,
+        reason: str = "",
+        body: str = "",
+        code: str = "",
     ) -> None:
         super().__init__(message, venue=venue, status=status, body=body)
         self.reason = reason
+        self.code = code
 
 
 class ConfigError(ArbError, ValueError):

@@ -12,7 +12,8 @@ project's errors, the same way for both venues:
   `VenueUnavailableError`, retried only when `retry_unavailable` (reads and idempotent writes; an
   order POST is never retried blindly, its outcome is unknown).
 - 401/403: `AuthError` (never retried). Any other 4xx: `OrderRejectedError` for order requests
-  (`order=True`), else `VenueError`, with the venue's reason text.
+  (`order=True`), else `VenueError`, with the venue's reason text (and, for an order, the venue's
+  error code through `code_of` when the venue has one).
 
 Every retry waits a jittered exponential delay (`Backoff` over the injected `rng`), at least the
 venue's Retry-After, through the injected `sleep`, and is recorded in `diagnostics.retry_delays`.
@@ -83,6 +84,7 @@ class RestCaller:
         retry_cap_s: float,
         diagnostics: ClientDiagnostics,
         reason_of: ReasonReader = _plain_reason,
+        code_of: ReasonReader | None = None,
     ) -> None:
         self.venue = venue
         self._clock = clock
@@ -94,6 +96,7 @@ class RestCaller:
         self._retry_cap_s = retry_cap_s
         self._diagnostics = diagnostics
         self._reason_of = reason_of
+        self._code_of = code_of
 
     async def request(
         self,
@@ -181,7 +184,18 @@ class RestCaller:
         if status in (401, 403):
             return AuthError(f"{method} {path} refused ({status}): {reason}", venue=venue, status=status, body=reason)
         if order:
+            code = ""
+            if self._code_of is not None:
+                try:
+                    code = self._code_of(response)
+                except RecursionError:
+                    code = ""
             return OrderRejectedError(
-                f"{method} {path} refused ({status}): {reason}", venue=venue, status=status, reason=reason, body=reason
+                f"{method} {path} refused ({status}): {reason}",
+                venue=venue,
+                status=status,
+                reason=reason,
+                body=reason,
+                code=code,
             )
         return VenueError(f"{method} {path} answered {status}: {reason}", venue=venue, status=status, body=reason)

@@ -202,22 +202,21 @@ async def round_trip(h: Harness, ticker: str = TICKERS[0]) -> None:
     request = _request(ticker, Side.YES, Action.BUY, best_ask[0], best_ask[1] + 5_000_000)
     placed = await client.place_order(request)
     assert placed.client_order_id == request.client_order_id and placed.order_id
-    assert placed.filled_size_micro is not None and 0 < placed.filled_size_micro < request.size_micro
+    hint = placed.fill_hint_micro  # the V2 answer's fill_count: a hint, never counted as a fill
+    assert placed.filled_size_micro is None and hint is not None and 0 < hint < request.size_micro
     if placed.status is OrderStatus.OPEN:
         canceled = await client.cancel_order(placed.order_id, ticker)
         assert canceled.status is OrderStatus.CANCELED and canceled.remaining_size_micro == 0
-        assert canceled.filled_size_micro == placed.filled_size_micro
+        assert canceled.filled_size_micro == hint  # the venue's record, looked up after the cancel
     else:  # a capped partial fill whose rest would have crossed is cancelled by the venue
         assert placed.status is OrderStatus.CANCELED
     assert (await client.open_orders(ticker)) == []
     await client.wait_until(
-        lambda: (
-            sum(f.size_micro for f in h.stream_fills() if f.order_id == placed.order_id) == placed.filled_size_micro
-        ),
+        lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == placed.order_id) == hint,
         WAIT_S,
     )
     queried = await client.fills(order_id=placed.order_id)
-    assert sum(f.size_micro for f in queried) == placed.filled_size_micro
+    assert sum(f.size_micro for f in queried) == hint
     assert all(f.price_micro_usd == best_ask[0] and f.outcome is Side.YES for f in queried)
     check_fills(h, reconnected=False)
     await h.synced()
@@ -258,22 +257,24 @@ async def test_client_implements_the_venue_interface_and_metadata(private_key: r
         assert no.status is OrderStatus.FILLED and no.price_micro_usd == 1_000_000 - best_bid[0]
         await h.client.wait_until(lambda: any(f.order_id == no.order_id for f in h.stream_fills()), WAIT_S)
         fill = next(f for f in h.stream_fills() if f.order_id == no.order_id)
+        # the V2 order is an ask on the YES book: its fill is stated as selling YES at the YES price
         assert (
-            fill.outcome is Side.NO
-            and fill.price_micro_usd == 1_000_000 - best_bid[0]
+            (fill.outcome, fill.action) == (Side.YES, Action.SELL)
+            and fill.price_micro_usd == best_bid[0]
             and fill.fee_micro_usd
             and fill.fee_micro_usd > 0
         )
         batch = await h.client.place_orders(
             [
                 _request(TICKERS[1], Side.YES, Action.BUY, 100_000, 1_000_000),
-                _request(TICKERS[1], Side.YES, Action.BUY, 123_456, 1_000_000),
+                _request(TICKERS[1], Side.YES, Action.BUY, 123_400, 1_000_000),  # off the cent grid
             ]
         )
         assert (
             batch[0].status is OrderStatus.OPEN
             and batch[1].status is OrderStatus.REJECTED
             and "tick" in batch[1].reason
+            and batch[1].error_code  # the venue's own code travels with the refusal
         )
         await h.synced()
         check_fills(h, reconnected=False)
@@ -463,7 +464,8 @@ async def test_partial_fills_are_reported_exactly(private_key: rsa.RSAPrivateKey
         ioc = await h.client.place_order(
             _request(ticker, Side.YES, Action.BUY, best_ask[0], 3_330_000, TimeInForce.IOC)
         )
-        assert ioc.status is OrderStatus.CANCELED and ioc.filled_size_micro == 1_660_000  # half, in whole lots of 0.01
+        # half, in whole lots of 0.01: the answer's hint; the fill itself comes as a Fill event
+        assert ioc.status is OrderStatus.CANCELED and ioc.fill_hint_micro == 1_660_000
         await h.client.wait_until(
             lambda: sum(f.size_micro for f in h.stream_fills() if f.order_id == ioc.order_id) == 1_660_000, WAIT_S
         )

@@ -92,6 +92,11 @@ def _kalshi_order(cid: str, order_id: str = "ord-1", status: str = "resting") ->
     }
 
 
+def _kalshi_created(cid: str, order_id: str = "ord-1") -> dict[str, Any]:
+    """The V2 create answer (POST /portfolio/events/orders) for a 5-contract order that rests."""
+    return {"order_id": order_id, "client_order_id": cid, "fill_count": "0.00", "remaining_count": "5.00", "ts_ms": 1}
+
+
 def _kalshi_fill(fill_id: str = "f-1") -> dict[str, Any]:
     return {
         "fill_id": fill_id,
@@ -120,7 +125,7 @@ async def test_3_1_kalshi_lookup_during_a_send_in_flight_is_unknown_not_rejected
         if request.method == "POST":
             posted.set()
             await release.wait()
-            return httpx.Response(201, json={"order": _kalshi_order("c-1")})
+            return httpx.Response(201, json=_kalshi_created("c-1"))
         if request.url.path.endswith("/portfolio/orders"):
             return httpx.Response(200, json={"orders": [], "cursor": ""})  # the venue has not got it yet
         return httpx.Response(200, json={"order": _kalshi_order("c-1")})
@@ -250,7 +255,7 @@ async def test_3_2_lookup_by_client_order_id_does_not_page_through_history() -> 
 
     async def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
-            return httpx.Response(201, json={"order": _kalshi_order("c-5", "ord-5")})
+            return httpx.Response(201, json=_kalshi_created("c-5", "ord-5"))
         params = dict(request.url.params)
         gets.append(params)
         if request.url.path.endswith("/portfolio/orders/ord-5"):

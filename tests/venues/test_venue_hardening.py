@@ -125,9 +125,9 @@ async def test_kalshi_order_answers_that_are_not_json_leave_the_order_unknown() 
     finally:
         await client.close()
     assert posted == [
-        "/trade-api/v2/portfolio/orders",
-        "/trade-api/v2/portfolio/orders/batched",
-        "/trade-api/v2/portfolio/orders",
+        "/trade-api/v2/portfolio/events/orders",
+        "/trade-api/v2/portfolio/events/orders/batched",
+        "/trade-api/v2/portfolio/events/orders",
     ]
 
 

@@ -18,12 +18,29 @@ Behaviour relied on by the engine:
   is retried after the wait.
 - Lookups by client order id never page through history: the client remembers what it sent (market,
   send time, venue id) and asks for that market's orders since then (`min_ts`).
+- Orders go out on the V2 event-order routes (docs/venues.md#kalshi-v2-orders):
+  `POST /portfolio/events/orders` (and `/batched`), `DELETE /portfolio/events/orders/{id}` (and
+  `/batched`), `POST .../{id}/amend` and `.../{id}/decrease`. Every order names
+  `self_trade_prevention_type` (`KalshiConfig.self_trade_prevention_type`, default the venue's own
+  `taker_at_cross`: our incoming order stops where it would trade with our own resting one, and our
+  resting quotes are never cancelled by it). Reads keep the `/portfolio/orders` paths.
+- The immediate `fill_count` of an order answer is a hint (`OrderUpdate.fill_hint_micro`), never
+  a fill: fills are counted only from fill events and fill queries. When the answer says something
+  filled while the private stream cannot deliver it (not streaming, not connected, or a gap pending)
+  a fill query for that order is sent at once.
 - Fills are counted once by id, whichever path brings them (socket, `fills()`, the catch-up after a
-  reconnect, which asks for the fills since the newest one seen): each reaches the sink once.
-- Cancelling an order that already filled or was cancelled returns its final state (the venue
-  answers 404; the order is looked up).
-- Venue refusals of an order (4xx) come back as an OrderUpdate with status REJECTED and the
-  venue's reason; auth failures raise AuthError.
+  private-stream gap): each reaches the sink once. After ANY gap in the private stream (disconnect,
+  silence caught by the watchdog, a sequence gap on a private sid, a resubscribe of the fill
+  channel) the fills since the newest one seen before the gap are fetched as soon as the stream
+  delivers again; a failed catch-up is retried from the same start.
+- Sizes: a fractional count on a market known (from `markets()`/`events()`/`remember_markets`) not
+  to allow fractional trading is refused locally (REJECTED, nothing sent); elsewhere the 0.01 grid.
+- Cancelling returns the order's final state as the venue records it (looked up after the cancel);
+  an order that already filled or was cancelled answers 404 and is looked up the same way.
+- Venue refusals of an order (4xx with Kalshi's ErrorResponse `{code, message, details}`) come back
+  as an OrderUpdate with status REJECTED, `error_code` = the venue's code and `reason` its text (a
+  refused batch item the same way); refused amends, decreases and cancels raise
+  `OrderRejectedError` with `.code` and `.reason`. Auth failures raise AuthError.
 """
 
 from __future__ import annotations
@@ -34,7 +51,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +63,7 @@ from websockets.frames import Frame, Opcode
 
 from arb.book import OrderBook
 from arb.domain import (
+    Action,
     Balance,
     BookSnapshot,
     EventInfo,
@@ -56,9 +74,9 @@ from arb.domain import (
     OrderUpdate,
     Position,
     SeriesInfo,
+    Side,
     TimeInForce,
     Venue,
-    VenueNotice,
 )
 from arb.errors import (
     ArbError,
@@ -85,7 +103,7 @@ from arb.venues.base import (
 )
 from arb.venues.kalshi import wire
 from arb.venues.kalshi.auth import ENV_KEY_ID, ENV_KEY_PATH, KalshiSigner, signing_path
-from arb.venues.kalshi.session import Command, KalshiSession
+from arb.venues.kalshi.session import Command, KalshiSession, PrivateGap
 from arb.venues.rest import RestCaller
 
 __all__ = ["CAPABILITIES", "KalshiClient", "KalshiConfig"]
@@ -105,7 +123,7 @@ CAPABILITIES = Capabilities(
     fills_can_fail=False,
     ack_may_precede_fill=False,
     post_only=True,
-    amend=False,  # the venue has amend; this client does not expose it
+    amend=True,  # amend_order / decrease_order (Kalshi-only methods)
     fractional_sizes=True,
     book_sequence=True,
 )
@@ -134,6 +152,9 @@ class KalshiConfig:
     ws_open_timeout_s, ping_interval_s: handshake timeout, client keep-alive pings (None: off).
     page_size: page size for paginated listings; max_pages: a guard against endless cursors.
     trust_env: use proxies from the environment. private_stream: stream fills and order updates.
+    self_trade_prevention_type: sent with every order; `taker_at_cross` (the venue's default: our
+      incoming order is cancelled where it would trade with our own resting order) or `maker` (our
+      resting order is cancelled instead).
     """
 
     rest_base_url: str = DEFAULT_REST_URL
@@ -162,6 +183,7 @@ class KalshiConfig:
     max_pages: int = 1_000
     trust_env: bool = True
     private_stream: bool = True
+    self_trade_prevention_type: str = wire.DEFAULT_SELF_TRADE_PREVENTION
 
     def __post_init__(self) -> None:
         for name in ("rest_base_url", "ws_url"):
@@ -200,6 +222,11 @@ class KalshiConfig:
             least = 0 if "retries" in name else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ConfigError(f"kalshi {name} must be an integer of at least {least}, was {value!r}")
+        if self.self_trade_prevention_type not in wire.SELF_TRADE_PREVENTION_TYPES:
+            raise ConfigError(
+                f"kalshi self_trade_prevention_type must be one of {wire.SELF_TRADE_PREVENTION_TYPES}, "
+                f"was {self.self_trade_prevention_type!r}"
+            )
         if (self.api_key_id is None) != (self.private_key_path is None):
             raise ConfigError(
                 f"kalshi credentials need both api_key_id and private_key_path ({ENV_KEY_ID}, {ENV_KEY_PATH})"
@@ -234,44 +261,40 @@ def _ping_aware_connection(on_ping: Callable[[], None]) -> type[ClientConnection
     return PingAwareConnection
 
 
-def _text_of(value: Any) -> str:
-    """A venue-supplied error detail as short text. Never str() a container: one nested ~1000
-    deep overflows the stack."""
-    if isinstance(value, str):
-        return value[:200]
-    try:
-        return orjson.dumps(value).decode()[:200]
-    except TypeError:  # orjson.JSONEncodeError: nested too deeply
-        return f"<{type(value).__name__}>"
-
-
-def _error_text(inner: Any) -> str:
-    """Kalshi's ErrorResponse {code, message, details} as one line."""
-    if isinstance(inner, dict):
-        parts = [_text_of(inner.get(k)) for k in ("code", "message", "details") if inner.get(k)]
-        if parts:
-            return ": ".join(parts)
-        return ""
-    return inner[:200] if isinstance(inner, str) else ""
-
-
 def _error_reason(response: httpx.Response) -> str:
-    """Kalshi's ErrorResponse {code, message} (also nested under "error"), else the raw text."""
+    """Kalshi's ErrorResponse {code, message, details} (also nested under "error") as one line,
+    else the raw text."""
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return response.text[:200]
-    if isinstance(body, dict):
-        found = _error_text(body.get("error", body))
-        if found:
-            return found
-    return response.text[:200]
+    refusal = wire.decode_error(body)
+    return refusal.text if refusal is not None else response.text[:200]
 
 
-def _is_duplicate(error: Any) -> bool:
+def _error_code(response: httpx.Response) -> str:
+    """The ErrorResponse `code` of a refusal ("" when the answer has none)."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return ""
+    refusal = wire.decode_error(body)
+    return refusal.code if refusal is not None else ""
+
+
+def _is_duplicate(refusal: wire.VenueRefusal | None) -> bool:
     """A batch item refused because its client_order_id exists (the 409 of a single create)."""
-    text = _error_text(error).lower()
+    text = refusal.text.lower() if refusal is not None else ""
     return "already" in text or "duplicate" in text or "exist" in text
+
+
+def _names_duplicate(refused: OrderRejectedError) -> bool:
+    """A 409 that says the client_order_id exists (`order_already_exists`). A 409 with another
+    code is a refusal of its own (a killed FOK answers 409 `fill_or_kill_insufficient_resting_volume`);
+    a bare 409 is taken as a duplicate and settled by a lookup, which never guesses."""
+    if refused.status != 409:
+        return False
+    return not refused.code or _is_duplicate(wire.VenueRefusal(refused.code, refused.reason))
 
 
 class KalshiClient:
@@ -324,6 +347,7 @@ class KalshiClient:
             retry_cap_s=config.retry_cap_s,
             diagnostics=self.diagnostics,
             reason_of=_error_reason,
+            code_of=_error_code,
         )
         self._rest_prefix = urlsplit(config.rest_base_url).path.rstrip("/")
         self._ws_path = signing_path(config.ws_url)
@@ -339,8 +363,9 @@ class KalshiClient:
         self._series: dict[str, SeriesInfo | None] = {}
         self._event_series: dict[str, str] = {}
         self._started_wall_ms: int | None = None
-        self._catch_up_due = False
-        self.fill_catch_ups = 0  # completed catch-up queries after reconnects
+        self._catch_up_task: asyncio.Task[None] | None = None
+        self.fill_catch_ups = 0  # completed catch-up queries after private-stream gaps
+        self._fractional: dict[str, bool] = {}  # ticker -> fractional trading allowed (markets seen)
 
     def __repr__(self) -> str:
         return f"KalshiClient({self.config!r}, connected={self.connected})"
@@ -442,15 +467,20 @@ class KalshiClient:
     def _emit(self, events: list[Any]) -> None:
         for event in events:
             self._sink(event)
-            if (
-                self._catch_up_due
-                and type(event) is VenueNotice
-                and event.kind == "subscribed"
-                and dict(event.detail).get("channel") == "fill"
-            ):
-                # The fill channel streams again: ask for what it missed while we were away.
-                self._catch_up_due = False
-                self._spawn(self._catch_up_fills(), "kalshi-fill-catch-up")
+        self._maybe_catch_up()
+
+    def _maybe_catch_up(self) -> None:
+        """Start a fill catch-up when the session hands out a private-stream gap (one at a time:
+        a gap found meanwhile is taken after it)."""
+        if self._catch_up_task is not None and not self._catch_up_task.done():
+            return
+        gap = self.session.take_private_gap()
+        if gap is None:
+            return
+        task = asyncio.create_task(self._catch_up_fills(gap), name="kalshi-fill-catch-up")
+        self._catch_up_task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _perform(self, commands: Sequence[Command]) -> None:
         """Send the session's frames (serialised: one writer at a time); act on a Reconnect."""
@@ -502,17 +532,13 @@ class KalshiClient:
             connected_at = self._clock()
             self._ws = ws
             self.diagnostics.connects += 1
-            if self.diagnostics.connects > 1 and self.config.private_stream and self._signer is not None:
-                self._catch_up_due = True
             self.session.on_connect(connected_at)
             self._updated.set()
             reason = "closed"
             try:
                 await self._flush()
                 async for message in ws:
-                    events = self.session.receive(message, self._clock())
-                    if events:
-                        self._emit(events)
+                    self._emit(self.session.receive(message, self._clock()))
                     await self._flush()
                     self._updated.set()
                 reason = f"closed ({ws.close_code})"
@@ -553,18 +579,20 @@ class KalshiClient:
         a `Reconnect` that drops the socket so the loop reconnects). Returns those commands."""
         commands = self.session.check(self._clock() if now_ns is None else now_ns)
         await self._perform(commands)
+        self._maybe_catch_up()
         self._updated.set()
         return commands
 
-    async def _catch_up_fills(self) -> None:
-        """After a reconnect: the fills since the newest one seen (or since start), each emitted
-        once through the session's dedupe (the socket may deliver some of them too)."""
-        since_ms = self.session.last_fill_ts_ms or self._started_wall_ms or self._wall_ms()
+    async def _catch_up_fills(self, gap: PrivateGap) -> None:
+        """After a private-stream gap: the fills since the newest one seen before it (or since
+        start), each emitted once through the session's dedupe (the socket may deliver some of them
+        too). A failure puts the gap back, same start, for the next frame or health check."""
+        since_ms = gap.since_ms if gap.since_ms is not None else (self._started_wall_ms or self._wall_ms())
         try:
             await self.fills(since_ms=since_ms)
-        except ArbError as exc:  # the next reconnect or an explicit fills() query catches up instead
+        except ArbError as exc:
             self.diagnostics.loop_errors.append(exc)
-            self._catch_up_due = True
+            self.session.mark_private_gap("catch-up failed", live=True, since_ms=since_ms)
         else:
             self.fill_catch_ups += 1
         self._updated.set()
@@ -641,6 +669,7 @@ class KalshiClient:
         mve_filter, ... With `with_series_fees` each market gets its series' fee rules."""
         params = {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in filters.items() if v is not None}
         markets = await self._paged("/markets", wire.decode_markets_page, params)
+        self.remember_markets(markets)
         if not with_series_fees:
             return markets
         out = []
@@ -684,6 +713,8 @@ class KalshiClient:
         """GET /events with nested markets (all pages); markets carry their series' fees."""
         params = {"with_nested_markets": "true", **{k: v for k, v in filters.items() if v is not None}}
         events = await self._paged("/events", wire.decode_events_page, params)
+        for event in events:
+            self.remember_markets(event.markets)
         out = []
         for event in events:
             series = await self._series_info(event.series_id) if event.series_id else None
@@ -694,6 +725,13 @@ class KalshiClient:
                 )
             out.append(event)
         return out
+
+    def remember_markets(self, markets: Sequence[MarketInfo]) -> None:
+        """Note which markets allow fractional counts (`markets()` and `events()` call this; call
+        it with markets read elsewhere). A fractional count on a market noted as whole-contract
+        only is refused before sending."""
+        for market in markets:
+            self._fractional[market.market_id] = market.fractional
 
     async def orderbook(self, ticker: str, depth: int | None = None) -> BookSnapshot:
         params = {"depth": depth} if depth else None
@@ -708,10 +746,10 @@ class KalshiClient:
         self.sends.unanswered(request.client_order_id, self._clock(), update)
         return update
 
-    def _rejected(self, request: OrderRequest, reason: str) -> OrderUpdate:
-        """Refused (or never sent): nothing rests and nothing filled."""
+    def _rejected(self, request: OrderRequest, reason: str, code: str = "") -> OrderUpdate:
+        """Refused (or never sent): nothing rests and nothing filled. `code` is the venue's."""
         self.sends.answered(request.client_order_id)
-        return _local_update(request, OrderStatus.REJECTED, 0, reason)
+        return replace(_local_update(request, OrderStatus.REJECTED, 0, reason), error_code=code)
 
     def _accepted(self, update: OrderUpdate) -> OrderUpdate:
         if update.client_order_id:
@@ -730,17 +768,47 @@ class KalshiClient:
         for request in requests:
             self.sends.begin(request.client_order_id, request.market_id, now_ns=now_ns, wall_ms=wall_ms)
 
-    async def place_order(self, request: OrderRequest) -> OrderUpdate:
-        """POST /portfolio/orders. UNKNOWN on timeout/5xx/unreadable answer (never retried),
-        REJECTED on a refusal, the existing order on a 409 (an earlier send arrived)."""
+    def _order_body(self, request: OrderRequest) -> dict[str, Any]:
+        return wire.create_order_v2_body(
+            request,
+            self_trade_prevention_type=self.config.self_trade_prevention_type,
+            fractional=self._fractional.get(request.market_id),
+        )
+
+    def _created(self, ack: wire.OrderAck, request: OrderRequest) -> OrderUpdate:
+        """An order the venue took. Its `fill_count` stays a hint; when it says something filled
+        and the private stream cannot deliver that fill now, the fill is asked for at once."""
+        update = self._accepted(wire.order_from_ack(ack, request))
+        self._after_fill_hint(ack, request.market_id)
+        return update
+
+    def _after_fill_hint(self, ack: wire.OrderAck, market_id: str) -> None:
+        if (ack.fill_hint_micro or 0) > 0 and not self._streams_fills():
+            self._spawn(self._prompt_fills(market_id, ack.order_id), "kalshi-prompt-fills")
+
+    def _streams_fills(self) -> bool:
+        """The private stream delivers fills now (subscribed, connected, no gap pending)."""
+        return self.config.private_stream and self._ws is not None and self.session.streams_fills
+
+    async def _prompt_fills(self, market_id: str, order_id: str) -> None:
         try:
-            body = wire.create_order_body(request)
+            await self.fills(market_id or None, order_id)
+        except ArbError as exc:  # a pending gap's catch-up, or the caller's own query, finds them
+            self.diagnostics.loop_errors.append(exc)
+
+    async def place_order(self, request: OrderRequest) -> OrderUpdate:
+        """POST /portfolio/events/orders. UNKNOWN on timeout/5xx/unreadable answer (never retried),
+        REJECTED on a refusal (the venue's `error_code` and text; also a local refusal, nothing
+        sent), the existing order on a 409 (an earlier send arrived). The answer's `fill_count`
+        is `fill_hint_micro`; `filled_size_micro` stays None (fills come as Fill events)."""
+        try:
+            body = self._order_body(request)
         except OrderRejectedError as exc:
             return self._rejected(request, exc.reason)
         self._begin([request])
         try:
             answer = await self._request(
-                "POST", "/portfolio/orders", body=body, write=True, retry_unavailable=False, order_post=True
+                "POST", "/portfolio/events/orders", body=body, write=True, retry_unavailable=False, order_post=True
             )
         except asyncio.CancelledError:
             self._cancelled_send([request])
@@ -753,14 +821,15 @@ class KalshiClient:
         except RateLimitedError as exc:
             return self._rejected(request, f"rate limited: {exc}")  # retries exhausted; not placed
         except OrderRejectedError as exc:
-            if exc.status == 409:  # the client_order_id exists: an earlier send did arrive
+            if _names_duplicate(exc):  # the client_order_id exists: an earlier send did arrive
                 return await self._settle_duplicate(request, exc.reason)
-            return self._rejected(request, exc.reason)
+            return self._rejected(request, exc.reason, exc.code)  # a killed FOK is a 409 too
         try:
-            return self._accepted(wire.decode_order_response(answer))
+            ack = wire.decode_order_ack(answer, "create")
         except (WireError, RecursionError) as exc:
             self.sends.answered(request.client_order_id)
             return self._unknown(request, f"order accepted but the answer did not decode: {exc}")
+        return self._created(ack, request)
 
     async def _settle_duplicate(self, request: OrderRequest, reason: str) -> OrderUpdate:
         """The venue says this client_order_id exists: the order is whatever a lookup finds."""
@@ -774,9 +843,10 @@ class KalshiClient:
         return self._unknown(request, f"venue reports a duplicate client_order_id but no such order: {reason}")
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[OrderUpdate]:
-        """POST /portfolio/orders/batched (at most 20 per call; each item costs one write token).
-        Answers in request order; the whole batch is UNKNOWN on timeout/5xx; an item refused as a
-        duplicate client_order_id (or a resend of an earlier send) is settled by a lookup."""
+        """POST /portfolio/events/orders/batched (at most 20 per call; each item costs one write
+        token). Answers in request order; the whole batch is UNKNOWN on timeout/5xx; a refused
+        item is REJECTED with the venue's code and text while the others stand; an item refused
+        as a duplicate client_order_id (or a resend of an earlier send) is settled by a lookup."""
         if len(requests) > CAPABILITIES.max_batch_size:
             raise OrderRejectedError(
                 f"at most {CAPABILITIES.max_batch_size} orders per batch, was {len(requests)}",
@@ -788,7 +858,7 @@ class KalshiClient:
         sent: list[OrderRequest] = []
         for request in requests:
             try:
-                bodies.append(wire.create_order_body(request))
+                bodies.append(self._order_body(request))
                 sent.append(request)
             except OrderRejectedError as exc:
                 results[request.client_order_id] = self._rejected(request, exc.reason)
@@ -798,7 +868,7 @@ class KalshiClient:
             try:
                 answer = await self._request(
                     "POST",
-                    "/portfolio/orders/batched",
+                    "/portfolio/events/orders/batched",
                     body={"orders": bodies},
                     write=True,
                     retry_unavailable=False,
@@ -811,31 +881,9 @@ class KalshiClient:
             except (VenueUnavailableError, WireError) as exc:
                 return [results.get(r.client_order_id) or self._unknown(r, str(exc)) for r in requests]
             except (OrderRejectedError, RateLimitedError) as exc:
-                return [results.get(r.client_order_id) or self._rejected(r, str(exc)) for r in requests]
-            by_client = {r.client_order_id: r for r in sent}
-            duplicates: list[tuple[OrderRequest, str]] = []
-            for item in (answer.get("orders") or []) if isinstance(answer, dict) else []:
-                if not isinstance(item, dict):
-                    continue
-                cid = item.get("client_order_id")
-                asked = by_client.get(cid) if isinstance(cid, str) else None
-                if item.get("order"):
-                    try:
-                        update = wire.decode_order(item["order"], "order")
-                    except (WireError, RecursionError) as exc:
-                        if asked is not None:
-                            self.sends.answered(asked.client_order_id)
-                            results[asked.client_order_id] = self._unknown(asked, str(exc))
-                        continue
-                    results[update.client_order_id or cid or ""] = self._accepted(update)
-                elif asked is not None:
-                    error = item.get("error")
-                    if _is_duplicate(error) or asked.client_order_id in resends:
-                        duplicates.append((asked, _error_text(error) or "refused"))
-                    else:
-                        results[asked.client_order_id] = self._rejected(
-                            asked, _error_text(error) or _text_of(error or "refused")
-                        )
+                code = exc.code if isinstance(exc, OrderRejectedError) else ""
+                return [results.get(r.client_order_id) or self._rejected(r, str(exc), code) for r in requests]
+            duplicates = self._batch_answers(answer, sent, resends, results)
             for request, reason in duplicates:
                 results[request.client_order_id] = await self._settle_duplicate(request, reason)
         return [
@@ -843,25 +891,232 @@ class KalshiClient:
             for r in requests
         ]
 
-    async def cancel_order(self, order_id: str, market_id: str = "") -> OrderUpdate:
-        """DELETE /portfolio/orders/{id}: zeroes the remaining size (idempotent, so retried). An
-        order that already filled or was cancelled cannot be cancelled (the venue answers 404):
-        its final state, looked up, is the answer. An id the venue never had raises."""
-        try:
-            answer = await self._request("DELETE", f"/portfolio/orders/{order_id}", write=True, retry_unavailable=True)
-        except OrderRejectedError as refused:
+    def _batch_answers(
+        self, answer: Any, sent: Sequence[OrderRequest], resends: set[str], results: dict[str, OrderUpdate]
+    ) -> list[tuple[OrderRequest, str]]:
+        """Fill `results` from a batched create answer, item by item (one bad item does not spoil
+        the others); returns the items refused as duplicates, to be settled by lookups. Items are
+        matched by their echoed client_order_id, else by position (the venue answers in order)."""
+        items = answer.get("orders") if isinstance(answer, dict) else None
+        by_client = {r.client_order_id: r for r in sent}
+        duplicates: list[tuple[OrderRequest, str]] = []
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            cid = item.get("client_order_id") if isinstance(item, dict) else None
+            if isinstance(cid, str) and cid:
+                asked = by_client.get(cid)
+            else:
+                asked = sent[index] if index < len(sent) else None
+            if asked is None or asked.client_order_id in results:
+                continue
             try:
-                found = await self.get_order(order_id)
-            except VenueError as exc:
-                if exc.status == 404:
-                    raise OrderRejectedError(
-                        f"cancel {order_id}: no such order", venue=_VENUE, status=404, reason="unknown order"
-                    ) from refused
-                raise
-            if found is None or found.status is OrderStatus.OPEN:
-                raise refused  # still resting and yet refused: the venue's reason stands
-            return found
-        return wire.decode_order_response(answer)
+                ack = wire.decode_order_ack(item, "create", f"orders[{index}]")
+            except (WireError, RecursionError) as exc:
+                self.sends.answered(asked.client_order_id)
+                results[asked.client_order_id] = self._unknown(asked, f"batch answer item did not decode: {exc}")
+                continue
+            if ack.refusal is None:
+                results[asked.client_order_id] = self._created(ack, asked)
+            elif _is_duplicate(ack.refusal) or asked.client_order_id in resends:
+                duplicates.append((asked, ack.refusal.text or "refused"))
+            else:
+                results[asked.client_order_id] = self._rejected(asked, ack.refusal.text or "refused", ack.refusal.code)
+        return duplicates
+
+    async def cancel_order(self, order_id: str, market_id: str = "") -> OrderUpdate:
+        """DELETE /portfolio/events/orders/{id} (`market_ticker` routes it to the market's shard;
+        idempotent, so retried), then the order's final state as the venue records it (a lookup:
+        the cancel answer says only how much it took off, not how much filled before). An order
+        that already filled or was cancelled cannot be cancelled (the venue answers 404): its final
+        state, looked up, is the answer. An id the venue never had raises OrderRejectedError."""
+        params = {"market_ticker": market_id} if market_id else None
+        try:
+            answer = await self._request(
+                "DELETE", f"/portfolio/events/orders/{order_id}", params=params, write=True, retry_unavailable=True
+            )
+        except OrderRejectedError as refused:
+            return await self._refused_cancel(order_id, refused)
+        try:
+            ack: wire.OrderAck | None = wire.decode_order_ack(answer, "cancel")
+        except (WireError, RecursionError):
+            ack = None  # the cancel was taken; the lookup says the rest
+        return await self._state_after_cancel(order_id, market_id, ack)
+
+    async def _refused_cancel(self, order_id: str, refused: OrderRejectedError) -> OrderUpdate:
+        try:
+            found = await self.get_order(order_id)
+        except VenueError as exc:
+            if exc.status == 404:
+                raise OrderRejectedError(
+                    f"cancel {order_id}: no such order",
+                    venue=_VENUE,
+                    status=404,
+                    reason="unknown order",
+                    code=refused.code,
+                ) from refused
+            raise
+        if found is None or found.status is OrderStatus.OPEN:
+            raise refused  # still resting and yet refused: the venue's reason stands
+        return found
+
+    async def _state_after_cancel(self, order_id: str, market_id: str, ack: wire.OrderAck | None) -> OrderUpdate:
+        """The venue's record of a cancelled order; CANCELED with the fill unknown (None) when the
+        lookup fails or still shows it resting (never a guess)."""
+        try:
+            found = await self.get_order(order_id)
+        except ArbError as exc:
+            why = f"lookup failed: {exc}"
+        else:
+            if found is not None and found.status is not OrderStatus.OPEN:
+                return found
+            why = "the venue's record still shows it resting"
+        return OrderUpdate(
+            venue=Venue.KALSHI,
+            order_id=order_id,
+            client_order_id=ack.client_order_id if ack is not None else None,
+            market_id=market_id,
+            book_id=market_id,
+            outcome=None,
+            action=None,
+            status=OrderStatus.CANCELED,
+            price_micro_usd=None,
+            initial_size_micro=None,
+            filled_size_micro=None,
+            remaining_size_micro=0,
+            exchange_ts_ms=ack.exchange_ts_ms if ack is not None else None,
+            reason=f"canceled; fill not known yet ({why})",
+        )
+
+    async def cancel_orders(self, orders: Sequence[tuple[str, str]]) -> list[OrderUpdate]:
+        """DELETE /portfolio/events/orders/batched for (order id, market ticker) pairs (each cancel
+        costs 0.2 write tokens; idempotent, so retried). Returns each order's final state in the
+        order asked, looked up as for `cancel_order`; an item the venue refused is looked up too
+        (already over: that state), and one it does not know comes back REJECTED with the venue's
+        code and text. Nothing raises for one item."""
+        if not orders:
+            return []
+        if len(orders) > CAPABILITIES.max_batch_size:
+            raise ConfigError(f"at most {CAPABILITIES.max_batch_size} cancels per batch, was {len(orders)}")
+        answer = await self._request(
+            "DELETE",
+            "/portfolio/events/orders/batched",
+            body=wire.batch_cancel_v2_body(orders),
+            write=True,
+            retry_unavailable=True,
+            cost=0.2 * len(orders),
+        )
+        acks: dict[str, wire.OrderAck] = {}
+        items = answer.get("orders") if isinstance(answer, dict) else None
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            try:
+                ack = wire.decode_order_ack(item, "cancel", f"orders[{index}]")
+            except (WireError, RecursionError) as exc:
+                self.diagnostics.loop_errors.append(exc)
+                continue
+            acks.setdefault(ack.order_id, ack)
+        out = []
+        for order_id, market_id in orders:
+            found_ack = acks.get(order_id)
+            if found_ack is None or found_ack.refusal is None:
+                out.append(await self._state_after_cancel(order_id, market_id, found_ack))
+                continue
+            refusal = found_ack.refusal
+            try:
+                state = await self.get_order(order_id)
+            except ArbError:
+                state = None
+            if state is not None and state.status is not OrderStatus.OPEN:
+                out.append(state)
+                continue
+            out.append(
+                OrderUpdate(
+                    venue=Venue.KALSHI,
+                    order_id=order_id,
+                    client_order_id=found_ack.client_order_id,
+                    market_id=market_id,
+                    book_id=market_id,
+                    outcome=None,
+                    action=None,
+                    status=state.status if state is not None else OrderStatus.REJECTED,
+                    price_micro_usd=None,
+                    initial_size_micro=None,
+                    filled_size_micro=None,
+                    remaining_size_micro=None,
+                    reason=f"cancel refused: {refusal.text}",
+                    error_code=refusal.code,
+                )
+            )
+        return out
+
+    async def amend_order(
+        self,
+        order_id: str,
+        *,
+        market_id: str,
+        outcome: Side,
+        action: Action,
+        price_micro_usd: int,
+        size_micro: int,
+        client_order_id: str | None = None,
+        updated_client_order_id: str | None = None,
+        expiration_ms: int | None = None,
+    ) -> wire.OrderAck:
+        """POST /portfolio/events/orders/{id}/amend: a new price (of `outcome`, for the order's
+        `outcome`/`action`) and/or size. `size_micro` is the new TOTAL the order may fill: what
+        already filled plus the new resting rest (the venue's rule). Returns the venue's answer;
+        its `fill_hint_micro` is a hint (an amend that crosses may fill; fills come as events).
+        Raises OrderRejectedError (refused here or by the venue: `.code`, `.reason`),
+        VenueUnavailableError (timeout/5xx, never retried: the amend's outcome is unknown, look
+        the order up), RateLimitedError, AuthError."""
+        body = wire.amend_order_v2_body(
+            market_id=market_id,
+            outcome=outcome,
+            action=action,
+            price_micro_usd=price_micro_usd,
+            size_micro=size_micro,
+            client_order_id=client_order_id,
+            updated_client_order_id=updated_client_order_id,
+            expiration_ms=expiration_ms,
+            fractional=self._fractional.get(market_id),
+        )
+        answer = await self._request(
+            "POST",
+            f"/portfolio/events/orders/{order_id}/amend",
+            body=body,
+            write=True,
+            retry_unavailable=False,
+            order_post=True,
+        )
+        ack = wire.decode_order_ack(answer, "amend")
+        self._after_fill_hint(ack, market_id)
+        return ack
+
+    async def decrease_order(
+        self,
+        order_id: str,
+        *,
+        market_id: str = "",
+        reduce_by_micro: int | None = None,
+        reduce_to_micro: int | None = None,
+    ) -> wire.OrderAck:
+        """POST /portfolio/events/orders/{id}/decrease by `reduce_by_micro` or to
+        `reduce_to_micro` (exactly one; `market_id` routes it). Returns the venue's answer (the
+        remaining count). A reduce-to is idempotent and retried on 5xx; a reduce-by is not
+        (twice would take off twice). Raises as `amend_order`."""
+        body = wire.decrease_order_v2_body(
+            reduce_by_micro=reduce_by_micro,
+            reduce_to_micro=reduce_to_micro,
+            market_id=market_id,
+            fractional=self._fractional.get(market_id) if market_id else None,
+        )
+        answer = await self._request(
+            "POST",
+            f"/portfolio/events/orders/{order_id}/decrease",
+            body=body,
+            write=True,
+            retry_unavailable=reduce_to_micro is not None,
+            order_post=True,
+        )
+        return wire.decode_order_ack(answer, "decrease")
 
     async def get_order(
         self,

@@ -22,6 +22,14 @@ Protocol facts relied on (docs/venues.md#kalshi-websocket, docs/venues.md#kalshi
   dropped, so no change is ever applied twice.
 - Fills are counted once by `fill_id`, whichever path brings them (the `fill` channel or a REST
   query through `admit_fill`), within the last `max_fill_ids_kept` ids.
+- Private-stream gaps: fills made while the private stream could not deliver them are fetched once
+  it can again. A gap is any of: a disconnect, a silent feed (the watchdog trips), a sequence gap on
+  a private sid (when the venue numbers those messages; dropped or not, a private message is never
+  discarded for its sid), and a resubscribe of the `fill` channel (error 25/10). The session
+  records it with the newest fill time seen before it (`last_fill_ts_ms`; the catch-up starts
+  there) and `take_private_gap` hands it to the client once the stream delivers again: the `fill`
+  subscription is confirmed and a frame arrived after the gap. Gaps that overlap merge into one
+  catch-up from the earliest start.
 - A live tick change (`market_lifecycle_v2` `price_level_structure_updated`, new `price_ranges`)
   moves the market's book onto the new grid (`OrderBook.tick_size_micro_usd` = its finest step), so
   levels at the new prices are accepted downstream instead of looking off-tick.
@@ -52,13 +60,16 @@ from arb.venues.base import (
 )
 from arb.venues.kalshi import wire
 
-__all__ = ["Command", "KalshiSession", "KalshiStats", "Subscription", "decode_and_apply"]
+__all__ = ["Command", "KalshiSession", "KalshiStats", "PrivateGap", "Subscription", "decode_and_apply"]
 
 Command = SendText | Reconnect
 
 _K = Venue.KALSHI
 ORDERBOOK = wire.ORDERBOOK_CHANNEL
 _TERMINAL_ERRORS = frozenset({10, 25})
+FILL_CHANNEL = "fill"
+PRIVATE_CHANNELS = frozenset({FILL_CHANNEL, "user_orders", "market_positions", "order_group_updates"})
+_PRIVATE_TYPES = frozenset({"fill", "user_order", "market_position", "order_group_updates"})
 
 
 @dataclass(slots=True)
@@ -68,9 +79,19 @@ class KalshiStats(FeedStats):
     resubscribes: int = 0
     stale_sid: int = 0  # messages from a sid no longer tracked, dropped
     duplicate_fills: int = 0
+    private_gaps: Counter[str] = field(default_factory=Counter)  # private-stream gaps by kind
     venue_errors: Counter[int] = field(default_factory=Counter)  # WS error responses by code
     reconnect_requests: int = 0
     tick_changes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateGap:
+    """Fills may have been missed since `since_ms` (exchange time of the newest fill seen before the
+    gap; None: none seen, start from the client's start). `reasons` names the gaps merged in."""
+
+    since_ms: int | None
+    reasons: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -122,6 +143,8 @@ class KalshiSession:
         self._renewed_at_ns: int | None = None  # when the watchdog last renewed subscriptions
         self._fill_ids = RecentIds(max_fill_ids_kept)
         self.last_fill_ts_ms: int | None = None  # the newest fill's exchange time (catch-up starts there)
+        self._gap: PrivateGap | None = None  # a private-stream gap not yet caught up
+        self._gap_live = False  # a frame arrived after the gap began
 
     # -- commands out ----------------------------------------------------------------------------
 
@@ -221,6 +244,8 @@ class KalshiSession:
                 if book is not None:
                     book.mark_untrusted(reason)
         self.stats.resubscribes += 1
+        if sub.channel == FILL_CHANNEL:
+            self.mark_private_gap("resubscribe", live=False)
         self._send_subscribe(sub.channel, sub.tickers, now_ns)
 
     def _resnapshot(self, sub: Subscription, now_ns: int | None) -> None:
@@ -254,6 +279,8 @@ class KalshiSession:
         """The socket is gone: nothing streamed can be trusted until re-snapshotted."""
         if self.connected:
             self.stats.disconnects += 1
+            if FILL_CHANNEL in self._wanted:
+                self.mark_private_gap("disconnect", live=False)
         self.connected = False
         self._subs.clear()
         self._pending.clear()
@@ -278,6 +305,8 @@ class KalshiSession:
             return []
         if self.watchdog.trip(now_ns):
             self.stats.watchdog_trips += 1
+            if FILL_CHANNEL in self._wanted:
+                self.mark_private_gap("silence", live=False)
             reason = f"feed silent for more than {self.watchdog.silence_ns / 1e9:g} s"
             for book in self.books.values():
                 book.mark_untrusted(reason)
@@ -321,18 +350,22 @@ class KalshiSession:
             self._reject(err, raw, now_ns)
             return []
         self.watchdog.data(now_ns)
+        self._gap_live = True
+        out: list[Any] = []
         try:
             if type(obj) is dict and obj.get("type") == "orderbook_delta":
                 events: list[Any] = [wire.decode_orderbook_delta(obj)]
             else:
+                kind = obj.get("type") if type(obj) is dict else None
+                if type(kind) is str and kind in _PRIVATE_TYPES:
+                    self._private_sequence(obj, now_ns, out)
                 events = wire.decode_ws_message(obj)
         except WireError as err:
             self._reject(err, raw, now_ns)
-            return []
+            return out  # a sequence gap it revealed is still reported
         except RecursionError:  # a value nested ~1000 deep: reporting it (repr) overflows the stack
             self._reject(WireError("frame nests too deeply", venue="kalshi"), raw, now_ns)
             return []
-        out: list[Any] = []
         for event in events:
             self._handle(event, now_ns, out)
         self.stats.events += len(out)
@@ -349,6 +382,55 @@ class KalshiSession:
         ):
             self.last_fill_ts_ms = fill.exchange_ts_ms
         return True
+
+    def _private_sequence(self, obj: dict[str, Any], now_ns: int, out: list[Any]) -> None:
+        """Follow the sequence of a private sid when the venue numbers its messages. Unlike market
+        data, a private message is never dropped for its sid: a fill is a fill."""
+        sid, seq = obj.get("sid"), obj.get("seq")
+        if type(sid) is not int or type(seq) is not int:
+            return
+        sub = self._subs.get(sid)
+        if sub is None:
+            return
+        last, sub.last_seq = sub.last_seq, seq
+        if last is not None and seq != last + 1:
+            self._on_gap(sub, last, seq, now_ns, out)
+
+    def mark_private_gap(self, kind: str, *, live: bool, since_ms: int | None = None) -> None:
+        """Fills may have been missed from now on (since the newest fill seen, or `since_ms` when
+        given and earlier). `live`: the stream delivers again already (a sequence gap was noticed
+        on a frame that arrived)."""
+        self.stats.private_gaps[kind] += 1
+        start = self.last_fill_ts_ms if since_ms is None else since_ms
+        if self._gap is not None:
+            before = self._gap.since_ms
+            start = None if before is None or start is None else min(before, start)
+            self._gap = PrivateGap(start, (*self._gap.reasons, kind))
+        else:
+            self._gap = PrivateGap(start, (kind,))
+        self._gap_live = live
+
+    @property
+    def private_gap(self) -> PrivateGap | None:
+        """The gap not yet handed out for a catch-up, if any."""
+        return self._gap
+
+    @property
+    def streams_fills(self) -> bool:
+        """Fills stream now: connected, the `fill` subscription confirmed, no gap pending."""
+        return self.connected and self._gap is None and any(sub.channel == FILL_CHANNEL for sub in self._subs.values())
+
+    def take_private_gap(self) -> PrivateGap | None:
+        """The pending gap, once the stream can deliver again (the `fill` subscription confirmed
+        and a frame received since the gap); cleared by taking it. The caller fetches the fills
+        since `since_ms` and, if that fails, marks the gap again with the same start."""
+        gap = self._gap
+        if gap is None or not self._gap_live or not self.connected:
+            return None
+        if not any(sub.channel == FILL_CHANNEL for sub in self._subs.values()):
+            return None
+        self._gap = None
+        return gap
 
     def _handle(self, event: Any, now_ns: int, out: list[Any]) -> None:
         kind = type(event)
@@ -394,6 +476,8 @@ class KalshiSession:
         self.stats.gaps += 1
         reason = f"sequence gap on sid {sub.sid}: expected {last + 1}, got {seq}"
         out.append(VenueNotice(venue=_K, kind="sequence_gap", sid=sub.sid, seq=seq, message=reason))
+        if sub.channel in PRIVATE_CHANNELS:
+            self.mark_private_gap("sequence gap", live=True)
         if sub.channel != ORDERBOOK:
             return  # trades/lifecycle: nothing to rebuild, the gap is only reported
         for t in sub.tickers:

@@ -16,9 +16,13 @@ Protocol facts relied on (docs/venues.md#kalshi):
   market. `ticker`, `fill`, `user_order` and `market_position` messages carry no `seq`.
 - Timestamps: `ts_ms` (epoch ms) when present, else `ts` (epoch seconds, or an ISO-8601 string on
   `orderbook_delta`), REST times are ISO-8601 strings.
-- Order direction: `side` (the contract bought or sold) and `action` (buy/sell). 2026 messages add
-  `outcome_side` (buy-yes and sell-no give "yes") and `book_side` (bid = yes); `user_order` may omit
-  `action`, which then follows from side vs outcome_side.
+- Order direction: 2026 shapes carry `outcome_side` (buy-yes and sell-no give "yes") and
+  `book_side` (bid = yes); the deprecated `side` (the contract bought or sold) and `action`
+  (buy/sell) are read as a fallback, to tell which contract was traded (see `_direction`).
+  Fills, orders and positions may carry `exchange_index` (the shard), kept on the domain value.
+- Orders go out on the V2 event-order routes (`create_order_v2_body` and friends at the end of this
+  module): single-book `bid|ask` side, YES `price`, fixed-point `count`; their answers decode to
+  `OrderAck`, whose `fill_count` is a hint, never a fill.
 - Fees: a series declares `fee_type` and `fee_multiplier`; `solvers.fees.kalshi_fee` turns them into
   rules. A market alone does not name its series' fee, so `decode_market` leaves the fee unknown
   (`taker_fee`/`maker_fee` None) until `apply_series` supplies the series. `flat` series (the
@@ -80,15 +84,24 @@ from solvers.errors import DataError
 from solvers.fees import FeeRule, kalshi_fee
 
 __all__ = [
+    "DEFAULT_SELF_TRADE_PREVENTION",
     "ERROR_CODES",
     "ORDERBOOK_CHANNEL",
+    "SELF_TRADE_PREVENTION_TYPES",
     "VENUE",
     "Candle",
     "Candlestick",
+    "OrderAck",
+    "VenueRefusal",
+    "amend_order_v2_body",
     "apply_series",
+    "batch_cancel_v2_body",
+    "book_order",
     "create_order_body",
+    "create_order_v2_body",
     "decode_balance",
     "decode_candlesticks",
+    "decode_error",
     "decode_event",
     "decode_events_page",
     "decode_fill",
@@ -96,6 +109,8 @@ __all__ = [
     "decode_market",
     "decode_markets_page",
     "decode_order",
+    "decode_order_ack",
+    "decode_order_acks",
     "decode_order_response",
     "decode_orderbook",
     "decode_orderbook_delta",
@@ -106,10 +121,12 @@ __all__ = [
     "decode_trades_page",
     "decode_ws",
     "decode_ws_message",
+    "decrease_order_v2_body",
     "encode_command",
     "error_text",
     "fee_rules",
     "loads",
+    "order_from_ack",
     "parse_order_body",
     "subscribe_command",
     "unsubscribe_command",
@@ -330,28 +347,45 @@ def _action(value: Any, field: str) -> Action:
     raise _fe(field, "must be 'buy' or 'sell'", value)
 
 
+def _exposure(side: Side, action: Action) -> Side:
+    """The outcome an order or fill is positioned for: buy-yes and sell-no are "yes"."""
+    if action is Action.BUY:
+        return side
+    return Side.NO if side is Side.YES else Side.YES
+
+
 def _direction(d: dict[str, Any], path: str) -> tuple[Side, Action | None]:
-    """(contract side, action) from `side`/`action`, or from `outcome_side`/`book_side` when the
-    legacy fields are gone: buy-yes and sell-no are outcome "yes", buy-no and sell-yes "no"."""
+    """(contract side, action). The 2026 fields are read first: `outcome_side` (buy-yes and sell-no
+    give "yes") and `book_side` (the same two are bids on the single YES book) state the exposure.
+    The deprecated `side`/`action` only say which contract was traded, and are used when they agree
+    with it (a `user_order` without `action` gets it from side vs outcome). Without them, or when
+    they contradict the current fields, the order or fill is stated on the YES contract, which is
+    exact on Kalshi's one book: bid = buy YES at the YES price, ask = sell YES (the same trade as
+    buying NO at 1 - that price; positions net)."""
     outcome_raw = d.get("outcome_side")
-    if outcome_raw is None and d.get("book_side") is not None:
-        book_side = d["book_side"]
-        if book_side not in ("bid", "ask"):
-            raise _fe(f"{path}.book_side", "must be 'bid' or 'ask'", book_side)
-        outcome_raw = "yes" if book_side == "bid" else "no"
     outcome = _side(outcome_raw, f"{path}.outcome_side") if outcome_raw is not None else None
+    book_raw = d.get("book_side")
+    if book_raw is not None:
+        if book_raw not in ("bid", "ask"):
+            raise _fe(f"{path}.book_side", "must be 'bid' or 'ask'", book_raw)
+        from_book = Side.YES if book_raw == "bid" else Side.NO
+        if outcome is not None and outcome is not from_book:
+            raise _fe(f"{path}.book_side", f"contradicts outcome_side {outcome.value!r}", book_raw)
+        outcome = from_book
     action = _action(d["action"], f"{path}.action") if d.get("action") is not None else None
     if d.get("side") is not None:
         side = _side(d["side"], f"{path}.side")
-        if action is None and outcome is not None:
+        if outcome is None:
+            return side, action  # legacy shape: only the deprecated fields
+        if action is None:
             action = Action.BUY if outcome is side else Action.SELL
-        return side, action
+        if _exposure(side, action) is outcome:
+            return side, action
+    elif action is not None and outcome is not None:
+        return (outcome if action is Action.BUY else _exposure(outcome, Action.SELL)), action
     if outcome is None:
-        raise _fe(f"{path}.side", "is missing")
-    if action is None:
-        return outcome, None  # exposure is known, the contract traded is not
-    side = outcome if action is Action.BUY else (Side.NO if outcome is Side.YES else Side.YES)
-    return side, action
+        raise _fe(f"{path}.outcome_side", "is missing")
+    return Side.YES, (Action.BUY if outcome is Side.YES else Action.SELL)
 
 
 def _ticker(d: dict[str, Any], path: str) -> str:
@@ -684,6 +718,7 @@ def decode_fill(d: dict[str, Any], path: str = "fill", *, seq: int | None = None
         liquidity=None if taker is None else (Liquidity.TAKER if taker else Liquidity.MAKER),
         exchange_ts_ms=ts_ms,
         seq=seq,
+        exchange_index=_int(d, "exchange_index", path),
     )
 
 
@@ -758,6 +793,7 @@ def decode_order(d: dict[str, Any], path: str = "order") -> OrderUpdate:
         exchange_ts_ms=ts_ms,
         reason=_str(d, "last_update_reason", path, required=False) if type(d.get("last_update_reason")) is str else "",
         fees_micro_usd=fees,
+        exchange_index=_int(d, "exchange_index", path),
     )
 
 
@@ -782,6 +818,7 @@ def _position(d: dict[str, Any], path: str) -> Position:
         cost_micro_usd=cost,
         realized_pnl_micro_usd=_money(d, "realized_pnl_dollars", "realized_pnl", path, signed=True),
         fees_paid_micro_usd=_money(d, "fees_paid_dollars", "fees_paid", path),
+        exchange_index=_int(d, "exchange_index", path),
     )
 
 
@@ -1453,7 +1490,9 @@ def _price_text(micro: int) -> str:
 
 
 def create_order_body(request: OrderRequest) -> dict[str, Any]:
-    """CreateOrderRequest for POST /portfolio/orders. The limit price is the price of the outcome
+    """The LEGACY CreateOrderRequest (deprecated route POST /portfolio/orders; the client sends
+    `create_order_v2_body` to the V2 route). Kept to drive the simulator's legacy route and to
+    read archived order flows. The limit price is the price of the outcome
     bought/sold (`yes_price_dollars` or `no_price_dollars`); GTD sends `expiration_ts` (epoch
     seconds, rounded up so the order never expires early) without `time_in_force`."""
 
@@ -1531,3 +1570,318 @@ def parse_order_body(body: dict[str, Any], path: str = "order") -> dict[str, Any
         "expiration_ms": None if expiration is None else expiration * 1_000,
         "post_only": bool(_bool(body, "post_only", path, default=False)),
     }
+
+
+# -- V2 event-order routes (POST/DELETE /portfolio/events/orders...) -------------------------------
+#
+# The routes orders go through since the legacy `/portfolio/orders` create was deprecated
+# (docs/venues.md#kalshi-v2-orders). An order names one side of the single YES book (`bid`|`ask`) and
+# a YES `price`; buying YES at p is a bid at p, selling YES at p an ask at p, buying NO at q an ask
+# at 1 - q and selling NO at q a bid at 1 - q. `count` is a fixed-point string (0.01 contracts on
+# markets with fractional trading, whole contracts elsewhere), `price` 2-4 decimals; both
+# `time_in_force` and `self_trade_prevention_type` are required. A good-till-date order is
+# `good_till_canceled` with `expiration_time` (epoch seconds).
+
+SELF_TRADE_PREVENTION_TYPES = ("taker_at_cross", "maker")
+# The venue's own default: when our incoming order would trade with our own resting order, the
+# incoming (taker) order is cancelled at that price and our resting orders are never touched, so a
+# quote the engine placed stays where the engine put it.
+DEFAULT_SELF_TRADE_PREVENTION = "taker_at_cross"
+_V2_PRICE_UNIT = 100  # micro-USD: V2 prices take at most 4 decimals
+_V2_COUNT_UNIT = 10_000  # micro: 0.01 contracts
+
+
+def book_order(outcome: Side, action: Action, price_micro_usd: int) -> tuple[BookSide, int]:
+    """(book side, YES price) of buying/selling `outcome` at `price_micro_usd` (its own price)."""
+    yes_price = price_micro_usd if outcome is Side.YES else SCALE - price_micro_usd
+    return (BookSide.BID if _exposure(outcome, action) is Side.YES else BookSide.ASK), yes_price
+
+
+def _refusal(what: str, reason: str) -> OrderRejectedError:
+    return OrderRejectedError(f"{what}: {reason}", venue=VENUE, reason=reason)
+
+
+def _count_text(size_micro: int, what: str, *, fractional: bool | None, allow_zero: bool = False) -> str:
+    """A contract count as V2 fixed-point text. `fractional` False (the market trades whole
+    contracts only) refuses fractions; None (market not known here) allows 0.01 steps."""
+    if size_micro < 0 or (size_micro == 0 and not allow_zero) or size_micro % _V2_COUNT_UNIT:
+        raise _refusal(what, f"count {size_micro} micro is not a positive multiple of 0.01 contracts")
+    if fractional is False and size_micro % SCALE:
+        raise _refusal(
+            what, f"count {micro_to_str(size_micro, 2)} is fractional and this market trades whole contracts only"
+        )
+    return micro_to_str(size_micro, 2)
+
+
+def _yes_price_text(yes_price_micro: int, what: str) -> str:
+    if not 0 < yes_price_micro < SCALE:
+        raise _refusal(what, f"price {yes_price_micro} micro-USD is outside (0, 1)")
+    if yes_price_micro % _V2_PRICE_UNIT:
+        raise _refusal(what, f"price {yes_price_micro} micro-USD has more than 4 decimals")
+    return micro_to_str(yes_price_micro, 4)
+
+
+def _expiration_s(expiration_ms: int) -> int:
+    return -(-expiration_ms // 1_000)  # rounded up: the order never expires early
+
+
+def create_order_v2_body(
+    request: OrderRequest,
+    *,
+    self_trade_prevention_type: str = DEFAULT_SELF_TRADE_PREVENTION,
+    fractional: bool | None = None,
+    exchange_index: int | None = None,
+) -> dict[str, Any]:
+    """CreateOrderV2Request for POST /portfolio/events/orders (one item of .../batched).
+    `fractional`: whether the market allows fractional counts (None: not known, the venue decides).
+    A request the venue would refuse anyway (price outside (0, 1) or finer than 4 decimals, count
+    not on the 0.01 grid or fractional where not allowed, GTD without expiry, no client_order_id) is
+    an `OrderRejectedError` here, before anything is sent."""
+    what = f"order {request.client_order_id}"
+    if self_trade_prevention_type not in SELF_TRADE_PREVENTION_TYPES:
+        raise ConfigError(
+            f"self_trade_prevention_type must be one of {SELF_TRADE_PREVENTION_TYPES}, was {self_trade_prevention_type!r}"
+        )
+    if not request.client_order_id:
+        raise _refusal(what, "client_order_id is required")
+    side, yes_price = book_order(request.outcome, request.action, request.price_micro_usd)
+    if not 0 < request.price_micro_usd < SCALE:
+        raise _refusal(what, f"price {request.price_micro_usd} micro-USD is outside (0, 1)")
+    body: dict[str, Any] = {
+        "ticker": request.market_id,
+        "client_order_id": request.client_order_id,
+        "side": side.value,
+        "count": _count_text(request.size_micro, what, fractional=fractional),
+        "price": _yes_price_text(yes_price, what),
+    }
+    if request.time_in_force is TimeInForce.GTD:
+        if request.expiration_ms is None:
+            raise _refusal(what, "GTD order needs expiration_ms")
+        body["time_in_force"] = "good_till_canceled"
+        body["expiration_time"] = _expiration_s(request.expiration_ms)
+    else:
+        body["time_in_force"] = _TIF[request.time_in_force]
+    body["self_trade_prevention_type"] = self_trade_prevention_type
+    if request.post_only:
+        body["post_only"] = True
+    if exchange_index is not None:
+        body["exchange_index"] = exchange_index
+    return body
+
+
+def amend_order_v2_body(
+    *,
+    market_id: str,
+    outcome: Side,
+    action: Action,
+    price_micro_usd: int,
+    size_micro: int,
+    client_order_id: str | None = None,
+    updated_client_order_id: str | None = None,
+    expiration_ms: int | None = None,
+    fractional: bool | None = None,
+) -> dict[str, Any]:
+    """AmendOrderV2Request for POST /portfolio/events/orders/{id}/amend. `size_micro` is the new
+    total the order may fill: what already filled plus the new resting remainder (the venue's rule).
+    `price_micro_usd` is the new price of `outcome` (sent as the YES price of the order's book side).
+    `expiration_ms` 0 removes the expiry; None keeps it."""
+    what = f"amend {client_order_id or market_id}"
+    if not 0 < price_micro_usd < SCALE:
+        raise _refusal(what, f"price {price_micro_usd} micro-USD is outside (0, 1)")
+    side, yes_price = book_order(outcome, action, price_micro_usd)
+    body: dict[str, Any] = {
+        "ticker": market_id,
+        "side": side.value,
+        "price": _yes_price_text(yes_price, what),
+        "count": _count_text(size_micro, what, fractional=fractional),
+    }
+    if client_order_id:
+        body["client_order_id"] = client_order_id
+    if updated_client_order_id:
+        body["updated_client_order_id"] = updated_client_order_id
+    if expiration_ms is not None:
+        if expiration_ms < 0:
+            raise _refusal(what, f"expiration {expiration_ms} ms is negative")
+        body["expiration_time"] = _expiration_s(expiration_ms)
+    return body
+
+
+def decrease_order_v2_body(
+    *,
+    reduce_by_micro: int | None = None,
+    reduce_to_micro: int | None = None,
+    market_id: str = "",
+    fractional: bool | None = None,
+) -> dict[str, Any]:
+    """DecreaseOrderV2Request for POST /portfolio/events/orders/{id}/decrease: exactly one of
+    `reduce_by_micro` (> 0) and `reduce_to_micro` (>= 0, 0 cancels the rest)."""
+    if (reduce_by_micro is None) == (reduce_to_micro is None):
+        raise ConfigError("decrease needs exactly one of reduce_by_micro and reduce_to_micro")
+    body: dict[str, Any] = {}
+    if reduce_by_micro is not None:
+        body["reduce_by"] = _count_text(reduce_by_micro, "decrease", fractional=fractional)
+    else:
+        assert reduce_to_micro is not None
+        body["reduce_to"] = _count_text(reduce_to_micro, "decrease", fractional=fractional, allow_zero=True)
+    if market_id:
+        body["market_ticker"] = market_id
+    return body
+
+
+def batch_cancel_v2_body(orders: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """BatchCancelOrdersV2Request for DELETE /portfolio/events/orders/batched from (order id,
+    market ticker) pairs; the ticker routes each cancel to its shard ("" leaves it out)."""
+    items = []
+    for order_id, market_id in orders:
+        if not order_id:
+            raise ConfigError("batch cancel needs an order id for every item")
+        item = {"order_id": order_id}
+        if market_id:
+            item["market_ticker"] = market_id
+        items.append(item)
+    return {"orders": items}
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRefusal:
+    """Kalshi's ErrorResponse {code, message, details}, as sent (a batch item's `error`)."""
+
+    code: str
+    message: str
+    details: str = ""
+
+    @property
+    def text(self) -> str:
+        """One line: the parts sent, joined by ": "."""
+        return ": ".join(p for p in (self.code, self.message, self.details) if p)
+
+
+def _short_text(value: Any) -> str:
+    """A venue-supplied error part as short text; a container is shown as JSON (never str() of a
+    deeply nested value)."""
+    if value is None:
+        return ""
+    if type(value) is str:
+        return value[:200]
+    try:
+        return orjson.dumps(value).decode()[:200]
+    except TypeError:  # nested too deeply, or an int beyond 64 bits
+        return f"<{type(value).__name__}>"
+
+
+def decode_error(obj: Any) -> VenueRefusal | None:
+    """An ErrorResponse, top level or nested under "error" (None when `obj` holds none)."""
+    if type(obj) is not dict:
+        return None
+    inner = obj.get("error", obj)
+    if type(inner) is str:
+        return VenueRefusal("", inner[:200]) if inner else None
+    if type(inner) is not dict:
+        return None
+    code, message, details = (_short_text(inner.get(k)) for k in ("code", "message", "details"))
+    if not (code or message or details):
+        return None
+    return VenueRefusal(code, message, details)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAck:
+    """A V2 order route's answer for one order: create (`fill_count`, `remaining_count`, average
+    fill price and fee), amend (the same, optional), decrease (`remaining_count`) and cancel
+    (`reduced_by`). `fill_hint_micro` is what the venue says matched at once: a hint, never a
+    fill record (fills count only from fill events and fill queries). `average_fill_price_micro_usd`
+    is a YES price; `refusal` is set on a batch item the venue refused (then only the ids may be set)."""
+
+    order_id: str
+    client_order_id: str | None
+    remaining_micro: int | None = None
+    fill_hint_micro: int | None = None
+    average_fill_price_micro_usd: int | None = None
+    average_fee_micro_usd: int | None = None
+    reduced_by_micro: int | None = None
+    exchange_ts_ms: int | None = None
+    refusal: VenueRefusal | None = None
+
+
+_ACK_REQUIRED = {
+    "create": ("fill_count", "remaining_count"),
+    "amend": (),
+    "decrease": ("remaining_count",),
+    "cancel": ("reduced_by",),
+}
+
+
+def decode_order_ack(obj: Any, kind: str, path: str = "body") -> OrderAck:
+    """CreateOrderV2Response, AmendOrderV2Response, DecreaseOrderV2Response or
+    CancelOrderV2Response (`kind` create, amend, decrease or cancel), or one item of a batched
+    answer (an item with `error` is a refusal: its counts are not required)."""
+    d = _obj(obj, path)
+    refusal = decode_error({"error": d["error"]}) if d.get("error") is not None else None
+    if refusal is None:
+        for key in _ACK_REQUIRED[kind]:
+            if d.get(key) is None:
+                raise _fe(f"{path}.{key}", "is missing")
+    order_id = _str(d, "order_id", path, required=refusal is None, nonempty=refusal is None)
+    ts_ms = d.get("ts_ms")
+    if ts_ms is not None and (type(ts_ms) is not int or not 0 <= ts_ms <= 2**53):
+        raise _fe(f"{path}.ts_ms", "must be a non-negative integer of milliseconds", ts_ms)
+    price = d.get("average_fill_price")
+    return OrderAck(
+        order_id=order_id,
+        client_order_id=_client_order_id(d, path),
+        remaining_micro=_count(d, "remaining_count", None, path, required=False),
+        fill_hint_micro=_count(d, "fill_count", None, path, required=False),
+        average_fill_price_micro_usd=None
+        if price is None
+        else parse_price(price, f"{path}.average_fill_price", venue=VENUE),
+        average_fee_micro_usd=_money(d, "average_fee_paid", None, path),
+        reduced_by_micro=_count(d, "reduced_by", None, path, required=False),
+        exchange_ts_ms=ts_ms,
+        refusal=refusal,
+    )
+
+
+def decode_order_acks(obj: Any, kind: str) -> list[OrderAck]:
+    """BatchCreateOrdersV2Response (`kind` create) or BatchCancelOrdersV2Response (`kind` cancel):
+    {"orders": [item, ...]}, in the order the venue sent them."""
+    obj = _obj(obj, "body")
+    return [decode_order_ack(item, kind, f"orders[{i}]") for i, item in enumerate(_list(obj.get("orders"), "orders"))]
+
+
+def order_from_ack(ack: OrderAck, request: OrderRequest, *, exchange_index: int | None = None) -> OrderUpdate:
+    """The OrderUpdate for a created order: its state follows from the time in force and the
+    answer's counts, and its filled size stays unknown (None) with `fill_hint_micro` set: fills are
+    counted from fill events and queries only. IOC and FOK orders are over once answered (FILLED
+    when the hint covers the whole size, else CANCELED: the rest, or a FOK entirely, was killed);
+    GTC/GTD orders rest while anything remains (OPEN), are FILLED when the hint covers them, and
+    CANCELED otherwise (post-only or self-trade prevention took the rest)."""
+    hint = ack.fill_hint_micro or 0
+    remaining = ack.remaining_micro
+    if request.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+        status = OrderStatus.FILLED if hint >= request.size_micro else OrderStatus.CANCELED
+        remaining = 0
+        reason = "" if status is OrderStatus.FILLED else f"{request.time_in_force.name}: unfilled rest cancelled"
+    elif remaining:
+        status, reason = OrderStatus.OPEN, ""
+    elif hint >= request.size_micro:
+        status, reason = OrderStatus.FILLED, ""
+    else:
+        status, reason = OrderStatus.CANCELED, "nothing rests and the order did not fill"
+    return OrderUpdate(
+        venue=_K,
+        order_id=ack.order_id,
+        client_order_id=ack.client_order_id or request.client_order_id,
+        market_id=request.market_id,
+        book_id=request.market_id,
+        outcome=request.outcome,
+        action=request.action,
+        status=status,
+        price_micro_usd=request.price_micro_usd,
+        initial_size_micro=request.size_micro,
+        filled_size_micro=None,
+        remaining_size_micro=remaining,
+        exchange_ts_ms=ack.exchange_ts_ms,
+        reason=reason,
+        fill_hint_micro=ack.fill_hint_micro,
+        exchange_index=exchange_index,
+    )
