@@ -509,7 +509,7 @@ async def test_sim_refuses_orders_whose_signature_does_not_recover() -> None:
             tampered = json.loads(good.body_text)
             tampered["order"]["takerAmount"] = "50000000"  # ten times the shares for the same money
             answer = await post(serialize_body(tampered))
-            assert answer.status_code == 400 and answer.json()["errorMsg"] == "invalid signature"
+            assert answer.status_code == 400 and answer.json() == {"error": "invalid signature"}
             wrong_exchange = signer.prepare(
                 order("sig-2", Action.BUY, 400_000, 5_000_000, TimeInForce.GTC),
                 token_id=YES,
@@ -517,7 +517,7 @@ async def test_sim_refuses_orders_whose_signature_does_not_recover() -> None:
                 neg_risk=True,
                 now_ms=clock.wall_ms(),
             )
-            assert (await post(wrong_exchange.body_text)).json()["errorMsg"] == "invalid signature"
+            assert (await post(wrong_exchange.body_text)).json() == {"error": "invalid signature"}
             accepted = await post(good.body_text)
             assert accepted.status_code == 200 and accepted.json() == {
                 "success": True,

@@ -382,9 +382,8 @@ def test_polymarket_buy_beyond_the_available_cash_is_refused_counting_resting_or
     account = sim.accounts[KEY]
     with pytest.raises(PolymarketRefusal) as refused:
         sim.place(KEY, TOKEN_YES, BID, 400_000, 30 * U)  # 12.00 > 10
-    assert refused.value.reason == "not enough balance / allowance" and refused.value.response().body == (
-        b'{"error":"not enough balance / allowance"}'
-    )
+    assert refused.value.reason == "not enough balance / allowance"
+    assert refused.value.body_json() == {"error": "not enough balance / allowance"}
     first = sim.place(KEY, TOKEN_YES, BID, 400_000, 20 * U)  # 8.00 rests
     assert account.reserved_cash_micro == usd("8") and account.cash_micro == usd("10")
     with pytest.raises(PolymarketRefusal):

@@ -7,14 +7,34 @@ What it serves:
 - Gamma (its own `LoopbackHttpServer`): `GET /markets` (limit/offset, `condition_ids`, `slug`,
   `active`, `closed`), `/markets/{id}`, `/events`, `/events/{id}`, and the Data API's
   `/positions?user=` (so one base URL serves both in tests).
-- CLOB (a second server): `GET /book` (with the current-scheme hash), `/markets/{condition_id}`,
-  `POST /order`, `DELETE /order`, `/orders`, `/cancel-all`, `GET /data/orders`, `/data/order/{id}`,
-  `/data/trades` (cursor-paged), `/balance-allowance` (COLLATERAL, or CONDITIONAL with `token_id`).
-  Every private call checks the L2 headers (HMAC of timestamp + method + path + body with the
-  account's secret, api key, passphrase, address) and answers 401 otherwise. A posted order's
-  EIP-712 signature must recover to its `signer` (eth_account, with the exchange contract of the
-  market's negRisk flag), the signer must be the account's address and `maker` its funder; its order
-  id is the order hash, as on the venue.
+- CLOB (a second server), everything the official py-clob-client-v2 calls in ordinary flows.
+  Public: `GET /book` (with the current-scheme hash), `/tick-size`, `/neg-risk`, `/fee-rate`,
+  `/midpoint`, `/price` (BUY: best bid, SELL: best ask, as documented), `/spread`,
+  `/last-trade-price` (all by `token_id`), `/markets` (cursor-paged) and `/markets/{condition_id}`
+  (the key set of the captured answer), `/clob-markets/{condition_id}` (the compact form the client
+  caches tick, neg risk and fee details from), `/markets-by-token/{token_id}`, `/time`, `/version`
+  (2), `/ok`. Private: `POST /order`, `POST /orders` (a batch of at most 15, one answer each),
+  `DELETE /order`, `/orders`, `/cancel-all`, `/cancel-market-orders` (`market` and/or `asset_id`),
+  `POST /v1/heartbeats` (the dead-man switch: once started, `heartbeat_timeout_ms` without one
+  cancels the account's orders), `GET /data/orders` (`id`, `market`, `asset_id`), `/data/order/{id}`
+  (also an order acknowledged "live" but not matched yet), `/data/trades` (`id`, `market`,
+  `asset_id`, `maker_address`, `before`/`after` exclusive on the match time; cursor-paged),
+  `/balance-allowance` and `/balance-allowance/update` (`asset_type` COLLATERAL, or CONDITIONAL
+  with `token_id`). Every private call checks the L2 headers (HMAC of timestamp + method + path +
+  body with the account's secret, api key, passphrase, address) and answers 401 otherwise. A posted
+  order's EIP-712 signature must recover to its `signer` (eth_account, with the exchange contract of
+  the market's negRisk flag), the signer must be the account's address and `maker` its funder; its
+  order id is the order hash, as on the venue (posting it again: "order {id} is invalid.
+  Duplicated.").
+- Errors are the venue's: HTTP 400 `{"error": <text>}` with the texts of its error reference
+  ("not enough balance / allowance", "invalid post-only order: order crosses book", "order {id} is
+  invalid. Price (p) breaks minimum tick size rule: t", "... Size (s) lower than the minimum: m",
+  "invalid signature", "Invalid order payload", ...). A FOK that cannot fill in full is
+  `{"error": "order couldn't be fully filled. FOK orders are fully filled or killed.", "orderID"}`
+  and a FAK that matches nothing `{"error": "no orders found to match with FAK order. FAK orders
+  are partially filled or killed if no match is found.", "orderID"}` (the order is then queryable
+  as CANCELED). In a batch a refused order is `{"success": false, "errorMsg": <text>, ...}` in the
+  200 answer list.
 - Market socket (`/ws/market`): subscribe (`assets_ids`, or `operation: subscribe|unsubscribe`)
   -> an array frame of `book` snapshots; then `price_change` (current format: new totals, BUY =
   bid, best_bid/best_ask after the change) for every book change, trades included, and
@@ -26,8 +46,11 @@ What it serves:
   MATCHED then (with `auto_settle`) MINED and CONFIRMED; `fail_trade` sends RETRYING and FAILED
   and reverses the ledger.
 
-Matching: one `MatchingEngine` per token. There is no complementary matching or minting across a
-market's two tokens (a YES buy never matches a NO buy): each token is its own book, which is what
+Matching: one `MatchingEngine` per token. An account's order may trade against its own resting
+order (the CLOB has no self-trade prevention; sources at `add_market`): the trade is reported once,
+from the taker side (`trader_side` TAKER), with our resting order in its `maker_orders` (owner = our
+api key, `side` the maker's side, `matched_amount`), in `/data/trades` and on the user channel.
+There is no complementary matching or minting across a market's two tokens (a YES buy never matches a NO buy): each token is its own book, which is what
 the adapter sees anyway. A posted order's limit price is its signed amounts' ratio (rounded onto
 the tick: down for buys, up for sells) and its size the shares it signs for (a FOK/FAK buy's
 `takerAmount`). A FOK/FAK ("market") order's maker amount may carry at most 2 decimals and its
@@ -102,7 +125,15 @@ from arb.domain import BookSide, OrderStatus, TimeInForce
 from arb.errors import ConfigError, OrderRejectedError
 from arb.fixed import SCALE, micro_to_str
 from arb.venues.sim import fees as sim_fees
-from arb.venues.sim.engine import CancelReason, LevelDelta, MatchingEngine, SimFill, SimOrder, counting_clock_ms
+from arb.venues.sim.engine import (
+    CancelReason,
+    LevelDelta,
+    MatchingEngine,
+    SelfTradePolicy,
+    SimFill,
+    SimOrder,
+    counting_clock_ms,
+)
 from arb.venues.sim.faults import Fault, FaultInjector, FaultPlan
 from arb.venues.sim.http import HttpRequest, HttpResponse, LoopbackHttpServer
 from arb.venues.sim.liquidity import set_book, set_level
@@ -115,7 +146,17 @@ __all__ = ["PolymarketAccount", "PolymarketMarketSpec", "PolymarketRefusal", "Po
 _BID = BookSide.BID
 _ASK = BookSide.ASK
 _LOT = 10_000
+# The venue's error texts (docs.polymarket.com "Error Codes"); every CLOB error is `{"error": text}`.
 _NO_BALANCE = "not enough balance / allowance"
+_FOK_KILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
+_FAK_NO_MATCH = (
+    "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
+)
+_POST_ONLY_CROSSES = "invalid post-only order: order crosses book"
+_BAD_PAYLOAD = "Invalid order payload"
+_NO_BOOK = "No orderbook exists for the requested token id"
+_MAX_BATCH = 15  # orders per POST /orders
+_UNLIMITED = str(2**256 - 1)  # an allowance set to the maximum
 _ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _RESULTS = frozenset({"yes", "no", "void"})
 _TIF = {"GTC": TimeInForce.GTC, "GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}
@@ -176,6 +217,7 @@ class _OrderMeta:
     price_micro: int
     size_micro: int
     order_type: str
+    created_s: int = 0
     order: SimOrder | None = None  # None until matched (an acknowledged-then-filled FAK)
     cash_left: int = 0  # reserved collateral still held (BUY)
     fee_left: int = 0  # reserved fee still held (BUY)
@@ -234,18 +276,15 @@ class _Conn:
 
 
 class PolymarketRefusal(OrderRejectedError):
-    """The simulated venue refuses an order (bad signature, foreign maker, closed market, off the
-    tick or below the minimum, crossing post-only, no balance). `shape` is how the venue answers:
-    "errorMsg" -> 400 `{"success": false, "errorMsg": ...}`, "error" -> 400 `{"error": ...}`."""
+    """The simulated venue refuses an order (bad signature, foreign signer or maker, closed market,
+    off the tick or below the minimum, crossing post-only, no balance, amounts beyond the market
+    order precision); answered as the venue does, HTTP 400 `{"error": <message>}`."""
 
-    def __init__(self, message: str, *, shape: str = "errorMsg") -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message, venue="polymarket", status=400, reason=message, body=message)
-        self.shape = shape
 
-    def response(self) -> HttpResponse:
-        if self.shape == "error":
-            return HttpResponse.json(400, {"error": self.reason})
-        return HttpResponse.json(400, {"success": False, "errorMsg": self.reason})
+    def body_json(self) -> dict[str, Any]:
+        return {"error": self.reason or ""}
 
 
 class PolymarketSimulator:
@@ -299,6 +338,10 @@ class PolymarketSimulator:
         self._metas: dict[str, _OrderMeta] = {}  # account orders by id (retained)
         self.delayed: list[tuple[_OrderMeta, TimeInForce, int | None]] = []
         self.answer_500_after_processing = 0
+        self.heartbeat_timeout_ms = 10_000  # the venue's dead-man switch: no heartbeat for 10 s
+        self._heartbeat_ids: dict[str, str] = {}
+        self._heartbeat_ms: dict[str, int] = {}
+        self.last_trade_side: dict[str, str] = {}
         self.stats: dict[str, int] = {
             "orders": 0,
             "rejected_auth": 0,
@@ -418,7 +461,15 @@ class PolymarketSimulator:
         )
         for i, token in enumerate(spec.tokens):
             self.token_spec[token] = spec
-            engine = MatchingEngine(token, self._next_id)
+            # Self-match: the CLOB lets an account's order trade against its own resting order.
+            # Polymarket documents self-trade prevention only for its perps venue
+            # (docs.polymarket.com/perps/learn-about-trading/self-trade-prevention), none for the
+            # CLOB; the settlement contract checks no maker != taker (Polymarket/ctf-exchange,
+            # src/exchange/mixins/Trading.sol, _matchOrders / _validateTakerAndMaker); and fills
+            # with maker == taker address do appear on chain. So the match happens and is reported
+            # as one trade seen from the taker side (trader_side TAKER) whose `maker_orders` holds
+            # our own resting order (owner = our key): that maker leg is a fill of ours too.
+            engine = MatchingEngine(token, self._next_id, self_trade=SelfTradePolicy.ALLOW)
             self.engines[token] = engine
             if self.with_participants:
                 mid = spec.yes_mid_micro if i == 0 else SCALE - spec.yes_mid_micro
@@ -493,6 +544,7 @@ class PolymarketSimulator:
 
     def step(self, steps: int = 1) -> None:
         """Let every participant act `steps` times; publish what happened."""
+        self.check_heartbeats()
         for _ in range(steps):
             for participant in self.participants:
                 result = participant.step()
@@ -611,6 +663,7 @@ class PolymarketSimulator:
             )
         for fill in fills:
             self.last_trade[token] = fill.price_micro_usd
+            self.last_trade_side[token] = "BUY" if fill.taker_side is _BID else "SELL"
             if subscribed:
                 self._broadcast_market(
                     token,
@@ -879,37 +932,83 @@ class PolymarketSimulator:
                 self._broadcast_user(owner, event)
 
     def order_json(self, order: SimOrder, kind: str | None = None) -> dict[str, Any]:
-        spec = self.token_spec[order.book_id]
-        account = self.accounts.get(order.owner)
-        meta = self._metas.get(order.order_id)
+        """A `/data/order` body / user `order` event (`kind` PLACEMENT, UPDATE or CANCELLATION)."""
         if order.status is OrderStatus.OPEN:
             status = "LIVE"
         elif order.status is OrderStatus.FILLED:
             status = "MATCHED"
         else:
             status = "CANCELED"
-        d = {
-            "id": order.order_id,
-            "status": status,
-            "owner": order.owner,
-            "maker_address": account.funder_address if account else "",
-            "market": spec.condition_id,
-            "asset_id": order.book_id,
-            "side": "BUY" if order.side is _BID else "SELL",
-            "original_size": _text(order.size_micro),
-            "size_matched": _text(order.filled_micro),
-            "price": _text(order.price_micro_usd),
-            "outcome": "Yes" if order.book_id == spec.yes_token else "No",
-            "expiration": "0",
-            "order_type": meta.order_type if meta is not None else "GTC",
-            "associate_trades": list(self._trades_by_order.get(order.order_id, ())),
-            "created_at": str(self._now_ms() // 1000),
-        }
+        meta = self._metas.get(order.order_id)
+        d = self._order_fields(
+            order.order_id,
+            order.owner,
+            order.book_id,
+            order.side,
+            order.price_micro_usd,
+            order.size_micro,
+            order.filled_micro,
+            status,
+            meta.order_type if meta is not None else "GTC",
+            meta.created_s if meta is not None else self._now_ms() // 1000,
+        )
         if kind is not None:
             d.update(
                 {"event_type": "order", "type": kind, "order_owner": order.owner, "timestamp": str(self._now_ms())}
             )
         return d
+
+    def meta_json(self, meta: _OrderMeta) -> dict[str, Any]:
+        """An account order as `/data/order` shows it, also while it is acknowledged but not yet
+        matched (the ack-then-fill FAK): the venue can always look up an order it acknowledged, and
+        until it matches the order is LIVE with nothing filled."""
+        if meta.order is not None:
+            return self.order_json(meta.order)
+        return self._order_fields(
+            meta.order_id,
+            meta.owner,
+            meta.token,
+            meta.side,
+            meta.price_micro,
+            meta.size_micro,
+            0,
+            "LIVE",
+            meta.order_type,
+            meta.created_s,
+        )
+
+    def _order_fields(
+        self,
+        order_id: str,
+        owner: str,
+        token: str,
+        side: BookSide,
+        price: int,
+        size: int,
+        filled: int,
+        status: str,
+        order_type: str,
+        created_s: int,
+    ) -> dict[str, Any]:
+        spec = self.token_spec[token]
+        account = self.accounts.get(owner)
+        return {
+            "id": order_id,
+            "status": status,
+            "owner": owner,
+            "maker_address": account.funder_address if account else "",
+            "market": spec.condition_id,
+            "asset_id": token,
+            "side": "BUY" if side is _BID else "SELL",
+            "original_size": _text(size),
+            "size_matched": _text(filled),
+            "price": _text(price),
+            "outcome": "Yes" if token == spec.yes_token else "No",
+            "expiration": "0",
+            "order_type": order_type,
+            "associate_trades": list(self._trades_by_order.get(order_id, ())),
+            "created_at": str(created_s),
+        }
 
     def _after_submit(self, order: SimOrder, fills: list[SimFill]) -> None:
         """User `order` events for the submitted order and every account's maker order it hit."""
@@ -1132,7 +1231,7 @@ class PolymarketSimulator:
         if state.winner:
             d["umaResolutionStatus"] = "resolved"
         if spec.neg_risk:
-            d["negRiskMarketID"] = "0x" + hashlib.sha256(spec.event_id.encode()).hexdigest()
+            d["negRiskMarketID"] = _neg_risk_market_id(spec)
         return d
 
     def _gamma_handler(self, request: HttpRequest) -> HttpResponse:
@@ -1202,21 +1301,39 @@ class PolymarketSimulator:
     # -- REST: CLOB --------------------------------------------------------------------------------
 
     def clob_market_json(self, spec: PolymarketMarketSpec) -> dict[str, Any]:
+        """CLOB `GET /markets/{condition_id}` (and an item of the paged `GET /markets`): the key set
+        of the venue's answer (captured in tests/fixtures/venues/polymarket/rest/)."""
         state = self.market_state[spec.condition_id]
+        schedule = spec.fee_schedule
+        base_fee = int(state.fee_rate_bps) if schedule is not None else 0
         return {
+            "enable_order_book": True,
+            "active": True,
+            "closed": state.closed,
+            "archived": False,
+            "accepting_orders": not state.closed,
+            "accepting_order_timestamp": "2026-01-01T00:00:00Z",
+            "minimum_order_size": spec.min_order_size_micro / SCALE,
+            "minimum_tick_size": state.tick_micro / SCALE,
             "condition_id": spec.condition_id,
+            "question_id": _question_id(spec),
             "question": spec.question,
             "description": f"Simulated market: {spec.question}",
             "market_slug": spec.slug or spec.condition_id[:12],
-            "active": True,
-            "closed": state.closed,
-            "accepting_orders": not state.closed,
-            "enable_order_book": True,
-            "minimum_order_size": spec.min_order_size_micro / SCALE,
-            "minimum_tick_size": state.tick_micro / SCALE,
-            "neg_risk": spec.neg_risk,
-            "neg_risk_market_id": ("0x" + hashlib.sha256(spec.event_id.encode()).hexdigest()) if spec.neg_risk else "",
             "end_date_iso": "2026-12-31T00:00:00Z",
+            "game_start_time": None,
+            "seconds_delay": 0,
+            "fpmm": "",
+            "maker_base_fee": 0,
+            "taker_base_fee": base_fee,
+            "notifications_enabled": False,
+            "neg_risk": spec.neg_risk,
+            "neg_risk_market_id": _neg_risk_market_id(spec) if spec.neg_risk else "",
+            "neg_risk_request_id": _question_id(spec) if spec.neg_risk else "",
+            "icon": "",
+            "image": "",
+            "rewards": {"rates": None, "min_size": 0, "max_spread": 0},
+            "is_50_50_outcome": False,
             "tokens": [
                 {
                     "token_id": token,
@@ -1226,7 +1343,31 @@ class PolymarketSimulator:
                 }
                 for token, outcome, side in ((spec.yes_token, "Yes", "yes"), (spec.no_token, "No", "no"))
             ],
+            "tags": [],
         }
+
+    def clob_market_info_json(self, spec: PolymarketMarketSpec) -> dict[str, Any]:
+        """`GET /clob-markets/{condition_id}`, the compact form the v2 client caches tick size, neg
+        risk and fee details from: `c` condition, `t` tokens (`t` id, `o` outcome), `mts` tick,
+        `mos` minimum size, `mbf`/`tbf` base fees (bps), `ao` accepting orders, `nr` neg risk
+        (left out when false), `fd` fee details (`r` rate, `e` exponent, `to` taker only; left out
+        on a market without fees)."""
+        state = self.market_state[spec.condition_id]
+        d: dict[str, Any] = {
+            "c": spec.condition_id,
+            "t": [{"t": spec.yes_token, "o": "Yes"}, {"t": spec.no_token, "o": "No"}],
+            "mts": state.tick_micro / SCALE,
+            "mos": spec.min_order_size_micro / SCALE,
+            "mbf": 0,
+            "tbf": int(state.fee_rate_bps) if spec.fee_schedule is not None else 0,
+            "ao": not state.closed,
+        }
+        if spec.neg_risk:
+            d["nr"] = True
+        schedule = spec.fee_schedule
+        if schedule is not None:
+            d["fd"] = {"r": float(state.fee_rate), "e": state.fee_exponent, "to": schedule.taker_only}
+        return d
 
     def _authenticate(self, request: HttpRequest) -> PolymarketAccount | None:
         """The account whose L2 headers sign this request: HMAC-SHA256 with the url-safe base64
@@ -1254,55 +1395,202 @@ class PolymarketSimulator:
 
     async def _clob_handler(self, request: HttpRequest) -> HttpResponse:
         method, path = request.method, request.path
-        if method == "GET" and path == "/book":
-            token = request.query.get("token_id", "")
-            if token not in self.engines:
-                return HttpResponse.json(404, {"error": "No orderbook exists for the requested token id"})
-            return HttpResponse.json(200, self.book_json(token, rest=True))
-        if method == "GET" and path.startswith("/markets/"):
-            spec = self.specs.get(path[len("/markets/") :])
-            return (
-                HttpResponse.json(200, self.clob_market_json(spec))
-                if spec
-                else HttpResponse.json(404, {"error": "market not found"})
-            )
-        if (method, path) not in _PRIVATE and not (method == "GET" and path.startswith("/data/order/")):
+        self.check_heartbeats()
+        if method == "GET":
+            public = self._public_get(request)
+            if public is not None:
+                return public
+        route = (method, path)
+        if route not in _PRIVATE and not (method == "GET" and path.startswith("/data/order/")):
             return HttpResponse.json(404, {"error": "not found"})
         account = self._authenticate(request)
         if account is None:
             self.stats["rejected_auth"] += 1
             return HttpResponse.json(401, {"error": "Unauthorized/Invalid api key"})
-        if method == "POST":
+        if route == ("POST", "/order"):
             return await self._post_order(account, request)
+        if route == ("POST", "/orders"):
+            return self._post_orders(account, request)
+        if route == ("POST", "/v1/heartbeats"):
+            return self._heartbeat(account, request)
         if method == "DELETE":
             return self._cancel(account, path, request)
         if path == "/data/orders":
-            metas = [m for m in account.resting.values() if m.order is not None]
-            market = request.query.get("market")
-            if market:
-                metas = [m for m in metas if self.token_spec[m.token].condition_id == market]
-            orders = [self.order_json(m.order) for m in metas if m.order is not None]
+            metas = [m for m in account.resting.values() if self._order_matches(m, request.query)]
+            orders = [self.meta_json(m) for m in metas]
             return HttpResponse.json(200, self._cursor_page(orders, request.query.get("next_cursor")))
         if path.startswith("/data/order/"):
             meta = account.orders.get(path[len("/data/order/") :])
-            if meta is None or meta.order is None:
+            if meta is None:
                 return HttpResponse.json(404, {"error": "order not found"})
-            return HttpResponse.json(200, self.order_json(meta.order))
+            return HttpResponse.json(200, self.meta_json(meta))
         if path == "/data/trades":
-            mine = [self.trades[t] for t in account.trade_ids if t in self.trades]
-            market = request.query.get("market")
-            if market:
-                mine = [t for t in mine if t.market == market]
+            try:
+                items = self._trades_of(account, request.query)
+            except ValueError:
+                return HttpResponse.json(400, {"error": "Invalid trade params payload"})
+            return HttpResponse.json(200, self._cursor_page(items, request.query.get("next_cursor")))
+        return self._balance_allowance(account, request.query)
+
+    def _public_get(self, request: HttpRequest) -> HttpResponse | None:
+        """The CLOB's public reads, or None when the path is not one of them."""
+        path, query = request.path, request.query
+        if path == "/time":
+            return HttpResponse.json(200, self._now_ms() // 1000)
+        if path == "/ok":
+            return HttpResponse.json(200, "OK")
+        if path == "/version":
+            return HttpResponse.json(200, {"version": 2})
+        if path == "/markets":
+            listing = [self.clob_market_json(s) for s in self.specs.values()]
+            return HttpResponse.json(200, self._cursor_page(listing, query.get("next_cursor")))
+        for prefix, view in (("/markets/", self.clob_market_json), ("/clob-markets/", self.clob_market_info_json)):
+            if path.startswith(prefix):
+                spec = self.specs.get(path[len(prefix) :])
+                if spec is None:
+                    return HttpResponse.json(404, {"error": "market not found"})
+                return HttpResponse.json(200, view(spec))
+        if path.startswith("/markets-by-token/"):
+            spec = self.token_spec.get(path[len("/markets-by-token/") :])
+            if spec is None:
+                return HttpResponse.json(404, {"error": "market not found"})
             return HttpResponse.json(
                 200,
-                self._cursor_page(
-                    [self.trade_json(t, account.api_key) for t in mine], request.query.get("next_cursor")
-                ),
+                {
+                    "condition_id": spec.condition_id,
+                    "primary_token_id": spec.yes_token,
+                    "secondary_token_id": spec.no_token,
+                },
             )
-        if request.query.get("asset_type") == "CONDITIONAL":
-            token = request.query.get("token_id", "")
-            return HttpResponse.json(200, {"balance": str(account.positions.get(token, 0)), "allowances": {}})
-        return HttpResponse.json(200, {"balance": str(account.cash_micro), "allowances": {}})
+        if path not in _TOKEN_READS:
+            return None
+        token = query.get("token_id", "")
+        if not token:
+            return HttpResponse.json(400, {"error": "Invalid token id"})
+        spec = self.token_spec.get(token)
+        if spec is None:
+            missing = "market not found" if path in ("/tick-size", "/neg-risk", "/fee-rate") else _NO_BOOK
+            return HttpResponse.json(404, {"error": missing})
+        state = self.market_state[spec.condition_id]
+        engine = self.engines[token]
+        best_bid, best_ask = engine.best_bid(), engine.best_ask()
+        if path == "/book":
+            return HttpResponse.json(200, self.book_json(token, rest=True))
+        if path == "/tick-size":
+            return HttpResponse.json(200, {"minimum_tick_size": state.tick_micro / SCALE})
+        if path == "/neg-risk":
+            return HttpResponse.json(200, {"neg_risk": spec.neg_risk})
+        if path == "/fee-rate":
+            return HttpResponse.json(200, {"base_fee": int(state.fee_rate_bps) if spec.fee_schedule else 0})
+        if path == "/last-trade-price":
+            last = self.last_trade.get(token)
+            side = self.last_trade_side.get(token, "")
+            return HttpResponse.json(200, {"price": "0" if last is None else _text(last), "side": side})
+        if path == "/price":
+            side = query.get("side", "")
+            if side not in ("BUY", "SELL"):
+                return HttpResponse.json(400, {"error": "Invalid side"})
+            # As the venue documents it: the best bid for BUY, the best ask for SELL.
+            best = best_bid if side == "BUY" else best_ask
+            if best is None:
+                return HttpResponse.json(404, {"error": _NO_BOOK})
+            return HttpResponse.json(200, {"price": _text(best[0])})
+        if best_bid is None or best_ask is None:
+            return HttpResponse.json(404, {"error": _NO_BOOK})
+        if path == "/midpoint":
+            # prices sit on a tick of at least 100 micro, so the mean is a whole micro amount
+            return HttpResponse.json(200, {"mid": _text((best_bid[0] + best_ask[0]) // 2)})
+        return HttpResponse.json(200, {"spread": _text(best_ask[0] - best_bid[0])})  # /spread
+
+    def _order_matches(self, meta: _OrderMeta, query: dict[str, str]) -> bool:
+        """`/data/orders` filters: `id`, `market` (condition id), `asset_id` (token id)."""
+        if query.get("id") and meta.order_id != query["id"]:
+            return False
+        if query.get("market") and self.token_spec[meta.token].condition_id != query["market"]:
+            return False
+        return not query.get("asset_id") or meta.token == query["asset_id"]
+
+    def _trades_of(self, account: PolymarketAccount, query: dict[str, str]) -> list[dict[str, Any]]:
+        """The account's `/data/trades` items, filtered by `id`, `market`, `asset_id`, `maker_address`
+        (an address on the trade: the taker's or a maker order's) and `before`/`after` (unix
+        seconds, exclusive, on the match time); a non-numeric bound raises ValueError."""
+        before = int(query["before"]) if query.get("before") else None
+        after = int(query["after"]) if query.get("after") else None
+        wanted_address = (query.get("maker_address") or "").lower()
+        out = []
+        for trade_id in account.trade_ids:
+            trade = self.trades.get(trade_id)
+            if trade is None:
+                continue
+            if query.get("id") and trade_id != query["id"]:
+                continue
+            if query.get("market") and trade.market != query["market"]:
+                continue
+            if query.get("asset_id") and trade.fill.book_id != query["asset_id"]:
+                continue
+            if before is not None and not trade.match_time_s < before:
+                continue
+            if after is not None and not trade.match_time_s > after:
+                continue
+            item = self.trade_json(trade, account.api_key)
+            if wanted_address:
+                addresses = {item["maker_address"].lower()} | {m["maker_address"].lower() for m in item["maker_orders"]}
+                if wanted_address not in addresses:
+                    continue
+            out.append(item)
+        return out
+
+    def _balance_allowance(self, account: PolymarketAccount, query: dict[str, str]) -> HttpResponse:
+        """`GET /balance-allowance` (and `/balance-allowance/update`, which answers the same):
+        COLLATERAL -> the whole pUSD balance; CONDITIONAL with `token_id` -> that token's balance;
+        allowances to the v2 exchanges and the neg-risk adapter are unlimited."""
+        if query.get("signature_type", "0") not in ("0", "1", "2", "3"):
+            return HttpResponse.json(400, {"error": "Invalid signature_type"})
+        asset_type = query.get("asset_type", "")
+        if asset_type == "COLLATERAL":
+            balance = account.cash_micro
+        elif asset_type == "CONDITIONAL":
+            token = query.get("token_id", "")
+            if token not in self.token_spec:
+                return HttpResponse.json(400, {"error": "Invalid token id"})
+            balance = account.positions.get(token, 0)
+        else:
+            return HttpResponse.json(400, {"error": "Invalid asset type"})
+        contracts = self._contracts
+        spenders = (contracts.exchange_v2, contracts.neg_risk_exchange_v2, contracts.neg_risk_adapter)
+        return HttpResponse.json(200, {"balance": str(balance), "allowances": dict.fromkeys(spenders, _UNLIMITED)})
+
+    def _heartbeat(self, account: PolymarketAccount, request: HttpRequest) -> HttpResponse:
+        """`POST /v1/heartbeats {"heartbeat_id"}`: the first (empty id) starts the dead-man switch,
+        each answer names the id the next one must carry; once started, no heartbeat for
+        `heartbeat_timeout_ms` cancels all the account's orders (see `check_heartbeats`)."""
+        try:
+            sent = orjson.loads(request.body)["heartbeat_id"]
+            if not isinstance(sent, str):
+                raise TypeError
+        except (KeyError, TypeError, orjson.JSONDecodeError):
+            return HttpResponse.json(400, {"error": "Invalid heartbeat payload"})
+        expected = self._heartbeat_ids.get(account.api_key)
+        if sent and sent != expected:
+            return HttpResponse.json(400, {"error": "Invalid Heartbeat ID", "heartbeat_id": expected or ""})
+        heartbeat_id = self._next_id("heartbeat")
+        self._heartbeat_ids[account.api_key] = heartbeat_id
+        self._heartbeat_ms[account.api_key] = self._now_ms()
+        return HttpResponse.json(200, {"heartbeat_id": heartbeat_id})
+
+    def check_heartbeats(self) -> list[str]:
+        """Cancel every order of an account whose heartbeats stopped (the venue's dead-man switch);
+        runs on each CLOB request and each `step()`. Returns the accounts that were cut off."""
+        if not self._heartbeat_ms:
+            return []
+        now = self._now_ms()
+        expired = [key for key, at in self._heartbeat_ms.items() if now - at > self.heartbeat_timeout_ms]
+        for key in expired:
+            del self._heartbeat_ms[key]
+            self._heartbeat_ids.pop(key, None)
+            account = self.accounts[key]
+            self._cancel_ids(account, list(account.resting))
+        return expired
 
     def _cursor_page(self, items: list[Any], cursor: str | None) -> dict[str, Any]:
         start = 0
@@ -1333,34 +1621,77 @@ class PolymarketSimulator:
         builder = ExchangeOrderBuilderV2(exchange, self.chain_id, None)
         typed = builder.build_order_typed_data(signed)
         recovered = Account.recover_message(encode_typed_data(full_message=typed), signature=order["signature"])
-        if recovered.lower() != str(order["signer"]).lower() or recovered.lower() != account.signer_address.lower():
+        if recovered.lower() != str(order["signer"]).lower():
             raise PolymarketRefusal("invalid signature")
+        if recovered.lower() != account.signer_address.lower():
+            raise PolymarketRefusal("the order signer address has to be the address of the API KEY")
         if str(order["maker"]).lower() != account.funder_address.lower():
             raise PolymarketRefusal("maker address not allowed, please use the deposit wallet flow")
         return str(builder.build_order_hash(typed))
 
     async def _post_order(self, account: PolymarketAccount, request: HttpRequest) -> HttpResponse:
-        self.stats["orders"] += 1
+        """`POST /order`: 200 with the order answer, or the venue's 400 `{"error": ...}`."""
         try:
             body = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            return HttpResponse.json(400, {"error": _BAD_PAYLOAD})
+        status, answer = self._submit_signed(account, body)
+        if self.answer_500_after_processing > 0 and "orderID" in answer:
+            self.answer_500_after_processing -= 1
+            return HttpResponse.json(500, {"error": "could not run the execution"})
+        return HttpResponse.json(status, answer)
+
+    def _post_orders(self, account: PolymarketAccount, request: HttpRequest) -> HttpResponse:
+        """`POST /orders` (a batch of the `POST /order` bodies, at most `_MAX_BATCH`): each is
+        processed in turn; 200 with one answer per order, a refused one as `{"success": false,
+        "errorMsg": <the venue's message>, ...}`."""
+        try:
+            items = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            return HttpResponse.json(400, {"error": _BAD_PAYLOAD})
+        if type(items) is not list or not items:
+            return HttpResponse.json(400, {"error": _BAD_PAYLOAD})
+        if len(items) > _MAX_BATCH:
+            return HttpResponse.json(
+                400, {"error": f"Too many orders in payload: {len(items)}, max allowed: {_MAX_BATCH}"}
+            )
+        answers = []
+        processed = False
+        for item in items:
+            status, answer = self._submit_signed(account, item)
+            processed = processed or "orderID" in answer
+            if status != 200:
+                answer = {**_answer(str(answer.get("orderID", "")), ""), "success": False, "errorMsg": answer["error"]}
+            answers.append(answer)
+        if self.answer_500_after_processing > 0 and processed:
+            self.answer_500_after_processing -= 1
+            return HttpResponse.json(500, {"error": "could not run the execution"})
+        return HttpResponse.json(200, answers)
+
+    def _submit_signed(self, account: PolymarketAccount, body: Any) -> tuple[int, dict[str, Any]]:
+        """Check, reserve for and execute one signed order body `{"order", "owner", "orderType",
+        "postOnly"}`; (200, answer) or (400, `{"error": ...}`). An answer naming `orderID` means the
+        order reached the book (refused ones before matching carry no id)."""
+        self.stats["orders"] += 1
+        try:
             order = body["order"]
             order_type = body["orderType"]
-            token = order["tokenId"]
-            spec = self.token_spec[token]
+            spec = self.token_spec[str(order["tokenId"])]
+            token = str(order["tokenId"])
             if body.get("owner") != account.api_key:
-                return HttpResponse.json(
-                    400, {"success": False, "errorMsg": "the order owner has to be the owner of the API KEY"}
-                )
+                return 400, {"error": "the order owner has to be the owner of the API KEY"}
             order_id = self._verify_order(account, order, spec.neg_risk)
             maker, taker = int(order["makerAmount"]), int(order["takerAmount"])
             buying = order["side"] == "BUY"
-            if maker <= 0 or taker <= 0 or order_type not in ("GTC", "GTD", "FOK", "FAK"):
-                raise ValueError("invalid amounts or order type")
+            if maker <= 0 or taker <= 0 or order_type not in _TIF or order["side"] not in ("BUY", "SELL"):
+                raise ValueError("invalid amounts, side or order type")
         except PolymarketRefusal as exc:
             self.stats["bad_signature"] += 1
-            return exc.response()
-        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
-            return HttpResponse.json(400, {"success": False, "errorMsg": "invalid order payload"})
+            return 400, exc.body_json()
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return 400, {"error": _BAD_PAYLOAD}
+        if order_id in self._metas:
+            return 400, {"error": f"order {order_id} is invalid. Duplicated."}
         tick = self.market_state[spec.condition_id].tick_micro
         if buying:
             price = maker * SCALE // taker // tick * tick
@@ -1383,7 +1714,7 @@ class PolymarketSimulator:
                 spend_limit=maker if buying else None,
             )
         except PolymarketRefusal as exc:
-            return exc.response()
+            return 400, exc.body_json()
         tif = _TIF[order_type]
         fill_limit = self.faults.partial_fill_limit(size, _LOT)
         if tif is TimeInForce.IOC and self.faults.ack_then_fill:
@@ -1392,12 +1723,8 @@ class PolymarketSimulator:
                 task = asyncio.ensure_future(self._release_later(self.faults.fill_later_s))
                 self._release_tasks.add(task)  # a reference keeps the task alive until it runs
                 task.add_done_callback(self._release_tasks.discard)
-            return HttpResponse.json(200, _answer(order_id, "live"))
-        answer = self._execute(meta, tif, fill_limit)
-        if self.answer_500_after_processing > 0:
-            self.answer_500_after_processing -= 1
-            return HttpResponse.json(500, {"error": "could not run the execution"})
-        return answer
+            return 200, _answer(order_id, "live")
+        return self._execute(meta, tif, fill_limit)
 
     def place(
         self,
@@ -1452,26 +1779,33 @@ class PolymarketSimulator:
         if state.closed:
             raise PolymarketRefusal("market is closed, not accepting orders")
         tick = state.tick_micro
-        if price % tick or not tick <= price <= SCALE - tick or size < spec.min_order_size_micro:
-            raise PolymarketRefusal(f"invalid order: price {_text(price)} or size {_text(size)} out of range")
+        if price % tick or not tick <= price <= SCALE - tick:
+            raise PolymarketRefusal(
+                f"order {order_id} is invalid. Price ({_text(price)}) breaks minimum tick size rule: {_text(tick)}"
+            )
+        if size < spec.min_order_size_micro:
+            raise PolymarketRefusal(
+                f"order {order_id} is invalid. Size ({_text(size)}) lower than the minimum: "
+                f"{_text(spec.min_order_size_micro)}"
+            )
         if post_only:
             if order_type not in ("GTC", "GTD"):
                 raise PolymarketRefusal("invalid post-only order: only GTC and GTD orders can be post-only")
             if self.engines[token].crosses(side, price):
-                raise PolymarketRefusal("invalid post-only order: order crosses book")
-        meta = _OrderMeta(order_id, account.api_key, token, side, price, size, order_type)
+                raise PolymarketRefusal(_POST_ONLY_CROSSES)
+        meta = _OrderMeta(order_id, account.api_key, token, side, price, size, order_type, self._now_ms() // 1000)
         if side is _BID:
             cash = size * price // SCALE if spend_limit is None else max(spend_limit, size * price // SCALE)
             fee = sim_fees.polymarket_worst_fee_micro(state.fee_rate, state.fee_exponent, price, size, buying=True)
             if cash + fee > account.available_cash_micro:
                 self.stats["no_balance"] += 1
-                raise PolymarketRefusal(_NO_BALANCE, shape="error")
+                raise PolymarketRefusal(_NO_BALANCE)
             meta.cash_left, meta.fee_left = cash, fee
             account.reserved_cash_micro += cash + fee
         else:
             if size > account.available_tokens(token):
                 self.stats["no_balance"] += 1
-                raise PolymarketRefusal(_NO_BALANCE, shape="error")
+                raise PolymarketRefusal(_NO_BALANCE)
             meta.tokens_left = size
             account.reserved_tokens[token] = account.reserved_tokens.get(token, 0) + size
         self._metas[order_id] = meta
@@ -1479,7 +1813,10 @@ class PolymarketSimulator:
         account.resting[order_id] = meta
         return meta
 
-    def _execute(self, meta: _OrderMeta, tif: TimeInForce, fill_limit: int | None) -> HttpResponse:
+    def _execute(self, meta: _OrderMeta, tif: TimeInForce, fill_limit: int | None) -> tuple[int, dict[str, Any]]:
+        """Match an accepted order; the venue's answer: 200 "matched" (with trades, amounts and
+        settlement hashes) or "live", or 400 `{"error", "orderID"}` for a FOK that cannot fill in
+        full and a FAK that found nothing to match."""
         engine = self.engines[meta.token]
         self._forced_id = meta.order_id
         result = engine.submit(
@@ -1492,31 +1829,26 @@ class PolymarketSimulator:
         order = result.order
         order_id = meta.order_id
         if order.cancel_reason is CancelReason.FOK_NOT_FILLABLE:
-            killed = "order couldn't be fully filled. FOK orders are fully filled or killed."
-            return HttpResponse.json(
-                200, {"success": False, "errorMsg": killed, "orderID": order_id, "status": "unmatched"}
-            )
+            return 400, {"error": _FOK_KILLED, "orderID": order_id}
         if order.filled_micro:
             trade_ids = [
                 t for t in self._trades_by_order.get(order_id, ()) if self.trades[t].fill.taker_order_id == order_id
             ]
             spent = sum(f.size_micro * f.price_micro_usd // SCALE for f in result.fills)
             making, taking = (spent, order.filled_micro) if meta.side is _BID else (order.filled_micro, spent)
-            return HttpResponse.json(
-                200,
-                {
-                    "success": True,
-                    "errorMsg": "",
-                    "orderID": order_id,
-                    "status": "matched",
-                    "tradeIDs": trade_ids,
-                    "makingAmount": _text(making),
-                    "takingAmount": _text(taking),
-                    "transactionsHashes": [self.trades[t].tx_hash for t in trade_ids],
-                },
-            )
-        status = "live" if order.status is OrderStatus.OPEN else "unmatched"
-        return HttpResponse.json(200, _answer(order_id, status))
+            return 200, {
+                "success": True,
+                "errorMsg": "",
+                "orderID": order_id,
+                "status": "matched",
+                "tradeIDs": trade_ids,
+                "makingAmount": _text(making),
+                "takingAmount": _text(taking),
+                "transactionsHashes": [self.trades[t].tx_hash for t in trade_ids],
+            }
+        if tif is TimeInForce.IOC:
+            return 400, {"error": _FAK_NO_MATCH, "orderID": order_id}
+        return 200, _answer(order_id, "live" if order.status is OrderStatus.OPEN else "unmatched")
 
     async def _release_later(self, delay_s: float) -> None:
         await self._sleep(delay_s)
@@ -1530,22 +1862,40 @@ class PolymarketSimulator:
         return len(pending)
 
     def _cancel(self, account: PolymarketAccount, path: str, request: HttpRequest) -> HttpResponse:
+        """`DELETE /order {"orderID"}`, `/orders [ids]`, `/cancel-all`, `/cancel-market-orders
+        {"market"?, "asset_id"?}`: 200 `{"canceled": [...], "not_canceled": {id: reason}}`."""
         if path == "/cancel-all":
-            ids = list(account.resting)
-        else:
-            try:
-                body = orjson.loads(request.body)
-                ids = [body["orderID"]] if path == "/order" else list(body)
-                if not all(isinstance(i, str) for i in ids):
+            return HttpResponse.json(200, self._cancel_ids(account, list(account.resting)))
+        try:
+            body = orjson.loads(request.body) if request.body else {}
+            if path == "/cancel-market-orders":
+                market, asset = body.get("market") or "", body.get("asset_id") or ""
+                if not isinstance(market, str) or not isinstance(asset, str):
                     raise TypeError
-            except (KeyError, TypeError, orjson.JSONDecodeError):
-                return HttpResponse.json(400, {"error": "invalid cancel payload"})
+                ids = [
+                    m.order_id
+                    for m in account.resting.values()
+                    if (not market or self.token_spec[m.token].condition_id == market)
+                    and (not asset or m.token == asset)
+                ]
+            else:
+                ids = [body["orderID"]] if path == "/order" else list(body)
+                if not all(isinstance(i, str) and i for i in ids):
+                    raise TypeError
+        except (KeyError, TypeError, AttributeError, orjson.JSONDecodeError):
+            return HttpResponse.json(400, {"error": _BAD_PAYLOAD})
+        return HttpResponse.json(200, self._cancel_ids(account, ids))
+
+    def _cancel_ids(self, account: PolymarketAccount, ids: list[str]) -> dict[str, Any]:
         canceled: list[str] = []
         not_canceled: dict[str, str] = {}
         for order_id in ids:
             meta = account.orders.get(order_id)
-            if meta is None or meta.order is None:
+            if meta is None:
                 not_canceled[order_id] = "order not found"
+                continue
+            if meta.order is None:  # acknowledged, not matched yet: the venue is still working it
+                not_canceled[order_id] = "order can't be canceled - it is being matched"
                 continue
             result = self.engines[meta.token].cancel(order_id)
             if result.canceled:
@@ -1555,18 +1905,34 @@ class PolymarketSimulator:
                 self._broadcast_user(account.api_key, self.order_json(meta.order, "CANCELLATION"))
             else:
                 not_canceled[order_id] = "order can't be found - already canceled or matched"
-        return HttpResponse.json(200, {"canceled": canceled, "not_canceled": not_canceled})
+        return {"canceled": canceled, "not_canceled": not_canceled}
 
 
 _PRIVATE = {
     ("POST", "/order"),
+    ("POST", "/orders"),
+    ("POST", "/v1/heartbeats"),
     ("DELETE", "/order"),
     ("DELETE", "/orders"),
     ("DELETE", "/cancel-all"),
+    ("DELETE", "/cancel-market-orders"),
     ("GET", "/data/orders"),
     ("GET", "/data/trades"),
     ("GET", "/balance-allowance"),
+    ("GET", "/balance-allowance/update"),
 }
+# Public reads keyed by `token_id`.
+_TOKEN_READS = frozenset(
+    {"/book", "/tick-size", "/neg-risk", "/fee-rate", "/midpoint", "/price", "/spread", "/last-trade-price"}
+)
+
+
+def _question_id(spec: PolymarketMarketSpec) -> str:
+    return "0x" + hashlib.sha256(("question:" + spec.condition_id).encode()).hexdigest()
+
+
+def _neg_risk_market_id(spec: PolymarketMarketSpec) -> str:
+    return "0x" + hashlib.sha256(spec.event_id.encode()).hexdigest()
 
 
 def _check_market_order_amounts(buying: bool, maker: int | Fraction, taker: int | Fraction) -> None:
@@ -1576,8 +1942,7 @@ def _check_market_order_amounts(buying: bool, maker: int | Fraction, taker: int 
         kind = "buy" if buying else "sell"
         raise PolymarketRefusal(
             f"invalid amounts, the market {kind} orders maker amount supports a max accuracy of 2 decimals, "
-            "taker amount a max of 4 decimals",
-            shape="error",
+            "taker amount a max of 4 decimals"
         )
 
 
