@@ -38,8 +38,12 @@ from arb.errors import AuthError, ConfigError
 from arb.venues.base import VenueClient
 from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
 from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials, serialize_body
+from arb.venues.polymarket.session import FetchBook
 from arb.venues.sim.faults import FaultPlan
 from arb.venues.sim.polymarket import PolymarketMarketSpec, PolymarketSimulator
+from tests.venues.test_polymarket_session import YES as TOKEN
+from tests.venues.test_polymarket_session import book_bytes, change_bytes, hash_mismatch_book
+from tests.venues.test_polymarket_session import market as session_market
 
 S = 1_000_000_000
 CONDITION = "0x" + "c0" * 32
@@ -255,6 +259,46 @@ async def test_ioc_fill_and_fok_kill() -> None:
         fok = await h.client.place_order(order("fok-1", Action.BUY, 520_000, 500_000_000, TimeInForce.FOK))
         assert fok.status is OrderStatus.REJECTED and "fully filled" in fok.reason
         assert h.fills_of(fok.order_id) == []
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_refusals_in_the_venues_400_error_shape_come_back_rejected_with_its_message() -> None:
+    """The simulator refuses as the venue does, 400 `{"error": ...}` (a FOK that cannot fill and a
+    FAK with nothing to match included, not 200 success:false): each order comes back REJECTED with
+    the venue's own text, nothing filled, and later orders trade normally."""
+    async with running() as h:
+        await h.ready()
+        refused = {
+            "fok": order("rj-fok", Action.BUY, 520_000, 500_000_000, TimeInForce.FOK),
+            "fak": order("rj-fak", Action.BUY, 300_000, 5_000_000, TimeInForce.IOC),
+            "post-only": order("rj-po", Action.BUY, 510_000, 5_000_000, TimeInForce.GTC, post_only=True),
+            "balance": order("rj-bal", Action.BUY, 400_000, 5_000_000_000, TimeInForce.GTC),
+        }
+        reasons = {}
+        for name, request in refused.items():
+            update = await h.client.place_order(request)
+            assert update.status is OrderStatus.REJECTED and update.client_order_id == request.client_order_id
+            assert update.order_id and h.fills_of(update.order_id) == []
+            reasons[name] = update.reason
+        assert reasons == {
+            "fok": "order couldn't be fully filled. FOK orders are fully filled or killed.",
+            "fak": "no orders found to match with FAK order. FAK orders are partially filled or killed if no match "
+            "is found.",
+            "post-only": "invalid post-only order: order crosses book",
+            "balance": "not enough balance / allowance",
+        }
+        # The raw FOK answer is the venue's shape.
+        signer = OrderSigner(CREDS, rng=random.Random(9))
+        prepared = signer.prepare(
+            refused["fok"], token_id=YES, tick_micro=10_000, neg_risk=False, now_ms=h.clock.wall_ms()
+        )
+        headers = signer.headers("POST", "/order", prepared.body_text, h.clock.wall_ms() // 1000)
+        async with httpx.AsyncClient(base_url=h.sim.clob_url) as http:
+            answer = await http.post("/order", content=prepared.body_text.encode(), headers=headers)
+        assert answer.status_code == 400 and answer.json()["error"] == reasons["fok"]
+        ok = await h.client.place_order(order("rj-ok", Action.BUY, 520_000, 5_000_000, TimeInForce.FOK))
+        assert ok.status is OrderStatus.FILLED
         h.assert_healthy()
 
 
@@ -706,3 +750,240 @@ async def test_3_3_a_sink_exception_never_drops_the_socket_nor_loses_a_fill() ->
         assert list(h.client.diagnostics.disconnect_reasons) == []
         assert any(isinstance(e, Fill) and e.status is FillStatus.CONFIRMED for e in h.events)
         h.assert_healthy()
+
+
+# -- combined faults -----------------------------------------------------------------------------------
+
+
+def sink_fills(h: Harness, order_id: str) -> dict[str, Fill]:
+    """The fills the sink was given for `order_id`, by id (latest status)."""
+    return {e.fill_id: e for e in h.events if isinstance(e, Fill) and e.order_id == order_id}
+
+
+@pytest.mark.asyncio
+async def test_combined_faults_cancel_after_a_missed_partial_fill_reports_the_venues_fill() -> None:
+    """A resting order fills 3 of 10 while the user socket is frozen, then is cancelled: the answer
+    and the order table carry the venue's final state (CANCELED, 3 filled), and the missed fill
+    reaches the sink once (before: CANCELED with the cached 0 filled, and the table stayed OPEN)."""
+    async with running() as h:
+        await h.ready()
+        resting = await h.client.place_order(order("cx-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        assert resting.status is OrderStatus.OPEN
+        table = h.client.user_session.orders
+        await h.until(lambda: resting.order_id in table, "the placement on the user channel")
+        assert (table[resting.order_id].status, table[resting.order_id].filled_size_micro) == (OrderStatus.OPEN, 0)
+        h.sim.faults.freeze("user")
+        h.sim.take(YES, BookSide.ASK, 500_000, 3_000_000, TimeInForce.IOC)
+        assert h.sim.accounts[CREDS.api_key].positions == {YES: 3_000_000}
+        canceled = await h.client.cancel_order(resting.order_id)
+        assert (canceled.status, canceled.filled_size_micro, canceled.remaining_size_micro) == (
+            OrderStatus.CANCELED,
+            3_000_000,
+            0,
+        )
+        recorded = table[resting.order_id]
+        assert (recorded.status, recorded.filled_size_micro) == (OrderStatus.CANCELED, 3_000_000)
+        assert recorded.client_order_id == "cx-1"
+        (fill,) = sink_fills(h, resting.order_id).values()
+        assert (fill.size_micro, fill.liquidity) == (3_000_000, Liquidity.MAKER)
+        assert h.client.user_session.net_filled_micro(resting.order_id) == 3_000_000
+        h.sim.faults.thaw("user")
+        assert await h.client.open_orders() == []
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_fills_and_order_ends_missed_while_the_user_socket_was_down_are_caught_up_once() -> None:
+    """The user socket drops on the first frame about a fill (the venue does not replay): after
+    the reconnect the client fetches the trades and order states it missed, so the partial fill of
+    one order and the complete fill of another each reach the sink once and the order table holds
+    the venue's states (before: neither fill was delivered and the filled order stayed OPEN)."""
+    async with running() as h:
+        await h.ready()
+        whole = await h.client.place_order(order("gap-1", Action.BUY, 500_000, 6_000_000, TimeInForce.GTC))
+        partial = await h.client.place_order(order("gap-2", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        assert whole.status is partial.status is OrderStatus.OPEN
+        table = h.client.user_session.orders
+        await h.until(lambda: partial.order_id in table and whole.order_id in table, "both placements")
+        h.sim.faults.drop_next("user")
+        h.sim.take(YES, BookSide.ASK, 500_000, 9_000_000, TimeInForce.IOC)  # 6 of the first, 3 of the second
+        await h.until(lambda: h.client.user_session.stats.connects == 2, "the user socket back")
+        net = h.client.user_session.net_filled_micro
+        await h.until(lambda: (net(whole.order_id), net(partial.order_id)) == (6_000_000, 3_000_000), "missed fills")
+        await h.until(lambda: table[whole.order_id].status is OrderStatus.FILLED, "the filled order's final state")
+        await h.until(lambda: table[partial.order_id].filled_size_micro == 3_000_000, "the partial order's state")
+        assert table[partial.order_id].status is OrderStatus.OPEN
+        assert len(sink_fills(h, partial.order_id)) == len(sink_fills(h, whole.order_id)) == 1
+        assert h.client.user_session.stats.new_fills == len(h.client.user_session.fills) == 2
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_open_orders_showing_more_filled_than_the_fills_held_fetch_the_missing_fills() -> None:
+    """A resting order fills 3 while the user socket is frozen: listing open orders reports the
+    venue's 3 filled and delivers that fill once (before: the order said 3 filled, the fills 0)."""
+    async with running() as h:
+        await h.ready()
+        resting = await h.client.place_order(order("oo-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        await h.until(lambda: resting.order_id in h.client.user_session.orders, "the placement")
+        h.sim.faults.freeze("user")
+        h.sim.take(YES, BookSide.ASK, 500_000, 3_000_000, TimeInForce.IOC)
+        (listed,) = await h.client.open_orders()
+        assert (listed.order_id, listed.status, listed.filled_size_micro) == (
+            resting.order_id,
+            OrderStatus.OPEN,
+            3_000_000,
+        )
+        (fill,) = sink_fills(h, resting.order_id).values()
+        assert fill.size_micro == 3_000_000 and h.client.user_session.net_filled_micro(resting.order_id) == 3_000_000
+        await h.client.open_orders()
+        assert h.client.user_session.stats.new_fills == 1
+        h.sim.faults.thaw("user")
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
+    """Our BUY takes our own resting SELL: the venue's position is unchanged (+6 -6), and the client
+    gets both legs, each once (before: only the taker leg, +6 at the client against 0 at the venue)."""
+    async with running(positions={YES: 6_000_000}) as h:
+        await h.ready()
+        ask = await h.client.place_order(order("sm-ask", Action.SELL, 500_000, 6_000_000, TimeInForce.GTC))
+        assert ask.status is OrderStatus.OPEN
+        await h.until(lambda: h.client.books[YES].best_ask() == (500_000, 6_000_000), "our ask on the feed")
+        take = await h.client.place_order(order("sm-bid", Action.BUY, 500_000, 6_000_000, TimeInForce.IOC))
+        assert take.status is not OrderStatus.REJECTED, take.reason
+        assert [(t.fill.taker_order_id, t.fill.maker_order_id) for t in h.sim.trades.values()] == [
+            (take.order_id, ask.order_id)
+        ]
+        net = h.client.user_session.net_filled_micro
+
+        def legs_confirmed() -> bool:
+            fills = [*sink_fills(h, take.order_id).values(), *sink_fills(h, ask.order_id).values()]
+            return len(fills) == 2 and all(f.status is FillStatus.CONFIRMED for f in fills)
+
+        await h.until(legs_confirmed, "both legs of the self-match, confirmed")
+        assert net(take.order_id) == net(ask.order_id) == 6_000_000
+        (maker,) = sink_fills(h, ask.order_id).values()
+        assert (maker.liquidity, maker.action, maker.client_order_id) == (Liquidity.MAKER, Action.SELL, "sm-ask")
+        queried = await h.client.fills()
+        assert sorted(f.order_id for f in queried) == sorted([take.order_id, ask.order_id])
+        assert h.client.user_session.stats.new_fills == 2
+        (position,) = await h.client.positions()
+        assert position.position_micro == 6_000_000  # the venue: as before the self-match
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_an_acknowledged_fak_is_looked_up_as_the_venue_has_it_then_filled() -> None:
+    """A FAK acknowledged "live" fills later: each lookup reports the venue's record (live, then
+    filled), never REJECTED, and the fill reaches the sink once."""
+    async with running(FaultPlan(ack_then_fill=True)) as h:
+        await h.ready()
+        ack = await h.client.place_order(order("fl-1", Action.BUY, 520_000, 8_000_000, TimeInForce.IOC))
+        assert ack.status is OrderStatus.UNKNOWN
+        h.clock.advance(h.client.config.order_settle_s + 1)  # long past any in-flight window
+        early = await h.client.reconcile_order(ack.order_id)
+        assert early.status is not OrderStatus.REJECTED, early
+        assert h.sim.release_delayed() == 1
+        later = await h.client.reconcile_order(ack.order_id)
+        assert (later.status, later.filled_size_micro) == (OrderStatus.FILLED, 8_000_000), later
+        await h.until(lambda: h.client.user_session.net_filled_micro(ack.order_id) == 8_000_000, "the late fill")
+        assert h.client.user_session.stats.new_fills == 1
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_an_acknowledged_order_the_venue_cannot_find_yet_is_unknown_not_rejected() -> None:
+    """A venue that acknowledged a FAK as "live" and then answers 404 to its lookup (a lagging read,
+    as the simulator once did): the order is UNKNOWN, not REJECTED, however long after the send
+    (before: REJECTED with 0 filled once the send was answered)."""
+    posted: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/order":
+            order_id = "0x" + "ab" * 32
+            posted.append(order_id)
+            return httpx.Response(200, json={"success": True, "errorMsg": "", "orderID": order_id, "status": "live"})
+        if request.url.path.startswith("/data/order/"):
+            return httpx.Response(404, json={"error": "order not found"})
+        return httpx.Response(500)
+
+    clock = FakeClock()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = PolymarketClient(
+            PolymarketConfig(),
+            clock=clock,
+            sleep=asyncio.sleep,
+            rng=random.Random(4),
+            credentials=CREDS,
+            http=http,
+            wall_clock_ms=clock.wall_ms,
+        )
+        await client.subscribe([session_market()])
+        request = OrderRequest("ak-1", "0xm", Side.YES, Action.BUY, 520_000, 8_000_000, TimeInForce.IOC)
+        ack = await client.place_order(request)
+        assert ack.status is OrderStatus.UNKNOWN and posted == [ack.order_id]
+        clock.advance(client.config.order_settle_s + 1)
+        found = await client.reconcile_order(ack.order_id)
+        assert found.status is OrderStatus.UNKNOWN and found.filled_size_micro is None, found
+        assert found.client_order_id == "ak-1"
+        # An order id the venue never acknowledged is still settled as REJECTED.
+        assert (await client.reconcile_order("0x" + "cd" * 32)).status is OrderStatus.REJECTED
+        await client.close()
+
+
+@pytest.mark.asyncio
+async def test_combined_faults_slow_book_answers_complete_only_their_own_resync() -> None:
+    """The client with scripted, slow `/book` answers: the first resync's answer arrives after a
+    second hash mismatch restarted the resync; it is ignored, and the second answer (plus the
+    changes buffered since it was asked for) makes the book the venue's (before: the old answer
+    completed the new resync, the book was trusted without the level added in between)."""
+    gates = [asyncio.Event(), asyncio.Event()]
+    answers = [
+        book_bytes(TOKEN, {490_000: 1_000_000}, {510_000: 1_000_000}, ts=11, rest=True),
+        book_bytes(TOKEN, {490_000: 1_000_000, 480_000: 2_000_000}, {510_000: 1_000_000}, ts=13, rest=True),
+    ]
+    asked: list[int] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/book" and request.url.params["token_id"] == TOKEN
+        n = len(asked)
+        asked.append(n)
+        await gates[n].wait()
+        return httpx.Response(200, content=answers[n])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = PolymarketClient(
+            PolymarketConfig(), clock=lambda: 0, sleep=asyncio.sleep, rng=random.Random(3), http=http
+        )
+        await client.subscribe([session_market()])
+        session = client.market_session
+        session.on_connect(0)
+        for token in session_market().book_ids():
+            session.receive(book_bytes(token, {490_000: 10_000_000}, {510_000: 10_000_000}, ts=1), 1)
+        (first,) = session.receive(hash_mismatch_book(TOKEN, {490_000: 1_000_000}, {510_000: 1_000_000}, ts=10), 10)
+        assert isinstance(first, FetchBook)
+        slow = asyncio.create_task(client._resync(first))
+        session.receive(change_bytes(TOKEN, "BUY", 480_000, 2_000_000, (490_000, 510_000), ts=12), 12)
+        (second,) = session.receive(
+            hash_mismatch_book(TOKEN, {490_000: 1_000_000, 480_000: 2_000_000}, {510_000: 1_000_000}, ts=13), 13
+        )
+        assert isinstance(second, FetchBook)
+        fast = asyncio.create_task(client._resync(second))
+        for _ in range(1_000):  # both requests reach the venue (a bounded wait on the condition)
+            if len(asked) == 2:
+                break
+            await asyncio.sleep(0)
+        assert asked == [0, 1]
+        gates[0].set()
+        await slow
+        assert not session.trusted(TOKEN) and TOKEN in session.resyncing
+        session.receive(change_bytes(TOKEN, "SELL", 520_000, 4_000_000, (490_000, 510_000), ts=14), 14)
+        gates[1].set()
+        await fast
+        book = session.books[TOKEN]
+        assert book.trusted and book.bids() == ((490_000, 1_000_000), (480_000, 2_000_000))
+        assert book.asks() == ((510_000, 1_000_000), (520_000, 4_000_000))
+        assert session.stats.stale_rest_snapshots == 1 and session.stats.rest_snapshots == 1
+        await client.close()

@@ -156,15 +156,15 @@ def test_best_mismatch_untrusts_buffers_and_replays_after_the_rest_snapshot() ->
     session = connected_session()
     # The venue says the best bid is 0.50 but our ladder has 0.49: we missed an update.
     (command,) = session.receive(change_bytes(YES, "SELL", 520_000, 3_000_000, (500_000, 510_000)), 2)
-    assert command == FetchBook(YES, "best bid/ask mismatch") and not session.trusted(YES)
+    assert command == FetchBook(YES, "best bid/ask mismatch", 1) and not session.trusted(YES)
     # Changes during the fetch are held, not applied.
     session.receive(change_bytes(YES, "BUY", 495_000, 4_000_000, (500_000, 510_000)), 3)
     assert session.books[YES].best_bid() == (490_000, 10_000_000)
     # The REST snapshot (taken mid-stream) plus the replayed change gives the venue's book.
     rest = book_bytes(
-        YES, {500_000: 2_000_000, 490_000: 1_000_000}, {510_000: 1_000_000, 520_000: 3_000_000}, rest=True
+        YES, {500_000: 2_000_000, 490_000: 1_000_000}, {510_000: 1_000_000, 520_000: 3_000_000}, ts=2, rest=True
     )
-    assert session.apply_rest_book(rest, 4) == ()
+    assert session.apply_rest_book(rest, 4, command) == ()
     book = session.books[YES]
     assert book.trusted and book.bids() == ((500_000, 2_000_000), (495_000, 4_000_000), (490_000, 1_000_000))
     assert session.stats.replayed_changes == 1 and session.stats.resyncs == 1
@@ -199,7 +199,7 @@ def test_rest_snapshot_teaches_the_hash_inputs_when_market_metadata_is_stale() -
 def test_rest_snapshot_with_a_bad_hash_asks_to_reconnect() -> None:
     session = connected_session()
     session.receive(change_bytes(YES, "SELL", 520_000, 3_000_000, (500_000, 510_000)), 2)
-    rest = orjson.loads(book_bytes(YES, {500_000: 1}, {510_000: 1}, rest=True))
+    rest = orjson.loads(book_bytes(YES, {500_000: 1}, {510_000: 1}, ts=2, rest=True))
     rest["hash"] = "0" * 40
     (command,) = session.apply_rest_book(rest, 3)
     assert isinstance(command, Reconnect) and not session.trusted(YES)
@@ -210,7 +210,7 @@ def test_malformed_change_is_counted_and_untrusts_its_book() -> None:
     bad = orjson.loads(change_bytes(YES, "BUY", 500_000, 1, None))
     bad["price_changes"][0]["price"] = "NaN"
     commands = session.receive(orjson.dumps(bad), 2)
-    assert commands == [FetchBook(YES, "dropped a malformed book update")]
+    assert commands == [FetchBook(YES, "dropped a malformed book update", 1)]
     assert session.stats.rejected_total == 1 and "price" in session.recent_errors[-1].message
     assert not session.trusted(YES) and session.trusted(NO)
 
@@ -526,3 +526,101 @@ def test_3_4_a_live_tick_size_change_moves_book_and_listing_onto_the_new_grid() 
     assert session.stats.tick_changes == 1 and session.stats.rejected_total == 0
     session.receive(change_bytes(YES, "SELL", 505_000, 2 * S // 1000, (490_000, 505_000), ts=4), 4)
     assert session.trusted(YES) and session.books[YES].best_ask() == (505_000, 2 * S // 1000)
+
+
+# -- combined faults ---------------------------------------------------------------------------------
+
+
+def self_match(trader_side: str, status: str = "MATCHED") -> bytes:
+    """The real TAKER capture with its maker order made ours: our BUY took our own resting SELL."""
+    trade = orjson.loads(TRADES[1])
+    trade["maker_orders"][0].update(owner=ME.api_key, maker_address=next(iter(ME.addresses)))
+    return orjson.dumps(dict(trade, trader_side=trader_side, status=status))
+
+
+def test_combined_faults_self_match_delivers_both_legs_exactly_once() -> None:
+    """Our order traded against our own resting order: the taker leg and the maker leg each reach
+    the sink once, whether the venue reports the trade as TAKER, as MAKER, or both, through every
+    status and a REST replay (before: the maker leg of the TAKER report was never delivered)."""
+    seen: list[Any] = []
+    session = PolymarketUserSession(ME, sink=seen.append)
+    session.receive(self_match("TAKER"), 0)
+    session.receive(self_match("MAKER"), 1)  # the same match seen from the maker side
+    for status in ("MINED", "CONFIRMED"):
+        session.receive(self_match("TAKER", status), 2)
+        session.receive(self_match("MAKER", status), 2)
+    session.apply_fills(wire.decode_trade_fills(orjson.loads(self_match("TAKER", "CONFIRMED")), ME))
+    new = {f.fill_id: f for f in seen}
+    assert len(new) == 2 and session.stats.new_fills == 2
+    assert sorted((f.liquidity.name, f.action.name, f.size_micro) for f in new.values()) == [
+        ("MAKER", "SELL", 5_000_000),
+        ("TAKER", "BUY", 5_000_000),
+    ]
+    assert [f.status for f in seen] == [FillStatus.MATCHED] * 2 + [FillStatus.MINED] * 2 + [FillStatus.CONFIRMED] * 2
+    # Net position from the fills: +5 bought, -5 sold, as at the venue.
+    taker, maker = sorted(new.values(), key=lambda f: f.liquidity.name, reverse=True)
+    assert session.net_filled_micro(taker.order_id) == session.net_filled_micro(maker.order_id) == 5_000_000
+
+
+def hash_mismatch_book(asset: str, bids: dict[int, int], asks: dict[int, int], ts: int) -> bytes:
+    frame = orjson.loads(book_bytes(asset, bids, asks, ts=ts))
+    frame["hash"] = "f" * 40
+    return orjson.dumps(frame)
+
+
+def test_combined_faults_a_restarted_resync_is_completed_only_by_its_own_rest_answer() -> None:
+    """Two hash mismatches in a row, the first `/book` answer arriving after the second resync began
+    (before: it completed the second resync, whose buffer starts later than that answer, so the
+    change in between was lost while the book was marked trusted; the newer answer was discarded)."""
+    session = connected_session()
+    (first,) = session.receive(hash_mismatch_book(YES, {490_000: 1_000_000}, {510_000: 1_000_000}, ts=10), 10)
+    assert isinstance(first, FetchBook) and not session.trusted(YES)
+    # The venue's first /book answer is taken now (ts 11): bid 0.49 x 1.
+    first_answer = book_bytes(YES, {490_000: 1_000_000}, {510_000: 1_000_000}, ts=11, rest=True)
+    # The venue's book moves (buffered), then a second mismatching snapshot restarts the resync.
+    session.receive(change_bytes(YES, "BUY", 480_000, 2_000_000, (490_000, 510_000), ts=12), 12)
+    (second,) = session.receive(
+        hash_mismatch_book(YES, {490_000: 1_000_000, 480_000: 2_000_000}, {510_000: 1_000_000}, ts=13), 13
+    )
+    assert isinstance(second, FetchBook) and second.request_id != first.request_id
+    session.receive(change_bytes(YES, "SELL", 520_000, 4_000_000, (490_000, 510_000), ts=14), 14)
+    # The old answer arrives late: it must not complete the new resync.
+    assert session.apply_rest_book(first_answer, 15, first) == ()
+    assert not session.trusted(YES) and YES in session.resyncing and session.stats.stale_rest_snapshots == 1
+    # The failure of the old request changes nothing either.
+    assert session.resync_failed(YES, "timed out", first) == [] and YES in session.resyncing
+    # The answer the second resync asked for completes it: venue book plus the buffered change.
+    venue = {490_000: 1_000_000, 480_000: 2_000_000}, {510_000: 1_000_000}
+    assert session.apply_rest_book(book_bytes(YES, *venue, ts=13, rest=True), 16, second) == ()
+    book = session.books[YES]
+    assert book.trusted and book.bids() == ((490_000, 1_000_000), (480_000, 2_000_000))
+    assert book.asks() == ((510_000, 1_000_000), (520_000, 4_000_000))
+    assert session.stats.replayed_changes == 1 and session.stats.rest_snapshots == 1
+
+
+def test_combined_faults_a_rest_book_older_than_the_stream_is_refused_and_asked_again() -> None:
+    """A `/book` answer taken before the last state the stream applied cannot be the replay's base:
+    it is refused and asked for again; after `_RESYNC_ATTEMPTS` such answers, reconnect. Untagged
+    answers (replays) are held to the same rule."""
+    session = connected_session()
+    session.receive(change_bytes(YES, "BUY", 495_000, 3_000_000, (495_000, 510_000), ts=20), 20)
+    (request,) = session.receive(change_bytes(YES, "SELL", 520_000, 3_000_000, (500_000, 510_000), ts=21), 21)
+    assert isinstance(request, FetchBook) and not session.trusted(YES)
+    lagging = book_bytes(YES, {490_000: 10_000_000}, {510_000: 10_000_000}, ts=19, rest=True)
+    (again,) = session.apply_rest_book(lagging, 22, request)
+    assert isinstance(again, FetchBook) and again.request_id != request.request_id
+    assert not session.trusted(YES) and session.stats.outdated_rest_snapshots == 1
+    assert session.apply_rest_book(lagging, 23) != () and session.stats.outdated_rest_snapshots == 2  # untagged
+    (last,) = session.apply_rest_book(lagging, 24, session_request(session))
+    assert isinstance(last, Reconnect) and YES not in session.resyncing and not session.trusted(YES)
+    # An answer as new as the stream completes a resync.
+    session = connected_session()
+    (request,) = session.receive(change_bytes(YES, "SELL", 520_000, 3_000_000, (500_000, 510_000), ts=21), 21)
+    assert isinstance(request, FetchBook)
+    current = book_bytes(YES, {500_000: 1_000_000}, {510_000: 10_000_000, 520_000: 3_000_000}, ts=21, rest=True)
+    assert session.apply_rest_book(current, 22, request) == () and session.trusted(YES)
+
+
+def session_request(session: PolymarketMarketSession) -> FetchBook:
+    """The request the session's YES resync waits for (as the client would hold it)."""
+    return FetchBook(YES, "", session._resync_requests[YES].request_id)

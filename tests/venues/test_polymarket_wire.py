@@ -427,3 +427,77 @@ def test_subscribe_messages() -> None:
     }
     auth = orjson.loads(wire.user_subscribe_message("k", "s", "p", []))
     assert auth == {"auth": {"apiKey": "k", "secret": "s", "passphrase": "p"}, "markets": [], "type": "user"}
+
+
+# -- rejections in the venue's shapes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # The CLOB's 4xx shape (what py-clob-client-v2 surfaces as the exception's error message).
+        (b'{"error": "invalid post-only order: order crosses book"}', "invalid post-only order: order crosses book"),
+        (b'{"error": "not enough balance / allowance"}', "not enough balance / allowance"),
+        (
+            b'{"error": "order couldn\'t be fully filled. FOK orders are fully filled or killed."}',
+            "order couldn't be fully filled. FOK orders are fully filled or killed.",
+        ),
+        # The older shape, in a 4xx or a 200.
+        (b'{"success": false, "errorMsg": "invalid order min size"}', "invalid order min size"),
+        (b'{"success": false, "errorMsg": "", "error": "market closed"}', "market closed"),
+        # No message: the caller shows the raw text.
+        (b"Bad Request", None),
+        (b'{"error": {"code": 3}}', None),
+        (b'["error"]', None),
+        (b"[" * 5000 + b"]" * 5000, None),
+    ],
+)
+def test_error_message_reads_the_venues_error_and_the_older_error_msg(body: bytes, message: str | None) -> None:
+    assert wire.error_message(body) == message
+
+
+def test_a_refusal_in_a_200_answer_is_still_rejected_with_the_venues_text() -> None:
+    ack = wire.decode_order_response(
+        {"success": False, "errorMsg": "order couldn't be fully filled. FOK orders are fully filled or killed."},
+        time_in_force=TimeInForce.FOK,
+    )
+    assert ack.update.status is OrderStatus.REJECTED and not ack.success
+    assert ack.error == ack.update.reason == "order couldn't be fully filled. FOK orders are fully filled or killed."
+    error_only = wire.decode_order_response({"error": "not enough balance / allowance"}, time_in_force=TimeInForce.GTC)
+    assert error_only.update.status is OrderStatus.REJECTED and error_only.error == "not enough balance / allowance"
+
+
+# -- our order traded against our own resting order ---------------------------------------------------
+
+
+def _self_match(trader_side: str) -> bytes:
+    """The real TAKER capture with its maker order made ours: our BUY took our own resting SELL."""
+    trade = orjson.loads(fixture_path("polymarket/ws/nautilus_user_trade2.json").read_bytes())
+    trade["maker_orders"][0].update(owner=OUR_API_KEY, maker_address=OUR_ADDRESS)
+    trade["trader_side"] = trader_side
+    return orjson.dumps(trade)
+
+
+def test_combined_faults_self_match_taker_trade_carries_our_maker_leg_too() -> None:
+    """A TAKER trade whose `maker_orders` include one of ours is also our maker fill (before: only
+    the taker leg was decoded, and the client's position drifted from the venue's by the maker leg)."""
+    taker, maker = _all(Fill, wire.decode_user_frame(_self_match("TAKER"), USER))
+    assert (taker.order_id[:10], taker.liquidity, taker.action, taker.size_micro) == (
+        "0x5b605a0e",
+        Liquidity.TAKER,
+        Action.BUY,
+        5_000_000,
+    )
+    assert (maker.order_id[:10], maker.liquidity, maker.action, maker.size_micro, maker.price_micro_usd) == (
+        "0xa39ab90e",
+        Liquidity.MAKER,
+        Action.SELL,
+        5_000_000,
+        520_000,
+    )
+    assert taker.fill_id != maker.fill_id and maker.fill_id.startswith("f50e8ab2-652d-4dc8-9c82-8e46197fe98d:")
+    # Someone else's resting order in a TAKER trade is not ours.
+    (only,) = _all(
+        Fill, wire.decode_user_frame(fixture_path("polymarket/ws/nautilus_user_trade2.json").read_bytes(), USER)
+    )
+    assert only.liquidity is Liquidity.TAKER

@@ -177,7 +177,8 @@ async def test_polymarket_unusable_rest_book_during_a_resync_fails_the_resync() 
             + b'","side":"BUY","price":"2","size":"1"}]}',
             1,
         )
-        assert [type(c) for c in commands] == [FetchBook] and YES in session.resyncing
-        await client._resync(YES)
+        (request,) = commands
+        assert type(request) is FetchBook and YES in session.resyncing
+        await client._resync(request)
     assert YES not in session.resyncing, "an unusable answer must end the resync (reconnect), not leave it pending"
     assert session.stats.rejected_total == 2

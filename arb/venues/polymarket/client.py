@@ -22,7 +22,15 @@ What it does, and nothing more:
   does not find an order whose send may still be in flight says UNKNOWN, not REJECTED. Fills come
   only from trade events and trade queries, never from the acknowledgement (a FAK can be
   acknowledged "live" and fill later).
-- Cancelling an order that already filled or was cancelled returns its final state (looked up).
+- A cancel returns the venue's record of the order, looked up and recorded in the order table
+  (`user_session.orders`): a confirmed cancel carries the fill the venue made before it, and an
+  order that already filled or was cancelled returns its final state. A lookup that shows more
+  filled than the fills we hold fetches the missing fills (each delivered once).
+- After a user-socket gap (the venue does not replay it) the client catches up over REST: trades
+  matched since shortly before the gap (each missed fill reaches the sink once) and the final state
+  of every order its table holds OPEN that the venue no longer lists as open.
+- Refusals: the venue's 400 `{"error": ...}` (or older `{"success": false, "errorMsg": ...}`)
+  comes back REJECTED with the venue's message (`wire.error_message`).
 - The sink is guarded (`GuardedSink`): an exception in it is recorded in
   `diagnostics.sink_errors`, never drops a socket or loses the events after it.
 
@@ -42,7 +50,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -82,6 +89,7 @@ from arb.venues.base import (
     EventSink,
     GuardedSink,
     OrderSends,
+    RecentIds,
     Reconnect,
     SendText,
     Sleep,
@@ -98,6 +106,7 @@ __all__ = ["CAPABILITIES", "PolymarketClient", "PolymarketConfig"]
 
 _V = "polymarket"
 _S = 1_000_000_000
+_CATCH_UP_MARGIN_S = 60  # trades matched this long before a user-socket gap are fetched again (clocks, seconds)
 
 CAPABILITIES = Capabilities(
     order_types=frozenset({TimeInForce.GTC, TimeInForce.GTD, TimeInForce.FOK, TimeInForce.IOC}),
@@ -222,18 +231,8 @@ def _wall_ms() -> int:
 
 
 def _error_reason(response: httpx.Response) -> str:
-    """The CLOB's `{"errorMsg": ...}` or `{"error": ...}` text, else the raw body. Never str() a
-    container: one nested ~1000 deep overflows the stack."""
-    text = response.text[:300]
-    try:
-        parsed = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return text
-    if type(parsed) is dict:
-        found = parsed.get("errorMsg") or parsed.get("error")
-        if type(found) is str:
-            return found
-    return text
+    """The CLOB's `{"error": ...}` or `{"errorMsg": ...}` text (`wire.error_message`), else the raw body."""
+    return wire.error_message(response.content) or response.text[:300]
 
 
 class PolymarketClient:
@@ -297,6 +296,8 @@ class PolymarketClient:
         )
         self._signer = OrderSigner(credentials, rng=random.Random(rng.getrandbits(64))) if credentials else None
         self._markets: dict[str, MarketInfo] = {}
+        self._acknowledged = RecentIds(10 * self.sends.max_kept)  # order ids the venue answered as taken
+        self._user_gap_ms: int | None = None  # wall time the user socket went down, until caught up
         self._clob_bucket = TokenBucket(config.clob_rate_per_s, config.clob_burst)
         self._order_bucket = TokenBucket(config.order_rate_per_s, config.order_burst)
         self._gamma_bucket = TokenBucket(config.gamma_rate_per_s, config.gamma_burst)
@@ -457,6 +458,8 @@ class PolymarketClient:
         order_id = ack.update.order_id or order_hash
         if order_id != order_hash:
             self.user_session.register_order(order_id, request.client_order_id)
+        if ack.update.status is not OrderStatus.REJECTED:
+            self._acknowledged.add(order_id)
         return dataclasses.replace(base, order_id=order_id, status=ack.update.status, reason=ack.error)
 
     def _unanswered(self, base: OrderUpdate, reason: str) -> OrderUpdate:
@@ -485,7 +488,19 @@ class PolymarketClient:
         for page in await self._clob_pages("/data/orders", params):
             orders.extend(wire.decode_orders_page(page, self.user_session.context).items)
         self.user_session.apply_orders(orders)
+        await self._fetch_missing_fills(orders)
         return [self.user_session.orders.get(o.order_id, o) for o in orders]
+
+    async def _fetch_missing_fills(self, orders: Sequence[OrderUpdate]) -> None:
+        """The venue reports more filled on some of these orders than the fills we hold (events
+        still on the way, or missed while a socket was down): fetch their markets' trades, so each
+        missing fill reaches the sink once, now. A failed fetch leaves the orders' states as they
+        are (the next lookup tries again)."""
+        net = self.user_session.net_filled_micro
+        markets = sorted({o.market_id for o in orders if (o.filled_size_micro or 0) > net(o.order_id)})
+        for market_id in markets:
+            with contextlib.suppress(ArbError):
+                await self._query_fills({"market": market_id} if market_id else {})
 
     async def order(self, order_id: str) -> OrderUpdate:
         body = await self._request(
@@ -494,12 +509,15 @@ class PolymarketClient:
         update = wire.decode_order(body, self.user_session.context)
         self.user_session.apply_orders([update])
         self.sends.found(order_id, update.order_id)
+        await self._fetch_missing_fills([update])
         return self.user_session.orders.get(update.order_id, update)
 
     async def reconcile_order(self, order_id: str) -> OrderUpdate:
         """Settle an UNKNOWN order by asking the venue: its state when it has the order; when it
         answers 404, UNKNOWN while our send may still be in flight (not answered yet, or
-        unanswered less than `order_settle_s` ago), REJECTED after that (it never got through)."""
+        unanswered less than `order_settle_s` ago), REJECTED after that (it never got through).
+        An order the venue acknowledged (a FAK answered "live" fills later) is never REJECTED by
+        a 404: the venue took it, so it stays UNKNOWN until a lookup or the user channel finds it."""
         try:
             return await self.order(order_id)
         except VenueError as exc:
@@ -509,6 +527,13 @@ class PolymarketClient:
         if known is not None:  # the user channel saw it after all
             return known
         sent = self.sends.get(order_id)
+        if order_id in self._acknowledged:
+            return self._cancel_update(
+                order_id,
+                sent.market_id if sent is not None else "",
+                OrderStatus.UNKNOWN,
+                "acknowledged by the venue, not found by its lookup yet",
+            )
         template = OrderUpdate(
             Venue.POLYMARKET,
             order_id,
@@ -527,14 +552,17 @@ class PolymarketClient:
 
     async def fills(self, market_id: str | None = None, order_id: str | None = None) -> list[Fill]:
         """Our fills from `/data/trades`, merged into the user session (counted once with the
-        socket's); returns the session's view of each, filtered by order when asked."""
-        params = {"market": market_id} if market_id else {}
+        socket's; new ones go to the sink); returns the session's view of each, filtered by order
+        when asked."""
+        out = await self._query_fills({"market": market_id} if market_id else {})
+        return [f for f in out if order_id is None or f.order_id == order_id]
+
+    async def _query_fills(self, params: dict[str, Any]) -> list[Fill]:
         fills: list[Fill] = []
         for page in await self._clob_pages("/data/trades", params):
             fills.extend(wire.decode_trades_page(page, self.user_session.context).items)
         self.user_session.apply_fills(fills)
-        out = [self.user_session.fills.get(f.fill_id, f) for f in fills]
-        return [f for f in out if order_id is None or f.order_id == order_id]
+        return [self.user_session.fills.get(f.fill_id, f) for f in fills]
 
     async def positions(self) -> list[Position]:
         credentials = self._require_credentials()
@@ -627,13 +655,34 @@ class PolymarketClient:
                 for i in order_ids
             ]
         reasons = dict(result.not_canceled)
-        out = [self._cancel_update(i, market_id, OrderStatus.CANCELED, "") for i in result.canceled]
+        out = list(await asyncio.gather(*(self._canceled(i, market_id) for i in result.canceled)))
         for order_id in order_ids:
             if order_id not in result.canceled:
                 # Not cancelled: already filled, already cancelled, or unknown. The venue's state of
                 # the order says which: that is the answer (a final state is final).
                 out.append(await self._final_state(order_id, market_id, reasons.get(order_id, "not canceled")))
         return out
+
+    async def _canceled(self, order_id: str, market_id: str) -> OrderUpdate:
+        """The venue cancelled `order_id`. How much filled before the cancel is the venue's to say
+        (our cached copy may predate fills whose events are still on the way, or were missed): its
+        record, looked up, is the answer and goes into the order table. When the lookup fails or
+        still shows the order live, the answer is CANCELED with the fill unknown (None), never a
+        guess from the cache."""
+        try:
+            found = await self.order(order_id)
+        except ArbError as exc:
+            why = f"lookup failed: {exc}"
+        else:
+            if found.status in (OrderStatus.CANCELED, OrderStatus.FILLED):
+                return found
+            why = f"the venue's record still says {found.status.name}"
+        update = dataclasses.replace(
+            self._cancel_update(order_id, market_id, OrderStatus.CANCELED, f"canceled; fill not known yet ({why})"),
+            filled_size_micro=None,
+        )
+        self.user_session.apply_orders([update])
+        return self.user_session.orders.get(order_id, update)
 
     async def _final_state(self, order_id: str, market_id: str, reason: str) -> OrderUpdate:
         try:
@@ -778,6 +827,9 @@ class PolymarketClient:
                     self.connected[stream].set()
                     self.diagnostics.connects += 1
                     await self._perform(stream, ws, session.on_connect(self._clock()))
+                    if stream == "user" and self._user_gap_ms is not None:
+                        gap_ms, self._user_gap_ms = self._user_gap_ms, None
+                        self._spawn(self._catch_up_user(gap_ms))
                     self._emit(VenueNotice(Venue.POLYMARKET, "connected", message=stream))
                     ticker = self._spawn(self._ticker(stream, ws, session))
                     try:
@@ -804,6 +856,8 @@ class PolymarketClient:
                 self._sockets[stream] = None
                 self.connected[stream].clear()
                 session.on_disconnect(self._clock(), f"{stream} socket {reason}")
+                if stream == "user" and self._user_gap_ms is None:
+                    self._user_gap_ms = self._wall_ms()
             if self._is_closing():
                 break
             self.diagnostics.disconnect_reasons.append((stream, reason))
@@ -811,6 +865,33 @@ class PolymarketClient:
             delay = backoff.next_delay_s()
             self.diagnostics.reconnect_delays.append((stream, delay))
             await self._sleep(delay)
+
+    async def _catch_up_user(self, gap_ms: int) -> None:
+        """The user socket is back after a gap (the venue does not replay it): fetch the trades
+        matched since shortly before it went down, so each missed fill reaches the sink once, and
+        look up every order our table holds OPEN that the venue no longer lists as open (filled or
+        cancelled during the gap), so the table records its final state. Tried `read_retries`
+        more times after a failure (each recorded in `diagnostics.loop_errors`); if it still fails,
+        the gap stays marked and the next reconnect covers it from its start."""
+        backoff = Backoff(self.config.retry_base_s, self.config.retry_cap_s, rng=self._rng)
+        for attempt in range(self.config.read_retries + 1):
+            try:
+                await self._query_fills({"after": str(gap_ms // 1000 - _CATCH_UP_MARGIN_S)})
+                still_open = {o.order_id for o in await self.open_orders()}
+                ended = [
+                    order_id
+                    for order_id, known in list(self.user_session.orders.items())
+                    if known.status is OrderStatus.OPEN and order_id not in still_open
+                ]
+                for order_id in ended:
+                    await self.order(order_id)
+            except ArbError as exc:
+                self.diagnostics.loop_errors.append(exc)
+                if attempt < self.config.read_retries:
+                    await self._sleep(backoff.next_delay_s())
+            else:
+                return
+        self._user_gap_ms = gap_ms if self._user_gap_ms is None else min(gap_ms, self._user_gap_ms)
 
     async def _ticker(
         self, stream: str, ws: ClientConnection, session: PolymarketMarketSession | PolymarketUserSession
@@ -838,23 +919,22 @@ class PolymarketClient:
             if type(command) is SendText:
                 await ws.send(command.text)
             elif type(command) is FetchBook:
-                self._spawn(self._resync(command.asset_id))
+                self._spawn(self._resync(command))
             elif type(command) is Reconnect:
                 self.diagnostics.disconnect_reasons.append((stream, command.reason))
                 await ws.close(1000, command.reason[:100])
 
-    async def _resync(self, asset_id: str) -> None:
+    async def _resync(self, request: FetchBook) -> None:
+        """Fetch `/book` for one resync; the session matches the answer to its request (an answer
+        to a request it no longer waits for, or an unusable one, is its to judge)."""
         try:
-            body = await self.fetch_book(asset_id)
+            body = await self.fetch_book(request.asset_id)
         except (VenueError, WireError) as exc:
-            commands: Sequence[Command] = self.market_session.resync_failed(asset_id, type(exc).__name__)
+            commands: Sequence[Command] = self.market_session.resync_failed(
+                request.asset_id, type(exc).__name__, request
+            )
         else:
-            commands = self.market_session.apply_rest_book(body, self._clock())
-            restarted = any(type(c) is FetchBook and c.asset_id == asset_id for c in commands)
-            if asset_id in self.market_session.resyncing and not restarted:
-                # The answer was unusable (undecodable, or another token's): without this the book
-                # would wait, untrusted, until its change buffer overflowed.
-                commands = [*commands, *self.market_session.resync_failed(asset_id, "unusable /book answer")]
+            commands = self.market_session.apply_rest_book(body, self._clock(), request)
         ws = self._sockets["market"]
         if commands and ws is not None:
             with contextlib.suppress(websockets.exceptions.ConnectionClosed):

@@ -15,8 +15,15 @@ Market socket (`PolymarketMarketSession`), protocol facts (docs/venues.md#polyma
   our book's best levels. Either failure marks the book untrusted and starts a resync.
 - Resync = fetch `/book` over REST. Changes that arrive for that asset meanwhile are buffered and
   replayed in order on top of the fetched snapshot (each change sets a level's new total, so
-  replaying every change received since the resync began is exact whatever the snapshot's moment).
-  A fresh WS `book` for the asset ends the resync too (the late REST answer is then ignored).
+  replaying every change received since the resync began is exact for any snapshot taken after
+  the resync began). A fresh WS `book` for the asset ends the resync too (the late REST answer is
+  then ignored).
+- Each resync asks with its own `FetchBook.request_id`, and only the answer to that request can
+  complete it: when a resync is restarted (a second hash mismatch) the first request's answer,
+  older than the new buffer's start, is ignored (`stats.stale_rest_snapshots`). An answer whose
+  `timestamp` is older than the last state the stream applied to the book before the resync began
+  cannot be the base of the replay either: it is refused (`stats.outdated_rest_snapshots`) and
+  asked for again, up to `_RESYNC_ATTEMPTS` times, then the session asks to reconnect.
 - Keep-alive: the text `PING` every 10 s; the server answers `PONG`. A socket that still answers
   PONG but sends no data for `silence_ns` is the known silent freeze: `check` marks every book
   untrusted and asks to reconnect. No PONG for `pong_timeout_ns` also asks to reconnect.
@@ -104,10 +111,26 @@ _SIZE_CACHE = wire.SIZE_CACHE
 
 @dataclass(frozen=True, slots=True)
 class FetchBook:
-    """GET `/book?token_id=asset_id` and pass the answer to `PolymarketMarketSession.apply_rest_book`."""
+    """GET `/book?token_id=asset_id` and pass the answer, with this command, to
+    `PolymarketMarketSession.apply_rest_book` (a failed fetch to `resync_failed`). `request_id`
+    names the resync that asked: only its answer can complete it."""
 
     asset_id: str
     reason: str
+    request_id: int = 0
+
+
+_RESYNC_ATTEMPTS = 3  # /book answers older than the stream, asked again before reconnecting
+
+
+@dataclass(slots=True)
+class _Resync:
+    """A resync in flight: the request whose answer completes it, and the venue time of the last
+    state the stream applied to the book before it began (an older snapshot cannot be its base)."""
+
+    request_id: int
+    floor_ts_ms: int | None
+    attempts: int = 1
 
 
 Command = SendText | FetchBook | Reconnect
@@ -124,6 +147,7 @@ class PolymarketMarketStats(FeedStats):
     resyncs: int = 0
     rest_snapshots: int = 0
     stale_rest_snapshots: int = 0
+    outdated_rest_snapshots: int = 0
     replayed_changes: int = 0
     pong_timeouts: int = 0
     tick_changes: int = 0
@@ -175,6 +199,8 @@ class PolymarketMarketSession:
         self._last_pong_ns: int | None = None
         # token id -> changes received while its resync runs: (side, price, size, ts, best_bid, best_ask)
         self._resyncing: dict[str, list[tuple[BookSide, int, int, int | None, Any, Any]]] = {}
+        self._resync_requests: dict[str, _Resync] = {}  # token id -> the resync's request
+        self._last_request_id = 0
 
     # -- subscriptions ---------------------------------------------------------------------------
 
@@ -232,6 +258,7 @@ class PolymarketMarketSession:
         self.stats.connects += 1
         self._untrust_all("awaiting snapshot after connect")
         self._resyncing.clear()
+        self._resync_requests.clear()
         self.watchdog.data(now_ns)  # arm it: a socket that never sends anything is stale too
         self._last_ping_ns = now_ns
         self._last_pong_ns = now_ns
@@ -245,6 +272,7 @@ class PolymarketMarketSession:
         self.connected = False
         self._untrust_all(reason)
         self._resyncing.clear()
+        self._resync_requests.clear()
 
     # -- keep-alive and health -------------------------------------------------------------------
 
@@ -417,7 +445,7 @@ class PolymarketMarketSession:
             if buffer is not None:
                 buffer.append((side, price, size, ts, ch.get("best_bid"), ch.get("best_ask")))
                 if len(buffer) > self.max_buffered_changes:
-                    del resyncing[asset_id]
+                    self._end_resync(asset_id)
                     book.mark_untrusted("resync buffer overflow")
                     return [Reconnect(f"resync buffer for {asset_id[:12]} overflowed")]
                 continue
@@ -493,10 +521,10 @@ class PolymarketMarketSession:
             self.sink(snapshot)
         if snapshot.hash_ok is False:
             self.stats.hash_mismatches += 1
-            self._resyncing.pop(snapshot.book_id, None)
+            self._end_resync(snapshot.book_id)
             return self._start_resync(snapshot.book_id, "book hash mismatch")
         # A good WS snapshot is ordered with the changes on this socket: it ends any resync.
-        self._resyncing.pop(snapshot.book_id, None)
+        self._end_resync(snapshot.book_id)
         return _NONE
 
     # -- continuity --------------------------------------------------------------------------------
@@ -531,7 +559,18 @@ class PolymarketMarketSession:
             return _NONE
         self._resyncing[asset] = []
         self.stats.resyncs += 1
-        return [FetchBook(asset, reason)]
+        self._last_request_id += 1
+        self._resync_requests[asset] = _Resync(self._last_request_id, self.books[asset].exchange_ts_ms)
+        return [FetchBook(asset, reason, self._last_request_id)]
+
+    def _end_resync(self, asset: str) -> None:
+        self._resyncing.pop(asset, None)
+        self._resync_requests.pop(asset, None)
+
+    def _current(self, request: FetchBook) -> bool:
+        """Whether `request` is the one the token's resync in flight waits for."""
+        pending = self._resync_requests.get(request.asset_id)
+        return pending is not None and pending.request_id == request.request_id
 
     def _lost_book_data(
         self, msg: dict[str, Any], rest: list[Any] | None, now_ns: int, last: dict[str, Any] | None = None
@@ -565,27 +604,50 @@ class PolymarketMarketSession:
                 commands.extend(self._check_best(a, ch.get("best_bid"), ch.get("best_ask")))
         return commands
 
-    def apply_rest_book(self, data: Any, now_ns: int) -> Sequence[Command]:
-        """The answer of a `FetchBook` (bytes or parsed JSON): apply it, replay the changes buffered
-        since the resync began, check the result. An answer for a token no longer resyncing (a WS
-        snapshot came first) is ignored."""
+    def apply_rest_book(self, data: Any, now_ns: int, request: FetchBook | None = None) -> Sequence[Command]:
+        """The answer (bytes or parsed JSON) to `request`: apply it, replay the changes buffered
+        since the resync began, check the result. Only the answer to the resync's own request
+        completes it: an answer to an earlier request (the resync restarted since), or for a token
+        no longer resyncing (a WS snapshot came first), is ignored. An answer older than the
+        stream's state when the resync began is refused and asked for again. An unusable answer
+        (undecodable, another token's) fails the resync (reconnect). `request` None (replays,
+        tests) completes whichever resync the answer's token has in flight."""
+        if request is not None and not self._current(request):
+            self.stats.stale_rest_snapshots += 1
+            return _NONE
         try:
             obj = wire.loads(data, "book") if isinstance(data, (bytes, bytearray, str)) else data
             asset = obj.get("asset_id") if type(obj) is dict else None
             snapshot = wire.decode_book(obj, self._contexts.get(asset) if type(asset) is str else None)
         except WireError as exc:
             self._reject(exc)
-            return _NONE
+            return self.resync_failed(request.asset_id, "unusable /book answer") if request is not None else _NONE
         except RecursionError:  # nested too deeply to describe; the resync fails like any bad answer
             self._reject(WireError("REST book nests too deeply", venue=_V, field="book"))
-            return _NONE
+            return self.resync_failed(request.asset_id, "unusable /book answer") if request is not None else _NONE
         asset = snapshot.book_id
+        if request is not None and asset != request.asset_id:
+            self._reject(
+                FieldError("book.asset_id", f"is not the token asked for ({request.asset_id})", asset, venue=_V)
+            )
+            return self.resync_failed(request.asset_id, "/book answered for another token")
         buffer = self._resyncing.get(asset)
         book = self.books.get(asset)
-        if buffer is None or book is None:
+        pending = self._resync_requests.get(asset)
+        if buffer is None or book is None or pending is None:
             self.stats.stale_rest_snapshots += 1
             return _NONE
-        del self._resyncing[asset]
+        floor = pending.floor_ts_ms
+        if floor is not None and snapshot.exchange_ts_ms is not None and snapshot.exchange_ts_ms < floor:
+            # Taken before the state the buffer starts from: the changes in between are in neither.
+            self.stats.outdated_rest_snapshots += 1
+            if pending.attempts >= _RESYNC_ATTEMPTS:
+                return self.resync_failed(asset, f"/book stayed older than the stream ({pending.attempts} answers)")
+            self._last_request_id += 1
+            pending.request_id = self._last_request_id
+            pending.attempts += 1
+            return [FetchBook(asset, "/book answer older than the stream", pending.request_id)]
+        self._end_resync(asset)
         self.stats.rest_snapshots += 1
         # The REST book states the hash inputs the WS frame lacks; if our market metadata
         # disagrees (say Gamma's minimum size is stale), learn the venue's so later WS books check.
@@ -613,9 +675,12 @@ class PolymarketMarketSession:
             return self._check_best(asset, *last_best)
         return _NONE
 
-    def resync_failed(self, asset_id: str, reason: str) -> list[Command]:
-        """The `/book` fetch for `asset_id` failed for good: reconnect (which re-snapshots)."""
-        self._resyncing.pop(asset_id, None)
+    def resync_failed(self, asset_id: str, reason: str, request: FetchBook | None = None) -> list[Command]:
+        """The `/book` fetch for `asset_id` failed for good: reconnect (which re-snapshots). The
+        failure of a request the resync no longer waits for (it restarted since) changes nothing."""
+        if request is not None and not self._current(request):
+            return []
+        self._end_resync(asset_id)
         return [Reconnect(f"resync of {asset_id[:12]} failed: {reason}")]
 
     def _untrust_all(self, reason: str) -> None:

@@ -1130,11 +1130,14 @@ _FILL_STATUS = {s.name: s for s in FillStatus}
 def decode_trade_fills(obj: Any, ctx: UserContext, path: str = "trade") -> list[Fill]:
     """Our fills in one trade (user-channel `trade` event or `/data/trades` item).
 
-    TAKER: one fill, our taker order, at the trade's size and price. MAKER: one fill per
+    TAKER: our taker order, at the trade's size and price. MAKER and TAKER alike: one fill per
     `maker_orders` entry that is ours (api key or address in `ctx`); each carries its own token
-    (possibly the complementary one), price and matched amount. A maker entry's side is sent in
-    newer captures; otherwise it is the opposite of the taker's on the same token and the same as
-    the taker's on the complementary token (a BUY-BUY match mints, a SELL-SELL match merges)."""
+    (possibly the complementary one), price and matched amount. A TAKER trade can list our own
+    resting orders among its makers (our order traded against our own): those legs are our fills
+    too, and the venue may also send the same trade as MAKER, so each leg's id is
+    `trade id:order id` and the session counts it once. A maker entry's side is sent in newer
+    captures; otherwise it is the opposite of the taker's on the same token and the same as the
+    taker's on the complementary token (a BUY-BUY match mints, a SELL-SELL match merges)."""
     d = _obj(obj, path)
     trade_id = _id(d, "id", path)
     status = _FILL_STATUS.get(_status_word(d.get("status"), f"{path}.status"))
@@ -1176,11 +1179,11 @@ def decode_trade_fills(obj: Any, ctx: UserContext, path: str = "trade") -> list[
             exchange_ts_ms=ts,
         )
 
-    if role == "TAKER":
-        return [fill(_id(d, "taker_order_id", path), asset, d, path, taker_action, "size", Liquidity.TAKER)]
-    if role != "MAKER":
-        raise FieldError(f"{path}.trader_side", "must be TAKER or MAKER", role, venue=_V)
     fills = []
+    if role == "TAKER":
+        fills.append(fill(_id(d, "taker_order_id", path), asset, d, path, taker_action, "size", Liquidity.TAKER))
+    elif role != "MAKER":
+        raise FieldError(f"{path}.trader_side", "must be TAKER or MAKER", role, venue=_V)
     for i, m in enumerate(makers):
         mpath = f"{path}.maker_orders[{i}]"
         md = _obj(m, mpath)
@@ -1328,6 +1331,25 @@ def decode_order_response(
         else parse_micro(taking, f"{path}.takingAmount", venue=_V, allow_number=True),
         trade_ids=tuple(trade_ids),
     )
+
+
+def error_message(body: bytes | bytearray | str) -> str | None:
+    """The venue's own text in an error answer: the CLOB's `{"error": "..."}` (its 4xx shape: "order
+    ... crosses the book", "not enough balance / allowance", a FOK that cannot fill) or the older
+    `{"success": false, "errorMsg": "..."}`; `errorMsg` first when both are non-empty. None when the
+    body is not JSON or names no message (the caller shows the raw text). Never raises: a body
+    nested too deeply to parse, or a non-string message, is simply not a message."""
+    try:
+        parsed = orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    if type(parsed) is not dict:
+        return None
+    for key in ("errorMsg", "error"):
+        found = parsed.get(key)
+        if type(found) is str and found:
+            return found
+    return None
 
 
 def decode_cancel_response(obj: Any, path: str = "response") -> CancelResult:
