@@ -61,7 +61,7 @@ def _chaos(args: argparse.Namespace) -> int:
 
     venues = VENUES if args.venue == "both" else (args.venue,)
     sabotage = Sabotage(args.sabotage) if args.sabotage else None
-    report = run_chaos(venues, args.episodes, args.seed, args.json, args.steps, sabotage)
+    report = run_chaos(venues, args.episodes, args.seed, args.json, args.steps, sabotage, args.wait_s)
     return 0 if report.ok else 1
 
 
@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--episodes", type=int, default=20, metavar="N", help="episodes per venue")
     chaos.add_argument("--seed", type=int, default=1, help="seed of the first episode (then seed+1, ...)")
     chaos.add_argument("--steps", type=int, default=30, metavar="N", help="chaos actions per episode")
+    chaos.add_argument(
+        "--wait-s",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="real seconds each recovery condition may take (only a violation waits this long)",
+    )
     chaos.add_argument(
         "--json", type=Path, metavar="FILE", help="also write {episodes, checks, violation_counts, ok} as JSON"
     )

@@ -1355,6 +1355,7 @@ def run_chaos(
     json_path: Path | None = None,
     steps: int = 30,
     sabotage: Sabotage | None = None,
+    wait_s: float = 2.0,
 ) -> ChaosReport:
     """`arb chaos`: run, print a table of episodes and invariant counts, optionally write JSON."""
     header = f"{'venue':<11} {'seed':>8} {'actions':>7} {'faults':>6} {'orders':>6} {'fills':>6} {'checks':>7} {'violations':>10}"
@@ -1365,7 +1366,9 @@ def run_chaos(
 
     if episodes < 0:
         raise ConfigError(f"chaos episodes must be >= 0, was {episodes!r}")
-    report = asyncio.run(run_episodes(venues, episodes, seed, ChaosConfig(steps=steps, sabotage=sabotage), show))
+    report = asyncio.run(
+        run_episodes(venues, episodes, seed, ChaosConfig(steps=steps, wait_s=wait_s, sabotage=sabotage), show)
+    )
     print_report(report)
     if json_path is not None:
         json_path.write_text(json.dumps(report.as_json(), indent=2))

@@ -86,7 +86,8 @@ SABOTAGES = [
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("sabotage", "venue", "seed", "invariant"), SABOTAGES)
 async def test_a_broken_client_side_is_caught(sabotage: Sabotage, venue: str, seed: int, invariant: str) -> None:
-    result = await run_episode(venue, seed, ChaosConfig(steps=STEPS, sabotage=sabotage))
+    # short waits: only violations wait them out, and a sabotaged episode has some
+    result = await run_episode(venue, seed, ChaosConfig(steps=STEPS, wait_s=0.5, sabotage=sabotage))
     assert result.sabotaged, f"{sabotage.value} found nothing to break on seed {seed}"
     caught = [v for v in result.violations if v.invariant == invariant]
     assert caught, f"{result.sabotaged}: not caught ({result.violations})"
@@ -116,7 +117,20 @@ def test_chaos_command_prints_the_table_writes_json_and_fails_on_a_violation(
     assert "venue" in printed and "kalshi" in printed and all(name in printed for name in INVARIANTS)
     written = json.loads(out.read_text())
     assert [e["seed"] for e in written["episodes"]] == [3] and set(written["checks"]) >= set(INVARIANTS)
-    assert main(["chaos", "--venue", "kalshi", "--episodes", "1", "--steps", "4", "--sabotage", "dead_client"]) == 1
+    dead = [
+        "chaos",
+        "--venue",
+        "kalshi",
+        "--episodes",
+        "1",
+        "--steps",
+        "4",
+        "--wait-s",
+        "0.3",
+        "--sabotage",
+        "dead_client",
+    ]
+    assert main(dead) == 1
     assert "the client is not connected" in capsys.readouterr().out
 
 
