@@ -379,3 +379,28 @@ def test_fractional_counts_where_the_market_allows_them(venue: SimThread, client
     assert created.remaining_count == "2.50"
     assert client.get_order(created.order_id).order.initial_count_fp == "2.50"
     assert client.cancel_order_v2(created.order_id).reduced_by == "2.50"
+
+
+def test_order_fill_and_trade_queries_honour_the_sdks_filters(venue: SimThread, client: Any) -> None:
+    set_book(venue, FRACTIONAL, [(100_000, 1 * M)], [(800_000, 1 * M)])
+    created = client.create_order_v2(
+        ticker=FRACTIONAL,
+        side="ask",
+        count="0.25",
+        price="0.10",
+        time_in_force="immediate_or_cancel",
+        self_trade_prevention_type="taker_at_cross",
+    )
+    assert created.fill_count == "0.25"
+    in_event = client.get_orders(event_ticker=FRACTIONAL_EVENT).orders
+    assert created.order_id in [o.order_id for o in in_event] and {o.ticker for o in in_event} == {FRACTIONAL}
+    assert created.order_id not in [o.order_id for o in client.get_orders(event_ticker=EVENT).orders]
+    now_s = created.ts_ms // 1000
+    assert created.order_id in [o.order_id for o in client.get_orders(min_ts=now_s - 60, max_ts=now_s + 60).orders]
+    assert client.get_orders(max_ts=now_s - 3600).orders == []
+    (fill,) = client.get_fills(order_id=created.order_id, max_ts=now_s + 60).fills
+    assert (fill.count_fp, fill.book_side) == ("0.25", models.BookSide.ASK)
+    assert client.get_fills(order_id=created.order_id, max_ts=now_s - 3600).fills == []
+    trades = client.get_trades(ticker=FRACTIONAL, min_ts=now_s - 60).trades
+    assert [(t.count_fp, t.yes_price_dollars) for t in trades] == [("0.25", "0.1000")]
+    assert client.get_trades(ticker=FRACTIONAL, max_ts=now_s - 3600).trades == []

@@ -932,6 +932,9 @@ async def test_v2_unparsable_bodies_answer_at_the_top_level(private_key: rsa.RSA
             "message": "bad request",
             "details": "count must be of type str",
         }
+        bad_query = await _signed(h, private_key, "GET", "/portfolio/fills?min_ts=yesterday")
+        assert bad_query.status_code == 400 and bad_query.json()["error"]["code"] == "invalid_parameters"
+        assert h.sim.http.handler_errors == []
         assert missing.json()["error"] == {
             "code": "missing_parameters",
             "message": "missing parameters",

@@ -266,6 +266,18 @@ def test_kalshi_amend_keeps_the_order_id_and_loses_priority_only_when_it_must(pu
     assert sim.fills_of(KEY)[-1]["is_taker"] is True
 
 
+def test_kalshi_a_post_only_order_cannot_be_amended_across_the_book(public_key: rsa.RSAPublicKey) -> None:
+    sim = kalshi(public_key, "100")
+    sim.submit("house", "KXL-1-A", YES, SELL, 450_000, 2 * U)
+    meta, _ = sim.place_v2(KEY, v2("KXL-1-A", "bid", "3", "0.40", post_only=True))
+    with pytest.raises(KalshiRefusal) as crossing:
+        sim.amend(meta.order.order_id, 450_000, 3 * U)
+    assert crossing.value.code == "post_only_cross"
+    assert (meta.order.price_micro_usd, meta.order.filled_micro, meta.order.is_open) == (400_000, 0, True)
+    sim.amend(meta.order.order_id, 440_000, 3 * U)  # still below the ask: allowed
+    assert meta.order.price_micro_usd == 440_000 and meta.order.filled_micro == 0
+
+
 def test_kalshi_reduce_only_v2_order_is_capped_at_the_position(public_key: rsa.RSAPublicKey) -> None:
     sim = kalshi(public_key, "10", positions={"KXL-1-A": (3 * U, usd("1.20"))})
     sim.submit("house", "KXL-1-A", YES, BUY, 500_000, 10 * U)
@@ -295,6 +307,12 @@ def test_kalshi_self_trade_prevention_taker_at_cross_and_maker(public_key: rsa.R
     assert [(f.price_micro_usd, f.size_micro) for f in result.fills] == [(470_000, 3 * U)]
     assert maker.order.status is OrderStatus.FILLED
     assert sim.accounts[KEY].reserved_micro == 0
+    # A FOK that others' orders cannot fill is killed and cancels none of the owner's own.
+    kept, _ = sim.place_v2(KEY, v2("KXL-1-A", "ask", "2", "0.48"))
+    sim.submit("house", "KXL-1-A", YES, SELL, 490_000, 1 * U)
+    with pytest.raises(KalshiRefusal) as killed:
+        sim.place_v2(KEY, v2("KXL-1-A", "bid", "3", "0.49", "fill_or_kill", self_trade_prevention_type="maker"))
+    assert killed.value.status == 409 and kept.order.is_open
 
 
 _PRICES = st.sampled_from(["0.30", "0.45", "0.50", "0.55", "0.70"])

@@ -210,6 +210,13 @@ def _closable(position_micro: int, side: BookSide) -> int:
     return max(-position_micro, 0) if side is BookSide.BID else max(position_micro, 0)
 
 
+def _query_int(query: Mapping[str, str], name: str) -> int:
+    try:
+        return int(query[name])
+    except ValueError:
+        raise _invalid(name, "must be an integer") from None
+
+
 def _json_body(request: HttpRequest) -> Any:
     try:
         return orjson.loads(request.body)
@@ -278,6 +285,7 @@ class _OrderMeta:
     released: bool = False
     self_trade_prevention: str | None = None  # as sent on the V2 routes (legacy orders: None)
     cancel_order_on_pause: bool = False
+    post_only: bool = False
 
     @property
     def side(self) -> BookSide:
@@ -749,8 +757,13 @@ class KalshiSimulator:
             fill_limit_micro = self.faults.partial_fill_limit(size_micro, lot)
         self._expire_due()
         if self_trade_prevention == "maker":
-            for victim in self._self_trade_victims(engine, owner, side, yes_price, size_micro):
-                self.cancel(victim)
+            budget = size_micro if fill_limit_micro is None else min(size_micro, fill_limit_micro)
+            victims, unmatched = self._self_trade_victims(engine, owner, side, yes_price, budget)
+            if tif is TimeInForce.FOK and not unmatched == 0 == size_micro - budget:
+                fill_limit_micro = 0  # others' orders cannot fill it all: killed, cancelling nothing
+            else:
+                for victim in victims:
+                    self.cancel(victim)
         policy = engine.self_trade
         if self_trade_prevention == "taker_at_cross":
             engine.self_trade = SelfTradePolicy.CANCEL_TAKER
@@ -764,6 +777,7 @@ class KalshiSimulator:
         meta = _OrderMeta(result.order, ticker, owner, outcome, action, now, expiration_ms, now)
         meta.self_trade_prevention = self_trade_prevention
         meta.cancel_order_on_pause = cancel_order_on_pause
+        meta.post_only = post_only
         if account is not None:
             meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro = reservation
             account.reserved_micro += need
@@ -783,10 +797,13 @@ class KalshiSimulator:
         return meta, result
 
     @staticmethod
-    def _self_trade_victims(engine: MatchingEngine, owner: str, side: BookSide, yes_price: int, size: int) -> list[str]:
+    def _self_trade_victims(
+        engine: MatchingEngine, owner: str, side: BookSide, yes_price: int, size: int
+    ) -> tuple[list[str], int]:
         """The owner's resting orders an incoming order would reach, walking the opposite ladder in
         priority order as matching does (others' orders use up its size; the owner's own are skipped,
-        since "maker" prevention cancels them and matching continues past them)."""
+        since "maker" prevention cancels them and matching continues past them), and the size that
+        others' orders leave unmatched."""
         opposite = BookSide.ASK if side is BookSide.BID else BookSide.BID
         victims: list[str] = []
         left = size
@@ -800,7 +817,7 @@ class KalshiSimulator:
                     victims.append(maker.order_id)
                 else:
                     left -= maker.remaining_micro
-        return victims
+        return victims, max(left, 0)
 
     def _reservation(
         self, account: KalshiAccount, ticker: str, side: BookSide, yes_price: int, size: int
@@ -1844,8 +1861,14 @@ class KalshiSimulator:
                 metas = [m for m in metas if m.ticker == q["ticker"]]
             if q.get("status"):
                 metas = [m for m in metas if _STATUS_TEXT[m.order.status] == q["status"]]
+            if q.get("event_ticker"):
+                metas = [m for m in metas if self.markets[m.ticker].event_ticker == q["event_ticker"]]
             if q.get("min_ts"):
-                metas = [m for m in metas if m.created_ms >= int(q["min_ts"]) * 1000]
+                low_ms = _query_int(q, "min_ts") * 1000
+                metas = [m for m in metas if m.created_ms >= low_ms]
+            if q.get("max_ts"):
+                high_ms = (_query_int(q, "max_ts") + 1) * 1000
+                metas = [m for m in metas if m.created_ms < high_ms]
             return self._page(list(metas), request, "orders", render=self._order_json)
         if len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
             meta = account.orders.get(parts[2])
@@ -1861,7 +1884,11 @@ class KalshiSimulator:
             elif q.get("ticker"):
                 fills = account.fills_by_ticker.get(q["ticker"], [])
             if q.get("min_ts"):
-                fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
+                low_s = _query_int(q, "min_ts")
+                fills = [f for f in fills if f["ts"] >= low_s]
+            if q.get("max_ts"):
+                high_s = _query_int(q, "max_ts")
+                fills = [f for f in fills if f["ts"] <= high_s]
             return self._page(fills, request, "fills")
         if parts == ["portfolio", "positions"]:
             return self._positions(account, request)
@@ -1929,11 +1956,8 @@ class KalshiSimulator:
         """`GET /markets/trades`: every market's trades (or one `ticker`'s), newest first, within
         `min_ts`/`max_ts` (epoch seconds, inclusive); block trades are never simulated."""
         q = request.query
-        try:
-            min_ms = int(q["min_ts"]) * 1000 if q.get("min_ts") else None
-            max_ms = int(q["max_ts"]) * 1000 + 999 if q.get("max_ts") else None
-        except ValueError:
-            return self._error_response(400, "invalid_parameters", "min_ts and max_ts must be epoch seconds")
+        min_ms = _query_int(q, "min_ts") * 1000 if q.get("min_ts") else None
+        max_ms = _query_int(q, "max_ts") * 1000 + 999 if q.get("max_ts") else None
         if q.get("is_block_trade") == "true":
             return self._page([], request, "trades")
         source = self._trades_by_ticker.get(q["ticker"], ()) if q.get("ticker") else self._trades
@@ -2084,6 +2108,8 @@ class KalshiSimulator:
             return SubmitResult(order, [], [])
         account = self.accounts[meta.owner]
         engine = self.engines[meta.ticker]
+        if meta.post_only and engine.crosses(meta.side, yes_price_micro):
+            raise KalshiRefusal(400, "post_only_cross", "post-only order would cross the book")
         old = (meta.closing_left, meta.opening_left, meta.unit_cost_micro, meta.fee_left_micro)
         self._release_holds(account, meta)
         reservation = self._reservation(account, meta.ticker, meta.side, yes_price_micro, remaining_micro)
@@ -2098,7 +2124,8 @@ class KalshiSimulator:
             )
         self._hold(account, meta, reservation)
         if meta.self_trade_prevention == "maker":
-            for victim in self._self_trade_victims(engine, meta.owner, meta.side, yes_price_micro, remaining_micro):
+            victims, _ = self._self_trade_victims(engine, meta.owner, meta.side, yes_price_micro, remaining_micro)
+            for victim in victims:
                 self.cancel(victim)
         policy = engine.self_trade
         if meta.self_trade_prevention == "taker_at_cross":
