@@ -400,3 +400,43 @@ def test_ws_fill_and_user_order_with_outcome_and_book_side() -> None:
 
 def test_book_side_helper() -> None:
     assert wire.book_order(Side.NO, Action.SELL, 300_000) == (BookSide.BID, 700_000)
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.text(max_size=8)
+    | st.sampled_from(["1.00", "0.5", "-1"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+_ack_keys = (
+    "order_id",
+    "client_order_id",
+    "fill_count",
+    "remaining_count",
+    "reduced_by",
+    "average_fill_price",
+    "average_fee_paid",
+    "ts_ms",
+    "error",
+)
+
+
+@given(
+    base=st.dictionaries(st.sampled_from(_ack_keys), _json, max_size=7),
+    kind=st.sampled_from(["create", "amend", "decrease", "cancel"]),
+)
+def test_answer_decoders_raise_only_wire_errors(base: dict[str, Any], kind: str) -> None:
+    """Property: whatever the venue answers, decoding it either succeeds or raises a FieldError
+    naming a field (never another exception type)."""
+    for value in (base, {"orders": [base, base]}, [base]):
+        try:
+            if isinstance(value, dict) and "orders" in value:
+                wire.decode_order_acks(value, "create" if kind in ("create", "amend") else "cancel")
+            else:
+                wire.decode_order_ack(value, kind)
+        except FieldError:
+            pass
+        wire.decode_error(value)  # never raises
