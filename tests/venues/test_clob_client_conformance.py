@@ -19,8 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import (
     ApiCreds,
@@ -34,10 +37,13 @@ from py_clob_client_v2.clob_types import (
     OrderType,
     PartialCreateOrderOptions,
     PostOrdersV2Args,
+    RequestArgs,
     TradeParams,
 )
 from py_clob_client_v2.exceptions import PolyApiException
+from py_clob_client_v2.headers.headers import create_level_2_headers
 from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
+from py_clob_client_v2.signer import Signer
 from py_clob_client_v2.utilities import generate_orderbook_summary_hash, parse_raw_orderbook_summary
 from websockets.sync.client import connect as ws_connect
 
@@ -661,3 +667,147 @@ def test_heartbeats_keep_orders_and_their_absence_cancels_them() -> None:
         s.advance(3)
         check_order(s, c.get_order(resting["orderID"]), status="CANCELED")  # 11 s: cut off
         assert c.get_open_orders() == [] and s.sim.accounts[CREDS.api_key].reserved_cash_micro == 0
+
+
+# -- properties over one busy venue ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def busy() -> Iterator[Setup]:
+    """Trades on three tokens a minute apart and resting orders on four, made through the client."""
+    with venue() as s:
+        c = s.client
+        for token, price, side in (
+            (PLAIN.yes_token, 0.55, "BUY"),
+            (PLAIN.no_token, 0.4, "SELL"),
+            (PLAIN.yes_token, 0.56, "BUY"),
+            (NEG_RISK.yes_token, 0.31, "BUY"),
+            (PLAIN.yes_token, 0.45, "SELL"),
+        ):
+            c.create_and_post_order(
+                OrderArgsV2(token_id=token, price=price, size=5, side=side), order_type=OrderType.FAK
+            )
+            s.advance(60)
+        for token, price, side in (
+            (PLAIN.yes_token, 0.3, "BUY"),
+            (PLAIN.no_token, 0.7, "SELL"),
+            (NEG_RISK.no_token, 0.5, "BUY"),
+            (NEG_RISK.yes_token, 0.2, "BUY"),
+        ):
+            c.create_and_post_order(OrderArgsV2(token_id=token, price=price, size=5, side=side))
+        yield s
+
+
+TOKENS = (PLAIN.yes_token, PLAIN.no_token, NEG_RISK.yes_token, NEG_RISK.no_token)
+MARKETS = (PLAIN.condition_id, NEG_RISK.condition_id)
+optional = st.none().__or__
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    asset=optional(st.sampled_from(TOKENS)),
+    market=optional(st.sampled_from(MARKETS)),
+    after=optional(st.integers(NOW_MS // 1000 - 30, NOW_MS // 1000 + 330)),
+    before=optional(st.integers(NOW_MS // 1000 - 30, NOW_MS // 1000 + 330)),
+    pick=optional(st.integers(0, 4)),
+)
+def test_trade_filters_select_exactly_the_matching_records(
+    busy: Setup, asset: str | None, market: str | None, after: int | None, before: int | None, pick: int | None
+) -> None:
+    """Whatever the filters, `get_trades` lists exactly the simulator's trade records that match
+    them, in order (filtered here from the records, not through the simulator's code)."""
+    records = busy.venue.do(lambda: [busy.sim.trades[t] for t in busy.sim.accounts[CREDS.api_key].trade_ids])
+    trade_id = None if pick is None else records[pick].trade_id
+    expected = [
+        r.trade_id
+        for r in records
+        if (asset is None or r.fill.book_id == asset)
+        and (market is None or busy.sim.token_spec[r.fill.book_id].condition_id == market)
+        and (after is None or r.match_time_s > after)
+        and (before is None or r.match_time_s < before)
+        and (trade_id is None or r.trade_id == trade_id)
+    ]
+    params = TradeParams(id=trade_id, market=market, asset_id=asset, before=before, after=after)
+    assert [t["id"] for t in busy.client.get_trades(params)] == expected
+
+
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    asset=optional(st.sampled_from(TOKENS)), market=optional(st.sampled_from(MARKETS)), pick=optional(st.integers(0, 3))
+)
+def test_order_filters_select_exactly_the_resting_records(
+    busy: Setup, asset: str | None, market: str | None, pick: int | None
+) -> None:
+    resting = busy.venue.do(lambda: list(busy.sim.accounts[CREDS.api_key].resting.values()))
+    order_id = None if pick is None else resting[pick].order_id
+    expected = {
+        m.order_id
+        for m in resting
+        if (asset is None or m.token == asset)
+        and (market is None or busy.sim.token_spec[m.token].condition_id == market)
+        and (order_id is None or m.order_id == order_id)
+    }
+    listed = busy.client.get_open_orders(OpenOrderParams(id=order_id, market=market, asset_id=asset))
+    assert {o["id"] for o in listed} == expected
+    for answer in listed:
+        check_order(busy, answer, status="LIVE")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["order", "orderType", "owner", "orderID", "market", "asset_id", "heartbeat_id", "tokenId"])
+            | st.text(max_size=4),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=10,
+)
+SIGNER = Signer(KEY, 137)
+HTTP = httpx.Client(trust_env=False)  # one keep-alive connection for all the examples
+WRITE_ROUTES = (
+    ("POST", "/order"),
+    ("POST", "/orders"),
+    ("POST", "/v1/heartbeats"),
+    ("DELETE", "/order"),
+    ("DELETE", "/orders"),
+    ("DELETE", "/cancel-market-orders"),
+)
+READ_ROUTES = ("/data/trades", "/data/orders", "/balance-allowance", "/price", "/midpoint", "/tick-size", "/book")
+QUERY = st.dictionaries(
+    st.sampled_from(["token_id", "side", "before", "after", "asset_type", "signature_type", "id", "next_cursor"]),
+    st.text(alphabet="0123456789abcdefxyzBUYSELCOATRNDI=-", max_size=12),
+    max_size=4,
+)
+
+
+@settings(
+    max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    route=st.sampled_from(WRITE_ROUTES),
+    body=JSON | st.text(max_size=20),
+    read=st.sampled_from(READ_ROUTES),
+    query=QUERY,
+)
+def test_malformed_requests_get_a_venue_error_never_a_crash(
+    busy: Setup, route: tuple[str, str], body: Any, read: str, query: dict[str, str]
+) -> None:
+    """Garbage bodies on every write route and garbage queries on the reads: a 2xx or the venue's
+    4xx `{"error": ...}`, never a 5xx, and the server's handler records no exception."""
+    method, path = route
+    text = body if isinstance(body, str) else json.dumps(body)
+    for request_method, request_path, content, params in ((method, path, text, None), ("GET", read, None, query)):
+        headers = create_level_2_headers(
+            SIGNER, CREDS, RequestArgs(method=request_method, request_path=request_path, serialized_body=content)
+        )
+        answer = HTTP.request(
+            request_method, busy.sim.clob_url + request_path, headers=headers, content=content, params=params
+        )
+        assert answer.status_code in (200, 400, 404), (request_method, request_path, content, params, answer.text)
+        if answer.status_code != 200:
+            assert isinstance(answer.json()["error"], str)
+    assert busy.sim._clob is not None and busy.sim._clob.handler_errors == []

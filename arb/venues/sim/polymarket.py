@@ -50,10 +50,10 @@ Matching: one `MatchingEngine` per token. An account's order may trade against i
 order (the CLOB has no self-trade prevention; sources at `add_market`): the trade is reported once,
 from the taker side (`trader_side` TAKER), with our resting order in its `maker_orders` (owner = our
 api key, `side` the maker's side, `matched_amount`), in `/data/trades` and on the user channel.
-There is no complementary matching or minting across a market's two tokens (a YES buy never matches a NO buy): each token is its own book, which is what
-the adapter sees anyway. A posted order's limit price is its signed amounts' ratio (rounded onto
-the tick: down for buys, up for sells) and its size the shares it signs for (a FOK/FAK buy's
-`takerAmount`). A FOK/FAK ("market") order's maker amount may carry at most 2 decimals and its
+There is no complementary matching or minting across a market's two tokens (a YES buy never
+matches a NO buy): each token is its own book, which is what the adapter sees anyway. A posted
+order's limit price is its signed amounts' ratio (rounded onto the tick: down for buys, up for
+sells) and its size the shares it signs for (a FOK/FAK buy's `takerAmount`). A FOK/FAK ("market") order's maker amount may carry at most 2 decimals and its
 taker amount 4, buys and sells alike, or it is refused with HTTP 400 `{"error": "invalid amounts, the
 market buy orders maker amount supports a max accuracy of 2 decimals, taker amount a max of 4
 decimals"}` ("market sell orders" for a sale). GTD orders rest like GTC (the sim does not expire
@@ -286,6 +286,9 @@ class PolymarketRefusal(OrderRejectedError):
     def body_json(self) -> dict[str, Any]:
         return {"error": self.reason or ""}
 
+    def response(self) -> HttpResponse:
+        return HttpResponse.json(400, self.body_json())
+
 
 class PolymarketSimulator:
     """`await start()`; point the adapter at `gamma_url`, `clob_url`, `market_ws_url`,
@@ -466,7 +469,9 @@ class PolymarketSimulator:
             # (docs.polymarket.com/perps/learn-about-trading/self-trade-prevention), none for the
             # CLOB; the settlement contract checks no maker != taker (Polymarket/ctf-exchange,
             # src/exchange/mixins/Trading.sol, _matchOrders / _validateTakerAndMaker); and fills
-            # with maker == taker address do appear on chain. So the match happens and is reported
+            # with maker == taker address do appear on chain (rarely: a public on-chain wash-trade
+            # survey, jdellavedova.com/data/surveillance_wash_latest.json, counts ~900 in 712M
+            # trades). So the match happens and is reported
             # as one trade seen from the taker side (trader_side TAKER) whose `maker_orders` holds
             # our own resting order (owner = our key): that maker leg is a fill of ours too.
             engine = MatchingEngine(token, self._next_id, self_trade=SelfTradePolicy.ALLOW)
@@ -1418,7 +1423,10 @@ class PolymarketSimulator:
         if path == "/data/orders":
             metas = [m for m in account.resting.values() if self._order_matches(m, request.query)]
             orders = [self.meta_json(m) for m in metas]
-            return HttpResponse.json(200, self._cursor_page(orders, request.query.get("next_cursor")))
+            try:
+                return HttpResponse.json(200, self._cursor_page(orders, request.query.get("next_cursor")))
+            except ValueError:
+                return HttpResponse.json(400, {"error": "invalid order params payload"})
         if path.startswith("/data/order/"):
             meta = account.orders.get(path[len("/data/order/") :])
             if meta is None:
@@ -1427,9 +1435,9 @@ class PolymarketSimulator:
         if path == "/data/trades":
             try:
                 items = self._trades_of(account, request.query)
+                return HttpResponse.json(200, self._cursor_page(items, request.query.get("next_cursor")))
             except ValueError:
                 return HttpResponse.json(400, {"error": "Invalid trade params payload"})
-            return HttpResponse.json(200, self._cursor_page(items, request.query.get("next_cursor")))
         return self._balance_allowance(account, request.query)
 
     def _public_get(self, request: HttpRequest) -> HttpResponse | None:
@@ -1443,7 +1451,10 @@ class PolymarketSimulator:
             return HttpResponse.json(200, {"version": 2})
         if path == "/markets":
             listing = [self.clob_market_json(s) for s in self.specs.values()]
-            return HttpResponse.json(200, self._cursor_page(listing, query.get("next_cursor")))
+            try:
+                return HttpResponse.json(200, self._cursor_page(listing, query.get("next_cursor")))
+            except ValueError:
+                return HttpResponse.json(400, {"error": "Invalid next_cursor"})
         for prefix, view in (("/markets/", self.clob_market_json), ("/clob-markets/", self.clob_market_info_json)):
             if path.startswith(prefix):
                 spec = self.specs.get(path[len(prefix) :])
@@ -1593,9 +1604,16 @@ class PolymarketSimulator:
         return expired
 
     def _cursor_page(self, items: list[Any], cursor: str | None) -> dict[str, Any]:
+        """One page from `cursor` (base64 of the start offset; "MA==" the first page); a cursor
+        that is not one of ours raises ValueError (answered 400)."""
         start = 0
         if cursor and cursor not in ("MA==", "LTE="):
-            start = int(base64.b64decode(cursor).decode())
+            try:
+                start = int(base64.b64decode(cursor, validate=True).decode("ascii"))
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise ValueError(f"bad cursor {cursor!r}") from exc
+            if start < 0:
+                raise ValueError(f"bad cursor {cursor!r}")
         page = items[start : start + self.page_size]
         end = start + len(page)
         next_cursor = "LTE=" if end >= len(items) else base64.b64encode(str(end).encode()).decode()
