@@ -544,8 +544,8 @@ def test_combined_faults_self_match_delivers_both_legs_exactly_once() -> None:
     status and a REST replay (before: the maker leg of the TAKER report was never delivered)."""
     seen: list[Any] = []
     session = PolymarketUserSession(ME, sink=seen.append)
-    session.receive(self_match("TAKER"), 0)
-    session.receive(self_match("MAKER"), 1)  # the same match seen from the maker side
+    assert len(only_fills(session.receive(self_match("TAKER"), 0))) == 2  # the venue's one report: both legs
+    assert session.receive(self_match("MAKER"), 1) == []  # the same match seen from the maker side
     for status in ("MINED", "CONFIRMED"):
         session.receive(self_match("TAKER", status), 2)
         session.receive(self_match("MAKER", status), 2)
@@ -624,3 +624,64 @@ def test_combined_faults_a_rest_book_older_than_the_stream_is_refused_and_asked_
 def session_request(session: PolymarketMarketSession) -> FetchBook:
     """The request the session's YES resync waits for (as the client would hold it)."""
     return FetchBook(YES, "", session._resync_requests[YES].request_id)
+
+
+_LEVELS = (450_000, 460_000, 470_000, 480_000, 500_000)
+_OPS = st.one_of(
+    st.tuples(st.just("change"), st.sampled_from(_LEVELS), st.integers(0, 3)),
+    st.tuples(st.just("mismatch"), st.just(0), st.just(0)),
+    st.tuples(st.just("serve"), st.integers(0, 7), st.integers(0, 3)),
+    st.tuples(st.just("deliver"), st.integers(0, 7), st.just(0)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_OPS, max_size=40))
+def test_no_interleaving_of_restarts_and_slow_book_answers_leaves_a_wrong_book_trusted(
+    ops: list[tuple[str, int, int]],
+) -> None:
+    """A venue book moves; book frames arrive with bad hashes (resync, or restart it); `/book`
+    requests are served at any later moment, some from a lagging copy up to 3 steps old, and their
+    answers delivered in any order, after restarts and reconnects too. Whenever the session trusts
+    the book, it is the venue's book as of the last frame the stream delivered."""
+    session = connected_session()
+    venue = {490_000: 10_000_000}
+    asks = {510_000: 10_000_000}
+    history = [dict(venue)]  # venue bids by timestamp - 1 (ts 1 is the connected snapshot)
+    pending: list[FetchBook] = []  # requests sent, not served yet
+    served: list[tuple[FetchBook, bytes]] = []  # answers on their way
+
+    def ts() -> int:
+        return len(history)
+
+    def perform(commands: Sequence[Any]) -> None:
+        for command in commands:
+            if isinstance(command, FetchBook):
+                pending.append(command)
+            elif isinstance(command, Reconnect):
+                session.on_disconnect(ts())
+                session.on_connect(ts())
+                for token in (YES, NO):
+                    bids = venue if token == YES else {490_000: 10_000_000}
+                    perform(session.receive(book_bytes(token, bids, asks, ts=ts()), ts()))
+
+    for kind, a, b in ops:
+        if kind == "change":
+            if (a in venue and not b) or b:
+                venue = {p: s for p, s in {**venue, a: b * S // 1000}.items() if s}
+                history.append(dict(venue))
+                best = (max(venue), min(asks))
+                perform(session.receive(change_bytes(YES, "BUY", a, b * S // 1000, best, ts=ts()), ts()))
+        elif kind == "mismatch":
+            history.append(dict(venue))
+            perform(session.receive(hash_mismatch_book(YES, venue, asks, ts=ts()), ts()))
+        elif kind == "serve" and pending:
+            request = pending.pop(a % len(pending))
+            lag = min(b, ts() - 1)
+            served.append((request, book_bytes(YES, history[ts() - 1 - lag], asks, ts=ts() - lag, rest=True)))
+        elif kind == "deliver" and served:
+            request, answer = served.pop(a % len(served))
+            perform(session.apply_rest_book(answer, ts(), request))
+        book = session.books[YES]
+        if book.trusted:
+            assert dict(book.bids()) == venue and dict(book.asks()) == asks, (ops, book.bids(), venue)
