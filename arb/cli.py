@@ -56,6 +56,15 @@ def _bench_scanner(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from arb.venues.chaos import VENUES, Sabotage, run_chaos
+
+    venues = VENUES if args.venue == "both" else (args.venue,)
+    sabotage = Sabotage(args.sabotage) if args.sabotage else None
+    report = run_chaos(venues, args.episodes, args.seed, args.json, args.steps, sabotage, args.wait_s)
+    return 0 if report.ok else 1
+
+
 def _links_suggest(args: argparse.Namespace) -> int:
     from arb.matching import run_suggest
 
@@ -124,6 +133,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit 1 when the largest/smallest per-update cost exceeds 2x"
     )
     scanner.set_defaults(handler=_bench_scanner)
+
+    chaos = commands.add_parser(
+        "chaos",
+        help="seeded chaos episodes: each venue client against its simulator under combined faults, "
+        "invariants checked against the simulator's records (exit 1 on any violation)",
+    )
+    chaos.add_argument("--venue", choices=("kalshi", "polymarket", "both"), default="both", help="venues to run")
+    chaos.add_argument("--episodes", type=int, default=20, metavar="N", help="episodes per venue")
+    chaos.add_argument("--seed", type=int, default=1, help="seed of the first episode (then seed+1, ...)")
+    chaos.add_argument("--steps", type=int, default=30, metavar="N", help="chaos actions per episode")
+    chaos.add_argument(
+        "--wait-s",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="real seconds each recovery condition may take (only a violation waits this long)",
+    )
+    chaos.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write {episodes, checks, violation_counts, ok} as JSON"
+    )
+    chaos.add_argument(
+        "--sabotage",
+        choices=("drop_fill", "duplicate_fill", "wrong_final_state", "corrupt_book", "sink_raises", "dead_client"),
+        help="break the client side on purpose, to see the invariants catch it",
+    )
+    chaos.set_defaults(handler=_chaos)
 
     links = commands.add_parser(
         "links", help="cross-venue links: suggest candidates, approve reviewed pairs"

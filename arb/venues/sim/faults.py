@@ -17,6 +17,13 @@ Faults the servers ask about:
   most `*_limit` times (drops, freezes) or once per listed index (gaps, hashes) per stream, so a
   client that reconnects is not faulted forever. A frozen stream stays frozen until `thaw(stream)`
   or `connection_opened(stream)` (a fresh connection is not frozen).
+- Answers (asked by the HTTP server after the handler ran, so the request took effect):
+  `answer_fault(method, path)` answers ANSWER_500 (replace the answer with a 500: processed, then
+  failed) or NO_ANSWER (never answer: the connection hangs until the server closes), drawn from
+  `answer_500_fraction` / `no_answer_fraction` for the methods and path prefixes the plan names, or
+  scripted with `lose_next_answers(mode, count, path_prefix)`. `answer_delay_s(path)` holds an
+  answer that is already computed (so it is old when it arrives): the slow `/book` answer, from
+  `slow_answer_path_prefixes` / `slow_answer_s` or `slow_answers(prefixes, seconds)` at run time.
 - Orders: `partial_fill_limit(size_micro, lot_micro)` (a cap for `MatchingEngine.submit`'s
   `fill_limit_micro`, drawn from `partial_fill_fraction`), `ack_then_fill` and `fill_later_s`
   (Polymarket FAK answered "live", filled on a later trigger), `latency_s` (added per request/frame).
@@ -34,7 +41,7 @@ from dataclasses import dataclass
 
 from arb.errors import ConfigError
 
-__all__ = ["Fault", "FaultInjector", "FaultPlan"]
+__all__ = ["AnswerFault", "Fault", "FaultInjector", "FaultPlan"]
 
 ANY_STREAM = "*"
 
@@ -44,6 +51,18 @@ class Fault(enum.Enum):
     FREEZE = "freeze"
     SEQUENCE_GAP = "sequence_gap"
     HASH_MISMATCH = "hash_mismatch"
+
+
+class AnswerFault(enum.Enum):
+    """What happens to an answer the venue has already computed (the request took effect)."""
+
+    ANSWER_500 = "answer_500"  # processed, then answered 500
+    NO_ANSWER = "no_answer"  # processed, never answered
+
+
+def _check_prefixes(name: str, value: object) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(p, str) and p.startswith("/") for p in value):
+        raise ConfigError(f"fault plan {name} must be a tuple of '/...' paths, was {value!r}")
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -80,6 +99,11 @@ class FaultPlan:
     Orders: `partial_fill_fraction` of orders may match only `partial_fill_ratio` of their size at
     once; `ack_then_fill` makes IOC/FAK orders acknowledge as live and fill `fill_later_s` later.
     `latency_s` is added to every HTTP answer and socket frame.
+    Answers after processing: `answer_500_fraction` and `no_answer_fraction` (sum at most 1) of the
+    requests whose method is in `answer_fault_methods` and whose path starts with one of
+    `answer_fault_path_prefixes` (empty: no path) take effect and are then answered 500 or never;
+    answers on paths starting with one of `slow_answer_path_prefixes` are held `slow_answer_s`
+    after they are computed.
     """
 
     seed: int = 0
@@ -98,6 +122,12 @@ class FaultPlan:
     ack_then_fill: bool = False
     fill_later_s: float = 0.0
     latency_s: float = 0.0
+    answer_500_fraction: float = 0.0
+    no_answer_fraction: float = 0.0
+    answer_fault_methods: tuple[str, ...] = ("POST", "DELETE")
+    answer_fault_path_prefixes: tuple[str, ...] = ()
+    slow_answer_path_prefixes: tuple[str, ...] = ()
+    slow_answer_s: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -117,12 +147,22 @@ class FaultPlan:
                 f"fault plan http_429_fraction + http_500_fraction must be at most 1, was "
                 f"{self.http_429_fraction!r} + {self.http_500_fraction!r}"
             )
-        if not isinstance(self.http_fault_path_prefixes, tuple) or not all(
-            isinstance(p, str) and p.startswith("/") for p in self.http_fault_path_prefixes
+        for name in ("http_fault_path_prefixes", "answer_fault_path_prefixes", "slow_answer_path_prefixes"):
+            _check_prefixes(name, getattr(self, name))
+        for name in ("answer_500_fraction", "no_answer_fraction"):
+            _check_fraction(name, getattr(self, name))
+        if self.answer_500_fraction + self.no_answer_fraction > 1.0:
+            raise ConfigError(
+                f"fault plan answer_500_fraction + no_answer_fraction must be at most 1, was "
+                f"{self.answer_500_fraction!r} + {self.no_answer_fraction!r}"
+            )
+        if not isinstance(self.answer_fault_methods, tuple) or not all(
+            isinstance(m, str) and m.isalpha() and m.isupper() for m in self.answer_fault_methods
         ):
             raise ConfigError(
-                f"fault plan http_fault_path_prefixes must be a tuple of '/...' paths, was {self.http_fault_path_prefixes!r}"
+                f"fault plan answer_fault_methods must be a tuple of HTTP methods, was {self.answer_fault_methods!r}"
             )
+        _check_seconds("slow_answer_s", self.slow_answer_s)
         if self.http_429_retry_after_s is not None:
             _check_seconds("http_429_retry_after_s", self.http_429_retry_after_s)
         if not isinstance(self.ack_then_fill, bool):
@@ -145,6 +185,7 @@ class FaultInjector:
         self._http_rng = random.Random(f"{seed}:http")
         self._fill_rng = random.Random(f"{seed}:fill")
         self._latency_rng = random.Random(f"{seed}:latency")
+        self._answer_rng = random.Random(f"{seed}:answer")
         self.counts: Counter[str] = Counter()
         self.ack_then_fill = self.plan.ack_then_fill
         self.fill_later_s = self.plan.fill_later_s
@@ -155,6 +196,9 @@ class FaultInjector:
         self._drops: Counter[str] = Counter()
         self._freezes: Counter[str] = Counter()
         self._fired: set[tuple[str, Fault, int]] = set()
+        self._lost_answers: deque[tuple[AnswerFault, str, tuple[str, ...]]] = deque()
+        self._slow_prefixes = self.plan.slow_answer_path_prefixes
+        self._slow_answer_s = self.plan.slow_answer_s
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -188,6 +232,69 @@ class FaultInjector:
         if count < 0 or not 100 <= status <= 599:
             raise ValueError(f"fail_next_http needs count >= 0 and an HTTP status, was {count}, {status}")
         self._scripted_http.extend([status] * count)
+
+    # -- answers after processing ----------------------------------------------------------------
+
+    def answer_fault(self, method: str, path: str) -> AnswerFault | None:
+        """Asked after the handler ran: lose this answer (500 or never), or None to send it.
+        Scripted losses go first (the oldest whose prefix matches the path); the seeded draw
+        happens only for the methods and paths the plan covers."""
+        for i, (mode, prefix, methods) in enumerate(self._lost_answers):
+            if method in methods and path.startswith(prefix):
+                del self._lost_answers[i]
+                self.counts[mode.value] += 1
+                return mode
+        plan = self.plan
+        if not (plan.answer_500_fraction or plan.no_answer_fraction) or method not in plan.answer_fault_methods:
+            return None
+        prefixes = plan.answer_fault_path_prefixes
+        if not prefixes or not path.startswith(prefixes):
+            return None
+        draw = self._answer_rng.random()
+        if draw < plan.answer_500_fraction:
+            mode = AnswerFault.ANSWER_500
+        elif draw < plan.answer_500_fraction + plan.no_answer_fraction:
+            mode = AnswerFault.NO_ANSWER
+        else:
+            return None
+        self.counts[mode.value] += 1
+        return mode
+
+    def lose_next_answers(
+        self,
+        mode: AnswerFault,
+        count: int = 1,
+        path_prefix: str = "/",
+        methods: tuple[str, ...] = ("POST", "DELETE"),
+    ) -> None:
+        """Process the next `count` requests with one of `methods` on paths starting with
+        `path_prefix`, then answer them per `mode` (500, or never)."""
+        if not isinstance(mode, AnswerFault) or count < 0 or not path_prefix.startswith("/") or not methods:
+            raise ValueError(
+                f"lose_next_answers needs an AnswerFault, count >= 0, a '/...' prefix and methods, was {mode!r}"
+            )
+        self._lost_answers.extend([(mode, path_prefix, methods)] * count)
+
+    def clear_scripted(self) -> None:
+        """Forget every scripted fault not yet fired (HTTP failures, lost answers, one-shot frame
+        faults). Freezes stay: a frozen stream ends with a new connection or `thaw`."""
+        self._scripted_http.clear()
+        self._lost_answers.clear()
+        self._one_shot.clear()
+
+    def answer_delay_s(self, path: str) -> float:
+        """How long to hold an answer already computed for `path` (the slow-answer fault)."""
+        if self._slow_answer_s and self._slow_prefixes and path.startswith(self._slow_prefixes):
+            self.counts["slow_answer"] += 1
+            return self._slow_answer_s
+        return 0.0
+
+    def slow_answers(self, prefixes: tuple[str, ...], seconds: float) -> None:
+        """From now on hold answers on paths starting with one of `prefixes` for `seconds`
+        (an empty tuple or 0 s ends it)."""
+        _check_prefixes("slow_answer_path_prefixes", prefixes)
+        _check_seconds("slow_answer_s", seconds)
+        self._slow_prefixes, self._slow_answer_s = prefixes, float(seconds)
 
     # -- socket frames -------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from the matching engine) gets 400 with the message, any other handler exception
 kept in `handler_errors` for tests to inspect.
 
 `latency_s` (or an attached `FaultInjector`'s) is awaited through the injected `sleep` before each
-answer; an attached injector can also answer 429/500 before the handler runs.
+answer; an attached injector can also answer 429/500 before the handler runs, and after it ran
+(the request took effect) replace the answer with a 500, never answer, or hold the answer.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import orjson
 
 from arb.errors import FieldError, WireError
-from arb.venues.sim.faults import FaultInjector
+from arb.venues.sim.faults import AnswerFault, FaultInjector
 
 __all__ = ["Handler", "HttpRequest", "HttpResponse", "LoopbackHttpServer"]
 
@@ -311,6 +312,15 @@ class LoopbackHttpServer:
         if not isinstance(result, HttpResponse):
             self.handler_errors.append(TypeError(f"handler returned {type(result).__name__}, not HttpResponse"))
             return HttpResponse.json(500, {"error": "internal error"})
+        if self.faults is not None:
+            lost = self.faults.answer_fault(request.method, request.path)
+            if lost is AnswerFault.ANSWER_500:
+                return HttpResponse.json(500, {"error": "internal error", "injected": True})
+            if lost is AnswerFault.NO_ANSWER:
+                await asyncio.Event().wait()  # taken, never answered: until close() ends the connection
+            hold = self.faults.answer_delay_s(request.path)
+            if hold > 0:
+                await self._sleep(hold)  # computed now, delivered late: the answer is old on arrival
         return result
 
     @staticmethod
