@@ -811,3 +811,28 @@ def test_malformed_requests_get_a_venue_error_never_a_crash(
         if answer.status_code != 200:
             assert isinstance(answer.json()["error"], str)
     assert busy.sim._clob is not None and busy.sim._clob.handler_errors == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("maker", "not-an-address", "Invalid order payload"),
+        ("signer", "not-an-address", "Invalid order payload"),
+        ("signature", "0x" + "00" * 65, "invalid signature"),  # hex of the right length, no key recovers from it
+    ],
+)
+def test_a_signed_order_with_an_unusable_address_or_signature_is_a_venue_error(
+    busy: Setup, key: str, value: str, error: str
+) -> None:
+    """A well-formed order body whose address cannot be encoded or whose signature cannot be
+    recovered: the venue's 400 `{"error": ...}`, not a 500 from the handler."""
+    signed = busy.client.create_order(OrderArgsV2(token_id=PLAIN.yes_token, price=0.3, size=5, side="BUY"))
+    body = json.loads(json.dumps(order_to_json_v2(signed, CREDS.api_key, OrderType.GTC)))
+    body["order"][key] = value
+    text = json.dumps(body)
+    headers = create_level_2_headers(
+        SIGNER, CREDS, RequestArgs(method="POST", request_path="/order", serialized_body=text)
+    )
+    answer = HTTP.post(busy.sim.clob_url + "/order", headers=headers, content=text)
+    assert (answer.status_code, answer.json()) == (400, {"error": error})
+    assert busy.sim._clob is not None and busy.sim._clob.handler_errors == []

@@ -112,8 +112,10 @@ from fractions import Fraction
 from typing import Any
 
 import orjson
+from eth_abi.exceptions import EncodingError
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_keys.exceptions import BadSignature
 from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, SignatureTypeV2
 from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2
@@ -1638,7 +1640,10 @@ class PolymarketSimulator:
         exchange = self._contracts.neg_risk_exchange_v2 if neg_risk else self._contracts.exchange_v2
         builder = ExchangeOrderBuilderV2(exchange, self.chain_id, None)
         typed = builder.build_order_typed_data(signed)
-        recovered = Account.recover_message(encode_typed_data(full_message=typed), signature=order["signature"])
+        try:
+            recovered = Account.recover_message(encode_typed_data(full_message=typed), signature=order["signature"])
+        except BadSignature as exc:  # the right length, but no key recovers from it
+            raise PolymarketRefusal("invalid signature") from exc
         if recovered.lower() != str(order["signer"]).lower():
             raise PolymarketRefusal("invalid signature")
         if recovered.lower() != account.signer_address.lower():
@@ -1706,7 +1711,8 @@ class PolymarketSimulator:
         except PolymarketRefusal as exc:
             self.stats["bad_signature"] += 1
             return 400, exc.body_json()
-        except (KeyError, TypeError, ValueError, AttributeError):
+        # EncodingError: a maker or signer that is not an address
+        except (KeyError, TypeError, ValueError, AttributeError, EncodingError):
             return 400, {"error": _BAD_PAYLOAD}
         if order_id in self._metas:
             return 400, {"error": f"order {order_id} is invalid. Duplicated."}
