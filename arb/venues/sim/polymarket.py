@@ -157,6 +157,10 @@ _FAK_NO_MATCH = (
 _POST_ONLY_CROSSES = "invalid post-only order: order crosses book"
 _BAD_PAYLOAD = "Invalid order payload"
 _NO_BOOK = "No orderbook exists for the requested token id"
+_NO_MARKET = "market not found"
+_BAD_TOKEN_ID = "Invalid token id"
+_NO_ROUTE = "not found"
+_LOST_EXECUTION = "could not run the execution"  # the 500 of a processed order whose answer is lost
 _MAX_BATCH = 15  # orders per POST /orders
 _UNLIMITED = str(2**256 - 1)  # an allowance set to the maximum
 _ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -287,9 +291,6 @@ class PolymarketRefusal(OrderRejectedError):
 
     def body_json(self) -> dict[str, Any]:
         return {"error": self.reason or ""}
-
-    def response(self) -> HttpResponse:
-        return HttpResponse.json(400, self.body_json())
 
 
 class PolymarketSimulator:
@@ -1261,7 +1262,7 @@ class PolymarketSimulator:
             for spec in self.specs.values():
                 if key in (spec.gamma_id, spec.condition_id):
                     return HttpResponse.json(200, self.gamma_market_json(spec))
-            return HttpResponse.json(404, {"error": "market not found"})
+            return HttpResponse.json(404, {"error": _NO_MARKET})
         if path == "/events" or path.startswith("/events/"):
             events: dict[str, list[PolymarketMarketSpec]] = {}
             for spec in self.specs.values():
@@ -1303,7 +1304,7 @@ class PolymarketSimulator:
                             }
                         )
             return HttpResponse.json(200, out)
-        return HttpResponse.json(404, {"error": "not found"})
+        return HttpResponse.json(404, {"error": _NO_ROUTE})
 
     # -- REST: CLOB --------------------------------------------------------------------------------
 
@@ -1409,7 +1410,7 @@ class PolymarketSimulator:
                 return public
         route = (method, path)
         if route not in _PRIVATE and not (method == "GET" and path.startswith("/data/order/")):
-            return HttpResponse.json(404, {"error": "not found"})
+            return HttpResponse.json(404, {"error": _NO_ROUTE})
         account = self._authenticate(request)
         if account is None:
             self.stats["rejected_auth"] += 1
@@ -1461,12 +1462,12 @@ class PolymarketSimulator:
             if path.startswith(prefix):
                 spec = self.specs.get(path[len(prefix) :])
                 if spec is None:
-                    return HttpResponse.json(404, {"error": "market not found"})
+                    return HttpResponse.json(404, {"error": _NO_MARKET})
                 return HttpResponse.json(200, view(spec))
         if path.startswith("/markets-by-token/"):
             spec = self.token_spec.get(path[len("/markets-by-token/") :])
             if spec is None:
-                return HttpResponse.json(404, {"error": "market not found"})
+                return HttpResponse.json(404, {"error": _NO_MARKET})
             return HttpResponse.json(
                 200,
                 {
@@ -1479,10 +1480,10 @@ class PolymarketSimulator:
             return None
         token = query.get("token_id", "")
         if not token:
-            return HttpResponse.json(400, {"error": "Invalid token id"})
+            return HttpResponse.json(400, {"error": _BAD_TOKEN_ID})
         spec = self.token_spec.get(token)
         if spec is None:
-            missing = "market not found" if path in ("/tick-size", "/neg-risk", "/fee-rate") else _NO_BOOK
+            missing = _NO_MARKET if path in ("/tick-size", "/neg-risk", "/fee-rate") else _NO_BOOK
             return HttpResponse.json(404, {"error": missing})
         state = self.market_state[spec.condition_id]
         engine = self.engines[token]
@@ -1565,7 +1566,7 @@ class PolymarketSimulator:
         elif asset_type == "CONDITIONAL":
             token = query.get("token_id", "")
             if token not in self.token_spec:
-                return HttpResponse.json(400, {"error": "Invalid token id"})
+                return HttpResponse.json(400, {"error": _BAD_TOKEN_ID})
             balance = account.positions.get(token, 0)
         else:
             return HttpResponse.json(400, {"error": "Invalid asset type"})
@@ -1659,10 +1660,7 @@ class PolymarketSimulator:
         except orjson.JSONDecodeError:
             return HttpResponse.json(400, {"error": _BAD_PAYLOAD})
         status, answer = self._submit_signed(account, body)
-        if self.answer_500_after_processing > 0 and "orderID" in answer:
-            self.answer_500_after_processing -= 1
-            return HttpResponse.json(500, {"error": "could not run the execution"})
-        return HttpResponse.json(status, answer)
+        return self._answer_lost("orderID" in answer) or HttpResponse.json(status, answer)
 
     def _post_orders(self, account: PolymarketAccount, request: HttpRequest) -> HttpResponse:
         """`POST /orders` (a batch of the `POST /order` bodies, at most `_MAX_BATCH`): each is
@@ -1686,10 +1684,15 @@ class PolymarketSimulator:
             if status != 200:
                 answer = {**_answer(str(answer.get("orderID", "")), ""), "success": False, "errorMsg": answer["error"]}
             answers.append(answer)
+        return self._answer_lost(processed) or HttpResponse.json(200, answers)
+
+    def _answer_lost(self, processed: bool) -> HttpResponse | None:
+        """The `answer_500_after_processing` fault: a 500 in place of the answer of an order post
+        that took effect (`processed`), or None."""
         if self.answer_500_after_processing > 0 and processed:
             self.answer_500_after_processing -= 1
-            return HttpResponse.json(500, {"error": "could not run the execution"})
-        return HttpResponse.json(200, answers)
+            return HttpResponse.json(500, {"error": _LOST_EXECUTION})
+        return None
 
     def _submit_signed(self, account: PolymarketAccount, body: Any) -> tuple[int, dict[str, Any]]:
         """Check, reserve for and execute one signed order body `{"order", "owner", "orderType",
