@@ -793,6 +793,47 @@ async def test_combined_faults_cancel_after_a_missed_partial_fill_reports_the_ve
 
 
 @pytest.mark.asyncio
+async def test_cancel_all_fetches_the_missed_fills_of_a_market_once_for_all_its_orders() -> None:
+    """Two resting orders of one market fill in part while the user socket is frozen, then
+    cancel_all: each answer carries the venue's fill, each missed fill reaches the sink once, and
+    the market's trades are queried once for the batch, not once per order looked up."""
+    async with running() as h:
+        await h.ready()
+        yes = await h.client.place_order(order("ca-yes", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        no = await h.client.place_order(order("ca-no", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC, Side.NO))
+        table = h.client.user_session.orders
+        await h.until(lambda: yes.order_id in table and no.order_id in table, "both placements")
+        h.sim.faults.freeze("user")
+        h.sim.take(YES, BookSide.ASK, 500_000, 3_000_000, TimeInForce.IOC)
+        h.sim.take(NO, BookSide.ASK, 500_000, 4_000_000, TimeInForce.IOC)
+        trade_queries: list[dict[str, Any]] = []
+        query_fills, request = h.client._query_fills, h.client._request
+        both_answered = asyncio.Barrier(2)  # the two lookups' answers in hand before either goes on
+
+        async def counting(params: dict[str, Any]) -> list[Fill]:
+            trade_queries.append(params)
+            return await query_fills(params)
+
+        async def lookup_together(method: str, base: str, path: str, **kw: Any) -> Any:
+            answer = await request(method, base, path, **kw)
+            if path.startswith("/data/order/"):
+                await asyncio.wait_for(both_answered.wait(), 10)
+            return answer
+
+        h.client._query_fills = counting  # type: ignore[method-assign]
+        h.client._request = lookup_together  # type: ignore[method-assign]
+        answers = {u.order_id: u for u in await h.client.cancel_all()}
+        assert {i: (u.status, u.filled_size_micro) for i, u in answers.items()} == {
+            yes.order_id: (OrderStatus.CANCELED, 3_000_000),
+            no.order_id: (OrderStatus.CANCELED, 4_000_000),
+        }
+        assert [len(sink_fills(h, i)) for i in (yes.order_id, no.order_id)] == [1, 1]
+        assert trade_queries == [{"market": CONDITION}]
+        h.sim.faults.thaw("user")
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
 async def test_fills_and_order_ends_missed_while_the_user_socket_was_down_are_caught_up_once() -> None:
     """The user socket drops on the first frame about a fill (the venue does not replay): after
     the reconnect the client fetches the trades and order states it missed, so the partial fill of

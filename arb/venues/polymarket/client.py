@@ -503,14 +503,21 @@ class PolymarketClient:
                 await self._query_fills({"market": market_id} if market_id else {})
 
     async def order(self, order_id: str) -> OrderUpdate:
+        update = await self._lookup(order_id)
+        await self._fetch_missing_fills([update])
+        return self.user_session.orders.get(update.order_id, update)
+
+    async def _lookup(self, order_id: str) -> OrderUpdate:
+        """GET `/data/order/{id}`: the venue's record, applied to the order table. Fetching the
+        fills it shows missing is the caller's (`_fetch_missing_fills`), once for a whole batch of
+        lookups: a market's trades are not queried again for each of its orders."""
         body = await self._request(
             "GET", self.config.clob_base_url, f"/data/order/{order_id}", auth=True, bucket=self._clob_bucket
         )
         update = wire.decode_order(body, self.user_session.context)
         self.user_session.apply_orders([update])
         self.sends.found(order_id, update.order_id)
-        await self._fetch_missing_fills([update])
-        return self.user_session.orders.get(update.order_id, update)
+        return update
 
     async def reconcile_order(self, order_id: str) -> OrderUpdate:
         """Settle an UNKNOWN order by asking the venue: its state when it has the order; when it
@@ -655,7 +662,9 @@ class PolymarketClient:
                 for i in order_ids
             ]
         reasons = dict(result.not_canceled)
-        out = list(await asyncio.gather(*(self._canceled(i, market_id) for i in result.canceled)))
+        canceled = await asyncio.gather(*(self._canceled(i, market_id) for i in result.canceled))
+        await self._fetch_missing_fills([record for _, record in canceled if record is not None])
+        out = [answer for answer, _ in canceled]
         for order_id in order_ids:
             if order_id not in result.canceled:
                 # Not cancelled: already filled, already cancelled, or unknown. The venue's state of
@@ -663,26 +672,27 @@ class PolymarketClient:
                 out.append(await self._final_state(order_id, market_id, reasons.get(order_id, "not canceled")))
         return out
 
-    async def _canceled(self, order_id: str, market_id: str) -> OrderUpdate:
+    async def _canceled(self, order_id: str, market_id: str) -> tuple[OrderUpdate, OrderUpdate | None]:
         """The venue cancelled `order_id`. How much filled before the cancel is the venue's to say
         (our cached copy may predate fills whose events are still on the way, or were missed): its
         record, looked up, is the answer and goes into the order table. When the lookup fails or
         still shows the order live, the answer is CANCELED with the fill unknown (None), never a
-        guess from the cache."""
+        guess from the cache. Returns the answer and the venue's record (None when the lookup
+        failed), whose missing fills the caller fetches."""
         try:
-            found = await self.order(order_id)
+            found = await self._lookup(order_id)
         except ArbError as exc:
-            why = f"lookup failed: {exc}"
+            record, why = None, f"lookup failed: {exc}"
         else:
             if found.status in (OrderStatus.CANCELED, OrderStatus.FILLED):
-                return found
-            why = f"the venue's record still says {found.status.name}"
+                return self.user_session.orders.get(found.order_id, found), found
+            record, why = found, f"the venue's record still says {found.status.name}"
         update = dataclasses.replace(
             self._cancel_update(order_id, market_id, OrderStatus.CANCELED, f"canceled; fill not known yet ({why})"),
             filled_size_micro=None,
         )
         self.user_session.apply_orders([update])
-        return self.user_session.orders.get(order_id, update)
+        return self.user_session.orders.get(order_id, update), record
 
     async def _final_state(self, order_id: str, market_id: str, reason: str) -> OrderUpdate:
         try:
@@ -883,8 +893,7 @@ class PolymarketClient:
                     for order_id, known in list(self.user_session.orders.items())
                     if known.status is OrderStatus.OPEN and order_id not in still_open
                 ]
-                for order_id in ended:
-                    await self.order(order_id)
+                await self._fetch_missing_fills([await self._lookup(order_id) for order_id in ended])
             except ArbError as exc:
                 self.diagnostics.loop_errors.append(exc)
                 if attempt < self.config.read_retries:
