@@ -623,7 +623,7 @@ def test_combined_faults_a_rest_book_older_than_the_stream_is_refused_and_asked_
 
 def session_request(session: PolymarketMarketSession) -> FetchBook:
     """The request the session's YES resync waits for (as the client would hold it)."""
-    return FetchBook(YES, "", session._resync_requests[YES].request_id)
+    return FetchBook(YES, "", session._resyncs[YES].request_id)
 
 
 _LEVELS = (450_000, 460_000, 470_000, 480_000, 500_000)

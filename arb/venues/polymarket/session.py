@@ -49,7 +49,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -125,12 +125,14 @@ _RESYNC_ATTEMPTS = 3  # /book answers older than the stream, asked again before 
 
 @dataclass(slots=True)
 class _Resync:
-    """A resync in flight: the request whose answer completes it, and the venue time of the last
-    state the stream applied to the book before it began (an older snapshot cannot be its base)."""
+    """A resync in flight: the request whose answer completes it, the venue time of the last
+    state the stream applied to the book before it began (an older snapshot cannot be its base),
+    and the changes received since it began: (side, price, size, ts, best_bid, best_ask)."""
 
     request_id: int
     floor_ts_ms: int | None
     attempts: int = 1
+    buffer: list[tuple[BookSide, int, int, int | None, Any, Any]] = field(default_factory=list)
 
 
 Command = SendText | FetchBook | Reconnect
@@ -197,9 +199,7 @@ class PolymarketMarketSession:
         self._contexts: dict[str, BookHashContext] = {}
         self._last_ping_ns: int | None = None
         self._last_pong_ns: int | None = None
-        # token id -> changes received while its resync runs: (side, price, size, ts, best_bid, best_ask)
-        self._resyncing: dict[str, list[tuple[BookSide, int, int, int | None, Any, Any]]] = {}
-        self._resync_requests: dict[str, _Resync] = {}  # token id -> the resync's request
+        self._resyncs: dict[str, _Resync] = {}  # token id -> its resync in flight
         self._last_request_id = 0
 
     # -- subscriptions ---------------------------------------------------------------------------
@@ -257,8 +257,7 @@ class PolymarketMarketSession:
         self.connected = True
         self.stats.connects += 1
         self._untrust_all("awaiting snapshot after connect")
-        self._resyncing.clear()
-        self._resync_requests.clear()
+        self._resyncs.clear()
         self.watchdog.data(now_ns)  # arm it: a socket that never sends anything is stale too
         self._last_ping_ns = now_ns
         self._last_pong_ns = now_ns
@@ -271,8 +270,7 @@ class PolymarketMarketSession:
             self.stats.disconnects += 1
         self.connected = False
         self._untrust_all(reason)
-        self._resyncing.clear()
-        self._resync_requests.clear()
+        self._resyncs.clear()
 
     # -- keep-alive and health -------------------------------------------------------------------
 
@@ -307,7 +305,7 @@ class PolymarketMarketSession:
 
     @property
     def resyncing(self) -> frozenset[str]:
-        return frozenset(self._resyncing)
+        return frozenset(self._resyncs)
 
     # -- frames ------------------------------------------------------------------------------------
 
@@ -403,7 +401,7 @@ class PolymarketMarketSession:
             self._reject(exc)
             return self._lost_book_data(msg, changes, now_ns)
         books = self.books
-        resyncing = self._resyncing
+        resyncs = self._resyncs
         sink = self.sink
         last: dict[str, dict[str, Any]] = {}
         applied = 0
@@ -441,8 +439,9 @@ class PolymarketMarketSession:
                 except FieldError as exc:
                     self._reject(exc)
                     return self._lost_book_data(msg, changes[i:], now_ns, last)
-            buffer = resyncing.get(asset_id) if resyncing else None
-            if buffer is not None:
+            pending = resyncs.get(asset_id) if resyncs else None
+            if pending is not None:
+                buffer = pending.buffer
                 buffer.append((side, price, size, ts, ch.get("best_bid"), ch.get("best_ask")))
                 if len(buffer) > self.max_buffered_changes:
                     self._end_resync(asset_id)
@@ -488,9 +487,11 @@ class PolymarketMarketSession:
         if book is None:
             self.stats.unknown_book += 1
             return _NONE
-        buffer = self._resyncing.get(change.book_id)
-        if buffer is not None:
-            buffer.append((change.side, change.price_micro_usd, change.size_micro, change.exchange_ts_ms, None, None))
+        pending = self._resyncs.get(change.book_id)
+        if pending is not None:
+            pending.buffer.append(
+                (change.side, change.price_micro_usd, change.size_micro, change.exchange_ts_ms, None, None)
+            )
             return _NONE
         book.apply_level(change.side, change.price_micro_usd, change.size_micro, _SET, now_ns, change.exchange_ts_ms)
         self.stats.changes += 1
@@ -555,21 +556,19 @@ class PolymarketMarketSession:
         return self._start_resync(asset, "best bid/ask mismatch")
 
     def _start_resync(self, asset: str, reason: str) -> Sequence[Command]:
-        if asset in self._resyncing or not self.connected:
+        if asset in self._resyncs or not self.connected:
             return _NONE
-        self._resyncing[asset] = []
         self.stats.resyncs += 1
         self._last_request_id += 1
-        self._resync_requests[asset] = _Resync(self._last_request_id, self.books[asset].exchange_ts_ms)
+        self._resyncs[asset] = _Resync(self._last_request_id, self.books[asset].exchange_ts_ms)
         return [FetchBook(asset, reason, self._last_request_id)]
 
     def _end_resync(self, asset: str) -> None:
-        self._resyncing.pop(asset, None)
-        self._resync_requests.pop(asset, None)
+        self._resyncs.pop(asset, None)
 
     def _current(self, request: FetchBook) -> bool:
         """Whether `request` is the one the token's resync in flight waits for."""
-        pending = self._resync_requests.get(request.asset_id)
+        pending = self._resyncs.get(request.asset_id)
         return pending is not None and pending.request_id == request.request_id
 
     def _lost_book_data(
@@ -631,12 +630,12 @@ class PolymarketMarketSession:
                 FieldError("book.asset_id", f"is not the token asked for ({request.asset_id})", asset, venue=_V)
             )
             return self.resync_failed(request.asset_id, "/book answered for another token")
-        buffer = self._resyncing.get(asset)
         book = self.books.get(asset)
-        pending = self._resync_requests.get(asset)
-        if buffer is None or book is None or pending is None:
+        pending = self._resyncs.get(asset)
+        if book is None or pending is None:
             self.stats.stale_rest_snapshots += 1
             return _NONE
+        buffer = pending.buffer
         floor = pending.floor_ts_ms
         if floor is not None and snapshot.exchange_ts_ms is not None and snapshot.exchange_ts_ms < floor:
             # Taken before the state the buffer starts from: the changes in between are in neither.
