@@ -836,3 +836,15 @@ def test_a_signed_order_with_an_unusable_address_or_signature_is_a_venue_error(
     answer = HTTP.post(busy.sim.clob_url + "/order", headers=headers, content=text)
     assert (answer.status_code, answer.json()) == (400, {"error": error})
     assert busy.sim._clob is not None and busy.sim._clob.handler_errors == []
+
+
+@pytest.mark.parametrize("body", [{"orderID": "0xab"}, "0xab", 7])
+def test_cancel_orders_takes_only_a_list_of_ids(busy: Setup, body: Any) -> None:
+    """`DELETE /orders` takes a JSON array of order ids: an object or a string is a payload error,
+    not read as the list of its keys or its characters."""
+    text = json.dumps(body)
+    headers = create_level_2_headers(
+        SIGNER, CREDS, RequestArgs(method="DELETE", request_path="/orders", serialized_body=text)
+    )
+    answer = HTTP.request("DELETE", busy.sim.clob_url + "/orders", headers=headers, content=text)
+    assert (answer.status_code, answer.json()) == (400, {"error": "Invalid order payload"})

@@ -1906,6 +1906,8 @@ class PolymarketSimulator:
                     and (not asset or m.token == asset)
                 ]
             else:
+                if path == "/orders" and type(body) is not list:  # an array of ids, not an object or a string
+                    raise TypeError
                 ids = [body["orderID"]] if path == "/order" else list(body)
                 if not all(isinstance(i, str) and i for i in ids):
                     raise TypeError
