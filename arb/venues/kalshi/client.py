@@ -742,14 +742,15 @@ class KalshiClient:
     def _unknown(self, request: OrderRequest, reason: str) -> OrderUpdate:
         """Sent but the outcome is not known: fills are not claimed either way (reconcile first).
         The send stays in flight for `order_settle_s`, so a lookup that misses it says UNKNOWN."""
-        update = _local_update(request, OrderStatus.UNKNOWN, None, reason)
+        update = wire.sent_order_update(request, OrderStatus.UNKNOWN, reason=reason)
         self.sends.unanswered(request.client_order_id, self._clock(), update)
         return update
 
     def _rejected(self, request: OrderRequest, reason: str, code: str = "") -> OrderUpdate:
         """Refused (or never sent): nothing rests and nothing filled. `code` is the venue's."""
         self.sends.answered(request.client_order_id)
-        return replace(_local_update(request, OrderStatus.REJECTED, 0, reason), error_code=code)
+        update = wire.sent_order_update(request, OrderStatus.REJECTED, filled_micro=0, remaining_micro=0, reason=reason)
+        return replace(update, error_code=code)
 
     def _accepted(self, update: OrderUpdate) -> OrderUpdate:
         if update.client_order_id:
@@ -1195,22 +1196,3 @@ class KalshiClient:
 
     async def balance(self) -> Balance:
         return wire.decode_balance(await self._request("GET", "/portfolio/balance"))
-
-
-def _local_update(request: OrderRequest, status: OrderStatus, filled_micro: int | None, reason: str) -> OrderUpdate:
-    """An order update the client states itself, when the venue gave no order to decode."""
-    return OrderUpdate(
-        venue=Venue.KALSHI,
-        order_id="",
-        client_order_id=request.client_order_id,
-        market_id=request.market_id,
-        book_id=request.market_id,
-        outcome=request.outcome,
-        action=request.action,
-        status=status,
-        price_micro_usd=request.price_micro_usd,
-        initial_size_micro=request.size_micro,
-        filled_size_micro=filled_micro,
-        remaining_size_micro=filled_micro,
-        reason=reason,
-    )
