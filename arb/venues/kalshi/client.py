@@ -261,24 +261,24 @@ def _ping_aware_connection(on_ping: Callable[[], None]) -> type[ClientConnection
     return PingAwareConnection
 
 
-def _error_reason(response: httpx.Response) -> str:
-    """Kalshi's ErrorResponse {code, message, details} (also nested under "error") as one line,
-    else the raw text."""
+def _refusal_of(response: httpx.Response) -> wire.VenueRefusal | None:
+    """Kalshi's ErrorResponse {code, message, details} (also nested under "error"), if the answer
+    holds one."""
     try:
-        body = orjson.loads(response.content)
+        return wire.decode_error(orjson.loads(response.content))
     except orjson.JSONDecodeError:
-        return response.text[:200]
-    refusal = wire.decode_error(body)
+        return None
+
+
+def _error_reason(response: httpx.Response) -> str:
+    """The ErrorResponse as one line, else the raw text."""
+    refusal = _refusal_of(response)
     return refusal.text if refusal is not None else response.text[:200]
 
 
 def _error_code(response: httpx.Response) -> str:
     """The ErrorResponse `code` of a refusal ("" when the answer has none)."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return ""
-    refusal = wire.decode_error(body)
+    refusal = _refusal_of(response)
     return refusal.code if refusal is not None else ""
 
 
