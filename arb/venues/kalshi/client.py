@@ -363,7 +363,7 @@ class KalshiClient:
         self._series: dict[str, SeriesInfo | None] = {}
         self._event_series: dict[str, str] = {}
         self._started_wall_ms: int | None = None
-        self._catch_up_task: asyncio.Task[None] | None = None
+        self._catch_up_task: asyncio.Task[Any] | None = None
         self.fill_catch_ups = 0  # completed catch-up queries after private-stream gaps
         self._fractional: dict[str, bool] = {}  # ticker -> fractional trading allowed (markets seen)
 
@@ -453,10 +453,11 @@ class KalshiClient:
                 if not predicate():
                     raise TimeoutError("condition not reached in time") from None
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- socket ----------------------------------------------------------------------------------
 
@@ -477,10 +478,7 @@ class KalshiClient:
         gap = self.session.take_private_gap()
         if gap is None:
             return
-        task = asyncio.create_task(self._catch_up_fills(gap), name="kalshi-fill-catch-up")
-        self._catch_up_task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._catch_up_task = self._spawn(self._catch_up_fills(gap), "kalshi-fill-catch-up")
 
     async def _perform(self, commands: Sequence[Command]) -> None:
         """Send the session's frames (serialised: one writer at a time); act on a Reconnect."""
