@@ -383,7 +383,7 @@ def _direction(d: dict[str, Any], path: str) -> tuple[Side, Action | None]:
         if _exposure(side, action) is outcome:
             return side, action
     elif action is not None and outcome is not None:
-        return (outcome if action is Action.BUY else _exposure(outcome, Action.SELL)), action
+        return _exposure(outcome, action), action  # its own inverse: the contract traded
     if outcome is None:
         raise _fe(f"{path}.outcome_side", "is missing")
     return Side.YES, (Action.BUY if outcome is Side.YES else Action.SELL)
