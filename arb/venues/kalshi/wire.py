@@ -1496,16 +1496,13 @@ def create_order_body(request: OrderRequest) -> dict[str, Any]:
     read archived order flows. The limit price is the price of the outcome
     bought/sold (`yes_price_dollars` or `no_price_dollars`); GTD sends `expiration_ts` (epoch
     seconds, rounded up so the order never expires early) without `time_in_force`."""
-
-    def refuse(reason: str) -> OrderRejectedError:
-        return OrderRejectedError(f"order {request.client_order_id}: {reason}", venue=VENUE, reason=reason)
-
+    what = f"order {request.client_order_id}"
     if not 0 < request.price_micro_usd < SCALE:
-        raise refuse(f"price {request.price_micro_usd} micro-USD is outside (0, 1)")
+        raise _refusal(what, f"price {request.price_micro_usd} micro-USD is outside (0, 1)")
     if request.size_micro <= 0 or request.size_micro % 10_000:
-        raise refuse(f"size {request.size_micro} micro is not a positive multiple of 0.01 contracts")
+        raise _refusal(what, f"size {request.size_micro} micro is not a positive multiple of 0.01 contracts")
     if not request.client_order_id:
-        raise refuse("client_order_id is required")
+        raise _refusal(what, "client_order_id is required")
     body: dict[str, Any] = {
         "ticker": request.market_id,
         "side": request.outcome.value,
@@ -1518,8 +1515,8 @@ def create_order_body(request: OrderRequest) -> dict[str, Any]:
     }
     if request.time_in_force is TimeInForce.GTD:
         if request.expiration_ms is None:
-            raise refuse("GTD order needs expiration_ms")
-        body["expiration_ts"] = -(-request.expiration_ms // 1_000)
+            raise _refusal(what, "GTD order needs expiration_ms")
+        body["expiration_ts"] = _expiration_s(request.expiration_ms)
     else:
         body["time_in_force"] = _TIF[request.time_in_force]
     if request.post_only:
