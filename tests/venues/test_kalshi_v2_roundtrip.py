@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from arb.domain import Action, Fill, OrderRequest, OrderStatus, Side, TimeInForce
+from arb.domain import Action, Fill, OrderRequest, OrderStatus, OrderUpdate, Side, TimeInForce
 from arb.errors import OrderRejectedError
-from arb.fixed import parse_micro
+from arb.fixed import SCALE, parse_micro
 from arb.venues.sim.http import HttpRequest
 from tests.venues.test_kalshi_sim import KEY_ID, TICKERS, WAIT_S, Harness, _request, check_fills, running
 
@@ -169,3 +169,34 @@ async def test_fractional_counts_on_a_fractional_market_and_refused_elsewhere(pr
         )
         assert refused.status is OrderStatus.REJECTED and "whole contracts only" in refused.reason
         assert not [m for m in h.sim.orders_of(KEY_ID) if m.order.client_order_id == "frac-1"]
+
+
+async def test_one_order_has_one_direction_on_every_path(private_key: rsa.RSAPrivateKey) -> None:
+    """A buy-NO order is an ask on the YES book: the place answer, a lookup, the socket's
+    user_order, the socket's fill and a fill query all state it the same way (sell YES at the YES
+    price), so fills and updates can be matched to the order by (outcome, action)."""
+    async with running(private_key) as h:
+        client = h.client
+        best_bid = h.sim.engines[TICKER].best_bid()
+        assert best_bid is not None
+        # buying NO at 1 - best bid crosses the YES bids: part fills at once, the rest rests
+        placed = await client.place_order(
+            _request(TICKER, Side.NO, Action.BUY, SCALE - best_bid[0], best_bid[1] + 2_000_000)
+        )
+        assert placed.status is OrderStatus.OPEN and placed.fill_hint_micro == best_bid[1]
+
+        def streamed() -> list[OrderUpdate]:
+            return [e for e in h.events if isinstance(e, OrderUpdate) and e.order_id == placed.order_id]
+
+        await client.wait_until(lambda: bool(streamed()) and _stream_filled(h, placed.order_id) == best_bid[1], WAIT_S)
+        looked_up = await client.get_order(placed.order_id)
+        assert looked_up is not None
+        queried = await client.fills(TICKER, placed.order_id)
+        streamed_fills = [f for f in h.stream_fills() if f.order_id == placed.order_id]
+        assert queried and streamed_fills
+        orders = [placed, looked_up, *streamed()]
+        fills = [*queried, *streamed_fills]
+        stated = {(u.outcome, u.action) for u in orders} | {(f.outcome, f.action) for f in fills}
+        assert stated == {(Side.YES, Action.SELL)}, stated
+        assert {u.price_micro_usd for u in orders} == {best_bid[0]}
+        assert {f.price_micro_usd for f in fills} == {best_bid[0]}

@@ -259,6 +259,25 @@ def test_created_order_state_keeps_the_fill_count_a_hint(
     )
 
 
+@pytest.mark.parametrize(
+    ("outcome", "action", "price", "stated"),
+    [
+        (Side.YES, Action.BUY, 420_000, (Side.YES, Action.BUY, 420_000)),
+        (Side.YES, Action.SELL, 420_000, (Side.YES, Action.SELL, 420_000)),
+        (Side.NO, Action.BUY, 420_000, (Side.YES, Action.SELL, 580_000)),
+        (Side.NO, Action.SELL, 420_000, (Side.YES, Action.BUY, 580_000)),
+    ],
+)
+def test_sent_orders_are_stated_as_the_venue_records_them(
+    outcome: Side, action: Action, price: int, stated: tuple[Side, Action, int]
+) -> None:
+    request = _request(outcome, action, price, 1_000_000, TimeInForce.GTC)
+    ack = wire.decode_order_ack({"order_id": "o", "fill_count": "0", "remaining_count": "1"}, "create")
+    unknown = wire.sent_order_update(request, OrderStatus.UNKNOWN)
+    for update in (wire.order_from_ack(ack, request), unknown):
+        assert (update.outcome, update.action, update.price_micro_usd) == stated
+
+
 def _sdk_fill() -> dict[str, Any]:
     return {
         "fill_id": "f1",

@@ -261,24 +261,24 @@ def _ping_aware_connection(on_ping: Callable[[], None]) -> type[ClientConnection
     return PingAwareConnection
 
 
-def _error_reason(response: httpx.Response) -> str:
-    """Kalshi's ErrorResponse {code, message, details} (also nested under "error") as one line,
-    else the raw text."""
+def _refusal_of(response: httpx.Response) -> wire.VenueRefusal | None:
+    """Kalshi's ErrorResponse {code, message, details} (also nested under "error"), if the answer
+    holds one."""
     try:
-        body = orjson.loads(response.content)
+        return wire.decode_error(orjson.loads(response.content))
     except orjson.JSONDecodeError:
-        return response.text[:200]
-    refusal = wire.decode_error(body)
+        return None
+
+
+def _error_reason(response: httpx.Response) -> str:
+    """The ErrorResponse as one line, else the raw text."""
+    refusal = _refusal_of(response)
     return refusal.text if refusal is not None else response.text[:200]
 
 
 def _error_code(response: httpx.Response) -> str:
     """The ErrorResponse `code` of a refusal ("" when the answer has none)."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return ""
-    refusal = wire.decode_error(body)
+    refusal = _refusal_of(response)
     return refusal.code if refusal is not None else ""
 
 
@@ -363,7 +363,7 @@ class KalshiClient:
         self._series: dict[str, SeriesInfo | None] = {}
         self._event_series: dict[str, str] = {}
         self._started_wall_ms: int | None = None
-        self._catch_up_task: asyncio.Task[None] | None = None
+        self._catch_up_task: asyncio.Task[Any] | None = None
         self.fill_catch_ups = 0  # completed catch-up queries after private-stream gaps
         self._fractional: dict[str, bool] = {}  # ticker -> fractional trading allowed (markets seen)
 
@@ -453,10 +453,11 @@ class KalshiClient:
                 if not predicate():
                     raise TimeoutError("condition not reached in time") from None
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- socket ----------------------------------------------------------------------------------
 
@@ -477,10 +478,7 @@ class KalshiClient:
         gap = self.session.take_private_gap()
         if gap is None:
             return
-        task = asyncio.create_task(self._catch_up_fills(gap), name="kalshi-fill-catch-up")
-        self._catch_up_task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._catch_up_task = self._spawn(self._catch_up_fills(gap), "kalshi-fill-catch-up")
 
     async def _perform(self, commands: Sequence[Command]) -> None:
         """Send the session's frames (serialised: one writer at a time); act on a Reconnect."""
@@ -742,14 +740,15 @@ class KalshiClient:
     def _unknown(self, request: OrderRequest, reason: str) -> OrderUpdate:
         """Sent but the outcome is not known: fills are not claimed either way (reconcile first).
         The send stays in flight for `order_settle_s`, so a lookup that misses it says UNKNOWN."""
-        update = _local_update(request, OrderStatus.UNKNOWN, None, reason)
+        update = wire.sent_order_update(request, OrderStatus.UNKNOWN, reason=reason)
         self.sends.unanswered(request.client_order_id, self._clock(), update)
         return update
 
     def _rejected(self, request: OrderRequest, reason: str, code: str = "") -> OrderUpdate:
         """Refused (or never sent): nothing rests and nothing filled. `code` is the venue's."""
         self.sends.answered(request.client_order_id)
-        return replace(_local_update(request, OrderStatus.REJECTED, 0, reason), error_code=code)
+        update = wire.sent_order_update(request, OrderStatus.REJECTED, filled_micro=0, remaining_micro=0, reason=reason)
+        return replace(update, error_code=code)
 
     def _accepted(self, update: OrderUpdate) -> OrderUpdate:
         if update.client_order_id:
@@ -1195,22 +1194,3 @@ class KalshiClient:
 
     async def balance(self) -> Balance:
         return wire.decode_balance(await self._request("GET", "/portfolio/balance"))
-
-
-def _local_update(request: OrderRequest, status: OrderStatus, filled_micro: int | None, reason: str) -> OrderUpdate:
-    """An order update the client states itself, when the venue gave no order to decode."""
-    return OrderUpdate(
-        venue=Venue.KALSHI,
-        order_id="",
-        client_order_id=request.client_order_id,
-        market_id=request.market_id,
-        book_id=request.market_id,
-        outcome=request.outcome,
-        action=request.action,
-        status=status,
-        price_micro_usd=request.price_micro_usd,
-        initial_size_micro=request.size_micro,
-        filled_size_micro=filled_micro,
-        remaining_size_micro=filled_micro,
-        reason=reason,
-    )

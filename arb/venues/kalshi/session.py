@@ -418,16 +418,17 @@ class KalshiSession:
     @property
     def streams_fills(self) -> bool:
         """Fills stream now: connected, the `fill` subscription confirmed, no gap pending."""
-        return self.connected and self._gap is None and any(sub.channel == FILL_CHANNEL for sub in self._subs.values())
+        return self.connected and self._gap is None and self._fill_subscribed()
+
+    def _fill_subscribed(self) -> bool:
+        return any(sub.channel == FILL_CHANNEL for sub in self._subs.values())
 
     def take_private_gap(self) -> PrivateGap | None:
         """The pending gap, once the stream can deliver again (the `fill` subscription confirmed
         and a frame received since the gap); cleared by taking it. The caller fetches the fills
         since `since_ms` and, if that fails, marks the gap again with the same start."""
         gap = self._gap
-        if gap is None or not self._gap_live or not self.connected:
-            return None
-        if not any(sub.channel == FILL_CHANNEL for sub in self._subs.values()):
+        if gap is None or not self._gap_live or not self.connected or not self._fill_subscribed():
             return None
         self._gap = None
         return gap

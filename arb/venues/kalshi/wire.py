@@ -128,6 +128,7 @@ __all__ = [
     "loads",
     "order_from_ack",
     "parse_order_body",
+    "sent_order_update",
     "subscribe_command",
     "unsubscribe_command",
     "update_subscription_command",
@@ -382,7 +383,7 @@ def _direction(d: dict[str, Any], path: str) -> tuple[Side, Action | None]:
         if _exposure(side, action) is outcome:
             return side, action
     elif action is not None and outcome is not None:
-        return (outcome if action is Action.BUY else _exposure(outcome, Action.SELL)), action
+        return _exposure(outcome, action), action  # its own inverse: the contract traded
     if outcome is None:
         raise _fe(f"{path}.outcome_side", "is missing")
     return Side.YES, (Action.BUY if outcome is Side.YES else Action.SELL)
@@ -1495,16 +1496,13 @@ def create_order_body(request: OrderRequest) -> dict[str, Any]:
     read archived order flows. The limit price is the price of the outcome
     bought/sold (`yes_price_dollars` or `no_price_dollars`); GTD sends `expiration_ts` (epoch
     seconds, rounded up so the order never expires early) without `time_in_force`."""
-
-    def refuse(reason: str) -> OrderRejectedError:
-        return OrderRejectedError(f"order {request.client_order_id}: {reason}", venue=VENUE, reason=reason)
-
+    what = f"order {request.client_order_id}"
     if not 0 < request.price_micro_usd < SCALE:
-        raise refuse(f"price {request.price_micro_usd} micro-USD is outside (0, 1)")
+        raise _refusal(what, f"price {request.price_micro_usd} micro-USD is outside (0, 1)")
     if request.size_micro <= 0 or request.size_micro % 10_000:
-        raise refuse(f"size {request.size_micro} micro is not a positive multiple of 0.01 contracts")
+        raise _refusal(what, f"size {request.size_micro} micro is not a positive multiple of 0.01 contracts")
     if not request.client_order_id:
-        raise refuse("client_order_id is required")
+        raise _refusal(what, "client_order_id is required")
     body: dict[str, Any] = {
         "ticker": request.market_id,
         "side": request.outcome.value,
@@ -1517,8 +1515,8 @@ def create_order_body(request: OrderRequest) -> dict[str, Any]:
     }
     if request.time_in_force is TimeInForce.GTD:
         if request.expiration_ms is None:
-            raise refuse("GTD order needs expiration_ms")
-        body["expiration_ts"] = -(-request.expiration_ms // 1_000)
+            raise _refusal(what, "GTD order needs expiration_ms")
+        body["expiration_ts"] = _expiration_s(request.expiration_ms)
     else:
         body["time_in_force"] = _TIF[request.time_in_force]
     if request.post_only:
@@ -1848,10 +1846,41 @@ def decode_order_acks(obj: Any, kind: str) -> list[OrderAck]:
     return [decode_order_ack(item, kind, f"orders[{i}]") for i, item in enumerate(_list(obj.get("orders"), "orders"))]
 
 
-def order_from_ack(ack: OrderAck, request: OrderRequest, *, exchange_index: int | None = None) -> OrderUpdate:
-    """The OrderUpdate for a created order: its state follows from the time in force and the
-    answer's counts, and its filled size stays unknown (None) with `fill_hint_micro` set: fills are
-    counted from fill events and queries only. IOC and FOK orders are over once answered (FILLED
+def sent_order_update(
+    request: OrderRequest,
+    status: OrderStatus,
+    *,
+    filled_micro: int | None = None,
+    remaining_micro: int | None = None,
+    reason: str = "",
+) -> OrderUpdate:
+    """An OrderUpdate for an order this client sent (or meant to send) to the V2 routes, stated as
+    the venue records that order in its REST Order, `user_order` and fills: on the YES contract, a
+    bid as BUY and an ask as SELL, at the YES price (buying NO at q is selling YES at 1 - q). So
+    the answer to a send and everything decoded later about the same order carry one (outcome,
+    action, price)."""
+    side, yes_price = book_order(request.outcome, request.action, request.price_micro_usd)
+    return OrderUpdate(
+        venue=_K,
+        order_id="",
+        client_order_id=request.client_order_id,
+        market_id=request.market_id,
+        book_id=request.market_id,
+        outcome=Side.YES,
+        action=Action.BUY if side is BookSide.BID else Action.SELL,
+        status=status,
+        price_micro_usd=yes_price,
+        initial_size_micro=request.size_micro,
+        filled_size_micro=filled_micro,
+        remaining_size_micro=remaining_micro,
+        reason=reason,
+    )
+
+
+def order_from_ack(ack: OrderAck, request: OrderRequest) -> OrderUpdate:
+    """The OrderUpdate for a created order, stated as `sent_order_update` states it. Its state
+    follows from the time in force and the answer's counts, and its filled size stays unknown
+    (None) with `fill_hint_micro` set: fills are counted from fill events and queries only. IOC and FOK orders are over once answered (FILLED
     when the hint covers the whole size, else CANCELED: the rest, or a FOK entirely, was killed);
     GTC/GTD orders rest while anything remains (OPEN), are FILLED when the hint covers them, and
     CANCELED otherwise (post-only or self-trade prevention took the rest)."""
@@ -1867,21 +1896,10 @@ def order_from_ack(ack: OrderAck, request: OrderRequest, *, exchange_index: int 
         status, reason = OrderStatus.FILLED, ""
     else:
         status, reason = OrderStatus.CANCELED, "nothing rests and the order did not fill"
-    return OrderUpdate(
-        venue=_K,
+    return replace(
+        sent_order_update(request, status, remaining_micro=remaining, reason=reason),
         order_id=ack.order_id,
         client_order_id=ack.client_order_id or request.client_order_id,
-        market_id=request.market_id,
-        book_id=request.market_id,
-        outcome=request.outcome,
-        action=request.action,
-        status=status,
-        price_micro_usd=request.price_micro_usd,
-        initial_size_micro=request.size_micro,
-        filled_size_micro=None,
-        remaining_size_micro=remaining,
         exchange_ts_ms=ack.exchange_ts_ms,
-        reason=reason,
         fill_hint_micro=ack.fill_hint_micro,
-        exchange_index=exchange_index,
     )
