@@ -1306,17 +1306,16 @@ def run_chaos(
     wait_s: float = 2.0,
 ) -> ChaosReport:
     """`arb chaos`: run, print a table of episodes and invariant counts, optionally write JSON."""
+    if episodes < 0:
+        raise ConfigError(f"chaos episodes must be >= 0, was {episodes!r}")
+    config = ChaosConfig(steps=steps, wait_s=wait_s, sabotage=sabotage)  # bad settings fail before any output
     header = f"{'venue':<11} {'seed':>8} {'actions':>7} {'faults':>6} {'orders':>6} {'fills':>6} {'checks':>7} {'violations':>10}"
     print(header)
 
     def show(result: EpisodeResult) -> None:
         print(_episode_line(result), flush=True)
 
-    if episodes < 0:
-        raise ConfigError(f"chaos episodes must be >= 0, was {episodes!r}")
-    report = asyncio.run(
-        run_episodes(venues, episodes, seed, ChaosConfig(steps=steps, wait_s=wait_s, sabotage=sabotage), show)
-    )
+    report = asyncio.run(run_episodes(venues, episodes, seed, config, show))
     print_report(report)
     if json_path is not None:
         json_path.write_text(json.dumps(report.as_json(), indent=2))

@@ -143,6 +143,13 @@ def test_chaos_config_is_validated() -> None:
         asyncio.run(run_episode("nasdaq", 1))
 
 
+def test_chaos_command_refuses_bad_settings_before_any_output(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (["--episodes", "-1"], ["--steps", "-1"], ["--wait-s", "0"]):
+        with pytest.raises(ConfigError):
+            main(["chaos", "--venue", "kalshi", *bad])
+        assert capsys.readouterr().out == "", bad
+
+
 # -- the fault kinds added for the suite ------------------------------------------------------------
 
 
