@@ -32,7 +32,7 @@ EPISODES = 20
 STEPS = 24
 # Least checks per invariant over the 20 episodes of one venue: a check that hardly runs proves
 # nothing. Measured (24 steps): fills 60-70, order states 115-150, books 80-110, exceptions 120,
-# connected 80 per venue (docs/venues.md#chaos).
+# connected 80 per venue (docs/venues.md#chaos has the 30-step soak figures).
 MIN_CHECKS = {
     "fills_exactly_once": 40,
     "order_state": 80,
