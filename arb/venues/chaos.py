@@ -73,7 +73,6 @@ from arb.domain import (
     ChangeMode,
     Fill,
     LevelList,
-    MarketInfo,
     OrderRequest,
     OrderStatus,
     OrderUpdate,
@@ -1064,13 +1063,7 @@ class _PolymarketEpisode(_Episode):
             deadline=self.time.deadline,
         )
         await self.client.start()
-        markets: list[MarketInfo] = []
-        for _ in range(5):  # the Gamma listing itself may meet nothing but a healthy venue here
-            with contextlib.suppress(ArbError):
-                markets = await self.client.markets()
-                break
-        self.market = markets[0] if markets else None
-        await self.client.subscribe(markets)
+        await self.client.subscribe(await self.client.markets())  # no fault is armed yet
 
     def book_ids(self) -> list[str]:
         return [_PM_YES, _PM_NO]
