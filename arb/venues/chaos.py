@@ -73,7 +73,6 @@ from arb.domain import (
     ChangeMode,
     Fill,
     LevelList,
-    MarketInfo,
     OrderRequest,
     OrderStatus,
     OrderUpdate,
@@ -305,6 +304,13 @@ class _Episode:
 
     venue = ""
     stream_names: tuple[str, ...] = ()
+    order_path_prefix = "/"  # where the lost and held order answers are scripted
+    order_timeout_s = 2.0
+    request_timeout_s = 2.0
+    feed_silence_s = 5.0
+    order_settle_s = 3.0
+    client: KalshiClient | PolymarketClient  # both set by `start`
+    sim: KalshiSimulator | PolymarketSimulator
 
     def __init__(self, seed: int, config: ChaosConfig) -> None:
         self.seed = seed
@@ -316,9 +322,7 @@ class _Episode:
         self.orders: dict[str, _Order] = {}
         self._cid_by_order_id: dict[str, str] = {}
         self.fill_events: dict[str, list[Fill]] = {}
-        self.foreign_updates = 0
         self.escaped: list[str] = []  # exceptions that escaped a client call
-        self.call_errors: Counter[str] = Counter()  # documented ArbErrors of cancel/query calls
         self.calls: set[asyncio.Task[Any]] = set()
         self._next_cid = 0
         self._sabotaged = False
@@ -327,24 +331,53 @@ class _Episode:
         self._latency_steps = 0
         self.faults = FaultInjector(self._plan())
 
-    # -- to be provided by each venue ------------------------------------------------------------
+    # -- the same on both venues -----------------------------------------------------------------
 
     def _plan(self) -> FaultPlan:
-        raise NotImplementedError
-
-    async def start(self) -> None:
-        raise NotImplementedError
+        rng = random.Random(f"chaos-plan:{self.seed}")
+        return FaultPlan(seed=self.seed, partial_fill_fraction=rng.choice((0.0, 0.2, 0.5)), partial_fill_ratio=0.5)
 
     async def close(self) -> None:
+        await self.client.close()
+        await self.sim.close()
+
+    async def kill_client(self) -> None:
+        await self.client.close()
+
+    def client_book(self, book_id: str) -> OrderBook | None:
+        return self.client.books.get(book_id)
+
+    async def place(self, request: OrderRequest) -> OrderUpdate:
+        return await self.client.place_order(request)
+
+    async def cancel(self, order: _Order) -> OrderUpdate:
+        return await self.client.cancel_order(order.order_id, order.request.market_id)
+
+    async def query_fills(self) -> None:
+        await self.client.fills()
+
+    def activity(self) -> None:
+        self.sim.step(self.rng.randint(1, 2))
+
+    def probe(self) -> None:
+        """Before a quiet check: what the venue must send so the client can know its book is
+        complete (nothing by default)."""
+
+    def stop_venue_faults(self) -> None:
+        """End the venue's own faults that outlast the chaos (none by default)."""
+
+    def order_table_problems(self) -> list[str]:
+        return []
+
+    # -- to be provided by each venue ------------------------------------------------------------
+
+    async def start(self) -> None:
         raise NotImplementedError
 
     def book_ids(self) -> list[str]:
         raise NotImplementedError
 
     def venue_levels(self, book_id: str) -> tuple[LevelList, LevelList]:
-        raise NotImplementedError
-
-    def client_book(self, book_id: str) -> OrderBook | None:
         raise NotImplementedError
 
     def venue_fills(self) -> dict[str, tuple[str, int, str, str]]:
@@ -362,19 +395,7 @@ class _Episode:
         """An IOC that meets one of our own resting orders (None when none rests)."""
         raise NotImplementedError
 
-    async def place(self, request: OrderRequest) -> OrderUpdate:
-        raise NotImplementedError
-
-    async def cancel(self, order: _Order) -> OrderUpdate:
-        raise NotImplementedError
-
     async def reconcile(self, order: _Order) -> OrderUpdate | None:
-        raise NotImplementedError
-
-    async def query_fills(self) -> None:
-        raise NotImplementedError
-
-    def activity(self) -> None:
         raise NotImplementedError
 
     def take_against_us(self) -> str:
@@ -386,15 +407,8 @@ class _Episode:
         """Fire one venue-specific fault; returns its name."""
         raise NotImplementedError
 
-    def probe(self) -> None:
-        """Before a quiet check: what the venue must send so the client can know its book is
-        complete (nothing by default)."""
-
     async def watchdog(self) -> None:
         """Move time past the feed's silence limit and let the client's health check act."""
-        raise NotImplementedError
-
-    def stop_venue_faults(self) -> None:
         raise NotImplementedError
 
     def connected(self) -> bool:
@@ -402,12 +416,6 @@ class _Episode:
 
     def client_errors(self) -> list[tuple[str, list[str]]]:
         """(source, problems) for every place the client records errors it survived."""
-        raise NotImplementedError
-
-    def order_table_problems(self) -> list[str]:
-        return []
-
-    async def kill_client(self) -> None:
         raise NotImplementedError
 
     # -- the sink --------------------------------------------------------------------------------
@@ -433,9 +441,7 @@ class _Episode:
         elif isinstance(event, OrderUpdate):
             cid = event.client_order_id or self._cid_by_order_id.get(event.order_id)
             order = self.orders.get(cid) if cid else None
-            if order is None:
-                self.foreign_updates += 1
-            else:
+            if order is not None:  # an update not (yet) tied to an order sent here is not checked
                 self._report(order, event, "event")
         self.changed.set()
 
@@ -512,8 +518,7 @@ class _Episode:
     async def _cancel(self, order: _Order) -> None:
         try:
             update = await self.cancel(order)
-        except ArbError as exc:  # documented: unknown order, venue unavailable after retries
-            self.call_errors[f"cancel: {type(exc).__name__}"] += 1
+        except ArbError:  # documented: unknown order, venue unavailable after retries
             return
         except Exception as exc:  # noqa: BLE001 - anything else escaping is the finding
             self.escaped.append(f"cancel_order({order.order_id}) raised {type(exc).__name__}: {exc}")
@@ -523,8 +528,8 @@ class _Episode:
     async def _query_fills(self) -> None:
         try:
             await self.query_fills()
-        except ArbError as exc:
-            self.call_errors[f"fills: {type(exc).__name__}"] += 1
+        except ArbError:  # documented: venue unavailable after retries
+            pass
         except Exception as exc:  # noqa: BLE001 - anything else escaping is the finding
             self.escaped.append(f"fills() raised {type(exc).__name__}: {exc}")
 
@@ -628,11 +633,6 @@ class _Episode:
             self.result.actions[f"fault:{fault}"] += 1
             self.result.timeline[-1] = f"fault:{fault}"
 
-    order_timeout_s = 2.0
-    request_timeout_s = 2.0
-    feed_silence_s = 5.0
-    order_settle_s = 3.0
-
     async def _fault(self) -> str:
         """One fault at a random moment: shared kinds here, the venue's own in `venue_fault`."""
         rng = self.rng
@@ -650,8 +650,6 @@ class _Episode:
             self.faults.lose_next_answers(mode, 1, self.order_path_prefix)
             return mode.value
         return await self.venue_fault()
-
-    order_path_prefix = "/"
 
     async def quiet_check(self) -> None:
         """Mid-episode, with the venue quiet: once every change has arrived, no book may be
@@ -837,10 +835,8 @@ class _KalshiEpisode(_Episode):
     venue = "kalshi"
     stream_names = ("market",)
     order_path_prefix = "/trade-api/v2/portfolio/"
-
-    def _plan(self) -> FaultPlan:
-        rng = random.Random(f"chaos-plan:{self.seed}")
-        return FaultPlan(seed=self.seed, partial_fill_fraction=rng.choice((0.0, 0.2, 0.5)), partial_fill_ratio=0.5)
+    client: KalshiClient
+    sim: KalshiSimulator
 
     async def start(self) -> None:
         key = _kalshi_private_key()
@@ -889,22 +885,12 @@ class _KalshiEpisode(_Episode):
         await self.client.start()
         await self.client.subscribe(list(_KALSHI_TICKERS))
 
-    async def close(self) -> None:
-        await self.client.close()
-        await self.sim.close()
-
-    async def kill_client(self) -> None:
-        await self.client.close()
-
     def book_ids(self) -> list[str]:
         return list(_KALSHI_TICKERS)
 
     def venue_levels(self, book_id: str) -> tuple[LevelList, LevelList]:
         engine = self.sim.engines[book_id]
         return tuple(engine.levels(BookSide.BID)), tuple(engine.levels(BookSide.ASK))
-
-    def client_book(self, book_id: str) -> OrderBook | None:
-        return self.client.books.get(book_id)
 
     def venue_fills(self) -> dict[str, tuple[str, int, str, str]]:
         return {
@@ -957,20 +943,8 @@ class _KalshiEpisode(_Episode):
             return self._price_request(meta.ticker, Side.YES, Action.SELL, meta.order.price_micro_usd, TimeInForce.IOC)
         return self._price_request(meta.ticker, Side.YES, Action.BUY, meta.order.price_micro_usd, TimeInForce.IOC)
 
-    async def place(self, request: OrderRequest) -> OrderUpdate:
-        return await self.client.place_order(request)
-
-    async def cancel(self, order: _Order) -> OrderUpdate:
-        return await self.client.cancel_order(order.order_id, order.request.market_id)
-
     async def reconcile(self, order: _Order) -> OrderUpdate | None:
         return await self.client.reconcile_order(order.request.client_order_id, order.request.market_id)
-
-    async def query_fills(self) -> None:
-        await self.client.fills()
-
-    def activity(self) -> None:
-        self.sim.step(self.rng.randint(1, 2))
 
     def take_against_us(self) -> str:
         resting = [m for m in self.sim.orders_of(_KALSHI_KEY_ID) if m.order.is_open]
@@ -1011,9 +985,6 @@ class _KalshiEpisode(_Episode):
             self.result.faults["stall_ended_by_resubscribe"] += 1
             self.result.timeline.append("stall ended by the resubscribe")
 
-    def stop_venue_faults(self) -> None:
-        return None
-
     def connected(self) -> bool:
         task = self.client._ws_task
         return self.client.connected and task is not None and not task.done()
@@ -1046,10 +1017,8 @@ class _PolymarketEpisode(_Episode):
     venue = "polymarket"
     stream_names = ("market",)
     order_path_prefix = "/order"
-
-    def _plan(self) -> FaultPlan:
-        rng = random.Random(f"chaos-plan:{self.seed}")
-        return FaultPlan(seed=self.seed, partial_fill_fraction=rng.choice((0.0, 0.2, 0.5)), partial_fill_ratio=0.5)
+    client: PolymarketClient
+    sim: PolymarketSimulator
 
     async def start(self) -> None:
         mid = random.Random(f"chaos-participants:{self.seed}").randrange(30, 71) * 10_000
@@ -1094,29 +1063,13 @@ class _PolymarketEpisode(_Episode):
             deadline=self.time.deadline,
         )
         await self.client.start()
-        markets: list[MarketInfo] = []
-        for _ in range(5):  # the Gamma listing itself may meet nothing but a healthy venue here
-            with contextlib.suppress(ArbError):
-                markets = await self.client.markets()
-                break
-        self.market = markets[0] if markets else None
-        await self.client.subscribe(markets)
-
-    async def close(self) -> None:
-        await self.client.close()
-        await self.sim.close()
-
-    async def kill_client(self) -> None:
-        await self.client.close()
+        await self.client.subscribe(await self.client.markets())  # no fault is armed yet
 
     def book_ids(self) -> list[str]:
         return [_PM_YES, _PM_NO]
 
     def venue_levels(self, book_id: str) -> tuple[LevelList, LevelList]:
         return self.sim.engines[book_id].snapshot()
-
-    def client_book(self, book_id: str) -> OrderBook | None:
-        return self.client.books.get(book_id)
 
     def venue_fills(self) -> dict[str, tuple[str, int, str, str]]:
         ours = self.account.api_key
@@ -1171,22 +1124,10 @@ class _PolymarketEpisode(_Episode):
         action = Action.SELL if meta.side is BookSide.BID else Action.BUY
         return self._request(outcome, action, meta.price_micro, TimeInForce.IOC)
 
-    async def place(self, request: OrderRequest) -> OrderUpdate:
-        return await self.client.place_order(request)
-
-    async def cancel(self, order: _Order) -> OrderUpdate:
-        return await self.client.cancel_order(order.order_id, order.request.market_id)
-
     async def reconcile(self, order: _Order) -> OrderUpdate | None:
         if not order.order_id:
             return None  # refused before it was signed: nothing to reconcile
         return await self.client.reconcile_order(order.order_id)
-
-    async def query_fills(self) -> None:
-        await self.client.fills()
-
-    def activity(self) -> None:
-        self.sim.step(self.rng.randint(1, 2))
 
     def take_against_us(self) -> str:
         resting = [m for m in self.account.resting.values() if m.order is not None and m.order.is_open]
@@ -1358,17 +1299,16 @@ def run_chaos(
     wait_s: float = 2.0,
 ) -> ChaosReport:
     """`arb chaos`: run, print a table of episodes and invariant counts, optionally write JSON."""
+    if episodes < 0:
+        raise ConfigError(f"chaos episodes must be >= 0, was {episodes!r}")
+    config = ChaosConfig(steps=steps, wait_s=wait_s, sabotage=sabotage)  # bad settings fail before any output
     header = f"{'venue':<11} {'seed':>8} {'actions':>7} {'faults':>6} {'orders':>6} {'fills':>6} {'checks':>7} {'violations':>10}"
     print(header)
 
     def show(result: EpisodeResult) -> None:
         print(_episode_line(result), flush=True)
 
-    if episodes < 0:
-        raise ConfigError(f"chaos episodes must be >= 0, was {episodes!r}")
-    report = asyncio.run(
-        run_episodes(venues, episodes, seed, ChaosConfig(steps=steps, wait_s=wait_s, sabotage=sabotage), show)
-    )
+    report = asyncio.run(run_episodes(venues, episodes, seed, config, show))
     print_report(report)
     if json_path is not None:
         json_path.write_text(json.dumps(report.as_json(), indent=2))

@@ -32,7 +32,7 @@ EPISODES = 20
 STEPS = 24
 # Least checks per invariant over the 20 episodes of one venue: a check that hardly runs proves
 # nothing. Measured (24 steps): fills 60-70, order states 115-150, books 80-110, exceptions 120,
-# connected 80 per venue (docs/venues.md#chaos).
+# connected 80 per venue (docs/venues.md#chaos has the 30-step soak figures).
 MIN_CHECKS = {
     "fills_exactly_once": 40,
     "order_state": 80,
@@ -68,19 +68,19 @@ async def test_chaos_episodes_hold_every_invariant(venue: str) -> None:
 
 # Each sabotage, on a seed where it has something to break, must be caught by its invariant, and the
 # violation must be about what the sabotage broke.
+CAUGHT_BY = {
+    Sabotage.DROP_FILL: "fills_exactly_once",
+    Sabotage.DUPLICATE_FILL: "fills_exactly_once",
+    Sabotage.WRONG_FINAL_STATE: "order_state",
+    Sabotage.CORRUPT_BOOK: "book_trusted_equal",
+    Sabotage.SINK_RAISES: "no_exception",
+    Sabotage.DEAD_CLIENT: "connected",
+}
+SABOTAGE_SEEDS = {"kalshi": 12, "polymarket": 1}
 SABOTAGES = [
-    (Sabotage.DROP_FILL, "kalshi", 12, "fills_exactly_once"),
-    (Sabotage.DROP_FILL, "polymarket", 1, "fills_exactly_once"),
-    (Sabotage.DUPLICATE_FILL, "kalshi", 12, "fills_exactly_once"),
-    (Sabotage.DUPLICATE_FILL, "polymarket", 1, "fills_exactly_once"),
-    (Sabotage.WRONG_FINAL_STATE, "kalshi", 12, "order_state"),
-    (Sabotage.WRONG_FINAL_STATE, "polymarket", 1, "order_state"),
-    (Sabotage.CORRUPT_BOOK, "kalshi", 12, "book_trusted_equal"),
-    (Sabotage.CORRUPT_BOOK, "polymarket", 1, "book_trusted_equal"),
-    (Sabotage.SINK_RAISES, "kalshi", 12, "no_exception"),
-    (Sabotage.SINK_RAISES, "polymarket", 1, "no_exception"),
-    (Sabotage.DEAD_CLIENT, "kalshi", 12, "connected"),
-    (Sabotage.DEAD_CLIENT, "polymarket", 1, "connected"),
+    (sabotage, venue, seed, invariant)
+    for sabotage, invariant in CAUGHT_BY.items()
+    for venue, seed in SABOTAGE_SEEDS.items()
 ]
 
 
@@ -108,30 +108,14 @@ def test_chaos_command_prints_the_table_writes_json_and_fails_on_a_violation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "chaos.json"
-    assert main(
-        ["chaos", "--venue", "kalshi", "--episodes", "1", "--steps", "8", "--seed", "3", "--json", str(out)]
-    ) in (
-        0,
-        1,
-    )
+    argv = ["chaos", "--venue", "kalshi", "--episodes", "1", "--steps", "8", "--seed", "3", "--json", str(out)]
+    assert main(argv) in (0, 1)
     printed = capsys.readouterr().out
     assert "venue" in printed and "kalshi" in printed and all(name in printed for name in INVARIANTS)
     written = json.loads(out.read_text())
     assert [e["seed"] for e in written["episodes"]] == [3] and set(written["checks"]) >= set(INVARIANTS)
-    dead = [
-        "chaos",
-        "--venue",
-        "kalshi",
-        "--episodes",
-        "1",
-        "--steps",
-        "4",
-        "--wait-s",
-        "0.3",
-        "--sabotage",
-        "dead_client",
-    ]
-    assert main(dead) == 1
+    dead = ["chaos", "--venue", "kalshi", "--episodes", "1", "--steps", "4", "--wait-s", "0.3"]
+    assert main([*dead, "--sabotage", "dead_client"]) == 1
     assert "the client is not connected" in capsys.readouterr().out
 
 
@@ -141,6 +125,13 @@ def test_chaos_config_is_validated() -> None:
             ChaosConfig(**bad)
     with pytest.raises(ConfigError):
         asyncio.run(run_episode("nasdaq", 1))
+
+
+def test_chaos_command_refuses_bad_settings_before_any_output(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (["--episodes", "-1"], ["--steps", "-1"], ["--wait-s", "0"]):
+        with pytest.raises(ConfigError):
+            main(["chaos", "--venue", "kalshi", *bad])
+        assert capsys.readouterr().out == "", bad
 
 
 # -- the fault kinds added for the suite ------------------------------------------------------------

@@ -237,7 +237,7 @@ class FaultInjector:
 
     def answer_fault(self, method: str, path: str) -> AnswerFault | None:
         """Asked after the handler ran: lose this answer (500 or never), or None to send it.
-        Scripted losses go first (the oldest whose prefix matches the path); the seeded draw
+        Scripted losses go first (the oldest whose methods and prefix match); the seeded draw
         happens only for the methods and paths the plan covers."""
         for i, (mode, prefix, methods) in enumerate(self._lost_answers):
             if method in methods and path.startswith(prefix):
