@@ -309,9 +309,10 @@ def test_current_fill_order_position_read_outcome_and_book_side_first() -> None:
         410_000,
         2,
     )
-    # with the deprecated fields agreeing, they tell which contract traded: buy NO at 0.59
+    # the deprecated fields never change the shape of a record with the current ones: one order,
+    # one shape on every path (as "buy NO at 0.59" or as "sell YES at 0.41", it is stated the latter way)
     legacy_too = wire.decode_fill({**fill, "side": "no", "action": "buy"})
-    assert (legacy_too.outcome, legacy_too.action, legacy_too.price_micro_usd) == (Side.NO, Action.BUY, 590_000)
+    assert (legacy_too.outcome, legacy_too.action, legacy_too.price_micro_usd) == (Side.YES, Action.SELL, 410_000)
     # contradicting deprecated fields lose to the current ones
     stale = wire.decode_fill({**fill, "side": "yes", "action": "buy"})
     assert (stale.outcome, stale.action) == (Side.YES, Action.SELL)

@@ -356,13 +356,13 @@ def _exposure(side: Side, action: Action) -> Side:
 
 
 def _direction(d: dict[str, Any], path: str) -> tuple[Side, Action | None]:
-    """(contract side, action). The 2026 fields are read first: `outcome_side` (buy-yes and sell-no
-    give "yes") and `book_side` (the same two are bids on the single YES book) state the exposure.
-    The deprecated `side`/`action` only say which contract was traded, and are used when they agree
-    with it (a `user_order` without `action` gets it from side vs outcome). Without them, or when
-    they contradict the current fields, the order or fill is stated on the YES contract, which is
-    exact on Kalshi's one book: bid = buy YES at the YES price, ask = sell YES (the same trade as
-    buying NO at 1 - that price; positions net)."""
+    """(contract side, action). A record with the 2026 fields, `outcome_side` (buy-yes and sell-no
+    give "yes") and `book_side` (the same two are bids on the single YES book), is stated on the YES
+    contract from them alone: bid = buy YES at the YES price, ask = sell YES (the same trade as buying
+    NO at 1 - that price; positions net). That is how the client states the orders it sends
+    (`sent_order_update`), so one order has one shape on every path whatever the deprecated
+    `side`/`action` say (a V2 ask may carry "no"/"buy" or "yes"/"sell"). Only a record without the
+    2026 fields is read from the deprecated ones (the legacy shape)."""
     outcome_raw = d.get("outcome_side")
     outcome = _side(outcome_raw, f"{path}.outcome_side") if outcome_raw is not None else None
     book_raw = d.get("book_side")
@@ -373,20 +373,12 @@ def _direction(d: dict[str, Any], path: str) -> tuple[Side, Action | None]:
         if outcome is not None and outcome is not from_book:
             raise _fe(f"{path}.book_side", f"contradicts outcome_side {outcome.value!r}", book_raw)
         outcome = from_book
-    action = _action(d["action"], f"{path}.action") if d.get("action") is not None else None
-    if d.get("side") is not None:
-        side = _side(d["side"], f"{path}.side")
-        if outcome is None:
-            return side, action  # legacy shape: only the deprecated fields
-        if action is None:
-            action = Action.BUY if outcome is side else Action.SELL
-        if _exposure(side, action) is outcome:
-            return side, action
-    elif action is not None and outcome is not None:
-        return _exposure(outcome, action), action  # its own inverse: the contract traded
-    if outcome is None:
+    if outcome is not None:
+        return Side.YES, (Action.BUY if outcome is Side.YES else Action.SELL)
+    if d.get("side") is None:
         raise _fe(f"{path}.outcome_side", "is missing")
-    return Side.YES, (Action.BUY if outcome is Side.YES else Action.SELL)
+    action = _action(d["action"], f"{path}.action") if d.get("action") is not None else None
+    return _side(d["side"], f"{path}.side"), action  # legacy shape: only the deprecated fields
 
 
 def _ticker(d: dict[str, Any], path: str) -> str:
