@@ -986,8 +986,7 @@ class _KalshiEpisode(_Episode):
             self.result.timeline.append("stall ended by the resubscribe")
 
     def connected(self) -> bool:
-        task = self.client._ws_task
-        return self.client.connected and task is not None and not task.done()
+        return self.client.connected
 
     def client_errors(self) -> list[tuple[str, list[str]]]:
         diagnostics = self.client.diagnostics
@@ -1198,12 +1197,7 @@ class _PolymarketEpisode(_Episode):
     def client_errors(self) -> list[tuple[str, list[str]]]:
         diagnostics = self.client.diagnostics
         rejected = [*self.client.market_session.recent_errors, *self.client.user_session.recent_errors]
-        handler_errors = [
-            f"{type(e).__name__}: {e}"
-            for server in (self.sim._clob, self.sim._gamma)
-            if server is not None
-            for e in server.handler_errors
-        ]
+        handler_errors = [f"{type(e).__name__}: {e}" for e in self.sim.handler_errors]
         return [
             (
                 "socket loop",

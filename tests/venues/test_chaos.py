@@ -109,7 +109,7 @@ def test_chaos_command_prints_the_table_writes_json_and_fails_on_a_violation(
 ) -> None:
     out = tmp_path / "chaos.json"
     argv = ["chaos", "--venue", "kalshi", "--episodes", "1", "--steps", "8", "--seed", "3", "--json", str(out)]
-    assert main(argv) in (0, 1)
+    assert main(argv) == 0  # a clean episode (the suite above holds every seed to no violation)
     printed = capsys.readouterr().out
     assert "venue" in printed and "kalshi" in printed and all(name in printed for name in INVARIANTS)
     written = json.loads(out.read_text())

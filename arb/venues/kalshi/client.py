@@ -386,7 +386,10 @@ class KalshiClient:
 
     @property
     def connected(self) -> bool:
-        return self._ws is not None and self.session.connected
+        """A socket is open and subscribed, and the loop that serves it is alive (a loop ended by a
+        bug leaves the last socket object behind, which is not a connection)."""
+        task = self._ws_task
+        return self._ws is not None and self.session.connected and task is not None and not task.done()
 
     async def start(self) -> None:
         """Open the REST client and the socket loop (it connects and reconnects in the background)."""

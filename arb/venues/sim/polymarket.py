@@ -423,6 +423,12 @@ class PolymarketSimulator:
         await self.close()
 
     @property
+    def handler_errors(self) -> list[BaseException]:
+        """Exceptions raised by the CLOB's and Gamma's request handlers (answered 500), oldest first
+        per server: a healthy run has none."""
+        return [e for server in (self._clob, self._gamma) if server is not None for e in server.handler_errors]
+
+    @property
     def gamma_url(self) -> str:
         assert self._gamma is not None
         return self._gamma.base_url
