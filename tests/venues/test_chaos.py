@@ -6,6 +6,7 @@ answers held) are checked on their own."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from arb.cli import main
 from arb.errors import ConfigError
 from arb.venues.chaos import (
     INVARIANTS,
+    VENUES,
     ChaosConfig,
     ChaosReport,
     FakeTime,
@@ -233,3 +235,16 @@ def test_fake_time_moves_only_when_told() -> None:
             await asyncio.sleep(0)
 
     asyncio.run(scenario())
+
+
+def test_the_chaos_command_offers_exactly_the_suites_venues_and_sabotages() -> None:
+    """The command names its choices by hand (it imports the suite only when it runs): they must
+    stay the suite's own."""
+    from arb.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    chaos = commands.choices["chaos"]
+    choices = {a.dest: set(a.choices) for a in chaos._actions if a.choices}
+    assert choices["venue"] == {*VENUES, "both"}
+    assert choices["sabotage"] == {s.value for s in Sabotage}
