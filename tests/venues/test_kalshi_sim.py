@@ -36,6 +36,7 @@ from arb.domain import (
 )
 from arb.errors import AuthError, ConfigError, OrderRejectedError
 from arb.venues.base import Reconnect, SendText, VenueClient
+from arb.venues.chaos import FakeTime as ChaosFakeTime
 from arb.venues.kalshi.auth import KalshiSigner, signing_path
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
 from arb.venues.kalshi.wire import create_order_body
@@ -56,46 +57,25 @@ def private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class FakeTime:
-    """Injected clock, sleep and request deadline: sleeping records the delay and moves the clock
-    forward; a deadline expires when the clock is moved past it (by `advance`), never by itself."""
+class FakeTime(ChaosFakeTime):
+    """The chaos suite's injected clock, sleep and request deadline (a deadline expires when the
+    clock is moved past it by `advance`, never by itself), with a record of each sleep, a hook on
+    sleeping, and a wall clock that moves 1 ms per reading like the simulator's own default."""
 
     def __init__(self) -> None:
-        self.now_ns = 1_000 * S
+        super().__init__()
         self.sleeps: list[float] = []
         self.on_sleep: Callable[[float], None] | None = None
         self._wall = itertools.count(1_767_225_600_000)  # one wall clock for venue and client
-        self._deadlines: list[tuple[int, asyncio.Timeout]] = []
 
     def wall_ms(self) -> int:
-        return next(self._wall)  # 1 ms per reading, like the simulator's own default
-
-    def clock(self) -> int:
-        return self.now_ns
+        return next(self._wall)
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         if self.on_sleep is not None:
             self.on_sleep(seconds)
-        self.now_ns += int(seconds * 1e9)
-        await asyncio.sleep(0)
-
-    def advance(self, seconds: float) -> None:
-        self.now_ns += int(seconds * 1e9)
-        loop_now = asyncio.get_running_loop().time()
-        for expires_ns, timeout in self._deadlines:
-            if expires_ns <= self.now_ns:
-                timeout.reschedule(loop_now)  # due: the request it guards times out now
-
-    @asynccontextmanager
-    async def deadline(self, seconds: float) -> AsyncIterator[None]:
-        async with asyncio.timeout(None) as timeout:
-            entry = (self.now_ns + int(seconds * 1e9), timeout)
-            self._deadlines.append(entry)
-            try:
-                yield
-            finally:
-                self._deadlines.remove(entry)
+        await super().sleep(seconds)
 
 
 @dataclass
