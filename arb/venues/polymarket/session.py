@@ -757,6 +757,7 @@ class PolymarketUserStats(_SocketStats):
     new_fills: int = 0
     fill_status_changes: int = 0
     duplicate_fills: int = 0
+    stale_fill_statuses: int = 0
     reversals: int = 0
     anomalies: int = 0
     evicted_orders: int = 0
@@ -764,6 +765,16 @@ class PolymarketUserStats(_SocketStats):
 
 
 _TERMINAL_FILL = (FillStatus.CONFIRMED, FillStatus.FAILED)
+# How far a match has settled: MATCHED -> MINED -> CONFIRMED, RETRYING a retry of the MINED stage
+# (RETRYING -> MINED again is news), FAILED final. A later message may only keep or advance it: a
+# REST replay saying MATCHED after the socket said MINED is old news, never a step back.
+_FILL_STAGE = {
+    FillStatus.MATCHED: 0,
+    FillStatus.MINED: 1,
+    FillStatus.RETRYING: 1,
+    FillStatus.CONFIRMED: 2,
+    FillStatus.FAILED: 2,
+}
 _E = TypeVar("_E", Fill, OrderUpdate)
 _TERMINAL_ORDER = (OrderStatus.CANCELED, OrderStatus.FILLED, OrderStatus.REJECTED)
 
@@ -775,7 +786,9 @@ class PolymarketUserSession:
     Fill events, defined: a `Fill` whose `fill_id` was never seen is a new execution (emitted once,
     whatever its status). Later messages about the same match (MATCHED -> MINED -> CONFIRMED, or
     RETRYING -> FAILED) emit the *same* fill (same id, size and price as first seen) with the new
-    status; repeats of a status emit nothing, and CONFIRMED/FAILED are final. A fill whose latest status is FAILED did not happen: a consumer
+    status; repeats of a status emit nothing, nor does a status of an earlier stage (`_FILL_STAGE`:
+    a REST replay saying MATCHED after the socket said MINED; RETRYING -> MINED is allowed), and
+    CONFIRMED/FAILED are final. A fill whose latest status is FAILED did not happen: a consumer
     that counted it must reverse it (`stats.reversals` counts FAILED arriving after the fill was
     seen in another status). So the position from this session is the sum over fills whose latest
     status is not FAILED (`net_filled_micro`, a running total per order: O(1)).
@@ -974,6 +987,9 @@ class PolymarketUserSession:
             return None
         if previous.status in _TERMINAL_FILL:
             self.stats.anomalies += 1  # a final status never changes; keep it
+            return None
+        if _FILL_STAGE[fill.status] < _FILL_STAGE[previous.status]:
+            self.stats.stale_fill_statuses += 1  # an older stage (a REST replay): keep the newer
             return None
         if (previous.size_micro, previous.price_micro_usd) != (fill.size_micro, fill.price_micro_usd):
             self.stats.anomalies += 1  # the venue restated the match: keep the first terms
