@@ -884,6 +884,47 @@ async def test_open_orders_showing_more_filled_than_the_fills_held_fetch_the_mis
 
 
 @pytest.mark.asyncio
+async def test_combined_faults_a_frozen_user_socket_is_replaced_and_its_missed_fill_caught_up_once() -> None:
+    """The user socket freezes (PONGs still answered, no data) and an outsider fills our resting
+    order: past the silence limit the watchdog replaces the user socket, and the catch-up from the
+    socket's last frame delivers the fill once, with no lookup by the test (before: the frozen
+    user socket was never noticed and the fill never arrived)."""
+    async with running() as h:
+        await h.ready()
+        resting = await h.client.place_order(order("fz-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        session = h.client.user_session
+        await h.until(lambda: resting.order_id in session.orders, "the placement on the user channel")
+        last_frame_s = h.clock.wall_ms() // 1000
+        catch_ups: list[dict[str, Any]] = []
+        query_fills = h.client._query_fills
+
+        async def recording(params: dict[str, Any]) -> list[Fill]:
+            if "after" in params:
+                catch_ups.append(params)
+            return await query_fills(params)
+
+        h.client._query_fills = recording  # type: ignore[method-assign]
+        h.sim.faults.freeze("user")
+        h.sim.take(YES, BookSide.ASK, 500_000, 3_000_000, TimeInForce.IOC)
+        assert h.sim.accounts[CREDS.api_key].positions == {YES: 3_000_000}
+        h.clock.advance(10.0)
+        await h.until(lambda: session.stats.pongs >= 1, "a PONG while frozen", timeout=3.0)
+        assert session.stats.watchdog_trips == 0 and session.connected  # 10 s is below the 25 s limit
+        h.clock.advance(16.0)  # 26 s since the user socket's last frame
+        await h.until(lambda: session.stats.watchdog_trips == 1, "the user watchdog trip", timeout=3.0)
+        await h.until(lambda: session.net_filled_micro(resting.order_id) == 3_000_000, "the missed fill", timeout=3.0)
+        assert ("user", "feed silent") in h.client.diagnostics.disconnect_reasons
+        assert session.stats.connects == 2
+        fills = [e for e in h.events if isinstance(e, Fill) and e.order_id == resting.order_id]
+        assert len({f.fill_id for f in fills}) == 1 and session.stats.new_fills == 1
+        assert len({(f.fill_id, f.status) for f in fills}) == len(fills)  # no status delivered twice
+        assert fills[0].size_micro == 3_000_000 and fills[0].liquidity is Liquidity.MAKER
+        # the window starts a margin before the last frame, not before the (26 s later) disconnect
+        assert catch_ups[0] == {"after": str(last_frame_s - 60)}
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
 async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
     """Our BUY takes our own resting SELL: the venue's position is unchanged (+6 -6), and the client
     gets both legs, each once (before: only the taker leg, +6 at the client against 0 at the venue)."""

@@ -413,6 +413,49 @@ def test_rest_fills_merge_with_socket_fills_and_client_ids_attach() -> None:
     assert changed.status is FillStatus.CONFIRMED and changed.client_order_id == "cid-7"
 
 
+def test_a_rest_replay_never_steps_a_fill_back_to_an_earlier_stage() -> None:
+    """The socket said MINED; a REST trade query still answering MATCHED is old news, not a step
+    back (before: the fill was re-emitted MATCHED). RETRYING -> MINED again is news and emitted."""
+    seen: list[Any] = []
+    session = PolymarketUserSession(ME, sink=seen.append)
+    matched = wire.decode_trade_fills(orjson.loads(TRADES[1]), ME)[0]
+    assert matched.status is FillStatus.MATCHED
+    session.receive(with_status(TRADES[1], "MINED"), 0)
+    assert session.apply_fills([matched]) == []
+    session.receive(with_status(TRADES[1], "RETRYING"), 1)
+    assert session.apply_fills([matched]) == []
+    session.receive(with_status(TRADES[1], "MINED"), 2)
+    assert session.apply_fills([matched]) == []
+    (confirmed,) = session.apply_fills([dataclasses.replace(matched, status=FillStatus.CONFIRMED)])
+    assert [f.status for f in seen] == [FillStatus.MINED, FillStatus.RETRYING, FillStatus.MINED, FillStatus.CONFIRMED]
+    assert confirmed.fill_id == matched.fill_id and session.fills[matched.fill_id].status is FillStatus.CONFIRMED
+    assert session.stats.stale_fill_statuses == 3 and session.stats.new_fills == 1
+    assert session.net_filled_micro(matched.order_id) == matched.size_micro
+
+
+# The venue's settlement stages, written out here (not imported): RETRYING retries the MINED stage.
+_STAGE = {"MATCHED": 0, "MINED": 1, "RETRYING": 1, "CONFIRMED": 2, "FAILED": 2}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(sorted(_STAGE))), min_size=1, max_size=12))
+def test_emitted_fill_statuses_never_go_back_a_stage(messages: list[tuple[bool, str]]) -> None:
+    """Socket messages and REST replays in any order: the statuses emitted for one match never
+    step back a stage, and nothing follows a final one."""
+    seen: list[Any] = []
+    session = PolymarketUserSession(ME, sink=seen.append)
+    rest_fill = wire.decode_trade_fills(orjson.loads(TRADES[1]), ME)[0]
+    for from_socket, status in messages:
+        if from_socket:
+            session.receive(with_status(TRADES[1], status), 0)
+        else:
+            session.apply_fills([dataclasses.replace(rest_fill, status=FillStatus[status])])
+    stages = [_STAGE[f.status.name] for f in seen]
+    assert stages == sorted(stages) and seen
+    finals = [i for i, f in enumerate(seen) if f.status in (FillStatus.CONFIRMED, FillStatus.FAILED)]
+    assert finals in ([], [len(seen) - 1])
+
+
 def test_user_orders_and_bad_frames() -> None:
     session = PolymarketUserSession(ME)
     placement = fixture_path("polymarket/ws/nautilus_order_placement.json").read_bytes()

@@ -4,7 +4,8 @@ What it does, and nothing more:
 - one multiplexed market socket (`websockets.asyncio.client`) feeding `PolymarketMarketSession`,
   and a user socket feeding `PolymarketUserSession` when credentials exist; each has a reader
   (frame -> session -> commands) and a ticker (text `PING` every `ping_interval_s`, the session's
-  health `check`). Timers read the injected `clock`; the ticker itself wakes every
+  health `check`: the same PONG and silence limits on both sockets, so a frozen user socket is
+  replaced too). Timers read the injected `clock`; the ticker itself wakes every
   `check_interval_s` of real time.
 - reconnects with jittered exponential `Backoff` (seeded `rng`), waiting through the injected
   `sleep`; every delay is recorded in `diagnostics.reconnect_delays` (tests assert them instead of
@@ -27,8 +28,8 @@ What it does, and nothing more:
   order that already filled or was cancelled returns its final state. A lookup that shows more
   filled than the fills we hold fetches the missing fills (each delivered once).
 - After a user-socket gap (the venue does not replay it) the client catches up over REST: trades
-  matched since shortly before the gap (each missed fill reaches the sink once) and the final state
-  of every order its table holds OPEN that the venue no longer lists as open.
+  matched since shortly before the socket's last frame (each missed fill reaches the sink once)
+  and the final state of every order its table holds OPEN that the venue no longer lists as open.
 - Refusals: the venue's 400 `{"error": ...}` (or older `{"success": false, "errorMsg": ...}`)
   comes back REJECTED with the venue's message (`wire.error_message`).
 - The sink is guarded (`GuardedSink`): an exception in it is recorded in
@@ -131,7 +132,7 @@ class PolymarketConfig:
     market_ws_url / user_ws_url: WebSocket endpoints.
     chain_id: 137 (Polygon) for production.
     ping_interval_s: text PING period (venue: 10 s). pong_timeout_s: reconnect when no PONG for this long.
-    feed_silence_s: reconnect (books untrusted) when the market socket sends no data for this long.
+    feed_silence_s: reconnect when a socket (market: books untrusted; user) sends no data for this long.
     check_interval_s: how often (real time) the ticker checks pings and health.
     request_timeout_s / order_timeout_s / ws_open_timeout_s: request, order POST and handshake limits.
     reconnect_base_s / reconnect_cap_s: socket reconnect backoff. retry_base_s / retry_cap_s: REST retries.
@@ -292,12 +293,14 @@ class PolymarketClient:
             context,
             auth=(credentials.api_key, credentials.api_secret, credentials.api_passphrase) if credentials else None,
             ping_interval_ns=int(config.ping_interval_s * _S),
+            silence_ns=int(config.feed_silence_s * _S),
+            pong_timeout_ns=int(config.pong_timeout_s * _S),
             sink=guarded,
         )
         self._signer = OrderSigner(credentials, rng=random.Random(rng.getrandbits(64))) if credentials else None
         self._markets: dict[str, MarketInfo] = {}
         self._acknowledged = RecentIds(10 * self.sends.max_kept)  # order ids the venue answered as taken
-        self._user_gap_ms: int | None = None  # wall time the user socket went down, until caught up
+        self._user_gap_ms: int | None = None  # wall time of the last user frame before a gap, until caught up
         self._clob_bucket = TokenBucket(config.clob_rate_per_s, config.clob_burst)
         self._order_bucket = TokenBucket(config.order_rate_per_s, config.order_burst)
         self._gamma_bucket = TokenBucket(config.gamma_rate_per_s, config.gamma_burst)
@@ -867,7 +870,7 @@ class PolymarketClient:
                 self.connected[stream].clear()
                 session.on_disconnect(self._clock(), f"{stream} socket {reason}")
                 if stream == "user" and self._user_gap_ms is None:
-                    self._user_gap_ms = self._wall_ms()
+                    self._user_gap_ms = self._last_user_frame_ms()
             if self._is_closing():
                 break
             self.diagnostics.disconnect_reasons.append((stream, reason))
@@ -876,11 +879,18 @@ class PolymarketClient:
             self.diagnostics.reconnect_delays.append((stream, delay))
             await self._sleep(delay)
 
+    def _last_user_frame_ms(self) -> int:
+        """Wall time of the last frame the user socket delivered (or of its connect): a frozen
+        socket may have lost everything since then, not only since it was closed."""
+        last_ns = self.user_session.watchdog.last_data_ns
+        quiet_ms = 0 if last_ns is None else max(0, self._clock() - last_ns) // 1_000_000
+        return self._wall_ms() - quiet_ms
+
     async def _catch_up_user(self, gap_ms: int) -> None:
         """The user socket is back after a gap (the venue does not replay it): fetch the trades
-        matched since shortly before it went down, so each missed fill reaches the sink once, and
-        look up every order our table holds OPEN that the venue no longer lists as open (filled or
-        cancelled during the gap), so the table records its final state. Tried `read_retries`
+        matched since shortly before its last frame (`gap_ms`), so each missed fill reaches the sink
+        once, and look up every order our table holds OPEN that the venue no longer lists as open
+        (filled or cancelled during the gap), so the table records its final state. Tried `read_retries`
         more times after a failure (each recorded in `diagnostics.loop_errors`); if it still fails,
         the gap stays marked and the next reconnect covers it from its start."""
         backoff = Backoff(self.config.retry_base_s, self.config.retry_cap_s, rng=self._rng)
@@ -912,10 +922,9 @@ class PolymarketClient:
                 ping = session.due_ping(now)
                 if ping is not None:
                     await ws.send(ping)
-                if stream == "market":
-                    commands = self.market_session.check(now)
-                    if commands:
-                        await self._perform(stream, ws, commands)
+                commands = session.check(now)
+                if commands:
+                    await self._perform(stream, ws, commands)
         except asyncio.CancelledError:
             raise
         except websockets.exceptions.ConnectionClosed:

@@ -38,7 +38,8 @@ Hot path: `price_change` frames are applied straight from the parsed JSON (cache
 parses, no intermediate objects) unless a sink wants `BookChange` events.
 
 User socket (`PolymarketUserSession`): see its docstring for how fills are counted once and how
-its maps stay bounded.
+its maps stay bounded. Its `check` is the market socket's health rule (`_liveness`): a frozen user
+socket (PONGs, no data for `silence_ns`) or one without PONGs asks to reconnect.
 
 The commands (`SendText`, `Reconnect`) and the stats base (`FeedStats`) are the ones the Kalshi
 session uses too (`arb.venues.base`).
@@ -140,7 +141,27 @@ Sink = Callable[[Any], None]
 
 
 @dataclass(slots=True)
-class PolymarketMarketStats(FeedStats):
+class _SocketStats(FeedStats):
+    pong_timeouts: int = 0
+
+
+def _liveness(watchdog: FeedWatchdog, stats: _SocketStats, pong_timeout_ns: int, now_ns: int) -> str | None:
+    """The one health rule of both sockets: why to reconnect now, or None. No data for the
+    watchdog's silence while PONGs flow is the silent freeze ("feed silent", once per silence);
+    no PONG for `pong_timeout_ns` is a dead link ("no PONG", once per timeout)."""
+    if watchdog.trip(now_ns):
+        stats.watchdog_trips += 1
+        return "feed silent"
+    last_pong_ns = watchdog.last_pong_ns
+    if last_pong_ns is not None and now_ns - last_pong_ns > pong_timeout_ns:
+        stats.pong_timeouts += 1
+        watchdog.pong(now_ns)  # one request per timeout
+        return "no PONG"
+    return None
+
+
+@dataclass(slots=True)
+class PolymarketMarketStats(_SocketStats):
     trades: int = 0
     notices: int = 0
     hash_mismatches: int = 0
@@ -151,7 +172,6 @@ class PolymarketMarketStats(FeedStats):
     stale_rest_snapshots: int = 0
     outdated_rest_snapshots: int = 0
     replayed_changes: int = 0
-    pong_timeouts: int = 0
     tick_changes: int = 0
 
 
@@ -198,7 +218,6 @@ class PolymarketMarketSession:
         self.adopt_unknown_books = adopt_unknown_books
         self._contexts: dict[str, BookHashContext] = {}
         self._last_ping_ns: int | None = None
-        self._last_pong_ns: int | None = None
         self._resyncs: dict[str, _Resync] = {}  # token id -> its resync in flight
         self._last_request_id = 0
 
@@ -259,8 +278,8 @@ class PolymarketMarketSession:
         self._untrust_all("awaiting snapshot after connect")
         self._resyncs.clear()
         self.watchdog.data(now_ns)  # arm it: a socket that never sends anything is stale too
+        self.watchdog.pong(now_ns)
         self._last_ping_ns = now_ns
-        self._last_pong_ns = now_ns
         if not self.books:
             return []
         return [SendText(wire.market_subscribe_message(self.books, custom_feature_enabled=self.custom_feature_enabled))]
@@ -288,16 +307,11 @@ class PolymarketMarketSession:
         """Health check: a silent feed (data stopped, PONGs or not) or missing PONGs -> reconnect."""
         if not self.connected:
             return []
-        if self.watchdog.trip(now_ns):
-            self.stats.watchdog_trips += 1
-            self._untrust_all("feed silent (no data while connected)")
-            return [Reconnect("feed silent")]
-        if self._last_pong_ns is not None and now_ns - self._last_pong_ns > self.pong_timeout_ns:
-            self.stats.pong_timeouts += 1
-            self._last_pong_ns = now_ns  # one request per timeout
-            self._untrust_all("no PONG")
-            return [Reconnect("no PONG")]
-        return []
+        reason = _liveness(self.watchdog, self.stats, self.pong_timeout_ns, now_ns)
+        if reason is None:
+            return []
+        self._untrust_all("feed silent (no data while connected)" if reason == "feed silent" else reason)
+        return [Reconnect(reason)]
 
     def trusted(self, asset_id: str) -> bool:
         book = self.books.get(asset_id)
@@ -314,7 +328,6 @@ class PolymarketMarketSession:
         bad input: it is counted in `stats.rejected` (and `recent_errors`)."""
         if data == "PONG" or data == b"PONG":
             self.stats.pongs += 1
-            self._last_pong_ns = now_ns
             self.watchdog.pong(now_ns)
             return _NONE
         self.stats.frames += 1
@@ -738,12 +751,13 @@ def _best_or_none(value: Any, strict: bool = False) -> int | None:
 
 
 @dataclass(slots=True)
-class PolymarketUserStats(FeedStats):
+class PolymarketUserStats(_SocketStats):
     orders: int = 0
     duplicate_orders: int = 0
     new_fills: int = 0
     fill_status_changes: int = 0
     duplicate_fills: int = 0
+    stale_fill_statuses: int = 0
     reversals: int = 0
     anomalies: int = 0
     evicted_orders: int = 0
@@ -751,6 +765,16 @@ class PolymarketUserStats(FeedStats):
 
 
 _TERMINAL_FILL = (FillStatus.CONFIRMED, FillStatus.FAILED)
+# How far a match has settled: MATCHED -> MINED -> CONFIRMED, RETRYING a retry of the MINED stage
+# (RETRYING -> MINED again is news), FAILED final. A later message may only keep or advance it: a
+# REST replay saying MATCHED after the socket said MINED is old news, never a step back.
+_FILL_STAGE = {
+    FillStatus.MATCHED: 0,
+    FillStatus.MINED: 1,
+    FillStatus.RETRYING: 1,
+    FillStatus.CONFIRMED: 2,
+    FillStatus.FAILED: 2,
+}
 _E = TypeVar("_E", Fill, OrderUpdate)
 _TERMINAL_ORDER = (OrderStatus.CANCELED, OrderStatus.FILLED, OrderStatus.REJECTED)
 
@@ -762,11 +786,12 @@ class PolymarketUserSession:
     Fill events, defined: a `Fill` whose `fill_id` was never seen is a new execution (emitted once,
     whatever its status). Later messages about the same match (MATCHED -> MINED -> CONFIRMED, or
     RETRYING -> FAILED) emit the *same* fill (same id, size and price as first seen) with the new
-    status; repeats of a status emit nothing, and CONFIRMED/FAILED are final. A fill whose latest
-    status is FAILED did not happen: a consumer that counted it must reverse it
-    (`stats.reversals` counts FAILED arriving after the fill was seen in another status). So the
-    position from this session is the sum over fills whose latest status is not FAILED
-    (`net_filled_micro`, a running total per order: O(1)).
+    status; repeats of a status emit nothing, nor does a status of an earlier stage (`_FILL_STAGE`:
+    a REST replay saying MATCHED after the socket said MINED; RETRYING -> MINED is allowed), and
+    CONFIRMED/FAILED are final. A fill whose latest status is FAILED did not happen: a consumer
+    that counted it must reverse it (`stats.reversals` counts FAILED arriving after the fill was
+    seen in another status). So the position from this session is the sum over fills whose latest
+    status is not FAILED (`net_filled_micro`, a running total per order: O(1)).
 
     Bounded: `fills` and `orders` keep every live entry, and finished ones (fills CONFIRMED or
     FAILED, orders CANCELED, FILLED or REJECTED) up to `max_fills_kept` / `max_orders_kept`, oldest
@@ -782,6 +807,8 @@ class PolymarketUserSession:
         auth: tuple[str, str, str] | None = None,
         markets: Iterable[str] = (),
         ping_interval_ns: int = 10 * _S,
+        silence_ns: int = 60 * _S,
+        pong_timeout_ns: int = 30 * _S,
         sink: Sink | None = None,
         max_fills_kept: int = 10_000,
         max_orders_kept: int = 10_000,
@@ -790,10 +817,14 @@ class PolymarketUserSession:
     ) -> None:
         if min(max_fills_kept, max_orders_kept, max_ids_kept) <= 0:
             raise ConfigError("user session bounds must be positive")
+        if ping_interval_ns <= 0 or pong_timeout_ns <= 0:
+            raise ConfigError("ping interval and pong timeout must be positive")
         self.context = context
         self._auth = auth
         self.market_ids: list[str] = list(markets)
         self.ping_interval_ns = ping_interval_ns
+        self.pong_timeout_ns = pong_timeout_ns
+        self.watchdog = FeedWatchdog(silence_ns)  # `last_data_ns`: the last frame of the socket
         self.sink = sink
         self.fills: dict[str, Fill] = {}
         self.orders: dict[str, OrderUpdate] = {}
@@ -840,6 +871,8 @@ class PolymarketUserSession:
     def on_connect(self, now_ns: int) -> list[Command]:
         self.connected = True
         self.stats.connects += 1
+        self.watchdog.data(now_ns)  # armed as the market socket's: silence counts from the connect
+        self.watchdog.pong(now_ns)
         self._last_ping_ns = now_ns
         if self._auth is None:
             return []
@@ -858,11 +891,21 @@ class PolymarketUserSession:
             return "PING"
         return None
 
+    def check(self, now_ns: int) -> list[Command]:
+        """Health check, the market socket's rule (`_liveness`): a user socket that answers PONG
+        but delivers nothing for `silence_ns`, or no PONG for `pong_timeout_ns`, is replaced (the
+        client then catches up the fills it may have missed)."""
+        if not self.connected:
+            return []
+        reason = _liveness(self.watchdog, self.stats, self.pong_timeout_ns, now_ns)
+        return [] if reason is None else [Reconnect(reason)]
+
     def receive(self, data: bytes | str, now_ns: int) -> list[Fill | OrderUpdate]:
         """Decode one frame; returns the new or changed fills and orders (also sent to the sink).
         Never raises for bad input (counted in `stats.rejected`)."""
         if data == "PONG" or data == b"PONG":
             self.stats.pongs += 1
+            self.watchdog.pong(now_ns)
             return []
         self.stats.frames += 1
         self._now_ns, self._frame = now_ns, data
@@ -871,6 +914,7 @@ class PolymarketUserSession:
         except WireError as exc:
             self._reject(exc)
             return []
+        self.watchdog.data(now_ns)
         items = msg if type(msg) is list else [msg]
         out: list[Fill | OrderUpdate] = []
         for i, item in enumerate(items):
@@ -943,6 +987,9 @@ class PolymarketUserSession:
             return None
         if previous.status in _TERMINAL_FILL:
             self.stats.anomalies += 1  # a final status never changes; keep it
+            return None
+        if _FILL_STAGE[fill.status] < _FILL_STAGE[previous.status]:
+            self.stats.stale_fill_statuses += 1  # an older stage (a REST replay): keep the newer
             return None
         if (previous.size_micro, previous.price_micro_usd) != (fill.size_micro, fill.price_micro_usd):
             self.stats.anomalies += 1  # the venue restated the match: keep the first terms
