@@ -925,6 +925,79 @@ async def test_combined_faults_a_frozen_user_socket_is_replaced_and_its_missed_f
 
 
 @pytest.mark.asyncio
+async def test_an_idle_account_keeps_its_quiet_user_socket_through_five_minutes() -> None:
+    """The venue's user channel sends nothing while the account's orders and trades do not change:
+    with no order of ours open and no fill settling, five minutes of silence (PONGs answered) are no
+    fault: the user socket stays, with no disconnect notice and no catch-up query (before: replaced
+    every `feed_silence_s`, each time with a REST catch-up)."""
+    async with running() as h:
+        await h.ready()
+        session = h.client.user_session
+        queries: list[dict[str, Any]] = []
+        query_fills = h.client._query_fills
+
+        async def recording(params: dict[str, Any]) -> list[Fill]:
+            queries.append(params)
+            return await query_fills(params)
+
+        h.client._query_fills = recording  # type: ignore[method-assign]
+        assert not session.awaiting()
+        for n in range(1, 31):  # 300 s of fake time, a PING and its PONG every 10 s
+            h.sim.step()  # the market moves (its own socket stays fed); nothing of ours changes
+            h.clock.advance(10.0)
+
+            def answered(count: int = n) -> bool:
+                return session.stats.pongs >= count
+
+            await h.until(answered, f"user PONG #{n}", timeout=3.0)
+        assert session.stats.watchdog_trips == 0 and session.stats.pong_timeouts == 0
+        assert session.stats.connects == 1 and session.connected
+        assert [r for r in h.client.diagnostics.disconnect_reasons if r[0] == "user"] == []
+        assert not any(o[0] == "disconnected:user" for o in h.observations)
+        assert queries == []  # no catch-up
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
+async def test_the_user_sockets_watch_follows_our_sends_to_their_final_states() -> None:
+    """Silence on the user socket counts from our own sends, not only from what the socket told:
+    a send the venue refuses never arms it; a FOK is watched until its order and fills are final
+    (FILLED, CONFIRMED); a resting order until its cancel is recorded; and a send the venue never
+    got (a 500 before processing) until the catch-up after the watchdog's trip finds it unknown to
+    the venue past `order_settle_s` (then quiet again, the socket is kept)."""
+    async with running(order_settle_s=20.0) as h:
+        await h.ready()
+        session = h.client.user_session
+        refused = await h.client.place_order(order("w-0", Action.SELL, 510_000, 10_000_000, TimeInForce.GTC))
+        assert refused.status is OrderStatus.REJECTED and refused.order_id
+        assert not session.awaiting()
+        fok = await h.client.place_order(order("w-1", Action.BUY, 510_000, 10_000_000, TimeInForce.FOK))
+        assert fok.status is OrderStatus.FILLED and session.awaiting()  # its fills are still to come
+        await h.until(lambda: not session.awaiting(), "the FOK's order and fills final")
+        assert [f.status for f in h.fills_of(fok.order_id)] == [FillStatus.CONFIRMED]
+        resting = await h.client.place_order(order("w-2", Action.BUY, 480_000, 10_000_000, TimeInForce.GTC))
+        assert resting.status is OrderStatus.OPEN and session.awaiting()
+        canceled = await h.client.cancel_order(resting.order_id)
+        assert canceled.status is OrderStatus.CANCELED and not session.awaiting()
+        h.sim.faults.fail_next_http(500, 1)
+        lost = await h.client.place_order(order("w-3", Action.BUY, 480_000, 10_000_000, TimeInForce.GTC))
+        assert lost.status is OrderStatus.UNKNOWN and session.awaited_orders() == [lost.order_id]
+        h.clock.advance(26.0)  # silence counts: the send may yet show up on the socket
+        await h.until(lambda: session.stats.watchdog_trips == 1, "the user watchdog trip")
+        await h.until(lambda: not session.awaiting(), "the catch-up's lookup: unknown to the venue")
+        pongs = session.stats.pongs
+        for n in range(1, 7):  # a minute of quiet after that: the socket stays
+            h.clock.advance(10.0)
+
+            def answered(count: int = pongs + n) -> bool:
+                return session.stats.pongs >= count
+
+            await h.until(answered, f"PONG #{n} of the quiet minute")
+        assert session.stats.watchdog_trips == 1 and session.stats.connects == 2
+        h.assert_healthy()
+
+
+@pytest.mark.asyncio
 async def test_combined_faults_self_match_delivers_our_maker_leg_once() -> None:
     """Our BUY takes our own resting SELL: the venue's position is unchanged (+6 -6), and the client
     gets both legs, each once (before: only the taker leg, +6 at the client against 0 at the venue)."""

@@ -728,3 +728,44 @@ def test_no_interleaving_of_restarts_and_slow_book_answers_leaves_a_wrong_book_t
         book = session.books[YES]
         if book.trusted:
             assert dict(book.bids()) == venue and dict(book.asks()) == asks, (ops, book.bids(), venue)
+
+
+def _user_checks(session: PolymarketUserSession, start_s: int, end_s: int) -> list[Any]:
+    """Run the ticker's health check every second over [start_s, end_s), a PONG every 10 s (a live
+    link): the commands it returned."""
+    commands: list[Any] = []
+    for second in range(start_s, end_s):
+        if second % 10 == 0:
+            session.receive("PONG", second * S)
+        commands += session.check(second * S)
+    return commands
+
+
+def test_a_quiet_user_socket_is_replaced_for_silence_only_while_something_could_be_missed() -> None:
+    """The venue's user channel speaks only when the account's orders or trades change: with no
+    order of ours unsettled and no fill unsettled, five silent minutes are no fault (before: replaced
+    every `silence_ns`). An order we send makes silence count from then (not from the quiet before);
+    its final record, or the client's own knowledge that it ended, stops it again; so does an
+    unsettled fill until it is CONFIRMED. A missing PONG is a fault at any time."""
+    session = PolymarketUserSession(ME, silence_ns=60 * S, pong_timeout_ns=30 * S)
+    session.on_connect(0)
+    assert not session.awaiting()
+    assert _user_checks(session, 0, 300) == [] and session.stats.watchdog_trips == 0
+    session.expect_order("o1")  # sent after the 299 s check: silence counts from that check
+    assert session.awaiting() and _user_checks(session, 300, 360) == []
+    assert _user_checks(session, 360, 361) == [Reconnect("feed silent")] and session.stats.watchdog_trips == 1
+    session.on_connect(362 * S)
+    session.apply_orders([_order(1, OrderStatus.CANCELED)])  # its final record: nothing more to come
+    assert not session.awaiting() and _user_checks(session, 362, 600) == []
+    session.expect_order("o2")
+    session.order_settled("o2")  # refused by the venue: the client knows it ended
+    assert not session.awaiting() and _user_checks(session, 600, 700) == []
+    session.apply_fills([_fill(9, 3, FillStatus.MATCHED)])  # a fill still settling
+    assert session.awaiting() and _user_checks(session, 700, 760) == []
+    assert _user_checks(session, 760, 761) == [Reconnect("feed silent")]
+    session.on_connect(762 * S)
+    session.apply_fills([_fill(9, 3, FillStatus.CONFIRMED)])
+    assert not session.awaiting() and _user_checks(session, 762, 1000) == []
+    assert session.stats.watchdog_trips == 2
+    # no PONG: replaced even with nothing to miss
+    assert session.check(1031 * S) == [Reconnect("no PONG")] and session.stats.pong_timeouts == 1

@@ -5,8 +5,9 @@ What it does, and nothing more:
   and a user socket feeding `PolymarketUserSession` when credentials exist; each has a reader
   (frame -> session -> commands) and a ticker (text `PING` every `ping_interval_s`, the session's
   health `check`: the same PONG and silence limits on both sockets, so a frozen user socket is
-  replaced too). Timers read the injected `clock`; the ticker itself wakes every
-  `check_interval_s` of real time.
+  replaced too; the user socket's silence counts only while an order we sent is not known final
+  or a fill is not CONFIRMED/FAILED, since the venue says nothing to a quiet account). Timers read
+  the injected `clock`; the ticker itself wakes every `check_interval_s` of real time.
 - reconnects with jittered exponential `Backoff` (seeded `rng`), waiting through the injected
   `sleep`; every delay is recorded in `diagnostics.reconnect_delays` (tests assert them instead of
   waiting). The diagnostics (`arb.venues.base.ClientDiagnostics`) are bounded and named as Kalshi's.
@@ -29,7 +30,8 @@ What it does, and nothing more:
   filled than the fills we hold fetches the missing fills (each delivered once).
 - After a user-socket gap (the venue does not replay it) the client catches up over REST: trades
   matched since shortly before the socket's last frame (each missed fill reaches the sink once)
-  and the final state of every order its table holds OPEN that the venue no longer lists as open.
+  and the final state of every order its table holds OPEN (or it sent and never saw recorded)
+  that the venue no longer lists as open.
 - Refusals: the venue's 400 `{"error": ...}` (or older `{"success": false, "errorMsg": ...}`)
   comes back REJECTED with the venue's message (`wire.error_message`).
 - The sink is guarded (`GuardedSink`): an exception in it is recorded in
@@ -132,7 +134,8 @@ class PolymarketConfig:
     market_ws_url / user_ws_url: WebSocket endpoints.
     chain_id: 137 (Polygon) for production.
     ping_interval_s: text PING period (venue: 10 s). pong_timeout_s: reconnect when no PONG for this long.
-    feed_silence_s: reconnect when a socket (market: books untrusted; user) sends no data for this long.
+    feed_silence_s: reconnect when a socket (market: books untrusted; user: while an order or fill of ours is
+      unsettled) sends no data for this long.
     check_interval_s: how often (real time) the ticker checks pings and health.
     request_timeout_s / order_timeout_s / ws_open_timeout_s: request, order POST and handshake limits.
     reconnect_base_s / reconnect_cap_s: socket reconnect backoff. retry_base_s / retry_cap_s: REST retries.
@@ -420,6 +423,7 @@ class PolymarketClient:
             return self._refused(request, exc.reason or str(exc), token)
         order_hash = prepared.order_hash
         self.user_session.register_order(order_hash, request.client_order_id)
+        self.user_session.expect_order(order_hash)  # its events may come on the user socket now
         base = self._update_from(prepared, request)
         self.sends.begin(order_hash, request.market_id, now_ns=self._clock(), wall_ms=self._wall_ms())
         try:
@@ -442,11 +446,13 @@ class PolymarketClient:
             raise
         except RateLimitedError as exc:
             self.sends.answered(order_hash)
+            self.user_session.order_settled(order_hash)
             return dataclasses.replace(base, status=OrderStatus.REJECTED, reason=f"rate limited: {exc}")
         except VenueUnavailableError as exc:
             return self._unanswered(base, f"outcome unknown: {exc}")
         except OrderRejectedError as exc:
             self.sends.answered(order_hash)
+            self.user_session.order_settled(order_hash)
             return dataclasses.replace(base, status=OrderStatus.REJECTED, reason=exc.reason or str(exc))
         except WireError as exc:  # a 2xx whose body is not JSON: the venue may well have taken it
             self.sends.answered(order_hash)
@@ -461,6 +467,10 @@ class PolymarketClient:
         order_id = ack.update.order_id or order_hash
         if order_id != order_hash:
             self.user_session.register_order(order_id, request.client_order_id)
+            self.user_session.order_settled(order_hash)
+            self.user_session.expect_order(order_id)
+        if ack.update.status in (OrderStatus.REJECTED, OrderStatus.CANCELED):
+            self.user_session.order_settled(order_id)  # refused, or killed unmatched: nothing to come
         if ack.update.status is not OrderStatus.REJECTED:
             self._acknowledged.add(order_id)
         return dataclasses.replace(base, order_id=order_id, status=ack.update.status, reason=ack.error)
@@ -558,7 +568,10 @@ class PolymarketClient:
             None,
             None,
         )
-        return self.sends.not_found(order_id, self._clock(), template)
+        answer = self.sends.not_found(order_id, self._clock(), template)
+        if answer.status is OrderStatus.REJECTED:
+            self.user_session.order_settled(order_id)  # the venue never got it
+        return answer
 
     async def fills(self, market_id: str | None = None, order_id: str | None = None) -> list[Fill]:
         """Our fills from `/data/trades`, merged into the user session (counted once with the
@@ -904,6 +917,11 @@ class PolymarketClient:
                     if known.status is OrderStatus.OPEN and order_id not in still_open
                 ]
                 await self._fetch_missing_fills([await self._lookup(order_id) for order_id in ended])
+                # Sent orders the table never recorded (a FOK answered "matched", an UNKNOWN send)
+                # and the venue does not list as open: their final state ends the socket's watch.
+                for order_id in self.user_session.awaited_orders():
+                    if order_id not in still_open and order_id not in self.user_session.orders:
+                        await self.reconcile_order(order_id)
             except ArbError as exc:
                 self.diagnostics.loop_errors.append(exc)
                 if attempt < self.config.read_retries:

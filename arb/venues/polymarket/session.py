@@ -39,7 +39,9 @@ parses, no intermediate objects) unless a sink wants `BookChange` events.
 
 User socket (`PolymarketUserSession`): see its docstring for how fills are counted once and how
 its maps stay bounded. Its `check` is the market socket's health rule (`_liveness`): a frozen user
-socket (PONGs, no data for `silence_ns`) or one without PONGs asks to reconnect.
+socket (PONGs, no data for `silence_ns`) or one without PONGs asks to reconnect; silence counts only
+while there is something to miss (`awaiting()`), since the venue's user channel is quiet while the
+account's orders and trades do not change.
 
 The commands (`SendText`, `Reconnect`) and the stats base (`FeedStats`) are the ones the Kalshi
 session uses too (`arb.venues.base`).
@@ -145,11 +147,18 @@ class _SocketStats(FeedStats):
     pong_timeouts: int = 0
 
 
-def _liveness(watchdog: FeedWatchdog, stats: _SocketStats, pong_timeout_ns: int, now_ns: int) -> str | None:
+def _liveness(
+    watchdog: FeedWatchdog, stats: _SocketStats, pong_timeout_ns: int, now_ns: int, *, silence_counts: bool = True
+) -> str | None:
     """The one health rule of both sockets: why to reconnect now, or None. No data for the
     watchdog's silence while PONGs flow is the silent freeze ("feed silent", once per silence);
-    no PONG for `pong_timeout_ns` is a dead link ("no PONG", once per timeout)."""
-    if watchdog.trip(now_ns):
+    no PONG for `pong_timeout_ns` is a dead link ("no PONG", once per timeout). A socket whose
+    silence is normal (`silence_counts` False: a user socket with nothing it could be missing)
+    keeps only the PONG limit, and its silence restarts from now, so it counts from the moment
+    there is something to miss, not from a quiet hour before."""
+    if not silence_counts:
+        watchdog.data(now_ns)
+    elif watchdog.trip(now_ns):
         stats.watchdog_trips += 1
         return "feed silent"
     last_pong_ns = watchdog.last_pong_ns
@@ -844,6 +853,8 @@ class PolymarketUserSession:
         self._finished_orders: deque[str] = deque()
         self._evicted_fills = RecentIds(max_ids_kept)
         self._evicted_orders = RecentIds(max_ids_kept)
+        self._awaited_orders: OrderedDict[str, None] = OrderedDict()  # ours, sent, final state not known
+        self._unsettled_fills: set[str] = set()  # fill ids not yet CONFIRMED or FAILED
 
     def __repr__(self) -> str:
         return (
@@ -857,6 +868,30 @@ class PolymarketUserSession:
         self.client_ids.move_to_end(order_id)
         if len(self.client_ids) > self.max_ids_kept:
             self.client_ids.popitem(last=False)
+
+    def expect_order(self, order_id: str) -> None:
+        """We are sending this order: until its final state is known (a CANCELED, FILLED or
+        REJECTED record, or `order_settled`), its events may come on this socket, so the socket's
+        silence counts (`awaiting()`). The newest `max_ids_kept` are kept."""
+        self._awaited_orders[order_id] = None
+        self._awaited_orders.move_to_end(order_id)
+        if len(self._awaited_orders) > self.max_ids_kept:
+            self._awaited_orders.popitem(last=False)
+
+    def order_settled(self, order_id: str) -> None:
+        """The client knows this order's final state without a record here (the send was refused,
+        or the venue never got it): nothing more to wait for on this socket."""
+        self._awaited_orders.pop(order_id, None)
+
+    def awaited_orders(self) -> list[str]:
+        """Our orders whose final state is not known yet (oldest first)."""
+        return list(self._awaited_orders)
+
+    def awaiting(self) -> bool:
+        """Something could be missed on this socket: an order we sent whose final state is not
+        known, or a fill not yet CONFIRMED or FAILED. While nothing is, the socket's silence is the
+        venue's normal (it speaks only when the account's orders or trades change)."""
+        return bool(self._awaited_orders or self._unsettled_fills)
 
     def add_markets(self, markets: Iterable[MarketInfo]) -> None:
         """Learn these markets' tokens (so fills get their `Side`). The subscription's market
@@ -893,11 +928,12 @@ class PolymarketUserSession:
 
     def check(self, now_ns: int) -> list[Command]:
         """Health check, the market socket's rule (`_liveness`): a user socket that answers PONG
-        but delivers nothing for `silence_ns`, or no PONG for `pong_timeout_ns`, is replaced (the
-        client then catches up the fills it may have missed)."""
+        but delivers nothing for `silence_ns` while something could be missed (`awaiting()`), or no
+        PONG for `pong_timeout_ns` at any time, is replaced (the client then catches up the fills
+        it may have missed). A quiet account's silence is not a fault: it is never replaced for it."""
         if not self.connected:
             return []
-        reason = _liveness(self.watchdog, self.stats, self.pong_timeout_ns, now_ns)
+        reason = _liveness(self.watchdog, self.stats, self.pong_timeout_ns, now_ns, silence_counts=self.awaiting())
         return [] if reason is None else [Reconnect(reason)]
 
     def receive(self, data: bytes | str, now_ns: int) -> list[Fill | OrderUpdate]:
@@ -981,6 +1017,8 @@ class PolymarketUserSession:
             self.stats.new_fills += 1
             if fill.status in _TERMINAL_FILL:
                 self._finished(fill.fill_id)
+            else:
+                self._unsettled_fills.add(fill.fill_id)
             return self._emit(fill)
         if previous.status is fill.status:
             self.stats.duplicate_fills += 1
@@ -1006,6 +1044,7 @@ class PolymarketUserSession:
         return self._emit(updated)
 
     def _finished(self, fill_id: str) -> None:
+        self._unsettled_fills.discard(fill_id)
         self._finished_fills.append(fill_id)
         while len(self.fills) > self.max_fills_kept and self._finished_fills:
             old_id = self._finished_fills.popleft()
@@ -1040,6 +1079,8 @@ class PolymarketUserSession:
             return None
         self.orders[update.order_id] = update
         self.stats.orders += 1
+        if update.status in _TERMINAL_ORDER:
+            self._awaited_orders.pop(update.order_id, None)
         if update.status in _TERMINAL_ORDER and (previous is None or previous.status not in _TERMINAL_ORDER):
             self._finished_orders.append(update.order_id)
             while len(self.orders) > self.max_orders_kept and self._finished_orders:
