@@ -303,7 +303,8 @@ class _Episode:
     Subclasses bring the venue: simulator, client, books, orders and fault kinds."""
 
     venue = ""
-    stream_names: tuple[str, ...] = ()
+    stream_names: tuple[str, ...] = ()  # the sockets a freeze can hit
+    book_stream_names: tuple[str, ...] = ()  # those carrying books (a quiet check waits for these)
     order_path_prefix = "/"  # where the lost and held order answers are scripted
     order_timeout_s = 2.0
     request_timeout_s = 2.0
@@ -410,6 +411,9 @@ class _Episode:
     async def watchdog(self) -> None:
         """Move time past the feed's silence limit and let the client's health check act."""
         raise NotImplementedError
+
+    def end_unnoticeable_freezes(self) -> None:
+        """At recovery, end the freezes the client is right not to notice (none by default)."""
 
     def connected(self) -> bool:
         raise NotImplementedError
@@ -655,7 +659,7 @@ class _Episode:
         """Mid-episode, with the venue quiet: once every change has arrived, no book may be
         trusted while it differs from the venue's. Skipped while a socket is frozen (its client
         cannot know yet: its watchdog has not run)."""
-        if any(self.faults.frozen(s) for s in self.stream_names):
+        if any(self.faults.frozen(s) for s in self.book_stream_names):
             self.result.actions["checkpoint skipped (frozen)"] += 1
             return
         self.probe()
@@ -693,6 +697,7 @@ class _Episode:
             if not any(self.faults.frozen(s) for s in self.stream_names):
                 break
             await self.watchdog()
+            self.end_unnoticeable_freezes()
             await self.until("freeze replaced", lambda: not any(self.faults.frozen(s) for s in self.stream_names), 0.3)
         if self.calls:
             await self.until("calls returned", lambda: all(t.done() for t in self.calls))
@@ -834,6 +839,7 @@ def _kalshi_private_key() -> rsa.RSAPrivateKey:
 class _KalshiEpisode(_Episode):
     venue = "kalshi"
     stream_names = ("market",)
+    book_stream_names = ("market",)
     order_path_prefix = "/trade-api/v2/portfolio/"
     client: KalshiClient
     sim: KalshiSimulator
@@ -1014,12 +1020,16 @@ _PM_CREDS = PolymarketCredentials(
 
 class _PolymarketEpisode(_Episode):
     venue = "polymarket"
-    stream_names = ("market",)
+    stream_names = ("market", "user")
+    book_stream_names = ("market",)
     order_path_prefix = "/order"
     client: PolymarketClient
     sim: PolymarketSimulator
 
+    _user_freeze_trips: int | None  # the client's user watchdog trips when the current user freeze began
+
     async def start(self) -> None:
+        self._user_freeze_trips = None
         mid = random.Random(f"chaos-participants:{self.seed}").randrange(30, 71) * 10_000
         spec = PolymarketMarketSpec(_PM_CONDITION, "Will the chaos suite pass?", _PM_YES, _PM_NO, yes_mid_micro=mid)
         self.sim = PolymarketSimulator(
@@ -1147,11 +1157,28 @@ class _PolymarketEpisode(_Episode):
     async def venue_fault(self) -> str:
         rng = self.rng
         kind = rng.choice(
-            ("freeze", "drop_market", "drop_user", "hash", "hash_twice", "hash_twice", "slow_book", "ack_then_fill")
+            (
+                "freeze",
+                "freeze_user",
+                "drop_market",
+                "drop_user",
+                "hash",
+                "hash_twice",
+                "hash_twice",
+                "slow_book",
+                "ack_then_fill",
+            )
         )
         token = rng.choice((_PM_YES, _PM_NO))
         if kind == "freeze":
             self.faults.freeze("market")
+        elif kind == "freeze_user":
+            # PONGs still answered, no data: the client's watchdog replaces the socket once silence
+            # counts (an order of ours open or a fill unsettled), and its catch-up finds what was missed.
+            self._settle_user_freeze()
+            if not self.faults.frozen("user"):
+                self._user_freeze_trips = self.client.user_session.stats.watchdog_trips
+            self.faults.freeze("user")
         elif kind == "drop_market":
             self.faults.drop_next("market")
         elif kind == "drop_user":
@@ -1186,10 +1213,30 @@ class _PolymarketEpisode(_Episode):
     async def watchdog(self) -> None:
         self.time.advance(self.feed_silence_s + 0.5)  # the client's own ticker notices within its interval
         await asyncio.sleep(self.client.config.check_interval_s * 2)
+        self._settle_user_freeze()
+
+    def _settle_user_freeze(self) -> None:
+        """Count how an ended user freeze ended: the client's watchdog replaced the socket (its
+        trip count moved since the freeze began), or another fault's reconnect (a drop) did."""
+        if self._user_freeze_trips is None or self.faults.frozen("user"):
+            return
+        replaced = self.client.user_session.stats.watchdog_trips > self._user_freeze_trips
+        self.result.actions["user freeze replaced by the watchdog" if replaced else "user freeze ended by a drop"] += 1
+        self._user_freeze_trips = None
+
+    def end_unnoticeable_freezes(self) -> None:
+        """A frozen user socket while the client has no order open and no fill unsettled hides
+        nothing, and the venue's user channel is silent then anyway: the client is right to keep it
+        (replacing it would churn a quiet account's socket). The harness ends it."""
+        if self.faults.frozen("user") and not self.client.user_session.awaiting():
+            self.faults.thaw("user")
+            self.result.actions["user freeze idle (thawed: nothing to miss)"] += 1
+            self._user_freeze_trips = None
 
     def stop_venue_faults(self) -> None:
         self.faults.ack_then_fill = False
         self.sim.release_delayed()
+        self._settle_user_freeze()
 
     def connected(self) -> bool:
         return self.client.connected["market"].is_set() and self.client.connected["user"].is_set()
