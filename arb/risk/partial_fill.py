@@ -4,7 +4,10 @@ A plan's legs go out together and each may fill anywhere from 0 to its quantity 
 (an all-or-nothing leg, FOK, fills 0 or all). Every filled lot is valued at the leg's limit price,
 the worst price the venue may execute it at, and the fee is the venue's exact fee of that filled
 quantity at the worst way its rounding can split the fills (`FeeRule.worst_order_fee`, as the
-planner prices full fills).
+planner prices full fills). Before rounding, cost plus fee per contract, p + c p (1 - p) with
+c < 1, rises with the price (proceeds less fee falls as it drops), so the limit is the worst
+price; the fee's rounding can still make a fill one tick better cost up to the rounding
+increments more (per lot fill increment plus one order increment), which this bound leaves out.
 
 For a fixed outcome the legs' contributions add, so the worst vector is each leg at its own worst
 lot count. A leg's value at k lots is a*k - fee(k) with a = lot x (payoff - price) for a buy
