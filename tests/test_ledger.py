@@ -217,6 +217,15 @@ def test_intent_orders_fills_positions_and_cash_round_trip(tmp_path: Path) -> No
             ),
             now_ms=1_002,
         )
+        final = dataclasses.replace(
+            ack, status=OrderStatus.CANCELED, filled_size_micro=1_000_000, remaining_size_micro=0
+        )
+        assert ledger.record_order(final, now_ms=1_003)
+        stale = dataclasses.replace(
+            ack, status=OrderStatus.OPEN, filled_size_micro=1_000_000, remaining_size_micro=2_000_000
+        )
+        assert not ledger.record_order(stale, now_ms=1_003)  # a late "open" does not reopen it
+        assert not ledger.record_order(dataclasses.replace(final, filled_size_micro=0), now_ms=1_003)
         with pytest.raises(ConfigError, match="not in the journal"):
             ledger.record_order(dataclasses.replace(ack, client_order_id="stranger"), now_ms=1_003)
         assert ledger.record_fill(_fill("t-1", client_order_id=cid, order_id="k-1"), now_ms=1_004) is FillResult.APPLIED
@@ -244,9 +253,9 @@ def test_intent_orders_fills_positions_and_cash_round_trip(tmp_path: Path) -> No
         assert order is not None
         assert (order.order_id, order.status, order.filled_micro, order.remaining_micro) == (
             "k-1",
-            OrderStatus.OPEN,
+            OrderStatus.CANCELED,
             1_000_000,
-            2_000_000,
+            0,
         )
         assert ledger.positions() == {
             (Venue.KALSHI, "KX-A", Side.YES): 1_000_000,

@@ -25,6 +25,7 @@ from arb.ledger.ids import client_order_id, polymarket_salt
 from arb.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 
 _MICRO = Decimal(1_000_000)
+_FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 
 
 class LedgerError(ArbError):
@@ -291,9 +292,11 @@ class Ledger:
 
     # ---- orders --------------------------------------------------------------------------
 
-    def record_order(self, update: OrderUpdate, *, now_ms: int) -> None:
+    def record_order(self, update: OrderUpdate, *, now_ms: int) -> bool:
         """Store the latest state of one of our orders, keyed by its client order id (which the
-        journal created). UNKNOWN is stored as UNKNOWN: only reconciliation settles it."""
+        journal created). UNKNOWN is stored as UNKNOWN: only reconciliation settles it. A final
+        state (filled, cancelled, rejected) is never replaced by a non-final one, and the filled
+        size never shrinks: such an update is a late, stale event and is ignored (returns False)."""
         _int("now_ms", now_ms, minimum=0)
         cid = _text("client_order_id", update.client_order_id)
         filled = (
@@ -306,18 +309,23 @@ class Ledger:
         )
         order_id = update.order_id or None
         with self._tx() as conn:
-            row = conn.execute("SELECT venue, order_id FROM orders WHERE client_order_id=?", (cid,)).fetchone()
+            row = conn.execute(
+                "SELECT venue, order_id, status, filled_micro FROM orders WHERE client_order_id=?", (cid,)
+            ).fetchone()
             if row is None:
                 raise ConfigError(f"order {cid} is not in the journal (journal the intent before sending)")
             if row[0] != update.venue.value:
                 raise ConfigError(f"order {cid} was journaled for {row[0]}, update is from {update.venue.value}")
             if row[1] is not None and order_id is not None and row[1] != order_id:
                 raise ConfigError(f"order {cid} has venue id {row[1]}, update names {order_id}")
+            if filled < row[3] or (OrderStatus(row[2]) in _FINAL and update.status not in _FINAL):
+                return False
             conn.execute(
                 "UPDATE orders SET order_id=COALESCE(?, order_id), status=?, filled_micro=?, "
                 "remaining_micro=COALESCE(?, remaining_micro), reason=?, updated_ms=? WHERE client_order_id=?",
                 (order_id, update.status.value, filled, remaining, update.reason, now_ms, cid),
             )
+            return True
 
     def order(self, client_order_id: str) -> OrderRecord | None:
         row = self._conn.execute(
