@@ -314,6 +314,9 @@ def test_duplicate_fills_count_once_and_a_reversal_undoes_a_fill_exactly(tmp_pat
         assert ledger.record_fill(pm("pm-2", FillStatus.FAILED), now_ms=7) is FillResult.REVERSED
         assert ledger.positions() == {} and ledger.cash() == {Venue.POLYMARKET: Decimal(100)}
         assert (ledger.fill_count(), ledger.reversal_count()) == (2, 2)
+        # the same id with other terms is not a duplicate to swallow silently
+        with pytest.raises(ConfigError, match="other terms"):
+            ledger.record_fill(dataclasses.replace(pm("pm-1", FillStatus.CONFIRMED), size_micro=2_000_000), now_ms=8)
         # the same fill id on another venue is another fill
         assert ledger.record_fill(_fill("pm-1"), now_ms=8) is FillResult.APPLIED
 
@@ -351,8 +354,9 @@ def test_a_write_that_fails_part_way_leaves_nothing(tmp_path: Path) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Event:
-    number: int  # the fill id
+class _Terms:
+    """One fill's terms: every report of the same fill id carries them (only the status moves)."""
+
     venue: Venue
     market: str
     outcome: Side
@@ -360,62 +364,59 @@ class _Event:
     price_micro_usd: int
     size_micro: int
     fee_micro_usd: int
-    status: FillStatus
 
 
-_events = st.lists(
-    st.builds(
-        _Event,
-        st.integers(0, 7),
-        st.sampled_from([Venue.KALSHI, Venue.POLYMARKET]),
-        st.sampled_from(["A", "B"]),
-        st.sampled_from([Side.YES, Side.NO]),
-        st.sampled_from([Action.BUY, Action.SELL]),
-        st.integers(1, 999_999),
-        st.integers(1, 5_000_000),
-        st.integers(0, 50_000),
-        st.sampled_from([FillStatus.MATCHED, FillStatus.CONFIRMED, FillStatus.FAILED]),
-    ),
-    max_size=30,
+_terms = st.builds(
+    _Terms,
+    st.sampled_from([Venue.KALSHI, Venue.POLYMARKET]),
+    st.sampled_from(["A", "B"]),
+    st.sampled_from([Side.YES, Side.NO]),
+    st.sampled_from([Action.BUY, Action.SELL]),
+    st.integers(1, 999_999),
+    st.integers(1, 5_000_000),
+    st.integers(0, 50_000),
 )
+_statuses = st.sampled_from([FillStatus.MATCHED, FillStatus.CONFIRMED, FillStatus.FAILED])
 
 
-@given(_events)
+@given(st.lists(_terms, min_size=1, max_size=8), st.lists(st.tuples(st.integers(0, 7), _statuses), max_size=30))
 def test_any_sequence_of_fills_duplicates_and_reversals_matches_a_recomputation(
-    tmp_path_factory: pytest.TempPathFactory, events: list[_Event]
+    tmp_path_factory: pytest.TempPathFactory, fills: list[_Terms], reports: list[tuple[int, FillStatus]]
 ) -> None:
     path = tmp_path_factory.mktemp("prop") / "l.db"
-    first: dict[tuple[Venue, int], _Event] = {}  # the first report of each fill id wins
-    failed: set[tuple[Venue, int]] = set()
+    seen: set[int] = set()
+    failed: set[int] = set()
     with Ledger(path, synchronous="NORMAL") as ledger:
-        for e in events:
+        for number, status in reports:
+            number %= len(fills)
+            t = fills[number]
             fill = _fill(
-                f"f{e.number}",
-                e.venue,
-                e.market,
-                outcome=e.outcome,
-                action=e.action,
-                price_micro_usd=e.price_micro_usd,
-                size_micro=e.size_micro,
-                fee_micro_usd=e.fee_micro_usd,
-                status=e.status,
+                f"f{number}",
+                t.venue,
+                t.market,
+                outcome=t.outcome,
+                action=t.action,
+                price_micro_usd=t.price_micro_usd,
+                size_micro=t.size_micro,
+                fee_micro_usd=t.fee_micro_usd,
+                status=status,
             )
             ledger.record_fill(fill, now_ms=0)
-            first.setdefault((e.venue, e.number), e)
-            if e.status is FillStatus.FAILED:
-                failed.add((e.venue, e.number))
+            seen.add(number)
+            if status is FillStatus.FAILED:
+                failed.add(number)
         # the recomputation: signed sizes, and cash in integer 10^-12 USD
         positions: dict[tuple[Venue, str, Side], int] = {}
         cash_pico: dict[Venue, int] = {}
-        for key, e in first.items():
-            if key in failed:
-                continue
-            sign = 1 if e.action is Action.BUY else -1
-            pkey = (e.venue, e.market, e.outcome)
-            positions[pkey] = positions.get(pkey, 0) + sign * e.size_micro
-            paid = sign * e.price_micro_usd * e.size_micro + e.fee_micro_usd * 10**6
-            cash_pico[e.venue] = cash_pico.get(e.venue, 0) - paid
+        for number in seen - failed:
+            t = fills[number]
+            sign = 1 if t.action is Action.BUY else -1
+            key = (t.venue, t.market, t.outcome)
+            positions[key] = positions.get(key, 0) + sign * t.size_micro
+            paid = sign * t.price_micro_usd * t.size_micro + t.fee_micro_usd * 10**6
+            cash_pico[t.venue] = cash_pico.get(t.venue, 0) - paid
         assert ledger.positions() == {k: v for k, v in positions.items() if v}
+        assert (ledger.fill_count(), ledger.reversal_count()) == (len(seen), len(failed))
         got = ledger.cash()
         for venue in set(got) | set(cash_pico):
             assert got.get(venue, Decimal(0)) * 10**12 == cash_pico.get(venue, 0)

@@ -387,6 +387,12 @@ class Ledger:
                 stored = (fill.outcome.value, fill.action.value, price, size, fee, fill.market_id)
             else:
                 stored = tuple(row[:6])
+                reported = (fill.outcome.value, fill.action.value, price, size)
+                if tuple(row[:4]) != reported or row[5] != fill.market_id:
+                    raise ConfigError(
+                        f"fill {venue}/{fill_id} reported again with other terms: on file {tuple(row[:4])} "
+                        f"in {row[5]}, now {reported} in {fill.market_id}"
+                    )
                 if fill.status is not FillStatus.FAILED:
                     if not _reversed(conn, venue, fill_id):
                         conn.execute(
