@@ -145,14 +145,17 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     for number in range(version + 1, target + 1):
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={number}")
+            # re-read under the write lock: another process may have migrated in the meantime
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < number:
+                for statement in MIGRATIONS[number - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise LedgerError(f"ledger migration {number} failed: {exc}") from exc
-    return max(version, target)
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 class Ledger:
@@ -197,7 +200,8 @@ class Ledger:
             yield conn
             conn.execute("COMMIT")
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
                 raise LedgerError(f"ledger {self.path}: write failed: {exc}") from exc
             raise
