@@ -4,6 +4,7 @@ reversible), positions and cash in exact money, and a killed writer that loses n
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import os
 import random
@@ -474,6 +475,7 @@ def test_killed_writer_loses_no_commit(tmp_path: Path) -> None:
     reported: set[str] = set()
     next_number = 0
     kills = 0
+    pid = 0
     try:
         for _ in range(12):
             server.stdin.write(f"run {path} {next_number} {rng.randrange(2**32)}\n")
@@ -494,13 +496,21 @@ def test_killed_writer_loses_no_commit(tmp_path: Path) -> None:
             for line in iter(server.stdout.readline, ""):  # lines written before the kill landed
                 if line.startswith("X "):
                     assert os.WIFSIGNALED(int(line.split()[1])), line
+                    pid = 0  # reaped: the number may be reused, never signal it again
                     break
                 if line.startswith("I "):
                     reported.add(line.split()[1])
             on_file = _check_consistent(path)
             assert reported <= on_file, f"committed intents lost: {sorted(reported - on_file)[:5]}"
             next_number = 1 + max(int(i.rsplit("-", 1)[1]) for i in on_file)
-    finally:
+    finally:  # on a failure part-way, leave no writer or server behind
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         server.stdin.close()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     assert kills >= 10 and len(reported) >= 10
