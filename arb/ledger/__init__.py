@@ -1,0 +1,32 @@
+"""The SQLite ledger (WAL): the intent journal, orders, fills, positions, cash, incidents, marks."""
+
+from arb.ledger.ids import POLYMARKET_SALT_LIMIT, client_order_id, polymarket_salt
+from arb.ledger.schema import MIGRATIONS, SCHEMA_VERSION
+from arb.ledger.store import (
+    FillResult,
+    Incident,
+    Intent,
+    IntentLeg,
+    JournaledLeg,
+    Ledger,
+    LedgerError,
+    OrderRecord,
+    migrate,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "POLYMARKET_SALT_LIMIT",
+    "SCHEMA_VERSION",
+    "FillResult",
+    "Incident",
+    "Intent",
+    "IntentLeg",
+    "JournaledLeg",
+    "Ledger",
+    "LedgerError",
+    "OrderRecord",
+    "client_order_id",
+    "migrate",
+    "polymarket_salt",
+]

@@ -1,0 +1,543 @@
+"""The SQLite ledger: intents journaled before any order leaves, orders, fills (deduplicated by
+venue fill id, reversals recorded), positions, cash per venue, incidents and P&L marks.
+
+Every public write is one transaction (BEGIN IMMEDIATE ... COMMIT) and returns only after the
+commit; a write that fails rolls back whole. Money is exact: integer micro-units, and cash as
+Decimal text (price x size is not always a whole micro-USD). A float argument is refused.
+
+Calls are synchronous; see `benchmarks/ledger_bench.py` for their measured latency.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from arb.domain import Action, Fill, FillStatus, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
+from arb.errors import ArbError, ConfigError
+from arb.ledger.ids import client_order_id, polymarket_salt
+from arb.ledger.schema import MIGRATIONS, SCHEMA_VERSION
+
+_MICRO = Decimal(1_000_000)
+_FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+
+
+class LedgerError(ArbError):
+    """The ledger file cannot be used as it is (a schema newer than this code, a corrupt or
+    locked database). Stop: trading without a journal is not allowed."""
+
+
+class FillResult(enum.Enum):
+    APPLIED = "applied"  # a new fill; position and cash moved
+    DUPLICATE = "duplicate"  # seen before (its status may have advanced); nothing moved
+    REVERSED = "reversed"  # the fill FAILED on chain; its effect is undone (now or on arrival)
+
+
+@dataclass(frozen=True, slots=True)
+class IntentLeg:
+    venue: Venue
+    market_id: str
+    outcome: Side
+    action: Action
+    price_micro_usd: int
+    size_micro: int
+    time_in_force: TimeInForce
+    book_id: str = ""  # Polymarket token id; Kalshi: the market ticker or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    intent_id: str
+    set_id: str
+    created_ms: int
+    legs: tuple[IntentLeg, ...]
+
+    def client_order_ids(self) -> tuple[str, ...]:
+        return tuple(client_order_id(self.intent_id, i) for i in range(len(self.legs)))
+
+
+@dataclass(frozen=True, slots=True)
+class JournaledLeg:
+    leg_index: int
+    leg: IntentLeg
+    client_order_id: str
+    salt: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    client_order_id: str
+    venue: Venue
+    order_id: str | None
+    market_id: str
+    status: OrderStatus
+    filled_micro: int
+    remaining_micro: int | None
+    reason: str
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    incident_id: int
+    set_id: str
+    reason: str
+    opened_ms: int
+    closed_ms: int | None
+    resolution: str
+
+
+def _int(name: str, value: object, *, minimum: int | None = None) -> int:
+    """An exact integer argument; floats (and bools, and Decimals) are refused, never rounded."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an int (exact micro-units), got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _notional_usd(price_micro_usd: int, size_micro: int) -> Decimal:
+    return Decimal(price_micro_usd * size_micro) / (_MICRO * _MICRO)
+
+
+def _cash_delta(action: Action, price_micro_usd: int, size_micro: int, fee_micro_usd: int) -> Decimal:
+    notional = _notional_usd(price_micro_usd, size_micro)
+    fee = Decimal(fee_micro_usd) / _MICRO
+    return -notional - fee if action is Action.BUY else notional - fee
+
+
+def _open(path: str | os.PathLike[str], synchronous: str) -> sqlite3.Connection:
+    try:
+        # Autocommit at the driver level: transactions are the explicit BEGIN/COMMIT below.
+        conn = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=True, timeout=5.0)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise LedgerError(f"ledger {path}: WAL mode refused (journal_mode is {mode})")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.Error as exc:
+        raise LedgerError(f"ledger {path} cannot be opened: {exc}") from exc
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the missing migrations up to `target`, each in its own transaction with its version
+    bump. Refuses a file newer than this code. Returns the version now on file."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"ledger schema version {version} is newer than this code knows ({SCHEMA_VERSION}); "
+            "refusing to open it (upgrade the code, never downgrade the file)"
+        )
+    for number in range(version + 1, target + 1):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # re-read under the write lock: another process may have migrated in the meantime
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < number:
+                for statement in MIGRATIONS[number - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerError(f"ledger migration {number} failed: {exc}") from exc
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+class Ledger:
+    """One process's handle on the ledger file. Not thread-safe (one connection); every write
+    method is one committed transaction when it returns.
+
+    Durability: WAL with `synchronous=FULL` (the default here) fsyncs the WAL on every commit,
+    so a committed intent survives a killed process AND an OS crash or power loss. `NORMAL`
+    also survives a killed process (the commit is in the WAL file, which the OS keeps), but may
+    lose the last commits on power loss; an intent lost that way would leave an order on the
+    venue that the journal never saw. FULL costs one fsync per write; the benchmark measures it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ConfigError(f"synchronous must be FULL or NORMAL, got {synchronous!r}")
+        self.path = os.fspath(path)
+        self._conn = _open(path, synchronous)
+        try:
+            self.schema_version = migrate(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger {self.path}: cannot begin a transaction: {exc}") from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise LedgerError(f"ledger {self.path}: write failed: {exc}") from exc
+            raise
+
+    # ---- intents -------------------------------------------------------------------------
+
+    def journal_intent(self, intent: Intent) -> tuple[JournaledLeg, ...]:
+        """Journal `intent` with its derived client order ids and salts, and a PENDING order row
+        per leg, in one transaction. Call (and let it return) before any leg is sent."""
+        _text("intent_id", intent.intent_id)
+        _text("set_id", intent.set_id)
+        _int("created_ms", intent.created_ms, minimum=0)
+        if not intent.legs:
+            raise ConfigError(f"intent {intent.intent_id} has no legs")
+        journaled: list[JournaledLeg] = []
+        for index, leg in enumerate(intent.legs):
+            what = f"intent {intent.intent_id} leg {index}"
+            _text(f"{what} market_id", leg.market_id)
+            _int(f"{what} price_micro_usd", leg.price_micro_usd, minimum=1)
+            _int(f"{what} size_micro", leg.size_micro, minimum=1)
+            if leg.price_micro_usd >= 1_000_000:
+                raise ConfigError(f"{what}: price {leg.price_micro_usd} micro-USD is not below 1 USD")
+            journaled.append(
+                JournaledLeg(
+                    index, leg, client_order_id(intent.intent_id, index), polymarket_salt(intent.intent_id, index)
+                )
+            )
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM intents WHERE intent_id=?", (intent.intent_id,)).fetchone():
+                raise ConfigError(f"intent {intent.intent_id} is already journaled")
+            conn.execute(
+                "INSERT INTO intents(intent_id, set_id, created_ms) VALUES (?,?,?)",
+                (intent.intent_id, intent.set_id, intent.created_ms),
+            )
+            for j in journaled:
+                leg = j.leg
+                conn.execute(
+                    "INSERT INTO intent_legs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        intent.intent_id,
+                        j.leg_index,
+                        leg.venue.value,
+                        leg.market_id,
+                        leg.book_id,
+                        leg.outcome.value,
+                        leg.action.value,
+                        leg.price_micro_usd,
+                        leg.size_micro,
+                        leg.time_in_force.value,
+                        j.client_order_id,
+                        j.salt,
+                    ),
+                )
+                conn.execute(
+                    "INSERT INTO orders VALUES (?,?,NULL,?,?,0,?,'',?)",
+                    (
+                        j.client_order_id,
+                        leg.venue.value,
+                        leg.market_id,
+                        OrderStatus.PENDING.value,
+                        leg.size_micro,
+                        intent.created_ms,
+                    ),
+                )
+        return tuple(journaled)
+
+    def intent(self, intent_id: str) -> Intent | None:
+        row = self._conn.execute("SELECT set_id, created_ms FROM intents WHERE intent_id=?", (intent_id,)).fetchone()
+        if row is None:
+            return None
+        legs = tuple(
+            IntentLeg(
+                venue=Venue(r[0]),
+                market_id=r[1],
+                book_id=r[2],
+                outcome=Side(r[3]),
+                action=Action(r[4]),
+                price_micro_usd=r[5],
+                size_micro=r[6],
+                time_in_force=TimeInForce(r[7]),
+            )
+            for r in self._conn.execute(
+                "SELECT venue, market_id, book_id, outcome, action, price_micro_usd, size_micro, time_in_force "
+                "FROM intent_legs WHERE intent_id=? ORDER BY leg_index",
+                (intent_id,),
+            )
+        )
+        return Intent(intent_id, row[0], row[1], legs)
+
+    def intent_ids(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT intent_id FROM intents ORDER BY rowid")]
+
+    # ---- orders --------------------------------------------------------------------------
+
+    def record_order(self, update: OrderUpdate, *, now_ms: int) -> bool:
+        """Store the latest state of one of our orders, keyed by its client order id (which the
+        journal created). UNKNOWN is stored as UNKNOWN: only reconciliation settles it. A final
+        state (filled, cancelled, rejected) is never replaced by a non-final one, and the filled
+        size never shrinks: such an update is a late, stale event and is ignored (returns False)."""
+        _int("now_ms", now_ms, minimum=0)
+        cid = _text("client_order_id", update.client_order_id)
+        filled = (
+            0 if update.filled_size_micro is None else _int("filled_size_micro", update.filled_size_micro, minimum=0)
+        )
+        remaining = (
+            None
+            if update.remaining_size_micro is None
+            else _int("remaining_size_micro", update.remaining_size_micro, minimum=0)
+        )
+        order_id = update.order_id or None
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT venue, order_id, status, filled_micro FROM orders WHERE client_order_id=?", (cid,)
+            ).fetchone()
+            if row is None:
+                raise ConfigError(f"order {cid} is not in the journal (journal the intent before sending)")
+            if row[0] != update.venue.value:
+                raise ConfigError(f"order {cid} was journaled for {row[0]}, update is from {update.venue.value}")
+            if row[1] is not None and order_id is not None and row[1] != order_id:
+                raise ConfigError(f"order {cid} has venue id {row[1]}, update names {order_id}")
+            if filled < row[3] or (OrderStatus(row[2]) in _FINAL and update.status not in _FINAL):
+                return False
+            conn.execute(
+                "UPDATE orders SET order_id=COALESCE(?, order_id), status=?, filled_micro=?, "
+                "remaining_micro=COALESCE(?, remaining_micro), reason=?, updated_ms=? WHERE client_order_id=?",
+                (order_id, update.status.value, filled, remaining, update.reason, now_ms, cid),
+            )
+            return True
+
+    def order(self, client_order_id: str) -> OrderRecord | None:
+        row = self._conn.execute(
+            "SELECT client_order_id, venue, order_id, market_id, status, filled_micro, remaining_micro, reason, "
+            "updated_ms FROM orders WHERE client_order_id=?",
+            (client_order_id,),
+        ).fetchone()
+        return None if row is None else _order(row)
+
+    def orders(self, *, statuses: tuple[OrderStatus, ...] | None = None) -> list[OrderRecord]:
+        rows = self._conn.execute(
+            "SELECT client_order_id, venue, order_id, market_id, status, filled_micro, remaining_micro, reason, "
+            "updated_ms FROM orders ORDER BY rowid"
+        ).fetchall()
+        found = [_order(r) for r in rows]
+        return found if statuses is None else [o for o in found if o.status in statuses]
+
+    # ---- fills ---------------------------------------------------------------------------
+
+    def record_fill(self, fill: Fill, *, now_ms: int) -> FillResult:
+        """Count `fill` once per (venue, fill id). A later report of the same fill only advances
+        its settlement status. A FAILED status (a Polymarket trade that failed on chain) records
+        a reversal that undoes the fill's effect on position and cash, once."""
+        _int("now_ms", now_ms, minimum=0)
+        fill_id = _text("fill_id", fill.fill_id)
+        if fill.outcome is None or fill.action is None:
+            raise ConfigError(f"fill {fill_id}: outcome and action are required (map the token first)")
+        price = _int(f"fill {fill_id} price_micro_usd", fill.price_micro_usd, minimum=0)
+        size = _int(f"fill {fill_id} size_micro", fill.size_micro, minimum=1)
+        fee = 0 if fill.fee_micro_usd is None else _int(f"fill {fill_id} fee_micro_usd", fill.fee_micro_usd)
+        venue = fill.venue.value
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT outcome, action, price_micro_usd, size_micro, fee_micro_usd, market_id, status "
+                "FROM fills WHERE venue=? AND fill_id=?",
+                (venue, fill_id),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        venue,
+                        fill_id,
+                        fill.order_id,
+                        fill.client_order_id,
+                        fill.market_id,
+                        fill.outcome.value,
+                        fill.action.value,
+                        price,
+                        size,
+                        fee,
+                        fill.status.value,
+                        now_ms,
+                    ),
+                )
+                _apply(conn, venue, fill.market_id, fill.outcome, fill.action, price, size, fee, sign=1)
+                if fill.status is not FillStatus.FAILED:
+                    return FillResult.APPLIED
+                stored = (fill.outcome.value, fill.action.value, price, size, fee, fill.market_id)
+            else:
+                stored = tuple(row[:6])
+                reported = (fill.outcome.value, fill.action.value, price, size)
+                if tuple(row[:4]) != reported or row[5] != fill.market_id:
+                    raise ConfigError(
+                        f"fill {venue}/{fill_id} reported again with other terms: on file {tuple(row[:4])} "
+                        f"in {row[5]}, now {reported} in {fill.market_id}"
+                    )
+                if fill.status is not FillStatus.FAILED:
+                    if not _reversed(conn, venue, fill_id):
+                        conn.execute(
+                            "UPDATE fills SET status=? WHERE venue=? AND fill_id=?", (fill.status.value, venue, fill_id)
+                        )
+                    return FillResult.DUPLICATE
+                if _reversed(conn, venue, fill_id):
+                    return FillResult.DUPLICATE
+            conn.execute(
+                "UPDATE fills SET status=? WHERE venue=? AND fill_id=?", (FillStatus.FAILED.value, venue, fill_id)
+            )
+            conn.execute(
+                "INSERT INTO fill_reversals VALUES (?,?,?,?)", (venue, fill_id, "fill failed on chain", now_ms)
+            )
+            outcome, action, s_price, s_size, s_fee, market = stored
+            _apply(conn, venue, market, Side(outcome), Action(action), s_price, s_size, s_fee, sign=-1)
+            return FillResult.REVERSED
+
+    def fill_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+
+    def reversal_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM fill_reversals").fetchone()[0])
+
+    # ---- positions, cash, marks ----------------------------------------------------------
+
+    def positions(self) -> dict[tuple[Venue, str, Side], int]:
+        """Non-zero positions in micro-contracts, per (venue, market, outcome)."""
+        return {
+            (Venue(v), m, Side(o)): s
+            for v, m, o, s in self._conn.execute("SELECT venue, market_id, outcome, size_micro FROM positions")
+            if s != 0
+        }
+
+    def cash(self) -> dict[Venue, Decimal]:
+        """Net cash moved by our fills per venue, in USD, exact."""
+        return {Venue(v): Decimal(u) for v, u in self._conn.execute("SELECT venue, usd FROM cash")}
+
+    def set_cash(self, venue: Venue, usd: Decimal) -> None:
+        """Set a venue's cash to an exact amount (a deposit, or the balance reconciliation found)."""
+        if not isinstance(usd, Decimal) or not usd.is_finite():
+            raise ConfigError(f"cash must be a finite Decimal, got {type(usd).__name__} {usd!r}")
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO cash VALUES (?,?) ON CONFLICT(venue) DO UPDATE SET usd=excluded.usd",
+                (venue.value, str(usd)),
+            )
+
+    def record_mark(self, venue: Venue, market_id: str, outcome: Side, price_micro_usd: int, *, now_ms: int) -> None:
+        """The coherent (projected) price a position is marked at."""
+        _int("price_micro_usd", price_micro_usd, minimum=0)
+        _int("now_ms", now_ms, minimum=0)
+        if price_micro_usd > 1_000_000:
+            raise ConfigError(f"mark {price_micro_usd} micro-USD is above 1 USD")
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO marks VALUES (?,?,?,?,?) ON CONFLICT(venue, market_id, outcome) DO UPDATE SET "
+                "price_micro_usd=excluded.price_micro_usd, marked_ms=excluded.marked_ms",
+                (venue.value, _text("market_id", market_id), outcome.value, price_micro_usd, now_ms),
+            )
+
+    def marked_value(self) -> tuple[Decimal, tuple[tuple[Venue, str, Side], ...]]:
+        """Cash plus every position at its mark, in USD, exact; and the positions that have no
+        mark (valued at nothing, and named so the caller does not mistake the total)."""
+        marks = {
+            (Venue(v), m, Side(o)): p
+            for v, m, o, p in self._conn.execute("SELECT venue, market_id, outcome, price_micro_usd FROM marks")
+        }
+        total = sum(self.cash().values(), Decimal(0))
+        unmarked: list[tuple[Venue, str, Side]] = []
+        for key, size in self.positions().items():
+            if key in marks:
+                total += _notional_usd(marks[key], size)
+            else:
+                unmarked.append(key)
+        return total, tuple(sorted(unmarked, key=lambda k: (k[0].value, k[1], k[2].value)))
+
+    # ---- incidents -----------------------------------------------------------------------
+
+    def open_incident(self, set_id: str, reason: str, *, now_ms: int) -> int:
+        _text("set_id", set_id)
+        _text("reason", reason)
+        _int("now_ms", now_ms, minimum=0)
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO incidents(set_id, reason, opened_ms) VALUES (?,?,?)", (set_id, reason, now_ms)
+            )
+            return int(cursor.lastrowid or 0)
+
+    def close_incident(self, incident_id: int, resolution: str, *, now_ms: int) -> None:
+        _int("incident_id", incident_id, minimum=1)
+        _int("now_ms", now_ms, minimum=0)
+        with self._tx() as conn:
+            changed = conn.execute(
+                "UPDATE incidents SET closed_ms=?, resolution=? WHERE incident_id=? AND closed_ms IS NULL",
+                (now_ms, _text("resolution", resolution), incident_id),
+            ).rowcount
+            if changed != 1:
+                raise ConfigError(f"incident {incident_id} is not open")
+
+    def open_incidents(self, set_id: str | None = None) -> list[Incident]:
+        query = "SELECT incident_id, set_id, reason, opened_ms, closed_ms, resolution FROM incidents WHERE closed_ms IS NULL"
+        args: tuple[Any, ...] = ()
+        if set_id is not None:
+            query += " AND set_id=?"
+            args = (set_id,)
+        return [Incident(*r) for r in self._conn.execute(query + " ORDER BY incident_id", args)]
+
+    def integrity_check(self) -> str:
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _order(row: tuple[Any, ...]) -> OrderRecord:
+    return OrderRecord(row[0], Venue(row[1]), row[2], row[3], OrderStatus(row[4]), row[5], row[6], row[7], row[8])
+
+
+def _reversed(conn: sqlite3.Connection, venue: str, fill_id: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM fill_reversals WHERE venue=? AND fill_id=?", (venue, fill_id)).fetchone()
+        is not None
+    )
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    venue: str,
+    market_id: str,
+    outcome: Side,
+    action: Action,
+    price: int,
+    size: int,
+    fee: int,
+    *,
+    sign: int,
+) -> None:
+    signed_size = sign * (size if action is Action.BUY else -size)
+    conn.execute(
+        "INSERT INTO positions VALUES (?,?,?,?) ON CONFLICT(venue, market_id, outcome) DO UPDATE SET "
+        "size_micro=size_micro+excluded.size_micro",
+        (venue, market_id, outcome.value, signed_size),
+    )
+    row = conn.execute("SELECT usd FROM cash WHERE venue=?", (venue,)).fetchone()
+    cash = (Decimal(row[0]) if row else Decimal(0)) + sign * _cash_delta(action, price, size, fee)
+    conn.execute("INSERT INTO cash VALUES (?,?) ON CONFLICT(venue) DO UPDATE SET usd=excluded.usd", (venue, str(cash)))
