@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from arb.domain import Action, Fill, FillStatus, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
-from arb.errors import ConfigError
+from arb.errors import ConfigError, OrderRejectedError
 from arb.ledger import (
     MIGRATIONS,
     POLYMARKET_SALT_LIMIT,
@@ -88,25 +88,15 @@ def test_client_order_ids_are_deterministic_distinct_and_uuid_shaped() -> None:
 
 
 def test_polymarket_salt_makes_the_order_hash_known_before_sending() -> None:
-    """The signer's salt is its only free field: with the salt derived from the intent, the
-    signed order's hash (the venue's order id) is the same for the same intent and leg, and
-    differs between legs."""
+    """The signer's salt is its only free field: with the salt derived from the intent and passed
+    per order, the signed order's hash (the venue's order id) is the same for the same intent and
+    leg, and differs between legs."""
     from arb.domain import OrderRequest
     from arb.venues.polymarket.orders import OrderSigner, PolymarketCredentials
 
     salts = [polymarket_salt("intent-1", leg) for leg in range(3)]
     assert all(1 <= s < POLYMARKET_SALT_LIMIT for s in salts) and len(set(salts)) == 3
     assert salts[0] == polymarket_salt("intent-1", 0) != polymarket_salt("intent-2", 0)
-
-    class _Salt(random.Random):
-        """Hands the signer the derived salt (OrderSigner draws salts from its rng and takes no salt per order yet)."""
-
-        def __init__(self, salt: int) -> None:
-            super().__init__(0)
-            self.salt = salt
-
-        def randrange(self, *_args: object, **_kw: object) -> int:
-            return self.salt
 
     credentials = PolymarketCredentials(
         private_key="0x" + "11" * 32,
@@ -124,16 +114,29 @@ def test_polymarket_salt_makes_the_order_hash_known_before_sending() -> None:
         time_in_force=TimeInForce.FOK,
     )
 
+    signer = OrderSigner(credentials, rng=random.Random(0))
+
     def order_hash(intent_id: str, leg: int) -> str:
-        signer = OrderSigner(credentials, rng=_Salt(polymarket_salt(intent_id, leg)))
         prepared = signer.prepare(
-            request, token_id="123456789", tick_micro=10_000, neg_risk=False, now_ms=1_700_000_000_000
+            request,
+            token_id="123456789",
+            tick_micro=10_000,
+            neg_risk=False,
+            now_ms=1_700_000_000_000,
+            salt=polymarket_salt(intent_id, leg),
         )
         assert int(prepared.signed.salt) == polymarket_salt(intent_id, leg)
         return str(prepared.order_hash)
 
     assert order_hash("intent-1", 0) == order_hash("intent-1", 0)
     assert order_hash("intent-1", 0) != order_hash("intent-1", 1)
+    # the override lasts one order: the next unsalted order draws from the signer's rng again
+    drawn = signer.prepare(request, token_id="123456789", tick_micro=10_000, neg_risk=False, now_ms=1_700_000_000_000)
+    assert int(drawn.signed.salt) not in {polymarket_salt("intent-1", leg) for leg in range(2)}
+    with pytest.raises(OrderRejectedError, match="salt"):
+        signer.prepare(
+            request, token_id="123456789", tick_micro=10_000, neg_risk=False, now_ms=1_700_000_000_000, salt=0
+        )
 
 
 # ---- schema -----------------------------------------------------------------------------

@@ -291,6 +291,7 @@ class OrderSigner:
         self._contracts = get_contract_config(credentials.chain_id)
         self._rng = rng
         self._builders: dict[bool, ExchangeOrderBuilderV2] = {}
+        self._salt_override: int | None = None  # set only for the duration of one `prepare`
 
     def __repr__(self) -> str:
         return f"OrderSigner({self.credentials!r})"
@@ -309,6 +310,8 @@ class OrderSigner:
         return builder
 
     def _salt(self) -> str:
+        if self._salt_override is not None:
+            return str(self._salt_override)
         return str(self._rng.randrange(1, 2**40))
 
     def prepare(
@@ -320,10 +323,15 @@ class OrderSigner:
         neg_risk: bool,
         now_ms: int,
         defer_exec: bool = False,
+        salt: int | None = None,
     ) -> PreparedOrder:
         """Sign `request` for `token_id` and serialise the POST body. Refuses (without signing)
         what the venue would reject: off-tick prices, off-lot sizes, postOnly on FOK/FAK, a GTD
-        without a future expiration."""
+        without a future expiration. `salt` (a positive integer, e.g. derived from the journaled
+        intent) fixes the order's only free field, so its hash, the venue's order id, is known before
+        sending; without it the salt is drawn from the signer's `rng`."""
+        if salt is not None and (type(salt) is not int or not 0 < salt < 2**256):
+            raise OrderRejectedError(f"salt must be an integer in [1, 2**256), was {salt!r}", venue=_V, reason="salt")
         order_type = ORDER_TYPES[request.time_in_force]
         if request.post_only and request.time_in_force not in (TimeInForce.GTC, TimeInForce.GTD):
             raise OrderRejectedError("postOnly is only allowed with GTC/GTD", venue=_V, reason="post only")
@@ -351,6 +359,7 @@ class OrderSigner:
             expiration=expiration,
         )
         builder = self._builder(neg_risk)
+        self._salt_override = salt  # read by the builder's generate_salt inside build_signed_order
         try:
             signed = builder.build_signed_order(data)
             typed = builder.build_order_typed_data(signed)
@@ -361,6 +370,8 @@ class OrderSigner:
                 venue=_V,
                 reason="cannot sign",
             ) from exc
+        finally:
+            self._salt_override = None
         body = order_to_json_v2(signed, self.credentials.api_key, order_type, request.post_only, defer_exec)
         return PreparedOrder(
             client_order_id=request.client_order_id,
