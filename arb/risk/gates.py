@@ -376,6 +376,28 @@ def _signed(leg: FillableLeg) -> Decimal:
     return leg.leg.quantity if leg.leg.action is Action.BUY else -leg.leg.quantity
 
 
+def _keyed_limits(
+    gate: str,
+    added: Mapping[str, Decimal],
+    committed: Mapping[str, Decimal],
+    limits: Mapping[str, Decimal],
+    *,
+    missing: Callable[[str], str],
+    over: Callable[[str, Decimal, Decimal], str],
+) -> list[Refusal]:
+    """Per key (a venue, a link class): what is committed plus what the plan adds, against that
+    key's configured limit; a key with no limit is refused (never traded unconfigured)."""
+    refusals = []
+    for key, amount in sorted(added.items()):
+        limit = limits.get(key)
+        total = committed.get(key, _ZERO) + amount
+        if limit is None:
+            refusals.append(Refusal(gate, missing(key)))
+        elif total > limit:
+            refusals.append(Refusal(gate, over(key, total, limit)))
+    return refusals
+
+
 def check_limits(limits: RiskLimits, ctx: PlanContext) -> list[Refusal]:
     """Cash per venue, positions per contract and per set, open plans, link notional per class and
     the Kelly cap of risky links, and the minimum profit."""
@@ -383,13 +405,14 @@ def check_limits(limits: RiskLimits, ctx: PlanContext) -> list[Refusal]:
     spend: dict[str, Decimal] = {}
     for leg in ctx.legs:
         spend[leg.leg.venue] = spend.get(leg.leg.venue, _ZERO) - leg.leg.cash_flow_usd
-    for venue, amount in sorted(spend.items()):
-        limit = limits.cash_per_venue_usd.get(venue)
-        total = ctx.committed_cash_usd.get(venue, _ZERO) + amount
-        if limit is None:
-            refusals.append(Refusal("cash", f"no cash limit configured for venue {venue}"))
-        elif total > limit:
-            refusals.append(Refusal("cash", f"cash on {venue} would be {total} USD, limit {limit} USD"))
+    refusals += _keyed_limits(
+        "cash",
+        spend,
+        ctx.committed_cash_usd,
+        limits.cash_per_venue_usd,
+        missing=lambda venue: f"no cash limit configured for venue {venue}",
+        over=lambda venue, total, limit: f"cash on {venue} would be {total} USD, limit {limit} USD",
+    )
     after: dict[tuple[str, Side], Decimal] = dict(ctx.holdings)
     for leg in ctx.legs:
         key = (leg.leg.contract, leg.leg.side)
@@ -419,15 +442,14 @@ def check_limits(limits: RiskLimits, ctx: PlanContext) -> list[Refusal]:
                 refusals.append(
                     Refusal("kelly", f"link {link.link_id} notional {link.notional_usd} USD above Kelly cap {cap} USD")
                 )
-    for risk_class, amount in sorted(by_class.items()):
-        limit = limits.notional_per_link_class_usd.get(risk_class)
-        total = ctx.link_notional_usd.get(risk_class, _ZERO) + amount
-        if limit is None:
-            refusals.append(Refusal("link_notional", f"no notional limit configured for link class {risk_class!r}"))
-        elif total > limit:
-            refusals.append(
-                Refusal("link_notional", f"class {risk_class!r} notional would be {total} USD, limit {limit} USD")
-            )
+    refusals += _keyed_limits(
+        "link_notional",
+        by_class,
+        ctx.link_notional_usd,
+        limits.notional_per_link_class_usd,
+        missing=lambda risk_class: f"no notional limit configured for link class {risk_class!r}",
+        over=lambda risk_class, total, limit: f"class {risk_class!r} notional would be {total} USD, limit {limit} USD",
+    )
     if ctx.guaranteed_profit_usd < limits.min_profit_usd:
         refusals.append(
             Refusal("min_profit", f"profit {ctx.guaranteed_profit_usd} USD below {limits.min_profit_usd} USD")
