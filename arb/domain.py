@@ -316,6 +316,9 @@ class OrderRequest:
     time_in_force: TimeInForce
     expiration_ms: int | None = None  # GTD only
     post_only: bool = False
+    # Polymarket: the signed order's salt (its only free field), derived from the journaled intent so
+    # that the order's hash, the venue's order id, follows from the journal; None: drawn at random.
+    salt: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

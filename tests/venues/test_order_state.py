@@ -217,7 +217,9 @@ async def test_3_1_a_cancelled_send_is_recorded_unknown_and_the_cancellation_pro
     async with http:
         await polymarket.subscribe([market()])
         await _cancel_mid_send(polymarket.place_order(_request("p-2", "0xm")), posted)
-    [recorded] = [e for e in pm_events if isinstance(e, OrderUpdate)]
+    # the order's hash is announced (PENDING) before the POST leaves, then the cancelled send is UNKNOWN
+    announced, recorded = [e for e in pm_events if isinstance(e, OrderUpdate)]
+    assert announced.status is OrderStatus.PENDING and announced.order_id == recorded.order_id
     assert recorded.status is OrderStatus.UNKNOWN and recorded.client_order_id == "p-2" and recorded.order_id
     assert polymarket.sends.in_flight(recorded.order_id, clock.ns)
 
@@ -318,3 +320,33 @@ async def test_3_5_diagnostics_stay_bounded_however_long_a_feed_fails() -> None:
     assert len(client.diagnostics.reconnect_delays) == DIAGNOSTICS_KEPT
     assert len(client.diagnostics.disconnect_reasons) == DIAGNOSTICS_KEPT
     assert client.session.recent_errors.maxlen == DIAGNOSTICS_KEPT
+
+
+async def test_polymarket_order_hash_is_announced_before_the_post_and_fixed_by_the_salt() -> None:
+    """The journal must know a Polymarket order's id (its hash) before the POST leaves, so that an
+    order sent by a process killed mid-send can be found; and the request's salt (derived from the
+    journaled intent) fixes it: the same request at the same time signs to the same hash."""
+    clock = Clock()
+    events: list[Any] = []
+    seen_at_post: list[list[Any]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen_at_post.append([e for e in events if isinstance(e, OrderUpdate)])
+        order_id = orjson.loads(request.content)["order"]["salt"]  # any id: the answer is not the point
+        return httpx.Response(400, json={"error": f"not enough balance / allowance ({order_id})"})
+
+    polymarket, http = _polymarket(handler, clock, events)
+    async with http:
+        await polymarket.subscribe([market()])
+        request = OrderRequest("p-1", "0xm", Side.YES, Action.BUY, 400_000, 5_000_000, TimeInForce.GTC, salt=12345)
+        first = await polymarket.place_order(request)
+        second = await polymarket.place_order(request)
+        other = await polymarket.place_order(OrderRequest(**{**_fields(request), "salt": 12346}))
+    [announced] = seen_at_post[0]
+    assert announced.status is OrderStatus.PENDING and announced.order_id == first.order_id
+    assert announced.client_order_id == "p-1"
+    assert first.status is OrderStatus.REJECTED and first.order_id == second.order_id != other.order_id
+
+
+def _fields(request: OrderRequest) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in OrderRequest.__dataclass_fields__}

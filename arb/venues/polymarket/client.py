@@ -417,7 +417,7 @@ class PolymarketClient:
         neg_risk = market.group is not None and market.group.kind is GroupKind.NEG_RISK
         try:
             prepared = signer.prepare(
-                request, token_id=token, tick_micro=tick, neg_risk=neg_risk, now_ms=self._wall_ms()
+                request, token_id=token, tick_micro=tick, neg_risk=neg_risk, now_ms=self._wall_ms(), salt=request.salt
             )
         except OrderRejectedError as exc:
             return self._refused(request, exc.reason or str(exc), token)
@@ -425,6 +425,9 @@ class PolymarketClient:
         self.user_session.register_order(order_hash, request.client_order_id)
         self.user_session.expect_order(order_hash)  # its events may come on the user socket now
         base = self._update_from(prepared, request)
+        # The order's id is its hash, known now: the sink hears it (PENDING) before the POST leaves,
+        # so a journal that records it can find the order at the venue after a crash mid-send.
+        self._sink(base)
         self.sends.begin(order_hash, request.market_id, now_ns=self._clock(), wall_ms=self._wall_ms())
         try:
             body = await self._request(
