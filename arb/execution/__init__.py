@@ -1,0 +1,44 @@
+"""Execution: plans to venue orders (`orders`), the executor that sends, tracks, reconciles and
+repairs them (`executor`), and the loopback stage of simulated venues it is tested on (`loopback`)."""
+
+from arb.execution.executor import (
+    ExecutionReport,
+    ExecutionStatus,
+    Executor,
+    ExecutorConfig,
+    LegLatency,
+    OrderReport,
+    RepairDecisionLike,
+    RepairPlanning,
+    TrackedOrder,
+)
+from arb.execution.orders import (
+    ExecutionOrderConfig,
+    LegPart,
+    PlannedOrder,
+    RoutedFill,
+    leg_micro,
+    part_totals,
+    plan_orders,
+    route_fill,
+)
+
+__all__ = [
+    "ExecutionOrderConfig",
+    "ExecutionReport",
+    "ExecutionStatus",
+    "Executor",
+    "ExecutorConfig",
+    "LegLatency",
+    "LegPart",
+    "OrderReport",
+    "PlannedOrder",
+    "RepairDecisionLike",
+    "RepairPlanning",
+    "RoutedFill",
+    "TrackedOrder",
+    "leg_micro",
+    "part_totals",
+    "plan_orders",
+    "route_fill",
+]
