@@ -72,6 +72,7 @@ __all__ = [
 _MICRO = Decimal(1_000_000)
 _FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 _NS_PER_MS = 1_000_000
+_UNSETTLED = (OrderStatus.UNKNOWN, OrderStatus.PENDING)
 
 
 class RepairDecisionLike(Protocol):
@@ -507,7 +508,13 @@ class Executor:
 
     async def _settle(self, orders: Sequence[TrackedOrder]) -> list[TrackedOrder]:
         """Bring every order to a known end with all its fills; returns those left unresolved."""
-        await self._until(lambda: all(t.settled() for t in orders), self.config.settle_timeout_s)
+        unknown = [t for t in orders if t.sent and t.status in _UNSETTLED]
+        await asyncio.gather(*(self.reconcile(t) for t in unknown))  # lookups at once: no event will tell
+
+        def heard_enough() -> bool:  # an order still unknown after its lookups will not settle by events
+            return all(t.settled() or t.status in _UNSETTLED for t in orders)
+
+        await self._until(heard_enough, self.config.settle_timeout_s)
         results = await asyncio.gather(*(self._settle_one(t) for t in orders))
         return [t for t, ok in zip(orders, results, strict=True) if not ok]
 

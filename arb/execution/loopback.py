@@ -92,6 +92,8 @@ class LoopbackConfig:
     kalshi_cash_micro_usd: int = 100_000 * SCALE
     polymarket_cash_micro_usd: int = 100_000 * SCALE
     polymarket_positions: dict[str, int] = field(default_factory=dict)
+    # the Kalshi account tier's write budget the client paces to (Basic: 10/s; Prime: 400/s)
+    kalshi_write_rate_per_s: float = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.markets, bool) or not isinstance(self.markets, int) or not 1 <= self.markets <= 50:
@@ -198,6 +200,7 @@ class LoopbackVenues:
                 order_settle_s=config.order_settle_s,
                 retry_base_s=0.01,
                 retry_cap_s=0.05,
+                write_rate_per_s=config.kalshi_write_rate_per_s,
             ),
             clock=self.clock,
             sleep=self.sleep,
