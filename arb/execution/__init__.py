@@ -22,6 +22,16 @@ from arb.execution.orders import (
     plan_orders,
     route_fill,
 )
+from arb.execution.repair import (
+    Exposure,
+    RepairConfig,
+    RepairDecision,
+    RepairInputError,
+    RepairPlanner,
+    RepairStatus,
+    exposure,
+    is_hedged,
+)
 
 __all__ = [
     "ExecutionOrderConfig",
@@ -42,3 +52,5 @@ __all__ = [
     "plan_orders",
     "route_fill",
 ]
+__all__ += ["Exposure", "RepairConfig", "RepairDecision", "RepairInputError", "RepairPlanner", "RepairStatus"]
+__all__ += ["exposure", "is_hedged"]
