@@ -50,6 +50,7 @@ from arb.book import BinaryBook
 from arb.domain import Action, Fill, OrderRequest, OrderStatus, OrderUpdate, Venue
 from arb.errors import ArbError, ConfigError
 from arb.execution.orders import ExecutionOrderConfig, PlannedOrder, RoutedFill, plan_orders, route_fill
+from arb.execution.repair import RepairDecision, RepairStatus
 from arb.graph import Component
 from arb.ledger.store import FillResult, Intent, Ledger
 from arb.risk.gates import PlanContext, Refusal, RiskGate
@@ -75,21 +76,11 @@ _NS_PER_MS = 1_000_000
 _UNSETTLED = (OrderStatus.UNKNOWN, OrderStatus.PENDING)
 
 
-class RepairDecisionLike(Protocol):
-    """What the executor reads of a repair decision (`arb.execution.repair.RepairDecision`)."""
-
-    @property
-    def plan(self) -> SetPlan | None: ...
-
-    @property
-    def reason(self) -> str: ...
-
-    @property
-    def status(self) -> enum.Enum: ...
+RepairDecisionLike = RepairDecision  # the name the first executor commit exported
 
 
 class RepairPlanning(Protocol):
-    """`arb.execution.repair.RepairPlanner`'s shape: a repair of one set given what is held."""
+    """`RepairPlanner`'s shape (what the executor calls): a repair of one set given what is held."""
 
     def plan(
         self,
@@ -98,11 +89,11 @@ class RepairPlanning(Protocol):
         holdings: Mapping[str, Decimal],
         cash_flow_usd: Decimal,
         capital: Capital,
-    ) -> RepairDecisionLike: ...
+    ) -> RepairDecision: ...
 
 
-# Repair decision statuses (their `.value`) that mean the set needs nothing more.
-_SETTLED_REPAIR = frozenset({"flat", "hedged"})
+# Repair decisions that mean the set needs nothing more.
+_SETTLED_REPAIR = frozenset({RepairStatus.FLAT, RepairStatus.HEDGED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +217,17 @@ class TrackedOrder:
         return self.final and expected is not None and self.filled_micro >= expected
 
 
+@dataclass(slots=True)
+class _SetRun:
+    """One set's latest execution: what repairs need (the set, its books, every order so far)."""
+
+    component: Component
+    books: Mapping[tuple[Venue, str], BinaryBook]
+    orders: list[TrackedOrder]
+    intent_ids: list[str]
+    running: bool = False
+
+
 def _fill_cash_usd(fill: Fill) -> Decimal:
     notional = Decimal(fill.price_micro_usd * fill.size_micro) / (_MICRO * _MICRO)
     fee = Decimal(fill.fee_micro_usd or 0) / _MICRO
@@ -273,6 +275,9 @@ class Executor:
         self._changed = asyncio.Event()
         self._failures: dict[Venue, int] = {}
         self.unmatched_events = 0  # events for orders this executor does not track (not ours, or older)
+        self._runs: dict[str, _SetRun] = {}  # the latest execution per set
+        self._background: set[asyncio.Task[None]] = set()
+        self.late_reports: list[ExecutionReport] = []  # repairs after fills reversed late
         self.ledger_errors: list[ArbError] = []
 
     # -- events --------------------------------------------------------------------------------------
@@ -357,6 +362,7 @@ class Executor:
             elif result is FillResult.REVERSED and not first:
                 tracked.filled_micro -= share.fill.size_micro
                 tracked.reversed.add(fill.fill_id)
+                self._after_reversal(tracked, fill.fill_id)
             elif result is FillResult.REVERSED:  # arrived FAILED: applied and undone at once
                 tracked.reversed.add(fill.fill_id)
         self._changed.set()
@@ -411,27 +417,41 @@ class Executor:
         capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
         planned = plan_orders(plan, component, books, capabilities, self.config.orders)
         entry = self._journal(plan.set_id, planned)
-        await self._send_all(entry)
-        answered = [t.answered_ns for t in entry]
-        plan_latency = None if None in answered else _ms(start_ns, max(a for a in answered if a is not None))
-        unresolved = await self._settle(entry)
-        all_orders = list(entry)
-        intent_ids = [entry[0].intent_id]
-        holdings, cash = self._position(all_orders)
-        status, reason, repairs, incident = self._judge_entry(entry, unresolved)
-        if status is ExecutionStatus.HALTED and not unresolved:
-            status, reason, repairs, incident = await self._repair_loop(
-                plan.set_id, component, books, all_orders, intent_ids, reason
-            )
-            holdings, cash = self._position(all_orders)
-        elif status is ExecutionStatus.HALTED:
-            incident = self._open_incident(plan.set_id, reason)
+        run = _SetRun(component, books, list(entry), [entry[0].intent_id], running=True)
+        self._runs[plan.set_id] = run
+        try:
+            await self._send_all(entry)
+            answered = [t.answered_ns for t in entry]
+            plan_latency = None if None in answered else _ms(start_ns, max(a for a in answered if a is not None))
+            unresolved = await self._settle(entry)
+            status, reason, repairs, incident = self._judge_entry(entry, unresolved)
+            if status is ExecutionStatus.HALTED and not unresolved:
+                status, reason, repairs, incident = await self._repair_loop(plan.set_id, run, reason)
+            elif status is ExecutionStatus.HALTED:
+                incident = self._open_incident(plan.set_id, reason)
+        finally:
+            run.running = False
+        legs = tuple(LegLatency(t.client_order_id, t.venue, _ms(t.sent_ns, t.answered_ns)) for t in entry)
+        return self._report(plan.set_id, run, status, reason, repairs, incident, legs, plan_latency)
+
+    def _report(
+        self,
+        set_id: str,
+        run: _SetRun,
+        status: ExecutionStatus,
+        reason: str,
+        repairs: Sequence[str],
+        incident: int | None,
+        legs: tuple[LegLatency, ...] = (),
+        plan_latency: float | None = None,
+    ) -> ExecutionReport:
+        holdings, cash = self._position(run.orders)
         return ExecutionReport(
-            set_id=plan.set_id,
+            set_id=set_id,
             status=status,
-            intent_ids=tuple(intent_ids),
-            orders=tuple(self._order_report(t) for t in all_orders),
-            legs=tuple(LegLatency(t.client_order_id, t.venue, _ms(t.sent_ns, t.answered_ns)) for t in entry),
+            intent_ids=tuple(run.intent_ids),
+            orders=tuple(self._order_report(t) for t in run.orders),
+            legs=legs,
             plan_latency_ms=plan_latency,
             holdings=holdings,
             cash_flow_usd=cash,
@@ -439,6 +459,30 @@ class Executor:
             incident_id=incident,
             reason=reason,
         )
+
+    def _after_reversal(self, tracked: TrackedOrder, fill_id: str) -> None:
+        """A fill was reversed after its plan's execution ended: the set may be exposed again, so
+        it is repaired like any imbalance (in the background; `idle()` waits for it)."""
+        run = self._runs.get(tracked.set_id)
+        if run is None or run.running:
+            return  # a running execution judges its fills itself when it settles
+        run.running = True
+        reason = f"fill {fill_id} of {tracked.client_order_id} failed on chain after the plan settled"
+        task = asyncio.get_running_loop().create_task(self._late_repair(tracked.set_id, run, reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _late_repair(self, set_id: str, run: _SetRun, reason: str) -> None:
+        try:
+            status, why, repairs, incident = await self._repair_loop(set_id, run, reason)
+            self.late_reports.append(self._report(set_id, run, status, why, repairs, incident))
+        finally:
+            run.running = False
+
+    async def idle(self) -> None:
+        """Wait until the background repairs (after late fill reversals) are done."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def _journal(self, set_id: str, planned: Sequence[PlannedOrder]) -> list[TrackedOrder]:
         intent_id = self._intent_ids()
@@ -652,15 +696,8 @@ class Executor:
         self.gate.incidents.open(set_id, reason)
         return self.ledger.open_incident(set_id, reason, now_ms=self._wall_ms())
 
-    async def _repair_loop(
-        self,
-        set_id: str,
-        component: Component,
-        books: Mapping[tuple[Venue, str], BinaryBook],
-        orders: list[TrackedOrder],
-        intent_ids: list[str],
-        reason: str,
-    ) -> tuple[ExecutionStatus, str, list[str], int]:
+    async def _repair_loop(self, set_id: str, run: _SetRun, reason: str) -> tuple[ExecutionStatus, str, list[str], int]:
+        component, books, orders, intent_ids = run.component, run.books, run.orders, run.intent_ids
         incident = self._open_incident(set_id, reason)
         rounds: list[str] = []
         if self.repair is None or self.capital is None:
@@ -670,7 +707,7 @@ class Executor:
             decision = self.repair.plan(component, books, holdings, cash, self.capital)
             rounds.append(f"{decision.status.value}: {decision.reason}")
             if decision.plan is None:
-                if str(decision.status.value) in _SETTLED_REPAIR:
+                if decision.status in _SETTLED_REPAIR:
                     return ExecutionStatus.REPAIRED, f"{reason}; repaired: {decision.reason}", rounds, incident
                 return ExecutionStatus.HALTED, f"{reason}; no repair: {decision.reason}", rounds, incident
             refused = self.gate.kill_switch.check() or next(
@@ -691,7 +728,7 @@ class Executor:
         holdings, cash = self._position(orders)
         final = self.repair.plan(component, books, holdings, cash, self.capital)
         rounds.append(f"{final.status.value}: {final.reason}")
-        if final.plan is None and str(final.status.value) in _SETTLED_REPAIR:
+        if final.plan is None and final.status in _SETTLED_REPAIR:
             return ExecutionStatus.REPAIRED, f"{reason}; repaired: {final.reason}", rounds, incident
         return (
             ExecutionStatus.HALTED,

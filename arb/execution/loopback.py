@@ -92,6 +92,8 @@ class LoopbackConfig:
     kalshi_cash_micro_usd: int = 100_000 * SCALE
     polymarket_cash_micro_usd: int = 100_000 * SCALE
     polymarket_positions: dict[str, int] = field(default_factory=dict)
+    kalshi_positions: dict[str, tuple[int, int]] = field(default_factory=dict)  # ticker -> (signed count, cost)
+    polymarket_auto_settle: bool = True  # trades go MATCHED -> MINED -> CONFIRMED at once (else: the test drives)
     # the Kalshi account tier's write budget the client paces to (Basic: 10/s; Prime: 400/s)
     kalshi_write_rate_per_s: float = 10.0
 
@@ -161,7 +163,12 @@ class LoopbackVenues:
         for i in range(config.markets):
             self.kalshi_sim.add_market(kalshi_ticker(i), _EVENT, yes_sub_title=f"C{i}")
             self.kalshi_sim.set_book(kalshi_ticker(i), config.kalshi_bids, config.kalshi_asks)
-        self.kalshi_sim.add_account(KALSHI_KEY_ID, key.public_key(), balance_micro_usd=config.kalshi_cash_micro_usd)
+        self.kalshi_sim.add_account(
+            KALSHI_KEY_ID,
+            key.public_key(),
+            balance_micro_usd=config.kalshi_cash_micro_usd,
+            positions=dict(config.kalshi_positions),
+        )
         specs = []
         for i in range(config.markets):
             yes, no = _tokens(i)
@@ -171,7 +178,12 @@ class LoopbackVenues:
                 )
             )
         self.polymarket_sim = PolymarketSimulator(
-            specs, clock_ms=self.wall_ms, faults=self.polymarket_faults, seed=config.seed, participants=False
+            specs,
+            clock_ms=self.wall_ms,
+            faults=self.polymarket_faults,
+            seed=config.seed,
+            participants=False,
+            auto_settle=config.polymarket_auto_settle,
         )
         for i in range(config.markets):
             yes, no = _tokens(i)
@@ -299,6 +311,10 @@ class LoopbackVenues:
                 listings.extend(_listings(market, cid))
             relations.append(Equivalent(pair[0], pair[1]))
         return Component(f"loopback-{'-'.join(map(str, chosen))}", tuple(contracts), tuple(relations), tuple(listings))
+
+    def token(self, index: int, side: Side) -> str:
+        """The Polymarket token id of market `index`'s `side`."""
+        return _tokens(index)[0 if side is Side.YES else 1]
 
     def instrument(self, venue: Venue, index: int, side: Side) -> str:
         market_id = kalshi_ticker(index) if venue is Venue.KALSHI else polymarket_condition(index)
