@@ -44,7 +44,7 @@ def _worst_value_usd(s: Stage, markets: int) -> Decimal:
     worst: Decimal | None = None
     for bits in range(2**markets):
         value = cash
-        for (venue, market_id, side), size in positions.items():
+        for (_venue, market_id, side), size in positions.items():
             index = next(i for i in range(markets) if market_id in (kalshi_ticker(i), polymarket_condition(i)))
             yes = bool(bits >> index & 1)
             if (side is Side.YES) is yes:
