@@ -47,7 +47,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from arb.book import BinaryBook
-from arb.domain import Action, Fill, OrderRequest, OrderStatus, OrderUpdate, Venue
+from arb.domain import Action, Fill, OrderRequest, OrderStatus, OrderUpdate, TimeInForce, Venue
 from arb.errors import ArbError, ConfigError
 from arb.execution.orders import ExecutionOrderConfig, PlannedOrder, RoutedFill, plan_orders, route_fill
 from arb.execution.repair import RepairDecision, RepairStatus
@@ -570,6 +570,12 @@ class Executor:
                 return False
             if tracked.status is OrderStatus.OPEN:  # rests (a FAK answered "live", or a GTC): cancel it
                 await self._cancel(tracked)
+                if not tracked.final and tracked.request.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+                    # an immediate order cannot rest: a refused cancel means the venue is still
+                    # matching it (Polymarket "being matched"); it ends by itself, so wait for that
+                    await self._until(lambda: tracked.final, self.config.settle_timeout_s)
+                    if not tracked.final:
+                        await self._lookup(tracked)
                 if not tracked.final and not await self.reconcile(tracked):
                     return False
         if not tracked.final:
