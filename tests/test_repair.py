@@ -349,6 +349,53 @@ def test_group_with_no_bid_has_no_safe_repair() -> None:
     assert "refused, a partial fill" in decision.reason
 
 
+def test_one_leg_of_a_refused_repair_goes_alone_when_it_cannot_hurt() -> None:
+    books = {
+        (K, "A"): kalshi_book("A", [], [("0.79", 1)]),
+        (K, "B"): kalshi_book("B", [], [("0.43", 6)]),
+        (K, "C"): kalshi_book("C", [], [("0.26", 1)]),
+    }
+    held, cash = {"kalshi:B:no": D(2), "kalshi:C:no": D(1)}, D("-6.45")
+    decision = planner("0").plan(GROUP, books, held, cash, CASH)
+    assert decision.plan is not None, decision.reason
+    check_against_reference(GROUP, held, cash, decision)
+    # both NO sold back together can half-fill badly; selling B's NO (buying B's YES at 0.43) alone cannot
+    assert "re-solve: refused, a partial fill" in decision.reason and "leg 1 alone" in decision.reason
+    (leg,) = decision.plan.legs
+    assert (leg.action, leg.instrument_id, leg.quantity, leg.limit_price) == (Action.SELL, "kalshi:B:no", 2, D("0.57"))
+    for k in range(3):
+        assert min(ref_after(GROUP, held, cash, [leg], [k])) >= min(ref_values(GROUP, held, cash))
+
+
+LINKED_GROUP = Component(
+    "linked-group",
+    ("kalshi:A", "kalshi:B", "kalshi:C", "polymarket:P"),
+    (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")), Equivalent("kalshi:C", "polymarket:P")),
+    (*GROUP.listings, *_poly_listings("P")),
+)
+
+
+def test_a_holding_too_small_to_sell_is_hedged_with_its_complement_on_the_other_venue() -> None:
+    # 3 Polymarket YES of C held (its 5-share minimum forbids selling them); completing the group
+    # (A and B at 0.30) earns more when both fill, but one can fill alone; Kalshi's NO of C pays
+    # exactly when the held YES does not: one leg, and every outcome is worth the same
+    books = {
+        (K, "A"): kalshi_book("A", [("0.28", 50)], [("0.30", 50)]),
+        (K, "B"): kalshi_book("B", [("0.28", 50)], [("0.30", 50)]),
+        (K, "C"): kalshi_book("C", [("0.28", 50)], [("0.30", 50)]),
+        (P, "P"): poly_book("P", [("0.30", 50)], [("0.72", 50)]),
+    }
+    held, cash = {"polymarket:P:yes": D(3)}, D("-0.92")
+    decision = planner().plan(LINKED_GROUP, books, held, cash, CASH)
+    assert decision.plan is not None, decision.reason
+    check_against_reference(LINKED_GROUP, held, cash, decision)
+    assert "re-solve: refused, a partial fill" in decision.reason
+    assert decision.reason.startswith(("hedge:", "exit:"))
+    (leg,) = decision.plan.legs
+    assert (leg.action, leg.instrument_id, leg.quantity) == (Action.BUY, "kalshi:C:no", 3)
+    assert decision.after is not None and len(set(decision.after.values_usd)) == 1
+
+
 # -- nothing to do, or nothing possible ------------------------------------------------------------------------
 def test_nothing_to_do_when_hedged_or_flat() -> None:
     books = {(K, "K"): kalshi_book("K", [("0.38", 100)], [("0.42", 100)]), (P, "P"): poly_book("P", [], [])}

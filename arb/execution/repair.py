@@ -11,18 +11,20 @@ is held.
 
 Repair. The component's candidate set is rebuilt from the current books and solved alone by the
 allocator with the inventory and the `worst_case` objective (raise the portfolio's worst-case
-value), once on every listing (complete, exit or both) and once on the held instruments' own pools
-only (exit: a sale of a held side is a purchase of its complement from the same pool). No side of
-any contract may end above the largest holding: a repair completes or exits, it never grows into a
-new entry even when the books hold an arbitrage of their own. Each plan
+value), on every listing (complete, exit or both), on the held contracts' listings only (hedge) and
+on sales and complements of what is held only (exit; a sale of a held side is a purchase of its
+complement from the same pool): `RepairPlanner._candidate_sets`. No side of any contract may end
+above the largest holding: a repair completes or exits, it never grows into a new entry even when
+the books hold an arbitrage of their own. Each plan
 is priced with limit orders and checked here in exact arithmetic:
 - its own worst partial fill (every leg anywhere from 0 to its quantity, at its limit price, worst
   fee rounding; `arb.risk.worst_partial_fill_loss` with the holdings) must not leave the worst case
   lower than it is now: a repair that can make things worse is refused (two missing legs of a
   group of three: one may fill without the other);
 - the full fill must raise the worst case.
-Of the plans left, one whose result is within the loss cap beats one that breaks it, then the
-higher worst value wins (then fewer legs). A plan that breaks the cap is returned only when no plan
+When every plan is refused, each leg of a refused plan is judged alone (a leg that cannot hurt is
+progress; the next round re-plans from what it filled). Of the plans left, one whose result is
+within the loss cap beats one that breaks it, then the higher worst value wins (then fewer legs). A plan that breaks the cap is returned only when no plan
 within it exists (it still lowers the loss; the caller repeats or halts the set); the decision's
 reason says which plans were refused and why.
 """
@@ -45,7 +47,7 @@ from arb.graph import Component, Listing
 from arb.risk.errors import RiskInputError
 from arb.risk.partial_fill import FillableLeg, PartialFillRisk, outcome_assignments, worst_partial_fill_loss
 from arb.scanner import BookLookup, ScannerConfig, build_candidate_set
-from solvers import Action, AllocationProblem, Allocator, AllocatorConfig, Capital, SetLimits, SetPlan, Side
+from solvers import Action, AllocationProblem, Allocator, AllocatorConfig, Capital, Leg, SetLimits, SetPlan, Side
 from solvers.errors import DataError, SolverError
 from solvers.outcomes import OutcomeSystem
 from solvers.problem import CandidateSet, Contract, Instrument, Relation
@@ -100,8 +102,13 @@ def is_hedged(position: Exposure, loss_cap_usd: Decimal) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
+def _system(contracts: tuple[str, ...], relations: tuple[Relation, ...]) -> OutcomeSystem:
+    return OutcomeSystem(contracts, relations, with_risky_links=True)
+
+
+@functools.lru_cache(maxsize=256)
 def _outcomes(contracts: tuple[str, ...], relations: tuple[Relation, ...], limit: int) -> tuple[Mapping[str, int], ...]:
-    system = OutcomeSystem(contracts, relations, with_risky_links=True)
+    system = _system(contracts, relations)
     return tuple(MappingProxyType(o) for o in outcome_assignments(system, contracts, limit))
 
 
@@ -271,6 +278,19 @@ def _shell_instrument(listing: Listing) -> Instrument:
     )
 
 
+def _single_leg(plan: SetPlan, leg: Leg) -> SetPlan:
+    """One leg of a plan as a plan of its own (a leg's price, fee and cash flow are its order's)."""
+    return dataclasses.replace(
+        plan,
+        legs=(leg,),
+        guaranteed_profit_usd=_ZERO,  # not known for the leg alone; `RepairDecision.after` says it
+        lp_profit_usd=0.0,
+        capital_by_venue_usd=MappingProxyType({leg.venue: -leg.cash_flow_usd}),
+        binding_outcomes=(),
+        method=f"{plan.method}, one leg",
+    )
+
+
 def _money(value: Decimal) -> str:
     return f"${value:f}"
 
@@ -320,16 +340,10 @@ class RepairPlanner:
         if not isinstance(capital, Capital):
             raise RepairInputError(f"capital must be a solvers.Capital, was {type(capital).__name__}")
         full = self._candidate_set(component, books, before.holdings)
-        pools = {(i.venue, i.contract) for i in full.instruments if i.id in before.holdings}
-        exit_only = dataclasses.replace(
-            full, instruments=tuple(i for i in full.instruments if (i.venue, i.contract) in pools)
-        )
-        sets = [("re-solve", full)]
-        if len(exit_only.instruments) < len(full.instruments):
-            sets.append(("exit", exit_only))
         accepted: list[_Candidate] = []
         notes: list[str] = []
-        for name, candidate_set in sets:
+        refused: list[tuple[str, SetPlan, CandidateSet]] = []
+        for name, candidate_set in self._candidate_sets(component, full, before.holdings):
             plan, why = self._solve(candidate_set, capital, before.holdings)
             if plan is None:
                 notes.append(f"{name}: {why}")
@@ -337,8 +351,21 @@ class RepairPlanner:
             candidate, refusal = self._judge(name, plan, component, candidate_set, before)
             if candidate is None:
                 notes.append(refusal)
+                if len(plan.legs) > 1:
+                    refused.append((name, plan, candidate_set))
             else:
                 accepted.append(candidate)
+        if not accepted:
+            # one leg of a refused plan at a time: a leg that cannot hurt on its own is progress,
+            # and the next round re-plans from what it filled
+            for name, plan, candidate_set in refused:
+                for index, leg in enumerate(plan.legs):
+                    single = _single_leg(plan, leg)
+                    candidate, _refusal = self._judge(
+                        f"{name} leg {index + 1} alone", single, component, candidate_set, before
+                    )
+                    if candidate is not None:
+                        accepted.append(candidate)
         state = (
             f"worst value {_money(before.worst_value_usd)} (loss cap {_money(config.loss_cap_usd)}) "
             f"in outcome {dict(before.worst_outcome)}"
@@ -369,6 +396,38 @@ class RepairPlanner:
         return RepairDecision(best.plan, reason, before, best.after, RepairStatus.REPAIR, best.risk, hedged)
 
     # -- steps --------------------------------------------------------------------------------------------
+    def _candidate_sets(
+        self, component: Component, full: CandidateSet, held: Mapping[str, Decimal]
+    ) -> list[tuple[str, CandidateSet]]:
+        """The sets re-solved, most general first:
+        re-solve: every listing (complete, exit, or both);
+        hedge: only the listings of the held contracts and the contracts equivalent to them, on
+            any venue (complete a partly filled leg, or buy the complement where another venue
+            lists it: no leg that pays in another outcome);
+        exit: only sales of what is held, or purchases of what pays exactly when it does not (its
+            complement on any venue listing it or an equivalent contract); the held instruments
+            themselves cannot be bought more."""
+        system = _system(tuple(component.contracts), tuple(component.relations))
+
+        def pays_when(instrument: Instrument) -> tuple[int, int]:
+            """(outcome variable, value of it in which the instrument pays $1)."""
+            var, parity = system.literal[instrument.contract]
+            return var, (1 ^ parity) if instrument.side is Side.YES else parity
+
+        held_keys = {pays_when(i) for i in full.instruments if i.id in held}
+        hedge = tuple(i for i in full.instruments if any(pays_when(i)[0] == var for var, _ in held_keys))
+        complements = {(var, 1 - value) for var, value in held_keys}
+        exit_only = tuple(
+            dataclasses.replace(i, asks=()) if i.id in held else i
+            for i in full.instruments
+            if i.id in held or pays_when(i) in complements
+        )
+        sets: list[tuple[str, CandidateSet]] = [("re-solve", full)]
+        for name, instruments in (("hedge", hedge), ("exit", exit_only)):
+            if instruments and all(instruments != known.instruments for _, known in sets):
+                sets.append((name, dataclasses.replace(full, instruments=instruments)))
+        return sets
+
     def _candidate_set(self, component: Component, books: BookLookup, held: Mapping[str, Decimal]) -> CandidateSet:
         config = self.config
         scanner = ScannerConfig(
