@@ -54,7 +54,7 @@ from arb.execution.repair import RepairDecision, RepairStatus
 from arb.graph import Component
 from arb.ledger.store import FillResult, Intent, Ledger
 from arb.risk.gates import PlanContext, Refusal, RiskGate
-from arb.venues.base import Deadline, Sleep, VenueClient
+from arb.venues.base import Deadline, OrderSends, Sleep, VenueClient
 from solvers.plan import SetPlan
 from solvers.problem import Capital
 
@@ -512,12 +512,26 @@ class Executor:
             update = await client.place_order(tracked.request)
         except ArbError as exc:  # raised before or while sending: the outcome is not known
             update = self._local_update(tracked, OrderStatus.UNKNOWN, f"send failed: {exc}")
-        if update.status is OrderStatus.UNKNOWN:
+        if update.status is OrderStatus.UNKNOWN and not self._answered(client, update):
             self._venue_call(tracked.venue, ok=False)
         else:
             tracked.answered_ns = self._clock()
             self._venue_call(tracked.venue, ok=True)
         self._apply_update(tracked, update)
+
+    @staticmethod
+    def _answered(client: VenueClient, update: OrderUpdate) -> bool:
+        """Whether the venue answered the send although the state is UNKNOWN (Polymarket: a FAK
+        answered "matched" or "live" says nothing of its fills yet). Such an answer is not a call
+        without an answer: it must not count towards marking the venue unreachable."""
+        sends = getattr(client, "sends", None)
+        if not isinstance(sends, OrderSends):
+            return False
+        for key in (update.order_id, update.client_order_id):
+            sent = sends.get(key) if key else None
+            if sent is not None:
+                return sent.answered
+        return False
 
     def _local_update(self, tracked: TrackedOrder, status: OrderStatus, reason: str) -> OrderUpdate:
         request = tracked.request
