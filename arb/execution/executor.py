@@ -47,12 +47,12 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from arb.book import BinaryBook
-from arb.domain import Action, Fill, OrderRequest, OrderStatus, OrderUpdate, Venue
+from arb.domain import Action, Fill, FillStatus, OrderRequest, OrderStatus, OrderUpdate, Venue
 from arb.errors import ArbError, ConfigError
 from arb.execution.orders import ExecutionOrderConfig, PlannedOrder, RoutedFill, plan_orders, route_fill
 from arb.execution.repair import RepairDecision, RepairStatus
 from arb.graph import Component
-from arb.ledger.store import FillResult, Intent, Ledger
+from arb.ledger.store import Intent, Ledger
 from arb.risk.gates import PlanContext, Refusal, RiskGate
 from arb.venues.base import Deadline, Sleep, VenueClient
 from solvers.plan import SetPlan
@@ -107,6 +107,10 @@ class ExecutorConfig:
         (the set is halted; `reconcile_unresolved` goes on later)
     unreachable_after_failures: failed calls in a row after which a venue is marked unreachable
     max_repair_rounds: repair plans tried on one imbalance before the set is halted
+    defer_ledger_writes: order answers, events and fills heard while a plan's sends are out are
+        written to the ledger right after its last answer, not in between (the intent and a
+        Polymarket order's hash are always written before the send). A crash in that window loses
+        only records recovery rebuilds from the venues (order states and fills).
     """
 
     orders: ExecutionOrderConfig = field(default_factory=ExecutionOrderConfig)
@@ -115,6 +119,7 @@ class ExecutorConfig:
     max_reconcile_attempts: int = 40
     unreachable_after_failures: int = 3
     max_repair_rounds: int = 3
+    defer_ledger_writes: bool = True
 
     def __post_init__(self) -> None:
         for name in ("settle_timeout_s", "reconcile_interval_s"):
@@ -276,6 +281,8 @@ class Executor:
         self._failures: dict[Venue, int] = {}
         self.unmatched_events = 0  # events for orders this executor does not track (not ours, or older)
         self._runs: dict[str, _SetRun] = {}  # the latest execution per set
+        self._send_windows = 0  # plans between their first send and their last answer
+        self._deferred: list[tuple[Callable[..., object], OrderUpdate | Fill, int]] = []
         self._background: set[asyncio.Task[None]] = set()
         self.late_reports: list[ExecutionReport] = []  # repairs after fills reversed late
         self.ledger_errors: list[ArbError] = []
@@ -335,10 +342,7 @@ class Executor:
         if update.fill_hint_micro is not None:
             tracked.fill_hint_micro = max(tracked.fill_hint_micro or 0, update.fill_hint_micro)
         stored = replace(update, client_order_id=tracked.client_order_id, order_id=tracked.order_id or "")
-        try:
-            self.ledger.record_order(stored, now_ms=self._wall_ms())
-        except ArbError as exc:
-            self.ledger_errors.append(exc)
+        self._write(self.ledger.record_order, stored, now=update.status is OrderStatus.PENDING)
         self._changed.set()
 
     def _apply_fill(self, tracked: TrackedOrder, fill: Fill) -> None:
@@ -350,22 +354,43 @@ class Executor:
         if shares is None:
             shares = route_fill(tracked.planned, fill, tracked.filled_micro)
             tracked.fills[fill.fill_id] = shares
+        # The effect on this order follows from its own fill memory (ids, reversals), not from the
+        # ledger's answer: the ledger write may be deferred (see `_write`); the ledger dedupes too.
+        failed = fill.status is FillStatus.FAILED
+        reversing = failed and not first and fill.fill_id not in tracked.reversed
+        if failed:
+            tracked.reversed.add(fill.fill_id)
         for share in shares:
-            routed = replace(share.fill, status=fill.status)
+            self._write(self.ledger.record_fill, replace(share.fill, status=fill.status))
+            if first and not failed:
+                tracked.filled_micro += share.fill.size_micro
+            elif reversing:
+                tracked.filled_micro -= share.fill.size_micro
+        if reversing:
+            self._after_reversal(tracked, fill.fill_id)
+        self._changed.set()
+
+    def _write(self, write: Callable[..., object], record: OrderUpdate | Fill, *, now: bool = False) -> None:
+        """A ledger write of an order state or a fill: at once, or while some plan is between its
+        first send and its last answer (and `defer_ledger_writes`), queued and written right after,
+        so the SQLite commits (an fsync each with synchronous=FULL) stay out of the send window.
+        The writes that must be durable before an order leaves (the intent; a Polymarket order's
+        hash) are always made at once (`now`)."""
+        if self._send_windows and self.config.defer_ledger_writes and not now:
+            self._deferred.append((write, record, self._wall_ms()))
+            return
+        try:
+            write(record, now_ms=self._wall_ms())
+        except ArbError as exc:
+            self.ledger_errors.append(exc)
+
+    def _flush_writes(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for write, record, now_ms in deferred:
             try:
-                result = self.ledger.record_fill(routed, now_ms=self._wall_ms())
+                write(record, now_ms=now_ms)
             except ArbError as exc:
                 self.ledger_errors.append(exc)
-                continue
-            if result is FillResult.APPLIED and first:
-                tracked.filled_micro += share.fill.size_micro
-            elif result is FillResult.REVERSED and not first:
-                tracked.filled_micro -= share.fill.size_micro
-                tracked.reversed.add(fill.fill_id)
-                self._after_reversal(tracked, fill.fill_id)
-            elif result is FillResult.REVERSED:  # arrived FAILED: applied and undone at once
-                tracked.reversed.add(fill.fill_id)
-        self._changed.set()
 
     async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         """Wait (on events, no polling) until `predicate` holds or `timeout_s` passes."""
@@ -497,7 +522,13 @@ class Executor:
         return tracked
 
     async def _send_all(self, orders: Sequence[TrackedOrder]) -> None:
-        await asyncio.gather(*(self._send(t) for t in orders))
+        self._send_windows += 1
+        try:
+            await asyncio.gather(*(self._send(t) for t in orders))
+        finally:
+            self._send_windows -= 1
+            if not self._send_windows:
+                self._flush_writes()
 
     async def _send(self, tracked: TrackedOrder) -> None:
         refused = self._send_refusal(tracked.venue)
