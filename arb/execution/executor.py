@@ -650,7 +650,11 @@ class Executor:
                 update = await client.reconcile_order(tracked.client_order_id, tracked.request.market_id)
             else:
                 if not tracked.order_id:
-                    # never signed, so never sent: the send refused it locally before the hash existed
+                    # The client announces the hash (PENDING) before its POST starts; none heard: the
+                    # order was never signed, so never sent.
+                    local = self._local_update(tracked, OrderStatus.REJECTED, "never signed, so never sent")
+                    self._apply_update(tracked, local)
+                    tracked.venue_filled_micro = 0
                     return True
                 update = await client.reconcile_order(tracked.order_id)
         except ArbError as exc:

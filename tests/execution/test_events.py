@@ -16,6 +16,7 @@ from arb.execution import ExecutionStatus, Executor
 from arb.execution import executor as executor_module
 from arb.ledger.store import Ledger
 from arb.venues.kalshi.client import CAPABILITIES
+from arb.venues.polymarket.client import CAPABILITIES as POLYMARKET
 from tests.execution.stage import gate
 from tests.execution.test_orders import BOOKS, COMPONENT, _leg, _plan
 
@@ -130,3 +131,43 @@ async def test_events_of_orders_not_ours_are_ignored_and_bounded(
     executor.on_event("a book change")  # not an order event: ignored
     assert executor.unmatched_events == 10 and len(executor._early) == 3
     assert executor.ledger.orders() == []
+
+
+class BrokenPolymarket:
+    """A Polymarket client whose place_order raises before it signs (so before it announces the
+    order's hash): the send is UNKNOWN to the executor, then known never sent."""
+
+    venue = Venue.POLYMARKET
+
+    def __init__(self) -> None:
+        self.capabilities = POLYMARKET
+        self.books: dict[str, Any] = {}
+        self.sink: Any = None
+        self.lookups = 0
+
+    async def place_order(self, request: OrderRequest) -> OrderUpdate:
+        raise RuntimeError("signer exploded")
+
+    async def reconcile_order(self, order_id: str) -> OrderUpdate:
+        self.lookups += 1
+        raise AssertionError("no hash: nothing to look up")
+
+
+async def test_a_send_that_raised_before_signing_is_unknown_then_known_never_sent(tmp_path: Path) -> None:
+    broken = BrokenPolymarket()
+    executor = Executor(
+        Ledger(tmp_path / "l.sqlite", synchronous="NORMAL"),
+        {Venue.POLYMARKET: broken},  # type: ignore[dict-item]
+        gate(tmp_path, lambda: 1_000.0, lambda: 1_765_000_000.0),
+        clock=lambda: 1,
+        wall_ms=lambda: 1_765_000_000_000,
+    )
+    broken.sink = executor.on_event
+    report = await executor.execute(
+        _plan(_leg(Venue.POLYMARKET, "C1", Side.YES, Action.BUY, "5", "0.5")), COMPONENT, BOOKS
+    )
+    assert report.status is ExecutionStatus.UNFILLED, report
+    (tracked,) = executor.orders.values()
+    assert tracked.statuses == [OrderStatus.UNKNOWN, OrderStatus.REJECTED] and broken.lookups == 0
+    assert "signer exploded" in str(executor.send_errors[0])
+    assert executor.ledger.orders()[0].status is OrderStatus.REJECTED
