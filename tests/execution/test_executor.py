@@ -35,6 +35,9 @@ async def test_two_leg_plan_fills_on_both_venues_and_the_ledger_follows(tmp_path
         assert sum(v for (venue, _, side), v in positions.items() if venue is P and side is Side.NO) == 5 * SCALE
         assert s.venues.kalshi_sim.position(KALSHI_KEY_ID, kalshi_ticker(0)).position_micro == 5 * SCALE
         assert report.plan_latency_ms is not None and len(report.legs) == 2
+        intent = s.ledger.intent(report.intent_ids[0])
+        assert intent is not None  # journaled with the ladder each order trades (Polymarket: the token)
+        assert [leg.book_id for leg in intent.legs] == [kalshi_ticker(0), s.venues.token(0, Side.NO)]
 
 
 def _count_sends(client: object) -> dict[str, int]:
