@@ -60,7 +60,11 @@ def _bench_exec(args: argparse.Namespace) -> int:
     from benchmarks.exec_bench import run_exec_bench
 
     result = run_exec_bench(
-        plans=args.plans, leg_counts=tuple(args.legs), json_path=args.json, synchronous=args.synchronous
+        plans=args.plans,
+        leg_counts=tuple(args.legs),
+        json_path=args.json,
+        synchronous=args.synchronous,
+        ledger_writes=args.ledger_writes,
     )
     if not result.ok and args.strict:
         print("p95 plan-to-acknowledged above the 30 ms target", file=sys.stderr)
@@ -152,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     execution.add_argument("--legs", type=int, nargs="+", default=[2, 3, 4, 5], help="leg counts to run")
     execution.add_argument(
         "--synchronous", choices=("FULL", "NORMAL"), default="FULL", help="the ledger's SQLite synchronous mode"
+    )
+    execution.add_argument(
+        "--ledger-writes",
+        choices=("deferred", "inline", "both"),
+        default="deferred",
+        help="order/fill records heard while sends are out: after the last answer (default), at once, or both runs",
     )
     execution.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     execution.add_argument("--strict", action="store_true", help="exit 1 when a p95 is above 30 ms")

@@ -1,5 +1,7 @@
 """`arb bench exec`: plan-to-all-legs-acknowledged latency of the executor, 2 to 5 legs, against both
 simulated venues over loopback, with the real clients (signing included) and a real SQLite ledger.
+The simulators run in a process of their own (as a venue would: their matching, signature checks
+and publishing are not on the executor's event loop).
 
 One plan of n legs alternates venues over n markets (Kalshi BUY YES at the ask, Polymarket BUY NO
 at the ask), FOK, one contract on Kalshi and Polymarket's minimum (5 shares). A plan's latency is
@@ -20,6 +22,7 @@ The machine is shared and noisy: the load average is printed with the figures.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import statistics
@@ -31,8 +34,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from arb.domain import Action, Side, Venue
-from arb.execution.executor import ExecutionStatus, Executor
+from arb.domain import Action, OrderStatus, OrderUpdate, Side, Venue
+from arb.execution.executor import ExecutionStatus, Executor, ExecutorConfig
 from arb.execution.loopback import LoopbackConfig, LoopbackVenues
 from arb.fixed import SCALE
 from arb.ledger.store import Ledger
@@ -59,6 +62,8 @@ class LegCountResult:
     p99_ms: float
     max_ms: float
     signing_share: float
+    ledger_writes: str  # "deferred" (the executor's default) or "inline": see ExecutorConfig.defer_ledger_writes
+    ledger_share: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,7 @@ class ExecBenchResult:
     signing_share: float
     ledger_share: float
     ledger_writes: dict[str, dict[str, float]]
+    ledger_share_before_send: float = 0.0  # journal + PENDING hash records: must commit before the send
     machine: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,6 +84,7 @@ class ExecBenchResult:
             "results": [asdict(r) for r in self.results],
             "signing_share": self.signing_share,
             "ledger_share": self.ledger_share,
+            "ledger_share_before_send": self.ledger_share_before_send,
             "ledger_writes": self.ledger_writes,
             "target_p95_ms": TARGET_P95_MS,
             "ok": self.ok,
@@ -132,8 +139,12 @@ class _TimedLedger(Ledger):
     def journal_intent(self, *args: Any, **kwargs: Any) -> Any:
         return self.meter.wrap("journal_intent", super().journal_intent)(*args, **kwargs)
 
-    def record_order(self, *args: Any, **kwargs: Any) -> Any:
-        return self.meter.wrap("record_order", super().record_order)(*args, **kwargs)
+    def record_order(self, update: OrderUpdate, *, now_ms: int) -> bool:
+        # a PENDING record carries the Polymarket order hash before its POST leaves: it must be
+        # durable first (recovery finds the order by it), unlike later answers and events
+        kind = "record_order_pending" if update.status is OrderStatus.PENDING else "record_order"
+        done: bool = self.meter.wrap(kind, super().record_order)(update, now_ms=now_ms)
+        return done
 
     def record_fill(self, *args: Any, **kwargs: Any) -> Any:
         return self.meter.wrap("record_fill", super().record_fill)(*args, **kwargs)
@@ -202,13 +213,27 @@ def _plan(venues: LoopbackVenues, legs: int, set_id: str) -> SetPlan:
     return SetPlan(set_id, tuple(out), Decimal(0), 0.0, {}, None, {}, (), {}, "bench")
 
 
+_MODES: dict[str, tuple[bool, ...]] = {"deferred": (True,), "inline": (False,), "both": (True, False)}
+_SIGNING = ("sign_kalshi", "sign_polymarket")
+_LEDGER = ("journal_intent", "record_order_pending", "record_order", "record_fill")
+
+
+def _share(part_ns: int, total_ns: int) -> float:
+    return round(part_ns / total_ns, 4) if total_ns else 0.0
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def _run(
-    plans: int, leg_counts: Sequence[int], directory: Path, warmup: int, synchronous: Literal["FULL", "NORMAL"]
+    plans: int,
+    leg_counts: Sequence[int],
+    directory: Path,
+    warmup: int,
+    synchronous: Literal["FULL", "NORMAL"],
+    modes: Sequence[bool],
 ) -> ExecBenchResult:
     meter = _Meter()
     config = LoopbackConfig(
@@ -224,48 +249,52 @@ async def _run(
     ledger = _TimedLedger(directory / "bench-ledger.sqlite", synchronous=synchronous)
     ledger.meter = meter
     try:
-        async with LoopbackVenues(config) as venues:
+        async with LoopbackVenues(config, venues_process=True) as venues:
             kalshi: Any = venues.kalshi
             polymarket: Any = venues.polymarket
             kalshi._signer = _SignerProxy(kalshi._signer, meter, "sign_kalshi", ("headers",))
             polymarket._signer = _SignerProxy(polymarket._signer, meter, "sign_polymarket", ("prepare", "headers"))
-            executor = Executor(ledger, venues.clients, _gate())
-            venues.sink = executor.on_event
             component = venues.component()
             books = venues.books()
             results = []
             all_windows: list[tuple[int, int]] = []
             for legs in leg_counts:
-                latencies: list[float] = []
-                windows: list[tuple[int, int]] = []
-                for number in range(warmup + plans):
-                    start = time.perf_counter_ns()
-                    report = await executor.execute(_plan(venues, legs, component.id), component, books)
-                    if report.status is not ExecutionStatus.COMPLETE or report.plan_latency_ms is None:
-                        raise RuntimeError(f"bench plan did not complete: {report.status.value} {report.reason}")
-                    if number >= warmup:
-                        latencies.append(report.plan_latency_ms)
-                        windows.append((start, start + int(report.plan_latency_ms * 1e6)))
-                signing = meter.inside(windows, ("sign_kalshi", "sign_polymarket"))
-                total = sum(b - a for a, b in windows)
-                results.append(
-                    LegCountResult(
-                        legs=legs,
-                        plans=plans,
-                        p50_ms=round(statistics.median(latencies), 3),
-                        p95_ms=round(_percentile(latencies, 0.95), 3),
-                        p99_ms=round(_percentile(latencies, 0.99), 3),
-                        max_ms=round(max(latencies), 3),
-                        signing_share=round(signing / total, 4) if total else 0.0,
+                for defer in modes:
+                    executor = Executor(
+                        ledger, venues.clients, _gate(), config=ExecutorConfig(defer_ledger_writes=defer)
                     )
-                )
-                all_windows += windows
+                    venues.sink = executor.on_event
+                    latencies: list[float] = []
+                    windows: list[tuple[int, int]] = []
+                    for number in range(warmup + plans):
+                        start = time.perf_counter_ns()
+                        report = await executor.execute(_plan(venues, legs, component.id), component, books)
+                        if report.status is not ExecutionStatus.COMPLETE or report.plan_latency_ms is None:
+                            raise RuntimeError(f"bench plan did not complete: {report.status.value} {report.reason}")
+                        if number >= warmup:
+                            latencies.append(report.plan_latency_ms)
+                            windows.append((start, start + int(report.plan_latency_ms * 1e6)))
+                    total = sum(b - a for a, b in windows)
+                    results.append(
+                        LegCountResult(
+                            legs=legs,
+                            plans=plans,
+                            p50_ms=round(statistics.median(latencies), 3),
+                            p95_ms=round(_percentile(latencies, 0.95), 3),
+                            p99_ms=round(_percentile(latencies, 0.99), 3),
+                            max_ms=round(max(latencies), 3),
+                            signing_share=_share(meter.inside(windows, _SIGNING), total),
+                            ledger_writes="deferred" if defer else "inline",
+                            ledger_share=_share(meter.inside(windows, _LEDGER), total),
+                        )
+                    )
+                    all_windows += windows
             total = sum(b - a for a, b in all_windows)
-            signing = meter.inside(all_windows, ("sign_kalshi", "sign_polymarket"))
-            ledger_kinds = ("journal_intent", "record_order", "record_fill")
-            in_ledger = meter.inside(all_windows, ledger_kinds)
+            signing = meter.inside(all_windows, _SIGNING)
+            in_ledger = meter.inside(all_windows, _LEDGER)
+            required = meter.inside(all_windows, _LEDGER[:2])
             writes = {}
-            for kind in ledger_kinds:
+            for kind in _LEDGER:
                 durations = [d / 1e6 for _, d in meter.intervals.get(kind, [])]
                 if durations:
                     writes[kind] = {
@@ -278,6 +307,7 @@ async def _run(
                 round(signing / total, 4) if total else 0.0,
                 round(in_ledger / total, 4) if total else 0.0,
                 writes,
+                round(required / total, 4) if total else 0.0,
             )
     finally:
         ledger.close()
@@ -290,6 +320,7 @@ def run_exec_bench(
     warmup: int = 10,
     json_path: Path | None = None,
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    ledger_writes: Literal["deferred", "inline", "both"] = "deferred",
     directory: Path | None = None,
     printer: Callable[[str], None] = print,
 ) -> ExecBenchResult:
@@ -297,7 +328,7 @@ def run_exec_bench(
         raise ValueError("plans must be >= 1, warmup >= 0, leg counts in [1, 20]")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(dir=directory) as tmp, gc_paused():
-        result = asyncio.run(_run(plans, leg_counts, Path(tmp), warmup, synchronous))
+        result = asyncio.run(_run(plans, leg_counts, Path(tmp), warmup, synchronous, _MODES[ledger_writes]))
     load_after = os.getloadavg()
     machine: dict[str, Any] = {
         "cpus": os.cpu_count(),
@@ -305,16 +336,22 @@ def run_exec_bench(
         "load_average_after": load_after,
     }
     machine["ledger_synchronous"] = synchronous
-    result = ExecBenchResult(result.results, result.signing_share, result.ledger_share, result.ledger_writes, machine)
+    result = dataclasses.replace(result, machine=machine)
     printer(f"executor plan -> all legs acknowledged, loopback sims, target p95 <= {TARGET_P95_MS:g} ms")
-    printer(f"{'legs':>4} {'plans':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'signing':>8}")
+    printer(
+        f"{'legs':>4} {'plans':>6} {'ledger':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'signing':>8} {'ledger':>8}"
+    )
     for r in result.results:
         printer(
-            f"{r.legs:>4} {r.plans:>6} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f} {r.max_ms:>8.2f} "
-            f"{r.signing_share:>8.1%}"
+            f"{r.legs:>4} {r.plans:>6} {r.ledger_writes:>9} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{r.max_ms:>8.2f} {r.signing_share:>8.1%} {r.ledger_share:>8.1%}"
         )
     printer(f"ledger synchronous={synchronous}")
-    printer(f"signing share {result.signing_share:.1%}, ledger writes share {result.ledger_share:.1%} of plan time")
+    printer(
+        f"signing share {result.signing_share:.1%}, ledger writes share {result.ledger_share:.1%} of plan time "
+        f"({result.ledger_share_before_send:.1%} the writes that must commit before a send)"
+    )
     for kind, figures in result.ledger_writes.items():
         printer(f"  {kind}: {int(figures['count'])} writes, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
     printer(f"load average {load_before[0]:.2f} -> {load_after[0]:.2f} on {machine['cpus']} cpus")

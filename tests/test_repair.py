@@ -362,7 +362,12 @@ def test_one_leg_of_a_refused_repair_goes_alone_when_it_cannot_hurt() -> None:
     # both NO sold back together can half-fill badly; selling B's NO (buying B's YES at 0.43) alone cannot
     assert "re-solve: refused, a partial fill" in decision.reason and "leg 1 alone" in decision.reason
     (leg,) = decision.plan.legs
-    assert (leg.action, leg.instrument_id, leg.quantity, leg.limit_price) == (Action.SELL, "kalshi:B:no", 2, D("0.57"))
+    assert (leg.action, leg.instrument_id, leg.quantity, leg.limit_price) == (
+        Action.SELL,
+        "kalshi:B:no",
+        D(2),
+        D("0.57"),
+    )
     for k in range(3):
         assert min(ref_after(GROUP, held, cash, [leg], [k])) >= min(ref_values(GROUP, held, cash))
 
@@ -392,7 +397,7 @@ def test_a_holding_too_small_to_sell_is_hedged_with_its_complement_on_the_other_
     assert "re-solve: refused, a partial fill" in decision.reason
     assert decision.reason.startswith(("hedge:", "exit:"))
     (leg,) = decision.plan.legs
-    assert (leg.action, leg.instrument_id, leg.quantity) == (Action.BUY, "kalshi:C:no", 3)
+    assert (leg.action, leg.instrument_id, leg.quantity) == (Action.BUY, "kalshi:C:no", D(3))
     assert decision.after is not None and len(set(decision.after.values_usd)) == 1
 
 

@@ -40,19 +40,20 @@ import asyncio
 import enum
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
 from arb.book import BinaryBook
-from arb.domain import Action, Fill, OrderRequest, OrderStatus, OrderUpdate, TimeInForce, Venue
+from arb.domain import Action, Fill, FillStatus, OrderRequest, OrderStatus, OrderUpdate, TimeInForce, Venue
 from arb.errors import ArbError, ConfigError
 from arb.execution.orders import ExecutionOrderConfig, PlannedOrder, RoutedFill, plan_orders, route_fill
 from arb.execution.repair import RepairDecision, RepairStatus
 from arb.graph import Component
-from arb.ledger.store import FillResult, Intent, Ledger
+from arb.ledger.store import Intent, Ledger
 from arb.risk.gates import PlanContext, Refusal, RiskGate
 from arb.venues.base import Deadline, OrderSends, Sleep, VenueClient
 from solvers.plan import SetPlan
@@ -74,6 +75,7 @@ _MICRO = Decimal(1_000_000)
 _FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 _NS_PER_MS = 1_000_000
 _UNSETTLED = (OrderStatus.UNKNOWN, OrderStatus.PENDING)
+_EARLY_KEPT = 4096  # order ids whose events wait for the id to be learned
 
 
 RepairDecisionLike = RepairDecision  # the name the first executor commit exported
@@ -104,17 +106,27 @@ class ExecutorConfig:
         announced (events) before asking for them (queries)
     reconcile_interval_s: pause between lookups of an order that is still UNKNOWN
     max_reconcile_attempts: lookups of one UNKNOWN order per pass before it is left unresolved
-        (the set is halted; `reconcile_unresolved` goes on later)
+        (the set is halted; `reconcile_unresolved` goes on later). Attempts x interval should exceed
+        the clients' `order_settle_s` (30 s by default): until then a lookup that misses a send
+        says UNKNOWN (it may still be in flight), after it REJECTED
     unreachable_after_failures: failed calls in a row after which a venue is marked unreachable
     max_repair_rounds: repair plans tried on one imbalance before the set is halted
+    batch_orders: a plan's orders to one venue go in that venue's batch request when it has one
+        (`Capabilities.batch_orders`, up to `max_batch_size` each)
+    defer_ledger_writes: order answers, events and fills heard while a plan's sends are out are
+        written to the ledger right after its last answer, not in between (the intent and a
+        Polymarket order's hash are always written before the send). A crash in that window loses
+        only records recovery rebuilds from the venues (order states and fills).
     """
 
     orders: ExecutionOrderConfig = field(default_factory=ExecutionOrderConfig)
     settle_timeout_s: float = 2.0
-    reconcile_interval_s: float = 0.05
-    max_reconcile_attempts: int = 40
+    reconcile_interval_s: float = 0.5
+    max_reconcile_attempts: int = 80
     unreachable_after_failures: int = 3
     max_repair_rounds: int = 3
+    defer_ledger_writes: bool = True
+    batch_orders: bool = True
 
     def __post_init__(self) -> None:
         for name in ("settle_timeout_s", "reconcile_interval_s"):
@@ -271,14 +283,18 @@ class Executor:
         self._intent_ids = intent_ids or (lambda: f"intent-{wall_ms()}-{next(counter)}")
         self.orders: dict[str, TrackedOrder] = {}  # by client order id
         self._by_order_id: dict[str, TrackedOrder] = {}
-        self._early: dict[str, list[OrderUpdate | Fill]] = {}  # events for an order id not known yet
+        # events for an order id not known yet (an answer still on its way), the newest ids kept
+        self._early: OrderedDict[str, list[OrderUpdate | Fill]] = OrderedDict()
         self._changed = asyncio.Event()
         self._failures: dict[Venue, int] = {}
-        self.unmatched_events = 0  # events for orders this executor does not track (not ours, or older)
+        self.unmatched_events = 0  # events heard for orders this executor does not track (not ours, or older)
         self._runs: dict[str, _SetRun] = {}  # the latest execution per set
+        self._send_windows = 0  # plans between their first send and their last answer
+        self._deferred: list[tuple[Callable[..., object], OrderUpdate | Fill, int]] = []
         self._background: set[asyncio.Task[None]] = set()
         self.late_reports: list[ExecutionReport] = []  # repairs after fills reversed late
         self.ledger_errors: list[ArbError] = []
+        self.send_errors: list[Exception] = []  # what a client's place_order raised (it should not)
 
     # -- events --------------------------------------------------------------------------------------
 
@@ -306,9 +322,15 @@ class Executor:
         return None
 
     def _stash(self, order_id: str | None, event: OrderUpdate | Fill) -> None:
-        if order_id:
-            self._early.setdefault(order_id, []).append(event)
+        """Keep an event for an order id we may learn soon (a fill can beat the send's answer).
+        Bounded: events of orders that are not ours (other processes on the account) age out."""
         self.unmatched_events += 1
+        if not order_id:
+            return
+        self._early.setdefault(order_id, []).append(event)
+        self._early.move_to_end(order_id)
+        while len(self._early) > _EARLY_KEPT:
+            self._early.popitem(last=False)
 
     def _learn_order_id(self, tracked: TrackedOrder, order_id: str) -> None:
         if not order_id or tracked.order_id == order_id:
@@ -335,10 +357,7 @@ class Executor:
         if update.fill_hint_micro is not None:
             tracked.fill_hint_micro = max(tracked.fill_hint_micro or 0, update.fill_hint_micro)
         stored = replace(update, client_order_id=tracked.client_order_id, order_id=tracked.order_id or "")
-        try:
-            self.ledger.record_order(stored, now_ms=self._wall_ms())
-        except ArbError as exc:
-            self.ledger_errors.append(exc)
+        self._write(self.ledger.record_order, stored, now=update.status is OrderStatus.PENDING)
         self._changed.set()
 
     def _apply_fill(self, tracked: TrackedOrder, fill: Fill) -> None:
@@ -350,22 +369,43 @@ class Executor:
         if shares is None:
             shares = route_fill(tracked.planned, fill, tracked.filled_micro)
             tracked.fills[fill.fill_id] = shares
+        # The effect on this order follows from its own fill memory (ids, reversals), not from the
+        # ledger's answer: the ledger write may be deferred (see `_write`); the ledger dedupes too.
+        failed = fill.status is FillStatus.FAILED
+        reversing = failed and not first and fill.fill_id not in tracked.reversed
+        if failed:
+            tracked.reversed.add(fill.fill_id)
         for share in shares:
-            routed = replace(share.fill, status=fill.status)
+            self._write(self.ledger.record_fill, replace(share.fill, status=fill.status))
+            if first and not failed:
+                tracked.filled_micro += share.fill.size_micro
+            elif reversing:
+                tracked.filled_micro -= share.fill.size_micro
+        if reversing:
+            self._after_reversal(tracked, fill.fill_id)
+        self._changed.set()
+
+    def _write(self, write: Callable[..., object], record: OrderUpdate | Fill, *, now: bool = False) -> None:
+        """A ledger write of an order state or a fill: at once, or while some plan is between its
+        first send and its last answer (and `defer_ledger_writes`), queued and written right after,
+        so the SQLite commits (an fsync each with synchronous=FULL) stay out of the send window.
+        The writes that must be durable before an order leaves (the intent; a Polymarket order's
+        hash) are always made at once (`now`)."""
+        if self._send_windows and self.config.defer_ledger_writes and not now:
+            self._deferred.append((write, record, self._wall_ms()))
+            return
+        try:
+            write(record, now_ms=self._wall_ms())
+        except ArbError as exc:
+            self.ledger_errors.append(exc)
+
+    def _flush_writes(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for write, record, now_ms in deferred:
             try:
-                result = self.ledger.record_fill(routed, now_ms=self._wall_ms())
+                write(record, now_ms=now_ms)
             except ArbError as exc:
                 self.ledger_errors.append(exc)
-                continue
-            if result is FillResult.APPLIED and first:
-                tracked.filled_micro += share.fill.size_micro
-            elif result is FillResult.REVERSED and not first:
-                tracked.filled_micro -= share.fill.size_micro
-                tracked.reversed.add(fill.fill_id)
-                self._after_reversal(tracked, fill.fill_id)
-            elif result is FillResult.REVERSED:  # arrived FAILED: applied and undone at once
-                tracked.reversed.add(fill.fill_id)
-        self._changed.set()
 
     async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         """Wait (on events, no polling) until `predicate` holds or `timeout_s` passes."""
@@ -497,7 +537,24 @@ class Executor:
         return tracked
 
     async def _send_all(self, orders: Sequence[TrackedOrder]) -> None:
-        await asyncio.gather(*(self._send(t) for t in orders))
+        self._send_windows += 1
+        try:
+            sends: list[Awaitable[None]] = []
+            by_venue: dict[Venue, list[TrackedOrder]] = {}
+            for tracked in orders:
+                by_venue.setdefault(tracked.venue, []).append(tracked)
+            for venue, group in by_venue.items():
+                capabilities = self.clients[venue].capabilities
+                if self.config.batch_orders and capabilities.batch_orders and len(group) > 1:
+                    size = max(1, capabilities.max_batch_size)
+                    sends += [self._send_batch(venue, group[i : i + size]) for i in range(0, len(group), size)]
+                else:
+                    sends += [self._send(t) for t in group]
+            await asyncio.gather(*sends)
+        finally:
+            self._send_windows -= 1
+            if not self._send_windows:
+                self._flush_writes()
 
     async def _send(self, tracked: TrackedOrder) -> None:
         refused = self._send_refusal(tracked.venue)
@@ -510,8 +567,9 @@ class Executor:
         tracked.sent_ns = self._clock()
         try:
             update = await client.place_order(tracked.request)
-        except ArbError as exc:  # raised before or while sending: the outcome is not known
-            update = self._local_update(tracked, OrderStatus.UNKNOWN, f"send failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - raised before or while sending: the outcome is not known
+            self.send_errors.append(exc)
+            update = self._local_update(tracked, OrderStatus.UNKNOWN, f"send failed: {type(exc).__name__}: {exc}")
         if update.status is OrderStatus.UNKNOWN and not self._answered(client, update):
             self._venue_call(tracked.venue, ok=False)
         else:
@@ -532,6 +590,38 @@ class Executor:
             if sent is not None:
                 return sent.answered
         return False
+
+    async def _send_batch(self, venue: Venue, batch: Sequence[TrackedOrder]) -> None:
+        """Several orders to one venue in one batch request (one signature, one round trip where the
+        venue has a batch endpoint); each answer applies to its own order, a lost one is UNKNOWN."""
+        refused = self._send_refusal(venue)
+        if refused is not None:
+            for tracked in batch:
+                self._apply_update(tracked, self._local_update(tracked, OrderStatus.REJECTED, f"not sent: {refused}"))
+                tracked.venue_filled_micro = 0
+            return
+        client: Any = self.clients[venue]
+        now = self._clock()
+        for tracked in batch:
+            tracked.sent, tracked.sent_ns = True, now
+        try:
+            answers: Sequence[OrderUpdate] = await client.place_orders([t.request for t in batch])
+        except Exception as exc:  # noqa: BLE001 - raised before or while sending: the outcome is not known
+            self.send_errors.append(exc)
+            answers = []
+        answered = self._clock()
+        by_cid = {a.client_order_id: a for a in answers if a.client_order_id}
+        for position, tracked in enumerate(batch):
+            update = by_cid.get(tracked.client_order_id) or (
+                answers[position] if position < len(answers) and not answers[position].client_order_id else None
+            )
+            if update is None:
+                update = self._local_update(tracked, OrderStatus.UNKNOWN, "no answer for this order in the batch")
+            heard = update.status is not OrderStatus.UNKNOWN or self._answered(client, update)
+            if heard:
+                tracked.answered_ns = answered
+            self._venue_call(venue, ok=heard)
+            self._apply_update(tracked, update)
 
     def _local_update(self, tracked: TrackedOrder, status: OrderStatus, reason: str) -> OrderUpdate:
         request = tracked.request
@@ -626,7 +716,11 @@ class Executor:
                 update = await client.reconcile_order(tracked.client_order_id, tracked.request.market_id)
             else:
                 if not tracked.order_id:
-                    # never signed, so never sent: the send refused it locally before the hash existed
+                    # The client announces the hash (PENDING) before its POST starts; none heard: the
+                    # order was never signed, so never sent.
+                    local = self._local_update(tracked, OrderStatus.REJECTED, "never signed, so never sent")
+                    self._apply_update(tracked, local)
+                    tracked.venue_filled_micro = 0
                     return True
                 update = await client.reconcile_order(tracked.order_id)
         except ArbError as exc:
