@@ -36,7 +36,7 @@ import enum
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -61,7 +61,6 @@ __all__ = [
     "RepairStatus",
     "exposure",
     "is_hedged",
-    "legs_summary",
 ]
 
 _ZERO = Decimal(0)
@@ -502,11 +501,3 @@ class RepairPlanner:
         if after.worst_value_usd <= before.worst_value_usd:
             return None, f"{name}: refused, it does not raise the worst value ({_money(after.worst_value_usd)})"
         return _Candidate(name, plan, after, risk), ""
-
-
-def legs_summary(plan: SetPlan) -> Sequence[str]:
-    """One line per leg, for logs and incident notes."""
-    return [
-        f"{leg.action.value} {leg.quantity} {leg.instrument_id} on {leg.venue} at most {leg.limit_price}"
-        for leg in plan.legs
-    ]
