@@ -3,16 +3,18 @@ every gate blocking and letting through, config validation, the Kelly cap by han
 
 from __future__ import annotations
 
+import collections
+import functools
 import itertools
 import math
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arb.errors import ConfigError
@@ -55,8 +57,8 @@ class FakeClock:
 
 # -- a brute force with its own arithmetic ------------------------------------------------------
 # Fee schedules described as plain tuples, priced here with Fractions (not through FeeRule):
-# ("kalshi", multiplier) : each lot's fill rounded up to 1/10000, the order total up to 1/100
-# ("poly", rate, exponent): one fill, floored to 1/100000
+# ("kalshi", multiplier) : each fill's fee rounded up to 1/10000, the order total up to 1/100
+# ("poly", rate, exponent): each fill's fee floored to 1/100000, no order rounding
 FeeSpec = tuple[str, Fraction, int]
 
 
@@ -67,21 +69,51 @@ def _rule(spec: FeeSpec) -> FeeRule:
     return polymarket_fee(rate=D(number.numerator) / D(number.denominator), exponent=exponent)
 
 
-def _brute_fee(spec: FeeSpec, price: Fraction, lot: Fraction, lots: int) -> Fraction:
+def _brute_order_fee(spec: FeeSpec, fills: Sequence[tuple[Fraction, Fraction]]) -> Fraction:
+    """The venue's fee of one order filled as (price, quantity) fills, from the fee formulas."""
     kind, number, exponent = spec
+    if kind == "kalshi":
+        per_fill = [Fraction(math.ceil(Fraction(7, 100) * number * q * p * (1 - p) * 10_000), 10_000) for p, q in fills]
+        return Fraction(math.ceil(sum(per_fill, Fraction(0)) * 100), 100)
+    return sum(
+        (Fraction(math.floor(number * q * (p * (1 - p)) ** exponent * 100_000), 100_000) for p, q in fills), Fraction(0)
+    )
+
+
+def _splits(n: int, largest: int | None = None) -> Iterator[tuple[int, ...]]:
+    """Every way to cut n lots into fills (integer partitions)."""
+    if n == 0:
+        yield ()
+        return
+    for first in range(min(n, largest or n), 0, -1):
+        for rest in _splits(n - first, first):
+            yield (first, *rest)
+
+
+# contract, side, action, limit price, lot, lots, fee, fok, tick
+BruteLeg = tuple[str, str, str, Fraction, Fraction, int, FeeSpec, bool, Fraction]
+WINDOW_TICKS = 3  # better prices tried per lot: the limit and up to this many ticks better
+
+
+@functools.cache
+def _brute_leg_worst(leg: BruteLeg, lots: int, payoff: int) -> Fraction:
+    """Least value of `lots` filled at any prices on the tick grid from the limit to WINDOW_TICKS
+    better (each lot its own price), in every split into fills the venue may make."""
+    _, _, action, limit, lot, _, fee, _, tick = leg
     if lots == 0:
         return Fraction(0)
-    if kind == "kalshi":
-        per_lot = Fraction(7, 100) * number * lot * price * (1 - price)
-        per_lot_rounded = Fraction(math.ceil(per_lot * 10_000), 10_000)
-        return Fraction(math.ceil(per_lot_rounded * lots * 100), 100)
-    raw = number * lot * lots * (price * (1 - price)) ** exponent
-    return Fraction(math.floor(raw * 100_000), 100_000)
-
-
-BruteLeg = tuple[
-    str, str, str, Fraction, Fraction, int, FeeSpec, bool
-]  # contract, side, action, price, lot, lots, fee, fok
+    sign = 1 if action == "buy" else -1  # a buy's better prices are lower
+    prices = [limit - sign * i * tick for i in range(WINDOW_TICKS + 1)]
+    prices = [p for p in prices if 0 <= p <= 1]
+    worst = None
+    for per_lot in itertools.combinations_with_replacement(prices, lots):
+        counts = collections.Counter(per_lot)
+        for cuts in itertools.product(*(list(_splits(n)) for n in counts.values())):
+            fills = [(price, lot * n) for price, cut in zip(counts, cuts) for n in cut]
+            value = sum((sign * q * (payoff - p) for p, q in fills), Fraction(0)) - _brute_order_fee(fee, fills)
+            worst = value if worst is None else min(worst, value)
+    assert worst is not None
+    return worst
 
 
 def _brute_worst(
@@ -92,25 +124,22 @@ def _brute_worst(
 
     held_value = [sum((q * pays(o, c, s) for (c, s), q in held.items()), Fraction(0)) for o in outcomes]
     base = min(held_value) if held else Fraction(0)
-    choices = [(0, n) if fok else range(n + 1) for (_, _, _, _, _, n, _, fok) in legs]
+    choices = [(0, leg[5]) if leg[7] else range(leg[5] + 1) for leg in legs]
     worst = None
     for o, hv in zip(outcomes, held_value):
         for vector in itertools.product(*choices):
-            total = hv - base
-            for (contract, side, action, price, lot, _, fee, _), k in zip(legs, vector):
-                quantity = lot * k
-                payoff = pays(o, contract, side)
-                if action == "buy":
-                    total += quantity * payoff - quantity * price - _brute_fee(fee, price, lot, k)
-                else:
-                    total += quantity * price - quantity * payoff - _brute_fee(fee, price, lot, k)
+            total = (
+                hv
+                - base
+                + sum((_brute_leg_worst(leg, k, pays(o, leg[0], leg[1])) for leg, k in zip(legs, vector)), Fraction(0))
+            )
             worst = total if worst is None else min(worst, total)
     assert worst is not None
     return worst
 
 
-def _fillable(b: BruteLeg, index: int = 0) -> FillableLeg:
-    contract, side, action, price, lot, lots, fee, fok = b
+def _fillable(b: BruteLeg, index: int = 0, *, tick_known: bool = True) -> FillableLeg:
+    contract, side, action, price, lot, lots, fee, fok, tick = b
     dprice = D(price.numerator) / D(price.denominator)
     dlot = D(lot.numerator) / D(lot.denominator)
     quantity = dlot * lots
@@ -129,7 +158,12 @@ def _fillable(b: BruteLeg, index: int = 0) -> FillableLeg:
         fee_usd=fee_usd,
         cash_flow_usd=cash,
     )
-    return FillableLeg(leg, rule, dlot, all_or_none=fok)
+    dtick = D(tick.numerator) / D(tick.denominator) if tick_known else None
+    return FillableLeg(leg, rule, dlot, all_or_none=fok, tick_usd=dtick)
+
+
+def _fee_can_rise(b: BruteLeg) -> bool:
+    return b[3] > Fraction(1, 2) if b[2] == "buy" else b[3] < Fraction(1, 2)
 
 
 CONTRACTS = ("A", "B", "C")
@@ -145,9 +179,10 @@ brute_legs = st.tuples(
     st.sampled_from(["buy", "sell"]),
     st.integers(1, 99).map(lambda c: Fraction(c, 100)),
     st.sampled_from([Fraction(1), Fraction(1, 100), Fraction(5)]),
-    st.integers(1, 5),
+    st.integers(1, 4),
     fee_specs,
     st.booleans(),
+    st.sampled_from([Fraction(1, 100), Fraction(1, 1000)]),
 )
 outcome_sets = st.sampled_from(
     [
@@ -162,15 +197,21 @@ holdings = st.dictionaries(
 
 
 @given(legs=st.lists(brute_legs, min_size=1, max_size=3), outcomes=outcome_sets, held=holdings)
-def test_worst_partial_fill_matches_brute_force_over_every_vector(
+def test_worst_partial_fill_bounds_a_brute_force_over_every_vector_price_and_split(
     legs: list[BruteLeg], outcomes: list[dict[str, int]], held: dict[tuple[str, str], Fraction]
 ) -> None:
     fillable = [_fillable(b, i) for i, b in enumerate(legs)]
     dheld = {(c, Side(s)): D(q.numerator) for (c, s), q in held.items()}
     risk = worst_partial_fill_loss(fillable, outcomes, dheld)
-    expected = _brute_worst(legs, outcomes, held)
-    assert Fraction(risk.worst_value_change_usd) == expected
-    assert Fraction(risk.loss_usd) == max(Fraction(0), -expected)
+    brute = _brute_worst(legs, outcomes, held)
+    # a true bound: no vector, price at or better than the limits or split is worse
+    assert Fraction(risk.worst_value_change_usd) <= brute
+    assert Fraction(risk.loss_usd) == max(Fraction(0), -Fraction(risk.worst_value_change_usd))
+    # and a tight one: exact where no fee can rise at a better price, else at most two order
+    # increments ($0.02: one when the lot's tick saving is on the fee's grid) looser per leg whose
+    # fee can, or one fill increment for a fee floored per fill
+    slack = sum(Fraction(2, 100) if b[6][0] == "kalshi" else Fraction(1, 100_000) for b in legs if _fee_can_rise(b))
+    assert brute - Fraction(risk.worst_value_change_usd) <= slack
     # the reported vector and outcome reach that value
     base = min(fill_vector_value([], [], o, dheld) for o in outcomes) if dheld else D(0)
     assert (
@@ -179,20 +220,85 @@ def test_worst_partial_fill_matches_brute_force_over_every_vector(
     )
 
 
+def test_fill_at_a_better_price_that_costs_more_is_inside_the_bound() -> None:
+    """Two lots bought at limit 0.69 on a deci-cent Kalshi market: at the limit each lot's fee is
+    0.07 x 0.69 x 0.31 = 0.014973 -> 0.0150, the order 0.0300 -> $0.03, cost $1.41. One lot filled
+    two ticks better, at 0.688, pays 0.01502592 -> 0.0151, the order 0.0301 -> $0.04: $1.418 in
+    all, $0.008 more than at the limit. The bound must cover it."""
+    leg: BruteLeg = (
+        "A",
+        "yes",
+        "buy",
+        Fraction(69, 100),
+        Fraction(1),
+        2,
+        ("kalshi", Fraction(1), 1),
+        False,
+        Fraction(1, 1000),
+    )
+    fills = [(Fraction(69, 100), Fraction(1)), (Fraction(688, 1000), Fraction(1))]
+    assert Fraction(69, 100) + Fraction(688, 1000) + _brute_order_fee(leg[6], fills) == Fraction(1418, 1000)
+    assert _brute_leg_worst(leg, 2, 0) == -Fraction(1418, 1000)
+    risk = worst_partial_fill_loss([_fillable(leg)], [{"A": 0}])
+    assert risk.loss_usd >= D("1.418")
+    assert risk.loss_usd == D("1.419")  # $1.41 at the limit + 0.01 - gcd(0.001, 0.01)
+    # an unknown tick costs the looser cap: + ceil(2 x 0.0001 to the cent) + 0.01
+    assert worst_partial_fill_loss([_fillable(leg, tick_known=False)], [{"A": 0}]).loss_usd == D("1.43")
+    # whole-cent ticks of whole contracts: a better price saves at least the cent it can add
+    cent = (*leg[:8], Fraction(1, 100))
+    assert worst_partial_fill_loss([_fillable(cent)], [{"A": 0}]).loss_usd == D("1.41")
+
+
+rising_legs = st.tuples(
+    st.just("A"),
+    st.sampled_from(["yes", "no"]),
+    st.sampled_from(["buy", "sell"]),
+    st.integers(51, 99).map(lambda c: Fraction(c, 100)),
+    st.sampled_from([Fraction(1), Fraction(1, 100)]),
+    st.integers(1, 3),
+    st.sampled_from([Fraction(1), Fraction(3, 2)]).map(lambda m: ("kalshi", m, 1)),
+    st.just(False),
+    st.sampled_from([Fraction(1, 100), Fraction(1, 1000)]),
+).map(lambda b: b if b[2] == "buy" else (*b[:3], 1 - b[3], *b[4:]))
+
+
+@settings(max_examples=300)
+@given(leg=rising_legs, tick_known=st.booleans())
+def test_one_leg_whose_fee_can_rise_is_bounded_over_every_price_and_split(leg: BruteLeg, tick_known: bool) -> None:
+    """Where a better price moves towards 1/2 the fee can rise, and its rounding with it: the
+    bound holds against every fill price in the window and every split, for every lot count."""
+    fillable = _fillable(leg, tick_known=tick_known)
+    for lots in range(leg[5] + 1):
+        for payoff in (0, 1):
+            brute = _brute_leg_worst(leg, lots, payoff)
+            assert Fraction(fillable.value(lots, payoff)) <= brute
+            assert brute - Fraction(fillable.value(lots, payoff)) <= Fraction(2, 100)
+
+
 @given(leg=brute_legs, lots=st.integers(1, 400), payoff=st.integers(0, 1))
 def test_per_leg_candidate_set_finds_the_exact_minimum_over_every_lot_count(
     leg: BruteLeg, lots: int, payoff: int
 ) -> None:
-    """The pruning (k < fee(all)/a) against every lot count, on larger legs than the full product."""
-    contract, side, action, price, lot, _, fee, fok = leg
-    b = (contract, side, action, price, lot, lots, fee, fok)
+    """The pruning (k < fee(all)/a) against every lot count, on larger legs than the full product;
+    at the limit price each lot count's figure is the venue's fee by the brute force's arithmetic,
+    exactly where no fee can rise at a better price and below it where one can."""
+    contract, side, action, price, lot, _, fee, fok, tick = leg
+    b = (contract, side, action, price, lot, lots, fee, fok, tick)
     fillable = _fillable(b)
     counts = (0, lots) if fok else range(lots + 1)
     sign = 1 if action == "buy" else -1
-    exhaustive = min(sign * lot * k * (payoff - price) - _brute_fee(fee, price, lot, k) for k in counts)
+    for k in counts if len(counts) < 60 else (*counts[:30], *counts[-30:]):
+        at_limit = sign * lot * k * (payoff - price) - _brute_order_fee(
+            fee, [(price, lot)] * k if fee[0] == "kalshi" else [(price, lot * k)]
+        )
+        if _fee_can_rise(b):
+            assert Fraction(fillable.value(k, payoff)) <= at_limit
+        else:
+            assert Fraction(fillable.value(k, payoff)) == at_limit
+    exhaustive = min(fillable.value(k, payoff) for k in counts)
     value, count = fillable.worst(payoff)
-    assert Fraction(value) == exhaustive
-    assert Fraction(fillable.value(count, payoff)) == exhaustive
+    assert value == exhaustive
+    assert fillable.value(count, payoff) == exhaustive
 
 
 def _riskless_three_leg() -> tuple[list[FillableLeg], list[dict[str, int]]]:

@@ -1,17 +1,36 @@
 """Worst loss over every reachable partial-fill vector of a plan, in exact arithmetic.
 
 A plan's legs go out together and each may fill anywhere from 0 to its quantity in whole lots
-(an all-or-nothing leg, FOK, fills 0 or all). Every filled lot is valued at the leg's limit price,
-the worst price the venue may execute it at, and the fee is the venue's exact fee of that filled
-quantity at the worst way its rounding can split the fills (`FeeRule.worst_order_fee`, as the
-planner prices full fills). Before rounding, cost plus fee per contract, p + c p (1 - p) with
-c < 1, rises with the price (proceeds less fee falls as it drops), so the limit is the worst
-price; the fee's rounding can still make a fill one tick better cost up to the rounding
-increments more (per lot fill increment plus one order increment), which this bound leaves out.
+(an all-or-nothing leg, FOK, fills 0 or all), at any prices at or better than its limit and in any
+split into fills the venue chooses.
 
-For a fixed outcome the legs' contributions add, so the worst vector is each leg at its own worst
-lot count. A leg's value at k lots is a*k - fee(k) with a = lot x (payoff - price) for a buy
-(lot x (price - payoff) for a sell) and fee(k) >= 0 non-decreasing in k. If a <= 0 the value is
+The bound per leg and lot count k starts from k lots filled at the limit price L with the venue's
+exact fee at the worst split (`FeeRule.worst_order_fee`, as the planner prices full fills), and adds
+`rounding_slack`, a proven cap on what fee rounding can take back when lots fill at better prices.
+Proof sketch (BUY; a SELL is the mirror image, with prices at or above L):
+
+* Let y(p) = c x lot x g(p) + flat x lot be one lot's unrounded fee, g(p) = (p (1 - p))^e. As long
+  as c x max|g'| <= 1 (checked: max|g'| <= e / 4^(e-1)), lot x p + y(p) never falls as p rises, so a
+  lot filled d = lot x (L - p) better has y(p) <= y(L) + d: the fee can rise by at most what the
+  price saves.
+* Where the fee cannot rise at all (a BUY with L <= 1/2, a SELL with L >= 1/2: g only falls moving
+  away from 1/2), rounding is monotone and the figure at the limit is already the worst: no slack.
+* Otherwise, with per-fill rounding up (Kalshi) the finest split is the worst (ceil is subadditive)
+  and ceil(y(L) + d) = ceil(y(L)) + d when d is on the fill increment's grid, so the fills' fees sum
+  to at most B + D, with B the finest-split sum at L and D the total price saving; rounding down
+  (Polymarket) gives floor(Y(L) + D) = floor(Y(L)) + D the same way (floor is superadditive). With
+  the order total rounded up, the excess over the limit figure is ceil_o(B + D) - D - ceil_o(B) <=
+  ceil_o(D) - D, and D lies on the grid of u = lot x tick, so the excess is at most
+  inc_o - gcd(u, inc_o): $0.009 for a deci-cent Kalshi market, zero for whole-cent ticks of whole
+  contracts. Without order rounding it is zero.
+* When the tick is unknown or u is off the fill increment's grid, each lot's fill rounding may add
+  up to one more increment (k increments rounding up, one rounding down) and the order rounding up
+  to a whole increment: the slack is then ceil_o(k x inc_f) + inc_o.
+
+The slack does not fall as k grows (so the fee bound is non-decreasing in k), which the search below
+relies on. For a fixed outcome the legs' contributions add, so the worst vector is each leg at its
+own worst lot count. A leg's value at k lots is a*k - fee(k) with a = lot x (payoff - price) for a
+buy (lot x (price - payoff) for a sell) and fee(k) >= 0 non-decreasing in k. If a <= 0 the value is
 non-increasing, so k = all is the worst. If a > 0 then a*k - fee(k) >= a*k - fee(all) >= 0 =
 value(0) for every k >= fee(all)/a, so only k < fee(all)/a can beat k = 0: those are enumerated
 exactly. The leg's value depends on the outcome only through its payoff (0 or 1), so each leg is
@@ -23,16 +42,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
+from math import gcd
+from typing import TYPE_CHECKING
 
 from arb.risk.errors import RiskInputError
-from solvers.fees import FeeRule
+from solvers.fees import FeeRule, Rounding
 from solvers.outcomes import OutcomeSystem
 from solvers.plan import Action, Leg
 from solvers.problem import Side
 
+if TYPE_CHECKING:
+    from arb.graph import Listing
+
 __all__ = ["FillableLeg", "PartialFillRisk", "fill_vector_value", "outcome_assignments", "worst_partial_fill_loss"]
 
 _ZERO = Decimal(0)
+_HALF = Decimal("0.5")
 
 Holdings = Mapping[tuple[str, Side], Decimal]
 """Held quantity per (contract id, side), in contracts."""
@@ -41,12 +67,28 @@ Holdings = Mapping[tuple[str, Side], Decimal]
 @dataclass(frozen=True, slots=True)
 class FillableLeg:
     """A plan leg with what its partial fills depend on: the instrument's fee rule, its lot size
-    (contracts) and whether the order fills all or nothing (FOK)."""
+    (contracts), whether the order fills all or nothing (FOK) and the price grid every fill price
+    lies on (`tick_usd`: the market's finest tick; None when unknown, which costs a looser bound)."""
 
     leg: Leg
     fee: FeeRule
     lot_size: Decimal
     all_or_none: bool = False
+    tick_usd: Decimal | None = None
+
+    @classmethod
+    def from_listing(cls, leg: Leg, listing: Listing, *, all_or_none: bool = False) -> FillableLeg:
+        """The leg as the venue will trade it: the listing's taker fee, lot size and tick. For a
+        market whose tick varies with the price (Kalshi's tapered deci-cent), pass the finest tick
+        by hand instead."""
+        micro = Decimal(1_000_000)
+        return cls(
+            leg,
+            listing.taker_fee,
+            Decimal(listing.lot_size_micro) / micro,
+            all_or_none=all_or_none,
+            tick_usd=Decimal(listing.tick_size_micro) / micro,
+        )
 
     def __post_init__(self) -> None:
         if not isinstance(self.lot_size, Decimal) or not self.lot_size.is_finite() or self.lot_size <= 0:
@@ -62,19 +104,65 @@ class FillableLeg:
             raise RiskInputError(
                 f"leg {self.leg.instrument_id}: limit price must be within [0, 1], was {self.leg.limit_price}"
             )
+        if self.tick_usd is not None:
+            if not isinstance(self.tick_usd, Decimal) or not self.tick_usd.is_finite() or self.tick_usd <= 0:
+                raise RiskInputError(
+                    f"leg {self.leg.instrument_id}: tick_usd must be a positive Decimal or None, was {self.tick_usd!r}"
+                )
+            if self.leg.limit_price % self.tick_usd:
+                raise RiskInputError(
+                    f"leg {self.leg.instrument_id}: limit price {self.leg.limit_price} is off the tick {self.tick_usd}"
+                )
 
     @property
     def lots(self) -> int:
         return int(self.leg.quantity / self.lot_size)
 
     def fee_of(self, lots: int) -> Decimal:
-        """Exact fee of `lots` filled at the limit price (worst split of the fills)."""
+        """Most that `lots` can cost beyond their price at the limit: the exact fee at the limit price
+        (worst split of the fills) plus `rounding_slack` (fills at better prices). Non-decreasing in
+        `lots`."""
         if lots == 0:
             return _ZERO
-        return self.fee.worst_order_fee([(self.leg.limit_price, self.lot_size * lots)], self.lot_size)
+        at_limit = self.fee.worst_order_fee([(self.leg.limit_price, self.lot_size * lots)], self.lot_size)
+        return at_limit + self.rounding_slack(lots)
+
+    def fee_can_rise(self) -> bool:
+        """Whether a fill at a better price can pay a larger fee than at the limit: only when the
+        better prices lie towards 1/2, where P(1 - P) peaks."""
+        if self.leg.action is Action.BUY:
+            return self.leg.limit_price > _HALF
+        return self.leg.limit_price < _HALF
+
+    def rounding_slack(self, lots: int) -> Decimal:
+        """Proven cap on how much more `lots` can cost, fee rounding included, when they fill at
+        prices better than the limit than when they fill at it (module docstring)."""
+        rule = self.fee
+        fill_inc, order_inc = rule.fill_increment_usd, rule.order_increment_usd
+        if lots == 0 or not self.fee_can_rise() or (fill_inc is None and order_inc is None):
+            return _ZERO
+        name = self.leg.instrument_id
+        steepness = rule.coefficient * rule.multiplier * rule.exponent / Decimal(4) ** (rule.exponent - 1)
+        if steepness > 1:  # lot x p + fee(p) could then fall as p rises: the limit is not the worst price
+            raise RiskInputError(f"leg {name}: fee curve too steep to bound (c x max|g'| = {steepness} > 1)")
+        if Rounding.NEAREST in (rule.fill_rounding, rule.order_rounding):
+            raise RiskInputError(f"leg {name}: fees rounded to nearest cannot be bounded at better prices")
+        step = None if self.tick_usd is None else self.lot_size * self.tick_usd
+        extra = _ZERO  # fill rounding the price saving does not pay for
+        if fill_inc is not None and (step is None or step % fill_inc):
+            extra = fill_inc * lots if rule.fill_rounding is Rounding.UP else fill_inc
+        if order_inc is None:
+            return extra
+        extra_units = (extra / order_inc).to_integral_value(rounding=ROUND_CEILING)
+        if rule.order_rounding is Rounding.UP and step is not None:
+            grid = order_inc - _decimal_gcd(step, order_inc)
+        else:
+            grid = order_inc
+        return extra_units * order_inc + grid
 
     def value(self, lots: int, payoff: int) -> Decimal:
-        """Value change of `lots` filled when the leg's instrument pays `payoff` (0 or 1) per contract."""
+        """Least value change of `lots` filled (at the limit or better, in any split) when the leg's
+        instrument pays `payoff` (0 or 1) per contract."""
         quantity = self.lot_size * lots
         if self.leg.action is Action.BUY:
             return quantity * (payoff - self.leg.limit_price) - self.fee_of(lots)
@@ -109,6 +197,13 @@ class PartialFillRisk:
     loss_usd: Decimal
     worst_outcome: Mapping[str, int]
     worst_fill_lots: tuple[int, ...]
+
+
+def _decimal_gcd(a: Decimal, b: Decimal) -> Decimal:
+    """Greatest d with a and b both whole multiples of d (a, b positive and finite)."""
+    fa, fb = Fraction(a), Fraction(b)
+    denominator = fa.denominator * fb.denominator // gcd(fa.denominator, fb.denominator)
+    return Decimal(gcd(int(fa * denominator), int(fb * denominator))) / Decimal(denominator)
 
 
 def _pays(assignment: Mapping[str, int], contract: str, side: Side) -> int:
