@@ -23,7 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arb.cli import main as cli_main
+from arb.domain import Venue
 from arb.errors import ConfigError
+from arb.graph import Listing
 from arb.risk import (
     BookGate,
     BookStatus,
@@ -42,6 +44,7 @@ from arb.risk import (
     check_limits,
     check_partial_fill,
     fill_vector_value,
+    fillable_legs,
     kelly_cap,
     outcome_assignments,
     worst_partial_fill_loss,
@@ -956,3 +959,50 @@ def test_partition_halts_every_set_touching_the_unreachable_venue_and_no_other(t
     assert gate.check(kalshi_only) == []
     gate.breakers.mark_reachable("polymarket")
     assert gate.check(polymarket_only) == []
+
+
+def test_fillable_legs_take_fee_lot_and_tick_from_the_component_listings() -> None:
+    kalshi_rule, poly_rule = kalshi_fee(), polymarket_fee(rate=D("0.05"))
+    listings = (
+        Listing("KX-A:yes", Venue.KALSHI, "KX-A", "A", Side.YES, kalshi_rule, 1_000_000, 1_000, 1_000_000),
+        Listing("pm-B:no", Venue.POLYMARKET, "pm-B", "B", Side.NO, poly_rule, 10_000, 10_000, 5_000_000),
+    )
+    legs = [
+        _fillable(
+            ("A", "yes", "buy", Fraction(69, 100), Fraction(1), 2, ("kalshi", Fraction(1), 1), False, Fraction(1, 1000))
+        ).leg,
+        _fillable(
+            (
+                "B",
+                "no",
+                "buy",
+                Fraction(30, 100),
+                Fraction(1, 100),
+                500,
+                ("poly", Fraction(1, 20), 1),
+                False,
+                Fraction(1, 100),
+            )
+        ).leg,
+    ]
+    legs = [
+        dataclasses.replace(legs[0], instrument_id="KX-A:yes"),
+        dataclasses.replace(legs[1], instrument_id="pm-B:no"),
+    ]
+    kalshi_leg, poly_leg = fillable_legs(legs, listings, all_or_none=lambda leg: leg.venue == "polymarket")
+    assert (kalshi_leg.fee, kalshi_leg.lot_size, kalshi_leg.tick_usd, kalshi_leg.all_or_none) == (
+        kalshi_rule,
+        D(1),
+        D("0.001"),
+        False,
+    )
+    assert (poly_leg.fee, poly_leg.lot_size, poly_leg.tick_usd, poly_leg.all_or_none) == (
+        poly_rule,
+        D("0.01"),
+        D("0.01"),
+        True,
+    )
+    # the deci-cent Kalshi leg carries its rounding slack, as in the hand-worked case above
+    assert worst_partial_fill_loss([kalshi_leg], [{"A": 0}]).loss_usd == D("1.419")
+    with pytest.raises(RiskInputError, match="no listing"):
+        fillable_legs([dataclasses.replace(legs[0], instrument_id="KX-Z:yes")], listings)

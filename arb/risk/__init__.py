@@ -25,6 +25,7 @@ from arb.risk.partial_fill import (
     FillableLeg,
     PartialFillRisk,
     fill_vector_value,
+    fillable_legs,
     outcome_assignments,
     worst_partial_fill_loss,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "check_limits",
     "check_partial_fill",
     "fill_vector_value",
+    "fillable_legs",
     "kelly_cap",
     "outcome_assignments",
     "worst_partial_fill_loss",

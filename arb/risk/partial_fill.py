@@ -39,7 +39,7 @@ minimised twice, not once per outcome.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
@@ -55,7 +55,14 @@ from solvers.problem import Side
 if TYPE_CHECKING:
     from arb.graph import Listing
 
-__all__ = ["FillableLeg", "PartialFillRisk", "fill_vector_value", "outcome_assignments", "worst_partial_fill_loss"]
+__all__ = [
+    "FillableLeg",
+    "PartialFillRisk",
+    "fill_vector_value",
+    "fillable_legs",
+    "outcome_assignments",
+    "worst_partial_fill_loss",
+]
 
 _ZERO = Decimal(0)
 _HALF = Decimal("0.5")
@@ -246,6 +253,23 @@ def worst_partial_fill_loss(
     assert worst is not None
     value, index, lots_vector = worst
     return PartialFillRisk(value, max(_ZERO, -value), dict(outcomes[index]), lots_vector)
+
+
+def fillable_legs(
+    legs: Sequence[Leg], listings: Iterable[Listing], *, all_or_none: bool | Callable[[Leg], bool] = False
+) -> tuple[FillableLeg, ...]:
+    """A plan's legs as the venues will trade them, through the component's listings (matched by
+    instrument id; a leg without a listing is an error, never guessed). `all_or_none`: whether a
+    leg goes out FOK, for all legs or per leg."""
+    by_instrument = {listing.instrument_id: listing for listing in listings}
+    out = []
+    for leg in legs:
+        listing = by_instrument.get(leg.instrument_id)
+        if listing is None:
+            raise RiskInputError(f"leg {leg.instrument_id}: no listing for the instrument")
+        fok = all_or_none(leg) if callable(all_or_none) else all_or_none
+        out.append(FillableLeg.from_listing(leg, listing, all_or_none=fok))
+    return tuple(out)
 
 
 def fill_vector_value(
