@@ -45,6 +45,7 @@ __all__ = [
     "build_risk_gate",
     "load_risk_config",
     "load_risk_section",
+    "read_toml",
 ]
 
 DEFAULT_CONFIG_PATH = Path("config/default.toml")

@@ -23,9 +23,11 @@ Proof sketch (BUY; a SELL is the mirror image, with prices at or above L):
   ceil_o(D) - D, and D lies on the grid of u = lot x tick, so the excess is at most
   inc_o - gcd(u, inc_o): $0.009 for a deci-cent Kalshi market, zero for whole-cent ticks of whole
   contracts. Without order rounding it is zero.
-* When the tick is unknown or u is off the fill increment's grid, each lot's fill rounding may add
-  up to one more increment (k increments rounding up, one rounding down) and the order rounding up
-  to a whole increment: the slack is then ceil_o(k x inc_f) + inc_o.
+* When the tick is unknown or u is off the fill increment's grid, the fill rounding may add up to
+  one more increment beyond the saving (per lot rounding up: k of them; one in all rounding down),
+  X in all, and ceil_o(B + X + D) - D - ceil_o(B) <= ceil_o(X) + (ceil_o(D) - D): the slack is
+  ceil_o(X) + inc_o - gcd(u, inc_o), or ceil_o(X) + inc_o with the tick unknown. Order rounding
+  down (no venue) is bounded the same way by a whole increment; rounding to nearest is refused.
 
 The slack does not fall as k grows (so the fee bound is non-decreasing in k), which the search below
 relies on. For a fixed outcome the legs' contributions add, so the worst vector is each leg at its
@@ -84,17 +86,20 @@ class FillableLeg:
     tick_usd: Decimal | None = None
 
     @classmethod
-    def from_listing(cls, leg: Leg, listing: Listing, *, all_or_none: bool = False) -> FillableLeg:
-        """The leg as the venue will trade it: the listing's taker fee, lot size and tick. For a
-        market whose tick varies with the price (Kalshi's tapered deci-cent), pass the finest tick
-        by hand instead."""
+    def from_listing(
+        cls, leg: Leg, listing: Listing, *, all_or_none: bool = False, tick_usd: Decimal | None = None
+    ) -> FillableLeg:
+        """The leg as the venue will trade it: the listing's taker fee, lot size and tick (the
+        finest of the market's price bands). Pass `tick_usd` when the venue has since announced a
+        finer tick (a Polymarket `tick_size_change`): the bound needs the finest grid a fill may
+        land on."""
         micro = Decimal(1_000_000)
         return cls(
             leg,
             listing.taker_fee,
             Decimal(listing.lot_size_micro) / micro,
             all_or_none=all_or_none,
-            tick_usd=Decimal(listing.tick_size_micro) / micro,
+            tick_usd=Decimal(listing.tick_size_micro) / micro if tick_usd is None else tick_usd,
         )
 
     def __post_init__(self) -> None:
