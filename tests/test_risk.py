@@ -22,8 +22,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arb.book import BinaryBook, OrderBook
 from arb.cli import main as cli_main
-from arb.domain import Venue
+from arb.domain import BookSnapshot, Venue
 from arb.errors import ConfigError
 from arb.graph import Listing
 from arb.risk import (
@@ -1006,3 +1007,16 @@ def test_fillable_legs_take_fee_lot_and_tick_from_the_component_listings() -> No
     assert worst_partial_fill_loss([kalshi_leg], [{"A": 0}]).loss_usd == D("1.419")
     with pytest.raises(RiskInputError, match="no listing"):
         fillable_legs([dataclasses.replace(legs[0], instrument_id="KX-Z:yes")], listings)
+
+
+def test_book_status_of_live_ladders_feeds_the_book_gate() -> None:
+    yes, no = OrderBook("pm-yes", "pm", "polymarket"), OrderBook("pm-no", "pm", "polymarket")
+    snapshot = BookSnapshot(Venue.POLYMARKET, "pm-yes", "pm", (), ((400_000, 10_000_000),))
+    yes.apply_snapshot(snapshot, 999_500_000_000)  # ns on the gate's monotonic clock
+    statuses = BookStatus.of_book(BinaryBook("pm", yes, no))
+    assert statuses[0] == BookStatus("pm-yes", "polymarket", True, 999.5)
+    assert statuses[1].book_id == "pm-no" and not statuses[1].trusted and statuses[1].updated_at_s == -math.inf
+    gate = BookGate(2000, FakeClock(1_000.0))
+    assert gate.check(statuses[:1]) == []
+    [refusal] = gate.check(statuses)
+    assert refusal.gate == "books" and "pm-no" in refusal.reason

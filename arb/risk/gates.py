@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from arb.errors import ConfigError
 from arb.risk.errors import RiskInputError
@@ -25,6 +25,9 @@ from arb.risk.limits import RiskLimits
 from arb.risk.partial_fill import FillableLeg, Holdings, worst_partial_fill_loss
 from solvers.plan import Action
 from solvers.problem import Side
+
+if TYPE_CHECKING:
+    from arb.book import BinaryBook, OrderBook
 
 __all__ = [
     "BookGate",
@@ -68,6 +71,18 @@ class BookStatus:
     venue: str
     trusted: bool
     updated_at_s: float
+
+    @classmethod
+    def of_ladder(cls, ladder: OrderBook) -> BookStatus:
+        """A ladder's status; its `last_update_ns` must come from the clock the gate's
+        `monotonic_s` reads (in seconds). A ladder never updated is infinitely old."""
+        updated = float("-inf") if ladder.last_update_ns is None else ladder.last_update_ns / 1e9
+        return cls(ladder.book_id, ladder.venue, ladder.trusted, updated)
+
+    @classmethod
+    def of_book(cls, book: BinaryBook) -> tuple[BookStatus, ...]:
+        """Every ladder of a binary market (one for Kalshi, YES and NO tokens for Polymarket)."""
+        return tuple(cls.of_ladder(ladder) for ladder in (book.yes, book.no) if ladder is not None)
 
 
 @dataclass(frozen=True, slots=True)
