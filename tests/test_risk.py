@@ -715,6 +715,7 @@ def _set(*path_and_value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("max_open_plans", "4"), r"risk\.max_open_plans must be an integer of at least 1"),
         (_set("max_book_age_ms", 0), r"risk\.max_book_age_ms must be an integer of at least 1"),
         (_without("drawdown_halt_usd"), r"risk\.drawdown_halt_usd is missing"),
+        (_without("cash_per_venue_usd"), r"risk\.cash_per_venue_usd is missing"),
         (_set("daily_loss_halt_usd", "0"), r"\[risk\] risk limit daily_loss_halt_usd must be positive"),
         (_set("kelly_fraction", "1.5"), r"kelly_fraction must be in \(0, 1\]"),
         (_set("notional_per_link_class_usd", "minor_diffs", "10"), r"minor_diffs is not a link class"),

@@ -110,11 +110,9 @@ class _Table:
             return None
         return self.raw[key]
 
-    def exact(self, key: str, value: object | None = None, *, required: bool = True) -> Decimal | None:
+    def exact(self, key: str) -> Decimal:
         """A non-negative exact number: a decimal string or an integer."""
-        value = self.get(key, required) if value is None else value
-        if value is None:
-            return None
+        value = self.get(key)
         if isinstance(value, float):
             raise self.fail(
                 key, f'an exact decimal written as a string (e.g. "{value}") or an integer, not a float', value
@@ -146,8 +144,8 @@ class _Table:
             raise self.fail(key, "positive" if positive else "zero or more", value)
         return float(value)
 
-    def per_key(self, key: str, allowed: Iterable[str] | None = None) -> dict[str, Decimal]:
-        value = self.get(key, required=False)
+    def per_key(self, key: str, allowed: Iterable[str] | None = None, *, required: bool = True) -> dict[str, Decimal]:
+        value = self.get(key, required)
         if value is None:
             return {}
         table = _Table(value, self.source, f"{self.name}.{key}")
@@ -158,9 +156,7 @@ class _Table:
                 raise ConfigError(
                     f"{self.source}: {self.name}.{key}.{name} is not a link class (known: {', '.join(known)})"
                 )
-            amount = table.exact(name)
-            assert amount is not None
-            out[name] = amount
+            out[name] = table.exact(name)
         return out
 
     def finish(self) -> None:
@@ -179,7 +175,7 @@ def load_risk_section(raw: object, *, source: str = "<config>", base_dir: Path |
     risk = _Table(raw, source, "risk")
     cash = risk.per_key("cash_per_venue_usd")
     notional = risk.per_key("notional_per_link_class_usd", LINK_CLASSES)
-    probabilities = risk.per_key("disagreement_probability_per_link_class", LINK_CLASSES)
+    probabilities = risk.per_key("disagreement_probability_per_link_class", LINK_CLASSES, required=False)
     for link_class in notional:
         if link_class != SettlementRisk.IDENTICAL_RULES.value and link_class not in probabilities:
             raise ConfigError(
@@ -230,7 +226,6 @@ def load_risk_section(raw: object, *, source: str = "<config>", base_dir: Path |
             raise risk.fail("kill_switch_signal", f"one of {', '.join(allowed)}", kill_signal_name)
         kill_signal = signal.Signals[str(kill_signal_name)]
     repair_cap = risk.exact("repair_loss_cap_usd")
-    assert repair_cap is not None
 
     rate = _Table(risk.get("rate_budget"), source, "risk.rate_budget")
     rate_settings = RateBudgetSettings(rate.rate("sends_per_s"), rate.integer("burst", 1))
