@@ -39,6 +39,7 @@ from arb.domain import (
 from arb.errors import ConfigError, OrderRejectedError
 from arb.execution.paper import PaperConfig, PaperVenue
 from arb.venues.base import VenueClient
+from arb.venues.kalshi import wire as kalshi_wire
 from arb.venues.kalshi.client import CAPABILITIES as KALSHI_CAPABILITIES
 from arb.venues.polymarket.client import CAPABILITIES as POLYMARKET_CAPABILITIES
 from solvers.fees import kalshi_fee, polymarket_fee
@@ -206,8 +207,15 @@ async def test_kalshi_ioc_takes_only_displayed_size_at_or_better_and_it_stays_go
 async def test_kalshi_buy_no_is_a_sale_of_yes_against_the_yes_bids_stated_on_the_yes_contract() -> None:
     h = Harness(Venue.KALSHI)
     h.feed.snapshot(TICKER, [(c(60), 2 * M), (c(58), 5 * M)], [(c(63), 5 * M)])
-    update = await h.place(Side.NO, Action.BUY, c(42), 4 * M)  # NO at 42 = YES at 58 or better
+    request = h.request(Side.NO, Action.BUY, c(42), 4 * M)  # NO at 42 = YES at 58 or better
+    update = await h.paper.place_order(request)
     assert (update.outcome, update.action, update.price_micro_usd) == (Side.YES, Action.SELL, c(58))
+    stated = kalshi_wire.sent_order_update(request, OrderStatus.FILLED)  # as the real client states it
+    assert (update.outcome, update.action, update.price_micro_usd) == (
+        stated.outcome,
+        stated.action,
+        stated.price_micro_usd,
+    )
     assert update.status is OrderStatus.CANCELED or update.status is OrderStatus.FILLED
     assert update.filled_size_micro == 4 * M
     fills = h.fills()
@@ -300,7 +308,7 @@ async def test_invalid_requests_are_refused_with_reasons_and_nothing_fills() -> 
     for name, answer in answers.items():
         assert answer.status is OrderStatus.REJECTED, name
         assert answer.reason and answer.filled_size_micro == 0, name
-    assert "tick" in answers["tick"].reason and "whole contracts" in answers["lot"].reason
+    assert "tick" in answers["tick"].reason and "lot" in answers["lot"].reason
     assert "outside (0, 1)" in answers["zero price"].reason and "outside (0, 1)" in answers["one"].reason
     assert "positive" in answers["size"].reason and "unknown market" in answers["unknown"].reason
     assert "expiration" in answers["gtd"].reason and "expiration" in answers["gtd past"].reason

@@ -18,8 +18,7 @@ the only account this venue speaks for. Orders fill here, against the live books
   post-only order that would cross the displayed book is refused.
 - Kalshi: one YES ladder per ticker. Buying NO at q is selling YES at 1 - q against the YES bids, and
   orders and fills are stated on the YES contract as the real client states them
-  (`arb.venues.kalshi.wire.sent_order_update`: outcome YES, BUY for a bid, SELL for an ask, the YES
-  price). The position is one signed count (YES > 0, NO < 0) and nets like the venue's: an order
+  (outcome YES, BUY for a bid, SELL for an ask, the YES price). The position is one signed count (YES > 0, NO < 0) and nets like the venue's: an order
   first closes held opposite contracts (each closed pair pays back $1 minus the price paid for
   it), only the rest opens. Polymarket: one ladder per outcome token, positions per token, a sale
   needs the tokens.
@@ -76,7 +75,6 @@ from arb.domain import (
 from arb.errors import ConfigError, OrderRejectedError
 from arb.fixed import SCALE, from_micro
 from arb.venues.base import Capabilities, ClientDiagnostics, EventSink, GuardedSink
-from arb.venues.kalshi import wire as kalshi_wire
 from arb.venues.polymarket.orders import order_amounts
 from solvers.fees import FeeRule
 
@@ -203,6 +201,14 @@ class _Order:
     def crosses(self, price_micro: int) -> bool:
         """A level at `price_micro` on the opposite side is at or better than this order's limit."""
         return price_micro <= self.price_micro if self.side is BookSide.BID else price_micro >= self.price_micro
+
+
+def _yes_ladder(outcome: Side, action: Action, price_micro: int) -> tuple[BookSide, int]:
+    """Where a Kalshi order sits on the market's one YES ladder: buying YES or selling NO bids,
+    selling YES or buying NO asks, at the YES price (NO at q is YES at 1 - q)."""
+    yes_price = price_micro if outcome is Side.YES else SCALE - price_micro
+    buys_yes = (outcome is Side.YES) is (action is Action.BUY)
+    return (BookSide.BID if buys_yes else BookSide.ASK), yes_price
 
 
 def _micro(amount: Decimal) -> int:
@@ -423,7 +429,8 @@ class PaperVenue:
         if self.venue is Venue.POLYMARKET:
             self._emit(self._update(order))  # the id is known before anything happens (PENDING)
         self._orders[order.order_id] = order
-        self._by_client_id[request.client_order_id] = order.order_id
+        if request.client_order_id:
+            self._by_client_id[request.client_order_id] = order.order_id
         order.status = OrderStatus.OPEN
         book = self.inner.books[order.book_id]
         tif = request.time_in_force
@@ -468,12 +475,10 @@ class PaperVenue:
         ):
             return self._refused(request, "a GTD order needs an expiration in the future")
         if self.venue is Venue.KALSHI:
-            side, price = kalshi_wire.book_order(request.outcome, request.action, request.price_micro_usd)
+            if not request.client_order_id:
+                return self._refused(request, "client_order_id is required")
+            side, price = _yes_ladder(request.outcome, request.action, request.price_micro_usd)
             book_id = market.market_id
-            try:
-                kalshi_wire.create_order_v2_body(request, fractional=market.fractional)
-            except OrderRejectedError as exc:
-                return self._refused(request, exc.reason)
             outcome, action = Side.YES, Action.BUY if side is BookSide.BID else Action.SELL
         else:
             if market.token_ids is None:
@@ -504,7 +509,7 @@ class PaperVenue:
             request.time_in_force in (TimeInForce.GTC, TimeInForce.GTD) and market.maker_fee is None
         ):
             return self._refused(request, f"the fee schedule of {market.market_id} is not known")
-        if request.client_order_id in self._by_client_id:
+        if request.client_order_id and request.client_order_id in self._by_client_id:
             existing = self._by_client_id[request.client_order_id]
             return self._refused(
                 request, f"order with client_order_id {request.client_order_id} exists ({existing})", _KALSHI_DUPLICATE
@@ -554,29 +559,31 @@ class PaperVenue:
         return order
 
     def _refused(self, request: OrderRequest, reason: str, code: str = "") -> OrderUpdate:
+        """A refusal stated as the real client states it (Kalshi: on the YES contract)."""
+        outcome, action, price = request.outcome, request.action, request.price_micro_usd
         if self.venue is Venue.KALSHI:
-            update = kalshi_wire.sent_order_update(
-                request, OrderStatus.REJECTED, filled_micro=0, remaining_micro=0, reason=reason
-            )
-            return replace(update, error_code=code)
-        market = self._markets.get(request.market_id)
-        token = ""
-        if market is not None and market.token_ids is not None:
-            token = market.token_ids[0 if request.outcome is Side.YES else 1]
+            side, price = _yes_ladder(outcome, action, price)
+            outcome, action, book_id = Side.YES, Action.BUY if side is BookSide.BID else Action.SELL, request.market_id
+        else:
+            market = self._markets.get(request.market_id)
+            book_id = ""
+            if market is not None and market.token_ids is not None:
+                book_id = market.token_ids[0 if outcome is Side.YES else 1]
         return OrderUpdate(
-            Venue.POLYMARKET,
+            self.venue,
             "",
             request.client_order_id,
             request.market_id,
-            token,
-            request.outcome,
-            request.action,
+            book_id,
+            outcome,
+            action,
             OrderStatus.REJECTED,
-            request.price_micro_usd,
+            price,
             request.size_micro,
             0,
             0,
             reason=reason,
+            error_code=code if self.venue is Venue.KALSHI else "",
         )
 
     # -- matching -------------------------------------------------------------------------------
@@ -785,32 +792,23 @@ class PaperVenue:
         return self._orders.get(order_id)
 
     def _update(self, order: _Order) -> OrderUpdate:
-        request = order.request
-        remaining = order.remaining_micro if order.status is not OrderStatus.PENDING else None
-        filled = order.filled_micro if order.status is not OrderStatus.PENDING else None
-        if self.venue is Venue.KALSHI:
-            base = kalshi_wire.sent_order_update(
-                request, order.status, filled_micro=filled, remaining_micro=remaining, reason=order.reason
-            )
-        else:
-            base = OrderUpdate(
-                venue=Venue.POLYMARKET,
-                order_id="",
-                client_order_id=request.client_order_id,
-                market_id=request.market_id,
-                book_id=order.book_id,
-                outcome=request.outcome,
-                action=request.action,
-                status=order.status,
-                price_micro_usd=request.price_micro_usd,
-                initial_size_micro=request.size_micro,
-                filled_size_micro=filled,
-                remaining_size_micro=remaining,
-                reason=order.reason,
-            )
-        return replace(
-            base,
+        """The order's state, stated as the real client states it (Kalshi: on the YES contract at
+        the YES price, BUY for a bid and SELL for an ask; Polymarket: the token bought or sold)."""
+        pending = order.status is OrderStatus.PENDING
+        return OrderUpdate(
+            venue=self.venue,
             order_id=order.order_id,
+            client_order_id=order.request.client_order_id,
+            market_id=order.market.market_id,
+            book_id=order.book_id,
+            outcome=order.outcome,
+            action=order.action,
+            status=order.status,
+            price_micro_usd=order.price_micro,
+            initial_size_micro=order.request.size_micro,
+            filled_size_micro=None if pending else order.filled_micro,
+            remaining_size_micro=None if pending else order.remaining_micro,
             exchange_ts_ms=order.updated_ms,
+            reason=order.reason,
             fees_micro_usd=_micro(order.fee_usd),
         )
