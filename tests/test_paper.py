@@ -344,6 +344,8 @@ async def test_balance_reserves_open_orders_and_refuses_what_it_cannot_pay() -> 
     # 10 x 0.50 + the worst fee at 0.50: 0.07 x 10 x 0.25 = 0.175 -> $0.18
     assert resting.status is OrderStatus.OPEN
     assert await h.paper.balance() == Balance(Venue.KALSHI, 10 * M - 5_180_000, 10 * M)
+    with pytest.raises(ConfigError, match="needs MarketInfo"):
+        await h.paper.subscribe([TICKER])  # type: ignore[list-item]
     refused = await h.place(Side.YES, Action.BUY, c(50), 10 * M, TimeInForce.GTC)
     assert refused.status is OrderStatus.REJECTED and refused.error_code == "insufficient_balance"
     cancelled = await h.paper.cancel_order(resting.order_id)

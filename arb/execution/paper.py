@@ -287,6 +287,8 @@ class PaperVenue:
     def remember_markets(self, markets: Sequence[MarketInfo]) -> None:
         """The markets orders may name (`markets()` and `subscribe()` call this)."""
         for market in markets:
+            if not isinstance(market, MarketInfo):
+                raise ConfigError(f"paper {self.venue.value} needs MarketInfo (ticks, lots, fees), was {market!r}")
             if market.venue is not self.venue:
                 raise ConfigError(f"paper {self.venue.value}: market {market.market_id} is on {market.venue.value}")
             self._markets[market.market_id] = market
@@ -326,8 +328,11 @@ class PaperVenue:
         return sum((self._reservation(o) for o in self._open_orders()), Decimal(0))
 
     async def balance(self) -> Balance:
+        """Available: cash less what open orders reserve (the venues' buying power); portfolio
+        value: all cash plus the positions at cost."""
         self._expire_due()
-        return Balance(self.venue, _micro(self._cash - self.reserved_usd), _micro(self._cash))
+        held_at_cost = sum((h.cost_usd for h in self._holdings.values()), Decimal(0))
+        return Balance(self.venue, _micro(self._cash - self.reserved_usd), _micro(self._cash + held_at_cost))
 
     async def positions(self) -> list[Position]:
         return [

@@ -141,11 +141,14 @@ async def test_kalshi_paper_fills_follow_the_live_book_and_nothing_reaches_the_v
         )
         assert [o.order_id for o in await paper.open_orders()] == [resting.order_id]
         assert (await paper.cancel_order(resting.order_id)).status is OrderStatus.CANCELED
+        # the venue's book changed since our first taker took the 45s: they are displayed again
+        again = await paper.place_order(request("k5", Side.YES, Action.BUY, c(45), M, TimeInForce.FOK))
+        assert again.status is OrderStatus.FILLED and recorder.fills()[-1].price_micro_usd == c(45)
 
         positions = await paper.positions()
-        assert [(p.market_id, p.position_micro) for p in positions] == [(TICKER, 6 * M)]  # 7 + 1 YES, 2 NO netted
+        assert [(p.market_id, p.position_micro) for p in positions] == [(TICKER, 7 * M)]  # 7 + 1 + 1 - 2 YES
         fees = sum(f.fee_micro_usd or 0 for f in recorder.fills())
-        flow = 3 * c(45) + 4 * c(46) - 2 * c(40) + c(44)
+        flow = 3 * c(45) + 4 * c(46) - 2 * c(40) + c(44) + c(45)
         balance = await paper.balance()
         assert balance.available_micro_usd == 100 * M - flow - fees
         # nothing reached the venue: no order, no fill, no cash moved for our key
