@@ -191,6 +191,9 @@ async def test_kalshi_ioc_takes_only_displayed_size_at_or_better_and_it_stays_go
     # the same book state: what was taken is gone, a second order finds nothing at or below 46
     again = await h.place(Side.YES, Action.BUY, c(46), 2 * M)
     assert again.status is OrderStatus.CANCELED and again.filled_size_micro == 0
+    # a snapshot repeating the same ladder (a resync) is no change: the taken size stays gone
+    h.feed.snapshot(TICKER, [(c(40), 5 * M)], [(c(45), 3 * M), (c(46), 4 * M), (c(50), 9 * M)])
+    assert (await h.place(Side.YES, Action.BUY, c(46), 2 * M)).filled_size_micro == 0
     # the book changes (elsewhere): the displayed size counts again
     h.feed.level(TICKER, BookSide.BID, c(39), M)
     third = await h.place(Side.YES, Action.BUY, c(45), 2 * M)

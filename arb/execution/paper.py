@@ -203,6 +203,16 @@ class _Order:
         return price_micro <= self.price_micro if self.side is BookSide.BID else price_micro >= self.price_micro
 
 
+@dataclass(slots=True)
+class _Taken:
+    """What paper orders took from one book in one state (`OrderBook.snapshots`, `.changes`), and
+    the ladders of that state."""
+
+    state: tuple[int, int]
+    ladders: tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
+    size: dict[tuple[BookSide, int], int] = field(default_factory=dict)
+
+
 def _yes_ladder(outcome: Side, action: Action, price_micro: int) -> tuple[BookSide, int]:
     """Where a Kalshi order sits on the market's one YES ladder: buying YES or selling NO bids,
     selling YES or buying NO asks, at the YES price (NO at q is YES at 1 - q)."""
@@ -246,13 +256,12 @@ class PaperVenue:
         self._fill_numbers = itertools.count(1)
         self._cash = config.starting_cash_usd
         self._markets: dict[str, MarketInfo] = {}
-        self._book_market: dict[str, MarketInfo] = {}  # book id -> market (Polymarket tokens, Kalshi tickers)
         self._orders: dict[str, _Order] = {}  # insertion order = time priority
         self._by_client_id: dict[str, str] = {}
         self._resting: dict[str, dict[str, _Order]] = {}  # book id -> open orders, oldest first
         self._fills: list[Fill] = []
         self._holdings: dict[str, _Holding] = {}  # Kalshi: ticker; Polymarket: token id
-        self._taken: dict[str, tuple[tuple[int, int], dict[tuple[BookSide, int], int]]] = {}
+        self._taken: dict[str, _Taken] = {}
         self.dropped_account_events = 0  # the inner client's real-account events, not passed on
         inner.sink = self._on_feed_event
 
@@ -292,8 +301,6 @@ class PaperVenue:
             if market.venue is not self.venue:
                 raise ConfigError(f"paper {self.venue.value}: market {market.market_id} is on {market.venue.value}")
             self._markets[market.market_id] = market
-            for book_id in market.book_ids():
-                self._book_market[book_id] = market
 
     def _on_feed_event(self, event: Any) -> None:
         if isinstance(event, (Fill, OrderUpdate, Position, Balance)):
@@ -608,14 +615,21 @@ class PaperVenue:
         return book.asks() if side is BookSide.BID else book.bids()
 
     def _taken_at(self, book: OrderBook) -> dict[tuple[BookSide, int], int]:
-        """Size paper orders took per (side, price) of `book` in its current state (reset when the
-        book's state has moved on since)."""
+        """Size paper orders took per (side, price) of `book` in its current state, forgotten once
+        the state moves on: a change applied, or a snapshot with other levels. A snapshot that
+        repeats the ladder (a resync, a re-subscription) shows the same orders, so what was
+        taken from them stays taken."""
         state = (book.snapshots, book.changes)
         entry = self._taken.get(book.book_id)
-        if entry is None or entry[0] != state:
-            entry = (state, {})
-            self._taken[book.book_id] = entry
-        return entry[1]
+        if entry is not None and entry.state != state:
+            resent = entry.state[1] == state[1] and entry.ladders == book.snapshot_levels()
+            if resent:
+                entry.state = state
+            else:
+                entry = None
+        if entry is None:
+            entry = self._taken[book.book_id] = _Taken(state, book.snapshot_levels())
+        return entry.size
 
     def _available(self, order: _Order, book: OrderBook) -> Iterator[tuple[int, int]]:
         """(price, size not yet taken) of each level at or better than the order's limit, best first."""
