@@ -481,7 +481,8 @@ _ORDER = st.tuples(
     st.sampled_from(list(Action)),
     st.integers(min_value=25, max_value=75),
     st.integers(min_value=1, max_value=8),
-    st.sampled_from([TimeInForce.IOC, TimeInForce.FOK, TimeInForce.GTC]),
+    st.sampled_from([TimeInForce.IOC, TimeInForce.FOK, TimeInForce.GTC, TimeInForce.GTD]),
+    st.booleans(),  # post-only (resting orders only)
 )
 _ACTIONS = st.lists(
     st.one_of(
@@ -490,6 +491,7 @@ _ACTIONS = st.lists(
         st.tuples(st.just("book"), _LEVELS, _LEVELS),
         st.tuples(st.just("level"), st.sampled_from(list(BookSide)), _PRICES, st.integers(min_value=0, max_value=6)),
         st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=20)),
+        st.tuples(st.just("time"), st.integers(min_value=1, max_value=3_000)),
     ),
     min_size=5,
     max_size=40,
@@ -515,6 +517,7 @@ async def _run(venue: Venue, actions: list[Any]) -> None:
     fill_state: dict[str, tuple[str, int]] = {}  # fill id -> (book, state) it was made in
     seen = 0
     placed: list[OrderUpdate] = []
+    expiries: dict[str, int] = {}
 
     def note_fills() -> None:
         nonlocal seen
@@ -537,13 +540,21 @@ async def _run(venue: Venue, actions: list[Any]) -> None:
                 continue  # would cross: a venue never shows that
             h.feed.level(book_id, side, c(price), size * M)
         elif action[0] == "order":
-            _, outcome, side_action, price, size, tif = action
+            _, outcome, side_action, price, size, tif, post_only = action
+            resting = {"post_only": post_only} if tif in (TimeInForce.GTC, TimeInForce.GTD) else {}
+            if tif is TimeInForce.GTD:
+                resting["expiration_ms"] = h.wall_ms + 2_000
             if venue is Venue.POLYMARKET and side_action is Action.SELL:
                 token = YES_TOKEN if outcome is Side.YES else NO_TOKEN
                 if not any(p.book_id == token for p in await h.paper.positions()):
                     side_action = Action.BUY  # a sale needs tokens: buy some first (refusals are tested elsewhere)
-            placed.append(await h.place(outcome, side_action, c(price), size * M, tif))
+            placed.append(await h.place(outcome, side_action, c(price), size * M, tif, **resting))
+            if "expiration_ms" in resting:
+                expiries[placed[-1].client_order_id or ""] = resting["expiration_ms"]
             note_fills()
+            continue
+        elif action[0] == "time":
+            h.wall_ms += action[1]  # GTD orders expire as time passes
             continue
         else:
             open_now = await h.paper.open_orders()
@@ -608,6 +619,9 @@ async def _run(venue: Venue, actions: list[Any]) -> None:
             assert mine == final.filled_size_micro <= final.initial_size_micro
     balance = await h.paper.balance()
     assert balance.available_micro_usd >= 0
+    # 4. no GTD order outlives its expiration
+    for order in await h.paper.open_orders():
+        assert expiries.get(order.client_order_id or "", h.wall_ms + 1) > h.wall_ms
 
 
 @settings(max_examples=60, deadline=None)
