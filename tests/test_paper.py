@@ -493,8 +493,8 @@ _ACTIONS = st.lists(
         st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=20)),
         st.tuples(st.just("time"), st.integers(min_value=1, max_value=3_000)),
     ),
-    min_size=5,
-    max_size=40,
+    min_size=15,
+    max_size=50,
 )
 
 
@@ -543,7 +543,7 @@ async def _run(venue: Venue, actions: list[Any]) -> None:
             _, outcome, side_action, price, size, tif, post_only = action
             resting = {"post_only": post_only} if tif in (TimeInForce.GTC, TimeInForce.GTD) else {}
             if tif is TimeInForce.GTD:
-                resting["expiration_ms"] = h.wall_ms + 2_000
+                resting["expiration_ms"] = h.wall_ms + 500
             if venue is Venue.POLYMARKET and side_action is Action.SELL:
                 token = YES_TOKEN if outcome is Side.YES else NO_TOKEN
                 if not any(p.book_id == token for p in await h.paper.positions()):
