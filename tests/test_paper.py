@@ -634,3 +634,27 @@ def test_kalshi_paper_fills_stay_within_displayed_size_and_money_adds_up(actions
 @given(actions=_ACTIONS)
 def test_polymarket_paper_fills_stay_within_displayed_size_and_money_adds_up(actions: list[Any]) -> None:
     asyncio.run(_run(Venue.POLYMARKET, actions))
+
+
+@pytest.mark.asyncio
+async def test_kalshi_resting_close_that_another_fill_netted_reserves_cash_to_open_instead() -> None:
+    h = Harness(Venue.KALSHI)
+    h.feed.snapshot(TICKER, [(c(40), 5 * M)], [(c(60), 9 * M)])
+    assert (await h.place(Side.YES, Action.SELL, c(40), 5 * M)).filled_size_micro == 5 * M  # 5 NO held
+    cash = h.paper.cash_usd
+    resting = await h.place(Side.YES, Action.BUY, c(50), 5 * M, TimeInForce.GTC)  # would close the 5 NO
+    # closing needs no cash: only the fee bound is held back (0.07 x 5 x 0.25 = 0.0875 -> $0.09)
+    assert cash - D((await h.paper.balance()).available_micro_usd) / M == D("0.09")
+    taken = await h.place(Side.YES, Action.BUY, c(60), 5 * M)  # closes the 5 NO first
+    assert taken.filled_size_micro == 5 * M and await h.paper.positions() == []
+    # the resting bid now opens 5 YES at up to 0.50: that cash is reserved too
+    assert h.paper.cash_usd - D((await h.paper.balance()).available_micro_usd) / M == D("2.59")
+    assert (await h.paper.reconcile_order(resting.order_id)).status is OrderStatus.OPEN
+
+
+@pytest.mark.asyncio
+async def test_a_kalshi_batch_beyond_the_venues_size_is_refused() -> None:
+    h = Harness(Venue.KALSHI)
+    requests = [h.request(Side.YES, Action.BUY, c(45), M) for _ in range(21)]
+    with pytest.raises(OrderRejectedError, match="at most 20"):
+        await h.paper.place_orders(requests)

@@ -428,6 +428,14 @@ class PaperVenue:
     # -- placing --------------------------------------------------------------------------------
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[OrderUpdate]:
+        """Each order in turn; a Kalshi batch larger than the venue's is refused as its client
+        refuses it."""
+        if self.venue is Venue.KALSHI and len(requests) > self.capabilities.max_batch_size:
+            raise OrderRejectedError(
+                f"at most {self.capabilities.max_batch_size} orders per batch, was {len(requests)}",
+                venue=self.venue.value,
+                reason="batch too large",
+            )
         return [await self.place_order(r) for r in requests]
 
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
@@ -748,6 +756,7 @@ class PaperVenue:
             holding.cost_usd += cost
             holding.count_micro += size if order.side is BookSide.BID else -size
             self._cash += proceeds - cost - fee
+            self._recommit(order.book_id, order.side)
         elif order.side is BookSide.BID:
             holding.count_micro += size
             holding.cost_usd += p * q
@@ -759,6 +768,22 @@ class PaperVenue:
             holding.count_micro -= size
             self._cash += p * q - fee
         holding.fees_usd += fee
+
+    def _recommit(self, book_id: str, side: BookSide) -> None:
+        """Kalshi: a fill netted held contracts that resting orders on `side` meant to close. Those
+        orders now open what they would have closed, so they reserve cash for it (newest first,
+        as the venue re-reserves)."""
+        holding = self._holdings.get(book_id)
+        held = 0 if holding is None else holding.count_micro
+        closable = max(-held, 0) if side is BookSide.BID else max(held, 0)
+        orders = [o for o in self._open_orders() if o.book_id == book_id and o.side is side]
+        excess = sum(o.closing_left_micro for o in orders) - closable
+        for order in reversed(orders):
+            if excess <= 0:
+                break
+            moved = min(excess, order.closing_left_micro)
+            order.closing_left_micro -= moved
+            excess -= moved
 
     def _reservation(self, order: _Order) -> Decimal:
         """Cash an open order holds back: its opening part at its limit, plus the most its fee can
