@@ -26,6 +26,7 @@ from arb.domain import (
     Fill,
     Liquidity,
     MarketInfo,
+    MarketLifecycle,
     MarketStatus,
     OrderRequest,
     OrderStatus,
@@ -658,3 +659,56 @@ async def test_a_kalshi_batch_beyond_the_venues_size_is_refused() -> None:
     requests = [h.request(Side.YES, Action.BUY, c(45), M) for _ in range(21)]
     with pytest.raises(OrderRejectedError, match="at most 20"):
         await h.paper.place_orders(requests)
+
+
+@pytest.mark.asyncio
+async def test_kalshi_lifecycle_pauses_ends_and_settles_the_paper_position_once() -> None:
+    h = Harness(Venue.KALSHI)
+    h.feed.snapshot(TICKER, [(c(40), 5 * M)], [(c(45), 3 * M)])
+    assert (await h.place(Side.YES, Action.BUY, c(45), 3 * M)).filled_size_micro == 3 * M
+    resting = await h.place(Side.YES, Action.BUY, c(41), M, TimeInForce.GTC)
+    cash = h.paper.cash_usd
+    h.feed.sink(MarketLifecycle(Venue.KALSHI, TICKER, "deactivated"))
+    paused = await h.place(Side.YES, Action.BUY, c(41), M, TimeInForce.GTC)
+    assert paused.status is OrderStatus.REJECTED and "not open" in paused.reason
+    assert (await h.paper.reconcile_order(resting.order_id)).status is OrderStatus.OPEN  # a pause keeps it
+    h.feed.sink(MarketLifecycle(Venue.KALSHI, TICKER, "activated"))
+    assert (await h.place(Side.YES, Action.BUY, c(41), M, TimeInForce.GTC)).status is OrderStatus.OPEN
+    h.feed.sink(MarketLifecycle(Venue.KALSHI, TICKER, "determined", result="yes"))
+    assert await h.paper.open_orders() == []
+    ended = [e for e in h.events if isinstance(e, OrderUpdate) and e.status is OrderStatus.CANCELED]
+    assert len(ended) == 2 and all("market closed" in e.reason for e in ended)
+    assert h.paper.cash_usd == cash + 3  # 3 YES pay $1 each
+    assert await h.paper.positions() == []
+    h.feed.sink(MarketLifecycle(Venue.KALSHI, TICKER, "settled", result="yes"))
+    assert h.paper.cash_usd == cash + 3  # paid once
+    h.feed.sink(MarketLifecycle(Venue.KALSHI, TICKER, "activated"))
+    assert (await h.place(Side.YES, Action.BUY, c(41), M)).status is OrderStatus.REJECTED  # over for good
+
+
+@pytest.mark.asyncio
+async def test_kalshi_void_returns_cost_and_a_no_position_is_paid_on_no() -> None:
+    for result, expected in (("void", D("1.20")), ("no", D(2)), ("yes", D(0))):  # void: the cost back
+        h = Harness(Venue.KALSHI)
+        h.feed.snapshot(TICKER, [(c(40), 5 * M)], [(c(45), 3 * M)])
+        assert (await h.place(Side.NO, Action.BUY, c(60), 2 * M)).filled_size_micro == 2 * M  # 2 NO at 0.60
+        cash = h.paper.cash_usd
+        h.feed.sink(MarketLifecycle(Venue.KALSHI, TICKER, "determined", result=result))
+        assert h.paper.cash_usd - cash == expected, result
+
+
+@pytest.mark.asyncio
+async def test_polymarket_resolution_pays_the_winning_token() -> None:
+    h = Harness(Venue.POLYMARKET)
+    h.feed.snapshot(YES_TOKEN, [(c(40), 50 * M)], [(c(45), 30 * M)])
+    h.feed.snapshot(NO_TOKEN, [(c(54), 20 * M)], [(c(58), 10 * M)])
+    await h.place(Side.YES, Action.BUY, c(45), 4 * M)
+    await h.place(Side.NO, Action.BUY, c(58), 6 * M)
+    cash = h.paper.cash_usd
+    h.feed.sink(
+        MarketLifecycle(Venue.POLYMARKET, CONDITION, "market_resolved", detail=(("winning_asset_id", NO_TOKEN),))
+    )
+    assert h.paper.cash_usd == cash + 6
+    assert await h.paper.positions() == []
+    refused = await h.place(Side.YES, Action.BUY, c(45), 4 * M)
+    assert refused.status is OrderStatus.REJECTED and "not open" in refused.reason

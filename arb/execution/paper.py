@@ -63,6 +63,7 @@ from arb.domain import (
     FillStatus,
     Liquidity,
     MarketInfo,
+    MarketLifecycle,
     MarketStatus,
     OrderRequest,
     OrderStatus,
@@ -93,6 +94,9 @@ _PM_FAK_NO_MATCH = (
 )
 _PM_BALANCE = "not enough balance / allowance"
 _PM_POST_ONLY = "invalid post-only order: order crosses book"
+# Lifecycle kinds after which a market takes no orders (Kalshi market_lifecycle_v2; Polymarket).
+_CLOSING_KINDS = frozenset({"determined", "settled", "closed", "market_resolved"})
+_PAUSE_KIND = "deactivated"  # Kalshi: trading paused; resting orders stay (unless sent cancel-on-pause)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +266,7 @@ class PaperVenue:
         self._fills: list[Fill] = []
         self._holdings: dict[str, _Holding] = {}  # Kalshi: ticker; Polymarket: token id
         self._taken: dict[str, _Taken] = {}
+        self._settled: set[str] = set()  # market ids whose paper positions were paid out
         self.dropped_account_events = 0  # the inner client's real-account events, not passed on
         inner.sink = self._on_feed_event
 
@@ -310,6 +315,67 @@ class PaperVenue:
         if isinstance(event, (BookSnapshot, BookChange)):
             self._expire_due()
             self._book_moved(event.book_id)
+        elif isinstance(event, MarketLifecycle):
+            self._lifecycle(event)
+
+    def _lifecycle(self, event: MarketLifecycle) -> None:
+        """A market ends (Kalshi determined/settled, Polymarket resolved): its resting paper orders
+        are cancelled and new ones refused. Kalshi `deactivated` pauses it (new orders refused,
+        resting ones stay) until `activated`. A known result settles the paper position once: $1
+        per winning contract (Kalshi yes/no, Polymarket's winning token); a Kalshi void returns the
+        position's cost."""
+        market = self._markets.get(event.market_id)
+        if market is None:
+            return
+        if event.kind in ("activated", _PAUSE_KIND):
+            if market.status in (MarketStatus.OPEN, MarketStatus.PAUSED):
+                opened = event.kind == "activated"
+                status = MarketStatus.OPEN if opened else MarketStatus.PAUSED
+                self._markets[market.market_id] = replace(market, status=status, accepting_orders=opened)
+            return
+        if event.kind not in _CLOSING_KINDS:
+            return
+        self._markets[market.market_id] = replace(market, status=MarketStatus.CLOSED, accepting_orders=False)
+        for order in self._open_orders():
+            if order.market.market_id == market.market_id:
+                self._end(order, OrderStatus.CANCELED, f"market closed ({event.kind})")
+                self._emit(self._update(order))
+        if market.market_id not in self._settled:
+            self._settle(market, event)
+
+    def _settle(self, market: MarketInfo, event: MarketLifecycle) -> None:
+        if self.venue is Venue.KALSHI:
+            holding = self._holdings.get(market.market_id)
+            if event.result not in ("yes", "no", "void"):
+                return
+            self._settled.add(market.market_id)
+            if holding is None or not holding.count_micro:
+                return
+            if event.result == "void":
+                payout = holding.cost_usd
+            else:
+                won = holding.count_micro > 0 if event.result == "yes" else holding.count_micro < 0
+                payout = from_micro(abs(holding.count_micro)) if won else Decimal(0)
+            self._pay(holding, payout)
+            return
+        winner = dict(event.detail).get("winning_asset_id", "")
+        tokens = market.token_ids or ()
+        if not winner and event.result in market.outcome_labels and len(tokens) == 2:
+            winner = tokens[market.outcome_labels.index(event.result)]
+        if winner not in tokens:
+            return
+        self._settled.add(market.market_id)
+        for token in tokens:
+            holding = self._holdings.get(token)
+            if holding is not None and holding.count_micro:
+                self._pay(holding, from_micro(holding.count_micro) if token == winner else Decimal(0))
+
+    def _pay(self, holding: _Holding, payout: Decimal) -> None:
+        """A settled position: its payout in cash, the position closed."""
+        self._cash += payout
+        holding.realized_usd += payout - holding.cost_usd
+        holding.cost_usd = Decimal(0)
+        holding.count_micro = 0
 
     @property
     def sink(self) -> EventSink | None:
@@ -342,6 +408,10 @@ class PaperVenue:
         return Balance(self.venue, _micro(self._cash - self.reserved_usd), _micro(self._cash + held_at_cost))
 
     async def positions(self) -> list[Position]:
+        return self.positions_now()
+
+    def positions_now(self) -> list[Position]:
+        """`positions()` without awaiting (the paper account is local)."""
         return [
             Position(
                 venue=self.venue,

@@ -106,6 +106,7 @@ async def test_kalshi_paper_fills_follow_the_live_book_and_nothing_reaches_the_v
         markets = await paper.markets(series_ticker="KXPAPER")
         assert [m.market_id for m in markets] == [TICKER] and markets[0].taker_fee is not None
         await paper.subscribe(markets)
+        await client.subscribe(markets, ["market_lifecycle_v2"])  # lifecycle reaches the paper through its feed
         await recorder.until(lambda: TICKER in book and book[TICKER].trusted)
         assert book[TICKER].asks() == ((c(45), 3 * M), (c(46), 4 * M))
 
@@ -151,6 +152,12 @@ async def test_kalshi_paper_fills_follow_the_live_book_and_nothing_reaches_the_v
         flow = 3 * c(45) + 4 * c(46) - 2 * c(40) + c(44) + c(45)
         balance = await paper.balance()
         assert balance.available_micro_usd == 100 * M - flow - fees
+        # the venue determines the market: the paper position (7 YES) is paid out at $1 each
+        resting = await paper.place_order(request("k6", Side.YES, Action.BUY, c(30), M, TimeInForce.GTC))
+        sim.determine(TICKER, "yes")
+        await recorder.until(lambda: not paper.positions_now())
+        assert paper.cash_usd * M == 100 * M - flow - fees + 7 * M
+        assert (await paper.reconcile_order(resting.order_id)).status is OrderStatus.CANCELED
         # nothing reached the venue: no order, no fill, no cash moved for our key
         assert sim.orders_of(KEY_ID) == [] and sim.fills_of(KEY_ID) == []
         assert sim.account(KEY_ID).available_micro == cash_before
