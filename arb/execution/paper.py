@@ -17,11 +17,11 @@ the only account this venue speaks for. Orders fill here, against the live books
   last saw), in time priority among paper orders; GTD ends at its expiration (wall clock). A
   post-only order that would cross the displayed book is refused.
 - Kalshi: one YES ladder per ticker. Buying NO at q is selling YES at 1 - q against the YES bids, and
-  orders and fills are stated on the YES contract as the real client states them
-  (outcome YES, BUY for a bid, SELL for an ask, the YES price). The position is one signed count (YES > 0, NO < 0) and nets like the venue's: an order
-  first closes held opposite contracts (each closed pair pays back $1 minus the price paid for
-  it), only the rest opens. Polymarket: one ladder per outcome token, positions per token, a sale
-  needs the tokens.
+  orders and fills are stated on the YES contract as the real client states them (outcome YES, BUY
+  for a bid, SELL for an ask, the YES price). The position is one signed count (YES > 0, NO < 0) and
+  nets like the venue's: an order first closes held opposite contracts (each closed pair pays back
+  $1 minus the price paid for it), only the rest opens. Polymarket: one ladder per outcome token,
+  positions per token, a sale needs the tokens.
 - Fees are the market's own `FeeRule`s (`MarketInfo.taker_fee` for what an order takes on arrival,
   `maker_fee` for fills of a resting order), charged per order and role as the venue rounds them: each
   fill pays the rise of `FeeRule.order_fee` over the role's fills so far (Kalshi: fills up to $0.0001,
@@ -35,6 +35,9 @@ the only account this venue speaks for. Orders fill here, against the live books
   the minimum, unknown fee, a GTD without a future expiration, post-only crossing, balance, a reused
   `client_order_id` (the venue's duplicate refusal: the first order stands and is never filled twice),
   a killed FOK and a FAK that matched nothing (both venues answer those as errors).
+- Market lifecycle events the inner client delivers end a market for paper orders (determined,
+  settled, resolved: resting ones cancelled, new ones refused; a Kalshi pause refuses new ones
+  until `activated`) and pay its paper position once the result is known.
 - Every event goes to the `sink` in order, synchronously: a Polymarket order's PENDING update first
   (as the real client announces the order id before sending), then its fills (`Fill`, unique
   `fill_id`, status CONFIRMED, liquidity TAKER or MAKER), then its new state. `positions()`,
