@@ -1,0 +1,2 @@
+"""Execution: turning plans into orders, and the venues orders go to (`paper`: fills against live
+books without sending anything)."""
