@@ -6,28 +6,13 @@ split into fills the venue chooses.
 
 The bound per leg and lot count k starts from k lots filled at the limit price L with the venue's
 exact fee at the worst split (`FeeRule.worst_order_fee`, as the planner prices full fills), and adds
-`rounding_slack`, a proven cap on what fee rounding can take back when lots fill at better prices.
-Proof sketch (BUY; a SELL is the mirror image, with prices at or above L):
-
-* Let y(p) = c x lot x g(p) + flat x lot be one lot's unrounded fee, g(p) = (p (1 - p))^e. As long
-  as c x max|g'| <= 1 (checked: max|g'| <= e / 4^(e-1)), lot x p + y(p) never falls as p rises, so a
-  lot filled d = lot x (L - p) better has y(p) <= y(L) + d: the fee can rise by at most what the
-  price saves.
-* Where the fee cannot rise at all (a BUY with L <= 1/2, a SELL with L >= 1/2: g only falls moving
-  away from 1/2), rounding is monotone and the figure at the limit is already the worst: no slack.
-* Otherwise, with per-fill rounding up (Kalshi) the finest split is the worst (ceil is subadditive)
-  and ceil(y(L) + d) = ceil(y(L)) + d when d is on the fill increment's grid, so the fills' fees sum
-  to at most B + D, with B the finest-split sum at L and D the total price saving; rounding down
-  (Polymarket) gives floor(Y(L) + D) = floor(Y(L)) + D the same way (floor is superadditive). With
-  the order total rounded up, the excess over the limit figure is ceil_o(B + D) - D - ceil_o(B) <=
-  ceil_o(D) - D, and D lies on the grid of u = lot x tick, so the excess is at most
-  inc_o - gcd(u, inc_o): $0.009 for a deci-cent Kalshi market, zero for whole-cent ticks of whole
-  contracts. Without order rounding it is zero.
-* When the tick is unknown or u is off the fill increment's grid, the fill rounding may add up to
-  one more increment beyond the saving (per lot rounding up: k of them; one in all rounding down),
-  X in all, and ceil_o(B + X + D) - D - ceil_o(B) <= ceil_o(X) + (ceil_o(D) - D): the slack is
-  ceil_o(X) + inc_o - gcd(u, inc_o), or ceil_o(X) + inc_o with the tick unknown. Order rounding
-  down (no venue) is bounded the same way by a whole increment; rounding to nearest is refused.
+`rounding_slack`, a proven cap on what fee rounding can take back when lots fill at better prices
+(`FeeRule.better_price_slack`, where the proof is: solvers/fees.py; the planner adds the same cap to
+every leg it prices, so a full fill's figure here equals the plan's `Leg.fee_usd` for a one-level
+leg). Where a better price moves away from 1/2 (a BUY with L <= 1/2, a SELL with L >= 1/2) the cap
+is zero; otherwise it is inc_o - gcd(lot x tick, inc_o) for the order increment inc_o ($0.009 on a
+deci-cent Kalshi market, zero on whole-cent ticks of whole contracts), and looser when the tick is
+unknown.
 
 The slack does not fall as k grows (so the fee bound is non-decreasing in k), which the search below
 relies on. For a fixed outcome the legs' contributions add, so the worst vector is each leg at its
@@ -44,12 +29,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
-from fractions import Fraction
-from math import gcd
 from typing import TYPE_CHECKING
 
 from arb.risk.errors import RiskInputError
-from solvers.fees import FeeRule, Rounding
+from solvers.errors import DataError
+from solvers.fees import FeeRule
 from solvers.outcomes import OutcomeSystem
 from solvers.plan import Action, Leg
 from solvers.problem import Side
@@ -67,7 +51,6 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
-_HALF = Decimal("0.5")
 
 Holdings = Mapping[tuple[str, Side], Decimal]
 """Held quantity per (contract id, side), in contracts."""
@@ -142,35 +125,21 @@ class FillableLeg:
     def fee_can_rise(self) -> bool:
         """Whether a fill at a better price can pay a larger fee than at the limit: only when the
         better prices lie towards 1/2, where P(1 - P) peaks."""
-        if self.leg.action is Action.BUY:
-            return self.leg.limit_price > _HALF
-        return self.leg.limit_price < _HALF
+        return FeeRule.fee_can_rise(self.leg.limit_price, buy=self.leg.action is Action.BUY)
 
     def rounding_slack(self, lots: int) -> Decimal:
         """Proven cap on how much more `lots` can cost, fee rounding included, when they fill at
-        prices better than the limit than when they fill at it (module docstring)."""
-        rule = self.fee
-        fill_inc, order_inc = rule.fill_increment_usd, rule.order_increment_usd
-        if lots == 0 or not self.fee_can_rise() or (fill_inc is None and order_inc is None):
-            return _ZERO
-        name = self.leg.instrument_id
-        steepness = rule.coefficient * rule.multiplier * rule.exponent / Decimal(4) ** (rule.exponent - 1)
-        if steepness > 1:  # lot x p + fee(p) could then fall as p rises: the limit is not the worst price
-            raise RiskInputError(f"leg {name}: fee curve too steep to bound (c x max|g'| = {steepness} > 1)")
-        if Rounding.NEAREST in (rule.fill_rounding, rule.order_rounding):
-            raise RiskInputError(f"leg {name}: fees rounded to nearest cannot be bounded at better prices")
-        step = None if self.tick_usd is None else self.lot_size * self.tick_usd
-        extra = _ZERO  # fill rounding the price saving does not pay for
-        if fill_inc is not None and (step is None or step % fill_inc):
-            extra = fill_inc * lots if rule.fill_rounding is Rounding.UP else fill_inc
-        if order_inc is None:
-            return extra
-        extra_units = (extra / order_inc).to_integral_value(rounding=ROUND_CEILING)
-        if rule.order_rounding is Rounding.UP and step is not None:
-            grid = order_inc - _decimal_gcd(step, order_inc)
-        else:
-            grid = order_inc
-        return extra_units * order_inc + grid
+        prices better than the limit than when they fill at it (`FeeRule.better_price_slack`)."""
+        try:
+            return self.fee.better_price_slack(
+                self.leg.limit_price,
+                buy=self.leg.action is Action.BUY,
+                lot=self.lot_size,
+                lots=lots,
+                tick=self.tick_usd,
+            )
+        except DataError as error:
+            raise RiskInputError(f"leg {self.leg.instrument_id}: {error}") from None
 
     def value(self, lots: int, payoff: int) -> Decimal:
         """Least value change of `lots` filled (at the limit or better, in any split) when the leg's
@@ -209,13 +178,6 @@ class PartialFillRisk:
     loss_usd: Decimal
     worst_outcome: Mapping[str, int]
     worst_fill_lots: tuple[int, ...]
-
-
-def _decimal_gcd(a: Decimal, b: Decimal) -> Decimal:
-    """Greatest d with a and b both whole multiples of d (a, b positive and finite)."""
-    fa, fb = Fraction(a), Fraction(b)
-    denominator = fa.denominator * fb.denominator // gcd(fa.denominator, fb.denominator)
-    return Decimal(gcd(int(fa * denominator), int(fb * denominator))) / Decimal(denominator)
 
 
 def _pays(assignment: Mapping[str, int], contract: str, side: Side) -> int:
