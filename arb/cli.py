@@ -99,6 +99,12 @@ def _links_approve(args: argparse.Namespace) -> int:
     return run_approve(args)
 
 
+def _kill(args: argparse.Namespace) -> int:
+    from arb.risk.kill import run_kill
+
+    return run_kill(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arb", description="Optimization-centric prediction-market arbitrage engine")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -254,6 +260,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--links", type=Path, default=Path("config/links.toml"), metavar="FILE", help="links file to append to"
     )
     approve.set_defaults(handler=_links_approve)
+
+    kill = commands.add_parser(
+        "kill",
+        help="engage the kill switch (create the file the daemon checks before every plan), or release it",
+    )
+    kill.add_argument("--release", action="store_true", help="remove the kill-switch file: trading may resume")
+    kill.add_argument(
+        "--file", type=Path, metavar="PATH", help="kill-switch file (default: risk.kill_switch_file of --config)"
+    )
+    kill.add_argument(
+        "--config",
+        type=Path,
+        default=Path("config/default.toml"),
+        metavar="FILE",
+        help="config whose [risk] names the kill-switch file",
+    )
+    kill.add_argument("--reason", default="arb kill", help="recorded in the file")
+    kill.set_defaults(handler=_kill)
     return parser
 
 

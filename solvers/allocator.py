@@ -9,7 +9,8 @@ benchmarks.
 1. LP (warm; constraint generation where the set needs it), with every reserve at zero.
 2. Whole lots (solvers/rounding.py): floor passes that re-balance hedges by warm re-solves, then
    whole baskets topped up while they still pay.
-3. Exact check of every set's plan (solvers/planning.py), worst-case fee rounding included. Where
+3. Exact check of every set's plan (solvers/planning.py), worst-case fee rounding included (every
+   split, and fills at prices better than planned: `FeeRule.worst_fee_at_or_better`). Where
    exact money overshoots a row only by the venue's fee rounding, that row's reserve is raised by the
    overshoot (cash per venue, total, a set's cap; a per-contract margin for a settlement-loss limit);
    a plan that misses a profit limit is tried at slightly smaller sizes; a set that still fails is
@@ -36,7 +37,7 @@ from solvers.errors import NumericalError
 from solvers.formulation import Formulation, SetModel
 from solvers.lp import LPSolution, LPUpdate
 from solvers.mip import lot_integral_mip
-from solvers.plan import AllocationResult, DroppedSet, SetPlan
+from solvers.plan import Action, AllocationResult, DroppedSet, SetPlan
 from solvers.planning import PlanCheck, dropped_from_check, plan_from_check, verify_lots
 from solvers.problem import AllocationProblem, AllocatorConfig, Capital, Level, Objective
 from solvers.rounding import TopUp, best_first, fee_swaps, integer_caps, lots_of, shrunk
@@ -289,9 +290,12 @@ class Allocator:
         self._check_s[sm.index] = max(self._check_s.get(sm.index, 0.0), self._clock() - start)
         return check
 
-    def _fee_rounding_waste(self, check: PlanCheck) -> Decimal:
+    def _fee_rounding_waste(self, check: PlanCheck, *, better_prices: bool = False) -> Decimal:
         """Dollars the venues' per-order fee rounding adds to a plan above its per-lot fees (what the
-        LP priced): Kalshi's rounding of each order up to the cent. A smaller size can waste less."""
+        LP priced): Kalshi's rounding of each order up to the cent. A smaller size can waste less.
+        `better_prices`: also count the cap on what rounding can take back at better fill prices
+        (`FeeRule.better_price_slack`, in every leg's fee): no size sheds it, but neither the LP nor
+        the MIP prices it."""
         waste = _ZERO
         for leg in check.legs:
             instrument = self.form.instrument_by_id[leg.instrument_id]
@@ -300,6 +304,14 @@ class Allocator:
                 continue
             lot = instrument.lot_size
             per_lot = sum((rule.fill_fee(t.price, lot) * (t.quantity / lot) for t in leg.levels), _ZERO)
+            if not better_prices:
+                per_lot += rule.better_price_slack(
+                    leg.limit_price,
+                    buy=leg.action is Action.BUY,
+                    lot=lot,
+                    lots=int(leg.quantity / lot),
+                    tick=instrument.tick_size,
+                )
             waste += max(leg.fee_usd - per_lot, _ZERO)
         return waste
 
@@ -441,7 +453,7 @@ class Allocator:
         x = run.solution.x
         kept = {p.set_id: p.guaranteed_profit_usd for p in result.plans}
         waste = {
-            index: self._fee_rounding_waste(check)
+            index: self._fee_rounding_waste(check, better_prices=True)
             for index, check in checks.items()
             if check is not None and check.failure is None
         }

@@ -16,6 +16,39 @@ same schedule, takers only, floored to 5 decimals of collateral.
 
 At a fixed price the fee is linear in quantity, so `unit_rate` (no rounding) is what the LP uses;
 exact money always goes through `order_fee`.
+
+Fills at better prices. An IOC/FOK order with limit L may fill at any price at or better than L, in
+any split the venue chooses, and where better prices lie towards 1/2 (a BUY with L > 1/2, a SELL with
+L < 1/2) the fee rises and its rounding can take back more than the price saved (2 lots bought at
+limit 0.69 on a deci-cent Kalshi market cost $1.41 at the limit, $1.418 with one at 0.688).
+`better_price_slack` is a proven cap on that excess over the worst split at the planned prices
+(`worst_order_fee`); `worst_fee_at_or_better` is the two together, the most an order can cost beyond
+its planned notional. Proof sketch (BUY; a SELL is the mirror image, with prices at or above the
+planned ones):
+
+* Let y(p) = c x lot x g(p) + flat x lot be one lot's unrounded fee, g(p) = (p (1 - p))^e. As long
+  as c x max|g'| <= 1 (checked: max|g'| <= e / 4^(e-1)), lot x p + y(p) never falls as p rises, so a
+  lot filled d = lot x (P - p) better than its planned price P has y(p) <= y(P) + d: the fee can
+  rise by at most what the price saves.
+* Where the fee cannot rise at all (a BUY with L <= 1/2, a SELL with L >= 1/2: every planned price
+  lies on that side too, and g only falls moving away from 1/2), rounding is monotone and the figure
+  at the planned prices is already the worst: no slack.
+* Otherwise, with per-fill rounding up (Kalshi) the finest split is the worst (ceil is subadditive)
+  and ceil(y(P) + d) = ceil(y(P)) + d when d is on the fill increment's grid, so the fills' fees sum
+  to at most B + D, with B the finest-split sum at the planned prices and D the total price saving;
+  rounding down (Polymarket) gives floor(Y(P) + D) = floor(Y(P)) + D the same way (floor is
+  superadditive). With the order total rounded up, the excess over the planned figure is
+  ceil_o(B + D) - D - ceil_o(B) <= ceil_o(D) - D, and D lies on the grid of u = lot x tick, so the
+  excess is at most inc_o - gcd(u, inc_o): $0.009 for a deci-cent Kalshi market, zero for whole-cent
+  ticks of whole contracts. Without order rounding it is zero.
+* When the tick is unknown, the limit is off its grid or u is off the fill increment's grid, the
+  fill rounding may add up to one more increment beyond the saving (per lot rounding up: k of them;
+  one in all rounding down), X in all, and ceil_o(B + X + D) - D - ceil_o(B) <= ceil_o(X) +
+  (ceil_o(D) - D): the slack is ceil_o(X) + inc_o - gcd(u, inc_o), or ceil_o(X) + inc_o with the
+  tick unknown. Order rounding down (no venue) is bounded the same way by a whole increment;
+  rounding to nearest is refused.
+
+The slack does not fall as the lot count k grows, so a fee bounded this way is non-decreasing in k.
 """
 
 from __future__ import annotations
@@ -24,6 +57,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+from math import gcd
 
 from solvers.errors import DataError
 
@@ -37,6 +72,8 @@ __all__ = [
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
+_HALF = Decimal("0.5")
+_FOUR = Decimal(4)
 
 
 class Rounding(enum.Enum):
@@ -123,6 +160,77 @@ class FeeRule:
         if self.fill_rounding is Rounding.NEAREST:  # either extreme split can be the larger
             by_lots = max(by_lots, sum((self.fill_fee(price, quantity) for price, quantity in levels), _ZERO))
         return _quantize(by_lots, self.order_increment_usd, self.order_rounding)
+
+    @staticmethod
+    def fee_can_rise(limit_price: Decimal, *, buy: bool) -> bool:
+        """Whether a fill at a better price than `limit_price` can pay a larger fee than at it: only
+        when the better prices lie towards 1/2, where P(1 - P) peaks."""
+        return limit_price > _HALF if buy else limit_price < _HALF
+
+    def better_price_bound_failure(self) -> str | None:
+        """Why fills at better prices cannot be bounded under this rule (None when they can): a fee
+        curve so steep that a better price can lower price plus fee, or rounding to nearest."""
+        steepness = self.coefficient * self.multiplier * self.exponent / _FOUR ** (self.exponent - 1)
+        if steepness > 1:
+            return f"fee curve too steep to bound at better prices (c x max|g'| = {steepness} > 1)"
+        if Rounding.NEAREST in (self.fill_rounding, self.order_rounding):
+            return "fees rounded to nearest cannot be bounded at better prices"
+        return None
+
+    def better_price_slack(
+        self, limit_price: Decimal, *, buy: bool, lot: Decimal, lots: int, tick: Decimal | None
+    ) -> Decimal:
+        """Proven cap on how much more an order of `lots` lots of `lot` can pay, fee rounding
+        included, when its lots fill at prices better than planned (at most `limit_price`, the
+        worst planned price, for a buy; at least it for a sell) in any split, than `worst_order_fee`
+        at the planned prices (module docstring). `tick`: the price grid every fill lies on (None when
+        unknown, which costs a looser cap). Raises DataError where the rule cannot be bounded
+        (`better_price_bound_failure`)."""
+        fill_inc, order_inc = self.fill_increment_usd, self.order_increment_usd
+        if lots == 0 or not self.fee_can_rise(limit_price, buy=buy) or (fill_inc is None and order_inc is None):
+            return _ZERO
+        failure = self.better_price_bound_failure()
+        if failure is not None:
+            raise DataError(failure)
+        if lots < 0 or lot <= 0:
+            raise DataError(f"better_price_slack needs a positive lot and lot count, was {lots} x {lot}")
+        if tick is not None and (tick <= 0 or limit_price % tick):
+            tick = None  # off its grid the saving is not on the grid either: the unknown-tick cap holds
+        step = None if tick is None else lot * tick
+        extra = _ZERO  # fill rounding the price saving does not pay for
+        if fill_inc is not None and (step is None or step % fill_inc):
+            extra = fill_inc * lots if self.fill_rounding is Rounding.UP else fill_inc
+        if order_inc is None:
+            return extra
+        extra_units = (extra / order_inc).to_integral_value(rounding=ROUND_CEILING)
+        if self.order_rounding is Rounding.UP and step is not None:
+            grid = order_inc - _decimal_gcd(step, order_inc)
+        else:
+            grid = order_inc
+        return extra_units * order_inc + grid
+
+    def worst_fee_at_or_better(
+        self, levels: Iterable[tuple[Decimal, Decimal]], *, buy: bool, lot: Decimal, tick: Decimal | None
+    ) -> Decimal:
+        """The most the venue can charge an order planned as (price, quantity) per level when each
+        lot fills at its planned price or better, in any split: `worst_order_fee` at the planned
+        prices plus `better_price_slack` at the order's limit (its worst planned price)."""
+        levels = [(price, quantity) for price, quantity in levels if quantity]
+        if not levels:
+            return _ZERO
+        at_levels = self.worst_order_fee(levels, lot)
+        limit = max(price for price, _ in levels) if buy else min(price for price, _ in levels)
+        lots = sum((quantity for _, quantity in levels), _ZERO) / lot
+        if lots != lots.to_integral_value():
+            raise DataError(f"worst_fee_at_or_better: quantity {lots * lot} is not a whole number of lots of {lot}")
+        return at_levels + self.better_price_slack(limit, buy=buy, lot=lot, lots=int(lots), tick=tick)
+
+
+def _decimal_gcd(a: Decimal, b: Decimal) -> Decimal:
+    """Greatest d with a and b both whole multiples of d (a, b positive and finite)."""
+    fa, fb = Fraction(a), Fraction(b)
+    denominator = fa.denominator * fb.denominator // gcd(fa.denominator, fb.denominator)
+    return Decimal(gcd(int(fa * denominator), int(fb * denominator))) / Decimal(denominator)
 
 
 ZERO_FEE = FeeRule(coefficient=_ZERO)

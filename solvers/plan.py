@@ -28,8 +28,9 @@ class LevelTake:
 @dataclass(frozen=True, slots=True)
 class Leg:
     """One order: `action` `quantity` of (venue, contract, side) sweeping `levels`, never beyond
-    `limit_price`. `cash_flow_usd` is exact: negative for a buy (cost plus fee), positive for a sell
-    (proceeds minus fee)."""
+    `limit_price`. `fee_usd` is the most the venue can charge when every lot fills at its level's
+    price or better, in any split (`FeeRule.worst_fee_at_or_better`). `cash_flow_usd` is exact:
+    negative for a buy (cost plus fee), positive for a sell (proceeds minus fee)."""
 
     instrument_id: str
     venue: str

@@ -9,7 +9,10 @@
    leg that is not is trimmed from its worst level (the rounding never proposes one; this is the
    guard). Legs below the venue's minimum order are left out.
 3. Exact money: per-order fees priced at the worst way the venue's rounding can split the fills
-   (`FeeRule.worst_order_fee`), cash flows, holdings after the trade.
+   (`FeeRule.worst_order_fee`) plus the proven cap on what that rounding can take back when lots
+   fill at better prices than planned (`FeeRule.better_price_slack`; an IOC/FOK order may fill
+   anywhere at or better than its limit), cash flows, holdings after the trade. A set whose fee
+   rule admits no such cap fails ("fee") and is never planned.
 4. Verify: the plan's worst value over Z (one exact separation call), its loss over the
    settlement-risk outcomes Z_err, the minimum profit, profit per $1 of payout and return on capital,
    the set's cost cap and position limits. A plan that fails any of these is never returned; the
@@ -42,7 +45,8 @@ class PlanCheck:
         cash flow; worst_case: the rise of the portfolio's worst-case value)
     payout: the new trades' guaranteed payoff (riskless) or the rise of the holdings' (worst_case)
     failure_kind: None, or which limit failed: "empty", "grid", "settlement", "cap", "profit",
-        "position"; `excess` is by how much (dollars; for "profit" the shortfall)
+        "position", "fee" (a fee rule whose fills at better prices cannot be bounded); `excess` is
+        by how much (dollars; for "profit" the shortfall)
     """
 
     legs: tuple[Leg, ...]
@@ -112,8 +116,15 @@ def _signable_buy(instrument: Instrument, takes: list[LevelTake]) -> list[LevelT
 
 
 def _leg(instrument: Instrument, action: Action, takes: list[LevelTake]) -> Leg:
+    """The order with its exact money: the fee is the most the venue can charge when every lot fills
+    at its level's price or better, in any split (`FeeRule.worst_fee_at_or_better`)."""
     quantity = _total(takes)
-    fee = instrument.fee.worst_order_fee(((t.price, t.quantity) for t in takes), instrument.lot_size)
+    fee = instrument.fee.worst_fee_at_or_better(
+        ((t.price, t.quantity) for t in takes),
+        buy=action is Action.BUY,
+        lot=instrument.lot_size,
+        tick=instrument.tick_size,
+    )
     notional = sum((t.price * t.quantity for t in takes), _ZERO)
     if action is Action.BUY:
         cash, limit = -(notional + fee), max(t.price for t in takes)
@@ -175,6 +186,11 @@ def _legs(form: Formulation, sm: SetModel, lots: Mapping[int, int]) -> list[Leg]
 
 def verify_lots(form: Formulation, sm: SetModel, lots: Mapping[int, int]) -> PlanCheck:
     """Exact evaluation of the plan that buys `lots` (level column -> lots) in set `sm`."""
+    for instrument in sm.instruments:
+        unbounded = instrument.fee.better_price_bound_failure()
+        if unbounded is not None:
+            why = f"fee of {instrument.id}: {unbounded}"
+            return PlanCheck((), _ZERO, _ZERO, (), None, {}, why, "fee")
     legs = _legs(form, sm, lots)
     limits = sm.candidate.limits
     base = form.payoff_holdings()

@@ -38,12 +38,13 @@ from fractions import Fraction
 import numpy as np
 
 from solvers.formulation import Formulation, SetModel
-from solvers.problem import Side
+from solvers.problem import Instrument, Side
 
 __all__ = ["Basket", "TopUp", "fee_swaps", "hedges", "integer_caps", "shrunk"]
 
 _TOLERANCE = 1e-7
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 def integer_caps(form: Formulation, x: np.ndarray) -> np.ndarray:
@@ -188,11 +189,9 @@ class TopUp:
         self._legs = np.array([len(b.legs) for b in self.baskets], dtype=np.int64)
         self._basket_set = np.array([b.set_index for b in self.baskets], dtype=np.int64)
         # what the venue's per-order rounding can add to an order on top of its per-lot fees
-        # (Kalshi: up to a cent), held back from the cash the baskets may use
-        self._order_rounding = [
-            float(i.fee.order_increment_usd) if i.fee.order_increment_usd is not None else 0.0
-            for i in form.row_instruments
-        ]
+        # (Kalshi: up to a cent, and up to a cent more for fills at better prices than planned),
+        # held back from the cash the baskets may use
+        self._order_rounding = [_order_rounding_usd(i) for i in form.row_instruments]
 
     def run(self, contracts: np.ndarray, suppressed: set[int]) -> np.ndarray:
         """`contracts` per column (integral per instrument) plus whatever baskets still pay."""
@@ -403,6 +402,21 @@ def shrunk(form: Formulation, sm: SetModel, lots: np.ndarray, steps: int) -> lis
     return out
 
 
+def _order_rounding_usd(instrument: Instrument) -> float:
+    """Most the exact check adds to one buy order of `instrument` above its per-lot fees: the order
+    rounding, plus the better-price cap at a limit where the fee can rise (the highest price on the
+    grid; one lot: a larger order off the fill grid may need more, which the repairs measure)."""
+    rule = instrument.fee
+    if rule.order_increment_usd is None:
+        return 0.0
+    slack = _ZERO
+    if rule.better_price_bound_failure() is None:
+        slack = rule.better_price_slack(
+            _ONE - instrument.tick_size, buy=True, lot=instrument.lot_size, lots=1, tick=instrument.tick_size
+        )
+    return float(rule.order_increment_usd + slack)
+
+
 def fee_swaps(
     form: Formulation, sm: SetModel, lots: np.ndarray, slack_by_venue: dict[str, Decimal], *, max_units: int = 3
 ) -> np.ndarray:
@@ -466,7 +480,10 @@ def fee_swaps(
                     break
             if left <= 0:
                 notional = sum((price * quantity for price, quantity in takes), _ZERO)
-                value = notional + instrument.fee.worst_order_fee(takes, instrument.lot_size)
+                fee = instrument.fee.worst_fee_at_or_better(
+                    takes, buy=True, lot=instrument.lot_size, tick=instrument.tick_size
+                )
+                value = notional + fee  # as the exact check prices the order (solvers/planning.py)
         costs[key] = value
         return value
 

@@ -3,16 +3,18 @@
 - `semantic_outcomes` enumerates contract assignments and checks each relation by its meaning.
 - `reference_lp_profit` builds the scenario LP from scratch over contract-level quantities (one row
   per enumerated outcome, dense) and solves it with scipy's linprog.
-- `replay_plan` re-derives a plan's exact money from its legs with the fee rules and checks every
-  outcome in Decimal arithmetic.
+- `replay_plan` re-derives a plan's exact money from its legs with the fee rules (fills at better
+  prices than planned included) and checks every outcome in Decimal arithmetic.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -74,6 +76,10 @@ def _instruments(
         else:
             fee = polymarket_fee(rate=rng.choice((D(0), D("0.03"), D("0.04"))))
         lot = D(1) if kalshi else D("0.01")
+        # half the Kalshi markets have deci-cent bands (prices stay on cents here): fills may then land
+        # between the cents, which the plan's fees must cover; drawn apart from `rng` so that the
+        # instances' other draws stay as they were
+        tick = D("0.001") if kalshi and random.Random(f"{set_id}:{contract}").random() < 0.5 else D("0.01")
         # Polymarket FOK/FAK orders sign buys in whole cents and sales in $0.0001
         increments = (None, None) if kalshi else (D("0.01"), D("0.0001"))
         mid = min(0.95, max(0.05, truth + rng.gauss(0, 0.06)))
@@ -89,6 +95,7 @@ def _instruments(
                     asks=_ladder(rng, fair + spread / 2, kalshi, depth),
                     fee=fee,
                     lot_size=lot,
+                    tick_size=tick,
                     min_order_size=minimum,
                     buy_amount_increment_usd=increments[0],
                     sell_amount_increment_usd=increments[1],
@@ -375,6 +382,29 @@ def reference_order_fee(instrument: Instrument, levels: Sequence[tuple[Decimal, 
     return total
 
 
+def reference_plan_fee(instrument: Instrument, levels: Sequence[tuple[Decimal, Decimal]], action: Action) -> Decimal:
+    """The fee a plan must carry for one order: `reference_order_fee` at the planned prices plus the
+    documented cap on what the order's rounding can take back when lots fill at better prices
+    (docs/money-model.md), written here from that text: nothing where every better price moves away
+    from 1/2 (a buy whose dearest price is at most 1/2, a sale whose cheapest is at least 1/2) or the
+    venue does not round the order total; else the order increment less the largest amount that
+    divides both it and one lot's tick value (lot x tick must sit on the fill increment's grid in
+    these instances)."""
+    fee = reference_order_fee(instrument, levels)
+    rule = instrument.fee
+    prices = [price for price, quantity in levels if quantity]
+    rises = max(prices) > D("0.5") if action is Action.BUY else min(prices) < D("0.5")
+    if not rises or rule.order_increment_usd is None:
+        return fee
+    tick_value = Fraction(instrument.lot_size) * Fraction(instrument.tick_size)
+    assert rule.fill_increment_usd is None or (tick_value / Fraction(rule.fill_increment_usd)).denominator == 1
+    increment = Fraction(rule.order_increment_usd)
+    scale = math.lcm(tick_value.denominator, increment.denominator)
+    common = Fraction(math.gcd(int(tick_value * scale), int(increment * scale)), scale)
+    slack = increment - common
+    return fee + D(slack.numerator) / D(slack.denominator)
+
+
 def _ceiling(amount: Decimal, increment: Decimal) -> Decimal:
     return (amount / increment).to_integral_value(rounding=ROUND_CEILING) * increment
 
@@ -391,7 +421,7 @@ def replay_plan(problem: AllocationProblem, plan: SetPlan, objective: str = "ris
         assert leg.quantity > 0 and leg.quantity % instrument.lot_size == 0, leg
         assert leg.quantity >= instrument.min_order_size
         assert sum(t.quantity for t in leg.levels) == leg.quantity
-        fee = reference_order_fee(instrument, [(t.price, t.quantity) for t in leg.levels])
+        fee = reference_plan_fee(instrument, [(t.price, t.quantity) for t in leg.levels], leg.action)
         assert fee == leg.fee_usd, (fee, leg)
         increment = (
             instrument.buy_amount_increment_usd if leg.action is Action.BUY else instrument.sell_amount_increment_usd

@@ -108,3 +108,54 @@ def test_rounded_fee_brackets_the_linear_fee(price: Decimal, quantity: Decimal) 
     floor = FeeRule(coefficient=D("0.04"), fill_increment_usd=D("0.00001"), fill_rounding=Rounding.DOWN)
     exact_poly = D("0.04") * quantity * price * (1 - price)
     assert exact_poly - D("0.00001") < floor.order_fee([(price, quantity)]) <= exact_poly
+
+
+@pytest.mark.parametrize(
+    ("limit", "buy", "lot", "lots", "tick", "expected"),
+    [
+        ("0.69", True, "1", 2, "0.001", "0.009"),  # deci-cent: a cent less gcd(0.001, 0.01)
+        ("0.69", True, "1", 2, "0.01", "0"),  # whole-cent ticks of whole contracts: the saving pays it
+        ("0.69", True, "0.01", 2, "0.01", "0.0099"),  # fractional lots save $0.0001 a tick
+        ("0.69", True, "1", 2, None, "0.02"),  # tick unknown: ceil(2 x 0.0001) to the cent, plus a cent
+        ("0.695", True, "1", 2, "0.01", "0.02"),  # a limit off its tick is priced as an unknown tick
+        ("0.50", True, "1", 2, "0.001", "0"),  # a buy at or below 1/2: better prices lower the fee
+        ("0.31", False, "1", 2, "0.001", "0.009"),  # the mirror image: a sale below 1/2
+        ("0.69", False, "1", 2, "0.001", "0"),
+        ("0.69", True, "1", 0, "0.001", "0"),
+    ],
+)
+def test_better_price_slack_follows_the_proven_cap(
+    limit: str, buy: bool, lot: str, lots: int, tick: str | None, expected: str
+) -> None:
+    slack = kalshi_fee().better_price_slack(
+        D(limit), buy=buy, lot=D(lot), lots=lots, tick=None if tick is None else D(tick)
+    )
+    assert slack == D(expected)
+
+
+def test_better_price_slack_of_a_floored_fee_and_of_rules_it_cannot_bound() -> None:
+    poly = polymarket_fee(rate=D("0.25"), exponent=2)
+    assert poly.better_price_slack(D("0.69"), buy=True, lot=D("0.01"), lots=3, tick=D("0.001")) == 0
+    # a lot whose tick value is off the fill increment's grid: one more increment in all
+    assert poly.better_price_slack(D("0.69"), buy=True, lot=D("0.001"), lots=3, tick=D("0.001")) == D("0.00001")
+    steep = FeeRule(coefficient=D("1.5"), order_increment_usd=D("0.01"))
+    nearest = FeeRule(coefficient=D("0.07"), order_increment_usd=D("0.01"), order_rounding=Rounding.NEAREST)
+    for rule, message in ((steep, "too steep"), (nearest, "nearest")):
+        assert rule.better_price_bound_failure() is not None
+        with pytest.raises(DataError, match=message):
+            rule.better_price_slack(D("0.69"), buy=True, lot=D(1), lots=2, tick=D("0.01"))
+        assert rule.better_price_slack(D("0.40"), buy=True, lot=D(1), lots=2, tick=D("0.01")) == 0
+
+
+def test_worst_fee_at_or_better_adds_the_cap_at_the_orders_limit() -> None:
+    rule = kalshi_fee()
+    levels = [(D("0.45"), D(1)), (D("0.69"), D(2))]
+    at_levels = rule.worst_order_fee(levels, D(1))  # 0.0174 + 2 x 0.0150 -> $0.05
+    assert at_levels == D("0.05")
+    assert rule.worst_fee_at_or_better(levels, buy=True, lot=D(1), tick=D("0.001")) == D("0.059")
+    assert rule.worst_fee_at_or_better(levels[:1], buy=True, lot=D(1), tick=D("0.001")) == D("0.02")
+    # a sale's limit is its lowest price: 0.45 < 1/2, so the cap applies
+    assert rule.worst_fee_at_or_better(levels, buy=False, lot=D(1), tick=D("0.001")) == D("0.059")
+    assert rule.worst_fee_at_or_better([], buy=True, lot=D(1), tick=D("0.001")) == 0
+    with pytest.raises(DataError, match="whole number of lots"):
+        rule.worst_fee_at_or_better([(D("0.69"), D("1.5"))], buy=True, lot=D(1), tick=D("0.001"))

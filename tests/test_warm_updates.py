@@ -280,7 +280,7 @@ def test_scaled_updates_validate_before_anything_changes() -> None:
     bad = [
         (np.array([400_000, 0]), np.array([3, 3])),  # price 0
         (np.array([400_000, 1_000_000]), np.array([3, 3])),  # price 1
-        (np.array([400_000, 405_000]), np.array([3, 3])),  # off the 0.01 tick
+        (np.array([400_000, 400_500]), np.array([3, 3])),  # off the tick (0.01 or 0.001)
         (np.array([400_000, 410_000]), np.array([3, -1])),  # negative size
         (np.array([0.4, 0.41]), np.array([3, 3])),  # floats are not scaled integers
         (np.array([400_000]), np.array([3])),  # shape mismatch

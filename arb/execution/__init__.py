@@ -1,5 +1,6 @@
 """Execution: plans to venue orders (`orders`), the executor that sends, tracks, reconciles and
-repairs them (`executor`), and the loopback stage of simulated venues it is tested on (`loopback`)."""
+repairs them (`executor`), and the loopback stage of simulated venues it is tested on (`loopback`), and the paper venue that fills orders against live books
+without sending anything (`paper`)."""
 
 from arb.execution.executor import (
     ExecutionReport,

@@ -7,6 +7,8 @@ Pure and synchronous: time comes from an injected clock (seconds), so tests driv
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from arb.errors import ConfigError
 from arb.risk.errors import RiskInputError
@@ -23,6 +25,9 @@ from arb.risk.limits import RiskLimits
 from arb.risk.partial_fill import FillableLeg, Holdings, worst_partial_fill_loss
 from solvers.plan import Action
 from solvers.problem import Side
+
+if TYPE_CHECKING:
+    from arb.book import BinaryBook, OrderBook
 
 __all__ = [
     "BookGate",
@@ -33,6 +38,8 @@ __all__ = [
     "KillSwitch",
     "LinkExposure",
     "LossHalts",
+    "Notification",
+    "Notifier",
     "PlanContext",
     "RateBudget",
     "Refusal",
@@ -44,6 +51,7 @@ __all__ = [
 
 _ZERO = Decimal(0)
 Clock = Callable[[], float]
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +72,25 @@ class BookStatus:
     trusted: bool
     updated_at_s: float
 
+    @classmethod
+    def of_ladder(cls, ladder: OrderBook) -> BookStatus:
+        """A ladder's status; its `last_update_ns` must come from the clock the gate's
+        `monotonic_s` reads (in seconds). A ladder never updated is infinitely old."""
+        updated = float("-inf") if ladder.last_update_ns is None else ladder.last_update_ns / 1e9
+        return cls(ladder.book_id, ladder.venue, ladder.trusted, updated)
+
+    @classmethod
+    def of_book(cls, book: BinaryBook) -> tuple[BookStatus, ...]:
+        """Every ladder of a binary market (one for Kalshi, YES and NO tokens for Polymarket)."""
+        return tuple(cls.of_ladder(ladder) for ladder in (book.yes, book.no) if ladder is not None)
+
 
 @dataclass(frozen=True, slots=True)
 class LinkExposure:
-    """A link the plan leans on: its settlement-risk class ("none" for curated risk-free links),
-    the notional the plan puts on it, and for risky links the profit per $1 at risk when the linked
-    contracts settle alike (`edge`) and the configured probability that they do not."""
+    """A link the plan leans on: its settlement-risk class (the curated link's `settlement_risk`,
+    "identical_rules" for risk-free links), the notional the plan puts on it, and for risky links
+    the profit per $1 at risk when the linked contracts settle alike (`edge`) and the probability
+    that they do not (the gate uses the larger of this and the class's configured probability)."""
 
     link_id: str
     risk_class: str
@@ -112,6 +133,9 @@ class KillSwitch:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
+        # one stat() per check (about a microsecond): cheap enough to ask before every plan, and a
+        # file created by `arb kill` stops the very next plan
+        self._path_str = None if path is None else os.fspath(path)
         self._reason: str | None = None
 
     def engage(self, reason: str) -> None:
@@ -129,12 +153,12 @@ class KillSwitch:
         signal.signal(signum, handler)
 
     def engaged(self) -> bool:
-        return self._reason is not None or (self.path is not None and self.path.exists())
+        return self._reason is not None or (self._path_str is not None and os.path.lexists(self._path_str))
 
     def check(self) -> Refusal | None:
         if self._reason is not None:
             return Refusal("kill_switch", f"kill switch engaged: {self._reason}")
-        if self.path is not None and self.path.exists():
+        if self._path_str is not None and os.path.lexists(self._path_str):
             return Refusal("kill_switch", f"kill switch engaged: file {self.path} exists")
         return None
 
@@ -315,17 +339,39 @@ class HaltEvent:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """An event a person must hear about, handed to the injected notifier (which may post it to a
+    webhook; it should queue, not block). `kind` "halt": trading stopped, `halt` says why."""
+
+    kind: Literal["halt"]
+    message: str
+    at_wall_s: float
+    halt: HaltEvent | None = None
+
+
+Notifier = Callable[[Notification], None]
+
+
 class LossHalts:
     """Watches equity (cash plus positions marked, exact): the day's loss from the first equity seen
-    on each UTC day, and the drawdown from the peak. A breach halts until `reset` (a person's call)
-    and is reported once as a `HaltEvent`."""
+    on each UTC day, and the drawdown from the peak. A breach halts until `reset` (a person's call),
+    is reported once as a `HaltEvent` and is sent once to `notify` as a `Notification(kind="halt")`.
+    The halt holds even if the notifier fails (its error is logged)."""
 
-    def __init__(self, daily_loss_halt_usd: Decimal, drawdown_halt_usd: Decimal, wall_s: Clock) -> None:
+    def __init__(
+        self,
+        daily_loss_halt_usd: Decimal,
+        drawdown_halt_usd: Decimal,
+        wall_s: Clock,
+        notify: Notifier | None = None,
+    ) -> None:
         for name, value in (("daily_loss_halt_usd", daily_loss_halt_usd), ("drawdown_halt_usd", drawdown_halt_usd)):
             if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
                 raise ConfigError(f"loss halt {name} must be a positive Decimal, was {value!r}")
         self.daily_loss_halt_usd, self.drawdown_halt_usd = daily_loss_halt_usd, drawdown_halt_usd
         self._wall = wall_s
+        self._notify = notify
         self._day: str | None = None
         self._day_start_usd = _ZERO
         self._peak_usd: Decimal | None = None
@@ -348,6 +394,11 @@ class LossHalts:
             self.halt = HaltEvent("daily_loss", now, daily, self.daily_loss_halt_usd)
         elif drawdown >= self.drawdown_halt_usd:
             self.halt = HaltEvent("drawdown", now, drawdown, self.drawdown_halt_usd)
+        if self.halt is not None and self._notify is not None:
+            try:
+                self._notify(Notification("halt", self.halt.message, now, self.halt))
+            except Exception:  # noqa: BLE001 - a broken notifier must not lift or break the halt
+                _log.exception("notifier failed on %s", self.halt.message)
         return self.halt
 
     def reset(self) -> None:
@@ -436,8 +487,10 @@ def check_limits(limits: RiskLimits, ctx: PlanContext) -> list[Refusal]:
     by_class: dict[str, Decimal] = {}
     for link in ctx.links:
         by_class[link.risk_class] = by_class.get(link.risk_class, _ZERO) + link.notional_usd
-        if link.disagreement_probability > 0:
-            cap = kelly_cap(link.edge, link.disagreement_probability, limits.kelly_fraction, ctx.bankroll_usd)
+        configured = limits.disagreement_probability_per_link_class.get(link.risk_class, _ZERO)
+        probability = max(link.disagreement_probability, configured)
+        if probability > 0:
+            cap = kelly_cap(link.edge, probability, limits.kelly_fraction, ctx.bankroll_usd)
             if link.notional_usd > cap:
                 refusals.append(
                     Refusal("kelly", f"link {link.link_id} notional {link.notional_usd} USD above Kelly cap {cap} USD")
@@ -481,6 +534,10 @@ class RiskGate:
     breakers: CircuitBreakers
     incidents: Incidents
     halts: LossHalts
+
+    def observe_equity(self, equity_usd: Decimal) -> HaltEvent | None:
+        """Feed current equity to the loss halts (which notify on a breach); see `LossHalts.observe`."""
+        return self.halts.observe(equity_usd)
 
     def check(self, ctx: PlanContext) -> list[Refusal]:
         refusals: list[Refusal] = []

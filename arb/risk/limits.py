@@ -39,7 +39,7 @@ def _non_negative(name: str, value: object) -> Decimal:
 
 def _per_key(name: str, value: object) -> Mapping[str, Decimal]:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"risk limit {name} must be a table of name -> amount, was {type(value).__name__}")
+        raise ConfigError(f"risk limit {name} must be a table of name -> number, was {type(value).__name__}")
     out = {}
     for key, amount in value.items():
         if not isinstance(key, str) or not key:
@@ -56,14 +56,18 @@ class RiskLimits:
     max_contracts_per_contract: most contracts held on one contract and side after a plan
     max_contracts_per_set: most contracts held over one candidate set after a plan
     max_open_plans: most plans executing or being repaired at once
-    notional_per_link_class_usd: most notional per settlement-risk class of link ("none" for
-        curated risk-free links; a class not listed may not be traded)
+    notional_per_link_class_usd: most notional per settlement-risk class of link (the curated
+        link's `settlement_risk`, "identical_rules" for risk-free links; a class not listed may not
+        be traded)
     daily_loss_halt_usd: trading halts once the day's loss reaches this
     drawdown_halt_usd: trading halts once equity falls this far below its peak
     min_profit_usd: least guaranteed profit of a plan worth sending
     max_partial_fill_loss_usd: bound on the worst loss over every reachable partial-fill vector
     kelly_fraction: fraction of the Kelly stake allowed on settlement-risk links, in (0, 1]
     max_book_age_ms: a book older than this is stale
+    disagreement_probability_per_link_class: configured probability that a link of the class
+        settles its two sides differently, in [0, 1); the Kelly cap uses the larger of it and the
+        probability a plan states for the link
     """
 
     cash_per_venue_usd: Mapping[str, Decimal]
@@ -77,6 +81,7 @@ class RiskLimits:
     max_partial_fill_loss_usd: Decimal
     kelly_fraction: Decimal = Decimal("0.25")
     max_book_age_ms: int = 2000
+    disagreement_probability_per_link_class: Mapping[str, Decimal] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -100,6 +105,15 @@ class RiskLimits:
                 raise ConfigError(
                     f"risk limit {name} must be positive (a zero halt stops every trade), was {getattr(self, name)}"
                 )
+        probabilities = _per_key(
+            "disagreement_probability_per_link_class", self.disagreement_probability_per_link_class
+        )
+        for key, probability in probabilities.items():
+            if probability >= 1:
+                raise ConfigError(
+                    f"risk limit disagreement_probability_per_link_class.{key} must be below 1, was {probability}"
+                )
+        set_(self, "disagreement_probability_per_link_class", probabilities)
         kelly = _decimal("kelly_fraction", self.kelly_fraction)
         if not 0 < kelly <= 1:
             raise ConfigError(f"risk limit kelly_fraction must be in (0, 1], was {kelly}")
