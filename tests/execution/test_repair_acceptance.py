@@ -332,7 +332,7 @@ async def final_report(s: Stage, report: ExecutionReport) -> ExecutionReport:
 
 
 # -- three legs: one fills, the rest is cancelled, then complete or exit -----------------------------------------
-async def test_three_legs_one_fills_the_rest_is_cancelled_and_the_set_ends_flat(tmp_path: Path) -> None:
+async def test_three_legs_one_fills_the_rest_is_cancelled_and_the_set_ends_with_no_net_exposure(tmp_path: Path) -> None:
     async with stage(tmp_path, config=LoopbackConfig(markets=3, **THREE_BOOKS), executor_config=IOC) as s:
         with_planner(s)
         component = exactly_one(s.venues.component())
