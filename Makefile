@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/arb bench venues --json benchmarks/results/venues.json
 	$(BIN)/arb bench scanner --json benchmarks/results/scanner.json
 	$(BIN)/arb bench sim --json benchmarks/results/sim.json
+	$(BIN)/arb bench exec --json benchmarks/results/exec.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

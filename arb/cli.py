@@ -56,6 +56,22 @@ def _bench_scanner(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_exec(args: argparse.Namespace) -> int:
+    from benchmarks.exec_bench import run_exec_bench
+
+    result = run_exec_bench(
+        plans=args.plans,
+        leg_counts=tuple(args.legs),
+        json_path=args.json,
+        synchronous=args.synchronous,
+        ledger_writes=args.ledger_writes,
+    )
+    if not result.ok and args.strict:
+        print("p95 plan-to-acknowledged above the 30 ms target", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _chaos(args: argparse.Namespace) -> int:
     from arb.venues.chaos import VENUES, Sabotage, run_chaos
 
@@ -133,6 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit 1 when the largest/smallest per-update cost exceeds 2x"
     )
     scanner.set_defaults(handler=_bench_scanner)
+    execution = bench.add_parser(
+        "exec", help="executor plan-to-all-legs-acknowledged latency, 2-5 legs, against the simulated venues"
+    )
+    execution.add_argument("--plans", type=int, default=200, help="timed plans per leg count")
+    execution.add_argument("--legs", type=int, nargs="+", default=[2, 3, 4, 5], help="leg counts to run")
+    execution.add_argument(
+        "--synchronous", choices=("FULL", "NORMAL"), default="FULL", help="the ledger's SQLite synchronous mode"
+    )
+    execution.add_argument(
+        "--ledger-writes",
+        choices=("deferred", "inline", "both"),
+        default="deferred",
+        help="order/fill records heard while sends are out: after the last answer (default), at once, or both runs",
+    )
+    execution.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    execution.add_argument("--strict", action="store_true", help="exit 1 when a p95 is above 30 ms")
+    execution.set_defaults(handler=_bench_exec)
 
     chaos = commands.add_parser(
         "chaos",

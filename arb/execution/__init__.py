@@ -1,5 +1,59 @@
-"""Order execution: start-up recovery (`recovery`)."""
+"""Execution: plans to venue orders (`orders`), the executor that sends, tracks, reconciles and
+repairs them (`executor`), start-up recovery of the ledger against the venues (`recovery`), and the
+loopback stage of simulated venues it is tested on (`loopback`)."""
 
+from arb.execution.executor import (
+    ExecutionReport,
+    ExecutionStatus,
+    Executor,
+    ExecutorConfig,
+    LegLatency,
+    OrderReport,
+    RepairDecisionLike,
+    RepairPlanning,
+    TrackedOrder,
+)
+from arb.execution.orders import (
+    ExecutionOrderConfig,
+    LegPart,
+    PlannedOrder,
+    RoutedFill,
+    leg_micro,
+    part_totals,
+    plan_orders,
+    route_fill,
+)
+from arb.execution.repair import (
+    Exposure,
+    RepairConfig,
+    RepairDecision,
+    RepairInputError,
+    RepairPlanner,
+    RepairStatus,
+    exposure,
+    is_hedged,
+)
 from arb.execution.recovery import Difference, RecoveryConfig, RecoveryError, RecoveryReport, normalise_fill, recover
 
-__all__ = ["Difference", "RecoveryConfig", "RecoveryError", "RecoveryReport", "normalise_fill", "recover"]
+__all__ = [
+    "ExecutionOrderConfig",
+    "ExecutionReport",
+    "ExecutionStatus",
+    "Executor",
+    "ExecutorConfig",
+    "LegLatency",
+    "LegPart",
+    "OrderReport",
+    "PlannedOrder",
+    "RepairDecisionLike",
+    "RepairPlanning",
+    "RoutedFill",
+    "TrackedOrder",
+    "leg_micro",
+    "part_totals",
+    "plan_orders",
+    "route_fill",
+]
+__all__ += ["Exposure", "RepairConfig", "RepairDecision", "RepairInputError", "RepairPlanner", "RepairStatus"]
+__all__ += ["exposure", "is_hedged"]
+__all__ += ["Difference", "RecoveryConfig", "RecoveryError", "RecoveryReport", "normalise_fill", "recover"]

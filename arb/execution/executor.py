@@ -1,0 +1,821 @@
+"""The executor: one plan's legs out at once, tracked to a known end, and any imbalance repaired.
+
+`Executor.execute(plan, component, books, context)`:
+1. Gates: the full `RiskGate.check(context)` when a `PlanContext` is given, else the gates that
+   need none (kill switch, loss halts, an open incident on the set, breakers and partitions of the
+   plan's venues). Any refusal: nothing is journaled or sent.
+2. Journal: the intent (its orders from `orders.plan_orders`) goes into the ledger and the write
+   returns before any order leaves; client order ids and Polymarket salts come from the journal, so
+   every id an order will carry is on file first (Polymarket announces the order hash to the sink,
+   PENDING, before its POST: recorded as it arrives).
+3. Send: every order at once (one task each, `asyncio.gather`). The kill switch and the partition
+   flags are read in the same event-loop turn that starts each send; a refused send is recorded
+   REJECTED and never leaves.
+4. Track: order state only from the venues' answers, events (`on_event`, wired as the clients'
+   sink) and queries. An UNKNOWN order (a send that timed out, was cancelled or failed
+   ambiguously) is reconciled (`reconcile_order`) until known, never sent again. Fills count only
+   from fill events and fill queries (`fills`): an order final with more filled than its fills
+   show is asked for its fills; a Polymarket FAK answered "live" is waited on (it may fill later)
+   and cancelled when it still rests; a fill that later FAILS is reversed in the ledger and in the
+   execution's holdings.
+5. Imbalance (the legs did not fill in the plan's proportions): an incident is opened on the set
+   (ledger + the risk gate's `Incidents`, so no new entry takes it until it is reconciled), what
+   rests is cancelled, and the repair planner is asked, round after round, for a plan that
+   completes or exits with priced limit orders, each executed the same way, until the set is hedged
+   or flat; otherwise the set stays halted and the report says why.
+
+Latency: per order, send start -> the venue's answer (`LegLatency`); per plan, the call ->
+every order answered (`ExecutionReport.plan_latency_ms`). Signing is inside both.
+
+The kill switch: `kill(reason)` engages it (no order starts after this turn) and cancels what
+rests (`cancel_resting`). A venue that stops answering (sends UNKNOWN and lookups failing
+`unreachable_after_failures` times in a row) is marked unreachable in the circuit breakers: the
+partition gate then refuses every plan touching it, and its unresolved orders are reconciled by
+`reconcile_unresolved` once it answers again (resting ones cancelled: nothing left orphaned).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Protocol
+
+from arb.book import BinaryBook
+from arb.domain import Action, Fill, FillStatus, OrderRequest, OrderStatus, OrderUpdate, Venue
+from arb.errors import ArbError, ConfigError
+from arb.execution.orders import ExecutionOrderConfig, PlannedOrder, RoutedFill, plan_orders, route_fill
+from arb.execution.repair import RepairDecision, RepairStatus
+from arb.graph import Component
+from arb.ledger.store import Intent, Ledger
+from arb.risk.gates import PlanContext, Refusal, RiskGate
+from arb.venues.base import Deadline, Sleep, VenueClient
+from solvers.plan import SetPlan
+from solvers.problem import Capital
+
+__all__ = [
+    "ExecutionReport",
+    "ExecutionStatus",
+    "Executor",
+    "ExecutorConfig",
+    "LegLatency",
+    "OrderReport",
+    "RepairDecisionLike",
+    "RepairPlanning",
+    "TrackedOrder",
+]
+
+_MICRO = Decimal(1_000_000)
+_FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+_NS_PER_MS = 1_000_000
+_UNSETTLED = (OrderStatus.UNKNOWN, OrderStatus.PENDING)
+
+
+RepairDecisionLike = RepairDecision  # the name the first executor commit exported
+
+
+class RepairPlanning(Protocol):
+    """`RepairPlanner`'s shape (what the executor calls): a repair of one set given what is held."""
+
+    def plan(
+        self,
+        component: Component,
+        books: Mapping[tuple[Venue, str], BinaryBook],
+        holdings: Mapping[str, Decimal],
+        cash_flow_usd: Decimal,
+        capital: Capital,
+    ) -> RepairDecision: ...
+
+
+# Repair decisions that mean the set needs nothing more.
+_SETTLED_REPAIR = frozenset({RepairStatus.FLAT, RepairStatus.HEDGED})
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    """Timing and patience of the executor (seconds on the injected clock / deadline).
+
+    settle_timeout_s: after the answers, how long to wait for the fills and final states the venues
+        announced (events) before asking for them (queries)
+    reconcile_interval_s: pause between lookups of an order that is still UNKNOWN
+    max_reconcile_attempts: lookups of one UNKNOWN order per pass before it is left unresolved
+        (the set is halted; `reconcile_unresolved` goes on later)
+    unreachable_after_failures: failed calls in a row after which a venue is marked unreachable
+    max_repair_rounds: repair plans tried on one imbalance before the set is halted
+    defer_ledger_writes: order answers, events and fills heard while a plan's sends are out are
+        written to the ledger right after its last answer, not in between (the intent and a
+        Polymarket order's hash are always written before the send). A crash in that window loses
+        only records recovery rebuilds from the venues (order states and fills).
+    """
+
+    orders: ExecutionOrderConfig = field(default_factory=ExecutionOrderConfig)
+    settle_timeout_s: float = 2.0
+    reconcile_interval_s: float = 0.05
+    max_reconcile_attempts: int = 40
+    unreachable_after_failures: int = 3
+    max_repair_rounds: int = 3
+    defer_ledger_writes: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("settle_timeout_s", "reconcile_interval_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ConfigError(f"executor {name} must be a positive number of seconds, was {value!r}")
+        for name in ("max_reconcile_attempts", "unreachable_after_failures", "max_repair_rounds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"executor {name} must be an integer of at least 1, was {value!r}")
+
+
+class ExecutionStatus(enum.Enum):
+    REFUSED = "refused"  # a gate refused the plan: nothing sent
+    COMPLETE = "complete"  # every leg filled as planned
+    UNFILLED = "unfilled"  # nothing filled: flat, nothing to repair
+    REPAIRED = "repaired"  # an imbalance, then repaired to hedged or flat (the incident stays open)
+    HALTED = "halted"  # an imbalance or an unresolved order the executor could not settle: set halted
+
+
+@dataclass(frozen=True, slots=True)
+class LegLatency:
+    client_order_id: str
+    venue: Venue
+    latency_ms: float | None  # send start -> the venue's answer (None: never answered)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    client_order_id: str
+    order_id: str | None
+    venue: Venue
+    market_id: str
+    status: OrderStatus
+    size_micro: int
+    filled_micro: int  # from fills (net of reversals)
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    set_id: str
+    status: ExecutionStatus
+    refusals: tuple[Refusal, ...] = ()
+    intent_ids: tuple[str, ...] = ()
+    orders: tuple[OrderReport, ...] = ()
+    legs: tuple[LegLatency, ...] = ()
+    plan_latency_ms: float | None = None  # call -> every entry order answered (None: some never answered)
+    holdings: Mapping[str, Decimal] = field(default_factory=dict)  # instrument -> contracts this run moved
+    cash_flow_usd: Decimal = Decimal(0)  # the run's fills: proceeds minus costs and fees
+    repairs: tuple[str, ...] = ()  # each repair round's decision, in order
+    incident_id: int | None = None
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class TrackedOrder:
+    """One order of ours: what was planned and journaled, and what the venue has said of it."""
+
+    planned: PlannedOrder
+    intent_id: str
+    set_id: str
+    request: OrderRequest
+    venue: Venue
+    order_id: str | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    venue_filled_micro: int | None = None  # the venue's cumulative filled size, when it said
+    fill_hint_micro: int | None = None
+    reason: str = ""
+    sent_ns: int | None = None
+    answered_ns: int | None = None
+    sent: bool = False
+    # raw venue fill id -> its routed shares (kept to reverse exactly what was applied)
+    fills: dict[str, tuple[RoutedFill, ...]] = field(default_factory=dict)
+    reversed: set[str] = field(default_factory=set)
+    filled_micro: int = 0  # net of reversals, from fills only
+    statuses: list[OrderStatus] = field(default_factory=list)  # every state heard of it, in order
+
+    @property
+    def client_order_id(self) -> str:
+        return self.request.client_order_id
+
+    @property
+    def final(self) -> bool:
+        return self.status in _FINAL
+
+    def expected_micro(self) -> int | None:
+        """How much the venue says filled (its record, else its answer's hint on a final order)."""
+        if self.venue_filled_micro is not None:
+            return self.venue_filled_micro
+        if self.status is OrderStatus.REJECTED:
+            return 0
+        if self.final and self.fill_hint_micro is not None:
+            return self.fill_hint_micro
+        return None
+
+    def settled(self) -> bool:
+        """Final, and every fill the venue reports is here."""
+        expected = self.expected_micro()
+        return self.final and expected is not None and self.filled_micro >= expected
+
+
+@dataclass(slots=True)
+class _SetRun:
+    """One set's latest execution: what repairs need (the set, its books, every order so far)."""
+
+    component: Component
+    books: Mapping[tuple[Venue, str], BinaryBook]
+    orders: list[TrackedOrder]
+    intent_ids: list[str]
+    running: bool = False
+
+
+def _fill_cash_usd(fill: Fill) -> Decimal:
+    notional = Decimal(fill.price_micro_usd * fill.size_micro) / (_MICRO * _MICRO)
+    fee = Decimal(fill.fee_micro_usd or 0) / _MICRO
+    return (-notional if fill.action is Action.BUY else notional) - fee
+
+
+def _ms(start_ns: int | None, end_ns: int | None) -> float | None:
+    return None if start_ns is None or end_ns is None else (end_ns - start_ns) / _NS_PER_MS
+
+
+class Executor:
+    """Sends, tracks, reconciles and repairs plans (module docstring). Wire every client's sink to
+    `on_event` (or call it from the engine's sink) so the orders' events reach it."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        clients: Mapping[Venue, VenueClient],
+        gate: RiskGate,
+        *,
+        repair: RepairPlanning | None = None,
+        capital: Capital | None = None,
+        config: ExecutorConfig | None = None,
+        clock: Callable[[], int] = time.monotonic_ns,
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        sleep: Sleep = asyncio.sleep,
+        deadline: Deadline = asyncio.timeout,
+        intent_ids: Callable[[], str] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.clients = dict(clients)
+        self.gate = gate
+        self.repair = repair
+        self.capital = capital
+        self.config = config or ExecutorConfig()
+        self._clock = clock
+        self._wall_ms = wall_ms
+        self._sleep = sleep
+        self._deadline = deadline
+        counter = itertools.count(1)
+        self._intent_ids = intent_ids or (lambda: f"intent-{wall_ms()}-{next(counter)}")
+        self.orders: dict[str, TrackedOrder] = {}  # by client order id
+        self._by_order_id: dict[str, TrackedOrder] = {}
+        self._early: dict[str, list[OrderUpdate | Fill]] = {}  # events for an order id not known yet
+        self._changed = asyncio.Event()
+        self._failures: dict[Venue, int] = {}
+        self.unmatched_events = 0  # events for orders this executor does not track (not ours, or older)
+        self._runs: dict[str, _SetRun] = {}  # the latest execution per set
+        self._send_windows = 0  # plans between their first send and their last answer
+        self._deferred: list[tuple[Callable[..., object], OrderUpdate | Fill, int]] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self.late_reports: list[ExecutionReport] = []  # repairs after fills reversed late
+        self.ledger_errors: list[ArbError] = []
+
+    # -- events --------------------------------------------------------------------------------------
+
+    def on_event(self, event: Any) -> None:
+        """The clients' sink (or a tee of it): order updates and fills of our orders are recorded;
+        everything else is ignored. Never raises on a bad event (recorded in `ledger_errors`)."""
+        if isinstance(event, OrderUpdate):
+            tracked = self._find(event.client_order_id, event.order_id)
+            if tracked is None:
+                self._stash(event.order_id, event)
+            else:
+                self._apply_update(tracked, event)
+        elif isinstance(event, Fill):
+            tracked = self._find(event.client_order_id, event.order_id)
+            if tracked is None:
+                self._stash(event.order_id, event)
+            else:
+                self._apply_fill(tracked, event)
+
+    def _find(self, client_order_id: str | None, order_id: str | None) -> TrackedOrder | None:
+        if client_order_id and client_order_id in self.orders:
+            return self.orders[client_order_id]
+        if order_id:
+            return self._by_order_id.get(order_id)
+        return None
+
+    def _stash(self, order_id: str | None, event: OrderUpdate | Fill) -> None:
+        if order_id:
+            self._early.setdefault(order_id, []).append(event)
+        self.unmatched_events += 1
+
+    def _learn_order_id(self, tracked: TrackedOrder, order_id: str) -> None:
+        if not order_id or tracked.order_id == order_id:
+            return
+        tracked.order_id = order_id
+        self._by_order_id[order_id] = tracked
+        for event in self._early.pop(order_id, []):
+            self.unmatched_events -= 1
+            self.on_event(event)
+
+    def _apply_update(self, tracked: TrackedOrder, update: OrderUpdate) -> None:
+        if update.order_id:
+            self._learn_order_id(tracked, update.order_id)
+        if not tracked.statuses or tracked.statuses[-1] is not update.status:
+            tracked.statuses.append(update.status)
+        if not tracked.final:
+            if update.status is OrderStatus.PENDING and tracked.status is not OrderStatus.PENDING:
+                pass  # a late PENDING (Polymarket's pre-send announcement) never undoes an answer
+            else:
+                tracked.status = update.status
+                tracked.reason = update.reason
+        if update.filled_size_micro is not None:
+            tracked.venue_filled_micro = max(tracked.venue_filled_micro or 0, update.filled_size_micro)
+        if update.fill_hint_micro is not None:
+            tracked.fill_hint_micro = max(tracked.fill_hint_micro or 0, update.fill_hint_micro)
+        stored = replace(update, client_order_id=tracked.client_order_id, order_id=tracked.order_id or "")
+        self._write(self.ledger.record_order, stored, now=update.status is OrderStatus.PENDING)
+        self._changed.set()
+
+    def _apply_fill(self, tracked: TrackedOrder, fill: Fill) -> None:
+        if fill.order_id:
+            self._learn_order_id(tracked, fill.order_id)
+        fill = replace(fill, client_order_id=tracked.client_order_id)
+        shares = tracked.fills.get(fill.fill_id)
+        first = shares is None
+        if shares is None:
+            shares = route_fill(tracked.planned, fill, tracked.filled_micro)
+            tracked.fills[fill.fill_id] = shares
+        # The effect on this order follows from its own fill memory (ids, reversals), not from the
+        # ledger's answer: the ledger write may be deferred (see `_write`); the ledger dedupes too.
+        failed = fill.status is FillStatus.FAILED
+        reversing = failed and not first and fill.fill_id not in tracked.reversed
+        if failed:
+            tracked.reversed.add(fill.fill_id)
+        for share in shares:
+            self._write(self.ledger.record_fill, replace(share.fill, status=fill.status))
+            if first and not failed:
+                tracked.filled_micro += share.fill.size_micro
+            elif reversing:
+                tracked.filled_micro -= share.fill.size_micro
+        if reversing:
+            self._after_reversal(tracked, fill.fill_id)
+        self._changed.set()
+
+    def _write(self, write: Callable[..., object], record: OrderUpdate | Fill, *, now: bool = False) -> None:
+        """A ledger write of an order state or a fill: at once, or while some plan is between its
+        first send and its last answer (and `defer_ledger_writes`), queued and written right after,
+        so the SQLite commits (an fsync each with synchronous=FULL) stay out of the send window.
+        The writes that must be durable before an order leaves (the intent; a Polymarket order's
+        hash) are always made at once (`now`)."""
+        if self._send_windows and self.config.defer_ledger_writes and not now:
+            self._deferred.append((write, record, self._wall_ms()))
+            return
+        try:
+            write(record, now_ms=self._wall_ms())
+        except ArbError as exc:
+            self.ledger_errors.append(exc)
+
+    def _flush_writes(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for write, record, now_ms in deferred:
+            try:
+                write(record, now_ms=now_ms)
+            except ArbError as exc:
+                self.ledger_errors.append(exc)
+
+    async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait (on events, no polling) until `predicate` holds or `timeout_s` passes."""
+        if predicate():
+            return True
+        with suppress(TimeoutError):
+            async with self._deadline(timeout_s):
+                while not predicate():
+                    self._changed.clear()
+                    await self._changed.wait()
+        return predicate()
+
+    # -- gates ---------------------------------------------------------------------------------------
+
+    def _refusals(self, plan: SetPlan, component: Component, context: PlanContext | None) -> list[Refusal]:
+        if context is not None:
+            if context.set_id != plan.set_id:
+                raise ConfigError(f"plan context is for set {context.set_id}, the plan for {plan.set_id}")
+            return self.gate.check(context)
+        gate = self.gate
+        single = (gate.kill_switch.check(), gate.halts.check(), gate.incidents.check(plan.set_id))
+        refusals = [r for r in single if r is not None]
+        refusals += gate.breakers.check({leg.venue for leg in plan.legs})
+        if not plan.legs:
+            refusals.append(Refusal("empty", "the plan has no legs"))
+        return refusals
+
+    def _send_refusal(self, venue: Venue) -> str | None:
+        """Why an order to `venue` may not start now (read in the turn that would start it)."""
+        refused = self.gate.kill_switch.check()
+        if refused is not None:
+            return refused.reason
+        blocked = self.gate.breakers.check([venue.value])
+        return blocked[0].reason if blocked else None
+
+    # -- execute -------------------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        plan: SetPlan,
+        component: Component,
+        books: Mapping[tuple[Venue, str], BinaryBook],
+        context: PlanContext | None = None,
+    ) -> ExecutionReport:
+        start_ns = self._clock()
+        refusals = self._refusals(plan, component, context)
+        if refusals:
+            return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=tuple(refusals), reason="refused")
+        capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
+        planned = plan_orders(plan, component, books, capabilities, self.config.orders)
+        entry = self._journal(plan.set_id, planned)
+        run = _SetRun(component, books, list(entry), [entry[0].intent_id], running=True)
+        self._runs[plan.set_id] = run
+        try:
+            await self._send_all(entry)
+            answered = [t.answered_ns for t in entry]
+            plan_latency = None if None in answered else _ms(start_ns, max(a for a in answered if a is not None))
+            unresolved = await self._settle(entry)
+            status, reason, repairs, incident = self._judge_entry(entry, unresolved)
+            if status is ExecutionStatus.HALTED and not unresolved:
+                status, reason, repairs, incident = await self._repair_loop(plan.set_id, run, reason)
+            elif status is ExecutionStatus.HALTED:
+                incident = self._open_incident(plan.set_id, reason)
+        finally:
+            run.running = False
+        legs = tuple(LegLatency(t.client_order_id, t.venue, _ms(t.sent_ns, t.answered_ns)) for t in entry)
+        return self._report(plan.set_id, run, status, reason, repairs, incident, legs, plan_latency)
+
+    def _report(
+        self,
+        set_id: str,
+        run: _SetRun,
+        status: ExecutionStatus,
+        reason: str,
+        repairs: Sequence[str],
+        incident: int | None,
+        legs: tuple[LegLatency, ...] = (),
+        plan_latency: float | None = None,
+    ) -> ExecutionReport:
+        holdings, cash = self._position(run.orders)
+        return ExecutionReport(
+            set_id=set_id,
+            status=status,
+            intent_ids=tuple(run.intent_ids),
+            orders=tuple(self._order_report(t) for t in run.orders),
+            legs=legs,
+            plan_latency_ms=plan_latency,
+            holdings=holdings,
+            cash_flow_usd=cash,
+            repairs=tuple(repairs),
+            incident_id=incident,
+            reason=reason,
+        )
+
+    def _after_reversal(self, tracked: TrackedOrder, fill_id: str) -> None:
+        """A fill was reversed after its plan's execution ended: the set may be exposed again, so
+        it is repaired like any imbalance (in the background; `idle()` waits for it)."""
+        run = self._runs.get(tracked.set_id)
+        if run is None or run.running:
+            return  # a running execution judges its fills itself when it settles
+        run.running = True
+        reason = f"fill {fill_id} of {tracked.client_order_id} failed on chain after the plan settled"
+        task = asyncio.get_running_loop().create_task(self._late_repair(tracked.set_id, run, reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _late_repair(self, set_id: str, run: _SetRun, reason: str) -> None:
+        try:
+            status, why, repairs, incident = await self._repair_loop(set_id, run, reason)
+            self.late_reports.append(self._report(set_id, run, status, why, repairs, incident))
+        finally:
+            run.running = False
+
+    async def idle(self) -> None:
+        """Wait until the background repairs (after late fill reversals) are done."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    def _journal(self, set_id: str, planned: Sequence[PlannedOrder]) -> list[TrackedOrder]:
+        intent_id = self._intent_ids()
+        intent = Intent(intent_id, set_id, self._wall_ms(), tuple(order.intent_leg() for order in planned))
+        journaled = self.ledger.journal_intent(intent)  # committed before anything leaves
+        tracked: list[TrackedOrder] = []
+        for order, leg in zip(planned, journaled, strict=True):
+            salt = leg.salt if order.venue is Venue.POLYMARKET else None
+            entry = TrackedOrder(order, intent_id, set_id, order.request(leg.client_order_id, salt), order.venue)
+            self.orders[leg.client_order_id] = entry
+            tracked.append(entry)
+        return tracked
+
+    async def _send_all(self, orders: Sequence[TrackedOrder]) -> None:
+        self._send_windows += 1
+        try:
+            await asyncio.gather(*(self._send(t) for t in orders))
+        finally:
+            self._send_windows -= 1
+            if not self._send_windows:
+                self._flush_writes()
+
+    async def _send(self, tracked: TrackedOrder) -> None:
+        refused = self._send_refusal(tracked.venue)
+        if refused is not None:
+            self._apply_update(tracked, self._local_update(tracked, OrderStatus.REJECTED, f"not sent: {refused}"))
+            tracked.venue_filled_micro = 0
+            return
+        client = self.clients[tracked.venue]
+        tracked.sent = True
+        tracked.sent_ns = self._clock()
+        try:
+            update = await client.place_order(tracked.request)
+        except ArbError as exc:  # raised before or while sending: the outcome is not known
+            update = self._local_update(tracked, OrderStatus.UNKNOWN, f"send failed: {exc}")
+        if update.status is OrderStatus.UNKNOWN:
+            self._venue_call(tracked.venue, ok=False)
+        else:
+            tracked.answered_ns = self._clock()
+            self._venue_call(tracked.venue, ok=True)
+        self._apply_update(tracked, update)
+
+    def _local_update(self, tracked: TrackedOrder, status: OrderStatus, reason: str) -> OrderUpdate:
+        request = tracked.request
+        done = status is OrderStatus.REJECTED
+        return OrderUpdate(
+            venue=tracked.venue,
+            order_id=tracked.order_id or "",
+            client_order_id=request.client_order_id,
+            market_id=request.market_id,
+            book_id="",
+            outcome=request.outcome,
+            action=request.action,
+            status=status,
+            price_micro_usd=request.price_micro_usd,
+            initial_size_micro=request.size_micro,
+            filled_size_micro=0 if done else None,
+            remaining_size_micro=0 if done else None,
+            reason=reason,
+        )
+
+    def _venue_call(self, venue: Venue, *, ok: bool, reason: str = "") -> None:
+        self.gate.breakers.record(venue.value, ok)
+        if ok:
+            self._failures[venue] = 0
+            return
+        self._failures[venue] = self._failures.get(venue, 0) + 1
+        if self._failures[venue] >= self.config.unreachable_after_failures:
+            why = reason or f"{self._failures[venue]} calls in a row without an answer"
+            self.gate.breakers.mark_unreachable(venue.value, why)
+
+    # -- settling ------------------------------------------------------------------------------------
+
+    async def _settle(self, orders: Sequence[TrackedOrder]) -> list[TrackedOrder]:
+        """Bring every order to a known end with all its fills; returns those left unresolved."""
+        unknown = [t for t in orders if t.sent and t.status in _UNSETTLED]
+        await asyncio.gather(*(self.reconcile(t) for t in unknown))  # lookups at once: no event will tell
+
+        def heard_enough() -> bool:  # an order still unknown after its lookups will not settle by events
+            return all(t.settled() or t.status in _UNSETTLED for t in orders)
+
+        await self._until(heard_enough, self.config.settle_timeout_s)
+        results = await asyncio.gather(*(self._settle_one(t) for t in orders))
+        return [t for t, ok in zip(orders, results, strict=True) if not ok]
+
+    async def _settle_one(self, tracked: TrackedOrder) -> bool:
+        if tracked.settled():
+            return True
+        if not tracked.final and tracked.sent:
+            if not await self.reconcile(tracked):
+                return False
+            if tracked.status is OrderStatus.OPEN:  # rests (a FAK answered "live", or a GTC): cancel it
+                await self._cancel(tracked)
+                if not tracked.final and not await self.reconcile(tracked):
+                    return False
+        if not tracked.final:
+            return False
+        if tracked.expected_micro() is None:  # final, but how much filled is not said: ask
+            await self._lookup(tracked)
+        expected = tracked.expected_micro()
+        if expected is not None and tracked.filled_micro < expected:
+            await self._query_fills(tracked)
+            await self._until(tracked.settled, self.config.settle_timeout_s)
+        return tracked.settled()
+
+    async def reconcile(self, tracked: TrackedOrder) -> bool:
+        """Ask the venue until the order is not UNKNOWN/PENDING (never re-sent). False when it stays
+        unknown after `max_reconcile_attempts` lookups (or the venue stops answering)."""
+        for _ in range(self.config.max_reconcile_attempts):
+            if tracked.status not in (OrderStatus.UNKNOWN, OrderStatus.PENDING):
+                return True
+            if not await self._lookup(tracked) and self._unreachable(tracked.venue):
+                return False
+            if tracked.status in (OrderStatus.UNKNOWN, OrderStatus.PENDING):
+                await self._sleep(self.config.reconcile_interval_s)
+        return tracked.status not in (OrderStatus.UNKNOWN, OrderStatus.PENDING)
+
+    def _unreachable(self, venue: Venue) -> bool:
+        return any(r.gate == "partition" for r in self.gate.breakers.check([venue.value]))
+
+    async def _lookup(self, tracked: TrackedOrder) -> bool:
+        """One `reconcile_order` lookup, applied. Kalshi finds orders by client order id,
+        Polymarket by order id (the hash: known before the POST left)."""
+        client: Any = self.clients[tracked.venue]
+        try:
+            if tracked.venue is Venue.KALSHI:
+                update = await client.reconcile_order(tracked.client_order_id, tracked.request.market_id)
+            else:
+                if not tracked.order_id:
+                    # never signed, so never sent: the send refused it locally before the hash existed
+                    return True
+                update = await client.reconcile_order(tracked.order_id)
+        except ArbError as exc:
+            self._venue_call(tracked.venue, ok=False, reason=f"lookup failed: {exc}")
+            return False
+        self._venue_call(tracked.venue, ok=True)
+        if not isinstance(update, OrderUpdate):
+            return False
+        self._apply_update(tracked, update)
+        return True
+
+    async def _query_fills(self, tracked: TrackedOrder) -> None:
+        """Fill query for one order: the clients pass fills the sink has not had to it (so here)."""
+        try:
+            found = await self.clients[tracked.venue].fills(tracked.request.market_id, tracked.order_id)
+        except ArbError as exc:
+            self._venue_call(tracked.venue, ok=False, reason=f"fill query failed: {exc}")
+            return
+        self._venue_call(tracked.venue, ok=True)
+        for fill in found:
+            if fill.order_id == tracked.order_id and fill.fill_id not in tracked.fills:
+                self._apply_fill(tracked, fill)
+
+    async def _cancel(self, tracked: TrackedOrder) -> None:
+        if not tracked.order_id:
+            return
+        try:
+            update = await self.clients[tracked.venue].cancel_order(tracked.order_id, tracked.request.market_id)
+        except ArbError as exc:
+            self._venue_call(tracked.venue, ok=False, reason=f"cancel failed: {exc}")
+            return
+        self._venue_call(tracked.venue, ok=update.status is not OrderStatus.UNKNOWN)
+        self._apply_update(tracked, update)
+
+    # -- kill switch and partitions ------------------------------------------------------------------
+
+    def kill(self, reason: str) -> asyncio.Task[list[TrackedOrder]]:
+        """Engage the kill switch (no order starts after this turn) and cancel what rests."""
+        self.gate.kill_switch.engage(reason)
+        return asyncio.get_running_loop().create_task(self.cancel_resting())
+
+    async def cancel_resting(self) -> list[TrackedOrder]:
+        """Cancel every order of ours that rests or may rest (UNKNOWN ones are looked up first);
+        returns the orders still not known to be off the book (an unreachable venue's)."""
+        pending = [t for t in self.orders.values() if t.sent and not t.final]
+        await asyncio.gather(*(self._off_book(t) for t in pending))
+        return [t for t in pending if not t.final]
+
+    async def _off_book(self, tracked: TrackedOrder) -> None:
+        if tracked.status in (OrderStatus.UNKNOWN, OrderStatus.PENDING) and not await self._lookup(tracked):
+            return
+        if tracked.status is OrderStatus.OPEN:
+            await self._cancel(tracked)
+        elif tracked.status in (OrderStatus.UNKNOWN, OrderStatus.PENDING):
+            await self.reconcile(tracked)
+            if _status(tracked) is OrderStatus.OPEN:
+                await self._cancel(tracked)
+
+    async def reconcile_unresolved(self) -> list[TrackedOrder]:
+        """After a partition: settle every order not known final, cancelling what rests, and fetch
+        missing fills; marks a venue reachable again once it answers. Returns what is still open."""
+        for venue in {t.venue for t in self.orders.values() if not t.settled() and t.sent}:
+            self._failures[venue] = 0
+            self.gate.breakers.mark_reachable(venue.value)
+        pending = [t for t in self.orders.values() if t.sent and not t.settled()]
+        await asyncio.gather(*(self._settle_one(t) for t in pending))
+        return [t for t in pending if not t.settled()]
+
+    # -- imbalance and repair ------------------------------------------------------------------------
+
+    def _judge_entry(
+        self, entry: Sequence[TrackedOrder], unresolved: Sequence[TrackedOrder]
+    ) -> tuple[ExecutionStatus, str, list[str], int | None]:
+        if unresolved:
+            names = ", ".join(f"{t.client_order_id} ({t.status.value})" for t in unresolved)
+            return ExecutionStatus.HALTED, f"orders not resolved: {names}", [], None
+        parts = [(t, part) for t in entry for part in t.planned.parts]
+        filled = {id(part): share for t in entry for part, share in zip(t.planned.parts, _shares(t), strict=True)}
+        if all(filled[id(part)] == part.size_micro for _, part in parts):
+            return ExecutionStatus.COMPLETE, "every leg filled", [], None
+        if all(filled[id(part)] == 0 for _, part in parts):
+            return ExecutionStatus.UNFILLED, "nothing filled", [], None
+        detail = ", ".join(f"{part.instrument_id} {filled[id(part)]}/{part.size_micro}" for _, part in parts)
+        return ExecutionStatus.HALTED, f"imbalance: {detail} (micro-contracts filled/planned)", [], None
+
+    def _open_incident(self, set_id: str, reason: str) -> int:
+        self.gate.incidents.open(set_id, reason)
+        return self.ledger.open_incident(set_id, reason, now_ms=self._wall_ms())
+
+    async def _repair_loop(self, set_id: str, run: _SetRun, reason: str) -> tuple[ExecutionStatus, str, list[str], int]:
+        component, books, orders, intent_ids = run.component, run.books, run.orders, run.intent_ids
+        incident = self._open_incident(set_id, reason)
+        rounds: list[str] = []
+        if self.repair is None or self.capital is None:
+            return ExecutionStatus.HALTED, f"{reason}; no repair planner configured", rounds, incident
+        for _ in range(self.config.max_repair_rounds):
+            holdings, cash = self._position(orders)
+            decision = self.repair.plan(component, books, holdings, cash, self.capital)
+            rounds.append(f"{decision.status.value}: {decision.reason}")
+            if decision.plan is None:
+                if decision.status in _SETTLED_REPAIR:
+                    return ExecutionStatus.REPAIRED, f"{reason}; repaired: {decision.reason}", rounds, incident
+                return ExecutionStatus.HALTED, f"{reason}; no repair: {decision.reason}", rounds, incident
+            refused = self.gate.kill_switch.check() or next(
+                iter(self.gate.breakers.check({leg.venue for leg in decision.plan.legs})), None
+            )
+            if refused is not None:
+                return ExecutionStatus.HALTED, f"{reason}; repair not sent: {refused.reason}", rounds, incident
+            capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
+            planned = plan_orders(decision.plan, component, books, capabilities, self.config.orders)
+            repair_orders = self._journal(set_id, planned)
+            intent_ids.append(repair_orders[0].intent_id)
+            orders.extend(repair_orders)
+            await self._send_all(repair_orders)
+            unresolved = await self._settle(repair_orders)
+            if unresolved:
+                names = ", ".join(t.client_order_id for t in unresolved)
+                return ExecutionStatus.HALTED, f"{reason}; repair orders not resolved: {names}", rounds, incident
+        holdings, cash = self._position(orders)
+        final = self.repair.plan(component, books, holdings, cash, self.capital)
+        rounds.append(f"{final.status.value}: {final.reason}")
+        if final.plan is None and final.status in _SETTLED_REPAIR:
+            return ExecutionStatus.REPAIRED, f"{reason}; repaired: {final.reason}", rounds, incident
+        return (
+            ExecutionStatus.HALTED,
+            f"{reason}; still exposed after {len(rounds) - 1} repair rounds",
+            rounds,
+            incident,
+        )
+
+    # -- reporting -----------------------------------------------------------------------------------
+
+    def _position(self, orders: Sequence[TrackedOrder]) -> tuple[dict[str, Decimal], Decimal]:
+        """Contracts per instrument and cash these orders' fills moved (reversed fills excluded)."""
+        holdings: dict[str, Decimal] = {}
+        cash = Decimal(0)
+        for tracked in orders:
+            for fill_id, shares in tracked.fills.items():
+                if fill_id in tracked.reversed:
+                    continue
+                for share in shares:
+                    part = tracked.planned.parts[share.part]
+                    size = Decimal(share.fill.size_micro) / _MICRO
+                    signed = size if share.fill.action is Action.BUY else -size
+                    holdings[part.instrument_id] = holdings.get(part.instrument_id, Decimal(0)) + signed
+                    cash += _fill_cash_usd(share.fill)
+        return {k: v for k, v in holdings.items() if v != 0}, cash
+
+    def _order_report(self, tracked: TrackedOrder) -> OrderReport:
+        return OrderReport(
+            tracked.client_order_id,
+            tracked.order_id,
+            tracked.venue,
+            tracked.request.market_id,
+            tracked.status,
+            tracked.request.size_micro,
+            tracked.filled_micro,
+            tracked.reason,
+        )
+
+    def close_incident(self, set_id: str, resolution: str) -> None:
+        """The set was reconciled: close its open incidents (ledger) and let entries take it again."""
+        for incident in self.ledger.open_incidents(set_id):
+            self.ledger.close_incident(incident.incident_id, resolution, now_ms=self._wall_ms())
+        self.gate.incidents.resolve(set_id)
+
+
+def _status(tracked: TrackedOrder) -> OrderStatus:
+    """The order's status now (read through a call: awaits in between may have changed it)."""
+    return tracked.status
+
+
+def _shares(tracked: TrackedOrder) -> tuple[int, ...]:
+    """How much each part of the order got, from its (non-reversed) fills."""
+    got = [0] * len(tracked.planned.parts)
+    for fill_id, shares in tracked.fills.items():
+        if fill_id in tracked.reversed:
+            continue
+        for share in shares:
+            got[share.part] += share.fill.size_micro
+    return tuple(got)
