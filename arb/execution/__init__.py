@@ -23,6 +23,7 @@ from arb.execution.orders import (
     plan_orders,
     route_fill,
 )
+from arb.execution.recovery import Difference, RecoveryConfig, RecoveryError, RecoveryReport, normalise_fill, recover
 from arb.execution.repair import (
     Exposure,
     RepairConfig,
@@ -33,7 +34,6 @@ from arb.execution.repair import (
     exposure,
     is_hedged,
 )
-from arb.execution.recovery import Difference, RecoveryConfig, RecoveryError, RecoveryReport, normalise_fill, recover
 
 __all__ = [
     "ExecutionOrderConfig",
