@@ -33,13 +33,22 @@ import os
 import queue  # noqa: F401 - imported lazily by the clients' dependencies; once here, not per child
 import random
 import sys
+import time
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from arb.domain import Action, Fill, OrderRequest, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
+from arb.book import BinaryBook
+from arb.domain import Action, Fill, MarketInfo, OrderRequest, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
 from arb.errors import ArbError, ConfigError
+from arb.execution.executor import Executor, ExecutorConfig
 from arb.execution.recovery import RecoveryConfig, RecoveryReport, normalise_fill, recover
 from arb.fixed import SCALE
+from arb.graph import Component, Listing, contract_id
 from arb.ledger import Intent, IntentLeg, JournaledLeg, Ledger
+from solvers.plan import Leg, SetPlan
+from solvers.problem import Equivalent
+from tests.execution.stage import gate
 from tests.recovery_venues import (
     KALSHI_TICKERS,
     PM_BOOKS,
@@ -82,6 +91,14 @@ class Trader:
         self.cid_by_hash: dict[str, str] = {o.order_id: o.client_order_id for o in self.ledger.orders() if o.order_id}
         self.clients = build_clients(urls, key_path, seed, self.sink, private_stream=private_stream)
         self.resting: list[tuple[Venue, str, str]] = []  # (venue, order id, market)
+        self.executor = Executor(
+            self.ledger,
+            self.clients,
+            gate(Path(ledger_path).parent, time.monotonic, time.time),
+            config=ExecutorConfig(settle_timeout_s=0.3, reconcile_interval_s=0.05, max_reconcile_attempts=10),
+            intent_ids=iter(f"s{seed}-x{n}" for n in range(1_000_000)).__next__,
+        )
+        self.component: Component | None = None
         self.listening = True  # False: events are dropped (a `recover` run must find everything itself)
 
     # -- events from the clients: recorded as they arrive --------------------------------------
@@ -89,6 +106,7 @@ class Trader:
     def sink(self, event: Any) -> None:
         if not self.listening:
             return
+        self.executor.on_event(event)  # the executor records the events of its own orders
         try:
             if isinstance(event, OrderUpdate):
                 cid = event.client_order_id or self.cid_by_hash.get(event.order_id)
@@ -109,8 +127,53 @@ class Trader:
     async def start(self) -> None:
         for client in self.clients.values():
             await client.start()
-        polymarket = self.clients[Venue.POLYMARKET]
-        await polymarket.subscribe(await polymarket.markets())
+        kalshi, polymarket = self.clients[Venue.KALSHI], self.clients[Venue.POLYMARKET]
+        pm_markets = await polymarket.markets()
+        await polymarket.subscribe(pm_markets)
+        kalshi_markets = await kalshi.markets()
+        await kalshi.subscribe([m.market_id for m in kalshi_markets])
+        by_id = {m.market_id: m for m in (*pm_markets, *kalshi_markets)}
+        self.component = component(by_id[KALSHI_TICKERS[0]], by_id[PM_CONDITION])
+
+    def books(self) -> dict[tuple[Venue, str], BinaryBook]:
+        kalshi, polymarket = self.clients[Venue.KALSHI], self.clients[Venue.POLYMARKET]
+        return {
+            (Venue.KALSHI, KALSHI_TICKERS[0]): BinaryBook(KALSHI_TICKERS[0], kalshi.books[KALSHI_TICKERS[0]]),
+            (Venue.POLYMARKET, PM_CONDITION): BinaryBook(
+                PM_CONDITION, polymarket.books[PM_YES], polymarket.books[PM_NO]
+            ),
+        }
+
+    async def execute_plan(self, number: int) -> None:
+        """A hand-written plan through the real Executor (journal first, all legs at once, FOK/IOC,
+        Kalshi mirror legs pooled into one order, fills routed to the plan's instruments)."""
+        assert self.component is not None
+        rng = self.rng
+        legs: list[Leg] = []
+        for _ in range(rng.randint(1, 3)):
+            venue = rng.choice((Venue.KALSHI, Venue.POLYMARKET))
+            side = rng.choice((Side.YES, Side.NO))
+            if venue is Venue.KALSHI:
+                action = rng.choice((Action.BUY, Action.SELL))
+                buys_yes = (side is Side.YES) is (action is Action.BUY)
+                yes_price = 420_000 if buys_yes else 400_000
+                price = yes_price if side is Side.YES else SCALE - yes_price
+                size = rng.randint(1, 3)
+                market = KALSHI_TICKERS[0]
+            else:
+                action = Action.BUY
+                asks = PM_BOOKS[PM_YES if side is Side.YES else PM_NO][1]
+                price, size, market = asks[0][0], rng.randint(5, 9), PM_CONDITION
+            cid = contract_id(venue, market)
+            limit, quantity = Decimal(price) / SCALE, Decimal(size)
+            flow = -limit * quantity if action is Action.BUY else limit * quantity
+            legs.append(
+                Leg(f"{cid}:{side.value}", venue.value, cid, side, action, quantity, limit, (), Decimal(0), flow)
+            )
+        set_id = f"set-{self.seed}-{number}"  # an imbalance halts its set (no repairer here): a new set each plan
+        plan = SetPlan(set_id, tuple(legs), Decimal(0), 0.0, {}, None, {}, (), {}, "hand-written")
+        report = await self.executor.execute(plan, dataclasses.replace(self.component, id=set_id), self.books())
+        say(f"X-plan {report.status.value}")
 
     async def close(self) -> None:
         for client in self.clients.values():
@@ -203,7 +266,10 @@ class Trader:
     async def trade(self) -> None:
         number = 0
         while True:
-            await self.send_intent(f"s{self.seed}-{number}", self.draw_legs())
+            if self.rng.random() < 0.5:
+                await self.execute_plan(number)
+            else:
+                await self.send_intent(f"s{self.seed}-{number}", self.draw_legs())
             number += 1
             roll = self.rng.random()
             if roll < 0.3 and self.resting:
@@ -263,6 +329,35 @@ async def child(mode: str, ledger_path: str, urls_path: str, key_path: str, seed
         return 0
     finally:
         await trader.close()
+
+
+def component(kalshi: MarketInfo, polymarket: MarketInfo) -> Component:
+    """One candidate set: the Kalshi contract and the Polymarket one equivalent, each listed YES/NO."""
+    listings: list[Listing] = []
+    contracts: list[str] = []
+    for market in (kalshi, polymarket):
+        if market.taker_fee is None:
+            raise ConfigError(f"market {market.market_id} has no known taker fee")
+        cid = contract_id(market.venue, market.market_id)
+        contracts.append(cid)
+        tick = min(band.step_micro_usd for band in market.price_bands)
+        listings.extend(
+            Listing(
+                instrument_id=f"{cid}:{side.value}",
+                venue=market.venue,
+                market_id=market.market_id,
+                contract=cid,
+                side=side,
+                taker_fee=market.taker_fee,
+                lot_size_micro=market.lot_size_micro,
+                tick_size_micro=tick,
+                min_order_size_micro=market.min_order_size_micro,
+                buy_amount_increment_micro_usd=market.buy_amount_increment_micro_usd,
+                sell_amount_increment_micro_usd=market.sell_amount_increment_micro_usd,
+            )
+            for side in (Side.YES, Side.NO)
+        )
+    return Component("recovery-set", tuple(contracts), (Equivalent(contracts[0], contracts[1]),), tuple(listings))
 
 
 def main() -> None:

@@ -427,10 +427,36 @@ async def _record_fills(run: _Run, venue: Venue, client: VenueClient) -> None:
             run.fills_seen += 1
             try:
                 normal = normalise_fill(fill, run.legs[ours.client_order_id].journaled)
-                if run.ledger.record_fill(normal, now_ms=run.wall_ms()) is FillResult.APPLIED:
+                shares = run.ledger.fill_shares(venue, fill.fill_id)
+                if len(shares) > 1 or (shares and shares[0][4] != fill.size_micro):
+                    _record_split(run, normal, shares)
+                elif run.ledger.record_fill(normal, now_ms=run.wall_ms()) is FillResult.APPLIED:
                     run.fills_applied += 1
             except ConfigError as exc:
                 run.differ(venue, "fill_refused", fill.fill_id, "", f"{fill.size_micro}", str(exc))
+
+
+def _record_split(run: _Run, fill: Fill, shares: list[tuple[str, Side, Action, int, int]]) -> None:
+    """`fill` is on file split in shares (the executor splits a pooled order's fill per plan leg:
+    `<id>`, `<id>/<n>`). Each share must be the same trade on the same ladder (the mirror
+    instrument at 1 - price); what the shares do not cover yet (a crash between the writes of one
+    split) is recorded as `<id>/recovered` on the journaled order's terms, fee 0 (the fee is on the
+    first share): the venue's position and cash are the same either way (see the module docstring)."""
+    assert fill.outcome is not None and fill.action is not None
+    for share_id, outcome, action, price, _ in shares:
+        same = outcome is fill.outcome and action is fill.action and price == fill.price_micro_usd
+        mirror = outcome is not fill.outcome and action is not fill.action and price == SCALE - fill.price_micro_usd
+        if not (same or mirror):
+            raise ConfigError(f"fill share {share_id} on file is not a trade of {fill.fill_id}'s kind on its ladder")
+    recorded = sum(share[4] for share in shares)
+    if recorded > fill.size_micro:
+        raise ConfigError(f"fill {fill.fill_id}: shares on file total {recorded}, the venue says {fill.size_micro}")
+    if recorded < fill.size_micro:
+        rest = dataclasses.replace(
+            fill, fill_id=f"{fill.fill_id}/recovered", size_micro=fill.size_micro - recorded, fee_micro_usd=0
+        )
+        if run.ledger.record_fill(rest, now_ms=run.wall_ms()) is FillResult.APPLIED:
+            run.fills_applied += 1
 
 
 # ---- 4. positions and cash ----------------------------------------------------------------------
@@ -457,8 +483,18 @@ async def _compare(run: _Run, venue: Venue, client: VenueClient) -> None:
         tokens = {
             (leg.journaled.leg.market_id, leg.journaled.leg.outcome): leg.journaled.leg.book_id
             for leg in run.legs.values()
-            if leg.journaled.leg.venue is venue
+            if leg.journaled.leg.venue is venue and leg.journaled.leg.book_id
         }
+        # A journal leg may not name its token (the executor journals the venue market only): ask
+        # the venue for the market's tokens.
+        for market in sorted({m for _, m, o in ledger_positions if (m, o) not in tokens}):
+            try:
+                info = await cast(Any, client).clob_market(market)
+            except ArbError as exc:
+                run.differ(venue, "lookup_failed", f"market {market}", "", "?", f"{type(exc).__name__}: {exc}")
+                continue
+            if info.token_ids is not None:
+                tokens[(market, Side.YES)], tokens[(market, Side.NO)] = info.token_ids
         for (_, market, outcome), size in ledger_positions.items():
             token = tokens.get((market, outcome))
             if not token:

@@ -458,6 +458,17 @@ class Ledger:
             )
         }
 
+    def fill_shares(self, venue: Venue, fill_id: str) -> list[tuple[str, Side, Action, int, int]]:
+        """Fill `fill_id` of `venue` as recorded: the row with that id and any `<fill_id>/<n>` rows
+        (the executor splits a pooled order's fill per plan leg), each (id, outcome, action,
+        price_micro_usd, size_micro)."""
+        rows = self._conn.execute(
+            "SELECT fill_id, outcome, action, price_micro_usd, size_micro FROM fills "
+            "WHERE venue=? AND (fill_id=? OR substr(fill_id, 1, ?)=?) ORDER BY fill_id",
+            (venue.value, fill_id, len(fill_id) + 1, fill_id + "/"),
+        ).fetchall()
+        return [(r[0], Side(r[1]), Action(r[2]), r[3], r[4]) for r in rows]
+
     def fill_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
 
