@@ -268,7 +268,8 @@ async def _resolve_orders(run: _Run) -> None:
         left = still
         if not left:
             return
-        settle_s = max(cast(_Reconciling, run.clients[o.venue]).sends.settle_ns for o in left) / 1e9
+        # just past the window: a send unanswered exactly `settle_ns` ago still counts as in flight
+        settle_s = (max(cast(_Reconciling, run.clients[o.venue]).sends.settle_ns for o in left) + 1_000_000) / 1e9
         await run.sleep(settle_s)
         run.waited_s += settle_s
 
