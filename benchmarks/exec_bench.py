@@ -1,5 +1,7 @@
 """`arb bench exec`: plan-to-all-legs-acknowledged latency of the executor, 2 to 5 legs, against both
 simulated venues over loopback, with the real clients (signing included) and a real SQLite ledger.
+The simulators run in a process of their own (as a venue would: their matching, signature checks
+and publishing are not on the executor's event loop).
 
 One plan of n legs alternates venues over n markets (Kalshi BUY YES at the ask, Polymarket BUY NO
 at the ask), FOK, one contract on Kalshi and Polymarket's minimum (5 shares). A plan's latency is
@@ -247,7 +249,7 @@ async def _run(
     ledger = _TimedLedger(directory / "bench-ledger.sqlite", synchronous=synchronous)
     ledger.meter = meter
     try:
-        async with LoopbackVenues(config) as venues:
+        async with LoopbackVenues(config, venues_process=True) as venues:
             kalshi: Any = venues.kalshi
             polymarket: Any = venues.polymarket
             kalshi._signer = _SignerProxy(kalshi._signer, meter, "sign_kalshi", ("headers",))

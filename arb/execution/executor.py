@@ -40,6 +40,7 @@ import asyncio
 import enum
 import itertools
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -74,6 +75,7 @@ _MICRO = Decimal(1_000_000)
 _FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 _NS_PER_MS = 1_000_000
 _UNSETTLED = (OrderStatus.UNKNOWN, OrderStatus.PENDING)
+_EARLY_KEPT = 4096  # order ids whose events wait for the id to be learned
 
 
 RepairDecisionLike = RepairDecision  # the name the first executor commit exported
@@ -104,7 +106,9 @@ class ExecutorConfig:
         announced (events) before asking for them (queries)
     reconcile_interval_s: pause between lookups of an order that is still UNKNOWN
     max_reconcile_attempts: lookups of one UNKNOWN order per pass before it is left unresolved
-        (the set is halted; `reconcile_unresolved` goes on later)
+        (the set is halted; `reconcile_unresolved` goes on later). Attempts x interval should exceed
+        the clients' `order_settle_s` (30 s by default): until then a lookup that misses a send
+        says UNKNOWN (it may still be in flight), after it REJECTED
     unreachable_after_failures: failed calls in a row after which a venue is marked unreachable
     max_repair_rounds: repair plans tried on one imbalance before the set is halted
     defer_ledger_writes: order answers, events and fills heard while a plan's sends are out are
@@ -115,8 +119,8 @@ class ExecutorConfig:
 
     orders: ExecutionOrderConfig = field(default_factory=ExecutionOrderConfig)
     settle_timeout_s: float = 2.0
-    reconcile_interval_s: float = 0.05
-    max_reconcile_attempts: int = 40
+    reconcile_interval_s: float = 0.5
+    max_reconcile_attempts: int = 80
     unreachable_after_failures: int = 3
     max_repair_rounds: int = 3
     defer_ledger_writes: bool = True
@@ -276,16 +280,18 @@ class Executor:
         self._intent_ids = intent_ids or (lambda: f"intent-{wall_ms()}-{next(counter)}")
         self.orders: dict[str, TrackedOrder] = {}  # by client order id
         self._by_order_id: dict[str, TrackedOrder] = {}
-        self._early: dict[str, list[OrderUpdate | Fill]] = {}  # events for an order id not known yet
+        # events for an order id not known yet (an answer still on its way), the newest ids kept
+        self._early: OrderedDict[str, list[OrderUpdate | Fill]] = OrderedDict()
         self._changed = asyncio.Event()
         self._failures: dict[Venue, int] = {}
-        self.unmatched_events = 0  # events for orders this executor does not track (not ours, or older)
+        self.unmatched_events = 0  # events heard for orders this executor does not track (not ours, or older)
         self._runs: dict[str, _SetRun] = {}  # the latest execution per set
         self._send_windows = 0  # plans between their first send and their last answer
         self._deferred: list[tuple[Callable[..., object], OrderUpdate | Fill, int]] = []
         self._background: set[asyncio.Task[None]] = set()
         self.late_reports: list[ExecutionReport] = []  # repairs after fills reversed late
         self.ledger_errors: list[ArbError] = []
+        self.send_errors: list[Exception] = []  # what a client's place_order raised (it should not)
 
     # -- events --------------------------------------------------------------------------------------
 
@@ -313,9 +319,15 @@ class Executor:
         return None
 
     def _stash(self, order_id: str | None, event: OrderUpdate | Fill) -> None:
-        if order_id:
-            self._early.setdefault(order_id, []).append(event)
+        """Keep an event for an order id we may learn soon (a fill can beat the send's answer).
+        Bounded: events of orders that are not ours (other processes on the account) age out."""
         self.unmatched_events += 1
+        if not order_id:
+            return
+        self._early.setdefault(order_id, []).append(event)
+        self._early.move_to_end(order_id)
+        while len(self._early) > _EARLY_KEPT:
+            self._early.popitem(last=False)
 
     def _learn_order_id(self, tracked: TrackedOrder, order_id: str) -> None:
         if not order_id or tracked.order_id == order_id:
@@ -541,8 +553,9 @@ class Executor:
         tracked.sent_ns = self._clock()
         try:
             update = await client.place_order(tracked.request)
-        except ArbError as exc:  # raised before or while sending: the outcome is not known
-            update = self._local_update(tracked, OrderStatus.UNKNOWN, f"send failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - raised before or while sending: the outcome is not known
+            self.send_errors.append(exc)
+            update = self._local_update(tracked, OrderStatus.UNKNOWN, f"send failed: {type(exc).__name__}: {exc}")
         if update.status is OrderStatus.UNKNOWN:
             self._venue_call(tracked.venue, ok=False)
         else:
@@ -637,7 +650,11 @@ class Executor:
                 update = await client.reconcile_order(tracked.client_order_id, tracked.request.market_id)
             else:
                 if not tracked.order_id:
-                    # never signed, so never sent: the send refused it locally before the hash existed
+                    # The client announces the hash (PENDING) before its POST starts; none heard: the
+                    # order was never signed, so never sent.
+                    local = self._local_update(tracked, OrderStatus.REJECTED, "never signed, so never sent")
+                    self._apply_update(tracked, local)
+                    tracked.venue_filled_micro = 0
                     return True
                 update = await client.reconcile_order(tracked.order_id)
         except ArbError as exc:

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import multiprocessing
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any, cast
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arb.book import BinaryBook
@@ -33,7 +37,7 @@ from arb.fixed import SCALE
 from arb.graph import Component, Listing, contract_id
 from arb.venues.base import Deadline, Sleep, VenueClient
 from arb.venues.chaos import FakeTime
-from arb.venues.kalshi.auth import KalshiSigner
+from arb.venues.kalshi.auth import KalshiSigner, load_public_key
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
 from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
 from arb.venues.polymarket.orders import PolymarketCredentials
@@ -110,9 +114,16 @@ class LoopbackVenues:
     """Use as `async with LoopbackVenues(config, time) as venues:`; `venues.sink` is where every
     client event goes (set it to `Executor.on_event`)."""
 
-    def __init__(self, config: LoopbackConfig | None = None, fake_time: FakeTime | None = None) -> None:
+    def __init__(
+        self, config: LoopbackConfig | None = None, fake_time: FakeTime | None = None, *, venues_process: bool = False
+    ) -> None:
+        if venues_process and fake_time is not None:
+            raise ConfigError("loopback venues in another process run on real time (no FakeTime)")
         self.config = config or LoopbackConfig()
         self.time = fake_time
+        self.venues_process = venues_process  # the simulators in a process of their own (no fault access)
+        self._process: Any = None
+        self._pipe: Any = None
         self.kalshi_faults = FaultInjector()
         self.polymarket_faults = FaultInjector()
         self.sink: Callable[[Any], None] = lambda event: None
@@ -157,53 +168,35 @@ class LoopbackVenues:
     async def start(self) -> None:
         config = self.config
         key = _kalshi_key()
-        self.kalshi_sim = KalshiSimulator(faults=self.kalshi_faults, seed=config.seed, clock_ms=self.wall_ms)
-        self.kalshi_sim.add_series("KXEXEC", "Executor loopback", "quadratic", "1")
-        self.kalshi_sim.add_event(_EVENT, "KXEXEC", "Which one", mutually_exclusive=False)
-        for i in range(config.markets):
-            self.kalshi_sim.add_market(kalshi_ticker(i), _EVENT, yes_sub_title=f"C{i}")
-            self.kalshi_sim.set_book(kalshi_ticker(i), config.kalshi_bids, config.kalshi_asks)
-        self.kalshi_sim.add_account(
-            KALSHI_KEY_ID,
-            key.public_key(),
-            balance_micro_usd=config.kalshi_cash_micro_usd,
-            positions=dict(config.kalshi_positions),
-        )
-        specs = []
-        for i in range(config.markets):
-            yes, no = _tokens(i)
-            specs.append(
-                PolymarketMarketSpec(
-                    polymarket_condition(i), f"Loopback market {i}?", yes, no, event_id=str(i + 1), gamma_id=str(i + 1)
-                )
+        if self.venues_process:
+            urls = await self._start_process(key)
+        else:
+            self.kalshi_sim, self.polymarket_sim = await _start_simulators(
+                config, key.public_key(), self.wall_ms, self.kalshi_faults, self.polymarket_faults
             )
-        self.polymarket_sim = PolymarketSimulator(
-            specs,
-            clock_ms=self.wall_ms,
-            faults=self.polymarket_faults,
-            seed=config.seed,
-            participants=False,
-            auto_settle=config.polymarket_auto_settle,
-        )
-        for i in range(config.markets):
-            yes, no = _tokens(i)
-            self.polymarket_sim.set_book(yes, config.polymarket_bids, config.polymarket_asks)
-            self.polymarket_sim.set_book(no, _mirror(config.polymarket_asks), _mirror(config.polymarket_bids))
-        await self.kalshi_sim.start()
-        await self.polymarket_sim.start()
-        self.polymarket_sim.add_account(
-            _PM_CREDS.api_key,
-            _PM_CREDS.api_secret,
-            _PM_CREDS.api_passphrase,
-            _PM_CREDS.signer_address,
-            cash_micro=config.polymarket_cash_micro_usd,
-            positions=dict(config.polymarket_positions),
-        )
+            urls = _urls(self.kalshi_sim, self.polymarket_sim)
+        await self._start_clients(urls, key)
+
+    async def _start_process(self, key: rsa.RSAPrivateKey) -> dict[str, str]:
+        """The simulators in a process of their own (spawned: no event loop is inherited)."""
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self._process = context.Process(target=_serve_simulators, args=(self.config, pem, child), daemon=True)
+        self._process.start()
+        pipe = self._pipe
+        if not await asyncio.to_thread(pipe.poll, 60.0):
+            raise ConfigError("loopback venues: the simulator process did not start within 60 s")
+        urls: dict[str, str] = pipe.recv()
+        return urls
+
+    async def _start_clients(self, urls: dict[str, str], key: rsa.RSAPrivateKey) -> None:
+        config = self.config
         rng = random.Random(f"exec-loopback:{config.seed}")
         self.kalshi = KalshiClient(
             KalshiConfig(
-                rest_base_url=self.kalshi_sim.rest_base_url,
-                ws_url=self.kalshi_sim.ws_url,
+                rest_base_url=urls["kalshi_rest"],
+                ws_url=urls["kalshi_ws"],
                 check_interval_s=None,
                 ping_interval_s=None,
                 trust_env=False,
@@ -224,11 +217,11 @@ class LoopbackVenues:
         )
         self.polymarket = PolymarketClient(
             PolymarketConfig(
-                gamma_base_url=self.polymarket_sim.gamma_url,
-                clob_base_url=self.polymarket_sim.clob_url,
-                data_api_base_url=self.polymarket_sim.gamma_url,
-                market_ws_url=self.polymarket_sim.market_ws_url,
-                user_ws_url=self.polymarket_sim.user_ws_url,
+                gamma_base_url=urls["polymarket_gamma"],
+                clob_base_url=urls["polymarket_clob"],
+                data_api_base_url=urls["polymarket_gamma"],
+                market_ws_url=urls["polymarket_market_ws"],
+                user_ws_url=urls["polymarket_user_ws"],
                 check_interval_s=0.05,
                 request_timeout_s=config.request_timeout_s,
                 order_timeout_s=config.order_timeout_s,
@@ -271,6 +264,13 @@ class LoopbackVenues:
         for client in (getattr(self, "kalshi", None), getattr(self, "polymarket", None)):
             if client is not None:
                 await client.close()
+        if self._process is not None:
+            with contextlib.suppress(OSError):
+                self._pipe.send("stop")
+            await asyncio.to_thread(self._process.join, 10.0)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process = None
         for sim in (getattr(self, "kalshi_sim", None), getattr(self, "polymarket_sim", None)):
             if sim is not None:
                 await sim.close()
@@ -319,6 +319,88 @@ class LoopbackVenues:
     def instrument(self, venue: Venue, index: int, side: Side) -> str:
         market_id = kalshi_ticker(index) if venue is Venue.KALSHI else polymarket_condition(index)
         return f"{contract_id(venue, market_id)}:{side.value}"
+
+
+async def _start_simulators(
+    config: LoopbackConfig,
+    public_key: rsa.RSAPublicKey,
+    wall_ms: Callable[[], int],
+    kalshi_faults: FaultInjector,
+    polymarket_faults: FaultInjector,
+) -> tuple[KalshiSimulator, PolymarketSimulator]:
+    kalshi = KalshiSimulator(faults=kalshi_faults, seed=config.seed, clock_ms=wall_ms)
+    kalshi.add_series("KXEXEC", "Executor loopback", "quadratic", "1")
+    kalshi.add_event(_EVENT, "KXEXEC", "Which one", mutually_exclusive=False)
+    for i in range(config.markets):
+        kalshi.add_market(kalshi_ticker(i), _EVENT, yes_sub_title=f"C{i}")
+        kalshi.set_book(kalshi_ticker(i), config.kalshi_bids, config.kalshi_asks)
+    kalshi.add_account(
+        KALSHI_KEY_ID,
+        public_key,
+        balance_micro_usd=config.kalshi_cash_micro_usd,
+        positions=dict(config.kalshi_positions),
+    )
+    specs = []
+    for i in range(config.markets):
+        yes, no = _tokens(i)
+        specs.append(
+            PolymarketMarketSpec(
+                polymarket_condition(i), f"Loopback market {i}?", yes, no, event_id=str(i + 1), gamma_id=str(i + 1)
+            )
+        )
+    polymarket = PolymarketSimulator(
+        specs,
+        clock_ms=wall_ms,
+        faults=polymarket_faults,
+        seed=config.seed,
+        participants=False,
+        auto_settle=config.polymarket_auto_settle,
+    )
+    for i in range(config.markets):
+        yes, no = _tokens(i)
+        polymarket.set_book(yes, config.polymarket_bids, config.polymarket_asks)
+        polymarket.set_book(no, _mirror(config.polymarket_asks), _mirror(config.polymarket_bids))
+    await kalshi.start()
+    await polymarket.start()
+    polymarket.add_account(
+        _PM_CREDS.api_key,
+        _PM_CREDS.api_secret,
+        _PM_CREDS.api_passphrase,
+        _PM_CREDS.signer_address,
+        cash_micro=config.polymarket_cash_micro_usd,
+        positions=dict(config.polymarket_positions),
+    )
+    return kalshi, polymarket
+
+
+def _urls(kalshi: KalshiSimulator, polymarket: PolymarketSimulator) -> dict[str, str]:
+    return {
+        "kalshi_rest": kalshi.rest_base_url,
+        "kalshi_ws": kalshi.ws_url,
+        "polymarket_gamma": polymarket.gamma_url,
+        "polymarket_clob": polymarket.clob_url,
+        "polymarket_market_ws": polymarket.market_ws_url,
+        "polymarket_user_ws": polymarket.user_ws_url,
+    }
+
+
+def _serve_simulators(config: LoopbackConfig, public_pem: bytes, pipe: Connection) -> None:
+    """The simulator process: serve both venues until the parent says stop (or goes away)."""
+
+    async def serve() -> None:
+        kalshi, polymarket = await _start_simulators(
+            config, load_public_key(public_pem), lambda: time.time_ns() // 1_000_000, FaultInjector(), FaultInjector()
+        )
+        try:
+            pipe.send(_urls(kalshi, polymarket))
+            stop = asyncio.Event()
+            asyncio.get_running_loop().add_reader(pipe.fileno(), stop.set)
+            await stop.wait()
+        finally:
+            await kalshi.close()
+            await polymarket.close()
+
+    asyncio.run(serve())
 
 
 def _listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:

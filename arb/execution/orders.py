@@ -14,8 +14,8 @@ fill of those orders through `route_fill`.
   of one ticker both take the YES bids (and BUY YES with SELL NO both take the YES asks). Sent as two
   orders they would compete for the same displayed size; they go out as ONE order on the YES
   ladder, for the summed quantity, down to the most permissive of their limits. Its fills are
-  attributed to the legs in plan order (each leg up to its quantity), so every leg's instrument
-  gets exactly what the venue executed.
+  attributed to the selling leg first, then the buying one (each up to its quantity), as the venue
+  nets a fill against what is held before it opens the other side.
 - Fill normalisation: Kalshi states every order and fill on the YES contract (a BUY NO at q comes
   back as SELL YES at 1 - q). A fill is restated as the instrument(s) its order traded, so the
   ledger's positions and cash are those of the instruments the plan bought and sold.
@@ -77,7 +77,7 @@ class LegPart:
 @dataclass(frozen=True, slots=True)
 class PlannedOrder:
     """One order to send: the venue's terms (`outcome`, `action`, `price_micro_usd` as the order is
-    stated) and the plan legs it serves, in attribution order."""
+    stated) and the plan legs it serves, in attribution order (sells first)."""
 
     venue: Venue
     market_id: str
@@ -198,7 +198,10 @@ def plan_orders(
     for members in groups.values():
         index, leg, listing, size, price = members[0]
         tif = _time_in_force(capabilities[listing.venue], config, listing.venue)
-        parts = tuple(LegPart(i, lg.instrument_id, lg.side, lg.action, s, p) for i, lg, _, s, p in members)
+        # Sells first: the venue nets a pool's fills against what is held before it opens the
+        # other side (selling held YES, then buying NO), so a partial fill goes to the sale first.
+        ordered = sorted(members, key=lambda m: (m[1].action is Action.BUY, m[0]))
+        parts = tuple(LegPart(i, lg.instrument_id, lg.side, lg.action, s, p) for i, lg, _, s, p in ordered)
         if len(members) == 1:
             orders.append(PlannedOrder(listing.venue, listing.market_id, leg.side, leg.action, price, size, tif, parts))
             continue
@@ -220,7 +223,7 @@ def plan_orders(
                 parts,
             )
         )
-    return tuple(sorted(orders, key=lambda o: o.parts[0].plan_leg))
+    return tuple(sorted(orders, key=lambda o: min(part.plan_leg for part in o.parts)))
 
 
 def _as_instrument(fill: Fill, outcome: Side, action: Action) -> Fill:

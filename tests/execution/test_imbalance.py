@@ -126,3 +126,30 @@ async def test_a_fill_that_fails_after_the_plan_settled_is_reversed_and_the_set_
         entry_po = next(t for t in s.executor.orders.values() if t.venue is P)
         assert entry_po.filled_micro == 0 and entry_po.reversed  # the executor's holdings follow
         assert _worst_value_usd(s, 2) >= -LOSS_CAP
+
+
+async def test_polymarket_fak_live_past_the_deadline_halts_the_set_and_its_late_fill_still_counts(
+    tmp_path: Path,
+) -> None:
+    """The venue keeps a FAK "live" past the executor's patience and will not cancel it: the order
+    is not guessed final; the set halts with an incident; the fill that comes later is counted and
+    `reconcile_unresolved` then settles the order."""
+    ioc = ExecutorConfig(orders=ExecutionOrderConfig(time_in_force=(TimeInForce.IOC,)))
+    async with stage(tmp_path, executor_config=ioc) as s:
+        s.venues.polymarket_faults.ack_then_fill = True
+        task = asyncio.create_task(s.run([s.leg(P, 0, Side.YES, Action.BUY, "6", "0.50")]))
+        await _until(lambda: any(t.status is OrderStatus.OPEN for t in s.executor.orders.values()), "acked live")
+        for _ in range(200):  # move time until the executor's settle deadline has passed (nothing came)
+            if task.done():
+                break
+            s.time.advance(s.executor.config.settle_timeout_s + 0.1)
+            await asyncio.sleep(0.005)
+        report = await asyncio.wait_for(task, 10)
+        assert report.status is ExecutionStatus.HALTED and "not resolved" in report.reason, report
+        assert report.incident_id is not None and report.orders[0].filled_micro == 0
+        assert s.venues.polymarket_sim.release_delayed() == 1  # the venue matches it after all
+        tracked = s.executor.orders[report.orders[0].client_order_id]
+        await _until(lambda: tracked.filled_micro == 6 * SCALE, "the late fill heard")
+        assert await s.executor.reconcile_unresolved() == []
+        assert tracked.status is OrderStatus.FILLED
+        assert s.ledger.positions()[(P, polymarket_condition(0), Side.YES)] == 6 * SCALE

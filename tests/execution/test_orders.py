@@ -122,6 +122,13 @@ def test_sell_yes_and_buy_no_on_one_mirrored_ladder_are_one_order_but_not_on_two
         (0, Side.YES, Action.SELL, 3 * SCALE),
         (1, Side.NO, Action.BUY, 2 * SCALE),
     ]
+    (reordered,) = plan_orders(
+        _plan(_leg(K, "T1", Side.NO, Action.BUY, "2", "0.57"), _leg(K, "T1", Side.YES, Action.SELL, "3", "0.45")),
+        COMPONENT,
+        BOOKS,
+        CAPS,
+    )
+    assert [(p.plan_leg, p.action) for p in reordered.parts] == [(1, Action.SELL), (0, Action.BUY)]  # sale first
     two = plan_orders(
         _plan(_leg(P, "C1", Side.YES, Action.SELL, "3", "0.45"), _leg(P, "C1", Side.NO, Action.BUY, "2", "0.57")),
         COMPONENT,
