@@ -3,6 +3,7 @@ at a time. The crash runs with real processes are tests/test_recovery_crash.py."
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -106,6 +107,31 @@ async def test_resting_orders_are_cancelled_and_one_the_ledger_does_not_know_kee
             assert await kalshi.open_orders() == []
             # the stranger is gone from the venue: the next start is clean (nothing differs)
             assert (await _recover(venues, ledger, fake)).clean
+
+
+@pytest.mark.asyncio
+async def test_an_order_recorded_filled_without_its_fills_gets_them(tmp_path: Path) -> None:
+    """The answer said "filled" without the size (the ledger stores 0) and the process died before
+    any fill event: the order looks final and consistent (0 filled, 0 in fills), yet the venue
+    filled it. Recovery fetches every fill of the journal's markets, so the fill is found."""
+    fake = FakeTime()
+    async with LoopbackVenues(LoopbackConfig(markets=1), fake) as venues:
+        with Ledger(tmp_path / "l.db") as ledger:
+            assert (await _recover(venues, ledger, fake)).clean
+            leg = _kalshi_leg(460_000, TimeInForce.IOC)  # crosses the ask
+            (journaled,) = ledger.journal_intent(Intent("i1", "s", fake.wall_ms(), (leg,)))
+            answer = await venues.clients[K].place_order(
+                OrderRequest(journaled.client_order_id, leg.market_id, Side.YES, Action.BUY, 460_000, 2 * SCALE, TimeInForce.IOC)
+            )  # fmt: skip
+            assert answer.status is OrderStatus.FILLED
+            ledger.record_order(dataclasses.replace(answer, filled_size_micro=None), now_ms=fake.wall_ms())
+            assert ledger.fill_count() == 0
+            report = await _recover(venues, ledger, fake)
+            assert report.clean, report
+            assert report.fills_applied == 1
+            order = ledger.order(journaled.client_order_id)
+            assert order is not None and order.filled_micro == 2 * SCALE
+            assert ledger.positions() == {(K, kalshi_ticker(0), Side.YES): 2 * SCALE}
 
 
 @pytest.mark.asyncio
