@@ -90,7 +90,8 @@ class RecoveryConfig:
 @dataclass(frozen=True, slots=True)
 class Difference:
     """One thing the ledger and a venue disagree on (or that could not be settled). `kind`:
-    order_unknown (still UNKNOWN after the settle window), lookup_failed, cancel_failed, order_refused
+    order_unknown (still UNKNOWN after the settle window), order_missing (an order the venue had
+    acknowledged is not found), lookup_failed, cancel_failed, order_refused
     (the ledger refused the venue's state of an order), order_fills (its filled size and its fills differ),
     unknown_order (on the venue, not in the ledger), unknown_fill, fill_refused (the ledger refused
     a venue fill), position, cash."""
@@ -244,6 +245,8 @@ async def _reconcile(client: VenueClient, order: OrderRecord, key: str) -> Order
 async def _resolve_orders(run: _Run) -> None:
     pending = [o for o in run.ledger.orders() if o.status not in _FINAL]
     for order in pending:
+        if order.status is OrderStatus.OPEN:
+            continue  # the venue acknowledged it: no send of it can still be in flight
         client = cast(_Reconciling, run.clients[order.venue])
         key = _lookup_key(order)
         if key is None:
@@ -315,6 +318,10 @@ async def _resolve_one(run: _Run, order: OrderRecord, *, last: bool) -> bool:
         if last:
             run.differ(venue, "order_unknown", cid, order.status.value, "unknown", update.reason)
         return last
+    if update.status is OrderStatus.REJECTED and order.status not in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
+        # the venue once acknowledged this order and now does not find it: never guess what it did
+        run.differ(venue, "order_missing", cid, order.status.value, "not found", update.reason)
+        return True
     _store(run, order, update)
     return True
 
