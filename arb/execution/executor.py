@@ -41,7 +41,7 @@ import enum
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -111,6 +111,8 @@ class ExecutorConfig:
         says UNKNOWN (it may still be in flight), after it REJECTED
     unreachable_after_failures: failed calls in a row after which a venue is marked unreachable
     max_repair_rounds: repair plans tried on one imbalance before the set is halted
+    batch_orders: a plan's orders to one venue go in that venue's batch request when it has one
+        (`Capabilities.batch_orders`, up to `max_batch_size` each)
     defer_ledger_writes: order answers, events and fills heard while a plan's sends are out are
         written to the ledger right after its last answer, not in between (the intent and a
         Polymarket order's hash are always written before the send). A crash in that window loses
@@ -124,6 +126,7 @@ class ExecutorConfig:
     unreachable_after_failures: int = 3
     max_repair_rounds: int = 3
     defer_ledger_writes: bool = True
+    batch_orders: bool = True
 
     def __post_init__(self) -> None:
         for name in ("settle_timeout_s", "reconcile_interval_s"):
@@ -536,7 +539,18 @@ class Executor:
     async def _send_all(self, orders: Sequence[TrackedOrder]) -> None:
         self._send_windows += 1
         try:
-            await asyncio.gather(*(self._send(t) for t in orders))
+            sends: list[Awaitable[None]] = []
+            by_venue: dict[Venue, list[TrackedOrder]] = {}
+            for tracked in orders:
+                by_venue.setdefault(tracked.venue, []).append(tracked)
+            for venue, group in by_venue.items():
+                capabilities = self.clients[venue].capabilities
+                if self.config.batch_orders and capabilities.batch_orders and len(group) > 1:
+                    size = max(1, capabilities.max_batch_size)
+                    sends += [self._send_batch(venue, group[i : i + size]) for i in range(0, len(group), size)]
+                else:
+                    sends += [self._send(t) for t in group]
+            await asyncio.gather(*sends)
         finally:
             self._send_windows -= 1
             if not self._send_windows:
@@ -562,6 +576,37 @@ class Executor:
             tracked.answered_ns = self._clock()
             self._venue_call(tracked.venue, ok=True)
         self._apply_update(tracked, update)
+
+    async def _send_batch(self, venue: Venue, batch: Sequence[TrackedOrder]) -> None:
+        """Several orders to one venue in one batch request (one signature, one round trip where the
+        venue has a batch endpoint); each answer applies to its own order, a lost one is UNKNOWN."""
+        refused = self._send_refusal(venue)
+        if refused is not None:
+            for tracked in batch:
+                self._apply_update(tracked, self._local_update(tracked, OrderStatus.REJECTED, f"not sent: {refused}"))
+                tracked.venue_filled_micro = 0
+            return
+        client: Any = self.clients[venue]
+        now = self._clock()
+        for tracked in batch:
+            tracked.sent, tracked.sent_ns = True, now
+        try:
+            answers: Sequence[OrderUpdate] = await client.place_orders([t.request for t in batch])
+        except Exception as exc:  # noqa: BLE001 - raised before or while sending: the outcome is not known
+            self.send_errors.append(exc)
+            answers = []
+        answered = self._clock()
+        by_cid = {a.client_order_id: a for a in answers if a.client_order_id}
+        for position, tracked in enumerate(batch):
+            update = by_cid.get(tracked.client_order_id) or (
+                answers[position] if position < len(answers) and not answers[position].client_order_id else None
+            )
+            if update is None:
+                update = self._local_update(tracked, OrderStatus.UNKNOWN, "no answer for this order in the batch")
+            if update.status is not OrderStatus.UNKNOWN:
+                tracked.answered_ns = answered
+            self._venue_call(venue, ok=update.status is not OrderStatus.UNKNOWN)
+            self._apply_update(tracked, update)
 
     def _local_update(self, tracked: TrackedOrder, status: OrderStatus, reason: str) -> OrderUpdate:
         request = tracked.request

@@ -87,6 +87,7 @@ class PlannedOrder:
     size_micro: int
     time_in_force: TimeInForce
     parts: tuple[LegPart, ...]
+    book_id: str = ""  # the ladder the order trades (Polymarket: the outcome's token id), journaled
 
     @property
     def pooled(self) -> bool:
@@ -101,6 +102,7 @@ class PlannedOrder:
             price_micro_usd=self.price_micro_usd,
             size_micro=self.size_micro,
             time_in_force=self.time_in_force,
+            book_id=self.book_id,
         )
 
     def request(self, client_order_id: str, salt: int | None) -> OrderRequest:
@@ -181,6 +183,7 @@ def plan_orders(
     if not plan.legs:
         raise ConfigError(f"plan for set {plan.set_id} has no legs")
     groups: dict[tuple[object, ...], list[tuple[int, Leg, Listing, int, int]]] = {}
+    book_ids: dict[tuple[object, ...], str] = {}
     for index, leg in enumerate(plan.legs):
         listing = _listing(component, leg, index)
         if listing.venue not in capabilities:
@@ -194,16 +197,22 @@ def plan_orders(
             else (listing.venue, listing.market_id, leg.side, leg.action, index)
         )
         groups.setdefault(key, []).append((index, leg, listing, size, price))
+        if book is not None:
+            ladder = book.no if leg.side is Side.NO and book.no is not None else book.yes
+            book_ids[key] = ladder.book_id
     orders: list[PlannedOrder] = []
-    for members in groups.values():
+    for key, members in groups.items():
         index, leg, listing, size, price = members[0]
+        book_id = book_ids.get(key, "")
         tif = _time_in_force(capabilities[listing.venue], config, listing.venue)
         # Sells first: the venue nets a pool's fills against what is held before it opens the
         # other side (selling held YES, then buying NO), so a partial fill goes to the sale first.
         ordered = sorted(members, key=lambda m: (m[1].action is Action.BUY, m[0]))
         parts = tuple(LegPart(i, lg.instrument_id, lg.side, lg.action, s, p) for i, lg, _, s, p in ordered)
         if len(members) == 1:
-            orders.append(PlannedOrder(listing.venue, listing.market_id, leg.side, leg.action, price, size, tif, parts))
+            orders.append(
+                PlannedOrder(listing.venue, listing.market_id, leg.side, leg.action, price, size, tif, parts, book_id)
+            )
             continue
         # A pool on one mirrored ladder: one order stated on YES, down to the most permissive limit.
         buys_yes = _buys_yes(leg.side, leg.action)
@@ -221,6 +230,7 @@ def plan_orders(
                 sum(part.size_micro for part in parts),
                 tif,
                 parts,
+                book_id,
             )
         )
     return tuple(sorted(orders, key=lambda o: min(part.plan_leg for part in o.parts)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,9 @@ async def test_two_leg_plan_fills_on_both_venues_and_the_ledger_follows(tmp_path
         assert sum(v for (venue, _, side), v in positions.items() if venue is P and side is Side.NO) == 5 * SCALE
         assert s.venues.kalshi_sim.position(KALSHI_KEY_ID, kalshi_ticker(0)).position_micro == 5 * SCALE
         assert report.plan_latency_ms is not None and len(report.legs) == 2
+        intent = s.ledger.intent(report.intent_ids[0])
+        assert intent is not None  # journaled with the ladder each order trades (Polymarket: the token)
+        assert [leg.book_id for leg in intent.legs] == [kalshi_ticker(0), s.venues.token(0, Side.NO)]
 
 
 def _count_sends(client: object) -> dict[str, int]:
@@ -96,3 +99,22 @@ async def test_post_timed_out_although_executed_is_filled_after_reconciliation_n
         held = s.ledger.positions()
         assert sum(v for (v_, _, side), v in held.items() if v_ is venue and side is Side.YES) == leg.quantity * SCALE
         assert OrderStatus.UNKNOWN in s.executor.orders[order.client_order_id].statuses  # the send's outcome
+
+
+async def test_a_plans_orders_to_one_venue_go_in_one_batch_request(tmp_path: Path) -> None:
+    async with stage(tmp_path) as s:
+        batches: list[int] = []
+        original = s.venues.kalshi.place_orders
+
+        async def spy(requests: Sequence[OrderRequest]) -> list[OrderUpdate]:
+            batches.append(len(requests))
+            return await original(requests)
+
+        s.venues.kalshi.place_orders = spy  # type: ignore[method-assign]
+        sends = _count_sends(s.venues.kalshi)
+        legs = [s.leg(K, i, Side.YES, Action.BUY, "2", "0.46") for i in range(3)]
+        report = await s.run([*legs, s.leg(P, 0, Side.NO, Action.BUY, "5", "0.52")])
+        assert report.status is ExecutionStatus.COMPLETE, report
+        assert batches == [3] and sends == {}  # one batched POST for the three Kalshi legs
+        assert all(leg.latency_ms is not None for leg in report.legs)
+        assert all(o.filled_micro == o.size_micro for o in report.orders)
