@@ -493,8 +493,8 @@ async def _compare(run: _Run, venue: Venue, client: VenueClient) -> None:
             for leg in run.legs.values()
             if leg.journaled.leg.venue is venue and leg.journaled.leg.book_id
         }
-        # A journal leg may not name its token (the executor journals the venue market only): ask
-        # the venue for the market's tokens.
+        # A journal leg that does not name its token (journaled before legs named their ladder):
+        # ask the venue for the market's tokens.
         for market in sorted({m for _, m, o in ledger_positions if (m, o) not in tokens}):
             try:
                 info = await cast(Any, client).clob_market(market)
