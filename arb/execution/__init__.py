@@ -1,6 +1,7 @@
 """Execution: plans to venue orders (`orders`), the executor that sends, tracks, reconciles and
-repairs them (`executor`), and the loopback stage of simulated venues it is tested on (`loopback`), and the paper venue that fills orders against live books
-without sending anything (`paper`)."""
+repairs them (`executor`), start-up recovery of the ledger against the venues (`recovery`), the
+loopback stage of simulated venues it is tested on (`loopback`), and the paper venue that fills
+orders against live books without sending anything (`paper`)."""
 
 from arb.execution.executor import (
     ExecutionReport,
@@ -23,6 +24,7 @@ from arb.execution.orders import (
     plan_orders,
     route_fill,
 )
+from arb.execution.recovery import Difference, RecoveryConfig, RecoveryError, RecoveryReport, normalise_fill, recover
 from arb.execution.repair import (
     Exposure,
     RepairConfig,
@@ -55,3 +57,4 @@ __all__ = [
 ]
 __all__ += ["Exposure", "RepairConfig", "RepairDecision", "RepairInputError", "RepairPlanner", "RepairStatus"]
 __all__ += ["exposure", "is_hedged"]
+__all__ += ["Difference", "RecoveryConfig", "RecoveryError", "RecoveryReport", "normalise_fill", "recover"]

@@ -294,6 +294,36 @@ class Ledger:
     def intent_ids(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT intent_id FROM intents ORDER BY rowid")]
 
+    def journaled_legs(self) -> list[tuple[str, int, JournaledLeg]]:
+        """Every journaled leg as (intent id, intent created_ms, leg), in journal order: one query
+        for recovery, which matches venue orders and fills back to the legs that sent them."""
+        return [
+            (
+                r[0],
+                r[1],
+                JournaledLeg(
+                    r[2],
+                    IntentLeg(
+                        venue=Venue(r[3]),
+                        market_id=r[4],
+                        book_id=r[5],
+                        outcome=Side(r[6]),
+                        action=Action(r[7]),
+                        price_micro_usd=r[8],
+                        size_micro=r[9],
+                        time_in_force=TimeInForce(r[10]),
+                    ),
+                    r[11],
+                    r[12],
+                ),
+            )
+            for r in self._conn.execute(
+                "SELECT l.intent_id, i.created_ms, leg_index, venue, market_id, book_id, outcome, action, "
+                "price_micro_usd, size_micro, time_in_force, client_order_id, salt "
+                "FROM intent_legs l JOIN intents i USING (intent_id) ORDER BY i.rowid, leg_index"
+            )
+        ]
+
     # ---- orders --------------------------------------------------------------------------
 
     def record_order(self, update: OrderUpdate, *, now_ms: int) -> bool:
@@ -414,6 +444,30 @@ class Ledger:
             outcome, action, s_price, s_size, s_fee, market = stored
             _apply(conn, venue, market, Side(outcome), Action(action), s_price, s_size, s_fee, sign=-1)
             return FillResult.REVERSED
+
+    def filled_by_order(self) -> dict[str, int]:
+        """Micro-contracts on file in fills per client order id (reversed fills included: the
+        venue's order still counts what matched). A fill recorded without our client id is matched
+        to its order by the venue's order id."""
+        return {
+            cid: int(total)
+            for cid, total in self._conn.execute(
+                "SELECT o.client_order_id, SUM(f.size_micro) FROM fills f JOIN orders o ON f.venue = o.venue AND "
+                "(f.client_order_id = o.client_order_id OR (f.client_order_id IS NULL AND f.order_id = o.order_id)) "
+                "GROUP BY o.client_order_id"
+            )
+        }
+
+    def fill_shares(self, venue: Venue, fill_id: str) -> list[tuple[str, Side, Action, int, int]]:
+        """Fill `fill_id` of `venue` as recorded: the row with that id and any `<fill_id>/<n>` rows
+        (the executor splits a pooled order's fill per plan leg), each (id, outcome, action,
+        price_micro_usd, size_micro)."""
+        rows = self._conn.execute(
+            "SELECT fill_id, outcome, action, price_micro_usd, size_micro FROM fills "
+            "WHERE venue=? AND (fill_id=? OR substr(fill_id, 1, ?)=?) ORDER BY fill_id",
+            (venue.value, fill_id, len(fill_id) + 1, fill_id + "/"),
+        ).fetchall()
+        return [(r[0], Side(r[1]), Action(r[2]), r[3], r[4]) for r in rows]
 
     def fill_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
