@@ -163,6 +163,8 @@ def _gate() -> RiskGate:
             "min_profit_usd": "0",
             "max_partial_fill_loss_usd": "1000000",
             "kelly_fraction": "0.25",
+            # the bench's books are set once and never change: their age is not what is measured
+            "max_book_age_ms": 86_400_000,
         }
     )
 

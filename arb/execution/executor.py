@@ -50,7 +50,15 @@ from typing import Any, Protocol
 from arb.book import BinaryBook
 from arb.domain import Action, Fill, FillStatus, OrderRequest, OrderStatus, OrderUpdate, TimeInForce, Venue
 from arb.errors import ArbError, ConfigError
-from arb.execution.orders import ExecutionOrderConfig, PlannedOrder, RoutedFill, plan_orders, route_fill
+from arb.execution.context import plan_context
+from arb.execution.orders import (
+    ExecutionOrderConfig,
+    PlannedOrder,
+    RoutedFill,
+    plan_orders,
+    route_fill,
+    time_in_force_for,
+)
 from arb.execution.repair import RepairDecision, RepairStatus
 from arb.graph import Component
 from arb.ledger.store import Intent, Ledger
@@ -420,18 +428,37 @@ class Executor:
 
     # -- gates ---------------------------------------------------------------------------------------
 
-    def _refusals(self, plan: SetPlan, component: Component, context: PlanContext | None) -> list[Refusal]:
-        if context is not None:
-            if context.set_id != plan.set_id:
-                raise ConfigError(f"plan context is for set {context.set_id}, the plan for {plan.set_id}")
-            return self.gate.check(context)
-        gate = self.gate
-        single = (gate.kill_switch.check(), gate.halts.check(), gate.incidents.check(plan.set_id))
-        refusals = [r for r in single if r is not None]
-        refusals += gate.breakers.check({leg.venue for leg in plan.legs})
+    def _refusals(
+        self,
+        plan: SetPlan,
+        component: Component,
+        books: Mapping[tuple[Venue, str], BinaryBook],
+        context: PlanContext | None,
+    ) -> list[Refusal]:
+        """Every gate, always: without a caller's context one is built from the plan, its component
+        and books (partial-fill bound, book trust and age, limits), so no gate is skipped."""
         if not plan.legs:
-            refusals.append(Refusal("empty", "the plan has no legs"))
-        return refusals
+            return [Refusal("empty", "the plan has no legs")]
+        if context is None:
+            run = self._runs.get(plan.set_id)
+            holdings = self._position(run.orders)[0] if run is not None else {}
+            try:
+                context = plan_context(
+                    plan,
+                    component,
+                    books,
+                    time_in_force=self._time_in_force,
+                    holdings_by_instrument=holdings,
+                    open_plans=sum(1 for r in self._runs.values() if r.running),
+                )
+            except ConfigError as exc:
+                return [Refusal("plan", str(exc))]
+        if context.set_id != plan.set_id:
+            raise ConfigError(f"plan context is for set {context.set_id}, the plan for {plan.set_id}")
+        return self.gate.check(context)
+
+    def _time_in_force(self, venue: Venue) -> TimeInForce:
+        return time_in_force_for(self.clients[venue].capabilities, self.config.orders, venue)
 
     def _send_refusal(self, venue: Venue) -> str | None:
         """Why an order to `venue` may not start now (read in the turn that would start it)."""
@@ -451,7 +478,7 @@ class Executor:
         context: PlanContext | None = None,
     ) -> ExecutionReport:
         start_ns = self._clock()
-        refusals = self._refusals(plan, component, context)
+        refusals = self._refusals(plan, component, books, context)
         if refusals:
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=tuple(refusals), reason="refused")
         capabilities = {venue: client.capabilities for venue, client in self.clients.items()}

@@ -158,7 +158,8 @@ def _listing(component: Component, leg: Leg, index: int) -> Listing:
     raise ConfigError(f"plan leg {index}: instrument {leg.instrument_id} is not listed in component {component.id}")
 
 
-def _time_in_force(capabilities: Capabilities, config: ExecutionOrderConfig, venue: Venue) -> TimeInForce:
+def time_in_force_for(capabilities: Capabilities, config: ExecutionOrderConfig, venue: Venue) -> TimeInForce:
+    """The order type a venue's legs go out as: the first of the configured preference it supports."""
     for tif in config.time_in_force:
         if tif in capabilities.order_types:
             return tif
@@ -204,7 +205,7 @@ def plan_orders(
     for key, members in groups.items():
         index, leg, listing, size, price = members[0]
         book_id = book_ids.get(key, "")
-        tif = _time_in_force(capabilities[listing.venue], config, listing.venue)
+        tif = time_in_force_for(capabilities[listing.venue], config, listing.venue)
         # Sells first: the venue nets a pool's fills against what is held before it opens the
         # other side (selling held YES, then buying NO), so a partial fill goes to the sale first.
         ordered = sorted(members, key=lambda m: (m[1].action is Action.BUY, m[0]))

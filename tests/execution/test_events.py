@@ -11,17 +11,35 @@ from typing import Any
 
 import pytest
 
-from arb.domain import Action, Fill, Liquidity, OrderRequest, OrderStatus, OrderUpdate, Side, Venue
+from arb.book import BinaryBook, OrderBook
+from arb.domain import Action, BookSnapshot, Fill, Liquidity, OrderRequest, OrderStatus, OrderUpdate, Side, Venue
 from arb.execution import ExecutionStatus, Executor
 from arb.execution import executor as executor_module
 from arb.ledger.store import Ledger
 from arb.venues.kalshi.client import CAPABILITIES
 from arb.venues.polymarket.client import CAPABILITIES as POLYMARKET
 from tests.execution.stage import gate
-from tests.execution.test_orders import BOOKS, COMPONENT, _leg, _plan
+from tests.execution.test_orders import COMPONENT, _leg, _plan
 
 pytestmark = pytest.mark.asyncio
 K = Venue.KALSHI
+P = Venue.POLYMARKET
+GATE_NOW_S = 1_000.0  # the risk gate's clock in these tests: the books were last updated just then
+
+
+def _ladder(book_id: str, market: str, venue: Venue) -> OrderBook:
+    ladder = OrderBook(book_id, market, venue.value)
+    ladder.apply_snapshot(
+        BookSnapshot(venue, book_id, market, ((400_000, 10**9),), ((600_000, 10**9),)), int(GATE_NOW_S * 1e9)
+    )
+    return ladder
+
+
+# Trusted, fresh books: every plan is judged by every gate, so the books it reads must pass the book gate.
+BOOKS = {
+    (K, "T1"): BinaryBook("T1", _ladder("T1", "T1", K)),
+    (P, "C1"): BinaryBook("C1", _ladder("y", "C1", P), _ladder("n", "C1", P)),
+}
 
 
 class ScriptedKalshi:
@@ -80,7 +98,7 @@ def _executor(tmp_path: Path, client: ScriptedKalshi) -> Executor:
     executor = Executor(
         Ledger(tmp_path / "l.sqlite", synchronous="NORMAL"),
         {K: client},  # type: ignore[dict-item]
-        gate(tmp_path, lambda: 1_000.0, lambda: 1_765_000_000.0),
+        gate(tmp_path, lambda: GATE_NOW_S, lambda: 1_765_000_000.0),
         clock=lambda: clock[0],
         wall_ms=lambda: 1_765_000_000_000,
         intent_ids=iter(("i-1", "i-2")).__next__,
@@ -158,7 +176,7 @@ async def test_a_send_that_raised_before_signing_is_unknown_then_known_never_sen
     executor = Executor(
         Ledger(tmp_path / "l.sqlite", synchronous="NORMAL"),
         {Venue.POLYMARKET: broken},  # type: ignore[dict-item]
-        gate(tmp_path, lambda: 1_000.0, lambda: 1_765_000_000.0),
+        gate(tmp_path, lambda: GATE_NOW_S, lambda: 1_765_000_000.0),
         clock=lambda: 1,
         wall_ms=lambda: 1_765_000_000_000,
     )
@@ -171,3 +189,24 @@ async def test_a_send_that_raised_before_signing_is_unknown_then_known_never_sen
     assert tracked.statuses == [OrderStatus.UNKNOWN, OrderStatus.REJECTED] and broken.lookups == 0
     assert "signer exploded" in str(executor.send_errors[0])
     assert executor.ledger.orders()[0].status is OrderStatus.REJECTED
+
+
+async def test_every_gate_judges_a_plan_sent_without_a_context(tmp_path: Path) -> None:
+    """A caller that passes no PlanContext does not skip a gate: the executor builds one from the
+    plan, its component and books. A single leg of 200 contracts at $0.46 can lose $92 plus fees if
+    its outcome goes the other way, above the $70 partial-fill bound; a stale book is refused too."""
+    client = ScriptedKalshi()
+    executor = _executor(tmp_path, client)
+    report = await executor.execute(_plan(_leg(K, "T1", Side.YES, Action.BUY, "200", "0.46")), COMPONENT, BOOKS)
+    assert report.status is ExecutionStatus.REFUSED
+    assert [r.gate for r in report.refusals] == ["partial_fill"], report.refusals
+    assert client.sent == [] and executor.ledger.intent_ids() == []
+
+    stale = {**BOOKS, (K, "T1"): BinaryBook("T1", _ladder("T1", "T1", K))}
+    stale[(K, "T1")].yes.last_update_ns = int((GATE_NOW_S - 60) * 1e9)  # a minute old: the limit is 2 s
+    report = await executor.execute(_plan(_leg(K, "T1", Side.YES, Action.BUY, "2", "0.46")), COMPONENT, stale)
+    assert [r.gate for r in report.refusals] == ["books"], report.refusals
+    assert client.sent == [] and executor.ledger.intent_ids() == []
+
+    report = await executor.execute(_plan(_leg(K, "T1", Side.YES, Action.BUY, "2", "0.46")), COMPONENT, BOOKS)
+    assert report.status is ExecutionStatus.COMPLETE and len(client.sent) == 1  # the control passes
