@@ -219,3 +219,23 @@ async def test_a_polymarket_taker_fill_on_a_fee_charging_market_leaves_ledger_ca
         assert s.ledger.cash()[P] == Decimal(balance.available_micro_usd) / SCALE
         recovered = await _recover(s.venues, s.ledger, s.time)
         assert recovered.clean, recovered
+
+
+@pytest.mark.asyncio
+async def test_a_cash_difference_names_the_fills_whose_fee_is_unknown(tmp_path: Path) -> None:
+    """The client does not know the market's fee schedule: its fill is on file with fee 0, so the
+    ledger's cash exceeds the venue's by the fee, and the cash difference says which fill."""
+    config = LoopbackConfig(markets=1, polymarket_fee_schedule=FeeScheduleSpec("0.05"))
+    async with stage(tmp_path, config=config) as s:
+        assert (await _recover(s.venues, s.ledger, s.time)).clean
+        s.venues.polymarket.user_session.fee_rules.clear()  # as if loaded from the CLOB alone
+        report = await s.run([s.leg(P, 0, Side.YES, Action.BUY, "7", "0.50")])
+        assert report.status is ExecutionStatus.COMPLETE, report
+        (fill_id,) = s.venues.polymarket.user_session.fills
+        recovered = await _recover(s.venues, s.ledger, s.time)
+        ((venue, kind, ledger_cash, venue_cash, detail),) = [
+            (d.venue, d.kind, Decimal(d.ledger), Decimal(d.venue_value), d.detail) for d in recovered.differences
+        ]
+        assert (venue, kind) == (P, "cash")
+        assert ledger_cash - venue_cash == Decimal("0.0875")  # 7 x 0.05 x 0.25, the fee not on file
+        assert detail == f"USD; 1 fill(s) with the fee unknown, counted as 0: {fill_id}"
