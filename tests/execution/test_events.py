@@ -84,6 +84,7 @@ def _executor(tmp_path: Path, client: ScriptedKalshi) -> Executor:
         clock=lambda: clock[0],
         wall_ms=lambda: 1_765_000_000_000,
         intent_ids=iter(("i-1", "i-2")).__next__,
+        require_recovery=False,  # scripted venues and an empty ledger: nothing to recover
     )
     client.sink = executor.on_event
     return executor
@@ -161,6 +162,7 @@ async def test_a_send_that_raised_before_signing_is_unknown_then_known_never_sen
         gate(tmp_path, lambda: 1_000.0, lambda: 1_765_000_000.0),
         clock=lambda: 1,
         wall_ms=lambda: 1_765_000_000_000,
+        require_recovery=False,  # a scripted venue and an empty ledger: nothing to recover
     )
     broken.sink = executor.on_event
     report = await executor.execute(
