@@ -24,6 +24,10 @@ async def _recover(s: Stage) -> RecoveryReport:
     return await recover(s.ledger, s.venues.clients, wall_ms=s.time.wall_ms, clock=s.time.clock, sleep=s.time.sleep)
 
 
+def _allowed(s: Stage) -> bool:
+    return s.executor.trading_allowed
+
+
 def _nothing_sent(s: Stage) -> bool:
     return (
         s.ledger.intent_ids() == []
@@ -38,7 +42,7 @@ async def test_plans_are_refused_before_recovery_and_after_an_unclean_one_then_t
 ) -> None:
     async with stage(tmp_path, require_recovery=True) as s:
         legs = [s.leg(K, 0, Side.YES, Action.BUY, "5", "0.46"), s.leg(P, 0, Side.NO, Action.BUY, "5", "0.52")]
-        assert not s.executor.trading_allowed
+        assert not _allowed(s)
         before = await s.run(legs)
         assert before.status is ExecutionStatus.REFUSED, before
         assert [r.gate for r in before.refusals] == ["recovery"] and "allow_trading" in before.refusals[0].reason
@@ -58,7 +62,7 @@ async def test_plans_are_refused_before_recovery_and_after_an_unclean_one_then_t
             s.executor.allow_trading(object())  # type: ignore[arg-type]
 
         s.executor.allow_trading(clean)
-        assert s.executor.trading_allowed
+        assert _allowed(s)
         report = await s.run(legs)
         assert report.status is ExecutionStatus.COMPLETE, (report.reason, report.orders)
         assert [o.filled_micro for o in report.orders] == [5 * SCALE, 5 * SCALE]
