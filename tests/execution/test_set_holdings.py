@@ -11,6 +11,7 @@ keeps tokens), sharing no code with the executor or the planner."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,31 @@ async def test_a_half_filled_plan_is_repaired_on_the_sets_total_holdings(tmp_pat
         assert dict(report.set_holdings) == held and report.set_cash_flow_usd == cash
         ledger_cash = sum(s.ledger.cash().values(), Decimal(0))
         assert cash == ledger_cash - opening_usd  # every fill of the stage is in this set's markets
+
+
+async def test_a_fill_of_an_earlier_plan_that_fails_later_is_repaired_on_the_sets_total(tmp_path: Path) -> None:
+    """Two plans on one set complete; then the first plan's Polymarket fill fails on chain. The late
+    repair must see that reversal although a later plan ran on the set since."""
+    config = LoopbackConfig(markets=MARKETS, polymarket_auto_settle=False)
+    async with stage(tmp_path, config=config) as s:
+        s.executor.repair = _planner(s)
+        first = await s.run(
+            [s.leg(K, 0, Side.YES, Action.BUY, "5", "0.46"), s.leg(P, 0, Side.NO, Action.BUY, "5", "0.52")]
+        )
+        assert first.status is ExecutionStatus.COMPLETE, first
+        (trade_id,) = list(s.venues.polymarket_sim.trades)
+        second = await s.run(
+            [s.leg(K, 1, Side.YES, Action.BUY, "5", "0.46"), s.leg(P, 1, Side.NO, Action.BUY, "5", "0.52")]
+        )
+        assert second.status is ExecutionStatus.COMPLETE, second
+        assert min(_venue_values_usd(s.venues)) > 0  # two hedged baskets bought below $1
+        s.venues.polymarket_sim.fail_trade(trade_id)  # the first plan's P0 NO never happened
+        for _ in range(3000):
+            if s.executor.late_reports:
+                break
+            await asyncio.sleep(0.001)
+        await s.executor.idle()
+        (late,) = s.executor.late_reports
+        assert late.status is ExecutionStatus.REPAIRED and "failed on chain" in late.reason, late
+        assert late.repairs[0].startswith("repair"), late.repairs
+        assert min(_venue_values_usd(s.venues)) >= -LOSS_CAP, _venue_values_usd(s.venues)
