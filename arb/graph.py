@@ -977,7 +977,9 @@ def _parities(graph: nx.Graph) -> dict[str, bool] | None:
     return {node: bool(parity.get(node, 0)) for node in graph.nodes}
 
 
-def _listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:
+def market_listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:
+    """Buying YES and NO of `market` as contract `cid`; none when the market cannot be traded (not
+    open, no price bands or tokens, or an unknown taker fee)."""
     fee = market.taker_fee
     if not _tradable(market) or fee is None:
         return ()
@@ -1060,7 +1062,7 @@ def build_graph(
             id=cid,
             contracts=contracts,
             relations=tuple(relations_of[cid]),
-            listings=tuple(listing for node in contracts for listing in _listings(b.markets[node], node)),
+            listings=tuple(listing for node in contracts for listing in market_listings(b.markets[node], node)),
         )
         for cid, contracts in sorted(members_of.items())
     )

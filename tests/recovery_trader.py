@@ -44,7 +44,7 @@ from arb.errors import ArbError, ConfigError
 from arb.execution.executor import Executor, ExecutorConfig
 from arb.execution.recovery import RecoveryConfig, RecoveryReport, normalise_fill, recover
 from arb.fixed import SCALE
-from arb.graph import Component, Listing, contract_id
+from arb.graph import Component, Listing, contract_id, market_listings
 from arb.ledger import Intent, IntentLeg, JournaledLeg, Ledger
 from solvers.plan import Leg, SetPlan
 from solvers.problem import Equivalent
@@ -337,27 +337,12 @@ def component(kalshi: MarketInfo, polymarket: MarketInfo) -> Component:
     listings: list[Listing] = []
     contracts: list[str] = []
     for market in (kalshi, polymarket):
-        if market.taker_fee is None:
-            raise ConfigError(f"market {market.market_id} has no known taker fee")
         cid = contract_id(market.venue, market.market_id)
         contracts.append(cid)
-        tick = min(band.step_micro_usd for band in market.price_bands)
-        listings.extend(
-            Listing(
-                instrument_id=f"{cid}:{side.value}",
-                venue=market.venue,
-                market_id=market.market_id,
-                contract=cid,
-                side=side,
-                taker_fee=market.taker_fee,
-                lot_size_micro=market.lot_size_micro,
-                tick_size_micro=tick,
-                min_order_size_micro=market.min_order_size_micro,
-                buy_amount_increment_micro_usd=market.buy_amount_increment_micro_usd,
-                sell_amount_increment_micro_usd=market.sell_amount_increment_micro_usd,
-            )
-            for side in (Side.YES, Side.NO)
-        )
+        found = market_listings(market, cid)
+        if not found:
+            raise ConfigError(f"market {market.market_id} cannot be traded (closed, or no known taker fee)")
+        listings.extend(found)
     return Component("recovery-set", tuple(contracts), (Equivalent(contracts[0], contracts[1]),), tuple(listings))
 
 

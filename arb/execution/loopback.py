@@ -34,7 +34,7 @@ from arb.book import BinaryBook
 from arb.domain import LevelList, MarketInfo, Side, Venue
 from arb.errors import ConfigError
 from arb.fixed import SCALE
-from arb.graph import Component, Listing, contract_id
+from arb.graph import Component, Listing, contract_id, market_listings
 from arb.venues.base import Deadline, Sleep, VenueClient
 from arb.venues.chaos import FakeTime
 from arb.venues.kalshi.auth import KalshiSigner, load_public_key
@@ -411,22 +411,7 @@ def _serve_simulators(config: LoopbackConfig, public_pem: bytes, pipe: Connectio
 
 
 def _listings(market: MarketInfo, cid: str) -> tuple[Listing, ...]:
-    if market.taker_fee is None:
-        raise ConfigError(f"loopback market {market.market_id} has no known taker fee")
-    tick = min(band.step_micro_usd for band in market.price_bands)
-    return tuple(
-        Listing(
-            instrument_id=f"{cid}:{side.value}",
-            venue=market.venue,
-            market_id=market.market_id,
-            contract=cid,
-            side=side,
-            taker_fee=market.taker_fee,
-            lot_size_micro=market.lot_size_micro,
-            tick_size_micro=tick,
-            min_order_size_micro=market.min_order_size_micro,
-            buy_amount_increment_micro_usd=market.buy_amount_increment_micro_usd,
-            sell_amount_increment_micro_usd=market.sell_amount_increment_micro_usd,
-        )
-        for side in (Side.YES, Side.NO)
-    )
+    listings = market_listings(market, cid)
+    if not listings:
+        raise ConfigError(f"loopback market {market.market_id} cannot be traded (closed, or no known taker fee)")
+    return listings
