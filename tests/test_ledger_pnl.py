@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from arb.domain import Action, Fill, FillStatus, Side, Venue
@@ -190,7 +190,29 @@ _op = st.one_of(
 _MARKETS = ((K, "KX-A"), (P, "0xpm"), (K, "KX-B"))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
+@example(  # a short closed by a purchase, a long sold through zero, a failed fill, a settlement
+    [
+        ("trade", _Trade(0, False, 400_000, 5_000_000, 20_000, 0)),
+        ("trade", _Trade(0, True, 300_000, 3_000_000, 10_000, 1)),
+        ("trade", _Trade(1, True, 550_000, 2_000_000, 0, 0)),
+        ("trade", _Trade(1, False, 600_000, 7_000_000, 30_000, 1)),
+        ("trade", _Trade(2, True, 100_000, 1_000_000, 1_000, 0)),
+        ("reverse", 4),
+        ("settle", (0, 1_000_000)),
+        ("trade", _Trade(1, True, 200_000, 1_000_000, 5_000, 2)),
+    ],
+    [510_000, 480_000, 0, 1_000_000],
+)
+@example(  # the same without the settlement: the positions stay open at their marks
+    [
+        ("trade", _Trade(0, False, 400_000, 5_000_000, 20_000, 0)),
+        ("trade", _Trade(0, True, 300_000, 3_000_000, 10_000, 1)),
+        ("trade", _Trade(1, True, 550_000, 2_000_000, 0, 0)),
+        ("trade", _Trade(1, False, 600_000, 7_000_000, 30_000, 1)),
+    ],
+    [510_000, 480_000, 0, 1_000_000],
+)
 @given(st.lists(_op, min_size=1, max_size=40), st.lists(st.integers(0, 1_000_000), min_size=4, max_size=4))
 def test_realised_plus_unrealised_equals_cash_moved_plus_positions_at_marks(
     tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, object]], marks: list[int]
