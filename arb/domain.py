@@ -376,6 +376,9 @@ class Fill:
     exchange_ts_ms: int | None = None
     seq: int | None = None
     exchange_index: int | None = None  # Kalshi exchange shard, when sent
+    # Polymarket: the fee rate (bps) the trade message states for this leg; its trades give no fee
+    # amount, so the user session prices the fill by the market's schedule and checks it against this
+    fee_rate_bps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from arb.fixed import SCALE
 from arb.venues.sim.faults import AnswerFault, FaultInjector
 from arb.venues.sim.kalshi import KalshiSimulator
 from arb.venues.sim.polymarket import PolymarketMarketSpec, PolymarketSimulator
+from arb.venues.sim.spec import FeeScheduleSpec
 from tests.recovery_venues import (
     KALSHI_ASKS,
     KALSHI_BIDS,
@@ -41,6 +42,7 @@ from tests.recovery_venues import (
     PM_BOOKS,
     PM_CONDITION,
     PM_CREDS,
+    PM_FEE_RATE,
     PM_NO,
     PM_YES,
     STARTING_CASH_MICRO,
@@ -59,7 +61,10 @@ class Venues:
         self.kalshi.add_event(KALSHI_EVENT, KALSHI_SERIES, "Which one", mutually_exclusive=True)
         for ticker in KALSHI_TICKERS:
             self.kalshi.add_market(ticker, KALSHI_EVENT, yes_sub_title=ticker[-1])
-        spec = PolymarketMarketSpec(PM_CONDITION, "Will recovery hold?", PM_YES, PM_NO)
+        # fee-charging (takers pay 5% x P(1-P)): the ledger's cash must match the venue's fees too
+        spec = PolymarketMarketSpec(
+            PM_CONDITION, "Will recovery hold?", PM_YES, PM_NO, fee_schedule=FeeScheduleSpec(PM_FEE_RATE)
+        )
         self.pm = PolymarketSimulator([spec], clock_ms=wall_ms, faults=self.pm_faults, seed=seed, participants=False)
         self.account = self.pm.add_account(
             PM_CREDS.api_key,

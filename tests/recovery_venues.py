@@ -36,6 +36,7 @@ KALSHI_ASKS = ((420_000, 40 * SCALE), (430_000, 40 * SCALE), (440_000, 40 * SCAL
 
 PM_CONDITION = "0x" + "5e" * 32
 PM_YES, PM_NO = "7101", "7102"
+PM_FEE_RATE = "0.05"  # the Polymarket market's feeSchedule rate (takers only)
 PM_KEY = "0x" + hashlib.sha256(b"arb recovery test throwaway key").hexdigest()
 PM_CREDS = PolymarketCredentials(
     PM_KEY, "recovery-api-key", base64.urlsafe_b64encode(b"recovery-secret-32-bytes-long-00").decode(), "rec-pass"

@@ -44,7 +44,7 @@ from arb.venues.polymarket.orders import PolymarketCredentials
 from arb.venues.sim.faults import FaultInjector
 from arb.venues.sim.kalshi import KalshiSimulator
 from arb.venues.sim.polymarket import PolymarketSimulator
-from arb.venues.sim.spec import PolymarketMarketSpec
+from arb.venues.sim.spec import FeeScheduleSpec, PolymarketMarketSpec
 from solvers.problem import Equivalent
 
 __all__ = ["KALSHI_KEY_ID", "LoopbackConfig", "LoopbackVenues", "kalshi_ticker", "polymarket_condition"]
@@ -100,6 +100,7 @@ class LoopbackConfig:
     polymarket_auto_settle: bool = True  # trades go MATCHED -> MINED -> CONFIRMED at once (else: the test drives)
     # the Kalshi account tier's write budget the client paces to (Basic: 10/s; Prime: 400/s)
     kalshi_write_rate_per_s: float = 10.0
+    polymarket_fee_schedule: FeeScheduleSpec | None = None  # every Polymarket market's; None: fee-free
 
     def __post_init__(self) -> None:
         if isinstance(self.markets, bool) or not isinstance(self.markets, int) or not 1 <= self.markets <= 50:
@@ -345,7 +346,13 @@ async def _start_simulators(
         yes, no = _tokens(i)
         specs.append(
             PolymarketMarketSpec(
-                polymarket_condition(i), f"Loopback market {i}?", yes, no, event_id=str(i + 1), gamma_id=str(i + 1)
+                polymarket_condition(i),
+                f"Loopback market {i}?",
+                yes,
+                no,
+                event_id=str(i + 1),
+                gamma_id=str(i + 1),
+                fee_schedule=config.polymarket_fee_schedule,
             )
         )
     polymarket = PolymarketSimulator(

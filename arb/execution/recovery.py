@@ -28,7 +28,10 @@ from then on ledger cash must equal the venue's balance exactly. Kalshi nets YES
 closed pair pays $1 at once), while the ledger keeps the instruments the plans traded, so on Kalshi
 the venue's position is ledger YES - NO and its cash is ledger cash + min(YES, NO) x $1. Deposits,
 withdrawals and settlements are not fills: they show as cash differences until booked with
-`Ledger.set_cash`.
+`Ledger.set_cash`. Fills carry the fee the venue charged (Polymarket's are priced by the market's
+fee schedule, see `PolymarketUserSession`); a fill whose fee is not known (a market whose schedule
+is not known, a stated rate that is not the schedule's) is on file with fee 0, and a cash
+difference names those fills.
 
 `RecoveryReport.clean` says whether trading may start: no order left UNKNOWN, no lookup that
 failed, nothing on the venue the ledger does not know, positions and cash equal. Recovery assumes
@@ -156,6 +159,7 @@ class _Run:
     fills_seen: int = 0
     opening_cash: list[tuple[Venue, Decimal]] = field(default_factory=list)
     waited_s: float = 0.0
+    fee_unknown: dict[Venue, list[str]] = field(default_factory=dict)  # fill ids whose fee the venue did not tell
 
     def differ(self, venue: Venue, kind: str, key: str, ledger: object, venue_value: object, detail: str = "") -> None:
         self.differences.append(Difference(venue, kind, key, str(ledger), str(venue_value), detail))
@@ -433,6 +437,8 @@ async def _record_fills(run: _Run, venue: Venue, client: VenueClient) -> None:
                 run.differ(venue, "unknown_fill", fill.fill_id, "absent", f"{fill.size_micro} of order {fill.order_id}")
                 continue
             run.fills_seen += 1
+            if fill.fee_micro_usd is None:
+                run.fee_unknown.setdefault(venue, []).append(fill.fill_id)
             try:
                 normal = normalise_fill(fill, run.legs[ours.client_order_id].journaled)
                 shares = run.ledger.fill_shares(venue, fill.fill_id)
@@ -524,4 +530,10 @@ async def _compare(run: _Run, venue: Venue, client: VenueClient) -> None:
         cash = run.ledger.cash()
     mine_cash = cash.get(venue, Decimal(0)) + Decimal(pairs_micro) / _MICRO
     if mine_cash != venue_cash:
-        run.differ(venue, "cash", "available", mine_cash, venue_cash, "USD")
+        unknown = run.fee_unknown.get(venue, [])
+        # a fill whose fee the venue did not tell is on file with fee 0: name them, they may be why
+        detail = "USD"
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            detail = f"USD; {len(unknown)} fill(s) with the fee unknown, counted as 0: {shown}"
+        run.differ(venue, "cash", "available", mine_cash, venue_cash, detail)

@@ -17,6 +17,7 @@ from arb.execution.recovery import RecoveryConfig, RecoveryError, RecoveryReport
 from arb.fixed import SCALE
 from arb.ledger import Intent, IntentLeg, JournaledLeg, Ledger
 from arb.venues.chaos import FakeTime
+from arb.venues.sim.spec import FeeScheduleSpec
 from tests.execution.stage import stage
 
 K, P = Venue.KALSHI, Venue.POLYMARKET
@@ -191,3 +192,50 @@ def test_recovery_config_is_checked() -> None:
         RecoveryConfig(settle_waits=-1)
     with pytest.raises(ConfigError, match="lookback_ms"):
         RecoveryConfig(lookback_ms=True)
+
+
+@pytest.mark.asyncio
+async def test_a_polymarket_taker_fill_on_a_fee_charging_market_leaves_ledger_cash_equal_to_the_venues(
+    tmp_path: Path,
+) -> None:
+    """The executor buys 57 Yes at limit 0.51 against asks 50 @ 0.50 and 50 @ 0.51 on a market
+    charging takers 5% x P(1-P): two trades, each fee floored to $0.00001 by the venue. The ledger's
+    cash moves exactly as the simulator's balance (before: by the notional only, the fees missing,
+    and recovery listed a cash difference)."""
+    config = LoopbackConfig(markets=1, polymarket_fee_schedule=FeeScheduleSpec("0.05"))
+    async with stage(tmp_path, config=config) as s:
+        assert (await _recover(s.venues, s.ledger, s.time)).clean
+        (account,) = s.venues.polymarket_sim.accounts.values()
+        venue_before, ledger_before = account.cash_micro, s.ledger.cash()[P]
+        report = await s.run([s.leg(P, 0, Side.YES, Action.BUY, "57", "0.51")])
+        assert report.status is ExecutionStatus.COMPLETE, report
+        assert s.ledger.positions() == {(P, polymarket_condition(0), Side.YES): 57 * SCALE}
+        # this test's own arithmetic: 50 x 0.05 x 0.25 = 0.625; 7 x 0.05 x 0.51 x 0.49 = 0.087465 -> 0.08746
+        fees = Decimal("0.625") + Decimal("0.08746")
+        spent = Decimal(50) * Decimal("0.50") + Decimal(7) * Decimal("0.51") + fees
+        assert Decimal(account.cash_micro - venue_before) / SCALE == -spent
+        assert s.ledger.cash()[P] - ledger_before == -spent
+        balance = await s.venues.clients[P].balance()
+        assert s.ledger.cash()[P] == Decimal(balance.available_micro_usd) / SCALE
+        recovered = await _recover(s.venues, s.ledger, s.time)
+        assert recovered.clean, recovered
+
+
+@pytest.mark.asyncio
+async def test_a_cash_difference_names_the_fills_whose_fee_is_unknown(tmp_path: Path) -> None:
+    """The client does not know the market's fee schedule: its fill is on file with fee 0, so the
+    ledger's cash exceeds the venue's by the fee, and the cash difference says which fill."""
+    config = LoopbackConfig(markets=1, polymarket_fee_schedule=FeeScheduleSpec("0.05"))
+    async with stage(tmp_path, config=config) as s:
+        assert (await _recover(s.venues, s.ledger, s.time)).clean
+        s.venues.polymarket.user_session.fee_rules.clear()  # as if loaded from the CLOB alone
+        report = await s.run([s.leg(P, 0, Side.YES, Action.BUY, "7", "0.50")])
+        assert report.status is ExecutionStatus.COMPLETE, report
+        (fill_id,) = s.venues.polymarket.user_session.fills
+        recovered = await _recover(s.venues, s.ledger, s.time)
+        ((venue, kind, ledger_cash, venue_cash, detail),) = [
+            (d.venue, d.kind, Decimal(d.ledger), Decimal(d.venue_value), d.detail) for d in recovered.differences
+        ]
+        assert (venue, kind) == (P, "cash")
+        assert ledger_cash - venue_cash == Decimal("0.0875")  # 7 x 0.05 x 0.25, the fee not on file
+        assert detail == f"USD; 1 fill(s) with the fee unknown, counted as 0: {fill_id}"

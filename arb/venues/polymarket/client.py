@@ -376,6 +376,7 @@ class PolymarketClient:
             out.extend(wire.decode_gamma_markets(page))
         for market in out:
             self._markets.setdefault(market.market_id, market)
+        self.user_session.add_markets(out)  # fee schedules: our fills in these markets get their fee
         return out
 
     async def events(self, **filters: Any) -> list[EventInfo]:
@@ -385,6 +386,7 @@ class PolymarketClient:
         for event in out:
             for market in event.markets:
                 self._markets.setdefault(market.market_id, market)
+            self.user_session.add_markets(event.markets)
         return out
 
     async def clob_market(self, condition_id: str) -> MarketInfo:

@@ -53,6 +53,7 @@ import dataclasses
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -64,6 +65,7 @@ from arb.domain import (
     ChangeMode,
     Fill,
     FillStatus,
+    Liquidity,
     MarketInfo,
     OrderStatus,
     OrderUpdate,
@@ -86,6 +88,7 @@ from arb.venues.base import (
 )
 from arb.venues.polymarket import wire
 from arb.venues.polymarket.wire import VENUE, BookHashContext, UserContext
+from solvers.fees import FeeRule, Rounding
 
 __all__ = [
     "Command",
@@ -96,6 +99,7 @@ __all__ = [
     "PolymarketUserStats",
     "Reconnect",
     "SendText",
+    "fill_fee_micro",
 ]
 
 _S = 1_000_000_000
@@ -771,9 +775,44 @@ class PolymarketUserStats(_SocketStats):
     anomalies: int = 0
     evicted_orders: int = 0
     evicted_fills: int = 0
+    fees_unknown: int = 0  # new fills left without a fee (market schedule unknown, or rates disagree)
+    fee_rate_mismatches: int = 0  # of those: the trade's stated rate was not the market's schedule
 
 
 _TERMINAL_FILL = (FillStatus.CONFIRMED, FillStatus.FAILED)
+_FEE_ROUNDING = {Rounding.UP: -1, Rounding.DOWN: 1}  # floor division of (sign x value) per direction
+
+
+def fill_fee_micro(rule: FeeRule, price_micro_usd: int, size_micro: int) -> int | None:
+    """One fill's fee by `rule` in micro-USD, exact: the curve (P(1-P))^exponent is evaluated as a
+    `Fraction` (with 6-decimal prices it outgrows Decimal's 28 digits from exponent 3 on). None
+    when the rule cannot give one fill's fee on its own (a per-order rounding) or the amount is not
+    a whole number of micro-USD."""
+    if rule.order_increment_usd is not None:
+        return None
+    curve = Fraction(price_micro_usd * (SCALE - price_micro_usd), SCALE * SCALE) ** rule.exponent
+    quantity = Fraction(size_micro, SCALE)
+    raw_usd = (
+        Fraction(rule.coefficient) * Fraction(rule.multiplier) * quantity * curve
+        + Fraction(rule.flat_per_contract_usd) * quantity
+    )
+    increment = rule.fill_increment_usd
+    if increment is not None:
+        units = raw_usd / Fraction(increment)
+        sign = _FEE_ROUNDING.get(rule.fill_rounding)
+        whole = round(units) if sign is None else sign * ((sign * units.numerator) // units.denominator)
+        raw_usd = whole * Fraction(increment)
+    micro = raw_usd * SCALE
+    return micro.numerator if micro.denominator == 1 else None
+
+
+def _stated_bps(rule: FeeRule) -> int:
+    """The rate a trade message states for a leg charged by `rule`: whole basis points, truncated
+    (a schedule finer than 1 bp cannot be stated exactly in the message's integer field)."""
+    bps = Fraction(rule.coefficient) * Fraction(rule.multiplier) * 10_000
+    return bps.numerator // bps.denominator
+
+
 # How far a match has settled: MATCHED -> MINED -> CONFIRMED, RETRYING a retry of the MINED stage
 # (RETRYING -> MINED again is news), FAILED final. A later message may only keep or advance it: a
 # REST replay saying MATCHED after the socket said MINED is old news, never a step back.
@@ -837,6 +876,8 @@ class PolymarketUserSession:
         self.sink = sink
         self.fills: dict[str, Fill] = {}
         self.orders: dict[str, OrderUpdate] = {}
+        # condition id -> (taker, maker) fee rules, from the markets this session was told about
+        self.fee_rules: dict[str, tuple[FeeRule | None, FeeRule | None]] = {}
         self.client_ids: OrderedDict[str, str] = OrderedDict()
         self.stats = PolymarketUserStats()
         self.recent_errors: deque[ErrorRecord] = deque(maxlen=max_errors_kept)
@@ -894,13 +935,17 @@ class PolymarketUserSession:
         return bool(self._awaited_orders or self._unsettled_fills)
 
     def add_markets(self, markets: Iterable[MarketInfo]) -> None:
-        """Learn these markets' tokens (so fills get their `Side`). The subscription's market
-        filter stays as constructed (empty: every market of the account)."""
+        """Learn these markets' tokens (so fills get their `Side`) and fee schedules (so fills get
+        their fee: the venue's trade messages state a rate, never the amount). A market whose fee
+        is unknown here (read from the CLOB alone) does not replace a schedule already known. The
+        subscription's market filter stays as constructed (empty: every market of the account)."""
         tokens = dict(self.context.tokens or {})
         for market in markets:
             if market.token_ids is not None:
                 tokens[market.token_ids[0]] = (market.market_id, Side.YES)
                 tokens[market.token_ids[1]] = (market.market_id, Side.NO)
+            if market.taker_fee is not None or market.market_id not in self.fee_rules:
+                self.fee_rules[market.market_id] = (market.taker_fee, market.maker_fee)
         self.context = dataclasses.replace(self.context, tokens=tokens)
 
     def on_connect(self, now_ns: int) -> list[Command]:
@@ -1010,6 +1055,7 @@ class PolymarketUserSession:
             if fill.fill_id in self._evicted_fills:
                 self.stats.duplicate_fills += 1  # about a finished fill we no longer hold
                 return None
+            fill = self._priced(fill)
             self.fills[fill.fill_id] = fill
             self._fills_by_order.setdefault(fill.order_id, []).append(fill.fill_id)
             if fill.status is not FillStatus.FAILED:
@@ -1042,6 +1088,36 @@ class PolymarketUserSession:
         if fill.status in _TERMINAL_FILL:
             self._finished(fill.fill_id)
         return self._emit(updated)
+
+    def _priced(self, fill: Fill) -> Fill:
+        """`fill` with the fee the venue charged it: the market's rule for the fill's role (taker;
+        maker: our resting order in `maker_orders`) at its price and size, floored per fill as the
+        venue does. Left unknown (None, counted in `stats.fees_unknown`, a diagnostic in
+        `recent_errors`) when the market's schedule is not known here, the role is not stated, or
+        the rate the trade message states for this leg is not the schedule's: never guessed."""
+        if fill.fee_micro_usd is not None:
+            return fill
+        taker, maker = self.fee_rules.get(fill.market_id, (None, None))
+        rule = taker if fill.liquidity is Liquidity.TAKER else maker if fill.liquidity is Liquidity.MAKER else None
+        problem = None
+        fee = None
+        if rule is None:
+            problem = "fee unknown: the market's fee schedule is not known (load it with markets() or subscribe())"
+        elif fill.fee_rate_bps is not None and fill.fee_rate_bps != _stated_bps(rule):
+            self.stats.fee_rate_mismatches += 1
+            problem = (
+                f"fee unknown: the trade states {fill.fee_rate_bps} bps, the market's schedule {_stated_bps(rule)}"
+            )
+        else:
+            fee = fill_fee_micro(rule, fill.price_micro_usd, fill.size_micro)
+            if fee is None:
+                problem = "fee unknown: the market's fee rule does not give a whole micro-USD per fill"
+        if fee is None:
+            self.stats.fees_unknown += 1
+            error = FieldError(f"fill {fill.fill_id}.fee_rate_bps", str(problem), fill.fee_rate_bps, venue=_V)
+            self.recent_errors.append(error_record(error, f"fill {fill.fill_id}", self._now_ns))
+            return fill
+        return dataclasses.replace(fill, fee_micro_usd=fee)
 
     def _finished(self, fill_id: str) -> None:
         self._unsettled_fills.discard(fill_id)

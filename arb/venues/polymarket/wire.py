@@ -1161,6 +1161,8 @@ def decode_trade_fills(obj: Any, ctx: UserContext, path: str = "trade") -> list[
         size_key: str,
         liquidity: Liquidity,
     ) -> Fill:
+        # the fee amount is not sent: the session prices it by the market's schedule (fee None
+        # here), checking the rate this leg states
         # one fill per (trade, our order): the id stays the same through every status update
         return Fill(
             venue=VENUE,
@@ -1177,6 +1179,7 @@ def decode_trade_fills(obj: Any, ctx: UserContext, path: str = "trade") -> list[
             liquidity=liquidity,
             status=status,
             exchange_ts_ms=ts,
+            fee_rate_bps=_bps(src, "fee_rate_bps", src_path),
         )
 
     fills = []
