@@ -263,7 +263,11 @@ async def _run(
             for legs in leg_counts:
                 for defer in modes:
                     executor = Executor(
-                        ledger, venues.clients, _gate(), config=ExecutorConfig(defer_ledger_writes=defer)
+                        ledger,
+                        venues.clients,
+                        _gate(),
+                        config=ExecutorConfig(defer_ledger_writes=defer),
+                        require_recovery=False,  # fresh simulated venues and a new ledger: nothing to recover
                     )
                     venues.sink = executor.on_event
                     latencies: list[float] = []

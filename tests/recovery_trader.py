@@ -323,6 +323,7 @@ async def child(mode: str, ledger_path: str, urls_path: str, key_path: str, seed
         go = f"{ledger_path}.go{seed}"
         while not os.path.exists(go):
             await asyncio.sleep(0.001)
+        trader.executor.allow_trading(report)  # clean: the executor may trade from here on
         trader.listening = True
         say("T")
         await trader.trade()

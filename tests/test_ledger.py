@@ -517,3 +517,20 @@ def test_killed_writer_loses_no_commit(tmp_path: Path) -> None:
             server.kill()
             server.wait()
     assert kills >= 10 and len(reported) >= 10
+
+
+def test_market_cash_flows_are_what_each_markets_fills_moved_net_of_reversals(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.set_cash(Venue.KALSHI, Decimal(500))  # an opening balance is no market's cash flow
+        ledger.record_fill(_fill("k-1"), now_ms=1)  # BUY 1 at 0.42, fee 0.007
+        ledger.record_fill(_fill("k-2", action=Action.SELL, price_micro_usd=450_000, size_micro=500_000), now_ms=2)
+        ledger.record_fill(_fill("k-3", market="KX-B", outcome=Side.NO, price_micro_usd=580_000), now_ms=3)
+        pm = _fill("pm-1", Venue.POLYMARKET, "0xc0", fee_micro_usd=0, status=FillStatus.MATCHED)
+        ledger.record_fill(pm, now_ms=4)
+        ledger.record_fill(dataclasses.replace(pm, status=FillStatus.FAILED), now_ms=5)  # reversed: no flow
+        assert ledger.market_cash_flows() == {
+            (Venue.KALSHI, "KX-A"): Decimal("-0.427") + Decimal("0.225") - Decimal("0.007"),
+            (Venue.KALSHI, "KX-B"): Decimal("-0.587"),
+        }  # the reversed Polymarket fill moved nothing
+        flows = sum(v for (venue, _), v in ledger.market_cash_flows().items() if venue is Venue.KALSHI)
+        assert ledger.cash()[Venue.KALSHI] == Decimal(500) + flows

@@ -22,7 +22,16 @@
    (ledger + the risk gate's `Incidents`, so no new entry takes it until it is reconciled), what
    rests is cancelled, and the repair planner is asked, round after round, for a plan that
    completes or exits with priced limit orders, each executed the same way, until the set is hedged
-   or flat; otherwise the set stays halted and the report says why.
+   or flat; otherwise the set stays halted and the report says why. The planner and the final
+   hedged/flat judgement see everything the set's instruments hold (`set_position`): the ledger's
+   positions and per-market cash flows when trading started (mapped through the component's
+   listings: the ledger keeps positions per (venue, market, outcome), fills restated to the
+   instrument the plan traded) plus every fill of ours since, whichever plan made it. A run's own
+   fills alone would hide inventory from earlier plans.
+
+Trading starts only after recovery: `execute` refuses every plan (REFUSED, gate "recovery":
+nothing journaled or sent) until `allow_trading(report)` is given a clean `RecoveryReport`
+(`require_recovery=False` at construction for a fresh ledger and venues, e.g. tests, benchmarks).
 
 Latency: per order, send start -> the venue's answer (`LegLatency`); per plan, the call ->
 every order answered (`ExecutionReport.plan_latency_ms`). Signing is inside both.
@@ -48,7 +57,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from arb.book import BinaryBook
-from arb.domain import Action, Fill, FillStatus, OrderRequest, OrderStatus, OrderUpdate, TimeInForce, Venue
+from arb.domain import Action, Fill, FillStatus, OrderRequest, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
 from arb.errors import ArbError, ConfigError
 from arb.execution.context import plan_context
 from arb.execution.orders import (
@@ -59,6 +68,7 @@ from arb.execution.orders import (
     route_fill,
     time_in_force_for,
 )
+from arb.execution.recovery import RecoveryReport
 from arb.execution.repair import RepairDecision, RepairStatus
 from arb.graph import Component
 from arb.ledger.store import Intent, Ledger
@@ -185,6 +195,10 @@ class ExecutionReport:
     plan_latency_ms: float | None = None  # call -> every entry order answered (None: some never answered)
     holdings: Mapping[str, Decimal] = field(default_factory=dict)  # instrument -> contracts this run moved
     cash_flow_usd: Decimal = Decimal(0)  # the run's fills: proceeds minus costs and fees
+    # everything the set's instruments hold after the run (earlier plans and the ledger's opening
+    # positions included) and the cash all their fills moved: what repairs and the final check judge
+    set_holdings: Mapping[str, Decimal] = field(default_factory=dict)
+    set_cash_flow_usd: Decimal = Decimal(0)
     repairs: tuple[str, ...] = ()  # each repair round's decision, in order
     incident_id: int | None = None
     reason: str = ""
@@ -239,13 +253,25 @@ class TrackedOrder:
 
 @dataclass(slots=True)
 class _SetRun:
-    """One set's latest execution: what repairs need (the set, its books, every order so far)."""
+    """One execution of a set (its entry and its repairs): what its report and a later repair of
+    it need (the set, its books, the run's orders)."""
 
     component: Component
     books: Mapping[tuple[Venue, str], BinaryBook]
     orders: list[TrackedOrder]
     intent_ids: list[str]
-    running: bool = False
+
+
+_PositionKey = tuple[Venue, str, Side]  # (venue, market, outcome): how the ledger keeps positions
+_MarketKey = tuple[Venue, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """The ledger's positions and cash flows per market when this executor started trading."""
+
+    positions_micro: Mapping[_PositionKey, int]
+    cash_usd: Mapping[_MarketKey, Decimal]
 
 
 def _fill_cash_usd(fill: Fill) -> Decimal:
@@ -276,6 +302,7 @@ class Executor:
         sleep: Sleep = asyncio.sleep,
         deadline: Deadline = asyncio.timeout,
         intent_ids: Callable[[], str] | None = None,
+        require_recovery: bool = True,
     ) -> None:
         self.ledger = ledger
         self.clients = dict(clients)
@@ -296,13 +323,40 @@ class Executor:
         self._changed = asyncio.Event()
         self._failures: dict[Venue, int] = {}
         self.unmatched_events = 0  # events heard for orders this executor does not track (not ours, or older)
-        self._runs: dict[str, _SetRun] = {}  # the latest execution per set
+        self._run_of: dict[str, _SetRun] = {}  # client order id -> the execution it belongs to
+        self._active: dict[str, _SetRun] = {}  # per set, the execution or repair under way
+        self._late: dict[str, tuple[_SetRun, str]] = {}  # reversals heard while their set was busy
+        # What the instruments hold: the ledger's positions when trading started plus every fill of
+        # ours since (reversals undone), per (venue, market, outcome); cash per (venue, market).
+        self._opening: _Opening | None = None
+        self._held_micro: dict[_PositionKey, int] = {}
+        self._cash_usd: dict[_MarketKey, Decimal] = {}
+        self._recovery_refusal: str | None = (
+            "no clean recovery yet: trading starts after Executor.allow_trading(report)" if require_recovery else None
+        )
         self._send_windows = 0  # plans between their first send and their last answer
         self._deferred: list[tuple[Callable[..., object], OrderUpdate | Fill, int]] = []
         self._background: set[asyncio.Task[None]] = set()
         self.late_reports: list[ExecutionReport] = []  # repairs after fills reversed late
         self.ledger_errors: list[ArbError] = []
         self.send_errors: list[Exception] = []  # what a client's place_order raised (it should not)
+
+    # -- start -----------------------------------------------------------------------------------------
+
+    def allow_trading(self, report: RecoveryReport) -> None:
+        """Start-up recovery said the ledger and the venues agree: trading may start. An unclean
+        report keeps (or puts) the executor refusing every plan and raises `RecoveryError`
+        listing the differences."""
+        if not isinstance(report, RecoveryReport):
+            raise ConfigError(f"allow_trading needs a RecoveryReport, was {type(report).__name__}")
+        if not report.clean:
+            self._recovery_refusal = f"the last recovery was not clean ({len(report.differences)} difference(s))"
+            report.require_clean()
+        self._recovery_refusal = None
+
+    @property
+    def trading_allowed(self) -> bool:
+        return self._recovery_refusal is None
 
     # -- events --------------------------------------------------------------------------------------
 
@@ -387,11 +441,24 @@ class Executor:
             self._write(self.ledger.record_fill, replace(share.fill, status=fill.status))
             if first and not failed:
                 tracked.filled_micro += share.fill.size_micro
+                self._hold(share.fill, 1)
             elif reversing:
                 tracked.filled_micro -= share.fill.size_micro
+                self._hold(share.fill, -1)
         if reversing:
             self._after_reversal(tracked, fill.fill_id)
         self._changed.set()
+
+    def _hold(self, share: Fill, sign: int) -> None:
+        """Count a routed fill share in (sign 1) or out of (-1) what the instruments hold; the
+        share is stated on the instrument its plan leg traded, as the ledger records it."""
+        if share.outcome is None or share.action is None:
+            return  # route_fill states every share on its leg's instrument; the ledger refuses such a fill too
+        key = (share.venue, share.market_id, share.outcome)
+        signed = share.size_micro if share.action is Action.BUY else -share.size_micro
+        self._held_micro[key] = self._held_micro.get(key, 0) + sign * signed
+        market = (share.venue, share.market_id)
+        self._cash_usd[market] = self._cash_usd.get(market, Decimal(0)) + sign * _fill_cash_usd(share)
 
     def _write(self, write: Callable[..., object], record: OrderUpdate | Fill, *, now: bool = False) -> None:
         """A ledger write of an order state or a fill: at once, or while some plan is between its
@@ -440,8 +507,7 @@ class Executor:
         if not plan.legs:
             return [Refusal("empty", "the plan has no legs")]
         if context is None:
-            run = self._runs.get(plan.set_id)
-            holdings = self._position(run.orders)[0] if run is not None else {}
+            holdings = self.set_position(component)[0]  # everything the set holds, not this run alone
             try:
                 context = plan_context(
                     plan,
@@ -449,7 +515,7 @@ class Executor:
                     books,
                     time_in_force=self._time_in_force,
                     holdings_by_instrument=holdings,
-                    open_plans=sum(1 for r in self._runs.values() if r.running),
+                    open_plans=len(self._active),  # plans and repairs under way
                 )
             except ConfigError as exc:
                 return [Refusal("plan", str(exc))]
@@ -478,14 +544,19 @@ class Executor:
         context: PlanContext | None = None,
     ) -> ExecutionReport:
         start_ns = self._clock()
+        if self._recovery_refusal is not None:
+            refusal = Refusal("recovery", f"trading not allowed: {self._recovery_refusal}")
+            return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
         refusals = self._refusals(plan, component, books, context)
         if refusals:
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=tuple(refusals), reason="refused")
         capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
         planned = plan_orders(plan, component, books, capabilities, self.config.orders)
+        self._opening_position()  # taken before this executor's first order
         entry = self._journal(plan.set_id, planned)
-        run = _SetRun(component, books, list(entry), [entry[0].intent_id], running=True)
-        self._runs[plan.set_id] = run
+        run = _SetRun(component, books, list(entry), [entry[0].intent_id])
+        self._adopt(run, entry)
+        self._active[plan.set_id] = run
         try:
             await self._send_all(entry)
             answered = [t.answered_ns for t in entry]
@@ -497,7 +568,7 @@ class Executor:
             elif status is ExecutionStatus.HALTED:
                 incident = self._open_incident(plan.set_id, reason)
         finally:
-            run.running = False
+            self._release(plan.set_id)
         legs = tuple(LegLatency(t.client_order_id, t.venue, _ms(t.sent_ns, t.answered_ns)) for t in entry)
         return self._report(plan.set_id, run, status, reason, repairs, incident, legs, plan_latency)
 
@@ -513,6 +584,7 @@ class Executor:
         plan_latency: float | None = None,
     ) -> ExecutionReport:
         holdings, cash = self._position(run.orders)
+        set_holdings, set_cash = self.set_position(run.component)
         return ExecutionReport(
             set_id=set_id,
             status=status,
@@ -522,6 +594,8 @@ class Executor:
             plan_latency_ms=plan_latency,
             holdings=holdings,
             cash_flow_usd=cash,
+            set_holdings=set_holdings,
+            set_cash_flow_usd=set_cash,
             repairs=tuple(repairs),
             incident_id=incident,
             reason=reason,
@@ -529,22 +603,38 @@ class Executor:
 
     def _after_reversal(self, tracked: TrackedOrder, fill_id: str) -> None:
         """A fill was reversed after its plan's execution ended: the set may be exposed again, so
-        it is repaired like any imbalance (in the background; `idle()` waits for it)."""
-        run = self._runs.get(tracked.set_id)
-        if run is None or run.running:
-            return  # a running execution judges its fills itself when it settles
-        run.running = True
+        it is repaired like any imbalance (in the background; `idle()` waits for it). While the set
+        is busy (an execution or repair under way) the repair waits until it is done."""
+        run = self._run_of.get(tracked.client_order_id)
+        if run is None:
+            return
         reason = f"fill {fill_id} of {tracked.client_order_id} failed on chain after the plan settled"
-        task = asyncio.get_running_loop().create_task(self._late_repair(tracked.set_id, run, reason))
+        active = self._active.get(tracked.set_id)
+        if active is run:
+            return  # the run under way judges its own fills when it settles
+        if active is not None:
+            self._late.setdefault(tracked.set_id, (run, reason))  # repaired when the set is free
+            return
+        self._start_late_repair(tracked.set_id, run, reason)
+
+    def _start_late_repair(self, set_id: str, run: _SetRun, reason: str) -> None:
+        self._active[set_id] = run
+        task = asyncio.get_running_loop().create_task(self._late_repair(set_id, run, reason))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _release(self, set_id: str) -> None:
+        self._active.pop(set_id, None)
+        pending = self._late.pop(set_id, None)
+        if pending is not None:
+            self._start_late_repair(set_id, *pending)
 
     async def _late_repair(self, set_id: str, run: _SetRun, reason: str) -> None:
         try:
             status, why, repairs, incident = await self._repair_loop(set_id, run, reason)
             self.late_reports.append(self._report(set_id, run, status, why, repairs, incident))
         finally:
-            run.running = False
+            self._release(set_id)
 
     async def idle(self) -> None:
         """Wait until the background repairs (after late fill reversals) are done."""
@@ -844,8 +934,9 @@ class Executor:
         if self.repair is None or self.capital is None:
             return ExecutionStatus.HALTED, f"{reason}; no repair planner configured", rounds, incident
         for _ in range(self.config.max_repair_rounds):
-            holdings, cash = self._position(orders)
-            decision = self.repair.plan(component, books, holdings, cash, self.capital)
+            decision = self._plan_repair(component, books)
+            if isinstance(decision, str):
+                return ExecutionStatus.HALTED, f"{reason}; {decision}", rounds, incident
             rounds.append(f"{decision.status.value}: {decision.reason}")
             if decision.plan is None:
                 if decision.status in _SETTLED_REPAIR:
@@ -861,13 +952,15 @@ class Executor:
             repair_orders = self._journal(set_id, planned)
             intent_ids.append(repair_orders[0].intent_id)
             orders.extend(repair_orders)
+            self._adopt(run, repair_orders)
             await self._send_all(repair_orders)
             unresolved = await self._settle(repair_orders)
             if unresolved:
                 names = ", ".join(t.client_order_id for t in unresolved)
                 return ExecutionStatus.HALTED, f"{reason}; repair orders not resolved: {names}", rounds, incident
-        holdings, cash = self._position(orders)
-        final = self.repair.plan(component, books, holdings, cash, self.capital)
+        final = self._plan_repair(component, books)
+        if isinstance(final, str):
+            return ExecutionStatus.HALTED, f"{reason}; {final}", rounds, incident
         rounds.append(f"{final.status.value}: {final.reason}")
         if final.plan is None and final.status in _SETTLED_REPAIR:
             return ExecutionStatus.REPAIRED, f"{reason}; repaired: {final.reason}", rounds, incident
@@ -877,6 +970,51 @@ class Executor:
             rounds,
             incident,
         )
+
+    def _plan_repair(self, component: Component, books: Mapping[tuple[Venue, str], BinaryBook]) -> RepairDecision | str:
+        """The repair planner's decision on everything the set holds (not only this run's fills:
+        inventory from earlier plans counts), or why it could not judge it."""
+        assert self.repair is not None and self.capital is not None
+        holdings, cash = self.set_position(component)
+        try:
+            return self.repair.plan(component, books, holdings, cash, self.capital)
+        except ArbError as exc:
+            return f"repair planner refused the set's holdings {_shown(holdings)}: {exc}"
+
+    # -- holdings ------------------------------------------------------------------------------------
+
+    def _opening_position(self) -> _Opening:
+        """The ledger's positions and per-market cash flows, read once when trading starts (after
+        recovery, before this executor's first order); later fills of ours are counted as they are
+        heard (`_hold`), so the executor assumes it is the ledger's only writer while it trades."""
+        if self._opening is None:
+            self._flush_writes()
+            self._opening = _Opening(self.ledger.positions(), self.ledger.market_cash_flows())
+        return self._opening
+
+    def set_position(self, component: Component) -> tuple[dict[str, Decimal], Decimal]:
+        """What the set's instruments hold in total (instrument id -> contracts: the ledger's
+        positions when trading started plus every fill of ours since, whichever plan made it) and
+        the cash all fills in the set's markets moved. Positions are per (venue, market, outcome),
+        as the ledger keeps them, mapped through the component's listings."""
+        opening = self._opening_position()
+        holdings: dict[str, Decimal] = {}
+        markets: set[_MarketKey] = set()
+        for listing in component.listings:
+            key = (listing.venue, listing.market_id, listing.side)
+            micro = opening.positions_micro.get(key, 0) + self._held_micro.get(key, 0)
+            if micro:
+                holdings[listing.instrument_id] = Decimal(micro) / _MICRO
+            markets.add((listing.venue, listing.market_id))
+        cash = sum(
+            (opening.cash_usd.get(m, Decimal(0)) + self._cash_usd.get(m, Decimal(0)) for m in markets),
+            Decimal(0),
+        )
+        return holdings, cash
+
+    def _adopt(self, run: _SetRun, orders: Sequence[TrackedOrder]) -> None:
+        for tracked in orders:
+            self._run_of[tracked.client_order_id] = run
 
     # -- reporting -----------------------------------------------------------------------------------
 
@@ -913,6 +1051,10 @@ class Executor:
         for incident in self.ledger.open_incidents(set_id):
             self.ledger.close_incident(incident.incident_id, resolution, now_ms=self._wall_ms())
         self.gate.incidents.resolve(set_id)
+
+
+def _shown(holdings: Mapping[str, Decimal]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(holdings.items())) + "}"
 
 
 def _status(tracked: TrackedOrder) -> OrderStatus:

@@ -566,6 +566,19 @@ class Ledger:
         """Net cash moved by our fills per venue, in USD, exact."""
         return {Venue(v): Decimal(u) for v, u in self._conn.execute("SELECT venue, usd FROM cash")}
 
+    def market_cash_flows(self) -> dict[tuple[Venue, str], Decimal]:
+        """Net cash our fills moved per (venue, market), in USD, exact (reversed fills excluded):
+        what the positions in a market cost or brought, without the venue's opening balance."""
+        flows: dict[tuple[Venue, str], Decimal] = {}
+        rows = self._conn.execute(
+            "SELECT f.venue, f.market_id, f.action, f.price_micro_usd, f.size_micro, f.fee_micro_usd FROM fills f "
+            "WHERE NOT EXISTS (SELECT 1 FROM fill_reversals r WHERE r.venue = f.venue AND r.fill_id = f.fill_id)"
+        )
+        for venue, market, action, price, size, fee in rows:
+            key = (Venue(venue), market)
+            flows[key] = flows.get(key, Decimal(0)) + _cash_delta(Action(action), price, size, fee)
+        return flows
+
     def set_cash(self, venue: Venue, usd: Decimal) -> None:
         """Set a venue's cash to an exact amount (a deposit, or the balance reconciliation found)."""
         if not isinstance(usd, Decimal) or not usd.is_finite():

@@ -94,7 +94,10 @@ async def stage(
     config: LoopbackConfig | None = None,
     executor_config: ExecutorConfig | None = None,
     repair: RepairPlanning | None = None,
+    require_recovery: bool = False,
 ) -> AsyncIterator[Stage]:
+    """Fresh simulated venues and a new ledger: nothing to recover, so by default the executor
+    trades at once (`require_recovery=True`: it waits for `Executor.allow_trading`)."""
     fake = FakeTime()
     ledger = Ledger(tmp_path / "ledger.sqlite", synchronous="NORMAL")
     events: list[Any] = []
@@ -114,6 +117,7 @@ async def stage(
                 sleep=fake.sleep,
                 deadline=fake.deadline,
                 intent_ids=lambda: next(ids),
+                require_recovery=require_recovery,
             )
 
             def sink(event: Any) -> None:

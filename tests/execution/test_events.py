@@ -102,6 +102,7 @@ def _executor(tmp_path: Path, client: ScriptedKalshi) -> Executor:
         clock=lambda: clock[0],
         wall_ms=lambda: 1_765_000_000_000,
         intent_ids=iter(("i-1", "i-2")).__next__,
+        require_recovery=False,  # scripted venues and an empty ledger: nothing to recover
     )
     client.sink = executor.on_event
     return executor
@@ -179,6 +180,7 @@ async def test_a_send_that_raised_before_signing_is_unknown_then_known_never_sen
         gate(tmp_path, lambda: GATE_NOW_S, lambda: 1_765_000_000.0),
         clock=lambda: 1,
         wall_ms=lambda: 1_765_000_000_000,
+        require_recovery=False,  # a scripted venue and an empty ledger: nothing to recover
     )
     broken.sink = executor.on_event
     report = await executor.execute(
