@@ -29,6 +29,11 @@
    instrument the plan traded) plus every fill of ours since, whichever plan made it. A run's own
    fills alone would hide inventory from earlier plans.
 
+Loss halts: before each plan, after its entry orders settle and after every repair round,
+`equity_usd()` (cash plus each traded set's holdings at their worst case over the set's outcomes)
+goes to `RiskGate.observe_equity`; a daily-loss or drawdown breach then refuses new plans and
+notifies once. Repairs are not stopped by it.
+
 Trading starts only after recovery: `execute` refuses every plan (REFUSED, gate "recovery":
 nothing journaled or sent) until `allow_trading(report)` is given a clean `RecoveryReport`
 (`require_recovery=False` at construction for a fresh ledger and venues, e.g. tests, benchmarks).
@@ -69,7 +74,7 @@ from arb.execution.orders import (
     time_in_force_for,
 )
 from arb.execution.recovery import RecoveryReport
-from arb.execution.repair import RepairDecision, RepairStatus
+from arb.execution.repair import RepairDecision, RepairStatus, exposure
 from arb.graph import Component
 from arb.ledger.store import Intent, Ledger
 from arb.risk.gates import PlanContext, Refusal, RiskGate
@@ -272,6 +277,7 @@ class _Opening:
 
     positions_micro: Mapping[_PositionKey, int]
     cash_usd: Mapping[_MarketKey, Decimal]
+    ledger_cash_usd: Decimal = Decimal(0)  # every venue's cash on file (balances included)
 
 
 def _fill_cash_usd(fill: Fill) -> Decimal:
@@ -326,6 +332,8 @@ class Executor:
         self._run_of: dict[str, _SetRun] = {}  # client order id -> the execution it belongs to
         self._active: dict[str, _SetRun] = {}  # per set, the execution or repair under way
         self._late: dict[str, tuple[_SetRun, str]] = {}  # reversals heard while their set was busy
+        self._components: dict[str, Component] = {}  # every set traded, by id: whose holdings equity values
+        self.equity_errors: list[ArbError] = []  # equity that could not be valued (the halts did not see it)
         # What the instruments hold: the ledger's positions when trading started plus every fill of
         # ours since (reversals undone), per (venue, market, outcome); cash per (venue, market).
         self._opening: _Opening | None = None
@@ -543,16 +551,18 @@ class Executor:
         books: Mapping[tuple[Venue, str], BinaryBook],
         context: PlanContext | None = None,
     ) -> ExecutionReport:
-        start_ns = self._clock()
         if self._recovery_refusal is not None:
             refusal = Refusal("recovery", f"trading not allowed: {self._recovery_refusal}")
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
+        self._observe_equity()  # before the loss-halt gate reads it (and outside the plan's latency)
+        start_ns = self._clock()
         refusals = self._refusals(plan, component, books, context)
         if refusals:
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=tuple(refusals), reason="refused")
         capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
         planned = plan_orders(plan, component, books, capabilities, self.config.orders)
         self._opening_position()  # taken before this executor's first order
+        self._components[plan.set_id] = component
         entry = self._journal(plan.set_id, planned)
         run = _SetRun(component, books, list(entry), [entry[0].intent_id])
         self._adopt(run, entry)
@@ -562,6 +572,7 @@ class Executor:
             answered = [t.answered_ns for t in entry]
             plan_latency = None if None in answered else _ms(start_ns, max(a for a in answered if a is not None))
             unresolved = await self._settle(entry)
+            self._observe_equity()
             status, reason, repairs, incident = self._judge_entry(entry, unresolved)
             if status is ExecutionStatus.HALTED and not unresolved:
                 status, reason, repairs, incident = await self._repair_loop(plan.set_id, run, reason)
@@ -955,6 +966,7 @@ class Executor:
             self._adopt(run, repair_orders)
             await self._send_all(repair_orders)
             unresolved = await self._settle(repair_orders)
+            self._observe_equity()
             if unresolved:
                 names = ", ".join(t.client_order_id for t in unresolved)
                 return ExecutionStatus.HALTED, f"{reason}; repair orders not resolved: {names}", rounds, incident
@@ -989,7 +1001,9 @@ class Executor:
         heard (`_hold`), so the executor assumes it is the ledger's only writer while it trades."""
         if self._opening is None:
             self._flush_writes()
-            self._opening = _Opening(self.ledger.positions(), self.ledger.market_cash_flows())
+            self._opening = _Opening(
+                self.ledger.positions(), self.ledger.market_cash_flows(), sum(self.ledger.cash().values(), Decimal(0))
+            )
         return self._opening
 
     def set_position(self, component: Component) -> tuple[dict[str, Decimal], Decimal]:
@@ -1011,6 +1025,34 @@ class Executor:
             Decimal(0),
         )
         return holdings, cash
+
+    def equity_usd(self) -> Decimal:
+        """What the account is worth for the loss halts, exact: the ledger's cash when trading
+        started plus every fill's cash since, plus, per set traded, the worst value of what its
+        instruments hold over the set's feasible outcomes (`repair.exposure`): a riskless basket
+        counts at its guaranteed payoff, an unhedged leg at its worst (usually nothing). Holdings
+        in markets of no set this executor has traded are not valued (their cost stays in cash).
+        Raises `ArbError` when a set's holdings cannot be valued."""
+        if self._recovery_refusal is not None:
+            raise ConfigError(f"equity is not known before trading may start: {self._recovery_refusal}")
+        equity = self._opening_position().ledger_cash_usd + sum(self._cash_usd.values(), Decimal(0))
+        for component in self._components.values():
+            holdings = self.set_position(component)[0]
+            if holdings:
+                equity += exposure(component, holdings, Decimal(0)).worst_value_usd
+        return equity
+
+    def _observe_equity(self) -> None:
+        """Hand equity to the risk gate's loss halts (a breach halts new entries and notifies once).
+        Called before each plan (so each UTC day's first figure precedes its trades), after its
+        entry orders settle and after every repair round. Equity that cannot be valued is recorded
+        in `equity_errors` and not observed: a guess could hide a loss or invent one."""
+        try:
+            equity = self.equity_usd()
+        except ArbError as exc:
+            self.equity_errors.append(exc)
+            return
+        self.gate.observe_equity(equity)
 
     def _adopt(self, run: _SetRun, orders: Sequence[TrackedOrder]) -> None:
         for tracked in orders:

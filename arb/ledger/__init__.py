@@ -1,4 +1,5 @@
-"""The SQLite ledger (WAL): the intent journal, orders, fills, positions, cash, incidents, marks."""
+"""The SQLite ledger (WAL): the intent journal, orders, fills, positions, cash, incidents, marks,
+settlements and P&L."""
 
 from arb.ledger.ids import POLYMARKET_SALT_LIMIT, client_order_id, polymarket_salt
 from arb.ledger.schema import MIGRATIONS, SCHEMA_VERSION
@@ -11,6 +12,10 @@ from arb.ledger.store import (
     Ledger,
     LedgerError,
     OrderRecord,
+    Payout,
+    PnL,
+    PositionPnL,
+    SettlementResult,
     migrate,
 )
 
@@ -26,6 +31,10 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "OrderRecord",
+    "Payout",
+    "PnL",
+    "PositionPnL",
+    "SettlementResult",
     "client_order_id",
     "migrate",
     "polymarket_salt",

@@ -97,6 +97,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (venue, market_id, outcome)
         ) STRICT""",
     ),
+    # 3: settlements. Once per market: what each outcome paid per contract, and the last fill row
+    # the settled position held (a fill recorded later in a settled market is paid out on arrival).
+    (
+        """CREATE TABLE settlements (
+            venue TEXT NOT NULL,
+            market_id TEXT NOT NULL,
+            yes_payout_micro_usd INTEGER NOT NULL CHECK (yes_payout_micro_usd BETWEEN 0 AND 1000000),
+            no_payout_micro_usd INTEGER NOT NULL CHECK (no_payout_micro_usd BETWEEN 0 AND 1000000),
+            settled_ms INTEGER NOT NULL,
+            last_fill_rowid INTEGER NOT NULL,
+            paid_usd TEXT NOT NULL,
+            PRIMARY KEY (venue, market_id)
+        ) STRICT""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,12 +10,15 @@ Calls are synchronous; see `benchmarks/ledger_bench.py` for their measured laten
 
 from __future__ import annotations
 
+import decimal
 import enum
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -25,6 +28,9 @@ from arb.ledger.ids import client_order_id, polymarket_salt
 from arb.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 
 _MICRO = Decimal(1_000_000)
+_ONE_USD_MICRO = 1_000_000
+_PICO_PER_USD = 10**12  # P&L is summed in micro-USD x micro-contracts: exact integers
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 
 
@@ -91,6 +97,77 @@ class Incident:
     opened_ms: int
     closed_ms: int | None
     resolution: str
+
+
+class SettlementResult(enum.Enum):
+    APPLIED = "applied"  # the market is settled now; held contracts paid, positions zeroed
+    DUPLICATE = "duplicate"  # settled before with the same payout; nothing moved
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    """What one contract of each outcome of a settled market pays, in micro-USD: `won(YES)` is
+    (1_000_000, 0); a void or a split resolution pays what the venue announces (e.g. 500_000 each)."""
+
+    yes_micro_usd: int
+    no_micro_usd: int
+
+    def __post_init__(self) -> None:
+        for name in ("yes_micro_usd", "no_micro_usd"):
+            value = _int(f"payout {name}", getattr(self, name), minimum=0)
+            if value > _ONE_USD_MICRO:
+                raise ConfigError(f"payout {name} {value} micro-USD is above 1 USD per contract")
+
+    @classmethod
+    def won(cls, outcome: Side) -> Payout:
+        return cls(_ONE_USD_MICRO, 0) if outcome is Side.YES else cls(0, _ONE_USD_MICRO)
+
+    def of(self, outcome: Side) -> int:
+        return self.yes_micro_usd if outcome is Side.YES else self.no_micro_usd
+
+
+@dataclass(frozen=True, slots=True)
+class PositionPnL:
+    """P&L of one (venue, market, outcome) under FIFO lots (docs/money-model.md#profit-and-loss).
+
+    size_micro: the open position (negative: short); zero once closed or settled
+    cost_usd: the open lots at the prices they were traded at (fees are not in it: expensed)
+    realised_usd: closed lots (trade or settlement price minus lot price) minus every fee paid
+    mark_micro_usd / unrealised_usd: the recorded mark and size x mark - cost; None when the
+        position is open and has no mark (never valued at a guess), 0 when it is flat
+    """
+
+    venue: Venue
+    market_id: str
+    outcome: Side
+    size_micro: int
+    cost_usd: Decimal
+    realised_usd: Decimal
+    fees_usd: Decimal
+    settled: bool
+    mark_micro_usd: int | None
+    unrealised_usd: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PnL:
+    """The ledger's profit and loss, exact (docs/money-model.md#profit-and-loss).
+
+    realised_usd: closed and settled lots plus every fee (fees included: negative)
+    unrealised_usd: the marked open positions at their marks minus their cost
+    fees_usd: every fee paid on fills that stand (reversed fills never happened)
+    unmarked: open positions without a mark: in neither unrealised_usd nor any total, named
+    realised_by_day: (UTC date "YYYY-MM-DD", realised that day) for each day with a fill or a
+        settlement, oldest first; sums to realised_usd
+    positions: every (venue, market, outcome) ever traded
+    """
+
+    realised_usd: Decimal
+    unrealised_usd: Decimal
+    fees_usd: Decimal
+    unmarked: tuple[tuple[Venue, str, Side], ...]
+    realised_by_day: tuple[tuple[str, Decimal], ...]
+    positions: tuple[PositionPnL, ...]
 
 
 def _int(name: str, value: object, *, minimum: int | None = None) -> int:
@@ -541,6 +618,125 @@ class Ledger:
                 unmarked.append(key)
         return total, tuple(sorted(unmarked, key=lambda k: (k[0].value, k[1], k[2].value)))
 
+    # ---- settlements and P&L -------------------------------------------------------------
+
+    def record_settlement(
+        self, venue: Venue, market_id: str, result: Side | Payout, *, now_ms: int
+    ) -> SettlementResult:
+        """Settle a market once: every contract held in it is paid its outcome's payout (`result`:
+        the outcome that won, or a `Payout` per contract for a void or split resolution; a short
+        position pays it), the venue's cash moves by that and the positions become zero. The same
+        settlement again is DUPLICATE and moves nothing; other terms for a settled market are
+        refused. A fill recorded in a settled market later (a late report, recovery) is paid out
+        as it is applied, and a reversal undoes that payout with it: a settled market holds nothing."""
+        if not isinstance(venue, Venue):
+            raise ConfigError(f"venue must be a Venue, got {venue!r}")
+        _text("market_id", market_id)
+        _int("now_ms", now_ms, minimum=0)
+        if isinstance(result, Side):
+            payout = Payout.won(result)
+        elif isinstance(result, Payout):
+            payout = result
+        else:
+            raise ConfigError(f"settlement of {market_id}: result must be a Side or a Payout, got {result!r}")
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT yes_payout_micro_usd, no_payout_micro_usd FROM settlements WHERE venue=? AND market_id=?",
+                (venue.value, market_id),
+            ).fetchone()
+            if row is not None:
+                if tuple(row) == (payout.yes_micro_usd, payout.no_micro_usd):
+                    return SettlementResult.DUPLICATE
+                raise ConfigError(
+                    f"market {venue.value}/{market_id} was settled paying YES {row[0]} NO {row[1]} micro-USD; "
+                    f"now reported paying YES {payout.yes_micro_usd} NO {payout.no_micro_usd}"
+                )
+            last_fill = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM fills").fetchone()[0])
+            paid = _settle(conn, venue.value, market_id, payout)
+            conn.execute(
+                "INSERT INTO settlements VALUES (?,?,?,?,?,?,?)",
+                (venue.value, market_id, payout.yes_micro_usd, payout.no_micro_usd, now_ms, last_fill, str(paid)),
+            )
+        return SettlementResult.APPLIED
+
+    def settlement(self, venue: Venue, market_id: str) -> Payout | None:
+        row = self._conn.execute(
+            "SELECT yes_payout_micro_usd, no_payout_micro_usd FROM settlements WHERE venue=? AND market_id=?",
+            (venue.value, market_id),
+        ).fetchone()
+        return None if row is None else Payout(row[0], row[1])
+
+    def pnl(self) -> PnL:
+        """Realised and unrealised P&L, fees and the realised P&L per UTC day, exact, replayed from
+        the fills that stand and the settlements (FIFO lots per (venue, market, outcome); see
+        docs/money-model.md#profit-and-loss). Open positions are marked at `record_mark`; an open
+        position without a mark is named in `unmarked`, never valued. Raises `LedgerError` when the
+        positions on file differ from the replay (the ledger contradicts itself)."""
+        fills = self._conn.execute(
+            "SELECT f.rowid, f.venue, f.market_id, f.outcome, f.action, f.price_micro_usd, f.size_micro, "
+            "f.fee_micro_usd, f.recorded_ms FROM fills f WHERE NOT EXISTS "
+            "(SELECT 1 FROM fill_reversals r WHERE r.venue = f.venue AND r.fill_id = f.fill_id) ORDER BY f.rowid"
+        ).fetchall()
+        settlements = self._conn.execute(
+            "SELECT venue, market_id, yes_payout_micro_usd, no_payout_micro_usd, settled_ms, last_fill_rowid "
+            "FROM settlements ORDER BY last_fill_rowid, rowid"
+        ).fetchall()
+        marks = {
+            (Venue(v), m, Side(o)): p
+            for v, m, o, p in self._conn.execute("SELECT venue, market_id, outcome, price_micro_usd FROM marks")
+        }
+        lots, settled = _replay(fills, settlements)
+        on_file = self.positions()
+        replayed = {key: book.size for key, book in lots.items() if book.size}
+        if replayed != on_file:
+            raise LedgerError(
+                f"ledger {self.path}: positions on file {on_file} differ from the fills and settlements "
+                f"replayed {replayed}"
+            )
+        positions: list[PositionPnL] = []
+        by_day: dict[str, int] = {}
+        realised = unrealised = fees = 0
+        unmarked: list[tuple[Venue, str, Side]] = []
+        for key in sorted(lots, key=lambda k: (k[0].value, k[1], k[2].value)):
+            book = lots[key]
+            mark = marks.get(key)
+            open_value: int | None
+            if book.size == 0:
+                open_value = 0
+            elif mark is None:
+                open_value = None
+                unmarked.append(key)
+            else:
+                open_value = book.size * mark - book.cost
+                unrealised += open_value
+            key_realised = sum(book.realised.values())
+            realised += key_realised
+            fees += book.fees
+            for day, amount in book.realised.items():
+                by_day[day] = by_day.get(day, 0) + amount
+            positions.append(
+                PositionPnL(
+                    venue=key[0],
+                    market_id=key[1],
+                    outcome=key[2],
+                    size_micro=book.size,
+                    cost_usd=_pico_usd(book.cost),
+                    realised_usd=_pico_usd(key_realised),
+                    fees_usd=Decimal(book.fees) / _MICRO,
+                    settled=(key[0], key[1]) in settled,
+                    mark_micro_usd=mark,
+                    unrealised_usd=None if open_value is None else _pico_usd(open_value),
+                )
+            )
+        return PnL(
+            realised_usd=_pico_usd(realised),
+            unrealised_usd=_pico_usd(unrealised),
+            fees_usd=Decimal(fees) / _MICRO,
+            unmarked=tuple(unmarked),
+            realised_by_day=tuple((day, _pico_usd(by_day[day])) for day in sorted(by_day)),
+            positions=tuple(positions),
+        )
+
     # ---- incidents -----------------------------------------------------------------------
 
     def open_incident(self, set_id: str, reason: str, *, now_ms: int) -> int:
@@ -605,6 +801,125 @@ def _apply(
         "size_micro=size_micro+excluded.size_micro",
         (venue, market_id, outcome.value, signed_size),
     )
+    _add_cash(conn, venue, sign * _cash_delta(action, price, size, fee))
+    settled = conn.execute(
+        "SELECT yes_payout_micro_usd, no_payout_micro_usd FROM settlements WHERE venue=? AND market_id=?",
+        (venue, market_id),
+    ).fetchone()
+    if settled is not None:  # a late fill (or its reversal) in a settled market is paid out at once
+        _settle(conn, venue, market_id, Payout(settled[0], settled[1]))
+
+
+def _add_cash(conn: sqlite3.Connection, venue: str, delta: Decimal) -> None:
     row = conn.execute("SELECT usd FROM cash WHERE venue=?", (venue,)).fetchone()
-    cash = (Decimal(row[0]) if row else Decimal(0)) + sign * _cash_delta(action, price, size, fee)
+    cash = (Decimal(row[0]) if row else Decimal(0)) + delta
     conn.execute("INSERT INTO cash VALUES (?,?) ON CONFLICT(venue) DO UPDATE SET usd=excluded.usd", (venue, str(cash)))
+
+
+def _settle(conn: sqlite3.Connection, venue: str, market_id: str, payout: Payout) -> Decimal:
+    """Pay every position in the market its outcome's payout into the venue's cash and zero it."""
+    paid = 0
+    for outcome, size in conn.execute(
+        "SELECT outcome, size_micro FROM positions WHERE venue=? AND market_id=? AND size_micro != 0",
+        (venue, market_id),
+    ).fetchall():
+        paid += size * payout.of(Side(outcome))
+    conn.execute("UPDATE positions SET size_micro=0 WHERE venue=? AND market_id=?", (venue, market_id))
+    paid_usd = _pico_usd(paid)
+    if paid:
+        _add_cash(conn, venue, paid_usd)
+    return paid_usd
+
+
+def _pico_usd(pico: int) -> Decimal:
+    """Micro-USD x micro-contracts as exact USD (the context is widened so nothing rounds)."""
+    context = decimal.Context(prec=max(28, len(str(abs(pico))) + 2))
+    return context.divide(Decimal(pico), Decimal(_PICO_PER_USD))
+
+
+def _utc_day(ms: int) -> str:
+    return (_EPOCH + timedelta(milliseconds=ms)).date().isoformat()
+
+
+class _Lots:
+    """FIFO lots of one (venue, market, outcome): each open lot [signed size_micro, price_micro_usd],
+    all of one sign; realised amounts per UTC day in micro-USD x micro-contracts."""
+
+    __slots__ = ("fees", "lots", "realised")
+
+    def __init__(self) -> None:
+        self.lots: deque[list[int]] = deque()
+        self.realised: dict[str, int] = {}
+        self.fees = 0  # micro-USD
+
+    @property
+    def size(self) -> int:
+        return sum(lot[0] for lot in self.lots)
+
+    @property
+    def cost(self) -> int:
+        return sum(lot[0] * lot[1] for lot in self.lots)
+
+    def _realise(self, day: str, amount: int) -> None:
+        self.realised[day] = self.realised.get(day, 0) + amount
+
+    def trade(self, signed_size: int, price: int, fee: int, day: str) -> None:
+        """A fill: its fee is realised at once; it closes the oldest opposite lots at its price
+        and what is left of it opens a lot (a trade through zero does both)."""
+        self.fees += fee
+        self._realise(day, -fee * _ONE_USD_MICRO)
+        left = signed_size
+        while left and self.lots and (self.lots[0][0] > 0) != (left > 0):
+            lot = self.lots[0]
+            sign = 1 if lot[0] > 0 else -1
+            closed = min(abs(left), abs(lot[0]))
+            self._realise(day, sign * closed * (price - lot[1]))
+            lot[0] -= sign * closed
+            left += sign * closed
+            if lot[0] == 0:
+                self.lots.popleft()
+        if left:
+            self.lots.append([left, price])
+
+    def close_all(self, price: int, day: str) -> None:
+        """Settlement: every open lot closes at the payout, without a fee."""
+        for size, cost in self.lots:
+            self._realise(day, size * (price - cost))
+        self.lots.clear()
+
+
+_Key = tuple[Venue, str, Side]
+
+
+def _replay(
+    fills: Iterable[tuple[int, str, str, str, str, int, int, int, int]],
+    settlements: Iterable[tuple[str, str, int, int, int, int]],
+) -> tuple[dict[_Key, _Lots], set[tuple[Venue, str]]]:
+    """The fills that stand in the order recorded, each settlement after the last fill its
+    position held; a fill after its market's settlement is paid out at once, as `_apply` does."""
+    lots: dict[_Key, _Lots] = {}
+    by_market: dict[tuple[Venue, str], list[Side]] = {}
+    settled: dict[tuple[Venue, str], Payout] = {}
+    pending = deque(settlements)
+
+    def settle(row: tuple[str, str, int, int, int, int]) -> None:
+        market = (Venue(row[0]), row[1])
+        payout = settled[market] = Payout(row[2], row[3])
+        for outcome in by_market.get(market, []):
+            lots[(*market, outcome)].close_all(payout.of(outcome), _utc_day(row[4]))
+
+    for rowid, venue, market_id, outcome, action, price, size, fee, recorded_ms in fills:
+        while pending and pending[0][5] < rowid:
+            settle(pending.popleft())
+        market = (Venue(venue), market_id)
+        key = (*market, Side(outcome))
+        if key not in lots:
+            lots[key] = _Lots()
+            by_market.setdefault(market, []).append(key[2])
+        day = _utc_day(recorded_ms)
+        lots[key].trade(size if Action(action) is Action.BUY else -size, price, fee, day)
+        if market in settled:
+            lots[key].close_all(settled[market].of(key[2]), day)
+    for row in pending:
+        settle(row)
+    return lots, set(settled)
