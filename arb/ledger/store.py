@@ -15,7 +15,7 @@ import enum
 import os
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -350,19 +350,9 @@ class Ledger:
         if row is None:
             return None
         legs = tuple(
-            IntentLeg(
-                venue=Venue(r[0]),
-                market_id=r[1],
-                book_id=r[2],
-                outcome=Side(r[3]),
-                action=Action(r[4]),
-                price_micro_usd=r[5],
-                size_micro=r[6],
-                time_in_force=TimeInForce(r[7]),
-            )
+            _intent_leg(r)
             for r in self._conn.execute(
-                "SELECT venue, market_id, book_id, outcome, action, price_micro_usd, size_micro, time_in_force "
-                "FROM intent_legs WHERE intent_id=? ORDER BY leg_index",
+                f"SELECT {_LEG_COLUMNS} FROM intent_legs WHERE intent_id=? ORDER BY leg_index",
                 (intent_id,),
             )
         )
@@ -378,25 +368,10 @@ class Ledger:
             (
                 r[0],
                 r[1],
-                JournaledLeg(
-                    r[2],
-                    IntentLeg(
-                        venue=Venue(r[3]),
-                        market_id=r[4],
-                        book_id=r[5],
-                        outcome=Side(r[6]),
-                        action=Action(r[7]),
-                        price_micro_usd=r[8],
-                        size_micro=r[9],
-                        time_in_force=TimeInForce(r[10]),
-                    ),
-                    r[11],
-                    r[12],
-                ),
+                JournaledLeg(r[2], _intent_leg(r[3:11]), r[11], r[12]),
             )
             for r in self._conn.execute(
-                "SELECT l.intent_id, i.created_ms, leg_index, venue, market_id, book_id, outcome, action, "
-                "price_micro_usd, size_micro, time_in_force, client_order_id, salt "
+                f"SELECT l.intent_id, i.created_ms, leg_index, {_LEG_COLUMNS}, client_order_id, salt "
                 "FROM intent_legs l JOIN intents i USING (intent_id) ORDER BY i.rowid, leg_index"
             )
         ]
@@ -770,6 +745,24 @@ class Ledger:
 
     def integrity_check(self) -> str:
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+_LEG_COLUMNS = "venue, market_id, book_id, outcome, action, price_micro_usd, size_micro, time_in_force"
+
+
+def _intent_leg(row: Sequence[Any]) -> IntentLeg:
+    """One `intent_legs` row read in `_LEG_COLUMNS` order."""
+    venue, market_id, book_id, outcome, action, price, size, tif = row
+    return IntentLeg(
+        venue=Venue(venue),
+        market_id=market_id,
+        book_id=book_id,
+        outcome=Side(outcome),
+        action=Action(action),
+        price_micro_usd=price,
+        size_micro=size,
+        time_in_force=TimeInForce(tif),
+    )
 
 
 def _order(row: tuple[Any, ...]) -> OrderRecord:
