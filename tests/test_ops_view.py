@@ -160,6 +160,22 @@ def test_snapshot_refuses_non_finite_money(snapshot: ViewSnapshot) -> None:
         replace(snapshot, linked_markets=-1)
 
 
+def test_names_that_look_like_markup_are_shown_as_they_are(snapshot: ViewSnapshot) -> None:
+    from dataclasses import replace
+
+    odd = "set[/bold]:smile:[red"
+    incident = Incident(8, odd, "reason [/] with brackets", 1_796_558_390_000, None, "")
+    text = _render(
+        replace(
+            snapshot,
+            opportunities=(OpportunityRow(odd, OpportunityKind.PARLAY, 1_000),),
+            incidents=(incident,),
+        ),
+        terminal=True,
+    )
+    assert text.count(odd) == 2 and "reason [/] with brackets" in text
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 100.0

@@ -24,6 +24,7 @@ from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from arb.errors import ConfigError
 from arb.execution.executor import ExecutionReport, ExecutionStatus
@@ -34,6 +35,7 @@ __all__ = [
     "RunSummary",
     "RunTally",
     "StagePercentiles",
+    "add_text_row",
     "format_contracts",
     "format_usd",
     "render_summary",
@@ -342,6 +344,12 @@ class RunTally:
         )
 
 
+def add_text_row(table: Table, *cells: str | Text) -> None:
+    """Add a row whose strings are shown as they are: a market id, set id or reason holding "[...]"
+    or ":name:" must not be read as rich markup or emoji (bad markup would raise mid-draw)."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+
+
 def format_ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -352,8 +360,14 @@ def latency_table(latencies: Iterable[StagePercentiles], *, title: str = "Stage 
     for name in ("n", "p50", "p90", "p99", "max"):
         table.add_column(name, justify="right")
     for s in latencies:
-        table.add_row(
-            s.stage, str(s.count), format_ms(s.p50_ms), format_ms(s.p90_ms), format_ms(s.p99_ms), format_ms(s.max_ms)
+        add_text_row(
+            table,
+            s.stage,
+            str(s.count),
+            format_ms(s.p50_ms),
+            format_ms(s.p90_ms),
+            format_ms(s.p99_ms),
+            format_ms(s.max_ms),
         )
     return table
 
@@ -385,5 +399,5 @@ def render_summary(summary: RunSummary) -> RenderableType:
         ("unhedged sets", ", ".join(summary.unhedged_sets) or "none"),
     ]
     for item, value in rows:
-        table.add_row(item, value)
+        add_text_row(table, item, value)
     return Group(table, latency_table(summary.latencies))

@@ -30,7 +30,15 @@ from arb.domain import Venue
 from arb.errors import ConfigError
 from arb.ledger.store import Incident, PnL, PositionPnL
 from arb.links import Orientation, SettlementRisk
-from arb.ops.summary import StagePercentiles, format_contracts, format_ms, format_price, format_usd, latency_table
+from arb.ops.summary import (
+    StagePercentiles,
+    add_text_row,
+    format_contracts,
+    format_ms,
+    format_price,
+    format_usd,
+    latency_table,
+)
 
 __all__ = [
     "BreakerState",
@@ -198,7 +206,8 @@ def render_snapshot(snapshot: ViewSnapshot, limits: ViewLimits = ViewLimits()) -
     pnl = Table(title="P&L", title_justify="left")
     for name in ("guaranteed", "realised", "unrealised", "fees", "unmarked"):
         pnl.add_column(name, justify="right")
-    pnl.add_row(
+    add_text_row(
+        pnl,
         format_usd(snapshot.guaranteed_usd),
         format_usd(snapshot.pnl.realised_usd),
         format_usd(snapshot.pnl.unrealised_usd),
@@ -212,7 +221,8 @@ def render_snapshot(snapshot: ViewSnapshot, limits: ViewLimits = ViewLimits()) -
     opps.add_column("guaranteed", justify="right")
     ranked = sorted(snapshot.opportunities, key=lambda o: (-o.edge_micro_usd, o.set_id))
     for o in ranked[: limits.opportunities]:
-        opps.add_row(
+        add_text_row(
+            opps,
             o.set_id,
             o.kind.value,
             format_price(o.edge_micro_usd),
@@ -229,7 +239,8 @@ def render_snapshot(snapshot: ViewSnapshot, limits: ViewLimits = ViewLimits()) -
     for name in ("size", "cost", "mark", "unrealised", "realised"):
         positions.add_column(name, justify="right")
     for p in open_positions[: limits.positions]:
-        positions.add_row(
+        add_text_row(
+            positions,
             p.venue.value,
             p.market_id,
             p.outcome.value,
@@ -249,7 +260,8 @@ def render_snapshot(snapshot: ViewSnapshot, limits: ViewLimits = ViewLimits()) -
     venues.add_column("breaker")
     for v in snapshot.venues:
         breaker = v.breaker.value + (f" ({v.breaker_reason})" if v.breaker_reason else "")
-        venues.add_row(
+        add_text_row(
+            venues,
             v.venue.value,
             Text("up", style="green") if v.connected else Text("DOWN", style="bold red"),
             format_ms(v.feed_lag_ms),
@@ -263,14 +275,16 @@ def render_snapshot(snapshot: ViewSnapshot, limits: ViewLimits = ViewLimits()) -
     for name in ("kalshi", "polymarket", "orientation", "settlement risk"):
         links.add_column(name)
     for link in snapshot.links[: limits.links]:
-        links.add_row(link.kalshi_ticker, link.polymarket_market_id, link.orientation.value, link.settlement_risk.value)
+        add_text_row(
+            links, link.kalshi_ticker, link.polymarket_market_id, link.orientation.value, link.settlement_risk.value
+        )
     _more(links, min(len(snapshot.links), limits.links), len(snapshot.links))
 
     incidents = Table(title=f"Open incidents ({len(snapshot.incidents)})", title_justify="left")
     for name in ("id", "set", "reason", "opened"):
         incidents.add_column(name)
     for i in snapshot.incidents[: limits.incidents]:
-        incidents.add_row(str(i.incident_id), i.set_id, i.reason, _utc(i.opened_ms / 1000))
+        add_text_row(incidents, str(i.incident_id), i.set_id, i.reason, _utc(i.opened_ms / 1000))
     _more(incidents, min(len(snapshot.incidents), limits.incidents), len(snapshot.incidents))
 
     for table in (pnl, opps, positions):
@@ -371,15 +385,30 @@ def _interval(name: str, value: float) -> float:
     return float(value)
 
 
+class _Frame:
+    """What rich's refresh thread draws: the latest snapshot, rendered when drawn. `update` swaps
+    the snapshot by one attribute store, so the event loop never waits on Live's lock while the
+    thread draws (Live.update would take that lock)."""
+
+    def __init__(self, limits: ViewLimits) -> None:
+        self.limits = limits
+        self.snapshot: ViewSnapshot | None = None
+
+    def __rich__(self) -> RenderableType:
+        snapshot = self.snapshot
+        return Text("starting") if snapshot is None else render_snapshot(snapshot, self.limits)
+
+
 class LiveView:
     """Redraws the snapshot in place on a terminal, at most `refresh_per_second` times a second.
     `event` prints a line above the live area (incidents, halts), which stays in the scrollback.
 
-    Drawing a full frame costs tens of milliseconds (measured: about 28 ms at 200 columns on a
-    loaded 2-core machine), far more than the event loop may stall, while building the renderables
-    costs under 1 ms. So by default (`threaded=True`) `update` only swaps in the new renderables and
-    rich's own refresh thread draws them; `threaded=False` draws inside `update` (deterministic, for
-    tests and for callers that run the view off the loop themselves)."""
+    Drawing a full frame costs tens of milliseconds on a loaded machine (benchmarks/view_bench.py),
+    far more than the event loop may stall. So by default (`threaded=True`) `update` only hands the
+    snapshot over and rich's refresh thread builds and draws the frame; the loop then loses only
+    the interpreter's switch interval to it now and then. `threaded=False` draws inside `update`
+    (deterministic: for tests, and for callers that run the view off the loop themselves). `event`
+    prints through the console, which waits for a draw in progress: keep events rare."""
 
     def __init__(
         self,
@@ -395,7 +424,9 @@ class LiveView:
         rate = _interval("refresh_per_second", refresh_per_second)
         self._throttle = _Throttle(1.0 / rate, clock)
         self._threaded = threaded
+        self._frame = _Frame(limits)
         self._live = Live(
+            self._frame,
             console=console,
             auto_refresh=threaded,
             refresh_per_second=rate,
@@ -404,7 +435,7 @@ class LiveView:
             redirect_stderr=False,
         )
         self._started = False
-        self.draws = 0
+        self.draws = 0  # snapshots handed over (inline: frames drawn)
 
     def due(self) -> bool:
         return self._throttle.due()
@@ -416,10 +447,18 @@ class LiveView:
         return True
 
     def _draw(self, snapshot: ViewSnapshot) -> None:
-        if not self._started:
-            self._live.start()
-            self._started = True
-        self._live.update(render_snapshot(snapshot, self.limits), refresh=not self._threaded)
+        if self._threaded:
+            if not self._started:
+                self._live.start()  # draws the cheap placeholder here; the refresh thread draws the rest
+                self._started = True
+            self._frame.snapshot = snapshot
+        else:
+            self._frame.snapshot = snapshot
+            if not self._started:
+                self._live.start()  # draws once, here
+                self._started = True
+            else:
+                self._live.refresh()
         self._throttle.mark()
         self.draws += 1
 
