@@ -482,7 +482,7 @@ class PlainView:
     stream: IO[str]
     clock: Clock
     interval_s: float = 5.0
-    lines: int = 0
+    lines: int = field(default=0, init=False)  # lines written
     _throttle: _Throttle = field(init=False)
 
     def __post_init__(self) -> None:
