@@ -1,0 +1,26 @@
+"""The live-view benchmark runs and reports what it says (a tiny run; figures are not judged)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from rich.console import Console
+
+from arb.ops.view import render_snapshot
+from benchmarks.view_bench import frame_cost, full_snapshot
+
+
+def test_frame_cost_reports_build_and_draw() -> None:
+    cost = frame_cost(2)
+    assert cost.frames == 2
+    assert 0 < cost.build_p50_ms <= cost.build_p99_ms
+    assert 0 < cost.draw_p50_ms <= cost.draw_p99_ms
+
+
+def test_full_snapshot_fills_every_section() -> None:
+    out = io.StringIO()
+    Console(file=out, width=200, force_terminal=False).print(render_snapshot(full_snapshot(time.time())))
+    text = out.getvalue()
+    for title in ("Opportunities (10)", "Positions (10)", "Linked markets (37)", "Open incidents (5)", "Venues"):
+        assert title in text, title
