@@ -36,6 +36,8 @@ from arb.execution.orders import ExecutionOrderConfig
 from arb.execution.repair import RepairConfig
 from arb.risk.config import DEFAULT_CONFIG_PATH, ConfigTable, RiskSettings, load_risk_section, read_toml
 from arb.scanner import ScannerConfig
+from arb.venues.kalshi.auth import load_private_key
+from arb.venues.polymarket.orders import PolymarketCredentials
 from solvers.backends import LP_BACKEND_NAMES
 from solvers.errors import DataError
 from solvers.problem import AllocatorConfig, SetLimits
@@ -52,7 +54,6 @@ __all__ = [
     "LiveViewSettings",
     "MetricsSettings",
     "NotificationSettings",
-    "PolymarketCredentials",
     "PolymarketVenueSettings",
     "RunSettings",
     "SecretRef",
@@ -206,18 +207,11 @@ class KalshiCredentials:
 
 
 @dataclass(frozen=True, slots=True)
-class PolymarketCredentials:
-    private_key: str = field(repr=False)
-    api_key: str = field(repr=False)
-    api_secret: str = field(repr=False)
-    api_passphrase: str = field(repr=False)
-    funder: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
 class Credentials:
     """Resolved secrets (repr hides every value). A venue is None when its credentials are not
-    configured in the environment or key files (market data only)."""
+    configured in the environment or key files (market data only). `polymarket` is the adapter's
+    own `PolymarketCredentials` (checked: key hex, base64url secret, chain); the Kalshi key file has
+    been loaded once as an RSA PEM key, so a bad key fails at start, not at the first order."""
 
     kalshi: KalshiCredentials | None = None
     polymarket: PolymarketCredentials | None = None
@@ -597,18 +591,16 @@ def _read_secret(ref: SecretRef, environ: Mapping[str, str]) -> str | None:
 def _kalshi_credentials(settings: KalshiVenueSettings, environ: Mapping[str, str]) -> KalshiCredentials | None:
     key_id = _read_secret(settings.api_key_id, environ)
     key_ref = settings.private_key
-    if key_ref.file is not None:
-        key_path: str | None = str(key_ref.file)
-        _read_secret(key_ref, environ)  # the PEM must be readable now, not at the first order
-    else:
-        key_path = _read_secret(key_ref, environ)
-        if key_path is not None:
-            _read_secret(SecretRef(key_ref.key, file=Path(key_path).expanduser()), environ)
+    key_path = str(key_ref.file) if key_ref.file is not None else _read_secret(key_ref, environ)
     if key_id is None and key_path is None:
         return None
     if key_id is None or key_path is None:
         missing = settings.api_key_id if key_id is None else key_ref
         raise ConfigError(f"kalshi credentials are incomplete: {missing.describe()} ({missing.key}) is not set")
+    try:
+        load_private_key(key_path)
+    except ConfigError as exc:  # names the path, never the content
+        raise ConfigError(f"{key_ref.key}: {exc}") from None
     return KalshiCredentials(api_key_id=key_id, private_key_path=key_path)
 
 
@@ -629,13 +621,19 @@ def _polymarket_credentials(
         named = ", ".join(f"{ref.describe()} ({ref.key})" for ref in missing)
         raise ConfigError(f"polymarket credentials are incomplete: {named} not set")
     funder = _read_secret(settings.funder, environ) if settings.funder is not None else None
-    return PolymarketCredentials(
-        private_key=cast(str, values["private_key"]),
-        api_key=cast(str, values["api_key"]),
-        api_secret=cast(str, values["api_secret"]),
-        api_passphrase=cast(str, values["api_passphrase"]),
-        funder=funder,
-    )
+    named = ", ".join(f"{ref.describe()} ({ref.key})" for ref in (*refs.values(), settings.funder) if ref is not None)
+    try:  # the adapter's own checks; their messages never hold a value
+        return PolymarketCredentials(
+            private_key=cast(str, values["private_key"]),
+            api_key=cast(str, values["api_key"]),
+            api_secret=cast(str, values["api_secret"]),
+            api_passphrase=cast(str, values["api_passphrase"]),
+            funder=funder,
+            signature_type=settings.signature_type,
+            chain_id=settings.chain_id,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (read from {named})") from None
 
 
 def resolve_credentials(config: AppConfig, environ: Mapping[str, str] | None = None) -> Credentials:

@@ -3,6 +3,7 @@ secrets never appear in errors or reprs, and docs/configuration.md documents exa
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import tomllib
@@ -10,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arb.config import (
     CONFIG_EXIT_CODE,
@@ -30,8 +33,10 @@ MAP_TABLES = {
     "risk.notional_per_link_class_usd": "<class>",
     "risk.disagreement_probability_per_link_class": "<class>",
 }
-SECRET = "s3cr3t-VALUE-never-shown"
-PEM_SECRET = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXBlbQ==\n-----END PRIVATE KEY-----\n"
+SECRET = "s3cr3tVALUEneverShown"
+# Well-formed values the venues' own checks accept; each holds SECRET so a leak is visible.
+POLY_PRIVATE_KEY = "0x" + "5ec2e7" + "11" * 29
+POLY_API_SECRET = base64.urlsafe_b64encode(SECRET.encode()).decode()
 
 
 def with_value(text: str, dotted: str, value: str) -> str:
@@ -181,15 +186,23 @@ def test_a_bad_duration_flag_exits_2(tmp_path: Path) -> None:
 
 
 # -- credentials ----------------------------------------------------------------------------------------
+def write_rsa_key(path: Path) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path.write_bytes(pem)
+    return path
+
+
 def full_environment(tmp_path: Path) -> dict[str, str]:
     pem = tmp_path / "kalshi.pem"
-    pem.write_text(PEM_SECRET, encoding="utf-8")
+    if not pem.exists():
+        write_rsa_key(pem)
     return {
         "KALSHI_API_KEY_ID": SECRET + "-kid",
         "KALSHI_PRIVATE_KEY_PATH": str(pem),
-        "POLYMARKET_PRIVATE_KEY": SECRET + "-pk",
+        "POLYMARKET_PRIVATE_KEY": POLY_PRIVATE_KEY,
         "POLYMARKET_API_KEY": SECRET + "-ak",
-        "POLYMARKET_API_SECRET": SECRET + "-as",
+        "POLYMARKET_API_SECRET": POLY_API_SECRET,
         "POLYMARKET_API_PASSPHRASE": SECRET + "-pp",
     }
 
@@ -211,9 +224,25 @@ def test_live_with_every_credential_starts_and_hides_them(tmp_path: Path) -> Non
     config, credentials = start_config(DEFAULT, mode="live", live_flag=True, environ=env)
     assert config.run.mode == "live"
     assert credentials.kalshi is not None and credentials.kalshi.api_key_id == SECRET + "-kid"
-    assert credentials.polymarket is not None and credentials.polymarket.api_secret == SECRET + "-as"
-    assert SECRET not in repr(credentials) and SECRET not in repr(config)
-    assert "PRIVATE KEY" not in repr(credentials)
+    assert credentials.polymarket is not None and credentials.polymarket.api_secret == POLY_API_SECRET
+    for shown in (repr(credentials), repr(config)):
+        assert SECRET not in shown and POLY_API_SECRET not in shown and POLY_PRIVATE_KEY[2:] not in shown
+        assert "PRIVATE KEY" not in shown
+
+
+def test_a_malformed_key_is_refused_at_start_without_its_value(tmp_path: Path) -> None:
+    env = full_environment(tmp_path)
+    env["POLYMARKET_PRIVATE_KEY"] = SECRET
+    code, stderr = run_cli_start(DEFAULT, environ=env)
+    assert code == CONFIG_EXIT_CODE and "private_key must be 32 bytes of hex" in stderr
+    assert "POLYMARKET_PRIVATE_KEY" in stderr and SECRET not in stderr
+    env = full_environment(tmp_path)
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text(SECRET, encoding="utf-8")
+    env["KALSHI_PRIVATE_KEY_PATH"] = str(not_pem)
+    code, stderr = run_cli_start(DEFAULT, environ=env)
+    assert code == CONFIG_EXIT_CODE and "not.pem" in stderr and "not an unencrypted PEM" in stderr
+    assert "venues.kalshi.private_key_path_env" in stderr and SECRET not in stderr
 
 
 def test_incomplete_credentials_name_the_missing_variable_never_a_value(tmp_path: Path) -> None:
@@ -236,12 +265,13 @@ def test_key_files_are_read_and_an_empty_one_is_named(tmp_path: Path) -> None:
     text = DEFAULT.read_text(encoding="utf-8")
     text = without_key(text, "venues.polymarket.api_secret_env")
     secret_file = tmp_path / "poly-secret"
-    secret_file.write_text(SECRET + "-file\n", encoding="utf-8")
+    file_secret = base64.urlsafe_b64encode(b"from-a-key-file").decode()
+    secret_file.write_text(file_secret + "\n", encoding="utf-8")
     path = write_config(tmp_path, with_value(text, "venues.polymarket.api_secret_file", '"poly-secret"'))
     env = full_environment(tmp_path)
     del env["POLYMARKET_API_SECRET"]
     _, credentials = start_config(path, environ=env)
-    assert credentials.polymarket is not None and credentials.polymarket.api_secret == SECRET + "-file"
+    assert credentials.polymarket is not None and credentials.polymarket.api_secret == file_secret
     secret_file.write_text("\n", encoding="utf-8")
     code, stderr = run_cli_start(path, environ=env)
     assert code == CONFIG_EXIT_CODE and "poly-secret is empty" in stderr
