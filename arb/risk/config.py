@@ -40,6 +40,7 @@ from arb.risk.limits import RiskLimits
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "BreakerSettings",
+    "ConfigTable",
     "RateBudgetSettings",
     "RiskSettings",
     "build_risk_gate",
@@ -166,6 +167,10 @@ class _Table:
                 f"{self.source}: unknown key(s) in [{self.name}]: {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(self.seen))})"
             )
+
+
+# The section reader other loaders (arb.config) share, so every section reports errors one way.
+ConfigTable = _Table
 
 
 def load_risk_section(raw: object, *, source: str = "<config>", base_dir: Path | None = None) -> RiskSettings:
