@@ -1211,8 +1211,16 @@ class _PolymarketEpisode(_Episode):
         return kind
 
     async def watchdog(self) -> None:
+        stats = self.client.user_session.stats
+        trips = stats.watchdog_trips
+        due = self.faults.frozen("user") and self.client.user_session.awaiting()
         self.time.advance(self.feed_silence_s + 0.5)  # the client's own ticker notices within its interval
         await asyncio.sleep(self.client.config.check_interval_s * 2)
+        if due:  # on a loaded machine the ticker can run late: wait for its trip, not a fixed time
+            await self.until(
+                "user watchdog replaced the frozen socket",
+                lambda: stats.watchdog_trips > trips and not self.faults.frozen("user"),
+            )
         self._settle_user_freeze()
 
     def _settle_user_freeze(self) -> None:
