@@ -210,10 +210,8 @@ class Allocator:
         form = Formulation(
             problem, config, {sm.id: old._raw_hints[sm.id] for sm in old.sets if sm.id in old._raw_hints}
         )
-        for sm in old.sets:
-            for instrument in sm.instruments:
-                cols = sm.slot_cols[instrument.id]
-                form._write_levels(form.slot_columns(instrument.id), old._price_u[cols].copy(), old._lots[cols].copy())
+        if len(old.level_cols):  # the current books, in one write (live sets keep their order)
+            form._write_levels(form.level_cols, old._price_u[old.level_cols], old._lots[old.level_cols])
         form.take_appended()  # the backend loads the model whole
         self.form = form
         self.backend.load(form.lp)

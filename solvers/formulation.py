@@ -522,9 +522,12 @@ class Formulation:
         lp.cost[new_cols] = self._tie[new_cols]
         self.sets.extend(models)
         self._relayout()
+        if len(new_cols):  # every book in one vectorised write
+            ladders = [self._scaled_ladder(i, i.asks) for sm in models for i in sm.instruments]
+            self._write_levels(
+                new_cols, np.concatenate([p for p, _ in ladders]), np.concatenate([n for _, n in ladders])
+            )
         for sm in models:
-            for instrument in sm.instruments:
-                self._write_levels(sm.slot_cols[instrument.id], *self._scaled_ladder(instrument, instrument.asks))
             self._refresh_inventory(sm)  # (the LP holds its edits; the backend reads the grown part)
         self._recompute_reach()
         return ins_rows, ins_cols, positions
