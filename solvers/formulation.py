@@ -1193,7 +1193,13 @@ class Formulation:
         )
 
     def set_capital(self, capital: Capital) -> LPUpdate:
-        missing = {i.venue for i in self.instrument_by_id.values()} - set(capital.cash_by_venue_usd)
+        """New cash per venue (and total cap). Every venue with a cash row needs an amount, traded
+        by a live set or not: a set added later may trade it (zero is fine)."""
+        if not isinstance(capital, Capital):
+            raise DataError(f"capital must be a Capital, was {type(capital).__name__}")
+        missing = ({i.venue for i in self.instrument_by_id.values()} | set(self.venues)) - set(
+            capital.cash_by_venue_usd
+        )
         if missing:
             raise DataError(f"no cash given for venues {sorted(missing)}")
         self.capital = capital
