@@ -311,3 +311,21 @@ def _fair_ladder(runtime: ScenarioRuntime, market: ScenarioMarket, book_id: str)
     if market.venue is P and book_id == market.book_ids[1]:  # the NO token mirrors the YES ladder
         bids, asks = tuple((SCALE - p, s) for p, s in asks), tuple((SCALE - p, s) for p, s in bids)
     return sorted(bids), sorted(asks)
+
+
+async def test_in_a_process_of_their_own_the_venues_serve_the_scenario_and_report_their_figures() -> None:
+    config = ScenarioConfig(venues_process=True, book_changes_per_s=200, first_opening_s=0.0)
+    async with SimulatedVenues(config) as venues:
+        assert venues.runtime is None  # nothing of the simulators lives here
+        key = venues.kalshi_private_key_path
+        assert key.stat().st_mode & 0o777 == 0o600
+        metadata = await fetch_metadata(venues)  # signed requests with the throwaway key: accepted
+        assert (len(metadata.kalshi_markets), len(metadata.polymarket_markets)) == (49, 29)
+        graph = metadata.graph(venues)
+        assert graph.excluded == ()
+        assert {kind_of(c) for c in graph.components} >= set(OpportunityKind)
+    assert not key.exists()  # the throwaway key is gone with the venues
+    stats = venues.stats()
+    assert stats is not None  # sent back by the simulator process when it stopped
+    assert stats.openings[0] == ("pair", "pair: Rihanna album before GTA VI", False)  # opened on the first step
+    assert stats.book_changes >= 1 and stats.skipped_changes == 0
