@@ -28,7 +28,7 @@ from arb.scenario.markets import CENT, Opening, ScenarioMarket
 from arb.venues.sim.kalshi import KalshiSimulator
 from arb.venues.sim.polymarket import PolymarketSimulator
 
-__all__ = ["ArbitrageScript", "MarketMakers", "OpeningRecord", "quote_ladder"]
+__all__ = ["ArbitrageScript", "MarketMakers", "OpeningRecord", "VenueQuotes", "quote_ladder"]
 
 Ladder = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
 
@@ -57,8 +57,8 @@ def _mirror(levels: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple((SCALE - price, size) for price, size in levels)
 
 
-class _Venues:
-    """Sets a market's quotes on its simulator; counts the books it changed."""
+class VenueQuotes:
+    """Sets a market's house quotes on its simulator; each call returns the books it changed."""
 
     def __init__(self, kalshi: KalshiSimulator, polymarket: PolymarketSimulator) -> None:
         self.kalshi = kalshi
@@ -93,7 +93,7 @@ class MarketMakers:
 
     def __init__(
         self,
-        venues: _Venues,
+        venues: VenueQuotes,
         markets: Sequence[ScenarioMarket],
         rng: random.Random,
         *,
@@ -179,7 +179,7 @@ class ArbitrageScript:
 
     def __init__(
         self,
-        venues: _Venues,
+        venues: VenueQuotes,
         makers: MarketMakers,
         markets: Mapping[tuple[Venue, str], ScenarioMarket],
         openings: Sequence[Opening],

@@ -17,7 +17,7 @@ from arb.errors import ConfigError
 from arb.fixed import SCALE
 from arb.ops.view import OpportunityKind
 from arb.scenario.markets import CENT, scenario_catalogue
-from arb.scenario.venues import ScenarioConfig, ScenarioRuntime, _Accounts, _make_accounts
+from arb.scenario.venues import ScenarioConfig, ScenarioRuntime, ThrowawayAccounts, make_throwaway_accounts
 from arb.venues.sim.faults import FaultInjector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +26,8 @@ FOMC = ROOT / "tests" / "fixtures" / "cross_venue" / "fomc_2024"
 
 
 @pytest.fixture(scope="module")
-def accounts() -> _Accounts:
-    return _make_accounts()[0]
+def accounts() -> ThrowawayAccounts:
+    return make_throwaway_accounts()[0]
 
 
 def _faults(runtime: ScenarioRuntime, venue: Venue) -> FaultInjector:
@@ -105,7 +105,7 @@ def test_a_bad_scenario_config_is_refused_naming_the_field(field: str, value: ob
 
 
 def test_the_script_cycles_the_kinds_on_the_injected_clock_and_contests_every_second_opening(
-    accounts: _Accounts,
+    accounts: ThrowawayAccounts,
 ) -> None:
     config = ScenarioConfig(book_changes_per_s=0, period_s=5.0, hold_s=2.0, first_opening_s=1.0, contest_every=2)
     runtime = ScenarioRuntime(config, accounts, start_s=100.0)
@@ -140,7 +140,7 @@ def test_the_script_cycles_the_kinds_on_the_injected_clock_and_contests_every_se
             assert _faults(runtime, move.venue).partial_fill_limit(10 * SCALE, 10_000, market.book_ids[0]) is None
 
 
-def test_an_opening_moves_its_market_and_the_close_restores_the_fair_quotes(accounts: _Accounts) -> None:
+def test_an_opening_moves_its_market_and_the_close_restores_the_fair_quotes(accounts: ThrowawayAccounts) -> None:
     runtime = ScenarioRuntime(ScenarioConfig(book_changes_per_s=0, opening_size=40), accounts, start_s=0.0)
     opening = runtime.catalogue.openings[0]  # the pair: Kalshi's Rihanna YES drops 10 cents
     (move,) = opening.moves
@@ -157,7 +157,7 @@ def test_an_opening_moves_its_market_and_the_close_restores_the_fair_quotes(acco
     assert not runtime.makers.held
 
 
-def test_market_makers_catch_up_at_most_a_burst_and_count_what_they_skip(accounts: _Accounts) -> None:
+def test_market_makers_catch_up_at_most_a_burst_and_count_what_they_skip(accounts: ThrowawayAccounts) -> None:
     runtime = ScenarioRuntime(ScenarioConfig(book_changes_per_s=1000), accounts, start_s=0.0)
     makers = runtime.makers
     assert makers.step(0.5) in (500, 501)
