@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import random
 import re
 import tomllib
 from collections import Counter
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from arb.domain import Venue
+from arb.domain import BookSide, Venue
 from arb.errors import ConfigError
 from arb.fixed import SCALE
 from arb.ops.view import OpportunityKind
-from arb.scenario.markets import CENT, scenario_catalogue
+from arb.scenario.markets import CENT, ScenarioMarket, scenario_catalogue
+from arb.scenario.participants import MarketMakers, VenueQuotes
 from arb.scenario.venues import ScenarioConfig, ScenarioRuntime, ThrowawayAccounts, make_throwaway_accounts
 from arb.venues.sim.faults import FaultInjector
 
@@ -165,3 +167,40 @@ def test_market_makers_catch_up_at_most_a_burst_and_count_what_they_skip(account
     assert made in (makers.max_burst, makers.max_burst + 1)
     assert makers.skipped == 10_000 - makers.max_burst
     assert makers.step(10.5) == 0  # nothing owed twice
+
+
+class _Recorder(VenueQuotes):
+    """Records which market each change touched instead of setting a simulator's book."""
+
+    def __init__(self) -> None:
+        self.touched: list[tuple[Venue, str]] = []
+
+    def set_level(self, market: ScenarioMarket, side: BookSide, price: int, size: int) -> int:
+        self.touched.append((market.venue, market.market_id))
+        return 1 if market.venue is Venue.KALSHI else 2
+
+
+def test_market_makers_go_round_every_market_so_no_book_waits_longer_than_a_round() -> None:
+    catalogue = scenario_catalogue()
+    markets = list(catalogue.markets.values())
+    books = sum(len(m.book_ids) for m in markets)  # 49 Kalshi + 2 x 29 Polymarket = 107
+    assert books == 107
+    recorder = _Recorder()
+    makers = MarketMakers(
+        recorder, markets, random.Random(5), book_changes_per_s=2 * books, size_micro=200 * SCALE, start_s=0.0
+    )
+    held = (markets[0].venue, markets[0].market_id)
+    makers.held.add(held)
+    last_seen: dict[tuple[Venue, str], float] = {}
+    longest_wait = 0.0
+    for step in range(1, 61):  # 3 s in 0.05 s steps: two rounds a second
+        now = 0.05 * step
+        before = len(recorder.touched)
+        makers.step(now)
+        for key in set(recorder.touched[before:]):
+            longest_wait = max(longest_wait, now - last_seen.get(key, 0.0))
+            last_seen[key] = now
+    assert held not in last_seen  # an opening's market is left to the opening
+    assert set(last_seen) == {(m.venue, m.market_id) for m in markets} - {held}
+    assert longest_wait <= 0.5 + 0.05 + 1e-9  # one round (plus a step) at most
+    assert all(3.0 - seen <= 0.55 for seen in last_seen.values())
