@@ -13,7 +13,9 @@
   the kinds) moves its market's quotes, `hold_s` later the fair quotes come back. Every
   `contest_every`-th opening is contested: while it is open, every account order on the moved books
   matches only `partial_fill_ratio` of its size (the simulators' scripted partial fills), so the
-  daemon's basket fills partly on one leg and must be repaired.
+  daemon's basket fills partly on one leg and must be repaired. While open, the moved market's
+  second bid level changes by a lot every `refresh_s`, so its books stay live for the risk gates'
+  book-age limit (the makers leave held markets alone).
 """
 
 from __future__ import annotations
@@ -173,6 +175,8 @@ class OpeningRecord:
     opened_at_s: float
     contested: bool
     closed_at_s: float | None = None
+    refreshed_at_s: float = 0.0
+    refreshes: int = 0
 
 
 @dataclass(slots=True)
@@ -200,6 +204,7 @@ class ArbitrageScript:
         partial_fill_ratio: float,
         start_s: float,
         first_after_s: float,
+        refresh_s: float = 1.0,
     ) -> None:
         self._venues = venues
         self._makers = makers
@@ -210,6 +215,7 @@ class ArbitrageScript:
         self.opening_size_micro = opening_size_micro
         self.contest_every = contest_every
         self.partial_fill_ratio = partial_fill_ratio
+        self.refresh_s = refresh_s  # an open opening's books change at least this often
         self._state = _State(next_at_s=start_s + first_after_s)
         self.kinds_opened: Counter[str] = Counter()
 
@@ -230,6 +236,8 @@ class ArbitrageScript:
         state = self._state
         if state.current is not None and now_s >= state.current.opened_at_s + self.hold_s:
             self.close(now_s)
+        if state.current is not None and now_s >= state.current.refreshed_at_s + self.refresh_s:
+            self._refresh(state.current, now_s)
         if state.current is None and now_s >= state.next_at_s and self.openings:
             self.open_next(now_s)
             while state.next_at_s <= now_s:  # a stalled loop skips openings rather than stacking them
@@ -251,12 +259,27 @@ class ArbitrageScript:
             if contested:
                 for book in market.book_ids:
                     self._venues.faults(move.venue).partial_fills_on(book, self.partial_fill_ratio)
-        record = OpeningRecord(index, opening, now_s, contested)
+        record = OpeningRecord(index, opening, now_s, contested, refreshed_at_s=now_s)
         state.current = record
         state.history.append(record)
         state.next_index += 1
         self.kinds_opened[opening.kind.value] += 1
         return record
+
+    def _refresh(self, record: OpeningRecord, now_s: float) -> None:
+        """Keep an open opening's books live (the makers leave them alone): the second YES bid level
+        loses or regains one lot. The best levels, where the arbitrage is, stay as they are, and
+        what the daemon took from them is not put back."""
+        record.refreshes += 1
+        record.refreshed_at_s = now_s
+        for move in record.opening.moves:
+            market = self._markets[(move.venue, move.market_id)]
+            bids, _ = quote_ladder(market, move.fair_micro, self._makers.size_micro)
+            if len(bids) < 2:
+                continue
+            price, size = bids[1]
+            size -= market.lot_micro if record.refreshes % 2 else 0
+            self._makers.book_changes += self._venues.set_level(market, BookSide.BID, price, size)
 
     def close(self, now_s: float) -> None:
         state = self._state

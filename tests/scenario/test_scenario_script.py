@@ -154,7 +154,16 @@ def test_an_opening_moves_its_market_and_the_close_restores_the_fair_quotes(acco
     assert asks[0] == (market.fair_micro - 9 * CENT, 40 * SCALE)  # the cheap level, opening-sized
     assert max(p for p, _ in bids) == market.fair_micro - 11 * CENT
     assert (move.venue, move.market_id) in runtime.makers.held
-    runtime.script.close(1.0)
+    opened = runtime.kalshi.book(move.market_id)
+    runtime.step(1.0)  # a refresh: the second bid level loses a lot, the best levels stay
+    refreshed_bids, refreshed_no_bids = runtime.kalshi.book(move.market_id)
+    assert refreshed_no_bids == opened[1]
+    assert sorted(refreshed_bids) == sorted(
+        [(p, s - SCALE) if p == market.fair_micro - 12 * CENT else (p, s) for p, s in opened[0]]
+    )
+    runtime.step(2.0)  # and regains it
+    assert runtime.kalshi.book(move.market_id) == opened
+    runtime.script.close(3.0)
     assert runtime.kalshi.book(move.market_id) == before
     assert not runtime.makers.held
 
