@@ -5,6 +5,7 @@ stream and `make_view`'s choice. The expected strings are written out by hand he
 from __future__ import annotations
 
 import io
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,6 +233,21 @@ def test_threaded_live_view_draws_the_last_snapshot_on_close(snapshot: ViewSnaps
     assert view.update(snapshot)
     view.close()  # stops rich's refresh thread, which draws the current renderables once more
     assert "$1.234567891234" in out.getvalue() and "Open incidents (1)" in out.getvalue()
+
+
+def test_threaded_live_view_lowers_the_switch_interval_while_it_runs(snapshot: ViewSnapshot) -> None:
+    before = sys.getswitchinterval()
+    console = Console(file=io.StringIO(), width=200, force_terminal=True)
+    view = LiveView(console, clock=_Clock(), refresh_per_second=4, switch_interval_s=0.0005)
+    assert view.update(snapshot)
+    assert sys.getswitchinterval() == pytest.approx(0.0005)  # the loop gets the GIL back within 0.5 ms
+    view.close()
+    assert sys.getswitchinterval() == before
+    inline = LiveView(console, clock=_Clock(), refresh_per_second=4, threaded=False)
+    assert inline.update(snapshot) and sys.getswitchinterval() == before  # no drawing thread: left alone
+    inline.close()
+    with pytest.raises(ConfigError, match="switch_interval_s"):
+        LiveView(console, clock=_Clock(), switch_interval_s=0)
 
 
 @pytest.mark.parametrize("width", [70, 200])

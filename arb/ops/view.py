@@ -14,6 +14,7 @@ daemon calls, on the daemon's schedule. Money is printed exactly (see `arb.ops.s
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -408,7 +409,14 @@ class LiveView:
     snapshot over and rich's refresh thread builds and draws the frame; the loop then loses only
     the interpreter's switch interval to it now and then. `threaded=False` draws inside `update`
     (deterministic: for tests, and for callers that run the view off the loop themselves). `event`
-    prints through the console, which waits for a draw in progress: keep events rare."""
+    prints through the console, which waits for a draw in progress: keep events rare.
+
+    The refresh thread holds the GIL while it draws, and CPython hands the GIL back to a waiting
+    thread only every switch interval (5 ms by default), so each wake-up of the event loop during
+    a draw could wait that long: measured, a 1 ms ticker's lag p99 went from 0.3 ms (no view) to
+    9-11 ms at 4 draws/s, and back to 1.3 ms with a 1 ms interval (benchmarks/view_bench.py). So
+    while the threaded view runs it lowers the interpreter's switch interval to
+    `switch_interval_s` (process-wide; restored by `close`); None leaves it alone."""
 
     def __init__(
         self,
@@ -418,7 +426,10 @@ class LiveView:
         refresh_per_second: float = 2.0,
         limits: ViewLimits = ViewLimits(),
         threaded: bool = True,
+        switch_interval_s: float | None = 0.001,
     ) -> None:
+        if switch_interval_s is not None:
+            _interval("switch_interval_s", switch_interval_s)
         self.console = console
         self.limits = limits
         rate = _interval("refresh_per_second", refresh_per_second)
@@ -435,6 +446,8 @@ class LiveView:
             redirect_stderr=False,
         )
         self._started = False
+        self._switch_interval_s = switch_interval_s if threaded else None
+        self._saved_switch_interval_s: float | None = None
         self.draws = 0  # snapshots handed over (inline: frames drawn)
 
     def due(self) -> bool:
@@ -449,6 +462,9 @@ class LiveView:
     def _draw(self, snapshot: ViewSnapshot) -> None:
         if self._threaded:
             if not self._started:
+                if self._switch_interval_s is not None:
+                    self._saved_switch_interval_s = sys.getswitchinterval()
+                    sys.setswitchinterval(min(self._switch_interval_s, self._saved_switch_interval_s))
                 self._live.start()  # draws the cheap placeholder here; the refresh thread draws the rest
                 self._started = True
             self._frame.snapshot = snapshot
@@ -473,6 +489,9 @@ class LiveView:
         if self._started:
             self._live.stop()
             self._started = False
+            if self._saved_switch_interval_s is not None:
+                sys.setswitchinterval(self._saved_switch_interval_s)
+                self._saved_switch_interval_s = None
 
 
 @dataclass(slots=True)
@@ -528,11 +547,17 @@ def make_view(
     plain_interval_s: float = 5.0,
     limits: ViewLimits = ViewLimits(),
     threaded: bool = True,
+    switch_interval_s: float | None = 0.001,
 ) -> LiveView | PlainView:
     """A `LiveView` when `stream` is a terminal, else a `PlainView` on it."""
     if _is_terminal(stream):
         return LiveView(
-            Console(file=stream), clock=clock, refresh_per_second=refresh_per_second, limits=limits, threaded=threaded
+            Console(file=stream),
+            clock=clock,
+            refresh_per_second=refresh_per_second,
+            limits=limits,
+            threaded=threaded,
+            switch_interval_s=switch_interval_s,
         )
     return PlainView(stream, clock, plain_interval_s)
 
