@@ -1,8 +1,9 @@
 """Cost of the live terminal view: building the daemon's snapshot (`Telemetry.snapshot`, on the
 event loop), building a frame vs drawing it, and the event-loop lag a 1 ms ticker sees while the
 view refreshes, with no view, drawing inline (`threaded=False`), drawing on rich's refresh thread at
-the interpreter's default 5 ms switch interval (`threaded-5ms`) and on the thread with the view's
-1 ms switch interval (`threaded`, the default) side by side in one run.
+the interpreter's default 5 ms switch interval (`threaded-5ms`), on the thread with the view's 1 ms
+switch interval (`threaded`, the default) and in a child process (`process`, `ProcessView`) side by
+side in one run.
 
 The snapshot is built from a Telemetry holding 7 latency rows of 100,000 samples each and 300 open
 opportunities; its latency percentiles are compared with the per-percentile sorted scan the
@@ -44,6 +45,7 @@ from arb.ops.view import (
     LiveView,
     OpportunityKind,
     OpportunityRow,
+    ProcessView,
     VenueHealthRow,
     ViewSnapshot,
     render_snapshot,
@@ -203,8 +205,12 @@ def snapshot_cost(snapshots: int, samples: int = 100_000) -> SnapshotCost:
 
 
 async def _lag(mode: str, seconds: float, rate: float) -> LoopLag:
-    view = None
-    if mode != "none":
+    view: LiveView | ProcessView | None = None
+    if mode == "process":
+        view = ProcessView(os.devnull, clock=time.monotonic, refresh_per_second=rate, width=200)
+        view.update(full_snapshot(time.time()))
+        view.wait_drawn(60)  # the child interpreter has started and drawn once: measure the steady state
+    elif mode != "none":
         console = Console(file=io.StringIO(), width=200, force_terminal=True)
         view = LiveView(
             console,
@@ -233,7 +239,8 @@ def run(
     load_before = os.getloadavg()
     snap = snapshot_cost(frames)
     cost = frame_cost(frames)
-    lags = [asyncio.run(_lag(mode, seconds, rate)) for mode in ("none", "inline", "threaded-5ms", "threaded")]
+    modes = ("none", "inline", "threaded-5ms", "threaded", "process")
+    lags = [asyncio.run(_lag(mode, seconds, rate)) for mode in modes]
     load_after = os.getloadavg()
     print(f"live view, 200 columns; load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
     print(
