@@ -12,6 +12,7 @@ import logging
 import random
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +35,7 @@ from arb.domain import Action, Fill, FillStatus, OrderStatus, OrderUpdate, Side,
 from arb.errors import ConfigError
 from arb.execution.executor import ExecutionReport, ExecutionStatus, OrderReport
 from arb.graph import build_graph
+from arb.ledger import Ledger
 from arb.ledger.store import PnL
 from arb.links import Orientation, SettlementRisk
 from arb.ops.metrics import METRICS, STAGES, Metrics
@@ -147,6 +149,36 @@ def test_mixed_weak_and_empty_relations_are_other_and_parlays_win() -> None:
         classify_relations(["not a relation"])  # type: ignore[list-item]
 
 
+_NAMES = st.sampled_from("abcdef")
+_RELATIONS = st.lists(
+    st.one_of(
+        st.builds(lambda c: ExactlyOne(tuple(c)), st.lists(_NAMES, min_size=2, max_size=4, unique=True)),
+        st.builds(lambda c: AtMostOne(tuple(c)), st.lists(_NAMES, min_size=2, max_size=4, unique=True)),
+        st.builds(Implies, _NAMES, _NAMES),
+        st.builds(Equivalent, _NAMES, _NAMES, st.booleans()),
+        st.builds(lambda r, c: Conjunction(r, tuple(c)), _NAMES, st.lists(_NAMES, min_size=2, max_size=3)),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_RELATIONS, st.randoms(use_true_random=False))
+def test_the_kind_ignores_order_and_weak_groups_and_links_never_hide_a_structure(
+    relations: list[Any], rng: random.Random
+) -> None:
+    kind = classify_relations(relations)
+    shuffled = list(relations)
+    rng.shuffle(shuffled)
+    assert classify_relations(shuffled) is kind
+    assert classify_relations([*relations, AtMostOne(("a", "b"))]) is kind  # an at-most-one group defines nothing
+    if kind not in (OpportunityKind.PAIR, OpportunityKind.INVERTED, OpportunityKind.OTHER) or any(
+        not isinstance(r, Equivalent | AtMostOne) for r in relations
+    ):
+        # a link copying a structure onto the other venue keeps its kind
+        assert classify_relations([*relations, Equivalent("a", "z", inverted=True)]) is kind
+
+
 # -- the FOMC pipeline, reported ----------------------------------------------------------------
 def _fomc_pipeline() -> tuple[list[Any], Any, Any]:
     """The components, the scanner's forwarded candidates and the allocator's result on the FOMC
@@ -189,6 +221,27 @@ def _fill(fill_id: str, venue: Venue = K, size_micro: int = 4 * M, status: FillS
 
 def _update(status: OrderStatus, client_order_id: str = "c-9") -> OrderUpdate:
     return OrderUpdate(K, "o-9", client_order_id, "FED-H0", "FED-H0", Side.YES, Action.BUY, status, 300_000, M, 0, M)
+
+
+def _ms(wall_s: float) -> int:
+    return int(wall_s * 1000)
+
+
+def _ledger_fill(fill_id: str, market: str, price: str, contracts: str, fee: str) -> Fill:
+    return Fill(
+        K,
+        fill_id,
+        "o-" + fill_id,
+        None,
+        market,
+        market,
+        Side.YES if market == "KX-NEW" else Side.NO,
+        Action.BUY,
+        int(Decimal(price) * M),
+        int(Decimal(contracts) * M),
+        int(Decimal(fee) * M),
+        None,
+    )
 
 
 def _pnl(realised: str = "-0.25", by_day: tuple[tuple[str, Decimal], ...] = ()) -> PnL:
@@ -343,7 +396,9 @@ async def test_an_incident_from_an_execution_report_and_a_loss_halt_reach_the_we
 
 
 @pytest.mark.asyncio
-async def test_the_daily_summary_goes_out_once_at_the_utc_day_change_with_the_ledgers_realised_pnl() -> None:
+async def test_the_daily_summary_goes_out_once_at_the_utc_day_change_with_the_ledgers_realised_pnl(
+    tmp_path: Path,
+) -> None:
     clocks = Clocks()
     async with receiving() as receiver:
         config = WebhookConfig(url=f"http://127.0.0.1:{receiver.port}/hook", format="slack", timeout_s=2.0)
@@ -356,11 +411,16 @@ async def test_the_daily_summary_goes_out_once_at_the_utc_day_change_with_the_le
             telemetry.capital(Decimal("120.5"))
             telemetry.execution(_report("set-1", ExecutionStatus.COMPLETE), Decimal("0.75"))
             telemetry.fill(_fill("f-1"))
-            by_day = (("2026-12-05", Decimal(1)), ("2026-12-06", Decimal("0.125")))
-            telemetry.pnl(_pnl("1.125", by_day))
-            assert telemetry.refresh() is False and telemetry.daily_summaries == []  # same day: nothing
-            clocks.advance(3.0)  # 00:00:01 the next day
-            telemetry.pnl(_pnl("1.125", by_day))
+            with Ledger(tmp_path / "ledger.db", synchronous="NORMAL") as ledger:
+                # the day before: 5 NO bought, fee $0.01, unsettled: realised -$0.01 that day
+                ledger.record_fill(_ledger_fill("k0", "KX-OLD", "0.30", "5", "0.01"), now_ms=_ms(DAY_END_S - 86_400))
+                # the day summarised: 10 YES at 0.40, fee $0.02, settled YES: 10 x (1 - 0.40) - 0.02 = $5.98
+                ledger.record_fill(_ledger_fill("k1", "KX-NEW", "0.40", "10", "0.02"), now_ms=_ms(DAY_END_S - 60))
+                ledger.record_settlement(K, "KX-NEW", Side.YES, now_ms=_ms(DAY_END_S - 30))
+                telemetry.pnl(ledger.pnl())
+                assert telemetry.refresh() is False and telemetry.daily_summaries == []  # same day: nothing
+                clocks.advance(3.0)  # 00:00:01 the next day
+                telemetry.pnl(ledger.pnl())
             telemetry.refresh()  # the day is already summarised: not again
             await asyncio.wait_for(notifier.drain(), 5.0)
         finally:
@@ -375,13 +435,13 @@ async def test_the_daily_summary_goes_out_once_at_the_utc_day_change_with_the_le
             fills=1,
             incidents=0,
             guaranteed_pnl_usd=Decimal("0.75"),
-            realised_pnl_usd=Decimal("0.125"),
+            realised_pnl_usd=Decimal("5.98"),
             capital_used_usd=Decimal("120.5"),
         )
     ]
     [body] = receiver.bodies
     assert body["text"] == "Daily summary 2026-12-06"
-    assert "*realised P&L*: 0.125 USD" in body["blocks"][1]["text"]["text"]
+    assert "*realised P&L*: 5.98" in body["blocks"][1]["text"]["text"]
 
 
 # -- view refreshes -------------------------------------------------------------------------------
