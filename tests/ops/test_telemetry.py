@@ -34,6 +34,7 @@ from arb.daemon.telemetry import (
 from arb.domain import Action, Fill, FillStatus, OrderStatus, OrderUpdate, Side, StrikeInfo, Venue
 from arb.errors import ConfigError
 from arb.execution.executor import ExecutionReport, ExecutionStatus, OrderReport
+from arb.execution.paper import PaperConfig, PaperVenue
 from arb.graph import build_graph
 from arb.ledger import Ledger
 from arb.ledger.store import PnL
@@ -557,6 +558,8 @@ async def test_feed_health_of_a_kalshi_client_on_the_loopback_simulator() -> Non
         up = feed_health(client, now_ns=time.clock(), max_book_age_ns=2_000_000_000)
         assert (up.venue, up.connected, up.books, up.untrusted_books, up.stale_books) == (K, True, 1, 0, 0)
         assert up.stalest_age_s == 0.0 and up.last_message_age_s == 0.0
+        paper = PaperVenue(client, PaperConfig(Decimal(100)), wall_clock_ms=time.wall_ms)
+        assert feed_health(paper, now_ns=time.clock(), max_book_age_ns=2_000_000_000) == up  # its feed's health
         telemetry.venue_health([up], breakers)
         time.advance(3.0)  # nothing changes for 3 s: the book is stale past a 2 s limit
         stale = feed_health(client, now_ns=time.clock(), max_book_age_ns=2_000_000_000)
