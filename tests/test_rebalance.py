@@ -253,6 +253,35 @@ def test_only_the_part_of_the_basket_the_bids_pay_for_is_sold() -> None:
     assert Fraction(sale.edge_usd) == best
 
 
+GROUP = Component(
+    "group",
+    ("kalshi:A", "kalshi:B", "kalshi:C"),
+    (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")),),
+    tuple(listing for m in "ABC" for listing in _kalshi_listings(m)),
+)
+
+
+@pytest.mark.parametrize(("a_bid", "sold"), [("0.40", False), ("0.42", True)])
+def test_an_exactly_one_group_is_sold_only_when_its_bids_beat_its_dollar_after_fees(a_bid: str, sold: bool) -> None:
+    """Five YES of each of A, B, C (exactly one wins) pay $5 whatever happens; YES bids a_bid, 0.35
+    and 0.30 sum to $1.05 (or $1.07), less Kalshi's fee on each order of five."""
+    bids = {"A": a_bid, "B": "0.35", "C": "0.30"}
+    group_books = {(K, m): kalshi_book(m, [(bid, 20)], [(str(D(bid) + D("0.02")), 20)]) for m, bid in bids.items()}
+    fills = {m: [(Fraction(bid), 5)] for m, bid in bids.items()}
+    edge = sum((5 * Fraction(bid) - ref_kalshi_fee(fills[m]) for m, bid in bids.items()), Fraction(0)) - 5
+    assert edge == (Fraction("0.10") if sold else Fraction(0))  # at 0.40 the fees eat the whole nickel
+    held = HeldSet(GROUP, {f"kalshi:{m}:yes": D(5) for m in "ABC"})
+    decision = rebalancer().decide(held, group_books, CASH)
+    if not sold:
+        assert decision.action is RebalanceAction.HOLD, decision.reason
+        return
+    assert decision.sale is not None, decision.reason
+    assert Fraction(decision.sale.edge_usd) == edge
+    assert {(leg.instrument_id, leg.action, leg.quantity) for leg in decision.sale.plan.legs} == {
+        (f"kalshi:{m}:yes", Action.SELL, D(5)) for m in "ABC"
+    }
+
+
 @pytest.mark.parametrize(
     ("change", "refusal"),
     [
@@ -349,15 +378,11 @@ def test_marks_are_coherent_prices_of_the_mids_and_reach_the_ledger(tmp_path: Pa
 
 
 def test_marks_of_an_exactly_one_group_sum_to_one_and_fill_in_an_unquoted_member() -> None:
-    listings = tuple(listing for m in "ABC" for listing in _kalshi_listings(m))
-    group = Component(
-        "group", ("kalshi:A", "kalshi:B", "kalshi:C"), (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")),), listings
-    )
     quoted = {
         (K, "A"): kalshi_book("A", [("0.49", 5)], [("0.51", 5)]),
         (K, "B"): kalshi_book("B", [("0.29", 5)], [("0.31", 5)]),
     }
-    marks = rebalancer().marks(group, quoted)
+    marks = rebalancer().marks(GROUP, quoted)
     assert marks.unquoted == ("kalshi:C",)
     total = sum(marks.by_instrument_micro[f"kalshi:{m}:yes"] for m in "ABC")
     assert abs(total - MICRO) <= 3  # coherent: exactly one wins (to the micro-dollar rounding of each)
