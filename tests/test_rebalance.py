@@ -557,3 +557,12 @@ async def test_acceptance_a_basket_whose_bids_do_not_rise_is_held(tmp_path: Path
         assert decision.action is RebalanceAction.HOLD and "no sale locks in $0.05 more" in decision.reason
         assert len(s.executor.orders) == orders  # nothing sent
         assert _sim_holdings(s, 0) == (10, 10)
+
+        # the held basket marked at coherent prices: one price for the linked contracts, so YES
+        # there and NO here are worth $1 a pair, and the ledger's unrealised P&L is $10 less the
+        # $9.80 the contracts cost (fees are expensed, not in the cost)
+        marks = rebalancer_.marks(a, books_now)
+        assert Rebalancer.record_marks(s.ledger, a, marks, held.holdings, now_ms=s.time.wall_ms()) == 2
+        pnl = s.ledger.pnl()
+        assert pnl.unmarked == () and pnl.unrealised_usd == D("0.20"), pnl
+        assert marks.value_usd(held.holdings) == 10
