@@ -314,6 +314,17 @@ def test_nothing_held_is_held_and_bad_holdings_are_refused() -> None:
         rebalancer().decide(HeldSet(PAIR, {YES_K: D(-1)}), {}, CASH)
 
 
+def test_a_set_that_cannot_be_judged_does_not_stop_the_others() -> None:
+    r = rebalancer()
+    bad = HeldSet(PAIR, {"kalshi:X:yes": D(1)})
+    (sale,) = r.propose([bad, basket(10)], books([("0.60", 50)], [("0.64", 50)]), CASH)
+    assert sale.set_id == "pair" and sale.edge_usd == D("2.13784")
+    first, second = r.last_decisions
+    assert first.action is RebalanceAction.HOLD and first.reason.startswith("cannot judge: set pair:"), first.reason
+    assert "unknown instrument" in first.reason
+    assert second.action is RebalanceAction.SELL and second.sale == sale
+
+
 def test_a_held_set_without_usable_books_is_held() -> None:
     stale = Rebalancer(RebalanceConfig(min_edge_usd=D("0.01")), now_ns=lambda: NOW_NS + 60 * 10**9, clock=lambda: 0.0)
     decision = stale.decide(basket(10), books([("0.90", 50)], [("0.90", 50)]), CASH)
