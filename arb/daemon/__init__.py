@@ -1,0 +1,1 @@
+"""The continuous daemon behind `arb run`."""

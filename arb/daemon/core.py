@@ -1,0 +1,815 @@
+"""`arb run`: venues, books, market graph, scanner, allocator, risk, executor and ledger in one
+asyncio (uvloop) process (docs/daemon.md).
+
+Start, in this order (any failure stops the start; nothing trades before recovery is clean):
+config (checked by the caller: exit 2 before anything starts) -> ledger -> clients (started; the
+Polymarket markets loaded, which its order lookups need) -> `recover()` ->
+`Executor.allow_trading(report)` -> metadata (markets and events of every venue) -> graph ->
+scanner + allocator -> subscribe -> trade.
+
+Data flow: every client event reaches `_on_event` on the loop: the executor hears it first (order
+and fill events of its plans), then a book change marks its component dirty in the scanner (O(1))
+and wakes the solver task; nothing else runs on the feed path. The solver task drains the scanner,
+hands forwarded sets to the one `LiveAllocator` (withdrawn ones leave it), solves in a worker thread
+(HiGHS releases the GIL; the loop keeps reading sockets meanwhile) and starts one execution task per
+plan whose set is not already trading: risk (`plan_context` + the full `RiskGate`) then
+`Executor.execute`. A set just traded leaves the allocator until the scanner forwards it again
+(its books have moved), so the same stale books are never planned twice. Fills come back as
+inventory (the executor's set holdings -> `LiveAllocator.set_inventory`) and committed cash
+(ledger cash flows -> the allocator's capital).
+
+Stop: SIGINT/SIGTERM (or the configured duration) stop entries at once (an in-memory kill switch,
+so the next start is not blocked), let the executions under way settle and repair, cancel what
+rests, reconcile what is unknown, flush and close the ledger, print the summary and return 0. A
+second SIGINT/SIGTERM exits at once (the next start's recovery puts the ledger right).
+
+Kill switch: the `risk.kill_switch_file` (made by `arb kill`) and the `risk.kill_switch_signal`
+both stop new plans (the gate checks before every plan) and cancel every resting order; a
+watcher notices the file within `_KILL_POLL_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import IO, Any
+
+from arb.book import BinaryBook, OrderBook
+from arb.config import AppConfig, Credentials
+from arb.daemon.allocation import LiveAllocator
+from arb.daemon.interim import RunTelemetry, classify_component
+from arb.daemon.venues import VenueSource, build_clients
+from arb.domain import BookChange, BookSnapshot, EventInfo, Fill, MarketInfo, OrderUpdate, Venue
+from arb.errors import ArbError, ConfigError
+from arb.execution.context import plan_context
+from arb.execution.executor import ExecutionStatus, Executor
+from arb.execution.orders import time_in_force_for
+from arb.execution.recovery import RecoveryConfig, RecoveryReport, recover
+from arb.execution.repair import RepairPlanner, exposure
+from arb.graph import Component, MarketGraph, build_graph, contract_id
+from arb.ledger.store import Ledger
+from arb.links import CuratedLink
+from arb.ops.logs import log_event
+from arb.ops.metrics import Metrics, MetricsServer
+from arb.ops.summary import RunSummary, RunTally
+from arb.ops.view import View
+from arb.risk.config import build_risk_gate
+from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
+from arb.scanner import ScanCandidate, Scanner
+from arb.venues.base import VenueClient
+from solvers.plan import SetPlan
+from solvers.problem import CandidateSet, Capital, Equivalent
+
+__all__ = ["Daemon", "DaemonResult"]
+
+log = logging.getLogger("arb.daemon")
+_ZERO = Decimal(0)
+_KILL_POLL_S = 0.2
+_LOOP_LAG_INTERVAL_S = 0.1
+_SHUTDOWN_WAIT_S = 30.0  # executions under way get this long to settle and repair at shutdown
+
+
+@dataclass(slots=True)
+class DaemonResult:
+    exit_code: int
+    summary: RunSummary | None = None
+    shutdown_check: RecoveryReport | None = None
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class _BookMap:
+    """(venue, market id) -> `BinaryBook` over the clients' own ladders (Kalshi: one ladder per
+    ticker; Polymarket: the YES and NO token books of a condition), rebuilt when a client replaced
+    a ladder object."""
+
+    def __init__(self, clients: Mapping[Venue, VenueClient]) -> None:
+        self._clients = clients
+        self._tokens: dict[str, tuple[str, str]] = {}  # Polymarket condition -> (YES token, NO token)
+        self._cache: dict[tuple[Venue, str], tuple[OrderBook, OrderBook | None, BinaryBook]] = {}
+
+    def learn(self, markets: list[MarketInfo]) -> None:
+        for market in markets:
+            if market.venue is Venue.POLYMARKET and market.token_ids is not None:
+                self._tokens[market.market_id] = market.token_ids
+
+    def _ladders(self, venue: Venue) -> Mapping[str, OrderBook]:
+        client = self._clients.get(venue)
+        return getattr(client, "books", {}) if client is not None else {}
+
+    def __call__(self, venue: Venue, market_id: str) -> BinaryBook | None:
+        ladders = self._ladders(venue)
+        if venue is Venue.POLYMARKET:
+            tokens = self._tokens.get(market_id)
+            if tokens is None:
+                return None
+            yes, no = ladders.get(tokens[0]), ladders.get(tokens[1])
+            if yes is None or no is None:
+                return None
+        else:
+            yes, no = ladders.get(market_id), None
+            if yes is None:
+                return None
+        key = (venue, market_id)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is yes and cached[1] is no:
+            return cached[2]
+        book = BinaryBook(market_id, yes, no) if no is not None else BinaryBook(market_id, yes)
+        self._cache[key] = (yes, no, book)
+        return book
+
+    def for_component(self, component: Component) -> dict[tuple[Venue, str], BinaryBook]:
+        out: dict[tuple[Venue, str], BinaryBook] = {}
+        for listing in component.listings:
+            key = (listing.venue, listing.market_id)
+            if key not in out:
+                book = self(*key)
+                if book is not None:
+                    out[key] = book
+        return out
+
+
+class Daemon:
+    """One run of the engine (module docstring). `run()` returns a `DaemonResult`."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        credentials: Credentials,
+        source: VenueSource,
+        *,
+        stream: IO[str] | None = None,
+        view: View | None = None,
+        metrics: Metrics | None = None,
+        install_signals: bool = True,
+        clock: Callable[[], int] = time.monotonic_ns,
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.source = source
+        self.stream = stream or sys.stdout
+        self.install_signals = install_signals
+        self._clock = clock
+        self._wall_ms = wall_ms
+        self._view = view
+        self._metrics = metrics
+        self._metrics_server: MetricsServer | None = None
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        self._signals = 0
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._first_event_ns: int | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._executions: dict[str, asyncio.Task[None]] = {}
+        self._candidates: dict[str, ScanCandidate] = {}
+        self._link_notional: dict[str, Decimal] = {}
+        self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
+        self._markets: dict[Venue, list[MarketInfo]] = {}
+        self._events: dict[Venue, list[EventInfo]] = {}
+        self._subscribed: set[tuple[Venue, str]] = set()
+        self.ledger: Ledger | None = None
+        self.clients: dict[Venue, VenueClient] = {}
+        self.books = _BookMap(self.clients)
+        self.gate: RiskGate | None = None
+        self.executor: Executor | None = None
+        self.graph: MarketGraph | None = None
+        self.scanner: Scanner | None = None
+        self.allocator: LiveAllocator | None = None
+        self.tally = RunTally(
+            mode=f"{config.run.mode}/{config.run.venues}",
+            started_s=time.monotonic(),
+            bankroll_usd=sum(config.risk.limits.cash_per_venue_usd.values(), _ZERO),
+        )
+        self.telemetry = RunTelemetry(metrics=metrics, tally=self.tally, view=view, classify=self._classify)
+        self.kill_cancels = 0
+        self.started = asyncio.Event()  # trading has started (tests wait on it)
+
+    # -- signals --------------------------------------------------------------------------------------
+    def request_stop(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    def _on_signal(self, signum: int) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals > 1:
+            # a second signal: leave now; the next start's recovery reconciles what was in flight
+            os.write(2, f"arb: second {name}: exiting at once\n".encode())
+            os._exit(128 + signum)
+        log_event(log, logging.INFO, "shutdown_requested", signal=name)
+        self.request_stop(f"signal {name}")
+
+    def _on_kill_signal(self, signum: int) -> None:
+        if self.executor is None:
+            assert self.gate is not None
+            self.gate.kill_switch.engage(f"signal {signal.Signals(signum).name}")
+            return
+        log_event(log, logging.WARNING, "kill_switch", source="signal", signal=signal.Signals(signum).name)
+        self.telemetry.halt(f"kill switch: signal {signal.Signals(signum).name}")
+        self.executor.kill(f"signal {signal.Signals(signum).name}")
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        installed: list[int] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+            installed.append(signum)
+        kill_signal = self.config.risk.kill_switch_signal
+        if kill_signal is not None:
+            loop.add_signal_handler(kill_signal, self._on_kill_signal, kill_signal)
+            installed.append(kill_signal)
+        return installed
+
+    # -- run ------------------------------------------------------------------------------------------
+    async def run(self) -> DaemonResult:
+        loop = asyncio.get_running_loop()
+        installed = self._install_signals(loop) if self.install_signals else []
+        result = DaemonResult(0)
+        try:
+            result = await self._run()
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+        return result
+
+    async def _run(self) -> DaemonResult:
+        config = self.config
+        settings = config.risk
+        self.gate = build_risk_gate(
+            settings,
+            monotonic_s=lambda: self._clock() / 1e9,
+            wall_s=lambda: self._wall_ms() / 1000.0,
+            notify=lambda note: self.telemetry.halt(getattr(note, "message", str(note))),
+        )
+        config.ledger.path.parent.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(config.ledger.path, synchronous=config.ledger.synchronous)
+        log_event(log, logging.INFO, "ledger_open", path=str(config.ledger.path))
+        result = DaemonResult(0)
+        try:
+            async with self.source as source:
+                result = await self._with_venues(source)
+        finally:
+            self.ledger.close()
+        return result
+
+    async def _with_venues(self, source: VenueSource) -> DaemonResult:
+        config = self.config
+        assert self.ledger is not None and self.gate is not None
+        paper_cash = None
+        if config.run.venues == "configured" and config.run.mode == "paper":
+            paper_cash = dict(config.risk.limits.cash_per_venue_usd)
+        self.clients.update(
+            build_clients(
+                source.endpoints,
+                self._on_event,
+                paper_cash_usd=paper_cash,
+                seed=config.run.scenario.seed,
+                clock=self._clock,
+                wall_ms=self._wall_ms,
+            )
+        )
+        try:
+            return await self._with_clients(source)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            for client in self.clients.values():
+                with contextlib.suppress(Exception):
+                    await client.close()
+            if self._metrics_server is not None:
+                self._metrics_server.stop()
+
+    async def _with_clients(self, source: VenueSource) -> DaemonResult:
+        config = self.config
+        assert self.ledger is not None and self.gate is not None
+        for client in self.clients.values():
+            await client.start()
+        if Venue.POLYMARKET in self.clients:  # its order lookups need the markets (recovery)
+            self._markets[Venue.POLYMARKET] = await self.clients[Venue.POLYMARKET].markets()
+        report = await recover(
+            self.ledger, self.clients, wall_ms=self._wall_ms, clock=self._clock, config=RecoveryConfig()
+        )
+        log_event(
+            log,
+            logging.INFO if report.clean else logging.ERROR,
+            "recovery",
+            clean=report.clean,
+            differences=len(report.differences),
+            resolved=len(report.resolved),
+            cancelled=len(report.cancelled),
+            fills_applied=report.fills_applied,
+        )
+        repair = RepairPlanner(config.repair, now_ns=self._clock)
+        cash = dict(config.risk.limits.cash_per_venue_usd)
+        ids = itertools.count(1)
+        run_tag = f"r{self._wall_ms()}"
+        self.executor = Executor(
+            self.ledger,
+            self.clients,
+            self.gate,
+            repair=repair,
+            capital=Capital(cash),
+            config=config.executor,
+            clock=self._clock,
+            wall_ms=self._wall_ms,
+            intent_ids=lambda: f"{run_tag}-{next(ids)}",
+        )
+        try:
+            self.executor.allow_trading(report)
+        except ArbError as exc:
+            log_event(log, logging.ERROR, "recovery_not_clean", error=str(exc))
+            return DaemonResult(3, reason=f"recovery found differences: {exc}")
+        if self._stop.is_set():
+            return await self._shutdown()
+        await self._load_metadata()
+        self.graph = self._build_graph(source)
+        self.scanner = Scanner(self.graph.components, self.books, now_ns=self._clock, config=config.scanner)
+        self.allocator = LiveAllocator(
+            self._capital(), config=config.allocator.config, backend=config.allocator.backend
+        )
+        await self._subscribe()
+        if config.metrics.enabled and self._metrics is not None:
+            self._metrics_server = self._metrics.serve(config.metrics.port, config.metrics.host)
+            log_event(log, logging.INFO, "metrics_serving", url=self._metrics_server.url)
+        log_event(
+            log,
+            logging.INFO,
+            "trading",
+            components=len(self.graph.components),
+            markets=sum(len(m) for m in self._markets.values()),
+            links=len(source.links),
+            incremental_allocator=self.allocator.incremental,
+        )
+        self._spawn(self._solver_loop(), "solver")
+        self._spawn(self._sweep_loop(), "sweep")
+        self._spawn(self._kill_watch(), "kill-watch")
+        self._spawn(self._loop_lag(), "loop-lag")
+        self._spawn(self._view_loop(), "view")
+        if config.graph.metadata_refresh_s > 0 and config.run.venues == "configured":
+            self._spawn(self._refresh_loop(source), "metadata-refresh")
+        if config.run.duration_s is not None:
+            self._spawn(self._duration(config.run.duration_s), "duration")
+        self.started.set()
+        self._wake.set()
+        await self._stop.wait()
+        return await self._shutdown()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # a loop died: stop cleanly rather than trade half-wired
+            log_event(log, logging.ERROR, "task_failed", task=task.get_name(), error=f"{type(exc).__name__}: {exc}")
+            self.request_stop(f"task {task.get_name()} failed: {type(exc).__name__}: {exc}")
+
+    async def _duration(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.request_stop(f"duration {seconds:g} s reached")
+
+    # -- metadata and graph ---------------------------------------------------------------------------
+    async def _load_metadata(self) -> None:
+        for venue, client in self.clients.items():
+            markets = await client.markets()
+            events_call = getattr(client, "events", None)
+            if events_call is None:  # a PaperVenue: the inner client knows the events
+                inner = getattr(client, "inner", None)
+                events_call = getattr(inner, "events", None)
+            events = await events_call() if events_call is not None else []
+            self._markets[venue] = markets
+            self._events[venue] = events
+            self.books.learn(markets)
+            for event in events:
+                self.books.learn(list(event.markets))
+
+    def _build_graph(self, source: VenueSource) -> MarketGraph:
+        links = source.links
+        self._links_by_pair = {
+            (contract_id(Venue.KALSHI, link.kalshi_ticker), link.polymarket_condition_id): link for link in links
+        }
+        markets = [m for ms in self._markets.values() for m in ms]
+        events = [e for es in self._events.values() for e in es]
+        graph = build_graph(markets, events, links, config=source.graph_config)
+        by_gamma = {m.venue_market_id: m.market_id for m in self._markets.get(Venue.POLYMARKET, [])}
+        for link in links:  # a link file may name only the Gamma id: key by condition id too
+            condition = link.polymarket_condition_id or by_gamma.get(link.polymarket_market_id, "")
+            self._links_by_pair[(contract_id(Venue.KALSHI, link.kalshi_ticker), condition)] = link
+        return graph
+
+    async def _subscribe(self) -> None:
+        assert self.graph is not None
+        wanted: dict[Venue, list[MarketInfo]] = {}
+        for market in self.graph.markets.values():
+            key = (market.venue, market.market_id)
+            if key not in self._subscribed:
+                wanted.setdefault(market.venue, []).append(market)
+                self._subscribed.add(key)
+        for venue, markets in wanted.items():
+            client = self.clients.get(venue)
+            if client is not None and markets:
+                await client.subscribe(markets)
+
+    async def _refresh_loop(self, source: VenueSource) -> None:
+        interval = self.config.graph.metadata_refresh_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._load_metadata()
+            except ArbError as exc:
+                log_event(log, logging.WARNING, "metadata_refresh_failed", error=str(exc))
+                continue
+            graph = self._build_graph(source)
+            assert self.graph is not None and self.scanner is not None
+            if graph.components == self.graph.components:
+                continue
+            self.scanner.replace_components(graph.components)
+            self.graph = graph
+            await self._subscribe()
+            log_event(log, logging.INFO, "graph_rebuilt", components=len(graph.components))
+            self._wake.set()
+
+    def _classify(self, set_id: str) -> Any:
+        from arb.ops.view import OpportunityKind
+
+        if self.graph is None:
+            return OpportunityKind.OTHER
+        try:
+            return classify_component(self.graph.component(set_id))
+        except KeyError:
+            return OpportunityKind.OTHER
+
+    # -- events (the feed path: O(1) work, nothing awaits) ----------------------------------------------
+    def _on_event(self, event: Any) -> None:
+        executor = self.executor
+        if executor is not None:
+            executor.on_event(event)
+        if isinstance(event, BookSnapshot | BookChange):
+            lag = None
+            if event.exchange_ts_ms is not None:
+                lag = (self._wall_ms() - event.exchange_ts_ms) / 1000.0
+            self.telemetry.book_event(event.venue, event.market_id, lag)
+            scanner = self.scanner
+            if scanner is not None and scanner.on_book_change(event.venue, event.market_id):
+                if self._first_event_ns is None:
+                    self._first_event_ns = self._clock()
+                self._wake.set()
+        elif isinstance(event, OrderUpdate):
+            self.telemetry.order(event)
+        elif isinstance(event, Fill):
+            self.telemetry.fill(event)
+
+    # -- solving and trading ---------------------------------------------------------------------------
+    def _capital(self) -> Capital:
+        """Per venue: the configured cash minus what positions already hold (ledger cash flows)."""
+        committed = self._committed_cash()
+        limits = self.config.risk.limits.cash_per_venue_usd
+        return Capital({venue: max(_ZERO, cap - committed.get(venue, _ZERO)) for venue, cap in limits.items()})
+
+    def _committed_cash(self) -> dict[str, Decimal]:
+        assert self.ledger is not None
+        spent: dict[str, Decimal] = {}
+        for (venue, _market), flow in self.ledger.market_cash_flows().items():
+            spent[venue.value] = spent.get(venue.value, _ZERO) - flow
+        return {venue: max(_ZERO, amount) for venue, amount in spent.items()}
+
+    def _limited(self, candidate: CandidateSet, score_micro_usd: int) -> CandidateSet | None:
+        """The set with its risk limits: a set leaning on a settlement-risk link may commit at most
+        the Kelly cap of that link (fraction x Kelly stake x bankroll, the scanner's edge per
+        contract as the edge); None when the cap is zero (the link's class is not traded)."""
+        risky = [r for r in candidate.relations if isinstance(r, Equivalent) and r.settlement_risk]
+        if not risky:
+            return candidate
+        limits = self.config.risk.limits
+        edge = Decimal(max(score_micro_usd, 1)) / Decimal(1_000_000)
+        cap: Decimal | None = None
+        for relation in risky:
+            link = self._link_of(relation)
+            risk_class = link.settlement_risk.value if link is not None else "unknown"
+            probability = limits.disagreement_probability_per_link_class.get(risk_class)
+            if probability is None:
+                return None
+            link_cap = kelly_cap(edge, probability, limits.kelly_fraction, self.tally.bankroll_usd)
+            cap = link_cap if cap is None else min(cap, link_cap)
+        if cap is None or cap <= 0:
+            return None
+        current = candidate.limits.max_cost_usd
+        new_cap = cap if current is None else min(current, cap)
+        return replace(candidate, limits=replace(candidate.limits, max_cost_usd=new_cap.quantize(Decimal("0.01"))))
+
+    def _link_of(self, relation: Equivalent) -> CuratedLink | None:
+        for a, b in ((relation.a, relation.b), (relation.b, relation.a)):
+            if a.startswith("kalshi:") and b.startswith("polymarket:"):
+                return self._links_by_pair.get((a, b.split(":", 1)[1]))
+        return None
+
+    async def _solver_loop(self) -> None:
+        assert self.scanner is not None and self.allocator is not None
+        scanner, allocator = self.scanner, self.allocator
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            tick_ns, self._first_event_ns = self._first_event_ns, None
+            t0 = time.perf_counter()
+            forwarded = scanner.drain(self.config.run.max_sets_per_solve)
+            withdrawn = scanner.take_withdrawn()
+            t1 = time.perf_counter()
+            if scanner.dirty_ids:
+                self._wake.set()  # more than one pass's worth: the rest next turn
+            for set_id in withdrawn:
+                self._candidates.pop(set_id, None)
+                allocator.remove(set_id)
+            for candidate in forwarded:
+                self._candidates[candidate.component_id] = candidate
+                if candidate.component_id in self._executions:
+                    continue  # trading now; its next forward brings fresh books
+                limited = self._limited(candidate.candidate_set, candidate.score_micro_usd)
+                if limited is None:
+                    allocator.remove(candidate.component_id)
+                    continue
+                allocator.upsert(limited)
+            self.telemetry.candidates(forwarded, withdrawn)
+            if forwarded:
+                self.telemetry.stage("scan", (t1 - t0) * 1000.0)
+            if not allocator.set_ids:
+                continue
+            allocator.set_capital(self._capital())
+            t2 = time.perf_counter()
+            try:
+                result = await asyncio.to_thread(allocator.solve)
+            except ArbError as exc:
+                log_event(log, logging.WARNING, "solve_failed", error=str(exc))
+                continue
+            t3 = time.perf_counter()
+            self.telemetry.stage("solve", (t3 - t2) * 1000.0)
+            if result is None or self._stopping:
+                continue
+            for plan in result.plans:
+                if not plan.legs or plan.set_id in self._executions:
+                    continue
+                if tick_ns is not None:
+                    self.telemetry.stage("tick_to_plan", (self._clock() - tick_ns) / 1e6)
+                    tick_ns = None
+                allocator.remove(plan.set_id)  # traded: back when the scanner forwards it again
+                self._start_execution(plan)
+
+    def _start_execution(self, plan: SetPlan) -> None:
+        task = asyncio.get_running_loop().create_task(self._execute(plan), name=f"execute {plan.set_id}")
+        self._executions[plan.set_id] = task
+        set_id = plan.set_id
+
+        def finished(_task: asyncio.Task[None]) -> None:
+            self._executions.pop(set_id, None)
+
+        task.add_done_callback(finished)
+
+    async def _execute(self, plan: SetPlan) -> None:
+        assert self.executor is not None and self.graph is not None and self.allocator is not None
+        executor = self.executor
+        try:
+            component = self.graph.component(plan.set_id)
+        except KeyError:
+            return
+        books = self.books.for_component(component)
+        try:
+            context = plan_context(
+                plan,
+                component,
+                books,
+                time_in_force=lambda venue: time_in_force_for(
+                    executor.clients[venue].capabilities, executor.config.orders, venue
+                ),
+                holdings_by_instrument=executor.set_position(component)[0],
+                committed_cash_usd=self._committed_cash(),
+                open_plans=len(self._executions) - 1,
+                links=self._link_exposures(plan, component),
+                link_notional_usd=dict(self._link_notional),
+                bankroll_usd=self.tally.bankroll_usd,
+            )
+        except ConfigError as exc:
+            log_event(log, logging.WARNING, "plan_context_failed", set_id=plan.set_id, error=str(exc))
+            return
+        started = time.perf_counter()
+        try:
+            report = await executor.execute(plan, component, books, context)
+        except ArbError as exc:
+            log_event(log, logging.ERROR, "execute_failed", set_id=plan.set_id, error=str(exc))
+            return
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        timings = {"execute": elapsed_ms}
+        if report.plan_latency_ms is not None:
+            timings["plan_to_ack"] = report.plan_latency_ms
+        self.telemetry.plan(report, plan.guaranteed_profit_usd, timings)
+        log_event(
+            log,
+            logging.INFO,
+            "plan",
+            set_id=plan.set_id,
+            status=report.status.value,
+            reason=report.reason,
+            legs=len(plan.legs),
+            guaranteed_usd=str(plan.guaranteed_profit_usd),
+            repairs=list(report.repairs),
+            refusals=[f"{r.gate}: {r.reason}" for r in report.refusals],
+        )
+        if report.status in (ExecutionStatus.COMPLETE, ExecutionStatus.REPAIRED):
+            for link in context.links:
+                self._link_notional[link.risk_class] = (
+                    self._link_notional.get(link.risk_class, _ZERO) + link.notional_usd
+                )
+        if report.status is not ExecutionStatus.REFUSED:
+            self._after_fills()
+
+    def _link_exposures(self, plan: SetPlan, component: Component) -> tuple[LinkExposure, ...]:
+        exposures = []
+        for relation in component.relations:
+            if not isinstance(relation, Equivalent):
+                continue
+            link = self._link_of(relation)
+            if link is None:
+                continue
+            notional = sum(
+                (abs(leg.cash_flow_usd) for leg in plan.legs if leg.contract in (relation.a, relation.b)), _ZERO
+            )
+            if notional <= 0:
+                continue
+            edge = plan.guaranteed_profit_usd / notional if plan.guaranteed_profit_usd > 0 else _ZERO
+            exposures.append(
+                LinkExposure(
+                    f"{link.kalshi_ticker}~{link.polymarket_market_id}",
+                    link.settlement_risk.value,
+                    notional,
+                    edge=edge if relation.settlement_risk else _ZERO,
+                )
+            )
+        return tuple(exposures)
+
+    def _after_fills(self) -> None:
+        """Fills are inventory: the executor's set holdings go to the allocator, the ledger's cash
+        flows to its capital; the P&L metric follows."""
+        assert self.executor is not None and self.allocator is not None and self.graph is not None
+        inventory: dict[str, Decimal] = {}
+        for set_id in self.allocator.set_ids:
+            try:
+                component = self.graph.component(set_id)
+            except KeyError:
+                continue
+            holdings, _ = self.executor.set_position(component)
+            inventory.update({k: v for k, v in holdings.items() if v})
+        self.allocator.set_inventory(inventory)
+        self.allocator.set_capital(self._capital())
+        assert self.ledger is not None
+        self.telemetry.pnl(self.ledger.pnl())
+
+    # -- periodic ------------------------------------------------------------------------------------
+    async def _sweep_loop(self) -> None:
+        assert self.scanner is not None
+        while True:
+            await asyncio.sleep(self.config.run.sweep_interval_s)
+            if self.scanner.sweep():
+                self._wake.set()
+
+    async def _kill_watch(self) -> None:
+        """The file (or a signal's flag) engages the gate by itself; this cancels what rests."""
+        assert self.gate is not None and self.executor is not None
+        engaged = False
+        while True:
+            now = self.gate.kill_switch.engaged() and not self._stopping
+            if now and not engaged:
+                refusal = self.gate.kill_switch.check()
+                reason = refusal.reason if refusal is not None else "kill switch"
+                log_event(log, logging.WARNING, "kill_switch", reason=reason)
+                self.telemetry.halt(reason)
+                self.kill_cancels += 1
+                await self.executor.cancel_resting()
+            elif engaged and not now and not self._stopping:
+                self.telemetry.halt("")
+                log_event(log, logging.INFO, "kill_switch_released")
+            engaged = now
+            await asyncio.sleep(_KILL_POLL_S)
+
+    async def _loop_lag(self) -> None:
+        """Event-loop lag: how late a timer fires (everything the loop runs meanwhile delays it)."""
+        interval = _LOOP_LAG_INTERVAL_S
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(interval)
+            self.telemetry.loop_lag(max(0.0, (time.perf_counter() - start - interval) * 1000.0))
+
+    async def _view_loop(self) -> None:
+        if self._view is None:
+            return
+        period = 1.0 / self.config.live_view.refresh_per_s
+        while True:
+            await asyncio.sleep(period)
+            if self._view.due():
+                self._view.update(self._snapshot())
+
+    def _snapshot(self) -> Any:
+        assert self.ledger is not None and self.graph is not None
+        rows = []
+        for venue, client in self.clients.items():
+            ladders = getattr(client, "books", {})
+            stale = sum(1 for b in ladders.values() if not getattr(b, "trusted", True))
+            connected = getattr(client, "connected", True)
+            if isinstance(connected, dict):
+                connected = all(e.is_set() for e in connected.values())
+            rows.append(
+                self.telemetry.venue_row(venue, connected=bool(connected), books=len(ladders), stale_books=stale)
+            )
+        linked = len({c for r in self.graph.relations if isinstance(r, Equivalent) for c in (r.a, r.b)})
+        executed = sum(n for status, n in self.tally.plans_by_status.items() if status != "refused")
+        return self.telemetry.snapshot(
+            pnl=self.ledger.pnl(), linked_markets=linked, venues=rows, plans_executed=executed
+        )
+
+    # -- shutdown --------------------------------------------------------------------------------------
+    async def _shutdown(self) -> DaemonResult:
+        assert self.ledger is not None and self.gate is not None
+        self._stopping = True
+        reason = self._stop_reason or "stopped"
+        log_event(log, logging.INFO, "shutdown", reason=reason)
+        self.gate.kill_switch.engage(f"shutting down ({reason})")  # in memory: the next start is free
+        self._wake.set()
+        for task in self._tasks:
+            if task.get_name() != "view":
+                task.cancel()
+        if self._executions:
+            _done, pending = await asyncio.wait(list(self._executions.values()), timeout=_SHUTDOWN_WAIT_S)
+            for task in pending:
+                log_event(log, logging.ERROR, "shutdown_execution_stuck", task=task.get_name())
+        shutdown_check: RecoveryReport | None = None
+        executor = self.executor
+        if executor is not None:
+            still_open = await executor.cancel_resting()
+            unresolved = await executor.reconcile_unresolved()
+            await executor.idle()
+            log_event(
+                log,
+                logging.INFO if not still_open and not unresolved else logging.ERROR,
+                "shutdown_orders",
+                still_resting=len(still_open),
+                unresolved=len(unresolved),
+            )
+            shutdown_check = await recover(
+                self.ledger, self.clients, wall_ms=self._wall_ms, clock=self._clock, config=RecoveryConfig()
+            )
+            log_event(
+                log,
+                logging.INFO if shutdown_check.clean else logging.ERROR,
+                "shutdown_recovery_check",
+                clean=shutdown_check.clean,
+                differences=[d.kind for d in shutdown_check.differences],
+                cancelled=len(shutdown_check.cancelled),
+                resolved=len(shutdown_check.resolved),
+            )
+        summary = self._summary()
+        if self._view is not None:
+            with contextlib.suppress(Exception):
+                self._view.close(self._snapshot() if self.graph is not None else None)
+        return DaemonResult(0, summary=summary, shutdown_check=shutdown_check, reason=reason)
+
+    def _summary(self) -> RunSummary:
+        assert self.ledger is not None
+        unhedged: list[str] = []
+        if self.executor is not None and self.graph is not None:
+            for set_id in sorted({o.set_id for o in self.executor.orders.values()}):
+                try:
+                    component = self.graph.component(set_id)
+                except KeyError:
+                    continue
+                holdings, cash = self.executor.set_position(component)
+                if any(holdings.values()) and not self._hedged(component, holdings, cash):
+                    unhedged.append(set_id)
+        open_incidents = len(self.ledger.open_incidents())
+        self.tally.capital(sum(self._committed_cash().values(), _ZERO))
+        return self.tally.summary(
+            self.ledger.pnl(),
+            fills=self.ledger.fill_count(),
+            incidents_open_at_end=open_incidents,
+            ended_s=time.monotonic(),
+            unhedged_sets=unhedged,
+        )
+
+    def _hedged(self, component: Component, holdings: Mapping[str, Decimal], cash: Decimal) -> bool:
+        """Hedged: the set's worst outcome loses at most the repair loss cap (what the executor
+        calls hedged after a repair)."""
+        value = exposure(component, holdings, cash, max_outcomes=self.config.repair.max_outcomes)
+        return value.worst_value_usd >= -self.config.risk.repair_loss_cap_usd
