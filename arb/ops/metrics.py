@@ -30,9 +30,10 @@ __all__ = [
     "MetricsServer",
 ]
 
-STAGES = ("feed_to_book", "book_to_scan", "scan_to_plan", "plan_to_ack", "tick_to_ack")
+STAGES = ("feed_to_book", "book_to_scan", "scan_to_plan", "tick_to_plan", "plan_to_ack", "tick_to_ack")
 """Pipeline stages timed by `arb_stage_latency_ms`: a venue frame received -> book updated ->
-scanner pass done -> verified plan -> first order acknowledged; tick_to_ack spans them all."""
+scanner pass done -> verified plan -> first order acknowledged; tick_to_plan spans the frame to the
+verified plan (the daemon's latency target), tick_to_ack the frame to the acknowledgement."""
 
 LATENCY_BUCKETS_MS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
 """Upper bounds (ms) of the latency histograms: 0.1 ms (a book update) to 1 s (a slow venue ack);
@@ -105,7 +106,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "arb_stage_latency_ms",
         "histogram",
-        "Latency of one pipeline stage (feed_to_book, book_to_scan, scan_to_plan, plan_to_ack, tick_to_ack), milliseconds",
+        "Latency of one pipeline stage (feed_to_book, book_to_scan, scan_to_plan, tick_to_plan, plan_to_ack, tick_to_ack), milliseconds",
         ("stage",),
     ),
 )

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BookGate",
     "BookStatus",
+    "BreakerStatus",
     "CircuitBreakers",
     "HaltEvent",
     "Incidents",
@@ -226,6 +227,17 @@ class RateBudget:
 
 
 # -- circuit breakers ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BreakerStatus:
+    """One venue's breaker as `CircuitBreakers.check` would judge it now: "closed" (calls go
+    through), "open" (tripped by errors until `open_until_s`, monotonic) or "unreachable" (a
+    partition, until marked reachable); `reason` says why it is not closed."""
+
+    state: Literal["closed", "open", "unreachable"]
+    reason: str = ""
+    open_until_s: float | None = None
+
+
 @dataclass(slots=True)
 class _VenueHealth:
     calls: deque[tuple[float, bool]] = field(default_factory=deque)
@@ -289,6 +301,17 @@ class CircuitBreakers:
 
     def mark_reachable(self, venue: str) -> None:
         self._health(venue).unreachable = None
+
+    def state(self, venue: str) -> BreakerStatus:
+        """The venue's breaker now, by the same rules `check` applies (for the live view)."""
+        health = self._venues.get(venue)
+        if health is None:
+            return BreakerStatus("closed")
+        if health.unreachable is not None:
+            return BreakerStatus("unreachable", health.unreachable)
+        if health.open_until_s is not None and self._now() < health.open_until_s:
+            return BreakerStatus("open", health.open_reason, health.open_until_s)
+        return BreakerStatus("closed")
 
     def check(self, venues: Iterable[str]) -> list[Refusal]:
         now = self._now()

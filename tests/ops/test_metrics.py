@@ -54,7 +54,7 @@ def _record(metrics: Metrics) -> None:
     metrics.incident("partial_fill")
     metrics.pnl("guaranteed", Decimal("1.75"))
     metrics.pnl("realised", Decimal("-0.25"))
-    for stage, ms in zip(STAGES, (0.05, 0.4, 3.0, 40.0, 2000.0)):
+    for stage, ms in zip(STAGES, (0.05, 0.4, 3.0, 7.5, 40.0, 2000.0), strict=True):
         metrics.stage_latency(stage, ms)
 
 
@@ -92,7 +92,7 @@ def test_endpoint_serves_every_documented_metric_with_recorded_values() -> None:
     assert value("arb_incidents_total", kind="partial_fill") == 1
     assert value("arb_pnl_usd", kind="guaranteed") == 1.75
     assert value("arb_pnl_usd", kind="realised") == -0.25
-    for stage, ms in zip(STAGES, (0.05, 0.4, 3.0, 40.0, 2000.0)):
+    for stage, ms in zip(STAGES, (0.05, 0.4, 3.0, 7.5, 40.0, 2000.0), strict=True):
         assert value("arb_stage_latency_ms_count", stage=stage) == 1
         assert value("arb_stage_latency_ms_sum", stage=stage) == ms
         # the sample sits in the first bucket whose bound holds it (+Inf past 1000 ms)
