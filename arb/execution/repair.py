@@ -338,12 +338,12 @@ class RepairPlanner:
             return RepairDecision(None, reason, before, None, RepairStatus.HEDGED)
         if not isinstance(capital, Capital):
             raise RepairInputError(f"capital must be a solvers.Capital, was {type(capital).__name__}")
-        full = self._candidate_set(component, books, before.holdings)
+        full = self.candidate_set(component, books, before.holdings)
         accepted: list[_Candidate] = []
         notes: list[str] = []
         refused: list[tuple[str, SetPlan, CandidateSet]] = []
         for name, candidate_set in self._candidate_sets(component, full, before.holdings):
-            plan, why = self._solve(candidate_set, capital, before.holdings)
+            plan, why = self.resolve(candidate_set, capital, before.holdings)
             if plan is None:
                 notes.append(f"{name}: {why}")
                 continue
@@ -427,7 +427,12 @@ class RepairPlanner:
                 sets.append((name, dataclasses.replace(full, instruments=instruments)))
         return sets
 
-    def _candidate_set(self, component: Component, books: BookLookup, held: Mapping[str, Decimal]) -> CandidateSet:
+    def candidate_set(self, component: Component, books: BookLookup, held: Mapping[str, Decimal]) -> CandidateSet:
+        """`component`'s candidate set at the current `books` for a re-solve with `held` (instrument
+        id -> contracts, non-zero): the scanner's instruments (stale or untrusted books left out),
+        held listings without a tradable book kept as shells (valued, never traded), every side
+        capped at the largest holding, and `min_improvement_usd` as the set's minimum profit (the
+        least rise of the worst case). Also the start of rebalancing's sales (arb/rebalance.py)."""
         config = self.config
         scanner = ScannerConfig(
             max_book_age_ms=config.max_book_age_ms,
@@ -448,9 +453,12 @@ class RepairPlanner:
         contracts = tuple(Contract(c.id, max_position=cap) for c in candidate.contracts)
         return dataclasses.replace(candidate, contracts=contracts, instruments=candidate.instruments + shells)
 
-    def _solve(
+    def resolve(
         self, candidate: CandidateSet, capital: Capital, held: Mapping[str, Decimal]
     ) -> tuple[SetPlan | None, str]:
+        """`candidate` solved alone by the allocator with `held` as inventory under the `worst_case`
+        objective: its verified plan, or None and why there is none. RepairInputError when the
+        problem is malformed."""
         allocator_config = AllocatorConfig(
             objective="worst_case",
             slots_per_side=self.config.slots_per_side,
