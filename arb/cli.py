@@ -99,6 +99,19 @@ def _links_approve(args: argparse.Namespace) -> int:
     return run_approve(args)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from arb.config import RunMode, exit_on_config_error, start_config
+
+    mode: RunMode | None = "live" if args.live else "paper" if args.paper else None
+    # every check before anything starts: a bad file or flag exits 2 here (no ledger, no socket)
+    config, credentials = exit_on_config_error(
+        lambda: start_config(args.config, mode=mode, live_flag=args.live, duration_s=args.duration)
+    )
+    from arb.daemon.run import run_daemon
+
+    return run_daemon(config, credentials, log_file=args.log_file, summary_json=args.summary_json)
+
+
 def _kill(args: argparse.Namespace) -> int:
     from arb.risk.kill import run_kill
 
@@ -260,6 +273,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--links", type=Path, default=Path("config/links.toml"), metavar="FILE", help="links file to append to"
     )
     approve.set_defaults(handler=_links_approve)
+
+    run = commands.add_parser(
+        "run",
+        help="the daemon: venues, books, graph, scanner, allocator, risk, executor and ledger in one process "
+        "(default config: the simulated venues with the default scenario, paper trading, then a summary)",
+    )
+    run.add_argument(
+        "--config", type=Path, default=Path("config/default.toml"), metavar="FILE", help="the TOML configuration"
+    )
+    trading = run.add_mutually_exclusive_group()
+    trading.add_argument("--paper", action="store_true", help="no real order (overrides run.mode)")
+    trading.add_argument(
+        "--live", action="store_true", help="real orders on the configured venues (needs every credential)"
+    )
+    run.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="run this long, then stop (0: until SIGINT/SIGTERM)"
+    )
+    run.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="FILE",
+        help="JSON log lines go here (default: stderr, or run/arb-run.log while the live view has the terminal)",
+    )
+    run.add_argument("--summary-json", type=Path, metavar="FILE", help="also write the end-of-run summary as JSON")
+    run.set_defaults(handler=_run)
 
     kill = commands.add_parser(
         "kill",

@@ -57,6 +57,7 @@ __all__ = [
     "NotificationSettings",
     "PolymarketVenueSettings",
     "RebalanceSettings",
+    "RunMode",
     "RunSettings",
     "ScenarioSettings",
     "SecretRef",

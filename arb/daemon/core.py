@@ -46,7 +46,7 @@ from typing import IO, Any
 from arb.book import BinaryBook, OrderBook
 from arb.config import AppConfig, Credentials
 from arb.daemon.allocation import LiveAllocator
-from arb.daemon.interim import RunTelemetry, classify_component
+from arb.daemon.telemetry import LoopLagMonitor, Telemetry, feed_health
 from arb.daemon.venues import VenueSource, build_clients
 from arb.domain import BookChange, BookSnapshot, EventInfo, Fill, MarketInfo, OrderUpdate, Venue
 from arb.errors import ArbError, ConfigError
@@ -60,6 +60,7 @@ from arb.ledger.store import Ledger
 from arb.links import CuratedLink
 from arb.ops.logs import log_event
 from arb.ops.metrics import Metrics, MetricsServer
+from arb.ops.notify import WebhookConfig, WebhookNotifier
 from arb.ops.summary import RunSummary, RunTally
 from arb.ops.view import View
 from arb.risk.config import build_risk_gate
@@ -175,6 +176,7 @@ class Daemon:
         self._candidates: dict[str, ScanCandidate] = {}
         self._link_notional: dict[str, Decimal] = {}
         self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
+        self._links: tuple[CuratedLink, ...] = ()
         self._markets: dict[Venue, list[MarketInfo]] = {}
         self._events: dict[Venue, list[EventInfo]] = {}
         self._subscribed: set[tuple[Venue, str]] = set()
@@ -191,7 +193,23 @@ class Daemon:
             started_s=time.monotonic(),
             bankroll_usd=sum(config.risk.limits.cash_per_venue_usd.values(), _ZERO),
         )
-        self.telemetry = RunTelemetry(metrics=metrics, tally=self.tally, view=view, classify=self._classify)
+        self.notifier: WebhookNotifier | None = None
+        if config.notifications.enabled and credentials.webhook_url is not None:
+            notes = config.notifications
+            self.notifier = WebhookNotifier(
+                WebhookConfig(credentials.webhook_url, notes.format, timeout_s=notes.timeout_s),
+                wall_s=lambda: self._wall_ms() / 1000.0,
+            )
+        self.telemetry = Telemetry(
+            metrics=metrics,
+            tally=self.tally,
+            view=view,
+            notifier=self.notifier,
+            logger=log,
+            monotonic_s=lambda: self._clock() / 1e9,
+            wall_s=lambda: self._wall_ms() / 1000.0,
+        )
+        self.loop_lag = LoopLagMonitor(self.telemetry.loop_lag, clock=time.monotonic, interval_s=0.01)
         self.kill_cancels = 0
         self.started = asyncio.Event()  # trading has started (tests wait on it)
 
@@ -250,7 +268,7 @@ class Daemon:
             settings,
             monotonic_s=lambda: self._clock() / 1e9,
             wall_s=lambda: self._wall_ms() / 1000.0,
-            notify=lambda note: self.telemetry.halt(getattr(note, "message", str(note))),
+            notify=self.telemetry.halt,
         )
         config.ledger.path.parent.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger(config.ledger.path, synchronous=config.ledger.synchronous)
@@ -335,6 +353,7 @@ class Daemon:
             return await self._shutdown()
         await self._load_metadata()
         self.graph = self._build_graph(source)
+        self.telemetry.graph(self.graph.components, links=self._links)
         self.scanner = Scanner(self.graph.components, self.books, now_ns=self._clock, config=config.scanner)
         self.allocator = LiveAllocator(
             self._capital(), config=config.allocator.config, backend=config.allocator.backend
@@ -349,14 +368,16 @@ class Daemon:
             "trading",
             components=len(self.graph.components),
             markets=sum(len(m) for m in self._markets.values()),
-            links=len(source.links),
+            links=len(self._links),
             incremental_allocator=self.allocator.incremental,
         )
         self._spawn(self._solver_loop(), "solver")
         self._spawn(self._sweep_loop(), "sweep")
         self._spawn(self._kill_watch(), "kill-watch")
-        self._spawn(self._loop_lag(), "loop-lag")
+        self._spawn(self.loop_lag.run(), "loop-lag")
         self._spawn(self._view_loop(), "view")
+        if self.notifier is not None:
+            self._spawn(self.notifier.run(), "notifier")
         if config.graph.metadata_refresh_s > 0 and config.run.venues == "configured":
             self._spawn(self._refresh_loop(source), "metadata-refresh")
         if config.run.duration_s is not None:
@@ -399,15 +420,14 @@ class Daemon:
                 self.books.learn(list(event.markets))
 
     def _build_graph(self, source: VenueSource) -> MarketGraph:
-        links = source.links
-        self._links_by_pair = {
-            (contract_id(Venue.KALSHI, link.kalshi_ticker), link.polymarket_condition_id): link for link in links
-        }
         markets = [m for ms in self._markets.values() for m in ms]
         events = [e for es in self._events.values() for e in es]
-        graph = build_graph(markets, events, links, config=source.graph_config)
-        by_gamma = {m.venue_market_id: m.market_id for m in self._markets.get(Venue.POLYMARKET, [])}
-        for link in links:  # a link file may name only the Gamma id: key by condition id too
+        every_market = markets + [m for e in events for m in e.markets]
+        self._links = source.links(every_market)
+        graph = build_graph(markets, events, self._links, config=source.graph_config)
+        by_gamma = {m.venue_market_id: m.market_id for m in every_market if m.venue is Venue.POLYMARKET}
+        self._links_by_pair = {}
+        for link in self._links:  # a link file may name only the Gamma id: key by condition id
             condition = link.polymarket_condition_id or by_gamma.get(link.polymarket_market_id, "")
             self._links_by_pair[(contract_id(Venue.KALSHI, link.kalshi_ticker), condition)] = link
         return graph
@@ -440,19 +460,10 @@ class Daemon:
                 continue
             self.scanner.replace_components(graph.components)
             self.graph = graph
+            self.telemetry.graph(graph.components, links=self._links)
             await self._subscribe()
             log_event(log, logging.INFO, "graph_rebuilt", components=len(graph.components))
             self._wake.set()
-
-    def _classify(self, set_id: str) -> Any:
-        from arb.ops.view import OpportunityKind
-
-        if self.graph is None:
-            return OpportunityKind.OTHER
-        try:
-            return classify_component(self.graph.component(set_id))
-        except KeyError:
-            return OpportunityKind.OTHER
 
     # -- events (the feed path: O(1) work, nothing awaits) ----------------------------------------------
     def _on_event(self, event: Any) -> None:
@@ -546,8 +557,7 @@ class Daemon:
                     continue
                 allocator.upsert(limited)
             self.telemetry.candidates(forwarded, withdrawn)
-            if forwarded:
-                self.telemetry.stage("scan", (t1 - t0) * 1000.0)
+            scan_ms = (t1 - t0) * 1000.0
             if not allocator.set_ids:
                 continue
             allocator.set_capital(self._capital())
@@ -558,15 +568,15 @@ class Daemon:
                 log_event(log, logging.WARNING, "solve_failed", error=str(exc))
                 continue
             t3 = time.perf_counter()
-            self.telemetry.stage("solve", (t3 - t2) * 1000.0)
             if result is None or self._stopping:
                 continue
+            timings = {"book_to_scan": scan_ms, "scan_to_plan": (t3 - t2) * 1000.0}
+            if tick_ns is not None and result.plans:
+                timings["tick_to_plan"] = (self._clock() - tick_ns) / 1e6
+            self.telemetry.plan(result, timings)
             for plan in result.plans:
                 if not plan.legs or plan.set_id in self._executions:
                     continue
-                if tick_ns is not None:
-                    self.telemetry.stage("tick_to_plan", (self._clock() - tick_ns) / 1e6)
-                    tick_ns = None
                 allocator.remove(plan.set_id)  # traded: back when the scanner forwards it again
                 self._start_execution(plan)
 
@@ -612,11 +622,8 @@ class Daemon:
         except ArbError as exc:
             log_event(log, logging.ERROR, "execute_failed", set_id=plan.set_id, error=str(exc))
             return
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        timings = {"execute": elapsed_ms}
-        if report.plan_latency_ms is not None:
-            timings["plan_to_ack"] = report.plan_latency_ms
-        self.telemetry.plan(report, plan.guaranteed_profit_usd, timings)
+        self.telemetry.stage("execute", (time.perf_counter() - started) * 1000.0)
+        self.telemetry.execution(report, plan.guaranteed_profit_usd)
         log_event(
             log,
             logging.INFO,
@@ -676,7 +683,8 @@ class Daemon:
         self.allocator.set_inventory(inventory)
         self.allocator.set_capital(self._capital())
         assert self.ledger is not None
-        self.telemetry.pnl(self.ledger.pnl())
+        self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
+        self.telemetry.capital(sum(self._committed_cash().values(), _ZERO))
 
     # -- periodic ------------------------------------------------------------------------------------
     async def _sweep_loop(self) -> None:
@@ -700,45 +708,29 @@ class Daemon:
                 self.kill_cancels += 1
                 await self.executor.cancel_resting()
             elif engaged and not now and not self._stopping:
-                self.telemetry.halt("")
+                self.telemetry.resume()
                 log_event(log, logging.INFO, "kill_switch_released")
             engaged = now
             await asyncio.sleep(_KILL_POLL_S)
 
-    async def _loop_lag(self) -> None:
-        """Event-loop lag: how late a timer fires (everything the loop runs meanwhile delays it)."""
-        interval = _LOOP_LAG_INTERVAL_S
-        while True:
-            start = time.perf_counter()
-            await asyncio.sleep(interval)
-            self.telemetry.loop_lag(max(0.0, (time.perf_counter() - start - interval) * 1000.0))
-
     async def _view_loop(self) -> None:
-        if self._view is None:
-            return
-        period = 1.0 / self.config.live_view.refresh_per_s
+        """Venue health every second; the view redraws when it is due (it throttles itself)."""
+        refresh_s = min(0.1, 1.0 / self.config.live_view.refresh_per_s)
+        max_age_ns = self.config.scanner.max_book_age_ms * 1_000_000
+        next_health = 0.0
         while True:
-            await asyncio.sleep(period)
-            if self._view.due():
-                self._view.update(self._snapshot())
-
-    def _snapshot(self) -> Any:
-        assert self.ledger is not None and self.graph is not None
-        rows = []
-        for venue, client in self.clients.items():
-            ladders = getattr(client, "books", {})
-            stale = sum(1 for b in ladders.values() if not getattr(b, "trusted", True))
-            connected = getattr(client, "connected", True)
-            if isinstance(connected, dict):
-                connected = all(e.is_set() for e in connected.values())
-            rows.append(
-                self.telemetry.venue_row(venue, connected=bool(connected), books=len(ladders), stale_books=stale)
-            )
-        linked = len({c for r in self.graph.relations if isinstance(r, Equivalent) for c in (r.a, r.b)})
-        executed = sum(n for status, n in self.tally.plans_by_status.items() if status != "refused")
-        return self.telemetry.snapshot(
-            pnl=self.ledger.pnl(), linked_markets=linked, venues=rows, plans_executed=executed
-        )
+            now = time.monotonic()
+            if now >= next_health:
+                assert self.gate is not None and self.ledger is not None
+                feeds = [
+                    feed_health(client, now_ns=self._clock(), max_book_age_ns=max_age_ns)
+                    for client in self.clients.values()
+                ]
+                self.telemetry.venue_health(feeds, self.gate.breakers)
+                self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
+                next_health = now + 1.0
+            self.telemetry.refresh()
+            await asyncio.sleep(refresh_s)
 
     # -- shutdown --------------------------------------------------------------------------------------
     async def _shutdown(self) -> DaemonResult:
@@ -768,6 +760,19 @@ class Daemon:
                 still_resting=len(still_open),
                 unresolved=len(unresolved),
             )
+            for venue, client in self.clients.items():
+                try:
+                    resting = await client.open_orders()
+                except ArbError as exc:
+                    log_event(log, logging.ERROR, "shutdown_open_orders_failed", venue=venue.value, error=str(exc))
+                    continue
+                log_event(
+                    log,
+                    logging.INFO if not resting else logging.ERROR,
+                    "shutdown_venue_open_orders",
+                    venue=venue.value,
+                    count=len(resting),
+                )
             shutdown_check = await recover(
                 self.ledger, self.clients, wall_ms=self._wall_ms, clock=self._clock, config=RecoveryConfig()
             )
@@ -781,9 +786,11 @@ class Daemon:
                 resolved=len(shutdown_check.resolved),
             )
         summary = self._summary()
-        if self._view is not None:
+        with contextlib.suppress(Exception):
+            self.telemetry.close()
+        if self.notifier is not None:
             with contextlib.suppress(Exception):
-                self._view.close(self._snapshot() if self.graph is not None else None)
+                await self.notifier.aclose()
         return DaemonResult(0, summary=summary, shutdown_check=shutdown_check, reason=reason)
 
     def _summary(self) -> RunSummary:
@@ -798,13 +805,11 @@ class Daemon:
                 holdings, cash = self.executor.set_position(component)
                 if any(holdings.values()) and not self._hedged(component, holdings, cash):
                     unhedged.append(set_id)
-        open_incidents = len(self.ledger.open_incidents())
-        self.tally.capital(sum(self._committed_cash().values(), _ZERO))
-        return self.tally.summary(
-            self.ledger.pnl(),
+        self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
+        self.telemetry.capital(sum(self._committed_cash().values(), _ZERO))
+        return self.telemetry.summary(
             fills=self.ledger.fill_count(),
-            incidents_open_at_end=open_incidents,
-            ended_s=time.monotonic(),
+            incidents_open_at_end=len(self.ledger.open_incidents()),
             unhedged_sets=unhedged,
         )
 

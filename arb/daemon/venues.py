@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, cast
 
 from arb.config import AppConfig, Credentials
-from arb.domain import Venue
+from arb.domain import MarketInfo, Venue
 from arb.errors import ConfigError
 from arb.execution.paper import PaperConfig, PaperVenue
 from arb.exhaustive_series import load_exhaustive_series
@@ -57,7 +57,7 @@ class VenueEndpoints:
 
 
 class VenueSource(Protocol):
-    """Entered once per run; `endpoints`, `links` and `graph_config` are valid while entered."""
+    """Entered once per run; `endpoints`, `links()` and `graph_config` are valid while entered."""
 
     name: str
 
@@ -68,8 +68,9 @@ class VenueSource(Protocol):
     @property
     def endpoints(self) -> VenueEndpoints: ...
 
-    @property
-    def links(self) -> tuple[CuratedLink, ...]: ...
+    def links(self, markets: Sequence[MarketInfo]) -> tuple[CuratedLink, ...]:
+        """The curated links among `markets` (the venues' current metadata)."""
+        ...
 
     @property
     def graph_config(self) -> GraphConfig: ...
@@ -118,9 +119,8 @@ class ConfiguredVenues:
             polymarket_credentials=creds.polymarket,
         )
 
-    @property
-    def links(self) -> tuple[CuratedLink, ...]:
-        return self._links
+    def links(self, markets: Sequence[MarketInfo]) -> tuple[CuratedLink, ...]:
+        return self._links  # the graph judges each against the markets (stale links are excluded)
 
     @property
     def graph_config(self) -> GraphConfig:
