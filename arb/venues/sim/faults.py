@@ -24,8 +24,9 @@ Faults the servers ask about:
   scripted with `lose_next_answers(mode, count, path_prefix)`. `answer_delay_s(path)` holds an
   answer that is already computed (so it is old when it arrives): the slow `/book` answer, from
   `slow_answer_path_prefixes` / `slow_answer_s` or `slow_answers(prefixes, seconds)` at run time.
-- Orders: `partial_fill_limit(size_micro, lot_micro)` (a cap for `MatchingEngine.submit`'s
-  `fill_limit_micro`, drawn from `partial_fill_fraction`), `ack_then_fill` and `fill_later_s`
+- Orders: `partial_fill_limit(size_micro, lot_micro, book_id)` (a cap for `MatchingEngine.submit`'s
+  `fill_limit_micro`, drawn from `partial_fill_fraction`, or always on the books
+  `partial_fills_on` names at run time), `ack_then_fill` and `fill_later_s`
   (Polymarket FAK answered "live", filled on a later trigger), `latency_s` (added per request/frame).
 
 Each kind of decision draws from its own `random.Random` seeded from (`seed`, kind), so adding HTTP
@@ -199,6 +200,7 @@ class FaultInjector:
         self._lost_answers: deque[tuple[AnswerFault, str, tuple[str, ...]]] = deque()
         self._slow_prefixes = self.plan.slow_answer_path_prefixes
         self._slow_answer_s = self.plan.slow_answer_s
+        self._partial_books: dict[str, float] = {}  # book id -> ratio (`partial_fills_on`)
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -382,16 +384,32 @@ class FaultInjector:
 
     # -- orders and latency --------------------------------------------------------------------
 
-    def partial_fill_limit(self, size_micro: int, lot_micro: int = 1) -> int | None:
+    def partial_fills_on(self, book_id: str, ratio: float = 0.5) -> None:
+        """From now on every order on book `book_id` (a Kalshi ticker, a Polymarket token) matches
+        only `ratio` of its size at once, whatever the plan says, until `clear_partial_fills`:
+        a scenario contests chosen markets this way."""
+        _check_fraction("partial fill ratio", ratio)
+        self._partial_books[book_id] = ratio
+
+    def clear_partial_fills(self, book_id: str | None = None) -> None:
+        """Stop the scripted partial fills on `book_id` (None: on every book)."""
+        if book_id is None:
+            self._partial_books.clear()
+        else:
+            self._partial_books.pop(book_id, None)
+
+    def partial_fill_limit(self, size_micro: int, lot_micro: int = 1, book_id: str | None = None) -> int | None:
         """A cap on how much of an order of `size_micro` may match at once (a multiple of
-        `lot_micro`, below the size), or None for no cap. Drawn once per order."""
+        `lot_micro`, below the size), or None for no cap. Drawn once per order, unless `book_id`
+        is one `partial_fills_on` named (then always, at its ratio)."""
         if size_micro <= 0 or lot_micro <= 0:
             raise ValueError(f"partial_fill_limit needs positive size and lot, was {size_micro}, {lot_micro}")
+        scripted = self._partial_books.get(book_id) if book_id is not None else None
         fraction = self.plan.partial_fill_fraction
-        if not fraction or self._fill_rng.random() >= fraction:
+        if scripted is None and (not fraction or self._fill_rng.random() >= fraction):
             return None
         # Exact: the ratio is taken to 6 decimals, then rounded down to whole lots, below the size.
-        ratio_micro = round(self.plan.partial_fill_ratio * 1_000_000)
+        ratio_micro = round((self.plan.partial_fill_ratio if scripted is None else scripted) * 1_000_000)
         cap = size_micro * ratio_micro // 1_000_000 // lot_micro * lot_micro
         if cap >= size_micro:
             cap = size_micro - lot_micro if size_micro > lot_micro else 0

@@ -258,6 +258,10 @@ class SimMarket:
     settlement_value_micro: int | None = None
     settlement_ms: int | None = None
     market_id: str = ""
+    strike_type: str = "custom"
+    floor_strike: str | None = None  # decimal text
+    cap_strike: str | None = None
+    custom_strike: tuple[tuple[str, str], ...] = ()  # for "custom" (empty: {"Event": event title})
 
     def on_tick(self, yes_price_micro: int) -> bool:
         return kalshi_on_tick(self.price_level_structure, yes_price_micro)
@@ -454,6 +458,10 @@ class KalshiSimulator:
                 rules_secondary=m.rules_secondary,
                 open_time_ms=m.open_time_ms,
                 close_time_ms=m.close_time_ms,
+                strike_type=m.strike_type,
+                floor_strike=m.floor_strike,
+                cap_strike=m.cap_strike,
+                custom_strike=m.custom_strike,
             )
             if m.book.bids or m.book.asks:
                 sim.set_book(m.ticker, m.book.bids, m.book.asks)
@@ -754,7 +762,7 @@ class KalshiSimulator:
                     f"insufficient balance: order needs {_money(need)}, available {_money(account.available_micro)}",
                 )
         if fill_limit_micro is None and self.faults is not None and account is not None:
-            fill_limit_micro = self.faults.partial_fill_limit(size_micro, lot)
+            fill_limit_micro = self.faults.partial_fill_limit(size_micro, lot, ticker)
         self._expire_due()
         if self_trade_prevention == "maker":
             budget = size_micro if fill_limit_micro is None else min(size_micro, fill_limit_micro)
@@ -1705,7 +1713,7 @@ class KalshiSimulator:
         engine = self.engines[market.ticker]
         bid, ask = engine.best_bid(), engine.best_ask()
         event = self.events[market.event_ticker]
-        out = {
+        out: dict[str, Any] = {
             "ticker": market.ticker,
             "event_ticker": market.event_ticker,
             "market_type": "binary",
@@ -1746,11 +1754,15 @@ class KalshiSimulator:
                 {"start": _dollars(a), "end": _dollars(b), "step": _dollars(c)}
                 for a, b, c in kalshi_tick_bands(market.price_level_structure)
             ],
-            "strike_type": "custom",
-            "custom_strike": {"Event": event.title},
+            "strike_type": market.strike_type,
             "settlement_bounds_type": "default",  # no settlement bounds
             "exchange_index": 0,
         }
+        if market.strike_type == "custom":
+            out["custom_strike"] = dict(market.custom_strike) if market.custom_strike else {"Event": event.title}
+        for key, value in (("floor_strike", market.floor_strike), ("cap_strike", market.cap_strike)):
+            if value is not None:
+                out[key] = float(value)  # a JSON number, as the venue sends it
         if market.settlement_value_micro is not None:
             out["settlement_value_dollars"] = _dollars(market.settlement_value_micro)
         if market.settlement_ms is not None:

@@ -100,6 +100,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime
 import functools
 import hashlib
 import hmac
@@ -1217,7 +1218,7 @@ class PolymarketSimulator:
             "question": spec.question,
             "conditionId": spec.condition_id,
             "slug": spec.slug or spec.condition_id[:12],
-            "description": f"Simulated market: {spec.question}",
+            "description": spec.description or f"Simulated market: {spec.question}",
             "outcomes": json.dumps(["Yes", "No"]),
             "outcomePrices": json.dumps(prices),
             "clobTokenIds": json.dumps([spec.yes_token, spec.no_token]),
@@ -1231,7 +1232,7 @@ class PolymarketSimulator:
             "negRiskOther": False,
             "groupItemTitle": spec.group_item_title,
             "startDate": "2026-01-01T00:00:00Z",
-            "endDate": "2026-12-31T00:00:00Z",
+            "endDate": _end_date(spec),
             "feesEnabled": schedule is not None,
             "feeSchedule": None
             if schedule is None
@@ -1246,6 +1247,13 @@ class PolymarketSimulator:
             d["umaResolutionStatus"] = "resolved"
         if spec.neg_risk:
             d["negRiskMarketID"] = _neg_risk_market_id(spec)
+        # Gamma nests the market's event (slim) in every market object; its negRiskAugmented flag
+        # is what says a negRisk group lists every outcome
+        event: dict[str, Any] = {"id": spec.event_id, "title": f"Event {spec.event_id}", "negRisk": spec.neg_risk}
+        if spec.neg_risk:
+            event["negRiskAugmented"] = False
+            event["negRiskMarketID"] = _neg_risk_market_id(spec)
+        d["events"] = [event]
         return d
 
     def _gamma_handler(self, request: HttpRequest) -> HttpResponse:
@@ -1281,7 +1289,7 @@ class PolymarketSimulator:
                     "title": f"Event {event_id}",
                     "negRisk": neg_risk,
                     "negRiskAugmented": False,
-                    "markets": [self.gamma_market_json(s) for s in specs],
+                    "markets": [_without_events(self.gamma_market_json(s)) for s in specs],
                 }
                 if neg_risk:
                     event["negRiskMarketID"] = "0x" + hashlib.sha256(event_id.encode()).hexdigest()
@@ -1332,9 +1340,9 @@ class PolymarketSimulator:
             "condition_id": spec.condition_id,
             "question_id": _question_id(spec),
             "question": spec.question,
-            "description": f"Simulated market: {spec.question}",
+            "description": spec.description or f"Simulated market: {spec.question}",
             "market_slug": spec.slug or spec.condition_id[:12],
-            "end_date_iso": "2026-12-31T00:00:00Z",
+            "end_date_iso": _end_date(spec),
             "game_start_time": None,
             "seconds_delay": 0,
             "fpmm": "",
@@ -1749,7 +1757,7 @@ class PolymarketSimulator:
         except PolymarketRefusal as exc:
             return 400, exc.body_json()
         tif = _TIF[order_type]
-        fill_limit = self.faults.partial_fill_limit(size, _LOT)
+        fill_limit = self.faults.partial_fill_limit(size, _LOT, token)
         if tif is TimeInForce.IOC and self.faults.ack_then_fill:
             self.delayed.append((meta, tif, fill_limit))
             if self.faults.fill_later_s > 0:
@@ -1960,6 +1968,17 @@ _PRIVATE = {
 _TOKEN_READS = frozenset(
     {"/book", "/tick-size", "/neg-risk", "/fee-rate", "/midpoint", "/price", "/spread", "/last-trade-price"}
 )
+
+
+def _without_events(market: dict[str, Any]) -> dict[str, Any]:
+    """A market nested in its event carries no `events` of its own."""
+    return {key: value for key, value in market.items() if key != "events"}
+
+
+def _end_date(spec: PolymarketMarketSpec) -> str:
+    if spec.end_date_ms is None:
+        return "2026-12-31T00:00:00Z"
+    return datetime.datetime.fromtimestamp(spec.end_date_ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _question_id(spec: PolymarketMarketSpec) -> str:

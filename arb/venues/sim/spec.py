@@ -23,6 +23,8 @@ whose shortest repr is the intended decimal ("0.42", 42, 0.42), exact to 6 decim
     event_ticker = "KXFED-26DEC"
     yes_sub_title = "Hold"
     book = { bids = [["0.42", "100"]], asks = [["0.45", "50"]] }    # YES prices
+    strike_type = "greater"                 # optional; floor_strike / cap_strike decimal text,
+    floor_strike = "4.5"                    # custom_strike a table of strings (Kalshi's fields)
     [[kalshi.accounts]]
     key_id = "key-1"
     balance_usd = "500"
@@ -40,6 +42,8 @@ whose shortest repr is the intended decimal ("0.42", 42, 0.42), exact to 6 decim
     min_order_size = "5"
     fee_schedule = { rate = "0.05", exponent = 1 }
     yes_book = { bids = [["0.49", "50"]], asks = [["0.51", "50"]] }
+    description = "Resolves Yes if ..."     # optional: the rules text (else a generated one)
+    end_date_ms = 1790000000000             # optional: Gamma's endDate
     [[polymarket.accounts]]
     api_key = "k"
     secret = "c2VjcmV0"
@@ -153,6 +157,12 @@ class KalshiMarketSpec:
     open_time_ms: int = 1_700_000_000_000
     close_time_ms: int = 1_900_000_000_000
     book: BookSpec = BookSpec()  # the YES ladder: bids = YES bids, asks = YES asks (= 1 - NO bids)
+    # strike metadata as the venue serves it: "custom" with `custom_strike` (default: the event
+    # title), or "greater"/"less"/"between"/... with floor and cap as decimal text
+    strike_type: str = "custom"
+    floor_strike: str | None = None
+    cap_strike: str | None = None
+    custom_strike: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +218,8 @@ class PolymarketMarketSpec:
     slug: str = ""
     yes_book: BookSpec = BookSpec()
     no_book: BookSpec = BookSpec()
+    description: str = ""  # the rules text Gamma serves (empty: a generated one)
+    end_date_ms: int | None = None  # Gamma's endDate (None: 2026-12-31)
 
     @property
     def tokens(self) -> tuple[str, str]:
@@ -362,6 +374,13 @@ def _decimal_text(value: object, path: str) -> str:
     return str(number.numerator) if number.denominator == 1 else str(value)
 
 
+def _string_table(value: object, path: str) -> tuple[tuple[str, str], ...]:
+    table = _Table(value, path)
+    out = tuple((key, table.need(key, _string)) for key in table.data)
+    table.done()
+    return out
+
+
 def _book(value: object, path: str, check_price: Callable[[int, str], None], lot: int) -> BookSpec:
     table = _Table(value, path)
     sides: list[tuple[Level, ...]] = []
@@ -504,6 +523,10 @@ def _parse_kalshi(value: object, path: str, seed: int) -> KalshiSpec:
                 t.get("open_time_ms", _int, 1_700_000_000_000),
                 t.get("close_time_ms", _int, 1_900_000_000_000),
                 book,
+                t.get("strike_type", _id, "custom"),
+                t.get("floor_strike", _decimal_text, None),
+                t.get("cap_strike", _decimal_text, None),
+                t.get("custom_strike", _string_table, ()),
             )
         )
         t.done()
@@ -590,6 +613,8 @@ def _parse_polymarket(value: object, path: str, seed: int) -> PolymarketSpec:
             t.get("slug", _string, ""),
             t.get("yes_book", book, BookSpec()),
             t.get("no_book", book, BookSpec()),
+            t.get("description", _string, ""),
+            t.get("end_date_ms", _int, None),
         )
         if spec.yes_token == spec.no_token:
             raise ConfigError(f"{t.at('no_token')}: must differ from yes_token")
