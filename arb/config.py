@@ -101,13 +101,17 @@ class ScenarioSettings:
     seed: every scripted participant's randomness; book_changes_per_s: the background market
     makers' book changes per second (both venues together); arbitrage_period_s / arbitrage_hold_s:
     how often the arbitrage script opens an opportunity (cycling through the graph's kinds) and how
-    long it keeps it open; separate_process: run the simulators in a child process, so their work
-    does not share the daemon's event loop."""
+    long it keeps it open; first_opening_s: the first opening this long after start;
+    contest_every: every n-th opening lets the daemon's orders on its books fill only partly (0:
+    never), so repairs happen; separate_process: run the simulators in a child process, so their
+    work does not share the daemon's event loop."""
 
     seed: int = 1
     book_changes_per_s: float = 50.0
     arbitrage_period_s: float = 6.0
     arbitrage_hold_s: float = 3.0
+    first_opening_s: float = 2.0
+    contest_every: int = 2
     separate_process: bool = True
 
 
@@ -397,6 +401,8 @@ def _scenario(raw: object, source: str) -> ScenarioSettings:
         book_changes_per_s=scen.opt_number("book_changes_per_s", d.book_changes_per_s),
         arbitrage_period_s=period,
         arbitrage_hold_s=hold,
+        first_opening_s=scen.opt_number("first_opening_s", d.first_opening_s),
+        contest_every=scen.opt_int("contest_every", d.contest_every, 0),
         separate_process=scen.opt_bool("separate_process", d.separate_process),
     )
     scen.finish()

@@ -500,13 +500,20 @@ class Daemon:
         return {venue: max(_ZERO, amount) for venue, amount in spent.items()}
 
     def _limited(self, candidate: CandidateSet, score_micro_usd: int) -> CandidateSet | None:
-        """The set with its risk limits: a set leaning on a settlement-risk link may commit at most
+        """The set with its risk limits: its cost at most the risk gate's partial-fill loss bound;
+        a set leaning on a settlement-risk link may commit at most
         the Kelly cap of that link (fraction x Kelly stake x bankroll, the scanner's edge per
         contract as the edge); None when the cap is zero (the link's class is not traded)."""
+        limits = self.config.risk.limits
+        # a buy-only plan can lose at most its cost when only some legs fill: capping the cost at
+        # the gate's partial-fill loss bound sizes plans the gate can pass
+        current = candidate.limits.max_cost_usd
+        bound = limits.max_partial_fill_loss_usd
+        if current is None or current > bound:
+            candidate = replace(candidate, limits=replace(candidate.limits, max_cost_usd=bound))
         risky = [r for r in candidate.relations if isinstance(r, Equivalent) and r.settlement_risk]
         if not risky:
             return candidate
-        limits = self.config.risk.limits
         edge = Decimal(max(score_micro_usd, 1)) / Decimal(1_000_000)
         cap: Decimal | None = None
         for relation in risky:
