@@ -565,7 +565,9 @@ def _allocator(raw: object, source: str) -> AllocatorSettings:
 def _executor(raw: object, source: str) -> ExecutorConfig:
     ex = _Section(raw, source, "executor")
     d = ExecutorConfig()
-    tifs = d.orders.time_in_force
+    # IOC first: a leg the book can only partly fill fills partly and the repair completes or
+    # exits it; a FOK leg would die whole, leaving the plan's other legs unhedged all the same
+    tifs = (TimeInForce.IOC, TimeInForce.FOK)
     if ex.has("time_in_force"):
         value = ex.raw["time_in_force"]
         names = tuple(t.value for t in TimeInForce)

@@ -100,7 +100,7 @@ def test_default_config_loads_into_the_engines_own_settings() -> None:
     assert config.scanner.set_limits.min_profit_usd == Decimal("0.01")
     assert config.scanner.set_limits.max_cost_usd is None
     assert config.allocator.config.mip_time_limit_ms == 50.0 and config.allocator.backend == "highs-warm"
-    assert config.executor.orders.time_in_force == (TimeInForce.FOK, TimeInForce.IOC)
+    assert config.executor.orders.time_in_force == (TimeInForce.IOC, TimeInForce.FOK)
     # configured once, used by both: the repair's cap and rounds come from [risk] and [executor]
     assert config.repair.loss_cap_usd == config.risk.repair_loss_cap_usd == Decimal("5.00")
     assert config.repair.max_rounds == config.executor.max_repair_rounds
