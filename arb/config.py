@@ -567,7 +567,7 @@ def _executor(raw: object, source: str) -> ExecutorConfig:
     d = ExecutorConfig()
     # IOC first: a leg the book can only partly fill fills partly and the repair completes or
     # exits it; a FOK leg would die whole, leaving the plan's other legs unhedged all the same
-    tifs = (TimeInForce.IOC, TimeInForce.FOK)
+    tifs: tuple[TimeInForce, ...] = (TimeInForce.IOC, TimeInForce.FOK)
     if ex.has("time_in_force"):
         value = ex.raw["time_in_force"]
         names = tuple(t.value for t in TimeInForce)

@@ -624,6 +624,7 @@ class Daemon:
             log_event(log, logging.WARNING, "plan_context_failed", set_id=plan.set_id, error=str(exc))
             return
         started = time.perf_counter()
+        log_event(log, logging.INFO, "executing", set_id=plan.set_id, legs=len(plan.legs))
         try:
             report = await executor.execute(plan, component, books, context)
         except ArbError as exc:
