@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
 
 run: $(STAMP)
-	$(BIN)/arb bench solvers --quick
+	$(BIN)/arb run
 
 bench: $(STAMP)
 	$(BIN)/arb bench solvers --json benchmarks/results/solvers.json
