@@ -63,6 +63,7 @@ from arb.ops.metrics import Metrics, MetricsServer
 from arb.ops.notify import WebhookConfig, WebhookNotifier
 from arb.ops.summary import RunSummary, RunTally
 from arb.ops.view import View
+from arb.rebalance import HeldSet, RebalanceConfig, RebalanceInputError, RebalancePlan, Rebalancer
 from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
 from arb.scanner import ScanCandidate, Scanner
@@ -177,6 +178,8 @@ class Daemon:
         self._link_notional: dict[str, Decimal] = {}
         self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
         self._links: tuple[CuratedLink, ...] = ()
+        self._traded: dict[str, Component] = {}  # every set this run sent orders for
+        self.sales = 0
         self._markets: dict[Venue, list[MarketInfo]] = {}
         self._events: dict[Venue, list[EventInfo]] = {}
         self._subscribed: set[tuple[Venue, str]] = set()
@@ -378,6 +381,8 @@ class Daemon:
         self._spawn(self._view_loop(), "view")
         if self.notifier is not None:
             self._spawn(self.notifier.run(), "notifier")
+        if config.rebalance.enabled:
+            self._spawn(self._rebalance_loop(), "rebalance")
         if config.graph.metadata_refresh_s > 0 and config.run.venues == "configured":
             self._spawn(self._refresh_loop(source), "metadata-refresh")
         if config.run.duration_s is not None:
@@ -650,6 +655,7 @@ class Daemon:
                     self._link_notional.get(link.risk_class, _ZERO) + link.notional_usd
                 )
         if report.status is not ExecutionStatus.REFUSED:
+            self._traded[plan.set_id] = component
             self._after_fills()
 
     def _link_exposures(self, plan: SetPlan, component: Component) -> tuple[LinkExposure, ...]:
@@ -693,6 +699,81 @@ class Daemon:
         assert self.ledger is not None
         self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
         self.telemetry.capital(sum(self._committed_cash().values(), _ZERO))
+
+    # -- rebalancing ---------------------------------------------------------------------------------
+    async def _rebalance_loop(self) -> None:
+        """Every `rebalance.interval_s`: held sets marked at the projection's coherent prices (the
+        ledger's unrealised P&L) and re-solved with their inventory; a basket whose bids lock in at
+        least `rebalance.min_edge_usd` more than holding it is sold, and the released cash goes
+        back to the entry allocator's capital."""
+        settings = self.config.rebalance
+        rebalancer = Rebalancer(
+            RebalanceConfig(
+                min_edge_usd=settings.min_edge_usd,
+                interval_s=settings.interval_s,
+                max_book_age_ms=self.config.scanner.max_book_age_ms,
+            ),
+            now_ns=self._clock,
+        )
+        while True:
+            await asyncio.sleep(settings.interval_s)
+            self._rebalance_pass(rebalancer)
+
+    def _rebalance_pass(self, rebalancer: Rebalancer) -> None:
+        assert self.executor is not None and self.ledger is not None
+        held: list[HeldSet] = []
+        for set_id, component in self._traded.items():
+            if set_id in self._executions:
+                continue  # trading or repairing now: judged next pass
+            holdings = {k: v for k, v in self.executor.set_position(component)[0].items() if v}
+            if not holdings:
+                continue
+            held.append(HeldSet(component, holdings))
+            try:
+                marks = rebalancer.marks(component, self.books)
+                Rebalancer.record_marks(self.ledger, component, marks, holdings, now_ms=self._wall_ms())
+            except (RebalanceInputError, ConfigError) as exc:
+                log_event(log, logging.WARNING, "marks_failed", set_id=set_id, error=str(exc))
+        if not held:
+            return
+        try:
+            sales = rebalancer.propose(held, self.books, self._capital())
+        except ArbError as exc:
+            log_event(log, logging.WARNING, "rebalance_failed", error=str(exc))
+            return
+        for sale in sales:
+            if sale.set_id in self._executions or self._stopping:
+                continue
+            task = asyncio.get_running_loop().create_task(self._sell(sale), name=f"sell {sale.set_id}")
+            self._executions[sale.set_id] = task
+            set_id = sale.set_id
+
+            def finished(_task: asyncio.Task[None], set_id: str = set_id) -> None:
+                self._executions.pop(set_id, None)
+
+            task.add_done_callback(finished)
+
+    async def _sell(self, sale: RebalancePlan) -> None:
+        assert self.executor is not None
+        log_event(
+            log,
+            logging.INFO,
+            "rebalance_sell",
+            set_id=sale.set_id,
+            edge_usd=str(sale.edge_usd),
+            hold_value_usd=str(sale.hold_value_usd),
+            sell_value_usd=str(sale.sell_value_usd),
+        )
+        books = self.books.for_component(sale.component)
+        try:
+            report = await self.executor.execute(sale.plan, sale.component, books)
+        except ArbError as exc:
+            log_event(log, logging.ERROR, "rebalance_sell_failed", set_id=sale.set_id, error=str(exc))
+            return
+        self.telemetry.execution(report, _ZERO)
+        if report.status is not ExecutionStatus.REFUSED:
+            self.sales += 1
+            self._after_fills()  # the released cash is the entry allocator's again
 
     # -- periodic ------------------------------------------------------------------------------------
     async def _sweep_loop(self) -> None:
