@@ -72,6 +72,26 @@ def _bench_exec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_churn(args: argparse.Namespace) -> int:
+    from benchmarks.churn_bench import run_churn_bench
+
+    report = run_churn_bench(args.sets, cycles=args.cycles, seed=args.seed, json_path=args.json)
+    if not report.valid and args.strict:
+        print("a warm solve after add_set differed from the cold rebuild", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _set_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated set counts like 10,100,400, was {text!r}") from None
+    if not counts or any(count < 1 for count in counts):
+        raise argparse.ArgumentTypeError(f"set counts must be positive, was {text!r}")
+    return counts
+
+
 def _chaos(args: argparse.Namespace) -> int:
     from arb.venues.chaos import VENUES, Sabotage, run_chaos
 
@@ -185,6 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
     execution.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     execution.add_argument("--strict", action="store_true", help="exit 1 when a p95 is above 30 ms")
     execution.set_defaults(handler=_bench_exec)
+    churn = bench.add_parser(
+        "churn", help="cost of adding and removing a candidate set on the live allocator vs a cold rebuild of all sets"
+    )
+    churn.add_argument(
+        "--sets", type=_set_counts, default=(10, 100, 400), help="live set counts, comma-separated (default 10,100,400)"
+    )
+    churn.add_argument("--cycles", type=int, default=7, help="add/solve/cold/remove cycles per size (medians reported)")
+    churn.add_argument("--seed", type=int, default=0, help="instance seed")
+    churn.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    churn.add_argument(
+        "--strict", action="store_true", help="exit 1 when a warm solve after add_set differs from the cold rebuild"
+    )
+    churn.set_defaults(handler=_bench_churn)
 
     chaos = commands.add_parser(
         "chaos",

@@ -2,7 +2,7 @@
 reference backends, the greedy baseline, exact plan verification and the KL projection of prices
 onto the marginal polytope. Knows nothing of venues."""
 
-from solvers.allocator import Allocator, LPRun
+from solvers.allocator import Allocator, AllocatorStats, LPRun
 from solvers.errors import (
     BackendUnavailableError,
     DataError,
@@ -41,6 +41,7 @@ __all__ = [
     "AllocationResult",
     "Allocator",
     "AllocatorConfig",
+    "AllocatorStats",
     "AtMostOne",
     "BackendUnavailableError",
     "CandidateSet",

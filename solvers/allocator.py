@@ -21,10 +21,22 @@ benchmarks.
    better.
 Reserves and suppressions are undone before returning, so every `solve()` starts from the exact
 LP and the same inputs give the same plan, warm or fresh.
+
+Sets come and go without a rebuild (the daemon's scanner forwards and withdraws them): `add_set`
+appends a set's columns and rows to the persistent model and enters its columns in the shared
+capital rows (cash per venue, total); `remove_set` retires one (columns fixed at zero, rows freed);
+`replace_set` is both. The next `solve()` hot-starts from the retained basis. Retired space is
+compacted by one rebuild on the live sets once it exceeds `AllocatorConfig.compact_retired_ratio`
+times the live model; `stats` counts additions, removals and compactions. After any sequence of
+these and the per-tick edits, `solve()` equals a fresh `Allocator` built on `set_ids` (in that
+order) with the same books, inventory, capital and objective (tests/test_allocator_churn.py).
+Slot-column handles (`slot_columns`) of the other sets stay valid across `add_set` and a
+`remove_set` that does not compact; re-read them when `stats.compactions` moves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,10 +51,10 @@ from solvers.lp import LPSolution, LPUpdate
 from solvers.mip import lot_integral_mip
 from solvers.plan import Action, AllocationResult, DroppedSet, SetPlan
 from solvers.planning import PlanCheck, dropped_from_check, plan_from_check, verify_lots
-from solvers.problem import AllocationProblem, AllocatorConfig, Capital, Level, Objective
+from solvers.problem import AllocationProblem, AllocatorConfig, CandidateSet, Capital, Level, Objective
 from solvers.rounding import TopUp, best_first, fee_swaps, integer_caps, lots_of, shrunk
 
-__all__ = ["Allocator", "LPRun"]
+__all__ = ["Allocator", "AllocatorStats", "LPRun"]
 
 _ZERO = Decimal(0)
 _RESERVE_SLACK = Decimal("0.0001")  # added to every measured overshoot, so a repair clears it
@@ -74,6 +86,23 @@ class LPRun:
         return -self.solution.objective + self.tie_break_usd
 
 
+@dataclass(frozen=True, slots=True)
+class AllocatorStats:
+    """Counters of a persistent allocator's set changes and the size of its model.
+
+    live_columns / live_rows: what the live sets and the capital rows use
+    retired_columns / retired_rows: what removed sets left behind (until the next compaction)
+    """
+
+    sets_added: int
+    sets_removed: int
+    compactions: int
+    live_columns: int
+    live_rows: int
+    retired_columns: int
+    retired_rows: int
+
+
 class Allocator:
     def __init__(
         self,
@@ -95,8 +124,9 @@ class Allocator:
         self.form = Formulation(problem, self.config, outcome_hints)
         self.backend = make_backend(backend) if isinstance(backend, str) else backend
         self.backend.load(self.form.lp)
-        self._top_up = TopUp(self.form)
+        self._top_up_cache: TopUp | None = None  # rebuilt after the sets change
         self._clock = clock
+        self._added = self._removed = self._compactions = 0
         self._margin_repeats: dict[int, int] = {}  # per set, settlement margins raised this solve
         self._check_s: dict[int, float] = {}  # per set, the longest exact check this solve (seconds)
 
@@ -104,6 +134,101 @@ class Allocator:
     @property
     def sets(self) -> list[SetModel]:
         return self.form.sets
+
+    @property
+    def set_ids(self) -> tuple[str, ...]:
+        """The live candidate sets, in insertion order (a replaced set moves to the end)."""
+        return tuple(sm.id for sm in self.form.sets)
+
+    @property
+    def stats(self) -> AllocatorStats:
+        live_columns, live_rows = self.form.live_size()
+        return AllocatorStats(
+            sets_added=self._added,
+            sets_removed=self._removed,
+            compactions=self._compactions,
+            live_columns=live_columns,
+            live_rows=live_rows,
+            retired_columns=self.form.lp.num_col - live_columns,
+            retired_rows=self.form.lp.num_row - live_rows,
+        )
+
+    def add_set(
+        self,
+        candidate: CandidateSet,
+        *,
+        outcome_hints: Sequence[Sequence[int]] | np.ndarray | None = None,
+        inventory: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        """Add a candidate set to the live model (its columns and rows appended, its columns entered
+        in the shared capital rows; no other set is rebuilt); the next `solve()` hot-starts.
+        outcome_hints: as for the constructor, for this set. inventory: held contracts of its
+        instruments (default none; `set_inventory` replaces all holdings later). DataError, with
+        nothing changed, on a duplicate id, an instrument a live set already trades, a venue the
+        allocator has no cash row for (venues are those of the construction capital), bad hints."""
+        self._apply(LPUpdate())  # rows still pending reach the backend before the growth does
+        _, growth = self.form.add_set(candidate, outcome_hints, inventory)
+        self.backend.grown(growth)
+        self._top_up_cache = None
+        self._added += 1
+
+    def remove_set(self, set_id: str) -> None:
+        """Retire a live set (columns fixed at zero, rows freed; results never mention it) and forget
+        its instruments' inventory; compacts when the retired space has outgrown the live model
+        (`AllocatorConfig.compact_retired_ratio`). DataError on an unknown id."""
+        self._apply(self.form.remove_set(set_id))
+        self._top_up_cache = None
+        self._removed += 1
+        self._compact_if_due()
+
+    def replace_set(
+        self,
+        candidate: CandidateSet,
+        *,
+        outcome_hints: Sequence[Sequence[int]] | np.ndarray | None = None,
+        inventory: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        """A live set with the same id and a changed structure (instruments, limits, relations):
+        validated first, then removed and added (it moves to the end of `set_ids`). inventory
+        defaults to what its instruments held. Book-only changes go through `set_book` /
+        `update_levels*` instead."""
+        self._apply(LPUpdate())
+        retired, growth = self.form.add_set(candidate, outcome_hints, inventory, replacing=candidate.id)
+        self.backend.apply(retired)
+        self.backend.grown(growth)
+        self._top_up_cache = None
+        self._removed += 1
+        self._added += 1
+        self._compact_if_due()
+
+    def compact(self) -> None:
+        """Rebuild the model on the live sets alone (books, inventory, capital, objective and hints
+        carried over; constraint generation restarts from its seeds). Slot-column handles change."""
+        old = self.form
+        problem = AllocationProblem(tuple(sm.candidate for sm in old.sets), old.capital, dict(old.inventory))
+        config = dataclasses.replace(self.config, objective=old.objective)
+        form = Formulation(
+            problem, config, {sm.id: old._raw_hints[sm.id] for sm in old.sets if sm.id in old._raw_hints}
+        )
+        if len(old.level_cols):  # the current books, in one write (live sets keep their order)
+            form._write_levels(form.level_cols, old._price_u[old.level_cols], old._lots[old.level_cols])
+        form.take_appended()  # the backend loads the model whole
+        self.form = form
+        self.backend.load(form.lp)
+        self._top_up_cache = None
+        self._compactions += 1
+
+    def _compact_if_due(self) -> None:
+        live_columns, live_rows = self.form.live_size()
+        retired = self.form.lp.num_col + self.form.lp.num_row - live_columns - live_rows
+        if retired > self.config.compact_retired_ratio * (live_columns + live_rows):
+            self.compact()
+
+    @property
+    def _top_up(self) -> TopUp:
+        if self._top_up_cache is None:
+            self._top_up_cache = TopUp(self.form)
+        return self._top_up_cache
 
     def slot_columns(self, instrument_id: str) -> np.ndarray:
         """Handles of an instrument's ask slots, best first, for `update_levels`."""

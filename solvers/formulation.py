@@ -1,6 +1,12 @@
 """The worst-case-profit LP over every candidate set (docs/optimization.md#worst-case-lp), with fixed
 level slots.
 
+Sets come and go in place (`add_set` / `remove_set`): the LP starts as the capital rows alone, and
+each set appends its own columns and rows and enters its level and sale columns in the capital rows
+(the only coefficients inserted into existing rows; stored positions are shifted). A removed set's
+columns are fixed at zero and its rows freed; the space stays until a compacting rebuild
+(solvers/allocator.py). A construction is one `_grow` of all its sets.
+
 Columns, per candidate set k:
   x[l, j]   contracts bought at ask slot j of instrument l (0 <= x <= its whole lots x lot size; 0 for
             an empty slot). Columns are in contracts, not lots, so that every column is scaled alike
@@ -66,7 +72,7 @@ import numpy as np
 
 from solvers.errors import DataError
 from solvers.fees import FeeRule, Rounding
-from solvers.lp import LinearProgram, LPSolution, LPUpdate, RowBlock
+from solvers.lp import LinearProgram, LPGrowth, LPSolution, LPUpdate, RowBlock
 from solvers.outcomes import OutcomeSystem
 from solvers.problem import (
     OBJECTIVES,
@@ -151,6 +157,11 @@ class SetModel:
     # reserve (see the module docstring): the set's cost cap is lowered by this when a rounded
     # plan's exact fees overshot it
     cap_reserve: Decimal = _ZERO
+    # what the set owns in the LP: every column (levels, T, C, D, S, sales, a compact dual's), and
+    # the rows it was built with (later netting and cut rows are listed in their own fields)
+    columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    row_first: int = -1
+    row_end: int = -1
 
     @property
     def id(self) -> str:
@@ -164,12 +175,17 @@ class SetModel:
 class _Rows:
     """Accumulates rows as (cols, values, lo, hi)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_row: int = 0) -> None:
         self.rows: list[tuple[np.ndarray, np.ndarray, float, float]] = []
+        self.first_row = first_row  # the LP row the first accumulated row becomes
+
+    @property
+    def next_row(self) -> int:
+        return self.first_row + len(self.rows)
 
     def add(self, cols: Sequence[int], values: Sequence[float], lo: float, hi: float) -> int:
         self.rows.append((np.asarray(cols, dtype=np.int32), np.asarray(values, dtype=float), lo, hi))
-        return len(self.rows) - 1
+        return self.first_row + len(self.rows) - 1
 
 
 class Formulation:
@@ -192,24 +208,35 @@ class Formulation:
         self.venues = tuple(sorted(problem.capital.cash_by_venue_usd))
         self.instrument_by_id: dict[str, Instrument] = {}
         self.set_of_instrument: dict[str, SetModel] = {}
-        self._costs: list[float] = []
-        self._col_lo: list[float] = []
-        self._col_hi: list[float] = []
-        self.sets: list[SetModel] = [self._set_model(k, s) for k, s in enumerate(problem.sets)]
-        self._hints = self._outcome_hints(outcome_hints or {})
-        self._cg_sets = [sm for sm in self.sets if sm.method == "cg"]
+        self.sets: list[SetModel] = []
+        self._cg_sets: list[SetModel] = []
         self._suppressed: set[int] = set()
         self._unsynced_from: int | None = None
         self._cut_rows: set[int] = set()  # rows added by constraint generation (after the build)
-        self._build()
+        # the caller's outcome hints per set id: as given (for a compacting rebuild) and validated
+        self._raw_hints: dict[str, Sequence[Sequence[int]] | np.ndarray] = {}
+        self._hints: dict[str, list[np.ndarray]] = {}
+        models = [self._set_model(k, s) for k, s in enumerate(problem.sets)]
+        hints = dict(outcome_hints or {})
+        unknown = sorted(set(hints) - {sm.id for sm in models})
+        if unknown:
+            raise DataError(f"outcome hints name unknown sets {unknown}")
+        for sm in models:
+            if sm.id in hints:
+                self._remember_hints(sm, hints[sm.id])
+        self._build_empty()
+        self._grow(models)
+        self.set_capital(self.capital)  # bounds of the capital rows (appends the total row once capped)
+        self.lp.validate()
         self._unsynced_from = None  # the backend loads the LP as built
 
     # -- construction ----------------------------------------------------------------------------
     def _col(self, lo: float, hi: float, cost: float = 0.0) -> int:
+        """A new column (appended to the LP at the end of `_grow`)."""
         self._costs.append(cost)
         self._col_lo.append(lo)
         self._col_hi.append(hi)
-        return len(self._costs) - 1
+        return self._col_base + len(self._costs) - 1
 
     def _set_model(self, index: int, candidate: CandidateSet) -> SetModel:
         contracts = [c.id for c in candidate.contracts]
@@ -236,53 +263,49 @@ class Formulation:
             slot_cols={},
             outcomes=outcomes,
         )
-        for instrument in candidate.instruments:
-            self.instrument_by_id[instrument.id] = instrument
-            self.set_of_instrument[instrument.id] = model
-        return model
+        return model  # registered (instruments, columns, rows) by `_grow`
 
-    def _outcome_hints(self, hints: Mapping[str, Sequence[Sequence[int]] | np.ndarray]) -> dict[int, list[np.ndarray]]:
-        """Validated seed outcomes per set index, in outcome-variable space. A hint is a 0/1 vector
+    def _remember_hints(self, sm: SetModel, vertices: Sequence[Sequence[int]] | np.ndarray) -> None:
+        seeds = self._validated_hints(sm, vertices)
+        self._raw_hints[sm.id] = vertices
+        if seeds:
+            self._hints[sm.id] = seeds
+
+    def _validated_hints(self, sm: SetModel, vertices: Sequence[Sequence[int]] | np.ndarray) -> list[np.ndarray]:
+        """Validated seed outcomes of one set, in outcome-variable space. A hint is a 0/1 vector
         over the set's contracts in `candidate.contracts` order (as `ProjectionResult.vertices`);
         contracts sharing an outcome variable (risk-free equivalences) must agree, and the outcome
         must satisfy every relation, or the hint is a DataError."""
-        by_id = {sm.id: sm for sm in self.sets}
-        unknown = sorted(set(hints) - set(by_id))
-        if unknown:
-            raise DataError(f"outcome hints name unknown sets {unknown}")
-        seeds: dict[int, list[np.ndarray]] = {}
-        for set_id, vertices in hints.items():
-            sm = by_id[set_id]
-            contracts = [c.id for c in sm.candidate.contracts]
-            try:
-                rows = np.asarray(vertices, dtype=float)
-            except (TypeError, ValueError) as exc:
-                raise DataError(
-                    f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts"
-                ) from exc
-            if rows.size == 0:
-                continue  # no hint: the default seeds
-            if rows.ndim != 2 or rows.shape[1] != len(contracts):
-                raise DataError(
-                    f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts, had shape {rows.shape}"
-                )
-            if not np.isin(rows, (0.0, 1.0)).all():
-                raise DataError(f"set {set_id}: outcome hints must hold only 0 and 1")
-            literals = [sm.system.literal[c] for c in contracts]
-            var = np.array([v for v, _ in literals], dtype=np.int64)
-            parity = np.array([p for _, p in literals], dtype=np.int64)
-            unique: dict[bytes, np.ndarray] = {}
-            for k, row in enumerate(rows.astype(np.int64)):
-                values = row ^ parity  # each contract's claim on its variable
-                z = np.zeros(sm.system.n, dtype=np.int64)
-                z[var] = values
-                if not np.array_equal(z[var], values):
-                    raise DataError(f"set {set_id}: outcome hint {k} settles equivalent contracts differently")
-                if not sm.system.is_feasible(tuple(int(v) for v in z)):
-                    raise DataError(f"set {set_id}: outcome hint {k} breaks the set's relations")
-                unique.setdefault(z.astype(np.uint8).tobytes(), z.astype(np.uint8))
-            seeds[sm.index] = list(unique.values())
-        return seeds
+        set_id = sm.id
+        contracts = [c.id for c in sm.candidate.contracts]
+        try:
+            rows = np.asarray(vertices, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts"
+            ) from exc
+        if rows.size == 0:
+            return []  # no hint: the default seeds
+        if rows.ndim != 2 or rows.shape[1] != len(contracts):
+            raise DataError(
+                f"set {set_id}: outcome hints must be 0/1 vectors over its {len(contracts)} contracts, had shape {rows.shape}"
+            )
+        if not np.isin(rows, (0.0, 1.0)).all():
+            raise DataError(f"set {set_id}: outcome hints must hold only 0 and 1")
+        literals = [sm.system.literal[c] for c in contracts]
+        var = np.array([v for v, _ in literals], dtype=np.int64)
+        parity = np.array([p for _, p in literals], dtype=np.int64)
+        unique: dict[bytes, np.ndarray] = {}
+        for k, row in enumerate(rows.astype(np.int64)):
+            values = row ^ parity  # each contract's claim on its variable
+            z = np.zeros(sm.system.n, dtype=np.int64)
+            z[var] = values
+            if not np.array_equal(z[var], values):
+                raise DataError(f"set {set_id}: outcome hint {k} settles equivalent contracts differently")
+            if not sm.system.is_feasible(tuple(int(v) for v in z)):
+                raise DataError(f"set {set_id}: outcome hint {k} breaks the set's relations")
+            unique.setdefault(z.astype(np.uint8).tobytes(), z.astype(np.uint8))
+        return list(unique.values())
 
     def _choose_method(
         self, candidate: CandidateSet, system: OutcomeSystem, system_err: OutcomeSystem | None
@@ -301,18 +324,102 @@ class Formulation:
             return "compact", {}
         return "cg", {}
 
-    def _build(self) -> None:
-        rows = _Rows()
+    def _build_empty(self) -> None:
+        """The LP before any set: one capital row per venue (sum c x - sum s <= cash), no columns."""
+        venues = len(self.venues)
+        self.lp = LinearProgram(
+            cost=np.zeros(0),
+            col_lo=np.zeros(0),
+            col_hi=np.zeros(0),
+            row_lo=np.full(venues, -_INF),
+            row_hi=np.zeros(venues),
+            start=np.zeros(venues + 1, dtype=np.int32),
+            index=np.zeros(0, dtype=np.int32),
+            value=np.zeros(0),
+        )
+        # capital rows: sum c x - sum s; their price coefficients are the lazy ones
+        self._cash_rows: dict[str, int] = {venue: k for k, venue in enumerate(self.venues)}
+        self._total_row = -1  # appended the first time a total capital cap is set
+        self.lp.lazy_rows = np.array(list(self._cash_rows.values()), dtype=np.int32)
+        self._venue_index = {venue: k for k, venue in enumerate(self.venues)}
+        self._writes = 0
+        # per column (grown with the LP, see `_extend_columns`): where each level column's price
+        # sits: C_k row (eager), its venue's cash row and the total row (lazy); the objective for
+        # sets without C_k
+        self._spend_row = np.zeros(0, dtype=np.int32)
+        self._spend_pos = np.zeros(0, dtype=np.int32)
+        self._cash_row_of = np.zeros(0, dtype=np.int32)
+        self._cash_pos = np.zeros(0, dtype=np.int32)
+        self._total_pos = np.zeros(0, dtype=np.int32)
+        self._in_objective = np.zeros(0, dtype=bool)
+        self._is_level = np.zeros(0, dtype=bool)
+        self._venue_of_col = np.zeros(0, dtype=np.int64)
+        self._lot_f = np.zeros(0)
+        self._tick_u = np.zeros(0, dtype=np.int64)
+        self._unit_cost = np.zeros(0)  # current price + fee per contract (see unit_cost_table), per level column
+        # per level column: where its instrument's unit-cost table starts in one flat array, indexed
+        # by price / tick; and the highest unit cost any price allows (for the capital rows' reach)
+        self._table_start = np.zeros(0, dtype=np.int64)
+        self._max_unit = np.zeros(0)
+        # extra cost per contract in a set's spend row, raised for a set whose rounded plan's exact fees
+        # overshot its settlement-loss limit (see add_spend_margin)
+        self._spend_margin = np.zeros(0)
+        # the tie-breaking cost per contract (module docstring): constant, so set once per column
+        self._tie = np.zeros(0)
+        # level data as exact scaled integers: price in micro-dollars (-1 = empty slot), size in lots
+        self._price_u = np.zeros(0, dtype=np.int64)
+        self._lots = np.zeros(0, dtype=np.int64)
+        self._tables: dict[tuple[FeeRule, Decimal, Decimal], int] = {}  # fee key -> start in _unit_table
+        self._unit_table = np.zeros(0)
+        self.col_instrument: dict[int, Instrument] = {}
+        self.col_slot: dict[int, int] = {}
+        self._costs: list[float] = []
+        self._col_lo: list[float] = []
+        self._col_hi: list[float] = []
+        self._col_base = 0
+        self._relayout()
+
+    # per-column arrays and the value a new column starts with
+    _COLUMN_ARRAYS: tuple[tuple[str, float], ...] = (
+        ("_spend_row", -1),
+        ("_spend_pos", -1),
+        ("_cash_row_of", -1),
+        ("_cash_pos", -1),
+        ("_total_pos", -1),
+        ("_in_objective", False),
+        ("_is_level", False),
+        ("_venue_of_col", 0),
+        ("_lot_f", 1.0),
+        ("_tick_u", 1),
+        ("_unit_cost", 0.0),
+        ("_table_start", 0),
+        ("_max_unit", 0.0),
+        ("_spend_margin", 0.0),
+        ("_tie", 0.0),
+        ("_price_u", -1),
+        ("_lots", 0),
+    )
+
+    def _extend_columns(self, count: int) -> None:
+        for name, fill in self._COLUMN_ARRAYS:
+            array = getattr(self, name)
+            setattr(self, name, np.concatenate([array, np.full(count, fill, dtype=array.dtype)]))
+
+    def _grow(self, models: list[SetModel]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Append the columns and rows of new sets, enter their columns in the shared capital rows,
+        and write their books and inventory. Every other set's columns, rows and coefficients stay
+        as they are (positions in `lp.value` are remapped where capital rows grew). Returns the
+        (rows, cols, positions) of the coefficients inserted into rows that existed before."""
+        lp = self.lp
+        self._col_base = lp.num_col
+        self._costs, self._col_lo, self._col_hi = [], [], []
+        rows = _Rows(lp.num_row)
         slots = self.config.slots_per_side
-        level_cols: list[int] = []
-        instrument_of_col: dict[int, Instrument] = {}
-        for sm in self.sets:
+        spend_slot: dict[int, tuple[int, int]] = {}  # level column -> (its C_k row, index in the row)
+        for sm in models:
+            first_col = self._col_base + len(self._costs)
             for instrument in sm.instruments:
-                cols = np.array([self._col(0.0, 0.0) for _ in range(slots)], dtype=np.int32)
-                sm.slot_cols[instrument.id] = cols
-                level_cols.extend(cols.tolist())
-                for col in cols.tolist():
-                    instrument_of_col[col] = instrument
+                sm.slot_cols[instrument.id] = np.array([self._col(0.0, 0.0) for _ in range(slots)], dtype=np.int32)
             sm.level_cols = np.concatenate(list(sm.slot_cols.values())) if sm.slot_cols else np.zeros(0, np.int32)
             sm.t_col = self._col(-_INF, _INF, cost=-1.0)
             limits = sm.candidate.limits
@@ -323,119 +430,148 @@ class Formulation:
                 or limits.max_cost_usd is not None
             ):
                 sm.spend_col = self._col(-_INF, _INF, cost=1.0)
-            n = sm.system.n
             for instrument in sm.instruments:
                 var, _ = sm.system.literal[instrument.contract]
                 key = (var, sm.pays_if_true(instrument))
                 sm.payers.setdefault(key, []).extend(sm.slot_cols[instrument.id].tolist())
             sm.substituted = self._substitution_is_smaller(sm)
             if not sm.substituted:
-                sm.diff_cols = np.array([self._col(-_INF, _INF) for _ in range(n)], dtype=np.int32)
+                sm.diff_cols = np.array([self._col(-_INF, _INF) for _ in range(sm.system.n)], dtype=np.int32)
                 sm.base_col = self._col(-_INF, _INF)
             by_listing = {(i.venue, i.contract, i.side): i for i in sm.instruments}
             for (venue, contract, side), held in by_listing.items():
                 other = by_listing.get((venue, contract, Side.NO if side is Side.YES else Side.YES))
                 if other is not None:
                     sm.netting.append(Netting(held, other, self._col(0.0, 0.0)))
-        self.level_cols = np.array(level_cols, dtype=np.int32)
+            sm.row_first = rows.next_row
+            self._rows_of_set(sm, rows, spend_slot)  # (a compact dual adds its columns here)
+            sm.row_end = rows.next_row
+            sm.columns = np.arange(first_col, self._col_base + len(self._costs), dtype=np.int32)
+        lp.cost = np.concatenate([lp.cost, self._costs])
+        lp.col_lo = np.concatenate([lp.col_lo, self._col_lo])
+        lp.col_hi = np.concatenate([lp.col_hi, self._col_hi])
+        self._extend_columns(len(self._costs))
+        self._costs, self._col_lo, self._col_hi = [], [], []
+        if rows.rows:
+            lp.append(RowBlock.from_rows(rows.rows))
+        for col, (spend_row, _) in spend_slot.items():
+            self._spend_row[col] = spend_row  # positions once the capital rows have grown (below)
 
-        spend_slot: dict[int, tuple[int, int]] = {}  # level column -> (its C_k row, index in the row)
-        for sm in self.sets:
-            self._rows_of_set(sm, rows, spend_slot)
-        # capital rows: sum c x - sum s; their price coefficients are the lazy ones
-        self._cash_rows: dict[str, int] = {}
-        cash_slot: dict[int, tuple[int, int]] = {}
-        for venue in self.venues:
+        # the shared rows gain the new columns: per venue its levels (price coefficients, written
+        # with the books below) and the sales of held contracts; the total row, once it exists, all
+        entry_rows: list[np.ndarray] = []
+        entry_cols: list[np.ndarray] = []
+        entry_values: list[np.ndarray] = []
+        targets: list[tuple[int, str | None]] = [(row, venue) for venue, row in self._cash_rows.items()]
+        if self._total_row >= 0:
+            targets.append((self._total_row, None))
+        for row, on_venue in targets:
             levels = [
-                c for sm in self.sets for i in sm.instruments if i.venue == venue for c in sm.slot_cols[i.id].tolist()
+                c
+                for sm in models
+                for i in sm.instruments
+                if on_venue is None or i.venue == on_venue
+                for c in sm.slot_cols[i.id].tolist()
             ]
-            sells = [n.column for sm in self.sets for n in sm.netting if n.held.venue == venue]
-            row = rows.add(levels + sells, [1.0] * len(levels) + [-1.0] * len(sells), -_INF, 0.0)
-            self._cash_rows[venue] = row
-            cash_slot.update((col, (row, k)) for k, col in enumerate(levels))
-        self._total_row = -1  # appended the first time a total capital cap is set
-
-        # assemble CSR
-        block = RowBlock.from_rows(rows.rows)
-        n = len(self._costs)
-        self.lp = LinearProgram(
-            cost=np.array(self._costs),
-            col_lo=np.array(self._col_lo),
-            col_hi=np.array(self._col_hi),
-            row_lo=block.lo,
-            row_hi=block.hi,
-            start=block.start,
-            index=block.index,
-            value=block.value,
+            sells = [n.column for sm in models for n in sm.netting if on_venue is None or n.held.venue == on_venue]
+            entry_rows.append(np.full(len(levels) + len(sells), row, dtype=np.int32))
+            entry_cols.append(np.array(levels + sells, dtype=np.int32))
+            entry_values.append(np.array([1.0] * len(levels) + [-1.0] * len(sells)))
+        ins_rows = np.concatenate(entry_rows) if entry_rows else np.zeros(0, np.int32)
+        ins_cols = np.concatenate(entry_cols) if entry_cols else np.zeros(0, np.int32)
+        positions = self._insert_entries(
+            ins_rows, ins_cols, np.concatenate(entry_values) if entry_values else np.zeros(0)
         )
-        # where each level column's price sits: C_k row (eager), its venue's cash row and the total
-        # row (lazy); the objective for sets without C_k
-        self._spend_row = np.full(n, -1, dtype=np.int32)
-        self._spend_pos = np.full(n, -1, dtype=np.int32)
-        for col, (row, k) in spend_slot.items():
-            self._spend_row[col] = row
-            self._spend_pos[col] = block.start[row] + k
-        self._cash_row_of = np.full(n, -1, dtype=np.int32)
-        self._cash_pos = np.full(n, -1, dtype=np.int32)
-        for col, (row, k) in cash_slot.items():
-            self._cash_row_of[col] = row
-            self._cash_pos[col] = block.start[row] + k
-        self._total_pos = np.full(n, -1, dtype=np.int32)
-        self._in_objective = np.zeros(n, dtype=bool)
-        for sm in self.sets:
+        level_entry = self._is_new_level(ins_cols, models)
+        cash_entry = level_entry & (ins_rows != self._total_row)
+        self._cash_row_of[ins_cols[cash_entry]] = ins_rows[cash_entry]
+        self._cash_pos[ins_cols[cash_entry]] = positions[cash_entry]
+        total_entry = level_entry & (ins_rows == self._total_row)
+        self._total_pos[ins_cols[total_entry]] = positions[total_entry]
+        for col, (spend_row, k) in spend_slot.items():
+            self._spend_pos[col] = lp.start[spend_row] + k
+
+        # the new instruments and their level columns
+        new_levels: list[int] = []
+        for sm in models:
+            for instrument in sm.instruments:
+                self.instrument_by_id[instrument.id] = instrument
+                self.set_of_instrument[instrument.id] = sm
+                fee_key = (instrument.fee, instrument.lot_size, instrument.tick_size)
+                if fee_key not in self._tables:
+                    self._tables[fee_key] = len(self._unit_table)
+                    self._unit_table = np.concatenate([self._unit_table, unit_cost_table(*fee_key)])
+                table_start = self._tables[fee_key]
+                max_unit = float(unit_cost_table(*fee_key).max())
+                for j, col in enumerate(sm.slot_cols[instrument.id].tolist()):
+                    self.col_instrument[col] = instrument
+                    self.col_slot[col] = j
+                    self._lot_f[col] = float(instrument.lot_size)
+                    self._tick_u[col] = int(instrument.tick_size * PRICE_SCALE)
+                    self._table_start[col] = table_start
+                    self._max_unit[col] = max_unit
+                    self._venue_of_col[col] = self._venue_index[instrument.venue]
+                    new_levels.append(col)
             if sm.spend_col < 0:
                 self._in_objective[sm.level_cols] = True
-        self._any_spend_cols = any(sm.spend_col >= 0 for sm in self.sets)
-        self._all_lazy = np.ones(len(self.level_cols), dtype=bool)  # a shared read-only mask
-        all_levels = self.level_cols
-        self.lp.param_positions = np.sort(
-            np.concatenate([self._spend_pos[all_levels][self._spend_pos[all_levels] >= 0], self._cash_pos[all_levels]])
-        ).astype(np.int32)
-        self.lp.lazy_rows = np.array(list(self._cash_rows.values()), dtype=np.int32)
-        self._venue_index = {venue: k for k, venue in enumerate(self.venues)}
-        self._venue_of_col = np.zeros(n, dtype=np.int64)
-        for col, instrument in instrument_of_col.items():
-            self._venue_of_col[col] = self._venue_index[instrument.venue]
-        self._writes = 0
-        self._is_level = np.zeros(n, dtype=bool)
-        self._is_level[self.level_cols] = True
-        self._lot_f = np.ones(n)
-        self._tick_u = np.ones(n, dtype=np.int64)
-        self._unit_cost = np.zeros(n)  # current price + fee per contract (see unit_cost_table), per level column
-        # per level column: where its instrument's unit-cost table starts in one flat array, indexed
-        # by price / tick; and the highest unit cost any price allows (for the capital rows' reach)
-        self._table_start = np.zeros(n, dtype=np.int64)
-        self._max_unit = np.zeros(n)
-        tables: dict[tuple[FeeRule, Decimal, Decimal], tuple[int, np.ndarray]] = {}
-        flat_parts: list[np.ndarray] = []
-        self.col_instrument: dict[int, Instrument] = instrument_of_col
-        self.col_slot = {}
-        for col, instrument in instrument_of_col.items():
-            self._lot_f[col] = float(instrument.lot_size)
-            self._tick_u[col] = int(instrument.tick_size * PRICE_SCALE)
-            fee_key = (instrument.fee, instrument.lot_size, instrument.tick_size)
-            if fee_key not in tables:
-                table = unit_cost_table(*fee_key)
-                tables[fee_key] = (sum(len(part) for part in flat_parts), table)
-                flat_parts.append(table)
-            start, table = tables[fee_key]
-            self._table_start[col] = start
-            self._max_unit[col] = float(table.max())
-        self._unit_table = np.concatenate(flat_parts) if flat_parts else np.zeros(1)
-        # extra cost per contract in a set's spend row, raised for a set whose rounded plan's exact fees
-        # overshot its settlement-loss limit (see add_spend_margin)
-        self._spend_margin = np.zeros(n)
-        # the tie-breaking cost per contract (module docstring): constant, so set once
-        self._tie = np.zeros(n)
-        self._tie[self.level_cols] = tie_break_weights(
-            [instrument_of_col[c].id for c in self.level_cols.tolist()], self.config.tie_break_usd_per_contract
+        new_cols = np.array(new_levels, dtype=np.int32)
+        self._is_level[new_cols] = True
+        self._tie[new_cols] = tie_break_weights(
+            [self.col_instrument[c].id for c in new_levels], self.config.tie_break_usd_per_contract
         )
-        self.lp.cost[self.level_cols] = self._tie[self.level_cols]
+        lp.cost[new_cols] = self._tie[new_cols]
+        self.sets.extend(models)
+        self._relayout()
+        if len(new_cols):  # every book in one vectorised write
+            ladders = [self._scaled_ladder(i, i.asks) for sm in models for i in sm.instruments]
+            self._write_levels(
+                new_cols, np.concatenate([p for p, _ in ladders]), np.concatenate([n for _, n in ladders])
+            )
+        for sm in models:
+            self._refresh_inventory(sm)  # (the LP holds its edits; the backend reads the grown part)
+        self._recompute_reach()
+        return ins_rows, ins_cols, positions
+
+    @staticmethod
+    def _is_new_level(cols: np.ndarray, models: list[SetModel]) -> np.ndarray:
+        levels = [sm.level_cols for sm in models]
+        return np.isin(cols, np.concatenate(levels) if levels else np.zeros(0, np.int32))
+
+    def _insert_entries(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Insert coefficients at the end of existing rows (rows ascending); returns their positions
+        in `lp.value` and shifts every stored position behind them."""
+        lp = self.lp
+        if not len(rows):
+            return np.zeros(0, dtype=np.int32)
+        order = np.argsort(rows, kind="stable")
+        if not np.array_equal(order, np.arange(len(rows))):
+            raise AssertionError("capital entries are inserted row by row")  # internal invariant
+        points = lp.start[rows + 1].astype(np.int64)
+        lp.index = np.insert(lp.index, points, cols).astype(np.int32)
+        lp.value = np.insert(lp.value, points, values)
+        counts = np.bincount(rows, minlength=lp.num_row)
+        lp.start = (lp.start + np.concatenate([[0], np.cumsum(counts)])).astype(np.int32)
+        for name in ("_spend_pos", "_cash_pos", "_total_pos"):
+            stored = getattr(self, name)
+            held = stored >= 0
+            stored[held] += np.searchsorted(points, stored[held], side="right").astype(stored.dtype)
+        return (points + np.arange(len(points))).astype(np.int32)
+
+    def _relayout(self) -> None:
+        """Everything derived from the list of live sets, in their order: set indices, the level
+        columns and the per-instrument rows of the vectorised rounding, the tick-path positions."""
+        for k, sm in enumerate(self.sets):
+            sm.index = k
+        self._cg_sets = [sm for sm in self.sets if sm.method == "cg"]
+        self._any_spend_cols = any(sm.spend_col >= 0 for sm in self.sets)
+        parts = [sm.level_cols for sm in self.sets]
+        self.level_cols = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, dtype=np.int32)
+        self._all_lazy = np.ones(len(self.level_cols), dtype=bool)  # a shared read-only mask
         # one row per instrument over its slot columns (slots of an instrument are consecutive), for
         # the vectorised rounding: the quantity step every price on its grid can sign, its minimum
         self.slot_matrix = self.level_cols.reshape(-1, self.config.slots_per_side)
-        self.row_instruments: list[Instrument] = [instrument_of_col[int(c)] for c in self.slot_matrix[:, 0]]
-        self.row_set = np.array([self.set_of_instrument[i.id].index for i in self.row_instruments], dtype=np.int64)
+        self.row_instruments: list[Instrument] = [i for sm in self.sets for i in sm.instruments]
+        self.row_set = np.array([sm.index for sm in self.sets for _ in sm.instruments], dtype=np.int64)
         self.rounding_lot = np.array(
             [
                 float(representable_step(i.tick_size, i.lot_size, i.buy_amount_increment_usd))
@@ -443,20 +579,12 @@ class Formulation:
             ]
         )
         self.min_order = np.array([float(i.min_order_size) for i in self.row_instruments])
-        # level data as exact scaled integers: price in micro-dollars (-1 = empty slot), size in lots
-        self._price_u = np.full(n, -1, dtype=np.int64)
-        self._lots = np.zeros(n, dtype=np.int64)
-        for sm in self.sets:
-            for instrument in sm.instruments:
-                cols = sm.slot_cols[instrument.id]
-                for j, col in enumerate(cols.tolist()):
-                    self.col_slot[col] = j
-                self._write_levels(cols, *self._scaled_ladder(instrument, instrument.asks))
-        # inventory- and capital-dependent bounds
-        self.set_capital(self.capital)
-        for sm in self.sets:
-            self._refresh_inventory(sm)
-        self.lp.validate()
+        levels = self.level_cols
+        spend = self._spend_pos[levels]
+        parts = [spend[spend >= 0], self._cash_pos[levels]]
+        if self._total_row >= 0:
+            parts.append(self._total_pos[levels])
+        self.lp.param_positions = np.sort(np.concatenate(parts)).astype(np.int32)
 
     def _rows_of_set(self, sm: SetModel, rows: _Rows, spend_slot: dict[int, tuple[int, int]]) -> None:
         limits = sm.candidate.limits
@@ -530,10 +658,10 @@ class Formulation:
             return
         if sm.method == "enumerate":
             vertices = list(sm.outcomes[err])
-        elif not err and self._hints.get(sm.index):
+        elif not err and self._hints.get(sm.id):
             # the caller's outcomes (e.g. a projection's active vertices) replace the spread of
             # seed outcomes; constraint generation still certifies the optimum with the oracle
-            vertices = self._hints[sm.index]
+            vertices = self._hints[sm.id]
         else:
             oracle = sm.oracle_err if err else sm.oracle
             assert oracle is not None
@@ -615,6 +743,123 @@ class Formulation:
         else:
             sm.t_row = rows.add([sm.t_col, *cols], [1.0, *values], -_INF, 0.0)
             sm.mu_rows = np.array(mu_rows, dtype=np.int32)
+
+    # -- gaining and losing sets (docs/architecture.md#allocator) ---------------------------------------------
+    def add_set(
+        self,
+        candidate: CandidateSet,
+        outcome_hints: Sequence[Sequence[int]] | np.ndarray | None = None,
+        inventory: Mapping[str, Decimal] | None = None,
+        *,
+        replacing: str | None = None,
+    ) -> tuple[LPUpdate, LPGrowth]:
+        """Append a candidate set's columns and rows, and its columns in the shared capital rows;
+        nothing else in the model moves. Validated before anything changes (DataError): a new id
+        (or, with `replacing`, the id of the live set it replaces, which is retired first), no
+        instrument another live set trades, venues with a cash row, valid hints, inventory of its
+        own instruments (default: none; when replacing, what its instruments held). Returns the
+        retirement's update (empty unless replacing) and what a persistent backend must append."""
+        self._check_addable(candidate, replacing)
+        model = self._set_model(len(self.sets), candidate)
+        seeds = self._validated_hints(model, outcome_hints) if outcome_hints is not None else []
+        if inventory is None:
+            ids = {i.id for i in candidate.instruments}
+            inventory = {i: q for i, q in self.inventory.items() if i in ids} if replacing is not None else {}
+        held = {}
+        for instrument_id, quantity in inventory.items():
+            if not any(i.id == instrument_id for i in candidate.instruments):
+                raise DataError(f"set {candidate.id}: inventory names instrument {instrument_id!r} it does not trade")
+            held[instrument_id] = check_money(quantity, f"inventory of {instrument_id}")
+        retired = self.remove_set(replacing) if replacing is not None else LPUpdate()
+        pending = self.take_appended()
+        lp = self.lp
+        first_col, first_row = lp.num_col, lp.num_row if pending is None else pending
+        if outcome_hints is not None:
+            self._raw_hints[candidate.id] = outcome_hints
+            if seeds:
+                self._hints[candidate.id] = seeds
+        self.inventory.update({i: q for i, q in held.items() if q})
+        rows, cols, positions = self._grow([model])
+        self.take_appended()  # every appended row is in the growth
+        return retired, LPGrowth(first_col, first_row, rows, cols, self.lp.value[positions])
+
+    def _check_addable(self, candidate: CandidateSet, replacing: str | None) -> None:
+        if not isinstance(candidate, CandidateSet):
+            raise DataError(f"add_set needs a CandidateSet, was {type(candidate).__name__}")
+        live = {sm.id: sm for sm in self.sets}
+        if replacing is not None:
+            if replacing not in live:
+                raise DataError(f"no live candidate set {replacing!r} to replace")
+            if candidate.id != replacing:
+                raise DataError(f"replace_set keeps the id: {candidate.id!r} is not {replacing!r}")
+        elif candidate.id in live:
+            raise DataError(f"candidate set {candidate.id!r} is already in the allocator")
+        for instrument in candidate.instruments:
+            owner = self.set_of_instrument.get(instrument.id)
+            if owner is not None and owner.id != replacing:
+                raise DataError(f"instrument {instrument.id} is in sets {owner.id} and {candidate.id}")
+            if instrument.venue not in self._cash_rows:
+                raise DataError(
+                    f"no cash row for venue {instrument.venue!r} of instrument {instrument.id}: the allocator's "
+                    f"venues are fixed by the capital it was built with ({', '.join(self.venues) or 'none'})"
+                )
+
+    def remove_set(self, set_id: str) -> LPUpdate:
+        """Retire a live set: its columns fixed at zero, its rows freed, its instruments (and their
+        inventory) forgotten. The space stays in the model until a compacting rebuild."""
+        sm = next((s for s in self.sets if s.id == set_id), None)
+        if sm is None:
+            raise DataError(f"no live candidate set {set_id!r}")
+        lp = self.lp
+        cols = sm.columns
+        rows = self._owned_rows(sm)
+        lp.col_lo[cols] = 0.0
+        lp.col_hi[cols] = 0.0
+        lp.row_lo[rows] = -_INF
+        lp.row_hi[rows] = _INF
+        levels = sm.level_cols
+        self._is_level[levels] = False
+        self._in_objective[levels] = False
+        self._lots[levels] = 0
+        self._price_u[levels] = -1
+        for instrument in sm.instruments:
+            del self.instrument_by_id[instrument.id]
+            del self.set_of_instrument[instrument.id]
+            self.inventory.pop(instrument.id, None)
+        for col in levels.tolist():
+            del self.col_instrument[col]
+            del self.col_slot[col]
+        self._raw_hints.pop(set_id, None)
+        self._hints.pop(set_id, None)
+        self.sets.remove(sm)
+        self._relayout()
+        self._recompute_reach()
+        return LPUpdate(
+            bound_index=cols.copy(),
+            bound_lo=np.zeros(len(cols)),
+            bound_hi=np.zeros(len(cols)),
+            row_index=rows,
+            row_lo=np.full(len(rows), -_INF),
+            row_hi=np.full(len(rows), _INF),
+        )
+
+    def _owned_rows(self, sm: SetModel) -> np.ndarray:
+        rows = set(range(sm.row_first, sm.row_end))
+        rows.update(sm.scenario_rows)
+        rows.update(sm.err_rows)
+        rows.update(n.row for n in sm.netting if n.row >= 0)
+        return np.array(sorted(rows), dtype=np.int32)
+
+    def live_size(self) -> tuple[int, int]:
+        """(columns, rows) the live sets and the capital rows use; the rest of the LP is retired."""
+        columns = sum(len(sm.columns) for sm in self.sets)
+        rows = len(self._cash_rows) + (self._total_row >= 0)
+        for sm in self.sets:
+            rows += sm.row_end - sm.row_first
+            rows += sum(1 for r in sm.scenario_rows if not sm.row_first <= r < sm.row_end)
+            rows += sum(1 for r in sm.err_rows if not sm.row_first <= r < sm.row_end)
+            rows += sum(1 for n in sm.netting if n.row >= sm.row_end)
+        return columns, rows
 
     # -- books -------------------------------------------------------------------------------------
     def _scaled_ladder(self, instrument: Instrument, levels: Iterable[Level]) -> tuple[np.ndarray, np.ndarray]:
@@ -1106,28 +1351,64 @@ class Formulation:
 
     def reset_cuts(self) -> None:
         """Drop every row constraint generation added, back to the seed working set: what a solve
-        from scratch starts from. Only for backends that rebuild from `lp` at every solve."""
+        from scratch starts from. Only for backends that rebuild from `lp` at every solve. Rows
+        appended after the cuts (later sets, netting rows, the total row) are renumbered, and the
+        stored coefficient positions with them."""
         if not self._cut_rows:
             return
         lp = self.lp
         keep = np.ones(lp.num_row, dtype=bool)
         keep[sorted(self._cut_rows)] = False
-        new_index = np.cumsum(keep) - 1
+        new_row = (np.cumsum(keep) - 1).astype(np.int64)
         lengths = np.diff(lp.start)
         entry_keep = np.repeat(keep, lengths)
+        new_position = np.cumsum(entry_keep) - 1
         lp.start = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int32)
         lp.index = lp.index[entry_keep]
         lp.value = lp.value[entry_keep]
         lp.row_lo, lp.row_hi = lp.row_lo[keep], lp.row_hi[keep]
+        for name in ("_spend_pos", "_cash_pos", "_total_pos"):  # (their rows are never cuts)
+            stored = getattr(self, name)
+            held = stored >= 0
+            stored[held] = new_position[stored[held]]
+        lp.param_positions = new_position[lp.param_positions].astype(np.int32)
+        spend = self._spend_row >= 0
+        self._spend_row[spend] = new_row[self._spend_row[spend]]
+        self._cash_rows = {venue: int(new_row[row]) for venue, row in self._cash_rows.items()}
+        if self._total_row >= 0:
+            self._total_row = int(new_row[self._total_row])
+        lp.lazy_rows = new_row[lp.lazy_rows].astype(np.int32)
+        lp.row_reach = {int(new_row[row]): reach for row, reach in lp.row_reach.items()}
+
+        def moved(row: int) -> int:
+            return int(new_row[row])
+
+        def moved_opt(row: int | None) -> int | None:
+            return None if row is None else int(new_row[row])
+
         for sm in self.sets:
             for rows_name, z_name in (("scenario_rows", "scenario_z"), ("err_rows", "err_z")):
                 rows, zs = getattr(sm, rows_name), getattr(sm, z_name)
-                kept = [(int(new_index[r]), z) for r, z in zip(rows, zs) if keep[r]]
+                kept = [(moved(r), z) for r, z in zip(rows, zs) if keep[r]]
                 setattr(sm, rows_name, [r for r, _ in kept])
                 setattr(sm, z_name, [z for _, z in kept])
             for netting in sm.netting:
                 if netting.row >= 0:
-                    netting.row = int(new_index[netting.row])
+                    netting.row = moved(netting.row)
+            if sm.spend_row >= 0:
+                sm.spend_row = moved(sm.spend_row)
+            if sm.base_row >= 0:
+                sm.base_row = moved(sm.base_row)
+            sm.diff_rows = new_row[sm.diff_rows].astype(np.int32)
+            if sm.mu_rows is not None:
+                sm.mu_rows = new_row[sm.mu_rows].astype(np.int32)
+            sm.position_rows = {key: moved(row) for key, row in sm.position_rows.items()}
+            sm.cap_row, sm.payout_row = moved_opt(sm.cap_row), moved_opt(sm.payout_row)
+            sm.roc_row, sm.t_row = moved_opt(sm.roc_row), moved_opt(sm.t_row)
+            if sm.row_end > sm.row_first:  # a set's build rows are never cuts: still one block
+                sm.row_first, sm.row_end = moved(sm.row_first), moved(sm.row_end - 1) + 1
+            else:
+                sm.row_first = sm.row_end = int(np.searchsorted(np.flatnonzero(keep), sm.row_first))
         self._cut_rows.clear()
         self._unsynced_from = None
 

@@ -6,8 +6,10 @@
 
 The formulation owns one `LinearProgram` and edits it in place on every book tick; the same edit
 is handed to the backend as an `LPUpdate` so a persistent solver can apply it without a rebuild.
-Rows are only ever appended (constraint generation), so CSR positions of existing coefficients stay
-valid and a coefficient update is a write into `value`.
+Rows are only ever appended (constraint generation, netting, a new set's rows), so a coefficient
+update is a write into `value`. The one structural edit inside existing rows is a new candidate
+set's columns entering the shared capital rows (`LPGrowth`); the formulation then shifts the CSR
+positions it keeps.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import scipy.sparse as sp
 
 from solvers.errors import DataError
 
-__all__ = ["LPSolution", "LPUpdate", "LinearProgram", "RowBlock"]
+__all__ = ["LPGrowth", "LPSolution", "LPUpdate", "LinearProgram", "RowBlock"]
 
 _EMPTY_I = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0)
@@ -192,3 +194,17 @@ class LPSolution:
         if self._row_dual is None and self._dual_source is not None:
             self._row_dual, self._dual_source = np.array(self._dual_source()), None
         return self._row_dual
+
+
+@dataclass(frozen=True, slots=True)
+class LPGrowth:
+    """A structural change the formulation already made to its `LinearProgram`: columns
+    `first_col..` and rows `first_row..` appended (with their current bounds, costs and
+    coefficients), and coefficients inserted into rows that existed before (the shared capital
+    rows gaining a new set's columns; their current values)."""
+
+    first_col: int
+    first_row: int
+    entry_row: np.ndarray
+    entry_col: np.ndarray
+    entry_value: np.ndarray

@@ -406,6 +406,10 @@ class AllocatorConfig:
         LP and rounding use up the budget skips the MIP)
     max_repair_rounds: re-solves after exact checks: reserves raised where exact fees overshot a
         row, sets whose plan failed dropped and the capital they used handed to the rest
+    compact_retired_ratio: `Allocator.remove_set` leaves a removed set's columns (fixed at zero)
+        and rows (freed) in the persistent model; once that retired space exceeds this multiple of
+        the live model (columns plus rows), the model is rebuilt on the live sets alone, once
+        (counted in `Allocator.stats.compactions`). 0 compacts on every removal, inf never
     """
 
     objective: Objective = "riskless"
@@ -422,6 +426,7 @@ class AllocatorConfig:
     nearby_sizes: int = 8
     rounding_loss_fraction: float = 0.05
     max_repair_rounds: int = 4
+    compact_retired_ratio: float = 1.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -436,6 +441,9 @@ class AllocatorConfig:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise DataError(f"{name} must be finite and non-negative, was {value!r}")
+        ratio = self.compact_retired_ratio
+        if not isinstance(ratio, int | float) or isinstance(ratio, bool) or math.isnan(ratio) or ratio < 0:
+            raise DataError(f"compact_retired_ratio must be non-negative (inf: never compact), was {ratio!r}")
         for name in ("cg_oracle_enumeration_limit", "rounding_passes", "nearby_sizes", "max_repair_rounds"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

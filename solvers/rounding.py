@@ -30,13 +30,14 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
+from solvers.fees import FeeRule
 from solvers.formulation import Formulation, SetModel
 from solvers.problem import Instrument, Side
 
@@ -116,8 +117,11 @@ def hedges(sm: SetModel) -> Iterator[tuple[list[tuple[int, bool]], float]]:
             yield [(var, not positive) for var, positive in literals], float(len(literals) - (row.hi + negatives))
 
 
-def set_baskets(form: Formulation, sm: SetModel) -> list[Basket]:
-    row_of = {inst.id: r for r, inst in enumerate(form.row_instruments)}
+def set_baskets(form: Formulation, sm: SetModel, row_of: Mapping[str, int] | None = None) -> list[Basket]:
+    """row_of: instrument id -> its row in `form.row_instruments` (built here when not given; pass it
+    when listing every set's baskets, or that is quadratic in the number of sets)."""
+    if row_of is None:
+        row_of = {inst.id: r for r, inst in enumerate(form.row_instruments)}
     payers: dict[tuple[int, bool], list[int]] = {}
     for instrument in sm.instruments:
         var, _ = sm.system.literal[instrument.contract]
@@ -156,10 +160,10 @@ class TopUp:
 
     def __init__(self, form: Formulation) -> None:
         self.form = form
-        self.baskets = [b for sm in form.sets for b in set_baskets(form, sm)]
+        row_of = {inst.id: r for r, inst in enumerate(form.row_instruments)}
+        self.baskets = [b for sm in form.sets for b in set_baskets(form, sm, row_of)]
         self._venue_of_row = [i.venue for i in form.row_instruments]
         self._position_key = [(i.contract, i.side) for i in form.row_instruments]
-        row_of = {inst.id: r for r, inst in enumerate(form.row_instruments)}
         self._rows_of_set = {sm.index: np.flatnonzero(form.row_set == sm.index) for sm in form.sets}
         # netting pairs (held instrument row, complement row) per set, for the capital credit
         self._netting = {
@@ -406,14 +410,18 @@ def _order_rounding_usd(instrument: Instrument) -> float:
     """Most the exact check adds to one buy order of `instrument` above its per-lot fees: the order
     rounding, plus the better-price cap at a limit where the fee can rise (the highest price on the
     grid; one lot: a larger order off the fill grid may need more, which the repairs measure)."""
-    rule = instrument.fee
+    return _order_rounding_of(instrument.fee, instrument.tick_size, instrument.lot_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _order_rounding_of(rule: FeeRule, tick: Decimal, lot: Decimal) -> float:
+    # a few fee schedules serve every instrument: cached, so a TopUp rebuilt after a set joins the
+    # allocator does not re-derive them per instrument
     if rule.order_increment_usd is None:
         return 0.0
     slack = _ZERO
     if rule.better_price_bound_failure() is None:
-        slack = rule.better_price_slack(
-            _ONE - instrument.tick_size, buy=True, lot=instrument.lot_size, lots=1, tick=instrument.tick_size
-        )
+        slack = rule.better_price_slack(_ONE - tick, buy=True, lot=lot, lots=1, tick=tick)
     return float(rule.order_increment_usd + slack)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from typing import ClassVar
 
-from solvers.lp import LinearProgram, LPSolution, LPUpdate
+from solvers.lp import LinearProgram, LPGrowth, LPSolution, LPUpdate
 
 __all__ = ["Backend"]
 
@@ -33,6 +33,13 @@ class Backend(abc.ABC):
 
     def rows_appended(self, first_row: int) -> None:  # noqa: B027 - optional hook
         """Rows `first_row..` were appended to `lp` (constraint generation)."""
+
+    def grown(self, growth: LPGrowth) -> None:
+        """Columns, rows and coefficients in existing rows were added to `lp` (a candidate set
+        joined the model). By default the solver's model is rebuilt from `lp`; a persistent
+        backend appends instead."""
+        assert self.lp is not None
+        self.load(self.lp)
 
     @abc.abstractmethod
     def solve(self, *, duals: bool = True) -> LPSolution:

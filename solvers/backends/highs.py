@@ -19,7 +19,7 @@ from solvers.errors import (
     SolveTimeLimitError,
     UnboundedError,
 )
-from solvers.lp import LinearProgram, LPSolution, LPUpdate
+from solvers.lp import LinearProgram, LPGrowth, LPSolution, LPUpdate
 
 __all__ = ["HighsColdBackend", "HighsWarmBackend", "checked_run", "new_highs", "pass_model"]
 
@@ -68,6 +68,8 @@ def checked_run(h: highspy.Highs, backend: str) -> highspy.HighsModelStatus:
     model_status = h.getModelStatus()
     if model_status == _MS.kOptimal and run_status != highspy.HighsStatus.kError:
         return model_status
+    if model_status == _MS.kModelEmpty and run_status != highspy.HighsStatus.kError:
+        return model_status  # no columns (an allocator without sets): trading nothing, objective 0
     text = h.modelStatusToString(model_status)
     if model_status == _MS.kOptimal:
         raise NumericalError(f"{backend}: run() failed although the model reads optimal", backend=backend, status=text)
@@ -180,6 +182,30 @@ class HighsWarmBackend(Backend):
             [self._slack_solves, np.zeros(lp.num_row - len(self._slack_solves), dtype=np.int64)]
         )
         self._primal_feasible = False  # (appended rows are sent with current coefficients)
+
+    def grown(self, growth: LPGrowth) -> None:
+        """A set joined: its columns (no coefficients yet), then its rows, then its coefficients in
+        the capital rows. The retained basis extends (new columns nonbasic, new rows' slacks basic),
+        so the next run still hot-starts."""
+        lp = self.lp
+        assert lp is not None
+        first = growth.first_col
+        count = lp.num_col - first
+        if count:
+            none_i = np.zeros(0, dtype=np.int32)
+            self.h.addCols(count, lp.cost[first:], lp.col_lo[first:], lp.col_hi[first:], 0, none_i, none_i, np.zeros(0))
+        if lp.num_row > growth.first_row:
+            self.rows_appended(growth.first_row)
+        if len(growth.entry_row):  # sent current even in a stale capital row: its other entries stay stale
+            list(
+                map(
+                    self.h.changeCoeff,
+                    growth.entry_row.tolist(),
+                    growth.entry_col.tolist(),
+                    growth.entry_value.tolist(),
+                )
+            )
+        self._primal_feasible = False
 
     def _send_row(self, row: int) -> None:
         """Send a capital row's current coefficients and keep it current from now on."""

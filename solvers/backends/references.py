@@ -231,6 +231,22 @@ class PulpCbcBackend(Backend):
             self.rows.append(constraints)
 
     def apply(self, update: LPUpdate) -> None:
+        lp = self.lp
+        assert lp is not None
+        for r in update.row_index.tolist():
+            if any(
+                not np.isfinite(lp.row_hi[r] if c.sense == self._pulp.LpConstraintLE else lp.row_lo[r])
+                for c in self.rows[r]
+            ):
+                # a row freed (a retired set) or changing which bounds are finite: the in-place model
+                # cannot say it, so rebuild from `lp`, which already holds the edit
+                self.load(lp)
+                return
+            lo, hi = lp.row_lo[r], lp.row_hi[r]
+            wanted = 1 if np.isfinite(lo) and lo == hi else int(np.isfinite(lo)) + int(np.isfinite(hi))
+            if wanted != len(self.rows[r]):
+                self.load(lp)
+                return
         objective = self.problem.objective
         for j, cost in zip(update.cost_index.tolist(), update.cost_value.tolist()):
             objective[self.vars[j]] = cost
@@ -242,10 +258,7 @@ class PulpCbcBackend(Backend):
         for r, lo, hi in zip(update.row_index.tolist(), update.row_lo.tolist(), update.row_hi.tolist()):
             for constraint in self.rows[r]:
                 sense = constraint.sense
-                rhs = hi if sense == self._pulp.LpConstraintLE else lo
-                if not np.isfinite(rhs):
-                    raise NumericalError(f"pulp-cbc: row {r} changed which of its bounds are finite", backend=self.name)
-                constraint.changeRHS(rhs)
+                constraint.changeRHS(hi if sense == self._pulp.LpConstraintLE else lo)
 
     def rows_appended(self, first_row: int) -> None:
         self._add_rows(first_row)
