@@ -372,7 +372,6 @@ class Daemon:
             components=len(self.graph.components),
             markets=sum(len(m) for m in self._markets.values()),
             links=len(self._links),
-            incremental_allocator=self.allocator.incremental,
         )
         self._spawn(self._solver_loop(), "solver")
         self._spawn(self._sweep_loop(), "sweep")
@@ -383,7 +382,7 @@ class Daemon:
             self._spawn(self.notifier.run(), "notifier")
         if config.rebalance.enabled:
             self._spawn(self._rebalance_loop(), "rebalance")
-        if config.graph.metadata_refresh_s > 0 and config.run.venues == "configured":
+        if config.graph.metadata_refresh_s > 0:
             self._spawn(self._refresh_loop(source), "metadata-refresh")
         if config.run.duration_s is not None:
             self._spawn(self._duration(config.run.duration_s), "duration")
@@ -687,11 +686,7 @@ class Daemon:
         flows to its capital; the P&L metric follows."""
         assert self.executor is not None and self.allocator is not None and self.graph is not None
         inventory: dict[str, Decimal] = {}
-        for set_id in self.allocator.set_ids:
-            try:
-                component = self.graph.component(set_id)
-            except KeyError:
-                continue
+        for component in self._traded.values():
             holdings, _ = self.executor.set_position(component)
             inventory.update({k: v for k, v in holdings.items() if v})
         self.allocator.set_inventory(inventory)
@@ -873,6 +868,18 @@ class Daemon:
                 differences=[d.kind for d in shutdown_check.differences],
                 cancelled=len(shutdown_check.cancelled),
                 resolved=len(shutdown_check.resolved),
+            )
+        if self.allocator is not None:
+            stats = self.allocator.stats
+            log_event(
+                log,
+                logging.INFO,
+                "allocator_stats",
+                sets_added=stats.sets_added,
+                sets_removed=stats.sets_removed,
+                compactions=stats.compactions,
+                book_updates=self.allocator.book_updates,
+                replaced=self.allocator.replaced,
             )
         summary = self._summary()
         with contextlib.suppress(Exception):
