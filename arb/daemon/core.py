@@ -77,7 +77,11 @@ log = logging.getLogger("arb.daemon")
 _ZERO = Decimal(0)
 _KILL_POLL_S = 0.2
 _LOOP_LAG_INTERVAL_S = 0.1
-_SHUTDOWN_WAIT_S = 30.0  # executions under way get this long to settle and repair at shutdown
+_SHUTDOWN_WAIT_S = 30.0
+_PRUNE_EVERY_S = 10.0
+_PRUNE_AFTER_NS = (
+    600 * 10**9
+)  # orders whose fills may fail on chain are kept this long after their answer  # executions under way get this long to settle and repair at shutdown
 
 
 @dataclass(slots=True)
@@ -772,11 +776,17 @@ class Daemon:
 
     # -- periodic ------------------------------------------------------------------------------------
     async def _sweep_loop(self) -> None:
-        assert self.scanner is not None
+        """Book staleness (no event announces it) and, every `_PRUNE_EVERY_S`, the executor's
+        finished orders forgotten (the ledger keeps them)."""
+        assert self.scanner is not None and self.executor is not None
+        next_prune = time.monotonic() + _PRUNE_EVERY_S
         while True:
             await asyncio.sleep(self.config.run.sweep_interval_s)
             if self.scanner.sweep():
                 self._wake.set()
+            if time.monotonic() >= next_prune:
+                self.executor.prune_finished(older_than_ns=_PRUNE_AFTER_NS)
+                next_prune = time.monotonic() + _PRUNE_EVERY_S
 
     async def _kill_watch(self) -> None:
         """The file (or a signal's flag) engages the gate by itself; this cancels what rests."""
@@ -893,11 +903,7 @@ class Daemon:
         assert self.ledger is not None
         unhedged: list[str] = []
         if self.executor is not None and self.graph is not None:
-            for set_id in sorted({o.set_id for o in self.executor.orders.values()}):
-                try:
-                    component = self.graph.component(set_id)
-                except KeyError:
-                    continue
+            for set_id, component in sorted(self._traded.items()):
                 holdings, cash = self.executor.set_position(component)
                 if any(holdings.values()) and not self._hedged(component, holdings, cash):
                     unhedged.append(set_id)
