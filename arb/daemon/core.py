@@ -48,7 +48,7 @@ from arb.config import AppConfig, Credentials
 from arb.daemon.allocation import LiveAllocator
 from arb.daemon.telemetry import LoopLagMonitor, Telemetry, feed_health
 from arb.daemon.venues import VenueSource, build_clients
-from arb.domain import BookChange, BookSnapshot, EventInfo, Fill, MarketInfo, OrderUpdate, Venue
+from arb.domain import BookChange, BookSnapshot, EventInfo, Fill, MarketInfo, MarketLifecycle, OrderUpdate, Side, Venue
 from arb.errors import ArbError, ConfigError
 from arb.execution.context import plan_context
 from arb.execution.executor import ExecutionStatus, Executor
@@ -71,7 +71,7 @@ from arb.venues.base import VenueClient
 from solvers.plan import SetPlan
 from solvers.problem import CandidateSet, Capital, Equivalent
 
-__all__ = ["Daemon", "DaemonResult"]
+__all__ = ["Daemon", "DaemonResult", "settlement_result"]
 
 log = logging.getLogger("arb.daemon")
 _ZERO = Decimal(0)
@@ -82,6 +82,28 @@ _PRUNE_EVERY_S = 10.0
 _PRUNE_AFTER_NS = (
     600 * 10**9
 )  # orders whose fills may fail on chain are kept this long after their answer  # executions under way get this long to settle and repair at shutdown
+
+
+_RESOLVED_KINDS = frozenset({"determined", "settled", "market_resolved", "resolved"})
+
+
+def settlement_result(event: MarketLifecycle, market: MarketInfo | None) -> Side | None:
+    """The winning side a lifecycle event announces, or None when it announces none or says it
+    ambiguously (never guessed): Kalshi's result is "yes"/"no"; Polymarket's is the winning token
+    id or outcome label of the market."""
+    if event.kind not in _RESOLVED_KINDS or not event.result:
+        return None
+    result = event.result.strip()
+    if event.venue is Venue.KALSHI:
+        return {"yes": Side.YES, "no": Side.NO}.get(result.lower())
+    if market is None:
+        return None
+    if market.token_ids is not None and result in market.token_ids:
+        return Side.YES if result == market.token_ids[0] else Side.NO
+    labels = [label.lower() for label in market.outcome_labels]
+    if labels[0] != labels[1] and result.lower() in labels:
+        return Side.YES if result.lower() == labels[0] else Side.NO
+    return None
 
 
 @dataclass(slots=True)
@@ -488,10 +510,36 @@ class Daemon:
                 if self._first_event_ns is None:
                     self._first_event_ns = self._clock()
                 self._wake.set()
+        elif isinstance(event, MarketLifecycle):
+            self._on_lifecycle(event)
         elif isinstance(event, OrderUpdate):
             self.telemetry.order(event)
         elif isinstance(event, Fill):
             self.telemetry.fill(event)
+
+    def _on_lifecycle(self, event: MarketLifecycle) -> None:
+        """A market resolved: the ledger pays what is held in it (once; a repeat is a duplicate)."""
+        market = next((m for m in self._markets.get(event.venue, ()) if m.market_id == event.market_id), None)
+        side = settlement_result(event, market)
+        if side is None:
+            if event.kind in _RESOLVED_KINDS:
+                log_event(log, logging.WARNING, "settlement_unclear", venue=event.venue.value, market=event.market_id)
+            return
+        assert self.ledger is not None
+        try:
+            outcome = self.ledger.record_settlement(event.venue, event.market_id, side, now_ms=self._wall_ms())
+        except ConfigError as exc:
+            log_event(log, logging.ERROR, "settlement_refused", market=event.market_id, error=str(exc))
+            return
+        log_event(
+            log,
+            logging.INFO,
+            "settlement",
+            venue=event.venue.value,
+            market=event.market_id,
+            won=side.value,
+            result=outcome.value,
+        )
 
     # -- solving and trading ---------------------------------------------------------------------------
     def _capital(self) -> Capital:
