@@ -926,6 +926,7 @@ class Daemon:
                 differences=[d.kind for d in shutdown_check.differences],
                 cancelled=len(shutdown_check.cancelled),
                 resolved=len(shutdown_check.resolved),
+                fills_applied=shutdown_check.fills_applied,
             )
         if self.allocator is not None:
             stats = self.allocator.stats
