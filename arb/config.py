@@ -197,9 +197,16 @@ class PolymarketVenueSettings:
 
 @dataclass(frozen=True, slots=True)
 class VenueSettings:
+    """order_timeout_s: how long an order POST may take before it counts as unanswered (UNKNOWN);
+    order_settle_s: how long after an unanswered send a lookup that does not find the order still
+    says UNKNOWN (it may be queued at the venue): also what start-up recovery waits out after a
+    crash mid-send."""
+
     enabled: tuple[str, ...]
     kalshi: KalshiVenueSettings
     polymarket: PolymarketVenueSettings
+    order_timeout_s: float = 10.0
+    order_settle_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,8 +505,12 @@ def _venues(raw: object, source: str, base_dir: Path) -> VenueSettings:
         funder=poly.secret("funder", "POLYMARKET_FUNDER", base_dir),
     )
     poly.finish()
+    order_timeout = venues.opt_number("order_timeout_s", 10.0, positive=True)
+    order_settle = venues.opt_number("order_settle_s", 30.0)
+    if order_settle < order_timeout:
+        raise venues.fail("order_settle_s", f"at least order_timeout_s ({order_timeout})", order_settle)
     venues.finish()
-    return VenueSettings(enabled, kalshi_settings, poly_settings)
+    return VenueSettings(enabled, kalshi_settings, poly_settings, order_timeout, order_settle)
 
 
 def _set_limits(raw: object, source: str) -> SetLimits:

@@ -37,7 +37,10 @@ def simulated_ledger_path(config: AppConfig, wall_s: float, pid: int) -> Path:
 
 def _source(config: AppConfig, credentials: Credentials) -> VenueSource:
     if config.run.venues == "simulated":
-        return SimulatedSource(config.run.scenario)
+        venues = config.venues
+        return SimulatedSource(
+            config.run.scenario, order_timeout_s=venues.order_timeout_s, order_settle_s=venues.order_settle_s
+        )
     return ConfiguredVenues(config, credentials)
 
 

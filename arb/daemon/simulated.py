@@ -36,8 +36,12 @@ def scenario_config(settings: ScenarioSettings) -> ScenarioConfig:
 class SimulatedSource:
     name = "simulated"
 
-    def __init__(self, scenario: ScenarioSettings) -> None:
+    def __init__(
+        self, scenario: ScenarioSettings, *, order_timeout_s: float = 10.0, order_settle_s: float = 30.0
+    ) -> None:
         self.scenario = scenario
+        self._order_timeout_s = order_timeout_s
+        self._order_settle_s = order_settle_s
         self.venues = SimulatedVenues(scenario_config(scenario))
         self._entered = False
 
@@ -64,6 +68,8 @@ class SimulatedSource:
             polymarket_market_ws_url=e.polymarket_market_ws_url,
             polymarket_user_ws_url=e.polymarket_user_ws_url,
             polymarket_credentials=self.venues.polymarket_credentials,
+            order_timeout_s=self._order_timeout_s,
+            order_settle_s=self._order_settle_s,
         )
 
     def links(self, markets: Sequence[MarketInfo]) -> tuple[CuratedLink, ...]:

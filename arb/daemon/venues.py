@@ -51,6 +51,8 @@ class VenueEndpoints:
     polymarket_market_ws_url: str
     polymarket_user_ws_url: str
     polymarket_credentials: PolymarketCredentials | None
+    order_timeout_s: float = 10.0
+    order_settle_s: float = 30.0
 
     def __repr__(self) -> str:  # never the key id or the secrets
         return f"VenueEndpoints(enabled={[v.value for v in self.enabled]}, kalshi={self.kalshi_rest_url!r})"
@@ -117,6 +119,8 @@ class ConfiguredVenues:
             polymarket_market_ws_url=p.market_ws_url,
             polymarket_user_ws_url=p.user_ws_url,
             polymarket_credentials=creds.polymarket,
+            order_timeout_s=venues.order_timeout_s,
+            order_settle_s=venues.order_settle_s,
         )
 
     def links(self, markets: Sequence[MarketInfo]) -> tuple[CuratedLink, ...]:
@@ -145,7 +149,13 @@ def build_clients(
         if endpoints.kalshi_key_id is not None and endpoints.kalshi_private_key_path is not None:
             signer = KalshiSigner(endpoints.kalshi_key_id, load_private_key(endpoints.kalshi_private_key_path))
         clients[Venue.KALSHI] = KalshiClient(
-            KalshiConfig(rest_base_url=endpoints.kalshi_rest_url, ws_url=endpoints.kalshi_ws_url, trust_env=False),
+            KalshiConfig(
+                rest_base_url=endpoints.kalshi_rest_url,
+                ws_url=endpoints.kalshi_ws_url,
+                trust_env=False,
+                order_timeout_s=endpoints.order_timeout_s,
+                order_settle_s=endpoints.order_settle_s,
+            ),
             clock=clock,
             sleep=asyncio.sleep,
             rng=random.Random(rng.getrandbits(64)),
@@ -161,6 +171,8 @@ def build_clients(
                 data_api_base_url=endpoints.polymarket_data_api_url,
                 market_ws_url=endpoints.polymarket_market_ws_url,
                 user_ws_url=endpoints.polymarket_user_ws_url,
+                order_timeout_s=endpoints.order_timeout_s,
+                order_settle_s=endpoints.order_settle_s,
             ),
             clock=clock,
             sleep=asyncio.sleep,

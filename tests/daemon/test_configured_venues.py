@@ -94,6 +94,9 @@ def configured(tmp_path: Path, venues: SimulatedVenues) -> tuple[Path, dict[str,
     overrides |= {
         "run.venues": '"configured"',
         "run.mode": '"live"',
+        # recovery after the hard exit waits out sends that may still be in flight: keep it short
+        "venues.order_timeout_s": "2",
+        "venues.order_settle_s": "3",
         "graph.links_file": f'"{SCENARIO_DATA / "links.toml"}"',
         "graph.exhaustive_series_file": f'"{SCENARIO_DATA / "exhaustive_series.toml"}"',
     }
