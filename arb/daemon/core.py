@@ -66,7 +66,7 @@ from arb.ops.view import View
 from arb.rebalance import HeldSet, RebalanceConfig, RebalanceInputError, RebalancePlan, Rebalancer
 from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
-from arb.scanner import ScanCandidate, Scanner
+from arb.scanner import Scanner
 from arb.venues.base import VenueClient
 from solvers.plan import SetPlan
 from solvers.problem import CandidateSet, Capital, Equivalent
@@ -200,7 +200,6 @@ class Daemon:
         self._first_event_ns: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._executions: dict[str, asyncio.Task[None]] = {}
-        self._candidates: dict[str, ScanCandidate] = {}
         self._link_notional: dict[str, Decimal] = {}
         self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
         self._links: tuple[CuratedLink, ...] = ()
@@ -259,9 +258,9 @@ class Daemon:
         self.request_stop(f"signal {name}")
 
     def _on_kill_signal(self, signum: int) -> None:
-        if self.executor is None:
-            assert self.gate is not None
-            self.gate.kill_switch.engage(f"signal {signal.Signals(signum).name}")
+        if self.executor is None:  # before trading: the gate refuses from the first plan on
+            if self.gate is not None:
+                self.gate.kill_switch.engage(f"signal {signal.Signals(signum).name}")
             return
         log_event(log, logging.WARNING, "kill_switch", source="signal", signal=signal.Signals(signum).name)
         self.telemetry.halt(f"kill switch: signal {signal.Signals(signum).name}")
@@ -608,10 +607,8 @@ class Daemon:
             if scanner.dirty_ids:
                 self._wake.set()  # more than one pass's worth: the rest next turn
             for set_id in withdrawn:
-                self._candidates.pop(set_id, None)
                 allocator.remove(set_id)
             for candidate in forwarded:
-                self._candidates[candidate.component_id] = candidate
                 if candidate.component_id in self._executions:
                     continue  # trading now; its next forward brings fresh books
                 limited = self._limited(candidate.candidate_set, candidate.score_micro_usd)

@@ -28,11 +28,13 @@ from arb.ops.view import View, make_view
 __all__ = ["run_daemon"]
 
 
-def simulated_ledger_path(config: AppConfig, wall_s: float, pid: int) -> Path:
-    """Simulated venues start empty every run, so each run gets its own ledger beside the
-    configured one (a ledger of earlier runs would hold positions these venues never saw)."""
+def run_ledger_path(config: AppConfig, wall_s: float, pid: int) -> Path:
+    """Simulated venues and paper accounts start empty every run, so such a run gets a ledger of
+    its own beside the configured one (a ledger of earlier runs would hold positions these venues
+    never saw, and recovery would refuse to trade): `<ledger dir>/<simulated|paper>/<UTC>-<pid>`."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall_s))
-    return config.ledger.path.parent / "simulated" / f"{stamp}-{pid}.sqlite3"
+    kind = "simulated" if config.run.venues == "simulated" else "paper"
+    return config.ledger.path.parent / kind / f"{stamp}-{pid}.sqlite3"
 
 
 def _source(config: AppConfig, credentials: Credentials) -> VenueSource:
@@ -65,8 +67,8 @@ def run_daemon(
     """Run until the duration, a signal or a failure; print the summary; the exit code."""
     out = stdout or sys.stdout
     terminal = out.isatty()
-    if config.run.venues == "simulated":
-        ledger = replace(config.ledger, path=simulated_ledger_path(config, time.time(), os.getpid()))
+    if config.run.venues == "simulated" or config.run.mode == "paper":
+        ledger = replace(config.ledger, path=run_ledger_path(config, time.time(), os.getpid()))
         config = replace(config, ledger=ledger)
     if log_file is None and terminal and config.live_view.enabled:
         log_file = config.ledger.path.parent / "arb-run.log"  # the view owns the terminal

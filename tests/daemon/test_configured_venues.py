@@ -12,6 +12,7 @@ test can look at the venues and the ledger with its own clients:
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -207,3 +208,35 @@ def test_a_second_signal_exits_at_once_and_the_next_start_recovers(tmp_path: Pat
         if again.proc.poll() is None:
             again.proc.kill()
     assert again.named("shutdown_recovery_check")[0]["clean"] is True
+
+
+def test_paper_on_configured_venues_sends_them_no_order(tmp_path: Path, venues: SimulatedVenues) -> None:
+    """--paper wraps each client in a PaperVenue: real books, paper fills; the venue sees no order."""
+    config, env = configured(tmp_path, venues)
+    summary = tmp_path / "summary.json"
+    daemon = Daemon("--config", str(config), "--paper", "--summary-json", str(summary), env=env)
+    try:
+        daemon.wait_for(lambda e: e.get("event") == "plan" and e["status"] != "refused")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.finish() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+    document = json.loads(summary.read_text(encoding="utf-8"))
+    assert document["mode"] == "paper/configured" and document["plans"]["executed"] >= 1
+    assert document["fills"]["total"] >= 1  # paper fills, in the run's own ledger
+
+    async def venue_fills() -> dict[Venue, int]:
+        clients = build_clients(endpoints(venues), lambda event: None)
+        for client in clients.values():
+            await client.start()
+        try:
+            await clients[Venue.POLYMARKET].markets()
+            return {venue: len(await client.fills()) for venue, client in clients.items()}
+        finally:
+            for client in clients.values():
+                await client.close()
+
+    assert asyncio.run(venue_fills()) == {Venue.KALSHI: 0, Venue.POLYMARKET: 0}
+    assert not (tmp_path / "run" / "ledger.sqlite3").exists()  # the paper run kept its own ledger
+    assert list((tmp_path / "run" / "paper").glob("*.sqlite3"))
