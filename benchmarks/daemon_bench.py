@@ -15,7 +15,9 @@ emptied and `--duration` seconds are measured:
 - delivered_per_s: book events (snapshots and level changes) the daemon's clients handed to it per
   second of the window, beside the rate the market makers were asked for and the rate they made
   (a Polymarket change is two book events: the YES token and its NO mirror);
-- loop lag: the daemon's `LoopLagMonitor` (a 10 ms timer's lateness) p50/p95/p99/max;
+- loop lag: the daemon's `LoopLagMonitor` (a 10 ms timer's lateness) p50/p95/p99/max, beside the
+  same monitor on an idle event loop in a process of its own over the same window (idle-loop lag:
+  what the machine's load alone does to a timer, the part no change to the daemon can remove);
 - stages as the telemetry records them: feed_to_book (frame received -> its book event reached
   the daemon), book_to_scan, scan_to_plan, tick_to_plan (first book event of a solver pass -> the
   verified plan), plan_to_ack, tick_to_ack;
@@ -88,6 +90,7 @@ class ModeResult:
     book_events: int
     delivered_per_s: float  # book events handed to the daemon a second over the window
     loop_lag: Percentiles
+    idle_loop_lag: Percentiles  # an idle event loop in another process over the same window: the machine's share
     stages: dict[str, Percentiles]
     opportunities: int
     plans_by_status: dict[str, int]
@@ -147,6 +150,51 @@ def _percentiles(histogram: LatencyHistogram | None) -> Percentiles:
         return None if value is None else round(value, 3)
 
     return Percentiles(p.count, r(p.p50_ms), r(histogram.percentile(0.95)), r(p.p99_ms), r(p.max_ms))
+
+
+def _idle_probe(duration_s: float, conn: Any) -> None:
+    """A child process: an otherwise idle uvloop with the daemon's `LoopLagMonitor` for
+    `duration_s`; sends back its lag histogram. What the machine alone does to a 10 ms timer."""
+    import uvloop
+
+    from arb.daemon.telemetry import LoopLagMonitor
+
+    async def probe() -> LatencyHistogram:
+        monitor = LoopLagMonitor(clock=time.monotonic, interval_s=0.01)
+        conn.send("ready")
+        task = asyncio.create_task(monitor.run())
+        await asyncio.sleep(duration_s)
+        task.cancel()
+        return monitor.histogram
+
+    conn.send(uvloop.run(probe()))
+    conn.close()
+
+
+class _IdleProbe:
+    """Runs `_idle_probe` in a spawned process beside the daemon's window."""
+
+    def __init__(self, duration_s: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_idle_probe, args=(duration_s, child), name="bench-idle-probe", daemon=True
+        )
+        self._process.start()
+        child.close()
+
+    async def ready(self, timeout_s: float = 60.0) -> None:
+        if not await asyncio.to_thread(self._conn.poll, timeout_s):
+            raise RuntimeError("the idle-loop probe did not start")
+        self._conn.recv()
+
+    async def result(self, timeout_s: float = 30.0) -> Percentiles:
+        if not await asyncio.to_thread(self._conn.poll, timeout_s):
+            self._process.kill()
+            raise RuntimeError("the idle-loop probe did not answer")
+        histogram = self._conn.recv()
+        await asyncio.to_thread(self._process.join, 5.0)
+        return _percentiles(histogram)
 
 
 class _CountingDaemon(Daemon):
@@ -274,7 +322,8 @@ async def _measure(
             daemon.request_stop("benchmark: start failed")
             result = await asyncio.wait_for(task, 60.0) if not task.done() else task.result()
             raise RuntimeError(f"the daemon did not start trading: {result.reason or 'timed out'}")
-        await asyncio.sleep(warmup_s)
+        probe = _IdleProbe(duration_s)
+        await asyncio.gather(asyncio.sleep(warmup_s), probe.ready())
         # the window: the daemon's own histograms start empty here
         daemon.tally.histograms.clear()
         daemon.loop_lag.histogram = LatencyHistogram(daemon.loop_lag.histogram.stage)
@@ -294,6 +343,7 @@ async def _measure(
         histograms = dict(daemon.tally.histograms)
         lag = _percentiles(daemon.loop_lag.histogram)
         daemon.request_stop("benchmark window done")
+        idle_lag = await probe.result()
         result = await task
         if result.exit_code != 0:
             raise RuntimeError(f"the daemon exited {result.exit_code}: {result.reason}")
@@ -309,6 +359,7 @@ async def _measure(
             book_events=events,
             delivered_per_s=round(events / window, 1),
             loop_lag=lag,
+            idle_loop_lag=idle_lag,
             stages={stage: _percentiles(histograms.get(stage)) for stage in STAGES},
             opportunities=sum(summary.opportunities_by_kind.values()) if summary is not None else 0,
             plans_by_status=dict(summary.plans_by_status) if summary is not None else {},
@@ -428,6 +479,8 @@ def render(report: DaemonBenchReport) -> str:
         row(f"{stage} n", [str(m.stages[stage].count) for m in modes])
         for q in ("p50_ms", "p95_ms", "p99_ms"):
             row(f"{stage} {q[:-3]} (ms)", [_ms(getattr(m.stages[stage], q)) for m in modes])
+    for q in ("p50_ms", "p99_ms", "max_ms"):
+        row(f"idle-loop lag {q[:-3]} (ms)", [_ms(getattr(m.idle_loop_lag, q)) for m in modes])
     row("opportunities", [str(m.opportunities) for m in modes])
     row("plans (by status)", [",".join(f"{k}:{v}" for k, v in sorted(m.plans_by_status.items())) or "-" for m in modes])
     row("fills", [str(m.fills) for m in modes])
