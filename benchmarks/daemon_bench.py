@@ -2,13 +2,13 @@
 the default scenario, with the simulated venues' market makers driving `--rate` book changes a
 second (1,000 by default), measured with the live view drawing and without, side by side in one run.
 
-    arb bench daemon [--duration S] [--warmup S] [--rate R] [--views none,process,thread] [--json FILE]
-                     [--log FILE] [--profile DIR] [--strict]
+    arb bench daemon [--duration S] [--warmup S] [--rate R] [--views none,process,thread]
+                     [--synchronous FULL NORMAL] [--json FILE] [--log FILE] [--profile DIR] [--strict]
 
 Each mode is one full daemon run: the configuration `arb run` reads (config/default.toml) with the
 scenario's rate set to `--rate`, its simulators and participants in a child process (so their load
-is not on the daemon's loop), a fresh ledger in a temporary directory (SQLite synchronous FULL, as
-configured), the metrics recorded (not served: no port is bound) and JSON logs written to a file.
+is not on the daemon's loop), a fresh ledger in a temporary directory (SQLite synchronous as configured,
+FULL by default; `--synchronous FULL NORMAL` runs every view with each), the metrics recorded (not served: no port is bound) and JSON logs written to a file.
 After the daemon started trading and `--warmup` seconds passed, the daemon's own histograms are
 emptied and `--duration` seconds are measured:
 
@@ -83,6 +83,7 @@ class Percentiles:
 @dataclass(frozen=True, slots=True)
 class ModeResult:
     view: ViewMode
+    ledger_synchronous: str  # the ledger's SQLite synchronous mode: FULL fsyncs every commit, on the loop
     window_s: float
     requested_per_s: float
     made_per_s: float  # the market makers' book changes a second over their whole run (openings included)
@@ -211,7 +212,13 @@ class _CountingDaemon(Daemon):
 
 
 def bench_config(
-    base: AppConfig, *, rate: float, ledger_dir: Path, seed: int, venues_process: bool = True
+    base: AppConfig,
+    *,
+    rate: float,
+    ledger_dir: Path,
+    seed: int,
+    venues_process: bool = True,
+    synchronous: Literal["FULL", "NORMAL"] | None = None,
 ) -> AppConfig:
     """`arb run`'s configuration for one benchmark run: the scenario at `rate`, no duration (the
     benchmark stops it), a ledger under `ledger_dir`, metrics recorded but not served."""
@@ -219,7 +226,9 @@ def bench_config(
     return replace(
         base,
         run=replace(base.run, venues="simulated", mode="paper", duration_s=None, scenario=scenario),
-        ledger=replace(base.ledger, path=ledger_dir / "ledger.sqlite3"),
+        ledger=replace(
+            base.ledger, path=ledger_dir / "ledger.sqlite3", synchronous=synchronous or base.ledger.synchronous
+        ),
         metrics=replace(base.metrics, enabled=False),
         notifications=replace(base.notifications, enabled=False),
         live_view=replace(base.live_view, enabled=True),
@@ -352,6 +361,7 @@ async def _measure(
         summary = result.summary
         return ModeResult(
             view=mode,
+            ledger_synchronous=config.ledger.synchronous,
             window_s=round(window, 3),
             requested_per_s=config.run.scenario.book_changes_per_s,
             made_per_s=round(stats.achieved_book_changes_per_s, 1) if stats is not None else 0.0,
@@ -377,10 +387,11 @@ async def _measure(
 
 def run_daemon_bench(
     *,
-    duration_s: float = 20.0,
+    duration_s: float = 30.0,
     warmup_s: float = 3.0,
     rate: float = 1000.0,
     views: Sequence[ViewMode] = ("none", "process"),
+    synchronous: Sequence[Literal["FULL", "NORMAL"]] = (),
     seed: int = 1,
     config_path: Path | None = None,
     venues_process: bool = True,
@@ -391,7 +402,7 @@ def run_daemon_bench(
     echo: bool = True,
 ) -> DaemonBenchReport:
     """Run the daemon once per view mode (one after another, same settings) and report them side by
-    side. `log_path`: where the daemon's JSON logs go (default: a file in the run's temporary
+    side; with `synchronous` (ledger modes), once per mode and view (default: the configured mode). `log_path`: where the daemon's JSON logs go (default: a file in the run's temporary
     directory, removed after); `profile_dir`: cProfile the event loop's thread over each window."""
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)
@@ -402,13 +413,19 @@ def run_daemon_bench(
         with logs.open("a", encoding="utf-8") as log_stream:
             handler = configure_logging(log_stream, wall_s=time.time)
             try:
-                for i, mode in enumerate(views):
-                    ledger_dir = Path(tmp) / f"run-{i}-{mode}"
+                runs = [(sync, mode) for sync in (synchronous or (base.ledger.synchronous,)) for mode in views]
+                for i, (sync, mode) in enumerate(runs):
+                    ledger_dir = Path(tmp) / f"run-{i}-{mode}-{sync}"
                     ledger_dir.mkdir()
                     config = bench_config(
-                        base, rate=rate, ledger_dir=ledger_dir, seed=seed, venues_process=venues_process
+                        base,
+                        rate=rate,
+                        ledger_dir=ledger_dir,
+                        seed=seed,
+                        venues_process=venues_process,
+                        synchronous=sync,
                     )
-                    profile = None if profile_dir is None else profile_dir / f"daemon-{mode}.prof"
+                    profile = None if profile_dir is None else profile_dir / f"daemon-{mode}-{sync}.prof"
                     result = _run_loop(
                         _measure(
                             config,
@@ -450,7 +467,7 @@ def _ms(value: float | None) -> str:
 def _row(m: ModeResult) -> str:
     lag = m.loop_lag
     return (
-        f"view={m.view}: {m.delivered_per_s:.0f} book events/s delivered ({m.requested_per_s:.0f} requested, "
+        f"view={m.view} ledger={m.ledger_synchronous}: {m.delivered_per_s:.0f} book events/s delivered ({m.requested_per_s:.0f} requested, "
         f"{m.made_per_s:.0f} made), loop lag p99 {_ms(lag.p99_ms)} ms, tick_to_plan p99 "
         f"{_ms(m.stages['tick_to_plan'].p99_ms)} ms (n={m.stages['tick_to_plan'].count})"
     )
@@ -458,12 +475,12 @@ def _row(m: ModeResult) -> str:
 
 def render(report: DaemonBenchReport) -> str:
     """The modes side by side: one column each."""
-    names = [m.view for m in report.modes]
+    names = [f"{m.view}/{m.ledger_synchronous}" for m in report.modes]
     width = max(14, *(len(n) + 2 for n in names))
     lines = [
         f"arb bench daemon: {report.rate_per_s:.0f} book changes/s requested, {report.duration_s:g} s window "
         f"after {report.warmup_s:g} s warm-up, {report.cores} cores",
-        f"{'':32}" + "".join(f"{('view=' + n):>{width}}" for n in names),
+        f"{'view/ledger sync':32}" + "".join(f"{n:>{width}}" for n in names),
     ]
 
     def row(label: str, values: Sequence[str]) -> None:
