@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import itertools
 import logging
 import os
@@ -63,7 +64,7 @@ from arb.ops.metrics import Metrics, MetricsServer
 from arb.ops.notify import WebhookConfig, WebhookNotifier
 from arb.ops.summary import RunSummary, RunTally
 from arb.ops.view import View
-from arb.rebalance import HeldSet, RebalanceConfig, RebalanceInputError, RebalancePlan, Rebalancer
+from arb.rebalance import HeldSet, RebalanceConfig, RebalancePlan, Rebalancer, SetMarks
 from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
 from arb.scanner import Scanner
@@ -104,6 +105,31 @@ def settlement_result(event: MarketLifecycle, market: MarketInfo | None) -> Side
     if labels[0] != labels[1] and result.lower() in labels:
         return Side.YES if result.lower() == labels[0] else Side.NO
     return None
+
+
+def _copy_book(book: BinaryBook) -> BinaryBook:
+    """A private copy of a market's ladders (levels, trust, update time): what a worker thread may
+    read while the loop keeps applying the feed to the originals."""
+    return BinaryBook(book.market_id, copy.deepcopy(book.yes), None if book.no is None else copy.deepcopy(book.no))
+
+
+def _rebalance_work(
+    rebalancer: Rebalancer, held: list[HeldSet], books: dict[tuple[Venue, str], BinaryBook], capital: Capital
+) -> tuple[list[tuple[HeldSet, SetMarks]], list[RebalancePlan], list[str]]:
+    """Marks and sales of the held sets on copied books (runs in a worker thread)."""
+    marks: list[tuple[HeldSet, SetMarks]] = []
+    errors: list[str] = []
+    for item in held:
+        try:
+            marks.append((item, rebalancer.marks(item.component, books)))
+        except ArbError as exc:
+            errors.append(f"marks of {item.component.id}: {exc}")
+    try:
+        sales = rebalancer.propose(held, books, capital)
+    except ArbError as exc:
+        errors.append(str(exc))
+        sales = []
+    return marks, sales, errors
 
 
 @dataclass(slots=True)
@@ -761,30 +787,35 @@ class Daemon:
         )
         while True:
             await asyncio.sleep(settings.interval_s)
-            self._rebalance_pass(rebalancer)
+            await self._rebalance_pass(rebalancer)
 
-    def _rebalance_pass(self, rebalancer: Rebalancer) -> None:
+    async def _rebalance_pass(self, rebalancer: Rebalancer) -> None:
+        """Copies of the held sets' books are taken on the loop (microseconds per ladder); the
+        projections and re-solves run on them in a worker thread, so the feed never waits."""
         assert self.executor is not None and self.ledger is not None
         held: list[HeldSet] = []
         for set_id, component in self._traded.items():
             if set_id in self._executions:
                 continue  # trading or repairing now: judged next pass
             holdings = {k: v for k, v in self.executor.set_position(component)[0].items() if v}
-            if not holdings:
-                continue
-            held.append(HeldSet(component, holdings))
-            try:
-                marks = rebalancer.marks(component, self.books)
-                Rebalancer.record_marks(self.ledger, component, marks, holdings, now_ms=self._wall_ms())
-            except (RebalanceInputError, ConfigError) as exc:
-                log_event(log, logging.WARNING, "marks_failed", set_id=set_id, error=str(exc))
+            if holdings:
+                held.append(HeldSet(component, holdings))
         if not held:
             return
-        try:
-            sales = rebalancer.propose(held, self.books, self._capital())
-        except ArbError as exc:
-            log_event(log, logging.WARNING, "rebalance_failed", error=str(exc))
-            return
+        books: dict[tuple[Venue, str], BinaryBook] = {}
+        for item in held:
+            for key, book in self.books.for_component(item.component).items():
+                books.setdefault(key, _copy_book(book))
+        capital = self._capital()
+        marks, sales, errors = await asyncio.to_thread(_rebalance_work, rebalancer, held, books, capital)
+        for message in errors:
+            log_event(log, logging.WARNING, "rebalance_failed", error=message)
+        now_ms = self._wall_ms()
+        for item, set_marks in marks:
+            try:
+                Rebalancer.record_marks(self.ledger, item.component, set_marks, item.holdings, now_ms=now_ms)
+            except ConfigError as exc:
+                log_event(log, logging.WARNING, "marks_failed", set_id=item.component.id, error=str(exc))
         for sale in sales:
             if sale.set_id in self._executions or self._stopping:
                 continue
