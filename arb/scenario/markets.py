@@ -551,5 +551,5 @@ def scenario_catalogue() -> Catalogue:
 
 def _check_fairs(markets: Sequence[ScenarioMarket]) -> None:
     for market in markets:
-        if not 2 * market.tick_micro <= market.fair_micro <= SCALE - 2 * CENT or market.fair_micro % market.tick_micro:
+        if not 2 * CENT <= market.fair_micro <= SCALE - 2 * CENT or market.fair_micro % market.tick_micro:
             raise ConfigError(f"scenario market {market.market_id}: fair value {market.fair_micro} off its grid")

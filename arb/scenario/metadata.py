@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from arb.domain import EventInfo, MarketInfo
+from arb.book import BinaryBook
+from arb.domain import EventInfo, MarketInfo, Venue
 from arb.graph import MarketGraph, build_graph
 from arb.venues.kalshi.client import KalshiClient
 from arb.venues.polymarket.client import PolymarketClient
@@ -18,7 +19,7 @@ from arb.venues.polymarket.client import PolymarketClient
 if TYPE_CHECKING:
     from arb.scenario.venues import SimulatedVenues
 
-__all__ = ["ScenarioMetadata", "fetch_metadata", "open_clients"]
+__all__ = ["ScenarioMetadata", "client_books", "fetch_metadata", "open_clients"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +81,23 @@ async def fetch_metadata(venues: SimulatedVenues) -> ScenarioMetadata:
     finally:
         await kalshi.close()
         await polymarket.close()
+
+
+def client_books(
+    kalshi: KalshiClient, polymarket: PolymarketClient, polymarket_markets: Sequence[MarketInfo]
+) -> Callable[[Venue, str], BinaryBook | None]:
+    """The clients' live books as the scanner looks them up, by (venue, market id): a Kalshi ticker's
+    one ladder, a Polymarket condition's YES and NO token ladders."""
+    tokens = {m.market_id: m.token_ids for m in polymarket_markets if m.token_ids is not None}
+
+    def lookup(venue: Venue, market_id: str) -> BinaryBook | None:
+        if venue is Venue.KALSHI:
+            ladder = kalshi.books.get(market_id)
+            return None if ladder is None else BinaryBook(market_id, ladder)
+        pair = tokens.get(market_id)
+        if pair is None:
+            return None
+        yes, no = polymarket.books.get(pair[0]), polymarket.books.get(pair[1])
+        return None if yes is None or no is None else BinaryBook(market_id, yes, no)
+
+    return lookup

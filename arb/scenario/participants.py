@@ -2,8 +2,8 @@
 `random.Random`: nothing here sleeps or reads the time itself, so a test steps them exactly.
 
 - `MarketMakers` keep the books moving: `step(now_s)` makes the book changes owed since the start at
-  `book_changes_per_s` (one change = one level of one book set to a new size, or emptied; a
-  Polymarket change also mirrors onto the market's other token, which is a second book). Every
+  `book_changes_per_s` (a change sets one level of one market to a new size, or empties it: one
+  Kalshi book, or on Polymarket the YES token and its mirror on the NO token, two books). Every
   change stays on the market's fair quotes (one and two cents either side of its fair value) or
   removes a level, so the books only ever get thinner or wider than the coherent quotes: the makers
   never open an arbitrage by themselves.
@@ -110,13 +110,14 @@ class MarketMakers:
         self.start_s = start_s
         self.max_burst = max_burst  # changes per step at most: a stalled loop skips, it does not flood
         self.held: set[tuple[Venue, str]] = set()
-        self.changes = 0  # level changes made (each one or two books)
+        self.changes = 0  # level changes made (one Kalshi book, or a Polymarket token pair)
         self.book_changes = 0  # book changes published
-        self.skipped = 0  # owed changes dropped because a step fell more than `max_burst` behind
+        self.skipped = 0  # owed book changes dropped because a step fell more than `max_burst` behind
         self._owed_done = 0
 
     def step(self, now_s: float) -> int:
-        """Make the changes owed by `now_s`; returns the book changes made."""
+        """Make the book changes owed by `now_s` (a Polymarket change counts its two books);
+        returns the book changes made."""
         if self.rate <= 0:
             return 0
         owed = int((now_s - self.start_s) * self.rate) - self._owed_done
@@ -124,14 +125,16 @@ class MarketMakers:
             return 0
         if owed > self.max_burst:
             self.skipped += owed - self.max_burst
-        self._owed_done += owed
-        made = 0
+            self._owed_done += owed - self.max_burst
+            owed = self.max_burst
         free = [m for m in self._markets if (m.venue, m.market_id) not in self.held]
-        if not free:
-            return 0
-        for _ in range(min(owed, self.max_burst)):
+        made = 0
+        attempts = 0
+        while free and made < owed and attempts <= owed:  # every market quotes both sides: each attempt changes a book
             made += self._change(self._rng.choice(free))
-        self.changes += min(owed, self.max_burst)
+            self.changes += 1
+            attempts += 1
+        self._owed_done += made  # one more than owed (a Polymarket pair) is taken off the next step
         self.book_changes += made
         return made
 

@@ -81,8 +81,9 @@ class ScenarioConfig:
     """The scenario's knobs (docs/scenario.md).
 
     seed: the participants' randomness (which market and level changes, and to what size)
-    book_changes_per_s: background market-maker level changes per second (0: books still except
-        for the openings); each is one Kalshi book or a Polymarket token pair
+    book_changes_per_s: background market-maker book changes per second (0: books still except
+        for the openings); a Kalshi level change is one book change, a Polymarket one two (the YES
+        token and its NO mirror)
     period_s / hold_s / first_opening_s: an opening every `period_s`, open for `hold_s`, the first
         `first_opening_s` after start
     contest_every: every n-th opening makes the daemon's orders on its moved books fill only
@@ -420,8 +421,9 @@ class SimulatedVenues:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._pipe = parent
-        self._process = context.Process(target=_serve, args=(self.config, accounts, child), daemon=True)
-        self._process.start()
+        process = context.Process(target=_serve, args=(self.config, accounts, child), daemon=True)
+        process.start()
+        self._process = process  # only a started process is joined by close()
         deadline = time.monotonic() + 60.0
         while not await asyncio.to_thread(parent.poll, 0.1):
             if not self._process.is_alive():

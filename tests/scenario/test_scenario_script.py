@@ -1,0 +1,167 @@
+"""The scenario without sockets: its data files, its config, and the participants stepped on the
+test's clock (the simulators are built but never started; their books are read directly)."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from arb.domain import Venue
+from arb.errors import ConfigError
+from arb.fixed import SCALE
+from arb.ops.view import OpportunityKind
+from arb.scenario.markets import CENT, scenario_catalogue
+from arb.scenario.venues import ScenarioConfig, ScenarioRuntime, _Accounts, _make_accounts
+from arb.venues.sim.faults import FaultInjector
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "arb" / "scenario" / "data"
+FOMC = ROOT / "tests" / "fixtures" / "cross_venue" / "fomc_2024"
+
+
+@pytest.fixture(scope="module")
+def accounts() -> _Accounts:
+    return _make_accounts()[0]
+
+
+def _faults(runtime: ScenarioRuntime, venue: Venue) -> FaultInjector:
+    faults = runtime.kalshi.faults if venue is Venue.KALSHI else runtime.polymarket.faults
+    assert faults is not None
+    return faults
+
+
+def test_the_fomc_copies_equal_the_fixtures_and_every_capture_matches_its_recorded_sha256() -> None:
+    for name in ("kalshi_events.json", "kalshi_series.json", "polymarket_events.json", "expected_pairs.json"):
+        assert (DATA / f"fomc_2024_{name}").read_bytes() == (FOMC / name).read_bytes(), name
+    readme = (DATA / "README.md").read_text()
+    recorded = dict(re.findall(r"\| `([^`]+)` \|[^\n]*?`([0-9a-f]{64})`", readme))
+    shipped = {p.name for p in DATA.iterdir() if p.suffix in (".json", ".jsonl")}
+    assert set(recorded) == shipped
+    for name, digest in recorded.items():
+        assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_pyproject_ships_every_scenario_data_file_with_the_package() -> None:
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "arb.scenario.data"
+    ]
+    for path in DATA.iterdir():
+        if path.is_file() and path.name != "__init__.py":
+            assert any(fnmatch.fnmatch(path.name, p) for p in patterns), path.name
+
+
+def test_the_catalogue_has_openings_of_every_kind_on_coherent_fair_values() -> None:
+    catalogue = scenario_catalogue()
+    kinds = Counter(o.kind for o in catalogue.openings)
+    assert set(kinds) == set(OpportunityKind) - {OpportunityKind.OTHER}
+    assert [o.kind for o in catalogue.openings[:5]] == [
+        OpportunityKind.PAIR,
+        OpportunityKind.INVERTED,
+        OpportunityKind.EXACTLY_ONE,
+        OpportunityKind.LADDER,
+        OpportunityKind.PARLAY,
+    ]
+    # linked markets carry the same (or the complementary) fair value
+    for kalshi, condition, inverted in catalogue.link_pairs:
+        k = catalogue.markets[(Venue.KALSHI, kalshi)].fair_micro
+        p = catalogue.markets[(Venue.POLYMARKET, condition)].fair_micro
+        assert k == (SCALE - p if inverted else p), kalshi
+    # every FOMC meeting's buckets sum to $1 on each venue
+    sums: Counter[tuple[Venue, str]] = Counter()
+    for (venue, market_id), market in catalogue.markets.items():
+        if market_id.startswith(("FEDDECISION", "KXFEDDECISION")):
+            sums[(venue, market_id.rsplit("-", 1)[0])] += market.fair_micro
+    for item in catalogue.spec["polymarket"]["markets"]:
+        if item["slug"].startswith("fed-interest-rates"):
+            sums[(Venue.POLYMARKET, item["event_id"])] += catalogue.markets[
+                (Venue.POLYMARKET, item["condition_id"])
+            ].fair_micro
+    assert len(sums) == 12 and set(sums.values()) == {SCALE}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("book_changes_per_s", -1.0, "book_changes_per_s"),
+        ("book_changes_per_s", float("nan"), "book_changes_per_s"),
+        ("period_s", 0.0, "period_s"),
+        ("hold_s", 9.0, "hold_s"),
+        ("contest_every", -1, "contest_every"),
+        ("partial_fill_ratio", 1.0, "partial_fill_ratio"),
+        ("opening_size", 0, "opening_size"),
+        ("seed", True, "seed"),
+        ("venues_process", 1, "venues_process"),
+    ],
+)
+def test_a_bad_scenario_config_is_refused_naming_the_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ScenarioConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_the_script_cycles_the_kinds_on_the_injected_clock_and_contests_every_second_opening(
+    accounts: _Accounts,
+) -> None:
+    config = ScenarioConfig(book_changes_per_s=0, period_s=5.0, hold_s=2.0, first_opening_s=1.0, contest_every=2)
+    runtime = ScenarioRuntime(config, accounts, start_s=100.0)
+    script = runtime.script
+    opened: list[tuple[float, str, bool]] = []
+    closed: list[float] = []
+    contested_caps: list[int | None] = []
+    t = 100.0
+    while t <= 154.0:  # eleven openings (at 101, 106, ..., 151) and their closes, in 0.25 s steps
+        before = script.current
+        runtime.step(t)
+        if script.current is not None and script.current is not before:
+            record = script.current
+            opened.append((t, record.opening.kind.value, record.contested))
+            market = runtime.catalogue.markets[(record.opening.moves[0].venue, record.opening.moves[0].market_id)]
+            contested_caps.append(
+                _faults(runtime, market.venue).partial_fill_limit(10 * SCALE, 10_000, market.book_ids[0])
+            )
+        if before is not None and script.current is None:
+            closed.append(t)
+        t += 0.25
+    assert [when for when, _, _ in opened] == [101.0 + 5.0 * i for i in range(11)]
+    assert closed == [103.0 + 5.0 * i for i in range(11)]
+    kinds = [kind for _, kind, _ in opened]
+    assert kinds[:5] == ["pair", "inverted", "exactly_one", "ladder", "parlay"]
+    assert kinds[5:10] == kinds[:5] and kinds[10] == "pair"  # the second round cycles the kinds again
+    assert [c for _, _, c in opened] == [i % 2 == 1 for i in range(11)]
+    assert contested_caps == [None if i % 2 == 0 else 5 * SCALE for i in range(11)]
+    for history in script.history:  # every contest ended with its opening
+        for move in history.opening.moves:
+            market = runtime.catalogue.markets[(move.venue, move.market_id)]
+            assert _faults(runtime, move.venue).partial_fill_limit(10 * SCALE, 10_000, market.book_ids[0]) is None
+
+
+def test_an_opening_moves_its_market_and_the_close_restores_the_fair_quotes(accounts: _Accounts) -> None:
+    runtime = ScenarioRuntime(ScenarioConfig(book_changes_per_s=0, opening_size=40), accounts, start_s=0.0)
+    opening = runtime.catalogue.openings[0]  # the pair: Kalshi's Rihanna YES drops 10 cents
+    (move,) = opening.moves
+    market = runtime.catalogue.markets[(move.venue, move.market_id)]
+    before = runtime.kalshi.book(move.market_id)
+    runtime.script.open_next(0.0)
+    bids, no_bids = runtime.kalshi.book(move.market_id)
+    asks = sorted((SCALE - p, s) for p, s in no_bids)
+    assert asks[0] == (market.fair_micro - 9 * CENT, 40 * SCALE)  # the cheap level, opening-sized
+    assert max(p for p, _ in bids) == market.fair_micro - 11 * CENT
+    assert (move.venue, move.market_id) in runtime.makers.held
+    runtime.script.close(1.0)
+    assert runtime.kalshi.book(move.market_id) == before
+    assert not runtime.makers.held
+
+
+def test_market_makers_catch_up_at_most_a_burst_and_count_what_they_skip(accounts: _Accounts) -> None:
+    runtime = ScenarioRuntime(ScenarioConfig(book_changes_per_s=1000), accounts, start_s=0.0)
+    makers = runtime.makers
+    assert makers.step(0.5) in (500, 501)
+    made = makers.step(10.5)  # a stalled loop: 10,000 owed at once
+    assert made in (makers.max_burst, makers.max_burst + 1)
+    assert makers.skipped == 10_000 - makers.max_burst
+    assert makers.step(10.5) == 0  # nothing owed twice
