@@ -1,6 +1,13 @@
-"""Cost of the live terminal view: building a frame vs drawing it, and the event-loop lag a 1 ms
-ticker sees while the view refreshes, with no view, drawing inline (`threaded=False`) and drawing on
-rich's refresh thread (`threaded=True`, the default) side by side in one run.
+"""Cost of the live terminal view: building the daemon's snapshot (`Telemetry.snapshot`, on the
+event loop), building a frame vs drawing it, and the event-loop lag a 1 ms ticker sees while the
+view refreshes, with no view, drawing inline (`threaded=False`), drawing on rich's refresh thread at
+the interpreter's default 5 ms switch interval (`threaded-5ms`), on the thread with the view's 1 ms
+switch interval (`threaded`, the default) and in a child process (`process`, `ProcessView`) side by
+side in one run.
+
+The snapshot is built from a Telemetry holding 7 latency rows of 100,000 samples each and 300 open
+opportunities; its latency percentiles are compared with the per-percentile sorted scan the
+histogram used before (`sorted_scan_ms`).
 
     python -m benchmarks.view_bench [--frames N] [--seconds S] [--rate R] [--json FILE]
 
@@ -15,28 +22,36 @@ import argparse
 import asyncio
 import io
 import json
+import logging
+import math
 import os
+import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
 
+from arb.daemon.telemetry import Telemetry
 from arb.domain import Side, Venue
 from arb.ledger.store import Incident, PnL, PositionPnL
 from arb.links import Orientation, SettlementRisk
-from arb.ops.summary import StagePercentiles
+from arb.ops.summary import LatencyHistogram, RunTally, StagePercentiles
 from arb.ops.view import (
     BreakerState,
     LinkRow,
     LiveView,
     OpportunityKind,
     OpportunityRow,
+    ProcessView,
     VenueHealthRow,
     ViewSnapshot,
     render_snapshot,
 )
+from arb.scanner import ScanCandidate
+from solvers import CandidateSet
 
 
 def full_snapshot(at_wall_s: float) -> ViewSnapshot:
@@ -98,6 +113,15 @@ class FrameCost:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotCost:
+    snapshots: int
+    build_p50_ms: float
+    build_p99_ms: float
+    latencies_p50_ms: float  # the snapshot's percentile rows alone
+    sorted_scan_p50_ms: float  # the same rows by a sorted scan per percentile (the former way)
+
+
+@dataclass(frozen=True, slots=True)
 class LoopLag:
     mode: str
     ticks: int
@@ -122,11 +146,79 @@ def frame_cost(frames: int) -> FrameCost:
     return FrameCost(frames, _pct(build, 0.5), _pct(build, 0.99), _pct(draw, 0.5), _pct(draw, 0.99))
 
 
+_STAGE_ROWS = ("feed_to_book", "book_to_scan", "scan_to_plan", "tick_to_plan", "plan_to_ack", "tick_to_ack", "loop")
+
+
+def loaded_telemetry(samples: int = 100_000, opportunities: int = 300) -> Telemetry:
+    """A Telemetry as a long run leaves it: full latency histograms and many open opportunities."""
+    rng = random.Random(7)
+    tally = RunTally("paper", started_s=0.0)
+    for stage in _STAGE_ROWS:
+        for _ in range(samples):
+            tally.latency(stage, rng.lognormvariate(0.0, 1.5))
+    telemetry = Telemetry(
+        metrics=None,
+        tally=tally,
+        view=None,
+        notifier=None,
+        logger=logging.getLogger("arb.bench"),
+        monotonic_s=time.monotonic,
+        wall_s=time.time,
+    )
+    telemetry.candidates(
+        ScanCandidate(f"set-{i}", 1_000 + i, "row", (), CandidateSet(f"set-{i}", (), ()), (), 0)
+        for i in range(opportunities)
+    )
+    return telemetry
+
+
+def _sorted_scan(counts: Counter[int], count: int, max_ms: float) -> tuple[float, ...]:
+    out = []
+    for q in (0.5, 0.9, 0.99):
+        rank, seen = math.ceil(q * count), 0
+        for index in sorted(counts):
+            seen += counts[index]
+            if seen >= rank:
+                out.append(min(0.001 * 1.01**index, max_ms))
+                break
+    return tuple(out)
+
+
+def snapshot_cost(snapshots: int, samples: int = 100_000) -> SnapshotCost:
+    telemetry = loaded_telemetry(samples)
+    histograms: list[LatencyHistogram] = list(telemetry.tally.histograms.values())
+    counters = [Counter({i: n for i, n in enumerate(h._counts) if n}) for h in histograms]
+    build, rows, scan = [], [], []
+    for _ in range(snapshots):
+        t0 = time.perf_counter()
+        telemetry.snapshot()
+        t1 = time.perf_counter()
+        telemetry.tally.stage_percentiles()
+        t2 = time.perf_counter()
+        for h, c in zip(histograms, counters, strict=True):
+            _sorted_scan(c, h.count, h.max_ms)
+        t3 = time.perf_counter()
+        build.append((t1 - t0) * 1e3)
+        rows.append((t2 - t1) * 1e3)
+        scan.append((t3 - t2) * 1e3)
+    return SnapshotCost(snapshots, _pct(build, 0.5), _pct(build, 0.99), _pct(rows, 0.5), _pct(scan, 0.5))
+
+
 async def _lag(mode: str, seconds: float, rate: float) -> LoopLag:
-    view = None
-    if mode != "none":
+    view: LiveView | ProcessView | None = None
+    if mode == "process":
+        view = ProcessView(os.devnull, clock=time.monotonic, refresh_per_second=rate, width=200)
+        view.update(full_snapshot(time.time()))
+        view.wait_drawn(60)  # the child interpreter has started and drawn once: measure the steady state
+    elif mode != "none":
         console = Console(file=io.StringIO(), width=200, force_terminal=True)
-        view = LiveView(console, clock=time.monotonic, refresh_per_second=rate, threaded=mode == "threaded")
+        view = LiveView(
+            console,
+            clock=time.monotonic,
+            refresh_per_second=rate,
+            threaded=mode != "inline",
+            switch_interval_s=None if mode == "threaded-5ms" else 0.001,
+        )
     lags: list[float] = []
     end = time.perf_counter() + seconds
     while (now := time.perf_counter()) < end:
@@ -141,31 +233,41 @@ async def _lag(mode: str, seconds: float, rate: float) -> LoopLag:
     return LoopLag(mode, len(lags), draws, _pct(lags, 0.5), _pct(lags, 0.99), max(lags))
 
 
-def run(frames: int, seconds: float, rate: float, json_path: Path | None) -> tuple[FrameCost, list[LoopLag]]:
+def run(
+    frames: int, seconds: float, rate: float, json_path: Path | None
+) -> tuple[SnapshotCost, FrameCost, list[LoopLag]]:
     load_before = os.getloadavg()
+    snap = snapshot_cost(frames)
     cost = frame_cost(frames)
-    lags = [asyncio.run(_lag(mode, seconds, rate)) for mode in ("none", "inline", "threaded")]
+    modes = ("none", "inline", "threaded-5ms", "threaded", "process")
+    lags = [asyncio.run(_lag(mode, seconds, rate)) for mode in modes]
     load_after = os.getloadavg()
     print(f"live view, 200 columns; load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
+    print(
+        f"snapshot (Telemetry, 7 x 100k latency samples, 300 opportunities): build p50 {snap.build_p50_ms:.3f} ms "
+        f"p99 {snap.build_p99_ms:.3f} ms; its latency rows {snap.latencies_p50_ms:.3f} ms vs sorted scan "
+        f"{snap.sorted_scan_p50_ms:.3f} ms (x{snap.sorted_scan_p50_ms / snap.latencies_p50_ms:.1f})"
+    )
     print(
         f"frame: build p50 {cost.build_p50_ms:.2f} ms p99 {cost.build_p99_ms:.2f} ms; "
         f"draw p50 {cost.draw_p50_ms:.2f} ms p99 {cost.draw_p99_ms:.2f} ms ({frames} frames)"
     )
     print(f"event-loop lag of a 1 ms ticker over {seconds:.0f} s, view at {rate:g} draws/s:")
-    print(f"{'mode':<10}{'ticks':>8}{'draws':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    print(f"{'mode':<14}{'ticks':>8}{'draws':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for lag in lags:
         print(
-            f"{lag.mode:<10}{lag.ticks:>8}{lag.draws:>7}{lag.lag_p50_ms:>9.3f}{lag.lag_p99_ms:>9.3f}{lag.lag_max_ms:>9.3f}"
+            f"{lag.mode:<14}{lag.ticks:>8}{lag.draws:>7}{lag.lag_p50_ms:>9.3f}{lag.lag_p99_ms:>9.3f}{lag.lag_max_ms:>9.3f}"
         )
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
+            "snapshot": asdict(snap),
             "frame": asdict(cost),
             "loop_lag": [asdict(lag) for lag in lags],
             "machine": {"cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after},
         }
         json_path.write_text(json.dumps(payload, indent=1) + "\n")
-    return cost, lags
+    return snap, cost, lags
 
 
 def main() -> None:

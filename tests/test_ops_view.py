@@ -4,7 +4,9 @@ stream and `make_view`'s choice. The expected strings are written out by hand he
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from arb.errors import ConfigError
 from arb.ledger import Ledger
 from arb.ledger.store import Incident
 from arb.links import Orientation, SettlementRisk
+from arb.ops import view as view_module
 from arb.ops.summary import StagePercentiles
 from arb.ops.view import (
     BreakerState,
@@ -24,6 +27,7 @@ from arb.ops.view import (
     OpportunityKind,
     OpportunityRow,
     PlainView,
+    ProcessView,
     VenueHealthRow,
     ViewLimits,
     ViewSnapshot,
@@ -232,6 +236,81 @@ def test_threaded_live_view_draws_the_last_snapshot_on_close(snapshot: ViewSnaps
     assert view.update(snapshot)
     view.close()  # stops rich's refresh thread, which draws the current renderables once more
     assert "$1.234567891234" in out.getvalue() and "Open incidents (1)" in out.getvalue()
+
+
+def test_threaded_live_view_lowers_the_switch_interval_while_it_runs(snapshot: ViewSnapshot) -> None:
+    before = sys.getswitchinterval()
+    console = Console(file=io.StringIO(), width=200, force_terminal=True)
+    view = LiveView(console, clock=_Clock(), refresh_per_second=4, switch_interval_s=0.0005)
+    assert view.update(snapshot)
+    assert sys.getswitchinterval() == pytest.approx(0.0005)  # the loop gets the GIL back within 0.5 ms
+    view.close()
+    assert sys.getswitchinterval() == before
+    inline = LiveView(console, clock=_Clock(), refresh_per_second=4, threaded=False)
+    assert inline.update(snapshot) and sys.getswitchinterval() == before  # no drawing thread: left alone
+    inline.close()
+    with pytest.raises(ConfigError, match="switch_interval_s"):
+        LiveView(console, clock=_Clock(), switch_interval_s=0)
+
+
+def test_process_view_draws_in_a_child_one_frame_at_a_time(snapshot: ViewSnapshot, tmp_path: Path) -> None:
+    out = tmp_path / "view.out"
+    clock = _Clock()
+    view = ProcessView(str(out), clock=clock, refresh_per_second=4, width=200)
+    try:
+        assert view.update(snapshot)
+        clock.now += 0.25
+        view.event("incident partial_fill: leg [b]filled[/b] 4 of 10")
+        if not view.update(snapshot):  # the child (a fresh interpreter) is still starting or drawing
+            assert (view.skipped, view.draws) == (1, 1)  # the frame is skipped, not queued
+        assert view.wait_drawn(30)
+        clock.now += 0.25
+        assert view.update(snapshot) and not view.failed
+    finally:
+        view.close(dataclasses.replace(snapshot, halted="kill switch"))
+    text = out.read_text()
+    assert "$1.234567891234" in text and "Open incidents (1)" in text
+    assert "incident partial_fill: leg [b]filled[/b] 4 of 10" in text  # printed as given, not as markup
+    assert "HALTED: kill switch" in text  # the last snapshot is drawn on close
+
+
+class _StdoutTty(io.StringIO):
+    """Says it is a terminal on file descriptor 1, as the daemon's own stdout would."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 1
+
+
+def test_make_view_draws_in_a_child_process_on_its_own_terminal_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[tuple[object, float]] = []
+
+    class Recorded:  # stands in for ProcessView: starting a child interpreter is tested above
+        def __init__(self, output: int | str, *, clock: object, refresh_per_second: float, limits: ViewLimits) -> None:
+            started.append((output, refresh_per_second))
+
+    monkeypatch.setattr(view_module, "ProcessView", Recorded)
+    assert isinstance(make_view(_StdoutTty(), clock=_Clock(), refresh_per_second=3), Recorded)
+    assert started == [(1, 3)]
+    assert isinstance(make_view(_StdoutTty(), clock=_Clock(), process=False), LiveView)
+    assert isinstance(make_view(_Tty(), clock=_Clock()), LiveView)  # a terminal that is not our stdout/stderr
+
+
+def test_a_dead_view_process_never_raises_into_the_daemon(snapshot: ViewSnapshot, tmp_path: Path) -> None:
+    clock = _Clock()
+    view = ProcessView(str(tmp_path / "view.out"), clock=clock, refresh_per_second=4)
+    view._process.kill()
+    view._process.join(10)
+    for _ in range(3):
+        view.update(snapshot)
+        view.event("still trading")
+        clock.now += 1
+    view.close(snapshot)
+    assert view.failed.startswith("live view process ended")
+    with pytest.raises(ConfigError, match="output"):
+        ProcessView(7, clock=clock)
 
 
 @pytest.mark.parametrize("width", [70, 200])

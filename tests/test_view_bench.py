@@ -8,7 +8,7 @@ import time
 from rich.console import Console
 
 from arb.ops.view import render_snapshot
-from benchmarks.view_bench import frame_cost, full_snapshot
+from benchmarks.view_bench import frame_cost, full_snapshot, snapshot_cost
 
 
 def test_frame_cost_reports_build_and_draw() -> None:
@@ -24,3 +24,10 @@ def test_full_snapshot_fills_every_section() -> None:
     text = out.getvalue()
     for title in ("Opportunities (10)", "Positions (10)", "Linked markets (37)", "Open incidents (5)", "Venues"):
         assert title in text, title
+
+
+def test_snapshot_cost_reports_the_daemons_snapshot_and_the_former_percentile_scan() -> None:
+    cost = snapshot_cost(2, samples=1_000)
+    assert cost.snapshots == 2
+    assert 0 < cost.latencies_p50_ms <= cost.build_p50_ms <= cost.build_p99_ms
+    assert cost.sorted_scan_p50_ms > 0

@@ -14,10 +14,15 @@ daemon calls, on the daemon's schedule. Money is printed exactly (see `arb.ops.s
 from __future__ import annotations
 
 import enum
+import logging
+import multiprocessing
+import signal
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from typing import IO, Protocol
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -47,6 +52,7 @@ __all__ = [
     "OpportunityKind",
     "OpportunityRow",
     "PlainView",
+    "ProcessView",
     "VenueHealthRow",
     "View",
     "ViewLimits",
@@ -58,6 +64,7 @@ __all__ = [
 ]
 
 Clock = Callable[[], float]
+_log = logging.getLogger(__name__)
 
 
 class OpportunityKind(str, enum.Enum):
@@ -408,7 +415,14 @@ class LiveView:
     snapshot over and rich's refresh thread builds and draws the frame; the loop then loses only
     the interpreter's switch interval to it now and then. `threaded=False` draws inside `update`
     (deterministic: for tests, and for callers that run the view off the loop themselves). `event`
-    prints through the console, which waits for a draw in progress: keep events rare."""
+    prints through the console, which waits for a draw in progress: keep events rare.
+
+    The refresh thread holds the GIL while it draws, and CPython hands the GIL back to a waiting
+    thread only every switch interval (5 ms by default), so each wake-up of the event loop during
+    a draw could wait that long: measured, a 1 ms ticker's lag p99 went from 0.3 ms (no view) to
+    9-11 ms at 4 draws/s, and back to 1.3 ms with a 1 ms interval (benchmarks/view_bench.py). So
+    while the threaded view runs it lowers the interpreter's switch interval to
+    `switch_interval_s` (process-wide; restored by `close`); None leaves it alone."""
 
     def __init__(
         self,
@@ -418,7 +432,10 @@ class LiveView:
         refresh_per_second: float = 2.0,
         limits: ViewLimits = ViewLimits(),
         threaded: bool = True,
+        switch_interval_s: float | None = 0.001,
     ) -> None:
+        if switch_interval_s is not None:
+            _interval("switch_interval_s", switch_interval_s)
         self.console = console
         self.limits = limits
         rate = _interval("refresh_per_second", refresh_per_second)
@@ -435,6 +452,8 @@ class LiveView:
             redirect_stderr=False,
         )
         self._started = False
+        self._switch_interval_s = switch_interval_s if threaded else None
+        self._saved_switch_interval_s: float | None = None
         self.draws = 0  # snapshots handed over (inline: frames drawn)
 
     def due(self) -> bool:
@@ -449,6 +468,9 @@ class LiveView:
     def _draw(self, snapshot: ViewSnapshot) -> None:
         if self._threaded:
             if not self._started:
+                if self._switch_interval_s is not None:
+                    self._saved_switch_interval_s = sys.getswitchinterval()
+                    sys.setswitchinterval(min(self._switch_interval_s, self._saved_switch_interval_s))
                 self._live.start()  # draws the cheap placeholder here; the refresh thread draws the rest
                 self._started = True
             self._frame.snapshot = snapshot
@@ -473,6 +495,143 @@ class LiveView:
         if self._started:
             self._live.stop()
             self._started = False
+            if self._saved_switch_interval_s is not None:
+                sys.setswitchinterval(self._saved_switch_interval_s)
+                self._saved_switch_interval_s = None
+
+
+class ProcessView:
+    """A `LiveView` drawn by a child process, so no drawing ever holds this process's GIL: the
+    event loop pays only for pickling the snapshot and writing it to a pipe.
+
+    At most one frame is in flight: `update` sends a snapshot only when the child has finished
+    drawing the previous one (else it skips the frame and returns False), so a slow terminal never
+    blocks the loop or piles frames up. The child draws to `output`: 1 (stdout) or 2 (stderr),
+    which it inherits, or a file path (tests). It ignores SIGINT (the daemon's shutdown decides when
+    the view ends) and exits when the pipe closes. If it dies, frames and events are dropped,
+    never raised: a broken view must not stop trading (`failed` says why)."""
+
+    def __init__(
+        self,
+        output: int | str,
+        *,
+        clock: Clock,
+        refresh_per_second: float = 2.0,
+        limits: ViewLimits = ViewLimits(),
+        width: int | None = None,
+        start_timeout_s: float = 30.0,
+    ) -> None:
+        if isinstance(output, int) and output not in (1, 2):
+            raise ConfigError(f"process view output must be 1 (stdout), 2 (stderr) or a path, was {output!r}")
+        rate = _interval("refresh_per_second", refresh_per_second)
+        self._throttle = _Throttle(1.0 / rate, clock)
+        self._start_timeout_s = _interval("start_timeout_s", start_timeout_s)
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_draw_in_child, args=(child, output, limits, width), name="arb-live-view", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._in_flight = False
+        self.draws = 0  # snapshots sent
+        self.skipped = 0  # due frames not sent because the child was still drawing
+        self.failed = ""
+
+    def due(self) -> bool:
+        return self._throttle.due()
+
+    def _child_ready(self) -> bool:
+        if self._in_flight:
+            try:
+                while self._conn.poll():
+                    self._conn.recv()
+                    self._in_flight = False
+            except (EOFError, OSError) as exc:
+                self._fail(exc)
+        return not self._in_flight
+
+    def _send(self, message: tuple[str, object]) -> bool:
+        if self.failed:
+            return False
+        try:
+            self._conn.send(message)
+        except (OSError, ValueError) as exc:  # the child is gone: drop the view, keep trading
+            self._fail(exc)
+            return False
+        return True
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.failed:
+            self.failed = f"live view process ended: {type(exc).__name__}: {exc}"
+            _log.warning("%s", self.failed)
+
+    def update(self, snapshot: ViewSnapshot) -> bool:
+        if not self._throttle.due():
+            return False
+        self._throttle.mark()
+        if not self._child_ready() or self.failed:
+            self.skipped += 1
+            return False
+        if self._send(("frame", snapshot)):
+            self._in_flight = True
+            self.draws += 1
+            return True
+        return False
+
+    def wait_drawn(self, timeout_s: float) -> bool:
+        """Block until the child has drawn the frame in flight (for tests and benchmarks: the
+        daemon never waits on the view). False when it did not answer in time or is gone."""
+        if self._in_flight and not self.failed:
+            try:
+                self._conn.poll(timeout_s)
+            except OSError as exc:
+                self._fail(exc)
+        return self._child_ready() and not self.failed
+
+    def event(self, message: str) -> None:
+        self._send(("event", message))
+
+    def close(self, snapshot: ViewSnapshot | None = None) -> None:
+        """Draw the last snapshot (if given), wait for the child to finish, and reap it."""
+        if self._send(("close", snapshot)):
+            self._process.join(self._start_timeout_s)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5.0)
+        self._conn.close()
+
+
+def _draw_in_child(conn: Connection, output: int | str, limits: ViewLimits, width: int | None) -> None:
+    """The child's side of `ProcessView`: draw each frame inline, answer "drawn", end on close/EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stream: IO[str] = sys.stdout if output == 1 else sys.stderr if output == 2 else open(output, "w")  # noqa: SIM115
+    console = Console(file=stream, width=width, force_terminal=True if isinstance(output, str) else None)
+    view = LiveView(console, clock=_never_throttled, limits=limits, threaded=False, switch_interval_s=None)
+    try:
+        while True:
+            try:
+                kind, payload = conn.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "frame":
+                view._draw(payload)
+                conn.send("drawn")
+            elif kind == "event":
+                view.event(payload)
+            else:
+                view.close(payload)
+                break
+    finally:
+        view.close()
+        stream.flush()
+        if isinstance(output, str):
+            stream.close()
+        conn.close()
+
+
+def _never_throttled() -> float:
+    return 0.0
 
 
 @dataclass(slots=True)
@@ -528,13 +687,33 @@ def make_view(
     plain_interval_s: float = 5.0,
     limits: ViewLimits = ViewLimits(),
     threaded: bool = True,
-) -> LiveView | PlainView:
-    """A `LiveView` when `stream` is a terminal, else a `PlainView` on it."""
+    switch_interval_s: float | None = 0.001,
+    process: bool = True,
+) -> LiveView | PlainView | ProcessView:
+    """A live view when `stream` is a terminal, else a `PlainView` on it. On the process's own
+    stdout or stderr the live view is drawn by a child process (`ProcessView`, unless `process` is
+    False): measured, it kept a 1 ms ticker's lag p99 lowest (benchmarks/view_bench.py); any other
+    terminal stream gets a `LiveView` in this process."""
     if _is_terminal(stream):
+        fd = _fileno(stream)
+        if process and fd is not None and fd in (1, 2):
+            return ProcessView(fd, clock=clock, refresh_per_second=refresh_per_second, limits=limits)
         return LiveView(
-            Console(file=stream), clock=clock, refresh_per_second=refresh_per_second, limits=limits, threaded=threaded
+            Console(file=stream),
+            clock=clock,
+            refresh_per_second=refresh_per_second,
+            limits=limits,
+            threaded=threaded,
+            switch_interval_s=switch_interval_s,
         )
     return PlainView(stream, clock, plain_interval_s)
+
+
+def _fileno(stream: IO[str]) -> int | None:
+    try:
+        return stream.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
 
 
 def summarise_kinds(opportunities: Iterable[OpportunityRow]) -> dict[OpportunityKind, int]:
