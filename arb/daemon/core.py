@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import itertools
 import logging
 import os
@@ -67,7 +66,7 @@ from arb.ops.view import View
 from arb.rebalance import HeldSet, RebalanceConfig, RebalancePlan, Rebalancer, SetMarks
 from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
-from arb.scanner import Scanner
+from arb.scanner import ScanCandidate, Scanner
 from arb.venues.base import VenueClient
 from solvers.plan import SetPlan
 from solvers.problem import CandidateSet, Capital, Equivalent
@@ -105,12 +104,6 @@ def settlement_result(event: MarketLifecycle, market: MarketInfo | None) -> Side
     if labels[0] != labels[1] and result.lower() in labels:
         return Side.YES if result.lower() == labels[0] else Side.NO
     return None
-
-
-def _copy_book(book: BinaryBook) -> BinaryBook:
-    """A private copy of a market's ladders (levels, trust, update time): what a worker thread may
-    read while the loop keeps applying the feed to the originals."""
-    return BinaryBook(book.market_id, copy.deepcopy(book.yes), None if book.no is None else copy.deepcopy(book.no))
 
 
 def _rebalance_work(
@@ -192,6 +185,21 @@ class _BookMap:
         return out
 
 
+class _ScanBooks:
+    """The scanner's book lookup: the live books, or while it drains in a worker thread, the
+    copies taken for that drain."""
+
+    def __init__(self, live: _BookMap) -> None:
+        self.live = live
+        self.frozen: dict[tuple[Venue, str], BinaryBook] | None = None
+
+    def __call__(self, venue: Venue, market_id: str) -> BinaryBook | None:
+        frozen = self.frozen
+        if frozen is not None:
+            return frozen.get((venue, market_id))
+        return self.live(venue, market_id)
+
+
 class Daemon:
     """One run of the engine (module docstring). `run()` returns a `DaemonResult`."""
 
@@ -237,6 +245,9 @@ class Daemon:
         self.ledger: Ledger | None = None
         self.clients: dict[Venue, VenueClient] = {}
         self.books = _BookMap(self.clients)
+        self._scan_books = _ScanBooks(self.books)
+        self._draining = False  # the scanner is draining in a worker thread
+        self._pending_changes: list[tuple[Venue, str]] = []
         self.gate: RiskGate | None = None
         self.executor: Executor | None = None
         self.graph: MarketGraph | None = None
@@ -408,7 +419,7 @@ class Daemon:
         await self._load_metadata()
         self.graph = self._build_graph(source)
         self.telemetry.graph(self.graph.components, links=self._links)
-        self.scanner = Scanner(self.graph.components, self.books, now_ns=self._clock, config=config.scanner)
+        self.scanner = Scanner(self.graph.components, self._scan_books, now_ns=self._clock, config=config.scanner)
         self.allocator = LiveAllocator(
             self._capital(), config=config.allocator.config, backend=config.allocator.backend
         )
@@ -513,6 +524,8 @@ class Daemon:
             assert self.graph is not None and self.scanner is not None
             if graph.components == self.graph.components:
                 continue
+            while self._draining:  # the scanner is in the solver's thread: wait for its turn
+                await asyncio.sleep(0.01)
             self.scanner.replace_components(graph.components)
             self.graph = graph
             self.telemetry.graph(graph.components, links=self._links)
@@ -531,10 +544,15 @@ class Daemon:
                 lag = (self._wall_ms() - event.exchange_ts_ms) / 1000.0
             self.telemetry.book_event(event.venue, event.market_id, lag)
             scanner = self.scanner
-            if scanner is not None and scanner.on_book_change(event.venue, event.market_id):
-                if self._first_event_ns is None:
-                    self._first_event_ns = self._clock()
-                self._wake.set()
+            if scanner is None:
+                return
+            if self._draining:  # the scanner is busy in the solver's thread: its turn comes after
+                self._pending_changes.append((event.venue, event.market_id))
+            elif not scanner.on_book_change(event.venue, event.market_id):
+                return  # a market of no component
+            if self._first_event_ns is None:
+                self._first_event_ns = self._clock()
+            self._wake.set()
         elif isinstance(event, MarketLifecycle):
             self._on_lifecycle(event)
         elif isinstance(event, OrderUpdate):
@@ -627,16 +645,20 @@ class Daemon:
                 return
             tick_ns, self._first_event_ns = self._first_event_ns, None
             t0 = time.perf_counter()
-            forwarded = scanner.drain(self.config.run.max_sets_per_solve)
+            forwarded = await self._drain_off_loop(scanner)
             withdrawn = scanner.take_withdrawn()
             t1 = time.perf_counter()
             if scanner.dirty_ids:
                 self._wake.set()  # more than one pass's worth: the rest next turn
             for set_id in withdrawn:
                 allocator.remove(set_id)
+            incidents = self.gate.incidents if self.gate is not None else None
             for candidate in forwarded:
                 if candidate.component_id in self._executions:
                     continue  # trading now; its next forward brings fresh books
+                if incidents is not None and incidents.check(candidate.component_id) is not None:
+                    allocator.remove(candidate.component_id)  # the gate would refuse it: not planned
+                    continue
                 limited = self._limited(candidate.candidate_set, candidate.score_micro_usd)
                 if limited is None:
                     allocator.remove(candidate.component_id)
@@ -665,6 +687,44 @@ class Daemon:
                     continue
                 allocator.remove(plan.set_id)  # traded: back when the scanner forwards it again
                 self._start_execution(plan)
+
+    async def _drain_off_loop(self, scanner: Scanner) -> list[ScanCandidate]:
+        """`Scanner.drain` in a worker thread, on copies of the dirty components' books (taken on
+        the loop, microseconds per ladder): its bounds and LPs never stall the feed. Meanwhile book
+        events are queued, not given to the scanner, and replayed after (the scanner has one owner
+        at a time), and the sweep and a graph refresh wait for the next turn."""
+        assert self.graph is not None
+        frozen: dict[tuple[Venue, str], BinaryBook] = {}
+        for component_id in scanner.dirty_ids:
+            try:
+                component = self.graph.component(component_id)
+            except KeyError:
+                continue
+            for listing in component.listings:
+                key = (listing.venue, listing.market_id)
+                if key not in frozen:
+                    book = self.books(*key)
+                    if book is not None:
+                        frozen[key] = book.copy()
+        self._scan_books.frozen = frozen
+        self._draining = True
+        try:
+            forwarded = await asyncio.to_thread(scanner.drain, self.config.run.max_sets_per_solve)
+        except asyncio.CancelledError:
+            raise  # shutting down: the thread may still be draining, so the scanner stays its own
+        except BaseException:
+            self._end_drain(scanner)
+            raise
+        self._end_drain(scanner)
+        return forwarded
+
+    def _end_drain(self, scanner: Scanner) -> None:
+        self._scan_books.frozen = None
+        self._draining = False
+        pending, self._pending_changes = self._pending_changes, []
+        for venue, market_id in pending:
+            if scanner.on_book_change(venue, market_id):
+                self._wake.set()
 
     def _start_execution(self, plan: SetPlan) -> None:
         task = asyncio.get_running_loop().create_task(self._execute(plan), name=f"execute {plan.set_id}")
@@ -805,7 +865,7 @@ class Daemon:
         books: dict[tuple[Venue, str], BinaryBook] = {}
         for item in held:
             for key, book in self.books.for_component(item.component).items():
-                books.setdefault(key, _copy_book(book))
+                books.setdefault(key, book.copy())
         capital = self._capital()
         marks, sales, errors = await asyncio.to_thread(_rebalance_work, rebalancer, held, books, capital)
         for message in errors:
@@ -858,7 +918,7 @@ class Daemon:
         next_prune = time.monotonic() + _PRUNE_EVERY_S
         while True:
             await asyncio.sleep(self.config.run.sweep_interval_s)
-            if self.scanner.sweep():
+            if not self._draining and self.scanner.sweep():
                 self._wake.set()
             if time.monotonic() >= next_prune:
                 self.executor.prune_finished(older_than_ns=_PRUNE_AFTER_NS)
