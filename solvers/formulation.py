@@ -162,6 +162,9 @@ class SetModel:
     columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     row_first: int = -1
     row_end: int = -1
+    # per instrument: the quantity step every price on its grid can sign, and its minimum order
+    rounding_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    min_orders: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def id(self) -> str:
@@ -417,6 +420,10 @@ class Formulation:
         slots = self.config.slots_per_side
         spend_slot: dict[int, tuple[int, int]] = {}  # level column -> (its C_k row, index in the row)
         for sm in models:
+            sm.rounding_steps = np.array(
+                [float(representable_step(i.tick_size, i.lot_size, i.buy_amount_increment_usd)) for i in sm.instruments]
+            )
+            sm.min_orders = np.array([float(i.min_order_size) for i in sm.instruments])
             first_col = self._col_base + len(self._costs)
             for instrument in sm.instruments:
                 sm.slot_cols[instrument.id] = np.array([self._col(0.0, 0.0) for _ in range(slots)], dtype=np.int32)
@@ -571,14 +578,12 @@ class Formulation:
         # the vectorised rounding: the quantity step every price on its grid can sign, its minimum
         self.slot_matrix = self.level_cols.reshape(-1, self.config.slots_per_side)
         self.row_instruments: list[Instrument] = [i for sm in self.sets for i in sm.instruments]
-        self.row_set = np.array([sm.index for sm in self.sets for _ in sm.instruments], dtype=np.int64)
-        self.rounding_lot = np.array(
-            [
-                float(representable_step(i.tick_size, i.lot_size, i.buy_amount_increment_usd))
-                for i in self.row_instruments
-            ]
-        )
-        self.min_order = np.array([float(i.min_order_size) for i in self.row_instruments])
+        counts = [len(sm.instruments) for sm in self.sets]
+        self.row_set = np.repeat(np.arange(len(self.sets), dtype=np.int64), counts)
+        steps = [sm.rounding_steps for sm in self.sets]
+        self.rounding_lot = np.concatenate(steps) if steps else np.zeros(0)
+        minima = [sm.min_orders for sm in self.sets]
+        self.min_order = np.concatenate(minima) if minima else np.zeros(0)
         levels = self.level_cols
         spend = self._spend_pos[levels]
         parts = [spend[spend >= 0], self._cash_pos[levels]]
