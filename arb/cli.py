@@ -82,6 +82,31 @@ def _bench_churn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_daemon(args: argparse.Namespace) -> int:
+    from benchmarks.daemon_bench import run_daemon_bench, view_modes
+
+    try:
+        views = view_modes(args.views)
+    except argparse.ArgumentTypeError as exc:
+        print(f"arb bench daemon: --views: {exc}", file=sys.stderr)
+        return 2
+    report = run_daemon_bench(
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        rate=args.rate,
+        views=views,
+        seed=args.seed,
+        config_path=args.config,
+        json_path=args.json,
+        log_path=args.log,
+        profile_dir=args.profile,
+    )
+    if not report.ok and args.strict:
+        print("loop-lag p99 above 5 ms or tick-to-plan p99 above 10 ms", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _set_counts(text: str) -> tuple[int, ...]:
     try:
         counts = tuple(int(part) for part in text.split(","))
@@ -218,6 +243,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit 1 when a warm solve after add_set differs from the cold rebuild"
     )
     churn.set_defaults(handler=_bench_churn)
+    daemon = bench.add_parser(
+        "daemon",
+        help="the arb run daemon on the default scenario at 1,000 book changes/s: event-loop lag and stage "
+        "latencies with the live view drawing and without, side by side",
+    )
+    daemon.add_argument("--duration", type=float, default=20.0, help="measured seconds per view mode (default 20)")
+    daemon.add_argument("--warmup", type=float, default=3.0, help="seconds after trading starts before measuring")
+    daemon.add_argument("--rate", type=float, default=1000.0, help="book changes/s the market makers make (1000)")
+    daemon.add_argument(
+        "--views", default="none,process", help="view modes, comma-separated: none, process (arb run's), thread"
+    )
+    daemon.add_argument("--seed", type=int, default=1, help="the scenario's seed")
+    daemon.add_argument("--config", type=Path, help="the configuration to start from (default config/default.toml)")
+    daemon.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    daemon.add_argument("--log", type=Path, metavar="FILE", help="keep the daemon's JSON logs in FILE")
+    daemon.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="cProfile the event loop over each window into DIR/daemon-<view>.prof",
+    )
+    daemon.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    daemon.set_defaults(handler=_bench_daemon)
 
     chaos = commands.add_parser(
         "chaos",

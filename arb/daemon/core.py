@@ -153,6 +153,9 @@ class _BookMap:
         client = self._clients.get(venue)
         return getattr(client, "books", {}) if client is not None else {}
 
+    def ladder(self, venue: Venue, book_id: str) -> OrderBook | None:
+        return self._ladders(venue).get(book_id)
+
     def __call__(self, venue: Venue, market_id: str) -> BinaryBook | None:
         ladders = self._ladders(venue)
         if venue is Venue.POLYMARKET:
@@ -539,6 +542,10 @@ class Daemon:
         if executor is not None:
             executor.on_event(event)
         if isinstance(event, BookSnapshot | BookChange):
+            # feed_to_book: the frame's receipt (the client stamps its ladder with it) to its event here
+            ladder = self.books.ladder(event.venue, event.book_id)
+            if ladder is not None and ladder.last_update_ns is not None:
+                self.telemetry.stage("feed_to_book", (self._clock() - ladder.last_update_ns) / 1e6)
             lag = None
             if event.exchange_ts_ms is not None:
                 lag = (self._wall_ms() - event.exchange_ts_ms) / 1000.0
@@ -686,7 +693,7 @@ class Daemon:
                 if not plan.legs or plan.set_id in self._executions:
                     continue
                 allocator.remove(plan.set_id)  # traded: back when the scanner forwards it again
-                self._start_execution(plan)
+                self._start_execution(plan, tick_ns)
 
     async def _drain_off_loop(self, scanner: Scanner) -> list[ScanCandidate]:
         """`Scanner.drain` in a worker thread, on copies of the dirty components' books (taken on
@@ -726,8 +733,8 @@ class Daemon:
             if scanner.on_book_change(venue, market_id):
                 self._wake.set()
 
-    def _start_execution(self, plan: SetPlan) -> None:
-        task = asyncio.get_running_loop().create_task(self._execute(plan), name=f"execute {plan.set_id}")
+    def _start_execution(self, plan: SetPlan, tick_ns: int | None = None) -> None:
+        task = asyncio.get_running_loop().create_task(self._execute(plan, tick_ns), name=f"execute {plan.set_id}")
         self._executions[plan.set_id] = task
         set_id = plan.set_id
 
@@ -736,7 +743,7 @@ class Daemon:
 
         task.add_done_callback(finished)
 
-    async def _execute(self, plan: SetPlan) -> None:
+    async def _execute(self, plan: SetPlan, tick_ns: int | None = None) -> None:
         assert self.executor is not None and self.graph is not None and self.allocator is not None
         executor = self.executor
         try:
@@ -763,6 +770,7 @@ class Daemon:
             log_event(log, logging.WARNING, "plan_context_failed", set_id=plan.set_id, error=str(exc))
             return
         started = time.perf_counter()
+        called_ns = self._clock()
         log_event(log, logging.INFO, "executing", set_id=plan.set_id, legs=len(plan.legs))
         try:
             report = await executor.execute(plan, component, books, context)
@@ -771,6 +779,9 @@ class Daemon:
             return
         self.telemetry.stage("execute", (time.perf_counter() - started) * 1000.0)
         self.telemetry.execution(report, plan.guaranteed_profit_usd)
+        if tick_ns is not None and report.plan_latency_ms is not None:
+            # tick_to_ack: the pass's first book event to the execute call, plus its plan_to_ack
+            self.telemetry.stage("tick_to_ack", (called_ns - tick_ns) / 1e6 + report.plan_latency_ms)
         log_event(
             log,
             logging.INFO,
