@@ -40,7 +40,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import IO, Any
 
 from arb.book import BinaryBook, OrderBook
@@ -75,6 +75,7 @@ __all__ = ["Daemon", "DaemonResult", "settlement_result"]
 
 log = logging.getLogger("arb.daemon")
 _ZERO = Decimal(0)
+_CENT = Decimal("0.01")
 _KILL_POLL_S = 0.2
 _LOOP_LAG_INTERVAL_S = 0.1
 _SHUTDOWN_WAIT_S = 30.0
@@ -634,7 +635,9 @@ class Daemon:
             return None
         current = candidate.limits.max_cost_usd
         new_cap = cap if current is None else min(current, cap)
-        return replace(candidate, limits=replace(candidate.limits, max_cost_usd=new_cap.quantize(Decimal("0.01"))))
+        return replace(
+            candidate, limits=replace(candidate.limits, max_cost_usd=new_cap.quantize(_CENT, rounding=ROUND_FLOOR))
+        )
 
     def _link_of(self, relation: Equivalent) -> CuratedLink | None:
         for a, b in ((relation.a, relation.b), (relation.b, relation.a)):
