@@ -868,9 +868,12 @@ class Daemon:
         projections and re-solves run on them in a worker thread, so the feed never waits."""
         assert self.executor is not None and self.ledger is not None
         held: list[HeldSet] = []
+        incidents = self.gate.incidents if self.gate is not None else None
         for set_id, component in self._traded.items():
             if set_id in self._executions:
                 continue  # trading or repairing now: judged next pass
+            if incidents is not None and incidents.check(set_id) is not None:
+                continue  # an open incident: the gate refuses its plans until it is resolved
             holdings = {k: v for k, v in self.executor.set_position(component)[0].items() if v}
             if holdings:
                 held.append(HeldSet(component, holdings))
