@@ -545,24 +545,24 @@ class Formulation:
         return np.isin(cols, np.concatenate(levels) if levels else np.zeros(0, np.int32))
 
     def _insert_entries(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Insert coefficients at the end of existing rows (rows ascending); returns their positions
-        in `lp.value` and shifts every stored position behind them."""
+        """Insert coefficients at the end of existing rows; returns their positions in `lp.value`
+        (in the order given) and shifts every stored position behind them."""
         lp = self.lp
         if not len(rows):
             return np.zeros(0, dtype=np.int32)
-        order = np.argsort(rows, kind="stable")
-        if not np.array_equal(order, np.arange(len(rows))):
-            raise AssertionError("capital entries are inserted row by row")  # internal invariant
-        points = lp.start[rows + 1].astype(np.int64)
-        lp.index = np.insert(lp.index, points, cols).astype(np.int32)
-        lp.value = np.insert(lp.value, points, values)
+        order = np.argsort(rows, kind="stable")  # np.insert needs ascending insertion points
+        points = lp.start[rows[order] + 1].astype(np.int64)
+        lp.index = np.insert(lp.index, points, cols[order]).astype(np.int32)
+        lp.value = np.insert(lp.value, points, values[order])
         counts = np.bincount(rows, minlength=lp.num_row)
         lp.start = (lp.start + np.concatenate([[0], np.cumsum(counts)])).astype(np.int32)
         for name in ("_spend_pos", "_cash_pos", "_total_pos"):
             stored = getattr(self, name)
             held = stored >= 0
             stored[held] += np.searchsorted(points, stored[held], side="right").astype(stored.dtype)
-        return (points + np.arange(len(points))).astype(np.int32)
+        positions = np.empty(len(rows), dtype=np.int32)
+        positions[order] = points + np.arange(len(points))  # entry k of the sorted run lands k later
+        return positions
 
     def _relayout(self) -> None:
         """Everything derived from the list of live sets, in their order: set indices, the level
@@ -1193,7 +1193,13 @@ class Formulation:
         )
 
     def set_capital(self, capital: Capital) -> LPUpdate:
-        missing = {i.venue for i in self.instrument_by_id.values()} - set(capital.cash_by_venue_usd)
+        """New cash per venue (and total cap). Every venue with a cash row needs an amount, traded
+        by a live set or not: a set added later may trade it (zero is fine)."""
+        if not isinstance(capital, Capital):
+            raise DataError(f"capital must be a Capital, was {type(capital).__name__}")
+        missing = ({i.venue for i in self.instrument_by_id.values()} | set(self.venues)) - set(
+            capital.cash_by_venue_usd
+        )
         if missing:
             raise DataError(f"no cash given for venues {sorted(missing)}")
         self.capital = capital

@@ -425,3 +425,17 @@ def test_an_addition_keeps_the_solver_model_and_a_compaction_replaces_it() -> No
     assert allocator.stats.compactions == 1 and backend.h is not highs
     assert allocator.form._raw_hints == {"c": [[0, 0, 1, 0], [1, 0, 0, 0]]}
     _check_against_fresh(allocator, candidates, "compacted with hints")
+
+
+def test_capital_must_name_every_venue_a_set_may_join_on() -> None:
+    """The venues are fixed at construction (one cash row each). New capital without one of them is
+    refused with a DataError and changes nothing, even while no live set trades there; before, the
+    capital update failed half-way with a KeyError."""
+    both = Capital({"kalshi": D(50), "polymarket": D(50)})
+    allocator = Allocator(AllocationProblem((), both), config=_config(), clock=_frozen)
+    with pytest.raises(DataError, match=r"no cash given for venues \['polymarket'\]"):
+        allocator.set_capital(Capital({"kalshi": D(80)}))
+    assert allocator.form.capital is both
+    candidates = {"p": _pair("p", "0.40", "0.50")}
+    allocator.add_set(candidates["p"])
+    _check_against_fresh(allocator, candidates, "capital kept")
