@@ -325,8 +325,7 @@ class ScenarioRuntime:
         """Step on `clock` every `tick_s` until `stop` is set."""
         while not stop.is_set():
             self.step(clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.tick_s)
+            await asyncio.sleep(self.config.tick_s)
 
 
 def make_throwaway_accounts() -> tuple[ThrowawayAccounts, rsa.RSAPrivateKey]:
@@ -441,6 +440,7 @@ class SimulatedVenues:
         return answer
 
     async def close(self) -> None:
+        """Stop the participants and both simulators; remove the throwaway key. Safe to call twice."""
         self._stop.set()
         if self._task is not None:
             await self._task
@@ -456,7 +456,7 @@ class SimulatedVenues:
             if self._process.is_alive():
                 self._process.kill()
             self._process = None
-        if self.runtime is not None:
+        if self.runtime is not None and self._final_stats is None:
             self._final_stats = self.runtime.stats()
             await self.runtime.close()
         if self._key_dir is not None:

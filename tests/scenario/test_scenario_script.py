@@ -4,6 +4,7 @@ test's clock (the simulators are built but never started; their books are read d
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import random
 import re
@@ -12,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arb.domain import BookSide, Venue
 from arb.errors import ConfigError
@@ -213,3 +216,37 @@ def test_market_makers_go_round_every_market_so_no_book_waits_longer_than_a_roun
     assert set(last_seen) == {(m.venue, m.market_id) for m in markets} - {held}
     assert longest_wait <= 0.5 + 0.05 + 1e-9  # one round (plus a step) at most
     assert all(3.0 - seen <= 0.55 for seen in last_seen.values())
+
+
+@functools.cache
+def _shared_runtime() -> ScenarioRuntime:
+    return ScenarioRuntime(ScenarioConfig(book_changes_per_s=0), make_throwaway_accounts()[0], start_s=0.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32), steps=st.lists(st.floats(0.001, 0.5), min_size=1, max_size=8))
+def test_market_makers_never_quote_inside_the_fair_quotes_whatever_they_draw(seed: int, steps: list[float]) -> None:
+    """The makers' invariant, on the simulators' own books: every best bid at or below its market's
+    fair value less a cent, every best ask at or above it plus a cent, each Polymarket NO token the
+    mirror of its YES token. (With coherent fair values that is what keeps the scanner clear.)"""
+    runtime = _shared_runtime()
+    quotes = VenueQuotes(runtime.kalshi, runtime.polymarket)
+    markets = list(runtime.catalogue.markets.values())
+    makers = MarketMakers(
+        quotes, markets, random.Random(seed), book_changes_per_s=400, size_micro=200 * SCALE, start_s=0.0
+    )
+    now = 0.0
+    for step in steps:
+        now += step
+        makers.step(now)
+    for market in markets:
+        if market.venue is Venue.KALSHI:
+            bids, no_bids = runtime.kalshi.book(market.market_id)
+            asks = [(SCALE - p, s) for p, s in no_bids]
+        else:
+            yes, no = (runtime.polymarket.engines[token].snapshot() for token in market.book_ids)
+            bids, asks = list(yes[0]), list(yes[1])
+            assert sorted(no[0]) == sorted((SCALE - p, s) for p, s in asks)  # NO bids mirror YES asks
+            assert sorted(no[1]) == sorted((SCALE - p, s) for p, s in bids)
+        assert all(p <= market.fair_micro - CENT for p, _ in bids), market.market_id
+        assert all(p >= market.fair_micro + CENT for p, _ in asks), market.market_id
