@@ -95,6 +95,7 @@ def _bench_daemon(args: argparse.Namespace) -> int:
         warmup_s=args.warmup,
         rate=args.rate,
         views=views,
+        synchronous=args.synchronous,
         seed=args.seed,
         config_path=args.config,
         json_path=args.json,
@@ -248,11 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the arb run daemon on the default scenario at 1,000 book changes/s: event-loop lag and stage "
         "latencies with the live view drawing and without, side by side",
     )
-    daemon.add_argument("--duration", type=float, default=20.0, help="measured seconds per view mode (default 20)")
+    daemon.add_argument("--duration", type=float, default=30.0, help="measured seconds per run (default 30)")
     daemon.add_argument("--warmup", type=float, default=3.0, help="seconds after trading starts before measuring")
     daemon.add_argument("--rate", type=float, default=1000.0, help="book changes/s the market makers make (1000)")
     daemon.add_argument(
         "--views", default="none,process", help="view modes, comma-separated: none, process (arb run's), thread"
+    )
+    daemon.add_argument(
+        "--synchronous",
+        choices=("FULL", "NORMAL"),
+        nargs="+",
+        default=(),
+        help="ledger SQLite synchronous modes to run (each with every view); default: the configured one",
     )
     daemon.add_argument("--seed", type=int, default=1, help="the scenario's seed")
     daemon.add_argument("--config", type=Path, help="the configuration to start from (default config/default.toml)")

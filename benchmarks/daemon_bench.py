@@ -2,20 +2,22 @@
 the default scenario, with the simulated venues' market makers driving `--rate` book changes a
 second (1,000 by default), measured with the live view drawing and without, side by side in one run.
 
-    arb bench daemon [--duration S] [--warmup S] [--rate R] [--views none,process,thread] [--json FILE]
-                     [--log FILE] [--profile DIR] [--strict]
+    arb bench daemon [--duration S] [--warmup S] [--rate R] [--views none,process,thread]
+                     [--synchronous FULL NORMAL] [--json FILE] [--log FILE] [--profile DIR] [--strict]
 
 Each mode is one full daemon run: the configuration `arb run` reads (config/default.toml) with the
 scenario's rate set to `--rate`, its simulators and participants in a child process (so their load
-is not on the daemon's loop), a fresh ledger in a temporary directory (SQLite synchronous FULL, as
-configured), the metrics recorded (not served: no port is bound) and JSON logs written to a file.
+is not on the daemon's loop), a fresh ledger in a temporary directory (SQLite synchronous as configured,
+FULL by default; `--synchronous FULL NORMAL` runs every view with each), the metrics recorded (not served: no port is bound) and JSON logs written to a file.
 After the daemon started trading and `--warmup` seconds passed, the daemon's own histograms are
 emptied and `--duration` seconds are measured:
 
 - delivered_per_s: book events (snapshots and level changes) the daemon's clients handed to it per
   second of the window, beside the rate the market makers were asked for and the rate they made
   (a Polymarket change is two book events: the YES token and its NO mirror);
-- loop lag: the daemon's `LoopLagMonitor` (a 10 ms timer's lateness) p50/p95/p99/max;
+- loop lag: the daemon's `LoopLagMonitor` (a 10 ms timer's lateness) p50/p95/p99/max, beside the
+  same monitor on an idle event loop in a process of its own over the same window (idle-loop lag:
+  what the machine's load alone does to a timer, the part no change to the daemon can remove);
 - stages as the telemetry records them: feed_to_book (frame received -> its book event reached
   the daemon), book_to_scan, scan_to_plan, tick_to_plan (first book event of a solver pass -> the
   verified plan), plan_to_ack, tick_to_ack;
@@ -81,6 +83,7 @@ class Percentiles:
 @dataclass(frozen=True, slots=True)
 class ModeResult:
     view: ViewMode
+    ledger_synchronous: str  # the ledger's SQLite synchronous mode: FULL fsyncs every commit, on the loop
     window_s: float
     requested_per_s: float
     made_per_s: float  # the market makers' book changes a second over their whole run (openings included)
@@ -88,6 +91,7 @@ class ModeResult:
     book_events: int
     delivered_per_s: float  # book events handed to the daemon a second over the window
     loop_lag: Percentiles
+    idle_loop_lag: Percentiles  # an idle event loop in another process over the same window: the machine's share
     stages: dict[str, Percentiles]
     opportunities: int
     plans_by_status: dict[str, int]
@@ -149,6 +153,51 @@ def _percentiles(histogram: LatencyHistogram | None) -> Percentiles:
     return Percentiles(p.count, r(p.p50_ms), r(histogram.percentile(0.95)), r(p.p99_ms), r(p.max_ms))
 
 
+def _idle_probe(duration_s: float, conn: Any) -> None:
+    """A child process: an otherwise idle uvloop with the daemon's `LoopLagMonitor` for
+    `duration_s`; sends back its lag histogram. What the machine alone does to a 10 ms timer."""
+    import uvloop
+
+    from arb.daemon.telemetry import LoopLagMonitor
+
+    async def probe() -> LatencyHistogram:
+        monitor = LoopLagMonitor(clock=time.monotonic, interval_s=0.01)
+        conn.send("ready")
+        task = asyncio.create_task(monitor.run())
+        await asyncio.sleep(duration_s)
+        task.cancel()
+        return monitor.histogram
+
+    conn.send(uvloop.run(probe()))
+    conn.close()
+
+
+class _IdleProbe:
+    """Runs `_idle_probe` in a spawned process beside the daemon's window."""
+
+    def __init__(self, duration_s: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_idle_probe, args=(duration_s, child), name="bench-idle-probe", daemon=True
+        )
+        self._process.start()
+        child.close()
+
+    async def ready(self, timeout_s: float = 60.0) -> None:
+        if not await asyncio.to_thread(self._conn.poll, timeout_s):
+            raise RuntimeError("the idle-loop probe did not start")
+        self._conn.recv()
+
+    async def result(self, timeout_s: float = 30.0) -> Percentiles:
+        if not await asyncio.to_thread(self._conn.poll, timeout_s):
+            self._process.kill()
+            raise RuntimeError("the idle-loop probe did not answer")
+        histogram = self._conn.recv()
+        await asyncio.to_thread(self._process.join, 5.0)
+        return _percentiles(histogram)
+
+
 class _CountingDaemon(Daemon):
     """The daemon as `arb run` builds it; only counts the book events its clients hand it."""
 
@@ -163,7 +212,13 @@ class _CountingDaemon(Daemon):
 
 
 def bench_config(
-    base: AppConfig, *, rate: float, ledger_dir: Path, seed: int, venues_process: bool = True
+    base: AppConfig,
+    *,
+    rate: float,
+    ledger_dir: Path,
+    seed: int,
+    venues_process: bool = True,
+    synchronous: Literal["FULL", "NORMAL"] | None = None,
 ) -> AppConfig:
     """`arb run`'s configuration for one benchmark run: the scenario at `rate`, no duration (the
     benchmark stops it), a ledger under `ledger_dir`, metrics recorded but not served."""
@@ -171,7 +226,9 @@ def bench_config(
     return replace(
         base,
         run=replace(base.run, venues="simulated", mode="paper", duration_s=None, scenario=scenario),
-        ledger=replace(base.ledger, path=ledger_dir / "ledger.sqlite3"),
+        ledger=replace(
+            base.ledger, path=ledger_dir / "ledger.sqlite3", synchronous=synchronous or base.ledger.synchronous
+        ),
         metrics=replace(base.metrics, enabled=False),
         notifications=replace(base.notifications, enabled=False),
         live_view=replace(base.live_view, enabled=True),
@@ -274,7 +331,8 @@ async def _measure(
             daemon.request_stop("benchmark: start failed")
             result = await asyncio.wait_for(task, 60.0) if not task.done() else task.result()
             raise RuntimeError(f"the daemon did not start trading: {result.reason or 'timed out'}")
-        await asyncio.sleep(warmup_s)
+        probe = _IdleProbe(duration_s)
+        await asyncio.gather(asyncio.sleep(warmup_s), probe.ready())
         # the window: the daemon's own histograms start empty here
         daemon.tally.histograms.clear()
         daemon.loop_lag.histogram = LatencyHistogram(daemon.loop_lag.histogram.stage)
@@ -294,6 +352,7 @@ async def _measure(
         histograms = dict(daemon.tally.histograms)
         lag = _percentiles(daemon.loop_lag.histogram)
         daemon.request_stop("benchmark window done")
+        idle_lag = await probe.result()
         result = await task
         if result.exit_code != 0:
             raise RuntimeError(f"the daemon exited {result.exit_code}: {result.reason}")
@@ -302,6 +361,7 @@ async def _measure(
         summary = result.summary
         return ModeResult(
             view=mode,
+            ledger_synchronous=config.ledger.synchronous,
             window_s=round(window, 3),
             requested_per_s=config.run.scenario.book_changes_per_s,
             made_per_s=round(stats.achieved_book_changes_per_s, 1) if stats is not None else 0.0,
@@ -309,6 +369,7 @@ async def _measure(
             book_events=events,
             delivered_per_s=round(events / window, 1),
             loop_lag=lag,
+            idle_loop_lag=idle_lag,
             stages={stage: _percentiles(histograms.get(stage)) for stage in STAGES},
             opportunities=sum(summary.opportunities_by_kind.values()) if summary is not None else 0,
             plans_by_status=dict(summary.plans_by_status) if summary is not None else {},
@@ -326,10 +387,11 @@ async def _measure(
 
 def run_daemon_bench(
     *,
-    duration_s: float = 20.0,
+    duration_s: float = 30.0,
     warmup_s: float = 3.0,
     rate: float = 1000.0,
     views: Sequence[ViewMode] = ("none", "process"),
+    synchronous: Sequence[Literal["FULL", "NORMAL"]] = (),
     seed: int = 1,
     config_path: Path | None = None,
     venues_process: bool = True,
@@ -340,7 +402,7 @@ def run_daemon_bench(
     echo: bool = True,
 ) -> DaemonBenchReport:
     """Run the daemon once per view mode (one after another, same settings) and report them side by
-    side. `log_path`: where the daemon's JSON logs go (default: a file in the run's temporary
+    side; with `synchronous` (ledger modes), once per mode and view (default: the configured mode). `log_path`: where the daemon's JSON logs go (default: a file in the run's temporary
     directory, removed after); `profile_dir`: cProfile the event loop's thread over each window."""
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)
@@ -351,13 +413,19 @@ def run_daemon_bench(
         with logs.open("a", encoding="utf-8") as log_stream:
             handler = configure_logging(log_stream, wall_s=time.time)
             try:
-                for i, mode in enumerate(views):
-                    ledger_dir = Path(tmp) / f"run-{i}-{mode}"
+                runs = [(sync, mode) for sync in (synchronous or (base.ledger.synchronous,)) for mode in views]
+                for i, (sync, mode) in enumerate(runs):
+                    ledger_dir = Path(tmp) / f"run-{i}-{mode}-{sync}"
                     ledger_dir.mkdir()
                     config = bench_config(
-                        base, rate=rate, ledger_dir=ledger_dir, seed=seed, venues_process=venues_process
+                        base,
+                        rate=rate,
+                        ledger_dir=ledger_dir,
+                        seed=seed,
+                        venues_process=venues_process,
+                        synchronous=sync,
                     )
-                    profile = None if profile_dir is None else profile_dir / f"daemon-{mode}.prof"
+                    profile = None if profile_dir is None else profile_dir / f"daemon-{mode}-{sync}.prof"
                     result = _run_loop(
                         _measure(
                             config,
@@ -399,7 +467,7 @@ def _ms(value: float | None) -> str:
 def _row(m: ModeResult) -> str:
     lag = m.loop_lag
     return (
-        f"view={m.view}: {m.delivered_per_s:.0f} book events/s delivered ({m.requested_per_s:.0f} requested, "
+        f"view={m.view} ledger={m.ledger_synchronous}: {m.delivered_per_s:.0f} book events/s delivered ({m.requested_per_s:.0f} requested, "
         f"{m.made_per_s:.0f} made), loop lag p99 {_ms(lag.p99_ms)} ms, tick_to_plan p99 "
         f"{_ms(m.stages['tick_to_plan'].p99_ms)} ms (n={m.stages['tick_to_plan'].count})"
     )
@@ -407,12 +475,12 @@ def _row(m: ModeResult) -> str:
 
 def render(report: DaemonBenchReport) -> str:
     """The modes side by side: one column each."""
-    names = [m.view for m in report.modes]
+    names = [f"{m.view}/{m.ledger_synchronous}" for m in report.modes]
     width = max(14, *(len(n) + 2 for n in names))
     lines = [
         f"arb bench daemon: {report.rate_per_s:.0f} book changes/s requested, {report.duration_s:g} s window "
         f"after {report.warmup_s:g} s warm-up, {report.cores} cores",
-        f"{'':32}" + "".join(f"{('view=' + n):>{width}}" for n in names),
+        f"{'view/ledger sync':32}" + "".join(f"{n:>{width}}" for n in names),
     ]
 
     def row(label: str, values: Sequence[str]) -> None:
@@ -428,6 +496,8 @@ def render(report: DaemonBenchReport) -> str:
         row(f"{stage} n", [str(m.stages[stage].count) for m in modes])
         for q in ("p50_ms", "p95_ms", "p99_ms"):
             row(f"{stage} {q[:-3]} (ms)", [_ms(getattr(m.stages[stage], q)) for m in modes])
+    for q in ("p50_ms", "p99_ms", "max_ms"):
+        row(f"idle-loop lag {q[:-3]} (ms)", [_ms(getattr(m.idle_loop_lag, q)) for m in modes])
     row("opportunities", [str(m.opportunities) for m in modes])
     row("plans (by status)", [",".join(f"{k}:{v}" for k, v in sorted(m.plans_by_status.items())) or "-" for m in modes])
     row("fills", [str(m.fills) for m in modes])

@@ -41,7 +41,8 @@ def test_daemon_bench_reports_both_view_modes_side_by_side(tmp_path: Path) -> No
     assert [m["view"] for m in document["modes"]] == ["none", "process"]
     assert {"loop_lag", "stages", "delivered_per_s", "loop_lag_ok", "tick_to_plan_ok"} <= set(document["modes"][0])
     text = render(report)
-    assert "view=none" in text and "view=process" in text and "tick_to_plan p99" in text
+    assert "none/FULL" in text and "process/FULL" in text and "tick_to_plan p99" in text
+    assert {m.ledger_synchronous for m in report.modes} == {"FULL"}  # the configured mode
 
 
 def test_view_modes_parse_and_refuse() -> None:
@@ -52,4 +53,10 @@ def test_view_modes_parse_and_refuse() -> None:
 
 def test_cli_wires_bench_daemon() -> None:
     args = build_parser().parse_args(["bench", "daemon", "--duration", "2", "--rate", "500", "--json", "x.json"])
-    assert (args.duration, args.rate, args.views, args.json) == (2.0, 500.0, "none,process", Path("x.json"))
+    assert (args.duration, args.rate, args.views, args.json, args.synchronous) == (
+        2.0,
+        500.0,
+        "none,process",
+        Path("x.json"),
+        (),
+    )

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
 from typing import IO, Any
@@ -63,12 +64,12 @@ from arb.ops.metrics import Metrics, MetricsServer
 from arb.ops.notify import WebhookConfig, WebhookNotifier
 from arb.ops.summary import RunSummary, RunTally
 from arb.ops.view import View
-from arb.rebalance import HeldSet, RebalanceConfig, RebalancePlan, Rebalancer, SetMarks
+from arb.rebalance import HeldSet, RebalanceConfig, RebalanceInputError, RebalancePlan, Rebalancer, SetMarks
 from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
 from arb.scanner import ScanCandidate, Scanner
 from arb.venues.base import VenueClient
-from solvers.plan import SetPlan
+from solvers.plan import AllocationResult, SetPlan
 from solvers.problem import CandidateSet, Capital, Equivalent
 
 __all__ = ["Daemon", "DaemonResult", "settlement_result"]
@@ -107,23 +108,37 @@ def settlement_result(event: MarketLifecycle, market: MarketInfo | None) -> Side
     return None
 
 
+def _apply_and_solve(
+    allocator: LiveAllocator, ops: list[Callable[[], object]], capital: Capital
+) -> AllocationResult | None:
+    """The solver task's worker-thread call: the queued allocator changes in order, then the solve."""
+    for op in ops:
+        op()
+    allocator.set_capital(capital)
+    return allocator.solve()
+
+
+@dataclass(slots=True)
+class _RebalanceWork:
+    marks: list[SetMarks | ArbError]  # per held set, in order
+    sales: list[RebalancePlan]
+    error: ArbError | None = None
+
+
 def _rebalance_work(
-    rebalancer: Rebalancer, held: list[HeldSet], books: dict[tuple[Venue, str], BinaryBook], capital: Capital
-) -> tuple[list[tuple[HeldSet, SetMarks]], list[RebalancePlan], list[str]]:
-    """Marks and sales of the held sets on copied books (runs in a worker thread)."""
-    marks: list[tuple[HeldSet, SetMarks]] = []
-    errors: list[str] = []
-    for item in held:
+    rebalancer: Rebalancer, held: list[HeldSet], books: Mapping[tuple[Venue, str], BinaryBook], capital: Capital
+) -> _RebalanceWork:
+    """The rebalancing pass's worker-thread part: every held set's marks, then the sales."""
+    marks: list[SetMarks | ArbError] = []
+    for h in held:
         try:
-            marks.append((item, rebalancer.marks(item.component, books)))
-        except ArbError as exc:
-            errors.append(f"marks of {item.component.id}: {exc}")
+            marks.append(rebalancer.marks(h.component, books))
+        except (RebalanceInputError, ConfigError) as exc:
+            marks.append(exc)
     try:
-        sales = rebalancer.propose(held, books, capital)
+        return _RebalanceWork(marks, rebalancer.propose(held, books, capital))
     except ArbError as exc:
-        errors.append(str(exc))
-        sales = []
-    return marks, sales, errors
+        return _RebalanceWork(marks, [], exc)
 
 
 @dataclass(slots=True)
@@ -177,6 +192,15 @@ class _BookMap:
         book = BinaryBook(market_id, yes, no) if no is not None else BinaryBook(market_id, yes)
         self._cache[key] = (yes, no, book)
         return book
+
+    def frozen(self, components: Iterable[Component]) -> dict[tuple[Venue, str], BinaryBook]:
+        """Copies of the components' books as they are now, for a worker thread."""
+        out: dict[tuple[Venue, str], BinaryBook] = {}
+        for component in components:
+            for key, book in self.for_component(component).items():
+                if key not in out:
+                    out[key] = book.copy()
+        return out
 
     def for_component(self, component: Component) -> dict[tuple[Venue, str], BinaryBook]:
         out: dict[tuple[Venue, str], BinaryBook] = {}
@@ -237,6 +261,7 @@ class Daemon:
         self._wake = asyncio.Event()
         self._first_event_ns: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._allocator_ops: list[Callable[[], object]] = []  # for the solver task's worker thread
         self._executions: dict[str, asyncio.Task[None]] = {}
         self._link_notional: dict[str, Decimal] = {}
         self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
@@ -660,28 +685,33 @@ class Daemon:
             t1 = time.perf_counter()
             if scanner.dirty_ids:
                 self._wake.set()  # more than one pass's worth: the rest next turn
+            # allocator changes are queued and applied in the worker thread just before the solve:
+            # add_set / replace_set / a compacting remove_set rebuild HiGHS rows (measured 5-6 ms
+            # an add on the loop), and one thread at a time touches the allocator
+            ops = self._allocator_ops
+            self._allocator_ops = []
             for set_id in withdrawn:
-                allocator.remove(set_id)
+                ops.append(functools.partial(allocator.remove, set_id))
             incidents = self.gate.incidents if self.gate is not None else None
             for candidate in forwarded:
-                if candidate.component_id in self._executions:
+                set_id = candidate.component_id
+                if set_id in self._executions:
                     continue  # trading now; its next forward brings fresh books
-                if incidents is not None and incidents.check(candidate.component_id) is not None:
-                    allocator.remove(candidate.component_id)  # the gate would refuse it: not planned
-                    continue
-                limited = self._limited(candidate.candidate_set, candidate.score_micro_usd)
+                limited = None
+                if incidents is None or incidents.check(set_id) is None:  # else the gate refuses its plans
+                    limited = self._limited(candidate.candidate_set, candidate.score_micro_usd)
                 if limited is None:
-                    allocator.remove(candidate.component_id)
+                    ops.append(functools.partial(allocator.remove, set_id))
                     continue
-                allocator.upsert(limited)
+                ops.append(functools.partial(allocator.upsert, limited))
             self.telemetry.candidates(forwarded, withdrawn)
             scan_ms = (t1 - t0) * 1000.0
-            if not allocator.set_ids:
+            if not ops and not allocator.set_ids:
                 continue
-            allocator.set_capital(self._capital())
+            capital = self._capital()
             t2 = time.perf_counter()
             try:
-                result = await asyncio.to_thread(allocator.solve)
+                result = await asyncio.to_thread(_apply_and_solve, allocator, ops, capital)
             except ArbError as exc:
                 log_event(log, logging.WARNING, "solve_failed", error=str(exc))
                 continue
@@ -695,7 +725,8 @@ class Daemon:
             for plan in result.plans:
                 if not plan.legs or plan.set_id in self._executions:
                     continue
-                allocator.remove(plan.set_id)  # traded: back when the scanner forwards it again
+                # traded: out before the next solve, back when the scanner forwards it again
+                self._allocator_ops.append(functools.partial(allocator.remove, plan.set_id))
                 self._start_execution(plan, tick_ns)
 
     async def _drain_off_loop(self, scanner: Scanner) -> list[ScanCandidate]:
@@ -838,8 +869,9 @@ class Daemon:
         for component in self._traded.values():
             holdings, _ = self.executor.set_position(component)
             inventory.update({k: v for k, v in holdings.items() if v})
-        self.allocator.set_inventory(inventory)
-        self.allocator.set_capital(self._capital())
+        # applied by the solver task before its next solve (never while a solve runs in its thread)
+        self._allocator_ops.append(functools.partial(self.allocator.set_inventory, inventory))
+        self._wake.set()
         assert self.ledger is not None
         self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
         self.telemetry.capital(sum(self._committed_cash().values(), _ZERO))
@@ -864,8 +896,9 @@ class Daemon:
             await self._rebalance_pass(rebalancer)
 
     async def _rebalance_pass(self, rebalancer: Rebalancer) -> None:
-        """Copies of the held sets' books are taken on the loop (microseconds per ladder); the
-        projections and re-solves run on them in a worker thread, so the feed never waits."""
+        """The marks and the re-solves (projections, HiGHS: 10-20 ms a pass measured on the loop)
+        run in a worker thread on copies of the held sets' books (the loop keeps changing the live
+        ones); the marks are written and the sales started back on the loop."""
         assert self.executor is not None and self.ledger is not None
         held: list[HeldSet] = []
         incidents = self.gate.incidents if self.gate is not None else None
@@ -879,23 +912,25 @@ class Daemon:
                 held.append(HeldSet(component, holdings))
         if not held:
             return
-        books: dict[tuple[Venue, str], BinaryBook] = {}
-        for item in held:
-            for key, book in self.books.for_component(item.component).items():
-                books.setdefault(key, book.copy())
-        capital = self._capital()
-        marks, sales, errors = await asyncio.to_thread(_rebalance_work, rebalancer, held, books, capital)
-        for message in errors:
-            log_event(log, logging.WARNING, "rebalance_failed", error=message)
-        now_ms = self._wall_ms()
-        for item, set_marks in marks:
+        books = self.books.frozen(h.component for h in held)
+        work = await asyncio.to_thread(_rebalance_work, rebalancer, held, books, self._capital())
+        for h, marks in zip(held, work.marks, strict=True):
             try:
-                Rebalancer.record_marks(self.ledger, item.component, set_marks, item.holdings, now_ms=now_ms)
-            except ConfigError as exc:
-                log_event(log, logging.WARNING, "marks_failed", set_id=item.component.id, error=str(exc))
-        for sale in sales:
+                if isinstance(marks, ArbError):
+                    raise marks
+                Rebalancer.record_marks(self.ledger, h.component, marks, h.holdings, now_ms=self._wall_ms())
+            except (RebalanceInputError, ConfigError) as exc:
+                log_event(log, logging.WARNING, "marks_failed", set_id=h.component.id, error=str(exc))
+        if work.error is not None:
+            log_event(log, logging.WARNING, "rebalance_failed", error=str(work.error))
+            return
+        judged = {h.component.id: h.holdings for h in held}
+        for sale in work.sales:
             if sale.set_id in self._executions or self._stopping:
                 continue
+            now = {k: v for k, v in self.executor.set_position(sale.component)[0].items() if v}
+            if now != judged.get(sale.set_id):
+                continue  # a fill moved it while the thread judged it: judged again next pass
             task = asyncio.get_running_loop().create_task(self._sell(sale), name=f"sell {sale.set_id}")
             self._executions[sale.set_id] = task
             set_id = sale.set_id
