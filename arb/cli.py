@@ -250,7 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
         "latencies with the live view drawing and without, side by side",
     )
     daemon.add_argument("--duration", type=float, default=30.0, help="measured seconds per run (default 30)")
-    daemon.add_argument("--warmup", type=float, default=3.0, help="seconds after trading starts before measuring")
+    daemon.add_argument(
+        "--warmup",
+        type=float,
+        default=35.0,
+        help="seconds after trading starts before measuring (35: every kind opened once, the steady state)",
+    )
     daemon.add_argument("--rate", type=float, default=1000.0, help="book changes/s the market makers make (1000)")
     daemon.add_argument(
         "--views", default="none,process", help="view modes, comma-separated: none, process (arb run's), thread"

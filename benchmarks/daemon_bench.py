@@ -9,8 +9,10 @@ Each mode is one full daemon run: the configuration `arb run` reads (config/defa
 scenario's rate set to `--rate`, its simulators and participants in a child process (so their load
 is not on the daemon's loop), a fresh ledger in a temporary directory (SQLite synchronous as configured,
 FULL by default; `--synchronous FULL NORMAL` runs every view with each), the metrics recorded (not served: no port is bound) and JSON logs written to a file.
-After the daemon started trading and `--warmup` seconds passed, the daemon's own histograms are
-emptied and `--duration` seconds are measured:
+After the daemon started trading and `--warmup` seconds passed (35 by default: the arbitrage
+script has then opened every kind once, so each component has been in the allocator and comes back
+as a book update, the daemon's steady state; a shorter warm-up measures first forwards, which add a
+set to the allocator), the daemon's own histograms are emptied and `--duration` seconds are measured:
 
 - delivered_per_s: book events (snapshots and level changes) the daemon's clients handed to it per
   second of the window, beside the rate the market makers were asked for and the rate they made
@@ -388,7 +390,7 @@ async def _measure(
 def run_daemon_bench(
     *,
     duration_s: float = 30.0,
-    warmup_s: float = 3.0,
+    warmup_s: float = 35.0,
     rate: float = 1000.0,
     views: Sequence[ViewMode] = ("none", "process"),
     synchronous: Sequence[Literal["FULL", "NORMAL"]] = (),

@@ -5,7 +5,10 @@ empty at start: a set seen for the first time is added (`Allocator.add_set`), on
 withdraws (or that the daemon has just traded) is removed (`remove_set`), one whose structure
 changed (instruments, fees, lots, relations, limits) is replaced (`replace_set`), and one whose
 only change is its books is updated in place (`set_book` per instrument), so every `solve()` starts
-warm from the retained basis and no other set is rebuilt. Inventory is kept for the live sets'
+warm from the retained basis and no other set is rebuilt. A set that was just traded or withdrawn is
+parked rather than removed: its books are emptied (it plans nothing) and its rows and columns stay,
+so its next forward is a book update instead of an `add_set` (2-18 ms each for the scenario's sets,
+measured by benchmarks/daemon_bench.py); beyond `max_parked` parked sets the oldest leave. Inventory is kept for the live sets'
 instruments only (the allocator refuses holdings of instruments it does not know).
 """
 
@@ -43,9 +46,11 @@ def _structure(candidate: CandidateSet) -> tuple[object, ...]:
 
 
 class LiveAllocator:
-    def __init__(self, capital: Capital, *, config: AllocatorConfig, backend: str) -> None:
+    def __init__(self, capital: Capital, *, config: AllocatorConfig, backend: str, max_parked: int = 64) -> None:
         self.allocator = Allocator(AllocationProblem((), capital), backend=backend, config=config)
+        self.max_parked = max_parked
         self._sets: dict[str, CandidateSet] = {}
+        self._parked: dict[str, None] = {}  # parked set ids, oldest first
         self._inventory: dict[str, Decimal] = {}
         self.book_updates = 0
         self.replaced = 0
@@ -53,6 +58,15 @@ class LiveAllocator:
     @property
     def set_ids(self) -> tuple[str, ...]:
         return tuple(self._sets)
+
+    @property
+    def active_ids(self) -> tuple[str, ...]:
+        """Live sets that are not parked (the ones a solve can plan)."""
+        return tuple(set_id for set_id in self._sets if set_id not in self._parked)
+
+    @property
+    def parked_ids(self) -> tuple[str, ...]:
+        return tuple(self._parked)
 
     @property
     def stats(self) -> AllocatorStats:
@@ -67,6 +81,7 @@ class LiveAllocator:
     def upsert(self, candidate: CandidateSet) -> None:
         """Add the set, replace it (structure changed) or update its books in place."""
         old = self._sets.get(candidate.id)
+        self._parked.pop(candidate.id, None)
         if old is None:
             self.allocator.add_set(candidate, inventory=self._held(candidate))
         elif _structure(old) != _structure(candidate):
@@ -81,7 +96,22 @@ class LiveAllocator:
     def remove(self, set_id: str) -> bool:
         if self._sets.pop(set_id, None) is None:
             return False
+        self._parked.pop(set_id, None)
         self.allocator.remove_set(set_id)
+        return True
+
+    def park(self, set_id: str) -> bool:
+        """Empty the set's books (it plans nothing until `upsert` brings fresh ones) and keep it in
+        the model; the oldest parked sets beyond `max_parked` are removed. False: not a live set."""
+        candidate = self._sets.get(set_id)
+        if candidate is None:
+            return False
+        if set_id not in self._parked:
+            for instrument in candidate.instruments:
+                self.allocator.set_book(instrument.id, ())
+            self._parked[set_id] = None
+        while len(self._parked) > self.max_parked:
+            self.remove(next(iter(self._parked)))
         return True
 
     def set_capital(self, capital: Capital) -> None:
@@ -97,6 +127,6 @@ class LiveAllocator:
     def solve(self) -> AllocationResult | None:
         """The plans over the live sets (None when there is none). Not thread-safe: the daemon
         calls every method from one task (`solve` in a worker thread while that task waits)."""
-        if not self._sets:
+        if len(self._parked) == len(self._sets):  # nothing, or only parked sets: no plan to find
             return None
         return self.allocator.solve()

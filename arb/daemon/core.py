@@ -690,8 +690,8 @@ class Daemon:
             # an add on the loop), and one thread at a time touches the allocator
             ops = self._allocator_ops
             self._allocator_ops = []
-            for set_id in withdrawn:
-                ops.append(functools.partial(allocator.remove, set_id))
+            for set_id in withdrawn:  # parked: back with a book update if the scanner forwards it again
+                ops.append(functools.partial(allocator.park, set_id))
             incidents = self.gate.incidents if self.gate is not None else None
             for candidate in forwarded:
                 set_id = candidate.component_id
@@ -706,7 +706,7 @@ class Daemon:
                 ops.append(functools.partial(allocator.upsert, limited))
             self.telemetry.candidates(forwarded, withdrawn)
             scan_ms = (t1 - t0) * 1000.0
-            if not ops and not allocator.set_ids:
+            if not ops and not allocator.active_ids:
                 continue
             capital = self._capital()
             t2 = time.perf_counter()
@@ -725,8 +725,9 @@ class Daemon:
             for plan in result.plans:
                 if not plan.legs or plan.set_id in self._executions:
                     continue
-                # traded: out before the next solve, back when the scanner forwards it again
-                self._allocator_ops.append(functools.partial(allocator.remove, plan.set_id))
+                # traded: parked (no books) before the next solve, planned again only when the
+                # scanner forwards it with fresh books
+                self._allocator_ops.append(functools.partial(allocator.park, plan.set_id))
                 self._start_execution(plan, tick_ns)
 
     async def _drain_off_loop(self, scanner: Scanner) -> list[ScanCandidate]:
