@@ -241,7 +241,8 @@ def _money(value: Decimal) -> str:
 
 
 class Rebalancer:
-    """Marks and sales of held sets (module docstring). Stateless between calls.
+    """Marks and sales of held sets (module docstring). Keeps nothing between calls but the last
+    `propose`'s decisions.
 
     now_ns: the books' clock (monotonic nanoseconds, as the clients stamp books)
     clock: seconds, for the allocator's MIP limit and the projection's time budget"""
@@ -256,6 +257,7 @@ class Rebalancer:
         if not isinstance(config, RebalanceConfig):
             raise ConfigError(f"Rebalancer needs a RebalanceConfig, was {type(config).__name__}")
         self.config = config
+        self.last_decisions: tuple[RebalanceDecision, ...] = ()  # every set's verdict in the last `propose`
         self._now_ns = now_ns
         self._clock = clock
         # the repair planner's re-solve of one set with holdings, its minimum rise set to the edge
@@ -275,8 +277,17 @@ class Rebalancer:
 
     # -- sales -------------------------------------------------------------------------------------------
     def propose(self, sets_held: Iterable[HeldSet], books: BookLookup, capital: Capital) -> list[RebalancePlan]:
-        """The sales worth making now, one per set at most, best edge first."""
-        sales = [d.sale for d in (self.decide(held, books, capital) for held in sets_held) if d.sale is not None]
+        """The sales worth making now, one per set at most, best edge first. Every set's decision
+        is kept in `last_decisions`; a set that cannot be judged (`RebalanceInputError`) is held
+        with the error as its reason and does not stop the others."""
+        decisions: list[RebalanceDecision] = []
+        for held in sets_held:
+            try:
+                decisions.append(self.decide(held, books, capital))
+            except RebalanceInputError as exc:
+                decisions.append(RebalanceDecision(held.component.id, RebalanceAction.HOLD, f"cannot judge: {exc}"))
+        self.last_decisions = tuple(decisions)
+        sales = [d.sale for d in decisions if d.sale is not None]
         return sorted(sales, key=lambda sale: (-sale.edge_usd, sale.set_id))
 
     def decide(self, held: HeldSet, books: BookLookup, capital: Capital) -> RebalanceDecision:
@@ -304,8 +315,7 @@ class Rebalancer:
         except (ArbError, DataError) as exc:
             raise RebalanceInputError(f"set {component.id}: cannot re-solve its holdings: {exc}") from exc
         if plan is None:
-            if why == "no trade at the current books raises the worst case":
-                why = f"no sale locks in {_money(config.min_edge_usd)} more"
+            why = f"no sale locks in {_money(config.min_edge_usd)} more ({why})"
             return RebalanceDecision(component.id, RebalanceAction.HOLD, f"{hold}; {why}", None, before)
         sale, refusal = self._checked(plan, component, before)
         if sale is None:

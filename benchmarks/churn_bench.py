@@ -14,7 +14,9 @@ One cycle, on the allocator holding the N sets (built once, solved once before t
             what a rebuild-on-change design pays; its plans must equal the warm ones
   remove    `remove_set(extra)`, then the first warm `solve()`
 Medians over the cycles are reported side by side, with the ratios add / cold build and
-(add + first solve) / (cold build + cold solve), and the same for remove. `remove_set` compacts when
+(add + first solve) / (cold build + cold solve), the same for remove, and the simplex iterations of
+the first warm solve against the cold one (the retained basis at work; the rest of `solve()`, rounding
+and exact checks, costs the same warm or cold). `remove_set` compacts when
 the retired space outgrows the live model (`AllocatorConfig.compact_retired_ratio`, default 1); the
 cycles that compacted are counted, and one explicit `compact()` of the N-set model is timed apart.
 `time.perf_counter_ns`, gc paused around each timed call, the machine's load average printed with the
@@ -61,6 +63,8 @@ class ChurnRow:
     cold_build_ms: float
     cold_solve_ms: float
     compact_ms: float
+    add_solve_iterations: float  # simplex iterations of the first warm solve after add_set
+    cold_solve_iterations: float  # ... of the cold rebuild's solve
     compactions: int  # cycles whose remove_set compacted
     matches: int  # cycles whose warm plans equal the cold ones (set, legs, guaranteed profit)
     add_vs_cold_build: float
@@ -122,6 +126,7 @@ def _measure(size: int, cycles: int, seed: int) -> ChurnRow:
         k: [] for k in ("steady", "add", "add_solve", "remove", "remove_solve", "cold_build", "cold_solve")
     }
     compactions = matches = 0
+    iterations: dict[str, list[int]] = {"warm": [], "cold": []}
     for extra in extras:
         _, ms = _timed(allocator.solve)
         times["steady"].append(ms)
@@ -129,11 +134,13 @@ def _measure(size: int, cycles: int, seed: int) -> ChurnRow:
         times["add"].append(ms)
         warm, ms = _timed(allocator.solve)
         times["add_solve"].append(ms)
+        iterations["warm"].append(warm.iterations)
         grown = AllocationProblem((*base, extra), problem.capital)
         cold, ms = _timed(lambda: Allocator(grown))  # noqa: B023
         times["cold_build"].append(ms)
         cold_result, ms = _timed(cold.solve)
         times["cold_solve"].append(ms)
+        iterations["cold"].append(cold_result.iterations)
         matches += _same_plans(warm, cold_result)
         before = allocator.stats.compactions
         _, ms = _timed(lambda: allocator.remove_set(extra.id))  # noqa: B023
@@ -157,6 +164,8 @@ def _measure(size: int, cycles: int, seed: int) -> ChurnRow:
         cold_build_ms=med["cold_build"],
         cold_solve_ms=med["cold_solve"],
         compact_ms=compact_ms,
+        add_solve_iterations=statistics.median(iterations["warm"]),
+        cold_solve_iterations=statistics.median(iterations["cold"]),
         compactions=compactions,
         matches=matches,
         add_vs_cold_build=med["add"] / med["cold_build"],
@@ -188,7 +197,7 @@ def _print(report: ChurnBenchReport) -> None:
     header = (
         f"{'sets':>5} {'cols':>6} {'rows':>6} | {'steady':>7} | {'add':>7} {'+solve':>7} | {'remove':>7} {'+solve':>7}"
         f" | {'cold build':>10} {'+solve':>7} | {'add/build':>9} {'add+s/cold':>10} {'rm/build':>8} {'rm+s/cold':>9}"
-        f" | {'compact':>7} {'compacted':>9} {'equal':>5}"
+        f" | {'iters warm':>10} {'cold':>6} | {'compact':>7} {'compacted':>9} {'equal':>5}"
     )
     print(header)
     for r in report.rows:
@@ -196,7 +205,8 @@ def _print(report: ChurnBenchReport) -> None:
             f"{r.sets:>5} {r.columns:>6} {r.rows:>6} | {r.steady_solve_ms:>7.2f} | {r.add_ms:>7.2f} {r.add_solve_ms:>7.2f}"
             f" | {r.remove_ms:>7.2f} {r.remove_solve_ms:>7.2f} | {r.cold_build_ms:>10.2f} {r.cold_solve_ms:>7.2f}"
             f" | {r.add_vs_cold_build:>9.4f} {r.add_cycle_vs_cold:>10.3f} {r.remove_vs_cold_build:>8.4f}"
-            f" {r.remove_cycle_vs_cold:>9.3f} | {r.compact_ms:>7.2f} {r.compactions:>4}/{r.cycles:<4} {r.matches:>2}/{r.cycles}"
+            f" {r.remove_cycle_vs_cold:>9.3f} | {r.add_solve_iterations:>10.0f} {r.cold_solve_iterations:>6.0f}"
+            f" | {r.compact_ms:>7.2f} {r.compactions:>4}/{r.cycles:<4} {r.matches:>2}/{r.cycles}"
         )
     load = report.load_average
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 shared cores: figures move with it)")

@@ -162,6 +162,9 @@ class SetModel:
     columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     row_first: int = -1
     row_end: int = -1
+    # per instrument: the quantity step every price on its grid can sign, and its minimum order
+    rounding_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    min_orders: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def id(self) -> str:
@@ -417,6 +420,10 @@ class Formulation:
         slots = self.config.slots_per_side
         spend_slot: dict[int, tuple[int, int]] = {}  # level column -> (its C_k row, index in the row)
         for sm in models:
+            sm.rounding_steps = np.array(
+                [float(representable_step(i.tick_size, i.lot_size, i.buy_amount_increment_usd)) for i in sm.instruments]
+            )
+            sm.min_orders = np.array([float(i.min_order_size) for i in sm.instruments])
             first_col = self._col_base + len(self._costs)
             for instrument in sm.instruments:
                 sm.slot_cols[instrument.id] = np.array([self._col(0.0, 0.0) for _ in range(slots)], dtype=np.int32)
@@ -538,24 +545,24 @@ class Formulation:
         return np.isin(cols, np.concatenate(levels) if levels else np.zeros(0, np.int32))
 
     def _insert_entries(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Insert coefficients at the end of existing rows (rows ascending); returns their positions
-        in `lp.value` and shifts every stored position behind them."""
+        """Insert coefficients at the end of existing rows; returns their positions in `lp.value`
+        (in the order given) and shifts every stored position behind them."""
         lp = self.lp
         if not len(rows):
             return np.zeros(0, dtype=np.int32)
-        order = np.argsort(rows, kind="stable")
-        if not np.array_equal(order, np.arange(len(rows))):
-            raise AssertionError("capital entries are inserted row by row")  # internal invariant
-        points = lp.start[rows + 1].astype(np.int64)
-        lp.index = np.insert(lp.index, points, cols).astype(np.int32)
-        lp.value = np.insert(lp.value, points, values)
+        order = np.argsort(rows, kind="stable")  # np.insert needs ascending insertion points
+        points = lp.start[rows[order] + 1].astype(np.int64)
+        lp.index = np.insert(lp.index, points, cols[order]).astype(np.int32)
+        lp.value = np.insert(lp.value, points, values[order])
         counts = np.bincount(rows, minlength=lp.num_row)
         lp.start = (lp.start + np.concatenate([[0], np.cumsum(counts)])).astype(np.int32)
         for name in ("_spend_pos", "_cash_pos", "_total_pos"):
             stored = getattr(self, name)
             held = stored >= 0
             stored[held] += np.searchsorted(points, stored[held], side="right").astype(stored.dtype)
-        return (points + np.arange(len(points))).astype(np.int32)
+        positions = np.empty(len(rows), dtype=np.int32)
+        positions[order] = points + np.arange(len(points))  # entry k of the sorted run lands k later
+        return positions
 
     def _relayout(self) -> None:
         """Everything derived from the list of live sets, in their order: set indices, the level
@@ -571,14 +578,12 @@ class Formulation:
         # the vectorised rounding: the quantity step every price on its grid can sign, its minimum
         self.slot_matrix = self.level_cols.reshape(-1, self.config.slots_per_side)
         self.row_instruments: list[Instrument] = [i for sm in self.sets for i in sm.instruments]
-        self.row_set = np.array([sm.index for sm in self.sets for _ in sm.instruments], dtype=np.int64)
-        self.rounding_lot = np.array(
-            [
-                float(representable_step(i.tick_size, i.lot_size, i.buy_amount_increment_usd))
-                for i in self.row_instruments
-            ]
-        )
-        self.min_order = np.array([float(i.min_order_size) for i in self.row_instruments])
+        counts = [len(sm.instruments) for sm in self.sets]
+        self.row_set = np.repeat(np.arange(len(self.sets), dtype=np.int64), counts)
+        steps = [sm.rounding_steps for sm in self.sets]
+        self.rounding_lot = np.concatenate(steps) if steps else np.zeros(0)
+        minima = [sm.min_orders for sm in self.sets]
+        self.min_order = np.concatenate(minima) if minima else np.zeros(0)
         levels = self.level_cols
         spend = self._spend_pos[levels]
         parts = [spend[spend >= 0], self._cash_pos[levels]]
@@ -1188,7 +1193,13 @@ class Formulation:
         )
 
     def set_capital(self, capital: Capital) -> LPUpdate:
-        missing = {i.venue for i in self.instrument_by_id.values()} - set(capital.cash_by_venue_usd)
+        """New cash per venue (and total cap). Every venue with a cash row needs an amount, traded
+        by a live set or not: a set added later may trade it (zero is fine)."""
+        if not isinstance(capital, Capital):
+            raise DataError(f"capital must be a Capital, was {type(capital).__name__}")
+        missing = ({i.venue for i in self.instrument_by_id.values()} | set(self.venues)) - set(
+            capital.cash_by_venue_usd
+        )
         if missing:
             raise DataError(f"no cash given for venues {sorted(missing)}")
         self.capital = capital

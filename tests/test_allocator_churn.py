@@ -32,6 +32,7 @@ from solvers import (
     kalshi_fee,
     polymarket_fee,
 )
+from solvers.backends.highs import HighsWarmBackend
 from solvers.problem import Objective
 from tests.support import KINDS, random_set, replay_plan
 
@@ -397,3 +398,44 @@ def test_a_total_cap_set_after_cuts_on_a_cold_backend_stays_in_its_row() -> None
     warm = Allocator(dataclasses.replace(problem, capital=capped), config=config, clock=_frozen).solve()
     assert result.guaranteed_profit_usd == warm.guaranteed_profit_usd
     assert sum((sum(p.capital_by_venue_usd.values(), D(0)) for p in result.plans), D(0)) <= D(10)
+
+
+def test_an_addition_keeps_the_solver_model_and_a_compaction_replaces_it() -> None:
+    """No rebuild on add_set or a small remove_set: the same HiGHS object, hot-started; the
+    compaction is the one rebuild. Outcome hints given to add_set survive the compaction."""
+    config = _config(method="cg", compact_retired_ratio=1.0)
+    candidates = {"a": _group("a", 3), "b": _pair("b", "0.40", "0.50")}
+    allocator = Allocator(
+        AllocationProblem(tuple(candidates.values()), Capital({"kalshi": D(40), "polymarket": D(40)})),
+        config=config,
+        clock=_frozen,
+    )
+    allocator.solve()
+    backend = allocator.backend
+    assert isinstance(backend, HighsWarmBackend)
+    highs = backend.h
+    candidates["c"] = _group("c", 4)
+    allocator.add_set(candidates["c"], outcome_hints=[[0, 0, 1, 0], [1, 0, 0, 0]])
+    assert backend.h is highs
+    assert allocator.form._hints["c"]  # the hints seed its working set
+    _check_against_fresh(allocator, candidates, "added with hints")
+    allocator.remove_set("b")
+    assert backend.h is highs and allocator.stats.compactions == 0
+    allocator.remove_set("a")  # retired space now outgrows the live model: rebuilt once
+    assert allocator.stats.compactions == 1 and backend.h is not highs
+    assert allocator.form._raw_hints == {"c": [[0, 0, 1, 0], [1, 0, 0, 0]]}
+    _check_against_fresh(allocator, candidates, "compacted with hints")
+
+
+def test_capital_must_name_every_venue_a_set_may_join_on() -> None:
+    """The venues are fixed at construction (one cash row each). New capital without one of them is
+    refused with a DataError and changes nothing, even while no live set trades there; before, the
+    capital update failed half-way with a KeyError."""
+    both = Capital({"kalshi": D(50), "polymarket": D(50)})
+    allocator = Allocator(AllocationProblem((), both), config=_config(), clock=_frozen)
+    with pytest.raises(DataError, match=r"no cash given for venues \['polymarket'\]"):
+        allocator.set_capital(Capital({"kalshi": D(80)}))
+    assert allocator.form.capital is both
+    candidates = {"p": _pair("p", "0.40", "0.50")}
+    allocator.add_set(candidates["p"])
+    _check_against_fresh(allocator, candidates, "capital kept")

@@ -37,6 +37,7 @@ def test_public_surface_is_pinned() -> None:
             "AllocationResult",
             "Allocator",
             "AllocatorConfig",
+            "AllocatorStats",
             "AtMostOne",
             "BackendUnavailableError",
             "CandidateSet",

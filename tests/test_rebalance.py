@@ -10,9 +10,10 @@ reused by another set's plan) is in tests/execution/test_rebalance_loopback.py.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from decimal import Decimal
 from fractions import Fraction
@@ -25,11 +26,27 @@ from hypothesis import strategies as st
 from arb.book import BinaryBook, OrderBook
 from arb.domain import BookSnapshot, Venue
 from arb.errors import ConfigError
+from arb.execution import ExecutionStatus
+from arb.execution.loopback import KALSHI_KEY_ID, LoopbackConfig, kalshi_ticker, polymarket_condition
+from arb.execution.recovery import recover
 from arb.execution.repair import RepairPlanner
 from arb.graph import Component, Listing
 from arb.ledger.store import Ledger
 from arb.rebalance import HeldSet, RebalanceAction, RebalanceConfig, RebalanceInputError, Rebalancer
-from solvers import Action, Capital, Equivalent, ExactlyOne, Side, kalshi_fee, polymarket_fee
+from arb.scanner import ScannerConfig, build_candidate_set
+from solvers import (
+    Action,
+    AllocationProblem,
+    Allocator,
+    Capital,
+    Equivalent,
+    ExactlyOne,
+    SetLimits,
+    Side,
+    kalshi_fee,
+    polymarket_fee,
+)
+from tests.execution.stage import Stage, stage
 
 D = Decimal
 K, P = Venue.KALSHI, Venue.POLYMARKET
@@ -148,15 +165,17 @@ def ref_kalshi_fee(fills: Sequence[tuple[Fraction, int]]) -> Fraction:
     return _ceil(per_fill, Fraction(1, 100))
 
 
-def ref_polymarket_fee(fills: Sequence[tuple[Fraction, int]]) -> Fraction:
+def ref_polymarket_fee(fills: Sequence[tuple[Fraction, int]], rate: Fraction) -> Fraction:
     """Polymarket's taker fee rate x q x p(1-p) floored to $0.00001 per fill: the most is one fill
     per price level (flooring a split only lowers it)."""
-    rate = Fraction(POLY_RATE)
     return sum((_floor(rate * n * p * (1 - p), Fraction(1, 100_000)) for p, n in fills), Fraction(0))
 
 
 def ref_edge(
-    sold: int, kalshi_yes_bids: Sequence[tuple[str, int]], poly_no_bids: Sequence[tuple[str, int]]
+    sold: int,
+    kalshi_yes_bids: Sequence[tuple[str, int]],
+    poly_no_bids: Sequence[tuple[str, int]],
+    poly_rate: Fraction = Fraction(POLY_RATE),
 ) -> Fraction | None:
     """What selling `sold` baskets locks in beyond holding them (each pays $1 at settlement in
     either outcome), or None when that sale is not possible."""
@@ -168,14 +187,19 @@ def ref_edge(
     if kalshi is None or poly is None:
         return None
     proceeds = sum((p * n for p, n in kalshi + poly), Fraction(0))
-    return proceeds - ref_kalshi_fee(kalshi) - ref_polymarket_fee(poly) - sold
+    return proceeds - ref_kalshi_fee(kalshi) - ref_polymarket_fee(poly, poly_rate) - sold
 
 
 def ref_best(
-    held: int, kalshi_yes_bids: Sequence[tuple[str, int]], poly_no_bids: Sequence[tuple[str, int]]
+    held: int,
+    kalshi_yes_bids: Sequence[tuple[str, int]],
+    poly_no_bids: Sequence[tuple[str, int]],
+    poly_rate: Fraction = Fraction(POLY_RATE),
 ) -> tuple[Fraction, int]:
     """The best edge over every number of baskets sold, and that number (0: hold)."""
-    edges = [(e, n) for n in range(held + 1) if (e := ref_edge(n, kalshi_yes_bids, poly_no_bids)) is not None]
+    edges = [
+        (e, n) for n in range(held + 1) if (e := ref_edge(n, kalshi_yes_bids, poly_no_bids, poly_rate)) is not None
+    ]
     return max(edges)
 
 
@@ -229,6 +253,35 @@ def test_only_the_part_of_the_basket_the_bids_pay_for_is_sold() -> None:
     assert Fraction(sale.edge_usd) == best
 
 
+GROUP = Component(
+    "group",
+    ("kalshi:A", "kalshi:B", "kalshi:C"),
+    (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")),),
+    tuple(listing for m in "ABC" for listing in _kalshi_listings(m)),
+)
+
+
+@pytest.mark.parametrize(("a_bid", "sold"), [("0.40", False), ("0.42", True)])
+def test_an_exactly_one_group_is_sold_only_when_its_bids_beat_its_dollar_after_fees(a_bid: str, sold: bool) -> None:
+    """Five YES of each of A, B, C (exactly one wins) pay $5 whatever happens; YES bids a_bid, 0.35
+    and 0.30 sum to $1.05 (or $1.07), less Kalshi's fee on each order of five."""
+    bids = {"A": a_bid, "B": "0.35", "C": "0.30"}
+    group_books = {(K, m): kalshi_book(m, [(bid, 20)], [(str(D(bid) + D("0.02")), 20)]) for m, bid in bids.items()}
+    fills = {m: [(Fraction(bid), 5)] for m, bid in bids.items()}
+    edge = sum((5 * Fraction(bid) - ref_kalshi_fee(fills[m]) for m, bid in bids.items()), Fraction(0)) - 5
+    assert edge == (Fraction("0.10") if sold else Fraction(0))  # at 0.40 the fees eat the whole nickel
+    held = HeldSet(GROUP, {f"kalshi:{m}:yes": D(5) for m in "ABC"})
+    decision = rebalancer().decide(held, group_books, CASH)
+    if not sold:
+        assert decision.action is RebalanceAction.HOLD, decision.reason
+        return
+    assert decision.sale is not None, decision.reason
+    assert Fraction(decision.sale.edge_usd) == edge
+    assert {(leg.instrument_id, leg.action, leg.quantity) for leg in decision.sale.plan.legs} == {
+        (f"kalshi:{m}:yes", Action.SELL, D(5)) for m in "ABC"
+    }
+
+
 @pytest.mark.parametrize(
     ("change", "refusal"),
     [
@@ -259,6 +312,17 @@ def test_nothing_held_is_held_and_bad_holdings_are_refused() -> None:
         rebalancer().decide(HeldSet(PAIR, {"kalshi:X:yes": D(1)}), {}, CASH)
     with pytest.raises(RebalanceInputError, match="non-negative"):
         rebalancer().decide(HeldSet(PAIR, {YES_K: D(-1)}), {}, CASH)
+
+
+def test_a_set_that_cannot_be_judged_does_not_stop_the_others() -> None:
+    r = rebalancer()
+    bad = HeldSet(PAIR, {"kalshi:X:yes": D(1)})
+    (sale,) = r.propose([bad, basket(10)], books([("0.60", 50)], [("0.64", 50)]), CASH)
+    assert sale.set_id == "pair" and sale.edge_usd == D("2.13784")
+    first, second = r.last_decisions
+    assert first.action is RebalanceAction.HOLD and first.reason.startswith("cannot judge: set pair:"), first.reason
+    assert "unknown instrument" in first.reason
+    assert second.action is RebalanceAction.SELL and second.sale == sale
 
 
 def test_a_held_set_without_usable_books_is_held() -> None:
@@ -325,15 +389,11 @@ def test_marks_are_coherent_prices_of_the_mids_and_reach_the_ledger(tmp_path: Pa
 
 
 def test_marks_of_an_exactly_one_group_sum_to_one_and_fill_in_an_unquoted_member() -> None:
-    listings = tuple(listing for m in "ABC" for listing in _kalshi_listings(m))
-    group = Component(
-        "group", ("kalshi:A", "kalshi:B", "kalshi:C"), (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")),), listings
-    )
     quoted = {
         (K, "A"): kalshi_book("A", [("0.49", 5)], [("0.51", 5)]),
         (K, "B"): kalshi_book("B", [("0.29", 5)], [("0.31", 5)]),
     }
-    marks = rebalancer().marks(group, quoted)
+    marks = rebalancer().marks(GROUP, quoted)
     assert marks.unquoted == ("kalshi:C",)
     total = sum(marks.by_instrument_micro[f"kalshi:{m}:yes"] for m in "ABC")
     assert abs(total - MICRO) <= 3  # coherent: exactly one wins (to the micro-dollar rounding of each)
@@ -360,3 +420,160 @@ def test_bad_configuration_is_refused_naming_the_key(changes: dict[str, object],
     values: dict[str, object] = {"min_edge_usd": D("0.01"), **changes}
     with pytest.raises(ConfigError, match=match):
         RebalanceConfig(**values)  # type: ignore[arg-type]
+
+
+# -- acceptance: through the real executor on both simulated venues over loopback ----------------------------
+# Set A (market 0) holds a basket bought earlier: 10 Kalshi YES at 0.46 and 10 Polymarket NO at 0.52,
+# paying $10 at settlement whichever way the event goes. Set B (market 1) has an arbitrage of its
+# own (Kalshi YES asks moved down to 0.40: a basket for about $0.94) that the cash left after A's
+# basket cannot fund: $6 a venue to start with, Polymarket's minimum order is 5 shares.
+LOOP_CASH_MICRO = 6 * MICRO
+LOOPBACK = LoopbackConfig(markets=2, kalshi_cash_micro_usd=LOOP_CASH_MICRO, polymarket_cash_micro_usd=LOOP_CASH_MICRO)
+PM_KEY = "exec-api-key"
+ENTRY_LIMITS = SetLimits(min_profit_usd=D("0.01"))
+
+
+async def _until(s: Stage, predicate: Callable[[], bool], what: str) -> None:
+    """Wait (on the real sockets of the real clients) until the clients have heard the venues."""
+    for _ in range(5000):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never happened: {what}")
+
+
+def _sim_cash_usd(s: Stage) -> dict[str, Fraction]:
+    """Our cash on each simulator, read from its own account records."""
+    (poly,) = s.venues.polymarket_sim.accounts.values()
+    kalshi = s.venues.kalshi_sim.account(KALSHI_KEY_ID).cash_micro
+    return {"kalshi": Fraction(kalshi, MICRO), "polymarket": Fraction(poly.cash_micro, MICRO)}
+
+
+def _sim_holdings(s: Stage, index: int) -> tuple[int, int]:
+    """(Kalshi YES contracts, Polymarket NO shares) of market `index` on the simulators, whole units."""
+    (poly,) = s.venues.polymarket_sim.accounts.values()
+    kalshi = s.venues.kalshi_sim.position(KALSHI_KEY_ID, kalshi_ticker(index)).position_micro
+    return kalshi // MICRO, poly.positions.get(s.venues.token(index, Side.NO), 0) // MICRO
+
+
+def _capital(s: Stage) -> Capital:
+    """What the entry allocator may spend: the ledger's cash per venue (recovery adopted the
+    venues' balances; every fill since moved it)."""
+    return Capital({venue.value: usd for venue, usd in s.ledger.cash().items()})
+
+
+async def _holding_a_basket(s: Stage) -> tuple[Component, Component]:
+    report = await recover(s.ledger, s.venues.clients, wall_ms=s.time.wall_ms, clock=s.time.clock, sleep=s.time.sleep)
+    assert report.clean, report  # a first start: the ledger adopts the venues' $6 each
+    a, b = s.venues.component([0]), s.venues.component([1])
+    bought = await s.executor.execute(
+        s.plan([s.leg(K, 0, Side.YES, Action.BUY, "10", "0.46"), s.leg(P, 0, Side.NO, Action.BUY, "10", "0.52")], a.id),
+        a,
+        s.venues.books(),
+    )
+    assert bought.status is ExecutionStatus.COMPLETE, bought
+    assert _sim_holdings(s, 0) == (10, 10)
+    # B's arbitrage: Kalshi YES asks at 0.40 on market 1
+    s.venues.kalshi_sim.set_book(kalshi_ticker(1), ((380_000, 50 * MICRO),), ((400_000, 50 * MICRO),))
+    await _until(s, lambda: s.venues.kalshi.books[kalshi_ticker(1)].best_ask() == (400_000, 50 * MICRO), "B's asks")
+    return a, b
+
+
+def _entry_allocator(s: Stage, b: Component) -> Allocator:
+    """The entry allocator (riskless objective) on set B alone, on the ledger's cash."""
+    candidate, _ = build_candidate_set(
+        b, s.venues.books(), now_ns=s.time.clock(), config=ScannerConfig(set_limits=ENTRY_LIMITS)
+    )
+    return Allocator(AllocationProblem((candidate,), _capital(s)), clock=lambda: 0.0)
+
+
+def _loop_rebalancer(s: Stage, min_edge: str = "0.05") -> Rebalancer:
+    return Rebalancer(RebalanceConfig(min_edge_usd=D(min_edge)), now_ns=s.time.clock, clock=lambda: 0.0)
+
+
+@pytest.mark.asyncio
+async def test_acceptance_a_basket_whose_bids_rise_is_sold_and_its_capital_funds_another_set(tmp_path: Path) -> None:
+    async with stage(tmp_path, config=LOOPBACK) as s:
+        a, b = await _holding_a_basket(s)
+        entry = _entry_allocator(s, b)
+        before_sale = _capital(s).cash_by_venue_usd
+        assert before_sale["polymarket"] == D("0.80") and before_sale["kalshi"] == D("1.22")  # 6 - 4.60 - 0.18 fee
+        starved = entry.solve()
+        assert not starved.plans, starved  # 5 Polymarket NO cost $2.60: B cannot be funded
+
+        # A's bids rise: Kalshi YES bid 0.60, Polymarket NO bid 0.64 (its YES asks at 0.36)
+        s.venues.kalshi_sim.set_book(kalshi_ticker(0), ((600_000, 50 * MICRO),), ((610_000, 50 * MICRO),))
+        s.venues.polymarket_sim.set_book(  # one pool: YES asks 0.36 are NO bids 0.64, YES bids 0.35 NO asks 0.65
+            s.venues.token(0, Side.YES), ((350_000, 50 * MICRO),), ((360_000, 50 * MICRO),)
+        )
+        s.venues.polymarket_sim.set_book(s.venues.token(0, Side.NO), ((640_000, 50 * MICRO),), ((650_000, 50 * MICRO),))
+        await _until(
+            s,
+            lambda: (
+                s.venues.books()[(K, kalshi_ticker(0))].best_bid(Side.YES) == (600_000, 50 * MICRO)
+                and s.venues.books()[(P, polymarket_condition(0))].best_bid(Side.NO) == (640_000, 50 * MICRO)
+            ),
+            "A's bids risen",
+        )
+        held = HeldSet(a, s.executor.set_position(a)[0])
+        assert dict(held.holdings) == {
+            f"kalshi:{kalshi_ticker(0)}:yes": 10,
+            f"polymarket:{polymarket_condition(0)}:no": 10,
+        }
+        (sale,) = _loop_rebalancer(s).propose([held, HeldSet(b, {})], s.venues.books(), _capital(s))
+
+        # the reference: ten baskets at 0.60 + 0.64 less Kalshi's fee on ten at 0.60 (the loopback
+        # Polymarket markets charge none), against $10 at settlement
+        assert ref_kalshi_fee([(Fraction(60, 100), 10)]) == Fraction(17, 100)
+        expected_edge, baskets = ref_best(10, [("0.60", 50)], [("0.64", 50)], poly_rate=Fraction(0))
+        assert baskets == 10 and expected_edge == Fraction("2.23")
+        assert Fraction(sale.edge_usd) == expected_edge
+        cash_before = _sim_cash_usd(s)
+        sold = await s.executor.execute(sale.plan, sale.component, s.venues.books())
+        assert sold.status is ExecutionStatus.COMPLETE, sold
+        assert _sim_holdings(s, 0) == (0, 0)  # the basket is gone from both venues' own records
+        cash_after = _sim_cash_usd(s)
+        released = {venue: cash_after[venue] - cash_before[venue] for venue in cash_after}
+        assert released == {"kalshi": Fraction("5.83"), "polymarket": Fraction("6.40")}
+        assert {k: Fraction(v) for k, v in sale.released_by_venue_usd.items()} == released
+        assert sum(released.values()) - 10 == expected_edge  # locked in, beyond holding to settlement
+
+        # the released cash reaches the entry allocator: B's plan now spends more than was there
+        entry.set_capital(_capital(s))
+        funded = entry.solve()
+        (plan,) = funded.plans
+        assert plan.set_id == b.id
+        assert plan.capital_by_venue_usd["polymarket"] > before_sale["polymarket"], plan.capital_by_venue_usd
+        entered = await s.executor.execute(plan, b, s.venues.books())
+        assert entered.status is ExecutionStatus.COMPLETE, entered
+        k_held, p_held = _sim_holdings(s, 1)
+        assert k_held == p_held >= 5  # a hedged basket of B on the venues' records
+        assert not s.venues.polymarket_sim.accounts[PM_KEY].resting
+
+
+@pytest.mark.asyncio
+async def test_acceptance_a_basket_whose_bids_do_not_rise_is_held(tmp_path: Path) -> None:
+    async with stage(tmp_path, config=LOOPBACK) as s:
+        a, _ = await _holding_a_basket(s)
+        # the books as they were: Kalshi YES bid 0.44, Polymarket NO bid 0.50: $9.40 for what pays $10
+        books_now = s.venues.books()
+        assert books_now[(K, kalshi_ticker(0))].best_bid(Side.YES) == (440_000, 50 * MICRO)
+        assert books_now[(P, polymarket_condition(0))].best_bid(Side.NO) == (500_000, 50 * MICRO)
+        assert ref_best(10, [("0.44", 50)], [("0.50", 50)]) == (Fraction(0), 0)
+        held = HeldSet(a, s.executor.set_position(a)[0])
+        rebalancer_ = _loop_rebalancer(s)
+        orders = len(s.executor.orders)
+        assert rebalancer_.propose([held], books_now, _capital(s)) == []
+        decision = rebalancer_.decide(held, books_now, _capital(s))
+        assert decision.action is RebalanceAction.HOLD and "no sale locks in $0.05 more" in decision.reason
+        assert len(s.executor.orders) == orders  # nothing sent
+        assert _sim_holdings(s, 0) == (10, 10)
+
+        # the held basket marked at coherent prices: one price for the linked contracts, so YES
+        # there and NO here are worth $1 a pair, and the ledger's unrealised P&L is $10 less the
+        # $9.80 the contracts cost (fees are expensed, not in the cost)
+        marks = rebalancer_.marks(a, books_now)
+        assert Rebalancer.record_marks(s.ledger, a, marks, held.holdings, now_ms=s.time.wall_ms()) == 2
+        pnl = s.ledger.pnl()
+        assert pnl.unmarked == () and pnl.unrealised_usd == D("0.20"), pnl
+        assert marks.value_usd(held.holdings) == 10

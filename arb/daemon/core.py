@@ -41,7 +41,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import IO, Any
 
 from arb.book import BinaryBook, OrderBook
@@ -67,7 +67,7 @@ from arb.ops.view import View
 from arb.rebalance import HeldSet, RebalanceConfig, RebalanceInputError, RebalancePlan, Rebalancer, SetMarks
 from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
-from arb.scanner import Scanner
+from arb.scanner import ScanCandidate, Scanner
 from arb.venues.base import VenueClient
 from solvers.plan import AllocationResult, SetPlan
 from solvers.problem import CandidateSet, Capital, Equivalent
@@ -76,6 +76,7 @@ __all__ = ["Daemon", "DaemonResult", "settlement_result"]
 
 log = logging.getLogger("arb.daemon")
 _ZERO = Decimal(0)
+_CENT = Decimal("0.01")
 _KILL_POLL_S = 0.2
 _LOOP_LAG_INTERVAL_S = 0.1
 _SHUTDOWN_WAIT_S = 30.0
@@ -140,23 +141,6 @@ def _rebalance_work(
         return _RebalanceWork(marks, [], exc)
 
 
-def _frozen_ladder(ladder: OrderBook, venue: Venue) -> OrderBook:
-    """A copy of `ladder` (levels, trust, last update, tick size) a worker thread may read."""
-    bids, asks = ladder.snapshot_levels()
-    copy = OrderBook(ladder.book_id, ladder.market_id, ladder.venue)
-    copy.apply_snapshot(
-        BookSnapshot(
-            venue, ladder.book_id, ladder.market_id, bids, asks, tick_size_micro_usd=ladder.tick_size_micro_usd
-        ),
-        ladder.last_update_ns or 0,
-    )
-    copy.last_update_ns = ladder.last_update_ns
-    copy.exchange_ts_ms = ladder.exchange_ts_ms
-    if not ladder.trusted:
-        copy.continuity, copy.untrusted_reason = ladder.continuity, ladder.untrusted_reason
-    return copy
-
-
 @dataclass(slots=True)
 class DaemonResult:
     exit_code: int
@@ -215,8 +199,7 @@ class _BookMap:
         for component in components:
             for key, book in self.for_component(component).items():
                 if key not in out:
-                    no = None if book.no is None else _frozen_ladder(book.no, key[0])
-                    out[key] = BinaryBook(book.market_id, _frozen_ladder(book.yes, key[0]), no)
+                    out[key] = book.copy()
         return out
 
     def for_component(self, component: Component) -> dict[tuple[Venue, str], BinaryBook]:
@@ -228,6 +211,21 @@ class _BookMap:
                 if book is not None:
                     out[key] = book
         return out
+
+
+class _ScanBooks:
+    """The scanner's book lookup: the live books, or while it drains in a worker thread, the
+    copies taken for that drain."""
+
+    def __init__(self, live: _BookMap) -> None:
+        self.live = live
+        self.frozen: dict[tuple[Venue, str], BinaryBook] | None = None
+
+    def __call__(self, venue: Venue, market_id: str) -> BinaryBook | None:
+        frozen = self.frozen
+        if frozen is not None:
+            return frozen.get((venue, market_id))
+        return self.live(venue, market_id)
 
 
 class Daemon:
@@ -276,6 +274,9 @@ class Daemon:
         self.ledger: Ledger | None = None
         self.clients: dict[Venue, VenueClient] = {}
         self.books = _BookMap(self.clients)
+        self._scan_books = _ScanBooks(self.books)
+        self._draining = False  # the scanner is draining in a worker thread
+        self._pending_changes: list[tuple[Venue, str]] = []
         self.gate: RiskGate | None = None
         self.executor: Executor | None = None
         self.graph: MarketGraph | None = None
@@ -447,7 +448,7 @@ class Daemon:
         await self._load_metadata()
         self.graph = self._build_graph(source)
         self.telemetry.graph(self.graph.components, links=self._links)
-        self.scanner = Scanner(self.graph.components, self.books, now_ns=self._clock, config=config.scanner)
+        self.scanner = Scanner(self.graph.components, self._scan_books, now_ns=self._clock, config=config.scanner)
         self.allocator = LiveAllocator(
             self._capital(), config=config.allocator.config, backend=config.allocator.backend
         )
@@ -552,6 +553,8 @@ class Daemon:
             assert self.graph is not None and self.scanner is not None
             if graph.components == self.graph.components:
                 continue
+            while self._draining:  # the scanner is in the solver's thread: wait for its turn
+                await asyncio.sleep(0.01)
             self.scanner.replace_components(graph.components)
             self.graph = graph
             self.telemetry.graph(graph.components, links=self._links)
@@ -574,10 +577,15 @@ class Daemon:
                 lag = (self._wall_ms() - event.exchange_ts_ms) / 1000.0
             self.telemetry.book_event(event.venue, event.market_id, lag)
             scanner = self.scanner
-            if scanner is not None and scanner.on_book_change(event.venue, event.market_id):
-                if self._first_event_ns is None:
-                    self._first_event_ns = self._clock()
-                self._wake.set()
+            if scanner is None:
+                return
+            if self._draining:  # the scanner is busy in the solver's thread: its turn comes after
+                self._pending_changes.append((event.venue, event.market_id))
+            elif not scanner.on_book_change(event.venue, event.market_id):
+                return  # a market of no component
+            if self._first_event_ns is None:
+                self._first_event_ns = self._clock()
+            self._wake.set()
         elif isinstance(event, MarketLifecycle):
             self._on_lifecycle(event)
         elif isinstance(event, OrderUpdate):
@@ -652,7 +660,9 @@ class Daemon:
             return None
         current = candidate.limits.max_cost_usd
         new_cap = cap if current is None else min(current, cap)
-        return replace(candidate, limits=replace(candidate.limits, max_cost_usd=new_cap.quantize(Decimal("0.01"))))
+        return replace(
+            candidate, limits=replace(candidate.limits, max_cost_usd=new_cap.quantize(_CENT, rounding=ROUND_FLOOR))
+        )
 
     def _link_of(self, relation: Equivalent) -> CuratedLink | None:
         for a, b in ((relation.a, relation.b), (relation.b, relation.a)):
@@ -670,7 +680,7 @@ class Daemon:
                 return
             tick_ns, self._first_event_ns = self._first_event_ns, None
             t0 = time.perf_counter()
-            forwarded = scanner.drain(self.config.run.max_sets_per_solve)
+            forwarded = await self._drain_off_loop(scanner)
             withdrawn = scanner.take_withdrawn()
             t1 = time.perf_counter()
             if scanner.dirty_ids:
@@ -719,6 +729,44 @@ class Daemon:
                 # scanner forwards it with fresh books
                 self._allocator_ops.append(functools.partial(allocator.park, plan.set_id))
                 self._start_execution(plan, tick_ns)
+
+    async def _drain_off_loop(self, scanner: Scanner) -> list[ScanCandidate]:
+        """`Scanner.drain` in a worker thread, on copies of the dirty components' books (taken on
+        the loop, microseconds per ladder): its bounds and LPs never stall the feed. Meanwhile book
+        events are queued, not given to the scanner, and replayed after (the scanner has one owner
+        at a time), and the sweep and a graph refresh wait for the next turn."""
+        assert self.graph is not None
+        frozen: dict[tuple[Venue, str], BinaryBook] = {}
+        for component_id in scanner.dirty_ids:
+            try:
+                component = self.graph.component(component_id)
+            except KeyError:
+                continue
+            for listing in component.listings:
+                key = (listing.venue, listing.market_id)
+                if key not in frozen:
+                    book = self.books(*key)
+                    if book is not None:
+                        frozen[key] = book.copy()
+        self._scan_books.frozen = frozen
+        self._draining = True
+        try:
+            forwarded = await asyncio.to_thread(scanner.drain, self.config.run.max_sets_per_solve)
+        except asyncio.CancelledError:
+            raise  # shutting down: the thread may still be draining, so the scanner stays its own
+        except BaseException:
+            self._end_drain(scanner)
+            raise
+        self._end_drain(scanner)
+        return forwarded
+
+    def _end_drain(self, scanner: Scanner) -> None:
+        self._scan_books.frozen = None
+        self._draining = False
+        pending, self._pending_changes = self._pending_changes, []
+        for venue, market_id in pending:
+            if scanner.on_book_change(venue, market_id):
+                self._wake.set()
 
     def _start_execution(self, plan: SetPlan, tick_ns: int | None = None) -> None:
         task = asyncio.get_running_loop().create_task(self._execute(plan, tick_ns), name=f"execute {plan.set_id}")
@@ -854,9 +902,12 @@ class Daemon:
         ones); the marks are written and the sales started back on the loop."""
         assert self.executor is not None and self.ledger is not None
         held: list[HeldSet] = []
+        incidents = self.gate.incidents if self.gate is not None else None
         for set_id, component in self._traded.items():
             if set_id in self._executions:
                 continue  # trading or repairing now: judged next pass
+            if incidents is not None and incidents.check(set_id) is not None:
+                continue  # an open incident: the gate refuses its plans until it is resolved
             holdings = {k: v for k, v in self.executor.set_position(component)[0].items() if v}
             if holdings:
                 held.append(HeldSet(component, holdings))
@@ -920,7 +971,7 @@ class Daemon:
         next_prune = time.monotonic() + _PRUNE_EVERY_S
         while True:
             await asyncio.sleep(self.config.run.sweep_interval_s)
-            if self.scanner.sweep():
+            if not self._draining and self.scanner.sweep():
                 self._wake.set()
             if time.monotonic() >= next_prune:
                 self.executor.prune_finished(older_than_ns=_PRUNE_AFTER_NS)

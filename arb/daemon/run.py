@@ -20,6 +20,7 @@ from arb.config import AppConfig, Credentials
 from arb.daemon.core import Daemon, DaemonResult
 from arb.daemon.simulated import SimulatedSource
 from arb.daemon.venues import ConfiguredVenues, VenueSource
+from arb.errors import ArbError
 from arb.ops.logs import Redactor, configure_logging
 from arb.ops.metrics import Metrics
 from arb.ops.summary import render_summary
@@ -85,7 +86,11 @@ def run_daemon(
             view = make_view(out, clock=time.monotonic, refresh_per_second=config.live_view.refresh_per_s)
         metrics = Metrics() if config.metrics.enabled else None
         daemon = Daemon(config, credentials, _source(config, credentials), stream=out, view=view, metrics=metrics)
-        result = _run_loop(daemon)
+        try:
+            result = _run_loop(daemon)
+        except ArbError as exc:  # e.g. a venue unreachable at start, the metrics port taken
+            print(f"arb run: stopped: {exc}", file=sys.stderr)
+            return 1
         if log_file is not None and terminal:
             print(f"logs: {log_file}", file=out)
     return _finish(result, out, summary_json)

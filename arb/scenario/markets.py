@@ -339,10 +339,9 @@ def _parlays(spec: dict[str, Any], markets: dict[tuple[Venue, str], ScenarioMark
     for ticker, (leg_fairs, fair) in _PARLAYS.items():
         m = captured[ticker]
         series = m["mve_collection_ticker"].rsplit("-", 1)[0]
-        for s, title in ((series, "Multi-game parlays"),):
-            if s not in series_seen:
-                series_seen.add(s)
-                spec["kalshi"]["series"].append({"ticker": s, "title": title, "fee_type": "quadratic"})
+        if series not in series_seen:
+            series_seen.add(series)
+            spec["kalshi"]["series"].append({"ticker": series, "title": "Multi-game parlays", "fee_type": "quadratic"})
         spec["kalshi"]["events"].append({"event_ticker": m["event_ticker"], "series_ticker": series, "title": "Parlay"})
         legs = m["mve_selected_legs"]
         if len(legs) != len(leg_fairs):

@@ -3,7 +3,9 @@
 
 - `MarketMakers` keep the books moving: `step(now_s)` makes the book changes owed since the start at
   `book_changes_per_s` (a change sets one level of one market to a new size, or empties it: one
-  Kalshi book, or on Polymarket the YES token and its mirror on the NO token, two books). Every
+  Kalshi book, or on Polymarket the YES token and its mirror on the NO token, two books), going round
+  the markets in a seeded order, so every book changes at least once a round (the scenario's 107
+  books: every 1.07 s at 100 changes a second) and none looks stale to the risk gates. Every
   change stays on the market's fair quotes (one and two cents either side of its fair value) or
   removes a level, so the books only ever get thinner or wider than the coherent quotes: the makers
   never open an arbitrage by themselves.
@@ -11,7 +13,9 @@
   the kinds) moves its market's quotes, `hold_s` later the fair quotes come back. Every
   `contest_every`-th opening is contested: while it is open, every account order on the moved books
   matches only `partial_fill_ratio` of its size (the simulators' scripted partial fills), so the
-  daemon's basket fills partly on one leg and must be repaired.
+  daemon's basket fills partly on one leg and must be repaired. While open, the moved market's
+  second bid level changes by a lot every `refresh_s`, so its books stay live for the risk gates'
+  book-age limit (the makers leave held markets alone).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from arb.scenario.markets import CENT, Opening, ScenarioMarket
 from arb.venues.sim.kalshi import KalshiSimulator
 from arb.venues.sim.polymarket import PolymarketSimulator
 
-__all__ = ["ArbitrageScript", "MarketMakers", "OpeningRecord", "quote_ladder"]
+__all__ = ["ArbitrageScript", "MarketMakers", "OpeningRecord", "VenueQuotes", "quote_ladder"]
 
 Ladder = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
 
@@ -57,8 +61,8 @@ def _mirror(levels: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple((SCALE - price, size) for price, size in levels)
 
 
-class _Venues:
-    """Sets a market's quotes on its simulator; counts the books it changed."""
+class VenueQuotes:
+    """Sets a market's house quotes on its simulator; each call returns the books it changed."""
 
     def __init__(self, kalshi: KalshiSimulator, polymarket: PolymarketSimulator) -> None:
         self.kalshi = kalshi
@@ -93,7 +97,7 @@ class MarketMakers:
 
     def __init__(
         self,
-        venues: _Venues,
+        venues: VenueQuotes,
         markets: Sequence[ScenarioMarket],
         rng: random.Random,
         *,
@@ -104,6 +108,8 @@ class MarketMakers:
     ) -> None:
         self._venues = venues
         self._markets = list(markets)
+        rng.shuffle(self._markets)  # the round's order: seeded, fixed for the run
+        self._next = 0
         self._rng = rng
         self.rate = book_changes_per_s
         self.size_micro = size_micro
@@ -127,13 +133,18 @@ class MarketMakers:
             self.skipped += owed - self.max_burst
             self._owed_done += owed - self.max_burst
             owed = self.max_burst
-        free = [m for m in self._markets if (m.venue, m.market_id) not in self.held]
         made = 0
         attempts = 0
-        while free and made < owed and attempts <= owed:  # every market quotes both sides: each attempt changes a book
-            made += self._change(self._rng.choice(free))
-            self.changes += 1
+        # Round robin over the markets (held ones skipped): every book changes at least once a round,
+        # (Kalshi markets + 2 x Polymarket markets) / book_changes_per_s seconds, so none goes stale.
+        while made < owed and attempts < owed + len(self._markets):
+            market = self._markets[self._next]
+            self._next = (self._next + 1) % len(self._markets)
             attempts += 1
+            if (market.venue, market.market_id) in self.held:
+                continue
+            made += self._change(market)
+            self.changes += 1
         self._owed_done += made  # one more than owed (a Polymarket pair) is taken off the next step
         self.book_changes += made
         return made
@@ -164,6 +175,8 @@ class OpeningRecord:
     opened_at_s: float
     contested: bool
     closed_at_s: float | None = None
+    refreshed_at_s: float = 0.0
+    refreshes: int = 0
 
 
 @dataclass(slots=True)
@@ -179,7 +192,7 @@ class ArbitrageScript:
 
     def __init__(
         self,
-        venues: _Venues,
+        venues: VenueQuotes,
         makers: MarketMakers,
         markets: Mapping[tuple[Venue, str], ScenarioMarket],
         openings: Sequence[Opening],
@@ -191,6 +204,7 @@ class ArbitrageScript:
         partial_fill_ratio: float,
         start_s: float,
         first_after_s: float,
+        refresh_s: float = 1.0,
     ) -> None:
         self._venues = venues
         self._makers = makers
@@ -201,6 +215,7 @@ class ArbitrageScript:
         self.opening_size_micro = opening_size_micro
         self.contest_every = contest_every
         self.partial_fill_ratio = partial_fill_ratio
+        self.refresh_s = refresh_s  # an open opening's books change at least this often
         self._state = _State(next_at_s=start_s + first_after_s)
         self.kinds_opened: Counter[str] = Counter()
 
@@ -221,6 +236,8 @@ class ArbitrageScript:
         state = self._state
         if state.current is not None and now_s >= state.current.opened_at_s + self.hold_s:
             self.close(now_s)
+        if state.current is not None and now_s >= state.current.refreshed_at_s + self.refresh_s:
+            self._refresh(state.current, now_s)
         if state.current is None and now_s >= state.next_at_s and self.openings:
             self.open_next(now_s)
             while state.next_at_s <= now_s:  # a stalled loop skips openings rather than stacking them
@@ -242,12 +259,27 @@ class ArbitrageScript:
             if contested:
                 for book in market.book_ids:
                     self._venues.faults(move.venue).partial_fills_on(book, self.partial_fill_ratio)
-        record = OpeningRecord(index, opening, now_s, contested)
+        record = OpeningRecord(index, opening, now_s, contested, refreshed_at_s=now_s)
         state.current = record
         state.history.append(record)
         state.next_index += 1
         self.kinds_opened[opening.kind.value] += 1
         return record
+
+    def _refresh(self, record: OpeningRecord, now_s: float) -> None:
+        """Keep an open opening's books live (the makers leave them alone): the second YES bid level
+        loses or regains one lot. The best levels, where the arbitrage is, stay as they are, and
+        what the daemon took from them is not put back."""
+        record.refreshes += 1
+        record.refreshed_at_s = now_s
+        for move in record.opening.moves:
+            market = self._markets[(move.venue, move.market_id)]
+            bids, _ = quote_ladder(market, move.fair_micro, self._makers.size_micro)
+            if len(bids) < 2:
+                continue
+            price, size = bids[1]
+            size -= market.lot_micro if record.refreshes % 2 else 0
+            self._makers.book_changes += self._venues.set_level(market, BookSide.BID, price, size)
 
     def close(self, now_s: float) -> None:
         state = self._state

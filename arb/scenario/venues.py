@@ -50,7 +50,7 @@ from arb.fixed import SCALE
 from arb.graph import GraphConfig
 from arb.links import CuratedLink, parse_links
 from arb.scenario.markets import Catalogue, data_text, scenario_catalogue
-from arb.scenario.participants import ArbitrageScript, MarketMakers, OpeningRecord, _Venues, quote_ladder
+from arb.scenario.participants import ArbitrageScript, MarketMakers, OpeningRecord, VenueQuotes, quote_ladder
 from arb.venues.kalshi.client import KalshiConfig
 from arb.venues.polymarket.client import PolymarketConfig
 from arb.venues.polymarket.orders import PolymarketCredentials
@@ -63,7 +63,9 @@ __all__ = [
     "ScenarioRuntime",
     "ScenarioStats",
     "SimulatedVenues",
+    "ThrowawayAccounts",
     "VenueEndpoints",
+    "make_throwaway_accounts",
     "scenario_exhaustive_series",
     "scenario_links",
 ]
@@ -171,7 +173,7 @@ def scenario_exhaustive_series() -> tuple[ExhaustiveSeries, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Accounts:
+class ThrowawayAccounts:
     """Throwaway credentials as plain data (they cross to the simulator process)."""
 
     kalshi_key_id: str
@@ -182,7 +184,9 @@ class _Accounts:
     polymarket_passphrase: str
 
 
-def _sim_spec(catalogue: Catalogue, config: ScenarioConfig, accounts: _Accounts, signer_address: str) -> SimSpec:
+def _sim_spec(
+    catalogue: Catalogue, config: ScenarioConfig, accounts: ThrowawayAccounts, signer_address: str
+) -> SimSpec:
     """The simulator spec: the catalogue's markets quoted at their fair values, and the accounts."""
     tree: dict[str, Any] = {
         "seed": config.seed,
@@ -233,7 +237,7 @@ class ScenarioRuntime:
     def __init__(
         self,
         config: ScenarioConfig,
-        accounts: _Accounts,
+        accounts: ThrowawayAccounts,
         *,
         start_s: float,
         wall_ms: Callable[[], int] | None = None,
@@ -253,7 +257,7 @@ class ScenarioRuntime:
         self.kalshi = KalshiSimulator.from_spec(spec.kalshi, seed=config.seed, clock_ms=wall)
         self.polymarket = PolymarketSimulator.from_spec(spec.polymarket, seed=config.seed, clock_ms=wall)
         rng = random.Random(f"scenario:{config.seed}")
-        venues = _Venues(self.kalshi, self.polymarket)
+        venues = VenueQuotes(self.kalshi, self.polymarket)
         markets = [
             self.catalogue.markets[key] for key in sorted(self.catalogue.markets, key=lambda k: (k[0].value, k[1]))
         ]
@@ -321,16 +325,16 @@ class ScenarioRuntime:
         """Step on `clock` every `tick_s` until `stop` is set."""
         while not stop.is_set():
             self.step(clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.tick_s)
+            await asyncio.sleep(self.config.tick_s)
 
 
-def _make_accounts() -> tuple[_Accounts, rsa.RSAPrivateKey]:
+def make_throwaway_accounts() -> tuple[ThrowawayAccounts, rsa.RSAPrivateKey]:
+    """Fresh credentials for the simulators' accounts (and the Kalshi private key)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    accounts = _Accounts(
+    accounts = ThrowawayAccounts(
         kalshi_key_id=f"scenario-{secrets.token_hex(4)}",
         kalshi_public_pem=public_pem,
         polymarket_private_key="0x" + secrets.token_hex(32),
@@ -364,7 +368,7 @@ class SimulatedVenues:
         self._clock = clock or time.monotonic
         self.runtime: ScenarioRuntime | None = None
         self._endpoints: VenueEndpoints | None = None
-        self._accounts: _Accounts | None = None
+        self._accounts: ThrowawayAccounts | None = None
         self._key_dir: tempfile.TemporaryDirectory[str] | None = None
         self._key_path: Path | None = None
         self._stop = asyncio.Event()
@@ -390,7 +394,7 @@ class SimulatedVenues:
         await self.close()
 
     async def start(self) -> None:
-        accounts, key = await asyncio.to_thread(_make_accounts)
+        accounts, key = await asyncio.to_thread(make_throwaway_accounts)
         self._accounts = accounts
         self._key_dir = tempfile.TemporaryDirectory(prefix="arb-scenario-")
         path = Path(self._key_dir.name) / "kalshi-key.pem"
@@ -417,7 +421,7 @@ class SimulatedVenues:
         if self.run_participants:
             self._task = asyncio.create_task(runtime.run(self._stop, self._clock), name="scenario-participants")
 
-    async def _start_process(self, accounts: _Accounts) -> VenueEndpoints:
+    async def _start_process(self, accounts: ThrowawayAccounts) -> VenueEndpoints:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._pipe = parent
@@ -436,6 +440,7 @@ class SimulatedVenues:
         return answer
 
     async def close(self) -> None:
+        """Stop the participants and both simulators; remove the throwaway key. Safe to call twice."""
         self._stop.set()
         if self._task is not None:
             await self._task
@@ -451,7 +456,7 @@ class SimulatedVenues:
             if self._process.is_alive():
                 self._process.kill()
             self._process = None
-        if self.runtime is not None:
+        if self.runtime is not None and self._final_stats is None:
             self._final_stats = self.runtime.stats()
             await self.runtime.close()
         if self._key_dir is not None:
@@ -522,7 +527,7 @@ class SimulatedVenues:
         return self._final_stats
 
 
-def _serve(config: ScenarioConfig, accounts: _Accounts, pipe: Connection) -> None:
+def _serve(config: ScenarioConfig, accounts: ThrowawayAccounts, pipe: Connection) -> None:
     """The simulator process: serve the scenario until the parent says stop (or goes away), then
     send the participants' figures back."""
 

@@ -21,8 +21,10 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from arb.cli import main
 from arb.domain import OrderStatus
 from arb.ledger import Ledger
 from tests.daemon.support import DEFAULT, ROOT, Daemon, set_key, write_config
@@ -149,18 +151,16 @@ def test_a_bad_key_exits_2_naming_it_with_nothing_started(tmp_path: Path) -> Non
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "no metrics port was opened"
 
 
-def test_live_is_refused_without_credentials_and_on_simulated_venues(tmp_path: Path) -> None:
+def test_live_is_refused_without_credentials_and_on_simulated_venues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     configured = tmp_path / "configured.toml"
     configured.write_text(set_key(DEFAULT.read_text(encoding="utf-8"), "run.venues", '"configured"'))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KALSHI_", "POLYMARKET_"))}
+    for name in list(os.environ):
+        if name.startswith(("KALSHI_", "POLYMARKET_")):
+            monkeypatch.delenv(name)
     for path, expected in ((configured, "--live refused"), (DEFAULT, "run.venues is simulated")):
-        run = subprocess.run(
-            [sys.executable, "-m", "arb.cli", "run", "--config", str(path), "--live"],
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-        )
-        assert run.returncode == 2 and expected in run.stderr, run.stderr
+        with pytest.raises(SystemExit) as exited:
+            main(["run", "--config", str(path), "--live"])
+        assert exited.value.code == 2 and expected in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -21,7 +21,7 @@ import pytest
 from arb.book import OrderBook
 from arb.config import Credentials, load_config
 from arb.daemon.allocation import LiveAllocator
-from arb.daemon.core import Daemon, _frozen_ladder
+from arb.daemon.core import Daemon
 from arb.daemon.simulated import SimulatedSource
 from arb.domain import BookChange, BookSide, BookSnapshot, ChangeMode, Venue
 from arb.rebalance import Rebalancer
@@ -93,17 +93,17 @@ def test_allocator_changes_solves_and_rebalancing_run_off_the_event_loop(
     assert on_loop == [], f"allocator or rebalancer work on the event loop: {on_loop}"
 
 
-def test_frozen_ladder_copies_levels_trust_and_age_and_stays_put() -> None:
+def test_a_copied_ladder_keeps_levels_trust_and_age_and_stays_put() -> None:
     live = OrderBook("T-1", "T-1", "kalshi")
     live.apply_snapshot(
         BookSnapshot(Venue.KALSHI, "T-1", "T-1", ((400_000, 5_000_000),), ((450_000, 7_000_000),)), 1_000
     )
     live.apply_change(BookChange(Venue.KALSHI, "T-1", "T-1", BookSide.BID, 410_000, 2_000_000, ChangeMode.SET), 2_000)
-    copy = _frozen_ladder(live, Venue.KALSHI)
+    copy = live.copy()
     assert copy == live and copy.trusted and copy.last_update_ns == 2_000
     live.apply_change(BookChange(Venue.KALSHI, "T-1", "T-1", BookSide.ASK, 440_000, 1_000_000, ChangeMode.SET), 3_000)
     live.mark_untrusted("gap in sequence")
     assert copy.asks() == ((450_000, 7_000_000),) and copy.trusted and copy.last_update_ns == 2_000
-    untrusted = _frozen_ladder(live, Venue.KALSHI)
+    untrusted = live.copy()
     assert untrusted == live and not untrusted.trusted and untrusted.untrusted_reason == "gap in sequence"
     assert untrusted.last_update_ns == 3_000

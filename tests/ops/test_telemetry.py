@@ -48,7 +48,10 @@ from arb.scanner import Scanner
 from arb.venues.chaos import FakeTime
 from arb.venues.kalshi.auth import KalshiSigner
 from arb.venues.kalshi.client import KalshiClient, KalshiConfig
+from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
 from arb.venues.sim.kalshi import KalshiSimulator
+from arb.venues.sim.polymarket import PolymarketSimulator
+from arb.venues.sim.spec import PolymarketMarketSpec
 from solvers import AllocationProblem, Allocator, Capital
 from solvers.problem import AtMostOne, Conjunction, Equivalent, ExactlyOne, Implies
 from tests.ops.test_metrics import _parse
@@ -580,6 +583,52 @@ async def test_feed_health_of_a_kalshi_client_on_the_loopback_simulator() -> Non
     assert samples["arb_incidents_total", frozenset({("kind", "venue_down")})] == 1
     with pytest.raises(ConfigError, match="max_book_age_ns"):
         feed_health(client, now_ns=0, max_book_age_ns=0)
+
+
+CONDITION = "0x" + "7e" * 32
+YES_TOKEN, NO_TOKEN = "9101", "9102"
+
+
+@pytest.mark.asyncio
+async def test_feed_health_of_a_polymarket_client_reads_its_market_socket() -> None:
+    time = FakeTime()
+    spec = PolymarketMarketSpec(CONDITION, "Will telemetry see the feed?", YES_TOKEN, NO_TOKEN)
+    sim = PolymarketSimulator([spec], clock_ms=time.wall_ms, seed=6, participants=False)
+    sim.set_book(YES_TOKEN, [(400_000, 50 * M)], [(450_000, 30 * M)])
+    sim.set_book(NO_TOKEN, [(540_000, 20 * M)], [(580_000, 10 * M)])
+    await sim.start()
+    changed = asyncio.Event()
+    client = PolymarketClient(
+        PolymarketConfig(
+            gamma_base_url=sim.gamma_url,
+            clob_base_url=sim.clob_url,
+            data_api_base_url=sim.gamma_url,
+            market_ws_url=sim.market_ws_url,
+            user_ws_url=sim.user_ws_url,
+            check_interval_s=60.0,
+            request_timeout_s=5.0,
+        ),
+        clock=time.clock,
+        sleep=time.sleep,
+        rng=random.Random(2),
+        wall_clock_ms=time.wall_ms,
+        sink=lambda event: changed.set(),
+    )
+    books = client.books
+    try:
+        await client.start()
+        await client.subscribe(await client.markets())
+        async with asyncio.timeout(10):
+            while not all(t in books and books[t].trusted for t in (YES_TOKEN, NO_TOKEN)):
+                changed.clear()
+                await changed.wait()
+        up = feed_health(client, now_ns=time.clock(), max_book_age_ns=2_000_000_000)
+        assert (up.venue, up.connected, up.books, up.untrusted_books, up.stale_books) == (P, True, 2, 0, 0)
+        assert up.last_message_age_s == 0.0
+    finally:
+        await client.close()
+        await sim.close()
+    assert feed_health(client, now_ns=time.clock(), max_book_age_ns=2_000_000_000).connected is False
 
 
 # -- breaker state -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import pytest_asyncio
 
 from arb.book import BinaryBook
 from arb.domain import Action, OrderRequest, OrderStatus, Side, TimeInForce, Venue
+from arb.errors import ConfigError
 from arb.fixed import SCALE
 from arb.graph import Component, MarketGraph, contract_id
 from arb.ops.view import OpportunityKind
@@ -329,3 +330,20 @@ async def test_in_a_process_of_their_own_the_venues_serve_the_scenario_and_repor
     assert stats is not None  # sent back by the simulator process when it stopped
     assert stats.openings[0] == ("pair", "pair: Rihanna album before GTA VI", False)  # opened on the first step
     assert stats.book_changes >= 1 and stats.skipped_changes == 0
+
+
+async def test_in_process_the_participants_task_runs_until_close_and_close_is_safe_twice() -> None:
+    venues = SimulatedVenues(ScenarioConfig(book_changes_per_s=0, first_opening_s=0.0))
+    await venues.start()
+    runtime = venues.runtime
+    assert runtime is not None
+    deadline = time.monotonic() + 10.0
+    while runtime.script.current is None:  # the background task's first step opens the first opening
+        assert time.monotonic() < deadline, "the participants' task never stepped"
+        await asyncio.sleep(0.002)
+    await venues.close()
+    await venues.close()
+    stats = venues.stats()
+    assert stats is not None and stats.openings[0][0] == "pair"
+    with pytest.raises(ConfigError, match="not started"):
+        SimulatedVenues().endpoints  # noqa: B018 - the property raises before start
