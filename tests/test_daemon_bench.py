@@ -26,7 +26,7 @@ def test_daemon_bench_reports_both_view_modes_side_by_side(tmp_path: Path) -> No
     )
     assert [m.view for m in report.modes] == ["none", "process"]
     for mode in report.modes:
-        assert mode.window_s >= 1.0
+        assert mode.window_s > 0
         assert mode.book_events > 0 and mode.delivered_per_s > 0
         assert mode.loop_lag.count > 0 and mode.loop_lag.p99_ms is not None
         assert set(mode.stages) == set(STAGES)
