@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
 
 run: $(STAMP)
-	$(BIN)/arb bench solvers --quick
+	$(BIN)/arb run
 
 bench: $(STAMP)
 	$(BIN)/arb bench solvers --json benchmarks/results/solvers.json
@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/arb bench scanner --json benchmarks/results/scanner.json
 	$(BIN)/arb bench sim --json benchmarks/results/sim.json
 	$(BIN)/arb bench exec --json benchmarks/results/exec.json
+	$(BIN)/arb bench daemon --json benchmarks/results/daemon.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -220,6 +220,16 @@ class OrderBook:
     def snapshot_levels(self) -> tuple[LevelList, LevelList]:
         return self.bids(), self.asks()
 
+    def copy(self) -> OrderBook:
+        """An independent copy (levels, trust, update time, tick): what another thread may read
+        while the owner keeps applying messages to this one."""
+        new = OrderBook.__new__(OrderBook)
+        for name in OrderBook.__slots__:
+            setattr(new, name, getattr(self, name))
+        new._bids, new._asks = dict(self._bids), dict(self._asks)
+        new._bid_prices, new._ask_prices = list(self._bid_prices), list(self._ask_prices)
+        return new
+
     def is_crossed(self) -> bool:
         return self._crossed()
 
@@ -270,6 +280,10 @@ class BinaryBook:
         self.market_id = market_id
         self.yes = yes
         self.no = no  # None: NO is the mirror of the YES ladder
+
+    def copy(self) -> BinaryBook:
+        """A copy over copied ladders (`OrderBook.copy`)."""
+        return BinaryBook(self.market_id, self.yes.copy(), None if self.no is None else self.no.copy())
 
     @property
     def trusted(self) -> bool:

@@ -82,6 +82,32 @@ def _bench_churn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_daemon(args: argparse.Namespace) -> int:
+    from benchmarks.daemon_bench import run_daemon_bench, view_modes
+
+    try:
+        views = view_modes(args.views)
+    except argparse.ArgumentTypeError as exc:
+        print(f"arb bench daemon: --views: {exc}", file=sys.stderr)
+        return 2
+    report = run_daemon_bench(
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        rate=args.rate,
+        views=views,
+        synchronous=args.synchronous,
+        seed=args.seed,
+        config_path=args.config,
+        json_path=args.json,
+        log_path=args.log,
+        profile_dir=args.profile,
+    )
+    if not report.ok and args.strict:
+        print("loop-lag p99 above 5 ms or tick-to-plan p99 above 10 ms", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _set_counts(text: str) -> tuple[int, ...]:
     try:
         counts = tuple(int(part) for part in text.split(","))
@@ -117,6 +143,19 @@ def _links_approve(args: argparse.Namespace) -> int:
     from arb.links import run_approve
 
     return run_approve(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from arb.config import RunMode, exit_on_config_error, start_config
+
+    mode: RunMode | None = "live" if args.live else "paper" if args.paper else None
+    # every check before anything starts: a bad file or flag exits 2 here (no ledger, no socket)
+    config, credentials = exit_on_config_error(
+        lambda: start_config(args.config, mode=mode, live_flag=args.live, duration_s=args.duration)
+    )
+    from arb.daemon.run import run_daemon
+
+    return run_daemon(config, credentials, log_file=args.log_file, summary_json=args.summary_json)
 
 
 def _kill(args: argparse.Namespace) -> int:
@@ -205,6 +244,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit 1 when a warm solve after add_set differs from the cold rebuild"
     )
     churn.set_defaults(handler=_bench_churn)
+    daemon = bench.add_parser(
+        "daemon",
+        help="the arb run daemon on the default scenario at 1,000 book changes/s: event-loop lag and stage "
+        "latencies with the live view drawing and without, side by side",
+    )
+    daemon.add_argument("--duration", type=float, default=30.0, help="measured seconds per run (default 30)")
+    daemon.add_argument(
+        "--warmup",
+        type=float,
+        default=35.0,
+        help="seconds after trading starts before measuring (35: every kind opened once, the steady state)",
+    )
+    daemon.add_argument("--rate", type=float, default=1000.0, help="book changes/s the market makers make (1000)")
+    daemon.add_argument(
+        "--views", default="none,process", help="view modes, comma-separated: none, process (arb run's), thread"
+    )
+    daemon.add_argument(
+        "--synchronous",
+        choices=("FULL", "NORMAL"),
+        nargs="+",
+        default=(),
+        help="ledger SQLite synchronous modes to run (each with every view); default: the configured one",
+    )
+    daemon.add_argument("--seed", type=int, default=1, help="the scenario's seed")
+    daemon.add_argument("--config", type=Path, help="the configuration to start from (default config/default.toml)")
+    daemon.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    daemon.add_argument("--log", type=Path, metavar="FILE", help="keep the daemon's JSON logs in FILE")
+    daemon.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="cProfile the event loop over each window into DIR/daemon-<view>.prof",
+    )
+    daemon.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    daemon.set_defaults(handler=_bench_daemon)
 
     chaos = commands.add_parser(
         "chaos",
@@ -293,6 +367,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--links", type=Path, default=Path("config/links.toml"), metavar="FILE", help="links file to append to"
     )
     approve.set_defaults(handler=_links_approve)
+
+    run = commands.add_parser(
+        "run",
+        help="the daemon: venues, books, graph, scanner, allocator, risk, executor and ledger in one process "
+        "(default config: the simulated venues with the default scenario, paper trading, then a summary)",
+    )
+    run.add_argument(
+        "--config", type=Path, default=Path("config/default.toml"), metavar="FILE", help="the TOML configuration"
+    )
+    trading = run.add_mutually_exclusive_group()
+    trading.add_argument("--paper", action="store_true", help="no real order (overrides run.mode)")
+    trading.add_argument(
+        "--live", action="store_true", help="real orders on the configured venues (needs every credential)"
+    )
+    run.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="run this long, then stop (0: until SIGINT/SIGTERM)"
+    )
+    run.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="FILE",
+        help="JSON log lines go here (default: stderr, or run/arb-run.log while the live view has the terminal)",
+    )
+    run.add_argument("--summary-json", type=Path, metavar="FILE", help="also write the end-of-run summary as JSON")
+    run.set_defaults(handler=_run)
 
     kill = commands.add_parser(
         "kill",

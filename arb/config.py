@@ -48,6 +48,7 @@ __all__ = [
     "AllocatorSettings",
     "AppConfig",
     "Credentials",
+    "GraphSettings",
     "KalshiCredentials",
     "KalshiVenueSettings",
     "LedgerSettings",
@@ -55,7 +56,10 @@ __all__ = [
     "MetricsSettings",
     "NotificationSettings",
     "PolymarketVenueSettings",
+    "RebalanceSettings",
+    "RunMode",
     "RunSettings",
+    "ScenarioSettings",
     "SecretRef",
     "VenueSettings",
     "exit_on_config_error",
@@ -65,8 +69,10 @@ __all__ = [
 ]
 
 CONFIG_EXIT_CODE = 2
-RunMode = Literal["paper", "live", "sim"]
-RUN_MODES: tuple[RunMode, ...] = ("paper", "live", "sim")
+RunMode = Literal["paper", "live"]
+RUN_MODES: tuple[RunMode, ...] = ("paper", "live")
+VenueSource = Literal["simulated", "configured"]
+VENUE_SOURCES: tuple[VenueSource, ...] = ("simulated", "configured")
 VENUE_NAMES = ("kalshi", "polymarket")
 TOP_LEVEL_SECTIONS = (
     "run",
@@ -80,6 +86,8 @@ TOP_LEVEL_SECTIONS = (
     "metrics",
     "notifications",
     "live_view",
+    "graph",
+    "rebalance",
 )
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
 _T = TypeVar("_T")
@@ -87,13 +95,67 @@ _T = TypeVar("_T")
 
 # -- settings -----------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
+class ScenarioSettings:
+    """The default scenario `arb run` plays on the simulated venues (`run.venues = "simulated"`).
+
+    seed: every scripted participant's randomness; book_changes_per_s: the background market
+    makers' book changes per second (both venues together); arbitrage_period_s / arbitrage_hold_s:
+    how often the arbitrage script opens an opportunity (cycling through the graph's kinds) and how
+    long it keeps it open; first_opening_s: the first opening this long after start;
+    contest_every: every n-th opening lets the daemon's orders on its books fill only partly (0:
+    never), so repairs happen; separate_process: run the simulators in a child process, so their
+    work does not share the daemon's event loop."""
+
+    seed: int = 1
+    book_changes_per_s: float = 50.0
+    arbitrage_period_s: float = 6.0
+    arbitrage_hold_s: float = 3.0
+    first_opening_s: float = 2.0
+    contest_every: int = 2
+    separate_process: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class RunSettings:
-    """mode: paper (real books, simulated fills), live (real orders; needs --live), sim (the
-    daemon starts both simulated venues on loopback and trades them); duration_s: run time, then a
-    summary (None: until a signal)."""
+    """mode: paper (no real order: simulated venues, or `PaperVenue` fills against configured
+    venues' books) or live (real orders; needs --live and configured venues); venues: simulated
+    (the daemon starts both simulated venues on loopback with the default scenario) or configured
+    (`[venues]`); duration_s: run time, then a summary (None: until a signal); sweep_interval_s:
+    how often the scanner re-checks book staleness; max_sets_per_solve: forwarded sets taken per
+    solver pass (the best first)."""
 
     mode: RunMode = "paper"
-    duration_s: float | None = 120.0
+    venues: VenueSource = "simulated"
+    duration_s: float | None = 90.0
+    sweep_interval_s: float = 0.5
+    max_sets_per_solve: int = 64
+    scenario: ScenarioSettings = field(default_factory=ScenarioSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSettings:
+    """The market graph of configured venues (simulated venues bring their own links and series).
+
+    links_file / exhaustive_series_file: curated links (`arb links approve`) and the reviewed
+    exhaustive Kalshi series; metadata_refresh_s: how often venue metadata is fetched again (the
+    graph is rebuilt when it changed: new or closed markets, stale links); 0: never;
+    allow_different_resolution_source: use links of that settlement-risk class."""
+
+    links_file: Path
+    exhaustive_series_file: Path
+    metadata_refresh_s: float = 60.0
+    allow_different_resolution_source: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RebalanceSettings:
+    """enabled: re-solve held sets periodically and sell what locks in more than holding;
+    min_edge_usd: the least extra a sale must lock in over holding to settlement (exact, after
+    fees); interval_s: seconds between rebalancing passes."""
+
+    enabled: bool = True
+    min_edge_usd: Decimal = Decimal("0.01")
+    interval_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +197,16 @@ class PolymarketVenueSettings:
 
 @dataclass(frozen=True, slots=True)
 class VenueSettings:
+    """order_timeout_s: how long an order POST may take before it counts as unanswered (UNKNOWN);
+    order_settle_s: how long after an unanswered send a lookup that does not find the order still
+    says UNKNOWN (it may be queued at the venue): also what start-up recovery waits out after a
+    crash mid-send."""
+
     enabled: tuple[str, ...]
     kalshi: KalshiVenueSettings
     polymarket: PolymarketVenueSettings
+    order_timeout_s: float = 10.0
+    order_settle_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +267,8 @@ class AppConfig:
     metrics: MetricsSettings
     notifications: NotificationSettings
     live_view: LiveViewSettings
+    graph: GraphSettings
+    rebalance: RebalanceSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,14 +396,73 @@ def _engine_check(source: Path, section: str) -> Iterator[None]:
 
 
 # -- sections -----------------------------------------------------------------------------------------
+def _scenario(raw: object, source: str) -> ScenarioSettings:
+    scen = _Section(raw, source, "run.scenario")
+    d = ScenarioSettings()
+    period = scen.opt_number("arbitrage_period_s", d.arbitrage_period_s, positive=True)
+    hold = scen.opt_number("arbitrage_hold_s", d.arbitrage_hold_s, positive=True)
+    if hold >= period:
+        raise scen.fail("arbitrage_hold_s", f"less than arbitrage_period_s ({period})", hold)
+    result = ScenarioSettings(
+        seed=scen.opt_int("seed", d.seed, 0),
+        book_changes_per_s=scen.opt_number("book_changes_per_s", d.book_changes_per_s),
+        arbitrage_period_s=period,
+        arbitrage_hold_s=hold,
+        first_opening_s=scen.opt_number("first_opening_s", d.first_opening_s),
+        contest_every=scen.opt_int("contest_every", d.contest_every, 0),
+        separate_process=scen.opt_bool("separate_process", d.separate_process),
+    )
+    scen.finish()
+    return result
+
+
 def _run(raw: object, source: str) -> RunSettings:
     run = _Section(raw, source, "run")
-    mode = run.opt_choice("mode", "paper", RUN_MODES)
-    duration: float | None = run.opt_number("duration_s", 120.0)
+    d = RunSettings()
+    mode = run.opt_choice("mode", d.mode, RUN_MODES)
+    venues = run.opt_choice("venues", d.venues, VENUE_SOURCES)
+    duration: float | None = run.opt_number("duration_s", 90.0)
     if duration == 0:
         duration = None  # 0: run until a signal
+    scenario = _scenario(run.raw.get("scenario", {}), source)
+    run.seen.add("scenario")
+    result = RunSettings(
+        mode=mode,
+        venues=venues,
+        duration_s=duration,
+        sweep_interval_s=run.opt_number("sweep_interval_s", d.sweep_interval_s, positive=True),
+        max_sets_per_solve=run.opt_int("max_sets_per_solve", d.max_sets_per_solve, 1),
+        scenario=scenario,
+    )
     run.finish()
-    return RunSettings(mode=mode, duration_s=duration)
+    return result
+
+
+def _graph(raw: object, source: str, base_dir: Path) -> GraphSettings:
+    graph = _Section(raw, source, "graph")
+    result = GraphSettings(
+        links_file=graph.opt_path("links_file", "links.toml", base_dir),
+        exhaustive_series_file=graph.opt_path("exhaustive_series_file", "exhaustive_series.toml", base_dir),
+        metadata_refresh_s=graph.opt_number("metadata_refresh_s", 60.0),
+        allow_different_resolution_source=graph.opt_bool("allow_different_resolution_source", False),
+    )
+    graph.finish()
+    return result
+
+
+def _rebalance(raw: object, source: str) -> RebalanceSettings:
+    reb = _Section(raw, source, "rebalance")
+    d = RebalanceSettings()
+    min_edge = reb.opt_exact("min_edge_usd", d.min_edge_usd)
+    if min_edge == 0:
+        raise reb.fail("min_edge_usd", "positive", str(min_edge))
+    result = RebalanceSettings(
+        enabled=reb.opt_bool("enabled", d.enabled),
+        min_edge_usd=min_edge,
+        interval_s=reb.opt_number("interval_s", d.interval_s, positive=True),
+    )
+    reb.finish()
+    return result
 
 
 def _venues(raw: object, source: str, base_dir: Path) -> VenueSettings:
@@ -375,8 +505,12 @@ def _venues(raw: object, source: str, base_dir: Path) -> VenueSettings:
         funder=poly.secret("funder", "POLYMARKET_FUNDER", base_dir),
     )
     poly.finish()
+    order_timeout = venues.opt_number("order_timeout_s", 10.0, positive=True)
+    order_settle = venues.opt_number("order_settle_s", 30.0)
+    if order_settle < order_timeout:
+        raise venues.fail("order_settle_s", f"at least order_timeout_s ({order_timeout})", order_settle)
     venues.finish()
-    return VenueSettings(enabled, kalshi_settings, poly_settings)
+    return VenueSettings(enabled, kalshi_settings, poly_settings, order_timeout, order_settle)
 
 
 def _set_limits(raw: object, source: str) -> SetLimits:
@@ -442,7 +576,9 @@ def _allocator(raw: object, source: str) -> AllocatorSettings:
 def _executor(raw: object, source: str) -> ExecutorConfig:
     ex = _Section(raw, source, "executor")
     d = ExecutorConfig()
-    tifs = d.orders.time_in_force
+    # IOC first: a leg the book can only partly fill fills partly and the repair completes or
+    # exits it; a FOK leg would die whole, leaving the plan's other legs unhedged all the same
+    tifs: tuple[TimeInForce, ...] = (TimeInForce.IOC, TimeInForce.FOK)
     if ex.has("time_in_force"):
         value = ex.raw["time_in_force"]
         names = tuple(t.value for t in TimeInForce)
@@ -567,6 +703,8 @@ def load_config(path: Path | str = DEFAULT_CONFIG_PATH) -> AppConfig:
         metrics=_metrics(document.get("metrics", {}), source),
         notifications=_notifications(document.get("notifications", {}), source),
         live_view=_live_view(document.get("live_view", {}), source),
+        graph=_graph(document.get("graph", {}), source, base_dir),
+        rebalance=_rebalance(document.get("rebalance", {}), source),
     )
 
 
@@ -642,8 +780,10 @@ def resolve_credentials(config: AppConfig, environ: Mapping[str, str] | None = N
     `ConfigError` naming the variable or path; a venue with none configured resolves to None."""
     env = os.environ if environ is None else environ
     venues = config.venues
-    kalshi = _kalshi_credentials(venues.kalshi, env) if "kalshi" in venues.enabled else None
-    poly = _polymarket_credentials(venues.polymarket, env) if "polymarket" in venues.enabled else None
+    # simulated venues get throwaway credentials generated at start; none are read
+    configured = config.run.venues == "configured"
+    kalshi = _kalshi_credentials(venues.kalshi, env) if configured and "kalshi" in venues.enabled else None
+    poly = _polymarket_credentials(venues.polymarket, env) if configured and "polymarket" in venues.enabled else None
     webhook: str | None = None
     notes = config.notifications
     if notes.enabled:
@@ -680,7 +820,12 @@ def start_config(
     effective = mode or config.run.mode
     if effective == "live" and not live_flag:
         raise ConfigError(f"{config.source}: run.mode is live, but real orders need --live on the command line")
-    run = RunSettings(
+    if effective == "live" and config.run.venues == "simulated":
+        raise ConfigError(
+            f'{config.source}: --live trades real venues, but run.venues is simulated (set run.venues = "configured")'
+        )
+    run = replace(
+        config.run,
         mode=effective,
         duration_s=config.run.duration_s if duration_s is None else (duration_s or None),
     )

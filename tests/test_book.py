@@ -284,3 +284,17 @@ def test_non_finite_numbers_are_rejected() -> None:
         parse_cents(101, "yes_bid")
     with pytest.raises(FieldError):
         parse_cents(True, "yes_bid")
+
+
+def test_a_copied_ladder_does_not_move_with_the_original() -> None:
+    from arb.book import BinaryBook, OrderBook
+    from arb.domain import BookSnapshot, Side, Venue
+
+    book = OrderBook("t", "m", "polymarket")
+    book.apply_snapshot(BookSnapshot(Venue.POLYMARKET, "t", "m", ((400_000, 5),), ((420_000, 7),)), 10)
+    pair = BinaryBook("m", book)
+    copied = pair.copy()
+    book.apply_snapshot(BookSnapshot(Venue.POLYMARKET, "t", "m", ((300_000, 1),), ((310_000, 2),)), 20)
+    book.mark_untrusted("gap")
+    assert copied.asks(Side.YES) == ((420_000, 7),) and copied.yes.last_update_ns == 10 and copied.trusted
+    assert pair.asks(Side.YES) == ((310_000, 2),) and not pair.trusted

@@ -64,6 +64,18 @@ def without_key(text: str, dotted: str) -> str:
     return "\n".join(kept) + "\n"
 
 
+def configured_text() -> str:
+    """The default file trading the venues of [venues] (whose credentials are read) instead of the
+    simulated ones."""
+    return with_value(DEFAULT.read_text(encoding="utf-8"), "run.venues", '"configured"')
+
+
+def configured(tmp_path: Path) -> Path:
+    path = tmp_path / "configured.toml"
+    path.write_text(configured_text(), encoding="utf-8")
+    return path
+
+
 def write_config(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "arb.toml"
     path.write_text(text, encoding="utf-8")
@@ -82,13 +94,13 @@ def run_cli_start(path: Path, **kwargs: object) -> tuple[int, str]:
 # -- the default file ---------------------------------------------------------------------------------
 def test_default_config_loads_into_the_engines_own_settings() -> None:
     config = load_config(DEFAULT)
-    assert config.run.mode == "paper" and config.run.duration_s == 120.0
+    assert config.run.mode == "paper" and config.run.venues == "simulated" and config.run.duration_s == 90.0
     assert config.venues.enabled == ("kalshi", "polymarket")
     assert config.venues.kalshi.rest_base_url.startswith("http://127.0.0.1:")
     assert config.scanner.set_limits.min_profit_usd == Decimal("0.01")
     assert config.scanner.set_limits.max_cost_usd is None
     assert config.allocator.config.mip_time_limit_ms == 50.0 and config.allocator.backend == "highs-warm"
-    assert config.executor.orders.time_in_force == (TimeInForce.FOK, TimeInForce.IOC)
+    assert config.executor.orders.time_in_force == (TimeInForce.IOC, TimeInForce.FOK)
     # configured once, used by both: the repair's cap and rounds come from [risk] and [executor]
     assert config.repair.loss_cap_usd == config.risk.repair_loss_cap_usd == Decimal("5.00")
     assert config.repair.max_rounds == config.executor.max_repair_rounds
@@ -116,7 +128,7 @@ def test_default_start_needs_no_credentials_and_resolves_none() -> None:
 # -- bad values exit 2 naming the key -----------------------------------------------------------------
 BAD_VALUES = [
     # (key, TOML literal, words the message must hold)
-    ("run.mode", '"yolo"', "one of paper, live, sim"),
+    ("run.mode", '"yolo"', "one of paper, live"),
     ("run.duration_s", "nan", "finite"),
     ("run.duration_s", "-5", "zero or more"),
     ("run.surprise", "1", "unknown key"),
@@ -214,14 +226,26 @@ def test_live_mode_in_the_file_still_needs_the_live_flag(tmp_path: Path) -> None
 
 
 def test_live_without_credentials_is_refused_naming_the_variable(tmp_path: Path) -> None:
-    code, stderr = run_cli_start(DEFAULT, mode="live", live_flag=True, environ={})
+    code, stderr = run_cli_start(configured(tmp_path), mode="live", live_flag=True, environ={})
     assert code == CONFIG_EXIT_CODE
     assert "--live refused" in stderr and "KALSHI_API_KEY_ID" in stderr and "POLYMARKET_PRIVATE_KEY" in stderr
 
 
+def test_live_on_the_simulated_venues_is_refused(tmp_path: Path) -> None:
+    code, stderr = run_cli_start(DEFAULT, mode="live", live_flag=True, environ=full_environment(tmp_path))
+    assert code == CONFIG_EXIT_CODE and "run.venues is simulated" in stderr
+
+
+def test_simulated_venues_read_no_venue_credentials(tmp_path: Path) -> None:
+    env = full_environment(tmp_path)
+    del env["POLYMARKET_API_PASSPHRASE"]  # half-configured: refused with configured venues only
+    config, credentials = start_config(DEFAULT, environ=env)
+    assert config.run.venues == "simulated" and credentials.kalshi is None and credentials.polymarket is None
+
+
 def test_live_with_every_credential_starts_and_hides_them(tmp_path: Path) -> None:
     env = full_environment(tmp_path)
-    config, credentials = start_config(DEFAULT, mode="live", live_flag=True, environ=env)
+    config, credentials = start_config(configured(tmp_path), mode="live", live_flag=True, environ=env)
     assert config.run.mode == "live"
     assert credentials.kalshi is not None and credentials.kalshi.api_key_id == SECRET + "-kid"
     assert credentials.polymarket is not None and credentials.polymarket.api_secret == POLY_API_SECRET
@@ -233,14 +257,14 @@ def test_live_with_every_credential_starts_and_hides_them(tmp_path: Path) -> Non
 def test_a_malformed_key_is_refused_at_start_without_its_value(tmp_path: Path) -> None:
     env = full_environment(tmp_path)
     env["POLYMARKET_PRIVATE_KEY"] = SECRET
-    code, stderr = run_cli_start(DEFAULT, environ=env)
+    code, stderr = run_cli_start(configured(tmp_path), environ=env)
     assert code == CONFIG_EXIT_CODE and "private_key must be 32 bytes of hex" in stderr
     assert "POLYMARKET_PRIVATE_KEY" in stderr and SECRET not in stderr
     env = full_environment(tmp_path)
     not_pem = tmp_path / "not.pem"
     not_pem.write_text(SECRET, encoding="utf-8")
     env["KALSHI_PRIVATE_KEY_PATH"] = str(not_pem)
-    code, stderr = run_cli_start(DEFAULT, environ=env)
+    code, stderr = run_cli_start(configured(tmp_path), environ=env)
     assert code == CONFIG_EXIT_CODE and "not.pem" in stderr and "not an unencrypted PEM" in stderr
     assert "venues.kalshi.private_key_path_env" in stderr and SECRET not in stderr
 
@@ -248,7 +272,7 @@ def test_a_malformed_key_is_refused_at_start_without_its_value(tmp_path: Path) -
 def test_incomplete_credentials_name_the_missing_variable_never_a_value(tmp_path: Path) -> None:
     env = full_environment(tmp_path)
     del env["POLYMARKET_API_PASSPHRASE"]
-    code, stderr = run_cli_start(DEFAULT, environ=env)  # even paper mode refuses a half-configured venue
+    code, stderr = run_cli_start(configured(tmp_path), environ=env)  # even paper mode refuses a half-configured venue
     assert code == CONFIG_EXIT_CODE
     assert "POLYMARKET_API_PASSPHRASE" in stderr and "venues.polymarket.api_passphrase_env" in stderr
     assert SECRET not in stderr
@@ -257,12 +281,12 @@ def test_incomplete_credentials_name_the_missing_variable_never_a_value(tmp_path
 def test_an_unreadable_kalshi_key_is_refused_at_start_naming_the_path(tmp_path: Path) -> None:
     env = full_environment(tmp_path)
     env["KALSHI_PRIVATE_KEY_PATH"] = str(tmp_path / "missing.pem")
-    code, stderr = run_cli_start(DEFAULT, environ=env)
+    code, stderr = run_cli_start(configured(tmp_path), environ=env)
     assert code == CONFIG_EXIT_CODE and "missing.pem" in stderr and SECRET not in stderr
 
 
 def test_key_files_are_read_and_an_empty_one_is_named(tmp_path: Path) -> None:
-    text = DEFAULT.read_text(encoding="utf-8")
+    text = configured_text()
     text = without_key(text, "venues.polymarket.api_secret_env")
     secret_file = tmp_path / "poly-secret"
     file_secret = base64.urlsafe_b64encode(b"from-a-key-file").decode()

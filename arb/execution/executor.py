@@ -919,6 +919,31 @@ class Executor:
 
     # -- imbalance and repair ------------------------------------------------------------------------
 
+    def prune_finished(self, *, older_than_ns: int) -> int:
+        """Forget orders that can change no more, so a long run's memory stays bounded (the ledger
+        keeps them): settled (final, every fill heard), not in an execution or repair under way,
+        and, on a venue whose fills can still fail on chain, answered at least `older_than_ns`
+        ago. Returns how many were forgotten. Holdings and equity do not read these records."""
+        now = self._clock()
+        busy = {id(run) for run in self._active.values()}
+        dropped = 0
+        for cid, tracked in list(self.orders.items()):
+            if not tracked.settled():
+                continue
+            run = self._run_of.get(cid)
+            if run is not None and id(run) in busy:
+                continue
+            if self.clients[tracked.venue].capabilities.fills_can_fail and (
+                tracked.answered_ns is None or now - tracked.answered_ns < older_than_ns
+            ):
+                continue
+            del self.orders[cid]
+            self._run_of.pop(cid, None)
+            if tracked.order_id:
+                self._by_order_id.pop(tracked.order_id, None)
+            dropped += 1
+        return dropped
+
     def _judge_entry(
         self, entry: Sequence[TrackedOrder], unresolved: Sequence[TrackedOrder]
     ) -> tuple[ExecutionStatus, str, list[str], int | None]:
