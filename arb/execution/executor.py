@@ -75,6 +75,7 @@ from arb.execution.orders import (
 )
 from arb.execution.recovery import RecoveryReport
 from arb.execution.repair import RepairDecision, RepairStatus, exposure
+from arb.fixed import from_micro
 from arb.graph import Component
 from arb.ledger.store import Intent, Ledger
 from arb.risk.gates import PlanContext, Refusal, RiskGate
@@ -956,8 +957,10 @@ class Executor:
             return ExecutionStatus.COMPLETE, "every leg filled", [], None
         if all(filled[id(part)] == 0 for _, part in parts):
             return ExecutionStatus.UNFILLED, "nothing filled", [], None
-        detail = ", ".join(f"{part.instrument_id} {filled[id(part)]}/{part.size_micro}" for _, part in parts)
-        return ExecutionStatus.HALTED, f"imbalance: {detail} (micro-contracts filled/planned)", [], None
+        detail = ", ".join(
+            f"{part.instrument_id} {_contracts(filled[id(part)])}/{_contracts(part.size_micro)}" for _, part in parts
+        )
+        return ExecutionStatus.HALTED, f"imbalance: {detail} (contracts filled/planned)", [], None
 
     def _open_incident(self, set_id: str, reason: str) -> int:
         self.gate.incidents.open(set_id, reason)
@@ -1138,3 +1141,9 @@ def _shares(tracked: TrackedOrder) -> tuple[int, ...]:
         for share in shares:
             got[share.part] += share.fill.size_micro
     return tuple(got)
+
+
+def _contracts(micro: int) -> str:
+    """Contracts as exact decimal text without trailing zeros (3000000 -> "3", 2500000 -> "2.5")."""
+    text = f"{from_micro(micro):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -390,11 +390,14 @@ def render_summary(summary: RunSummary) -> RenderableType:
     table.add_column("item")
     table.add_column("value", justify="right")
     by_kind = ", ".join(f"{k} {n}" for k, n in sorted(summary.opportunities_by_kind.items())) or "none"
-    by_status = ", ".join(f"{k} {n}" for k, n in sorted(summary.plans_by_status.items())) or "none"
+    refused = summary.plans_by_status.get(ExecutionStatus.REFUSED.value, 0)
+    sent = sorted((k, n) for k, n in summary.plans_by_status.items() if k != ExecutionStatus.REFUSED.value)
+    by_status = ", ".join(f"{k} {n}" for k, n in sent) or "none"
     utilisation = summary.capital_utilisation
     rows = [
         ("opportunities seen", f"{summary.opportunities_seen} ({by_kind})"),
         ("plans executed", f"{summary.plans_executed} ({by_status})"),
+        ("plans refused by risk", str(refused)),
         ("fills", str(summary.fills)),
         ("partially filled orders", str(summary.partial_fills)),
         ("incidents opened", str(summary.incidents_opened)),
