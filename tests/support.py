@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
+from arb.domain import Venue
+from arb.graph import Listing
 from solvers import (
     Action,
     AllocationProblem,
@@ -453,3 +455,42 @@ def replay_plan(problem: AllocationProblem, plan: SetPlan, objective: str = "ris
         return min(value(delta, o) for o in outcomes) + cash
     before = min(value({i: problem.inventory.get(i, D(0)) for i in instruments}, o) for o in outcomes)
     return min(value(holdings, o) for o in outcomes) + cash - before
+
+
+# -- graph listings of one Kalshi and one Polymarket market (repair and rebalancing tests) ---------------------
+def kalshi_listings(market: str) -> tuple[Listing, ...]:
+    """The YES and NO listings of a whole-cent Kalshi market with the quadratic taker fee."""
+    return tuple(
+        Listing(
+            f"kalshi:{market}:{side.value}",
+            Venue.KALSHI,
+            market,
+            f"kalshi:{market}",
+            side,
+            kalshi_fee(),
+            1_000_000,
+            10_000,
+            1_000_000,
+        )
+        for side in (Side.YES, Side.NO)
+    )
+
+
+def polymarket_listings(market: str, rate: Decimal) -> tuple[Listing, ...]:
+    """The YES and NO listings of a whole-cent Polymarket market charging `rate`, 5-share minimum."""
+    return tuple(
+        Listing(
+            f"polymarket:{market}:{side.value}",
+            Venue.POLYMARKET,
+            market,
+            f"polymarket:{market}",
+            side,
+            polymarket_fee(rate=rate),
+            10_000,
+            10_000,
+            5_000_000,
+            buy_amount_increment_micro_usd=10_000,
+            sell_amount_increment_micro_usd=100,
+        )
+        for side in (Side.YES, Side.NO)
+    )

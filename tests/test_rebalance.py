@@ -30,7 +30,7 @@ from arb.execution import ExecutionStatus
 from arb.execution.loopback import KALSHI_KEY_ID, LoopbackConfig, kalshi_ticker, polymarket_condition
 from arb.execution.recovery import recover
 from arb.execution.repair import RepairPlanner
-from arb.graph import Component, Listing
+from arb.graph import Component
 from arb.ledger.store import Ledger
 from arb.rebalance import HeldSet, RebalanceAction, RebalanceConfig, RebalanceInputError, Rebalancer
 from arb.scanner import ScannerConfig, build_candidate_set
@@ -43,10 +43,9 @@ from solvers import (
     ExactlyOne,
     SetLimits,
     Side,
-    kalshi_fee,
-    polymarket_fee,
 )
 from tests.execution.stage import Stage, stage
+from tests.support import kalshi_listings, polymarket_listings
 
 D = Decimal
 K, P = Venue.KALSHI, Venue.POLYMARKET
@@ -60,39 +59,11 @@ YES_P, NO_P = "polymarket:P:yes", "polymarket:P:no"
 
 
 # -- the component and its books ---------------------------------------------------------------------------
-def _kalshi_listings(market: str) -> tuple[Listing, ...]:
-    return tuple(
-        Listing(
-            f"kalshi:{market}:{side.value}", K, market, f"kalshi:{market}", side, kalshi_fee(), MICRO, CENT_MICRO, MICRO
-        )
-        for side in (Side.YES, Side.NO)
-    )
-
-
-def _poly_listings(market: str) -> tuple[Listing, ...]:
-    return tuple(
-        Listing(
-            f"polymarket:{market}:{side.value}",
-            P,
-            market,
-            f"polymarket:{market}",
-            side,
-            polymarket_fee(rate=POLY_RATE),
-            CENT_MICRO,
-            CENT_MICRO,
-            5 * MICRO,
-            buy_amount_increment_micro_usd=CENT_MICRO,
-            sell_amount_increment_micro_usd=100,
-        )
-        for side in (Side.YES, Side.NO)
-    )
-
-
 PAIR = Component(
     "pair",
     ("kalshi:K", "polymarket:P"),
     (Equivalent("kalshi:K", "polymarket:P"),),
-    (*_kalshi_listings("K"), *_poly_listings("P")),
+    (*kalshi_listings("K"), *polymarket_listings("P", POLY_RATE)),
 )
 
 
@@ -257,7 +228,7 @@ GROUP = Component(
     "group",
     ("kalshi:A", "kalshi:B", "kalshi:C"),
     (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")),),
-    tuple(listing for m in "ABC" for listing in _kalshi_listings(m)),
+    tuple(listing for m in "ABC" for listing in kalshi_listings(m)),
 )
 
 

@@ -31,8 +31,9 @@ from arb.execution.repair import (
     RepairStatus,
     exposure,
 )
-from arb.graph import Component, Listing
-from solvers import Action, Capital, Equivalent, ExactlyOne, Leg, Side, kalshi_fee, polymarket_fee
+from arb.graph import Component
+from solvers import Action, Capital, Equivalent, ExactlyOne, Leg
+from tests.support import kalshi_listings, polymarket_listings
 
 D = Decimal
 K, P = Venue.KALSHI, Venue.POLYMARKET
@@ -45,45 +46,17 @@ NOW_NS = 10**12
 
 
 # -- the component and its books ---------------------------------------------------------------------------
-def _kalshi_listings(market: str) -> tuple[Listing, ...]:
-    return tuple(
-        Listing(
-            f"kalshi:{market}:{side.value}", K, market, f"kalshi:{market}", side, kalshi_fee(), MICRO, CENT_MICRO, MICRO
-        )
-        for side in (Side.YES, Side.NO)
-    )
-
-
-def _poly_listings(market: str) -> tuple[Listing, ...]:
-    return tuple(
-        Listing(
-            f"polymarket:{market}:{side.value}",
-            P,
-            market,
-            f"polymarket:{market}",
-            side,
-            polymarket_fee(rate=POLY_RATE),
-            CENT_MICRO,
-            CENT_MICRO,
-            5 * MICRO,
-            buy_amount_increment_micro_usd=CENT_MICRO,
-            sell_amount_increment_micro_usd=100,
-        )
-        for side in (Side.YES, Side.NO)
-    )
-
-
 PAIR = Component(
     "pair",
     ("kalshi:K", "polymarket:P"),
     (Equivalent("kalshi:K", "polymarket:P"),),
-    (*_kalshi_listings("K"), *_poly_listings("P")),
+    (*kalshi_listings("K"), *polymarket_listings("P", POLY_RATE)),
 )
 GROUP = Component(
     "group",
     ("kalshi:A", "kalshi:B", "kalshi:C"),
     (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")),),
-    tuple(listing for m in "ABC" for listing in _kalshi_listings(m)),
+    tuple(listing for m in "ABC" for listing in kalshi_listings(m)),
 )
 
 
@@ -376,7 +349,7 @@ LINKED_GROUP = Component(
     "linked-group",
     ("kalshi:A", "kalshi:B", "kalshi:C", "polymarket:P"),
     (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")), Equivalent("kalshi:C", "polymarket:P")),
-    (*GROUP.listings, *_poly_listings("P")),
+    (*GROUP.listings, *polymarket_listings("P", POLY_RATE)),
 )
 
 
