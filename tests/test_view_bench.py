@@ -29,5 +29,7 @@ def test_full_snapshot_fills_every_section() -> None:
 def test_snapshot_cost_reports_the_daemons_snapshot_and_the_former_percentile_scan() -> None:
     cost = snapshot_cost(2, samples=1_000)
     assert cost.snapshots == 2
-    assert 0 < cost.latencies_p50_ms <= cost.build_p50_ms <= cost.build_p99_ms
+    # timed separately, so only their order within one measurement is certain: the latency rows are
+    # part of a snapshot but measured in another loop (under load either can be the larger)
+    assert cost.latencies_p50_ms > 0 and 0 < cost.build_p50_ms <= cost.build_p99_ms
     assert cost.sorted_scan_p50_ms > 0
