@@ -255,7 +255,9 @@ async def _run(
             kalshi: Any = venues.kalshi
             polymarket: Any = venues.polymarket
             kalshi._signer = _SignerProxy(kalshi._signer, meter, "sign_kalshi", ("headers",))
-            polymarket._signer = _SignerProxy(polymarket._signer, meter, "sign_polymarket", ("prepare", "headers"))
+            polymarket._signer = _SignerProxy(
+                polymarket._signer, meter, "sign_polymarket", ("prepare", "unsigned", "sign", "headers")
+            )
             component = venues.component()
             books = venues.books()
             results = []

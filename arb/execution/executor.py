@@ -3,7 +3,8 @@
 `Executor.execute(plan, component, books, context)`:
 1. Gates: the full `RiskGate.check(context)` when a `PlanContext` is given, else the gates that
    need none (kill switch, loss halts, an open incident on the set, breakers and partitions of the
-   plan's venues). Any refusal: nothing is journaled or sent.
+   plan's venues). Any refusal: nothing is journaled or sent. The partial-fill bound (pure Decimal
+   work, several ms a plan) is computed in a worker thread; the stateful gates are read on the loop.
 2. Journal: the intent (its orders from `orders.plan_orders`) goes into the ledger and the write
    returns before any order leaves; client order ids and Polymarket salts come from the journal, so
    every id an order will carry is on file first (Polymarket announces the order hash to the sink,
@@ -78,7 +79,7 @@ from arb.execution.repair import RepairDecision, RepairStatus, exposure
 from arb.fixed import from_micro
 from arb.graph import Component
 from arb.ledger.store import Intent, Ledger
-from arb.risk.gates import PlanContext, Refusal, RiskGate
+from arb.risk.gates import PlanContext, Refusal, RiskGate, partial_fill_risk
 from arb.venues.base import Deadline, OrderSends, Sleep, VenueClient
 from solvers.plan import SetPlan
 from solvers.problem import Capital
@@ -504,7 +505,7 @@ class Executor:
 
     # -- gates ---------------------------------------------------------------------------------------
 
-    def _refusals(
+    async def _refusals(
         self,
         plan: SetPlan,
         component: Component,
@@ -512,7 +513,9 @@ class Executor:
         context: PlanContext | None,
     ) -> list[Refusal]:
         """Every gate, always: without a caller's context one is built from the plan, its component
-        and books (partial-fill bound, book trust and age, limits), so no gate is skipped."""
+        and books (partial-fill bound, book trust and age, limits), so no gate is skipped. The
+        partial-fill bound (pure Decimal work, several ms a plan) is computed in a worker thread;
+        every stateful gate is then read, and the rate budget taken, on the loop in one turn."""
         if not plan.legs:
             return [Refusal("empty", "the plan has no legs")]
         if context is None:
@@ -530,7 +533,8 @@ class Executor:
                 return [Refusal("plan", str(exc))]
         if context.set_id != plan.set_id:
             raise ConfigError(f"plan context is for set {context.set_id}, the plan for {plan.set_id}")
-        return self.gate.check(context)
+        risk = await asyncio.to_thread(partial_fill_risk, context)
+        return self.gate.check(context, partial_fill=risk)
 
     def _time_in_force(self, venue: Venue) -> TimeInForce:
         return time_in_force_for(self.clients[venue].capabilities, self.config.orders, venue)
@@ -557,7 +561,7 @@ class Executor:
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
         self._observe_equity()  # before the loss-halt gate reads it (and outside the plan's latency)
         start_ns = self._clock()
-        refusals = self._refusals(plan, component, books, context)
+        refusals = await self._refusals(plan, component, books, context)
         if refusals:
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=tuple(refusals), reason="refused")
         capabilities = {venue: client.capabilities for venue, client in self.clients.items()}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from arb.errors import ConfigError
 from arb.risk.errors import RiskInputError
 from arb.risk.limits import RiskLimits
-from arb.risk.partial_fill import FillableLeg, Holdings, worst_partial_fill_loss
+from arb.risk.partial_fill import FillableLeg, Holdings, PartialFillRisk, worst_partial_fill_loss
 from solvers.plan import Action
 from solvers.problem import Side
 
@@ -48,6 +48,7 @@ __all__ = [
     "check_limits",
     "check_partial_fill",
     "kelly_cap",
+    "partial_fill_risk",
 ]
 
 _ZERO = Decimal(0)
@@ -533,9 +534,18 @@ def check_limits(limits: RiskLimits, ctx: PlanContext) -> list[Refusal]:
     return refusals
 
 
-def check_partial_fill(limits: RiskLimits, ctx: PlanContext) -> Refusal | None:
-    """The worst loss over every reachable partial-fill vector must stay within the bound."""
-    risk = worst_partial_fill_loss(ctx.legs, ctx.outcomes, ctx.holdings)
+def partial_fill_risk(ctx: PlanContext) -> PartialFillRisk:
+    """The plan's worst partial-fill loss (`worst_partial_fill_loss` over its legs, outcomes and
+    holdings): pure and several ms of Decimal work a plan, so a caller on an event loop may compute
+    it in a worker thread and hand it to `RiskGate.check`."""
+    return worst_partial_fill_loss(ctx.legs, ctx.outcomes, ctx.holdings)
+
+
+def check_partial_fill(limits: RiskLimits, ctx: PlanContext, risk: PartialFillRisk | None = None) -> Refusal | None:
+    """The worst loss over every reachable partial-fill vector must stay within the bound.
+    `risk`: `partial_fill_risk(ctx)` computed already (e.g. off the event loop); None computes it."""
+    if risk is None:
+        risk = partial_fill_risk(ctx)
     if risk.loss_usd > limits.max_partial_fill_loss_usd:
         return Refusal(
             "partial_fill",
@@ -562,7 +572,10 @@ class RiskGate:
         """Feed current equity to the loss halts (which notify on a breach); see `LossHalts.observe`."""
         return self.halts.observe(equity_usd)
 
-    def check(self, ctx: PlanContext) -> list[Refusal]:
+    def check(self, ctx: PlanContext, *, partial_fill: PartialFillRisk | None = None) -> list[Refusal]:
+        """`partial_fill`: `partial_fill_risk(ctx)` when the caller computed it already (the
+        executor does, in a worker thread); the stateful gates (rate budget, breakers, incidents,
+        halts) are always read here, in the caller's thread."""
         refusals: list[Refusal] = []
         single: Sequence[Refusal | None] = (
             self.kill_switch.check(),
@@ -574,7 +587,7 @@ class RiskGate:
         refusals += self.breakers.check(ctx.venues)
         refusals += self.books.check(ctx.books)
         refusals += check_limits(self.limits, ctx)
-        partial = check_partial_fill(self.limits, ctx)
+        partial = check_partial_fill(self.limits, ctx, partial_fill)
         if partial is not None:
             refusals.append(partial)
         if not ctx.legs:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,8 @@ from arb.domain import Action, OrderRequest, OrderStatus, OrderUpdate, Side, Ven
 from arb.execution import ExecutionStatus
 from arb.execution.loopback import KALSHI_KEY_ID, kalshi_ticker
 from arb.fixed import SCALE
+from arb.risk import gates as gates_module
+from arb.risk.partial_fill import FillableLeg, Holdings, PartialFillRisk, worst_partial_fill_loss
 from arb.venues.sim.faults import AnswerFault
 from tests.execution.stage import stage
 
@@ -118,3 +123,29 @@ async def test_a_plans_orders_to_one_venue_go_in_one_batch_request(tmp_path: Pat
         assert batches == [3] and sends == {}  # one batched POST for the three Kalshi legs
         assert all(leg.latency_ms is not None for leg in report.legs)
         assert all(o.filled_micro == o.size_micro for o in report.orders)
+
+
+async def test_the_partial_fill_bound_is_computed_off_the_event_loop_and_still_judges_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound (several ms of Decimal work a plan) must not stall feed handling: it runs in a
+    worker thread, and its result still reaches the gate (a bound above the limit refuses)."""
+    threads: list[int] = []
+
+    def recording(
+        legs: Sequence[FillableLeg], outcomes: Sequence[Mapping[str, int]], holdings: Holdings | None = None
+    ) -> PartialFillRisk:
+        threads.append(threading.get_ident())
+        return worst_partial_fill_loss(legs, outcomes, holdings)
+
+    monkeypatch.setattr(gates_module, "worst_partial_fill_loss", recording)
+    loop_thread = threading.get_ident()
+    async with stage(tmp_path) as s:
+        legs = [s.leg(K, 0, Side.YES, Action.BUY, "5", "0.46"), s.leg(P, 0, Side.NO, Action.BUY, "5", "0.52")]
+        report = await s.run(legs)
+        assert report.status is ExecutionStatus.COMPLETE, report
+        assert threads and all(t != loop_thread for t in threads), threads
+        s.executor.gate.limits = dataclasses.replace(s.executor.gate.limits, max_partial_fill_loss_usd=Decimal(0))
+        refused = await s.run(legs)
+        assert refused.status is ExecutionStatus.REFUSED
+        assert "partial_fill" in [r.gate for r in refused.refusals], refused.refusals

@@ -58,7 +58,12 @@ async def test_kill_switch_engaged_after_journaling_stops_every_send_in_the_next
             s.leg(K, 1, Side.YES, Action.BUY, "3", "0.46"),
         ]
         task = asyncio.create_task(s.run(legs))
-        await asyncio.sleep(0)  # one turn: the intent is journaled, the sends are scheduled
+        # turn by turn until the intent is journaled (after the gates, whose partial-fill bound is
+        # computed in a worker thread): the sends are then scheduled, none has started
+        for _ in range(1_000_000):
+            if s.ledger.intent_ids():
+                break
+            await asyncio.sleep(0)
         assert len(s.ledger.intent_ids()) == 1 and sent == []
         s.executor.gate.kill_switch.engage("operator")  # e.g. the signal handler
         report = await task

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import random
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2
 from websockets.asyncio.client import connect as websockets_connect
 
 from arb.domain import (
@@ -30,6 +32,7 @@ from arb.domain import (
     MarketLifecycle,
     OrderRequest,
     OrderStatus,
+    OrderUpdate,
     Side,
     TimeInForce,
     VenueNotice,
@@ -1142,3 +1145,56 @@ async def test_combined_faults_slow_book_answers_complete_only_their_own_resync(
         assert book.asks() == ((510_000, 1_000_000), (520_000, 4_000_000))
         assert session.stats.stale_rest_snapshots == 1 and session.stats.rest_snapshots == 1
         await client.close()
+
+
+# -- signing off the event loop ------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_orders_are_signed_in_a_worker_thread_not_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The EIP-712 signature (several ms of Python crypto) must not stall feed handling."""
+    threads: list[int] = []
+    original = ExchangeOrderBuilderV2.build_order_signature
+
+    def recording(self: ExchangeOrderBuilderV2, typed_data: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(self, typed_data)
+
+    monkeypatch.setattr(ExchangeOrderBuilderV2, "build_order_signature", recording)
+    async with running() as h:
+        await h.ready()
+        placed = await h.client.place_order(order("thr-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        assert placed.status is OrderStatus.OPEN
+        assert threads and threading.get_ident() not in threads, threads
+
+
+@pytest.mark.asyncio
+async def test_a_send_cancelled_while_its_order_is_signed_is_unknown_and_never_posted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cancellation (timeout, kill, shutdown) that lands while the worker thread signs: the
+    signature is finished, the order's id reported, and the send ends UNKNOWN like one cancelled
+    during its POST; nothing reaches the venue."""
+    started, release = threading.Event(), threading.Event()
+    original = ExchangeOrderBuilderV2.build_order_signature
+
+    def held(self: ExchangeOrderBuilderV2, typed_data: Any) -> Any:
+        started.set()
+        release.wait(timeout=2.0)  # bounded: signed on the loop (the old way) this would block it
+        return original(self, typed_data)
+
+    monkeypatch.setattr(ExchangeOrderBuilderV2, "build_order_signature", held)
+    async with running() as h:
+        await h.ready()
+        task = asyncio.create_task(
+            h.client.place_order(order("cx-1", Action.BUY, 500_000, 10_000_000, TimeInForce.GTC))
+        )
+        await h.until(started.is_set, "signing under way")
+        task.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        updates = [e for e in h.events if isinstance(e, OrderUpdate) and e.client_order_id == "cx-1"]
+        assert [u.status for u in updates] == [OrderStatus.PENDING, OrderStatus.UNKNOWN], updates
+        assert "cancelled" in updates[-1].reason and updates[-1].order_id
+        assert h.sim.stats["orders"] == 0

@@ -417,11 +417,26 @@ class PolymarketClient:
         if tick is None:
             return self._refused(request, "market has no tick size (no CLOB order book)")
         neg_risk = market.group is not None and market.group.kind is GroupKind.NEG_RISK
+        # Checks, amounts and salt here; the EIP-712 signature (several ms of Python crypto) in a
+        # worker thread so it does not stall the loop. A cancellation while it runs waits for it
+        # and then ends like one during the POST (UNKNOWN, the sink told): the order's id is known.
+        cancelled = False
         try:
-            prepared = signer.prepare(
+            unsigned = signer.unsigned(
                 request, token_id=token, tick_micro=tick, neg_risk=neg_risk, now_ms=self._wall_ms(), salt=request.salt
             )
+            signing = asyncio.ensure_future(asyncio.to_thread(signer.sign, unsigned))
+            while True:
+                try:
+                    prepared = await asyncio.shield(signing)
+                    break
+                except asyncio.CancelledError:
+                    if signing.cancelled():
+                        raise
+                    cancelled = True
         except OrderRejectedError as exc:
+            if cancelled:
+                raise asyncio.CancelledError from exc
             return self._refused(request, exc.reason or str(exc), token)
         order_hash = prepared.order_hash
         self.user_session.register_order(order_hash, request.client_order_id)
@@ -432,6 +447,8 @@ class PolymarketClient:
         self._sink(base)
         self.sends.begin(order_hash, request.market_id, now_ns=self._clock(), wall_ms=self._wall_ms())
         try:
+            if cancelled:
+                raise asyncio.CancelledError
             body = await self._request(
                 "POST",
                 self.config.clob_base_url,

@@ -40,6 +40,7 @@ import binascii
 import json
 import os
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -67,6 +68,7 @@ __all__ = [
     "OrderSigner",
     "PolymarketCredentials",
     "PreparedOrder",
+    "UnsignedOrder",
     "l2_headers",
     "order_amounts",
     "round_to_tick",
@@ -214,6 +216,23 @@ class PreparedOrder:
     neg_risk: bool
 
 
+@dataclass(frozen=True, slots=True)
+class UnsignedOrder:
+    """An order checked and priced, its salt fixed, not yet signed (`OrderSigner.unsigned`); the
+    signature (`OrderSigner.sign`) is the slow, pure part a caller may run in a worker thread."""
+
+    request: OrderRequest
+    token_id: str
+    order_type: str
+    neg_risk: bool
+    defer_exec: bool
+    data: OrderDataV2 = field(repr=False)
+    salt: int
+    shares_micro: int
+    maker_amount_micro: int
+    taker_amount_micro: int
+
+
 def round_to_tick(price_micro_usd: int, tick_micro_usd: int, action: Action) -> int:
     """Conservative rounding onto the tick: a buy limit rounds down, a sell limit up; then clamped
     into [tick, 1 - tick]."""
@@ -291,7 +310,8 @@ class OrderSigner:
         self._contracts = get_contract_config(credentials.chain_id)
         self._rng = rng
         self._builders: dict[bool, ExchangeOrderBuilderV2] = {}
-        self._salt_override: int | None = None  # set only for the duration of one `prepare`
+        self._salt_override: int | None = None  # set only for the duration of one `sign`
+        self._signing = threading.Lock()  # `sign` may run in worker threads; the builders share state
 
     def __repr__(self) -> str:
         return f"OrderSigner({self.credentials!r})"
@@ -310,9 +330,9 @@ class OrderSigner:
         return builder
 
     def _salt(self) -> str:
-        if self._salt_override is not None:
-            return str(self._salt_override)
-        return str(self._rng.randrange(1, 2**40))
+        if self._salt_override is None:  # only `sign` builds orders, always with the salt fixed
+            raise OrderRejectedError("order built without a salt", venue=_V, reason="salt")
+        return str(self._salt_override)
 
     def prepare(
         self,
@@ -329,7 +349,32 @@ class OrderSigner:
         what the venue would reject: off-tick prices, off-lot sizes, postOnly on FOK/FAK, a GTD
         without a future expiration. `salt` (a positive integer, e.g. derived from the journaled
         intent) fixes the order's only free field, so its hash, the venue's order id, is known before
-        sending; without it the salt is drawn from the signer's `rng`."""
+        sending; without it the salt is drawn from the signer's `rng`. `unsigned` then `sign`."""
+        return self.sign(
+            self.unsigned(
+                request,
+                token_id=token_id,
+                tick_micro=tick_micro,
+                neg_risk=neg_risk,
+                now_ms=now_ms,
+                defer_exec=defer_exec,
+                salt=salt,
+            )
+        )
+
+    def unsigned(
+        self,
+        request: OrderRequest,
+        *,
+        token_id: str,
+        tick_micro: int,
+        neg_risk: bool,
+        now_ms: int,
+        defer_exec: bool = False,
+        salt: int | None = None,
+    ) -> UnsignedOrder:
+        """The checks and amounts of `prepare`, and the salt (drawn from the `rng` when not given,
+        here, so the draws follow the calls' order even when `sign` runs in worker threads)."""
         if salt is not None and (type(salt) is not int or not 0 < salt < 2**256):
             raise OrderRejectedError(f"salt must be an integer in [1, 2**256), was {salt!r}", venue=_V, reason="salt")
         order_type = ORDER_TYPES[request.time_in_force]
@@ -358,36 +403,54 @@ class OrderSigner:
             builder=BYTES32_ZERO,
             expiration=expiration,
         )
-        builder = self._builder(neg_risk)
-        self._salt_override = salt  # read by the builder's generate_salt inside build_signed_order
-        try:
-            signed = builder.build_signed_order(data)
-            typed = builder.build_order_typed_data(signed)
-            order_hash = builder.build_order_hash(typed)
-        except (ValueError, TypeError, OverflowError) as exc:  # the library's own: e.g. a token id not a number
-            raise OrderRejectedError(
-                f"order {request.client_order_id} cannot be signed: {type(exc).__name__}: {exc}",
-                venue=_V,
-                reason="cannot sign",
-            ) from exc
-        finally:
-            self._salt_override = None
-        body = order_to_json_v2(signed, self.credentials.api_key, order_type, request.post_only, defer_exec)
+        return UnsignedOrder(
+            request=request,
+            token_id=token_id,
+            order_type=order_type,
+            neg_risk=neg_risk,
+            defer_exec=defer_exec,
+            data=data,
+            salt=salt if salt is not None else self._rng.randrange(1, 2**40),
+            shares_micro=shares,
+            maker_amount_micro=maker,
+            taker_amount_micro=taker,
+        )
+
+    def sign(self, order: UnsignedOrder) -> PreparedOrder:
+        """Sign (EIP-712) and serialise the POST body: pure given the order, several ms of Python
+        crypto, safe to call from worker threads (one signature at a time)."""
+        request = order.request
+        with self._signing:
+            builder = self._builder(order.neg_risk)
+            self._salt_override = order.salt  # read by the builder's generate_salt inside build_signed_order
+            try:
+                signed = builder.build_signed_order(order.data)
+                typed = builder.build_order_typed_data(signed)
+                order_hash = builder.build_order_hash(typed)
+            except (ValueError, TypeError, OverflowError) as exc:  # the library's own: e.g. a token id not a number
+                raise OrderRejectedError(
+                    f"order {request.client_order_id} cannot be signed: {type(exc).__name__}: {exc}",
+                    venue=_V,
+                    reason="cannot sign",
+                ) from exc
+            finally:
+                self._salt_override = None
+        body = order_to_json_v2(signed, self.credentials.api_key, order.order_type, request.post_only, order.defer_exec)
         return PreparedOrder(
             client_order_id=request.client_order_id,
             market_id=request.market_id,
-            token_id=token_id,
-            order_type=order_type,
+            token_id=order.token_id,
+            order_type=order.order_type,
             post_only=request.post_only,
             signed=signed,
             body=body,
             body_text=serialize_body(body),
             order_hash=order_hash,
             price_micro_usd=request.price_micro_usd,
-            shares_micro=shares,
-            maker_amount_micro=maker,
-            taker_amount_micro=taker,
-            neg_risk=neg_risk,
+            shares_micro=order.shares_micro,
+            maker_amount_micro=order.maker_amount_micro,
+            taker_amount_micro=order.taker_amount_micro,
+            neg_risk=order.neg_risk,
         )
 
     def headers(self, method: str, request_path: str, body_text: str | None, timestamp_s: int) -> dict[str, str]:
