@@ -486,7 +486,8 @@ def render(report: DaemonBenchReport) -> str:
     ]
 
     def row(label: str, values: Sequence[str]) -> None:
-        lines.append(f"{label:32}" + "".join(f"{v:>{width}}" for v in values))
+        # a value wider than the column still gets a space before it (the plans-by-status row)
+        lines.append(f"{label:32}" + "".join(f"{v:>{width}}" if len(v) < width else f" {v}" for v in values))
 
     modes = report.modes
     row("book events/s delivered", [f"{m.delivered_per_s:.0f}" for m in modes])
