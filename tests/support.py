@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
-from arb.domain import Venue
+from arb.book import BinaryBook, OrderBook
+from arb.domain import BookSnapshot, Venue
 from arb.graph import Listing
 from solvers import (
     Action,
@@ -494,3 +495,33 @@ def polymarket_listings(market: str, rate: Decimal) -> tuple[Listing, ...]:
         )
         for side in (Side.YES, Side.NO)
     )
+
+
+# -- exact books from decimal-text levels (repair and rebalancing tests) ---------------------------------------
+BOOK_NOW_NS = 10**12  # the books' receipt time
+
+
+def _book_levels(pairs: Sequence[tuple[str, int]]) -> tuple[tuple[int, int], ...]:
+    return tuple((int(Decimal(price) * 1_000_000), size * 1_000_000) for price, size in pairs)
+
+
+def kalshi_book(market: str, bids: Sequence[tuple[str, int]], asks: Sequence[tuple[str, int]]) -> BinaryBook:
+    """Kalshi's one ladder: YES bids (= NO asks at 1 - bid) and YES asks, prices as decimal text, sizes in contracts."""
+    ladder = OrderBook(market, market, "kalshi")
+    ladder.apply_snapshot(
+        BookSnapshot(Venue.KALSHI, market, market, _book_levels(bids), _book_levels(asks)), BOOK_NOW_NS
+    )
+    return BinaryBook(market, ladder)
+
+
+def poly_book(market: str, yes_asks: Sequence[tuple[str, int]], no_asks: Sequence[tuple[str, int]]) -> BinaryBook:
+    """Polymarket's two token books; a YES ask at q is a NO bid at 1 - q (one pool)."""
+    yes, no = OrderBook(f"{market}-yes", market, "polymarket"), OrderBook(f"{market}-no", market, "polymarket")
+
+    def mirror(asks: Sequence[tuple[str, int]]) -> tuple[tuple[int, int], ...]:
+        return tuple((1_000_000 - p, s) for p, s in _book_levels(asks))
+
+    for book, bids, asks in ((yes, no_asks, yes_asks), (no, yes_asks, no_asks)):
+        snapshot = BookSnapshot(Venue.POLYMARKET, book.book_id, market, mirror(bids), _book_levels(asks))
+        book.apply_snapshot(snapshot, BOOK_NOW_NS)
+    return BinaryBook(market, yes, no)

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arb.book import BinaryBook, OrderBook
-from arb.domain import BookSnapshot, Venue
+from arb.book import BinaryBook
+from arb.domain import Venue
 from arb.errors import ConfigError
 from arb.execution import ExecutionStatus
 from arb.execution.loopback import KALSHI_KEY_ID, LoopbackConfig, kalshi_ticker, polymarket_condition
@@ -45,7 +45,7 @@ from solvers import (
     Side,
 )
 from tests.execution.stage import Stage, stage
-from tests.support import kalshi_listings, polymarket_listings
+from tests.support import kalshi_book, kalshi_listings, poly_book, polymarket_listings
 
 D = Decimal
 K, P = Venue.KALSHI, Venue.POLYMARKET
@@ -65,26 +65,6 @@ PAIR = Component(
     (Equivalent("kalshi:K", "polymarket:P"),),
     (*kalshi_listings("K"), *polymarket_listings("P", POLY_RATE)),
 )
-
-
-def _levels(pairs: Sequence[tuple[str, int]]) -> tuple[tuple[int, int], ...]:
-    return tuple((int(D(price) * MICRO), size * MICRO) for price, size in pairs)
-
-
-def kalshi_book(market: str, bids: Sequence[tuple[str, int]], asks: Sequence[tuple[str, int]]) -> BinaryBook:
-    """Kalshi's one ladder: YES bids (= NO asks at 1 - bid) and YES asks."""
-    ladder = OrderBook(market, market, "kalshi")
-    ladder.apply_snapshot(BookSnapshot(K, market, market, _levels(bids), _levels(asks)), NOW_NS)
-    return BinaryBook(market, ladder)
-
-
-def poly_book(market: str, yes_asks: Sequence[tuple[str, int]], no_asks: Sequence[tuple[str, int]]) -> BinaryBook:
-    """Polymarket's two token books; a YES ask at q is a NO bid at 1 - q (one pool)."""
-    yes, no = OrderBook(f"{market}-yes", market, "polymarket"), OrderBook(f"{market}-no", market, "polymarket")
-    mirror = lambda asks: tuple((MICRO - p, s) for p, s in _levels(asks))  # noqa: E731
-    yes.apply_snapshot(BookSnapshot(P, f"{market}-yes", market, mirror(no_asks), _levels(yes_asks)), NOW_NS)
-    no.apply_snapshot(BookSnapshot(P, f"{market}-no", market, mirror(yes_asks), _levels(no_asks)), NOW_NS)
-    return BinaryBook(market, yes, no)
 
 
 def books(

@@ -13,15 +13,15 @@ any of its partial fills.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arb.book import BinaryBook, OrderBook
-from arb.domain import BookSnapshot, Venue
+from arb.book import BinaryBook
+from arb.domain import Venue
 from arb.errors import ConfigError
 from arb.execution.repair import (
     RepairConfig,
@@ -33,7 +33,7 @@ from arb.execution.repair import (
 )
 from arb.graph import Component
 from solvers import Action, Capital, Equivalent, ExactlyOne, Leg
-from tests.support import kalshi_listings, polymarket_listings
+from tests.support import kalshi_book, kalshi_listings, poly_book, polymarket_listings
 
 D = Decimal
 K, P = Venue.KALSHI, Venue.POLYMARKET
@@ -58,26 +58,6 @@ GROUP = Component(
     (ExactlyOne(("kalshi:A", "kalshi:B", "kalshi:C")),),
     tuple(listing for m in "ABC" for listing in kalshi_listings(m)),
 )
-
-
-def _levels(pairs: Iterable[tuple[str, int]]) -> tuple[tuple[int, int], ...]:
-    return tuple((int(D(price) * MICRO), size * MICRO) for price, size in pairs)
-
-
-def kalshi_book(market: str, bids: Sequence[tuple[str, int]], asks: Sequence[tuple[str, int]]) -> BinaryBook:
-    """Kalshi's one ladder: YES bids (= NO asks at 1 - bid) and YES asks."""
-    ladder = OrderBook(market, market, "kalshi")
-    ladder.apply_snapshot(BookSnapshot(K, market, market, _levels(bids), _levels(asks)), NOW_NS)
-    return BinaryBook(market, ladder)
-
-
-def poly_book(market: str, yes_asks: Sequence[tuple[str, int]], no_asks: Sequence[tuple[str, int]]) -> BinaryBook:
-    """Polymarket's two token books; a YES bid is a NO ask at 1 - price (and back), one pool."""
-    yes, no = OrderBook(f"{market}-yes", market, "polymarket"), OrderBook(f"{market}-no", market, "polymarket")
-    mirror = lambda asks: tuple((MICRO - p, s) for p, s in _levels(asks))  # noqa: E731
-    yes.apply_snapshot(BookSnapshot(P, f"{market}-yes", market, mirror(no_asks), _levels(yes_asks)), NOW_NS)
-    no.apply_snapshot(BookSnapshot(P, f"{market}-no", market, mirror(yes_asks), _levels(no_asks)), NOW_NS)
-    return BinaryBook(market, yes, no)
 
 
 def planner(loss_cap: str = "0.05") -> RepairPlanner:
