@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
@@ -525,3 +526,20 @@ def poly_book(market: str, yes_asks: Sequence[tuple[str, int]], no_asks: Sequenc
         snapshot = BookSnapshot(Venue.POLYMARKET, book.book_id, market, mirror(bids), _book_levels(asks))
         book.apply_snapshot(snapshot, BOOK_NOW_NS)
     return BinaryBook(market, yes, no)
+
+
+# -- TOML edits for configuration tests -------------------------------------------------------------------------
+def with_value(text: str, dotted: str, value: str) -> str:
+    """`text` (a TOML document) with `dotted` set to the TOML literal `value`: the key's line in its
+    table is replaced, or the key is added right under the table's header."""
+    table, _, key = dotted.rpartition(".")
+    lines = text.splitlines()
+    header = lines.index(f"[{table}]")
+    end = next((i for i in range(header + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    for i in range(header + 1, end):
+        if re.match(rf"{re.escape(key)}\s*=", lines[i]):
+            lines[i] = f"{key} = {value}"
+            break
+    else:
+        lines.insert(header + 1, f"{key} = {value}")
+    return "\n".join(lines) + "\n"

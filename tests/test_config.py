@@ -23,6 +23,7 @@ from arb.config import (
 )
 from arb.domain import TimeInForce
 from arb.errors import ConfigError
+from tests.support import with_value
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "config" / "default.toml"
@@ -37,22 +38,6 @@ SECRET = "s3cr3tVALUEneverShown"
 # Well-formed values the venues' own checks accept; each holds SECRET so a leak is visible.
 POLY_PRIVATE_KEY = "0x" + "5ec2e7" + "11" * 29
 POLY_API_SECRET = base64.urlsafe_b64encode(SECRET.encode()).decode()
-
-
-def with_value(text: str, dotted: str, value: str) -> str:
-    """`text` (a TOML document) with `dotted` set to the TOML literal `value`: the key's line in its
-    table is replaced, or the key is added right under the table's header."""
-    table, _, key = dotted.rpartition(".")
-    lines = text.splitlines()
-    header = lines.index(f"[{table}]")
-    end = next((i for i in range(header + 1, len(lines)) if lines[i].startswith("[")), len(lines))
-    for i in range(header + 1, end):
-        if re.match(rf"{re.escape(key)}\s*=", lines[i]):
-            lines[i] = f"{key} = {value}"
-            break
-    else:
-        lines.insert(header + 1, f"{key} = {value}")
-    return "\n".join(lines) + "\n"
 
 
 def without_key(text: str, dotted: str) -> str:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
@@ -17,24 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support import with_value as set_key
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT = ROOT / "config" / "default.toml"
-
-
-def set_key(text: str, dotted: str, value: str) -> str:
-    """`text` with `dotted` (table.key) set to the TOML literal `value` (added under the header
-    when absent)."""
-    table, _, key = dotted.rpartition(".")
-    lines = text.splitlines()
-    header = lines.index(f"[{table}]")
-    end = next((i for i in range(header + 1, len(lines)) if lines[i].startswith("[")), len(lines))
-    for i in range(header + 1, end):
-        if re.match(rf"{re.escape(key)}\s*=", lines[i]):
-            lines[i] = f"{key} = {value}"
-            break
-    else:
-        lines.insert(header + 1, f"{key} = {value}")
-    return "\n".join(lines) + "\n"
 
 
 def write_config(tmp_path: Path, **overrides: str) -> Path:

@@ -27,7 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from arb.cli import main
 from arb.domain import OrderStatus
 from arb.ledger import Ledger
-from tests.daemon.support import DEFAULT, ROOT, Daemon, set_key, write_config
+from tests.daemon.support import DEFAULT, ROOT, Daemon, write_config
+from tests.support import with_value as set_key
 
 OPERATIONS = ROOT / "docs" / "operations.md"
 
