@@ -276,6 +276,20 @@ def test_intent_orders_fills_positions_and_cash_round_trip(tmp_path: Path) -> No
             ledger.close_incident(incident, "again", now_ms=1_009)
 
 
+def test_revision_moves_with_every_write_and_never_with_a_read(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        start = ledger.revision
+        ledger.market_cash_flows()
+        ledger.pnl()
+        assert ledger.revision == start
+        ledger.record_fill(_fill("t-1"), now_ms=1)
+        after_fill = ledger.revision
+        assert after_fill > start
+        ledger.market_cash_flows()
+        ledger.fill_count()
+        assert ledger.revision == after_fill
+
+
 def test_money_is_exact_and_floats_are_refused(tmp_path: Path) -> None:
     with Ledger(tmp_path / "l.db") as ledger:
         # 0.123457 USD x 0.03 contracts is 0.00370371 USD: not a whole micro-USD, kept exactly

@@ -277,6 +277,9 @@ class Daemon:
         self._scan_books = _ScanBooks(self.books)
         self._draining = False  # the scanner is draining in a worker thread
         self._pending_changes: list[tuple[Venue, str]] = []
+        # committed cash at a ledger revision: every solver pass and plan reads it, and the fills
+        # scan behind it grows with the run, so it is recomputed only after a ledger write
+        self._committed_at: tuple[int, dict[str, Decimal]] | None = None
         self.gate: RiskGate | None = None
         self.executor: Executor | None = None
         self.graph: MarketGraph | None = None
@@ -626,10 +629,15 @@ class Daemon:
 
     def _committed_cash(self) -> dict[str, Decimal]:
         assert self.ledger is not None
+        revision = self.ledger.revision
+        if self._committed_at is not None and self._committed_at[0] == revision:
+            return dict(self._committed_at[1])
         spent: dict[str, Decimal] = {}
         for (venue, _market), flow in self.ledger.market_cash_flows().items():
             spent[venue.value] = spent.get(venue.value, _ZERO) - flow
-        return {venue: max(_ZERO, amount) for venue, amount in spent.items()}
+        committed = {venue: max(_ZERO, amount) for venue, amount in spent.items()}
+        self._committed_at = (revision, committed)
+        return dict(committed)
 
     def _limited(self, candidate: CandidateSet, score_micro_usd: int) -> CandidateSet | None:
         """The set with its risk limits: its cost at most the risk gate's partial-fill loss bound;

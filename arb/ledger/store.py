@@ -260,6 +260,13 @@ class Ledger:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def revision(self) -> int:
+        """Rows written through this ledger so far (inserted, updated or deleted; SQLite's
+        `total_changes`, no query): two equal readings mean nothing was written in between, so a
+        value derived from the ledger at the first can be reused at the second."""
+        return self._conn.total_changes
+
     def __enter__(self) -> Ledger:
         return self
 
