@@ -541,16 +541,6 @@ class PolymarketSimulator:
         """Frames waiting in every connection's writer queue (for flow control and stress runs)."""
         return sum(len(conn.queue) for conn in self._conns)
 
-    def drop_all(self, stream: str = "*") -> int:
-        """Abort every socket of `stream` ("market", "user" or "*") now (no close frame), as a
-        network failure would; returns how many."""
-        dropped = 0
-        for conn in list(self._conns):
-            if not conn.closed and stream in ("*", conn.stream):
-                self._abort(conn)
-                dropped += 1
-        return dropped
-
     # -- ids and time ----------------------------------------------------------------------------
 
     def _next_id(self, prefix: str) -> str:
