@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -110,7 +111,12 @@ class _BadRequest(Exception):
 
 
 class LoopbackHttpServer:
-    """`await start()`, use `base_url`, `await close()` (or `async with`)."""
+    """`await start()`, use `base_url`, `await close()` (or `async with`).
+
+    On TCP (the default) it listens on `host`:`port` (0: a free port). With `unix_path` it listens
+    on that Unix-domain socket instead (replays use them: a write is readable at the peer when it
+    returns), and `host` only names the server in `base_url` (`http://<host>`), so a client can
+    tell several servers' sockets apart by URL."""
 
     def __init__(
         self,
@@ -118,6 +124,7 @@ class LoopbackHttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        unix_path: str | os.PathLike[str] | None = None,
         latency_s: float | Callable[[], float] = 0.0,
         sleep: Sleep = asyncio.sleep,
         faults: FaultInjector | None = None,
@@ -126,6 +133,7 @@ class LoopbackHttpServer:
         self._handler = handler
         self.host = host
         self._port = port
+        self.unix_path = None if unix_path is None else os.fspath(unix_path)
         self._latency_s = latency_s
         self._sleep = sleep
         self.faults = faults
@@ -146,6 +154,9 @@ class LoopbackHttpServer:
         if self._server is not None:
             return
         self._closing = False
+        if self.unix_path is not None:
+            self._server = await asyncio.start_unix_server(self._serve, path=self.unix_path)
+            return
         self._server = await asyncio.start_server(self._serve, self.host, self._port)
         self._port = self._server.sockets[0].getsockname()[1]
 
@@ -153,10 +164,16 @@ class LoopbackHttpServer:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("server not started")
+        if self.unix_path is not None:
+            raise RuntimeError(f"server listens on the Unix socket {self.unix_path}, not a port")
         return self._port
 
     @property
     def base_url(self) -> str:
+        if self.unix_path is not None:
+            if self._server is None:
+                raise RuntimeError("server not started")
+            return f"http://{self.host}"
         return f"http://{self.host}:{self.port}"
 
     async def close(self) -> None:
