@@ -164,6 +164,12 @@ def _kill(args: argparse.Namespace) -> int:
     return run_kill(args)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from arb.replay.cli import run_replay
+
+    return run_replay(args.scenarios, json_out=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arb", description="Optimization-centric prediction-market arbitrage engine")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -410,6 +416,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kill.add_argument("--reason", default="arb kill", help="recorded in the file")
     kill.set_defaults(handler=_kill)
+
+    replay = commands.add_parser(
+        "replay",
+        help="replay scenario files through the engine on a virtual clock and check their expected outcomes",
+    )
+    replay.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO", help="scenario files (docs/replay.md)")
+    replay.add_argument(
+        "--json", type=Path, metavar="OUT", help="write the results as JSON (one object, or a list for several files)"
+    )
+    replay.set_defaults(handler=_replay)
     return parser
 
 

@@ -631,6 +631,10 @@ def _build_config(
     document["live_view"] = {"enabled": False}
     document["notifications"] = {"enabled": False}
     risk = document.setdefault("risk", {})
+    cash = risk.get("cash_per_venue_usd")
+    if isinstance(cash, dict):  # a venue the scenario does not list holds no capital (the bankroll)
+        for name in [name for name in cash if name not in {v.value for v in venues}]:
+            del cash[name]
     risk["kill_switch_file"] = str(workdir / "arb.kill")
     risk.pop("kill_switch_signal", None)  # a replay installs no signal handler
     return config_from_document(document, source=Path(source), base_dir=workdir)
