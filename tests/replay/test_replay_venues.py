@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ def test_the_real_clients_trade_both_venues_over_unix_sockets_on_the_virtual_loo
 
     async def main() -> tuple[list[str], list[OrderStatus]]:
         clock = current_clock()
+        threads = threading.active_count()
         async with ReplayVenues(
             SPEC, seed=3, socket_dir=tmp_path / "s", clock_ms=clock.wall_ms, polymarket_cash_usd=None
         ) as venues:
@@ -101,6 +103,7 @@ def test_the_real_clients_trade_both_venues_over_unix_sockets_on_the_virtual_loo
             finally:
                 for client in clients.values():
                     await client.close()
+            assert threading.active_count() == threads  # signing, REST and sockets: no worker thread
             ids = sorted(m.market_id for ms in markets.values() for m in ms)
             assert venues.kalshi.position(venues.kalshi_key_id, "KXTEST-26-A").position_micro == 10 * SCALE
             account = venues.polymarket.accounts[venues.polymarket_credentials.api_key]
