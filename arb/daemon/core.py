@@ -47,6 +47,7 @@ from typing import IO, Any
 from arb.book import BinaryBook, OrderBook
 from arb.config import AppConfig, Credentials
 from arb.daemon.allocation import LiveAllocator
+from arb.daemon.settlement import SettlementDivergence, divergences, held_payout_usd, link_id
 from arb.daemon.telemetry import LoopLagMonitor, Telemetry, feed_health
 from arb.daemon.venues import VenueSource, build_clients
 from arb.domain import BookChange, BookSnapshot, EventInfo, Fill, MarketInfo, MarketLifecycle, OrderUpdate, Side, Venue
@@ -57,7 +58,7 @@ from arb.execution.orders import time_in_force_for
 from arb.execution.recovery import RecoveryConfig, RecoveryReport, recover
 from arb.execution.repair import RepairPlanner, exposure
 from arb.graph import Component, MarketGraph, build_graph, contract_id
-from arb.ledger.store import Ledger
+from arb.ledger.store import Ledger, Payout, SettlementResult
 from arb.links import CuratedLink
 from arb.ops.logs import log_event
 from arb.ops.metrics import Metrics, MetricsServer
@@ -266,6 +267,7 @@ class Daemon:
         self._link_notional: dict[str, Decimal] = {}
         self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
         self._links: tuple[CuratedLink, ...] = ()
+        self._settled_paid: dict[tuple[Venue, str], Decimal] = {}  # what each settlement paid our positions
         self._traded: dict[str, Component] = {}  # every set this run sent orders for
         self.sales = 0
         self._markets: dict[Venue, list[MarketInfo]] = {}
@@ -605,6 +607,8 @@ class Daemon:
                 log_event(log, logging.WARNING, "settlement_unclear", venue=event.venue.value, market=event.market_id)
             return
         assert self.ledger is not None
+        key = (event.venue, event.market_id)
+        paid = held_payout_usd(self.ledger, event.venue, event.market_id, Payout.won(side))
         try:
             outcome = self.ledger.record_settlement(event.venue, event.market_id, side, now_ms=self._wall_ms())
         except ConfigError as exc:
@@ -619,6 +623,41 @@ class Daemon:
             won=side.value,
             result=outcome.value,
         )
+        if outcome is SettlementResult.APPLIED:
+            self._settled_paid[key] = paid
+            for divergence in divergences(
+                self.ledger, self._links_by_pair, event.venue, event.market_id, self._settled_paid
+            ):
+                self._on_divergence(divergence)
+
+    def _on_divergence(self, divergence: SettlementDivergence) -> None:
+        """Linked markets resolved differently: both results are booked as the venues paid them;
+        every set holding the link's contracts gets an incident (ledger + gate: no new entry takes
+        it) and the alert goes out."""
+        assert self.ledger is not None and self.gate is not None
+        link = divergence.link
+        contracts = {
+            contract_id(Venue.KALSHI, link.kalshi_ticker),
+            contract_id(Venue.POLYMARKET, divergence.polymarket_condition_id),
+        }
+        components = self.graph.components if self.graph is not None else ()
+        set_ids = sorted(c.id for c in components if contracts & set(c.contracts)) or [link_id(link)]
+        message = divergence.message
+        for set_id in set_ids:
+            incident = self.ledger.open_incident(set_id, message, now_ms=self._wall_ms())
+            self.gate.incidents.open(set_id, message)
+            self.telemetry.incident(
+                "settlement_divergence",
+                message,
+                set_id=set_id,
+                severity="critical",
+                details={
+                    "incident": str(incident),
+                    "link": link_id(link),
+                    "settlement_risk": link.settlement_risk.value,
+                    "result_usd": str(divergence.result_usd),
+                },
+            )
 
     # -- solving and trading ---------------------------------------------------------------------------
     def _capital(self) -> Capital:

@@ -20,6 +20,10 @@ kept in `handler_errors` for tests to inspect.
 `latency_s` (or an attached `FaultInjector`'s) is awaited through the injected `sleep` before each
 answer; an attached injector can also answer 429/500 before the handler runs, and after it ran
 (the request took effect) replace the answer with a 500, never answer, or hold the answer.
+
+`partition()` makes the server unreachable until `heal()`: every open connection is aborted (no
+answer, a reset), every new one is aborted as soon as it is accepted, a request still waiting out
+its latency is never handled, and one already handled whose answer was held is never answered.
 """
 
 from __future__ import annotations
@@ -129,7 +133,10 @@ class LoopbackHttpServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self.partitioned = False
         self.connections_accepted = 0
+        self.connections_refused = 0  # accepted and aborted at once during a partition
         self.requests_served = 0
         self.handler_errors: list[BaseException] = []
 
@@ -170,6 +177,15 @@ class LoopbackHttpServer:
         await self.start()
         return self
 
+    def partition(self) -> None:
+        """Unreachable from now until `heal()`: open connections are aborted, new ones refused."""
+        self.partitioned = True
+        for writer in list(self._writers.values()):
+            writer.transport.abort()
+
+    def heal(self) -> None:
+        self.partitioned = False
+
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
@@ -178,7 +194,12 @@ class LoopbackHttpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self.partitioned:
+            self.connections_refused += 1
+            writer.transport.abort()
+            return
         self._tasks.add(task)
+        self._writers[task] = writer
         self.connections_accepted += 1
         try:
             while not self._closing:
@@ -204,6 +225,7 @@ class LoopbackHttpServer:
             pass
         finally:
             self._tasks.discard(task)
+            self._writers.pop(task, None)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
@@ -291,6 +313,8 @@ class LoopbackHttpServer:
             delay += self.faults.latency_s
         if delay > 0:
             await self._sleep(delay)
+        if self.partitioned:  # cut off while the request was on its way: it never arrived
+            raise ConnectionResetError("partitioned")
         if self.faults is not None:
             status = self.faults.http_status(request.path)
             if status is not None:
@@ -321,6 +345,8 @@ class LoopbackHttpServer:
             hold = self.faults.answer_delay_s(request.path)
             if hold > 0:
                 await self._sleep(hold)  # computed now, delivered late: the answer is old on arrival
+        if self.partitioned:  # processed, but the answer cannot get through any more
+            raise ConnectionResetError("partitioned")
         return result
 
     @staticmethod

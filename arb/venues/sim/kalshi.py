@@ -61,6 +61,8 @@ a frame, FREEZE swallows frames (websockets still answers pings; `ping_all` send
 change never arrives), 429/500 answers come from the HTTP server, `partial_fill_limit` caps how
 much of an API order matches at once, latency delays every answer and frame. Order POSTs can also be
 processed and then answered 500 or never (`fail_next_order_response`), the ambiguous case.
+`partition()` cuts the venue off until `heal()`: REST and socket connections are aborted and new
+ones refused (the venue itself goes on: resting orders may fill meanwhile).
 
 Bounded work: orders, fills and client order ids are found through indexes, GTD expiry pops a heap,
 publishing walks only the subscriptions of the market concerned; terminal orders are kept per account
@@ -416,6 +418,7 @@ class KalshiSimulator:
         self._hang = asyncio.Event()
         self.http = LoopbackHttpServer(self._handle_http, sleep=sleep, faults=self.faults)
         self._ws_server: Server | None = None
+        self.partitioned = False
         self.ws_connections_accepted = 0
         self.auth_failures = 0
         self.gaps_injected = 0
@@ -614,10 +617,26 @@ class KalshiSimulator:
 
     async def drop_all(self) -> None:
         """Abort every socket now (no close frame), as a network failure would."""
+        self._abort_sockets()
+
+    def _abort_sockets(self) -> None:
         for conn in list(self._conns):
             transport = conn.ws.transport
             if transport is not None:
                 transport.abort()
+
+    def partition(self) -> None:
+        """The network between us and the venue fails until `heal()`: every REST and socket
+        connection is aborted and every new one aborted as it is accepted. The venue goes on
+        (participants trade, resting orders fill); nothing it says gets through."""
+        self.partitioned = True
+        self.http.partition()
+        self._abort_sockets()
+
+    def heal(self) -> None:
+        """The network works again: new connections are served (clients reconnect themselves)."""
+        self.partitioned = False
+        self.http.heal()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -1327,6 +1346,9 @@ class KalshiSimulator:
         return key_id
 
     def _check_ws_auth(self, connection: ServerConnection, request: Any) -> Any:
+        if self.partitioned:  # refused: the handshake never gets an answer
+            connection.transport.abort()
+            return connection.respond(503, "partitioned\n")
         if request.path.split("?", 1)[0] != WS_PATH:
             return connection.respond(404, "not found\n")
         try:

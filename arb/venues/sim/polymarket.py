@@ -78,6 +78,9 @@ Accounts (other owners - scripted participants, the house, `take` - are unconstr
   50-50 resolution - names no winning asset and the outcome "50-50"), and every account's tokens are
   redeemed at once: $1 per winning share, $0.50 per share of either token when void.
 
+`partition()` cuts the venue off until `heal()`: Gamma, CLOB and socket connections are aborted and
+new ones refused (the venue itself goes on: resting orders may fill meanwhile).
+
 Slow consumers: each socket has one writer task fed by a bounded queue (`max_queued_frames`); a
 client that falls so far behind that a frame does not fit is disconnected (the venue closes slow
 market-data connections), and reconnects for fresh snapshots.
@@ -367,6 +370,7 @@ class PolymarketSimulator:
         self._gamma: LoopbackHttpServer | None = None
         self._clob: LoopbackHttpServer | None = None
         self._ws: Server | None = None
+        self.partitioned = False
         self._contracts = get_contract_config(chain_id)
         self.participants: list[MarketMaker | Taker] = []
         for spec in markets:
@@ -401,7 +405,15 @@ class PolymarketSimulator:
         self._clob = LoopbackHttpServer(self._clob_handler, sleep=self._sleep, faults=self.faults)
         await self._gamma.start()
         await self._clob.start()
-        self._ws = await serve(self._ws_handler, "127.0.0.1", 0, ping_interval=None, compression=None, max_size=2**22)
+        self._ws = await serve(
+            self._ws_handler,
+            "127.0.0.1",
+            0,
+            ping_interval=None,
+            compression=None,
+            max_size=2**22,
+            process_request=self._refuse_when_partitioned,
+        )
 
     async def close(self) -> None:
         for conn in list(self._conns):
@@ -532,6 +544,38 @@ class PolymarketSimulator:
         self.accounts[api_key] = account
         self._accounts_by_funder[account.funder_address.lower()] = account
         return account
+
+    async def drop_all(self, stream: str = "*") -> int:
+        """Abort every socket of `stream` ("market", "user" or "*" for both) now, no close frame,
+        as a network failure would; returns how many. Clients reconnect and resubscribe."""
+        dropped = [c for c in self._conns if not c.closed and stream in ("*", c.stream)]
+        for conn in dropped:
+            self._abort(conn)
+        return len(dropped)
+
+    def partition(self) -> None:
+        """The network between us and the venue fails until `heal()`: every Gamma, CLOB and socket
+        connection is aborted and every new one aborted as it is accepted. The venue goes on
+        (participants trade, resting orders fill); nothing it says gets through."""
+        self.partitioned = True
+        for server in (self._gamma, self._clob):
+            if server is not None:
+                server.partition()
+        for conn in list(self._conns):
+            self._abort(conn)
+
+    def heal(self) -> None:
+        """The network works again: new connections are served (clients reconnect themselves)."""
+        self.partitioned = False
+        for server in (self._gamma, self._clob):
+            if server is not None:
+                server.heal()
+
+    def _refuse_when_partitioned(self, connection: ServerConnection, request: Any) -> Any:
+        if not self.partitioned:
+            return None
+        connection.transport.abort()  # refused: the handshake never gets an answer
+        return connection.respond(503, "partitioned\n")
 
     def connections(self, stream: str) -> int:
         return sum(1 for c in self._conns if c.stream == stream and not c.closed)
