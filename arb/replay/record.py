@@ -387,7 +387,7 @@ class FeedRecorder:
             raise ConfigError("record: nothing recorded (not started)")
         end_ns = self._stop_ns if self._stop_ns is not None else self.clock()
         elapsed_ms = (end_ns - self._t0_ns) // 1_000_000
-        venues: dict[str, Any] = {"seed": self.seed}
+        venues: dict[str, Any] = {}
         for venue, venue_tree in self._metadata.items():
             venues[venue] = {key: [dict(item) for item in value] for key, value in venue_tree.items()}
         for item in venues.get("kalshi", {}).get("markets", []):
@@ -414,7 +414,7 @@ class FeedRecorder:
             ),
             "provenance": provenance
             or f"recorded from the {self.source.name} venues at {format_close_time(self._start_wall_ms)}",
-            "duration_s": max(1, math.ceil(elapsed_ms / 1000)),
+            "duration_s": elapsed_ms // 1000 + 1,  # every event at 0 <= at_ms < duration
             "start_wall_ms": self._start_wall_ms,
             "seed": self.seed,
         }

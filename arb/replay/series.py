@@ -476,7 +476,7 @@ def scenario_from_series(
                 }
                 events.append((virtual[row.t_ms], row.line, event, f"{_iso(row.t_ms)} ({source} line {row.line})"))
     events.sort(key=lambda e: (e[0], e[1]))
-    venues: dict[str, Any] = {"seed": seed}
+    venues: dict[str, Any] = {}
     if cat.kalshi:
         venues["kalshi"] = cat.kalshi
     if cat.polymarket:
@@ -487,7 +487,8 @@ def scenario_from_series(
         raise ConfigError(f"the scenario's [venues] do not validate: {exc}") from None
     links = _links(cat, links_text, links_source, pairs, first_ms)
     last_virtual = virtual[stamps[-1]]
-    duration_s = max(1, math.ceil((last_virtual + margin_ms) / 1000))
+    # the replay runs events at 0 <= at_ms < duration: at least 1 ms after the last one
+    duration_s = max(1, math.ceil((last_virtual + max(margin_ms, 1)) / 1000))
     markets = len(by_market)
     header: dict[str, Any] = {
         "name": name,
