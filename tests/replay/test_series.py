@@ -9,9 +9,7 @@ candlestick fixture from tests/fixtures, and documents of the documented shapes)
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import random
 import tomllib
 from collections.abc import Iterator
 from decimal import Decimal
@@ -20,13 +18,13 @@ from typing import Any
 
 import orjson
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arb.cli import main
 from arb.errors import ConfigError
 from arb.links import link_is_current, parse_links
+from arb.replay.scenario import parse_scenario
 from arb.replay.series import (
     kalshi_candles_to_rows,
     parse_series_csv,
@@ -35,12 +33,8 @@ from arb.replay.series import (
     scenario_from_series,
     series_csv_text,
 )
-from arb.venues.kalshi.auth import KalshiSigner
-from arb.venues.kalshi.client import KalshiClient, KalshiConfig
-from arb.venues.polymarket.client import PolymarketClient, PolymarketConfig
-from arb.venues.sim.kalshi import KalshiSimulator
-from arb.venues.sim.polymarket import PolymarketSimulator
 from arb.venues.sim.spec import SimSpec
+from tests.replay.series_support import served_markets
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "venues"
 CONDITION = "0x" + "ab" * 32
@@ -166,6 +160,8 @@ def test_the_scenario_follows_the_rows() -> None:
     real = scenario_from_series(rows, name="fed", source="s.csv", max_gap_ms=0)
     assert [e["at_ms"] for e in real.tree["events"]][::2] == [60_000, 120_000, 3_600_000]
     assert built.toml() == scenario_from_series(rows, name="fed", source="s.csv").toml()  # same bytes
+    parsed = parse_scenario(built.toml(), "fed.toml")  # what `arb replay` reads
+    assert (parsed.duration_ms, len(parsed.events), parsed.start_wall_ms) == (8000, 5, 1_733_047_200_000)
 
 
 def test_polymarket_tick_is_the_coarsest_grid_the_prices_fit() -> None:
@@ -232,48 +228,6 @@ def test_replaying_the_events_ends_on_each_markets_last_quote(case: tuple[str, d
 # -- links ----------------------------------------------------------------------------------------
 
 
-async def _served_markets(venues: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The markets as the real clients read them from simulators built from `venues`."""
-    spec = SimSpec.from_dict(venues)
-    assert spec.kalshi is not None and spec.polymarket is not None
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    kalshi_sim = KalshiSimulator.from_spec(spec.kalshi, api_keys={"reader": key.public_key()})
-    poly_sim = PolymarketSimulator.from_spec(spec.polymarket)
-    await kalshi_sim.start()
-    await poly_sim.start()
-    rng = random.Random(0)
-    kalshi = KalshiClient(
-        KalshiConfig(rest_base_url=kalshi_sim.rest_base_url, ws_url=kalshi_sim.ws_url, trust_env=False),
-        clock=lambda: 0,
-        sleep=asyncio.sleep,
-        rng=rng,
-        signer=KalshiSigner("reader", key),
-    )
-    poly = PolymarketClient(
-        PolymarketConfig(
-            gamma_base_url=poly_sim.gamma_url,
-            clob_base_url=poly_sim.clob_url,
-            data_api_base_url=poly_sim.gamma_url,
-            market_ws_url=poly_sim.market_ws_url,
-            user_ws_url=poly_sim.user_ws_url,
-        ),
-        clock=lambda: 0,
-        sleep=asyncio.sleep,
-        rng=rng,
-    )
-    try:
-        await kalshi.start()
-        await poly.start()
-        k = {m.market_id: m for m in await kalshi.markets()}
-        p = {m.market_id: m for m in await poly.markets()}
-    finally:
-        await kalshi.close()
-        await poly.close()
-        await kalshi_sim.close()
-        await poly_sim.close()
-    return k, p
-
-
 def _links_of(tree: dict[str, Any]) -> Iterator[Any]:
     import tomlkit
 
@@ -290,7 +244,7 @@ async def test_a_pair_links_minimal_markets_and_the_link_is_current_where_they_a
     tree = _reread(built.toml())
     (link,) = _links_of(tree)
     assert link.inverted and link.polymarket_condition_id == CONDITION
-    kalshi, poly = await _served_markets(tree["venues"])
+    kalshi, poly = await served_markets(tree["venues"])
     assert link_is_current(link, kalshi["KXFEDDECISION-24DEC-H0"], poly[CONDITION]) is None
 
 
@@ -327,7 +281,7 @@ async def test_a_links_file_passes_through_when_current_and_is_refused_when_stal
     }
     rows = parse_series_csv(SERIES.rsplit("\n", 2)[0] + "\n", source="s.csv")  # without the late token
     # the links file a reviewer would have written from these markets as the venues serve them
-    kalshi, poly = await _served_markets(
+    kalshi, poly = await served_markets(
         scenario_from_series(
             rows, name="m", metadata=metadata, pairs=[("KXFEDDECISION-24DEC-H0", "504586", "same")]
         ).tree["venues"]
