@@ -213,6 +213,20 @@ def _add_scenario_commands(commands: Any) -> None:
         "no books): else minimal markets",
     )
     series.add_argument(
+        "--kalshi-markets",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="saved Kalshi GET /markets (or /events) responses with the markets' metadata (repeatable)",
+    )
+    series.add_argument(
+        "--polymarket-markets",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="saved Polymarket Gamma GET /markets (or /events) arrays with the markets' metadata (repeatable)",
+    )
+    series.add_argument(
         "--pair",
         action="append",
         metavar="TICKER=POLYMARKET_ID[:inverted]",

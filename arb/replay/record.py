@@ -172,7 +172,8 @@ def metadata_spec(
                     "event_ticker": market.event_id,
                     "series_ticker": series_id,
                     "title": event.title if event is not None else "",
-                    "mutually_exclusive": event is not None and event.group is not None,
+                    # a market read from a saved events file keeps its event's group
+                    "mutually_exclusive": (event.group if event is not None else market.group) is not None,
                 }
         tree["kalshi"] = {
             "series": [series_tables[k] for k in sorted(series_tables)],

@@ -53,6 +53,7 @@ __all__ = [
     "SeriesRow",
     "SeriesScenario",
     "kalshi_candles_to_rows",
+    "metadata_from_venue_files",
     "parse_series_csv",
     "polymarket_history_to_rows",
     "read_series_csv",
@@ -819,19 +820,64 @@ def _pair(text: str) -> tuple[str, str, str]:
     return left, right, orientation
 
 
+def metadata_from_venue_files(
+    kalshi_files: Sequence[Path | str] = (), polymarket_files: Sequence[Path | str] = ()
+) -> dict[str, Any]:
+    """A metadata tree (SimSpec markets, no books) from the venues' saved market files: Kalshi
+    `GET /markets` or `GET /events?with_nested_markets=true` responses, Polymarket Gamma `GET
+    /markets` or `GET /events` arrays (`arb.venues.metadata_files`, the files `arb links approve`
+    reads, so links approved from them stay current). A backtest trades its markets, so each is
+    listed active whatever its status was; a Kalshi file carries no series fee type: Kalshi's
+    standard quadratic fee is assumed (give the series in a --markets TOML to change it)."""
+    from arb.replay.record import metadata_spec
+    from arb.venues.metadata_files import load_kalshi_markets_file, load_polymarket_markets_file
+
+    markets = [m for path in kalshi_files for m in load_kalshi_markets_file(path)]
+    markets += [m for path in polymarket_files for m in load_polymarket_markets_file(path)]
+    tree = metadata_spec(markets, [], [])
+    for market in tree.get("kalshi", {}).get("markets", []):
+        market["status"] = "active"
+    return tree
+
+
+def _merge_metadata(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for tree in trees:
+        for venue, tables in tree.items():
+            if not isinstance(tables, Mapping):
+                merged[venue] = tables
+                continue
+            into = merged.setdefault(venue, {})
+            for key, value in tables.items():
+                if isinstance(value, list) and isinstance(into.get(key), list):
+                    known = {orjson.dumps(item, option=orjson.OPT_SORT_KEYS) for item in into[key]}
+                    into[key].extend(v for v in value if orjson.dumps(v, option=orjson.OPT_SORT_KEYS) not in known)
+                else:
+                    into[key] = value
+    return merged
+
+
 def run_from_series(args: Any) -> int:
     """`arb scenario from-series`."""
     import tomllib
 
+    from arb.errors import WireError
+
     rows = read_series_csv(args.csv, default_size=args.default_size)
-    metadata: dict[str, Any] | None = None
+    trees: list[Mapping[str, Any]] = []
     if args.markets is not None:
         try:
-            metadata = tomllib.loads(Path(args.markets).read_text(encoding="utf-8"))
+            trees.append(tomllib.loads(Path(args.markets).read_text(encoding="utf-8")))
         except OSError as exc:
             raise ConfigError(f"{args.markets}: cannot read the metadata ({exc.strerror})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{args.markets}: not valid TOML ({exc})") from None
+    if args.kalshi_markets or args.polymarket_markets:
+        try:
+            trees.append(metadata_from_venue_files(args.kalshi_markets or (), args.polymarket_markets or ()))
+        except WireError as exc:
+            raise ConfigError(f"a markets file does not decode: {exc}") from None
+    metadata = _merge_metadata(trees) if trees else None
     links_text = None
     if args.links is not None:
         from arb.files import read_text
@@ -842,7 +888,7 @@ def run_from_series(args: Any) -> int:
         name=args.name or Path(args.csv).stem,
         source=str(args.csv),
         metadata=metadata,
-        metadata_source=str(args.markets),
+        metadata_source=str(args.markets or "the markets files"),
         links_text=links_text,
         links_source=str(args.links),
         pairs=[_pair(p) for p in args.pair or ()],

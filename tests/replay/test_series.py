@@ -458,3 +458,66 @@ def test_the_command_exits_2_naming_the_bad_line(tmp_path: Path, capsys: pytest.
     assert caught.value.code == 2
     assert f"{bad}:3: crossed quote" in capsys.readouterr().err
     assert not (tmp_path / "x.toml").exists()
+
+
+@pytest.mark.asyncio
+async def test_metadata_from_the_venues_saved_files_keeps_approved_links_current(tmp_path: Path) -> None:
+    """Real captures: Kalshi GET /markets (multivariate parlays, deci-cent, fractional) and Gamma
+    markets with their taker fee schedule. A link approved from those files (as `arb links approve`
+    does) passes through and is current where simulators built from the scenario serve the markets."""
+    from arb.links import Orientation, SettlementRisk, approve_link, link_from_markets
+    from arb.venues.metadata_files import load_kalshi_markets_file, load_polymarket_markets_file
+
+    kalshi_file = FIXTURES / "kalshi" / "rest" / "drmanhattan_markets_mve_2026-06.json"
+    gamma_file = FIXTURES / "polymarket" / "rest" / "drmanhattan_gamma_markets_feeSchedule_2026.json"
+    k_market = load_kalshi_markets_file(kalshi_file)[0]
+    p_market = load_polymarket_markets_file(gamma_file)[0]
+    assert p_market.token_ids is not None
+    approve_link(
+        tmp_path / "links.toml",
+        link_from_markets(
+            k_market,
+            p_market,
+            orientation=Orientation.INVERTED,
+            settlement_risk=SettlementRisk.MINOR_DIFFERENCES,
+            approved_by="reviewer",
+            approved_at=dt.date(2026, 6, 1),
+        ),
+    )
+    csv_path = tmp_path / "s.csv"
+    csv_path.write_text(
+        "timestamp,market,bid,ask,bid_size\n"
+        f"2026-06-01T12:00:00Z,kalshi:{k_market.market_id},0.123,0.131,2.5\n"
+        f"2026-06-01T12:00:00Z,polymarket:{p_market.token_ids[1]},0.86,0.88,\n"
+        f"2026-06-01T12:05:00Z,kalshi:{k_market.market_id},0.125,0.131,\n"
+    )
+    out = tmp_path / "b.toml"
+    args = [
+        "scenario",
+        "from-series",
+        str(csv_path),
+        "--out",
+        str(out),
+        "--kalshi-markets",
+        str(kalshi_file),
+        "--polymarket-markets",
+        str(gamma_file),
+        "--links",
+        str(tmp_path / "links.toml"),
+    ]
+    assert main(args) == 0
+    tree = _reread(out.read_text())
+    scenario = parse_scenario(out.read_text(), str(out))
+    (link,) = scenario.links
+    assert link.approved_by == "reviewer" and link.inverted
+    assert len(tree["venues"]["kalshi"]["markets"]) == 5 and len(tree["venues"]["polymarket"]["markets"]) == 5
+    served_k, served_p = await served_markets(tree["venues"])
+    assert link_is_current(link, served_k[k_market.market_id], served_p[p_market.market_id]) is None
+    again = served_p[p_market.market_id]
+    assert again.taker_fee is not None and again.taker_fee.coefficient == Decimal("0.05")
+    assert served_k[k_market.market_id].price_bands == k_market.price_bands  # deci-cent
+    assert served_k[k_market.market_id].strike == k_market.strike  # the parlay's legs
+    # the NO token was quoted: its book is the row, the YES token's the mirror
+    (poly,) = [m for m in tree["venues"]["polymarket"]["markets"] if m["condition_id"] == p_market.market_id]
+    assert poly["no_book"] == {"bids": [["0.86", "100"]], "asks": [["0.88", "100"]]}
+    assert poly["yes_book"] == {"bids": [["0.12", "100"]], "asks": [["0.14", "100"]]}
