@@ -755,8 +755,7 @@ def polymarket_history_to_rows(
 
 
 def _plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")  # "0.4200" -> "0.42", never "4.2E-1"
 
 
 def series_csv_text(rows: Iterable[Mapping[str, str]]) -> str:
