@@ -657,9 +657,12 @@ class Executor:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
-    def _journal(self, set_id: str, planned: Sequence[PlannedOrder]) -> list[TrackedOrder]:
+    def _journal(
+        self, set_id: str, planned: Sequence[PlannedOrder], repair_of_incident: int | None = None
+    ) -> list[TrackedOrder]:
         intent_id = self._intent_ids()
-        intent = Intent(intent_id, set_id, self._wall_ms(), tuple(order.intent_leg() for order in planned))
+        legs = tuple(order.intent_leg() for order in planned)
+        intent = Intent(intent_id, set_id, self._wall_ms(), legs, repair_of_incident)
         journaled = self.ledger.journal_intent(intent)  # committed before anything leaves
         tracked: list[TrackedOrder] = []
         for order, leg in zip(planned, journaled, strict=True):
@@ -1015,7 +1018,7 @@ class Executor:
                 return ExecutionStatus.HALTED, f"{reason}; repair not sent: {refused.reason}", rounds, incident
             capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
             planned = plan_orders(decision.plan, component, books, capabilities, self.config.orders)
-            repair_orders = self._journal(set_id, planned)
+            repair_orders = self._journal(set_id, planned, repair_of_incident=incident)
             intent_ids.append(repair_orders[0].intent_id)
             orders.extend(repair_orders)
             self._adopt(run, repair_orders)

@@ -111,6 +111,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (venue, market_id)
         ) STRICT""",
     ),
+    # 4: what a report needs to tell entries from repairs and to time the venues' answers. An
+    # order's first answer (its first state other than pending or unknown, recorded when heard) and
+    # the incident a repair intent answers (NULL: an entry). Rows written before stay NULL.
+    (
+        "ALTER TABLE orders ADD COLUMN answered_ms INTEGER",
+        "ALTER TABLE intents ADD COLUMN repair_of_incident INTEGER REFERENCES incidents(incident_id)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -59,10 +59,14 @@ class IntentLeg:
 
 @dataclass(frozen=True, slots=True)
 class Intent:
+    """A plan's orders, journaled before any leaves. `repair_of_incident`: the incident a repair
+    answers (None for an entry), so a report tells repairs from entries."""
+
     intent_id: str
     set_id: str
     created_ms: int
     legs: tuple[IntentLeg, ...]
+    repair_of_incident: int | None = None
 
     def client_order_ids(self) -> tuple[str, ...]:
         return tuple(client_order_id(self.intent_id, i) for i in range(len(self.legs)))
@@ -87,6 +91,7 @@ class OrderRecord:
     remaining_micro: int | None
     reason: str
     updated_ms: int
+    answered_ms: int | None = None  # when its first answer was recorded (see `Ledger.record_order`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +305,8 @@ class Ledger:
         _int("created_ms", intent.created_ms, minimum=0)
         if not intent.legs:
             raise ConfigError(f"intent {intent.intent_id} has no legs")
+        if intent.repair_of_incident is not None:
+            _int("repair_of_incident", intent.repair_of_incident, minimum=1)
         journaled: list[JournaledLeg] = []
         for index, leg in enumerate(intent.legs):
             what = f"intent {intent.intent_id} leg {index}"
@@ -317,8 +324,8 @@ class Ledger:
             if conn.execute("SELECT 1 FROM intents WHERE intent_id=?", (intent.intent_id,)).fetchone():
                 raise ConfigError(f"intent {intent.intent_id} is already journaled")
             conn.execute(
-                "INSERT INTO intents(intent_id, set_id, created_ms) VALUES (?,?,?)",
-                (intent.intent_id, intent.set_id, intent.created_ms),
+                "INSERT INTO intents(intent_id, set_id, created_ms, repair_of_incident) VALUES (?,?,?,?)",
+                (intent.intent_id, intent.set_id, intent.created_ms, intent.repair_of_incident),
             )
             for j in journaled:
                 leg = j.leg
@@ -340,7 +347,8 @@ class Ledger:
                     ),
                 )
                 conn.execute(
-                    "INSERT INTO orders VALUES (?,?,NULL,?,?,0,?,'',?)",
+                    "INSERT INTO orders(client_order_id, venue, order_id, market_id, status, filled_micro, "
+                    "remaining_micro, reason, updated_ms) VALUES (?,?,NULL,?,?,0,?,'',?)",
                     (
                         j.client_order_id,
                         leg.venue.value,
@@ -353,7 +361,9 @@ class Ledger:
         return tuple(journaled)
 
     def intent(self, intent_id: str) -> Intent | None:
-        row = self._conn.execute("SELECT set_id, created_ms FROM intents WHERE intent_id=?", (intent_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT set_id, created_ms, repair_of_incident FROM intents WHERE intent_id=?", (intent_id,)
+        ).fetchone()
         if row is None:
             return None
         legs = tuple(
@@ -363,7 +373,7 @@ class Ledger:
                 (intent_id,),
             )
         )
-        return Intent(intent_id, row[0], row[1], legs)
+        return Intent(intent_id, row[0], row[1], legs, row[2])
 
     def intent_ids(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT intent_id FROM intents ORDER BY rowid")]
@@ -389,7 +399,8 @@ class Ledger:
         """Store the latest state of one of our orders, keyed by its client order id (which the
         journal created). UNKNOWN is stored as UNKNOWN: only reconciliation settles it. A final
         state (filled, cancelled, rejected) is never replaced by a non-final one, and the filled
-        size never shrinks: such an update is a late, stale event and is ignored (returns False)."""
+        size never shrinks: such an update is a late, stale event and is ignored (returns False).
+        The first state that is an answer (neither PENDING nor UNKNOWN) sets `answered_ms`."""
         _int("now_ms", now_ms, minimum=0)
         cid = _text("client_order_id", update.client_order_id)
         filled = (
@@ -413,17 +424,19 @@ class Ledger:
                 raise ConfigError(f"order {cid} has venue id {row[1]}, update names {order_id}")
             if filled < row[3] or (OrderStatus(row[2]) in _FINAL and update.status not in _FINAL):
                 return False
+            answered = None if update.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN) else now_ms
             conn.execute(
                 "UPDATE orders SET order_id=COALESCE(?, order_id), status=?, filled_micro=?, "
-                "remaining_micro=COALESCE(?, remaining_micro), reason=?, updated_ms=? WHERE client_order_id=?",
-                (order_id, update.status.value, filled, remaining, update.reason, now_ms, cid),
+                "remaining_micro=COALESCE(?, remaining_micro), reason=?, updated_ms=?, "
+                "answered_ms=COALESCE(answered_ms, ?) WHERE client_order_id=?",
+                (order_id, update.status.value, filled, remaining, update.reason, now_ms, answered, cid),
             )
             return True
 
     def order(self, client_order_id: str) -> OrderRecord | None:
         row = self._conn.execute(
             "SELECT client_order_id, venue, order_id, market_id, status, filled_micro, remaining_micro, reason, "
-            "updated_ms FROM orders WHERE client_order_id=?",
+            "updated_ms, answered_ms FROM orders WHERE client_order_id=?",
             (client_order_id,),
         ).fetchone()
         return None if row is None else _order(row)
@@ -431,7 +444,7 @@ class Ledger:
     def orders(self, *, statuses: tuple[OrderStatus, ...] | None = None) -> list[OrderRecord]:
         rows = self._conn.execute(
             "SELECT client_order_id, venue, order_id, market_id, status, filled_micro, remaining_micro, reason, "
-            "updated_ms FROM orders ORDER BY rowid"
+            "updated_ms, answered_ms FROM orders ORDER BY rowid"
         ).fetchall()
         found = [_order(r) for r in rows]
         return found if statuses is None else [o for o in found if o.status in statuses]
@@ -773,7 +786,9 @@ def _intent_leg(row: Sequence[Any]) -> IntentLeg:
 
 
 def _order(row: tuple[Any, ...]) -> OrderRecord:
-    return OrderRecord(row[0], Venue(row[1]), row[2], row[3], OrderStatus(row[4]), row[5], row[6], row[7], row[8])
+    return OrderRecord(
+        row[0], Venue(row[1]), row[2], row[3], OrderStatus(row[4]), row[5], row[6], row[7], row[8], row[9]
+    )
 
 
 def _reversed(conn: sqlite3.Connection, venue: str, fill_id: str) -> bool:

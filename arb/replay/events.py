@@ -12,7 +12,7 @@ recorded as not applied, with the venue's reason; the run goes on and the runner
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,7 +170,7 @@ async def _apply(event: ScenarioEvent, venues: Simulators, control: DaemonContro
         case DisconnectEvent(venue=Venue.KALSHI):
             await _kalshi(venues).drop_all()  # its one socket carries every stream
         case DisconnectEvent():
-            _polymarket(venues).drop_all(event.stream)
+            await _polymarket(venues).drop_all(event.stream)
         case FreezeEvent():
             _faults(venues, event.venue).freeze(event.stream)
         case ThawEvent():
@@ -182,8 +182,10 @@ async def _apply(event: ScenarioEvent, venues: Simulators, control: DaemonContro
             _faults(venues, event.venue).lose_next_answers(mode, event.count, event.path_prefix)
         case LatencyEvent():
             _faults(venues, event.venue).latency_s = event.seconds
-        case PartitionEvent() | HealEvent():
-            await _partition(_sim(venues, event.venue), isinstance(event, PartitionEvent))
+        case PartitionEvent():
+            _sim(venues, event.venue).partition()
+        case HealEvent():
+            _sim(venues, event.venue).heal()
         case SettleEvent(venue=Venue.KALSHI):
             _kalshi(venues).settle(event.market, event.result)
         case SettleEvent():
@@ -200,16 +202,6 @@ async def _apply(event: ScenarioEvent, venues: Simulators, control: DaemonContro
             path.write_text("engaged by a replay kill event\n", encoding="utf-8")
         case ReleaseEvent():
             control.kill_switch_file.unlink(missing_ok=True)
-
-
-async def _partition(sim: KalshiSimulator | PolymarketSimulator, cut: bool) -> None:
-    """The simulators' partition mode (every connection refused or dropped until healed)."""
-    method: Callable[[], Awaitable[None] | None] | None = getattr(sim, "partition" if cut else "heal", None)
-    if method is None:
-        raise EventRefused("the simulators offer no partition mode")
-    result = method()
-    if result is not None:
-        await result
 
 
 async def apply_event(event: ScenarioEvent, venues: Simulators, control: DaemonControl) -> AppliedEvent:

@@ -18,6 +18,7 @@ from arb.replay.scenario import (
     CrashEvent,
     DisconnectEvent,
     FreezeEvent,
+    HealEvent,
     HttpErrorsEvent,
     KillEvent,
     LatencyEvent,
@@ -189,9 +190,33 @@ def test_a_refused_event_is_recorded_not_raised(venues: Venues, control: Control
     assert refused.error == "EventRefused: polymarket is not running"
 
 
-def test_partition_without_the_simulators_partition_mode_is_refused(venues: Venues, control: Control) -> None:
-    done = apply(PartitionEvent(0, K), venues, control)
-    assert (done.applied, done.error) == (False, "EventRefused: the simulators offer no partition mode")
+def test_partition_cuts_the_venue_off_until_healed(venues: Venues, control: Control) -> None:
+    async def main() -> list[object]:
+        assert venues.polymarket is not None
+        sim = venues.polymarket
+        await sim.start()
+        seen: list[object] = []
+        try:
+            async with connect(sim.market_ws_url) as market:
+                await market.send('{"assets_ids": ["7001"], "type": "market"}')
+                while sim.connections("market") < 1:
+                    await asyncio.sleep(0)
+                assert (await apply_event(PartitionEvent(0, P), venues, control)).applied
+                seen.append(sim.connections("market"))
+            try:
+                async with connect(sim.market_ws_url, open_timeout=2):
+                    seen.append("connected")
+            except Exception as exc:  # refused: the handshake is aborted
+                seen.append(type(exc).__name__)
+            assert (await apply_event(HealEvent(1, P), venues, control)).applied
+            async with connect(sim.market_ws_url):
+                seen.append("connected")
+        finally:
+            await sim.close()
+        return seen
+
+    seen = asyncio.run(main())
+    assert seen[0] == 0 and seen[1] != "connected" and seen[2] == "connected"
 
 
 def test_daemon_events_reach_the_control(venues: Venues, control: Control) -> None:
