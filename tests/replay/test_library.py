@@ -622,3 +622,50 @@ def test_expectations_agree_with_the_reference(path: Path) -> None:
         assert (expect["plans_min"], expect["plans_max"]) == ref.plans
     positions = {key: F(value) for key, value in expect.get("final_positions", {}).items()}
     assert positions == ref.positions
+
+
+# -- replays --------------------------------------------------------------------------------------------------------
+def _kelly_cap_bound(doc: Mapping[str, Any]) -> Fraction:
+    """The most a settlement-risk link may stake (docs: kelly_fraction x ((1 - p) - p / edge) x
+    bankroll), at the largest edge the opening offers: its price gap before fees."""
+    legs = _pair(doc, kalshi_side="yes", poly_side="no")
+    edge = 1 - sum((lg.price for lg in legs), ZERO)
+    p = F(config_value(doc, "risk.disagreement_probability_per_link_class.minor_differences", "0.02"))
+    fraction = F(config_value(doc, "risk.kelly_fraction", "0.25"))
+    bankroll = sum(
+        (F(config_value(doc, f"risk.cash_per_venue_usd.{venue}", "1000.00")) for venue in ("kalshi", "polymarket")),
+        ZERO,
+    )
+    return fraction * ((1 - p) - p / edge) * bankroll
+
+
+def _extra_checks(name: str, doc: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+    """What a scenario proves beyond its [expect] keys, read from the replay's JSON."""
+    plans = result["plans"]
+    if name == "ws-disconnect-reconnect":
+        opening = _opening_ms(doc)
+        traded = [p for p in plans if p["status"] != "refused"]
+        assert traded and traded[0]["t_ms"] <= opening + 5_000, "the opening is traded within 5 s of the reconnect"
+    if name == "settlement-divergence":
+        cap = _kelly_cap_bound(doc)
+        assert plans and all(F(p["cost_usd"]) <= cap for p in plans), (cap, [p["cost_usd"] for p in plans])
+        default_depth = 40 * (F("0.42") + F("0.50"))
+        assert F(plans[0]["cost_usd"]) < default_depth, "the Kelly cap, not the book, sized the plan"
+        assert any("settlement divergence" in json.dumps(i) for i in result["incidents"])
+    if name == "capital-bound-ten":
+        spent = sum((F(p["cost_usd"]) for p in plans if p["status"] != "refused"), ZERO)
+        assert spent <= F("10000"), spent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_replays_twice_to_the_same_bytes_and_passes(path: Path) -> None:
+    from arb.replay.runner import run_scenario
+
+    first = run_scenario(path)
+    second = run_scenario(path)
+    assert first.to_json_bytes() == second.to_json_bytes()
+    result = json.loads(first.to_json_bytes())
+    failed = [c for c in result["checks"] if not c["passed"]]
+    assert first.passed and not failed, failed
+    _extra_checks(path.stem, _doc(path), result)
