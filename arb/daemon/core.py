@@ -288,6 +288,9 @@ class Daemon:
         # committed cash at a ledger revision: every solver pass and plan reads it, and the fills
         # scan behind it grows with the run, so it is recomputed only after a ledger write
         self._committed_at: tuple[int, dict[str, Decimal]] | None = None
+        self._reserved_usd: dict[str, dict[str, Decimal]] = {}  # set id -> cash its execution may spend
+        self._unbooked: list[tuple[dict[str, Decimal], dict[str, int]]] = []  # (reserved, filled per order)
+        self._booked_at: tuple[int, dict[str, int]] | None = None  # ledger revision, filled per order
         self.gate: RiskGate | None = None
         self.executor: Executor | None = None
         self.graph: MarketGraph | None = None
@@ -671,8 +674,9 @@ class Daemon:
 
     # -- solving and trading ---------------------------------------------------------------------------
     def _capital(self) -> Capital:
-        """Per venue: the configured cash minus what positions already hold (ledger cash flows)."""
-        committed = self._committed_cash()
+        """Per venue: the configured cash minus what positions already hold (ledger cash flows)
+        and what executions under way may still spend."""
+        committed = self._committed_and_reserved()
         limits = self.config.risk.limits.cash_per_venue_usd
         return Capital({venue: max(_ZERO, cap - committed.get(venue, _ZERO)) for venue, cap in limits.items()})
 
@@ -687,6 +691,30 @@ class Daemon:
         committed = {venue: max(_ZERO, amount) for venue, amount in spent.items()}
         self._committed_at = (revision, committed)
         return dict(committed)
+
+    def _committed_and_reserved(self, excluding: str | None = None) -> dict[str, Decimal]:
+        """Committed cash plus, per venue, the cash each plan under way (but `excluding`) may
+        spend: its fills reach the ledger only after its last answer, and a solver pass or a
+        risk check meanwhile must not hand the same cash to another plan (the venue would refuse
+        that plan's orders for want of balance, leaving its other legs unhedged)."""
+        committed = self._committed_cash()
+        held = [r for set_id, r in self._reserved_usd.items() if set_id != excluding]
+        if self._unbooked:
+            # fills the executor heard may reach the ledger later (its writes wait while any
+            # plan's sends are out): a finished plan holds its cash until they are booked
+            assert self.ledger is not None
+            revision = self.ledger.revision
+            if self._booked_at is None or self._booked_at[0] != revision:
+                self._booked_at = (revision, self.ledger.filled_by_order())
+            booked = self._booked_at[1]
+            self._unbooked = [
+                (r, f) for r, f in self._unbooked if any(booked.get(cid, 0) < size for cid, size in f.items())
+            ]
+            held.extend(r for r, _ in self._unbooked)
+        for reserved in held:
+            for venue, amount in reserved.items():
+                committed[venue] = committed.get(venue, _ZERO) + amount
+        return committed
 
     def _limited(self, candidate: CandidateSet, score_micro_usd: int) -> CandidateSet | None:
         """The set with its risk limits: its cost at most the risk gate's partial-fill loss bound;
@@ -829,9 +857,12 @@ class Daemon:
         task = asyncio.get_running_loop().create_task(self._execute(plan, tick_ns), name=f"execute {plan.set_id}")
         self._executions[plan.set_id] = task
         set_id = plan.set_id
+        # held until the execution ends (its fills are in the ledger by then)
+        self._reserved_usd[set_id] = {v: c for v, c in plan.capital_by_venue_usd.items() if c > 0}
 
         def finished(_task: asyncio.Task[None]) -> None:
             self._executions.pop(set_id, None)
+            self._reserved_usd.pop(set_id, None)
 
         task.add_done_callback(finished)
 
@@ -852,7 +883,7 @@ class Daemon:
                     executor.clients[venue].capabilities, executor.config.orders, venue
                 ),
                 holdings_by_instrument=executor.set_position(component)[0],
-                committed_cash_usd=self._committed_cash(),
+                committed_cash_usd=self._committed_and_reserved(excluding=plan.set_id),
                 open_plans=len(self._executions) - 1,
                 links=self._link_exposures(plan, component),
                 link_notional_usd=dict(self._link_notional),
@@ -868,6 +899,10 @@ class Daemon:
         except ArbError as exc:
             log_event(log, logging.ERROR, "execute_failed", set_id=plan.set_id, error=str(exc))
             return
+        filled = {o.client_order_id: o.filled_micro for o in report.orders if o.filled_micro}
+        reserved = self._reserved_usd.get(plan.set_id)
+        if filled and reserved:  # held until the ledger has booked what the plan's orders filled
+            self._unbooked.append((reserved, filled))
         self.telemetry.stage("execute", (self._clock() - called_ns) / 1e6)
         self.telemetry.execution(report, plan.guaranteed_profit_usd)
         if tick_ns is not None and report.plan_latency_ms is not None:
