@@ -602,7 +602,9 @@ def _text(micro: int) -> str:
 # -- the result ---------------------------------------------------------------------------------------
 
 
-def _summary_json(summary: RunSummary | None, observed: _Observed, duration_ms: int) -> dict[str, Any] | None:
+def _summary_json(
+    summary: RunSummary | None, observed: _Observed, duration_ms: int, recovered: Decimal
+) -> dict[str, Any] | None:
     """The final daemon's summary without its latencies (compute time: the virtual clock stands
     still while code runs, so they say nothing here), with the run's virtual duration, and the
     counts of every daemon of the run added up."""
@@ -626,18 +628,49 @@ def _summary_json(summary: RunSummary | None, observed: _Observed, duration_ms: 
         out[item.name] = value
     out["duration_s"] = duration_ms / 1000
     out["plans_by_status"] = dict(sorted(plans.items()))
-    out["guaranteed_usd"] = decimal_text(sum((t["guaranteed_usd"] for t in observed.tallies), _ZERO))
+    out["guaranteed_usd"] = decimal_text(sum((t["guaranteed_usd"] for t in observed.tallies), recovered))
     out["repairs"] = sum(t["repairs"] for t in observed.tallies)
     out["incidents_opened"] = sum(t["incidents_opened"] for t in observed.tallies)
     out["daemons"] = len(observed.tallies)
     return out
 
 
+def _recovered(observed: _Observed, start_wall_ms: int) -> Decimal:
+    """Plans a crash interrupted (handed to the executor, never reported) whose every order the
+    ledger shows filled in full once recovery ran: they locked in their guaranteed profit. Marked
+    `complete_after_recovery`; returns what they guaranteed."""
+    crashed = {run["daemon"] for run in observed.runs if run["crashed"]}
+    intents = [i for i in observed.ledger["intents"] if i["repair_of_incident"] is None]
+    filled = {o["client_order_id"]: Decimal(o["filled"]) for o in observed.ledger["orders"]}
+    claimed: set[str] = set()
+    total = _ZERO
+    for record in observed.plans:
+        if record.status != "not_executed" or record.daemon not in crashed:
+            continue
+        at = start_wall_ms + record.t_ms
+        intent = next(
+            (
+                i
+                for i in intents
+                if i["set_id"] == record.plan.set_id and i["created_ms"] >= at and i["intent_id"] not in claimed
+            ),
+            None,
+        )
+        if intent is None:
+            continue
+        claimed.add(intent["intent_id"])
+        legs = intent["legs"]
+        if legs and all(filled.get(leg["client_order_id"], _ZERO) == Decimal(leg["size"]) for leg in legs):
+            record.status, record.reason = "complete_after_recovery", "every leg filled (booked by recovery)"
+            total += record.plan.guaranteed_profit_usd
+    return total
+
+
 def _result(scenario: Scenario, overrides: Mapping[str, Any], observed: _Observed) -> ReplayResult:
-    plans_made = sum(sum(t["plans_by_status"].values()) for t in observed.tallies)
+    recovered = _recovered(observed, scenario.start_wall_ms)
     facts = RunFacts(
-        plans=plans_made,
-        guaranteed_profit_usd=sum((t["guaranteed_usd"] for t in observed.tallies), _ZERO),
+        plans=len(observed.plans),
+        guaranteed_profit_usd=sum((t["guaranteed_usd"] for t in observed.tallies), recovered),
         orders_sent=len(observed.ledger["orders"]),
         positions=observed.positions,
         unhedged_sets=observed.unhedged_sets,
@@ -678,7 +711,7 @@ def _result(scenario: Scenario, overrides: Mapping[str, Any], observed: _Observe
         "overrides": {key: _plain(value) for key, value in sorted(overrides.items())},
         "passed": all(c.passed for c in checks),
         "checks": [c.to_json() for c in checks],
-        "summary": _summary_json(final, observed, scenario.duration_ms),
+        "summary": _summary_json(final, observed, scenario.duration_ms, recovered),
         "daemons": observed.runs,
         "plans": [p.to_json() for p in observed.plans],
         "orders": observed.orders,
