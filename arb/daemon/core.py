@@ -399,9 +399,15 @@ class Daemon:
         try:
             return await self._with_clients(source)
         finally:
-            for task in self._tasks:
+            # executions (and sales) are tasks of their own: abandoned (this task cancelled, a
+            # crash within the process) they would go on sending and writing through closed
+            # clients and a closed ledger; the journal and the next start's recovery settle them
+            executions = list(self._executions.values())
+            for task in [*self._tasks, *executions]:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, *executions, return_exceptions=True)
+            if self.executor is not None:
+                await self.executor.cancel_background()
             for client in self.clients.values():
                 with contextlib.suppress(Exception):
                     await client.close()
