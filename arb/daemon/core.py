@@ -82,6 +82,7 @@ _KILL_POLL_S = 0.2
 _LOOP_LAG_INTERVAL_S = 0.1
 _SHUTDOWN_WAIT_S = 30.0
 _PRUNE_EVERY_S = 10.0
+_PROBE_UNREACHABLE_S = 1.0  # how often a venue the breakers marked unreachable is probed
 _PRUNE_AFTER_NS = (
     600 * 10**9
 )  # orders whose fills may fail on chain are kept this long after their answer  # executions under way get this long to settle and repair at shutdown
@@ -478,6 +479,7 @@ class Daemon:
         self._spawn(self._solver_loop(), "solver")
         self._spawn(self._sweep_loop(), "sweep")
         self._spawn(self._kill_watch(), "kill-watch")
+        self._spawn(self._partition_watch(), "partition-watch")
         self._spawn(self.loop_lag.run(), "loop-lag")
         self._spawn(self._view_loop(), "view")
         if self.notifier is not None:
@@ -1048,6 +1050,37 @@ class Daemon:
                 log_event(log, logging.INFO, "kill_switch_released")
             engaged = now
             await asyncio.sleep(_KILL_POLL_S)
+
+    async def _partition_watch(self) -> None:
+        """A venue the breakers marked unreachable (a partition: sends and lookups without an
+        answer) is announced once (an incident alert) and probed every `_PROBE_UNREACHABLE_S`;
+        once it answers, its unresolved orders are reconciled and what rests there cancelled
+        (`Executor.probe_unreachable`: nothing is left orphaned, nothing re-sent) and entries may
+        touch it again. Meanwhile the partition gate refuses every plan touching it."""
+        assert self.gate is not None and self.executor is not None
+        cut: set[Venue] = set()
+        while True:
+            await asyncio.sleep(_PROBE_UNREACHABLE_S)
+            now = {v for v in self.clients if self.gate.breakers.state(v.value).state == "unreachable"}
+            for venue in sorted(now - cut, key=lambda v: v.value):
+                reason = self.gate.breakers.state(venue.value).reason
+                self.telemetry.incident(
+                    "venue_unreachable",
+                    f"venue {venue.value} unreachable: {reason}; entries touching it are refused",
+                    severity="critical",
+                    details={"venue": venue.value},
+                )
+            if not now:
+                cut = set()
+                continue
+            try:
+                still = set(await self.executor.probe_unreachable())
+            except ArbError as exc:
+                log_event(log, logging.WARNING, "partition_probe_failed", error=str(exc))
+                still = now
+            for venue in sorted(now - still, key=lambda v: v.value):
+                log_event(log, logging.WARNING, "venue_reachable", venue=venue.value)
+            cut = still
 
     async def _view_loop(self) -> None:
         """Venue health every second; the view redraws when it is due (it throttles itself)."""
