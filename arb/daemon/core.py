@@ -70,6 +70,7 @@ from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
 from arb.scanner import ScanCandidate, Scanner
 from arb.venues.base import VenueClient
+from arb.venues.kalshi.client import KalshiClient
 from solvers.plan import AllocationResult, SetPlan
 from solvers.problem import CandidateSet, Capital, Equivalent
 
@@ -82,6 +83,7 @@ _KILL_POLL_S = 0.2
 _LOOP_LAG_INTERVAL_S = 0.1
 _SHUTDOWN_WAIT_S = 30.0
 _PRUNE_EVERY_S = 10.0
+_KALSHI_LIFECYCLE = "market_lifecycle_v2"  # its resolutions (determined, settled)
 _PROBE_UNREACHABLE_S = 1.0  # how often a venue the breakers marked unreachable is probed
 _PRUNE_AFTER_NS = (
     600 * 10**9
@@ -552,6 +554,11 @@ class Daemon:
             client = self.clients.get(venue)
             if client is not None and markets:
                 await client.subscribe(markets)
+                # Kalshi announces a market's resolution on its lifecycle channel, which a book
+                # subscription does not include (Polymarket's market socket carries it already)
+                kalshi = getattr(client, "inner", client)  # a PaperVenue's inner client
+                if isinstance(kalshi, KalshiClient):
+                    await kalshi.subscribe(markets, channels=(_KALSHI_LIFECYCLE,))
 
     async def _refresh_loop(self, source: VenueSource) -> None:
         interval = self.config.graph.metadata_refresh_s

@@ -17,13 +17,14 @@ from typing import Any
 
 from arb.config import AppConfig, Credentials, load_config
 from arb.daemon.core import Daemon
-from arb.daemon.simulated import SimulatedSource
+from arb.daemon.simulated import SimulatedSource, scenario_config
 from arb.daemon.venues import VenueEndpoints
-from arb.domain import MarketInfo
+from arb.domain import MarketInfo, Venue
 from arb.graph import GraphConfig
 from arb.links import CuratedLink
 from arb.ops.notify import Incident
 from arb.risk.gates import Notification
+from arb.scenario.venues import SimulatedVenues
 
 
 class Alerts:
@@ -182,3 +183,49 @@ def test_a_daemon_abandoned_mid_plan_leaves_nothing_running_and_the_next_one_rec
             await shared.close()
 
     asyncio.run(run())
+
+
+def test_linked_markets_resolving_differently_at_the_venues_reach_the_daemon_as_a_divergence(
+    tmp_path: Path,
+) -> None:
+    """End to end: the simulators resolve a linked pair differently; both venues' resolution events
+    reach the running daemon through its real clients, the ledger books both, and the incident
+    and its alert follow."""
+    cfg = config(tmp_path)
+    source = SimulatedSource(cfg.run.scenario, order_timeout_s=2.0, order_settle_s=2.0)
+    # the scenario's market makers would quote on into the resolved markets: they stay still here
+    source.venues = SimulatedVenues(scenario_config(cfg.run.scenario), run_participants=False)
+    daemon = Daemon(cfg, Credentials(), source, stream=io.StringIO(), install_signals=False)
+    alerts = Alerts()
+    daemon.telemetry.notifier = alerts
+
+    async def run() -> tuple[str, str]:
+        task = asyncio.create_task(daemon.run())
+        await until(daemon.started.is_set, "trading", task)
+        runtime = source.venues.runtime
+        assert runtime is not None and daemon.ledger is not None
+        kalshi_contract, condition = next(
+            key for key, link in sorted(daemon._links_by_pair.items()) if not link.inverted
+        )
+        ticker = kalshi_contract.split(":", 1)[1]
+        runtime.kalshi.settle(ticker, "no")
+        runtime.polymarket.settle(condition, "yes")
+        ledger = daemon.ledger
+        await until(
+            lambda: (
+                ledger.settlement(Venue.KALSHI, ticker) is not None
+                and ledger.settlement(Venue.POLYMARKET, condition) is not None
+            ),
+            "both venues' resolutions booked",
+            task,
+        )
+        await until(lambda: any(i.reason.startswith("settlement divergence") for i in ledger.open_incidents()),
+                    "the divergence incident", task)  # fmt: skip
+        daemon.request_stop("test done")
+        await task
+        return ticker, condition
+
+    ticker, condition = asyncio.run(run())
+    assert [a.kind for a in alerts.sent if isinstance(a, Incident)].count("settlement_divergence") >= 1
+    assert all(ticker in a.message and condition in a.message for a in alerts.sent
+               if isinstance(a, Incident) and a.kind == "settlement_divergence")  # fmt: skip
