@@ -85,6 +85,7 @@ _SHUTDOWN_WAIT_S = 30.0
 _PRUNE_EVERY_S = 10.0
 _KALSHI_LIFECYCLE = "market_lifecycle_v2"  # its resolutions (determined, settled)
 _PROBE_UNREACHABLE_S = 1.0  # how often a venue the breakers marked unreachable is probed
+_FEED_UNREACHABLE_S = 5.0  # a book socket down this long marks its venue unreachable (a reconnect takes less)
 _PRUNE_AFTER_NS = (
     600 * 10**9
 )  # orders whose fills may fail on chain are kept this long after their answer  # executions under way get this long to settle and repair at shutdown
@@ -1059,21 +1060,38 @@ class Daemon:
             await asyncio.sleep(_KILL_POLL_S)
 
     async def _partition_watch(self) -> None:
-        """A venue the breakers marked unreachable (a partition: sends and lookups without an
-        answer) is announced once (an incident alert) and probed every `_PROBE_UNREACHABLE_S`;
-        once it answers, its unresolved orders are reconciled and what rests there cancelled
-        (`Executor.probe_unreachable`: nothing is left orphaned, nothing re-sent) and entries may
-        touch it again. Meanwhile the partition gate refuses every plan touching it."""
+        """Partitions. A venue is unreachable when the breakers say so (sends and lookups without
+        an answer, counted by the executor) or when its book socket has been down for
+        `_FEED_UNREACHABLE_S` (longer than a reconnect takes: the venue answers nothing, even with
+        no order out); it is marked so once per outage. An unreachable venue is announced once (an
+        incident alert) and probed every `_PROBE_UNREACHABLE_S`; once it answers, its unresolved
+        orders are reconciled and what rests there cancelled (`Executor.probe_unreachable`:
+        nothing is left orphaned, nothing re-sent) and entries may touch it again. Meanwhile the
+        partition gate refuses every plan touching it."""
         assert self.gate is not None and self.executor is not None
+        breakers = self.gate.breakers
         cut: set[Venue] = set()
+        down_since: dict[Venue, int] = {}  # book socket down since (clock ns), this outage
+        marked: set[Venue] = set()  # marked unreachable for this outage already
+        max_age_ns = self.config.scanner.max_book_age_ms * 1_000_000
         while True:
             await asyncio.sleep(_PROBE_UNREACHABLE_S)
-            now = {v for v in self.clients if self.gate.breakers.state(v.value).state == "unreachable"}
+            now_ns = self._clock()
+            for venue, client in self.clients.items():
+                if feed_health(client, now_ns=now_ns, max_book_age_ns=max_age_ns).connected:
+                    down_since.pop(venue, None)
+                    marked.discard(venue)
+                    continue
+                since = down_since.setdefault(venue, now_ns)
+                if venue not in marked and now_ns - since >= _FEED_UNREACHABLE_S * 1e9:
+                    marked.add(venue)
+                    breakers.mark_unreachable(venue.value, f"book socket down for {(now_ns - since) / 1e9:.1f} s")
+            now = {v for v in self.clients if breakers.state(v.value).state == "unreachable"}
             for venue in sorted(now - cut, key=lambda v: v.value):
-                reason = self.gate.breakers.state(venue.value).reason
                 self.telemetry.incident(
                     "venue_unreachable",
-                    f"venue {venue.value} unreachable: {reason}; entries touching it are refused",
+                    f"venue {venue.value} unreachable: {breakers.state(venue.value).reason}; "
+                    "entries touching it are refused",
                     severity="critical",
                     details={"venue": venue.value},
                 )

@@ -7,6 +7,7 @@ probe finds the order resting and cancels it: nothing is left orphaned."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,6 +160,56 @@ async def test_the_daemon_announces_the_partition_once_and_cleans_up_when_it_hea
             await until(lambda: resting_at_venues(s) == [], "the order left at the healed venue is cancelled")
             await until(lambda: s.executor.gate.breakers.check(["polymarket"]) == [], "entries may touch it again")
             await until(lambda: not s.ledger.orders(statuses=_NOT_FINAL), "the ledger has every order final")
+        finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+
+
+async def test_a_partition_with_no_order_out_is_noticed_by_its_feed_and_healed_by_the_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No order is out, so no call goes unanswered: the book socket down for 5 s (on the clients'
+    clock) marks the venue unreachable all the same, once, and the probe clears it when it heals."""
+    monkeypatch.setattr(core, "_PROBE_UNREACHABLE_S", 0.001)
+    async with stage(tmp_path) as s:
+        daemon = core.Daemon(
+            load_config(),
+            Credentials(),
+            source=None,  # type: ignore[arg-type]
+            install_signals=False,
+            clock=s.time.clock,
+        )
+        daemon.executor, daemon.gate = s.executor, s.executor.gate
+        daemon.clients.update(s.venues.clients)
+        alerts: list[object] = []
+        daemon.telemetry.notifier = type("Sink", (), {"submit": staticmethod(alerts.append)})()
+        watch = asyncio.create_task(daemon._partition_watch())
+        breakers = s.executor.gate.breakers
+        try:
+            s.venues.polymarket_sim.partition()
+            await until(lambda: not s.venues.polymarket.connected["market"].is_set(), "the book socket is down")
+            for _ in range(100):  # time moves (the client's reconnect backoff moves it too)
+                if breakers.check(["polymarket"]):
+                    break
+                s.time.advance(0.5)
+                await asyncio.sleep(0.005)
+            (refusal,) = breakers.check(["polymarket"])
+            assert refusal.gate == "partition"
+            down_s = float(re.search(r"down for ([0-9.]+) s", refusal.reason).group(1))  # type: ignore[union-attr]
+            assert down_s >= 5.0  # not before a reconnect had its 5 s
+            await until(lambda: len(alerts) == 1, "announced")
+            (alert,) = alerts
+            assert isinstance(alert, Incident) and alert.kind == "venue_unreachable" and "socket down" in alert.message
+            assert breakers.check(["kalshi"]) == []
+            for _ in range(20):
+                await asyncio.sleep(0.002)
+            assert len(alerts) == 1  # once per outage
+            s.venues.polymarket_sim.heal()
+            await until(lambda: breakers.check(["polymarket"]) == [], "reachable again once it answers")
+            await until(s.venues.polymarket.connected["market"].is_set, "the socket is back")
+            for _ in range(20):
+                await asyncio.sleep(0.002)
+            assert breakers.check(["polymarket"]) == [] and len(alerts) == 1
         finally:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
