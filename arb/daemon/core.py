@@ -18,8 +18,8 @@ plan whose set is not already trading: risk (`plan_context` + the full `RiskGate
 inventory (the executor's set holdings -> `LiveAllocator.set_inventory`) and committed cash
 (ledger cash flows -> the allocator's capital).
 
-Stop: SIGINT/SIGTERM (or the configured duration) stop entries at once (an in-memory kill switch,
-so the next start is not blocked), let the executions under way settle and repair, cancel what
+Stop: SIGINT/SIGTERM (or the configured duration) stop entries at once (`Executor.stop_entries`, in
+memory, so the next start is not blocked; repairs still go out), let the executions under way settle and repair, cancel what
 rests, reconcile what is unknown, flush and close the ledger, print the summary and return 0. A
 second SIGINT/SIGTERM exits at once (the next start's recovery puts the ledger right).
 
@@ -1132,7 +1132,12 @@ class Daemon:
         self._stopping = True
         reason = self._stop_reason or "stopped"
         log_event(log, logging.INFO, "shutdown", reason=reason)
-        self.gate.kill_switch.engage(f"shutting down ({reason})")  # in memory: the next start is free
+        if self.executor is not None:
+            # entries stop; executions under way may still repair (the kill switch would refuse
+            # their repairs and leave a half-filled set unhedged)
+            self.executor.stop_entries(f"shutting down ({reason})")
+        else:
+            self.gate.kill_switch.engage(f"shutting down ({reason})")  # in memory: the next start is free
         self._wake.set()
         for task in self._tasks:
             if task.get_name() != "view":

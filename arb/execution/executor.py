@@ -344,6 +344,7 @@ class Executor:
         self._recovery_refusal: str | None = (
             "no clean recovery yet: trading starts after Executor.allow_trading(report)" if require_recovery else None
         )
+        self._entries_stopped: str | None = None  # `stop_entries`: why no new plan is taken
         self._send_windows = 0  # plans between their first send and their last answer
         self._deferred: list[tuple[Callable[..., object], OrderUpdate | Fill, int]] = []
         self._background: set[asyncio.Task[None]] = set()
@@ -367,6 +368,12 @@ class Executor:
     @property
     def trading_allowed(self) -> bool:
         return self._recovery_refusal is None
+
+    def stop_entries(self, reason: str) -> None:
+        """No new plan from now on (refused, gate "stopping"), while executions under way settle
+        and their repairs are still sent: a shutdown, unlike the kill switch (which refuses every
+        order, repairs included), must not leave a half-filled set unhedged."""
+        self._entries_stopped = reason
 
     # -- events --------------------------------------------------------------------------------------
 
@@ -558,6 +565,9 @@ class Executor:
     ) -> ExecutionReport:
         if self._recovery_refusal is not None:
             refusal = Refusal("recovery", f"trading not allowed: {self._recovery_refusal}")
+            return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
+        if self._entries_stopped is not None:
+            refusal = Refusal("stopping", f"no new plan: {self._entries_stopped}")
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
         self._observe_equity()  # before the loss-halt gate reads it (and outside the plan's latency)
         start_ns = self._clock()

@@ -178,7 +178,8 @@ def test_a_daemon_abandoned_mid_plan_leaves_nothing_running_and_the_next_one_rec
             result = await again
             assert result.exit_code == 0
             assert result.shutdown_check is not None and result.shutdown_check.clean, result.shutdown_check
-            assert not [a for a in alerts.sent if isinstance(a, Incident) and a.kind == "repair_failed"]
+            failed = [a.message for a in alerts.sent if isinstance(a, Incident) and a.kind == "repair_failed"]
+            assert not failed, failed
         finally:
             await shared.close()
 
