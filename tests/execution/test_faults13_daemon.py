@@ -25,6 +25,7 @@ from arb.links import CuratedLink
 from arb.ops.notify import Incident
 from arb.risk.gates import Notification
 from arb.scenario.venues import SimulatedVenues
+from arb.venues.kalshi.client import KalshiClient
 
 
 class Alerts:
@@ -209,6 +210,23 @@ def test_linked_markets_resolving_differently_at_the_venues_reach_the_daemon_as_
             key for key, link in sorted(daemon._links_by_pair.items()) if not link.inverted
         )
         ticker = kalshi_contract.split(":", 1)[1]
+        kalshi = daemon.clients[Venue.KALSHI]
+        assert isinstance(kalshi, KalshiClient)
+        market = next(m for m in daemon._markets[Venue.POLYMARKET] if m.market_id == condition)
+        tokens = market.token_ids
+        assert tokens is not None
+        polymarket_books = daemon.clients[Venue.POLYMARKET].books
+        await until(  # both venues have taken the subscriptions their resolutions come on
+            lambda: (
+                any(
+                    sub.channel == "market_lifecycle_v2" and ticker in sub.tickers
+                    for sub in kalshi.session.subscriptions()
+                )
+                and all(t in polymarket_books and polymarket_books[t].trusted for t in tokens)
+            ),
+            "the lifecycle subscription is live",
+            task,
+        )
         runtime.kalshi.settle(ticker, "no")
         runtime.polymarket.settle(condition, "yes")
         ledger = daemon.ledger
