@@ -318,7 +318,7 @@ class Trader:
                 ledger.fail_writes(True)
             return record_fill(ledger, fill, now_ms=now_ms)
 
-        Ledger.record_fill = fail_from_first_fill  # type: ignore[method-assign]  # this child only
+        Ledger.record_fill = fail_from_first_fill  # type: ignore[method-assign,assignment]  # this child only
         number = 0
         while True:
             await self.execute_plan(number)

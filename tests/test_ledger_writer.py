@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -126,7 +127,7 @@ def test_a_failing_disk_keeps_every_write_in_order_until_it_heals(tmp_path: Path
         writer.submit(_record(_fill(6)), "fill 6")  # heard while failing: kept behind the others
         ledger.fail_writes(False)
         assert await writer.drain(10.0) == 0
-        assert not writer.failing and writer.pending == 0
+        assert writer.refusal() is None and writer.pending == 0
         assert _fill_ids(ledger) == [f"f-{n}" for n in range(7)]
         assert ledger.intent("intent-1") is None
         assert writer.failures == 1 and writer.retries >= 2 and writer.kept_peak == 6
@@ -190,7 +191,7 @@ def test_inline_writer_without_a_loop_writes_at_once_and_keeps_a_failure_for_ret
         writer.submit(_record(_fill(3)), "fill 3")
         assert writer.failing and writer.retry() == 2
         ledger.fail_writes(False)
-        assert writer.retry() == 0 and not writer.failing
+        assert writer.retry() == 0 and writer.refusal() is None
         assert _fill_ids(ledger) == ["f-1", "f-2", "f-3"]
 
 
@@ -337,7 +338,7 @@ def test_a_ledger_fault_while_trading_halts_entries_once_crashes_nothing_and_los
     daemon = _daemon(tmp_path)
     halts: list[str] = []
     reports: list[tuple[bool, Any]] = []  # (healed yet, report)
-    state = {"armed": True, "healed": False, "kept_fills": 0}
+    state: dict[str, Any] = {"armed": True, "healed": False, "kept_fills": 0}
     original_halt = daemon.telemetry.halt
     original_execution = daemon.telemetry.execution
 
@@ -366,9 +367,6 @@ def test_a_ledger_fault_while_trading_halts_entries_once_crashes_nothing_and_los
         await _until(lambda: not state["armed"], task, "a fill to fail on")
         writer = daemon.ledger_writer
         assert writer is not None
-        refused = [
-            r for _, r in reports if r.status is ExecutionStatus.REFUSED and any(x.gate == "ledger" for x in r.refusals)
-        ]
         await _until(
             lambda: (
                 any(
@@ -408,3 +406,16 @@ def test_a_ledger_fault_while_trading_halts_entries_once_crashes_nothing_and_los
     assert check is not None and check.clean, check
     assert check.fills_applied == 0, check
     assert state["kept_fills"] >= 1  # fills heard while failing were kept, then written
+
+
+def test_the_ledger_bench_reports_inline_and_writer_side_by_side(tmp_path: Path) -> None:
+    from benchmarks import ledger_bench
+
+    out = tmp_path / "ledger.json"
+    ledger_bench.run(writes=3, directory=tmp_path, json_path=out, plans=3, fills_on_file=10)
+    payload = json.loads(out.read_text())
+    loop = {row["mode"]: row for row in payload["loop"]}
+    assert set(loop) == {"inline", "writer"}
+    for row in loop.values():
+        assert row["plans"] == 3 and 0 <= row["stall_p50_ms"] <= row["stall_p99_ms"] <= row["stall_max_ms"]
+        assert row["journal_p50_ms"] > 0 and 0 < row["commit_p50_ms"] <= row["commit_p99_ms"]

@@ -33,6 +33,7 @@ _MICRO = Decimal(1_000_000)
 _ONE_USD_MICRO = 1_000_000
 _PICO_PER_USD = 10**12  # P&L is summed in micro-USD x micro-contracts: exact integers
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS_PER_DAY = 86_400_000
 _FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 
 
@@ -981,29 +982,44 @@ def _replay(
 ) -> tuple[dict[_Key, _Lots], set[tuple[Venue, str]]]:
     """The fills that stand in the order recorded, each settlement after the last fill its
     position held; a fill after its market's settlement is paid out at once, as `_apply` does."""
-    lots: dict[_Key, _Lots] = {}
-    by_market: dict[tuple[Venue, str], list[Side]] = {}
-    settled: dict[tuple[Venue, str], Payout] = {}
+    # Keyed by the rows' own text while replaying (an enum lookup per column per fill was a third
+    # of the replay's time), converted once at the end; days are cached per UTC day number.
+    lots: dict[tuple[str, str, str], _Lots] = {}
+    by_market: dict[tuple[str, str], list[str]] = {}
+    settled: dict[tuple[str, str], Payout] = {}
+    days: dict[int, str] = {}
     pending = deque(settlements)
+    buy = Action.BUY.value
+
+    def day_of(ms: int) -> str:
+        number = ms // _MS_PER_DAY
+        day = days.get(number)
+        if day is None:
+            day = days[number] = _utc_day(ms)
+        return day
 
     def settle(row: tuple[str, str, int, int, int, int]) -> None:
-        market = (Venue(row[0]), row[1])
+        market = (row[0], row[1])
         payout = settled[market] = Payout(row[2], row[3])
         for outcome in by_market.get(market, []):
-            lots[(*market, outcome)].close_all(payout.of(outcome), _utc_day(row[4]))
+            lots[(*market, outcome)].close_all(payout.of(Side(outcome)), day_of(row[4]))
 
     for rowid, venue, market_id, outcome, action, price, size, fee, recorded_ms in fills:
         while pending and pending[0][5] < rowid:
             settle(pending.popleft())
-        market = (Venue(venue), market_id)
-        key = (*market, Side(outcome))
-        if key not in lots:
-            lots[key] = _Lots()
-            by_market.setdefault(market, []).append(key[2])
-        day = _utc_day(recorded_ms)
-        lots[key].trade(size if Action(action) is Action.BUY else -size, price, fee, day)
-        if market in settled:
-            lots[key].close_all(settled[market].of(key[2]), day)
+        key = (venue, market_id, outcome)
+        book = lots.get(key)
+        if book is None:
+            book = lots[key] = _Lots()
+            by_market.setdefault((venue, market_id), []).append(outcome)
+        day = day_of(recorded_ms)
+        book.trade(size if action == buy else -size, price, fee, day)
+        payout = settled.get((venue, market_id))
+        if payout is not None:
+            book.close_all(payout.of(Side(outcome)), day)
     for row in pending:
         settle(row)
-    return lots, set(settled)
+    return (
+        {(Venue(v), m, Side(o)): book for (v, m, o), book in lots.items()},
+        {(Venue(v), m) for v, m in settled},
+    )
