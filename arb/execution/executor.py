@@ -591,6 +591,10 @@ class Executor:
         if self._recovery_refusal is not None:
             refusal = Refusal("recovery", f"trading not allowed: {self._recovery_refusal}")
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
+        if self._opening is None and not await self.writes.drained():
+            # the opening positions are read from a ledger with every queued write on file
+            refusal = Refusal("ledger", f"opening positions not read: {self.writes.refusal()}")
+            return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
         self._observe_equity()  # before the loss-halt gate reads it (and outside the plan's latency)
         start_ns = self._clock()
         refusals = await self._refusals(plan, component, books, context)
@@ -598,12 +602,8 @@ class Executor:
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=tuple(refusals), reason="refused")
         capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
         planned = plan_orders(plan, component, books, capabilities, self.config.orders)
+        self._opening_position()  # taken before this executor's first order
         try:
-            if self._opening is None:  # taken before this executor's first order, from a written ledger
-                self._flush_writes()
-                if not await self.writes.drained():
-                    raise LedgerUnavailableError(f"opening positions not read: {self.writes.refusal()}")
-                self._opening_position()
             entry = await self._journal(plan.set_id, planned)
         except LedgerUnavailableError as exc:
             refusal = Refusal("ledger", f"intent not journaled, nothing sent: {exc}")

@@ -347,6 +347,17 @@ class LedgerWriter:
         self.close()
         return left
 
+    def abandon(self) -> int:
+        """A crash, for tests and the replay's `crash` event: stop at once, writing nothing more
+        (the queued writes are dropped, as a dead process loses them); returns how many."""
+        lost = len(self._backlog)
+        self._backlog.clear()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        self.close()
+        return lost
+
     def close(self) -> None:
         """Close the writer's own connections (not the ledger it was given)."""
         self._closed = True
