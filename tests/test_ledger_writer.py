@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 from arb.config import Credentials, load_config
 from arb.daemon.core import Daemon
 from arb.daemon.simulated import SimulatedSource
-from arb.domain import Action, Fill, FillStatus, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
+from arb.domain import Action, Fill, FillStatus, OrderRequest, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
 from arb.errors import ConfigError
 from arb.execution.executor import ExecutionStatus
 from arb.ledger import Intent, IntentLeg, Ledger, LedgerUnavailableError, LedgerWriter
+from tests.execution.stage import stage
 
 
 def _fill(number: int, *, status: FillStatus = FillStatus.MATCHED) -> Fill:
@@ -193,6 +194,83 @@ def test_inline_writer_without_a_loop_writes_at_once_and_keeps_a_failure_for_ret
         ledger.fail_writes(False)
         assert writer.retry() == 0 and writer.refusal() is None
         assert _fill_ids(ledger) == ["f-1", "f-2", "f-3"]
+
+
+# -- the executor: durable before the send ---------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_through_the_writer_no_order_leaves_before_its_intent_and_polymarket_hash_are_on_file(
+    tmp_path: Path,
+) -> None:
+    K, P = Venue.KALSHI, Venue.POLYMARKET
+    async with stage(tmp_path, offload_ledger=True) as s:
+        reader = Ledger(s.ledger.path)  # what a restarted process would find on disk
+        seen: list[tuple[str, bool]] = []
+        kalshi = s.venues.clients[K]
+        kalshi_place = kalshi.place_order
+
+        async def kalshi_send(request: OrderRequest) -> OrderUpdate:
+            seen.append(("kalshi intent", reader.order(request.client_order_id) is not None))
+            return await kalshi_place(request)
+
+        polymarket: Any = s.venues.clients[P]
+        polymarket_request = polymarket._request
+
+        async def polymarket_http(method: str, *args: Any, **kwargs: Any) -> Any:
+            if method == "POST" and args[1] == "/order":
+                hashes = [o for o in reader.orders() if o.venue is P and o.order_id]
+                posted = sum(1 for what, _ in seen if what == "polymarket hash") + 1
+                seen.append(("polymarket hash", len(hashes) >= posted))
+            return await polymarket_request(method, *args, **kwargs)
+
+        kalshi.place_order = kalshi_send  # type: ignore[method-assign]
+        polymarket._request = polymarket_http
+        report = await s.run(
+            [s.leg(K, 0, Side.YES, Action.BUY, "5", "0.46"), s.leg(P, 0, Side.NO, Action.BUY, "5", "0.52")]
+        )
+        assert report.status is ExecutionStatus.COMPLETE, report
+        assert sorted(seen) == [("kalshi intent", True), ("polymarket hash", True)]
+        assert s.executor.writes.offload and await s.executor.writes.drained()
+        assert sum(v for (venue, _, side), v in s.ledger.positions().items() if side is Side.NO) == 5_000_000
+        reader.close()
+
+
+@pytest.mark.asyncio
+async def test_a_polymarket_order_whose_hash_cannot_be_written_never_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Ledger.journal_intent
+
+    def journal_then_fail(self: Ledger, intent: Intent) -> Any:
+        journaled = journal(self, intent)
+        self.fail_writes(True)  # the disk fails between the journal and the order's hash
+        return journaled
+
+    monkeypatch.setattr(Ledger, "journal_intent", journal_then_fail)
+    async with stage(tmp_path, offload_ledger=True) as s:
+        posts: list[str] = []
+        polymarket: Any = s.venues.clients[Venue.POLYMARKET]
+        polymarket_request = polymarket._request
+
+        async def polymarket_http(method: str, *args: Any, **kwargs: Any) -> Any:
+            if method == "POST":
+                posts.append(args[1])
+            return await polymarket_request(method, *args, **kwargs)
+
+        polymarket._request = polymarket_http
+        report = await s.run([s.leg(Venue.POLYMARKET, 0, Side.NO, Action.BUY, "5", "0.52")])
+        assert posts == []  # never sent
+        (order,) = report.orders
+        assert order.status is OrderStatus.REJECTED and "not sent" in order.reason, order
+        writer = s.executor.writes
+        assert writer.failing and writer.pending >= 2  # the hash, then the refusal, kept in order
+        refused = await s.run([s.leg(Venue.POLYMARKET, 0, Side.NO, Action.BUY, "5", "0.52")])
+        assert refused.status is ExecutionStatus.REFUSED and refused.refusals[0].gate == "ledger"
+        s.ledger.fail_writes(False)
+        assert await writer.drain(10.0) == 0
+        (on_file,) = s.ledger.orders()
+        assert on_file.status is OrderStatus.REJECTED and on_file.order_id  # its hash, then its end
 
 
 # -- property: every fill exactly once, across fail/heal cycles ----------------------------------------

@@ -320,10 +320,12 @@ class Executor:
         self.writes = writer or LedgerWriter(ledger, offload=False)
         # A write that must be durable before a send (a Polymarket order's hash), by order id.
         self._durable: dict[str, LedgerWrite[Any]] = {}
-        for client in clients.values():
+        self._hooked: set[Venue] = set()  # venues whose client awaits `_before_post` before a POST
+        for venue, client in clients.items():
             hook = getattr(client, "set_before_post", None)
             if callable(hook):
                 hook(self._before_post)
+                self._hooked.add(venue)
         self.clients = dict(clients)
         self.gate = gate
         self.repair = repair
@@ -441,8 +443,9 @@ class Executor:
             tracked.fill_hint_micro = max(tracked.fill_hint_micro or 0, update.fill_hint_micro)
         stored = replace(update, client_order_id=tracked.client_order_id, order_id=tracked.order_id or "")
         job = self._write("record_order", stored, now=update.status is OrderStatus.PENDING)
-        if job is not None and update.status is OrderStatus.PENDING and stored.order_id:
-            self._durable[stored.order_id] = job
+        pending_hash = update.status is OrderStatus.PENDING and stored.order_id and tracked.venue in self._hooked
+        if pending_hash and job is not None and not job.done:
+            self._durable[stored.order_id] = job  # its POST waits for this commit (`_before_post`)
         self._changed.set()
 
     def _apply_fill(self, tracked: TrackedOrder, fill: Fill) -> None:
