@@ -88,6 +88,7 @@ _KALSHI_LIFECYCLE = "market_lifecycle_v2"  # its resolutions (determined, settle
 _SETTLEMENT_RECHECK_S = 0.1  # a settlement kept while ledger writes fail: how often to look again
 _PROBE_UNREACHABLE_S = 1.0  # how often a venue the breakers marked unreachable is probed
 _FEED_UNREACHABLE_S = 5.0  # a book socket down this long marks its venue unreachable (a reconnect takes less)
+_NO_WALL_LIMIT_MS = 3_600_000.0  # "no limit" for HiGHS: an hour, never reached (its node budget binds first)
 _PRUNE_AFTER_NS = (
     600 * 10**9
 )  # orders whose fills may fail on chain are kept this long after their answer  # executions under way get this long to settle and repair at shutdown
@@ -113,6 +114,12 @@ def settlement_result(event: MarketLifecycle, market: MarketInfo | None) -> Side
     if labels[0] != labels[1] and result.lower() in labels:
         return Side.YES if result.lower() == labels[0] else Side.NO
     return None
+
+
+def _without_wall_clock_limits(config: AppConfig) -> AppConfig:
+    """The configuration with the MIP fallbacks' HiGHS time limits lifted (`Daemon`)."""
+    allocator = replace(config.allocator, config=replace(config.allocator.config, mip_time_limit_ms=_NO_WALL_LIMIT_MS))
+    return replace(config, allocator=allocator, repair=replace(config.repair, mip_time_limit_ms=_NO_WALL_LIMIT_MS))
 
 
 def _apply_and_solve(
@@ -240,8 +247,11 @@ class Daemon:
 
     `clock` (monotonic ns) and `wall_ms` are the only clocks that steer it (ages, timers, solver
     time limits, the stage timings); a replay injects its virtual clock and runs `run()` on a
-    `arb.replay.clock.VirtualTimeLoop` with `install_signals=False`. `alerts` receives every alert
-    instead of the configured webhook (a replay records them)."""
+    `arb.replay.clock.VirtualTimeLoop` with `install_signals=False` and `wall_clock_limits=False`:
+    the MIP fallbacks (allocator, repairs, rebalancing) then get no real-time limit from HiGHS
+    (`_NO_WALL_LIMIT_MS`), so their node budgets bind and no plan depends on the machine's load (on
+    the virtual clock their own deadline never passes). `alerts` receives every alert instead of
+    the configured webhook (a replay records them)."""
 
     def __init__(
         self,
@@ -256,7 +266,11 @@ class Daemon:
         clock: Callable[[], int] = time.monotonic_ns,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         alerts: AlertSink | None = None,
+        wall_clock_limits: bool = True,
     ) -> None:
+        if not wall_clock_limits:
+            config = _without_wall_clock_limits(config)
+        self.wall_clock_limits = wall_clock_limits
         self.config = config
         self.credentials = credentials
         self.source = source
@@ -1061,17 +1075,22 @@ class Daemon:
         back to the entry allocator's capital."""
         settings = self.config.rebalance
         rebalancer = Rebalancer(
-            RebalanceConfig(
-                min_edge_usd=settings.min_edge_usd,
-                interval_s=settings.interval_s,
-                max_book_age_ms=self.config.scanner.max_book_age_ms,
-            ),
+            self.rebalance_config(),
             now_ns=self._clock,
             clock=self._seconds,
         )
         while True:
             await asyncio.sleep(settings.interval_s)
             await self._rebalance_pass(rebalancer)
+
+    def rebalance_config(self) -> RebalanceConfig:
+        settings = self.config.rebalance
+        config = RebalanceConfig(
+            min_edge_usd=settings.min_edge_usd,
+            interval_s=settings.interval_s,
+            max_book_age_ms=self.config.scanner.max_book_age_ms,
+        )
+        return config if self.wall_clock_limits else replace(config, mip_time_limit_ms=_NO_WALL_LIMIT_MS)
 
     async def _rebalance_pass(self, rebalancer: Rebalancer) -> None:
         """The marks and the re-solves (projections, HiGHS: 10-20 ms a pass measured on the loop)
