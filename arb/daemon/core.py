@@ -270,6 +270,12 @@ class Daemon:
         self._tasks: list[asyncio.Task[Any]] = []
         self._allocator_ops: list[Callable[[], object]] = []  # for the solver task's worker thread
         self._executions: dict[str, asyncio.Task[None]] = {}
+        # cash per venue of each plan being executed: its fills reach the ledger (and so the
+        # committed cash) only as they are heard, and a solver pass meanwhile must not spend it again
+        self._in_flight_usd: dict[str, Mapping[str, Decimal]] = {}
+        # ... and of plans finished while the executor still defers ledger writes (their fills are
+        # not in the ledger's cash flows yet)
+        self._unwritten_usd: list[Mapping[str, Decimal]] = []
         self._link_notional: dict[str, Decimal] = {}
         self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
         self._links: tuple[CuratedLink, ...] = ()
@@ -671,10 +677,22 @@ class Daemon:
 
     # -- solving and trading ---------------------------------------------------------------------------
     def _capital(self) -> Capital:
-        """Per venue: the configured cash minus what positions already hold (ledger cash flows)."""
-        committed = self._committed_cash()
+        """Per venue: the configured cash minus what positions already hold (ledger cash flows) and
+        what the plans being executed commit."""
+        committed = self._with_in_flight(self._committed_cash())
         limits = self.config.risk.limits.cash_per_venue_usd
         return Capital({venue: max(_ZERO, cap - committed.get(venue, _ZERO)) for venue, cap in limits.items()})
+
+    def _with_in_flight(self, committed: dict[str, Decimal], *, but: str | None = None) -> dict[str, Decimal]:
+        """`committed` plus the cash of every plan being executed (except set `but`'s) and of those
+        whose fills the ledger has not written yet."""
+        if self._unwritten_usd and (self.executor is None or not self.executor.ledger_writes_pending):
+            self._unwritten_usd = []
+        held = [c for set_id, c in self._in_flight_usd.items() if set_id != but] + self._unwritten_usd
+        for capital in held:
+            for venue, amount in capital.items():
+                committed[venue] = committed.get(venue, _ZERO) + max(_ZERO, amount)
+        return committed
 
     def _committed_cash(self) -> dict[str, Decimal]:
         assert self.ledger is not None
@@ -828,10 +846,14 @@ class Daemon:
     def _start_execution(self, plan: SetPlan, tick_ns: int | None = None) -> None:
         task = asyncio.get_running_loop().create_task(self._execute(plan, tick_ns), name=f"execute {plan.set_id}")
         self._executions[plan.set_id] = task
+        self._in_flight_usd[plan.set_id] = plan.capital_by_venue_usd
         set_id = plan.set_id
 
         def finished(_task: asyncio.Task[None]) -> None:
             self._executions.pop(set_id, None)
+            capital = self._in_flight_usd.pop(set_id, None)
+            if capital is not None and self.executor is not None and self.executor.ledger_writes_pending:
+                self._unwritten_usd.append(capital)
 
         task.add_done_callback(finished)
 
@@ -852,7 +874,7 @@ class Daemon:
                     executor.clients[venue].capabilities, executor.config.orders, venue
                 ),
                 holdings_by_instrument=executor.set_position(component)[0],
-                committed_cash_usd=self._committed_cash(),
+                committed_cash_usd=self._with_in_flight(self._committed_cash(), but=plan.set_id),
                 open_plans=len(self._executions) - 1,
                 links=self._link_exposures(plan, component),
                 link_notional_usd=dict(self._link_notional),

@@ -1084,6 +1084,12 @@ class Executor:
         )
         return holdings, cash
 
+    @property
+    def ledger_writes_pending(self) -> bool:
+        """Order states or fills heard but not yet in the ledger (deferred while some plan's sends
+        are out): the ledger's cash flows lag the venues' until this is False."""
+        return bool(self._deferred) or (self._send_windows > 0 and self.config.defer_ledger_writes)
+
     def equity_usd(self) -> Decimal:
         """What the account is worth for the loss halts, exact: the ledger's cash when trading
         started plus every fill's cash since, plus, per set traded, the worst value of what its
