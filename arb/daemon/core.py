@@ -70,6 +70,7 @@ from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
 from arb.scanner import ScanCandidate, Scanner
 from arb.venues.base import VenueClient
+from arb.venues.kalshi.client import KalshiClient
 from solvers.plan import AllocationResult, SetPlan
 from solvers.problem import CandidateSet, Capital, Equivalent
 
@@ -82,6 +83,9 @@ _KILL_POLL_S = 0.2
 _LOOP_LAG_INTERVAL_S = 0.1
 _SHUTDOWN_WAIT_S = 30.0
 _PRUNE_EVERY_S = 10.0
+_KALSHI_LIFECYCLE = "market_lifecycle_v2"  # its resolutions (determined, settled)
+_PROBE_UNREACHABLE_S = 1.0  # how often a venue the breakers marked unreachable is probed
+_FEED_UNREACHABLE_S = 5.0  # a book socket down this long marks its venue unreachable (a reconnect takes less)
 _PRUNE_AFTER_NS = (
     600 * 10**9
 )  # orders whose fills may fail on chain are kept this long after their answer  # executions under way get this long to settle and repair at shutdown
@@ -415,9 +419,15 @@ class Daemon:
         try:
             return await self._with_clients(source)
         finally:
-            for task in self._tasks:
+            # executions (and sales) are tasks of their own: abandoned (this task cancelled, a
+            # crash within the process) they would go on sending and writing through closed
+            # clients and a closed ledger; the journal and the next start's recovery settle them
+            executions = list(self._executions.values())
+            for task in [*self._tasks, *executions]:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, *executions, return_exceptions=True)
+            if self.executor is not None:
+                await self.executor.cancel_background()
             for client in self.clients.values():
                 with contextlib.suppress(Exception):
                     await client.close()
@@ -488,6 +498,7 @@ class Daemon:
         self._spawn(self._solver_loop(), "solver")
         self._spawn(self._sweep_loop(), "sweep")
         self._spawn(self._kill_watch(), "kill-watch")
+        self._spawn(self._partition_watch(), "partition-watch")
         self._spawn(self.loop_lag.run(), "loop-lag")
         self._spawn(self._view_loop(), "view")
         if self.notifier is not None:
@@ -560,6 +571,11 @@ class Daemon:
             client = self.clients.get(venue)
             if client is not None and markets:
                 await client.subscribe(markets)
+                # Kalshi announces a market's resolution on its lifecycle channel, which a book
+                # subscription does not include (Polymarket's market socket carries it already)
+                kalshi = getattr(client, "inner", client)  # a PaperVenue's inner client
+                if isinstance(kalshi, KalshiClient):
+                    await kalshi.subscribe(markets, channels=(_KALSHI_LIFECYCLE,))
 
     async def _refresh_loop(self, source: VenueSource) -> None:
         interval = self.config.graph.metadata_refresh_s
@@ -1074,6 +1090,54 @@ class Daemon:
                 log_event(log, logging.INFO, "kill_switch_released")
             engaged = now
             await asyncio.sleep(_KILL_POLL_S)
+
+    async def _partition_watch(self) -> None:
+        """Partitions. A venue is unreachable when the breakers say so (sends and lookups without
+        an answer, counted by the executor) or when its book socket has been down for
+        `_FEED_UNREACHABLE_S` (longer than a reconnect takes: the venue answers nothing, even with
+        no order out); it is marked so once per outage. An unreachable venue is announced once (an
+        incident alert) and probed every `_PROBE_UNREACHABLE_S`; once it answers, its unresolved
+        orders are reconciled and what rests there cancelled (`Executor.probe_unreachable`:
+        nothing is left orphaned, nothing re-sent) and entries may touch it again. Meanwhile the
+        partition gate refuses every plan touching it."""
+        assert self.gate is not None and self.executor is not None
+        breakers = self.gate.breakers
+        cut: set[Venue] = set()
+        down_since: dict[Venue, int] = {}  # book socket down since (clock ns), this outage
+        marked: set[Venue] = set()  # marked unreachable for this outage already
+        max_age_ns = self.config.scanner.max_book_age_ms * 1_000_000
+        while True:
+            await asyncio.sleep(_PROBE_UNREACHABLE_S)
+            now_ns = self._clock()
+            for venue, client in self.clients.items():
+                if feed_health(client, now_ns=now_ns, max_book_age_ns=max_age_ns).connected:
+                    down_since.pop(venue, None)
+                    marked.discard(venue)
+                    continue
+                since = down_since.setdefault(venue, now_ns)
+                if venue not in marked and now_ns - since >= _FEED_UNREACHABLE_S * 1e9:
+                    marked.add(venue)
+                    breakers.mark_unreachable(venue.value, f"book socket down for {(now_ns - since) / 1e9:.1f} s")
+            now = {v for v in self.clients if breakers.state(v.value).state == "unreachable"}
+            for venue in sorted(now - cut, key=lambda v: v.value):
+                self.telemetry.incident(
+                    "venue_unreachable",
+                    f"venue {venue.value} unreachable: {breakers.state(venue.value).reason}; "
+                    "entries touching it are refused",
+                    severity="critical",
+                    details={"venue": venue.value},
+                )
+            if not now:
+                cut = set()
+                continue
+            try:
+                still = set(await self.executor.probe_unreachable())
+            except ArbError as exc:
+                log_event(log, logging.WARNING, "partition_probe_failed", error=str(exc))
+                still = now
+            for venue in sorted(now - still, key=lambda v: v.value):
+                log_event(log, logging.WARNING, "venue_reachable", venue=venue.value)
+            cut = still
 
     async def _view_loop(self) -> None:
         """Venue health every second; the view redraws when it is due (it throttles itself)."""

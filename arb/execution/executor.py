@@ -657,6 +657,14 @@ class Executor:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
+    async def cancel_background(self) -> None:
+        """Cancel the background repairs (the engine is going away without its shutdown path; the
+        journal holds what they sent, for the next start's recovery)."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _journal(
         self, set_id: str, planned: Sequence[PlannedOrder], repair_of_incident: int | None = None
     ) -> list[TrackedOrder]:
