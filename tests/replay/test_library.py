@@ -264,6 +264,7 @@ class Reference:
     profit_high: Fraction
     positions: dict[str, Fraction]
     plans: tuple[int, int] | None = (1, 1)
+    exact: bool = True  # the plan's figure is profit_low exactly (else anywhere in the bounds)
 
 
 def basket(legs: list[Leg], n: Fraction, payout: Fraction) -> tuple[Fraction, Fraction, Fraction]:
@@ -449,7 +450,7 @@ def ref_capital_bound(doc: Mapping[str, Any]) -> Reference:
             else:
                 positions.update({position_key(lg, doc): ZERO for lg in legs})
     assert 0 < funded < 10 and touched < 10, "capital must bind: some groups funded, some not"
-    return Reference(floor_to(lower, CENT), ceil_to(upper, CENT), positions, plans=(funded, touched))
+    return Reference(floor_to(lower, CENT), ceil_to(upper, CENT), positions, plans=(funded, touched), exact=False)
 
 
 def _carti_partial(doc: Mapping[str, Any]) -> tuple[list[Leg], Fraction, Fraction]:
@@ -506,13 +507,50 @@ def ref_repair_exits(doc: Mapping[str, Any]) -> Reference:
     return Reference(ZERO, ZERO, {position_key(k, doc): filled, position_key(p, doc): filled})
 
 
+def ref_pair_positions(doc: Mapping[str, Any]) -> Reference:
+    """The whole basket ends held, but by a plan that did not fill as planned, so no guaranteed
+    profit is counted: the crashed daemon's plan never reports (the new daemon's recovery books
+    what the venues filled); after the 429/500 storm the Kalshi client's emptied request budget
+    holds its leg back past the Polymarket fill (an imbalance the executor watches until the leg
+    is known filled)."""
+    ref = ref_pair(doc)
+    return Reference(ZERO, ZERO, ref.positions)
+
+
+def ref_daily_loss(doc: Mapping[str, Any]) -> Reference:
+    """The first pair (Carti) fills half its Polymarket leg: its worst outcome then lies past the
+    daily loss limit, so trading halts; the repair (not stopped by a halt) completes it as in
+    `ref_repair_completes`; the second pair (Rihanna) is refused: nothing held."""
+    (k, p), ratio, _cap = _carti_partial(doc)
+    n = best_basket([k, p], payout=ONE, cost_cap=F("50"), min_profit=F("0.05"))
+    filled = floor_to(n * ratio, p.rule.lot)
+    spent = n * k.price + k.rule.one_fill(k.price, n) + filled * p.price + p.rule.one_fill(p.price, filled)
+    assert spent - filled >= F(config_value(doc, "risk.daily_loss_halt_usd", "200.00"))
+    positions = ref_repair_completes(doc).positions
+    rihanna = doc["venues"]["kalshi"]["markets"][1]["ticker"]
+    poly = doc["venues"]["polymarket"]["markets"][1]
+    positions[f"kalshi:{rihanna}:yes"] = ZERO
+    positions[f"polymarket:{poly['condition_id']}:no"] = ZERO
+    return Reference(ZERO, ZERO, positions)
+
+
+def ref_divergence(doc: Mapping[str, Any]) -> Reference:
+    """Both markets settle: nothing is held at the end (the stake's bound is `_kelly_cap_bound`)."""
+    legs = _pair(doc, kalshi_side="yes", poly_side="no")
+    return Reference(ZERO, ZERO, {position_key(lg, doc): ZERO for lg in legs})
+
+
 REFERENCES: dict[str, Callable[[Mapping[str, Any]], Reference]] = {
     "kalshi-yes-no-under-1": ref_kalshi_yes_no,
     "polymarket-negrisk-buy-all-yes": ref_negrisk_yes,
     "polymarket-negrisk-buy-all-no": ref_negrisk_no,
     "cross-venue-pair": ref_pair,
     "ws-disconnect-reconnect": ref_pair,
-    "crash-recovery": ref_pair,
+    "crash-recovery": ref_pair_positions,
+    "http-429-500-storm": ref_pair_positions,
+    "venue-partition": ref_pair,
+    "daily-loss-halt": ref_daily_loss,
+    "settlement-divergence": ref_divergence,
     "inverted-link": ref_inverted,
     "ledger-write-failure": ref_inverted,
     "implication-ladder": ref_ladder,
@@ -540,7 +578,7 @@ def test_each_file_parses_and_says_where_it_comes_from(path: Path) -> None:
     scenario = load_scenario(path)
     assert scenario.name == path.stem
     assert scenario.provenance.strip() and scenario.description.strip()
-    assert scenario.duration_ms <= 6_000, "keep replays short in virtual time"
+    assert scenario.duration_ms <= 8_000, "keep replays short in virtual time"
     readme = (LIBRARY / "README.md").read_text(encoding="utf-8")
     assert f"`{path.stem}`" in readme, "every scenario has a row in scenarios/README.md"
 
@@ -616,8 +654,13 @@ def test_expectations_agree_with_the_reference(path: Path) -> None:
         assert expect["plans_max"] == 0 and expect["orders_sent_max"] == 0
         return
     if ref.profit_high > 0:
+        assert ref.profit_low <= ref.profit_high
+        # a plan prices every fee at its worst split: its guaranteed profit is the low figure
+        high = ref.profit_high if not ref.exact else ref.profit_low
         assert F(expect["guaranteed_profit_usd_min"]) == ref.profit_low, float(ref.profit_low)
-        assert F(expect["guaranteed_profit_usd_max"]) == ref.profit_high, float(ref.profit_high)
+        assert F(expect["guaranteed_profit_usd_max"]) == high, float(high)
+    else:
+        assert "guaranteed_profit_usd_min" not in expect
     if ref.plans is not None and path.stem == "capital-bound-ten":
         assert (expect["plans_min"], expect["plans_max"]) == ref.plans
     positions = {key: F(value) for key, value in expect.get("final_positions", {}).items()}
@@ -669,3 +712,11 @@ def test_replays_twice_to_the_same_bytes_and_passes(path: Path) -> None:
     failed = [c for c in result["checks"] if not c["passed"]]
     assert first.passed and not failed, failed
     _extra_checks(path.stem, _doc(path), result)
+
+
+@pytest.mark.slow
+def test_capital_bound_plans_raise_no_loss_halt() -> None:
+    from arb.replay.runner import run_scenario
+
+    result = json.loads(run_scenario(LIBRARY / "capital-bound-ten.toml").to_json_bytes())
+    assert [a for a in result["alerts"] if a["kind"] == "halt"] == []
