@@ -551,3 +551,14 @@ def test_a_backtest_replays_to_the_same_bytes_and_trades_the_one_opening(tmp_pat
     assert legs == {("kalshi", "yes", "buy", "0.5"), ("polymarket", "no", "buy", "0.42")}
     assert Decimal(plan["guaranteed_profit_usd"]) > 0
     assert {(o["venue"], o["status"]) for o in document["orders"]} == {("kalshi", "filled"), ("polymarket", "filled")}
+
+
+@given(st.integers(min_value=100_000_000_000, max_value=4_102_444_800_000))  # 1973 .. 2100, in ms
+def test_every_timestamp_form_of_one_instant_reads_the_same(ms: int) -> None:
+    from arb.links import format_close_time
+
+    seconds, millis = divmod(ms, 1000)
+    forms = [str(ms), f"{seconds}.{millis:03d}", format_close_time(ms), format_close_time(ms).replace("Z", "+00:00")]
+    if not millis:
+        forms.append(str(seconds))
+    assert {parse_timestamp_ms(form, "t") for form in forms} == {ms}
