@@ -18,8 +18,8 @@ plan whose set is not already trading: risk (`plan_context` + the full `RiskGate
 inventory (the executor's set holdings -> `LiveAllocator.set_inventory`) and committed cash
 (ledger cash flows -> the allocator's capital).
 
-Stop: SIGINT/SIGTERM (or the configured duration) stop entries at once (an in-memory kill switch,
-so the next start is not blocked), let the executions under way settle and repair, cancel what
+Stop: SIGINT/SIGTERM (or the configured duration) stop entries at once (`Executor.stop_entries`, in
+memory, so the next start is not blocked; repairs still go out), let the executions under way settle and repair, cancel what
 rests, reconcile what is unknown, flush and close the ledger, print the summary and return 0. A
 second SIGINT/SIGTERM exits at once (the next start's recovery puts the ledger right).
 
@@ -58,7 +58,8 @@ from arb.execution.orders import time_in_force_for
 from arb.execution.recovery import RecoveryConfig, RecoveryReport, recover
 from arb.execution.repair import RepairPlanner, exposure
 from arb.graph import Component, MarketGraph, build_graph, contract_id
-from arb.ledger.store import Ledger, Payout, SettlementResult
+from arb.ledger.store import Ledger, LedgerUnavailableError, Payout, SettlementResult
+from arb.ledger.writer import LedgerWrite, LedgerWriter
 from arb.links import CuratedLink
 from arb.ops.logs import log_event
 from arb.ops.metrics import Metrics, MetricsServer
@@ -70,6 +71,7 @@ from arb.risk.config import build_risk_gate
 from arb.risk.gates import LinkExposure, RiskGate, kelly_cap
 from arb.scanner import ScanCandidate, Scanner
 from arb.venues.base import VenueClient
+from arb.venues.kalshi.client import KalshiClient
 from solvers.plan import AllocationResult, SetPlan
 from solvers.problem import CandidateSet, Capital, Equivalent
 
@@ -82,6 +84,11 @@ _KILL_POLL_S = 0.2
 _LOOP_LAG_INTERVAL_S = 0.1
 _SHUTDOWN_WAIT_S = 30.0
 _PRUNE_EVERY_S = 10.0
+_KALSHI_LIFECYCLE = "market_lifecycle_v2"  # its resolutions (determined, settled)
+_SETTLEMENT_RECHECK_S = 0.1  # a settlement kept while ledger writes fail: how often to look again
+_PROBE_UNREACHABLE_S = 1.0  # how often a venue the breakers marked unreachable is probed
+_FEED_UNREACHABLE_S = 5.0  # a book socket down this long marks its venue unreachable (a reconnect takes less)
+_NO_WALL_LIMIT_MS = 3_600_000.0  # "no limit" for HiGHS: an hour, never reached (its node budget binds first)
 _PRUNE_AFTER_NS = (
     600 * 10**9
 )  # orders whose fills may fail on chain are kept this long after their answer  # executions under way get this long to settle and repair at shutdown
@@ -107,6 +114,12 @@ def settlement_result(event: MarketLifecycle, market: MarketInfo | None) -> Side
     if labels[0] != labels[1] and result.lower() in labels:
         return Side.YES if result.lower() == labels[0] else Side.NO
     return None
+
+
+def _without_wall_clock_limits(config: AppConfig) -> AppConfig:
+    """The configuration with the MIP fallbacks' HiGHS time limits lifted (`Daemon`)."""
+    allocator = replace(config.allocator, config=replace(config.allocator.config, mip_time_limit_ms=_NO_WALL_LIMIT_MS))
+    return replace(config, allocator=allocator, repair=replace(config.repair, mip_time_limit_ms=_NO_WALL_LIMIT_MS))
 
 
 def _apply_and_solve(
@@ -234,8 +247,11 @@ class Daemon:
 
     `clock` (monotonic ns) and `wall_ms` are the only clocks that steer it (ages, timers, solver
     time limits, the stage timings); a replay injects its virtual clock and runs `run()` on a
-    `arb.replay.clock.VirtualTimeLoop` with `install_signals=False`. `alerts` receives every alert
-    instead of the configured webhook (a replay records them)."""
+    `arb.replay.clock.VirtualTimeLoop` with `install_signals=False` and `wall_clock_limits=False`:
+    the MIP fallbacks (allocator, repairs, rebalancing) then get no real-time limit from HiGHS
+    (`_NO_WALL_LIMIT_MS`), so their node budgets bind and no plan depends on the machine's load (on
+    the virtual clock their own deadline never passes). `alerts` receives every alert instead of
+    the configured webhook (a replay records them)."""
 
     def __init__(
         self,
@@ -250,7 +266,11 @@ class Daemon:
         clock: Callable[[], int] = time.monotonic_ns,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         alerts: AlertSink | None = None,
+        wall_clock_limits: bool = True,
     ) -> None:
+        if not wall_clock_limits:
+            config = _without_wall_clock_limits(config)
+        self.wall_clock_limits = wall_clock_limits
         self.config = config
         self.credentials = credentials
         self.source = source
@@ -274,12 +294,15 @@ class Daemon:
         self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
         self._links: tuple[CuratedLink, ...] = ()
         self._settled_paid: dict[tuple[Venue, str], Decimal] = {}  # what each settlement paid our positions
+        self._settlements: set[asyncio.Task[None]] = set()  # settlements waiting for the writer
         self._traded: dict[str, Component] = {}  # every set this run sent orders for
         self.sales = 0
         self._markets: dict[Venue, list[MarketInfo]] = {}
         self._events: dict[Venue, list[EventInfo]] = {}
         self._subscribed: set[tuple[Venue, str]] = set()
         self.ledger: Ledger | None = None
+        self.ledger_writer: LedgerWriter | None = None  # every write while trading: off the loop, in order
+        self._pnl_task: asyncio.Task[None] | None = None
         self.clients: dict[Venue, VenueClient] = {}
         self.books = _BookMap(self.clients)
         self._scan_books = _ScanBooks(self.books)
@@ -288,6 +311,9 @@ class Daemon:
         # committed cash at a ledger revision: every solver pass and plan reads it, and the fills
         # scan behind it grows with the run, so it is recomputed only after a ledger write
         self._committed_at: tuple[int, dict[str, Decimal]] | None = None
+        self._reserved_usd: dict[str, dict[str, Decimal]] = {}  # set id -> cash its execution may spend
+        self._unbooked: list[tuple[dict[str, Decimal], dict[str, int]]] = []  # (reserved, filled per order)
+        self._booked_at: tuple[int, dict[str, int]] | None = None  # ledger revision, filled per order
         self.gate: RiskGate | None = None
         self.executor: Executor | None = None
         self.graph: MarketGraph | None = None
@@ -384,11 +410,25 @@ class Daemon:
         log_event(log, logging.INFO, "ledger_open", path=str(config.ledger.path))
         result = DaemonResult(0)
         try:
+            self.ledger_writer = LedgerWriter(self.ledger)
+            self.ledger_writer.listen(on_failing=self._ledger_failing, on_healed=self._ledger_healed)
             async with self.source as source:
                 result = await self._with_venues(source)
         finally:
+            if self.ledger_writer is not None:
+                await self.ledger_writer.aclose(timeout_s=5.0)
             self.ledger.close()
         return result
+
+    def _ledger_failing(self, error: LedgerUnavailableError) -> None:
+        """Writes fail (the disk): entries halt (the executor refuses every plan while the writer is
+        failing), one halt alert; the writes are kept in memory and retried."""
+        self.telemetry.halt(f"ledger writes failing: {error}; entries halt, writes kept and retried")
+
+    def _ledger_healed(self, kept: int) -> None:
+        log_event(log, logging.WARNING, "ledger_healed", written=kept)
+        if self.telemetry.halted.startswith("ledger writes failing"):
+            self.telemetry.resume()
 
     async def _with_venues(self, source: VenueSource) -> DaemonResult:
         config = self.config
@@ -409,9 +449,15 @@ class Daemon:
         try:
             return await self._with_clients(source)
         finally:
-            for task in self._tasks:
+            # executions (and sales) are tasks of their own: abandoned (this task cancelled, a
+            # crash within the process) they would go on sending and writing through closed
+            # clients and a closed ledger; the journal and the next start's recovery settle them
+            executions = list(self._executions.values())
+            for task in [*self._tasks, *executions]:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, *executions, return_exceptions=True)
+            if self.executor is not None:
+                await self.executor.cancel_background()
             for client in self.clients.values():
                 with contextlib.suppress(Exception):
                     await client.close()
@@ -452,6 +498,7 @@ class Daemon:
             clock=self._clock,
             wall_ms=self._wall_ms,
             intent_ids=lambda: f"{run_tag}-{next(ids)}",
+            writer=self.ledger_writer,
         )
         try:
             self.executor.allow_trading(report)
@@ -482,6 +529,7 @@ class Daemon:
         self._spawn(self._solver_loop(), "solver")
         self._spawn(self._sweep_loop(), "sweep")
         self._spawn(self._kill_watch(), "kill-watch")
+        self._spawn(self._partition_watch(), "partition-watch")
         self._spawn(self.loop_lag.run(), "loop-lag")
         self._spawn(self._view_loop(), "view")
         if self.notifier is not None:
@@ -554,6 +602,11 @@ class Daemon:
             client = self.clients.get(venue)
             if client is not None and markets:
                 await client.subscribe(markets)
+                # Kalshi announces a market's resolution on its lifecycle channel, which a book
+                # subscription does not include (Polymarket's market socket carries it already)
+                kalshi = getattr(client, "inner", client)  # a PaperVenue's inner client
+                if isinstance(kalshi, KalshiClient):
+                    await kalshi.subscribe(markets, channels=(_KALSHI_LIFECYCLE,))
 
     async def _refresh_loop(self, source: VenueSource) -> None:
         interval = self.config.graph.metadata_refresh_s
@@ -616,45 +669,80 @@ class Daemon:
             if event.kind in _RESOLVED_KINDS:
                 log_event(log, logging.WARNING, "settlement_unclear", venue=event.venue.value, market=event.market_id)
             return
-        assert self.ledger is not None
+        assert self.ledger_writer is not None
+        now_ms = self._wall_ms()
         key = (event.venue, event.market_id)
-        paid = held_payout_usd(self.ledger, event.venue, event.market_id, Payout.won(side))
-        try:
-            outcome = self.ledger.record_settlement(event.venue, event.market_id, side, now_ms=self._wall_ms())
-        except ConfigError as exc:
-            log_event(log, logging.ERROR, "settlement_refused", market=event.market_id, error=str(exc))
-            return
-        log_event(
-            log,
-            logging.INFO,
-            "settlement",
-            venue=event.venue.value,
-            market=event.market_id,
-            won=side.value,
-            result=outcome.value,
-        )
-        if outcome is SettlementResult.APPLIED:
-            self._settled_paid[key] = paid
-            for divergence in divergences(
-                self.ledger, self._links_by_pair, event.venue, event.market_id, self._settled_paid
-            ):
-                self._on_divergence(divergence)
+        Found = list[tuple[SettlementDivergence, list[tuple[str, int]]]]
 
-    def _on_divergence(self, divergence: SettlementDivergence) -> None:
-        """Linked markets resolved differently: both results are booked as the venues paid them;
-        every set holding the link's contracts gets an incident (ledger + gate: no new entry takes
-        it) and the alert goes out."""
-        assert self.ledger is not None and self.gate is not None
+        def settle(ledger: Ledger) -> Found:  # in order with the fills before it, off the loop
+            paid = held_payout_usd(ledger, event.venue, event.market_id, Payout.won(side))
+            outcome = ledger.record_settlement(event.venue, event.market_id, side, now_ms=now_ms)
+            log_event(
+                log,
+                logging.INFO,
+                "settlement",
+                venue=event.venue.value,
+                market=event.market_id,
+                won=side.value,
+                result=outcome.value,
+            )
+            if outcome is not SettlementResult.APPLIED:
+                return []
+            self._settled_paid[key] = paid
+            found: Found = []
+            for divergence in divergences(
+                ledger, self._links_by_pair, event.venue, event.market_id, self._settled_paid
+            ):
+                incidents = [
+                    (set_id, ledger.open_incident(set_id, divergence.message, now_ms=now_ms))
+                    for set_id in self._divergence_sets(divergence)
+                ]
+                found.append((divergence, incidents))
+            return found
+
+        def refused(exc: ArbError) -> None:
+            log_event(log, logging.ERROR, "settlement_refused", market=event.market_id, error=str(exc))
+
+        job = self.ledger_writer.submit(settle, f"settlement {event.venue.value}/{event.market_id}", on_error=refused)
+        if job.done:
+            self._after_settlement(job)
+        else:  # the gate and the alert follow on the loop once the settlement is on file
+            task = asyncio.get_running_loop().create_task(self._settled(job), name="settlement")
+            self._settlements.add(task)
+            task.add_done_callback(self._settlements.discard)
+
+    async def _settled(self, job: LedgerWrite[list[tuple[SettlementDivergence, list[tuple[str, int]]]]]) -> None:
+        assert self.ledger_writer is not None
+        while not job.done and not job.withdrawn:
+            await self.ledger_writer.settled(job)  # False while writes fail: the job is kept, retried
+            if not job.done:
+                await asyncio.sleep(_SETTLEMENT_RECHECK_S)
+        self._after_settlement(job)
+
+    def _after_settlement(self, job: LedgerWrite[list[tuple[SettlementDivergence, list[tuple[str, int]]]]]) -> None:
+        if job.error is not None or not job.result:
+            return
+        for divergence, incidents in job.result:
+            self._on_divergence(divergence, incidents)
+
+    def _divergence_sets(self, divergence: SettlementDivergence) -> list[str]:
+        """The sets holding the link's contracts (the graph's components), else the link itself."""
         link = divergence.link
         contracts = {
             contract_id(Venue.KALSHI, link.kalshi_ticker),
             contract_id(Venue.POLYMARKET, divergence.polymarket_condition_id),
         }
         components = self.graph.components if self.graph is not None else ()
-        set_ids = sorted(c.id for c in components if contracts & set(c.contracts)) or [link_id(link)]
+        return sorted(c.id for c in components if contracts & set(c.contracts)) or [link_id(link)]
+
+    def _on_divergence(self, divergence: SettlementDivergence, incidents: list[tuple[str, int]]) -> None:
+        """Linked markets resolved differently: both results are booked as the venues paid them;
+        every set holding the link's contracts has an incident on file (opened with the
+        settlement), the gate takes no new entry on it, and the alert goes out."""
+        assert self.gate is not None
+        link = divergence.link
         message = divergence.message
-        for set_id in set_ids:
-            incident = self.ledger.open_incident(set_id, message, now_ms=self._wall_ms())
+        for set_id, incident in incidents:
             self.gate.incidents.open(set_id, message)
             self.telemetry.incident(
                 "settlement_divergence",
@@ -671,8 +759,9 @@ class Daemon:
 
     # -- solving and trading ---------------------------------------------------------------------------
     def _capital(self) -> Capital:
-        """Per venue: the configured cash minus what positions already hold (ledger cash flows)."""
-        committed = self._committed_cash()
+        """Per venue: the configured cash minus what positions already hold (ledger cash flows)
+        and what executions under way may still spend."""
+        committed = self._committed_and_reserved()
         limits = self.config.risk.limits.cash_per_venue_usd
         return Capital({venue: max(_ZERO, cap - committed.get(venue, _ZERO)) for venue, cap in limits.items()})
 
@@ -687,6 +776,30 @@ class Daemon:
         committed = {venue: max(_ZERO, amount) for venue, amount in spent.items()}
         self._committed_at = (revision, committed)
         return dict(committed)
+
+    def _committed_and_reserved(self, excluding: str | None = None) -> dict[str, Decimal]:
+        """Committed cash plus, per venue, the cash each plan under way (but `excluding`) may
+        spend: its fills reach the ledger only after its last answer, and a solver pass or a
+        risk check meanwhile must not hand the same cash to another plan (the venue would refuse
+        that plan's orders for want of balance, leaving its other legs unhedged)."""
+        committed = self._committed_cash()
+        held = [r for set_id, r in self._reserved_usd.items() if set_id != excluding]
+        if self._unbooked:
+            # fills the executor heard may reach the ledger later (its writes wait while any
+            # plan's sends are out): a finished plan holds its cash until they are booked
+            assert self.ledger is not None
+            revision = self.ledger.revision
+            if self._booked_at is None or self._booked_at[0] != revision:
+                self._booked_at = (revision, self.ledger.filled_by_order())
+            booked = self._booked_at[1]
+            self._unbooked = [
+                (r, f) for r, f in self._unbooked if any(booked.get(cid, 0) < size for cid, size in f.items())
+            ]
+            held.extend(r for r, _ in self._unbooked)
+        for reserved in held:
+            for venue, amount in reserved.items():
+                committed[venue] = committed.get(venue, _ZERO) + amount
+        return committed
 
     def _limited(self, candidate: CandidateSet, score_micro_usd: int) -> CandidateSet | None:
         """The set with its risk limits: its cost at most the risk gate's partial-fill loss bound;
@@ -829,9 +942,12 @@ class Daemon:
         task = asyncio.get_running_loop().create_task(self._execute(plan, tick_ns), name=f"execute {plan.set_id}")
         self._executions[plan.set_id] = task
         set_id = plan.set_id
+        # held until the execution ends (its fills are in the ledger by then)
+        self._reserved_usd[set_id] = {v: c for v, c in plan.capital_by_venue_usd.items() if c > 0}
 
         def finished(_task: asyncio.Task[None]) -> None:
             self._executions.pop(set_id, None)
+            self._reserved_usd.pop(set_id, None)
 
         task.add_done_callback(finished)
 
@@ -852,7 +968,7 @@ class Daemon:
                     executor.clients[venue].capabilities, executor.config.orders, venue
                 ),
                 holdings_by_instrument=executor.set_position(component)[0],
-                committed_cash_usd=self._committed_cash(),
+                committed_cash_usd=self._committed_and_reserved(excluding=plan.set_id),
                 open_plans=len(self._executions) - 1,
                 links=self._link_exposures(plan, component),
                 link_notional_usd=dict(self._link_notional),
@@ -868,6 +984,10 @@ class Daemon:
         except ArbError as exc:
             log_event(log, logging.ERROR, "execute_failed", set_id=plan.set_id, error=str(exc))
             return
+        filled = {o.client_order_id: o.filled_micro for o in report.orders if o.filled_micro}
+        reserved = self._reserved_usd.get(plan.set_id)
+        if filled and reserved:  # held until the ledger has booked what the plan's orders filled
+            self._unbooked.append((reserved, filled))
         self.telemetry.stage("execute", (self._clock() - called_ns) / 1e6)
         self.telemetry.execution(report, plan.guaranteed_profit_usd)
         if tick_ns is not None and report.plan_latency_ms is not None:
@@ -929,9 +1049,23 @@ class Daemon:
         # applied by the solver task before its next solve (never while a solve runs in its thread)
         self._allocator_ops.append(functools.partial(self.allocator.set_inventory, inventory))
         self._wake.set()
-        assert self.ledger is not None
-        self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
+        self._refresh_pnl()
         self.telemetry.capital(sum(self._committed_cash().values(), _ZERO))
+
+    def _refresh_pnl(self) -> None:
+        """The P&L metric, replayed from every fill in a worker thread (`LedgerWriter.pnl`); one
+        refresh at a time (a refresh asked meanwhile is covered by the next view tick)."""
+        if self._pnl_task is None or self._pnl_task.done():
+            self._pnl_task = asyncio.get_running_loop().create_task(self._publish_pnl(), name="pnl")
+
+    async def _publish_pnl(self) -> None:
+        assert self.ledger is not None and self.ledger_writer is not None
+        try:
+            pnl = await self.ledger_writer.pnl()
+        except ArbError as exc:
+            log_event(log, logging.ERROR, "pnl_failed", error=str(exc))
+            return
+        self.telemetry.pnl(pnl, open_incidents=self.ledger.open_incidents())
 
     # -- rebalancing ---------------------------------------------------------------------------------
     async def _rebalance_loop(self) -> None:
@@ -941,17 +1075,22 @@ class Daemon:
         back to the entry allocator's capital."""
         settings = self.config.rebalance
         rebalancer = Rebalancer(
-            RebalanceConfig(
-                min_edge_usd=settings.min_edge_usd,
-                interval_s=settings.interval_s,
-                max_book_age_ms=self.config.scanner.max_book_age_ms,
-            ),
+            self.rebalance_config(),
             now_ns=self._clock,
             clock=self._seconds,
         )
         while True:
             await asyncio.sleep(settings.interval_s)
             await self._rebalance_pass(rebalancer)
+
+    def rebalance_config(self) -> RebalanceConfig:
+        settings = self.config.rebalance
+        config = RebalanceConfig(
+            min_edge_usd=settings.min_edge_usd,
+            interval_s=settings.interval_s,
+            max_book_age_ms=self.config.scanner.max_book_age_ms,
+        )
+        return config if self.wall_clock_limits else replace(config, mip_time_limit_ms=_NO_WALL_LIMIT_MS)
 
     async def _rebalance_pass(self, rebalancer: Rebalancer) -> None:
         """The marks and the re-solves (projections, HiGHS: 10-20 ms a pass measured on the loop)
@@ -972,13 +1111,19 @@ class Daemon:
             return
         books = self.books.frozen(h.component for h in held)
         work = await asyncio.to_thread(_rebalance_work, rebalancer, held, books, self._capital())
+        assert self.ledger_writer is not None
         for h, marks in zip(held, work.marks, strict=True):
-            try:
-                if isinstance(marks, ArbError):
-                    raise marks
-                Rebalancer.record_marks(self.ledger, h.component, marks, h.holdings, now_ms=self._wall_ms())
-            except (RebalanceInputError, ConfigError) as exc:
-                log_event(log, logging.WARNING, "marks_failed", set_id=h.component.id, error=str(exc))
+            if isinstance(marks, ArbError):
+                log_event(log, logging.WARNING, "marks_failed", set_id=h.component.id, error=str(marks))
+                continue
+
+            def write(ledger: Ledger, h: HeldSet = h, marks: SetMarks = marks, now_ms: int = self._wall_ms()) -> int:
+                return Rebalancer.record_marks(ledger, h.component, marks, h.holdings, now_ms=now_ms)
+
+            def refused(exc: ArbError, set_id: str = h.component.id) -> None:
+                log_event(log, logging.WARNING, "marks_failed", set_id=set_id, error=str(exc))
+
+            self.ledger_writer.submit(write, f"marks {h.component.id}", on_error=refused)
         if work.error is not None:
             log_event(log, logging.WARNING, "rebalance_failed", error=str(work.error))
             return
@@ -1053,6 +1198,54 @@ class Daemon:
             engaged = now
             await asyncio.sleep(_KILL_POLL_S)
 
+    async def _partition_watch(self) -> None:
+        """Partitions. A venue is unreachable when the breakers say so (sends and lookups without
+        an answer, counted by the executor) or when its book socket has been down for
+        `_FEED_UNREACHABLE_S` (longer than a reconnect takes: the venue answers nothing, even with
+        no order out); it is marked so once per outage. An unreachable venue is announced once (an
+        incident alert) and probed every `_PROBE_UNREACHABLE_S`; once it answers, its unresolved
+        orders are reconciled and what rests there cancelled (`Executor.probe_unreachable`:
+        nothing is left orphaned, nothing re-sent) and entries may touch it again. Meanwhile the
+        partition gate refuses every plan touching it."""
+        assert self.gate is not None and self.executor is not None
+        breakers = self.gate.breakers
+        cut: set[Venue] = set()
+        down_since: dict[Venue, int] = {}  # book socket down since (clock ns), this outage
+        marked: set[Venue] = set()  # marked unreachable for this outage already
+        max_age_ns = self.config.scanner.max_book_age_ms * 1_000_000
+        while True:
+            await asyncio.sleep(_PROBE_UNREACHABLE_S)
+            now_ns = self._clock()
+            for venue, client in self.clients.items():
+                if feed_health(client, now_ns=now_ns, max_book_age_ns=max_age_ns).connected:
+                    down_since.pop(venue, None)
+                    marked.discard(venue)
+                    continue
+                since = down_since.setdefault(venue, now_ns)
+                if venue not in marked and now_ns - since >= _FEED_UNREACHABLE_S * 1e9:
+                    marked.add(venue)
+                    breakers.mark_unreachable(venue.value, f"book socket down for {(now_ns - since) / 1e9:.1f} s")
+            now = {v for v in self.clients if breakers.state(v.value).state == "unreachable"}
+            for venue in sorted(now - cut, key=lambda v: v.value):
+                self.telemetry.incident(
+                    "venue_unreachable",
+                    f"venue {venue.value} unreachable: {breakers.state(venue.value).reason}; "
+                    "entries touching it are refused",
+                    severity="critical",
+                    details={"venue": venue.value},
+                )
+            if not now:
+                cut = set()
+                continue
+            try:
+                still = set(await self.executor.probe_unreachable())
+            except ArbError as exc:
+                log_event(log, logging.WARNING, "partition_probe_failed", error=str(exc))
+                still = now
+            for venue in sorted(now - still, key=lambda v: v.value):
+                log_event(log, logging.WARNING, "venue_reachable", venue=venue.value)
+            cut = still
+
     async def _view_loop(self) -> None:
         """Venue health every second; the view redraws when it is due (it throttles itself)."""
         refresh_s = min(0.1, 1.0 / self.config.live_view.refresh_per_s)
@@ -1067,7 +1260,7 @@ class Daemon:
                     for client in self.clients.values()
                 ]
                 self.telemetry.venue_health(feeds, self.gate.breakers)
-                self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
+                self._refresh_pnl()
                 next_health = now + 1.0
             self.telemetry.refresh()
             await asyncio.sleep(refresh_s)
@@ -1078,7 +1271,12 @@ class Daemon:
         self._stopping = True
         reason = self._stop_reason or "stopped"
         log_event(log, logging.INFO, "shutdown", reason=reason)
-        self.gate.kill_switch.engage(f"shutting down ({reason})")  # in memory: the next start is free
+        if self.executor is not None:
+            # entries stop; executions under way may still repair (the kill switch would refuse
+            # their repairs and leave a half-filled set unhedged)
+            self.executor.stop_entries(f"shutting down ({reason})")
+        else:
+            self.gate.kill_switch.engage(f"shutting down ({reason})")  # in memory: the next start is free
         self._wake.set()
         for task in self._tasks:
             if task.get_name() != "view":
@@ -1113,19 +1311,7 @@ class Daemon:
                     venue=venue.value,
                     count=len(resting),
                 )
-            shutdown_check = await recover(
-                self.ledger, self.clients, wall_ms=self._wall_ms, clock=self._clock, config=RecoveryConfig()
-            )
-            log_event(
-                log,
-                logging.INFO if shutdown_check.clean else logging.ERROR,
-                "shutdown_recovery_check",
-                clean=shutdown_check.clean,
-                differences=[d.kind for d in shutdown_check.differences],
-                cancelled=len(shutdown_check.cancelled),
-                resolved=len(shutdown_check.resolved),
-                fills_applied=shutdown_check.fills_applied,
-            )
+            shutdown_check = await self._shutdown_recovery_check()
         if self.allocator is not None:
             stats = self.allocator.stats
             log_event(
@@ -1145,6 +1331,33 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await self.notifier.aclose()
         return DaemonResult(0, summary=summary, shutdown_check=shutdown_check, reason=reason)
+
+    async def _shutdown_recovery_check(self) -> RecoveryReport | None:
+        """Recovery against the venues once every queued ledger write is on file. Writes that still
+        fail are left to the next start's recovery (it rebuilds them from the venues)."""
+        assert self.ledger is not None and self.ledger_writer is not None
+        left = await self.ledger_writer.drain(_SHUTDOWN_WAIT_S)
+        if left:
+            log_event(log, logging.ERROR, "shutdown_ledger_unwritten", writes=left, reason=self.ledger_writer.refusal())
+            return None
+        try:
+            report = await recover(
+                self.ledger, self.clients, wall_ms=self._wall_ms, clock=self._clock, config=RecoveryConfig()
+            )
+        except ArbError as exc:  # the ledger failed again meanwhile: the next start recovers
+            log_event(log, logging.ERROR, "shutdown_recovery_failed", error=str(exc))
+            return None
+        log_event(
+            log,
+            logging.INFO if report.clean else logging.ERROR,
+            "shutdown_recovery_check",
+            clean=report.clean,
+            differences=[d.kind for d in report.differences],
+            cancelled=len(report.cancelled),
+            resolved=len(report.resolved),
+            fills_applied=report.fills_applied,
+        )
+        return report
 
     def _summary(self) -> RunSummary:
         assert self.ledger is not None

@@ -24,7 +24,7 @@ import dataclasses
 import io
 import itertools
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -106,7 +106,9 @@ def run_scenario(
         observed = run_virtual(
             lambda: _Session(scenario, config, Path(sockets)).run(), start_wall_ms=scenario.start_wall_ms
         )
-    return _result(scenario, given, observed)
+        # messages may name the run's files (a ledger error names its path): never in the output
+        places = {str(directory): "<workdir>", str(directory.resolve()): "<workdir>", sockets: "<sockets>"}
+    return _result(scenario, given, observed, places)
 
 
 @contextmanager
@@ -274,6 +276,7 @@ class _DaemonRun:
     started_ms: int
     ended_ms: int | None = None
     crashed: bool = False
+    lost_writes: int = 0  # ledger writes a crash dropped (queued, not yet committed)
     result: DaemonResult | None = None
     error: str = ""
 
@@ -285,6 +288,7 @@ class _DaemonRun:
             "started_ms": self.started_ms,
             "ended_ms": self.ended_ms,
             "crashed": self.crashed,
+            "lost_writes": self.lost_writes,
             "exit_code": None if result is None else result.exit_code,
             "reason": "" if result is None else result.reason,
             "error": self.error,
@@ -342,6 +346,9 @@ class _Session:
         run = self.runs[-1]
         if run.task.done():
             raise ConfigError("crash: the daemon is not running")
+        writer = run.daemon.ledger_writer
+        if writer is not None:  # a dead process writes nothing more: what was queued is lost
+            run.lost_writes = writer.abandon()
         owned = [t for t in self._owners.tasks(run.number) if not t.done()]
         for task in owned:
             task.cancel()
@@ -574,11 +581,8 @@ class _Session:
 
 
 def _set_failing(ledger: Ledger, failing: bool) -> None:
-    """The ledger's write-failure hook (`Ledger.fail_writes`)."""
-    hook: Callable[[bool], None] | None = getattr(ledger, "fail_writes", None)
-    if hook is None:
-        raise ConfigError("this ledger offers no write-failure hook (Ledger.fail_writes)")
-    hook(failing)
+    """The ledger's write-failure hook: every commit fails as on a disk I/O error."""
+    ledger.fail_writes(failing)
 
 
 def _tally(daemon: Daemon) -> dict[str, Any]:
@@ -602,7 +606,9 @@ def _text(micro: int) -> str:
 # -- the result ---------------------------------------------------------------------------------------
 
 
-def _summary_json(summary: RunSummary | None, observed: _Observed, duration_ms: int) -> dict[str, Any] | None:
+def _summary_json(
+    summary: RunSummary | None, observed: _Observed, duration_ms: int, recovered: Decimal
+) -> dict[str, Any] | None:
     """The final daemon's summary without its latencies (compute time: the virtual clock stands
     still while code runs, so they say nothing here), with the run's virtual duration, and the
     counts of every daemon of the run added up."""
@@ -626,18 +632,65 @@ def _summary_json(summary: RunSummary | None, observed: _Observed, duration_ms: 
         out[item.name] = value
     out["duration_s"] = duration_ms / 1000
     out["plans_by_status"] = dict(sorted(plans.items()))
-    out["guaranteed_usd"] = decimal_text(sum((t["guaranteed_usd"] for t in observed.tallies), _ZERO))
+    out["guaranteed_usd"] = decimal_text(sum((t["guaranteed_usd"] for t in observed.tallies), recovered))
     out["repairs"] = sum(t["repairs"] for t in observed.tallies)
     out["incidents_opened"] = sum(t["incidents_opened"] for t in observed.tallies)
     out["daemons"] = len(observed.tallies)
     return out
 
 
-def _result(scenario: Scenario, overrides: Mapping[str, Any], observed: _Observed) -> ReplayResult:
-    plans_made = sum(sum(t["plans_by_status"].values()) for t in observed.tallies)
+def _recovered(observed: _Observed, start_wall_ms: int) -> Decimal:
+    """Plans a crash interrupted (handed to the executor, never reported) whose every order the
+    ledger shows filled in full once recovery ran: they locked in their guaranteed profit. Marked
+    `complete_after_recovery`; returns what they guaranteed."""
+    crashed = {run["daemon"] for run in observed.runs if run["crashed"]}
+    intents = [i for i in observed.ledger["intents"] if i["repair_of_incident"] is None]
+    filled = {o["client_order_id"]: Decimal(o["filled"]) for o in observed.ledger["orders"]}
+    claimed: set[str] = set()
+    total = _ZERO
+    for record in observed.plans:
+        if record.status != "not_executed" or record.daemon not in crashed:
+            continue
+        at = start_wall_ms + record.t_ms
+        intent = next(
+            (
+                i
+                for i in intents
+                if i["set_id"] == record.plan.set_id and i["created_ms"] >= at and i["intent_id"] not in claimed
+            ),
+            None,
+        )
+        if intent is None:
+            continue
+        claimed.add(intent["intent_id"])
+        legs = intent["legs"]
+        if legs and all(filled.get(leg["client_order_id"], _ZERO) == Decimal(leg["size"]) for leg in legs):
+            record.status, record.reason = "complete_after_recovery", "every leg filled (booked by recovery)"
+            total += record.plan.guaranteed_profit_usd
+    return total
+
+
+def _scrub(value: Any, places: Mapping[str, str]) -> Any:
+    """`value` with every run-specific path in its strings replaced by a placeholder."""
+    if isinstance(value, str):
+        for path in sorted(places, key=len, reverse=True):
+            if path in value:
+                value = value.replace(path, places[path])
+        return value
+    if isinstance(value, Mapping):
+        return {k: _scrub(v, places) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, places) for v in value]
+    return value
+
+
+def _result(
+    scenario: Scenario, overrides: Mapping[str, Any], observed: _Observed, places: Mapping[str, str]
+) -> ReplayResult:
+    recovered = _recovered(observed, scenario.start_wall_ms)
     facts = RunFacts(
-        plans=plans_made,
-        guaranteed_profit_usd=sum((t["guaranteed_usd"] for t in observed.tallies), _ZERO),
+        plans=len(observed.plans),
+        guaranteed_profit_usd=sum((t["guaranteed_usd"] for t in observed.tallies), recovered),
         orders_sent=len(observed.ledger["orders"]),
         positions=observed.positions,
         unhedged_sets=observed.unhedged_sets,
@@ -678,7 +731,7 @@ def _result(scenario: Scenario, overrides: Mapping[str, Any], observed: _Observe
         "overrides": {key: _plain(value) for key, value in sorted(overrides.items())},
         "passed": all(c.passed for c in checks),
         "checks": [c.to_json() for c in checks],
-        "summary": _summary_json(final, observed, scenario.duration_ms),
+        "summary": _summary_json(final, observed, scenario.duration_ms, recovered),
         "daemons": observed.runs,
         "plans": [p.to_json() for p in observed.plans],
         "orders": observed.orders,
@@ -689,7 +742,8 @@ def _result(scenario: Scenario, overrides: Mapping[str, Any], observed: _Observe
         "lost_books": observed.lost_books,
         "ledger": observed.ledger,
     }
-    return ReplayResult(scenario.name, checks, document)
+    clean_checks = tuple(Check(c.name, _scrub(c.expected, places), _scrub(c.actual, places), c.passed) for c in checks)
+    return ReplayResult(scenario.name, clean_checks, _scrub(document, places))
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ from arb.daemon.core import Daemon
 from arb.domain import Action, Fill, MarketLifecycle, Side, Venue
 from arb.fixed import SCALE
 from arb.ledger.store import Ledger, Payout
+from arb.ledger.writer import LedgerWriter
 from arb.links import CuratedLink, Orientation, SettlementRisk
 from arb.ops.notify import Incident
 from arb.risk.config import build_risk_gate
@@ -65,6 +66,7 @@ def daemon(tmp_path: Path, orientation: Orientation = Orientation.SAME) -> tuple
     d._links_by_pair = {(K, "0xabc"): link(orientation)}
     d._markets[Venue.POLYMARKET] = [POLY]
     d.ledger = Ledger(tmp_path / "ledger.sqlite", synchronous="NORMAL")
+    d.ledger_writer = LedgerWriter(d.ledger, offload=False)  # writes at once (no loop needed)
     d.gate = build_risk_gate(d.config.risk, monotonic_s=lambda: 0.0, wall_s=lambda: WALL_MS / 1000)
     alerts = Alerts()
     d.telemetry.notifier = alerts

@@ -27,6 +27,7 @@ import orjson
 
 from arb.config import Credentials, load_config
 from arb.daemon.core import Daemon
+from arb.daemon.venues import ConfiguredVenues
 from arb.ops.notify import Alert
 from arb.replay.clock import current_clock, run_virtual
 from arb.replay.venues import ReplayVenues
@@ -166,6 +167,7 @@ def replay_default_scenario(workdir: Path) -> Outcome:
             clock=clock.monotonic_ns,
             wall_ms=clock.wall_ms,
             alerts=recorded,
+            wall_clock_limits=False,
         )
 
         async def participants() -> None:
@@ -244,6 +246,23 @@ def test_replays_give_the_same_ledger_orders_and_alerts_in_this_process_and_unde
     assert child.returncode == 0, err.decode()[-2000:]
     assert out == first.canonical
     print(f"wall time per virtual second: {first.wall_s / VIRTUAL_S:.3f} s, {second.wall_s / VIRTUAL_S:.3f} s")
+
+
+def test_off_wall_clock_limits_lift_the_mip_fallbacks_real_time_limits() -> None:
+    """HiGHS's own time limit in the MIP fallback is real time, which a loaded machine can hit (a
+    long replay ran 47 fallbacks, the slowest stopped at the limit, 47 ms): a replay's plans would
+    then depend on the load. Lifted, the fallbacks' node budget binds; the default keeps them."""
+    config = load_config()
+    assert config.allocator.config.mip_time_limit_ms < 1_000 and config.repair.mip_time_limit_ms < 1_000
+    live = Daemon(config, Credentials(), ConfiguredVenues(config, Credentials()), install_signals=False)
+    assert live.config is config and live.rebalance_config().mip_time_limit_ms < 1_000
+    replay = Daemon(
+        config, Credentials(), ConfiguredVenues(config, Credentials()), install_signals=False, wall_clock_limits=False
+    )
+    assert replay.config.allocator.config.mip_time_limit_ms >= 3_600_000
+    assert replay.config.repair.mip_time_limit_ms >= 3_600_000
+    assert replay.rebalance_config().mip_time_limit_ms >= 3_600_000
+    assert replace(replay.config, allocator=config.allocator, repair=config.repair) == config  # nothing else
 
 
 if __name__ == "__main__":

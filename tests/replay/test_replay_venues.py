@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx._transports import default as httpx_default
 
 from arb.daemon.venues import build_clients
 from arb.domain import Action, BookSnapshot, Fill, OrderRequest, OrderStatus, Side, TimeInForce, Venue
@@ -161,3 +162,31 @@ def test_polymarket_rest_bases_on_one_server_name_must_share_a_socket() -> None:
     assert sorted(config.rest_mounts()) == ["http://clob", "http://gamma"]
     with pytest.raises(ConfigError, match="Unix socket path"):
         PolymarketConfig(market_ws_uds_path="")
+
+
+def test_clients_on_unix_sockets_load_no_certificate_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain HTTP over a Unix socket never uses TLS, so its transports skip the CA bundle (loading
+    it took 0.1-0.8 s per transport on this machine, five per replay's start)."""
+    verified: list[object] = []
+    create = vars(httpx_default)["create_ssl_context"]
+
+    def spy(verify: object = True, **kwargs: Any) -> Any:
+        verified.append(verify)
+        return create(verify=verify, **kwargs)
+
+    monkeypatch.setattr(httpx_default, "create_ssl_context", spy)
+
+    async def main() -> None:
+        clock = current_clock()
+        async with ReplayVenues(SPEC, seed=3, socket_dir=tmp_path / "s", clock_ms=clock.wall_ms) as venues:
+            clients = build_clients(venues.endpoints, lambda _event: None, clock=clock.monotonic_ns)
+            for client in clients.values():
+                await client.start()
+            for client in clients.values():
+                await client.close()
+
+    run_virtual(main, start_wall_ms=0)
+    assert verified and True not in verified
+    verified.clear()
+    PolymarketConfig(gamma_uds_path="/g.sock").rest_mounts()  # https bases keep verifying
+    assert verified == [True]

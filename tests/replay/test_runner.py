@@ -212,17 +212,16 @@ def test_the_kill_switch_stops_entries(tmp_path: Path) -> None:
     assert result.passed, result.failed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the daemon subscribes Kalshi's orderbook channel only: market_lifecycle_v2 (the settlement) never reaches it",
-)
 def test_settlement_pays_what_is_held(tmp_path: Path) -> None:
     events = event(5000, "settle", venue="kalshi", market="KXTWO-26-A", result="yes") + event(
         5000, "settle", venue="kalshi", market="KXTWO-26-B", result="no"
     )
     result = run_scenario(scenario(tmp_path, events=events, expect="recovery_clean = true\n"))
     ledger = result.document["ledger"]
-    assert [(s["market_id"], s["won"]) for s in ledger["settlements"]] == [("KXTWO-26-A", "yes"), ("KXTWO-26-B", "no")]
+    assert [(s["market_id"], s["yes_payout"], s["paid_usd"]) for s in ledger["settlements"]] == [
+        ("KXTWO-26-A", "1", "10"),
+        ("KXTWO-26-B", "0", "0"),
+    ]
     assert ledger["pnl"]["realised_usd"] == "0.65"
     assert result.passed, result.failed
 
@@ -252,3 +251,16 @@ def test_a_partition_halts_until_healed(tmp_path: Path) -> None:
     assert result.passed, result.failed
     orders = result.document["orders"]
     assert len(orders) == 2 and all(o["t_ms"] >= 5000 for o in orders)  # traded once healed, not before
+
+
+def test_a_failing_ledger_halts_entries_and_loses_nothing(tmp_path: Path) -> None:
+    events = event(1000, "ledger_fault") + event(4000, "ledger_heal")
+    expect = 'orders_sent_max = 0\nhalts = ["ledger"]\nalerts = ["halt"]\nrecovery_clean = true\n'
+    result = run_scenario(scenario(tmp_path, events=events, expect=expect))
+    assert result.passed, result.failed
+    (plan,) = result.document["plans"]
+    assert plan["status"] == "refused"  # the opening came while the disk failed: nothing sent
+    assert [d["exit_code"] for d in result.document["daemons"]] == [0]
+    # the halt names the ledger's file: by a placeholder, never the run's temporary path
+    halts = [a["message"] for a in result.document["alerts"] if a["kind"] == "halt"]
+    assert any("<workdir>/ledger.sqlite3" in h for h in halts) and b"/tmp" not in result.to_json_bytes()

@@ -407,7 +407,11 @@ class KalshiClient:
                 timeout=None,  # the injected deadline times requests (one clock)
                 transport=self._transport
                 if self._transport is not None or self.config.rest_uds_path is None
-                else httpx.AsyncHTTPTransport(uds=self.config.rest_uds_path),
+                else httpx.AsyncHTTPTransport(
+                    uds=self.config.rest_uds_path,
+                    # plain HTTP on a local socket never uses TLS: skip loading the CA bundle (0.1-0.8 s)
+                    verify=urlsplit(self.config.rest_base_url).scheme == "https",
+                ),
                 trust_env=self.config.trust_env,
             )
         if self._started_wall_ms is None:

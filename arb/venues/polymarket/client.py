@@ -48,7 +48,7 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -198,8 +198,17 @@ class PolymarketConfig:
             path = getattr(self, f"{name}_uds_path")
             origin = _origin(getattr(self, f"{name}_base_url"))
             if path is not None and origin not in mounts:
-                mounts[origin] = httpx.AsyncHTTPTransport(uds=path)
+                # plain HTTP on a local socket never uses TLS: skip loading the CA bundle (0.1-0.8 s)
+                mounts[origin] = httpx.AsyncHTTPTransport(uds=path, verify=origin.startswith("https:"))
         return mounts
+
+    @property
+    def rest_all_local_http(self) -> bool:
+        """Every REST base is plain HTTP on a Unix socket: no request of the client can use TLS."""
+        return all(
+            getattr(self, f"{name}_uds_path") is not None and getattr(self, f"{name}_base_url").startswith("http:")
+            for name in ("gamma", "clob", "data_api")
+        )
 
     def __post_init__(self) -> None:
         for name in ("gamma_base_url", "clob_base_url", "data_api_base_url"):
@@ -318,6 +327,7 @@ class PolymarketClient:
             reason_of=_error_reason,
         )
         self.sends = OrderSends(int(config.order_settle_s * _S))
+        self._before_post: Callable[[OrderUpdate], Awaitable[None]] | None = None
         self.market_session = PolymarketMarketSession(
             ping_interval_ns=int(config.ping_interval_s * _S),
             silence_ns=int(config.feed_silence_s * _S),
@@ -373,7 +383,11 @@ class PolymarketClient:
     async def start(self) -> None:
         if self._http is None:
             # the injected deadline times requests
-            self._http = httpx.AsyncClient(timeout=None, mounts=self.config.rest_mounts() or None)
+            self._http = httpx.AsyncClient(
+                timeout=None,
+                mounts=self.config.rest_mounts() or None,
+                verify=not self.config.rest_all_local_http,  # the default transport then carries nothing
+            )
         self._spawn(self._socket_loop("market"))
         if self.credentials is not None and self.config.private_stream:
             self._spawn(self._socket_loop("user"))
@@ -482,6 +496,12 @@ class PolymarketClient:
         # The order's id is its hash, known now: the sink hears it (PENDING) before the POST leaves,
         # so a journal that records it can find the order at the venue after a crash mid-send.
         self._sink(base)
+        if self._before_post is not None:
+            try:
+                await self._before_post(base)
+            except ArbError as exc:  # the journal cannot hold the hash: the order must not leave
+                self.user_session.order_settled(order_hash)
+                return dataclasses.replace(base, status=OrderStatus.REJECTED, reason=f"not sent: {exc}")
         self.sends.begin(order_hash, request.market_id, now_ns=self._clock(), wall_ms=self._wall_ms())
         try:
             if cancelled:
@@ -533,6 +553,12 @@ class PolymarketClient:
         if ack.update.status is not OrderStatus.REJECTED:
             self._acknowledged.add(order_id)
         return dataclasses.replace(base, order_id=order_id, status=ack.update.status, reason=ack.error)
+
+    def set_before_post(self, hook: Callable[[OrderUpdate], Awaitable[None]] | None) -> None:
+        """`hook(update)` is awaited after the sink heard an order's hash (PENDING) and before its
+        POST leaves (the executor waits there until the ledger has the hash on file); an
+        `ArbError` from it refuses the order unsent (REJECTED)."""
+        self._before_post = hook
 
     def _unanswered(self, base: OrderUpdate, reason: str) -> OrderUpdate:
         """The POST ended without an answer: UNKNOWN, and in flight for `order_settle_s` more."""
