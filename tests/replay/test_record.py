@@ -26,6 +26,7 @@ from arb.daemon.simulated import SimulatedSource, scenario_config
 from arb.domain import BookSide, Venue
 from arb.links import link_is_current
 from arb.replay.record import FeedRecorder, scenario_toml
+from arb.replay.runner import run_scenario
 from arb.replay.scenario import parse_scenario
 from arb.scenario.venues import ScenarioRuntime, SimulatedVenues, scenario_exhaustive_series, scenario_links
 from tests.replay.series_support import served_markets
@@ -95,7 +96,7 @@ async def _until(condition: Any, timeout_s: float = 20.0) -> None:
         await asyncio.sleep(0.005)
 
 
-async def test_recording_the_simulated_venues_replays_to_their_books() -> None:
+async def test_recording_the_simulated_venues_replays_to_their_books(tmp_path: Path) -> None:
     settings = ScenarioSettings(seed=3, book_changes_per_s=200.0, separate_process=False, first_opening_s=0.0)
     source = SimulatedSource(settings)
     source.venues = SimulatedVenues(scenario_config(settings), run_participants=False)
@@ -156,6 +157,15 @@ async def test_recording_the_simulated_venues_replays_to_their_books() -> None:
     for link in parsed.links:
         condition = link.polymarket_condition_id
         assert link_is_current(link, kalshi[link.kalshi_ticker], poly[condition]) is None
+    # replayed twice: the same bytes, every recorded event applied, none lost by the daemon
+    tree["expect"] = {"lost_events": 0}
+    path = tmp_path / "recorded.toml"
+    path.write_text(scenario_toml(tree))
+    first = await asyncio.to_thread(run_scenario, path)
+    second = await asyncio.to_thread(run_scenario, path)
+    assert first.to_json_bytes() == second.to_json_bytes()
+    checks = {c.name: c for c in first.checks}
+    assert first.passed and checks["events_applied"].actual == len(tree["events"]) and "lost_events" in checks
 
 
 async def test_the_command_records_the_simulated_venues(tmp_path: Path) -> None:
