@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -162,6 +163,28 @@ def _kill(args: argparse.Namespace) -> int:
     from arb.risk.kill import run_kill
 
     return run_kill(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from arb.report import run_report
+
+    return run_report(args)
+
+
+def _add_report(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="P&L report of a ledger or a replay: equity, drawdown, daily P&L, Sharpe/Sortino, capital, fills, "
+        "repairs, latency (PNGs + report.md)",
+    )
+    report.add_argument("source", type=Path, metavar="LEDGER_OR_REPLAY_JSON", help="a ledger .sqlite or replay JSON")
+    report.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="output directory")
+    report.add_argument(
+        "--capital",
+        metavar="USD",
+        help="starting capital for returns and drawdown (default: the venues' cash on file before the first fill)",
+    )
+    report.set_defaults(handler=_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -410,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kill.add_argument("--reason", default="arb kill", help="recorded in the file")
     kill.set_defaults(handler=_kill)
+    _add_report(commands)
     return parser
 
 
