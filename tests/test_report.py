@@ -285,6 +285,12 @@ async def test_cli_reads_a_ledger_and_a_replay_json(tmp_path: Path, capsys: pyte
     both = tmp_path / "replays.json"
     both.write_bytes(orjson.dumps([replay, replay | {"scenario": {"name": "second/run"}}]))
     first, second = load_sources(both)
+    flat = tmp_path / "flat.json"  # the replay writes RunSummary's fields flat
+    flat.write_bytes(orjson.dumps(replay | {"summary": {"bankroll_usd": "300"}}))
+    assert load_sources(flat)[0].bankroll_usd == D(300)
+    flat.write_bytes(orjson.dumps(replay | {"summary": {"bankroll_usd": 300.0}}))
+    with pytest.raises(ConfigError, match="bankroll_usd must be decimal text"):
+        load_sources(flat)
     assert (first.name, second.name, second.bankroll_usd) == ("capital bound", "second/run", D(20000))
     assert build_report(second, starting_capital_usd=D(500)).capital_source == "given (--capital)"
     capsys.readouterr()

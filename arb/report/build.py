@@ -73,9 +73,15 @@ def _replay_source(doc: Any, where: str) -> ReportSource:
     name = str(scenario.get("name") or Path(where).stem)
     summary = doc.get("summary") or {}
     bankroll: Decimal | None = None
-    raw = (summary.get("capital") or {}).get("bankroll_usd")
-    if isinstance(raw, str):
-        bankroll = Decimal(raw)
+    # the replay's summary holds RunSummary's fields flat (bankroll_usd); RunSummary.to_json nests it
+    raw = summary.get("bankroll_usd", (summary.get("capital") or {}).get("bankroll_usd"))
+    if raw is not None:
+        try:
+            bankroll = Decimal(raw) if isinstance(raw, str) else None
+        except ArithmeticError:
+            bankroll = None
+        if bankroll is None or not bankroll.is_finite():
+            raise ConfigError(f"{where}: summary bankroll_usd must be decimal text, got {raw!r}")
     latencies = tuple(s for s in summary.get("latency") or () if isinstance(s, dict))
     return ReportSource(name, ledger, bankroll, latencies)
 
