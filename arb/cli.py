@@ -187,6 +187,24 @@ def _add_report(commands: Any) -> None:
     report.set_defaults(handler=_report)
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from arb.sweep import run_sweep
+
+    return run_sweep(args)
+
+
+def _add_sweep(commands: Any) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="replay scenarios over a grid of configurations as Ray tasks; one table (markdown + CSV) and a plot",
+    )
+    sweep.add_argument("grid", type=Path, metavar="GRID.toml", help="scenarios = [...] and [axes] key -> values")
+    sweep.add_argument("--address", metavar="ADDR", help="an existing Ray cluster (default: start a local Ray)")
+    sweep.add_argument("--out", type=Path, default=Path("sweep"), metavar="DIR", help="output directory")
+    sweep.add_argument("--num-cpus", type=int, metavar="N", help="CPUs of the local Ray (default: all)")
+    sweep.set_defaults(handler=_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arb", description="Optimization-centric prediction-market arbitrage engine")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -434,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     kill.add_argument("--reason", default="arb kill", help="recorded in the file")
     kill.set_defaults(handler=_kill)
     _add_report(commands)
+    _add_sweep(commands)
     return parser
 
 
