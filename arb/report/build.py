@@ -200,6 +200,13 @@ def _save(figure: Any, path: Path) -> None:
     figure.savefig(path, format="png", metadata={"Software": None})
 
 
+def _integer_ticks(*axes_list: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for axes in axes_list:
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _plot_equity(report: Report, path: Path) -> None:
     figure = _figure(9, 6)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
@@ -261,6 +268,7 @@ def _plot_fills(report: Report, path: Path) -> None:
         color="tab:orange",
     )
     right.set_title("repairs")
+    _integer_ticks(left, right)
     right.tick_params(axis="x", labelrotation=20)
     figure.suptitle(f"{report.name}: fills and repairs")
     _save(figure, path)
@@ -275,6 +283,7 @@ def _plot_latency(report: Report, path: Path) -> None:
         axes.hist(values, bins=bins, alpha=0.6, label=f"{venue} (n={len(values)})")
     axes.set_xlabel("journal to first answer (ms)")
     axes.set_ylabel("orders")
+    _integer_ticks(axes)
     axes.set_title(f"{report.name}: order latency")
     if report.latencies_ms:
         axes.legend()
