@@ -270,6 +270,7 @@ async def test_cli_reads_a_ledger_and_a_replay_json(tmp_path: Path, capsys: pyte
         "scenario": {"name": "capital bound"},
         "summary": {
             "capital": {"bankroll_usd": "20000"},
+            "pnl": {"guaranteed_usd": "12.34"},
             "latency": [
                 {"stage": "tick_to_plan", "count": 3, "p50_ms": 1.5, "p90_ms": 2.0, "p99_ms": 2.5, "max_ms": 2.5}
             ],
@@ -280,14 +281,15 @@ async def test_cli_reads_a_ledger_and_a_replay_json(tmp_path: Path, capsys: pyte
     single.write_bytes(orjson.dumps(replay))
     assert main(["report", str(single), "--out", str(tmp_path / "one")]) == 0
     text = (tmp_path / "one" / "report.md").read_text()
+    assert "| guaranteed by the completed plans (replay summary) | $12.34 |" in text
     assert "$20,000.00 (the run's bankroll (replay summary))" in text and "| tick_to_plan | 3 | 1.5 |" in text
     # a list of replays: one source each (one page per scenario, in a directory named after it)
     both = tmp_path / "replays.json"
     both.write_bytes(orjson.dumps([replay, replay | {"scenario": {"name": "second/run"}}]))
     first, second = load_sources(both)
     flat = tmp_path / "flat.json"  # the replay writes RunSummary's fields flat
-    flat.write_bytes(orjson.dumps(replay | {"summary": {"bankroll_usd": "300"}}))
-    assert load_sources(flat)[0].bankroll_usd == D(300)
+    flat.write_bytes(orjson.dumps(replay | {"summary": {"bankroll_usd": "300", "guaranteed_usd": "1.5"}}))
+    assert (load_sources(flat)[0].bankroll_usd, load_sources(flat)[0].guaranteed_usd) == (D(300), D("1.5"))
     flat.write_bytes(orjson.dumps(replay | {"summary": {"bankroll_usd": 300.0}}))
     with pytest.raises(ConfigError, match="bankroll_usd must be decimal text"):
         load_sources(flat)

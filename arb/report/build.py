@@ -51,12 +51,14 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 @dataclass(frozen=True, slots=True)
 class ReportSource:
     """One run to report on: its name, the ledger export, and what a replay adds (the run
-    summary's bankroll and stage latency percentiles; None for a bare ledger)."""
+    summary's bankroll, the profit its completed plans locked in, and stage latency percentiles;
+    None for a bare ledger)."""
 
     name: str
     ledger: Mapping[str, Any]
     bankroll_usd: Decimal | None = None
     stage_latencies: tuple[Mapping[str, Any], ...] = ()
+    guaranteed_usd: Decimal | None = None
 
 
 def _replay_source(doc: Any, where: str) -> ReportSource:
@@ -72,18 +74,24 @@ def _replay_source(doc: Any, where: str) -> ReportSource:
     scenario = doc.get("scenario") or {}
     name = str(scenario.get("name") or Path(where).stem)
     summary = doc.get("summary") or {}
-    bankroll: Decimal | None = None
-    # the replay's summary holds RunSummary's fields flat (bankroll_usd); RunSummary.to_json nests it
-    raw = summary.get("bankroll_usd", (summary.get("capital") or {}).get("bankroll_usd"))
-    if raw is not None:
-        try:
-            bankroll = Decimal(raw) if isinstance(raw, str) else None
-        except ArithmeticError:
-            bankroll = None
-        if bankroll is None or not bankroll.is_finite():
-            raise ConfigError(f"{where}: summary bankroll_usd must be decimal text, got {raw!r}")
+    # the replay's summary holds RunSummary's fields flat (bankroll_usd); RunSummary.to_json nests them
+    bankroll = _summary_usd(summary, "bankroll_usd", "capital", where)
+    guaranteed = _summary_usd(summary, "guaranteed_usd", "pnl", where)
     latencies = tuple(s for s in summary.get("latency") or () if isinstance(s, dict))
-    return ReportSource(name, ledger, bankroll, latencies)
+    return ReportSource(name, ledger, bankroll, latencies, guaranteed)
+
+
+def _summary_usd(summary: Mapping[str, Any], key: str, nested: str, where: str) -> Decimal | None:
+    raw = summary.get(key, (summary.get(nested) or {}).get(key))
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw) if isinstance(raw, str) else None
+    except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite():
+        raise ConfigError(f"{where}: summary {key} must be decimal text, got {raw!r}")
+    return value
 
 
 def load_sources(path: Path) -> list[ReportSource]:
@@ -125,6 +133,7 @@ class Report:
     latencies_ms: Mapping[str, Sequence[int]]
     pnl: Mapping[str, Any]
     stage_latencies: tuple[Mapping[str, Any], ...]
+    guaranteed_usd: Decimal | None = None
 
     @property
     def pnl_usd(self) -> Decimal:
@@ -166,6 +175,7 @@ def build_report(source: ReportSource, *, starting_capital_usd: Decimal | None =
         latencies_ms=latencies_by_venue(doc),
         pnl=pnl,
         stage_latencies=source.stage_latencies,
+        guaranteed_usd=source.guaranteed_usd,
     )
 
 
@@ -212,7 +222,11 @@ def _plot_equity(report: Report, path: Path) -> None:
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     times = [_time(p.t_ms) for p in report.curve.points]
     top.step(times, [float(p.equity_usd) for p in report.curve.points], where="post", color="tab:blue")
-    top.axhline(float(report.starting_capital_usd), color="grey", linewidth=0.8, linestyle="--")
+    top.axhline(float(report.starting_capital_usd), color="grey", linewidth=0.8, linestyle="--", label="start")
+    if report.guaranteed_usd is not None:
+        locked = float(report.starting_capital_usd + report.guaranteed_usd)
+        top.axhline(locked, color="tab:green", linewidth=0.8, linestyle=":", label="start + guaranteed")
+        top.legend(loc="best")
     top.set_ylabel("equity (USD)")
     top.set_title(f"{report.name}: equity (marked to market)")
     drawdowns = drawdown_series(report.curve)
@@ -318,6 +332,11 @@ def _markdown(report: Report) -> str:
         f"| starting capital | {_usd(report.starting_capital_usd)} ({report.capital_source}) |",
         f"| final equity | {_usd(report.curve.final_usd)} |",
         f"| P&L (marked) | {_usd(report.pnl_usd)} |",
+        *(
+            [f"| guaranteed by the completed plans (replay summary) | {_usd(report.guaranteed_usd)} |"]
+            if report.guaranteed_usd is not None
+            else []
+        ),
         f"| realised (ledger) | {_usd(Decimal(pnl.get('realised_usd', '0')))} |",
         f"| unrealised (ledger) | {_usd(Decimal(pnl.get('unrealised_usd', '0')))} |",
         f"| fees | {_usd(Decimal(pnl.get('fees_usd', '0')))} |",
