@@ -178,7 +178,9 @@ def _add_report(commands: Any) -> None:
         "repairs, latency (PNGs + report.md)",
     )
     report.add_argument("source", type=Path, metavar="LEDGER_OR_REPLAY_JSON", help="a ledger .sqlite or replay JSON")
-    report.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="output directory")
+    report.add_argument(
+        "--out", type=Path, default=Path("run/report"), metavar="DIR", help="output directory (default: run/report)"
+    )
     report.add_argument(
         "--capital",
         metavar="USD",
@@ -200,7 +202,9 @@ def _add_sweep(commands: Any) -> None:
     )
     sweep.add_argument("grid", type=Path, metavar="GRID.toml", help="scenarios = [...] and [axes] key -> values")
     sweep.add_argument("--address", metavar="ADDR", help="an existing Ray cluster (default: start a local Ray)")
-    sweep.add_argument("--out", type=Path, default=Path("sweep"), metavar="DIR", help="output directory")
+    sweep.add_argument(
+        "--out", type=Path, default=Path("run/sweep"), metavar="DIR", help="output directory (default: run/sweep)"
+    )
     sweep.add_argument("--num-cpus", type=int, metavar="N", help="CPUs of the local Ray (default: all)")
     sweep.set_defaults(handler=_sweep)
 
