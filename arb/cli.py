@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,136 @@ def _add_sweep(commands: Any) -> None:
     )
     sweep.add_argument("--num-cpus", type=int, metavar="N", help="CPUs of the local Ray (default: all)")
     sweep.set_defaults(handler=_sweep)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from arb.replay.cli import run_replay
+
+    return run_replay(args.scenarios, json_out=args.json)
+
+
+def _scenario_command(handler_name: str) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        from arb.config import exit_on_config_error
+        from arb.replay import series
+
+        return int(exit_on_config_error(lambda: getattr(series, handler_name)(args)))
+
+    return handler
+
+
+def _record(args: argparse.Namespace) -> int:
+    from arb.config import exit_on_config_error
+    from arb.replay.record import run_record
+
+    return int(exit_on_config_error(lambda: run_record(args)))
+
+
+def _decimal_arg(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"expected a decimal number, was {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, was {text!r}")
+    return value
+
+
+def _add_scenario_commands(commands: Any) -> None:
+    scenario = commands.add_parser(
+        "scenario", help="build scenario files: backtests from price history"
+    ).add_subparsers(dest="scenario_command", required=True)
+    series = scenario.add_parser(
+        "from-series",
+        help="a scenario from a CSV of best bid/ask per market over time (timestamp, market, bid, ask "
+        "[, bid_size, ask_size]): a backtest `arb replay` runs",
+    )
+    series.add_argument("csv", type=Path, metavar="CSV", help="the series (docs/replay.md)")
+    series.add_argument("--out", type=Path, required=True, metavar="SCENARIO.toml", help="the scenario file to write")
+    series.add_argument("--links", type=Path, metavar="LINKS.toml", help="a links file; its links are passed through")
+    series.add_argument(
+        "--markets",
+        type=Path,
+        metavar="METADATA.toml",
+        help="the markets' metadata as a simulator spec ([kalshi] series/events/markets, [polymarket] markets; "
+        "no books): else minimal markets",
+    )
+    series.add_argument(
+        "--kalshi-markets",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="saved Kalshi GET /markets (or /events) responses with the markets' metadata (repeatable)",
+    )
+    series.add_argument(
+        "--polymarket-markets",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="saved Polymarket Gamma GET /markets (or /events) arrays with the markets' metadata (repeatable)",
+    )
+    series.add_argument(
+        "--pair",
+        action="append",
+        metavar="TICKER=POLYMARKET_ID[:inverted]",
+        help="link a Kalshi and a Polymarket market of the series (repeatable)",
+    )
+    series.add_argument("--name", help="the scenario's name (default: the CSV's file name)")
+    series.add_argument("--provenance", help="where the prices come from (default: the CSV's file name)")
+    series.add_argument(
+        "--max-gap-s",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="shorten longer gaps between timestamps to this (0: the real spacing; default 1)",
+    )
+    series.add_argument("--margin-s", type=float, default=5.0, metavar="S", help="replay this long after the last row")
+    series.add_argument(
+        "--default-size", type=_decimal_arg, default=Decimal(100), metavar="N", help="contracts a quote when no size"
+    )
+    series.add_argument("--seed", type=int, default=1, help="the scenario's seed")
+    series.set_defaults(handler=_scenario_command("run_from_series"))
+    csv = scenario.add_parser(
+        "series-csv",
+        help="the venues' own price history (Kalshi candlesticks, Polymarket prices-history) as a series CSV",
+    )
+    csv.add_argument(
+        "--kalshi",
+        action="append",
+        metavar="[TICKER=]FILE",
+        help="a saved Kalshi candlesticks response (repeatable; the ticker when the file does not name it)",
+    )
+    csv.add_argument(
+        "--polymarket",
+        action="append",
+        metavar="TOKEN=FILE",
+        help="a saved Polymarket GET /prices-history response of that token (repeatable)",
+    )
+    csv.add_argument(
+        "--half-spread",
+        type=_decimal_arg,
+        default=Decimal("0.01"),
+        metavar="D",
+        help="Polymarket history has prices, not quotes: bid/ask this far either side (default 0.01)",
+    )
+    csv.add_argument("--tick", type=_decimal_arg, default=Decimal("0.01"), help="Polymarket tick the quotes round to")
+    csv.add_argument("--out", type=Path, required=True, metavar="CSV", help="the series CSV to write")
+    csv.set_defaults(handler=_scenario_command("run_series_csv"))
+
+    record = commands.add_parser(
+        "record",
+        help="capture the venues' feeds (configured, or the simulated default scenario) into a scenario file",
+    )
+    record.add_argument("--duration", type=float, required=True, metavar="S", help="seconds to record")
+    record.add_argument("--out", type=Path, required=True, metavar="SCENARIO.toml", help="the scenario file to write")
+    record.add_argument(
+        "--config", type=Path, default=Path("config/default.toml"), metavar="FILE", help="the TOML configuration"
+    )
+    record.add_argument(
+        "--simulated", action="store_true", help="record the default scenario's simulated venues (run.venues ignored)"
+    )
+    record.add_argument("--name", help="the scenario's name (default: the output's file name)")
+    record.set_defaults(handler=_record)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -455,6 +586,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kill.add_argument("--reason", default="arb kill", help="recorded in the file")
     kill.set_defaults(handler=_kill)
+
+    replay = commands.add_parser(
+        "replay",
+        help="replay scenario files through the engine on a virtual clock and check their expected outcomes",
+    )
+    replay.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO", help="scenario files (docs/replay.md)")
+    replay.add_argument(
+        "--json", type=Path, metavar="OUT", help="write the results as JSON (one object, or a list for several files)"
+    )
+    replay.set_defaults(handler=_replay)
+    _add_scenario_commands(commands)
     _add_report(commands)
     _add_sweep(commands)
     return parser

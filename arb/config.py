@@ -62,6 +62,7 @@ __all__ = [
     "ScenarioSettings",
     "SecretRef",
     "VenueSettings",
+    "config_from_document",
     "exit_on_config_error",
     "load_config",
     "resolve_credentials",
@@ -679,32 +680,38 @@ def _live_view(raw: object, source: str) -> LiveViewSettings:
 def load_config(path: Path | str = DEFAULT_CONFIG_PATH) -> AppConfig:
     """The checked configuration in the TOML file at `path` (`ConfigError` naming the file and key)."""
     path = Path(path)
-    document = read_toml(path)
-    source, base_dir = str(path), path.parent
+    return config_from_document(read_toml(path), source=path, base_dir=path.parent)
+
+
+def config_from_document(document: Mapping[str, Any], *, source: Path, base_dir: Path) -> AppConfig:
+    """The checked configuration of an already parsed TOML document (`load_config`'s checks;
+    a scenario's `[config]` merged onto the default file goes through here). `source` names the
+    document in errors; relative paths are resolved against `base_dir`."""
+    source_name = str(source)
     unknown = sorted(name for name in document if name not in TOP_LEVEL_SECTIONS)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown section(s): {', '.join(unknown)} (known: {', '.join(TOP_LEVEL_SECTIONS)})"
+            f"{source_name}: unknown section(s): {', '.join(unknown)} (known: {', '.join(TOP_LEVEL_SECTIONS)})"
         )
     if "risk" not in document:
-        raise ConfigError(f"{source}: the [risk] section is missing")
-    risk = load_risk_section(document["risk"], source=source, base_dir=base_dir)
-    executor = _executor(document.get("executor", {}), source)
+        raise ConfigError(f"{source_name}: the [risk] section is missing")
+    risk = load_risk_section(document["risk"], source=source_name, base_dir=base_dir)
+    executor = _executor(document.get("executor", {}), source_name)
     return AppConfig(
-        source=path,
-        run=_run(document.get("run", {}), source),
-        venues=_venues(document.get("venues", {}), source, base_dir),
-        scanner=_scanner(document.get("scanner", {}), source),
-        allocator=_allocator(document.get("allocator", {}), source),
+        source=source,
+        run=_run(document.get("run", {}), source_name),
+        venues=_venues(document.get("venues", {}), source_name, base_dir),
+        scanner=_scanner(document.get("scanner", {}), source_name),
+        allocator=_allocator(document.get("allocator", {}), source_name),
         executor=executor,
-        repair=_repair(document.get("repair", {}), source, risk, executor),
+        repair=_repair(document.get("repair", {}), source_name, risk, executor),
         risk=risk,
-        ledger=_ledger(document.get("ledger", {}), source, base_dir),
-        metrics=_metrics(document.get("metrics", {}), source),
-        notifications=_notifications(document.get("notifications", {}), source),
-        live_view=_live_view(document.get("live_view", {}), source),
-        graph=_graph(document.get("graph", {}), source, base_dir),
-        rebalance=_rebalance(document.get("rebalance", {}), source),
+        ledger=_ledger(document.get("ledger", {}), source_name, base_dir),
+        metrics=_metrics(document.get("metrics", {}), source_name),
+        notifications=_notifications(document.get("notifications", {}), source_name),
+        live_view=_live_view(document.get("live_view", {}), source_name),
+        graph=_graph(document.get("graph", {}), source_name, base_dir),
+        rebalance=_rebalance(document.get("rebalance", {}), source_name),
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ __all__ = [
     "ExhaustiveSeries",
     "load_exhaustive_series",
     "parse_exhaustive_series",
+    "series_from_tables",
 ]
 
 EXHAUSTIVE_SERIES_VERSION = 1
@@ -96,12 +97,20 @@ def parse_exhaustive_series(text: str, source: str = "<exhaustive series>") -> t
     raw_entries = versioned_tables(
         text, source, kind="an exhaustive-series file", table="series", version=EXHAUSTIVE_SERIES_VERSION
     )
-    entries = tuple(_entry(raw, f"{source}: series[{i}]") for i, raw in enumerate(raw_entries))
+    return series_from_tables(raw_entries, source)
+
+
+def series_from_tables(
+    raw_entries: Sequence[Any], source: str, *, table: str = "series"
+) -> tuple[ExhaustiveSeries, ...]:
+    """Entries from already parsed `[[series]]` tables (a scenario file carries them as
+    `[[exhaustive_series]]`: `table` names them in errors), checked like the file's."""
+    entries = tuple(_entry(raw, f"{source}: {table}[{i}]") for i, raw in enumerate(raw_entries))
     first: dict[str, int] = {}
     for i, entry in enumerate(entries):
         if entry.ticker in first:
             raise ConfigError(
-                f"{source}: series[{i}].ticker: {entry.ticker!r} is already listed in series[{first[entry.ticker]}]"
+                f"{source}: {table}[{i}].ticker: {entry.ticker!r} is already listed in {table}[{first[entry.ticker]}]"
             )
         first[entry.ticker] = i
     return entries

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "format_close_time",
     "link_from_markets",
     "link_is_current",
+    "links_from_tables",
     "load_kalshi_markets_file",
     "load_links",
     "load_polymarket_markets_file",
@@ -259,7 +260,7 @@ def _link(raw: Any, where: str) -> CuratedLink:
     )
 
 
-def _check_consistent(links: tuple[CuratedLink, ...], source: str) -> None:
+def _check_consistent(links: tuple[CuratedLink, ...], source: str, table: str = "link") -> None:
     """No pair twice; no market both equal to one counterpart and opposite to another (that would
     claim the two counterparts are complements, which a cross-venue review never establishes)."""
     pairs: dict[tuple[str, str], int] = {}
@@ -272,15 +273,15 @@ def _check_consistent(links: tuple[CuratedLink, ...], source: str) -> None:
             known = condition_of_gamma.get(link.polymarket_market_id)
             if known is not None and known[0] != link.polymarket_condition_id:
                 raise ConfigError(
-                    f"{source}: link[{i}].polymarket_condition: Gamma market {link.polymarket_market_id} has condition "
-                    f"{known[0]} in link[{known[1]}]"
+                    f"{source}: {table}[{i}].polymarket_condition: Gamma market {link.polymarket_market_id} has condition "
+                    f"{known[0]} in {table}[{known[1]}]"
                 )
             condition_of_gamma[link.polymarket_market_id] = (link.polymarket_condition_id, i)
         for key in keys:
             first = pairs.get((link.kalshi_ticker, key[1]))
             if first is not None:
                 raise ConfigError(
-                    f"{source}: link[{i}]: duplicate of link[{first}] (kalshi {link.kalshi_ticker} with polymarket {key[1]})"
+                    f"{source}: {table}[{i}]: duplicate of {table}[{first}] (kalshi {link.kalshi_ticker} with polymarket {key[1]})"
                 )
         for key in keys:
             pairs[(link.kalshi_ticker, key[1])] = i
@@ -288,8 +289,8 @@ def _check_consistent(links: tuple[CuratedLink, ...], source: str) -> None:
             seen = orientation_of.get(market)
             if seen is not None and seen[0] is not link.orientation:
                 raise ConfigError(
-                    f"{source}: link[{i}].orientation: {market[0]} market {market[1]} is linked {link.orientation.value} here "
-                    f"but {seen[0].value} in link[{seen[1]}] (conflicting orientation)"
+                    f"{source}: {table}[{i}].orientation: {market[0]} market {market[1]} is linked {link.orientation.value} here "
+                    f"but {seen[0].value} in {table}[{seen[1]}] (conflicting orientation)"
                 )
             orientation_of.setdefault(market, (link.orientation, i))
 
@@ -297,8 +298,14 @@ def _check_consistent(links: tuple[CuratedLink, ...], source: str) -> None:
 def parse_links(text: str, source: str = "<links>") -> tuple[CuratedLink, ...]:
     """Links from TOML text; `source` names the file in errors."""
     raw_links = versioned_tables(text, source, kind="a links file", table="link", version=LINKS_VERSION)
-    links = tuple(_link(raw, f"{source}: link[{i}]") for i, raw in enumerate(raw_links))
-    _check_consistent(links, source)
+    return links_from_tables(raw_links, source, table="link")
+
+
+def links_from_tables(raw_links: Sequence[Any], source: str, *, table: str = "link") -> tuple[CuratedLink, ...]:
+    """Links from already parsed `[[link]]` tables (a scenario file carries them as `[[links]]`:
+    `table` names them in errors), checked like a links file's."""
+    links = tuple(_link(raw, f"{source}: {table}[{i}]") for i, raw in enumerate(raw_links))
+    _check_consistent(links, source, table)
     return links
 
 

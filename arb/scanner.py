@@ -1026,7 +1026,9 @@ class Scanner:
         # component -> its stale/untrusted/missing exclusions at the last evaluation, for every
         # forwarded or partly excluded component (what sweep() re-checks)
         self._watch: dict[str, tuple[Exclusion, ...]] = {}
-        self._live: set[str] = set()  # returned by a drain and not cleared since
+        # returned by a drain and not cleared since, in the order they were forwarded (an
+        # insertion-ordered set: withdrawals leave in a fixed order, never in string-hash order)
+        self._live: dict[str, None] = {}
         self._withdrawn: dict[str, None] = {}  # live components cleared since, for take_withdrawn
         self._instruments: _InstrumentCache = {}  # instruments of forwarded sets, by ladder
         self._cost_tables: dict[FeeRule, dict[int, int]] = {}  # fee rule -> price -> unit cost floor
@@ -1059,9 +1061,10 @@ class Scanner:
                 members = by_market.setdefault((slot.venue, slot.market_id), [])
                 if cid not in members:
                     members.append(cid)
-        for cid in self._live - plans.keys():  # vanished: the consumer must drop their sets
-            self._withdrawn[cid] = None
-        self._live &= plans.keys()
+        for cid in self._live:
+            if cid not in plans:  # vanished: the consumer must drop their sets
+                self._withdrawn[cid] = None
+        self._live = {cid: None for cid in self._live if cid in plans}
         self._watch = {
             cid: sig for cid, sig in self._watch.items() if cid in plans and plans[cid] is self._plans.get(cid)
         }
@@ -1166,7 +1169,7 @@ class Scanner:
                 elif cid in watch:
                     del watch[cid]
                 if cid in self._live:
-                    self._live.discard(cid)
+                    del self._live[cid]
                     self._withdrawn[cid] = None
             else:
                 watch[cid] = stale_sensitive
@@ -1192,7 +1195,7 @@ class Scanner:
                 self.stats.build_errors += 1
                 self.stats.errors[f"build:{type(exc).__name__}"] += 1
                 if cid in self._live:  # the consumer's copy is outdated and there is no new one
-                    self._live.discard(cid)
+                    del self._live[cid]
                     self._withdrawn[cid] = None
                 continue
             out.append(
@@ -1201,7 +1204,7 @@ class Scanner:
                 )
             )
             self.stats.forward_reasons[verdict.stage] += 1
-            self._live.add(cid)
+            self._live[cid] = None
             self._withdrawn.pop(cid, None)
         self.stats.forwarded += len(out)
         return out

@@ -742,6 +742,22 @@ def test_sweep_re_evaluates_components_whose_books_revive_or_go_stale_without_a_
     assert scanner.take_withdrawn() == ("pair",)
 
 
+def test_sets_leaving_with_a_graph_rebuild_are_withdrawn_in_the_order_they_were_forwarded() -> None:
+    """The withdrawn ids go to the allocator in this order (parked, the oldest evicted first): it
+    must not be a set's iteration order, which follows string hashes and changes with
+    PYTHONHASHSEED (a replay's ledger would then differ from process to process)."""
+    books, comps = {}, []
+    for k, name in enumerate(("m", "c", "x", "a", "q", "f", "z", "k")):
+        markets = [f"{name}{i}" for i in range(2)]
+        books.update(poly_group_books(markets, [40 + k, 45]))
+        comps.append(group(name, P, markets))
+    scanner = Scanner(comps, books, now_ns=Clock())
+    forwarded = [c.component_id for c in scanner.drain()]
+    assert forwarded == ["m", "c", "x", "a", "q", "f", "z", "k"]  # best first: by score
+    scanner.replace_components([])
+    assert scanner.take_withdrawn() == tuple(forwarded)
+
+
 def test_a_box_that_only_touches_the_polytope_is_cleared_with_an_exact_witness() -> None:
     """Zero-fee asks that pin C = A and B to the single coherent point (0.6, 0.5, 0.1): the vertex
     LP's float weights round to a point a hair outside the box, their exact rationals do not."""

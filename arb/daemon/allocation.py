@@ -14,7 +14,8 @@ instruments only (the allocator refuses holdings of instruments it does not know
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from solvers import AllocationProblem, Allocator
@@ -46,8 +47,18 @@ def _structure(candidate: CandidateSet) -> tuple[object, ...]:
 
 
 class LiveAllocator:
-    def __init__(self, capital: Capital, *, config: AllocatorConfig, backend: str, max_parked: int = 64) -> None:
-        self.allocator = Allocator(AllocationProblem((), capital), backend=backend, config=config)
+    def __init__(
+        self,
+        capital: Capital,
+        *,
+        config: AllocatorConfig,
+        backend: str,
+        max_parked: int = 64,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """`clock` (seconds) times the MIP fallback's limit (a replay's virtual clock never runs
+        out, so its plans do not depend on the machine's load)."""
+        self.allocator = Allocator(AllocationProblem((), capital), backend=backend, config=config, clock=clock)
         self.max_parked = max_parked
         self._sets: dict[str, CandidateSet] = {}
         self._parked: dict[str, None] = {}  # parked set ids, oldest first

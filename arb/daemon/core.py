@@ -47,7 +47,8 @@ from typing import IO, Any
 from arb.book import BinaryBook, OrderBook
 from arb.config import AppConfig, Credentials
 from arb.daemon.allocation import LiveAllocator
-from arb.daemon.telemetry import LoopLagMonitor, Telemetry, feed_health
+from arb.daemon.settlement import SettlementDivergence, divergences, held_payout_usd, link_id
+from arb.daemon.telemetry import AlertSink, LoopLagMonitor, Telemetry, feed_health
 from arb.daemon.venues import VenueSource, build_clients
 from arb.domain import BookChange, BookSnapshot, EventInfo, Fill, MarketInfo, MarketLifecycle, OrderUpdate, Side, Venue
 from arb.errors import ArbError, ConfigError
@@ -57,7 +58,7 @@ from arb.execution.orders import time_in_force_for
 from arb.execution.recovery import RecoveryConfig, RecoveryReport, recover
 from arb.execution.repair import RepairPlanner, exposure
 from arb.graph import Component, MarketGraph, build_graph, contract_id
-from arb.ledger.store import Ledger
+from arb.ledger.store import Ledger, Payout, SettlementResult
 from arb.links import CuratedLink
 from arb.ops.logs import log_event
 from arb.ops.metrics import Metrics, MetricsServer
@@ -229,7 +230,12 @@ class _ScanBooks:
 
 
 class Daemon:
-    """One run of the engine (module docstring). `run()` returns a `DaemonResult`."""
+    """One run of the engine (module docstring). `run()` returns a `DaemonResult`.
+
+    `clock` (monotonic ns) and `wall_ms` are the only clocks that steer it (ages, timers, solver
+    time limits, the stage timings); a replay injects its virtual clock and runs `run()` on a
+    `arb.replay.clock.VirtualTimeLoop` with `install_signals=False`. `alerts` receives every alert
+    instead of the configured webhook (a replay records them)."""
 
     def __init__(
         self,
@@ -243,6 +249,7 @@ class Daemon:
         install_signals: bool = True,
         clock: Callable[[], int] = time.monotonic_ns,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        alerts: AlertSink | None = None,
     ) -> None:
         self.config = config
         self.credentials = credentials
@@ -266,6 +273,7 @@ class Daemon:
         self._link_notional: dict[str, Decimal] = {}
         self._links_by_pair: dict[tuple[str, str], CuratedLink] = {}
         self._links: tuple[CuratedLink, ...] = ()
+        self._settled_paid: dict[tuple[Venue, str], Decimal] = {}  # what each settlement paid our positions
         self._traded: dict[str, Component] = {}  # every set this run sent orders for
         self.sales = 0
         self._markets: dict[Venue, list[MarketInfo]] = {}
@@ -287,11 +295,11 @@ class Daemon:
         self.allocator: LiveAllocator | None = None
         self.tally = RunTally(
             mode=f"{config.run.mode}/{config.run.venues}",
-            started_s=time.monotonic(),
+            started_s=self._seconds(),
             bankroll_usd=sum(config.risk.limits.cash_per_venue_usd.values(), _ZERO),
         )
         self.notifier: WebhookNotifier | None = None
-        if config.notifications.enabled and credentials.webhook_url is not None:
+        if alerts is None and config.notifications.enabled and credentials.webhook_url is not None:
             notes = config.notifications
             self.notifier = WebhookNotifier(
                 WebhookConfig(credentials.webhook_url, notes.format, timeout_s=notes.timeout_s),
@@ -301,14 +309,18 @@ class Daemon:
             metrics=metrics,
             tally=self.tally,
             view=view,
-            notifier=self.notifier,
+            notifier=alerts if alerts is not None else self.notifier,
             logger=log,
             monotonic_s=lambda: self._clock() / 1e9,
             wall_s=lambda: self._wall_ms() / 1000.0,
         )
-        self.loop_lag = LoopLagMonitor(self.telemetry.loop_lag, clock=time.monotonic, interval_s=0.01)
+        self.loop_lag = LoopLagMonitor(self.telemetry.loop_lag, clock=self._seconds, interval_s=0.01)
         self.kill_cancels = 0
         self.started = asyncio.Event()  # trading has started (tests wait on it)
+
+    def _seconds(self) -> float:
+        """The injected monotonic clock in seconds."""
+        return self._clock() / 1e9
 
     # -- signals --------------------------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
@@ -426,7 +438,7 @@ class Daemon:
             cancelled=len(report.cancelled),
             fills_applied=report.fills_applied,
         )
-        repair = RepairPlanner(config.repair, now_ns=self._clock)
+        repair = RepairPlanner(config.repair, now_ns=self._clock, clock=self._seconds)
         cash = dict(config.risk.limits.cash_per_venue_usd)
         ids = itertools.count(1)
         run_tag = f"r{self._wall_ms()}"
@@ -453,7 +465,7 @@ class Daemon:
         self.telemetry.graph(self.graph.components, links=self._links)
         self.scanner = Scanner(self.graph.components, self._scan_books, now_ns=self._clock, config=config.scanner)
         self.allocator = LiveAllocator(
-            self._capital(), config=config.allocator.config, backend=config.allocator.backend
+            self._capital(), config=config.allocator.config, backend=config.allocator.backend, clock=self._seconds
         )
         await self._subscribe()
         if config.metrics.enabled and self._metrics is not None:
@@ -605,6 +617,8 @@ class Daemon:
                 log_event(log, logging.WARNING, "settlement_unclear", venue=event.venue.value, market=event.market_id)
             return
         assert self.ledger is not None
+        key = (event.venue, event.market_id)
+        paid = held_payout_usd(self.ledger, event.venue, event.market_id, Payout.won(side))
         try:
             outcome = self.ledger.record_settlement(event.venue, event.market_id, side, now_ms=self._wall_ms())
         except ConfigError as exc:
@@ -619,6 +633,41 @@ class Daemon:
             won=side.value,
             result=outcome.value,
         )
+        if outcome is SettlementResult.APPLIED:
+            self._settled_paid[key] = paid
+            for divergence in divergences(
+                self.ledger, self._links_by_pair, event.venue, event.market_id, self._settled_paid
+            ):
+                self._on_divergence(divergence)
+
+    def _on_divergence(self, divergence: SettlementDivergence) -> None:
+        """Linked markets resolved differently: both results are booked as the venues paid them;
+        every set holding the link's contracts gets an incident (ledger + gate: no new entry takes
+        it) and the alert goes out."""
+        assert self.ledger is not None and self.gate is not None
+        link = divergence.link
+        contracts = {
+            contract_id(Venue.KALSHI, link.kalshi_ticker),
+            contract_id(Venue.POLYMARKET, divergence.polymarket_condition_id),
+        }
+        components = self.graph.components if self.graph is not None else ()
+        set_ids = sorted(c.id for c in components if contracts & set(c.contracts)) or [link_id(link)]
+        message = divergence.message
+        for set_id in set_ids:
+            incident = self.ledger.open_incident(set_id, message, now_ms=self._wall_ms())
+            self.gate.incidents.open(set_id, message)
+            self.telemetry.incident(
+                "settlement_divergence",
+                message,
+                set_id=set_id,
+                severity="critical",
+                details={
+                    "incident": str(incident),
+                    "link": link_id(link),
+                    "settlement_risk": link.settlement_risk.value,
+                    "result_usd": str(divergence.result_usd),
+                },
+            )
 
     # -- solving and trading ---------------------------------------------------------------------------
     def _capital(self) -> Capital:
@@ -687,10 +736,10 @@ class Daemon:
             if self._stop.is_set():
                 return
             tick_ns, self._first_event_ns = self._first_event_ns, None
-            t0 = time.perf_counter()
+            t0 = self._clock()
             forwarded = await self._drain_off_loop(scanner)
             withdrawn = scanner.take_withdrawn()
-            t1 = time.perf_counter()
+            t1 = self._clock()
             if scanner.dirty_ids:
                 self._wake.set()  # more than one pass's worth: the rest next turn
             # allocator changes are queued and applied in the worker thread just before the solve:
@@ -713,20 +762,20 @@ class Daemon:
                     continue
                 ops.append(functools.partial(allocator.upsert, limited))
             self.telemetry.candidates(forwarded, withdrawn)
-            scan_ms = (t1 - t0) * 1000.0
+            scan_ms = (t1 - t0) / 1e6
             if not ops and not allocator.active_ids:
                 continue
             capital = self._capital()
-            t2 = time.perf_counter()
+            t2 = self._clock()
             try:
                 result = await asyncio.to_thread(_apply_and_solve, allocator, ops, capital)
             except ArbError as exc:
                 log_event(log, logging.WARNING, "solve_failed", error=str(exc))
                 continue
-            t3 = time.perf_counter()
+            t3 = self._clock()
             if result is None or self._stopping:
                 continue
-            timings = {"book_to_scan": scan_ms, "scan_to_plan": (t3 - t2) * 1000.0}
+            timings = {"book_to_scan": scan_ms, "scan_to_plan": (t3 - t2) / 1e6}
             if tick_ns is not None and result.plans:
                 timings["tick_to_plan"] = (self._clock() - tick_ns) / 1e6
             self.telemetry.plan(result, timings)
@@ -812,7 +861,6 @@ class Daemon:
         except ConfigError as exc:
             log_event(log, logging.WARNING, "plan_context_failed", set_id=plan.set_id, error=str(exc))
             return
-        started = time.perf_counter()
         called_ns = self._clock()
         log_event(log, logging.INFO, "executing", set_id=plan.set_id, legs=len(plan.legs))
         try:
@@ -820,7 +868,7 @@ class Daemon:
         except ArbError as exc:
             log_event(log, logging.ERROR, "execute_failed", set_id=plan.set_id, error=str(exc))
             return
-        self.telemetry.stage("execute", (time.perf_counter() - started) * 1000.0)
+        self.telemetry.stage("execute", (self._clock() - called_ns) / 1e6)
         self.telemetry.execution(report, plan.guaranteed_profit_usd)
         if tick_ns is not None and report.plan_latency_ms is not None:
             # tick_to_ack: the pass's first book event to the execute call, plus its plan_to_ack
@@ -899,6 +947,7 @@ class Daemon:
                 max_book_age_ms=self.config.scanner.max_book_age_ms,
             ),
             now_ns=self._clock,
+            clock=self._seconds,
         )
         while True:
             await asyncio.sleep(settings.interval_s)
@@ -976,14 +1025,14 @@ class Daemon:
         """Book staleness (no event announces it) and, every `_PRUNE_EVERY_S`, the executor's
         finished orders forgotten (the ledger keeps them)."""
         assert self.scanner is not None and self.executor is not None
-        next_prune = time.monotonic() + _PRUNE_EVERY_S
+        next_prune = self._seconds() + _PRUNE_EVERY_S
         while True:
             await asyncio.sleep(self.config.run.sweep_interval_s)
             if not self._draining and self.scanner.sweep():
                 self._wake.set()
-            if time.monotonic() >= next_prune:
+            if self._seconds() >= next_prune:
                 self.executor.prune_finished(older_than_ns=_PRUNE_AFTER_NS)
-                next_prune = time.monotonic() + _PRUNE_EVERY_S
+                next_prune = self._seconds() + _PRUNE_EVERY_S
 
     async def _kill_watch(self) -> None:
         """The file (or a signal's flag) engages the gate by itself; this cancels what rests."""
@@ -1010,7 +1059,7 @@ class Daemon:
         max_age_ns = self.config.scanner.max_book_age_ms * 1_000_000
         next_health = 0.0
         while True:
-            now = time.monotonic()
+            now = self._seconds()
             if now >= next_health:
                 assert self.gate is not None and self.ledger is not None
                 feeds = [

@@ -38,7 +38,9 @@ __all__ = ["ConfiguredVenues", "VenueEndpoints", "VenueSource", "build_clients"]
 @dataclass(frozen=True, slots=True)
 class VenueEndpoints:
     """Where each enabled venue answers, and the credentials to trade it (None: market data only).
-    `kalshi_private_key_path` is a PEM file's path, never the key."""
+    `kalshi_private_key_path` is a PEM file's path, never the key. A `*_uds_path` sends that
+    endpoint over a Unix-domain socket (its URL then only names the server): replays do, so that
+    the order of events is the program's alone; None is TCP."""
 
     enabled: tuple[Venue, ...]
     kalshi_rest_url: str
@@ -53,6 +55,13 @@ class VenueEndpoints:
     polymarket_credentials: PolymarketCredentials | None
     order_timeout_s: float = 10.0
     order_settle_s: float = 30.0
+    kalshi_rest_uds_path: str | None = None
+    kalshi_ws_uds_path: str | None = None
+    polymarket_gamma_uds_path: str | None = None
+    polymarket_clob_uds_path: str | None = None
+    polymarket_data_api_uds_path: str | None = None
+    polymarket_market_ws_uds_path: str | None = None
+    polymarket_user_ws_uds_path: str | None = None
 
     def __repr__(self) -> str:  # never the key id or the secrets
         return f"VenueEndpoints(enabled={[v.value for v in self.enabled]}, kalshi={self.kalshi_rest_url!r})"
@@ -152,6 +161,8 @@ def build_clients(
             KalshiConfig(
                 rest_base_url=endpoints.kalshi_rest_url,
                 ws_url=endpoints.kalshi_ws_url,
+                rest_uds_path=endpoints.kalshi_rest_uds_path,
+                ws_uds_path=endpoints.kalshi_ws_uds_path,
                 trust_env=False,
                 order_timeout_s=endpoints.order_timeout_s,
                 order_settle_s=endpoints.order_settle_s,
@@ -171,6 +182,11 @@ def build_clients(
                 data_api_base_url=endpoints.polymarket_data_api_url,
                 market_ws_url=endpoints.polymarket_market_ws_url,
                 user_ws_url=endpoints.polymarket_user_ws_url,
+                gamma_uds_path=endpoints.polymarket_gamma_uds_path,
+                clob_uds_path=endpoints.polymarket_clob_uds_path,
+                data_api_uds_path=endpoints.polymarket_data_api_uds_path,
+                market_ws_uds_path=endpoints.polymarket_market_ws_uds_path,
+                user_ws_uds_path=endpoints.polymarket_user_ws_uds_path,
                 order_timeout_s=endpoints.order_timeout_s,
                 order_settle_s=endpoints.order_settle_s,
             ),

@@ -915,15 +915,38 @@ class Executor:
             if _status(tracked) is OrderStatus.OPEN:
                 await self._cancel(tracked)
 
-    async def reconcile_unresolved(self) -> list[TrackedOrder]:
-        """After a partition: settle every order not known final, cancelling what rests, and fetch
-        missing fills; marks a venue reachable again once it answers. Returns what is still open."""
-        for venue in {t.venue for t in self.orders.values() if not t.settled() and t.sent}:
+    async def reconcile_unresolved(self, venues: Sequence[Venue] | None = None) -> list[TrackedOrder]:
+        """After a partition: settle every order not known final (on `venues`, default all),
+        cancelling what rests, and fetch missing fills; marks a venue reachable again once it
+        answers. Returns what is still open."""
+        pending = [
+            t for t in self.orders.values() if t.sent and not t.settled() and (venues is None or t.venue in venues)
+        ]
+        for venue in {t.venue for t in pending}:
             self._failures[venue] = 0
             self.gate.breakers.mark_reachable(venue.value)
-        pending = [t for t in self.orders.values() if t.sent and not t.settled()]
         await asyncio.gather(*(self._settle_one(t) for t in pending))
         return [t for t in pending if not t.settled()]
+
+    async def probe_unreachable(self) -> list[Venue]:
+        """For every venue marked unreachable, one cheap call (its open orders): a venue that
+        answers is marked reachable and its unresolved orders are reconciled (what rests is
+        cancelled, missing fills fetched; nothing re-sent), so a partition leaves no order behind
+        once it heals. Returns the venues still unreachable (the engine calls this periodically)."""
+        answered: list[Venue] = []
+        for venue, client in self.clients.items():
+            if not self._unreachable(venue):
+                continue
+            try:
+                await client.open_orders()
+            except ArbError:
+                continue  # still cut off: the partition gate goes on refusing its plans
+            self._failures[venue] = 0
+            self.gate.breakers.mark_reachable(venue.value)
+            answered.append(venue)
+        if answered:
+            await self.reconcile_unresolved(answered)
+        return [venue for venue in self.clients if self._unreachable(venue)]
 
     # -- imbalance and repair ------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import Frame, Opcode
 
@@ -137,6 +137,8 @@ class KalshiConfig:
     unauthenticated REST market data works.
 
     rest_base_url, ws_url: point them at the simulator in tests.
+    rest_uds_path, ws_uds_path: connect REST / the socket over this Unix-domain socket instead of
+      TCP (the URL then only names the server); replays use them. None: TCP.
     read_rate_per_s, write_rate_per_s: the account tier's budget (Basic: 20 and 10).
     reconnect_base_s, reconnect_cap_s: socket reconnect backoff; reconnect_reset_s: uptime that resets it.
     retry_base_s, retry_cap_s: REST retry backoff.
@@ -159,6 +161,8 @@ class KalshiConfig:
 
     rest_base_url: str = DEFAULT_REST_URL
     ws_url: str = DEFAULT_WS_URL
+    rest_uds_path: str | None = None
+    ws_uds_path: str | None = None
     api_key_id: str | None = field(default=None, repr=False)
     private_key_path: str | None = field(default=None, repr=False)
     read_rate_per_s: float = 20.0
@@ -192,6 +196,10 @@ class KalshiConfig:
             allowed = ("http", "https") if name == "rest_base_url" else ("ws", "wss")
             if scheme not in allowed:
                 raise ConfigError(f"kalshi {name} must be an {'/'.join(allowed)} URL, was {value!r}")
+        for name in ("rest_uds_path", "ws_uds_path"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"kalshi {name} must be a Unix socket path or None, was {value!r}")
         check_numbers(
             "kalshi",
             self,
@@ -397,7 +405,9 @@ class KalshiClient:
             self._http = httpx.AsyncClient(
                 base_url=self.config.rest_base_url,
                 timeout=None,  # the injected deadline times requests (one clock)
-                transport=self._transport,
+                transport=self._transport
+                if self._transport is not None or self.config.rest_uds_path is None
+                else httpx.AsyncHTTPTransport(uds=self.config.rest_uds_path),
                 trust_env=self.config.trust_env,
             )
         if self._started_wall_ms is None:
@@ -507,16 +517,18 @@ class KalshiClient:
         while not self._is_closing():
             headers = self._signer.headers("GET", self._ws_path, self._wall_ms()) if self._signer is not None else None
             try:
-                ws = await connect(
-                    self.config.ws_url,
-                    additional_headers=headers,
-                    create_connection=self._connection_class,
-                    proxy=True if self.config.trust_env else None,
-                    open_timeout=self.config.ws_open_timeout_s,
-                    ping_interval=self.config.ping_interval_s,
-                    max_size=2**24,
-                    max_queue=None,
-                )
+                options: dict[str, Any] = {
+                    "additional_headers": headers,
+                    "create_connection": self._connection_class,
+                    "open_timeout": self.config.ws_open_timeout_s,
+                    "ping_interval": self.config.ping_interval_s,
+                    "max_size": 2**24,
+                    "max_queue": None,
+                }
+                if self.config.ws_uds_path is not None:
+                    ws = await unix_connect(self.config.ws_uds_path, self.config.ws_url, **options)
+                else:
+                    ws = await connect(self.config.ws_url, proxy=True if self.config.trust_env else None, **options)
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 self.diagnostics.disconnect_reasons.append((_STREAM, f"handshake refused: HTTP {status}"))

@@ -51,10 +51,11 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import websockets
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection, connect, unix_connect
 
 from arb.book import OrderBook
 from arb.domain import (
@@ -132,6 +133,9 @@ class PolymarketConfig:
 
     gamma_base_url / clob_base_url / data_api_base_url: REST bases.
     market_ws_url / user_ws_url: WebSocket endpoints.
+    *_uds_path: connect that endpoint over this Unix-domain socket instead of TCP (its URL then only
+      names the server; REST bases sharing a scheme and host must share the socket); replays use
+      them. None: TCP.
     chain_id: 137 (Polygon) for production.
     ping_interval_s: text PING period (venue: 10 s). pong_timeout_s: reconnect when no PONG for this long.
     feed_silence_s: reconnect when a socket (market: books untrusted; user: while an order or fill of ours is
@@ -154,6 +158,11 @@ class PolymarketConfig:
     data_api_base_url: str = "https://data-api.polymarket.com"
     market_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
     user_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
+    gamma_uds_path: str | None = None
+    clob_uds_path: str | None = None
+    data_api_uds_path: str | None = None
+    market_ws_uds_path: str | None = None
+    user_ws_uds_path: str | None = None
     chain_id: int = 137
     ping_interval_s: float = 10.0
     pong_timeout_s: float = 30.0
@@ -182,6 +191,16 @@ class PolymarketConfig:
     clob_max_pages: int = 1000
     max_buffered_changes: int = 10_000
 
+    def rest_mounts(self) -> dict[str, httpx.AsyncBaseTransport]:
+        """httpx mounts sending each REST base that has a Unix socket over it (others: TCP)."""
+        mounts: dict[str, httpx.AsyncBaseTransport] = {}
+        for name in ("gamma", "clob", "data_api"):
+            path = getattr(self, f"{name}_uds_path")
+            origin = _origin(getattr(self, f"{name}_base_url"))
+            if path is not None and origin not in mounts:
+                mounts[origin] = httpx.AsyncHTTPTransport(uds=path)
+        return mounts
+
     def __post_init__(self) -> None:
         for name in ("gamma_base_url", "clob_base_url", "data_api_base_url"):
             if not getattr(self, name).startswith(("http://", "https://")):
@@ -189,6 +208,17 @@ class PolymarketConfig:
         for name in ("market_ws_url", "user_ws_url"):
             if not getattr(self, name).startswith(("ws://", "wss://")):
                 raise ConfigError(f"polymarket {name} must be a ws(s) URL, was {getattr(self, name)!r}")
+        for name in ("gamma_uds_path", "clob_uds_path", "data_api_uds_path", "market_ws_uds_path", "user_ws_uds_path"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"polymarket {name} must be a Unix socket path or None, was {value!r}")
+        origins: dict[str, str | None] = {}
+        for name in ("gamma", "clob", "data_api"):
+            path = getattr(self, f"{name}_uds_path")
+            origin = _origin(getattr(self, f"{name}_base_url"))
+            if origin in origins and origins[origin] != path:
+                raise ConfigError(f"polymarket {name}_uds_path: another REST base on {origin} uses another socket")
+            origins[origin] = path
         check_numbers(
             "polymarket",
             self,
@@ -232,6 +262,12 @@ class PolymarketConfig:
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL (an httpx mount key)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _error_reason(response: httpx.Response) -> str:
@@ -336,7 +372,8 @@ class PolymarketClient:
 
     async def start(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=None)  # the injected deadline times requests
+            # the injected deadline times requests
+            self._http = httpx.AsyncClient(timeout=None, mounts=self.config.rest_mounts() or None)
         self._spawn(self._socket_loop("market"))
         if self.credentials is not None and self.config.private_stream:
             self._spawn(self._socket_loop("user"))
@@ -863,14 +900,16 @@ class PolymarketClient:
         while not self._is_closing():
             reason = "closed"
             try:
-                async with connect(
-                    url,
-                    open_timeout=self.config.ws_open_timeout_s,
-                    ping_interval=None,
-                    close_timeout=1.0,
-                    max_size=2**24,
-                    compression=None,
-                ) as ws:
+                options: dict[str, Any] = {
+                    "open_timeout": self.config.ws_open_timeout_s,
+                    "ping_interval": None,
+                    "close_timeout": 1.0,
+                    "max_size": 2**24,
+                    "compression": None,
+                }
+                uds = self.config.market_ws_uds_path if stream == "market" else self.config.user_ws_uds_path
+                opening = connect(url, **options) if uds is None else unix_connect(uds, url, **options)
+                async with opening as ws:
                     self._sockets[stream] = ws
                     self.connected[stream].set()
                     self.diagnostics.connects += 1

@@ -20,6 +20,10 @@ kept in `handler_errors` for tests to inspect.
 `latency_s` (or an attached `FaultInjector`'s) is awaited through the injected `sleep` before each
 answer; an attached injector can also answer 429/500 before the handler runs, and after it ran
 (the request took effect) replace the answer with a 500, never answer, or hold the answer.
+
+`partition()` makes the server unreachable until `heal()`: every open connection is aborted (no
+answer, a reset), every new one is aborted as soon as it is accepted, a request still waiting out
+its latency is never handled, and one already handled whose answer was held is never answered.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -106,7 +111,12 @@ class _BadRequest(Exception):
 
 
 class LoopbackHttpServer:
-    """`await start()`, use `base_url`, `await close()` (or `async with`)."""
+    """`await start()`, use `base_url`, `await close()` (or `async with`).
+
+    On TCP (the default) it listens on `host`:`port` (0: a free port). With `unix_path` it listens
+    on that Unix-domain socket instead (replays use them: a write is readable at the peer when it
+    returns), and `host` only names the server in `base_url` (`http://<host>`), so a client can
+    tell several servers' sockets apart by URL."""
 
     def __init__(
         self,
@@ -114,6 +124,7 @@ class LoopbackHttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        unix_path: str | os.PathLike[str] | None = None,
         latency_s: float | Callable[[], float] = 0.0,
         sleep: Sleep = asyncio.sleep,
         faults: FaultInjector | None = None,
@@ -122,6 +133,7 @@ class LoopbackHttpServer:
         self._handler = handler
         self.host = host
         self._port = port
+        self.unix_path = None if unix_path is None else os.fspath(unix_path)
         self._latency_s = latency_s
         self._sleep = sleep
         self.faults = faults
@@ -129,7 +141,10 @@ class LoopbackHttpServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self.partitioned = False
         self.connections_accepted = 0
+        self.connections_refused = 0  # accepted and aborted at once during a partition
         self.requests_served = 0
         self.handler_errors: list[BaseException] = []
 
@@ -139,6 +154,9 @@ class LoopbackHttpServer:
         if self._server is not None:
             return
         self._closing = False
+        if self.unix_path is not None:
+            self._server = await asyncio.start_unix_server(self._serve, path=self.unix_path)
+            return
         self._server = await asyncio.start_server(self._serve, self.host, self._port)
         self._port = self._server.sockets[0].getsockname()[1]
 
@@ -146,10 +164,16 @@ class LoopbackHttpServer:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("server not started")
+        if self.unix_path is not None:
+            raise RuntimeError(f"server listens on the Unix socket {self.unix_path}, not a port")
         return self._port
 
     @property
     def base_url(self) -> str:
+        if self.unix_path is not None:
+            if self._server is None:
+                raise RuntimeError("server not started")
+            return f"http://{self.host}"
         return f"http://{self.host}:{self.port}"
 
     async def close(self) -> None:
@@ -170,6 +194,15 @@ class LoopbackHttpServer:
         await self.start()
         return self
 
+    def partition(self) -> None:
+        """Unreachable from now until `heal()`: open connections are aborted, new ones refused."""
+        self.partitioned = True
+        for writer in list(self._writers.values()):
+            writer.transport.abort()
+
+    def heal(self) -> None:
+        self.partitioned = False
+
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
@@ -178,7 +211,12 @@ class LoopbackHttpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self.partitioned:
+            self.connections_refused += 1
+            writer.transport.abort()
+            return
         self._tasks.add(task)
+        self._writers[task] = writer
         self.connections_accepted += 1
         try:
             while not self._closing:
@@ -204,6 +242,7 @@ class LoopbackHttpServer:
             pass
         finally:
             self._tasks.discard(task)
+            self._writers.pop(task, None)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
@@ -291,6 +330,8 @@ class LoopbackHttpServer:
             delay += self.faults.latency_s
         if delay > 0:
             await self._sleep(delay)
+        if self.partitioned:  # cut off while the request was on its way: it never arrived
+            raise ConnectionResetError("partitioned")
         if self.faults is not None:
             status = self.faults.http_status(request.path)
             if status is not None:
@@ -321,6 +362,8 @@ class LoopbackHttpServer:
             hold = self.faults.answer_delay_s(request.path)
             if hold > 0:
                 await self._sleep(hold)  # computed now, delivered late: the answer is old on arrival
+        if self.partitioned:  # processed, but the answer cannot get through any more
+            raise ConnectionResetError("partitioned")
         return result
 
     @staticmethod

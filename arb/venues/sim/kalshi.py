@@ -61,6 +61,8 @@ a frame, FREEZE swallows frames (websockets still answers pings; `ping_all` send
 change never arrives), 429/500 answers come from the HTTP server, `partial_fill_limit` caps how
 much of an API order matches at once, latency delays every answer and frame. Order POSTs can also be
 processed and then answered 500 or never (`fail_next_order_response`), the ambiguous case.
+`partition()` cuts the venue off until `heal()`: REST and socket connections are aborted and new
+ones refused (the venue itself goes on: resting orders may fill meanwhile).
 
 Bounded work: orders, fills and client order ids are found through indexes, GTD expiry pops a heap,
 publishing walks only the subscriptions of the market concerned; terminal orders are kept per account
@@ -76,6 +78,7 @@ import binascii
 import contextlib
 import functools
 import heapq
+import os
 import random
 import re
 import uuid
@@ -90,7 +93,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve, unix_serve
 from websockets.exceptions import ConnectionClosed
 
 from arb.domain import Action, BookSide, OrderStatus, Side, TimeInForce
@@ -358,7 +361,8 @@ class KalshiSimulator:
     """The simulated venue. `api_keys` maps API key ids to their public keys (the owner of every
     signed request is its key id; each key has an account). `await start()`, then point a client at
     `rest_base_url` and `ws_url`; drive markets with `submit`, `set_book`, participants and `step`;
-    end them with `settle`."""
+    end them with `settle`. With `unix_dir` both servers listen on Unix sockets in that directory
+    (`rest_uds_path`, `ws_uds_path`; the URLs then only name the servers) instead of loopback TCP."""
 
     def __init__(
         self,
@@ -375,6 +379,7 @@ class KalshiSimulator:
         max_queued_frames: int = 50_000,
         order_retention: int = 100_000,
         trade_retention: int = 100_000,
+        unix_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if max_queued_frames < 1 or order_retention < 0 or trade_retention < 0:
             raise ConfigError("max_queued_frames must be >= 1, order_retention and trade_retention >= 0")
@@ -414,8 +419,16 @@ class KalshiSimulator:
         self._sub_index: dict[tuple[str, str | None], _SubsIndexed] = {}
         self._order_response_faults: deque[str] = deque()
         self._hang = asyncio.Event()
-        self.http = LoopbackHttpServer(self._handle_http, sleep=sleep, faults=self.faults)
+        self.ws_uds_path = None if unix_dir is None else os.path.join(unix_dir, "kalshi-ws.sock")
+        self.http = LoopbackHttpServer(
+            self._handle_http,
+            host="127.0.0.1" if unix_dir is None else "kalshi-rest",
+            unix_path=None if unix_dir is None else os.path.join(unix_dir, "kalshi-rest.sock"),
+            sleep=sleep,
+            faults=self.faults,
+        )
         self._ws_server: Server | None = None
+        self.partitioned = False
         self.ws_connections_accepted = 0
         self.auth_failures = 0
         self.gaps_injected = 0
@@ -558,14 +571,15 @@ class KalshiSimulator:
     async def start(self) -> None:
         await self.http.start()
         if self._ws_server is None:
-            self._ws_server = await serve(
-                self._handle_ws,
-                "127.0.0.1",
-                0,
-                process_request=self._check_ws_auth,
-                ping_interval=self.ping_interval_s,
-                compression=None,
-            )
+            options: dict[str, Any] = {
+                "process_request": self._check_ws_auth,
+                "ping_interval": self.ping_interval_s,
+                "compression": None,
+            }
+            if self.ws_uds_path is not None:
+                self._ws_server = await unix_serve(self._handle_ws, self.ws_uds_path, **options)
+            else:
+                self._ws_server = await serve(self._handle_ws, "127.0.0.1", 0, **options)
 
     async def close(self) -> None:
         self._hang.set()
@@ -587,8 +601,15 @@ class KalshiSimulator:
         return self.http.base_url + REST_PREFIX
 
     @property
+    def rest_uds_path(self) -> str | None:
+        """The REST server's Unix socket (None on TCP)."""
+        return self.http.unix_path
+
+    @property
     def ws_url(self) -> str:
         assert self._ws_server is not None, "not started"
+        if self.ws_uds_path is not None:
+            return f"ws://kalshi-ws{WS_PATH}"
         port = next(iter(self._ws_server.sockets)).getsockname()[1]
         return f"ws://127.0.0.1:{port}{WS_PATH}"
 
@@ -614,10 +635,26 @@ class KalshiSimulator:
 
     async def drop_all(self) -> None:
         """Abort every socket now (no close frame), as a network failure would."""
+        self._abort_sockets()
+
+    def _abort_sockets(self) -> None:
         for conn in list(self._conns):
             transport = conn.ws.transport
             if transport is not None:
                 transport.abort()
+
+    def partition(self) -> None:
+        """The network between us and the venue fails until `heal()`: every REST and socket
+        connection is aborted and every new one aborted as it is accepted. The venue goes on
+        (participants trade, resting orders fill); nothing it says gets through."""
+        self.partitioned = True
+        self.http.partition()
+        self._abort_sockets()
+
+    def heal(self) -> None:
+        """The network works again: new connections are served (clients reconnect themselves)."""
+        self.partitioned = False
+        self.http.heal()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -1327,6 +1364,9 @@ class KalshiSimulator:
         return key_id
 
     def _check_ws_auth(self, connection: ServerConnection, request: Any) -> Any:
+        if self.partitioned:  # refused: the handshake never gets an answer
+            connection.transport.abort()
+            return connection.respond(503, "partitioned\n")
         if request.path.split("?", 1)[0] != WS_PATH:
             return connection.respond(404, "not found\n")
         try:

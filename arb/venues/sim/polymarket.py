@@ -78,6 +78,9 @@ Accounts (other owners - scripted participants, the house, `take` - are unconstr
   50-50 resolution - names no winning asset and the outcome "50-50"), and every account's tokens are
   redeemed at once: $1 per winning share, $0.50 per share of either token when void.
 
+`partition()` cuts the venue off until `heal()`: Gamma, CLOB and socket connections are aborted and
+new ones refused (the venue itself goes on: resting orders may fill meanwhile).
+
 Slow consumers: each socket has one writer task fed by a bounded queue (`max_queued_frames`); a
 client that falls so far behind that a frame does not fit is disconnected (the venue closes slow
 market-data connections), and reconnects for fresh snapshots.
@@ -105,6 +108,7 @@ import functools
 import hashlib
 import hmac
 import json
+import os
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -121,7 +125,7 @@ from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, SignatureTypeV2
 from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2
 from py_clob_client_v2.order_utils.model.side import Side as ClobSide
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve, unix_serve
 from websockets.exceptions import ConnectionClosed
 
 from arb.domain import BookSide, OrderStatus, TimeInForce
@@ -297,7 +301,9 @@ class PolymarketRefusal(OrderRejectedError):
 class PolymarketSimulator:
     """`await start()`; point the adapter at `gamma_url`, `clob_url`, `market_ws_url`,
     `user_ws_url`; drive with `step()`, `take(...)`, `set_book(...)`, `release_delayed()`,
-    `fail_trade(...)`; end markets with `settle(...)`."""
+    `fail_trade(...)`; end markets with `settle(...)`. With `unix_dir` Gamma, the CLOB and the
+    WebSocket server listen on Unix sockets in that directory (`gamma_uds_path`, `clob_uds_path`,
+    `ws_uds_path`; the URLs then only name the servers) instead of loopback TCP."""
 
     def __init__(
         self,
@@ -314,6 +320,7 @@ class PolymarketSimulator:
         page_size: int = 100,
         max_queued_frames: int = 50_000,
         retention: int = 100_000,
+        unix_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if max_queued_frames < 1 or retention < 0:
             raise ConfigError("max_queued_frames must be >= 1 and retention >= 0")
@@ -364,9 +371,11 @@ class PolymarketSimulator:
         self._market_subs: dict[str, dict[_Conn, None]] = {}  # token -> connections
         self._user_conns: dict[str, dict[_Conn, None]] = {}  # api key -> connections
         self._writers: set[asyncio.Task[Any]] = set()
+        self.unix_dir = None if unix_dir is None else os.fspath(unix_dir)
         self._gamma: LoopbackHttpServer | None = None
         self._clob: LoopbackHttpServer | None = None
         self._ws: Server | None = None
+        self.partitioned = False
         self._contracts = get_contract_config(chain_id)
         self.participants: list[MarketMaker | Taker] = []
         for spec in markets:
@@ -397,11 +406,39 @@ class PolymarketSimulator:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._gamma = LoopbackHttpServer(self._gamma_handler, sleep=self._sleep, faults=self.faults)
-        self._clob = LoopbackHttpServer(self._clob_handler, sleep=self._sleep, faults=self.faults)
+        self._gamma = LoopbackHttpServer(
+            self._gamma_handler, sleep=self._sleep, faults=self.faults, **self._address("polymarket-gamma")
+        )
+        self._clob = LoopbackHttpServer(
+            self._clob_handler, sleep=self._sleep, faults=self.faults, **self._address("polymarket-clob")
+        )
         await self._gamma.start()
         await self._clob.start()
-        self._ws = await serve(self._ws_handler, "127.0.0.1", 0, ping_interval=None, compression=None, max_size=2**22)
+        options: dict[str, Any] = {"ping_interval": None, "compression": None, "max_size": 2**22}
+        options["process_request"] = self._refuse_when_partitioned  # refused while partitioned
+        if self.ws_uds_path is not None:
+            self._ws = await unix_serve(self._ws_handler, self.ws_uds_path, **options)
+        else:
+            self._ws = await serve(self._ws_handler, "127.0.0.1", 0, **options)
+
+    def _address(self, name: str) -> dict[str, Any]:
+        """Where a REST server listens: loopback TCP, or `<unix_dir>/<name>.sock` named `name` in its URL."""
+        if self.unix_dir is None:
+            return {}
+        return {"host": name, "unix_path": os.path.join(self.unix_dir, f"{name}.sock")}
+
+    @property
+    def ws_uds_path(self) -> str | None:
+        """The WebSocket server's Unix socket (None on TCP)."""
+        return None if self.unix_dir is None else os.path.join(self.unix_dir, "polymarket-ws.sock")
+
+    @property
+    def gamma_uds_path(self) -> str | None:
+        return None if self.unix_dir is None else os.path.join(self.unix_dir, "polymarket-gamma.sock")
+
+    @property
+    def clob_uds_path(self) -> str | None:
+        return None if self.unix_dir is None else os.path.join(self.unix_dir, "polymarket-clob.sock")
 
     async def close(self) -> None:
         for conn in list(self._conns):
@@ -446,11 +483,18 @@ class PolymarketSimulator:
 
     @property
     def market_ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self._ws_port}/ws/market"
+        return f"{self._ws_base}/ws/market"
 
     @property
     def user_ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self._ws_port}/ws/user"
+        return f"{self._ws_base}/ws/user"
+
+    @property
+    def _ws_base(self) -> str:
+        if self.unix_dir is not None:
+            assert self._ws is not None
+            return "ws://polymarket-ws"
+        return f"ws://127.0.0.1:{self._ws_port}"
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -532,6 +576,43 @@ class PolymarketSimulator:
         self.accounts[api_key] = account
         self._accounts_by_funder[account.funder_address.lower()] = account
         return account
+
+    async def drop_all(self, stream: str = "*") -> int:
+        """Abort every socket of `stream` ("market", "user" or "*" for both) now, no close frame,
+        as a network failure would; returns how many. Clients reconnect and resubscribe."""
+        dropped = [c for c in self._conns if not c.closed and stream in ("*", c.stream)]
+        for conn in dropped:
+            self._abort(conn)
+        return len(dropped)
+
+    def partition(self) -> None:
+        """The network between us and the venue fails until `heal()`: every Gamma, CLOB and socket
+        connection is aborted and every new one aborted as it is accepted. The venue goes on
+        (participants trade, resting orders fill); nothing it says gets through."""
+        self.partitioned = True
+        for server in (self._gamma, self._clob):
+            if server is not None:
+                server.partition()
+        for conn in list(self._conns):
+            self._abort(conn)
+
+    def heal(self) -> None:
+        """The network works again: new connections are served (clients reconnect themselves)."""
+        self.partitioned = False
+        for server in (self._gamma, self._clob):
+            if server is not None:
+                server.heal()
+
+    def _refuse_when_partitioned(self, connection: ServerConnection, request: Any) -> Any:
+        if not self.partitioned:
+            return None
+        connection.transport.abort()  # refused: the handshake never gets an answer
+        return connection.respond(503, "partitioned\n")
+
+    def orders_of(self, api_key: str) -> list[_OrderMeta]:
+        """The account's retained orders, oldest first."""
+        account = self.accounts.get(api_key)
+        return list(account.orders.values()) if account is not None else []
 
     def connections(self, stream: str) -> int:
         return sum(1 for c in self._conns if c.stream == stream and not c.closed)

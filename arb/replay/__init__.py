@@ -1,0 +1,1 @@
+"""Scenario replay: scenario files, backtests from price history, recordings."""
