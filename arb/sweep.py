@@ -41,6 +41,7 @@ __all__ = ["Grid", "GridPoint", "SweepRow", "load_grid", "parse_grid", "run_swee
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
 _MAX_POINTS = 10_000
+_NOT_EXECUTED = frozenset({"refused", "not_executed"})  # a replay's plan statuses that sent nothing
 Scalar = str | int | float | bool
 
 
@@ -158,7 +159,8 @@ class SweepRow:
     file: str
     overrides: tuple[tuple[str, Scalar], ...]
     passed: bool
-    plans: int
+    plans: int  # handed to the executor, refused ones included
+    executed: int  # plans that sent orders (neither refused nor left unexecuted)
     orders: int
     guaranteed_usd: Decimal
     realised_usd: Decimal
@@ -178,6 +180,7 @@ def row_from_document(point: GridPoint, document: Mapping[str, Any]) -> SweepRow
         overrides=point.overrides,
         passed=bool(document.get("passed")),
         plans=len(document.get("plans") or ()),
+        executed=sum(1 for p in document.get("plans") or () if p.get("status") not in _NOT_EXECUTED),
         orders=len((document.get("ledger") or {}).get("orders") or ()),
         guaranteed_usd=Decimal(str(summary.get("guaranteed_usd", "0"))),
         realised_usd=Decimal(str(pnl.get("realised_usd", "0"))),
@@ -242,6 +245,7 @@ def _failed_row(point: GridPoint, error: str) -> SweepRow:
         False,
         0,
         0,
+        0,
         zero,
         zero,
         zero,
@@ -268,6 +272,7 @@ def _columns(grid: Grid) -> list[str]:
         "scenario",
         *(key for key, _ in grid.axes),
         "plans",
+        "executed",
         "orders",
         "guaranteed_usd",
         "realised_usd",
@@ -282,6 +287,7 @@ def _cells(row: SweepRow) -> list[str]:
         row.scenario,
         *(_text(value) for _, value in row.overrides),
         str(row.plans),
+        str(row.executed),
         str(row.orders),
         _text(row.guaranteed_usd),
         _text(row.realised_usd),

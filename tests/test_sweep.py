@@ -83,7 +83,7 @@ def document(name: str, *, passed: bool, plans: int, guaranteed: str) -> dict[st
         "passed": passed,
         "checks": [{"name": "plans_min", "passed": passed}, {"name": "lost_events", "passed": True}],
         "summary": {"guaranteed_usd": guaranteed},
-        "plans": [{}] * plans,
+        "plans": [{"status": "complete"}] * plans + [{"status": "refused"}],
         "ledger": {"orders": [{}] * (2 * plans), "pnl": {"realised_usd": "-0.12", "fees_usd": "0.12"}},
     }
 
@@ -96,7 +96,8 @@ def test_table_rows_from_replay_documents(tmp_path: Path) -> None:
         row_from_document(first, document("pair", passed=True, plans=1, guaranteed="1.0400")),
         row_from_document(second, document("pair", passed=False, plans=0, guaranteed="0")),
     ]
-    assert (rows[0].plans, rows[0].orders, rows[0].guaranteed_usd, rows[0].fees_usd) == (1, 2, D("1.04"), D("0.12"))
+    assert (rows[0].plans, rows[0].executed, rows[0].orders) == (2, 1, 2)
+    assert (rows[0].guaranteed_usd, rows[0].fees_usd) == (D("1.04"), D("0.12"))
     assert rows[1].failed_checks == ("plans_min",)
     parsed = list(csv.reader(io.StringIO(table_csv(grid, rows))))
     assert parsed == [
@@ -104,6 +105,7 @@ def test_table_rows_from_replay_documents(tmp_path: Path) -> None:
             "scenario",
             "risk.min_profit_usd",
             "plans",
+            "executed",
             "orders",
             "guaranteed_usd",
             "realised_usd",
@@ -111,10 +113,10 @@ def test_table_rows_from_replay_documents(tmp_path: Path) -> None:
             "passed",
             "failed_checks",
         ],
-        ["pair", "0.01", "1", "2", "1.04", "-0.12", "0.12", "yes", ""],
-        ["pair", "5", "0", "0", "0", "-0.12", "0.12", "no", "plans_min"],
+        ["pair", "0.01", "2", "1", "2", "1.04", "-0.12", "0.12", "yes", ""],
+        ["pair", "5", "1", "0", "0", "0", "-0.12", "0.12", "no", "plans_min"],
     ]
-    assert table_markdown(grid, rows).splitlines()[2] == "| pair | 0.01 | 1 | 2 | 1.04 | -0.12 | 0.12 | yes |  |"
+    assert table_markdown(grid, rows).splitlines()[2] == "| pair | 0.01 | 2 | 1 | 2 | 1.04 | -0.12 | 0.12 | yes |  |"
 
 
 def test_overrides_the_scenario_refuses_are_named_before_any_task(tmp_path: Path) -> None:
@@ -135,8 +137,8 @@ def test_a_3x3_grid_on_a_local_ray_returns_9_rows(tmp_path: Path, capsys: pytest
     pytest.importorskip("ray")
     from arb.cli import main
 
-    # the pair pays about a dollar on 40 baskets: $5 of minimum profit leaves no plan, and the cash
-    # on Kalshi bounds how many baskets it buys
+    # the pair pays about a dollar on 40 baskets: the risk gate refuses it under $5 of minimum
+    # profit, and the cash on Kalshi bounds how many baskets it buys
     path = tmp_path / "grid.toml"
     path.write_text(
         f'scenarios = ["{SCENARIO}"]\n[axes]\n'
@@ -154,7 +156,9 @@ def test_a_3x3_grid_on_a_local_ray_returns_9_rows(tmp_path: Path, capsys: pytest
     assert all(r["scenario"] == "kalshi-yes-no-under-1" for r in rows)
     by_point = {(r["risk.min_profit_usd"], r["risk.cash_per_venue_usd.kalshi"]): r for r in rows}
     for cash in ("10.00", "20.00", "1000.00"):
-        assert by_point[("5.00", cash)]["plans"] == "0"  # no plan clears $5
+        refused = by_point[("5.00", cash)]
+        assert (refused["plans"], refused["executed"], refused["orders"]) == ("1", "0", "0")
+        assert by_point[("0.01", cash)]["executed"] == by_point[("0.10", cash)]["executed"] == "1"
     profits = [D(by_point[("0.01", cash)]["guaranteed_usd"]) for cash in ("10.00", "20.00", "1000.00")]
     assert D(0) < profits[0] < profits[1] < profits[2], profits  # more cash, more baskets
     assert by_point[("0.01", "1000.00")]["passed"] == "yes"  # the scenario as written passes
@@ -166,5 +170,5 @@ def test_a_3x3_grid_on_a_local_ray_returns_9_rows(tmp_path: Path, capsys: pytest
         "risk.min_profit_usd": "5.00",
     }
     assert (out / "sweep.png").read_bytes().startswith(b"\x89PNG")
-    assert "| kalshi-yes-no-under-1 | 0.01 | 10.00 |" in (out / "sweep.md").read_text()
+    assert "| kalshi-yes-no-under-1 | 0.01 | 10.00 | 1 | 1 | 2 |" in (out / "sweep.md").read_text()
     assert code == (0 if all(r["passed"] == "yes" for r in rows) else 1)
