@@ -333,9 +333,11 @@ def _plot(grid: Grid, rows: Sequence[SweepRow], path: Path) -> None:
             axes.set_xlabel(key_x)
             axes.set_ylabel(key_y)
             axes.set_title(name)
+            middle = (min(map(min, values)) + max(map(max, values))) / 2
             for j, row_values in enumerate(values):
                 for i, value in enumerate(row_values):
-                    axes.text(i, j, f"{value:.2f}", ha="center", va="center", color="white", fontsize=8)
+                    colour = "black" if value > middle else "white"  # readable on viridis' light and dark ends
+                    axes.text(i, j, f"{value:.2f}", ha="center", va="center", color=colour, fontsize=8)
             figure.colorbar(image, ax=axes, label="guaranteed P&L (USD)")
     else:
         figure = Figure(figsize=(max(6.0, 0.5 * len(rows) + 2), 4.5), dpi=100)

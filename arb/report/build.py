@@ -46,6 +46,7 @@ __all__ = ["Report", "ReportSource", "build_report", "load_sources", "write_repo
 
 _ZERO = Decimal(0)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_UNMARKED_SHOWN = 8  # positions named on the page; the rest counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,8 +351,13 @@ def _markdown(report: Report) -> str:
         "",
     ]
     if report.curve.unmarked:
-        names = ", ".join(":".join(k) for k in report.curve.unmarked)
-        lines += [f"Unmarked open positions (valued at their latest fill price): {names}", ""]
+        shown = [":".join(k) for k in report.curve.unmarked[:_UNMARKED_SHOWN]]
+        more = len(report.curve.unmarked) - len(shown)
+        names = ", ".join(shown) + (f" and {more} more" if more else "")
+        lines += [
+            f"{len(report.curve.unmarked)} open position(s) without a mark, valued at their latest fill price: {names}",
+            "",
+        ]
     for file, title, _ in _PLOTS:
         lines += [f"## {title}", "", f"![{title}]({file})", ""]
         if file == "daily_pnl.png":
@@ -365,8 +371,8 @@ def _markdown(report: Report) -> str:
             lines += ["| venue | opening cash | peak in use | peak / opening |", "| --- | --- | --- | --- |"]
             for use in report.capital:
                 fraction = use.peak_fraction
-                shown = "n/a" if fraction is None else f"{fraction * 100:.2f}%"
-                lines.append(f"| {use.venue} | {_usd(use.opening_usd)} | {_usd(use.peak_usd)} | {shown} |")
+                share = "n/a" if fraction is None else f"{fraction * 100:.2f}%"
+                lines.append(f"| {use.venue} | {_usd(use.opening_usd)} | {_usd(use.peak_usd)} | {share} |")
             lines.append("")
         elif file == "fills.png":
             lines += ["| venue | action | fills | contracts |", "| --- | --- | --- | --- |"]
