@@ -313,3 +313,26 @@ def test_an_empty_ledger_still_gives_a_page(tmp_path: Path) -> None:
     assert report.curve.points == () and report.days == () and report.drawdown.usd == 0
     page = write_report(report, tmp_path / "out")
     assert "unknown (no opening cash on file; give --capital)" in page.read_text()
+
+
+def test_report_on_a_replay_of_the_capital_bound_scenario(tmp_path: Path) -> None:
+    """Acceptance: `arb report` on the replay JSON of the library's capital-bound scenario (ten
+    opportunities sharing $10,000) writes the plots and the page."""
+    runner = pytest.importorskip("arb.replay.runner")
+    scenario = Path(__file__).resolve().parent.parent / "scenarios" / "capital-bound-ten.toml"
+    replay = tmp_path / "capital-bound.json"
+    replay.write_bytes(runner.run_scenario(scenario).to_json_bytes())
+    assert main(["report", str(replay), "--out", str(tmp_path / "out")]) == 0
+    (source,) = load_sources(replay)
+    report = build_report(source)
+    document = orjson.loads(replay.read_bytes())
+    assert report.name == "capital-bound-ten"
+    assert report.starting_capital_usd == D(10_000)  # $5,000 on each venue, as the scenario gives
+    assert report.guaranteed_usd == D(document["summary"]["guaranteed_usd"]) > 0
+    assert report.counts.total_fills == sum(1 for f in document["ledger"]["fills"] if f["reversed_ms"] is None) > 0
+    for use in report.capital:  # capital binds: each venue uses most of its cash, never more
+        assert use.opening_usd == D(5_000) and D("0.5") * use.opening_usd < use.peak_usd <= use.opening_usd
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert text.startswith("# P&L report: capital-bound-ten")
+    for name in ("equity.png", "daily_pnl.png", "capital.png", "fills.png", "latency.png"):
+        assert f"]({name})" in text and (tmp_path / "out" / name).read_bytes().startswith(PNG)

@@ -183,8 +183,28 @@ def build_report(source: ReportSource, *, starting_capital_usd: Decimal | None =
 # ---- rendering -----------------------------------------------------------------------------------
 
 
-def _time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+_SHORT_RUN_MS = 86_400_000  # a run shorter than a day is drawn in seconds from its first event
+
+
+class _TimeAxis:
+    """x values for a run: UTC datetimes, or seconds since the first event for a run shorter than
+    a day (a replay lasts seconds; date ticks would show only the fractions)."""
+
+    def __init__(self, report: Report) -> None:
+        times = [p.t_ms for p in report.curve.points]
+        self.first = min(times, default=0)
+        self.short = bool(times) and max(times) - self.first < _SHORT_RUN_MS
+
+    def __call__(self, ms: int) -> Any:
+        return (ms - self.first) / 1000 if self.short else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+    def label(self, axes: Any, figure: Any) -> None:
+        if self.short:
+            start = datetime.fromtimestamp(self.first / 1000, tz=UTC).isoformat(timespec="milliseconds")
+            axes.set_xlabel(f"seconds since {start}")
+        else:
+            axes.set_xlabel("time (UTC)")
+            figure.autofmt_xdate()
 
 
 def _usd(value: Decimal) -> str:
@@ -221,7 +241,8 @@ def _integer_ticks(*axes_list: Any) -> None:
 def _plot_equity(report: Report, path: Path) -> None:
     figure = _figure(9, 6)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
-    times = [_time(p.t_ms) for p in report.curve.points]
+    x = _TimeAxis(report)
+    times = [x(p.t_ms) for p in report.curve.points]
     top.step(times, [float(p.equity_usd) for p in report.curve.points], where="post", color="tab:blue")
     top.axhline(float(report.starting_capital_usd), color="grey", linewidth=0.8, linestyle="--", label="start")
     if report.guaranteed_usd is not None:
@@ -232,11 +253,10 @@ def _plot_equity(report: Report, path: Path) -> None:
     top.set_title(f"{report.name}: equity (marked to market)")
     drawdowns = drawdown_series(report.curve)
     bottom.fill_between(
-        [_time(t) for t, _ in drawdowns], [float(d) for _, d in drawdowns], step="post", color="tab:red", alpha=0.5
+        [x(t) for t, _ in drawdowns], [float(d) for _, d in drawdowns], step="post", color="tab:red", alpha=0.5
     )
     bottom.set_ylabel("drawdown (USD)")
-    bottom.set_xlabel("time (UTC)")
-    figure.autofmt_xdate()
+    x.label(bottom, figure)
     _save(figure, path)
 
 
@@ -255,17 +275,19 @@ def _plot_daily(report: Report, path: Path) -> None:
 def _plot_capital(report: Report, path: Path) -> None:
     figure = _figure()
     axes = figure.subplots()
+    x = _TimeAxis(report)
+    first = min((p.t_ms for p in report.curve.points), default=0)
+    last = max((p.t_ms for p in report.curve.points), default=0)
     for use in report.capital:
-        if use.series:
-            axes.step(
-                [_time(t) for t, _ in use.series], [float(u) for _, u in use.series], where="post", label=use.venue
-            )
+        if use.series:  # nothing in use before the first event; the last level holds to the run's end
+            times = [first, *(t for t, _ in use.series), last]
+            used = [0.0, *(float(u) for _, u in use.series), float(use.series[-1][1])]
+            axes.step([x(t) for t in times], used, where="post", label=use.venue)
     axes.set_ylabel("capital in use (USD)")
-    axes.set_xlabel("time (UTC)")
+    x.label(axes, figure)
     axes.set_title(f"{report.name}: capital in use by venue")
     if any(use.series for use in report.capital):
         axes.legend()
-    figure.autofmt_xdate()
     _save(figure, path)
 
 
