@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -rf $(VENV)
 	@$(if $(PY313),,echo "make: no python3.13 found; building .venv with $(PYTHON). The Kalshi SDK conformance tests need Python 3.13 and will be skipped.")
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
 test: $(STAMP)

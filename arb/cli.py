@@ -166,6 +166,50 @@ def _kill(args: argparse.Namespace) -> int:
     return run_kill(args)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from arb.report import run_report
+
+    return run_report(args)
+
+
+def _add_report(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="P&L report of a ledger or a replay: equity, drawdown, daily P&L, Sharpe/Sortino, capital, fills, "
+        "repairs, latency (PNGs + report.md)",
+    )
+    report.add_argument("source", type=Path, metavar="LEDGER_OR_REPLAY_JSON", help="a ledger .sqlite or replay JSON")
+    report.add_argument(
+        "--out", type=Path, default=Path("run/report"), metavar="DIR", help="output directory (default: run/report)"
+    )
+    report.add_argument(
+        "--capital",
+        metavar="USD",
+        help="starting capital for returns and drawdown (default: the venues' cash on file before the first fill)",
+    )
+    report.set_defaults(handler=_report)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from arb.sweep import run_sweep
+
+    return run_sweep(args)
+
+
+def _add_sweep(commands: Any) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="replay scenarios over a grid of configurations as Ray tasks; one table (markdown + CSV) and a plot",
+    )
+    sweep.add_argument("grid", type=Path, metavar="GRID.toml", help="scenarios = [...] and [axes] key -> values")
+    sweep.add_argument("--address", metavar="ADDR", help="an existing Ray cluster (default: start a local Ray)")
+    sweep.add_argument(
+        "--out", type=Path, default=Path("run/sweep"), metavar="DIR", help="output directory (default: run/sweep)"
+    )
+    sweep.add_argument("--num-cpus", type=int, metavar="N", help="CPUs of the local Ray (default: all)")
+    sweep.set_defaults(handler=_sweep)
+
+
 def _replay(args: argparse.Namespace) -> int:
     from arb.replay.cli import run_replay
 
@@ -553,6 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(handler=_replay)
     _add_scenario_commands(commands)
+    _add_report(commands)
+    _add_sweep(commands)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import orjson
 
 from arb.domain import Action, Fill, FillStatus, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
 from arb.ledger.export import decimal_text, export_ledger
-from arb.ledger.store import Intent, IntentLeg, Ledger
+from arb.ledger.store import Intent, IntentLeg, Ledger, migrate
 
 K, P = Venue.KALSHI, Venue.POLYMARKET
 DAY_MS = 86_400_000
@@ -225,3 +226,27 @@ def test_decimal_text_is_exact_without_exponent() -> None:
     assert decimal_text(Decimal("1E+2")) == "100"
     assert decimal_text(Decimal("-0")) == "0"
     assert decimal_text(Decimal("0.000000000001")) == "0.000000000001"
+
+
+def test_a_ledger_written_before_migration_4_exports_without_answer_times(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    assert migrate(conn, target=3) == 3
+    conn.execute("INSERT INTO intents VALUES ('i1', 'set-a', ?)", (T0,))
+    conn.execute(
+        "INSERT INTO intent_legs VALUES ('i1', 0, 'kalshi', 'KX-A', 'KX-A', 'yes', 'buy', 450000, 1000000, 'fok', 'c1', 7)"
+    )
+    conn.execute("INSERT INTO orders VALUES ('c1', 'kalshi', 'ko', 'KX-A', 'filled', 1000000, 0, '', ?)", (T0 + 4,))
+    conn.close()
+    with Ledger(path) as ledger:  # migrated on open
+        assert ledger.schema_version == 4
+        doc = export_ledger(ledger)
+    (order,) = doc["orders"]
+    assert (order["sent_ms"], order["answered_ms"], order["latency_ms"], order["updated_ms"]) == (
+        T0,
+        None,
+        None,
+        T0 + 4,
+    )
+    assert doc["intents"][0]["repair_of_incident"] is None and doc["repairs"] == []
