@@ -128,7 +128,6 @@ def replay_default_scenario(workdir: Path) -> Outcome:
             links=scenario_links(),
             exhaustive_series=scenario_exhaustive_series(),
             seed=SEED,
-            socket_dir=workdir / "sockets",
             clock_ms=clock.wall_ms,
         )
         assert venues.kalshi is not None and venues.polymarket is not None
