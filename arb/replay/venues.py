@@ -9,7 +9,10 @@ bit-reproducible replay needs:
   directly;
 - every server listens on a Unix-domain socket under `socket_dir` (on such a socket a write is in
   the peer's buffer when it returns, so on `arb.replay.clock.VirtualTimeLoop` the order of events
-  is the program's alone), and `endpoints` tells the daemon's real clients to connect there;
+  is the program's alone), and `endpoints` tells the daemon's real clients to connect there. A
+  socket's path must fit in about 100 bytes, which a test's temporary directory can exceed: left
+  out (None), `socket_dir` is a private directory under the system's temporary directory, removed
+  by `close()`;
 - the daemon's account on each venue: on Kalshi a fresh RSA key (its signatures decide nothing),
   whose private PEM is written under `socket_dir` (mode 0600); on Polymarket a wallet key and API
   credentials derived from `seed`, because Polymarket order ids are the hashes of the signed
@@ -24,6 +27,7 @@ import base64
 import functools
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -93,8 +97,8 @@ class ReplayVenues:
         links: Sequence[CuratedLink] = (),
         exhaustive_series: Sequence[ExhaustiveSeries] = (),
         seed: int,
-        socket_dir: str | os.PathLike[str],
         clock_ms: Callable[[], int],
+        socket_dir: str | os.PathLike[str] | None = None,
         kalshi_cash_usd: Decimal | None = None,
         polymarket_cash_usd: Decimal | None = None,
         allow_different_resolution_source: bool = False,
@@ -103,6 +107,10 @@ class ReplayVenues:
     ) -> None:
         if spec.kalshi is None and spec.polymarket is None:
             raise ConfigError("replay venues: the spec lists neither venue")
+        self._own_dir: tempfile.TemporaryDirectory[str] | None = None
+        if socket_dir is None:
+            self._own_dir = tempfile.TemporaryDirectory(prefix="arb-replay-")
+            socket_dir = self._own_dir.name
         self.socket_dir = Path(socket_dir)
         longest = os.path.join(self.socket_dir, "polymarket-gamma.sock")
         if len(os.fsencode(longest)) > _MAX_SOCKET_PATH:
@@ -182,6 +190,8 @@ class ReplayVenues:
             await self.kalshi.close()
         self.kalshi_private_key_path.unlink(missing_ok=True)
         self._started = False
+        if self._own_dir is not None:
+            self._own_dir.cleanup()
 
     # -- VenueSource -----------------------------------------------------------------------------
 

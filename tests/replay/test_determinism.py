@@ -15,11 +15,9 @@ import dataclasses
 import io
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -122,8 +120,6 @@ def replay_default_scenario(workdir: Path) -> Outcome:
     )
     spec = _spec()
     recorded = RecordedAlerts()
-    # a short directory of its own: under pytest-xdist the tmp_path is too long for a Unix socket
-    sockets = Path(tempfile.mkdtemp(prefix="arb-det-"))
 
     async def main() -> tuple[Daemon, ReplayVenues, ArbitrageScript]:
         clock = current_clock()
@@ -132,7 +128,6 @@ def replay_default_scenario(workdir: Path) -> Outcome:
             links=scenario_links(),
             exhaustive_series=scenario_exhaustive_series(),
             seed=SEED,
-            socket_dir=sockets,
             clock_ms=clock.wall_ms,
         )
         assert venues.kalshi is not None and venues.polymarket is not None
@@ -191,10 +186,7 @@ def replay_default_scenario(workdir: Path) -> Outcome:
         return daemon, venues, script
 
     started = time.monotonic()
-    try:
-        daemon, venues, script = run_virtual(main, start_wall_ms=START_WALL_MS)
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
+    daemon, venues, script = run_virtual(main, start_wall_ms=START_WALL_MS)
     wall_s = time.monotonic() - started
     assert venues.kalshi is not None and venues.polymarket is not None
     kalshi_orders = [
