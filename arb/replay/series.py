@@ -33,6 +33,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,6 +70,10 @@ _MS_DIGITS = 11  # a unix timestamp with this many integer digits or more is in 
 _POLYMARKET_TICKS = (10_000, 1_000, 100)  # 0.01, 0.001, 0.0001 (0.1 is never a better fit)
 _KALSHI_TICKS = ((10_000, "linear_cent"), (1_000, "deci_cent"))
 _DAY_MS = 86_400_000
+# config/default.toml's book age limits: risk gates (risk.max_book_age_ms), scanner and repair
+_RISK_BOOK_AGE_MS = 2_000
+_SCANNER_BOOK_AGE_MS = 60_000
+_AGE_MARGIN_MS = 1_000
 _POLYMARKET_END_DEFAULT_MS = 1_798_675_200_000  # the simulator's endDate when none is given (2026-12-31)
 
 
@@ -490,6 +495,19 @@ def scenario_from_series(
     last_virtual = virtual[stamps[-1]]
     # the replay runs events at 0 <= at_ms < duration: at least 1 ms after the last one
     duration_s = max(1, math.ceil((last_virtual + max(margin_ms, 1)) / 1000))
+    # a quote stands until the market's next row: the books' age limits must cover the longest
+    # time a market goes without one (to the end of the run), or the gates refuse them as stale
+    quiet_ms = 0
+    for history in by_market.values():
+        times = [virtual[r.t_ms] for r in history] + [duration_s * 1000]
+        quiet_ms = max(quiet_ms, *(b - a for a, b in itertools.pairwise(times)))
+    age_ms = quiet_ms + _AGE_MARGIN_MS
+    config: dict[str, Any] = {}
+    if age_ms > _RISK_BOOK_AGE_MS:
+        config["risk"] = {"max_book_age_ms": age_ms}
+    if age_ms > _SCANNER_BOOK_AGE_MS:
+        config["scanner"] = {"max_book_age_ms": age_ms}
+        config["repair"] = {"max_book_age_ms": age_ms}
     markets = len(by_market)
     header: dict[str, Any] = {
         "name": name,
@@ -504,7 +522,10 @@ def scenario_from_series(
         "start_wall_ms": first_ms,
         "seed": seed,
     }
-    tree: dict[str, Any] = {"scenario": header, "venues": venues}
+    tree: dict[str, Any] = {"scenario": header}
+    if config:
+        tree["config"] = config
+    tree["venues"] = venues
     if links:
         tree["links"] = links
     tree["events"] = [e[2] for e in events]

@@ -562,3 +562,30 @@ def test_every_timestamp_form_of_one_instant_reads_the_same(ms: int) -> None:
     if not millis:
         forms.append(str(seconds))
     assert {parse_timestamp_ms(form, "t") for form in forms} == {ms}
+
+
+QUIET_KALSHI = f"""timestamp,market,bid,ask
+2024-12-01T10:00:00Z,kalshi:KXDEMO-24DEC-Y,0.48,0.50
+2024-12-01T10:00:00Z,polymarket:{CONDITION},0.48,0.51
+2024-12-01T10:01:00Z,polymarket:{CONDITION},0.47,0.51
+2024-12-01T10:02:00Z,polymarket:{CONDITION},0.48,0.51
+2024-12-01T10:03:00Z,polymarket:{CONDITION},0.47,0.51
+2024-12-01T10:04:00Z,polymarket:{CONDITION},0.58,0.60
+2024-12-01T10:05:00Z,polymarket:{CONDITION},0.48,0.51
+"""
+
+
+def test_a_quote_holds_until_the_next_row_however_long_the_gap(tmp_path: Path) -> None:
+    """History says the Kalshi quote of 10:00 stood all along; at the opening (10:04, 4 s of virtual
+    time later) its book has had no change for longer than the risk gates' default age limit
+    (2 s). The scenario raises the limits to the longest time a market goes without a row, so the
+    opening trades (before, every plan on it was refused as stale)."""
+    from arb.replay.runner import run_scenario
+
+    rows = parse_series_csv(QUIET_KALSHI, source="q.csv")
+    built = scenario_from_series(rows, name="quiet", pairs=[("KXDEMO-24DEC-Y", CONDITION, "same")], margin_ms=2000)
+    assert built.tree["config"]["risk"]["max_book_age_ms"] == 7000 + 1000  # Kalshi: no row from 0 to the end (7 s)
+    path = tmp_path / "quiet.toml"
+    path.write_text(built.toml())
+    document = orjson.loads(run_scenario(path).to_json_bytes())
+    assert [(p["t_ms"], p["status"]) for p in document["plans"]] == [(4000, "complete")]
