@@ -353,6 +353,8 @@ class Executor:
         self.unmatched_events = 0  # events heard for orders this executor does not track (not ours, or older)
         self._run_of: dict[str, _SetRun] = {}  # client order id -> the execution it belongs to
         self._active: dict[str, _SetRun] = {}  # per set, the execution or repair under way
+        # per set, an entry whose orders have not all settled: the loss halts do not value it yet
+        self._entering: dict[str, _SetRun] = {}
         self._late: dict[str, tuple[_SetRun, str]] = {}  # reversals heard while their set was busy
         self._components: dict[str, Component] = {}  # every set traded, by id: whose holdings equity values
         self.equity_errors: list[ArbError] = []  # equity that could not be valued (the halts did not see it)
@@ -632,11 +634,13 @@ class Executor:
         run = _SetRun(component, books, list(entry), [entry[0].intent_id])
         self._adopt(run, entry)
         self._active[plan.set_id] = run
+        self._entering[plan.set_id] = run
         try:
             await self._send_all(entry)
             answered = [t.answered_ns for t in entry]
             plan_latency = None if None in answered else _ms(start_ns, max(a for a in answered if a is not None))
             unresolved = await self._settle(entry)
+            self._entering.pop(plan.set_id, None)
             self._observe_equity()
             status, reason, repairs, incident = self._judge_entry(entry, unresolved)
             if status is ExecutionStatus.HALTED and not unresolved:
@@ -644,6 +648,7 @@ class Executor:
             elif status is ExecutionStatus.HALTED:
                 incident = await self._open_incident(plan.set_id, reason)
         finally:
+            self._entering.pop(plan.set_id, None)
             self._release(plan.set_id)
         legs = tuple(LegLatency(t.client_order_id, t.venue, _ms(t.sent_ns, t.answered_ns)) for t in entry)
         return self._report(plan.set_id, run, status, reason, repairs, incident, legs, plan_latency)
@@ -1177,12 +1182,24 @@ class Executor:
         instruments hold over the set's feasible outcomes (`repair.exposure`): a riskless basket
         counts at its guaranteed payoff, an unhedged leg at its worst (usually nothing). Holdings
         in markets of no set this executor has traded are not valued (their cost stays in cash).
+        An entry whose orders have not all settled counts at nothing gained or lost (its fills'
+        cash and contracts left out): its first leg paid for and its second still in flight is a
+        plan under way, not a loss, and with several plans under way those half-filled legs added
+        up to a spurious daily-loss halt. Once its orders settle it is valued like any holdings,
+        so an imbalance counts from the first observation after the entry (and each repair round).
         Raises `ArbError` when a set's holdings cannot be valued."""
         if self._recovery_refusal is not None:
             raise ConfigError(f"equity is not known before trading may start: {self._recovery_refusal}")
         equity = self._opening_position().ledger_cash_usd + sum(self._cash_usd.values(), Decimal(0))
-        for component in self._components.values():
+        for set_id, component in self._components.items():
             holdings = self.set_position(component)[0]
+            entering = self._entering.get(set_id)
+            if entering is not None:
+                in_flight, in_flight_cash = self._position(entering.orders)
+                equity -= in_flight_cash
+                for instrument, size in in_flight.items():
+                    holdings[instrument] = holdings.get(instrument, Decimal(0)) - size
+                holdings = {k: v for k, v in holdings.items() if v != 0}
             if holdings:
                 equity += exposure(component, holdings, Decimal(0)).worst_value_usd
         return equity

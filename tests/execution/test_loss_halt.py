@@ -9,6 +9,7 @@ Kalshi and on Polymarket resolve alike), not with the executor's valuation."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from arb.execution import ExecutionStatus
 from arb.execution.loopback import LoopbackConfig, kalshi_ticker, polymarket_condition
 from arb.fixed import SCALE
 from arb.risk.gates import LossHalts, Notification
+from arb.venues.sim.faults import AnswerFault
 from tests.execution.stage import Stage, stage
 
 pytestmark = pytest.mark.asyncio
@@ -92,3 +94,42 @@ async def test_a_riskless_basket_counts_at_its_guaranteed_payoff_and_halts_nothi
         assert halts.halt is None and heard == []
         again = await s.run([s.leg(K, 1, Side.YES, Action.BUY, "1", "0.46")])
         assert again.status is ExecutionStatus.COMPLETE
+
+
+async def test_a_plan_under_way_is_no_loss_until_its_entry_settles(tmp_path: Path) -> None:
+    """A basket whose Kalshi leg has filled while its Polymarket leg is still unanswered is a plan
+    under way: another plan starting meanwhile observes equity, and the paid-for leg must not read
+    as a 2.30 USD loss (several such plans under way summed to a spurious daily-loss halt). Once
+    the entry settles the basket counts at its guaranteed payoff."""
+    heard: list[Notification] = []
+    async with stage(tmp_path) as s:
+        halts = _halts(s, "2", heard)
+        opening = s.executor.equity_usd()
+        basket_set = s.venues.component([0])
+        basket = s.plan(
+            [s.leg(K, 0, Side.YES, Action.BUY, "5", "0.46"), s.leg(P, 0, Side.NO, Action.BUY, "5", "0.52")],
+            set_id=basket_set.id,
+        )
+        s.venues.polymarket_faults.lose_next_answers(AnswerFault.NO_ANSWER, 1, "/order", ("POST",))
+        task = asyncio.create_task(s.executor.execute(basket, basket_set, s.venues.books()))
+        kalshi_yes = s.venues.instrument(K, 0, Side.YES)
+        for _ in range(2000):
+            if s.executor.set_position(basket_set)[0].get(kalshi_yes) == Decimal(5):
+                break
+            await asyncio.sleep(0.001)
+        else:
+            raise AssertionError("the Kalshi leg never filled")
+        assert not task.done()  # the Polymarket POST is still unanswered
+        assert s.executor.equity_usd() == opening
+
+        other_set = s.venues.component([1])
+        other = s.plan([s.leg(K, 1, Side.YES, Action.BUY, "1", "0.46")], set_id=other_set.id)
+        report = await s.executor.execute(other, other_set, s.venues.books())
+        assert report.status is ExecutionStatus.COMPLETE, report
+        assert halts.halt is None and heard == []
+
+        s.time.advance(s.venues.config.order_timeout_s + 0.1)  # the client's deadline: reconciled
+        settled = await asyncio.wait_for(task, 10)
+        assert settled.status is ExecutionStatus.COMPLETE, settled
+        assert s.executor.equity_usd() == _worst_equity_usd(s, 2)
+        assert halts.halt is None and heard == []
