@@ -309,7 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stress.add_argument("--rate", type=float, default=1000.0, help="book changes/s the market makers make (1000)")
     stress.add_argument("--duration", type=float, default=60.0, help="measured seconds (per step with --ramp)")
-    stress.add_argument("--warmup", type=float, default=20.0, help="seconds of trading before measuring (20)")
+    stress.add_argument(
+        "--warmup",
+        type=float,
+        default=60.0,
+        help="seconds of trading before measuring (60: every opening of the scenario has opened once)",
+    )
     stress.add_argument(
         "--opportunities", type=float, metavar="N", help="arbitrage openings a second (default: the configured period)"
     )

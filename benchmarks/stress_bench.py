@@ -9,8 +9,10 @@ on the simulated venues, a fresh ledger, no view, metrics recorded but not serve
 and their participants (the scenario's market makers at `--rate` book changes a second, and the
 arbitrage script opening opportunities: the configured period by default, `--opportunities N` a
 second when asked) run in a spawned process that also answers this benchmark's commands (set the
-rate, pause, resume, count). After `--warmup` seconds of trading the daemon's histograms are emptied
-and `--duration` seconds are measured:
+rate, pause, resume, count). After `--warmup` seconds of trading (60 by default: with the configured
+period every opening of the scenario has opened once, so the allocator holds every set it will and
+the memory for them is there) the daemon's histograms are emptied and `--duration` seconds are
+measured:
 
 - detection: `feed_to_book` (a frame's receipt to its book event in the daemon) and `book_to_scan`
   (the scanner pass); optimisation: `scan_to_plan` (allocator changes and the solve to verified
@@ -84,7 +86,14 @@ from arb.scenario.venues import (
 )
 from arb.venues.kalshi.client import KalshiClient
 from arb.venues.polymarket.client import PolymarketClient
-from benchmarks.daemon_bench import Percentiles, _children_cpu_s, _percentiles, _self_cpu_s, bench_config
+from benchmarks.daemon_bench import (
+    Percentiles,
+    _children_cpu_s,
+    _IdleProbe,
+    _percentiles,
+    _self_cpu_s,
+    bench_config,
+)
 
 __all__ = [
     "BOUNDS",
@@ -376,6 +385,7 @@ class StepResult:
     achieved_per_s: float  # book events the daemon applied a second
     stages: dict[str, Percentiles]
     loop_lag: Percentiles
+    idle_loop_lag: Percentiles  # an idle event loop in a process of its own, same window: the machine's share
     opportunities: int  # sets the scanner forwarded while not already open
     plans: int  # plans executed or refused in the window (tick_to_plan samples are the verified ones)
     daemon_cpu_per_s: float
@@ -517,6 +527,8 @@ class _Run:
 
     async def window(self, rate: float, duration_s: float) -> StepResult:
         daemon = self.daemon
+        probe = _IdleProbe(duration_s)
+        await probe.ready()
         daemon.tally.histograms.clear()
         daemon.loop_lag.histogram = LatencyHistogram(daemon.loop_lag.histogram.stage)
         load_before = os.getloadavg()
@@ -536,6 +548,7 @@ class _Run:
         opportunities = sum(daemon.tally.opportunities_by_kind.values()) - opportunities0
         plans = sum(daemon.tally.plans_by_status.values()) - plans0
         skipped0 = self.last_stats.skipped_changes if self.last_stats is not None else 0
+        idle_lag = await probe.result()
         count, stats = await self.count()
         lost, self.last_lost = count.lost - self.last_lost, count.lost
         self.last_stats = stats
@@ -546,6 +559,7 @@ class _Run:
             achieved_per_s=round(events / window, 1),
             stages={stage: _percentiles(histograms.get(stage)) for stage in REPORTED_STAGES},
             loop_lag=lag,
+            idle_loop_lag=idle_lag,
             opportunities=opportunities,
             plans=plans,
             daemon_cpu_per_s=round(cpu / window, 3),
@@ -623,7 +637,7 @@ def run_stress_bench(
     *,
     rate: float = 1000.0,
     duration_s: float = 60.0,
-    warmup_s: float = 20.0,
+    warmup_s: float = 60.0,
     opportunities_per_s: float | None = None,
     ramp: bool = False,
     step: float | None = None,
@@ -742,6 +756,10 @@ def render(report: StressReport) -> str:
         for q in ("p50", "p95", "p99"):
             row(f"{stage} {q} (ms)", [_ms(getattr(s.stages[stage], f"{q}_ms")) for s in steps])
     row("loop lag p99 / max (ms)", [f"{_ms(s.loop_lag.p99_ms)}/{_ms(s.loop_lag.max_ms)}" for s in steps])
+    row(
+        "idle-loop lag p99 / max (ms)",
+        [f"{_ms(s.idle_loop_lag.p99_ms)}/{_ms(s.idle_loop_lag.max_ms)}" for s in steps],
+    )
     row("opportunities / plans", [f"{s.opportunities}/{s.plans}" for s in steps])
     row("lost events (this window)", [str(s.lost_events) for s in steps])
     row("daemon CPU s/s", [f"{s.daemon_cpu_per_s:.2f}" for s in steps])
