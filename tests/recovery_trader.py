@@ -14,6 +14,10 @@ which prints `P <pid>` first, and reaps it, printing `X <wait status>`. Modes:
   sinks go to the ledger as they arrive; now and then cancel a resting order or poll fills. A line
   after each step (`J` journaled, `S` sending, `A` answered, `C` cancelled, `F` fill recorded) gives
   the test its kill points.
+- `faulty`: recover as `trade`, then trade through the executor with the daemon's ledger writer
+  (commits off the loop) until killed; the first fill it writes finds the disk failing
+  (`Ledger.fail_writes`), after which plans are refused (`X-plan refused`), fills are polled and
+  kept in memory (`B <writes kept>` after each step): the test kills it with that backlog.
 - `once <venue>`: without private sockets (so nothing but a lookup can tell the order's fate),
   journal one crossing IOC leg on that venue, print `S`, send it, record the
   answer, print `A <status>`, then wait to be killed (the test arms a lost answer first: acceptance
@@ -45,7 +49,7 @@ from arb.execution.executor import Executor, ExecutorConfig
 from arb.execution.recovery import RecoveryConfig, RecoveryReport, normalise_fill, recover
 from arb.fixed import SCALE
 from arb.graph import Component, Listing, contract_id, market_listings
-from arb.ledger import Intent, IntentLeg, JournaledLeg, Ledger
+from arb.ledger import Intent, IntentLeg, JournaledLeg, Ledger, LedgerWriter
 from solvers.plan import Leg, SetPlan
 from solvers.problem import Equivalent
 from tests.execution.stage import gate
@@ -83,8 +87,13 @@ def report_json(report: RecoveryReport) -> str:
 
 
 class Trader:
-    def __init__(self, ledger_path: str, urls: VenueUrls, key_path: str, seed: int, *, private_stream: bool) -> None:
+    def __init__(
+        self, ledger_path: str, urls: VenueUrls, key_path: str, seed: int, *, private_stream: bool, faulty: bool = False
+    ) -> None:
         self.ledger = Ledger(ledger_path)
+        self.faulty = faulty
+        # faulty: the executor is the ledger's only writer, through the daemon's writer (off the loop)
+        self.writer = LedgerWriter(self.ledger) if faulty else None
         self.rng = random.Random(f"trader:{seed}")
         self.seed = seed
         self.legs: dict[str, JournaledLeg] = {leg.client_order_id: leg for _, _, leg in self.ledger.journaled_legs()}
@@ -97,6 +106,7 @@ class Trader:
             gate(Path(ledger_path).parent, time.monotonic, time.time),
             config=ExecutorConfig(settle_timeout_s=0.3, reconcile_interval_s=0.05, max_reconcile_attempts=10),
             intent_ids=iter(f"s{seed}-x{n}" for n in range(1_000_000)).__next__,
+            writer=self.writer,
         )
         self.component: Component | None = None
         self.listening = True  # False: events are dropped (a `recover` run must find everything itself)
@@ -107,6 +117,8 @@ class Trader:
         if not self.listening:
             return
         self.executor.on_event(event)  # the executor records the events of its own orders
+        if self.faulty:
+            return
         try:
             if isinstance(event, OrderUpdate):
                 cid = event.client_order_id or self.cid_by_hash.get(event.order_id)
@@ -292,6 +304,34 @@ class Trader:
                     self.sink(fill)
                 say(f"Q {len(with_cids)}")
 
+    async def trade_faulty(self) -> None:
+        """Plans through the executor; the first fill written finds the disk failing (from then
+        on every write is kept in memory by the writer); fills are polled and kept too."""
+        assert self.writer is not None
+        self.writer.listen(on_failing=lambda error: say("D"))
+        record_fill = Ledger.record_fill
+        armed = [True]
+
+        def fail_from_first_fill(ledger: Ledger, fill: Fill, *, now_ms: int) -> Any:
+            if armed[0]:
+                armed[0] = False
+                ledger.fail_writes(True)
+            return record_fill(ledger, fill, now_ms=now_ms)
+
+        Ledger.record_fill = fail_from_first_fill  # type: ignore[method-assign,assignment]  # this child only
+        number = 0
+        while True:
+            await self.execute_plan(number)
+            number += 1
+            venue = self.rng.choice((Venue.KALSHI, Venue.POLYMARKET))
+            try:
+                for fill in await self.clients[venue].fills():
+                    self.sink(fill)
+            except ArbError as exc:
+                say(f"E fills {exc}")
+            say(f"B {self.writer.pending}")
+            await asyncio.sleep(0.005)
+
     async def once(self, venue: Venue) -> None:
         if venue is Venue.KALSHI:
             leg = IntentLeg(Venue.KALSHI, KALSHI_TICKERS[0], Side.YES, Action.BUY, 420_000, 2 * SCALE, TimeInForce.IOC)
@@ -308,7 +348,7 @@ async def child(mode: str, ledger_path: str, urls_path: str, key_path: str, seed
     with open(urls_path) as f:
         urls = VenueUrls.from_json(json.load(f))
     # `once` hears nothing on private sockets: the order's outcome must come from recovery alone
-    trader = Trader(ledger_path, urls, key_path, seed, private_stream=mode != "once")
+    trader = Trader(ledger_path, urls, key_path, seed, private_stream=mode != "once", faulty=mode == "faulty")
     await trader.start()
     try:
         if mode == "once":
@@ -326,7 +366,7 @@ async def child(mode: str, ledger_path: str, urls_path: str, key_path: str, seed
         trader.executor.allow_trading(report)  # clean: the executor may trade from here on
         trader.listening = True
         say("T")
-        await trader.trade()
+        await (trader.trade_faulty() if mode == "faulty" else trader.trade())
         return 0
     finally:
         await trader.close()

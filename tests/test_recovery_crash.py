@@ -323,3 +323,34 @@ def test_a_post_that_timed_out_but_executed_is_found_filled_and_not_sent_again(t
                 assert order.filled_micro == new_orders[0]["filled"] > 0
                 assert ledger.fill_count() - fills_before == report["fills_applied"] >= 1
             assert [r[0] for r in report["resolved"]] == [cid]
+
+
+def test_a_process_killed_while_its_ledger_writes_fail_is_recovered_from_the_venues(tmp_path: Path) -> None:
+    """The trader writes through the daemon's LedgerWriter; its disk starts failing as it writes a
+    fill, so that fill and everything heard after it is kept in memory (plans refused meanwhile);
+    the process is SIGKILLed with that backlog. The next start's recovery brings the ledger to the
+    venues' records (the fills the dead process never wrote included)."""
+    with harness(tmp_path, 13) as h:
+        assert h.recover(1)["clean"]
+        applied = 0
+        for run in range(2):
+            seed = 20 + run
+            trader = h.start_child("faulty", seed)
+            report = json.loads(trader.expect("R ")[2:])
+            assert report["clean"], (run, report)
+            applied += report["fills_applied"] if run else 0
+            check_against_venue(h.ledger_path, h.venue_command("state"))
+            Path(f"{h.ledger_path}.go{seed}").touch()
+            trader.expect("T")
+            trader.expect("D")  # writes failing from here on
+            assert trader.expect("X-plan") == "X-plan refused"  # entries halt while the ledger fails
+            kept = int(trader.expect("B ").split()[1])
+            assert kept >= 1  # the fill that met the failure, at least, kept in memory
+            h.kill_child()
+            with pytest.raises(AssertionError):  # the ledger lacks what the dead process kept
+                check_against_venue(h.ledger_path, h.venue_command("state"))
+        report = h.recover(99)
+        assert report["clean"], report
+        applied += report["fills_applied"]
+        check_against_venue(h.ledger_path, h.venue_command("state"))
+    assert applied >= 2  # each run's kept fill came back from the venue

@@ -58,7 +58,8 @@ from arb.execution.orders import time_in_force_for
 from arb.execution.recovery import RecoveryConfig, RecoveryReport, recover
 from arb.execution.repair import RepairPlanner, exposure
 from arb.graph import Component, MarketGraph, build_graph, contract_id
-from arb.ledger.store import Ledger
+from arb.ledger.store import Ledger, LedgerUnavailableError
+from arb.ledger.writer import LedgerWriter
 from arb.links import CuratedLink
 from arb.ops.logs import log_event
 from arb.ops.metrics import Metrics, MetricsServer
@@ -285,6 +286,8 @@ class Daemon:
         self._events: dict[Venue, list[EventInfo]] = {}
         self._subscribed: set[tuple[Venue, str]] = set()
         self.ledger: Ledger | None = None
+        self.ledger_writer: LedgerWriter | None = None  # every write while trading: off the loop, in order
+        self._pnl_task: asyncio.Task[None] | None = None
         self.clients: dict[Venue, VenueClient] = {}
         self.books = _BookMap(self.clients)
         self._scan_books = _ScanBooks(self.books)
@@ -385,11 +388,25 @@ class Daemon:
         log_event(log, logging.INFO, "ledger_open", path=str(config.ledger.path))
         result = DaemonResult(0)
         try:
+            self.ledger_writer = LedgerWriter(self.ledger)
+            self.ledger_writer.listen(on_failing=self._ledger_failing, on_healed=self._ledger_healed)
             async with self.source as source:
                 result = await self._with_venues(source)
         finally:
+            if self.ledger_writer is not None:
+                await self.ledger_writer.aclose(timeout_s=5.0)
             self.ledger.close()
         return result
+
+    def _ledger_failing(self, error: LedgerUnavailableError) -> None:
+        """Writes fail (the disk): entries halt (the executor refuses every plan while the writer is
+        failing), one halt alert; the writes are kept in memory and retried."""
+        self.telemetry.halt(f"ledger writes failing: {error}; entries halt, writes kept and retried")
+
+    def _ledger_healed(self, kept: int) -> None:
+        log_event(log, logging.WARNING, "ledger_healed", written=kept)
+        if self.telemetry.halted.startswith("ledger writes failing"):
+            self.telemetry.resume()
 
     async def _with_venues(self, source: VenueSource) -> DaemonResult:
         config = self.config
@@ -453,6 +470,7 @@ class Daemon:
             clock=self._clock,
             wall_ms=self._wall_ms,
             intent_ids=lambda: f"{run_tag}-{next(ids)}",
+            writer=self.ledger_writer,
         )
         try:
             self.executor.allow_trading(report)
@@ -617,21 +635,25 @@ class Daemon:
             if event.kind in _RESOLVED_KINDS:
                 log_event(log, logging.WARNING, "settlement_unclear", venue=event.venue.value, market=event.market_id)
             return
-        assert self.ledger is not None
-        try:
-            outcome = self.ledger.record_settlement(event.venue, event.market_id, side, now_ms=self._wall_ms())
-        except ConfigError as exc:
+        assert self.ledger_writer is not None
+        now_ms = self._wall_ms()
+
+        def settle(ledger: Ledger) -> None:  # in order with the fills before it, off the loop
+            outcome = ledger.record_settlement(event.venue, event.market_id, side, now_ms=now_ms)
+            log_event(
+                log,
+                logging.INFO,
+                "settlement",
+                venue=event.venue.value,
+                market=event.market_id,
+                won=side.value,
+                result=outcome.value,
+            )
+
+        def refused(exc: ArbError) -> None:
             log_event(log, logging.ERROR, "settlement_refused", market=event.market_id, error=str(exc))
-            return
-        log_event(
-            log,
-            logging.INFO,
-            "settlement",
-            venue=event.venue.value,
-            market=event.market_id,
-            won=side.value,
-            result=outcome.value,
-        )
+
+        self.ledger_writer.submit(settle, f"settlement {event.venue.value}/{event.market_id}", on_error=refused)
 
     # -- solving and trading ---------------------------------------------------------------------------
     def _capital(self) -> Capital:
@@ -927,9 +949,23 @@ class Daemon:
         # applied by the solver task before its next solve (never while a solve runs in its thread)
         self._allocator_ops.append(functools.partial(self.allocator.set_inventory, inventory))
         self._wake.set()
-        assert self.ledger is not None
-        self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
+        self._refresh_pnl()
         self.telemetry.capital(sum(self._committed_cash().values(), _ZERO))
+
+    def _refresh_pnl(self) -> None:
+        """The P&L metric, replayed from every fill in a worker thread (`LedgerWriter.pnl`); one
+        refresh at a time (a refresh asked meanwhile is covered by the next view tick)."""
+        if self._pnl_task is None or self._pnl_task.done():
+            self._pnl_task = asyncio.get_running_loop().create_task(self._publish_pnl(), name="pnl")
+
+    async def _publish_pnl(self) -> None:
+        assert self.ledger is not None and self.ledger_writer is not None
+        try:
+            pnl = await self.ledger_writer.pnl()
+        except ArbError as exc:
+            log_event(log, logging.ERROR, "pnl_failed", error=str(exc))
+            return
+        self.telemetry.pnl(pnl, open_incidents=self.ledger.open_incidents())
 
     # -- rebalancing ---------------------------------------------------------------------------------
     async def _rebalance_loop(self) -> None:
@@ -969,13 +1005,19 @@ class Daemon:
             return
         books = self.books.frozen(h.component for h in held)
         work = await asyncio.to_thread(_rebalance_work, rebalancer, held, books, self._capital())
+        assert self.ledger_writer is not None
         for h, marks in zip(held, work.marks, strict=True):
-            try:
-                if isinstance(marks, ArbError):
-                    raise marks
-                Rebalancer.record_marks(self.ledger, h.component, marks, h.holdings, now_ms=self._wall_ms())
-            except (RebalanceInputError, ConfigError) as exc:
-                log_event(log, logging.WARNING, "marks_failed", set_id=h.component.id, error=str(exc))
+            if isinstance(marks, ArbError):
+                log_event(log, logging.WARNING, "marks_failed", set_id=h.component.id, error=str(marks))
+                continue
+
+            def write(ledger: Ledger, h: HeldSet = h, marks: SetMarks = marks, now_ms: int = self._wall_ms()) -> int:
+                return Rebalancer.record_marks(ledger, h.component, marks, h.holdings, now_ms=now_ms)
+
+            def refused(exc: ArbError, set_id: str = h.component.id) -> None:
+                log_event(log, logging.WARNING, "marks_failed", set_id=set_id, error=str(exc))
+
+            self.ledger_writer.submit(write, f"marks {h.component.id}", on_error=refused)
         if work.error is not None:
             log_event(log, logging.WARNING, "rebalance_failed", error=str(work.error))
             return
@@ -1064,7 +1106,7 @@ class Daemon:
                     for client in self.clients.values()
                 ]
                 self.telemetry.venue_health(feeds, self.gate.breakers)
-                self.telemetry.pnl(self.ledger.pnl(), open_incidents=self.ledger.open_incidents())
+                self._refresh_pnl()
                 next_health = now + 1.0
             self.telemetry.refresh()
             await asyncio.sleep(refresh_s)
@@ -1110,19 +1152,7 @@ class Daemon:
                     venue=venue.value,
                     count=len(resting),
                 )
-            shutdown_check = await recover(
-                self.ledger, self.clients, wall_ms=self._wall_ms, clock=self._clock, config=RecoveryConfig()
-            )
-            log_event(
-                log,
-                logging.INFO if shutdown_check.clean else logging.ERROR,
-                "shutdown_recovery_check",
-                clean=shutdown_check.clean,
-                differences=[d.kind for d in shutdown_check.differences],
-                cancelled=len(shutdown_check.cancelled),
-                resolved=len(shutdown_check.resolved),
-                fills_applied=shutdown_check.fills_applied,
-            )
+            shutdown_check = await self._shutdown_recovery_check()
         if self.allocator is not None:
             stats = self.allocator.stats
             log_event(
@@ -1142,6 +1172,33 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await self.notifier.aclose()
         return DaemonResult(0, summary=summary, shutdown_check=shutdown_check, reason=reason)
+
+    async def _shutdown_recovery_check(self) -> RecoveryReport | None:
+        """Recovery against the venues once every queued ledger write is on file. Writes that still
+        fail are left to the next start's recovery (it rebuilds them from the venues)."""
+        assert self.ledger is not None and self.ledger_writer is not None
+        left = await self.ledger_writer.drain(_SHUTDOWN_WAIT_S)
+        if left:
+            log_event(log, logging.ERROR, "shutdown_ledger_unwritten", writes=left, reason=self.ledger_writer.refusal())
+            return None
+        try:
+            report = await recover(
+                self.ledger, self.clients, wall_ms=self._wall_ms, clock=self._clock, config=RecoveryConfig()
+            )
+        except ArbError as exc:  # the ledger failed again meanwhile: the next start recovers
+            log_event(log, logging.ERROR, "shutdown_recovery_failed", error=str(exc))
+            return None
+        log_event(
+            log,
+            logging.INFO if report.clean else logging.ERROR,
+            "shutdown_recovery_check",
+            clean=report.clean,
+            differences=[d.kind for d in report.differences],
+            cancelled=len(report.cancelled),
+            resolved=len(report.resolved),
+            fills_applied=report.fills_applied,
+        )
+        return report
 
     def _summary(self) -> RunSummary:
         assert self.ledger is not None

@@ -78,7 +78,8 @@ from arb.execution.recovery import RecoveryReport
 from arb.execution.repair import RepairDecision, RepairStatus, exposure
 from arb.fixed import from_micro
 from arb.graph import Component
-from arb.ledger.store import Intent, Ledger
+from arb.ledger.store import Intent, JournaledLeg, Ledger, LedgerUnavailableError
+from arb.ledger.writer import LedgerWrite, LedgerWriter
 from arb.risk.gates import PlanContext, Refusal, RiskGate, partial_fill_risk
 from arb.venues.base import Deadline, OrderSends, Sleep, VenueClient
 from solvers.plan import SetPlan
@@ -311,8 +312,20 @@ class Executor:
         deadline: Deadline = asyncio.timeout,
         intent_ids: Callable[[], str] | None = None,
         require_recovery: bool = True,
+        writer: LedgerWriter | None = None,
     ) -> None:
         self.ledger = ledger
+        # Every ledger write goes through the writer, in order: the daemon's offloads the commits
+        # from the loop and keeps writes a failing disk refused; by default each runs at once.
+        self.writes = writer or LedgerWriter(ledger, offload=False)
+        # A write that must be durable before a send (a Polymarket order's hash), by order id.
+        self._durable: dict[str, LedgerWrite[Any]] = {}
+        self._hooked: set[Venue] = set()  # venues whose client awaits `_before_post` before a POST
+        for venue, client in clients.items():
+            hook = getattr(client, "set_before_post", None)
+            if callable(hook):
+                hook(self._before_post)
+                self._hooked.add(venue)
         self.clients = dict(clients)
         self.gate = gate
         self.repair = repair
@@ -345,7 +358,7 @@ class Executor:
             "no clean recovery yet: trading starts after Executor.allow_trading(report)" if require_recovery else None
         )
         self._send_windows = 0  # plans between their first send and their last answer
-        self._deferred: list[tuple[Callable[..., object], OrderUpdate | Fill, int]] = []
+        self._deferred: list[tuple[str, OrderUpdate | Fill, int]] = []
         self._background: set[asyncio.Task[None]] = set()
         self.late_reports: list[ExecutionReport] = []  # repairs after fills reversed late
         self.ledger_errors: list[ArbError] = []
@@ -429,7 +442,10 @@ class Executor:
         if update.fill_hint_micro is not None:
             tracked.fill_hint_micro = max(tracked.fill_hint_micro or 0, update.fill_hint_micro)
         stored = replace(update, client_order_id=tracked.client_order_id, order_id=tracked.order_id or "")
-        self._write(self.ledger.record_order, stored, now=update.status is OrderStatus.PENDING)
+        job = self._write("record_order", stored, now=update.status is OrderStatus.PENDING)
+        pending_hash = update.status is OrderStatus.PENDING and stored.order_id and tracked.venue in self._hooked
+        if pending_hash and job is not None and not job.done:
+            self._durable[stored.order_id] = job  # its POST waits for this commit (`_before_post`)
         self._changed.set()
 
     def _apply_fill(self, tracked: TrackedOrder, fill: Fill) -> None:
@@ -448,7 +464,7 @@ class Executor:
         if failed:
             tracked.reversed.add(fill.fill_id)
         for share in shares:
-            self._write(self.ledger.record_fill, replace(share.fill, status=fill.status))
+            self._write("record_fill", replace(share.fill, status=fill.status))
             if first and not failed:
                 tracked.filled_micro += share.fill.size_micro
                 self._hold(share.fill, 1)
@@ -470,27 +486,43 @@ class Executor:
         market = (share.venue, share.market_id)
         self._cash_usd[market] = self._cash_usd.get(market, Decimal(0)) + sign * _fill_cash_usd(share)
 
-    def _write(self, write: Callable[..., object], record: OrderUpdate | Fill, *, now: bool = False) -> None:
-        """A ledger write of an order state or a fill: at once, or while some plan is between its
-        first send and its last answer (and `defer_ledger_writes`), queued and written right after,
-        so the SQLite commits (an fsync each with synchronous=FULL) stay out of the send window.
-        The writes that must be durable before an order leaves (the intent; a Polymarket order's
-        hash) are always made at once (`now`)."""
+    def _write(self, write: str, record: OrderUpdate | Fill, *, now: bool = False) -> LedgerWrite[Any] | None:
+        """A ledger write (`write`: "record_order" | "record_fill") of an order state or a fill,
+        handed to the writer (in order; kept and retried while the disk fails) at once, or while
+        some plan is between its first send and its last answer (and `defer_ledger_writes`) held
+        and handed over right after, so the commits stay out of the send window. A Polymarket
+        order's hash (`now`) is handed over at once: its POST waits for it (`_before_post`)."""
         if self._send_windows and self.config.defer_ledger_writes and not now:
             self._deferred.append((write, record, self._wall_ms()))
-            return
-        try:
-            write(record, now_ms=self._wall_ms())
-        except ArbError as exc:
-            self.ledger_errors.append(exc)
+            return None
+        return self._submit(write, record, self._wall_ms())
+
+    def _submit(self, write: str, record: OrderUpdate | Fill, now_ms: int) -> LedgerWrite[Any]:
+        what = f"{write} {record.venue.value}/{getattr(record, 'fill_id', '') or record.client_order_id}"
+
+        def call(ledger: Ledger) -> object:
+            return getattr(ledger, write)(record, now_ms=now_ms)
+
+        return self.writes.submit(call, what, on_error=self.ledger_errors.append)
 
     def _flush_writes(self) -> None:
         deferred, self._deferred = self._deferred, []
         for write, record, now_ms in deferred:
-            try:
-                write(record, now_ms=now_ms)
-            except ArbError as exc:
-                self.ledger_errors.append(exc)
+            self._submit(write, record, now_ms)
+
+    async def _before_post(self, update: OrderUpdate) -> None:
+        """The Polymarket client's hook between announcing an order's hash and its POST: the hash
+        must be on file first (so recovery can find the order). Raises `LedgerUnavailableError`
+        when writes are failing (the client then refuses the order: it never leaves; the record
+        stays queued and is written later)."""
+        job = self._durable.pop(update.order_id, None)
+        if job is None or await self.writes.settled(job):
+            return
+        if job.error is not None and not isinstance(job.error, LedgerUnavailableError):
+            return  # refused for what it says (already in ledger_errors): waiting will not help
+        raise LedgerUnavailableError(
+            f"order {update.order_id} not sent: its hash is not on file: {self.writes.refusal()}"
+        )
 
     async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         """Wait (on events, no polling) until `predicate` holds or `timeout_s` passes."""
@@ -518,6 +550,9 @@ class Executor:
         every stateful gate is then read, and the rate budget taken, on the loop in one turn."""
         if not plan.legs:
             return [Refusal("empty", "the plan has no legs")]
+        halted = self.writes.refusal()
+        if halted is not None:  # nothing may be journaled: entries halt until the backlog is written
+            return [Refusal("ledger", halted)]
         if context is None:
             holdings = self.set_position(component)[0]  # everything the set holds, not this run alone
             try:
@@ -559,6 +594,10 @@ class Executor:
         if self._recovery_refusal is not None:
             refusal = Refusal("recovery", f"trading not allowed: {self._recovery_refusal}")
             return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
+        if self._opening is None and not await self.writes.drained():
+            # the opening positions are read from a ledger with every queued write on file
+            refusal = Refusal("ledger", f"opening positions not read: {self.writes.refusal()}")
+            return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
         self._observe_equity()  # before the loss-halt gate reads it (and outside the plan's latency)
         start_ns = self._clock()
         refusals = await self._refusals(plan, component, books, context)
@@ -567,8 +606,12 @@ class Executor:
         capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
         planned = plan_orders(plan, component, books, capabilities, self.config.orders)
         self._opening_position()  # taken before this executor's first order
+        try:
+            entry = await self._journal(plan.set_id, planned)
+        except LedgerUnavailableError as exc:
+            refusal = Refusal("ledger", f"intent not journaled, nothing sent: {exc}")
+            return ExecutionReport(plan.set_id, ExecutionStatus.REFUSED, refusals=(refusal,), reason="refused")
         self._components[plan.set_id] = component
-        entry = self._journal(plan.set_id, planned)
         run = _SetRun(component, books, list(entry), [entry[0].intent_id])
         self._adopt(run, entry)
         self._active[plan.set_id] = run
@@ -582,7 +625,7 @@ class Executor:
             if status is ExecutionStatus.HALTED and not unresolved:
                 status, reason, repairs, incident = await self._repair_loop(plan.set_id, run, reason)
             elif status is ExecutionStatus.HALTED:
-                incident = self._open_incident(plan.set_id, reason)
+                incident = await self._open_incident(plan.set_id, reason)
         finally:
             self._release(plan.set_id)
         legs = tuple(LegLatency(t.client_order_id, t.venue, _ms(t.sent_ns, t.answered_ns)) for t in entry)
@@ -657,10 +700,16 @@ class Executor:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
-    def _journal(self, set_id: str, planned: Sequence[PlannedOrder]) -> list[TrackedOrder]:
+    async def _journal(self, set_id: str, planned: Sequence[PlannedOrder]) -> list[TrackedOrder]:
+        """Journal the orders' intent and track them; returns once the journal is committed (before
+        anything leaves). Raises `LedgerUnavailableError` (nothing journaled) while writes fail."""
         intent_id = self._intent_ids()
         intent = Intent(intent_id, set_id, self._wall_ms(), tuple(order.intent_leg() for order in planned))
-        journaled = self.ledger.journal_intent(intent)  # committed before anything leaves
+
+        def journal(ledger: Ledger) -> tuple[JournaledLeg, ...]:
+            return ledger.journal_intent(intent)
+
+        journaled = await self.writes.commit(journal, f"journal_intent {intent_id}")
         tracked: list[TrackedOrder] = []
         for order, leg in zip(planned, journaled, strict=True):
             salt = leg.salt if order.venue is Venue.POLYMARKET else None
@@ -966,13 +1015,23 @@ class Executor:
         )
         return ExecutionStatus.HALTED, f"imbalance: {detail} (contracts filled/planned)", [], None
 
-    def _open_incident(self, set_id: str, reason: str) -> int:
+    async def _open_incident(self, set_id: str, reason: str) -> int | None:
+        """The gate's incident at once (no entry takes the set); the ledger's through the writer:
+        its id, or None while writes fail (the incident is kept and written later)."""
         self.gate.incidents.open(set_id, reason)
-        return self.ledger.open_incident(set_id, reason, now_ms=self._wall_ms())
+        now_ms = self._wall_ms()
 
-    async def _repair_loop(self, set_id: str, run: _SetRun, reason: str) -> tuple[ExecutionStatus, str, list[str], int]:
+        def write(ledger: Ledger) -> int:
+            return ledger.open_incident(set_id, reason, now_ms=now_ms)
+
+        job = self.writes.submit(write, f"open_incident {set_id}", on_error=self.ledger_errors.append)
+        return job.result if await self.writes.settled(job) else None
+
+    async def _repair_loop(
+        self, set_id: str, run: _SetRun, reason: str
+    ) -> tuple[ExecutionStatus, str, list[str], int | None]:
         component, books, orders, intent_ids = run.component, run.books, run.orders, run.intent_ids
-        incident = self._open_incident(set_id, reason)
+        incident = await self._open_incident(set_id, reason)
         rounds: list[str] = []
         if self.repair is None or self.capital is None:
             return ExecutionStatus.HALTED, f"{reason}; no repair planner configured", rounds, incident
@@ -992,7 +1051,10 @@ class Executor:
                 return ExecutionStatus.HALTED, f"{reason}; repair not sent: {refused.reason}", rounds, incident
             capabilities = {venue: client.capabilities for venue, client in self.clients.items()}
             planned = plan_orders(decision.plan, component, books, capabilities, self.config.orders)
-            repair_orders = self._journal(set_id, planned)
+            try:
+                repair_orders = await self._journal(set_id, planned)
+            except LedgerUnavailableError as exc:
+                return ExecutionStatus.HALTED, f"{reason}; repair not journaled, not sent: {exc}", rounds, incident
             intent_ids.append(repair_orders[0].intent_id)
             orders.extend(repair_orders)
             self._adopt(run, repair_orders)
@@ -1121,9 +1183,15 @@ class Executor:
         )
 
     def close_incident(self, set_id: str, resolution: str) -> None:
-        """The set was reconciled: close its open incidents (ledger) and let entries take it again."""
-        for incident in self.ledger.open_incidents(set_id):
-            self.ledger.close_incident(incident.incident_id, resolution, now_ms=self._wall_ms())
+        """The set was reconciled: close its open incidents (ledger, through the writer: after any
+        incident of it still queued) and let entries take it again."""
+        now_ms = self._wall_ms()
+
+        def write(ledger: Ledger) -> None:
+            for incident in ledger.open_incidents(set_id):
+                ledger.close_incident(incident.incident_id, resolution, now_ms=now_ms)
+
+        self.writes.submit(write, f"close_incidents {set_id}", on_error=self.ledger_errors.append)
         self.gate.incidents.resolve(set_id)
 
 

@@ -11,6 +11,7 @@ from arb.ledger.store import (
     JournaledLeg,
     Ledger,
     LedgerError,
+    LedgerUnavailableError,
     OrderRecord,
     Payout,
     PnL,
@@ -18,6 +19,7 @@ from arb.ledger.store import (
     SettlementResult,
     migrate,
 )
+from arb.ledger.writer import LedgerWriter
 
 __all__ = [
     "MIGRATIONS",
@@ -30,6 +32,8 @@ __all__ = [
     "JournaledLeg",
     "Ledger",
     "LedgerError",
+    "LedgerUnavailableError",
+    "LedgerWriter",
     "OrderRecord",
     "Payout",
     "PnL",

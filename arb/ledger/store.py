@@ -5,7 +5,9 @@ Every public write is one transaction (BEGIN IMMEDIATE ... COMMIT) and returns o
 commit; a write that fails rolls back whole. Money is exact: integer micro-units, and cash as
 Decimal text (price x size is not always a whole micro-USD). A float argument is refused.
 
-Calls are synchronous; see `benchmarks/ledger_bench.py` for their measured latency.
+Calls are synchronous; see `benchmarks/ledger_bench.py` for their measured latency. The daemon
+writes through `arb.ledger.writer.LedgerWriter`, which takes the commits off the event loop and
+keeps, in order, the writes a failing disk refused (`LedgerUnavailableError`) until they succeed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import sqlite3
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,12 +33,29 @@ _MICRO = Decimal(1_000_000)
 _ONE_USD_MICRO = 1_000_000
 _PICO_PER_USD = 10**12  # P&L is summed in micro-USD x micro-contracts: exact integers
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS_PER_DAY = 86_400_000
 _FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 
 
 class LedgerError(ArbError):
     """The ledger file cannot be used as it is (a schema newer than this code, a corrupt or
     locked database). Stop: trading without a journal is not allowed."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """A write could not be committed for a reason of the storage, not of the record (SQLite's
+    OperationalError: disk I/O error, database is locked, database or disk is full). The
+    transaction was rolled back whole; the same write may succeed later (retry it, in order)."""
+
+
+class _WriteFaults:
+    """The test hook behind `Ledger.fail_writes`: shared by every connection opened from one
+    ledger, so a failing "disk" fails the writer's connection as well."""
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: str | None = None
 
 
 class FillResult(enum.Enum):
@@ -195,10 +214,10 @@ def _cash_delta(action: Action, price_micro_usd: int, size_micro: int, fee_micro
     return -notional - fee if action is Action.BUY else notional - fee
 
 
-def _open(path: str | os.PathLike[str], synchronous: str) -> sqlite3.Connection:
+def _open(path: str | os.PathLike[str], synchronous: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
     try:
         # Autocommit at the driver level: transactions are the explicit BEGIN/COMMIT below.
-        conn = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=True, timeout=5.0)
+        conn = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=check_same_thread, timeout=5.0)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             conn.close()
@@ -208,6 +227,14 @@ def _open(path: str | os.PathLike[str], synchronous: str) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise LedgerError(f"ledger {path} cannot be opened: {exc}") from exc
     return conn
+
+
+def _write_error(message: str, exc: sqlite3.Error) -> LedgerError:
+    """The storage refused (OperationalError: I/O, lock, full disk): the write may succeed later.
+    Anything else (a constraint, a corrupt file) is not cured by waiting."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return LedgerUnavailableError(message)
+    return LedgerError(message)
 
 
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
@@ -246,16 +273,47 @@ class Ledger:
     venue that the journal never saw. FULL costs one fsync per write; the benchmark measures it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        _faults: _WriteFaults | None = None,
+        _any_thread: bool = False,
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigError(f"synchronous must be FULL or NORMAL, got {synchronous!r}")
         self.path = os.fspath(path)
-        self._conn = _open(path, synchronous)
+        self.synchronous: Literal["FULL", "NORMAL"] = synchronous
+        self._faults = _faults or _WriteFaults()
+        self._conn = _open(path, synchronous, check_same_thread=not _any_thread)
+        self.external_writes = 0  # writes committed for this ledger on another connection (LedgerWriter)
         try:
             self.schema_version = migrate(self._conn)
         except BaseException:
             self._conn.close()
             raise
+
+    def connect_again(self) -> Ledger:
+        """Another connection to the same file, usable from one other thread at a time (the
+        writer's commits and the P&L replay run in worker threads on their own connections, so
+        the event loop's reads never wait on their fsyncs), sharing this ledger's `fail_writes`."""
+        return Ledger(self.path, synchronous=self.synchronous, _faults=self._faults, _any_thread=True)
+
+    def fail_writes(self, enabled: bool, error: str = "disk I/O error") -> None:
+        """Test hook (the replay's `ledger_fault` / `ledger_heal` events): while enabled, every
+        write of this ledger and of its `connect_again` connections fails at its commit as a failing
+        disk does (sqlite3.OperationalError `error`, rolled back: `LedgerUnavailableError`)."""
+        self._faults.error = error if enabled else None
+
+    def check_writable(self) -> None:
+        """An empty write transaction: raises `LedgerUnavailableError` while the storage refuses."""
+        with self._tx():
+            pass
+
+    @property
+    def writes_failing(self) -> bool:
+        return self._faults.error is not None
 
     def close(self) -> None:
         self._conn.close()
@@ -263,9 +321,10 @@ class Ledger:
     @property
     def revision(self) -> int:
         """Rows written through this ledger so far (inserted, updated or deleted; SQLite's
-        `total_changes`, no query): two equal readings mean nothing was written in between, so a
-        value derived from the ledger at the first can be reused at the second."""
-        return self._conn.total_changes
+        `total_changes`, no query) plus the writes a `LedgerWriter` committed for it on its own
+        connection: two equal readings mean nothing was written in between, so a value derived
+        from the ledger at the first can be reused at the second."""
+        return self._conn.total_changes + self.external_writes
 
     def __enter__(self) -> Ledger:
         return self
@@ -276,19 +335,40 @@ class Ledger:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn
+        if conn.in_transaction:  # a ROLLBACK that failed with the disk: try again before going on
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise LedgerError(f"ledger {self.path}: cannot begin a transaction: {exc}") from exc
+            raise _write_error(f"ledger {self.path}: cannot begin a transaction: {exc}", exc) from exc
         try:
             yield conn
+            if self._faults.error is not None:
+                raise sqlite3.OperationalError(self._faults.error)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # a failing disk may refuse this too: retried above
+                    conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise LedgerError(f"ledger {self.path}: write failed: {exc}") from exc
+                raise _write_error(f"ledger {self.path}: write failed: {exc}", exc) from exc
             raise
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that must see one committed state (another connection may commit between
+        them): one read transaction."""
+        conn = self._conn
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            with suppress(sqlite3.Error):
+                conn.execute("COMMIT")
 
     # ---- intents -------------------------------------------------------------------------
 
@@ -653,7 +733,12 @@ class Ledger:
         the fills that stand and the settlements (FIFO lots per (venue, market, outcome); see
         docs/money-model.md#profit-and-loss). Open positions are marked at `record_mark`; an open
         position without a mark is named in `unmarked`, never valued. Raises `LedgerError` when the
-        positions on file differ from the replay (the ledger contradicts itself)."""
+        positions on file differ from the replay (the ledger contradicts itself). Its reads are one
+        snapshot, so a writer committing on another connection meanwhile cannot split them."""
+        with self._snapshot():
+            return self._pnl()
+
+    def _pnl(self) -> PnL:
         fills = self._conn.execute(
             "SELECT f.rowid, f.venue, f.market_id, f.outcome, f.action, f.price_micro_usd, f.size_micro, "
             "f.fee_micro_usd, f.recorded_ms FROM fills f WHERE NOT EXISTS "
@@ -897,29 +982,44 @@ def _replay(
 ) -> tuple[dict[_Key, _Lots], set[tuple[Venue, str]]]:
     """The fills that stand in the order recorded, each settlement after the last fill its
     position held; a fill after its market's settlement is paid out at once, as `_apply` does."""
-    lots: dict[_Key, _Lots] = {}
-    by_market: dict[tuple[Venue, str], list[Side]] = {}
-    settled: dict[tuple[Venue, str], Payout] = {}
+    # Keyed by the rows' own text while replaying (an enum lookup per column per fill was a third
+    # of the replay's time), converted once at the end; days are cached per UTC day number.
+    lots: dict[tuple[str, str, str], _Lots] = {}
+    by_market: dict[tuple[str, str], list[str]] = {}
+    settled: dict[tuple[str, str], Payout] = {}
+    days: dict[int, str] = {}
     pending = deque(settlements)
+    buy = Action.BUY.value
+
+    def day_of(ms: int) -> str:
+        number = ms // _MS_PER_DAY
+        day = days.get(number)
+        if day is None:
+            day = days[number] = _utc_day(ms)
+        return day
 
     def settle(row: tuple[str, str, int, int, int, int]) -> None:
-        market = (Venue(row[0]), row[1])
+        market = (row[0], row[1])
         payout = settled[market] = Payout(row[2], row[3])
         for outcome in by_market.get(market, []):
-            lots[(*market, outcome)].close_all(payout.of(outcome), _utc_day(row[4]))
+            lots[(*market, outcome)].close_all(payout.of(Side(outcome)), day_of(row[4]))
 
     for rowid, venue, market_id, outcome, action, price, size, fee, recorded_ms in fills:
         while pending and pending[0][5] < rowid:
             settle(pending.popleft())
-        market = (Venue(venue), market_id)
-        key = (*market, Side(outcome))
-        if key not in lots:
-            lots[key] = _Lots()
-            by_market.setdefault(market, []).append(key[2])
-        day = _utc_day(recorded_ms)
-        lots[key].trade(size if Action(action) is Action.BUY else -size, price, fee, day)
-        if market in settled:
-            lots[key].close_all(settled[market].of(key[2]), day)
+        key = (venue, market_id, outcome)
+        book = lots.get(key)
+        if book is None:
+            book = lots[key] = _Lots()
+            by_market.setdefault((venue, market_id), []).append(outcome)
+        day = day_of(recorded_ms)
+        book.trade(size if action == buy else -size, price, fee, day)
+        payout = settled.get((venue, market_id))
+        if payout is not None:
+            book.close_all(payout.of(Side(outcome)), day)
     for row in pending:
         settle(row)
-    return lots, set(settled)
+    return (
+        {(Venue(v), m, Side(o)): book for (v, m, o), book in lots.items()},
+        {(Venue(v), m) for v, m in settled},
+    )

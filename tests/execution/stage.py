@@ -14,6 +14,7 @@ from arb.domain import Action, Side, Venue
 from arb.execution.executor import Executor, ExecutorConfig, RepairPlanning
 from arb.execution.loopback import LoopbackConfig, LoopbackVenues
 from arb.ledger.store import Ledger
+from arb.ledger.writer import LedgerWriter
 from arb.risk.gates import BookGate, CircuitBreakers, Incidents, KillSwitch, LossHalts, RateBudget, RiskGate
 from arb.risk.limits import RiskLimits
 from arb.venues.chaos import FakeTime
@@ -95,9 +96,11 @@ async def stage(
     executor_config: ExecutorConfig | None = None,
     repair: RepairPlanning | None = None,
     require_recovery: bool = False,
+    offload_ledger: bool = False,
 ) -> AsyncIterator[Stage]:
     """Fresh simulated venues and a new ledger: nothing to recover, so by default the executor
-    trades at once (`require_recovery=True`: it waits for `Executor.allow_trading`)."""
+    trades at once (`require_recovery=True`: it waits for `Executor.allow_trading`).
+    `offload_ledger`: the executor writes through the daemon's `LedgerWriter` (worker threads)."""
     fake = FakeTime()
     ledger = Ledger(tmp_path / "ledger.sqlite", synchronous="NORMAL")
     events: list[Any] = []
@@ -118,6 +121,7 @@ async def stage(
                 deadline=fake.deadline,
                 intent_ids=lambda: next(ids),
                 require_recovery=require_recovery,
+                writer=LedgerWriter(ledger) if offload_ledger else None,
             )
 
             def sink(event: Any) -> None:
@@ -125,6 +129,9 @@ async def stage(
                 executor.on_event(event)
 
             venues.sink = sink
-            yield Stage(venues, fake, ledger, executor, events)
+            try:
+                yield Stage(venues, fake, ledger, executor, events)
+            finally:
+                await executor.writes.aclose()
     finally:
         ledger.close()

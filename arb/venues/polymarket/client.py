@@ -48,7 +48,7 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,6 +282,7 @@ class PolymarketClient:
             reason_of=_error_reason,
         )
         self.sends = OrderSends(int(config.order_settle_s * _S))
+        self._before_post: Callable[[OrderUpdate], Awaitable[None]] | None = None
         self.market_session = PolymarketMarketSession(
             ping_interval_ns=int(config.ping_interval_s * _S),
             silence_ns=int(config.feed_silence_s * _S),
@@ -445,6 +446,12 @@ class PolymarketClient:
         # The order's id is its hash, known now: the sink hears it (PENDING) before the POST leaves,
         # so a journal that records it can find the order at the venue after a crash mid-send.
         self._sink(base)
+        if self._before_post is not None:
+            try:
+                await self._before_post(base)
+            except ArbError as exc:  # the journal cannot hold the hash: the order must not leave
+                self.user_session.order_settled(order_hash)
+                return dataclasses.replace(base, status=OrderStatus.REJECTED, reason=f"not sent: {exc}")
         self.sends.begin(order_hash, request.market_id, now_ns=self._clock(), wall_ms=self._wall_ms())
         try:
             if cancelled:
@@ -496,6 +503,12 @@ class PolymarketClient:
         if ack.update.status is not OrderStatus.REJECTED:
             self._acknowledged.add(order_id)
         return dataclasses.replace(base, order_id=order_id, status=ack.update.status, reason=ack.error)
+
+    def set_before_post(self, hook: Callable[[OrderUpdate], Awaitable[None]] | None) -> None:
+        """`hook(update)` is awaited after the sink heard an order's hash (PENDING) and before its
+        POST leaves (the executor waits there until the ledger has the hash on file); an
+        `ArbError` from it refuses the order unsent (REJECTED)."""
+        self._before_post = hook
 
     def _unanswered(self, base: OrderUpdate, reason: str) -> OrderUpdate:
         """The POST ended without an answer: UNKNOWN, and in flight for `order_settle_s` more."""
