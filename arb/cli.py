@@ -117,6 +117,7 @@ def _bench_stress(args: argparse.Namespace) -> int:
         warmup_s=args.warmup,
         opportunities_per_s=args.opportunities,
         ramp=args.ramp,
+        ramp_bounds=args.ramp_bounds,
         step=args.step,
         max_rate=args.max_rate,
         seed=args.seed,
@@ -319,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--opportunities", type=float, metavar="N", help="arbitrage openings a second (default: the configured period)"
     )
     stress.add_argument("--ramp", action="store_true", help="raise the rate step by step until a bound breaks")
+    stress.add_argument(
+        "--ramp-bounds",
+        choices=("all", "events"),
+        default="all",
+        help="what breaks a ramp step: every bound (latency, loss, throughput) or only loss and throughput",
+    )
     stress.add_argument("--step", type=float, help="rate added per ramp step (default: --rate)")
     stress.add_argument("--max-rate", type=float, default=10_000.0, help="the ramp's last step at most (10000)")
     stress.add_argument("--seed", type=int, default=1, help="the scenario's seed")

@@ -36,7 +36,8 @@ measured:
 `--ramp` measures one window per step (`--rate`, then `--step` more each time, up to `--max-rate`),
 each after a few seconds at the new rate, counting events after each, and stops at the first step
 that breaks a bound (`BOUNDS`: the issue's stage targets, acceptance 2's end-to-end ones, no lost
-event, at least 90% of the rate achieved). It reports the highest step that held every bound
+event, at least 90% of the rate achieved; `--ramp-bounds events`: only the last two, the feed's
+capacity whatever the latencies). It reports the highest step that held every bound
 (`max_sustainable_rate`) and the bound that broke first (`bottleneck`: the stage furthest over its
 bound, or `lost_events`, or `throughput`).
 
@@ -396,11 +397,12 @@ class StepResult:
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     rss_growth_pct: float | None
+    latency_bounds: bool = True  # False: only lost events and throughput bound the step
 
     def broken(self) -> list[tuple[str, float]]:
         """The bounds this step broke: (name, measured / bound), worst first."""
         out: list[tuple[str, float]] = []
-        for stage, q, bound in BOUNDS:
+        for stage, q, bound in BOUNDS if self.latency_bounds else ():
             value = getattr(self.stages[stage], f"{q}_ms")
             if value is not None and value > bound:
                 out.append((stage, value / bound))
@@ -488,12 +490,14 @@ def stress_config(
 class _Run:
     """One daemon on the stress venues; windows measured one after another."""
 
-    def __init__(self, daemon: _CountingDaemon, venues: _StressVenues, rate: list[float]) -> None:
+    def __init__(self, daemon: _CountingDaemon, venues: _StressVenues, rate: list[float], latency_bounds: bool) -> None:
+        self.latency_bounds = latency_bounds
         self.daemon = daemon
         self.venues = venues
         self.rate = rate
         self.last_lost = 0
         self.last_stats: ScenarioStats | None = None
+        self.window_end = 0.0  # monotonic end of the last measured window (the count follows it)
 
     async def set_rate(self, rate: float) -> None:
         self.rate[0] = rate
@@ -540,7 +544,8 @@ class _Run:
         while time.monotonic() - t0 < duration_s:
             await asyncio.sleep(min(_SAMPLE_S, max(0.0, duration_s - (time.monotonic() - t0))))
             rss.append(_rss_mb() or math.nan)
-        window = time.monotonic() - t0
+        self.window_end = time.monotonic()
+        window = self.window_end - t0
         events, cpu, children = daemon.book_events - events0, _self_cpu_s() - cpu0, _children_cpu_s()
         load_after = os.getloadavg()
         histograms = dict(daemon.tally.histograms)
@@ -570,6 +575,7 @@ class _Run:
             load_before=load_before,
             load_after=load_after,
             rss_growth_pct=_growth_pct(rss),
+            latency_bounds=self.latency_bounds,
         )
 
 
@@ -582,7 +588,8 @@ async def _stress(
     inject: Sequence[str],
     start_timeout_s: float,
     echo: bool,
-) -> tuple[list[StepResult], EventCount, _Samples, float, _CountingDaemon]:
+    latency_bounds: bool,
+) -> tuple[list[StepResult], EventCount, _Samples, tuple[float, float], _CountingDaemon]:
     source = _StressSource(config)
     daemon = _CountingDaemon(
         config, Credentials(), source, stream=io.StringIO(), view=None, metrics=Metrics(), install_signals=False
@@ -598,7 +605,7 @@ async def _stress(
     rate = [config.run.scenario.book_changes_per_s]
     samples = _Samples()
     sampler = asyncio.create_task(_sample(daemon, source.stress.pid, samples, rate), name="stress-sampler")
-    run = _Run(daemon, source.stress, rate)
+    run = _Run(daemon, source.stress, rate, latency_bounds)
     steps: list[StepResult] = []
     t_trading = time.monotonic()
     try:
@@ -630,7 +637,7 @@ async def _stress(
         result = await task
     if result.exit_code != 0:
         raise ConfigError(f"stress: the daemon exited {result.exit_code}: {result.reason}")
-    return steps, final, samples, warm_t, daemon
+    return steps, final, samples, (warm_t, run.window_end - t_trading), daemon
 
 
 def run_stress_bench(
@@ -640,6 +647,7 @@ def run_stress_bench(
     warmup_s: float = 60.0,
     opportunities_per_s: float | None = None,
     ramp: bool = False,
+    ramp_bounds: str = "all",
     step: float | None = None,
     max_rate: float = 10_000.0,
     seed: int = 1,
@@ -656,6 +664,8 @@ def run_stress_bench(
     finds a loss."""
     if rate <= 0 or duration_s <= 0 or warmup_s < 0:
         raise ConfigError("stress: rate and duration must be > 0 and warm-up >= 0")
+    if ramp_bounds not in ("all", "events"):
+        raise ConfigError(f"stress: ramp bounds are 'all' or 'events', was {ramp_bounds!r}")
     ramp_rates: list[float] = []
     if ramp:
         increment = step or rate
@@ -672,7 +682,7 @@ def run_stress_bench(
         with logs.open("a", encoding="utf-8") as log_stream:
             handler = configure_logging(log_stream, wall_s=time.time)
             try:
-                steps, final, samples, warm_t, daemon = _run_loop(
+                steps, final, samples, (warm_t, end_t), daemon = _run_loop(
                     _stress(
                         config,
                         duration_s=duration_s,
@@ -681,11 +691,13 @@ def run_stress_bench(
                         inject=inject,
                         start_timeout_s=start_timeout_s,
                         echo=echo and ramp,
+                        latency_bounds=ramp_bounds == "all",
                     )
                 )
             finally:
                 logging.getLogger("arb").removeHandler(handler)
-    measured = [v for t, v in zip(samples.t_s, samples.daemon_rss_mb, strict=True) if t >= warm_t]
+    # the measured windows only (with --ramp, the settling between them too), not the count after
+    measured = [v for t, v in zip(samples.t_s, samples.daemon_rss_mb, strict=True) if warm_t <= t <= end_t]
     summary = daemon.tally
     report = StressReport(
         rate=rate,
