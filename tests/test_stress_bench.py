@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from arb.cli import build_parser
-from benchmarks.stress_bench import REPORTED_STAGES, compare_counts, run_stress_bench
+from benchmarks.daemon_bench import Percentiles
+from benchmarks.stress_bench import REPORTED_STAGES, EventCount, StepResult, compare_counts, run_stress_bench
 
 
 def test_compare_counts_is_per_book() -> None:
@@ -57,3 +58,43 @@ def test_cli_wires_bench_stress() -> None:
         None,
         10_000.0,
     )
+
+
+def _step(**changes: object) -> StepResult:
+    none = Percentiles(0, None, None, None, None)
+    stages = dict.fromkeys(REPORTED_STAGES, none)
+    fields: dict[str, object] = {
+        "rate": 1000.0,
+        "window_s": 10.0,
+        "book_events": 10_000,
+        "achieved_per_s": 1000.0,
+        "stages": stages,
+        "loop_lag": none,
+        "idle_loop_lag": none,
+        "opportunities": 0,
+        "plans": 0,
+        "daemon_cpu_per_s": 0.2,
+        "sims_cpu_per_s": 0.1,
+        "skipped_changes": 0,
+        "lost_events": 0,
+        "count": EventCount(10, 10, 0, 0, {}),
+        "load_before": (0.0, 0.0, 0.0),
+        "load_after": (0.0, 0.0, 0.0),
+        "rss_growth_pct": 0.0,
+    }
+    fields.update(changes)
+    return StepResult(**fields)  # type: ignore[arg-type]
+
+
+def test_a_step_names_the_bound_it_broke_worst_first() -> None:
+    assert _step().broken() == []
+    slow = dict.fromkeys(REPORTED_STAGES, Percentiles(5, 1.0, 20.0, 30.0, 30.0))  # p95 20, p99 30 ms
+    broken = [name for name, _ in _step(stages=slow).broken()]
+    # tick_to_plan p99 30 > 10 (x3) first; feed/book p95 20 > 5 (x4) are worse: ordered by ratio
+    assert broken[:2] == ["feed_to_book", "book_to_scan"] and "tick_to_plan" in broken
+    assert "scan_to_plan" not in broken  # p95 20 <= 50
+    assert _step(lost_events=1).broken()[0][0] == "lost_events"
+    assert _step(achieved_per_s=500.0).broken()[0][0] == "throughput"
+    behind = _step(achieved_per_s=500.0, skipped_changes=5_000).broken()
+    assert behind[0][0] == "throughput (simulators behind)"
+    assert _step(stages=slow, latency_bounds=False).broken() == []  # --ramp-bounds events
