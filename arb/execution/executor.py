@@ -35,6 +35,13 @@ Loss halts: before each plan, after its entry orders settle and after every repa
 goes to `RiskGate.observe_equity`; a daily-loss or drawdown breach then refuses new plans and
 notifies once. Repairs are not stopped by it.
 
+Ledger writes go through a `LedgerWriter` (`writer=`; by default one that writes at once on the
+caller's connection; the daemon's commits off the loop): the journal and a Polymarket order's hash
+(through the client's `set_before_post` hook) are awaited before the send, order states, fills and
+incidents are handed over in order. While the writer's writes fail (a failing disk: they are kept
+in memory and retried) every plan is refused (gate "ledger": nothing journaled or sent), and a
+Polymarket order whose hash cannot be written is refused unsent.
+
 Trading starts only after recovery: `execute` refuses every plan (REFUSED, gate "recovery":
 nothing journaled or sent) until `allow_trading(report)` is given a clean `RecoveryReport`
 (`require_recovery=False` at construction for a fresh ledger and venues, e.g. tests, benchmarks).

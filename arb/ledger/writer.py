@@ -86,6 +86,7 @@ class LedgerWriter:
         self._reader_lock = threading.Lock()
         self._backlog: deque[LedgerWrite[Any]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._inflight: asyncio.Future[LedgerUnavailableError | None] | None = None  # a write in a worker thread
         self._progress = asyncio.Event()
         self.failure: LedgerUnavailableError | None = None  # set from the first failure until the backlog is written
         self._failing_listeners: list[Callable[[LedgerUnavailableError], None]] = []
@@ -309,7 +310,8 @@ class LedgerWriter:
                     delay = min(delay * 2, self.max_retry_s)
                 job.started = True
                 if self.offload:
-                    error = await loop.run_in_executor(None, self._attempt, job, self._conn)
+                    self._inflight = loop.run_in_executor(None, self._attempt, job, self._conn)
+                    error = await asyncio.shield(self._inflight)  # a cancel must not orphan the thread's write
                 else:
                     error = self._attempt(job, self._conn)
                 if error is not None:
@@ -344,6 +346,8 @@ class LedgerWriter:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self._inflight is not None and not self._inflight.done():  # its thread still uses the connection
+            await asyncio.wait([self._inflight])
         self.close()
         return left
 
