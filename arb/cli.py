@@ -110,6 +110,30 @@ def _bench_daemon(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_stress(args: argparse.Namespace) -> int:
+    from benchmarks.stress_bench import run_stress_bench
+
+    report = run_stress_bench(
+        rate=args.rate,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        opportunities_per_s=args.opportunities,
+        ramp=args.ramp,
+        ramp_bounds=args.ramp_bounds,
+        step=args.step,
+        max_rate=args.max_rate,
+        seed=args.seed,
+        config_path=args.config,
+        json_path=args.json,
+        png_path=args.png,
+        log_path=args.log,
+    )
+    if args.strict and (report.lost_events or report.reported.broken()):
+        print("lost events, or a stage bound broken at the reported rate", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _set_counts(text: str) -> tuple[int, ...]:
     try:
         counts = tuple(int(part) for part in text.split(","))
@@ -455,6 +479,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     daemon.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     daemon.set_defaults(handler=_bench_daemon)
+    stress = bench.add_parser(
+        "stress",
+        help="book operations at --rate per second through the simulated venues into the daemon: stage "
+        "latencies, throughput, CPU, memory and lost events (--ramp: the highest sustainable rate)",
+    )
+    stress.add_argument("--rate", type=float, default=1000.0, help="book changes/s the market makers make (1000)")
+    stress.add_argument("--duration", type=float, default=60.0, help="measured seconds (per step with --ramp)")
+    stress.add_argument(
+        "--warmup",
+        type=float,
+        default=60.0,
+        help="seconds of trading before measuring (60: every opening of the scenario has opened once)",
+    )
+    stress.add_argument(
+        "--opportunities", type=float, metavar="N", help="arbitrage openings a second (default: the configured period)"
+    )
+    stress.add_argument("--ramp", action="store_true", help="raise the rate step by step until a bound breaks")
+    stress.add_argument(
+        "--ramp-bounds",
+        choices=("all", "events"),
+        default="all",
+        help="what breaks a ramp step: every bound (latency, loss, throughput) or only loss and throughput",
+    )
+    stress.add_argument("--step", type=float, help="rate added per ramp step (default: --rate)")
+    stress.add_argument("--max-rate", type=float, default=10_000.0, help="the ramp's last step at most (10000)")
+    stress.add_argument("--seed", type=int, default=1, help="the scenario's seed")
+    stress.add_argument("--config", type=Path, help="the configuration to start from (default config/default.toml)")
+    stress.add_argument("--json", type=Path, metavar="OUT", help="also write the issue's JSON figures")
+    stress.add_argument("--png", type=Path, metavar="FILE", help="plot file (default benchmarks/results/stress*.png)")
+    stress.add_argument("--log", type=Path, metavar="FILE", help="keep the daemon's JSON logs in FILE")
+    stress.add_argument("--strict", action="store_true", help="exit 1 on a lost event or a broken bound")
+    stress.set_defaults(handler=_bench_stress)
 
     chaos = commands.add_parser(
         "chaos",

@@ -577,18 +577,18 @@ class Allocator:
         form = self.form
         x = run.solution.x
         kept = {p.set_id: p.guaranteed_profit_usd for p in result.plans}
-        waste = {
-            index: self._fee_rounding_waste(check, better_prices=True)
-            for index, check in checks.items()
-            if check is not None and check.failure is None
-        }
         targets = set()
         for sm in form.sets:
             lp_profit = form.lp_profit(sm, x)
             if sm.index in dropped or lp_profit < float(sm.candidate.limits.min_profit_usd):
                 continue
-            got = float(kept.get(sm.id, _ZERO) + waste.get(sm.index, _ZERO))
-            if lp_profit - got > self.config.rounding_loss_fraction * lp_profit:
+            got = kept.get(sm.id, _ZERO)
+            if lp_profit - float(got) <= self.config.rounding_loss_fraction * lp_profit:
+                continue  # kept enough already: the fee-rounding allowance (>= 0) only adds to it
+            check = checks.get(sm.index)
+            if check is not None and check.failure is None:
+                got += self._fee_rounding_waste(check, better_prices=True)
+            if lp_profit - float(got) > self.config.rounding_loss_fraction * lp_profit:
                 targets.add(sm.index)
         # the MIP's plan is checked exactly after it: leave the time this solve's own checks of those
         # sets took (a set that had nothing to check: the longest check of any set), so that the

@@ -425,6 +425,27 @@ def _order_rounding_of(rule: FeeRule, tick: Decimal, lot: Decimal) -> float:
     return float(rule.order_increment_usd + slack)
 
 
+@functools.lru_cache(maxsize=4096)
+def _buy_cost(rule: FeeRule, lot: Decimal, tick: Decimal | None, takes: tuple[tuple[Decimal, Decimal], ...]) -> Decimal:
+    """Exact cost of a buy order planned as `takes` ((price, quantity) per level), as the exact check
+    prices it (solvers/planning.py): notional plus the worst fee at or better than those prices.
+    Pure in its arguments and asked again for the same orders solve after solve (the same ladders
+    while the books stand still): cached."""
+    notional = sum((price * quantity for price, quantity in takes), _ZERO)
+    return notional + rule.worst_fee_at_or_better(takes, buy=True, lot=lot, tick=tick)
+
+
+@functools.lru_cache(maxsize=1024)
+def _move_lots(rounding_lot_a: float, rounding_lot_b: float, lot_a: Decimal, lot_b: Decimal) -> tuple[int, int] | None:
+    """Lots of each side one unit moved between two instruments paying alike takes (None: no whole
+    unit fits both rounding lots)."""
+    unit = Fraction(_lcm([rounding_lot_a, rounding_lot_b])).limit_denominator(10**6)
+    lots_a, lots_b = unit / Fraction(lot_a), unit / Fraction(lot_b)
+    if lots_a.denominator == 1 and lots_b.denominator == 1:
+        return int(lots_a), int(lots_b)
+    return None
+
+
 def fee_swaps(
     form: Formulation, sm: SetModel, lots: np.ndarray, slack_by_venue: dict[str, Decimal], *, max_units: int = 3
 ) -> np.ndarray:
@@ -487,11 +508,7 @@ def fee_swaps(
                 if left <= 0:
                     break
             if left <= 0:
-                notional = sum((price * quantity for price, quantity in takes), _ZERO)
-                fee = instrument.fee.worst_fee_at_or_better(
-                    takes, buy=True, lot=instrument.lot_size, tick=instrument.tick_size
-                )
-                value = notional + fee  # as the exact check prices the order (solvers/planning.py)
+                value = _buy_cost(instrument.fee, instrument.lot_size, instrument.tick_size, tuple(takes))
         costs[key] = value
         return value
 
@@ -504,10 +521,11 @@ def fee_swaps(
                 if a == b:
                     continue
                 inst_a, inst_b = form.row_instruments[a], form.row_instruments[b]
-                unit = Fraction(_lcm([form.rounding_lot[a], form.rounding_lot[b]])).limit_denominator(10**6)
-                lots_a, lots_b = unit / Fraction(inst_a.lot_size), unit / Fraction(inst_b.lot_size)
-                if lots_a.denominator == 1 and lots_b.denominator == 1:
-                    group_moves.append((a, b, int(lots_a), int(lots_b)))
+                unit_lots = _move_lots(
+                    float(form.rounding_lot[a]), float(form.rounding_lot[b]), inst_a.lot_size, inst_b.lot_size
+                )
+                if unit_lots is not None:
+                    group_moves.append((a, b, *unit_lots))
         moves.append(group_moves)
     slack = dict(slack_by_venue)
     # groups share no instrument, so each round takes the best move of every group at once

@@ -9,9 +9,10 @@ scanner + allocator -> subscribe -> trade.
 
 Data flow: every client event reaches `_on_event` on the loop: the executor hears it first (order
 and fill events of its plans), then a book change marks its component dirty in the scanner (O(1))
-and wakes the solver task; nothing else runs on the feed path. The solver task drains the scanner,
-hands forwarded sets to the one `LiveAllocator` (withdrawn ones leave it), solves in a worker thread
-(HiGHS releases the GIL; the loop keeps reading sockets meanwhile) and starts one execution task per
+and wakes the solver task; nothing else runs on the feed path. The solver task hands one worker
+thread call the whole pass: the scanner's drain, the forwarded sets into the one `LiveAllocator`
+(withdrawn ones leave it) and the solve (HiGHS releases the GIL; the loop keeps reading sockets
+meanwhile); back on the loop it starts one execution task per
 plan whose set is not already trading: risk (`plan_context` + the full `RiskGate`) then
 `Executor.execute`. A set just traded leaves the allocator until the scanner forwards it again
 (its books have moved), so the same stale books are never planned twice. Fills come back as
@@ -130,6 +131,18 @@ def _apply_and_solve(
         op()
     allocator.set_capital(capital)
     return allocator.solve()
+
+
+@dataclass(slots=True)
+class _PassWork:
+    """What one solver pass did in its worker thread."""
+
+    forwarded: list[ScanCandidate]
+    withdrawn: tuple[str, ...]
+    scan_ms: float  # the drain (book_to_scan)
+    result: AllocationResult | None = None  # None: nothing to solve
+    error: ArbError | None = None  # the solve failed
+    solve_ms: float = 0.0  # the allocator changes and the solve (scan_to_plan)
 
 
 @dataclass(slots=True)
@@ -849,46 +862,22 @@ class Daemon:
             if self._stop.is_set():
                 return
             tick_ns, self._first_event_ns = self._first_event_ns, None
-            t0 = self._clock()
-            forwarded = await self._drain_off_loop(scanner)
-            withdrawn = scanner.take_withdrawn()
-            t1 = self._clock()
-            if scanner.dirty_ids:
-                self._wake.set()  # more than one pass's worth: the rest next turn
-            # allocator changes are queued and applied in the worker thread just before the solve:
-            # add_set / replace_set / a compacting remove_set rebuild HiGHS rows (measured 5-6 ms
-            # an add on the loop), and one thread at a time touches the allocator
+            # allocator changes queued by other tasks (inventory after fills, traded sets parked)
+            # go first; the pass adds the scanner's and applies them all just before its solve
             ops = self._allocator_ops
             self._allocator_ops = []
-            for set_id in withdrawn:  # parked: back with a book update if the scanner forwards it again
-                ops.append(functools.partial(allocator.park, set_id))
-            incidents = self.gate.incidents if self.gate is not None else None
-            for candidate in forwarded:
-                set_id = candidate.component_id
-                if set_id in self._executions:
-                    continue  # trading now; its next forward brings fresh books
-                limited = None
-                if incidents is None or incidents.check(set_id) is None:  # else the gate refuses its plans
-                    limited = self._limited(candidate.candidate_set, candidate.score_micro_usd)
-                if limited is None:
-                    ops.append(functools.partial(allocator.remove, set_id))
-                    continue
-                ops.append(functools.partial(allocator.upsert, limited))
-            self.telemetry.candidates(forwarded, withdrawn)
-            scan_ms = (t1 - t0) / 1e6
-            if not ops and not allocator.active_ids:
+            work = await self._pass_off_loop(scanner, allocator, ops)
+            if scanner.dirty_ids:
+                self._wake.set()  # more than one pass's worth: the rest next turn
+            self.telemetry.candidates(work.forwarded, work.withdrawn)
+            self.telemetry.stage("book_to_scan", work.scan_ms)
+            if work.error is not None:
+                log_event(log, logging.WARNING, "solve_failed", error=str(work.error))
                 continue
-            capital = self._capital()
-            t2 = self._clock()
-            try:
-                result = await asyncio.to_thread(_apply_and_solve, allocator, ops, capital)
-            except ArbError as exc:
-                log_event(log, logging.WARNING, "solve_failed", error=str(exc))
-                continue
-            t3 = self._clock()
+            result = work.result
             if result is None or self._stopping:
                 continue
-            timings = {"book_to_scan": scan_ms, "scan_to_plan": (t3 - t2) / 1e6}
+            timings = {"scan_to_plan": work.solve_ms}
             if tick_ns is not None and result.plans:
                 timings["tick_to_plan"] = (self._clock() - tick_ns) / 1e6
             self.telemetry.plan(result, timings)
@@ -900,11 +889,67 @@ class Daemon:
                 self._allocator_ops.append(functools.partial(allocator.park, plan.set_id))
                 self._start_execution(plan, tick_ns)
 
-    async def _drain_off_loop(self, scanner: Scanner) -> list[ScanCandidate]:
-        """`Scanner.drain` in a worker thread, on copies of the dirty components' books (taken on
-        the loop, microseconds per ladder): its bounds and LPs never stall the feed. Meanwhile book
-        events are queued, not given to the scanner, and replayed after (the scanner has one owner
-        at a time), and the sweep and a graph refresh wait for the next turn."""
+    def _allocator_changes(
+        self, forwarded: list[ScanCandidate], withdrawn: Iterable[str], trading: frozenset[str]
+    ) -> list[Callable[[], object]]:
+        """What the scanner's pass changes in the allocator: withdrawn sets parked (back with a book
+        update if forwarded again), each forwarded set in with its risk limits, a set with an open
+        incident out (the gate refuses its plans), a set trading now left alone (its next forward
+        brings fresh books). Runs in the pass's worker thread: reads only configuration, links and
+        the incidents map (one dict lookup a set)."""
+        allocator = self.allocator
+        assert allocator is not None
+        ops: list[Callable[[], object]] = [functools.partial(allocator.park, set_id) for set_id in withdrawn]
+        incidents = self.gate.incidents if self.gate is not None else None
+        for candidate in forwarded:
+            set_id = candidate.component_id
+            if set_id in trading:
+                continue
+            limited = None
+            if incidents is None or incidents.check(set_id) is None:
+                limited = self._limited(candidate.candidate_set, candidate.score_micro_usd)
+            if limited is None:
+                ops.append(functools.partial(allocator.remove, set_id))
+                continue
+            ops.append(functools.partial(allocator.upsert, limited))
+        return ops
+
+    def _scan_and_solve(
+        self,
+        scanner: Scanner,
+        allocator: LiveAllocator,
+        ops: list[Callable[[], object]],
+        capital: Capital,
+        trading: frozenset[str],
+    ) -> _PassWork:
+        """The solver pass's worker-thread part, one hop off the loop: the scanner's drain on the
+        copied books, the allocator changes it implies, then (when the allocator has anything)
+        the queued changes applied and the solve. One hop rather than two: under load every hop
+        waits for a core and for the GIL, and the tick-to-plan latency paid for each."""
+        # the injected clock: a replay's virtual one keeps reported timings reproducible
+        t0 = self._clock()
+        forwarded = scanner.drain(self.config.run.max_sets_per_solve)
+        withdrawn = scanner.take_withdrawn()
+        t1 = self._clock()
+        work = _PassWork(forwarded, withdrawn, (t1 - t0) / 1e6)
+        ops.extend(self._allocator_changes(forwarded, withdrawn, trading))
+        if not ops and not allocator.active_ids:
+            return work
+        try:
+            work.result = _apply_and_solve(allocator, ops, capital)
+        except ArbError as exc:
+            work.error = exc
+        work.solve_ms = (self._clock() - t1) / 1e6
+        return work
+
+    async def _pass_off_loop(
+        self, scanner: Scanner, allocator: LiveAllocator, ops: list[Callable[[], object]]
+    ) -> _PassWork:
+        """`_scan_and_solve` in a worker thread, the scanner on copies of the dirty components' books
+        (taken on the loop, microseconds per ladder): its bounds, LPs and the solve never stall the
+        feed. Meanwhile book events are queued, not given to the scanner, and replayed after (the
+        scanner has one owner at a time), and the sweep and a graph refresh wait for the next turn;
+        the allocator is only ever touched from this call."""
         assert self.graph is not None
         frozen: dict[tuple[Venue, str], BinaryBook] = {}
         for component_id in scanner.dirty_ids:
@@ -918,17 +963,19 @@ class Daemon:
                     book = self.books(*key)
                     if book is not None:
                         frozen[key] = book.copy()
+        capital = self._capital()
+        trading = frozenset(self._executions)
         self._scan_books.frozen = frozen
         self._draining = True
         try:
-            forwarded = await asyncio.to_thread(scanner.drain, self.config.run.max_sets_per_solve)
+            work = await asyncio.to_thread(self._scan_and_solve, scanner, allocator, ops, capital, trading)
         except asyncio.CancelledError:
             raise  # shutting down: the thread may still be draining, so the scanner stays its own
         except BaseException:
             self._end_drain(scanner)
             raise
         self._end_drain(scanner)
-        return forwarded
+        return work
 
     def _end_drain(self, scanner: Scanner) -> None:
         self._scan_books.frozen = None

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arb.domain import BookSide, Venue
+from arb.errors import ConfigError
 from arb.fixed import SCALE
 from arb.scenario.markets import CENT, Opening, ScenarioMarket
 from arb.venues.sim.kalshi import KalshiSimulator
@@ -119,6 +120,15 @@ class MarketMakers:
         self.changes = 0  # level changes made (one Kalshi book, or a Polymarket token pair)
         self.book_changes = 0  # book changes published
         self.skipped = 0  # owed book changes dropped because a step fell more than `max_burst` behind
+        self._owed_done = 0
+
+    def set_rate(self, book_changes_per_s: float, now_s: float) -> None:
+        """Make `book_changes_per_s` from `now_s` on (0: still): nothing is owed for the time
+        before, so a pause (no step) or a change of rate never comes back as a burst."""
+        if book_changes_per_s < 0:
+            raise ConfigError(f"book_changes_per_s must be >= 0, was {book_changes_per_s!r}")
+        self.rate = book_changes_per_s
+        self.start_s = now_s
         self._owed_done = 0
 
     def step(self, now_s: float) -> int:

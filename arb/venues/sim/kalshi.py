@@ -82,7 +82,7 @@ import os
 import random
 import re
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -354,6 +354,7 @@ class _Conn:
     overflows: int = 0
 
 
+_BOOK_FRAMES = frozenset({"orderbook_delta", "orderbook_snapshot"})
 _SubsIndexed = dict[tuple[_Conn, int], _Sub]  # one (channel, ticker) entry of the subscription index
 
 
@@ -435,6 +436,10 @@ class KalshiSimulator:
         self.drops_injected = 0
         self.frames_frozen = 0
         self.frames_sent = 0
+        # book events (orderbook_snapshot / orderbook_delta frames) published per ticker, counted
+        # when queued for a connection, before any overflow or injected fault can drop them: a
+        # client that applied fewer lost some (the stress benchmark compares the two exactly)
+        self.book_events_published: Counter[str] = Counter()
         self.overflows = 0
         self.commands_received = 0
         for key_id, public_key in (api_keys or {}).items():
@@ -1427,6 +1432,8 @@ class KalshiSimulator:
     def _enqueue(self, conn: _Conn, sid: int | None, frame: dict[str, Any]) -> None:
         """Queue a frame for the connection's writer. A data frame that does not fit overflows
         its subscription: error 25, the subscription dropped with its queued frames."""
+        if sid is not None and frame.get("type") in _BOOK_FRAMES:
+            self.book_events_published[frame["msg"]["market_ticker"]] += 1
         if sid is not None and len(conn.queue) >= conn.max_queued:
             self._overflow(conn, sid)
             return

@@ -110,7 +110,7 @@ import hmac
 import json
 import os
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -367,6 +367,10 @@ class PolymarketSimulator:
         }
         self._forced_id: str | None = None
         self._changes = 0
+        # book events (each `book` snapshot, each entry of a `price_change`) published per token on
+        # the market socket, counted when queued, before a slow-consumer abort or a closed socket can
+        # drop them: a client that applied fewer lost some (the stress benchmark compares exactly)
+        self.book_events_published: Counter[str] = Counter()
         self._conns: dict[_Conn, None] = {}
         self._market_subs: dict[str, dict[_Conn, None]] = {}  # token -> connections
         self._user_conns: dict[str, dict[_Conn, None]] = {}  # api key -> connections
@@ -1136,6 +1140,8 @@ class PolymarketSimulator:
     def _enqueue(self, conn: _Conn, frame: str | list[Any] | dict[str, Any]) -> None:
         """Queue a frame for the connection's writer; a client too slow for the bounded queue is
         disconnected (the venue's answer to a slow consumer)."""
+        if conn.stream == "market":
+            self._count_book_events(frame)
         if conn.closed:
             return
         if len(conn.queue) >= conn.max_queued:
@@ -1144,6 +1150,18 @@ class PolymarketSimulator:
             return
         conn.queue.append(frame)
         conn.wake.set()
+
+    def _count_book_events(self, frame: str | list[Any] | dict[str, Any]) -> None:
+        published = self.book_events_published
+        for item in frame if isinstance(frame, list) else (frame,):
+            if not isinstance(item, dict):
+                continue
+            kind = item.get("event_type")
+            if kind == "book":
+                published[item["asset_id"]] += 1
+            elif kind == "price_change":
+                for change in item["price_changes"]:
+                    published[change["asset_id"]] += 1
 
     def _abort(self, conn: _Conn) -> None:
         conn.closed = True
