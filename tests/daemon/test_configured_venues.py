@@ -162,7 +162,10 @@ def test_live_sigterm_leaves_nothing_resting_and_nothing_for_recovery_to_fix(
     daemon = Daemon("--config", str(config), "--live", env=env)
     try:
         daemon.event("trading")
-        daemon.event("executing")
+        # a plan that sent orders (its "executing" line comes before the gates: a signal right
+        # after it could stop the plan before anything was sent), then the signal while the
+        # daemon keeps trading
+        daemon.wait_for(lambda e: str(e.get("event", "")).startswith("plan_") and e["event"] != "plan_refused")
         daemon.signal(signal.SIGTERM)
         code = daemon.finish()
     finally:
