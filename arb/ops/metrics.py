@@ -165,6 +165,10 @@ class Metrics:
         self._incidents = self._counter("arb_incidents_total")
         self._pnl = self._gauge("arb_pnl_usd")
         self._stage = self._histogram("arb_stage_latency_ms")
+        # the labelled children of the per-event metrics, looked up once: `labels()` takes a lock
+        # and validates its arguments on every call, thousands of times a second on the event loop
+        self._stage_by_name: dict[str, Histogram] = {}
+        self._feed_lag_by_venue: dict[str, Gauge] = {}
 
     def _gauge(self, name: str) -> Gauge:
         metric = self._built[name]
@@ -183,7 +187,10 @@ class Metrics:
 
     # -- recording ------------------------------------------------------------------------------
     def feed_lag(self, venue: str, lag_ms: float) -> None:
-        self._feed_lag.labels(venue=venue).set(_finite("feed lag", lag_ms))
+        gauge = self._feed_lag_by_venue.get(venue)
+        if gauge is None:
+            gauge = self._feed_lag_by_venue[venue] = self._feed_lag.labels(venue=venue)
+        gauge.set(_finite("feed lag", lag_ms))
 
     def book_staleness(self, venue: str, age_s: float) -> None:
         self._staleness.labels(venue=venue).set(_finite("book staleness", age_s))
@@ -216,9 +223,12 @@ class Metrics:
         self._pnl.labels(kind=kind).set(float(usd))
 
     def stage_latency(self, stage: str, ms: float) -> None:
-        if stage not in STAGES:
-            raise ConfigError(f"stage must be one of {STAGES}, was {stage!r}")
-        self._stage.labels(stage=stage).observe(_non_negative("stage latency", ms))
+        histogram = self._stage_by_name.get(stage)
+        if histogram is None:
+            if stage not in STAGES:
+                raise ConfigError(f"stage must be one of {STAGES}, was {stage!r}")
+            histogram = self._stage_by_name[stage] = self._stage.labels(stage=stage)
+        histogram.observe(_non_negative("stage latency", ms))
 
     # -- exposition -----------------------------------------------------------------------------
     def exposed_names(self) -> list[str]:
