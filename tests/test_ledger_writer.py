@@ -14,7 +14,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arb.config import Credentials, load_config
+from arb.config import Credentials
 from arb.daemon.core import Daemon
 from arb.daemon.simulated import SimulatedSource
 from arb.domain import Action, Fill, FillStatus, OrderRequest, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
 from arb.errors import ConfigError
 from arb.execution.executor import ExecutionStatus
 from arb.ledger import Intent, IntentLeg, Ledger, LedgerUnavailableError, LedgerWriter
+from tests.daemon.support import in_process_config
 from tests.execution.stage import stage
 
 
@@ -344,22 +344,7 @@ def test_every_fill_reaches_the_ledger_exactly_once_across_fail_heal_cycles(
 
 
 def _daemon(tmp_path: Path) -> Daemon:
-    base = load_config()
-    scenario = replace(
-        base.run.scenario,
-        book_changes_per_s=200.0,
-        arbitrage_period_s=1.0,
-        arbitrage_hold_s=0.5,
-        first_opening_s=0.1,
-        separate_process=False,
-    )
-    config = replace(
-        base,
-        run=replace(base.run, duration_s=None, scenario=scenario),
-        ledger=replace(base.ledger, path=tmp_path / "ledger.sqlite3", synchronous="FULL"),
-        metrics=replace(base.metrics, enabled=False),
-        live_view=replace(base.live_view, enabled=False),
-    )
+    config = in_process_config(tmp_path, synchronous="FULL")
     source = SimulatedSource(config.run.scenario, order_timeout_s=2.0, order_settle_s=2.0)
     return Daemon(config, Credentials(), source, stream=io.StringIO(), install_signals=False)
 

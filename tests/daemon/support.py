@@ -13,9 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from arb.config import AppConfig, load_config
 from tests.support import with_value as set_key
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -133,3 +135,29 @@ class Daemon:
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("event") == name]
+
+
+def in_process_config(
+    tmp_path: Path, *, synchronous: Literal["FULL", "NORMAL"] = "NORMAL", **scenario: Any
+) -> AppConfig:
+    """The default configuration for a daemon run inside a test's process: the default scenario's
+    simulators in this process, 200 book changes a second, an opening every second (the first at
+    once, held half a second), no duration, metrics and the live view off, the ledger under
+    `tmp_path`; `scenario` overrides `run.scenario` fields (e.g. `contest_every`)."""
+    base = load_config()
+    fast = replace(
+        base.run.scenario,
+        book_changes_per_s=200.0,
+        arbitrage_period_s=1.0,
+        arbitrage_hold_s=0.5,
+        first_opening_s=0.1,
+        separate_process=False,
+        **scenario,
+    )
+    return replace(
+        base,
+        run=replace(base.run, duration_s=None, scenario=fast),
+        ledger=replace(base.ledger, path=tmp_path / "ledger.sqlite3", synchronous=synchronous),
+        metrics=replace(base.metrics, enabled=False),
+        live_view=replace(base.live_view, enabled=False),
+    )

@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 
 from arb.book import OrderBook
-from arb.config import Credentials, load_config
+from arb.config import Credentials
 from arb.daemon.allocation import LiveAllocator
 from arb.daemon.core import Daemon
 from arb.daemon.simulated import SimulatedSource
 from arb.domain import BookChange, BookSide, BookSnapshot, ChangeMode, Venue
 from arb.rebalance import Rebalancer
+from tests.daemon.support import in_process_config
 
 _TOUCHING = ("upsert", "remove", "set_capital", "set_inventory", "solve")
 
@@ -52,23 +53,8 @@ def test_allocator_changes_solves_and_rebalancing_run_off_the_event_loop(
 
         monkeypatch.setattr(Rebalancer, name, rebalancer_spy)
 
-    base = load_config()
-    scenario = replace(
-        base.run.scenario,
-        book_changes_per_s=200.0,
-        arbitrage_period_s=1.0,
-        arbitrage_hold_s=0.5,
-        first_opening_s=0.1,
-        separate_process=False,
-    )
-    config = replace(
-        base,
-        run=replace(base.run, duration_s=None, scenario=scenario),
-        ledger=replace(base.ledger, path=tmp_path / "ledger.sqlite3", synchronous="NORMAL"),
-        metrics=replace(base.metrics, enabled=False),
-        live_view=replace(base.live_view, enabled=False),
-        rebalance=replace(base.rebalance, interval_s=0.2),
-    )
+    base = in_process_config(tmp_path)
+    config = replace(base, rebalance=replace(base.rebalance, interval_s=0.2))
     source = SimulatedSource(config.run.scenario, order_timeout_s=2.0, order_settle_s=2.0)
     daemon = Daemon(config, Credentials(), source, stream=io.StringIO(), install_signals=False)
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from arb.config import AppConfig, Credentials, load_config
+from arb.config import AppConfig, Credentials
 from arb.daemon.core import Daemon
 from arb.daemon.simulated import SimulatedSource, scenario_config
 from arb.daemon.venues import VenueEndpoints
@@ -26,6 +26,7 @@ from arb.ops.notify import Incident
 from arb.risk.gates import Notification
 from arb.scenario.venues import SimulatedVenues
 from arb.venues.kalshi.client import KalshiClient
+from tests.daemon.support import in_process_config
 
 
 class Alerts:
@@ -74,27 +75,11 @@ class SharedVenues:
 
 
 def config(tmp_path: Path, *, daily_loss: str | None = None, contest_every: int = 2) -> AppConfig:
-    base = load_config()
-    scenario = replace(
-        base.run.scenario,
-        book_changes_per_s=200.0,
-        arbitrage_period_s=1.0,
-        arbitrage_hold_s=0.5,
-        first_opening_s=0.1,
-        contest_every=contest_every,
-        separate_process=False,
-    )
+    base = in_process_config(tmp_path, contest_every=contest_every)
+    if daily_loss is None:
+        return base
     risk = base.risk
-    if daily_loss is not None:
-        risk = replace(risk, limits=replace(risk.limits, daily_loss_halt_usd=Decimal(daily_loss)))
-    return replace(
-        base,
-        run=replace(base.run, duration_s=None, scenario=scenario),
-        ledger=replace(base.ledger, path=tmp_path / "ledger.sqlite3", synchronous="NORMAL"),
-        metrics=replace(base.metrics, enabled=False),
-        live_view=replace(base.live_view, enabled=False),
-        risk=risk,
-    )
+    return replace(base, risk=replace(risk, limits=replace(risk.limits, daily_loss_halt_usd=Decimal(daily_loss))))
 
 
 async def until(predicate: Callable[[], bool], what: str, task: asyncio.Task[Any], timeout_s: float = 60.0) -> None:
