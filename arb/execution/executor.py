@@ -1092,7 +1092,7 @@ class Executor:
         if self.repair is None or self.capital is None:
             return ExecutionStatus.HALTED, f"{reason}; no repair planner configured", rounds, incident
         for _ in range(self.config.max_repair_rounds):
-            decision = await self._plan_repair(component, books)
+            decision = self._plan_repair(component, books)
             if isinstance(decision, str):
                 return ExecutionStatus.HALTED, f"{reason}; {decision}", rounds, incident
             rounds.append(f"{decision.status.value}: {decision.reason}")
@@ -1120,7 +1120,7 @@ class Executor:
             if unresolved:
                 names = ", ".join(t.client_order_id for t in unresolved)
                 return ExecutionStatus.HALTED, f"{reason}; repair orders not resolved: {names}", rounds, incident
-        final = await self._plan_repair(component, books)
+        final = self._plan_repair(component, books)
         if isinstance(final, str):
             return ExecutionStatus.HALTED, f"{reason}; {final}", rounds, incident
         rounds.append(f"{final.status.value}: {final.reason}")
@@ -1133,22 +1133,13 @@ class Executor:
             incident,
         )
 
-    async def _plan_repair(
-        self, component: Component, books: Mapping[tuple[Venue, str], BinaryBook]
-    ) -> RepairDecision | str:
+    def _plan_repair(self, component: Component, books: Mapping[tuple[Venue, str], BinaryBook]) -> RepairDecision | str:
         """The repair planner's decision on everything the set holds (not only this run's fills:
-        inventory from earlier plans counts), or why it could not judge it.
-
-        The solve (HiGHS and exact checks, tens of milliseconds) runs in a worker thread so the feed
-        and the other executions keep the loop; the holdings and copies of the books are taken here
-        on the loop first (the live books change under the feed while the thread reads). The
-        planner builds its own allocator per call, so it shares no solver with the daemon's pass.
-        A virtual-time loop runs the worker call inline (replay stays deterministic)."""
+        inventory from earlier plans counts), or why it could not judge it."""
         assert self.repair is not None and self.capital is not None
         holdings, cash = self.set_position(component)
-        frozen = {key: book.copy() for key, book in books.items()}
         try:
-            return await asyncio.to_thread(self.repair.plan, component, frozen, holdings, cash, self.capital)
+            return self.repair.plan(component, books, holdings, cash, self.capital)
         except ArbError as exc:
             return f"repair planner refused the set's holdings {_shown(holdings)}: {exc}"
 
