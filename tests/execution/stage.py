@@ -10,9 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from arb.domain import Action, Side, Venue
+from arb.domain import Action, OrderRequest, OrderUpdate, Side, Venue
 from arb.execution.executor import Executor, ExecutorConfig, RepairPlanning
-from arb.execution.loopback import LoopbackConfig, LoopbackVenues
+from arb.execution.loopback import KALSHI_KEY_ID, LoopbackConfig, LoopbackVenues
 from arb.ledger.store import Ledger
 from arb.ledger.writer import LedgerWriter
 from arb.risk.gates import BookGate, CircuitBreakers, Incidents, KillSwitch, LossHalts, RateBudget, RiskGate
@@ -135,3 +135,23 @@ async def stage(
                 await executor.writes.aclose()
     finally:
         ledger.close()
+
+
+def spy_sends(s: Stage) -> list[OrderRequest]:
+    """Every order request the stage's clients are asked to place, in order (a spy on each client)."""
+    sent: list[OrderRequest] = []
+    for client in s.venues.clients.values():
+        original = client.place_order
+
+        async def spy(request: OrderRequest, original: Callable[..., object] = original) -> OrderUpdate:
+            sent.append(request)
+            return await original(request)  # type: ignore[misc]
+
+        client.place_order = spy  # type: ignore[method-assign]
+    return sent
+
+
+def resting_at_venues(s: Stage) -> list[str]:
+    """The executor account's open order ids as the simulators themselves hold them."""
+    kalshi = [m.order.order_id for m in s.venues.kalshi_sim.orders_of(KALSHI_KEY_ID) if m.order.is_open]
+    return kalshi + list(s.venues.polymarket_sim.accounts["exec-api-key"].resting)

@@ -16,35 +16,16 @@ import pytest
 
 from arb.config import Credentials, load_config
 from arb.daemon import core
-from arb.domain import Action, OrderRequest, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
+from arb.domain import Action, OrderStatus, Side, TimeInForce, Venue
 from arb.execution import ExecutionOrderConfig, ExecutionStatus, ExecutorConfig
-from arb.execution.loopback import KALSHI_KEY_ID
 from arb.ops.notify import Incident
 from arb.venues.sim.faults import AnswerFault
-from tests.execution.stage import Stage, stage
+from tests.execution.stage import resting_at_venues, spy_sends, stage
 
 pytestmark = pytest.mark.asyncio
 K, P = Venue.KALSHI, Venue.POLYMARKET
 RESTING = ExecutorConfig(orders=ExecutionOrderConfig(time_in_force=(TimeInForce.GTC,)))
 _NOT_FINAL = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.UNKNOWN)
-
-
-def spy_sends(s: Stage) -> list[OrderRequest]:
-    sent: list[OrderRequest] = []
-    for client in s.venues.clients.values():
-        original = client.place_order
-
-        async def spy(request: OrderRequest, original: Callable[..., object] = original) -> OrderUpdate:
-            sent.append(request)
-            return await original(request)  # type: ignore[misc]
-
-        client.place_order = spy  # type: ignore[method-assign]
-    return sent
-
-
-def resting_at_venues(s: Stage) -> list[str]:
-    kalshi = [m.order.order_id for m in s.venues.kalshi_sim.orders_of(KALSHI_KEY_ID) if m.order.is_open]
-    return kalshi + list(s.venues.polymarket_sim.accounts["exec-api-key"].resting)
 
 
 async def until(predicate: Callable[[], bool], what: str, turns: int = 20_000) -> None:

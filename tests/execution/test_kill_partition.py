@@ -10,35 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from arb.domain import Action, OrderRequest, OrderStatus, OrderUpdate, Side, TimeInForce, Venue
+from arb.domain import Action, OrderStatus, Side, TimeInForce, Venue
 from arb.execution import ExecutionOrderConfig, ExecutionStatus, ExecutorConfig
-from arb.execution.loopback import KALSHI_KEY_ID
 from arb.venues.sim.faults import AnswerFault
-from tests.execution.stage import Stage, stage
+from tests.execution.stage import resting_at_venues, spy_sends, stage
 
 pytestmark = pytest.mark.asyncio
 K, P = Venue.KALSHI, Venue.POLYMARKET
 RESTING = ExecutorConfig(orders=ExecutionOrderConfig(time_in_force=(TimeInForce.GTC,)))
 _NOT_FINAL = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.UNKNOWN)
-
-
-def _spy_sends(s: Stage) -> list[OrderRequest]:
-    sent: list[OrderRequest] = []
-    for client in s.venues.clients.values():
-        original = client.place_order
-
-        async def spy(request: OrderRequest, original: Callable[..., object] = original) -> OrderUpdate:
-            sent.append(request)
-            return await original(request)  # type: ignore[misc]
-
-        client.place_order = spy  # type: ignore[method-assign]
-    return sent
-
-
-def _resting_at_venues(s: Stage) -> list[str]:
-    kalshi = [m.order.order_id for m in s.venues.kalshi_sim.orders_of(KALSHI_KEY_ID) if m.order.is_open]
-    account = s.venues.polymarket_sim.accounts["exec-api-key"]
-    return kalshi + list(account.resting)
 
 
 async def _until(predicate: Callable[[], bool], what: str) -> None:
@@ -51,7 +31,7 @@ async def _until(predicate: Callable[[], bool], what: str) -> None:
 
 async def test_kill_switch_engaged_after_journaling_stops_every_send_in_the_next_turn(tmp_path: Path) -> None:
     async with stage(tmp_path) as s:
-        sent = _spy_sends(s)
+        sent = spy_sends(s)
         legs = [
             s.leg(K, 0, Side.YES, Action.BUY, "3", "0.46"),
             s.leg(P, 0, Side.NO, Action.BUY, "5", "0.52"),
@@ -73,7 +53,7 @@ async def test_kill_switch_engaged_after_journaling_stops_every_send_in_the_next
         assert all(r.status is OrderStatus.REJECTED for r in s.ledger.orders())
         refused = await s.run([s.leg(K, 2, Side.YES, Action.BUY, "1", "0.46")])
         assert refused.status is ExecutionStatus.REFUSED and refused.refusals[0].gate == "kill_switch"
-        assert sent == [] and _resting_at_venues(s) == []
+        assert sent == [] and resting_at_venues(s) == []
 
 
 async def test_kill_cancels_resting_orders_on_both_venues(tmp_path: Path) -> None:
@@ -81,12 +61,12 @@ async def test_kill_cancels_resting_orders_on_both_venues(tmp_path: Path) -> Non
         # bids below the asks: both rest
         legs = [s.leg(K, 0, Side.YES, Action.BUY, "3", "0.41"), s.leg(P, 0, Side.YES, Action.BUY, "5", "0.45")]
         task = asyncio.create_task(s.run(legs))
-        await _until(lambda: len(_resting_at_venues(s)) == 2, "both orders rest at the venues")
+        await _until(lambda: len(resting_at_venues(s)) == 2, "both orders rest at the venues")
         await _until(
             lambda: sum(t.status is OrderStatus.OPEN for t in s.executor.orders.values()) == 2, "both acknowledged"
         )
         left = await s.executor.kill("operator")
-        assert left == [] and _resting_at_venues(s) == []
+        assert left == [] and resting_at_venues(s) == []
         report = await asyncio.wait_for(task, 10)
         assert report.status is ExecutionStatus.UNFILLED
         assert [o.status for o in report.orders] == [OrderStatus.CANCELED, OrderStatus.CANCELED]
@@ -95,12 +75,12 @@ async def test_kill_cancels_resting_orders_on_both_venues(tmp_path: Path) -> Non
 
 async def test_unreachable_venue_halts_entries_touching_it_and_leaves_no_orphan(tmp_path: Path) -> None:
     async with stage(tmp_path, executor_config=RESTING) as s:
-        sent = _spy_sends(s)
+        sent = spy_sends(s)
         pm = s.venues.polymarket_faults
         pm.lose_next_answers(AnswerFault.NO_ANSWER, 1, "/order", ("POST",))  # it rests, nobody hears so
         legs = [s.leg(K, 0, Side.YES, Action.BUY, "5", "0.46"), s.leg(P, 0, Side.YES, Action.BUY, "5", "0.45")]
         task = asyncio.create_task(s.run(legs))
-        await _until(lambda: len(_resting_at_venues(s)) == 1, "the Polymarket order rests at the venue")
+        await _until(lambda: len(resting_at_venues(s)) == 1, "the Polymarket order rests at the venue")
         pm.fail_next_http(503, 100_000)  # the partition: every request to Polymarket fails from now on
         s.time.advance(s.venues.config.order_timeout_s + 0.1)
         report = await asyncio.wait_for(task, 20)
@@ -119,6 +99,6 @@ async def test_unreachable_venue_halts_entries_touching_it_and_leaves_no_orphan(
         pm.clear_scripted()
         still_open = await s.executor.reconcile_unresolved()
         assert still_open == []
-        assert _resting_at_venues(s) == []
+        assert resting_at_venues(s) == []
         assert not s.ledger.orders(statuses=_NOT_FINAL)
         assert len(sent) == 2  # reconciled, not re-sent
