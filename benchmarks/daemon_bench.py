@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from arb.config import AppConfig, Credentials, load_config
-from arb.daemon.core import Daemon
+from arb.daemon.core import Daemon, DaemonResult
 from arb.daemon.simulated import SimulatedSource
 from arb.domain import BookChange, BookSnapshot
 from arb.ops.logs import configure_logging
@@ -213,6 +213,20 @@ class _CountingDaemon(Daemon):
         super()._on_event(event)
 
 
+async def start_trading(daemon: Daemon, timeout_s: float) -> tuple[asyncio.Task[DaemonResult], str | None]:
+    """Run `daemon` in a task and wait until it trades: (the task, None); or, when it ended or
+    did not trade within `timeout_s`, stop it and return (its task, why)."""
+    task = asyncio.create_task(daemon.run(), name="daemon")
+    started = asyncio.create_task(daemon.started.wait())
+    await asyncio.wait({task, started}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    if daemon.started.is_set():
+        return task, None
+    started.cancel()
+    daemon.request_stop("benchmark: start failed")
+    result = await asyncio.wait_for(task, 60.0) if not task.done() else task.result()
+    return task, result.reason or "timed out"
+
+
 def bench_config(
     base: AppConfig,
     *,
@@ -325,14 +339,9 @@ async def _measure(
         daemon = _CountingDaemon(
             config, Credentials(), source, stream=io.StringIO(), view=view, metrics=Metrics(), install_signals=False
         )
-        task = asyncio.create_task(daemon.run(), name="daemon")
-        started = asyncio.create_task(daemon.started.wait())
-        await asyncio.wait({task, started}, timeout=start_timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        if not daemon.started.is_set():
-            started.cancel()
-            daemon.request_stop("benchmark: start failed")
-            result = await asyncio.wait_for(task, 60.0) if not task.done() else task.result()
-            raise RuntimeError(f"the daemon did not start trading: {result.reason or 'timed out'}")
+        task, failed = await start_trading(daemon, start_timeout_s)
+        if failed is not None:
+            raise RuntimeError(f"the daemon did not start trading: {failed}")
         probe = _IdleProbe(duration_s)
         await asyncio.gather(asyncio.sleep(warmup_s), probe.ready())
         # the window: the daemon's own histograms start empty here

@@ -94,6 +94,7 @@ from benchmarks.daemon_bench import (
     _percentiles,
     _self_cpu_s,
     bench_config,
+    start_trading,
 )
 
 __all__ = [
@@ -598,14 +599,9 @@ async def _stress(
     daemon = _CountingDaemon(
         config, Credentials(), source, stream=io.StringIO(), view=None, metrics=Metrics(), install_signals=False
     )
-    task = asyncio.create_task(daemon.run(), name="daemon")
-    started = asyncio.create_task(daemon.started.wait())
-    await asyncio.wait({task, started}, timeout=start_timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    if not daemon.started.is_set():
-        started.cancel()
-        daemon.request_stop("benchmark: start failed")
-        result = await asyncio.wait_for(task, 60.0) if not task.done() else task.result()
-        raise ConfigError(f"stress: the daemon did not start trading: {result.reason or 'timed out'}")
+    task, failed = await start_trading(daemon, start_timeout_s)
+    if failed is not None:
+        raise ConfigError(f"stress: the daemon did not start trading: {failed}")
     rate = [config.run.scenario.book_changes_per_s]
     samples = _Samples()
     sampler = asyncio.create_task(_sample(daemon, source.stress.pid, samples, rate), name="stress-sampler")
