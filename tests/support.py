@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 import random
@@ -24,6 +25,7 @@ from scipy.optimize import linprog
 from arb.book import BinaryBook, OrderBook
 from arb.domain import BookSnapshot, Venue
 from arb.graph import Listing
+from arb.links import CuratedLink, Orientation, SettlementRisk
 from solvers import (
     Action,
     AllocationProblem,
@@ -543,3 +545,23 @@ def with_value(text: str, dotted: str, value: str) -> str:
     else:
         lines.insert(header + 1, f"{key} = {value}")
     return "\n".join(lines) + "\n"
+
+
+def approved_link(
+    *, orientation: Orientation = Orientation.SAME, settlement_risk: SettlementRisk = SettlementRisk.MINOR_DIFFERENCES
+) -> CuratedLink:
+    """An approved link of Kalshi KX-1 and Polymarket market 501 (condition 0xabc), for tests that
+    need the daemon to know one; fingerprints and close times are placeholders."""
+    return CuratedLink(
+        kalshi_ticker="KX-1",
+        polymarket_market_id="501",
+        orientation=orientation,
+        settlement_risk=settlement_risk,
+        kalshi_rules_sha256="0" * 64,
+        polymarket_rules_sha256="0" * 64,
+        kalshi_close_time_ms=0,
+        polymarket_close_time_ms=0,
+        approved_by="test",
+        approved_at=dt.date(2026, 1, 1),
+        polymarket_condition_id="0xabc",
+    )

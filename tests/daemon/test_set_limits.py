@@ -4,15 +4,15 @@ risk gate's partial-fill loss bound, and on a settlement-risk link at most the l
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from fractions import Fraction
 
 from arb.config import Credentials, load_config
 from arb.daemon.core import Daemon
-from arb.links import CuratedLink, Orientation, SettlementRisk
+from arb.links import CuratedLink, SettlementRisk
 from solvers import ZERO_FEE, CandidateSet, Contract, Equivalent, Instrument, Level, SetLimits, Side
 from tests.daemon.support import DEFAULT
+from tests.support import approved_link
 
 K, P = "kalshi:KX-1", "polymarket:0xabc"
 
@@ -32,19 +32,7 @@ def candidate(*, risky: bool, max_cost: Decimal | None = None) -> CandidateSet:
 
 
 def link(risk: SettlementRisk) -> CuratedLink:
-    return CuratedLink(
-        kalshi_ticker="KX-1",
-        polymarket_market_id="501",
-        orientation=Orientation.SAME,
-        settlement_risk=risk,
-        kalshi_rules_sha256="0" * 64,
-        polymarket_rules_sha256="0" * 64,
-        kalshi_close_time_ms=0,
-        polymarket_close_time_ms=0,
-        approved_by="test",
-        approved_at=dt.date(2026, 1, 1),
-        polymarket_condition_id="0xabc",
-    )
+    return approved_link(settlement_risk=risk)
 
 
 def daemon(risk: SettlementRisk) -> Daemon:

@@ -5,7 +5,6 @@ most the stake the link's Kelly cap allowed (reference arithmetic here in Fracti
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
@@ -18,13 +17,14 @@ from arb.domain import Action, Fill, MarketLifecycle, Side, Venue
 from arb.fixed import SCALE
 from arb.ledger.store import Ledger, Payout
 from arb.ledger.writer import LedgerWriter
-from arb.links import CuratedLink, Orientation, SettlementRisk
+from arb.links import CuratedLink, Orientation
 from arb.ops.notify import Incident
 from arb.risk.config import build_risk_gate
 from solvers import ZERO_FEE, CandidateSet, Contract, Equivalent, Instrument, Level, SetLimits
 from solvers import Side as SolverSide
 from tests.daemon.support import DEFAULT
 from tests.fixtures.cross_venue import fomc_2024
+from tests.support import approved_link
 
 K, P = "kalshi:KX-1", "polymarket:0xabc"
 POLY = replace(fomc_2024.polymarket_events()[0].markets[0], market_id="0xabc", token_ids=("501-yes", "501-no"))
@@ -40,19 +40,7 @@ class Alerts:
 
 
 def link(orientation: Orientation = Orientation.SAME) -> CuratedLink:
-    return CuratedLink(
-        kalshi_ticker="KX-1",
-        polymarket_market_id="501",
-        orientation=orientation,
-        settlement_risk=SettlementRisk.MINOR_DIFFERENCES,
-        kalshi_rules_sha256="0" * 64,
-        polymarket_rules_sha256="0" * 64,
-        kalshi_close_time_ms=0,
-        polymarket_close_time_ms=0,
-        approved_by="test",
-        approved_at=dt.date(2026, 1, 1),
-        polymarket_condition_id="0xabc",
-    )
+    return approved_link(orientation=orientation)
 
 
 def daemon(tmp_path: Path, orientation: Orientation = Orientation.SAME) -> tuple[Daemon, Alerts]:
@@ -91,7 +79,7 @@ def buy(ledger: Ledger, venue: Venue, market: str, side: Side, price_micro: int,
     ledger.record_fill(fill, now_ms=WALL_MS)
 
 
-def test_linked_markets_resolving_differently_book_both_open_an_incident_and_alert_once(tmp_path: Path) -> None:
+def approved_linked_markets_resolving_differently_book_both_open_an_incident_and_alert_once(tmp_path: Path) -> None:
     d, alerts = daemon(tmp_path)
     assert d.ledger is not None and d.gate is not None
     # the set as the daemon sizes it: an edge of $0.021 a contract on a minor-differences link
@@ -131,7 +119,7 @@ def test_linked_markets_resolving_differently_book_both_open_an_incident_and_ale
     d.ledger.close()
 
 
-def test_linked_markets_resolving_alike_raise_nothing_inverted_link_included(tmp_path: Path) -> None:
+def approved_linked_markets_resolving_alike_raise_nothing_inverted_link_included(tmp_path: Path) -> None:
     d, alerts = daemon(tmp_path, Orientation.INVERTED)
     assert d.ledger is not None
     buy(d.ledger, Venue.KALSHI, "KX-1", Side.YES, 400_000, 10)
