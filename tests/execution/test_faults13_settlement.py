@@ -79,7 +79,7 @@ def buy(ledger: Ledger, venue: Venue, market: str, side: Side, price_micro: int,
     ledger.record_fill(fill, now_ms=WALL_MS)
 
 
-def approved_linked_markets_resolving_differently_book_both_open_an_incident_and_alert_once(tmp_path: Path) -> None:
+def test_linked_markets_resolving_differently_book_both_open_an_incident_and_alert_once(tmp_path: Path) -> None:
     d, alerts = daemon(tmp_path)
     assert d.ledger is not None and d.gate is not None
     # the set as the daemon sizes it: an edge of $0.021 a contract on a minor-differences link
@@ -119,7 +119,7 @@ def approved_linked_markets_resolving_differently_book_both_open_an_incident_and
     d.ledger.close()
 
 
-def approved_linked_markets_resolving_alike_raise_nothing_inverted_link_included(tmp_path: Path) -> None:
+def test_linked_markets_resolving_alike_raise_nothing_inverted_link_included(tmp_path: Path) -> None:
     d, alerts = daemon(tmp_path, Orientation.INVERTED)
     assert d.ledger is not None
     buy(d.ledger, Venue.KALSHI, "KX-1", Side.YES, 400_000, 10)
